@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.CommandLine.Parsing;
 
 namespace Pipeline.Cli;
 
@@ -6,7 +7,29 @@ internal static class Program
 {
     private static int Main(string[] args)
     {
-        var root = new RootCommand("mmtrace: find memory-management races in Linux traces.");
-        return root.Parse(args).Invoke();
+        var verbose = new Option<bool>("--verbose")
+        {
+            Description = "On errors, print the stack trace too.",
+            Recursive = true,
+        };
+        var root = new RootCommand("mmtrace: find memory-management races in Linux traces (ftrace, trace.dat, perf, console dumps).")
+        {
+            verbose,
+        };
+        root.Subcommands.Add(IngestCommand.Create(verbose));
+        root.Subcommands.Add(QueryCommand.Create(verbose));
+        root.Subcommands.Add(QueryCommand.CreateList());
+
+        var parse = root.Parse(args);
+        if (parse.Errors.Count > 0)
+        {
+            foreach (var error in parse.Errors)
+            {
+                Console.Error.WriteLine($"mmtrace: {error.Message}");
+            }
+            Console.Error.WriteLine("Run 'mmtrace --help' (or 'mmtrace COMMAND --help') for usage.");
+            return ExitCodes.Usage;
+        }
+        return parse.Invoke();
     }
 }

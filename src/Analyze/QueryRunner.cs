@@ -1,0 +1,95 @@
+using Pipeline.Storage;
+using Pipeline.Storage.DuckDb;
+
+namespace Pipeline.Analyze;
+
+/// <summary>
+/// Runs SQL over one or more trace datasets: every Parquet table the datasets hold becomes a view
+/// (<c>events</c>, <c>ops</c>, <c>findings</c>, …) with a leading <c>trace</c> column naming the partition.
+/// </summary>
+public sealed class QueryRunner : IDisposable
+{
+    private readonly DuckDbDatabase _database;
+    private readonly DuckDbConnection _connection;
+
+    private QueryRunner(DuckDbDatabase database, DuckDbConnection connection, IReadOnlyList<TraceDataset> datasets)
+    {
+        _database = database;
+        _connection = connection;
+        Datasets = datasets;
+    }
+
+    /// <summary>The datasets the views span.</summary>
+    public IReadOnlyList<TraceDataset> Datasets { get; }
+
+    /// <summary>The connection, for callers that run several statements.</summary>
+    public DuckDbConnection Connection => _connection;
+
+    /// <summary>Opens an in-memory DuckDB with views over <paramref name="paths"/>.</summary>
+    /// <exception cref="DatasetException">A path is not a dataset or a root of partitions.</exception>
+    public static QueryRunner Open(IEnumerable<string> paths)
+    {
+        var datasets = DatasetCatalog.Resolve(paths);
+        var database = DuckDbDatabase.Open();
+        DuckDbConnection? connection = null;
+        try
+        {
+            connection = database.Connect();
+            DatasetCatalog.CreateViews(connection, datasets);
+            return new QueryRunner(database, connection, datasets);
+        }
+        catch
+        {
+            connection?.Dispose();
+            database.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Binds <paramref name="parameters"/> as DuckDB variables (read in SQL with <c>getvariable('name')</c>;
+    /// values are bound through a prepared statement, never spliced into SQL) and runs <paramref name="sql"/>.
+    /// </summary>
+    public DuckDbReader Query(string sql, IReadOnlyDictionary<string, string>? parameters = null)
+    {
+        if (parameters is not null)
+        {
+            foreach (var (name, value) in parameters.OrderBy(p => p.Key, StringComparer.Ordinal))
+            {
+                if (!IsIdentifier(name))
+                {
+                    throw new ArgumentException($"Parameter name '{name}' is not an identifier (letters, digits and '_', not starting with a digit).", nameof(parameters));
+                }
+                _connection.Execute($"SET VARIABLE {name} = ?", value);
+            }
+        }
+        return _connection.Query(sql);
+    }
+
+    /// <summary>Runs a named query with its declared defaults overridden by <paramref name="parameters"/>.</summary>
+    /// <exception cref="ArgumentException">A parameter the query does not declare.</exception>
+    public DuckDbReader Query(NamedQuery query, IReadOnlyDictionary<string, string> parameters)
+    {
+        var values = query.Parameters.ToDictionary(p => p.Name, p => p.Default, StringComparer.Ordinal);
+        foreach (var (name, value) in parameters)
+        {
+            if (!values.ContainsKey(name))
+            {
+                var known = query.Parameters.Count == 0 ? "it takes none" : "it takes " + string.Join(", ", query.Parameters.Select(p => p.Name));
+                throw new ArgumentException($"Query '{query.Name}' has no parameter '{name}'; {known}.", nameof(parameters));
+            }
+            values[name] = value;
+        }
+        return Query(query.Sql, values);
+    }
+
+    private static bool IsIdentifier(string name) =>
+        name.Length > 0 && !char.IsAsciiDigit(name[0]) && name.All(c => char.IsAsciiLetterOrDigit(c) || c == '_');
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        _connection.Dispose();
+        _database.Dispose();
+    }
+}

@@ -1,0 +1,95 @@
+using System.CommandLine;
+using Pipeline.Analyze;
+
+namespace Pipeline.Cli;
+
+/// <summary><c>mmtrace query DATASET... (--sql SQL | --name NAME [--param k=v]...) [--format …]</c> and <c>mmtrace queries</c>.</summary>
+internal static class QueryCommand
+{
+    public static Command Create(Option<bool> verbose)
+    {
+        var datasets = new Argument<string[]>("DATASET")
+        {
+            Description = "Trace dataset directories, or roots of trace=<id>/ partitions.",
+            Arity = ArgumentArity.OneOrMore,
+        };
+        var sql = new Option<string?>("--sql") { Description = "SQL over the views events, ops, findings, … (each with a 'trace' column)." };
+        var name = new Option<string?>("--name") { Description = "Run queries/NAME.sql (see 'mmtrace queries')." };
+        var parameters = new Option<string[]>("--param")
+        {
+            Description = "k=v: a parameter of the named query (repeatable).",
+            AllowMultipleArgumentsPerToken = false,
+        };
+        var format = new Option<string>("--format")
+        {
+            Description = "Output format.",
+            DefaultValueFactory = _ => "table",
+        };
+        format.AcceptOnlyFromAmong("table", "csv", "json");
+
+        var command = new Command("query", "Run DuckDB SQL over trace datasets.")
+        {
+            datasets, sql, name, parameters, format,
+        };
+        command.SetAction(parse => CommandRunner.Run(parse, verbose, _ =>
+        {
+            var sqlText = parse.GetValue(sql);
+            var queryName = parse.GetValue(name);
+            if ((sqlText is null) == (queryName is null))
+            {
+                throw new UsageException("Give exactly one of --sql \"SQL\" or --name NAME.");
+            }
+            var paramValues = ParseParameters(parse.GetValue(parameters) ?? []);
+            if (sqlText is not null && paramValues.Count > 0)
+            {
+                throw new UsageException("--param goes with --name (a named query declares its parameters).");
+            }
+            var resultFormat = parse.GetValue(format) switch
+            {
+                "csv" => ResultFormat.Csv,
+                "json" => ResultFormat.Json,
+                _ => ResultFormat.Table,
+            };
+            using var runner = QueryRunner.Open(parse.GetValue(datasets)!);
+            using var reader = queryName is not null
+                ? runner.Query(QueryCatalog.Get(queryName), paramValues)
+                : runner.Query(sqlText!);
+            ResultFormatter.Write(reader, resultFormat, Console.Out);
+            return ExitCodes.Success;
+        }));
+        return command;
+    }
+
+    public static Command CreateList()
+    {
+        var command = new Command("queries", "List the named queries (queries/*.sql) with their descriptions and parameters.");
+        command.SetAction(_ =>
+        {
+            foreach (var query in QueryCatalog.All)
+            {
+                Console.Out.WriteLine($"{query.Name,-24} {query.Description}");
+                foreach (var parameter in query.Parameters)
+                {
+                    Console.Out.WriteLine($"{"",-24}   --param {parameter.Name}={parameter.Default}  {parameter.Description}");
+                }
+            }
+            return ExitCodes.Success;
+        });
+        return command;
+    }
+
+    private static Dictionary<string, string> ParseParameters(string[] values)
+    {
+        var result = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var value in values)
+        {
+            int equals = value.IndexOf('=', StringComparison.Ordinal);
+            if (equals <= 0)
+            {
+                throw new UsageException($"--param expects k=v, found '{value}'.");
+            }
+            result[value[..equals]] = value[(equals + 1)..];
+        }
+        return result;
+    }
+}

@@ -1,0 +1,182 @@
+using System.Buffers;
+using System.Runtime.InteropServices;
+
+namespace Pipeline.Ingest.Compression;
+
+/// <summary>
+/// Streaming zstd decompression through the system's <c>libzstd.so.1</c> (ZstdSharp is not served by this
+/// machine's NuGet). Reads <c>.zst</c> inputs frame after frame with bounded memory.
+/// </summary>
+public sealed partial class ZstdDecompressionStream : Stream
+{
+    private const string Library = "libzstd.so.1";
+
+    private readonly Stream _inner;
+    private readonly bool _leaveOpen;
+    private readonly byte[] _input;
+    private nint _context;
+    private int _inputPosition;
+    private int _inputLength;
+    private bool _innerDone;
+    private bool _frameOpen;
+
+    /// <summary>Wraps <paramref name="inner"/>, which holds one or more zstd frames.</summary>
+    public ZstdDecompressionStream(Stream inner, bool leaveOpen = false)
+    {
+        ArgumentNullException.ThrowIfNull(inner);
+        _inner = inner;
+        _leaveOpen = leaveOpen;
+        try
+        {
+            _context = ZSTD_createDStream();
+        }
+        catch (DllNotFoundException e)
+        {
+            throw new IOException("Cannot read a zstd-compressed input: the system library libzstd.so.1 was not found (install the 'libzstd1' package).", e);
+        }
+        if (_context == 0)
+        {
+            throw new OutOfMemoryException("ZSTD_createDStream failed.");
+        }
+        Check(ZSTD_initDStream(_context), "ZSTD_initDStream");
+        _input = ArrayPool<byte>.Shared.Rent((int)Math.Min(ZSTD_DStreamInSize(), 1 << 20));
+    }
+
+    /// <summary>Compressed bytes consumed so far (for error offsets and progress).</summary>
+    public long CompressedPosition { get; private set; }
+
+    /// <inheritdoc />
+    public override bool CanRead => true;
+
+    /// <inheritdoc />
+    public override bool CanSeek => false;
+
+    /// <inheritdoc />
+    public override bool CanWrite => false;
+
+    /// <inheritdoc />
+    public override long Length => throw new NotSupportedException();
+
+    /// <inheritdoc />
+    public override long Position
+    {
+        get => throw new NotSupportedException();
+        set => throw new NotSupportedException();
+    }
+
+    /// <inheritdoc />
+    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+
+    /// <inheritdoc />
+    public override unsafe int Read(Span<byte> buffer)
+    {
+        ObjectDisposedException.ThrowIf(_context == 0, this);
+        if (buffer.IsEmpty)
+        {
+            return 0;
+        }
+        while (true)
+        {
+            if (_inputPosition == _inputLength && !_innerDone)
+            {
+                _inputLength = _inner.Read(_input, 0, _input.Length);
+                _inputPosition = 0;
+                _innerDone = _inputLength == 0;
+            }
+            if (_inputPosition == _inputLength && _innerDone)
+            {
+                if (_frameOpen)
+                {
+                    throw new InvalidDataException($"The zstd input ends inside a frame at compressed byte offset {CompressedPosition}: the file is truncated.");
+                }
+                return 0;
+            }
+            fixed (byte* input = _input)
+            fixed (byte* output = buffer)
+            {
+                var inBuffer = new ZstdBuffer { Data = input, Size = (nuint)_inputLength, Position = (nuint)_inputPosition };
+                var outBuffer = new ZstdBuffer { Data = output, Size = (nuint)buffer.Length, Position = 0 };
+                nuint hint = ZSTD_decompressStream(_context, ref outBuffer, ref inBuffer);
+                if (ZSTD_isError(hint) != 0)
+                {
+                    throw new InvalidDataException(
+                        $"zstd data is corrupt near compressed byte offset {CompressedPosition + (long)inBuffer.Position - _inputPosition}: {Marshal.PtrToStringAnsi(ZSTD_getErrorName(hint))}.");
+                }
+                CompressedPosition += (long)inBuffer.Position - _inputPosition;
+                _inputPosition = (int)inBuffer.Position;
+                _frameOpen = hint != 0;
+                if (outBuffer.Position > 0)
+                {
+                    return (int)outBuffer.Position;
+                }
+            }
+        }
+    }
+
+    /// <inheritdoc />
+    public override void Flush()
+    {
+    }
+
+    /// <inheritdoc />
+    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+    /// <inheritdoc />
+    public override void SetLength(long value) => throw new NotSupportedException();
+
+    /// <inheritdoc />
+    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+    /// <inheritdoc />
+    protected override void Dispose(bool disposing)
+    {
+        if (_context != 0)
+        {
+            _ = ZSTD_freeDStream(_context);
+            _context = 0;
+            ArrayPool<byte>.Shared.Return(_input);
+            if (disposing && !_leaveOpen)
+            {
+                _inner.Dispose();
+            }
+        }
+        base.Dispose(disposing);
+    }
+
+    private static void Check(nuint code, string function)
+    {
+        if (ZSTD_isError(code) != 0)
+        {
+            throw new InvalidDataException($"{function} failed: {Marshal.PtrToStringAnsi(ZSTD_getErrorName(code))}.");
+        }
+    }
+
+    [StructLayout(LayoutKind.Sequential)]
+    private unsafe struct ZstdBuffer
+    {
+        public byte* Data;
+        public nuint Size;
+        public nuint Position;
+    }
+
+    [LibraryImport(Library)]
+    private static partial nint ZSTD_createDStream();
+
+    [LibraryImport(Library)]
+    private static partial nuint ZSTD_freeDStream(nint stream);
+
+    [LibraryImport(Library)]
+    private static partial nuint ZSTD_initDStream(nint stream);
+
+    [LibraryImport(Library)]
+    private static partial nuint ZSTD_DStreamInSize();
+
+    [LibraryImport(Library)]
+    private static partial nuint ZSTD_decompressStream(nint stream, ref ZstdBuffer output, ref ZstdBuffer input);
+
+    [LibraryImport(Library)]
+    private static partial uint ZSTD_isError(nuint code);
+
+    [LibraryImport(Library)]
+    private static partial nint ZSTD_getErrorName(nuint code);
+}

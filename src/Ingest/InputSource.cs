@@ -1,0 +1,145 @@
+using System.IO.Compression;
+using Pipeline.Ingest.Compression;
+
+namespace Pipeline.Ingest;
+
+/// <summary>
+/// Opens an input file for a reader: <c>.gz</c> and <c>.zst</c> contents (recognised by their magic bytes,
+/// not their names) are decompressed transparently, and the decompressed start is sniffed for the format.
+/// </summary>
+internal sealed class InputSource : IDisposable
+{
+    private readonly List<IDisposable> _owned = [];
+    private string? _spoolPath;
+
+    private InputSource(string path)
+    {
+        Path = path;
+    }
+
+    /// <summary>The file as the user named it.</summary>
+    public string Path { get; }
+
+    /// <summary>Size of the file on disk.</summary>
+    public long FileSize { get; private set; }
+
+    /// <summary>"gzip", "zstd" or null.</summary>
+    public string? Compression { get; private set; }
+
+    /// <summary>The raw file stream, whose position drives progress reporting.</summary>
+    public FileStream File { get; private set; } = null!;
+
+    /// <summary>The first bytes of the decompressed content.</summary>
+    public byte[] Head { get; private set; } = [];
+
+    /// <summary>Opens <paramref name="path"/>.</summary>
+    /// <exception cref="FileNotFoundException">No such file.</exception>
+    public static InputSource Open(string path)
+    {
+        var source = new InputSource(path);
+        try
+        {
+            source.File = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.SequentialScan);
+            source._owned.Add(source.File);
+            source.FileSize = source.File.Length;
+            Span<byte> magic = stackalloc byte[4];
+            int n = source.File.ReadAtLeast(magic, 4, throwOnEndOfStream: false);
+            source.File.Position = 0;
+            if (n >= 2 && magic[0] == 0x1f && magic[1] == 0x8b)
+            {
+                source.Compression = "gzip";
+            }
+            else if (n >= 4 && magic[0] == 0x28 && magic[1] == 0xb5 && magic[2] == 0x2f && magic[3] == 0xfd)
+            {
+                source.Compression = "zstd";
+            }
+            using (var head = source.OpenDecompressed())
+            {
+                var buffer = new byte[FormatDetector.HeadSize];
+                int read = head.ReadAtLeast(buffer, buffer.Length, throwOnEndOfStream: false);
+                source.Head = buffer.AsSpan(0, read).ToArray();
+            }
+            source.File.Position = 0;
+            return source;
+        }
+        catch
+        {
+            source.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// A stream of the decompressed content from the start. When <paramref name="seekable"/> is set and the
+    /// file is compressed, the content is first decompressed into a temporary file next to the system temp dir.
+    /// </summary>
+    public Stream OpenContent(bool seekable)
+    {
+        File.Position = 0;
+        if (Compression is null)
+        {
+            return new NonClosingStream(File);
+        }
+        if (!seekable)
+        {
+            return OpenDecompressed();
+        }
+        _spoolPath = System.IO.Path.Combine(System.IO.Path.GetTempPath(), $"mmtrace-spool-{Environment.ProcessId}-{Guid.NewGuid():N}");
+        using (var content = OpenDecompressed())
+        using (var spool = new FileStream(_spoolPath, FileMode.CreateNew, FileAccess.Write))
+        {
+            content.CopyTo(spool, 1 << 20);
+        }
+        var stream = new FileStream(_spoolPath, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
+        _owned.Add(stream);
+        return new NonClosingStream(stream);
+    }
+
+    private Stream OpenDecompressed()
+    {
+        File.Position = 0;
+        return Compression switch
+        {
+            "gzip" => new GZipStream(new NonClosingStream(File), CompressionMode.Decompress),
+            "zstd" => new ZstdDecompressionStream(new NonClosingStream(File)),
+            _ => new NonClosingStream(File),
+        };
+    }
+
+    public void Dispose()
+    {
+        foreach (var item in _owned)
+        {
+            item.Dispose();
+        }
+        _owned.Clear();
+        if (_spoolPath is not null)
+        {
+            try
+            {
+                System.IO.File.Delete(_spoolPath);
+            }
+            catch (IOException)
+            {
+                // Best effort: the spool is in the temp directory.
+            }
+            _spoolPath = null;
+        }
+    }
+
+    /// <summary>Lets readers dispose what they are given without closing the shared file.</summary>
+    private sealed class NonClosingStream(Stream inner) : Stream
+    {
+        public override bool CanRead => inner.CanRead;
+        public override bool CanSeek => inner.CanSeek;
+        public override bool CanWrite => false;
+        public override long Length => inner.Length;
+        public override long Position { get => inner.Position; set => inner.Position = value; }
+        public override void Flush() { }
+        public override int Read(byte[] buffer, int offset, int count) => inner.Read(buffer, offset, count);
+        public override int Read(Span<byte> buffer) => inner.Read(buffer);
+        public override long Seek(long offset, SeekOrigin origin) => inner.Seek(offset, origin);
+        public override void SetLength(long value) => throw new NotSupportedException();
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+    }
+}

@@ -1,0 +1,195 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Security.Cryptography;
+using Pipeline.Storage;
+
+namespace Pipeline.Ingest;
+
+/// <summary>What <c>mmtrace ingest</c> was asked to do.</summary>
+public sealed record IngestOptions
+{
+    /// <summary>Input files (plain, .gz or .zst).</summary>
+    public required IReadOnlyList<string> Inputs { get; init; }
+
+    /// <summary>Dataset directory to create (or replace).</summary>
+    public required string Output { get; init; }
+
+    /// <summary>"auto" or one of <see cref="FormatDetector.Formats"/>.</summary>
+    public string Format { get; init; } = "auto";
+
+    /// <summary>Trace id for a single input (default: derived from the file name).</summary>
+    public string? Name { get; init; }
+
+    /// <summary>Stop at the first malformed record.</summary>
+    public bool Strict { get; init; }
+}
+
+/// <summary>Progress of one input, reported a few times a second.</summary>
+/// <param name="File">The input being read.</param>
+/// <param name="BytesRead">Bytes of the file consumed so far.</param>
+/// <param name="TotalBytes">Size of the file.</param>
+/// <param name="Events">Events written so far.</param>
+public sealed record IngestProgress(string File, long BytesRead, long TotalBytes, long Events);
+
+/// <summary>What one input produced.</summary>
+public sealed record TraceIngestSummary(
+    string TraceId,
+    string Input,
+    string Format,
+    long Events,
+    IReadOnlyDictionary<string, long> EventCounts,
+    long LostEvents,
+    long Malformed,
+    IReadOnlyList<MalformedRecord> MalformedSamples,
+    string? Truncated,
+    long Bytes,
+    TimeSpan Elapsed);
+
+/// <summary>Turns trace files into a dataset: one input gives a trace directory, several give <c>trace=&lt;id&gt;/</c> partitions.</summary>
+public static class TraceIngestor
+{
+    /// <summary>Builds the readers by format name.</summary>
+    public static ITraceReader CreateReader(string format) => format switch
+    {
+        "ftrace" => new Text.FtraceTextReader(),
+        "console" => new Text.ConsoleLogReader(),
+        "tracedat" => new TraceDat.TraceDatReader(),
+        "perf" => new Perf.PerfScriptReader(),
+        _ => throw new ArgumentException(
+            $"Unknown format '{format}'; expected auto, {string.Join(", ", FormatDetector.Formats)}.", nameof(format)),
+    };
+
+    /// <summary>Ingests every input; the dataset appears at <see cref="IngestOptions.Output"/> only if all succeed.</summary>
+    /// <exception cref="TraceFormatException">An input is not a trace, or (strict) has a malformed record.</exception>
+    /// <exception cref="IOException">An input cannot be read or the output cannot be written.</exception>
+    public static IReadOnlyList<TraceIngestSummary> Run(IngestOptions options, IProgress<IngestProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        if (options.Inputs.Count == 0)
+        {
+            throw new ArgumentException("At least one input is required.", nameof(options));
+        }
+        if (options.Name is not null && options.Inputs.Count > 1)
+        {
+            throw new ArgumentException("--name names a single trace; with several inputs each partition is named after its file.", nameof(options));
+        }
+        foreach (var input in options.Inputs)
+        {
+            if (!File.Exists(input))
+            {
+                throw new FileNotFoundException($"Input '{input}' does not exist.", input);
+            }
+        }
+
+        var ids = AssignIds(options);
+        var summaries = new List<TraceIngestSummary>();
+        bool partitioned = options.Inputs.Count > 1;
+        using var dataset = DatasetWriter.Create(options.Output);
+        for (int i = 0; i < options.Inputs.Count; i++)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            summaries.Add(IngestOne(dataset, partitioned, ids[i], options.Inputs[i], options, progress, cancellationToken));
+        }
+        dataset.Commit();
+        return summaries;
+    }
+
+    private static TraceIngestSummary IngestOne(
+        DatasetWriter dataset, bool partitioned, string id, string path, IngestOptions options,
+        IProgress<IngestProgress>? progress, CancellationToken cancellationToken)
+    {
+        var stopwatch = Stopwatch.StartNew();
+        using var source = InputSource.Open(path);
+        string format = options.Format;
+        if (format == "auto")
+        {
+            format = FormatDetector.Detect(source.Head, out var reason)
+                ?? throw new TraceFormatException(path, 0, "byte", $"cannot tell the trace format: {reason}. Name it with --format {string.Join("|", FormatDetector.Formats)}.");
+        }
+        var reader = CreateReader(format);
+        var diagnostics = new IngestDiagnostics { Strict = options.Strict, Format = format };
+
+        using var trace = partitioned ? dataset.BeginPartition(id) : dataset.BeginTrace(id);
+        var sink = new ProgressSink(trace.Events, source, progress);
+        using (var content = source.OpenContent(seekable: format == "tracedat"))
+        {
+            reader.Read(content, path, sink, diagnostics, cancellationToken);
+        }
+        sink.Report(force: true);
+
+        var meta = trace.BuildMeta(diagnostics, [DescribeSource(path)]);
+        trace.Complete(meta);
+        stopwatch.Stop();
+        return new TraceIngestSummary(
+            id, path, format, meta.Events, meta.EventCounts, diagnostics.LostEvents, diagnostics.MalformedCount,
+            diagnostics.MalformedSamples, diagnostics.Truncated, source.FileSize, stopwatch.Elapsed);
+    }
+
+    private static SourceFile DescribeSource(string path)
+    {
+        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20, FileOptions.SequentialScan);
+        var hash = SHA256.HashData(stream);
+        return new SourceFile(Path.GetFullPath(path), stream.Length, Convert.ToHexStringLower(hash));
+    }
+
+    /// <summary>Trace ids: --name, else the file name without compression and trace extensions, made unique.</summary>
+    internal static IReadOnlyList<string> AssignIds(IngestOptions options)
+    {
+        if (options.Name is not null)
+        {
+            return [SanitizeId(options.Name)];
+        }
+        var ids = new List<string>();
+        var used = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var input in options.Inputs)
+        {
+            var name = Path.GetFileName(input);
+            foreach (var extension in new[] { ".gz", ".zst", ".txt", ".dat", ".log", ".eml", ".script" })
+            {
+                if (name.EndsWith(extension, StringComparison.OrdinalIgnoreCase) && name.Length > extension.Length)
+                {
+                    name = name[..^extension.Length];
+                }
+            }
+            var id = SanitizeId(name);
+            var unique = id;
+            for (int n = 2; !used.Add(unique); n++)
+            {
+                unique = string.Create(CultureInfo.InvariantCulture, $"{id}-{n}");
+            }
+            ids.Add(unique);
+        }
+        return ids;
+    }
+
+    private static string SanitizeId(string name)
+    {
+        var chars = name.Select(c => char.IsAsciiLetterOrDigit(c) || c is '.' or '_' or '-' ? c : '-').ToArray();
+        var id = new string(chars).Trim('.');
+        return id.Length == 0 ? "trace" : id;
+    }
+
+    /// <summary>Forwards events and reports progress every 64 Ki events.</summary>
+    private sealed class ProgressSink(IEventSink inner, InputSource source, IProgress<IngestProgress>? progress) : IEventSink
+    {
+        private long _events;
+
+        public void Write(EventRow row)
+        {
+            inner.Write(row);
+            if ((++_events & 0xFFFF) == 0)
+            {
+                Report(force: false);
+            }
+        }
+
+        public void Report(bool force)
+        {
+            if (progress is not null)
+            {
+                long position = force ? source.FileSize : Math.Min(source.File.Position, source.FileSize);
+                progress.Report(new IngestProgress(source.Path, position, source.FileSize, _events));
+            }
+        }
+    }
+}
