@@ -26,7 +26,7 @@ public sealed class QueryRunner : IDisposable
     public DuckDbConnection Connection => _connection;
 
     /// <summary>Opens an in-memory DuckDB with views over <paramref name="paths"/>.</summary>
-    /// <exception cref="DatasetException">A path is not a dataset or a root of partitions.</exception>
+    /// <exception cref="InvalidDataException">A path is not a dataset or a root of partitions.</exception>
     public static QueryRunner Open(IEnumerable<string> paths)
     {
         var datasets = DatasetCatalog.Resolve(paths);

@@ -40,7 +40,7 @@ internal static class CommandRunner
     {
         UsageException or ArgumentException => ExitCodes.Usage,
         OperationCanceledException => ExitCodes.BadInput,
-        TraceFormatException or DatasetException or DuckDbException or IOException or UnauthorizedAccessException
+        TraceFormatException or DuckDbException or IOException or UnauthorizedAccessException
             or InvalidDataException or FormatException or KeyNotFoundException or DllNotFoundException => ExitCodes.BadInput,
         _ => null,
     };

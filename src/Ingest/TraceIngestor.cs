@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Security.Cryptography;
 using Pipeline.Storage;
 
 namespace Pipeline.Ingest;
@@ -109,7 +108,7 @@ public static class TraceIngestor
         var reader = CreateReader(format);
         var diagnostics = new IngestDiagnostics { Strict = options.Strict, Format = format };
 
-        using var trace = partitioned ? dataset.BeginPartition(id) : dataset.BeginTrace(id);
+        using var trace = dataset.BeginTrace(partitioned ? id : null);
         var sink = new ProgressSink(trace.Events, source, progress);
         using (var content = source.OpenContent(seekable: format == "tracedat"))
         {
@@ -117,19 +116,12 @@ public static class TraceIngestor
         }
         sink.Report(force: true);
 
-        var meta = trace.BuildMeta(diagnostics, [DescribeSource(path)]);
+        var meta = DatasetMeta.Create(id, diagnostics, trace.EventTable, [DatasetSource.FromFile(path)]);
         trace.Complete(meta);
         stopwatch.Stop();
         return new TraceIngestSummary(
             id, path, format, meta.Events, meta.EventCounts, diagnostics.LostEvents, diagnostics.MalformedCount,
             diagnostics.MalformedSamples, diagnostics.Truncated, source.FileSize, stopwatch.Elapsed);
-    }
-
-    private static SourceFile DescribeSource(string path)
-    {
-        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20, FileOptions.SequentialScan);
-        var hash = SHA256.HashData(stream);
-        return new SourceFile(Path.GetFullPath(path), stream.Length, Convert.ToHexStringLower(hash));
     }
 
     /// <summary>Trace ids: --name, else the file name without compression and trace extensions, made unique.</summary>
