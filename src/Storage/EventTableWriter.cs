@@ -62,6 +62,13 @@ public sealed class EventTableWriter : IEventSink, IDisposable
         _stack = (VarcharListColumnWriter)_appender.Writer(EventSchema.Stack);
     }
 
+    /// <summary>Benchmarks only: see <see cref="DuckDbAppender.SkipNativeAppendForBenchmark"/>.</summary>
+    internal bool SkipNativeAppendForBenchmark
+    {
+        get => _appender.SkipNativeAppendForBenchmark;
+        set => _appender.SkipNativeAppendForBenchmark = value;
+    }
+
     /// <summary>The table written.</summary>
     public string Table { get; }
 
@@ -147,6 +154,9 @@ public sealed class EventTableWriter : IEventSink, IDisposable
             _appender.Discard();
         }
         _appender.Dispose();
+        // Chunk entries point into the caches' memory: free it only once the appender is gone.
+        _names.Dispose();
+        _texts.Dispose();
     }
 
     private void WriteFields(EventRow row, int r)

@@ -34,15 +34,15 @@ internal abstract unsafe class ColumnWriter
 
     protected void* Data { get; private set; }
 
-    public static ColumnWriter Create(string table, int column, string name, ColumnType type) => type.Id switch
+    public static ColumnWriter Create(string table, int column, string name, ColumnType type, StringArena arena) => type.Id switch
     {
         DuckDbType.BigInt => new Int64ColumnWriter(table, column, name, type),
         DuckDbType.UBigInt => new UInt64ColumnWriter(table, column, name, type),
         DuckDbType.Integer => new Int32ColumnWriter(table, column, name, type),
         DuckDbType.Boolean => new BoolColumnWriter(table, column, name, type),
         DuckDbType.Double => new DoubleColumnWriter(table, column, name, type),
-        DuckDbType.Varchar => new VarcharColumnWriter(table, column, name, type),
-        DuckDbType.List when type.Child!.Id == DuckDbType.Varchar => new VarcharListColumnWriter(table, column, name, type),
+        DuckDbType.Varchar => new VarcharColumnWriter(table, column, name, type, arena),
+        DuckDbType.List when type.Child!.Id == DuckDbType.Varchar => new VarcharListColumnWriter(table, column, name, type, arena),
         _ => throw new NotSupportedException(
             $"Table '{table}' column {column} '{name}' has type {type.Name}; the appender writes BIGINT, UBIGINT, INTEGER, BOOLEAN, DOUBLE, VARCHAR and VARCHAR[] columns."),
     };
@@ -151,38 +151,68 @@ internal sealed unsafe class DoubleColumnWriter(string table, int column, string
     public override void WriteDouble(int row, double value) => ((double*)Data)[row] = value;
 }
 
-/// <summary>Writes <c>duckdb_string_t</c> entries: short strings inline, longer ones through DuckDB's string heap.</summary>
+/// <summary>
+/// Writes <c>duckdb_string_t</c> entries (16 bytes): up to 12 bytes inline after the length, longer strings as
+/// length, 4-byte prefix and a pointer to bytes that stay valid until the chunk is appended.
+/// </summary>
 internal static unsafe class StringEntry
 {
     /// <summary>Strings up to this many bytes live inside the 16-byte entry itself.</summary>
     public const int InlineLength = 12;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void Write(IntPtr vector, void* data, int row, ReadOnlySpan<byte> utf8)
+    public static void Write(void* data, int row, ReadOnlySpan<byte> utf8, StringArena arena)
     {
+        byte* entry = (byte*)data + ((long)row * 16);
         if (utf8.Length <= InlineLength)
         {
-            byte* entry = (byte*)data + ((long)row * 16);
-            *(ulong*)entry = 0;
-            *(ulong*)(entry + 8) = 0;
-            *(uint*)entry = (uint)utf8.Length;
-            utf8.CopyTo(new Span<byte>(entry + 4, InlineLength));
+            WriteInline(entry, utf8);
             return;
         }
-        fixed (byte* text = utf8)
+        WritePointer(entry, arena.Copy(utf8), utf8.Length);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Write(void* data, int row, NativeUtf8 utf8, StringArena arena)
+    {
+        byte* entry = (byte*)data + ((long)row * 16);
+        if (utf8.Length <= InlineLength)
         {
-            NativeMethods.VectorAssignStringElementLen(vector, (ulong)row, text, (ulong)utf8.Length);
+            WriteInline(entry, utf8.Span);
+            return;
         }
+        WritePointer(entry, utf8.Persistent ? utf8.Pointer : arena.Copy(utf8.Span), utf8.Length);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void WriteInline(byte* entry, ReadOnlySpan<byte> utf8)
+    {
+        *(ulong*)entry = 0;
+        *(ulong*)(entry + 8) = 0;
+        *(uint*)entry = (uint)utf8.Length;
+        utf8.CopyTo(new Span<byte>(entry + 4, InlineLength));
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void WritePointer(byte* entry, byte* text, int length)
+    {
+        *(uint*)entry = (uint)length;
+        *(uint*)(entry + 4) = Unsafe.ReadUnaligned<uint>(text);
+        *(byte**)(entry + 8) = text;
     }
 }
 
-internal sealed unsafe class VarcharColumnWriter(string table, int column, string name, ColumnType type)
+internal sealed unsafe class VarcharColumnWriter(string table, int column, string name, ColumnType type, StringArena arena)
     : ColumnWriter(table, column, name, type)
 {
     private byte[] _scratch = new byte[256];
 
+    /// <summary>Writes valid UTF-8 (not re-validated: callers encode from .NET strings).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void Set(int row, ReadOnlySpan<byte> utf8) => StringEntry.Write(Vector, Data, row, utf8);
+    public void Set(int row, ReadOnlySpan<byte> utf8) => StringEntry.Write(Data, row, utf8, arena);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void Set(int row, NativeUtf8 utf8) => StringEntry.Write(Data, row, utf8, arena);
 
     public void Set(int row, string value) => Set(row, Encode(ref _scratch, value));
 
@@ -204,7 +234,7 @@ internal sealed unsafe class VarcharColumnWriter(string table, int column, strin
     }
 }
 
-internal sealed unsafe class VarcharListColumnWriter(string table, int column, string name, ColumnType type)
+internal sealed unsafe class VarcharListColumnWriter(string table, int column, string name, ColumnType type, StringArena arena)
     : ColumnWriter(table, column, name, type)
 {
     private byte[] _scratch = new byte[256];
@@ -242,7 +272,7 @@ internal sealed unsafe class VarcharListColumnWriter(string table, int column, s
             }
             else
             {
-                StringEntry.Write(_child, _childData, index, VarcharColumnWriter.Encode(ref _scratch, item));
+                StringEntry.Write(_childData, index, VarcharColumnWriter.Encode(ref _scratch, item), arena);
             }
         }
         _size = needed;
