@@ -1,0 +1,194 @@
+using System.Globalization;
+using System.Reflection;
+using System.Security.Cryptography;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace Pipeline.Storage;
+
+/// <summary>One input file of a trace dataset.</summary>
+/// <param name="Path">The path as given on the command line.</param>
+/// <param name="Size">Size in bytes.</param>
+/// <param name="Sha256">Lower-case hex SHA-256 of the content.</param>
+public sealed record DatasetSource(string Path, long Size, string Sha256)
+{
+    /// <summary>Describes a file, hashing it as a stream.</summary>
+    public static DatasetSource FromFile(string path)
+    {
+        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.SequentialScan);
+        byte[] hash = SHA256.HashData(stream);
+        return new DatasetSource(path, stream.Length, Convert.ToHexStringLower(hash));
+    }
+}
+
+/// <summary>A malformed record as kept in meta.json.</summary>
+/// <param name="File">Source file.</param>
+/// <param name="Position">Line number or byte offset.</param>
+/// <param name="PositionKind">"line" or "byte".</param>
+/// <param name="Message">What was expected and what was found.</param>
+public sealed record MalformedSample(string File, long Position, string PositionKind, string Message);
+
+/// <summary>
+/// <c>meta.json</c> of a trace dataset: where the events came from and what the ingest learned about them.
+/// Serialized snake_case, indented, keys in declaration order, event counts sorted by name.
+/// </summary>
+public sealed record DatasetMeta
+{
+    /// <summary>File name of the metadata inside a dataset directory.</summary>
+    public const string FileName = "meta.json";
+
+    /// <summary><see cref="EventSchema.Version"/> of the writer.</summary>
+    public int SchemaVersion { get; init; } = EventSchema.Version;
+
+    /// <summary>Trace id (directory or partition name).</summary>
+    public string TraceId { get; init; } = "";
+
+    /// <summary>Input files.</summary>
+    public IReadOnlyList<DatasetSource> Sources { get; init; } = [];
+
+    /// <summary>Detected input format.</summary>
+    public string? Format { get; init; }
+
+    /// <summary>Kernel release, when known.</summary>
+    public string? KernelRelease { get; init; }
+
+    /// <summary>CPU count, when known.</summary>
+    public int? CpuCount { get; init; }
+
+    /// <summary>Trace clock, when known.</summary>
+    public string? Clock { get; init; }
+
+    /// <summary>Whether pointers are per-boot hashes, when known.</summary>
+    public bool? PointersHashed { get; init; }
+
+    /// <summary>Total events written.</summary>
+    public long Events { get; init; }
+
+    /// <summary>Events per canonical name, sorted ordinally.</summary>
+    public SortedDictionary<string, long> EventCounts { get; init; } = new(StringComparer.Ordinal);
+
+    /// <summary>Events the kernel reported lost.</summary>
+    public long LostEvents { get; init; }
+
+    /// <summary>Malformed records counted.</summary>
+    public long MalformedCount { get; init; }
+
+    /// <summary>The first malformed records.</summary>
+    public IReadOnlyList<MalformedSample> MalformedSamples { get; init; } = [];
+
+    /// <summary>Set when the input was cut short: what was missing.</summary>
+    public string? Truncated { get; init; }
+
+    /// <summary>Version of the tool that wrote the dataset.</summary>
+    public string ToolVersion { get; init; } = DefaultToolVersion;
+
+    /// <summary>Informational version of Pipeline.Storage (without build metadata).</summary>
+    public static string DefaultToolVersion { get; } = GetToolVersion();
+
+    /// <summary>Builds the metadata of one trace from what the parser learned and what the writer wrote.</summary>
+    public static DatasetMeta Create(string traceId, IngestDiagnostics diagnostics, EventTableWriter events, IEnumerable<DatasetSource> sources)
+    {
+        ArgumentNullException.ThrowIfNull(diagnostics);
+        ArgumentNullException.ThrowIfNull(events);
+        return new DatasetMeta
+        {
+            TraceId = traceId,
+            Sources = sources.ToArray(),
+            Format = diagnostics.Format,
+            KernelRelease = diagnostics.KernelRelease,
+            CpuCount = diagnostics.CpuCount,
+            Clock = diagnostics.Clock,
+            PointersHashed = diagnostics.PointersHashed,
+            Events = events.Count,
+            EventCounts = events.SortedEventCounts(),
+            LostEvents = diagnostics.LostEvents,
+            MalformedCount = diagnostics.MalformedCount,
+            MalformedSamples = diagnostics.MalformedSamples.Select(m => new MalformedSample(m.File, m.Position, m.PositionKind, m.Message)).ToArray(),
+            Truncated = diagnostics.Truncated,
+        };
+    }
+
+    /// <summary>The JSON text (UTF-8, indented, trailing newline).</summary>
+    public byte[] ToJsonBytes()
+    {
+        // Re-sort in case the caller built the dictionary with another comparer.
+        var normalized = this with { EventCounts = new SortedDictionary<string, long>(EventCounts, StringComparer.Ordinal) };
+        byte[] json = JsonSerializer.SerializeToUtf8Bytes(normalized, DatasetMetaJsonContext.Default.DatasetMeta);
+        var result = new byte[json.Length + 1];
+        json.CopyTo(result, 0);
+        result[^1] = (byte)'\n';
+        return result;
+    }
+
+    /// <summary>Writes <c>meta.json</c> into <paramref name="directory"/> (temporary file, then rename).</summary>
+    public void Write(string directory)
+    {
+        string path = Path.Combine(directory, FileName);
+        string temporary = path + ".tmp-" + Path.GetRandomFileName();
+        try
+        {
+            File.WriteAllBytes(temporary, ToJsonBytes());
+            File.Move(temporary, path, overwrite: true);
+        }
+        finally
+        {
+            File.Delete(temporary);
+        }
+    }
+
+    /// <summary>Reads <c>meta.json</c> of a dataset directory.</summary>
+    /// <exception cref="InvalidDataException">The file is missing, not valid JSON, or from a newer schema; names the file.</exception>
+    public static DatasetMeta Read(string directory)
+    {
+        string path = Path.Combine(directory, FileName);
+        if (!File.Exists(path))
+        {
+            throw new InvalidDataException($"{path}: missing; '{directory}' is not a trace dataset.");
+        }
+        DatasetMeta? meta;
+        try
+        {
+            meta = JsonSerializer.Deserialize(File.ReadAllBytes(path), DatasetMetaJsonContext.Default.DatasetMeta);
+        }
+        catch (JsonException e)
+        {
+            throw new InvalidDataException($"{path}: not valid dataset metadata: {e.Message}", e);
+        }
+        if (meta is null)
+        {
+            throw new InvalidDataException($"{path}: expected a JSON object, found null.");
+        }
+        if (meta.SchemaVersion > EventSchema.Version)
+        {
+            throw new InvalidDataException(string.Create(CultureInfo.InvariantCulture,
+                $"{path}: schema_version {meta.SchemaVersion} is newer than this tool's {EventSchema.Version}; upgrade mmtrace or re-ingest the trace."));
+        }
+        if (meta.SchemaVersion < 1)
+        {
+            throw new InvalidDataException(string.Create(CultureInfo.InvariantCulture,
+                $"{path}: schema_version {meta.SchemaVersion} is invalid; expected 1..{EventSchema.Version}."));
+        }
+        return meta;
+    }
+
+    private static string GetToolVersion()
+    {
+        string? version = typeof(DatasetMeta).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion;
+        if (string.IsNullOrEmpty(version))
+        {
+            return "0.0.0";
+        }
+        int plus = version.IndexOf('+', StringComparison.Ordinal);
+        return plus < 0 ? version : version[..plus];
+    }
+}
+
+/// <summary>Source-generated serializer for <see cref="DatasetMeta"/>.</summary>
+[JsonSourceGenerationOptions(
+    PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower,
+    WriteIndented = true,
+    DefaultIgnoreCondition = JsonIgnoreCondition.Never)]
+[JsonSerializable(typeof(DatasetMeta))]
+internal sealed partial class DatasetMetaJsonContext : JsonSerializerContext
+{
+}

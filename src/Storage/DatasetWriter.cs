@@ -1,0 +1,299 @@
+using System.Globalization;
+using System.Text.RegularExpressions;
+using Pipeline.Storage.DuckDb;
+
+namespace Pipeline.Storage;
+
+/// <summary>Settings of the scratch DuckDB database a <see cref="DatasetWriter"/> stages events in.</summary>
+public sealed record DatasetWriterOptions
+{
+    /// <summary>DuckDB memory_limit of the staging database; beyond it DuckDB spills to the temp directory.</summary>
+    public string MemoryLimit { get; init; } = "512MB";
+
+    /// <summary>DuckDB threads; null for DuckDB's default (one per core).</summary>
+    public int? Threads { get; init; }
+}
+
+/// <summary>
+/// Writes a trace dataset atomically. Everything is built in a hidden sibling directory
+/// (<c>.&lt;name&gt;.tmp-&lt;random&gt;</c>) and <see cref="Commit"/> renames it into place; an existing dataset at
+/// the target is replaced only then. Disposing without <see cref="Commit"/> deletes the temporary directory,
+/// leaving any previous dataset untouched: callers handle Ctrl-C by cancelling their work and letting the
+/// <c>using</c> dispose the writer (a ProcessExit hook also removes the temporary directory if the process
+/// exits with the writer still open).
+/// </summary>
+/// <remarks>
+/// Two shapes: <see cref="BeginTrace(string?)"/> with null writes one trace at the target itself;
+/// with ids it writes partitions <c>target/trace=&lt;id&gt;/</c>, one per input, so one query spans them all.
+/// </remarks>
+public sealed partial class DatasetWriter : IDisposable
+{
+    /// <summary>Prefix of partition directories.</summary>
+    public const string PartitionPrefix = "trace=";
+
+    private const string WorkDirectoryName = ".work";
+
+    private readonly DatasetWriterOptions _options;
+    private readonly List<TraceWriter> _traces = [];
+    private readonly EventHandler _onProcessExit;
+    private bool _single;
+    private bool _committed;
+    private bool _disposed;
+
+    private DatasetWriter(string target, string temporary, DatasetWriterOptions options)
+    {
+        Target = target;
+        TemporaryDirectory = temporary;
+        _options = options;
+        _onProcessExit = (_, _) => DeleteTemporary();
+        AppDomain.CurrentDomain.ProcessExit += _onProcessExit;
+    }
+
+    /// <summary>Final location of the dataset.</summary>
+    public string Target { get; }
+
+    /// <summary>Where the dataset is built until <see cref="Commit"/>.</summary>
+    public string TemporaryDirectory { get; }
+
+    /// <summary>Starts a dataset at <paramref name="target"/>.</summary>
+    /// <exception cref="IOException">The target exists and is not a dataset (non-empty, no meta.json).</exception>
+    public static DatasetWriter Create(string target, DatasetWriterOptions? options = null)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(target);
+        string full = Path.GetFullPath(target.TrimEnd(Path.DirectorySeparatorChar) is { Length: > 0 } trimmed ? trimmed : target);
+        EnsureReplaceable(full);
+        string parent = Path.GetDirectoryName(full) ?? throw new IOException($"'{target}' has no parent directory to build the dataset in.");
+        Directory.CreateDirectory(parent);
+        string temporary = Path.Combine(parent, "." + Path.GetFileName(full) + ".tmp-" + Path.GetRandomFileName().Replace(".", "", StringComparison.Ordinal));
+        Directory.CreateDirectory(temporary);
+        return new DatasetWriter(full, temporary, options ?? new DatasetWriterOptions());
+    }
+
+    /// <summary>Whether <paramref name="directory"/> holds a dataset: a trace (meta.json) or a root of partitions.</summary>
+    public static bool IsDataset(string directory) =>
+        File.Exists(Path.Combine(directory, DatasetMeta.FileName))
+        || (Directory.Exists(directory) && Directory.EnumerateDirectories(directory, PartitionPrefix + "*")
+            .Any(d => File.Exists(Path.Combine(d, DatasetMeta.FileName))));
+
+    /// <summary>
+    /// Starts a trace: <paramref name="id"/> null writes the single trace at the target (only one trace then);
+    /// otherwise a partition <c>trace=&lt;id&gt;/</c>. Ids are letters, digits, '.', '_' and '-'.
+    /// </summary>
+    public TraceWriter BeginTrace(string? id = null)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (_committed)
+        {
+            throw new InvalidOperationException("The dataset is committed; start a new DatasetWriter.");
+        }
+        if (_single || (id is null && _traces.Count > 0))
+        {
+            throw new InvalidOperationException($"Dataset '{Target}' holds a single trace; give each trace an id to write partitions.");
+        }
+        string directory;
+        string traceId;
+        if (id is null)
+        {
+            _single = true;
+            traceId = Path.GetFileName(Target);
+            directory = TemporaryDirectory;
+        }
+        else
+        {
+            if (!TraceIdPattern().IsMatch(id))
+            {
+                throw new ArgumentException($"Trace id '{id}' is not usable as a partition name; use letters, digits, '.', '_' and '-'.", nameof(id));
+            }
+            if (_traces.Any(t => t.Id == id))
+            {
+                throw new ArgumentException($"Trace id '{id}' is used twice in dataset '{Target}'.", nameof(id));
+            }
+            traceId = id;
+            directory = Path.Combine(TemporaryDirectory, PartitionPrefix + id);
+            Directory.CreateDirectory(directory);
+        }
+        string work = Path.Combine(TemporaryDirectory, WorkDirectoryName, string.Create(CultureInfo.InvariantCulture, $"{_traces.Count}"));
+        Directory.CreateDirectory(work);
+        var trace = new TraceWriter(traceId, directory, work, _options);
+        _traces.Add(trace);
+        return trace;
+    }
+
+    /// <summary>Moves the finished dataset into place, replacing a previous dataset at the target.</summary>
+    /// <exception cref="InvalidOperationException">A trace was begun but not completed, or none was begun.</exception>
+    /// <exception cref="IOException">The target is not a dataset, or a rename failed (the previous dataset is restored).</exception>
+    public void Commit()
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (_traces.Count == 0)
+        {
+            throw new InvalidOperationException($"No trace was written to dataset '{Target}'.");
+        }
+        TraceWriter? open = _traces.FirstOrDefault(t => !t.IsCompleted);
+        if (open is not null)
+        {
+            throw new InvalidOperationException($"Trace '{open.Id}' of dataset '{Target}' was not completed.");
+        }
+        Directory.Delete(Path.Combine(TemporaryDirectory, WorkDirectoryName), recursive: true);
+        EnsureReplaceable(Target);
+        string? old = null;
+        if (Directory.Exists(Target))
+        {
+            old = Path.Combine(Path.GetDirectoryName(Target)!, "." + Path.GetFileName(Target) + ".old-" + Path.GetRandomFileName().Replace(".", "", StringComparison.Ordinal));
+            Directory.Move(Target, old);
+        }
+        try
+        {
+            Directory.Move(TemporaryDirectory, Target);
+        }
+        catch
+        {
+            if (old is not null)
+            {
+                Directory.Move(old, Target);
+            }
+            throw;
+        }
+        _committed = true;
+        if (old is not null)
+        {
+            Directory.Delete(old, recursive: true);
+        }
+    }
+
+    /// <summary>Without <see cref="Commit"/>: discards every trace and deletes the temporary directory.</summary>
+    public void Dispose()
+    {
+        if (_disposed)
+        {
+            return;
+        }
+        _disposed = true;
+        AppDomain.CurrentDomain.ProcessExit -= _onProcessExit;
+        foreach (TraceWriter trace in _traces)
+        {
+            trace.Dispose();
+        }
+        DeleteTemporary();
+    }
+
+    private void DeleteTemporary()
+    {
+        if (!_committed && Directory.Exists(TemporaryDirectory))
+        {
+            Directory.Delete(TemporaryDirectory, recursive: true);
+        }
+    }
+
+    private static void EnsureReplaceable(string target)
+    {
+        if (File.Exists(target))
+        {
+            throw new IOException($"'{target}' is a file, not a dataset directory; refusing to replace it.");
+        }
+        if (Directory.Exists(target) && Directory.EnumerateFileSystemEntries(target).Any() && !IsDataset(target))
+        {
+            throw new IOException($"'{target}' exists and is not a trace dataset (no {DatasetMeta.FileName}); refusing to replace it. Choose another output directory.");
+        }
+    }
+
+    [GeneratedRegex("^[A-Za-z0-9_.-]+$")]
+    private static partial Regex TraceIdPattern();
+}
+
+/// <summary>
+/// One trace being written: events go through <see cref="Events"/> into a file-backed DuckDB staging database
+/// (memory-limited, spilling to disk), and <see cref="Complete(DatasetMeta)"/> copies them to
+/// <c>events.parquet</c> ordered by <c>ts_ns, seq</c> and writes <c>meta.json</c>.
+/// </summary>
+public sealed class TraceWriter : IDisposable
+{
+    private readonly string _work;
+    private readonly DuckDbDatabase _database;
+    private readonly DuckDbConnection _connection;
+    private readonly EventTableWriter _events;
+    private bool _disposed;
+
+    internal TraceWriter(string id, string directory, string work, DatasetWriterOptions options)
+    {
+        Id = id;
+        Directory = directory;
+        _work = work;
+        var config = new Dictionary<string, string>(StringComparer.Ordinal)
+        {
+            ["memory_limit"] = options.MemoryLimit,
+            ["temp_directory"] = Path.Combine(work, "spill"),
+        };
+        if (options.Threads is int threads)
+        {
+            config["threads"] = threads.ToString(CultureInfo.InvariantCulture);
+        }
+        _database = DuckDbDatabase.Open(Path.Combine(work, "stage.duckdb"), config);
+        try
+        {
+            _connection = _database.Connect();
+            _events = new EventTableWriter(_connection);
+        }
+        catch
+        {
+            _connection?.Dispose();
+            _database.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Trace id.</summary>
+    public string Id { get; }
+
+    /// <summary>The trace's directory inside the temporary dataset.</summary>
+    public string Directory { get; }
+
+    /// <summary>Sink for the parser.</summary>
+    public IEventSink Events => _events;
+
+    /// <summary>The event writer (counts for <see cref="DatasetMeta.Create"/>).</summary>
+    public EventTableWriter EventTable => _events;
+
+    /// <summary>Whether <see cref="Complete(DatasetMeta)"/> succeeded.</summary>
+    public bool IsCompleted { get; private set; }
+
+    /// <summary>Writes events.parquet and meta.json (built from the diagnostics, the writer and the sources).</summary>
+    public DatasetMeta Complete(IngestDiagnostics diagnostics, IEnumerable<DatasetSource> sources)
+    {
+        _events.Complete();
+        DatasetMeta meta = DatasetMeta.Create(Id, diagnostics, _events, sources);
+        Complete(meta);
+        return meta;
+    }
+
+    /// <summary>Writes events.parquet and the given meta.json, then releases the staging database.</summary>
+    public void Complete(DatasetMeta meta)
+    {
+        ArgumentNullException.ThrowIfNull(meta);
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        _events.Complete();
+        DatasetFiles.WriteParquetAtomic(_connection,
+            $"SELECT * FROM {DatasetFiles.SqlIdentifier(_events.Table)} ORDER BY ts_ns, seq",
+            Path.Combine(Directory, DatasetFiles.EventsFile));
+        meta.Write(Directory);
+        IsCompleted = true;
+        Dispose();
+    }
+
+    /// <summary>Releases the staging database (its files go with the temporary directory).</summary>
+    public void Dispose()
+    {
+        if (_disposed)
+        {
+            return;
+        }
+        _disposed = true;
+        _events.Dispose();
+        _connection.Dispose();
+        _database.Dispose();
+        if (System.IO.Directory.Exists(_work))
+        {
+            System.IO.Directory.Delete(_work, recursive: true);
+        }
+    }
+}

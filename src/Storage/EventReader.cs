@@ -1,0 +1,153 @@
+using System.Text;
+using System.Text.Json;
+using Pipeline.Storage.DuckDb;
+
+namespace Pipeline.Storage;
+
+/// <summary>Reads events.parquet back as <see cref="EventRow"/>s (replay's input).</summary>
+public static class EventReader
+{
+    /// <summary>
+    /// Streams the events of <paramref name="eventsParquetPath"/> in <c>seq</c> order. The same
+    /// <see cref="EventRow"/> instance is returned every time, refilled: copy it (<see cref="EventRow.Clone"/>)
+    /// to keep one. Columns missing from an older file stay unset. Repeated strings (comm, event, symbolic
+    /// fields) are shared instances.
+    /// </summary>
+    /// <exception cref="DuckDbException">The file cannot be read.</exception>
+    /// <exception cref="InvalidDataException">The args column is not a JSON object of strings (names the file and seq).</exception>
+    public static IEnumerable<EventRow> ReadEvents(DuckDbConnection connection, string eventsParquetPath)
+    {
+        ArgumentNullException.ThrowIfNull(connection);
+        string path = Path.GetFullPath(eventsParquetPath);
+        using DuckDbReader reader = connection.Query($"SELECT * FROM read_parquet({DatasetFiles.SqlLiteral(path)}) ORDER BY seq");
+        var ordinals = new int[EventSchema.Columns.Count];
+        for (int i = 0; i < ordinals.Length; i++)
+        {
+            ordinals[i] = reader.GetOrdinal(EventSchema.Columns[i].Name);
+        }
+        var pool = new StringPool();
+        var row = new EventRow();
+        while (reader.Read())
+        {
+            row.Clear();
+            Fill(reader, ordinals, row, pool, path);
+            yield return row;
+        }
+    }
+
+    private static void Fill(DuckDbReader reader, int[] ordinals, EventRow row, StringPool pool, string path)
+    {
+        row.Seq = reader.GetInt64(ordinals[EventSchema.Seq]);
+        row.TsNs = reader.GetInt64(ordinals[EventSchema.TsNs]);
+        row.Cpu = reader.GetInt32(ordinals[EventSchema.Cpu]);
+        row.Pid = reader.GetInt32(ordinals[EventSchema.Pid]);
+        int o = ordinals[EventSchema.Tgid];
+        row.Tgid = o < 0 || reader.IsNull(o) ? null : reader.GetInt32(o);
+        row.Comm = pool.Get(reader.GetUtf8(ordinals[EventSchema.Comm]));
+        row.Event = pool.Get(reader.GetUtf8(ordinals[EventSchema.Event]));
+        o = ordinals[EventSchema.IrqFlags];
+        row.IrqFlags = o < 0 || reader.IsNull(o) ? null : pool.Get(reader.GetUtf8(o));
+        o = ordinals[EventSchema.SrcPos];
+        row.SrcPos = o < 0 ? 0 : reader.GetInt64(o);
+        for (int c = EventSchema.FirstField; c < EventSchema.Args; c++)
+        {
+            o = ordinals[c];
+            if (o < 0 || reader.IsNull(o))
+            {
+                continue;
+            }
+            switch (EventSchema.Columns[c].Kind)
+            {
+                case ColumnKind.UInt64:
+                    row.SetUInt64(c, reader.GetUInt64(o));
+                    break;
+                case ColumnKind.Bool:
+                    row.SetBool(c, reader.GetBoolean(o));
+                    break;
+                case ColumnKind.Text:
+                    row.SetText(c, pool.Get(reader.GetUtf8(o)));
+                    break;
+                default:
+                    row.SetInt64(c, reader.GetInt64(o));
+                    break;
+            }
+        }
+        o = ordinals[EventSchema.Args];
+        if (o >= 0 && !reader.IsNull(o))
+        {
+            ParseArgs(reader.GetUtf8(o), row, pool, path);
+        }
+        o = ordinals[EventSchema.Stack];
+        if (o >= 0 && !reader.IsNull(o))
+        {
+            IReadOnlyList<string?> frames = reader.GetStringList(o);
+            var stack = new List<string>(frames.Count);
+            foreach (string? frame in frames)
+            {
+                stack.Add(frame ?? "");
+            }
+            row.Stack = stack;
+        }
+    }
+
+    private static void ParseArgs(ReadOnlySpan<byte> json, EventRow row, StringPool pool, string path)
+    {
+        var reader = new Utf8JsonReader(json);
+        try
+        {
+            if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
+            {
+                ThrowBadArgs(path, row.Seq, "expected a JSON object");
+            }
+            while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+            {
+                string key = pool.Get(reader);
+                if (!reader.Read() || reader.TokenType != JsonTokenType.String)
+                {
+                    ThrowBadArgs(path, row.Seq, $"value of '{key}' is {reader.TokenType}, expected a string");
+                }
+                row.AddArg(key, reader.GetString()!);
+            }
+        }
+        catch (JsonException e)
+        {
+            ThrowBadArgs(path, row.Seq, e.Message);
+        }
+    }
+
+    [System.Diagnostics.CodeAnalysis.DoesNotReturn]
+    private static void ThrowBadArgs(string path, long seq, string message) =>
+        throw new InvalidDataException(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{path}: seq {seq}: column args: {message}."));
+
+    /// <summary>Interns short repeated UTF-8 strings (names, comms, keys) so reading allocates them once.</summary>
+    private sealed class StringPool
+    {
+        private const int Slots = 4096;
+        private const int MaxLength = 64;
+        private readonly string?[] _strings = new string?[Slots];
+        private readonly byte[]?[] _bytes = new byte[Slots][];
+
+        public string Get(ReadOnlySpan<byte> utf8)
+        {
+            if (utf8.Length > MaxLength)
+            {
+                return Encoding.UTF8.GetString(utf8);
+            }
+            var hash = new HashCode();
+            hash.AddBytes(utf8);
+            int slot = hash.ToHashCode() & (Slots - 1);
+            byte[]? bytes = _bytes[slot];
+            if (bytes is not null && utf8.SequenceEqual(bytes))
+            {
+                return _strings[slot]!;
+            }
+            string value = Encoding.UTF8.GetString(utf8);
+            _bytes[slot] = utf8.ToArray();
+            _strings[slot] = value;
+            return value;
+        }
+
+        public string Get(Utf8JsonReader reader) =>
+            reader.HasValueSequence || reader.ValueIsEscaped ? reader.GetString()! : Get(reader.ValueSpan);
+    }
+}

@@ -1,0 +1,216 @@
+using System.Runtime.InteropServices;
+using Pipeline.Storage.DuckDb;
+
+namespace Pipeline.Storage;
+
+/// <summary>
+/// Creates the event table (<see cref="EventSchema"/>) in a connection and appends <see cref="EventRow"/>s to
+/// it column by column through a <see cref="DuckDbAppender"/>, assigning <see cref="EventRow.Seq"/> 0, 1, 2, …
+/// in write order. Call <see cref="Complete"/> to write the last chunk; disposing without it discards the
+/// rows not yet written (the error path).
+/// </summary>
+public sealed class EventTableWriter : IEventSink, IDisposable
+{
+    private readonly DuckDbAppender _appender;
+    private readonly Int64ColumnWriter _seq;
+    private readonly Int64ColumnWriter _tsNs;
+    private readonly Int32ColumnWriter _cpu;
+    private readonly Int32ColumnWriter _pid;
+    private readonly Int32ColumnWriter _tgid;
+    private readonly VarcharColumnWriter _comm;
+    private readonly VarcharColumnWriter _event;
+    private readonly VarcharColumnWriter _irqFlags;
+    private readonly Int64ColumnWriter _srcPos;
+    private readonly ColumnWriter[] _fields;
+    private readonly ColumnKind[] _fieldKinds;
+    private readonly VarcharColumnWriter _args;
+    private readonly VarcharListColumnWriter _stack;
+    private readonly Utf8Cache _names = new();
+    private readonly Utf8Cache _texts = new();
+    private readonly JsonArgs _json = new();
+    private readonly Dictionary<string, long> _counts = new(StringComparer.Ordinal);
+    private string? _lastEvent;
+    private long _lastEventPending;
+    private bool _completed;
+
+    /// <summary>Creates table <paramref name="table"/> in <paramref name="connection"/> and opens an appender on it.</summary>
+    /// <exception cref="DuckDbException">The table exists already, or DuckDB refused it.</exception>
+    public EventTableWriter(DuckDbConnection connection, string table = "events")
+    {
+        ArgumentNullException.ThrowIfNull(connection);
+        Table = table;
+        connection.Execute(EventSchema.CreateTableSql(table));
+        _appender = connection.CreateAppender(table);
+        _seq = (Int64ColumnWriter)_appender.Writer(EventSchema.Seq);
+        _tsNs = (Int64ColumnWriter)_appender.Writer(EventSchema.TsNs);
+        _cpu = (Int32ColumnWriter)_appender.Writer(EventSchema.Cpu);
+        _pid = (Int32ColumnWriter)_appender.Writer(EventSchema.Pid);
+        _tgid = (Int32ColumnWriter)_appender.Writer(EventSchema.Tgid);
+        _comm = (VarcharColumnWriter)_appender.Writer(EventSchema.Comm);
+        _event = (VarcharColumnWriter)_appender.Writer(EventSchema.Event);
+        _irqFlags = (VarcharColumnWriter)_appender.Writer(EventSchema.IrqFlags);
+        _srcPos = (Int64ColumnWriter)_appender.Writer(EventSchema.SrcPos);
+        int fieldCount = EventSchema.Args - EventSchema.FirstField;
+        _fields = new ColumnWriter[fieldCount];
+        _fieldKinds = new ColumnKind[fieldCount];
+        for (int i = 0; i < fieldCount; i++)
+        {
+            _fields[i] = _appender.Writer(EventSchema.FirstField + i);
+            _fieldKinds[i] = EventSchema.Columns[EventSchema.FirstField + i].Kind;
+        }
+        _args = (VarcharColumnWriter)_appender.Writer(EventSchema.Args);
+        _stack = (VarcharListColumnWriter)_appender.Writer(EventSchema.Stack);
+    }
+
+    /// <summary>Benchmarks only: see <see cref="DuckDbAppender.SkipNativeAppendForBenchmark"/>.</summary>
+    internal bool SkipNativeAppendForBenchmark
+    {
+        get => _appender.SkipNativeAppendForBenchmark;
+        set => _appender.SkipNativeAppendForBenchmark = value;
+    }
+
+    /// <summary>The table written.</summary>
+    public string Table { get; }
+
+    /// <summary>Rows written so far.</summary>
+    public long Count { get; private set; }
+
+    /// <summary>Rows per canonical event name.</summary>
+    public IReadOnlyDictionary<string, long> EventCounts
+    {
+        get
+        {
+            FlushEventCount();
+            return _counts;
+        }
+    }
+
+    /// <summary>Event counts sorted by name (ordinal), as they go into meta.json.</summary>
+    public SortedDictionary<string, long> SortedEventCounts() => new(EventCounts.ToDictionary(), StringComparer.Ordinal);
+
+    /// <summary>Appends one event; sets <c>row.Seq</c> to its row id.</summary>
+    public void Write(EventRow row)
+    {
+        int r = _appender.CurrentRow;
+        long seq = Count;
+        row.Seq = seq;
+        _seq.Set(r, seq);
+        _tsNs.Set(r, row.TsNs);
+        _cpu.Set(r, row.Cpu);
+        _pid.Set(r, row.Pid);
+        if (row.Tgid is int tgid)
+        {
+            _tgid.Set(r, tgid);
+        }
+        else
+        {
+            _tgid.SetNull(r);
+        }
+        _comm.Set(r, _names.Get(row.Comm));
+        _event.Set(r, _names.Get(row.Event));
+        if (row.IrqFlags is string flags)
+        {
+            _irqFlags.Set(r, _names.Get(flags));
+        }
+        else
+        {
+            _irqFlags.SetNull(r);
+        }
+        _srcPos.Set(r, row.SrcPos);
+        WriteFields(row, r);
+        if (row.Args.Count > 0)
+        {
+            _args.Set(r, _json.Serialize(row.Args));
+        }
+        else
+        {
+            _args.SetNull(r);
+        }
+        if (row.Stack is List<string> stack)
+        {
+            _stack.Set(r, stack);
+        }
+        else
+        {
+            _stack.SetNull(r);
+        }
+        CountEvent(row.Event);
+        Count = seq + 1;
+        _appender.CompleteRow();
+    }
+
+    /// <summary>Writes the buffered rows and closes the appender.</summary>
+    public void Complete()
+    {
+        _appender.Close();
+        _completed = true;
+    }
+
+    /// <summary>Releases the appender; without <see cref="Complete"/>, buffered rows are discarded.</summary>
+    public void Dispose()
+    {
+        if (!_completed)
+        {
+            _appender.Discard();
+        }
+        _appender.Dispose();
+        // Chunk entries point into the caches' memory: free it only once the appender is gone.
+        _names.Dispose();
+        _texts.Dispose();
+    }
+
+    private void WriteFields(EventRow row, int r)
+    {
+        ColumnWriter[] fields = _fields;
+        ColumnKind[] kinds = _fieldKinds;
+        for (int i = 0; i < fields.Length; i++)
+        {
+            int ordinal = EventSchema.FirstField + i;
+            if (!row.IsSet(ordinal))
+            {
+                fields[i].SetNull(r);
+                continue;
+            }
+            switch (kinds[i])
+            {
+                case ColumnKind.Int64:
+                    ((Int64ColumnWriter)fields[i]).Set(r, row.GetInt64(ordinal));
+                    break;
+                case ColumnKind.UInt64:
+                    ((UInt64ColumnWriter)fields[i]).Set(r, row.GetUInt64(ordinal));
+                    break;
+                case ColumnKind.Int32:
+                    ((Int32ColumnWriter)fields[i]).Set(r, (int)row.GetInt64(ordinal));
+                    break;
+                case ColumnKind.Bool:
+                    ((BoolColumnWriter)fields[i]).Set(r, row.GetBool(ordinal));
+                    break;
+                default:
+                    ((VarcharColumnWriter)fields[i]).Set(r, _texts.Get(row.GetText(ordinal)!));
+                    break;
+            }
+        }
+    }
+
+    private void CountEvent(string name)
+    {
+        // Parsers hand the same string instance for runs of one event; count those without hashing.
+        if (ReferenceEquals(name, _lastEvent))
+        {
+            _lastEventPending++;
+            return;
+        }
+        FlushEventCount();
+        _lastEvent = name;
+        _lastEventPending = 1;
+    }
+
+    private void FlushEventCount()
+    {
+        if (_lastEvent is not null && _lastEventPending > 0)
+        {
+            CollectionsMarshal.GetValueRefOrAddDefault(_counts, _lastEvent, out _) += _lastEventPending;
+            _lastEventPending = 0;
+        }
+    }
+}

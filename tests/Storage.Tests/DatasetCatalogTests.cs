@@ -1,0 +1,106 @@
+using Pipeline.Storage.DuckDb;
+
+namespace Pipeline.Storage.Tests;
+
+public sealed class DatasetCatalogTests
+{
+    private static void WriteTrace(string directory, string id, int events)
+    {
+        Directory.CreateDirectory(directory);
+        using (var connection = DuckDbConnection.OpenInMemory())
+        {
+            using var writer = new EventTableWriter(connection);
+            var row = new EventRow();
+            for (int i = 0; i < events; i++)
+            {
+                TestData.Fill(row, i);
+                writer.Write(row);
+                row.Clear();
+            }
+            writer.Complete();
+            DatasetFiles.WriteParquetAtomic(connection, "SELECT * FROM events", Path.Combine(directory, DatasetFiles.EventsFile));
+            new DatasetMeta { TraceId = id, Events = writer.Count, EventCounts = writer.SortedEventCounts() }.Write(directory);
+        }
+    }
+
+    [Fact]
+    public void Resolve_SingleTraceDirectory_IdIsDirectoryName()
+    {
+        using var dir = new TempDirectory();
+        WriteTrace(dir.Combine("my trace"), "my trace", 10);
+
+        var traces = DatasetCatalog.Resolve([dir.Combine("my trace")]);
+
+        Assert.Equal("my trace", Assert.Single(traces).Id);
+        Assert.Equal(10, traces[0].Meta.Events);
+    }
+
+    [Fact]
+    public void Resolve_PartitionRoot_FindsEveryPartitionSorted()
+    {
+        using var dir = new TempDirectory();
+        WriteTrace(dir.Combine("root", "trace=b"), "b", 3);
+        WriteTrace(dir.Combine("root", "trace=a"), "a", 4);
+        Directory.CreateDirectory(dir.Combine("root", "unrelated"));
+
+        var traces = DatasetCatalog.Resolve([dir.Combine("root")]);
+
+        Assert.Equal(["a", "b"], traces.Select(t => t.Id));
+    }
+
+    [Fact]
+    public void Resolve_DirectoryWithoutDataset_ErrorNamesPath()
+    {
+        using var dir = new TempDirectory();
+        string bad = dir.Combine("empty");
+        Directory.CreateDirectory(bad);
+
+        var error = Assert.Throws<InvalidDataException>(() => DatasetCatalog.Resolve([bad]));
+
+        Assert.Contains($"'{bad}'", error.Message, StringComparison.Ordinal);
+        Assert.Contains("neither a trace dataset", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Resolve_MissingPath_ErrorNamesPath()
+    {
+        using var dir = new TempDirectory();
+        string missing = dir.Combine("nope");
+
+        var error = Assert.Throws<InvalidDataException>(() => DatasetCatalog.Resolve([missing]));
+
+        Assert.Contains($"'{missing}' does not exist", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Resolve_SameIdTwice_ErrorNamesBoth()
+    {
+        using var dir = new TempDirectory();
+        WriteTrace(dir.Combine("x", "t"), "t", 1);
+        WriteTrace(dir.Combine("y", "t"), "t", 1);
+
+        var error = Assert.Throws<InvalidDataException>(() => DatasetCatalog.Resolve([dir.Combine("x", "t"), dir.Combine("y", "t")]));
+
+        Assert.Contains("'t' appears twice", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void CreateViews_PathWithQuotes_StaysALiteralAndExtraTablesGetViews()
+    {
+        using var dir = new TempDirectory();
+        string odd = dir.Combine("it's a \"trace\"; DROP");
+        WriteTrace(odd, "odd", 7);
+        using (var connection = DuckDbConnection.OpenInMemory())
+        {
+            DatasetFiles.WriteParquetAtomic(connection, "SELECT 1 AS finding_id, 'R1' AS race", Path.Combine(odd, "findings.parquet"));
+        }
+        var traces = DatasetCatalog.Resolve([odd]);
+        using var query = DuckDbConnection.OpenInMemory();
+
+        var views = DatasetCatalog.CreateViews(query, traces);
+
+        Assert.Equal(["events", "findings"], views);
+        Assert.Equal(7L, query.Scalar("SELECT count(*) FROM events WHERE trace = ?", "it's a \"trace\"; DROP"));
+        Assert.Equal("R1", query.Scalar("SELECT race FROM findings"));
+    }
+}

@@ -1,0 +1,116 @@
+using System.Text;
+
+namespace Pipeline.Storage.Tests;
+
+public sealed class DatasetMetaTests
+{
+    private static DatasetMeta Sample() => new()
+    {
+        TraceId = "t1",
+        Sources = [new DatasetSource("/data/trace.dat", 4096, new string('0', 64))],
+        Format = "tracedat",
+        KernelRelease = "6.8.0",
+        CpuCount = 8,
+        Clock = "local",
+        PointersHashed = false,
+        Events = 42,
+        EventCounts = new SortedDictionary<string, long>(StringComparer.Ordinal) { ["tlb:tlb_flush"] = 40, ["exceptions:page_fault_user"] = 2 },
+        LostEvents = 5,
+        MalformedCount = 1,
+        MalformedSamples = [new MalformedSample("trace.dat", 8192, "byte", "expected record length <= 4080, found 65535")],
+        Truncated = "cpu 3: last page cut at byte 12288",
+    };
+
+    [Fact]
+    public void Write_ThenRead_RoundTripsEveryField()
+    {
+        using var dir = new TempDirectory();
+        DatasetMeta meta = Sample();
+
+        meta.Write(dir.Path);
+        DatasetMeta back = DatasetMeta.Read(dir.Path);
+
+        Assert.Equal(meta.ToJsonBytes(), back.ToJsonBytes());
+        Assert.Equal(meta.Sources, back.Sources);
+        Assert.Equal(meta.MalformedSamples, back.MalformedSamples);
+        Assert.Equal(meta.EventCounts, back.EventCounts);
+        Assert.Equal(["meta.json"], dir.Entries());
+    }
+
+    [Fact]
+    public void ToJsonBytes_SnakeCaseKeysInDeclarationOrderCountsSorted()
+    {
+        string json = Encoding.UTF8.GetString(Sample().ToJsonBytes());
+
+        string[] keys = ["\"schema_version\": 1", "\"trace_id\"", "\"sources\"", "\"sha256\"", "\"format\"", "\"kernel_release\"", "\"cpu_count\"", "\"clock\"",
+            "\"pointers_hashed\"", "\"events\"", "\"event_counts\"", "\"exceptions:page_fault_user\"", "\"tlb:tlb_flush\"", "\"lost_events\"",
+            "\"malformed_count\"", "\"malformed_samples\"", "\"position_kind\"", "\"truncated\"", "\"tool_version\""];
+        int last = -1;
+        foreach (string key in keys)
+        {
+            int at = json.IndexOf(key, StringComparison.Ordinal);
+            Assert.True(at > last, $"{key} out of order in {json}");
+            last = at;
+        }
+        Assert.EndsWith("}\n", json, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Read_BadJson_ErrorNamesFile()
+    {
+        using var dir = new TempDirectory();
+        File.WriteAllText(dir.Combine("meta.json"), "{ \"schema_version\": 1, \"events\": \"many\" }");
+
+        var error = Assert.Throws<InvalidDataException>(() => DatasetMeta.Read(dir.Path));
+
+        Assert.Contains(dir.Combine("meta.json"), error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Read_NewerSchema_ErrorSaysUpgrade()
+    {
+        using var dir = new TempDirectory();
+        File.WriteAllText(dir.Combine("meta.json"), "{ \"schema_version\": 99 }");
+
+        var error = Assert.Throws<InvalidDataException>(() => DatasetMeta.Read(dir.Path));
+
+        Assert.Contains("schema_version 99 is newer", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Read_Missing_ErrorNamesFile()
+    {
+        using var dir = new TempDirectory();
+
+        var error = Assert.Throws<InvalidDataException>(() => DatasetMeta.Read(dir.Path));
+
+        Assert.Contains(dir.Combine("meta.json"), error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Create_FromDiagnosticsAndWriter_CopiesCountsAndSamples()
+    {
+        var diagnostics = new IngestDiagnostics { Format = "perf", KernelRelease = "6.1", LostEvents = 9, Truncated = "cut" };
+        diagnostics.Malformed("p.txt", 3, "line", "bad");
+        using var connection = Pipeline.Storage.DuckDb.DuckDbConnection.OpenInMemory();
+        using var writer = new EventTableWriter(connection);
+        var row = new EventRow();
+        for (int i = 0; i < 10; i++)
+        {
+            TestData.Fill(row, i);
+            writer.Write(row);
+            row.Clear();
+        }
+        writer.Complete();
+
+        DatasetMeta meta = DatasetMeta.Create("x", diagnostics, writer, [new DatasetSource("p.txt", 1, "ab")]);
+
+        Assert.Equal(10, meta.Events);
+        Assert.Equal(10, meta.EventCounts.Values.Sum());
+        Assert.Equal(2, meta.EventCounts["tlb:tlb_flush"]);
+        Assert.Equal(new MalformedSample("p.txt", 3, "line", "bad"), Assert.Single(meta.MalformedSamples));
+        Assert.Equal(9, meta.LostEvents);
+        Assert.Equal("cut", meta.Truncated);
+        Assert.Equal("perf", meta.Format);
+    }
+}
