@@ -116,7 +116,7 @@ public sealed class PayloadParser
             }
             else
             {
-                row.AddArg(key.Name, _values.Get(value));
+                row.AddArg(key.Name, Value(value));
             }
         }
     }
@@ -268,7 +268,7 @@ public sealed class PayloadParser
         {
             return;
         }
-        row.AddArg(key.Name, _values.Get(value));
+        row.AddArg(key.Name, Value(value));
     }
 
     private bool TrySetTyped(EventRow row, EventColumn column, ReadOnlySpan<byte> value)
@@ -318,7 +318,11 @@ public sealed class PayloadParser
         }
     }
 
-    private void AddArg(EventRow row, string name, ReadOnlySpan<byte> value) => row.AddArg(name, _values.Get(value));
+    private void AddArg(EventRow row, string name, ReadOnlySpan<byte> value) => row.AddArg(name, Value(value));
+
+    // Hashed pointers (mm_page_* page=) are unique per event: caching them would only evict the values that repeat.
+    private string Value(ReadOnlySpan<byte> value) =>
+        value.Length == 16 && value.StartsWith("00000000"u8) ? Encoding.UTF8.GetString(value) : _values.Get(value);
 
     private static int Ordinal(string field) =>
         EventSchema.TryGetField(field, out var column) ? column.Ordinal : throw new InvalidOperationException($"Event schema lacks the {field} column.");

@@ -78,8 +78,8 @@ internal sealed class ConsoleParser
             case TraceLineKind.Event:
             case TraceLineKind.StackFrame:
                 return;
-            case TraceLineKind.Unrecognized when _inDump || LooksLikeDamagedTrace(line, prefixed):
-                _core.Malformed(lineNumber, _inDump ? "an ftrace dump line 'comm-pid cpu+flags time: event: payload'" : "a console line with a printk prefix '[ seconds.micros] '", line);
+            case TraceLineKind.Unrecognized when _inDump || LooksLikeDamagedTrace(line):
+                _core.Malformed(lineNumber, _inDump || prefixed ? "an ftrace dump line 'comm-pid cpu+flags time: event: payload'" : "a console line with a printk prefix '[ seconds.micros] '", line);
                 return;
             default:
                 _diagnostics.SkippedLines++;
@@ -96,8 +96,28 @@ internal sealed class ConsoleParser
 
     // An interleaved console splices one printk into another: what is left has a frame arrow or a latency
     // timestamp but no intact prefix.
-    private static bool LooksLikeDamagedTrace(ReadOnlySpan<byte> line, bool prefixed) =>
-        line.IndexOf("=> "u8) >= 0 || (!prefixed && line.IndexOf("us : "u8) >= 0);
+    private static bool LooksLikeDamagedTrace(ReadOnlySpan<byte> line)
+    {
+        if (line.IndexOf("=> "u8) >= 0)
+        {
+            return true;
+        }
+        // A latency timestamp "123us" + delay mark + ": " left in a line that did not parse.
+        for (int at = line.IndexOf("us"u8); at >= 0 && at + 4 < line.Length; at = NextUs(line, at))
+        {
+            if (at > 0 && (uint)(line[at - 1] - '0') <= 9 && line[at + 3] == (byte)':' && line[at + 4] == (byte)' ')
+            {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    private static int NextUs(ReadOnlySpan<byte> line, int at)
+    {
+        int next = line[(at + 2)..].IndexOf("us"u8);
+        return next < 0 ? -1 : at + 2 + next;
+    }
 
     private bool CallTraceLine(ReadOnlySpan<byte> body)
     {

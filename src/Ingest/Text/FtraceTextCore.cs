@@ -60,6 +60,17 @@ internal sealed class FtraceTextCore
     /// <param name="lineNumber">1-based, for <see cref="EventRow.SrcPos"/> and messages.</param>
     public TraceLineKind Process(ReadOnlySpan<byte> line, long lineNumber)
     {
+        TraceLineKind kind = Classify(line, lineNumber);
+        if (kind is not (TraceLineKind.StackFrame or TraceLineKind.Event))
+        {
+            // Only "=>" lines continue a stack block.
+            _stackTarget = null;
+        }
+        return kind;
+    }
+
+    private TraceLineKind Classify(ReadOnlySpan<byte> line, long lineNumber)
+    {
         int first = line.IndexOfAnyExcept((byte)' ', (byte)'\t');
         if (first < 0)
         {
