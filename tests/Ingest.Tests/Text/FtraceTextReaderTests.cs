@@ -285,12 +285,12 @@ public sealed class FtraceTextReaderTests
     [Fact]
     public void Read_SplitAtEveryBytePosition_SameRows()
     {
-        byte[] sample = SampleLines(150);
+        byte[] sample = SampleLines(120);
         string expected = RenderAll(TextReading.Read(new FtraceTextReader(), new MemoryStream(sample)).Rows);
 
-        for (int split = 1; split < sample.Length; split += 7)
+        for (int split = 1; split < sample.Length; split++)
         {
-            var stream = new ChunkedStream(sample, split);
+            var stream = new ChunkedStream(sample, sample.Length, split);
             Assert.Equal(expected, RenderAll(TextReading.Read(new FtraceTextReader(), stream).Rows));
         }
         Assert.Equal(expected, RenderAll(TextReading.Read(new FtraceTextReader(), new ChunkedStream(sample, 1)).Rows));
@@ -384,8 +384,11 @@ public sealed class FtraceTextReaderTests
     }
 }
 
-/// <summary>A stream that returns at most <c>chunk</c> bytes per read, to exercise line reassembly.</summary>
-internal sealed class ChunkedStream(byte[] data, int chunk) : Stream
+/// <summary>
+/// A stream that returns at most <c>chunk</c> bytes per read and never reads across byte <c>split</c>, to cut
+/// lines at chosen positions.
+/// </summary>
+internal sealed class ChunkedStream(byte[] data, int chunk, int split = 0) : Stream
 {
     private int _position;
 
@@ -401,7 +404,8 @@ internal sealed class ChunkedStream(byte[] data, int chunk) : Stream
 
     public override int Read(byte[] buffer, int offset, int count)
     {
-        int n = Math.Min(Math.Min(count, chunk), data.Length - _position);
+        int limit = _position < split ? split : data.Length;
+        int n = Math.Min(Math.Min(count, chunk), limit - _position);
         Array.Copy(data, _position, buffer, offset, n);
         _position += n;
         return n;
