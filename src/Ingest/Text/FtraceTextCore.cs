@@ -150,6 +150,14 @@ internal sealed class FtraceTextCore
     /// <summary>The string for a UTF-8 span, shared when it repeats.</summary>
     public string Intern(ReadOnlySpan<byte> utf8) => _strings.Get(utf8);
 
+    // Gives back the row taken for a line that turned out not to be an event.
+    private void DiscardNewest()
+    {
+        _count--;
+        Events--;
+        _rows[(_first + _count) % Window].Clear();
+    }
+
     private void WriteOldest()
     {
         EventRow row = _rows[_first];
@@ -211,6 +219,7 @@ internal sealed class FtraceTextCore
                 int arrow = body.IndexOf(" <-"u8);
                 if (arrow <= 0)
                 {
+                    DiscardNewest();
                     return false;
                 }
                 row.Event = _events.Get("function"u8);
@@ -220,7 +229,7 @@ internal sealed class FtraceTextCore
             }
         }
         row.Event = _events.Get(body[..colon]);
-        _payloads.Parse(row, colon + 2 <= body.Length ? body[Math.Min(colon + 2, body.Length)..] : default);
+        _payloads.Parse(row, body[Math.Min(colon + 2, body.Length)..]);
         return true;
     }
 

@@ -86,7 +86,8 @@ internal sealed class MailBodyDecoder
         }
         bool soft = line.Length > 0 && line[^1] == (byte)'=';
         _pending.AddRange(soft ? line[..^1] : line);
-        if (soft)
+        // A run of soft breaks is one logical line; past the line limit it is cut so memory stays bounded.
+        if (soft && _pending.Count < Utf8LineReader.MaxLineLength)
         {
             return MailLine.Pending;
         }

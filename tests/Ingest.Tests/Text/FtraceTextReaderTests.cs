@@ -342,6 +342,7 @@ public sealed class FtraceTextReaderTests
                 }
                 var (rows, diagnostics) = TextReading.Read(new FtraceTextReader(), new MemoryStream(damaged));
                 Assert.InRange(rows.Count + diagnostics.MalformedCount, 300, 500);
+                Assert.All(rows, r => Assert.NotEqual("", r.Event));
                 TextReading.Read(new ConsoleLogReader(), new MemoryStream(damaged));
             }
         });
@@ -359,11 +360,14 @@ public sealed class FtraceTextReaderTests
     [InlineData("a-1 [99999999999] ..... 1.1: x: y")]
     [InlineData("a-1 [0] ..... 99999999999999999999.999999: x: y")]
     [InlineData("CPU:1 [LOST 99999999999999999999999 EVENTS]")]
+    [InlineData("           bash-1     [001] d....   10.000001: sys_foo")]
+    [InlineData("           bash-1     [001] d....   10.000001: name:value")]
     public void Read_TruncatedOrOverflowingLine_DoesNotThrow(string line)
     {
         var (rows, diagnostics) = TextReading.ReadText(new FtraceTextReader(), line + "\n");
 
         Assert.Equal(1, rows.Count + diagnostics.MalformedCount + diagnostics.SkippedLines);
+        Assert.All(rows, r => Assert.NotEqual("", r.Event));
     }
 
     private static ReadOnlySpan<byte> Alphabet => " -[]():.=>0123456789xabcdef#<\n\r"u8;
