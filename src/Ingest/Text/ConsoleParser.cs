@@ -14,6 +14,7 @@ internal sealed class ConsoleParser
     private bool _dumpStarted;
     private bool _stopped;
     private EventRow? _crash;
+    private long _crashLine;
     private bool _inCallTrace;
     private bool _inTask;
 
@@ -38,6 +39,12 @@ internal sealed class ConsoleParser
             return;
         }
         ReadOnlySpan<byte> body = StripPrefixes(line, out long tsNs, out int cpu, out int pid, out bool prefixed);
+        if (_crash is not null && (_crash.SrcPos != _crashLine || !_core.IsPending(_crash)))
+        {
+            // Written out (and its row reused) while other events went by: its stack can no longer be added.
+            _crash = null;
+            _inCallTrace = false;
+        }
         if (_inCallTrace && CallTraceLine(body))
         {
             return;
@@ -196,6 +203,7 @@ internal sealed class ConsoleParser
         row.SrcPos = lineNumber;
         row.AddArg(ConsoleEvents.HeaderArg, _core.Intern(body));
         _crash = row;
+        _crashLine = lineNumber;
         _inCallTrace = false;
         _core.SetStackTarget(null);
         return true;

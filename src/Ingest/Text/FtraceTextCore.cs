@@ -133,6 +133,19 @@ internal sealed class FtraceTextCore
         return row;
     }
 
+    /// <summary>Whether <paramref name="row"/> is still waiting in the window (not yet written and reused).</summary>
+    public bool IsPending(EventRow row)
+    {
+        for (int i = 0; i < _count; i++)
+        {
+            if (ReferenceEquals(_rows[(_first + i) % Window], row))
+            {
+                return true;
+            }
+        }
+        return false;
+    }
+
     /// <summary>Makes following <c>=&gt;</c> lines (or <see cref="AddFrame"/> calls) go to <paramref name="row"/>.</summary>
     public void SetStackTarget(EventRow? row) => _stackTarget = row;
 
@@ -272,7 +285,7 @@ internal sealed class FtraceTextCore
         for (int i = _count - 1; i >= 0; i--)
         {
             EventRow row = _rows[(_first + i) % Window];
-            if (row.Cpu == cpu && row.SrcPos > 0)
+            if (row.Cpu == cpu)
             {
                 return row;
             }

@@ -126,6 +126,23 @@ public sealed class ConsoleLogReaderTests
     }
 
     [Fact]
+    public void Read_CallTraceAfterManyDumpEvents_NotAttachedToAReusedRow()
+    {
+        var sb = new StringBuilder("[   10.000000] WARNING: CPU: 0 PID: 1 at mm/mremap.c:211 move_page_tables+0x5b0/0x5d0\n");
+        for (int i = 0; i < 100; i++)
+        {
+            sb.Append("[   10.000100] mm work--25561     0..... ").Append(100 + i).Append("us : tlb_flush: pages:1 reason:local MM shootdown (3)\n");
+        }
+        sb.Append("[   10.000200] Call Trace:\n[   10.000201]  move_page_tables+0x5b0/0x5d0\n");
+
+        var (rows, _) = TextReading.ReadText(new ConsoleLogReader(), sb.ToString());
+
+        Assert.Equal(101, rows.Count);
+        Assert.Equal(ConsoleEvents.Warning, rows[0].Event);
+        Assert.All(rows, r => Assert.Null(r.Stack));
+    }
+
+    [Fact]
     public void Read_MailSplitAtEveryChunkSize_SameRows()
     {
         byte[] mail = File.ReadAllBytes(Corpus.File(ZiYan));
