@@ -11,6 +11,9 @@ namespace Pipeline.Ingest.Text;
 /// </summary>
 public sealed class FtraceTextReader : ITraceReader
 {
+    // Enough to get past any preamble, few enough to fail fast on a file of another format.
+    private const int NotTextAfter = 100;
+
     /// <inheritdoc />
     public string Format => "ftrace";
 
@@ -20,8 +23,13 @@ public sealed class FtraceTextReader : ITraceReader
         diagnostics.Format ??= Format;
         var core = new FtraceTextCore(fileName, sink, diagnostics);
         var lines = new Utf8LineReader(input);
+        int unrecognizedBeforeFirstEvent = 0;
         while (lines.TryReadLine(out ReadOnlySpan<byte> line))
         {
+            if (core.Events == 0 && line.Contains((byte)0))
+            {
+                throw new TraceFormatException(fileName, lines.LineNumber, "line", "expected ftrace text, found binary data (a NUL byte); trace.dat and perf.data have their own readers");
+            }
             if ((lines.LineNumber & 0xFFF) == 0)
             {
                 cancellationToken.ThrowIfCancellationRequested();
@@ -34,6 +42,10 @@ public sealed class FtraceTextReader : ITraceReader
             TraceLineKind kind = core.Process(line, lines.LineNumber);
             if (kind == TraceLineKind.Unrecognized)
             {
+                if (core.Events == 0 && ++unrecognizedBeforeFirstEvent == NotTextAfter)
+                {
+                    throw new TraceFormatException(fileName, lines.LineNumber, "line", $"expected ftrace text, found no event line in the first {NotTextAfter} unrecognized lines");
+                }
                 core.Malformed(lines.LineNumber, "an ftrace event line 'comm-pid [cpu] flags timestamp: event: payload' or a marker", line);
             }
             else if (kind is TraceLineKind.Blank or TraceLineKind.Header or TraceLineKind.Marker)

@@ -282,6 +282,16 @@ public sealed class FtraceTextReaderTests
         Assert.Equal(2, ex.Record.Position);
     }
 
+    [Theory]
+    [InlineData("recorded/trace-cmd/mm_v6_trimmed.dat")]
+    [InlineData("recorded/perf/perf_script_ns.txt")]
+    public void Read_OtherFormat_ThrowsNotFtraceText(string path)
+    {
+        var ex = Assert.Throws<TraceFormatException>(() => TextReading.ReadFile(new FtraceTextReader(), path));
+
+        Assert.Contains("expected ftrace text", ex.Message, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void Read_SplitAtEveryBytePosition_SameRows()
     {
