@@ -237,6 +237,7 @@ public sealed class TraceDatReader : ITraceReader
             case "flyrecord":
             {
                 var top = new BufferInfo("", c.Position - 10) { Compressed = false };
+                state.FlyrecordTable = c.Position;
                 ReadV6CpuTable(state, c, top);
                 if (state.HasClockOption)
                 {
@@ -631,6 +632,24 @@ public sealed class TraceDatReader : ITraceReader
     private static ulong ReadU64(FileState state, ReadOnlySpan<byte> data) =>
         state.BigEndian ? BinaryPrimitives.ReadUInt64BigEndian(data) : BinaryPrimitives.ReadUInt64LittleEndian(data);
 
+    /// <summary>
+    /// Where a v6 file keeps its top-level CPU table (after <c>flyrecord\0</c>) and the CPU data ranges; for tools
+    /// that rewrite the data part (benchmark generators).
+    /// </summary>
+    internal static (long TableOffset, int CpuCount, IReadOnlyList<(int Cpu, long Offset, long Size)> Cpus) InspectVersion6(Stream input)
+    {
+        var state = new FileState(input, "trace.dat", new IngestDiagnostics { Strict = true });
+        var summary = new TraceDatSummary();
+        ReadHeader(state, summary);
+        if (summary.Version != 6)
+        {
+            throw new TraceFormatException("trace.dat", 10, "byte", $"section 'file header': expected version 6, found {summary.Version}.");
+        }
+        ReadVersion6(state);
+        var top = state.Buffers.First(b => b.Name.Length == 0);
+        return (state.FlyrecordTable, state.HeaderCpuCount, top.Cpus.Select(c => (c.Cpu, c.Offset, c.Size)).ToArray());
+    }
+
     private sealed record CpuData(int Cpu, long Offset, long Size);
 
     private sealed class BufferInfo(string name, long sectionOffset)
@@ -690,6 +709,8 @@ public sealed class TraceDatReader : ITraceReader
         public bool HasClockOption { get; set; }
 
         public long TimeOffset { get; set; }
+
+        public long FlyrecordTable { get; set; }
 
         public uint TscMultiplier { get; set; }
 
