@@ -229,6 +229,7 @@ public sealed class TraceDatReader : ITraceReader
                 var data = c.ReadBytes(size, MaxMetadataBytes, $"option {id}");
                 ProcessOption(state, id, data, optionOffset, version: 6);
             }
+            c.Section = "flyrecord";
             tag = c.ReadTag(10, "'flyrecord' or 'latency  ' tag");
         }
         c.Section = "flyrecord";
