@@ -1,0 +1,365 @@
+using System.Buffers.Binary;
+using System.Globalization;
+using System.Text;
+using Pipeline.Storage;
+
+namespace Pipeline.Ingest.TraceDat;
+
+/// <summary>
+/// Turns one event payload into an <see cref="EventRow"/>: header columns from the common fields, typed columns
+/// by format-file field name, symbolic fields rendered through the print fmt, everything else into args.
+/// Per-event plans are built once per event id.
+/// </summary>
+internal sealed class EventDecoder
+{
+    private const int RenderCacheLimit = 4096;
+    private static readonly string[] s_smallNumbers = Enumerable.Range(0, 1024).Select(i => i.ToString(CultureInfo.InvariantCulture)).ToArray();
+
+    private readonly TraceEventFormats _formats;
+    private readonly bool _bigEndian;
+    private readonly CommTable _comms;
+    private readonly IrqFlagsRenderer _irqFlags;
+    private readonly EventPlan?[] _plans;
+    private readonly bool[] _planBuilt;
+
+    public EventDecoder(TraceEventFormats formats, CommTable comms, string? kernelRelease)
+    {
+        _formats = formats;
+        _bigEndian = formats.BigEndian;
+        _comms = comms;
+        _irqFlags = new IrqFlagsRenderer(kernelRelease);
+        _plans = new EventPlan?[formats.MaxId + 1];
+        _planBuilt = new bool[formats.MaxId + 1];
+    }
+
+    /// <summary>Text prepended as the first arg (<c>instance</c>) for events of a named buffer, or null.</summary>
+    public string? InstanceName { get; set; }
+
+    /// <summary>
+    /// Fills <paramref name="row"/> from <paramref name="payload"/>. Returns null on success, or what was wrong;
+    /// <paramref name="emit"/> says whether the row is still usable (a field past the payload end is dropped and
+    /// reported, an unknown event id is not).
+    /// </summary>
+    public string? Decode(ReadOnlySpan<byte> payload, EventRow row, out bool emit)
+    {
+        emit = false;
+        if (payload.Length < 2)
+        {
+            return $"event payload of {payload.Length} bytes has no common_type";
+        }
+        int id = _bigEndian ? BinaryPrimitives.ReadUInt16BigEndian(payload) : BinaryPrimitives.ReadUInt16LittleEndian(payload);
+        var plan = GetPlan(id);
+        if (plan is null)
+        {
+            return $"no format file for event id {id} (common_type); the event is skipped";
+        }
+        if (payload.Length < plan.CommonEnd)
+        {
+            return $"{plan.Name}: payload of {payload.Length} bytes is shorter than the common fields ({plan.CommonEnd} bytes)";
+        }
+        emit = true;
+        row.Event = plan.Name;
+        int pid = plan.PidOffset >= 0 ? (int)PrintExpr.ReadScalar(payload, plan.PidOffset, plan.PidSize, true, _bigEndian) : 0;
+        row.Pid = pid;
+        row.Comm = _comms.Lookup(pid);
+        byte flags = plan.FlagsOffset >= 0 ? payload[plan.FlagsOffset] : (byte)0;
+        byte pc = plan.PreemptOffset >= 0 ? payload[plan.PreemptOffset] : (byte)0;
+        row.IrqFlags = _irqFlags.Render(flags, pc);
+        if (InstanceName is not null)
+        {
+            row.AddArg("instance", InstanceName);
+        }
+        string? problem = null;
+        foreach (var field in plan.Fields)
+        {
+            if (!field.Apply(payload, row, _bigEndian) && problem is null)
+            {
+                problem = $"{plan.Name}: field '{field.Field.Name}' (offset {field.Field.Offset}, size {field.Field.Size}) lies outside the {payload.Length}-byte payload";
+            }
+        }
+        return problem;
+    }
+
+    private EventPlan? GetPlan(int id)
+    {
+        if ((uint)id >= (uint)_plans.Length)
+        {
+            return null;
+        }
+        if (!_planBuilt[id])
+        {
+            var format = _formats.FindById(id);
+            _plans[id] = format is null ? null : new EventPlan(format);
+            _planBuilt[id] = true;
+        }
+        return _plans[id];
+    }
+
+    private sealed class EventPlan
+    {
+        public EventPlan(FormatFile format)
+        {
+            Name = string.Intern(format.FullName);
+            var flags = format.FindField("common_flags");
+            var preempt = format.FindField("common_preempt_count");
+            var pid = format.FindField("common_pid");
+            FlagsOffset = flags is { Size: 1 } ? flags.Offset : -1;
+            PreemptOffset = preempt is { Size: 1 } ? preempt.Offset : -1;
+            if (pid is { Size: 1 or 2 or 4 or 8, Layout: FieldLayout.Scalar })
+            {
+                PidOffset = pid.Offset;
+                PidSize = pid.Size;
+            }
+            else
+            {
+                PidOffset = -1;
+            }
+            CommonEnd = format.CommonFields.Count == 0 ? 2 : format.CommonFields.Max(f => f.Offset + f.Size);
+            var plans = new List<FieldPlan>();
+            foreach (var field in format.Fields)
+            {
+                plans.Add(FieldPlan.Create(format, field));
+            }
+            Fields = plans.ToArray();
+        }
+
+        public string Name { get; }
+
+        public int FlagsOffset { get; }
+
+        public int PreemptOffset { get; }
+
+        public int PidOffset { get; }
+
+        public int PidSize { get; }
+
+        public int CommonEnd { get; }
+
+        public FieldPlan[] Fields { get; }
+    }
+
+    private enum FieldAction : byte
+    {
+        Int64Column,
+        BoolColumn,
+        TextColumnString,
+        TextColumnRendered,
+        ArgString,
+        ArgNumber,
+        ArgArray,
+    }
+
+    private sealed class FieldPlan
+    {
+        private readonly FieldAction _action;
+        private readonly int _ordinal;
+        private readonly string _argName;
+        private readonly FieldRendering? _rendering;
+        private readonly PrintConversion? _direct;
+        private readonly string _directPrefix = "";
+        private readonly Dictionary<long, string>? _cache;
+
+        private FieldPlan(FormatField field, FieldAction action, int ordinal, FieldRendering? rendering)
+        {
+            Field = field;
+            _action = action;
+            _ordinal = ordinal;
+            _argName = string.Intern(field.Name);
+            _rendering = rendering;
+            if (rendering is { IsDirect: true, SimpleConversion: not null })
+            {
+                _direct = rendering.SimpleConversion;
+                _directPrefix = rendering.SimplePrefix;
+            }
+            else if (rendering is not null && field.Layout == FieldLayout.Scalar)
+            {
+                _cache = [];
+            }
+        }
+
+        public FormatField Field { get; }
+
+        public static FieldPlan Create(FormatFile format, FormatField field)
+        {
+            bool scalar = field.Layout == FieldLayout.Scalar && field.Size is 1 or 2 or 4 or 8;
+            if (EventSchema.TryGetField(field.Name, out var column))
+            {
+                switch (column.Kind)
+                {
+                    case ColumnKind.Int64:
+                    case ColumnKind.Int32:
+                    case ColumnKind.UInt64:
+                        if (scalar)
+                        {
+                            return new FieldPlan(field, FieldAction.Int64Column, column.Ordinal, null);
+                        }
+                        break;
+                    case ColumnKind.Bool:
+                        if (scalar)
+                        {
+                            return new FieldPlan(field, FieldAction.BoolColumn, column.Ordinal, null);
+                        }
+                        break;
+                    case ColumnKind.Text:
+                        if (field.IsString)
+                        {
+                            return new FieldPlan(field, FieldAction.TextColumnString, column.Ordinal, null);
+                        }
+                        if (scalar)
+                        {
+                            return new FieldPlan(field, FieldAction.TextColumnRendered, column.Ordinal,
+                                format.PrintFormat.GetRendering(field.Name, includeHexPrefix: false));
+                        }
+                        break;
+                }
+            }
+            if (field.IsString)
+            {
+                return new FieldPlan(field, FieldAction.ArgString, -1, null);
+            }
+            if (scalar)
+            {
+                return new FieldPlan(field, FieldAction.ArgNumber, -1, format.PrintFormat.GetRendering(field.Name, includeHexPrefix: true));
+            }
+            return new FieldPlan(field, FieldAction.ArgArray, -1, null);
+        }
+
+        /// <summary>Stores the field; false when it lies outside the payload.</summary>
+        public bool Apply(ReadOnlySpan<byte> payload, EventRow row, bool bigEndian)
+        {
+            var field = Field;
+            switch (_action)
+            {
+                case FieldAction.Int64Column:
+                    if (field.Offset + field.Size > payload.Length)
+                    {
+                        return false;
+                    }
+                    row.SetInt64(_ordinal, PrintExpr.ReadScalar(payload, field.Offset, field.Size, field.IsSigned, bigEndian));
+                    return true;
+                case FieldAction.BoolColumn:
+                    if (field.Offset + field.Size > payload.Length)
+                    {
+                        return false;
+                    }
+                    row.SetBool(_ordinal, PrintExpr.ReadScalar(payload, field.Offset, field.Size, false, bigEndian) != 0);
+                    return true;
+                case FieldAction.TextColumnString:
+                case FieldAction.ArgString:
+                {
+                    var slice = RecordFields.GetArrayBytes(field, payload, bigEndian);
+                    if (slice.IsError)
+                    {
+                        return false;
+                    }
+                    string text = RecordFields.DecodeString(slice.Span(payload));
+                    if (_action == FieldAction.ArgString)
+                    {
+                        row.AddArg(_argName, text);
+                    }
+                    else
+                    {
+                        row.SetText(_ordinal, text);
+                    }
+                    return true;
+                }
+                case FieldAction.TextColumnRendered:
+                case FieldAction.ArgNumber:
+                {
+                    if (field.Offset + field.Size > payload.Length)
+                    {
+                        return false;
+                    }
+                    long value = PrintExpr.ReadScalar(payload, field.Offset, field.Size, field.IsSigned, bigEndian);
+                    string text = Render(payload, value, bigEndian);
+                    if (_action == FieldAction.ArgNumber)
+                    {
+                        row.AddArg(_argName, text);
+                    }
+                    else
+                    {
+                        row.SetText(_ordinal, text);
+                    }
+                    return true;
+                }
+                default:
+                {
+                    var slice = RecordFields.GetArrayBytes(field, payload, bigEndian);
+                    if (slice.IsError)
+                    {
+                        return false;
+                    }
+                    row.AddArg(_argName, FormatArray(field, slice.Span(payload), bigEndian));
+                    return true;
+                }
+            }
+        }
+
+        private string Render(ReadOnlySpan<byte> payload, long value, bool bigEndian)
+        {
+            if (_direct is not null)
+            {
+                if (_directPrefix.Length == 0 && _direct.Conversion is 'd' or 'i' or 'u' && _direct.Width == 0 && (ulong)value < (ulong)s_smallNumbers.Length)
+                {
+                    return s_smallNumbers[value];
+                }
+                return _directPrefix + PrintFormat.FormatInteger(_direct, value);
+            }
+            if (_cache is not null)
+            {
+                if (_cache.TryGetValue(value, out var cached))
+                {
+                    return cached;
+                }
+                string? rendered = _rendering!.Render(payload, bigEndian);
+                if (rendered is not null)
+                {
+                    if (_cache.Count < RenderCacheLimit)
+                    {
+                        _cache[value] = rendered;
+                    }
+                    return rendered;
+                }
+            }
+            return Plain(value);
+        }
+
+        private string Plain(long value)
+        {
+            if (Field.IsPointer)
+            {
+                return "0x" + ((ulong)value).ToString("x", CultureInfo.InvariantCulture);
+            }
+            if ((ulong)value < (ulong)s_smallNumbers.Length)
+            {
+                return s_smallNumbers[value];
+            }
+            if (!Field.IsSigned)
+            {
+                // Unsigned fields narrower than 64 bits were zero-extended when read.
+                return ((ulong)value).ToString(CultureInfo.InvariantCulture);
+            }
+            return value.ToString(CultureInfo.InvariantCulture);
+        }
+
+        private static string FormatArray(FormatField field, ReadOnlySpan<byte> bytes, bool bigEndian)
+        {
+            if (field.Type.Contains("cpumask", StringComparison.Ordinal) || field.Type.Contains("bitmask", StringComparison.Ordinal))
+            {
+                return RecordFields.FormatBitmap(bytes, bigEndian);
+            }
+            int element = field.ElementSize is 1 or 2 or 4 or 8 ? field.ElementSize : 1;
+            var sb = new StringBuilder("[");
+            for (int at = 0; at + element <= bytes.Length && sb.Length < 8192; at += element)
+            {
+                if (at > 0)
+                {
+                    sb.Append(',');
+                }
+                long v = PrintExpr.ReadScalar(bytes, at, element, field.IsSigned, bigEndian);
+                sb.Append("0x").Append((element == 8 ? (ulong)v : (ulong)v & ((1UL << (element * 8)) - 1)).ToString("x", CultureInfo.InvariantCulture));
+            }
+            return sb.Append(']').ToString();
+        }
+    }
+}

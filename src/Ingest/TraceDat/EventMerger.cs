@@ -1,0 +1,120 @@
+using Pipeline.Storage;
+
+namespace Pipeline.Ingest.TraceDat;
+
+/// <summary>Raw ring-buffer time → ns as trace-cmd reports it (TSC2NSEC mult/shift, then the DATE/OFFSET offset).</summary>
+internal readonly struct TimestampConverter(uint multiplier, int shift, long offset)
+{
+    public long Convert(ulong raw)
+    {
+        ulong ts = raw;
+        if (multiplier != 0)
+        {
+            ts = (ulong)(((UInt128)raw * multiplier) >> shift);
+        }
+        return unchecked((long)ts + offset);
+    }
+}
+
+/// <summary>
+/// K-way merge of CPU streams by timestamp with a small binary heap; ties go to the lower CPU, then the
+/// earlier stream (buffer order), so the output order is deterministic and matches trace-cmd and kernel text.
+/// </summary>
+internal static class EventMerger
+{
+    public static long Run(CpuEventStream[] streams, TimestampConverter clock, ReadContext context, IEventSink sink, CancellationToken cancellationToken)
+    {
+        var heap = new CpuEventStream[streams.Length];
+        int count = 0;
+        foreach (var s in streams)
+        {
+            if (s.MoveNext())
+            {
+                heap[count++] = s;
+            }
+        }
+        for (int i = count / 2 - 1; i >= 0; i--)
+        {
+            SiftDown(heap, count, i);
+        }
+        var row = new EventRow();
+        long written = 0;
+        while (count > 0)
+        {
+            var top = heap[0];
+            // Drain the head stream while it stays ahead of every other head: no heap work per event.
+            CpuEventStream? second = count == 1 ? null : count == 2 ? heap[1] : (Less(heap[1], heap[2]) ? heap[1] : heap[2]);
+            bool more;
+            do
+            {
+                if ((written & 0xfff) == 0)
+                {
+                    cancellationToken.ThrowIfCancellationRequested();
+                }
+                Emit(top, clock, context, sink, row);
+                written++;
+                more = top.MoveNext();
+            }
+            while (more && (second is null || Less(top, second)));
+            if (!more)
+            {
+                heap[0] = heap[--count];
+                heap[count] = null!;
+            }
+            if (count > 0)
+            {
+                SiftDown(heap, count, 0);
+            }
+        }
+        return written;
+    }
+
+    private static void Emit(CpuEventStream stream, TimestampConverter clock, ReadContext context, IEventSink sink, EventRow row)
+    {
+        string? problem = stream.Decoder.Decode(stream.Payload, row, out bool emit);
+        if (emit)
+        {
+            row.TsNs = clock.Convert(stream.Timestamp);
+            row.Cpu = stream.Cpu;
+            row.SrcPos = stream.SourcePosition;
+            sink.Write(row);
+        }
+        row.Clear();
+        if (problem is not null)
+        {
+            context.Malformed(stream.SourcePosition, problem);
+        }
+    }
+
+    private static bool Less(CpuEventStream a, CpuEventStream b)
+    {
+        if (a.Timestamp != b.Timestamp)
+        {
+            return a.Timestamp < b.Timestamp;
+        }
+        if (a.Cpu != b.Cpu)
+        {
+            return a.Cpu < b.Cpu;
+        }
+        return a.Order < b.Order;
+    }
+
+    private static void SiftDown(CpuEventStream[] heap, int count, int i)
+    {
+        while (true)
+        {
+            int left = 2 * i + 1;
+            if (left >= count)
+            {
+                return;
+            }
+            int smallest = left + 1 < count && Less(heap[left + 1], heap[left]) ? left + 1 : left;
+            if (!Less(heap[smallest], heap[i]))
+            {
+                return;
+            }
+            (heap[i], heap[smallest]) = (heap[smallest], heap[i]);
+            i = smallest;
+        }
+    }
+}
