@@ -1,0 +1,285 @@
+using System.Text;
+using Pipeline.Ingest.Perf;
+using Pipeline.Storage;
+
+namespace Pipeline.Ingest.Tests.Perf;
+
+public sealed class PerfScriptReaderTests
+{
+    private const string RecordedPerf = "recorded/perf/";
+
+    public static TheoryData<string, int, string> CorpusCounts => new()
+    {
+        // Counts from the corpus READMEs: 896 samples in mm_perf.data, printed five ways.
+        { RecordedPerf + "perf_script_ns.txt", 896, "kmem:rss_stat=252 kmem:mm_page_free=162 exceptions:page_fault_user=128 kmem:mm_page_alloc=119 mmap_lock:mmap_lock_acquire_returned=65 mmap_lock:mmap_lock_released=62 mmap_lock:mmap_lock_start_locking=62 tlb:tlb_flush=42 syscalls:sys_enter_mremap=2 syscalls:sys_exit_mremap=2" },
+        { RecordedPerf + "perf_script_us.txt", 896, "kmem:rss_stat=252 kmem:mm_page_free=162 exceptions:page_fault_user=128 kmem:mm_page_alloc=119 mmap_lock:mmap_lock_acquire_returned=65 mmap_lock:mmap_lock_released=62 mmap_lock:mmap_lock_start_locking=62 tlb:tlb_flush=42 syscalls:sys_enter_mremap=2 syscalls:sys_exit_mremap=2" },
+        { RecordedPerf + "perf_script_F_pid_tid.txt", 896, "kmem:rss_stat=252 kmem:mm_page_free=162 exceptions:page_fault_user=128 kmem:mm_page_alloc=119 mmap_lock:mmap_lock_acquire_returned=65 mmap_lock:mmap_lock_released=62 mmap_lock:mmap_lock_start_locking=62 tlb:tlb_flush=42 syscalls:sys_enter_mremap=2 syscalls:sys_exit_mremap=2" },
+        { RecordedPerf + "perf_script_F_time_event_trace.txt", 896, "kmem:rss_stat=252 kmem:mm_page_free=162 exceptions:page_fault_user=128 kmem:mm_page_alloc=119 mmap_lock:mmap_lock_acquire_returned=65 mmap_lock:mmap_lock_released=62 mmap_lock:mmap_lock_start_locking=62 tlb:tlb_flush=42 syscalls:sys_enter_mremap=2 syscalls:sys_exit_mremap=2" },
+        { RecordedPerf + "perf_script_F_ip_sym.txt", 896, "kmem:rss_stat=252 kmem:mm_page_free=162 exceptions:page_fault_user=128 kmem:mm_page_alloc=119 mmap_lock:mmap_lock_acquire_returned=65 mmap_lock:mmap_lock_released=62 mmap_lock:mmap_lock_start_locking=62 tlb:tlb_flush=42 syscalls:sys_enter_mremap=2 syscalls:sys_exit_mremap=2" },
+        { "public/damo/perf.data.script", 10260, "damon:damon_aggregated=10260" },
+        { "public/flamegraph/perf-cycles-instructions-01.txt", 444, ":instructions=333 :cycles=111" },
+        { "public/flamegraph/perf-dd-stacks-01.txt", 11, ":cpu-clock=11" },
+        { "public/flamegraph/perf-java-faults-01.txt", 23, ":page-faults=23" },
+    };
+
+    public static TheoryData<string> CorpusFileNames
+    {
+        get
+        {
+            var data = new TheoryData<string>();
+            foreach (var row in CorpusCounts)
+            {
+                data.Add((string)row[0]);
+            }
+            return data;
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(CorpusCounts))]
+    public void Read_CorpusFile_NoMalformedLinesAndReadmeCounts(string file, int expectedEvents, string expectedPerEvent)
+    {
+        var (rows, diagnostics) = ReadCorpus(file);
+
+        Assert.Empty(diagnostics.MalformedSamples);
+        Assert.Equal(0, diagnostics.MalformedCount);
+        Assert.Equal(expectedEvents, rows.Count);
+        Assert.Equal(expectedPerEvent, PerEventCounts(rows));
+        Assert.Equal("perf", diagnostics.Format);
+    }
+
+    [Fact]
+    public void Read_DefaultLayout_MapsHeaderColumnsAndKeepsSourceLine()
+    {
+        var (rows, _) = ReadCorpus(RecordedPerf + "perf_script_ns.txt");
+
+        var enter = rows.First(r => r.Event == "syscalls:sys_enter_mremap");
+        Assert.Equal("mm work-1", enter.Comm);
+        Assert.Equal(29497, enter.Pid);
+        Assert.Null(enter.Tgid);
+        Assert.Equal(0, enter.Cpu);
+        Assert.Equal(724_919_279_137L, enter.TsNs);
+        Assert.Equal(LineOf(RecordedPerf + "perf_script_ns.txt", "724.919279137:"), enter.SrcPos);
+        Assert.Null(enter.Stack);
+
+        var swapper = rows.First(r => r.Comm == "swapper");
+        Assert.Equal(0, swapper.Pid);
+    }
+
+    [Fact]
+    public void Read_PidTidColumns_TidIsPidAndPidIsTgid()
+    {
+        var (rows, _) = ReadCorpus(RecordedPerf + "perf_script_F_pid_tid.txt");
+
+        var spin = rows.First(r => r.Comm == "spin-thr 2");
+        Assert.Equal(29499, spin.Pid);
+        Assert.Equal(29497, spin.Tgid);
+        Assert.All(rows, r => Assert.NotNull(r.Tgid));
+    }
+
+    [Fact]
+    public void Read_TimeEventTraceOnly_LeavesAbsentColumnsUnknown()
+    {
+        var (rows, _) = ReadCorpus(RecordedPerf + "perf_script_F_time_event_trace.txt");
+
+        Assert.All(rows, r =>
+        {
+            Assert.Equal("<...>", r.Comm);
+            Assert.Equal(-1, r.Pid);
+            Assert.Equal(-1, r.Cpu);
+            Assert.Null(r.Tgid);
+        });
+        Assert.Equal(724_892_814_147L, rows[0].TsNs);
+    }
+
+    [Fact]
+    public void Read_MmVariants_AgreeOnEventsPayloadsAndMicroseconds()
+    {
+        var ns = ReadCorpus(RecordedPerf + "perf_script_ns.txt").Rows;
+        string[] variants = ["perf_script_us.txt", "perf_script_F_pid_tid.txt", "perf_script_F_time_event_trace.txt", "perf_script_F_ip_sym.txt"];
+
+        foreach (var variant in variants)
+        {
+            var rows = ReadCorpus(RecordedPerf + variant).Rows;
+            Assert.Equal(ns.Count, rows.Count);
+            for (int i = 0; i < ns.Count; i++)
+            {
+                var (a, b) = (ns[i], rows[i]);
+                string where = $"{variant} event {i} (line {b.SrcPos})";
+                Assert.True(a.Event == b.Event, where);
+                Assert.True(a.TsNs / 1000 == b.TsNs / 1000, $"{where}: {a.TsNs} vs {b.TsNs}");
+                Assert.True(PayloadOf(a) == PayloadOf(b), $"{where}: '{PayloadOf(a)}' vs '{PayloadOf(b)}'");
+                if (b.Pid >= 0)
+                {
+                    Assert.True(a.Pid == b.Pid && a.Cpu == b.Cpu && a.Comm == b.Comm, where);
+                }
+            }
+        }
+    }
+
+    [Fact]
+    public void Read_InlineIpSym_BecomesOneFrameStackAndLeavesPayloadClean()
+    {
+        var (rows, _) = ReadCorpus(RecordedPerf + "perf_script_F_ip_sym.txt");
+
+        Assert.All(rows, r => Assert.Single(r.Stack!));
+        Assert.Equal("ffffffff8161f78b __alloc_frozen_pages_noprof", rows[0].Stack![0]);
+        Assert.Equal("page=0x13da1a pfn=0x13da1a order=0 migratetype=0 gfp_flags=GFP_HIGHUSER|__GFP_ACCOUNT", PayloadOf(rows[0]));
+    }
+
+    [Fact]
+    public void Read_FlamegraphStacks_KeepsFramesInnermostFirst()
+    {
+        var (rows, _) = ReadCorpus("public/flamegraph/perf-dd-stacks-01.txt");
+
+        var first = rows[0];
+        Assert.Equal("dd", first.Comm);
+        Assert.Equal(29776, first.Pid);
+        Assert.Equal(-1, first.Cpu);
+        Assert.Equal(666_709_771_979_000L, first.TsNs);
+        Assert.Equal(":cpu-clock", first.Event);
+        Assert.Equal("10101010", first.FindField("period"));
+        Assert.NotNull(first.Stack);
+        Assert.Equal("414b3b fsnotify (/lib/modules/4.1.0-virtual/build/vmlinux)", first.Stack[0]);
+        Assert.Equal("3d6b4c vfs_read (/lib/modules/4.1.0-virtual/build/vmlinux)", first.Stack[1]);
+        Assert.Equal([6, 6, 7, 2, 4, 7, 6, 6, 2, 4, 2], rows.Select(r => r.Stack!.Count));
+    }
+
+    [Fact]
+    public void Read_HeaderComments_RecordKernelAndCpuCount()
+    {
+        var (rows, diagnostics) = ReadCorpus("public/flamegraph/perf-cycles-instructions-01.txt");
+
+        Assert.Equal("4.13.0-rc1", diagnostics.KernelRelease);
+        Assert.Equal(8, diagnostics.CpuCount);
+        Assert.Equal(["993 main (/root/noploop)"], rows[0].Stack!);
+        Assert.True(diagnostics.SkippedLines > 20);
+    }
+
+    [Fact]
+    public void Read_UnderFrenchCulture_SameRows()
+    {
+        var invariant = ReadCorpus(RecordedPerf + "perf_script_ns.txt").Rows;
+        List<EventRow> french;
+        using (new CultureScope("fr-FR"))
+        {
+            french = ReadCorpus(RecordedPerf + "perf_script_ns.txt").Rows;
+        }
+
+        Assert.Equal(invariant.Select(Describe), french.Select(Describe));
+    }
+
+    [Fact]
+    public void Read_MalformedLines_CountedWithLineNumbersAndNeighboursKept()
+    {
+        const string text =
+            "            perf 29495 [001]   724.892814147:                        kmem:mm_page_alloc: page=0x13da1a order=0\n" +
+            "this line is not a perf sample\n" +
+            "            perf 29495 [001]   724.892860186:                exceptions:page_fault_user: address=0x7f3e647ad408\n" +
+            "\t          414b3b fsnotify (vmlinux)\n" +
+            "\n" +
+            "\t          3d6b4c vfs_read (vmlinux)\n" +
+            "            perf 29495 [00x]   724.892866515: tlb:tlb_flush: pages:-1\n";
+        var diagnostics = new IngestDiagnostics();
+        var sink = new RowCollector();
+
+        new PerfScriptReader().Read(new MemoryStream(Encoding.UTF8.GetBytes(text)), "bad.txt", sink, diagnostics);
+
+        Assert.Equal(2, sink.Rows.Count);
+        Assert.Equal(["414b3b fsnotify (vmlinux)"], sink.Rows[1].Stack!);
+        Assert.Equal(3, diagnostics.MalformedCount);
+        Assert.Equal([2L, 6L, 7L], diagnostics.MalformedSamples.Select(m => m.Position));
+        Assert.All(diagnostics.MalformedSamples, m => Assert.Equal("bad.txt", m.File));
+        Assert.Contains("expected '<event>:'", diagnostics.MalformedSamples[0].Message, StringComparison.Ordinal);
+        Assert.Contains("without a sample line", diagnostics.MalformedSamples[1].Message, StringComparison.Ordinal);
+        Assert.Contains("[<cpu>]", diagnostics.MalformedSamples[2].Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Read_StrictMode_ThrowsNamingFileAndLine()
+    {
+        var bytes = Encoding.UTF8.GetBytes("  perf 1 [000] 1.000001: tlb:tlb_flush: pages:0\ngarbage\n");
+
+        var ex = Assert.Throws<TraceFormatException>(() =>
+            new PerfScriptReader().Read(new MemoryStream(bytes), "strict.txt", new RowCollector(), new IngestDiagnostics { Strict = true }));
+
+        Assert.Equal("strict.txt", ex.Record.File);
+        Assert.Equal(2, ex.Record.Position);
+        Assert.StartsWith("strict.txt:line 2:", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Read_SplitAtEveryByte_SameRows()
+    {
+        var bytes = SmallSample();
+        var expected = ReadBytes(bytes, new MemoryStream(bytes)).Select(Describe).ToList();
+        Assert.Equal(5, expected.Count);
+
+        for (int split = 0; split <= bytes.Length; split++)
+        {
+            var rows = ReadBytes(bytes, new ChunkedStream(bytes, split));
+            Assert.True(expected.SequenceEqual(rows.Select(Describe)), $"split at byte {split}");
+        }
+        var oneByte = ReadBytes(bytes, new ChunkedStream(bytes, 0, chunkSize: 1));
+        Assert.Equal(expected, oneByte.Select(Describe));
+    }
+
+    [Fact]
+    public void Read_NoTrailingNewlineAndCrLf_LastEventKept()
+    {
+        var bytes = Encoding.UTF8.GetBytes("  a 1 [000] 1.000001: tlb:tlb_flush: pages:0\r\n  b 2 [001] 1.000002: tlb:tlb_flush: pages:1");
+
+        var rows = ReadBytes(bytes, new MemoryStream(bytes));
+
+        Assert.Equal(["a", "b"], rows.Select(r => r.Comm));
+        Assert.Equal("pages:0", PayloadOf(rows[0]));
+    }
+
+    [Fact]
+    public void Read_Cancelled_Throws()
+    {
+        var bytes = File.ReadAllBytes(CorpusFiles.Path("public/damo/perf.data.script"));
+        using var cts = new CancellationTokenSource();
+        cts.Cancel();
+
+        Assert.Throws<OperationCanceledException>(() =>
+            new PerfScriptReader().Read(new MemoryStream(bytes), "damo", new RowCollector(), new IngestDiagnostics(), cts.Token));
+    }
+
+    internal static byte[] SmallSample()
+    {
+        var lines = File.ReadLines(CorpusFiles.Path(RecordedPerf + "perf_script_F_pid_tid.txt")).Take(3)
+            .Concat(File.ReadLines(CorpusFiles.Path("public/flamegraph/perf-dd-stacks-01.txt")).Take(12));
+        return Encoding.UTF8.GetBytes(string.Join('\n', lines) + "\n");
+    }
+
+    internal static (List<EventRow> Rows, IngestDiagnostics Diagnostics) ReadCorpus(string relative, ITraceReader? reader = null)
+    {
+        var path = CorpusFiles.Path(relative);
+        var diagnostics = new IngestDiagnostics();
+        var sink = new RowCollector();
+        using var stream = File.OpenRead(path);
+        (reader ?? new PerfScriptReader()).Read(stream, path, sink, diagnostics);
+        return (sink.Rows, diagnostics);
+    }
+
+    internal static string? PayloadOf(EventRow row) => row.FindField(PerfPayload.RawArg);
+
+    private static List<EventRow> ReadBytes(byte[] bytes, Stream stream)
+    {
+        _ = bytes;
+        var sink = new RowCollector();
+        var diagnostics = new IngestDiagnostics { Strict = true };
+        new PerfScriptReader().Read(stream, "sample", sink, diagnostics);
+        return sink.Rows;
+    }
+
+    private static string PerEventCounts(List<EventRow> rows) =>
+        string.Join(' ', rows.GroupBy(r => r.Event).OrderByDescending(g => g.Count()).ThenBy(g => g.Key, StringComparer.Ordinal).Select(g => $"{g.Key}={g.Count()}"));
+
+    private static long LineOf(string relative, string needle) =>
+        File.ReadLines(CorpusFiles.Path(relative)).Select((l, i) => (l, i)).First(x => x.l.Contains(needle, StringComparison.Ordinal)).i + 1;
+
+    internal static string Describe(EventRow r) =>
+        $"{r.SrcPos}|{r.TsNs}|{r.Cpu}|{r.Pid}|{r.Tgid}|{r.Comm}|{r.Event}|{string.Join(',', r.Args.Select(a => a.Key + "=" + a.Value))}|{(r.Stack is null ? "-" : string.Join(';', r.Stack))}";
+}
