@@ -1,0 +1,343 @@
+using System.Buffers;
+using System.Text;
+using Pipeline.Storage;
+
+namespace Pipeline.Ingest.Catalog;
+
+/// <summary>
+/// Splits an event payload as the kernel, trace-cmd or perf printed it into fields and fills an
+/// <see cref="EventRow"/>: fields named like a typed column (<see cref="EventSchema.TryGetField"/>) go to that
+/// column when the value parses for the column's kind, everything else goes to <see cref="EventRow.Args"/> in
+/// source order. A payload that is not a field list is kept whole as the argument <c>payload</c>; nothing is
+/// dropped. Instances cache field names and repeated values and are not thread-safe; the static
+/// <see cref="Fill(EventRow, string, ReadOnlySpan{char})"/> uses one instance per thread.
+/// </summary>
+public sealed class PayloadParser
+{
+    /// <summary>Argument name used for a payload that is not a <c>key=value</c> list.</summary>
+    public const string WholePayloadKey = "payload";
+
+    [ThreadStatic]
+    private static PayloadParser? t_shared;
+
+    private static readonly int s_reason = Ordinal("reason");
+    private static readonly int s_pages = Ordinal("pages");
+    private static readonly int s_ret = Ordinal("ret");
+
+    private readonly Utf8Cache<FieldKey> _keys = new(name => new FieldKey(name), 1024, 48);
+    private readonly Utf8Cache<string> _values = new(s => s, 8192, 40);
+
+    /// <summary>
+    /// Fills <paramref name="row"/> from a payload given as text (for readers that hold decoded strings).
+    /// Sets <see cref="EventRow.Event"/> to the canonical name of <paramref name="eventName"/>
+    /// (a bare name such as <c>tlb_flush</c> or an already canonical <c>tlb:tlb_flush</c>).
+    /// </summary>
+    /// <param name="row">The row being built; header fields are left alone.</param>
+    /// <param name="eventName">Bare or canonical event name.</param>
+    /// <param name="payload">The printed payload (after <c>name: </c>).</param>
+    public static void Fill(EventRow row, string eventName, ReadOnlySpan<char> payload)
+    {
+        row.Event = EventCatalog.Canonical(eventName);
+        int max = Encoding.UTF8.GetMaxByteCount(payload.Length);
+        byte[]? rented = null;
+        Span<byte> buffer = max <= 1024 ? stackalloc byte[max] : (rented = ArrayPool<byte>.Shared.Rent(max));
+        try
+        {
+            int n = Encoding.UTF8.GetBytes(payload, buffer);
+            (t_shared ??= new PayloadParser()).Parse(row, buffer[..n]);
+        }
+        finally
+        {
+            if (rented is not null)
+            {
+                ArrayPool<byte>.Shared.Return(rented);
+            }
+        }
+    }
+
+    /// <summary>Fills <paramref name="row"/> from a UTF-8 payload; <see cref="EventRow.Event"/> must already be canonical.</summary>
+    /// <param name="row">The row being built.</param>
+    /// <param name="payload">The printed payload bytes.</param>
+    public void Parse(EventRow row, ReadOnlySpan<byte> payload)
+    {
+        payload = payload.Trim((byte)' ');
+        string ev = row.Event;
+        if (ev == "tlb:tlb_flush" && ParseTlbFlush(row, payload))
+        {
+            return;
+        }
+        if (ev.StartsWith("syscalls:sys_", StringComparison.Ordinal))
+        {
+            if (ev.StartsWith("syscalls:sys_exit_", StringComparison.Ordinal) && TryParseSyscallReturn(row, payload))
+            {
+                return;
+            }
+            if (payload.IndexOf(": "u8) > 0 && payload.IndexOf((byte)'=') < 0)
+            {
+                ParseSyscallArguments(row, payload);
+                return;
+            }
+        }
+        ParseKeyValues(row, payload);
+    }
+
+    /// <summary>
+    /// Kernel syscall entry text <c>arg: value, arg: value</c> (also trace-cmd's print fmt and the verbose
+    /// <c>unsigned long addr: 9</c> form). Kernels up to ~6.17 print bare hex; 6.18 prints 0-9 in decimal and
+    /// larger values as 0x-hex, so "unprefixed means hex" is right for both (single digits read the same).
+    /// </summary>
+    public void ParseSyscallArguments(EventRow row, ReadOnlySpan<byte> args)
+    {
+        args = args.Trim((byte)' ');
+        while (!args.IsEmpty)
+        {
+            int comma = args.IndexOf(", "u8);
+            ReadOnlySpan<byte> item = comma < 0 ? args : args[..comma];
+            args = comma < 0 ? default : args[(comma + 2)..];
+            int colon = item.LastIndexOf(": "u8);
+            if (colon <= 0)
+            {
+                AddArg(row, WholePayloadKey, item);
+                continue;
+            }
+            ReadOnlySpan<byte> name = item[..colon].TrimEnd((byte)' ');
+            int space = name.LastIndexOf((byte)' ');
+            if (space >= 0)
+            {
+                name = name[(space + 1)..];
+            }
+            ReadOnlySpan<byte> value = item[(colon + 2)..].Trim((byte)' ');
+            FieldKey key = _keys.Get(name);
+            ulong number;
+            bool parsed = AsciiNumber.HasHexPrefix(value) ? AsciiNumber.TryParseHex(value[2..], out number) : AsciiNumber.TryParseHex(value, out number);
+            if (parsed && key.Column is { } column && column.Kind is not (ColumnKind.Text or ColumnKind.Bool or ColumnKind.TextList))
+            {
+                row.SetInt64(column.Ordinal, unchecked((long)number));
+            }
+            else
+            {
+                row.AddArg(key.Name, Value(value));
+            }
+        }
+    }
+
+    /// <summary>
+    /// Syscall exit value: kernel <c>sys_X -&gt; 0x…</c> and trace-cmd's bare <c>0x…</c> print the unsigned
+    /// 64-bit value; it is stored signed so failures read as <c>-errno</c>.
+    /// </summary>
+    public static bool TryParseSyscallReturn(EventRow row, ReadOnlySpan<byte> value)
+    {
+        value = value.Trim((byte)' ');
+        if (!AsciiNumber.TryParseInteger(value, out ulong number) && !AsciiNumber.TryParseHex(value, out number))
+        {
+            return false;
+        }
+        row.SetInt64(s_ret, unchecked((long)number));
+        return true;
+    }
+
+    /// <summary>
+    /// tlb_flush in its three spellings: kernel <c>pages:-1 reason:flush on task switch (0)</c>, trace-cmd's
+    /// plugin <c>pages=-1 reason=local mm shootdown (3)</c> (empty text for reasons ≥ 4) and <c>-R</c>
+    /// <c>reason=0 pages=-1</c>. The reason column takes the number; its text is implied by it.
+    /// </summary>
+    private bool ParseTlbFlush(EventRow row, ReadOnlySpan<byte> payload)
+    {
+        int p = IndexOfKey(payload, "pages"u8);
+        int r = IndexOfKey(payload, "reason"u8);
+        if (p < 0 || r < 0)
+        {
+            return false;
+        }
+        ReadOnlySpan<byte> pagesText = payload[(p + 6)..];
+        int end = pagesText.IndexOf((byte)' ');
+        pagesText = end < 0 ? pagesText : pagesText[..end];
+        ReadOnlySpan<byte> reasonText = r < p ? payload[(r + 7)..(p - 1)] : payload[(r + 7)..];
+        reasonText = reasonText.Trim((byte)' ');
+        if (reasonText.Length > 0 && reasonText[^1] == (byte)')')
+        {
+            int open = reasonText.LastIndexOf((byte)'(');
+            if (open < 0)
+            {
+                return false;
+            }
+            reasonText = reasonText[(open + 1)..^1];
+        }
+        if (!AsciiNumber.TryParseInteger(pagesText, out ulong pages) || !AsciiNumber.TryParseInteger(reasonText, out ulong reason))
+        {
+            return false;
+        }
+        row.SetInt64(s_pages, unchecked((long)pages));
+        row.SetInt64(s_reason, unchecked((long)reason));
+        return true;
+    }
+
+    private static int IndexOfKey(ReadOnlySpan<byte> payload, ReadOnlySpan<byte> key)
+    {
+        int at = payload.IndexOf(key);
+        while (at >= 0)
+        {
+            int after = at + key.Length;
+            if ((at == 0 || payload[at - 1] == (byte)' ') && after < payload.Length && (payload[after] == (byte)':' || payload[after] == (byte)'='))
+            {
+                return at;
+            }
+            int next = payload[(at + 1)..].IndexOf(key);
+            at = next < 0 ? -1 : at + 1 + next;
+        }
+        return -1;
+    }
+
+    /// <summary>
+    /// <c>key=value</c> lists separated by spaces or by <c>, </c> (huge_memory). A space-separated word without
+    /// <c>=</c> continues the previous value, so values with spaces survive (<c>prev_comm=spin-thr 2</c>,
+    /// <c>reason=flush on task switch (0)</c>); sched_switch's <c>==&gt;</c> only separates.
+    /// </summary>
+    public void ParseKeyValues(EventRow row, ReadOnlySpan<byte> payload)
+    {
+        payload = payload.Trim((byte)' ');
+        if (payload.IsEmpty)
+        {
+            return;
+        }
+        int firstSpace = payload.IndexOf((byte)' ');
+        ReadOnlySpan<byte> first = firstSpace < 0 ? payload : payload[..firstSpace];
+        if (first.IndexOf((byte)'=') <= 0)
+        {
+            AddArg(row, WholePayloadKey, payload);
+            return;
+        }
+        ReadOnlySpan<byte> key = default;
+        int valueStart = -1;
+        int valueEnd = -1;
+        int pos = 0;
+        while (pos < payload.Length)
+        {
+            int space = payload[pos..].IndexOf((byte)' ');
+            int tokenEnd = space < 0 ? payload.Length : pos + space;
+            ReadOnlySpan<byte> token = payload[pos..tokenEnd];
+            if (token.SequenceEqual("==>"u8))
+            {
+                Flush(row, key, payload, valueStart, valueEnd);
+                key = default;
+                valueStart = -1;
+            }
+            else if (token.Length > 0)
+            {
+                int eq = token.IndexOf((byte)'=');
+                if (eq > 0)
+                {
+                    Flush(row, key, payload, valueStart, valueEnd);
+                    key = token[..eq];
+                    valueStart = pos + eq + 1;
+                    valueEnd = tokenEnd;
+                }
+                else if (valueStart >= 0)
+                {
+                    valueEnd = tokenEnd;
+                }
+                else
+                {
+                    AddArg(row, WholePayloadKey, token);
+                }
+            }
+            pos = tokenEnd + 1;
+        }
+        Flush(row, key, payload, valueStart, valueEnd);
+    }
+
+    private void Flush(EventRow row, ReadOnlySpan<byte> key, ReadOnlySpan<byte> payload, int valueStart, int valueEnd)
+    {
+        if (valueStart < 0)
+        {
+            return;
+        }
+        ReadOnlySpan<byte> value = payload[valueStart..valueEnd];
+        if (value.Length > 0 && value[^1] == (byte)',')
+        {
+            value = value[..^1];
+        }
+        SetField(row, key, value);
+    }
+
+    /// <summary>Stores one field: the typed column when the name has one and the value parses for its kind, else an argument.</summary>
+    public void SetField(EventRow row, ReadOnlySpan<byte> name, ReadOnlySpan<byte> value)
+    {
+        FieldKey key = _keys.Get(name);
+        if (key.Column is { } column && TrySetTyped(row, column, value))
+        {
+            return;
+        }
+        row.AddArg(key.Name, Value(value));
+    }
+
+    private bool TrySetTyped(EventRow row, EventColumn column, ReadOnlySpan<byte> value)
+    {
+        ulong number;
+        switch (column.Kind)
+        {
+            case ColumnKind.UInt64:
+                // %p prints a per-boot 32-bit hash as 16 zero-padded hex digits without 0x; libtraceevent prints
+                // 0x + the real value. The eight leading zeros tell a hash from a decimal number.
+                if (value.Length == 16 && value.StartsWith("00000000"u8) && AsciiNumber.TryParseHex(value, out number))
+                {
+                    row.SetUInt64(column.Ordinal, number);
+                    return true;
+                }
+                if (AsciiNumber.TryParseInteger(value, out number))
+                {
+                    row.SetUInt64(column.Ordinal, number);
+                    return true;
+                }
+                return false;
+            case ColumnKind.Int64:
+            case ColumnKind.Int32:
+                if (AsciiNumber.TryParseInteger(value, out number))
+                {
+                    row.SetInt64(column.Ordinal, unchecked((long)number));
+                    return true;
+                }
+                return false;
+            case ColumnKind.Bool:
+                if (value.SequenceEqual("true"u8) || value.SequenceEqual("1"u8))
+                {
+                    row.SetBool(column.Ordinal, true);
+                    return true;
+                }
+                if (value.SequenceEqual("false"u8) || value.SequenceEqual("0"u8))
+                {
+                    row.SetBool(column.Ordinal, false);
+                    return true;
+                }
+                return false;
+            case ColumnKind.Text:
+                row.SetText(column.Ordinal, _values.Get(value));
+                return true;
+            default:
+                return false;
+        }
+    }
+
+    private void AddArg(EventRow row, string name, ReadOnlySpan<byte> value) => row.AddArg(name, Value(value));
+
+    // Hashed pointers (mm_page_* page=) are unique per event: caching them would only evict the values that repeat.
+    private string Value(ReadOnlySpan<byte> value) =>
+        value.Length == 16 && value.StartsWith("00000000"u8) ? Encoding.UTF8.GetString(value) : _values.Get(value);
+
+    private static int Ordinal(string field) =>
+        EventSchema.TryGetField(field, out var column) ? column.Ordinal : throw new InvalidOperationException($"Event schema lacks the {field} column.");
+
+    /// <summary>A field name with its typed column, looked up once per distinct name.</summary>
+    private sealed class FieldKey
+    {
+        public FieldKey(string name)
+        {
+            Name = name;
+            Column = EventSchema.TryGetField(name, out var column) ? column : null;
+        }
+
+        public string Name { get; }
+
+        public EventColumn? Column { get; }
+    }
+}

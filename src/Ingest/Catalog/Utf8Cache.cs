@@ -1,0 +1,66 @@
+using System.Buffers.Binary;
+using System.Text;
+
+namespace Pipeline.Ingest.Catalog;
+
+/// <summary>
+/// A direct-mapped cache from UTF-8 bytes to strings: comms, event names, field names and the small set of
+/// symbolic values repeat on almost every line, so looking them up instead of decoding them keeps parsing
+/// allocation-free. A colliding entry is simply replaced, so memory stays fixed whatever the input.
+/// </summary>
+internal sealed class Utf8Cache<T>
+    where T : class
+{
+    private readonly byte[]?[] _keys;
+    private readonly T?[] _values;
+    private readonly Func<string, T> _factory;
+    private readonly int _mask;
+    private readonly int _maxKeyLength;
+
+    /// <summary>Creates a cache that makes values with <paramref name="factory"/>, with <paramref name="sizePow2"/> slots (a power of two).</summary>
+    public Utf8Cache(Func<string, T> factory, int sizePow2 = 4096, int maxKeyLength = 64)
+    {
+        _factory = factory;
+        _keys = new byte[sizePow2][];
+        _values = new T[sizePow2];
+        _mask = sizePow2 - 1;
+        _maxKeyLength = maxKeyLength;
+    }
+
+    /// <summary>The value for <paramref name="utf8"/>, made from its decoded string once and then shared.</summary>
+    public T Get(ReadOnlySpan<byte> utf8)
+    {
+        if (utf8.Length > _maxKeyLength)
+        {
+            return _factory(Encoding.UTF8.GetString(utf8));
+        }
+        int slot = (int)Hash(utf8) & _mask;
+        byte[]? key = _keys[slot];
+        if (key is not null && utf8.SequenceEqual(key))
+        {
+            return _values[slot]!;
+        }
+        T value = _factory(Encoding.UTF8.GetString(utf8));
+        _keys[slot] = utf8.ToArray();
+        _values[slot] = value;
+        return value;
+    }
+
+    // Short keys only, so a simple multiply-rotate over 8-byte words is enough and inlines well.
+    private static ulong Hash(ReadOnlySpan<byte> data)
+    {
+        ulong h = 0x9E3779B97F4A7C15UL ^ (ulong)data.Length;
+        while (data.Length >= 8)
+        {
+            h = ulong.RotateLeft((h ^ BinaryPrimitives.ReadUInt64LittleEndian(data)) * 0xFF51AFD7ED558CCDUL, 29);
+            data = data[8..];
+        }
+        ulong tail = 0;
+        for (int i = 0; i < data.Length; i++)
+        {
+            tail |= (ulong)data[i] << (8 * i);
+        }
+        h = (h ^ tail) * 0xC4CEB9FE1A85EC53UL;
+        return h ^ (h >> 32);
+    }
+}

@@ -1,0 +1,293 @@
+using Pipeline.Ingest.Catalog;
+using Pipeline.Storage;
+
+namespace Pipeline.Ingest.Text;
+
+/// <summary>Per-line state machine of <see cref="ConsoleLogReader"/> over lines already decoded from mail.</summary>
+internal sealed class ConsoleParser
+{
+    private static readonly byte[] s_dashes = "---------------------------------"u8.ToArray();
+
+    private readonly FtraceTextCore _core;
+    private readonly IngestDiagnostics _diagnostics;
+    private bool _inDump;
+    private bool _dumpStarted;
+    private bool _stopped;
+    private EventRow? _crash;
+    private bool _inCallTrace;
+    private bool _inTask;
+
+    public ConsoleParser(FtraceTextCore core, IngestDiagnostics diagnostics)
+    {
+        _core = core;
+        _diagnostics = diagnostics;
+    }
+
+    public void Line(ReadOnlySpan<byte> line, long lineNumber)
+    {
+        if (_stopped)
+        {
+            _diagnostics.SkippedLines++;
+            return;
+        }
+        // syzkaller reports repeat the crash, without printk prefixes, after a "REPORT:" line.
+        if (line.SequenceEqual("REPORT:"u8))
+        {
+            _stopped = true;
+            _diagnostics.SkippedLines++;
+            return;
+        }
+        ReadOnlySpan<byte> body = StripPrefixes(line, out long tsNs, out int cpu, out int pid, out bool prefixed);
+        if (_inCallTrace && CallTraceLine(body))
+        {
+            return;
+        }
+        if (body.StartsWith("Dumping ftrace "u8))
+        {
+            _inDump = true;
+            _dumpStarted = false;
+            _diagnostics.SkippedLines++;
+            return;
+        }
+        if (_inDump && (body.SequenceEqual(s_dashes) || body.Trim((byte)' ').SequenceEqual("(ftrace buffer empty)"u8)))
+        {
+            _inDump = !_dumpStarted && body[0] == (byte)'-';
+            _dumpStarted = true;
+            _diagnostics.SkippedLines++;
+            return;
+        }
+        if (!_inDump && TryCrashHeader(body, tsNs, cpu, pid, lineNumber))
+        {
+            return;
+        }
+        if (body.SequenceEqual("Call Trace:"u8))
+        {
+            _inCallTrace = _crash is not null;
+            _inTask = false;
+            _core.SetStackTarget(_crash);
+            _diagnostics.SkippedLines++;
+            return;
+        }
+        if (_crash is not null && body.StartsWith("CPU: "u8))
+        {
+            CrashContext(body);
+        }
+        TraceLineKind kind = _core.Process(body, lineNumber);
+        switch (kind)
+        {
+            case TraceLineKind.Event:
+            case TraceLineKind.StackFrame:
+                return;
+            case TraceLineKind.Unrecognized when _inDump || LooksLikeDamagedTrace(line):
+                _core.Malformed(lineNumber, _inDump || prefixed ? "an ftrace dump line 'comm-pid cpu+flags time: event: payload'" : "a console line with a printk prefix '[ seconds.micros] '", line);
+                return;
+            default:
+                _diagnostics.SkippedLines++;
+                return;
+        }
+    }
+
+    /// <summary>Writes what is left and returns the number of events produced.</summary>
+    public long Finish()
+    {
+        _core.Flush();
+        return _core.Events;
+    }
+
+    // An interleaved console splices one printk into another: what is left has a frame arrow or a latency
+    // timestamp but no intact prefix.
+    private static bool LooksLikeDamagedTrace(ReadOnlySpan<byte> line)
+    {
+        if (line.IndexOf("=> "u8) >= 0)
+        {
+            return true;
+        }
+        // A latency timestamp "123us" + delay mark + ": " left in a line that did not parse.
+        for (int at = line.IndexOf("us"u8); at >= 0 && at + 4 < line.Length; at = NextUs(line, at))
+        {
+            if (at > 0 && (uint)(line[at - 1] - '0') <= 9 && line[at + 3] == (byte)':' && line[at + 4] == (byte)' ')
+            {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    private static int NextUs(ReadOnlySpan<byte> line, int at)
+    {
+        int next = line[(at + 2)..].IndexOf("us"u8);
+        return next < 0 ? -1 : at + 2 + next;
+    }
+
+    private bool CallTraceLine(ReadOnlySpan<byte> body)
+    {
+        if (body.Length > 0 && body[0] == (byte)' ')
+        {
+            ReadOnlySpan<byte> frame = body.Trim((byte)' ');
+            if (frame.SequenceEqual("</TASK>"u8))
+            {
+                EndCallTrace();
+            }
+            else if (frame.SequenceEqual("<TASK>"u8))
+            {
+                _inTask = true;
+            }
+            else if (!(frame.Length > 2 && frame[0] == (byte)'<' && frame[^1] == (byte)'>'))
+            {
+                _core.AddFrame(_core.Intern(frame));
+            }
+            _diagnostics.SkippedLines++;
+            return true;
+        }
+        if (_inTask)
+        {
+            // Register dumps of the user part ("RIP: 0033:…") sit inside <TASK> … </TASK>.
+            _diagnostics.SkippedLines++;
+            return true;
+        }
+        EndCallTrace();
+        return false;
+    }
+
+    private void EndCallTrace()
+    {
+        _inCallTrace = false;
+        _inTask = false;
+        _crash = null;
+        _core.SetStackTarget(null);
+    }
+
+    private bool TryCrashHeader(ReadOnlySpan<byte> body, long tsNs, int cpu, int pid, long lineNumber)
+    {
+        ReadOnlySpan<byte> text = body.StartsWith("watchdog: "u8) ? body[10..] : body;
+        string? name = null;
+        if (text.StartsWith("BUG: Bad page state"u8))
+        {
+            name = ConsoleEvents.BadPageState;
+        }
+        else if (text.StartsWith("BUG: "u8) || text.StartsWith("kernel BUG at "u8))
+        {
+            name = ConsoleEvents.Bug;
+        }
+        else if (text.StartsWith("WARNING: "u8))
+        {
+            name = ConsoleEvents.Warning;
+        }
+        else if (text.StartsWith("general protection fault"u8) || text.StartsWith("Oops: general protection fault"u8))
+        {
+            name = ConsoleEvents.GeneralProtectionFault;
+        }
+        else if (text.StartsWith("Oops: "u8))
+        {
+            name = ConsoleEvents.Oops;
+        }
+        if (name is null)
+        {
+            return false;
+        }
+        EventRow row = _core.NextRow();
+        row.Event = name;
+        row.TsNs = tsNs;
+        row.Cpu = cpu;
+        row.Pid = pid;
+        row.SrcPos = lineNumber;
+        row.AddArg(ConsoleEvents.HeaderArg, _core.Intern(body));
+        _crash = row;
+        _inCallTrace = false;
+        _core.SetStackTarget(null);
+        return true;
+    }
+
+    // "CPU: 1 UID: 0 PID: 5827 Comm: syz-executor187 Not tainted …" names the task of the crash above.
+    private void CrashContext(ReadOnlySpan<byte> body)
+    {
+        if (ReadNumberAfter(body, "CPU: "u8) is int cpu)
+        {
+            _crash!.Cpu = cpu;
+        }
+        if (ReadNumberAfter(body, "PID: "u8) is int pid)
+        {
+            _crash!.Pid = pid;
+        }
+        int comm = body.IndexOf(" Comm: "u8);
+        if (comm >= 0)
+        {
+            ReadOnlySpan<byte> rest = body[(comm + 7)..];
+            int end = rest.IndexOf((byte)' ');
+            _crash!.Comm = _core.Intern(end < 0 ? rest : rest[..end]);
+        }
+    }
+
+    private static int? ReadNumberAfter(ReadOnlySpan<byte> body, ReadOnlySpan<byte> key)
+    {
+        int at = body.IndexOf(key);
+        if (at < 0)
+        {
+            return null;
+        }
+        ReadOnlySpan<byte> rest = body[(at + key.Length)..];
+        int end = rest.IndexOfAnyExceptInRange((byte)'0', (byte)'9');
+        ReadOnlySpan<byte> digits = end < 0 ? rest : rest[..end];
+        return digits.Length is > 0 and < 10 && AsciiNumber.TryParseDecimal(digits, out ulong v) ? (int)v : null;
+    }
+
+    /// <summary>
+    /// Strips <c>&lt;N&gt;</c> syslog levels, the printk time <c>[ 1234.567890]</c> and a caller id
+    /// (<c>[ T1043]</c> task, <c>[    C2]</c> CPU) plus the one space printk adds.
+    /// </summary>
+    internal static ReadOnlySpan<byte> StripPrefixes(ReadOnlySpan<byte> line, out long tsNs, out int cpu, out int pid, out bool prefixed)
+    {
+        tsNs = 0;
+        cpu = 0;
+        pid = 0;
+        prefixed = false;
+        if (line.Length > 2 && line[0] == (byte)'<')
+        {
+            int close = line.IndexOf((byte)'>');
+            if (close > 1 && close < 5 && AsciiNumber.IsDigits(line[1..close]))
+            {
+                line = line[(close + 1)..];
+            }
+        }
+        if (line.Length < 3 || line[0] != (byte)'[')
+        {
+            return line;
+        }
+        int end = line.IndexOf((byte)']');
+        if (end < 0)
+        {
+            return line;
+        }
+        ReadOnlySpan<byte> time = line[1..end].Trim((byte)' ');
+        int dot = time.IndexOf((byte)'.');
+        if (dot <= 0 || !AsciiNumber.TryParseDecimal(time[..dot], out ulong sec) || !AsciiNumber.TryParseDecimal(time[(dot + 1)..], out ulong frac) || time.Length - dot - 1 > 9)
+        {
+            return line;
+        }
+        for (int i = time.Length - dot - 1; i < 9; i++)
+        {
+            frac *= 10;
+        }
+        tsNs = unchecked((long)((sec * 1_000_000_000UL) + frac));
+        prefixed = true;
+        line = line[(end + 1)..];
+        if (line.Length > 2 && line[0] == (byte)'[')
+        {
+            int close = line.IndexOf((byte)']');
+            ReadOnlySpan<byte> caller = close > 0 ? line[1..close].Trim((byte)' ') : default;
+            if (caller.Length > 1 && (caller[0] == (byte)'T' || caller[0] == (byte)'C') && AsciiNumber.TryParseDecimal(caller[1..], out ulong id) && id <= int.MaxValue)
+            {
+                if (caller[0] == (byte)'T')
+                {
+                    pid = (int)id;
+                }
+                else
+                {
+                    cpu = (int)id;
+                }
+                line = line[(close + 1)..];
+            }
+        }
+        return line.Length > 0 && line[0] == (byte)' ' ? line[1..] : line;
+    }
+}

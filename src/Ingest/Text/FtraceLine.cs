@@ -1,0 +1,257 @@
+using Pipeline.Ingest.Catalog;
+
+namespace Pipeline.Ingest.Text;
+
+/// <summary>The prefix fields of one ftrace text event line, as offsets into the line.</summary>
+internal ref struct FtraceLine
+{
+    public ReadOnlySpan<byte> Instance;
+    public ReadOnlySpan<byte> Comm;
+    public ReadOnlySpan<byte> Flags;
+    public ReadOnlySpan<byte> Body;
+    public int Pid;
+    public int Tgid;
+    public bool HasTgid;
+    public int Cpu;
+    public long TsNs;
+
+    /// <summary>Latency layout (kernel <c>latency-format</c>, console dumps): the time is µs since the buffer reset.</summary>
+    public bool Latency;
+
+    /// <summary>
+    /// Parses the prefix of every ftrace text layout: kernel <c>trace</c>/<c>trace_pipe</c> (optional tgid and
+    /// flags columns), kernel latency format, <c>trace-cmd report</c> (optional <c>instance:</c> prefix, optional
+    /// flags, <c>-l</c>). The pid is the last <c>-digits</c> that is followed by the CPU column, which is right
+    /// for comms with spaces, dashes and digits (<c>spin-thr 2</c>, <c>a-1-2</c>, <c>mm work-</c>).
+    /// </summary>
+    public static bool TryParse(ReadOnlySpan<byte> line, out FtraceLine result)
+    {
+        result = default;
+        int start = 0;
+        while (start < line.Length && line[start] == (byte)' ')
+        {
+            start++;
+        }
+        int searchFrom = start + 1;
+        while (searchFrom < line.Length)
+        {
+            int dashRel = line[searchFrom..].IndexOf((byte)'-');
+            if (dashRel < 0)
+            {
+                return false;
+            }
+            int dash = searchFrom + dashRel;
+            searchFrom = dash + 1;
+            if (TryParseAfterDash(line, dash, ref result))
+            {
+                ReadOnlySpan<byte> comm = line[start..dash];
+                int instanceEnd = comm.IndexOf(": "u8);
+                if (instanceEnd > 0)
+                {
+                    result.Instance = comm[..instanceEnd];
+                    comm = comm[(instanceEnd + 2)..].TrimStart((byte)' ');
+                }
+                result.Comm = comm;
+                return true;
+            }
+        }
+        return false;
+    }
+
+    private static bool TryParseAfterDash(ReadOnlySpan<byte> line, int dash, ref FtraceLine r)
+    {
+        int p = dash + 1;
+        if (!ReadInt(line, ref p, out int pid))
+        {
+            return false;
+        }
+        int spaces = SkipSpaces(line, ref p);
+        if (p >= line.Length)
+        {
+            return false;
+        }
+        r.HasTgid = false;
+        r.Tgid = 0;
+        byte c = line[p];
+        if (c == (byte)'(' && spaces > 0)
+        {
+            int close = line[p..].IndexOf((byte)')');
+            if (close < 0)
+            {
+                return false;
+            }
+            ReadOnlySpan<byte> tgid = line[(p + 1)..(p + close)].Trim((byte)' ');
+            if (AsciiNumber.TryParseDecimal(tgid, out ulong t) && t <= int.MaxValue)
+            {
+                r.HasTgid = true;
+                r.Tgid = (int)t;
+            }
+            else if (tgid.IndexOfAnyExcept((byte)'-') >= 0)
+            {
+                return false;
+            }
+            p += close + 1;
+            if (SkipSpaces(line, ref p) == 0 || p >= line.Length)
+            {
+                return false;
+            }
+            c = line[p];
+            if (c != (byte)'[')
+            {
+                return false;
+            }
+        }
+        if (c == (byte)'[' && spaces > 0)
+        {
+            p++;
+            if (!ReadInt(line, ref p, out int cpu) || p >= line.Length || line[p] != (byte)']')
+            {
+                return false;
+            }
+            p++;
+            r.Cpu = cpu;
+            SkipSpaces(line, ref p);
+            int tokenEnd = line[p..].IndexOf((byte)' ');
+            if (tokenEnd < 0)
+            {
+                return false;
+            }
+            ReadOnlySpan<byte> token = line.Slice(p, tokenEnd);
+            if (token.Length > 0 && token[^1] == (byte)':')
+            {
+                r.Flags = default;
+            }
+            else
+            {
+                if (token.Length is < 3 or > 8)
+                {
+                    return false;
+                }
+                r.Flags = token;
+                p += tokenEnd;
+                SkipSpaces(line, ref p);
+            }
+            r.Latency = false;
+        }
+        else if (spaces > 0 && (uint)(c - '0') <= 9)
+        {
+            // Latency layout: the CPU number is glued to the flags ("0d..1.").
+            if (!ReadInt(line, ref p, out int cpu))
+            {
+                return false;
+            }
+            int flagsEnd = line[p..].IndexOf((byte)' ');
+            if (flagsEnd is < 3 or > 8)
+            {
+                return false;
+            }
+            r.Cpu = cpu;
+            r.Flags = line.Slice(p, flagsEnd);
+            p += flagsEnd;
+            SkipSpaces(line, ref p);
+            r.Latency = true;
+        }
+        else
+        {
+            return false;
+        }
+        if (!ReadTimestamp(line, ref p, ref r))
+        {
+            return false;
+        }
+        r.Pid = pid;
+        r.Body = line[p..];
+        return true;
+    }
+
+    // "526.198398: ", "526.198398079: ", "1868526798228: " or, in latency layout, "112917us+: " / "413720925us : ".
+    private static bool ReadTimestamp(ReadOnlySpan<byte> line, ref int p, ref FtraceLine r)
+    {
+        int s = p;
+        while (p < line.Length && (uint)(line[p] - '0') <= 9)
+        {
+            p++;
+        }
+        if (p == s || !AsciiNumber.TryParseDecimal(line[s..p], out ulong whole))
+        {
+            return false;
+        }
+        ulong ns;
+        if (p < line.Length && line[p] == (byte)'.')
+        {
+            int f = ++p;
+            while (p < line.Length && (uint)(line[p] - '0') <= 9)
+            {
+                p++;
+            }
+            int digits = p - f;
+            if (digits is 0 or > 9 || !AsciiNumber.TryParseDecimal(line[f..p], out ulong frac))
+            {
+                return false;
+            }
+            for (int i = digits; i < 9; i++)
+            {
+                frac *= 10;
+            }
+            ns = unchecked((whole * 1_000_000_000UL) + frac);
+        }
+        else if (p + 1 < line.Length && line[p] == (byte)'u' && line[p + 1] == (byte)'s')
+        {
+            p += 2;
+            ns = unchecked(whole * 1000UL);
+            if (p < line.Length && line[p] != (byte)':')
+            {
+                p++; // delay mark: '$', '@', '*', '#', '!', '+' or ' '
+            }
+        }
+        else
+        {
+            // Non-nanosecond clocks (x86-tsc, counter) print the raw counter; keep the ticks.
+            ns = whole;
+            if (r.Latency && p < line.Length && line[p] == (byte)' ')
+            {
+                p++;
+            }
+        }
+        if (p + 1 >= line.Length || line[p] != (byte)':' || line[p + 1] != (byte)' ')
+        {
+            if (p + 1 == line.Length && line[p] == (byte)':')
+            {
+                p++;
+                r.TsNs = unchecked((long)ns);
+                return true;
+            }
+            return false;
+        }
+        p += 2;
+        r.TsNs = unchecked((long)ns);
+        return true;
+    }
+
+    private static bool ReadInt(ReadOnlySpan<byte> line, ref int p, out int value)
+    {
+        int s = p;
+        while (p < line.Length && (uint)(line[p] - '0') <= 9)
+        {
+            p++;
+        }
+        value = 0;
+        if (p == s || p - s > 9)
+        {
+            return false;
+        }
+        AsciiNumber.TryParseDecimal(line[s..p], out ulong v);
+        value = (int)v;
+        return true;
+    }
+
+    private static int SkipSpaces(ReadOnlySpan<byte> line, ref int p)
+    {
+        int s = p;
+        while (p < line.Length && line[p] == (byte)' ')
+        {
+            p++;
+        }
+        return p - s;
+    }
+}

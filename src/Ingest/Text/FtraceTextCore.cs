@@ -1,0 +1,369 @@
+using System.Text;
+using Pipeline.Ingest.Catalog;
+using Pipeline.Storage;
+
+namespace Pipeline.Ingest.Text;
+
+/// <summary>What a text line turned out to be.</summary>
+internal enum TraceLineKind
+{
+    Blank,
+    Header,
+    Marker,
+    Event,
+    StackFrame,
+    Unrecognized,
+}
+
+/// <summary>
+/// The line-level engine shared by <see cref="FtraceTextReader"/> and <see cref="ConsoleLogReader"/>: turns
+/// ftrace text lines (any layout, see <see cref="FtraceLine"/>) into rows, attaches <c>&lt;stack trace&gt;</c>
+/// blocks to the event they belong to, and records header facts and lost-event markers. Rows wait in a small
+/// window so a stack that follows can still be attached; the window is written out in order.
+/// </summary>
+internal sealed class FtraceTextCore
+{
+    private const int Window = 32;
+
+    private readonly string _fileName;
+    private readonly IEventSink _sink;
+    private readonly IngestDiagnostics _diagnostics;
+    private readonly PayloadParser _payloads = new();
+    private readonly Utf8Cache<string> _strings = new(s => s, 4096, 64);
+    private readonly Utf8Cache<string> _events = new(s => EventCatalog.Canonical(s), 1024, 96);
+    private readonly Utf8Cache<string> _syscallEnter = new(s => EventCatalog.SyscallEnter(s), 512, 64);
+    private readonly Utf8Cache<string> _syscallExit = new(s => EventCatalog.SyscallExit(s), 512, 64);
+    private readonly EventRow[] _rows = new EventRow[Window];
+    private int _first;
+    private int _count;
+    private EventRow? _stackTarget;
+
+    public FtraceTextCore(string fileName, IEventSink sink, IngestDiagnostics diagnostics)
+    {
+        _fileName = fileName;
+        _sink = sink;
+        _diagnostics = diagnostics;
+        for (int i = 0; i < Window; i++)
+        {
+            _rows[i] = new EventRow();
+        }
+    }
+
+    /// <summary>Whether a <c>cpus=</c>/<c>version =</c> header showed the text comes from <c>trace-cmd report</c>.</summary>
+    public bool TraceCmd { get; private set; }
+
+    /// <summary>Events produced so far.</summary>
+    public long Events { get; private set; }
+
+    /// <summary>Classifies one line and acts on it. Unrecognized lines are left to the caller to report.</summary>
+    /// <param name="line">The line, without its end-of-line.</param>
+    /// <param name="lineNumber">1-based, for <see cref="EventRow.SrcPos"/> and messages.</param>
+    public TraceLineKind Process(ReadOnlySpan<byte> line, long lineNumber)
+    {
+        TraceLineKind kind = Classify(line, lineNumber);
+        if (kind is not (TraceLineKind.StackFrame or TraceLineKind.Event))
+        {
+            // Only "=>" lines continue a stack block.
+            _stackTarget = null;
+        }
+        return kind;
+    }
+
+    private TraceLineKind Classify(ReadOnlySpan<byte> line, long lineNumber)
+    {
+        int first = line.IndexOfAnyExcept((byte)' ', (byte)'\t');
+        if (first < 0)
+        {
+            return TraceLineKind.Blank;
+        }
+        byte c = line[first];
+        if (c == (byte)'#')
+        {
+            Header(line[first..]);
+            return TraceLineKind.Header;
+        }
+        if (c == (byte)'=' && line.Length > first + 1 && line[first + 1] == (byte)'>')
+        {
+            StackFrame(line[(first + 2)..], lineNumber);
+            return TraceLineKind.StackFrame;
+        }
+        if (first == 0 && (c == (byte)'C' || c == (byte)'c' || c == (byte)'v') && Marker(line))
+        {
+            return TraceLineKind.Marker;
+        }
+        if (!FtraceLine.TryParse(line, out var parsed))
+        {
+            return TraceLineKind.Unrecognized;
+        }
+        return Event(ref parsed, lineNumber) ? TraceLineKind.Event : TraceLineKind.Unrecognized;
+    }
+
+    /// <summary>Reports a malformed line through the diagnostics (throws in strict mode).</summary>
+    public void Malformed(long lineNumber, string expected, ReadOnlySpan<byte> line)
+    {
+        _stackTarget = null;
+        string found = Encoding.UTF8.GetString(line.Length > 120 ? line[..120] : line);
+        _diagnostics.Malformed(_fileName, lineNumber, "line", $"expected {expected}, found '{found}'");
+    }
+
+    /// <summary>Writes every waiting row.</summary>
+    public void Flush()
+    {
+        while (_count > 0)
+        {
+            WriteOldest();
+        }
+        _stackTarget = null;
+    }
+
+    /// <summary>A row taken from the window for a non-ftrace event (console headers); it is written in order with the rest.</summary>
+    public EventRow NextRow()
+    {
+        if (_count == Window)
+        {
+            WriteOldest();
+        }
+        EventRow row = _rows[(_first + _count) % Window];
+        _count++;
+        Events++;
+        return row;
+    }
+
+    /// <summary>Makes following <c>=&gt;</c> lines (or <see cref="AddFrame"/> calls) go to <paramref name="row"/>.</summary>
+    public void SetStackTarget(EventRow? row) => _stackTarget = row;
+
+    /// <summary>Appends a frame to the current stack target; false when there is none.</summary>
+    public bool AddFrame(string frame)
+    {
+        if (_stackTarget is null)
+        {
+            return false;
+        }
+        (_stackTarget.Stack ??= []).Add(frame);
+        return true;
+    }
+
+    /// <summary>The string for a UTF-8 span, shared when it repeats.</summary>
+    public string Intern(ReadOnlySpan<byte> utf8) => _strings.Get(utf8);
+
+    private void WriteOldest()
+    {
+        EventRow row = _rows[_first];
+        if (ReferenceEquals(row, _stackTarget))
+        {
+            _stackTarget = null;
+        }
+        _sink.Write(row);
+        row.Clear();
+        _first = (_first + 1) % Window;
+        _count--;
+    }
+
+    private bool Event(ref FtraceLine line, long lineNumber)
+    {
+        ReadOnlySpan<byte> body = line.Body;
+        if (body.StartsWith("<stack trace>"u8) || body.StartsWith("<user stack trace>"u8))
+        {
+            // The kernel records the stack as its own entry right after the event, on the same CPU.
+            _stackTarget = FindPending(line.Cpu);
+            if (_stackTarget is null)
+            {
+                Malformed(lineNumber, $"an event on CPU {line.Cpu} before this stack trace", body);
+            }
+            return true;
+        }
+        if (body.IsEmpty || body[0] == (byte)'<')
+        {
+            // A cut "<user " or other damaged marker: not an event.
+            return false;
+        }
+        EventRow row = NextRow();
+        row.TsNs = line.TsNs;
+        row.Cpu = line.Cpu;
+        row.Pid = line.Pid;
+        row.Tgid = line.HasTgid ? line.Tgid : null;
+        row.Comm = _strings.Get(line.Comm);
+        row.IrqFlags = line.Flags.IsEmpty ? null : _strings.Get(line.Flags);
+        row.SrcPos = lineNumber;
+        _stackTarget = null;
+        if (!line.Instance.IsEmpty)
+        {
+            row.AddArg("instance", _strings.Get(line.Instance));
+        }
+        if (body.StartsWith("sys_"u8) && TrySyscall(row, body))
+        {
+            return true;
+        }
+        int colon = body.IndexOf(": "u8);
+        if (colon <= 0)
+        {
+            if (body.Length > 1 && body[^1] == (byte)':')
+            {
+                colon = body.Length - 1;
+            }
+            else
+            {
+                int arrow = body.IndexOf(" <-"u8);
+                row.Event = _events.Get("function"u8);
+                if (arrow > 0)
+                {
+                    row.AddArg("ip", _strings.Get(body[..arrow]));
+                    row.AddArg("parent_ip", _strings.Get(body[(arrow + 3)..]));
+                }
+                else
+                {
+                    row.AddArg(PayloadParser.WholePayloadKey, _strings.Get(body));
+                }
+                return true;
+            }
+        }
+        row.Event = _events.Get(body[..colon]);
+        _payloads.Parse(row, colon + 2 <= body.Length ? body[Math.Min(colon + 2, body.Length)..] : default);
+        return true;
+    }
+
+    // Kernel text prints syscall events in their own form: "sys_mremap(addr: 0x…, …)" and "sys_mremap -> 0x…".
+    private bool TrySyscall(EventRow row, ReadOnlySpan<byte> body)
+    {
+        int i = 4;
+        while (i < body.Length && (IsIdent(body[i])))
+        {
+            i++;
+        }
+        ReadOnlySpan<byte> name = body[4..i];
+        if (name.IsEmpty || i >= body.Length)
+        {
+            return false;
+        }
+        if (body[i] == (byte)'(')
+        {
+            int close = body.LastIndexOf((byte)')');
+            row.Event = _syscallEnter.Get(name);
+            _payloads.ParseSyscallArguments(row, close > i ? body[(i + 1)..close] : body[(i + 1)..]);
+            return true;
+        }
+        if (body[i..].StartsWith(" -> "u8))
+        {
+            row.Event = _syscallExit.Get(name);
+            if (!PayloadParser.TryParseSyscallReturn(row, body[(i + 4)..]))
+            {
+                row.AddArg("ret", _strings.Get(body[(i + 4)..]));
+            }
+            return true;
+        }
+        return false;
+    }
+
+    private static bool IsIdent(byte b) => (uint)((b | 0x20) - 'a') <= 'z' - 'a' || (uint)(b - '0') <= 9 || b == (byte)'_';
+
+    private EventRow? FindPending(int cpu)
+    {
+        for (int i = _count - 1; i >= 0; i--)
+        {
+            EventRow row = _rows[(_first + i) % Window];
+            if (row.Cpu == cpu && row.SrcPos > 0)
+            {
+                return row;
+            }
+        }
+        return null;
+    }
+
+    private void StackFrame(ReadOnlySpan<byte> frame, long lineNumber)
+    {
+        frame = frame.Trim((byte)' ');
+        if (!AddFrame(_strings.Get(frame)))
+        {
+            Malformed(lineNumber, "a '<stack trace>' line before this frame", frame);
+        }
+    }
+
+    private void Header(ReadOnlySpan<byte> line)
+    {
+        int entries = line.IndexOf("entries-in-buffer/entries-written: "u8);
+        if (entries >= 0)
+        {
+            ReadOnlySpan<byte> rest = line[(entries + 35)..];
+            int slash = rest.IndexOf((byte)'/');
+            int end = rest.IndexOf((byte)' ');
+            if (slash > 0 && end > slash
+                && AsciiNumber.TryParseDecimal(rest[..slash], out ulong inBuffer)
+                && AsciiNumber.TryParseDecimal(rest[(slash + 1)..end], out ulong written)
+                && written > inBuffer)
+            {
+                // Events written since the reset but no longer in the buffer were overwritten.
+                _diagnostics.LostEvents += (long)(written - inBuffer);
+            }
+        }
+        int cpus = line.IndexOf("#P:"u8);
+        if (cpus >= 0)
+        {
+            int p = cpus + 3;
+            int s = p;
+            while (p < line.Length && (uint)(line[p] - '0') <= 9)
+            {
+                p++;
+            }
+            if (AsciiNumber.TryParseDecimal(line[s..p], out ulong n) && n <= int.MaxValue)
+            {
+                _diagnostics.CpuCount = (int)n;
+            }
+        }
+        int latency = line.IndexOf(" latency trace v"u8);
+        if (latency >= 0)
+        {
+            int on = line.IndexOf(" on "u8);
+            if (on > latency)
+            {
+                _diagnostics.KernelRelease = Encoding.UTF8.GetString(line[(on + 4)..].Trim((byte)' '));
+            }
+        }
+    }
+
+    // "CPU:1 [LOST 111 EVENTS]", "CPU:1 [LOST EVENTS]", "CPU:1 [15329 EVENTS DROPPED]", "CPU:0 [EVENTS DROPPED]",
+    // "CPU:0 [SUBBUFFER START]", and trace-cmd's "cpus=2" / "version = 6" header.
+    private bool Marker(ReadOnlySpan<byte> line)
+    {
+        if (line.StartsWith("cpus="u8))
+        {
+            TraceCmd = true;
+            if (AsciiNumber.TryParseDecimal(line[5..].Trim((byte)' '), out ulong n) && n <= int.MaxValue)
+            {
+                _diagnostics.CpuCount = (int)n;
+            }
+            return true;
+        }
+        if (line.StartsWith("version = "u8))
+        {
+            TraceCmd = true;
+            return true;
+        }
+        if (!line.StartsWith("CPU:"u8) && !line.StartsWith("CPU "u8))
+        {
+            return false;
+        }
+        int open = line.IndexOf(" ["u8);
+        if (open < 0 || line[^1] != (byte)']')
+        {
+            return false;
+        }
+        ReadOnlySpan<byte> inner = line[(open + 2)..^1];
+        if (inner.StartsWith("LOST "u8) && inner.EndsWith(" EVENTS"u8))
+        {
+            if (AsciiNumber.TryParseDecimal(inner[5..^7], out ulong lost))
+            {
+                _diagnostics.LostEvents += (long)lost;
+            }
+            return true;
+        }
+        if (inner.EndsWith(" EVENTS DROPPED"u8))
+        {
+            if (AsciiNumber.TryParseDecimal(inner[..^15], out ulong dropped))
+            {
+                _diagnostics.LostEvents += (long)dropped;
+            }
+            return true;
+        }
+        return inner.SequenceEqual("LOST EVENTS"u8) || inner.SequenceEqual("EVENTS DROPPED"u8) || inner.SequenceEqual("SUBBUFFER START"u8);
+    }
+}

@@ -1,0 +1,143 @@
+using System.Text;
+using Pipeline.Ingest.Text;
+using Pipeline.Storage;
+
+namespace Pipeline.Ingest.Tests.Text;
+
+public sealed class ConsoleLogReaderTests
+{
+    private const string Syzkaller = "public/syzkaller-report-testdata/";
+    private const string Tglx = "public/lkml-mail/alpine.DEB.2.21.1907021400350.1802@nanos.tec.linutronix.de.eml";
+    private const string ZiYan = "public/lkml-mail/C66E1309-2069-495B-BACD-7F3282C6EC7D@nvidia.com.eml";
+
+    public static TheoryData<string, string, string, int, string> CrashReports => new()
+    {
+        { "352", ConsoleEvents.Bug, "kernel BUG at mm/page_alloc.c:3112!", 1043, "compaction_alloc+0xd05/0x2970" },
+        { "576", ConsoleEvents.Bug, "kernel BUG at mm/internal.h:400!", 28126, "page_mkclean+0x21c/0x2b0" },
+        { "725", ConsoleEvents.BadPageState, "BUG: Bad page state in process syz-executor209  pfn:7deea", 5098, "bad_page+0x14c/0x170" },
+        { "738", ConsoleEvents.GeneralProtectionFault, "Oops: general protection fault, probably for non-canonical address 0xdffffc0000000004: 0000 [#1] SMP KASAN PTI", 5827, "do_syscall_64+0xf3/0x230" },
+    };
+
+    [Theory]
+    [MemberData(nameof(CrashReports))]
+    public void Read_SyzkallerReport_CrashHeaderWithCallTrace(string file, string expectedEvent, string header, int pid, string frame)
+    {
+        var (rows, diagnostics) = TextReading.ReadFile(new ConsoleLogReader(), Syzkaller + file, strict: true);
+
+        EventRow crash = rows[0];
+        Assert.Equal(expectedEvent, crash.Event);
+        Assert.Equal(header, crash.FindField(ConsoleEvents.HeaderArg));
+        Assert.Equal(pid, crash.Pid);
+        Assert.NotNull(crash.Stack);
+        Assert.Contains(frame, crash.Stack);
+        Assert.Equal(0, diagnostics.MalformedCount);
+        Assert.Equal("console", diagnostics.Format);
+    }
+
+    [Fact]
+    public void Read_Report352_BugThenLockdepWarning()
+    {
+        var (rows, _) = TextReading.ReadFile(new ConsoleLogReader(), Syzkaller + "352");
+
+        Assert.Equal([ConsoleEvents.Bug, ConsoleEvents.Warning], rows.Select(r => r.Event));
+        Assert.Equal(1_191_678_706_000, rows[0].TsNs);
+        Assert.Equal("kcompactd0", rows[0].Comm);
+    }
+
+    [Fact]
+    public void Read_Report350_SoftLockupAndFtraceDump()
+    {
+        var (rows, diagnostics) = TextReading.ReadFile(new ConsoleLogReader(), Syzkaller + "350", strict: true);
+
+        Assert.Equal(0, diagnostics.MalformedCount);
+        EventRow lockup = rows[0];
+        Assert.Equal(ConsoleEvents.Bug, lockup.Event);
+        Assert.Equal(2, lockup.Cpu);
+        Assert.Equal("smp_call_function_many+0x8d5/0xb10", lockup.Stack![0]);
+        // The dump: 35 latency-format lines "syz-exec-31490   2...1 413720925us : 0: }D" (4.20: 4 flag characters).
+        var dump = rows.Skip(1).ToList();
+        Assert.Equal(35, dump.Count);
+        Assert.All(dump, r => Assert.Equal((":0", "syz-exec", 31490, 2, "...1", "}D"), (r.Event, r.Comm, r.Pid, r.Cpu, r.IrqFlags, r.FindField("payload"))));
+        Assert.Equal(413_720_925_000, dump[0].TsNs);
+        Assert.Equal(413_721_003_000, dump[^1].TsNs);
+    }
+
+    [Fact]
+    public void Read_QuotedPrintableMail_DecodesKhugepagedTrace()
+    {
+        var (rows, diagnostics) = TextReading.ReadFile(new ConsoleLogReader(), ZiYan, strict: true);
+
+        // 42 lines of the pasted trace plus one quoted ("> >>") line from the earlier mail.
+        Assert.Equal(43, rows.Count);
+        Assert.Equal(48, diagnostics.CpuCount);
+        Assert.Equal(new Dictionary<string, int>(StringComparer.Ordinal)
+        {
+            ["huge_memory:mm_collapse_huge_page_swapin"] = 1,
+            ["huge_memory:mm_collapse_huge_page_isolate"] = 1,
+            ["huge_memory:mm_collapse_huge_page"] = 1,
+            ["huge_memory:mm_khugepaged_scan_pmd"] = 40,
+        }, TextReading.CountByEvent(rows));
+        EventRow quoted = rows[0];
+        Assert.Equal(("khugepaged", 58, 1, 9_913_990_380_000L), (quoted.Comm, quoted.Pid, quoted.Cpu, quoted.TsNs));
+        Assert.Equal("no_writable_page", quoted.FindField("status"));
+        Assert.Equal("512", quoted.FindField("referenced"));
+        EventRow collapse = rows.Single(r => r.Event == "huge_memory:mm_collapse_huge_page");
+        Assert.Equal("failed", collapse.FindField("status"));
+        Assert.Equal(0x7c6cc479UL, collapse.GetUInt64(Ordinal("mm")));
+        Assert.All(rows.Skip(1), r => Assert.Equal(265, r.Pid));
+    }
+
+    [Fact]
+    public void Read_InterleavedConsoleMail_CountsDamagedLines()
+    {
+        var (rows, diagnostics) = TextReading.ReadFile(new ConsoleLogReader(), Tglx);
+
+        Assert.Equal(8, rows.Count);
+        // Lines 70-71: a user stack with no event before it in the excerpt; 83-84: a stack marker cut to "<user ";
+        // 101-102: printk prefixes spliced by another CPU ("-UU-52.776811]"); 106: a frame after the "...." elision.
+        Assert.Equal(7, diagnostics.MalformedCount);
+        Assert.Equal([70L, 71, 83, 84, 101, 102, 106], diagnostics.MalformedSamples.Select(m => m.Position));
+        EventRow clone = rows.Single(r => r.Event == "syscalls:sys_exit_clone");
+        Assert.Equal(0x495, clone.GetInt64(Ordinal("ret")));
+        Assert.Equal(["do_syscall_64", "entry_SYSCALL_64_after_hwframe", "<00007f785ae26289>TS]"], clone.Stack);
+        EventRow fault = rows.First(r => r.Event == "exceptions:page_fault_user");
+        Assert.Equal((1, 1, "systemd", 346_277_984_000L, 7UL), (fault.Pid, fault.Cpu, fault.Comm, fault.TsNs, fault.GetUInt64(Ordinal("error_code"))));
+    }
+
+    [Fact]
+    public void Read_DumpWithPrintkPrefixesAndLostMarker_ParsesLatencyLines()
+    {
+        const string text = """
+            [  527.101010] Dumping ftrace buffer:
+            [  527.101012] ---------------------------------
+            [  527.101015] mm work--25561     0..... 112917us+: mm_page_alloc: page=00000000ab2f0c83 pfn=0x118db0 order=0 migratetype=0 gfp_flags=GFP_KERNEL_ACCOUNT|__GFP_ZERO|__GFP_COMP
+            [  527.101020] CPU:1 [LOST 111 EVENTS]
+            [  527.101025] <0>garbled dump line
+            [  527.101030] ---------------------------------
+            [  527.101040] some other message
+            """;
+
+        var (rows, diagnostics) = TextReading.ReadText(new ConsoleLogReader(), text);
+
+        EventRow row = Assert.Single(rows);
+        Assert.Equal(("kmem:mm_page_alloc", 25561, 0, 112_917_000L, 0x118db0UL), (row.Event, row.Pid, row.Cpu, row.TsNs, row.GetUInt64(Ordinal("pfn"))));
+        Assert.Equal(111, diagnostics.LostEvents);
+        Assert.Equal(5L, Assert.Single(diagnostics.MalformedSamples).Position);
+    }
+
+    [Fact]
+    public void Read_MailSplitAtEveryChunkSize_SameRows()
+    {
+        byte[] mail = File.ReadAllBytes(Corpus.File(ZiYan));
+        string expected = Render(TextReading.Read(new ConsoleLogReader(), new MemoryStream(mail)).Rows);
+
+        foreach (int chunk in new[] { 1, 2, 3, 5, 64, 77, 1000 })
+        {
+            Assert.Equal(expected, Render(TextReading.Read(new ConsoleLogReader(), new ChunkedStream(mail, chunk)).Rows));
+        }
+    }
+
+    private static string Render(List<EventRow> rows) => string.Join("\n", rows.Select(r => TextReading.Render(r)));
+
+    private static int Ordinal(string field) => EventSchema.TryGetField(field, out var c) ? c.Ordinal : throw new ArgumentException(field);
+}

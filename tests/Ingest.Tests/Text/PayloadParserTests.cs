@@ -1,0 +1,117 @@
+using Pipeline.Ingest.Catalog;
+using Pipeline.Ingest.Text;
+using Pipeline.Storage;
+
+namespace Pipeline.Ingest.Tests.Text;
+
+public sealed class PayloadParserTests
+{
+    /// <summary>Real lines from the corpus (trace-formats §2.8 examples): line, event, expected fields (name=value; args prefixed by '+').</summary>
+    public static TheoryData<string, string, string> CorpusLines => new()
+    {
+        // 2.8.1 tlb_flush: kernel, trace-cmd plugin (incl. the empty text for reason 4), -R, -N.
+        { "           <...>-25563   [001] d..2.   526.343393: tlb_flush: pages:0 reason:flush on task switch (0)", "tlb:tlb_flush", "pages=0 reason=0" },
+        { "            bash-29465   [001] d..1. 1868526798228: tlb_flush: pages:-1 reason:local MM shootdown (3)", "tlb:tlb_flush", "pages=-1 reason=3" },
+        { "       mm work-1-25561 [000]   526.198525: tlb_flush:            pages=-1 reason=flush on task switch (0)", "tlb:tlb_flush", "pages=-1 reason=0" },
+        { "       mm work-1-25561 [000]   526.198525: tlb_flush:            pages=-1 reason= (4)", "tlb:tlb_flush", "pages=-1 reason=4" },
+        { "       mm work-1-25561 [000]   526.198525: tlb_flush:             reason=0 pages=-1", "tlb:tlb_flush", "pages=-1 reason=0" },
+        // 2.8.2 page_fault_user.
+        { "       mm work-1-25561   [000] d....   526.198866: page_fault_user: address=0x7fa0279fcb70 ip=0x7fa0279fcb70 error_code=0x14", "exceptions:page_fault_user", "address=140325836278640 ip=140325836278640 error_code=20" },
+        // 2.8.3/2.8.4 kmem: page= is not the pfn (hashed in kernel text, the pfn again in trace-cmd).
+        { "       mm work-1-25561   [000] .....   526.198398: mm_page_free: page=00000000c65e0cb1 pfn=0x143d7a order=0", "kmem:mm_page_free", "pfn=1326458 order=0 +page=00000000c65e0cb1" },
+        { "       mm work-1-25561   [000] .....   526.198398: mm_page_alloc: page=00000000ab2f0c83 pfn=0x118db0 order=0 migratetype=0 gfp_flags=GFP_KERNEL_ACCOUNT|__GFP_ZERO|__GFP_COMP", "kmem:mm_page_alloc", "pfn=1150384 order=0 gfp_flags=GFP_KERNEL_ACCOUNT|__GFP_ZERO|__GFP_COMP migratetype=0 +page=00000000ab2f0c83" },
+        { "       mm work-1-25561 [000]   526.198398: mm_page_alloc:         pfn=0x118db0 order=0 gfp_flags=0x440dc0 migratetype=0", "kmem:mm_page_alloc", "pfn=1150384 order=0 gfp_flags=0x440dc0 migratetype=0" },
+        // 2.8.5 mmap_lock: hashed %p (16 hex digits, no 0x) and trace-cmd's real pointer; -R booleans as 0/1.
+        { "       mm work-1-25561   [000] .....   526.198420: mmap_lock_acquire_returned: mm=0000000036eb11cf memcg_id=6107 write=true success=true", "mmap_lock:mmap_lock_acquire_returned", "mm=921375183 memcg_id=6107 write=true success=true" },
+        { "       mm work-1-25561 [000]   526.198420: mmap_lock_acquire_returned: mm=0xffff888109e6cb00 memcg_id=6107 write=false success=true", "mmap_lock:mmap_lock_acquire_returned", "mm=18446612686531119872 memcg_id=6107 write=false success=true" },
+        { "       mm work-1-25561 [000]   526.198420: mmap_lock_acquire_returned:  mm=0xffff888109e6cb00 memcg_id=6107 write=1 success=1", "mmap_lock:mmap_lock_acquire_returned", "mm=18446612686531119872 memcg_id=6107 write=true success=true" },
+        // 2.8.6 rss_stat: no typed column; every field in args, in order.
+        { "       mm work-1-25561   [000] .....   526.198455: rss_stat: mm_id=921375183 curr=0 type=MM_ANONPAGES size=4096B", "kmem:rss_stat", "+mm_id=921375183 +curr=0 +type=MM_ANONPAGES +size=4096B" },
+        // 2.8.7 huge_memory with ", " separators; scan_pfn is the pfn; -1 pfn.
+        { "      khugepaged-38      [001] .....   526.290810: mm_collapse_huge_page: mm=0000000036eb11cf, isolated=1, status=succeeded", "huge_memory:mm_collapse_huge_page", "mm=921375183 status=succeeded isolated=1" },
+        { "      khugepaged-38      [001] .....   526.290810: mm_khugepaged_scan_pmd: mm=0000000036eb11cf, scan_pfn=0x128ba0, referenced=8, none_or_zero=504, status=succeeded, unmapped=0", "huge_memory:mm_khugepaged_scan_pmd", "pfn=1215392 mm=921375183 status=succeeded referenced=8 none_or_zero=504 unmapped=0" },
+        { "      khugepaged-38    [001]   526.290810: mm_khugepaged_scan_pmd: mm=0xffff888109e6cb00, scan_pfn=0xffffffffffffffff, referenced=0, none_or_zero=0, status=page_pmd_mapped, unmapped=0", "huge_memory:mm_khugepaged_scan_pmd", "pfn=18446744073709551615 mm=18446612686531119872 status=page_pmd_mapped referenced=0 none_or_zero=0 unmapped=0" },
+        // 2.8.8 syscalls: kernel 6.18 decimal-vs-0x, old bare hex, exit to signed ret, trace-cmd forms.
+        { "       mm work-1-25561   [000] .....   526.220192: sys_mremap(addr: 0x7fa026fa9000, old_len: 0x40000, new_len: 0x80000, flags: 1, new_addr: 0)", "syscalls:sys_enter_mremap", "addr=140325825449984 old_len=262144 new_len=524288 flags=1 new_addr=0" },
+        { "              sc-25360   [000] .....   520.479475: sys_mremap(addr: 9, old_len: 0xa, new_len: 0xf, flags: 0x10, new_addr: 0xffffffffffffffff)", "syscalls:sys_enter_mremap", "addr=9 old_len=10 new_len=15 flags=16 new_addr=18446744073709551615" },
+        { "              sc-25360   [000] .....   520.479479: sys_mremap(addr: 0, old_len: 1, new_len: 0x64, flags: 0xff, new_addr: 0x1000)", "syscalls:sys_enter_mremap", "addr=0 old_len=1 new_len=100 flags=255 new_addr=4096" },
+        { "              sc-25360   [000] .....   520.479479: sys_mremap -> 0xffffffffffffffea", "syscalls:sys_exit_mremap", "ret=-22" },
+        { "       mm work-1-25561   [000] .....   526.220252: sys_mremap -> 0x7fa026f29000", "syscalls:sys_exit_mremap", "ret=140325824925696" },
+        { "       mm work-1-25561 [000]   526.220192: sys_enter_mremap:     addr: 0x7fa026fa9000, old_len: 0x00040000, new_len: 0x00080000, flags: 0x00000001, new_addr: 0x00000000", "syscalls:sys_enter_mremap", "addr=140325825449984 old_len=262144 new_len=524288 flags=1 new_addr=0" },
+        { "       mm work-1-25561 [000]   526.220252: sys_exit_mremap:      0x7fa026f29000", "syscalls:sys_exit_mremap", "ret=140325824925696" },
+        { "       mm work-1-25561 [000]   526.220252: sys_exit_mremap:       __syscall_nr=25 ret=0x7fa026f29000", "syscalls:sys_exit_mremap", "ret=140325824925696 +__syscall_nr=25" },
+        { "           <...>-4083  [004] ....   395.705679: sys_ioctl(fd: ff, cmd: 5410, arg: 7ffe0babe8fc)", "syscalls:sys_enter_ioctl", "fd=255 +cmd=5410 +arg=7ffe0babe8fc" },
+        { "            sshd-3977  [003] ....   395.705682: sys_mmap(addr: 0, len: 1000, prot: 3, flags: 22, fd: ffffffffffffffff, off: 0)", "syscalls:sys_enter_mmap", "addr=0 flags=34 len=4096 prot=3 fd=-1 off=0" },
+        { "           xfwm4-3252  [005] ....   395.705681: sys_recvmsg -> 0xfffffffffffffff5", "syscalls:sys_exit_recvmsg", "ret=-11" },
+        // sched_switch with a comm holding spaces and brackets; raw numeric prev_state.
+        { "   Binder:2030_3-2053  [001] d..3   652.762608: sched_switch: prev_comm=Binder:2030_3 prev_pid=2053 prev_prio=120 prev_state=S ==> next_comm=IntentService[E next_pid=3866 next_prio=120", "sched:sched_switch", "prev_comm=Binder:2030_3 prev_pid=2053 prev_state=S next_comm=IntentService[E next_pid=3866 +prev_prio=120 +next_prio=120" },
+        { "      spin-thr 2-1  [001] d..3   1.000000: sched_switch: prev_comm=spin-thr 2 prev_pid=1 prev_prio=120 prev_state=R+ ==> next_comm=mm work-1 next_pid=2 next_prio=120", "sched:sched_switch", "prev_comm=spin-thr 2 prev_pid=1 prev_state=R+ next_comm=mm work-1 next_pid=2 +prev_prio=120 +next_prio=120" },
+        // An unparseable payload is kept whole.
+        { "syz-exec-31490   2...1 413720925us : 0: }D", ":0", "+payload=}D" },
+        { "            bash-1  [000] .....   1.000000: tracing_mark_write: marker-short", "ftrace:print", "+payload=marker-short" },
+    };
+
+    [Theory]
+    [MemberData(nameof(CorpusLines))]
+    public void Read_CorpusLine_TypedColumnsAndArgs(string line, string expectedEvent, string expectedFields)
+    {
+        var (rows, diagnostics) = TextReading.ReadText(new FtraceTextReader(), line + "\n", strict: true);
+
+        EventRow row = Assert.Single(rows);
+        Assert.Equal(0, diagnostics.MalformedCount);
+        Assert.Equal(expectedEvent, row.Event);
+        Assert.Equal(expectedFields, Fields(row));
+    }
+
+    [Fact]
+    public void Fill_CharPayload_SameAsTextReader()
+    {
+        var row = new EventRow();
+
+        PayloadParser.Fill(row, "mm_khugepaged_scan_pmd", "mm=0000000036eb11cf, scan_pfn=0x128ba0, referenced=8, none_or_zero=504, status=succeeded, unmapped=0");
+
+        Assert.Equal("huge_memory:mm_khugepaged_scan_pmd", row.Event);
+        Assert.Equal("pfn=1215392 mm=921375183 status=succeeded referenced=8 none_or_zero=504 unmapped=0", Fields(row));
+    }
+
+    [Fact]
+    public void Fill_TypedValueThatDoesNotParse_GoesToArgs()
+    {
+        var row = new EventRow();
+
+        PayloadParser.Fill(row, "kmem:mm_page_alloc", "pfn=zz order=-3 write=maybe");
+
+        Assert.Equal("order=-3 +pfn=zz +write=maybe", Fields(row));
+    }
+
+    [Theory]
+    [InlineData("tlb_flush", "tlb:tlb_flush")]
+    [InlineData("sys_enter_madvise", "syscalls:sys_enter_madvise")]
+    [InlineData("sys_exit_munmap", "syscalls:sys_exit_munmap")]
+    [InlineData("sys_enter", "raw_syscalls:sys_enter")]
+    [InlineData("mm_vmscan_write_folio", "vmscan:mm_vmscan_write_folio")]
+    [InlineData("csd_function_entry", "csd:csd_function_entry")]
+    [InlineData("funcgraph_entry", "ftrace:funcgraph_entry")]
+    [InlineData("mmop_PmdMove", "mmop:PmdMove")]
+    [InlineData("kmem:mm_page_free", "kmem:mm_page_free")]
+    [InlineData("my_driver_event", ":my_driver_event")]
+    public void Canonical_BareName_SystemColonName(string name, string expected)
+    {
+        Assert.Equal(expected, EventCatalog.Canonical(name));
+    }
+
+    /// <summary>Typed columns in schema order (name=value), then args in source order (+name=value).</summary>
+    private static string Fields(EventRow row)
+    {
+        var parts = new List<string>();
+        foreach (var column in EventSchema.Columns)
+        {
+            if (column.Ordinal >= EventSchema.FirstField && column.Ordinal < EventSchema.Args && row.IsSet(column.Ordinal))
+            {
+                parts.Add($"{column.Name}={row.FindField(column.Name)}");
+            }
+        }
+        parts.AddRange(row.Args.Select(a => $"+{a.Key}={a.Value}"));
+        return string.Join(" ", parts);
+    }
+}
