@@ -1,5 +1,7 @@
 using System.Diagnostics.CodeAnalysis;
 using System.Globalization;
+using Pipeline.Ingest.Catalog;
+using Pipeline.Ingest.Text;
 using Pipeline.Storage;
 
 namespace Pipeline.Ingest.Perf;
@@ -24,6 +26,12 @@ public sealed class PerfScriptReader : ITraceReader
     /// <inheritdoc />
     public string Format => "perf";
 
+    /// <summary>
+    /// Keep the trace text whole in <c>args.payload</c> instead of splitting it into fields; the differential
+    /// test compares raw text with TraceEvent's.
+    /// </summary>
+    internal bool RawPayloads { get; init; }
+
     /// <inheritdoc />
     public void Read(Stream input, string fileName, IEventSink sink, IngestDiagnostics diagnostics, CancellationToken cancellationToken = default)
     {
@@ -32,10 +40,8 @@ public sealed class PerfScriptReader : ITraceReader
         ArgumentNullException.ThrowIfNull(diagnostics);
         diagnostics.Format = "perf";
 
-        using var lines = new Utf8LineReader(input);
-        var comms = new Utf8StringCache();
-        var events = new Utf8StringCache();
-        var text = new Utf8StringCache();
+        var lines = new Utf8LineReader(input);
+        var strings = new Strings();
         var row = new EventRow();
         bool pending = false;
 
@@ -45,9 +51,9 @@ public sealed class PerfScriptReader : ITraceReader
             {
                 cancellationToken.ThrowIfCancellationRequested();
             }
-            if (lines.LastLineTooLong)
+            if (lines.LastLineTruncated)
             {
-                diagnostics.Malformed(fileName, lines.LineNumber, "line", $"line longer than {Utf8LineReader.MaxLineBytes} bytes; expected a perf script sample or stack line");
+                diagnostics.Malformed(fileName, lines.LineNumber, "line", $"line longer than {Utf8LineReader.MaxLineLength} bytes; expected a perf script sample or stack line");
                 continue;
             }
 
@@ -61,7 +67,7 @@ public sealed class PerfScriptReader : ITraceReader
                     continue;
                 }
                 row.Stack ??= [];
-                row.Stack.Add(text.Get(frame));
+                row.Stack.Add(strings.Frames.Get(frame));
                 continue;
             }
 
@@ -90,7 +96,7 @@ public sealed class PerfScriptReader : ITraceReader
                 diagnostics.Malformed(fileName, lines.LineNumber, "line", $"{error}; line '{PerfLine.Show(trimmed)}'");
                 continue;
             }
-            Fill(row, in parsed, lines.LineNumber, comms, events, text);
+            Fill(row, in parsed, lines.LineNumber, strings);
             pending = true;
         }
 
@@ -101,27 +107,37 @@ public sealed class PerfScriptReader : ITraceReader
         }
     }
 
-    private static void Fill(EventRow row, in PerfLine parsed, long lineNumber, Utf8StringCache comms, Utf8StringCache events, Utf8StringCache text)
+    private void Fill(EventRow row, in PerfLine parsed, long lineNumber, Strings strings)
     {
         row.SrcPos = lineNumber;
         row.TsNs = parsed.HasTime ? parsed.TimeNs : 0;
         row.Cpu = parsed.HasCpu ? parsed.Cpu : -1;
         row.Pid = parsed.HasTid ? parsed.Tid : -1;
         row.Tgid = parsed.HasPid ? parsed.Pid : null;
-        row.Comm = parsed.HasComm ? comms.Get(parsed.Comm) : "<...>";
-        row.Event = CanonicalEvent(parsed.Event, events);
+        row.Comm = parsed.HasComm ? strings.Comms.Get(parsed.Comm) : "<...>";
+        row.Event = CanonicalEvent(parsed.Event, strings.Events);
         if (!parsed.Period.IsEmpty)
         {
-            row.AddArg("period", text.Get(parsed.Period));
+            row.AddArg("period", strings.Frames.Get(parsed.Period));
         }
-        PerfPayload.Fill(row, row.Event, text.Decode(parsed.Payload));
+        if (RawPayloads)
+        {
+            if (!parsed.Payload.IsEmpty)
+            {
+                row.AddArg(PayloadParser.WholePayloadKey, System.Text.Encoding.UTF8.GetString(parsed.Payload));
+            }
+        }
+        else
+        {
+            strings.Payloads.Parse(row, parsed.Payload);
+        }
         if (!parsed.InlineFrame.IsEmpty)
         {
-            row.Stack = [text.Get(parsed.InlineFrame)];
+            row.Stack = [strings.Frames.Get(parsed.InlineFrame)];
         }
     }
 
-    private static string CanonicalEvent(ReadOnlySpan<byte> name, Utf8StringCache events)
+    private static string CanonicalEvent(ReadOnlySpan<byte> name, Utf8Cache<string> events)
     {
         if (name.Contains((byte)':'))
         {
@@ -135,6 +151,18 @@ public sealed class PerfScriptReader : ITraceReader
         prefixed[0] = (byte)':';
         name.CopyTo(prefixed[1..]);
         return events.Get(prefixed[..(name.Length + 1)]);
+    }
+
+    /// <summary>Per-read caches: one shared string per distinct comm, event name and frame.</summary>
+    private sealed class Strings
+    {
+        public Utf8Cache<string> Comms { get; } = new(s => s, 1024, 64);
+
+        public Utf8Cache<string> Events { get; } = new(s => s, 1024, 128);
+
+        public Utf8Cache<string> Frames { get; } = new(s => s, 8192, 256);
+
+        public PayloadParser Payloads { get; } = new();
     }
 
     /// <summary>Facts from <c>perf script --header</c> lines ("# os release : 4.13.0-rc1").</summary>

@@ -1,4 +1,6 @@
+using System.Text;
 using Microsoft.Diagnostics.Tracing.StackSources;
+using Pipeline.Ingest.Catalog;
 using Pipeline.Storage;
 
 namespace Pipeline.Ingest.Perf;
@@ -26,11 +28,15 @@ internal sealed class TraceEventPerfScriptReader : ITraceReader
 {
     public string Format => "perf";
 
+    /// <summary>Keep the trace text whole in <c>args.payload</c> (see <see cref="PerfScriptReader.RawPayloads"/>).</summary>
+    internal bool RawPayloads { get; init; }
+
     public void Read(Stream input, string fileName, IEventSink sink, IngestDiagnostics diagnostics, CancellationToken cancellationToken = default)
     {
         diagnostics.Format = "perf";
         var parser = new LinuxPerfScriptEventParser();
         var row = new EventRow();
+        var payloads = new PayloadParser();
         foreach (var linuxEvent in parser.ParseSkippingPreamble(input))
         {
             cancellationToken.ThrowIfCancellationRequested();
@@ -46,7 +52,17 @@ internal sealed class TraceEventPerfScriptReader : ITraceReader
             {
                 row.AddArg("period", linuxEvent.TimeProperty.ToString(System.Globalization.CultureInfo.InvariantCulture));
             }
-            PerfPayload.Fill(row, eventName, payload);
+            if (RawPayloads)
+            {
+                if (payload.Length > 0)
+                {
+                    row.AddArg(PayloadParser.WholePayloadKey, payload);
+                }
+            }
+            else
+            {
+                payloads.Parse(row, Encoding.UTF8.GetBytes(payload));
+            }
 
             foreach (var frame in linuxEvent.CallerStacks)
             {

@@ -1,4 +1,5 @@
 using System.Text;
+using Pipeline.Ingest.Catalog;
 using Pipeline.Ingest.Perf;
 using Pipeline.Storage;
 
@@ -108,7 +109,7 @@ public sealed class PerfScriptReaderTests
                 string where = $"{variant} event {i} (line {b.SrcPos})";
                 Assert.True(a.Event == b.Event, where);
                 Assert.True(a.TsNs / 1000 == b.TsNs / 1000, $"{where}: {a.TsNs} vs {b.TsNs}");
-                Assert.True(PayloadOf(a) == PayloadOf(b), $"{where}: '{PayloadOf(a)}' vs '{PayloadOf(b)}'");
+                Assert.True(FieldsOf(a) == FieldsOf(b), $"{where}: '{FieldsOf(a)}' vs '{FieldsOf(b)}'");
                 if (b.Pid >= 0)
                 {
                     Assert.True(a.Pid == b.Pid && a.Cpu == b.Cpu && a.Comm == b.Comm, where);
@@ -120,11 +121,45 @@ public sealed class PerfScriptReaderTests
     [Fact]
     public void Read_InlineIpSym_BecomesOneFrameStackAndLeavesPayloadClean()
     {
-        var (rows, _) = ReadCorpus(RecordedPerf + "perf_script_F_ip_sym.txt");
+        var (rows, _) = ReadCorpus(RecordedPerf + "perf_script_F_ip_sym.txt", new PerfScriptReader { RawPayloads = true });
+        var parsed = ReadCorpus(RecordedPerf + "perf_script_F_ip_sym.txt").Rows;
 
         Assert.All(rows, r => Assert.Single(r.Stack!));
         Assert.Equal("ffffffff8161f78b __alloc_frozen_pages_noprof", rows[0].Stack![0]);
         Assert.Equal("page=0x13da1a pfn=0x13da1a order=0 migratetype=0 gfp_flags=GFP_HIGHUSER|__GFP_ACCOUNT", PayloadOf(rows[0]));
+        Assert.Equal("GFP_HIGHUSER|__GFP_ACCOUNT", parsed[0].FindField("gfp_flags"));
+        var exit = parsed.First(r => r.Event == "syscalls:sys_exit_mremap");
+        Assert.Equal(0x7f5bc6403000L, exit.GetInt64(FieldOrdinal("ret")));
+        Assert.Equal("7f5bc6d70a00 __GI___mremap", exit.Stack![0]);
+    }
+
+    [Fact]
+    public void Read_TracepointPayloads_SplitIntoTypedColumnsAndArgs()
+    {
+        var (rows, _) = ReadCorpus(RecordedPerf + "perf_script_ns.txt");
+
+        var enter = rows.First(r => r.Event == "syscalls:sys_enter_mremap");
+        Assert.Equal(0x7f5bc6443000UL, enter.GetUInt64(FieldOrdinal("addr")));
+        Assert.Equal(0x20000UL, enter.GetUInt64(FieldOrdinal("old_len")));
+        Assert.Equal(0x40000UL, enter.GetUInt64(FieldOrdinal("new_len")));
+        Assert.Equal(1UL, enter.GetUInt64(FieldOrdinal("flags")));
+        Assert.Equal(0UL, enter.GetUInt64(FieldOrdinal("new_addr")));
+        Assert.Empty(enter.Args);
+
+        var exit = rows.First(r => r.Event == "syscalls:sys_exit_mremap");
+        Assert.Equal(0x7f5bc6403000L, exit.GetInt64(FieldOrdinal("ret")));
+
+        var flush = rows.First(r => r.Event == "tlb:tlb_flush" && r.Comm == "memfd:sealed-91");
+        Assert.Equal(-1L, flush.GetInt64(FieldOrdinal("pages")));
+        Assert.Equal(0L, flush.GetInt64(FieldOrdinal("reason")));
+
+        var lockRow = rows.First(r => r.Event == "mmap_lock:mmap_lock_acquire_returned");
+        Assert.Equal(0xffff888109e68c80UL, lockRow.GetUInt64(FieldOrdinal("mm")));
+        Assert.True(lockRow.IsSet(FieldOrdinal("success")) && lockRow.GetBool(FieldOrdinal("success")));
+
+        var rss = rows.First(r => r.Event == "kmem:rss_stat");
+        Assert.Equal("MM_FILEPAGES", rss.FindField("type"));
+        Assert.All(rows, r => Assert.Null(r.FindField("payload")));
     }
 
     [Fact]
@@ -227,12 +262,29 @@ public sealed class PerfScriptReaderTests
     [Fact]
     public void Read_NoTrailingNewlineAndCrLf_LastEventKept()
     {
-        var bytes = Encoding.UTF8.GetBytes("  a 1 [000] 1.000001: tlb:tlb_flush: pages:0\r\n  b 2 [001] 1.000002: tlb:tlb_flush: pages:1");
+        var bytes = Encoding.UTF8.GetBytes("  a 1 [000] 1.000001: tlb:tlb_flush: pages:0 reason:flush on task switch (0)\r\n  b 2 [001] 1.000002: tlb:tlb_flush: pages:1 reason:remote shootdown (1)");
 
         var rows = ReadBytes(bytes, new MemoryStream(bytes));
 
         Assert.Equal(["a", "b"], rows.Select(r => r.Comm));
-        Assert.Equal("pages:0", PayloadOf(rows[0]));
+        Assert.Equal("0", rows[0].FindField("pages"));
+        Assert.Equal("1", rows[1].FindField("pages"));
+    }
+
+    [Fact]
+    public void Read_LineOverOneMegabyte_CountedAndNextLineKept()
+    {
+        var text = "  a 1 [000] 1.000001: tlb:tlb_flush: " + new string('x', (1 << 20) + 10) + "\n  b 2 [001] 1.000002: tlb:tlb_flush: pages:1 reason:remote shootdown (1)\n";
+        var diagnostics = new IngestDiagnostics();
+        var sink = new RowCollector();
+
+        new PerfScriptReader().Read(new MemoryStream(Encoding.UTF8.GetBytes(text)), "long.txt", sink, diagnostics);
+
+        Assert.Equal(["b"], sink.Rows.Select(r => r.Comm));
+        Assert.Equal(2, sink.Rows[0].SrcPos);
+        Assert.Equal(1, diagnostics.MalformedCount);
+        Assert.Equal(1, diagnostics.MalformedSamples[0].Position);
+        Assert.Contains("longer than", diagnostics.MalformedSamples[0].Message, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -263,7 +315,18 @@ public sealed class PerfScriptReaderTests
         return (sink.Rows, diagnostics);
     }
 
-    internal static string? PayloadOf(EventRow row) => row.FindField(PerfPayload.RawArg);
+    internal static string? PayloadOf(EventRow row) => row.FindField(PayloadParser.WholePayloadKey);
+
+    /// <summary>Every payload field the row has, typed columns first, formatted invariantly.</summary>
+    internal static string FieldsOf(EventRow row)
+    {
+        var typed = EventSchema.Columns.Where(c => c.Ordinal >= EventSchema.FirstField && c.Ordinal < EventSchema.Args && row.IsSet(c.Ordinal))
+            .Select(c => $"{c.Name}={row.FindField(c.Name)}");
+        return string.Join(',', typed.Concat(row.Args.Select(a => $"{a.Key}={a.Value}")));
+    }
+
+    private static int FieldOrdinal(string name) =>
+        EventSchema.TryGetField(name, out var column) ? column.Ordinal : throw new InvalidOperationException($"no column {name}");
 
     private static List<EventRow> ReadBytes(byte[] bytes, Stream stream)
     {
@@ -281,5 +344,5 @@ public sealed class PerfScriptReaderTests
         File.ReadLines(CorpusFiles.Path(relative)).Select((l, i) => (l, i)).First(x => x.l.Contains(needle, StringComparison.Ordinal)).i + 1;
 
     internal static string Describe(EventRow r) =>
-        $"{r.SrcPos}|{r.TsNs}|{r.Cpu}|{r.Pid}|{r.Tgid}|{r.Comm}|{r.Event}|{string.Join(',', r.Args.Select(a => a.Key + "=" + a.Value))}|{(r.Stack is null ? "-" : string.Join(';', r.Stack))}";
+        $"{r.SrcPos}|{r.TsNs}|{r.Cpu}|{r.Pid}|{r.Tgid}|{r.Comm}|{r.Event}|{FieldsOf(r)}|{(r.Stack is null ? "-" : string.Join(';', r.Stack))}";
 }

@@ -26,8 +26,8 @@ public sealed class TraceEventPerfScriptReaderTests
     [MemberData(nameof(FilesTraceEventReads))]
     public void Read_CorpusFile_DirectParserMatchesTraceEvent(string file)
     {
-        var direct = PerfScriptReaderTests.ReadCorpus(file).Rows;
-        var oracle = PerfScriptReaderTests.ReadCorpus(file, new TraceEventPerfScriptReader()).Rows;
+        var direct = PerfScriptReaderTests.ReadCorpus(file, new PerfScriptReader { RawPayloads = true }).Rows;
+        var oracle = PerfScriptReaderTests.ReadCorpus(file, new TraceEventPerfScriptReader { RawPayloads = true }).Rows;
 
         Assert.Equal(oracle.Count, direct.Count);
         for (int i = 0; i < oracle.Count; i++)
@@ -67,6 +67,19 @@ public sealed class TraceEventPerfScriptReaderTests
     }
 
     [Theory]
+    [InlineData("recorded/perf/perf_script_ns.txt")]
+    [InlineData("recorded/perf/perf_script_F_pid_tid.txt")]
+    [InlineData("public/damo/perf.data.script")]
+    public void Read_CorpusFile_SameFieldsAfterPayloadSplit(string file)
+    {
+        var direct = PerfScriptReaderTests.ReadCorpus(file).Rows;
+        var oracle = PerfScriptReaderTests.ReadCorpus(file, new TraceEventPerfScriptReader()).Rows;
+
+        Assert.Equal(oracle.Count, direct.Count);
+        Assert.Equal(oracle.Select(PerfScriptReaderTests.FieldsOf), direct.Select(PerfScriptReaderTests.FieldsOf));
+    }
+
+    [Theory]
     [InlineData("recorded/perf/perf_script_F_time_event_trace.txt")]
     [InlineData("public/flamegraph/perf-dd-stacks-01.txt")]
     public void Read_NoCommTidOrNoCpuColumn_TraceEventFindsNothingWhileDirectParserReadsAll(string file)
@@ -88,8 +101,8 @@ public sealed class TraceEventPerfScriptReaderTests
             "       mm work-1   100 [001]  1234.500100:  sched:sched_process_exit: comm=mm work-1 pid=100 prio=120\n";
         var bytes = Encoding.UTF8.GetBytes(text);
 
-        var direct = Read(new PerfScriptReader(), bytes);
-        var oracle = Read(new TraceEventPerfScriptReader(), bytes);
+        var direct = Read(new PerfScriptReader { RawPayloads = true }, bytes);
+        var oracle = Read(new TraceEventPerfScriptReader { RawPayloads = true }, bytes);
 
         Assert.Equal(oracle.Select(r => (r.Comm, r.Pid, r.Cpu, r.TsNs, r.Event, PerfScriptReaderTests.PayloadOf(r))),
             direct.Select(r => (r.Comm, r.Pid, r.Cpu, r.TsNs, r.Event, PerfScriptReaderTests.PayloadOf(r))));
