@@ -12,6 +12,7 @@ namespace Pipeline.Ingest.Tests.Live;
 /// Records the mm workload on this kernel and checks each capture is complete. The cross-format comparison
 /// (the same events through the ftrace text, raw page, trace.dat and perf readers) extends this class.
 /// </summary>
+[Collection(LiveCollection.Name)]
 public sealed class LiveRecordingTests(LiveRecordingFixture fixture, ITestOutputHelper output) : IClassFixture<LiveRecordingFixture>
 {
     [LiveFact(NeedsCompiler = true)]

@@ -3,6 +3,7 @@ using Pipeline.Ingest.Live;
 
 namespace Pipeline.Ingest.Tests.Live;
 
+[Collection(LiveCollection.Name)]
 public sealed class TraceFsInstanceTests
 {
     [LiveFact]
