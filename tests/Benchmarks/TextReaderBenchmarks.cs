@@ -9,7 +9,10 @@ namespace Pipeline.Benchmarks;
 
 /// <summary>
 /// The ftrace text reader alone (the sink discards rows) on one million event lines made by repeating the
-/// event lines of <c>recorded/ftrace-text/mm_trace.txt</c> with increasing timestamps.
+/// event lines of <c>recorded/ftrace-text/mm_trace.txt</c> with increasing timestamps. Run with
+/// <c>dotnet run -c Release --project tests/Benchmarks -- --filter '*TextReader*' --inProcess</c>
+/// (the out-of-process toolchain looks for a project named like the assembly). Measured on the 2-core
+/// reference box: 175 ns and 37 B per event, i.e. about 5.7 million events/s.
 /// </summary>
 [MemoryDiagnoser]
 public class TextReaderBenchmarks

@@ -23,6 +23,7 @@ public sealed class PayloadParser
     private static readonly int s_reason = Ordinal("reason");
     private static readonly int s_pages = Ordinal("pages");
     private static readonly int s_ret = Ordinal("ret");
+    private static readonly int s_ip = Ordinal("ip");
 
     private readonly Utf8Cache<FieldKey> _keys = new(name => new FieldKey(name), 1024, 48);
     private readonly Utf8Cache<string> _values = new(s => s, 8192, 40);
@@ -64,6 +65,11 @@ public sealed class PayloadParser
         string ev = row.Event;
         if (ev == "tlb:tlb_flush" && ParseTlbFlush(row, payload))
         {
+            return;
+        }
+        if (ev is "ftrace:print" or "ftrace:bprint" or "ftrace:bputs")
+        {
+            ParsePrint(row, payload);
             return;
         }
         if (ev.StartsWith("syscalls:sys_", StringComparison.Ordinal))
@@ -170,6 +176,27 @@ public sealed class PayloadParser
         row.SetInt64(s_pages, unchecked((long)pages));
         row.SetInt64(s_reason, unchecked((long)reason));
         return true;
+    }
+
+    /// <summary>
+    /// trace_marker / trace_printk text. The kernel prints <c>tracing_mark_write: text</c> (the symbol became the
+    /// event name); libtraceevent prints <c>%ps: %s</c>, which without kallsyms is <c>0xffffffff81498b1a: text</c>
+    /// (LISA's files even show <c>0x…s:</c>). The text goes to <c>buf</c>, the address to <c>ip</c>.
+    /// </summary>
+    private void ParsePrint(EventRow row, ReadOnlySpan<byte> payload)
+    {
+        int colon = payload.IndexOf(": "u8);
+        if (colon > 2 && AsciiNumber.HasHexPrefix(payload))
+        {
+            ReadOnlySpan<byte> address = payload[2..colon];
+            int end = address.IndexOfAnyExcept("0123456789abcdefABCDEF"u8);
+            if (AsciiNumber.TryParseHex(end < 0 ? address : address[..end], out ulong ip))
+            {
+                row.SetUInt64(s_ip, ip);
+                payload = payload[(colon + 2)..];
+            }
+        }
+        row.AddArg("buf", Value(payload));
     }
 
     private static int IndexOfKey(ReadOnlySpan<byte> payload, ReadOnlySpan<byte> key)

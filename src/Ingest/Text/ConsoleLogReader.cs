@@ -30,6 +30,11 @@ public sealed class ConsoleLogReader : ITraceReader
             {
                 cancellationToken.ThrowIfCancellationRequested();
             }
+            if (lines.LastLineTruncated)
+            {
+                state.Truncated(raw, lines.LineNumber);
+                continue;
+            }
             if (first && raw.IndexOfAnyExcept((byte)' ') >= 0)
             {
                 first = false;

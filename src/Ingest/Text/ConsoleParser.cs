@@ -87,6 +87,9 @@ internal sealed class ConsoleParser
         }
     }
 
+    /// <summary>Counts a line cut at <see cref="Utf8LineReader.MaxLineLength"/> as malformed.</summary>
+    public void Truncated(ReadOnlySpan<byte> line, long lineNumber) => _core.Truncated(line, lineNumber);
+
     /// <summary>Writes what is left and returns the number of events produced.</summary>
     public long Finish()
     {

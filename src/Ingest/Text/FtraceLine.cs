@@ -193,12 +193,20 @@ internal ref struct FtraceLine
             {
                 frac *= 10;
             }
-            ns = unchecked((whole * 1_000_000_000UL) + frac);
+            if (whole > long.MaxValue / 1_000_000_000L)
+            {
+                return false;
+            }
+            ns = (whole * 1_000_000_000UL) + frac;
         }
         else if (p + 1 < line.Length && line[p] == (byte)'u' && line[p + 1] == (byte)'s')
         {
             p += 2;
-            ns = unchecked(whole * 1000UL);
+            if (whole > long.MaxValue / 1000L)
+            {
+                return false;
+            }
+            ns = whole * 1000UL;
             if (p < line.Length && line[p] != (byte)':')
             {
                 p++; // delay mark: '$', '@', '*', '#', '!', '+' or ' '
@@ -207,6 +215,10 @@ internal ref struct FtraceLine
         else
         {
             // Non-nanosecond clocks (x86-tsc, counter) print the raw counter; keep the ticks.
+            if (whole > long.MaxValue)
+            {
+                return false;
+            }
             ns = whole;
             if (r.Latency && p < line.Length && line[p] == (byte)' ')
             {

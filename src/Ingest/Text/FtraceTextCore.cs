@@ -106,6 +106,10 @@ internal sealed class FtraceTextCore
         _diagnostics.Malformed(_fileName, lineNumber, "line", $"expected {expected}, found '{found}'");
     }
 
+    /// <summary>Counts a line cut at <see cref="Utf8LineReader.MaxLineLength"/> as malformed.</summary>
+    public void Truncated(ReadOnlySpan<byte> line, long lineNumber) =>
+        Malformed(lineNumber, $"a line shorter than {Utf8LineReader.MaxLineLength} bytes", line[..80]);
+
     /// <summary>Writes every waiting row.</summary>
     public void Flush()
     {
@@ -172,9 +176,9 @@ internal sealed class FtraceTextCore
             }
             return true;
         }
-        if (body.IsEmpty || body[0] == (byte)'<')
+        if (body.IsEmpty || body[0] == (byte)'<' || (body.IndexOf((byte)':') < 0 && body.IndexOf(" <-"u8) < 0 && !body.StartsWith("sys_"u8)))
         {
-            // A cut "<user " or other damaged marker: not an event.
+            // A cut "<user " or other damaged marker, or a body with no "name:": not an event.
             return false;
         }
         EventRow row = NextRow();
@@ -203,17 +207,15 @@ internal sealed class FtraceTextCore
             }
             else
             {
+                // The function tracer prints "func <-parent" with no event name.
                 int arrow = body.IndexOf(" <-"u8);
+                if (arrow <= 0)
+                {
+                    return false;
+                }
                 row.Event = _events.Get("function"u8);
-                if (arrow > 0)
-                {
-                    row.AddArg("ip", _strings.Get(body[..arrow]));
-                    row.AddArg("parent_ip", _strings.Get(body[(arrow + 3)..]));
-                }
-                else
-                {
-                    row.AddArg(PayloadParser.WholePayloadKey, _strings.Get(body));
-                }
+                row.AddArg("ip", _strings.Get(body[..arrow]));
+                row.AddArg("parent_ip", _strings.Get(body[(arrow + 3)..]));
                 return true;
             }
         }

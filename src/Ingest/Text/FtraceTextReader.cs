@@ -26,6 +26,11 @@ public sealed class FtraceTextReader : ITraceReader
             {
                 cancellationToken.ThrowIfCancellationRequested();
             }
+            if (lines.LastLineTruncated)
+            {
+                core.Truncated(line, lines.LineNumber);
+                continue;
+            }
             TraceLineKind kind = core.Process(line, lines.LineNumber);
             if (kind == TraceLineKind.Unrecognized)
             {
@@ -34,10 +39,6 @@ public sealed class FtraceTextReader : ITraceReader
             else if (kind is TraceLineKind.Blank or TraceLineKind.Header or TraceLineKind.Marker)
             {
                 diagnostics.SkippedLines++;
-            }
-            if (lines.LastLineTruncated)
-            {
-                core.Malformed(lines.LineNumber, $"a line shorter than {Utf8LineReader.MaxLineLength} bytes", line[..80]);
             }
         }
         core.Flush();

@@ -285,33 +285,45 @@ public sealed class FtraceTextReaderTests
     [Fact]
     public void Read_SplitAtEveryBytePosition_SameRows()
     {
-        byte[] sample = SampleLines(150);
+        byte[] sample = SampleLines(120);
         string expected = RenderAll(TextReading.Read(new FtraceTextReader(), new MemoryStream(sample)).Rows);
 
-        for (int split = 1; split < sample.Length; split += 7)
+        for (int split = 1; split < sample.Length; split++)
         {
-            var stream = new ChunkedStream(sample, split);
+            var stream = new ChunkedStream(sample, sample.Length, split);
             Assert.Equal(expected, RenderAll(TextReading.Read(new FtraceTextReader(), stream).Rows));
         }
         Assert.Equal(expected, RenderAll(TextReading.Read(new FtraceTextReader(), new ChunkedStream(sample, 1)).Rows));
     }
 
     [Fact]
+    [UseCulture("fr-FR")]
     public void Read_UnderFrenchCulture_SameRows()
     {
-        string invariant = RenderAll(TextReading.ReadFile(new FtraceTextReader(), "recorded/trace-cmd/mm_report_t.txt").Rows);
-        CultureInfo saved = CultureInfo.CurrentCulture;
-        try
-        {
-            CultureInfo.CurrentCulture = CultureInfo.GetCultureInfo("fr-FR");
-            CultureInfo.CurrentUICulture = CultureInfo.GetCultureInfo("fr-FR");
-            Assert.Equal(invariant, RenderAll(TextReading.ReadFile(new FtraceTextReader(), "recorded/trace-cmd/mm_report_t.txt").Rows));
-        }
-        finally
-        {
-            CultureInfo.CurrentCulture = saved;
-            CultureInfo.CurrentUICulture = saved;
-        }
+        Assert.Equal("fr-FR", CultureInfo.CurrentCulture.Name);
+        var french = TextReading.ReadFile(new FtraceTextReader(), "recorded/trace-cmd/mm_report_t.txt").Rows;
+        var frenchConsole = TextReading.ReadFile(new ConsoleLogReader(), "public/lkml-mail/C66E1309-2069-495B-BACD-7F3282C6EC7D@nvidia.com.eml").Rows;
+
+        CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
+        var invariant = TextReading.ReadFile(new FtraceTextReader(), "recorded/trace-cmd/mm_report_t.txt").Rows;
+        var invariantConsole = TextReading.ReadFile(new ConsoleLogReader(), "public/lkml-mail/C66E1309-2069-495B-BACD-7F3282C6EC7D@nvidia.com.eml").Rows;
+
+        Assert.Equal(RenderAll(invariant), RenderAll(french));
+        Assert.Equal(RenderAll(invariantConsole), RenderAll(frenchConsole));
+        Assert.Equal(526_198_398_079, french[0].TsNs);
+    }
+
+    [Fact]
+    public void Read_LineLongerThanLimit_CountedAndNextLineRead()
+    {
+        string text = new string('x', Utf8LineReader.MaxLineLength + 100) + "\n           bash-1     [001] d....   10.000001: page_fault_user: address=0x1 ip=0x2 error_code=0x6\n";
+
+        var (rows, diagnostics) = TextReading.ReadText(new FtraceTextReader(), text);
+
+        Assert.Equal(2, Assert.Single(rows).SrcPos);
+        MalformedRecord record = Assert.Single(diagnostics.MalformedSamples);
+        Assert.Equal(1, record.Position);
+        Assert.Contains("a line shorter than", record.Message, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -384,8 +396,11 @@ public sealed class FtraceTextReaderTests
     }
 }
 
-/// <summary>A stream that returns at most <c>chunk</c> bytes per read, to exercise line reassembly.</summary>
-internal sealed class ChunkedStream(byte[] data, int chunk) : Stream
+/// <summary>
+/// A stream that returns at most <c>chunk</c> bytes per read and never reads across byte <c>split</c>, to cut
+/// lines at chosen positions.
+/// </summary>
+internal sealed class ChunkedStream(byte[] data, int chunk, int split = 0) : Stream
 {
     private int _position;
 
@@ -401,7 +416,8 @@ internal sealed class ChunkedStream(byte[] data, int chunk) : Stream
 
     public override int Read(byte[] buffer, int offset, int count)
     {
-        int n = Math.Min(Math.Min(count, chunk), data.Length - _position);
+        int limit = _position < split ? split : data.Length;
+        int n = Math.Min(Math.Min(count, chunk), limit - _position);
         Array.Copy(data, _position, buffer, offset, n);
         _position += n;
         return n;
