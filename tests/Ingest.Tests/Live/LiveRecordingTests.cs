@@ -2,7 +2,7 @@ using System.Globalization;
 using System.Text.RegularExpressions;
 using Pipeline.Ingest.Live;
 using Pipeline.Ingest.Perf;
-using Pipeline.Ingest.Tests.Perf;
+using Pipeline.Ingest.Tests.Text;
 using Pipeline.Storage;
 using Xunit.Abstractions;
 
@@ -107,7 +107,7 @@ public sealed class LiveRecordingTests(LiveRecordingFixture fixture, ITestOutput
         }
 
         var diagnostics = new IngestDiagnostics();
-        var sink = new RowCollector();
+        var sink = new ListSink();
         using (var stream = File.OpenRead(recording.PerfText))
         {
             new PerfScriptReader().Read(stream, recording.PerfText, sink, diagnostics);

@@ -1,6 +1,7 @@
 using System.Text;
 using Pipeline.Ingest.Catalog;
 using Pipeline.Ingest.Perf;
+using Pipeline.Ingest.Tests.Text;
 using Pipeline.Storage;
 
 namespace Pipeline.Ingest.Tests.Perf;
@@ -192,16 +193,19 @@ public sealed class PerfScriptReaderTests
     }
 
     [Fact]
-    public void Read_UnderFrenchCulture_SameRows()
+    [UseCulture("fr-FR")]
+    public void Read_UnderFrenchCulture_NumbersAndTimesReadInvariantly()
     {
-        var invariant = ReadCorpus(RecordedPerf + "perf_script_ns.txt").Rows;
-        List<EventRow> french;
-        using (new CultureScope("fr-FR"))
-        {
-            french = ReadCorpus(RecordedPerf + "perf_script_ns.txt").Rows;
-        }
+        // fr-FR writes "724,892814147" and groups digits with spaces: nothing may go through the culture.
+        var (rows, diagnostics) = ReadCorpus(RecordedPerf + "perf_script_us.txt");
 
-        Assert.Equal(invariant.Select(Describe), french.Select(Describe));
+        Assert.Equal(0, diagnostics.MalformedCount);
+        Assert.Equal(896, rows.Count);
+        Assert.Equal(724_892_814_000L, rows[0].TsNs);
+        var enter = rows.First(r => r.Event == "syscalls:sys_enter_mremap");
+        Assert.Equal(0x40000UL, enter.GetUInt64(FieldOrdinal("new_len")));
+        Assert.Equal("7f5bc6443000", enter.GetUInt64(FieldOrdinal("addr")).ToString("x", System.Globalization.CultureInfo.InvariantCulture));
+        Assert.Equal("6107", rows.First(r => r.Event == "mmap_lock:mmap_lock_start_locking").FindField("memcg_id"));
     }
 
     [Fact]
@@ -216,7 +220,7 @@ public sealed class PerfScriptReaderTests
             "\t          3d6b4c vfs_read (vmlinux)\n" +
             "            perf 29495 [00x]   724.892866515: tlb:tlb_flush: pages:-1\n";
         var diagnostics = new IngestDiagnostics();
-        var sink = new RowCollector();
+        var sink = new ListSink();
 
         new PerfScriptReader().Read(new MemoryStream(Encoding.UTF8.GetBytes(text)), "bad.txt", sink, diagnostics);
 
@@ -236,7 +240,7 @@ public sealed class PerfScriptReaderTests
         var bytes = Encoding.UTF8.GetBytes("  perf 1 [000] 1.000001: tlb:tlb_flush: pages:0\ngarbage\n");
 
         var ex = Assert.Throws<TraceFormatException>(() =>
-            new PerfScriptReader().Read(new MemoryStream(bytes), "strict.txt", new RowCollector(), new IngestDiagnostics { Strict = true }));
+            new PerfScriptReader().Read(new MemoryStream(bytes), "strict.txt", new ListSink(), new IngestDiagnostics { Strict = true }));
 
         Assert.Equal("strict.txt", ex.Record.File);
         Assert.Equal(2, ex.Record.Position);
@@ -247,15 +251,15 @@ public sealed class PerfScriptReaderTests
     public void Read_SplitAtEveryByte_SameRows()
     {
         var bytes = SmallSample();
-        var expected = ReadBytes(bytes, new MemoryStream(bytes)).Select(Describe).ToList();
+        var expected = ReadStream(new MemoryStream(bytes)).Select(Describe).ToList();
         Assert.Equal(5, expected.Count);
 
         for (int split = 0; split <= bytes.Length; split++)
         {
-            var rows = ReadBytes(bytes, new ChunkedStream(bytes, split));
+            var rows = ReadStream(new ChunkedStream(bytes, int.MaxValue, split));
             Assert.True(expected.SequenceEqual(rows.Select(Describe)), $"split at byte {split}");
         }
-        var oneByte = ReadBytes(bytes, new ChunkedStream(bytes, 0, chunkSize: 1));
+        var oneByte = ReadStream(new ChunkedStream(bytes, 1));
         Assert.Equal(expected, oneByte.Select(Describe));
     }
 
@@ -264,7 +268,7 @@ public sealed class PerfScriptReaderTests
     {
         var bytes = Encoding.UTF8.GetBytes("  a 1 [000] 1.000001: tlb:tlb_flush: pages:0 reason:flush on task switch (0)\r\n  b 2 [001] 1.000002: tlb:tlb_flush: pages:1 reason:remote shootdown (1)");
 
-        var rows = ReadBytes(bytes, new MemoryStream(bytes));
+        var rows = ReadStream(new MemoryStream(bytes));
 
         Assert.Equal(["a", "b"], rows.Select(r => r.Comm));
         Assert.Equal("0", rows[0].FindField("pages"));
@@ -276,7 +280,7 @@ public sealed class PerfScriptReaderTests
     {
         var text = "  a 1 [000] 1.000001: tlb:tlb_flush: " + new string('x', (1 << 20) + 10) + "\n  b 2 [001] 1.000002: tlb:tlb_flush: pages:1 reason:remote shootdown (1)\n";
         var diagnostics = new IngestDiagnostics();
-        var sink = new RowCollector();
+        var sink = new ListSink();
 
         new PerfScriptReader().Read(new MemoryStream(Encoding.UTF8.GetBytes(text)), "long.txt", sink, diagnostics);
 
@@ -290,26 +294,26 @@ public sealed class PerfScriptReaderTests
     [Fact]
     public void Read_Cancelled_Throws()
     {
-        var bytes = File.ReadAllBytes(CorpusFiles.Path("public/damo/perf.data.script"));
+        var bytes = File.ReadAllBytes(Corpus.File("public/damo/perf.data.script"));
         using var cts = new CancellationTokenSource();
         cts.Cancel();
 
         Assert.Throws<OperationCanceledException>(() =>
-            new PerfScriptReader().Read(new MemoryStream(bytes), "damo", new RowCollector(), new IngestDiagnostics(), cts.Token));
+            new PerfScriptReader().Read(new MemoryStream(bytes), "damo", new ListSink(), new IngestDiagnostics(), cts.Token));
     }
 
     internal static byte[] SmallSample()
     {
-        var lines = File.ReadLines(CorpusFiles.Path(RecordedPerf + "perf_script_F_pid_tid.txt")).Take(3)
-            .Concat(File.ReadLines(CorpusFiles.Path("public/flamegraph/perf-dd-stacks-01.txt")).Take(12));
+        var lines = File.ReadLines(Corpus.File(RecordedPerf + "perf_script_F_pid_tid.txt")).Take(3)
+            .Concat(File.ReadLines(Corpus.File("public/flamegraph/perf-dd-stacks-01.txt")).Take(12));
         return Encoding.UTF8.GetBytes(string.Join('\n', lines) + "\n");
     }
 
     internal static (List<EventRow> Rows, IngestDiagnostics Diagnostics) ReadCorpus(string relative, ITraceReader? reader = null)
     {
-        var path = CorpusFiles.Path(relative);
+        var path = Corpus.File(relative);
         var diagnostics = new IngestDiagnostics();
-        var sink = new RowCollector();
+        var sink = new ListSink();
         using var stream = File.OpenRead(path);
         (reader ?? new PerfScriptReader()).Read(stream, path, sink, diagnostics);
         return (sink.Rows, diagnostics);
@@ -328,10 +332,9 @@ public sealed class PerfScriptReaderTests
     private static int FieldOrdinal(string name) =>
         EventSchema.TryGetField(name, out var column) ? column.Ordinal : throw new InvalidOperationException($"no column {name}");
 
-    private static List<EventRow> ReadBytes(byte[] bytes, Stream stream)
+    private static List<EventRow> ReadStream(Stream stream)
     {
-        _ = bytes;
-        var sink = new RowCollector();
+        var sink = new ListSink();
         var diagnostics = new IngestDiagnostics { Strict = true };
         new PerfScriptReader().Read(stream, "sample", sink, diagnostics);
         return sink.Rows;
@@ -341,7 +344,7 @@ public sealed class PerfScriptReaderTests
         string.Join(' ', rows.GroupBy(r => r.Event).OrderByDescending(g => g.Count()).ThenBy(g => g.Key, StringComparer.Ordinal).Select(g => $"{g.Key}={g.Count()}"));
 
     private static long LineOf(string relative, string needle) =>
-        File.ReadLines(CorpusFiles.Path(relative)).Select((l, i) => (l, i)).First(x => x.l.Contains(needle, StringComparison.Ordinal)).i + 1;
+        File.ReadLines(Corpus.File(relative)).Select((l, i) => (l, i)).First(x => x.l.Contains(needle, StringComparison.Ordinal)).i + 1;
 
     internal static string Describe(EventRow r) =>
         $"{r.SrcPos}|{r.TsNs}|{r.Cpu}|{r.Pid}|{r.Tgid}|{r.Comm}|{r.Event}|{FieldsOf(r)}|{(r.Stack is null ? "-" : string.Join(';', r.Stack))}";

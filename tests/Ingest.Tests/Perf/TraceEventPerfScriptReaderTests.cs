@@ -1,5 +1,6 @@
 using System.Text;
 using Pipeline.Ingest.Perf;
+using Pipeline.Ingest.Tests.Text;
 using Pipeline.Storage;
 
 namespace Pipeline.Ingest.Tests.Perf;
@@ -111,7 +112,7 @@ public sealed class TraceEventPerfScriptReaderTests
 
     private static List<EventRow> Read(ITraceReader reader, byte[] bytes)
     {
-        var sink = new RowCollector();
+        var sink = new ListSink();
         reader.Read(new MemoryStream(bytes), "inline", sink, new IngestDiagnostics());
         return sink.Rows;
     }
