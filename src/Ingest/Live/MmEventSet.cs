@@ -1,0 +1,67 @@
+namespace Pipeline.Ingest.Live;
+
+/// <summary>The tracepoints an mm recording enables.</summary>
+public static class MmEventSet
+{
+    /// <summary>
+    /// The list the reference recordings used (<c>tr.sh setup</c> in the recorded corpus): TLB flushes, mremap,
+    /// user page faults, page alloc/free, RSS, IPIs, the mmap lock and khugepaged.
+    /// </summary>
+    public static IReadOnlyList<string> Reference { get; } =
+    [
+        "tlb:tlb_flush",
+        "syscalls:sys_enter_mremap",
+        "syscalls:sys_exit_mremap",
+        "exceptions:page_fault_user",
+        "kmem:mm_page_free",
+        "kmem:mm_page_alloc",
+        "kmem:rss_stat",
+        "ipi:ipi_send_cpumask",
+        "mmap_lock:*",
+        "huge_memory:*",
+    ];
+
+    /// <summary>The syscalls whose enter/exit pairs replay turns into address-space operations.</summary>
+    public static IReadOnlyList<string> ReplaySyscalls { get; } =
+    [
+        "mmap", "munmap", "mprotect", "madvise", "brk", "mlock", "mlock2", "munlock", "mlockall", "munlockall", "exit_group", "execve",
+    ];
+
+    /// <summary>What replay of real traces needs beyond <see cref="Reference"/>: process lifetime, batched frees, cross-CPU calls, THP and migration, reclaim.</summary>
+    public static IReadOnlyList<string> Replay { get; } =
+    [
+        .. ReplaySyscalls.SelectMany(s => new[] { $"syscalls:sys_enter_{s}", $"syscalls:sys_exit_{s}" }),
+        "sched:sched_switch",
+        "sched:sched_process_exec",
+        "sched:sched_process_fork",
+        "sched:sched_process_exit",
+        "kmem:mm_page_free_batched",
+        "mmap:exit_mmap",
+        "csd:*",
+        "ipi:ipi_send_cpu",
+        "thp:*",
+        "migrate:*",
+        "vmscan:mm_vmscan_*",
+        "pagemap:mm_lru_insertion",
+    ];
+
+    /// <summary><see cref="Reference"/> followed by <see cref="Replay"/>: the full mm event set.</summary>
+    public static IReadOnlyList<string> All { get; } = [.. Reference, .. Replay];
+
+    /// <summary>
+    /// Splits <see cref="All"/> into what this kernel has and what it lacks (an entry or glob with no
+    /// matching event under <c>events/</c>).
+    /// </summary>
+    /// <param name="traceFsRoot">tracefs mount point (see <see cref="TraceFsInstance.FindOrMountTraceFs"/>).</param>
+    public static (IReadOnlyList<string> Present, IReadOnlyList<string> Missing) ForKernel(string traceFsRoot)
+    {
+        var present = new List<string>();
+        var missing = new List<string>();
+        foreach (var entry in All)
+        {
+            var (_, lacking) = TraceFsInstance.ResolveEvents(traceFsRoot, [entry]);
+            (lacking.Count == 0 ? present : missing).Add(entry);
+        }
+        return (present, missing);
+    }
+}

@@ -1,0 +1,75 @@
+using System.Diagnostics;
+using System.Text;
+
+namespace Pipeline.Ingest.Live;
+
+/// <summary>Result of running an external program.</summary>
+/// <param name="ExitCode">Process exit code.</param>
+/// <param name="StandardOutput">Everything it printed on stdout.</param>
+/// <param name="StandardError">Everything it printed on stderr.</param>
+public sealed record ToolResult(int ExitCode, string StandardOutput, string StandardError);
+
+/// <summary>Runs the external tools of a live recording (cc, trace-cmd, perf, the workload) with a time limit.</summary>
+internal static class ToolProcess
+{
+    /// <summary>Full path of <paramref name="name"/> on PATH, or null.</summary>
+    public static string? FindOnPath(string name)
+    {
+        foreach (var dir in (Environment.GetEnvironmentVariable("PATH") ?? "/usr/bin:/bin").Split(':', StringSplitOptions.RemoveEmptyEntries))
+        {
+            var path = Path.Combine(dir, name);
+            if (File.Exists(path))
+            {
+                return path;
+            }
+        }
+        return null;
+    }
+
+    /// <summary>
+    /// Runs <paramref name="file"/> to completion; on timeout kills its whole process tree so nothing is
+    /// left running, then throws.
+    /// </summary>
+    /// <exception cref="TimeoutException">The program ran longer than <paramref name="timeout"/>.</exception>
+    public static ToolResult Run(string file, IEnumerable<string> arguments, TimeSpan timeout, string? standardOutputPath = null)
+    {
+        var start = new ProcessStartInfo(file)
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+            StandardOutputEncoding = Encoding.UTF8,
+            StandardErrorEncoding = Encoding.UTF8,
+        };
+        foreach (var argument in arguments)
+        {
+            start.ArgumentList.Add(argument);
+        }
+        using var process = Process.Start(start) ?? throw new InvalidOperationException($"Could not start {file}.");
+        var stderr = process.StandardError.ReadToEndAsync();
+        Task<string> stdout;
+        if (standardOutputPath is null)
+        {
+            stdout = process.StandardOutput.ReadToEndAsync();
+        }
+        else
+        {
+            stdout = CopyToFileAsync(process.StandardOutput.BaseStream, standardOutputPath);
+        }
+        if (!process.WaitForExit(timeout))
+        {
+            process.Kill(entireProcessTree: true);
+            process.WaitForExit();
+            throw new TimeoutException($"{Path.GetFileName(file)} {string.Join(' ', start.ArgumentList)} did not finish within {timeout.TotalSeconds:0} s and was killed.");
+        }
+        process.WaitForExit();
+        return new ToolResult(process.ExitCode, stdout.GetAwaiter().GetResult(), stderr.GetAwaiter().GetResult());
+    }
+
+    private static async Task<string> CopyToFileAsync(Stream source, string path)
+    {
+        await using var file = File.Create(path);
+        await source.CopyToAsync(file).ConfigureAwait(false);
+        return "";
+    }
+}

@@ -1,0 +1,39 @@
+using Pipeline.Ingest.Live;
+
+namespace Pipeline.Ingest.Tests.Live;
+
+/// <summary>
+/// A fact that needs live tracing on this machine. Decided at discovery, so the reason shows in the test
+/// output as a skip ("root", "tracefs not mounted", "read-only", "no cc") instead of a silent pass.
+/// </summary>
+[AttributeUsage(AttributeTargets.Method)]
+public sealed class LiveFactAttribute : FactAttribute
+{
+    private string? _skip;
+    private bool _decided;
+
+    /// <summary>Also needs a C compiler (to build the workload).</summary>
+    public bool NeedsCompiler { get; set; }
+
+    /// <inheritdoc />
+    public override string Skip
+    {
+        get
+        {
+            if (!_decided)
+            {
+                _decided = true;
+                if (!TraceFsInstance.IsAvailable(out var reason))
+                {
+                    _skip = $"Live tracing unavailable: {reason}";
+                }
+                else if (NeedsCompiler && !Workload.IsCompilerAvailable(out var ccReason))
+                {
+                    _skip = $"Workload cannot be built: {ccReason}";
+                }
+            }
+            return _skip!;
+        }
+        set => _skip = value;
+    }
+}

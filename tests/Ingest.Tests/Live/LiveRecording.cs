@@ -1,0 +1,180 @@
+using System.Globalization;
+using Pipeline.Ingest.Live;
+
+namespace Pipeline.Ingest.Tests.Live;
+
+/// <summary>
+/// One live recording of the mm workload, made once per test run, in every form this machine can produce:
+/// <list type="bullet">
+/// <item>instance A: <c>trace</c> text, per-CPU <c>trace_pipe_raw</c> pages, header and format files, cmdlines, stats
+/// (<see cref="Capture"/>);</item>
+/// <item>instance B, recording the same events over the same window: its <c>trace</c> text
+/// (<see cref="TraceCmdText"/>) and a <c>trace-cmd extract -B</c> .dat (<see cref="TraceCmdDat"/>) when trace-cmd
+/// is installed;</item>
+/// <item>a separate run under <c>perf record</c> and its <c>perf script --ns</c> text (<see cref="PerfText"/>).</item>
+/// </list>
+/// The cross-format comparison (text vs raw vs .dat vs perf) builds on these paths.
+/// </summary>
+public sealed class LiveRecording : IDisposable
+{
+    /// <summary>Workload arguments: 64 pages, 4 rounds, THP step on.</summary>
+    public static readonly string[] WorkloadArguments = ["64", "4", "1"];
+
+    private LiveRecording(string directory)
+    {
+        Directory = directory;
+    }
+
+    public string Directory { get; }
+
+    public string WorkloadExecutable { get; private set; } = "";
+
+    public IReadOnlyList<string> EnabledEvents { get; private set; } = [];
+
+    public IReadOnlyList<string> MissingEvents { get; private set; } = [];
+
+    public IReadOnlyList<string> InstancePaths { get; private set; } = [];
+
+    /// <summary>The workload run recorded by the tracefs instances.</summary>
+    public WorkloadSummary Workload { get; private set; } = new(0, new Dictionary<string, long>());
+
+    public TraceFsCapture Capture { get; private set; } = null!;
+
+    public string? TraceCmdText { get; private set; }
+
+    public string? TraceCmdDat { get; private set; }
+
+    /// <summary>Why there is no .dat, when there is none.</summary>
+    public string? TraceCmdMissingReason { get; private set; }
+
+    public string? PerfText { get; private set; }
+
+    /// <summary>The workload run recorded by perf (a second run: different pid).</summary>
+    public WorkloadSummary? PerfWorkload { get; private set; }
+
+    public string? PerfMissingReason { get; private set; }
+
+    /// <summary>Top-level tracefs settings before and after everything above.</summary>
+    public string TopLevelBefore { get; private set; } = "";
+
+    public string TopLevelAfter { get; private set; } = "";
+
+    public static LiveRecording Record()
+    {
+        var recording = new LiveRecording(System.IO.Directory.CreateTempSubdirectory("mmtrace-live-").FullName);
+        try
+        {
+            recording.Run();
+            return recording;
+        }
+        catch
+        {
+            recording.Dispose();
+            throw;
+        }
+    }
+
+    private void Run()
+    {
+        var root = TraceFsInstance.FindOrMountTraceFs();
+        TopLevelBefore = TopLevelSnapshot(root);
+        WorkloadExecutable = Pipeline.Ingest.Live.Workload.Build(FindWorkloadSource());
+        var (present, missing) = MmEventSet.ForKernel(root);
+        EnabledEvents = present;
+        MissingEvents = missing;
+
+        var options = new TraceFsOptions { BufferSizeKb = 4096 };
+        bool traceCmd = TraceCmd.IsAvailable(out var traceCmdReason);
+        using (var a = TraceFsInstance.Create(present, options))
+        using (var b = traceCmd ? TraceFsInstance.Create(present, options) : null)
+        {
+            InstancePaths = b is null ? [a.Path] : [a.Path, b.Path];
+            a.Start();
+            b?.Start();
+            Workload = Pipeline.Ingest.Live.Workload.Run(WorkloadExecutable, WorkloadArguments);
+            a.Stop();
+            b?.Stop();
+
+            Capture = a.Capture(Path.Combine(Directory, "tracefs"));
+            if (b is not null)
+            {
+                TraceCmdText = Path.Combine(Directory, "tracecmd-instance-trace.txt");
+                b.CopyTraceText(TraceCmdText);
+                TraceCmdDat = Path.Combine(Directory, "trace.dat");
+                TraceCmd.Extract(b.Name, TraceCmdDat);
+            }
+            else
+            {
+                TraceCmdMissingReason = traceCmdReason;
+            }
+        }
+
+        if (PerfRecorder.IsAvailable(out var perfReason))
+        {
+            var data = Path.Combine(Directory, "perf.data");
+            var result = PerfRecorder.Record(present, data, WorkloadExecutable, WorkloadArguments);
+            PerfWorkload = WorkloadSummary.Parse(result.StandardOutput);
+            PerfText = Path.Combine(Directory, "perf.txt");
+            PerfRecorder.Script(data, PerfText);
+        }
+        else
+        {
+            PerfMissingReason = perfReason;
+        }
+        TopLevelAfter = TopLevelSnapshot(root);
+    }
+
+    /// <summary>Top-level settings a recording must leave alone.</summary>
+    internal static string TopLevelSnapshot(string root)
+    {
+        string[] files = ["tracing_on", "current_tracer", "trace_clock", "buffer_size_kb", "set_event", "set_event_pid", "events/enable", "options/record-tgid", "options/irq-info", "options/event-fork"];
+        return string.Join('\n', files.Select(f => $"{f}={File.ReadAllText(Path.Combine(root, f)).Trim()}"));
+    }
+
+    private static string FindWorkloadSource()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            var path = Path.Combine(dir.FullName, "tests", "workloads", "mmwork.c");
+            if (File.Exists(path))
+            {
+                return path;
+            }
+        }
+        throw new FileNotFoundException($"tests/workloads/mmwork.c not found above {AppContext.BaseDirectory}.");
+    }
+
+    public void Dispose()
+    {
+        try
+        {
+            System.IO.Directory.Delete(Directory, recursive: true);
+            if (WorkloadExecutable.Length > 0)
+            {
+                System.IO.Directory.Delete(Path.GetDirectoryName(WorkloadExecutable)!, recursive: true);
+            }
+        }
+        catch (IOException)
+        {
+            // Temp files only; the OS cleans them eventually.
+        }
+    }
+
+    public override string ToString() => string.Create(CultureInfo.InvariantCulture, $"recording in {Directory}: workload pid {Workload.Pid}, {EnabledEvents.Count} events, missing [{string.Join(", ", MissingEvents)}]");
+}
+
+/// <summary>Records lazily, so skipped tests never touch tracefs.</summary>
+public sealed class LiveRecordingFixture : IDisposable
+{
+    private readonly Lazy<LiveRecording> _recording = new(LiveRecording.Record);
+
+    public LiveRecording Recording => _recording.Value;
+
+    public void Dispose()
+    {
+        if (_recording.IsValueCreated)
+        {
+            _recording.Value.Dispose();
+        }
+    }
+}
