@@ -13,8 +13,8 @@ SELECT
     trace,
     CASE WHEN write THEN 'write' ELSE 'read' END AS mode,
     count(*) AS acquisitions,
-    quantile_cont(next_ts - ts_ns, 0.5) AS p50_ns,
-    quantile_cont(next_ts - ts_ns, 0.99) AS p99_ns,
+    quantile_disc(next_ts - ts_ns, 0.5) AS p50_ns,
+    quantile_disc(next_ts - ts_ns, 0.99) AS p99_ns,
     max(next_ts - ts_ns) AS max_ns
 FROM locks
 WHERE event = 'mmap_lock:mmap_lock_start_locking'

@@ -15,9 +15,9 @@ SELECT
     replace(event, 'syscalls:sys_enter_', '') AS syscall,
     count(*) AS calls,
     count(*) FILTER (WHERE next_ret < 0) AS failed,
-    quantile_cont(next_ts - ts_ns, 0.5) AS p50_ns,
-    quantile_cont(next_ts - ts_ns, 0.9) AS p90_ns,
-    quantile_cont(next_ts - ts_ns, 0.99) AS p99_ns,
+    quantile_disc(next_ts - ts_ns, 0.5) AS p50_ns,
+    quantile_disc(next_ts - ts_ns, 0.9) AS p90_ns,
+    quantile_disc(next_ts - ts_ns, 0.99) AS p99_ns,
     max(next_ts - ts_ns) AS max_ns
 FROM calls
 WHERE event LIKE 'syscalls:sys_enter_%'

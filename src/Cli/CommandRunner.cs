@@ -48,7 +48,14 @@ internal static class CommandRunner
     private static string Describe(Exception e) => e switch
     {
         OperationCanceledException => "interrupted; nothing was written.",
-        DllNotFoundException => e.Message,
-        _ => e.Message,
+        _ => OneLine(e.Message),
     };
+
+    /// <summary>DuckDB's messages span lines (a caret under the bad token); stderr gets one line.</summary>
+    private static string OneLine(string message)
+    {
+        var parts = message.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Where(line => line.Trim('^', ' ').Length > 0);
+        return string.Join(" | ", parts);
+    }
 }
