@@ -276,7 +276,8 @@ public sealed class TraceFsInstance : IDisposable
 
     /// <summary>
     /// Saves a stopped recording into <paramref name="directory"/>: <c>trace.txt</c>, per-CPU stats, header
-    /// files, the format of every enabled event (<c>formats/system/name.format</c>), <c>saved_cmdlines</c>,
+    /// files and the format of every enabled event under <c>formats/</c> (<c>header_page</c>, <c>header_event</c>,
+    /// <c>system/name.format</c>: the layout <c>TraceEventFormats.FromDirectory</c> reads), <c>saved_cmdlines</c>,
     /// <c>saved_tgids</c>, then <c>cpuN.raw</c> (last, because reading the raw pipes consumes the buffer).
     /// </summary>
     public TraceFsCapture Capture(string directory)
@@ -288,9 +289,10 @@ public sealed class TraceFsInstance : IDisposable
         var stats = ReadStats();
         File.WriteAllLines(System.IO.Path.Combine(directory, "stats.txt"),
             stats.Select(s => string.Create(CultureInfo.InvariantCulture, $"cpu{s.Cpu} entries={s.Entries} overrun={s.Overrun} commit_overrun={s.CommitOverrun} bytes={s.Bytes} dropped={s.DroppedEvents} read={s.ReadEvents}")));
-        string headerPage = System.IO.Path.Combine(directory, "header_page");
+        Directory.CreateDirectory(System.IO.Path.Combine(directory, "formats"));
+        string headerPage = System.IO.Path.Combine(directory, "formats", "header_page");
         File.WriteAllText(headerPage, ReadHeaderPage());
-        string headerEvent = System.IO.Path.Combine(directory, "header_event");
+        string headerEvent = System.IO.Path.Combine(directory, "formats", "header_event");
         File.WriteAllText(headerEvent, ReadHeaderEvent());
         var formats = new SortedDictionary<string, string>(StringComparer.Ordinal);
         foreach (var evt in EnabledEvents)

@@ -77,6 +77,18 @@ internal sealed class EventDecoder
                 problem = $"{plan.Name}: field '{field.Field.Name}' (offset {field.Field.Offset}, size {field.Field.Size}) lies outside the {payload.Length}-byte payload";
             }
         }
+        foreach (var (name, value) in plan.Constants)
+        {
+            if (EventSchema.TryGetField(name, out var column) && column.Kind is ColumnKind.Int64 or ColumnKind.Int32
+                && long.TryParse(value, System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out long number))
+            {
+                row.SetInt64(column.Ordinal, number);
+            }
+            else
+            {
+                row.AddArg(name, value);
+            }
+        }
         return problem;
     }
 
@@ -121,7 +133,16 @@ internal sealed class EventDecoder
                 plans.Add(FieldPlan.Create(format, field));
             }
             Fields = plans.ToArray();
+            Constants = format.PrintFormat.ConstantFields()
+                .Where(c => format.FindField(c.Name) is null)
+                .ToArray();
         }
+
+        /// <summary>
+        /// <c>name=value</c> pairs written literally in the print fmt (mm_page_free_batched's "order=0"): the
+        /// text readers see them as fields, so the binary readers report them too.
+        /// </summary>
+        public (string Name, string Value)[] Constants { get; }
 
         public string Name { get; }
 
@@ -189,6 +210,12 @@ internal sealed class EventDecoder
                     case ColumnKind.Int64:
                     case ColumnKind.Int32:
                     case ColumnKind.UInt64:
+                        // A field the kernel prints only as text (mm_lru_insertion's flags as "M", "U", …) is an
+                        // arg, exactly as the text readers see it; the typed column holds numbers only.
+                        if (scalar && format.PrintFormat.GetRendering(field.Name, includeHexPrefix: true) is { SimpleConversion: null } textOnly)
+                        {
+                            return new FieldPlan(field, FieldAction.ArgNumber, -1, textOnly);
+                        }
                         if (scalar)
                         {
                             return new FieldPlan(field, FieldAction.Int64Column, column.Ordinal, null);

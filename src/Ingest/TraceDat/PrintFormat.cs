@@ -18,7 +18,7 @@ internal sealed record PrintConversion(string Flags, int Width, int Precision, s
 /// expressions (with <c>__print_symbolic</c>/<c>__print_flags</c> tables evaluated). Used to render a field as
 /// the kernel prints it, so symbolic values (huge_memory status, gfp_flags) agree with kernel text.
 /// </summary>
-public sealed class PrintFormat
+public sealed partial class PrintFormat
 {
     private readonly List<object> _segments; // string literal or PrintConversion
     private readonly List<PrintExpr> _arguments;
@@ -81,6 +81,34 @@ public sealed class PrintFormat
         var rendering = GetRendering(fieldName, includeHexPrefix: false);
         return rendering?.Render(record, bigEndian);
     }
+
+    /// <summary>
+    /// Literal <c>name=number</c> pairs in the format text that no conversion follows, e.g. <c>order=0</c> in
+    /// <c>"page=%p pfn=0x%lx order=0"</c>.
+    /// </summary>
+    internal IEnumerable<(string Name, string Value)> ConstantFields()
+    {
+        for (int i = 0; i < _segments.Count; i++)
+        {
+            if (_segments[i] is not string literal)
+            {
+                continue;
+            }
+            bool conversionFollows = i + 1 < _segments.Count && _segments[i + 1] is PrintConversion;
+            foreach (System.Text.RegularExpressions.Match match in ConstantPattern().Matches(literal))
+            {
+                // "val=1%d" is not a constant: the number continues in the conversion.
+                if (conversionFollows && match.Index + match.Length == literal.Length)
+                {
+                    continue;
+                }
+                yield return (match.Groups[1].Value, match.Groups[2].Value);
+            }
+        }
+    }
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"(?:^|[\s,])([A-Za-z_]\w*)=(-?[0-9]+)(?=$|[\s,])")]
+    private static partial System.Text.RegularExpressions.Regex ConstantPattern();
 
     /// <summary>The conversions that print one field alone, or null.</summary>
     internal FieldRendering? GetRendering(string fieldName, bool includeHexPrefix)

@@ -13,7 +13,7 @@ namespace Pipeline.Ingest.Tests.Live;
 /// (the same events through the ftrace text, raw page, trace.dat and perf readers) extends this class.
 /// </summary>
 [Collection(LiveCollection.Name)]
-public sealed class LiveRecordingTests(LiveRecordingFixture fixture, ITestOutputHelper output) : IClassFixture<LiveRecordingFixture>
+public sealed partial class LiveRecordingTests(LiveRecordingFixture fixture, ITestOutputHelper output) : IClassFixture<LiveRecordingFixture>
 {
     [LiveFact(NeedsCompiler = true)]
     public void Record_MmWorkload_TextHasTheWorkloadsMremapCalls()
