@@ -57,14 +57,18 @@ public sealed class AddressSpace
     private readonly RangeSet _unknown;
     private readonly RangeSet _populationUnknown;
     private readonly Dictionary<ulong, PmdInfo> _pmds;
+    // Explicit PMD entries per 1 GiB region, so "is this PUD empty" needs no scan of 512 slots.
+    private readonly Dictionary<ulong, int> _pmdsPerPud;
     private long _nextAnonVma;
 
-    private AddressSpace(List<Vma> vmas, RangeSet unknown, RangeSet populationUnknown, Dictionary<ulong, PmdInfo> pmds, long nextAnonVma)
+    private AddressSpace(List<Vma> vmas, RangeSet unknown, RangeSet populationUnknown, Dictionary<ulong, PmdInfo> pmds,
+        Dictionary<ulong, int> pmdsPerPud, long nextAnonVma)
     {
         _vmas = vmas;
         _unknown = unknown;
         _populationUnknown = populationUnknown;
         _pmds = pmds;
+        _pmdsPerPud = pmdsPerPud;
         _nextAnonVma = nextAnonVma;
     }
 
@@ -73,11 +77,11 @@ public sealed class AddressSpace
     {
         var unknown = new RangeSet();
         unknown.Add(0, ulong.MaxValue);
-        return new AddressSpace([], unknown, new RangeSet(), [], 1);
+        return new AddressSpace([], unknown, new RangeSet(), [], [], 1);
     }
 
     /// <summary>A fully known space with nothing mapped (a hand-made layout, or the base of a snapshot).</summary>
-    public static AddressSpace CreateEmpty() => new([], new RangeSet(), new RangeSet(), [], 1);
+    public static AddressSpace CreateEmpty() => new([], new RangeSet(), new RangeSet(), [], [], 1);
 
     /// <summary>The VMAs, sorted by start.</summary>
     public IReadOnlyList<Vma> Vmas => _vmas;
@@ -87,7 +91,8 @@ public sealed class AddressSpace
 
     /// <summary>A deep copy.</summary>
     public AddressSpace Clone() =>
-        new([.. _vmas], _unknown.Clone(), _populationUnknown.Clone(), new Dictionary<ulong, PmdInfo>(_pmds), _nextAnonVma);
+        new([.. _vmas], _unknown.Clone(), _populationUnknown.Clone(), new Dictionary<ulong, PmdInfo>(_pmds),
+            new Dictionary<ulong, int>(_pmdsPerPud), _nextAnonVma);
 
     /// <summary>A fresh anon_vma identity (anon_vma_prepare on first write fault).</summary>
     public long NewAnonVmaId() => _nextAnonVma++;
@@ -263,8 +268,28 @@ public sealed class AddressSpace
     }
 
     /// <summary>Sets the PMD slot state of the 2 MiB region containing <paramref name="address"/>.</summary>
-    public void SetPmd(ulong address, PmdState state, string? reason = null) =>
-        _pmds[address >> 21] = new PmdInfo(state, state == PmdState.Unknown ? reason ?? UnknownBeforeTrace : null);
+    public void SetPmd(ulong address, PmdState state, string? reason = null)
+    {
+        ulong key = address >> 21;
+        if (!_pmds.ContainsKey(key))
+        {
+            ref int count = ref System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrAddDefault(_pmdsPerPud, key >> 9, out _);
+            count++;
+        }
+        _pmds[key] = new PmdInfo(state, state == PmdState.Unknown ? reason ?? UnknownBeforeTrace : null);
+    }
+
+    private void RemovePmd(ulong key)
+    {
+        if (_pmds.Remove(key))
+        {
+            ulong pud = key >> 9;
+            if (--System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrNullRef(_pmdsPerPud, pud) == 0)
+            {
+                _pmdsPerPud.Remove(pud);
+            }
+        }
+    }
 
     /// <summary>Sets every PMD slot of 2 MiB regions intersecting [start, end).</summary>
     public void SetPmdRange(ulong start, ulong end, PmdState state, string? reason = null)
@@ -275,25 +300,39 @@ public sealed class AddressSpace
         }
     }
 
-    /// <summary>Whether a PUD slot (1 GiB region) holds anything at all, as far as known.</summary>
+    /// <summary>
+    /// Whether a PUD slot (1 GiB region) holds a PMD table with anything in it, as far as known: <see cref="PmdState.Table"/>
+    /// if some 2 MiB region in it is populated, <see cref="PmdState.HugePud"/> for a PUD-mapped page,
+    /// <see cref="PmdState.Unknown"/> if part of it is unknown, else <see cref="PmdState.None"/>.
+    /// </summary>
     internal PmdState PudState(ulong address)
     {
         ulong s = address & PudMask;
+        ulong e = s + PudSize == 0 ? ulong.MaxValue : s + PudSize;
         bool unknown = false;
-        for (ulong a = s; a < s + PudSize; a += PmdSize)
+        if (_pmdsPerPud.ContainsKey(address >> 30))
         {
-            var st = GetPmd(a).State;
-            if (st == PmdState.HugePud)
+            ulong first = s >> 21;
+            for (ulong k = first; k < first + 512; k++)
             {
-                return PmdState.HugePud;
+                if (_pmds.TryGetValue(k, out var info))
+                {
+                    switch (info.State)
+                    {
+                        case PmdState.HugePud:
+                            return PmdState.HugePud;
+                        case PmdState.Table:
+                        case PmdState.Huge:
+                            return PmdState.Table;
+                        case PmdState.Unknown:
+                            unknown = true;
+                            break;
+                    }
+                }
             }
-            if (st is PmdState.Table or PmdState.Huge)
-            {
-                return PmdState.Table;
-            }
-            unknown |= st == PmdState.Unknown;
         }
-        return unknown ? PmdState.Unknown : PmdState.None;
+        // Regions without an explicit entry are unknown exactly where the default of GetPmd says so.
+        return unknown || _unknown.Intersects(s, e) || _populationUnknown.Intersects(s, e) ? PmdState.Unknown : PmdState.None;
     }
 
     internal static ulong AlignUp(ulong value, ulong alignment) => (value + alignment - 1) & ~(alignment - 1);
@@ -393,7 +432,7 @@ public sealed class AddressSpace
             ulong e = edge + PmdSize;
             if (!AnyVmaIntersects(edge, e) && !_unknown.Intersects(edge, e))
             {
-                _pmds.Remove(edge >> 21);
+                RemovePmd(edge >> 21);
                 _populationUnknown.Remove(edge, e);
             }
         }
@@ -407,13 +446,13 @@ public sealed class AddressSpace
         {
             for (ulong k = first; k <= last && k >= first; k++)
             {
-                _pmds.Remove(k);
+                RemovePmd(k);
             }
             return;
         }
         foreach (ulong k in _pmds.Keys.Where(k => k >= first && k <= last).ToList())
         {
-            _pmds.Remove(k);
+            RemovePmd(k);
         }
     }
 

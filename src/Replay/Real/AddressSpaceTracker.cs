@@ -54,6 +54,8 @@ public sealed class AddressSpaceTracker
 
     private static readonly int s_mm = ColumnOf("mm");
     private static readonly int s_ret = ColumnOf("ret");
+    private static readonly int s_address = ColumnOf("address");
+    private static readonly int s_errorCode = ColumnOf("error_code");
 
     private readonly PredictionProfile _profile;
     private readonly ThpMode _thp;
@@ -96,6 +98,29 @@ public sealed class AddressSpaceTracker
         {
             _pidAlias[row.Pid] = tgid;
         }
+        switch (ev)
+        {
+            case "exceptions:page_fault_user":
+            case "exceptions:page_fault_kernel":
+                OnFault(row);
+                return;
+            case "kmem:mm_page_alloc":
+                OnPageAlloc(row);
+                return;
+            case "huge_memory:mm_collapse_huge_page":
+            case "huge_memory:mm_khugepaged_collapse_file":
+                OnCollapse(row);
+                return;
+            case "sched:sched_process_exec":
+                OnExec(row);
+                return;
+            case "sched:sched_process_fork":
+                OnFork(row);
+                return;
+            case "sched:sched_process_exit":
+                OnExit(row);
+                return;
+        }
         if (ev.StartsWith(SysEnter, StringComparison.Ordinal))
         {
             _pendingFault.Remove(row.Pid);
@@ -108,32 +133,6 @@ public sealed class AddressSpaceTracker
         else if (ev.StartsWith("mmap_lock:", StringComparison.Ordinal))
         {
             OnMmapLock(row);
-        }
-        else
-        {
-            switch (ev)
-            {
-                case "exceptions:page_fault_user":
-                case "exceptions:page_fault_kernel":
-                    OnFault(row);
-                    break;
-                case "kmem:mm_page_alloc":
-                    OnPageAlloc(row);
-                    break;
-                case "huge_memory:mm_collapse_huge_page":
-                case "huge_memory:mm_khugepaged_collapse_file":
-                    OnCollapse(row);
-                    break;
-                case "sched:sched_process_exec":
-                    OnExec(row);
-                    break;
-                case "sched:sched_process_fork":
-                    OnFork(row);
-                    break;
-                case "sched:sched_process_exit":
-                    OnExit(row);
-                    break;
-            }
         }
     }
 
@@ -209,7 +208,7 @@ public sealed class AddressSpaceTracker
             Statistics.FailedSyscalls++;
             if (call.Name == "mremap")
             {
-                var failed = MremapPredictor.Predict(process.Space, Request(call, ret), _profile);
+                var failed = MremapPredictor.PredictInPlace(process.Space, Request(call, ret), _profile);
                 process.Space = failed.After;
                 Report(row.Pid, call, row, failed);
             }
@@ -220,7 +219,7 @@ public sealed class AddressSpaceTracker
         switch (call.Name)
         {
             case "mremap":
-                var prediction = MremapPredictor.Predict(space, Request(call, ret), _profile);
+                var prediction = MremapPredictor.PredictInPlace(space, Request(call, ret), _profile);
                 process.Space = prediction.After;
                 Report(row.Pid, call, row, prediction);
                 break;
@@ -440,7 +439,7 @@ public sealed class AddressSpaceTracker
 
     private void OnFault(EventRow row)
     {
-        ulong address = Field(row, "address");
+        ulong address = Field(row, s_address);
         // A kernel-mode fault on a user address (copy_to_user) populates user page tables just the same.
         if (address >= 0x0100_0000_0000_0000UL)
         {
@@ -465,7 +464,7 @@ public sealed class AddressSpaceTracker
             }
             return;
         }
-        bool write = (Field(row, "error_code") & 2) != 0;
+        bool write = (Field(row, s_errorCode) & 2) != 0;
         if (write && !vma.Shared && vma.AnonVma == 0)
         {
             // anon_vma_prepare() on the first write fault of a private VMA.
@@ -660,11 +659,9 @@ public sealed class AddressSpaceTracker
     private static int ColumnOf(string name) =>
         EventSchema.TryGetField(name, out var c) ? c.Ordinal : throw new InvalidOperationException($"The event schema has no column {name}.");
 
-    private static ulong Field(EventRow row, string name)
-    {
-        int ordinal = ColumnOf(name);
-        return row.IsSet(ordinal) ? row.GetUInt64(ordinal) : 0;
-    }
+    private static ulong Field(EventRow row, string name) => Field(row, ColumnOf(name));
+
+    private static ulong Field(EventRow row, int ordinal) => row.IsSet(ordinal) ? row.GetUInt64(ordinal) : 0;
 
     private static long Signed(EventRow row, string name)
     {

@@ -81,7 +81,12 @@ public static class MremapPredictor
         ArgumentNullException.ThrowIfNull(before);
         ArgumentNullException.ThrowIfNull(call);
         ArgumentNullException.ThrowIfNull(profile);
-        var after = before.Clone();
+        return PredictInPlace(before.Clone(), call, profile);
+    }
+
+    /// <summary>As <see cref="Predict"/>, but updates <paramref name="after"/> (the state before the call) in place.</summary>
+    internal static MremapPrediction PredictInPlace(AddressSpace after, MremapRequest call, PredictionProfile profile)
+    {
         var notes = new UndecidedNotes();
         var extents = new List<PredictedExtent>();
         ulong oldLen = AddressSpace.AlignUp(call.OldLen, AddressSpace.PageSize);
@@ -390,7 +395,8 @@ public static class MremapPredictor
         while (o < end)
         {
             ulong extent = GetExtent(o, n, end, AddressSpace.PudSize);
-            var pud = space.PudState(o);
+            // A populated PMD at o proves the PUD is populated; only scan the 1 GiB region when it is not.
+            var pud = space.GetPmd(o).State is PmdState.Table or PmdState.Huge ? PmdState.Table : space.PudState(o);
             string? pudNote = null;
             if (pud == PmdState.None)
             {

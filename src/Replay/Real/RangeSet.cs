@@ -44,7 +44,7 @@ internal sealed class RangeSet
         {
             return;
         }
-        for (int i = 0; i < _ranges.Count; i++)
+        for (int i = Math.Max(0, LowerBound(start) - 1); i < _ranges.Count; i++)
         {
             var (s, e) = _ranges[i];
             if (e <= start)
