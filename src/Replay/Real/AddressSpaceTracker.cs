@@ -118,7 +118,7 @@ public sealed class AddressSpaceTracker
                 OnFork(row);
                 return;
             case "sched:sched_process_exit":
-                OnExit(row);
+                OnProcessExit(row);
                 return;
         }
         if (ev.StartsWith(SysEnter, StringComparison.Ordinal))
@@ -629,7 +629,7 @@ public sealed class AddressSpaceTracker
         _processes[child] = new ProcessState(child, space) { Brk = parentState.Brk };
     }
 
-    private void OnExit(EventRow row)
+    private void OnProcessExit(EventRow row)
     {
         _pending.Remove(row.Pid);
         _pendingFault.Remove(row.Pid);

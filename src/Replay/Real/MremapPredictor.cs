@@ -256,13 +256,11 @@ public static class MremapPredictor
         bool srcKnown = src is not null;
         if (src is null)
         {
+            // Mapped before the trace: its attributes only matter where a rule reads them (merge, realign),
+            // and those rules add their own note.
             if (!after.UnknownIntersects(a, a + len))
             {
                 notes.Add($"no VMA at 0x{a:x} in the tracked state although the call succeeded");
-            }
-            else
-            {
-                notes.Add("source VMA existed before the trace");
             }
             src = new Vma(a, a + len) { AttributesKnown = false, AnonVma = Vma.UnknownAnonVma, PgoffPages = null };
         }

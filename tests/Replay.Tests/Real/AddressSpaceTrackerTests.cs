@@ -273,4 +273,27 @@ public sealed partial class AddressSpaceTrackerTests
         Assert.True(c.Undecided);
         Assert.Equal(1, tracker.Statistics.UnfinishedCalls);
     }
+
+    // exec gives the process a new mm whose layout the trace does not show; fork copies the parent's layout.
+    [Fact]
+    public void Process_ForkThenExec_ChildCopiesThenForgets()
+    {
+        var tracker = new AddressSpaceTracker(PredictionProfile.Linux618);
+        tracker.Process(Row("syscalls:sys_enter_mmap", 0, 0, 20, ("addr", 0), ("len", L(2 * Mb)), ("prot", 3), ("flags", 0x22), ("fd", -1), ("off", 0)));
+        tracker.Process(Row("syscalls:sys_exit_mmap", 1, 1, 20, ("ret", L(B))));
+        tracker.Process(Row("exceptions:page_fault_user", 2, 2, 20, ("address", L(B)), ("error_code", 6)));
+        tracker.Process(Row("sched:sched_process_fork", 3, 3, 20, ("parent_pid", 20), ("child_pid", 21)));
+
+        var child = tracker.SpaceOf(21)!;
+        Assert.NotSame(tracker.SpaceOf(20), child);
+        Assert.Equal(B, child.FindVma(B)!.Start);
+        Assert.NotEqual(tracker.SpaceOf(20)!.FindVma(B)!.AnonVma, child.FindVma(B)!.AnonVma);
+        Assert.Equal(PmdState.Table, child.GetPmd(B).State);
+
+        tracker.Process(Row("sched:sched_process_exec", 4, 4, 21, ("old_pid", 21)));
+
+        Assert.Null(tracker.SpaceOf(21)!.FindVma(B));
+        Assert.True(tracker.SpaceOf(21)!.UnknownIntersects(B, B + 1));
+        Assert.NotNull(tracker.SpaceOf(20)!.FindVma(B));
+    }
 }

@@ -402,4 +402,20 @@ public sealed class MremapPredictorTests
         Assert.Contains("existed before the trace", p.UndecidedReason!, StringComparison.Ordinal);
         Assert.False(p.After.UnknownIntersects(B, B + (2 * Mb)));
     }
+
+    // move_vma() → dontunmap_complete(): with MREMAP_DONTUNMAP the source VMA stays (VM_LOCKED cleared), its page
+    // tables having moved; the PMD move left the source slot none.
+    [Fact]
+    public void Predict_DontUnmap_SourceStaysEmptyAndUnlocked()
+    {
+        var space = Layout(true, Anon(B, B + (2 * Mb)) with { Locked = true });
+
+        var p = MremapPredictor.Predict(space, new MremapRequest(B, 2 * Mb, 2 * Mb, MremapRequest.MayMove | MremapRequest.DontUnmap, 0, L(s_n)), s_618);
+
+        Assert.Equal([MovePaths.NormalPmd], Paths(p));
+        var source = p.After.FindVma(B)!;
+        Assert.False(source.Locked);
+        Assert.Equal(PmdState.None, p.After.GetPmd(B).State);
+        Assert.True(p.After.FindVma(s_n)!.Locked);
+    }
 }
