@@ -40,6 +40,7 @@ internal static class CommandRunner
     {
         UsageException or ArgumentException => ExitCodes.Usage,
         OperationCanceledException => ExitCodes.BadInput,
+        InvalidOperationException when e.Message.Contains("tracefs", StringComparison.Ordinal) => ExitCodes.BadInput,
         TraceFormatException or DuckDbException or IOException or UnauthorizedAccessException
             or InvalidDataException or FormatException or KeyNotFoundException or DllNotFoundException => ExitCodes.BadInput,
         _ => null,

@@ -19,6 +19,7 @@ internal static class Program
         root.Subcommands.Add(IngestCommand.Create(verbose));
         root.Subcommands.Add(QueryCommand.Create(verbose));
         root.Subcommands.Add(QueryCommand.CreateList());
+        root.Subcommands.Add(RecordCommand.Create(verbose));
 
         var parse = root.Parse(args);
         if (parse.Errors.Count > 0)

@@ -1,0 +1,59 @@
+using System.CommandLine;
+using System.Globalization;
+using Pipeline.Ingest.Live;
+
+namespace Pipeline.Cli;
+
+/// <summary><c>mmtrace record -o DATASET [--events mm|LIST] [--buffer-kb N] -- CMD ARGS…</c>.</summary>
+internal static class RecordCommand
+{
+    public static Command Create(Option<bool> verbose)
+    {
+        var output = new Option<string>("--output", "-o") { Description = "Dataset directory to write.", Required = true };
+        var events = new Option<string>("--events")
+        {
+            Description = "'mm' (the mm event set: tlb, mmap_lock, kmem, syscalls, exceptions, huge_memory, sched, ipi, csd, …) or a comma-separated list of system:event names or globs.",
+            DefaultValueFactory = _ => "mm",
+        };
+        var bufferKb = new Option<int>("--buffer-kb")
+        {
+            Description = "Per-CPU ring-buffer size in KiB (events beyond it are lost and counted).",
+            DefaultValueFactory = _ => 16384,
+        };
+        bufferKb.Validators.Add(result =>
+        {
+            if (result.GetValue(bufferKb) is < 4 or > 4 * 1024 * 1024)
+            {
+                result.AddError("--buffer-kb must be between 4 and 4194304.");
+            }
+        });
+        var command = new Argument<string[]>("COMMAND")
+        {
+            Description = "The command to run while recording (after '--').",
+            Arity = ArgumentArity.OneOrMore,
+        };
+        var record = new Command("record", "Record a command's mm events in a private tracefs instance and ingest them (needs root and tracefs).")
+        {
+            output, events, bufferKb, command,
+        };
+        record.SetAction(parse => CommandRunner.Run(parse, verbose, cancellationToken =>
+        {
+            var eventList = parse.GetValue(events)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+            var result = LiveRecorder.Record(new RecordOptions
+            {
+                Output = parse.GetValue(output)!,
+                Command = parse.GetValue(command)!,
+                Events = eventList,
+                BufferSizeKb = parse.GetValue(bufferKb),
+            }, Console.Error, cancellationToken);
+            Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"wrote {parse.GetValue(output)}: {result.Events:N0} events, {result.LostEvents:N0} lost, {result.EnabledEvents.Count} events enabled; command exited with {result.CommandExitCode}"));
+            if (result.Truncated is not null)
+            {
+                Console.Error.WriteLine($"warning: {result.Truncated}");
+            }
+            return ExitCodes.Success;
+        }));
+        return record;
+    }
+}
