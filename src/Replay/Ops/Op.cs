@@ -50,12 +50,18 @@ public enum OpFlags : uint
     IfNotSkip = 1 << 24,
     /// <summary>Internal: a lockless "none" makes the walker skip (no PVMW_SYNC).</summary>
     SkipIfNone = 1 << 25,
-    /// <summary>Internal: skip the rest of the step when a trylock failed.</summary>
+    /// <summary>Internal: a failed trylock makes the walker skip the rest of its work.</summary>
     AbortIfFailed = 1 << 26,
     /// <summary>Internal: the op was decided on a classification read made earlier in the step.</summary>
     Classified = 1 << 27,
     /// <summary>Internal: WARN_ON_ONCE instead of WARN_ON.</summary>
     WarnOnce = 1 << 28,
+    /// <summary>Internal: only when the walker decided to skip (PVMW_SYNC take-and-drop).</summary>
+    IfSkip = 1 << 29,
+    /// <summary>Internal: only when the walker found the page (skip when it skipped or found something else).</summary>
+    IfFound = 1 << 30,
+    /// <summary>Internal: a nested lock of the same object as the previous one is not taken twice.</summary>
+    Nested = 1u << 31,
 }
 
 /// <summary>Page-table level.</summary>

@@ -91,6 +91,10 @@ public enum OpKind : byte
     P4dPopulate,
     /// <summary>pgd_populate: PGD entry links P4D table <c>table</c>.</summary>
     PgdPopulate,
+    /// <summary>pte_alloc: if the PMD entry of <c>va</c> is none, allocate PTE table <c>table</c> and link it there (pte_alloc).</summary>
+    PteAlloc,
+    /// <summary>pte_move: move one PTE from <c>old</c> to <c>new</c> (move_ptes inner loop); a non-present source is skipped.</summary>
+    PteMove,
     /// <summary>pmd_move: move the whole PMD entry at <c>va</c> to <c>new</c> (read + clear + populate).</summary>
     PmdMove,
     /// <summary>pud_move: move the whole PUD entry.</summary>
@@ -175,6 +179,10 @@ public enum OpKind : byte
     ZapFinish,
     /// <summary>collapse_flush: khugepaged pmdp_collapse_flush of the PMD at <c>va</c>.</summary>
     CollapseFlush,
+    /// <summary>retract_start: retract_page_tables begins (i_mmap lock read; before v6.5 also mmap_lock trylock).</summary>
+    RetractStart,
     /// <summary>retract_pmd: retract_page_tables clears a file PMD and frees its PTE table.</summary>
     RetractPmd,
+    /// <summary>retract_end: retract_page_tables drops its locks.</summary>
+    RetractEnd,
 }

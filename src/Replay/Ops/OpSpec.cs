@@ -55,6 +55,8 @@ public static class OpSpec
         (OpKind.PudSetHuge, "pud_set_huge", "mm! va! pfn!", false),
         (OpKind.P4dPopulate, "p4d_populate", "mm! va! table!", false),
         (OpKind.PgdPopulate, "pgd_populate", "mm! va! table!", false),
+        (OpKind.PteAlloc, "pte_alloc", "mm! va! table!", false),
+        (OpKind.PteMove, "pte_move", "mm! old! new!", false),
         (OpKind.PmdMove, "pmd_move", "mm! old! new!", false),
         (OpKind.PudMove, "pud_move", "mm! old! new!", false),
         (OpKind.Access, "access", "mm! va! write", false),
@@ -84,7 +86,7 @@ public static class OpSpec
         (OpKind.MremapMovePud, "mremap_move_pud", "mm! old! new! rmap need_rmap_locks spare", true),
         (OpKind.MovePtes, "move_ptes", "mm! old! new! len! rmap need_rmap_locks spare", true),
         (OpKind.ExecShiftStack, "exec_shift_stack", "mm! old! new! len! spare", true),
-        (OpKind.TtuStart, "ttu_start", "pfn! rmap!", true),
+        (OpKind.TtuStart, "ttu_start", "pfn! rmap! assert sync", true),
         (OpKind.TtuWalk, "ttu_walk", "mm! va! pfn! level sync", true),
         (OpKind.TtuUnmap, "ttu_unmap", "mm! va! pfn! level batch migrate", true),
         (OpKind.TtuEnd, "ttu_end", "pfn! rmap! assert", true),
@@ -93,7 +95,9 @@ public static class OpSpec
         (OpKind.ZapClear, "zap_clear", "mm! va! level", true),
         (OpKind.ZapFinish, "zap_finish", "mm! va! pfn! level", true),
         (OpKind.CollapseFlush, "collapse_flush", "mm! va! ipi", true),
-        (OpKind.RetractPmd, "retract_pmd", "mm! va! rmap!", true),
+        (OpKind.RetractStart, "retract_start", "mm! rmap!", true),
+        (OpKind.RetractPmd, "retract_pmd", "mm! va!", true),
+        (OpKind.RetractEnd, "retract_end", "mm! rmap!", true),
     ];
 
     private static readonly string[] s_names = BuildNames();
