@@ -38,6 +38,12 @@ public enum OpFlags : uint
     HasValue = 1 << 14,
 
     // Internal flags of micro-ops produced by step expansion (not written to traces).
+    /// <summary>Internal: the walker checks that the entry maps <c>pfn</c> (check_pte); otherwise it found nothing.</summary>
+    CheckPfn = 1 << 15,
+    /// <summary>Internal: the walker continues only if the VMA is VM_LOCKED.</summary>
+    CheckLocked = 1 << 16,
+    /// <summary>Internal: only when the page has no mapping left (clear_page_mlock in page_remove_rmap).</summary>
+    IfUnmapped = 1 << 17,
     /// <summary>Internal: the kernel checks the destination and falls back (WARN) when it is populated.</summary>
     CheckDst = 1 << 20,
     /// <summary>Internal: re-validate the source entry under the locks (6fa1066fc5d0).</summary>

@@ -171,8 +171,10 @@ public enum OpKind : byte
     TtuEnd,
     /// <summary>ttu_mlock_check: try_to_unmap_one finds the page mapped in a VM_LOCKED VMA.</summary>
     TtuMlockCheck,
-    /// <summary>ttu_mlock_set: mlock_vma_page after the VM_LOCKED check.</summary>
+    /// <summary>ttu_mlock_set: out_mlock: mmap_sem trylock and VM_LOCKED re-test (before v4.4).</summary>
     TtuMlockSet,
+    /// <summary>ttu_mlock_page: mlock_vma_page and up_read (before v4.4).</summary>
+    TtuMlockPage,
     /// <summary>zap_clear: zap_pte_range/zap_huge_pmd clears the entry under its lock.</summary>
     ZapClear,
     /// <summary>zap_finish: page_remove_rmap (mapcount, clear_page_mlock) and unlock.</summary>

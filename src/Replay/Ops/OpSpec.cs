@@ -92,6 +92,7 @@ public static class OpSpec
         (OpKind.TtuEnd, "ttu_end", "pfn! rmap! assert", true),
         (OpKind.TtuMlockCheck, "ttu_mlock_check", "mm! va! pfn!", true),
         (OpKind.TtuMlockSet, "ttu_mlock_set", "mm! va! pfn!", true),
+        (OpKind.TtuMlockPage, "ttu_mlock_page", "mm! va! pfn!", true),
         (OpKind.ZapClear, "zap_clear", "mm! va! level", true),
         (OpKind.ZapFinish, "zap_finish", "mm! va! pfn! level", true),
         (OpKind.CollapseFlush, "collapse_flush", "mm! va! ipi", true),
