@@ -840,13 +840,14 @@ public sealed partial class ReplayEngine
                 RemoveDeposit(mm, id);
             }
         }
-        I2LocklessWalkGrace.OnTableReuse(this, task, op, t, now, "freed");
         if ((FreeMode)op.Sub == FreeMode.Rcu)
         {
+            // tlb_remove_table / pte_free_defer: the free itself happens after a grace period.
             t.State = TableState.RcuPending;
             _rcuPending.Add((id, now));
             return true;
         }
+        I2LocklessWalkGrace.OnTableReuse(this, task, op, t, now, "freed");
         I1NoStaleTranslationAtFree.OnTableFree(this, task, op, t, now);
         ReleaseTable(t, now);
         return true;
@@ -975,6 +976,7 @@ public sealed partial class ReplayEngine
                 var t = GetTable(id);
                 if (t is not null && t.State == TableState.RcuPending)
                 {
+                    I2LocklessWalkGrace.OnTableReuse(this, task, op, t, now, "freed");
                     I1NoStaleTranslationAtFree.OnTableFree(this, task, op, t, now);
                     ReleaseTable(t, now);
                 }
