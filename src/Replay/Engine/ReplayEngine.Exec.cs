@@ -66,14 +66,20 @@ public sealed partial class ReplayEngine
                 return true;
             }
         }
-        var op = original;
         if ((flags & OpFlags.UseReg) != 0)
         {
             // The walker uses the table it found earlier: make that explicit so witnesses name it.
-            op.Table = task.RegTable;
-            op.Index = GetTable(task.RegTable) is { } reg ? IndexOf(op.Va, reg.Level) : 0;
-            op.Flags &= ~OpFlags.UseReg;
+            var resolved = original;
+            resolved.Table = task.RegTable;
+            resolved.Index = GetTable(task.RegTable) is { } reg ? IndexOf(resolved.Va, reg.Level) : 0;
+            resolved.Flags &= ~OpFlags.UseReg;
+            return ExecCore(task, resolved);
         }
+        return ExecCore(task, original);
+    }
+
+    private bool ExecCore(TaskState task, in Op op)
+    {
         switch (op.Kind)
         {
             case OpKind.MmCreate: return MmCreate(task, op);

@@ -87,6 +87,7 @@ public sealed partial class ReplayEngine
     private readonly List<Finding> _findings = [];
     private readonly HashSet<string> _findingKeys = new(StringComparer.Ordinal);
     private readonly List<string> _unfinished = [];
+    private TaskState? _lastTask;
     private long _exec;
     private long _programOps;
     private int _blockedCount;
@@ -164,10 +165,28 @@ public sealed partial class ReplayEngine
     public void Execute(in Op op)
     {
         _programOps++;
-        var task = GetTask(op.Tid);
+        var task = _lastTask is { } last && last.Tid == op.Tid ? last : GetTask(op.Tid);
+        _lastTask = task;
         if (task.Blocked || task.Deferred.Count > 0)
         {
             task.Deferred.Enqueue(op);
+            return;
+        }
+        if (!OpSpec.IsKernelStep(op.Kind) && _blockedCount == 0)
+        {
+            // Fast path for a primitive: no expansion buffer unless it has to wait.
+            task.StepKind = op.Kind;
+            if (!ExecMicro(task, op))
+            {
+                task.MicroCount = 0;
+                task.MicroPos = 0;
+                task.Push(op);
+                RunMicro(task);
+            }
+            if (_blockedCount > 0)
+            {
+                ResumeBlocked();
+            }
             return;
         }
         RunProgramOp(task, op);
