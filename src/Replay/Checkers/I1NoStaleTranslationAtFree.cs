@@ -1,0 +1,101 @@
+namespace Pipeline.Replay;
+
+/// <summary>
+/// I1 (R1): at <c>page_free</c> no usable TLB entry on any CPU, under any VA, may map the page; at
+/// <c>table_free</c> no usable walk-cache entry may name the table. An entry of mm M on CPU c is usable iff c
+/// runs M or the entry's tlb_gen is M's current one (otherwise switch_mm flushes it before use). Stale entries
+/// after a PTL is dropped are normal (batched flushes); only a usable entry at the free is a bug.
+/// </summary>
+internal static class I1NoStaleTranslationAtFree
+{
+    public static void OnPageFree(ReplayEngine engine, TaskState task, in Op op, PageState page, long now)
+    {
+        if (page.TlbRefs <= 0)
+        {
+            return;
+        }
+        foreach (var cpu in engine.Cpus)
+        {
+            foreach (var entry in cpu.Tlb.Values)
+            {
+                if (entry.Pfn != op.Pfn)
+                {
+                    continue;
+                }
+                var mm = engine.GetMm(entry.Mm);
+                bool usable = cpu.LoadedMm == entry.Mm || (mm is not null && entry.Gen == mm.TlbGen);
+                if (!usable)
+                {
+                    continue;
+                }
+                Report(engine, op, page, now, cpu, entry, mm);
+            }
+        }
+    }
+
+    private static void Report(ReplayEngine engine, in Op op, PageState page, long now, CpuState cpu, TlbEntry entry, MmState? mm)
+    {
+        var execs = new List<long> { entry.FillExec, page.UnmapWalkExec, page.UnmapLockExec, page.LastUnmapExec, now };
+        long since = entry.FillExec;
+        string relocation = "";
+        foreach (int id in new[] { entry.LeafTable, entry.Chain1, entry.Chain2 })
+        {
+            var t = engine.GetTable(id);
+            if (t is null || !engine.InWindow(t.LinkExec))
+            {
+                continue;
+            }
+            ref readonly var link = ref engine.Record(t.LinkExec);
+            if (link.Op.Kind is OpKind.PmdMove or OpKind.PudMove)
+            {
+                execs.Add(t.LinkExec);
+                since = Math.Min(since, t.LinkExec);
+                relocation = $" {OpSpec.NameOf(link.Op.Kind)} had moved table {t.Id} from 0x{link.Op.Va:x} to 0x{link.Op.NewVa:x}, so the page was reachable under two addresses.";
+            }
+        }
+        if (mm is not null)
+        {
+            execs.AddRange(engine.FlushesAfter(mm, since));
+        }
+        string unmapper = "";
+        if (engine.InWindow(page.LastUnmapExec))
+        {
+            ref readonly var unmap = ref engine.Record(page.LastUnmapExec);
+            var t = engine.GetTask(unmap.Op.Tid);
+            unmapper = $" {t.Comm}-{t.Tid} unmapped it through 0x{unmap.Op.Va:x} and flushed only what it knew, not 0x{entry.Va:x}.";
+        }
+        string size = entry.SizeShift switch
+        {
+            12 => "4K",
+            21 => "2M",
+            _ => "1G",
+        };
+        engine.AddFinding("I1", "R1", FindingClass.Race, Severity.Critical, entry.Mm, entry.Va, op.Pfn, execs,
+            $"pfn 0x{op.Pfn:x} is freed while CPU{cpu.Id} still holds a usable {size} TLB entry 0x{entry.Va:x} -> pfn 0x{entry.Pfn:x} "
+            + $"(filled through table {entry.LeafTable} entry {entry.LeafIdx}).{relocation}{unmapper}",
+            $"CPU{cpu.Id} can still read and write pfn 0x{op.Pfn:x} through 0x{entry.Va:x} after it is freed and reused: use-after-free through a stale TLB entry",
+            $"I1|{cpu.Id}|{entry.Mm}|{entry.Va}|{op.Pfn}");
+    }
+
+    public static void OnTableFree(ReplayEngine engine, TaskState task, in Op op, Table table, long now)
+    {
+        foreach (var cpu in engine.Cpus)
+        {
+            if (cpu.LoadedMm != table.Mm || cpu.WalkCache.Count == 0)
+            {
+                continue;
+            }
+            foreach (var kv in cpu.WalkCache)
+            {
+                if (kv.Value == table.Id)
+                {
+                    engine.AddFinding("I1", "R1", FindingClass.Race, Severity.Critical, table.Mm, 0, 0, [table.UnlinkExec, now],
+                        $"table {table.Id} is freed while CPU{cpu.Id}'s paging-structure cache still names it (no flush with freed_tables reached CPU{cpu.Id})",
+                        $"CPU{cpu.Id}'s next walk may read the freed table {table.Id}",
+                        $"I1|wc|{cpu.Id}|{table.Id}|{now}");
+                    break;
+                }
+            }
+        }
+    }
+}

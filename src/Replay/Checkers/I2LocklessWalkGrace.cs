@@ -1,0 +1,56 @@
+namespace Pipeline.Replay;
+
+/// <summary>
+/// I2 (R2): a table unlinked at time u may be freed or reused only after every CPU that was inside an IRQ-off
+/// (GUP-fast) or RCU section at u has left it, directly or because an IPI it had to take (ipi_sync, a
+/// shootdown IPI) or an RCU grace period came after u. Also reported: a lockless read of a freed or reused table.
+/// </summary>
+internal static class I2LocklessWalkGrace
+{
+    public static void OnTableReuse(ReplayEngine engine, TaskState task, in Op op, Table table, long now, string what)
+    {
+        long unlinked = table.UnlinkExec;
+        if (unlinked < 0)
+        {
+            return;
+        }
+        foreach (var cpu in engine.Cpus)
+        {
+            long section = cpu.SectionStart;
+            if (cpu.Id == op.Cpu || section < 0 || section >= unlinked || cpu.LastSyncExec >= unlinked)
+            {
+                continue;
+            }
+            var execs = new List<long> { section, unlinked, now };
+            foreach (var other in engine.Tasks)
+            {
+                long read = other.LastLocklessReadExec;
+                if (read > section && engine.InWindow(read) && engine.Record(read).Op.Cpu == cpu.Id)
+                {
+                    execs.Add(read);
+                }
+            }
+            var mm = engine.GetMm(table.Mm);
+            if (mm is not null)
+            {
+                execs.AddRange(engine.FlushesAfter(mm, unlinked));
+            }
+            string kind = cpu.IrqDepth > 0 ? "IRQ-off (GUP-fast)" : "RCU read-side";
+            engine.AddFinding("I2", "R2", FindingClass.Race, Severity.Critical, table.Mm, op.Va, 0, execs,
+                $"table {table.Id} is {what} while CPU{cpu.Id} is still inside the {kind} section it entered before the table was unlinked; "
+                + $"no IPI and no RCU grace period reached CPU{cpu.Id} after the unlink, so its lockless walk may still read table {table.Id}.",
+                $"CPU{cpu.Id}'s lockless walker reads entries of table {table.Id} after it was {what.Split(' ')[0]}: garbage PTEs, a reference on an unrelated page",
+                $"I2|{table.Id}|{cpu.Id}");
+        }
+    }
+
+    public static void OnLocklessReadOfReusedTable(ReplayEngine engine, TaskState task, in Op op, Table table, long now)
+    {
+        var cpu = engine.GetCpu(op.Cpu);
+        engine.AddFinding("I2", "R2", FindingClass.Race, Severity.Critical, table.Mm, op.Va, 0,
+            [cpu.SectionStart, table.UnlinkExec, table.FreeExec, now],
+            $"CPU{op.Cpu} reads entry {op.Index} of table {table.Id} locklessly after the table was {(table.State == TableState.Freed ? "freed" : "deposited (reused)")}",
+            "the walker acts on whatever the table now holds",
+            $"I2|{table.Id}|{op.Cpu}");
+    }
+}

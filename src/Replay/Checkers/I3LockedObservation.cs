@@ -1,0 +1,49 @@
+namespace Pipeline.Replay;
+
+/// <summary>
+/// I3 (R3): a decision that asserts or acts irrevocably may not combine a lockless read of slot s with a counter
+/// that an open writer section on ptl(s) has yet to update. Callers that tolerate it (reclaim's folio_mapped
+/// check) read the mapcount without <c>assert</c> and are exempt.
+/// </summary>
+internal static class I3LockedObservation
+{
+    public static void OnLocklessRead(ReplayEngine engine, TaskState task, Table table, int idx, long now)
+    {
+        var lk = engine.TableLock(table);
+        if (lk is null || lk.Writer == 0 || lk.Writer == task.Tid || table.SectionSerial != lk.Serial
+            || (table.SectionWrites[idx >> 6] & (1UL << (idx & 63))) == 0)
+        {
+            return;
+        }
+        task.ObsTable = table.Id;
+        task.ObsSerial = lk.Serial;
+        task.ObsWriter = lk.Writer;
+        task.ObsReadExec = now;
+        task.ObsWriteExec = table.SectionWriteExec;
+        task.ObsLockExec = lk.AcquireExec;
+    }
+
+    public static void OnAssertedMapcount(ReplayEngine engine, TaskState task, in Op op, PageState page, long now)
+    {
+        if (task.ObsReadExec < 0)
+        {
+            return;
+        }
+        var table = engine.GetTable(task.ObsTable);
+        var lk = table is null ? null : engine.TableLock(table);
+        long read = task.ObsReadExec;
+        task.ObsReadExec = -1;
+        if (lk is null || lk.Writer != task.ObsWriter || lk.Serial != task.ObsSerial)
+        {
+            return;
+        }
+        var writer = engine.GetTask(task.ObsWriter);
+        engine.AddFinding("I3", "R3", FindingClass.Race, Severity.Error, op.Mm, op.Va, op.Pfn,
+            [task.ObsLockExec, task.ObsWriteExec, read, now],
+            $"{task.Comm}-{task.Tid} saw the entry of pfn 0x{op.Pfn:x} in table {table!.Id} already cleared without taking its lock, "
+            + $"while {writer.Comm}-{writer.Tid} held that lock and had not yet decremented the mapcount; the asserted mapcount_read "
+            + $"returns {page.MapCount} although the page is about to be unmapped.",
+            $"try_to_unmap reports failure: VM_BUG_ON_PAGE(!unmap_success) fires (mapcount {page.MapCount}, becoming 0 once {writer.Comm}-{writer.Tid} unlocks)",
+            $"I3|{task.Tid}|{op.Pfn}|{now}");
+    }
+}

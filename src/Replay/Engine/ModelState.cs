@@ -1,0 +1,218 @@
+namespace Pipeline.Replay;
+
+/// <summary>A sleeping or spinning lock: one writer or many readers.</summary>
+internal sealed class LockObj(string name)
+{
+    public readonly string Name = name;
+    public int Writer;
+    public int Readers;
+    public long Serial;
+    public long AcquireExec = -1;
+    public long ReleaseExec = -1;
+
+    public bool Free => Writer == 0 && Readers == 0;
+
+    public bool Conflicts(bool write) => Writer != 0 || (write && Readers > 0);
+}
+
+internal enum TableState : byte
+{
+    Live,
+    Deposited,
+    RcuPending,
+    Freed,
+}
+
+/// <summary>One page-table page. It has identity: a whole table can move between slots, with its lock.</summary>
+internal sealed class Table
+{
+    public int Id;
+    public Level Level;
+    public int Mm;
+    public TableState State;
+    public long[] Entries = [];
+    public int LinkTable;
+    public int LinkIdx;
+    public long LinkExec = -1;
+    public long UnlinkExec = -1;
+    public long FreeExec = -1;
+    public long LastWriteExec = -1;
+    public int LastWriteIdx = -1;
+    public int LastWriteTid;
+    public int Present;
+    public LockObj? Lock;
+    // I3: entries written inside the current holder's PTL section.
+    public readonly ulong[] SectionWrites = new ulong[8];
+    public long SectionSerial = -1;
+    public long SectionWriteExec = -1;
+}
+
+internal sealed class Vma
+{
+    public ulong Start;
+    public ulong End;
+    public VmFlags Flags;
+    public int Rmap;
+    public long FlagsWriteExec = -1;
+    public LockObj? Lock;
+}
+
+internal sealed class MmState
+{
+    public int Id;
+    public int Root;
+    public LockObj MmapLock = null!;
+    public LockObj PageTableLock = null!;
+    public readonly List<Vma> Vmas = [];
+    public long TlbGen;
+    public readonly long[] FlushRing = new long[8];
+    public int FlushCount;
+    public readonly Dictionary<ulong, int> Deposits = [];
+
+    public void RecordFlush(long exec)
+    {
+        FlushRing[FlushCount & 7] = exec;
+        FlushCount++;
+    }
+
+    public Vma? FindVma(ulong va)
+    {
+        foreach (var vma in Vmas)
+        {
+            if (va >= vma.Start && va < vma.End)
+            {
+                return vma;
+            }
+        }
+        return null;
+    }
+}
+
+/// <summary>A TLB entry: remembers the slot it was filled from and the mm's tlb_gen at fill time.</summary>
+internal struct TlbEntry
+{
+    public int Mm;
+    public ulong Va;
+    public byte SizeShift;
+    public ulong Pfn;
+    public int LeafTable;
+    public int LeafIdx;
+    public int Chain0;
+    public int Chain1;
+    public int Chain2;
+    public long Gen;
+    public long FillExec;
+}
+
+internal sealed class CpuState
+{
+    public int Id;
+    public int LoadedMm;
+    public int IrqDepth;
+    public long IrqStartExec = -1;
+    public int RcuDepth;
+    public long RcuStartExec = -1;
+    public long LastSyncExec = -1;
+    public readonly Dictionary<long, TlbEntry> Tlb = [];
+    // Walk cache: (mm, level, va prefix) -> table id.
+    public readonly Dictionary<long, int> WalkCache = [];
+
+    public long SectionStart => IrqDepth > 0 && RcuDepth > 0 ? Math.Min(IrqStartExec, RcuStartExec)
+        : IrqDepth > 0 ? IrqStartExec : RcuDepth > 0 ? RcuStartExec : -1;
+}
+
+internal sealed class PageState
+{
+    public bool Allocated;
+    public int Order;
+    public int RefCount;
+    public int MapCount;
+    public int PmdMapCount;
+    public bool Mlocked;
+    public bool Unevictable;
+    public bool Lru;
+    public int TlbRefs;
+    public long AllocExec = -1;
+    public long LastUnmapExec = -1;
+    public long UnmapWalkExec = -1;
+    public long UnmapLockExec = -1;
+    public int LastUnmapTid;
+    public long MlockSetExec = -1;
+    public long MlockClearExec = -1;
+    public long LastMapDecExec = -1;
+}
+
+internal struct HeldLock
+{
+    public LockObj Lock;
+    public bool Write;
+    public long Exec;
+}
+
+/// <summary>A task: its program position, walker registers, held locks and ops waiting behind a block.</summary>
+internal sealed class TaskState
+{
+    public int Tid;
+    public string Comm = "task";
+    public readonly List<HeldLock> Held = [];
+    public Op[] Micro = new Op[64];
+    public int MicroCount;
+    public int MicroPos;
+    public OpKind StepKind;
+    public bool Blocked;
+    public string BlockedOn = "";
+    public long BlockStartExec = -1;
+    public readonly Queue<Op> Deferred = new();
+    // Walker registers (page_vma_mapped_walk state, mremap classification).
+    public int RegTable;
+    public long RegValue;
+    public long RegReadExec = -1;
+    public long RegCheckExec = -1;
+    public bool RegSkip;
+    public bool RegNotFound;
+    public bool RegSync;
+    public int NestedSkips;
+    // TLB batch (TTU_BATCH_FLUSH).
+    public ulong BatchMask;
+    public long BatchAddExec = -1;
+    // I3: last lockless read that saw an open writer section.
+    public int ObsTable;
+    public long ObsSerial;
+    public int ObsWriter;
+    public long ObsReadExec = -1;
+    public long ObsWriteExec = -1;
+    public long ObsLockExec = -1;
+    public long LastLocklessReadExec = -1;
+    public long VmFlagsReadExec = -1;
+
+    public void Push(in Op op)
+    {
+        if (MicroCount == Micro.Length)
+        {
+            Array.Resize(ref Micro, Micro.Length * 2);
+        }
+        Micro[MicroCount++] = op;
+    }
+
+    public bool Holds(LockObj lockObj)
+    {
+        foreach (var h in Held)
+        {
+            if (ReferenceEquals(h.Lock, lockObj))
+            {
+                return true;
+            }
+        }
+        return false;
+    }
+}
+
+/// <summary>One executed (micro) op, kept in a ring for witnesses.</summary>
+internal struct ExecRecord
+{
+    public long Exec;
+    public Op Op;
+    public OpKind Parent;
+    public long Result;
+    public byte Outcome;
+}

@@ -1,0 +1,364 @@
+namespace Pipeline.Replay;
+
+public sealed partial class ReplayEngine
+{
+    private const ulong PmdSize = 1UL << 21;
+    private const ulong PudSize = 1UL << 30;
+
+    /// <summary>Expands a kernel step into the primitives the profile's kernel executes.</summary>
+    private void Expand(TaskState task, in Op step)
+    {
+        switch (step.Kind)
+        {
+            case OpKind.MremapMovePmd:
+                task.RegSkip = false;
+                task.RegNotFound = false;
+                if (_profile.Has(KernelFeature.MovePmd))
+                {
+                    EmitNormalMove(task, step, Level.Pmd, step.Va, step.NewVa, step.Has(OpFlags.NeedRmapLocks), checkDst: true);
+                }
+                else
+                {
+                    EmitMovePtes(task, step, step.Va, step.NewVa, PmdSize, step.Table);
+                }
+                break;
+            case OpKind.MremapMovePud:
+                task.RegSkip = false;
+                task.RegNotFound = false;
+                if (_profile.Has(KernelFeature.MovePud))
+                {
+                    EmitNormalMove(task, step, Level.Pud, step.Va, step.NewVa, step.Has(OpFlags.NeedRmapLocks), checkDst: true);
+                }
+                else
+                {
+                    EmitPudAsPmds(task, step);
+                }
+                break;
+            case OpKind.MovePtes:
+                EmitMovePtes(task, step, step.Va, step.NewVa, step.Len, step.Table);
+                break;
+            case OpKind.ExecShiftStack:
+                EmitExecShift(task, step);
+                break;
+            case OpKind.TtuStart:
+                task.RegSkip = false;
+                task.RegNotFound = false;
+                task.RegTable = 0;
+                task.RegSync = step.Has(OpFlags.Sync) || (step.Has(OpFlags.Assert) && _profile.Has(KernelFix.TtuSync));
+                task.Push(Micro(step, OpKind.RmapWalkBegin));
+                task.Push(Micro(step, OpKind.RmapLock, OpFlags.None, obj: step.Obj));
+                break;
+            case OpKind.TtuWalk:
+                task.RegSkip = false;
+                task.RegNotFound = false;
+                EmitTtuWalk(task, step);
+                break;
+            case OpKind.TtuUnmap:
+                EmitTtuUnmap(task, step);
+                break;
+            case OpKind.TtuEnd:
+                task.Push(Micro(step, OpKind.RmapUnlock, OpFlags.None, obj: step.Obj));
+                task.Push(Micro(step, OpKind.RmapWalkEnd));
+                if (step.Has(OpFlags.Assert))
+                {
+                    task.Push(Micro(step, OpKind.MapcountRead, OpFlags.Assert));
+                }
+                task.RegSync = false;
+                break;
+            case OpKind.TtuMlockCheck:
+                task.RegSkip = false;
+                task.RegNotFound = false;
+                task.Push(Micro(step, OpKind.PtlLock, OpFlags.None, Level.Pte));
+                task.Push(Micro(step, OpKind.EntryRead, OpFlags.CheckPfn, Level.Pte));
+                task.Push(Micro(step, OpKind.VmFlagsRead, OpFlags.CheckLocked));
+                if (_profile.Has(KernelFix.MlockUnderPtl))
+                {
+                    task.Push(Micro(step, OpKind.FlagSet, OpFlags.IfFound, sub: (byte)PageFlag.Mlocked));
+                }
+                task.Push(Micro(step, OpKind.PtlUnlock, OpFlags.None, Level.Pte));
+                break;
+            case OpKind.TtuMlockSet:
+                if (!_profile.Has(KernelFix.MlockUnderPtl))
+                {
+                    // 4.3: out_mlock: down_read_trylock(mmap_sem), re-test VM_LOCKED, mlock_vma_page, no PTL held.
+                    task.Push(Micro(step, OpKind.MmapLock, OpFlags.Try | OpFlags.AbortIfFailed | OpFlags.IfFound));
+                    task.Push(Micro(step, OpKind.VmFlagsRead, OpFlags.CheckLocked | OpFlags.IfFound));
+                }
+                break;
+            case OpKind.TtuMlockPage:
+                if (!_profile.Has(KernelFix.MlockUnderPtl))
+                {
+                    task.Push(Micro(step, OpKind.FlagSet, OpFlags.IfFound, sub: (byte)PageFlag.Mlocked));
+                    task.Push(Micro(step, OpKind.MmapUnlock, OpFlags.IfNotSkip));
+                }
+                break;
+            case OpKind.ZapClear:
+                task.Push(Micro(step, OpKind.PtlLock, OpFlags.None, step.Level));
+                task.Push(Micro(step, step.Level == Level.Pmd ? OpKind.PmdClear : OpKind.PteClear));
+                break;
+            case OpKind.ZapFinish:
+                task.Push(Micro(step, OpKind.MapDec, OpFlags.None, step.Level));
+                task.Push(Micro(step, OpKind.FlagClear, OpFlags.IfUnmapped, sub: (byte)PageFlag.Mlocked));
+                task.Push(Micro(step, OpKind.PtlUnlock, OpFlags.None, step.Level));
+                task.Push(Micro(step, OpKind.TlbFlush, OpFlags.None, len: SizeOf(step.Level)));
+                break;
+            case OpKind.CollapseFlush:
+                task.Push(Micro(step, OpKind.PtlLock, OpFlags.None, Level.Pmd));
+                task.Push(Micro(step, OpKind.PmdClear));
+                task.Push(Micro(step, OpKind.TlbFlush, (step.Flags & OpFlags.NoIpi) | OpFlags.FreedTables, len: PmdSize, va: step.Va & ~(PmdSize - 1)));
+                task.Push(Micro(step, OpKind.PtlUnlock, OpFlags.None, Level.Pmd));
+                if (_profile.Has(KernelFix.TableFreeIpiSync))
+                {
+                    task.Push(Micro(step, OpKind.IpiSync, OpFlags.None, sub: 1));
+                }
+                break;
+            case OpKind.RetractStart:
+                task.RegSkip = false;
+                if (!_profile.Has(KernelFeature.RetractWithoutMmapLock))
+                {
+                    task.Push(Micro(step, OpKind.MmapLock, OpFlags.Write | OpFlags.Try | OpFlags.AbortIfFailed));
+                }
+                task.Push(Micro(step, OpKind.RmapLock, OpFlags.IfNotSkip, obj: step.Obj));
+                break;
+            case OpKind.RetractPmd:
+                task.Push(Micro(step, OpKind.PtlLock, OpFlags.IfNotSkip, Level.Pmd));
+                task.Push(Micro(step, OpKind.EntryRead, OpFlags.IfNotSkip | OpFlags.SaveReg, Level.Pmd));
+                task.Push(Micro(step, OpKind.PmdClear, OpFlags.IfNotSkip));
+                task.Push(Micro(step, OpKind.PtlUnlock, OpFlags.IfNotSkip, Level.Pmd));
+                task.Push(Micro(step, OpKind.TlbFlush, OpFlags.IfNotSkip | OpFlags.FreedTables, len: PmdSize, va: step.Va & ~(PmdSize - 1)));
+                task.Push(Micro(step, OpKind.TableFree, OpFlags.IfNotSkip | OpFlags.UseReg, sub: (byte)FreeMode.Rcu));
+                break;
+            case OpKind.RetractEnd:
+                task.Push(Micro(step, OpKind.RmapUnlock, OpFlags.IfNotSkip, obj: step.Obj));
+                if (!_profile.Has(KernelFeature.RetractWithoutMmapLock))
+                {
+                    task.Push(Micro(step, OpKind.MmapUnlock, OpFlags.IfNotSkip));
+                }
+                break;
+        }
+    }
+
+    private static Op Micro(in Op step, OpKind kind, OpFlags flags = OpFlags.None, Level level = Level.Pte,
+        ulong? va = null, ulong? newVa = null, ulong len = 0, int table = 0, int obj = 0, byte sub = 0)
+    {
+        return new Op
+        {
+            Seq = step.Seq,
+            Tid = step.Tid,
+            Cpu = step.Cpu,
+            Kind = kind,
+            Flags = flags,
+            Level = level,
+            Mm = step.Mm,
+            Va = va ?? step.Va,
+            NewVa = newVa ?? step.NewVa,
+            Len = len,
+            Pfn = step.Pfn,
+            Table = table,
+            Obj = obj,
+            Sub = sub,
+        };
+    }
+
+    /// <summary>move_pgt_entry(NORMAL_PMD / NORMAL_PUD) as the profile's mremap.c does it.</summary>
+    private void EmitNormalMove(TaskState task, in Op step, Level level, ulong oldVa, ulong newVa, bool needRmapLocks, bool checkDst)
+    {
+        bool rmap = step.Obj != 0 && (needRmapLocks || _profile.Has(KernelFix.RmapLocksPmdMove));
+        // move_page_tables classifies the old entry before take_rmap_locks (the window of §2.6).
+        task.Push(Micro(step, OpKind.EntryRead, OpFlags.Lockless | OpFlags.SaveReg, level, va: oldVa));
+        if (rmap)
+        {
+            task.Push(Micro(step, OpKind.RmapLock, OpFlags.Write, obj: step.Obj));
+        }
+        task.Push(Micro(step, OpKind.PtlLock, OpFlags.None, level, va: oldVa));
+        task.Push(Micro(step, OpKind.PtlLock, OpFlags.Nested, level, va: newVa));
+        var flags = OpFlags.Classified;
+        if (checkDst)
+        {
+            flags |= OpFlags.CheckDst;
+        }
+        if (_profile.Has(KernelFix.WarnOnOnce))
+        {
+            flags |= OpFlags.WarnOnce;
+        }
+        if (_profile.Has(KernelFix.PmdRecheckUnderLocks))
+        {
+            flags |= OpFlags.Recheck;
+        }
+        task.Push(Micro(step, level == Level.Pmd ? OpKind.PmdMove : OpKind.PudMove, flags, level, va: oldVa, newVa: newVa));
+        task.Push(Micro(step, OpKind.TlbFlush, OpFlags.FreedTables, level, va: oldVa, len: SizeOf(level)));
+        task.Push(Micro(step, OpKind.PtlUnlock, OpFlags.Nested, level, va: newVa));
+        task.Push(Micro(step, OpKind.PtlUnlock, OpFlags.None, level, va: oldVa));
+        if (rmap)
+        {
+            task.Push(Micro(step, OpKind.RmapUnlock, OpFlags.None, obj: step.Obj));
+        }
+    }
+
+    /// <summary>move_ptes over [oldVa, oldVa+len) within one PMD extent (split into extents by the caller).</summary>
+    private void EmitMovePtes(TaskState task, in Op step, ulong oldVa, ulong newVa, ulong len, int spare)
+    {
+        bool rmap = step.Obj != 0 && step.Has(OpFlags.NeedRmapLocks);
+        ulong end = oldVa + len;
+        while (oldVa < end)
+        {
+            ulong extent = Math.Min(Math.Min(NextBoundary(oldVa, PmdSize) - oldVa, NextBoundary(newVa, PmdSize) - newVa), end - oldVa);
+            if (rmap)
+            {
+                task.Push(Micro(step, OpKind.RmapLock, OpFlags.Write, obj: step.Obj));
+            }
+            task.Push(Micro(step, OpKind.PteAlloc, OpFlags.None, va: newVa, table: spare));
+            if (spare != 0)
+            {
+                spare++;
+            }
+            task.Push(Micro(step, OpKind.PtlLock, OpFlags.None, Level.Pte, va: oldVa));
+            task.Push(Micro(step, OpKind.PtlLock, OpFlags.Nested, Level.Pte, va: newVa));
+            for (ulong off = 0; off < extent; off += 4096)
+            {
+                task.Push(Micro(step, OpKind.PteMove, OpFlags.None, va: oldVa + off, newVa: newVa + off));
+            }
+            // eb66ae030829: flush the old range before dropping the PTL when relocating entries.
+            task.Push(Micro(step, OpKind.TlbFlush, OpFlags.None, va: oldVa, len: extent));
+            task.Push(Micro(step, OpKind.PtlUnlock, OpFlags.Nested, Level.Pte, va: newVa));
+            task.Push(Micro(step, OpKind.PtlUnlock, OpFlags.None, Level.Pte, va: oldVa));
+            if (rmap)
+            {
+                task.Push(Micro(step, OpKind.RmapUnlock, OpFlags.None, obj: step.Obj));
+            }
+            oldVa += extent;
+            newVa += extent;
+        }
+    }
+
+    private static ulong NextBoundary(ulong va, ulong size) => (va + size) & ~(size - 1);
+
+    /// <summary>Without HAVE_MOVE_PUD the 1G extent moves PMD by PMD into a new PMD table.</summary>
+    private void EmitPudAsPmds(TaskState task, in Op step)
+    {
+        var mm = GetMm(step.Mm);
+        if (mm is null || !TryWalk(mm, step.Va, Level.Pmd, out var oldPmd, out _))
+        {
+            task.Push(Micro(step, OpKind.PudMove, OpFlags.CheckDst, Level.Pud));
+            return;
+        }
+        if (step.Table != 0)
+        {
+            task.Push(Micro(step, OpKind.TableAlloc, OpFlags.None, Level.Pmd, table: step.Table));
+            task.Push(Micro(step, OpKind.PudPopulate, OpFlags.None, Level.Pud, va: step.NewVa, table: step.Table));
+        }
+        int spare = step.Table == 0 ? 0 : step.Table + 1;
+        for (int i = 0; i < 512; i++)
+        {
+            if (oldPmd.Entries[i] != EntryValue.None)
+            {
+                ulong off = (ulong)i * PmdSize;
+                if (_profile.Has(KernelFeature.MovePmd))
+                {
+                    EmitNormalMove(task, step, Level.Pmd, step.Va + off, step.NewVa + off, step.Has(OpFlags.NeedRmapLocks), checkDst: true);
+                }
+                else
+                {
+                    EmitMovePtes(task, step, step.Va + off, step.NewVa + off, PmdSize, spare);
+                    spare = spare == 0 ? 0 : spare + 1;
+                }
+            }
+        }
+    }
+
+    /// <summary>shift_arg_pages / relocate_vma_down: the stack moves down, overlapping itself.</summary>
+    private void EmitExecShift(TaskState task, in Op step)
+    {
+        ulong oldVa = step.Va;
+        ulong newVa = step.NewVa;
+        ulong len = step.Len;
+        ulong oldEnd = oldVa + len;
+        int spare = step.Table;
+        task.Push(Micro(step, OpKind.VmaModify, OpFlags.None, va: oldVa, newVa: newVa, len: oldEnd - newVa));
+        bool overlap = oldVa - newVa < len;
+        bool pmdMoves = _profile.Has(KernelFeature.MovePmd) && !(overlap && _profile.Has(KernelFix.SkipPmdMoveOnOverlap));
+        if (pmdMoves && _profile.Has(KernelFix.RealignPmd))
+        {
+            // try_realign_addr with for_stack: both ends mutually aligned, so start the move at the PMD boundary below.
+            ulong off = oldVa & (PmdSize - 1);
+            if (off != 0 && off == (newVa & (PmdSize - 1)) && len >= PmdSize - off)
+            {
+                oldVa -= off;
+                newVa -= off;
+            }
+        }
+        while (oldVa < oldEnd)
+        {
+            ulong extent = Math.Min(Math.Min(NextBoundary(oldVa, PmdSize) - oldVa, NextBoundary(newVa, PmdSize) - newVa), oldEnd - oldVa);
+            if (pmdMoves && extent == PmdSize)
+            {
+                var flags = OpFlags.CheckDst | (_profile.Has(KernelFix.WarnOnOnce) ? OpFlags.WarnOnce : OpFlags.None);
+                task.Push(Micro(step, OpKind.PtlLock, OpFlags.None, Level.Pmd, va: oldVa));
+                task.Push(Micro(step, OpKind.PtlLock, OpFlags.Nested, Level.Pmd, va: newVa));
+                task.Push(Micro(step, OpKind.PmdMove, flags, Level.Pmd, va: oldVa, newVa: newVa));
+                task.Push(Micro(step, OpKind.TlbFlush, OpFlags.FreedTables, va: oldVa, len: PmdSize));
+                task.Push(Micro(step, OpKind.PtlUnlock, OpFlags.Nested, Level.Pmd, va: newVa));
+                task.Push(Micro(step, OpKind.PtlUnlock, OpFlags.None, Level.Pmd, va: oldVa));
+            }
+            else
+            {
+                EmitMovePtes(task, step, oldVa, newVa, extent, spare);
+                if (spare != 0)
+                {
+                    spare++;
+                }
+            }
+            oldVa += extent;
+            newVa += extent;
+        }
+    }
+
+    private void EmitTtuWalk(TaskState task, in Op step)
+    {
+        if (step.Level == Level.Pmd)
+        {
+            // THP: a lockless look at the PMD; not present -> return (PVMW_SYNC: take and drop the PMD lock first).
+            task.Push(Micro(step, OpKind.EntryRead, OpFlags.Lockless | OpFlags.SkipIfNone | OpFlags.SaveReg, Level.Pmd));
+            if (task.RegSync)
+            {
+                task.Push(Micro(step, OpKind.PtlLock, OpFlags.IfSkip, Level.Pmd));
+                task.Push(Micro(step, OpKind.PtlUnlock, OpFlags.IfSkip, Level.Pmd));
+            }
+            task.Push(Micro(step, OpKind.PtlLock, OpFlags.IfNotSkip, Level.Pmd));
+            task.Push(Micro(step, OpKind.EntryRead, OpFlags.IfNotSkip | OpFlags.CheckPfn, Level.Pmd));
+            return;
+        }
+        // page_vma_mapped_walk: READ_ONCE(*pmd) keeps the PTE table it found; map_pte peeks without the lock.
+        task.Push(Micro(step, OpKind.EntryRead, OpFlags.Lockless | OpFlags.SaveReg | OpFlags.SkipIfNone, Level.Pmd));
+        task.Push(Micro(step, OpKind.EntryRead, OpFlags.Lockless | OpFlags.UseReg | OpFlags.SkipIfNone | OpFlags.IfNotSkip, Level.Pte));
+        task.Push(Micro(step, OpKind.PtlLock, OpFlags.UseReg | OpFlags.IfNotSkip, Level.Pte));
+        task.Push(Micro(step, OpKind.EntryRead, OpFlags.UseReg | OpFlags.IfNotSkip | OpFlags.CheckPfn, Level.Pte));
+    }
+
+    private void EmitTtuUnmap(TaskState task, in Op step)
+    {
+        if (step.Level == Level.Pmd)
+        {
+            task.Push(Micro(step, OpKind.PmdClear, OpFlags.IfFound, Level.Pmd));
+            task.Push(Micro(step, OpKind.TlbFlush, OpFlags.IfFound, va: step.Va & ~(PmdSize - 1), len: PmdSize));
+            task.Push(Micro(step, OpKind.MapDec, OpFlags.IfFound, Level.Pmd));
+            task.Push(Micro(step, OpKind.RefPut, OpFlags.IfFound));
+            task.Push(Micro(step, OpKind.PtlUnlock, OpFlags.IfNotSkip, Level.Pmd));
+            return;
+        }
+        var clear = step.Has(OpFlags.Migrate) ? OpKind.PteSetSwap : OpKind.PteClear;
+        task.Push(Micro(step, clear, OpFlags.IfFound | OpFlags.UseReg, Level.Pte));
+        if (step.Has(OpFlags.Batch))
+        {
+            task.Push(Micro(step, OpKind.TlbBatchAdd, OpFlags.IfFound));
+        }
+        else
+        {
+            // ptep_clear_flush -> flush_tlb_page: only the address this walker knows.
+            task.Push(Micro(step, OpKind.TlbFlush, OpFlags.IfFound, va: step.Va & ~4095UL, len: 4096));
+        }
+        task.Push(Micro(step, OpKind.MapDec, OpFlags.IfFound));
+        task.Push(Micro(step, OpKind.RefPut, OpFlags.IfFound));
+        task.Push(Micro(step, OpKind.PtlUnlock, OpFlags.UseReg | OpFlags.IfNotSkip, Level.Pte));
+    }
+}

@@ -1,0 +1,237 @@
+namespace Pipeline.Replay.Tests;
+
+public class ReplayEngineTests
+{
+    private sealed class Program
+    {
+        private readonly List<Op> _ops = [];
+        private readonly Dictionary<int, string> _comms = [];
+
+        public Program Op(int tid, int cpu, OpKind kind, int mm = 0, ulong va = 0, ulong pfn = 0, int table = 0, int index = 0,
+            Level level = Level.Pte, OpFlags flags = OpFlags.None, int obj = 0, ulong len = 0, byte sub = 0)
+        {
+            _comms.TryAdd(tid, "t" + tid.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            _ops.Add(new Op
+            {
+                Seq = _ops.Count,
+                Tid = tid,
+                Cpu = cpu,
+                Kind = kind,
+                Mm = mm,
+                Va = va,
+                Pfn = pfn,
+                Table = table,
+                Index = index,
+                Level = level,
+                Flags = flags,
+                Obj = obj,
+                Len = len,
+                Sub = sub,
+            });
+            return this;
+        }
+
+        /// <summary>mm 1 with tables 1..5 mapping 0x201000 -> pfn 0x5000, loaded on CPU 1.</summary>
+        public Program Mapped()
+        {
+            Op(1, 1, OpKind.MmCreate, mm: 1, table: 1);
+            Op(1, 1, OpKind.TableAlloc, table: 2, level: Level.P4d).Op(1, 1, OpKind.PgdPopulate, mm: 1, va: 0x200000, table: 2);
+            Op(1, 1, OpKind.TableAlloc, table: 3, level: Level.Pud).Op(1, 1, OpKind.P4dPopulate, mm: 1, va: 0x200000, table: 3);
+            Op(1, 1, OpKind.TableAlloc, table: 4, level: Level.Pmd).Op(1, 1, OpKind.PudPopulate, mm: 1, va: 0x200000, table: 4);
+            Op(1, 1, OpKind.TableAlloc, table: 5, level: Level.Pte).Op(1, 1, OpKind.PmdPopulate, mm: 1, va: 0x200000, table: 5);
+            Op(1, 1, OpKind.VmaCreate, mm: 1, va: 0x200000, len: 0x200000);
+            Op(1, 1, OpKind.PageAlloc, pfn: 0x5000).Op(1, 1, OpKind.PteSet, mm: 1, va: 0x201000, pfn: 0x5000);
+            return Op(1, 1, OpKind.CtxSwitch, mm: 1);
+        }
+
+        public ReplayResult Run(string profile = "none") => ReplayEngine.Run(new OpTrace(_ops, _comms), KernelProfile.Parse(profile), Arch.X86);
+    }
+
+    private static Finding SingleInconsistent(ReplayResult result, string text)
+    {
+        var finding = Assert.Single(result.Findings);
+        Assert.Equal(FindingClass.Inconsistent, finding.Class);
+        Assert.Equal("inconsistent", finding.Race);
+        Assert.Contains(text, finding.Message, StringComparison.Ordinal);
+        return finding;
+    }
+
+    [Fact]
+    public void Run_CleanProgram_NoFindings()
+    {
+        var result = new Program().Mapped()
+            .Op(1, 1, OpKind.Access, mm: 1, va: 0x201000)
+            .Op(1, 1, OpKind.PtlLock, table: 5)
+            .Op(1, 1, OpKind.PteClear, table: 5, index: 1)
+            .Op(1, 1, OpKind.TlbFlush, mm: 1, va: 0x201000, len: 0x1000)
+            .Op(1, 1, OpKind.PtlUnlock, table: 5)
+            .Op(1, 1, OpKind.PageFree, pfn: 0x5000)
+            .Run();
+
+        Assert.Empty(result.Findings);
+        Assert.True(result.OpsExecuted >= 18);
+    }
+
+    [Fact]
+    public void Run_FreeWithoutFlush_StaleTranslationReported()
+    {
+        var result = new Program().Mapped()
+            .Op(1, 1, OpKind.Access, mm: 1, va: 0x201000)
+            .Op(1, 1, OpKind.PteClear, table: 5, index: 1)
+            .Op(1, 1, OpKind.PageFree, pfn: 0x5000)
+            .Run();
+
+        var finding = Assert.Single(result.Findings);
+        Assert.Equal("I1", finding.Checker);
+        Assert.Equal([1], finding.Cpus);
+    }
+
+    [Fact]
+    public void Run_UnlockNotHeld_Inconsistent()
+    {
+        var result = new Program().Mapped().Op(2, 2, OpKind.MmapUnlock, mm: 1).Run();
+
+        SingleInconsistent(result, "which it does not hold");
+    }
+
+    [Fact]
+    public void Run_FreeOfFreePage_Inconsistent()
+    {
+        var result = new Program().Mapped()
+            .Op(1, 1, OpKind.PteClear, table: 5, index: 1)
+            .Op(1, 1, OpKind.TlbFlush, mm: 1, flags: OpFlags.All)
+            .Op(1, 1, OpKind.PageFree, pfn: 0x5000)
+            .Op(1, 1, OpKind.PageFree, pfn: 0x5000)
+            .Run();
+
+        SingleInconsistent(result, "which is already free");
+    }
+
+    [Fact]
+    public void Run_AccessOutsideAnyVma_Inconsistent()
+    {
+        var result = new Program().Mapped().Op(1, 1, OpKind.Access, mm: 1, va: 0x900000).Run();
+
+        SingleInconsistent(result, "no VMA maps that address");
+    }
+
+    [Fact]
+    public void Run_OpOnUnknownTable_Inconsistent()
+    {
+        var result = new Program().Mapped().Op(1, 1, OpKind.PteClear, table: 77, index: 3).Run();
+
+        SingleInconsistent(result, "table 77, which no table_alloc introduced");
+    }
+
+    [Fact]
+    public void Run_AccessFromCpuRunningAnotherMm_Inconsistent()
+    {
+        var result = new Program().Mapped().Op(3, 3, OpKind.Access, mm: 1, va: 0x201000).Run();
+
+        SingleInconsistent(result, "missing ctx_switch");
+    }
+
+    [Fact]
+    public void Run_UnknownMm_Inconsistent()
+    {
+        var result = new Program().Mapped().Op(1, 1, OpKind.MmapLock, mm: 9, flags: OpFlags.Write).Run();
+
+        SingleInconsistent(result, "mm9, which no mm_create introduced");
+    }
+
+    [Fact]
+    public void Run_TraceEndsWhileTaskWaits_ReportedAsInconsistentNotRace()
+    {
+        var result = new Program().Mapped()
+            .Op(1, 1, OpKind.MmapLock, mm: 1, flags: OpFlags.Write)
+            .Op(2, 2, OpKind.MmapLock, mm: 1, flags: OpFlags.Write)
+            .Op(2, 2, OpKind.MmapUnlock, mm: 1)
+            .Run();
+
+        var finding = SingleInconsistent(result, "waits forever on mmap_lock of mm1 (held by t1-1)");
+        Assert.Contains("1 later ops never ran", finding.Message, StringComparison.Ordinal);
+        Assert.Single(result.Unfinished);
+    }
+
+    [Fact]
+    public void Run_BlockedTask_OthersRunOnAndItResumesAfterRelease()
+    {
+        // t2 waits for the PTL t1 holds; t3 keeps running (its fill happens while t2 waits); t2's queued
+        // pte_clear runs only after t1's unlock, and its later flush covers t3's entry.
+        var result = new Program().Mapped()
+            .Op(3, 3, OpKind.CtxSwitch, mm: 1)
+            .Op(1, 1, OpKind.PtlLock, table: 5)
+            .Op(2, 2, OpKind.PtlLock, table: 5)
+            .Op(2, 2, OpKind.PteClear, table: 5, index: 1)
+            .Op(3, 3, OpKind.Access, mm: 1, va: 0x201000)
+            .Op(1, 1, OpKind.PtlUnlock, table: 5)
+            .Op(2, 2, OpKind.TlbFlush, mm: 1, va: 0x201000, len: 0x1000)
+            .Op(2, 2, OpKind.PtlUnlock, table: 5)
+            .Op(2, 2, OpKind.PageFree, pfn: 0x5000)
+            .Run();
+
+        Assert.Empty(result.Findings);
+    }
+
+    [Fact]
+    public void Run_IpiSync_WaitsForIrqOffSection()
+    {
+        // Without the wait, the table would be freed inside CPU1's IRQ-off section (an I2 finding).
+        var program = new Program().Mapped()
+            .Op(1, 1, OpKind.IrqDisable)
+            .Op(1, 1, OpKind.EntryRead, mm: 1, va: 0x200000, level: Level.Pmd, flags: OpFlags.Lockless)
+            .Op(2, 2, OpKind.PmdClear, mm: 1, va: 0x200000)
+            .Op(2, 2, OpKind.IpiSync)
+            .Op(2, 2, OpKind.TableFree, table: 5)
+            .Op(1, 1, OpKind.EntryRead, table: 5, index: 1, flags: OpFlags.Lockless)
+            .Op(1, 1, OpKind.IrqEnable);
+
+        Assert.Empty(program.Run().Findings);
+    }
+
+    [Fact]
+    public void Run_TableFreeInsideIrqOffSection_I2()
+    {
+        var result = new Program().Mapped()
+            .Op(1, 1, OpKind.IrqDisable)
+            .Op(1, 1, OpKind.EntryRead, mm: 1, va: 0x200000, level: Level.Pmd, flags: OpFlags.Lockless)
+            .Op(2, 2, OpKind.PmdClear, mm: 1, va: 0x200000)
+            .Op(2, 2, OpKind.TableFree, table: 5)
+            .Op(1, 1, OpKind.EntryRead, table: 5, index: 1, flags: OpFlags.Lockless)
+            .Op(1, 1, OpKind.IrqEnable)
+            .Run();
+
+        var finding = Assert.Single(result.Findings);
+        Assert.Equal("I2", finding.Checker);
+        Assert.Equal("R2", finding.Race);
+    }
+
+    [Fact]
+    public void Run_ImmediateFreeInsideRcuSection_I2()
+    {
+        var result = new Program().Mapped()
+            .Op(1, 1, OpKind.RcuLock)
+            .Op(2, 2, OpKind.PmdClear, mm: 1, va: 0x200000)
+            .Op(2, 2, OpKind.TableFree, table: 5)
+            .Run();
+
+        Assert.Equal("I2", Assert.Single(result.Findings).Checker);
+    }
+
+    [Fact]
+    public void Run_RcuDeferredFree_GracePeriodWaitsForReader()
+    {
+        var result = new Program().Mapped()
+            .Op(1, 1, OpKind.RcuLock)
+            .Op(2, 2, OpKind.PmdClear, mm: 1, va: 0x200000)
+            .Op(2, 2, OpKind.TableFree, table: 5, sub: (byte)FreeMode.Rcu)
+            .Op(2, 2, OpKind.RcuGpEnd)
+            .Op(2, 2, OpKind.TableAlloc, table: 5, level: Level.Pte)
+            .Op(1, 1, OpKind.EntryRead, table: 5, index: 1, flags: OpFlags.Lockless, level: Level.Pte)
+            .Op(1, 1, OpKind.RcuUnlock)
+            .Run();
+
+        // The grace period (and so the free and the reuse of id 5) waits for CPU1's reader.
+        Assert.Empty(result.Findings);
+    }
+}

@@ -1,0 +1,181 @@
+namespace Pipeline.Replay.Tests;
+
+public class ScenarioLibraryTests
+{
+    public static TheoryData<string, string, Arch> BuggyCases()
+    {
+        var data = new TheoryData<string, string, Arch>();
+        foreach (var scenario in ScenarioLibrary.All)
+        {
+            foreach (var profile in scenario.BuggyProfiles.Append("none").Distinct())
+            {
+                foreach (var arch in new[] { Arch.X86, Arch.Arm64 })
+                {
+                    if (!scenario.MaskedOn.Contains(arch))
+                    {
+                        data.Add(scenario.Name, profile, arch);
+                    }
+                }
+            }
+        }
+        return data;
+    }
+
+    public static TheoryData<string, string, Arch> CleanCases()
+    {
+        var data = new TheoryData<string, string, Arch>();
+        foreach (var scenario in ScenarioLibrary.All)
+        {
+            foreach (var arch in new[] { Arch.X86, Arch.Arm64 })
+            {
+                foreach (var profile in scenario.FixedProfiles.Append("latest").Distinct())
+                {
+                    data.Add(scenario.Name, profile, arch);
+                }
+                if (scenario.MaskedOn.Contains(arch))
+                {
+                    foreach (var profile in scenario.BuggyProfiles.Append("none").Distinct())
+                    {
+                        data.Add(scenario.Name, profile, arch);
+                    }
+                }
+            }
+        }
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(BuggyCases))]
+    public void Run_BuggyProfile_RightCheckerReportsTheRace(string name, string profile, Arch arch)
+    {
+        var scenario = ScenarioLibrary.Get(name);
+        var result = ReplayEngine.Run(scenario.Build(), KernelProfile.Parse(profile), arch);
+
+        Assert.NotEmpty(result.Findings);
+        Assert.All(result.Findings, f =>
+        {
+            Assert.Equal(FindingClass.Race, f.Class);
+            Assert.Equal(scenario.Checker, f.Checker);
+            Assert.Equal(scenario.Race, f.Race);
+            Assert.NotEmpty(f.Witness.Steps);
+            Assert.NotEmpty(f.Seqs);
+        });
+        Assert.Empty(result.Unfinished);
+    }
+
+    [Theory]
+    [MemberData(nameof(CleanCases))]
+    public void Run_FixedProfile_ReplaysClean(string name, string profile, Arch arch)
+    {
+        var scenario = ScenarioLibrary.Get(name);
+        var result = ReplayEngine.Run(scenario.Build(), KernelProfile.Parse(profile), arch);
+
+        Assert.True(result.Findings.Count == 0,
+            $"{name} under {profile}/{arch}: " + string.Join("; ", result.Findings.Select(f => $"{f.Checker}/{f.Race}: {f.Message}")));
+        Assert.Empty(result.Unfinished);
+    }
+
+    [Fact]
+    public void Run_R1BatchedReclaim_MaskedOnX86OpenOnArm64()
+    {
+        var trace = ScenarioLibrary.Get("r1-pmd-reclaim").Build();
+        var profile = KernelProfile.Parse("v5.13");
+
+        var x86 = ReplayEngine.Run(trace, profile, Arch.X86);
+        var arm64 = ReplayEngine.Run(trace, profile, Arch.Arm64);
+
+        Assert.Empty(x86.Findings);
+        var finding = Assert.Single(arm64.Findings);
+        Assert.Equal("I1", finding.Checker);
+        Assert.Equal([3], finding.Cpus.Where(c => c == 3));
+        Assert.Equal(0x40201000UL, finding.Va);
+        Assert.Equal(0x5000UL, finding.Pfn);
+    }
+
+    [Fact]
+    public void Run_R1UnbatchedMigration_OpenOnBothArchitectures()
+    {
+        var trace = ScenarioLibrary.Get("r1-pmd").Build();
+        foreach (var arch in new[] { Arch.X86, Arch.Arm64 })
+        {
+            var finding = Assert.Single(ReplayEngine.Run(trace, KernelProfile.Parse("v5.13"), arch).Findings);
+            Assert.Equal(Severity.Critical, finding.Severity);
+            Assert.Contains("CPU3", finding.Message, StringComparison.Ordinal);
+        }
+    }
+
+    [Theory]
+    [InlineData("r1-pmd", "v5.13", "+rmap-locks-pmd-move", 0)]
+    [InlineData("r1-pmd", "latest", "-rmap-locks-pmd-move", 1)]
+    [InlineData("r2-anon", "latest", "-table-free-ipi-sync", 1)]
+    [InlineData("r3-pte", "latest", "-ttu-sync", 1)]
+    [InlineData("r4-truncate", "latest", "-mlock-under-ptl", 2)]
+    [InlineData("r5-exec-stack", "v6.6", "+skip-pmd-move-on-overlap", 0)]
+    [InlineData("r5-exec-stack", "v6.6", "+realign-pmd", 0)]
+    [InlineData("r5-exec-stack", "latest", "-realign-pmd", 1)]
+    [InlineData("r6-retract", "v6.11", "+pmd-recheck-under-locks", 0)]
+    [InlineData("r6-retract", "latest", "-pmd-recheck-under-locks", 1)]
+    public void Run_SingleFixToggled_FindingFollowsTheFix(string name, string profile, string fix, int expected)
+    {
+        var result = ReplayEngine.Run(ScenarioLibrary.Get(name).Build(), KernelProfile.Parse(profile, [fix]), Arch.X86);
+
+        Assert.Equal(expected, result.Findings.Count);
+    }
+
+    [Fact]
+    public void Run_R5WithWarnOnOnce_MessageSaysWarnOnOnce()
+    {
+        var trace = ScenarioLibrary.Get("r5-exec-stack").Build();
+
+        var before = Assert.Single(ReplayEngine.Run(trace, KernelProfile.Parse("none"), Arch.X86).Findings);
+        var after = Assert.Single(ReplayEngine.Run(trace, KernelProfile.Parse("v5.8"), Arch.X86).Findings);
+
+        Assert.Equal(Severity.Warning, after.Severity);
+        Assert.Contains("WARN_ON fires", before.Witness.Outcome, StringComparison.Ordinal);
+        Assert.Contains("WARN_ON_ONCE fires", after.Witness.Outcome, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Run_R1FixedSchedule_MremapWaitsForTheRmapWalk()
+    {
+        // Under the fix, the move must happen after the walker's rmap_unlock: the later access through the
+        // new address sees the migration entry the walker left, not the page.
+        var trace = ScenarioLibrary.Get("r1-pmd").Build();
+        var engine = new ReplayEngine(KernelProfile.Latest, Arch.X86);
+        foreach (var op in trace.Ops)
+        {
+            engine.Execute(op);
+        }
+        var result = engine.Finish();
+
+        Assert.Empty(result.Findings);
+        Assert.Equal(trace.Count, result.ProgramOps);
+    }
+
+    [Fact]
+    public void Run_OtherSchedule_WalkerFinishesFirst_NoRace()
+    {
+        var trace = ScenarioLibrary.Get("r1-pmd").Build();
+        var order = trace.Tasks.Select(t => t.Tid).ToArray();
+        var schedule = new List<int>();
+        foreach (int tid in new[] { order[1], order[0], order[2] })
+        {
+            schedule.AddRange(Enumerable.Repeat(tid, trace.Program(tid).Length));
+        }
+        // Setup ops belong to the first task; run them first.
+        schedule.Remove(order[0]);
+        schedule.Insert(0, order[0]);
+
+        var result = ReplayEngine.Run(trace, KernelProfile.None, Arch.X86, new ListSchedule(schedule));
+
+        Assert.DoesNotContain(result.Findings, f => f.Class == FindingClass.Race);
+    }
+
+    [Fact]
+    public void Get_UnknownName_ListsScenarios()
+    {
+        var ex = Assert.Throws<ArgumentException>(() => ScenarioLibrary.Get("r9"));
+
+        Assert.Contains("r1-pmd", ex.Message, StringComparison.Ordinal);
+    }
+}
