@@ -204,7 +204,8 @@ public sealed partial class DatasetWriter : IDisposable
 /// <summary>
 /// One trace being written: events go through <see cref="Events"/> into a file-backed DuckDB staging database
 /// (memory-limited, spilling to disk), and <see cref="Complete(DatasetMeta)"/> copies them to
-/// <c>events.parquet</c> ordered by <c>ts_ns, seq</c> and writes <c>meta.json</c>.
+/// <c>events.parquet</c> ordered by <c>ts_ns, seq</c> (sorting only when they did not arrive in time order)
+/// and writes <c>meta.json</c>.
 /// </summary>
 public sealed class TraceWriter : IDisposable
 {
@@ -272,8 +273,11 @@ public sealed class TraceWriter : IDisposable
         ArgumentNullException.ThrowIfNull(meta);
         ObjectDisposedException.ThrowIf(_disposed, this);
         _events.Complete();
+        // Rows that arrived in time order are already in (ts_ns, seq) order: insertion order is preserved by
+        // the scan, so the sort (and its spilling for big traces) is skipped.
+        string order = _events.IsTimeOrdered ? "" : " ORDER BY ts_ns, seq";
         DatasetFiles.WriteParquetAtomic(_connection,
-            $"SELECT * FROM {DatasetFiles.SqlIdentifier(_events.Table)} ORDER BY ts_ns, seq",
+            $"SELECT * FROM {DatasetFiles.SqlIdentifier(_events.Table)}{order}",
             Path.Combine(Directory, DatasetFiles.EventsFile));
         meta.Write(Directory);
         IsCompleted = true;

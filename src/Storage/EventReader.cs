@@ -8,7 +8,11 @@ namespace Pipeline.Storage;
 public static class EventReader
 {
     /// <summary>
-    /// Streams the events of <paramref name="eventsParquetPath"/> in <c>seq</c> order. The same
+    /// Streams the events of <paramref name="eventsParquetPath"/> in <c>seq</c> order. Files written by
+    /// <see cref="DatasetWriter"/> are sorted by <c>(ts_ns, seq)</c>, which is seq order whenever seq was assigned
+    /// in timestamp order (the per-CPU merge); a streaming check (<c>seq = file_row_number</c>) confirms that and
+    /// the rows are then streamed without sorting. Otherwise DuckDB sorts by seq, within the connection's
+    /// memory_limit (spilling to its temp_directory). The same
     /// <see cref="EventRow"/> instance is returned every time, refilled: copy it (<see cref="EventRow.Clone"/>)
     /// to keep one. Columns missing from an older file stay unset. Repeated strings (comm, event, symbolic
     /// fields) are shared instances.
@@ -19,7 +23,10 @@ public static class EventReader
     {
         ArgumentNullException.ThrowIfNull(connection);
         string path = Path.GetFullPath(eventsParquetPath);
-        using DuckDbReader reader = connection.Query($"SELECT * FROM read_parquet({DatasetFiles.SqlLiteral(path)}) ORDER BY seq");
+        string file = DatasetFiles.SqlLiteral(path);
+        bool inSeqOrder = Equals(connection.Scalar(
+            $"SELECT count(*) FROM read_parquet({file}, file_row_number = true) WHERE seq IS DISTINCT FROM file_row_number"), 0L);
+        using DuckDbReader reader = connection.Query($"SELECT * FROM read_parquet({file}){(inSeqOrder ? "" : " ORDER BY seq")}");
         var ordinals = new int[EventSchema.Columns.Count];
         for (int i = 0; i < ordinals.Length; i++)
         {

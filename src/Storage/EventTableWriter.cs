@@ -30,6 +30,7 @@ public sealed class EventTableWriter : IEventSink, IDisposable
     private readonly JsonArgs _json = new();
     private readonly Dictionary<string, long> _counts = new(StringComparer.Ordinal);
     private string? _lastEvent;
+    private long _lastTsNs = long.MinValue;
     private long _lastEventPending;
     private bool _completed;
 
@@ -72,6 +73,12 @@ public sealed class EventTableWriter : IEventSink, IDisposable
     /// <summary>The table written.</summary>
     public string Table { get; }
 
+    /// <summary>
+    /// Whether every row came with a timestamp no smaller than the previous one, i.e. write (seq) order is
+    /// already <c>(ts_ns, seq)</c> order and copying the table out needs no sort.
+    /// </summary>
+    public bool IsTimeOrdered { get; private set; } = true;
+
     /// <summary>Rows written so far.</summary>
     public long Count { get; private set; }
 
@@ -96,6 +103,11 @@ public sealed class EventTableWriter : IEventSink, IDisposable
         row.Seq = seq;
         _seq.Set(r, seq);
         _tsNs.Set(r, row.TsNs);
+        if (row.TsNs < _lastTsNs)
+        {
+            IsTimeOrdered = false;
+        }
+        _lastTsNs = row.TsNs;
         _cpu.Set(r, row.Cpu);
         _pid.Set(r, row.Pid);
         if (row.Tgid is int tgid)

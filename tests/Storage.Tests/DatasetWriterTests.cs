@@ -184,4 +184,31 @@ public sealed class DatasetWriterTests
         Assert.Equal([("alpha", 1200L), ("beta", 345L)], counts);
         Assert.Equal("VARCHAR", connection.Query("SELECT * FROM events LIMIT 0").GetTypeName(0));
     }
+
+    [Fact]
+    public void Commit_EventsOutOfTimeOrder_ParquetSortedByTsThenSeq()
+    {
+        using var dir = new TempDirectory();
+        string target = dir.Combine("run");
+        using (var writer = DatasetWriter.Create(target))
+        {
+            TraceWriter trace = writer.BeginTrace();
+            var row = new EventRow();
+            foreach (long ts in new long[] { 50, 10, 30, 10, 20 })
+            {
+                row.TsNs = ts;
+                row.Event = "tlb:tlb_flush";
+                trace.Events.Write(row);
+                row.Clear();
+            }
+            trace.Complete(new IngestDiagnostics(), []);
+            writer.Commit();
+        }
+        using var connection = DuckDbConnection.OpenInMemory();
+
+        using var reader = connection.Query("SELECT string_agg(ts_ns || ':' || seq, ' ' ORDER BY file_row_number) FROM read_parquet(?, file_row_number = true)", Path.Combine(target, "events.parquet"));
+        Assert.True(reader.Read());
+
+        Assert.Equal("10:1 10:3 20:4 30:2 50:0", reader.GetString(0));
+    }
 }

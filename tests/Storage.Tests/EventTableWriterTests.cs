@@ -85,4 +85,31 @@ public sealed class EventTableWriterTests
 
         Assert.Equal(0L, connection.Scalar("SELECT count(*) FROM events"));
     }
+
+    [Fact]
+    public void ReadEvents_FileSortedByTsButSeqOutOfTsOrder_ReturnsSeqOrder()
+    {
+        using var dir = new TempDirectory();
+        string parquet = dir.Combine("events.parquet");
+        using (var connection = DuckDbConnection.OpenInMemory())
+        {
+            using var writer = new EventTableWriter(connection);
+            var row = new EventRow();
+            // Timestamps go backwards, as in a text trace whose CPUs were not merged by time.
+            foreach (long ts in new long[] { 300, 100, 200, 100 })
+            {
+                row.TsNs = ts;
+                row.Event = "tlb:tlb_flush";
+                writer.Write(row);
+                row.Clear();
+            }
+            writer.Complete();
+            DatasetFiles.WriteParquetAtomic(connection, "SELECT * FROM events ORDER BY ts_ns, seq", parquet);
+        }
+        using var reader = DuckDbConnection.OpenInMemory();
+
+        var rows = EventReader.ReadEvents(reader, parquet).Select(r => (r.Seq, r.TsNs)).ToList();
+
+        Assert.Equal([(0L, 300L), (1L, 100L), (2L, 200L), (3L, 100L)], rows);
+    }
 }
