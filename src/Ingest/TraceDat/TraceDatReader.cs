@@ -346,6 +346,11 @@ public sealed class TraceDatReader : ITraceReader
         {
             ReadCmdlines(state, OpenSection(state, cmdlines, 21, "command lines"));
         }
+        if (state.LatencyBuffers > 0 && !state.Buffers.Any(b => b.Cpus.Count > 0))
+        {
+            throw new TraceFormatException(state.FileName, (long)state.FirstOptions, "byte",
+                "section 'options': this v7 file holds latency-mode text (BUFFER_TEXT) instead of pages; use 'trace-cmd report' output or the ftrace text reader.");
+        }
         foreach (var buffer in state.Buffers)
         {
             if (buffer.Cpus.Count == 0)
@@ -499,6 +504,9 @@ public sealed class TraceDatReader : ITraceReader
                 break;
             case 3:
                 ParseBufferOption(state, data, offset, version);
+                break;
+            case 22:
+                state.LatencyBuffers++;
                 break;
             case 4:
                 state.HasClockOption = true;
@@ -712,6 +720,8 @@ public sealed class TraceDatReader : ITraceReader
         public long TimeOffset { get; set; }
 
         public long FlyrecordTable { get; set; }
+
+        public int LatencyBuffers { get; set; }
 
         public uint TscMultiplier { get; set; }
 
