@@ -113,22 +113,7 @@ internal sealed class PrintExprParser
         _pos++;
     }
 
-    private PrintExpr ParseTernary()
-    {
-        // Format files come from the trace: bound the nesting so a hostile one cannot overflow the stack.
-        if (++_depth > MaxDepth)
-        {
-            throw new FormatException($"print fmt: expressions nested deeper than {MaxDepth} levels.");
-        }
-        try
-        {
-            return ParseTernaryCore();
-        }
-        finally
-        {
-            _depth--;
-        }
-    }
+    private PrintExpr ParseTernary() => ParseNested(ParseTernaryCore);
 
     private PrintExpr ParseTernaryCore()
     {
@@ -223,6 +208,7 @@ internal sealed class PrintExprParser
         return ParsePostfix();
     }
 
+    /// <summary>Format files come from the trace: bound the nesting so a hostile one cannot overflow the stack.</summary>
     private PrintExpr ParseNested(Func<PrintExpr> parse)
     {
         if (++_depth > MaxDepth)
