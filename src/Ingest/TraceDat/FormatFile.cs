@@ -181,6 +181,11 @@ public sealed class FormatFile
                 }
             }
         }
+        if (layout == FieldLayout.Scalar && size == 0)
+        {
+            // Old kernels declared flexible arrays without brackets (bprint: "u32 buf; size:0").
+            layout = FieldLayout.TailArray;
+        }
         int nameStart = body.Length;
         while (nameStart > 0 && (char.IsAsciiLetterOrDigit(body[nameStart - 1]) || body[nameStart - 1] == '_'))
         {
