@@ -19,14 +19,23 @@ internal sealed class ChunkDecompressor : IDisposable
     /// <summary>Null for <c>none</c>; throws for an algorithm trace-cmd does not define.</summary>
     public static ChunkDecompressor? Create(string algorithm, string file, long offset)
     {
+        Validate(algorithm, file, offset);
         return algorithm switch
         {
-            "none" or "" => null,
             "zstd" => new ChunkDecompressor(algorithm, new ZstdDecompressor()),
             "zlib" => new ChunkDecompressor(algorithm, null),
-            _ => throw new Pipeline.Storage.TraceFormatException(file, offset, "byte",
-                $"file header: unknown compression algorithm '{algorithm}' (expected none, zstd or zlib)."),
+            _ => null,
         };
+    }
+
+    /// <summary>Throws unless <paramref name="algorithm"/> is one trace-cmd writes.</summary>
+    public static void Validate(string algorithm, string file, long offset)
+    {
+        if (algorithm is not ("none" or "" or "zstd" or "zlib"))
+        {
+            throw new Pipeline.Storage.TraceFormatException(file, offset, "byte",
+                $"section 'file header': unknown compression algorithm '{algorithm}' (expected none, zstd or zlib).");
+        }
     }
 
     /// <summary>Decompresses <paramref name="length"/> bytes of <paramref name="source"/>; returns bytes written or -1.</summary>

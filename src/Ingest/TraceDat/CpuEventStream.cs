@@ -10,7 +10,7 @@ internal sealed class CpuEventStream : IDisposable
     private readonly HeaderPage _layout;
     private readonly bool _bigEndian;
     private readonly ReadContext _context;
-    private readonly Entry[] _entries;
+    private Entry[] _entries;
     private PageBlock _block;
     private int _nextPage;
     private int _pagesInBlock;
@@ -27,8 +27,8 @@ internal sealed class CpuEventStream : IDisposable
         _bigEndian = formats.BigEndian;
         _context = context;
         Decoder = decoder;
-        // Smallest item is 8 bytes (4-byte header + 4-byte payload).
-        _entries = new Entry[source.PageSize / 8 + 1];
+        // A 4 KiB page holds at most 511 events (8 bytes each); bigger sub-buffers grow the table on demand.
+        _entries = new Entry[Math.Min(source.PageSize / 8 + 1, 1024)];
     }
 
     public int Cpu { get; }
@@ -91,6 +91,10 @@ internal sealed class CpuEventStream : IDisposable
         int count = 0;
         while (reader.MoveNext())
         {
+            if (count == _entries.Length)
+            {
+                Array.Resize(ref _entries, _entries.Length * 2);
+            }
             ref var e = ref _entries[count++];
             e.Timestamp = reader.Timestamp;
             e.SourcePosition = _block.ExactOffsets ? reader.RecordOffset : _block.SourceOffset;

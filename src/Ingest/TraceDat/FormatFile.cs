@@ -8,6 +8,9 @@ namespace Pipeline.Ingest.TraceDat;
 /// </summary>
 public sealed class FormatFile
 {
+    /// <summary>Bound on field offsets and sizes: a record lives inside one sub-buffer.</summary>
+    internal const int MaxRecordBytes = 1 << 24;
+
     private readonly Dictionary<string, FormatField> _byName;
     private PrintFormat? _printFormat;
 
@@ -136,6 +139,10 @@ public sealed class FormatFile
         int offset = ReadAttribute(rest, "offset:", lineNumber, line, required: true);
         int size = ReadAttribute(rest, "size:", lineNumber, line, required: true);
         int signedValue = ReadAttribute(rest, "signed:", lineNumber, line, required: false);
+        if (offset > MaxRecordBytes || size > MaxRecordBytes)
+        {
+            throw new FormatException($"format file line {lineNumber}: offset {offset} / size {size} cannot lie inside an event record (limit {MaxRecordBytes}).");
+        }
 
         var layout = FieldLayout.Scalar;
         if (decl.StartsWith("__data_loc ", StringComparison.Ordinal))
@@ -173,6 +180,11 @@ public sealed class FormatFile
                     }
                 }
             }
+        }
+        if (layout == FieldLayout.Scalar && size == 0)
+        {
+            // Old kernels declared flexible arrays without brackets (bprint: "u32 buf; size:0").
+            layout = FieldLayout.TailArray;
         }
         int nameStart = body.Length;
         while (nameStart > 0 && (char.IsAsciiLetterOrDigit(body[nameStart - 1]) || body[nameStart - 1] == '_'))

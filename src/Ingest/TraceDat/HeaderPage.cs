@@ -6,6 +6,9 @@ namespace Pipeline.Ingest.TraceDat;
 /// </summary>
 public sealed class HeaderPage
 {
+    /// <summary>Largest sub-buffer accepted (the kernel's buffer_subbuf_size_kb tops out far below this).</summary>
+    public const int MaxPageSize = 1 << 23;
+
     /// <summary>The layout of a 64-bit kernel with 4 KiB sub-buffers (the reference machine).</summary>
     public static HeaderPage Default64 { get; } = new(8, 8, 8, 16, 4080);
 
@@ -20,7 +23,7 @@ public sealed class HeaderPage
         {
             throw new FormatException($"header_page: expected a 4- or 8-byte commit field before the data, found offset {commitOffset} size {commitSize} (data at {dataOffset}).");
         }
-        if (dataOffset > 64 || dataSize <= 0 || dataSize > (1 << 27))
+        if (dataOffset > 64 || dataSize <= 0 || dataSize > MaxPageSize)
         {
             throw new FormatException($"header_page: implausible data area offset {dataOffset} size {dataSize}.");
         }

@@ -57,7 +57,6 @@ internal abstract class PageSource : IDisposable
 /// <summary>Uncompressed CPU data: a byte range of a seekable file, read 16 pages at a time.</summary>
 internal sealed class FileRangePageSource : PageSource
 {
-    private const int PagesPerBlock = 16;
 
     private readonly Stream _stream;
     private readonly long _declaredEnd;
@@ -65,14 +64,15 @@ internal sealed class FileRangePageSource : PageSource
     private readonly byte[] _buffer;
     private long _position;
 
-    public FileRangePageSource(Stream stream, long offset, long size, long fileLength, int pageSize, string section)
+    // pagesPerBlock: fewer pages per read when there are many CPUs, to bound memory.
+    public FileRangePageSource(Stream stream, long offset, long size, long fileLength, int pageSize, int pagesPerBlock, string section)
         : base(pageSize, section)
     {
         _stream = stream;
         _position = offset;
         _declaredEnd = offset + size;
         _end = Math.Min(_declaredEnd, fileLength);
-        _buffer = new byte[(int)Math.Min((long)pageSize * PagesPerBlock, Math.Max(pageSize, size))];
+        _buffer = new byte[(int)Math.Min((long)pageSize * pagesPerBlock, Math.Max(pageSize, size))];
     }
 
     public override bool TryReadBlock(out PageBlock block)
@@ -124,6 +124,9 @@ internal sealed class ChunkedPageSource : PageSource
 {
     /// <summary>Largest uncompressed chunk accepted (trace-cmd writes 10 pages per chunk).</summary>
     internal const int MaxChunkBytes = 64 << 20;
+
+    /// <summary>Largest compression ratio believed (real trace pages compress about 5:1).</summary>
+    private const int MaxRatio = 1024;
 
     private readonly Stream _stream;
     private readonly long _end;
@@ -188,6 +191,11 @@ internal sealed class ChunkedPageSource : PageSource
         if (uncompressedSize == 0 || uncompressedSize > MaxChunkBytes)
         {
             return Fail(chunkOffset + 4, $"chunk uncompressed size {uncompressedSize} is outside 1..{MaxChunkBytes}");
+        }
+        // Every CPU holds its current chunk: a lying size on many CPUs must not add up to gigabytes.
+        if (uncompressedSize > (ulong)compressedSize * MaxRatio + (ulong)PageSize)
+        {
+            return Fail(chunkOffset + 4, $"chunk claims {uncompressedSize} bytes from {compressedSize} compressed bytes (ratio above {MaxRatio})");
         }
         if (_compressed.Length < compressedSize)
         {

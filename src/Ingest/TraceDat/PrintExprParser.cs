@@ -18,8 +18,11 @@ internal sealed class PrintExprParser
     };
 
     private readonly string _text;
+    private const int MaxDepth = 64;
+
     private readonly FormatFile _owner;
     private int _pos;
+    private int _depth;
 
     public PrintExprParser(string text, FormatFile owner)
     {
@@ -110,7 +113,9 @@ internal sealed class PrintExprParser
         _pos++;
     }
 
-    private PrintExpr ParseTernary()
+    private PrintExpr ParseTernary() => ParseNested(ParseTernaryCore);
+
+    private PrintExpr ParseTernaryCore()
     {
         var condition = ParseBinary(0);
         SkipSpace();
@@ -187,20 +192,37 @@ internal sealed class PrintExprParser
         if (c is '-' or '~' or '!' or '+' && !(c == '-' && PeekAt(1) == '>'))
         {
             _pos++;
-            return new UnaryExpr(c, ParseUnary());
+            return new UnaryExpr(c, ParseNested(ParseUnary));
         }
         if (c == '&' || c == '*')
         {
             _pos++;
-            _ = ParseUnary();
+            _ = ParseNested(ParseUnary);
             return new ErrorExpr();
         }
         if (c == '(' && TryParseCastType(out int size, out bool signed))
         {
-            var operand = ParseUnary();
+            var operand = ParseNested(ParseUnary);
             return size == 0 ? operand : new CastExpr(size, signed, operand);
         }
         return ParsePostfix();
+    }
+
+    /// <summary>Format files come from the trace: bound the nesting so a hostile one cannot overflow the stack.</summary>
+    private PrintExpr ParseNested(Func<PrintExpr> parse)
+    {
+        if (++_depth > MaxDepth)
+        {
+            throw new FormatException($"print fmt: expressions nested deeper than {MaxDepth} levels.");
+        }
+        try
+        {
+            return parse();
+        }
+        finally
+        {
+            _depth--;
+        }
     }
 
     /// <summary>Recognises <c>(type)</c>: identifiers that are type words, typedef-like names (<c>gfp_t</c>) or a pointer.</summary>

@@ -111,12 +111,8 @@ internal sealed class FieldExpr(FormatField field) : PrintExpr
             }
             return PrintValue.Of(ReadScalar(context.Record, Field.Offset, Field.Size, Field.IsSigned, context.BigEndian));
         }
-        if (Field.IsString)
-        {
-            var bytes = RecordFields.GetArrayBytes(Field, context.Record, context.BigEndian);
-            return bytes.IsError ? PrintValue.Error : PrintValue.Of(RecordFields.DecodeString(bytes.Span(context.Record)));
-        }
-        return PrintValue.Error;
+        // REC->buf of a char array prints like __get_str.
+        return Field.IsString ? new ArrayFieldExpr(Field, ArrayFieldUse.Text).Evaluate(context) : PrintValue.Error;
     }
 }
 

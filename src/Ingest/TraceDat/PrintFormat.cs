@@ -346,8 +346,6 @@ internal sealed class FieldRendering
     {
         _prefix = prefix;
         _parts = parts;
-        IsPlainField = parts.Length == 1 && prefix.Length == 0 && parts[0].Argument is FieldExpr or CastExpr
-            && parts[0].Conversion.Conversion is 'd' or 'i' or 'u' or 'x' or 'X' or 'p';
         if (parts.Length == 1 && parts[0].Conversion.Conversion is 'd' or 'i' or 'u' or 'x' or 'X' or 'p')
         {
             SimpleConversion = parts[0].Conversion;
@@ -356,10 +354,7 @@ internal sealed class FieldRendering
         }
     }
 
-    /// <summary>Whether the rendering is a single integer conversion of the bare field (fast path: no evaluation).</summary>
-    public bool IsPlainField { get; }
-
-    /// <summary>Set when the single conversion formats the field value directly.</summary>
+    /// <summary>Set when the single conversion formats the bare field value (fast path: no evaluation).</summary>
     public bool IsDirect { get; }
 
     public PrintConversion? SimpleConversion { get; }

@@ -50,7 +50,7 @@ public sealed class RawPagesReader
         _formats = formats;
         _options = options ?? new RawPagesOptions();
         int pageSize = _options.PageSize ?? formats.HeaderPage.PageSize;
-        if (pageSize < formats.HeaderPage.DataOffset + 8 || pageSize > (1 << 27))
+        if (pageSize < formats.HeaderPage.DataOffset + 8 || pageSize > HeaderPage.MaxPageSize)
         {
             throw new ArgumentOutOfRangeException(nameof(options), pageSize, "Page size must hold a page header and at most 128 MiB.");
         }

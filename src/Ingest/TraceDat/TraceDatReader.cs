@@ -41,6 +41,11 @@ public sealed class TraceDatReader : ITraceReader
 
     private const int MaxCount = 1 << 20;
 
+    /// <summary>Linux's NR_CPUS limit: CPU ids and per-buffer CPU lists beyond it are damage.</summary>
+    private const int MaxCpus = 8192;
+
+    private const int MaxBuffers = 1024;
+
     private static readonly byte[] s_magic = [0x17, 0x08, 0x44, (byte)'t', (byte)'r', (byte)'a', (byte)'c', (byte)'i', (byte)'n', (byte)'g'];
 
     /// <inheritdoc />
@@ -103,6 +108,8 @@ public sealed class TraceDatReader : ITraceReader
         try
         {
             int order = 0;
+            int totalCpus = state.Buffers.Sum(b => b.Cpus.Count);
+            int pagesPerBlock = totalCpus <= 64 ? 16 : 2;
             foreach (var buffer in state.Buffers)
             {
                 if (buffer.Cpus.Count == 0)
@@ -132,7 +139,7 @@ public sealed class TraceDatReader : ITraceReader
                     }
                     else
                     {
-                        source = new FileRangePageSource(state.Stream, cpu.Offset, cpu.Size, state.FileLength, pageSize, section);
+                        source = new FileRangePageSource(state.Stream, cpu.Offset, cpu.Size, state.FileLength, pageSize, pagesPerBlock, section);
                     }
                     streams.Add(new CpuEventStream(source, cpu.Cpu, order++, formats, state.Context, decoder));
                 }
@@ -176,9 +183,9 @@ public sealed class TraceDatReader : ITraceReader
         c.BigEndian = state.BigEndian;
         _ = c.ReadU8(); // user-space long size; the kernel's comes from header_page
         uint pageSize = c.ReadU32();
-        if (pageSize is < 64 or > (1u << 27))
+        if (pageSize is < 64 or > (uint)HeaderPage.MaxPageSize)
         {
-            c.Fail($"page size {pageSize} is outside 64..{1 << 27}");
+            c.Fail($"page size {pageSize} is outside 64..{HeaderPage.MaxPageSize}");
         }
         state.PageSize = (int)pageSize;
         state.Position = c.Position;
@@ -190,7 +197,7 @@ public sealed class TraceDatReader : ITraceReader
             _ = c.ReadCString(64, "the compression version");
             state.FirstOptions = c.ReadU64();
             summary.Compression = state.Compression;
-            _ = ChunkDecompressor.Create(state.Compression, state.FileName, c.Position);
+            ChunkDecompressor.Validate(state.Compression, state.FileName, c.Position);
         }
         state.Position = c.Position;
     }
@@ -211,6 +218,10 @@ public sealed class TraceDatReader : ITraceReader
         ReadCmdlines(state, c);
         c.Section = "cpus";
         uint cpus = ReadCount(c, "CPU count");
+        if (cpus > MaxCpus)
+        {
+            c.Fail($"CPU count {cpus} exceeds {MaxCpus}");
+        }
         state.HeaderCpuCount = (int)cpus;
         c.Section = "options";
         var tag = c.ReadTag(10, "'options  ', 'flyrecord' or 'latency  ' tag");
@@ -261,13 +272,12 @@ public sealed class TraceDatReader : ITraceReader
         }
         foreach (var pending in state.PendingV6Buffers)
         {
-            var bc = state.Cursor(0, state.FileLength, $"buffer '{pending.Name}'");
             if (pending.SectionOffset >= state.FileLength)
             {
                 throw new TraceFormatException(state.FileName, pending.SectionOffset, "byte",
                     $"section 'buffer {pending.Name}': BUFFER option points past the end of the file ({state.FileLength} bytes).");
             }
-            bc = state.Cursor(pending.SectionOffset, state.FileLength, $"buffer '{pending.Name}'");
+            var bc = state.Cursor(pending.SectionOffset, state.FileLength, $"buffer '{pending.Name}'");
             bc.Expect("flyrecord\0", "the 'flyrecord' tag of the buffer");
             ReadV6CpuTable(state, bc, pending);
             state.Buffers.Add(pending);
@@ -345,6 +355,11 @@ public sealed class TraceDatReader : ITraceReader
         if (state.SectionOffsets.TryGetValue(21, out long cmdlines))
         {
             ReadCmdlines(state, OpenSection(state, cmdlines, 21, "command lines"));
+        }
+        if (state.LatencyBuffers > 0 && !state.Buffers.Any(b => b.Cpus.Count > 0))
+        {
+            throw new TraceFormatException(state.FileName, (long)state.FirstOptions, "byte",
+                "section 'options': this v7 file holds latency-mode text (BUFFER_TEXT) instead of pages; use 'trace-cmd report' output or the ftrace text reader.");
         }
         foreach (var buffer in state.Buffers)
         {
@@ -500,6 +515,9 @@ public sealed class TraceDatReader : ITraceReader
             case 3:
                 ParseBufferOption(state, data, offset, version);
                 break;
+            case 22:
+                state.LatencyBuffers++;
+                break;
             case 4:
                 state.HasClockOption = true;
                 state.Clock = ParseClock(AsciiZ(data)) ?? state.Clock;
@@ -549,6 +567,10 @@ public sealed class TraceDatReader : ITraceReader
         long sectionOffset = (long)Math.Min(c.ReadU64(), long.MaxValue);
         string name = c.ReadCString(4096, "buffer name");
         var buffer = new BufferInfo(name, sectionOffset);
+        if (state.Buffers.Count + state.PendingV6Buffers.Count >= MaxBuffers)
+        {
+            c.Fail($"more than {MaxBuffers} buffers");
+        }
         if (version == 6)
         {
             state.PendingV6Buffers.Add(buffer);
@@ -556,21 +578,21 @@ public sealed class TraceDatReader : ITraceReader
         }
         buffer.Clock = ParseClock(c.ReadCString(256, "buffer clock"));
         buffer.PageSize = (int)Math.Min(c.ReadU32(), int.MaxValue);
-        if (buffer.PageSize is < 64 or > (1 << 27))
+        if (buffer.PageSize is < 64 or > HeaderPage.MaxPageSize)
         {
-            c.Fail($"buffer '{name}' page size {buffer.PageSize} is outside 64..{1 << 27}");
+            c.Fail($"buffer '{name}' page size {buffer.PageSize} is outside 64..{HeaderPage.MaxPageSize}");
         }
         uint count = c.ReadU32();
-        if ((ulong)count * 20 > (ulong)c.Remaining)
+        if (count > MaxCpus || (ulong)count * 20 > (ulong)c.Remaining)
         {
-            c.Fail($"buffer '{name}' lists {count} CPUs, but only {c.Remaining} bytes follow (20 per CPU)");
+            c.Fail($"buffer '{name}' lists {count} CPUs (limit {MaxCpus}), but {c.Remaining} bytes follow (20 per CPU)");
         }
         for (uint i = 0; i < count; i++)
         {
             uint cpu = c.ReadU32();
             ulong offset = c.ReadU64();
             ulong size = c.ReadU64();
-            if (cpu > MaxCount)
+            if (cpu >= MaxCpus)
             {
                 c.Fail($"buffer '{name}' CPU id {cpu} is implausible");
             }
@@ -712,6 +734,8 @@ public sealed class TraceDatReader : ITraceReader
         public long TimeOffset { get; set; }
 
         public long FlyrecordTable { get; set; }
+
+        public int LatencyBuffers { get; set; }
 
         public uint TscMultiplier { get; set; }
 

@@ -93,4 +93,23 @@ public class FormatFileTests
         Assert.Contains("line 4", e.Message, StringComparison.Ordinal);
         Assert.Throws<FormatException>(() => FormatFile.Parse("just text", "s"));
     }
+
+    [Fact]
+    public void Parse_HostileNestingInPrintFmt_FailsThatArgumentOnly()
+    {
+        string text = "name: x\nID: 7\nformat:\n\tfield:int a;\toffset:8;\tsize:4;\tsigned:1;\n\tfield:int b;\toffset:12;\tsize:4;\tsigned:1;\n\n"
+            + "print fmt: \"a=%d b=%d\", " + new string('(', 100_000) + "REC->a" + new string(')', 100_000) + ", REC->b\n";
+        var format = FormatFile.Parse(text, "s");
+        var record = new byte[16];
+        record[12] = 5;
+        Assert.Null(format.PrintFormat.RenderField("a", record, bigEndian: false));
+        Assert.Equal("5", format.PrintFormat.RenderField("b", record, bigEndian: false));
+    }
+
+    [Fact]
+    public void Parse_FieldOffsetOutsideAnyRecord_Throws()
+    {
+        var e = Assert.Throws<FormatException>(() => FormatFile.Parse("name: x\nID: 7\nformat:\n\tfield:int a;\toffset:2147483000;\tsize:4000;\tsigned:1;\n", "s"));
+        Assert.Contains("cannot lie inside an event record", e.Message, StringComparison.Ordinal);
+    }
 }

@@ -200,6 +200,11 @@ public class TraceDatReaderTests
         Assert.Equal("migration/2", first.GetText(Ordinal("next_comm")));
         Assert.Equal(18L, first.GetInt64(Ordinal("next_pid")));
         Assert.Equal("ls", first.Comm);
+        // Kernels of that age printed a preempted task (TASK_STATE_MAX, 1024) as "R+".
+        Assert.Equal("R+", first.GetText(Ordinal("prev_state")));
+        // bprint's "u32 buf; size:0" is a flexible array of the binary printf arguments.
+        var bprint = rows.First(r => r.Event == "ftrace:bprint");
+        Assert.StartsWith("[0x", bprint.FindField("buf"), StringComparison.Ordinal);
     }
 
     [Fact]
