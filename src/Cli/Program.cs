@@ -20,6 +20,9 @@ internal static class Program
         root.Subcommands.Add(QueryCommand.Create(verbose));
         root.Subcommands.Add(QueryCommand.CreateList());
         root.Subcommands.Add(RecordCommand.Create(verbose));
+        root.Subcommands.Add(SynthCommand.Create(verbose));
+        root.Subcommands.Add(ReplayCommand.Create(verbose));
+        root.Subcommands.Add(DemoCommand.Create(verbose));
 
         var parse = root.Parse(args);
         if (parse.Errors.Count > 0)

@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Whole-command ingest benchmark on a trace recorded on this machine (needs root, tracefs, trace-cmd, perf, cc).
+#
+#   bench/ingest.sh [PAGES ROUNDS]      default 4096 32  (about 1.3 M events)
+#
+# Records the mm workload into a private tracefs instance, keeps the kernel's trace text and a trace.dat
+# of the same buffer (trace-cmd extract -B), records the same workload with perf, then times
+#   mmtrace ingest (text), mmtrace ingest (trace.dat), trace-cmd report -i trace.dat > /dev/null,
+#   mmtrace ingest (perf script text), and mmtrace ingest of a 10x concatenation of the text (~13 M events)
+# reporting events/s and peak RSS (GNU time). Nothing large is committed: the files live in a temp dir.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+pages=${1:-4096}
+rounds=${2:-32}
+work="$(mktemp -d /tmp/mmtrace-bench-XXXXXX)"
+T=/sys/kernel/tracing
+inst="mmtrace-bench-$$"
+cleanup() { [[ -d "$T/instances/$inst" ]] && { echo 0 > "$T/instances/$inst/tracing_on"; rmdir "$T/instances/$inst"; }; rm -rf "$work"; }
+trap cleanup EXIT
+
+command -v /usr/bin/time >/dev/null || { apt-get update -qq && apt-get install -y -qq time >/dev/null; }
+command -v trace-cmd >/dev/null || { apt-get update -qq && apt-get install -y -qq trace-cmd >/dev/null; }
+[[ -e $T/available_events ]] || mount -t tracefs nodev $T
+dotnet build "$here/src/Cli/Cli.csproj" -c Release -nologo -v quiet -clp:ErrorsOnly
+mmtrace="dotnet $here/src/Cli/bin/Release/net10.0/mmtrace.dll"
+cc -O1 -o "$work/mmwork" "$here/tests/workloads/mmwork.c"
+
+events="tlb:tlb_flush syscalls:sys_enter_mremap syscalls:sys_exit_mremap exceptions:page_fault_user kmem:mm_page_free kmem:mm_page_alloc kmem:rss_stat mmap_lock:mmap_lock_start_locking mmap_lock:mmap_lock_acquire_returned mmap_lock:mmap_lock_released"
+mkdir "$T/instances/$inst"
+I="$T/instances/$inst"
+echo 262144 > "$I/buffer_size_kb"
+for e in $events; do echo "$e" >> "$I/set_event"; done
+echo 1 > "$I/tracing_on"
+"$work/mmwork" "$pages" "$rounds" >/dev/null
+echo 0 > "$I/tracing_on"
+cat "$I/trace" > "$work/trace.txt"
+trace-cmd extract -B "$inst" -o "$work/trace.dat" >/dev/null 2>&1
+[[ -d "$I" ]] && rmdir "$I" 2>/dev/null || true
+
+perf record -q -a -o "$work/perf.data" $(for e in $events; do printf -- '-e %s ' "$e"; done) -- "$work/mmwork" "$pages" "$rounds" >/dev/null 2>&1
+perf script -i "$work/perf.data" --ns -F comm,tid,pid,cpu,time,event,trace > "$work/perf.txt" 2>/dev/null
+
+# ~10x the text trace, timestamps shifted so the copies follow each other.
+awk -v n=10 '
+  FNR==1 { copy++ }
+  /^#/ { if (copy==1) print; next }
+  { if (match($0, /[0-9]+\.[0-9]{6}: /)) { t = substr($0, RSTART, RLENGTH-2) + (copy-1)*100000; printf "%s%.6f: %s\n", substr($0,1,RSTART-1), t, substr($0,RSTART+RLENGTH) } }
+' $(for i in $(seq 10); do echo "$work/trace.txt"; done) > "$work/trace10.txt"
+
+run() { # name, command...
+    local name=$1; shift
+    local out; out=$( { /usr/bin/time -f "TIME %e %M" "$@" > "$work/out.txt"; } 2>&1 | grep '^TIME' )
+    local secs=${out#TIME }; secs=${secs%% *}; local rss=${out##* }
+    local ev; ev=$(grep -oE '^wrote .*: [0-9,]+ events' "$work/out.txt" | grep -oE '[0-9,]+ events' | tr -d ', events' || true)
+    printf '%-34s %10s s %12s events %10s M ev/s %8s MiB peak RSS\n' "$name" "$secs" "${ev:--}" \
+        "$( [[ -n "$ev" ]] && awk -v e="$ev" -v s="$secs" 'BEGIN{printf "%.2f", e/s/1e6}' || echo -)" "$((rss / 1024))"
+}
+echo "machine: $(lscpu | grep 'Model name' | sed 's/.*: *//'), $(nproc) cores; kernel $(uname -r); $(date -u +%F)"
+ls -l "$work"/trace.txt "$work"/trace.dat "$work"/perf.txt "$work"/trace10.txt | awk '{print "  " $5 " bytes  " $9}'
+run "ingest ftrace text"            $mmtrace ingest "$work/trace.txt" -o "$work/ds-text"
+run "ingest trace.dat"              $mmtrace ingest "$work/trace.dat" -o "$work/ds-dat"
+run "trace-cmd report (same .dat)"  trace-cmd report -i "$work/trace.dat"
+run "ingest perf script"            $mmtrace ingest "$work/perf.txt" -o "$work/ds-perf"
+run "ingest 10x ftrace text"        $mmtrace ingest "$work/trace10.txt" -o "$work/ds-text10"

@@ -1,0 +1,188 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Globalization;
+using Pipeline.Ingest;
+using Pipeline.Replay;
+using Pipeline.Replay.Runner;
+using Pipeline.Storage;
+
+namespace Pipeline.Cli;
+
+/// <summary>
+/// <c>mmtrace demo</c>: the whole pipeline on the embedded scenarios. Synthesizes every seed race as an op trace,
+/// ingests them as partitions of one dataset, replays each under no fix, the last kernel that had the race, the
+/// first that fixed it, and every fix, prints the table of findings and one witness, and leaves the dataset
+/// (with findings.parquet) for 'mmtrace query'.
+/// </summary>
+internal static class DemoCommand
+{
+    public static Command Create(Option<bool> verbose)
+    {
+        var output = new Option<string>("--output", "-o")
+        {
+            Description = "Where to leave the demo dataset.",
+            DefaultValueFactory = _ => Path.Combine(Path.GetTempPath(), "mmtrace-demo"),
+        };
+        var command = new Command("demo", "Run the main job on the embedded scenarios: synthesize, ingest, replay under buggy and fixed kernels, print the findings.")
+        {
+            output,
+        };
+        command.SetAction(parse => CommandRunner.Run(parse, verbose, cancellationToken => Run(parse.GetValue(output)!, cancellationToken)));
+        return command;
+    }
+
+    private sealed record Row(Scenario Scenario, Arch Arch, string Buggy, string Fixed);
+
+    private static int Run(string output, CancellationToken cancellationToken)
+    {
+        var clock = Stopwatch.StartNew();
+        var o = Console.Out;
+        var scratch = Directory.CreateTempSubdirectory("mmtrace-demo-");
+        try
+        {
+            // 1. Synthesize every scenario as an op trace (ftrace text).
+            var inputs = new List<string>();
+            foreach (var scenario in ScenarioLibrary.All)
+            {
+                var path = Path.Combine(scratch.FullName, scenario.Name + ".txt");
+                var trace = scenario.Build();
+                AtomicFile.WriteText(path, writer => OpTraceWriter.Write(trace, writer));
+                inputs.Add(path);
+            }
+
+            // 2. Ingest them like any trace: one partition each.
+            var ingested = TraceIngestor.Run(new IngestOptions { Inputs = inputs, Output = output }, cancellationToken: cancellationToken);
+            long events = ingested.Sum(s => s.Events);
+            o.WriteLine(Invariant($"synthesized {inputs.Count} scenarios and ingested them into {output} ({events:N0} op events)"));
+            o.WriteLine();
+
+            // 3. Replay each under none, its last buggy kernel, its first fixed kernel and latest.
+            var datasets = DatasetCatalog.Resolve([output]).ToDictionary(d => d.Id, StringComparer.Ordinal);
+            var rows = new List<Row>();
+            foreach (var scenario in ScenarioLibrary.All)
+            {
+                var (buggy, fixedProfile) = PickProfiles(scenario);
+                if (scenario.MaskedOn.Contains(Arch.X86))
+                {
+                    rows.Add(new Row(scenario, Arch.X86, buggy, fixedProfile));
+                    rows.Add(new Row(scenario, Arch.Arm64, buggy, fixedProfile));
+                }
+                else
+                {
+                    rows.Add(new Row(scenario, Arch.X86, buggy, fixedProfile));
+                }
+            }
+
+            var table = new List<string[]>();
+            bool allAsExpected = true;
+            Finding? shown = null;
+            string? shownUnder = null;
+            foreach (var group in rows.GroupBy(r => r.Scenario.Name))
+            {
+                var dataset = datasets[group.Key];
+                var diagnostics = new IngestDiagnostics();
+                var trace = DatasetReplay.LoadOps(dataset, diagnostics);
+                (IReadOnlyList<Finding> Findings, Row Row)? written = null;
+                foreach (var row in group)
+                {
+                    cancellationToken.ThrowIfCancellationRequested();
+                    bool masked = row.Scenario.MaskedOn.Contains(row.Arch);
+                    var cells = new List<string> { row.Scenario.Name, row.Scenario.Race, ReplayCommand.ArchName(row.Arch) };
+                    IReadOnlyList<Finding>? buggyFindings = null;
+                    foreach (var (profileName, expectFound) in new[] { ("none", !masked), (row.Buggy, !masked), (row.Fixed, false), ("latest", false) })
+                    {
+                        var profile = KernelProfile.Parse(profileName);
+                        var findings = ReplayEngine.Run(trace, profile, row.Arch).Findings;
+                        bool found = findings.Any(f => f.Checker == row.Scenario.Checker && f.Class == FindingClass.Race);
+                        bool ok = expectFound ? found : findings.Count == 0;
+                        allAsExpected &= ok;
+                        cells.Add(Cell(profileName, findings, ok));
+                        if (profileName == row.Buggy && !masked)
+                        {
+                            buggyFindings = findings;
+                            if (shown is null && findings.Count > 0)
+                            {
+                                shown = findings[0];
+                                shownUnder = Invariant($"{row.Scenario.Name} under {profileName} ({ReplayCommand.ArchName(row.Arch)})");
+                            }
+                        }
+                    }
+                    table.Add([.. cells]);
+                    if (buggyFindings is not null && written is null)
+                    {
+                        written = (buggyFindings, row);
+                    }
+                }
+                var (keep, under) = written ?? ([], group.First());
+                DatasetReplay.WriteFindings(dataset, keep, KernelProfile.Parse(under.Buggy), under.Arch);
+            }
+
+            PrintTable(o, ["scenario", "race", "arch", "none", "last buggy", "first fixed", "latest"], table);
+            o.WriteLine();
+            o.WriteLine("Each cell: profile, then the checkers that fired (×count) or 'clean'; '!' marks a result the scenario did not expect.");
+            if (shown is not null)
+            {
+                o.WriteLine();
+                o.WriteLine($"Witness of {shownUnder}:");
+                o.WriteLine();
+                o.Write(WitnessRenderer.RenderTimeline(shown));
+            }
+            o.WriteLine();
+            o.WriteLine(Invariant($"done in {clock.Elapsed.TotalSeconds:F1} s. Findings of the buggy runs are in {output}/trace=*/findings.parquet:"));
+            o.WriteLine($"  ./mmtrace query {output} --sql \"SELECT trace, profile, checker, race, severity, message FROM findings ORDER BY trace\"");
+            return allAsExpected ? ExitCodes.Success : ExitCodes.Findings;
+        }
+        finally
+        {
+            scratch.Delete(recursive: true);
+        }
+    }
+
+    /// <summary>The last kernel with the race, and the first fixed kernel after it.</summary>
+    private static (string Buggy, string Fixed) PickProfiles(Scenario scenario)
+    {
+        var buggy = scenario.BuggyProfiles.Where(p => p != "none").DefaultIfEmpty("none").Last();
+        var fixedProfile = scenario.FixedProfiles
+            .Where(p => p != "latest" && CompareVersions(p, buggy) > 0)
+            .DefaultIfEmpty("latest")
+            .First();
+        return (buggy, fixedProfile);
+    }
+
+    private static int CompareVersions(string a, string b)
+    {
+        static int[] Parse(string v) => v.TrimStart('v').Split('.').Select(p => int.TryParse(p, NumberStyles.None, CultureInfo.InvariantCulture, out int n) ? n : 0).ToArray();
+        var (x, y) = (Parse(a), Parse(b));
+        for (int i = 0; i < Math.Max(x.Length, y.Length); i++)
+        {
+            int c = (i < x.Length ? x[i] : 0).CompareTo(i < y.Length ? y[i] : 0);
+            if (c != 0)
+            {
+                return c;
+            }
+        }
+        return 0;
+    }
+
+    private static string Cell(string profile, IReadOnlyList<Finding> findings, bool asExpected)
+    {
+        var what = findings.Count == 0
+            ? "clean"
+            : string.Join(" ", findings.GroupBy(f => f.Class == FindingClass.Race ? f.Checker : f.Class).OrderBy(g => g.Key, StringComparer.Ordinal)
+                .Select(g => Invariant($"{g.Key}×{g.Count()}")));
+        return $"{profile}: {what}{(asExpected ? "" : " !")}";
+    }
+
+    private static void PrintTable(TextWriter o, string[] header, List<string[]> rows)
+    {
+        var widths = header.Select((h, i) => Math.Max(h.Length, rows.Count == 0 ? 0 : rows.Max(r => r[i].Length))).ToArray();
+        o.WriteLine(string.Join("  ", header.Select((h, i) => h.PadRight(widths[i]))).TrimEnd());
+        o.WriteLine(string.Join("  ", widths.Select(w => new string('-', w))));
+        foreach (var row in rows)
+        {
+            o.WriteLine(string.Join("  ", row.Select((c, i) => c.PadRight(widths[i]))).TrimEnd());
+        }
+    }
+
+    private static string Invariant(FormattableString text) => text.ToString(CultureInfo.InvariantCulture);
+}

@@ -1,0 +1,119 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using Pipeline.Replay;
+using Pipeline.Replay.Runner;
+using Pipeline.Storage;
+
+namespace Pipeline.Cli;
+
+/// <summary><c>mmtrace replay DATASET... [--profile P] [--fix +NAME/-NAME]... [--arch x86|arm64] [--format text|json]</c>.</summary>
+internal static class ReplayCommand
+{
+    public static Command Create(Option<bool> verbose)
+    {
+        var datasets = new Argument<string[]>("DATASET")
+        {
+            Description = "Trace datasets (or roots of trace=<id>/ partitions) to replay.",
+            Arity = ArgumentArity.OneOrMore,
+        };
+        var profile = new Option<string>("--profile")
+        {
+            Description = $"Kernel profile: {string.Join(", ", KernelProfile.Names)}.",
+            DefaultValueFactory = _ => "latest",
+        };
+        var fixes = new Option<string[]>("--fix")
+        {
+            Description = $"+NAME adds a fix to the profile, -NAME removes one (write --fix=-NAME). Fixes: {string.Join(", ", KernelProfile.FixNames.Select(f => f.Name))}.",
+        };
+        var arch = new Option<string>("--arch")
+        {
+            Description = "Flush scope: x86 (batched reclaim flush is a full flush) or arm64 (one address per page).",
+            DefaultValueFactory = _ => "x86",
+        };
+        arch.AcceptOnlyFromAmong("x86", "arm64");
+        var format = new Option<string>("--format") { Description = "Output format.", DefaultValueFactory = _ => "text" };
+        format.AcceptOnlyFromAmong("text", "json");
+
+        var command = new Command("replay", "Replay datasets through the page-table/TLB engine; writes findings.parquet into each and exits 1 when there are findings.")
+        {
+            datasets, profile, fixes, arch, format,
+        };
+        command.SetAction(parse => CommandRunner.Run(parse, verbose, cancellationToken =>
+        {
+            var kernel = KernelProfile.Parse(parse.GetValue(profile)!, parse.GetValue(fixes) ?? []);
+            var flushArch = parse.GetValue(arch) == "arm64" ? Arch.Arm64 : Arch.X86;
+            var traces = DatasetCatalog.Resolve(parse.GetValue(datasets)!);
+            var results = traces.Select(t => DatasetReplay.Run(t, kernel, flushArch, cancellationToken)).ToList();
+            if (parse.GetValue(format) == "json")
+            {
+                WriteJson(results, kernel, flushArch);
+            }
+            else
+            {
+                WriteText(results, kernel, flushArch);
+            }
+            return results.Any(r => r.Findings.Count > 0) ? ExitCodes.Findings : ExitCodes.Success;
+        }));
+        return command;
+    }
+
+    private static void WriteText(IReadOnlyList<DatasetReplayResult> results, KernelProfile kernel, Arch arch)
+    {
+        var o = Console.Out;
+        foreach (var r in results)
+        {
+            var head = string.Create(CultureInfo.InvariantCulture,
+                $"trace {r.Dataset.Id}: {r.OpCount:N0} ops replayed under {kernel.Name} ({ArchName(arch)}), {r.Findings.Count} finding{(r.Findings.Count == 1 ? "" : "s")}");
+            o.WriteLine(head);
+            if (r.MalformedOps > 0)
+            {
+                o.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {r.MalformedOps:N0} op lines could not be read; first: {r.Diagnostics.MalformedSamples.FirstOrDefault()}"));
+            }
+            if (r.IgnoredEvents > 0)
+            {
+                o.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"  {r.IgnoredEvents:N0} tracepoint events: {r.Mremaps:N0} mremap calls analysed into mremaps/mremap_moves (query them with 'mmtrace query'); op-level lowering of tracepoint events is not done yet, so no race check ran on them"));
+            }
+            foreach (var finding in r.Findings)
+            {
+                o.WriteLine();
+                o.Write(WitnessRenderer.RenderTimeline(finding));
+            }
+            if (r.Findings.Count > 0)
+            {
+                o.WriteLine();
+            }
+        }
+    }
+
+    private static void WriteJson(IReadOnlyList<DatasetReplayResult> results, KernelProfile kernel, Arch arch)
+    {
+        using var stream = Console.OpenStandardOutput();
+        using var json = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
+        json.WriteStartArray();
+        foreach (var r in results)
+        {
+            json.WriteStartObject();
+            json.WriteString("trace", r.Dataset.Id);
+            json.WriteString("profile", kernel.Name);
+            json.WriteString("arch", ArchName(arch));
+            json.WriteNumber("ops", r.OpCount);
+            json.WriteNumber("ignored_events", r.IgnoredEvents);
+            json.WriteNumber("malformed_ops", r.MalformedOps);
+            json.WriteNumber("mremaps", r.Mremaps);
+            json.WriteStartArray("findings");
+            foreach (var finding in r.Findings)
+            {
+                finding.WriteJson(json);
+            }
+            json.WriteEndArray();
+            json.WriteEndObject();
+        }
+        json.WriteEndArray();
+        json.Flush();
+        stream.WriteByte((byte)'\n');
+    }
+
+    internal static string ArchName(Arch arch) => arch == Arch.X86 ? "x86" : "arm64";
+}
