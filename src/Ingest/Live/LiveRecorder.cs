@@ -75,7 +75,7 @@ public static class LiveRecorder
             files = instance.Capture(capture);
         }
 
-        var diagnostics = new IngestDiagnostics { Format = "tracefs" };
+        var diagnostics = new IngestDiagnostics();
         var formats = TraceEventFormats.FromDirectory(Path.GetDirectoryName(files.HeaderPagePath)!);
         var streams = files.RawCpuPaths.Select((path, cpu) => new RawCpuCapture(cpu, File.OpenRead(path), Path.GetFileName(path))).ToList();
         try

@@ -1,0 +1,189 @@
+using System.Text.Json;
+
+namespace Pipeline.Cli.Tests;
+
+/// <summary>The commands end to end on real traces: ingest, query, synth, replay, demo, record.</summary>
+public sealed class PipelineTests
+{
+    [Fact]
+    public void Ingest_KernelTrace_WritesDatasetAndSummary()
+    {
+        using var dir = new TempDir();
+        var result = Mmtrace.Run("ingest", Mmtrace.Corpus("recorded/ftrace-text/mm_trace.txt"), "-o", dir["ds"]);
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.Contains("3,298 events, 0 lost, 0 malformed", result.Stdout, StringComparison.Ordinal);
+        Assert.Contains("1,591  kmem:mm_page_free", result.Stdout, StringComparison.Ordinal);
+        Assert.True(File.Exists(dir["ds/events.parquet"]));
+        using var meta = JsonDocument.Parse(File.ReadAllText(dir["ds/meta.json"]));
+        Assert.Equal(3298, meta.RootElement.GetProperty("events").GetInt64());
+        Assert.Equal("ftrace", meta.RootElement.GetProperty("format").GetString());
+        Assert.Single(Directory.GetFileSystemEntries(dir.Path));
+    }
+
+    [Fact]
+    public void Ingest_SeveralFormats_OnePartitionEachAndOneQuerySpansThem()
+    {
+        using var dir = new TempDir();
+        var ingest = Mmtrace.Run("ingest",
+            Mmtrace.Corpus("recorded/ftrace-text/mm_trace.txt"),
+            Mmtrace.Corpus("recorded/trace-cmd/mm_v7_zstd_full.dat"),
+            Mmtrace.Corpus("recorded/perf/perf_script_ns.txt"),
+            "-o", dir["ds"]);
+        Assert.True(ingest.ExitCode == 0, ingest.ToString());
+
+        var query = Mmtrace.Run("query", dir["ds"], "--sql", "SELECT trace, count(*) AS n FROM events GROUP BY trace ORDER BY trace", "--format", "csv");
+
+        Assert.True(query.ExitCode == 0, query.ToString());
+        Assert.Equal("trace,n\nmm_trace,3298\nmm_v7_zstd_full,3298\nperf_script_ns,896\n", query.Stdout.Replace("\r", "", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Query_EveryNamedQuery_RunsOnARealTrace()
+    {
+        using var dir = new TempDir();
+        Assert.Equal(0, Mmtrace.Run("ingest", Mmtrace.Corpus("recorded/ftrace-text/mm_trace.txt"), "-o", dir["ds"]).ExitCode);
+        var names = Mmtrace.Run("queries").Stdout.Split('\n').Where(l => l.Length > 0 && !char.IsWhiteSpace(l[0])).Select(l => l.Split(' ')[0]);
+
+        foreach (var name in names)
+        {
+            var result = Mmtrace.Run("query", dir["ds"], "--name", name, "--format", "json");
+            Assert.True(result.ExitCode == 0, $"{name}: {result}");
+            using var json = JsonDocument.Parse(result.Stdout);
+            Assert.Equal(JsonValueKind.Array, json.RootElement.ValueKind);
+        }
+        var tlb = Mmtrace.Run("query", dir["ds"], "--name", "tlb_flush_reasons", "--format", "csv");
+        Assert.Contains("ds,0,flush on task switch,254,36,", tlb.Stdout, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Query_HostileParameter_StaysData()
+    {
+        using var dir = new TempDir();
+        Assert.Equal(0, Mmtrace.Run("ingest", Mmtrace.Corpus("recorded/ftrace-text/mm_trace.txt"), "-o", dir["ds"]).ExitCode);
+
+        var result = Mmtrace.Run("query", dir["ds"], "--name", "syscall_latency", "--param", "syscall=x'; DROP TABLE events; --", "--format", "csv");
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.Equal("trace,syscall,calls,failed,p50_ns,p90_ns,p99_ns,max_ns\n", result.Stdout.Replace("\r", "", StringComparison.Ordinal));
+        Assert.Equal(0, Mmtrace.Run("query", dir["ds"], "--sql", "SELECT count(*) FROM events").ExitCode);
+    }
+
+    [Fact]
+    public void Query_BadSql_ExitsThreeWithDuckDbsMessage()
+    {
+        using var dir = new TempDir();
+        Assert.Equal(0, Mmtrace.Run("ingest", Mmtrace.Corpus("recorded/ftrace-text/mm_trace.txt"), "-o", dir["ds"]).ExitCode);
+
+        var result = Mmtrace.Run("query", dir["ds"], "--sql", "SELEC event FROM events");
+
+        Assert.Equal(3, result.ExitCode);
+        Assert.Contains("Parser Error", result.Stderr, StringComparison.Ordinal);
+        Assert.Single(result.Stderr.TrimEnd().Split('\n'));
+    }
+
+    [Fact]
+    public void Ingest_NotATrace_ExitsThreeNamingTheFileAndLeavesNothing()
+    {
+        using var dir = new TempDir();
+        File.WriteAllText(dir["notes.txt"], "Dear diary,\nno trace today.\n");
+
+        var result = Mmtrace.Run("ingest", dir["notes.txt"], "-o", dir["ds"]);
+
+        Assert.Equal(3, result.ExitCode);
+        Assert.Contains("notes.txt", result.Stderr, StringComparison.Ordinal);
+        Assert.Contains("cannot tell the trace format", result.Stderr, StringComparison.Ordinal);
+        Assert.Equal([dir["notes.txt"]], Directory.GetFileSystemEntries(dir.Path));
+    }
+
+    [Fact]
+    public void Ingest_FailureOverExistingDataset_LeavesItUntouched()
+    {
+        using var dir = new TempDir();
+        Assert.Equal(0, Mmtrace.Run("ingest", Mmtrace.Corpus("recorded/ftrace-text/mm_trace.txt"), "-o", dir["ds"]).ExitCode);
+        var before = File.ReadAllBytes(dir["ds/events.parquet"]);
+        File.WriteAllText(dir["bad.txt"], "comm-1 [000] ..... 1.000000: tlb_flush: pages:1 reason:local MM shootdown (3)\ngarbage line\n");
+
+        var result = Mmtrace.Run("ingest", dir["bad.txt"], "-o", dir["ds"], "--strict", "--format", "ftrace");
+
+        Assert.Equal(3, result.ExitCode);
+        Assert.Contains("bad.txt", result.Stderr, StringComparison.Ordinal);
+        Assert.Contains("line 2", result.Stderr, StringComparison.Ordinal);
+        Assert.Equal(before, File.ReadAllBytes(dir["ds/events.parquet"]));
+        Assert.Equal(new[] { dir["bad.txt"], dir["ds"] }.Order(StringComparer.Ordinal), Directory.GetFileSystemEntries(dir.Path).Order(StringComparer.Ordinal));
+    }
+
+    [Fact]
+    public void Replay_SynthesizedRace_FindsItUnderTheBuggyKernelOnlyAndWritesFindings()
+    {
+        using var dir = new TempDir();
+        Assert.Equal(0, Mmtrace.Run("synth", "r1-pmd", "-o", dir["r1.txt"]).ExitCode);
+        Assert.Equal(0, Mmtrace.Run("ingest", dir["r1.txt"], "-o", dir["ds"]).ExitCode);
+
+        var buggy = Mmtrace.Run("replay", dir["ds"], "--profile", "v5.13");
+        Assert.True(buggy.ExitCode == 1, buggy.ToString());
+        Assert.Contains("I1 R1 (race, critical)", buggy.Stdout, StringComparison.Ordinal);
+        Assert.Contains("CPU1 (mremap-101)", buggy.Stdout, StringComparison.Ordinal);
+        var findings = Mmtrace.Run("query", dir["ds"], "--sql", "SELECT checker, race, profile FROM findings", "--format", "csv");
+        Assert.Equal("checker,race,profile\nI1,R1,v5.13\n", findings.Stdout.Replace("\r", "", StringComparison.Ordinal));
+
+        var fixedByOneCommit = Mmtrace.Run("replay", dir["ds"], "--profile", "v5.13", "--fix", "+rmap-locks-pmd-move");
+        Assert.True(fixedByOneCommit.ExitCode == 0, fixedByOneCommit.ToString());
+        var latest = Mmtrace.Run("replay", dir["ds"], "--profile", "latest");
+        Assert.Equal(0, latest.ExitCode);
+        Assert.Equal("checker,race,profile\n",
+            Mmtrace.Run("query", dir["ds"], "--sql", "SELECT checker, race, profile FROM findings", "--format", "csv").Stdout.Replace("\r", "", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Replay_SameInputTwice_ByteIdenticalFindings()
+    {
+        using var dir = new TempDir();
+        Assert.Equal(0, Mmtrace.Run("synth", "r4-truncate", "-o", dir["r4.txt"]).ExitCode);
+        Assert.Equal(0, Mmtrace.Run("ingest", dir["r4.txt"], "-o", dir["ds"]).ExitCode);
+
+        var first = Mmtrace.Run("replay", dir["ds"], "--profile", "none", "--format", "json");
+        var second = Mmtrace.Run("replay", dir["ds"], "--profile", "none", "--format", "json");
+
+        Assert.Equal(1, first.ExitCode);
+        Assert.Contains("\"checker\": \"I4\"", first.Stdout, StringComparison.Ordinal);
+        Assert.Equal(first.Stdout, second.Stdout);
+    }
+
+    [Fact]
+    public void Demo_EveryScenarioAsExpected()
+    {
+        using var dir = new TempDir();
+        var result = Mmtrace.Run("demo", "-o", dir["demo"]);
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        foreach (var scenario in new[] { "r1-pmd", "r1-pud", "r2-anon", "r2-file", "r3-pte", "r3-thp", "r4-truncate", "r4-munlock", "r5-exec-stack", "r6-retract" })
+        {
+            Assert.Matches($"(?m)^{scenario} ", result.Stdout);
+        }
+        Assert.DoesNotContain(" !", result.Stdout, StringComparison.Ordinal);
+        Assert.Contains("Witness of r1-pmd", result.Stdout, StringComparison.Ordinal);
+        Assert.True(Directory.GetDirectories(dir["demo"], "trace=*").Length >= 10);
+    }
+
+    [Fact]
+    public void Record_Command_RecordsOrRefusesClearly()
+    {
+        using var dir = new TempDir();
+        var result = Mmtrace.Run("record", "-o", dir["rec"], "--events", "syscalls:sys_enter_mremap,syscalls:sys_exit_mremap,tlb:tlb_flush", "--buffer-kb", "1024", "--", "/bin/sleep", "0.2");
+
+        if (!Pipeline.Ingest.Live.TraceFsInstance.IsAvailable(out var reason))
+        {
+            Assert.Equal(3, result.ExitCode);
+            Assert.Contains("Cannot record", result.Stderr, StringComparison.Ordinal);
+            Assert.False(Directory.Exists(dir["rec"]));
+            return;
+        }
+        Assert.True(result.ExitCode == 0, result.ToString());
+        using var meta = JsonDocument.Parse(File.ReadAllText(dir["rec/meta.json"]));
+        Assert.Equal("trace_pipe_raw", meta.RootElement.GetProperty("format").GetString());
+        Assert.True(meta.RootElement.GetProperty("events").GetInt64() > 0);
+        var root = Pipeline.Ingest.Live.TraceFsInstance.FindOrMountTraceFs();
+        Assert.Empty(Directory.GetDirectories(Path.Combine(root, "instances"), "mmtrace-*"));
+    }
+}
