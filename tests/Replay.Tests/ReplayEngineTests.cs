@@ -45,7 +45,9 @@ public class ReplayEngineTests
             return Op(1, 1, OpKind.CtxSwitch, mm: 1);
         }
 
-        public ReplayResult Run(string profile = "none") => ReplayEngine.Run(new OpTrace(_ops, _comms), KernelProfile.Parse(profile), Arch.X86);
+        public OpTrace Trace() => new(_ops, _comms);
+
+        public ReplayResult Run(string profile = "none") => ReplayEngine.Run(Trace(), KernelProfile.Parse(profile), Arch.X86);
     }
 
     private static Finding SingleInconsistent(ReplayResult result, string text)
@@ -257,5 +259,28 @@ public class ReplayEngineTests
         var result = program.Run();
 
         Assert.Equal(expected, result.Findings.Count(f => f.Checker == "I1"));
+    }
+
+    [Fact]
+    public void Run_ObservedValueDiffersFromModel_Inconsistent()
+    {
+        var program = new Program().Mapped();
+        var trace = OpTraceLoader.Load(TraceText.ToRows(TraceText.Write(program.Trace())
+            + "t1-1 [001] ..... 1.000000: mmop_entry_read: mm=1 va=0x201000 level=pte lockless=1 val=leaf:0x6000\n"));
+
+        var result = ReplayEngine.Run(trace, KernelProfile.None, Arch.X86);
+
+        SingleInconsistent(result, "the trace says leaf:0x6000, the model has leaf:0x5000");
+    }
+
+    [Fact]
+    public void Run_TableLinkedTwice_InconsistentNotRace()
+    {
+        var result = new Program().Mapped()
+            .Op(1, 1, OpKind.PmdPopulate, mm: 1, va: 0x400000, table: 5)
+            .Run();
+
+        var finding = SingleInconsistent(result, "while still linked from table 4 entry 1");
+        Assert.Equal("I5", finding.Checker);
     }
 }
