@@ -262,17 +262,20 @@ public sealed class TraceWriter : IDisposable
     public DatasetMeta Complete(IngestDiagnostics diagnostics, IEnumerable<DatasetSource> sources)
     {
         _events.Complete();
-        DatasetMeta meta = DatasetMeta.Create(Id, diagnostics, _events, sources);
-        Complete(meta);
-        return meta;
+        return Complete(DatasetMeta.Create(Id, diagnostics, _events, sources));
     }
 
-    /// <summary>Writes events.parquet and the given meta.json, then releases the staging database.</summary>
-    public void Complete(DatasetMeta meta)
+    /// <summary>
+    /// Writes events.parquet and meta.json, then releases the staging database. The facts this writer owns
+    /// replace those in <paramref name="meta"/>: <c>trace_id</c>, <c>events</c> and <c>event_counts</c>.
+    /// </summary>
+    /// <returns>The metadata as written.</returns>
+    public DatasetMeta Complete(DatasetMeta meta)
     {
         ArgumentNullException.ThrowIfNull(meta);
         ObjectDisposedException.ThrowIf(_disposed, this);
         _events.Complete();
+        meta = meta with { TraceId = Id, Events = _events.Count, EventCounts = _events.SortedEventCounts() };
         // Rows that arrived in time order are already in (ts_ns, seq) order: insertion order is preserved by
         // the scan, so the sort (and its spilling for big traces) is skipped.
         string order = _events.IsTimeOrdered ? "" : " ORDER BY ts_ns, seq";
@@ -282,6 +285,7 @@ public sealed class TraceWriter : IDisposable
         meta.Write(Directory);
         IsCompleted = true;
         Dispose();
+        return meta;
     }
 
     /// <summary>Releases the staging database (its files go with the temporary directory).</summary>

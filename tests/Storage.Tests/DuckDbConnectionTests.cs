@@ -168,4 +168,36 @@ public sealed class DuckDbConnectionTests
         Assert.Equal(1, insert.ParameterCount);
         Assert.Equal((Int128)45, connection.Scalar("SELECT sum(x) FROM t"));
     }
+
+    [Fact]
+    public void GetInt64_HugeIntSum_ReadsWhenItFits()
+    {
+        using var connection = DuckDbConnection.OpenInMemory();
+        using var reader = connection.Query("SELECT sum(i), 170141183460469231731687303715884105727::HUGEINT FROM range(10) t(i)");
+        Assert.True(reader.Read());
+
+        Assert.Equal(45L, reader.GetInt64(0));
+        Assert.Throws<OverflowException>(() => reader.GetInt64(1));
+    }
+
+    [Fact]
+    public void Scalar_NullParameterArray_BindsOneNull()
+    {
+        using var connection = DuckDbConnection.OpenInMemory();
+
+        Assert.Equal(true, connection.Scalar("SELECT ? IS NULL", null!));
+    }
+
+    [Fact]
+    public void Read_AfterLastRow_GettersExplain()
+    {
+        using var connection = DuckDbConnection.OpenInMemory();
+        using var reader = connection.Query("SELECT 1");
+        Assert.True(reader.Read());
+        Assert.False(reader.Read());
+
+        var error = Assert.Throws<InvalidOperationException>(() => reader.GetInt64(0));
+
+        Assert.Contains("past its last row", error.Message, StringComparison.Ordinal);
+    }
 }

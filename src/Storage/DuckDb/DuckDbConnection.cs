@@ -45,7 +45,10 @@ public sealed unsafe class DuckDbConnection : IDisposable
         }
     }
 
-    /// <summary>Runs one or more statements; parameters (<c>?</c> or <c>$1</c>) are bound, never spliced.</summary>
+    /// <summary>
+    /// Runs one or more statements; parameters (<c>?</c> or <c>$1</c>: long, int, ulong, bool, double, string,
+    /// byte[] or null) are bound to a single statement, never spliced into the SQL.
+    /// </summary>
     /// <exception cref="DuckDbException">DuckDB's error (parser, binder, catalog, constraint...).</exception>
     public void Execute(string sql, params object?[] parameters)
     {
@@ -89,6 +92,8 @@ public sealed unsafe class DuckDbConnection : IDisposable
     private DuckDbReader? Run(string sql, object?[] parameters, bool streamLast)
     {
         ArgumentNullException.ThrowIfNull(sql);
+        // Query(sql, null) passes a null array: the caller meant one NULL parameter.
+        parameters ??= [null];
         ConnectionHandle connection = Handle;
         ulong count = NativeMethods.ExtractStatements(connection, sql, out IntPtr extracted);
         try

@@ -111,7 +111,7 @@ public sealed unsafe class DuckDbReader : IDisposable
         return !IsValid(_validity[ordinal], _row);
     }
 
-    /// <summary>A signed integer column (any width; UBIGINT values above <see cref="long.MaxValue"/> throw).</summary>
+    /// <summary>A signed integer column (any width, HUGEINT included; values beyond <see cref="long"/> throw).</summary>
     public long GetInt64(int ordinal)
     {
         void* data = NonNull(ordinal);
@@ -128,6 +128,10 @@ public sealed unsafe class DuckDbReader : IDisposable
             case DuckDbType.UBigInt:
                 ulong value = ((ulong*)data)[row];
                 return value <= long.MaxValue ? (long)value : ThrowOverflow<long>(ordinal, value.ToString(CultureInfo.InvariantCulture));
+            case DuckDbType.HugeInt:
+                // sum() of BIGINT is HUGEINT.
+                Int128 huge = ((Int128*)data)[row];
+                return huge >= long.MinValue && huge <= long.MaxValue ? (long)huge : ThrowOverflow<long>(ordinal, huge.ToString(CultureInfo.InvariantCulture));
             default: return ThrowWrongType<long>(ordinal, "an integer type");
         }
     }
