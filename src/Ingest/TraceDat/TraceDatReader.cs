@@ -431,9 +431,13 @@ public sealed class TraceDatReader : ITraceReader
         c.Expect("header_page\0", "'header_page'");
         string headerPage = c.ReadText(c.ReadU64(), 1 << 20, "header_page text");
         c.Expect("header_event\0", "'header_event'");
-        c.Skip(c.ReadU64(), "header_event text");
+        string headerEvent = c.ReadText(c.ReadU64(), 1 << 20, "header_event text");
         try
         {
+            if (!HeaderEvent.Parse(headerEvent).IsStandard)
+            {
+                c.Fail("header_event describes an event header layout other than type_len:5/time_delta:27 with types 29/30/31; its pages cannot be decoded");
+            }
             state.Formats = new TraceEventFormats(HeaderPage.Parse(headerPage), state.BigEndian);
         }
         catch (FormatException e)
