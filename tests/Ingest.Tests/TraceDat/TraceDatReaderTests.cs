@@ -59,6 +59,26 @@ public class TraceDatReaderTests
     }
 
     [Fact]
+    public void Read_UnderFrenchAndFinnishCultures_GivesTheSameRows()
+    {
+        string path = TraceDatCorpus.Recorded("trace-cmd", "mm_v7_trimmed_zstd.dat");
+        var expected = Describe(TraceDatCorpus.Read(path).Rows);
+        var original = CultureInfo.CurrentCulture;
+        try
+        {
+            foreach (var culture in new[] { "fr-FR", "fi-FI" })
+            {
+                CultureInfo.CurrentCulture = CultureInfo.GetCultureInfo(culture);
+                Assert.Equal(expected, Describe(TraceDatCorpus.Read(path).Rows));
+            }
+        }
+        finally
+        {
+            CultureInfo.CurrentCulture = original;
+        }
+    }
+
+    [Fact]
     public void Read_MmV7Full_TypedFieldsEqualRawReportValues()
     {
         var (rows, _, _) = TraceDatCorpus.Read(TraceDatCorpus.Recorded("trace-cmd", "mm_v7_zstd_full.dat"));
@@ -269,7 +289,7 @@ public class TraceDatReaderTests
     }
 
     private static List<string> Describe(List<EventRow> rows) => rows.Select(r =>
-        $"{r.TsNs} {r.Cpu} {r.Pid} {r.Comm} {r.Event} {r.IrqFlags} "
+        string.Create(CultureInfo.InvariantCulture, $"{r.TsNs} {r.Cpu} {r.Pid} {r.Comm} {r.Event} {r.IrqFlags} ")
         + string.Join(",", EventSchema.Columns.Where(c => c.Ordinal >= EventSchema.FirstField && c.Ordinal < EventSchema.Args && r.IsSet(c.Ordinal)).Select(c => c.Name + "=" + r.FindField(c.Name)))
         + " " + string.Join(",", r.Args)).ToList();
 }
