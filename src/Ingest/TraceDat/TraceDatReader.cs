@@ -32,7 +32,10 @@ public sealed class TraceDatSummary
 /// buffers), streaming each CPU's pages and merging the CPUs by timestamp. Events of a named buffer (instance)
 /// carry its name as the first arg, <c>instance</c>. Payload fields without a typed column go to args as the
 /// print fmt prints them when it prints the field alone (<c>0x%lx</c> keeps its <c>0x</c>, symbolic tables give
-/// their names), otherwise in decimal (pointers as <c>0x</c> hex).
+/// their names), otherwise in decimal (pointers as <c>0x</c> hex). <c>src_pos</c> is the file offset of the
+/// record's event header; for compressed (v7) data it is the file offset of the compressed chunk that holds it.
+/// Lost events: stored counts are added to <see cref="IngestDiagnostics.LostEvents"/>; a page flagged "lost"
+/// without a count adds 1 (a lower bound), see <see cref="TraceDatSummary.LostEventsByCpu"/> for the split.
 /// </summary>
 public sealed class TraceDatReader : ITraceReader
 {
@@ -431,9 +434,13 @@ public sealed class TraceDatReader : ITraceReader
         c.Expect("header_page\0", "'header_page'");
         string headerPage = c.ReadText(c.ReadU64(), 1 << 20, "header_page text");
         c.Expect("header_event\0", "'header_event'");
-        c.Skip(c.ReadU64(), "header_event text");
+        string headerEvent = c.ReadText(c.ReadU64(), 1 << 20, "header_event text");
         try
         {
+            if (!HeaderEvent.Parse(headerEvent).IsStandard)
+            {
+                c.Fail("header_event describes an event header layout other than type_len:5/time_delta:27 with types 29/30/31; its pages cannot be decoded");
+            }
             state.Formats = new TraceEventFormats(HeaderPage.Parse(headerPage), state.BigEndian);
         }
         catch (FormatException e)

@@ -72,6 +72,11 @@ public sealed class TraceEventFormats
         try
         {
             header = HeaderPage.Parse(ReadBounded(headerPath, buffer));
+            string eventPath = Path.Combine(root, "header_event");
+            if (File.Exists(eventPath) && !HeaderEvent.Parse(ReadBounded(eventPath, buffer)).IsStandard)
+            {
+                throw new FormatException("header_event describes an event header layout this reader cannot decode.");
+            }
         }
         catch (FormatException e)
         {

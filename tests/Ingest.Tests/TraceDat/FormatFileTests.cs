@@ -87,6 +87,15 @@ public class FormatFileTests
     }
 
     [Fact]
+    public void HeaderEvent_Parse_ReadsTheTypeNumbers()
+    {
+        var header = HeaderEvent.Parse(File.ReadAllText(TraceDatCorpus.Recorded("formats", "header_event")));
+        Assert.Equal((5, 27, 29, 30, 31, 28), (header.TypeLenBits, header.TimeDeltaBits, header.Padding, header.TimeExtend, header.TimeStamp, header.DataMaxTypeLen));
+        Assert.True(header.IsStandard);
+        Assert.False(HeaderEvent.Parse("\ttype_len    :    6 bits\n").IsStandard);
+    }
+
+    [Fact]
     public void Parse_BadFieldLine_NamesTheLine()
     {
         var e = Assert.Throws<FormatException>(() => FormatFile.Parse("name: x\nID: 7\nformat:\n\tfield:int a;\toffset:zz;\tsize:4;\n", "s"));

@@ -97,6 +97,24 @@ public partial class RawPagesReaderTests
     }
 
     [Fact]
+    public void Read_RandomBytes_CountsMalformedPagesWithoutCrashing()
+    {
+        var random = new Random(7);
+        var noise = new byte[4096 * 64];
+        random.NextBytes(noise);
+        // Keep commit words small so the walker goes into the noise instead of rejecting every page at once.
+        for (int page = 0; page < 64; page += 2)
+        {
+            noise[page * 4096 + 10] = 0;
+            noise[page * 4096 + 11] = 0;
+        }
+        var diagnostics = new IngestDiagnostics();
+        var summary = new RawPagesReader(Formats()).Read([new RawCpuCapture(0, new MemoryStream(noise), "noise")], "noise", new CountingSink(), diagnostics);
+        Assert.True(diagnostics.MalformedCount >= 32, $"{diagnostics.MalformedCount} malformed");
+        Assert.True(summary.EventCount < 64 * 50);
+    }
+
+    [Fact]
     public void FromDirectory_CorpusFormats_LoadsEveryEvent()
     {
         var formats = Formats();

@@ -98,4 +98,97 @@ public class RingBufferPageReaderTests
         Assert.False(reader.MoveNext());
         Assert.Contains("commit size", reader.Error, StringComparison.Ordinal);
     }
+
+    /// <summary>Builds a page from (type_len, delta, array words..., payload words...) items.</summary>
+    private static byte[] SyntheticPage(ulong timestamp, bool bigEndian, params uint[][] items)
+    {
+        var page = new byte[4096];
+        int at = 16;
+        foreach (var item in items)
+        {
+            uint typeLen = item[0], delta = item[1];
+            uint word = bigEndian ? (typeLen << 27) | delta : (delta << 5) | typeLen;
+            Write32(page, at, word, bigEndian);
+            at += 4;
+            foreach (uint extra in item.Skip(2))
+            {
+                Write32(page, at, extra, bigEndian);
+                at += 4;
+            }
+        }
+        if (bigEndian)
+        {
+            BinaryPrimitives.WriteUInt64BigEndian(page, timestamp);
+            BinaryPrimitives.WriteUInt64BigEndian(page.AsSpan(8), (ulong)(at - 16));
+        }
+        else
+        {
+            BinaryPrimitives.WriteUInt64LittleEndian(page, timestamp);
+            BinaryPrimitives.WriteUInt64LittleEndian(page.AsSpan(8), (ulong)(at - 16));
+        }
+        return page;
+    }
+
+    private static void Write32(byte[] page, int at, uint value, bool bigEndian)
+    {
+        if (bigEndian)
+        {
+            BinaryPrimitives.WriteUInt32BigEndian(page.AsSpan(at), value);
+        }
+        else
+        {
+            BinaryPrimitives.WriteUInt32LittleEndian(page.AsSpan(at), value);
+        }
+    }
+
+    private static List<ulong> Times(byte[] page, bool bigEndian, out string? error)
+    {
+        var reader = new RingBufferPageReader(page, 0, HeaderPage.Default64, bigEndian);
+        var times = new List<ulong>();
+        while (reader.MoveNext())
+        {
+            times.Add(reader.Timestamp);
+        }
+        error = reader.Error;
+        return times;
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void MoveNext_AbsoluteTimeStampAndPadding_FollowTheKernelRules(bool bigEndian)
+    {
+        var page = SyntheticPage(1000, bigEndian,
+            [2, 5, 0xaaaa, 0xbbbb],     // data, 8 bytes, +5          -> 1005
+            [31, 7, 2],                 // TIME_STAMP (2 << 27) | 7   -> 268435463
+            [1, 3, 0xcccc],             // data, +3                   -> 268435466
+            [29, 9, 8, 0],              // discarded event: its delta counts (+9)
+            [1, 1, 0xdddd],             // data, +1                   -> 268435476
+            [29, 1, 8, 0],              // end-of-page filler: delta 1 ignored
+            [30, 10, 1],                // TIME_EXTEND (1 << 27) + 10
+            [1, 0, 0xeeee],             // data                       -> 268435476 + 134217738
+            [29, 0]);                   // padding with delta 0: rest of page unused
+        var times = Times(page, bigEndian, out string? error);
+        Assert.Null(error);
+        Assert.Equal([1005UL, (2UL << 27) + 10, (2UL << 27) + 20, (2UL << 27) + 20 + (1UL << 27) + 10], times);
+    }
+
+    [Fact]
+    public void MoveNext_TimeStampBelowRunningTime_KeepsTheTopBits()
+    {
+        // Running time has bits above the 59 a TIME_STAMP carries: they are kept, and a wrap adds 1 << 59.
+        ulong start = (1UL << 60) + 100;
+        var page = SyntheticPage(start, false, [31, 50, 0], [1, 0, 0x1]);
+        var times = Times(page, false, out _);
+        Assert.Equal([(1UL << 60) + (1UL << 59) + 50], times);
+    }
+
+    [Fact]
+    public void MoveNext_LongRecordWithBadLength_ReportsCorruption()
+    {
+        var page = SyntheticPage(0, false, [0, 0, 2, 0]);
+        var times = Times(page, false, out string? error);
+        Assert.Empty(times);
+        Assert.Contains("long event length 2", error, StringComparison.Ordinal);
+    }
 }

@@ -59,6 +59,26 @@ public class TraceDatReaderTests
     }
 
     [Fact]
+    public void Read_UnderFrenchAndFinnishCultures_GivesTheSameRows()
+    {
+        string path = TraceDatCorpus.Recorded("trace-cmd", "mm_v7_trimmed_zstd.dat");
+        var expected = Describe(TraceDatCorpus.Read(path).Rows);
+        var original = CultureInfo.CurrentCulture;
+        try
+        {
+            foreach (var culture in new[] { "fr-FR", "fi-FI" })
+            {
+                CultureInfo.CurrentCulture = CultureInfo.GetCultureInfo(culture);
+                Assert.Equal(expected, Describe(TraceDatCorpus.Read(path).Rows));
+            }
+        }
+        finally
+        {
+            CultureInfo.CurrentCulture = original;
+        }
+    }
+
+    [Fact]
     public void Read_MmV7Full_TypedFieldsEqualRawReportValues()
     {
         var (rows, _, _) = TraceDatCorpus.Read(TraceDatCorpus.Recorded("trace-cmd", "mm_v7_zstd_full.dat"));
@@ -207,6 +227,32 @@ public class TraceDatReaderTests
         Assert.StartsWith("[0x", bprint.FindField("buf"), StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("recorded/trace-cmd/mm_v6_trimmed.dat", 3298)]
+    [InlineData("recorded/trace-cmd/mm_v7_trimmed_nocomp.dat", 3298)]
+    [InlineData("recorded/trace-cmd/mm_v7_trimmed_zstd.dat", 3298)]
+    [InlineData("recorded/trace-cmd/mm_v7_zstd_full.dat", 3298)]
+    [InlineData("recorded/trace-cmd/instance_x86tsc_v7_zstd.dat", 214)]
+    [InlineData("recorded/raw-pages/overrun_wrapped_v6.dat", 4128)]
+    [InlineData("public/trappy/raw_trace.dat", 757)]
+    public void Read_EveryCorpusFileInStrictMode_ReadsWithoutComplaint(string file, int events)
+    {
+        var (rows, diagnostics, _) = TraceDatCorpus.Read(TraceDatCorpus.PathOf(file.Split('/')), strict: true);
+        Assert.Equal(events, rows.Count);
+        Assert.Equal(0, diagnostics.MalformedCount);
+        Assert.Null(diagnostics.Truncated);
+    }
+
+    [Fact]
+    public void Read_CancelledToken_StopsWithCancellation()
+    {
+        using var stream = File.OpenRead(TraceDatCorpus.Recorded("trace-cmd", "mm_v6_trimmed.dat"));
+        using var cancelled = new CancellationTokenSource();
+        cancelled.Cancel();
+        Assert.ThrowsAny<OperationCanceledException>(() =>
+            new TraceDatReader().Read(stream, "mm.dat", new CountingSink(), new IngestDiagnostics(), cancelled.Token));
+    }
+
     [Fact]
     public void Read_NotATraceDat_ThrowsNamingTheMagic()
     {
@@ -243,7 +289,7 @@ public class TraceDatReaderTests
     }
 
     private static List<string> Describe(List<EventRow> rows) => rows.Select(r =>
-        $"{r.TsNs} {r.Cpu} {r.Pid} {r.Comm} {r.Event} {r.IrqFlags} "
+        string.Create(CultureInfo.InvariantCulture, $"{r.TsNs} {r.Cpu} {r.Pid} {r.Comm} {r.Event} {r.IrqFlags} ")
         + string.Join(",", EventSchema.Columns.Where(c => c.Ordinal >= EventSchema.FirstField && c.Ordinal < EventSchema.Args && r.IsSet(c.Ordinal)).Select(c => c.Name + "=" + r.FindField(c.Name)))
         + " " + string.Join(",", r.Args)).ToList();
 }
