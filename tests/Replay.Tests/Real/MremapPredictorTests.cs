@@ -3,6 +3,9 @@ using static Pipeline.Replay.Tests.Real.TestEvents;
 
 namespace Pipeline.Replay.Tests.Real;
 
+// The engine has its own Vma (Pipeline.Replay.Vma); these tests are about the address-space model's.
+using Vma = Pipeline.Replay.Real.Vma;
+
 /// <summary>
 /// move_page_tables() path prediction on hand-made layouts. Each test names the mm/mremap.c rule (function and
 /// condition, v6.16 text) and the mm-model section it checks.

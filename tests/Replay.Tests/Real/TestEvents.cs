@@ -4,6 +4,9 @@ using Pipeline.Storage;
 
 namespace Pipeline.Replay.Tests.Real;
 
+// The engine has its own Vma (Pipeline.Replay.Vma); these tests are about the address-space model's.
+using Vma = Pipeline.Replay.Real.Vma;
+
 /// <summary>Builds EventRows and hand-made layouts for the Real tests.</summary>
 internal static class TestEvents
 {
