@@ -41,11 +41,8 @@ perf record -q -a -o "$work/perf.data" $(for e in $events; do printf -- '-e %s '
 perf script -i "$work/perf.data" --ns -F comm,tid,pid,cpu,time,event,trace > "$work/perf.txt" 2>/dev/null
 
 # ~10x the text trace, timestamps shifted so the copies follow each other.
-awk -v n=10 '
-  FNR==1 { copy++ }
-  /^#/ { if (copy==1) print; next }
-  { if (match($0, /[0-9]+\.[0-9]{6}: /)) { t = substr($0, RSTART, RLENGTH-2) + (copy-1)*100000; printf "%s%.6f: %s\n", substr($0,1,RSTART-1), t, substr($0,RSTART+RLENGTH) } }
-' $(for i in $(seq 10); do echo "$work/trace.txt"; done) > "$work/trace10.txt"
+perl -e 'my @l = grep { !/^#/ } <STDIN>; for my $c (0..9) { for (@l) { my $x = $_; $x =~ s/(\d+)\.(\d{6}): /sprintf("%d.%06d: ", $1 + $c * 100000, $2)/e; print $x } }' \
+    < "$work/trace.txt" > "$work/trace10.txt"
 
 run() { # name, command...
     local name=$1; shift
