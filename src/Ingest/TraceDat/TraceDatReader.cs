@@ -119,7 +119,7 @@ public sealed class TraceDatReader : ITraceReader
                 {
                     continue;
                 }
-                var decoder = new EventDecoder(formats, state.Comms, state.KernelRelease)
+                var decoder = new EventDecoder(formats, state.Comms, state.KernelRelease, state.PrintkFormats)
                 {
                     InstanceName = buffer.Name.Length == 0 ? null : buffer.Name,
                 };
@@ -216,7 +216,7 @@ public sealed class TraceDatReader : ITraceReader
         c.Section = "kallsyms";
         c.Skip(c.ReadU32(), "kallsyms");
         c.Section = "printk";
-        c.Skip(c.ReadU32(), "printk formats");
+        ReadPrintk(state, c);
         c.Section = "command lines";
         ReadCmdlines(state, c);
         c.Section = "cpus";
@@ -354,6 +354,10 @@ public sealed class TraceDatReader : ITraceReader
         if (state.SectionOffsets.TryGetValue(18, out long events))
         {
             ReadEventFormats(state, OpenSection(state, events, 18, "events format"));
+        }
+        if (state.SectionOffsets.TryGetValue(20, out long printk))
+        {
+            ReadPrintk(state, OpenSection(state, printk, 20, "printk"));
         }
         if (state.SectionOffsets.TryGetValue(21, out long cmdlines))
         {
@@ -501,6 +505,13 @@ public sealed class TraceDatReader : ITraceReader
             // libtraceevent also skips formats it cannot parse; their events are reported as unknown ids.
             state.Context.Malformed(at, $"section '{c.Section}': {e.Message}");
         }
+    }
+
+    /// <summary>printk_formats: the format strings of trace_printk (bprint) records, by address.</summary>
+    private static void ReadPrintk(FileState state, MetaCursor c)
+    {
+        c.Section = "printk";
+        state.PrintkFormats = BinaryPrintf.ParsePrintkFormats(c.ReadBytes(c.ReadU32(), MaxMetadataBytes, "printk formats"));
     }
 
     private static void ReadCmdlines(FileState state, MetaCursor c)
@@ -753,6 +764,8 @@ public sealed class TraceDatReader : ITraceReader
         public TraceEventFormats? Formats { get; set; }
 
         public CommTable Comms { get; set; } = new();
+
+        public IReadOnlyDictionary<ulong, string>? PrintkFormats { get; set; }
 
         public Dictionary<int, long> SectionOffsets { get; } = [];
 
