@@ -117,15 +117,7 @@ internal static class BinaryPrintf
                 sb.Append(s[i]);
                 continue;
             }
-            char e = s[++i];
-            sb.Append(e switch
-            {
-                'n' => '\n',
-                't' => '\t',
-                'r' => '\r',
-                '0' => '\0',
-                _ => e,
-            });
+            sb.Append(PrintExprParser.Unescape(s[++i]));
         }
         return sb.ToString();
     }
