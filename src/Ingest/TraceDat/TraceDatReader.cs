@@ -298,17 +298,15 @@ public sealed class TraceDatReader : ITraceReader
             {
                 continue;
             }
-            if (offset >= (ulong)state.FileLength || size > (ulong)state.FileLength)
+            if (offset >= (ulong)state.FileLength)
             {
-                if (offset >= (ulong)state.FileLength && !state.Diagnostics.Strict)
-                {
-                    // Truncated file: this CPU's data is gone entirely; the others may still be there.
-                    state.Context.Damage(new DataDamage(c.Section, entry,
-                        $"CPU {cpu} data at offset {offset} (size {size}) lies past the end of the {state.FileLength}-byte file"));
-                    continue;
-                }
-                throw c.Error($"CPU {cpu} data at offset {offset} size {size} lies outside the {state.FileLength}-byte file");
+                // Truncated file: this CPU's data is gone entirely; the others may still be there.
+                state.Context.Damage(new DataDamage(c.Section, entry,
+                    $"CPU {cpu} data at offset {offset} (size {size}) lies past the end of the {state.FileLength}-byte file"));
+                continue;
             }
+            // A size running past the end is reported by the page source where the data stops.
+            size = Math.Min(size, (ulong)long.MaxValue / 2);
             buffer.Cpus.Add(new CpuData(cpu, (long)offset, (long)size));
         }
     }
@@ -614,12 +612,13 @@ public sealed class TraceDatReader : ITraceReader
             {
                 c.Fail($"buffer '{name}' CPU id {cpu} is implausible");
             }
-            if (offset >= (ulong)state.FileLength || size > (ulong)state.FileLength)
+            if (offset >= (ulong)state.FileLength)
             {
                 state.Context.Damage(new DataDamage($"buffer flyrecord {name}", (long)Math.Min(offset, long.MaxValue),
-                    $"CPU {cpu} data at offset {offset} (size {size}) lies outside the {state.FileLength}-byte file"));
+                    $"CPU {cpu} data at offset {offset} (size {size}) lies past the end of the {state.FileLength}-byte file"));
                 continue;
             }
+            size = Math.Min(size, (ulong)long.MaxValue / 2);
             if (size > 0)
             {
                 buffer.Cpus.Add(new CpuData((int)cpu, (long)offset, (long)size));
