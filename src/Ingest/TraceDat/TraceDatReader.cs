@@ -92,7 +92,9 @@ public sealed class TraceDatReader : ITraceReader
         diagnostics.PointersHashed = false;
         diagnostics.KernelRelease = state.KernelRelease ?? diagnostics.KernelRelease;
         diagnostics.Clock = state.Clock ?? state.Buffers.FirstOrDefault(b => b.Clock is not null)?.Clock ?? diagnostics.Clock;
-        diagnostics.CpuCount = state.CpuCount ?? (state.Buffers.Count == 0 ? 0 : state.Buffers.SelectMany(b => b.Cpus).Select(c => c.Cpu + 1).DefaultIfEmpty(0).Max());
+        // CPUCOUNT option, else the v6 header's count, else the highest CPU with data.
+        diagnostics.CpuCount = state.CpuCount
+            ?? (state.HeaderCpuCount > 0 ? state.HeaderCpuCount : state.Buffers.SelectMany(b => b.Cpus).Select(c => c.Cpu + 1).DefaultIfEmpty(0).Max());
         if (state.Formats is null)
         {
             throw new TraceFormatException(fileName, 0, "byte", "section 'headers': the file has no header_page, so its pages cannot be read.");
