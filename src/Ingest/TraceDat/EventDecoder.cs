@@ -21,9 +21,11 @@ internal sealed class EventDecoder
     private readonly IrqFlagsRenderer _irqFlags;
     private readonly EventPlan?[] _plans;
     private readonly bool[] _planBuilt;
+    private readonly IReadOnlyDictionary<ulong, string>? _printkFormats;
 
-    public EventDecoder(TraceEventFormats formats, CommTable comms, string? kernelRelease)
+    public EventDecoder(TraceEventFormats formats, CommTable comms, string? kernelRelease, IReadOnlyDictionary<ulong, string>? printkFormats = null)
     {
+        _printkFormats = printkFormats;
         _formats = formats;
         _bigEndian = formats.BigEndian;
         _comms = comms;
@@ -101,7 +103,7 @@ internal sealed class EventDecoder
         if (!_planBuilt[id])
         {
             var format = _formats.FindById(id);
-            _plans[id] = format is null ? null : new EventPlan(format);
+            _plans[id] = format is null ? null : new EventPlan(format, _printkFormats);
             _planBuilt[id] = true;
         }
         return _plans[id];
@@ -109,7 +111,7 @@ internal sealed class EventDecoder
 
     private sealed class EventPlan
     {
-        public EventPlan(FormatFile format)
+        public EventPlan(FormatFile format, IReadOnlyDictionary<ulong, string>? printkFormats)
         {
             Name = string.Intern(format.FullName);
             var flags = format.FindField("common_flags");
@@ -128,9 +130,12 @@ internal sealed class EventDecoder
             }
             CommonEnd = format.CommonFields.Count == 0 ? 2 : format.CommonFields.Max(f => f.Offset + f.Size);
             var plans = new List<FieldPlan>();
+            var bprintFormat = printkFormats is not null && format.FullName == "ftrace:bprint" ? format.FindField("fmt") : null;
             foreach (var field in format.Fields)
             {
-                plans.Add(FieldPlan.Create(format, field));
+                plans.Add(bprintFormat is { Layout: FieldLayout.Scalar, Size: 4 or 8 } && field.Name is "fmt" or "buf"
+                    ? FieldPlan.CreateBprint(field, bprintFormat, printkFormats!)
+                    : FieldPlan.Create(format, field));
             }
             Fields = plans.ToArray();
             Constants = format.PrintFormat.ConstantFields()
@@ -168,6 +173,8 @@ internal sealed class EventDecoder
         ArgString,
         ArgNumber,
         ArgArray,
+        BprintFormat,
+        BprintText,
     }
 
     private sealed class FieldPlan
@@ -179,6 +186,8 @@ internal sealed class EventDecoder
         private readonly PrintConversion? _direct;
         private readonly string _directPrefix = "";
         private readonly Dictionary<long, string>? _cache;
+        private FormatField? _bprintFormatField;
+        private IReadOnlyDictionary<ulong, string>? _printkFormats;
 
         private FieldPlan(FormatField field, FieldAction action, int ordinal, FieldRendering? rendering)
         {
@@ -251,6 +260,17 @@ internal sealed class EventDecoder
             return new FieldPlan(field, FieldAction.ArgArray, -1, null);
         }
 
+        /// <summary>
+        /// trace_printk records: <c>fmt</c> is an address in printk_formats, <c>buf</c> the packed arguments; they
+        /// become the format string and the formatted text (what the kernel prints after the caller).
+        /// </summary>
+        public static FieldPlan CreateBprint(FormatField field, FormatField formatField, IReadOnlyDictionary<ulong, string> printkFormats) =>
+            new(field, field.Name == "fmt" ? FieldAction.BprintFormat : FieldAction.BprintText, -1, null)
+            {
+                _bprintFormatField = formatField,
+                _printkFormats = printkFormats,
+            };
+
         /// <summary>Stores the field; false when it lies outside the payload.</summary>
         public bool Apply(ReadOnlySpan<byte> payload, EventRow row, bool bigEndian)
         {
@@ -309,6 +329,9 @@ internal sealed class EventDecoder
                     }
                     return true;
                 }
+                case FieldAction.BprintFormat:
+                case FieldAction.BprintText:
+                    return ApplyBprint(payload, row, bigEndian);
                 default:
                 {
                     var slice = RecordFields.GetArrayBytes(field, payload, bigEndian);
@@ -320,6 +343,29 @@ internal sealed class EventDecoder
                     return true;
                 }
             }
+        }
+
+        private bool ApplyBprint(ReadOnlySpan<byte> payload, EventRow row, bool bigEndian)
+        {
+            var formatField = _bprintFormatField!;
+            if (formatField.Offset + formatField.Size > payload.Length)
+            {
+                return false;
+            }
+            ulong address = (ulong)PrintExpr.ReadScalar(payload, formatField.Offset, formatField.Size, false, bigEndian);
+            bool known = _printkFormats!.TryGetValue(address, out string? format);
+            if (_action == FieldAction.BprintFormat)
+            {
+                row.AddArg(_argName, known ? format! : Plain((long)address));
+                return true;
+            }
+            var slice = RecordFields.GetArrayBytes(Field, payload, bigEndian);
+            if (slice.IsError)
+            {
+                return false;
+            }
+            row.AddArg(_argName, known ? BinaryPrintf.Format(format!, slice.Span(payload), bigEndian) : FormatArray(Field, slice.Span(payload), bigEndian));
+            return true;
         }
 
         private string Render(ReadOnlySpan<byte> payload, long value, bool bigEndian)

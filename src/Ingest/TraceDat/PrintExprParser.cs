@@ -599,15 +599,7 @@ internal sealed class PrintExprParser
                 }
                 if (c == '\\' && _pos < _text.Length)
                 {
-                    char e = _text[_pos++];
-                    sb.Append(e switch
-                    {
-                        'n' => '\n',
-                        't' => '\t',
-                        'r' => '\r',
-                        '0' => '\0',
-                        _ => e,
-                    });
+                    sb.Append(Unescape(_text[_pos++]));
                     continue;
                 }
                 sb.Append(c);
@@ -622,13 +614,7 @@ internal sealed class PrintExprParser
         if (c == '\\')
         {
             _pos++;
-            c = Peek() switch
-            {
-                'n' => '\n',
-                't' => '\t',
-                '0' => '\0',
-                var other => other,
-            };
+            c = Unescape(Peek());
         }
         _pos++;
         Expect('\'');
@@ -655,6 +641,16 @@ internal sealed class PrintExprParser
         }
         _pos++;
     }
+
+    /// <summary>The character a C escape <c>\\e</c> stands for.</summary>
+    internal static char Unescape(char e) => e switch
+    {
+        'n' => '\n',
+        't' => '\t',
+        'r' => '\r',
+        '0' => '\0',
+        _ => e,
+    };
 
     private char Peek() => _pos < _text.Length ? _text[_pos] : '\0';
 

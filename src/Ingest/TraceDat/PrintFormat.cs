@@ -6,6 +6,12 @@ namespace Pipeline.Ingest.TraceDat;
 /// <summary>One <c>%...</c> conversion of a print fmt string.</summary>
 internal sealed record PrintConversion(string Flags, int Width, int Precision, string Length, char Conversion, string PointerExtension, int ArgumentIndex)
 {
+    /// <summary>Width given by a <c>*</c> argument (read before the value).</summary>
+    public bool WidthFromArgument { get; init; }
+
+    /// <summary>Precision given by a <c>.*</c> argument (read before the value).</summary>
+    public bool PrecisionFromArgument { get; init; }
+
     public bool LeftAlign => Flags.Contains('-', StringComparison.Ordinal);
 
     public bool ZeroPad => Flags.Contains('0', StringComparison.Ordinal);
@@ -146,7 +152,8 @@ public sealed partial class PrintFormat
         return picked.Count == 0 ? null : new FieldRendering(prefix, picked.ToArray());
     }
 
-    private static bool SplitFormat(string format, List<object> segments)
+    /// <summary>Splits a C format string into literal strings and <see cref="PrintConversion"/>s; false if something was not understood.</summary>
+    internal static bool SplitFormat(string format, List<object> segments)
     {
         var literal = new StringBuilder();
         int argument = 0;
@@ -174,8 +181,10 @@ public sealed partial class PrintFormat
                 flags.Append(format[i++]);
             }
             int width = 0;
+            bool widthStar = false, precisionStar = false;
             if (i < format.Length && format[i] == '*')
             {
+                widthStar = true;
                 argument++;
                 i++;
             }
@@ -190,6 +199,7 @@ public sealed partial class PrintFormat
                 precision = 0;
                 if (i < format.Length && format[i] == '*')
                 {
+                    precisionStar = true;
                     argument++;
                     i++;
                 }
@@ -230,7 +240,11 @@ public sealed partial class PrintFormat
                 segments.Add(literal.ToString());
                 literal.Clear();
             }
-            segments.Add(new PrintConversion(flags.ToString(), width, precision, length, conv, extension, argument));
+            segments.Add(new PrintConversion(flags.ToString(), width, precision, length, conv, extension, argument)
+            {
+                WidthFromArgument = widthStar,
+                PrecisionFromArgument = precisionStar,
+            });
             argument++;
         }
         if (literal.Length > 0)

@@ -92,7 +92,9 @@ public sealed class TraceDatReader : ITraceReader
         diagnostics.PointersHashed = false;
         diagnostics.KernelRelease = state.KernelRelease ?? diagnostics.KernelRelease;
         diagnostics.Clock = state.Clock ?? state.Buffers.FirstOrDefault(b => b.Clock is not null)?.Clock ?? diagnostics.Clock;
-        diagnostics.CpuCount = state.CpuCount ?? (state.Buffers.Count == 0 ? 0 : state.Buffers.SelectMany(b => b.Cpus).Select(c => c.Cpu + 1).DefaultIfEmpty(0).Max());
+        // CPUCOUNT option, else the v6 header's count, else the highest CPU with data.
+        diagnostics.CpuCount = state.CpuCount
+            ?? (state.HeaderCpuCount > 0 ? state.HeaderCpuCount : state.Buffers.SelectMany(b => b.Cpus).Select(c => c.Cpu + 1).DefaultIfEmpty(0).Max());
         if (state.Formats is null)
         {
             throw new TraceFormatException(fileName, 0, "byte", "section 'headers': the file has no header_page, so its pages cannot be read.");
@@ -119,7 +121,7 @@ public sealed class TraceDatReader : ITraceReader
                 {
                     continue;
                 }
-                var decoder = new EventDecoder(formats, state.Comms, state.KernelRelease)
+                var decoder = new EventDecoder(formats, state.Comms, state.KernelRelease, state.PrintkFormats)
                 {
                     InstanceName = buffer.Name.Length == 0 ? null : buffer.Name,
                 };
@@ -216,7 +218,7 @@ public sealed class TraceDatReader : ITraceReader
         c.Section = "kallsyms";
         c.Skip(c.ReadU32(), "kallsyms");
         c.Section = "printk";
-        c.Skip(c.ReadU32(), "printk formats");
+        ReadPrintk(state, c);
         c.Section = "command lines";
         ReadCmdlines(state, c);
         c.Section = "cpus";
@@ -298,17 +300,15 @@ public sealed class TraceDatReader : ITraceReader
             {
                 continue;
             }
-            if (offset >= (ulong)state.FileLength || size > (ulong)state.FileLength)
+            if (offset >= (ulong)state.FileLength)
             {
-                if (offset >= (ulong)state.FileLength && !state.Diagnostics.Strict)
-                {
-                    // Truncated file: this CPU's data is gone entirely; the others may still be there.
-                    state.Context.Damage(new DataDamage(c.Section, entry,
-                        $"CPU {cpu} data at offset {offset} (size {size}) lies past the end of the {state.FileLength}-byte file"));
-                    continue;
-                }
-                throw c.Error($"CPU {cpu} data at offset {offset} size {size} lies outside the {state.FileLength}-byte file");
+                // Truncated file: this CPU's data is gone entirely; the others may still be there.
+                state.Context.Damage(new DataDamage(c.Section, entry,
+                    $"CPU {cpu} data at offset {offset} (size {size}) lies past the end of the {state.FileLength}-byte file"));
+                continue;
             }
+            // A size running past the end is reported by the page source where the data stops.
+            size = Math.Min(size, (ulong)long.MaxValue / 2);
             buffer.Cpus.Add(new CpuData(cpu, (long)offset, (long)size));
         }
     }
@@ -354,6 +354,10 @@ public sealed class TraceDatReader : ITraceReader
         if (state.SectionOffsets.TryGetValue(18, out long events))
         {
             ReadEventFormats(state, OpenSection(state, events, 18, "events format"));
+        }
+        if (state.SectionOffsets.TryGetValue(20, out long printk))
+        {
+            ReadPrintk(state, OpenSection(state, printk, 20, "printk"));
         }
         if (state.SectionOffsets.TryGetValue(21, out long cmdlines))
         {
@@ -503,6 +507,13 @@ public sealed class TraceDatReader : ITraceReader
         }
     }
 
+    /// <summary>printk_formats: the format strings of trace_printk (bprint) records, by address.</summary>
+    private static void ReadPrintk(FileState state, MetaCursor c)
+    {
+        c.Section = "printk";
+        state.PrintkFormats = BinaryPrintf.ParsePrintkFormats(c.ReadBytes(c.ReadU32(), MaxMetadataBytes, "printk formats"));
+    }
+
     private static void ReadCmdlines(FileState state, MetaCursor c)
     {
         c.Section = "command lines";
@@ -603,12 +614,13 @@ public sealed class TraceDatReader : ITraceReader
             {
                 c.Fail($"buffer '{name}' CPU id {cpu} is implausible");
             }
-            if (offset >= (ulong)state.FileLength || size > (ulong)state.FileLength)
+            if (offset >= (ulong)state.FileLength)
             {
                 state.Context.Damage(new DataDamage($"buffer flyrecord {name}", (long)Math.Min(offset, long.MaxValue),
-                    $"CPU {cpu} data at offset {offset} (size {size}) lies outside the {state.FileLength}-byte file"));
+                    $"CPU {cpu} data at offset {offset} (size {size}) lies past the end of the {state.FileLength}-byte file"));
                 continue;
             }
+            size = Math.Min(size, (ulong)long.MaxValue / 2);
             if (size > 0)
             {
                 buffer.Cpus.Add(new CpuData((int)cpu, (long)offset, (long)size));
@@ -753,6 +765,8 @@ public sealed class TraceDatReader : ITraceReader
         public TraceEventFormats? Formats { get; set; }
 
         public CommTable Comms { get; set; } = new();
+
+        public IReadOnlyDictionary<ulong, string>? PrintkFormats { get; set; }
 
         public Dictionary<int, long> SectionOffsets { get; } = [];
 

@@ -61,6 +61,17 @@ public class TraceDatDamageTests
     }
 
     [Fact]
+    public void Read_V6CpuSizeBeyondFile_ReadsToTheEndAndReportsIt()
+    {
+        var bytes = (byte[])s_v6.Value.Clone();
+        BinaryPrimitives.WriteUInt64LittleEndian(bytes.AsSpan(68189 + 16 + 8), 1UL << 50); // CPU 1 size
+        var (rows, diagnostics, _) = TraceDatCorpus.Read(bytes, "size.dat");
+        Assert.Equal(3298, rows.Count);
+        Assert.Contains("section 'flyrecord CPU 1'", diagnostics.Truncated, StringComparison.Ordinal);
+        Assert.Contains($"the file ends at byte {bytes.Length}", diagnostics.Truncated, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Read_V7TruncatedBeforeTrailingOptions_ThrowsNamingOptions()
     {
         // trace-cmd writes the BUFFER option after the data: without it the pages cannot be located.

@@ -222,9 +222,11 @@ public class TraceDatReaderTests
         Assert.Equal("ls", first.Comm);
         // Kernels of that age printed a preempted task (TASK_STATE_MAX, 1024) as "R+".
         Assert.Equal("R+", first.GetText(Ordinal("prev_state")));
-        // bprint's "u32 buf; size:0" is a flexible array of the binary printf arguments.
-        var bprint = rows.First(r => r.Event == "ftrace:bprint");
-        Assert.StartsWith("[0x", bprint.FindField("buf"), StringComparison.Ordinal);
+        // trace_printk: the format comes from the saved printk formats, the text from the packed arguments
+        // (bprint's "u32 buf; size:0" is an old kernel's bracketless flexible array).
+        var bprints = rows.Where(r => r.Event == "ftrace:bprint").ToList();
+        Assert.Equal("fig: cpu=%d\n gid=%d\n", bprints[0].FindField("fmt"));
+        Assert.Equal(["fig: cpu=0\n gid=4\n", "fig: cpu=5\n gid=1\n"], bprints.Select(r => r.FindField("buf")));
     }
 
     [Theory]
