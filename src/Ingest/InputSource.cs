@@ -1,5 +1,5 @@
 using System.IO.Compression;
-using Pipeline.Ingest.Compression;
+using Pipeline.Ingest.Native;
 
 namespace Pipeline.Ingest;
 

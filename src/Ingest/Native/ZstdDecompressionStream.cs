@@ -1,16 +1,13 @@
 using System.Buffers;
-using System.Runtime.InteropServices;
 
-namespace Pipeline.Ingest.Compression;
+namespace Pipeline.Ingest.Native;
 
 /// <summary>
 /// Streaming zstd decompression through the system's <c>libzstd.so.1</c> (ZstdSharp is not served by this
 /// machine's NuGet). Reads <c>.zst</c> inputs frame after frame with bounded memory.
 /// </summary>
-public sealed partial class ZstdDecompressionStream : Stream
+public sealed class ZstdDecompressionStream : Stream
 {
-    private const string Library = "libzstd.so.1";
-
     private readonly Stream _inner;
     private readonly bool _leaveOpen;
     private readonly byte[] _input;
@@ -28,7 +25,7 @@ public sealed partial class ZstdDecompressionStream : Stream
         _leaveOpen = leaveOpen;
         try
         {
-            _context = ZSTD_createDStream();
+            _context = ZstdNative.ZSTD_createDStream();
         }
         catch (DllNotFoundException e)
         {
@@ -38,8 +35,8 @@ public sealed partial class ZstdDecompressionStream : Stream
         {
             throw new OutOfMemoryException("ZSTD_createDStream failed.");
         }
-        Check(ZSTD_initDStream(_context), "ZSTD_initDStream");
-        _input = ArrayPool<byte>.Shared.Rent((int)Math.Min(ZSTD_DStreamInSize(), 1 << 20));
+        Check(ZstdNative.ZSTD_initDStream(_context), "ZSTD_initDStream");
+        _input = ArrayPool<byte>.Shared.Rent((int)Math.Min(ZstdNative.ZSTD_DStreamInSize(), 1 << 20));
     }
 
     /// <summary>Compressed bytes consumed so far (for error offsets and progress).</summary>
@@ -94,13 +91,13 @@ public sealed partial class ZstdDecompressionStream : Stream
             fixed (byte* input = _input)
             fixed (byte* output = buffer)
             {
-                var inBuffer = new ZstdBuffer { Data = input, Size = (nuint)_inputLength, Position = (nuint)_inputPosition };
-                var outBuffer = new ZstdBuffer { Data = output, Size = (nuint)buffer.Length, Position = 0 };
-                nuint hint = ZSTD_decompressStream(_context, ref outBuffer, ref inBuffer);
-                if (ZSTD_isError(hint) != 0)
+                var inBuffer = new ZstdNative.Buffer { Data = input, Size = (nuint)_inputLength, Position = (nuint)_inputPosition };
+                var outBuffer = new ZstdNative.Buffer { Data = output, Size = (nuint)buffer.Length, Position = 0 };
+                nuint hint = ZstdNative.ZSTD_decompressStream(_context, ref outBuffer, ref inBuffer);
+                if (ZstdNative.ZSTD_isError(hint) != 0)
                 {
                     throw new InvalidDataException(
-                        $"zstd data is corrupt near compressed byte offset {CompressedPosition + (long)inBuffer.Position - _inputPosition}: {Marshal.PtrToStringAnsi(ZSTD_getErrorName(hint))}.");
+                        $"zstd data is corrupt near compressed byte offset {CompressedPosition + (long)inBuffer.Position - _inputPosition}: {ZstdNative.ErrorText(hint)}.");
                 }
                 CompressedPosition += (long)inBuffer.Position - _inputPosition;
                 _inputPosition = (int)inBuffer.Position;
@@ -132,7 +129,7 @@ public sealed partial class ZstdDecompressionStream : Stream
     {
         if (_context != 0)
         {
-            _ = ZSTD_freeDStream(_context);
+            _ = ZstdNative.ZSTD_freeDStream(_context);
             _context = 0;
             ArrayPool<byte>.Shared.Return(_input);
             if (disposing && !_leaveOpen)
@@ -145,38 +142,9 @@ public sealed partial class ZstdDecompressionStream : Stream
 
     private static void Check(nuint code, string function)
     {
-        if (ZSTD_isError(code) != 0)
+        if (ZstdNative.ZSTD_isError(code) != 0)
         {
-            throw new InvalidDataException($"{function} failed: {Marshal.PtrToStringAnsi(ZSTD_getErrorName(code))}.");
+            throw new InvalidDataException($"{function} failed: {ZstdNative.ErrorText(code)}.");
         }
     }
-
-    [StructLayout(LayoutKind.Sequential)]
-    private unsafe struct ZstdBuffer
-    {
-        public byte* Data;
-        public nuint Size;
-        public nuint Position;
-    }
-
-    [LibraryImport(Library)]
-    private static partial nint ZSTD_createDStream();
-
-    [LibraryImport(Library)]
-    private static partial nuint ZSTD_freeDStream(nint stream);
-
-    [LibraryImport(Library)]
-    private static partial nuint ZSTD_initDStream(nint stream);
-
-    [LibraryImport(Library)]
-    private static partial nuint ZSTD_DStreamInSize();
-
-    [LibraryImport(Library)]
-    private static partial nuint ZSTD_decompressStream(nint stream, ref ZstdBuffer output, ref ZstdBuffer input);
-
-    [LibraryImport(Library)]
-    private static partial uint ZSTD_isError(nuint code);
-
-    [LibraryImport(Library)]
-    private static partial nint ZSTD_getErrorName(nuint code);
 }
