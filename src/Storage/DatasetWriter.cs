@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Runtime.InteropServices;
 using System.Text.RegularExpressions;
 using Pipeline.Storage.DuckDb;
 
@@ -19,8 +20,8 @@ public sealed record DatasetWriterOptions
 /// (<c>.&lt;name&gt;.tmp-&lt;random&gt;</c>) and <see cref="Commit"/> renames it into place; an existing dataset at
 /// the target is replaced only then. Disposing without <see cref="Commit"/> deletes the temporary directory,
 /// leaving any previous dataset untouched: callers handle Ctrl-C by cancelling their work and letting the
-/// <c>using</c> dispose the writer (a ProcessExit hook also removes the temporary directory if the process
-/// exits with the writer still open).
+/// <c>using</c> dispose the writer. If the process is instead killed by SIGINT/SIGTERM/SIGQUIT (signal not
+/// cancelled) or exits with the writer open, signal and ProcessExit hooks remove the temporary directory.
 /// </summary>
 /// <remarks>
 /// Two shapes: <see cref="BeginTrace(string?)"/> with null writes one trace at the target itself;
@@ -36,6 +37,7 @@ public sealed partial class DatasetWriter : IDisposable
     private readonly DatasetWriterOptions _options;
     private readonly List<TraceWriter> _traces = [];
     private readonly EventHandler _onProcessExit;
+    private readonly PosixSignalRegistration[] _signals;
     private bool _single;
     private bool _committed;
     private bool _disposed;
@@ -45,8 +47,17 @@ public sealed partial class DatasetWriter : IDisposable
         Target = target;
         TemporaryDirectory = temporary;
         _options = options;
-        _onProcessExit = (_, _) => DeleteTemporary();
+        _onProcessExit = (_, _) => DeleteTemporaryBestEffort();
         AppDomain.CurrentDomain.ProcessExit += _onProcessExit;
+        // The runtime does not raise ProcessExit when SIGINT/SIGTERM kill the process, so watch them too.
+        // A caller that cancels the signal to shut down gracefully keeps the directory until it disposes.
+        _signals = OperatingSystem.IsWindows()
+            ? []
+            : [
+                PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal),
+                PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal),
+                PosixSignalRegistration.Create(PosixSignal.SIGQUIT, OnSignal),
+            ];
     }
 
     /// <summary>Final location of the dataset.</summary>
@@ -170,11 +181,38 @@ public sealed partial class DatasetWriter : IDisposable
         }
         _disposed = true;
         AppDomain.CurrentDomain.ProcessExit -= _onProcessExit;
+        foreach (PosixSignalRegistration registration in _signals)
+        {
+            registration.Dispose();
+        }
         foreach (TraceWriter trace in _traces)
         {
             trace.Dispose();
         }
         DeleteTemporary();
+    }
+
+    private void OnSignal(PosixSignalContext context)
+    {
+        if (!context.Cancel)
+        {
+            DeleteTemporaryBestEffort();
+        }
+    }
+
+    private void DeleteTemporaryBestEffort()
+    {
+        try
+        {
+            DeleteTemporary();
+        }
+        catch (IOException)
+        {
+            // Best effort while the process goes down; a leftover hidden directory is never read as a dataset.
+        }
+        catch (UnauthorizedAccessException)
+        {
+        }
     }
 
     private void DeleteTemporary()

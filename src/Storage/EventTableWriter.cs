@@ -21,8 +21,12 @@ public sealed class EventTableWriter : IEventSink, IDisposable
     private readonly VarcharColumnWriter _event;
     private readonly VarcharColumnWriter _irqFlags;
     private readonly Int64ColumnWriter _srcPos;
-    private readonly ColumnWriter[] _fields;
-    private readonly ColumnKind[] _fieldKinds;
+    // Typed payload columns grouped by kind, so the per-row loop needs no switch or cast.
+    private readonly (int Ordinal, Int64ColumnWriter Writer)[] _int64Fields;
+    private readonly (int Ordinal, UInt64ColumnWriter Writer)[] _uint64Fields;
+    private readonly (int Ordinal, Int32ColumnWriter Writer)[] _int32Fields;
+    private readonly (int Ordinal, BoolColumnWriter Writer)[] _boolFields;
+    private readonly (int Ordinal, VarcharColumnWriter Writer)[] _textFields;
     private readonly VarcharColumnWriter _args;
     private readonly VarcharListColumnWriter _stack;
     private readonly Utf8Cache _names = new();
@@ -51,14 +55,11 @@ public sealed class EventTableWriter : IEventSink, IDisposable
         _event = (VarcharColumnWriter)_appender.Writer(EventSchema.Event);
         _irqFlags = (VarcharColumnWriter)_appender.Writer(EventSchema.IrqFlags);
         _srcPos = (Int64ColumnWriter)_appender.Writer(EventSchema.SrcPos);
-        int fieldCount = EventSchema.Args - EventSchema.FirstField;
-        _fields = new ColumnWriter[fieldCount];
-        _fieldKinds = new ColumnKind[fieldCount];
-        for (int i = 0; i < fieldCount; i++)
-        {
-            _fields[i] = _appender.Writer(EventSchema.FirstField + i);
-            _fieldKinds[i] = EventSchema.Columns[EventSchema.FirstField + i].Kind;
-        }
+        _int64Fields = Fields<Int64ColumnWriter>(ColumnKind.Int64);
+        _uint64Fields = Fields<UInt64ColumnWriter>(ColumnKind.UInt64);
+        _int32Fields = Fields<Int32ColumnWriter>(ColumnKind.Int32);
+        _boolFields = Fields<BoolColumnWriter>(ColumnKind.Bool);
+        _textFields = Fields<VarcharColumnWriter>(ColumnKind.Text);
         _args = (VarcharColumnWriter)_appender.Writer(EventSchema.Args);
         _stack = (VarcharListColumnWriter)_appender.Writer(EventSchema.Stack);
     }
@@ -171,35 +172,68 @@ public sealed class EventTableWriter : IEventSink, IDisposable
         _texts.Dispose();
     }
 
+    private (int Ordinal, T Writer)[] Fields<T>(ColumnKind kind)
+        where T : ColumnWriter =>
+        EventSchema.Columns
+            .Where(c => c.Ordinal >= EventSchema.FirstField && c.Ordinal < EventSchema.Args && c.Kind == kind)
+            .Select(c => (c.Ordinal, (T)_appender.Writer(c.Ordinal)))
+            .ToArray();
+
     private void WriteFields(EventRow row, int r)
     {
-        ColumnWriter[] fields = _fields;
-        ColumnKind[] kinds = _fieldKinds;
-        for (int i = 0; i < fields.Length; i++)
+        foreach (var (ordinal, writer) in _uint64Fields)
         {
-            int ordinal = EventSchema.FirstField + i;
-            if (!row.IsSet(ordinal))
+            if (row.IsSet(ordinal))
             {
-                fields[i].SetNull(r);
-                continue;
+                writer.Set(r, row.GetUInt64(ordinal));
             }
-            switch (kinds[i])
+            else
             {
-                case ColumnKind.Int64:
-                    ((Int64ColumnWriter)fields[i]).Set(r, row.GetInt64(ordinal));
-                    break;
-                case ColumnKind.UInt64:
-                    ((UInt64ColumnWriter)fields[i]).Set(r, row.GetUInt64(ordinal));
-                    break;
-                case ColumnKind.Int32:
-                    ((Int32ColumnWriter)fields[i]).Set(r, (int)row.GetInt64(ordinal));
-                    break;
-                case ColumnKind.Bool:
-                    ((BoolColumnWriter)fields[i]).Set(r, row.GetBool(ordinal));
-                    break;
-                default:
-                    ((VarcharColumnWriter)fields[i]).Set(r, _texts.Get(row.GetText(ordinal)!));
-                    break;
+                writer.SetNull(r);
+            }
+        }
+        foreach (var (ordinal, writer) in _int64Fields)
+        {
+            if (row.IsSet(ordinal))
+            {
+                writer.Set(r, row.GetInt64(ordinal));
+            }
+            else
+            {
+                writer.SetNull(r);
+            }
+        }
+        foreach (var (ordinal, writer) in _int32Fields)
+        {
+            if (row.IsSet(ordinal))
+            {
+                writer.Set(r, (int)row.GetInt64(ordinal));
+            }
+            else
+            {
+                writer.SetNull(r);
+            }
+        }
+        foreach (var (ordinal, writer) in _boolFields)
+        {
+            if (row.IsSet(ordinal))
+            {
+                writer.Set(r, row.GetBool(ordinal));
+            }
+            else
+            {
+                writer.SetNull(r);
+            }
+        }
+        foreach (var (ordinal, writer) in _textFields)
+        {
+            if (row.IsSet(ordinal))
+            {
+                writer.Set(r, _texts.Get(row.GetText(ordinal)!));
+            }
+            else
+            {
+                writer.SetNull(r);
             }
         }
     }

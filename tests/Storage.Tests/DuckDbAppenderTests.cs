@@ -204,6 +204,28 @@ public sealed class DuckDbAppenderTests
         Assert.Contains("onstraint", error.Message, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public void Append_ListsLargerThanAChunk_RoundTrip()
+    {
+        using var connection = DuckDbConnection.OpenInMemory();
+        connection.Execute("CREATE TABLE t (id BIGINT, l VARCHAR[])");
+        string[] big = Enumerable.Range(0, 10_000).Select(i => $"frame_{i}+0x{i:x}/0x100").ToArray();
+        using (var appender = connection.CreateAppender("t"))
+        {
+            for (long i = 0; i < 3000; i++)
+            {
+                appender.Append(i).Append(i % 1000 == 0 ? big : ["x", "y"]).EndRow();
+            }
+        }
+
+        using var reader = connection.Query("SELECT len(l), l[10000], (SELECT sum(len(l)) FROM t) FROM t WHERE id = 2000");
+        Assert.True(reader.Read());
+
+        Assert.Equal(10_000L, reader.GetInt64(0));
+        Assert.Equal(big[^1], reader.GetString(1));
+        Assert.Equal(3 * 10_000 + 2997 * 2, reader.GetInt64(2));
+    }
+
     private static void Append(DuckDbAppender appender, long? value)
     {
         if (value is long v)

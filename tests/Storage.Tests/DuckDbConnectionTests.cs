@@ -200,4 +200,37 @@ public sealed class DuckDbConnectionTests
 
         Assert.Contains("past its last row", error.Message, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void Open_WithConfig_SettingsApply()
+    {
+        using var database = DuckDbDatabase.Open(null, new Dictionary<string, string>(StringComparer.Ordinal) { ["threads"] = "1", ["memory_limit"] = "256MiB" });
+        using var connection = database.Connect();
+
+        Assert.Equal(1L, connection.Scalar("SELECT current_setting('threads')"));
+        Assert.Equal("256.0 MiB", connection.Scalar("SELECT current_setting('memory_limit')"));
+    }
+
+    [Fact]
+    public void Open_UnknownSetting_NamesIt()
+    {
+        var error = Assert.Throws<DuckDbException>(() => DuckDbDatabase.Open(null, new Dictionary<string, string>(StringComparer.Ordinal) { ["no_such_option"] = "1" }));
+
+        Assert.Contains("no_such_option", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void WriteParquetAtomic_FailingQuery_LeavesTargetAndNoTemporary()
+    {
+        using var dir = new TempDirectory();
+        string target = dir.Combine("x.parquet");
+        using var connection = DuckDbConnection.OpenInMemory();
+        DatasetFiles.WriteParquetAtomic(connection, "SELECT 1 AS a", target);
+        byte[] before = File.ReadAllBytes(target);
+
+        Assert.Throws<DuckDbException>(() => DatasetFiles.WriteParquetAtomic(connection, "SELECT error('boom') AS a", target));
+
+        Assert.Equal(before, File.ReadAllBytes(target));
+        Assert.Equal(["x.parquet"], dir.Entries());
+    }
 }
