@@ -8,7 +8,7 @@ public class ReplayEngineTests
         private readonly Dictionary<int, string> _comms = [];
 
         public Program Op(int tid, int cpu, OpKind kind, int mm = 0, ulong va = 0, ulong pfn = 0, int table = 0, int index = 0,
-            Level level = Level.Pte, OpFlags flags = OpFlags.None, int obj = 0, ulong len = 0, byte sub = 0)
+            Level level = Level.Pte, OpFlags flags = OpFlags.None, int obj = 0, ulong len = 0, byte sub = 0, ulong newVa = 0)
         {
             _comms.TryAdd(tid, "t" + tid.ToString(System.Globalization.CultureInfo.InvariantCulture));
             _ops.Add(new Op
@@ -27,6 +27,7 @@ public class ReplayEngineTests
                 Obj = obj,
                 Len = len,
                 Sub = sub,
+                NewVa = newVa,
             });
             return this;
         }
@@ -44,7 +45,9 @@ public class ReplayEngineTests
             return Op(1, 1, OpKind.CtxSwitch, mm: 1);
         }
 
-        public ReplayResult Run(string profile = "none") => ReplayEngine.Run(new OpTrace(_ops, _comms), KernelProfile.Parse(profile), Arch.X86);
+        public OpTrace Trace() => new(_ops, _comms);
+
+        public ReplayResult Run(string profile = "none") => ReplayEngine.Run(Trace(), KernelProfile.Parse(profile), Arch.X86);
     }
 
     private static Finding SingleInconsistent(ReplayResult result, string text)
@@ -233,5 +236,51 @@ public class ReplayEngineTests
 
         // The grace period (and so the free and the reuse of id 5) waits for CPU1's reader.
         Assert.Empty(result.Findings);
+    }
+
+    [Theory]
+    [InlineData(true, 0)]
+    [InlineData(false, 1)]
+    public void Run_PteMoveUnlockBeforeFlush_OnlyFlushFirstIsClean(bool flushFirst, int expected)
+    {
+        var program = new Program().Mapped()
+            .Op(1, 1, OpKind.Access, mm: 1, va: 0x201000)
+            .Op(1, 1, OpKind.PtlLock, table: 5)
+            .Op(1, 1, OpKind.PteMove, mm: 1, va: 0x201000, newVa: 0x202000);
+        if (flushFirst)
+        {
+            program.Op(1, 1, OpKind.TlbFlush, mm: 1, va: 0x201000, len: 0x1000).Op(1, 1, OpKind.PtlUnlock, table: 5);
+        }
+        else
+        {
+            program.Op(1, 1, OpKind.PtlUnlock, table: 5).Op(1, 1, OpKind.TlbFlush, mm: 1, va: 0x201000, len: 0x1000);
+        }
+
+        var result = program.Run();
+
+        Assert.Equal(expected, result.Findings.Count(f => f.Checker == "I1"));
+    }
+
+    [Fact]
+    public void Run_ObservedValueDiffersFromModel_Inconsistent()
+    {
+        var program = new Program().Mapped();
+        var trace = OpTraceLoader.Load(TraceText.ToRows(TraceText.Write(program.Trace())
+            + "t1-1 [001] ..... 1.000000: mmop_entry_read: mm=1 va=0x201000 level=pte lockless=1 val=leaf:0x6000\n"));
+
+        var result = ReplayEngine.Run(trace, KernelProfile.None, Arch.X86);
+
+        SingleInconsistent(result, "the trace says leaf:0x6000, the model has leaf:0x5000");
+    }
+
+    [Fact]
+    public void Run_TableLinkedTwice_InconsistentNotRace()
+    {
+        var result = new Program().Mapped()
+            .Op(1, 1, OpKind.PmdPopulate, mm: 1, va: 0x400000, table: 5)
+            .Run();
+
+        var finding = SingleInconsistent(result, "while still linked from table 4 entry 1");
+        Assert.Equal("I5", finding.Checker);
     }
 }

@@ -77,6 +77,44 @@ internal static class I1NoStaleTranslationAtFree
             $"I1|{cpu.Id}|{entry.Mm}|{entry.Va}|{op.Pfn}");
     }
 
+    /// <summary>
+    /// Relocation only (eb66ae030829): when the last PTL of a move_ptes/pmd_move section is released, no usable
+    /// TLB entry may still translate the old range, or a racing rmap walker that finds the page at its new
+    /// address and frees it leaves that entry behind.
+    /// </summary>
+    public static void OnRelocationUnlocked(ReplayEngine engine, TaskState task, long now)
+    {
+        long moved = task.RelocExec;
+        task.RelocExec = -1;
+        var mm = engine.GetMm(task.RelocMm);
+        if (mm is null)
+        {
+            return;
+        }
+        foreach (var cpu in engine.Cpus)
+        {
+            foreach (var entry in cpu.Tlb.Values)
+            {
+                if (entry.Mm != mm.Id || entry.Va >= task.RelocEnd || entry.Va + (1UL << entry.SizeShift) <= task.RelocStart)
+                {
+                    continue;
+                }
+                bool usable = cpu.LoadedMm == entry.Mm || entry.Gen == mm.TlbGen;
+                if (!usable)
+                {
+                    continue;
+                }
+                engine.AddFinding("I1", "R1", FindingClass.Race, Severity.Critical, mm.Id, entry.Va, entry.Pfn, [entry.FillExec, moved, now],
+                    $"{task.Comm}-{task.Tid} released the page-table lock after moving [0x{task.RelocStart:x},0x{task.RelocEnd:x}) without flushing the old range; "
+                    + $"CPU{cpu.Id} still translates 0x{entry.Va:x} -> pfn 0x{entry.Pfn:x} through the old address",
+                    "an rmap walker can now find the page at its new address, unmap and free it while CPU" + cpu.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)
+                    + " keeps using the old translation",
+                    $"I1|reloc|{cpu.Id}|{mm.Id}|{entry.Va}|{now}");
+                return;
+            }
+        }
+    }
+
     public static void OnTableFree(ReplayEngine engine, TaskState task, in Op op, Table table, long now)
     {
         foreach (var cpu in engine.Cpus)

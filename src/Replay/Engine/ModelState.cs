@@ -1,9 +1,10 @@
 namespace Pipeline.Replay;
 
 /// <summary>A sleeping or spinning lock: one writer or many readers.</summary>
-internal sealed class LockObj(string name)
+internal sealed class LockObj(string name, bool isPtl = false)
 {
     public readonly string Name = name;
+    public readonly bool IsPtl = isPtl;
     public int Writer;
     public int Readers;
     public long Serial;
@@ -172,6 +173,11 @@ internal sealed class TaskState
     public bool RegNotFound;
     public bool RegSync;
     public int NestedSkips;
+    // Relocation (move_ptes / pmd_move) not yet covered by a flush of the old range.
+    public int RelocMm;
+    public ulong RelocStart;
+    public ulong RelocEnd;
+    public long RelocExec = -1;
     // TLB batch (TTU_BATCH_FLUSH).
     public ulong BatchMask;
     public long BatchAddExec = -1;

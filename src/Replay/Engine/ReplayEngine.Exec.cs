@@ -66,14 +66,20 @@ public sealed partial class ReplayEngine
                 return true;
             }
         }
-        var op = original;
         if ((flags & OpFlags.UseReg) != 0)
         {
             // The walker uses the table it found earlier: make that explicit so witnesses name it.
-            op.Table = task.RegTable;
-            op.Index = GetTable(task.RegTable) is { } reg ? IndexOf(op.Va, reg.Level) : 0;
-            op.Flags &= ~OpFlags.UseReg;
+            var resolved = original;
+            resolved.Table = task.RegTable;
+            resolved.Index = GetTable(task.RegTable) is { } reg ? IndexOf(resolved.Va, reg.Level) : 0;
+            resolved.Flags &= ~OpFlags.UseReg;
+            return ExecCore(task, resolved);
         }
+        return ExecCore(task, original);
+    }
+
+    private bool ExecCore(TaskState task, in Op op)
+    {
         switch (op.Kind)
         {
             case OpKind.MmCreate: return MmCreate(task, op);
@@ -134,7 +140,16 @@ public sealed partial class ReplayEngine
                     {
                         return true;
                     }
-                    return op.Kind == OpKind.PtlLock ? Lock(task, op, lk, true) : Unlock(task, op, lk);
+                    if (op.Kind == OpKind.PtlLock)
+                    {
+                        return Lock(task, op, lk, true);
+                    }
+                    bool unlocked = Unlock(task, op, lk);
+                    if (task.RelocExec >= 0 && !HoldsAnyPtl(task))
+                    {
+                        I1NoStaleTranslationAtFree.OnRelocationUnlocked(this, task, _exec - 1);
+                    }
+                    return unlocked;
                 }
             case OpKind.IrqDisable:
             case OpKind.RcuLock:
@@ -340,13 +355,25 @@ public sealed partial class ReplayEngine
         return true;
     }
 
+    private bool HoldsAnyPtl(TaskState task)
+    {
+        foreach (var h in task.Held)
+        {
+            if (h.Lock.IsPtl)
+            {
+                return true;
+            }
+        }
+        return false;
+    }
+
     internal LockObj? TableLock(Table t)
     {
         if (t.Level >= Level.Pud)
         {
             return GetMm(t.Mm)?.PageTableLock;
         }
-        return t.Lock ??= new LockObj(t.Level == Level.Pte ? $"PTE lock of table {t.Id}" : $"PMD lock of table {t.Id}");
+        return t.Lock ??= new LockObj(t.Level == Level.Pte ? $"PTE lock of table {t.Id}" : $"PMD lock of table {t.Id}", isPtl: true);
     }
 
     private LockObj? PtlOf(TaskState task, in Op op)
@@ -673,6 +700,7 @@ public sealed partial class ReplayEngine
         long now = Begin(task, op, value);
         WriteEntry(task, src, si, EntryValue.None, now, true);
         WriteEntry(task, dst, di, value, now, true);
+        NoteRelocation(task, op.Mm, op.Va, 4096, now);
         return true;
     }
 
@@ -727,7 +755,22 @@ public sealed partial class ReplayEngine
         long now = Begin(task, op, srcVal);
         WriteEntry(task, src, si, EntryValue.None, now, true);
         WriteEntry(task, dst, di, srcVal, now, true);
+        NoteRelocation(task, op.Mm, op.Va & ~(SizeOf(level) - 1), SizeOf(level), now);
         return true;
+    }
+
+    private static void NoteRelocation(TaskState task, int mm, ulong start, ulong len, long now)
+    {
+        if (task.RelocExec >= 0 && task.RelocMm == mm)
+        {
+            task.RelocStart = Math.Min(task.RelocStart, start);
+            task.RelocEnd = Math.Max(task.RelocEnd, start + len);
+            return;
+        }
+        task.RelocMm = mm;
+        task.RelocStart = start;
+        task.RelocEnd = start + len;
+        task.RelocExec = now;
     }
 
     private void FallbackMovePtes(TaskState task, in Op op, Table src, int si, Table dst, int di, Level level, long now)
@@ -1011,7 +1054,7 @@ public sealed partial class ReplayEngine
             Id = op.Mm,
             Root = op.Table,
             MmapLock = new LockObj($"mmap_lock of mm{op.Mm}"),
-            PageTableLock = new LockObj($"mm{op.Mm}->page_table_lock"),
+            PageTableLock = new LockObj($"mm{op.Mm}->page_table_lock", isPtl: true),
         };
         return true;
     }
@@ -1318,7 +1361,13 @@ public sealed partial class ReplayEngine
             }
         }
         long now = Begin(task, op);
-        FlushMm(mm, op.Va, op.Len == 0 ? 4096 : op.Len, op.Cpu, op.Has(OpFlags.All), now);
+        ulong flushLen = op.Len == 0 ? 4096 : op.Len;
+        FlushMm(mm, op.Va, flushLen, op.Cpu, op.Has(OpFlags.All), now);
+        if (task.RelocExec >= 0 && task.RelocMm == mm.Id
+            && (op.Has(OpFlags.All) || (op.Va <= task.RelocStart && op.Va + flushLen >= task.RelocEnd)))
+        {
+            task.RelocExec = -1;
+        }
         if (ipi)
         {
             foreach (var cpu in Cpus)

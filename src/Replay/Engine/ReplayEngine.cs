@@ -87,6 +87,8 @@ public sealed partial class ReplayEngine
     private readonly List<Finding> _findings = [];
     private readonly HashSet<string> _findingKeys = new(StringComparer.Ordinal);
     private readonly List<string> _unfinished = [];
+    private TaskState? _lastTask;
+    private CpuState[] _cpuList = [];
     private long _exec;
     private long _programOps;
     private int _blockedCount;
@@ -164,10 +166,28 @@ public sealed partial class ReplayEngine
     public void Execute(in Op op)
     {
         _programOps++;
-        var task = GetTask(op.Tid);
+        var task = _lastTask is { } last && last.Tid == op.Tid ? last : GetTask(op.Tid);
+        _lastTask = task;
         if (task.Blocked || task.Deferred.Count > 0)
         {
             task.Deferred.Enqueue(op);
+            return;
+        }
+        if (!OpSpec.IsKernelStep(op.Kind) && _blockedCount == 0)
+        {
+            // Fast path for a primitive: no expansion buffer unless it has to wait.
+            task.StepKind = op.Kind;
+            if (!ExecMicro(task, op))
+            {
+                task.MicroCount = 0;
+                task.MicroPos = 0;
+                task.Push(op);
+                RunMicro(task);
+            }
+            if (_blockedCount > 0)
+            {
+                ResumeBlocked();
+            }
             return;
         }
         RunProgramOp(task, op);
@@ -287,22 +307,19 @@ public sealed partial class ReplayEngine
         {
             Array.Resize(ref _cpus, 64);
         }
-        return _cpus[cpu] ??= new CpuState { Id = cpu };
+        if (_cpus[cpu] is { } known)
+        {
+            return known;
+        }
+        var created = new CpuState { Id = cpu };
+        _cpus[cpu] = created;
+        // Kept sorted by id: checkers iterate CPUs on hot paths and their order decides finding order.
+        _cpuList = [.. _cpus.Where(c => c is not null).Select(c => c!)];
+        return created;
     }
 
-    internal IEnumerable<CpuState> Cpus
-    {
-        get
-        {
-            foreach (var cpu in _cpus)
-            {
-                if (cpu is not null)
-                {
-                    yield return cpu;
-                }
-            }
-        }
-    }
+    /// <summary>Known CPUs in id order (an array: iterating it allocates nothing).</summary>
+    internal CpuState[] Cpus => _cpuList;
 
     internal Table? GetTable(int id) => (uint)id < (uint)_tables.Length ? _tables[id] : null;
 
