@@ -8,8 +8,13 @@ internal sealed partial class WorkloadGenerator
     private readonly Dictionary<int, SimLock> _rmapLocks = [];
     private readonly Dictionary<ulong, SimLock> _pageLocks = [];
 
-    private SimLock RmapLock(int rmap)
+    /// <summary>A file's i_mmap lock is shared by every VMA mapping it; an anon_vma's by the VMA and its mremap copy.</summary>
+    private SimLock RmapLockFor(int rmap, bool file)
     {
+        if (!file)
+        {
+            return new SimLock();
+        }
         if (!_rmapLocks.TryGetValue(rmap, out var lk))
         {
             lk = new SimLock();
@@ -600,7 +605,7 @@ internal sealed partial class WorkloadGenerator
             {
                 flags |= VmFlags.Locked;
             }
-            var vma = new SimVma { Start = SimMm.SlotVa(first) + off, Flags = flags, Rmap = rmap };
+            var vma = new SimVma { Start = SimMm.SlotVa(first) + off, Flags = flags, Rmap = rmap, RmapLock = RmapLockFor(rmap, (flags & VmFlags.File) != 0) };
             vma.End = vma.Start + len;
             return AsUser(t, mm, Mmap(t, mm, vma));
         }
@@ -707,7 +712,7 @@ internal sealed partial class WorkloadGenerator
             }
             ReserveRange(t, mm, first, count, 'X');
             ReserveRange(t, mm, dst, k, 'X');
-            var target = new SimVma { Start = SimMm.SlotVa(dst) + newOff, Flags = vma.Flags, Rmap = vma.Rmap };
+            var target = new SimVma { Start = SimMm.SlotVa(dst) + newOff, Flags = vma.Flags, Rmap = vma.Rmap, RmapLock = vma.RmapLock };
             target.End = target.Start + len;
             return AsUser(t, mm, Mremap(t, mm, vma, target));
         }
@@ -725,7 +730,7 @@ internal sealed partial class WorkloadGenerator
         yield return Take(t, VmaLockOp(t, mm, vma, true), vma.Lock, true);
         yield return Do(t, VmaCreateOp(t, mm, target));
         AddVma(mm, target);
-        var rmapLock = RmapLock(vma.Rmap);
+        var rmapLock = vma.RmapLock;
         ulong o = vma.Start;
         ulong n = target.Start;
         while (o < vma.End)
@@ -966,7 +971,7 @@ internal sealed partial class WorkloadGenerator
             ulong pfn = page.Pfn;
             ulong va = page.Va;
             var pageLock = PageLock(pfn);
-            var rmapLock = RmapLock(page.Vma!.Rmap);
+            var rmapLock = page.Vma!.RmapLock;
             int rmap = page.Vma.Rmap;
             var pte = mm.Slots[SimMm.SlotOf(va)].Pte!;
             yield return Take(t, PfnOp(t, OpKind.PageLock, pfn), pageLock, true);
@@ -1039,7 +1044,7 @@ internal sealed partial class WorkloadGenerator
         var s = mm.Slots[slot];
         ulong va = SimMm.SlotVa(slot);
         var pmdLock = mm.PmdOf(slot).Lock;
-        var rmapLock = RmapLock(vma.Rmap);
+        var rmapLock = vma.RmapLock;
         yield return Take(t, MmapLockOp(t, mm, false), mm.MmapLock, false);
         ulong hpfn = AllocHuge();
         yield return Do(t, PfnOp(t, OpKind.PageAlloc, hpfn, 9));

@@ -40,6 +40,7 @@ internal sealed class SimVma
     public ulong End;
     public VmFlags Flags;
     public int Rmap;
+    public SimLock RmapLock = null!;
     public readonly SimLock Lock = new();
     public bool Locked => (Flags & VmFlags.Locked) != 0;
 }
