@@ -74,6 +74,10 @@ internal sealed partial class WorkloadGenerator
             }
             if (op.Pfn != 0)
             {
+                if (op.Pfn >= 1UL << 20)
+                {
+                    ThrowInternal($"scenario {ScenarioFor(raceId)} uses pfn 0x{op.Pfn:x}, beyond the 1M frames an injection may rename");
+                }
                 op.Pfn += pfnBase;
             }
             if (op.Has(OpFlags.HasValue))

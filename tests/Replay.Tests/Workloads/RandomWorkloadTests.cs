@@ -87,7 +87,9 @@ public class RandomWorkloadTests
 
         foreach (var arch in s_arches)
         {
-            var buggy = RealFindings(ReplayEngine.Run(trace, KernelProfile.None, arch), arch);
+            var buggyRun = ReplayEngine.Run(trace, KernelProfile.None, arch);
+            var buggy = RealFindings(buggyRun, arch);
+            Assert.Empty(buggyRun.Unfinished);
             Assert.NotEmpty(buggy);
             Assert.All(buggy, f =>
             {
@@ -95,7 +97,9 @@ public class RandomWorkloadTests
                 Assert.Equal(checker, f.Checker);
                 Assert.Equal(race, f.Race);
             });
-            var fixedKernel = RealFindings(ReplayEngine.Run(trace, KernelProfile.Latest, arch), arch);
+            var fixedRun = ReplayEngine.Run(trace, KernelProfile.Latest, arch);
+            var fixedKernel = RealFindings(fixedRun, arch);
+            Assert.Empty(fixedRun.Unfinished);
             Assert.True(fixedKernel.Count == 0, $"latest/{arch}: {Show(fixedKernel)}");
         }
     }
