@@ -449,7 +449,9 @@ internal sealed partial class WorkloadGenerator
                 continue;
             }
             yield return Do(t, AccessOp(t, mm, va, write));
-            foreach (var step in Fault(t, mm, vma, s, va, write))
+            ulong slotVa = SimMm.SlotVa(slot);
+            bool thp = s.Pte is null && !vma.Locked && slotVa >= vma.Start && slotVa + PmdSize <= vma.End && _rng.Chance(0.2);
+            foreach (var step in thp ? HugeFault(t, mm, vma, slot) : Fault(t, mm, vma, s, va, write))
             {
                 yield return step;
             }
@@ -471,21 +473,28 @@ internal sealed partial class WorkloadGenerator
     private IEnumerable<bool> Fault(SimTask t, SimMm mm, SimVma vma, SimSlot s, ulong va, bool write)
     {
         yield return Take(t, VmaLockOp(t, mm, vma, false), vma.Lock, false);
-        if (s.Pte is null)
+        if (s.Pte is null && s.HugePfn == 0)
         {
             int id = AllocTable();
-            yield return Do(t, TableOp(t, OpKind.PteAlloc, mm, va, id));
-            if (s.Pte is null)
+            // __pte_alloc populates the PMD under pmd_lock.
+            int slot = SimMm.SlotOf(va);
+            yield return Step(t, TableOp(t, OpKind.PteAlloc, mm, va, id), null, false, mm.PmdOf(slot).Lock, null, WaitKind.None, 0);
+            if (s.Pte is null && s.HugePfn == 0)
             {
                 s.Pte = NewPteTable(id);
             }
             else
             {
-                // Another thread populated the PMD first: pte_alloc did nothing with our table.
+                // Another thread populated the PMD first (a PTE table or a THP): pte_alloc did nothing with our table.
                 _freeTables.Push(id);
             }
         }
-        var pte = s.Pte;
+        if (s.Pte is not { } pte)
+        {
+            // A concurrent THP fault mapped the whole 2M: nothing left to do.
+            yield return Drop(t, VmaLockOp(t, mm, vma, false, unlock: true), vma.Lock);
+            yield break;
+        }
         ulong pfn = AllocPfn();
         yield return Do(t, PfnOp(t, OpKind.PageAlloc, pfn));
         yield return Take(t, PtlOp(t, mm, va, Level.Pte), pte.Lock, true);
@@ -518,6 +527,46 @@ internal sealed partial class WorkloadGenerator
             yield return Do(t, PfnOp(t, OpKind.RefPut, pfn));
             yield return Do(t, PfnOp(t, OpKind.PageFree, pfn));
             _freePfns.Push(pfn);
+        }
+        yield return Drop(t, VmaLockOp(t, mm, vma, false, unlock: true), vma.Lock);
+    }
+
+    /// <summary>
+    /// do_huge_pmd_anonymous_page: preallocate the pgtable, allocate the THP, then under pmd_lock recheck the
+    /// PMD is none, deposit the pgtable and map the 2M; a PMD populated meanwhile makes it drop both.
+    /// </summary>
+    private IEnumerable<bool> HugeFault(SimTask t, SimMm mm, SimVma vma, int slot)
+    {
+        var s = mm.Slots[slot];
+        ulong va = SimMm.SlotVa(slot);
+        var pmdLock = mm.PmdOf(slot).Lock;
+        yield return Take(t, VmaLockOp(t, mm, vma, false), vma.Lock, false);
+        int pgtable = AllocTable();
+        yield return Do(t, TableAllocOp(t, pgtable, Level.Pte));
+        ulong hpfn = AllocHuge();
+        yield return Do(t, PfnOp(t, OpKind.PageAlloc, hpfn, 9));
+        yield return Take(t, PtlOp(t, mm, va, Level.Pmd), pmdLock, true);
+        if (s.Pte is null && s.HugePfn == 0)
+        {
+            yield return Do(t, TableOp(t, OpKind.TableDeposit, mm, va, pgtable));
+            var set = Mk(t, OpKind.PmdSetHuge, mm.Id, va);
+            set.Pfn = hpfn;
+            yield return Do(t, set);
+            s.HugePfn = hpfn;
+            s.Deposited = pgtable;
+            var inc = PfnOp(t, OpKind.MapInc, hpfn);
+            inc.Level = Level.Pmd;
+            yield return Do(t, inc);
+            yield return Drop(t, PtlOp(t, mm, va, Level.Pmd, unlock: true), pmdLock);
+        }
+        else
+        {
+            yield return Drop(t, PtlOp(t, mm, va, Level.Pmd, unlock: true), pmdLock);
+            yield return Do(t, PfnOp(t, OpKind.RefPut, hpfn));
+            yield return Do(t, PfnOp(t, OpKind.PageFree, hpfn, 9));
+            _freeHuge.Push(hpfn);
+            yield return Do(t, TableFreeOp(t, pgtable, FreeMode.Now));
+            _freeTables.Push(pgtable);
         }
         yield return Drop(t, VmaLockOp(t, mm, vma, false, unlock: true), vma.Lock);
     }

@@ -184,6 +184,9 @@ internal static class WorkloadLint
                     Release(Ptl(op.Level, op.Va));
                     Dec(op.Pfn);
                     break;
+                case OpKind.PteAlloc:
+                    MustBeFree(Ptl(Level.Pmd, op.Va));
+                    break;
                 case OpKind.TtuMlockCheck:
                     MustBeFree(Ptl(Level.Pte, op.Va));
                     break;
