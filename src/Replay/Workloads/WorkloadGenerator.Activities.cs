@@ -249,7 +249,7 @@ internal sealed partial class WorkloadGenerator
         while (mm.Vmas.Count > 0)
         {
             var vma = mm.Vmas[0];
-            foreach (var step in Teardown(t, mm, vma))
+            foreach (var step in Teardown(t, mm, vma, vma.Start, vma.End))
             {
                 yield return step;
             }
@@ -291,20 +291,23 @@ internal sealed partial class WorkloadGenerator
     }
 
     /// <summary>
-    /// unmap_vmas + free_pgtables + tlb_finish_mmu for one VMA: zap every entry under its lock (munlocking as the
-    /// last mapping goes), unlink the tables, flush the range with freed_tables, then free pages and queue the
-    /// tables for RCU freeing. The caller holds mmap_lock for write.
+    /// unmap_vmas + free_pgtables + tlb_finish_mmu for [<paramref name="from"/>, <paramref name="end"/>) of a VMA
+    /// (all of it, or its tail after a split): zap every entry under its lock (munlocking as the last mapping
+    /// goes), unlink the tables no remaining part of the VMA uses, flush with freed_tables, then free pages and
+    /// queue the tables for RCU freeing. The caller holds mmap_lock for write. THP slots only go whole.
     /// </summary>
-    private IEnumerable<bool> Teardown(SimTask t, SimMm mm, SimVma vma)
+    private IEnumerable<bool> Teardown(SimTask t, SimMm mm, SimVma vma, ulong from, ulong end)
     {
-        if (vma.Locked)
+        bool whole = from == vma.Start;
+        if (vma.Locked && whole)
         {
             yield return Do(t, VmFlagsOp(t, mm, vma, set: false));
             vma.Flags &= ~VmFlags.Locked;
         }
         var pages = new List<(ulong Pfn, int Order)>();
         var tables = new List<int>();
-        var (first, count) = SlotsOf(vma);
+        int first = SimMm.SlotOf(from);
+        int count = SimMm.SlotOf(end - 1) - first + 1;
         for (int slot = first; slot < first + count; slot++)
         {
             var s = mm.Slots[slot];
@@ -335,6 +338,10 @@ internal sealed partial class WorkloadGenerator
                 foreach (var (idx, pfn) in Mapped(pte))
                 {
                     ulong va = slotVa + ((ulong)idx * PageSize);
+                    if (va < from)
+                    {
+                        continue;
+                    }
                     var page = _pages[pfn];
                     yield return Do(t, Mk(t, OpKind.PteClear, mm.Id, va));
                     pte.Pfns![idx] = 0;
@@ -351,13 +358,19 @@ internal sealed partial class WorkloadGenerator
                 }
                 yield return Drop(t, PtlOp(t, mm, slotVa, Level.Pte, unlock: true), pte.Lock);
             }
+            if (!whole && slotVa < from)
+            {
+                // The VMA keeps the head of this slot, and with it the table.
+                continue;
+            }
             // free_pgtables: nobody may be inside a lockless walk that started before the unlink.
             yield return Do(t, Mk(t, OpKind.PmdClear, mm.Id, slotVa), WaitKind.IrqOffAnywhere);
             tables.Add(pte.Id);
             s.Pte = null;
         }
-        ulong start = SimMm.SlotVa(first);
-        yield return Do(t, FlushOp(t, mm, start, (ulong)count * PmdSize, tables: true), WaitKind.IrqOffOnMmCpus, mm.Id);
+        ulong start = whole ? SimMm.SlotVa(first) : from;
+        ulong stop = SimMm.SlotVa(first + count);
+        yield return Do(t, FlushOp(t, mm, start, stop - start, tables: true), WaitKind.IrqOffOnMmCpus, mm.Id);
         foreach (var (pfn, order) in pages)
         {
             yield return Do(t, PfnOp(t, OpKind.RefPut, pfn));
@@ -703,18 +716,45 @@ internal sealed partial class WorkloadGenerator
 
     private IEnumerable<bool>? PlanMunmap(SimTask t, SimMm mm)
     {
-        if (mm.Vmas.Count < 2)
-        {
-            return null;
-        }
         var vma = PickVma(mm);
         var (first, count) = SlotsOf(vma);
-        if (!CanReserveRange(mm, first, count, 'X'))
+        ulong pages = (vma.End - vma.Start) / PageSize;
+        // Either the whole VMA, or (split_vma) its tail; a THP is never split here.
+        bool tail = pages > 1 && !HasHuge(mm, vma) && (mm.Vmas.Count < 2 || _rng.Chance(0.4));
+        if ((!tail && mm.Vmas.Count < 2) || !CanReserveRange(mm, first, count, 'X'))
         {
             return null;
         }
         ReserveRange(t, mm, first, count, 'X');
+        if (tail)
+        {
+            ulong cut = vma.Start + ((1 + (ulong)_rng.Next((int)pages - 1)) * PageSize);
+            return AsUser(t, mm, MunmapTail(t, mm, vma, cut));
+        }
         return AsUser(t, mm, Munmap(t, mm, vma));
+    }
+
+    /// <summary>munmap of [cut, end): the VMA is split (its start stays), the tail is zapped and its tables freed.</summary>
+    private IEnumerable<bool> MunmapTail(SimTask t, SimMm mm, SimVma vma, ulong cut)
+    {
+        yield return Take(t, MmapLockOp(t, mm, true), mm.MmapLock, true);
+        yield return Take(t, VmaLockOp(t, mm, vma, true), vma.Lock, true);
+        var modify = Mk(t, OpKind.VmaModify, mm.Id, vma.Start);
+        modify.NewVa = vma.Start;
+        modify.Len = cut - vma.Start;
+        yield return Do(t, modify);
+        ulong end = vma.End;
+        vma.End = cut;
+        foreach (var step in Teardown(t, mm, vma, cut, end))
+        {
+            yield return step;
+        }
+        for (int slot = SimMm.SlotOf(cut - 1) + 1; slot <= SimMm.SlotOf(end - 1); slot++)
+        {
+            mm.Slots[slot].Vma = null;
+        }
+        yield return Drop(t, VmaLockOp(t, mm, vma, true, unlock: true), vma.Lock);
+        yield return Drop(t, Mk(t, OpKind.MmapUnlock, mm.Id), mm.MmapLock);
     }
 
     private IEnumerable<bool> Munmap(SimTask t, SimMm mm, SimVma vma)
@@ -722,7 +762,7 @@ internal sealed partial class WorkloadGenerator
         yield return Take(t, MmapLockOp(t, mm, true), mm.MmapLock, true);
         // vma_start_write: waits for faults holding the per-VMA lock.
         yield return Take(t, VmaLockOp(t, mm, vma, true), vma.Lock, true);
-        foreach (var step in Teardown(t, mm, vma))
+        foreach (var step in Teardown(t, mm, vma, vma.Start, vma.End))
         {
             yield return step;
         }
