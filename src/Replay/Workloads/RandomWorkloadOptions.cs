@@ -1,0 +1,78 @@
+using System.Globalization;
+
+namespace Pipeline.Replay.Workloads;
+
+/// <summary>What <see cref="RandomWorkload"/> generates.</summary>
+public sealed record RandomWorkloadOptions
+{
+    /// <summary>Race ids <c>--inject</c> accepts (mm-model §2: R1–R5 and §2.6 as R6).</summary>
+    public static IReadOnlyList<string> RaceIds { get; } = ["R1", "R2", "R3", "R4", "R5", "R6"];
+
+    /// <summary>Number of CPUs (1–64; injection needs at least 2).</summary>
+    public int Cpus { get; init; } = 4;
+
+    /// <summary>Approximate number of ops: the random phase stops at this count, then every process exits.</summary>
+    public long Ops { get; init; } = 100_000;
+
+    /// <summary>Seed: the same options give byte-identical output.</summary>
+    public ulong Seed { get; init; } = 1;
+
+    /// <summary>
+    /// Whether mremap moves whole mutually aligned PTE tables (<c>mremap_move_pmd</c>, HAVE_MOVE_PMD, v5.0+).
+    /// Turn it off to describe an older kernel: every extent then moves PTE by PTE (<c>move_ptes</c>), and the
+    /// trace replays the same under profiles without the move-pmd feature (v4.3, v4.4).
+    /// </summary>
+    public bool PmdMoves { get; init; } = true;
+
+    /// <summary>Races to inject (each once), by id <c>R1</c>…<c>R6</c>.</summary>
+    public IReadOnlyList<string> Inject { get; init; } = [];
+
+    /// <summary>Parses a comma-separated race list (<c>R1,R3</c>, case-insensitive; empty means none).</summary>
+    /// <exception cref="ArgumentException">An id is not R1–R6.</exception>
+    public static IReadOnlyList<string> ParseInject(string? text)
+    {
+        if (string.IsNullOrWhiteSpace(text))
+        {
+            return [];
+        }
+        var result = new List<string>();
+        foreach (var raw in text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            string id = raw.ToUpperInvariant();
+            if (!RaceIds.Contains(id))
+            {
+                throw new ArgumentException($"Unknown race '{raw}' in --inject '{text}'; expected a comma-separated list of {string.Join(", ", RaceIds)}.", nameof(text));
+            }
+            if (!result.Contains(id))
+            {
+                result.Add(id);
+            }
+        }
+        return result;
+    }
+
+    /// <summary>Checks the options; throws <see cref="ArgumentException"/> naming the bad one.</summary>
+    public void Validate()
+    {
+        if (Cpus is < 1 or > 64)
+        {
+            throw new ArgumentException($"cpus must be 1..64, found {Cpus.ToString(CultureInfo.InvariantCulture)}.", nameof(Cpus));
+        }
+        if (Ops < 1)
+        {
+            throw new ArgumentException($"ops must be at least 1, found {Ops.ToString(CultureInfo.InvariantCulture)}.", nameof(Ops));
+        }
+        ArgumentNullException.ThrowIfNull(Inject);
+        foreach (var id in Inject)
+        {
+            if (!RaceIds.Contains(id))
+            {
+                throw new ArgumentException($"Unknown race '{id}' to inject; expected one of {string.Join(", ", RaceIds)}.", nameof(Inject));
+            }
+        }
+        if (Inject.Count > 0 && Cpus < 2)
+        {
+            throw new ArgumentException("Injected races need at least 2 CPUs.", nameof(Cpus));
+        }
+    }
+}
