@@ -1,9 +1,13 @@
 using System.CommandLine;
 using Pipeline.Replay;
+using Pipeline.Replay.Workloads;
 
 namespace Pipeline.Cli;
 
-/// <summary><c>mmtrace synth --list</c>, <c>mmtrace synth SCENARIO -o FILE</c>.</summary>
+/// <summary>
+/// <c>mmtrace synth --list</c>, <c>mmtrace synth SCENARIO -o FILE</c>,
+/// <c>mmtrace synth random --cpus N --ops M --seed S [--inject R1,R3,…] -o FILE</c>.
+/// </summary>
 internal static class SynthCommand
 {
     public static Command Create(Option<bool> verbose)
@@ -15,10 +19,14 @@ internal static class SynthCommand
         };
         var list = new Option<bool>("--list") { Description = "List the scenarios with their races and profiles." };
         var output = new Option<string?>("--output", "-o") { Description = "Op-trace file to write (ftrace text of mmop_* lines)." };
+        var cpus = new Option<int>("--cpus") { Description = "random: CPUs (1-64).", DefaultValueFactory = _ => 4 };
+        var ops = new Option<long>("--ops") { Description = "random: approximate number of ops.", DefaultValueFactory = _ => 100_000 };
+        var seed = new Option<ulong>("--seed") { Description = "random: seed; the same options give byte-identical output.", DefaultValueFactory = _ => 1 };
+        var inject = new Option<string?>("--inject") { Description = $"random: races to inject, comma-separated ({string.Join(",", RandomWorkloadOptions.RaceIds)})." };
 
-        var command = new Command("synth", "Write a race scenario as an op trace (ftrace text that 'mmtrace ingest' reads).")
+        var command = new Command("synth", "Write a race scenario, or a random workload that obeys the kernel's locking ('random'), as an op trace (ftrace text that 'mmtrace ingest' reads).")
         {
-            scenario, list, output,
+            scenario, list, output, cpus, ops, seed, inject,
         };
         command.SetAction(parse => CommandRunner.Run(parse, verbose, _ =>
         {
@@ -29,6 +37,22 @@ internal static class SynthCommand
             }
             var name = parse.GetValue(scenario) ?? throw new UsageException("Name a scenario (see 'mmtrace synth --list') or give --list.");
             var path = parse.GetValue(output) ?? throw new UsageException("Give the op-trace file to write with -o FILE.");
+            if (name == "random")
+            {
+                var options = new RandomWorkloadOptions
+                {
+                    Cpus = parse.GetValue(cpus),
+                    Ops = parse.GetValue(ops),
+                    Seed = parse.GetValue(seed),
+                    Inject = RandomWorkloadOptions.ParseInject(parse.GetValue(inject)),
+                };
+                options.Validate();
+                long written = 0;
+                AtomicFile.WriteText(path, writer => written = RandomWorkload.Write(options, writer));
+                Console.Out.WriteLine($"wrote {path}: {written} ops on {options.Cpus} CPUs, seed {options.Seed}"
+                    + (options.Inject.Count > 0 ? $", injected {string.Join(",", options.Inject)}" : ", no race injected"));
+                return ExitCodes.Success;
+            }
             var trace = ScenarioLibrary.Get(name).Build();
             AtomicFile.WriteText(path, writer => OpTraceWriter.Write(trace, writer));
             Console.Out.WriteLine($"wrote {path}: {trace.Count} ops, {trace.Tasks.Count} tasks");
@@ -39,6 +63,7 @@ internal static class SynthCommand
 
     private static void PrintList()
     {
+        Console.Out.WriteLine($"{"random",-16} a random workload of several mms that obeys the kernel's locking; --inject adds races ({string.Join(",", RandomWorkloadOptions.RaceIds)})");
         foreach (var s in ScenarioLibrary.All)
         {
             Console.Out.WriteLine($"{s.Name,-16} {s.Race} ({s.Checker})  buggy: {string.Join(" ", s.BuggyProfiles)}  fixed: {string.Join(" ", s.FixedProfiles)}"

@@ -117,6 +117,8 @@ internal sealed class CpuState
     public readonly Dictionary<long, TlbEntry> Tlb = [];
     // Walk cache: (mm, level, va prefix) -> table id.
     public readonly Dictionary<long, int> WalkCache = [];
+    // The tlb_gen of each mm this CPU last caught up with (x86 cpu_tlbstate.ctxs[asid].tlb_gen).
+    public readonly Dictionary<int, long> SeenGen = [];
 
     public long SectionStart => IrqDepth > 0 && RcuDepth > 0 ? Math.Min(IrqStartExec, RcuStartExec)
         : IrqDepth > 0 ? IrqStartExec : RcuDepth > 0 ? RcuStartExec : -1;

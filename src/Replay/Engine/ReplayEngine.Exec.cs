@@ -1115,23 +1115,19 @@ public sealed partial class ReplayEngine
             return true;
         }
         Begin(task, op);
+        int previous = cpu.LoadedMm;
         cpu.LoadedMm = op.Mm;
-        if (op.Mm != 0)
+        // Between threads of one mm (prev == next, not lazy) switch_mm_irqs_off returns early: no flush.
+        if (op.Mm != 0 && previous != op.Mm)
         {
-            // switch_mm_irqs_off flushes the new mm's entries when its tlb_gen moved on.
+            // switch_mm_irqs_off: when the new mm's tlb_gen moved on since this CPU last caught up, the ASID is
+            // flushed whole (load_new_mm_cr3 with a flush), which drops its paging-structure caches as well.
             var mm = GetMm(op.Mm)!;
-            _scratch.Clear();
-            foreach (var kv in cpu.Tlb)
+            if (!cpu.SeenGen.TryGetValue(op.Mm, out long seen) || seen != mm.TlbGen)
             {
-                if (kv.Value.Mm == op.Mm && kv.Value.Gen != mm.TlbGen)
-                {
-                    _scratch.Add(kv.Key);
-                }
+                RemoveEntries(cpu, op.Mm, 0, 0, all: true);
             }
-            foreach (long key in _scratch)
-            {
-                DropEntry(cpu, key);
-            }
+            cpu.SeenGen[op.Mm] = mm.TlbGen;
         }
         return true;
     }
@@ -1337,6 +1333,10 @@ public sealed partial class ReplayEngine
             if (_arch == Arch.Arm64 || cpu.LoadedMm == mm.Id || cpu.Id == initiator)
             {
                 RemoveEntries(cpu, mm.Id, va, len, all);
+                if (cpu.LoadedMm == mm.Id)
+                {
+                    cpu.SeenGen[mm.Id] = mm.TlbGen;
+                }
             }
         }
     }
