@@ -187,3 +187,49 @@ public sealed class PipelineTests
         Assert.Empty(Directory.GetDirectories(Path.Combine(root, "instances"), "mmtrace-*"));
     }
 }
+
+/// <summary>Random workloads through the whole pipeline: text, ingest, replay.</summary>
+public sealed class RandomWorkloadPipelineTests
+{
+    [Fact]
+    public void SynthRandom_NoInjection_ReplaysCleanUnderEveryKernel()
+    {
+        using var dir = new TempDir();
+        var synth = Mmtrace.Run("synth", "random", "--cpus", "4", "--ops", "50000", "--seed", "7", "-o", dir["w.txt"]);
+        Assert.True(synth.ExitCode == 0, synth.ToString());
+        Assert.Equal(0, Mmtrace.Run("ingest", dir["w.txt"], "-o", dir["ds"]).ExitCode);
+
+        foreach (var (profile, arch) in new[] { ("none", "x86"), ("latest", "x86"), ("none", "arm64"), ("v5.13", "x86") })
+        {
+            var replay = Mmtrace.Run("replay", dir["ds"], "--profile", profile, "--arch", arch);
+            Assert.True(replay.ExitCode == 0, $"{profile}/{arch}: {replay}");
+        }
+    }
+
+    [Fact]
+    public void SynthRandom_Injected_EachRaceFoundUnderNoneAndNoneUnderLatest()
+    {
+        using var dir = new TempDir();
+        Assert.Equal(0, Mmtrace.Run("synth", "random", "--cpus", "4", "--ops", "30000", "--seed", "3", "--inject", "R1,R2,R3,R4,R5,R6", "-o", dir["w.txt"]).ExitCode);
+        Assert.Equal(0, Mmtrace.Run("ingest", dir["w.txt"], "-o", dir["ds"]).ExitCode);
+
+        var none = Mmtrace.Run("replay", dir["ds"], "--profile", "none");
+        Assert.Equal(1, none.ExitCode);
+        var races = Mmtrace.Run("query", dir["ds"], "--sql", "SELECT DISTINCT race FROM findings WHERE class = 'race' ORDER BY race", "--format", "csv");
+        Assert.Equal("race\nR1\nR2\nR3\nR4\nR5\nR6\n", races.Stdout.Replace("\r", "", StringComparison.Ordinal));
+
+        var latest = Mmtrace.Run("replay", dir["ds"], "--profile", "latest");
+        Assert.True(latest.ExitCode == 0, latest.ToString());
+    }
+
+    [Fact]
+    public void SynthRandom_BadInject_UsageError()
+    {
+        using var dir = new TempDir();
+        var result = Mmtrace.Run("synth", "random", "--inject", "R9", "-o", dir["w.txt"]);
+
+        Assert.Equal(2, result.ExitCode);
+        Assert.Contains("R9", result.Stderr, StringComparison.Ordinal);
+        Assert.False(File.Exists(dir["w.txt"]));
+    }
+}
