@@ -139,7 +139,7 @@ internal sealed partial class WorkloadGenerator
     private SimTask NewProcess(SimCpu cpu)
     {
         var mm = new SimMm { Id = _nextMm++ };
-        int threads = 1 + _rng.Next(Math.Min(3, _cpus.Length));
+        int threads = 1 + _rng.Next(Math.Min(4, _cpus.Length));
         int first = cpu.Id;
         for (int i = 0; i < threads; i++)
         {

@@ -53,7 +53,7 @@ internal sealed partial class WorkloadGenerator
         {
             _cpus[i] = new SimCpu { Id = i };
         }
-        _targetMms = Math.Clamp(options.Cpus, MinMms, 8);
+        _targetMms = Math.Clamp(options.Cpus, MinMms, 32);
         for (int i = 0; i < _files.Length; i++)
         {
             _files[i] = _nextRmap++;

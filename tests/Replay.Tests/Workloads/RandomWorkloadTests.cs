@@ -177,6 +177,18 @@ public class RandomWorkloadTests
     }
 
     [Fact]
+    public void Generate_OneOp_StillAWholeProcessLifecycle()
+    {
+        var trace = RandomWorkload.Generate(new RandomWorkloadOptions { Cpus = 1, Ops = 1, Seed = 3 });
+        var kinds = trace.Ops.ToArray().Select(o => o.Kind).ToList();
+
+        Assert.Equal(OpKind.MmCreate, kinds[0]);
+        Assert.Equal(OpKind.MmDestroy, kinds[^1]);
+        Assert.Empty(WorkloadLint.Check(trace));
+        Assert.Empty(ReplayEngine.Run(trace, KernelProfile.Latest, Arch.X86).Findings);
+    }
+
+    [Fact]
     public void Write_SameSeed_ByteIdentical()
     {
         var options = new RandomWorkloadOptions { Cpus = 4, Ops = 20_000, Seed = 42, Inject = ["R2", "R5"] };
