@@ -89,6 +89,37 @@ public class ReplayEngineTests
         Assert.Equal([1], finding.Cpus);
     }
 
+    [Theory]
+    [InlineData(true, 0)]
+    [InlineData(false, 1)]
+    public void Run_SwitchBackAfterTableFlush_WalkCacheFlushedOnlyIfTlbGenMoved(bool flush, int findings)
+    {
+        // CPU2 walks mm1 (walk cache names table 5), switches away, table 5 is unlinked (and flushed with
+        // freed_tables, which x86 sends only to CPUs running mm1), CPU2 switches back, table 5 is freed.
+        // x86 switch_mm_irqs_off sees mm1's tlb_gen moved on and flushes the ASID whole, so the free is safe;
+        // without any flush the walk cache still names the freed table.
+        var program = new Program().Mapped()
+            .Op(2, 2, OpKind.CtxSwitch, mm: 1)
+            .Op(2, 2, OpKind.Access, mm: 1, va: 0x201000)
+            .Op(2, 2, OpKind.CtxSwitch, mm: 0)
+            .Op(1, 1, OpKind.PtlLock, table: 5)
+            .Op(1, 1, OpKind.PteClear, table: 5, index: 1)
+            .Op(1, 1, OpKind.PtlUnlock, table: 5)
+            .Op(1, 1, OpKind.PmdClear, mm: 1, va: 0x200000, level: Level.Pmd);
+        if (flush)
+        {
+            program.Op(1, 1, OpKind.TlbFlush, mm: 1, va: 0x200000, len: 0x200000, flags: OpFlags.FreedTables);
+        }
+        var result = program
+            .Op(2, 2, OpKind.CtxSwitch, mm: 1)
+            .Op(1, 1, OpKind.PageFree, pfn: 0x5000)
+            .Op(1, 1, OpKind.TableFree, table: 5)
+            .Run("latest");
+
+        var tableFindings = result.Findings.Where(f => f.Message.Contains("paging-structure cache", StringComparison.Ordinal)).ToList();
+        Assert.True(tableFindings.Count == findings, string.Join("\n", result.Findings.Select(f => f.Message)));
+    }
+
     [Fact]
     public void Run_UnlockNotHeld_Inconsistent()
     {
