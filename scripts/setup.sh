@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs what builds and tests need and that a fresh machine may lack. Idempotent.
 # - libduckdb.so: fetched by the build itself (npm pack, see src/Storage/Storage.csproj).
-# - trace-cmd (live recording tests), a C compiler (test workloads), libzstd (trace.dat v7), tracefs mounted.
+# - trace-cmd and perf (live recording tests), a C compiler (test workloads), libzstd (trace.dat v7), tracefs mounted.
 set -euo pipefail
 need=()
 command -v trace-cmd >/dev/null 2>&1 || need+=(trace-cmd)
 command -v cc >/dev/null 2>&1 || need+=(gcc)
+command -v perf >/dev/null 2>&1 || need+=(linux-perf)
 [[ -e /usr/lib/x86_64-linux-gnu/libzstd.so.1 || -e /lib/x86_64-linux-gnu/libzstd.so.1 ]] || need+=(libzstd1)
 command -v npm >/dev/null 2>&1 || need+=(npm)
 if [[ ${#need[@]} -gt 0 ]]; then
