@@ -7,6 +7,7 @@ need=()
 command -v trace-cmd >/dev/null 2>&1 || need+=(trace-cmd)
 command -v cc >/dev/null 2>&1 || need+=(gcc)
 command -v perf >/dev/null 2>&1 || need+=(linux-perf)
+command -v zstd >/dev/null 2>&1 || need+=(zstd)
 [[ -e /usr/lib/x86_64-linux-gnu/libzstd.so.1 || -e /lib/x86_64-linux-gnu/libzstd.so.1 ]] || need+=(libzstd1)
 command -v npm >/dev/null 2>&1 || need+=(npm)
 if [[ ${#need[@]} -gt 0 ]]; then

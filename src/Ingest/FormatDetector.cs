@@ -29,11 +29,28 @@ public static class FormatDetector
             reason = "this is a binary perf.data file; convert it with 'perf script --ns -F comm,tid,pid,cpu,time,event,trace,ip,sym > FILE.txt' and ingest the text";
             return null;
         }
+        if (SystraceHtmlStream.IsSystrace(head))
+        {
+            return "ftrace";
+        }
+        if (LooksBinary(head))
+        {
+            reason = head.Length >= 4096 && head.Length % 4096 == 0
+                ? "it is binary; if these are raw ring-buffer pages (per_cpu/cpuN/trace_pipe_raw) they need the kernel's header_page and format files: record with 'mmtrace record' or 'trace-cmd extract' instead"
+                : "it is binary and not a trace.dat (no \\x17\\x08Dtracing magic)";
+            return null;
+        }
         var text = Encoding.UTF8.GetString(head);
+        if (text.Contains("Tracing meta data in file", StringComparison.Ordinal))
+        {
+            reason = "this is 'trace-cmd dump' output (a description of a trace.dat), not a trace; ingest the .dat itself";
+            return null;
+        }
         bool sawConsoleDump = text.Contains("Dumping ftrace buffer:", StringComparison.Ordinal)
             || text.Contains("Dumping ftrace instance", StringComparison.Ordinal);
         int ftraceLines = 0, perfLines = 0, consoleLines = 0, lines = 0;
         bool sawTracerHeader = false, sawCpusHeader = false, sawMail = false;
+        int mailHeaders = 0;
         foreach (var rawLine in text.Split('\n'))
         {
             var line = rawLine.TrimEnd('\r');
@@ -50,10 +67,10 @@ public static class FormatDetector
             {
                 sawTracerHeader = true;
             }
-            if (lines <= 30 && (line.StartsWith("From:", StringComparison.Ordinal) || line.StartsWith("Message-ID:", StringComparison.OrdinalIgnoreCase)
-                || line.StartsWith("Subject:", StringComparison.Ordinal)))
+            if (lines <= 3 && IsMailHeader(line))
             {
-                sawMail = true;
+                mailHeaders++;
+                sawMail = mailHeaders >= 3 || line.StartsWith("From ", StringComparison.Ordinal);
             }
             if (LooksLikePrintk(line))
             {
@@ -72,15 +89,20 @@ public static class FormatDetector
                 break;
             }
         }
-        if (sawConsoleDump || (sawMail && ftraceLines == 0 && perfLines == 0) || (consoleLines > 0 && consoleLines >= ftraceLines && consoleLines >= perfLines))
+        // A mail (RFC 822 headers first) is read by the console reader, which decodes quoted-printable bodies.
+        if (sawMail || sawConsoleDump || (consoleLines > 0 && consoleLines >= ftraceLines && consoleLines >= perfLines))
         {
             return "console";
+        }
+        if (perfLines > 0 && perfLines >= ftraceLines)
+        {
+            return "perf";
         }
         if (sawTracerHeader || sawCpusHeader)
         {
             return "ftrace";
         }
-        if (perfLines > 0 && perfLines >= ftraceLines)
+        if (perfLines > 0)
         {
             return "perf";
         }
@@ -112,39 +134,71 @@ public static class FormatDetector
         return dot > 0 && IsDigits(inner[..dot]) && IsDigits(inner[(dot + 1)..]);
     }
 
-    // "comm  1234 [001] 123.456789: sys:event: payload" (perf script).
+    // perf script: "comm  1234 [001] 123.456789: sys:event: payload", "comm 1234/1234 [001] …",
+    // "comm 1234 123.456789:   10101010 cpu-clock: " (no CPU column) and "  123.456789:  sys:event: " (-F time,event,trace).
+    // ftrace joins comm and pid with a dash ("comm-1234 [001]"), perf separates them with spaces.
     private static bool LooksLikePerf(string line)
     {
-        int bracket = FindCpuBracket(line, out int close);
-        if (bracket < 0)
+        var s = line.AsSpan().Trim();
+        int tsColon = s.IndexOf(": ");
+        if (tsColon < 0)
         {
             return false;
         }
-        // perf puts a space between the pid and the CPU bracket; ftrace joins comm-pid and has
-        // either the irq flags or the timestamp after the bracket.
-        var before = line.AsSpan(0, bracket).TrimEnd();
-        int space = before.LastIndexOf(' ');
-        var pidPart = space < 0 ? before : before[(space + 1)..];
-        int slash = pidPart.IndexOf('/');
-        var pid = slash < 0 ? pidPart : pidPart[..slash];
-        if (!IsDigits(pid) || (slash >= 0 && !IsDigits(pidPart[(slash + 1)..])))
+        var before = s[..tsColon];
+        int lastSpace = before.LastIndexOf(' ');
+        if (!IsTimestamp(lastSpace < 0 ? before : before[(lastSpace + 1)..]) || before.IndexOf('.') < 0)
         {
             return false;
         }
-        if (space < 0 && slash < 0)
+        var rest = s[(tsColon + 2)..].TrimStart();
+        if (lastSpace < 0)
+        {
+            return IsSystemEvent(rest);
+        }
+        // The token before the timestamp (or before "[cpu]") must be a pid or pid/tid preceded by a space.
+        var head = before[..lastSpace].TrimEnd();
+        if (head.Length > 0 && head[^1] == ']')
+        {
+            int open = head.LastIndexOf('[');
+            if (open < 0 || !IsDigits(head[(open + 1)..^1]))
+            {
+                return false;
+            }
+            head = head[..open].TrimEnd();
+        }
+        int space = head.LastIndexOf(' ');
+        if (space < 0)
         {
             return false;
         }
-        var after = line.AsSpan(close + 1).TrimStart();
-        int colon = after.IndexOf(':');
-        if (colon <= 0 || !IsTimestamp(after[..colon]))
+        var pid = head[(space + 1)..];
+        int slash = pid.IndexOf('/');
+        bool pidOk = slash < 0 ? IsDigits(pid) : IsDigits(pid[..slash]) && IsDigits(pid[(slash + 1)..]);
+        if (!pidOk)
         {
             return false;
         }
-        // perf names events 'system:event:'; ftrace prints 'event: ' with a space after the colon.
-        var rest = after[(colon + 1)..].TrimStart();
+        // Tracepoints print "sys:event:"; sampling events print "PERIOD name:" or "name:".
+        if (IsSystemEvent(rest))
+        {
+            return true;
+        }
+        int sp = rest.IndexOf(' ');
+        var first = sp < 0 ? rest : rest[..sp];
+        if (IsDigits(first) && sp > 0)
+        {
+            rest = rest[sp..].TrimStart();
+            sp = rest.IndexOf(' ');
+            first = sp < 0 ? rest : rest[..sp];
+        }
+        return first.Length > 1 && first[^1] == ':';
+    }
+
+    private static bool IsSystemEvent(ReadOnlySpan<char> rest)
+    {
         int systemColon = rest.IndexOf(':');
-        if (systemColon <= 0 || systemColon + 1 >= rest.Length || rest[..systemColon].IndexOf(' ') >= 0)
+        if (systemColon <= 0 || systemColon + 1 >= rest.Length || rest[..systemColon].IndexOf(' ') >= 0 || rest[systemColon + 1] == ' ')
         {
             return false;
         }
@@ -152,6 +206,31 @@ public static class FormatDetector
         int nameColon = name.IndexOf(':');
         return nameColon > 0 && name[..nameColon].IndexOf(' ') < 0;
     }
+
+    // RFC 822 header line: "Name: value" with a token name (Return-Path, X-Original-To, Message-ID, …), or an mbox "From " line.
+    private static bool IsMailHeader(string line)
+    {
+        if (line.StartsWith("From ", StringComparison.Ordinal))
+        {
+            return true;
+        }
+        int colon = line.IndexOf(": ", StringComparison.Ordinal);
+        if (colon <= 0 || !char.IsAsciiLetter(line[0]))
+        {
+            return false;
+        }
+        foreach (char c in line.AsSpan(0, colon))
+        {
+            if (!char.IsAsciiLetterOrDigit(c) && c != '-')
+            {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    // Text traces are UTF-8 without NUL bytes; a NUL in the first few KiB means a binary file.
+    private static bool LooksBinary(ReadOnlySpan<byte> head) => head[..Math.Min(head.Length, 8192)].IndexOf((byte)0) >= 0;
 
     // "comm-1234 [001] d..1. 123.456789: event: payload" and trace-cmd report lines.
     private static bool LooksLikeFtrace(string line)

@@ -110,7 +110,8 @@ public static class TraceIngestor
 
         using var trace = dataset.BeginTrace(partitioned ? id : null);
         var sink = new ProgressSink(trace.Events, source, progress);
-        using (var content = source.OpenContent(seekable: format == "tracedat"))
+        using (var raw = source.OpenContent(seekable: format == "tracedat"))
+        using (var content = format == "ftrace" && SystraceHtmlStream.IsSystrace(source.Head) ? new SystraceHtmlStream(raw) : raw)
         {
             reader.Read(content, path, sink, diagnostics, cancellationToken);
         }
@@ -136,7 +137,7 @@ public static class TraceIngestor
         foreach (var input in options.Inputs)
         {
             var name = Path.GetFileName(input);
-            foreach (var extension in new[] { ".gz", ".zst", ".txt", ".dat", ".log", ".eml", ".script" })
+            foreach (var extension in new[] { ".gz", ".zst", ".txt", ".dat", ".log", ".eml", ".html", ".script" })
             {
                 if (name.EndsWith(extension, StringComparison.OrdinalIgnoreCase) && name.Length > extension.Length)
                 {

@@ -1,0 +1,114 @@
+using Pipeline.Storage;
+
+namespace Pipeline.Ingest.Tests;
+
+/// <summary>Format detection by content over every file of the corpus, and the documented refusals.</summary>
+public sealed class FormatDetectionTests
+{
+    [Theory]
+    [InlineData("recorded/ftrace-text/mm_trace.txt", "ftrace")]
+    [InlineData("recorded/ftrace-text/mm_trace_latfmt.txt", "ftrace")]
+    [InlineData("recorded/ftrace-text/trace_pipe_lost.txt", "ftrace")]
+    [InlineData("recorded/trace-cmd/mm_report.txt", "ftrace")]
+    [InlineData("recorded/trace-cmd/mm_report_R.txt", "ftrace")]
+    [InlineData("recorded/trace-cmd/mm_v7_zstd_full.dat", "tracedat")]
+    [InlineData("recorded/trace-cmd/mm_v6_trimmed.dat", "tracedat")]
+    [InlineData("recorded/raw-pages/overrun_wrapped_v6.dat", "tracedat")]
+    [InlineData("recorded/perf/perf_script_ns.txt", "perf")]
+    [InlineData("recorded/perf/perf_script_F_pid_tid.txt", "perf")]
+    [InlineData("recorded/perf/perf_script_F_ip_sym.txt", "perf")]
+    [InlineData("recorded/perf/perf_script_F_time_event_trace.txt", "perf")]
+    [InlineData("public/damo/perf.data.script", "perf")]
+    [InlineData("public/flamegraph/perf-cycles-instructions-01.txt", "perf")]
+    [InlineData("public/flamegraph/perf-dd-stacks-01.txt", "perf")]
+    [InlineData("public/flamegraph/perf-java-faults-01.txt", "perf")]
+    [InlineData("public/lisa/trace.txt", "ftrace")]
+    [InlineData("public/trappy/trace_sched.txt", "ftrace")]
+    [InlineData("public/trappy/raw_trace.dat", "tracedat")]
+    [InlineData("public/trappy/trace_surfaceflinger.html", "ftrace")]
+    [InlineData("public/tracecompass-incubator-ftrace/ftrace_syscalls.txt", "ftrace")]
+    [InlineData("public/tracecompass-incubator-ftrace/trace-android-sched-irq-syscall", "ftrace")]
+    [InlineData("public/syzkaller-report-testdata/350", "console")]
+    [InlineData("public/syzkaller-report-testdata/738", "console")]
+    [InlineData("public/lkml-mail/C66E1309-2069-495B-BACD-7F3282C6EC7D@nvidia.com.eml", "console")]
+    [InlineData("public/lkml-mail/alpine.DEB.2.21.1907021400350.1802@nanos.tec.linutronix.de.eml", "console")]
+    public void Detect_CorpusFile_RecognisesItsFormat(string file, string expected)
+    {
+        Assert.Equal(expected, FormatDetector.Detect(Head(file), out var reason) ?? reason);
+    }
+
+    [Theory]
+    [InlineData("recorded/perf/mm_perf.data", "binary perf.data")]
+    [InlineData("recorded/trace-cmd/mm_dump.txt", "'trace-cmd dump' output")]
+    [InlineData("recorded/raw-pages/overrun_cpu0.bin", "raw ring-buffer pages")]
+    [InlineData("recorded/ftrace-text/mm_saved_cmdlines.txt", "no line looks like ftrace")]
+    public void Detect_NotATrace_SaysWhatItIs(string file, string expected)
+    {
+        Assert.Null(FormatDetector.Detect(Head(file), out var reason));
+        Assert.Contains(expected, reason, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Ingest_SystraceHtml_GivesTheFtraceEventsInside()
+    {
+        var target = Path.Combine(Path.GetTempPath(), "mmtrace-systrace-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            var summary = Assert.Single(TraceIngestor.Run(new IngestOptions { Inputs = [Corpus.File("public/trappy/trace_surfaceflinger.html")], Output = target }));
+
+            // The counts the corpus README gives for the ftrace text inside the HTML.
+            Assert.Equal(715, summary.EventCounts["sched:sched_switch"]);
+            Assert.Equal(621, summary.EventCounts["power:cpu_idle"]);
+            Assert.Equal(421, summary.EventCounts["sched:sched_wakeup"]);
+            Assert.Equal(366, summary.EventCounts[":sugov_set_iowait_boost"]);
+            Assert.Equal(160, summary.EventCounts["ftrace:print"]);
+            Assert.Equal(31, summary.EventCounts["sched:sched_blocked_reason"]);
+            Assert.Equal(0, summary.Malformed);
+            Assert.Equal("trace_surfaceflinger", summary.TraceId);
+        }
+        finally
+        {
+            if (Directory.Exists(target))
+            {
+                Directory.Delete(target, recursive: true);
+            }
+        }
+    }
+
+    [Fact]
+    public void Ingest_GzipAndZstdInputs_SameEventsAsPlain()
+    {
+        var plain = File.ReadAllBytes(Corpus.File("recorded/ftrace-text/mm_trace.txt"));
+        var dir = Directory.CreateTempSubdirectory("mmtrace-compressed-").FullName;
+        try
+        {
+            var gz = Path.Combine(dir, "t.txt.gz");
+            using (var output = File.Create(gz))
+            using (var gzip = new System.IO.Compression.GZipStream(output, System.IO.Compression.CompressionLevel.Fastest))
+            {
+                gzip.Write(plain);
+            }
+            var zst = Path.Combine(dir, "t.zst");
+            var zstd = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("zstd", ["-q", "-f", Corpus.File("recorded/ftrace-text/mm_trace.txt"), "-o", zst]) { UseShellExecute = false })!;
+            zstd.WaitForExit();
+            Assert.Equal(0, zstd.ExitCode);
+
+            var summaries = TraceIngestor.Run(new IngestOptions { Inputs = [gz, zst], Output = Path.Combine(dir, "ds") });
+
+            Assert.All(summaries, s => Assert.Equal(3298, s.Events));
+            Assert.Equal(["t", "t-2"], summaries.Select(s => s.TraceId));
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    private static byte[] Head(string file)
+    {
+        using var stream = File.OpenRead(Corpus.File(file));
+        var buffer = new byte[FormatDetector.HeadSize];
+        int n = stream.ReadAtLeast(buffer, buffer.Length, throwOnEndOfStream: false);
+        return buffer[..n];
+    }
+}
