@@ -1,0 +1,59 @@
+using Pipeline.Storage;
+using Pipeline.Storage.DuckDb;
+
+namespace Pipeline.Replay.Lowering;
+
+/// <summary>
+/// Writes the ops lowered from a real trace as <c>ops.parquet</c>: one row per op with the seq of the event
+/// that produced it, the op name, the main numeric fields and the op's <c>key=value</c> text as op traces print it.
+/// </summary>
+public static class LoweredOps
+{
+    /// <summary>File name inside the dataset directory.</summary>
+    public const string FileName = "ops.parquet";
+
+    /// <summary>Column names, in order.</summary>
+    public static IReadOnlyList<string> Columns { get; } =
+        ["op_index", "seq", "op", "tid", "cpu", "mm", "va", "new_va", "len", "pfn", "table_id", "idx", "obj", "level", "flags", "fields"];
+
+    /// <summary>Writes <paramref name="trace"/> to <paramref name="path"/> (replaced atomically).</summary>
+    public static void Write(DuckDbConnection connection, OpTrace trace, string path)
+    {
+        ArgumentNullException.ThrowIfNull(connection);
+        ArgumentNullException.ThrowIfNull(trace);
+        connection.Execute("""
+            CREATE OR REPLACE TEMP TABLE staged_ops (
+                op_index BIGINT, seq BIGINT, op VARCHAR, tid INTEGER, cpu INTEGER, mm INTEGER, va UBIGINT, new_va UBIGINT,
+                len UBIGINT, pfn UBIGINT, table_id INTEGER, idx INTEGER, obj INTEGER, level VARCHAR, flags UBIGINT, fields VARCHAR)
+            """);
+        using (var appender = connection.CreateAppender("staged_ops"))
+        {
+            var ops = trace.Ops;
+            for (int i = 0; i < ops.Length; i++)
+            {
+                ref readonly var op = ref ops[i];
+                appender.BeginRow()
+                    .Append((long)i)
+                    .Append(op.Seq)
+                    .Append(OpSpec.NameOf(op.Kind))
+                    .Append(op.Tid)
+                    .Append(op.Cpu)
+                    .Append(op.Mm)
+                    .Append(op.Va)
+                    .Append(op.NewVa)
+                    .Append(op.Len)
+                    .Append(op.Pfn)
+                    .Append(op.Table)
+                    .Append(op.Index)
+                    .Append(op.Obj)
+                    .Append(OpSpec.LevelName(op.Level))
+                    .Append((ulong)op.Flags)
+                    .Append(OpTraceWriter.FormatFields(op))
+                    .EndRow();
+            }
+            appender.Close();
+        }
+        DatasetFiles.WriteParquetAtomic(connection, "SELECT * FROM staged_ops ORDER BY op_index", path);
+        connection.Execute("DROP TABLE staged_ops");
+    }
+}
