@@ -157,35 +157,25 @@ public sealed class TraceLowering
                 OnExitMmap();
                 break;
             case "syscalls:sys_enter_munmap":
-                task.Munmap = (Field(s_addr), AlignUp(Field(s_len), 4096));
-                task.MunmapZapped = false;
-                task.ZapKeepsTables = false;
-                break;
-            case "syscalls:sys_exit_munmap":
-                ZapMunmap(task);
-                task.Munmap = null;
+                StartZap(task, Field(s_addr), Field(s_len), keepTables: false);
                 break;
             case "syscalls:sys_enter_madvise":
                 // MADV_DONTNEED (4) and MADV_REMOVE (9) zap the range like munmap but keep the page tables.
                 if (_row.IsSet(s_behavior) && _row.GetInt64(s_behavior) is 4 or 9)
                 {
-                    task.Munmap = (Field(s_start), AlignUp(Field(s_len), 4096));
-                    task.MunmapZapped = false;
-                    task.ZapKeepsTables = true;
+                    StartZap(task, Field(s_start), Field(s_len), keepTables: true);
                 }
                 break;
+            case "syscalls:sys_exit_munmap":
             case "syscalls:sys_exit_madvise":
                 ZapMunmap(task);
                 task.Munmap = null;
-                task.ZapKeepsTables = false;
                 break;
             case "syscalls:sys_enter_mremap":
                 if (AlignUp(Field(s_newLen), 4096) is var newLen && AlignUp(Field(s_oldLen), 4096) is var oldLen && newLen < oldLen && newLen > 0)
                 {
                     // A shrink unmaps the tail first (do_vmi_munmap), before anything moves.
-                    task.Munmap = ((Field(s_addr) & ~4095UL) + newLen, oldLen - newLen);
-                    task.MunmapZapped = false;
-                    task.ZapKeepsTables = false;
+                    StartZap(task, (Field(s_addr) & ~4095UL) + newLen, oldLen - newLen, keepTables: false);
                 }
                 if (MmOfTask(task) is { } m)
                 {
@@ -661,13 +651,14 @@ public sealed class TraceLowering
             {
                 // mmap_write_downgrade() emits acquire_returned write=false with no start_locking.
                 Statistics.Downgrades++;
-                if (task.Munmap is not null)
-                {
-                    ZapMunmap(task);
-                }
                 Emit(LockOp(OpKind.MmapUnlock, task, mm, false));
                 Emit(LockOp(OpKind.MmapLock, task, mm, false));
                 mm.Holders[held] = (task.Tid, false);
+                if (task.Munmap is not null)
+                {
+                    // munmap zaps under the downgraded (read) lock.
+                    ZapMunmap(task);
+                }
             }
             else
             {
@@ -760,6 +751,14 @@ public sealed class TraceLowering
     }
 
     // ---- munmap
+
+    /// <summary>A call that zaps [addr, addr+len) began; the zap is lowered at its first flush or free, or at its exit.</summary>
+    private static void StartZap(TaskInfo task, ulong addr, ulong len, bool keepTables)
+    {
+        task.Munmap = (addr, AlignUp(len, 4096));
+        task.MunmapZapped = false;
+        task.ZapKeepsTables = keepTables;
+    }
 
     /// <summary>munmap(): zap the mapped entries of the range, flush it, free the PTE tables it covers entirely.</summary>
     private void ZapMunmap(TaskInfo task)
