@@ -19,41 +19,86 @@ public static class LoweredOps
     /// <summary>Writes <paramref name="trace"/> to <paramref name="path"/> (replaced atomically).</summary>
     public static void Write(DuckDbConnection connection, OpTrace trace, string path)
     {
-        ArgumentNullException.ThrowIfNull(connection);
         ArgumentNullException.ThrowIfNull(trace);
-        connection.Execute("""
-            CREATE OR REPLACE TEMP TABLE staged_ops (
-                op_index BIGINT, seq BIGINT, op VARCHAR, tid INTEGER, cpu INTEGER, mm INTEGER, va UBIGINT, new_va UBIGINT,
-                len UBIGINT, pfn UBIGINT, table_id INTEGER, idx INTEGER, obj INTEGER, level VARCHAR, flags UBIGINT, fields VARCHAR)
-            """);
-        using (var appender = connection.CreateAppender("staged_ops"))
+        using var writer = new Writer(connection);
+        foreach (ref readonly var op in trace.Ops)
         {
-            var ops = trace.Ops;
-            for (int i = 0; i < ops.Length; i++)
-            {
-                ref readonly var op = ref ops[i];
-                appender.BeginRow()
-                    .Append((long)i)
-                    .Append(op.Seq)
-                    .Append(OpSpec.NameOf(op.Kind))
-                    .Append(op.Tid)
-                    .Append(op.Cpu)
-                    .Append(op.Mm)
-                    .Append(op.Va)
-                    .Append(op.NewVa)
-                    .Append(op.Len)
-                    .Append(op.Pfn)
-                    .Append(op.Table)
-                    .Append(op.Index)
-                    .Append(op.Obj)
-                    .Append(OpSpec.LevelName(op.Level))
-                    .Append((ulong)op.Flags)
-                    .Append(OpTraceWriter.FormatFields(op))
-                    .EndRow();
-            }
-            appender.Close();
+            writer.Write(op);
         }
-        DatasetFiles.WriteParquetAtomic(connection, "SELECT * FROM staged_ops ORDER BY op_index", path);
-        connection.Execute("DROP TABLE staged_ops");
+        writer.Complete(path);
+    }
+
+    /// <summary>Streams ops into a staging table; <see cref="Complete"/> writes the Parquet file.</summary>
+    public sealed class Writer : IOpSink, IDisposable
+    {
+        private readonly DuckDbConnection _connection;
+        private readonly DuckDbAppender _appender;
+        private long _index;
+        private bool _closed;
+
+        /// <summary>Creates the staging table on <paramref name="connection"/>.</summary>
+        public Writer(DuckDbConnection connection)
+        {
+            ArgumentNullException.ThrowIfNull(connection);
+            _connection = connection;
+            connection.Execute("""
+                CREATE OR REPLACE TEMP TABLE staged_ops (
+                    op_index BIGINT, seq BIGINT, op VARCHAR, tid INTEGER, cpu INTEGER, mm INTEGER, va UBIGINT, new_va UBIGINT,
+                    len UBIGINT, pfn UBIGINT, table_id INTEGER, idx INTEGER, obj INTEGER, level VARCHAR, flags UBIGINT, fields VARCHAR)
+                """);
+            _appender = connection.CreateAppender("staged_ops");
+        }
+
+        /// <inheritdoc />
+        public void Task(int tid, string comm)
+        {
+        }
+
+        /// <inheritdoc />
+        public void Write(in Op op)
+        {
+            _appender.BeginRow()
+                .Append(_index++)
+                .Append(op.Seq)
+                .Append(OpSpec.NameOf(op.Kind))
+                .Append(op.Tid)
+                .Append(op.Cpu)
+                .Append(op.Mm)
+                .Append(op.Va)
+                .Append(op.NewVa)
+                .Append(op.Len)
+                .Append(op.Pfn)
+                .Append(op.Table)
+                .Append(op.Index)
+                .Append(op.Obj)
+                .Append(OpSpec.LevelName(op.Level))
+                .Append((ulong)op.Flags)
+                .Append(OpTraceWriter.FormatFields(op))
+                .EndRow();
+        }
+
+        /// <summary>Writes the ops to <paramref name="path"/> (replaced atomically).</summary>
+        public void Complete(string path)
+        {
+            Close();
+            DatasetFiles.WriteParquetAtomic(_connection, "SELECT * FROM staged_ops ORDER BY op_index", path);
+        }
+
+        /// <summary>Drops the staging table.</summary>
+        public void Dispose()
+        {
+            Close();
+            _appender.Dispose();
+            _connection.Execute("DROP TABLE IF EXISTS staged_ops");
+        }
+
+        private void Close()
+        {
+            if (!_closed)
+            {
+                _closed = true;
+                _appender.Close();
+            }
+        }
     }
 }

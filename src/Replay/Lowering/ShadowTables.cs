@@ -33,7 +33,6 @@ internal sealed class ShadowMm(int id, ShadowTable root, int owner)
     public readonly Dictionary<ulong, ShadowTable> Deposits = [];
     /// <summary>Tasks holding this mm's mmap_lock: tid and mode.</summary>
     public readonly List<(int Tid, bool Write)> Holders = [];
-    public bool Used;
 
     /// <summary>The table of level <paramref name="level"/> holding the entry of <paramref name="va"/>, if linked.</summary>
     public ShadowTable? Find(ulong va, Level level)

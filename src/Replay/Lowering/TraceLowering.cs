@@ -49,7 +49,9 @@ public sealed class TraceLowering
     private readonly AddressSpaceTracker _tracker;
     private readonly ExposureDetector _exposure;
     private readonly List<Op> _ops = [];
+    private readonly IOpSink? _sink;
     private readonly Dictionary<int, string> _comms = [];
+    private long _opCount;
     private readonly Dictionary<int, TaskInfo> _tasks = [];
     private readonly Dictionary<int, int> _processOf = [];
     private readonly Dictionary<int, ShadowMm> _mmOfProcess = [];
@@ -57,17 +59,22 @@ public sealed class TraceLowering
     private readonly Dictionary<ulong, Mapping> _mapped = [];
     private readonly Dictionary<ulong, bool> _pages = [];
     private readonly int[] _loaded = new int[MaxCpus];
-    private readonly ShadowMm?[] _loadedMm = new ShadowMm?[MaxCpus];
+    private readonly int[] _current = new int[MaxCpus];
+    private readonly int[] _currentMm = new int[MaxCpus];
     private EventRow _row = null!;
     private int _nextMm = 1;
     private int _nextTable = 1;
     private long _opsBefore;
 
     /// <summary>Creates a lowering for <paramref name="profile"/> (mremap predictions and exposure rules follow it).</summary>
-    public TraceLowering(KernelProfile profile, ThpMode thp = ThpMode.Madvise)
+    /// <param name="profile">Kernel profile (mremap prediction rules and exposure rules).</param>
+    /// <param name="sink">Where ops go as they are made (streaming); null keeps them for <see cref="Finish"/>.</param>
+    /// <param name="thp">THP mode of the traced machine.</param>
+    public TraceLowering(KernelProfile profile, IOpSink? sink = null, ThpMode thp = ThpMode.Madvise)
     {
         ArgumentNullException.ThrowIfNull(profile);
         _profile = profile;
+        _sink = sink;
         _tracker = new AddressSpaceTracker(DatasetReplay.ToPrediction(profile), thp) { MremapCompleted = OnMremapCompleted };
         _exposure = new ExposureDetector(profile);
     }
@@ -78,8 +85,8 @@ public sealed class TraceLowering
     /// <summary>Exposure windows found so far (class <c>exposure</c>).</summary>
     public IReadOnlyList<Finding> Exposures => _exposure.Findings;
 
-    /// <summary>Ops emitted so far, in schedule order.</summary>
-    public int OpCount => _ops.Count;
+    /// <summary>Ops emitted so far.</summary>
+    public long OpCount => _opCount;
 
     /// <summary>Lowers every row of <paramref name="rows"/> (seq order) and returns the op trace.</summary>
     public static OpTrace Lower(IEnumerable<EventRow> rows, KernelProfile profile, out TraceLowering lowering)
@@ -93,13 +100,30 @@ public sealed class TraceLowering
         return lowering.Finish();
     }
 
+    /// <summary>
+    /// Lowers <paramref name="rows"/> and replays the ops as they are made (nothing kept but the engine's state);
+    /// <paramref name="also"/> (e.g. the ops.parquet writer) sees every op too.
+    /// </summary>
+    public static (ReplayResult Result, TraceLowering Lowering) LowerAndReplay(IEnumerable<EventRow> rows, KernelProfile profile, Arch arch, IOpSink? also = null)
+    {
+        ArgumentNullException.ThrowIfNull(rows);
+        var engine = new ReplayEngine(profile, arch);
+        var lowering = new TraceLowering(profile, new EngineSink(engine, also));
+        foreach (var row in rows)
+        {
+            lowering.Process(row);
+        }
+        lowering.Finish();
+        return (engine.Finish(), lowering);
+    }
+
     /// <summary>Consumes one event (rows may be reused by the caller after the call).</summary>
     public void Process(EventRow row)
     {
         ArgumentNullException.ThrowIfNull(row);
         Statistics.Events++;
         _row = row;
-        _opsBefore = _ops.Count;
+        _opsBefore = _opCount;
         if ((uint)row.Cpu >= MaxCpus)
         {
             Statistics.CpuOutOfRange++;
@@ -112,15 +136,6 @@ public sealed class TraceLowering
         }
         FinishFaultUnlessPageAlloc(task, row.Event);
         _tracker.Process(row);
-        if (!task.Kernel)
-        {
-            Running(task);
-        }
-        else
-        {
-            // A kernel thread on this CPU: no user code of any mm runs there now (the mm stays loaded lazily).
-            _exposure.OnRunning(row.Cpu, 0, Ev(task, "kernel thread runs"));
-        }
         switch (row.Event)
         {
             case "exceptions:page_fault_user":
@@ -186,13 +201,18 @@ public sealed class TraceLowering
                 OnOther(task, row.Event);
                 break;
         }
-        if (_ops.Count > _opsBefore)
+        if (row.Event != "sched:sched_switch")
+        {
+            // Any other event shows its task on the CPU (IRQ-context events show the interrupted task, which is as good).
+            Running(task);
+        }
+        if (_opCount > _opsBefore)
         {
             Statistics.LoweredEvents++;
         }
     }
 
-    /// <summary>Ends the lowering and returns the ops as a trace for <see cref="ReplayEngine"/>.</summary>
+    /// <summary>Ends the lowering and returns the ops kept (none when they were streamed to a sink) as a trace for <see cref="ReplayEngine"/>.</summary>
     public OpTrace Finish()
     {
         foreach (var task in _tasks.Values)
@@ -200,7 +220,7 @@ public sealed class TraceLowering
             task.PendingFault = null;
         }
         _tracker.Finish();
-        Statistics.Ops = _ops.Count;
+        Statistics.Ops = _opCount;
         return new OpTrace(_ops, _comms, 0);
     }
 
@@ -218,6 +238,7 @@ public sealed class TraceLowering
             task.Comm = row.Comm;
             task.Kernel = IsKernelThread(row.Pid, row.Comm);
             _comms[row.Pid] = row.Comm;
+            _sink?.Task(row.Pid, row.Comm);
         }
         return task;
     }
@@ -289,21 +310,41 @@ public sealed class TraceLowering
         return mm;
     }
 
-    /// <summary>A user task runs on its CPU: that CPU has the task's mm loaded (an implied switch when not traced).</summary>
+    /// <summary>
+    /// A user task runs on its CPU. The engine hears of it (ctx_switch) only when an op needs it: a TLB fill, or a
+    /// traced sched_switch to a task whose mm exists. A CPU the engine still believes runs another mm is never
+    /// flushed for this one, which can only drop findings, never invent one (docs/lowering.md).
+    /// </summary>
     private void Running(TaskInfo task)
     {
-        var mm = MmOfTask(task)!;
         int cpu = _row.Cpu;
-        if (_loaded[cpu] != mm.Id)
+        // A kernel thread runs no user code of any mm (the mm stays loaded lazily).
+        int mm = !task.Kernel && _mmOfProcess.TryGetValue(ProcessKey(task.Tid), out var known) ? known.Id : 0;
+        if (_current[cpu] == task.Tid && _currentMm[cpu] == mm)
         {
-            var op = NewOp(OpKind.CtxSwitch, task);
-            op.Mm = mm.Id;
-            Emit(op);
-            _loaded[cpu] = mm.Id;
-            _loadedMm[cpu] = mm;
+            return;
+        }
+        _current[cpu] = task.Tid;
+        _currentMm[cpu] = mm;
+        _exposure.OnRunning(cpu, mm, Ev(task, task.Kernel ? "kernel thread runs" : "runs"));
+    }
+
+    /// <summary>Makes the engine's CPU of the current op run <paramref name="mm"/>.</summary>
+    private void EnsureLoaded(TaskInfo task, ShadowMm mm, bool implied)
+    {
+        int cpu = _row.Cpu;
+        if (_loaded[cpu] == mm.Id)
+        {
+            return;
+        }
+        var op = NewOp(OpKind.CtxSwitch, task);
+        op.Mm = mm.Id;
+        Emit(op);
+        _loaded[cpu] = mm.Id;
+        if (implied)
+        {
             Statistics.ImpliedSwitches++;
         }
-        _exposure.OnRunning(cpu, mm.Id, Ev(task, "runs"));
     }
 
     private void OnSchedSwitch()
@@ -319,24 +360,23 @@ public sealed class TraceLowering
             task = new TaskInfo(next) { Comm = comm, Kernel = IsKernelThread(next, comm) };
             _tasks[next] = task;
             _comms[next] = comm;
+            _sink?.Task(next, comm);
         }
         int cpu = _row.Cpu;
+        _current[cpu] = next;
+        _currentMm[cpu] = 0;
         if (task.Kernel)
         {
             // Lazy TLB: a kernel thread keeps the previous mm loaded, but no user code (GUP-fast) runs.
             _exposure.OnRunning(cpu, 0, Ev(task, "kernel thread switched in"));
             return;
         }
-        var mm = MmOfTask(task)!;
-        if (_loaded[cpu] != mm.Id)
+        if (_mmOfProcess.TryGetValue(ProcessKey(next), out var mm))
         {
-            var op = NewOp(OpKind.CtxSwitch, task);
-            op.Mm = mm.Id;
-            Emit(op);
-            _loaded[cpu] = mm.Id;
-            _loadedMm[cpu] = mm;
+            EnsureLoaded(task, mm, implied: false);
         }
-        _exposure.OnRunning(cpu, mm.Id, Ev(task, "switched in"));
+        _currentMm[cpu] = mm?.Id ?? 0;
+        _exposure.OnRunning(cpu, mm?.Id ?? 0, Ev(task, "switched in"));
     }
 
     // ---- faults and pages
@@ -366,13 +406,10 @@ public sealed class TraceLowering
         int pmdIdx = ShadowTable.IndexOf(fault.Va, Level.Pmd);
         bool mapped = (pte is not null && pte.Leaves![ShadowTable.IndexOf(fault.Va, Level.Pte)] != 0)
             || (pmd is not null && pmd.Leaves![pmdIdx] != 0);
-        if (mapped && _loaded[_row.Cpu] == fault.Mm.Id)
+        if (mapped)
         {
             // A fault on a mapped page (write-protect, spurious): the retried access may fill the TLB.
-            var fill = NewOp(OpKind.TlbFill, task);
-            fill.Mm = fault.Mm.Id;
-            fill.Va = fault.Va;
-            Emit(fill);
+            Fill(task, fault.Mm, fault.Va);
             return;
         }
         Statistics.FaultsWithoutPage++;
@@ -495,10 +532,7 @@ public sealed class TraceLowering
     /// <summary>The access that faulted is retried and may fill the TLB of its CPU (fills are never traced).</summary>
     private void Fill(TaskInfo task, ShadowMm mm, ulong va)
     {
-        if (_loaded[_row.Cpu] != mm.Id)
-        {
-            return;
-        }
+        EnsureLoaded(task, mm, implied: true);
         var fill = NewOp(OpKind.TlbFill, task);
         fill.Mm = mm.Id;
         fill.Va = va;
@@ -1071,7 +1105,6 @@ public sealed class TraceLowering
             if (_loaded[cpu] == mm.Id)
             {
                 _loaded[cpu] = 0;
-                _loadedMm[cpu] = null;
             }
         }
         if (mm.Owner != 0 && _mmOfProcess.TryGetValue(mm.Owner, out var own) && ReferenceEquals(own, mm))
@@ -1157,10 +1190,14 @@ public sealed class TraceLowering
 
     private void Emit(in Op op)
     {
-        _ops.Add(op);
-        if (op.Mm > 0 && _loadedMm[op.Cpu] is { } mm && mm.Id == op.Mm)
+        _opCount++;
+        if (_sink is null)
         {
-            mm.Used = true;
+            _ops.Add(op);
+        }
+        else
+        {
+            _sink.Write(op);
         }
     }
 

@@ -57,14 +57,24 @@ public static class DatasetReplay
         var trace = OpTraceLoader.Load(EventReader.ReadEvents(connection, eventsPath), diagnostics, eventsPath);
         cancellationToken.ThrowIfCancellationRequested();
         TraceLowering? lowering = null;
+        ReplayResult? result;
+        long opCount = trace.Count;
         if (trace.Count == 0 && trace.IgnoredEvents > 0)
         {
-            // A real trace: lower its tracepoint events into ops (docs/lowering.md) and keep them as ops.parquet.
-            trace = TraceLowering.Lower(EventReader.ReadEvents(connection, eventsPath), profile, out lowering);
+            // A real trace: lower its tracepoint events into ops (docs/lowering.md), replayed as they are made and
+            // kept as ops.parquet.
+            // Its own connection: the events are still streaming from the first one while ops are appended.
+            using var opsConnection = database.Connect();
+            using var opsWriter = new LoweredOps.Writer(opsConnection);
+            (result, lowering) = TraceLowering.LowerAndReplay(EventReader.ReadEvents(connection, eventsPath), profile, arch, opsWriter);
             cancellationToken.ThrowIfCancellationRequested();
-            LoweredOps.Write(connection, trace, Path.Combine(dataset.Directory, LoweredOps.FileName));
+            opsWriter.Complete(Path.Combine(dataset.Directory, LoweredOps.FileName));
+            opCount = lowering.Statistics.Ops;
         }
-        ReplayResult? result = trace.Count > 0 ? ReplayEngine.Run(trace, profile, arch) : null;
+        else
+        {
+            result = trace.Count > 0 ? ReplayEngine.Run(trace, profile, arch) : null;
+        }
         IReadOnlyList<Finding> exposures = lowering?.Exposures ?? [];
         IReadOnlyList<Finding> findings = [.. result?.Findings ?? [], .. exposures];
         WriteFindings(connection, findings, profile, arch, dataset.Directory);
@@ -78,7 +88,7 @@ public static class DatasetReplay
             WriteMremaps(connection, calls, extents, dataset.Directory);
             mremaps = calls.Count;
         }
-        return new DatasetReplayResult(dataset, result, trace.Count, ignored, diagnostics.MalformedCount, mremaps, diagnostics)
+        return new DatasetReplayResult(dataset, result, opCount, ignored, diagnostics.MalformedCount, mremaps, diagnostics)
         {
             Lowering = lowering?.Statistics,
             Exposures = exposures,

@@ -36,8 +36,8 @@ public sealed class TraceLoweringTests
         var (trace, lowering, result) = LowerAndReplay(rows);
 
         var names = Names(trace);
-        Assert.Equal(["mm_create", "ctx_switch", "page_alloc", "page_alloc", "table_alloc", "pgd_populate", "table_alloc", "p4d_populate",
-            "table_alloc", "pud_populate", "table_alloc", "pmd_populate", "pte_set", "map_inc", "tlb_fill"], names);
+        Assert.Equal(["mm_create", "page_alloc", "page_alloc", "table_alloc", "pgd_populate", "table_alloc", "p4d_populate",
+            "table_alloc", "pud_populate", "table_alloc", "pmd_populate", "pte_set", "map_inc", "ctx_switch", "tlb_fill"], names);
         var set = trace.Ops.ToArray().Single(o => o.Kind == OpKind.PteSet);
         Assert.Equal((0x7f0000001000UL, 0x2000UL, 2L), (set.Va, set.Pfn, set.Seq));
         Assert.True(set.Has(OpFlags.WriteAccess));
@@ -290,6 +290,30 @@ public sealed class TraceLoweringTests
                 AssertNoFindings(result);
             }
         }
+    }
+
+    [Fact]
+    public void LowerAndReplay_Streaming_SameFindingsAndOpsAsTheKeptTrace()
+    {
+        var rows = Collapse().Rows();
+        var kept = LowerAndReplay(rows, "v6.0");
+        var sink = new KeepSink();
+        var (result, lowering) = Pipeline.Replay.Lowering.TraceLowering.LowerAndReplay(rows, KernelProfile.Parse("v6.0", []), Arch.X86, sink);
+
+        Assert.Equal(kept.Trace.Ops.ToArray(), sink.Ops);
+        Assert.Equal(kept.Result.OpsExecuted, result.OpsExecuted);
+        Assert.Equal(kept.Lowering.Exposures.Select(f => f.Message), lowering.Exposures.Select(f => f.Message));
+        Assert.Equal("khugepaged", sink.Comms[38]);
+    }
+
+    private sealed class KeepSink : Pipeline.Replay.Lowering.IOpSink
+    {
+        public List<Op> Ops { get; } = [];
+        public Dictionary<int, string> Comms { get; } = [];
+
+        public void Task(int tid, string comm) => Comms[tid] = comm;
+
+        public void Write(in Op op) => Ops.Add(op);
     }
 
     [Fact]
