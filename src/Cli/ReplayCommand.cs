@@ -107,6 +107,15 @@ internal static class ReplayCommand
             json.WriteNumber("ignored_events", r.IgnoredEvents);
             json.WriteNumber("malformed_ops", r.MalformedOps);
             json.WriteNumber("mremaps", r.Mremaps);
+            if (r.Lowering is { } lowering)
+            {
+                json.WriteStartObject("lowering");
+                foreach (var (name, value) in lowering.Counters)
+                {
+                    json.WriteNumber(name, value);
+                }
+                json.WriteEndObject();
+            }
             json.WriteStartArray("findings");
             foreach (var finding in r.Findings)
             {
