@@ -264,6 +264,33 @@ public sealed class TraceLoweringTests
     }
 
     [Theory]
+    [InlineData("v5.13", 1)]
+    [InlineData("v5.13 +rmap-locks-pmd-move", 0)]
+    public void Exposure_AnotherTaskFreesAPageOfTheMmDuringThePmdMove_ReportedOnlyWithoutRmapLocks(string profile, int expected)
+    {
+        var input = new LoweringInput();
+        Mmap(input, 0x7f0000000000, 0x200000);
+        Fault(input, 0x7f0000000000, 0x2000);
+        Fault(input, 0x7f0000001000, 0x2001);
+        input.Line("mmwork", 100, 0, "sys_mremap(addr: 0x7f0000000000, old_len: 0x200000, new_len: 0x200000, flags: 3, new_addr: 0x7f0040000000)")
+            .Line("mmwork", 100, 0, $"mmap_lock_acquire_returned: mm={Mm} memcg_id=1 write=true success=true")
+            .Line("kcompactd0", 51, 1, "mm_page_free: page=0000000022222223 pfn=0x2001 order=0")
+            .Line("mmwork", 100, 0, $"mmap_lock_released: mm={Mm} memcg_id=1 write=true")
+            .Line("mmwork", 100, 0, "sys_mremap -> 0x7f0040000000");
+        string[] parts = profile.Split(' ');
+        var kernel = KernelProfile.Parse(parts[0], parts[1..]);
+        var (result, lowering) = Pipeline.Replay.Lowering.TraceLowering.LowerAndReplay(input.Rows(), kernel, Arch.X86);
+
+        Assert.Equal(expected, lowering.Exposures.Count);
+        Assert.Equal(1, lowering.Statistics.ImpliedUnmaps);
+        Assert.DoesNotContain(result.Findings, f => f.Class == FindingClass.Inconsistent);
+        if (expected > 0)
+        {
+            Assert.Contains(lowering.Exposures[0].Witness.Steps, s => s.Tid == 51 && s.Text.Contains("frees a page of mm", StringComparison.Ordinal));
+        }
+    }
+
+    [Theory]
     [InlineData("recorded/ftrace-text/mm_trace.txt")]
     [InlineData("recorded/trace-cmd/mm_v7_zstd_full.dat")]
     public void Replay_RecordedCorpus_NoInconsistentFindings(string file)
