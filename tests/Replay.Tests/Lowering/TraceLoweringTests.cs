@@ -233,16 +233,23 @@ public sealed class TraceLoweringTests
         Assert.Empty(lowering.Exposures);
     }
 
-    [Theory]
-    [InlineData("v5.13", 1)]
-    [InlineData("latest", 0)]
-    public void Exposure_PmdMoveDuringReclaim_ReportedOnlyWithoutRmapLocks(string profile, int expected)
+    /// <summary>Two pages faulted in a 2 MiB-aligned anonymous mapping, then a MREMAP_FIXED to another 2 MiB boundary entered (NORMAL_PMD).</summary>
+    private static LoweringInput PmdMoveEntered()
     {
         var input = new LoweringInput();
         Mmap(input, 0x7f0000000000, 0x200000);
         Fault(input, 0x7f0000000000, 0x2000);
         Fault(input, 0x7f0000001000, 0x2001);
-        input.Line("mmwork", 100, 0, "sys_mremap(addr: 0x7f0000000000, old_len: 0x200000, new_len: 0x200000, flags: 3, new_addr: 0x7f0040000000)")
+        return input.Line("mmwork", 100, 0, "sys_mremap(addr: 0x7f0000000000, old_len: 0x200000, new_len: 0x200000, flags: 3, new_addr: 0x7f0040000000)");
+    }
+
+    [Theory]
+    [InlineData("v5.13", 1)]
+    [InlineData("latest", 0)]
+    public void Exposure_PmdMoveDuringReclaim_ReportedOnlyWithoutRmapLocks(string profile, int expected)
+    {
+        var input = PmdMoveEntered();
+        input
             .Line("kswapd0", 50, 1, "mm_vmscan_kswapd_wake: nid=0 order=0")
             .Line("mmwork", 100, 0, $"mmap_lock_acquire_returned: mm={Mm} memcg_id=1 write=true success=true")
             .Wait(40)
@@ -268,11 +275,8 @@ public sealed class TraceLoweringTests
     [InlineData("v5.13 +rmap-locks-pmd-move", 0)]
     public void Exposure_AnotherTaskFreesAPageOfTheMmDuringThePmdMove_ReportedOnlyWithoutRmapLocks(string profile, int expected)
     {
-        var input = new LoweringInput();
-        Mmap(input, 0x7f0000000000, 0x200000);
-        Fault(input, 0x7f0000000000, 0x2000);
-        Fault(input, 0x7f0000001000, 0x2001);
-        input.Line("mmwork", 100, 0, "sys_mremap(addr: 0x7f0000000000, old_len: 0x200000, new_len: 0x200000, flags: 3, new_addr: 0x7f0040000000)")
+        var input = PmdMoveEntered();
+        input
             .Line("mmwork", 100, 0, $"mmap_lock_acquire_returned: mm={Mm} memcg_id=1 write=true success=true")
             .Line("kcompactd0", 51, 1, "mm_page_free: page=0000000022222223 pfn=0x2001 order=0")
             .Line("mmwork", 100, 0, $"mmap_lock_released: mm={Mm} memcg_id=1 write=true")
