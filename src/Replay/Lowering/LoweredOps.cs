@@ -16,18 +16,6 @@ public static class LoweredOps
     public static IReadOnlyList<string> Columns { get; } =
         ["op_index", "seq", "op", "tid", "cpu", "mm", "va", "new_va", "len", "pfn", "table_id", "idx", "obj", "level", "flags", "fields"];
 
-    /// <summary>Writes <paramref name="trace"/> to <paramref name="path"/> (replaced atomically).</summary>
-    public static void Write(DuckDbConnection connection, OpTrace trace, string path)
-    {
-        ArgumentNullException.ThrowIfNull(trace);
-        using var writer = new Writer(connection);
-        foreach (ref readonly var op in trace.Ops)
-        {
-            writer.Write(op);
-        }
-        writer.Complete(path);
-    }
-
     /// <summary>Streams ops into a staging table; <see cref="Complete"/> writes the Parquet file.</summary>
     public sealed class Writer : IOpSink, IDisposable
     {
