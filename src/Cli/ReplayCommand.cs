@@ -70,10 +70,15 @@ internal static class ReplayCommand
             {
                 o.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {r.MalformedOps:N0} op lines could not be read; first: {r.Diagnostics.MalformedSamples.FirstOrDefault()}"));
             }
-            if (r.IgnoredEvents > 0)
+            if (r.Lowering is { } lowering)
             {
                 o.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"  {r.IgnoredEvents:N0} tracepoint events: {r.Mremaps:N0} mremap calls analysed into mremaps/mremap_moves (query them with 'mmtrace query'); op-level lowering of tracepoint events is not done yet, so no race check ran on them"));
+                    $"  {lowering.Events:N0} tracepoint events lowered into {lowering.Ops:N0} ops (ops.parquet), {r.Exposures.Count} exposure window{(r.Exposures.Count == 1 ? "" : "s")}; {r.Mremaps:N0} mremap calls analysed into mremaps/mremap_moves"));
+                o.WriteLine("  lowering: " + lowering);
+            }
+            else if (r.IgnoredEvents > 0)
+            {
+                o.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {r.IgnoredEvents:N0} events that are not ops were ignored"));
             }
             foreach (var finding in r.Findings)
             {
@@ -102,6 +107,15 @@ internal static class ReplayCommand
             json.WriteNumber("ignored_events", r.IgnoredEvents);
             json.WriteNumber("malformed_ops", r.MalformedOps);
             json.WriteNumber("mremaps", r.Mremaps);
+            if (r.Lowering is { } lowering)
+            {
+                json.WriteStartObject("lowering");
+                foreach (var (name, value) in lowering.Counters)
+                {
+                    json.WriteNumber(name, value);
+                }
+                json.WriteEndObject();
+            }
             json.WriteStartArray("findings");
             foreach (var finding in r.Findings)
             {

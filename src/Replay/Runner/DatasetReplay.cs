@@ -1,4 +1,5 @@
 using System.Globalization;
+using Pipeline.Replay.Lowering;
 using Pipeline.Replay.Real;
 using Pipeline.Storage;
 using Pipeline.Storage.DuckDb;
@@ -22,8 +23,14 @@ public sealed record DatasetReplayResult(
     int Mremaps,
     IngestDiagnostics Diagnostics)
 {
-    /// <summary>Findings, empty when nothing was replayed.</summary>
-    public IReadOnlyList<Finding> Findings => Result?.Findings ?? [];
+    /// <summary>What the lowering of a real trace (tracepoint events) produced and skipped; null for op traces.</summary>
+    public LoweringStatistics? Lowering { get; init; }
+
+    /// <summary>Exposure windows found in a real trace (class <c>exposure</c>).</summary>
+    public IReadOnlyList<Finding> Exposures { get; init; } = [];
+
+    /// <summary>Findings (the engine's, then exposure windows), empty when nothing was replayed.</summary>
+    public IReadOnlyList<Finding> Findings => Exposures.Count == 0 ? Result?.Findings ?? [] : [.. Result?.Findings ?? [], .. Exposures];
 }
 
 /// <summary>
@@ -49,17 +56,43 @@ public static class DatasetReplay
         var diagnostics = new IngestDiagnostics();
         var trace = OpTraceLoader.Load(EventReader.ReadEvents(connection, eventsPath), diagnostics, eventsPath);
         cancellationToken.ThrowIfCancellationRequested();
-        ReplayResult? result = trace.Count > 0 ? ReplayEngine.Run(trace, profile, arch) : null;
-        WriteFindings(connection, result?.Findings ?? [], profile, arch, dataset.Directory);
+        TraceLowering? lowering = null;
+        ReplayResult? result;
+        long opCount = trace.Count;
+        if (trace.Count == 0 && trace.IgnoredEvents > 0)
+        {
+            // A real trace: lower its tracepoint events into ops (docs/lowering.md), replayed as they are made and
+            // kept as ops.parquet.
+            // Its own connection: the events are still streaming from the first one while ops are appended.
+            using var opsConnection = database.Connect();
+            using var opsWriter = new LoweredOps.Writer(opsConnection);
+            (result, lowering) = TraceLowering.LowerAndReplay(EventReader.ReadEvents(connection, eventsPath), profile, arch, opsWriter);
+            cancellationToken.ThrowIfCancellationRequested();
+            opsWriter.Complete(Path.Combine(dataset.Directory, LoweredOps.FileName));
+            opCount = lowering.Statistics.Ops;
+        }
+        else
+        {
+            result = trace.Count > 0 ? ReplayEngine.Run(trace, profile, arch) : null;
+        }
+        IReadOnlyList<Finding> exposures = lowering?.Exposures ?? [];
+        IReadOnlyList<Finding> findings = [.. result?.Findings ?? [], .. exposures];
+        WriteFindings(connection, findings, profile, arch, dataset.Directory);
 
         int mremaps = 0;
-        if (trace.IgnoredEvents > 0)
+        long ignored = trace.IgnoredEvents;
+        if (lowering is not null)
         {
+            ignored = lowering.Statistics.Events;
             var (calls, extents) = MremapAnalyzer.Analyze(EventReader.ReadEvents(connection, eventsPath), ToPrediction(profile), seed: null);
             WriteMremaps(connection, calls, extents, dataset.Directory);
             mremaps = calls.Count;
         }
-        return new DatasetReplayResult(dataset, result, trace.Count, trace.IgnoredEvents, diagnostics.MalformedCount, mremaps, diagnostics);
+        return new DatasetReplayResult(dataset, result, opCount, ignored, diagnostics.MalformedCount, mremaps, diagnostics)
+        {
+            Lowering = lowering?.Statistics,
+            Exposures = exposures,
+        };
     }
 
     /// <summary>Loads the op trace of a dataset (its <c>mmop:*</c> events).</summary>

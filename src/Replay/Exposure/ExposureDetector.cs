@@ -1,0 +1,255 @@
+using System.Globalization;
+
+namespace Pipeline.Replay.Exposure;
+
+/// <summary>Finding class of an exposure window (next to <see cref="FindingClass"/>).</summary>
+public static class ExposureClass
+{
+    /// <summary>The conflicting operations of a race overlapped in time on the same mm under a profile that does not serialise them.</summary>
+    public const string Exposure = "exposure";
+}
+
+/// <summary>One traced event that is part of an exposure window.</summary>
+/// <param name="Seq">Row id.</param>
+/// <param name="TsNs">Timestamp.</param>
+/// <param name="Cpu">CPU.</param>
+/// <param name="Tid">Task.</param>
+/// <param name="Comm">Task name.</param>
+/// <param name="Text">What the event means here.</param>
+internal readonly record struct ExposureEvent(long Seq, long TsNs, int Cpu, int Tid, string Comm, string Text);
+
+/// <summary>
+/// Finds exposure windows in a real trace: time intervals in which the two sides of a race were both in
+/// progress on the same mm, under a kernel profile whose locking does not serialise them.
+/// R1: an mremap that the prediction says moved PMDs (NORMAL_PMD) without rmap locks while reclaim or
+/// migration was active (vmscan/migrate events, or frees of that mm's pages by another task).
+/// R2: a collapse (khugepaged or MADV_COLLAPSE) while another CPU ran a task of that mm, so a GUP-fast
+/// section could be open, under a profile without the IPI sync after the PMD clear.
+/// Fed by <see cref="Lowering.TraceLowering"/> in seq order.
+/// </summary>
+public sealed class ExposureDetector
+{
+    private readonly KernelProfile _profile;
+    private readonly List<Finding> _findings = [];
+    private readonly Dictionary<int, MremapWindow> _mremaps = [];
+    private readonly Dictionary<int, CollapseWindow> _collapses = [];
+    private readonly Dictionary<int, (int Mm, ExposureEvent Since)> _userMm = [];
+    private readonly HashSet<int> _reclaiming = [];
+    private ExposureEvent? _reclaimSince;
+
+    /// <summary>Creates a detector for <paramref name="profile"/>.</summary>
+    public ExposureDetector(KernelProfile profile)
+    {
+        ArgumentNullException.ThrowIfNull(profile);
+        _profile = profile;
+    }
+
+    /// <summary>Exposure findings so far, in the order their windows closed.</summary>
+    public IReadOnlyList<Finding> Findings => _findings;
+
+    /// <summary>CPU <paramref name="cpu"/> now runs a task of <paramref name="mm"/> (0: a kernel thread or idle).</summary>
+    internal void OnRunning(int cpu, int mm, in ExposureEvent ev)
+    {
+        if (_userMm.TryGetValue(cpu, out var current) && current.Mm == mm)
+        {
+            return;
+        }
+        if (current.Mm != 0)
+        {
+            foreach (var c in _collapses.Values)
+            {
+                c.Close(cpu, current.Mm, ev);
+            }
+        }
+        _userMm[cpu] = (mm, ev);
+        if (mm == 0)
+        {
+            return;
+        }
+        foreach (var c in _collapses.Values)
+        {
+            if (c.Mm == mm && c.Cpu != cpu)
+            {
+                c.Open(cpu, ev);
+            }
+        }
+    }
+
+    /// <summary>A task enters mremap() on <paramref name="mm"/>.</summary>
+    internal void OnMremapEnter(int mm, in ExposureEvent ev)
+    {
+        var window = new MremapWindow(mm, ev);
+        if (_reclaiming.Count > 0 && _reclaimSince is { } since)
+        {
+            window.Conflicts.Add(since with { Text = since.Text + " (still active when mremap began)" });
+        }
+        _mremaps[ev.Tid] = window;
+    }
+
+    /// <summary>Reclaim or migration activity: <paramref name="mm"/> 0 when the event does not name an mm (global reclaim).</summary>
+    internal void OnReclaim(int mm, in ExposureEvent ev)
+    {
+        foreach (var (tid, w) in _mremaps)
+        {
+            if (tid != ev.Tid && (mm == 0 || mm == w.Mm) && w.Conflicts.Count < 16)
+            {
+                w.Conflicts.Add(ev);
+            }
+        }
+    }
+
+    /// <summary>Reclaim starts (kswapd wakes, direct reclaim begins) or ends, as an interval per task.</summary>
+    internal void OnReclaimInterval(bool begin, in ExposureEvent ev)
+    {
+        if (begin)
+        {
+            if (_reclaiming.Add(ev.Tid) && _reclaiming.Count == 1)
+            {
+                _reclaimSince = ev;
+            }
+            OnReclaim(0, ev);
+        }
+        else if (_reclaiming.Remove(ev.Tid) && _reclaiming.Count == 0)
+        {
+            _reclaimSince = null;
+        }
+    }
+
+    /// <summary>The mremap of task <paramref name="ev"/>.Tid returned; <paramref name="normalPmdMoves"/> PMDs moved as NORMAL_PMD (prediction).</summary>
+    internal void OnMremapExit(in ExposureEvent ev, int normalPmdMoves, bool needRmapLocks)
+    {
+        if (!_mremaps.Remove(ev.Tid, out var w))
+        {
+            return;
+        }
+        // 97113eb39fa7: with rmap locks on every PMD move an rmap walker cannot see the PMD mid-move.
+        bool serialised = needRmapLocks || _profile.Has(KernelFix.RmapLocksPmdMove) || !_profile.Has(KernelFeature.MovePmd);
+        if (normalPmdMoves == 0 || serialised || w.Conflicts.Count == 0)
+        {
+            return;
+        }
+        long start = Math.Max(w.Enter.TsNs, w.Conflicts[0].TsNs);
+        long length = Math.Max(0, ev.TsNs - start);
+        var steps = new List<ExposureEvent> { w.Enter };
+        steps.AddRange(w.Conflicts);
+        steps.Add(ev);
+        Add("I1", "R1", w.Mm, steps, length,
+            string.Create(CultureInfo.InvariantCulture,
+                $"mremap by {w.Enter.Comm}-{w.Enter.Tid} moved {normalPmdMoves} PMD(s) as NORMAL_PMD without rmap locks on mm{w.Mm} while reclaim/migration was active ({w.Conflicts.Count} conflicting event(s)); exposure window {length} ns"),
+            "an rmap walker (try_to_unmap) may find the PTE table through the old PMD while it moves, flush only the new address and free a page another CPU still translates (R1)");
+    }
+
+    /// <summary>A collapse of <paramref name="mm"/> by <paramref name="ev"/>.Tid begins (its mmap_lock write acquisition, or the isolation when that was not traced).</summary>
+    internal void OnCollapseBegin(int mm, in ExposureEvent ev)
+    {
+        if (_collapses.ContainsKey(ev.Tid))
+        {
+            return;
+        }
+        var c = new CollapseWindow(mm, ev.Cpu, ev);
+        foreach (var (cpu, state) in _userMm)
+        {
+            if (cpu != ev.Cpu && state.Mm == mm)
+            {
+                c.Open(cpu, state.Since);
+            }
+        }
+        _collapses[ev.Tid] = c;
+    }
+
+    /// <summary>The collapse of task <paramref name="ev"/>.Tid ended (mm_collapse_huge_page, or the mmap_lock release without one).</summary>
+    internal void OnCollapseEnd(in ExposureEvent ev, bool collapsed)
+    {
+        if (!_collapses.Remove(ev.Tid, out var c) || !collapsed)
+        {
+            return;
+        }
+        // 2ba99c5e0881: the IPI sync after pmdp_collapse_flush waits for every GUP-fast (IRQ-off) section.
+        if (_profile.Has(KernelFix.TableFreeIpiSync))
+        {
+            return;
+        }
+        foreach (var (cpu, runs) in c.Others.OrderBy(o => o.Key))
+        {
+            foreach (var (since, until) in runs)
+            {
+                long start = Math.Max(c.Begin.TsNs, since.TsNs);
+                long end = Math.Min(ev.TsNs, until?.TsNs ?? ev.TsNs);
+                if (end < start)
+                {
+                    continue;
+                }
+                var steps = new List<ExposureEvent> { c.Begin, since };
+                if (until is { } u)
+                {
+                    steps.Add(u);
+                }
+                steps.Add(ev);
+                Add("I2", "R2", c.Mm, steps, end - start,
+                    string.Create(CultureInfo.InvariantCulture,
+                        $"collapse of mm{c.Mm} by {c.Begin.Comm}-{c.Begin.Tid} on CPU{c.Cpu} while CPU{cpu} ran {since.Comm}-{since.Tid} of the same mm; exposure window {end - start} ns"),
+                    string.Create(CultureInfo.InvariantCulture,
+                        $"a GUP-fast walk on CPU{cpu} (IRQs off, no lock) may still use the PTE table the collapse clears and reuses; no IPI sync waits for it (R2)"));
+            }
+        }
+    }
+
+    private void Add(string checker, string race, int mm, List<ExposureEvent> steps, long length, string message, string outcome)
+    {
+        steps.Sort((a, b) => a.Seq.CompareTo(b.Seq));
+        var cpus = steps.Select(s => s.Cpu).Distinct().Order().ToList();
+        var columns = cpus.Select(c => new WitnessColumn(c, string.Create(CultureInfo.InvariantCulture,
+            $"CPU{c} ({string.Join(", ", steps.Where(s => s.Cpu == c).Select(s => s.Comm + "-" + s.Tid.ToString(CultureInfo.InvariantCulture)).Distinct())})"))).ToList();
+        var witness = new Witness(columns,
+            steps.Select((s, i) => new WitnessStep(i + 1, s.Cpu, s.Tid, s.Seq, "event", s.Text)).ToList(),
+            outcome + string.Create(CultureInfo.InvariantCulture, $" (window {length} ns)"));
+        _findings.Add(new Finding
+        {
+            Checker = checker,
+            Race = race,
+            Class = ExposureClass.Exposure,
+            Severity = Severity.Warning,
+            Cpus = cpus,
+            Mm = mm,
+            Seqs = steps.Select(s => s.Seq).Distinct().Order().ToList(),
+            Message = message,
+            Witness = witness,
+        });
+    }
+
+    private sealed class MremapWindow(int mm, ExposureEvent enter)
+    {
+        public int Mm { get; } = mm;
+        public ExposureEvent Enter { get; } = enter;
+        public List<ExposureEvent> Conflicts { get; } = [];
+    }
+
+    private sealed class CollapseWindow(int mm, int cpu, ExposureEvent begin)
+    {
+        public int Mm { get; } = mm;
+        public int Cpu { get; } = cpu;
+        public ExposureEvent Begin { get; } = begin;
+        public Dictionary<int, List<(ExposureEvent Since, ExposureEvent? Until)>> Others { get; } = [];
+
+        public void Open(int cpu, in ExposureEvent since)
+        {
+            if (!Others.TryGetValue(cpu, out var runs))
+            {
+                runs = [];
+                Others[cpu] = runs;
+            }
+            if (runs.Count == 0 || runs[^1].Until is not null)
+            {
+                runs.Add((since, null));
+            }
+        }
+
+        public void Close(int cpu, int mm, in ExposureEvent until)
+        {
+            if (mm == Mm && Others.TryGetValue(cpu, out var runs) && runs.Count > 0 && runs[^1].Until is null)
+            {
+                runs[^1] = (runs[^1].Since, until);
+            }
+        }
+    }
+}

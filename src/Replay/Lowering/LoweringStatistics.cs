@@ -1,0 +1,77 @@
+namespace Pipeline.Replay.Lowering;
+
+/// <summary>
+/// What <see cref="TraceLowering"/> lowered and what it had to leave out because the trace lacks the state
+/// (events before the trace, untraced allocations, lost events). Every skip is counted, never silent.
+/// </summary>
+public sealed class LoweringStatistics
+{
+    /// <summary>Events read.</summary>
+    public long Events { get; internal set; }
+    /// <summary>Ops emitted.</summary>
+    public long Ops { get; internal set; }
+    /// <summary>Events that produced at least one op.</summary>
+    public long LoweredEvents { get; internal set; }
+    /// <summary>User page faults lowered to a PTE (or huge PMD) set.</summary>
+    public long FaultsMapped { get; internal set; }
+    /// <summary>Faults with no traced data-page allocation (zero page, page cache, swap-in, spurious, a page that was already mapped).</summary>
+    public long FaultsWithoutPage { get; internal set; }
+    /// <summary>Huge-page faults whose PMD slot already held a PTE table in the model.</summary>
+    public long HugeFaultsSkipped { get; internal set; }
+    /// <summary>mm_page_free / mm_page_free_batched pairs of the batched path reporting one pfn twice.</summary>
+    public long DuplicateFrees { get; internal set; }
+    /// <summary>Allocations of a pfn the model still holds allocated (its free was not traced).</summary>
+    public long AllocsOfAllocated { get; internal set; }
+    /// <summary>Frees of pfns the model did not see allocated (allocated before the trace; emitted, counted).</summary>
+    public long FreesOfUntracedPages { get; internal set; }
+    /// <summary>Frees of pages still mapped in the model: the unmap (and its flush) the kernel must have done first was not traced and is inserted.</summary>
+    public long ImpliedUnmaps { get; internal set; }
+    /// <summary>ctx_switch ops inserted because a task ran on a CPU without a traced sched_switch to it.</summary>
+    public long ImpliedSwitches { get; internal set; }
+    /// <summary>mmap_lock releases with no traced acquisition (taken before the trace).</summary>
+    public long UnlocksWithoutLock { get; internal set; }
+    /// <summary>mmap_lock acquisitions that contradict what the model holds (a lost release); not emitted.</summary>
+    public long LockConflicts { get; internal set; }
+    /// <summary>mmap_write_downgrade() observed (acquire_returned write=false while holding it for write).</summary>
+    public long Downgrades { get; internal set; }
+    /// <summary>tlb_flush events lowered to tlb_flush ops (initiator side: reasons 3 and 4).</summary>
+    public long FlushesLowered { get; internal set; }
+    /// <summary>tlb_flush events with no op: reason 0 (switch), 1/5 (remote acks), 2 (batched local part), 3 right after its 4.</summary>
+    public long FlushesWithoutOp { get; internal set; }
+    /// <summary>Initiator flushes whose mm could not be told (a kernel thread holding no mmap_lock).</summary>
+    public long FlushesUnknownMm { get; internal set; }
+    /// <summary>munmap calls lowered (zap, flush, table frees).</summary>
+    public long Munmaps { get; internal set; }
+    /// <summary>madvise(MADV_DONTNEED/MADV_REMOVE) calls lowered (zap and flush, tables kept).</summary>
+    public long MadviseZaps { get; internal set; }
+    /// <summary>mremap extents lowered as kernel steps (mremap_move_pmd/pud, move_ptes).</summary>
+    public long MremapExtentsLowered { get; internal set; }
+    /// <summary>mremap extents with nothing the model knows populated (or a destination that is not empty): no op.</summary>
+    public long MremapExtentsSkipped { get; internal set; }
+    /// <summary>Collapses lowered (collapse_flush, PTE isolation, deposit, huge PMD).</summary>
+    public long Collapses { get; internal set; }
+    /// <summary>Collapses whose region (no mapped scan pfn) or huge page (no order-9 allocation) the trace does not show.</summary>
+    public long CollapsesSkipped { get; internal set; }
+    /// <summary>exit_mmap lowered to mm_destroy.</summary>
+    public long MmDestroyed { get; internal set; }
+    /// <summary>Events on CPUs the model cannot hold (64 and above).</summary>
+    public long CpuOutOfRange { get; internal set; }
+
+    /// <summary>The counters as (name, value) pairs in a fixed order (for reports and tests).</summary>
+    public IReadOnlyList<(string Name, long Value)> Counters =>
+    [
+        ("events", Events), ("ops", Ops), ("lowered_events", LoweredEvents), ("faults_mapped", FaultsMapped),
+        ("faults_without_page", FaultsWithoutPage), ("huge_faults_skipped", HugeFaultsSkipped), ("duplicate_frees", DuplicateFrees),
+        ("allocs_of_allocated", AllocsOfAllocated), ("frees_of_untraced_pages", FreesOfUntracedPages), ("implied_unmaps", ImpliedUnmaps),
+        ("implied_switches", ImpliedSwitches), ("unlocks_without_lock", UnlocksWithoutLock), ("lock_conflicts", LockConflicts),
+        ("downgrades", Downgrades), ("flushes_lowered", FlushesLowered), ("flushes_without_op", FlushesWithoutOp),
+        ("flushes_unknown_mm", FlushesUnknownMm), ("munmaps", Munmaps), ("madvise_zaps", MadviseZaps),
+        ("mremap_extents_lowered", MremapExtentsLowered),
+        ("mremap_extents_skipped", MremapExtentsSkipped), ("collapses", Collapses), ("collapses_skipped", CollapsesSkipped),
+        ("mm_destroyed", MmDestroyed), ("cpu_out_of_range", CpuOutOfRange),
+    ];
+
+    /// <summary>Non-zero counters as <c>name=value</c>, comma separated.</summary>
+    public override string ToString() =>
+        string.Join(", ", Counters.Where(c => c.Value != 0).Select(c => c.Name + "=" + c.Value.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+}

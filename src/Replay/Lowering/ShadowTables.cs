@@ -1,0 +1,58 @@
+namespace Pipeline.Replay.Lowering;
+
+/// <summary>
+/// The lowering's copy of one page-table page as the engine will hold it. The lowering emits an op only when
+/// this copy says the engine accepts it, so the shadow and the engine never disagree.
+/// </summary>
+internal sealed class ShadowTable(int id, Level level, ulong baseVa)
+{
+    public readonly int Id = id;
+    public readonly Level Level = level;
+    /// <summary>First address the table covers (moves relink PTE tables, so it changes).</summary>
+    public ulong Base = baseVa;
+    /// <summary>Child tables (levels above PTE).</summary>
+    public readonly ShadowTable?[]? Children = level == Level.Pte ? null : new ShadowTable?[512];
+    /// <summary>Leaf entries: pfn + 1, 0 for none (PTE tables, and huge PMD leaves).</summary>
+    public readonly ulong[]? Leaves = level <= Level.Pmd ? new ulong[512] : null;
+    public int Present;
+
+    public static int IndexOf(ulong va, Level level) => (int)((va >> (12 + (9 * (int)level))) & 511);
+
+    public static ulong SizeOf(Level level) => 1UL << (12 + (9 * (int)level));
+}
+
+/// <summary>The lowering's view of one address space (an engine <c>mm</c>).</summary>
+internal sealed class ShadowMm(int id, ShadowTable root, int owner)
+{
+    public readonly int Id = id;
+    public readonly ShadowTable Root = root;
+    /// <summary>Process key (tgid) whose mm this is, 0 when only a kernel thread named it.</summary>
+    public readonly int Owner = owner;
+    public ulong Pointer;
+    /// <summary>PTE tables stored under huge PMDs (THP deposit), by PMD-aligned address.</summary>
+    public readonly Dictionary<ulong, ShadowTable> Deposits = [];
+    /// <summary>Tasks holding this mm's mmap_lock: tid and mode.</summary>
+    public readonly List<(int Tid, bool Write)> Holders = [];
+
+    /// <summary>The table of level <paramref name="level"/> holding the entry of <paramref name="va"/>, if linked.</summary>
+    public ShadowTable? Find(ulong va, Level level)
+    {
+        var t = Root;
+        while (t.Level > level)
+        {
+            var child = t.Children![ShadowTable.IndexOf(va, t.Level)];
+            if (child is null)
+            {
+                return null;
+            }
+            t = child;
+        }
+        return t;
+    }
+}
+
+/// <summary>Where a pfn is mapped in the shadow: one slot (the lowering unmaps before it maps a pfn twice).</summary>
+internal readonly record struct Mapping(ShadowMm Mm, ShadowTable Table, int Index)
+{
+    public ulong Va => Table.Base + ((ulong)Index * ShadowTable.SizeOf(Table.Level));
+}

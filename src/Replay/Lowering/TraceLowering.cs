@@ -1,0 +1,1230 @@
+using System.Globalization;
+using Pipeline.Replay.Exposure;
+using Pipeline.Replay.Real;
+using Pipeline.Replay.Runner;
+using Pipeline.Storage;
+
+namespace Pipeline.Replay.Lowering;
+
+/// <summary>
+/// Lowers the tracepoint events of a real trace into the engine's ops (mm-model §5.1, collapse §5.3), in seq
+/// order, streaming. VMAs and mremap predictions come from <see cref="AddressSpaceTracker"/>; page tables,
+/// page frames, mmap_lock holders and the mm loaded on each CPU are mirrored in a shadow of what the engine
+/// will hold, and an op is emitted only when the shadow says the engine accepts it: state from before the
+/// trace is unknown, never contradicted. What the trace cannot show (TLB fills, unmaps before an untraced
+/// free) is inserted as "may happen" and counted in <see cref="Statistics"/> (docs/lowering.md).
+/// </summary>
+public sealed class TraceLowering
+{
+    private const ulong UserTop = 0x0000_8000_0000_0000UL;
+    private const ulong PmdSize = 1UL << 21;
+    private const int MaxCpus = 64;
+
+    private static readonly int s_address = Col("address");
+    private static readonly int s_errorCode = Col("error_code");
+    private static readonly int s_pfn = Col("pfn");
+    private static readonly int s_order = Col("order");
+    private static readonly int s_gfp = Col("gfp_flags");
+    private static readonly int s_reason = Col("reason");
+    private static readonly int s_mm = Col("mm");
+    private static readonly int s_write = Col("write");
+    private static readonly int s_success = Col("success");
+    private static readonly int s_status = Col("status");
+    private static readonly int s_nextPid = Col("next_pid");
+    private static readonly int s_nextComm = Col("next_comm");
+    private static readonly int s_addr = Col("addr");
+    private static readonly int s_len = Col("len");
+    private static readonly int s_start = Col("start");
+    private static readonly int s_oldLen = Col("old_len");
+    private static readonly int s_newLen = Col("new_len");
+    private static readonly int s_behavior = Col("behavior");
+
+    private static readonly string[] s_kernelThreads =
+    [
+        "kworker", "khugepaged", "kswapd", "kcompactd", "ksoftirqd", "migration/", "rcu_", "kthreadd", "swapper", "<idle>",
+        "kdamond", "watchdog", "cpuhp", "idle_inject", "oom_reaper", "kauditd", "jbd2", "irq/", "kblockd", "writeback",
+    ];
+
+    private readonly KernelProfile _profile;
+    private readonly AddressSpaceTracker _tracker;
+    private readonly ExposureDetector _exposure;
+    private readonly List<Op> _ops = [];
+    private readonly IOpSink? _sink;
+    private readonly Dictionary<int, string> _comms = [];
+    private long _opCount;
+    private readonly Dictionary<int, TaskInfo> _tasks = [];
+    private readonly Dictionary<int, int> _processOf = [];
+    private readonly Dictionary<int, ShadowMm> _mmOfProcess = [];
+    private readonly Dictionary<ulong, ShadowMm> _mmOfPointer = [];
+    private readonly Dictionary<ulong, Mapping> _mapped = [];
+    private readonly Dictionary<ulong, bool> _pages = [];
+    private readonly int[] _loaded = new int[MaxCpus];
+    private readonly int[] _current = new int[MaxCpus];
+    private readonly int[] _currentMm = new int[MaxCpus];
+    private EventRow _row = null!;
+    private int _nextMm = 1;
+    private int _nextTable = 1;
+    private long _opsBefore;
+
+    /// <summary>Creates a lowering for <paramref name="profile"/> (mremap predictions and exposure rules follow it).</summary>
+    /// <param name="profile">Kernel profile (mremap prediction rules and exposure rules).</param>
+    /// <param name="sink">Where ops go as they are made (streaming); null keeps them for <see cref="Finish"/>.</param>
+    /// <param name="thp">THP mode of the traced machine.</param>
+    public TraceLowering(KernelProfile profile, IOpSink? sink = null, ThpMode thp = ThpMode.Madvise)
+    {
+        ArgumentNullException.ThrowIfNull(profile);
+        _profile = profile;
+        _sink = sink;
+        _tracker = new AddressSpaceTracker(DatasetReplay.ToPrediction(profile), thp) { MremapCompleted = OnMremapCompleted };
+        _exposure = new ExposureDetector(profile);
+    }
+
+    /// <summary>Counters of what was lowered and skipped.</summary>
+    public LoweringStatistics Statistics { get; } = new();
+
+    /// <summary>Exposure windows found so far (class <c>exposure</c>).</summary>
+    public IReadOnlyList<Finding> Exposures => _exposure.Findings;
+
+    /// <summary>Ops emitted so far.</summary>
+    public long OpCount => _opCount;
+
+    /// <summary>Lowers every row of <paramref name="rows"/> (seq order) and returns the op trace.</summary>
+    public static OpTrace Lower(IEnumerable<EventRow> rows, KernelProfile profile, out TraceLowering lowering)
+    {
+        ArgumentNullException.ThrowIfNull(rows);
+        lowering = new TraceLowering(profile);
+        foreach (var row in rows)
+        {
+            lowering.Process(row);
+        }
+        return lowering.Finish();
+    }
+
+    /// <summary>
+    /// Lowers <paramref name="rows"/> and replays the ops as they are made (nothing kept but the engine's state);
+    /// <paramref name="also"/> (e.g. the ops.parquet writer) sees every op too.
+    /// </summary>
+    public static (ReplayResult Result, TraceLowering Lowering) LowerAndReplay(IEnumerable<EventRow> rows, KernelProfile profile, Arch arch, IOpSink? also = null)
+    {
+        ArgumentNullException.ThrowIfNull(rows);
+        var engine = new ReplayEngine(profile, arch);
+        var lowering = new TraceLowering(profile, new EngineSink(engine, also));
+        foreach (var row in rows)
+        {
+            lowering.Process(row);
+        }
+        lowering.Finish();
+        return (engine.Finish(), lowering);
+    }
+
+    /// <summary>Consumes one event (rows may be reused by the caller after the call).</summary>
+    public void Process(EventRow row)
+    {
+        ArgumentNullException.ThrowIfNull(row);
+        Statistics.Events++;
+        _row = row;
+        _opsBefore = _opCount;
+        if ((uint)row.Cpu >= MaxCpus)
+        {
+            Statistics.CpuOutOfRange++;
+            return;
+        }
+        var task = TaskOf(row);
+        if (row.Tgid is int tgid && tgid > 0)
+        {
+            _processOf[row.Pid] = tgid;
+        }
+        FinishFaultUnlessPageAlloc(task, row.Event);
+        _tracker.Process(row);
+        switch (row.Event)
+        {
+            case "exceptions:page_fault_user":
+            case "exceptions:page_fault_kernel":
+                OnFault(task);
+                break;
+            case "kmem:mm_page_alloc":
+                OnPageAlloc(task);
+                break;
+            case "kmem:mm_page_free":
+            case "kmem:mm_page_free_batched":
+                OnPageFree(task);
+                break;
+            case "mmap_lock:mmap_lock_acquire_returned":
+                OnLockAcquired(task);
+                break;
+            case "mmap_lock:mmap_lock_released":
+                OnLockReleased(task);
+                break;
+            case "tlb:tlb_flush":
+                OnTlbFlush(task);
+                break;
+            case "sched:sched_switch":
+                OnSchedSwitch();
+                break;
+            case "huge_memory:mm_collapse_huge_page_isolate":
+                OnCollapseIsolate(task);
+                break;
+            case "huge_memory:mm_collapse_huge_page":
+            case "huge_memory:mm_khugepaged_collapse_file":
+                OnCollapseDone(task);
+                break;
+            case "mmap:exit_mmap":
+                OnExitMmap();
+                break;
+            case "syscalls:sys_enter_munmap":
+                StartZap(task, Field(s_addr), Field(s_len), keepTables: false);
+                break;
+            case "syscalls:sys_enter_madvise":
+                // MADV_DONTNEED (4) and MADV_REMOVE (9) zap the range like munmap but keep the page tables.
+                if (_row.IsSet(s_behavior) && _row.GetInt64(s_behavior) is 4 or 9)
+                {
+                    StartZap(task, Field(s_start), Field(s_len), keepTables: true);
+                }
+                break;
+            case "syscalls:sys_exit_munmap":
+            case "syscalls:sys_exit_madvise":
+                ZapMunmap(task);
+                task.Munmap = null;
+                break;
+            case "syscalls:sys_enter_mremap":
+                if (AlignUp(Field(s_newLen), 4096) is var newLen && AlignUp(Field(s_oldLen), 4096) is var oldLen && newLen < oldLen && newLen > 0)
+                {
+                    // A shrink unmaps the tail first (do_vmi_munmap), before anything moves.
+                    StartZap(task, (Field(s_addr) & ~4095UL) + newLen, oldLen - newLen, keepTables: false);
+                }
+                if (MmOfTask(task) is { } m)
+                {
+                    _exposure.OnMremapEnter(m.Id, Ev(task, "sys_enter_mremap"));
+                }
+                break;
+            default:
+                OnOther(task, row.Event);
+                break;
+        }
+        if (row.Event != "sched:sched_switch")
+        {
+            // Any other event shows its task on the CPU (IRQ-context events show the interrupted task, which is as good).
+            Running(task);
+        }
+        if (_opCount > _opsBefore)
+        {
+            Statistics.LoweredEvents++;
+        }
+    }
+
+    /// <summary>Ends the lowering and returns the ops kept (none when they were streamed to a sink) as a trace for <see cref="ReplayEngine"/>.</summary>
+    public OpTrace Finish()
+    {
+        foreach (var task in _tasks.Values)
+        {
+            task.PendingFault = null;
+        }
+        _tracker.Finish();
+        Statistics.Ops = _opCount;
+        return new OpTrace(_ops, _comms, 0);
+    }
+
+    // ---- tasks, processes, mms
+
+    private TaskInfo TaskOf(EventRow row)
+    {
+        if (!_tasks.TryGetValue(row.Pid, out var task))
+        {
+            task = new TaskInfo(row.Pid);
+            _tasks[row.Pid] = task;
+        }
+        if (!_comms.ContainsKey(row.Pid) || task.Comm != row.Comm)
+        {
+            task.Comm = row.Comm;
+            task.Kernel = IsKernelThread(row.Pid, row.Comm);
+            _comms[row.Pid] = row.Comm;
+            _sink?.Task(row.Pid, row.Comm);
+        }
+        return task;
+    }
+
+    private static bool IsKernelThread(int pid, string comm)
+    {
+        if (pid <= 0)
+        {
+            return true;
+        }
+        foreach (string prefix in s_kernelThreads)
+        {
+            if (comm.StartsWith(prefix, StringComparison.Ordinal))
+            {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    private int ProcessKey(int pid) => _processOf.TryGetValue(pid, out int key) ? key : pid;
+
+    /// <summary>The mm of a user task (created on first use); null for kernel threads.</summary>
+    private ShadowMm? MmOfTask(TaskInfo task)
+    {
+        if (task.Kernel)
+        {
+            return null;
+        }
+        int key = ProcessKey(task.Tid);
+        if (!_mmOfProcess.TryGetValue(key, out var mm))
+        {
+            mm = CreateMm(key, task);
+            _mmOfProcess[key] = mm;
+        }
+        return mm;
+    }
+
+    private ShadowMm CreateMm(int owner, TaskInfo task)
+    {
+        var root = new ShadowTable(_nextTable++, Level.Pgd, 0);
+        var mm = new ShadowMm(_nextMm++, root, owner);
+        var op = NewOp(OpKind.MmCreate, task);
+        op.Mm = mm.Id;
+        op.Table = root.Id;
+        Emit(op);
+        return mm;
+    }
+
+    /// <summary>The mm an mmap_lock/huge_memory event names by pointer: bound on first use to the user task's own mm.</summary>
+    private ShadowMm MmOfPointer(ulong pointer, TaskInfo task)
+    {
+        if (_mmOfPointer.TryGetValue(pointer, out var bound))
+        {
+            if (!task.Kernel && bound.Owner != 0 && ProcessKey(task.Tid) != bound.Owner)
+            {
+                // Another thread of that process without a tgid in the trace: it shares the mm from now on.
+                _processOf[task.Tid] = bound.Owner;
+            }
+            return bound;
+        }
+        var mm = task.Kernel ? CreateMm(0, task) : MmOfTask(task)!;
+        if (mm.Pointer != 0)
+        {
+            _mmOfPointer.Remove(mm.Pointer);
+        }
+        mm.Pointer = pointer;
+        _mmOfPointer[pointer] = mm;
+        return mm;
+    }
+
+    /// <summary>
+    /// A user task runs on its CPU. The engine hears of it (ctx_switch) only when an op needs it: a TLB fill, or a
+    /// traced sched_switch to a task whose mm exists. A CPU the engine still believes runs another mm is never
+    /// flushed for this one, which can only drop findings, never invent one (docs/lowering.md).
+    /// </summary>
+    private void Running(TaskInfo task)
+    {
+        int cpu = _row.Cpu;
+        // A kernel thread runs no user code of any mm (the mm stays loaded lazily).
+        int mm = !task.Kernel && _mmOfProcess.TryGetValue(ProcessKey(task.Tid), out var known) ? known.Id : 0;
+        if (_current[cpu] == task.Tid && _currentMm[cpu] == mm)
+        {
+            return;
+        }
+        _current[cpu] = task.Tid;
+        _currentMm[cpu] = mm;
+        _exposure.OnRunning(cpu, mm, Ev(task, task.Kernel ? "kernel thread runs" : "runs"));
+    }
+
+    /// <summary>Makes the engine's CPU of the current op run <paramref name="mm"/>.</summary>
+    private void EnsureLoaded(TaskInfo task, ShadowMm mm, bool implied)
+    {
+        int cpu = _row.Cpu;
+        if (_loaded[cpu] == mm.Id)
+        {
+            return;
+        }
+        var op = NewOp(OpKind.CtxSwitch, task);
+        op.Mm = mm.Id;
+        Emit(op);
+        _loaded[cpu] = mm.Id;
+        if (implied)
+        {
+            Statistics.ImpliedSwitches++;
+        }
+    }
+
+    private void OnSchedSwitch()
+    {
+        if (!_row.IsSet(s_nextPid))
+        {
+            return;
+        }
+        int next = (int)_row.GetInt64(s_nextPid);
+        string comm = _row.GetText(s_nextComm) ?? "";
+        if (!_tasks.TryGetValue(next, out var task))
+        {
+            task = new TaskInfo(next) { Comm = comm, Kernel = IsKernelThread(next, comm) };
+            _tasks[next] = task;
+            _comms[next] = comm;
+            _sink?.Task(next, comm);
+        }
+        int cpu = _row.Cpu;
+        _current[cpu] = next;
+        _currentMm[cpu] = 0;
+        if (task.Kernel)
+        {
+            // Lazy TLB: a kernel thread keeps the previous mm loaded, but no user code (GUP-fast) runs.
+            _exposure.OnRunning(cpu, 0, Ev(task, "kernel thread switched in"));
+            return;
+        }
+        if (_mmOfProcess.TryGetValue(ProcessKey(next), out var mm))
+        {
+            EnsureLoaded(task, mm, implied: false);
+        }
+        _currentMm[cpu] = mm?.Id ?? 0;
+        _exposure.OnRunning(cpu, mm?.Id ?? 0, Ev(task, "switched in"));
+    }
+
+    // ---- faults and pages
+
+    private void OnFault(TaskInfo task)
+    {
+        ulong address = Field(s_address);
+        if (address >= UserTop || task.Kernel)
+        {
+            return;
+        }
+        var mm = MmOfTask(task)!;
+        bool write = (Field(s_errorCode) & 2) != 0;
+        task.PendingFault = new PendingFault(mm, address & ~4095UL, write, _row.Seq);
+    }
+
+    /// <summary>A fault's data page comes as the next mm_page_alloc of the same task; anything else ends it.</summary>
+    private void FinishFaultUnlessPageAlloc(TaskInfo task, string ev)
+    {
+        if (task.PendingFault is not { } fault || ev == "kmem:mm_page_alloc" || ev == "kmem:rss_stat")
+        {
+            return;
+        }
+        task.PendingFault = null;
+        var pte = fault.Mm.Find(fault.Va, Level.Pte);
+        var pmd = fault.Mm.Find(fault.Va, Level.Pmd);
+        int pmdIdx = ShadowTable.IndexOf(fault.Va, Level.Pmd);
+        bool mapped = (pte is not null && pte.Leaves![ShadowTable.IndexOf(fault.Va, Level.Pte)] != 0)
+            || (pmd is not null && pmd.Leaves![pmdIdx] != 0);
+        if (mapped)
+        {
+            // A fault on a mapped page (write-protect, spurious): the retried access may fill the TLB.
+            Fill(task, fault.Mm, fault.Va);
+            return;
+        }
+        Statistics.FaultsWithoutPage++;
+    }
+
+    private void OnPageAlloc(TaskInfo task)
+    {
+        ulong pfn = Field(s_pfn);
+        long order = _row.IsSet(s_order) ? _row.GetInt64(s_order) : 0;
+        string gfp = _row.GetText(s_gfp) ?? "";
+        if (_pages.TryGetValue(pfn, out bool allocated) && allocated)
+        {
+            Statistics.AllocsOfAllocated++;
+        }
+        else
+        {
+            var op = NewOp(OpKind.PageAlloc, task);
+            op.Pfn = pfn;
+            op.Value = order;
+            Emit(op);
+            _pages[pfn] = true;
+        }
+        if (order == 9 && gfp.Contains("TRANSHUGE", StringComparison.Ordinal) && task.PendingFault is null)
+        {
+            // khugepaged / MADV_COLLAPSE allocate the huge page before taking mmap_lock for write.
+            task.HugePage = pfn;
+            return;
+        }
+        if (task.PendingFault is not { } fault || gfp.Contains("GFP_KERNEL", StringComparison.Ordinal) && !gfp.Contains("HIGHUSER", StringComparison.Ordinal))
+        {
+            // Page-table pages (GFP_KERNEL_ACCOUNT|__GFP_ZERO) of the fault: its data page comes next.
+            return;
+        }
+        task.PendingFault = null;
+        if (order == 9)
+        {
+            MapHuge(task, fault, pfn);
+        }
+        else if (order == 0)
+        {
+            MapPte(task, fault, pfn);
+        }
+    }
+
+    private void MapPte(TaskInfo task, PendingFault fault, ulong pfn)
+    {
+        var mm = fault.Mm;
+        var pmd = EnsurePath(task, mm, fault.Va, Level.Pmd);
+        int pmdIdx = ShadowTable.IndexOf(fault.Va, Level.Pmd);
+        if (pmd.Leaves![pmdIdx] != 0)
+        {
+            Statistics.HugeFaultsSkipped++;
+            return;
+        }
+        var pte = EnsurePath(task, mm, fault.Va, Level.Pte);
+        int idx = ShadowTable.IndexOf(fault.Va, Level.Pte);
+        if (pte.Leaves![idx] != 0)
+        {
+            // Copy-on-write or a replaced page: the old mapping goes (ptep_clear_flush) before the new one is set.
+            Unmap(task, new Mapping(mm, pte, idx), flush: true);
+        }
+        if (_mapped.TryGetValue(pfn, out var elsewhere))
+        {
+            Unmap(task, elsewhere, flush: true);
+            Statistics.ImpliedUnmaps++;
+        }
+        var set = NewOp(OpKind.PteSet, task);
+        set.Mm = mm.Id;
+        set.Va = fault.Va;
+        set.Pfn = pfn;
+        set.Level = Level.Pte;
+        if (fault.Write)
+        {
+            set.Flags |= OpFlags.WriteAccess;
+        }
+        Emit(set);
+        pte.Leaves[idx] = pfn + 1;
+        pte.Present++;
+        _mapped[pfn] = new Mapping(mm, pte, idx);
+        var inc = NewOp(OpKind.MapInc, task);
+        inc.Pfn = pfn;
+        Emit(inc);
+        Fill(task, mm, fault.Va);
+        Statistics.FaultsMapped++;
+    }
+
+    private void MapHuge(TaskInfo task, PendingFault fault, ulong pfn)
+    {
+        var mm = fault.Mm;
+        ulong va = fault.Va & ~(PmdSize - 1);
+        var pmd = EnsurePath(task, mm, va, Level.Pmd);
+        int idx = ShadowTable.IndexOf(va, Level.Pmd);
+        if (pmd.Children![idx] is not null || pmd.Leaves![idx] != 0 || _mapped.ContainsKey(pfn))
+        {
+            Statistics.HugeFaultsSkipped++;
+            return;
+        }
+        SetHuge(task, mm, pmd, idx, va, pfn);
+        Fill(task, mm, fault.Va);
+        Statistics.FaultsMapped++;
+    }
+
+    private void SetHuge(TaskInfo task, ShadowMm mm, ShadowTable pmd, int idx, ulong va, ulong pfn)
+    {
+        var set = NewOp(OpKind.PmdSetHuge, task);
+        set.Mm = mm.Id;
+        set.Va = va;
+        set.Pfn = pfn;
+        set.Level = Level.Pmd;
+        Emit(set);
+        pmd.Leaves![idx] = pfn + 1;
+        pmd.Present++;
+        _mapped[pfn] = new Mapping(mm, pmd, idx);
+        var inc = NewOp(OpKind.MapInc, task);
+        inc.Pfn = pfn;
+        inc.Level = Level.Pmd;
+        Emit(inc);
+    }
+
+    /// <summary>The access that faulted is retried and may fill the TLB of its CPU (fills are never traced).</summary>
+    private void Fill(TaskInfo task, ShadowMm mm, ulong va)
+    {
+        EnsureLoaded(task, mm, implied: true);
+        var fill = NewOp(OpKind.TlbFill, task);
+        fill.Mm = mm.Id;
+        fill.Va = va;
+        Emit(fill);
+    }
+
+    private void OnPageFree(TaskInfo task)
+    {
+        ulong pfn = Field(s_pfn);
+        long order = _row.IsSet(s_order) ? _row.GetInt64(s_order) : 0;
+        if (_pages.TryGetValue(pfn, out bool allocated) && !allocated)
+        {
+            // The batched path reports the pfn in mm_page_free_batched and again in mm_page_free.
+            Statistics.DuplicateFrees++;
+            return;
+        }
+        if (!_pages.ContainsKey(pfn))
+        {
+            Statistics.FreesOfUntracedPages++;
+        }
+        if (task.Munmap is not null)
+        {
+            ZapMunmap(task);
+        }
+        ulong count = order is > 0 and <= 10 ? 1UL << (int)order : 1;
+        for (ulong p = pfn; p < pfn + count; p++)
+        {
+            if (_mapped.TryGetValue(p, out var mapping))
+            {
+                // The kernel unmapped and flushed the page before freeing it (exit, MADV_DONTNEED, reclaim …) without a traced event.
+                Unmap(task, mapping, flush: true);
+                Statistics.ImpliedUnmaps++;
+                _exposure.OnReclaim(mapping.Mm.Id, Ev(task, "frees a page of mm" + mapping.Mm.Id.ToString(CultureInfo.InvariantCulture)));
+            }
+        }
+        var op = NewOp(OpKind.PageFree, task);
+        op.Pfn = pfn;
+        op.Value = order;
+        Emit(op);
+        _pages[pfn] = false;
+    }
+
+    /// <summary>Clears one mapped entry (PTE or huge PMD), drops the mapcount and, with <paramref name="flush"/>, flushes that address.</summary>
+    private void Unmap(TaskInfo task, Mapping m, bool flush)
+    {
+        ulong pfn = m.Table.Leaves![m.Index] - 1;
+        ulong va = m.Va;
+        var clear = NewOp(m.Table.Level == Level.Pte ? OpKind.PteClear : OpKind.PmdClear, task);
+        clear.Mm = m.Mm.Id;
+        clear.Table = m.Table.Id;
+        clear.Index = m.Index;
+        clear.Level = m.Table.Level;
+        if (m.Table.Level != Level.Pte)
+        {
+            clear.Table = 0;
+            clear.Index = 0;
+            clear.Va = va;
+        }
+        Emit(clear);
+        m.Table.Leaves[m.Index] = 0;
+        m.Table.Present--;
+        _mapped.Remove(pfn);
+        var dec = NewOp(OpKind.MapDec, task);
+        dec.Pfn = pfn;
+        dec.Level = m.Table.Level;
+        Emit(dec);
+        if (flush)
+        {
+            Flush(task, m.Mm, va, ShadowTable.SizeOf(m.Table.Level), all: false, tables: false);
+        }
+        if (m.Table.Level == Level.Pmd && m.Mm.Deposits.Remove(va, out var deposited))
+        {
+            // zap_huge_pmd withdraws the deposited PTE table and frees it.
+            var free = NewOp(OpKind.TableFree, task);
+            free.Table = deposited.Id;
+            free.Sub = (byte)FreeMode.Now;
+            Emit(free);
+        }
+    }
+
+    private void Flush(TaskInfo task, ShadowMm mm, ulong va, ulong len, bool all, bool tables)
+    {
+        var op = NewOp(OpKind.TlbFlush, task);
+        op.Mm = mm.Id;
+        op.Va = va;
+        op.Len = len;
+        if (all)
+        {
+            op.Flags |= OpFlags.All;
+            op.Va = 0;
+            op.Len = 0;
+        }
+        if (tables)
+        {
+            op.Flags |= OpFlags.FreedTables;
+        }
+        Emit(op);
+    }
+
+    /// <summary>Makes sure the tables down to <paramref name="level"/> exist for <paramref name="va"/> (table_alloc + populate).</summary>
+    private ShadowTable EnsurePath(TaskInfo task, ShadowMm mm, ulong va, Level level)
+    {
+        var t = mm.Root;
+        while (t.Level > level)
+        {
+            int idx = ShadowTable.IndexOf(va, t.Level);
+            var child = t.Children![idx];
+            if (child is null)
+            {
+                var childLevel = t.Level - 1;
+                ulong span = ShadowTable.SizeOf(t.Level);
+                child = new ShadowTable(_nextTable++, childLevel, va & ~(span - 1));
+                var alloc = NewOp(OpKind.TableAlloc, task);
+                alloc.Table = child.Id;
+                alloc.Level = childLevel;
+                Emit(alloc);
+                var link = NewOp(t.Level switch
+                {
+                    Level.Pgd => OpKind.PgdPopulate,
+                    Level.P4d => OpKind.P4dPopulate,
+                    Level.Pud => OpKind.PudPopulate,
+                    _ => OpKind.PmdPopulate,
+                }, task);
+                link.Mm = mm.Id;
+                link.Va = va & ~(span - 1);
+                link.Table = child.Id;
+                Emit(link);
+                t.Children[idx] = child;
+                t.Present++;
+            }
+            t = child;
+        }
+        return t;
+    }
+
+    // ---- mmap_lock
+
+    private void OnLockAcquired(TaskInfo task)
+    {
+        if (!_row.IsSet(s_mm) || (_row.IsSet(s_success) && !_row.GetBool(s_success)))
+        {
+            return;
+        }
+        bool write = _row.IsSet(s_write) && _row.GetBool(s_write);
+        var mm = MmOfPointer(_row.GetUInt64(s_mm), task);
+        int held = mm.Holders.FindIndex(h => h.Tid == task.Tid);
+        if (held >= 0)
+        {
+            if (mm.Holders[held].Write && !write)
+            {
+                // mmap_write_downgrade() emits acquire_returned write=false with no start_locking.
+                Statistics.Downgrades++;
+                Emit(LockOp(OpKind.MmapUnlock, task, mm, false));
+                Emit(LockOp(OpKind.MmapLock, task, mm, false));
+                mm.Holders[held] = (task.Tid, false);
+                if (task.Munmap is not null)
+                {
+                    // munmap zaps under the downgraded (read) lock.
+                    ZapMunmap(task);
+                }
+            }
+            else
+            {
+                Statistics.LockConflicts++;
+            }
+            return;
+        }
+        if (mm.Holders.Any(h => h.Write || write))
+        {
+            Statistics.LockConflicts++;
+            return;
+        }
+        Emit(LockOp(OpKind.MmapLock, task, mm, write));
+        mm.Holders.Add((task.Tid, write));
+        task.LockedMm = mm;
+        if (write && task.Kernel)
+        {
+            // khugepaged takes mmap_lock for write only to collapse (§5.3); the window opens here.
+            _exposure.OnCollapseBegin(mm.Id, Ev(task, "mmap_lock write (collapse)"));
+        }
+    }
+
+    private void OnLockReleased(TaskInfo task)
+    {
+        if (!_row.IsSet(s_mm))
+        {
+            return;
+        }
+        if (!_mmOfPointer.TryGetValue(_row.GetUInt64(s_mm), out var mm) || mm.Holders.FindIndex(h => h.Tid == task.Tid) is var held && held < 0)
+        {
+            Statistics.UnlocksWithoutLock++;
+            return;
+        }
+        bool wasWrite = mm.Holders[held].Write;
+        mm.Holders.RemoveAt(held);
+        Emit(LockOp(OpKind.MmapUnlock, task, mm, false));
+        if (ReferenceEquals(task.LockedMm, mm))
+        {
+            task.LockedMm = null;
+        }
+        if (wasWrite && task.Kernel && !task.Collapsing)
+        {
+            _exposure.OnCollapseEnd(Ev(task, "mmap_lock released"), collapsed: false);
+        }
+    }
+
+    private Op LockOp(OpKind kind, TaskInfo task, ShadowMm mm, bool write)
+    {
+        var op = NewOp(kind, task);
+        op.Mm = mm.Id;
+        if (write)
+        {
+            op.Flags |= OpFlags.Write;
+        }
+        return op;
+    }
+
+    // ---- TLB flushes
+
+    private void OnTlbFlush(TaskInfo task)
+    {
+        long reason = _row.IsSet(s_reason) ? _row.GetInt64(s_reason) : -1;
+        if (reason is not (3 or 4))
+        {
+            task.LastWasRemoteSend = false;
+            Statistics.FlushesWithoutOp++;
+            return;
+        }
+        if (reason == 3 && task.LastWasRemoteSend)
+        {
+            // The local part of the flush whose IPIs were just sent (reason 4 then 3): one flush op covers both.
+            task.LastWasRemoteSend = false;
+            Statistics.FlushesWithoutOp++;
+            return;
+        }
+        task.LastWasRemoteSend = reason == 4;
+        var mm = task.LockedMm ?? MmOfTask(task);
+        if (mm is null)
+        {
+            Statistics.FlushesUnknownMm++;
+            return;
+        }
+        if (task.Munmap is not null)
+        {
+            ZapMunmap(task);
+        }
+        // The range is not traced: flush the whole mm (more than the kernel did, so it can hide a stale entry but never invent one).
+        Flush(task, mm, 0, 0, all: true, tables: false);
+        Statistics.FlushesLowered++;
+    }
+
+    // ---- munmap
+
+    /// <summary>A call that zaps [addr, addr+len) began; the zap is lowered at its first flush or free, or at its exit.</summary>
+    private static void StartZap(TaskInfo task, ulong addr, ulong len, bool keepTables)
+    {
+        task.Munmap = (addr, AlignUp(len, 4096));
+        task.MunmapZapped = false;
+        task.ZapKeepsTables = keepTables;
+    }
+
+    /// <summary>munmap(): zap the mapped entries of the range, flush it, free the PTE tables it covers entirely.</summary>
+    private void ZapMunmap(TaskInfo task)
+    {
+        if (task.Munmap is not { } range || task.MunmapZapped)
+        {
+            return;
+        }
+        task.MunmapZapped = true;
+        var mm = MmOfTask(task);
+        if (mm is null || range.Len == 0)
+        {
+            return;
+        }
+        if (task.ZapKeepsTables)
+        {
+            Statistics.MadviseZaps++;
+        }
+        else
+        {
+            Statistics.Munmaps++;
+        }
+        ulong start = range.Addr & ~4095UL;
+        ulong end = start + range.Len;
+        if (end < start || end > UserTop)
+        {
+            end = UserTop;
+        }
+        var freeTables = new List<(ShadowTable Pmd, int Idx, ShadowTable Table, ulong Va)>();
+        for (ulong region = start & ~(PmdSize - 1); region < end; region += PmdSize)
+        {
+            var pmd = mm.Find(region, Level.Pmd);
+            if (pmd is null)
+            {
+                region = AlignUp(region + 1, ShadowTable.SizeOf(Level.Pud)) - PmdSize;
+                continue;
+            }
+            int pmdIdx = ShadowTable.IndexOf(region, Level.Pmd);
+            bool full = region >= start && region + PmdSize <= end;
+            if (pmd.Leaves![pmdIdx] != 0 && full)
+            {
+                Unmap(task, new Mapping(mm, pmd, pmdIdx), flush: false);
+                continue;
+            }
+            if (pmd.Children![pmdIdx] is not { } pte)
+            {
+                continue;
+            }
+            ulong from = Math.Max(start, region);
+            ulong to = Math.Min(end, region + PmdSize);
+            for (ulong va = from; va < to && pte.Present > 0; va += 4096)
+            {
+                int idx = ShadowTable.IndexOf(va, Level.Pte);
+                if (pte.Leaves![idx] != 0)
+                {
+                    Unmap(task, new Mapping(mm, pte, idx), flush: false);
+                }
+            }
+            if (full && !task.ZapKeepsTables)
+            {
+                freeTables.Add((pmd, pmdIdx, pte, region));
+            }
+        }
+        Flush(task, mm, start, end - start, all: false, tables: freeTables.Count > 0);
+        foreach (var (pmd, idx, table, va) in freeTables)
+        {
+            var clear = NewOp(OpKind.PmdClear, task);
+            clear.Mm = mm.Id;
+            clear.Va = va;
+            clear.Level = Level.Pmd;
+            Emit(clear);
+            pmd.Children![idx] = null;
+            pmd.Present--;
+            var free = NewOp(OpKind.TableFree, task);
+            free.Table = table.Id;
+            free.Sub = (byte)FreeMode.Gather;
+            Emit(free);
+            foreach (ulong leaf in table.Leaves!)
+            {
+                if (leaf != 0)
+                {
+                    _mapped.Remove(leaf - 1);
+                }
+            }
+        }
+    }
+
+    // ---- mremap
+
+    private void OnMremapCompleted(MremapCall call, IReadOnlyList<MremapExtent> extents)
+    {
+        if (!_tasks.TryGetValue(call.Pid, out var task) || MmOfTask(task) is not { } mm)
+        {
+            return;
+        }
+        ZapMunmap(task);
+        task.Munmap = null;
+        int normalPmd = 0;
+        foreach (var e in extents)
+        {
+            switch (e.Path)
+            {
+                case MovePaths.NormalPmd:
+                    normalPmd++;
+                    LowerPmdMove(task, mm, e, call.NeedRmapLocks);
+                    break;
+                case MovePaths.Pte:
+                    LowerPteMove(task, mm, e, call.NeedRmapLocks);
+                    break;
+                default:
+                    if (e.Path != MovePaths.Skipped)
+                    {
+                        Statistics.MremapExtentsSkipped++;
+                    }
+                    break;
+            }
+        }
+        _exposure.OnMremapExit(Ev(task, "sys_exit_mremap"), normalPmd, call.NeedRmapLocks);
+    }
+
+    private void LowerPmdMove(TaskInfo task, ShadowMm mm, MremapExtent e, bool needRmapLocks)
+    {
+        var oldPmd = mm.Find(e.OldStart, Level.Pmd);
+        int oldIdx = ShadowTable.IndexOf(e.OldStart, Level.Pmd);
+        if (oldPmd?.Children![oldIdx] is not { } table)
+        {
+            Statistics.MremapExtentsSkipped++;
+            return;
+        }
+        var newPmd = EnsurePath(task, mm, e.NewStart, Level.Pmd);
+        int newIdx = ShadowTable.IndexOf(e.NewStart, Level.Pmd);
+        if (newPmd.Children![newIdx] is not null || newPmd.Leaves![newIdx] != 0)
+        {
+            // The destination is populated: the kernel WARNs and falls back to move_ptes.
+            LowerPteMove(task, mm, e, needRmapLocks);
+            return;
+        }
+        var op = NewOp(OpKind.MremapMovePmd, task);
+        op.Mm = mm.Id;
+        op.Va = e.OldStart;
+        op.NewVa = e.NewStart;
+        op.Obj = mm.Id;
+        if (needRmapLocks)
+        {
+            op.Flags |= OpFlags.NeedRmapLocks;
+        }
+        Emit(op);
+        oldPmd.Children[oldIdx] = null;
+        oldPmd.Present--;
+        newPmd.Children[newIdx] = table;
+        newPmd.Present++;
+        table.Base = e.NewStart & ~(PmdSize - 1);
+        Statistics.MremapExtentsLowered++;
+    }
+
+    private void LowerPteMove(TaskInfo task, ShadowMm mm, MremapExtent e, bool needRmapLocks)
+    {
+        var src = mm.Find(e.OldStart, Level.Pte);
+        if (src is null || src.Present == 0)
+        {
+            Statistics.MremapExtentsSkipped++;
+            return;
+        }
+        var newPmd = EnsurePath(task, mm, e.NewStart, Level.Pmd);
+        int newIdx = ShadowTable.IndexOf(e.NewStart, Level.Pmd);
+        if (newPmd.Leaves![newIdx] != 0)
+        {
+            Statistics.MremapExtentsSkipped++;
+            return;
+        }
+        var dst = newPmd.Children![newIdx];
+        var op = NewOp(OpKind.MovePtes, task);
+        op.Mm = mm.Id;
+        op.Va = e.OldStart;
+        op.NewVa = e.NewStart;
+        op.Len = e.Length;
+        op.Obj = mm.Id;
+        if (needRmapLocks)
+        {
+            op.Flags |= OpFlags.NeedRmapLocks;
+        }
+        if (dst is null)
+        {
+            dst = new ShadowTable(_nextTable++, Level.Pte, e.NewStart & ~(PmdSize - 1));
+            op.Table = dst.Id;
+            newPmd.Children[newIdx] = dst;
+            newPmd.Present++;
+        }
+        Emit(op);
+        for (ulong off = 0; off < e.Length; off += 4096)
+        {
+            int from = ShadowTable.IndexOf(e.OldStart + off, Level.Pte);
+            int to = ShadowTable.IndexOf(e.NewStart + off, Level.Pte);
+            ulong leaf = src.Leaves![from];
+            if (leaf == 0)
+            {
+                continue;
+            }
+            src.Leaves[from] = 0;
+            src.Present--;
+            if (dst.Leaves![to] != 0)
+            {
+                _mapped.Remove(dst.Leaves[to] - 1);
+                dst.Present--;
+            }
+            dst.Leaves[to] = leaf;
+            dst.Present++;
+            _mapped[leaf - 1] = new Mapping(mm, dst, to);
+        }
+        Statistics.MremapExtentsLowered++;
+    }
+
+    // ---- collapse (§5.3)
+
+    private void OnCollapseIsolate(TaskInfo task)
+    {
+        string status = _row.GetText(s_status) ?? "";
+        ulong pfn = Field(s_pfn);
+        if (!status.Contains("succeeded", StringComparison.Ordinal))
+        {
+            return;
+        }
+        task.Collapsing = true;
+        if (!_mapped.TryGetValue(pfn, out var m) || m.Table.Level != Level.Pte || task.HugePage is not { } huge
+            || (task.LockedMm is { } locked && !ReferenceEquals(locked, m.Mm)))
+        {
+            Statistics.CollapsesSkipped++;
+            return;
+        }
+        var mm = m.Mm;
+        var table = m.Table;
+        ulong va = table.Base;
+        var pmd = mm.Find(va, Level.Pmd);
+        int pmdIdx = ShadowTable.IndexOf(va, Level.Pmd);
+        if (pmd is null || !ReferenceEquals(pmd.Children![pmdIdx], table) || _mapped.ContainsKey(huge))
+        {
+            Statistics.CollapsesSkipped++;
+            return;
+        }
+        task.HugePage = null;
+        if (task.LockedMm is null)
+        {
+            _exposure.OnCollapseBegin(mm.Id, Ev(task, "collapse isolates"));
+        }
+        var rmapLock = NewOp(OpKind.RmapLock, task);
+        rmapLock.Obj = mm.Id;
+        rmapLock.Flags = OpFlags.Write;
+        Emit(rmapLock);
+        var flush = NewOp(OpKind.CollapseFlush, task);
+        flush.Mm = mm.Id;
+        flush.Va = va;
+        Emit(flush);
+        pmd.Children[pmdIdx] = null;
+        pmd.Present--;
+        var rmapUnlock = NewOp(OpKind.RmapUnlock, task);
+        rmapUnlock.Obj = mm.Id;
+        Emit(rmapUnlock);
+        for (int i = 0; i < 512 && table.Present > 0; i++)
+        {
+            if (table.Leaves![i] == 0)
+            {
+                continue;
+            }
+            // __collapse_huge_page_copy: each small page is unmapped from the (now unlinked) table.
+            var clear = NewOp(OpKind.PteClear, task);
+            clear.Table = table.Id;
+            clear.Index = i;
+            Emit(clear);
+            ulong old = table.Leaves[i] - 1;
+            table.Leaves[i] = 0;
+            table.Present--;
+            _mapped.Remove(old);
+            var dec = NewOp(OpKind.MapDec, task);
+            dec.Pfn = old;
+            Emit(dec);
+        }
+        var deposit = NewOp(OpKind.TableDeposit, task);
+        deposit.Mm = mm.Id;
+        deposit.Va = va;
+        deposit.Table = table.Id;
+        Emit(deposit);
+        mm.Deposits[va] = table;
+        SetHuge(task, mm, pmd, pmdIdx, va, huge);
+        Statistics.Collapses++;
+    }
+
+    private void OnCollapseDone(TaskInfo task)
+    {
+        string status = _row.GetText(s_status) ?? "";
+        bool ok = status.Contains("succeeded", StringComparison.Ordinal) || status == "1";
+        task.Collapsing = false;
+        _exposure.OnCollapseEnd(Ev(task, "mm_collapse_huge_page " + status), ok);
+    }
+
+    // ---- exit, reclaim, migration
+
+    private void OnExitMmap()
+    {
+        if (!_row.IsSet(s_mm) || !_mmOfPointer.Remove(_row.GetUInt64(s_mm), out var mm))
+        {
+            return;
+        }
+        var task = _tasks[_row.Pid];
+        DropMappings(mm.Root);
+        var op = NewOp(OpKind.MmDestroy, task);
+        op.Mm = mm.Id;
+        Emit(op);
+        for (int cpu = 0; cpu < MaxCpus; cpu++)
+        {
+            if (_loaded[cpu] == mm.Id)
+            {
+                _loaded[cpu] = 0;
+            }
+        }
+        if (mm.Owner != 0 && _mmOfProcess.TryGetValue(mm.Owner, out var own) && ReferenceEquals(own, mm))
+        {
+            _mmOfProcess.Remove(mm.Owner);
+        }
+        foreach (var t in _tasks.Values)
+        {
+            if (ReferenceEquals(t.LockedMm, mm))
+            {
+                t.LockedMm = null;
+            }
+            if (t.PendingFault?.Mm == mm)
+            {
+                t.PendingFault = null;
+            }
+        }
+        Statistics.MmDestroyed++;
+    }
+
+    private void DropMappings(ShadowTable t)
+    {
+        if (t.Leaves is { } leaves)
+        {
+            foreach (ulong leaf in leaves)
+            {
+                if (leaf != 0)
+                {
+                    _mapped.Remove(leaf - 1);
+                }
+            }
+        }
+        if (t.Children is { } children)
+        {
+            foreach (var child in children)
+            {
+                if (child is not null)
+                {
+                    DropMappings(child);
+                }
+            }
+        }
+    }
+
+    private void OnOther(TaskInfo task, string ev)
+    {
+        if (ev.StartsWith("vmscan:", StringComparison.Ordinal))
+        {
+            switch (ev)
+            {
+                case "vmscan:mm_vmscan_kswapd_wake":
+                case "vmscan:mm_vmscan_direct_reclaim_begin":
+                case "vmscan:mm_vmscan_memcg_reclaim_begin":
+                case "vmscan:mm_vmscan_node_reclaim_begin":
+                    _exposure.OnReclaimInterval(true, Ev(task, ev));
+                    break;
+                case "vmscan:mm_vmscan_kswapd_sleep":
+                case "vmscan:mm_vmscan_direct_reclaim_end":
+                case "vmscan:mm_vmscan_memcg_reclaim_end":
+                case "vmscan:mm_vmscan_node_reclaim_end":
+                    _exposure.OnReclaimInterval(false, Ev(task, ev));
+                    break;
+                default:
+                    _exposure.OnReclaim(0, Ev(task, ev));
+                    break;
+            }
+        }
+        else if (ev.StartsWith("migrate:", StringComparison.Ordinal) || ev.StartsWith("thp:", StringComparison.Ordinal))
+        {
+            _exposure.OnReclaim(0, Ev(task, ev));
+        }
+    }
+
+    // ---- helpers
+
+    private Op NewOp(OpKind kind, TaskInfo task) => new()
+    {
+        Kind = kind,
+        Seq = _row.Seq,
+        Tid = task.Tid,
+        Cpu = _row.Cpu,
+    };
+
+    private void Emit(in Op op)
+    {
+        _opCount++;
+        if (_sink is null)
+        {
+            _ops.Add(op);
+        }
+        else
+        {
+            _sink.Write(op);
+        }
+    }
+
+    private ExposureEvent Ev(TaskInfo task, string text) =>
+        new(_row.Seq, _row.TsNs, _row.Cpu, task.Tid, task.Comm, text);
+
+    private ulong Field(int ordinal) => _row.IsSet(ordinal) ? _row.GetUInt64(ordinal) : 0;
+
+    private static ulong AlignUp(ulong value, ulong alignment) => (value + alignment - 1) & ~(alignment - 1);
+
+    private static int Col(string name) =>
+        EventSchema.TryGetField(name, out var c) ? c.Ordinal : throw new InvalidOperationException($"The event schema has no column {name}.");
+
+    private readonly record struct PendingFault(ShadowMm Mm, ulong Va, bool Write, long Seq);
+
+    private sealed class TaskInfo(int tid)
+    {
+        public readonly int Tid = tid;
+        public string Comm = "";
+        public bool Kernel;
+        public PendingFault? PendingFault;
+        public ShadowMm? LockedMm;
+        public bool LastWasRemoteSend;
+        public ulong? HugePage;
+        public bool Collapsing;
+        public (ulong Addr, ulong Len)? Munmap;
+        public bool MunmapZapped;
+        public bool ZapKeepsTables;
+    }
+}

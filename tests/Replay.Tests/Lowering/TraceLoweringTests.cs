@@ -1,0 +1,358 @@
+using Pipeline.Replay.Exposure;
+using static Pipeline.Replay.Tests.Lowering.LoweringInput;
+
+namespace Pipeline.Replay.Tests.Lowering;
+
+/// <summary>Lowering of hand-built event sequences (in the kernel's own text form) and of the recorded corpus.</summary>
+public sealed class TraceLoweringTests
+{
+    private const string Mm = "0000000036eb11cf";
+    private const string UserPage = "migratetype=1 gfp_flags=GFP_HIGHUSER_MOVABLE|__GFP_ZERO|__GFP_COMP";
+    private const string TablePage = "migratetype=0 gfp_flags=GFP_KERNEL_ACCOUNT|__GFP_ZERO|__GFP_COMP";
+
+    private static LoweringInput Fault(LoweringInput input, ulong va, ulong pfn, bool withTable = false, int pid = 100, int cpu = 0)
+    {
+        input.Line("mmwork", pid, cpu, $"page_fault_user: address=0x{va:x} ip=0x401000 error_code=0x6");
+        if (withTable)
+        {
+            input.Line("mmwork", pid, cpu, $"mm_page_alloc: page=0000000011111111 pfn=0x{pfn + 0x100000:x} order=0 {TablePage}");
+        }
+        return input.Line("mmwork", pid, cpu, $"mm_page_alloc: page=0000000022222222 pfn=0x{pfn:x} order=0 {UserPage}");
+    }
+
+    private static LoweringInput Mmap(LoweringInput input, ulong at, ulong len) => input
+        .Line("mmwork", 100, 0, $"sys_mmap(addr: 0, len: 0x{len:x}, prot: 3, flags: 0x22, fd: 0xffffffffffffffff, off: 0)")
+        .Line("mmwork", 100, 0, $"mmap_lock_acquire_returned: mm={Mm} memcg_id=1 write=true success=true")
+        .Line("mmwork", 100, 0, $"mmap_lock_released: mm={Mm} memcg_id=1 write=true")
+        .Line("mmwork", 100, 0, $"sys_mmap -> 0x{at:x}");
+
+    private static void AssertNoFindings(ReplayResult result) =>
+        Assert.True(result.Findings.Count == 0, string.Join("\n", result.Findings.Select(f => f.Message)));
+
+    [Fact]
+    public void Lower_UserFaultWithDataPage_AllocatesTablesSetsPteAndFillsTheFaultingCpu()
+    {
+        var rows = Fault(new LoweringInput(), 0x7f0000001000, 0x2000, withTable: true, cpu: 1).Rows();
+        var (trace, lowering, result) = LowerAndReplay(rows);
+
+        var names = Names(trace);
+        Assert.Equal(["mm_create", "page_alloc", "page_alloc", "table_alloc", "pgd_populate", "table_alloc", "p4d_populate",
+            "table_alloc", "pud_populate", "table_alloc", "pmd_populate", "pte_set", "map_inc", "ctx_switch", "tlb_fill"], names);
+        var set = trace.Ops.ToArray().Single(o => o.Kind == OpKind.PteSet);
+        Assert.Equal((0x7f0000001000UL, 0x2000UL, 2L), (set.Va, set.Pfn, set.Seq));
+        Assert.True(set.Has(OpFlags.WriteAccess));
+        var fill = trace.Ops.ToArray().Single(o => o.Kind == OpKind.TlbFill);
+        Assert.Equal((1, 2L), (fill.Cpu, fill.Seq));
+        Assert.Equal(1, lowering.Statistics.FaultsMapped);
+        AssertNoFindings(result);
+    }
+
+    [Fact]
+    public void Lower_FaultWithoutTracedPage_CountsItAndSetsNoPte()
+    {
+        var rows = new LoweringInput()
+            .Line("mmwork", 100, 0, "page_fault_user: address=0x7f0000001000 ip=0x401000 error_code=0x4")
+            .Line("mmwork", 100, 0, "tlb_flush: pages:0 reason:flush on task switch (0)")
+            .Rows();
+        var (trace, lowering, result) = LowerAndReplay(rows);
+
+        Assert.DoesNotContain("pte_set", Names(trace));
+        Assert.Equal(1, lowering.Statistics.FaultsWithoutPage);
+        AssertNoFindings(result);
+    }
+
+    [Fact]
+    public void Lower_MunmapOfMappedRange_ZapsFlushesFreesTableThenPages()
+    {
+        var input = new LoweringInput();
+        Fault(input, 0x7f0000000000, 0x2000);
+        Fault(input, 0x7f0000001000, 0x2001);
+        input.Line("mmwork", 100, 0, "sys_munmap(addr: 0x7f0000000000, len: 0x200000)")
+            .Line("mmwork", 100, 0, $"mmap_lock_start_locking: mm={Mm} memcg_id=1 write=true")
+            .Line("mmwork", 100, 0, $"mmap_lock_acquire_returned: mm={Mm} memcg_id=1 write=true success=true")
+            .Line("mmwork", 100, 0, $"mmap_lock_acquire_returned: mm={Mm} memcg_id=1 write=false success=true")
+            .Line("mmwork", 100, 0, "tlb_flush: pages:-1 reason:local MM shootdown (3)")
+            .Line("mmwork", 100, 0, "mm_page_free_batched: page=0000000022222222 pfn=0x2000 order=0")
+            .Line("mmwork", 100, 0, "mm_page_free: page=0000000022222222 pfn=0x2000 order=0")
+            .Line("mmwork", 100, 0, "mm_page_free: page=0000000022222223 pfn=0x2001 order=0")
+            .Line("mmwork", 100, 0, $"mmap_lock_released: mm={Mm} memcg_id=1 write=false")
+            .Line("mmwork", 100, 0, "sys_munmap -> 0x0");
+        var (trace, lowering, result) = LowerAndReplay(input.Rows());
+
+        var names = Names(trace);
+        int firstClear = names.IndexOf("pte_clear");
+        Assert.Equal(["mmap_unlock", "mmap_lock", "pte_clear", "map_dec", "pte_clear", "map_dec", "tlb_flush", "pmd_clear", "table_free"],
+            names[(firstClear - 2)..(firstClear + 7)]);
+        var zapFlush = trace.Ops[firstClear + 4];
+        Assert.Equal((0x7f0000000000UL, 0x200000UL), (zapFlush.Va, zapFlush.Len));
+        Assert.True(zapFlush.Has(OpFlags.FreedTables));
+        Assert.Equal(2, names.Count(n => n == "page_free"));
+        Assert.True(names.LastIndexOf("page_free") > names.IndexOf("table_free"));
+        Assert.Equal((1, 1, 0, 1), (lowering.Statistics.Munmaps, lowering.Statistics.DuplicateFrees, lowering.Statistics.ImpliedUnmaps, lowering.Statistics.Downgrades));
+        AssertNoFindings(result);
+    }
+
+    [Theory]
+    [InlineData(0x7f0040000000UL, "mremap_move_pmd")]
+    [InlineData(0x7f0040001000UL, "move_ptes")]
+    public void Lower_FixedMremapOfPopulatedPmd_FollowsThePrediction(ulong target, string expected)
+    {
+        var input = new LoweringInput();
+        Mmap(input, 0x7f0000000000, 0x200000);
+        Fault(input, 0x7f0000000000, 0x2000);
+        Fault(input, 0x7f0000001000, 0x2001);
+        input.Line("mmwork", 100, 0, $"sys_mremap(addr: 0x7f0000000000, old_len: 0x200000, new_len: 0x200000, flags: 3, new_addr: 0x{target:x})")
+            .Line("mmwork", 100, 0, $"mmap_lock_acquire_returned: mm={Mm} memcg_id=1 write=true success=true")
+            .Line("mmwork", 100, 0, "tlb_flush: pages:-1 reason:local MM shootdown (3)")
+            .Line("mmwork", 100, 0, $"mmap_lock_released: mm={Mm} memcg_id=1 write=true")
+            .Line("mmwork", 100, 0, $"sys_mremap -> 0x{target:x}")
+            // The moved page is reachable at the new address only: freeing it unmaps it there.
+            .Line("mmwork", 100, 0, "mm_page_free: page=0000000022222222 pfn=0x2001 order=0");
+        var (trace, lowering, result) = LowerAndReplay(input.Rows());
+
+        var move = trace.Ops.ToArray().Single(o => o.Kind is OpKind.MremapMovePmd or OpKind.MovePtes);
+        Assert.Equal(expected, OpSpec.NameOf(move.Kind));
+        Assert.Equal((0x7f0000000000UL, target), (move.Va, move.NewVa));
+        var implied = trace.Ops.ToArray().Single(o => o.Kind == OpKind.PteClear);
+        Assert.Equal((int)(((target + 0x1000) >> 12) & 511), implied.Index);
+        Assert.Equal(1, lowering.Statistics.ImpliedUnmaps);
+        Assert.Equal(1, lowering.Statistics.MremapExtentsLowered);
+        AssertNoFindings(result);
+    }
+
+    [Fact]
+    public void Lower_TlbFlushReasons_OnlyTheInitiatorBecomesOneFlush()
+    {
+        var input = new LoweringInput();
+        Fault(input, 0x7f0000000000, 0x2000);
+        input.Line("mmwork", 100, 0, "tlb_flush: pages:-1 reason:remote IPI send (4)")
+            .Line("mmwork", 100, 0, "tlb_flush: pages:-1 reason:local MM shootdown (3)")
+            .Line("zstd", 300, 1, "tlb_flush: pages:-1 reason:remote shootdown (1)")
+            .Line("zstd", 300, 1, "tlb_flush: pages:0 reason:remote wrong CPU (5)")
+            .Line("zstd", 300, 1, "tlb_flush: pages:0 reason:flush on task switch (0)")
+            .Line("mmwork", 100, 0, "tlb_flush: pages:8 reason:local MM shootdown (3)");
+        var (trace, lowering, result) = LowerAndReplay(input.Rows());
+
+        var flushes = trace.Ops.ToArray().Where(o => o.Kind == OpKind.TlbFlush).ToList();
+        Assert.Equal(2, flushes.Count);
+        Assert.All(flushes, f => Assert.True(f.Has(OpFlags.All) && f.Tid == 100));
+        Assert.Equal((2, 4), (lowering.Statistics.FlushesLowered, lowering.Statistics.FlushesWithoutOp));
+        AssertNoFindings(result);
+    }
+
+    [Fact]
+    public void Lower_BatchedFreeReportedTwice_FreesOnce()
+    {
+        var rows = new LoweringInput()
+            .Line("kswapd0", 50, 1, "mm_page_free_batched: page=0000000022222222 pfn=0x9000 order=0")
+            .Line("kswapd0", 50, 1, "mm_page_free: page=0000000022222222 pfn=0x9000 order=0")
+            .Line("kswapd0", 50, 1, "mm_page_alloc: page=0000000022222222 pfn=0x9000 order=0 " + UserPage)
+            .Line("kswapd0", 50, 1, "mm_page_free: page=0000000022222222 pfn=0x9000 order=0")
+            .Rows();
+        var (trace, lowering, result) = LowerAndReplay(rows);
+
+        Assert.Equal(["page_free", "page_alloc", "page_free"], Names(trace));
+        Assert.Equal((1, 1), (lowering.Statistics.DuplicateFrees, lowering.Statistics.FreesOfUntracedPages));
+        AssertNoFindings(result);
+    }
+
+    /// <summary>The collapse sequence of mm-model §6.3: khugepaged on CPU1, the mm's task on CPU0.</summary>
+    internal static LoweringInput Collapse()
+    {
+        var input = new LoweringInput()
+            .Line("c", 200, 0, $"mmap_lock_acquire_returned: mm={Mm} memcg_id=1 write=false success=true")
+            .Line("c", 200, 0, $"mmap_lock_released: mm={Mm} memcg_id=1 write=false");
+        Fault(input, 0x7f0000200000, 0x5000, pid: 200);
+        Fault(input, 0x7f0000201000, 0x5001, pid: 200);
+        return input.Wait(1000)
+            .Line("khugepaged", 38, 1, "mm_page_alloc: page=0000000033333333 pfn=0x8000 order=9 migratetype=1 gfp_flags=GFP_TRANSHUGE")
+            .Line("khugepaged", 38, 1, $"mmap_lock_start_locking: mm={Mm} memcg_id=1 write=true")
+            .Line("khugepaged", 38, 1, $"mmap_lock_acquire_returned: mm={Mm} memcg_id=1 write=true success=true")
+            .Line("khugepaged", 38, 1, "tlb_flush: pages:-1 reason:remote IPI send (4)")
+            .Line("khugepaged", 38, 1, "csd_queue_cpu: cpu=0 callsite=on_each_cpu_cond_mask+0x20 func=flush_tlb_func csd=0000000044444444")
+            .Line("khugepaged", 38, 1, "tlb_flush: pages:-1 reason:local MM shootdown (3)")
+            .Line("c", 200, 0, "tlb_flush: pages:-1 reason:remote shootdown (1)")
+            .Line("khugepaged", 38, 1, "csd_queue_cpu: cpu=0 callsite=smp_call_function+0x28 func=tlb_remove_table_smp_sync csd=0000000044444445")
+            .Line("c", 200, 0, "csd_function_entry: func=tlb_remove_table_smp_sync, csd=0000000044444445")
+            .Line("khugepaged", 38, 1, "mm_collapse_huge_page_isolate: scan_pfn=0x5000, none_or_zero=510, referenced=2, status=succeeded")
+            .Line("khugepaged", 38, 1, "mm_page_free: page=0000000022222222 pfn=0x5000 order=0")
+            .Line("khugepaged", 38, 1, "mm_page_free: page=0000000022222223 pfn=0x5001 order=0")
+            .Line("khugepaged", 38, 1, $"mmap_lock_released: mm={Mm} memcg_id=1 write=true")
+            .Line("khugepaged", 38, 1, $"mm_collapse_huge_page: mm={Mm}, isolated=1, status=succeeded");
+    }
+
+    [Fact]
+    public void Lower_CollapseSequence_ClearsPmdIsolatesPtesDepositsAndMapsHuge()
+    {
+        var (trace, lowering, result) = LowerAndReplay(Collapse().Rows());
+
+        var names = Names(trace);
+        int flush = names.IndexOf("collapse_flush");
+        Assert.True(flush > 0 && names[flush - 1] == "rmap_lock" && names[flush + 1] == "rmap_unlock");
+        Assert.Equal(["pte_clear", "map_dec", "pte_clear", "map_dec", "table_deposit", "pmd_set_huge", "map_inc"], names[(flush + 2)..(flush + 9)]);
+        var huge = trace.Ops[flush + 7];
+        Assert.Equal((0x7f0000200000UL, 0x8000UL, 38), (huge.Va, huge.Pfn, huge.Tid));
+        Assert.True(names.IndexOf("collapse_flush") < names.LastIndexOf("page_free"));
+        Assert.Equal((1, 0, 0), (lowering.Statistics.Collapses, lowering.Statistics.CollapsesSkipped, lowering.Statistics.ImpliedUnmaps));
+        AssertNoFindings(result);
+    }
+
+    [Theory]
+    [InlineData("v6.0", 1)]
+    [InlineData("latest", 0)]
+    public void Exposure_CollapseWhileAnotherCpuRunsTheMm_ReportedOnlyWithoutTheIpiSync(string profile, int expected)
+    {
+        var (_, lowering, result) = LowerAndReplay(Collapse().Rows(), profile);
+
+        Assert.Equal(expected, lowering.Exposures.Count);
+        Assert.DoesNotContain(result.Findings, f => f.Class == FindingClass.Inconsistent);
+        if (expected > 0)
+        {
+            var f = lowering.Exposures[0];
+            Assert.Equal(("I2", "R2", ExposureClass.Exposure), (f.Checker, f.Race, f.Class));
+            Assert.Equal([0, 1], f.Cpus);
+            Assert.Contains("exposure window", f.Message, StringComparison.Ordinal);
+            Assert.Equal(f.Seqs.Count, f.Witness.Steps.Count);
+        }
+    }
+
+    [Fact]
+    public void Exposure_KernelThreadReplacedTheMmOnTheOtherCpu_NoWindow()
+    {
+        var input = Collapse();
+        var rows = input.Rows();
+        // Insert a kernel thread on CPU0 before khugepaged takes the lock: the mm's task no longer runs there.
+        var (_, lowering, _) = LowerAndReplay(
+        [
+            .. rows.Take(rows.FindIndex(r => r.Event == "kmem:mm_page_alloc" && r.Pid == 38)),
+            .. new LoweringInput().Line("kworker/0:1", 7, 0, "tlb_flush: pages:0 reason:flush on task switch (0)").Rows()
+                .Select(r => { r.Seq = 999; return r; }),
+            .. rows.Skip(rows.FindIndex(r => r.Event == "kmem:mm_page_alloc" && r.Pid == 38)).Where(r => r.Pid != 200),
+        ], "v6.0");
+
+        Assert.Empty(lowering.Exposures);
+    }
+
+    /// <summary>Two pages faulted in a 2 MiB-aligned anonymous mapping, then a MREMAP_FIXED to another 2 MiB boundary entered (NORMAL_PMD).</summary>
+    private static LoweringInput PmdMoveEntered()
+    {
+        var input = new LoweringInput();
+        Mmap(input, 0x7f0000000000, 0x200000);
+        Fault(input, 0x7f0000000000, 0x2000);
+        Fault(input, 0x7f0000001000, 0x2001);
+        return input.Line("mmwork", 100, 0, "sys_mremap(addr: 0x7f0000000000, old_len: 0x200000, new_len: 0x200000, flags: 3, new_addr: 0x7f0040000000)");
+    }
+
+    [Theory]
+    [InlineData("v5.13", 1)]
+    [InlineData("latest", 0)]
+    public void Exposure_PmdMoveDuringReclaim_ReportedOnlyWithoutRmapLocks(string profile, int expected)
+    {
+        var input = PmdMoveEntered();
+        input
+            .Line("kswapd0", 50, 1, "mm_vmscan_kswapd_wake: nid=0 order=0")
+            .Line("mmwork", 100, 0, $"mmap_lock_acquire_returned: mm={Mm} memcg_id=1 write=true success=true")
+            .Wait(40)
+            .Line("mmwork", 100, 0, "tlb_flush: pages:-1 reason:local MM shootdown (3)")
+            .Line("mmwork", 100, 0, $"mmap_lock_released: mm={Mm} memcg_id=1 write=true")
+            .Line("mmwork", 100, 0, "sys_mremap -> 0x7f0040000000")
+            .Line("kswapd0", 50, 1, "mm_vmscan_kswapd_sleep: nid=0");
+        var (_, lowering, result) = LowerAndReplay(input.Rows(), profile);
+
+        Assert.Equal(expected, lowering.Exposures.Count);
+        Assert.DoesNotContain(result.Findings, f => f.Class == FindingClass.Inconsistent);
+        if (expected > 0)
+        {
+            var f = lowering.Exposures[0];
+            Assert.Equal(("I1", "R1"), (f.Checker, f.Race));
+            Assert.Contains("44000 ns", f.Message, StringComparison.Ordinal);
+            Assert.Equal([0, 1], f.Cpus);
+        }
+    }
+
+    [Theory]
+    [InlineData("v5.13", 1)]
+    [InlineData("v5.13 +rmap-locks-pmd-move", 0)]
+    public void Exposure_AnotherTaskFreesAPageOfTheMmDuringThePmdMove_ReportedOnlyWithoutRmapLocks(string profile, int expected)
+    {
+        var input = PmdMoveEntered();
+        input
+            .Line("mmwork", 100, 0, $"mmap_lock_acquire_returned: mm={Mm} memcg_id=1 write=true success=true")
+            .Line("kcompactd0", 51, 1, "mm_page_free: page=0000000022222223 pfn=0x2001 order=0")
+            .Line("mmwork", 100, 0, $"mmap_lock_released: mm={Mm} memcg_id=1 write=true")
+            .Line("mmwork", 100, 0, "sys_mremap -> 0x7f0040000000");
+        string[] parts = profile.Split(' ');
+        var kernel = KernelProfile.Parse(parts[0], parts[1..]);
+        var (result, lowering) = Pipeline.Replay.Lowering.TraceLowering.LowerAndReplay(input.Rows(), kernel, Arch.X86);
+
+        Assert.Equal(expected, lowering.Exposures.Count);
+        Assert.Equal(1, lowering.Statistics.ImpliedUnmaps);
+        Assert.DoesNotContain(result.Findings, f => f.Class == FindingClass.Inconsistent);
+        if (expected > 0)
+        {
+            Assert.Contains(lowering.Exposures[0].Witness.Steps, s => s.Tid == 51 && s.Text.Contains("frees a page of mm", StringComparison.Ordinal));
+        }
+    }
+
+    [Theory]
+    [InlineData("recorded/ftrace-text/mm_trace.txt")]
+    [InlineData("recorded/trace-cmd/mm_v7_zstd_full.dat")]
+    public void Replay_RecordedCorpus_NoInconsistentFindings(string file)
+    {
+        var rows = ReadCorpus(file);
+        foreach (string profile in new[] { "latest", "v5.13", "v6.0" })
+        {
+            var (trace, lowering, result) = LowerAndReplay(rows, profile);
+
+            Assert.DoesNotContain(result.Findings, f => f.Class == FindingClass.Inconsistent);
+            Assert.Empty(result.Unfinished);
+            Assert.Equal(rows.Count, lowering.Statistics.Events);
+            Assert.True(lowering.Statistics.FaultsMapped > 100, lowering.Statistics.ToString());
+            Assert.Equal(1, lowering.Statistics.Collapses);
+            Assert.True(lowering.Statistics.DuplicateFrees > 0);
+            long previous = -1;
+            foreach (ref readonly var op in trace.Ops)
+            {
+                Assert.True(op.Seq >= previous && op.Seq < rows.Count);
+                previous = op.Seq;
+            }
+            if (profile == "latest")
+            {
+                AssertNoFindings(result);
+            }
+        }
+    }
+
+    [Fact]
+    public void LowerAndReplay_Streaming_SameFindingsAndOpsAsTheKeptTrace()
+    {
+        var rows = Collapse().Rows();
+        var kept = LowerAndReplay(rows, "v6.0");
+        var sink = new KeepSink();
+        var (result, lowering) = Pipeline.Replay.Lowering.TraceLowering.LowerAndReplay(rows, KernelProfile.Parse("v6.0", []), Arch.X86, sink);
+
+        Assert.Equal(kept.Trace.Ops.ToArray(), sink.Ops);
+        Assert.Equal(kept.Result.OpsExecuted, result.OpsExecuted);
+        Assert.Equal(kept.Lowering.Exposures.Select(f => f.Message), lowering.Exposures.Select(f => f.Message));
+        Assert.Equal("khugepaged", sink.Comms[38]);
+    }
+
+    private sealed class KeepSink : Pipeline.Replay.Lowering.IOpSink
+    {
+        public List<Op> Ops { get; } = [];
+        public Dictionary<int, string> Comms { get; } = [];
+
+        public void Task(int tid, string comm) => Comms[tid] = comm;
+
+        public void Write(in Op op) => Ops.Add(op);
+    }
+
+    [Fact]
+    public void Lower_SameRowsTwice_IdenticalOps()
+    {
+        var rows = ReadCorpus("recorded/ftrace-text/mm_trace.txt");
+        var a = LowerAndReplay(rows).Trace.Ops.ToArray();
+        var b = LowerAndReplay(rows).Trace.Ops.ToArray();
+        Assert.Equal(a, b);
+    }
+}
