@@ -1,0 +1,526 @@
+using System.Collections.Concurrent;
+using System.Diagnostics.CodeAnalysis;
+using System.Globalization;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Text;
+
+namespace Pipeline.Storage.DuckDb;
+
+/// <summary>A row-at-a-time chunk being filled through typed column writers (appender or stream).</summary>
+internal interface IChunkRows
+{
+    /// <summary>Row of the current chunk being filled.</summary>
+    int CurrentRow { get; }
+
+    /// <summary>Typed writer of a column, bound to the current chunk.</summary>
+    ColumnWriter Writer(int column);
+
+    /// <summary>The current row is filled; moves on (handing over a full chunk).</summary>
+    void CompleteRow();
+}
+
+/// <summary>
+/// Streams rows into a DuckDB query without a table. The producer fills data chunks through column writers,
+/// as <see cref="DuckDbAppender"/> does; a table function registered on the connection hands the full chunks
+/// to DuckDB, which pulls them on the consumer thread that runs the query (a COPY to Parquet). Chunks travel
+/// through a small bounded pool, so memory stays bounded whatever the number of rows, and parsing overlaps
+/// DuckDB's encoding.
+/// </summary>
+/// <remarks>
+/// The table function copies each chunk into DuckDB's output chunk: fixed-width data and validity with
+/// memcpy, strings longer than 12 bytes with <c>duckdb_vector_assign_string_element_len</c>, so that DuckDB owns
+/// them (the Parquet writer buffers whole row groups, long after our chunk is reused). Failure paths: if the
+/// producer stops without <see cref="Complete"/> the scan reports an error, which ends the query; if the query
+/// fails, the producer's next hand-over throws its error. Either way the consumer thread is joined.
+/// </remarks>
+internal sealed unsafe class ChunkStream : IChunkRows, IDisposable
+{
+    private const int SlotCount = 4;
+
+    // Extra info handed to DuckDB is an id, not a GCHandle: the function stays in the catalog until the
+    // database closes, and a stale id is detected where a freed GCHandle would crash.
+    private static readonly ConcurrentDictionary<long, ChunkStream> s_streams = new();
+    private static long s_nextId;
+
+    private readonly object _lock = new();
+    private readonly Slot[] _slots;
+    private readonly Queue<Slot> _full = new();
+    private readonly Stack<Slot> _free = new();
+    private readonly ColumnWriter[] _writers;
+    private readonly ColumnType[] _types;
+    private readonly string[] _names;
+    private readonly IntPtr[] _logicalTypes;
+    private readonly int _capacity;
+    private readonly long _id;
+    private Slot _current;
+    private int _row;
+    private Thread? _consumer;
+    private bool _producerDone;
+    private string? _abortReason;
+    private bool _consumerDone;
+    private Exception? _consumerError;
+    private bool _completed;
+    private bool _disposed;
+
+    /// <summary>
+    /// Registers table function <paramref name="function"/> on <paramref name="connection"/> with the given
+    /// columns; takes ownership of <paramref name="logicalTypes"/>.
+    /// </summary>
+    public ChunkStream(DuckDbConnection connection, string function, IReadOnlyList<string> names, IntPtr[] logicalTypes)
+    {
+        ArgumentNullException.ThrowIfNull(connection);
+        Function = function;
+        _names = [.. names];
+        _logicalTypes = logicalTypes;
+        _capacity = (int)NativeMethods.VectorSize();
+        _types = new ColumnType[_names.Length];
+        _writers = new ColumnWriter[_names.Length];
+        _slots = new Slot[SlotCount];
+        try
+        {
+            for (int i = 0; i < _names.Length; i++)
+            {
+                _types[i] = ColumnType.FromHandle(logicalTypes[i]);
+                _writers[i] = ColumnWriter.Create(function, i, _names[i], _types[i], null!);
+            }
+            for (int s = 0; s < SlotCount; s++)
+            {
+                fixed (IntPtr* typeArray = _logicalTypes)
+                {
+                    _slots[s] = new Slot(NativeMethods.CreateDataChunk(typeArray, (ulong)_logicalTypes.Length));
+                }
+            }
+            for (int s = SlotCount - 1; s > 0; s--)
+            {
+                _free.Push(_slots[s]);
+            }
+            _current = _slots[0];
+            BindWriters();
+            _id = Interlocked.Increment(ref s_nextId);
+            s_streams[_id] = this;
+            Register(connection);
+        }
+        catch
+        {
+            Release();
+            throw;
+        }
+    }
+
+    /// <summary>Name of the table function that yields the rows.</summary>
+    public string Function { get; }
+
+    /// <summary>Rows completed so far.</summary>
+    public long RowCount { get; private set; }
+
+    /// <summary>Benchmarks only: full chunks are dropped instead of handed over (our side alone).</summary>
+    internal bool DropChunksForBenchmark { get; set; }
+
+    public int CurrentRow => _row;
+
+    public ColumnWriter Writer(int column) => _writers[column];
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void CompleteRow()
+    {
+        RowCount++;
+        if (++_row == _capacity)
+        {
+            HandOver(last: false);
+        }
+    }
+
+    /// <summary>Runs <paramref name="query"/> (which scans <see cref="Function"/>) on a dedicated thread.</summary>
+    public void Start(Action query)
+    {
+        ArgumentNullException.ThrowIfNull(query);
+        if (_consumer is not null)
+        {
+            throw new InvalidOperationException($"The stream '{Function}' is consumed already.");
+        }
+        _consumer = new Thread(() => Consume(query))
+        {
+            IsBackground = true,
+            Name = "mmtrace " + Function,
+        };
+        _consumer.Start();
+    }
+
+    /// <summary>Hands over the last rows, ends the stream and waits for the query.</summary>
+    /// <exception cref="DuckDbException">The query failed.</exception>
+    public void Complete()
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (_completed)
+        {
+            return;
+        }
+        _completed = true;
+        if (_row > 0)
+        {
+            HandOver(last: true);
+        }
+        lock (_lock)
+        {
+            _producerDone = true;
+            Monitor.PulseAll(_lock);
+        }
+        _consumer?.Join();
+        if (_consumerError is not null)
+        {
+            throw new DuckDbException($"Streaming rows through '{Function}' failed: {_consumerError.Message}", _consumerError);
+        }
+    }
+
+    /// <summary>Without <see cref="Complete"/>: makes the query fail, waits for it and frees the chunks.</summary>
+    public void Dispose()
+    {
+        if (_disposed)
+        {
+            return;
+        }
+        _disposed = true;
+        lock (_lock)
+        {
+            if (!_producerDone)
+            {
+                _abortReason = "the producer stopped before the end of the rows (error or cancellation)";
+            }
+            Monitor.PulseAll(_lock);
+        }
+        _consumer?.Join();
+        Release();
+    }
+
+    private void Register(DuckDbConnection connection)
+    {
+        IntPtr function = NativeMethods.CreateTableFunction();
+        try
+        {
+            NativeMethods.TableFunctionSetName(function, Function);
+            NativeMethods.TableFunctionSetExtraInfo(function, (IntPtr)_id, IntPtr.Zero);
+            NativeMethods.TableFunctionSetBind(function, &OnBind);
+            NativeMethods.TableFunctionSetInit(function, &OnInit);
+            NativeMethods.TableFunctionSetFunction(function, &OnScan);
+            if (!NativeMethods.Ok(NativeMethods.RegisterTableFunction(connection.Handle, function)))
+            {
+                throw new DuckDbException($"DuckDB refused to register table function '{Function}' (is the name taken?).");
+            }
+        }
+        finally
+        {
+            NativeMethods.DestroyTableFunction(ref function);
+        }
+    }
+
+    private void Consume(Action query)
+    {
+        try
+        {
+            query();
+        }
+        catch (Exception e)
+        {
+            _consumerError = e;
+        }
+        finally
+        {
+            lock (_lock)
+            {
+                _consumerDone = true;
+                Monitor.PulseAll(_lock);
+            }
+        }
+    }
+
+    private void HandOver(bool last)
+    {
+        _current.Rows = _row;
+        if (DropChunksForBenchmark)
+        {
+            Recycle(_current);
+            _row = 0;
+            BindWriters();
+            return;
+        }
+        lock (_lock)
+        {
+            if (_consumerDone || _consumer is null)
+            {
+                ThrowConsumerStopped();
+            }
+            _full.Enqueue(_current);
+            Monitor.PulseAll(_lock);
+            if (last)
+            {
+                return;
+            }
+            while (_free.Count == 0 && !_consumerDone)
+            {
+                Monitor.Wait(_lock);
+            }
+            if (_free.Count == 0)
+            {
+                ThrowConsumerStopped();
+            }
+            _current = _free.Pop();
+        }
+        _row = 0;
+        BindWriters();
+    }
+
+    [DoesNotReturn]
+    private void ThrowConsumerStopped()
+    {
+        _completed = true;
+        if (_consumerError is not null)
+        {
+            throw new DuckDbException($"Streaming rows through '{Function}' failed: {_consumerError.Message}", _consumerError);
+        }
+        throw new InvalidOperationException(_consumer is null
+            ? $"No query consumes the stream '{Function}'; call Start first."
+            : $"The query consuming '{Function}' ended before the rows did.");
+    }
+
+    private void BindWriters()
+    {
+        for (int i = 0; i < _writers.Length; i++)
+        {
+            _writers[i].Arena = _current.Arena;
+            _writers[i].Bind(NativeMethods.DataChunkGetVector(_current.Chunk, (ulong)i));
+        }
+    }
+
+    /// <summary>Consumer side: the next full chunk, or null at the end of the stream.</summary>
+    private Slot? Take()
+    {
+        lock (_lock)
+        {
+            while (_full.Count == 0 && !_producerDone && _abortReason is null)
+            {
+                Monitor.Wait(_lock);
+            }
+            if (_abortReason is not null)
+            {
+                throw new OperationCanceledException(_abortReason);
+            }
+            return _full.Count == 0 ? null : _full.Dequeue();
+        }
+    }
+
+    private void Return(Slot slot)
+    {
+        Recycle(slot);
+        lock (_lock)
+        {
+            _free.Push(slot);
+            Monitor.PulseAll(_lock);
+        }
+    }
+
+    private static void Recycle(Slot slot)
+    {
+        NativeMethods.DataChunkReset(slot.Chunk);
+        slot.Arena.Reset();
+        slot.Rows = 0;
+    }
+
+    private void Fill(IntPtr output)
+    {
+        Slot? slot = Take();
+        if (slot is null)
+        {
+            NativeMethods.DataChunkSetSize(output, 0);
+            return;
+        }
+        try
+        {
+            int rows = slot.Rows;
+            for (int c = 0; c < _types.Length; c++)
+            {
+                CopyVector(_types[c], NativeMethods.DataChunkGetVector(slot.Chunk, (ulong)c), NativeMethods.DataChunkGetVector(output, (ulong)c), rows);
+            }
+            NativeMethods.DataChunkSetSize(output, (ulong)rows);
+        }
+        finally
+        {
+            Return(slot);
+        }
+    }
+
+    private static void CopyVector(ColumnType type, IntPtr source, IntPtr target, int rows)
+    {
+        CopyValidity(source, target, rows);
+        void* from = NativeMethods.VectorGetData(source);
+        void* to = NativeMethods.VectorGetData(target);
+        switch (type.Id)
+        {
+            case DuckDbType.BigInt or DuckDbType.UBigInt or DuckDbType.Double:
+                Buffer.MemoryCopy(from, to, (long)rows * 8, (long)rows * 8);
+                break;
+            case DuckDbType.Integer:
+                Buffer.MemoryCopy(from, to, (long)rows * 4, (long)rows * 4);
+                break;
+            case DuckDbType.Boolean:
+                Buffer.MemoryCopy(from, to, rows, rows);
+                break;
+            case DuckDbType.Varchar:
+                CopyStrings(NativeMethods.VectorGetValidity(source), from, target, to, rows);
+                break;
+            case DuckDbType.List:
+            {
+                long bytes = (long)rows * sizeof(DuckDbListEntry);
+                Buffer.MemoryCopy(from, to, bytes, bytes);
+                ulong size = NativeMethods.ListVectorGetSize(source);
+                if (!NativeMethods.Ok(NativeMethods.ListVectorReserve(target, size)) || !NativeMethods.Ok(NativeMethods.ListVectorSetSize(target, size)))
+                {
+                    throw new DuckDbException(string.Create(CultureInfo.InvariantCulture, $"DuckDB could not reserve {size} list elements."));
+                }
+                IntPtr sourceChild = NativeMethods.ListVectorGetChild(source);
+                IntPtr targetChild = NativeMethods.ListVectorGetChild(target);
+                CopyValidity(sourceChild, targetChild, (int)size);
+                CopyStrings(NativeMethods.VectorGetValidity(sourceChild), NativeMethods.VectorGetData(sourceChild),
+                    targetChild, NativeMethods.VectorGetData(targetChild), (int)size);
+                break;
+            }
+            default:
+                throw new NotSupportedException($"Streaming a {type.Name} column is not supported.");
+        }
+    }
+
+    private static void CopyValidity(IntPtr source, IntPtr target, int rows)
+    {
+        ulong* from = NativeMethods.VectorGetValidity(source);
+        if (from is null || rows == 0)
+        {
+            return;
+        }
+        NativeMethods.VectorEnsureValidityWritable(target);
+        ulong* to = NativeMethods.VectorGetValidity(target);
+        long bytes = ((rows + 63) >> 6) * 8L;
+        Buffer.MemoryCopy(from, to, bytes, bytes);
+    }
+
+    private static void CopyStrings(ulong* validity, void* from, IntPtr target, void* to, int rows)
+    {
+        var source = (byte*)from;
+        var entries = (byte*)to;
+        for (int r = 0; r < rows; r++)
+        {
+            if (validity is not null && (validity[r >> 6] & (1UL << (r & 63))) == 0)
+            {
+                continue;
+            }
+            byte* entry = source + ((long)r * 16);
+            uint length = *(uint*)entry;
+            if (length <= StringEntry.InlineLength)
+            {
+                // Inline strings hold no pointer: the 16 bytes are the whole value.
+                *(Int128*)(entries + ((long)r * 16)) = *(Int128*)entry;
+            }
+            else
+            {
+                NativeMethods.VectorAssignStringElementLen(target, (ulong)r, *(byte**)(entry + 8), length);
+            }
+        }
+    }
+
+    private void Release()
+    {
+        if (_id != 0)
+        {
+            s_streams.TryRemove(_id, out _);
+        }
+        foreach (Slot? slot in _slots)
+        {
+            slot?.Dispose();
+        }
+        for (int i = 0; i < _logicalTypes.Length; i++)
+        {
+            if (_logicalTypes[i] != IntPtr.Zero)
+            {
+                NativeMethods.DestroyLogicalType(ref _logicalTypes[i]);
+            }
+        }
+    }
+
+    private static ChunkStream? Lookup(IntPtr extraInfo) => s_streams.TryGetValue((long)extraInfo, out ChunkStream? stream) ? stream : null;
+
+    [UnmanagedCallersOnly]
+    private static void OnBind(IntPtr info)
+    {
+        ChunkStream? stream = Lookup(NativeMethods.BindGetExtraInfo(info));
+        if (stream is null)
+        {
+            SetError(info, "the stream behind this table function is closed", bind: true);
+            return;
+        }
+        for (int i = 0; i < stream._names.Length; i++)
+        {
+            NativeMethods.BindAddResultColumn(info, stream._names[i], stream._logicalTypes[i]);
+        }
+    }
+
+    [UnmanagedCallersOnly]
+    private static void OnInit(IntPtr info) =>
+        // One scanning thread: chunks must come out in the order they were written.
+        NativeMethods.InitSetMaxThreads(info, 1);
+
+    [UnmanagedCallersOnly]
+    private static void OnScan(IntPtr info, IntPtr output)
+    {
+        try
+        {
+            ChunkStream? stream = Lookup(NativeMethods.FunctionGetExtraInfo(info));
+            if (stream is null)
+            {
+                SetError(info, "the stream behind this table function is closed", bind: false);
+                return;
+            }
+            stream.Fill(output);
+        }
+        catch (Exception e)
+        {
+            // Exceptions must not cross into native frames: report through DuckDB, which fails the query.
+            NativeMethods.DataChunkSetSize(output, 0);
+            SetError(info, e.Message, bind: false);
+        }
+    }
+
+    private static void SetError(IntPtr info, string message, bool bind)
+    {
+        byte[] utf8 = Encoding.UTF8.GetBytes(message + "\0");
+        fixed (byte* text = utf8)
+        {
+            if (bind)
+            {
+                NativeMethods.BindSetError(info, text);
+            }
+            else
+            {
+                NativeMethods.FunctionSetError(info, text);
+            }
+        }
+    }
+
+    private sealed class Slot(IntPtr chunk) : IDisposable
+    {
+        private IntPtr _chunk = chunk;
+
+        public IntPtr Chunk => _chunk;
+
+        public StringArena Arena { get; } = new();
+
+        public int Rows { get; set; }
+
+        public void Dispose()
+        {
+            if (_chunk != IntPtr.Zero)
+            {
+                NativeMethods.DestroyDataChunk(ref _chunk);
+            }
+            Arena.Dispose();
+        }
+    }
+}
