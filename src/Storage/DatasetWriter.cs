@@ -8,10 +8,13 @@ namespace Pipeline.Storage;
 /// <summary>Settings of the scratch DuckDB database a <see cref="DatasetWriter"/> stages events in.</summary>
 public sealed record DatasetWriterOptions
 {
-    /// <summary>DuckDB memory_limit of the staging database; beyond it DuckDB spills to the temp directory.</summary>
+    /// <summary>DuckDB memory_limit; beyond it the sort of out-of-order traces spills to the work directory.</summary>
     public string MemoryLimit { get; init; } = "512MB";
 
-    /// <summary>DuckDB threads; null for DuckDB's default (one per core).</summary>
+    /// <summary>
+    /// DuckDB threads; null for one while events stream into Parquet (the scan is sequential, so more threads
+    /// only add scheduling) and one per core for the sort of an out-of-order trace.
+    /// </summary>
     public int? Threads { get; init; }
 }
 
@@ -258,6 +261,7 @@ public sealed class TraceWriter : IDisposable
     private readonly DuckDbDatabase _database;
     private readonly DuckDbConnection _connection;
     private readonly EventTableWriter _events;
+    private readonly int _sortThreads;
     private bool _disposed;
 
     internal TraceWriter(string id, string directory, string work, DatasetWriterOptions options)
@@ -271,10 +275,8 @@ public sealed class TraceWriter : IDisposable
             ["memory_limit"] = options.MemoryLimit,
             ["temp_directory"] = Path.Combine(work, "spill"),
         };
-        if (options.Threads is int threads)
-        {
-            config["threads"] = threads.ToString(CultureInfo.InvariantCulture);
-        }
+        config["threads"] = (options.Threads ?? 1).ToString(CultureInfo.InvariantCulture);
+        _sortThreads = options.Threads ?? Environment.ProcessorCount;
         _database = DuckDbDatabase.Open(null, config);
         try
         {
@@ -334,6 +336,7 @@ public sealed class TraceWriter : IDisposable
             // Rare (inputs are merged per CPU in time order): sort under memory_limit, spilling to the work
             // directory. seq is unique, so the order and hence the file are deterministic.
             written = Path.Combine(_work, "events.sorted.parquet");
+            _connection.Execute(string.Create(CultureInfo.InvariantCulture, $"SET threads = {_sortThreads}"));
             _connection.Execute(CopySql($"SELECT * FROM read_parquet({DatasetFiles.SqlLiteral(_streamed)}) ORDER BY ts_ns, seq", written));
         }
         File.Move(written, Path.Combine(Directory, DatasetFiles.EventsFile), overwrite: true);

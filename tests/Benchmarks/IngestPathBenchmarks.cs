@@ -8,6 +8,7 @@ using BenchmarkDotNet.Jobs;
 using Pipeline.Ingest;
 using Pipeline.Ingest.TraceDat;
 using Pipeline.Storage;
+using Pipeline.Storage.DuckDb;
 
 namespace Pipeline.Benchmarks;
 
@@ -50,6 +51,25 @@ public partial class IngestPathBenchmarks
 
     [Benchmark]
     public long Text_FillOnly() => Ingest("ftrace", _text, fillOnly: true);
+
+    /// <summary>Parser, chunks and the table function's copy into DuckDB, consumed by <c>count(*)</c>: no Parquet.</summary>
+    [Benchmark]
+    public long Text_ScanOnly()
+    {
+        using var connection = DuckDbConnection.OpenInMemory(new Dictionary<string, string>(StringComparer.Ordinal)
+        {
+            ["threads"] = Threads.ToString(CultureInfo.InvariantCulture),
+        });
+        using EventTableWriter writer = EventTableWriter.ForStream(connection, "scan");
+        long counted = 0;
+        writer.StartQuery(() => counted = (long)connection.Scalar("SELECT count(*) FROM scan()")!);
+        using (FileStream stream = File.OpenRead(_text))
+        {
+            TraceIngestor.CreateReader("ftrace").Read(stream, _text, writer, new IngestDiagnostics());
+        }
+        writer.Complete();
+        return counted;
+    }
 
     [Benchmark]
     public long TraceDat_ToParquet() => Ingest("tracedat", _dat, fillOnly: false);

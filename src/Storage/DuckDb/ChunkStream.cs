@@ -351,7 +351,12 @@ internal sealed unsafe class ChunkStream : IChunkRows, IDisposable
 
     private static void CopyVector(ColumnType type, IntPtr source, IntPtr target, int rows)
     {
-        CopyValidity(source, target, rows);
+        ulong* validity = NativeMethods.VectorGetValidity(source);
+        if (!CopyValidity(validity, target, rows))
+        {
+            // Most typed payload columns are NULL throughout a chunk: the validity says it all.
+            return;
+        }
         void* from = NativeMethods.VectorGetData(source);
         void* to = NativeMethods.VectorGetData(target);
         switch (type.Id)
@@ -366,7 +371,7 @@ internal sealed unsafe class ChunkStream : IChunkRows, IDisposable
                 Buffer.MemoryCopy(from, to, rows, rows);
                 break;
             case DuckDbType.Varchar:
-                CopyStrings(NativeMethods.VectorGetValidity(source), from, target, to, rows);
+                CopyStrings(validity, from, target, to, rows);
                 break;
             case DuckDbType.List:
             {
@@ -379,9 +384,11 @@ internal sealed unsafe class ChunkStream : IChunkRows, IDisposable
                 }
                 IntPtr sourceChild = NativeMethods.ListVectorGetChild(source);
                 IntPtr targetChild = NativeMethods.ListVectorGetChild(target);
-                CopyValidity(sourceChild, targetChild, (int)size);
-                CopyStrings(NativeMethods.VectorGetValidity(sourceChild), NativeMethods.VectorGetData(sourceChild),
-                    targetChild, NativeMethods.VectorGetData(targetChild), (int)size);
+                ulong* childValidity = NativeMethods.VectorGetValidity(sourceChild);
+                if (CopyValidity(childValidity, targetChild, (int)size))
+                {
+                    CopyStrings(childValidity, NativeMethods.VectorGetData(sourceChild), targetChild, NativeMethods.VectorGetData(targetChild), (int)size);
+                }
                 break;
             }
             default:
@@ -389,17 +396,45 @@ internal sealed unsafe class ChunkStream : IChunkRows, IDisposable
         }
     }
 
-    private static void CopyValidity(IntPtr source, IntPtr target, int rows)
+    /// <summary>Copies the validity mask; false when no row is valid (nothing else to copy).</summary>
+    private static bool CopyValidity(ulong* from, IntPtr target, int rows)
     {
-        ulong* from = NativeMethods.VectorGetValidity(source);
-        if (from is null || rows == 0)
+        if (rows == 0)
         {
-            return;
+            return false;
         }
-        NativeMethods.VectorEnsureValidityWritable(target);
+        if (from is null)
+        {
+            return true;
+        }
+        int words = (rows + 63) >> 6;
+        ulong any = 0;
+        ulong all = ulong.MaxValue;
+        for (int w = 0; w < words - 1; w++)
+        {
+            any |= from[w];
+            all &= from[w];
+        }
+        ulong lastMask = (rows & 63) == 0 ? ulong.MaxValue : (1UL << (rows & 63)) - 1;
+        ulong last = from[words - 1] & lastMask;
+        any |= last;
         ulong* to = NativeMethods.VectorGetValidity(target);
-        long bytes = ((rows + 63) >> 6) * 8L;
-        Buffer.MemoryCopy(from, to, bytes, bytes);
+        if (all == ulong.MaxValue && last == lastMask)
+        {
+            // All valid: a reset output vector has no mask (null); only a mask left from earlier needs setting.
+            if (to is not null)
+            {
+                new Span<ulong>(to, words).Fill(ulong.MaxValue);
+            }
+            return true;
+        }
+        if (to is null)
+        {
+            NativeMethods.VectorEnsureValidityWritable(target);
+            to = NativeMethods.VectorGetValidity(target);
+        }
+        Buffer.MemoryCopy(from, to, words * 8L, words * 8L);
+        return any != 0;
     }
 
     private static void CopyStrings(ulong* validity, void* from, IntPtr target, void* to, int rows)
