@@ -61,6 +61,7 @@ internal sealed unsafe class ChunkStream : IChunkRows, IDisposable
     private bool _consumerDone;
     private Exception? _consumerError;
     private bool _completed;
+    private Exception? _failure;
     private bool _disposed;
 
     /// <summary>
@@ -111,9 +112,6 @@ internal sealed unsafe class ChunkStream : IChunkRows, IDisposable
     /// <summary>Name of the table function that yields the rows.</summary>
     public string Function { get; }
 
-    /// <summary>Rows completed so far.</summary>
-    public long RowCount { get; private set; }
-
     /// <summary>Benchmarks only: full chunks are dropped instead of handed over (our side alone).</summary>
     internal bool DropChunksForBenchmark { get; set; }
 
@@ -124,7 +122,6 @@ internal sealed unsafe class ChunkStream : IChunkRows, IDisposable
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void CompleteRow()
     {
-        RowCount++;
         if (++_row == _capacity)
         {
             HandOver(last: false);
@@ -152,24 +149,28 @@ internal sealed unsafe class ChunkStream : IChunkRows, IDisposable
     public void Complete()
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        if (_completed)
+        if (!_completed)
         {
-            return;
+            _completed = true;
+            if (_row > 0)
+            {
+                HandOver(last: true);
+            }
+            lock (_lock)
+            {
+                _producerDone = true;
+                Monitor.PulseAll(_lock);
+            }
+            _consumer?.Join();
+            if (_consumerError is not null)
+            {
+                _failure = new DuckDbException($"Streaming rows through '{Function}' failed: {_consumerError.Message}", _consumerError);
+            }
         }
-        _completed = true;
-        if (_row > 0)
+        if (_failure is not null)
         {
-            HandOver(last: true);
-        }
-        lock (_lock)
-        {
-            _producerDone = true;
-            Monitor.PulseAll(_lock);
-        }
-        _consumer?.Join();
-        if (_consumerError is not null)
-        {
-            throw new DuckDbException($"Streaming rows through '{Function}' failed: {_consumerError.Message}", _consumerError);
+            // Also on a second call: the query's output is incomplete, whoever asks.
+            throw _failure;
         }
     }
 
@@ -274,13 +275,12 @@ internal sealed unsafe class ChunkStream : IChunkRows, IDisposable
     private void ThrowConsumerStopped()
     {
         _completed = true;
-        if (_consumerError is not null)
-        {
-            throw new DuckDbException($"Streaming rows through '{Function}' failed: {_consumerError.Message}", _consumerError);
-        }
-        throw new InvalidOperationException(_consumer is null
-            ? $"No query consumes the stream '{Function}'; call Start first."
-            : $"The query consuming '{Function}' ended before the rows did.");
+        _failure = _consumerError is not null
+            ? new DuckDbException($"Streaming rows through '{Function}' failed: {_consumerError.Message}", _consumerError)
+            : new InvalidOperationException(_consumer is null
+                ? $"No query consumes the stream '{Function}'; call Start first."
+                : $"The query consuming '{Function}' ended before the rows did.");
+        throw _failure;
     }
 
     private void BindWriters()
@@ -439,8 +439,14 @@ internal sealed unsafe class ChunkStream : IChunkRows, IDisposable
 
     private static void CopyStrings(ulong* validity, void* from, IntPtr target, void* to, int rows)
     {
+        const int CacheSize = 16;
         var source = (byte*)from;
         var entries = (byte*)to;
+        // Names (comm, event, ...) come from a cache: one buffer per distinct string. Assign each buffer once
+        // per chunk and give later rows a copy of DuckDB's entry, which points into the vector's own heap.
+        byte** cachedText = stackalloc byte*[CacheSize];
+        int* cachedRow = stackalloc int[CacheSize];
+        new Span<nint>(cachedText, CacheSize).Clear();
         for (int r = 0; r < rows; r++)
         {
             if (validity is not null && (validity[r >> 6] & (1UL << (r & 63))) == 0)
@@ -448,16 +454,24 @@ internal sealed unsafe class ChunkStream : IChunkRows, IDisposable
                 continue;
             }
             byte* entry = source + ((long)r * 16);
+            var value = (Int128*)(entries + ((long)r * 16));
             uint length = *(uint*)entry;
             if (length <= StringEntry.InlineLength)
             {
                 // Inline strings hold no pointer: the 16 bytes are the whole value.
-                *(Int128*)(entries + ((long)r * 16)) = *(Int128*)entry;
+                *value = *(Int128*)entry;
+                continue;
             }
-            else
+            byte* text = *(byte**)(entry + 8);
+            int slot = (int)(((nuint)text >> 4) & (CacheSize - 1));
+            if (cachedText[slot] == text && *(uint*)(entries + ((long)cachedRow[slot] * 16)) == length)
             {
-                NativeMethods.VectorAssignStringElementLen(target, (ulong)r, *(byte**)(entry + 8), length);
+                *value = *(Int128*)(entries + ((long)cachedRow[slot] * 16));
+                continue;
             }
+            NativeMethods.VectorAssignStringElementLen(target, (ulong)r, text, length);
+            cachedText[slot] = text;
+            cachedRow[slot] = r;
         }
     }
 
@@ -485,15 +499,22 @@ internal sealed unsafe class ChunkStream : IChunkRows, IDisposable
     [UnmanagedCallersOnly]
     private static void OnBind(IntPtr info)
     {
-        ChunkStream? stream = Lookup(NativeMethods.BindGetExtraInfo(info));
-        if (stream is null)
+        try
         {
-            SetError(info, "the stream behind this table function is closed", bind: true);
-            return;
+            ChunkStream? stream = Lookup(NativeMethods.BindGetExtraInfo(info));
+            if (stream is null)
+            {
+                SetError(info, "the stream behind this table function is closed", bind: true);
+                return;
+            }
+            for (int i = 0; i < stream._names.Length; i++)
+            {
+                NativeMethods.BindAddResultColumn(info, stream._names[i], stream._logicalTypes[i]);
+            }
         }
-        for (int i = 0; i < stream._names.Length; i++)
+        catch (Exception e)
         {
-            NativeMethods.BindAddResultColumn(info, stream._names[i], stream._logicalTypes[i]);
+            SetError(info, e.Message, bind: true);
         }
     }
 
