@@ -206,6 +206,38 @@ public sealed class TraceWriterTests
         });
 
         Assert.Contains("no_such_table", error.Message, StringComparison.Ordinal);
+        // The rows are lost: completing must not pretend otherwise.
+        Assert.Throws<DuckDbException>(writer.Complete);
+    }
+
+    [Fact]
+    public void Complete_ManyDistinctLongNamesPerChunk_EveryValueIntact()
+    {
+        using var dir = new TempDirectory();
+        string target = dir.Combine("run");
+        var expected = new List<string>();
+        using (var writer = DatasetWriter.Create(target))
+        {
+            TraceWriter trace = writer.BeginTrace();
+            var row = new EventRow();
+            string[] comms = [.. Enumerable.Range(0, 300).Select(n => $"worker-thread-number-{n}")];
+            for (long i = 0; i < 6_000; i++)
+            {
+                TestData.Fill(row, i);
+                // Interleaved names: runs are short and the per-chunk name cache sees collisions.
+                row.Comm = comms[(i * 7) % comms.Length];
+                trace.Events.Write(row);
+                expected.Add(TestData.Describe(row));
+                row.Clear();
+            }
+            trace.Complete(new IngestDiagnostics(), []);
+            writer.Commit();
+        }
+        using var connection = DuckDbConnection.OpenInMemory();
+
+        string[] actual = [.. EventReader.ReadEvents(connection, EventsParquet(target)).Select(TestData.Describe)];
+
+        Assert.Equal(expected, actual);
     }
 
     [Fact]
