@@ -38,6 +38,25 @@ public sealed class TraceWriterTests
     }
 
     [Fact]
+    public void Complete_NoEvents_EmptyParquetWithEveryColumn()
+    {
+        using var dir = new TempDirectory();
+        string target = dir.Combine("run");
+        using (var writer = DatasetWriter.Create(target))
+        {
+            TraceWriter trace = writer.BeginTrace();
+            DatasetMeta meta = trace.Complete(new IngestDiagnostics(), []);
+            Assert.Equal(0, meta.Events);
+            writer.Commit();
+        }
+        using var connection = DuckDbConnection.OpenInMemory();
+
+        Assert.Equal(0L, connection.Scalar("SELECT count(*) FROM read_parquet(?)", EventsParquet(target)));
+        using DuckDbReader reader = connection.Query("SELECT * FROM read_parquet(?)", EventsParquet(target));
+        Assert.Equal(EventSchema.Columns.Select(c => c.Name + " " + c.SqlType), Enumerable.Range(0, reader.FieldCount).Select(i => reader.GetName(i) + " " + reader.GetTypeName(i)));
+    }
+
+    [Fact]
     public void Complete_MillionRows_CountAndSumsExact()
     {
         using var dir = new TempDirectory();
