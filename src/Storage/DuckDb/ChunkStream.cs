@@ -80,11 +80,6 @@ internal sealed unsafe class ChunkStream : IChunkRows, IDisposable
         _slots = new Slot[SlotCount];
         try
         {
-            for (int i = 0; i < _names.Length; i++)
-            {
-                _types[i] = ColumnType.FromHandle(logicalTypes[i]);
-                _writers[i] = ColumnWriter.Create(function, i, _names[i], _types[i], null!);
-            }
             for (int s = 0; s < SlotCount; s++)
             {
                 fixed (IntPtr* typeArray = _logicalTypes)
@@ -97,6 +92,11 @@ internal sealed unsafe class ChunkStream : IChunkRows, IDisposable
                 _free.Push(_slots[s]);
             }
             _current = _slots[0];
+            for (int i = 0; i < _names.Length; i++)
+            {
+                _types[i] = ColumnType.FromHandle(logicalTypes[i]);
+                _writers[i] = ColumnWriter.Create(function, i, _names[i], _types[i], _current.Arena);
+            }
             BindWriters();
             _id = Interlocked.Increment(ref s_nextId);
             s_streams[_id] = this;
