@@ -397,6 +397,7 @@ internal sealed unsafe class ChunkStream : IChunkRows, IDisposable
     }
 
     /// <summary>Copies the validity mask; false when no row is valid (nothing else to copy).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static bool CopyValidity(ulong* from, IntPtr target, int rows)
     {
         if (rows == 0)
@@ -437,6 +438,7 @@ internal sealed unsafe class ChunkStream : IChunkRows, IDisposable
         return any != 0;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void CopyStrings(ulong* validity, void* from, IntPtr target, void* to, int rows)
     {
         const int CacheSize = 16;
