@@ -8,10 +8,13 @@ namespace Pipeline.Storage;
 /// <summary>Settings of the scratch DuckDB database a <see cref="DatasetWriter"/> stages events in.</summary>
 public sealed record DatasetWriterOptions
 {
-    /// <summary>DuckDB memory_limit of the staging database; beyond it DuckDB spills to the temp directory.</summary>
+    /// <summary>DuckDB memory_limit; beyond it the sort of out-of-order traces spills to the work directory.</summary>
     public string MemoryLimit { get; init; } = "512MB";
 
-    /// <summary>DuckDB threads; null for DuckDB's default (one per core).</summary>
+    /// <summary>
+    /// DuckDB threads; null for one while events stream into Parquet (the scan is sequential, so more threads
+    /// only add scheduling) and one per core for the sort of an out-of-order trace.
+    /// </summary>
     public int? Threads { get; init; }
 }
 
@@ -240,17 +243,25 @@ public sealed partial class DatasetWriter : IDisposable
 }
 
 /// <summary>
-/// One trace being written: events go through <see cref="Events"/> into a file-backed DuckDB staging database
-/// (memory-limited, spilling to disk), and <see cref="Complete(DatasetMeta)"/> copies them to
-/// <c>events.parquet</c> ordered by <c>ts_ns, seq</c> (sorting only when they did not arrive in time order)
-/// and writes <c>meta.json</c>.
+/// One trace being written. Events go through <see cref="Events"/> straight into Parquet: DuckDB runs
+/// <c>COPY (SELECT * FROM &lt;table function&gt;) TO … (FORMAT parquet)</c> on a dedicated thread from the start,
+/// pulling the chunks the parser fills (no staging table). <see cref="Complete(DatasetMeta)"/> ends the stream
+/// and moves the file to <c>events.parquet</c> — after one sorting COPY by <c>ts_ns, seq</c> when the events did
+/// not arrive in time order — and writes <c>meta.json</c>.
 /// </summary>
 public sealed class TraceWriter : IDisposable
 {
+    /// <summary>Rows per Parquet row group (DuckDB's default; the writer buffers one group per thread).</summary>
+    private const int RowGroupSize = 122_880;
+
+    private const string ScanFunction = "mmtrace_events_scan";
+
     private readonly string _work;
+    private readonly string _streamed;
     private readonly DuckDbDatabase _database;
     private readonly DuckDbConnection _connection;
     private readonly EventTableWriter _events;
+    private readonly int _sortThreads;
     private bool _disposed;
 
     internal TraceWriter(string id, string directory, string work, DatasetWriterOptions options)
@@ -258,23 +269,26 @@ public sealed class TraceWriter : IDisposable
         Id = id;
         Directory = directory;
         _work = work;
+        _streamed = Path.Combine(work, "events.streamed.parquet");
         var config = new Dictionary<string, string>(StringComparer.Ordinal)
         {
             ["memory_limit"] = options.MemoryLimit,
             ["temp_directory"] = Path.Combine(work, "spill"),
         };
-        if (options.Threads is int threads)
-        {
-            config["threads"] = threads.ToString(CultureInfo.InvariantCulture);
-        }
-        _database = DuckDbDatabase.Open(Path.Combine(work, "stage.duckdb"), config);
+        config["threads"] = (options.Threads ?? 1).ToString(CultureInfo.InvariantCulture);
+        _sortThreads = options.Threads ?? Environment.ProcessorCount;
+        _database = DuckDbDatabase.Open(null, config);
         try
         {
             _connection = _database.Connect();
-            _events = new EventTableWriter(_connection);
+            _events = EventTableWriter.ForStream(_connection, ScanFunction);
+            DuckDbConnection connection = _connection;
+            string copy = CopySql($"SELECT * FROM {ScanFunction}()", _streamed);
+            _events.StartQuery(() => connection.Execute(copy));
         }
         catch
         {
+            _events?.Dispose();
             _connection?.Dispose();
             _database.Dispose();
             throw;
@@ -304,29 +318,38 @@ public sealed class TraceWriter : IDisposable
     }
 
     /// <summary>
-    /// Writes events.parquet and meta.json, then releases the staging database. The facts this writer owns
-    /// replace those in <paramref name="meta"/>: <c>trace_id</c>, <c>events</c> and <c>event_counts</c>.
+    /// Ends the event stream (waiting for the Parquet COPY), puts events.parquet in place, writes meta.json,
+    /// then releases DuckDB. The facts this writer owns replace those in <paramref name="meta"/>:
+    /// <c>trace_id</c>, <c>events</c> and <c>event_counts</c>.
     /// </summary>
     /// <returns>The metadata as written.</returns>
+    /// <exception cref="DuckDbException">The COPY (or the sorting COPY) failed.</exception>
     public DatasetMeta Complete(DatasetMeta meta)
     {
         ArgumentNullException.ThrowIfNull(meta);
         ObjectDisposedException.ThrowIf(_disposed, this);
         _events.Complete();
         meta = meta with { TraceId = Id, Events = _events.Count, EventCounts = _events.SortedEventCounts() };
-        // Rows that arrived in time order are already in (ts_ns, seq) order: insertion order is preserved by
-        // the scan, so the sort (and its spilling for big traces) is skipped.
-        string order = _events.IsTimeOrdered ? "" : " ORDER BY ts_ns, seq";
-        DatasetFiles.WriteParquetAtomic(_connection,
-            $"SELECT * FROM {DatasetFiles.SqlIdentifier(_events.Table)}{order}",
-            Path.Combine(Directory, DatasetFiles.EventsFile));
+        string written = _streamed;
+        if (!_events.IsTimeOrdered)
+        {
+            // Rare (inputs are merged per CPU in time order): sort under memory_limit, spilling to the work
+            // directory. seq is unique, so the order and hence the file are deterministic.
+            written = Path.Combine(_work, "events.sorted.parquet");
+            _connection.Execute(string.Create(CultureInfo.InvariantCulture, $"SET threads = {_sortThreads}"));
+            _connection.Execute(CopySql($"SELECT * FROM read_parquet({DatasetFiles.SqlLiteral(_streamed)}) ORDER BY ts_ns, seq", written));
+        }
+        File.Move(written, Path.Combine(Directory, DatasetFiles.EventsFile), overwrite: true);
         meta.Write(Directory);
         IsCompleted = true;
         Dispose();
         return meta;
     }
 
-    /// <summary>Releases the staging database (its files go with the temporary directory).</summary>
+    /// <summary>
+    /// Releases DuckDB; an unfinished stream makes the COPY fail and is waited for (its partial file goes
+    /// with the work directory).
+    /// </summary>
     public void Dispose()
     {
         if (_disposed)
@@ -342,4 +365,8 @@ public sealed class TraceWriter : IDisposable
             System.IO.Directory.Delete(_work, recursive: true);
         }
     }
+
+    private static string CopySql(string select, string path) =>
+        string.Create(CultureInfo.InvariantCulture,
+            $"COPY ({select}) TO {DatasetFiles.SqlLiteral(path)} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {RowGroupSize})");
 }

@@ -1,17 +1,21 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using Pipeline.Storage.DuckDb;
 
 namespace Pipeline.Storage;
 
 /// <summary>
-/// Creates the event table (<see cref="EventSchema"/>) in a connection and appends <see cref="EventRow"/>s to
-/// it column by column through a <see cref="DuckDbAppender"/>, assigning <see cref="EventRow.Seq"/> 0, 1, 2, …
-/// in write order. Call <see cref="Complete"/> to write the last chunk; disposing without it discards the
-/// rows not yet written (the error path).
+/// Writes <see cref="EventRow"/>s (<see cref="EventSchema"/>) column by column into DuckDB data chunks,
+/// assigning <see cref="EventRow.Seq"/> 0, 1, 2, … in write order, and counts them. Two targets: a table
+/// (the public constructor: an appender on a new table) or a stream that a query pulls chunks from
+/// (<see cref="ForStream"/>: a table function, used to COPY straight to Parquet). Call <see cref="Complete"/>
+/// to hand over the last chunk; disposing without it discards the rows not yet written (the error path).
 /// </summary>
 public sealed class EventTableWriter : IEventSink, IDisposable
 {
-    private readonly DuckDbAppender _appender;
+    private readonly DuckDbAppender? _appender;
+    private readonly ChunkStream? _stream;
+    private readonly IChunkRows _rows;
     private readonly Int64ColumnWriter _seq;
     private readonly Int64ColumnWriter _tsNs;
     private readonly Int32ColumnWriter _cpu;
@@ -41,37 +45,52 @@ public sealed class EventTableWriter : IEventSink, IDisposable
     /// <summary>Creates table <paramref name="table"/> in <paramref name="connection"/> and opens an appender on it.</summary>
     /// <exception cref="DuckDbException">The table exists already, or DuckDB refused it.</exception>
     public EventTableWriter(DuckDbConnection connection, string table = "events")
+        : this(CreateTable(connection, table), table)
     {
-        ArgumentNullException.ThrowIfNull(connection);
+    }
+
+    private EventTableWriter(IChunkRows rows, string table)
+    {
         Table = table;
-        connection.Execute(EventSchema.CreateTableSql(table));
-        _appender = connection.CreateAppender(table);
-        _seq = (Int64ColumnWriter)_appender.Writer(EventSchema.Seq);
-        _tsNs = (Int64ColumnWriter)_appender.Writer(EventSchema.TsNs);
-        _cpu = (Int32ColumnWriter)_appender.Writer(EventSchema.Cpu);
-        _pid = (Int32ColumnWriter)_appender.Writer(EventSchema.Pid);
-        _tgid = (Int32ColumnWriter)_appender.Writer(EventSchema.Tgid);
-        _comm = (VarcharColumnWriter)_appender.Writer(EventSchema.Comm);
-        _event = (VarcharColumnWriter)_appender.Writer(EventSchema.Event);
-        _irqFlags = (VarcharColumnWriter)_appender.Writer(EventSchema.IrqFlags);
-        _srcPos = (Int64ColumnWriter)_appender.Writer(EventSchema.SrcPos);
+        _rows = rows;
+        _appender = rows as DuckDbAppender;
+        _stream = rows as ChunkStream;
+        _seq = (Int64ColumnWriter)rows.Writer(EventSchema.Seq);
+        _tsNs = (Int64ColumnWriter)rows.Writer(EventSchema.TsNs);
+        _cpu = (Int32ColumnWriter)rows.Writer(EventSchema.Cpu);
+        _pid = (Int32ColumnWriter)rows.Writer(EventSchema.Pid);
+        _tgid = (Int32ColumnWriter)rows.Writer(EventSchema.Tgid);
+        _comm = (VarcharColumnWriter)rows.Writer(EventSchema.Comm);
+        _event = (VarcharColumnWriter)rows.Writer(EventSchema.Event);
+        _irqFlags = (VarcharColumnWriter)rows.Writer(EventSchema.IrqFlags);
+        _srcPos = (Int64ColumnWriter)rows.Writer(EventSchema.SrcPos);
         _int64Fields = Fields<Int64ColumnWriter>(ColumnKind.Int64);
         _uint64Fields = Fields<UInt64ColumnWriter>(ColumnKind.UInt64);
         _int32Fields = Fields<Int32ColumnWriter>(ColumnKind.Int32);
         _boolFields = Fields<BoolColumnWriter>(ColumnKind.Bool);
         _textFields = Fields<VarcharColumnWriter>(ColumnKind.Text);
-        _args = (VarcharColumnWriter)_appender.Writer(EventSchema.Args);
-        _stack = (VarcharListColumnWriter)_appender.Writer(EventSchema.Stack);
+        _args = (VarcharColumnWriter)rows.Writer(EventSchema.Args);
+        _stack = (VarcharListColumnWriter)rows.Writer(EventSchema.Stack);
     }
 
-    /// <summary>Benchmarks only: see <see cref="DuckDbAppender.SkipNativeAppendForBenchmark"/>.</summary>
+    /// <summary>Benchmarks only: fill chunks but do not hand them to DuckDB (our side alone).</summary>
     internal bool SkipNativeAppendForBenchmark
     {
-        get => _appender.SkipNativeAppendForBenchmark;
-        set => _appender.SkipNativeAppendForBenchmark = value;
+        get => _appender?.SkipNativeAppendForBenchmark ?? _stream!.DropChunksForBenchmark;
+        set
+        {
+            if (_appender is not null)
+            {
+                _appender.SkipNativeAppendForBenchmark = value;
+            }
+            else
+            {
+                _stream!.DropChunksForBenchmark = value;
+            }
+        }
     }
 
-    /// <summary>The table written.</summary>
+    /// <summary>The table written, or the table function streaming the rows.</summary>
     public string Table { get; }
 
     /// <summary>
@@ -96,10 +115,46 @@ public sealed class EventTableWriter : IEventSink, IDisposable
     /// <summary>Event counts sorted by name (ordinal), as they go into meta.json.</summary>
     public SortedDictionary<string, long> SortedEventCounts() => new(EventCounts.ToDictionary(), StringComparer.Ordinal);
 
+    /// <summary>
+    /// Creates a writer whose rows are pulled by table function <paramref name="function"/> (registered on
+    /// <paramref name="connection"/>, schema <see cref="EventSchema"/>); <see cref="StartQuery"/> runs the
+    /// query that scans it on a dedicated thread.
+    /// </summary>
+    internal static EventTableWriter ForStream(DuckDbConnection connection, string function)
+    {
+        var types = new IntPtr[EventSchema.Columns.Count];
+        try
+        {
+            foreach (EventColumn column in EventSchema.Columns)
+            {
+                types[column.Ordinal] = LogicalTypeOf(column.Kind);
+            }
+        }
+        catch
+        {
+            for (int i = 0; i < types.Length; i++)
+            {
+                if (types[i] != IntPtr.Zero)
+                {
+                    NativeMethods.DestroyLogicalType(ref types[i]);
+                }
+            }
+            throw;
+        }
+        return new EventTableWriter(new ChunkStream(connection, function, [.. EventSchema.Columns.Select(c => c.Name)], types), function);
+    }
+
+    /// <summary>Stream writers: runs <paramref name="query"/> (which scans <see cref="Table"/>) on its own thread.</summary>
+    internal void StartQuery(Action query) =>
+        (_stream ?? throw new InvalidOperationException("This writer appends to a table; only stream writers run a query.")).Start(query);
+
     /// <summary>Appends one event; sets <c>row.Seq</c> to its row id.</summary>
+    // Per-row paths are compiled fully optimized at once: an ingest of ~1 M events otherwise spends much of its
+    // time in tier-0 and PGO-instrumented code before tier 1 arrives.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Write(EventRow row)
     {
-        int r = _appender.CurrentRow;
+        int r = _rows.CurrentRow;
         long seq = Count;
         row.Seq = seq;
         _seq.Set(r, seq);
@@ -149,25 +204,43 @@ public sealed class EventTableWriter : IEventSink, IDisposable
         }
         CountEvent(row.Event);
         Count = seq + 1;
-        _appender.CompleteRow();
+        _rows.CompleteRow();
     }
 
-    /// <summary>Writes the buffered rows and closes the appender.</summary>
+    /// <summary>
+    /// Writes the buffered rows and closes the appender; for a stream, hands over the last rows, ends the
+    /// stream and waits for the query that consumes it.
+    /// </summary>
+    /// <exception cref="DuckDbException">DuckDB refused the rows, or the consuming query failed.</exception>
     public void Complete()
     {
-        _appender.Close();
+        if (_appender is not null)
+        {
+            _appender.Close();
+        }
+        else
+        {
+            _stream!.Complete();
+        }
         _completed = true;
     }
 
-    /// <summary>Releases the appender; without <see cref="Complete"/>, buffered rows are discarded.</summary>
+    /// <summary>
+    /// Releases the appender or stream; without <see cref="Complete"/>, buffered rows are discarded and a
+    /// consuming query is made to fail (and waited for).
+    /// </summary>
     public void Dispose()
     {
-        if (!_completed)
+        if (_appender is not null)
         {
-            _appender.Discard();
+            if (!_completed)
+            {
+                _appender.Discard();
+            }
+            _appender.Dispose();
         }
-        _appender.Dispose();
-        // Chunk entries point into the caches' memory: free it only once the appender is gone.
+        _stream?.Dispose();
+        // Chunk entries point into the caches' memory: free it only once the appender (or the consumer) is gone.
         _names.Dispose();
         _texts.Dispose();
     }
@@ -176,9 +249,35 @@ public sealed class EventTableWriter : IEventSink, IDisposable
         where T : ColumnWriter =>
         EventSchema.Columns
             .Where(c => c.Ordinal >= EventSchema.FirstField && c.Ordinal < EventSchema.Args && c.Kind == kind)
-            .Select(c => (c.Ordinal, (T)_appender.Writer(c.Ordinal)))
+            .Select(c => (c.Ordinal, (T)_rows.Writer(c.Ordinal)))
             .ToArray();
 
+    private static DuckDbAppender CreateTable(DuckDbConnection connection, string table)
+    {
+        ArgumentNullException.ThrowIfNull(connection);
+        connection.Execute(EventSchema.CreateTableSql(table));
+        return connection.CreateAppender(table);
+    }
+
+    private static IntPtr LogicalTypeOf(ColumnKind kind)
+    {
+        if (kind == ColumnKind.TextList)
+        {
+            using var child = new LogicalType(NativeMethods.CreateLogicalType(DuckDbType.Varchar));
+            return NativeMethods.CreateListType(child.Handle);
+        }
+        return NativeMethods.CreateLogicalType(kind switch
+        {
+            ColumnKind.Int64 => DuckDbType.BigInt,
+            ColumnKind.UInt64 => DuckDbType.UBigInt,
+            ColumnKind.Int32 => DuckDbType.Integer,
+            ColumnKind.Bool => DuckDbType.Boolean,
+            ColumnKind.Text => DuckDbType.Varchar,
+            _ => throw new InvalidOperationException($"Unknown column kind {kind}."),
+        });
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void WriteFields(EventRow row, int r)
     {
         foreach (var (ordinal, writer) in _uint64Fields)

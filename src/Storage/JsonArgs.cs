@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Runtime.CompilerServices;
 using System.Text;
 
 namespace Pipeline.Storage;
@@ -18,6 +19,7 @@ internal sealed class JsonArgs
     private byte[] _buffer = new byte[1024];
     private int _length;
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public ReadOnlySpan<byte> Serialize(List<KeyValuePair<string, string>> args)
     {
         _length = 0;
@@ -36,6 +38,7 @@ internal sealed class JsonArgs
         return new ReadOnlySpan<byte>(_buffer, 0, _length);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void WriteString(string value)
     {
         Put((byte)'"');

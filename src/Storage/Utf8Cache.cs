@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Text;
 using Pipeline.Storage.DuckDb;
@@ -21,6 +22,7 @@ internal sealed unsafe class Utf8Cache : IDisposable
     private byte* _scratch;
     private int _scratchLength;
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public NativeUtf8 Get(string value)
     {
         if (ReferenceEquals(value, _lastKey))

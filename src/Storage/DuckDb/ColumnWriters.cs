@@ -34,15 +34,25 @@ internal abstract unsafe class ColumnWriter
 
     protected void* Data { get; private set; }
 
-    public static ColumnWriter Create(string table, int column, string name, ColumnType type, StringArena arena) => type.Id switch
+    /// <summary>Where string bytes that must outlive the caller go until the chunk is consumed.</summary>
+    public StringArena Arena { get; set; } = null!;
+
+    public static ColumnWriter Create(string table, int column, string name, ColumnType type, StringArena arena)
+    {
+        ColumnWriter writer = CreateTyped(table, column, name, type);
+        writer.Arena = arena;
+        return writer;
+    }
+
+    private static ColumnWriter CreateTyped(string table, int column, string name, ColumnType type) => type.Id switch
     {
         DuckDbType.BigInt => new Int64ColumnWriter(table, column, name, type),
         DuckDbType.UBigInt => new UInt64ColumnWriter(table, column, name, type),
         DuckDbType.Integer => new Int32ColumnWriter(table, column, name, type),
         DuckDbType.Boolean => new BoolColumnWriter(table, column, name, type),
         DuckDbType.Double => new DoubleColumnWriter(table, column, name, type),
-        DuckDbType.Varchar => new VarcharColumnWriter(table, column, name, type, arena),
-        DuckDbType.List when type.Child!.Id == DuckDbType.Varchar => new VarcharListColumnWriter(table, column, name, type, arena),
+        DuckDbType.Varchar => new VarcharColumnWriter(table, column, name, type),
+        DuckDbType.List when type.Child!.Id == DuckDbType.Varchar => new VarcharListColumnWriter(table, column, name, type),
         _ => throw new NotSupportedException(
             $"Table '{table}' column {column} '{name}' has type {type.Name}; the appender writes BIGINT, UBIGINT, INTEGER, BOOLEAN, DOUBLE, VARCHAR and VARCHAR[] columns."),
     };
@@ -202,17 +212,17 @@ internal static unsafe class StringEntry
     }
 }
 
-internal sealed unsafe class VarcharColumnWriter(string table, int column, string name, ColumnType type, StringArena arena)
+internal sealed unsafe class VarcharColumnWriter(string table, int column, string name, ColumnType type)
     : ColumnWriter(table, column, name, type)
 {
     private byte[] _scratch = new byte[256];
 
     /// <summary>Writes valid UTF-8 (not re-validated: callers encode from .NET strings).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void Set(int row, ReadOnlySpan<byte> utf8) => StringEntry.Write(Data, row, utf8, arena);
+    public void Set(int row, ReadOnlySpan<byte> utf8) => StringEntry.Write(Data, row, utf8, Arena);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void Set(int row, NativeUtf8 utf8) => StringEntry.Write(Data, row, utf8, arena);
+    public void Set(int row, NativeUtf8 utf8) => StringEntry.Write(Data, row, utf8, Arena);
 
     public void Set(int row, string value) => Set(row, Encode(ref _scratch, value));
 
@@ -234,7 +244,7 @@ internal sealed unsafe class VarcharColumnWriter(string table, int column, strin
     }
 }
 
-internal sealed unsafe class VarcharListColumnWriter(string table, int column, string name, ColumnType type, StringArena arena)
+internal sealed unsafe class VarcharListColumnWriter(string table, int column, string name, ColumnType type)
     : ColumnWriter(table, column, name, type)
 {
     private byte[] _scratch = new byte[256];
@@ -272,7 +282,7 @@ internal sealed unsafe class VarcharListColumnWriter(string table, int column, s
             }
             else
             {
-                StringEntry.Write(_childData, index, VarcharColumnWriter.Encode(ref _scratch, item), arena);
+                StringEntry.Write(_childData, index, VarcharColumnWriter.Encode(ref _scratch, item), Arena);
             }
         }
         _size = needed;

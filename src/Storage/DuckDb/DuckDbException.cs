@@ -16,6 +16,13 @@ public sealed class DuckDbException : Exception
         Sql = sql;
     }
 
+    /// <summary>Wraps an error that ended a query running elsewhere (e.g. on a streaming consumer thread).</summary>
+    public DuckDbException(string message, Exception inner)
+        : base(message, inner)
+    {
+        Sql = (inner as DuckDbException)?.Sql;
+    }
+
     /// <summary>The statement that failed, when there was one.</summary>
     public string? Sql { get; }
 }

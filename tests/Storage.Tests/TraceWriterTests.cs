@@ -1,0 +1,282 @@
+using Pipeline.Storage.DuckDb;
+
+namespace Pipeline.Storage.Tests;
+
+/// <summary>The streaming write path: rows go through a DuckDB table function straight into events.parquet.</summary>
+public sealed class TraceWriterTests
+{
+    private static readonly TimeSpan s_guard = TimeSpan.FromSeconds(60);
+
+    private static string EventsParquet(string target) => Path.Combine(target, DatasetFiles.EventsFile);
+
+    [Fact]
+    public void Complete_EveryColumnKind_RoundTripsThroughParquet()
+    {
+        using var dir = new TempDirectory();
+        string target = dir.Combine("run");
+        var expected = new List<string>();
+        using (var writer = DatasetWriter.Create(target))
+        {
+            TraceWriter trace = writer.BeginTrace();
+            var row = new EventRow();
+            // Several chunks (2048 rows each) and a partial last one.
+            for (long i = 0; i < 5_000; i++)
+            {
+                TestData.Fill(row, i);
+                trace.Events.Write(row);
+                expected.Add(TestData.Describe(row));
+                row.Clear();
+            }
+            trace.Complete(new IngestDiagnostics(), []);
+            writer.Commit();
+        }
+        using var connection = DuckDbConnection.OpenInMemory();
+
+        string[] actual = [.. EventReader.ReadEvents(connection, EventsParquet(target)).Select(TestData.Describe)];
+
+        Assert.Equal(expected, actual);
+    }
+
+    [Fact]
+    public void Complete_NoEvents_EmptyParquetWithEveryColumn()
+    {
+        using var dir = new TempDirectory();
+        string target = dir.Combine("run");
+        using (var writer = DatasetWriter.Create(target))
+        {
+            TraceWriter trace = writer.BeginTrace();
+            DatasetMeta meta = trace.Complete(new IngestDiagnostics(), []);
+            Assert.Equal(0, meta.Events);
+            writer.Commit();
+        }
+        using var connection = DuckDbConnection.OpenInMemory();
+
+        Assert.Equal(0L, connection.Scalar("SELECT count(*) FROM read_parquet(?)", EventsParquet(target)));
+        using DuckDbReader reader = connection.Query("SELECT * FROM read_parquet(?)", EventsParquet(target));
+        Assert.Equal(EventSchema.Columns.Select(c => c.Name + " " + c.SqlType), Enumerable.Range(0, reader.FieldCount).Select(i => reader.GetName(i) + " " + reader.GetTypeName(i)));
+    }
+
+    [Fact]
+    public void Complete_MillionRows_CountAndSumsExact()
+    {
+        using var dir = new TempDirectory();
+        string target = dir.Combine("run");
+        const long Rows = 1_000_000;
+        int address = TestData.Field("address");
+        using (var writer = DatasetWriter.Create(target))
+        {
+            TraceWriter trace = writer.BeginTrace();
+            var row = new EventRow();
+            for (long i = 0; i < Rows; i++)
+            {
+                row.TsNs = 1_000 + i;
+                row.Cpu = (int)(i & 3);
+                row.Pid = 7;
+                row.Comm = "stress-ng-mremap";
+                row.Event = (i & 1) == 0 ? "exceptions:page_fault_user" : "tlb:tlb_flush";
+                row.SrcPos = i + 1;
+                if ((i & 1) == 0)
+                {
+                    row.SetUInt64(address, (ulong)i * 4096);
+                }
+                trace.Events.Write(row);
+                row.Clear();
+            }
+            DatasetMeta meta = trace.Complete(new IngestDiagnostics(), []);
+            Assert.Equal(Rows, meta.Events);
+            Assert.Equal(Rows / 2, meta.EventCounts["tlb:tlb_flush"]);
+            writer.Commit();
+        }
+        using var connection = DuckDbConnection.OpenInMemory();
+
+        using DuckDbReader reader = connection.Query(
+            "SELECT count(*), sum(seq)::BIGINT, sum(ts_ns)::BIGINT, sum(cpu)::BIGINT, count(address), sum(address)::BIGINT, count(DISTINCT comm), count(*) FILTER (WHERE event = 'tlb:tlb_flush') FROM read_parquet(?)",
+            EventsParquet(target));
+        Assert.True(reader.Read());
+
+        Assert.Equal(Rows, reader.GetInt64(0));
+        Assert.Equal((Rows - 1) * Rows / 2, reader.GetInt64(1));
+        Assert.Equal((1_000 * Rows) + ((Rows - 1) * Rows / 2), reader.GetInt64(2));
+        Assert.Equal(1_500_000L, reader.GetInt64(3));
+        Assert.Equal(Rows / 2, reader.GetInt64(4));
+        // sum of i*4096 over even i < 1e6 = 4096 * 2 * sum(k, k < 5e5).
+        Assert.Equal(4096L * 2 * (499_999L * 500_000 / 2), reader.GetInt64(5));
+        Assert.Equal(1L, reader.GetInt64(6));
+        Assert.Equal(Rows / 2, reader.GetInt64(7));
+    }
+
+    [Fact]
+    public void Dispose_ProducerThrowsMidStream_NoParquetNoTemporaryNoHungThread()
+    {
+        using var dir = new TempDirectory();
+        string target = dir.Combine("run");
+
+        Task run = Task.Run(() =>
+        {
+            using var writer = DatasetWriter.Create(target);
+            TraceWriter trace = writer.BeginTrace();
+            var row = new EventRow();
+            // Well past the chunk pool: the COPY has consumed chunks and is waiting for more.
+            for (long i = 0; i < 100_000; i++)
+            {
+                TestData.Fill(row, i);
+                trace.Events.Write(row);
+                row.Clear();
+                if (i == 50_000)
+                {
+                    throw new TraceFormatException("trace.txt", 50_001, "line", "expected an event line, found 'garbage'");
+                }
+            }
+        });
+
+        Assert.True(((IAsyncResult)run).AsyncWaitHandle.WaitOne(s_guard), "disposing the writer after a producer error hung");
+        var error = Assert.Throws<AggregateException>(run.Wait);
+        Assert.IsType<TraceFormatException>(error.InnerException);
+        Assert.Empty(dir.Entries());
+    }
+
+    [Fact]
+    public void Dispose_CancelledFromAnotherThread_NoParquetNoTemporary()
+    {
+        using var dir = new TempDirectory();
+        string target = dir.Combine("run");
+        using var cancellation = new CancellationTokenSource();
+        long written = 0;
+
+        Task run = Task.Run(() =>
+        {
+            using var writer = DatasetWriter.Create(target);
+            TraceWriter trace = writer.BeginTrace();
+            var row = new EventRow();
+            for (long i = 0; ; i++)
+            {
+                cancellation.Token.ThrowIfCancellationRequested();
+                TestData.Fill(row, i);
+                trace.Events.Write(row);
+                row.Clear();
+                Volatile.Write(ref written, i + 1);
+            }
+        }, cancellation.Token);
+        SpinWait.SpinUntil(() => Volatile.Read(ref written) > 20_000 || run.IsCompleted, s_guard);
+        cancellation.Cancel();
+
+        Assert.True(((IAsyncResult)run).AsyncWaitHandle.WaitOne(s_guard), "disposing the writer after cancellation hung");
+        Assert.True(run.IsCanceled, $"expected cancellation, got {run.Status} {run.Exception?.InnerException}");
+        Assert.Empty(dir.Entries());
+    }
+
+    [Fact]
+    public void Complete_OutOfOrderAcrossChunks_ParquetSortedByTsThenSeq()
+    {
+        using var dir = new TempDirectory();
+        string target = dir.Combine("run");
+        const int Rows = 10_000;
+        using (var writer = DatasetWriter.Create(target))
+        {
+            TraceWriter trace = writer.BeginTrace();
+            var row = new EventRow();
+            for (int i = 0; i < Rows; i++)
+            {
+                // Two interleaved CPUs whose clocks disagree: every other event steps back in time.
+                row.TsNs = (i % 2 == 0 ? 1_000_000 : 0) + (i / 2 * 10);
+                row.Event = "tlb:tlb_flush";
+                row.Comm = "a.out";
+                trace.Events.Write(row);
+                row.Clear();
+            }
+            Assert.False(trace.EventTable.IsTimeOrdered);
+            trace.Complete(new IngestDiagnostics(), []);
+            writer.Commit();
+        }
+        using var connection = DuckDbConnection.OpenInMemory();
+
+        using DuckDbReader reader = connection.Query(
+            """
+            SELECT count(*), count(*) FILTER (WHERE ts_ns < prev_ts OR (ts_ns = prev_ts AND seq < prev_seq)), min(seq), max(seq)
+            FROM (SELECT ts_ns, seq, lag(ts_ns) OVER w AS prev_ts, lag(seq) OVER w AS prev_seq
+                  FROM read_parquet(?, file_row_number = true) WINDOW w AS (ORDER BY file_row_number))
+            """,
+            EventsParquet(target));
+        Assert.True(reader.Read());
+
+        Assert.Equal((long)Rows, reader.GetInt64(0));
+        Assert.Equal(0L, reader.GetInt64(1));
+        Assert.Equal(0L, reader.GetInt64(2));
+        Assert.Equal(Rows - 1L, reader.GetInt64(3));
+        Assert.Equal([Path.Combine("run"), Path.Combine("run", "events.parquet"), Path.Combine("run", "meta.json")], dir.Entries());
+    }
+
+    [Fact]
+    public void Write_ConsumingQueryFails_ThrowsDuckDbError()
+    {
+        using var connection = DuckDbConnection.OpenInMemory();
+        using EventTableWriter writer = EventTableWriter.ForStream(connection, "events_scan");
+        writer.StartQuery(() => connection.Execute("SELECT * FROM no_such_table"));
+        var row = new EventRow();
+
+        var error = Assert.Throws<DuckDbException>(() =>
+        {
+            for (long i = 0; i < 100_000; i++)
+            {
+                TestData.Fill(row, i);
+                writer.Write(row);
+                row.Clear();
+            }
+        });
+
+        Assert.Contains("no_such_table", error.Message, StringComparison.Ordinal);
+        // The rows are lost: completing must not pretend otherwise.
+        Assert.Throws<DuckDbException>(writer.Complete);
+    }
+
+    [Fact]
+    public void Complete_ManyDistinctLongNamesPerChunk_EveryValueIntact()
+    {
+        using var dir = new TempDirectory();
+        string target = dir.Combine("run");
+        var expected = new List<string>();
+        using (var writer = DatasetWriter.Create(target))
+        {
+            TraceWriter trace = writer.BeginTrace();
+            var row = new EventRow();
+            string[] comms = [.. Enumerable.Range(0, 300).Select(n => $"worker-thread-number-{n}")];
+            for (long i = 0; i < 6_000; i++)
+            {
+                TestData.Fill(row, i);
+                // Interleaved names: runs are short and the per-chunk name cache sees collisions.
+                row.Comm = comms[(i * 7) % comms.Length];
+                trace.Events.Write(row);
+                expected.Add(TestData.Describe(row));
+                row.Clear();
+            }
+            trace.Complete(new IngestDiagnostics(), []);
+            writer.Commit();
+        }
+        using var connection = DuckDbConnection.OpenInMemory();
+
+        string[] actual = [.. EventReader.ReadEvents(connection, EventsParquet(target)).Select(TestData.Describe)];
+
+        Assert.Equal(expected, actual);
+    }
+
+    [Fact]
+    public void Complete_StreamScannedByQuery_RowsArriveInWriteOrder()
+    {
+        using var connection = DuckDbConnection.OpenInMemory();
+        using EventTableWriter writer = EventTableWriter.ForStream(connection, "events_scan");
+        writer.StartQuery(() => connection.Execute("CREATE TABLE copied AS SELECT * FROM events_scan()"));
+        var row = new EventRow();
+        for (long i = 0; i < 7_000; i++)
+        {
+            TestData.Fill(row, i);
+            writer.Write(row);
+            row.Clear();
+        }
+
+        writer.Complete();
+
+        Assert.Equal(7_000L, connection.Scalar("SELECT count(*) FROM copied"));
+        Assert.Equal(0L, connection.Scalar("SELECT count(*) FROM copied WHERE seq <> rowid"));
+        Assert.Equal(7_000L / 11 + 1, connection.Scalar("SELECT count(stack) FROM copied"));
+    }
+}
