@@ -9,7 +9,7 @@ public static class FormatDetector
     public const int HeadSize = 64 * 1024;
 
     /// <summary>The formats <c>--format</c> accepts besides <c>auto</c>.</summary>
-    public static IReadOnlyList<string> Formats { get; } = ["ftrace", "tracedat", "perf", "console"];
+    public static IReadOnlyList<string> Formats { get; } = ["ftrace", "tracedat", "perf", "console", "ctf"];
 
     private static ReadOnlySpan<byte> TraceDatMagic => [0x17, 0x08, 0x44, (byte)'t', (byte)'r', (byte)'a', (byte)'c', (byte)'i', (byte)'n', (byte)'g'];
 
@@ -23,6 +23,11 @@ public static class FormatDetector
         if (head.StartsWith(TraceDatMagic))
         {
             return "tracedat";
+        }
+        // CTF metadata: packetized (magic 0x75D11D57, either byte order) or plain TSDL text.
+        if (head.StartsWith((ReadOnlySpan<byte>)[0x57, 0x1D, 0xD1, 0x75]) || head.StartsWith((ReadOnlySpan<byte>)[0x75, 0xD1, 0x1D, 0x57]) || head.StartsWith("/* CTF 1."u8))
+        {
+            return "ctf";
         }
         if (head.StartsWith("PERFILE2"u8))
         {
