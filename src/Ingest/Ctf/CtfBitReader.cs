@@ -185,7 +185,7 @@ internal sealed class CtfBitReader(int slotCount)
     public ReadOnlySpan<byte> ReadBytes(long count)
     {
         Align(8);
-        if (count < 0 || count * 8 > _end - _position)
+        if (count < 0 || count > (_end - _position) / 8)
         {
             ThrowOverrun(count * 8, "a byte array");
         }

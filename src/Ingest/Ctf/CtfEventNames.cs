@@ -74,6 +74,38 @@ internal static class CtfEventNames
         return (canonical, SyscallRole.None, null);
     }
 
+    private static readonly string[] s_stateLetters = ["S", "D", "T", "t", "X", "Z"];
+
+    /// <summary>
+    /// sched_switch prev_state as the kernel prints it ("R", "S", "D", "S|D"...). LTTng records the number;
+    /// only the six low state bits mean the same on every kernel version, so anything with higher bits
+    /// (preemption, parked, idle: their values moved between releases) stays a number.
+    /// </summary>
+    public static string TaskState(long state)
+    {
+        if (state == 0)
+        {
+            return "R";
+        }
+        if ((state & ~0x3FL) != 0)
+        {
+            return state.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        }
+        if ((state & (state - 1)) == 0)
+        {
+            return s_stateLetters[System.Numerics.BitOperations.Log2((ulong)state)];
+        }
+        var letters = new List<string>();
+        for (int bit = 0; bit < s_stateLetters.Length; bit++)
+        {
+            if ((state & (1L << bit)) != 0)
+            {
+                letters.Add(s_stateLetters[bit]);
+            }
+        }
+        return string.Join('|', letters);
+    }
+
     /// <summary>
     /// The kernel format-file name of a CTF field: LTTng prefixes every field with '_' (CTF identifiers may
     /// not clash with TSDL keywords) and names sched_switch's tids, and mmap's offset, its own way.

@@ -60,6 +60,9 @@ internal sealed class CtfMetadata
 
     private const int MetadataHeaderSize = 37;
 
+    /// <summary>Largest metadata file accepted (LTTng kernel metadata is well under 1 MiB).</summary>
+    public const int MaxMetadataBytes = 64 << 20;
+
     public CtfByteOrder ByteOrder { get; set; } = CtfByteOrder.Little;
 
     public CtfStruct? PacketHeader { get; set; }
@@ -78,7 +81,16 @@ internal sealed class CtfMetadata
     public static CtfMetadata Load(Stream input, string fileName)
     {
         using var buffer = new MemoryStream();
-        input.CopyTo(buffer);
+        var chunk = new byte[1 << 16];
+        for (int read; (read = input.Read(chunk)) > 0;)
+        {
+            if (buffer.Length + read > MaxMetadataBytes)
+            {
+                throw new TraceFormatException(fileName, buffer.Length, "byte",
+                    string.Create(CultureInfo.InvariantCulture, $"CTF metadata: expected at most {MaxMetadataBytes} bytes, found more."));
+            }
+            buffer.Write(chunk, 0, read);
+        }
         var text = ExtractText(buffer.GetBuffer().AsSpan(0, (int)buffer.Length), fileName);
         return TsdlParser.Parse(text, fileName);
     }

@@ -94,6 +94,11 @@ internal sealed class CtfStreamCursor : IDisposable
             try
             {
                 DecodeEvent();
+                if (_reader.Position == start)
+                {
+                    // An event class that occupies no bits would never let the packet end.
+                    throw new CtfDecodeException("expected an event of at least one bit, found an empty event header and payload", start);
+                }
                 return true;
             }
             catch (CtfDecodeException e)
@@ -418,7 +423,9 @@ internal sealed class CtfStreamCursor : IDisposable
                         row.SetBool(plan.Ordinal, raw != 0);
                         break;
                     default:
-                        row.SetText(plan.Ordinal, label ?? FormatInteger(type, raw));
+                        row.SetText(plan.Ordinal, label ?? (plan.Name == "prev_state"
+                            ? CtfEventNames.TaskState(unchecked((long)raw))
+                            : FormatInteger(type, raw)));
                         break;
                 }
                 break;

@@ -10,6 +10,9 @@ namespace Pipeline.Ingest.Ctf;
 /// </summary>
 internal sealed class TsdlParser
 {
+    private const int MaxNesting = 64;
+    private const int MaxAlignBits = 1 << 16;
+
     private readonly List<TsdlToken> _tokens;
     private readonly string _fileName;
     private readonly CtfMetadata _metadata = new();
@@ -317,9 +320,9 @@ internal sealed class TsdlParser
                         Align = (int)Attr(attrs, "align", 8),
                         ByteOrder = attrs.TryGetValue("byte_order", out var bo) ? ParseByteOrder(bo.Value, bo.At) : CtfByteOrder.Native,
                     };
-                    if (type.Size is not (32 or 64))
+                    if (type.Size is not (32 or 64) || type.Align < 1 || type.Align > MaxAlignBits || (type.Align & (type.Align - 1)) != 0)
                     {
-                        Fail(token, "a 32- or 64-bit floating_point");
+                        Fail(token, "a 32- or 64-bit floating_point with a power-of-two alignment");
                     }
                     _numbers.Add(type);
                     return type;
@@ -404,7 +407,7 @@ internal sealed class TsdlParser
             }
         }
         int align = attrs.TryGetValue("align", out var a) ? (int)ParseNumber(a.Value, a.At) : (size % 8 == 0 ? 8 : 1);
-        if (align < 1 || (align & (align - 1)) != 0)
+        if (align < 1 || align > MaxAlignBits || (align & (align - 1)) != 0)
         {
             Fail(a.At, "an alignment that is a power of two");
         }
@@ -537,7 +540,7 @@ internal sealed class TsdlParser
             align = (int)ReadSignedNumber();
             Expect(")");
         }
-        if (align < 1 || (align & (align - 1)) != 0)
+        if (align < 1 || align > MaxAlignBits || (align & (align - 1)) != 0)
         {
             Fail(structToken, "a struct alignment that is a power of two");
         }
@@ -581,6 +584,10 @@ internal sealed class TsdlParser
 
     private List<CtfField> ParseFieldList()
     {
+        if (_scopes.Count >= MaxNesting)
+        {
+            Fail(Peek, $"structs and variants nested at most {MaxNesting} deep");
+        }
         Expect("{");
         var fields = new List<CtfField>();
         _scopes.Add(fields);

@@ -116,6 +116,10 @@ public class CtfReaderTests
         Assert.All(switches, s => Assert.Equal(s.Pid, (int)s.GetInt64(Column("prev_pid"))));
         Assert.All(switches, s => Assert.Equal(s.Comm, s.GetText(Column("prev_comm"))));
         Assert.Contains(switches, s => s.GetInt64(Column("next_pid")) == 0 && s.GetText(Column("next_comm"))!.StartsWith("swapper/", StringComparison.Ordinal));
+        // prev_state as the kernel prints it: a task that blocked is S or D, one that was preempted keeps a number.
+        var states = switches.Select(s => s.GetText(Column("prev_state"))).ToHashSet();
+        Assert.Contains("S", states);
+        Assert.Contains("R", states);
     }
 
     [Fact]
