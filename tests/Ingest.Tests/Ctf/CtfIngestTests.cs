@@ -40,6 +40,8 @@ public sealed class CtfIngestTests : IDisposable
         Assert.Equal("bug446190", summary.TraceId);
         Assert.Equal(31_556, summary.Events);
         Assert.Equal(504, summary.EventCounts["kmem:mm_page_alloc"]);
+        // metadata plus the four channel0_N streams.
+        Assert.Equal(1_122_872 - (128 + 184 + 128 + 128), summary.Bytes);
     }
 
     [Fact]
