@@ -76,6 +76,31 @@ internal sealed class CtfMetadata
     /// <summary>Number of value slots the decoder needs (one per declared field).</summary>
     public int SlotCount { get; set; }
 
+    /// <summary>
+    /// The clock event timestamps count in: the one the event headers' (or packet contexts') timestamps map
+    /// to, else the only declared clock, else a 1 GHz clock without offset.
+    /// </summary>
+    public CtfClock DefaultClock()
+    {
+        foreach (var stream in Streams.Values.OrderBy(s => s.Id))
+        {
+            if ((FindClock(stream.EventHeader) ?? FindClock(stream.PacketContext)) is { } name && Clocks.TryGetValue(name, out var clock))
+            {
+                return clock;
+            }
+        }
+        return Clocks.Count > 0 ? Clocks.Values.First() : new CtfClock("", 1_000_000_000UL, 0, 0);
+    }
+
+    private static string? FindClock(CtfType? type) => type switch
+    {
+        CtfInteger integer => integer.ClockName,
+        CtfEnum enumeration => enumeration.Container.ClockName,
+        CtfStruct structure => structure.Fields.Select(f => FindClock(f.Type)).FirstOrDefault(c => c is not null),
+        CtfVariant variant => variant.Options.Select(f => FindClock(f.Type)).FirstOrDefault(c => c is not null),
+        _ => null,
+    };
+
     /// <summary>Reads the metadata file (packetized or plain TSDL) and parses it.</summary>
     /// <exception cref="TraceFormatException">The file is not CTF metadata or declares something unsupported.</exception>
     public static CtfMetadata Load(Stream input, string fileName)

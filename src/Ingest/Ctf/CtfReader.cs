@@ -94,9 +94,10 @@ public sealed class CtfReader : ITraceReader
         {
             diagnostics.KernelRelease = release;
         }
-        if (metadata.Clocks.Count > 0)
+        var clock = metadata.DefaultClock();
+        if (clock.Name.Length > 0)
         {
-            diagnostics.Clock = metadata.Clocks.Keys.First();
+            diagnostics.Clock = clock.Name;
         }
 
         var streamFiles = StreamFiles(metadataPath);
@@ -108,7 +109,7 @@ public sealed class CtfReader : ITraceReader
             var queue = new PriorityQueue<CtfStreamCursor, (long TsNs, int Index)>(streamFiles.Length);
             for (int i = 0; i < streamFiles.Length; i++)
             {
-                var cursor = new CtfStreamCursor(streamFiles[i], i, metadata, tasks, diagnostics);
+                var cursor = new CtfStreamCursor(streamFiles[i], i, metadata, clock, tasks, diagnostics);
                 cursors.Add(cursor);
                 if (cursor.MoveNext())
                 {

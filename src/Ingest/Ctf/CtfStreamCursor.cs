@@ -53,7 +53,7 @@ internal sealed class CtfStreamCursor : IDisposable
     private int _fallbackTid;
     private string? _comm;
 
-    public CtfStreamCursor(string path, int index, CtfMetadata metadata, CtfTaskState tasks, IngestDiagnostics diagnostics)
+    public CtfStreamCursor(string path, int index, CtfMetadata metadata, CtfClock clock, CtfTaskState tasks, IngestDiagnostics diagnostics)
     {
         Path = path;
         Index = index;
@@ -61,7 +61,7 @@ internal sealed class CtfStreamCursor : IDisposable
         _tasks = tasks;
         _diagnostics = diagnostics;
         _reader = new CtfBitReader(metadata.SlotCount);
-        _clock = metadata.Clocks.Count > 0 ? metadata.Clocks.Values.First() : new CtfClock("", 1_000_000_000UL, 0, 0);
+        _clock = clock;
         _file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 1, FileOptions.SequentialScan);
     }
 

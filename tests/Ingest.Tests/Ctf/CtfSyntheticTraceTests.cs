@@ -8,7 +8,7 @@ namespace Pipeline.Ingest.Tests.Ctf;
 /// A small big-endian CTF trace written by hand, for what the corpus traces do not have: plain-text metadata
 /// with a big-endian trace, a stream event context (LTTng <c>add-context -t tid -t procname</c>), bitfields
 /// narrower than a byte, sequences, enums, floating point, the extended event header, 27-bit timestamp
-/// wrap-around, clock offsets and events_discarded.
+/// wrap-around, two clocks with offsets, and events_discarded.
 /// </summary>
 public sealed class CtfSyntheticTraceTests : IDisposable
 {
@@ -25,6 +25,7 @@ public sealed class CtfSyntheticTraceTests : IDisposable
             packet.header := struct { uint32_t magic; uint32_t stream_id; };
         };
         env { kernel_release = "6.1.0-synthetic"; };
+        clock { name = "realtime"; freq = 1000; offset_s = 99; };
         clock { name = "monotonic"; freq = 1000000000; offset_s = 10; offset = 5; };
 
         typealias integer { size = 27; align = 1; signed = false; map = clock.monotonic.value; } := uint27_clock_t;
@@ -106,6 +107,8 @@ public sealed class CtfSyntheticTraceTests : IDisposable
         Assert.Equal(7, diagnostics.LostEvents);
         Assert.Equal(2, diagnostics.CpuCount);
         Assert.Equal("6.1.0-synthetic", diagnostics.KernelRelease);
+        // Timestamps count in the clock the headers map to, not the first one declared.
+        Assert.Equal("monotonic", diagnostics.Clock);
     }
 
     [Fact]
