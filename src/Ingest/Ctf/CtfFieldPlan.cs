@@ -86,6 +86,31 @@ internal sealed class CtfEventPlan(CtfEventClass eventClass)
 
     public CtfFieldPlan[] Payload { get; private init; } = [];
 
+    /// <summary>
+    /// Payload (thread id, thread-group id) field pairs that tell which process a thread belongs to:
+    /// LTTng's statedump lists every task at session start, sched_process_fork every new one.
+    /// </summary>
+    public (CtfField Tid, CtfField Tgid)[] ThreadGroups { get; private init; } = [];
+
+    private static (CtfField, CtfField)[] FindThreadGroups(CtfEventClass eventClass, string canonical)
+    {
+        (string Tid, string Tgid)[] names = canonical switch
+        {
+            ":lttng_statedump_process_state" => [("_tid", "_pid")],
+            "sched:sched_process_fork" => [("_parent_tid", "_parent_pid"), ("_child_tid", "_child_pid")],
+            _ => [],
+        };
+        var pairs = new List<(CtfField, CtfField)>();
+        foreach (var (tidName, tgidName) in names)
+        {
+            if (eventClass.Fields?.Find(tidName) is { Type: CtfInteger } tid && eventClass.Fields.Find(tgidName) is { Type: CtfInteger } tgid)
+            {
+                pairs.Add((tid, tgid));
+            }
+        }
+        return [.. pairs];
+    }
+
     public static CtfEventPlan For(CtfEventClass eventClass)
     {
         if (eventClass.Plan is CtfEventPlan plan)
@@ -101,6 +126,7 @@ internal sealed class CtfEventPlan(CtfEventClass eventClass)
             IsSchedSwitch = canonical == "sched:sched_switch",
             Context = CtfFieldPlan.Build(eventClass.Context, canonical, isContext: true),
             Payload = CtfFieldPlan.Build(eventClass.Fields, canonical, isContext: false),
+            ThreadGroups = FindThreadGroups(eventClass, canonical),
         };
         eventClass.Plan = plan;
         return plan;

@@ -13,6 +13,9 @@ internal sealed class CtfTaskState
 
     public Dictionary<int, string> CommByTid { get; } = [];
 
+    /// <summary>Thread-group id of each thread, from LTTng statedump and fork events.</summary>
+    public Dictionary<int, int> TgidByTid { get; } = [];
+
     /// <summary>Legacy lttng (&lt; 2.6) exit_syscall names, by thread: the entry seen last.</summary>
     public Dictionary<int, string> PendingExit { get; } = [];
 
@@ -322,8 +325,16 @@ internal sealed class CtfStreamCursor : IDisposable
             comm ??= haveCurrent ? current.Comm : null;
         }
         comm ??= _tasks.CommByTid.TryGetValue(tid, out var known) ? known : "<...>";
+        foreach (var (tidField, tgidField) in plan.ThreadGroups)
+        {
+            _tasks.TgidByTid[unchecked((int)_reader.Slots[tidField.Slot])] = unchecked((int)_reader.Slots[tgidField.Slot]);
+        }
         row.Pid = tid;
         row.Comm = comm;
+        if (row.Tgid is null && tid >= 0 && _tasks.TgidByTid.TryGetValue(tid, out int tgid))
+        {
+            row.Tgid = tgid;
+        }
         switch (plan.Syscall)
         {
             case SyscallRole.LegacyEntry when tid >= 0:

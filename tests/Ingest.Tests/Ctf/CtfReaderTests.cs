@@ -53,6 +53,10 @@ public class CtfReaderTests
             Assert.Equal(0UL, row.GetUInt64(Column("start")) % 4096);
             Assert.True(row.Pid > 0);
         });
+        // The madvise calls come from the threads of one process: statedump and fork events give their tgid.
+        var process = Assert.Single(sink.Kept.Select(r => r.Tgid).Distinct());
+        Assert.NotNull(process);
+        Assert.True(sink.Kept.Select(r => r.Pid).Distinct().Count() > 100);
     }
 
     [Fact]
