@@ -62,11 +62,18 @@ internal static class CtfEventNames
         {
             return (canonical, SyscallRole.None, null);
         }
-        // LTTng prefixes some tracepoints with their system (kmem_kmalloc, timer_hrtimer_start, power_cpu_idle).
+        // LTTng prefixes some tracepoints with their system (kmem_kmalloc, timer_hrtimer_start, power_cpu_idle),
+        // sometimes with the architecture too (x86_exceptions_page_fault_user).
         for (int underscore = name.IndexOf('_', StringComparison.Ordinal); underscore > 0; underscore = name.IndexOf('_', underscore + 1))
         {
             var stripped = EventCatalog.Canonical(name.AsSpan(underscore + 1));
-            if (EventCatalog.IsKnown(stripped) && stripped.AsSpan().StartsWith(name.AsSpan(0, underscore)) && stripped[underscore] == ':')
+            if (!EventCatalog.IsKnown(stripped))
+            {
+                continue;
+            }
+            var system = stripped.AsSpan(0, stripped.IndexOf(':', StringComparison.Ordinal));
+            var prefix = name.AsSpan(0, underscore);
+            if (prefix.SequenceEqual(system) || (prefix.EndsWith(system) && prefix[^(system.Length + 1)] == '_'))
             {
                 return (stripped, SyscallRole.None, null);
             }

@@ -58,6 +58,14 @@ public sealed class CtfSyntheticTraceTests : IDisposable
             };
         };
         event {
+            name = "x86_exceptions_page_fault_user"; id = 1; stream_id = 0;
+            fields := struct {
+                integer { size = 64; align = 8; signed = 0; base = 16; } _address;
+                integer { size = 64; align = 8; signed = 0; base = 16; } _ip;
+                integer { size = 64; align = 8; signed = 0; base = 16; } _error_code;
+            };
+        };
+        event {
             name = "custom_mix"; id = 40; stream_id = 0;
             fields := struct {
                 integer { size = 3; align = 1; signed = 1; } _small;
@@ -91,6 +99,7 @@ public sealed class CtfSyntheticTraceTests : IDisposable
 
         var other = new PacketWriter(cpu: 0, timestampBegin: 1000, discarded: 0);
         other.Mremap(clockLow: 1500, tid: 77, comm: "cpu0task", addr: 0x3000, oldLen: 4096, newLen: 4096);
+        other.PageFault(clockLow: 300_000_000 & Mask27, tid: 77, comm: "cpu0task", address: 0x3008, ip: 0x401000, errorCode: 6);
         File.WriteAllBytes(Path.Combine(_trace, "chan_0"), other.Finish());
     }
 
@@ -102,7 +111,7 @@ public sealed class CtfSyntheticTraceTests : IDisposable
         var (sink, diagnostics) = CtfTraces.Read(_trace, _ => true, strict: true);
 
         Assert.Equal(
-            [(1050L, 2, 4242), (1500L, 0, 77), (2000L, 2, 4243), ((1L << 27) + 1500, 2, 4242), (200_000_100L, 2, 1)],
+            [(1050L, 2, 4242), (1500L, 0, 77), (2000L, 2, 4243), (300_000_000L & Mask27, 0, 77), ((1L << 27) + 1500, 2, 4242), (200_000_100L, 2, 1)],
             sink.Kept.Select(r => (r.TsNs - ClockOffsetNs, r.Cpu, r.Pid)));
         Assert.Equal(7, diagnostics.LostEvents);
         Assert.Equal(2, diagnostics.CpuCount);
@@ -125,6 +134,18 @@ public sealed class CtfSyntheticTraceTests : IDisposable
         Assert.Equal(1UL, mremap.GetUInt64(CtfReaderTests.Column("flags")));
         Assert.Equal(0UL, mremap.GetUInt64(CtfReaderTests.Column("new_addr")));
         Assert.Empty(mremap.Args);
+    }
+
+    [Fact]
+    public void ReadDirectory_LttngPageFault_CanonicalNameAndTypedColumns()
+    {
+        var (sink, _) = CtfTraces.Read(_trace, row => row.Event == "exceptions:page_fault_user", strict: true);
+
+        var fault = Assert.Single(sink.Kept);
+        Assert.Equal((77, "cpu0task", 0), (fault.Pid, fault.Comm, fault.Cpu));
+        Assert.Equal(0x3008UL, fault.GetUInt64(CtfReaderTests.Column("address")));
+        Assert.Equal(0x401000UL, fault.GetUInt64(CtfReaderTests.Column("ip")));
+        Assert.Equal(6UL, fault.GetUInt64(CtfReaderTests.Column("error_code")));
     }
 
     [Fact]
@@ -167,6 +188,15 @@ public sealed class CtfSyntheticTraceTests : IDisposable
             U64(newLen);
             U64(1);
             U64(0);
+        }
+
+        public void PageFault(long clockLow, int tid, string comm, ulong address, ulong ip, ulong errorCode)
+        {
+            U32((1u << 27) | (uint)clockLow);
+            Context(tid, comm);
+            U64(address);
+            U64(ip);
+            U64(errorCode);
         }
 
         public void CustomMix(ulong clock, int tid, string comm)
