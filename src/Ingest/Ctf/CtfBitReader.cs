@@ -48,8 +48,6 @@ internal sealed class CtfBitReader(int slotCount)
         _position = 0;
     }
 
-    public void SetEnd(long endBits) => _end = endBits;
-
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Align(int bits)
     {

@@ -8,6 +8,18 @@ namespace Pipeline.Ingest.Ctf;
 /// merged by timestamp (ties go to the stream whose file name sorts first), so memory is bounded by the
 /// number of streams times the packet size.
 /// </summary>
+/// <remarks>
+/// Events: LTTng names map to canonical ones (<c>syscall_entry_mmap</c> → <c>syscalls:sys_enter_mmap</c>; lttng-modules
+/// &lt; 2.6 <c>sys_mmap2</c>/<c>exit_syscall</c> → <c>syscalls:sys_enter_mmap2</c>/<c>sys_exit_mmap2</c> paired per thread;
+/// <c>kmem_kmalloc</c> → <c>kmem:kmalloc</c>); field names lose LTTng's leading '_'. The task comes from the stream or
+/// event context (<c>tid</c>, <c>procname</c>, <c>pid</c>), perf's <c>perf_tid</c>/<c>perf_pid</c>/<c>perf_cpu</c>, or, for
+/// LTTng kernel streams without context, the CPU's last sched_switch (pid -1 and comm "&lt;...&gt;" before the first one);
+/// tgid from LTTng statedump and fork events. Timestamps are ns of the clock the event headers map to, offsets included
+/// (as babeltrace2 prints them). <c>src_pos</c> is the byte offset of the event in its stream file.
+/// Not supported: CTF 2 (JSON metadata), compressed or encrypted metadata, integers wider than 64 bits, floats other
+/// than 32/64-bit, per-stream clocks other than the trace's one, packet_seq_num gaps, and the index files (a packet
+/// whose packet_size is unusable ends its stream; the other streams are read on).
+/// </remarks>
 public sealed class CtfReader : ITraceReader
 {
     /// <summary>Name of the metadata file in a CTF trace directory.</summary>

@@ -394,8 +394,6 @@ internal sealed class CtfStreamCursor : IDisposable
         }
     }
 
-    private void EmitFields(StreamPlanFields fields, EventRow row) => EmitFields(fields.Plans, row);
-
     private static ReadOnlySpan<byte> TrimNul(ReadOnlySpan<byte> bytes)
     {
         int nul = bytes.IndexOf((byte)0);
@@ -548,7 +546,7 @@ internal sealed class CtfStreamCursor : IDisposable
             TimestampBegin = context?.Find("timestamp_begin");
             EventsDiscarded = context?.Find("events_discarded");
             CpuId = context?.Find("cpu_id");
-            EventContext = new StreamPlanFields(CtfFieldPlan.Build(streamClass.EventContext, "", isContext: true));
+            EventContext = CtfFieldPlan.Build(streamClass.EventContext, "", isContext: true);
             if (streamClass.EventHeader is { } header)
             {
                 CollectIds(header, IdFields, NestedIds, nested: false);
@@ -567,7 +565,7 @@ internal sealed class CtfStreamCursor : IDisposable
 
         public CtfField? CpuId { get; }
 
-        public StreamPlanFields EventContext { get; }
+        public CtfFieldPlan[] EventContext { get; }
 
         /// <summary>Header fields named id, outermost first: LTTng's extended header repeats the id in a variant.</summary>
         public List<CtfField> IdFields { get; } = [];
@@ -602,6 +600,4 @@ internal sealed class CtfStreamCursor : IDisposable
             }
         }
     }
-
-    private sealed record StreamPlanFields(CtfFieldPlan[] Plans);
 }
