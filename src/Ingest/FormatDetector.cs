@@ -9,7 +9,7 @@ public static class FormatDetector
     public const int HeadSize = 64 * 1024;
 
     /// <summary>The formats <c>--format</c> accepts besides <c>auto</c>.</summary>
-    public static IReadOnlyList<string> Formats { get; } = ["ftrace", "tracedat", "perf", "console"];
+    public static IReadOnlyList<string> Formats { get; } = ["ftrace", "tracedat", "perf", "console", "ctf"];
 
     private static ReadOnlySpan<byte> TraceDatMagic => [0x17, 0x08, 0x44, (byte)'t', (byte)'r', (byte)'a', (byte)'c', (byte)'i', (byte)'n', (byte)'g'];
 
@@ -24,6 +24,11 @@ public static class FormatDetector
         {
             return "tracedat";
         }
+        // CTF metadata: packetized (magic 0x75D11D57, either byte order) or plain TSDL text.
+        if (head.StartsWith((ReadOnlySpan<byte>)[0x57, 0x1D, 0xD1, 0x75]) || head.StartsWith((ReadOnlySpan<byte>)[0x75, 0xD1, 0x1D, 0x57]) || head.StartsWith("/* CTF 1."u8))
+        {
+            return "ctf";
+        }
         if (head.StartsWith("PERFILE2"u8))
         {
             reason = "this is a binary perf.data file; convert it with 'perf script --ns -F comm,tid,pid,cpu,time,event,trace,ip,sym > FILE.txt' and ingest the text";
@@ -32,6 +37,11 @@ public static class FormatDetector
         if (SystraceHtmlStream.IsSystrace(head))
         {
             return "ftrace";
+        }
+        if (head.StartsWith((ReadOnlySpan<byte>)[0xC1, 0x1F, 0xFC, 0xC1]) || head.StartsWith((ReadOnlySpan<byte>)[0xC1, 0xFC, 0x1F, 0xC1]))
+        {
+            reason = "this is one stream file of a CTF trace; ingest the trace directory (the one holding 'metadata') or its metadata file";
+            return null;
         }
         if (LooksBinary(head))
         {

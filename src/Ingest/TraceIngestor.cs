@@ -54,6 +54,7 @@ public static class TraceIngestor
         "console" => new Text.ConsoleLogReader(),
         "tracedat" => new TraceDat.TraceDatReader(),
         "perf" => new Perf.PerfScriptReader(),
+        "ctf" => new Ctf.CtfReader(),
         _ => throw new ArgumentException(
             $"Unknown format '{format}'; expected auto, {string.Join(", ", FormatDetector.Formats)}.", nameof(format)),
     };
@@ -74,7 +75,8 @@ public static class TraceIngestor
         }
         foreach (var input in options.Inputs)
         {
-            if (!File.Exists(input))
+            // A CTF trace is a directory (metadata plus one file per stream).
+            if (!File.Exists(input) && !Ctf.CtfReader.IsTraceDirectory(input))
             {
                 throw new FileNotFoundException($"Input '{input}' does not exist.", input);
             }
@@ -98,6 +100,7 @@ public static class TraceIngestor
         IProgress<IngestProgress>? progress, CancellationToken cancellationToken)
     {
         var stopwatch = Stopwatch.StartNew();
+        path = Ctf.CtfReader.ResolveMetadataPath(path);
         using var source = InputSource.Open(path);
         string format = options.Format;
         if (format == "auto")
@@ -117,12 +120,13 @@ public static class TraceIngestor
         }
         sink.Report(force: true);
 
-        var meta = DatasetMeta.Create(id, diagnostics, trace.EventTable, [DatasetSource.FromFile(path)]);
+        var files = format == "ctf" ? Ctf.CtfReader.TraceFiles(path) : [path];
+        var meta = DatasetMeta.Create(id, diagnostics, trace.EventTable, [.. files.Select(DatasetSource.FromFile)]);
         trace.Complete(meta);
         stopwatch.Stop();
         return new TraceIngestSummary(
             id, path, format, meta.Events, meta.EventCounts, diagnostics.LostEvents, diagnostics.MalformedCount,
-            diagnostics.MalformedSamples, diagnostics.Truncated, source.FileSize, stopwatch.Elapsed);
+            diagnostics.MalformedSamples, diagnostics.Truncated, format == "ctf" ? meta.Sources.Sum(s => s.Size) : source.FileSize, stopwatch.Elapsed);
     }
 
     /// <summary>Trace ids: --name, else the file name without compression and trace extensions, made unique.</summary>
@@ -136,7 +140,11 @@ public static class TraceIngestor
         var used = new HashSet<string>(StringComparer.Ordinal);
         foreach (var input in options.Inputs)
         {
-            var name = Path.GetFileName(input);
+            var name = Path.GetFileName(Path.TrimEndingDirectorySeparator(input));
+            if (name == Ctf.CtfReader.MetadataFileName)
+            {
+                name = Path.GetFileName(Path.GetDirectoryName(Path.GetFullPath(input))) ?? name;
+            }
             foreach (var extension in new[] { ".gz", ".zst", ".txt", ".dat", ".log", ".eml", ".html", ".script" })
             {
                 if (name.EndsWith(extension, StringComparison.OrdinalIgnoreCase) && name.Length > extension.Length)

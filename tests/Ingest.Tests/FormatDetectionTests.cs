@@ -42,6 +42,7 @@ public sealed class FormatDetectionTests
     [InlineData("recorded/trace-cmd/mm_dump.txt", "'trace-cmd dump' output")]
     [InlineData("recorded/raw-pages/overrun_cpu0.bin", "raw ring-buffer pages")]
     [InlineData("recorded/ftrace-text/mm_saved_cmdlines.txt", "no line looks like ftrace")]
+    [InlineData("public/tracecompass-test-traces/bug446190/channel0_0", "one stream file of a CTF trace")]
     public void Detect_NotATrace_SaysWhatItIs(string file, string expected)
     {
         Assert.Null(FormatDetector.Detect(Head(file), out var reason));
