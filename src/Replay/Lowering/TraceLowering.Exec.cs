@@ -10,9 +10,9 @@ namespace Pipeline.Replay.Lowering;
 /// execve (mm-model §2.5, §5.1): the process gets a new mm, and setup_arg_pages → relocate_vma_down moved the
 /// argument pages of the temporary stack [STACK_TOP_MAX − len, STACK_TOP_MAX) down by the random stack shift.
 /// The trace shows neither range; the lowering places them only when the trace decides it (docs/lowering.md):
-/// the argument pages are the execing task's zeroed user-page allocations before the old mm's exit_mmap (GUP in
-/// copy_strings, top down), and the new stack's lowest argument page sits right above the first fault of the
-/// new image in the stack area (create_elf_tables or the first user push).
+/// the stack pages are the execing task's zeroed user-page allocations without a fault event before
+/// sched_process_exec (GUP in copy_strings, then create_elf_tables' kernel-mode faults), top down, and the
+/// lowest of them sits right above the first user fault of the new image in the stack area.
 /// </summary>
 public sealed partial class TraceLowering
 {
@@ -105,15 +105,30 @@ public sealed partial class TraceLowering
         return exec.ExecMm;
     }
 
-    /// <summary>An argument page: a zeroed user page the execing task allocates without a fault (GUP in copy_strings).</summary>
+    /// <summary>
+    /// A zeroed user page the execing task allocates without a fault event before sched_process_exec: an argument
+    /// page (GUP in copy_strings) or a page of the auxv/argv block below them (create_elf_tables, a kernel-mode
+    /// fault, not traced). Both are stack pages, contiguous from the top down, so only their number matters.
+    /// After sched_process_exec the new image's own faults allocate, and a faultless allocation is as likely a
+    /// fault whose page the lowering did not pair: those are not counted (docs/lowering.md: the residual risk).
+    /// </summary>
     private void NoteExecAlloc(TaskInfo task, ulong pfn, long order, string gfp)
     {
-        if (task.Exec is { Switched: false, OldGone: false } exec && task.PendingFault is null && order == 0
-            && gfp.Contains("HIGHUSER", StringComparison.Ordinal) && gfp.Contains("__GFP_ZERO", StringComparison.Ordinal)
-            && exec.ArgPfns.Count < MaxArgPages)
+        if (task.Exec is not { StackPending: true } exec || task.PendingFault is not null || order != 0
+            || !gfp.Contains("HIGHUSER", StringComparison.Ordinal) || !gfp.Contains("__GFP_ZERO", StringComparison.Ordinal))
         {
-            exec.ArgPfns.Add(pfn);
+            return;
         }
+        if (exec.Switched)
+        {
+            return;
+        }
+        if (exec.ArgPfns.Count >= MaxArgPages)
+        {
+            exec.Tainted = true;
+            return;
+        }
+        exec.ArgPfns.Add(pfn);
     }
 
     /// <summary>exit_mmap of the mm the execing task leaves: faults from now on are the new image's.</summary>
@@ -159,7 +174,7 @@ public sealed partial class TraceLowering
     {
         var mm = MmOfTask(task);
         int n = exec.ArgPfns.Count;
-        if (mm is null || ReferenceEquals(mm, exec.PreExecMm) || n == 0)
+        if (mm is null || ReferenceEquals(mm, exec.PreExecMm) || n == 0 || exec.Tainted)
         {
             return false;
         }
@@ -380,5 +395,6 @@ public sealed partial class TraceLowering
         public bool OldGone;
         public bool Switched;
         public bool StackPending = true;
+        public bool Tainted;
     }
 }
