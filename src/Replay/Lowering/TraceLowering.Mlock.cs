@@ -32,8 +32,8 @@ public sealed partial class TraceLowering
         ulong flags = Field(s_flags);
         task.Mlock = call switch
         {
-            "mlock" or "mlock2" => new MlockCall(call, Field(s_start), AlignUp(Field(s_len), 4096), flags),
-            "munlock" => new MlockCall(call, Field(s_start), AlignUp(Field(s_len), 4096), flags),
+            // do_mlock/munlock: len = PAGE_ALIGN(len + offset in page), start &= PAGE_MASK.
+            "mlock" or "mlock2" or "munlock" => new MlockCall(call, Field(s_start) & ~4095UL, AlignUp(Field(s_len) + (Field(s_start) & 4095), 4096), flags),
             "mlockall" or "munlockall" => new MlockCall(call, 0, 0, flags),
             _ => (flags & MapLocked) != 0 || mm.LockFuture ? new MlockCall(call, 0, AlignUp(Field(s_len), 4096), flags) : null,
         };
@@ -54,9 +54,9 @@ public sealed partial class TraceLowering
         task.Mlock = null;
         var mm = MmOfTask(task);
         long ret = _row.IsSet(s_ret) ? _row.GetInt64(s_ret) : -1;
-        if (mm is not null && ret >= 0 && !(ret < 0 && ret > -4096))
+        if (mm is not null && ret >= 0)
         {
-            ulong start = c.Start & ~4095UL;
+            ulong start = c.Start;
             switch (call)
             {
                 case "mlock":

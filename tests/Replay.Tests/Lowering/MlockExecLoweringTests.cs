@@ -151,6 +151,30 @@ public sealed class MlockExecLoweringTests
         AssertNoFindings(result);
     }
 
+    [Theory]
+    [InlineData("v4.3", 1)]
+    [InlineData("latest", 0)]
+    public void Lower_ExitOfMmWithMlockedPagesDuringReclaim_MunlocksBeforeDestroyAndExposedOnlyWithoutMlockUnderPtl(string profile, int expected)
+    {
+        var input = Mlocked();
+        input.Line("kswapd0", 50, 1, "mm_vmscan_kswapd_wake: nid=0 order=0")
+            .Line("mmwork", 100, 0, "sched_process_exit: comm=mmwork pid=100 prio=120")
+            .Wait(20)
+            .Line("mmwork", 100, 0, $"exit_mmap: mm={Mm} mt=0000000055555555")
+            .Line("kswapd0", 50, 1, "mm_vmscan_kswapd_sleep: nid=0");
+        var (trace, lowering, result) = Run(input, profile);
+
+        var names = Names(trace);
+        var tail = names.Skip(names.LastIndexOf("ptl_unlock") + 1).ToList();
+        Assert.Equal(["vm_flags_write", "flag_clear", "flag_clear", "mm_destroy"], tail);
+        Assert.Equal(expected, lowering.Exposures.Count);
+        if (expected > 0)
+        {
+            Assert.Contains("exit_mmap of mm1", lowering.Exposures[0].Message, StringComparison.Ordinal);
+        }
+        AssertNoFindings(result);
+    }
+
     [Fact]
     public void Exposure_MunlockWithoutReclaim_NoWindow()
     {
