@@ -33,6 +33,7 @@ public sealed class ExposureDetector
     private readonly List<Finding> _findings = [];
     private readonly Dictionary<int, MremapWindow> _mremaps = [];
     private readonly Dictionary<int, CollapseWindow> _collapses = [];
+    private readonly Dictionary<int, MremapWindow> _munlocks = [];
     private readonly Dictionary<int, (int Mm, ExposureEvent Since)> _userMm = [];
     private readonly HashSet<int> _reclaiming = [];
     private ExposureEvent? _reclaimSince;
@@ -96,6 +97,60 @@ public sealed class ExposureDetector
                 w.Conflicts.Add(ev);
             }
         }
+        foreach (var (key, w) in _munlocks)
+        {
+            if (key != ev.Tid && w.Enter.Tid != ev.Tid && (mm == 0 || mm == w.Mm) && w.Conflicts.Count < 16)
+            {
+                w.Conflicts.Add(ev);
+            }
+        }
+    }
+
+    /// <summary>
+    /// An munlock (key: the task) or an exit_mmap (key: minus the mm) of <paramref name="mm"/> with VM_LOCKED VMAs
+    /// begins; <paramref name="keepOpen"/> keeps a window already open under that key.
+    /// </summary>
+    internal void OnMunlockBegin(int key, int mm, in ExposureEvent ev, bool keepOpen = false)
+    {
+        if (keepOpen && _munlocks.ContainsKey(key))
+        {
+            return;
+        }
+        var window = new MremapWindow(mm, ev);
+        if (_reclaiming.Count > 0 && _reclaimSince is { } since)
+        {
+            window.Conflicts.Add(since with { Text = since.Text + " (still active when " + ev.Text + ")" });
+        }
+        _munlocks[key] = window;
+    }
+
+    /// <summary>
+    /// An exec whose stack shift the prediction says meets a populated destination PMD (R5, checker I5), under a
+    /// profile without realign-pmd: the kernel WARNs (once since f81fdd0c4ab7) and falls back to move_ptes.
+    /// </summary>
+    internal void OnExecStackOverlap(int mm, in ExposureEvent enter, in ExposureEvent at, string message)
+    {
+        Add("I5", "R5", mm, [enter, at], Math.Max(0, at.TsNs - enter.TsNs), message,
+            "move_normal_pmd finds the destination PMD populated by the table the first move_ptes extent allocated: WARN and fallback to move_ptes (R5)");
+    }
+
+    /// <summary>The munlock or exit_mmap under <paramref name="key"/> ended.</summary>
+    internal void OnMunlockEnd(int key, in ExposureEvent ev, string what)
+    {
+        if (!_munlocks.Remove(key, out var w))
+        {
+            return;
+        }
+        // b87537d9e2fe: try_to_unmap_one sets PG_mlocked under the PTE lock, in the section that saw VM_LOCKED.
+        if (_profile.Has(KernelFix.MlockUnderPtl) || w.Conflicts.Count == 0)
+        {
+            return;
+        }
+        var (steps, length) = w.Steps(ev);
+        Add("I4", "R4", w.Mm, steps, length,
+            string.Create(CultureInfo.InvariantCulture,
+                $"{what} of mm{w.Mm} by {w.Enter.Comm}-{w.Enter.Tid} cleared VM_LOCKED and PG_mlocked while reclaim/migration was active ({w.Conflicts.Count} conflicting event(s)); exposure window {length} ns"),
+            "try_to_unmap_one may have seen VM_LOCKED, dropped the PTE lock and set PG_mlocked after the munlock cleared it (mmap_sem trylock path): the page stays Mlocked with no VM_LOCKED mapper, or is freed Mlocked (R4)");
     }
 
     /// <summary>Reclaim starts (kswapd wakes, direct reclaim begins) or ends, as an interval per task.</summary>
@@ -128,11 +183,7 @@ public sealed class ExposureDetector
         {
             return;
         }
-        long start = Math.Max(w.Enter.TsNs, w.Conflicts[0].TsNs);
-        long length = Math.Max(0, ev.TsNs - start);
-        var steps = new List<ExposureEvent> { w.Enter };
-        steps.AddRange(w.Conflicts);
-        steps.Add(ev);
+        var (steps, length) = w.Steps(ev);
         Add("I1", "R1", w.Mm, steps, length,
             string.Create(CultureInfo.InvariantCulture,
                 $"mremap by {w.Enter.Comm}-{w.Enter.Tid} moved {normalPmdMoves} PMD(s) as NORMAL_PMD without rmap locks on mm{w.Mm} while reclaim/migration was active ({w.Conflicts.Count} conflicting event(s)); exposure window {length} ns"),
@@ -217,11 +268,22 @@ public sealed class ExposureDetector
         });
     }
 
+    /// <summary>A call on one mm (mremap, munlock, exit_mmap) and the reclaim/migration events that overlapped it.</summary>
     private sealed class MremapWindow(int mm, ExposureEvent enter)
     {
         public int Mm { get; } = mm;
         public ExposureEvent Enter { get; } = enter;
         public List<ExposureEvent> Conflicts { get; } = [];
+
+        /// <summary>The window's events and its length: from the later of the entry and the first conflict to <paramref name="end"/>.</summary>
+        public (List<ExposureEvent> Steps, long Length) Steps(in ExposureEvent end)
+        {
+            long start = Math.Max(Enter.TsNs, Conflicts[0].TsNs);
+            var steps = new List<ExposureEvent> { Enter };
+            steps.AddRange(Conflicts);
+            steps.Add(end);
+            return (steps, Math.Max(0, end.TsNs - start));
+        }
     }
 
     private sealed class CollapseWindow(int mm, int cpu, ExposureEvent begin)

@@ -54,6 +54,30 @@ public sealed class LoweringStatistics
     public long CollapsesSkipped { get; internal set; }
     /// <summary>exit_mmap lowered to mm_destroy.</summary>
     public long MmDestroyed { get; internal set; }
+    /// <summary>Successful mlock/mlock2/mlockall calls and mmap(MAP_LOCKED) (or under MCL_FUTURE) lowered.</summary>
+    public long Mlocks { get; internal set; }
+    /// <summary>Successful munlock/munlockall calls lowered.</summary>
+    public long Munlocks { get; internal set; }
+    /// <summary>VMAs created in the engine (vma_create) for mlocked ranges and exec stacks.</summary>
+    public long VmasCreated { get; internal set; }
+    /// <summary>PG_mlocked set (flag_set under the PTE lock) on pages the shadow maps in a VM_LOCKED range.</summary>
+    public long PagesMlocked { get; internal set; }
+    /// <summary>PG_mlocked cleared (munlock, exit, zap of the last mapping).</summary>
+    public long PagesMunlocked { get; internal set; }
+    /// <summary>PMD-mapped THPs in a locked range: not mlocked in the model.</summary>
+    public long MlockHugeSkipped { get; internal set; }
+    /// <summary>pagemap:mm_lru_insertion onto the unevictable list.</summary>
+    public long UnevictableInsertions { get; internal set; }
+    /// <summary>Unevictable insertions of pages the shadow does not map in a VM_LOCKED VMA (locked before the trace, SHM_LOCK, ramfs …): no op.</summary>
+    public long UnevictableWithoutLockedVma { get; internal set; }
+    /// <summary>Mlocked pages whose range mremap moved: the lowering does not follow VMAs across a move and clears the flag.</summary>
+    public long MlocksForgotten { get; internal set; }
+    /// <summary>sched_process_exec events: the process gets a new mm.</summary>
+    public long Execs { get; internal set; }
+    /// <summary>Exec stack shifts lowered (exec_shift_stack).</summary>
+    public long ExecStackShifts { get; internal set; }
+    /// <summary>Execs whose stack placement (old range and shift) the trace does not decide: no op.</summary>
+    public long ExecStacksUndecided { get; internal set; }
     /// <summary>Events on CPUs the model cannot hold (64 and above).</summary>
     public long CpuOutOfRange { get; internal set; }
 
@@ -68,7 +92,11 @@ public sealed class LoweringStatistics
         ("flushes_unknown_mm", FlushesUnknownMm), ("munmaps", Munmaps), ("madvise_zaps", MadviseZaps),
         ("mremap_extents_lowered", MremapExtentsLowered),
         ("mremap_extents_skipped", MremapExtentsSkipped), ("collapses", Collapses), ("collapses_skipped", CollapsesSkipped),
-        ("mm_destroyed", MmDestroyed), ("cpu_out_of_range", CpuOutOfRange),
+        ("mm_destroyed", MmDestroyed), ("mlocks", Mlocks), ("munlocks", Munlocks), ("vmas_created", VmasCreated),
+        ("pages_mlocked", PagesMlocked), ("pages_munlocked", PagesMunlocked), ("mlock_huge_skipped", MlockHugeSkipped),
+        ("unevictable_insertions", UnevictableInsertions), ("unevictable_without_locked_vma", UnevictableWithoutLockedVma),
+        ("mlocks_forgotten", MlocksForgotten), ("execs", Execs), ("exec_stack_shifts", ExecStackShifts),
+        ("exec_stacks_undecided", ExecStacksUndecided), ("cpu_out_of_range", CpuOutOfRange),
     ];
 
     /// <summary>Non-zero counters as <c>name=value</c>, comma separated.</summary>

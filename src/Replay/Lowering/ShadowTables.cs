@@ -33,6 +33,23 @@ internal sealed class ShadowMm(int id, ShadowTable root, int owner)
     public readonly Dictionary<ulong, ShadowTable> Deposits = [];
     /// <summary>Tasks holding this mm's mmap_lock: tid and mode.</summary>
     public readonly List<(int Tid, bool Write)> Holders = [];
+    /// <summary>The VMAs the lowering told the engine about (vma_create), sorted, disjoint: only those mlock or exec needed.</summary>
+    public readonly List<ShadowVma> Vmas = [];
+    /// <summary>mlockall(MCL_FUTURE): new mappings are VM_LOCKED.</summary>
+    public bool LockFuture;
+
+    /// <summary>The engine VMA containing <paramref name="va"/>, if the lowering created one.</summary>
+    public ShadowVma? VmaAt(ulong va)
+    {
+        foreach (var v in Vmas)
+        {
+            if (va >= v.Start && va < v.End)
+            {
+                return v;
+            }
+        }
+        return null;
+    }
 
     /// <summary>The table of level <paramref name="level"/> holding the entry of <paramref name="va"/>, if linked.</summary>
     public ShadowTable? Find(ulong va, Level level)
@@ -49,6 +66,14 @@ internal sealed class ShadowMm(int id, ShadowTable root, int owner)
         }
         return t;
     }
+}
+
+/// <summary>A VMA as the engine holds it (vma_create/vma_modify/vm_flags_write by the lowering).</summary>
+internal sealed class ShadowVma(ulong start, ulong end, bool locked)
+{
+    public ulong Start = start;
+    public ulong End = end;
+    public bool Locked = locked;
 }
 
 /// <summary>Where a pfn is mapped in the shadow: one slot (the lowering unmaps before it maps a pfn twice).</summary>

@@ -14,7 +14,7 @@ namespace Pipeline.Replay.Lowering;
 /// trace is unknown, never contradicted. What the trace cannot show (TLB fills, unmaps before an untraced
 /// free) is inserted as "may happen" and counted in <see cref="Statistics"/> (docs/lowering.md).
 /// </summary>
-public sealed class TraceLowering
+public sealed partial class TraceLowering
 {
     private const ulong UserTop = 0x0000_8000_0000_0000UL;
     private const ulong PmdSize = 1UL << 21;
@@ -186,6 +186,39 @@ public sealed class TraceLowering
                 ZapMunmap(task);
                 task.Munmap = null;
                 break;
+            case "syscalls:sys_enter_mlock":
+            case "syscalls:sys_enter_mlock2":
+            case "syscalls:sys_enter_munlock":
+            case "syscalls:sys_enter_mlockall":
+            case "syscalls:sys_enter_munlockall":
+            case "syscalls:sys_enter_mmap":
+                OnMlockEnter(task, row.Event["syscalls:sys_enter_".Length..]);
+                break;
+            case "syscalls:sys_exit_mlock":
+            case "syscalls:sys_exit_mlock2":
+            case "syscalls:sys_exit_munlock":
+            case "syscalls:sys_exit_mlockall":
+            case "syscalls:sys_exit_munlockall":
+            case "syscalls:sys_exit_mmap":
+                OnMlockExit(task, row.Event["syscalls:sys_exit_".Length..]);
+                break;
+            case "pagemap:mm_lru_insertion":
+                OnLruInsertion(task);
+                break;
+            case "syscalls:sys_enter_execve":
+            case "syscalls:sys_enter_execveat":
+                OnExecEnter(task);
+                break;
+            case "syscalls:sys_exit_execve":
+            case "syscalls:sys_exit_execveat":
+                OnExecExit(task);
+                break;
+            case "sched:sched_process_exec":
+                OnExecDone(task);
+                break;
+            case "sched:sched_process_exit":
+                OnProcessExit(task);
+                break;
             case "syscalls:sys_enter_mremap":
                 if (AlignUp(Field(s_newLen), 4096) is var newLen && AlignUp(Field(s_oldLen), 4096) is var oldLen && newLen < oldLen && newLen > 0)
                 {
@@ -218,6 +251,7 @@ public sealed class TraceLowering
         foreach (var task in _tasks.Values)
         {
             task.PendingFault = null;
+            EndExec(task, undecided: task.Exec is { StackPending: true });
         }
         _tracker.Finish();
         Statistics.Ops = _opCount;
@@ -300,7 +334,7 @@ public sealed class TraceLowering
             }
             return bound;
         }
-        var mm = task.Kernel ? CreateMm(0, task) : MmOfTask(task)!;
+        var mm = task.Kernel ? CreateMm(0, task) : ExecMmFor(task) ?? MmOfTask(task)!;
         if (mm.Pointer != 0)
         {
             _mmOfPointer.Remove(mm.Pointer);
@@ -388,6 +422,7 @@ public sealed class TraceLowering
         {
             return;
         }
+        OnExecFault(task, address);
         var mm = MmOfTask(task)!;
         bool write = (Field(s_errorCode) & 2) != 0;
         task.PendingFault = new PendingFault(mm, address & ~4095UL, write, _row.Seq);
@@ -432,6 +467,7 @@ public sealed class TraceLowering
             Emit(op);
             _pages[pfn] = true;
         }
+        NoteExecAlloc(task, pfn, order, gfp);
         if (order == 9 && gfp.Contains("TRANSHUGE", StringComparison.Ordinal) && task.PendingFault is null)
         {
             // khugepaged / MADV_COLLAPSE allocate the huge page before taking mmap_lock for write.
@@ -492,6 +528,7 @@ public sealed class TraceLowering
         var inc = NewOp(OpKind.MapInc, task);
         inc.Pfn = pfn;
         Emit(inc);
+        MlockIfLockedVma(task, new Mapping(mm, pte, idx));
         Fill(task, mm, fault.Va);
         Statistics.FaultsMapped++;
     }
@@ -599,6 +636,7 @@ public sealed class TraceLowering
         dec.Pfn = pfn;
         dec.Level = m.Table.Level;
         Emit(dec);
+        ClearMlocked(task, pfn);
         if (flush)
         {
             Flush(task, m.Mm, va, ShadowTable.SizeOf(m.Table.Level), all: false, tables: false);
@@ -857,6 +895,10 @@ public sealed class TraceLowering
             }
         }
         Flush(task, mm, start, end - start, all: false, tables: freeTables.Count > 0);
+        if (!task.ZapKeepsTables)
+        {
+            RemoveVmas(task, mm, start, end);
+        }
         foreach (var (pmd, idx, table, va) in freeTables)
         {
             var clear = NewOp(OpKind.PmdClear, task);
@@ -890,6 +932,12 @@ public sealed class TraceLowering
         }
         ZapMunmap(task);
         task.Munmap = null;
+        ulong oldStart = call.OldAddr & ~4095UL;
+        ForgetLocked(task, mm, oldStart, oldStart + AlignUp(call.OldLen, 4096));
+        if (call.ResultAddr is { } result)
+        {
+            ForgetLocked(task, mm, result, result + AlignUp(call.NewLen, 4096));
+        }
         int normalPmd = 0;
         foreach (var e in extents)
         {
@@ -1068,6 +1116,7 @@ public sealed class TraceLowering
             var dec = NewOp(OpKind.MapDec, task);
             dec.Pfn = old;
             Emit(dec);
+            ClearMlocked(task, old);
         }
         var deposit = NewOp(OpKind.TableDeposit, task);
         deposit.Mm = mm.Id;
@@ -1096,6 +1145,8 @@ public sealed class TraceLowering
             return;
         }
         var task = _tasks[_row.Pid];
+        NoteExecExitMmap(task, mm);
+        MunlockAtExit(task, mm);
         DropMappings(mm.Root);
         var op = NewOp(OpKind.MmDestroy, task);
         op.Mm = mm.Id;
@@ -1226,5 +1277,7 @@ public sealed class TraceLowering
         public (ulong Addr, ulong Len)? Munmap;
         public bool MunmapZapped;
         public bool ZapKeepsTables;
+        public MlockCall? Mlock;
+        public ExecState? Exec;
     }
 }
