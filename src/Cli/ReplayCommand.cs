@@ -32,19 +32,24 @@ internal static class ReplayCommand
             DefaultValueFactory = _ => "x86",
         };
         arch.AcceptOnlyFromAmong("x86", "arm64");
+        var maps = new Option<string?>("--maps")
+        {
+            Description = "[PID=]FILE: a /proc/PID/maps snapshot taken right before tracing (cat /proc/PID/maps > FILE); it seeds the address space the mremap prediction starts from, so calls that depend on earlier mappings are decided.",
+        };
         var format = new Option<string>("--format") { Description = "Output format.", DefaultValueFactory = _ => "text" };
         format.AcceptOnlyFromAmong("text", "json");
 
         var command = new Command("replay", "Replay datasets through the page-table/TLB engine; writes findings.parquet into each and exits 1 when there are findings.")
         {
-            datasets, profile, fixes, arch, format,
+            datasets, profile, fixes, arch, maps, format,
         };
         command.SetAction(parse => CommandRunner.Run(parse, verbose, cancellationToken =>
         {
             var kernel = KernelProfile.Parse(parse.GetValue(profile)!, parse.GetValue(fixes) ?? []);
             var flushArch = parse.GetValue(arch) == "arm64" ? Arch.Arm64 : Arch.X86;
             var traces = DatasetCatalog.Resolve(parse.GetValue(datasets)!);
-            var results = traces.Select(t => DatasetReplay.Run(t, kernel, flushArch, cancellationToken)).ToList();
+            var seed = ReadMaps(parse.GetValue(maps));
+            var results = traces.Select(t => DatasetReplay.Run(t, kernel, flushArch, seed, cancellationToken)).ToList();
             if (parse.GetValue(format) == "json")
             {
                 WriteJson(results, kernel, flushArch);
@@ -127,6 +132,29 @@ internal static class ReplayCommand
         json.WriteEndArray();
         json.Flush();
         stream.WriteByte((byte)'\n');
+    }
+
+    /// <summary>Reads <c>--maps [PID=]FILE</c>.</summary>
+    private static Pipeline.Replay.Real.MapsSnapshot? ReadMaps(string? value)
+    {
+        if (value is null)
+        {
+            return null;
+        }
+        int? pid = null;
+        var path = value;
+        int equals = value.IndexOf('=', StringComparison.Ordinal);
+        if (equals > 0)
+        {
+            if (!int.TryParse(value.AsSpan(0, equals), NumberStyles.None, CultureInfo.InvariantCulture, out int parsed))
+            {
+                throw new UsageException($"--maps expects [PID=]FILE, found '{value}'.");
+            }
+            pid = parsed;
+            path = value[(equals + 1)..];
+        }
+        using var reader = new StreamReader(path);
+        return Pipeline.Replay.Real.MapsSnapshot.Parse(reader, pid, path);
     }
 
     internal static string ArchName(Arch arch) => arch == Arch.X86 ? "x86" : "arm64";

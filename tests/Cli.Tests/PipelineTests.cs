@@ -241,3 +241,29 @@ public sealed class RandomWorkloadPipelineTests
         Assert.False(File.Exists(dir["w.txt"]));
     }
 }
+
+/// <summary><c>mmtrace replay --maps</c>: a /proc/PID/maps snapshot seeding the mremap prediction.</summary>
+public sealed class ReplayMapsTests
+{
+    [Fact]
+    public void Replay_MapsSnapshot_ReadAndBadLinesNamed()
+    {
+        using var dir = new TempDir();
+        Assert.Equal(0, Mmtrace.Run("ingest", Mmtrace.Corpus("recorded/ftrace-text/mm_trace.txt"), "-o", dir["ds"]).ExitCode);
+        File.WriteAllText(dir["maps.txt"], "55a45ed4f000-55a45ed50000 r--p 00000000 08:01 1311 /root/mmwork\n7fa026fa9000-7fa026fe9000 rw-p 00000000 00:00 0\n");
+        File.WriteAllText(dir["bad.txt"], "55a45ed4f000-55a45ed50000 r--p 00000000 08:01 1311 /root/mmwork\n7fa026fa9000 rw-p 00000000 00:00 0\n");
+
+        var good = Mmtrace.Run("replay", dir["ds"], "--maps", "25561=" + dir["maps.txt"]);
+        var bad = Mmtrace.Run("replay", dir["ds"], "--maps", dir["bad.txt"]);
+        var usage = Mmtrace.Run("replay", dir["ds"], "--maps", "pid=" + dir["maps.txt"]);
+
+        Assert.True(good.ExitCode == 0, good.ToString());
+        Assert.Equal(3, bad.ExitCode);
+        Assert.Contains("bad.txt", bad.Stderr, StringComparison.Ordinal);
+        Assert.Contains("line 2", bad.Stderr, StringComparison.Ordinal);
+        Assert.Equal(2, usage.ExitCode);
+        // The calls are still there and the source mapping of the grow is now known (its address is in the seed).
+        var calls = Mmtrace.Run("query", dir["ds"], "--sql", "SELECT count(*) AS calls FROM mremaps", "--format", "csv");
+        Assert.Equal("calls\n2\n", calls.Stdout.Replace("\r", "", StringComparison.Ordinal));
+    }
+}

@@ -45,7 +45,13 @@ public static class DatasetReplay
     public const string FindingsTable = "findings";
 
     /// <summary>Replays one dataset under <paramref name="profile"/> on <paramref name="arch"/> and writes its tables.</summary>
-    public static DatasetReplayResult Run(TraceDataset dataset, KernelProfile profile, Arch arch, CancellationToken cancellationToken = default)
+    /// <param name="dataset">The dataset to replay; its tables are replaced atomically.</param>
+    /// <param name="profile">Kernel profile (fixes and features).</param>
+    /// <param name="arch">Flush scope.</param>
+    /// <param name="maps">A <c>/proc/PID/maps</c> snapshot taken before tracing: seeds the address space the mremap
+    /// prediction starts from, so calls that depend on mappings made before the trace are decided.</param>
+    /// <param name="cancellationToken">Stops between events.</param>
+    public static DatasetReplayResult Run(TraceDataset dataset, KernelProfile profile, Arch arch, MapsSnapshot? maps = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(dataset);
         ArgumentNullException.ThrowIfNull(profile);
@@ -84,7 +90,7 @@ public static class DatasetReplay
         if (lowering is not null)
         {
             ignored = lowering.Statistics.Events;
-            var (calls, extents) = MremapAnalyzer.Analyze(EventReader.ReadEvents(connection, eventsPath), ToPrediction(profile), seed: null);
+            var (calls, extents) = MremapAnalyzer.Analyze(EventReader.ReadEvents(connection, eventsPath), ToPrediction(profile), seed: maps);
             WriteMremaps(connection, calls, extents, dataset.Directory);
             mremaps = calls.Count;
         }
