@@ -12,7 +12,7 @@ internal static class IngestCommand
     {
         var inputs = new Argument<string[]>("INPUT")
         {
-            Description = "Trace files: ftrace text, trace.dat v6/v7, perf script text or console logs; .gz and .zst are read transparently.",
+            Description = "Trace files: ftrace text (also systrace HTML and op traces), trace.dat v6/v7, perf script text, console logs, or a CTF trace directory; .gz and .zst are read transparently.",
             Arity = ArgumentArity.OneOrMore,
         };
         var output = new Option<string>("--output", "-o")
