@@ -121,6 +121,36 @@ public class ReplayEngineTests
     }
 
     [Fact]
+    public void Run_TableIdReusedByAnotherMm_StaleEntryOfTheFirstMmNotReported()
+    {
+        // CPU2 walked mm1 through table 5 and switched to mm2; mm1 freed table 5 (flushed: CPU2's leftover
+        // entry is for mm1's ASID and dies when CPU2 switches back). mm2 then reuses the id 5 for a table of its
+        // own and frees it properly: the leftover mm1 entry is not a walk-cache entry of mm2's table.
+        var result = new Program().Mapped()
+            .Op(2, 2, OpKind.CtxSwitch, mm: 1)
+            .Op(2, 2, OpKind.Access, mm: 1, va: 0x201000)
+            .Op(2, 2, OpKind.MmCreate, mm: 2, table: 10)
+            .Op(2, 2, OpKind.CtxSwitch, mm: 2)
+            .Op(1, 1, OpKind.PtlLock, table: 5)
+            .Op(1, 1, OpKind.PteClear, table: 5, index: 1)
+            .Op(1, 1, OpKind.PtlUnlock, table: 5)
+            .Op(1, 1, OpKind.PmdClear, mm: 1, va: 0x200000, level: Level.Pmd)
+            .Op(1, 1, OpKind.TlbFlush, mm: 1, va: 0x200000, len: 0x200000, flags: OpFlags.FreedTables)
+            .Op(1, 1, OpKind.PageFree, pfn: 0x5000)
+            .Op(1, 1, OpKind.TableFree, table: 5)
+            .Op(2, 2, OpKind.TableAlloc, table: 11, level: Level.P4d).Op(2, 2, OpKind.PgdPopulate, mm: 2, va: 0x200000, table: 11)
+            .Op(2, 2, OpKind.TableAlloc, table: 12, level: Level.Pud).Op(2, 2, OpKind.P4dPopulate, mm: 2, va: 0x200000, table: 12)
+            .Op(2, 2, OpKind.TableAlloc, table: 13, level: Level.Pmd).Op(2, 2, OpKind.PudPopulate, mm: 2, va: 0x200000, table: 13)
+            .Op(2, 2, OpKind.TableAlloc, table: 5, level: Level.Pte).Op(2, 2, OpKind.PmdPopulate, mm: 2, va: 0x200000, table: 5)
+            .Op(2, 2, OpKind.PmdClear, mm: 2, va: 0x200000, level: Level.Pmd)
+            .Op(2, 2, OpKind.TlbFlush, mm: 2, va: 0x200000, len: 0x200000, flags: OpFlags.FreedTables)
+            .Op(2, 2, OpKind.TableFree, table: 5)
+            .Run("latest");
+
+        Assert.True(result.Findings.Count == 0, string.Join("\n", result.Findings.Select(f => f.Message)));
+    }
+
+    [Fact]
     public void Run_UnlockNotHeld_Inconsistent()
     {
         var result = new Program().Mapped().Op(2, 2, OpKind.MmapUnlock, mm: 1).Run();

@@ -125,7 +125,9 @@ internal static class I1NoStaleTranslationAtFree
             }
             foreach (var kv in cpu.WalkCache)
             {
-                if (kv.Value == table.Id)
+                // Only entries of the mm that owns the table: an entry another mm left behind names an older
+                // table that had the same id, and cannot be used while this mm is loaded (a different ASID).
+                if (kv.Value == table.Id && (int)(kv.Key >> 42) == table.Mm)
                 {
                     engine.AddFinding("I1", "R1", FindingClass.Race, Severity.Critical, table.Mm, 0, 0, [table.UnlinkExec, now],
                         $"table {table.Id} is freed while CPU{cpu.Id}'s paging-structure cache still names it (no flush with freed_tables reached CPU{cpu.Id})",

@@ -21,10 +21,29 @@ public static class OpTraceLoader
     /// </summary>
     public static OpTrace Load(IEnumerable<EventRow> rows, IngestDiagnostics diagnostics, string source)
     {
-        ArgumentNullException.ThrowIfNull(rows);
-        ArgumentNullException.ThrowIfNull(diagnostics);
         var ops = new List<Op>();
         var comms = new Dictionary<int, string>();
+        long ignored = ForEach(rows, diagnostics, source, (in Op op, string comm) =>
+        {
+            ops.Add(op);
+            comms.TryAdd(op.Tid, comm);
+        });
+        return new OpTrace(ops, comms, ignored);
+    }
+
+    /// <summary>Receives one op and the comm of its task.</summary>
+    public delegate void OpHandler(in Op op, string comm);
+
+    /// <summary>
+    /// Streams the ops of <paramref name="rows"/> to <paramref name="handler"/> in row order without keeping them, so
+    /// a trace of any length replays in the memory of the engine's state. Malformed op events are reported through
+    /// <paramref name="diagnostics"/> and skipped. Returns the number of non-op events (ignored).
+    /// </summary>
+    public static long ForEach(IEnumerable<EventRow> rows, IngestDiagnostics diagnostics, string source, OpHandler handler)
+    {
+        ArgumentNullException.ThrowIfNull(rows);
+        ArgumentNullException.ThrowIfNull(diagnostics);
+        ArgumentNullException.ThrowIfNull(handler);
         long ignored = 0;
         foreach (var row in rows)
         {
@@ -41,10 +60,9 @@ public static class OpTraceLoader
                 diagnostics.Malformed(source, row.SrcPos, "line", $"event seq {row.Seq.ToString(CultureInfo.InvariantCulture)} mmop_{name}: {error}");
                 continue;
             }
-            ops.Add(op);
-            comms.TryAdd(op.Tid, row.Comm);
+            handler(op, row.Comm);
         }
-        return new OpTrace(ops, comms, ignored);
+        return ignored;
     }
 
     /// <summary>Parses one row into an op; returns an error text (expected vs found) or null.</summary>

@@ -59,13 +59,27 @@ public static class DatasetReplay
         using var connection = database.Connect();
         var eventsPath = Path.Combine(dataset.Directory, DatasetFiles.EventsFile);
 
+        // Op traces stream straight into the engine (schedule = row order): memory is the engine's state, not the trace.
         var diagnostics = new IngestDiagnostics();
-        var trace = OpTraceLoader.Load(EventReader.ReadEvents(connection, eventsPath), diagnostics, eventsPath);
+        var engine = new ReplayEngine(profile, arch);
+        var named = new HashSet<int>();
+        long opCount = 0;
+        long ignoredEvents = OpTraceLoader.ForEach(EventReader.ReadEvents(connection, eventsPath), diagnostics, eventsPath, (in Op op, string comm) =>
+        {
+            if (named.Add(op.Tid))
+            {
+                engine.NameTask(op.Tid, comm);
+            }
+            engine.Execute(op);
+            if ((++opCount & 0xFFFF) == 0)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+            }
+        });
         cancellationToken.ThrowIfCancellationRequested();
         TraceLowering? lowering = null;
         ReplayResult? result;
-        long opCount = trace.Count;
-        if (trace.Count == 0 && trace.IgnoredEvents > 0)
+        if (opCount == 0 && ignoredEvents > 0)
         {
             // A real trace: lower its tracepoint events into ops (docs/lowering.md), replayed as they are made and
             // kept as ops.parquet.
@@ -79,14 +93,14 @@ public static class DatasetReplay
         }
         else
         {
-            result = trace.Count > 0 ? ReplayEngine.Run(trace, profile, arch) : null;
+            result = opCount > 0 ? engine.Finish() : null;
         }
         IReadOnlyList<Finding> exposures = lowering?.Exposures ?? [];
         IReadOnlyList<Finding> findings = [.. result?.Findings ?? [], .. exposures];
         WriteFindings(connection, findings, profile, arch, dataset.Directory);
 
         int mremaps = 0;
-        long ignored = trace.IgnoredEvents;
+        long ignored = ignoredEvents;
         if (lowering is not null)
         {
             ignored = lowering.Statistics.Events;
