@@ -269,47 +269,29 @@ public sealed partial class ReplayEngine
     /// <summary>shift_arg_pages / relocate_vma_down: the stack moves down, overlapping itself.</summary>
     private void EmitExecShift(TaskState task, in Op step)
     {
-        ulong oldVa = step.Va;
-        ulong newVa = step.NewVa;
-        ulong len = step.Len;
-        ulong oldEnd = oldVa + len;
+        ulong oldEnd = step.Va + step.Len;
         int spare = step.Table;
-        task.Push(Micro(step, OpKind.VmaModify, OpFlags.None, va: oldVa, newVa: newVa, len: oldEnd - newVa));
-        bool overlap = oldVa - newVa < len;
-        bool pmdMoves = _profile.Has(KernelFeature.MovePmd) && !(overlap && _profile.Has(KernelFix.SkipPmdMoveOnOverlap));
-        if (pmdMoves && _profile.Has(KernelFix.RealignPmd))
+        task.Push(Micro(step, OpKind.VmaModify, OpFlags.None, va: step.Va, newVa: step.NewVa, len: oldEnd - step.NewVa));
+        foreach (var e in StackShiftPlan.Extents(_profile, step.Va, step.NewVa, step.Len))
         {
-            // try_realign_addr with for_stack: both ends mutually aligned, so start the move at the PMD boundary below.
-            ulong off = oldVa & (PmdSize - 1);
-            if (off != 0 && off == (newVa & (PmdSize - 1)) && len >= PmdSize - off)
-            {
-                oldVa -= off;
-                newVa -= off;
-            }
-        }
-        while (oldVa < oldEnd)
-        {
-            ulong extent = Math.Min(Math.Min(NextBoundary(oldVa, PmdSize) - oldVa, NextBoundary(newVa, PmdSize) - newVa), oldEnd - oldVa);
-            if (pmdMoves && extent == PmdSize)
+            if (e.PmdMove)
             {
                 var flags = OpFlags.CheckDst | (_profile.Has(KernelFix.WarnOnOnce) ? OpFlags.WarnOnce : OpFlags.None);
-                task.Push(Micro(step, OpKind.PtlLock, OpFlags.None, Level.Pmd, va: oldVa));
-                task.Push(Micro(step, OpKind.PtlLock, OpFlags.Nested, Level.Pmd, va: newVa));
-                task.Push(Micro(step, OpKind.PmdMove, flags, Level.Pmd, va: oldVa, newVa: newVa));
-                task.Push(Micro(step, OpKind.TlbFlush, OpFlags.FreedTables, va: oldVa, len: PmdSize));
-                task.Push(Micro(step, OpKind.PtlUnlock, OpFlags.Nested, Level.Pmd, va: newVa));
-                task.Push(Micro(step, OpKind.PtlUnlock, OpFlags.None, Level.Pmd, va: oldVa));
+                task.Push(Micro(step, OpKind.PtlLock, OpFlags.None, Level.Pmd, va: e.OldVa));
+                task.Push(Micro(step, OpKind.PtlLock, OpFlags.Nested, Level.Pmd, va: e.NewVa));
+                task.Push(Micro(step, OpKind.PmdMove, flags, Level.Pmd, va: e.OldVa, newVa: e.NewVa));
+                task.Push(Micro(step, OpKind.TlbFlush, OpFlags.FreedTables, va: e.OldVa, len: PmdSize));
+                task.Push(Micro(step, OpKind.PtlUnlock, OpFlags.Nested, Level.Pmd, va: e.NewVa));
+                task.Push(Micro(step, OpKind.PtlUnlock, OpFlags.None, Level.Pmd, va: e.OldVa));
             }
             else
             {
-                EmitMovePtes(task, step, oldVa, newVa, extent, spare);
+                EmitMovePtes(task, step, e.OldVa, e.NewVa, e.Length, spare);
                 if (spare != 0)
                 {
                     spare++;
                 }
             }
-            oldVa += extent;
-            newVa += extent;
         }
     }
 

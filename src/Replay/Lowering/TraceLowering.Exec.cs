@@ -296,32 +296,20 @@ public sealed partial class TraceLowering
     }
 
     /// <summary>
-    /// The shadow follows the engine's expansion of exec_shift_stack (ReplayEngine.EmitExecShift): realign under
+    /// The shadow follows the engine's expansion of exec_shift_stack (the same <see cref="StackShiftPlan"/>): realign under
     /// realign-pmd, PMD moves of whole 2 MiB extents (fallback into a populated destination), move_ptes otherwise
     /// with pte_alloc taking table ids from <paramref name="spare"/> on.
     /// </summary>
-    private void MirrorStackShift(ShadowMm mm, ulong oldVa, ulong newVa, ulong len, int spare)
+    private void MirrorStackShift(ShadowMm mm, ulong start, ulong target, ulong len, int spare)
     {
-        ulong oldEnd = oldVa + len;
-        bool overlap = oldVa - newVa < len;
-        bool pmdMoves = _profile.Has(KernelFeature.MovePmd) && !(overlap && _profile.Has(KernelFix.SkipPmdMoveOnOverlap));
-        if (pmdMoves && _profile.Has(KernelFix.RealignPmd))
+        foreach (var e in StackShiftPlan.Extents(_profile, start, target, len))
         {
-            ulong off = oldVa & (PmdSize - 1);
-            if (off != 0 && off == (newVa & (PmdSize - 1)) && len >= PmdSize - off)
-            {
-                oldVa -= off;
-                newVa -= off;
-            }
-        }
-        while (oldVa < oldEnd)
-        {
-            ulong extent = Math.Min(Math.Min(AlignUp(oldVa + 1, PmdSize) - oldVa, AlignUp(newVa + 1, PmdSize) - newVa), oldEnd - oldVa);
+            (ulong oldVa, ulong newVa, ulong extent) = (e.OldVa, e.NewVa, e.Length);
             var srcPmd = mm.Find(oldVa, Level.Pmd)!;
             var dstPmd = mm.Find(newVa, Level.Pmd)!;
             int si = ShadowTable.IndexOf(oldVa, Level.Pmd);
             int di = ShadowTable.IndexOf(newVa, Level.Pmd);
-            if (pmdMoves && extent == PmdSize)
+            if (e.PmdMove)
             {
                 if (srcPmd.Children![si] is { } table)
                 {
@@ -365,8 +353,6 @@ public sealed partial class TraceLowering
                     }
                 }
             }
-            oldVa += extent;
-            newVa += extent;
         }
     }
 
