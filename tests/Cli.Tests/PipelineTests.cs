@@ -55,6 +55,9 @@ public sealed class PipelineTests
             using var json = JsonDocument.Parse(result.Stdout);
             Assert.Equal(JsonValueKind.Array, json.RootElement.ValueKind);
         }
+        var shootdowns = Mmtrace.Run("query", dir["ds"], "--name", "tlb_shootdown_latency", "--format", "csv");
+        // mm_trace.txt: the one remote shootdown (reason 1) follows the other CPU's IPI send (reason 4) by 19 µs.
+        Assert.Contains("ds,1,1,0,19000,19000,19000,19000", shootdowns.Stdout, StringComparison.Ordinal);
         var tlb = Mmtrace.Run("query", dir["ds"], "--name", "tlb_flush_reasons", "--format", "csv");
         Assert.Contains("ds,0,flush on task switch,254,36,", tlb.Stdout, StringComparison.Ordinal);
     }
