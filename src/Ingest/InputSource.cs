@@ -10,7 +10,6 @@ namespace Pipeline.Ingest;
 internal sealed class InputSource : IDisposable
 {
     private readonly List<IDisposable> _owned = [];
-    private string? _spoolPath;
 
     private InputSource(string path)
     {
@@ -70,30 +69,10 @@ internal sealed class InputSource : IDisposable
     }
 
     /// <summary>
-    /// A stream of the decompressed content from the start. When <paramref name="seekable"/> is set and the
-    /// file is compressed, the content is first decompressed into a temporary file next to the system temp dir.
+    /// A stream of the decompressed content from the start. Compressed content cannot seek; readers that need
+    /// offsets (trace.dat) spool such a stream themselves.
     /// </summary>
-    public Stream OpenContent(bool seekable)
-    {
-        File.Position = 0;
-        if (Compression is null)
-        {
-            return new NonClosingStream(File);
-        }
-        if (!seekable)
-        {
-            return OpenDecompressed();
-        }
-        _spoolPath = System.IO.Path.Combine(System.IO.Path.GetTempPath(), $"mmtrace-spool-{Environment.ProcessId}-{Guid.NewGuid():N}");
-        using (var content = OpenDecompressed())
-        using (var spool = new FileStream(_spoolPath, FileMode.CreateNew, FileAccess.Write))
-        {
-            content.CopyTo(spool, 1 << 20);
-        }
-        var stream = new FileStream(_spoolPath, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
-        _owned.Add(stream);
-        return new NonClosingStream(stream);
-    }
+    public Stream OpenContent() => OpenDecompressed();
 
     private Stream OpenDecompressed()
     {
@@ -113,18 +92,6 @@ internal sealed class InputSource : IDisposable
             item.Dispose();
         }
         _owned.Clear();
-        if (_spoolPath is not null)
-        {
-            try
-            {
-                System.IO.File.Delete(_spoolPath);
-            }
-            catch (IOException)
-            {
-                // Best effort: the spool is in the temp directory.
-            }
-            _spoolPath = null;
-        }
     }
 
     /// <summary>Lets readers dispose what they are given without closing the shared file.</summary>

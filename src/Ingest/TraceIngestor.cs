@@ -113,7 +113,7 @@ public static class TraceIngestor
 
         using var trace = dataset.BeginTrace(partitioned ? id : null);
         var sink = new ProgressSink(trace.Events, source, progress);
-        using (var raw = source.OpenContent(seekable: format == "tracedat"))
+        using (var raw = source.OpenContent())
         using (var content = format == "ftrace" && SystraceHtmlStream.IsSystrace(source.Head) ? new SystraceHtmlStream(raw) : raw)
         {
             reader.Read(content, path, sink, diagnostics, cancellationToken);

@@ -94,10 +94,19 @@ public sealed class FormatDetectionTests
             zstd.WaitForExit();
             Assert.Equal(0, zstd.ExitCode);
 
-            var summaries = TraceIngestor.Run(new IngestOptions { Inputs = [gz, zst], Output = Path.Combine(dir, "ds") });
+            // A compressed trace.dat cannot seek: the reader spools it to find its sections.
+            var datGz = Path.Combine(dir, "mm.dat.gz");
+            using (var output = File.Create(datGz))
+            using (var gzip = new System.IO.Compression.GZipStream(output, System.IO.Compression.CompressionLevel.Fastest))
+            {
+                gzip.Write(File.ReadAllBytes(Corpus.File("recorded/trace-cmd/mm_v6_trimmed.dat")));
+            }
+
+            var summaries = TraceIngestor.Run(new IngestOptions { Inputs = [gz, zst, datGz], Output = Path.Combine(dir, "ds") });
 
             Assert.All(summaries, s => Assert.Equal(3298, s.Events));
-            Assert.Equal(["t", "t-2"], summaries.Select(s => s.TraceId));
+            Assert.Equal(["t", "t-2", "mm"], summaries.Select(s => s.TraceId));
+            Assert.Equal("tracedat", summaries[2].Format);
         }
         finally
         {

@@ -12,6 +12,15 @@ public sealed class TraceWriterTests
     [Fact]
     public void Complete_EveryColumnKind_RoundTripsThroughParquet()
     {
+        // Several chunks (2048 rows each) and a partial last one.
+        var (expected, actual) = WriteAndReadBack(5_000, adjust: null);
+
+        Assert.Equal(expected, actual);
+    }
+
+    /// <summary>Writes <paramref name="rows"/> test rows through a dataset writer and reads them back from Parquet.</summary>
+    private static (List<string> Expected, string[] Actual) WriteAndReadBack(long rows, Action<EventRow, long>? adjust)
+    {
         using var dir = new TempDirectory();
         string target = dir.Combine("run");
         var expected = new List<string>();
@@ -19,10 +28,10 @@ public sealed class TraceWriterTests
         {
             TraceWriter trace = writer.BeginTrace();
             var row = new EventRow();
-            // Several chunks (2048 rows each) and a partial last one.
-            for (long i = 0; i < 5_000; i++)
+            for (long i = 0; i < rows; i++)
             {
                 TestData.Fill(row, i);
+                adjust?.Invoke(row, i);
                 trace.Events.Write(row);
                 expected.Add(TestData.Describe(row));
                 row.Clear();
@@ -31,10 +40,7 @@ public sealed class TraceWriterTests
             writer.Commit();
         }
         using var connection = DuckDbConnection.OpenInMemory();
-
-        string[] actual = [.. EventReader.ReadEvents(connection, EventsParquet(target)).Select(TestData.Describe)];
-
-        Assert.Equal(expected, actual);
+        return (expected, [.. EventReader.ReadEvents(connection, EventsParquet(target)).Select(TestData.Describe)]);
     }
 
     [Fact]
@@ -232,29 +238,10 @@ public sealed class TraceWriterTests
     [Fact]
     public void Complete_ManyDistinctLongNamesPerChunk_EveryValueIntact()
     {
-        using var dir = new TempDirectory();
-        string target = dir.Combine("run");
-        var expected = new List<string>();
-        using (var writer = DatasetWriter.Create(target))
-        {
-            TraceWriter trace = writer.BeginTrace();
-            var row = new EventRow();
-            string[] comms = [.. Enumerable.Range(0, 300).Select(n => $"worker-thread-number-{n}")];
-            for (long i = 0; i < 6_000; i++)
-            {
-                TestData.Fill(row, i);
-                // Interleaved names: runs are short and the per-chunk name cache sees collisions.
-                row.Comm = comms[(i * 7) % comms.Length];
-                trace.Events.Write(row);
-                expected.Add(TestData.Describe(row));
-                row.Clear();
-            }
-            trace.Complete(new IngestDiagnostics(), []);
-            writer.Commit();
-        }
-        using var connection = DuckDbConnection.OpenInMemory();
+        string[] comms = [.. Enumerable.Range(0, 300).Select(n => $"worker-thread-number-{n}")];
 
-        string[] actual = [.. EventReader.ReadEvents(connection, EventsParquet(target)).Select(TestData.Describe)];
+        // Interleaved names: runs are short and the per-chunk name cache sees collisions.
+        var (expected, actual) = WriteAndReadBack(6_000, (row, i) => row.Comm = comms[(i * 7) % comms.Length]);
 
         Assert.Equal(expected, actual);
     }

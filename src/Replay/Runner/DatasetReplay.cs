@@ -64,7 +64,9 @@ public static class DatasetReplay
         var engine = new ReplayEngine(profile, arch);
         var named = new HashSet<int>();
         long opCount = 0;
-        long ignoredEvents = OpTraceLoader.ForEach(EventReader.ReadEvents(connection, eventsPath), diagnostics, eventsPath, (in Op op, string comm) =>
+        // meta.json's per-event counts say whether there are ops at all: a real trace is not read twice.
+        bool hasOps = dataset.Meta.EventCounts.Keys.Any(k => k.StartsWith(OpSpec.EventSystem + ":", StringComparison.Ordinal));
+        long ignoredEvents = !hasOps ? dataset.Meta.Events : OpTraceLoader.ForEach(EventReader.ReadEvents(connection, eventsPath), diagnostics, eventsPath, (in Op op, string comm) =>
         {
             if (named.Add(op.Tid))
             {
