@@ -121,7 +121,7 @@ public static class TraceIngestor
         sink.Report(force: true);
 
         var files = format == "ctf" ? Ctf.CtfReader.TraceFiles(path) : [path];
-        var meta = DatasetMeta.Create(id, diagnostics, trace.EventTable, [.. files.Select(DatasetSource.FromFile)]);
+        var meta = DatasetMeta.Create(id, diagnostics, trace.Written, [.. files.Select(DatasetSource.FromFile)]);
         trace.Complete(meta);
         stopwatch.Stop();
         return new TraceIngestSummary(

@@ -86,7 +86,7 @@ public sealed record DatasetMeta
     public static string DefaultToolVersion { get; } = GetToolVersion();
 
     /// <summary>Builds the metadata of one trace from what the parser learned and what the writer wrote.</summary>
-    public static DatasetMeta Create(string traceId, IngestDiagnostics diagnostics, EventTableWriter events, IEnumerable<DatasetSource> sources)
+    public static DatasetMeta Create(string traceId, IngestDiagnostics diagnostics, IWrittenEvents events, IEnumerable<DatasetSource> sources)
     {
         ArgumentNullException.ThrowIfNull(diagnostics);
         ArgumentNullException.ThrowIfNull(events);

@@ -2,19 +2,17 @@ using System.Globalization;
 using System.Runtime.InteropServices;
 using System.Text.RegularExpressions;
 using Pipeline.Storage.DuckDb;
+using Pipeline.Storage.Parquet;
 
 namespace Pipeline.Storage;
 
-/// <summary>Settings of the scratch DuckDB database a <see cref="DatasetWriter"/> stages events in.</summary>
+/// <summary>Settings of a <see cref="DatasetWriter"/>: its encoder threads and the DuckDB sort of out-of-order traces.</summary>
 public sealed record DatasetWriterOptions
 {
     /// <summary>DuckDB memory_limit; beyond it the sort of out-of-order traces spills to the work directory.</summary>
     public string MemoryLimit { get; init; } = "512MB";
 
-    /// <summary>
-    /// DuckDB threads; null for one while events stream into Parquet (the scan is sequential, so more threads
-    /// only add scheduling) and one per core for the sort of an out-of-order trace.
-    /// </summary>
+    /// <summary>Parquet encoder threads and DuckDB threads for the sort; null for one per core.</summary>
     public int? Threads { get; init; }
 }
 
@@ -243,25 +241,17 @@ public sealed partial class DatasetWriter : IDisposable
 }
 
 /// <summary>
-/// One trace being written. Events go through <see cref="Events"/> straight into Parquet: DuckDB runs
-/// <c>COPY (SELECT * FROM &lt;table function&gt;) TO … (FORMAT parquet)</c> on a dedicated thread from the start,
-/// pulling the chunks the parser fills (no staging table). <see cref="Complete(DatasetMeta)"/> ends the stream
-/// and moves the file to <c>events.parquet</c> — after one sorting COPY by <c>ts_ns, seq</c> when the events did
-/// not arrive in time order — and writes <c>meta.json</c>.
+/// One trace being written. Events go through <see cref="Events"/> straight into Parquet
+/// (<see cref="EventParquetWriter"/>: row groups encoded on worker threads while the parser runs).
+/// <see cref="Complete(DatasetMeta)"/> finishes the file and moves it to <c>events.parquet</c> — after one sorting
+/// DuckDB <c>COPY</c> by <c>ts_ns, seq</c> when the events did not arrive in time order — and writes <c>meta.json</c>.
 /// </summary>
 public sealed class TraceWriter : IDisposable
 {
-    /// <summary>Rows per Parquet row group (DuckDB's default; the writer buffers one group per thread).</summary>
-    private const int RowGroupSize = 122_880;
-
-    private const string ScanFunction = "mmtrace_events_scan";
-
     private readonly string _work;
     private readonly string _streamed;
-    private readonly DuckDbDatabase _database;
-    private readonly DuckDbConnection _connection;
-    private readonly EventTableWriter _events;
-    private readonly int _sortThreads;
+    private readonly DatasetWriterOptions _options;
+    private readonly EventParquetWriter _events;
     private bool _disposed;
 
     internal TraceWriter(string id, string directory, string work, DatasetWriterOptions options)
@@ -269,30 +259,9 @@ public sealed class TraceWriter : IDisposable
         Id = id;
         Directory = directory;
         _work = work;
+        _options = options;
         _streamed = Path.Combine(work, "events.streamed.parquet");
-        var config = new Dictionary<string, string>(StringComparer.Ordinal)
-        {
-            ["memory_limit"] = options.MemoryLimit,
-            ["temp_directory"] = Path.Combine(work, "spill"),
-        };
-        config["threads"] = (options.Threads ?? 1).ToString(CultureInfo.InvariantCulture);
-        _sortThreads = options.Threads ?? Environment.ProcessorCount;
-        _database = DuckDbDatabase.Open(null, config);
-        try
-        {
-            _connection = _database.Connect();
-            _events = EventTableWriter.ForStream(_connection, ScanFunction);
-            DuckDbConnection connection = _connection;
-            string copy = CopySql($"SELECT * FROM {ScanFunction}()", _streamed);
-            _events.StartQuery(() => connection.Execute(copy));
-        }
-        catch
-        {
-            _events?.Dispose();
-            _connection?.Dispose();
-            _database.Dispose();
-            throw;
-        }
+        _events = new EventParquetWriter(_streamed, new EventParquetOptions { Threads = options.Threads });
     }
 
     /// <summary>Trace id.</summary>
@@ -304,8 +273,8 @@ public sealed class TraceWriter : IDisposable
     /// <summary>Sink for the parser.</summary>
     public IEventSink Events => _events;
 
-    /// <summary>The event writer (counts for <see cref="DatasetMeta.Create"/>).</summary>
-    public EventTableWriter EventTable => _events;
+    /// <summary>What was written so far (counts for <see cref="DatasetMeta.Create"/>).</summary>
+    public IWrittenEvents Written => _events;
 
     /// <summary>Whether <see cref="Complete(DatasetMeta)"/> succeeded.</summary>
     public bool IsCompleted { get; private set; }
@@ -318,12 +287,12 @@ public sealed class TraceWriter : IDisposable
     }
 
     /// <summary>
-    /// Ends the event stream (waiting for the Parquet COPY), puts events.parquet in place, writes meta.json,
-    /// then releases DuckDB. The facts this writer owns replace those in <paramref name="meta"/>:
-    /// <c>trace_id</c>, <c>events</c> and <c>event_counts</c>.
+    /// Finishes the event file, puts events.parquet in place, writes meta.json. The facts this writer owns replace
+    /// those in <paramref name="meta"/>: <c>trace_id</c>, <c>events</c> and <c>event_counts</c>.
     /// </summary>
     /// <returns>The metadata as written.</returns>
-    /// <exception cref="DuckDbException">The COPY (or the sorting COPY) failed.</exception>
+    /// <exception cref="IOException">Encoding or writing the events failed.</exception>
+    /// <exception cref="DuckDbException">The sorting COPY failed.</exception>
     public DatasetMeta Complete(DatasetMeta meta)
     {
         ArgumentNullException.ThrowIfNull(meta);
@@ -333,11 +302,8 @@ public sealed class TraceWriter : IDisposable
         string written = _streamed;
         if (!_events.IsTimeOrdered)
         {
-            // Rare (inputs are merged per CPU in time order): sort under memory_limit, spilling to the work
-            // directory. seq is unique, so the order and hence the file are deterministic.
             written = Path.Combine(_work, "events.sorted.parquet");
-            _connection.Execute(string.Create(CultureInfo.InvariantCulture, $"SET threads = {_sortThreads}"));
-            _connection.Execute(CopySql($"SELECT * FROM read_parquet({DatasetFiles.SqlLiteral(_streamed)}) ORDER BY ts_ns, seq", written));
+            Sort(_streamed, written);
         }
         File.Move(written, Path.Combine(Directory, DatasetFiles.EventsFile), overwrite: true);
         meta.Write(Directory);
@@ -346,10 +312,7 @@ public sealed class TraceWriter : IDisposable
         return meta;
     }
 
-    /// <summary>
-    /// Releases DuckDB; an unfinished stream makes the COPY fail and is waited for (its partial file goes
-    /// with the work directory).
-    /// </summary>
+    /// <summary>Stops the writer (an unfinished file goes with the work directory).</summary>
     public void Dispose()
     {
         if (_disposed)
@@ -358,15 +321,27 @@ public sealed class TraceWriter : IDisposable
         }
         _disposed = true;
         _events.Dispose();
-        _connection.Dispose();
-        _database.Dispose();
         if (System.IO.Directory.Exists(_work))
         {
             System.IO.Directory.Delete(_work, recursive: true);
         }
     }
 
-    private static string CopySql(string select, string path) =>
-        string.Create(CultureInfo.InvariantCulture,
-            $"COPY ({select}) TO {DatasetFiles.SqlLiteral(path)} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {RowGroupSize})");
+    /// <summary>
+    /// Rare (inputs are merged per CPU in time order): DuckDB sorts under its memory_limit, spilling to the work
+    /// directory. seq is unique, so the order and hence the file are deterministic.
+    /// </summary>
+    private void Sort(string source, string target)
+    {
+        var config = new Dictionary<string, string>(StringComparer.Ordinal)
+        {
+            ["memory_limit"] = _options.MemoryLimit,
+            ["temp_directory"] = Path.Combine(_work, "spill"),
+            ["threads"] = (_options.Threads ?? Environment.ProcessorCount).ToString(CultureInfo.InvariantCulture),
+        };
+        using DuckDbDatabase database = DuckDbDatabase.Open(null, config);
+        using DuckDbConnection connection = database.Connect();
+        connection.Execute(string.Create(CultureInfo.InvariantCulture,
+            $"COPY (SELECT * FROM read_parquet({DatasetFiles.SqlLiteral(source)}) ORDER BY ts_ns, seq) TO {DatasetFiles.SqlLiteral(target)} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {new EventParquetOptions().RowGroupSize})"));
+    }
 }

@@ -69,6 +69,12 @@ public sealed class EventRow
         _present |= 1UL << ordinal;
     }
 
+    /// <summary>Bit <c>o</c> set: typed payload column <c>o</c> has a value (for writers that walk the set ones).</summary>
+    internal ulong PresentMask => _present;
+
+    /// <summary>Text of a set VARCHAR column without the presence check (writers walk <see cref="PresentMask"/>).</summary>
+    internal string TextAt(int ordinal) => _texts[ordinal]!;
+
     /// <summary>Raw 64-bit value of a numeric or boolean column.</summary>
     public long GetInt64(int ordinal) => _numbers[ordinal];
 

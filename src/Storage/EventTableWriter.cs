@@ -6,16 +6,14 @@ namespace Pipeline.Storage;
 
 /// <summary>
 /// Writes <see cref="EventRow"/>s (<see cref="EventSchema"/>) column by column into DuckDB data chunks,
-/// assigning <see cref="EventRow.Seq"/> 0, 1, 2, … in write order, and counts them. Two targets: a table
-/// (the public constructor: an appender on a new table) or a stream that a query pulls chunks from
-/// (<see cref="ForStream"/>: a table function, used to COPY straight to Parquet). Call <see cref="Complete"/>
-/// to hand over the last chunk; disposing without it discards the rows not yet written (the error path).
+/// assigning <see cref="EventRow.Seq"/> 0, 1, 2, … in write order, and counts them, through an appender on a new
+/// DuckDB table (events to query in memory; datasets go through <see cref="Parquet.EventParquetWriter"/>).
+/// Call <see cref="Complete"/> to hand over the last chunk; disposing without it discards the rows not yet
+/// written (the error path).
 /// </summary>
-public sealed class EventTableWriter : IEventSink, IDisposable
+public sealed class EventTableWriter : IEventSink, IWrittenEvents, IDisposable
 {
-    private readonly DuckDbAppender? _appender;
-    private readonly ChunkStream? _stream;
-    private readonly IChunkRows _rows;
+    private readonly DuckDbAppender _rows;
     private readonly Int64ColumnWriter _seq;
     private readonly Int64ColumnWriter _tsNs;
     private readonly Int32ColumnWriter _cpu;
@@ -36,10 +34,7 @@ public sealed class EventTableWriter : IEventSink, IDisposable
     private readonly Utf8Cache _names = new();
     private readonly Utf8Cache _texts = new();
     private readonly JsonArgs _json = new();
-    private readonly Dictionary<string, long> _counts = new(StringComparer.Ordinal);
-    private string? _lastEvent;
-    private long _lastTsNs = long.MinValue;
-    private long _lastEventPending;
+    private readonly EventTally _tally = new();
     private bool _completed;
 
     /// <summary>Creates table <paramref name="table"/> in <paramref name="connection"/> and opens an appender on it.</summary>
@@ -49,12 +44,10 @@ public sealed class EventTableWriter : IEventSink, IDisposable
     {
     }
 
-    private EventTableWriter(IChunkRows rows, string table)
+    private EventTableWriter(DuckDbAppender rows, string table)
     {
         Table = table;
         _rows = rows;
-        _appender = rows as DuckDbAppender;
-        _stream = rows as ChunkStream;
         _seq = (Int64ColumnWriter)rows.Writer(EventSchema.Seq);
         _tsNs = (Int64ColumnWriter)rows.Writer(EventSchema.TsNs);
         _cpu = (Int32ColumnWriter)rows.Writer(EventSchema.Cpu);
@@ -76,77 +69,24 @@ public sealed class EventTableWriter : IEventSink, IDisposable
     /// <summary>Benchmarks only: fill chunks but do not hand them to DuckDB (our side alone).</summary>
     internal bool SkipNativeAppendForBenchmark
     {
-        get => _appender?.SkipNativeAppendForBenchmark ?? _stream!.DropChunksForBenchmark;
-        set
-        {
-            if (_appender is not null)
-            {
-                _appender.SkipNativeAppendForBenchmark = value;
-            }
-            else
-            {
-                _stream!.DropChunksForBenchmark = value;
-            }
-        }
+        get => _rows.SkipNativeAppendForBenchmark;
+        set => _rows.SkipNativeAppendForBenchmark = value;
     }
 
-    /// <summary>The table written, or the table function streaming the rows.</summary>
+    /// <summary>The table written.</summary>
     public string Table { get; }
 
-    /// <summary>
-    /// Whether every row came with a timestamp no smaller than the previous one, i.e. write (seq) order is
-    /// already <c>(ts_ns, seq)</c> order and copying the table out needs no sort.
-    /// </summary>
-    public bool IsTimeOrdered { get; private set; } = true;
+    /// <inheritdoc/>
+    public bool IsTimeOrdered => _tally.IsTimeOrdered;
 
-    /// <summary>Rows written so far.</summary>
-    public long Count { get; private set; }
+    /// <inheritdoc/>
+    public long Count => _tally.Count;
 
     /// <summary>Rows per canonical event name.</summary>
-    public IReadOnlyDictionary<string, long> EventCounts
-    {
-        get
-        {
-            FlushEventCount();
-            return _counts;
-        }
-    }
+    public IReadOnlyDictionary<string, long> EventCounts => _tally.EventCounts;
 
-    /// <summary>Event counts sorted by name (ordinal), as they go into meta.json.</summary>
-    public SortedDictionary<string, long> SortedEventCounts() => new(EventCounts.ToDictionary(), StringComparer.Ordinal);
-
-    /// <summary>
-    /// Creates a writer whose rows are pulled by table function <paramref name="function"/> (registered on
-    /// <paramref name="connection"/>, schema <see cref="EventSchema"/>); <see cref="StartQuery"/> runs the
-    /// query that scans it on a dedicated thread.
-    /// </summary>
-    internal static EventTableWriter ForStream(DuckDbConnection connection, string function)
-    {
-        var types = new IntPtr[EventSchema.Columns.Count];
-        try
-        {
-            foreach (EventColumn column in EventSchema.Columns)
-            {
-                types[column.Ordinal] = LogicalTypeOf(column.Kind);
-            }
-        }
-        catch
-        {
-            for (int i = 0; i < types.Length; i++)
-            {
-                if (types[i] != IntPtr.Zero)
-                {
-                    NativeMethods.DestroyLogicalType(ref types[i]);
-                }
-            }
-            throw;
-        }
-        return new EventTableWriter(new ChunkStream(connection, function, [.. EventSchema.Columns.Select(c => c.Name)], types), function);
-    }
-
-    /// <summary>Stream writers: runs <paramref name="query"/> (which scans <see cref="Table"/>) on its own thread.</summary>
-    internal void StartQuery(Action query) =>
-        (_stream ?? throw new InvalidOperationException("This writer appends to a table; only stream writers run a query.")).Start(query);
+    /// <inheritdoc/>
+    public SortedDictionary<string, long> SortedEventCounts() => _tally.SortedEventCounts();
 
     /// <summary>Appends one event; sets <c>row.Seq</c> to its row id.</summary>
     // Per-row paths are compiled fully optimized at once: an ingest of ~1 M events otherwise spends much of its
@@ -155,15 +95,9 @@ public sealed class EventTableWriter : IEventSink, IDisposable
     public void Write(EventRow row)
     {
         int r = _rows.CurrentRow;
-        long seq = Count;
-        row.Seq = seq;
+        long seq = _tally.Take(row);
         _seq.Set(r, seq);
         _tsNs.Set(r, row.TsNs);
-        if (row.TsNs < _lastTsNs)
-        {
-            IsTimeOrdered = false;
-        }
-        _lastTsNs = row.TsNs;
         _cpu.Set(r, row.Cpu);
         _pid.Set(r, row.Pid);
         if (row.Tgid is int tgid)
@@ -202,45 +136,26 @@ public sealed class EventTableWriter : IEventSink, IDisposable
         {
             _stack.SetNull(r);
         }
-        CountEvent(row.Event);
-        Count = seq + 1;
         _rows.CompleteRow();
     }
 
-    /// <summary>
-    /// Writes the buffered rows and closes the appender; for a stream, hands over the last rows, ends the
-    /// stream and waits for the query that consumes it.
-    /// </summary>
-    /// <exception cref="DuckDbException">DuckDB refused the rows, or the consuming query failed.</exception>
+    /// <summary>Writes the buffered rows and closes the appender.</summary>
+    /// <exception cref="DuckDbException">DuckDB refused the rows.</exception>
     public void Complete()
     {
-        if (_appender is not null)
-        {
-            _appender.Close();
-        }
-        else
-        {
-            _stream!.Complete();
-        }
+        _rows.Close();
         _completed = true;
     }
 
-    /// <summary>
-    /// Releases the appender or stream; without <see cref="Complete"/>, buffered rows are discarded and a
-    /// consuming query is made to fail (and waited for).
-    /// </summary>
+    /// <summary>Releases the appender; without <see cref="Complete"/>, buffered rows are discarded.</summary>
     public void Dispose()
     {
-        if (_appender is not null)
+        if (!_completed)
         {
-            if (!_completed)
-            {
-                _appender.Discard();
-            }
-            _appender.Dispose();
+            _rows.Discard();
         }
-        _stream?.Dispose();
-        // Chunk entries point into the caches' memory: free it only once the appender (or the consumer) is gone.
+        _rows.Dispose();
+        // Chunk entries point into the caches' memory: free it only once the appender is gone.
         _names.Dispose();
         _texts.Dispose();
     }
@@ -257,24 +172,6 @@ public sealed class EventTableWriter : IEventSink, IDisposable
         ArgumentNullException.ThrowIfNull(connection);
         connection.Execute(EventSchema.CreateTableSql(table));
         return connection.CreateAppender(table);
-    }
-
-    private static IntPtr LogicalTypeOf(ColumnKind kind)
-    {
-        if (kind == ColumnKind.TextList)
-        {
-            using var child = new LogicalType(NativeMethods.CreateLogicalType(DuckDbType.Varchar));
-            return NativeMethods.CreateListType(child.Handle);
-        }
-        return NativeMethods.CreateLogicalType(kind switch
-        {
-            ColumnKind.Int64 => DuckDbType.BigInt,
-            ColumnKind.UInt64 => DuckDbType.UBigInt,
-            ColumnKind.Int32 => DuckDbType.Integer,
-            ColumnKind.Bool => DuckDbType.Boolean,
-            ColumnKind.Text => DuckDbType.Varchar,
-            _ => throw new InvalidOperationException($"Unknown column kind {kind}."),
-        });
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -334,28 +231,6 @@ public sealed class EventTableWriter : IEventSink, IDisposable
             {
                 writer.SetNull(r);
             }
-        }
-    }
-
-    private void CountEvent(string name)
-    {
-        // Parsers hand the same string instance for runs of one event; count those without hashing.
-        if (ReferenceEquals(name, _lastEvent))
-        {
-            _lastEventPending++;
-            return;
-        }
-        FlushEventCount();
-        _lastEvent = name;
-        _lastEventPending = 1;
-    }
-
-    private void FlushEventCount()
-    {
-        if (_lastEvent is not null && _lastEventPending > 0)
-        {
-            CollectionsMarshal.GetValueRefOrAddDefault(_counts, _lastEvent, out _) += _lastEventPending;
-            _lastEventPending = 0;
         }
     }
 }

@@ -64,34 +64,6 @@ public class AppenderBenchmarks
     [Benchmark(OperationsPerInvoke = Rows)]
     public long FillChunksOnly() => Write(fillOnly: true);
 
-    /// <summary>The ingest write path without a parser: rows streamed through the table function into zstd Parquet.</summary>
-    [Benchmark(OperationsPerInvoke = Rows)]
-    public long Stream_ToParquet() => Stream("COPY (SELECT * FROM {0}()) TO {1} (FORMAT parquet, COMPRESSION zstd)");
-
-    /// <summary>Rows streamed through the table function into <c>count(*)</c>: our copy into DuckDB's chunks, no Parquet.</summary>
-    [Benchmark(OperationsPerInvoke = Rows)]
-    public long Stream_ScanOnly() => Stream("SELECT count(*) FROM {0}()");
-
-    private long Stream(string queryFormat)
-    {
-        string function = "scan" + (_table++).ToString(System.Globalization.CultureInfo.InvariantCulture);
-        string path = Path.Combine(Path.GetTempPath(), "mmtrace-appender-bench-" + function + ".parquet");
-        string query = string.Format(System.Globalization.CultureInfo.InvariantCulture, queryFormat, function, DatasetFiles.SqlLiteral(path));
-        long count;
-        using (EventTableWriter writer = EventTableWriter.ForStream(_connection!, function))
-        {
-            writer.StartQuery(() => _connection!.Execute(query));
-            for (int i = 0; i < Rows; i++)
-            {
-                writer.Write(_rows[i & (Distinct - 1)]);
-            }
-            writer.Complete();
-            count = writer.Count;
-        }
-        File.Delete(path);
-        return count;
-    }
-
     private long Write(bool fillOnly)
     {
         string table = "events" + (_table++).ToString(System.Globalization.CultureInfo.InvariantCulture);

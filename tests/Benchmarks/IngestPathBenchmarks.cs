@@ -8,7 +8,6 @@ using BenchmarkDotNet.Jobs;
 using Pipeline.Ingest;
 using Pipeline.Ingest.TraceDat;
 using Pipeline.Storage;
-using Pipeline.Storage.DuckDb;
 
 namespace Pipeline.Benchmarks;
 
@@ -16,17 +15,9 @@ namespace Pipeline.Benchmarks;
 /// The whole write path, parser to committed dataset (events.parquet + meta.json), on ~1 M events:
 /// ftrace text (the corpus mm_trace.txt repeated 300 times with shifted timestamps, 989,400 events, as
 /// bench/ingest.sh builds /tmp/big.txt) and trace.dat (mm_v6_trimmed.dat's pages repeated 300 times, 989,400
-/// events). Events/s = events / mean. <c>*_FillOnly</c> runs the parser and fills the chunks but drops them
-/// (no DuckDB): the difference is DuckDB's Parquet writer. <see cref="Threads"/> is DuckDB's thread count.
+/// events). Events/s = events / mean. <see cref="Threads"/> is the number of Parquet encoder threads (the
+/// parser runs on the benchmark thread besides them).
 /// </summary>
-/// <remarks>
-/// Measured on the shared 2-core box (load 6-11, so ±50 %): Text_ToParquet 0.94-1.56 s (0.6-1.05 M events/s),
-/// TraceDat_ToParquet 0.72-1.03 s (1.0-1.4 M events/s), Text_FillOnly 0.33-0.68 s, TraceDat_FillOnly
-/// 0.14-0.63 s. Threads=2 shows no consistent gain: the table function has one scanning thread, so one thread
-/// runs the Parquet sink; DuckDB encodes row groups in parallel only for sources with batch indexes (tables,
-/// Parquet), which C API table functions cannot provide. DuckDB's Parquet writer costs ~0.5 s CPU per million
-/// rows of this 47-column schema on its own (table to Parquet, threads=1), which caps the path at ~2 M/s.
-/// </remarks>
 [Config(typeof(IngestPathBenchmarkConfig))]
 public partial class IngestPathBenchmarks
 {
@@ -36,7 +27,7 @@ public partial class IngestPathBenchmarks
     private string _text = "";
     private string _dat = "";
 
-    /// <summary>DuckDB threads for the COPY.</summary>
+    /// <summary>Parquet encoder threads.</summary>
     [Params(1, 2)]
     public int Threads { get; set; }
 
@@ -55,48 +46,22 @@ public partial class IngestPathBenchmarks
     public void Cleanup() => Directory.Delete(_directory, recursive: true);
 
     [Benchmark]
-    public long Text_ToParquet() => Ingest("ftrace", _text, fillOnly: false);
+    public long Text_ToParquet() => Ingest("ftrace", _text);
 
     [Benchmark]
-    public long Text_FillOnly() => Ingest("ftrace", _text, fillOnly: true);
+    public long TraceDat_ToParquet() => Ingest("tracedat", _dat);
 
-    /// <summary>Parser, chunks and the table function's copy into DuckDB, consumed by <c>count(*)</c>: no Parquet.</summary>
-    [Benchmark]
-    public long Text_ScanOnly()
-    {
-        using var connection = DuckDbConnection.OpenInMemory(new Dictionary<string, string>(StringComparer.Ordinal)
-        {
-            ["threads"] = Threads.ToString(CultureInfo.InvariantCulture),
-        });
-        using EventTableWriter writer = EventTableWriter.ForStream(connection, "scan");
-        long counted = 0;
-        writer.StartQuery(() => counted = (long)connection.Scalar("SELECT count(*) FROM scan()")!);
-        using (FileStream stream = File.OpenRead(_text))
-        {
-            TraceIngestor.CreateReader("ftrace").Read(stream, _text, writer, new IngestDiagnostics());
-        }
-        writer.Complete();
-        return counted;
-    }
-
-    [Benchmark]
-    public long TraceDat_ToParquet() => Ingest("tracedat", _dat, fillOnly: false);
-
-    [Benchmark]
-    public long TraceDat_FillOnly() => Ingest("tracedat", _dat, fillOnly: true);
-
-    private long Ingest(string format, string input, bool fillOnly)
+    private long Ingest(string format, string input)
     {
         string output = Path.Combine(_directory, "ds");
         using var dataset = DatasetWriter.Create(output, new DatasetWriterOptions { Threads = Threads });
         TraceWriter trace = dataset.BeginTrace();
-        trace.EventTable.SkipNativeAppendForBenchmark = fillOnly;
         var diagnostics = new IngestDiagnostics();
         using (FileStream stream = File.OpenRead(input))
         {
             TraceIngestor.CreateReader(format).Read(stream, input, trace.Events, diagnostics);
         }
-        long events = trace.EventTable.Count;
+        long events = trace.Written.Count;
         trace.Complete(diagnostics, []);
         dataset.Commit();
         return events;

@@ -99,7 +99,7 @@ public static class LiveRecorder
         diagnostics.Clock ??= "local";
         Directory.Delete(capture, recursive: true);
 
-        var meta = DatasetMeta.Create(trace.Id, diagnostics, trace.EventTable, []);
+        var meta = DatasetMeta.Create(trace.Id, diagnostics, trace.Written, []);
         trace.Complete(meta);
         dataset.Commit();
         return new RecordResult(exitCode, meta.Events, diagnostics.LostEvents, enabled, missing, diagnostics.Truncated);

@@ -1,3 +1,5 @@
+using Pipeline.Storage.Native;
+
 namespace Pipeline.Ingest.Native;
 
 /// <summary>

@@ -1,4 +1,5 @@
 using System.Buffers;
+using Pipeline.Storage.Native;
 
 namespace Pipeline.Ingest.Native;
 

@@ -13,7 +13,7 @@ namespace Pipeline.Storage.DuckDb;
 /// <see cref="Close"/> (or <see cref="Dispose"/>) writes the buffered rows; <see cref="Discard"/> drops the
 /// rows not yet written to the table (use it when the caller is unwinding from an error).
 /// </remarks>
-public sealed unsafe class DuckDbAppender : IDisposable, IChunkRows
+public sealed unsafe class DuckDbAppender : IDisposable
 {
     private readonly AppenderHandle _handle;
     private readonly IntPtr _chunk;
@@ -95,12 +95,6 @@ public sealed unsafe class DuckDbAppender : IDisposable, IChunkRows
 
     /// <summary>Typed writer of a column (fast path: callers cast to the concrete writer once).</summary>
     internal ColumnWriter Writer(int column) => _writers[column];
-
-    int IChunkRows.CurrentRow => _row;
-
-    ColumnWriter IChunkRows.Writer(int column) => _writers[column];
-
-    void IChunkRows.CompleteRow() => CompleteRow();
 
     /// <summary>Starts a row; values follow in column order.</summary>
     public DuckDbAppender BeginRow()

@@ -346,48 +346,4 @@ internal static unsafe partial class NativeMethods
 
     [LibraryImport(Library, EntryPoint = "duckdb_appender_destroy")]
     public static partial int AppenderDestroy(ref IntPtr appender);
-
-    // Table functions (a scan DuckDB pulls chunks from). Callbacks are unmanaged function pointers to
-    // [UnmanagedCallersOnly] methods; info handles are only valid during the callback.
-    [LibraryImport(Library, EntryPoint = "duckdb_create_table_function")]
-    public static partial IntPtr CreateTableFunction();
-
-    [LibraryImport(Library, EntryPoint = "duckdb_destroy_table_function")]
-    public static partial void DestroyTableFunction(ref IntPtr function);
-
-    [LibraryImport(Library, EntryPoint = "duckdb_table_function_set_name", StringMarshalling = StringMarshalling.Utf8)]
-    public static partial void TableFunctionSetName(IntPtr function, string name);
-
-    [LibraryImport(Library, EntryPoint = "duckdb_table_function_set_extra_info")]
-    public static partial void TableFunctionSetExtraInfo(IntPtr function, IntPtr extraInfo, IntPtr destroy);
-
-    [LibraryImport(Library, EntryPoint = "duckdb_table_function_set_bind")]
-    public static partial void TableFunctionSetBind(IntPtr function, delegate* unmanaged<IntPtr, void> bind);
-
-    [LibraryImport(Library, EntryPoint = "duckdb_table_function_set_init")]
-    public static partial void TableFunctionSetInit(IntPtr function, delegate* unmanaged<IntPtr, void> init);
-
-    [LibraryImport(Library, EntryPoint = "duckdb_table_function_set_function")]
-    public static partial void TableFunctionSetFunction(IntPtr function, delegate* unmanaged<IntPtr, IntPtr, void> scan);
-
-    [LibraryImport(Library, EntryPoint = "duckdb_register_table_function")]
-    public static partial int RegisterTableFunction(ConnectionHandle connection, IntPtr function);
-
-    [LibraryImport(Library, EntryPoint = "duckdb_bind_get_extra_info")]
-    public static partial IntPtr BindGetExtraInfo(IntPtr info);
-
-    [LibraryImport(Library, EntryPoint = "duckdb_bind_add_result_column", StringMarshalling = StringMarshalling.Utf8)]
-    public static partial void BindAddResultColumn(IntPtr info, string name, IntPtr type);
-
-    [LibraryImport(Library, EntryPoint = "duckdb_bind_set_error")]
-    public static partial void BindSetError(IntPtr info, byte* error);
-
-    [LibraryImport(Library, EntryPoint = "duckdb_init_set_max_threads")]
-    public static partial void InitSetMaxThreads(IntPtr info, ulong maxThreads);
-
-    [LibraryImport(Library, EntryPoint = "duckdb_function_get_extra_info")]
-    public static partial IntPtr FunctionGetExtraInfo(IntPtr info);
-
-    [LibraryImport(Library, EntryPoint = "duckdb_function_set_error")]
-    public static partial void FunctionSetError(IntPtr info, byte* error);
 }

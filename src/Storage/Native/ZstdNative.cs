@@ -1,13 +1,13 @@
 using System.Runtime.InteropServices;
 
-namespace Pipeline.Ingest.Native;
+namespace Pipeline.Storage.Native;
 
 /// <summary>
-/// The entry points of the system's <c>libzstd.so.1</c> that ingest uses (ZstdSharp is not served by this
+/// The entry points of the system's <c>libzstd.so.1</c> that mmtrace uses (ZstdSharp is not served by this
 /// machine's NuGet): one-shot frame decompression for trace.dat v7 chunks, streaming decompression for
-/// <c>.zst</c> inputs.
+/// <c>.zst</c> inputs, one-shot compression of Parquet pages.
 /// </summary>
-internal static partial class ZstdNative
+public static partial class ZstdNative
 {
     public const string Library = "libzstd.so.1";
 
@@ -45,6 +45,18 @@ internal static partial class ZstdNative
 
     [LibraryImport(Library)]
     public static partial nuint ZSTD_decompressStream(nint stream, ref Buffer output, ref Buffer input);
+
+    [LibraryImport(Library)]
+    public static partial nint ZSTD_createCCtx();
+
+    [LibraryImport(Library)]
+    public static partial nuint ZSTD_freeCCtx(nint context);
+
+    [LibraryImport(Library)]
+    public static partial nuint ZSTD_compressBound(nuint srcSize);
+
+    [LibraryImport(Library)]
+    public static unsafe partial nuint ZSTD_compressCCtx(nint context, byte* dst, nuint dstCapacity, byte* src, nuint srcSize, int compressionLevel);
 
     [LibraryImport(Library)]
     public static partial uint ZSTD_isError(nuint code);

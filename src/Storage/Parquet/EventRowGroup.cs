@@ -1,0 +1,184 @@
+using System.Numerics;
+using System.Runtime.CompilerServices;
+
+namespace Pipeline.Storage.Parquet;
+
+/// <summary>
+/// The rows of one Parquet row group as the parser thread leaves them for an encoder: the always-present header
+/// columns as arrays, and for every nullable column a presence bit per row (<see cref="Masks"/>, bit = column
+/// ordinal) plus its non-null values packed together. Filling costs a few stores per row; all encoding work
+/// happens on the encoder threads. Reused: <see cref="Reset"/> keeps the arrays.
+/// </summary>
+internal sealed class EventRowGroup
+{
+    private static readonly ColumnKind[] s_kinds = [.. EventSchema.Columns.Select(c => c.Kind)];
+
+    private readonly int _capacity;
+
+    public EventRowGroup(int capacity)
+    {
+        _capacity = capacity;
+        TsNs = new long[capacity];
+        SrcPos = new long[capacity];
+        Cpu = new int[capacity];
+        Pid = new int[capacity];
+        Comm = new string[capacity];
+        Event = new string[capacity];
+        Masks = new ulong[capacity];
+        int columns = EventSchema.Columns.Count;
+        Numbers = new long[columns][];
+        NumberCounts = new int[columns];
+        Texts = new string[columns][];
+        TextCounts = new int[columns];
+        for (int c = 0; c < columns; c++)
+        {
+            Numbers[c] = [];
+            Texts[c] = [];
+        }
+    }
+
+    /// <summary>Position of this group in the file (0, 1, …).</summary>
+    public long Index { get; set; }
+
+    /// <summary>Seq of the first row.</summary>
+    public long FirstSeq { get; set; }
+
+    public int Rows { get; private set; }
+
+    public bool IsFull => Rows == _capacity;
+
+    public long[] TsNs { get; }
+
+    public long[] SrcPos { get; }
+
+    public int[] Cpu { get; }
+
+    public int[] Pid { get; }
+
+    public string[] Comm { get; }
+
+    public string[] Event { get; }
+
+    /// <summary>Per row, bit <c>c</c> set when nullable column <c>c</c> has a value.</summary>
+    public ulong[] Masks { get; }
+
+    /// <summary>Per numeric/boolean column (by ordinal), its non-null values in row order.</summary>
+    public long[][] Numbers { get; }
+
+    public int[] NumberCounts { get; }
+
+    /// <summary>Per text column (by ordinal), its non-null values in row order.</summary>
+    public string[][] Texts { get; }
+
+    public int[] TextCounts { get; }
+
+    /// <summary><c>args</c> JSON of the rows that have it, back to back (lengths in <see cref="ArgsLengths"/>).</summary>
+    public ByteBuffer ArgsBytes { get; } = new(1 << 16);
+
+    public int[] ArgsLengths { get; private set; } = [];
+
+    public int ArgsCount { get; private set; }
+
+    /// <summary>Frame count of each non-null <c>stack</c>.</summary>
+    public int[] StackLengths { get; private set; } = [];
+
+    public int StackCount { get; private set; }
+
+    /// <summary>The frames of every stack, back to back.</summary>
+    public string?[] Frames { get; private set; } = [];
+
+    public int FrameCount { get; private set; }
+
+    public void Reset(long index, long firstSeq)
+    {
+        Index = index;
+        FirstSeq = firstSeq;
+        // Drop string references so a reused group does not keep a finished trace's strings alive.
+        for (int c = 0; c < Texts.Length; c++)
+        {
+            Array.Clear(Texts[c], 0, TextCounts[c]);
+        }
+        Array.Clear(Comm, 0, Rows);
+        Array.Clear(Event, 0, Rows);
+        Array.Clear(Frames, 0, FrameCount);
+        Rows = 0;
+        Array.Clear(NumberCounts);
+        Array.Clear(TextCounts);
+        ArgsBytes.Clear();
+        ArgsCount = 0;
+        StackCount = 0;
+        FrameCount = 0;
+    }
+
+    /// <summary>Appends <paramref name="row"/>; <paramref name="args"/> is its serialized <c>args</c> (empty for none).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public void Add(EventRow row, ReadOnlySpan<byte> args, bool hasArgs)
+    {
+        int r = Rows;
+        TsNs[r] = row.TsNs;
+        SrcPos[r] = row.SrcPos;
+        Cpu[r] = row.Cpu;
+        Pid[r] = row.Pid;
+        Comm[r] = row.Comm;
+        Event[r] = row.Event;
+        ulong typed = row.PresentMask;
+        ulong mask = typed;
+        if (row.Tgid is int tgid)
+        {
+            mask |= 1UL << EventSchema.Tgid;
+            AddNumber(EventSchema.Tgid, tgid);
+        }
+        if (row.IrqFlags is string flags)
+        {
+            mask |= 1UL << EventSchema.IrqFlags;
+            AddText(EventSchema.IrqFlags, flags);
+        }
+        while (typed != 0)
+        {
+            int c = BitOperations.TrailingZeroCount(typed);
+            typed &= typed - 1;
+            if (s_kinds[c] == ColumnKind.Text)
+            {
+                AddText(c, row.TextAt(c));
+            }
+            else
+            {
+                AddNumber(c, row.GetInt64(c));
+            }
+        }
+        if (hasArgs)
+        {
+            mask |= 1UL << EventSchema.Args;
+            ArgsBytes.Write(args);
+            ArgsLengths = Append(ArgsLengths, ArgsCount++, args.Length);
+        }
+        if (row.Stack is List<string> stack)
+        {
+            mask |= 1UL << EventSchema.Stack;
+            StackLengths = Append(StackLengths, StackCount++, stack.Count);
+            foreach (string? frame in stack)
+            {
+                Frames = Append(Frames, FrameCount++, frame);
+            }
+        }
+        Masks[r] = mask;
+        Rows = r + 1;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void AddNumber(int column, long value) => Numbers[column] = Append(Numbers[column], NumberCounts[column]++, value);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void AddText(int column, string value) => Texts[column] = Append(Texts[column], TextCounts[column]++, value);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static T[] Append<T>(T[] array, int index, T value)
+    {
+        if (index == array.Length)
+        {
+            Array.Resize(ref array, Math.Max(256, array.Length * 2));
+        }
+        array[index] = value;
+        return array;
+    }
+}

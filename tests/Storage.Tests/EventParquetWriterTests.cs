@@ -1,0 +1,269 @@
+using Pipeline.Storage.DuckDb;
+using Pipeline.Storage.Parquet;
+
+namespace Pipeline.Storage.Tests;
+
+/// <summary>
+/// Our Parquet encoder, checked against DuckDB: every file is read back with <c>read_parquet</c> and compared,
+/// row for row and column for column, with the same rows appended to a DuckDB table.
+/// </summary>
+public sealed class EventParquetWriterTests
+{
+    /// <summary>Writes the rows to a file and to a DuckDB table; returns rows only in one and only in the other.</summary>
+    private static (long FileOnly, long TableOnly, long Rows) WriteBoth(string path, IEnumerable<EventRow> rows, EventParquetOptions options, DuckDbConnection connection)
+    {
+        using (var file = new EventParquetWriter(path, options))
+        using (var table = new EventTableWriter(connection))
+        {
+            foreach (EventRow row in rows)
+            {
+                file.Write(row);
+                table.Write(row);
+            }
+            file.Complete();
+            table.Complete();
+            Assert.Equal(table.Count, file.Count);
+        }
+        long fileOnly = (long)connection.Scalar("SELECT count(*) FROM (SELECT * FROM read_parquet(?) EXCEPT ALL SELECT * FROM events)", path)!;
+        long tableOnly = (long)connection.Scalar("SELECT count(*) FROM (SELECT * FROM events EXCEPT ALL SELECT * FROM read_parquet(?))", path)!;
+        long count = (long)connection.Scalar("SELECT count(*) FROM read_parquet(?)", path)!;
+        return (fileOnly, tableOnly, count);
+    }
+
+    private static IEnumerable<EventRow> Rows(long count, Action<EventRow, long> fill)
+    {
+        var row = new EventRow();
+        for (long i = 0; i < count; i++)
+        {
+            row.Clear();
+            fill(row, i);
+            yield return row;
+        }
+    }
+
+    [Theory]
+    [InlineData(1_000, 1)]
+    [InlineData(4_096, 3)]
+    [InlineData(122_880, 2)]
+    public void Write_RealisticRows_SameAsDuckDbTable(int rowGroupSize, int threads)
+    {
+        using var dir = new TempDirectory();
+        using var connection = DuckDbConnection.OpenInMemory();
+
+        var (fileOnly, tableOnly, rows) = WriteBoth(dir.Combine("e.parquet"), Rows(30_011, TestData.Fill),
+            new EventParquetOptions { RowGroupSize = rowGroupSize, Threads = threads }, connection);
+
+        Assert.Equal((0L, 0L, 30_011L), (fileOnly, tableOnly, rows));
+    }
+
+    [Fact]
+    public void Write_ExtremeValues_RoundTripExactly()
+    {
+        using var dir = new TempDirectory();
+        using var connection = DuckDbConnection.OpenInMemory();
+        int address = TestData.Field("address");
+        int ret = TestData.Field("ret");
+        int write = TestData.Field("write");
+        int status = TestData.Field("status");
+        long[] stamps = [long.MinValue, long.MaxValue, 0, -1, long.MaxValue, long.MinValue + 1, 42];
+        ulong[] addresses = [ulong.MaxValue, 0, 1UL << 63, (1UL << 63) - 1, 0xffff_8880_0000_0000UL];
+        string big = new('x', 1 << 20);
+
+        var (fileOnly, tableOnly, rows) = WriteBoth(dir.Combine("e.parquet"), Rows(700, (row, i) =>
+        {
+            // Deltas that overflow 64 bits, negative and huge values, empty and multi-byte text.
+            row.TsNs = stamps[i % stamps.Length];
+            row.SrcPos = i % 2 == 0 ? long.MaxValue - i : -i;
+            row.Cpu = i % 3 == 0 ? int.MaxValue : int.MinValue + (int)i;
+            row.Pid = (int)-i;
+            row.Tgid = i % 4 == 0 ? null : int.MinValue;
+            row.Comm = i % 5 == 0 ? "" : "ä-prozeß 日本";
+            row.Event = i % 6 == 0 ? ":unknown_name" : "syscalls:sys_exit_mremap";
+            row.IrqFlags = i % 7 == 0 ? "" : null;
+            row.SetUInt64(address, addresses[i % addresses.Length]);
+            if (i % 2 == 1)
+            {
+                row.SetInt64(ret, i % 3 == 0 ? long.MinValue : -14);
+            }
+            if (i % 3 != 2)
+            {
+                row.SetBool(write, i % 3 == 0);
+            }
+            if (i % 10 == 3)
+            {
+                row.SetText(status, i == 3 ? big : "SCAN_SUCCEED");
+            }
+            if (i % 9 == 0)
+            {
+                row.AddArg("k\"ey", "v\u0001\n");
+            }
+            row.Stack = (i % 8) switch
+            {
+                0 => [],
+                1 => ["only"],
+                2 => [.. Enumerable.Range(0, 100).Select(f => $"frame_{f}+0x{f:x}/0x100")],
+                _ => null,
+            };
+        }), new EventParquetOptions { RowGroupSize = 64, Threads = 2 }, connection);
+
+        Assert.Equal((0L, 0L, 700L), (fileOnly, tableOnly, rows));
+    }
+
+    [Fact]
+    public void Write_NullFramesInStack_KeptAsNullElements()
+    {
+        using var dir = new TempDirectory();
+        using var connection = DuckDbConnection.OpenInMemory();
+        string path = dir.Combine("e.parquet");
+        using (var writer = new EventParquetWriter(path))
+        {
+            var row = new EventRow { Event = "ftrace:kernel_stack", Comm = "a", Stack = ["top", null!, "bottom"] };
+            writer.Write(row);
+            writer.Complete();
+        }
+
+        Assert.Equal("[top, NULL, bottom]", connection.Scalar("SELECT stack::VARCHAR FROM read_parquet(?)", path));
+    }
+
+    [Fact]
+    public void Write_RandomSparseColumns_SameAsDuckDbTable()
+    {
+        // Random presence, runs and values exercise every level and dictionary encoding path: all-null and all-set
+        // groups, long runs, alternation, and dictionaries from 1 to thousands of entries (index widths 1 to 13 bits).
+        using var dir = new TempDirectory();
+        using var connection = DuckDbConnection.OpenInMemory();
+        var random = new Random(20261122);
+        int[] numeric = [.. EventSchema.Columns.Where(c => c.Ordinal >= EventSchema.FirstField && c.Ordinal < EventSchema.Args && c.Kind != ColumnKind.Text).Select(c => c.Ordinal)];
+        int[] texts = [.. EventSchema.Columns.Where(c => c.Ordinal >= EventSchema.FirstField && c.Ordinal < EventSchema.Args && c.Kind == ColumnKind.Text).Select(c => c.Ordinal)];
+        string[] names = [.. Enumerable.Range(0, 5000).Select(n => $"name-{n}")];
+
+        var (fileOnly, tableOnly, rows) = WriteBoth(dir.Combine("e.parquet"), Rows(60_000, (row, i) =>
+        {
+            int phase = (int)(i / 7_000);
+            row.TsNs = 1_000_000 + (i * random.Next(0, 3000));
+            row.SrcPos = i + 1;
+            row.Cpu = phase % 2 == 0 ? 0 : random.Next(64);
+            row.Pid = random.Next(1, 1 << 22);
+            row.Tgid = random.Next(4) == 0 ? null : row.Pid;
+            row.Comm = names[phase switch { 0 => 0, 1 => random.Next(2), 2 => random.Next(300), _ => random.Next(names.Length) }];
+            row.Event = names[random.Next(40)];
+            row.IrqFlags = phase == 3 ? null : names[random.Next(3)];
+            foreach (int c in numeric)
+            {
+                bool present = phase switch { 0 => false, 1 => true, 2 => (i / 100) % 2 == 0, _ => random.Next(3) == 0 };
+                if (present)
+                {
+                    row.SetInt64(c, EventSchema.Columns[c].Kind == ColumnKind.Bool ? random.Next(2)
+                        : EventSchema.Columns[c].Kind == ColumnKind.Int32 ? random.Next() : random.NextInt64(long.MinValue, long.MaxValue));
+                }
+            }
+            foreach (int c in texts)
+            {
+                if (random.Next(phase + 2) == 0)
+                {
+                    row.SetText(c, names[random.Next(Math.Min(names.Length, (phase * 700) + 1))]);
+                }
+            }
+            if (random.Next(3) == 0)
+            {
+                row.AddArg(names[random.Next(10)], names[random.Next(names.Length)]);
+            }
+        }), new EventParquetOptions { RowGroupSize = 7_000, Threads = 2 }, connection);
+
+        Assert.Equal((0L, 0L, 60_000L), (fileOnly, tableOnly, rows));
+    }
+
+    [Fact]
+    public void Complete_RowGroupsInWriteOrder_WithStatisticsDuckDbUses()
+    {
+        using var dir = new TempDirectory();
+        using var connection = DuckDbConnection.OpenInMemory();
+        string path = dir.Combine("e.parquet");
+        int address = TestData.Field("address");
+        using (var writer = new EventParquetWriter(path, new EventParquetOptions { RowGroupSize = 1_000, Threads = 3 }))
+        {
+            var row = new EventRow();
+            for (long i = 0; i < 10_500; i++)
+            {
+                row.Clear();
+                row.TsNs = 5_000 + (i * 10);
+                row.Event = "exceptions:page_fault_user";
+                row.Comm = "a";
+                row.SetUInt64(address, ulong.MaxValue - (ulong)i);
+                writer.Write(row);
+            }
+            writer.Complete();
+        }
+
+        // Eleven groups, in seq order in the file, with min/max that match their rows (unsigned for UBIGINT).
+        Assert.Equal(11L, connection.Scalar("SELECT count(DISTINCT row_group_id) FROM parquet_metadata(?)", path));
+        Assert.Equal(0L, connection.Scalar("SELECT count(*) FROM read_parquet(?, file_row_number = true) WHERE seq <> file_row_number", path));
+        Assert.Equal("5000 14990 1000", connection.Scalar(
+            "SELECT concat_ws(' ', stats_min_value, stats_max_value, num_values) FROM parquet_metadata(?) WHERE path_in_schema = 'ts_ns' AND row_group_id = 0", path));
+        Assert.Equal($"{ulong.MaxValue - 10_499} {ulong.MaxValue - 10_000}", connection.Scalar(
+            "SELECT concat_ws(' ', stats_min_value, stats_max_value) FROM parquet_metadata(?) WHERE path_in_schema = 'address' AND row_group_id = 10", path));
+        // A filter on ts_ns reads the rows it needs and counts right.
+        Assert.Equal(100L, connection.Scalar("SELECT count(*) FROM read_parquet(?) WHERE ts_ns BETWEEN 60000 AND 60990", path));
+    }
+
+    [Fact]
+    public void Complete_SameRowsTwice_ByteIdenticalFiles()
+    {
+        using var dir = new TempDirectory();
+        string[] paths = [dir.Combine("a.parquet"), dir.Combine("b.parquet")];
+        for (int run = 0; run < 2; run++)
+        {
+            using var writer = new EventParquetWriter(paths[run], new EventParquetOptions { RowGroupSize = 2_000, Threads = run + 2 });
+            foreach (EventRow row in Rows(25_000, TestData.Fill))
+            {
+                writer.Write(row);
+            }
+            writer.Complete();
+        }
+
+        Assert.Equal(File.ReadAllBytes(paths[0]), File.ReadAllBytes(paths[1]));
+    }
+
+    [Fact]
+    public void Complete_NoRows_FileWithEveryColumnAndNoRowGroups()
+    {
+        using var dir = new TempDirectory();
+        using var connection = DuckDbConnection.OpenInMemory();
+        string path = dir.Combine("e.parquet");
+        using (var writer = new EventParquetWriter(path))
+        {
+            writer.Complete();
+        }
+
+        Assert.Equal(0L, connection.Scalar("SELECT count(*) FROM read_parquet(?)", path));
+        using DuckDbReader reader = connection.Query("SELECT * FROM read_parquet(?)", path);
+        Assert.Equal(EventSchema.Columns.Select(c => c.Name + " " + c.SqlType), Enumerable.Range(0, reader.FieldCount).Select(i => reader.GetName(i) + " " + reader.GetTypeName(i)));
+    }
+
+    [Fact]
+    public void Dispose_WithoutComplete_NoFileLeft()
+    {
+        using var dir = new TempDirectory();
+        string path = dir.Combine("e.parquet");
+        using (var writer = new EventParquetWriter(path, new EventParquetOptions { RowGroupSize = 500 }))
+        {
+            foreach (EventRow row in Rows(2_000, TestData.Fill))
+            {
+                writer.Write(row);
+            }
+        }
+
+        Assert.Empty(dir.Entries());
+    }
+
+    [Fact]
+    public void Create_ExistingFile_RefusedAndKept()
+    {
+        using var dir = new TempDirectory();
+        string path = dir.Combine("e.parquet");
+        File.WriteAllText(path, "keep");
+
+        Assert.Throws<IOException>(() => new EventParquetWriter(path));
+        Assert.Equal("keep", File.ReadAllText(path));
+    }
+}
