@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using System.Runtime.CompilerServices;
 using Pipeline.Storage;
 
 namespace Pipeline.Ingest;
@@ -113,16 +114,35 @@ public static class TraceIngestor
 
         using var trace = dataset.BeginTrace(partitioned ? id : null);
         var sink = new ProgressSink(trace.Events, source, progress);
-        using (var raw = source.OpenContent())
-        using (var content = format == "ftrace" && SystraceHtmlStream.IsSystrace(source.Head) ? new SystraceHtmlStream(raw) : raw)
+        // The sources' SHA-256 (for meta.json) is computed beside the parse, not after it: on a large text trace
+        // hashing alone costs a second of CPU, which the parser thread should not wait for.
+        var files = format == "ctf" ? Ctf.CtfReader.TraceFiles(path) : [path];
+        using var stopHashing = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        Task<DatasetSource[]> hashing = Task.Run(() => files.Select(f => DatasetSource.FromFile(f, stopHashing.Token)).ToArray(), stopHashing.Token);
+        try
         {
-            reader.Read(content, path, sink, diagnostics, cancellationToken);
+            using (var raw = source.OpenContent())
+            using (var content = format == "ftrace" && SystraceHtmlStream.IsSystrace(source.Head) ? new SystraceHtmlStream(raw) : raw)
+            {
+                reader.Read(content, path, sink, diagnostics, cancellationToken);
+            }
+        }
+        catch
+        {
+            stopHashing.Cancel();
+            try
+            {
+                hashing.Wait(CancellationToken.None);
+            }
+            catch (AggregateException)
+            {
+                // Cancelled (or the file vanished); the parse error is the one to report.
+            }
+            throw;
         }
         sink.Report(force: true);
 
-        var files = format == "ctf" ? Ctf.CtfReader.TraceFiles(path) : [path];
-        var meta = DatasetMeta.Create(id, diagnostics, trace.Written, [.. files.Select(DatasetSource.FromFile)]);
-        trace.Complete(meta);
+        DatasetMeta meta = trace.Complete(diagnostics, hashing.GetAwaiter().GetResult());
         stopwatch.Stop();
         return new TraceIngestSummary(
             id, path, format, meta.Events, meta.EventCounts, diagnostics.LostEvents, diagnostics.MalformedCount,
@@ -175,6 +195,7 @@ public static class TraceIngestor
     {
         private long _events;
 
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void Write(EventRow row)
         {
             inner.Write(row);

@@ -13,11 +13,21 @@ namespace Pipeline.Storage;
 public sealed record DatasetSource(string Path, long Size, string Sha256)
 {
     /// <summary>Describes a file, hashing it as a stream.</summary>
-    public static DatasetSource FromFile(string path)
+    public static DatasetSource FromFile(string path) => FromFile(path, CancellationToken.None);
+
+    /// <summary>Describes a file, hashing it as a stream; stops early when <paramref name="cancellationToken"/> fires.</summary>
+    public static DatasetSource FromFile(string path, CancellationToken cancellationToken)
     {
-        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.SequentialScan);
-        byte[] hash = SHA256.HashData(stream);
-        return new DatasetSource(path, stream.Length, Convert.ToHexStringLower(hash));
+        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 0, FileOptions.SequentialScan);
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        byte[] buffer = new byte[1 << 20];
+        int read;
+        while ((read = stream.Read(buffer)) > 0)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            hash.AppendData(buffer, 0, read);
+        }
+        return new DatasetSource(path, stream.Length, Convert.ToHexStringLower(hash.GetHashAndReset()));
     }
 }
 

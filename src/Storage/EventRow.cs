@@ -9,6 +9,9 @@ namespace Pipeline.Storage;
 /// </summary>
 public sealed class EventRow
 {
+    private static readonly ulong s_textColumns =
+        EventSchema.Columns.Where(c => c.Kind == ColumnKind.Text).Aggregate(0UL, (mask, c) => mask | (1UL << c.Ordinal));
+
     private readonly long[] _numbers = new long[EventSchema.Columns.Count];
     private readonly string?[] _texts = new string?[EventSchema.Columns.Count];
     private ulong _present;
@@ -120,8 +123,12 @@ public sealed class EventRow
     /// <summary>Resets every field for the next record.</summary>
     public void Clear()
     {
+        // Only text columns that were set hold references.
+        for (ulong set = _present & s_textColumns; set != 0; set &= set - 1)
+        {
+            _texts[System.Numerics.BitOperations.TrailingZeroCount(set)] = null;
+        }
         _present = 0;
-        Array.Clear(_texts);
         Seq = 0;
         TsNs = 0;
         Cpu = 0;

@@ -23,7 +23,8 @@ public interface IWrittenEvents
 /// Row ids, per-event counts and the time-order check shared by the event writers: <see cref="Take"/> is called
 /// once per row, in write order, and returns the row's seq.
 /// </summary>
-internal sealed class EventTally : IWrittenEvents
+/// <param name="countEvents">Whether to count per event name (a writer that counts elsewhere passes false).</param>
+internal sealed class EventTally(bool countEvents = true) : IWrittenEvents
 {
     private readonly Dictionary<string, long> _counts = new(StringComparer.Ordinal);
     private string? _lastEvent;
@@ -57,6 +58,11 @@ internal sealed class EventTally : IWrittenEvents
             IsTimeOrdered = false;
         }
         _lastTsNs = row.TsNs;
+        Count = seq + 1;
+        if (!countEvents)
+        {
+            return seq;
+        }
         // Parsers hand the same string instance for runs of one event; count those without hashing.
         if (ReferenceEquals(row.Event, _lastEvent))
         {
@@ -68,7 +74,6 @@ internal sealed class EventTally : IWrittenEvents
             _lastEvent = row.Event;
             _lastEventPending = 1;
         }
-        Count = seq + 1;
         return seq;
     }
 

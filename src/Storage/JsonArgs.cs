@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using System.Text;
 
 namespace Pipeline.Storage;
@@ -16,32 +17,38 @@ internal sealed class JsonArgs
 
     private static readonly byte[] s_hex = "0123456789abcdef"u8.ToArray();
 
-    private byte[] _buffer = new byte[1024];
-    private int _length;
+    private readonly Parquet.ByteBuffer _buffer = new(1024);
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    /// <summary>The JSON of <paramref name="args"/> (valid until the next call).</summary>
     public ReadOnlySpan<byte> Serialize(List<KeyValuePair<string, string>> args)
     {
-        _length = 0;
-        Put((byte)'{');
-        for (int i = 0; i < args.Count; i++)
+        _buffer.Clear();
+        Write(_buffer, CollectionsMarshal.AsSpan(args));
+        return _buffer.Written;
+    }
+
+    /// <summary>Appends the JSON object of <paramref name="args"/> to <paramref name="output"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Write(Parquet.ByteBuffer output, ReadOnlySpan<KeyValuePair<string, string>> args)
+    {
+        output.WriteByte((byte)'{');
+        for (int i = 0; i < args.Length; i++)
         {
             if (i > 0)
             {
-                Put((byte)',');
+                output.WriteByte((byte)',');
             }
-            WriteString(args[i].Key);
-            Put((byte)':');
-            WriteString(args[i].Value);
+            WriteString(output, args[i].Key);
+            output.WriteByte((byte)':');
+            WriteString(output, args[i].Value);
         }
-        Put((byte)'}');
-        return new ReadOnlySpan<byte>(_buffer, 0, _length);
+        output.WriteByte((byte)'}');
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private void WriteString(string value)
+    private static void WriteString(Parquet.ByteBuffer output, string value)
     {
-        Put((byte)'"');
+        output.WriteByte((byte)'"');
         ReadOnlySpan<char> rest = value;
         while (!rest.IsEmpty)
         {
@@ -49,53 +56,38 @@ internal sealed class JsonArgs
             ReadOnlySpan<char> plain = special < 0 ? rest : rest[..special];
             if (!plain.IsEmpty)
             {
-                Ensure(plain.Length * 3);
-                _length += Encoding.UTF8.GetBytes(plain, _buffer.AsSpan(_length));
+                int written = Encoding.UTF8.GetBytes(plain, output.GetSpan(Encoding.UTF8.GetMaxByteCount(plain.Length)));
+                output.Advance(written);
             }
             if (special < 0)
             {
                 break;
             }
-            WriteEscape(rest[special]);
+            WriteEscape(output, rest[special]);
             rest = rest[(special + 1)..];
         }
-        Put((byte)'"');
+        output.WriteByte((byte)'"');
     }
 
-    private void WriteEscape(char c)
+    private static void WriteEscape(Parquet.ByteBuffer output, char c)
     {
-        Ensure(6);
-        _buffer[_length++] = (byte)'\\';
+        output.WriteByte((byte)'\\');
         switch (c)
         {
-            case '"': _buffer[_length++] = (byte)'"'; break;
-            case '\\': _buffer[_length++] = (byte)'\\'; break;
-            case '\n': _buffer[_length++] = (byte)'n'; break;
-            case '\r': _buffer[_length++] = (byte)'r'; break;
-            case '\t': _buffer[_length++] = (byte)'t'; break;
-            case '\b': _buffer[_length++] = (byte)'b'; break;
-            case '\f': _buffer[_length++] = (byte)'f'; break;
+            case '"': output.WriteByte((byte)'"'); break;
+            case '\\': output.WriteByte((byte)'\\'); break;
+            case '\n': output.WriteByte((byte)'n'); break;
+            case '\r': output.WriteByte((byte)'r'); break;
+            case '\t': output.WriteByte((byte)'t'); break;
+            case '\b': output.WriteByte((byte)'b'); break;
+            case '\f': output.WriteByte((byte)'f'); break;
             default:
-                _buffer[_length++] = (byte)'u';
-                _buffer[_length++] = (byte)'0';
-                _buffer[_length++] = (byte)'0';
-                _buffer[_length++] = s_hex[c >> 4];
-                _buffer[_length++] = s_hex[c & 0xF];
+                output.WriteByte((byte)'u');
+                output.WriteByte((byte)'0');
+                output.WriteByte((byte)'0');
+                output.WriteByte(s_hex[c >> 4]);
+                output.WriteByte(s_hex[c & 0xF]);
                 break;
-        }
-    }
-
-    private void Put(byte b)
-    {
-        Ensure(1);
-        _buffer[_length++] = b;
-    }
-
-    private void Ensure(int more)
-    {
-        if (_length + more > _buffer.Length)
-        {
-            Array.Resize(ref _buffer, Math.Max(_buffer.Length * 2, _length + more));
         }
     }
 }

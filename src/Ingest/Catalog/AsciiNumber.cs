@@ -1,9 +1,11 @@
+using System.Runtime.CompilerServices;
 namespace Pipeline.Ingest.Catalog;
 
 /// <summary>Culture-free integer parsing over ASCII bytes, as trace text prints numbers.</summary>
 internal static class AsciiNumber
 {
     /// <summary>Unsigned decimal digits only, no sign; fails on overflow or an empty span.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static bool TryParseDecimal(ReadOnlySpan<byte> s, out ulong value)
     {
         value = 0;
@@ -31,6 +33,7 @@ internal static class AsciiNumber
     }
 
     /// <summary>Hex digits only (no prefix), at most 16.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static bool TryParseHex(ReadOnlySpan<byte> s, out ulong value)
     {
         value = 0;
@@ -53,6 +56,7 @@ internal static class AsciiNumber
     }
 
     /// <summary><c>0x</c>-prefixed hex, else decimal; a leading <c>-</c> gives the two's complement.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static bool TryParseInteger(ReadOnlySpan<byte> s, out ulong value)
     {
         bool negative = false;

@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Runtime.CompilerServices;
 using System.Text;
 using Pipeline.Storage;
 
@@ -59,6 +60,7 @@ public sealed class PayloadParser
     /// <summary>Fills <paramref name="row"/> from a UTF-8 payload; <see cref="EventRow.Event"/> must already be canonical.</summary>
     /// <param name="row">The row being built.</param>
     /// <param name="payload">The printed payload bytes.</param>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Parse(EventRow row, ReadOnlySpan<byte> payload)
     {
         payload = payload.Trim((byte)' ');
@@ -220,6 +222,7 @@ public sealed class PayloadParser
     /// <c>=</c> continues the previous value, so values with spaces survive (<c>prev_comm=spin-thr 2</c>,
     /// <c>reason=flush on task switch (0)</c>); sched_switch's <c>==&gt;</c> only separates.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void ParseKeyValues(EventRow row, ReadOnlySpan<byte> payload)
     {
         payload = payload.Trim((byte)' ');
@@ -273,6 +276,7 @@ public sealed class PayloadParser
         Flush(row, key, payload, valueStart, valueEnd);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void Flush(EventRow row, ReadOnlySpan<byte> key, ReadOnlySpan<byte> payload, int valueStart, int valueEnd)
     {
         if (valueStart < 0)
@@ -288,6 +292,7 @@ public sealed class PayloadParser
     }
 
     /// <summary>Stores one field: the typed column when the name has one and the value parses for its kind, else an argument.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void SetField(EventRow row, ReadOnlySpan<byte> name, ReadOnlySpan<byte> value)
     {
         FieldKey key = _keys.Get(name);
@@ -298,6 +303,7 @@ public sealed class PayloadParser
         row.AddArg(key.Name, Value(value));
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private bool TrySetTyped(EventRow row, EventColumn column, ReadOnlySpan<byte> value)
     {
         ulong number;
@@ -348,6 +354,7 @@ public sealed class PayloadParser
     private void AddArg(EventRow row, string name, ReadOnlySpan<byte> value) => row.AddArg(name, Value(value));
 
     // Hashed pointers (mm_page_* page=) are unique per event: caching them would only evict the values that repeat.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private string Value(ReadOnlySpan<byte> value) =>
         value.Length == 16 && value.StartsWith("00000000"u8) ? Encoding.UTF8.GetString(value) : _values.Get(value);
 

@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Runtime.CompilerServices;
 using System.Text;
 
 namespace Pipeline.Ingest.Catalog;
@@ -28,6 +29,7 @@ internal sealed class Utf8Cache<T>
     }
 
     /// <summary>The value for <paramref name="utf8"/>, made from its decoded string once and then shared.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public T Get(ReadOnlySpan<byte> utf8)
     {
         if (utf8.Length > _maxKeyLength)
@@ -47,6 +49,7 @@ internal sealed class Utf8Cache<T>
     }
 
     // Short keys only, so a simple multiply-rotate over 8-byte words is enough and inlines well.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static ulong Hash(ReadOnlySpan<byte> data)
     {
         ulong h = 0x9E3779B97F4A7C15UL ^ (ulong)data.Length;

@@ -99,8 +99,7 @@ public static class LiveRecorder
         diagnostics.Clock ??= "local";
         Directory.Delete(capture, recursive: true);
 
-        var meta = DatasetMeta.Create(trace.Id, diagnostics, trace.Written, []);
-        trace.Complete(meta);
+        DatasetMeta meta = trace.Complete(diagnostics, []);
         dataset.Commit();
         return new RecordResult(exitCode, meta.Events, diagnostics.LostEvents, enabled, missing, diagnostics.Truncated);
     }

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 namespace Pipeline.Ingest.Perf;
 
 /// <summary>
@@ -25,6 +26,7 @@ internal ref struct PerfLine
     /// <summary>
     /// Splits <paramref name="line"/>; on failure <paramref name="error"/> says what was expected.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static bool TryParse(ReadOnlySpan<byte> line, out PerfLine parsed, out string? error)
     {
         parsed = default;
@@ -88,6 +90,7 @@ internal ref struct PerfLine
         return true;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static bool FindTimeToken(ReadOnlySpan<byte> line, out int start, out int end)
     {
         int pos = 0;
@@ -120,6 +123,7 @@ internal ref struct PerfLine
             && IsAllDigits(token[(dot + 1)..^1]);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static bool TryParseTime(ReadOnlySpan<byte> text, out long ns)
     {
         int dot = text.IndexOf((byte)'.');
@@ -149,6 +153,7 @@ internal ref struct PerfLine
     }
 
     /// <summary>Parses "[comm] [pid/tid | tid] [[cpu]]" right to left.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static bool TryParsePrefix(ReadOnlySpan<byte> prefix, ref PerfLine parsed, out string? error)
     {
         error = null;
@@ -217,6 +222,7 @@ internal ref struct PerfLine
     /// With <c>-F ...,ip,sym[,dso]</c> and no callchain, perf appends " %16lx sym[ (dso)]" to the trace text.
     /// The 16-wide, space-padded hex column is what tells it apart from payload text.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static bool TrySplitInlineFrame(ReadOnlySpan<byte> payload, out ReadOnlySpan<byte> rest, out ReadOnlySpan<byte> frame)
     {
         rest = payload;
@@ -251,6 +257,7 @@ internal ref struct PerfLine
         return true;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static bool TryParseInt(ReadOnlySpan<byte> text, out int value)
     {
         value = 0;

@@ -1,5 +1,6 @@
 using System.Diagnostics.CodeAnalysis;
 using System.Globalization;
+using System.Runtime.CompilerServices;
 using Pipeline.Ingest.Catalog;
 using Pipeline.Ingest.Text;
 using Pipeline.Storage;
@@ -33,6 +34,7 @@ public sealed class PerfScriptReader : ITraceReader
     internal bool RawPayloads { get; init; }
 
     /// <inheritdoc />
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Read(Stream input, string fileName, IEventSink sink, IngestDiagnostics diagnostics, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(input);
@@ -107,6 +109,7 @@ public sealed class PerfScriptReader : ITraceReader
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void Fill(EventRow row, in PerfLine parsed, long lineNumber, Strings strings)
     {
         row.SrcPos = lineNumber;

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Pipeline.Ingest.Catalog;
 
 namespace Pipeline.Ingest.Text;
@@ -24,6 +25,7 @@ internal ref struct FtraceLine
     /// flags, <c>-l</c>). The pid is the last <c>-digits</c> that is followed by the CPU column, which is right
     /// for comms with spaces, dashes and digits (<c>spin-thr 2</c>, <c>a-1-2</c>, <c>mm work-</c>).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static bool TryParse(ReadOnlySpan<byte> line, out FtraceLine result)
     {
         result = default;
@@ -58,6 +60,7 @@ internal ref struct FtraceLine
         return false;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static bool TryParseAfterDash(ReadOnlySpan<byte> line, int dash, ref FtraceLine r)
     {
         int p = dash + 1;
@@ -165,6 +168,7 @@ internal ref struct FtraceLine
     }
 
     // "526.198398: ", "526.198398079: ", "1868526798228: " or, in latency layout, "112917us+: " / "413720925us : ".
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static bool ReadTimestamp(ReadOnlySpan<byte> line, ref int p, ref FtraceLine r)
     {
         int s = p;
@@ -240,6 +244,7 @@ internal ref struct FtraceLine
         return true;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static bool ReadInt(ReadOnlySpan<byte> line, ref int p, out int value)
     {
         int s = p;

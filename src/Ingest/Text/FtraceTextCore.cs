@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Text;
 using Pipeline.Ingest.Catalog;
 using Pipeline.Storage;
@@ -28,11 +29,7 @@ internal sealed class FtraceTextCore
     private readonly string _fileName;
     private readonly IEventSink _sink;
     private readonly IngestDiagnostics _diagnostics;
-    private readonly PayloadParser _payloads = new();
-    private readonly Utf8Cache<string> _strings = new(s => s, 4096, 64);
-    private readonly Utf8Cache<string> _events = new(s => EventCatalog.Canonical(s), 1024, 96);
-    private readonly Utf8Cache<string> _syscallEnter = new(s => EventCatalog.SyscallEnter(s), 512, 64);
-    private readonly Utf8Cache<string> _syscallExit = new(s => EventCatalog.SyscallExit(s), 512, 64);
+    private readonly FtraceEventParser _parser = new();
     private readonly EventRow[] _rows = new EventRow[Window];
     private int _first;
     private int _count;
@@ -58,6 +55,7 @@ internal sealed class FtraceTextCore
     /// <summary>Classifies one line and acts on it. Unrecognized lines are left to the caller to report.</summary>
     /// <param name="line">The line, without its end-of-line.</param>
     /// <param name="lineNumber">1-based, for <see cref="EventRow.SrcPos"/> and messages.</param>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public TraceLineKind Process(ReadOnlySpan<byte> line, long lineNumber)
     {
         TraceLineKind kind = Classify(line, lineNumber);
@@ -69,6 +67,7 @@ internal sealed class FtraceTextCore
         return kind;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private TraceLineKind Classify(ReadOnlySpan<byte> line, long lineNumber)
     {
         int first = line.IndexOfAnyExcept((byte)' ', (byte)'\t');
@@ -121,6 +120,7 @@ internal sealed class FtraceTextCore
     }
 
     /// <summary>A row taken from the window for a non-ftrace event (console headers); it is written in order with the rest.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public EventRow NextRow()
     {
         if (_count == Window)
@@ -161,7 +161,7 @@ internal sealed class FtraceTextCore
     }
 
     /// <summary>The string for a UTF-8 span, shared when it repeats.</summary>
-    public string Intern(ReadOnlySpan<byte> utf8) => _strings.Get(utf8);
+    public string Intern(ReadOnlySpan<byte> utf8) => _parser.Intern(utf8);
 
     // Gives back the row taken for a line that turned out not to be an event.
     private void DiscardNewest()
@@ -171,6 +171,7 @@ internal sealed class FtraceTextCore
         _rows[(_first + _count) % Window].Clear();
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void WriteOldest()
     {
         EventRow row = _rows[_first];
@@ -184,10 +185,11 @@ internal sealed class FtraceTextCore
         _count--;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private bool Event(ref FtraceLine line, long lineNumber)
     {
         ReadOnlySpan<byte> body = line.Body;
-        if (body.StartsWith("<stack trace>"u8) || body.StartsWith("<user stack trace>"u8))
+        if (FtraceEventParser.IsStackTrace(body))
         {
             // The kernel records the stack as its own entry right after the event, on the same CPU.
             _stackTarget = FindPending(line.Cpu);
@@ -197,88 +199,36 @@ internal sealed class FtraceTextCore
             }
             return true;
         }
-        if (body.IsEmpty || body[0] == (byte)'<' || (body.IndexOf((byte)':') < 0 && body.IndexOf(" <-"u8) < 0 && !body.StartsWith("sys_"u8)))
+        if (!FtraceEventParser.LooksLikeEvent(body))
         {
-            // A cut "<user " or other damaged marker, or a body with no "name:": not an event.
             return false;
         }
         EventRow row = NextRow();
-        row.TsNs = line.TsNs;
-        row.Cpu = line.Cpu;
-        row.Pid = line.Pid;
-        row.Tgid = line.HasTgid ? line.Tgid : null;
-        row.Comm = _strings.Get(line.Comm);
-        row.IrqFlags = line.Flags.IsEmpty ? null : _strings.Get(line.Flags);
-        row.SrcPos = lineNumber;
         _stackTarget = null;
-        if (!line.Instance.IsEmpty)
+        if (!_parser.Fill(ref line, lineNumber, row))
         {
-            row.AddArg("instance", _strings.Get(line.Instance));
+            DiscardNewest();
+            return false;
         }
-        if (body.StartsWith("sys_"u8) && TrySyscall(row, body))
-        {
-            return true;
-        }
-        int colon = body.IndexOf(": "u8);
-        if (colon <= 0)
-        {
-            if (body.Length > 1 && body[^1] == (byte)':')
-            {
-                colon = body.Length - 1;
-            }
-            else
-            {
-                // The function tracer prints "func <-parent" with no event name.
-                int arrow = body.IndexOf(" <-"u8);
-                if (arrow <= 0)
-                {
-                    DiscardNewest();
-                    return false;
-                }
-                row.Event = _events.Get("function"u8);
-                row.AddArg("ip", _strings.Get(body[..arrow]));
-                row.AddArg("parent_ip", _strings.Get(body[(arrow + 3)..]));
-                return true;
-            }
-        }
-        row.Event = _events.Get(body[..colon]);
-        _payloads.Parse(row, body[Math.Min(colon + 2, body.Length)..]);
         return true;
     }
 
-    // Kernel text prints syscall events in their own form: "sys_mremap(addr: 0x…, …)" and "sys_mremap -> 0x…".
-    private bool TrySyscall(EventRow row, ReadOnlySpan<byte> body)
+    /// <summary>
+    /// Takes an event line another thread already parsed into <paramref name="rows"/>[<paramref name="index"/>]
+    /// (what <see cref="Process"/> would have made of it): the row joins the window and the slot gets a free row.
+    /// </summary>
+    public void AcceptParsed(EventRow[] rows, int index)
     {
-        int i = 4;
-        while (i < body.Length && (IsIdent(body[i])))
+        if (_count == Window)
         {
-            i++;
+            WriteOldest();
         }
-        ReadOnlySpan<byte> name = body[4..i];
-        if (name.IsEmpty || i >= body.Length)
-        {
-            return false;
-        }
-        if (body[i] == (byte)'(')
-        {
-            int close = body.LastIndexOf((byte)')');
-            row.Event = _syscallEnter.Get(name);
-            _payloads.ParseSyscallArguments(row, close > i ? body[(i + 1)..close] : body[(i + 1)..]);
-            return true;
-        }
-        if (body[i..].StartsWith(" -> "u8))
-        {
-            row.Event = _syscallExit.Get(name);
-            if (!PayloadParser.TryParseSyscallReturn(row, body[(i + 4)..]))
-            {
-                row.AddArg("ret", _strings.Get(body[(i + 4)..]));
-            }
-            return true;
-        }
-        return false;
+        int slot = (_first + _count) % Window;
+        (_rows[slot], rows[index]) = (rows[index], _rows[slot]);
+        _count++;
+        Events++;
+        _stackTarget = null;
     }
-
-    private static bool IsIdent(byte b) => (uint)((b | 0x20) - 'a') <= 'z' - 'a' || (uint)(b - '0') <= 9 || b == (byte)'_';
 
     private EventRow? FindPending(int cpu)
     {
@@ -296,7 +246,7 @@ internal sealed class FtraceTextCore
     private void StackFrame(ReadOnlySpan<byte> frame, long lineNumber)
     {
         frame = frame.Trim((byte)' ');
-        if (!AddFrame(_strings.Get(frame)))
+        if (!AddFrame(_parser.Intern(frame)))
         {
             Malformed(lineNumber, "a '<stack trace>' line before this frame", frame);
         }

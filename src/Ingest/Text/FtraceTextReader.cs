@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Pipeline.Storage;
 
 namespace Pipeline.Ingest.Text;
@@ -17,47 +18,85 @@ public sealed class FtraceTextReader : ITraceReader
     /// <inheritdoc />
     public string Format => "ftrace";
 
+    /// <summary>
+    /// Lines read on one thread before parsing fans out to <see cref="ParsingThreads"/> (small traces stay on one
+    /// thread; the format checks of the first lines run as they always did).
+    /// </summary>
+    internal int SequentialLines { get; init; } = 20_000;
+
+    /// <summary>Threads that parse event lines past <see cref="SequentialLines"/>; 1 or less parses on the caller's thread.</summary>
+    internal int ParsingThreads { get; init; } = Environment.ProcessorCount;
+
     /// <inheritdoc />
     public void Read(Stream input, string fileName, IEventSink sink, IngestDiagnostics diagnostics, CancellationToken cancellationToken = default)
     {
         diagnostics.Format ??= Format;
         var core = new FtraceTextCore(fileName, sink, diagnostics);
         var lines = new Utf8LineReader(input);
-        int unrecognizedBeforeFirstEvent = 0;
+        var state = new LineHandler(core, fileName, diagnostics, cancellationToken);
+        bool more = false;
         while (lines.TryReadLine(out ReadOnlySpan<byte> line))
         {
-            if (core.Events == 0 && line.Contains((byte)0))
+            state.Line(line, lines.LineNumber, lines.LastLineTruncated, parsed: false, [], 0);
+            if (ParsingThreads > 1 && lines.LineNumber >= SequentialLines)
             {
-                throw new TraceFormatException(fileName, lines.LineNumber, "line", "expected ftrace text, found binary data (a NUL byte); trace.dat and perf.data have their own readers");
+                more = true;
+                break;
             }
-            if ((lines.LineNumber & 0xFFF) == 0)
-            {
-                cancellationToken.ThrowIfCancellationRequested();
-            }
-            if (lines.LastLineTruncated)
-            {
-                core.Truncated(line, lines.LineNumber);
-                continue;
-            }
-            TraceLineKind kind = core.Process(line, lines.LineNumber);
-            if (kind == TraceLineKind.Unrecognized)
-            {
-                if (core.Events == 0 && ++unrecognizedBeforeFirstEvent == NotTextAfter)
-                {
-                    throw new TraceFormatException(fileName, lines.LineNumber, "line", $"expected ftrace text, found no event line in the first {NotTextAfter} unrecognized lines");
-                }
-                core.Malformed(lines.LineNumber, "an ftrace event line 'comm-pid [cpu] flags timestamp: event: payload' or a marker", line);
-            }
-            else if (kind is TraceLineKind.Blank or TraceLineKind.Header or TraceLineKind.Marker)
-            {
-                diagnostics.SkippedLines++;
-            }
+        }
+        if (more)
+        {
+            using var parallel = new ParallelLineParser(lines, ParsingThreads);
+            parallel.Run(state);
         }
         core.Flush();
         if (core.Events > 0)
         {
             // Kernel text prints %p hashed; trace-cmd (libtraceevent) reads the raw value and prints it as is.
             diagnostics.PointersHashed = !core.TraceCmd;
+        }
+    }
+
+    /// <summary>What happens to each line, whichever thread parsed it.</summary>
+    private sealed class LineHandler(FtraceTextCore core, string fileName, IngestDiagnostics diagnostics, CancellationToken cancellationToken)
+        : ParallelLineParser.ILineSink
+    {
+        private int _unrecognizedBeforeFirstEvent;
+
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public void Line(ReadOnlySpan<byte> line, long lineNumber, bool truncated, bool parsed, EventRow[] rows, int index)
+        {
+            if (core.Events == 0 && line.Contains((byte)0))
+            {
+                throw new TraceFormatException(fileName, lineNumber, "line", "expected ftrace text, found binary data (a NUL byte); trace.dat and perf.data have their own readers");
+            }
+            if ((lineNumber & 0xFFF) == 0)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+            }
+            if (truncated)
+            {
+                core.Truncated(line, lineNumber);
+                return;
+            }
+            if (parsed)
+            {
+                core.AcceptParsed(rows, index);
+                return;
+            }
+            TraceLineKind kind = core.Process(line, lineNumber);
+            if (kind == TraceLineKind.Unrecognized)
+            {
+                if (core.Events == 0 && ++_unrecognizedBeforeFirstEvent == NotTextAfter)
+                {
+                    throw new TraceFormatException(fileName, lineNumber, "line", $"expected ftrace text, found no event line in the first {NotTextAfter} unrecognized lines");
+                }
+                core.Malformed(lineNumber, "an ftrace event line 'comm-pid [cpu] flags timestamp: event: payload' or a marker", line);
+            }
+            else if (kind is TraceLineKind.Blank or TraceLineKind.Header or TraceLineKind.Marker)
+            {
+                diagnostics.SkippedLines++;
+            }
         }
     }
 }

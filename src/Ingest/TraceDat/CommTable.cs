@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Runtime.CompilerServices;
 using System.Text;
 
 namespace Pipeline.Ingest.TraceDat;
@@ -39,6 +40,7 @@ internal sealed class CommTable
         return table;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public string Lookup(int pid)
     {
         if (pid == 0)

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 namespace Pipeline.Ingest.TraceDat;
 
 /// <summary>
@@ -46,6 +47,7 @@ internal sealed class CpuEventStream : IDisposable
     public ReadOnlySpan<byte> Payload => _block.Buffer.AsSpan(_entries[_entryIndex].Start, _entries[_entryIndex].Length);
 
     /// <summary>Moves to the next event; false when the stream is exhausted (or ended by damage, already reported).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public bool MoveNext()
     {
         while (true)
@@ -65,6 +67,7 @@ internal sealed class CpuEventStream : IDisposable
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private bool LoadNextPage()
     {
         if (_nextPage >= _pagesInBlock)

@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Globalization;
+using System.Runtime.CompilerServices;
 using System.Text;
 using Pipeline.Storage;
 
@@ -42,6 +43,7 @@ internal sealed class EventDecoder
     /// <paramref name="emit"/> says whether the row is still usable (a field past the payload end is dropped and
     /// reported, an unknown event id is not).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public string? Decode(ReadOnlySpan<byte> payload, EventRow row, out bool emit)
     {
         emit = false;
@@ -94,6 +96,7 @@ internal sealed class EventDecoder
         return problem;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private EventPlan? GetPlan(int id)
     {
         if ((uint)id >= (uint)_plans.Length)
@@ -272,6 +275,7 @@ internal sealed class EventDecoder
             };
 
         /// <summary>Stores the field; false when it lies outside the payload.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public bool Apply(ReadOnlySpan<byte> payload, EventRow row, bool bigEndian)
         {
             var field = Field;
@@ -368,6 +372,7 @@ internal sealed class EventDecoder
             return true;
         }
 
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private string Render(ReadOnlySpan<byte> payload, long value, bool bigEndian)
         {
             if (_direct is not null)

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Pipeline.Storage;
 
 namespace Pipeline.Ingest.TraceDat;
@@ -22,6 +23,7 @@ internal readonly struct TimestampConverter(uint multiplier, int shift, long off
 /// </summary>
 internal static class EventMerger
 {
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static long Run(CpuEventStream[] streams, TimestampConverter clock, ReadContext context, IEventSink sink, CancellationToken cancellationToken)
     {
         var heap = new CpuEventStream[streams.Length];
@@ -69,6 +71,7 @@ internal static class EventMerger
         return written;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Emit(CpuEventStream stream, TimestampConverter clock, ReadContext context, IEventSink sink, EventRow row)
     {
         string? problem = stream.Decoder.Decode(stream.Payload, row, out bool emit);
@@ -86,6 +89,7 @@ internal static class EventMerger
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static bool Less(CpuEventStream a, CpuEventStream b)
     {
         if (a.Timestamp != b.Timestamp)

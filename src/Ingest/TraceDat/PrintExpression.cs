@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Globalization;
+using System.Runtime.CompilerServices;
 using System.Text;
 
 namespace Pipeline.Ingest.TraceDat;
@@ -56,6 +57,7 @@ internal abstract class PrintExpr
     {
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static long ReadScalar(ReadOnlySpan<byte> record, int offset, int size, bool signed, bool bigEndian)
     {
         var s = record.Slice(offset, size);

@@ -113,6 +113,7 @@ public ref struct RingBufferPageReader
     public long ErrorOffset { get; private set; }
 
     /// <summary>Advances to the next data event; false at the end of the committed data or on corruption.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public bool MoveNext()
     {
         var data = _data;

@@ -28,6 +28,7 @@ internal static class Encodings
     /// layout of a bit-packed run): whole bytes of 0x00 or 0xFF become RLE runs, the rest is copied as
     /// bit-packed groups. <paramref name="count"/> is the number of levels; the last byte may be partial.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void WriteBitmapLevels(ByteBuffer output, ReadOnlySpan<byte> bitmap, int count)
     {
         int bytes = (count + 7) / 8;
@@ -69,6 +70,7 @@ internal static class Encodings
     }
 
     /// <summary>RLE/bit-packing hybrid of small non-negative values (levels, dictionary indices) at <paramref name="width"/> bits.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void WriteHybrid(ByteBuffer output, ReadOnlySpan<int> values, int width)
     {
         int byteWidth = (width + 7) / 8;
@@ -165,6 +167,7 @@ internal static class Encodings
     }
 
     /// <summary>PLAIN booleans: one bit each, LSB first.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void WriteBooleans(ByteBuffer output, ReadOnlySpan<long> values)
     {
         var bits = new BitWriter(output);
@@ -175,6 +178,7 @@ internal static class Encodings
         bits.Flush();
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static int RunLength(ReadOnlySpan<int> values, int start)
     {
         int value = values[start];
@@ -186,6 +190,7 @@ internal static class Encodings
         return i - start;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static bool StartsRun(ReadOnlySpan<int> values, int start)
     {
         if (start + MinRleRun > values.Length)

@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Reflection;
 using System.Runtime.CompilerServices;
 using System.Runtime.ExceptionServices;
+using System.Runtime.InteropServices;
 
 namespace Pipeline.Storage.Parquet;
 
@@ -39,8 +40,8 @@ public sealed class EventParquetWriter : IEventSink, IWrittenEvents, IDisposable
     private readonly string _path;
     private readonly FileStream _file;
     private readonly EventParquetOptions _options;
-    private readonly EventTally _tally = new();
-    private readonly JsonArgs _json = new();
+    private readonly EventTally _tally = new(countEvents: false);
+    private readonly Dictionary<string, long> _eventCounts = new(StringComparer.Ordinal);
     private readonly BlockingCollection<EventRowGroup> _queue;
     private readonly ConcurrentBag<EventRowGroup> _freeGroups = [];
     private readonly ConcurrentBag<EncodedRowGroup> _freeEncoded = [];
@@ -67,7 +68,7 @@ public sealed class EventParquetWriter : IEventSink, IWrittenEvents, IDisposable
         int threads = Math.Max(1, _options.Threads ?? Environment.ProcessorCount);
         _queue = new BlockingCollection<EventRowGroup>(threads);
         _current = new EventRowGroup(_options.RowGroupSize);
-        _current.Reset(0, 0);
+        _current.Start(0, 0);
         _workers = new Thread[threads];
         for (int i = 0; i < threads; i++)
         {
@@ -82,11 +83,13 @@ public sealed class EventParquetWriter : IEventSink, IWrittenEvents, IDisposable
     /// <inheritdoc/>
     public bool IsTimeOrdered => _tally.IsTimeOrdered;
 
-    /// <summary>Rows per canonical event name.</summary>
-    public IReadOnlyDictionary<string, long> EventCounts => _tally.EventCounts;
+    /// <summary>Rows per canonical event name (counted by the encoders, so known once <see cref="Complete"/> returned).</summary>
+    /// <exception cref="InvalidOperationException">The writer is not complete.</exception>
+    public IReadOnlyDictionary<string, long> EventCounts =>
+        _completed ? _eventCounts : throw new InvalidOperationException("Event counts are known once the writer is complete.");
 
     /// <inheritdoc/>
-    public SortedDictionary<string, long> SortedEventCounts() => _tally.SortedEventCounts();
+    public SortedDictionary<string, long> SortedEventCounts() => new(EventCounts.ToDictionary(), StringComparer.Ordinal);
 
     /// <summary>Appends one event; sets <c>row.Seq</c> to its row id.</summary>
     /// <exception cref="IOException">An earlier row group could not be encoded or written.</exception>
@@ -99,8 +102,7 @@ public sealed class EventParquetWriter : IEventSink, IWrittenEvents, IDisposable
             throw new InvalidOperationException("The writer is complete.");
         }
         _tally.Take(row);
-        bool hasArgs = row.Args.Count > 0;
-        _current.Add(row, hasArgs ? _json.Serialize(row.Args) : default, hasArgs);
+        _current.Add(row);
         if (_current.IsFull)
         {
             HandOver();
@@ -172,7 +174,7 @@ public sealed class EventParquetWriter : IEventSink, IWrittenEvents, IDisposable
         {
             next = new EventRowGroup(_options.RowGroupSize);
         }
-        next.Reset(_groups, _tally.Count);
+        next.Start(_groups, _tally.Count);
         _current = next;
         _queue.Add(full);
     }
@@ -193,6 +195,7 @@ public sealed class EventParquetWriter : IEventSink, IWrittenEvents, IDisposable
                     encoded = new EncodedRowGroup();
                 }
                 encoder.Encode(group, encoded);
+                group.Clear();
                 _freeGroups.Add(group);
                 WriteInOrder(encoded);
             }
@@ -216,6 +219,10 @@ public sealed class EventParquetWriter : IEventSink, IWrittenEvents, IDisposable
                 var chunks = new ColumnChunkMeta[next.Chunks.Length];
                 Array.Copy(next.Chunks, chunks, chunks.Length);
                 _written.Add(new WrittenRowGroup(offset, next.Rows, chunks));
+                foreach (KeyValuePair<string, long> count in next.EventCounts)
+                {
+                    CollectionsMarshal.GetValueRefOrAddDefault(_eventCounts, count.Key, out _) += count.Value;
+                }
                 _nextToWrite++;
                 _freeEncoded.Add(next);
             }

@@ -7,7 +7,7 @@ namespace Pipeline.Storage.Parquet;
 /// The rows of one Parquet row group as the parser thread leaves them for an encoder: the always-present header
 /// columns as arrays, and for every nullable column a presence bit per row (<see cref="Masks"/>, bit = column
 /// ordinal) plus its non-null values packed together. Filling costs a few stores per row; all encoding work
-/// happens on the encoder threads. Reused: <see cref="Reset"/> keeps the arrays.
+/// happens on the encoder threads. Reused: <see cref="Clear"/> keeps the arrays.
 /// </summary>
 internal sealed class EventRowGroup
 {
@@ -72,9 +72,12 @@ internal sealed class EventRowGroup
 
     public int[] TextCounts { get; }
 
-    /// <summary><c>args</c> JSON of the rows that have it, back to back (lengths in <see cref="ArgsLengths"/>).</summary>
-    public ByteBuffer ArgsBytes { get; } = new(1 << 16);
+    /// <summary>The <c>args</c> pairs of the rows that have them, back to back (serialized by the encoder).</summary>
+    public KeyValuePair<string, string>[] Args { get; private set; } = [];
 
+    public int ArgCount { get; private set; }
+
+    /// <summary>Number of pairs of each non-null <c>args</c>.</summary>
     public int[] ArgsLengths { get; private set; } = [];
 
     public int ArgsCount { get; private set; }
@@ -89,10 +92,16 @@ internal sealed class EventRowGroup
 
     public int FrameCount { get; private set; }
 
-    public void Reset(long index, long firstSeq)
+    /// <summary>Makes an empty group the <paramref name="index"/>-th of the file, starting at row id <paramref name="firstSeq"/>.</summary>
+    public void Start(long index, long firstSeq)
     {
         Index = index;
         FirstSeq = firstSeq;
+    }
+
+    /// <summary>Empties the group for reuse (on the encoder thread, so the parser's thread does not pay for it).</summary>
+    public void Clear()
+    {
         // Drop string references so a reused group does not keep a finished trace's strings alive.
         for (int c = 0; c < Texts.Length; c++)
         {
@@ -101,18 +110,19 @@ internal sealed class EventRowGroup
         Array.Clear(Comm, 0, Rows);
         Array.Clear(Event, 0, Rows);
         Array.Clear(Frames, 0, FrameCount);
+        Array.Clear(Args, 0, ArgCount);
         Rows = 0;
         Array.Clear(NumberCounts);
         Array.Clear(TextCounts);
-        ArgsBytes.Clear();
+        ArgCount = 0;
         ArgsCount = 0;
         StackCount = 0;
         FrameCount = 0;
     }
 
-    /// <summary>Appends <paramref name="row"/>; <paramref name="args"/> is its serialized <c>args</c> (empty for none).</summary>
+    /// <summary>Appends <paramref name="row"/> (copies its values and string references).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public void Add(EventRow row, ReadOnlySpan<byte> args, bool hasArgs)
+    public void Add(EventRow row)
     {
         int r = Rows;
         TsNs[r] = row.TsNs;
@@ -146,11 +156,15 @@ internal sealed class EventRowGroup
                 AddNumber(c, row.GetInt64(c));
             }
         }
-        if (hasArgs)
+        List<KeyValuePair<string, string>> args = row.Args;
+        if (args.Count > 0)
         {
             mask |= 1UL << EventSchema.Args;
-            ArgsBytes.Write(args);
-            ArgsLengths = Append(ArgsLengths, ArgsCount++, args.Length);
+            ArgsLengths = Append(ArgsLengths, ArgsCount++, args.Count);
+            foreach (KeyValuePair<string, string> pair in args)
+            {
+                Args = Append(Args, ArgCount++, pair);
+            }
         }
         if (row.Stack is List<string> stack)
         {

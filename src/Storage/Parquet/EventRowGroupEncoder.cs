@@ -16,6 +16,9 @@ internal sealed class EncodedRowGroup
     public ByteBuffer Data { get; } = new(1 << 20);
 
     public ColumnChunkMeta[] Chunks { get; } = new ColumnChunkMeta[EventParquetLayout.Columns.Count];
+
+    /// <summary>Rows per event name in this group.</summary>
+    public List<KeyValuePair<string, long>> EventCounts { get; } = [];
 }
 
 /// <summary>
@@ -52,11 +55,13 @@ internal sealed class EventRowGroupEncoder : IDisposable
 
     public void Dispose() => _zstd.Dispose();
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Encode(EventRowGroup group, EncodedRowGroup output)
     {
         output.Index = group.Index;
         output.Rows = group.Rows;
         output.Data.Clear();
+        output.EventCounts.Clear();
         int rows = group.Rows;
         BuildBitmaps(group);
         foreach (ParquetColumn column in EventParquetLayout.Columns)
@@ -91,6 +96,7 @@ internal sealed class EventRowGroupEncoder : IDisposable
                     break;
                 case EventSchema.Event:
                     WriteDictionary(output, meta, group.Event.AsSpan(0, rows), rows, c, required: true);
+                    CountEvents(output, rows);
                     break;
                 default:
                     if (c == EventSchema.Args)
@@ -111,6 +117,22 @@ internal sealed class EventRowGroupEncoder : IDisposable
                     }
                     break;
             }
+        }
+    }
+
+    /// <summary>Rows per event name, from the indices <see cref="WriteDictionary"/> left in <see cref="_ints"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private void CountEvents(EncodedRowGroup output, int rows)
+    {
+        Span<long> counts = Longs(_entries.Count);
+        counts.Clear();
+        foreach (int index in _ints.AsSpan(0, rows))
+        {
+            counts[index]++;
+        }
+        for (int i = 0; i < _entries.Count; i++)
+        {
+            output.EventCounts.Add(new KeyValuePair<string, long>(_entries[i], counts[i]));
         }
     }
 
@@ -169,6 +191,7 @@ internal sealed class EventRowGroupEncoder : IDisposable
         WritePage(output, meta, DataPage, values.Length, ParquetEncoding.DeltaBinaryPacked);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void WriteRequiredInt32(EncodedRowGroup output, ColumnChunkMeta meta, ReadOnlySpan<int> values)
     {
         meta.Encodings = s_plainEncodings;
@@ -190,6 +213,7 @@ internal sealed class EventRowGroupEncoder : IDisposable
         WritePage(output, meta, DataPage, values.Length, ParquetEncoding.Plain);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void WriteOptionalNumbers(EncodedRowGroup output, ColumnChunkMeta meta, ParquetColumn column, ReadOnlySpan<long> values, int rows)
     {
         meta.Encodings = s_plainEncodings;
@@ -237,6 +261,7 @@ internal sealed class EventRowGroupEncoder : IDisposable
     /// A dictionary page of the distinct values (first-seen order) and a data page of their indices.
     /// <paramref name="values"/> holds the non-null values; for a nullable column the levels come from its bitmap.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void WriteDictionary(EncodedRowGroup output, ColumnChunkMeta meta, ReadOnlySpan<string> values, int rows, int ordinal, bool required)
     {
         meta.NullCount = rows - values.Length;
@@ -292,20 +317,36 @@ internal sealed class EventRowGroupEncoder : IDisposable
         WritePage(output, meta, DataPage, rows, ParquetEncoding.RleDictionary);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void WriteArgs(EncodedRowGroup output, ColumnChunkMeta meta, EventRowGroup group, int rows)
     {
         meta.Encodings = s_plainEncodings;
         meta.NullCount = rows - group.ArgsCount;
         _page.Clear();
         WriteDefinitionLevels(EventSchema.Args, group.ArgsCount, rows);
-        ReadOnlySpan<byte> bytes = group.ArgsBytes.Written;
+        ReadOnlySpan<KeyValuePair<string, string>> pairs = group.Args.AsSpan(0, group.ArgCount);
+        ReadOnlySpan<KeyValuePair<string, string>> previous = default;
+        int previousStart = 0;
         int at = 0;
         for (int i = 0; i < group.ArgsCount; i++)
         {
-            int length = group.ArgsLengths[i];
-            _page.WriteInt32LittleEndian(length);
-            _page.Write(bytes.Slice(at, length));
-            at += length;
+            ReadOnlySpan<KeyValuePair<string, string>> current = pairs.Slice(at, group.ArgsLengths[i]);
+            at += current.Length;
+            int start = _page.Length;
+            if (SameStrings(current, previous))
+            {
+                // Parsers share string instances: rows whose args are the same strings (an instance name on every
+                // event of a trace.dat buffer, say) reuse the previous row's bytes.
+                _page.Write(new ReadOnlySpan<byte>(_page.Array, previousStart, start - previousStart));
+            }
+            else
+            {
+                _page.WriteInt32LittleEndian(0);
+                JsonArgs.Write(_page, current);
+                _page.PatchInt32LittleEndian(start, _page.Length - start - 4);
+            }
+            previous = current;
+            previousStart = start;
         }
         meta.DataPageOffset = output.Data.Length;
         WritePage(output, meta, DataPage, rows, ParquetEncoding.Plain);
@@ -315,6 +356,7 @@ internal sealed class EventRowGroupEncoder : IDisposable
     /// The three-level list: per row a level entry for a null or empty stack, else one per frame; repetition
     /// 0 starts a row, 1 continues it; definition 0 null stack, 1 empty, 2 null frame, 3 frame.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void WriteStack(EncodedRowGroup output, ColumnChunkMeta meta, EventRowGroup group, int rows)
     {
         meta.Encodings = s_plainEncodings;
@@ -372,6 +414,7 @@ internal sealed class EventRowGroupEncoder : IDisposable
     }
 
     /// <summary>Length-prefixed hybrid levels of a nullable flat column, from its presence bitmap.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void WriteDefinitionLevels(int ordinal, int present, int rows)
     {
         int start = _page.Length;
@@ -432,6 +475,24 @@ internal sealed class EventRowGroupEncoder : IDisposable
         meta.CompressedSize += _header.Length + compressed;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static bool SameStrings(ReadOnlySpan<KeyValuePair<string, string>> a, ReadOnlySpan<KeyValuePair<string, string>> b)
+    {
+        if (a.Length != b.Length || a.IsEmpty)
+        {
+            return false;
+        }
+        for (int i = 0; i < a.Length; i++)
+        {
+            if (!ReferenceEquals(a[i].Key, b[i].Key) || !ReferenceEquals(a[i].Value, b[i].Value))
+            {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void WriteByteArray(ByteBuffer page, string text)
     {
         int length = Encoding.UTF8.GetByteCount(text);
@@ -441,6 +502,7 @@ internal sealed class EventRowGroupEncoder : IDisposable
         page.Advance(4 + length);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void SetMinMax(ColumnChunkMeta meta, ReadOnlySpan<long> values, bool unsigned, bool int32)
     {
         if (values.IsEmpty)

@@ -1,0 +1,115 @@
+using System.Runtime.CompilerServices;
+using Pipeline.Ingest.Catalog;
+using Pipeline.Storage;
+
+namespace Pipeline.Ingest.Text;
+
+/// <summary>
+/// Turns one parsed ftrace line (<see cref="FtraceLine"/>) into an event row: header fields, canonical event name
+/// and payload. Pure apart from its string caches, so each parsing thread has its own; the stateful part of a
+/// trace (stack blocks, markers, the write window) stays in <see cref="FtraceTextCore"/>.
+/// </summary>
+internal sealed class FtraceEventParser
+{
+    private readonly PayloadParser _payloads = new();
+    private readonly Utf8Cache<string> _strings = new(s => s, 4096, 64);
+    private readonly Utf8Cache<string> _events = new(s => EventCatalog.Canonical(s), 1024, 96);
+    private readonly Utf8Cache<string> _syscallEnter = new(s => EventCatalog.SyscallEnter(s), 512, 64);
+    private readonly Utf8Cache<string> _syscallExit = new(s => EventCatalog.SyscallExit(s), 512, 64);
+
+    /// <summary>A <c>&lt;stack trace&gt;</c> entry: it belongs to the event before it, which only the sequential pass knows.</summary>
+    public static bool IsStackTrace(ReadOnlySpan<byte> body) =>
+        body.StartsWith("<stack trace>"u8) || body.StartsWith("<user stack trace>"u8);
+
+    /// <summary>
+    /// False for a body that cannot be an event: a cut <c>&lt;user </c> or other damaged marker, or a body with
+    /// no <c>name:</c>.
+    /// </summary>
+    public static bool LooksLikeEvent(ReadOnlySpan<byte> body) =>
+        !body.IsEmpty && body[0] != (byte)'<'
+        && (body.IndexOf((byte)':') >= 0 || body.IndexOf(" <-"u8) >= 0 || body.StartsWith("sys_"u8));
+
+    /// <summary>The string for a UTF-8 span, shared when it repeats.</summary>
+    public string Intern(ReadOnlySpan<byte> utf8) => _strings.Get(utf8);
+
+    /// <summary>Fills <paramref name="row"/> from <paramref name="line"/>; false when the body is not an event after all.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public bool Fill(ref FtraceLine line, long lineNumber, EventRow row)
+    {
+        ReadOnlySpan<byte> body = line.Body;
+        row.TsNs = line.TsNs;
+        row.Cpu = line.Cpu;
+        row.Pid = line.Pid;
+        row.Tgid = line.HasTgid ? line.Tgid : null;
+        row.Comm = _strings.Get(line.Comm);
+        row.IrqFlags = line.Flags.IsEmpty ? null : _strings.Get(line.Flags);
+        row.SrcPos = lineNumber;
+        if (!line.Instance.IsEmpty)
+        {
+            row.AddArg("instance", _strings.Get(line.Instance));
+        }
+        if (body.StartsWith("sys_"u8) && TrySyscall(row, body))
+        {
+            return true;
+        }
+        int colon = body.IndexOf(": "u8);
+        if (colon <= 0)
+        {
+            if (body.Length > 1 && body[^1] == (byte)':')
+            {
+                colon = body.Length - 1;
+            }
+            else
+            {
+                // The function tracer prints "func <-parent" with no event name.
+                int arrow = body.IndexOf(" <-"u8);
+                if (arrow <= 0)
+                {
+                    return false;
+                }
+                row.Event = _events.Get("function"u8);
+                row.AddArg("ip", _strings.Get(body[..arrow]));
+                row.AddArg("parent_ip", _strings.Get(body[(arrow + 3)..]));
+                return true;
+            }
+        }
+        row.Event = _events.Get(body[..colon]);
+        _payloads.Parse(row, body[Math.Min(colon + 2, body.Length)..]);
+        return true;
+    }
+
+    // Kernel text prints syscall events in their own form: "sys_mremap(addr: 0x…, …)" and "sys_mremap -> 0x…".
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private bool TrySyscall(EventRow row, ReadOnlySpan<byte> body)
+    {
+        int i = 4;
+        while (i < body.Length && (IsIdent(body[i])))
+        {
+            i++;
+        }
+        ReadOnlySpan<byte> name = body[4..i];
+        if (name.IsEmpty || i >= body.Length)
+        {
+            return false;
+        }
+        if (body[i] == (byte)'(')
+        {
+            int close = body.LastIndexOf((byte)')');
+            row.Event = _syscallEnter.Get(name);
+            _payloads.ParseSyscallArguments(row, close > i ? body[(i + 1)..close] : body[(i + 1)..]);
+            return true;
+        }
+        if (body[i..].StartsWith(" -> "u8))
+        {
+            row.Event = _syscallExit.Get(name);
+            if (!PayloadParser.TryParseSyscallReturn(row, body[(i + 4)..]))
+            {
+                row.AddArg("ret", _strings.Get(body[(i + 4)..]));
+            }
+            return true;
+        }
+        return false;
+    }
+
+    private static bool IsIdent(byte b) => (uint)((b | 0x20) - 'a') <= 'z' - 'a' || (uint)(b - '0') <= 9 || b == (byte)'_';
+}

@@ -1,0 +1,262 @@
+using System.Collections.Concurrent;
+using System.Runtime.CompilerServices;
+using System.Runtime.ExceptionServices;
+using Pipeline.Storage;
+
+namespace Pipeline.Ingest.Text;
+
+/// <summary>
+/// Parses ftrace event lines on several threads while one thread keeps the trace's order and state. A reader
+/// thread cuts the input into batches of lines; worker threads parse every plain event line of a batch into a row
+/// (<see cref="FtraceEventParser"/>, pure); the caller's thread walks the batches in input order and hands each line
+/// to <see cref="ILineSink"/> with its row when a worker made one. Lines a worker leaves alone (headers, markers,
+/// stack blocks, anything odd) are processed by the caller exactly as in a sequential read, so the output does not
+/// depend on the number of threads. Memory: a fixed pool of batches.
+/// </summary>
+internal sealed class ParallelLineParser : IDisposable
+{
+    private const int LinesPerBatch = 1024;
+
+    private readonly Utf8LineReader _lines;
+    private readonly BlockingCollection<Batch> _toParse = new();
+    private readonly BlockingCollection<Batch> _ordered;
+    private readonly BlockingCollection<Batch> _free = new();
+    private readonly CancellationTokenSource _stop = new();
+    private readonly Thread _reader;
+    private readonly Thread[] _workers;
+    private Exception? _readError;
+
+    /// <summary>Starts reading the rest of <paramref name="lines"/> with <paramref name="workers"/> parsing threads.</summary>
+    public ParallelLineParser(Utf8LineReader lines, int workers)
+    {
+        _lines = lines;
+        _ordered = new BlockingCollection<Batch>(workers + 2);
+        for (int i = 0; i < workers + 4; i++)
+        {
+            _free.Add(new Batch());
+        }
+        _workers = new Thread[workers];
+        for (int i = 0; i < workers; i++)
+        {
+            _workers[i] = new Thread(Parse) { IsBackground = true, Name = $"ftrace parser {i}" };
+            _workers[i].Start();
+        }
+        _reader = new Thread(Read) { IsBackground = true, Name = "ftrace lines" };
+        _reader.Start();
+    }
+
+    /// <summary>What the caller does with each line, in input order.</summary>
+    public interface ILineSink
+    {
+        /// <summary>
+        /// One line. When <paramref name="parsed"/>, <paramref name="rows"/>[<paramref name="index"/>] holds the
+        /// event a sequential read would make of it; the sink may swap a clean row into that slot.
+        /// </summary>
+        void Line(ReadOnlySpan<byte> line, long lineNumber, bool truncated, bool parsed, EventRow[] rows, int index);
+    }
+
+    /// <summary>Feeds every remaining line to <paramref name="sink"/>; rethrows a read error after the lines before it.</summary>
+    public void Run(ILineSink sink)
+    {
+        foreach (Batch batch in _ordered.GetConsumingEnumerable())
+        {
+            batch.Parsed.Wait();
+            for (int i = 0; i < batch.Count; i++)
+            {
+                byte flags = batch.Flags[i];
+                sink.Line(batch.Line(i), batch.FirstLine + i, (flags & Batch.Truncated) != 0, (flags & Batch.ParsedRow) != 0, batch.Rows, i);
+            }
+            batch.Reset();
+            _free.Add(batch);
+        }
+        if (_readError is Exception error)
+        {
+            ExceptionDispatchInfo.Throw(error);
+        }
+    }
+
+    /// <summary>Stops the threads (after an error in the caller, or at the end).</summary>
+    public void Dispose()
+    {
+        _stop.Cancel();
+        _reader.Join();
+        if (!_toParse.IsAddingCompleted)
+        {
+            _toParse.CompleteAdding();
+        }
+        foreach (Thread worker in _workers)
+        {
+            worker.Join();
+        }
+        _stop.Dispose();
+        _toParse.Dispose();
+        _ordered.Dispose();
+        _free.Dispose();
+    }
+
+    private void Read()
+    {
+        try
+        {
+            Batch batch = _free.Take(_stop.Token);
+            while (_lines.TryReadLine(out ReadOnlySpan<byte> line))
+            {
+                if (batch.Count == 0)
+                {
+                    batch.FirstLine = _lines.LineNumber;
+                }
+                batch.Add(line, _lines.LastLineTruncated);
+                if (batch.Count == LinesPerBatch)
+                {
+                    Submit(batch);
+                    batch = _free.Take(_stop.Token);
+                }
+            }
+            Submit(batch);
+        }
+        catch (OperationCanceledException) when (_stop.IsCancellationRequested)
+        {
+            // The caller stopped.
+        }
+        catch (Exception e) when (e is IOException or InvalidDataException or TraceFormatException or UnauthorizedAccessException)
+        {
+            // A damaged compressed input, say: the caller reports it after the lines read before it.
+            _readError = e;
+        }
+        finally
+        {
+            _ordered.CompleteAdding();
+            _toParse.CompleteAdding();
+        }
+    }
+
+    private void Submit(Batch batch)
+    {
+        _toParse.Add(batch, _stop.Token);
+        _ordered.Add(batch, _stop.Token);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private void Parse()
+    {
+        var parser = new FtraceEventParser();
+        try
+        {
+            foreach (Batch batch in _toParse.GetConsumingEnumerable(_stop.Token))
+            {
+                ParseBatch(parser, batch);
+                batch.Parsed.Set();
+            }
+        }
+        catch (OperationCanceledException) when (_stop.IsCancellationRequested)
+        {
+            // The caller stopped.
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void ParseBatch(FtraceEventParser parser, Batch batch)
+    {
+        for (int i = 0; i < batch.Count; i++)
+        {
+            if (batch.Flags[i] == 0 && TryParse(parser, batch.Line(i), batch.FirstLine + i, batch.Rows[i]))
+            {
+                batch.Flags[i] = Batch.ParsedRow;
+            }
+        }
+    }
+
+    /// <summary>An event line as <see cref="FtraceTextCore"/> would route it to an event; anything else is left to it.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static bool TryParse(FtraceEventParser parser, ReadOnlySpan<byte> line, long lineNumber, EventRow row)
+    {
+        int first = line.IndexOfAnyExcept((byte)' ', (byte)'\t');
+        if (first < 0)
+        {
+            return false;
+        }
+        byte c = line[first];
+        if (c is (byte)'#' or (byte)'=' || (first == 0 && c is (byte)'C' or (byte)'c' or (byte)'v'))
+        {
+            return false;
+        }
+        if (!FtraceLine.TryParse(line, out FtraceLine parsed)
+            || FtraceEventParser.IsStackTrace(parsed.Body) || !FtraceEventParser.LooksLikeEvent(parsed.Body))
+        {
+            return false;
+        }
+        try
+        {
+            if (parser.Fill(ref parsed, lineNumber, row))
+            {
+                return true;
+            }
+        }
+#pragma warning disable CA1031 // Any failure: the caller parses the line again and meets the same problem, in order.
+        catch (Exception)
+#pragma warning restore CA1031
+        {
+        }
+        row.Clear();
+        return false;
+    }
+
+    private sealed class Batch
+    {
+        public const byte Truncated = 1;
+        public const byte ParsedRow = 2;
+
+        private byte[] _bytes = new byte[1 << 20];
+        private int _used;
+
+        public Batch()
+        {
+            for (int i = 0; i < LinesPerBatch; i++)
+            {
+                Rows[i] = new EventRow();
+            }
+        }
+
+        public long FirstLine { get; set; }
+
+        public int Count { get; private set; }
+
+        public int[] Starts { get; } = new int[LinesPerBatch];
+
+        public int[] Lengths { get; } = new int[LinesPerBatch];
+
+        public byte[] Flags { get; } = new byte[LinesPerBatch];
+
+        public EventRow[] Rows { get; } = new EventRow[LinesPerBatch];
+
+        public ManualResetEventSlim Parsed { get; } = new(false);
+
+        public ReadOnlySpan<byte> Line(int i) => new(_bytes, Starts[i], Lengths[i]);
+
+        public void Add(ReadOnlySpan<byte> line, bool truncated)
+        {
+            if (_used + line.Length > _bytes.Length)
+            {
+                Array.Resize(ref _bytes, Math.Max(_bytes.Length * 2, _used + line.Length));
+            }
+            line.CopyTo(_bytes.AsSpan(_used));
+            Starts[Count] = _used;
+            Lengths[Count] = line.Length;
+            Flags[Count] = truncated ? Truncated : (byte)0;
+            _used += line.Length;
+            Count++;
+        }
+
+        /// <summary>
+        /// Empties the batch. Its rows are clean: the sink swapped a clean row in for every parsed one, and a
+        /// failed parse clears its row.
+        /// </summary>
+        public void Reset()
+        {
+            Array.Clear(Flags, 0, Count);
+            Count = 0;
+            _used = 0;
+            Parsed.Reset();
+        }
+    }
+}

@@ -1,0 +1,116 @@
+using System.Text;
+using Pipeline.Ingest.Text;
+using Pipeline.Storage;
+
+namespace Pipeline.Ingest.Tests.Text;
+
+/// <summary>
+/// Event lines parsed on worker threads (<see cref="ParallelLineParser"/>) must give exactly what one thread gives:
+/// the same rows in the same order, stacks on the same events, the same diagnostics and the same first error.
+/// </summary>
+public sealed class ParallelParseTests
+{
+    private static readonly FtraceTextReader s_sequential = new() { ParsingThreads = 1 };
+
+    // Parallel from the second line, with more parsing threads than cores, so batches finish out of order.
+    private static readonly FtraceTextReader s_parallel = new() { SequentialLines = 1, ParsingThreads = 3 };
+
+    public static TheoryData<string> CorpusTexts => new(FtraceTextReaderTests.CorpusFiles.Select(row => (string)row[0]));
+
+    [Theory]
+    [MemberData(nameof(CorpusTexts))]
+    public void Read_CorpusFile_ParallelSameAsSequential(string path)
+    {
+        var sequential = TextReading.ReadFile(s_sequential, path);
+        var parallel = TextReading.ReadFile(s_parallel, path);
+
+        Assert.Equal(Describe(sequential), Describe(parallel));
+    }
+
+    [Fact]
+    public void Read_StacksMarkersAndDamageAcrossBatches_ParallelSameAsSequential()
+    {
+        byte[] input = MixedTrace(12_000);
+
+        var sequential = TextReading.Read(s_sequential, new MemoryStream(input));
+        var parallel = TextReading.Read(s_parallel, new MemoryStream(input));
+
+        Assert.True(sequential.Rows.Count(r => r.Stack is not null) > 50, "the sample has stacks, some across batch boundaries");
+        Assert.True(sequential.Diagnostics.MalformedCount > 20);
+        Assert.Equal(Describe(sequential), Describe(parallel));
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(7)]
+    [InlineData(4096)]
+    [InlineData(65_537)]
+    public void Read_InputArrivingInPieces_ParallelSameAsSequential(int chunk)
+    {
+        byte[] input = MixedTrace(5_000);
+        var sequential = TextReading.Read(s_sequential, new MemoryStream(input));
+
+        var parallel = TextReading.Read(s_parallel, new ChunkedStream(input, chunk));
+
+        Assert.Equal(Describe(sequential), Describe(parallel));
+    }
+
+    [Fact]
+    public void Read_Strict_ParallelStopsAtTheSameLine()
+    {
+        byte[] input = MixedTrace(6_000);
+
+        var sequential = Assert.Throws<TraceFormatException>(() => TextReading.Read(s_sequential, new MemoryStream(input), strict: true));
+        var parallel = Assert.Throws<TraceFormatException>(() => TextReading.Read(s_parallel, new MemoryStream(input), strict: true));
+
+        Assert.Equal(sequential.Message, parallel.Message);
+    }
+
+    /// <summary>
+    /// Corpus event lines with, every few hundred lines, a stack block (some right at 1024-line batch edges), a
+    /// lost-events marker, a header line, a damaged line and an event-looking line that is not an event.
+    /// </summary>
+    private static byte[] MixedTrace(int lines)
+    {
+        string[] events = [.. File.ReadAllLines(Corpus.File("recorded/ftrace-text/mm_trace.txt")).Where(l => !l.StartsWith('#'))];
+        var text = new StringBuilder();
+        int written = 0;
+        for (int i = 0; written < lines; i++)
+        {
+            string line = events[i % events.Length];
+            text.Append(line).Append('\n');
+            written++;
+            if (written % 1024 is 1023 or 0 || i % 97 == 0)
+            {
+                // A stack of the event just written (same CPU), possibly the first lines of the next batch.
+                int cpuStart = line.IndexOf('[', StringComparison.Ordinal);
+                string cpu = line.Substring(cpuStart + 1, 3);
+                text.Append(line.AsSpan(0, cpuStart)).Append('[').Append(cpu).Append("] d..1. 7090.000000: <stack trace>\n");
+                text.Append(" => do_user_addr_fault+0x1a4/0x600\n => exc_page_fault+0x6c/0x150\n");
+                written += 3;
+            }
+            if (i % 389 == 0)
+            {
+                text.Append("CPU:1 [LOST 17 EVENTS]\n");
+                text.Append("# tracer: nop\n");
+                text.Append("garbage line that is not an event\n");
+                text.Append("           bash-1     [001] d....   10.000001: no_colon_here\n");
+                text.Append(" => frame_without_stack+0x1/0x2\n");
+                written += 5;
+            }
+        }
+        return Encoding.UTF8.GetBytes(text.ToString());
+    }
+
+    private static string Describe((List<EventRow> Rows, IngestDiagnostics Diagnostics) read)
+    {
+        var d = read.Diagnostics;
+        var lines = new List<string>
+        {
+            $"events={read.Rows.Count} malformed={d.MalformedCount} lost={d.LostEvents} skipped={d.SkippedLines} cpus={d.CpuCount} release={d.KernelRelease} hashed={d.PointersHashed}",
+        };
+        lines.AddRange(d.MalformedSamples.Select(m => $"malformed {m.File}:{m.Position} {m.Message}"));
+        lines.AddRange(read.Rows.Select(r => TextReading.Render(r)));
+        return string.Join("\n", lines);
+    }
+}
