@@ -4,7 +4,8 @@
 #   bench/ingest.sh [PAGES ROUNDS]      default 4096 320  (about 10.5 M events; 4096 32 gives 1.05 M)
 #
 # MMTRACE_BENCH_DIR=DIR keeps the recorded files in DIR and reuses them on the next run (same trace, so runs
-# compare); without it everything lives in a temp dir that is removed at exit.
+# compare); without it everything lives in a temp dir that is removed at exit. MMTRACE_BENCH_RUNS=N (default 3)
+# times each command N times, interleaved, and prints every run: on a shared 2-core VM runs differ by 10-30 %.
 #
 # Records the mm workload into a private tracefs instance, keeps the kernel's trace text and a trace.dat
 # of the same buffer (trace-cmd extract -B), records the same workload with perf, then times
@@ -61,7 +62,10 @@ run() { # name, command...
 }
 echo "machine: $(lscpu | grep 'Model name' | sed 's/.*: *//'), $(nproc) cores; kernel $(uname -r); $(date -u +%F)"
 ls -l "$work"/trace.txt "$work"/trace.dat "$work"/perf.txt | awk '{print "  " $5 " bytes  " $9}'
-run "ingest ftrace text"            $mmtrace ingest "$work/trace.txt" -o "$work/ds-text"
-run "ingest trace.dat"              $mmtrace ingest "$work/trace.dat" -o "$work/ds-dat"
-run "trace-cmd report (same .dat)"  trace-cmd report -i "$work/trace.dat"
-run "ingest perf script"            $mmtrace ingest "$work/perf.txt" -o "$work/ds-perf"
+for ((r = 1; r <= ${MMTRACE_BENCH_RUNS:-3}; r++)); do
+    echo "run $r"
+    run "ingest ftrace text"            $mmtrace ingest "$work/trace.txt" -o "$work/ds-text"
+    run "ingest trace.dat"              $mmtrace ingest "$work/trace.dat" -o "$work/ds-dat"
+    run "trace-cmd report (same .dat)"  trace-cmd report -i "$work/trace.dat"
+    run "ingest perf script"            $mmtrace ingest "$work/perf.txt" -o "$work/ds-perf"
+done

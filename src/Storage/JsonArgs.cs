@@ -48,8 +48,27 @@ internal sealed class JsonArgs
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void WriteString(Parquet.ByteBuffer output, string value)
     {
-        output.WriteByte((byte)'"');
-        ReadOnlySpan<char> rest = value;
+        // Fast path: printable ASCII with nothing to escape (almost every field name and value), one byte per char.
+        Span<byte> span = output.GetSpan(value.Length + 2);
+        span[0] = (byte)'"';
+        int i = 0;
+        for (; i < value.Length; i++)
+        {
+            char c = value[i];
+            if (c < 0x20 || c >= 0x7F || c == '"' || c == '\\')
+            {
+                break;
+            }
+            span[i + 1] = (byte)c;
+        }
+        if (i == value.Length)
+        {
+            span[i + 1] = (byte)'"';
+            output.Advance(i + 2);
+            return;
+        }
+        output.Advance(i + 1);
+        ReadOnlySpan<char> rest = value.AsSpan(i);
         while (!rest.IsEmpty)
         {
             int special = rest.IndexOfAny(s_needsEscape);

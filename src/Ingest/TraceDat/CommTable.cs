@@ -40,6 +40,9 @@ internal sealed class CommTable
         return table;
     }
 
+    private int _lastPid;
+    private string _lastComm = Idle;
+
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public string Lookup(int pid)
     {
@@ -47,7 +50,15 @@ internal sealed class CommTable
         {
             return Idle;
         }
-        return _comms.TryGetValue(pid, out var comm) ? comm : Unknown;
+        // Consecutive events mostly come from the same task.
+        if (pid == _lastPid)
+        {
+            return _lastComm;
+        }
+        string comm = _comms.TryGetValue(pid, out var known) ? known : Unknown;
+        _lastPid = pid;
+        _lastComm = comm;
+        return comm;
     }
 }
 

@@ -1,5 +1,6 @@
 using System.Numerics;
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 
 namespace Pipeline.Storage.Parquet;
 
@@ -14,6 +15,9 @@ internal sealed class EventRowGroup
     private static readonly ColumnKind[] s_kinds = [.. EventSchema.Columns.Select(c => c.Kind)];
 
     private readonly int _capacity;
+    private KeyValuePair<string, string>[] _previousArgs = new KeyValuePair<string, string>[8];
+    private int _previousCount;
+    private int _previousLength;
 
     public EventRowGroup(int capacity)
     {
@@ -72,12 +76,14 @@ internal sealed class EventRowGroup
 
     public int[] TextCounts { get; }
 
-    /// <summary>The <c>args</c> pairs of the rows that have them, back to back (serialized by the encoder).</summary>
-    public KeyValuePair<string, string>[] Args { get; private set; } = [];
+    /// <summary>
+    /// The <c>args</c> JSON of the rows that have it, back to back (byte lengths in <see cref="ArgsLengths"/>).
+    /// Serialized here rather than by the encoder so that the value strings, mostly unique per event, die
+    /// young instead of being kept (and promoted by every gen0 GC) until their group is encoded.
+    /// </summary>
+    public ByteBuffer ArgsBytes { get; } = new(1 << 16);
 
-    public int ArgCount { get; private set; }
-
-    /// <summary>Number of pairs of each non-null <c>args</c>.</summary>
+    /// <summary>Byte length of each non-null <c>args</c>.</summary>
     public int[] ArgsLengths { get; private set; } = [];
 
     public int ArgsCount { get; private set; }
@@ -110,12 +116,13 @@ internal sealed class EventRowGroup
         Array.Clear(Comm, 0, Rows);
         Array.Clear(Event, 0, Rows);
         Array.Clear(Frames, 0, FrameCount);
-        Array.Clear(Args, 0, ArgCount);
         Rows = 0;
         Array.Clear(NumberCounts);
         Array.Clear(TextCounts);
-        ArgCount = 0;
+        ArgsBytes.Clear();
         ArgsCount = 0;
+        Array.Clear(_previousArgs, 0, _previousCount);
+        _previousCount = 0;
         StackCount = 0;
         FrameCount = 0;
     }
@@ -160,11 +167,7 @@ internal sealed class EventRowGroup
         if (args.Count > 0)
         {
             mask |= 1UL << EventSchema.Args;
-            ArgsLengths = Append(ArgsLengths, ArgsCount++, args.Count);
-            foreach (KeyValuePair<string, string> pair in args)
-            {
-                Args = Append(Args, ArgCount++, pair);
-            }
+            AddArgs(args);
         }
         if (row.Stack is List<string> stack)
         {
@@ -177,6 +180,48 @@ internal sealed class EventRowGroup
         }
         Masks[r] = mask;
         Rows = r + 1;
+    }
+
+    /// <summary>
+    /// Appends the JSON of <paramref name="args"/>; when they are the same string instances as the previous
+    /// row's (an instance name on every event of a trace.dat buffer, say), copies that row's bytes.
+    /// </summary>
+    private void AddArgs(List<KeyValuePair<string, string>> args)
+    {
+        int start = ArgsBytes.Length;
+        ReadOnlySpan<KeyValuePair<string, string>> pairs = CollectionsMarshal.AsSpan(args);
+        if (SameStrings(pairs, _previousArgs.AsSpan(0, _previousCount)))
+        {
+            ArgsBytes.Write(new ReadOnlySpan<byte>(ArgsBytes.Array, start - _previousLength, _previousLength));
+        }
+        else
+        {
+            JsonArgs.Write(ArgsBytes, pairs);
+            if (pairs.Length > _previousArgs.Length)
+            {
+                _previousArgs = new KeyValuePair<string, string>[pairs.Length];
+            }
+            pairs.CopyTo(_previousArgs);
+            _previousCount = pairs.Length;
+        }
+        _previousLength = ArgsBytes.Length - start;
+        ArgsLengths = Append(ArgsLengths, ArgsCount++, _previousLength);
+    }
+
+    private static bool SameStrings(ReadOnlySpan<KeyValuePair<string, string>> a, ReadOnlySpan<KeyValuePair<string, string>> b)
+    {
+        if (a.Length != b.Length || a.IsEmpty)
+        {
+            return false;
+        }
+        for (int i = 0; i < a.Length; i++)
+        {
+            if (!ReferenceEquals(a[i].Key, b[i].Key) || !ReferenceEquals(a[i].Value, b[i].Value))
+            {
+                return false;
+            }
+        }
+        return true;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -324,29 +324,14 @@ internal sealed class EventRowGroupEncoder : IDisposable
         meta.NullCount = rows - group.ArgsCount;
         _page.Clear();
         WriteDefinitionLevels(EventSchema.Args, group.ArgsCount, rows);
-        ReadOnlySpan<KeyValuePair<string, string>> pairs = group.Args.AsSpan(0, group.ArgCount);
-        ReadOnlySpan<KeyValuePair<string, string>> previous = default;
-        int previousStart = 0;
+        ReadOnlySpan<byte> bytes = group.ArgsBytes.Written;
         int at = 0;
         for (int i = 0; i < group.ArgsCount; i++)
         {
-            ReadOnlySpan<KeyValuePair<string, string>> current = pairs.Slice(at, group.ArgsLengths[i]);
-            at += current.Length;
-            int start = _page.Length;
-            if (SameStrings(current, previous))
-            {
-                // Parsers share string instances: rows whose args are the same strings (an instance name on every
-                // event of a trace.dat buffer, say) reuse the previous row's bytes.
-                _page.Write(new ReadOnlySpan<byte>(_page.Array, previousStart, start - previousStart));
-            }
-            else
-            {
-                _page.WriteInt32LittleEndian(0);
-                JsonArgs.Write(_page, current);
-                _page.PatchInt32LittleEndian(start, _page.Length - start - 4);
-            }
-            previous = current;
-            previousStart = start;
+            int length = group.ArgsLengths[i];
+            _page.WriteInt32LittleEndian(length);
+            _page.Write(bytes.Slice(at, length));
+            at += length;
         }
         meta.DataPageOffset = output.Data.Length;
         WritePage(output, meta, DataPage, rows, ParquetEncoding.Plain);
@@ -473,23 +458,6 @@ internal sealed class EventRowGroupEncoder : IDisposable
         output.Data.Write(_compressed.Written);
         meta.UncompressedSize += _header.Length + _page.Length;
         meta.CompressedSize += _header.Length + compressed;
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static bool SameStrings(ReadOnlySpan<KeyValuePair<string, string>> a, ReadOnlySpan<KeyValuePair<string, string>> b)
-    {
-        if (a.Length != b.Length || a.IsEmpty)
-        {
-            return false;
-        }
-        for (int i = 0; i < a.Length; i++)
-        {
-            if (!ReferenceEquals(a[i].Key, b[i].Key) || !ReferenceEquals(a[i].Value, b[i].Value))
-            {
-                return false;
-            }
-        }
-        return true;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
