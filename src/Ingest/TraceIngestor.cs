@@ -118,7 +118,10 @@ public static class TraceIngestor
         // hashing alone costs a second of CPU, which the parser thread should not wait for.
         var files = format == "ctf" ? Ctf.CtfReader.TraceFiles(path) : [path];
         using var stopHashing = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        Task<DatasetSource[]> hashing = Task.Run(() => files.Select(f => DatasetSource.FromFile(f, stopHashing.Token)).ToArray(), stopHashing.Token);
+        // Its own thread: the pool's few threads stay free for short work items (trace.dat decompression ahead).
+        Task<DatasetSource[]> hashing = Task.Factory.StartNew(
+            () => files.Select(f => DatasetSource.FromFile(f, stopHashing.Token)).ToArray(),
+            stopHashing.Token, TaskCreationOptions.LongRunning, TaskScheduler.Default);
         try
         {
             using (var raw = source.OpenContent())
