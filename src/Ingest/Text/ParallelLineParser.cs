@@ -99,29 +99,34 @@ internal sealed class ParallelLineParser : IDisposable
         try
         {
             Batch batch = _free.Take(_stop.Token);
-            while (_lines.TryReadLine(out ReadOnlySpan<byte> line))
+            try
             {
-                if (batch.Count == 0)
+                while (_lines.TryReadLine(out ReadOnlySpan<byte> line))
                 {
-                    batch.FirstLine = _lines.LineNumber;
+                    if (batch.Count == 0)
+                    {
+                        batch.FirstLine = _lines.LineNumber;
+                    }
+                    batch.Add(line, _lines.LastLineTruncated);
+                    if (batch.Count == LinesPerBatch)
+                    {
+                        Submit(batch);
+                        batch = _free.Take(_stop.Token);
+                    }
                 }
-                batch.Add(line, _lines.LastLineTruncated);
-                if (batch.Count == LinesPerBatch)
-                {
-                    Submit(batch);
-                    batch = _free.Take(_stop.Token);
-                }
+            }
+#pragma warning disable CA1031 // Whatever the input stream throws (a damaged .gz, say) is rethrown by Run on the caller's thread.
+            catch (Exception e) when (e is not OperationCanceledException || !_stop.IsCancellationRequested)
+#pragma warning restore CA1031
+            {
+                // As in a one-thread read, the lines read before the failure are still processed first.
+                _readError = e;
             }
             Submit(batch);
         }
         catch (OperationCanceledException) when (_stop.IsCancellationRequested)
         {
             // The caller stopped.
-        }
-        catch (Exception e) when (e is IOException or InvalidDataException or TraceFormatException or UnauthorizedAccessException)
-        {
-            // A damaged compressed input, say: the caller reports it after the lines read before it.
-            _readError = e;
         }
         finally
         {

@@ -66,6 +66,22 @@ public sealed class ParallelParseTests
         Assert.Equal(sequential.Message, parallel.Message);
     }
 
+    [Fact]
+    public void Read_InputFailsMidway_SameLinesThenSameError()
+    {
+        byte[] input = MixedTrace(9_000);
+        int failAt = input.Length * 2 / 3;
+        var sequentialSink = new ListSink();
+        var parallelSink = new ListSink();
+
+        var sequential = Assert.Throws<IOException>(() => s_sequential.Read(new FailingStream(input, failAt), "input", sequentialSink, new IngestDiagnostics()));
+        var parallel = Assert.Throws<IOException>(() => s_parallel.Read(new FailingStream(input, failAt), "input", parallelSink, new IngestDiagnostics()));
+
+        Assert.Equal(sequential.Message, parallel.Message);
+        Assert.True(sequentialSink.Rows.Count > 1_000);
+        Assert.Equal(sequentialSink.Rows.Select(r => TextReading.Render(r)), parallelSink.Rows.Select(r => TextReading.Render(r)));
+    }
+
     /// <summary>
     /// Corpus event lines with, every few hundred lines, a stack block (some right at 1024-line batch edges), a
     /// lost-events marker, a header line, a damaged line and an event-looking line that is not an event.
@@ -113,4 +129,33 @@ public sealed class ParallelParseTests
         lines.AddRange(read.Rows.Select(r => TextReading.Render(r)));
         return string.Join("\n", lines);
     }
+}
+
+/// <summary>Serves <c>data</c> in small reads and throws an <see cref="IOException"/> once <c>failAt</c> bytes were read.</summary>
+internal sealed class FailingStream(byte[] data, int failAt) : Stream
+{
+    private int _position;
+
+    public override bool CanRead => true;
+    public override bool CanSeek => false;
+    public override bool CanWrite => false;
+    public override long Length => throw new NotSupportedException();
+    public override long Position { get => _position; set => throw new NotSupportedException(); }
+
+    public override int Read(byte[] buffer, int offset, int count)
+    {
+        if (_position >= failAt)
+        {
+            throw new IOException($"device error at byte {_position}");
+        }
+        int n = Math.Min(Math.Min(count, 4096), failAt - _position);
+        Array.Copy(data, _position, buffer, offset, n);
+        _position += n;
+        return n;
+    }
+
+    public override void Flush() { }
+    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+    public override void SetLength(long value) => throw new NotSupportedException();
+    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 }
