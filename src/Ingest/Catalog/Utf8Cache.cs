@@ -48,20 +48,30 @@ internal sealed class Utf8Cache<T>
         return value;
     }
 
-    // Short keys only, so a simple multiply-rotate over 8-byte words is enough and inlines well.
+    // Short keys only: a multiply-rotate over 8-byte words; the last partial word is read as two overlapping
+    // loads rather than byte by byte (any hash will do: a slot is only a guess that the key comparison checks).
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static ulong Hash(ReadOnlySpan<byte> data)
     {
         ulong h = 0x9E3779B97F4A7C15UL ^ (ulong)data.Length;
-        while (data.Length >= 8)
+        int n = data.Length;
+        ulong tail;
+        if (n >= 8)
         {
-            h = ulong.RotateLeft((h ^ BinaryPrimitives.ReadUInt64LittleEndian(data)) * 0xFF51AFD7ED558CCDUL, 29);
-            data = data[8..];
+            int i = 0;
+            for (; i + 8 < n; i += 8)
+            {
+                h = ulong.RotateLeft((h ^ BinaryPrimitives.ReadUInt64LittleEndian(data[i..])) * 0xFF51AFD7ED558CCDUL, 29);
+            }
+            tail = BinaryPrimitives.ReadUInt64LittleEndian(data[(n - 8)..]);
         }
-        ulong tail = 0;
-        for (int i = 0; i < data.Length; i++)
+        else if (n >= 4)
         {
-            tail |= (ulong)data[i] << (8 * i);
+            tail = BinaryPrimitives.ReadUInt32LittleEndian(data) | ((ulong)BinaryPrimitives.ReadUInt32LittleEndian(data[(n - 4)..]) << 32);
+        }
+        else
+        {
+            tail = n == 0 ? 0 : data[0] | ((ulong)data[n >> 1] << 8) | ((ulong)data[n - 1] << 16);
         }
         h = (h ^ tail) * 0xC4CEB9FE1A85EC53UL;
         return h ^ (h >> 32);
