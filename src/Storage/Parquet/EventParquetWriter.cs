@@ -1,7 +1,6 @@
 using System.Collections.Concurrent;
 using System.Reflection;
 using System.Runtime.CompilerServices;
-using System.Runtime.ExceptionServices;
 using System.Runtime.InteropServices;
 
 namespace Pipeline.Storage.Parquet;
@@ -203,7 +202,9 @@ public sealed class EventParquetWriter : IEventSink, IWrittenEvents, IDisposable
                 _freeGroups.Add(group);
                 WriteInOrder(encoded);
             }
-            catch (Exception e) when (e is IOException or InvalidOperationException or UnauthorizedAccessException or OutOfMemoryException)
+#pragma warning disable CA1031 // Any failure (a full disk, say) is rethrown on the writer's thread by the next Write or Complete.
+            catch (Exception e)
+#pragma warning restore CA1031
             {
                 _failure ??= e;
             }
@@ -237,7 +238,7 @@ public sealed class EventParquetWriter : IEventSink, IWrittenEvents, IDisposable
     {
         if (_failure is Exception failure)
         {
-            ExceptionDispatchInfo.Throw(new IOException($"Writing '{_path}' failed: {failure.Message}", failure));
+            throw new IOException($"Writing '{_path}' failed: {failure.Message}", failure);
         }
     }
 }
