@@ -83,12 +83,19 @@ public sealed class LiveRecording : IDisposable
         EnabledEvents = present;
         MissingEvents = missing;
 
-        var options = new TraceFsOptions { BufferSizeKb = 4096 };
+        // Other test assemblies run beside this one and fault, allocate and free pages by the million: only this
+        // process and its children (the workload) are recorded, into a buffer roomy enough that nothing of the
+        // workload is overwritten (with 4 MiB and no filter, CI once lost the workload's first events).
+        var options = new TraceFsOptions { BufferSizeKb = 32768 };
         bool traceCmd = TraceCmd.IsAvailable(out var traceCmdReason);
         using (var a = TraceFsInstance.Create(present, options))
         using (var b = traceCmd ? TraceFsInstance.Create(present, options) : null)
         {
             InstancePaths = b is null ? [a.Path] : [a.Path, b.Path];
+            // The filter is by thread id: every thread of this process (the workload is forked from whichever).
+            int[] threads = [.. System.IO.Directory.GetDirectories("/proc/self/task").Select(t => int.Parse(Path.GetFileName(t), CultureInfo.InvariantCulture))];
+            a.SetEventPidFilter(threads, followForks: true);
+            b?.SetEventPidFilter(threads, followForks: true);
             a.Start();
             b?.Start();
             Workload = Pipeline.Ingest.Live.Workload.Run(WorkloadExecutable, WorkloadArguments);
