@@ -207,6 +207,28 @@ public sealed class EventParquetWriterTests
     }
 
     [Fact]
+    public void Write_RowsWithMegabytePayloads_GroupsCutByBytesNotRows()
+    {
+        using var dir = new TempDirectory();
+        using var connection = DuckDbConnection.OpenInMemory();
+        string path = dir.Combine("e.parquet");
+        string big = new('p', 1 << 20);
+
+        var (fileOnly, tableOnly, rows) = WriteBoth(path, Rows(300, (row, i) =>
+        {
+            row.Event = "ftrace:print";
+            row.Comm = "writer";
+            row.TsNs = i;
+            row.AddArg("buf", big + i.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        }), new EventParquetOptions { Threads = 2 }, connection);
+
+        Assert.Equal((0L, 0L, 300L), (fileOnly, tableOnly, rows));
+        // 64 MiB of text per group: about 64 rows of 1 MiB each, not all 300 in one 122,880-row group.
+        long groups = (long)connection.Scalar("SELECT count(DISTINCT row_group_id) FROM parquet_metadata(?)", path)!;
+        Assert.InRange(groups, 4, 6);
+    }
+
+    [Fact]
     public void Complete_SameRowsTwice_ByteIdenticalFiles()
     {
         using var dir = new TempDirectory();

@@ -18,6 +18,7 @@ internal sealed class EventRowGroup
     private KeyValuePair<string, string>[] _previousArgs = new KeyValuePair<string, string>[8];
     private int _previousCount;
     private int _previousLength;
+    private long _textBytes;
 
     public EventRowGroup(int capacity)
     {
@@ -49,7 +50,14 @@ internal sealed class EventRowGroup
 
     public int Rows { get; private set; }
 
-    public bool IsFull => Rows == _capacity;
+    /// <summary>
+    /// Bytes of text a group may hold (args JSON, stack frames, typed text fields) before it is handed over
+    /// early: rows with 1 MB payloads must not make a 122,880-row group hold gigabytes.
+    /// </summary>
+    public const long MaxTextBytes = 64L << 20;
+
+    /// <summary>Full: <see cref="Rows"/> reached the capacity or the text held reached <see cref="MaxTextBytes"/>.</summary>
+    public bool IsFull => Rows == _capacity || _textBytes >= MaxTextBytes;
 
     public long[] TsNs { get; }
 
@@ -117,6 +125,7 @@ internal sealed class EventRowGroup
         Array.Clear(Event, 0, Rows);
         Array.Clear(Frames, 0, FrameCount);
         Rows = 0;
+        _textBytes = 0;
         Array.Clear(NumberCounts);
         Array.Clear(TextCounts);
         ArgsBytes.Clear();
@@ -176,6 +185,7 @@ internal sealed class EventRowGroup
             foreach (string? frame in stack)
             {
                 Frames = Append(Frames, FrameCount++, frame);
+                _textBytes += 2L * (frame?.Length ?? 0);
             }
         }
         Masks[r] = mask;
@@ -206,6 +216,7 @@ internal sealed class EventRowGroup
         }
         _previousLength = ArgsBytes.Length - start;
         ArgsLengths = Append(ArgsLengths, ArgsCount++, _previousLength);
+        _textBytes += _previousLength;
     }
 
     private static bool SameStrings(ReadOnlySpan<KeyValuePair<string, string>> a, ReadOnlySpan<KeyValuePair<string, string>> b)
@@ -228,7 +239,11 @@ internal sealed class EventRowGroup
     private void AddNumber(int column, long value) => Numbers[column] = Append(Numbers[column], NumberCounts[column]++, value);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void AddText(int column, string value) => Texts[column] = Append(Texts[column], TextCounts[column]++, value);
+    private void AddText(int column, string value)
+    {
+        Texts[column] = Append(Texts[column], TextCounts[column]++, value);
+        _textBytes += 2L * value.Length;
+    }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static T[] Append<T>(T[] array, int index, T value)
