@@ -79,19 +79,22 @@ internal sealed class ParallelLineParser : IDisposable
     public void Dispose()
     {
         _stop.Cancel();
-        _reader.Join();
-        if (!_toParse.IsAddingCompleted)
-        {
-            _toParse.CompleteAdding();
-        }
+        // A reader blocked inside a read of a pipe that never delivers (trace_pipe on an idle system) cannot be
+        // interrupted: after a while it is left behind (a background thread, with the collections it uses)
+        // rather than hanging the caller.
+        bool readerDone = _reader.Join(TimeSpan.FromSeconds(5));
+        _toParse.CompleteAdding();
         foreach (Thread worker in _workers)
         {
             worker.Join();
         }
-        _stop.Dispose();
-        _toParse.Dispose();
-        _ordered.Dispose();
-        _free.Dispose();
+        if (readerDone)
+        {
+            _stop.Dispose();
+            _toParse.Dispose();
+            _ordered.Dispose();
+            _free.Dispose();
+        }
     }
 
     private void Read()
@@ -124,9 +127,9 @@ internal sealed class ParallelLineParser : IDisposable
             }
             Submit(batch);
         }
-        catch (OperationCanceledException) when (_stop.IsCancellationRequested)
+        catch (Exception e) when (_stop.IsCancellationRequested && e is OperationCanceledException or InvalidOperationException)
         {
-            // The caller stopped.
+            // The caller stopped (and may have closed the queues).
         }
         finally
         {
@@ -137,6 +140,8 @@ internal sealed class ParallelLineParser : IDisposable
 
     private void Submit(Batch batch)
     {
+        // Once the caller stopped, the queues may be closed: leave through the cancellation path.
+        _stop.Token.ThrowIfCancellationRequested();
         _toParse.Add(batch, _stop.Token);
         _ordered.Add(batch, _stop.Token);
     }
