@@ -12,9 +12,6 @@ namespace Pipeline.Storage;
 /// <param name="Sha256">Lower-case hex SHA-256 of the content.</param>
 public sealed record DatasetSource(string Path, long Size, string Sha256)
 {
-    /// <summary>Describes a file, hashing it as a stream.</summary>
-    public static DatasetSource FromFile(string path) => FromFile(path, CancellationToken.None);
-
     /// <summary>Describes a file, hashing it as a stream; stops early when <paramref name="cancellationToken"/> fires.</summary>
     public static DatasetSource FromFile(string path, CancellationToken cancellationToken)
     {

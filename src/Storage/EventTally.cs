@@ -45,7 +45,11 @@ internal sealed class EventTally(bool countEvents = true) : IWrittenEvents
         }
     }
 
-    public SortedDictionary<string, long> SortedEventCounts() => new(EventCounts.ToDictionary(), StringComparer.Ordinal);
+    public SortedDictionary<string, long> SortedEventCounts()
+    {
+        FlushEventCount();
+        return new(_counts, StringComparer.Ordinal);
+    }
 
     /// <summary>Counts <paramref name="row"/>, sets its <see cref="EventRow.Seq"/> and returns it.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]

@@ -37,9 +37,9 @@ public partial class IngestPathBenchmarks
         _directory = Path.Combine(Path.GetTempPath(), "mmtrace-ingest-bench-" + Environment.ProcessId.ToString(CultureInfo.InvariantCulture));
         Directory.CreateDirectory(_directory);
         _text = Path.Combine(_directory, "big.txt");
-        WriteRepeatedText(CorpusFile("recorded", "ftrace-text", "mm_trace.txt"), _text, Copies);
+        WriteRepeatedText(BenchmarkCorpus.File("recorded", "ftrace-text", "mm_trace.txt"), _text, Copies);
         _dat = Path.Combine(_directory, "big.dat");
-        File.WriteAllBytes(_dat, TraceDatSynthesizer.RepeatPages(File.ReadAllBytes(CorpusFile("recorded", "trace-cmd", "mm_v6_trimmed.dat")), Copies));
+        File.WriteAllBytes(_dat, TraceDatSynthesizer.RepeatPages(File.ReadAllBytes(BenchmarkCorpus.File("recorded", "trace-cmd", "mm_v6_trimmed.dat")), Copies));
     }
 
     [GlobalCleanup]
@@ -81,19 +81,6 @@ public partial class IngestPathBenchmarks
                 writer.Write('\n');
             }
         }
-    }
-
-    private static string CorpusFile(params string[] parts)
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            string candidate = Path.Combine([dir.FullName, "shared", "corpus", .. parts]);
-            if (File.Exists(candidate))
-            {
-                return candidate;
-            }
-        }
-        throw new FileNotFoundException($"No shared/corpus/{string.Join('/', parts)} above {AppContext.BaseDirectory}.");
     }
 
     [GeneratedRegex(@"(\d+)\.(\d{6}): ")]

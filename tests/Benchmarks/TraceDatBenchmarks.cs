@@ -23,9 +23,9 @@ public class TraceDatBenchmarks
     [GlobalSetup]
     public void Setup()
     {
-        string trimmed = CorpusFile("recorded", "trace-cmd", "mm_v6_trimmed.dat");
+        string trimmed = BenchmarkCorpus.File("recorded", "trace-cmd", "mm_v6_trimmed.dat");
         _v6 = TraceDatSynthesizer.RepeatPages(File.ReadAllBytes(trimmed), Copies);
-        _v7Zstd = File.ReadAllBytes(CorpusFile("recorded", "trace-cmd", "mm_v7_zstd_full.dat"));
+        _v7Zstd = File.ReadAllBytes(BenchmarkCorpus.File("recorded", "trace-cmd", "mm_v7_zstd_full.dat"));
         long events = ReadV6();
         if (events != 3298L * Copies)
         {
@@ -47,19 +47,6 @@ public class TraceDatBenchmarks
         using var stream = new MemoryStream(file, writable: false);
         new TraceDatReader().Read(stream, "bench.dat", sink, new IngestDiagnostics());
         return sink.Count;
-    }
-
-    private static string CorpusFile(params string[] parts)
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            string candidate = Path.Combine([dir.FullName, "shared", "corpus", .. parts]);
-            if (File.Exists(candidate))
-            {
-                return candidate;
-            }
-        }
-        throw new FileNotFoundException($"No shared/corpus/{string.Join('/', parts)} above {AppContext.BaseDirectory}.");
     }
 
     private sealed class CountingSink : IEventSink

@@ -88,11 +88,13 @@ public sealed class EventParquetWriter : IEventSink, IWrittenEvents, IDisposable
 
     /// <summary>Rows per canonical event name (counted by the encoders, so known once <see cref="Complete"/> returned).</summary>
     /// <exception cref="InvalidOperationException">The writer is not complete.</exception>
-    public IReadOnlyDictionary<string, long> EventCounts =>
-        _completed ? _eventCounts : throw new InvalidOperationException("Event counts are known once the writer is complete.");
+    public IReadOnlyDictionary<string, long> EventCounts => CompletedCounts;
 
     /// <inheritdoc/>
-    public SortedDictionary<string, long> SortedEventCounts() => new(EventCounts.ToDictionary(), StringComparer.Ordinal);
+    public SortedDictionary<string, long> SortedEventCounts() => new(CompletedCounts, StringComparer.Ordinal);
+
+    private Dictionary<string, long> CompletedCounts =>
+        _completed ? _eventCounts : throw new InvalidOperationException("Event counts are known once the writer is complete.");
 
     /// <summary>Appends one event; sets <c>row.Seq</c> to its row id.</summary>
     /// <exception cref="IOException">An earlier row group could not be encoded or written.</exception>
@@ -221,9 +223,7 @@ public sealed class EventParquetWriter : IEventSink, IWrittenEvents, IDisposable
             {
                 long offset = _file.Position;
                 _file.Write(next.Data.Written);
-                var chunks = new ColumnChunkMeta[next.Chunks.Length];
-                Array.Copy(next.Chunks, chunks, chunks.Length);
-                _written.Add(new WrittenRowGroup(offset, next.Rows, chunks));
+                _written.Add(new WrittenRowGroup(offset, next.Rows, next.Chunks));
                 foreach (KeyValuePair<string, long> count in next.EventCounts)
                 {
                     CollectionsMarshal.GetValueRefOrAddDefault(_eventCounts, count.Key, out _) += count.Value;

@@ -15,7 +15,8 @@ internal sealed class EncodedRowGroup
 
     public ByteBuffer Data { get; } = new(1 << 20);
 
-    public ColumnChunkMeta[] Chunks { get; } = new ColumnChunkMeta[EventParquetLayout.Columns.Count];
+    /// <summary>The chunks' metadata: a new array per encode, kept by the footer once the group is written.</summary>
+    public ColumnChunkMeta[] Chunks { get; set; } = [];
 
     /// <summary>Rows per event name in this group.</summary>
     public List<KeyValuePair<string, long>> EventCounts { get; } = [];
@@ -62,6 +63,7 @@ internal sealed class EventRowGroupEncoder : IDisposable
         output.Rows = group.Rows;
         output.Data.Clear();
         output.EventCounts.Clear();
+        output.Chunks = new ColumnChunkMeta[EventParquetLayout.Columns.Count];
         int rows = group.Rows;
         BuildBitmaps(group);
         foreach (ParquetColumn column in EventParquetLayout.Columns)
