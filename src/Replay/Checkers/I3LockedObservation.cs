@@ -3,11 +3,14 @@ namespace Pipeline.Replay;
 /// <summary>
 /// I3 (R3): a decision that asserts or acts irrevocably may not combine a lockless read of slot s with a counter
 /// that an open writer section on ptl(s) has yet to update. Callers that tolerate it (reclaim's folio_mapped
-/// check) read the mapcount without <c>assert</c> and are exempt.
+/// check) read the mapcount without <c>assert</c> and are exempt. The checker judges what the walker saw: the
+/// entry it read locklessly no longer mapped the page (so it skipped without the PTL), the writer that cleared
+/// this page's entry still holds that PTL, and the mapcount the assertion reads is not 0. If page_remove_rmap
+/// already ran, <c>!page_mapcount</c> holds and the assertion cannot fire, whatever the op pattern.
 /// </summary>
 internal static class I3LockedObservation
 {
-    public static void OnLocklessRead(ReplayEngine engine, TaskState task, Table table, int idx, long now)
+    public static void OnLocklessRead(ReplayEngine engine, TaskState task, Table table, int idx, long value, long now)
     {
         var lk = engine.TableLock(table);
         if (lk is null || lk.Writer == 0 || lk.Writer == task.Tid || table.SectionSerial != lk.Serial
@@ -16,6 +19,7 @@ internal static class I3LockedObservation
             return;
         }
         task.ObsTable = table.Id;
+        task.ObsValue = value;
         task.ObsSerial = lk.Serial;
         task.ObsWriter = lk.Writer;
         task.ObsReadExec = now;
@@ -34,6 +38,17 @@ internal static class I3LockedObservation
         long read = task.ObsReadExec;
         task.ObsReadExec = -1;
         if (lk is null || lk.Writer != task.ObsWriter || lk.Serial != task.ObsSerial)
+        {
+            return;
+        }
+        // The walker found the page at that slot: it took the PTL and unmapped it itself, no false result.
+        if (EntryValue.KindOf(task.ObsValue) == EntryKind.Leaf && (ulong)EntryValue.Payload(task.ObsValue) == op.Pfn)
+        {
+            return;
+        }
+        // The open section must be the one that removed this page's mapping, and the count it has yet to
+        // update must still be visible: with the mapcount already 0 the assertion holds.
+        if (page.MapCount == 0 || page.LastUnmapTid != task.ObsWriter || page.LastUnmapExec < lk.AcquireExec)
         {
             return;
         }

@@ -185,6 +185,7 @@ internal sealed class TaskState
     public long BatchAddExec = -1;
     // I3: last lockless read that saw an open writer section.
     public int ObsTable;
+    public long ObsValue;
     public long ObsSerial;
     public int ObsWriter;
     public long ObsReadExec = -1;

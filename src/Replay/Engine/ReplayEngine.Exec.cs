@@ -621,7 +621,7 @@ public sealed partial class ReplayEngine
         if (lockless)
         {
             task.LastLocklessReadExec = now;
-            I3LockedObservation.OnLocklessRead(this, task, t, idx, now);
+            I3LockedObservation.OnLocklessRead(this, task, t, idx, value, now);
         }
         var kind = EntryValue.KindOf(value);
         if (op.Has(OpFlags.SaveReg))
