@@ -53,12 +53,11 @@ internal static class I3LockedObservation
             return;
         }
         var writer = engine.GetTask(task.ObsWriter);
-        engine.AddFinding("I3", "R3", FindingClass.Race, Severity.Error, op.Mm, op.Va, op.Pfn,
+        engine.AddRace(new RaceInstance("I3", table!.Mm, 'p', op.Pfn, read), "R3", Severity.Error, op.Va, op.Pfn,
             [task.ObsLockExec, task.ObsWriteExec, read, now],
-            $"{task.Comm}-{task.Tid} saw the entry of pfn 0x{op.Pfn:x} in table {table!.Id} already cleared without taking its lock, "
+            $"{task.Comm}-{task.Tid} saw the entry of pfn 0x{op.Pfn:x} in table {table.Id} already cleared without taking its lock, "
             + $"while {writer.Comm}-{writer.Tid} held that lock and had not yet decremented the mapcount; the asserted mapcount_read "
             + $"returns {page.MapCount} although the page is about to be unmapped.",
-            $"try_to_unmap reports failure: VM_BUG_ON_PAGE(!unmap_success) fires (mapcount {page.MapCount}, becoming 0 once {writer.Comm}-{writer.Tid} unlocks)",
-            $"I3|{task.Tid}|{op.Pfn}|{now}");
+            $"try_to_unmap reports failure: VM_BUG_ON_PAGE(!unmap_success) fires (mapcount {page.MapCount}, becoming 0 once {writer.Comm}-{writer.Tid} unlocks)");
     }
 }

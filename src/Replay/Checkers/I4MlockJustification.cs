@@ -20,13 +20,12 @@ internal static class I4MlockJustification
         }
         var mm = engine.GetMm(op.Mm);
         var vma = mm?.FindVma(op.Va);
-        engine.AddFinding("I4", "R4", FindingClass.Race, Severity.Error, op.Mm, op.Va, op.Pfn,
+        page.MlockFinding = engine.AddRace(new RaceInstance("I4", op.Mm, 'p', op.Pfn, now), "R4", Severity.Error, op.Va, op.Pfn,
             [task.RegCheckExec, task.VmFlagsReadExec, page.LastUnmapExec, page.LastMapDecExec, vma?.FlagsWriteExec ?? -1, page.MlockClearExec, now],
             $"{task.Comm}-{task.Tid} sets PG_mlocked on pfn 0x{op.Pfn:x} {why}",
             page.MapCount == 0
                 ? $"pfn 0x{op.Pfn:x} is Mlocked with no mapping left: freeing it reports \"Bad page state (mlocked)\""
-                : $"pfn 0x{op.Pfn:x} stays Mlocked and unevictable although no VM_LOCKED VMA maps it",
-            $"I4|set|{op.Pfn}|{task.Tid}");
+                : $"pfn 0x{op.Pfn:x} stays Mlocked and unevictable although no VM_LOCKED VMA maps it");
     }
 
     private static string? Unjustified(ReplayEngine engine, TaskState task, in Op op)
@@ -66,11 +65,17 @@ internal static class I4MlockJustification
         {
             return;
         }
-        engine.AddFinding("I4", "R4", FindingClass.Race, Severity.Error, op.Mm, op.Va, op.Pfn,
+        const string BadPage = "free_pages_check: \"Bad page state (mlocked)\"";
+        if (page.MlockFinding >= 0)
+        {
+            // The outcome of the racy set already reported: one race instance, one finding.
+            engine.AmendFinding(page.MlockFinding, [page.LastUnmapExec, now], $"pfn 0x{op.Pfn:x} is freed with PG_mlocked set: {BadPage}");
+            return;
+        }
+        engine.AddRace(new RaceInstance("I4", op.Mm, 'p', op.Pfn, now), "R4", Severity.Error, op.Va, op.Pfn,
             [page.MlockSetExec, page.LastUnmapExec, now],
             $"pfn 0x{op.Pfn:x} is freed with PG_mlocked set",
-            "free_pages_check: \"Bad page state (mlocked)\"",
-            $"I4|free|{op.Pfn}");
+            BadPage);
     }
 
     public static void AtQuiescence(ReplayEngine engine)
@@ -110,11 +115,16 @@ internal static class I4MlockJustification
         {
             if (page.Allocated && page.Mlocked && !lockedMapped.Contains(pfn))
             {
-                engine.AddFinding("I4", "R4", FindingClass.Race, Severity.Error, 0, 0, pfn,
+                string stays = $"pfn 0x{pfn:x} stays on the unevictable list: memory that can never be reclaimed";
+                if (page.MlockFinding >= 0)
+                {
+                    engine.AmendFinding(page.MlockFinding, [], $"at the end of the trace pfn 0x{pfn:x} is still Mlocked with no VM_LOCKED mapper: {stays}");
+                    continue;
+                }
+                engine.AddRace(new RaceInstance("I4", 0, 'p', pfn, page.MlockSetExec), "R4", Severity.Error, 0, pfn,
                     [page.MlockSetExec, page.MlockClearExec],
                     $"at the end of the trace pfn 0x{pfn:x} is Mlocked but no VM_LOCKED VMA maps it",
-                    $"pfn 0x{pfn:x} stays on the unevictable list: memory that can never be reclaimed",
-                    $"I4|quiescent|{pfn}");
+                    stays);
             }
         }
     }

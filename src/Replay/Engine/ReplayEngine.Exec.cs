@@ -1484,6 +1484,7 @@ public sealed partial class ReplayEngine
         page.LastUnmapExec = -1;
         page.MlockSetExec = -1;
         page.MlockClearExec = -1;
+        page.MlockFinding = -1;
         return true;
     }
 
@@ -1598,6 +1599,7 @@ public sealed partial class ReplayEngine
             else
             {
                 page.MlockClearExec = now;
+                page.MlockFinding = -1;
                 if (page.Mlocked)
                 {
                     _mlockedPages--;
