@@ -1,9 +1,12 @@
 namespace Pipeline.Replay;
 
 /// <summary>
-/// I4 (R4): Mlocked may be set only inside a PTL section that observes (or installs) a mapping of the page in a
-/// VM_LOCKED VMA, or as a transfer from an Mlocked migration source. Outcome checks: no free while Mlocked, and
-/// at quiescence no Mlocked page without a VM_LOCKED mapping.
+/// I4 (R4): when Mlocked is set, the page must be mapped at the named address in a VM_LOCKED VMA (or, under
+/// that PTE's lock, about to be installed there by a fault), unless it is a transfer from an Mlocked migration
+/// source. The fixed kernel guarantees this by setting it in the PTL section that saw the mapping; the 4.3
+/// trylock path usually still meets it, and breaks it only when zap or munlock changed the state in between.
+/// The outcome (a free while Mlocked, or an Mlocked page without a VM_LOCKED mapping at quiescence) is added
+/// to the finding of the racy set; without one, it is reported on its own.
 /// </summary>
 internal static class I4MlockJustification
 {
@@ -39,22 +42,22 @@ internal static class I4MlockJustification
         {
             return $"while mm{op.Mm} has no PTE table for 0x{op.Va:x}";
         }
+        // The state at the set decides, not the locking pattern: before b87537d9e2fe mlock_vma_page ran under
+        // the mmap_sem trylock without the PTL, which is correct whenever the page is still mapped in a
+        // VM_LOCKED VMA at that moment; the race is a set after zap or munlock changed that state.
         var lk = engine.TableLock(table);
-        if (lk is null || lk.Writer != task.Tid)
-        {
-            long e = table.Entries[idx];
-            string state = e == EntryValue.Leaf(op.Pfn) ? "still mapped" : $"no longer mapped there (entry {EntryValue.Format(e)})";
-            return $"without holding the PTE lock of 0x{op.Va:x} (mmap_sem trylock instead); the page is {state}";
-        }
+        bool underPtl = lk is not null && lk.Writer == task.Tid;
+        string how = underPtl ? "under the PTE lock" : "without the PTE lock (under the mmap_sem trylock)";
         long entry = table.Entries[idx];
-        if (entry != EntryValue.Leaf(op.Pfn) && entry != EntryValue.None)
+        // A fault sets Mlocked under the PTL just before it installs the PTE (entry still none).
+        if (entry != EntryValue.Leaf(op.Pfn) && !(underPtl && entry == EntryValue.None))
         {
-            return $"under the PTE lock, but 0x{op.Va:x} maps {EntryValue.Format(entry)}, not this page";
+            return $"{how}, but 0x{op.Va:x} no longer maps the page (entry {EntryValue.Format(entry)})";
         }
         var vma = mm.FindVma(op.Va);
         if (vma is null || (vma.Flags & VmFlags.Locked) == 0)
         {
-            return $"under the PTE lock, but the VMA of 0x{op.Va:x} is not VM_LOCKED";
+            return $"{how}, but the VMA of 0x{op.Va:x} is no longer VM_LOCKED";
         }
         return null;
     }

@@ -176,6 +176,8 @@ internal sealed class TaskState
     public bool RegSkip;
     public bool RegNotFound;
     public bool RegSync;
+    // The step's mmap_lock trylock was taken (its unlock runs iff this is set).
+    public bool RegTryHeld;
     public int NestedSkips;
     // Relocation (move_ptes / pmd_move) not yet covered by a flush of the old range.
     public int RelocMm;

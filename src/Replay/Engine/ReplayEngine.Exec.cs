@@ -51,8 +51,17 @@ public sealed partial class ReplayEngine
     private bool ExecMicro(TaskState task, in Op original)
     {
         var flags = original.Flags;
-        if ((flags & (OpFlags.IfNotSkip | OpFlags.IfFound | OpFlags.IfSkip)) != 0)
+        if ((flags & (OpFlags.IfNotSkip | OpFlags.IfFound | OpFlags.IfSkip | OpFlags.IfTryHeld)) != 0)
         {
+            if ((flags & OpFlags.IfTryHeld) != 0)
+            {
+                if (!task.RegTryHeld)
+                {
+                    return true;
+                }
+                // The unlock of the trylock: it never waits, and the next step's trylock decides afresh.
+                task.RegTryHeld = false;
+            }
             if ((flags & OpFlags.IfNotSkip) != 0 && task.RegSkip)
             {
                 return true;
@@ -300,6 +309,7 @@ public sealed partial class ReplayEngine
         {
             if (tryLock)
             {
+                task.RegTryHeld = false;
                 Begin(task, op, 0, Outcome.TryFailed);
                 if (op.Has(OpFlags.AbortIfFailed))
                 {
@@ -321,6 +331,10 @@ public sealed partial class ReplayEngine
         }
         lk.Serial++;
         lk.AcquireExec = now;
+        if (tryLock)
+        {
+            task.RegTryHeld = true;
+        }
         task.Held.Add(new HeldLock { Lock = lk, Write = write, Exec = now });
         return true;
     }

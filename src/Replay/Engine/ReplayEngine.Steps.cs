@@ -78,6 +78,9 @@ public sealed partial class ReplayEngine
                 task.Push(Micro(step, OpKind.PtlUnlock, OpFlags.None, Level.Pte));
                 break;
             case OpKind.TtuMlockSet:
+                // The unlock in ttu_mlock_page runs iff this step's trylock succeeded (4.3: up_read inside
+                // `if (down_read_trylock(...))`), whatever the walker found.
+                task.RegTryHeld = false;
                 if (!_profile.Has(KernelFix.MlockUnderPtl))
                 {
                     // 4.3: out_mlock: down_read_trylock(mmap_sem), re-test VM_LOCKED, mlock_vma_page, no PTL held.
@@ -89,7 +92,7 @@ public sealed partial class ReplayEngine
                 if (!_profile.Has(KernelFix.MlockUnderPtl))
                 {
                     task.Push(Micro(step, OpKind.FlagSet, OpFlags.IfFound, sub: (byte)PageFlag.Mlocked));
-                    task.Push(Micro(step, OpKind.MmapUnlock, OpFlags.IfNotSkip));
+                    task.Push(Micro(step, OpKind.MmapUnlock, OpFlags.IfTryHeld));
                 }
                 break;
             case OpKind.ZapClear:
@@ -114,6 +117,7 @@ public sealed partial class ReplayEngine
                 break;
             case OpKind.RetractStart:
                 task.RegSkip = false;
+                task.RegTryHeld = false;
                 if (!_profile.Has(KernelFeature.RetractWithoutMmapLock))
                 {
                     task.Push(Micro(step, OpKind.MmapLock, OpFlags.Write | OpFlags.Try | OpFlags.AbortIfFailed));
@@ -132,7 +136,7 @@ public sealed partial class ReplayEngine
                 task.Push(Micro(step, OpKind.RmapUnlock, OpFlags.IfNotSkip, obj: step.Obj));
                 if (!_profile.Has(KernelFeature.RetractWithoutMmapLock))
                 {
-                    task.Push(Micro(step, OpKind.MmapUnlock, OpFlags.IfNotSkip));
+                    task.Push(Micro(step, OpKind.MmapUnlock, OpFlags.IfTryHeld));
                 }
                 break;
         }
