@@ -16,9 +16,15 @@ internal static class I4MlockJustification
         {
             return;
         }
-        string? why = Unjustified(engine, task, op);
+        string? why = Unjustified(engine, task, op, out bool badInput);
         if (why is null)
         {
+            return;
+        }
+        if (badInput)
+        {
+            // The op names no mapping the model knows: an inconsistency of the input, not a race.
+            engine.Inconsistent(op, $"flag_set(mlocked) of pfn 0x{op.Pfn:x} {why}", [now]);
             return;
         }
         var mm = engine.GetMm(op.Mm);
@@ -31,17 +37,19 @@ internal static class I4MlockJustification
                 : $"pfn 0x{op.Pfn:x} stays Mlocked and unevictable although no VM_LOCKED VMA maps it");
     }
 
-    private static string? Unjustified(ReplayEngine engine, TaskState task, in Op op)
+    private static string? Unjustified(ReplayEngine engine, TaskState task, in Op op, out bool badInput)
     {
+        badInput = true;
         var mm = engine.GetMm(op.Mm);
         if (mm is null)
         {
-            return "without naming the mapping that justifies it";
+            return op.Mm == 0 ? "names no mapping (mm va) that could justify it" : $"names mm{op.Mm}, which no mm_create introduced";
         }
         if (!engine.TryWalk(mm, op.Va, Level.Pte, out var table, out int idx))
         {
-            return $"while mm{op.Mm} has no PTE table for 0x{op.Va:x}";
+            return $"names 0x{op.Va:x} in mm{op.Mm}, which has no PTE table there";
         }
+        badInput = false;
         // The state at the set decides, not the locking pattern: before b87537d9e2fe mlock_vma_page ran under
         // the mmap_sem trylock without the PTL, which is correct whenever the page is still mapped in a
         // VM_LOCKED VMA at that moment; the race is a set after zap or munlock changed that state.
