@@ -212,6 +212,16 @@ public sealed partial class ReplayEngine
                 Inconsistent(op, $"{text}: the trace ends (or is missing the release) while the task must wait", []);
             }
         }
+        foreach (var task in _taskOrder)
+        {
+            foreach (var (id, op) in task.Gathered)
+            {
+                if (GetTable(id) is { State: TableState.Gathered } t)
+                {
+                    Inconsistent(op, $"table {id} was handed to {task.Comm}-{task.Tid}'s mmu_gather (free=gather), but the task never flushed mm{t.Mm} afterwards, so tlb_finish_mmu never freed it", []);
+                }
+            }
+        }
         I4MlockJustification.AtQuiescence(this);
         return new ReplayResult(_findings.ToArray(), _exec, _programOps, _findingsDropped, _unfinished.ToArray());
     }
