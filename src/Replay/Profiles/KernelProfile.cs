@@ -47,6 +47,11 @@ public enum KernelFeature
     MovePud = 1 << 1,
     /// <summary>1d65b771bc08 (v6.5): retract_page_tables runs without mmap_lock.</summary>
     RetractWithoutMmapLock = 1 << 2,
+    /// <summary>
+    /// d23cb648e365 (v6.17 by inference): a MREMAP_FIXED move with unchanged size may span several VMAs and is
+    /// done VMA by VMA (the mremap prediction reads this; without it such a call fails with -EFAULT).
+    /// </summary>
+    MultiVmaMremap = 1 << 3,
 }
 
 /// <summary>
@@ -67,7 +72,8 @@ public sealed class KernelProfile
         ("pmd-recheck-under-locks", KernelFix.PmdRecheckUnderLocks, "6fa1066fc5d0", "v6.12"),
     ];
 
-    private const KernelFeature AllFeatures = KernelFeature.MovePmd | KernelFeature.MovePud | KernelFeature.RetractWithoutMmapLock;
+    private const KernelFeature AllFeatures = KernelFeature.MovePmd | KernelFeature.MovePud | KernelFeature.RetractWithoutMmapLock
+        | KernelFeature.MultiVmaMremap;
     private const KernelFix Merged = KernelFix.RmapLocksPmdMove | KernelFix.TableFreeIpiSync | KernelFix.TtuSync
         | KernelFix.MlockUnderPtl | KernelFix.WarnOnOnce | KernelFix.RealignPmd | KernelFix.PmdRecheckUnderLocks;
 
@@ -168,6 +174,7 @@ public sealed class KernelProfile
     {
         const KernelFeature Pmd = KernelFeature.MovePmd;
         const KernelFeature PmdPud = KernelFeature.MovePmd | KernelFeature.MovePud;
+        const KernelFeature F65 = PmdPud | KernelFeature.RetractWithoutMmapLock;
         const KernelFix F44 = KernelFix.MlockUnderPtl;
         const KernelFix F58 = F44 | KernelFix.WarnOnOnce;
         const KernelFix F513 = F58 | KernelFix.TtuSync;
@@ -189,11 +196,11 @@ public sealed class KernelProfile
             ("v5.14", F5133, PmdPud, "97113eb39fa7: rmap locks around PMD/PUD moves"),
             ("v6.0", F5133, PmdPud, "R2 (collapse vs GUP-fast) open"),
             ("v6.1", F61, PmdPud, "2ba99c5e0881 (v6.1-rc8): IPI sync before freeing/reusing collapsed tables"),
-            ("v6.6", F61, AllFeatures, "retract_page_tables without mmap_lock (1d65b771bc08, v6.5): R6 open; no realign: R5 open"),
-            ("v6.7", F67, AllFeatures, "af8ca1c14906/b1e5a3dee255: PMD realign incl. the exec stack"),
-            ("v6.11", F67, AllFeatures, "R6 still open"),
-            ("v6.12", F612, AllFeatures, "6fa1066fc5d0: move_normal_pmd re-checks the PMD under the locks"),
-            ("v6.18", F612, AllFeatures, "every merged fix"),
+            ("v6.6", F61, F65, "retract_page_tables without mmap_lock (1d65b771bc08, v6.5): R6 open; no realign: R5 open"),
+            ("v6.7", F67, F65, "af8ca1c14906/b1e5a3dee255: PMD realign incl. the exec stack"),
+            ("v6.11", F67, F65, "R6 still open"),
+            ("v6.12", F612, F65, "6fa1066fc5d0: move_normal_pmd re-checks the PMD under the locks"),
+            ("v6.18", F612, AllFeatures, "every merged fix; mremap moves of several VMAs (d23cb648e365, v6.17)"),
             ("latest", Merged, AllFeatures, "every merged fix (mainline)"),
         };
         return list.ToFrozenDictionary(p => p.Item1, p => new KernelProfile(p.Item1, p.Item2, p.Item3, p.Item4), StringComparer.Ordinal);
