@@ -59,7 +59,7 @@ public sealed partial class ReplayEngine
             case OpKind.TtuEnd:
                 task.Push(Micro(step, OpKind.RmapUnlock, OpFlags.None, obj: step.Obj));
                 task.Push(Micro(step, OpKind.RmapWalkEnd));
-                if (step.Has(OpFlags.Assert))
+                if (step.Has(OpFlags.Assert) && _profile.Has(KernelFeature.SplitUnmapAssert))
                 {
                     task.Push(Micro(step, OpKind.MapcountRead, OpFlags.Assert));
                 }

@@ -52,6 +52,12 @@ public enum KernelFeature
     /// done VMA by VMA (the mremap prediction reads this; without it such a call fails with -EFAULT).
     /// </summary>
     MultiVmaMremap = 1 << 3,
+    /// <summary>
+    /// fec89c109f3a (v4.6 by inference): split_huge_page's unmap_page checks the result of try_to_unmap
+    /// (VM_BUG_ON_PAGE(!unmap_success), a !page_mapcount assertion); before it no caller asserted, so R3 has no
+    /// consequence.
+    /// </summary>
+    SplitUnmapAssert = 1 << 4,
 }
 
 /// <summary>
@@ -73,7 +79,7 @@ public sealed class KernelProfile
     ];
 
     private const KernelFeature AllFeatures = KernelFeature.MovePmd | KernelFeature.MovePud | KernelFeature.RetractWithoutMmapLock
-        | KernelFeature.MultiVmaMremap;
+        | KernelFeature.MultiVmaMremap | KernelFeature.SplitUnmapAssert;
     private const KernelFix Merged = KernelFix.RmapLocksPmdMove | KernelFix.TableFreeIpiSync | KernelFix.TtuSync
         | KernelFix.MlockUnderPtl | KernelFix.WarnOnOnce | KernelFix.RealignPmd | KernelFix.PmdRecheckUnderLocks;
 
@@ -172,8 +178,8 @@ public sealed class KernelProfile
 
     private static FrozenDictionary<string, KernelProfile> BuildNamed()
     {
-        const KernelFeature Pmd = KernelFeature.MovePmd;
-        const KernelFeature PmdPud = KernelFeature.MovePmd | KernelFeature.MovePud;
+        const KernelFeature Pmd = KernelFeature.MovePmd | KernelFeature.SplitUnmapAssert;
+        const KernelFeature PmdPud = Pmd | KernelFeature.MovePud;
         const KernelFeature F65 = PmdPud | KernelFeature.RetractWithoutMmapLock;
         const KernelFix F44 = KernelFix.MlockUnderPtl;
         const KernelFix F58 = F44 | KernelFix.WarnOnOnce;
