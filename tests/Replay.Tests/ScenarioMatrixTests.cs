@@ -109,6 +109,30 @@ public class ScenarioMatrixTests
         }
     }
 
+    [Fact]
+    public void RaceCatalog_AgreesWithTheGolden()
+    {
+        // KernelProfile.Races is the one place that says which fix closes which race: under a profile where it
+        // says a scenario's race is closed the golden is clean, and wherever the golden shows a finding it is
+        // the race's own checker.
+        var lines = File.ReadAllLines(GoldenPath()).Where(l => !l.StartsWith('#')).ToList();
+        foreach (var scenario in ScenarioLibrary.All)
+        {
+            var race = Assert.Single(KernelProfile.Races, r => r.Id == scenario.Race);
+            foreach (var name in KernelProfile.Names)
+            {
+                string line = Assert.Single(lines, l => l.StartsWith($"{scenario.Name} ", StringComparison.Ordinal) && l.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1] == name);
+                bool open = KernelProfile.Parse(name).IsOpen(race.Id);
+                foreach (var arch in s_archs)
+                {
+                    string cell = CellOf(line, arch);
+                    Assert.True(open ? cell == "clean" || cell.StartsWith($"{race.Checker}/{race.Id}×", StringComparison.Ordinal) : cell == "clean",
+                        $"{scenario.Name} {name} {arch}: {race.Id} is {(open ? "open" : "closed")} but the golden says '{cell}'");
+                }
+            }
+        }
+    }
+
     private static string CellOf(string line, Arch arch)
     {
         string key = arch.ToString().ToLowerInvariant() + ": ";

@@ -10,9 +10,11 @@ namespace Pipeline.Replay;
 /// modelled move flushes the old range before it unlocks, and an unlock alone harms nothing). A walk-cache
 /// entry counts on a CPU running the mm and, on x86, on a lazy CPU that still has it loaded.
 /// </summary>
-internal static class I1NoStaleTranslationAtFree
+internal sealed class I1NoStaleTranslationAtFree : IChecker
 {
-    public static void OnPageFree(ReplayEngine engine, TaskState task, in Op op, PageState page, long now)
+    public string Id => "I1";
+
+    public void OnPageFree(ReplayEngine engine, TaskState task, in Op op, PageState page, long now)
     {
         if (page.TlbRefs <= 0)
         {
@@ -104,7 +106,7 @@ internal static class I1NoStaleTranslationAtFree
             $"CPU{cpu.Id} can still read and write pfn 0x{op.Pfn:x} through 0x{entry.Va:x} after it is freed and reused: use-after-free through a stale TLB entry{also}");
     }
 
-    public static void OnTableFree(ReplayEngine engine, TaskState task, in Op op, Table table, long now)
+    public void OnTableFree(ReplayEngine engine, TaskState task, in Op op, Table table, long now)
     {
         int finding = -1;
         foreach (var cpu in engine.Cpus)

@@ -7,9 +7,25 @@ namespace Pipeline.Replay;
 /// only directly or by a grace period (an IPI interrupts it without ending it). Also reported: a lockless read
 /// of a freed or reused table.
 /// </summary>
-internal static class I2LocklessWalkGrace
+internal sealed class I2LocklessWalkGrace : IChecker
 {
-    public static void OnTableReuse(ReplayEngine engine, TaskState task, in Op op, Table table, long now, string what)
+    public string Id => "I2";
+
+    public void OnTableFree(ReplayEngine engine, TaskState task, in Op op, Table table, long now) =>
+        OnTableReuse(engine, op, table, now, "freed");
+
+    public void OnTableDeposit(ReplayEngine engine, TaskState task, in Op op, Table table, long now) =>
+        OnTableReuse(engine, op, table, now, "deposited (reused to store the huge PMD's pgtable)");
+
+    public void OnLocklessRead(ReplayEngine engine, TaskState task, in Op op, Table table, int idx, long value, long now)
+    {
+        if (table.State is TableState.Freed or TableState.Deposited)
+        {
+            OnLocklessReadOfReusedTable(engine, op, table, now);
+        }
+    }
+
+    private static void OnTableReuse(ReplayEngine engine, in Op op, Table table, long now, string what)
     {
         long unlinked = table.UnlinkExec;
         if (unlinked < 0)
@@ -66,7 +82,7 @@ internal static class I2LocklessWalkGrace
         }
     }
 
-    public static void OnLocklessReadOfReusedTable(ReplayEngine engine, TaskState task, in Op op, Table table, long now)
+    private static void OnLocklessReadOfReusedTable(ReplayEngine engine, in Op op, Table table, long now)
     {
         var cpu = engine.GetCpu(op.Cpu);
         string state = table.State == TableState.Freed ? "freed" : "deposited (reused)";

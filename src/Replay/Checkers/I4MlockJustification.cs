@@ -8,9 +8,11 @@ namespace Pipeline.Replay;
 /// The outcome (a free while Mlocked, or an Mlocked page without a VM_LOCKED mapping at quiescence) is added
 /// to the finding of the racy set; without one, it is reported on its own.
 /// </summary>
-internal static class I4MlockJustification
+internal sealed class I4MlockJustification : IChecker
 {
-    public static void OnSetMlocked(ReplayEngine engine, TaskState task, in Op op, PageState page, long now)
+    public string Id => "I4";
+
+    public void OnSetMlocked(ReplayEngine engine, TaskState task, in Op op, PageState page, long now)
     {
         if (op.Has(OpFlags.Transfer))
         {
@@ -70,7 +72,7 @@ internal static class I4MlockJustification
         return null;
     }
 
-    public static void OnPageFree(ReplayEngine engine, TaskState task, in Op op, PageState page, long now)
+    public void OnPageFree(ReplayEngine engine, TaskState task, in Op op, PageState page, long now)
     {
         if (!page.Mlocked)
         {
@@ -89,7 +91,7 @@ internal static class I4MlockJustification
             BadPage);
     }
 
-    public static void AtQuiescence(ReplayEngine engine)
+    public void AtQuiescence(ReplayEngine engine)
     {
         if (engine.MlockedPages <= 0)
         {

@@ -230,7 +230,10 @@ public sealed partial class ReplayEngine
                     long now = Begin(task, op, page.MapCount);
                     if (op.Has(OpFlags.Assert))
                     {
-                        I3LockedObservation.OnAssertedMapcount(this, task, op, page, now);
+                        foreach (var c in _checkers)
+                        {
+                            c.OnAssertedMapcount(this, task, op, page, now);
+                        }
                     }
                     return true;
                 }
@@ -522,7 +525,10 @@ public sealed partial class ReplayEngine
             {
                 if (child.LinkTable != 0)
                 {
-                    I5Structure.OnDoubleLink(this, task, child, t, idx, now);
+                    foreach (var c in _checkers)
+                    {
+                        c.OnDoubleLink(this, task, child, t, idx, now);
+                    }
                 }
                 child.LinkTable = t.Id;
                 child.LinkIdx = idx;
@@ -599,11 +605,7 @@ public sealed partial class ReplayEngine
         long now = Begin(task, op, value);
         if (t.State is TableState.Freed or TableState.Deposited)
         {
-            if (lockless)
-            {
-                I2LocklessWalkGrace.OnLocklessReadOfReusedTable(this, task, op, t, now);
-            }
-            else
+            if (!lockless)
             {
                 SetResult(now, value, Outcome.Inconsistent);
                 Inconsistent(op, $"locked entry_read of table {t.Id}, which is {t.State.ToString().ToLowerInvariant()}", [now]);
@@ -618,7 +620,10 @@ public sealed partial class ReplayEngine
         if (lockless)
         {
             task.LastLocklessReadExec = now;
-            I3LockedObservation.OnLocklessRead(this, task, t, idx, value, now);
+            foreach (var c in _checkers)
+            {
+                c.OnLocklessRead(this, task, op, t, idx, value, now);
+            }
         }
         var kind = EntryValue.KindOf(value);
         if (op.Has(OpFlags.SaveReg))
@@ -727,7 +732,10 @@ public sealed partial class ReplayEngine
             long at = Begin(task, op, dstVal, Outcome.WarnFallback);
             if (op.Has(OpFlags.CheckDst))
             {
-                I5Structure.OnPopulatedDestination(this, task, op, level, dst, di, at);
+                foreach (var c in _checkers)
+                {
+                    c.OnPopulatedDestination(this, task, op, level, dst, di, at);
+                }
                 FallbackMovePtes(task, op, src, si, dst, di, level, at);
             }
             else
@@ -745,7 +753,10 @@ public sealed partial class ReplayEngine
                 return true;
             }
             long at = Begin(task, op, srcVal, Outcome.StaleUse);
-            I6DecisionFreshness.OnStaleDecision(this, task, op, src, si, decided, srcVal, at);
+            foreach (var c in _checkers)
+            {
+                c.OnStaleDecision(this, task, op, src, si, decided, srcVal, at);
+            }
             return true;
         }
         long now = Begin(task, op, srcVal);
@@ -817,6 +828,16 @@ public sealed partial class ReplayEngine
         return t;
     }
 
+    /// <summary>The table is really freed now: the checkers judge the free, then its memory goes back to the pool.</summary>
+    private void FreeTable(TaskState task, in Op op, Table t, long now)
+    {
+        foreach (var c in _checkers)
+        {
+            c.OnTableFree(this, task, op, t, now);
+        }
+        ReleaseTable(t, now);
+    }
+
     private void ReleaseTable(Table t, long now)
     {
         t.State = TableState.Freed;
@@ -879,9 +900,7 @@ public sealed partial class ReplayEngine
             task.Gathered.Add((id, op));
             return true;
         }
-        I2LocklessWalkGrace.OnTableReuse(this, task, op, t, now, "freed");
-        I1NoStaleTranslationAtFree.OnTableFree(this, task, op, t, now);
-        ReleaseTable(t, now);
+        FreeTable(task, op, t, now);
         return true;
     }
 
@@ -912,7 +931,10 @@ public sealed partial class ReplayEngine
             return true;
         }
         long now = Begin(task, op);
-        I2LocklessWalkGrace.OnTableReuse(this, task, op, t, now, "deposited (reused to store the huge PMD's pgtable)");
+        foreach (var c in _checkers)
+        {
+            c.OnTableDeposit(this, task, op, t, now);
+        }
         t.State = TableState.Deposited;
         t.Mm = op.Mm;
         mm.Deposits[op.Va & ~(SizeOf(Level.Pmd) - 1)] = op.Table;
@@ -1008,9 +1030,7 @@ public sealed partial class ReplayEngine
                 var t = GetTable(id);
                 if (t is not null && t.State == TableState.RcuPending)
                 {
-                    I2LocklessWalkGrace.OnTableReuse(this, task, op, t, now, "freed");
-                    I1NoStaleTranslationAtFree.OnTableFree(this, task, op, t, now);
-                    ReleaseTable(t, now);
+                    FreeTable(task, op, t, now);
                 }
                 _rcuPending.RemoveAt(i);
                 i--;
@@ -1417,9 +1437,7 @@ public sealed partial class ReplayEngine
                 continue;
             }
             task.Gathered.RemoveAt(i--);
-            I2LocklessWalkGrace.OnTableReuse(this, task, op, t, now, "freed");
-            I1NoStaleTranslationAtFree.OnTableFree(this, task, op, t, now);
-            ReleaseTable(t, now);
+            FreeTable(task, op, t, now);
         }
     }
 
@@ -1540,8 +1558,10 @@ public sealed partial class ReplayEngine
             return true;
         }
         long now = Begin(task, op);
-        I1NoStaleTranslationAtFree.OnPageFree(this, task, op, page, now);
-        I4MlockJustification.OnPageFree(this, task, op, page, now);
+        foreach (var c in _checkers)
+        {
+            c.OnPageFree(this, task, op, page, now);
+        }
         page.Allocated = false;
         if (page.Mlocked)
         {
@@ -1631,7 +1651,10 @@ public sealed partial class ReplayEngine
         {
             if (set)
             {
-                I4MlockJustification.OnSetMlocked(this, task, op, page, now);
+                foreach (var c in _checkers)
+                {
+                    c.OnSetMlocked(this, task, op, page, now);
+                }
                 page.MlockSetExec = now;
                 if (!page.Mlocked)
                 {

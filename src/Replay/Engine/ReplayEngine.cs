@@ -71,6 +71,7 @@ public sealed partial class ReplayEngine
     private const int MaxInconsistent = 200;
 
     private readonly KernelProfile _profile;
+    private readonly IChecker[] _checkers = Checkers.All;
     private readonly Arch _arch;
     private readonly ExecRecord[] _ring = new ExecRecord[1 << RingBits];
     private Table?[] _tables = new Table?[256];
@@ -222,7 +223,10 @@ public sealed partial class ReplayEngine
                 }
             }
         }
-        I4MlockJustification.AtQuiescence(this);
+        foreach (var c in _checkers)
+        {
+            c.AtQuiescence(this);
+        }
         return new ReplayResult(_findings.ToArray(), _exec, _programOps, _findingsDropped, _unfinished.ToArray());
     }
 

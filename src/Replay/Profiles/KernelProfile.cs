@@ -61,6 +61,18 @@ public enum KernelFeature
 }
 
 /// <summary>
+/// A seed race as the profiles see it: the checker that reports it, the kernel features that make it possible
+/// and the fixes that close it (any one of them). This is the one place that says which fix closes which race;
+/// the engine's step expansions implement each fix's mechanism, and the scenario golden is checked against it.
+/// </summary>
+/// <param name="Id">R1…R6.</param>
+/// <param name="Checker">I1…I6.</param>
+/// <param name="Requires">Features that must all be present for the race to exist.</param>
+/// <param name="ClosedBy">Fixes of which any one closes it.</param>
+/// <param name="Summary">One line, in kernel terms.</param>
+public sealed record KernelRace(string Id, string Checker, KernelFeature Requires, KernelFix ClosedBy, string Summary);
+
+/// <summary>
 /// A kernel as far as the replay model is concerned: which of the seed races' fixes and enabling features it
 /// has. Kernel steps (<c>mremap_move_pmd</c>, <c>ttu_walk</c>, …) expand differently per profile. See docs/profiles.md.
 /// </summary>
@@ -116,6 +128,37 @@ public sealed class KernelProfile
 
     /// <summary>Every merged fix (mainline today); the unmerged skip-pmd-move-on-overlap is not included.</summary>
     public static KernelProfile Latest => s_named["latest"];
+
+    /// <summary>The seed races: which features open them and which fixes close them (docs/profiles.md).</summary>
+    public static IReadOnlyList<KernelRace> Races { get; } =
+    [
+        new("R1", "I1", KernelFeature.MovePmd, KernelFix.RmapLocksPmdMove,
+            "NORMAL_PMD/PUD mremap vs try_to_unmap_one: a stale TLB entry under the new address survives the free"),
+        new("R2", "I2", KernelFeature.None, KernelFix.TableFreeIpiSync,
+            "khugepaged collapse vs GUP-fast: the PTE table is freed or reused under a lockless walker"),
+        new("R3", "I3", KernelFeature.SplitUnmapAssert, KernelFix.TtuSync,
+            "try_to_unmap without TTU_SYNC vs zap_pte_range: the asserting caller sees a false failure"),
+        new("R4", "I4", KernelFeature.None, KernelFix.MlockUnderPtl,
+            "try_to_unmap_one's mlock under the mmap_sem trylock vs munlock or truncation: a page left Mlocked"),
+        new("R5", "I5", KernelFeature.MovePmd, KernelFix.RealignPmd | KernelFix.SkipPmdMoveOnOverlap,
+            "shift_arg_pages: move_normal_pmd finds its destination populated, WARNs and falls back"),
+        new("R6", "I6", KernelFeature.MovePmd | KernelFeature.RetractWithoutMmapLock, KernelFix.PmdRecheckUnderLocks,
+            "move_page_tables classifies the PMD before its locks; retract_page_tables clears it in between"),
+    ];
+
+    /// <summary>Whether race <paramref name="id"/> (R1…R6) exists in this kernel: its features are in and no fix of it is.</summary>
+    /// <exception cref="ArgumentException">Unknown race id.</exception>
+    public bool IsOpen(string id)
+    {
+        foreach (var race in Races)
+        {
+            if (race.Id == id)
+            {
+                return Has(race.Requires) && (Fixes & race.ClosedBy) == 0;
+            }
+        }
+        throw new ArgumentException($"Unknown race '{id}'; expected one of: {string.Join(", ", Races.Select(r => r.Id))}.", nameof(id));
+    }
 
     /// <summary>Profile names in order.</summary>
     public static IReadOnlyList<string> Names { get; } =
