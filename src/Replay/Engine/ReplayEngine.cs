@@ -71,6 +71,7 @@ public sealed partial class ReplayEngine
     private const int MaxInconsistent = 200;
 
     private readonly KernelProfile _profile;
+    private readonly IChecker[] _checkers = Checkers.All;
     private readonly Arch _arch;
     private readonly ExecRecord[] _ring = new ExecRecord[1 << RingBits];
     private Table?[] _tables = new Table?[256];
@@ -85,7 +86,8 @@ public sealed partial class ReplayEngine
     private readonly Dictionary<int, (ulong Mask, long Exec)> _ipis = [];
     private readonly Stack<long[]> _entryPool = new();
     private readonly List<Finding> _findings = [];
-    private readonly HashSet<string> _findingKeys = new(StringComparer.Ordinal);
+    private readonly Dictionary<RaceInstance, int> _instances = [];
+    private readonly List<WitnessDraft> _drafts = [];
     private readonly List<string> _unfinished = [];
     private TaskState? _lastTask;
     private CpuState[] _cpuList = [];
@@ -211,7 +213,20 @@ public sealed partial class ReplayEngine
                 Inconsistent(op, $"{text}: the trace ends (or is missing the release) while the task must wait", []);
             }
         }
-        I4MlockJustification.AtQuiescence(this);
+        foreach (var task in _taskOrder)
+        {
+            foreach (var (id, op) in task.Gathered)
+            {
+                if (GetTable(id) is { State: TableState.Gathered } t)
+                {
+                    Inconsistent(op, $"table {id} was handed to {task.Comm}-{task.Tid}'s mmu_gather (free=gather), but the task never flushed mm{t.Mm} afterwards, so tlb_finish_mmu never freed it", []);
+                }
+            }
+        }
+        foreach (var c in _checkers)
+        {
+            c.AtQuiescence(this);
+        }
         return new ReplayResult(_findings.ToArray(), _exec, _programOps, _findingsDropped, _unfinished.ToArray());
     }
 
