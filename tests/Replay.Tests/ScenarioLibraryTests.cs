@@ -109,7 +109,7 @@ public class ScenarioLibraryTests
     [InlineData("r1-pmd", "latest", "-rmap-locks-pmd-move", 1)]
     [InlineData("r2-anon", "latest", "-table-free-ipi-sync", 1)]
     [InlineData("r3-pte", "latest", "-ttu-sync", 1)]
-    [InlineData("r4-truncate", "latest", "-mlock-under-ptl", 2)]
+    [InlineData("r4-truncate", "latest", "-mlock-under-ptl", 1)]
     [InlineData("r5-exec-stack", "v6.6", "+skip-pmd-move-on-overlap", 0)]
     [InlineData("r5-exec-stack", "v6.6", "+realign-pmd", 0)]
     [InlineData("r5-exec-stack", "latest", "-realign-pmd", 1)]

@@ -14,6 +14,12 @@ internal static class I1NoStaleTranslationAtFree
         {
             return;
         }
+        // One race instance per free, whatever number of CPUs kept an entry: the first names the finding,
+        // the others are listed in it.
+        CpuState? first = null;
+        TlbEntry firstEntry = default;
+        MmState? firstMm = null;
+        var others = new List<(CpuState Cpu, TlbEntry Entry)>();
         foreach (var cpu in engine.Cpus)
         {
             foreach (var entry in cpu.Tlb.Values)
@@ -28,14 +34,32 @@ internal static class I1NoStaleTranslationAtFree
                 {
                     continue;
                 }
-                Report(engine, op, page, now, cpu, entry, mm);
+                if (first is null)
+                {
+                    (first, firstEntry, firstMm) = (cpu, entry, mm);
+                }
+                else
+                {
+                    others.Add((cpu, entry));
+                }
             }
+        }
+        if (first is not null)
+        {
+            Report(engine, op, page, now, first, firstEntry, firstMm, others);
         }
     }
 
-    private static void Report(ReplayEngine engine, in Op op, PageState page, long now, CpuState cpu, TlbEntry entry, MmState? mm)
+    private static void Report(ReplayEngine engine, in Op op, PageState page, long now, CpuState cpu, TlbEntry entry, MmState? mm,
+        List<(CpuState Cpu, TlbEntry Entry)> others)
     {
         var execs = new List<long> { entry.FillExec, page.UnmapWalkExec, page.UnmapLockExec, page.LastUnmapExec, now };
+        string also = "";
+        foreach (var (c, e) in others)
+        {
+            execs.Add(e.FillExec);
+            also += $"; CPU{c.Id} also holds 0x{e.Va:x} -> pfn 0x{e.Pfn:x}";
+        }
         long since = entry.FillExec;
         string relocation = "";
         foreach (int id in new[] { entry.LeafTable, entry.Chain1, entry.Chain2 })
@@ -70,11 +94,10 @@ internal static class I1NoStaleTranslationAtFree
             21 => "2M",
             _ => "1G",
         };
-        engine.AddFinding("I1", "R1", FindingClass.Race, Severity.Critical, entry.Mm, entry.Va, op.Pfn, execs,
+        engine.AddRace(new RaceInstance("I1", entry.Mm, 'p', op.Pfn, now), "R1", Severity.Critical, entry.Va, op.Pfn, execs,
             $"pfn 0x{op.Pfn:x} is freed while CPU{cpu.Id} still holds a usable {size} TLB entry 0x{entry.Va:x} -> pfn 0x{entry.Pfn:x} "
             + $"(filled through table {entry.LeafTable} entry {entry.LeafIdx}).{relocation}{unmapper}",
-            $"CPU{cpu.Id} can still read and write pfn 0x{op.Pfn:x} through 0x{entry.Va:x} after it is freed and reused: use-after-free through a stale TLB entry",
-            $"I1|{cpu.Id}|{entry.Mm}|{entry.Va}|{op.Pfn}");
+            $"CPU{cpu.Id} can still read and write pfn 0x{op.Pfn:x} through 0x{entry.Va:x} after it is freed and reused: use-after-free through a stale TLB entry{also}");
     }
 
     /// <summary>
@@ -104,12 +127,11 @@ internal static class I1NoStaleTranslationAtFree
                 {
                     continue;
                 }
-                engine.AddFinding("I1", "R1", FindingClass.Race, Severity.Critical, mm.Id, entry.Va, entry.Pfn, [entry.FillExec, moved, now],
+                engine.AddRace(new RaceInstance("I1", mm.Id, 'p', entry.Pfn, moved), "R1", Severity.Critical, entry.Va, entry.Pfn, [entry.FillExec, moved, now],
                     $"{task.Comm}-{task.Tid} released the page-table lock after moving [0x{task.RelocStart:x},0x{task.RelocEnd:x}) without flushing the old range; "
                     + $"CPU{cpu.Id} still translates 0x{entry.Va:x} -> pfn 0x{entry.Pfn:x} through the old address",
                     "an rmap walker can now find the page at its new address, unmap and free it while CPU" + cpu.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)
-                    + " keeps using the old translation",
-                    $"I1|reloc|{cpu.Id}|{mm.Id}|{entry.Va}|{now}");
+                    + " keeps using the old translation");
                 return;
             }
         }
@@ -117,6 +139,7 @@ internal static class I1NoStaleTranslationAtFree
 
     public static void OnTableFree(ReplayEngine engine, TaskState task, in Op op, Table table, long now)
     {
+        int finding = -1;
         foreach (var cpu in engine.Cpus)
         {
             if (cpu.LoadedMm != table.Mm || cpu.WalkCache.Count == 0)
@@ -129,10 +152,16 @@ internal static class I1NoStaleTranslationAtFree
                 // table that had the same id, and cannot be used while this mm is loaded (a different ASID).
                 if (kv.Value == table.Id && (int)(kv.Key >> 42) == table.Mm)
                 {
-                    engine.AddFinding("I1", "R1", FindingClass.Race, Severity.Critical, table.Mm, 0, 0, [table.UnlinkExec, now],
-                        $"table {table.Id} is freed while CPU{cpu.Id}'s paging-structure cache still names it (no flush with freed_tables reached CPU{cpu.Id})",
-                        $"CPU{cpu.Id}'s next walk may read the freed table {table.Id}",
-                        $"I1|wc|{cpu.Id}|{table.Id}|{now}");
+                    if (finding < 0)
+                    {
+                        finding = engine.AddRace(new RaceInstance("I1", table.Mm, 't', (ulong)table.Id, now), "R1", Severity.Critical, 0, 0, [table.UnlinkExec, now],
+                            $"table {table.Id} is freed while CPU{cpu.Id}'s paging-structure cache still names it (no flush with freed_tables reached CPU{cpu.Id})",
+                            $"CPU{cpu.Id}'s next walk may read the freed table {table.Id}");
+                    }
+                    else
+                    {
+                        engine.AmendFinding(finding, [], $"{engine.FindingOutcome(finding)}; so may CPU{cpu.Id}'s");
+                    }
                     break;
                 }
             }

@@ -14,6 +14,9 @@ internal static class I2LocklessWalkGrace
         {
             return;
         }
+        // One race instance per unlink of the table: a deposit and a later free of the same unlinked table, or
+        // several CPUs still inside their sections, are one finding.
+        var instance = new RaceInstance("I2", table.Mm, 't', (ulong)table.Id, unlinked);
         foreach (var cpu in engine.Cpus)
         {
             long section = cpu.SectionStart;
@@ -36,21 +39,34 @@ internal static class I2LocklessWalkGrace
                 execs.AddRange(engine.FlushesAfter(mm, unlinked));
             }
             string kind = cpu.IrqDepth > 0 ? "IRQ-off (GUP-fast)" : "RCU read-side";
-            engine.AddFinding("I2", "R2", FindingClass.Race, Severity.Critical, table.Mm, op.Va, 0, execs,
+            int known = engine.FindingOf(instance);
+            if (known >= 0)
+            {
+                engine.AmendFinding(known, [now], $"{engine.FindingOutcome(known)}; table {table.Id} is then {what} while CPU{cpu.Id} is still inside its {kind} section");
+                continue;
+            }
+            engine.AddRace(instance, "R2", Severity.Critical, op.Va, 0, execs,
                 $"table {table.Id} is {what} while CPU{cpu.Id} is still inside the {kind} section it entered before the table was unlinked; "
                 + $"no IPI and no RCU grace period reached CPU{cpu.Id} after the unlink, so its lockless walk may still read table {table.Id}.",
-                $"CPU{cpu.Id}'s lockless walker reads entries of table {table.Id} after it was {what.Split(' ')[0]}: garbage PTEs, a reference on an unrelated page",
-                $"I2|{table.Id}|{cpu.Id}");
+                $"CPU{cpu.Id}'s lockless walker reads entries of table {table.Id} after it was {what.Split(' ')[0]}: garbage PTEs, a reference on an unrelated page");
         }
     }
 
     public static void OnLocklessReadOfReusedTable(ReplayEngine engine, TaskState task, in Op op, Table table, long now)
     {
         var cpu = engine.GetCpu(op.Cpu);
-        engine.AddFinding("I2", "R2", FindingClass.Race, Severity.Critical, table.Mm, op.Va, 0,
+        string state = table.State == TableState.Freed ? "freed" : "deposited (reused)";
+        var instance = new RaceInstance("I2", table.Mm, 't', (ulong)table.Id, table.UnlinkExec);
+        int known = engine.FindingOf(instance);
+        if (known >= 0)
+        {
+            // The outcome of the reported free or reuse: the walker does read the table.
+            engine.AmendFinding(known, [now], $"CPU{op.Cpu}'s lockless walker reads entry {op.Index} of table {table.Id} after it was {state}: it acts on whatever the table now holds");
+            return;
+        }
+        engine.AddRace(instance, "R2", Severity.Critical, op.Va, 0,
             [cpu.SectionStart, table.UnlinkExec, table.FreeExec, now],
-            $"CPU{op.Cpu} reads entry {op.Index} of table {table.Id} locklessly after the table was {(table.State == TableState.Freed ? "freed" : "deposited (reused)")}",
-            "the walker acts on whatever the table now holds",
-            $"I2|{table.Id}|{op.Cpu}");
+            $"CPU{op.Cpu} reads entry {op.Index} of table {table.Id} locklessly after the table was {state}",
+            "the walker acts on whatever the table now holds");
     }
 }

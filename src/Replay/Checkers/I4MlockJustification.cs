@@ -1,9 +1,12 @@
 namespace Pipeline.Replay;
 
 /// <summary>
-/// I4 (R4): Mlocked may be set only inside a PTL section that observes (or installs) a mapping of the page in a
-/// VM_LOCKED VMA, or as a transfer from an Mlocked migration source. Outcome checks: no free while Mlocked, and
-/// at quiescence no Mlocked page without a VM_LOCKED mapping.
+/// I4 (R4): when Mlocked is set, the page must be mapped at the named address in a VM_LOCKED VMA (or, under
+/// that PTE's lock, about to be installed there by a fault), unless it is a transfer from an Mlocked migration
+/// source. The fixed kernel guarantees this by setting it in the PTL section that saw the mapping; the 4.3
+/// trylock path usually still meets it, and breaks it only when zap or munlock changed the state in between.
+/// The outcome (a free while Mlocked, or an Mlocked page without a VM_LOCKED mapping at quiescence) is added
+/// to the finding of the racy set; without one, it is reported on its own.
 /// </summary>
 internal static class I4MlockJustification
 {
@@ -20,13 +23,12 @@ internal static class I4MlockJustification
         }
         var mm = engine.GetMm(op.Mm);
         var vma = mm?.FindVma(op.Va);
-        engine.AddFinding("I4", "R4", FindingClass.Race, Severity.Error, op.Mm, op.Va, op.Pfn,
+        page.MlockFinding = engine.AddRace(new RaceInstance("I4", op.Mm, 'p', op.Pfn, now), "R4", Severity.Error, op.Va, op.Pfn,
             [task.RegCheckExec, task.VmFlagsReadExec, page.LastUnmapExec, page.LastMapDecExec, vma?.FlagsWriteExec ?? -1, page.MlockClearExec, now],
             $"{task.Comm}-{task.Tid} sets PG_mlocked on pfn 0x{op.Pfn:x} {why}",
             page.MapCount == 0
                 ? $"pfn 0x{op.Pfn:x} is Mlocked with no mapping left: freeing it reports \"Bad page state (mlocked)\""
-                : $"pfn 0x{op.Pfn:x} stays Mlocked and unevictable although no VM_LOCKED VMA maps it",
-            $"I4|set|{op.Pfn}|{task.Tid}");
+                : $"pfn 0x{op.Pfn:x} stays Mlocked and unevictable although no VM_LOCKED VMA maps it");
     }
 
     private static string? Unjustified(ReplayEngine engine, TaskState task, in Op op)
@@ -40,22 +42,22 @@ internal static class I4MlockJustification
         {
             return $"while mm{op.Mm} has no PTE table for 0x{op.Va:x}";
         }
+        // The state at the set decides, not the locking pattern: before b87537d9e2fe mlock_vma_page ran under
+        // the mmap_sem trylock without the PTL, which is correct whenever the page is still mapped in a
+        // VM_LOCKED VMA at that moment; the race is a set after zap or munlock changed that state.
         var lk = engine.TableLock(table);
-        if (lk is null || lk.Writer != task.Tid)
-        {
-            long e = table.Entries[idx];
-            string state = e == EntryValue.Leaf(op.Pfn) ? "still mapped" : $"no longer mapped there (entry {EntryValue.Format(e)})";
-            return $"without holding the PTE lock of 0x{op.Va:x} (mmap_sem trylock instead); the page is {state}";
-        }
+        bool underPtl = lk is not null && lk.Writer == task.Tid;
+        string how = underPtl ? "under the PTE lock" : "without the PTE lock (under the mmap_sem trylock)";
         long entry = table.Entries[idx];
-        if (entry != EntryValue.Leaf(op.Pfn) && entry != EntryValue.None)
+        // A fault sets Mlocked under the PTL just before it installs the PTE (entry still none).
+        if (entry != EntryValue.Leaf(op.Pfn) && !(underPtl && entry == EntryValue.None))
         {
-            return $"under the PTE lock, but 0x{op.Va:x} maps {EntryValue.Format(entry)}, not this page";
+            return $"{how}, but 0x{op.Va:x} no longer maps the page (entry {EntryValue.Format(entry)})";
         }
         var vma = mm.FindVma(op.Va);
         if (vma is null || (vma.Flags & VmFlags.Locked) == 0)
         {
-            return $"under the PTE lock, but the VMA of 0x{op.Va:x} is not VM_LOCKED";
+            return $"{how}, but the VMA of 0x{op.Va:x} is no longer VM_LOCKED";
         }
         return null;
     }
@@ -66,11 +68,17 @@ internal static class I4MlockJustification
         {
             return;
         }
-        engine.AddFinding("I4", "R4", FindingClass.Race, Severity.Error, op.Mm, op.Va, op.Pfn,
+        const string BadPage = "free_pages_check: \"Bad page state (mlocked)\"";
+        if (page.MlockFinding >= 0)
+        {
+            // The outcome of the racy set already reported: one race instance, one finding.
+            engine.AmendFinding(page.MlockFinding, [page.LastUnmapExec, now], $"pfn 0x{op.Pfn:x} is freed with PG_mlocked set: {BadPage}");
+            return;
+        }
+        engine.AddRace(new RaceInstance("I4", op.Mm, 'p', op.Pfn, now), "R4", Severity.Error, op.Va, op.Pfn,
             [page.MlockSetExec, page.LastUnmapExec, now],
             $"pfn 0x{op.Pfn:x} is freed with PG_mlocked set",
-            "free_pages_check: \"Bad page state (mlocked)\"",
-            $"I4|free|{op.Pfn}");
+            BadPage);
     }
 
     public static void AtQuiescence(ReplayEngine engine)
@@ -110,11 +118,16 @@ internal static class I4MlockJustification
         {
             if (page.Allocated && page.Mlocked && !lockedMapped.Contains(pfn))
             {
-                engine.AddFinding("I4", "R4", FindingClass.Race, Severity.Error, 0, 0, pfn,
+                string stays = $"pfn 0x{pfn:x} stays on the unevictable list: memory that can never be reclaimed";
+                if (page.MlockFinding >= 0)
+                {
+                    engine.AmendFinding(page.MlockFinding, [], $"at the end of the trace pfn 0x{pfn:x} is still Mlocked with no VM_LOCKED mapper: {stays}");
+                    continue;
+                }
+                engine.AddRace(new RaceInstance("I4", 0, 'p', pfn, page.MlockSetExec), "R4", Severity.Error, 0, pfn,
                     [page.MlockSetExec, page.MlockClearExec],
                     $"at the end of the trace pfn 0x{pfn:x} is Mlocked but no VM_LOCKED VMA maps it",
-                    $"pfn 0x{pfn:x} stays on the unevictable list: memory that can never be reclaimed",
-                    $"I4|quiescent|{pfn}");
+                    stays);
             }
         }
     }

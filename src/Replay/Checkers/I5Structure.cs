@@ -34,18 +34,16 @@ internal static class I5Structure
         bool once = op.Has(OpFlags.WarnOnce);
         bool alreadyWarned = engine.WarnOnceFired(once);
         string warn = once ? (alreadyWarned ? "WARN_ON_ONCE (already fired once: silent now)" : "WARN_ON_ONCE fires") : "WARN_ON fires";
-        engine.AddFinding("I5", "R5", FindingClass.Race, Severity.Warning, op.Mm, op.NewVa, 0, execs,
+        engine.AddRace(new RaceInstance("I5", op.Mm, 't', (ulong)dst.Id, now), "R5", Severity.Warning, op.NewVa, 0, execs,
             $"{OpSpec.NameOf(op.Kind)} from 0x{op.Va:x} to 0x{op.NewVa:x}: the destination {OpSpec.LevelName(level).ToUpperInvariant()} entry already holds {EntryValue.Format(value)}; "
             + $"a table-level move needs an empty destination slot (source and destination ranges overlap).{history}",
-            $"move_normal_pmd: {warn} (mm/mremap.c) and returns false; move_page_tables falls back to move_ptes for this extent, so the move is correct but slower",
-            $"I5|{op.Mm}|{op.NewVa}");
+            $"move_normal_pmd: {warn} (mm/mremap.c) and returns false; move_page_tables falls back to move_ptes for this extent, so the move is correct but slower");
     }
 
     public static void OnDoubleLink(ReplayEngine engine, TaskState task, Table child, Table parent, int idx, long now)
     {
-        engine.AddFinding("I5", "inconsistent", FindingClass.Inconsistent, Severity.Error, parent.Mm, 0, 0, [child.LinkExec, now],
+        _ = engine.AddFinding("I5", "inconsistent", FindingClass.Inconsistent, Severity.Error, parent.Mm, 0, 0, [child.LinkExec, now],
             $"table {child.Id} is linked into table {parent.Id} entry {idx} while still linked from table {child.LinkTable} entry {child.LinkIdx}",
-            "a table must be linked from at most one slot; the model now follows the new link",
-            $"I5|double|{child.Id}|{now}");
+            "a table must be linked from at most one slot; the model now follows the new link");
     }
 }

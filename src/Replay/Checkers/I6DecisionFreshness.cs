@@ -33,11 +33,10 @@ internal static class I6DecisionFreshness
         string garbage = EntryValue.KindOf(current) == EntryKind.None
             ? "pmd_pgtable(none) (physical page 0)"
             : $"pmd_pgtable({EntryValue.Format(current)})";
-        engine.AddFinding("I6", "R6", FindingClass.Race, Severity.Critical, op.Mm, op.Va, 0, execs,
+        engine.AddRace(new RaceInstance("I6", op.Mm, 't', (ulong)src.Id, now), "R6", Severity.Critical, op.Va, 0, execs,
             $"move_page_tables classified the PMD of 0x{op.Va:x} as {EntryValue.Format(decided)} before taking the rmap and PMD locks; "
             + $"{writer} changed it to {EntryValue.Format(current)} (retract_page_tables) before the locks were taken, and move_normal_pmd "
             + "re-reads *old_pmd under the locks without re-checking pmd_present/!pmd_leaf.",
-            $"pmd_populate(new, {garbage}) maps a non-table page as the page table of 0x{op.NewVa:x}: page-table corruption",
-            $"I6|{op.Mm}|{op.Va}");
+            $"pmd_populate(new, {garbage}) maps a non-table page as the page table of 0x{op.NewVa:x}: page-table corruption");
     }
 }

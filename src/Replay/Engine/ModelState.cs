@@ -141,6 +141,8 @@ internal sealed class PageState
     public long UnmapLockExec = -1;
     public int LastUnmapTid;
     public long MlockSetExec = -1;
+    // I4: the finding that reported the racy set still in effect (its outcome is added to it), or -1.
+    public int MlockFinding = -1;
     public long MlockClearExec = -1;
     public long LastMapDecExec = -1;
 }
@@ -174,6 +176,8 @@ internal sealed class TaskState
     public bool RegSkip;
     public bool RegNotFound;
     public bool RegSync;
+    // The step's mmap_lock trylock was taken (its unlock runs iff this is set).
+    public bool RegTryHeld;
     public int NestedSkips;
     // Relocation (move_ptes / pmd_move) not yet covered by a flush of the old range.
     public int RelocMm;
@@ -185,6 +189,7 @@ internal sealed class TaskState
     public long BatchAddExec = -1;
     // I3: last lockless read that saw an open writer section.
     public int ObsTable;
+    public long ObsValue;
     public long ObsSerial;
     public int ObsWriter;
     public long ObsReadExec = -1;

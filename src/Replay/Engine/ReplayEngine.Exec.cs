@@ -56,8 +56,17 @@ public sealed partial class ReplayEngine
     private bool ExecMicro(TaskState task, in Op original)
     {
         var flags = original.Flags;
-        if ((flags & (OpFlags.IfNotSkip | OpFlags.IfFound | OpFlags.IfSkip)) != 0)
+        if ((flags & (OpFlags.IfNotSkip | OpFlags.IfFound | OpFlags.IfSkip | OpFlags.IfTryHeld)) != 0)
         {
+            if ((flags & OpFlags.IfTryHeld) != 0)
+            {
+                if (!task.RegTryHeld)
+                {
+                    return true;
+                }
+                // The unlock of the trylock: it never waits, and the next step's trylock decides afresh.
+                task.RegTryHeld = false;
+            }
             if ((flags & OpFlags.IfNotSkip) != 0 && task.RegSkip)
             {
                 return true;
@@ -305,6 +314,7 @@ public sealed partial class ReplayEngine
         {
             if (tryLock)
             {
+                task.RegTryHeld = false;
                 Begin(task, op, 0, Outcome.TryFailed);
                 if (op.Has(OpFlags.AbortIfFailed))
                 {
@@ -326,6 +336,10 @@ public sealed partial class ReplayEngine
         }
         lk.Serial++;
         lk.AcquireExec = now;
+        if (tryLock)
+        {
+            task.RegTryHeld = true;
+        }
         task.Held.Add(new HeldLock { Lock = lk, Write = write, Exec = now });
         return true;
     }
@@ -626,7 +640,7 @@ public sealed partial class ReplayEngine
         if (lockless)
         {
             task.LastLocklessReadExec = now;
-            I3LockedObservation.OnLocklessRead(this, task, t, idx, now);
+            I3LockedObservation.OnLocklessRead(this, task, t, idx, value, now);
         }
         var kind = EntryValue.KindOf(value);
         if (op.Has(OpFlags.SaveReg))
@@ -1489,6 +1503,7 @@ public sealed partial class ReplayEngine
         page.LastUnmapExec = -1;
         page.MlockSetExec = -1;
         page.MlockClearExec = -1;
+        page.MlockFinding = -1;
         return true;
     }
 
@@ -1603,6 +1618,7 @@ public sealed partial class ReplayEngine
             else
             {
                 page.MlockClearExec = now;
+                page.MlockFinding = -1;
                 if (page.Mlocked)
                 {
                     _mlockedPages--;

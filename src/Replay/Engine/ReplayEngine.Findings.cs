@@ -2,6 +2,12 @@ using System.Globalization;
 
 namespace Pipeline.Replay;
 
+/// <summary>
+/// One race instance: the checker, the mm, the page (<c>'p'</c>) or table (<c>'t'</c>) it concerns and the
+/// executed op that caused it. Each instance is reported once; what follows from it goes into its witness.
+/// </summary>
+internal readonly record struct RaceInstance(string Checker, int Mm, char Object, ulong Id, long Cause);
+
 public sealed partial class ReplayEngine
 {
     /// <summary>Reports input that contradicts itself or the model; never a race.</summary>
@@ -15,22 +21,84 @@ public sealed partial class ReplayEngine
         }
         AddFinding("input", "inconsistent", FindingClass.Inconsistent, Severity.Error, op.Mm, op.Va, op.Pfn, execs,
             $"seq {op.Seq.ToString(CultureInfo.InvariantCulture)} ({Name(op.Kind)}): {message}",
-            "the op was not applied; replay continues with the model unchanged", null);
+            "the op was not applied; replay continues with the model unchanged");
     }
 
-    /// <summary>Records a finding with its witness built from the executed ops <paramref name="execs"/>.</summary>
-    internal void AddFinding(string checker, string race, string cls, string severity, int mm, ulong va, ulong pfn,
-        IEnumerable<long> execs, string message, string outcome, string? key)
+    /// <summary>
+    /// Records a race finding once per race instance (checker, mm, page or table, causing op): a checker that meets
+    /// the same instance again (another CPU's stale entry for the same free, the outcome of a racy set) gets the
+    /// index of the finding already made, so it can add what it saw with <see cref="AmendFinding"/>.
+    /// </summary>
+    internal int AddRace(in RaceInstance instance, string race, string severity, ulong va, ulong pfn,
+        IEnumerable<long> execs, string message, string outcome)
     {
-        if (key is not null && !_findingKeys.Add(key))
+        if (_instances.TryGetValue(instance, out int known))
         {
-            return;
+            return known;
         }
+        int index = AddFinding(instance.Checker, race, FindingClass.Race, severity, instance.Mm, va, pfn, execs, message, outcome);
+        _instances.Add(instance, index);
+        return index;
+    }
+
+    /// <summary>The outcome the finding at <paramref name="index"/> states so far.</summary>
+    internal string FindingOutcome(int index) => _drafts[index].Outcome;
+
+    /// <summary>The finding already made for <paramref name="instance"/>, or -1.</summary>
+    internal int FindingOf(in RaceInstance instance) => _instances.TryGetValue(instance, out int index) ? index : -1;
+
+    /// <summary>Records a finding with its witness built from the executed ops <paramref name="execs"/>.</summary>
+    internal int AddFinding(string checker, string race, string cls, string severity, int mm, ulong va, ulong pfn,
+        IEnumerable<long> execs, string message, string outcome)
+    {
+        var draft = new WitnessDraft { Outcome = outcome };
+        AppendSteps(draft, execs, long.MinValue);
+        _drafts.Add(draft);
+        _findings.Add(new Finding
+        {
+            Checker = checker,
+            Race = race,
+            Class = cls,
+            Severity = severity,
+            Cpus = [.. draft.Cpus.Keys],
+            Mm = mm,
+            Va = va,
+            Pfn = pfn,
+            Seqs = [.. draft.Seqs],
+            Message = message,
+            Witness = new Witness(draft.Columns(), draft.Steps.ToArray(), WithLost(outcome, draft.Lost)),
+        });
+        return _findings.Count - 1;
+    }
+
+    /// <summary>
+    /// Adds the outcome of a race instance to the finding that reported its cause: the ops in
+    /// <paramref name="execs"/> that come after the witness so far become its last steps, and
+    /// <paramref name="outcome"/> replaces the predicted consequence with the observed one.
+    /// </summary>
+    internal void AmendFinding(int index, IEnumerable<long> execs, string outcome)
+    {
+        var draft = _drafts[index];
+        AppendSteps(draft, execs, draft.LastExec);
+        draft.Outcome = outcome;
+        var f = _findings[index];
+        _findings[index] = f with
+        {
+            Cpus = [.. draft.Cpus.Keys],
+            Seqs = [.. draft.Seqs],
+            Witness = new Witness(draft.Columns(), draft.Steps.ToArray(), WithLost(outcome, draft.Lost)),
+        };
+    }
+
+    private static string WithLost(string outcome, int lost) => lost == 0 ? outcome
+        : outcome + $" ({lost.ToString(CultureInfo.InvariantCulture)} earlier op(s) of the witness fell out of the {RingMask + 1}-op window)";
+
+    private void AppendSteps(WitnessDraft draft, IEnumerable<long> execs, long after)
+    {
         var sorted = new SortedSet<long>();
-        int lost = 0;
         foreach (long exec in execs)
         {
-            if (exec < 0)
+            if (exec < 0 || exec <= after)
             {
                 continue;
             }
@@ -40,22 +108,20 @@ public sealed partial class ReplayEngine
             }
             else
             {
-                lost++;
+                draft.Lost++;
             }
         }
-        var steps = new List<WitnessStep>(sorted.Count);
-        var cpus = new SortedDictionary<int, List<string>>();
-        var seqs = new SortedSet<long>();
         foreach (long exec in sorted)
         {
             ref readonly var rec = ref Record(exec);
             var task = GetTask(rec.Op.Tid);
-            steps.Add(new WitnessStep(steps.Count + 1, rec.Op.Cpu, rec.Op.Tid, rec.Op.Seq, Name(rec.Op.Kind), OpText.Describe(rec)));
-            seqs.Add(rec.Op.Seq);
-            if (!cpus.TryGetValue(rec.Op.Cpu, out var names))
+            draft.Steps.Add(new WitnessStep(draft.Steps.Count + 1, rec.Op.Cpu, rec.Op.Tid, rec.Op.Seq, Name(rec.Op.Kind), OpText.Describe(rec)));
+            draft.Seqs.Add(rec.Op.Seq);
+            draft.LastExec = exec;
+            if (!draft.Cpus.TryGetValue(rec.Op.Cpu, out var names))
             {
                 names = [];
-                cpus.Add(rec.Op.Cpu, names);
+                draft.Cpus.Add(rec.Op.Cpu, names);
             }
             string name = $"{task.Comm}-{task.Tid.ToString(CultureInfo.InvariantCulture)}";
             if (!names.Contains(name))
@@ -63,25 +129,20 @@ public sealed partial class ReplayEngine
                 names.Add(name);
             }
         }
-        var columns = cpus.Select(kv => new WitnessColumn(kv.Key, $"CPU{kv.Key.ToString(CultureInfo.InvariantCulture)} ({string.Join(", ", kv.Value)})")).ToArray();
-        if (lost > 0)
-        {
-            outcome += $" ({lost.ToString(CultureInfo.InvariantCulture)} earlier op(s) of the witness fell out of the {RingMask + 1}-op window)";
-        }
-        _findings.Add(new Finding
-        {
-            Checker = checker,
-            Race = race,
-            Class = cls,
-            Severity = severity,
-            Cpus = [.. cpus.Keys],
-            Mm = mm,
-            Va = va,
-            Pfn = pfn,
-            Seqs = [.. seqs],
-            Message = message,
-            Witness = new Witness(columns, steps, outcome),
-        });
+    }
+
+    /// <summary>A witness under construction: it can grow when the outcome of its race shows later.</summary>
+    private sealed class WitnessDraft
+    {
+        public readonly List<WitnessStep> Steps = [];
+        public readonly SortedDictionary<int, List<string>> Cpus = [];
+        public readonly SortedSet<long> Seqs = [];
+        public long LastExec = long.MinValue;
+        public int Lost;
+        public string Outcome = "";
+
+        public WitnessColumn[] Columns() =>
+            Cpus.Select(kv => new WitnessColumn(kv.Key, $"CPU{kv.Key.ToString(CultureInfo.InvariantCulture)} ({string.Join(", ", kv.Value)})")).ToArray();
     }
 
     /// <summary>Recent flushes of <paramref name="mm"/> after <paramref name="after"/>.</summary>

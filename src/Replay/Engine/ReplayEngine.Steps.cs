@@ -78,6 +78,9 @@ public sealed partial class ReplayEngine
                 task.Push(Micro(step, OpKind.PtlUnlock, OpFlags.None, Level.Pte));
                 break;
             case OpKind.TtuMlockSet:
+                // The unlock in ttu_mlock_page runs iff this step's trylock succeeded (4.3: up_read inside
+                // `if (down_read_trylock(...))`), whatever the walker found.
+                task.RegTryHeld = false;
                 if (!_profile.Has(KernelFix.MlockUnderPtl))
                 {
                     // 4.3: out_mlock: down_read_trylock(mmap_sem), re-test VM_LOCKED, mlock_vma_page, no PTL held.
@@ -89,7 +92,7 @@ public sealed partial class ReplayEngine
                 if (!_profile.Has(KernelFix.MlockUnderPtl))
                 {
                     task.Push(Micro(step, OpKind.FlagSet, OpFlags.IfFound, sub: (byte)PageFlag.Mlocked));
-                    task.Push(Micro(step, OpKind.MmapUnlock, OpFlags.IfNotSkip));
+                    task.Push(Micro(step, OpKind.MmapUnlock, OpFlags.IfTryHeld));
                 }
                 break;
             case OpKind.ZapClear:
@@ -114,6 +117,7 @@ public sealed partial class ReplayEngine
                 break;
             case OpKind.RetractStart:
                 task.RegSkip = false;
+                task.RegTryHeld = false;
                 if (!_profile.Has(KernelFeature.RetractWithoutMmapLock))
                 {
                     task.Push(Micro(step, OpKind.MmapLock, OpFlags.Write | OpFlags.Try | OpFlags.AbortIfFailed));
@@ -132,7 +136,7 @@ public sealed partial class ReplayEngine
                 task.Push(Micro(step, OpKind.RmapUnlock, OpFlags.IfNotSkip, obj: step.Obj));
                 if (!_profile.Has(KernelFeature.RetractWithoutMmapLock))
                 {
-                    task.Push(Micro(step, OpKind.MmapUnlock, OpFlags.IfNotSkip));
+                    task.Push(Micro(step, OpKind.MmapUnlock, OpFlags.IfTryHeld));
                 }
                 break;
         }
@@ -163,12 +167,13 @@ public sealed partial class ReplayEngine
     /// <summary>move_pgt_entry(NORMAL_PMD / NORMAL_PUD) as the profile's mremap.c does it.</summary>
     private void EmitNormalMove(TaskState task, in Op step, Level level, ulong oldVa, ulong newVa, bool needRmapLocks, bool checkDst)
     {
-        bool rmap = step.Obj != 0 && (needRmapLocks || _profile.Has(KernelFix.RmapLocksPmdMove));
+        int rmapObj = MoveRmap(step, oldVa);
+        bool rmap = rmapObj != 0 && (needRmapLocks || _profile.Has(KernelFix.RmapLocksPmdMove));
         // move_page_tables classifies the old entry before take_rmap_locks (the window of §2.6).
         task.Push(Micro(step, OpKind.EntryRead, OpFlags.Lockless | OpFlags.SaveReg, level, va: oldVa));
         if (rmap)
         {
-            task.Push(Micro(step, OpKind.RmapLock, OpFlags.Write, obj: step.Obj));
+            task.Push(Micro(step, OpKind.RmapLock, OpFlags.Write, obj: rmapObj));
         }
         task.Push(Micro(step, OpKind.PtlLock, OpFlags.None, level, va: oldVa));
         task.Push(Micro(step, OpKind.PtlLock, OpFlags.Nested, level, va: newVa));
@@ -191,21 +196,22 @@ public sealed partial class ReplayEngine
         task.Push(Micro(step, OpKind.PtlUnlock, OpFlags.None, level, va: oldVa));
         if (rmap)
         {
-            task.Push(Micro(step, OpKind.RmapUnlock, OpFlags.None, obj: step.Obj));
+            task.Push(Micro(step, OpKind.RmapUnlock, OpFlags.None, obj: rmapObj));
         }
     }
 
     /// <summary>move_ptes over [oldVa, oldVa+len) within one PMD extent (split into extents by the caller).</summary>
     private void EmitMovePtes(TaskState task, in Op step, ulong oldVa, ulong newVa, ulong len, int spare)
     {
-        bool rmap = step.Obj != 0 && step.Has(OpFlags.NeedRmapLocks);
+        int rmapObj = MoveRmap(step, oldVa);
+        bool rmap = rmapObj != 0 && step.Has(OpFlags.NeedRmapLocks);
         ulong end = oldVa + len;
         while (oldVa < end)
         {
             ulong extent = Math.Min(Math.Min(NextBoundary(oldVa, PmdSize) - oldVa, NextBoundary(newVa, PmdSize) - newVa), end - oldVa);
             if (rmap)
             {
-                task.Push(Micro(step, OpKind.RmapLock, OpFlags.Write, obj: step.Obj));
+                task.Push(Micro(step, OpKind.RmapLock, OpFlags.Write, obj: rmapObj));
             }
             task.Push(Micro(step, OpKind.PteAlloc, OpFlags.None, va: newVa, table: spare));
             if (spare != 0)
@@ -224,11 +230,21 @@ public sealed partial class ReplayEngine
             task.Push(Micro(step, OpKind.PtlUnlock, OpFlags.None, Level.Pte, va: oldVa));
             if (rmap)
             {
-                task.Push(Micro(step, OpKind.RmapUnlock, OpFlags.None, obj: step.Obj));
+                task.Push(Micro(step, OpKind.RmapUnlock, OpFlags.None, obj: rmapObj));
             }
             oldVa += extent;
             newVa += extent;
         }
+    }
+
+    /// <summary>
+    /// The rmap object take_rmap_locks locks: the source VMA's anon_vma root / i_mmap. That is a fact of the
+    /// VMA, so the op's optional <c>rmap</c> key is used only when the trace gave its VMA none.
+    /// </summary>
+    private int MoveRmap(in Op step, ulong oldVa)
+    {
+        var vma = GetMm(step.Mm)?.FindVma(oldVa);
+        return vma is not null && vma.Rmap != 0 ? vma.Rmap : step.Obj;
     }
 
     private static ulong NextBoundary(ulong va, ulong size) => (va + size) & ~(size - 1);

@@ -87,7 +87,8 @@ public sealed partial class ReplayEngine
     private readonly Dictionary<int, (ulong Mask, long Exec)> _ipis = [];
     private readonly Stack<long[]> _entryPool = new();
     private readonly List<Finding> _findings = [];
-    private readonly HashSet<string> _findingKeys = new(StringComparer.Ordinal);
+    private readonly Dictionary<RaceInstance, int> _instances = [];
+    private readonly List<WitnessDraft> _drafts = [];
     private readonly List<string> _unfinished = [];
     private TaskState? _lastTask;
     private CpuState[] _cpuList = [];

@@ -44,6 +44,8 @@ public enum OpFlags : uint
     CheckLocked = 1 << 16,
     /// <summary>Internal: only when the page has no mapping left (clear_page_mlock in page_remove_rmap).</summary>
     IfUnmapped = 1 << 17,
+    /// <summary>Internal: only when the step's trylock (<c>down_read_trylock</c>) succeeded: its unlock.</summary>
+    IfTryHeld = 1 << 18,
     /// <summary>Internal: the kernel checks the destination and falls back (WARN) when it is populated.</summary>
     CheckDst = 1 << 20,
     /// <summary>Internal: re-validate the source entry under the locks (6fa1066fc5d0).</summary>
