@@ -22,11 +22,12 @@ internal static class SynthCommand
         var cpus = new Option<int>("--cpus") { Description = "random: CPUs (1-64).", DefaultValueFactory = _ => 4 };
         var ops = new Option<long>("--ops") { Description = "random: approximate number of ops.", DefaultValueFactory = _ => 100_000 };
         var seed = new Option<ulong>("--seed") { Description = "random: seed; the same options give byte-identical output.", DefaultValueFactory = _ => 1 };
+        var benign = new Option<bool>("--benign") { Description = "scenario: the same programs in a benign schedule (the race does not happen in that order; 'mmtrace explore' finds it)." };
         var inject = new Option<string?>("--inject") { Description = $"random: races to inject, comma-separated ({string.Join(",", RandomWorkloadOptions.RaceIds)})." };
 
         var command = new Command("synth", "Write a race scenario, or a random workload that obeys the kernel's locking ('random'), as an op trace (ftrace text that 'mmtrace ingest' reads).")
         {
-            scenario, list, output, cpus, ops, seed, inject,
+            scenario, list, output, cpus, ops, seed, inject, benign,
         };
         command.SetAction(parse => CommandRunner.Run(parse, verbose, _ =>
         {
@@ -53,7 +54,7 @@ internal static class SynthCommand
                     + (options.Inject.Count > 0 ? $", injected {string.Join(",", options.Inject)}" : ", no race injected"));
                 return ExitCodes.Success;
             }
-            var trace = ScenarioLibrary.Get(name).Build();
+            var trace = parse.GetValue(benign) ? ScenarioLibrary.Get(name).BuildBenign() : ScenarioLibrary.Get(name).Build();
             AtomicFile.WriteText(path, writer => OpTraceWriter.Write(trace, writer));
             Console.Out.WriteLine($"wrote {path}: {trace.Count} ops, {trace.Tasks.Count} tasks");
             return ExitCodes.Success;

@@ -48,6 +48,9 @@ public sealed partial class ReplayEngine
     internal long EntryNow(int mm, ulong va, Level level) =>
         GetMm(mm) is { } state && TryWalk(state, va, level, out var t, out int idx) ? t.Entries[idx] : EntryValue.None;
 
+    /// <summary>The rmap object of the VMA of mm <paramref name="mm"/> containing <paramref name="va"/> now (0: none).</summary>
+    internal int VmaRmap(int mm, ulong va) => GetMm(mm)?.FindVma(va)?.Rmap ?? 0;
+
     /// <summary>The level of table <paramref name="table"/> (PTE when unknown).</summary>
     internal Level TableLevel(int table) => GetTable(table)?.Level ?? Level.Pte;
 

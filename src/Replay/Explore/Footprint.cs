@@ -253,6 +253,11 @@ internal sealed class Footprint
                 {
                     Add(Obj.Rmap, op.Obj);
                 }
+                // take_rmap_locks locks the source VMA's anon_vma root / i_mmap.
+                if (engine.VmaRmap(mm, op.Va) is var rmap and not 0)
+                {
+                    Add(Obj.Rmap, rmap);
+                }
                 if (op.Kind == OpKind.ExecShiftStack)
                 {
                     Add(Obj.Vmas, mm);
