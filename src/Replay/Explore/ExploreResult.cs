@@ -91,6 +91,9 @@ public sealed class ExploreResult
     /// <summary>When stopped early: alternatives (backtrack points) still pending, and the shallowest depth holding one.</summary>
     public long PendingAlternatives { get; internal set; }
 
+    /// <summary>The largest preemption bound whose schedules were all covered (-1: none; DPOR deepens 0, 1, …, K).</summary>
+    public int CompletedBound { get; internal set; } = -1;
+
     /// <summary>When stopped early: the shallowest schedule position with an unexplored alternative (-1: none).</summary>
     public int ShallowestPending { get; internal set; } = -1;
 
@@ -119,8 +122,9 @@ public sealed class ExploreResult
                 ? string.Create(inv, $"no violation within {Options.Bound} preemption{(Options.Bound == 1 ? "" : "s")} (every schedule within the bound covered: {DistinctTraces:N0} distinct interleavings)")
                 : string.Create(inv, $"every schedule within {Options.Bound} preemption{(Options.Bound == 1 ? "" : "s")} covered ({DistinctTraces:N0} distinct interleavings)");
         }
+        string done = CompletedBound < 0 ? "no bound fully covered" : string.Create(inv, $"every schedule within {CompletedBound} preemption{(CompletedBound == 1 ? "" : "s")} covered");
         return string.Create(inv,
-            $"stopped by --{StoppedBy} after {Schedules:N0} schedules: {PendingAlternatives:N0} alternatives within {Options.Bound} preemptions left unexplored (shallowest at op {ShallowestPending + 1} of the schedule); "
+            $"stopped by --{StoppedBy} after {Schedules:N0} schedules: {done}; {PendingAlternatives:N0} alternatives within {CompletedBound + 1} preemptions left unexplored (shallowest at op {ShallowestPending + 1} of the schedule); "
             + $"{(Violations.Count == 0 ? "no violation in the schedules covered" : "violations below are from the schedules covered")}");
     }
 }
