@@ -129,6 +129,10 @@ internal static class ExploreCommand
                 o.WriteLine(string.Create(inv, $"  {r.MalformedOps:N0} op lines could not be read and are not part of the programs"));
             }
             o.WriteLine("  " + x.Coverage());
+            if (x.InfeasibleExample is { } why)
+            {
+                o.WriteLine("  first infeasible schedule: " + why);
+            }
             foreach (var v in x.Violations)
             {
                 o.WriteLine();

@@ -73,6 +73,9 @@ public sealed class ExploreResult
     /// <summary>Schedules cut short because an op contradicted the model's state (the order cannot happen: an op ran before the op that creates what it uses).</summary>
     public long Infeasible { get; internal set; }
 
+    /// <summary>The model's message for the first infeasible schedule (what the op contradicted), or null.</summary>
+    public string? InfeasibleExample { get; internal set; }
+
     /// <summary>Schedules in which every remaining task waited.</summary>
     public long Deadlocked { get; internal set; }
 

@@ -375,6 +375,7 @@ public sealed class Explorer
             if (!Step(task, depth, dpor))
             {
                 result.Infeasible++;
+                result.InfeasibleExample ??= InconsistentMessage();
                 result.Transitions += depth + 1;
                 return;
             }
@@ -382,6 +383,12 @@ public sealed class Explorer
         }
         result.Transitions += depth;
         Complete(result);
+    }
+
+    private string InconsistentMessage()
+    {
+        var findings = _engine.Findings;
+        return findings.Count > 0 && findings[^1].Class == FindingClass.Inconsistent ? findings[^1].Message : "an op the model refused";
     }
 
     private int DefaultChoice(Frame frame)
@@ -788,6 +795,7 @@ public sealed class Explorer
                 // Frames are not kept for PCT; Step needs none without DPOR.
                 if (!Step(task, step, dpor: false))
                 {
+                    result.InfeasibleExample ??= InconsistentMessage();
                     feasible = false;
                     break;
                 }

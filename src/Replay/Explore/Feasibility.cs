@@ -26,11 +26,12 @@ internal static class Feasibility
         {
             engine.NameTask(task.Tid, task.Comm);
         }
-        var mmCreated = new Dictionary<int, (int Task, int Local)>();
-        var tableAlloc = new Dictionary<int, (int Task, int Local)>();
-        var pageAlloc = new Dictionary<ulong, (int Task, int Local)>();
-        var pageUsers = new Dictionary<ulong, int[]>();
+        // Objects with a lifetime (mm, table, page; ids are reused): creator, uses since, last destroyer.
+        var lives = new Dictionary<(int Kind, long Id), Life>();
         var vmas = new List<(int Mm, ulong Start, ulong End, int Task, int Local)>();
+        var lastOnCpu = new Dictionary<int, (int Task, int Local)>();
+        var decisions = new Dictionary<(int Mm, ulong Vma), List<(int Task, int Local)>>();
+        var flagsWriter = new Dictionary<(int Mm, ulong Vma), (int Task, int Local)>();
         var slotWriter = new Dictionary<(int Kind, long A, long B), (int Task, int Local, bool Primitive)>();
         var lastRead = new (int Local, long Value)[n];
         for (int t = 0; t < n; t++)
@@ -54,18 +55,82 @@ internal static class Feasibility
                 }
             }
 
-            // Creation before use.
-            if (op.Mm != 0 && op.Kind != OpKind.MmCreate && mmCreated.TryGetValue(op.Mm, out var mmc))
+            // A CPU runs one task at a time: tasks sharing a CPU keep the order of their slices (ctx_switch decides
+            // which mm the CPU's accesses and TLB fills use); exploration reorders what different CPUs do.
+            if (lastOnCpu.TryGetValue(op.Cpu, out var previous))
             {
-                After(mmc);
+                After(previous);
             }
-            if (op.Table != 0 && !OpSpec.IsKernelStep(op.Kind) && op.Kind != OpKind.TableAlloc && tableAlloc.TryGetValue(op.Table, out var tc))
+            lastOnCpu[op.Cpu] = (p, l);
+            // A decision the trace baked in keeps the VMA flags it was made on: a fault's Mlocked set (flag_set naming
+            // its mapping) or a vm_flags_read saw VM_LOCKED as the last change made it, so it stays after that change
+            // and the next change of those flags by another task stays after it.
+            if (op.Mm != 0 && VmaOf(vmas, op.Mm, op.Va) is { } vmaStart)
             {
-                After(tc);
+                var key = (op.Mm, vmaStart);
+                if (IsVmaFlagsDecision(op))
+                {
+                    if (flagsWriter.TryGetValue(key, out var writer))
+                    {
+                        After(writer);
+                    }
+                    if (!decisions.TryGetValue(key, out var readers))
+                    {
+                        readers = [];
+                        decisions.Add(key, readers);
+                    }
+                    readers.Add((p, l));
+                }
+                else if (op.Kind is OpKind.VmFlagsWrite or OpKind.VmaModify or OpKind.VmaRemove)
+                {
+                    if (decisions.TryGetValue(key, out var readers))
+                    {
+                        foreach (var reader in readers)
+                        {
+                            After(reader);
+                        }
+                        readers.Clear();
+                    }
+                    flagsWriter[key] = (p, l);
+                }
             }
-            if (op.Pfn != 0 && op.Kind != OpKind.PageAlloc && pageAlloc.TryGetValue(op.Pfn, out var pc))
+            // Lifetimes: a use follows the creation, a destruction follows every use, a re-creation of the id follows the
+            // destruction before it.
+            foreach (var (kind, id, role) in LifetimeObjects(op))
             {
-                After(pc);
+                if (!lives.TryGetValue((kind, id), out var life))
+                {
+                    life = new Life(n);
+                    lives.Add((kind, id), life);
+                }
+                switch (role)
+                {
+                    case Role.Create:
+                        if (life.Destroyer.Task >= 0)
+                        {
+                            After(life.Destroyer);
+                        }
+                        break;
+                    case Role.Destroy:
+                        if (life.Creator.Task >= 0)
+                        {
+                            After(life.Creator);
+                        }
+                        for (int q = 0; q < n; q++)
+                        {
+                            if (q != p && life.Users[q] > 0)
+                            {
+                                list.Add((q, life.Users[q]));
+                            }
+                        }
+                        break;
+                    default:
+                        if (life.Creator.Task >= 0)
+                        {
+                            After(life.Creator);
+                        }
+                        break;
+                }
             }
             if (op.Mm != 0 && op.Kind != OpKind.VmaCreate)
             {
@@ -76,17 +141,6 @@ internal static class Feasibility
                     {
                         After((vma.Task, vma.Local));
                         break;
-                    }
-                }
-            }
-            // A page is freed after every use of it since it was allocated.
-            if (op.Kind == OpKind.PageFree && pageUsers.TryGetValue(op.Pfn, out var users))
-            {
-                for (int q = 0; q < n; q++)
-                {
-                    if (q != p && users[q] > 0)
-                    {
-                        list.Add((q, users[q]));
                     }
                 }
             }
@@ -129,32 +183,80 @@ internal static class Feasibility
             {
                 slotWriter[key] = (p, l, !OpSpec.IsKernelStep(op.Kind));
             }
-            switch (op.Kind)
+            foreach (var (kind, id, role) in LifetimeObjects(op))
             {
-                case OpKind.MmCreate:
-                    mmCreated[op.Mm] = (p, l);
-                    break;
-                case OpKind.TableAlloc:
-                    tableAlloc[op.Table] = (p, l);
-                    break;
-                case OpKind.PageAlloc:
-                    pageAlloc[op.Pfn] = (p, l);
-                    pageUsers[op.Pfn] = new int[n];
-                    break;
-                case OpKind.VmaCreate:
-                    vmas.Add((op.Mm, op.Va, op.Va + op.Len, p, l));
-                    break;
-                default:
-                    break;
+                var life = lives[(kind, id)];
+                switch (role)
+                {
+                    case Role.Create:
+                        life.Creator = (p, l);
+                        Array.Clear(life.Users);
+                        break;
+                    case Role.Destroy:
+                        life.Destroyer = (p, l);
+                        life.Creator = (-1, 0);
+                        Array.Clear(life.Users);
+                        break;
+                    default:
+                        life.Users[p] = l + 1;
+                        break;
+                }
             }
-            if (op.Pfn != 0 && pageUsers.TryGetValue(op.Pfn, out var u))
+            if (op.Kind == OpKind.VmaCreate)
             {
-                u[p] = l + 1;
+                vmas.Add((op.Mm, op.Va, op.Va + op.Len, p, l));
             }
             need[p][l] = list;
         }
         var compact = need.Select(task => task.Select(Compact).ToArray()).ToArray();
         return (compact, link);
+    }
+
+    private static bool IsVmaFlagsDecision(in Op op) =>
+        op.Kind == OpKind.VmFlagsRead || (op.Kind == OpKind.FlagSet && op.Sub == (byte)PageFlag.Mlocked);
+
+    /// <summary>Start of the latest-created VMA of <paramref name="mm"/> containing <paramref name="va"/>, or null.</summary>
+    private static ulong? VmaOf(List<(int Mm, ulong Start, ulong End, int Task, int Local)> vmas, int mm, ulong va)
+    {
+        for (int v = vmas.Count - 1; v >= 0; v--)
+        {
+            if (vmas[v].Mm == mm && va >= vmas[v].Start && va < vmas[v].End)
+            {
+                return vmas[v].Start;
+            }
+        }
+        return null;
+    }
+
+    private enum Role
+    {
+        Use,
+        Create,
+        Destroy,
+    }
+
+    private sealed class Life(int tasks)
+    {
+        public (int Task, int Local) Creator = (-1, 0);
+        public (int Task, int Local) Destroyer = (-1, 0);
+        public readonly int[] Users = new int[tasks];
+    }
+
+    /// <summary>The mm, table and page an op names, and whether it creates, destroys or uses each.</summary>
+    private static IEnumerable<(int Kind, long Id, Role Role)> LifetimeObjects(Op op)
+    {
+        if (op.Mm != 0)
+        {
+            yield return (1, op.Mm, op.Kind switch { OpKind.MmCreate => Role.Create, OpKind.MmDestroy => Role.Destroy, _ => Role.Use });
+        }
+        if (op.Table != 0 && !OpSpec.IsKernelStep(op.Kind))
+        {
+            yield return (2, op.Table, op.Kind switch { OpKind.TableAlloc => Role.Create, OpKind.TableFree => Role.Destroy, _ => Role.Use });
+        }
+        if (op.Pfn != 0)
+        {
+            yield return (3, (long)op.Pfn, op.Kind switch { OpKind.PageAlloc => Role.Create, OpKind.PageFree => Role.Destroy, _ => Role.Use });
+        }
     }
 
     /// <summary>Keeps the largest count per task.</summary>

@@ -190,6 +190,8 @@ public class ExplorerTests
     [InlineData(1UL)]
     [InlineData(2UL)]
     [InlineData(3UL)]
+    [InlineData(5UL)]
+    [InlineData(8UL)]
     public void Dpor_RandomWorkloadUnderLatest_NoViolation(ulong seed)
     {
         var trace = RandomWorkloadTrace(seed, ops: 300);
@@ -197,8 +199,7 @@ public class ExplorerTests
         var result = new Explorer(trace, KernelProfile.Parse("latest"), Arch.X86, new ExploreOptions { Bound = 2, Budget = 300 }).Run();
 
         Assert.Empty(result.Violations);
-        Assert.Equal(0, result.Deadlocked);
-        Assert.True(result.Schedules > 1);
+        Assert.Equal(300, result.Schedules);
     }
 
     internal static OpTrace RandomWorkloadTrace(ulong seed, long ops)
