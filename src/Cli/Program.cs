@@ -24,6 +24,7 @@ internal static class Program
         root.Subcommands.Add(ReplayCommand.Create(verbose));
         root.Subcommands.Add(ExploreCommand.Create(verbose));
         root.Subcommands.Add(DemoCommand.Create(verbose));
+        root.Subcommands.Add(SoakCommand.Create(verbose));
 
         var parse = root.Parse(args);
         if (parse.Errors.Count > 0)

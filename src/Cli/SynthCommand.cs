@@ -6,7 +6,7 @@ namespace Pipeline.Cli;
 
 /// <summary>
 /// <c>mmtrace synth --list</c>, <c>mmtrace synth SCENARIO -o FILE</c>,
-/// <c>mmtrace synth random --cpus N --ops M --seed S [--inject R1,R3,…] -o FILE</c>.
+/// <c>mmtrace synth random --cpus N --ops M --seed S [--profile NAME] [--inject R1,R3,…] -o FILE</c>.
 /// </summary>
 internal static class SynthCommand
 {
@@ -23,11 +23,16 @@ internal static class SynthCommand
         var ops = new Option<long>("--ops") { Description = "random: approximate number of ops.", DefaultValueFactory = _ => 100_000 };
         var seed = new Option<ulong>("--seed") { Description = "random: seed; the same options give byte-identical output.", DefaultValueFactory = _ => 1 };
         var benign = new Option<bool>("--benign") { Description = "scenario: the same programs in a benign schedule (the race does not happen in that order; 'mmtrace explore' finds it)." };
+        var profile = new Option<string>("--profile")
+        {
+            Description = "random: the kernel the workload is for; the generator follows its features (no PMD moves before v5.0), so the workload replays clean under it.",
+            DefaultValueFactory = _ => "latest",
+        };
         var inject = new Option<string?>("--inject") { Description = $"random: races to inject, comma-separated ({string.Join(",", RandomWorkloadOptions.RaceIds)})." };
 
         var command = new Command("synth", "Write a race scenario, or a random workload that obeys the kernel's locking ('random'), as an op trace (ftrace text that 'mmtrace ingest' reads).")
         {
-            scenario, list, output, cpus, ops, seed, inject, benign,
+            scenario, list, output, cpus, ops, seed, profile, inject, benign,
         };
         command.SetAction(parse => CommandRunner.Run(parse, verbose, _ =>
         {
@@ -46,7 +51,7 @@ internal static class SynthCommand
                     Ops = parse.GetValue(ops),
                     Seed = parse.GetValue(seed),
                     Inject = RandomWorkloadOptions.ParseInject(parse.GetValue(inject)),
-                };
+                }.For(KernelProfile.Parse(parse.GetValue(profile)!));
                 options.Validate();
                 long written = 0;
                 AtomicFile.WriteText(path, writer => written = RandomWorkload.Write(options, writer));

@@ -9,7 +9,7 @@ public sealed class CommandLineTests
         var result = Mmtrace.Run("--help");
 
         Assert.Equal(0, result.ExitCode);
-        foreach (var command in new[] { "ingest", "query", "queries", "replay", "synth", "demo", "record" })
+        foreach (var command in new[] { "ingest", "query", "queries", "replay", "synth", "demo", "record", "soak" })
         {
             Assert.Contains(command, result.Stdout, StringComparison.Ordinal);
         }
@@ -33,6 +33,7 @@ public sealed class CommandLineTests
     [InlineData("replay", "d", "--profile", "v9.99")]
     [InlineData("replay", "d", "--arch", "riscv")]
     [InlineData("synth", "r1-pmd")]                                       // -o missing
+    [InlineData("soak", "--seeds", "1,x")]                                // bad seed
     [InlineData("nosuchcommand")]
     [InlineData("ingest", "--frobnicate")]
     public void Command_UsageError_ExitsTwoWithOneLine(params string[] args)

@@ -1,3 +1,5 @@
+using Pipeline.Replay.Runner;
+
 namespace Pipeline.Replay.Tests;
 
 public class KernelProfileTests
@@ -51,5 +53,21 @@ public class KernelProfileTests
         {
             Assert.Equal(name, KernelProfile.Parse(name).Name);
         }
+    }
+
+    [Theory]
+    [InlineData("v6.18", null, true)]
+    [InlineData("v6.18", "+rmap-locks-pmd-move", true)]
+    [InlineData("latest", "-ttu-sync", true)]
+    [InlineData("v6.12", null, false)]
+    [InlineData("v6.12", "+skip-pmd-move-on-overlap", false)]
+    [InlineData("v5.14", null, false)]
+    public void ToPrediction_MultiVmaMoves_FollowTheProfileFeatureNotItsName(string name, string? fix, bool expected)
+    {
+        // --fix renames the profile (v6.18+rmap-locks-pmd-move); the prediction must not change with the name.
+        var profile = KernelProfile.Parse(name, fix is null ? null : [fix]);
+
+        Assert.Equal(expected, profile.Has(KernelFeature.MultiVmaMremap));
+        Assert.Equal(expected, DatasetReplay.ToPrediction(profile).MultiVmaMove);
     }
 }

@@ -299,29 +299,6 @@ public class ReplayEngineTests
         Assert.Empty(result.Findings);
     }
 
-    [Theory]
-    [InlineData(true, 0)]
-    [InlineData(false, 1)]
-    public void Run_PteMoveUnlockBeforeFlush_OnlyFlushFirstIsClean(bool flushFirst, int expected)
-    {
-        var program = new Program().Mapped()
-            .Op(1, 1, OpKind.Access, mm: 1, va: 0x201000)
-            .Op(1, 1, OpKind.PtlLock, table: 5)
-            .Op(1, 1, OpKind.PteMove, mm: 1, va: 0x201000, newVa: 0x202000);
-        if (flushFirst)
-        {
-            program.Op(1, 1, OpKind.TlbFlush, mm: 1, va: 0x201000, len: 0x1000).Op(1, 1, OpKind.PtlUnlock, table: 5);
-        }
-        else
-        {
-            program.Op(1, 1, OpKind.PtlUnlock, table: 5).Op(1, 1, OpKind.TlbFlush, mm: 1, va: 0x201000, len: 0x1000);
-        }
-
-        var result = program.Run();
-
-        Assert.Equal(expected, result.Findings.Count(f => f.Checker == "I1"));
-    }
-
     [Fact]
     public void Run_ObservedValueDiffersFromModel_Inconsistent()
     {

@@ -4,11 +4,17 @@ namespace Pipeline.Replay;
 /// I1 (R1): at <c>page_free</c> no usable TLB entry on any CPU, under any VA, may map the page; at
 /// <c>table_free</c> no usable walk-cache entry may name the table. An entry of mm M on CPU c is usable iff c
 /// runs M or the entry's tlb_gen is M's current one (otherwise switch_mm flushes it before use). Stale entries
-/// after a PTL is dropped are normal (batched flushes); only a usable entry at the free is a bug.
+/// after a PTL is dropped are normal (batched flushes); only a usable entry at the free is a bug. That includes
+/// relocation: a move that left an entry of the old address usable shows as such an entry when a walker that
+/// found the page at its new address frees it, so there is no separate check at the move's unlock (every
+/// modelled move flushes the old range before it unlocks, and an unlock alone harms nothing). A walk-cache
+/// entry counts on a CPU running the mm and, on x86, on a lazy CPU that still has it loaded.
 /// </summary>
-internal static class I1NoStaleTranslationAtFree
+internal sealed class I1NoStaleTranslationAtFree : IChecker
 {
-    public static void OnPageFree(ReplayEngine engine, TaskState task, in Op op, PageState page, long now)
+    public string Id => "I1";
+
+    public void OnPageFree(ReplayEngine engine, TaskState task, in Op op, PageState page, long now)
     {
         if (page.TlbRefs <= 0)
         {
@@ -100,49 +106,14 @@ internal static class I1NoStaleTranslationAtFree
             $"CPU{cpu.Id} can still read and write pfn 0x{op.Pfn:x} through 0x{entry.Va:x} after it is freed and reused: use-after-free through a stale TLB entry{also}");
     }
 
-    /// <summary>
-    /// Relocation only (eb66ae030829): when the last PTL of a move_ptes/pmd_move section is released, no usable
-    /// TLB entry may still translate the old range, or a racing rmap walker that finds the page at its new
-    /// address and frees it leaves that entry behind.
-    /// </summary>
-    public static void OnRelocationUnlocked(ReplayEngine engine, TaskState task, long now)
-    {
-        long moved = task.RelocExec;
-        task.RelocExec = -1;
-        var mm = engine.GetMm(task.RelocMm);
-        if (mm is null)
-        {
-            return;
-        }
-        foreach (var cpu in engine.Cpus)
-        {
-            foreach (var entry in cpu.Tlb.Values)
-            {
-                if (entry.Mm != mm.Id || entry.Va >= task.RelocEnd || entry.Va + (1UL << entry.SizeShift) <= task.RelocStart)
-                {
-                    continue;
-                }
-                bool usable = cpu.LoadedMm == entry.Mm || entry.Gen == mm.TlbGen;
-                if (!usable)
-                {
-                    continue;
-                }
-                engine.AddRace(new RaceInstance("I1", mm.Id, 'p', entry.Pfn, moved), "R1", Severity.Critical, entry.Va, entry.Pfn, [entry.FillExec, moved, now],
-                    $"{task.Comm}-{task.Tid} released the page-table lock after moving [0x{task.RelocStart:x},0x{task.RelocEnd:x}) without flushing the old range; "
-                    + $"CPU{cpu.Id} still translates 0x{entry.Va:x} -> pfn 0x{entry.Pfn:x} through the old address",
-                    "an rmap walker can now find the page at its new address, unmap and free it while CPU" + cpu.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)
-                    + " keeps using the old translation");
-                return;
-            }
-        }
-    }
-
-    public static void OnTableFree(ReplayEngine engine, TaskState task, in Op op, Table table, long now)
+    public void OnTableFree(ReplayEngine engine, TaskState task, in Op op, Table table, long now)
     {
         int finding = -1;
         foreach (var cpu in engine.Cpus)
         {
-            if (cpu.LoadedMm != table.Mm || cpu.WalkCache.Count == 0)
+            // A lazy x86 CPU still has the mm's page tables loaded: speculative walks may use its caches.
+            bool loaded = cpu.LoadedMm == table.Mm || (engine.Arch == Arch.X86 && cpu.LazyMm == table.Mm);
+            if (!loaded || cpu.WalkCache.Count == 0)
             {
                 continue;
             }
@@ -155,7 +126,7 @@ internal static class I1NoStaleTranslationAtFree
                     if (finding < 0)
                     {
                         finding = engine.AddRace(new RaceInstance("I1", table.Mm, 't', (ulong)table.Id, now), "R1", Severity.Critical, 0, 0, [table.UnlinkExec, now],
-                            $"table {table.Id} is freed while CPU{cpu.Id}'s paging-structure cache still names it (no flush with freed_tables reached CPU{cpu.Id})",
+                            $"table {table.Id} is freed while CPU{cpu.Id}'s paging-structure cache still names it (no flush with freed_tables reached CPU{cpu.Id}{(cpu.LoadedMm == table.Mm ? "" : ", which is lazy with the mm still loaded")})",
                             $"CPU{cpu.Id}'s next walk may read the freed table {table.Id}");
                     }
                     else

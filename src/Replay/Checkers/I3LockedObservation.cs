@@ -8,10 +8,16 @@ namespace Pipeline.Replay;
 /// this page's entry still holds that PTL, and the mapcount the assertion reads is not 0. If page_remove_rmap
 /// already ran, <c>!page_mapcount</c> holds and the assertion cannot fire, whatever the op pattern.
 /// </summary>
-internal static class I3LockedObservation
+internal sealed class I3LockedObservation : IChecker
 {
-    public static void OnLocklessRead(ReplayEngine engine, TaskState task, Table table, int idx, long value, long now)
+    public string Id => "I3";
+
+    public void OnLocklessRead(ReplayEngine engine, TaskState task, in Op op, Table table, int idx, long value, long now)
     {
+        if (table.State is TableState.Freed or TableState.Deposited)
+        {
+            return;
+        }
         var lk = engine.TableLock(table);
         if (lk is null || lk.Writer == 0 || lk.Writer == task.Tid || table.SectionSerial != lk.Serial
             || (table.SectionWrites[idx >> 6] & (1UL << (idx & 63))) == 0)
@@ -27,7 +33,7 @@ internal static class I3LockedObservation
         task.ObsLockExec = lk.AcquireExec;
     }
 
-    public static void OnAssertedMapcount(ReplayEngine engine, TaskState task, in Op op, PageState page, long now)
+    public void OnAssertedMapcount(ReplayEngine engine, TaskState task, in Op op, PageState page, long now)
     {
         if (task.ObsReadExec < 0)
         {

@@ -8,17 +8,25 @@ namespace Pipeline.Replay;
 /// The outcome (a free while Mlocked, or an Mlocked page without a VM_LOCKED mapping at quiescence) is added
 /// to the finding of the racy set; without one, it is reported on its own.
 /// </summary>
-internal static class I4MlockJustification
+internal sealed class I4MlockJustification : IChecker
 {
-    public static void OnSetMlocked(ReplayEngine engine, TaskState task, in Op op, PageState page, long now)
+    public string Id => "I4";
+
+    public void OnSetMlocked(ReplayEngine engine, TaskState task, in Op op, PageState page, long now)
     {
         if (op.Has(OpFlags.Transfer))
         {
             return;
         }
-        string? why = Unjustified(engine, task, op);
+        string? why = Unjustified(engine, task, op, out bool badInput);
         if (why is null)
         {
+            return;
+        }
+        if (badInput)
+        {
+            // The op names no mapping the model knows: an inconsistency of the input, not a race.
+            engine.Inconsistent(op, $"flag_set(mlocked) of pfn 0x{op.Pfn:x} {why}", [now]);
             return;
         }
         var mm = engine.GetMm(op.Mm);
@@ -31,17 +39,19 @@ internal static class I4MlockJustification
                 : $"pfn 0x{op.Pfn:x} stays Mlocked and unevictable although no VM_LOCKED VMA maps it");
     }
 
-    private static string? Unjustified(ReplayEngine engine, TaskState task, in Op op)
+    private static string? Unjustified(ReplayEngine engine, TaskState task, in Op op, out bool badInput)
     {
+        badInput = true;
         var mm = engine.GetMm(op.Mm);
         if (mm is null)
         {
-            return "without naming the mapping that justifies it";
+            return op.Mm == 0 ? "names no mapping (mm va) that could justify it" : $"names mm{op.Mm}, which no mm_create introduced";
         }
         if (!engine.TryWalk(mm, op.Va, Level.Pte, out var table, out int idx))
         {
-            return $"while mm{op.Mm} has no PTE table for 0x{op.Va:x}";
+            return $"names 0x{op.Va:x} in mm{op.Mm}, which has no PTE table there";
         }
+        badInput = false;
         // The state at the set decides, not the locking pattern: before b87537d9e2fe mlock_vma_page ran under
         // the mmap_sem trylock without the PTL, which is correct whenever the page is still mapped in a
         // VM_LOCKED VMA at that moment; the race is a set after zap or munlock changed that state.
@@ -62,7 +72,7 @@ internal static class I4MlockJustification
         return null;
     }
 
-    public static void OnPageFree(ReplayEngine engine, TaskState task, in Op op, PageState page, long now)
+    public void OnPageFree(ReplayEngine engine, TaskState task, in Op op, PageState page, long now)
     {
         if (!page.Mlocked)
         {
@@ -81,7 +91,7 @@ internal static class I4MlockJustification
             BadPage);
     }
 
-    public static void AtQuiescence(ReplayEngine engine)
+    public void AtQuiescence(ReplayEngine engine)
     {
         if (engine.MlockedPages <= 0)
         {

@@ -4,9 +4,11 @@ namespace Pipeline.Replay;
 /// I5 (R5): a table is linked from at most one slot, and a PMD/PUD-level move needs an empty destination slot.
 /// move_normal_pmd checks the destination itself, WARNs and falls back to move_ptes; the checker predicts that.
 /// </summary>
-internal static class I5Structure
+internal sealed class I5Structure : IChecker
 {
-    public static void OnPopulatedDestination(ReplayEngine engine, TaskState task, in Op op, Level level, Table dst, int idx, long now)
+    public string Id => "I5";
+
+    public void OnPopulatedDestination(ReplayEngine engine, TaskState task, in Op op, Level level, Table dst, int idx, long now)
     {
         long value = dst.Entries[idx];
         var execs = new List<long> { now };
@@ -40,7 +42,7 @@ internal static class I5Structure
             $"move_normal_pmd: {warn} (mm/mremap.c) and returns false; move_page_tables falls back to move_ptes for this extent, so the move is correct but slower");
     }
 
-    public static void OnDoubleLink(ReplayEngine engine, TaskState task, Table child, Table parent, int idx, long now)
+    public void OnDoubleLink(ReplayEngine engine, TaskState task, Table child, Table parent, int idx, long now)
     {
         _ = engine.AddFinding("I5", "inconsistent", FindingClass.Inconsistent, Severity.Error, parent.Mm, 0, 0, [child.LinkExec, now],
             $"table {child.Id} is linked into table {parent.Id} entry {idx} while still linked from table {child.LinkTable} entry {child.LinkIdx}",

@@ -5,9 +5,11 @@ namespace Pipeline.Replay;
 /// under L if a writer serialised only by L could have changed it. move_page_tables classified the old PMD as
 /// a table before take_rmap_locks; retract_page_tables cleared it in between.
 /// </summary>
-internal static class I6DecisionFreshness
+internal sealed class I6DecisionFreshness : IChecker
 {
-    public static void OnStaleDecision(ReplayEngine engine, TaskState task, in Op op, Table src, int idx, long decided, long current, long now)
+    public string Id => "I6";
+
+    public void OnStaleDecision(ReplayEngine engine, TaskState task, in Op op, Table src, int idx, long decided, long current, long now)
     {
         var execs = new List<long> { task.RegReadExec, src.LastWriteExec, now };
         foreach (var held in task.Held)

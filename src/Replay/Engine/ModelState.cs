@@ -21,6 +21,8 @@ internal enum TableState : byte
     Live,
     Deposited,
     RcuPending,
+    // Unlinked and handed to an mmu_gather (tlb_remove_table): freed after that task's next flush of the mm.
+    Gathered,
     Freed,
 }
 
@@ -109,6 +111,9 @@ internal sealed class CpuState
 {
     public int Id;
     public int LoadedMm;
+    // x86 lazy TLB: after a switch to a kernel thread (ctx_switch mm=0) the CPU keeps the last user mm's page
+    // tables loaded, so speculative walks may still use its paging-structure caches; 0 when none.
+    public int LazyMm;
     public int IrqDepth;
     public long IrqStartExec = -1;
     public int RcuDepth;
@@ -179,11 +184,8 @@ internal sealed class TaskState
     // The step's mmap_lock trylock was taken (its unlock runs iff this is set).
     public bool RegTryHeld;
     public int NestedSkips;
-    // Relocation (move_ptes / pmd_move) not yet covered by a flush of the old range.
-    public int RelocMm;
-    public ulong RelocStart;
-    public ulong RelocEnd;
-    public long RelocExec = -1;
+    // Tables freed through this task's mmu_gather (free=gather), released after its next flush of their mm.
+    public readonly List<(int Table, Op Op)> Gathered = [];
     // TLB batch (TTU_BATCH_FLUSH).
     public ulong BatchMask;
     public long BatchAddExec = -1;

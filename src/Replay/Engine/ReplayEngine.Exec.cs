@@ -158,12 +158,7 @@ public sealed partial class ReplayEngine
                     {
                         return Lock(task, op, lk, true);
                     }
-                    bool unlocked = Unlock(task, op, lk);
-                    if (task.RelocExec >= 0 && !HoldsAnyPtl(task))
-                    {
-                        I1NoStaleTranslationAtFree.OnRelocationUnlocked(this, task, _exec - 1);
-                    }
-                    return unlocked;
+                    return Unlock(task, op, lk);
                 }
             case OpKind.IrqDisable:
             case OpKind.RcuLock:
@@ -240,7 +235,10 @@ public sealed partial class ReplayEngine
                     long now = Begin(task, op, page.MapCount);
                     if (op.Has(OpFlags.Assert))
                     {
-                        I3LockedObservation.OnAssertedMapcount(this, task, op, page, now);
+                        foreach (var c in _checkers)
+                        {
+                            c.OnAssertedMapcount(this, task, op, page, now);
+                        }
                     }
                     return true;
                 }
@@ -372,18 +370,6 @@ public sealed partial class ReplayEngine
         SetResult(now, 0, Outcome.Inconsistent);
         Inconsistent(op, $"{task.Comm}-{task.Tid} releases {lk.Name}, which it does not hold", [now]);
         return true;
-    }
-
-    private bool HoldsAnyPtl(TaskState task)
-    {
-        foreach (var h in task.Held)
-        {
-            if (h.Lock.IsPtl)
-            {
-                return true;
-            }
-        }
-        return false;
     }
 
     internal LockObj? TableLock(Table t)
@@ -544,7 +530,10 @@ public sealed partial class ReplayEngine
             {
                 if (child.LinkTable != 0)
                 {
-                    I5Structure.OnDoubleLink(this, task, child, t, idx, now);
+                    foreach (var c in _checkers)
+                    {
+                        c.OnDoubleLink(this, task, child, t, idx, now);
+                    }
                 }
                 child.LinkTable = t.Id;
                 child.LinkIdx = idx;
@@ -621,11 +610,7 @@ public sealed partial class ReplayEngine
         long now = Begin(task, op, value);
         if (t.State is TableState.Freed or TableState.Deposited)
         {
-            if (lockless)
-            {
-                I2LocklessWalkGrace.OnLocklessReadOfReusedTable(this, task, op, t, now);
-            }
-            else
+            if (!lockless)
             {
                 SetResult(now, value, Outcome.Inconsistent);
                 Inconsistent(op, $"locked entry_read of table {t.Id}, which is {t.State.ToString().ToLowerInvariant()}", [now]);
@@ -640,7 +625,10 @@ public sealed partial class ReplayEngine
         if (lockless)
         {
             task.LastLocklessReadExec = now;
-            I3LockedObservation.OnLocklessRead(this, task, t, idx, value, now);
+            foreach (var c in _checkers)
+            {
+                c.OnLocklessRead(this, task, op, t, idx, value, now);
+            }
         }
         var kind = EntryValue.KindOf(value);
         if (op.Has(OpFlags.SaveReg))
@@ -719,7 +707,6 @@ public sealed partial class ReplayEngine
         long now = Begin(task, op, value);
         WriteEntry(task, src, si, EntryValue.None, now, true);
         WriteEntry(task, dst, di, value, now, true);
-        NoteRelocation(task, op.Mm, op.Va, 4096, now);
         return true;
     }
 
@@ -750,7 +737,10 @@ public sealed partial class ReplayEngine
             long at = Begin(task, op, dstVal, Outcome.WarnFallback);
             if (op.Has(OpFlags.CheckDst))
             {
-                I5Structure.OnPopulatedDestination(this, task, op, level, dst, di, at);
+                foreach (var c in _checkers)
+                {
+                    c.OnPopulatedDestination(this, task, op, level, dst, di, at);
+                }
                 FallbackMovePtes(task, op, src, si, dst, di, level, at);
             }
             else
@@ -768,28 +758,16 @@ public sealed partial class ReplayEngine
                 return true;
             }
             long at = Begin(task, op, srcVal, Outcome.StaleUse);
-            I6DecisionFreshness.OnStaleDecision(this, task, op, src, si, decided, srcVal, at);
+            foreach (var c in _checkers)
+            {
+                c.OnStaleDecision(this, task, op, src, si, decided, srcVal, at);
+            }
             return true;
         }
         long now = Begin(task, op, srcVal);
         WriteEntry(task, src, si, EntryValue.None, now, true);
         WriteEntry(task, dst, di, srcVal, now, true);
-        NoteRelocation(task, op.Mm, op.Va & ~(SizeOf(level) - 1), SizeOf(level), now);
         return true;
-    }
-
-    private static void NoteRelocation(TaskState task, int mm, ulong start, ulong len, long now)
-    {
-        if (task.RelocExec >= 0 && task.RelocMm == mm)
-        {
-            task.RelocStart = Math.Min(task.RelocStart, start);
-            task.RelocEnd = Math.Max(task.RelocEnd, start + len);
-            return;
-        }
-        task.RelocMm = mm;
-        task.RelocStart = start;
-        task.RelocEnd = start + len;
-        task.RelocExec = now;
     }
 
     private void FallbackMovePtes(TaskState task, in Op op, Table src, int si, Table dst, int di, Level level, long now)
@@ -820,7 +798,7 @@ public sealed partial class ReplayEngine
         var mm = GetMm(op.Mm);
         if (mm is not null)
         {
-            FlushMm(mm, op.Va, SizeOf(level), op.Cpu, true, now);
+            FlushMm(mm, op.Va, SizeOf(level), op.Cpu, true, now, tables: true);
         }
     }
 
@@ -855,6 +833,16 @@ public sealed partial class ReplayEngine
         return t;
     }
 
+    /// <summary>The table is really freed now: the checkers judge the free, then its memory goes back to the pool.</summary>
+    private void FreeTable(TaskState task, in Op op, Table t, long now)
+    {
+        foreach (var c in _checkers)
+        {
+            c.OnTableFree(this, task, op, t, now);
+        }
+        ReleaseTable(t, now);
+    }
+
     private void ReleaseTable(Table t, long now)
     {
         t.State = TableState.Freed;
@@ -886,7 +874,7 @@ public sealed partial class ReplayEngine
     {
         int id = op.Table;
         var t = GetTable(id);
-        if (t is null || t.State is TableState.Freed or TableState.RcuPending || t.LinkTable != 0)
+        if (t is null || t.State is TableState.Freed or TableState.RcuPending or TableState.Gathered || t.LinkTable != 0)
         {
             long at = Begin(task, op, 0, Outcome.Inconsistent);
             string why = t is null ? "unknown" : t.LinkTable != 0 ? $"still linked from table {t.LinkTable} entry {t.LinkIdx}" : "already freed";
@@ -909,9 +897,15 @@ public sealed partial class ReplayEngine
             _rcuPending.Add((id, now));
             return true;
         }
-        I2LocklessWalkGrace.OnTableReuse(this, task, op, t, now, "freed");
-        I1NoStaleTranslationAtFree.OnTableFree(this, task, op, t, now);
-        ReleaseTable(t, now);
+        if ((FreeMode)op.Sub == FreeMode.Gather)
+        {
+            // pte_free_tlb into this task's mmu_gather: tlb_finish_mmu flushes (freed_tables) and only then
+            // frees the batched tables, so the free happens at the task's next flush of the mm.
+            t.State = TableState.Gathered;
+            task.Gathered.Add((id, op));
+            return true;
+        }
+        FreeTable(task, op, t, now);
         return true;
     }
 
@@ -942,7 +936,10 @@ public sealed partial class ReplayEngine
             return true;
         }
         long now = Begin(task, op);
-        I2LocklessWalkGrace.OnTableReuse(this, task, op, t, now, "deposited (reused to store the huge PMD's pgtable)");
+        foreach (var c in _checkers)
+        {
+            c.OnTableDeposit(this, task, op, t, now);
+        }
         t.State = TableState.Deposited;
         t.Mm = op.Mm;
         mm.Deposits[op.Va & ~(SizeOf(Level.Pmd) - 1)] = op.Table;
@@ -1038,9 +1035,7 @@ public sealed partial class ReplayEngine
                 var t = GetTable(id);
                 if (t is not null && t.State == TableState.RcuPending)
                 {
-                    I2LocklessWalkGrace.OnTableReuse(this, task, op, t, now, "freed");
-                    I1NoStaleTranslationAtFree.OnTableFree(this, task, op, t, now);
-                    ReleaseTable(t, now);
+                    FreeTable(task, op, t, now);
                 }
                 _rcuPending.RemoveAt(i);
                 i--;
@@ -1101,6 +1096,10 @@ public sealed partial class ReplayEngine
             {
                 cpu.LoadedMm = 0;
             }
+            if (cpu.LazyMm == mm.Id)
+            {
+                cpu.LazyMm = 0;
+            }
         }
         _mms[mm.Id] = null;
         return true;
@@ -1136,6 +1135,8 @@ public sealed partial class ReplayEngine
         Begin(task, op);
         int previous = cpu.LoadedMm;
         cpu.LoadedMm = op.Mm;
+        // A switch to a kernel thread is lazy on x86: the previous user mm stays loaded in hardware.
+        cpu.LazyMm = op.Mm == 0 ? (previous != 0 ? previous : cpu.LazyMm) : 0;
         // Between threads of one mm (prev == next, not lazy) switch_mm_irqs_off returns early: no flush.
         if (op.Mm != 0 && previous != op.Mm)
         {
@@ -1276,7 +1277,7 @@ public sealed partial class ReplayEngine
     }
 
     /// <summary>Removes entries of <paramref name="mm"/> overlapping [va, va+len) (or everything of it when <paramref name="all"/>).</summary>
-    private void RemoveEntries(CpuState cpu, int mm, ulong va, ulong len, bool all)
+    private void RemoveEntries(CpuState cpu, int mm, ulong va, ulong len, bool all, bool walkCache = true)
     {
         if (!all && len <= 33UL << 12)
         {
@@ -1317,7 +1318,7 @@ public sealed partial class ReplayEngine
                 DropEntry(cpu, key);
             }
         }
-        if (cpu.WalkCache.Count > 0)
+        if (walkCache && cpu.WalkCache.Count > 0)
         {
             _scratch.Clear();
             foreach (var kv in cpu.WalkCache)
@@ -1341,21 +1342,38 @@ public sealed partial class ReplayEngine
         }
     }
 
-    /// <summary>Flushes [va,va+len) of <paramref name="mm"/> everywhere it can be cached, as the arch does.</summary>
-    private void FlushMm(MmState mm, ulong va, ulong len, int initiator, bool all, long now)
+    /// <summary>
+    /// Flushes [va,va+len) of <paramref name="mm"/> everywhere it can be cached, as the arch does.
+    /// <paramref name="tables"/> is freed_tables: on x86 the lazy CPUs that still have the mm loaded are
+    /// interrupted too and switch to init_mm (dropping everything of the mm); on arm64 it is the difference
+    /// between a last-level TLBI (leaf entries only, walk caches kept) and one that invalidates all levels.
+    /// </summary>
+    private void FlushMm(MmState mm, ulong va, ulong len, int initiator, bool all, long now, bool tables)
     {
         mm.TlbGen++;
         mm.RecordFlush(now);
         foreach (var cpu in Cpus)
         {
-            // arm64 TLBI is broadcast to every CPU; x86 shoots down the CPUs running the mm (others flush at switch).
-            if (_arch == Arch.Arm64 || cpu.LoadedMm == mm.Id || cpu.Id == initiator)
+            if (_arch == Arch.Arm64)
             {
-                RemoveEntries(cpu, mm.Id, va, len, all);
-                if (cpu.LoadedMm == mm.Id)
-                {
-                    cpu.SeenGen[mm.Id] = mm.TlbGen;
-                }
+                // TLBI is broadcast to every CPU.
+                RemoveEntries(cpu, mm.Id, va, len, all, walkCache: tables);
+            }
+            else if (cpu.LoadedMm == mm.Id || cpu.Id == initiator)
+            {
+                // x86 shoots down the CPUs running the mm (others flush at switch); INVLPG also drops the
+                // paging-structure caches.
+                RemoveEntries(cpu, mm.Id, va, len, all, walkCache: true);
+            }
+            else if (tables && cpu.LazyMm == mm.Id)
+            {
+                // flush_tlb_func on a lazy CPU switches it to init_mm: nothing of the mm stays usable.
+                RemoveEntries(cpu, mm.Id, 0, 0, all: true, walkCache: true);
+                cpu.LazyMm = 0;
+            }
+            if (cpu.LoadedMm == mm.Id)
+            {
+                cpu.SeenGen[mm.Id] = mm.TlbGen;
             }
         }
     }
@@ -1368,11 +1386,12 @@ public sealed partial class ReplayEngine
             return true;
         }
         bool ipi = _arch == Arch.X86 && !op.Has(OpFlags.NoIpi);
+        bool tables = op.Has(OpFlags.FreedTables);
         if (ipi)
         {
             foreach (var cpu in Cpus)
             {
-                if (cpu.Id != op.Cpu && cpu.LoadedMm == mm.Id && cpu.IrqDepth > 0)
+                if (cpu.Id != op.Cpu && IsFlushTarget(cpu, mm.Id, tables) && cpu.IrqDepth > 0)
                 {
                     task.BlockedOn = $"TLB shootdown IPI to CPU{cpu.Id} (IRQs off)";
                     return false;
@@ -1381,23 +1400,50 @@ public sealed partial class ReplayEngine
         }
         long now = Begin(task, op);
         ulong flushLen = op.Len == 0 ? 4096 : op.Len;
-        FlushMm(mm, op.Va, flushLen, op.Cpu, op.Has(OpFlags.All), now);
-        if (task.RelocExec >= 0 && task.RelocMm == mm.Id
-            && (op.Has(OpFlags.All) || (op.Va <= task.RelocStart && op.Va + flushLen >= task.RelocEnd)))
-        {
-            task.RelocExec = -1;
-        }
         if (ipi)
         {
             foreach (var cpu in Cpus)
             {
-                if (cpu.Id != op.Cpu && cpu.LoadedMm == mm.Id)
+                if (cpu.Id != op.Cpu && IsFlushTarget(cpu, mm.Id, tables))
                 {
                     cpu.LastSyncExec = now;
                 }
             }
         }
+        FlushMm(mm, op.Va, flushLen, op.Cpu, op.Has(OpFlags.All), now, tables);
+        if (task.Gathered.Count > 0)
+        {
+            ReleaseGathered(task, mm.Id, now);
+        }
         return true;
+    }
+
+    /// <summary>
+    /// Whether an x86 shootdown of <paramref name="mm"/> interrupts <paramref name="cpu"/>: the CPUs running it,
+    /// and with freed_tables also the lazy ones that still have its page tables loaded (flush_tlb_multi).
+    /// </summary>
+    private static bool IsFlushTarget(CpuState cpu, int mm, bool tables) =>
+        cpu.LoadedMm == mm || (tables && cpu.LazyMm == mm);
+
+    /// <summary>tlb_finish_mmu after its flush: the tables this task's mmu_gather holds for the mm are freed now.</summary>
+    private void ReleaseGathered(TaskState task, int mm, long now)
+    {
+        for (int i = 0; i < task.Gathered.Count; i++)
+        {
+            var (id, op) = task.Gathered[i];
+            var t = GetTable(id);
+            if (t is null || t.State != TableState.Gathered)
+            {
+                task.Gathered.RemoveAt(i--);
+                continue;
+            }
+            if (t.Mm != mm)
+            {
+                continue;
+            }
+            task.Gathered.RemoveAt(i--);
+            FreeTable(task, op, t, now);
+        }
     }
 
     private bool TlbBatchAdd(TaskState task, in Op op)
@@ -1412,7 +1458,7 @@ public sealed partial class ReplayEngine
         if (_arch == Arch.Arm64)
         {
             // arch_tlbbatch_add_pending: one TLBI for this page now; the batch flush is only a dsb.
-            FlushMm(mm, op.Va, 4096, op.Cpu, false, now);
+            FlushMm(mm, op.Va, 4096, op.Cpu, false, now, tables: false);
             return true;
         }
         mm.TlbGen++;
@@ -1517,8 +1563,10 @@ public sealed partial class ReplayEngine
             return true;
         }
         long now = Begin(task, op);
-        I1NoStaleTranslationAtFree.OnPageFree(this, task, op, page, now);
-        I4MlockJustification.OnPageFree(this, task, op, page, now);
+        foreach (var c in _checkers)
+        {
+            c.OnPageFree(this, task, op, page, now);
+        }
         page.Allocated = false;
         if (page.Mlocked)
         {
@@ -1608,7 +1656,10 @@ public sealed partial class ReplayEngine
         {
             if (set)
             {
-                I4MlockJustification.OnSetMlocked(this, task, op, page, now);
+                foreach (var c in _checkers)
+                {
+                    c.OnSetMlocked(this, task, op, page, now);
+                }
                 page.MlockSetExec = now;
                 if (!page.Mlocked)
                 {

@@ -59,7 +59,7 @@ public sealed partial class ReplayEngine
             case OpKind.TtuEnd:
                 task.Push(Micro(step, OpKind.RmapUnlock, OpFlags.None, obj: step.Obj));
                 task.Push(Micro(step, OpKind.RmapWalkEnd));
-                if (step.Has(OpFlags.Assert))
+                if (step.Has(OpFlags.Assert) && _profile.Has(KernelFeature.SplitUnmapAssert))
                 {
                     task.Push(Micro(step, OpKind.MapcountRead, OpFlags.Assert));
                 }
@@ -225,7 +225,8 @@ public sealed partial class ReplayEngine
                 task.Push(Micro(step, OpKind.PteMove, OpFlags.None, va: oldVa + off, newVa: newVa + off));
             }
             // eb66ae030829: flush the old range before dropping the PTL when relocating entries.
-            task.Push(Micro(step, OpKind.TlbFlush, OpFlags.None, va: oldVa, len: extent));
+            // flush_tlb_range: freed_tables on x86, a TLBI of all levels on arm64.
+            task.Push(Micro(step, OpKind.TlbFlush, OpFlags.FreedTables, va: oldVa, len: extent));
             task.Push(Micro(step, OpKind.PtlUnlock, OpFlags.Nested, Level.Pte, va: newVa));
             task.Push(Micro(step, OpKind.PtlUnlock, OpFlags.None, Level.Pte, va: oldVa));
             if (rmap)

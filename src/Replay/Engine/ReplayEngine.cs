@@ -71,6 +71,7 @@ public sealed partial class ReplayEngine
     private const int MaxInconsistent = 200;
 
     private readonly KernelProfile _profile;
+    private readonly IChecker[] _checkers = Checkers.All;
     private readonly Arch _arch;
     // Grows by doubling up to 1 << RingBits: an engine that runs a short program (one explored schedule) does not
     // pay for the whole witness window.
@@ -214,7 +215,20 @@ public sealed partial class ReplayEngine
                 Inconsistent(op, $"{text}: the trace ends (or is missing the release) while the task must wait", []);
             }
         }
-        I4MlockJustification.AtQuiescence(this);
+        foreach (var task in _taskOrder)
+        {
+            foreach (var (id, op) in task.Gathered)
+            {
+                if (GetTable(id) is { State: TableState.Gathered } t)
+                {
+                    Inconsistent(op, $"table {id} was handed to {task.Comm}-{task.Tid}'s mmu_gather (free=gather), but the task never flushed mm{t.Mm} afterwards, so tlb_finish_mmu never freed it", []);
+                }
+            }
+        }
+        foreach (var c in _checkers)
+        {
+            c.AtQuiescence(this);
+        }
         return new ReplayResult(_findings.ToArray(), _exec, _programOps, _findingsDropped, _unfinished.ToArray());
     }
 

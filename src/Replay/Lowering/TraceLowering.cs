@@ -894,11 +894,8 @@ public sealed partial class TraceLowering
                 freeTables.Add((pmd, pmdIdx, pte, region));
             }
         }
-        Flush(task, mm, start, end - start, all: false, tables: freeTables.Count > 0);
-        if (!task.ZapKeepsTables)
-        {
-            RemoveVmas(task, mm, start, end);
-        }
+        // free_pgtables clears the PMD entries and hands the tables to the mmu_gather; tlb_finish_mmu then
+        // flushes (freed_tables) and frees them.
         foreach (var (pmd, idx, table, va) in freeTables)
         {
             var clear = NewOp(OpKind.PmdClear, task);
@@ -919,6 +916,11 @@ public sealed partial class TraceLowering
                     _mapped.Remove(leaf - 1);
                 }
             }
+        }
+        Flush(task, mm, start, end - start, all: false, tables: freeTables.Count > 0);
+        if (!task.ZapKeepsTables)
+        {
+            RemoveVmas(task, mm, start, end);
         }
     }
 

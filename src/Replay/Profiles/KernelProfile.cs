@@ -47,7 +47,30 @@ public enum KernelFeature
     MovePud = 1 << 1,
     /// <summary>1d65b771bc08 (v6.5): retract_page_tables runs without mmap_lock.</summary>
     RetractWithoutMmapLock = 1 << 2,
+    /// <summary>
+    /// d23cb648e365 (v6.17 by inference): a MREMAP_FIXED move with unchanged size may span several VMAs and is
+    /// done VMA by VMA (the mremap prediction reads this; without it such a call fails with -EFAULT).
+    /// </summary>
+    MultiVmaMremap = 1 << 3,
+    /// <summary>
+    /// fec89c109f3a (v4.6 by inference): split_huge_page's unmap_page checks the result of try_to_unmap
+    /// (VM_BUG_ON_PAGE(!unmap_success), a !page_mapcount assertion); before it no caller asserted, so R3 has no
+    /// consequence.
+    /// </summary>
+    SplitUnmapAssert = 1 << 4,
 }
+
+/// <summary>
+/// A seed race as the profiles see it: the checker that reports it, the kernel features that make it possible
+/// and the fixes that close it (any one of them). This is the one place that says which fix closes which race;
+/// the engine's step expansions implement each fix's mechanism, and the scenario golden is checked against it.
+/// </summary>
+/// <param name="Id">R1…R6.</param>
+/// <param name="Checker">I1…I6.</param>
+/// <param name="Requires">Features that must all be present for the race to exist.</param>
+/// <param name="ClosedBy">Fixes of which any one closes it.</param>
+/// <param name="Summary">One line, in kernel terms.</param>
+public sealed record KernelRace(string Id, string Checker, KernelFeature Requires, KernelFix ClosedBy, string Summary);
 
 /// <summary>
 /// A kernel as far as the replay model is concerned: which of the seed races' fixes and enabling features it
@@ -67,7 +90,8 @@ public sealed class KernelProfile
         ("pmd-recheck-under-locks", KernelFix.PmdRecheckUnderLocks, "6fa1066fc5d0", "v6.12"),
     ];
 
-    private const KernelFeature AllFeatures = KernelFeature.MovePmd | KernelFeature.MovePud | KernelFeature.RetractWithoutMmapLock;
+    private const KernelFeature AllFeatures = KernelFeature.MovePmd | KernelFeature.MovePud | KernelFeature.RetractWithoutMmapLock
+        | KernelFeature.MultiVmaMremap | KernelFeature.SplitUnmapAssert;
     private const KernelFix Merged = KernelFix.RmapLocksPmdMove | KernelFix.TableFreeIpiSync | KernelFix.TtuSync
         | KernelFix.MlockUnderPtl | KernelFix.WarnOnOnce | KernelFix.RealignPmd | KernelFix.PmdRecheckUnderLocks;
 
@@ -104,6 +128,37 @@ public sealed class KernelProfile
 
     /// <summary>Every merged fix (mainline today); the unmerged skip-pmd-move-on-overlap is not included.</summary>
     public static KernelProfile Latest => s_named["latest"];
+
+    /// <summary>The seed races: which features open them and which fixes close them (docs/profiles.md).</summary>
+    public static IReadOnlyList<KernelRace> Races { get; } =
+    [
+        new("R1", "I1", KernelFeature.MovePmd, KernelFix.RmapLocksPmdMove,
+            "NORMAL_PMD/PUD mremap vs try_to_unmap_one: a stale TLB entry under the new address survives the free"),
+        new("R2", "I2", KernelFeature.None, KernelFix.TableFreeIpiSync,
+            "khugepaged collapse vs GUP-fast: the PTE table is freed or reused under a lockless walker"),
+        new("R3", "I3", KernelFeature.SplitUnmapAssert, KernelFix.TtuSync,
+            "try_to_unmap without TTU_SYNC vs zap_pte_range: the asserting caller sees a false failure"),
+        new("R4", "I4", KernelFeature.None, KernelFix.MlockUnderPtl,
+            "try_to_unmap_one's mlock under the mmap_sem trylock vs munlock or truncation: a page left Mlocked"),
+        new("R5", "I5", KernelFeature.MovePmd, KernelFix.RealignPmd | KernelFix.SkipPmdMoveOnOverlap,
+            "shift_arg_pages: move_normal_pmd finds its destination populated, WARNs and falls back"),
+        new("R6", "I6", KernelFeature.MovePmd | KernelFeature.RetractWithoutMmapLock, KernelFix.PmdRecheckUnderLocks,
+            "move_page_tables classifies the PMD before its locks; retract_page_tables clears it in between"),
+    ];
+
+    /// <summary>Whether race <paramref name="id"/> (R1…R6) exists in this kernel: its features are in and no fix of it is.</summary>
+    /// <exception cref="ArgumentException">Unknown race id.</exception>
+    public bool IsOpen(string id)
+    {
+        foreach (var race in Races)
+        {
+            if (race.Id == id)
+            {
+                return Has(race.Requires) && (Fixes & race.ClosedBy) == 0;
+            }
+        }
+        throw new ArgumentException($"Unknown race '{id}'; expected one of: {string.Join(", ", Races.Select(r => r.Id))}.", nameof(id));
+    }
 
     /// <summary>Profile names in order.</summary>
     public static IReadOnlyList<string> Names { get; } =
@@ -166,8 +221,9 @@ public sealed class KernelProfile
 
     private static FrozenDictionary<string, KernelProfile> BuildNamed()
     {
-        const KernelFeature Pmd = KernelFeature.MovePmd;
-        const KernelFeature PmdPud = KernelFeature.MovePmd | KernelFeature.MovePud;
+        const KernelFeature Pmd = KernelFeature.MovePmd | KernelFeature.SplitUnmapAssert;
+        const KernelFeature PmdPud = Pmd | KernelFeature.MovePud;
+        const KernelFeature F65 = PmdPud | KernelFeature.RetractWithoutMmapLock;
         const KernelFix F44 = KernelFix.MlockUnderPtl;
         const KernelFix F58 = F44 | KernelFix.WarnOnOnce;
         const KernelFix F513 = F58 | KernelFix.TtuSync;
@@ -189,11 +245,11 @@ public sealed class KernelProfile
             ("v5.14", F5133, PmdPud, "97113eb39fa7: rmap locks around PMD/PUD moves"),
             ("v6.0", F5133, PmdPud, "R2 (collapse vs GUP-fast) open"),
             ("v6.1", F61, PmdPud, "2ba99c5e0881 (v6.1-rc8): IPI sync before freeing/reusing collapsed tables"),
-            ("v6.6", F61, AllFeatures, "retract_page_tables without mmap_lock (1d65b771bc08, v6.5): R6 open; no realign: R5 open"),
-            ("v6.7", F67, AllFeatures, "af8ca1c14906/b1e5a3dee255: PMD realign incl. the exec stack"),
-            ("v6.11", F67, AllFeatures, "R6 still open"),
-            ("v6.12", F612, AllFeatures, "6fa1066fc5d0: move_normal_pmd re-checks the PMD under the locks"),
-            ("v6.18", F612, AllFeatures, "every merged fix"),
+            ("v6.6", F61, F65, "retract_page_tables without mmap_lock (1d65b771bc08, v6.5): R6 open; no realign: R5 open"),
+            ("v6.7", F67, F65, "af8ca1c14906/b1e5a3dee255: PMD realign incl. the exec stack"),
+            ("v6.11", F67, F65, "R6 still open"),
+            ("v6.12", F612, F65, "6fa1066fc5d0: move_normal_pmd re-checks the PMD under the locks"),
+            ("v6.18", F612, AllFeatures, "every merged fix; mremap moves of several VMAs (d23cb648e365, v6.17)"),
             ("latest", Merged, AllFeatures, "every merged fix (mainline)"),
         };
         return list.ToFrozenDictionary(p => p.Item1, p => new KernelProfile(p.Item1, p.Item2, p.Item3, p.Item4), StringComparer.Ordinal);

@@ -140,7 +140,6 @@ public static class DatasetReplay
     public static PredictionProfile ToPrediction(KernelProfile profile)
     {
         ArgumentNullException.ThrowIfNull(profile);
-        bool multiVma = profile.Name == "latest" || VersionAtLeast(profile.Name, 6, 17);
         return new PredictionProfile(
             Realign: profile.Has(KernelFix.RealignPmd),
             RmapLocksOnPmdMove: profile.Has(KernelFix.RmapLocksPmdMove),
@@ -148,16 +147,7 @@ public static class DatasetReplay
             MovePmd: profile.Has(KernelFeature.MovePmd),
             MovePud: profile.Has(KernelFeature.MovePud),
             PmdRecheckUnderLocks: profile.Has(KernelFix.PmdRecheckUnderLocks),
-            MultiVmaMove: multiVma);
-    }
-
-    private static bool VersionAtLeast(string name, int major, int minor)
-    {
-        var parts = name.TrimStart('v').Split('.');
-        return parts.Length >= 2
-            && int.TryParse(parts[0], NumberStyles.None, CultureInfo.InvariantCulture, out int a)
-            && int.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out int b)
-            && (a > major || (a == major && b >= minor));
+            MultiVmaMove: profile.Has(KernelFeature.MultiVmaMremap));
     }
 
     private static void WriteFindings(DuckDbConnection connection, IReadOnlyList<Finding> findings, KernelProfile profile, Arch arch, string directory)

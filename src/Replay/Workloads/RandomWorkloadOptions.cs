@@ -51,6 +51,19 @@ public sealed record RandomWorkloadOptions
         return result;
     }
 
+    /// <summary>
+    /// These options for a workload that <paramref name="profile"/>'s kernel can run: the generator follows the
+    /// profile's features (today: mremap moves whole PTE tables only with <see cref="KernelFeature.MovePmd"/>),
+    /// so the uninjected workload replays clean under that profile. A workload generated for one kernel is not a
+    /// valid trace of another: a PMD move generated for v5.0+ leaves the table at the new address, which a
+    /// pre-5.0 kernel never does.
+    /// </summary>
+    public RandomWorkloadOptions For(KernelProfile profile)
+    {
+        ArgumentNullException.ThrowIfNull(profile);
+        return this with { PmdMoves = profile.Has(KernelFeature.MovePmd) };
+    }
+
     /// <summary>Checks the options; throws <see cref="ArgumentException"/> naming the bad one.</summary>
     public void Validate()
     {

@@ -62,7 +62,7 @@ public sealed class TraceLoweringTests
     }
 
     [Fact]
-    public void Lower_MunmapOfMappedRange_ZapsFlushesFreesTableThenPages()
+    public void Lower_MunmapOfMappedRange_ZapsGathersTheTableFlushesThenFreesPages()
     {
         var input = new LoweringInput();
         Fault(input, 0x7f0000000000, 0x2000);
@@ -81,9 +81,11 @@ public sealed class TraceLoweringTests
 
         var names = Names(trace);
         int firstClear = names.IndexOf("pte_clear");
-        Assert.Equal(["mmap_unlock", "mmap_lock", "pte_clear", "map_dec", "pte_clear", "map_dec", "tlb_flush", "pmd_clear", "table_free"],
+        // free_pgtables hands the table to the mmu_gather (free=gather); tlb_finish_mmu flushes, then frees.
+        Assert.Equal(["mmap_unlock", "mmap_lock", "pte_clear", "map_dec", "pte_clear", "map_dec", "pmd_clear", "table_free", "tlb_flush"],
             names[(firstClear - 2)..(firstClear + 7)]);
-        var zapFlush = trace.Ops[firstClear + 4];
+        Assert.Equal(FreeMode.Gather, (FreeMode)trace.Ops[firstClear + 5].Sub);
+        var zapFlush = trace.Ops[firstClear + 6];
         Assert.Equal((0x7f0000000000UL, 0x200000UL), (zapFlush.Va, zapFlush.Len));
         Assert.True(zapFlush.Has(OpFlags.FreedTables));
         Assert.Equal(2, names.Count(n => n == "page_free"));

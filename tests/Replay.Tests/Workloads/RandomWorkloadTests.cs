@@ -41,6 +41,39 @@ public class RandomWorkloadTests
         }
     }
 
+    [Theory]
+    [InlineData(91UL)]
+    [InlineData(92UL)]
+    public void Generate_ForEachProfile_ReplaysWithoutFindingsUnderItOnBothArchitectures(ulong seed)
+    {
+        // Issue 9, defect 7: a workload generated for a kernel follows its features (no PMD moves before v5.0),
+        // so it is race-free under that kernel's profile, whichever kernel that is.
+        var options = new RandomWorkloadOptions { Cpus = 8, Ops = 30_000, Seed = seed };
+        foreach (var name in KernelProfile.Names)
+        {
+            var profile = KernelProfile.Parse(name);
+            var trace = RandomWorkload.Generate(options.For(profile));
+            foreach (var arch in new[] { Arch.X86, Arch.Arm64 })
+            {
+                var result = ReplayEngine.Run(trace, profile, arch);
+                Assert.True(result.Findings.Count == 0, $"{name}/{arch}: {result.Findings.Count} findings\n{Show(result.Findings)}");
+                Assert.Empty(result.Unfinished);
+            }
+        }
+    }
+
+    [Fact]
+    public void For_KernelWithoutPmdMoves_GeneratesOnlyPteMoves()
+    {
+        var options = new RandomWorkloadOptions { Cpus = 4, Ops = 30_000, Seed = 93 };
+
+        var old = RandomWorkload.Generate(options.For(KernelProfile.Parse("v4.3")));
+        var current = RandomWorkload.Generate(options.For(KernelProfile.Parse("v5.8")));
+
+        Assert.DoesNotContain(old.Ops.ToArray(), op => op.Kind == OpKind.MremapMovePmd);
+        Assert.Contains(current.Ops.ToArray(), op => op.Kind == OpKind.MremapMovePmd);
+    }
+
     [Fact]
     public void Generate_NoInjection_ReplaysWithoutFindingsUnderEveryMovePmdProfile()
     {
