@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Globalization;
 using Pipeline.Ingest;
 using Pipeline.Replay;
+using Pipeline.Replay.Explore;
 using Pipeline.Replay.Runner;
 using Pipeline.Replay.Workloads;
 using Pipeline.Storage;
@@ -34,6 +35,7 @@ internal static class DemoCommand
 
     /// <summary>Size of the demo's random workloads: large enough to mean something, small enough for a 30 s demo.</summary>
     private const long RandomOps = 100_000;
+    private const string BenignScenario = "r1-pmd";
 
     private sealed record Row(Scenario Scenario, Arch Arch, string Buggy, string Fixed);
 
@@ -66,6 +68,11 @@ internal static class DemoCommand
                 AtomicFile.WriteText(path, writer => RandomWorkload.Write(options, writer));
                 inputs.Add(path);
             }
+
+            // The same programs as r1-pmd in a benign order, for the exploration below.
+            var benignPath = Path.Combine(scratch.FullName, BenignScenario + "-benign.txt");
+            AtomicFile.WriteText(benignPath, writer => OpTraceWriter.Write(ScenarioLibrary.Get(BenignScenario).BuildBenign(), writer));
+            inputs.Add(benignPath);
 
             // 2. Ingest them like any trace: one partition each.
             var ingested = TraceIngestor.Run(new IngestOptions { Inputs = inputs, Output = output }, cancellationToken: cancellationToken);
@@ -150,6 +157,25 @@ internal static class DemoCommand
             }
 
             PrintTable(o, ["scenario", "race", "arch", "none", "last buggy", "first fixed", "latest"], table);
+
+            // 4. Explore the benign order: the race is one interleaving away under the buggy kernel, and the fix
+            // closes it for every schedule within the bound.
+            o.WriteLine();
+            var benignDataset = datasets[BenignScenario + "-benign"];
+            var benignScenario = ScenarioLibrary.Get(BenignScenario);
+            var (benignBuggy, benignFixed) = PickProfiles(benignScenario);
+            foreach (var (profileName, bound, expectFound) in new[] { (benignBuggy, 2, true), (benignFixed, 3, false) })
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                var explored = DatasetExplore.Run(benignDataset, KernelProfile.Parse(profileName), Arch.X86, new ExploreOptions { Bound = bound }, cancellationToken).Result;
+                bool found = explored.Violations.Any(v => v.Finding.Checker == benignScenario.Checker);
+                bool ok = found == expectFound && explored.Exhaustive;
+                allAsExpected &= ok;
+                o.WriteLine(Invariant($"explore {BenignScenario}-benign under {profileName}: {explored.Schedules:N0} schedules, ")
+                    + (found
+                        ? Invariant($"{explored.Violations[0].Finding.Checker} {explored.Violations[0].Finding.Race} found {explored.Violations[0].Preemptions} preemption(s) away")
+                        : explored.Coverage()) + (ok ? "" : " !"));
+            }
             o.WriteLine();
             o.WriteLine("Each cell: profile, then the checkers that fired (×count) or 'clean'; '!' marks a result the scenario did not expect.");
             if (shown is not null)
@@ -162,6 +188,7 @@ internal static class DemoCommand
             o.WriteLine();
             o.WriteLine(Invariant($"done in {clock.Elapsed.TotalSeconds:F1} s. Findings of the buggy runs are in {output}/trace=*/findings.parquet:"));
             o.WriteLine($"  ./mmtrace query {output} --sql \"SELECT trace, profile, checker, race, severity, message FROM findings ORDER BY trace\"");
+            o.WriteLine($"  ./mmtrace explore {output}/trace={BenignScenario}-benign --profile {benignBuggy}    # the exploration with its witness");
             return allAsExpected ? ExitCodes.Success : ExitCodes.Findings;
         }
         finally

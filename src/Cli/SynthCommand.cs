@@ -22,6 +22,7 @@ internal static class SynthCommand
         var cpus = new Option<int>("--cpus") { Description = "random: CPUs (1-64).", DefaultValueFactory = _ => 4 };
         var ops = new Option<long>("--ops") { Description = "random: approximate number of ops.", DefaultValueFactory = _ => 100_000 };
         var seed = new Option<ulong>("--seed") { Description = "random: seed; the same options give byte-identical output.", DefaultValueFactory = _ => 1 };
+        var benign = new Option<bool>("--benign") { Description = "scenario: the same programs in a benign schedule (the race does not happen in that order; 'mmtrace explore' finds it)." };
         var profile = new Option<string>("--profile")
         {
             Description = "random: the kernel the workload is for; the generator follows its features (no PMD moves before v5.0), so the workload replays clean under it.",
@@ -31,7 +32,7 @@ internal static class SynthCommand
 
         var command = new Command("synth", "Write a race scenario, or a random workload that obeys the kernel's locking ('random'), as an op trace (ftrace text that 'mmtrace ingest' reads).")
         {
-            scenario, list, output, cpus, ops, seed, profile, inject,
+            scenario, list, output, cpus, ops, seed, profile, inject, benign,
         };
         command.SetAction(parse => CommandRunner.Run(parse, verbose, _ =>
         {
@@ -58,7 +59,7 @@ internal static class SynthCommand
                     + (options.Inject.Count > 0 ? $", injected {string.Join(",", options.Inject)}" : ", no race injected"));
                 return ExitCodes.Success;
             }
-            var trace = ScenarioLibrary.Get(name).Build();
+            var trace = parse.GetValue(benign) ? ScenarioLibrary.Get(name).BuildBenign() : ScenarioLibrary.Get(name).Build();
             AtomicFile.WriteText(path, writer => OpTraceWriter.Write(trace, writer));
             Console.Out.WriteLine($"wrote {path}: {trace.Count} ops, {trace.Tasks.Count} tasks");
             return ExitCodes.Success;

@@ -73,7 +73,9 @@ public sealed partial class ReplayEngine
     private readonly KernelProfile _profile;
     private readonly IChecker[] _checkers = Checkers.All;
     private readonly Arch _arch;
-    private readonly ExecRecord[] _ring = new ExecRecord[1 << RingBits];
+    // Grows by doubling up to 1 << RingBits: an engine that runs a short program (one explored schedule) does not
+    // pay for the whole witness window.
+    private ExecRecord[] _ring = new ExecRecord[256];
     private Table?[] _tables = new Table?[256];
     private MmState?[] _mms = new MmState?[16];
     private CpuState?[] _cpus = new CpuState?[8];
@@ -358,7 +360,7 @@ public sealed partial class ReplayEngine
 
     internal IEnumerable<KeyValuePair<ulong, PageState>> Pages => _pages;
 
-    internal ref readonly ExecRecord Record(long exec) => ref _ring[exec & RingMask];
+    internal ref readonly ExecRecord Record(long exec) => ref _ring[exec & (_ring.Length - 1)];
 
     internal bool InWindow(long exec) => exec >= 0 && exec < _exec && _exec - exec <= RingMask;
 

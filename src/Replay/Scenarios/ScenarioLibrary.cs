@@ -5,8 +5,12 @@ public sealed class Scenario
 {
     private readonly Func<OpTrace> _build;
 
-    internal Scenario(string name, string race, string checker, string description, string[] buggy, string[] fixedProfiles, Arch[] maskedOn, Func<OpTrace> build)
+    private readonly (int Tid, OpKind Through)[] _benign;
+
+    internal Scenario(string name, string race, string checker, string description, string[] buggy, string[] fixedProfiles, Arch[] maskedOn, Func<OpTrace> build,
+        (int Tid, OpKind Through)[] benign)
     {
+        _benign = benign;
         Name = name;
         Race = race;
         Checker = checker;
@@ -40,6 +44,42 @@ public sealed class Scenario
 
     /// <summary>Builds the op trace (programs in schedule order).</summary>
     public OpTrace Build() => _build();
+
+    /// <summary>
+    /// The same programs in a benign schedule: the race does not happen in this order under any profile (except
+    /// single-task scenarios, whose race is in the program itself). <c>mmtrace explore</c> starts from it and must find the race.
+    /// </summary>
+    public OpTrace BuildBenign()
+    {
+        var trace = _build();
+        var programs = trace.Tasks.ToDictionary(t => t.Tid, t => new Queue<Op>(trace.Program(t.Tid)));
+        var ops = new List<Op>(trace.Count);
+        // Each block runs one task's next ops up to and including the first of kind Through (None: all it has left).
+        foreach (var (tid, through) in _benign)
+        {
+            var program = programs[tid];
+            while (program.Count > 0)
+            {
+                var op = program.Dequeue();
+                ops.Add(op);
+                if (op.Kind == through)
+                {
+                    break;
+                }
+            }
+        }
+        foreach (var task in trace.Tasks)
+        {
+            ops.AddRange(programs[task.Tid]);
+        }
+        for (int i = 0; i < ops.Count; i++)
+        {
+            var op = ops[i];
+            op.Seq = i;
+            ops[i] = op;
+        }
+        return new OpTrace(ops, trace.Tasks.ToDictionary(t => t.Tid, t => t.Comm));
+    }
 }
 
 /// <summary>The seed races as scenarios (mm-model §2).</summary>
@@ -49,6 +89,10 @@ public static class ScenarioLibrary
     private const ulong M2 = 1UL << 21;
     private const ulong G1 = 1UL << 30;
 
+    // R1's benign order: the unmapper runs whole before mremap takes the mmap lock's critical section on, then t3.
+    private static readonly (int Tid, OpKind Through)[] R1Benign =
+        [(101, OpKind.MmapLock), (102, OpKind.None), (101, OpKind.None), (103, OpKind.None)];
+
     /// <summary>Every scenario, in race order.</summary>
     public static IReadOnlyList<Scenario> All { get; } =
     [
@@ -56,54 +100,54 @@ public static class ScenarioLibrary
             "mremap moves a whole PTE table (NORMAL_PMD) while migration's try_to_unmap_one holds that table, found through the old address; "
             + "a third thread fills its TLB through the new PMD; the migration flushes only the old address and frees the page.",
             ["none", "v5.8", "v5.10.46", "v5.12", "v5.13"], ["v4.3", "v5.13.3", "v5.14", "v6.1", "latest"], [],
-            () => R1(pud: false, batch: false)),
+            () => R1(pud: false, batch: false), R1Benign),
         new("r1-pud", "R1", "I1",
             "As r1-pmd with a 1G NORMAL_PUD move (pud_lock is mm->page_table_lock); without HAVE_MOVE_PUD the kernel moves PMD by PMD and the PMD race remains.",
             ["none", "v5.10.46", "v5.12", "v5.13"], ["v4.3", "v5.13.3", "v5.14", "latest"], [],
-            () => R1(pud: true, batch: false)),
+            () => R1(pud: true, batch: false), R1Benign),
         new("r1-pmd-reclaim", "R1", "I1",
             "As r1-pmd but the unmapper is reclaim with TTU_BATCH_FLUSH: on x86 arch_tlbbatch_flush fully flushes every CPU of the union mm_cpumask "
             + "before the free, which masks the race; arm64 flushes only the old address per page.",
             ["none", "v5.13"], ["v5.13.3", "latest"], [Arch.X86],
-            () => R1(pud: false, batch: true)),
+            () => R1(pud: false, batch: true), R1Benign),
         new("r2-anon", "R2", "I2",
             "khugepaged's collapse_huge_page clears the PMD and flushes without an IPI reaching the GUP-fast CPU (paravirt x86, arm64, INVLPGB), "
             + "copies the pages and deposits the old PTE table while GUP-fast, IRQs off, still walks it.",
             ["none", "v5.14", "v6.0"], ["v6.1", "v6.6", "latest"], [],
-            () => R2(file: false)),
+            () => R2(file: false), [(201, OpKind.None), (202, OpKind.None)]),
         new("r2-file", "R2", "I2",
             "collapse_and_free_pmd (file THP) clears the PMD, flushes without an IPI to the GUP-fast CPU and frees the PTE table at once.",
             ["none", "v5.14", "v6.0"], ["v6.1", "v6.6", "latest"], [],
-            () => R2(file: true)),
+            () => R2(file: true), [(201, OpKind.None), (202, OpKind.None)]),
         new("r3-pte", "R3", "I3",
             "split_huge_page's unmap_page calls try_to_unmap without TTU_SYNC: page_vma_mapped_walk peeks at a PTE that zap_pte_range has just cleared "
             + "(mapcount not yet decremented), skips it without the PTL, and the caller's !page_mapcount assertion fails.",
             ["none", "v5.10.46", "v5.12"], ["v5.10.47", "v5.13", "latest"], [],
-            () => R3(thp: false)),
+            () => R3(thp: false), [(302, OpKind.None), (301, OpKind.None)]),
         new("r3-thp", "R3", "I3",
             "As r3-pte for a PMD-mapped THP: zap_huge_pmd cleared the PMD under the PMD lock, the walker sees !pmd_present and returns at once.",
             ["none", "v5.10.46", "v5.12"], ["v5.10.47", "v5.13", "latest"], [],
-            () => R3(thp: true)),
+            () => R3(thp: true), [(302, OpKind.None), (301, OpKind.None)]),
         new("r4-truncate", "R4", "I4",
             "try_to_unmap_one sees VM_LOCKED under the PTE lock, drops it, and later sets PageMlocked under an mmap_sem trylock; meanwhile truncation's "
             + "zap_pte_range unmapped the COWed page, so the page is freed Mlocked (Bad page state).",
             ["none", "v4.3"], ["v4.4", "v5.14", "latest"], [],
-            () => R4(munlock: false)),
+            () => R4(munlock: false), [(401, OpKind.None), (402, OpKind.None)]),
         new("r4-munlock", "R4", "I4",
             "exit_mmap's munlock_vma_pages_all (no mmap_sem) clears VM_LOCKED and PageMlocked between try_to_unmap_one's VM_LOCKED test and its "
             + "TestSetPageMlocked: the page stays Mlocked and unevictable with no VM_LOCKED mapper.",
             ["none", "v4.3"], ["v4.4", "v5.14", "latest"], [],
-            () => R4(munlock: true)),
+            () => R4(munlock: true), [(401, OpKind.None), (402, OpKind.None)]),
         new("r5-exec-stack", "R5", "I5",
             "shift_arg_pages moves the stack down by 2M over itself: the first 0x3000 go PTE by PTE and leave the old PTE table linked, so the next "
             + "extent's move_normal_pmd finds its destination populated, WARNs and falls back.",
             ["none", "v5.8", "v5.10.46", "v5.14", "v6.6"], ["v4.3", "v6.7", "v6.12", "latest"], [],
-            R5),
+            R5, [(501, OpKind.None)]),
         new("r6-retract", "R6", "I6",
             "move_page_tables classifies a file PMD as a table before take_rmap_locks; retract_page_tables (no mmap_lock since v6.5) clears it and "
             + "frees the table before the locks are taken; move_normal_pmd then populates the new PMD from the cleared one.",
             ["none", "v6.6", "v6.11"], ["v6.1", "v6.12", "latest"], [],
-            R6),
+            R6, [(601, OpKind.CtxSwitch), (602, OpKind.None), (601, OpKind.None)]),
     ];
 
     /// <summary>The scenario called <paramref name="name"/>.</summary>

@@ -1,0 +1,230 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using Pipeline.Replay;
+using Pipeline.Replay.Explore;
+using Pipeline.Storage;
+
+namespace Pipeline.Cli;
+
+/// <summary>
+/// <c>mmtrace explore DATASET... [--profile P] [--fix ±NAME]... [--arch x86|arm64] [--bound K] [--strategy dpor|pct]
+/// [--budget SCHEDULES] [--time SECONDS] [--seed S] [--emit-schedule FILE] [--format text|json]</c>.
+/// </summary>
+internal static class ExploreCommand
+{
+    public static Command Create(Option<bool> verbose)
+    {
+        var datasets = new Argument<string[]>("DATASET")
+        {
+            Description = "Datasets holding op traces (or roots of trace=<id>/ partitions) whose programs are explored.",
+            Arity = ArgumentArity.OneOrMore,
+        };
+        var profile = new Option<string>("--profile")
+        {
+            Description = $"Kernel profile: {string.Join(", ", KernelProfile.Names)}.",
+            DefaultValueFactory = _ => "latest",
+        };
+        var fixes = new Option<string[]>("--fix")
+        {
+            Description = $"+NAME adds a fix to the profile, -NAME removes one (write --fix=-NAME). Fixes: {string.Join(", ", KernelProfile.FixNames.Select(f => f.Name))}.",
+        };
+        var arch = new Option<string>("--arch") { Description = "Flush scope: x86 or arm64.", DefaultValueFactory = _ => "x86" };
+        arch.AcceptOnlyFromAmong("x86", "arm64");
+        var bound = new Option<int>("--bound")
+        {
+            Description = "Preemption bound K (dpor: every schedule with at most K preemptions; pct: bugs of depth K+1).",
+            DefaultValueFactory = _ => 2,
+        };
+        var strategy = new Option<string>("--strategy")
+        {
+            Description = "dpor: systematic, exhaustive within the bound; pct: probabilistic concurrency testing.",
+            DefaultValueFactory = _ => "dpor",
+        };
+        strategy.AcceptOnlyFromAmong("dpor", "pct");
+        var budget = new Option<long?>("--budget") { Description = "Stop after this many schedules (pct: runs; default 1000)." };
+        var time = new Option<double?>("--time") { Description = "Stop after this many seconds (checked between schedules)." };
+        var seed = new Option<ulong>("--seed") { Description = "Seed of pct's random priorities.", DefaultValueFactory = _ => 1 };
+        var emit = new Option<string?>("--emit-schedule")
+        {
+            Description = "FILE: write the witness schedule with the fewest preemptions as an op trace ('mmtrace ingest' + 'mmtrace replay' reproduce it).",
+        };
+        var format = new Option<string>("--format") { Description = "Output format.", DefaultValueFactory = _ => "text" };
+        format.AcceptOnlyFromAmong("text", "json");
+
+        var command = new Command("explore",
+            "Explore other schedules of an op trace's per-task programs (preemption-bounded DPOR or PCT) under a kernel profile; "
+            + "prints each distinct violation with its witness, writes explorations.parquet into each dataset, exits 1 on a violation.")
+        {
+            datasets, profile, fixes, arch, bound, strategy, budget, time, seed, emit, format,
+        };
+        command.SetAction(parse => CommandRunner.Run(parse, verbose, cancellationToken =>
+        {
+            int k = parse.GetValue(bound);
+            if (k < 0)
+            {
+                throw new UsageException($"--bound must be 0 or more, found {k}.");
+            }
+            if (parse.GetValue(budget) is < 1)
+            {
+                throw new UsageException("--budget must be at least 1.");
+            }
+            if (parse.GetValue(time) is { } seconds && !(seconds > 0))
+            {
+                throw new UsageException("--time must be a positive number of seconds.");
+            }
+            var kernel = KernelProfile.Parse(parse.GetValue(profile)!, parse.GetValue(fixes) ?? []);
+            var flushArch = parse.GetValue(arch) == "arm64" ? Arch.Arm64 : Arch.X86;
+            var options = new ExploreOptions
+            {
+                Strategy = parse.GetValue(strategy) == "pct" ? ExploreStrategy.Pct : ExploreStrategy.Dpor,
+                Bound = k,
+                Budget = parse.GetValue(budget),
+                Time = parse.GetValue(time) is { } s ? TimeSpan.FromSeconds(s) : null,
+                Seed = parse.GetValue(seed),
+            };
+            var traces = DatasetCatalog.Resolve(parse.GetValue(datasets)!);
+            var results = traces.Select(t => DatasetExplore.Run(t, kernel, flushArch, options, cancellationToken)).ToList();
+            if (parse.GetValue(emit) is { } file)
+            {
+                EmitSchedule(results, file);
+            }
+            if (parse.GetValue(format) == "json")
+            {
+                WriteJson(results);
+            }
+            else
+            {
+                WriteText(results, parse.GetValue(emit));
+            }
+            return results.Any(r => r.Result.Violations.Count > 0) ? ExitCodes.Findings : ExitCodes.Success;
+        }));
+        return command;
+    }
+
+    /// <summary>Writes the witness with the fewest preemptions (first found on ties) as an op trace (written whole or not at all).</summary>
+    private static void EmitSchedule(IReadOnlyList<DatasetExploreResult> results, string file)
+    {
+        var best = results.SelectMany(r => r.Result.Violations).OrderBy(v => v.Preemptions).FirstOrDefault();
+        if (best is null)
+        {
+            return;
+        }
+        AtomicFile.WriteText(file, writer => OpTraceWriter.Write(best.ToTrace(), writer));
+    }
+
+    private static void WriteText(IReadOnlyList<DatasetExploreResult> results, string? emitted)
+    {
+        var o = Console.Out;
+        var inv = CultureInfo.InvariantCulture;
+        foreach (var r in results)
+        {
+            var x = r.Result;
+            o.WriteLine(string.Create(inv,
+                $"trace {r.Dataset.Id}: {x.Tasks} tasks, {x.ProgramOps:N0} ops explored under {x.Profile.Name} ({ReplayCommand.ArchName(x.Arch)}), {x.Options}: "
+                + $"{x.Schedules:N0} schedules ({x.Infeasible:N0} infeasible, {x.Deadlocked:N0} deadlocked) in {x.Elapsed.TotalSeconds:0.00} s, "
+                + $"{x.Violations.Count} violation{(x.Violations.Count == 1 ? "" : "s")}"));
+            if (r.MalformedOps > 0)
+            {
+                o.WriteLine(string.Create(inv, $"  {r.MalformedOps:N0} op lines could not be read and are not part of the programs"));
+            }
+            o.WriteLine("  " + x.Coverage());
+            if (x.InfeasibleExample is { } why)
+            {
+                o.WriteLine("  first infeasible schedule: " + why);
+            }
+            foreach (var v in x.Violations)
+            {
+                o.WriteLine();
+                o.Write(WitnessRenderer.RenderTimeline(v.Finding));
+                o.WriteLine(string.Create(inv, $"witness schedule: {v.Preemptions} preemption{(v.Preemptions == 1 ? "" : "s")}, schedule #{v.FoundInSchedule:N0}, {v.Schedule.Count} ops (tid:seq): {v.ScheduleText()}"));
+            }
+            if (x.Violations.Count > 0)
+            {
+                o.WriteLine();
+            }
+        }
+        if (emitted is not null)
+        {
+            o.WriteLine(results.Any(r => r.Result.Violations.Count > 0)
+                ? $"witness schedule written to {emitted} (mmtrace ingest {emitted} -o DIR && mmtrace replay DIR --profile ... reproduces it)"
+                : $"no violation: {emitted} not written");
+        }
+    }
+
+    private static void WriteJson(IReadOnlyList<DatasetExploreResult> results)
+    {
+        using var stream = Console.OpenStandardOutput();
+        using var json = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
+        json.WriteStartArray();
+        foreach (var r in results)
+        {
+            var x = r.Result;
+            json.WriteStartObject();
+            json.WriteString("trace", r.Dataset.Id);
+            json.WriteString("profile", x.Profile.Name);
+            json.WriteString("arch", ReplayCommand.ArchName(x.Arch));
+            json.WriteString("strategy", x.Options.StrategyName);
+            json.WriteNumber("bound", x.Options.Bound);
+            json.WriteNumber("seed", x.Options.Seed);
+            json.WriteNumber("tasks", x.Tasks);
+            json.WriteNumber("ops", x.ProgramOps);
+            json.WriteNumber("schedules", x.Schedules);
+            json.WriteNumber("infeasible", x.Infeasible);
+            json.WriteNumber("deadlocked", x.Deadlocked);
+            json.WriteNumber("interleavings", x.DistinctTraces);
+            json.WriteBoolean("exhaustive", x.Exhaustive);
+            if (x.StoppedBy is { } stop)
+            {
+                json.WriteString("stopped_by", stop);
+                json.WriteNumber("pending_alternatives", x.PendingAlternatives);
+            }
+            else
+            {
+                json.WriteNull("stopped_by");
+            }
+            if (x.Options.Strategy == ExploreStrategy.Pct)
+            {
+                json.WriteNumber("pct_run_probability", x.PctRunProbability);
+            }
+            json.WriteString("coverage", x.Coverage());
+            json.WriteStartArray("violations");
+            foreach (var v in x.Violations)
+            {
+                var f = v.Finding;
+                json.WriteStartObject();
+                json.WriteString("checker", f.Checker);
+                json.WriteString("race", f.Race);
+                json.WriteString("severity", f.Severity);
+                json.WriteStartArray("cpus");
+                foreach (int cpu in f.Cpus)
+                {
+                    json.WriteNumberValue(cpu);
+                }
+                json.WriteEndArray();
+                json.WriteNumber("mm", f.Mm);
+                json.WriteString("va", "0x" + f.Va.ToString("x", CultureInfo.InvariantCulture));
+                json.WriteString("pfn", "0x" + f.Pfn.ToString("x", CultureInfo.InvariantCulture));
+                json.WriteNumber("preemptions", v.Preemptions);
+                json.WriteNumber("found_in_schedule", v.FoundInSchedule);
+                json.WriteStartArray("schedule");
+                foreach (var op in v.Schedule)
+                {
+                    json.WriteStartObject();
+                    json.WriteNumber("tid", op.Tid);
+                    json.WriteNumber("seq", op.Seq);
+                    json.WriteEndObject();
+                }
+                json.WriteEndArray();
+                json.WritePropertyName("finding");
+                f.WriteJson(json);
+                json.WriteEndObject();
+            }
+            json.WriteEndArray();
+            json.WriteEndObject();
+        }
+        json.WriteEndArray();
+        json.Flush();
+        stream.WriteByte((byte)'\n');
+    }
+}

@@ -1,0 +1,107 @@
+namespace Pipeline.Replay;
+
+/// <summary>What the schedule explorer (<c>Explore/</c>) asks the engine between two program ops.</summary>
+public sealed partial class ReplayEngine
+{
+    /// <summary>Whether task <paramref name="tid"/> is parked inside a step (a lock, an IPI, a grace period).</summary>
+    internal bool IsBlocked(int tid) => _tasks.TryGetValue(tid, out var task) && task.Blocked;
+
+    /// <summary>How far task <paramref name="tid"/> got inside its current step (changes when a parked step resumes).</summary>
+    internal int MicroPosition(int tid) => _tasks.TryGetValue(tid, out var task) ? task.MicroPos : 0;
+
+    /// <summary>Inconsistent-input findings so far (kept and dropped).</summary>
+    internal int InconsistentCount => _inconsistentCount;
+
+    /// <summary>The mm a table is linked into now, 0 when it is not linked (or unknown).</summary>
+    internal int TableOwner(int table) => GetTable(table)?.Mm ?? 0;
+
+    /// <summary>The mm CPU <paramref name="cpu"/> runs now (0: none or lazy).</summary>
+    internal int LoadedMm(int cpu) => (uint)cpu < (uint)_cpus.Length && _cpus[cpu] is { } state ? state.LoadedMm : 0;
+
+    /// <summary>Ids of the mms that exist now, ascending.</summary>
+    internal void MmIds(List<int> into)
+    {
+        for (int i = 0; i < _mms.Length; i++)
+        {
+            if (_mms[i] is not null)
+            {
+                into.Add(i);
+            }
+        }
+    }
+
+    /// <summary>The slot (table, index) that <paramref name="va"/>'s level-<paramref name="level"/> entry of mm
+    /// <paramref name="mm"/> occupies now; false when the walk does not reach that level.</summary>
+    internal bool TryResolveSlot(int mm, ulong va, Level level, out int table, out int idx)
+    {
+        table = 0;
+        idx = 0;
+        if (GetMm(mm) is not { } state || !TryWalk(state, va, level, out var t, out idx))
+        {
+            return false;
+        }
+        table = t.Id;
+        return true;
+    }
+
+    /// <summary>The value of <paramref name="va"/>'s level-<paramref name="level"/> entry in mm <paramref name="mm"/> now (none when unreachable).</summary>
+    internal long EntryNow(int mm, ulong va, Level level) =>
+        GetMm(mm) is { } state && TryWalk(state, va, level, out var t, out int idx) ? t.Entries[idx] : EntryValue.None;
+
+    /// <summary>The rmap object of the VMA of mm <paramref name="mm"/> containing <paramref name="va"/> now (0: none).</summary>
+    internal int VmaRmap(int mm, ulong va) => GetMm(mm)?.FindVma(va)?.Rmap ?? 0;
+
+    /// <summary>The level of table <paramref name="table"/> (PTE when unknown).</summary>
+    internal Level TableLevel(int table) => GetTable(table)?.Level ?? Level.Pte;
+
+    /// <summary>
+    /// Where page <paramref name="pfn"/> is mapped in mm <paramref name="mm"/> now, inside a VMA whose rmap object is
+    /// <paramref name="rmap"/> (any VMA when 0): the lowest such address, or false when it is not mapped there.
+    /// </summary>
+    internal bool TryFindMapping(int mm, ulong pfn, int rmap, out ulong va)
+    {
+        va = 0;
+        if (GetMm(mm) is not { } state || GetTable(state.Root) is not { } root)
+        {
+            return false;
+        }
+        return FindLeaf(state, root, 0, pfn, rmap, ref va, depth: 0);
+    }
+
+    private bool FindLeaf(MmState mm, Table table, ulong prefix, ulong pfn, int rmap, ref ulong va, int depth)
+    {
+        if (depth > 5)
+        {
+            return false;
+        }
+        int shift = 12 + (9 * (int)table.Level);
+        for (int i = 0; i < table.Entries.Length; i++)
+        {
+            long e = table.Entries[i];
+            if (e == EntryValue.None)
+            {
+                continue;
+            }
+            ulong at = prefix | ((ulong)i << shift);
+            switch (EntryValue.KindOf(e))
+            {
+                case EntryKind.Table when GetTable((int)EntryValue.Payload(e)) is { } child && child.Level < table.Level:
+                    if (FindLeaf(mm, child, at, pfn, rmap, ref va, depth + 1))
+                    {
+                        return true;
+                    }
+                    break;
+                case EntryKind.Leaf when (ulong)EntryValue.Payload(e) == pfn:
+                    if (mm.FindVma(at) is { } vma && (rmap == 0 || vma.Rmap == rmap))
+                    {
+                        va = at;
+                        return true;
+                    }
+                    break;
+                default:
+                    break;
+            }
+        }
+        return false;
+    }
+}

@@ -1,0 +1,64 @@
+using System.Globalization;
+
+namespace Pipeline.Replay.Explore;
+
+/// <summary>How schedules are chosen.</summary>
+public enum ExploreStrategy
+{
+    /// <summary>Preemption-bounded depth-first search with dynamic partial-order reduction (exhaustive within the bound).</summary>
+    Dpor,
+
+    /// <summary>Probabilistic concurrency testing (Burckhardt et al., ASPLOS 2010): random priorities and d-1 change points per run.</summary>
+    Pct,
+
+    /// <summary>Every schedule within the preemption bound, without reduction (the baseline DPOR is measured against).</summary>
+    Naive,
+}
+
+/// <summary>Parameters of one exploration.</summary>
+public sealed record ExploreOptions
+{
+    /// <summary>Search strategy.</summary>
+    public ExploreStrategy Strategy { get; init; } = ExploreStrategy.Dpor;
+
+    /// <summary>Preemption bound K for DPOR and naive search; PCT searches for bugs of depth d = K + 1.</summary>
+    public int Bound { get; init; } = 2;
+
+    /// <summary>Stop after this many schedules (PCT: runs; default 1,000 for PCT, unlimited otherwise).</summary>
+    public long? Budget { get; init; }
+
+    /// <summary>Stop after this much wall time (checked between schedules).</summary>
+    public TimeSpan? Time { get; init; }
+
+    /// <summary>Seed of PCT's priorities and change points (DPOR is deterministic without it).</summary>
+    public ulong Seed { get; init; } = 1;
+
+    /// <summary>PCT runs when no budget is given.</summary>
+    public const long DefaultPctRuns = 1000;
+
+    /// <summary>The strategy's command-line name.</summary>
+    public string StrategyName => Strategy switch
+    {
+        ExploreStrategy.Dpor => "dpor",
+        ExploreStrategy.Pct => "pct",
+        _ => "naive",
+    };
+
+    /// <summary>One line naming the parameters, e.g. <c>dpor, bound 2</c>.</summary>
+    public override string ToString()
+    {
+        var inv = CultureInfo.InvariantCulture;
+        string text = Strategy == ExploreStrategy.Pct
+            ? string.Create(inv, $"pct, depth {Bound + 1}, seed {Seed}")
+            : string.Create(inv, $"{StrategyName}, bound {Bound}");
+        if (Budget is { } budget)
+        {
+            text += string.Create(inv, $", budget {budget}");
+        }
+        if (Time is { } time)
+        {
+            text += string.Create(inv, $", time {time.TotalSeconds:0.###} s");
+        }
+        return text;
+    }
+}

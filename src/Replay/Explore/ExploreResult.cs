@@ -1,0 +1,133 @@
+using System.Globalization;
+
+namespace Pipeline.Replay.Explore;
+
+/// <summary>One distinct race instance an exploration reached, with its witness schedule.</summary>
+public sealed class ExploreViolation
+{
+    internal ExploreViolation(string key, Finding finding, int preemptions, long foundInSchedule, Op[] schedule, IReadOnlyDictionary<int, string> comms)
+    {
+        Key = key;
+        Finding = finding;
+        Preemptions = preemptions;
+        FoundInSchedule = foundInSchedule;
+        Schedule = schedule;
+        _comms = comms;
+    }
+
+    private readonly IReadOnlyDictionary<int, string> _comms;
+
+    /// <summary>Identity of the race instance: checker, race, mm, page-aligned address and pfn.</summary>
+    public string Key { get; }
+
+    /// <summary>The finding as the engine made it in the witness schedule (its witness timeline included).</summary>
+    public Finding Finding { get; }
+
+    /// <summary>Preemptions of the witness schedule (the fewest among the schedules that reached this race).</summary>
+    public int Preemptions { get; }
+
+    /// <summary>1-based number of the schedule that first reached it with that many preemptions.</summary>
+    public long FoundInSchedule { get; }
+
+    /// <summary>The witness schedule: every program op in the order it was run.</summary>
+    public IReadOnlyList<Op> Schedule { get; }
+
+    /// <summary>The witness schedule as an op trace: replaying its line order reproduces the finding.</summary>
+    public OpTrace ToTrace() => new(Schedule, _comms);
+
+    /// <summary>The schedule as <c>tid:seq</c> pairs, one per program op (seq = the op's row id in the explored dataset).</summary>
+    public string ScheduleText() =>
+        string.Join(' ', Schedule.Select(op => string.Create(CultureInfo.InvariantCulture, $"{op.Tid}:{op.Seq}")));
+}
+
+/// <summary>What an exploration did and found.</summary>
+public sealed class ExploreResult
+{
+    internal ExploreResult(ExploreOptions options, KernelProfile profile, Arch arch, int tasks, int programOps)
+    {
+        Options = options;
+        Profile = profile;
+        Arch = arch;
+        Tasks = tasks;
+        ProgramOps = programOps;
+    }
+
+    /// <summary>The parameters.</summary>
+    public ExploreOptions Options { get; }
+
+    /// <summary>Kernel profile explored.</summary>
+    public KernelProfile Profile { get; }
+
+    /// <summary>Architecture explored.</summary>
+    public Arch Arch { get; }
+
+    /// <summary>Tasks (programs).</summary>
+    public int Tasks { get; }
+
+    /// <summary>Program ops over all tasks.</summary>
+    public int ProgramOps { get; }
+
+    /// <summary>Schedules run (complete, infeasible and deadlocked).</summary>
+    public long Schedules { get; internal set; }
+
+    /// <summary>Schedules cut short because an op contradicted the model's state (the order cannot happen: an op ran before the op that creates what it uses).</summary>
+    public long Infeasible { get; internal set; }
+
+    /// <summary>The model's message for the first infeasible schedule (what the op contradicted), or null.</summary>
+    public string? InfeasibleExample { get; internal set; }
+
+    /// <summary>Schedules in which every remaining task waited.</summary>
+    public long Deadlocked { get; internal set; }
+
+    /// <summary>Distinct Mazurkiewicz traces (equivalence classes of complete schedules under the independence relation) seen.</summary>
+    public long DistinctTraces { get; internal set; }
+
+    /// <summary>Program ops executed over all schedules.</summary>
+    public long Transitions { get; internal set; }
+
+    /// <summary>True when DPOR or naive search ran out of alternatives: every schedule within the bound was covered.</summary>
+    public bool Exhaustive { get; internal set; }
+
+    /// <summary>Why the search stopped early (<c>budget</c>, <c>time</c>), or null.</summary>
+    public string? StoppedBy { get; internal set; }
+
+    /// <summary>When stopped early: alternatives (backtrack points) still pending, and the shallowest depth holding one.</summary>
+    public long PendingAlternatives { get; internal set; }
+
+    /// <summary>The largest preemption bound whose schedules were all covered (-1: none; DPOR deepens 0, 1, …, K).</summary>
+    public int CompletedBound { get; internal set; } = -1;
+
+    /// <summary>When stopped early: the shallowest schedule position with an unexplored alternative (-1: none).</summary>
+    public int ShallowestPending { get; internal set; } = -1;
+
+    /// <summary>PCT: the per-run lower bound on the probability of hitting a given bug of depth d, 1/(n·k^(d-1)).</summary>
+    public double PctRunProbability { get; internal set; }
+
+    /// <summary>Wall time.</summary>
+    public TimeSpan Elapsed { get; internal set; }
+
+    /// <summary>Distinct violations in the order first found.</summary>
+    public IReadOnlyList<ExploreViolation> Violations { get; internal set; } = [];
+
+    /// <summary>One paragraph: what was covered and what it allows to say.</summary>
+    public string Coverage()
+    {
+        var inv = CultureInfo.InvariantCulture;
+        if (Options.Strategy == ExploreStrategy.Pct)
+        {
+            return string.Create(inv,
+                $"{Schedules:N0} PCT runs (depth {Options.Bound + 1}, seed {Options.Seed}): each run finds a given bug of depth {Options.Bound + 1} with probability >= {PctRunProbability:G3} (1/(n*k^(d-1)), n={Tasks} tasks, k={ProgramOps} ops); "
+                + $"{(Violations.Count == 0 ? "none found" : $"{Violations.Count} found")}{(StoppedBy is null ? "" : $", stopped by --{StoppedBy}")}");
+        }
+        if (Exhaustive)
+        {
+            return Violations.Count == 0
+                ? string.Create(inv, $"no violation within {Options.Bound} preemption{(Options.Bound == 1 ? "" : "s")} (every schedule within the bound covered: {DistinctTraces:N0} distinct interleavings)")
+                : string.Create(inv, $"every schedule within {Options.Bound} preemption{(Options.Bound == 1 ? "" : "s")} covered ({DistinctTraces:N0} distinct interleavings)");
+        }
+        string done = CompletedBound < 0 ? "no bound fully covered" : string.Create(inv, $"every schedule within {CompletedBound} preemption{(CompletedBound == 1 ? "" : "s")} covered");
+        return string.Create(inv,
+            $"stopped by --{StoppedBy} after {Schedules:N0} schedules: {done}; {PendingAlternatives:N0} alternatives within {CompletedBound + 1} preemptions left unexplored (shallowest at op {ShallowestPending + 1} of the schedule); "
+            + $"{(Violations.Count == 0 ? "no violation in the schedules covered" : "violations below are from the schedules covered")}");
+    }
+}

@@ -1,0 +1,832 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Numerics;
+using Pipeline.Replay.Workloads;
+
+namespace Pipeline.Replay.Explore;
+
+/// <summary>
+/// Stateless model checking of an op trace's per-task programs (docs/exploration.md): every schedule is run from the
+/// start in a fresh <see cref="ReplayEngine"/>, one program op (a whole kernel step) per choice, a task that must wait
+/// inside a step (lock, IPI, grace period) being disabled until the engine resumes it, exactly as replay does.
+/// Preemption-bounded DPOR (Flanagan–Godefroid, POPL 2005, with the extra backtrack point at the preceding context
+/// switch that bounded search needs, Coons–Musuvathi–McKinley, OOPSLA 2013), the same search without reduction, or PCT.
+/// </summary>
+public sealed class Explorer
+{
+    private readonly OpTrace _trace;
+    private readonly KernelProfile _profile;
+    private readonly Arch _arch;
+    private readonly ExploreOptions _options;
+    private readonly int _n;
+    private readonly int[] _tids;
+    private readonly Op[][] _programs;
+    private readonly int[] _recordedTask;
+    private readonly int[] _recordedLocal;
+    private readonly Dictionary<int, string> _comms = [];
+    private readonly List<Frame> _frames = [];
+    private readonly int[] _cpus;
+    // Feasibility (docs/exploration.md): per task and op, the ops of other tasks that must have run first, as (task, count).
+    private readonly (int Task, int Count)[][][] _need;
+    // Re-resolution: a table-addressed op that used the table its own task's earlier lockless read returned.
+    private readonly int[][] _link;
+    private readonly long[][] _readValue;
+    private readonly int[] _walkRmap;
+    private readonly (int Mm, ulong Pfn, ulong From, ulong To)[] _walkMove;
+    private readonly Op[] _current;
+
+    // Per-run state, reused.
+    private ReplayEngine _engine = null!;
+    private readonly int[] _pos;
+    private int _recorded;
+    private readonly int[][] _clock;
+    private readonly List<int[]> _vc = [];
+    private readonly List<int> _transitionTask = [];
+    private readonly Dictionary<long, Resource> _resources = [];
+    private readonly Stack<Resource> _resourcePool = new();
+    private readonly Footprint _fp = new();
+    private readonly Footprint[] _pending;
+    private readonly int[] _microBefore;
+    private readonly List<Op> _schedule = [];
+    private readonly HashSet<ulong> _traces = [];
+    private ulong _signature;
+    private readonly Dictionary<long, (ulong Hash, ulong Reads)> _sigState = [];
+    private int _preemptions;
+    private int _lastTask;
+    private ulong _childSleep;
+    private int _bound;
+    private bool _boundCut;
+
+    /// <summary>Sleep sets (Godefroid): a task whose next op is independent of the one chosen, and whose alternative was
+    /// already explored here, is not tried again below. Off: combined with the preemption bound they lose interleavings
+    /// (measured in docs/benchmarks.md: r6-retract's 1-preemption witness is missed), so they are kept for measurement only.</summary>
+    internal bool SleepSets { get; init; }
+
+
+    /// <summary>Schedules abandoned because every enabled task was asleep (their interleavings were covered elsewhere).</summary>
+    internal long SleepBlocked { get; private set; }
+
+    private readonly Dictionary<string, ExploreViolation> _violations = new(StringComparer.Ordinal);
+    private readonly List<string> _violationOrder = [];
+
+    /// <summary>Prepares an exploration of <paramref name="trace"/>'s programs under <paramref name="profile"/>.</summary>
+    /// <exception cref="ArgumentException">More than 64 tasks (explore a window of the trace instead).</exception>
+    public Explorer(OpTrace trace, KernelProfile profile, Arch arch, ExploreOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(trace);
+        ArgumentNullException.ThrowIfNull(profile);
+        ArgumentNullException.ThrowIfNull(options);
+        if (trace.Tasks.Count > 64)
+        {
+            throw new ArgumentException(string.Create(CultureInfo.InvariantCulture,
+                $"The trace has {trace.Tasks.Count} tasks; exploration handles at most 64 at once (explore a window of the trace)."), nameof(trace));
+        }
+        if (options.Bound < 0)
+        {
+            throw new ArgumentException("The preemption bound must be 0 or more.", nameof(options));
+        }
+        _trace = trace;
+        _profile = profile;
+        _arch = arch;
+        _options = options;
+        _n = trace.Tasks.Count;
+        _tids = trace.Tasks.Select(t => t.Tid).ToArray();
+        var index = new Dictionary<int, int>();
+        for (int i = 0; i < _n; i++)
+        {
+            index[_tids[i]] = i;
+            _comms[_tids[i]] = trace.Tasks[i].Comm;
+        }
+        var programs = Enumerable.Range(0, _n).Select(_ => new List<Op>()).ToArray();
+        _recordedTask = new int[trace.Count];
+        _recordedLocal = new int[trace.Count];
+        var ops = trace.Ops;
+        for (int i = 0; i < ops.Length; i++)
+        {
+            int t = index[ops[i].Tid];
+            _recordedTask[i] = t;
+            _recordedLocal[i] = programs[t].Count;
+            programs[t].Add(ops[i]);
+        }
+        _programs = programs.Select(p => p.ToArray()).ToArray();
+        _pos = new int[_n];
+        _clock = Enumerable.Range(0, _n).Select(_ => new int[_n]).ToArray();
+        _pending = Enumerable.Range(0, _n).Select(_ => new Footprint()).ToArray();
+        _microBefore = new int[_n];
+        _cpus = trace.Tasks.Select(t => t.Cpu).Concat(_programs.SelectMany(p => p.Select(o => o.Cpu))).Distinct().Order().ToArray();
+        _readValue = _programs.Select(p => new long[p.Length]).ToArray();
+        _walkRmap = new int[_n];
+        _walkMove = new (int, ulong, ulong, ulong)[_n];
+        _current = new Op[_n];
+        (_need, _link) = Feasibility.Analyze(trace, _programs, _recordedTask, _recordedLocal, profile, arch);
+    }
+
+    /// <summary>Runs the search.</summary>
+    public ExploreResult Run(CancellationToken cancellationToken = default)
+    {
+        var result = new ExploreResult(_options, _profile, _arch, _n, _trace.Count);
+        var clock = Stopwatch.StartNew();
+        long budget = _options.Budget ?? (_options.Strategy == ExploreStrategy.Pct ? ExploreOptions.DefaultPctRuns : long.MaxValue);
+        if (_options.Strategy == ExploreStrategy.Pct)
+        {
+            RunPct(result, budget, clock, cancellationToken);
+        }
+        else
+        {
+            RunSystematic(result, budget, clock, cancellationToken);
+        }
+        result.Elapsed = clock.Elapsed;
+        result.DistinctTraces = _traces.Count;
+        result.Violations = _violationOrder.Select(k => _violations[k]).ToArray();
+        return result;
+    }
+
+    private bool OutOfTime(Stopwatch clock) => _options.Time is { } limit && clock.Elapsed >= limit;
+
+    /// <summary>
+    /// DPOR deepens the bound 0, 1, …, K (iterative context bounding, as CHESS does): a violation is first met in the
+    /// round with the fewest preemptions that reaches it, so its witness has the fewest preemptions the search can give.
+    /// The naive baseline runs the bound K once.
+    /// </summary>
+    private void RunSystematic(ExploreResult result, long budget, Stopwatch clock, CancellationToken cancellationToken)
+    {
+        bool dpor = _options.Strategy == ExploreStrategy.Dpor;
+        for (_bound = dpor ? 0 : _options.Bound; _bound <= _options.Bound; _bound++)
+        {
+            _traces.Clear();
+            _boundCut = false;
+            RunBound(result, budget, clock, dpor, cancellationToken);
+            if (!result.Exhaustive)
+            {
+                return;
+            }
+            if (!_boundCut)
+            {
+                // No state offered a preemption beyond this bound: larger bounds hold nothing more.
+                result.CompletedBound = _options.Bound;
+                return;
+            }
+            if (_bound < _options.Bound)
+            {
+                result.Exhaustive = false;
+            }
+        }
+    }
+
+    private void RunBound(ExploreResult result, long budget, Stopwatch clock, bool dpor, CancellationToken cancellationToken)
+    {
+        _frames.Clear();
+        while (true)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            RunOne(result, dpor, naive: !dpor);
+            // Backtrack: the deepest frame with an alternative inside the bound.
+            int depth = _frames.Count - 1;
+            int choice = -1;
+            for (; depth >= 0; depth--)
+            {
+                ulong open = _frames[depth].Backtrack & ~_frames[depth].Done & ~_frames[depth].Sleep & Allowed(_frames[depth]);
+                if (open != 0)
+                {
+                    choice = BitOperations.TrailingZeroCount(open);
+                    break;
+                }
+            }
+            if (depth < 0)
+            {
+                result.Exhaustive = true;
+                result.CompletedBound = _bound;
+                return;
+            }
+            if (result.Schedules >= budget || OutOfTime(clock))
+            {
+                result.StoppedBy = result.Schedules >= budget ? "budget" : "time";
+                CountPending(result);
+                return;
+            }
+            _frames.RemoveRange(depth + 1, _frames.Count - depth - 1);
+            var frame = _frames[depth];
+            frame.Task = choice;
+            frame.Done |= 1UL << choice;
+        }
+    }
+
+    private void CountPending(ExploreResult result)
+    {
+        for (int d = 0; d < _frames.Count; d++)
+        {
+            int open = BitOperations.PopCount(_frames[d].Backtrack & ~_frames[d].Done & ~_frames[d].Sleep & Allowed(_frames[d]));
+            if (open > 0 && result.ShallowestPending < 0)
+            {
+                result.ShallowestPending = d;
+            }
+            result.PendingAlternatives += open;
+        }
+    }
+
+    /// <summary>Tasks a frame may run without exceeding the bound.</summary>
+    private ulong Allowed(Frame frame)
+    {
+        if (frame.Preemptions < _bound || frame.LastTask < 0 || !frame.LastEnabled)
+        {
+            return frame.Enabled;
+        }
+        return frame.Enabled & (1UL << frame.LastTask);
+    }
+
+    private static int Cost(Frame frame, int task) => frame.LastTask >= 0 && frame.LastEnabled && task != frame.LastTask ? 1 : 0;
+
+    private void Reset()
+    {
+        _engine = new ReplayEngine(_profile, _arch);
+        foreach (var task in _trace.Tasks)
+        {
+            _engine.NameTask(task.Tid, task.Comm);
+        }
+        Array.Clear(_pos);
+        foreach (var c in _clock)
+        {
+            Array.Clear(c);
+        }
+        _vc.Clear();
+        _transitionTask.Clear();
+        foreach (var r in _resources.Values)
+        {
+            r.Reads.Clear();
+            _resourcePool.Push(r);
+        }
+        _resources.Clear();
+        _schedule.Clear();
+        _sigState.Clear();
+        _signature = 0;
+        _recorded = 0;
+        _preemptions = 0;
+        _lastTask = -1;
+        foreach (var values in _readValue)
+        {
+            Array.Clear(values);
+        }
+        Array.Clear(_walkRmap);
+        Array.Clear(_walkMove);
+    }
+
+    private ulong EnabledMask()
+    {
+        ulong mask = 0;
+        for (int t = 0; t < _n; t++)
+        {
+            if (_pos[t] < _programs[t].Length && !_engine.IsBlocked(_tids[t]) && Satisfied(_need[t][_pos[t]]))
+            {
+                mask |= 1UL << t;
+            }
+        }
+        return mask;
+    }
+
+    private bool Satisfied((int Task, int Count)[] need)
+    {
+        foreach (var (task, count) in need)
+        {
+            if (_pos[task] < count)
+            {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    private bool Unfinished()
+    {
+        for (int t = 0; t < _n; t++)
+        {
+            if (_pos[t] < _programs[t].Length || _engine.IsBlocked(_tids[t]))
+            {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /// <summary>The task whose op comes next in the recorded order (-1 when every op ran).</summary>
+    private int RecordedNext()
+    {
+        while (_recorded < _recordedTask.Length && _pos[_recordedTask[_recorded]] > _recordedLocal[_recorded])
+        {
+            _recorded++;
+        }
+        return _recorded < _recordedTask.Length ? _recordedTask[_recorded] : -1;
+    }
+
+    /// <summary>One schedule: the frames' choices, then the default choice (recorded order within the bound) at new states.</summary>
+    private void RunOne(ExploreResult result, bool dpor, bool naive)
+    {
+        Reset();
+        result.Schedules++;
+        int depth = 0;
+        _childSleep = 0;
+        bool sleep = dpor && SleepSets;
+        while (true)
+        {
+            ulong enabled = EnabledMask();
+            if (enabled == 0)
+            {
+                break;
+            }
+            int task;
+            if (depth < _frames.Count)
+            {
+                task = _frames[depth].Task;
+                Debug.Assert((enabled & (1UL << task)) != 0, "replaying a prefix reaches the same states");
+            }
+            else
+            {
+                var frame = new Frame
+                {
+                    Enabled = enabled,
+                    Preemptions = _preemptions,
+                    LastTask = _lastTask,
+                    LastEnabled = _lastTask >= 0 && (enabled & (1UL << _lastTask)) != 0,
+                    Sleep = _childSleep & enabled,
+                };
+                if (sleep)
+                {
+                    frame.Next = NextFootprints(enabled);
+                }
+                _boundCut |= Allowed(frame) != enabled;
+                if ((enabled & ~frame.Sleep & Allowed(frame)) == 0)
+                {
+                    // Every task that may run here is asleep: this schedule's remaining interleavings were covered.
+                    SleepBlocked++;
+                    result.Transitions += depth;
+                    return;
+                }
+                task = DefaultChoice(frame);
+                frame.Task = task;
+                frame.Done = 1UL << task;
+                frame.Backtrack = naive ? Allowed(frame) : 1UL << task;
+                _frames.Add(frame);
+            }
+            if (sleep)
+            {
+                _childSleep = ChildSleep(_frames[depth], task);
+            }
+            _preemptions += Cost(_frames[depth], task);
+            _lastTask = task;
+            if (!Step(task, depth, dpor))
+            {
+                result.Infeasible++;
+                result.InfeasibleExample ??= InconsistentMessage();
+                result.Transitions += depth + 1;
+                return;
+            }
+            depth++;
+        }
+        result.Transitions += depth;
+        Complete(result);
+    }
+
+    private string InconsistentMessage()
+    {
+        var findings = _engine.Findings;
+        return findings.Count > 0 && findings[^1].Class == FindingClass.Inconsistent ? findings[^1].Message : "an op the model refused";
+    }
+
+    private int DefaultChoice(Frame frame)
+    {
+        ulong awake = frame.Enabled & ~frame.Sleep & Allowed(frame);
+        int recorded = RecordedNext();
+        if (recorded >= 0 && (awake & (1UL << recorded)) != 0)
+        {
+            return recorded;
+        }
+        if (frame.LastEnabled && (awake & (1UL << frame.LastTask)) != 0)
+        {
+            return frame.LastTask;
+        }
+        return BitOperations.TrailingZeroCount(awake);
+    }
+
+    /// <summary>Footprints of each enabled task's next op here, each joined with what parked steps may do when they resume.</summary>
+    private Footprint[] NextFootprints(ulong enabled)
+    {
+        var pending = new Footprint();
+        for (int b = 0; b < _n; b++)
+        {
+            if (_engine.IsBlocked(_tids[b]))
+            {
+                var fp = new Footprint();
+                fp.Of(_current[b], _engine, _cpus);
+                pending.AddAll(fp);
+            }
+        }
+        var next = new Footprint[_n];
+        for (ulong rest = enabled; rest != 0; rest &= rest - 1)
+        {
+            int t = BitOperations.TrailingZeroCount(rest);
+            var fp = new Footprint();
+            var op = _programs[t][_pos[t]];
+            fp.Of(op, _engine, _cpus);
+            if (_link[t][_pos[t]] >= 0 && _engine.TableOwner(op.Table) is var owner and not 0)
+            {
+                // It may follow another table of the same mm in this schedule.
+                fp.Add(Footprint.Obj.Tables, owner, write: false);
+            }
+            fp.AddAll(pending);
+            next[t] = fp;
+        }
+        return next;
+    }
+
+    /// <summary>Sleep set below a frame when <paramref name="task"/> runs: asleep or already-explored tasks whose next op commutes with it.</summary>
+    private ulong ChildSleep(Frame frame, int task)
+    {
+        if (frame.Next is null)
+        {
+            return 0;
+        }
+        ulong sleeping = 0;
+        var chosen = frame.Next[task];
+        for (ulong rest = (frame.Sleep | frame.Done) & ~(1UL << task) & frame.Enabled; rest != 0; rest &= rest - 1)
+        {
+            int u = BitOperations.TrailingZeroCount(rest);
+            if (frame.Next[u] is { } fp && !fp.ConflictsWith(chosen))
+            {
+                sleeping |= 1UL << u;
+            }
+        }
+        return sleeping;
+    }
+
+    /// <summary>Runs task <paramref name="task"/>'s next op as transition <paramref name="index"/>; false when the model refused it.</summary>
+    private bool Step(int task, int index, bool dpor)
+    {
+        int local = _pos[task];
+        var op = Resolve(task, local, out bool skip);
+        _fp.Of(op, _engine, _cpus);
+        ulong blocked = 0;
+        for (int b = 0; b < _n; b++)
+        {
+            if (b != task && _engine.IsBlocked(_tids[b]))
+            {
+                blocked |= 1UL << b;
+                _pending[b].Of(_current[b], _engine, _cpus);
+                _microBefore[b] = _engine.MicroPosition(_tids[b]);
+            }
+        }
+        int inconsistent = _engine.InconsistentCount;
+        if (!skip)
+        {
+            _engine.Execute(op);
+            _schedule.Add(op);
+        }
+        _current[task] = op;
+        _pos[task]++;
+        ulong resumed = 0;
+        for (ulong rest = blocked; rest != 0; rest &= rest - 1)
+        {
+            int b = BitOperations.TrailingZeroCount(rest);
+            if (!_engine.IsBlocked(_tids[b]) || _engine.MicroPosition(_tids[b]) != _microBefore[b])
+            {
+                resumed |= 1UL << b;
+                _fp.AddAll(_pending[b]);
+            }
+        }
+        Record(task, index, resumed, dpor);
+        return _engine.InconsistentCount == inconsistent;
+    }
+
+    /// <summary>
+    /// The op as the kernel would run it now (docs/exploration.md, "Operands"): a walker that uses the table its own
+    /// lockless read returned follows what that read returns in this schedule (another table, or nothing: it stops);
+    /// an rmap walk finds the page where a VMA of its rmap object maps it now, and the unmap that follows uses that address.
+    /// </summary>
+    private Op Resolve(int task, int local, out bool skip)
+    {
+        skip = false;
+        var op = _programs[task][local];
+        int link = _link[task][local];
+        if (link >= 0)
+        {
+            long seen = _readValue[task][link];
+            if (seen != EntryValue.Table(op.Table))
+            {
+                if (EntryValue.KindOf(seen) == EntryKind.Table)
+                {
+                    op.Table = (int)EntryValue.Payload(seen);
+                }
+                else
+                {
+                    // The walker saw no table there (none, a huge leaf, a swap entry): it does not descend.
+                    skip = true;
+                }
+            }
+        }
+        switch (op.Kind)
+        {
+            case OpKind.EntryRead when op.Table == 0 && op.Mm != 0:
+                _readValue[task][local] = _engine.EntryNow(op.Mm, op.Va, op.Level);
+                break;
+            case OpKind.TtuStart:
+                _walkRmap[task] = op.Obj;
+                _walkMove[task] = default;
+                break;
+            case OpKind.TtuWalk:
+                {
+                    _walkMove[task] = default;
+                    long now = _engine.EntryNow(op.Mm, op.Va, op.Level);
+                    ulong size = 1UL << (12 + (9 * (int)op.Level));
+                    if (!(EntryValue.KindOf(now) == EntryKind.Leaf && (ulong)EntryValue.Payload(now) == op.Pfn)
+                        && _engine.TryFindMapping(op.Mm, op.Pfn, _walkRmap[task], out ulong at) && at != (op.Va & ~(size - 1)))
+                    {
+                        ulong to = at | (op.Va & (size - 1));
+                        _walkMove[task] = (op.Mm, op.Pfn, op.Va, to);
+                        op.Va = to;
+                    }
+                    break;
+                }
+            case OpKind.TtuUnmap:
+            case OpKind.TtuMlockCheck:
+            case OpKind.TtuMlockSet:
+            case OpKind.TtuMlockPage:
+                {
+                    var move = _walkMove[task];
+                    if (move.Mm != 0 && move.Mm == op.Mm && move.Pfn == op.Pfn && move.From == op.Va)
+                    {
+                        op.Va = move.To;
+                    }
+                    break;
+                }
+            case OpKind.TtuEnd:
+                _walkMove[task] = default;
+                break;
+            default:
+                break;
+        }
+        return op;
+    }
+
+    /// <summary>Happens-before bookkeeping (vector clocks over the footprints) and, for DPOR, the races that add backtrack points.</summary>
+    private void Record(int task, int index, ulong resumed, bool dpor)
+    {
+        var mine = _clock[task];
+        int race = -1;
+        int[] vc = new int[_n];
+        Array.Copy(mine, vc, _n);
+        for (int i = 0; i < _fp.Count; i++)
+        {
+            long key = _fp.Key(i);
+            bool write = _fp.Write(i);
+            if (!_resources.TryGetValue(key, out var res))
+            {
+                res = _resourcePool.Count > 0 ? _resourcePool.Pop() : new Resource();
+                res.LastWrite = -1;
+                _resources.Add(key, res);
+            }
+            if (res.LastWrite >= 0)
+            {
+                race = Math.Max(race, Racing(res.LastWrite, task, mine));
+                Join(vc, _vc[res.LastWrite]);
+            }
+            if (write)
+            {
+                foreach (int r in res.Reads)
+                {
+                    race = Math.Max(race, Racing(r, task, mine));
+                    Join(vc, _vc[r]);
+                }
+                res.Reads.Clear();
+                res.LastWrite = index;
+            }
+            else
+            {
+                res.Reads.Add(index);
+            }
+            Signature(key, write, task);
+        }
+        vc[task] = mine[task] + 1;
+        Array.Copy(vc, mine, _n);
+        for (ulong rest = resumed; rest != 0; rest &= rest - 1)
+        {
+            Join(_clock[BitOperations.TrailingZeroCount(rest)], vc);
+        }
+        _vc.Add(vc);
+        _transitionTask.Add(task);
+        if (dpor && race >= 0)
+        {
+            AddBacktrack(race, task);
+        }
+    }
+
+    /// <summary><paramref name="j"/> if it is another task's transition that does not happen before <paramref name="task"/>'s next op, else -1.</summary>
+    private int Racing(int j, int task, int[] clock)
+    {
+        int other = _transitionTask[j];
+        return other != task && _vc[j][other] > clock[other] ? j : -1;
+    }
+
+    private static void Join(int[] into, int[] from)
+    {
+        for (int i = 0; i < into.Length; i++)
+        {
+            if (from[i] > into[i])
+            {
+                into[i] = from[i];
+            }
+        }
+    }
+
+    private void AddBacktrack(int j, int task)
+    {
+        AddAt(j, task);
+        // Bounded search: the reversal may need the switch to happen at the start of the block j belongs to.
+        int c = j;
+        while (c > 0 && _frames[c].LastTask == _frames[c].Task)
+        {
+            c--;
+        }
+        if (c != j)
+        {
+            AddAt(c, task);
+        }
+    }
+
+    private void AddAt(int j, int task)
+    {
+        var frame = _frames[j];
+        frame.Backtrack |= (frame.Enabled & (1UL << task)) != 0 ? 1UL << task : frame.Enabled;
+    }
+
+    /// <summary>The Mazurkiewicz trace of a run: per object, the order of conflicting accesses (reads between two writes as a set).</summary>
+    private void Signature(long key, bool write, int task)
+    {
+        ulong item = Mix(((ulong)(uint)task << 32) | (uint)_pos[task]);
+        _sigState.TryGetValue(key, out var state);
+        if (write)
+        {
+            state.Hash = Mix(state.Hash ^ state.Reads ^ Mix(item + 1));
+            state.Reads = 0;
+        }
+        else
+        {
+            state.Reads += item;
+        }
+        _sigState[key] = state;
+    }
+
+    private static ulong Mix(ulong x)
+    {
+        x += 0x9E3779B97F4A7C15UL;
+        x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9UL;
+        x = (x ^ (x >> 27)) * 0x94D049BB133111EBUL;
+        return x ^ (x >> 31);
+    }
+
+    private void Complete(ExploreResult result)
+    {
+        var findings = new List<Finding>();
+        if (Unfinished())
+        {
+            // Every remaining task waits: keep what was found before, skip the quiescence checks.
+            result.Deadlocked++;
+            findings.AddRange(_engine.Findings);
+        }
+        else
+        {
+            findings.AddRange(_engine.Finish().Findings);
+        }
+        foreach (var (key, state) in _sigState)
+        {
+            _signature += Mix((ulong)key ^ Mix(state.Hash ^ state.Reads));
+        }
+        _traces.Add(_signature);
+        foreach (var finding in findings)
+        {
+            if (finding.Class != FindingClass.Race)
+            {
+                continue;
+            }
+            string key = string.Create(CultureInfo.InvariantCulture,
+                $"{finding.Checker}|{finding.Race}|{finding.Mm}|{finding.Va & ~0xFFFUL:x}|{finding.Pfn:x}");
+            if (_violations.TryGetValue(key, out var known) && known.Preemptions <= _preemptions)
+            {
+                continue;
+            }
+            if (known is null)
+            {
+                _violationOrder.Add(key);
+            }
+            _violations[key] = new ExploreViolation(key, finding, _preemptions, result.Schedules, [.. _schedule], _comms);
+        }
+    }
+
+    /// <summary>PCT: random distinct priorities, d-1 random change points over the k steps; the highest-priority enabled task runs.</summary>
+    private void RunPct(ExploreResult result, long runs, Stopwatch clock, CancellationToken cancellationToken)
+    {
+        int depth = _options.Bound + 1;
+        int k = Math.Max(1, _trace.Count);
+        result.PctRunProbability = 1.0 / (Math.Max(1, _n) * Math.Pow(k, depth - 1));
+        var rng = new Prng(_options.Seed);
+        var priority = new int[_n];
+        var changes = new int[Math.Max(0, depth - 1)];
+        for (long run = 0; run < runs; run++)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            if (OutOfTime(clock))
+            {
+                result.StoppedBy = "time";
+                return;
+            }
+            // Priorities d..d+n-1 in random order (Fisher–Yates); change point i lowers the running task to i.
+            for (int t = 0; t < _n; t++)
+            {
+                priority[t] = depth + t;
+            }
+            for (int t = _n - 1; t > 0; t--)
+            {
+                int s = rng.Next(t + 1);
+                (priority[t], priority[s]) = (priority[s], priority[t]);
+            }
+            for (int i = 0; i < changes.Length; i++)
+            {
+                changes[i] = rng.Next(k);
+            }
+            Reset();
+            result.Schedules++;
+            int step = 0;
+            bool feasible = true;
+            while (true)
+            {
+                ulong enabled = EnabledMask();
+                if (enabled == 0)
+                {
+                    break;
+                }
+                int best = -1;
+                for (ulong rest = enabled; rest != 0; rest &= rest - 1)
+                {
+                    int t = BitOperations.TrailingZeroCount(rest);
+                    if (best < 0 || priority[t] > priority[best])
+                    {
+                        best = t;
+                    }
+                }
+                for (int i = 0; i < changes.Length; i++)
+                {
+                    if (changes[i] == step)
+                    {
+                        priority[best] = i + 1;
+                    }
+                }
+                // A change point may have lowered the task that was about to run: pick again.
+                int task = -1;
+                for (ulong rest = enabled; rest != 0; rest &= rest - 1)
+                {
+                    int t = BitOperations.TrailingZeroCount(rest);
+                    if (task < 0 || priority[t] > priority[task])
+                    {
+                        task = t;
+                    }
+                }
+                if (_lastTask >= 0 && task != _lastTask && (enabled & (1UL << _lastTask)) != 0)
+                {
+                    _preemptions++;
+                }
+                _lastTask = task;
+                // Frames are not kept for PCT; Step needs none without DPOR.
+                if (!Step(task, step, dpor: false))
+                {
+                    result.InfeasibleExample ??= InconsistentMessage();
+                    feasible = false;
+                    break;
+                }
+                step++;
+            }
+            result.Transitions += step;
+            if (!feasible)
+            {
+                result.Infeasible++;
+                continue;
+            }
+            Complete(result);
+        }
+    }
+
+    private sealed class Frame
+    {
+        public int Task;
+        public ulong Sleep;
+        public Footprint[]? Next;
+        public ulong Enabled;
+        public ulong Backtrack;
+        public ulong Done;
+        public int Preemptions;
+        public int LastTask;
+        public bool LastEnabled;
+    }
+
+    private sealed class Resource
+    {
+        public int LastWrite;
+        public readonly List<int> Reads = [];
+    }
+}

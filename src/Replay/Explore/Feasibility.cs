@@ -1,0 +1,383 @@
+namespace Pipeline.Replay.Explore;
+
+/// <summary>
+/// Which reorderings of a trace's programs are feasible, from what the recorded order proves (docs/exploration.md,
+/// "Feasibility"): in the spirit of the maximal causal model, an op keeps after it every op whose value it saw —
+/// the creation of the mm, table, page or VMA it uses; the previous store into an entry slot it rewrites (entry
+/// writes in the kernel are read-modify-writes under the page-table lock); the uses of a page it frees — and every
+/// other order is free. Computed by replaying the recorded order once, so entry slots are resolved as the trace had them.
+/// </summary>
+internal static class Feasibility
+{
+    private const int MaxPagesPerMove = 512;
+
+    /// <summary>
+    /// For each task and op: the (task, count) pairs that must hold (<c>count</c> ops of that task already run) before
+    /// the op may run; and for each op the index of its own task's earlier lockless read whose table it uses (-1: none).
+    /// </summary>
+    public static ((int Task, int Count)[][][] Need, int[][] Link) Analyze(
+        OpTrace trace, Op[][] programs, int[] recordedTask, int[] recordedLocal, KernelProfile profile, Arch arch)
+    {
+        int n = programs.Length;
+        var need = programs.Select(p => new List<(int, int)>[p.Length]).ToArray();
+        var link = programs.Select(p => Enumerable.Repeat(-1, p.Length).ToArray()).ToArray();
+        var engine = new ReplayEngine(profile, arch);
+        foreach (var task in trace.Tasks)
+        {
+            engine.NameTask(task.Tid, task.Comm);
+        }
+        // Objects with a lifetime (mm, table, page; ids are reused): creator, uses since, last destroyer.
+        var lives = new Dictionary<(int Kind, long Id), Life>();
+        var vmas = new List<(int Mm, ulong Start, ulong End, int Task, int Local)>();
+        var lastOnCpu = new Dictionary<int, (int Task, int Local)>();
+        var decisions = new Dictionary<(int Mm, ulong Vma), List<(int Task, int Local)>>();
+        var flagsWriter = new Dictionary<(int Mm, ulong Vma), (int Task, int Local)>();
+        var slotWriter = new Dictionary<(int Kind, long A, long B), (int Task, int Local, bool Primitive)>();
+        var lastRead = new (int Local, long Value)[n];
+        for (int t = 0; t < n; t++)
+        {
+            lastRead[t] = (-1, 0);
+        }
+        var slots = new List<(int Kind, long A, long B)>();
+        var ops = trace.Ops;
+        for (int r = 0; r < ops.Length; r++)
+        {
+            int p = recordedTask[r];
+            int l = recordedLocal[r];
+            ref readonly var op = ref ops[r];
+            var list = new List<(int, int)>();
+
+            void After((int Task, int Local) creator)
+            {
+                if (creator.Task != p)
+                {
+                    list.Add((creator.Task, creator.Local + 1));
+                }
+            }
+
+            // A CPU runs one task at a time: tasks sharing a CPU keep the order of their slices (ctx_switch decides
+            // which mm the CPU's accesses and TLB fills use); exploration reorders what different CPUs do.
+            if (lastOnCpu.TryGetValue(op.Cpu, out var previous))
+            {
+                After(previous);
+            }
+            lastOnCpu[op.Cpu] = (p, l);
+            // A decision the trace baked in keeps the VMA flags it was made on: a fault's Mlocked set (flag_set naming
+            // its mapping) or a vm_flags_read saw VM_LOCKED as the last change made it, so it stays after that change
+            // and the next change of those flags by another task stays after it.
+            if (op.Mm != 0 && VmaOf(vmas, op.Mm, op.Va) is { } vmaStart)
+            {
+                var key = (op.Mm, vmaStart);
+                if (IsVmaFlagsDecision(op))
+                {
+                    if (flagsWriter.TryGetValue(key, out var writer))
+                    {
+                        After(writer);
+                    }
+                    if (!decisions.TryGetValue(key, out var readers))
+                    {
+                        readers = [];
+                        decisions.Add(key, readers);
+                    }
+                    readers.Add((p, l));
+                }
+                else if (op.Kind is OpKind.VmFlagsWrite or OpKind.VmaModify or OpKind.VmaRemove)
+                {
+                    if (decisions.TryGetValue(key, out var readers))
+                    {
+                        foreach (var reader in readers)
+                        {
+                            After(reader);
+                        }
+                        readers.Clear();
+                    }
+                    flagsWriter[key] = (p, l);
+                }
+            }
+            // Lifetimes: a use follows the creation, a destruction follows every use, a re-creation of the id follows the
+            // destruction before it.
+            foreach (var (kind, id, role) in LifetimeObjects(op))
+            {
+                if (!lives.TryGetValue((kind, id), out var life))
+                {
+                    life = new Life(n);
+                    lives.Add((kind, id), life);
+                }
+                switch (role)
+                {
+                    case Role.Create:
+                        if (life.Destroyer.Task >= 0)
+                        {
+                            After(life.Destroyer);
+                        }
+                        break;
+                    case Role.Destroy:
+                        if (life.Creator.Task >= 0)
+                        {
+                            After(life.Creator);
+                        }
+                        for (int q = 0; q < n; q++)
+                        {
+                            if (q != p && life.Users[q] > 0)
+                            {
+                                list.Add((q, life.Users[q]));
+                            }
+                        }
+                        break;
+                    default:
+                        if (life.Creator.Task >= 0)
+                        {
+                            After(life.Creator);
+                        }
+                        break;
+                }
+            }
+            if (op.Mm != 0 && op.Kind != OpKind.VmaCreate)
+            {
+                for (int v = vmas.Count - 1; v >= 0; v--)
+                {
+                    var vma = vmas[v];
+                    if (vma.Mm == op.Mm && op.Va >= vma.Start && op.Va < vma.End)
+                    {
+                        After((vma.Task, vma.Local));
+                        break;
+                    }
+                }
+            }
+            // An entry store follows the store it overwrote (a read-modify-write saw it), when that was an explicit
+            // store of the trace; kernel steps re-run from the state, so two steps on one slot stay free.
+            slots.Clear();
+            WriteSlots(op, engine, slots);
+            foreach (var key in slots)
+            {
+                if (slotWriter.TryGetValue(key, out var writer) && writer.Primitive && writer.Task != p)
+                {
+                    list.Add((writer.Task, writer.Local + 1));
+                }
+            }
+            // A read keeps the explicit store it saw (an rmap walk that found the page mapped follows the store that mapped it).
+            slots.Clear();
+            ReadSlots(op, engine, slots);
+            foreach (var key in slots)
+            {
+                if (slotWriter.TryGetValue(key, out var writer) && writer.Primitive && writer.Task != p)
+                {
+                    list.Add((writer.Task, writer.Local + 1));
+                }
+            }
+            slots.Clear();
+            WriteSlots(op, engine, slots);
+            // A walker that uses the table its own lockless read returned (GUP-fast, page_vma_mapped_walk in primitives).
+            if (op.Table != 0 && !OpSpec.IsKernelStep(op.Kind) && lastRead[p].Local >= 0 && lastRead[p].Value == EntryValue.Table(op.Table))
+            {
+                link[p][l] = lastRead[p].Local;
+            }
+            if (op.Kind == OpKind.EntryRead && op.Table == 0 && op.Mm != 0)
+            {
+                lastRead[p] = (l, engine.EntryNow(op.Mm, op.Va, op.Level));
+            }
+
+            engine.Execute(op);
+
+            foreach (var key in slots)
+            {
+                slotWriter[key] = (p, l, !OpSpec.IsKernelStep(op.Kind));
+            }
+            foreach (var (kind, id, role) in LifetimeObjects(op))
+            {
+                var life = lives[(kind, id)];
+                switch (role)
+                {
+                    case Role.Create:
+                        life.Creator = (p, l);
+                        Array.Clear(life.Users);
+                        break;
+                    case Role.Destroy:
+                        life.Destroyer = (p, l);
+                        life.Creator = (-1, 0);
+                        Array.Clear(life.Users);
+                        break;
+                    default:
+                        life.Users[p] = l + 1;
+                        break;
+                }
+            }
+            if (op.Kind == OpKind.VmaCreate)
+            {
+                vmas.Add((op.Mm, op.Va, op.Va + op.Len, p, l));
+            }
+            need[p][l] = list;
+        }
+        var compact = need.Select(task => task.Select(Compact).ToArray()).ToArray();
+        return (compact, link);
+    }
+
+    private static bool IsVmaFlagsDecision(in Op op) =>
+        op.Kind == OpKind.VmFlagsRead || (op.Kind == OpKind.FlagSet && op.Sub == (byte)PageFlag.Mlocked);
+
+    /// <summary>Start of the latest-created VMA of <paramref name="mm"/> containing <paramref name="va"/>, or null.</summary>
+    private static ulong? VmaOf(List<(int Mm, ulong Start, ulong End, int Task, int Local)> vmas, int mm, ulong va)
+    {
+        for (int v = vmas.Count - 1; v >= 0; v--)
+        {
+            if (vmas[v].Mm == mm && va >= vmas[v].Start && va < vmas[v].End)
+            {
+                return vmas[v].Start;
+            }
+        }
+        return null;
+    }
+
+    private enum Role
+    {
+        Use,
+        Create,
+        Destroy,
+    }
+
+    private sealed class Life(int tasks)
+    {
+        public (int Task, int Local) Creator = (-1, 0);
+        public (int Task, int Local) Destroyer = (-1, 0);
+        public readonly int[] Users = new int[tasks];
+    }
+
+    /// <summary>The mm, table and page an op names, and whether it creates, destroys or uses each.</summary>
+    private static IEnumerable<(int Kind, long Id, Role Role)> LifetimeObjects(Op op)
+    {
+        if (op.Mm != 0)
+        {
+            yield return (1, op.Mm, op.Kind switch { OpKind.MmCreate => Role.Create, OpKind.MmDestroy => Role.Destroy, _ => Role.Use });
+        }
+        if (op.Table != 0 && !OpSpec.IsKernelStep(op.Kind))
+        {
+            yield return (2, op.Table, op.Kind switch { OpKind.TableAlloc => Role.Create, OpKind.TableFree => Role.Destroy, _ => Role.Use });
+        }
+        if (op.Pfn != 0)
+        {
+            yield return (3, (long)op.Pfn, op.Kind switch { OpKind.PageAlloc => Role.Create, OpKind.PageFree => Role.Destroy, _ => Role.Use });
+        }
+    }
+
+    /// <summary>Keeps the largest count per task.</summary>
+    private static (int Task, int Count)[] Compact(List<(int Task, int Count)>? list)
+    {
+        if (list is null || list.Count == 0)
+        {
+            return [];
+        }
+        var best = new SortedDictionary<int, int>();
+        foreach (var (task, count) in list)
+        {
+            best[task] = Math.Max(best.GetValueOrDefault(task), count);
+        }
+        return best.Select(kv => (kv.Key, kv.Value)).ToArray();
+    }
+
+    /// <summary>The entry slots an op reads without storing into them.</summary>
+    private static void ReadSlots(in Op op, ReplayEngine engine, List<(int Kind, long A, long B)> slots)
+    {
+        switch (op.Kind)
+        {
+            case OpKind.EntryRead:
+                if (op.Table != 0)
+                {
+                    slots.Add((2, op.Table, op.Index));
+                }
+                else
+                {
+                    Slot(op.Mm, op.Va, op.Level, engine, slots);
+                }
+                break;
+            case OpKind.TtuWalk:
+            case OpKind.TtuMlockCheck:
+                Slot(op.Mm, op.Va, op.Level, engine, slots);
+                break;
+            case OpKind.Access:
+            case OpKind.TlbFill:
+                Slot(op.Mm, op.Va, Level.Pmd, engine, slots);
+                Slot(op.Mm, op.Va, Level.Pte, engine, slots);
+                break;
+            default:
+                break;
+        }
+    }
+
+    /// <summary>The entry slots an op stores into: by address (mm, level, index) and by table (table, index) as they are now.</summary>
+    private static void WriteSlots(in Op op, ReplayEngine engine, List<(int Kind, long A, long B)> slots)
+    {
+        switch (op.Kind)
+        {
+            case OpKind.PteSet:
+            case OpKind.PteClear:
+            case OpKind.PteSetSwap:
+                if (op.Table != 0)
+                {
+                    slots.Add((2, op.Table, op.Index));
+                }
+                else
+                {
+                    Slot(op.Mm, op.Va, op.Level, engine, slots);
+                }
+                break;
+            case OpKind.PmdPopulate:
+            case OpKind.PmdClear:
+            case OpKind.PmdSetHuge:
+            case OpKind.PteAlloc:
+            case OpKind.TableDeposit:
+            case OpKind.TableWithdraw:
+            case OpKind.CollapseFlush:
+            case OpKind.RetractPmd:
+                Slot(op.Mm, op.Va, Level.Pmd, engine, slots);
+                break;
+            case OpKind.PudPopulate:
+            case OpKind.PudClear:
+            case OpKind.PudSetHuge:
+                Slot(op.Mm, op.Va, Level.Pud, engine, slots);
+                break;
+            case OpKind.P4dPopulate:
+                Slot(op.Mm, op.Va, Level.P4d, engine, slots);
+                break;
+            case OpKind.PgdPopulate:
+                Slot(op.Mm, op.Va, Level.Pgd, engine, slots);
+                break;
+            case OpKind.ZapClear:
+            case OpKind.TtuUnmap:
+                Slot(op.Mm, op.Va, op.Level, engine, slots);
+                break;
+            case OpKind.PteMove:
+                Slot(op.Mm, op.Va, Level.Pte, engine, slots);
+                Slot(op.Mm, op.NewVa, Level.Pte, engine, slots);
+                break;
+            case OpKind.PmdMove:
+            case OpKind.MremapMovePmd:
+                Slot(op.Mm, op.Va, Level.Pmd, engine, slots);
+                Slot(op.Mm, op.NewVa, Level.Pmd, engine, slots);
+                break;
+            case OpKind.PudMove:
+            case OpKind.MremapMovePud:
+                Slot(op.Mm, op.Va, Level.Pud, engine, slots);
+                Slot(op.Mm, op.NewVa, Level.Pud, engine, slots);
+                break;
+            case OpKind.MovePtes:
+                Slot(op.Mm, op.NewVa, Level.Pmd, engine, slots);
+                for (ulong off = 0; off < op.Len && off < MaxPagesPerMove * 4096UL; off += 4096)
+                {
+                    Slot(op.Mm, op.Va + off, Level.Pte, engine, slots);
+                    Slot(op.Mm, op.NewVa + off, Level.Pte, engine, slots);
+                }
+                break;
+            default:
+                break;
+        }
+    }
+
+    private static void Slot(int mm, ulong va, Level level, ReplayEngine engine, List<(int Kind, long A, long B)> slots)
+    {
+        slots.Add((1, ((long)mm << 3) | (long)level, (long)(va >> (12 + (9 * (int)level)))));
+        if (engine.TryResolveSlot(mm, va, level, out int table, out int idx))
+        {
+            slots.Add((2, table, idx));
+        }
+    }
+}

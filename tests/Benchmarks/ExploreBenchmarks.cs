@@ -1,0 +1,50 @@
+using System.Globalization;
+using BenchmarkDotNet.Attributes;
+using Pipeline.Replay;
+using Pipeline.Replay.Explore;
+
+namespace Pipeline.Benchmarks;
+
+/// <summary>
+/// Schedule exploration of each scenario's benign schedule under <c>latest</c> (no violation, so every search runs to
+/// the end of the bound): preemption-bounded DPOR against naive enumeration of every schedule within the same bound,
+/// and DPOR with sleep sets. One benchmark operation is one whole exploration; the schedule counts it covers are
+/// printed by the setup (schedules per second = schedules / time per operation).
+/// </summary>
+[MemoryDiagnoser]
+public class ExploreBenchmarks
+{
+    private OpTrace _trace = null!;
+    private KernelProfile _profile = null!;
+
+    /// <summary>The scenario.</summary>
+    [ParamsSource(nameof(Scenarios))]
+    public string Scenario { get; set; } = "";
+
+    /// <summary>dpor, dpor+sleep or naive.</summary>
+    [Params("dpor", "dpor+sleep", "naive")]
+    public string Search { get; set; } = "";
+
+    /// <summary>Every scenario with more than one task.</summary>
+    public static IEnumerable<string> Scenarios() =>
+        ScenarioLibrary.All.Where(s => s.Build().Tasks.Count > 1).Select(s => s.Name);
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        _trace = ScenarioLibrary.Get(Scenario).BuildBenign();
+        _profile = KernelProfile.Latest;
+        var result = Explore();
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"// explore {Scenario} {Search}: {result.Schedules} schedules, {result.Infeasible} infeasible, {result.DistinctTraces} interleavings, {result.Transitions} ops run, {result.Violations.Count} violations"));
+    }
+
+    [Benchmark]
+    public long Explore_Latest_Bound2() => Explore().Schedules;
+
+    private ExploreResult Explore()
+    {
+        var options = new ExploreOptions { Bound = 2, Strategy = Search == "naive" ? ExploreStrategy.Naive : ExploreStrategy.Dpor };
+        return new Explorer(_trace, _profile, Arch.X86, options) { SleepSets = Search == "dpor+sleep" }.Run();
+    }
+}

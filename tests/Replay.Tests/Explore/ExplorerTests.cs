@@ -1,0 +1,209 @@
+using Pipeline.Replay.Explore;
+using Pipeline.Replay.Workloads;
+
+namespace Pipeline.Replay.Tests.Explore;
+
+public class ExplorerTests
+{
+    private static readonly Arch[] Arches = [Arch.X86, Arch.Arm64];
+
+    public static TheoryData<string, string, Arch> BuggyCases()
+    {
+        var data = new TheoryData<string, string, Arch>();
+        foreach (var scenario in ScenarioLibrary.All)
+        {
+            foreach (var profile in scenario.BuggyProfiles.Append("none").Distinct())
+            {
+                foreach (var arch in Arches.Where(a => !scenario.MaskedOn.Contains(a)))
+                {
+                    data.Add(scenario.Name, profile, arch);
+                }
+            }
+        }
+        return data;
+    }
+
+    public static TheoryData<string, string, Arch> CleanCases()
+    {
+        var data = new TheoryData<string, string, Arch>();
+        foreach (var scenario in ScenarioLibrary.All)
+        {
+            foreach (var arch in Arches)
+            {
+                var profiles = scenario.FixedProfiles.Append("latest");
+                if (scenario.MaskedOn.Contains(arch))
+                {
+                    profiles = profiles.Concat(scenario.BuggyProfiles).Append("none");
+                }
+                foreach (var profile in profiles.Distinct())
+                {
+                    data.Add(scenario.Name, profile, arch);
+                }
+            }
+        }
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(BuggyCases))]
+    public void Dpor_BenignScheduleUnderBuggyProfile_FindsTheScenarioRaceWithinTwoPreemptions(string name, string profile, Arch arch)
+    {
+        var scenario = ScenarioLibrary.Get(name);
+        var benign = scenario.BuildBenign();
+        var kernel = KernelProfile.Parse(profile);
+        if (benign.Tasks.Count > 1)
+        {
+            // The schedule is benign: replayed as written, the race does not happen.
+            Assert.DoesNotContain(ReplayEngine.Run(benign, kernel, arch).Findings, f => f.Race == scenario.Race);
+        }
+
+        var result = new Explorer(benign, kernel, arch, new ExploreOptions { Bound = 2 }).Run();
+
+        Assert.True(result.Exhaustive);
+        Assert.NotEmpty(result.Violations);
+        Assert.All(result.Violations, v =>
+        {
+            Assert.Equal(scenario.Checker, v.Finding.Checker);
+            Assert.Equal(scenario.Race, v.Finding.Race);
+            Assert.InRange(v.Preemptions, 0, 2);
+        });
+        // The witness schedule replays to the same finding.
+        var witness = result.Violations[0];
+        var replayed = ReplayEngine.Run(witness.ToTrace(), kernel, arch);
+        Assert.Contains(replayed.Findings, f => f.Checker == scenario.Checker && f.Race == scenario.Race);
+    }
+
+    [Theory]
+    [MemberData(nameof(CleanCases))]
+    public void Dpor_FixedProfileOrMaskedArch_NoViolationWithinThreePreemptions(string name, string profile, Arch arch)
+    {
+        var result = new Explorer(ScenarioLibrary.Get(name).BuildBenign(), KernelProfile.Parse(profile), arch, new ExploreOptions { Bound = 3 }).Run();
+
+        Assert.True(result.Exhaustive);
+        Assert.Empty(result.Violations);
+        Assert.StartsWith("no violation within 3 preemptions", result.Coverage(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Dpor_R1ReclaimVariant_RacesOnArm64ButIsMaskedOnX86()
+    {
+        var benign = ScenarioLibrary.Get("r1-pmd-reclaim").BuildBenign();
+        var kernel = KernelProfile.Parse("v5.13");
+
+        var arm64 = new Explorer(benign, kernel, Arch.Arm64, new ExploreOptions { Bound = 2 }).Run();
+        var x86 = new Explorer(benign, kernel, Arch.X86, new ExploreOptions { Bound = 2 }).Run();
+
+        Assert.Contains(arm64.Violations, v => v.Finding.Checker == "I1");
+        Assert.Empty(x86.Violations);
+        Assert.True(x86.Exhaustive);
+    }
+
+    public static TheoryData<string, string, Arch> EveryCase()
+    {
+        var data = new TheoryData<string, string, Arch>();
+        foreach (var scenario in ScenarioLibrary.All)
+        {
+            foreach (var profile in scenario.BuggyProfiles.Concat(scenario.FixedProfiles).Append("latest").Distinct())
+            {
+                foreach (var arch in Arches)
+                {
+                    data.Add(scenario.Name, profile, arch);
+                }
+            }
+        }
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(EveryCase))]
+    public void Dpor_EveryScenario_FindsWhatNaiveEnumerationFindsWithTheSamePreemptions(string name, string profile, Arch arch)
+    {
+        var benign = ScenarioLibrary.Get(name).BuildBenign();
+        var kernel = KernelProfile.Parse(profile);
+
+        var dpor = new Explorer(benign, kernel, arch, new ExploreOptions { Bound = 2 }).Run();
+        var naive = new Explorer(benign, kernel, arch, new ExploreOptions { Bound = 2, Strategy = ExploreStrategy.Naive }).Run();
+
+        Assert.Equal(naive.Violations.Select(v => (v.Key, v.Preemptions)).Order(), dpor.Violations.Select(v => (v.Key, v.Preemptions)).Order());
+        Assert.True(dpor.Schedules <= naive.Schedules, $"dpor {dpor.Schedules} schedules, naive {naive.Schedules}");
+    }
+
+    [Fact]
+    public void Run_SameInput_SameViolationsAndSchedules()
+    {
+        var benign = ScenarioLibrary.Get("r1-pmd").BuildBenign();
+        var kernel = KernelProfile.Parse("v5.13");
+
+        var a = new Explorer(benign, kernel, Arch.X86, new ExploreOptions { Bound = 2 }).Run();
+        var b = new Explorer(benign, kernel, Arch.X86, new ExploreOptions { Bound = 2 }).Run();
+        var pa = new Explorer(benign, kernel, Arch.X86, new ExploreOptions { Strategy = ExploreStrategy.Pct, Budget = 200, Seed = 7 }).Run();
+        var pb = new Explorer(benign, kernel, Arch.X86, new ExploreOptions { Strategy = ExploreStrategy.Pct, Budget = 200, Seed = 7 }).Run();
+
+        Assert.Equal(a.Schedules, b.Schedules);
+        Assert.Equal(a.Violations.Select(v => v.ScheduleText() + v.Finding.ToJson()), b.Violations.Select(v => v.ScheduleText() + v.Finding.ToJson()));
+        Assert.Equal(pa.Violations.Select(v => v.ScheduleText()), pb.Violations.Select(v => v.ScheduleText()));
+        Assert.Equal(pa.DistinctTraces, pb.DistinctTraces);
+    }
+
+    [Fact]
+    public void Pct_BuggyScenario_FindsTheRaceAndStatesItsPerRunGuarantee()
+    {
+        var benign = ScenarioLibrary.Get("r2-anon").BuildBenign();
+
+        var result = new Explorer(benign, KernelProfile.Parse("v6.0"), Arch.X86, new ExploreOptions { Strategy = ExploreStrategy.Pct, Bound = 1, Budget = 500, Seed = 3 }).Run();
+
+        Assert.Equal(500, result.Schedules);
+        Assert.Contains(result.Violations, v => v.Finding.Checker == "I2");
+        // Depth 2: 1/(n*k) with n tasks and k ops.
+        Assert.Equal(1.0 / (benign.Tasks.Count * benign.Count), result.PctRunProbability, 12);
+        Assert.Contains("probability >=", result.Coverage(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Dpor_Budget_StopsAndSaysHowFarItGot()
+    {
+        var benign = ScenarioLibrary.Get("r1-pmd").BuildBenign();
+
+        var result = new Explorer(benign, KernelProfile.Parse("latest"), Arch.X86, new ExploreOptions { Bound = 2, Budget = 5 }).Run();
+
+        Assert.Equal(5, result.Schedules);
+        Assert.False(result.Exhaustive);
+        Assert.Equal("budget", result.StoppedBy);
+        Assert.True(result.PendingAlternatives > 0);
+        Assert.Contains("stopped by --budget after 5 schedules", result.Coverage(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Dpor_GupFastAfterTheCollapse_FollowsTheHugePmdItReads()
+    {
+        // Under the fixed kernel the collapse may run whole before GUP-fast: its lockless PMD read then sees the huge
+        // leaf and it must not walk the deposited PTE table it used in the recorded order.
+        var benign = ScenarioLibrary.Get("r2-anon").BuildBenign();
+
+        var result = new Explorer(benign, KernelProfile.Parse("latest"), Arch.X86, new ExploreOptions { Bound = 2 }).Run();
+
+        Assert.Empty(result.Violations);
+        Assert.True(result.Schedules > 1);
+    }
+
+    [Theory]
+    [InlineData(1UL)]
+    [InlineData(2UL)]
+    [InlineData(3UL)]
+    [InlineData(5UL)]
+    [InlineData(8UL)]
+    public void Dpor_RandomWorkloadUnderLatest_NoViolation(ulong seed)
+    {
+        var trace = RandomWorkloadTrace(seed, ops: 300);
+
+        var result = new Explorer(trace, KernelProfile.Parse("latest"), Arch.X86, new ExploreOptions { Bound = 2, Budget = 300 }).Run();
+
+        Assert.Empty(result.Violations);
+        Assert.Equal(300, result.Schedules);
+    }
+
+    internal static OpTrace RandomWorkloadTrace(ulong seed, long ops)
+    {
+        return RandomWorkload.Generate(new RandomWorkloadOptions { Cpus = 4, Ops = ops, Seed = seed });
+    }
+}
