@@ -31,15 +31,28 @@ internal sealed class InputSource : IDisposable
     /// <summary>The first bytes of the decompressed content.</summary>
     public byte[] Head { get; private set; } = [];
 
-    /// <summary>Opens <paramref name="path"/>.</summary>
+    /// <summary>Where a pipe's content was spooled (a file in the spool directory), or null for a regular file.</summary>
+    public string? Spooled { get; private set; }
+
+    /// <summary>
+    /// Opens <paramref name="path"/>. A pipe (<c>/dev/stdin</c>, <c>&lt;(…)</c>, a FIFO) cannot seek, and the format
+    /// sniff, trace.dat's offsets and the source hash all read the content more than once, so it is first copied
+    /// to a file in <paramref name="spoolDirectory"/> (the dataset's temporary directory, deleted with it): disk,
+    /// not memory, grows with the input.
+    /// </summary>
     /// <exception cref="FileNotFoundException">No such file.</exception>
-    public static InputSource Open(string path)
+    public static InputSource Open(string path, string? spoolDirectory = null, CancellationToken cancellationToken = default)
     {
         var source = new InputSource(path);
         try
         {
             source.File = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.SequentialScan);
             source._owned.Add(source.File);
+            if (!source.File.CanSeek)
+            {
+                source.File = source.Spool(spoolDirectory ?? System.IO.Path.GetTempPath(), cancellationToken);
+                source._owned.Add(source.File);
+            }
             source.FileSize = source.File.Length;
             Span<byte> magic = stackalloc byte[4];
             int n = source.File.ReadAtLeast(magic, 4, throwOnEndOfStream: false);
@@ -64,6 +77,31 @@ internal sealed class InputSource : IDisposable
         catch
         {
             source.Dispose();
+            throw;
+        }
+    }
+
+    private FileStream Spool(string directory, CancellationToken cancellationToken)
+    {
+        string spool = System.IO.Path.Combine(directory, "input-" + System.IO.Path.GetRandomFileName() + ".spool");
+        var copy = new FileStream(spool, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.Read, 1 << 16, FileOptions.DeleteOnClose);
+        try
+        {
+            byte[] buffer = new byte[1 << 20];
+            int read;
+            while ((read = File.Read(buffer)) > 0)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                copy.Write(buffer, 0, read);
+            }
+            copy.Flush();
+            copy.Position = 0;
+            Spooled = spool;
+            return copy;
+        }
+        catch
+        {
+            copy.Dispose();
             throw;
         }
     }
