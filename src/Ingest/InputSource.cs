@@ -1,4 +1,4 @@
-using System.IO.Compression;
+using Pipeline.Storage;
 using Pipeline.Ingest.Native;
 
 namespace Pipeline.Ingest;
@@ -117,8 +117,8 @@ internal sealed class InputSource : IDisposable
         File.Position = 0;
         return Compression switch
         {
-            "gzip" => new GZipStream(new NonClosingStream(File), CompressionMode.Decompress),
-            "zstd" => new ZstdDecompressionStream(new NonClosingStream(File)),
+            "gzip" => new DamageNamingStream(new GzipDecompressionStream(new NonClosingStream(File)), Path),
+            "zstd" => new DamageNamingStream(new ZstdDecompressionStream(new NonClosingStream(File)), Path),
             _ => new NonClosingStream(File),
         };
     }
@@ -130,6 +130,43 @@ internal sealed class InputSource : IDisposable
             item.Dispose();
         }
         _owned.Clear();
+    }
+
+    /// <summary>Damage inside compressed input becomes a format error naming the file and the compressed byte offset.</summary>
+    private sealed class DamageNamingStream(Stream inner, string path) : Stream
+    {
+        public override bool CanRead => true;
+        public override bool CanSeek => false;
+        public override bool CanWrite => false;
+        public override long Length => throw new NotSupportedException();
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+        public override void Flush() { }
+        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+
+        public override int Read(Span<byte> buffer)
+        {
+            try
+            {
+                return inner.Read(buffer);
+            }
+            catch (CompressedDataException e)
+            {
+                throw new TraceFormatException(path, e.Offset, "byte", e.Message + ".");
+            }
+        }
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+        protected override void Dispose(bool disposing)
+        {
+            if (disposing)
+            {
+                inner.Dispose();
+            }
+            base.Dispose(disposing);
+        }
     }
 
     /// <summary>Lets readers dispose what they are given without closing the shared file.</summary>

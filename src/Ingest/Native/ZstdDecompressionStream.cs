@@ -85,7 +85,7 @@ public sealed class ZstdDecompressionStream : Stream
             {
                 if (_frameOpen)
                 {
-                    throw new InvalidDataException($"The zstd input ends inside a frame at compressed byte offset {CompressedPosition}: the file is truncated.");
+                    throw new CompressedDataException($"the zstd data ends inside a frame at compressed byte {CompressedPosition}: the file is truncated", CompressedPosition);
                 }
                 return 0;
             }
@@ -97,8 +97,8 @@ public sealed class ZstdDecompressionStream : Stream
                 nuint hint = ZstdNative.ZSTD_decompressStream(_context, ref outBuffer, ref inBuffer);
                 if (ZstdNative.ZSTD_isError(hint) != 0)
                 {
-                    throw new InvalidDataException(
-                        $"zstd data is corrupt near compressed byte offset {CompressedPosition + (long)inBuffer.Position - _inputPosition}: {ZstdNative.ErrorText(hint)}.");
+                    long at = CompressedPosition + (long)inBuffer.Position - _inputPosition;
+                    throw new CompressedDataException($"the zstd data is damaged near compressed byte {at}: {ZstdNative.ErrorText(hint)}", at);
                 }
                 CompressedPosition += (long)inBuffer.Position - _inputPosition;
                 _inputPosition = (int)inBuffer.Position;
