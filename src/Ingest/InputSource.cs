@@ -133,16 +133,8 @@ internal sealed class InputSource : IDisposable
     }
 
     /// <summary>Damage inside compressed input becomes a format error naming the file and the compressed byte offset.</summary>
-    private sealed class DamageNamingStream(Stream inner, string path) : Stream
+    private sealed class DamageNamingStream(Stream inner, string path) : ForwardReadStream
     {
-        public override bool CanRead => true;
-        public override bool CanSeek => false;
-        public override bool CanWrite => false;
-        public override long Length => throw new NotSupportedException();
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-        public override void Flush() { }
-        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
-
         public override int Read(Span<byte> buffer)
         {
             try
@@ -154,10 +146,6 @@ internal sealed class InputSource : IDisposable
                 throw new TraceFormatException(path, e.Offset, "byte", e.Message + ".");
             }
         }
-
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 
         protected override void Dispose(bool disposing)
         {

@@ -16,7 +16,7 @@ public sealed class CompressedDataException(string message, long offset) : IOExc
 /// truncated file (input ending inside a member, trailer included) and damage are reported at their compressed
 /// byte offset. Members written one after another (<c>cat a.gz b.gz</c>) are read as one stream, as gzip does.
 /// </summary>
-public sealed unsafe partial class GzipDecompressionStream : Stream
+public sealed unsafe partial class GzipDecompressionStream : ForwardReadStream
 {
     private const string Library = "libz.so.1";
     private const int ZOk = 0;
@@ -61,28 +61,6 @@ public sealed unsafe partial class GzipDecompressionStream : Stream
 
     /// <summary>Compressed bytes consumed so far.</summary>
     public long CompressedPosition { get; private set; }
-
-    /// <inheritdoc />
-    public override bool CanRead => true;
-
-    /// <inheritdoc />
-    public override bool CanSeek => false;
-
-    /// <inheritdoc />
-    public override bool CanWrite => false;
-
-    /// <inheritdoc />
-    public override long Length => throw new NotSupportedException();
-
-    /// <inheritdoc />
-    public override long Position
-    {
-        get => throw new NotSupportedException();
-        set => throw new NotSupportedException();
-    }
-
-    /// <inheritdoc />
-    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
 
     /// <inheritdoc />
     public override int Read(Span<byte> buffer)
@@ -143,20 +121,6 @@ public sealed unsafe partial class GzipDecompressionStream : Stream
             }
         }
     }
-
-    /// <inheritdoc />
-    public override void Flush()
-    {
-    }
-
-    /// <inheritdoc />
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-    /// <inheritdoc />
-    public override void SetLength(long value) => throw new NotSupportedException();
-
-    /// <inheritdoc />
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 
     /// <inheritdoc />
     protected override void Dispose(bool disposing)

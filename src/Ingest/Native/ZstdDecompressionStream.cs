@@ -7,7 +7,7 @@ namespace Pipeline.Ingest.Native;
 /// Streaming zstd decompression through the system's <c>libzstd.so.1</c> (ZstdSharp is not served by this
 /// machine's NuGet). Reads <c>.zst</c> inputs frame after frame with bounded memory.
 /// </summary>
-public sealed class ZstdDecompressionStream : Stream
+public sealed class ZstdDecompressionStream : ForwardReadStream
 {
     private readonly Stream _inner;
     private readonly bool _leaveOpen;
@@ -42,28 +42,6 @@ public sealed class ZstdDecompressionStream : Stream
 
     /// <summary>Compressed bytes consumed so far (for error offsets and progress).</summary>
     public long CompressedPosition { get; private set; }
-
-    /// <inheritdoc />
-    public override bool CanRead => true;
-
-    /// <inheritdoc />
-    public override bool CanSeek => false;
-
-    /// <inheritdoc />
-    public override bool CanWrite => false;
-
-    /// <inheritdoc />
-    public override long Length => throw new NotSupportedException();
-
-    /// <inheritdoc />
-    public override long Position
-    {
-        get => throw new NotSupportedException();
-        set => throw new NotSupportedException();
-    }
-
-    /// <inheritdoc />
-    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
 
     /// <inheritdoc />
     public override unsafe int Read(Span<byte> buffer)
@@ -110,20 +88,6 @@ public sealed class ZstdDecompressionStream : Stream
             }
         }
     }
-
-    /// <inheritdoc />
-    public override void Flush()
-    {
-    }
-
-    /// <inheritdoc />
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-    /// <inheritdoc />
-    public override void SetLength(long value) => throw new NotSupportedException();
-
-    /// <inheritdoc />
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 
     /// <inheritdoc />
     protected override void Dispose(bool disposing)
