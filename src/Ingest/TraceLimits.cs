@@ -7,5 +7,5 @@ internal static class TraceLimits
     /// Linux's largest NR_CPUS (x86 MAXSMP, powerpc): a CPU id at or beyond it cannot come from a kernel, so it is
     /// damage. Readers check CPU ids and per-CPU counts against it before storing or allocating.
     /// </summary>
-    public const int MaxCpus = 8192;
+    public const int MaxCpus = Pipeline.Storage.EventSchema.MaxCpus;
 }

@@ -181,7 +181,7 @@ internal sealed class TaskState
     public ulong RelocEnd;
     public long RelocExec = -1;
     // TLB batch (TTU_BATCH_FLUSH).
-    public ulong BatchMask;
+    public readonly CpuMask BatchMask = new();
     public long BatchAddExec = -1;
     // I3: last lockless read that saw an open writer section.
     public int ObsTable;
