@@ -12,7 +12,8 @@ public static class FaultPoint
 
     /// <summary>Points: <c>parse</c> (input open, nothing read), <c>write</c> (events parsed, files not finished),
     /// <c>precommit</c> (dataset complete, before the last cancellation check), <c>commit</c> (after it, right
-    /// before the swap), <c>swap</c> (after the swap's first step).</summary>
+    /// before the swap), <c>swap</c> (after the swap's first step), <c>query</c> (mmtrace query: Ctrl-C handling
+    /// in place, the query not started).</summary>
     public static void Reached(string name)
     {
         if (s_pauseAt is null || !string.Equals(s_pauseAt, name, StringComparison.Ordinal))
