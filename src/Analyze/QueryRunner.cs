@@ -12,10 +12,13 @@ public sealed class QueryRunner : IDisposable
     private readonly DuckDbDatabase _database;
     private readonly DuckDbConnection _connection;
 
-    private QueryRunner(DuckDbDatabase database, DuckDbConnection connection, IReadOnlyList<TraceDataset> datasets)
+    private readonly bool _readOnly;
+
+    private QueryRunner(DuckDbDatabase database, DuckDbConnection connection, IReadOnlyList<TraceDataset> datasets, bool readOnly)
     {
         _database = database;
         _connection = connection;
+        _readOnly = readOnly;
         Datasets = datasets;
     }
 
@@ -26,8 +29,15 @@ public sealed class QueryRunner : IDisposable
     public DuckDbConnection Connection => _connection;
 
     /// <summary>Opens an in-memory DuckDB with views over <paramref name="paths"/>.</summary>
+    /// <param name="paths">Datasets or roots of partitions.</param>
+    /// <param name="readOnly">
+    /// For SQL someone else wrote: only SELECT statements, and after the views are made DuckDB may read the
+    /// datasets' Parquet files and nothing else — <c>enable_external_access=false</c> (no other file read or written, no COPY, ATTACH,
+    /// INSTALL/LOAD, no network), <c>allowed_paths</c> the Parquet files, then <c>lock_configuration=true</c> so the
+    /// SQL cannot set them back.
+    /// </param>
     /// <exception cref="InvalidDataException">A path is not a dataset or a root of partitions.</exception>
-    public static QueryRunner Open(IEnumerable<string> paths)
+    public static QueryRunner Open(IEnumerable<string> paths, bool readOnly = false)
     {
         var datasets = DatasetCatalog.Resolve(paths);
         var database = DuckDbDatabase.Open();
@@ -36,7 +46,16 @@ public sealed class QueryRunner : IDisposable
         {
             connection = database.Connect();
             DatasetCatalog.CreateViews(connection, datasets);
-            return new QueryRunner(database, connection, datasets);
+            if (readOnly)
+            {
+                var files = datasets.SelectMany(d => d.ParquetFiles().Select(f => DatasetFiles.SqlLiteral(Path.GetFullPath(f.Path))));
+                connection.Execute($"SET allowed_paths = [{string.Join(", ", files)}]");
+                connection.Execute("SET enable_external_access = false");
+                connection.Execute("SET autoinstall_known_extensions = false");
+                connection.Execute("SET autoload_known_extensions = false");
+                connection.Execute("SET lock_configuration = true");
+            }
+            return new QueryRunner(database, connection, datasets, readOnly);
         }
         catch
         {
@@ -63,7 +82,9 @@ public sealed class QueryRunner : IDisposable
                 _connection.Execute($"SET VARIABLE {name} = ?", value);
             }
         }
-        return _connection.Query(sql);
+        // Read-only: external access is off, yet COPY ... TO one of the allowed Parquet files (USE_TMP_FILE false)
+        // would still overwrite it, so only SELECT statements run.
+        return _readOnly ? _connection.QuerySelectOnly(sql) : _connection.Query(sql);
     }
 
     /// <summary>Runs a named query with its declared defaults overridden by <paramref name="parameters"/>.</summary>
@@ -82,6 +103,9 @@ public sealed class QueryRunner : IDisposable
         }
         return Query(query.Sql, values);
     }
+
+    /// <summary>Stops the running query from another thread (Ctrl-C): it fails with DuckDB's "Interrupted" error.</summary>
+    public void Interrupt() => _connection.Interrupt();
 
     private static bool IsIdentifier(string name) =>
         name.Length > 0 && !char.IsAsciiDigit(name[0]) && name.All(c => char.IsAsciiLetterOrDigit(c) || c == '_');

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Runtime.InteropServices;
 using Pipeline.Storage;
 using Pipeline.Storage.DuckDb;
 
@@ -7,16 +8,37 @@ namespace Pipeline.Cli;
 /// <summary>Runs a command body and maps failures to one clear line on stderr and an exit code.</summary>
 internal static class CommandRunner
 {
+    /// <summary>
+    /// Runs <paramref name="body"/>. SIGINT (Ctrl-C), SIGTERM, SIGHUP and SIGQUIT cancel its token the first time,
+    /// so the command stops cleanly: temporary directories, tracefs instances and DuckDB queries are given up and
+    /// an existing dataset stays as it was. The same signal a second time is not caught: the process dies the
+    /// default way (a writer's leftovers are swept by the next writer of that dataset).
+    /// </summary>
     public static int Run(ParseResult parse, Option<bool> verbose, Func<CancellationToken, int> body)
     {
         using var cancellation = new CancellationTokenSource();
-        ConsoleCancelEventHandler onCancel = (_, e) =>
+        var registrations = new List<PosixSignalRegistration>();
+        if (!OperatingSystem.IsWindows())
         {
-            // First Ctrl-C: stop cleanly so temporary files and tracefs instances are removed.
-            e.Cancel = true;
-            cancellation.Cancel();
-        };
-        Console.CancelKeyPress += onCancel;
+            foreach (var signal in new[] { PosixSignal.SIGINT, PosixSignal.SIGTERM, PosixSignal.SIGHUP, PosixSignal.SIGQUIT })
+            {
+                registrations.Add(PosixSignalRegistration.Create(signal, context =>
+                {
+                    // Signal handlers run on a pool thread, so two signals may race here: whoever cancels first
+                    // keeps the process alive, a later one finds the token cancelled and lets the signal kill it.
+                    lock (cancellation)
+                    {
+                        if (cancellation.IsCancellationRequested)
+                        {
+                            return;
+                        }
+                        context.Cancel = true;
+                        Console.Error.WriteLine($"mmtrace: {context.Signal}: stopping; send it again to kill at once.");
+                        cancellation.Cancel();
+                    }
+                }));
+            }
+        }
         try
         {
             return body(cancellation.Token);
@@ -32,7 +54,10 @@ internal static class CommandRunner
         }
         finally
         {
-            Console.CancelKeyPress -= onCancel;
+            foreach (var registration in registrations)
+            {
+                registration.Dispose();
+            }
         }
     }
 

@@ -75,7 +75,9 @@ internal static class DemoCommand
             inputs.Add(benignPath);
 
             // 2. Ingest them like any trace: one partition each.
-            var ingested = TraceIngestor.Run(new IngestOptions { Inputs = inputs, Output = output }, cancellationToken: cancellationToken);
+            // Force: the inputs live in a fresh scratch directory each run, so a previous demo dataset at the output
+            // never matches them by name; the demo's output directory is the demo's.
+            var ingested = TraceIngestor.Run(new IngestOptions { Inputs = inputs, Output = output, Force = true }, cancellationToken: cancellationToken);
             long events = ingested.Sum(s => s.Events);
             o.WriteLine(Invariant($"synthesized {ScenarioLibrary.All.Count} scenarios and 2 random workloads and ingested them into {output} ({events:N0} op events)"));
             o.WriteLine();

@@ -12,7 +12,7 @@ internal static class IngestCommand
     {
         var inputs = new Argument<string[]>("INPUT")
         {
-            Description = "Trace files: ftrace text (also systrace HTML and op traces), trace.dat v6/v7, perf script text, console logs, or a CTF trace directory; .gz and .zst are read transparently.",
+            Description = "Trace files: ftrace text (also systrace HTML and op traces), trace.dat v6/v7, perf script text, console logs, or a CTF trace directory; .gz and .zst are read transparently; a pipe (/dev/stdin, <(…), a FIFO) is spooled to disk first.",
             Arity = ArgumentArity.OneOrMore,
         };
         var output = new Option<string>("--output", "-o")
@@ -28,10 +28,11 @@ internal static class IngestCommand
         format.AcceptOnlyFromAmong(["auto", .. FormatDetector.Formats]);
         var name = new Option<string?>("--name") { Description = "Trace id for a single input (default: the file name)." };
         var strict = new Option<bool>("--strict") { Description = "Stop at the first malformed record instead of counting it." };
+        var force = new Option<bool>("--force") { Description = "Replace an existing dataset made from other inputs (its traces and replay findings are lost)." };
 
         var command = new Command("ingest", "Read traces into a Parquet dataset (events.parquet + meta.json).")
         {
-            inputs, output, format, name, strict,
+            inputs, output, format, name, strict, force,
         };
         command.SetAction(parse => CommandRunner.Run(parse, verbose, cancellationToken =>
         {
@@ -42,6 +43,8 @@ internal static class IngestCommand
                 Format = parse.GetValue(format)!,
                 Name = parse.GetValue(name),
                 Strict = parse.GetValue(strict),
+                Force = parse.GetValue(force),
+                Warn = message => Console.Error.WriteLine($"mmtrace: warning: {message}"),
             };
             var bar = Console.IsErrorRedirected ? null : new ProgressLine();
             var stopwatch = Stopwatch.StartNew();

@@ -1,5 +1,7 @@
 using System.CommandLine;
 using Pipeline.Analyze;
+using Pipeline.Storage;
+using Pipeline.Storage.DuckDb;
 
 namespace Pipeline.Cli;
 
@@ -26,12 +28,16 @@ internal static class QueryCommand
             DefaultValueFactory = _ => "table",
         };
         format.AcceptOnlyFromAmong("table", "csv", "json");
+        var readOnly = new Option<bool>("--read-only")
+        {
+            Description = "Safe mode for SQL someone else wrote: DuckDB may read the datasets' Parquet files and nothing else (no other files, COPY, ATTACH, INSTALL/LOAD, network, settings).",
+        };
 
         var command = new Command("query", "Run DuckDB SQL over trace datasets.")
         {
-            datasets, sql, name, parameters, format,
+            datasets, sql, name, parameters, format, readOnly,
         };
-        command.SetAction(parse => CommandRunner.Run(parse, verbose, _ =>
+        command.SetAction(parse => CommandRunner.Run(parse, verbose, cancellationToken =>
         {
             var sqlText = parse.GetValue(sql);
             var queryName = parse.GetValue(name);
@@ -50,11 +56,38 @@ internal static class QueryCommand
                 "json" => ResultFormat.Json,
                 _ => ResultFormat.Table,
             };
-            using var runner = QueryRunner.Open(parse.GetValue(datasets)!);
-            using var reader = queryName is not null
-                ? runner.Query(QueryCatalog.Get(queryName), paramValues)
-                : runner.Query(sqlText!);
-            ResultFormatter.Write(reader, resultFormat, Console.Out);
+            using var runner = QueryRunner.Open(parse.GetValue(datasets)!, parse.GetValue(readOnly));
+            // DuckDB does not watch the token: Ctrl-C interrupts the query, and again every 200 ms until it has
+            // stopped, because an interrupt that lands just before DuckDB starts the query is cleared by the start.
+            using var interrupter = new Timer(_ =>
+            {
+                try
+                {
+                    runner.Interrupt();
+                }
+                catch (ObjectDisposedException)
+                {
+                    // The query ended and the runner closed between the tick and the call: nothing to stop.
+                }
+            });
+            using var onCancel = cancellationToken.Register(() => interrupter.Change(0, 200));
+            FaultPoint.Reached("query");
+            try
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                using var reader = queryName is not null
+                    ? runner.Query(QueryCatalog.Get(queryName), paramValues)
+                    : runner.Query(sqlText!);
+                ResultFormatter.Write(reader, resultFormat, Console.Out);
+            }
+            catch (DuckDbException) when (cancellationToken.IsCancellationRequested)
+            {
+                throw new OperationCanceledException(cancellationToken);
+            }
+            finally
+            {
+                interrupter.Change(Timeout.Infinite, Timeout.Infinite);
+            }
             return ExitCodes.Success;
         }));
         return command;

@@ -1,4 +1,4 @@
-using System.IO.Compression;
+using Pipeline.Storage;
 using Pipeline.Ingest.Native;
 
 namespace Pipeline.Ingest;
@@ -31,15 +31,28 @@ internal sealed class InputSource : IDisposable
     /// <summary>The first bytes of the decompressed content.</summary>
     public byte[] Head { get; private set; } = [];
 
-    /// <summary>Opens <paramref name="path"/>.</summary>
+    /// <summary>Where a pipe's content was spooled (a file in the spool directory), or null for a regular file.</summary>
+    public string? Spooled { get; private set; }
+
+    /// <summary>
+    /// Opens <paramref name="path"/>. A pipe (<c>/dev/stdin</c>, <c>&lt;(…)</c>, a FIFO) cannot seek, and the format
+    /// sniff, trace.dat's offsets and the source hash all read the content more than once, so it is first copied
+    /// to a file in <paramref name="spoolDirectory"/> (the dataset's temporary directory, deleted with it): disk,
+    /// not memory, grows with the input.
+    /// </summary>
     /// <exception cref="FileNotFoundException">No such file.</exception>
-    public static InputSource Open(string path)
+    public static InputSource Open(string path, string? spoolDirectory = null, CancellationToken cancellationToken = default)
     {
         var source = new InputSource(path);
         try
         {
             source.File = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.SequentialScan);
             source._owned.Add(source.File);
+            if (!source.File.CanSeek)
+            {
+                source.File = source.Spool(spoolDirectory ?? System.IO.Path.GetTempPath(), cancellationToken);
+                source._owned.Add(source.File);
+            }
             source.FileSize = source.File.Length;
             Span<byte> magic = stackalloc byte[4];
             int n = source.File.ReadAtLeast(magic, 4, throwOnEndOfStream: false);
@@ -68,6 +81,31 @@ internal sealed class InputSource : IDisposable
         }
     }
 
+    private FileStream Spool(string directory, CancellationToken cancellationToken)
+    {
+        string spool = System.IO.Path.Combine(directory, "input-" + System.IO.Path.GetRandomFileName() + ".spool");
+        var copy = new FileStream(spool, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.Read, 1 << 16, FileOptions.DeleteOnClose);
+        try
+        {
+            byte[] buffer = new byte[1 << 20];
+            int read;
+            while ((read = File.Read(buffer)) > 0)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                copy.Write(buffer, 0, read);
+            }
+            copy.Flush();
+            copy.Position = 0;
+            Spooled = spool;
+            return copy;
+        }
+        catch
+        {
+            copy.Dispose();
+            throw;
+        }
+    }
+
     /// <summary>
     /// A stream of the decompressed content from the start. Compressed content cannot seek; readers that need
     /// offsets (trace.dat) spool such a stream themselves.
@@ -79,8 +117,8 @@ internal sealed class InputSource : IDisposable
         File.Position = 0;
         return Compression switch
         {
-            "gzip" => new GZipStream(new NonClosingStream(File), CompressionMode.Decompress),
-            "zstd" => new ZstdDecompressionStream(new NonClosingStream(File)),
+            "gzip" => new DamageNamingStream(new GzipDecompressionStream(new NonClosingStream(File)), Path),
+            "zstd" => new DamageNamingStream(new ZstdDecompressionStream(new NonClosingStream(File)), Path),
             _ => new NonClosingStream(File),
         };
     }
@@ -92,6 +130,31 @@ internal sealed class InputSource : IDisposable
             item.Dispose();
         }
         _owned.Clear();
+    }
+
+    /// <summary>Damage inside compressed input becomes a format error naming the file and the compressed byte offset.</summary>
+    private sealed class DamageNamingStream(Stream inner, string path) : ForwardReadStream
+    {
+        public override int Read(Span<byte> buffer)
+        {
+            try
+            {
+                return inner.Read(buffer);
+            }
+            catch (CompressedDataException e)
+            {
+                throw new TraceFormatException(path, e.Offset, "byte", e.Message + ".");
+            }
+        }
+
+        protected override void Dispose(bool disposing)
+        {
+            if (disposing)
+            {
+                inner.Dispose();
+            }
+            base.Dispose(disposing);
+        }
     }
 
     /// <summary>Lets readers dispose what they are given without closing the shared file.</summary>

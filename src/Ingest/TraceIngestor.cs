@@ -22,6 +22,12 @@ public sealed record IngestOptions
 
     /// <summary>Stop at the first malformed record.</summary>
     public bool Strict { get; init; }
+
+    /// <summary>Replace an existing dataset made from other inputs (it and any findings in it are lost).</summary>
+    public bool Force { get; init; }
+
+    /// <summary>Receives warnings about a run that succeeded (e.g. a previous dataset that could not be removed).</summary>
+    public Action<string>? Warn { get; init; }
 }
 
 /// <summary>Progress of one input, reported a few times a second.</summary>
@@ -76,7 +82,8 @@ public static class TraceIngestor
         }
         foreach (var input in options.Inputs)
         {
-            // A CTF trace is a directory (metadata plus one file per stream).
+            // A CTF trace is a directory (metadata plus one file per stream); a pipe (/dev/stdin, <(…), a FIFO)
+            // is not a regular file but File.Exists is true for it too.
             if (!File.Exists(input) && !Ctf.CtfReader.IsTraceDirectory(input))
             {
                 throw new FileNotFoundException($"Input '{input}' does not exist.", input);
@@ -87,13 +94,52 @@ public static class TraceIngestor
         var summaries = new List<TraceIngestSummary>();
         bool partitioned = options.Inputs.Count > 1;
         using var dataset = DatasetWriter.Create(options.Output);
+        if (!options.Force)
+        {
+            EnsureSameInputs(dataset.Target, options.Inputs);
+        }
         for (int i = 0; i < options.Inputs.Count; i++)
         {
             cancellationToken.ThrowIfCancellationRequested();
             summaries.Add(IngestOne(dataset, partitioned, ids[i], options.Inputs[i], options, progress, cancellationToken));
         }
-        dataset.Commit();
+        dataset.Commit(cancellationToken);
+        if (dataset.LeftOver is { } leftOver)
+        {
+            options.Warn?.Invoke($"the new dataset is in place, but the previous one could not be removed completely; what is left of it is in '{leftOver}' (delete it by hand).");
+        }
         return summaries;
+    }
+
+    /// <summary>
+    /// An existing dataset at the target is replaced without --force only when it was ingested from the same
+    /// inputs, named the same way (re-ingesting after a change of the tool or the file). Anything else — another
+    /// trace, other partitions, an unreadable meta.json — would silently lose a trace and the findings replay
+    /// wrote beside it. Checked under the dataset's write lock.
+    /// </summary>
+    private static void EnsureSameInputs(string target, IReadOnlyList<string> inputs)
+    {
+        if (!DatasetWriter.IsDataset(target))
+        {
+            return;
+        }
+        IReadOnlyList<TraceDataset> existing;
+        try
+        {
+            existing = DatasetCatalog.Resolve([target]);
+        }
+        catch (InvalidDataException e)
+        {
+            throw new IOException($"'{target}' holds a dataset whose metadata cannot be read ({e.Message}); pass --force to replace it.", e);
+        }
+        var had = existing.SelectMany(t => t.Meta.Sources.Select(s => s.Path)).ToHashSet(StringComparer.Ordinal);
+        bool same = existing.Count == inputs.Count && inputs.All(i => had.Contains(Ctf.CtfReader.ResolveMetadataPath(i)));
+        if (!same)
+        {
+            string what = string.Join(", ", existing.Select(t => $"'{t.Id}' from {string.Join(", ", t.Meta.Sources.Take(1).Select(s => s.Path))}"));
+            bool findings = existing.Any(t => File.Exists(Path.Combine(t.Directory, "findings.parquet")));
+            throw new IOException($"'{target}' holds other traces ({what}){(findings ? " and their replay findings" : "")}; refusing to replace them. Pass --force to replace the dataset, or choose another output directory.");
+        }
     }
 
     private static TraceIngestSummary IngestOne(
@@ -102,7 +148,7 @@ public static class TraceIngestor
     {
         var stopwatch = Stopwatch.StartNew();
         path = Ctf.CtfReader.ResolveMetadataPath(path);
-        using var source = InputSource.Open(path);
+        using var source = InputSource.Open(path, dataset.TemporaryDirectory, cancellationToken);
         string format = options.Format;
         if (format == "auto")
         {
@@ -119,14 +165,18 @@ public static class TraceIngestor
         var files = format == "ctf" ? Ctf.CtfReader.TraceFiles(path) : [path];
         using var stopHashing = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         // Its own thread: the pool's few threads stay free for short work items (trace.dat decompression ahead).
+        // A pipe is hashed from its spooled copy, under the name the user gave.
         Task<DatasetSource[]> hashing = Task.Factory.StartNew(
-            () => files.Select(f => DatasetSource.FromFile(f, stopHashing.Token)).ToArray(),
+            () => files.Select(f => f == path && source.Spooled is { } spool
+                ? DatasetSource.FromFile(spool, stopHashing.Token) with { Path = path }
+                : DatasetSource.FromFile(f, stopHashing.Token)).ToArray(),
             stopHashing.Token, TaskCreationOptions.LongRunning, TaskScheduler.Default);
         try
         {
             using (var raw = source.OpenContent())
             using (var content = format == "ftrace" && SystraceHtmlStream.IsSystrace(source.Head) ? new SystraceHtmlStream(raw) : raw)
             {
+                FaultPoint.Reached("parse");
                 reader.Read(content, path, sink, diagnostics, cancellationToken);
             }
         }

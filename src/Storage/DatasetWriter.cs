@@ -1,7 +1,7 @@
 using System.Globalization;
-using System.Runtime.InteropServices;
 using System.Text.RegularExpressions;
 using Pipeline.Storage.DuckDb;
+using Pipeline.Storage.Native;
 using Pipeline.Storage.Parquet;
 
 namespace Pipeline.Storage;
@@ -18,15 +18,21 @@ public sealed record DatasetWriterOptions
 
 /// <summary>
 /// Writes a trace dataset atomically. Everything is built in a hidden sibling directory
-/// (<c>.&lt;name&gt;.tmp-&lt;random&gt;</c>) and <see cref="Commit"/> renames it into place; an existing dataset at
-/// the target is replaced only then. Disposing without <see cref="Commit"/> deletes the temporary directory,
-/// leaving any previous dataset untouched: callers handle Ctrl-C by cancelling their work and letting the
-/// <c>using</c> dispose the writer. If the process is instead killed by SIGINT/SIGTERM/SIGQUIT (signal not
-/// cancelled) or exits with the writer open, signal and ProcessExit hooks remove the temporary directory.
+/// (<c>.&lt;name&gt;.tmp-&lt;pid&gt;-&lt;random&gt;</c>) and <see cref="Commit"/> puts it into place; an existing dataset
+/// at the target is replaced only then, by <c>renameat2(RENAME_EXCHANGE)</c>, so the target path names the old
+/// dataset or the new one at every instant and never nothing. Disposing without <see cref="Commit"/> deletes the
+/// temporary directory, leaving any previous dataset untouched: callers handle Ctrl-C by cancelling their work and
+/// letting the <c>using</c> dispose the writer (the writer installs no signal handler of its own: the process's
+/// signal policy belongs to the program, and a handler that deleted files on its own raced the commit).
 /// </summary>
 /// <remarks>
-/// Two shapes: <see cref="BeginTrace(string?)"/> with null writes one trace at the target itself;
-/// with ids it writes partitions <c>target/trace=&lt;id&gt;/</c>, one per input, so one query spans them all.
+/// <para>Two shapes: <see cref="BeginTrace(string?)"/> with null writes one trace at the target itself;
+/// with ids it writes partitions <c>target/trace=&lt;id&gt;/</c>, one per input, so one query spans them all.</para>
+/// <para>One writer per target: <see cref="Create"/> takes an exclusive <c>flock</c> on <c>.&lt;name&gt;.lock</c>
+/// beside the target and holds it until <see cref="Dispose"/>, which removes it; a second writer fails at once with
+/// <see cref="DatasetBusyException"/>. Under that lock, temporary directories left by a killed writer
+/// (whose process id is gone) are removed, and a dataset stranded under <c>.&lt;name&gt;.old-*</c> by a crash between
+/// the two renames of the fallback commit is put back.</para>
 /// </remarks>
 public sealed partial class DatasetWriter : IDisposable
 {
@@ -38,27 +44,21 @@ public sealed partial class DatasetWriter : IDisposable
     private readonly DatasetWriterOptions _options;
     private readonly List<TraceWriter> _traces = [];
     private readonly EventHandler _onProcessExit;
-    private readonly PosixSignalRegistration[] _signals;
+    private readonly FileStream _lock;
+    // Commit and the ProcessExit clean-up both hold this: clean-up never deletes a directory while it is renamed.
+    private readonly Lock _gate = new();
     private bool _single;
     private bool _committed;
     private bool _disposed;
 
-    private DatasetWriter(string target, string temporary, DatasetWriterOptions options)
+    private DatasetWriter(string target, string temporary, FileStream lockFile, DatasetWriterOptions options)
     {
         Target = target;
         TemporaryDirectory = temporary;
+        _lock = lockFile;
         _options = options;
         _onProcessExit = (_, _) => DeleteTemporaryBestEffort();
         AppDomain.CurrentDomain.ProcessExit += _onProcessExit;
-        // The runtime does not raise ProcessExit when SIGINT/SIGTERM kill the process, so watch them too.
-        // A caller that cancels the signal to shut down gracefully keeps the directory until it disposes.
-        _signals = OperatingSystem.IsWindows()
-            ? []
-            : [
-                PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal),
-                PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal),
-                PosixSignalRegistration.Create(PosixSignal.SIGQUIT, OnSignal),
-            ];
     }
 
     /// <summary>Final location of the dataset.</summary>
@@ -67,18 +67,140 @@ public sealed partial class DatasetWriter : IDisposable
     /// <summary>Where the dataset is built until <see cref="Commit"/>.</summary>
     public string TemporaryDirectory { get; }
 
+    /// <summary>
+    /// Set by <see cref="Commit"/> when the new dataset is in place but the previous one could not be removed
+    /// (e.g. a read-only file in it): where it was left. The commit itself succeeded.
+    /// </summary>
+    public string? LeftOver { get; private set; }
+
     /// <summary>Starts a dataset at <paramref name="target"/>.</summary>
-    /// <exception cref="IOException">The target exists and is not a dataset (non-empty, no meta.json).</exception>
+    /// <exception cref="IOException">The target exists and is not a dataset (non-empty, no meta.json), or its
+    /// parent directory cannot be written.</exception>
+    /// <exception cref="DatasetBusyException">Another process is writing the same dataset.</exception>
     public static DatasetWriter Create(string target, DatasetWriterOptions? options = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(target);
         string full = Path.GetFullPath(target.TrimEnd(Path.DirectorySeparatorChar) is { Length: > 0 } trimmed ? trimmed : target);
         EnsureReplaceable(full);
         string parent = Path.GetDirectoryName(full) ?? throw new IOException($"'{target}' has no parent directory to build the dataset in.");
-        Directory.CreateDirectory(parent);
-        string temporary = Path.Combine(parent, "." + Path.GetFileName(full) + ".tmp-" + Path.GetRandomFileName().Replace(".", "", StringComparison.Ordinal));
-        Directory.CreateDirectory(temporary);
-        return new DatasetWriter(full, temporary, options ?? new DatasetWriterOptions());
+        string name = Path.GetFileName(full);
+        FileStream lockFile;
+        try
+        {
+            Directory.CreateDirectory(parent);
+            lockFile = AcquireLock(full, Path.Combine(parent, "." + name + ".lock"));
+        }
+        catch (UnauthorizedAccessException e)
+        {
+            throw new IOException($"cannot write dataset '{target}': its directory '{parent}' is not writable ({e.Message}). Nothing was changed.", e);
+        }
+        try
+        {
+            SweepStale(parent, name, full);
+            EnsureReplaceable(full);
+            string temporary = Path.Combine(parent, string.Create(CultureInfo.InvariantCulture,
+                $".{name}.tmp-{Environment.ProcessId}-{Path.GetRandomFileName().Replace(".", "", StringComparison.Ordinal)}"));
+            Directory.CreateDirectory(temporary);
+            return new DatasetWriter(full, temporary, lockFile, options ?? new DatasetWriterOptions());
+        }
+        catch (UnauthorizedAccessException e)
+        {
+            lockFile.Dispose();
+            throw new IOException($"cannot write dataset '{target}': its directory '{parent}' is not writable ({e.Message}). Nothing was changed.", e);
+        }
+        catch
+        {
+            lockFile.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Opens and locks <c>.&lt;name&gt;.lock</c>. The holder deletes the file before it lets go (see
+    /// <see cref="Dispose"/>), so a process that opened it just before may lock a name that is gone: after locking,
+    /// the open file must still be the one at the path, else it tries again with a new file.
+    /// </summary>
+    private static FileStream AcquireLock(string target, string path)
+    {
+        for (int attempt = 0; ; attempt++)
+        {
+            FileStream stream;
+            try
+            {
+                // .NET itself takes flock(LOCK_EX|LOCK_NB) for FileShare.None (unless file locking is disabled in
+                // its configuration); the explicit flock below makes the lock independent of that setting.
+                stream = new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+            }
+            catch (IOException e) when (e is not FileNotFoundException and not DirectoryNotFoundException && File.Exists(path))
+            {
+                throw new DatasetBusyException(target, path, e);
+            }
+            int error = PosixFs.TryLockExclusive(stream.SafeFileHandle);
+            if (error != 0)
+            {
+                stream.Dispose();
+                throw error == PosixFs.EWouldBlock
+                    ? new DatasetBusyException(target, path, null)
+                    : new IOException(string.Create(CultureInfo.InvariantCulture, $"cannot lock '{path}' for dataset '{target}': flock failed with errno {error}."));
+            }
+            if (PosixFs.SameFile(stream.SafeFileHandle, path))
+            {
+                return stream;
+            }
+            stream.Dispose();
+            if (attempt == 100)
+            {
+                throw new DatasetBusyException(target, path, null);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Under the lock no other writer of this target runs, so hidden directories of this target whose owning
+    /// process is gone are leftovers of a killed run: a <c>.tmp-</c> is deleted; an <c>.old-</c> is the previous
+    /// dataset when the target is missing (a crash between the fallback commit's renames) and goes back in place,
+    /// otherwise it is deleted. Names without a process id (older versions) are left alone.
+    /// </summary>
+    private static void SweepStale(string parent, string name, string target)
+    {
+        string prefix = "." + name + ".";
+        var stale = new List<(string Path, bool Old)>();
+        foreach (string directory in Directory.EnumerateDirectories(parent, prefix + "*"))
+        {
+            string rest = Path.GetFileName(directory)[prefix.Length..];
+            bool old = rest.StartsWith("old-", StringComparison.Ordinal);
+            if (!old && !rest.StartsWith("tmp-", StringComparison.Ordinal))
+            {
+                continue;
+            }
+            int dash = rest.IndexOf('-', 4);
+            if (dash < 0 || !int.TryParse(rest.AsSpan(4, dash - 4), NumberStyles.None, CultureInfo.InvariantCulture, out int pid)
+                || pid == Environment.ProcessId || PosixFs.ProcessExists(pid))
+            {
+                continue;
+            }
+            stale.Add((directory, old));
+        }
+        if (!Directory.Exists(target))
+        {
+            string? restore = stale.Where(s => s.Old).Select(s => s.Path).OrderByDescending(Directory.GetLastWriteTimeUtc).FirstOrDefault();
+            if (restore is not null)
+            {
+                Directory.Move(restore, target);
+                stale.RemoveAll(s => s.Path == restore);
+            }
+        }
+        foreach (var (path, _) in stale)
+        {
+            try
+            {
+                Directory.Delete(path, recursive: true);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                // Undeletable (read-only content): it is hidden and never read as a dataset; try again next run.
+            }
+        }
     }
 
     /// <summary>Whether <paramref name="directory"/> holds a dataset: a trace (meta.json) or a root of partitions.</summary>
@@ -131,10 +253,17 @@ public sealed partial class DatasetWriter : IDisposable
         return trace;
     }
 
-    /// <summary>Moves the finished dataset into place, replacing a previous dataset at the target.</summary>
+    /// <summary>
+    /// Moves the finished dataset into place, replacing a previous dataset at the target. The swap is one
+    /// <c>renameat2(RENAME_EXCHANGE)</c>; on file systems without it (EINVAL/ENOSYS/ENOTSUP), two renames with the
+    /// old dataset parked under <c>.&lt;name&gt;.old-&lt;pid&gt;-*</c> in between (a crash there is repaired by the next
+    /// writer). <paramref name="cancellationToken"/> is checked right before the swap: cancelled before it, nothing
+    /// changes; after it, the new dataset stands whole.
+    /// </summary>
     /// <exception cref="InvalidOperationException">A trace was begun but not completed, or none was begun.</exception>
     /// <exception cref="IOException">The target is not a dataset, or a rename failed (the previous dataset is restored).</exception>
-    public void Commit()
+    /// <exception cref="OperationCanceledException">Cancelled before the swap; the previous dataset is untouched.</exception>
+    public void Commit(CancellationToken cancellationToken = default)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         if (_traces.Count == 0)
@@ -148,29 +277,62 @@ public sealed partial class DatasetWriter : IDisposable
         }
         Directory.Delete(Path.Combine(TemporaryDirectory, WorkDirectoryName), recursive: true);
         EnsureReplaceable(Target);
-        string? old = null;
-        if (Directory.Exists(Target))
+        string? previous;
+        FaultPoint.Reached("precommit");
+        lock (_gate)
         {
-            old = Path.Combine(Path.GetDirectoryName(Target)!, "." + Path.GetFileName(Target) + ".old-" + Path.GetRandomFileName().Replace(".", "", StringComparison.Ordinal));
-            Directory.Move(Target, old);
+            cancellationToken.ThrowIfCancellationRequested();
+            FaultPoint.Reached("commit");
+            previous = Swap();
+            _committed = true;
         }
+        if (previous is not null)
+        {
+            try
+            {
+                Directory.Delete(previous, recursive: true);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                LeftOver = previous;
+            }
+        }
+    }
+
+    /// <summary>Puts the temporary directory at the target; returns where the previous dataset now is, if any.</summary>
+    private string? Swap()
+    {
+        if (!Directory.Exists(Target))
+        {
+            // rename(2) onto a missing name is atomic; a dataset appearing meanwhile is impossible under the lock.
+            Directory.Move(TemporaryDirectory, Target);
+            return null;
+        }
+        int error = PosixFs.Exchange(TemporaryDirectory, Target);
+        if (error == 0)
+        {
+            FaultPoint.Reached("swap");
+            return TemporaryDirectory;
+        }
+        if (error is not (PosixFs.EInval or PosixFs.ENoSys or PosixFs.ENotSup))
+        {
+            throw new IOException(string.Create(CultureInfo.InvariantCulture,
+                $"cannot put the new dataset in place of '{Target}': renameat2 failed with errno {error} ({new System.ComponentModel.Win32Exception(error).Message}). The previous dataset is unchanged."));
+        }
+        string old = Path.Combine(Path.GetDirectoryName(Target)!, string.Create(CultureInfo.InvariantCulture,
+            $".{Path.GetFileName(Target)}.old-{Environment.ProcessId}-{Path.GetRandomFileName().Replace(".", "", StringComparison.Ordinal)}"));
+        Directory.Move(Target, old);
+        FaultPoint.Reached("swap");
         try
         {
             Directory.Move(TemporaryDirectory, Target);
         }
         catch
         {
-            if (old is not null)
-            {
-                Directory.Move(old, Target);
-            }
+            Directory.Move(old, Target);
             throw;
         }
-        _committed = true;
-        if (old is not null)
-        {
-            Directory.Delete(old, recursive: true);
-        }
+        return old;
     }
 
     /// <summary>Without <see cref="Commit"/>: discards every trace and deletes the temporary directory.</summary>
@@ -182,22 +344,26 @@ public sealed partial class DatasetWriter : IDisposable
         }
         _disposed = true;
         AppDomain.CurrentDomain.ProcessExit -= _onProcessExit;
-        foreach (PosixSignalRegistration registration in _signals)
+        try
         {
-            registration.Dispose();
+            foreach (TraceWriter trace in _traces)
+            {
+                trace.Dispose();
+            }
+            DeleteTemporary();
         }
-        foreach (TraceWriter trace in _traces)
+        finally
         {
-            trace.Dispose();
-        }
-        DeleteTemporary();
-    }
-
-    private void OnSignal(PosixSignalContext context)
-    {
-        if (!context.Cancel)
-        {
-            DeleteTemporaryBestEffort();
+            // Unlinked while still held: a writer that opened the old file finds it gone and starts over.
+            try
+            {
+                File.Delete(_lock.Name);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                // A lock file that stays is harmless: the next writer locks it again.
+            }
+            _lock.Dispose();
         }
     }
 
@@ -218,9 +384,12 @@ public sealed partial class DatasetWriter : IDisposable
 
     private void DeleteTemporary()
     {
-        if (!_committed && Directory.Exists(TemporaryDirectory))
+        lock (_gate)
         {
-            Directory.Delete(TemporaryDirectory, recursive: true);
+            if (!_committed && Directory.Exists(TemporaryDirectory))
+            {
+                Directory.Delete(TemporaryDirectory, recursive: true);
+            }
         }
     }
 
@@ -238,6 +407,15 @@ public sealed partial class DatasetWriter : IDisposable
 
     [GeneratedRegex("^[A-Za-z0-9_.-]+$")]
     private static partial Regex TraceIdPattern();
+}
+
+/// <summary>Another process holds the dataset's write lock.</summary>
+public sealed class DatasetBusyException : IOException
+{
+    internal DatasetBusyException(string target, string lockFile, Exception? inner)
+        : base($"dataset '{target}' is being written by another mmtrace process (it holds the lock '{lockFile}'); nothing was changed. Wait for it to finish or write elsewhere.", inner)
+    {
+    }
 }
 
 /// <summary>
@@ -297,6 +475,7 @@ public sealed class TraceWriter : IDisposable
     {
         ArgumentNullException.ThrowIfNull(meta);
         ObjectDisposedException.ThrowIf(_disposed, this);
+        FaultPoint.Reached("write");
         _events.Complete();
         meta = meta with { TraceId = Id, Events = _events.Count, EventCounts = _events.SortedEventCounts() };
         string written = _streamed;

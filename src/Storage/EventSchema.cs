@@ -50,6 +50,12 @@ public static class EventSchema
     /// <summary>Bumped whenever a column is added, removed or changes meaning.</summary>
     public const int Version = 1;
 
+    /// <summary>
+    /// CPU ids are 0 up to this, exclusive: Linux's largest NR_CPUS (x86 MAXSMP, powerpc). Readers report larger
+    /// ids as damage; the replay model holds every CPU below it, so one rule serves op traces and real traces.
+    /// </summary>
+    public const int MaxCpus = 8192;
+
     // Header columns: fixed ordinals.
     public const int Seq = 0;
     public const int TsNs = 1;

@@ -110,7 +110,7 @@ public sealed class PipelineTests
         var before = File.ReadAllBytes(dir["ds/events.parquet"]);
         File.WriteAllText(dir["bad.txt"], "comm-1 [000] ..... 1.000000: tlb_flush: pages:1 reason:local MM shootdown (3)\ngarbage line\n");
 
-        var result = Mmtrace.Run("ingest", dir["bad.txt"], "-o", dir["ds"], "--strict", "--format", "ftrace");
+        var result = Mmtrace.Run("ingest", dir["bad.txt"], "-o", dir["ds"], "--strict", "--format", "ftrace", "--force");
 
         Assert.Equal(3, result.ExitCode);
         Assert.Contains("bad.txt", result.Stderr, StringComparison.Ordinal);

@@ -137,7 +137,7 @@ public sealed class DatasetWriterTests
         using var writer = DatasetWriter.Create(dir.Combine("x"));
         writer.BeginTrace("a");
 
-        var error = Assert.Throws<InvalidOperationException>(writer.Commit);
+        var error = Assert.Throws<InvalidOperationException>(() => writer.Commit());
 
         Assert.Contains("'a'", error.Message, StringComparison.Ordinal);
     }

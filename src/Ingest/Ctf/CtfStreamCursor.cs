@@ -187,7 +187,14 @@ internal sealed class CtfStreamCursor : IDisposable
                 }
                 _lastDiscarded = discarded;
             }
-            _packetCpu = stream.CpuId is { } cpu ? (int)_reader.Slots[cpu.Slot] : 0;
+            ulong packetCpu = stream.CpuId is { } cpu ? _reader.Slots[cpu.Slot] : 0;
+            if (packetCpu >= TraceLimits.MaxCpus)
+            {
+                _diagnostics.Malformed(Path, _packetOffset, "byte", string.Create(CultureInfo.InvariantCulture,
+                    $"CTF packet context: expected cpu_id below {TraceLimits.MaxCpus} (Linux's NR_CPUS limit), found {packetCpu}; packet skipped."));
+                continue;
+            }
+            _packetCpu = (int)packetCpu;
             _stream = stream;
             return true;
         }
@@ -414,7 +421,12 @@ internal sealed class CtfStreamCursor : IDisposable
                 row.Tgid = unchecked((int)raw);
                 break;
             case FieldTarget.Cpu:
-                row.Cpu = unchecked((int)raw);
+                if (raw >= TraceLimits.MaxCpus)
+                {
+                    throw new CtfDecodeException(string.Create(CultureInfo.InvariantCulture,
+                        $"expected a cpu below {TraceLimits.MaxCpus} (Linux's NR_CPUS limit), found {raw}"), _reader.Position);
+                }
+                row.Cpu = (int)raw;
                 break;
             case FieldTarget.Skip:
                 break;

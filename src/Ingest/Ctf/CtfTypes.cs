@@ -13,6 +13,23 @@ internal abstract class CtfType
 {
     /// <summary>Alignment in bits, before the decode starts the field.</summary>
     public abstract int Alignment { get; }
+
+    /// <summary>
+    /// How many types nest in this one (1 for a leaf), known when it is built: the parser refuses deep types up
+    /// front, because everything that walks a type (alignment, decode plans, references) recurses.
+    /// </summary>
+    public virtual int Depth => 1;
+
+    /// <summary>One more than the deepest of <paramref name="members"/>.</summary>
+    protected static int DepthOver(IEnumerable<CtfField> members)
+    {
+        int depth = 0;
+        foreach (var member in members)
+        {
+            depth = Math.Max(depth, member.Type.Depth);
+        }
+        return depth + 1;
+    }
 }
 
 /// <summary><c>integer { size; align; signed; byte_order; base; encoding; map }</c>.</summary>
@@ -106,6 +123,8 @@ internal sealed class CtfStruct(IReadOnlyList<CtfField> fields, int minAlign) : 
 
     public int MinAlign { get; } = minAlign;
 
+    public override int Depth { get; } = DepthOver(fields);
+
     public override int Alignment
     {
         get
@@ -142,6 +161,8 @@ internal sealed class CtfVariant(string? tag, IReadOnlyList<CtfField> options) :
     public string? Tag { get; } = tag;
 
     public IReadOnlyList<CtfField> Options { get; } = options;
+
+    public override int Depth { get; } = DepthOver(options);
 
     /// <summary>Slot of the tag field, resolved where the variant is used.</summary>
     public int TagSlot { get; private set; } = -1;
@@ -191,6 +212,8 @@ internal sealed class CtfArray(CtfType element, long length) : CtfType
 
     public long Length { get; } = length;
 
+    public override int Depth { get; } = element.Depth + 1;
+
     public override int Alignment => Element.Alignment;
 }
 
@@ -202,6 +225,8 @@ internal sealed class CtfSequence(CtfType element, string lengthRef) : CtfType
     public string LengthRef { get; } = lengthRef;
 
     public int LengthSlot { get; set; } = -1;
+
+    public override int Depth { get; } = element.Depth + 1;
 
     public override int Alignment => Element.Alignment;
 }

@@ -613,6 +613,10 @@ internal sealed class TsdlParser
                         Fail(nameToken, "a field name");
                     }
                     var fieldType = ApplySuffixes(type);
+                    if (fieldType.Depth > MaxNesting)
+                    {
+                        Fail(nameToken, $"types nested at most {MaxNesting} deep (structs, variants, arrays and sequences inside each other); field '{nameToken.Text}' nests {fieldType.Depth}");
+                    }
                     ResolveReferences(fieldType, nameToken);
                     fields.Add(new CtfField(nameToken.Text, fieldType, _metadata.SlotCount++));
                 }
@@ -633,6 +637,10 @@ internal sealed class TsdlParser
         var suffixes = new List<(long Length, string? Ref)>();
         while (Accept("["))
         {
+            if (element.Depth + suffixes.Count >= MaxNesting)
+            {
+                Fail(Peek, $"arrays nested at most {MaxNesting} deep");
+            }
             var first = Peek;
             if (first.Kind == TsdlTokenKind.Number)
             {

@@ -20,6 +20,7 @@ public sealed class TraceFsInstance : IDisposable
     private static readonly ConcurrentDictionary<TraceFsInstance, byte> s_live = new();
     private static readonly Lazy<(bool Ok, string Reason)> s_availability = new(Probe);
     private static int s_hooksInstalled;
+    private static System.Runtime.InteropServices.PosixSignalRegistration[] s_signalHooks = [];
 
     private readonly Lock _removeLock = new();
     private bool _removed;
@@ -127,6 +128,7 @@ public sealed class TraceFsInstance : IDisposable
         }
 
         InstallExitHooks();
+        SweepDeadInstances(root);
         string name = string.Create(CultureInfo.InvariantCulture, $"{NamePrefix}{Environment.ProcessId}-{Random.Shared.Next():x8}");
         var instance = new TraceFsInstance(root, name, enabled, missing);
         try
@@ -395,7 +397,51 @@ public sealed class TraceFsInstance : IDisposable
         {
             Console.CancelKeyPress += (_, _) => RemoveAllLive();
             AppDomain.CurrentDomain.ProcessExit += (_, _) => RemoveAllLive();
+            if (!OperatingSystem.IsWindows())
+            {
+                // As on SIGINT: a kill or a closed terminal (test harnesses, systemd, ssh) must not leave a 64 MiB
+                // per CPU buffer behind. Kept for the life of the process, like the hooks above.
+                s_signalHooks =
+                [
+                    System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, _ => RemoveAllLive()),
+                    System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGHUP, _ => RemoveAllLive()),
+                ];
+            }
         }
+    }
+
+    /// <summary>
+    /// Removes <c>instances/mmtrace-&lt;pid&gt;-*</c> whose process is gone: what a SIGKILLed recorder left (no hook
+    /// runs on SIGKILL). An instance of a live process, or a name of another shape, is never touched.
+    /// </summary>
+    /// <returns>The instances removed.</returns>
+    internal static IReadOnlyList<string> SweepDeadInstances(string root)
+    {
+        var removed = new List<string>();
+        string instances = System.IO.Path.Combine(root, "instances");
+        if (!Directory.Exists(instances))
+        {
+            return removed;
+        }
+        foreach (string directory in Directory.EnumerateDirectories(instances, NamePrefix + "*"))
+        {
+            string[] parts = System.IO.Path.GetFileName(directory)[NamePrefix.Length..].Split('-');
+            if (parts.Length != 2 || !int.TryParse(parts[0], NumberStyles.None, CultureInfo.InvariantCulture, out int pid)
+                || pid == Environment.ProcessId || Directory.Exists(System.IO.Path.Combine("/proc", parts[0])))
+            {
+                continue;
+            }
+            try
+            {
+                Directory.Delete(directory, recursive: false);
+                removed.Add(directory);
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                // Busy (a reader still has its trace_pipe open): left for a later run.
+            }
+        }
+        return removed;
     }
 
     private void Configure(TraceFsOptions options)

@@ -7,7 +7,7 @@ namespace Pipeline.Ingest.Native;
 /// Streaming zstd decompression through the system's <c>libzstd.so.1</c> (ZstdSharp is not served by this
 /// machine's NuGet). Reads <c>.zst</c> inputs frame after frame with bounded memory.
 /// </summary>
-public sealed class ZstdDecompressionStream : Stream
+public sealed class ZstdDecompressionStream : ForwardReadStream
 {
     private readonly Stream _inner;
     private readonly bool _leaveOpen;
@@ -44,28 +44,6 @@ public sealed class ZstdDecompressionStream : Stream
     public long CompressedPosition { get; private set; }
 
     /// <inheritdoc />
-    public override bool CanRead => true;
-
-    /// <inheritdoc />
-    public override bool CanSeek => false;
-
-    /// <inheritdoc />
-    public override bool CanWrite => false;
-
-    /// <inheritdoc />
-    public override long Length => throw new NotSupportedException();
-
-    /// <inheritdoc />
-    public override long Position
-    {
-        get => throw new NotSupportedException();
-        set => throw new NotSupportedException();
-    }
-
-    /// <inheritdoc />
-    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
-
-    /// <inheritdoc />
     public override unsafe int Read(Span<byte> buffer)
     {
         ObjectDisposedException.ThrowIf(_context == 0, this);
@@ -85,7 +63,7 @@ public sealed class ZstdDecompressionStream : Stream
             {
                 if (_frameOpen)
                 {
-                    throw new InvalidDataException($"The zstd input ends inside a frame at compressed byte offset {CompressedPosition}: the file is truncated.");
+                    throw new CompressedDataException($"the zstd data ends inside a frame at compressed byte {CompressedPosition}: the file is truncated", CompressedPosition);
                 }
                 return 0;
             }
@@ -97,8 +75,8 @@ public sealed class ZstdDecompressionStream : Stream
                 nuint hint = ZstdNative.ZSTD_decompressStream(_context, ref outBuffer, ref inBuffer);
                 if (ZstdNative.ZSTD_isError(hint) != 0)
                 {
-                    throw new InvalidDataException(
-                        $"zstd data is corrupt near compressed byte offset {CompressedPosition + (long)inBuffer.Position - _inputPosition}: {ZstdNative.ErrorText(hint)}.");
+                    long at = CompressedPosition + (long)inBuffer.Position - _inputPosition;
+                    throw new CompressedDataException($"the zstd data is damaged near compressed byte {at}: {ZstdNative.ErrorText(hint)}", at);
                 }
                 CompressedPosition += (long)inBuffer.Position - _inputPosition;
                 _inputPosition = (int)inBuffer.Position;
@@ -110,20 +88,6 @@ public sealed class ZstdDecompressionStream : Stream
             }
         }
     }
-
-    /// <inheritdoc />
-    public override void Flush()
-    {
-    }
-
-    /// <inheritdoc />
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-    /// <inheritdoc />
-    public override void SetLength(long value) => throw new NotSupportedException();
-
-    /// <inheritdoc />
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 
     /// <inheritdoc />
     protected override void Dispose(bool disposing)

@@ -166,6 +166,11 @@ internal ref struct PerfLine
                 error = $"expected '[<cpu>]' before the time, found '{Show(rest)}'";
                 return false;
             }
+            if (parsed.Cpu >= TraceLimits.MaxCpus)
+            {
+                error = $"expected a cpu below {TraceLimits.MaxCpus} (Linux's NR_CPUS limit), found '{Show(rest[open..])}'";
+                return false;
+            }
             parsed.HasCpu = true;
             rest = rest[..open].TrimEnd((byte)' ');
         }

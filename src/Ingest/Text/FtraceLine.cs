@@ -107,7 +107,8 @@ internal ref struct FtraceLine
         if (c == (byte)'[' && spaces > 0)
         {
             p++;
-            if (!ReadInt(line, ref p, out int cpu) || p >= line.Length || line[p] != (byte)']')
+            // A CPU at or beyond NR_CPUS is damage: the line is malformed, not stored with an impossible CPU.
+            if (!ReadInt(line, ref p, out int cpu) || cpu >= TraceLimits.MaxCpus || p >= line.Length || line[p] != (byte)']')
             {
                 return false;
             }
@@ -139,7 +140,7 @@ internal ref struct FtraceLine
         else if (spaces > 0 && (uint)(c - '0') <= 9)
         {
             // Latency layout: the CPU number is glued to the flags ("0d..1.").
-            if (!ReadInt(line, ref p, out int cpu))
+            if (!ReadInt(line, ref p, out int cpu) || cpu >= TraceLimits.MaxCpus)
             {
                 return false;
             }

@@ -28,8 +28,9 @@ internal sealed class CpuEventStream : IDisposable
         _bigEndian = formats.BigEndian;
         _context = context;
         Decoder = decoder;
-        // A 4 KiB page holds at most 511 events (8 bytes each); bigger sub-buffers grow the table on demand.
-        _entries = new Entry[Math.Min(source.PageSize / 8 + 1, 1024)];
+        // Grown by doubling as pages need it (a 4 KiB page holds at most 511 events): thousands of CPUs with
+        // little or no data cost little.
+        _entries = new Entry[16];
     }
 
     public int Cpu { get; }

@@ -6,14 +6,29 @@ namespace Pipeline.Ingest.TraceDat;
 /// <summary>Raw ring-buffer time → ns as trace-cmd reports it (TSC2NSEC mult/shift, then the DATE/OFFSET offset).</summary>
 internal readonly struct TimestampConverter(uint multiplier, int shift, long offset)
 {
-    public long Convert(ulong raw)
+    /// <summary>
+    /// Converts, or returns false when the result is not a nanosecond count ts_ns can hold: 2^63 or more, or
+    /// negative after the offset. A page timestamp that large is damage (2^63 ns is 292 years of uptime).
+    /// </summary>
+    public bool TryConvert(ulong raw, out long ns)
     {
         ulong ts = raw;
         if (multiplier != 0)
         {
             ts = (ulong)(((UInt128)raw * multiplier) >> shift);
         }
-        return unchecked((long)ts + offset);
+        ns = 0;
+        if (ts > long.MaxValue)
+        {
+            return false;
+        }
+        long sum = unchecked((long)ts + offset);
+        if ((offset > 0 && sum < (long)ts) || sum < 0)
+        {
+            return false;
+        }
+        ns = sum;
+        return true;
     }
 }
 
@@ -75,9 +90,15 @@ internal static class EventMerger
     private static void Emit(CpuEventStream stream, TimestampConverter clock, ReadContext context, IEventSink sink, EventRow row)
     {
         string? problem = stream.Decoder.Decode(stream.Payload, row, out bool emit);
+        long ns = 0;
+        if (emit && !clock.TryConvert(stream.Timestamp, out ns))
+        {
+            emit = false;
+            problem = $"timestamp {stream.Timestamp} (clock units) does not give a nanosecond count between 0 and 2^63-1; event dropped";
+        }
         if (emit)
         {
-            row.TsNs = clock.Convert(stream.Timestamp);
+            row.TsNs = ns;
             row.Cpu = stream.Cpu;
             row.SrcPos = stream.SourcePosition;
             sink.Write(row);

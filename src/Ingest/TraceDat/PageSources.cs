@@ -60,8 +60,9 @@ internal sealed class FileRangePageSource : PageSource
 
     private readonly Stream _stream;
     private readonly long _declaredEnd;
+    private readonly int _blockBytes;
     private long _end;
-    private readonly byte[] _buffer;
+    private byte[] _buffer = [];
     private long _position;
 
     // pagesPerBlock: fewer pages per read when there are many CPUs, to bound memory.
@@ -72,7 +73,9 @@ internal sealed class FileRangePageSource : PageSource
         _position = offset;
         _declaredEnd = offset + size;
         _end = Math.Min(_declaredEnd, fileLength);
-        _buffer = new byte[(int)Math.Min((long)pageSize * pagesPerBlock, Math.Max(pageSize, size))];
+        // Allocated at the first whole page, no larger than the bytes the file really holds for this CPU: CPUs
+        // whose sizes lie (or point past the end) cost nothing, so memory follows the file, not its header.
+        _blockBytes = (int)Math.Min((long)pageSize * pagesPerBlock, Math.Max(pageSize, _end - offset));
     }
 
     public override bool TryReadBlock(out PageBlock block)
@@ -94,6 +97,10 @@ internal sealed class FileRangePageSource : PageSource
                 return Fail(_position, $"CPU data ends with a partial page of {Bytes(remaining)} bytes (page size {PageSize})");
             }
             return false;
+        }
+        if (_buffer.Length == 0)
+        {
+            _buffer = new byte[_blockBytes];
         }
         int pages = (int)Math.Min(remaining / PageSize, _buffer.Length / PageSize);
         int length = pages * PageSize;

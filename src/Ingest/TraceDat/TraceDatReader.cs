@@ -45,7 +45,7 @@ public sealed class TraceDatReader : ITraceReader
     private const int MaxCount = 1 << 20;
 
     /// <summary>Linux's NR_CPUS limit: CPU ids and per-buffer CPU lists beyond it are damage.</summary>
-    private const int MaxCpus = 8192;
+    private const int MaxCpus = TraceLimits.MaxCpus;
 
     private const int MaxBuffers = 1024;
 
@@ -113,6 +113,7 @@ public sealed class TraceDatReader : ITraceReader
         try
         {
             int order = 0;
+            EnsureDisjoint(state);
             int totalCpus = state.Buffers.Sum(b => b.Cpus.Count);
             int pagesPerBlock = totalCpus <= 64 ? 16 : 2;
             foreach (var buffer in state.Buffers)
@@ -693,6 +694,38 @@ public sealed class TraceDatReader : ITraceReader
     }
 
     private sealed record CpuData(int Cpu, long Offset, long Size);
+
+    /// <summary>
+    /// trace-cmd writes each CPU's pages (or chunks) once, in a range of its own. Ranges that overlap are crafted:
+    /// every CPU would buffer the same bytes again (160 CPUs sharing one 16 MiB range made 2.6 GiB), so they are
+    /// refused before anything is allocated. With disjoint ranges the buffers add up to at most the file's size
+    /// (uncompressed) or one chunk per CPU, each at most 1024 times its compressed bytes (compressed).
+    /// </summary>
+    private static void EnsureDisjoint(FileState state)
+    {
+        var ranges = new List<(long Start, long End, string What)>();
+        foreach (var buffer in state.Buffers)
+        {
+            foreach (var cpu in buffer.Cpus)
+            {
+                // A compressed CPU's data starts with a u32 chunk count that its size does not include.
+                long end = Math.Min(state.FileLength, cpu.Offset + cpu.Size + (buffer.Compressed ? 4 : 0));
+                if (end > cpu.Offset)
+                {
+                    ranges.Add((cpu.Offset, end, $"CPU {cpu.Cpu}{(buffer.Name.Length > 0 ? " of buffer '" + buffer.Name + "'" : "")}"));
+                }
+            }
+        }
+        ranges.Sort((a, b) => a.Start.CompareTo(b.Start));
+        for (int i = 1; i < ranges.Count; i++)
+        {
+            if (ranges[i].Start < ranges[i - 1].End)
+            {
+                throw new TraceFormatException(state.FileName, ranges[i].Start, "byte", string.Create(CultureInfo.InvariantCulture,
+                    $"section 'flyrecord': the data of {ranges[i].What} (bytes {ranges[i].Start}..{ranges[i].End}) overlaps that of {ranges[i - 1].What} (bytes {ranges[i - 1].Start}..{ranges[i - 1].End}); each CPU's data must have a range of its own."));
+            }
+        }
+    }
 
     private sealed class BufferInfo(string name, long sectionOffset)
     {

@@ -187,7 +187,7 @@ internal sealed class TaskState
     // Tables freed through this task's mmu_gather (free=gather), released after its next flush of their mm.
     public readonly List<(int Table, Op Op)> Gathered = [];
     // TLB batch (TTU_BATCH_FLUSH).
-    public ulong BatchMask;
+    public readonly CpuMask BatchMask = new();
     public long BatchAddExec = -1;
     // I3: last lockless read that saw an open writer section.
     public int ObsTable;

@@ -1466,7 +1466,7 @@ public sealed partial class ReplayEngine
         {
             if (cpu.LoadedMm == mm.Id)
             {
-                task.BatchMask |= 1UL << cpu.Id;
+                task.BatchMask.Add(cpu.Id);
             }
         }
         return true;
@@ -1478,7 +1478,7 @@ public sealed partial class ReplayEngine
         {
             foreach (var cpu in Cpus)
             {
-                if (cpu.Id != op.Cpu && (task.BatchMask & (1UL << cpu.Id)) != 0 && cpu.IrqDepth > 0)
+                if (cpu.Id != op.Cpu && task.BatchMask.Contains(cpu.Id) && cpu.IrqDepth > 0)
                 {
                     task.BlockedOn = $"batched TLB flush IPI to CPU{cpu.Id} (IRQs off)";
                     return false;
@@ -1491,7 +1491,7 @@ public sealed partial class ReplayEngine
             // arch_tlbbatch_flush: a full flush of every CPU in the union of the batched mm_cpumasks.
             foreach (var cpu in Cpus)
             {
-                if ((task.BatchMask & (1UL << cpu.Id)) != 0)
+                if (task.BatchMask.Contains(cpu.Id))
                 {
                     _scratch.Clear();
                     foreach (var key in cpu.Tlb.Keys)
@@ -1514,7 +1514,7 @@ public sealed partial class ReplayEngine
                 mm.RecordFlush(now);
             }
         }
-        task.BatchMask = 0;
+        task.BatchMask.Clear();
         return true;
     }
 

@@ -1,4 +1,5 @@
 using System.Diagnostics.CodeAnalysis;
+using Pipeline.Storage;
 
 namespace Pipeline.Replay;
 
@@ -316,13 +317,13 @@ public sealed partial class ReplayEngine
 
     internal CpuState GetCpu(int cpu)
     {
-        if ((uint)cpu >= 64)
+        if ((uint)cpu >= EventSchema.MaxCpus)
         {
             ThrowCpu(cpu);
         }
         if (cpu >= _cpus.Length)
         {
-            Array.Resize(ref _cpus, 64);
+            Array.Resize(ref _cpus, Math.Min(EventSchema.MaxCpus, Math.Max(cpu + 1, _cpus.Length * 2)));
         }
         if (_cpus[cpu] is { } known)
         {
@@ -366,5 +367,5 @@ public sealed partial class ReplayEngine
 
     [DoesNotReturn]
     private static void ThrowCpu(int cpu) =>
-        throw new ArgumentOutOfRangeException(nameof(cpu), cpu, "The replay model supports CPUs 0..63.");
+        throw new ArgumentOutOfRangeException(nameof(cpu), cpu, $"The replay model holds CPUs 0..{EventSchema.MaxCpus - 1} (Linux's largest NR_CPUS).");
 }

@@ -78,7 +78,7 @@ public sealed class LoweringStatistics
     public long ExecStackShifts { get; internal set; }
     /// <summary>Execs whose stack placement (old range and shift) the trace does not decide: no op.</summary>
     public long ExecStacksUndecided { get; internal set; }
-    /// <summary>Events on CPUs the model cannot hold (64 and above).</summary>
+    /// <summary>Events without a usable CPU (unknown, or at or beyond <see cref="Pipeline.Storage.EventSchema.MaxCpus"/>).</summary>
     public long CpuOutOfRange { get; internal set; }
 
     /// <summary>The counters as (name, value) pairs in a fixed order (for reports and tests).</summary>

@@ -18,7 +18,7 @@ public sealed partial class TraceLowering
 {
     private const ulong UserTop = 0x0000_8000_0000_0000UL;
     private const ulong PmdSize = 1UL << 21;
-    private const int MaxCpus = 64;
+    private const int MaxCpus = EventSchema.MaxCpus;
 
     private static readonly int s_address = Col("address");
     private static readonly int s_errorCode = Col("error_code");
@@ -61,6 +61,7 @@ public sealed partial class TraceLowering
     private readonly int[] _loaded = new int[MaxCpus];
     private readonly int[] _current = new int[MaxCpus];
     private readonly int[] _currentMm = new int[MaxCpus];
+    private int _highestCpu = -1;
     private EventRow _row = null!;
     private int _nextMm = 1;
     private int _nextTable = 1;
@@ -126,9 +127,11 @@ public sealed partial class TraceLowering
         _opsBefore = _opCount;
         if ((uint)row.Cpu >= MaxCpus)
         {
+            // Only an unknown CPU (-1: perf script without the cpu column) gets here; readers refuse ids >= NR_CPUS.
             Statistics.CpuOutOfRange++;
             return;
         }
+        _highestCpu = Math.Max(_highestCpu, row.Cpu);
         var task = TaskOf(row);
         if (row.Tgid is int tgid && tgid > 0)
         {
@@ -1153,7 +1156,7 @@ public sealed partial class TraceLowering
         var op = NewOp(OpKind.MmDestroy, task);
         op.Mm = mm.Id;
         Emit(op);
-        for (int cpu = 0; cpu < MaxCpus; cpu++)
+        for (int cpu = 0; cpu <= _highestCpu; cpu++)
         {
             if (_loaded[cpu] == mm.Id)
             {

@@ -69,6 +69,10 @@ public static class OpTraceLoader
     public static string? TryParse(EventRow row, string name, out Op op)
     {
         op = new Op { Seq = row.Seq, Tid = row.Pid, Cpu = row.Cpu };
+        if ((uint)row.Cpu >= EventSchema.MaxCpus)
+        {
+            return $"cpu {row.Cpu.ToString(CultureInfo.InvariantCulture)} is outside 0..{(EventSchema.MaxCpus - 1).ToString(CultureInfo.InvariantCulture)} (Linux's largest NR_CPUS)";
+        }
         if (!OpSpec.TryGetKind(name, out var kind))
         {
             return $"unknown op '{name}' (expected one of the mmop_ names in docs/op-trace.md)";

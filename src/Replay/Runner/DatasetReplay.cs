@@ -64,9 +64,14 @@ public static class DatasetReplay
         var engine = new ReplayEngine(profile, arch);
         var named = new HashSet<int>();
         long opCount = 0;
-        // meta.json's per-event counts say whether there are ops at all: a real trace is not read twice.
-        bool hasOps = dataset.Meta.EventCounts.Keys.Any(k => k.StartsWith(OpSpec.EventSystem + ":", StringComparison.Ordinal));
-        long ignoredEvents = !hasOps ? dataset.Meta.Events : OpTraceLoader.ForEach(EventReader.ReadEvents(connection, eventsPath), diagnostics, eventsPath, (in Op op, string comm) =>
+        // The events themselves say whether there are ops at all (a real trace is then not read twice): never
+        // meta.json, a summary that can go stale or be edited. Both answers come from Parquet metadata and the
+        // event column alone.
+        string events = DatasetFiles.SqlLiteral(eventsPath);
+        long total = Convert.ToInt64(connection.Scalar($"SELECT count(*) FROM read_parquet({events})"), CultureInfo.InvariantCulture);
+        bool hasOps = total > 0 && Convert.ToBoolean(connection.Scalar(
+            $"SELECT EXISTS (SELECT 1 FROM read_parquet({events}) WHERE starts_with(event, '{OpSpec.EventSystem}:'))"), CultureInfo.InvariantCulture);
+        long ignoredEvents = !hasOps ? total : OpTraceLoader.ForEach(EventReader.ReadEvents(connection, eventsPath), diagnostics, eventsPath, (in Op op, string comm) =>
         {
             if (named.Add(op.Tid))
             {

@@ -29,6 +29,15 @@ public sealed unsafe class DuckDbConnection : IDisposable
         }
     }
 
+    /// <summary>Asks the query running on this connection to stop (callable from any thread); it then fails with DuckDB's "Interrupted" error.</summary>
+    public void Interrupt()
+    {
+        if (!_handle.IsClosed)
+        {
+            NativeMethods.Interrupt(_handle);
+        }
+    }
+
     /// <summary>Opens an in-memory database with one connection that owns it.</summary>
     public static DuckDbConnection OpenInMemory(IReadOnlyDictionary<string, string>? config = null)
     {
@@ -58,6 +67,13 @@ public sealed unsafe class DuckDbConnection : IDisposable
     /// <summary>Runs statements and streams the result of the last one.</summary>
     /// <exception cref="DuckDbException">DuckDB's error.</exception>
     public DuckDbReader Query(string sql, params object?[] parameters) => Run(sql, parameters, streamLast: true)!;
+
+    /// <summary>
+    /// Like <see cref="Query(string, object?[])"/> without parameters, but every statement must be a SELECT (DuckDB's
+    /// own statement type, after parsing): SQL someone else wrote may read, never COPY, ATTACH, SET or create.
+    /// </summary>
+    /// <exception cref="DuckDbException">A statement is not a SELECT (it and those after it do not run), or DuckDB's error.</exception>
+    public DuckDbReader QuerySelectOnly(string sql) => Run(sql, [], streamLast: true, selectOnly: true)!;
 
     /// <summary>The first column of the first row of the last statement, or null when there is no row.</summary>
     public object? Scalar(string sql, params object?[] parameters)
@@ -89,7 +105,7 @@ public sealed unsafe class DuckDbConnection : IDisposable
         _ownedDatabase?.Dispose();
     }
 
-    private DuckDbReader? Run(string sql, object?[] parameters, bool streamLast)
+    private DuckDbReader? Run(string sql, object?[] parameters, bool streamLast, bool selectOnly = false)
     {
         ArgumentNullException.ThrowIfNull(sql);
         // Query(sql, null) passes a null array: the caller meant one NULL parameter.
@@ -125,6 +141,13 @@ public sealed unsafe class DuckDbConnection : IDisposable
                 bool last = i == count - 1;
                 try
                 {
+                    // Checked on the statement about to run (an extracted statement can be prepared once): the
+                    // statements before it were SELECTs too, which change nothing.
+                    if (selectOnly && NativeMethods.PreparedStatementType(prepared) is int type && type != NativeMethods.StatementTypeSelect)
+                    {
+                        throw new DuckDbException(string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                            $"read-only mode runs SELECT statements only; statement {i + 1} is of DuckDB statement type {type}."), sql);
+                    }
                     DuckDbPreparedStatement.Bind(prepared, parameters, sql);
                     if (last && streamLast)
                     {

@@ -147,6 +147,15 @@ internal static unsafe partial class NativeMethods
     [LibraryImport(Library, EntryPoint = "duckdb_disconnect")]
     public static partial void Disconnect(ref IntPtr connection);
 
+    [LibraryImport(Library, EntryPoint = "duckdb_prepared_statement_type")]
+    public static partial int PreparedStatementType(PreparedHandle prepared);
+
+    /// <summary><c>DUCKDB_STATEMENT_TYPE_SELECT</c>.</summary>
+    public const int StatementTypeSelect = 1;
+
+    [LibraryImport(Library, EntryPoint = "duckdb_interrupt")]
+    public static partial void Interrupt(ConnectionHandle connection);
+
     [LibraryImport(Library, EntryPoint = "duckdb_free")]
     public static partial void Free(void* pointer);
 

@@ -160,6 +160,23 @@ public sealed class CtfSyntheticTraceTests : IDisposable
             mix.Args.Select(a => (a.Key, a.Value)));
     }
 
+    [Fact]
+    public void ReadDirectory_CpuIdBeyondNrCpus_PacketCountedNotStoredAsNegative()
+    {
+        var bad = new PacketWriter(cpu: unchecked((int)0xF8000000), timestampBegin: 1000, discarded: 0);
+        bad.Mremap(clockLow: 1100, tid: 5, comm: "crafted", addr: 0x4000, oldLen: 4096, newLen: 4096);
+        File.WriteAllBytes(Path.Combine(_trace, "chan_9"), bad.Finish());
+
+        var (sink, diagnostics) = CtfTraces.Read(_trace, _ => true);
+
+        Assert.All(sink.Kept, r => Assert.InRange(r.Cpu, 0, 8191));
+        Assert.DoesNotContain(sink.Kept, r => r.Pid == 5);
+        Assert.Equal(1, diagnostics.MalformedCount);
+        Assert.Contains("expected cpu_id below 8192 (Linux's NR_CPUS limit), found 4160749568", diagnostics.MalformedSamples[0].Message, StringComparison.Ordinal);
+        Assert.EndsWith("chan_9", diagnostics.MalformedSamples[0].File, StringComparison.Ordinal);
+        Assert.Throws<TraceFormatException>(() => CtfTraces.Read(_trace, _ => true, strict: true));
+    }
+
     /// <summary>Writes one big-endian packet of the metadata above.</summary>
     private sealed class PacketWriter
     {

@@ -309,6 +309,25 @@ public sealed class PerfScriptReaderTests
         return Encoding.UTF8.GetBytes(string.Join('\n', lines) + "\n");
     }
 
+    [Theory]
+    [InlineData("8192")]
+    [InlineData("9000")]
+    [InlineData("2147483647")]
+    public void Read_CpuBeyondNrCpus_MalformedNotStored(string cpu)
+    {
+        var text = "            perf 29495 [001]   724.892814147:   tlb:tlb_flush: pages=1 reason=0\n" +
+                   $"            perf 29495 [{cpu}]   724.892814200:   tlb:tlb_flush: pages=2 reason=0\n";
+        var diagnostics = new IngestDiagnostics();
+        var sink = new ListSink();
+        new PerfScriptReader().Read(new MemoryStream(Encoding.UTF8.GetBytes(text)), "cpu.txt", sink, diagnostics);
+
+        var row = Assert.Single(sink.Rows);
+        Assert.Equal(1, row.Cpu);
+        Assert.Equal(1, diagnostics.MalformedCount);
+        Assert.Contains("expected a cpu below 8192", diagnostics.MalformedSamples[0].Message, StringComparison.Ordinal);
+        Assert.Equal(2, diagnostics.MalformedSamples[0].Position);
+    }
+
     internal static (List<EventRow> Rows, IngestDiagnostics Diagnostics) ReadCorpus(string relative, ITraceReader? reader = null)
     {
         var path = Corpus.File(relative);

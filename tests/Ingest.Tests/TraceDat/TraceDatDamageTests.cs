@@ -72,6 +72,62 @@ public class TraceDatDamageTests
     }
 
     [Fact]
+    public void Read_V6PageTimestampAtOrAbove2Pow63_MalformedNeverNegative()
+    {
+        var bytes = (byte[])s_v6.Value.Clone();
+        BinaryPrimitives.WriteUInt64LittleEndian(bytes.AsSpan(V6Cpu0Data), (1UL << 63) + 5);
+        var full = TraceDatCorpus.Read(s_v6.Value, "full.dat").Rows;
+        int onPage = full.Count(r => r.SrcPos >= V6Cpu0Data && r.SrcPos < V6Cpu0Data + 4096);
+
+        var (rows, diagnostics, _) = TraceDatCorpus.Read(bytes, "ts.dat");
+
+        Assert.All(rows, r => Assert.True(r.TsNs >= 0, $"negative ts_ns {r.TsNs}"));
+        Assert.Equal(full.Count - onPage, rows.Count);
+        Assert.Equal(onPage, diagnostics.MalformedCount);
+        Assert.Contains("2^63", diagnostics.MalformedSamples[0].Message, StringComparison.Ordinal);
+        var e = Assert.Throws<TraceFormatException>(() => TraceDatCorpus.Read(bytes, "ts.dat", strict: true));
+        Assert.Contains("2^63", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Read_V6CpusSharingOneRange_RefusedBeforeAllocating()
+    {
+        // CPU 1 declared over CPU 0's pages: each CPU would buffer the same bytes again (160 CPUs: 2.6 GiB).
+        var bytes = (byte[])s_v6.Value.Clone();
+        bytes.AsSpan(68189, 16).CopyTo(bytes.AsSpan(68189 + 16));
+
+        var e = Assert.Throws<TraceFormatException>(() => TraceDatCorpus.Read(bytes, "shared.dat"));
+
+        Assert.Contains("the data of CPU 1", e.Message, StringComparison.Ordinal);
+        Assert.Contains("overlaps that of CPU 0", e.Message, StringComparison.Ordinal);
+        Assert.Equal(V6Cpu0Data, e.Record.Position);
+    }
+
+    [Fact]
+    public void Read_V6With8192Cpus_ReadsTheCpusThatHaveData()
+    {
+        // The header says 8,192 CPUs (Linux's largest NR_CPUS); two have pages, the rest are empty.
+        var v6 = s_v6.Value;
+        const int cpusAt = 67700, tableAt = 68189, cpus = 8192;
+        int dataAt = (tableAt + (cpus * 16) + 4095) / 4096 * 4096;
+        var bytes = new byte[dataAt + (v6.Length - V6Cpu0Data)];
+        v6.AsSpan(0, tableAt).CopyTo(bytes);
+        BinaryPrimitives.WriteUInt32LittleEndian(bytes.AsSpan(cpusAt), cpus);
+        for (int cpu = 0; cpu < 2; cpu++)
+        {
+            ulong offset = BinaryPrimitives.ReadUInt64LittleEndian(v6.AsSpan(tableAt + (cpu * 16)));
+            BinaryPrimitives.WriteUInt64LittleEndian(bytes.AsSpan(tableAt + (cpu * 16)), offset - V6Cpu0Data + (ulong)dataAt);
+            v6.AsSpan(tableAt + (cpu * 16) + 8, 8).CopyTo(bytes.AsSpan(tableAt + (cpu * 16) + 8));
+        }
+        v6.AsSpan(V6Cpu0Data).CopyTo(bytes.AsSpan(dataAt));
+
+        var (rows, diagnostics, _) = TraceDatCorpus.Read(bytes, "many.dat");
+
+        Assert.Equal(TraceDatCorpus.Read(v6, "full.dat").Rows.Count, rows.Count);
+        Assert.Equal(0, diagnostics.MalformedCount);
+    }
+
+    [Fact]
     public void Read_V7TruncatedBeforeTrailingOptions_ThrowsNamingOptions()
     {
         // trace-cmd writes the BUFFER option after the data: without it the pages cannot be located.

@@ -1,0 +1,137 @@
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+
+namespace Pipeline.Cli.Tests;
+
+/// <summary>
+/// A running <c>mmtrace</c> child for fault injection: started with <c>MMTRACE_TEST_PAUSE=PHASE</c> it stops in
+/// that phase (see Pipeline.Storage.FaultPoint) until its stdin closes, so a test can deliver a signal there.
+/// </summary>
+internal sealed partial class MmtraceChild : IDisposable
+{
+    public const int SigHup = 1;
+    public const int SigInt = 2;
+    public const int SigKill = 9;
+    public const int SigTerm = 15;
+
+    private readonly Process _process;
+    private readonly Task<string> _stdout;
+    private readonly List<string> _stderr = [];
+    private readonly SemaphoreSlim _lines = new(0);
+
+    public MmtraceChild(string? pauseAt, params string[] args)
+    {
+        var start = new ProcessStartInfo("dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            RedirectStandardInput = true,
+            UseShellExecute = false,
+        };
+        if (pauseAt is not null)
+        {
+            start.Environment["MMTRACE_TEST_PAUSE"] = pauseAt;
+        }
+        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "mmtrace.dll"));
+        foreach (var arg in args)
+        {
+            start.ArgumentList.Add(arg);
+        }
+        _process = Process.Start(start)!;
+        _process.ErrorDataReceived += (_, e) =>
+        {
+            if (e.Data is not null)
+            {
+                lock (_stderr)
+                {
+                    _stderr.Add(e.Data);
+                }
+                _lines.Release();
+            }
+        };
+        _process.BeginErrorReadLine();
+        _stdout = _process.StandardOutput.ReadToEndAsync();
+    }
+
+    public int Pid => _process.Id;
+
+    public StreamWriter Stdin => _process.StandardInput;
+
+    /// <summary>Waits (up to 3 minutes: the machine may be busy) for the pause line; fails if the child exits first.</summary>
+    public void WaitPaused(string phase) => WaitFor($"mmtrace: paused at {phase}");
+
+    /// <summary>Sends a signal mmtrace catches and waits until it said so (its handler runs asynchronously).</summary>
+    public void Interrupt(int signal)
+    {
+        Signal(signal);
+        WaitFor(line => line.StartsWith("mmtrace: SIG", StringComparison.Ordinal) && line.Contains(": stopping", StringComparison.Ordinal));
+    }
+
+    private void WaitFor(string line) => WaitFor(l => l == line);
+
+    private void WaitFor(Func<string, bool> match)
+    {
+        var deadline = DateTime.UtcNow.AddMinutes(3);
+        while (DateTime.UtcNow < deadline)
+        {
+            lock (_stderr)
+            {
+                if (_stderr.Any(match))
+                {
+                    return;
+                }
+            }
+            if (_process.HasExited && !_lines.Wait(0))
+            {
+                throw new InvalidOperationException($"mmtrace exited ({_process.ExitCode}) before the expected line:\n{string.Join('\n', _stderr)}");
+            }
+            _lines.Wait(TimeSpan.FromMilliseconds(200));
+        }
+        throw new TimeoutException("mmtrace did not write the expected line in 3 minutes.");
+    }
+
+    public void Signal(int signal)
+    {
+        if (kill(_process.Id, signal) != 0)
+        {
+            throw new InvalidOperationException($"kill({_process.Id}, {signal}) failed: errno {Marshal.GetLastPInvokeError()}");
+        }
+    }
+
+    /// <summary>Lets a paused child go on (closes its stdin) and waits for it.</summary>
+    public Mmtrace.Result Finish()
+    {
+        try
+        {
+            _process.StandardInput.Close();
+        }
+        catch (IOException)
+        {
+            // Already gone (killed).
+        }
+        if (!_process.WaitForExit(TimeSpan.FromMinutes(3)))
+        {
+            _process.Kill(entireProcessTree: true);
+            throw new TimeoutException("mmtrace did not finish in 3 minutes.");
+        }
+        _process.WaitForExit();
+        lock (_stderr)
+        {
+            return new Mmtrace.Result(_process.ExitCode, _stdout.Result, string.Join('\n', _stderr));
+        }
+    }
+
+    public void Dispose()
+    {
+        if (!_process.HasExited)
+        {
+            _process.Kill(entireProcessTree: true);
+            _process.WaitForExit();
+        }
+        _process.Dispose();
+        _lines.Dispose();
+    }
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int kill(int pid, int signal);
+}
