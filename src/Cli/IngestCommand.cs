@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using Pipeline.Ingest;
+using Pipeline.Storage;
 
 namespace Pipeline.Cli;
 
@@ -74,6 +75,10 @@ internal static class IngestCommand
             {
                 Console.Error.WriteLine(Invariant($"  … and {s.Malformed - s.MalformedSamples.Count:N0} more malformed records (counted in meta.json)"));
             }
+            if (s.Order is { } order)
+            {
+                PrintOrder(order);
+            }
             if (s.Truncated is not null)
             {
                 Console.Error.WriteLine($"  warning: input damaged, events after the damage are missing: {s.Truncated}");
@@ -81,6 +86,19 @@ internal static class IngestCommand
         }
         double seconds = Math.Max(elapsed.TotalSeconds, 1e-9);
         o.WriteLine(Invariant($"wrote {output}: {totalEvents:N0} events from {totalBytes / 1048576.0:F1} MiB in {seconds:F2} s ({totalEvents / seconds / 1e6:F2} M events/s)"));
+    }
+
+    /// <summary>Out-of-order events: put in place by the reorder window, or (beyond it) the whole trace sorted.</summary>
+    private static void PrintOrder(EventOrder order)
+    {
+        if (order.Reordered > 0)
+        {
+            Console.Out.WriteLine(Invariant($"  {order.Reordered:N0} events came out of time order (late by up to {order.ReorderedMaxNs / 1000.0:F3} µs) and were put in place by the reorder window"));
+        }
+        if (order.BeyondWindow > 0)
+        {
+            Console.Error.WriteLine(Invariant($"  note: {order.BeyondWindow:N0} events came later than the reorder window (late by up to {order.BeyondWindowMaxNs / 1000.0:F3} µs); the whole trace was sorted on disk"));
+        }
     }
 
     private static string Invariant(FormattableString text) => text.ToString(CultureInfo.InvariantCulture);

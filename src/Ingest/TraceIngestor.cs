@@ -43,7 +43,8 @@ public sealed record TraceIngestSummary(
     IReadOnlyList<MalformedRecord> MalformedSamples,
     string? Truncated,
     long Bytes,
-    TimeSpan Elapsed);
+    TimeSpan Elapsed,
+    EventOrder? Order = null);
 
 /// <summary>Turns trace files into a dataset: one input gives a trace directory, several give <c>trace=&lt;id&gt;/</c> partitions.</summary>
 public static class TraceIngestor
@@ -149,7 +150,8 @@ public static class TraceIngestor
         stopwatch.Stop();
         return new TraceIngestSummary(
             id, path, format, meta.Events, meta.EventCounts, diagnostics.LostEvents, diagnostics.MalformedCount,
-            diagnostics.MalformedSamples, diagnostics.Truncated, format == "ctf" ? meta.Sources.Sum(s => s.Size) : source.FileSize, stopwatch.Elapsed);
+            diagnostics.MalformedSamples, diagnostics.Truncated, format == "ctf" ? meta.Sources.Sum(s => s.Size) : source.FileSize, stopwatch.Elapsed,
+            meta.Order);
     }
 
     /// <summary>Trace ids: --name, else the file name without compression and trace extensions, made unique.</summary>

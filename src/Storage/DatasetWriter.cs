@@ -14,6 +14,15 @@ public sealed record DatasetWriterOptions
 
     /// <summary>Parquet encoder threads and DuckDB threads for the sort; null for one per core.</summary>
     public int? Threads { get; init; }
+
+    /// <summary>Rows per row group of events.parquet (<see cref="EventParquetOptions.RowGroupSize"/>).</summary>
+    public int RowGroupSize { get; init; } = new EventParquetOptions().RowGroupSize;
+
+    /// <summary>
+    /// Row groups of reorder window (<see cref="EventParquetOptions.ReorderGroups"/>); 0 sends every out-of-order
+    /// trace through the whole-file sort.
+    /// </summary>
+    public int ReorderGroups { get; init; } = new EventParquetOptions().ReorderGroups;
 }
 
 /// <summary>
@@ -244,7 +253,8 @@ public sealed partial class DatasetWriter : IDisposable
 /// One trace being written. Events go through <see cref="Events"/> straight into Parquet
 /// (<see cref="EventParquetWriter"/>: row groups encoded on worker threads while the parser runs).
 /// <see cref="Complete(DatasetMeta)"/> finishes the file and moves it to <c>events.parquet</c> — after one sorting
-/// DuckDB <c>COPY</c> by <c>ts_ns, seq</c> when the events did not arrive in time order — and writes <c>meta.json</c>.
+/// DuckDB <c>COPY</c> by <c>ts_ns, seq</c> when some events came later than the writer's reorder window
+/// (<see cref="EventParquetOptions.ReorderGroups"/>) could put right — and writes <c>meta.json</c>.
 /// </summary>
 public sealed class TraceWriter : IDisposable
 {
@@ -261,7 +271,12 @@ public sealed class TraceWriter : IDisposable
         _work = work;
         _options = options;
         _streamed = Path.Combine(work, "events.streamed.parquet");
-        _events = new EventParquetWriter(_streamed, new EventParquetOptions { Threads = options.Threads });
+        _events = new EventParquetWriter(_streamed, new EventParquetOptions
+        {
+            Threads = options.Threads,
+            RowGroupSize = options.RowGroupSize,
+            ReorderGroups = options.ReorderGroups,
+        });
     }
 
     /// <summary>Trace id.</summary>
@@ -298,7 +313,14 @@ public sealed class TraceWriter : IDisposable
         ArgumentNullException.ThrowIfNull(meta);
         ObjectDisposedException.ThrowIf(_disposed, this);
         _events.Complete();
-        meta = meta with { TraceId = Id, Events = _events.Count, EventCounts = _events.SortedEventCounts() };
+        EventOrder order = _events.Order;
+        meta = meta with
+        {
+            TraceId = Id,
+            Events = _events.Count,
+            EventCounts = _events.SortedEventCounts(),
+            Order = order.Reordered + order.BeyondWindow > 0 ? order : null,
+        };
         string written = _streamed;
         if (!_events.IsTimeOrdered)
         {
@@ -328,8 +350,10 @@ public sealed class TraceWriter : IDisposable
     }
 
     /// <summary>
-    /// Rare (inputs are merged per CPU in time order): DuckDB sorts under its memory_limit, spilling to the work
-    /// directory. seq is unique, so the order and hence the file are deterministic.
+    /// Rare (inputs are merged per CPU in time order, and slightly late events are put in place by the reorder
+    /// window while streaming): DuckDB sorts under its memory_limit, spilling to the work directory, so the sort
+    /// of a trace larger than memory (or than <c>ulimit -v</c> allows) spills instead of failing. seq is unique, so
+    /// the order and hence the file are deterministic.
     /// </summary>
     private void Sort(string source, string target)
     {
@@ -342,6 +366,6 @@ public sealed class TraceWriter : IDisposable
         using DuckDbDatabase database = DuckDbDatabase.Open(null, config);
         using DuckDbConnection connection = database.Connect();
         connection.Execute(string.Create(CultureInfo.InvariantCulture,
-            $"COPY (SELECT * FROM read_parquet({DatasetFiles.SqlLiteral(source)}) ORDER BY ts_ns, seq) TO {DatasetFiles.SqlLiteral(target)} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {new EventParquetOptions().RowGroupSize})"));
+            $"COPY (SELECT * FROM read_parquet({DatasetFiles.SqlLiteral(source)}) ORDER BY ts_ns, seq) TO {DatasetFiles.SqlLiteral(target)} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {_options.RowGroupSize})"));
     }
 }
