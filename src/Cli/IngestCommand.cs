@@ -29,10 +29,11 @@ internal static class IngestCommand
         format.AcceptOnlyFromAmong(["auto", .. FormatDetector.Formats]);
         var name = new Option<string?>("--name") { Description = "Trace id for a single input (default: the file name)." };
         var strict = new Option<bool>("--strict") { Description = "Stop at the first malformed record instead of counting it." };
+        var shard = ShardOption.Create();
 
         var command = new Command("ingest", "Read traces into a Parquet dataset (events.parquet + meta.json).")
         {
-            inputs, output, format, name, strict,
+            inputs, output, format, name, strict, shard,
         };
         command.SetAction(parse => CommandRunner.Run(parse, verbose, cancellationToken =>
         {
@@ -43,11 +44,17 @@ internal static class IngestCommand
                 Format = parse.GetValue(format)!,
                 Name = parse.GetValue(name),
                 Strict = parse.GetValue(strict),
+                Shard = ShardOption.Parse(parse.GetValue(shard)),
             };
             var bar = Console.IsErrorRedirected ? null : new ProgressLine();
             var stopwatch = Stopwatch.StartNew();
             var summaries = TraceIngestor.Run(options, bar, cancellationToken);
             bar?.Finish();
+            if (summaries.Count == 0)
+            {
+                Console.Out.WriteLine($"shard {options.Shard}: none of the {options.Inputs.Count} inputs is in this shard; nothing written");
+                return ExitCodes.Success;
+            }
             PrintSummary(summaries, options.Output, stopwatch.Elapsed);
             return ExitCodes.Success;
         }));

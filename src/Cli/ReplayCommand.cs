@@ -41,17 +41,22 @@ internal static class ReplayCommand
             Description = "Keep the ops lowered from a real trace as ops.parquet (about two per event; off by default because writing them costs more than the replay).",
         };
         var format = new Option<string>("--format") { Description = "Output format.", DefaultValueFactory = _ => "text" };
+        var shard = ShardOption.Create();
         format.AcceptOnlyFromAmong("text", "json");
 
         var command = new Command("replay", "Replay datasets through the page-table/TLB engine; writes findings.parquet into each and exits 1 when there are findings.")
         {
-            datasets, profile, fixes, arch, maps, keepOps, format,
+            datasets, profile, fixes, arch, maps, keepOps, shard, format,
         };
         command.SetAction(parse => CommandRunner.Run(parse, verbose, cancellationToken =>
         {
             var kernel = KernelProfile.Parse(parse.GetValue(profile)!, parse.GetValue(fixes) ?? []);
             var flushArch = parse.GetValue(arch) == "arm64" ? Arch.Arm64 : Arch.X86;
             var traces = DatasetCatalog.Resolve(parse.GetValue(datasets)!);
+            if (ShardOption.Parse(parse.GetValue(shard)) is { } share)
+            {
+                traces = [.. traces.Where(t => share.Contains(t.Id))];
+            }
             var options = new DatasetReplayOptions { Maps = ReadMaps(parse.GetValue(maps)), KeepOps = parse.GetValue(keepOps) };
             var results = traces.Select(t => DatasetReplay.Run(t, kernel, flushArch, options, cancellationToken)).ToList();
             if (parse.GetValue(format) == "json")

@@ -22,6 +22,12 @@ public sealed record IngestOptions
 
     /// <summary>Stop at the first malformed record.</summary>
     public bool Strict { get; init; }
+
+    /// <summary>
+    /// Ingest only this shard's share of the inputs (<c>--shard I/N</c>, by trace id) as <c>trace=&lt;id&gt;/</c>
+    /// partitions of a root shared with the other shards; null ingests every input.
+    /// </summary>
+    public DatasetShard? Shard { get; init; }
 }
 
 /// <summary>Progress of one input, reported a few times a second.</summary>
@@ -84,11 +90,18 @@ public static class TraceIngestor
             }
         }
 
+        // Ids come from all inputs, so a shard names its traces exactly as one run over every input does.
         var ids = AssignIds(options);
         var summaries = new List<TraceIngestSummary>();
-        bool partitioned = options.Inputs.Count > 1;
-        using var dataset = DatasetWriter.Create(options.Output);
-        for (int i = 0; i < options.Inputs.Count; i++)
+        // A shard always writes partitions: the union of the shards must be the one root a single run writes.
+        bool partitioned = options.Inputs.Count > 1 || options.Shard is not null;
+        int[] mine = [.. Enumerable.Range(0, options.Inputs.Count).Where(i => options.Shard?.Contains(ids[i]) != false)];
+        if (mine.Length == 0)
+        {
+            return summaries;
+        }
+        using var dataset = DatasetWriter.Create(options.Output, new DatasetWriterOptions { SharedRoot = options.Shard is not null });
+        foreach (int i in mine)
         {
             cancellationToken.ThrowIfCancellationRequested();
             summaries.Add(IngestOne(dataset, partitioned, ids[i], options.Inputs[i], options, progress, cancellationToken));

@@ -23,6 +23,13 @@ public sealed record DatasetWriterOptions
     /// trace through the whole-file sort.
     /// </summary>
     public int ReorderGroups { get; init; } = new EventParquetOptions().ReorderGroups;
+
+    /// <summary>
+    /// The target is a root of partitions shared with other writers (the shards of a batch, <see cref="DatasetShard"/>):
+    /// only <c>trace=&lt;id&gt;/</c> partitions are written, and <see cref="DatasetWriter.Commit"/> moves each into
+    /// place by itself, replacing only a partition of the same id and leaving the rest of the root alone.
+    /// </summary>
+    public bool SharedRoot { get; init; }
 }
 
 /// <summary>
@@ -83,6 +90,10 @@ public sealed partial class DatasetWriter : IDisposable
         ArgumentException.ThrowIfNullOrEmpty(target);
         string full = Path.GetFullPath(target.TrimEnd(Path.DirectorySeparatorChar) is { Length: > 0 } trimmed ? trimmed : target);
         EnsureReplaceable(full);
+        if (options?.SharedRoot == true && File.Exists(Path.Combine(full, DatasetMeta.FileName)))
+        {
+            throw new IOException($"'{full}' is a single-trace dataset, not a root of trace=<id>/ partitions; shards write partitions. Choose another output directory.");
+        }
         string parent = Path.GetDirectoryName(full) ?? throw new IOException($"'{target}' has no parent directory to build the dataset in.");
         Directory.CreateDirectory(parent);
         string temporary = Path.Combine(parent, "." + Path.GetFileName(full) + ".tmp-" + Path.GetRandomFileName().Replace(".", "", StringComparison.Ordinal));
@@ -106,6 +117,10 @@ public sealed partial class DatasetWriter : IDisposable
         if (_committed)
         {
             throw new InvalidOperationException("The dataset is committed; start a new DatasetWriter.");
+        }
+        if (id is null && _options.SharedRoot)
+        {
+            throw new InvalidOperationException($"Dataset root '{Target}' is shared: every trace needs an id (a trace=<id>/ partition).");
         }
         if (_single || (id is null && _traces.Count > 0))
         {
@@ -156,6 +171,11 @@ public sealed partial class DatasetWriter : IDisposable
             throw new InvalidOperationException($"Trace '{open.Id}' of dataset '{Target}' was not completed.");
         }
         Directory.Delete(Path.Combine(TemporaryDirectory, WorkDirectoryName), recursive: true);
+        if (_options.SharedRoot)
+        {
+            CommitPartitions();
+            return;
+        }
         EnsureReplaceable(Target);
         string? old = null;
         if (Directory.Exists(Target))
@@ -180,6 +200,44 @@ public sealed partial class DatasetWriter : IDisposable
         {
             Directory.Delete(old, recursive: true);
         }
+    }
+
+    /// <summary>
+    /// <see cref="DatasetWriterOptions.SharedRoot"/>: each partition is renamed into the root on its own (the root
+    /// and the temporary directory are siblings, so on one file system), replacing only a partition of the same id.
+    /// Other writers' partitions appear and stay beside them; a reader never sees a partition half-written.
+    /// </summary>
+    private void CommitPartitions()
+    {
+        Directory.CreateDirectory(Target);
+        foreach (TraceWriter trace in _traces)
+        {
+            string to = Path.Combine(Target, PartitionPrefix + trace.Id);
+            string? old = null;
+            if (Directory.Exists(to))
+            {
+                old = Path.Combine(Target, "." + PartitionPrefix + trace.Id + ".old-" + Path.GetRandomFileName().Replace(".", "", StringComparison.Ordinal));
+                Directory.Move(to, old);
+            }
+            try
+            {
+                Directory.Move(trace.Directory, to);
+            }
+            catch
+            {
+                if (old is not null)
+                {
+                    Directory.Move(old, to);
+                }
+                throw;
+            }
+            if (old is not null)
+            {
+                Directory.Delete(old, recursive: true);
+            }
+        }
+        _committed = true;
+        Directory.Delete(TemporaryDirectory, recursive: true);
     }
 
     /// <summary>Without <see cref="Commit"/>: discards every trace and deletes the temporary directory.</summary>
