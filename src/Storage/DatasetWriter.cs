@@ -408,6 +408,36 @@ public sealed class TraceWriter : IDisposable
     }
 
     /// <summary>
+    /// <paramref name="configured"/>, or less under an address-space limit (<c>ulimit -v</c>): the runtime reserves
+    /// a large share of the limit for its heap up front, so DuckDB gets a third of what is left (at least 64 MB)
+    /// and spills the rest instead of failing to allocate.
+    /// </summary>
+    internal static string AddressSpaceAwareLimit(string configured)
+    {
+        try
+        {
+            string? line = File.ReadLines("/proc/self/limits").FirstOrDefault(l => l.StartsWith("Max address space", StringComparison.Ordinal));
+            string[] fields = line?.Split(' ', StringSplitOptions.RemoveEmptyEntries) ?? [];
+            string? size = File.ReadLines("/proc/self/status").FirstOrDefault(l => l.StartsWith("VmSize:", StringComparison.Ordinal));
+            if (fields.Length < 4 || !long.TryParse(fields[3], NumberStyles.None, CultureInfo.InvariantCulture, out long limit) || size is null
+                || !long.TryParse(size["VmSize:".Length..].Trim().Split(' ')[0], NumberStyles.None, CultureInfo.InvariantCulture, out long usedKb))
+            {
+                return configured; // "unlimited", or not Linux
+            }
+            long free = limit - (usedKb * 1024);
+            long mb = Math.Max(64, free / 3 >> 20);
+            long configuredMb = long.MaxValue;
+            bool isMb = configured.EndsWith("MB", StringComparison.Ordinal)
+                && long.TryParse(configured.AsSpan(0, configured.Length - 2), NumberStyles.None, CultureInfo.InvariantCulture, out configuredMb);
+            return isMb && configuredMb <= mb ? configured : string.Create(CultureInfo.InvariantCulture, $"{mb}MB");
+        }
+        catch (IOException)
+        {
+            return configured;
+        }
+    }
+
+    /// <summary>
     /// Rare (inputs are merged per CPU in time order, and slightly late events are put in place by the reorder
     /// window while streaming): DuckDB sorts under its memory_limit, spilling to the work directory, so the sort
     /// of a trace larger than memory (or than <c>ulimit -v</c> allows) spills instead of failing. seq is unique, so
@@ -417,7 +447,7 @@ public sealed class TraceWriter : IDisposable
     {
         var config = new Dictionary<string, string>(StringComparer.Ordinal)
         {
-            ["memory_limit"] = _options.MemoryLimit,
+            ["memory_limit"] = AddressSpaceAwareLimit(_options.MemoryLimit),
             ["temp_directory"] = Path.Combine(_work, "spill"),
             ["threads"] = (_options.Threads ?? Environment.ProcessorCount).ToString(CultureInfo.InvariantCulture),
         };
