@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using Pipeline.Ingest;
+using Pipeline.Storage;
 
 namespace Pipeline.Cli;
 
@@ -29,10 +30,11 @@ internal static class IngestCommand
         var name = new Option<string?>("--name") { Description = "Trace id for a single input (default: the file name)." };
         var strict = new Option<bool>("--strict") { Description = "Stop at the first malformed record instead of counting it." };
         var force = new Option<bool>("--force") { Description = "Replace an existing dataset made from other inputs (its traces and replay findings are lost)." };
+        var shard = ShardOption.Create();
 
         var command = new Command("ingest", "Read traces into a Parquet dataset (events.parquet + meta.json).")
         {
-            inputs, output, format, name, strict, force,
+            inputs, output, format, name, strict, force, shard,
         };
         command.SetAction(parse => CommandRunner.Run(parse, verbose, cancellationToken =>
         {
@@ -45,11 +47,17 @@ internal static class IngestCommand
                 Strict = parse.GetValue(strict),
                 Force = parse.GetValue(force),
                 Warn = message => Console.Error.WriteLine($"mmtrace: warning: {message}"),
+                Shard = ShardOption.Parse(parse.GetValue(shard)),
             };
             var bar = Console.IsErrorRedirected ? null : new ProgressLine();
             var stopwatch = Stopwatch.StartNew();
             var summaries = TraceIngestor.Run(options, bar, cancellationToken);
             bar?.Finish();
+            if (summaries.Count == 0)
+            {
+                Console.Out.WriteLine($"shard {options.Shard}: none of the {options.Inputs.Count} inputs is in this shard; nothing written");
+                return ExitCodes.Success;
+            }
             PrintSummary(summaries, options.Output, stopwatch.Elapsed);
             return ExitCodes.Success;
         }));
@@ -77,6 +85,10 @@ internal static class IngestCommand
             {
                 Console.Error.WriteLine(Invariant($"  … and {s.Malformed - s.MalformedSamples.Count:N0} more malformed records (counted in meta.json)"));
             }
+            if (s.Order is { } order)
+            {
+                PrintOrder(order);
+            }
             if (s.Truncated is not null)
             {
                 Console.Error.WriteLine($"  warning: input damaged, events after the damage are missing: {s.Truncated}");
@@ -84,6 +96,19 @@ internal static class IngestCommand
         }
         double seconds = Math.Max(elapsed.TotalSeconds, 1e-9);
         o.WriteLine(Invariant($"wrote {output}: {totalEvents:N0} events from {totalBytes / 1048576.0:F1} MiB in {seconds:F2} s ({totalEvents / seconds / 1e6:F2} M events/s)"));
+    }
+
+    /// <summary>Out-of-order events: put in place by the reorder window, or (beyond it) the whole trace sorted.</summary>
+    private static void PrintOrder(EventOrder order)
+    {
+        if (order.Reordered > 0)
+        {
+            Console.Out.WriteLine(Invariant($"  {order.Reordered:N0} events came out of time order (late by up to {order.ReorderedMaxNs / 1000.0:F3} µs) and were put in place by the reorder window"));
+        }
+        if (order.BeyondWindow > 0)
+        {
+            Console.Error.WriteLine(Invariant($"  note: {order.BeyondWindow:N0} events came later than the reorder window (late by up to {order.BeyondWindowMaxNs / 1000.0:F3} µs); the whole trace was sorted on disk"));
+        }
     }
 
     private static string Invariant(FormattableString text) => text.ToString(CultureInfo.InvariantCulture);

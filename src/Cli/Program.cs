@@ -7,6 +7,8 @@ internal static class Program
 {
     private static int Main(string[] args)
     {
+        // Before DuckDB and the encoders start threads: keeps the address space small enough for ulimit -v.
+        Storage.Native.MallocArenas.Limit();
         var verbose = new Option<bool>("--verbose")
         {
             Description = "On errors, print the stack trace too.",

@@ -36,20 +36,29 @@ internal static class ReplayCommand
         {
             Description = "[PID=]FILE: a /proc/PID/maps snapshot taken right before tracing (cat /proc/PID/maps > FILE); it seeds the address space the mremap prediction starts from, so calls that depend on earlier mappings are decided.",
         };
+        var keepOps = new Option<bool>("--keep-ops")
+        {
+            Description = "Keep the ops lowered from a real trace as ops.parquet (about two per event; off by default because writing them costs more than the replay).",
+        };
         var format = new Option<string>("--format") { Description = "Output format.", DefaultValueFactory = _ => "text" };
+        var shard = ShardOption.Create();
         format.AcceptOnlyFromAmong("text", "json");
 
         var command = new Command("replay", "Replay datasets through the page-table/TLB engine; writes findings.parquet into each and exits 1 when there are findings.")
         {
-            datasets, profile, fixes, arch, maps, format,
+            datasets, profile, fixes, arch, maps, keepOps, shard, format,
         };
         command.SetAction(parse => CommandRunner.Run(parse, verbose, cancellationToken =>
         {
             var kernel = KernelProfile.Parse(parse.GetValue(profile)!, parse.GetValue(fixes) ?? []);
             var flushArch = parse.GetValue(arch) == "arm64" ? Arch.Arm64 : Arch.X86;
             var traces = DatasetCatalog.Resolve(parse.GetValue(datasets)!);
-            var seed = ReadMaps(parse.GetValue(maps));
-            var results = traces.Select(t => DatasetReplay.Run(t, kernel, flushArch, seed, cancellationToken)).ToList();
+            if (ShardOption.Parse(parse.GetValue(shard)) is { } share)
+            {
+                traces = [.. traces.Where(t => share.Contains(t.Id))];
+            }
+            var options = new DatasetReplayOptions { Maps = ReadMaps(parse.GetValue(maps)), KeepOps = parse.GetValue(keepOps) };
+            var results = traces.Select(t => DatasetReplay.Run(t, kernel, flushArch, options, cancellationToken)).ToList();
             if (parse.GetValue(format) == "json")
             {
                 WriteJson(results, kernel, flushArch);
@@ -78,7 +87,7 @@ internal static class ReplayCommand
             if (r.Lowering is { } lowering)
             {
                 o.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"  {lowering.Events:N0} tracepoint events lowered into {lowering.Ops:N0} ops (ops.parquet), {r.Exposures.Count} exposure window{(r.Exposures.Count == 1 ? "" : "s")}; {r.Mremaps:N0} mremap calls analysed into mremaps/mremap_moves"));
+                    $"  {lowering.Events:N0} tracepoint events lowered into {lowering.Ops:N0} ops{(r.OpsKept ? " (ops.parquet)" : "")}, {r.Exposures.Count} exposure window{(r.Exposures.Count == 1 ? "" : "s")}; {r.Mremaps:N0} mremap calls analysed into mremaps/mremap_moves"));
                 o.WriteLine("  lowering: " + lowering);
             }
             else if (r.IgnoredEvents > 0)

@@ -28,6 +28,12 @@ public sealed record IngestOptions
 
     /// <summary>Receives warnings about a run that succeeded (e.g. a previous dataset that could not be removed).</summary>
     public Action<string>? Warn { get; init; }
+
+    /// <summary>
+    /// Ingest only this shard's share of the inputs (<c>--shard I/N</c>, by trace id) as <c>trace=&lt;id&gt;/</c>
+    /// partitions of a root shared with the other shards; null ingests every input.
+    /// </summary>
+    public DatasetShard? Shard { get; init; }
 }
 
 /// <summary>Progress of one input, reported a few times a second.</summary>
@@ -49,7 +55,8 @@ public sealed record TraceIngestSummary(
     IReadOnlyList<MalformedRecord> MalformedSamples,
     string? Truncated,
     long Bytes,
-    TimeSpan Elapsed);
+    TimeSpan Elapsed,
+    EventOrder? Order = null);
 
 /// <summary>Turns trace files into a dataset: one input gives a trace directory, several give <c>trace=&lt;id&gt;/</c> partitions.</summary>
 public static class TraceIngestor
@@ -90,15 +97,23 @@ public static class TraceIngestor
             }
         }
 
+        // Ids come from all inputs, so a shard names its traces exactly as one run over every input does.
         var ids = AssignIds(options);
         var summaries = new List<TraceIngestSummary>();
-        bool partitioned = options.Inputs.Count > 1;
-        using var dataset = DatasetWriter.Create(options.Output);
-        if (!options.Force)
+        // A shard always writes partitions: the union of the shards must be the one root a single run writes.
+        bool partitioned = options.Inputs.Count > 1 || options.Shard is not null;
+        int[] mine = [.. Enumerable.Range(0, options.Inputs.Count).Where(i => options.Shard?.Contains(ids[i]) != false)];
+        if (mine.Length == 0)
+        {
+            return summaries;
+        }
+        using var dataset = DatasetWriter.Create(options.Output, new DatasetWriterOptions { SharedRoot = options.Shard });
+        // A shared root holds the other shards' traces by design; a shard replaces only its own partitions.
+        if (!options.Force && options.Shard is null)
         {
             EnsureSameInputs(dataset.Target, options.Inputs);
         }
-        for (int i = 0; i < options.Inputs.Count; i++)
+        foreach (int i in mine)
         {
             cancellationToken.ThrowIfCancellationRequested();
             summaries.Add(IngestOne(dataset, partitioned, ids[i], options.Inputs[i], options, progress, cancellationToken));
@@ -199,7 +214,8 @@ public static class TraceIngestor
         stopwatch.Stop();
         return new TraceIngestSummary(
             id, path, format, meta.Events, meta.EventCounts, diagnostics.LostEvents, diagnostics.MalformedCount,
-            diagnostics.MalformedSamples, diagnostics.Truncated, format == "ctf" ? meta.Sources.Sum(s => s.Size) : source.FileSize, stopwatch.Elapsed);
+            diagnostics.MalformedSamples, diagnostics.Truncated, format == "ctf" ? meta.Sources.Sum(s => s.Size) : source.FileSize, stopwatch.Elapsed,
+            meta.Order);
     }
 
     /// <summary>Trace ids: --name, else the file name without compression and trace extensions, made unique.</summary>

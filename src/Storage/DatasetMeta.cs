@@ -86,6 +86,13 @@ public sealed record DatasetMeta
     /// <summary>Set when the input was cut short: what was missing.</summary>
     public string? Truncated { get; init; }
 
+    /// <summary>
+    /// Set when events came out of time order: how many late events the reorder window put in place, how many were
+    /// later than the window (the whole trace was then sorted), and the largest lateness of each, ns.
+    /// </summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public EventOrder? Order { get; init; }
+
     /// <summary>Version of the tool that wrote the dataset.</summary>
     public string ToolVersion { get; init; } = DefaultToolVersion;
 

@@ -14,6 +14,24 @@ public sealed record DatasetWriterOptions
 
     /// <summary>Parquet encoder threads and DuckDB threads for the sort; null for one per core.</summary>
     public int? Threads { get; init; }
+
+    /// <summary>Rows per row group of events.parquet (<see cref="EventParquetOptions.RowGroupSize"/>).</summary>
+    public int RowGroupSize { get; init; } = new EventParquetOptions().RowGroupSize;
+
+    /// <summary>
+    /// Row groups of reorder window (<see cref="EventParquetOptions.ReorderGroups"/>); 0 sends every out-of-order
+    /// trace through the whole-file sort.
+    /// </summary>
+    public int ReorderGroups { get; init; } = new EventParquetOptions().ReorderGroups;
+
+    /// <summary>
+    /// The target is a root of partitions shared with other writers, the shards of a batch: only
+    /// <c>trace=&lt;id&gt;/</c> partitions are written, and <see cref="DatasetWriter.Commit"/> moves each into
+    /// place by itself, replacing only a partition of the same id and leaving the rest of the root alone. The write
+    /// lock is this shard's (<c>.&lt;name&gt;.shard-I-of-N.lock</c>), so the other shards run beside it while a
+    /// second run of the same shard is refused. Null for a dataset of its own.
+    /// </summary>
+    public DatasetShard? SharedRoot { get; init; }
 }
 
 /// <summary>
@@ -82,13 +100,20 @@ public sealed partial class DatasetWriter : IDisposable
         ArgumentException.ThrowIfNullOrEmpty(target);
         string full = Path.GetFullPath(target.TrimEnd(Path.DirectorySeparatorChar) is { Length: > 0 } trimmed ? trimmed : target);
         EnsureReplaceable(full);
+        if (options?.SharedRoot is not null && File.Exists(Path.Combine(full, DatasetMeta.FileName)))
+        {
+            throw new IOException($"'{full}' is a single-trace dataset, not a root of trace=<id>/ partitions; shards write partitions. Choose another output directory.");
+        }
         string parent = Path.GetDirectoryName(full) ?? throw new IOException($"'{target}' has no parent directory to build the dataset in.");
         string name = Path.GetFileName(full);
         FileStream lockFile;
         try
         {
             Directory.CreateDirectory(parent);
-            lockFile = AcquireLock(full, Path.Combine(parent, "." + name + ".lock"));
+            string lockName = options?.SharedRoot is { } shard
+                ? string.Create(CultureInfo.InvariantCulture, $".{name}.shard-{shard.Index}-of-{shard.Count}.lock")
+                : "." + name + ".lock";
+            lockFile = AcquireLock(full, Path.Combine(parent, lockName));
         }
         catch (UnauthorizedAccessException e)
         {
@@ -220,6 +245,10 @@ public sealed partial class DatasetWriter : IDisposable
         {
             throw new InvalidOperationException("The dataset is committed; start a new DatasetWriter.");
         }
+        if (id is null && _options.SharedRoot is not null)
+        {
+            throw new InvalidOperationException($"Dataset root '{Target}' is shared: every trace needs an id (a trace=<id>/ partition).");
+        }
         if (_single || (id is null && _traces.Count > 0))
         {
             throw new InvalidOperationException($"Dataset '{Target}' holds a single trace; give each trace an id to write partitions.");
@@ -276,6 +305,11 @@ public sealed partial class DatasetWriter : IDisposable
             throw new InvalidOperationException($"Trace '{open.Id}' of dataset '{Target}' was not completed.");
         }
         Directory.Delete(Path.Combine(TemporaryDirectory, WorkDirectoryName), recursive: true);
+        if (_options.SharedRoot is not null)
+        {
+            CommitPartitions();
+            return;
+        }
         EnsureReplaceable(Target);
         string? previous;
         FaultPoint.Reached("precommit");
@@ -333,6 +367,44 @@ public sealed partial class DatasetWriter : IDisposable
             throw;
         }
         return old;
+    }
+
+    /// <summary>
+    /// <see cref="DatasetWriterOptions.SharedRoot"/>: each partition is renamed into the root on its own (the root
+    /// and the temporary directory are siblings, so on one file system), replacing only a partition of the same id.
+    /// Other writers' partitions appear and stay beside them; a reader never sees a partition half-written.
+    /// </summary>
+    private void CommitPartitions()
+    {
+        Directory.CreateDirectory(Target);
+        foreach (TraceWriter trace in _traces)
+        {
+            string to = Path.Combine(Target, PartitionPrefix + trace.Id);
+            string? old = null;
+            if (Directory.Exists(to))
+            {
+                old = Path.Combine(Target, "." + PartitionPrefix + trace.Id + ".old-" + Path.GetRandomFileName().Replace(".", "", StringComparison.Ordinal));
+                Directory.Move(to, old);
+            }
+            try
+            {
+                Directory.Move(trace.Directory, to);
+            }
+            catch
+            {
+                if (old is not null)
+                {
+                    Directory.Move(old, to);
+                }
+                throw;
+            }
+            if (old is not null)
+            {
+                Directory.Delete(old, recursive: true);
+            }
+        }
+        _committed = true;
+        Directory.Delete(TemporaryDirectory, recursive: true);
     }
 
     /// <summary>Without <see cref="Commit"/>: discards every trace and deletes the temporary directory.</summary>
@@ -422,7 +494,8 @@ public sealed class DatasetBusyException : IOException
 /// One trace being written. Events go through <see cref="Events"/> straight into Parquet
 /// (<see cref="EventParquetWriter"/>: row groups encoded on worker threads while the parser runs).
 /// <see cref="Complete(DatasetMeta)"/> finishes the file and moves it to <c>events.parquet</c> — after one sorting
-/// DuckDB <c>COPY</c> by <c>ts_ns, seq</c> when the events did not arrive in time order — and writes <c>meta.json</c>.
+/// DuckDB <c>COPY</c> by <c>ts_ns, seq</c> when some events came later than the writer's reorder window
+/// (<see cref="EventParquetOptions.ReorderGroups"/>) could put right — and writes <c>meta.json</c>.
 /// </summary>
 public sealed class TraceWriter : IDisposable
 {
@@ -439,7 +512,12 @@ public sealed class TraceWriter : IDisposable
         _work = work;
         _options = options;
         _streamed = Path.Combine(work, "events.streamed.parquet");
-        _events = new EventParquetWriter(_streamed, new EventParquetOptions { Threads = options.Threads });
+        _events = new EventParquetWriter(_streamed, new EventParquetOptions
+        {
+            Threads = options.Threads,
+            RowGroupSize = options.RowGroupSize,
+            ReorderGroups = options.ReorderGroups,
+        });
     }
 
     /// <summary>Trace id.</summary>
@@ -477,7 +555,14 @@ public sealed class TraceWriter : IDisposable
         ObjectDisposedException.ThrowIf(_disposed, this);
         FaultPoint.Reached("write");
         _events.Complete();
-        meta = meta with { TraceId = Id, Events = _events.Count, EventCounts = _events.SortedEventCounts() };
+        EventOrder order = _events.Order;
+        meta = meta with
+        {
+            TraceId = Id,
+            Events = _events.Count,
+            EventCounts = _events.SortedEventCounts(),
+            Order = order.Reordered + order.BeyondWindow > 0 ? order : null,
+        };
         string written = _streamed;
         if (!_events.IsTimeOrdered)
         {
@@ -507,20 +592,52 @@ public sealed class TraceWriter : IDisposable
     }
 
     /// <summary>
-    /// Rare (inputs are merged per CPU in time order): DuckDB sorts under its memory_limit, spilling to the work
-    /// directory. seq is unique, so the order and hence the file are deterministic.
+    /// <paramref name="configured"/>, or less under an address-space limit (<c>ulimit -v</c>): the runtime reserves
+    /// a large share of the limit for its heap up front, so DuckDB gets a third of what is left (at least 64 MB)
+    /// and spills the rest instead of failing to allocate.
+    /// </summary>
+    internal static string AddressSpaceAwareLimit(string configured)
+    {
+        try
+        {
+            string? line = File.ReadLines("/proc/self/limits").FirstOrDefault(l => l.StartsWith("Max address space", StringComparison.Ordinal));
+            string[] fields = line?.Split(' ', StringSplitOptions.RemoveEmptyEntries) ?? [];
+            string? size = File.ReadLines("/proc/self/status").FirstOrDefault(l => l.StartsWith("VmSize:", StringComparison.Ordinal));
+            if (fields.Length < 4 || !long.TryParse(fields[3], NumberStyles.None, CultureInfo.InvariantCulture, out long limit) || size is null
+                || !long.TryParse(size["VmSize:".Length..].Trim().Split(' ')[0], NumberStyles.None, CultureInfo.InvariantCulture, out long usedKb))
+            {
+                return configured; // "unlimited", or not Linux
+            }
+            long free = limit - (usedKb * 1024);
+            long mb = Math.Max(64, free / 3 >> 20);
+            long configuredMb = long.MaxValue;
+            bool isMb = configured.EndsWith("MB", StringComparison.Ordinal)
+                && long.TryParse(configured.AsSpan(0, configured.Length - 2), NumberStyles.None, CultureInfo.InvariantCulture, out configuredMb);
+            return isMb && configuredMb <= mb ? configured : string.Create(CultureInfo.InvariantCulture, $"{mb}MB");
+        }
+        catch (IOException)
+        {
+            return configured;
+        }
+    }
+
+    /// <summary>
+    /// Rare (inputs are merged per CPU in time order, and slightly late events are put in place by the reorder
+    /// window while streaming): DuckDB sorts under its memory_limit, spilling to the work directory, so the sort
+    /// of a trace larger than memory (or than <c>ulimit -v</c> allows) spills instead of failing. seq is unique, so
+    /// the order and hence the file are deterministic.
     /// </summary>
     private void Sort(string source, string target)
     {
         var config = new Dictionary<string, string>(StringComparer.Ordinal)
         {
-            ["memory_limit"] = _options.MemoryLimit,
+            ["memory_limit"] = AddressSpaceAwareLimit(_options.MemoryLimit),
             ["temp_directory"] = Path.Combine(_work, "spill"),
             ["threads"] = (_options.Threads ?? Environment.ProcessorCount).ToString(CultureInfo.InvariantCulture),
         };
         using DuckDbDatabase database = DuckDbDatabase.Open(null, config);
         using DuckDbConnection connection = database.Connect();
         connection.Execute(string.Create(CultureInfo.InvariantCulture,
-            $"COPY (SELECT * FROM read_parquet({DatasetFiles.SqlLiteral(source)}) ORDER BY ts_ns, seq) TO {DatasetFiles.SqlLiteral(target)} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {new EventParquetOptions().RowGroupSize})"));
+            $"COPY (SELECT * FROM read_parquet({DatasetFiles.SqlLiteral(source)}) ORDER BY ts_ns, seq) TO {DatasetFiles.SqlLiteral(target)} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {_options.RowGroupSize})"));
     }
 }

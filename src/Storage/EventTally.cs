@@ -17,6 +17,25 @@ public interface IWrittenEvents
 
     /// <summary>Event counts sorted by name (ordinal), as they go into meta.json.</summary>
     SortedDictionary<string, long> SortedEventCounts();
+
+    /// <summary>How far from time order the rows came (writers without a reorder window report none reordered).</summary>
+    EventOrder Order => new(0, 0, IsTimeOrdered ? 0 : 1, 0);
+}
+
+/// <summary>
+/// How far from time order a trace's events came. A row is late when an earlier row has a larger timestamp; its
+/// lateness is that difference. Late rows within the writer's reorder window were put in place while streaming;
+/// rows beyond it made the writer sort the whole trace.
+/// </summary>
+/// <param name="Reordered">Late rows the reorder window put in place.</param>
+/// <param name="ReorderedMaxNs">The largest lateness among them, ns.</param>
+/// <param name="BeyondWindow">Late rows beyond the window (nonzero: the trace was sorted as a whole).</param>
+/// <param name="BeyondWindowMaxNs">The largest lateness among those, ns (0 when a writer does not measure it).</param>
+public sealed record EventOrder(long Reordered, long ReorderedMaxNs, long BeyondWindow, long BeyondWindowMaxNs)
+{
+    /// <summary>Whether the rows needed the whole-trace sort.</summary>
+    [System.Text.Json.Serialization.JsonIgnore]
+    public bool NeedsSort => BeyondWindow > 0;
 }
 
 /// <summary>

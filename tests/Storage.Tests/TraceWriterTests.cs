@@ -177,7 +177,8 @@ public sealed class TraceWriterTests
         using var dir = new TempDirectory();
         string target = dir.Combine("run");
         const int Rows = 10_000;
-        using (var writer = DatasetWriter.Create(target))
+        // No reorder window: this is the whole-file sort's test (ReorderWindowTests covers the window).
+        using (var writer = DatasetWriter.Create(target, new DatasetWriterOptions { ReorderGroups = 0 }))
         {
             TraceWriter trace = writer.BeginTrace();
             var row = new EventRow();

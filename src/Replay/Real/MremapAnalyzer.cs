@@ -29,9 +29,16 @@ public static class MremapAnalyzer
             tracker.Process(row);
         }
         tracker.Finish();
-        // Unfinished calls are reported at the end; keep the tables in seq order.
+        SortRows(calls, extents);
+        return (calls, extents);
+    }
+
+    /// <summary>Puts collected rows in seq order (unfinished calls are reported at the end of the trace).</summary>
+    public static void SortRows(List<MremapCall> calls, List<MremapExtent> extents)
+    {
+        ArgumentNullException.ThrowIfNull(calls);
+        ArgumentNullException.ThrowIfNull(extents);
         calls.Sort((x, y) => x.Seq.CompareTo(y.Seq));
         extents.Sort((x, y) => x.Seq != y.Seq ? x.Seq.CompareTo(y.Seq) : x.ExtentIndex.CompareTo(y.ExtentIndex));
-        return (calls, extents);
     }
 }

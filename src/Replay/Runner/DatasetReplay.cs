@@ -26,11 +26,29 @@ public sealed record DatasetReplayResult(
     /// <summary>What the lowering of a real trace (tracepoint events) produced and skipped; null for op traces.</summary>
     public LoweringStatistics? Lowering { get; init; }
 
+    /// <summary>Whether the lowered ops were written as ops.parquet (<see cref="DatasetReplayOptions.KeepOps"/>).</summary>
+    public bool OpsKept { get; init; }
+
     /// <summary>Exposure windows found in a real trace (class <c>exposure</c>).</summary>
     public IReadOnlyList<Finding> Exposures { get; init; } = [];
 
     /// <summary>Findings (the engine's, then exposure windows), empty when nothing was replayed.</summary>
     public IReadOnlyList<Finding> Findings => Exposures.Count == 0 ? Result?.Findings ?? [] : [.. Result?.Findings ?? [], .. Exposures];
+}
+
+/// <summary>What <see cref="DatasetReplay.Run(TraceDataset, KernelProfile, Arch, DatasetReplayOptions, CancellationToken)"/> is asked to do beyond the replay itself.</summary>
+public sealed record DatasetReplayOptions
+{
+    /// <summary>A <c>/proc/PID/maps</c> snapshot taken before tracing: seeds the address space the mremap prediction starts from.</summary>
+    public MapsSnapshot? Maps { get; init; }
+
+    /// <summary>
+    /// Keep the ops lowered from a real trace as <c>ops.parquet</c> (<c>--keep-ops</c>). Off by default: about two
+    /// ops per event, they cost more than the rest of the replay together (docs/benchmarks.md), and nothing in
+    /// the replay reads them back; without it an <c>ops.parquet</c> of an earlier replay is removed, so the
+    /// dataset never pairs findings with another run's ops.
+    /// </summary>
+    public bool KeepOps { get; init; }
 }
 
 /// <summary>
@@ -51,11 +69,43 @@ public static class DatasetReplay
     /// <param name="maps">A <c>/proc/PID/maps</c> snapshot taken before tracing: seeds the address space the mremap
     /// prediction starts from, so calls that depend on mappings made before the trace are decided.</param>
     /// <param name="cancellationToken">Stops between events.</param>
-    public static DatasetReplayResult Run(TraceDataset dataset, KernelProfile profile, Arch arch, MapsSnapshot? maps = null, CancellationToken cancellationToken = default)
+    public static DatasetReplayResult Run(TraceDataset dataset, KernelProfile profile, Arch arch, MapsSnapshot? maps = null, CancellationToken cancellationToken = default) =>
+        Run(dataset, profile, arch, new DatasetReplayOptions { Maps = maps }, cancellationToken);
+
+    /// <summary>Replays one dataset under <paramref name="profile"/> on <paramref name="arch"/> and writes its tables.</summary>
+    /// <param name="dataset">The dataset to replay; its tables are replaced atomically.</param>
+    /// <param name="profile">Kernel profile (fixes and features).</param>
+    /// <param name="arch">Flush scope.</param>
+    /// <param name="options">The maps seed and whether to keep ops.parquet.</param>
+    /// <param name="cancellationToken">Stops between events.</param>
+    public static DatasetReplayResult Run(TraceDataset dataset, KernelProfile profile, Arch arch, DatasetReplayOptions options, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(dataset);
         ArgumentNullException.ThrowIfNull(profile);
-        using var database = DuckDbDatabase.Open();
+        ArgumentNullException.ThrowIfNull(options);
+        // The ops staging table is the one thing that grows with the trace: give DuckDB a memory_limit and a
+        // spill directory so keeping ops of a large trace spills instead of holding them all in memory.
+        string spill = Path.Combine(Path.GetTempPath(), "mmtrace-replay-" + Path.GetRandomFileName().Replace(".", "", StringComparison.Ordinal));
+        try
+        {
+            using var database = DuckDbDatabase.Open(null, new Dictionary<string, string>(StringComparer.Ordinal)
+            {
+                ["memory_limit"] = "512MB",
+                ["temp_directory"] = spill,
+            });
+            return Run(database, dataset, profile, arch, options, cancellationToken);
+        }
+        finally
+        {
+            if (Directory.Exists(spill))
+            {
+                Directory.Delete(spill, recursive: true);
+            }
+        }
+    }
+
+    private static DatasetReplayResult Run(DuckDbDatabase database, TraceDataset dataset, KernelProfile profile, Arch arch, DatasetReplayOptions options, CancellationToken cancellationToken)
+    {
         using var connection = database.Connect();
         var eventsPath = Path.Combine(dataset.Directory, DatasetFiles.EventsFile);
 
@@ -86,16 +136,36 @@ public static class DatasetReplay
         cancellationToken.ThrowIfCancellationRequested();
         TraceLowering? lowering = null;
         ReplayResult? result;
+        List<MremapCall> calls = [];
+        List<MremapExtent> extents = [];
         if (opCount == 0 && ignoredEvents > 0)
         {
-            // A real trace: lower its tracepoint events into ops (docs/lowering.md), replayed as they are made and
-            // kept as ops.parquet.
+            // A real trace: lower its tracepoint events into ops (docs/lowering.md), replayed as they are made (and
+            // kept as ops.parquet when asked). The mremap analysis (its own tracker: it starts from the maps seed,
+            // the lowering does not) sees the same rows in the same pass, so the events are read once.
+            var mremapTracker = new AddressSpaceTracker(ToPrediction(profile), seed: options.Maps)
+            {
+                MremapCompleted = (call, rows) =>
+                {
+                    calls.Add(call);
+                    extents.AddRange(rows);
+                },
+            };
+            string opsPath = Path.Combine(dataset.Directory, LoweredOps.FileName);
             // Its own connection: the events are still streaming from the first one while ops are appended.
-            using var opsConnection = database.Connect();
-            using var opsWriter = new LoweredOps.Writer(opsConnection);
-            (result, lowering) = TraceLowering.LowerAndReplay(EventReader.ReadEvents(connection, eventsPath), profile, arch, opsWriter);
+            using var opsConnection = options.KeepOps ? database.Connect() : null;
+            using var opsWriter = opsConnection is null ? null : new LoweredOps.Writer(opsConnection);
+            (result, lowering) = TraceLowering.LowerAndReplay(Tee(EventReader.ReadEvents(connection, eventsPath), mremapTracker, cancellationToken), profile, arch, opsWriter);
             cancellationToken.ThrowIfCancellationRequested();
-            opsWriter.Complete(Path.Combine(dataset.Directory, LoweredOps.FileName));
+            mremapTracker.Finish();
+            if (opsWriter is not null)
+            {
+                opsWriter.Complete(opsPath);
+            }
+            else
+            {
+                File.Delete(opsPath);
+            }
             opCount = lowering.Statistics.Ops;
         }
         else
@@ -111,15 +181,31 @@ public static class DatasetReplay
         if (lowering is not null)
         {
             ignored = lowering.Statistics.Events;
-            var (calls, extents) = MremapAnalyzer.Analyze(EventReader.ReadEvents(connection, eventsPath), ToPrediction(profile), seed: maps);
+            MremapAnalyzer.SortRows(calls, extents);
             WriteMremaps(connection, calls, extents, dataset.Directory);
             mremaps = calls.Count;
         }
         return new DatasetReplayResult(dataset, result, opCount, ignored, diagnostics.MalformedCount, mremaps, diagnostics)
         {
             Lowering = lowering?.Statistics,
+            OpsKept = lowering is not null && options.KeepOps,
             Exposures = exposures,
         };
+    }
+
+    /// <summary>Hands each row to <paramref name="tracker"/> before passing it on; checks for cancellation every 64 Ki rows.</summary>
+    private static IEnumerable<EventRow> Tee(IEnumerable<EventRow> rows, AddressSpaceTracker tracker, CancellationToken cancellationToken)
+    {
+        long n = 0;
+        foreach (EventRow row in rows)
+        {
+            tracker.Process(row);
+            yield return row;
+            if ((++n & 0xFFFF) == 0)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+            }
+        }
     }
 
     /// <summary>Loads the op trace of a dataset (its <c>mmop:*</c> events).</summary>

@@ -20,13 +20,25 @@ public sealed record EventParquetOptions
     /// encoders are not what limits it; level -1 was no faster and 60 % bigger.
     /// </summary>
     public int CompressionLevel { get; init; } = 3;
+
+    /// <summary>
+    /// Full row groups held back, unencoded, behind the one being filled: the reorder window. A row whose timestamp
+    /// is smaller than an earlier row's is put in its place when it is no earlier than every row already handed to
+    /// the encoders, i.e. when it is late by less than this many groups (at least 122,880 rows; a few ms of a busy
+    /// trace). Later rows leave the file out of order and <see cref="TraceWriter"/> sorts it as a whole. Costs
+    /// nothing per row on ordered input: the held groups are sorted only when a late row landed in them.
+    /// </summary>
+    public int ReorderGroups { get; init; } = 1;
 }
 
 /// <summary>
 /// Writes events to a zstd Parquet file (<c>events.parquet</c>) in <see cref="EventSchema"/> order, assigning
 /// <see cref="EventRow.Seq"/> 0, 1, 2, … The parser's thread only copies each row into the current row group
 /// (a few stores); full groups go to encoder threads, and each encoded group is appended to the file in order,
-/// so memory holds a handful of row groups whatever the trace size. DuckDB reads the result
+/// so memory holds a handful of row groups whatever the trace size. Rows that arrive slightly late (perf's
+/// ordered-events flush, a text trace cut and merged by hand) are put in time order by the reorder window
+/// (<see cref="EventParquetOptions.ReorderGroups"/>; counted in <see cref="Order"/>); <c>seq</c> is the row's
+/// position after that window. DuckDB reads the result
 /// (<c>read_parquet</c>); docs/schema.md describes the physical layout.
 /// </summary>
 /// <remarks>
@@ -52,6 +64,14 @@ public sealed class EventParquetWriter : IEventSink, IWrittenEvents, IDisposable
     private readonly object _fileLock = new();
     private readonly SortedDictionary<long, EncodedRowGroup> _ready = [];
     private readonly List<WrittenRowGroup> _written = [];
+    private readonly List<EventRowGroup> _held = [];
+    private long _maxTsNs = long.MinValue;
+    private long _handedMaxTsNs = long.MinValue;
+    private bool _heldUnordered;
+    private long _reordered;
+    private long _reorderedMaxNs;
+    private long _beyondWindow;
+    private long _beyondWindowMaxNs;
     private EventRowGroup _current;
     private long _nextToWrite;
     private long _groups;
@@ -66,6 +86,7 @@ public sealed class EventParquetWriter : IEventSink, IWrittenEvents, IDisposable
         _path = path;
         _options = options ?? new EventParquetOptions();
         ArgumentOutOfRangeException.ThrowIfLessThan(_options.RowGroupSize, 1, nameof(options));
+        ArgumentOutOfRangeException.ThrowIfNegative(_options.ReorderGroups, nameof(options));
         _file = new FileStream(path, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 20);
         _file.Write("PAR1"u8);
         int threads = Math.Max(1, _options.Threads ?? Environment.ProcessorCount);
@@ -84,7 +105,10 @@ public sealed class EventParquetWriter : IEventSink, IWrittenEvents, IDisposable
     public long Count => _tally.Count;
 
     /// <inheritdoc/>
-    public bool IsTimeOrdered => _tally.IsTimeOrdered;
+    public bool IsTimeOrdered => _beyondWindow == 0;
+
+    /// <inheritdoc/>
+    public EventOrder Order => new(_reordered, _reorderedMaxNs, _beyondWindow, _beyondWindowMaxNs);
 
     /// <summary>Rows per canonical event name (counted by the encoders, so known once <see cref="Complete"/> returned).</summary>
     /// <exception cref="InvalidOperationException">The writer is not complete.</exception>
@@ -96,7 +120,10 @@ public sealed class EventParquetWriter : IEventSink, IWrittenEvents, IDisposable
     private Dictionary<string, long> CompletedCounts =>
         _completed ? _eventCounts : throw new InvalidOperationException("Event counts are known once the writer is complete.");
 
-    /// <summary>Appends one event; sets <c>row.Seq</c> to its row id.</summary>
+    /// <summary>
+    /// Appends one event; sets <c>row.Seq</c> to its arrival index, which is its row id unless the reorder window
+    /// moves it.
+    /// </summary>
     /// <exception cref="IOException">An earlier row group could not be encoded or written.</exception>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Write(EventRow row)
@@ -107,6 +134,15 @@ public sealed class EventParquetWriter : IEventSink, IWrittenEvents, IDisposable
             throw new InvalidOperationException("The writer is complete.");
         }
         _tally.Take(row);
+        long ts = row.TsNs;
+        if (ts < _maxTsNs)
+        {
+            NoteLate(ts);
+        }
+        else
+        {
+            _maxTsNs = ts;
+        }
         _current.Add(row);
         if (_current.IsFull)
         {
@@ -123,10 +159,20 @@ public sealed class EventParquetWriter : IEventSink, IWrittenEvents, IDisposable
         {
             return;
         }
+        ThrowIfFailed();
         if (_current.Rows > 0)
         {
-            HandOver();
+            _held.Add(_current);
         }
+        if (_heldUnordered)
+        {
+            SortHeld();
+        }
+        foreach (EventRowGroup group in _held)
+        {
+            _queue.Add(group);
+        }
+        _held.Clear();
         _queue.CompleteAdding();
         foreach (Thread worker in _workers)
         {
@@ -181,7 +227,93 @@ public sealed class EventParquetWriter : IEventSink, IWrittenEvents, IDisposable
         }
         next.Start(_groups, _tally.Count);
         _current = next;
-        _queue.Add(full);
+        _held.Add(full);
+        if (_held.Count > _options.ReorderGroups)
+        {
+            if (_heldUnordered)
+            {
+                SortHeld();
+            }
+            EventRowGroup oldest = _held[0];
+            _held.RemoveAt(0);
+            _handedMaxTsNs = Math.Max(_handedMaxTsNs, oldest.MaxTsNs());
+            _queue.Add(oldest);
+        }
+    }
+
+    /// <summary>A row earlier than one before it: in the window if no handed-over row is later than it.</summary>
+    private void NoteLate(long ts)
+    {
+        long late = _maxTsNs - ts;
+        if (_options.ReorderGroups > 0 && ts >= _handedMaxTsNs)
+        {
+            _reordered++;
+            _reorderedMaxNs = Math.Max(_reorderedMaxNs, late);
+            _heldUnordered = true;
+        }
+        else
+        {
+            // Without a window (ReorderGroups 0) every late row is left for the whole-file sort.
+            _beyondWindow++;
+            _beyondWindowMaxNs = Math.Max(_beyondWindowMaxNs, late);
+            _heldUnordered |= _options.ReorderGroups > 0;
+        }
+    }
+
+    /// <summary>
+    /// Puts the held groups' rows in (timestamp, arrival) order, keeping each group's size, index and first seq:
+    /// rows are copied into fresh groups in sorted order and the old groups go back to the pool. Only after a late
+    /// row, so its cost (two passes over at most <see cref="EventParquetOptions.ReorderGroups"/> + 1 groups) is
+    /// paid per disorder, not per row.
+    /// </summary>
+    private void SortHeld()
+    {
+        int total = 0;
+        foreach (EventRowGroup group in _held)
+        {
+            total += group.Rows;
+        }
+        var order = new (long Ts, int Group, int Row)[total];
+        int k = 0;
+        for (int g = 0; g < _held.Count; g++)
+        {
+            EventRowGroup group = _held[g];
+            for (int r = 0; r < group.Rows; r++)
+            {
+                order[k++] = (group.TsNs[r], g, r);
+            }
+        }
+        // Arrival order breaks ties, as the (ts_ns, seq) sort of the whole file does.
+        Array.Sort(order, static (a, b) => a.Ts != b.Ts ? a.Ts.CompareTo(b.Ts) : a.Group != b.Group ? a.Group.CompareTo(b.Group) : a.Row.CompareTo(b.Row));
+        var offsets = new RowOffsets[_held.Count];
+        for (int g = 0; g < _held.Count; g++)
+        {
+            offsets[g] = _held[g].BuildOffsets();
+        }
+        var sorted = new List<EventRowGroup>(_held.Count);
+        k = 0;
+        foreach (EventRowGroup source in _held)
+        {
+            if (!_freeGroups.TryTake(out EventRowGroup? target))
+            {
+                target = new EventRowGroup(_options.RowGroupSize);
+            }
+            target.Start(source.Index, source.FirstSeq);
+            for (int end = k + source.Rows; k < end; k++)
+            {
+                (_, int g, int r) = order[k];
+                target.AddRowFrom(_held[g], r, offsets[g]);
+            }
+            sorted.Add(target);
+        }
+        foreach (EventRowGroup source in _held)
+        {
+            source.Clear();
+            _freeGroups.Add(source);
+        }
+        _held.Clear();
+        _held.AddRange(sorted);
+        _heldUnordered = false;
     }
 
     private void Encode()

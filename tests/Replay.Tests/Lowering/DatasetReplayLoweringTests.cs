@@ -27,11 +27,11 @@ public sealed class DatasetReplayLoweringTests : IDisposable
     }
 
     [Fact]
-    public void Run_RecordedTextTrace_WritesOneOpsRowPerOpAndNoInconsistentFindings()
+    public void Run_RecordedTextTraceKeepOps_WritesOneOpsRowPerOpAndNoInconsistentFindings()
     {
         var dataset = IngestCorpusText();
 
-        var result = DatasetReplay.Run(dataset, KernelProfile.Parse("latest", []), Arch.X86);
+        var result = DatasetReplay.Run(dataset, KernelProfile.Parse("latest", []), Arch.X86, new DatasetReplayOptions { KeepOps = true });
 
         Assert.NotNull(result.Lowering);
         Assert.Empty(result.Findings);
@@ -54,6 +54,42 @@ public sealed class DatasetReplayLoweringTests : IDisposable
         }
         string findings = Path.Combine(dataset.Directory, DatasetReplay.FindingsTable + ".parquet");
         Assert.True(File.Exists(findings));
+    }
+
+    [Fact]
+    public void Run_WithoutKeepOps_NoOpsParquetAndAnEarlierOneRemovedSameFindingsAndMremaps()
+    {
+        var dataset = IngestCorpusText();
+        var latest = KernelProfile.Parse("latest", []);
+        var kept = DatasetReplay.Run(dataset, latest, Arch.X86, new DatasetReplayOptions { KeepOps = true });
+        string[] keptTables = Tables(dataset, "findings", "mremaps", "mremap_moves");
+        Assert.True(File.Exists(Path.Combine(dataset.Directory, LoweredOps.FileName)));
+
+        var result = DatasetReplay.Run(dataset, latest, Arch.X86);
+
+        Assert.False(File.Exists(Path.Combine(dataset.Directory, LoweredOps.FileName)));
+        Assert.False(result.OpsKept);
+        Assert.Equal(kept.OpCount, result.OpCount);
+        Assert.True(result.Mremaps > 0);
+        Assert.Equal(keptTables, Tables(dataset, "findings", "mremaps", "mremap_moves"));
+    }
+
+    /// <summary>Every row of the named tables of a dataset, as text, in file order.</summary>
+    private static string[] Tables(TraceDataset dataset, params string[] names)
+    {
+        using var database = DuckDbDatabase.Open();
+        using var connection = database.Connect();
+        var rows = new List<string>();
+        foreach (string name in names)
+        {
+            string path = Path.Combine(dataset.Directory, name + ".parquet").Replace("'", "''", StringComparison.Ordinal);
+            using var reader = connection.Query($"SELECT CAST(t AS VARCHAR) FROM read_parquet('{path}') t");
+            while (reader.Read())
+            {
+                rows.Add(name + " " + reader.GetString(0));
+            }
+        }
+        return [.. rows];
     }
 
     [Fact]
