@@ -89,6 +89,7 @@ public static class LiveRecorder
             var reader = new RawPagesReader(formats, new RawPagesOptions
             {
                 SavedCmdlines = File.ReadAllText(files.SavedCmdlinesPath),
+                SavedTgids = files.SavedTgidsPath is { } tgids ? File.ReadAllText(tgids) : null,
                 Clock = "local",
                 KernelRelease = File.ReadAllText("/proc/sys/kernel/osrelease").Trim(),
             });

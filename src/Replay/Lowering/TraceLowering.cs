@@ -644,6 +644,11 @@ public sealed partial class TraceLowering
         {
             Statistics.FreesOfUntracedPages++;
         }
+        if (task.HugePage == pfn)
+        {
+            // A collapse that failed (or gave up) frees the huge page it allocated: a later collapse must not use it.
+            task.HugePage = null;
+        }
         if (task.Munmap is not null)
         {
             ZapMunmap(task);
@@ -1002,8 +1007,11 @@ public sealed partial class TraceLowering
         {
             ForgetLocked(task, mm, result, result + AlignUp(call.NewLen, 4096));
         }
-        if (call.Undecided && call.Ret is >= 0)
+        if (call.Undecided && call.Ret is >= 0
+            && (extents.Count == 0 || (!_profile.Has(KernelFix.RmapLocksPmdMove) && extents.Any(e => e.Path is MovePaths.NormalPmd or MovePaths.NormalPud))))
         {
+            // Undecided matters when nothing was predicted, or when need_rmap_locks (copy_vma's merge) decides whether a
+            // PMD move takes the rmap locks under this profile.
             MoverGap("mremap whose moves the prediction cannot decide: " + call.UndecidedReason, call.Seq);
         }
         int normalPmd = 0;

@@ -1,0 +1,277 @@
+/*
+ * raceactors: runs the actors of R1, R2 and R4 against each other on this kernel, for live recordings that
+ * coverage must call "checked" (docs/coverage.md, docs/validation.md).
+ *
+ *   raceactors [ROUNDS]
+ *
+ * R1  The main thread ("mover") populates an anonymous, THP-free, 2 MiB-aligned 4 MiB range and moves it back
+ *     and forth between two 2 MiB-aligned places with mremap(MREMAP_MAYMOVE|MREMAP_FIXED), so every move is two
+ *     NORMAL_PMD extents. Meanwhile the "pusher" thread pushes the same pages out: madvise(MADV_PAGEOUT) on the
+ *     range (reclaim's try_to_unmap; it unmaps anonymous pages only when there is swap) and a full compaction
+ *     through /proc/sys/vm/compact_memory (migration's try_to_migrate, which needs no swap; root only).
+ * R2  The main thread collapses a 2 MiB-aligned range of small pages with MADV_COLLAPSE while the "pinner" thread
+ *     pins pages of the same range with GUP-fast: O_DIRECT reads from a file into it and vmsplice of it into a pipe.
+ *     After each collapse the range is dropped (MADV_DONTNEED) and refilled with small pages.
+ * R4  The main thread mlocks a populated 4 MiB range and munlocks it while the pusher migrates pages (compaction
+ *     moves mlocked pages too, compact_unevictable_allowed=1); the last round exits with the range locked, so
+ *     exit_mmap munlocks it.
+ *
+ * The last line is a summary: "raceactors pid=P mremaps=N collapses=N collapse_failures=N direct_reads=N
+ * vmsplices=N mlocks=N munlocks=N compactions=N pageouts=N".
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#ifndef MADV_PAGEOUT
+#define MADV_PAGEOUT 21
+#endif
+#ifndef MADV_COLLAPSE
+#define MADV_COLLAPSE 25
+#endif
+
+#define PMD (2UL << 20)
+#define PAGE 4096UL
+#define RANGE (2 * PMD)
+
+static atomic_int phase;          /* 0 idle, 1 push (R1/R4), 2 pin (R2), 3 stop */
+static char *volatile push_base;  /* range the pusher works on */
+static char *volatile pin_base;   /* range the pinner works on */
+static atomic_ulong compactions, pageouts, direct_reads, vmsplices;
+static atomic_ulong compact_requests; /* compaction is system-wide and costly: only on request */
+static const char *scratch_path;
+
+static void die(const char *what)
+{
+    fprintf(stderr, "raceactors: %s: %s\n", what, strerror(errno));
+    exit(1);
+}
+
+/* A 2 MiB-aligned anonymous range of len bytes (the slack around it is unmapped). */
+static char *aligned_map(size_t len)
+{
+    char *raw = mmap(NULL, len + PMD, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (raw == MAP_FAILED)
+        die("mmap");
+    char *base = (char *)(((uintptr_t)raw + PMD - 1) & ~(PMD - 1));
+    if (base > raw)
+        munmap(raw, base - raw);
+    if (raw + len + PMD > base + len)
+        munmap(base + len, raw + len + PMD - (base + len));
+    return base;
+}
+
+static void touch(char *base, size_t len, char value)
+{
+    for (size_t off = 0; off < len; off += PAGE)
+        base[off] = value;
+}
+
+static void compact(void)
+{
+    int fd = open("/proc/sys/vm/compact_memory", O_WRONLY);
+    if (fd < 0)
+        return;
+    if (write(fd, "1", 1) == 1)
+        atomic_fetch_add(&compactions, 1);
+    close(fd);
+}
+
+static int can_compact(void)
+{
+    return access("/proc/sys/vm/compact_memory", W_OK) == 0;
+}
+
+/* Asks the pusher for one compaction and returns the count to wait past. */
+static unsigned long request_compaction(void)
+{
+    unsigned long since = atomic_load(&compactions);
+    atomic_fetch_add(&compact_requests, 1);
+    return since;
+}
+
+static int compaction_done(unsigned long since)
+{
+    return !can_compact() || atomic_load(&compactions) > since;
+}
+
+static void *pusher(void *arg)
+{
+    (void)arg;
+    prctl(PR_SET_NAME, "pusher");
+    while (atomic_load(&phase) != 3) {
+        if (atomic_load(&phase) != 1 || push_base == NULL) {
+            usleep(1000);
+            continue;
+        }
+        char *base = push_base;
+        if (madvise(base, RANGE, MADV_PAGEOUT) == 0)
+            atomic_fetch_add(&pageouts, 1);
+        if (atomic_load(&compact_requests) > atomic_load(&compactions))
+            compact();
+        else
+            usleep(2000);
+    }
+    return NULL;
+}
+
+static void *pinner(void *arg)
+{
+    (void)arg;
+    prctl(PR_SET_NAME, "pinner");
+    int fd = open(scratch_path, O_RDONLY | O_DIRECT);
+    if (fd < 0)
+        die("open O_DIRECT");
+    int pipes[2];
+    if (pipe(pipes) != 0)
+        die("pipe");
+    static char drain[64 * 1024];
+    unsigned slot = 0;
+    while (atomic_load(&phase) != 3) {
+        if (atomic_load(&phase) != 2 || pin_base == NULL) {
+            usleep(200);
+            continue;
+        }
+        /* Short pins with gaps: a collapse fails while a page is pinned (not_suitable_page_count), so leave it room. */
+        usleep(300);
+        char *at = pin_base + (size_t)(slot++ % 32) * 64 * 1024;
+        /* O_DIRECT read: pin_user_pages_fast on the destination buffer. */
+        if (pread(fd, at, 64 * 1024, 0) == 64 * 1024)
+            atomic_fetch_add(&direct_reads, 1);
+        /* vmsplice: get_user_pages_fast on the source pages. */
+        struct iovec iov = { .iov_base = at, .iov_len = 16 * 1024 };
+        ssize_t n = vmsplice(pipes[1], &iov, 1, 0);
+        if (n > 0) {
+            atomic_fetch_add(&vmsplices, 1);
+            while (n > 0) {
+                ssize_t r = read(pipes[0], drain, (size_t)n);
+                if (r <= 0)
+                    break;
+                n -= r;
+            }
+        }
+    }
+    close(fd);
+    return NULL;
+}
+
+int main(int argc, char **argv)
+{
+    int rounds = argc > 1 ? atoi(argv[1]) : 6;
+    unsigned long mremaps = 0, collapses = 0, collapse_failures = 0, mlocks = 0, munlocks = 0;
+    prctl(PR_SET_NAME, "mover");
+
+    char path[] = "/tmp/raceactors.XXXXXX";
+    int sfd = mkstemp(path);
+    if (sfd < 0)
+        die("mkstemp");
+    static char fill[64 * 1024];
+    memset(fill, 0x5a, sizeof fill);
+    if (write(sfd, fill, sizeof fill) != (ssize_t)sizeof fill || fsync(sfd) != 0)
+        die("write scratch file");
+    close(sfd);
+    scratch_path = path;
+
+    pthread_t push_thread, pin_thread;
+    if (pthread_create(&push_thread, NULL, pusher, NULL) != 0 || pthread_create(&pin_thread, NULL, pinner, NULL) != 0)
+        die("pthread_create");
+
+    /* R1: PMD-moving mremaps of a populated range while its pages are pushed out. */
+    char *a = aligned_map(RANGE), *b = aligned_map(RANGE);
+    munmap(b, RANGE);
+    madvise(a, RANGE, MADV_NOHUGEPAGE);
+    touch(a, RANGE, 1);
+    push_base = a;
+    atomic_store(&phase, 1);
+    unsigned long since = request_compaction();
+    for (int i = 0; i < rounds * 4; i++) {
+        char *moved = mremap(a, RANGE, RANGE, MREMAP_MAYMOVE | MREMAP_FIXED, b);
+        if (moved == MAP_FAILED)
+            die("mremap");
+        mremaps++;
+        b = a;
+        a = moved;
+        push_base = a;
+        touch(a, RANGE, (char)(i + 2));
+        usleep(20000);
+    }
+    /* Keep moving until the pusher's compaction, which overlapped the moves, has finished (at most ~4 s). */
+    for (int i = 0; i < 400 && !compaction_done(since); i++) {
+        char *moved = mremap(a, RANGE, RANGE, MREMAP_MAYMOVE | MREMAP_FIXED, b);
+        if (moved == MAP_FAILED)
+            die("mremap");
+        mremaps++;
+        b = a;
+        a = moved;
+        push_base = a;
+        touch(a, RANGE, (char)(i + 3));
+        usleep(10000);
+    }
+    atomic_store(&phase, 0);
+    push_base = NULL;
+    usleep(1000);
+    munmap(a, RANGE);
+
+    /* R2: MADV_COLLAPSE while GUP-fast pins the same range. */
+    char *c = aligned_map(PMD);
+    pin_base = c;
+    for (int i = 0; i < rounds; i++) {
+        madvise(c, PMD, MADV_NOHUGEPAGE);
+        touch(c, PMD, (char)(i + 1));
+        madvise(c, PMD, MADV_HUGEPAGE);
+        atomic_store(&phase, 2);
+        usleep(2000);
+        if (madvise(c, PMD, MADV_COLLAPSE) == 0)
+            collapses++;
+        else
+            collapse_failures++;
+        atomic_store(&phase, 0);
+        usleep(1000);
+        madvise(c, PMD, MADV_DONTNEED);
+    }
+    pin_base = NULL;
+    munmap(c, PMD);
+
+    /* R4: mlock/munlock while the pages are migrated; the last round exits locked. */
+    char *l = aligned_map(RANGE);
+    madvise(l, RANGE, MADV_NOHUGEPAGE);
+    touch(l, RANGE, 7);
+    push_base = l;
+    for (int i = 0; i < rounds; i++) {
+        if (mlock(l, RANGE) != 0)
+            die("mlock");
+        mlocks++;
+        atomic_store(&phase, 1);
+        usleep(20000);
+        if (i < 2) {
+            /* Two rounds with a compaction that migrates the locked pages (compact_unevictable_allowed). */
+            unsigned long round_since = request_compaction();
+            for (int w = 0; w < 5000 && !compaction_done(round_since); w++)
+                usleep(1000);
+        }
+        if (i + 1 < rounds) {
+            if (munlock(l, RANGE) != 0)
+                die("munlock");
+            munlocks++;
+        }
+    }
+    atomic_store(&phase, 3);
+    pthread_join(push_thread, NULL);
+    pthread_join(pin_thread, NULL);
+    unlink(path);
+    printf("raceactors pid=%d mremaps=%lu collapses=%lu collapse_failures=%lu direct_reads=%lu vmsplices=%lu mlocks=%lu munlocks=%lu compactions=%lu pageouts=%lu\n",
+           getpid(), mremaps, collapses, collapse_failures, atomic_load(&direct_reads), atomic_load(&vmsplices), mlocks, munlocks,
+           atomic_load(&compactions), atomic_load(&pageouts));
+    fflush(stdout);
+    return 0;
+}
