@@ -231,10 +231,17 @@ int main(int argc, char **argv)
         madvise(c, PMD, MADV_HUGEPAGE);
         atomic_store(&phase, 2);
         usleep(2000);
-        if (madvise(c, PMD, MADV_COLLAPSE) == 0)
-            collapses++;
-        else
-            collapse_failures++;
+        /* A pinned page makes the collapse fail (not_suitable_page_count): retry while the pinner keeps going. */
+        int done = 0;
+        for (int attempt = 0; attempt < 8 && !done; attempt++) {
+            if (madvise(c, PMD, MADV_COLLAPSE) == 0) {
+                collapses++;
+                done = 1;
+            } else {
+                collapse_failures++;
+                usleep(500);
+            }
+        }
         atomic_store(&phase, 0);
         usleep(1000);
         madvise(c, PMD, MADV_DONTNEED);
