@@ -17,7 +17,8 @@
  *     exit_mmap munlocks it.
  *
  * The last line is a summary: "raceactors pid=P mremaps=N collapses=N collapse_failures=N direct_reads=N
- * vmsplices=N mlocks=N munlocks=N compactions=N pageouts=N".
+ * vmsplices=N mlocks=N munlocks=N compactions=N pageouts=N r1_walked=N r4_walked=N", the last two the pages of the
+ * R1 and R4 ranges whose frame changed under the pusher (read from /proc/self/pagemap: migrated or pushed out).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -103,6 +104,31 @@ static unsigned long request_compaction(void)
 static int compaction_done(unsigned long since)
 {
     return !can_compact() || atomic_load(&compactions) > since;
+}
+
+/* Physical frame of each page of [base, base+len) (root reads PFNs from pagemap; 0 when not present). */
+static void frames(const char *base, size_t len, uint64_t *out)
+{
+    int fd = open("/proc/self/pagemap", O_RDONLY);
+    for (size_t i = 0; i < len / PAGE; i++) {
+        uint64_t entry = 0;
+        if (fd < 0 || pread(fd, &entry, sizeof entry, (off_t)(((uintptr_t)base / PAGE + i) * sizeof entry)) != sizeof entry)
+            entry = 0;
+        out[i] = (entry >> 63) & 1 ? entry & ((1ULL << 55) - 1) : 0;
+    }
+    if (fd >= 0)
+        close(fd);
+}
+
+/* Pages whose frame changed since `before` (migrated or pushed out): the rmap walker reached this range. */
+static unsigned long frames_changed(const char *base, size_t len, const uint64_t *before)
+{
+    static uint64_t now[RANGE / PAGE];
+    unsigned long changed = 0;
+    frames(base, len, now);
+    for (size_t i = 0; i < len / PAGE; i++)
+        changed += before[i] != 0 && now[i] != before[i];
+    return changed;
 }
 
 static void *pusher(void *arg)
@@ -191,6 +217,9 @@ int main(int argc, char **argv)
     munmap(b, RANGE);
     madvise(a, RANGE, MADV_NOHUGEPAGE);
     touch(a, RANGE, 1);
+    static uint64_t r1_frames[RANGE / PAGE], r4_frames[RANGE / PAGE];
+    frames(a, RANGE, r1_frames);
+    unsigned long r1_walked = 0, r4_walked = 0;
     push_base = a;
     atomic_store(&phase, 1);
     unsigned long since = request_compaction();
@@ -205,8 +234,18 @@ int main(int argc, char **argv)
         touch(a, RANGE, (char)(i + 2));
         usleep(20000);
     }
-    /* Keep moving until the pusher's compaction, which overlapped the moves, has finished (at most ~4 s). */
-    for (int i = 0; i < 400 && !compaction_done(since); i++) {
+    /*
+     * Keep moving until a compaction that overlapped the moves has finished and has reached this range (compaction
+     * migrates only the pageblocks its migration scanner covers, so a run may miss these pages: up to 8 runs).
+     */
+    for (int i = 0, runs = 1; i < 2000; i++) {
+        if (compaction_done(since)) {
+            r1_walked = frames_changed(a, RANGE, r1_frames);
+            if (r1_walked > 0 || runs >= 8 || !can_compact())
+                break;
+            since = request_compaction();
+            runs++;
+        }
         char *moved = mremap(a, RANGE, RANGE, MREMAP_MAYMOVE | MREMAP_FIXED, b);
         if (moved == MAP_FAILED)
             die("mremap");
@@ -253,6 +292,7 @@ int main(int argc, char **argv)
     char *l = aligned_map(RANGE);
     madvise(l, RANGE, MADV_NOHUGEPAGE);
     touch(l, RANGE, 7);
+    frames(l, RANGE, r4_frames);
     push_base = l;
     for (int i = 0; i < rounds; i++) {
         if (mlock(l, RANGE) != 0)
@@ -260,11 +300,18 @@ int main(int argc, char **argv)
         mlocks++;
         atomic_store(&phase, 1);
         usleep(20000);
-        if (i < 2) {
-            /* Two rounds with a compaction that migrates the locked pages (compact_unevictable_allowed). */
-            unsigned long round_since = request_compaction();
-            for (int w = 0; w < 5000 && !compaction_done(round_since); w++)
-                usleep(1000);
+        if (i < 2 || (r4_walked == 0 && i + 1 < rounds)) {
+            /* Compactions that migrate the locked pages (compact_unevictable_allowed), until one reaches them (up to 4). */
+            for (int run = 0; run < 4; run++) {
+                unsigned long round_since = request_compaction();
+                for (int w = 0; w < 10000 && !compaction_done(round_since); w++)
+                    usleep(1000);
+                unsigned long walked = frames_changed(l, RANGE, r4_frames);
+                if (walked > r4_walked || !can_compact()) {
+                    r4_walked = walked;
+                    break;
+                }
+            }
         }
         if (i + 1 < rounds) {
             if (munlock(l, RANGE) != 0)
@@ -276,9 +323,9 @@ int main(int argc, char **argv)
     pthread_join(push_thread, NULL);
     pthread_join(pin_thread, NULL);
     unlink(path);
-    printf("raceactors pid=%d mremaps=%lu collapses=%lu collapse_failures=%lu direct_reads=%lu vmsplices=%lu mlocks=%lu munlocks=%lu compactions=%lu pageouts=%lu\n",
+    printf("raceactors pid=%d mremaps=%lu collapses=%lu collapse_failures=%lu direct_reads=%lu vmsplices=%lu mlocks=%lu munlocks=%lu compactions=%lu pageouts=%lu r1_walked=%lu r4_walked=%lu\n",
            getpid(), mremaps, collapses, collapse_failures, atomic_load(&direct_reads), atomic_load(&vmsplices), mlocks, munlocks,
-           atomic_load(&compactions), atomic_load(&pageouts));
+           atomic_load(&compactions), atomic_load(&pageouts), r1_walked, r4_walked);
     fflush(stdout);
     return 0;
 }
