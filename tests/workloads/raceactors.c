@@ -4,11 +4,11 @@
  *
  *   raceactors [ROUNDS]
  *
- * R1  The main thread ("mover") populates an anonymous, THP-free, 2 MiB-aligned 4 MiB range and moves it back
+ * R1  The main thread ("mover") maps a 4 MiB file (MAP_SHARED, 2 MiB-aligned, written with write() and fsync'd so
+ *     its page cache is clean), populates it with write faults (one mm_filemap_fault per page) and moves it back
  *     and forth between two 2 MiB-aligned places with mremap(MREMAP_MAYMOVE|MREMAP_FIXED), so every move is two
- *     NORMAL_PMD extents. Meanwhile the "pusher" thread pushes the same pages out: madvise(MADV_PAGEOUT) on the
- *     range (reclaim's try_to_unmap; it unmaps anonymous pages only when there is swap) and a full compaction
- *     through /proc/sys/vm/compact_memory (migration's try_to_migrate, which needs no swap; root only).
+ *     NORMAL_PMD extents. Meanwhile the "pusher" thread pushes the same pages out: msync, then madvise(MADV_PAGEOUT)
+ *     (reclaim_pages → try_to_unmap → the clean page is freed at once; file pages need no swap, anonymous ones do).
  * R2  The main thread collapses a 2 MiB-aligned range of small pages with MADV_COLLAPSE while the "pinner" thread
  *     pins pages of the same range with GUP-fast: O_DIRECT reads from a file into it and vmsplice of it into a pipe.
  *     After each collapse the range is dropped (MADV_DONTNEED) and refilled with small pages.
@@ -48,9 +48,11 @@
 static atomic_int phase;          /* 0 idle, 1 push (R1/R4), 2 pin (R2), 3 stop */
 static char *volatile push_base;  /* range the pusher works on */
 static char *volatile pin_base;   /* range the pinner works on */
+static volatile int push_file;    /* the push range is a shared file mapping: msync before MADV_PAGEOUT */
 static atomic_ulong compactions, pageouts, direct_reads, vmsplices;
 static atomic_ulong compact_requests; /* compaction is system-wide and costly: only on request */
 static const char *scratch_path;
+static char fill[64 * 1024];
 
 static void die(const char *what)
 {
@@ -141,6 +143,8 @@ static void *pusher(void *arg)
             continue;
         }
         char *base = push_base;
+        if (push_file)
+            msync(base, RANGE, MS_SYNC); /* dirty pages would only be written back, clean ones are freed */
         if (madvise(base, RANGE, MADV_PAGEOUT) == 0)
             atomic_fetch_add(&pageouts, 1);
         if (atomic_load(&compact_requests) > atomic_load(&compactions))
@@ -201,7 +205,6 @@ int main(int argc, char **argv)
     int sfd = mkstemp(path);
     if (sfd < 0)
         die("mkstemp");
-    static char fill[64 * 1024];
     memset(fill, 0x5a, sizeof fill);
     if (write(sfd, fill, sizeof fill) != (ssize_t)sizeof fill || fsync(sfd) != 0)
         die("write scratch file");
@@ -212,17 +215,27 @@ int main(int argc, char **argv)
     if (pthread_create(&push_thread, NULL, pusher, NULL) != 0 || pthread_create(&pin_thread, NULL, pinner, NULL) != 0)
         die("pthread_create");
 
-    /* R1: PMD-moving mremaps of a populated range while its pages are pushed out. */
+    /* R1: PMD-moving mremaps of a populated file range while its pages are pushed out. */
+    char fpath[] = "/tmp/raceactors-r1.XXXXXX";
+    int ffd = mkstemp(fpath);
+    if (ffd < 0)
+        die("mkstemp");
+    for (size_t off = 0; off < RANGE; off += sizeof fill)
+        if (write(ffd, fill, sizeof fill) != (ssize_t)sizeof fill)
+            die("write r1 file");
+    if (fsync(ffd) != 0)
+        die("fsync");
     char *a = aligned_map(RANGE), *b = aligned_map(RANGE);
     munmap(b, RANGE);
-    madvise(a, RANGE, MADV_NOHUGEPAGE);
+    if (mmap(a, RANGE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, ffd, 0) != a)
+        die("mmap r1 file");
     touch(a, RANGE, 1);
     static uint64_t r1_frames[RANGE / PAGE], r4_frames[RANGE / PAGE];
     frames(a, RANGE, r1_frames);
     unsigned long r1_walked = 0, r4_walked = 0;
     push_base = a;
+    push_file = 1;
     atomic_store(&phase, 1);
-    unsigned long since = request_compaction();
     for (int i = 0; i < rounds * 4; i++) {
         char *moved = mremap(a, RANGE, RANGE, MREMAP_MAYMOVE | MREMAP_FIXED, b);
         if (moved == MAP_FAILED)
@@ -234,18 +247,11 @@ int main(int argc, char **argv)
         touch(a, RANGE, (char)(i + 2));
         usleep(20000);
     }
-    /*
-     * Keep moving until a compaction that overlapped the moves has finished and has reached this range (compaction
-     * migrates only the pageblocks its migration scanner covers, so a run may miss these pages: up to 8 runs).
-     */
-    for (int i = 0, runs = 1; i < 2000; i++) {
-        if (compaction_done(since)) {
-            r1_walked = frames_changed(a, RANGE, r1_frames);
-            if (r1_walked > 0 || runs >= 8 || !can_compact())
-                break;
-            since = request_compaction();
-            runs++;
-        }
+    /* Keep moving (up to 200 more times) until the pusher has pushed out pages of this range. */
+    for (int i = 0; i < 200; i++) {
+        r1_walked = frames_changed(a, RANGE, r1_frames);
+        if (r1_walked > 0)
+            break;
         char *moved = mremap(a, RANGE, RANGE, MREMAP_MAYMOVE | MREMAP_FIXED, b);
         if (moved == MAP_FAILED)
             die("mremap");
@@ -258,8 +264,11 @@ int main(int argc, char **argv)
     }
     atomic_store(&phase, 0);
     push_base = NULL;
-    usleep(1000);
+    usleep(5000);
+    push_file = 0;
     munmap(a, RANGE);
+    close(ffd);
+    unlink(fpath);
 
     /* R2: MADV_COLLAPSE while GUP-fast pins the same range. */
     char *c = aligned_map(PMD);

@@ -57,7 +57,8 @@ public static class CoverageRules
     private static readonly CoverageActor s_pmdMover = new(PmdMover,
         "mremap → move_page_tables → move_normal_pmd/pud (NORMAL_PMD/NORMAL_PUD extents)",
         ["syscalls:sys_enter_mremap", "syscalls:sys_exit_mremap", "exceptions:page_fault_user", "kmem:mm_page_alloc"],
-        ["syscalls:sys_enter_mmap", "syscalls:sys_exit_mmap", "syscalls:sys_enter_munmap", "syscalls:sys_exit_munmap", "sched:sched_switch"]);
+        ["syscalls:sys_enter_mmap", "syscalls:sys_exit_mmap", "syscalls:sys_enter_munmap", "syscalls:sys_exit_munmap", "sched:sched_switch",
+            "filemap:mm_filemap_fault", "filemap:mm_filemap_add_to_page_cache", "filemap:mm_filemap_delete_from_page_cache"]);
 
     private static readonly CoverageActor s_walker = new(RmapWalker,
         "reclaim, migration or compaction: try_to_unmap_one / try_to_migrate_one clearing a PTE of the mm, seen as the free of a page the model maps there, by kswapd/kcompactd or a task inside reclaim, migration, compaction or MADV_PAGEOUT",

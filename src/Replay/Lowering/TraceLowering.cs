@@ -254,6 +254,15 @@ public sealed partial class TraceLowering
             case "syscalls:sys_enter_close":
                 _directFds.Remove((ProcessKey(task.Tid), _row.IsSet(s_fd) ? _row.GetInt64(s_fd) : -1));
                 break;
+            case "filemap:mm_filemap_fault":
+                OnFileFault(task);
+                break;
+            case "filemap:mm_filemap_add_to_page_cache":
+                OnPageCacheAdd(task);
+                break;
+            case "filemap:mm_filemap_delete_from_page_cache":
+                OnPageCacheDelete();
+                break;
             case "syscalls:sys_enter_vmsplice":
                 LocklessWalker(task);
                 break;
@@ -485,7 +494,7 @@ public sealed partial class TraceLowering
     /// <summary>A fault's data page comes as the next mm_page_alloc of the same task; anything else ends it.</summary>
     private void FinishFaultUnlessPageAlloc(TaskInfo task, string ev)
     {
-        if (task.PendingFault is not { } fault || ev == "kmem:mm_page_alloc" || ev == "kmem:rss_stat")
+        if (task.PendingFault is not { } fault || ev == "kmem:mm_page_alloc" || ev == "kmem:rss_stat" || ev == "filemap:mm_filemap_fault")
         {
             return;
         }
@@ -1450,6 +1459,7 @@ public sealed partial class TraceLowering
         public MlockCall? Mlock;
         public ExecState? Exec;
         public WalkContext Walking;
+        public (PendingFault Fault, (string Dev, string Ino, string Offset) Key)? PendingFileFault;
         public ulong OpenFlags;
     }
 

@@ -7,8 +7,8 @@ using Pipeline.Replay.Coverage;
 namespace Pipeline.Cli.Tests.Validation;
 
 /// <summary>
-/// The real kernel: <c>tests/workloads/raceactors.c</c> runs the actors of R1 (PMD-moving mremap vs pages pushed out
-/// by MADV_PAGEOUT and compaction), R2 (MADV_COLLAPSE vs O_DIRECT reads and vmsplice) and R4 (mlock/munlock vs
+/// The real kernel: <c>tests/workloads/raceactors.c</c> runs the actors of R1 (PMD-moving mremap of a shared file
+/// mapping vs its pages pushed out by MADV_PAGEOUT), R2 (MADV_COLLAPSE vs O_DIRECT reads and vmsplice) and R4 (mlock/munlock vs
 /// migration of the locked pages), recorded with the record line coverage itself prints; coverage must say checked
 /// for R1, R2 and R4 (docs/coverage.md, docs/validation.md).
 /// </summary>
@@ -47,12 +47,24 @@ public sealed class CoverageLiveTests : IDisposable
             using var json = JsonDocument.Parse(replay.Stdout);
             var coverage = json.RootElement[0].GetProperty("coverage").EnumerateArray()
                 .ToDictionary(c => c.GetProperty("race").GetString()!, c => c);
+            // The workload's own ground truth (pagemap frames): R1's file pages are always pushed out (MADV_PAGEOUT of
+            // clean file pages needs no swap); compaction reaches the locked R4 pages on most runs but not all (it
+            // migrates only what its scanner covers), and coverage must then say exactly that.
+            var walked = summary.Split(' ').Select(f => f.Split('=')).Where(kv => kv.Length == 2)
+                .ToDictionary(kv => kv[0], kv => long.Parse(kv[1], CultureInfo.InvariantCulture));
+            Assert.True(walked["r1_walked"] > 0 && walked["collapses"] > 0, summary);
             foreach (string race in new[] { "R1", "R2", "R4" })
             {
                 var c = coverage[race];
-                Assert.True(c.GetProperty("verdict").GetString() == "checked",
-                    string.Create(CultureInfo.InvariantCulture, $"{race}: {c.GetProperty("verdict").GetString()}: {c.GetProperty("why").GetString()} ({summary})"));
-                Assert.True(c.GetProperty("common_mms").GetInt32() >= 1);
+                string verdict = c.GetProperty("verdict").GetString()!;
+                string message = string.Create(CultureInfo.InvariantCulture, $"{race}: {verdict}: {c.GetProperty("why").GetString()} ({summary})");
+                if (race == "R4" && walked["r4_walked"] == 0)
+                {
+                    Assert.True(verdict == "partial" && c.GetProperty("why").GetString()!.Contains("no rmap walker on mlocked pages", StringComparison.Ordinal), message);
+                    continue;
+                }
+                Assert.True(verdict == "checked", message);
+                Assert.True(c.GetProperty("common_mms").GetInt32() >= 1, message);
             }
             // What no tracepoint shows stays blind, whatever was recorded.
             Assert.Equal("blind", coverage["R3"].GetProperty("verdict").GetString());

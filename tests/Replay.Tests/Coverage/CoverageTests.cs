@@ -120,4 +120,24 @@ public sealed class CoverageTests : IDisposable
         }
         Assert.Equal(result.Coverage.Select(c => (c.Race, c.VerdictName, c.Actors[0].Count, c.RecordCommand is null)), rows);
     }
+
+    [CorpusFact]
+    public void Run_ExecsWithoutTheirExecveEntry_AreBlindAndSayWhyEachStackWasUndecided()
+    {
+        // Five sched_process_exec events and nothing else: the stack placement cannot be decided for any of them.
+        string output = Path.Combine(_dir, "execs");
+        TraceIngestor.Run(new IngestOptions { Inputs = [Real.TestEvents.CorpusFile("recorded/raw-pages/dataloc_trace_before_raw_read.txt")], Output = output });
+        var dataset = DatasetCatalog.Resolve([output]).Single();
+
+        var r5 = DatasetReplay.Run(dataset, KernelProfile.Parse("latest", []), Arch.X86).Coverage.Single(c => c.Race == "R5");
+
+        Assert.Equal(CoverageVerdict.Blind, r5.Verdict);
+        Assert.Equal(0, r5.Actors.Single().Count);
+        Assert.Contains("syscalls:sys_enter_execve", r5.MissingEvents);
+        var gap = Assert.Single(r5.Gaps, g => g.Reason.Contains("without a traced sys_enter_execve", StringComparison.Ordinal));
+        Assert.Equal(5, gap.Count);
+        Assert.True(gap.ExampleSeq >= 0);
+        // sys_enter_execve is in the recorder's mm set: recording with it is enough.
+        Assert.Equal("mmtrace record -o DATASET --events mm -- COMMAND", r5.RecordCommand);
+    }
 }
