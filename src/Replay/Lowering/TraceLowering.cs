@@ -71,6 +71,7 @@ public sealed partial class TraceLowering
     private long _opsBefore;
     private readonly HashSet<string> _eventsSeen = new(StringComparer.Ordinal);
     private readonly HashSet<(int Process, long Fd)> _directFds = [];
+    private bool _tgidKnown;
 
     /// <summary>Creates a lowering for <paramref name="profile"/> (mremap predictions and exposure rules follow it).</summary>
     /// <param name="profile">Kernel profile (mremap prediction rules and exposure rules).</param>
@@ -146,6 +147,7 @@ public sealed partial class TraceLowering
         if (row.Tgid is int tgid && tgid > 0)
         {
             _processOf[row.Pid] = tgid;
+            _tgidKnown = true;
         }
         FinishFaultUnlessPageAlloc(task, row.Event);
         _tracker.Process(row);
@@ -390,14 +392,29 @@ public sealed partial class TraceLowering
     {
         if (_mmOfPointer.TryGetValue(pointer, out var bound))
         {
-            if (!task.Kernel && bound.Owner != 0 && ProcessKey(task.Tid) != bound.Owner)
+            if (!task.Kernel && bound.Owner != 0 && ProcessKey(task.Tid) != bound.Owner && !_tgidKnown)
             {
                 // Another thread of that process without a tgid in the trace: it shares the mm from now on.
                 _processOf[task.Tid] = bound.Owner;
             }
+            else if (!task.Kernel && bound.Owner == 0 && !_mmOfProcess.ContainsKey(ProcessKey(task.Tid)))
+            {
+                // A pointer first named by another task (a kernel thread, or the parent's dup_mmap at fork) turns out to
+                // be this process' mm: it becomes the process' own.
+                bound.Owner = ProcessKey(task.Tid);
+                _mmOfProcess[bound.Owner] = bound;
+            }
             return bound;
         }
-        var mm = task.Kernel ? CreateMm(0, task) : ExecMmFor(task) ?? MmOfTask(task)!;
+        var own = task.Kernel ? null : ExecMmFor(task) ?? MmOfTask(task)!;
+        if (own is not null && own.Pointer != 0 && own.Pointer != pointer && _mmOfPointer.ContainsKey(own.Pointer))
+        {
+            // The task's mm is bound to another live pointer, so this one is another mm it locks: the child's mm in
+            // fork's dup_mmap, or a remote access (process_vm_*, /proc/PID/mem). Rebinding it here would let that mm's
+            // exit_mmap destroy the task's own.
+            own = null;
+        }
+        var mm = own ?? CreateMm(0, task);
         if (mm.Pointer != 0)
         {
             _mmOfPointer.Remove(mm.Pointer);

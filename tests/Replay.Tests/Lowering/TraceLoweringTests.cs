@@ -212,6 +212,35 @@ public sealed class TraceLoweringTests
     }
 
     [Fact]
+    public void Lower_ForkLocksTheChildsMm_TheParentKeepsItsOwnMmWhenTheChildExits()
+    {
+        // fork: dup_mmap takes the child's new mmap_lock in the parent's context. That pointer is not the parent's mm;
+        // binding it there made the child's exit_mmap destroy the parent's mm (and an exec of the child hand the
+        // parent's process over to the child's new image).
+        const string child = "00000000feedf00d";
+        var input = new LoweringInput()
+            .Line("bash", 300, 0, $"mmap_lock_acquire_returned: mm={Mm} memcg_id=1 write=false success=true")
+            .Line("bash", 300, 0, $"mmap_lock_released: mm={Mm} memcg_id=1 write=false");
+        Fault(input, 0x7f0000200000, 0x5000, pid: 300);
+        input.Line("bash", 300, 0, $"mmap_lock_acquire_returned: mm={child} memcg_id=1 write=true success=true")
+            .Line("bash", 300, 0, $"mmap_lock_released: mm={child} memcg_id=1 write=true")
+            .Line("bash", 301, 1, $"mmap_lock_acquire_returned: mm={child} memcg_id=1 write=false success=true")
+            .Line("bash", 301, 1, $"mmap_lock_released: mm={child} memcg_id=1 write=false")
+            .Line("bash", 301, 1, $"exit_mmap: mm={child} mt=0000000055555555");
+        Fault(input, 0x7f0000201000, 0x5001, pid: 300);
+
+        var (trace, lowering, result) = LowerAndReplay(input.Rows());
+
+        var sets = trace.Ops.ToArray().Where(o => o.Kind == OpKind.PteSet).ToList();
+        Assert.Equal(2, sets.Count);
+        Assert.Equal(sets[0].Mm, sets[1].Mm);
+        var destroyed = Assert.Single(trace.Ops.ToArray(), o => o.Kind == OpKind.MmDestroy);
+        Assert.NotEqual(sets[0].Mm, destroyed.Mm);
+        Assert.Equal(1, lowering.Statistics.MmDestroyed);
+        AssertNoFindings(result);
+    }
+
+    [Fact]
     public void Lower_MadvCollapseRetriedAfterAPinnedPage_MapsTheRetrysHugePage()
     {
         var (trace, lowering, result) = LowerAndReplay(MadvCollapse(tracedRetryAlloc: true).Rows());
