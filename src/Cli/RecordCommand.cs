@@ -12,7 +12,7 @@ internal static class RecordCommand
         var output = new Option<string>("--output", "-o") { Description = "Dataset directory to write.", Required = true };
         var events = new Option<string>("--events")
         {
-            Description = "'mm' (the mm event set: tlb, mmap_lock, kmem, syscalls, exceptions, huge_memory, sched, ipi, csd, …) or a comma-separated list of system:event names or globs.",
+            Description = "A comma-separated list of system:event names or globs; 'mm' stands for the mm event set (tlb, mmap_lock, kmem, syscalls, exceptions, huge_memory, sched, ipi, csd, …) and may be combined with others (mm,syscalls:sys_enter_vmsplice).",
             DefaultValueFactory = _ => "mm",
         };
         var bufferKb = new Option<int>("--buffer-kb")

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
 using Pipeline.Replay;
+using Pipeline.Replay.Coverage;
 using Pipeline.Replay.Runner;
 using Pipeline.Storage;
 
@@ -65,21 +66,26 @@ internal static class ReplayCommand
             }
             else
             {
-                WriteText(results, kernel, flushArch);
+                WriteText(results, kernel, flushArch, parse.GetValue(verbose));
             }
             return results.Any(r => r.Findings.Count > 0) ? ExitCodes.Findings : ExitCodes.Success;
         }));
         return command;
     }
 
-    private static void WriteText(IReadOnlyList<DatasetReplayResult> results, KernelProfile kernel, Arch arch)
+    private static void WriteText(IReadOnlyList<DatasetReplayResult> results, KernelProfile kernel, Arch arch, bool verbose)
     {
         var o = Console.Out;
         foreach (var r in results)
         {
+            // The verdicts lead: "0 findings" means little without what the trace could show (docs/coverage.md).
             var head = string.Create(CultureInfo.InvariantCulture,
-                $"trace {r.Dataset.Id}: {r.OpCount:N0} ops replayed under {kernel.Name} ({ArchName(arch)}), {r.Findings.Count} finding{(r.Findings.Count == 1 ? "" : "s")}");
+                $"trace {r.Dataset.Id}: {string.Join(", ", r.Coverage.Select(c => c.Race + " " + c.VerdictName))}; {r.OpCount:N0} ops replayed under {kernel.Name} ({ArchName(arch)}), {r.Findings.Count} finding{(r.Findings.Count == 1 ? "" : "s")}");
             o.WriteLine(head);
+            foreach (var c in r.Coverage)
+            {
+                WriteCoverage(o, c);
+            }
             if (r.MalformedOps > 0)
             {
                 o.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {r.MalformedOps:N0} op lines could not be read; first: {r.Diagnostics.MalformedSamples.FirstOrDefault()}"));
@@ -88,7 +94,10 @@ internal static class ReplayCommand
             {
                 o.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"  {lowering.Events:N0} tracepoint events lowered into {lowering.Ops:N0} ops{(r.OpsKept ? " (ops.parquet)" : "")}, {r.Exposures.Count} exposure window{(r.Exposures.Count == 1 ? "" : "s")}; {r.Mremaps:N0} mremap calls analysed into mremaps/mremap_moves"));
-                o.WriteLine("  lowering: " + lowering);
+                if (verbose)
+                {
+                    o.WriteLine("  lowering: " + lowering);
+                }
             }
             else if (r.IgnoredEvents > 0)
             {
@@ -130,6 +139,12 @@ internal static class ReplayCommand
                 }
                 json.WriteEndObject();
             }
+            json.WriteStartArray("coverage");
+            foreach (var c in r.Coverage)
+            {
+                WriteCoverageJson(json, c);
+            }
+            json.WriteEndArray();
             json.WriteStartArray("findings");
             foreach (var finding in r.Findings)
             {
@@ -141,6 +156,67 @@ internal static class ReplayCommand
         json.WriteEndArray();
         json.Flush();
         stream.WriteByte((byte)'\n');
+    }
+
+    private static void WriteCoverage(TextWriter o, RaceCoverage c)
+    {
+        var actors = string.Join(", ", c.Actors.Select(a => string.Create(CultureInfo.InvariantCulture,
+            $"{a.Name} {a.Count:N0}{(a.ExampleSeq >= 0 ? $" (e.g. seq {a.ExampleSeq})" : "")}{(a.Visible ? "" : " [not recorded]")}")));
+        o.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {c.Race} {c.VerdictName}: {c.Why}; {actors}"));
+        foreach (var g in c.Gaps)
+        {
+            o.WriteLine(string.Create(CultureInfo.InvariantCulture, $"     skipped {g.Count:N0}: {g.Reason} (e.g. seq {g.ExampleSeq})"));
+        }
+        if (c.RecordCommand is { } record)
+        {
+            o.WriteLine("     record next time: " + record);
+        }
+    }
+
+    private static void WriteCoverageJson(Utf8JsonWriter json, RaceCoverage c)
+    {
+        json.WriteStartObject();
+        json.WriteString("race", c.Race);
+        json.WriteString("checker", c.Checker);
+        json.WriteString("verdict", c.VerdictName);
+        json.WriteString("why", c.Why);
+        json.WriteStartArray("actors");
+        foreach (var a in c.Actors)
+        {
+            json.WriteStartObject();
+            json.WriteString("name", a.Name);
+            json.WriteNumber("count", a.Count);
+            if (a.ExampleSeq >= 0)
+            {
+                json.WriteNumber("example_seq", a.ExampleSeq);
+            }
+            json.WriteNumber("mms", a.Mms);
+            json.WriteBoolean("visible", a.Visible);
+            json.WriteEndObject();
+        }
+        json.WriteEndArray();
+        json.WriteNumber("common_mms", c.CommonMms);
+        json.WriteStartArray("skipped");
+        foreach (var g in c.Gaps)
+        {
+            json.WriteStartObject();
+            json.WriteString("reason", g.Reason);
+            json.WriteNumber("count", g.Count);
+            json.WriteNumber("example_seq", g.ExampleSeq);
+            json.WriteEndObject();
+        }
+        json.WriteEndArray();
+        json.WriteStartArray("missing_events");
+        foreach (var e in c.MissingEvents)
+        {
+            json.WriteStringValue(e);
+        }
+        json.WriteEndArray();
+        if (c.RecordCommand is { } record)
+        {
+            json.WriteString("record_command", record);
+        }
+        json.WriteEndObject();
     }
 
     /// <summary>Reads <c>--maps [PID=]FILE</c>.</summary>

@@ -13,7 +13,7 @@ public sealed record RecordOptions
     /// <summary>The command to run while recording, and its arguments.</summary>
     public required IReadOnlyList<string> Command { get; init; }
 
-    /// <summary>"mm" for <see cref="MmEventSet.All"/>, else a list of <c>system:event</c> names or globs.</summary>
+    /// <summary>A list of <c>system:event</c> names or globs; the entry "mm" stands for <see cref="MmEventSet.All"/>.</summary>
     public IReadOnlyList<string> Events { get; init; } = ["mm"];
 
     /// <summary>Per-CPU ring buffer size.</summary>
@@ -50,10 +50,16 @@ public static class LiveRecorder
             throw new IOException($"Cannot record: {reason}");
         }
         var root = TraceFsInstance.FindOrMountTraceFs();
-        var requested = options.Events.Count == 1 && options.Events[0] == "mm" ? MmEventSet.All : options.Events;
-        var (present, missing) = options.Events.Count == 1 && options.Events[0] == "mm"
-            ? MmEventSet.ForKernel(root)
-            : (requested, (IReadOnlyList<string>)[]);
+        // "mm" may stand alone or lead a list (what coverage's record lines ask for: mm plus the events a race needs):
+        // entries of the mm set this kernel lacks are skipped with a note, explicit entries must exist.
+        IReadOnlyList<string> present = options.Events;
+        IReadOnlyList<string> missing = [];
+        if (options.Events.Contains("mm"))
+        {
+            var (mmPresent, mmMissing) = MmEventSet.ForKernel(root);
+            present = [.. mmPresent, .. options.Events.Where(e => e != "mm" && !mmPresent.Contains(e))];
+            missing = mmMissing;
+        }
         foreach (var name in missing)
         {
             log?.WriteLine($"record: this kernel has no event {name}; recording without it");
@@ -83,6 +89,7 @@ public static class LiveRecorder
             var reader = new RawPagesReader(formats, new RawPagesOptions
             {
                 SavedCmdlines = File.ReadAllText(files.SavedCmdlinesPath),
+                SavedTgids = files.SavedTgidsPath is { } tgids ? File.ReadAllText(tgids) : null,
                 Clock = "local",
                 KernelRelease = File.ReadAllText("/proc/sys/kernel/osrelease").Trim(),
             });

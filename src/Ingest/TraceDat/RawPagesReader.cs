@@ -15,6 +15,12 @@ public sealed class RawPagesOptions
     /// <summary>Text of <c>saved_cmdlines</c> for comms (else every pid but 0 is <c>&lt;...&gt;</c>).</summary>
     public string? SavedCmdlines { get; init; }
 
+    /// <summary>
+    /// Text of <c>saved_tgids</c> ("PID TGID" lines): gives each event the thread group of its pid, so replay can tell the
+    /// threads of one process apart from separate processes (the raw pages carry no tgid).
+    /// </summary>
+    public string? SavedTgids { get; init; }
+
     /// <summary>Trace clock of the buffer (<c>trace_clock</c>'s bracketed word), recorded in the diagnostics.</summary>
     public string? Clock { get; init; }
 
@@ -86,7 +92,8 @@ public sealed class RawPagesReader
             diagnostics.Clock = _options.Clock ?? diagnostics.Clock;
             diagnostics.KernelRelease = _options.KernelRelease ?? diagnostics.KernelRelease;
             diagnostics.CpuCount = captures.Count == 0 ? 0 : captures.Max(c => c.Cpu) + 1;
-            long count = EventMerger.Run([.. streams], new TimestampConverter(0, 0, 0), context, sink, cancellationToken);
+            var tgids = ParseTgids(_options.SavedTgids);
+            long count = EventMerger.Run([.. streams], new TimestampConverter(0, 0, 0), context, tgids.Count == 0 ? sink : new TgidSink(sink, tgids), cancellationToken);
             return new RawPagesSummary(count, context.LostByCpu);
         }
         finally
@@ -95,6 +102,39 @@ public sealed class RawPagesReader
             {
                 s.Dispose();
             }
+        }
+    }
+
+    /// <summary>Parses <c>saved_tgids</c>; lines that are not two integers are skipped (the file has no other content).</summary>
+    private static Dictionary<int, int> ParseTgids(string? text)
+    {
+        var map = new Dictionary<int, int>();
+        if (text is null)
+        {
+            return map;
+        }
+        foreach (var line in text.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            var parts = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            if (parts.Length == 2 && int.TryParse(parts[0], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int pid)
+                && int.TryParse(parts[1], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int tgid) && pid > 0 && tgid > 0)
+            {
+                map[pid] = tgid;
+            }
+        }
+        return map;
+    }
+
+    /// <summary>Fills in the tgid of rows whose pid <c>saved_tgids</c> names.</summary>
+    private sealed class TgidSink(IEventSink inner, Dictionary<int, int> tgids) : IEventSink
+    {
+        public void Write(EventRow row)
+        {
+            if (row.Tgid is null && tgids.TryGetValue(row.Pid, out int tgid))
+            {
+                row.Tgid = tgid;
+            }
+            inner.Write(row);
         }
     }
 }

@@ -14,6 +14,8 @@ public sealed class LoweringStatistics
     public long LoweredEvents { get; internal set; }
     /// <summary>User page faults lowered to a PTE (or huge PMD) set.</summary>
     public long FaultsMapped { get; internal set; }
+    /// <summary>Faults that mapped a page-cache page (page_fault_user + mm_filemap_fault; the pfn from mm_filemap_add_to_page_cache).</summary>
+    public long FileFaultsMapped { get; internal set; }
     /// <summary>Faults with no traced data-page allocation (zero page, page cache, swap-in, spurious, a page that was already mapped).</summary>
     public long FaultsWithoutPage { get; internal set; }
     /// <summary>Huge-page faults whose PMD slot already held a PTE table in the model.</summary>
@@ -84,7 +86,7 @@ public sealed class LoweringStatistics
     /// <summary>The counters as (name, value) pairs in a fixed order (for reports and tests).</summary>
     public IReadOnlyList<(string Name, long Value)> Counters =>
     [
-        ("events", Events), ("ops", Ops), ("lowered_events", LoweredEvents), ("faults_mapped", FaultsMapped),
+        ("events", Events), ("ops", Ops), ("lowered_events", LoweredEvents), ("faults_mapped", FaultsMapped), ("file_faults_mapped", FileFaultsMapped),
         ("faults_without_page", FaultsWithoutPage), ("huge_faults_skipped", HugeFaultsSkipped), ("duplicate_frees", DuplicateFrees),
         ("allocs_of_allocated", AllocsOfAllocated), ("frees_of_untraced_pages", FreesOfUntracedPages), ("implied_unmaps", ImpliedUnmaps),
         ("implied_switches", ImpliedSwitches), ("unlocks_without_lock", UnlocksWithoutLock), ("lock_conflicts", LockConflicts),

@@ -27,7 +27,7 @@ internal sealed class ShadowMm(int id, ShadowTable root, int owner)
     public readonly int Id = id;
     public readonly ShadowTable Root = root;
     /// <summary>Process key (tgid) whose mm this is, 0 when only a kernel thread named it.</summary>
-    public readonly int Owner = owner;
+    public int Owner = owner;
     public ulong Pointer;
     /// <summary>PTE tables stored under huge PMDs (THP deposit), by PMD-aligned address.</summary>
     public readonly Dictionary<ulong, ShadowTable> Deposits = [];

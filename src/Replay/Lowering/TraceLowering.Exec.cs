@@ -1,4 +1,5 @@
 using System.Globalization;
+using Pipeline.Replay.Coverage;
 using Pipeline.Replay.Exposure;
 using Pipeline.Replay.Real;
 using Pipeline.Replay.Runner;
@@ -64,7 +65,7 @@ public sealed partial class TraceLowering
         {
             // No traced execve entry: the argument pages are unknown.
             EndExec(task, undecided: exec?.StackPending == true);
-            Statistics.ExecStacksUndecided++;
+            ExecUndecided("exec without a traced sys_enter_execve: the argument pages are unknown");
             exec = new ExecState(Ev(task, "sched_process_exec"))
             {
                 PreExecMm = _mmOfProcess.TryGetValue(ProcessKey(task.Tid), out var cur) ? cur : null,
@@ -89,9 +90,15 @@ public sealed partial class TraceLowering
     {
         if (undecided)
         {
-            Statistics.ExecStacksUndecided++;
+            ExecUndecided("exec whose new image never faulted in the stack area before its next exec, its exit or the end of the trace");
         }
         task.Exec = null;
+    }
+
+    private void ExecUndecided(string reason)
+    {
+        Statistics.ExecStacksUndecided++;
+        Coverage.Gap("R5", reason, _row.Seq);
     }
 
     /// <summary>During execve the first mm pointer not yet bound is the bprm mm (bprm_mm_init takes its mmap_lock first).</summary>
@@ -164,18 +171,26 @@ public sealed partial class TraceLowering
         {
             task.Exec = null;
         }
-        if (!LowerStackShift(task, exec, address & ~4095UL))
+        if (LowerStackShift(task, exec, address & ~4095UL, out string? why))
         {
-            Statistics.ExecStacksUndecided++;
+            Coverage.Actor("R5", CoverageRules.StackShift, MmOfTask(task)?.Id ?? 0, _row.Seq);
+        }
+        else
+        {
+            ExecUndecided(why ?? "exec stack placement not decided");
         }
     }
 
-    private bool LowerStackShift(TaskInfo task, ExecState exec, ulong faultPage)
+    private bool LowerStackShift(TaskInfo task, ExecState exec, ulong faultPage, out string? why)
     {
+        why = null;
         var mm = MmOfTask(task);
         int n = exec.ArgPfns.Count;
         if (mm is null || ReferenceEquals(mm, exec.PreExecMm) || n == 0 || exec.Tainted)
         {
+            why = n == 0 ? "exec with no traced stack page (argument pages allocated between sys_enter_execve and sched_process_exec)"
+                : exec.Tainted ? "exec whose stack pages were faulted or freed before the shift"
+                : "exec whose old mm is still the process' mapping (its exit_mmap and the new mm were not traced)";
             return false;
         }
         ulong len = (ulong)n << 12;
@@ -185,6 +200,7 @@ public sealed partial class TraceLowering
         ulong top2 = top1 + 0x1000;
         if (top2 >= StackTopMax)
         {
+            why = "exec whose first stack-area fault lies above the argument pages";
             return false;
         }
         var p1 = PredictStack(oldStart, len, StackTopMax - top1);
@@ -199,6 +215,7 @@ public sealed partial class TraceLowering
         }
         if (!SameShape(p1, p2, len, StackTopMax - top1, StackTopMax - top2))
         {
+            why = "exec whose stack move changes shape one page higher (overlap or PMD alignment depends on the exact placement)";
             return false;
         }
         ulong shift = StackTopMax - top1;
@@ -207,6 +224,7 @@ public sealed partial class TraceLowering
         if (mm.Vmas.Any(v => v.Start < StackTopMax && newStart < v.End) || AnyPopulated(mm, lowRegion, StackTopMax)
             || exec.ArgPfns.Any(p => _mapped.ContainsKey(p) || !(_pages.TryGetValue(p, out bool a) && a)) || exec.ArgPfns.Distinct().Count() != n)
         {
+            why = "exec whose stack range or pages the model already holds (destination populated, or a page mapped or freed)";
             return false;
         }
         // copy_strings filled the temporary stack top down: the first argument page is the highest.

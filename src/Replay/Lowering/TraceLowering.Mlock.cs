@@ -1,3 +1,4 @@
+using Pipeline.Replay.Coverage;
 using System.Globalization;
 using Pipeline.Storage;
 
@@ -57,6 +58,10 @@ public sealed partial class TraceLowering
         if (mm is not null && ret >= 0)
         {
             ulong start = c.Start;
+            if (call is "munlock" or "munlockall" && mm.Vmas.Any(v => v.Locked))
+            {
+                Coverage.Actor("R4", CoverageRules.Munlock, mm.Id, _row.Seq);
+            }
             switch (call)
             {
                 case "mlock":
@@ -380,6 +385,7 @@ public sealed partial class TraceLowering
         }
         if (hadLocked)
         {
+            Coverage.Actor("R4", CoverageRules.Munlock, mm.Id, _row.Seq);
             _exposure.OnMunlockBegin(-mm.Id, mm.Id, Ev(task, "exit_mmap begins"), keepOpen: true);
         }
         _exposure.OnMunlockEnd(-mm.Id, Ev(task, "exit_mmap"), "exit_mmap");

@@ -1,4 +1,5 @@
 using System.Globalization;
+using Pipeline.Replay.Coverage;
 using Pipeline.Replay.Exposure;
 using Pipeline.Replay.Real;
 using Pipeline.Replay.Runner;
@@ -38,6 +39,9 @@ public sealed partial class TraceLowering
     private static readonly int s_oldLen = Col("old_len");
     private static readonly int s_newLen = Col("new_len");
     private static readonly int s_behavior = Col("behavior");
+    private static readonly int s_fd = Col("fd");
+    private const long MadvPageout = 21;
+    private const ulong ODirect = 0x4000;
 
     private static readonly string[] s_kernelThreads =
     [
@@ -66,6 +70,9 @@ public sealed partial class TraceLowering
     private int _nextMm = 1;
     private int _nextTable = 1;
     private long _opsBefore;
+    private readonly HashSet<string> _eventsSeen = new(StringComparer.Ordinal);
+    private readonly HashSet<(int Process, long Fd)> _directFds = [];
+    private bool _tgidKnown;
 
     /// <summary>Creates a lowering for <paramref name="profile"/> (mremap predictions and exposure rules follow it).</summary>
     /// <param name="profile">Kernel profile (mremap prediction rules and exposure rules).</param>
@@ -85,6 +92,12 @@ public sealed partial class TraceLowering
 
     /// <summary>Exposure windows found so far (class <c>exposure</c>).</summary>
     public IReadOnlyList<Finding> Exposures => _exposure.Findings;
+
+    /// <summary>What the trace shows of each race's actors, and which actor ops were skipped or left undecided.</summary>
+    public CoverageTracker Coverage { get; } = new();
+
+    /// <summary>Event names the lowering has read (what the trace can show).</summary>
+    public IReadOnlySet<string> EventsSeen => _eventsSeen;
 
     /// <summary>Ops emitted so far.</summary>
     public long OpCount => _opCount;
@@ -124,6 +137,7 @@ public sealed partial class TraceLowering
         ArgumentNullException.ThrowIfNull(row);
         Statistics.Events++;
         _row = row;
+        _eventsSeen.Add(row.Event);
         _opsBefore = _opCount;
         if ((uint)row.Cpu >= MaxCpus)
         {
@@ -136,6 +150,7 @@ public sealed partial class TraceLowering
         if (row.Tgid is int tgid && tgid > 0)
         {
             _processOf[row.Pid] = tgid;
+            _tgidKnown = true;
         }
         FinishFaultUnlessPageAlloc(task, row.Event);
         _tracker.Process(row);
@@ -168,7 +183,10 @@ public sealed partial class TraceLowering
                 OnCollapseIsolate(task);
                 break;
             case "huge_memory:mm_collapse_huge_page":
+                OnCollapseDone(task);
+                break;
             case "huge_memory:mm_khugepaged_collapse_file":
+                OnCollapseFile(task);
                 OnCollapseDone(task);
                 break;
             case "mmap:exit_mmap":
@@ -183,11 +201,17 @@ public sealed partial class TraceLowering
                 {
                     StartZap(task, Field(s_start), Field(s_len), keepTables: true);
                 }
+                else if (_row.IsSet(s_behavior) && _row.GetInt64(s_behavior) == MadvPageout)
+                {
+                    // reclaim_pages → shrink_folio_list → try_to_unmap on the range's folios, in this task.
+                    task.Walking |= WalkContext.Pageout;
+                }
                 break;
             case "syscalls:sys_exit_munmap":
             case "syscalls:sys_exit_madvise":
                 ZapMunmap(task);
                 task.Munmap = null;
+                task.Walking &= ~WalkContext.Pageout;
                 break;
             case "syscalls:sys_enter_mlock":
             case "syscalls:sys_enter_mlock2":
@@ -221,6 +245,47 @@ public sealed partial class TraceLowering
                 break;
             case "sched:sched_process_exit":
                 OnProcessExit(task);
+                break;
+            case "syscalls:sys_enter_openat":
+            case "syscalls:sys_enter_openat2":
+            case "syscalls:sys_enter_open":
+                task.OpenFlags = Field(s_flags);
+                break;
+            case "syscalls:sys_exit_openat":
+            case "syscalls:sys_exit_openat2":
+            case "syscalls:sys_exit_open":
+                OnOpenExit(task);
+                break;
+            case "syscalls:sys_enter_close":
+                _directFds.Remove((ProcessKey(task.Tid), _row.IsSet(s_fd) ? _row.GetInt64(s_fd) : -1));
+                break;
+            case "filemap:mm_filemap_fault":
+                OnFileFault(task);
+                break;
+            case "filemap:mm_filemap_add_to_page_cache":
+                OnPageCacheAdd(task);
+                break;
+            case "filemap:mm_filemap_delete_from_page_cache":
+                OnPageCacheDelete();
+                break;
+            case "syscalls:sys_enter_vmsplice":
+                LocklessWalker(task);
+                break;
+            case "syscalls:sys_enter_read":
+            case "syscalls:sys_enter_pread64":
+            case "syscalls:sys_enter_readv":
+            case "syscalls:sys_enter_preadv":
+            case "syscalls:sys_enter_preadv2":
+            case "syscalls:sys_enter_write":
+            case "syscalls:sys_enter_pwrite64":
+            case "syscalls:sys_enter_writev":
+            case "syscalls:sys_enter_pwritev":
+            case "syscalls:sys_enter_pwritev2":
+                if (_row.IsSet(s_fd) && _directFds.Contains((ProcessKey(task.Tid), _row.GetInt64(s_fd))))
+                {
+                    // O_DIRECT I/O pins the user buffer with pin_user_pages_fast: a GUP-fast walk of the mm.
+                    LocklessWalker(task);
+                }
                 break;
             case "syscalls:sys_enter_mremap":
                 if (AlignUp(Field(s_newLen), 4096) is var newLen && AlignUp(Field(s_oldLen), 4096) is var oldLen && newLen < oldLen && newLen > 0)
@@ -330,14 +395,29 @@ public sealed partial class TraceLowering
     {
         if (_mmOfPointer.TryGetValue(pointer, out var bound))
         {
-            if (!task.Kernel && bound.Owner != 0 && ProcessKey(task.Tid) != bound.Owner)
+            if (!task.Kernel && bound.Owner != 0 && ProcessKey(task.Tid) != bound.Owner && !_tgidKnown)
             {
                 // Another thread of that process without a tgid in the trace: it shares the mm from now on.
                 _processOf[task.Tid] = bound.Owner;
             }
+            else if (!task.Kernel && bound.Owner == 0 && !_mmOfProcess.ContainsKey(ProcessKey(task.Tid)))
+            {
+                // A pointer first named by another task (a kernel thread, or the parent's dup_mmap at fork) turns out to
+                // be this process' mm: it becomes the process' own.
+                bound.Owner = ProcessKey(task.Tid);
+                _mmOfProcess[bound.Owner] = bound;
+            }
             return bound;
         }
-        var mm = task.Kernel ? CreateMm(0, task) : ExecMmFor(task) ?? MmOfTask(task)!;
+        var own = task.Kernel ? null : ExecMmFor(task) ?? MmOfTask(task)!;
+        if (own is not null && own.Pointer != 0 && own.Pointer != pointer && _mmOfPointer.ContainsKey(own.Pointer))
+        {
+            // The task's mm is bound to another live pointer, so this one is another mm it locks: the child's mm in
+            // fork's dup_mmap, or a remote access (process_vm_*, /proc/PID/mem). Rebinding it here would let that mm's
+            // exit_mmap destroy the task's own.
+            own = null;
+        }
+        var mm = own ?? CreateMm(0, task);
         if (mm.Pointer != 0)
         {
             _mmOfPointer.Remove(mm.Pointer);
@@ -434,7 +514,7 @@ public sealed partial class TraceLowering
     /// <summary>A fault's data page comes as the next mm_page_alloc of the same task; anything else ends it.</summary>
     private void FinishFaultUnlessPageAlloc(TaskInfo task, string ev)
     {
-        if (task.PendingFault is not { } fault || ev == "kmem:mm_page_alloc" || ev == "kmem:rss_stat")
+        if (task.PendingFault is not { } fault || ev == "kmem:mm_page_alloc" || ev == "kmem:rss_stat" || ev == "filemap:mm_filemap_fault")
         {
             return;
         }
@@ -593,6 +673,11 @@ public sealed partial class TraceLowering
         {
             Statistics.FreesOfUntracedPages++;
         }
+        if (task.HugePage == pfn)
+        {
+            // A collapse that failed (or gave up) frees the huge page it allocated: a later collapse must not use it.
+            task.HugePage = null;
+        }
         if (task.Munmap is not null)
         {
             ZapMunmap(task);
@@ -602,6 +687,15 @@ public sealed partial class TraceLowering
         {
             if (_mapped.TryGetValue(p, out var mapping))
             {
+                if (IsRmapWalker(task))
+                {
+                    // Reclaim, migration or compaction freed a page it had unmapped through the rmap (try_to_unmap_one / try_to_migrate_one).
+                    Coverage.Actor("R1", CoverageRules.RmapWalker, mapping.Mm.Id, _row.Seq);
+                    if (_mlocked.Contains(p))
+                    {
+                        Coverage.Actor("R4", CoverageRules.MlockedWalker, mapping.Mm.Id, _row.Seq);
+                    }
+                }
                 // The kernel unmapped and flushed the page before freeing it (exit, MADV_DONTNEED, reclaim …) without a traced event.
                 Unmap(task, mapping, flush: true);
                 Statistics.ImpliedUnmaps++;
@@ -856,6 +950,7 @@ public sealed partial class TraceLowering
         {
             Statistics.Munmaps++;
         }
+        Coverage.Actor("R3", CoverageRules.Zap, mm.Id, _row.Seq);
         ulong start = range.Addr & ~4095UL;
         ulong end = start + range.Len;
         if (end < start || end > UserTop)
@@ -943,6 +1038,13 @@ public sealed partial class TraceLowering
         {
             ForgetLocked(task, mm, result, result + AlignUp(call.NewLen, 4096));
         }
+        if (call.Undecided && call.Ret is >= 0
+            && (extents.Count == 0 || (!_profile.Has(KernelFix.RmapLocksPmdMove) && extents.Any(e => e.Path is MovePaths.NormalPmd or MovePaths.NormalPud))))
+        {
+            // Undecided matters when nothing was predicted, or when need_rmap_locks (copy_vma's merge) decides whether a
+            // PMD move takes the rmap locks under this profile.
+            MoverGap("mremap whose moves the prediction cannot decide: " + call.UndecidedReason, call.Seq);
+        }
         int normalPmd = 0;
         foreach (var e in extents)
         {
@@ -959,6 +1061,7 @@ public sealed partial class TraceLowering
                     if (e.Path != MovePaths.Skipped)
                     {
                         Statistics.MremapExtentsSkipped++;
+                        MoverGap(e.Path + " extent not lowered (huge or PUD-level moves are not modelled)", call.Seq);
                     }
                     break;
             }
@@ -973,6 +1076,7 @@ public sealed partial class TraceLowering
         if (oldPmd?.Children![oldIdx] is not { } table)
         {
             Statistics.MremapExtentsSkipped++;
+            MoverGap("NORMAL_PMD extent whose source table the model never saw populated (mapped before the trace, or faults/allocations not traced)", _row.Seq);
             return;
         }
         var newPmd = EnsurePath(task, mm, e.NewStart, Level.Pmd);
@@ -993,6 +1097,8 @@ public sealed partial class TraceLowering
             op.Flags |= OpFlags.NeedRmapLocks;
         }
         Emit(op);
+        Coverage.Actor("R1", CoverageRules.PmdMover, mm.Id, _row.Seq);
+        Coverage.Actor("R6", CoverageRules.PmdMover, mm.Id, _row.Seq);
         oldPmd.Children[oldIdx] = null;
         oldPmd.Present--;
         newPmd.Children[newIdx] = table;
@@ -1069,12 +1175,17 @@ public sealed partial class TraceLowering
             return;
         }
         task.Collapsing = true;
-        if (!_mapped.TryGetValue(pfn, out var m) || m.Table.Level != Level.Pte || task.HugePage is not { } huge
-            || (task.LockedMm is { } locked && !ReferenceEquals(locked, m.Mm)))
+        string? skip = !_mapped.TryGetValue(pfn, out var m) ? "collapse whose scan_pfn the model does not map (its PTEs were set before the trace, or their faults/allocations were not traced)"
+            : m.Table.Level != Level.Pte ? "collapse whose scan_pfn the model maps by a huge PMD"
+            : task.HugePage is null ? "collapse without a traced order-9 GFP_TRANSHUGE allocation by the collapsing task"
+            : task.LockedMm is { } locked && !ReferenceEquals(locked, m.Mm) ? "collapse whose scan_pfn the model maps in another mm than the one locked"
+            : null;
+        if (skip is not null)
         {
-            Statistics.CollapsesSkipped++;
+            CollapseSkipped(skip);
             return;
         }
+        ulong huge = task.HugePage!.Value;
         var mm = m.Mm;
         var table = m.Table;
         ulong va = table.Base;
@@ -1082,7 +1193,7 @@ public sealed partial class TraceLowering
         int pmdIdx = ShadowTable.IndexOf(va, Level.Pmd);
         if (pmd is null || !ReferenceEquals(pmd.Children![pmdIdx], table) || _mapped.ContainsKey(huge))
         {
-            Statistics.CollapsesSkipped++;
+            CollapseSkipped(_mapped.ContainsKey(huge) ? "collapse whose huge page the model still maps elsewhere" : "collapse whose PTE table the model has not linked in its PMD");
             return;
         }
         task.HugePage = null;
@@ -1131,6 +1242,70 @@ public sealed partial class TraceLowering
         mm.Deposits[va] = table;
         SetHuge(task, mm, pmd, pmdIdx, va, huge);
         Statistics.Collapses++;
+        Coverage.Actor("R2", CoverageRules.Collapse, mm.Id, _row.Seq);
+    }
+
+    private void CollapseSkipped(string reason)
+    {
+        Statistics.CollapsesSkipped++;
+        Coverage.Gap("R2", reason, _row.Seq);
+    }
+
+    /// <summary>collapse_file (file or shmem THP) ends in retract_page_tables, which is not lowered (docs/coverage.md).</summary>
+    private void OnCollapseFile(TaskInfo task)
+    {
+        string? result = null;
+        foreach (var arg in _row.Args)
+        {
+            if (arg.Key == "result")
+            {
+                result = arg.Value;
+            }
+        }
+        if (result is not null && result != "succeeded" && result != "1")
+        {
+            return;
+        }
+        int mm = _row.IsSet(s_mm) ? MmOfPointer(_row.GetUInt64(s_mm), task).Id : 0;
+        Coverage.Actor("R6", CoverageRules.Retract, mm, _row.Seq);
+        Coverage.Gap("R6", "file collapse: retract_page_tables not lowered (the trace names only the scanned mm, not every mm mapping the file, and file-page mappings are not lowered)", _row.Seq);
+        Coverage.Gap("R2", "file collapse (collapse_file → retract_page_tables) not lowered", _row.Seq);
+    }
+
+    private void MoverGap(string reason, long seq)
+    {
+        Coverage.Gap("R1", reason, seq);
+        Coverage.Gap("R6", reason, seq);
+    }
+
+    // ---- coverage: rmap walkers and lockless walkers
+
+    /// <summary>Whether a free by <paramref name="task"/> of a page mapped in some mm is an rmap walker's (reclaim, migration, compaction).</summary>
+    private static bool IsRmapWalker(TaskInfo task) =>
+        task.Walking != WalkContext.None
+        || (task.Kernel && (task.Comm.StartsWith("kswapd", StringComparison.Ordinal) || task.Comm.StartsWith("kcompactd", StringComparison.Ordinal)
+            || task.Comm.StartsWith("migration/", StringComparison.Ordinal)));
+
+    private void LocklessWalker(TaskInfo task)
+    {
+        if (MmOfTask(task) is { } mm)
+        {
+            Coverage.Actor("R2", CoverageRules.LocklessWalker, mm.Id, _row.Seq);
+        }
+    }
+
+    private void OnOpenExit(TaskInfo task)
+    {
+        long fd = _row.IsSet(s_ret) ? _row.GetInt64(s_ret) : -1;
+        if (fd >= 0 && (task.OpenFlags & ODirect) != 0)
+        {
+            _directFds.Add((ProcessKey(task.Tid), fd));
+        }
+        else if (fd >= 0)
+        {
+            _directFds.Remove((ProcessKey(task.Tid), fd));
+        }
+        task.OpenFlags = 0;
     }
 
     private void OnCollapseDone(TaskInfo task)
@@ -1207,6 +1382,22 @@ public sealed partial class TraceLowering
 
     private void OnOther(TaskInfo task, string ev)
     {
+        switch (ev)
+        {
+            // A task inside these frees the pages its rmap walk unmapped: the walker actor of R1 and R4.
+            case "migrate:mm_migrate_pages_start":
+                task.Walking |= WalkContext.Migrate;
+                break;
+            case "migrate:mm_migrate_pages":
+                task.Walking &= ~WalkContext.Migrate;
+                break;
+            case "compaction:mm_compaction_begin":
+                task.Walking |= WalkContext.Compact;
+                break;
+            case "compaction:mm_compaction_end":
+                task.Walking &= ~WalkContext.Compact;
+                break;
+        }
         if (ev.StartsWith("vmscan:", StringComparison.Ordinal))
         {
             switch (ev)
@@ -1215,12 +1406,17 @@ public sealed partial class TraceLowering
                 case "vmscan:mm_vmscan_direct_reclaim_begin":
                 case "vmscan:mm_vmscan_memcg_reclaim_begin":
                 case "vmscan:mm_vmscan_node_reclaim_begin":
+                    if (ev != "vmscan:mm_vmscan_kswapd_wake")
+                    {
+                        task.Walking |= WalkContext.Reclaim;
+                    }
                     _exposure.OnReclaimInterval(true, Ev(task, ev));
                     break;
                 case "vmscan:mm_vmscan_kswapd_sleep":
                 case "vmscan:mm_vmscan_direct_reclaim_end":
                 case "vmscan:mm_vmscan_memcg_reclaim_end":
                 case "vmscan:mm_vmscan_node_reclaim_end":
+                    task.Walking &= ~WalkContext.Reclaim;
                     _exposure.OnReclaimInterval(false, Ev(task, ev));
                     break;
                 default:
@@ -1284,5 +1480,19 @@ public sealed partial class TraceLowering
         public bool ZapKeepsTables;
         public MlockCall? Mlock;
         public ExecState? Exec;
+        public WalkContext Walking;
+        public (PendingFault Fault, (string Dev, string Ino, string Offset) Key)? PendingFileFault;
+        public ulong OpenFlags;
+    }
+
+    /// <summary>Where a task is when it frees pages: inside an rmap walker (docs/coverage.md).</summary>
+    [Flags]
+    private enum WalkContext
+    {
+        None = 0,
+        Reclaim = 1,
+        Migrate = 2,
+        Compact = 4,
+        Pageout = 8,
     }
 }

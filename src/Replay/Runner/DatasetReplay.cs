@@ -1,4 +1,5 @@
 using System.Globalization;
+using Pipeline.Replay.Coverage;
 using Pipeline.Replay.Lowering;
 using Pipeline.Replay.Real;
 using Pipeline.Storage;
@@ -28,6 +29,9 @@ public sealed record DatasetReplayResult(
 
     /// <summary>Whether the lowered ops were written as ops.parquet (<see cref="DatasetReplayOptions.KeepOps"/>).</summary>
     public bool OpsKept { get; init; }
+
+    /// <summary>What the trace could show of each race R1–R6 (docs/coverage.md), in race order.</summary>
+    public IReadOnlyList<RaceCoverage> Coverage { get; init; } = [];
 
     /// <summary>Exposure windows found in a real trace (class <c>exposure</c>).</summary>
     public IReadOnlyList<Finding> Exposures { get; init; } = [];
@@ -113,6 +117,7 @@ public static class DatasetReplay
         var diagnostics = new IngestDiagnostics();
         var engine = new ReplayEngine(profile, arch);
         var named = new HashSet<int>();
+        var opCoverage = new OpCoverage();
         long opCount = 0;
         // The events themselves say whether there are ops at all (a real trace is then not read twice): never
         // meta.json, a summary that can go stale or be edited. Both answers come from Parquet metadata and the
@@ -128,6 +133,7 @@ public static class DatasetReplay
                 engine.NameTask(op.Tid, comm);
             }
             engine.Execute(op);
+            opCoverage.Observe(op);
             if ((++opCount & 0xFFFF) == 0)
             {
                 cancellationToken.ThrowIfCancellationRequested();
@@ -176,6 +182,11 @@ public static class DatasetReplay
         IReadOnlyList<Finding> findings = [.. result?.Findings ?? [], .. exposures];
         WriteFindings(connection, findings, profile, arch, dataset.Directory);
 
+        IReadOnlyList<RaceCoverage> coverage = lowering is null
+            ? opCoverage.Build()
+            : lowering.Coverage.Build(e => lowering.EventsSeen.Contains(e) || dataset.Meta.EventCounts.ContainsKey(e));
+        WriteCoverage(connection, coverage, profile, arch, dataset.Directory);
+
         int mremaps = 0;
         long ignored = ignoredEvents;
         if (lowering is not null)
@@ -190,6 +201,7 @@ public static class DatasetReplay
             Lowering = lowering?.Statistics,
             OpsKept = lowering is not null && options.KeepOps,
             Exposures = exposures,
+            Coverage = coverage,
         };
     }
 
@@ -206,6 +218,58 @@ public static class DatasetReplay
                 cancellationToken.ThrowIfCancellationRequested();
             }
         }
+    }
+
+    /// <summary>Coverage table name (and file name without extension).</summary>
+    public const string CoverageTable = "coverage";
+
+    /// <summary>Writes <c>coverage.parquet</c>: one row per race, its actors, gaps and record line (replaced atomically).</summary>
+    private static void WriteCoverage(DuckDbConnection connection, IReadOnlyList<RaceCoverage> coverage, KernelProfile profile, Arch arch, string directory)
+    {
+        connection.Execute("""
+            CREATE OR REPLACE TEMP TABLE staged_coverage (
+                race VARCHAR, checker VARCHAR, profile VARCHAR, arch VARCHAR, verdict VARCHAR, why VARCHAR,
+                actors VARCHAR[], actor_counts VARCHAR[], actor_example_seqs VARCHAR[], actor_mms VARCHAR[], actor_visible VARCHAR[],
+                common_mms INTEGER, skip_reasons VARCHAR[], skip_counts VARCHAR[], skip_example_seqs VARCHAR[],
+                missing_events VARCHAR[], record_command VARCHAR)
+            """);
+        using (var appender = connection.CreateAppender("staged_coverage"))
+        {
+            string archName = arch == Arch.X86 ? "x86" : "arm64";
+            foreach (var c in coverage)
+            {
+                appender.BeginRow()
+                    .Append(c.Race).Append(c.Checker).Append(profile.Name).Append(archName).Append(c.VerdictName).Append(c.Why)
+                    .Append(c.Actors.Select(a => (string?)a.Name).ToList())
+                    .Append(c.Actors.Select(a => (string?)a.Count.ToString(CultureInfo.InvariantCulture)).ToList())
+                    .Append(c.Actors.Select(a => a.ExampleSeq < 0 ? null : (string?)a.ExampleSeq.ToString(CultureInfo.InvariantCulture)).ToList())
+                    .Append(c.Actors.Select(a => (string?)a.Mms.ToString(CultureInfo.InvariantCulture)).ToList())
+                    .Append(c.Actors.Select(a => (string?)(a.Visible ? "true" : "false")).ToList())
+                    .Append(c.CommonMms)
+                    .Append(c.Gaps.Select(g => (string?)g.Reason).ToList())
+                    .Append(c.Gaps.Select(g => (string?)g.Count.ToString(CultureInfo.InvariantCulture)).ToList())
+                    .Append(c.Gaps.Select(g => (string?)g.ExampleSeq.ToString(CultureInfo.InvariantCulture)).ToList())
+                    .Append(c.MissingEvents.Select(e => (string?)e).ToList());
+                if (c.RecordCommand is { } record)
+                {
+                    appender.Append(record);
+                }
+                else
+                {
+                    appender.AppendNull();
+                }
+                appender.EndRow();
+            }
+            appender.Close();
+        }
+        DatasetFiles.WriteParquetAtomic(connection, """
+            SELECT race, checker, profile, arch, verdict, why, actors, CAST(actor_counts AS BIGINT[]) AS actor_counts,
+                   CAST(actor_example_seqs AS BIGINT[]) AS actor_example_seqs, CAST(actor_mms AS INTEGER[]) AS actor_mms,
+                   CAST(actor_visible AS BOOLEAN[]) AS actor_visible, common_mms, skip_reasons,
+                   CAST(skip_counts AS BIGINT[]) AS skip_counts, CAST(skip_example_seqs AS BIGINT[]) AS skip_example_seqs,
+                   missing_events, record_command
+            FROM staged_coverage ORDER BY race
+            """, Path.Combine(directory, CoverageTable + ".parquet"));
     }
 
     /// <summary>Loads the op trace of a dataset (its <c>mmop:*</c> events).</summary>

@@ -183,6 +183,92 @@ public sealed class TraceLoweringTests
             .Line("khugepaged", 38, 1, $"mm_collapse_huge_page: mm={Mm}, isolated=1, status=succeeded");
     }
 
+    /// <summary>
+    /// MADV_COLLAPSE as 6.18 records it (tests/workloads/raceactors.c under mmtrace record): the calling task allocates
+    /// the huge page, a pinned page fails the isolation (not_suitable_page_count) and the page is freed; the retry
+    /// allocates again and succeeds. With <paramref name="tracedRetryAlloc"/> false the retry's allocation is lost.
+    /// </summary>
+    private static LoweringInput MadvCollapse(bool tracedRetryAlloc)
+    {
+        var input = new LoweringInput();
+        Fault(input, 0x7f0000200000, 0x5000, pid: 200);
+        Fault(input, 0x7f0000201000, 0x5001, pid: 200);
+        input.Line("mover", 200, 0, "sys_madvise(start: 7f0000200000, len_in: 200000, behavior: 19)")
+            .Line("mover", 200, 0, "mm_page_alloc: page=0000000033333333 pfn=0x8000 order=9 migratetype=1 gfp_flags=GFP_TRANSHUGE")
+            .Line("mover", 200, 0, $"mmap_lock_acquire_returned: mm={Mm} memcg_id=1 write=true success=true")
+            .Line("mover", 200, 0, "mm_collapse_huge_page_isolate: scan_pfn=0x5001, none_or_zero=510, referenced=2, status=not_suitable_page_count")
+            .Line("mover", 200, 0, $"mmap_lock_released: mm={Mm} memcg_id=1 write=true")
+            .Line("mover", 200, 0, "mm_page_free: page=0000000033333333 pfn=0x8000 order=9")
+            .Line("mover", 200, 0, $"mm_collapse_huge_page: mm={Mm}, isolated=0, status=not_suitable_page_count");
+        if (tracedRetryAlloc)
+        {
+            input.Line("mover", 200, 0, "mm_page_alloc: page=0000000033333334 pfn=0x8200 order=9 migratetype=1 gfp_flags=GFP_TRANSHUGE");
+        }
+        return input
+            .Line("mover", 200, 0, $"mmap_lock_acquire_returned: mm={Mm} memcg_id=1 write=true success=true")
+            .Line("mover", 200, 0, "mm_collapse_huge_page_isolate: scan_pfn=0x5001, none_or_zero=510, referenced=2, status=succeeded")
+            .Line("mover", 200, 0, "mm_page_free: page=0000000022222222 pfn=0x5000 order=0")
+            .Line("mover", 200, 0, "mm_page_free: page=0000000022222223 pfn=0x5001 order=0")
+            .Line("mover", 200, 0, $"mmap_lock_released: mm={Mm} memcg_id=1 write=true")
+            .Line("mover", 200, 0, $"mm_collapse_huge_page: mm={Mm}, isolated=1, status=succeeded");
+    }
+
+    [Fact]
+    public void Lower_ForkLocksTheChildsMm_TheParentKeepsItsOwnMmWhenTheChildExits()
+    {
+        // fork: dup_mmap takes the child's new mmap_lock in the parent's context. That pointer is not the parent's mm;
+        // binding it there made the child's exit_mmap destroy the parent's mm (and an exec of the child hand the
+        // parent's process over to the child's new image).
+        const string child = "00000000feedf00d";
+        var input = new LoweringInput()
+            .Line("bash", 300, 0, $"mmap_lock_acquire_returned: mm={Mm} memcg_id=1 write=false success=true")
+            .Line("bash", 300, 0, $"mmap_lock_released: mm={Mm} memcg_id=1 write=false");
+        Fault(input, 0x7f0000200000, 0x5000, pid: 300);
+        input.Line("bash", 300, 0, $"mmap_lock_acquire_returned: mm={child} memcg_id=1 write=true success=true")
+            .Line("bash", 300, 0, $"mmap_lock_released: mm={child} memcg_id=1 write=true")
+            .Line("bash", 301, 1, $"mmap_lock_acquire_returned: mm={child} memcg_id=1 write=false success=true")
+            .Line("bash", 301, 1, $"mmap_lock_released: mm={child} memcg_id=1 write=false")
+            .Line("bash", 301, 1, $"exit_mmap: mm={child} mt=0000000055555555");
+        Fault(input, 0x7f0000201000, 0x5001, pid: 300);
+
+        var (trace, lowering, result) = LowerAndReplay(input.Rows());
+
+        var sets = trace.Ops.ToArray().Where(o => o.Kind == OpKind.PteSet).ToList();
+        Assert.Equal(2, sets.Count);
+        Assert.Equal(sets[0].Mm, sets[1].Mm);
+        var destroyed = Assert.Single(trace.Ops.ToArray(), o => o.Kind == OpKind.MmDestroy);
+        Assert.NotEqual(sets[0].Mm, destroyed.Mm);
+        Assert.Equal(1, lowering.Statistics.MmDestroyed);
+        AssertNoFindings(result);
+    }
+
+    [Fact]
+    public void Lower_MadvCollapseRetriedAfterAPinnedPage_MapsTheRetrysHugePage()
+    {
+        var (trace, lowering, result) = LowerAndReplay(MadvCollapse(tracedRetryAlloc: true).Rows());
+
+        var huge = trace.Ops.ToArray().Single(o => o.Kind == OpKind.PmdSetHuge);
+        Assert.Equal((0x7f0000200000UL, 0x8200UL, 200), (huge.Va, huge.Pfn, huge.Tid));
+        Assert.Equal((1, 0), (lowering.Statistics.Collapses, lowering.Statistics.CollapsesSkipped));
+        var r2 = lowering.Coverage.Build(_ => true).Single(c => c.Race == "R2");
+        Assert.Equal(1, r2.Actors.Single(a => a.Name == Pipeline.Replay.Coverage.CoverageRules.Collapse).Count);
+        Assert.Empty(r2.Gaps);
+        AssertNoFindings(result);
+    }
+
+    [Fact]
+    public void Lower_MadvCollapseWhoseRetryAllocationWasLost_IsSkippedNotGivenTheFreedHugePage()
+    {
+        var (trace, lowering, result) = LowerAndReplay(MadvCollapse(tracedRetryAlloc: false).Rows());
+
+        // The failed attempt freed pfn 0x8000: mapping it as the retry's huge page would map a free page.
+        Assert.DoesNotContain(trace.Ops.ToArray(), o => o.Kind == OpKind.PmdSetHuge);
+        Assert.Equal((0, 1), (lowering.Statistics.Collapses, lowering.Statistics.CollapsesSkipped));
+        var gap = Assert.Single(lowering.Coverage.Build(_ => true).Single(c => c.Race == "R2").Gaps);
+        Assert.Contains("order-9 GFP_TRANSHUGE allocation", gap.Reason, StringComparison.Ordinal);
+        AssertNoFindings(result);
+    }
+
     [Fact]
     public void Lower_CollapseSequence_ClearsPmdIsolatesPtesDepositsAndMapsHuge()
     {

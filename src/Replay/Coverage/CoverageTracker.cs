@@ -1,0 +1,265 @@
+using System.Globalization;
+using System.Text;
+
+namespace Pipeline.Replay.Coverage;
+
+/// <summary>checked / partial / blind (docs/coverage.md).</summary>
+public enum CoverageVerdict
+{
+    /// <summary>Every actor was seen, on one common mm, and nothing of the race's actors was skipped or left undecided.</summary>
+    Checked,
+    /// <summary>Some of the race was seen: an actor is missing, the actors never met on one mm, or some of their ops were skipped.</summary>
+    Partial,
+    /// <summary>Nothing of the race could be seen: no actor instance, or an actor no recorded tracepoint can show.</summary>
+    Blind,
+}
+
+/// <summary>How many instances of one actor the trace holds.</summary>
+/// <param name="Name">Actor name (<see cref="CoverageRules"/>).</param>
+/// <param name="Count">Instances (lowered ops, or op-trace ops).</param>
+/// <param name="ExampleSeq">Row id of the first instance (-1 when none).</param>
+/// <param name="Mms">Distinct mms the instances were on (0 = not attributable to an mm).</param>
+/// <param name="Visible">The trace holds the tracepoints that show this actor.</param>
+public sealed record ActorCount(string Name, long Count, long ExampleSeq, int Mms, bool Visible);
+
+/// <summary>Ops of a race's actors that were skipped or left undecided, by reason.</summary>
+/// <param name="Reason">Why.</param>
+/// <param name="Count">How many.</param>
+/// <param name="ExampleSeq">Row id of the first.</param>
+public sealed record CoverageGap(string Reason, long Count, long ExampleSeq);
+
+/// <summary>What one trace could show of one race.</summary>
+/// <param name="Race">R1…R6.</param>
+/// <param name="Checker">I1…I6.</param>
+/// <param name="Verdict">checked / partial / blind.</param>
+/// <param name="Why">One sentence: what made the verdict.</param>
+/// <param name="Actors">Each actor's count.</param>
+/// <param name="CommonMms">mms on which every actor was seen.</param>
+/// <param name="Gaps">Skipped or undecided ops by reason.</param>
+/// <param name="MissingEvents">Tracepoints the race needs that the trace does not hold.</param>
+/// <param name="RecordCommand">For partial/blind: a <c>mmtrace record</c> line with the events to record next time.</param>
+public sealed record RaceCoverage(
+    string Race,
+    string Checker,
+    CoverageVerdict Verdict,
+    string Why,
+    IReadOnlyList<ActorCount> Actors,
+    int CommonMms,
+    IReadOnlyList<CoverageGap> Gaps,
+    IReadOnlyList<string> MissingEvents,
+    string? RecordCommand)
+{
+    /// <summary>The verdict as written in reports: <c>checked</c>, <c>partial</c>, <c>blind</c>.</summary>
+    public string VerdictName => VerdictText(Verdict);
+
+    /// <summary>Lower-case name of a verdict.</summary>
+    public static string VerdictText(CoverageVerdict verdict) => verdict switch
+    {
+        CoverageVerdict.Checked => "checked",
+        CoverageVerdict.Partial => "partial",
+        _ => "blind",
+    };
+}
+
+/// <summary>
+/// Counts, per race, the instances of its actors (with the mm each was on) and the actor ops that were skipped or left
+/// undecided, then judges what the trace could show (<see cref="Build"/>). Fed by <see cref="Lowering.TraceLowering"/>
+/// on real traces and by <see cref="OpCoverage"/> on op traces.
+/// </summary>
+public sealed class CoverageTracker
+{
+    private readonly Dictionary<(string Race, string Actor), ActorTally> _actors = [];
+    private readonly Dictionary<string, Dictionary<string, (long Count, long Seq)>> _gaps = new(StringComparer.Ordinal);
+
+    /// <summary>One instance of an actor of <paramref name="race"/> on <paramref name="mm"/> (0: not attributable).</summary>
+    public void Actor(string race, string actor, int mm, long seq)
+    {
+        if (!_actors.TryGetValue((race, actor), out var tally))
+        {
+            tally = new ActorTally { FirstSeq = seq };
+            _actors[(race, actor)] = tally;
+        }
+        tally.Count++;
+        tally.Mms.Add(mm);
+    }
+
+    /// <summary>An op of one of <paramref name="race"/>'s actors that was skipped or left undecided.</summary>
+    public void Gap(string race, string reason, long seq)
+    {
+        if (!_gaps.TryGetValue(race, out var byReason))
+        {
+            byReason = new Dictionary<string, (long, long)>(StringComparer.Ordinal);
+            _gaps[race] = byReason;
+        }
+        byReason[reason] = byReason.TryGetValue(reason, out var had) ? (had.Count + 1, had.Seq) : (1, seq);
+    }
+
+    /// <summary>
+    /// Judges every race. <paramref name="hasEvent"/> says whether the trace holds a tracepoint (null for op traces, where
+    /// every op is visible).
+    /// </summary>
+    public IReadOnlyList<RaceCoverage> Build(Func<string, bool>? hasEvent)
+    {
+        var result = new List<RaceCoverage>(CoverageRules.All.Count);
+        foreach (var rule in CoverageRules.All)
+        {
+            result.Add(Judge(rule, hasEvent));
+        }
+        return result;
+    }
+
+    private RaceCoverage Judge(CoverageRule rule, Func<string, bool>? hasEvent)
+    {
+        var counts = new List<ActorCount>();
+        var missing = new SortedSet<string>(StringComparer.Ordinal);
+        var wanted = new List<string>();
+        HashSet<int>? common = null;
+        string? unseeable = null;
+        string? invisible = null;
+        foreach (var actor in rule.Actors)
+        {
+            _actors.TryGetValue((rule.Race, actor.Name), out var tally);
+            bool visible = true;
+            if (hasEvent is not null)
+            {
+                foreach (string entry in actor.Events)
+                {
+                    var options = entry.Split('|');
+                    if (!options.Any(hasEvent))
+                    {
+                        visible = false;
+                        missing.UnionWith(options);
+                    }
+                    wanted.AddRange(options);
+                }
+                foreach (string extra in actor.Helpful)
+                {
+                    wanted.Add(extra);
+                    if (!hasEvent(extra))
+                    {
+                        missing.Add(extra);
+                    }
+                }
+                if (actor.Unseeable is not null && (tally is null || tally.Mms.All(m => m == 0)))
+                {
+                    unseeable ??= $"{actor.Name}: {actor.Unseeable}";
+                    visible = false;
+                }
+            }
+            if (!visible && (tally?.Count ?? 0) == 0)
+            {
+                invisible ??= actor.Name;
+            }
+            counts.Add(new ActorCount(actor.Name, tally?.Count ?? 0, tally?.FirstSeq ?? -1, tally?.Mms.Count ?? 0, visible || (tally?.Count ?? 0) > 0));
+            var mms = tally?.Mms.Where(m => m != 0).ToHashSet() ?? [];
+            if (common is null)
+            {
+                common = mms;
+            }
+            else
+            {
+                common.IntersectWith(mms);
+            }
+        }
+        var gaps = _gaps.TryGetValue(rule.Race, out var byReason)
+            ? byReason.OrderByDescending(g => g.Value.Count).ThenBy(g => g.Key, StringComparer.Ordinal)
+                .Select(g => new CoverageGap(g.Key, g.Value.Count, g.Value.Seq)).ToList()
+            : [];
+        int commonMms = common?.Count ?? 0;
+        bool anySeen = counts.Any(c => c.Count > 0);
+        bool allSeen = counts.All(c => c.Count > 0);
+        CoverageVerdict verdict;
+        string why;
+        if (unseeable is not null)
+        {
+            verdict = CoverageVerdict.Blind;
+            why = unseeable;
+        }
+        else if (invisible is not null)
+        {
+            verdict = CoverageVerdict.Blind;
+            why = $"the trace holds none of the tracepoints that show the {invisible}";
+        }
+        else if (!anySeen && gaps.Count == 0)
+        {
+            verdict = CoverageVerdict.Blind;
+            why = $"no {string.Join(" and no ", rule.Actors.Select(a => a.Name))} in the trace";
+        }
+        else if (allSeen && commonMms > 0 && gaps.Count == 0)
+        {
+            verdict = CoverageVerdict.Checked;
+            why = rule.Actors.Count == 1
+                ? $"every {rule.Actors[0].Name} was lowered and replayed"
+                : $"{string.Join(" and ", rule.Actors.Select(a => a.Name))} met on {commonMms.ToString(CultureInfo.InvariantCulture)} mm{(commonMms == 1 ? "" : "s")}, nothing skipped";
+        }
+        else
+        {
+            verdict = CoverageVerdict.Partial;
+            var absent = counts.Where(c => c.Count == 0).Select(c => c.Name).ToList();
+            if (absent.Count > 0)
+            {
+                why = $"no {string.Join(" and no ", absent)} in the trace";
+            }
+            else if (commonMms == 0)
+            {
+                why = $"the {string.Join(" and the ", rule.Actors.Select(a => a.Name))} never ran on the same mm";
+            }
+            else
+            {
+                long skipped = gaps.Sum(g => g.Count);
+                why = string.Create(CultureInfo.InvariantCulture, $"{skipped} actor op{(skipped == 1 ? " was" : "s were")} skipped or undecided");
+            }
+            if (absent.Count > 0 && gaps.Count > 0)
+            {
+                why += string.Create(CultureInfo.InvariantCulture, $"; {gaps.Sum(g => g.Count)} skipped or undecided");
+            }
+        }
+        string? record = verdict == CoverageVerdict.Checked || hasEvent is null ? null : RecordLine(wanted);
+        return new RaceCoverage(rule.Race, rule.Checker, verdict, why, counts, commonMms, gaps, [.. missing], record);
+    }
+
+    /// <summary>
+    /// A <c>mmtrace record</c> line that records the mm event set plus every tracepoint the race's actors need that the
+    /// set lacks (what <c>--events</c> accepts: <c>mm</c> and <c>system:event</c> names, comma separated).
+    /// </summary>
+    public static string RecordLine(IEnumerable<string> events)
+    {
+        var extra = new SortedSet<string>(StringComparer.Ordinal);
+        foreach (string e in events)
+        {
+            if (!MmEventSetMatcher.Covers(e))
+            {
+                extra.Add(e);
+            }
+        }
+        var line = new StringBuilder("mmtrace record -o DATASET --events mm");
+        foreach (string e in extra)
+        {
+            line.Append(',').Append(e);
+        }
+        return line.Append(" -- COMMAND").ToString();
+    }
+
+    private sealed class ActorTally
+    {
+        public long Count;
+        public long FirstSeq;
+        public readonly HashSet<int> Mms = [];
+    }
+}
+
+/// <summary>Whether the recorder's <c>mm</c> event set already enables an event.</summary>
+internal static class MmEventSetMatcher
+{
+    public static bool Covers(string ev)
+    {
+        foreach (string entry in Pipeline.Ingest.Live.MmEventSet.All)
+        {
+            if (entry == ev || (entry.EndsWith('*') && ev.StartsWith(entry[..^1], StringComparison.Ordinal)))
+            {
+                return true;
+            }
+        }
+        return false;
+    }
+}

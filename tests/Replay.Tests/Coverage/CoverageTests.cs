@@ -1,0 +1,143 @@
+using Pipeline.Ingest;
+using Pipeline.Replay.Coverage;
+using Pipeline.Replay.Runner;
+using Pipeline.Storage;
+using Pipeline.Storage.DuckDb;
+
+namespace Pipeline.Replay.Tests.Coverage;
+
+/// <summary>A fact that needs <c>shared/corpus</c> (skipped, with the reason, on clones without it).</summary>
+public sealed class CorpusFactAttribute : FactAttribute
+{
+    public CorpusFactAttribute()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            if (Directory.Exists(Path.Combine(dir.FullName, "shared", "corpus")))
+            {
+                return;
+            }
+        }
+        Skip = "shared/corpus is not above the test directory (a clone without the shared corpus)";
+    }
+}
+
+/// <summary>Coverage verdicts (docs/coverage.md) on the scenario library and on a real recorded trace.</summary>
+public sealed class CoverageTests : IDisposable
+{
+    private readonly string _dir = Path.Combine(Path.GetTempPath(), "coverage-" + Guid.NewGuid().ToString("N"));
+
+    public void Dispose()
+    {
+        if (Directory.Exists(_dir))
+        {
+            Directory.Delete(_dir, recursive: true);
+        }
+    }
+
+    public static TheoryData<string> Scenarios() => [.. ScenarioLibrary.All.Select(s => s.Name)];
+
+    [Theory]
+    [MemberData(nameof(Scenarios))]
+    public void OpCoverage_EveryScenario_ChecksItsOwnRaceAndIsBlindToRacesWithoutActors(string name)
+    {
+        var scenario = ScenarioLibrary.Get(name);
+        var coverage = new OpCoverage();
+        foreach (var op in scenario.Build().Ops)
+        {
+            coverage.Observe(op);
+        }
+
+        var verdicts = coverage.Build().ToDictionary(c => c.Race);
+
+        Assert.Equal(["R1", "R2", "R3", "R4", "R5", "R6"], verdicts.Keys.Order());
+        var own = verdicts[scenario.Race];
+        Assert.True(own.Verdict == CoverageVerdict.Checked, $"{name}: {own.Race} {own.VerdictName}: {own.Why}");
+        Assert.All(own.Actors, a => Assert.True(a.Count > 0 && a.ExampleSeq >= 0, $"{name}: {a.Name} {a.Count}"));
+        Assert.Null(own.RecordCommand);
+        // Every op is visible in an op trace: a race is blind only when none of its actors is there.
+        Assert.All(verdicts.Values.Where(v => v.Verdict == CoverageVerdict.Blind), v => Assert.All(v.Actors, a => Assert.Equal(0, a.Count)));
+    }
+
+    [Fact]
+    public void OpCoverage_MoverAndWalkerOnDifferentMms_IsPartialNotChecked()
+    {
+        var coverage = new OpCoverage();
+        coverage.Observe(new Op { Kind = OpKind.MremapMovePmd, Mm = 1, Seq = 10 });
+        coverage.Observe(new Op { Kind = OpKind.TtuWalk, Mm = 2, Seq = 11 });
+
+        var r1 = coverage.Build().Single(c => c.Race == "R1");
+
+        Assert.Equal(CoverageVerdict.Partial, r1.Verdict);
+        Assert.Equal(0, r1.CommonMms);
+        Assert.Contains("never ran on the same mm", r1.Why, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void RecordLine_ExtraEvents_AreAddedToTheMmSetOnce()
+    {
+        string line = CoverageTracker.RecordLine(["kmem:mm_page_free", "syscalls:sys_enter_vmsplice", "migrate:mm_migrate_pages", "syscalls:sys_enter_vmsplice"]);
+
+        Assert.Equal("mmtrace record -o DATASET --events mm,syscalls:sys_enter_vmsplice -- COMMAND", line);
+    }
+
+    [CorpusFact]
+    public void Run_RecordedKhugepagedTrace_LowersTheCollapseAndSaysWhatIsMissing()
+    {
+        string output = Path.Combine(_dir, "ds");
+        TraceIngestor.Run(new IngestOptions { Inputs = [Real.TestEvents.CorpusFile("recorded/ftrace-text/mm_trace.txt")], Output = output });
+        var dataset = DatasetCatalog.Resolve([output]).Single();
+
+        var result = DatasetReplay.Run(dataset, KernelProfile.Parse("latest", []), Arch.X86);
+
+        var byRace = result.Coverage.ToDictionary(c => c.Race);
+        // The khugepaged collapse of the recording (isolate status=succeeded at 526.290410) is lowered, not skipped.
+        var r2 = byRace["R2"];
+        Assert.Equal(1, r2.Actors.Single(a => a.Name == CoverageRules.Collapse).Count);
+        Assert.Empty(r2.Gaps);
+        // GUP-fast cannot be seen without the syscalls that do it: blind, with a record line that asks for them.
+        Assert.Equal(CoverageVerdict.Blind, r2.Verdict);
+        Assert.False(r2.Actors.Single(a => a.Name == CoverageRules.LocklessWalker).Visible);
+        Assert.Contains("syscalls:sys_enter_vmsplice", r2.RecordCommand, StringComparison.Ordinal);
+        Assert.StartsWith("mmtrace record -o DATASET --events mm,", r2.RecordCommand, StringComparison.Ordinal);
+        // No mlock and no exec was recorded (the event list had neither): blind, never checked.
+        Assert.Equal(CoverageVerdict.Blind, byRace["R4"].Verdict);
+        Assert.Equal(CoverageVerdict.Blind, byRace["R5"].Verdict);
+        Assert.Contains("sched:sched_process_exec", byRace["R5"].MissingEvents);
+        // R3's checked try_to_unmap has no tracepoint at all.
+        Assert.Equal(CoverageVerdict.Blind, byRace["R3"].Verdict);
+        Assert.Contains("no tracepoint", byRace["R3"].Why, StringComparison.Ordinal);
+        Assert.NotEqual(CoverageVerdict.Checked, byRace["R1"].Verdict);
+
+        using var database = DuckDbDatabase.Open();
+        using var connection = database.Connect();
+        string path = Path.Combine(dataset.Directory, DatasetReplay.CoverageTable + ".parquet").Replace("'", "''", StringComparison.Ordinal);
+        using var reader = connection.Query($"SELECT race, verdict, actor_counts[1], record_command IS NULL FROM read_parquet('{path}') ORDER BY race");
+        var rows = new List<(string, string, long, bool)>();
+        while (reader.Read())
+        {
+            rows.Add((reader.GetString(0), reader.GetString(1), reader.GetInt64(2), reader.GetBoolean(3)));
+        }
+        Assert.Equal(result.Coverage.Select(c => (c.Race, c.VerdictName, c.Actors[0].Count, c.RecordCommand is null)), rows);
+    }
+
+    [CorpusFact]
+    public void Run_ExecsWithoutTheirExecveEntry_AreBlindAndSayWhyEachStackWasUndecided()
+    {
+        // Five sched_process_exec events and nothing else: the stack placement cannot be decided for any of them.
+        string output = Path.Combine(_dir, "execs");
+        TraceIngestor.Run(new IngestOptions { Inputs = [Real.TestEvents.CorpusFile("recorded/raw-pages/dataloc_trace_before_raw_read.txt")], Output = output });
+        var dataset = DatasetCatalog.Resolve([output]).Single();
+
+        var r5 = DatasetReplay.Run(dataset, KernelProfile.Parse("latest", []), Arch.X86).Coverage.Single(c => c.Race == "R5");
+
+        Assert.Equal(CoverageVerdict.Blind, r5.Verdict);
+        Assert.Equal(0, r5.Actors.Single().Count);
+        Assert.Contains("syscalls:sys_enter_execve", r5.MissingEvents);
+        var gap = Assert.Single(r5.Gaps, g => g.Reason.Contains("without a traced sys_enter_execve", StringComparison.Ordinal));
+        Assert.Equal(5, gap.Count);
+        Assert.True(gap.ExampleSeq >= 0);
+        // sys_enter_execve is in the recorder's mm set: recording with it is enough.
+        Assert.Equal("mmtrace record -o DATASET --events mm -- COMMAND", r5.RecordCommand);
+    }
+}
