@@ -74,6 +74,14 @@ internal static class IngestCommand
             {
                 Console.Error.WriteLine(Invariant($"  … and {s.Malformed - s.MalformedSamples.Count:N0} more malformed records (counted in meta.json)"));
             }
+            if (s.Crashes > 0)
+            {
+                o.WriteLine(Invariant($"  {s.Crashes:N0} crash report(s) -> crashes.parquet (kernel {s.KernelRelease ?? "release not printed"}); classify them with 'mmtrace triage'"));
+            }
+            if (s.QuotedLinesDropped > 0)
+            {
+                Console.Error.WriteLine(Invariant($"  {s.QuotedLinesDropped:N0} trace line(s) in quoted mail text (an older message) left out of the events (quoted_lines_dropped in meta.json)"));
+            }
             if (s.Truncated is not null)
             {
                 Console.Error.WriteLine($"  warning: input damaged, events after the damage are missing: {s.Truncated}");

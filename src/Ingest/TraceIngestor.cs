@@ -43,7 +43,17 @@ public sealed record TraceIngestSummary(
     IReadOnlyList<MalformedRecord> MalformedSamples,
     string? Truncated,
     long Bytes,
-    TimeSpan Elapsed);
+    TimeSpan Elapsed)
+{
+    /// <summary>Crash reports found (console logs; rows of crashes.parquet).</summary>
+    public long Crashes { get; init; }
+
+    /// <summary>Kernel release the source printed, if any.</summary>
+    public string? KernelRelease { get; init; }
+
+    /// <summary>Trace lines of a mail's quoted text left out of the events.</summary>
+    public long QuotedLinesDropped { get; init; }
+}
 
 /// <summary>Turns trace files into a dataset: one input gives a trace directory, several give <c>trace=&lt;id&gt;/</c> partitions.</summary>
 public static class TraceIngestor
@@ -149,7 +159,12 @@ public static class TraceIngestor
         stopwatch.Stop();
         return new TraceIngestSummary(
             id, path, format, meta.Events, meta.EventCounts, diagnostics.LostEvents, diagnostics.MalformedCount,
-            diagnostics.MalformedSamples, diagnostics.Truncated, format == "ctf" ? meta.Sources.Sum(s => s.Size) : source.FileSize, stopwatch.Elapsed);
+            diagnostics.MalformedSamples, diagnostics.Truncated, format == "ctf" ? meta.Sources.Sum(s => s.Size) : source.FileSize, stopwatch.Elapsed)
+        {
+            Crashes = meta.Crashes,
+            KernelRelease = meta.KernelRelease,
+            QuotedLinesDropped = meta.QuotedLinesDropped,
+        };
     }
 
     /// <summary>Trace ids: --name, else the file name without compression and trace extensions, made unique.</summary>

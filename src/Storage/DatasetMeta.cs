@@ -86,6 +86,15 @@ public sealed record DatasetMeta
     /// <summary>Set when the input was cut short: what was missing.</summary>
     public string? Truncated { get; init; }
 
+    /// <summary>Crash reports of a console log (rows of crashes.parquet); 0 for other formats.</summary>
+    public long Crashes { get; init; }
+
+    /// <summary>Crash reports counted beyond the kept maximum.</summary>
+    public long CrashesDropped { get; init; }
+
+    /// <summary>Trace lines of a mail found in quoted text (an older message) and left out of the events.</summary>
+    public long QuotedLinesDropped { get; init; }
+
     /// <summary>Version of the tool that wrote the dataset.</summary>
     public string ToolVersion { get; init; } = DefaultToolVersion;
 
@@ -112,6 +121,9 @@ public sealed record DatasetMeta
             MalformedCount = diagnostics.MalformedCount,
             MalformedSamples = diagnostics.MalformedSamples.Select(m => new MalformedSample(m.File, m.Position, m.PositionKind, m.Message)).ToArray(),
             Truncated = diagnostics.Truncated,
+            Crashes = diagnostics.Crashes.Count,
+            CrashesDropped = diagnostics.CrashesDropped,
+            QuotedLinesDropped = diagnostics.QuotedLinesDropped,
         };
     }
 
