@@ -22,6 +22,7 @@ internal static class Program
         root.Subcommands.Add(RecordCommand.Create(verbose));
         root.Subcommands.Add(SynthCommand.Create(verbose));
         root.Subcommands.Add(ReplayCommand.Create(verbose));
+        root.Subcommands.Add(TriageCommand.Create(verbose));
         root.Subcommands.Add(DemoCommand.Create(verbose));
 
         var parse = root.Parse(args);

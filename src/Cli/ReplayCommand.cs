@@ -17,11 +17,7 @@ internal static class ReplayCommand
             Description = "Trace datasets (or roots of trace=<id>/ partitions) to replay.",
             Arity = ArgumentArity.OneOrMore,
         };
-        var profile = new Option<string>("--profile")
-        {
-            Description = $"Kernel profile: {string.Join(", ", KernelProfile.Names)}.",
-            DefaultValueFactory = _ => "latest",
-        };
+        var profile = ProfileArgument.CreateOption("latest");
         var fixes = new Option<string[]>("--fix")
         {
             Description = $"+NAME adds a fix to the profile, -NAME removes one (write --fix=-NAME). Fixes: {string.Join(", ", KernelProfile.FixNames.Select(f => f.Name))}.",
@@ -45,29 +41,38 @@ internal static class ReplayCommand
         };
         command.SetAction(parse => CommandRunner.Run(parse, verbose, cancellationToken =>
         {
-            var kernel = KernelProfile.Parse(parse.GetValue(profile)!, parse.GetValue(fixes) ?? []);
+            string profileValue = parse.GetValue(profile)!;
+            string[] fixList = parse.GetValue(fixes) ?? [];
             var flushArch = parse.GetValue(arch) == "arm64" ? Arch.Arm64 : Arch.X86;
             var traces = DatasetCatalog.Resolve(parse.GetValue(datasets)!);
+            // Resolved before any replay, so a trace without a release fails 'auto' before anything is written.
+            var choices = traces.Select(t => ProfileArgument.Resolve(profileValue, fixList, t.Meta.KernelRelease)).ToList();
             var seed = ReadMaps(parse.GetValue(maps));
-            var results = traces.Select(t => DatasetReplay.Run(t, kernel, flushArch, seed, cancellationToken)).ToList();
+            var results = traces.Select((t, i) => DatasetReplay.Run(t, choices[i].Profile, flushArch, seed, cancellationToken)).ToList();
             if (parse.GetValue(format) == "json")
             {
-                WriteJson(results, kernel, flushArch);
+                WriteJson(results, choices, flushArch);
             }
             else
             {
-                WriteText(results, kernel, flushArch);
+                WriteText(results, choices, flushArch);
             }
             return results.Any(r => r.Findings.Count > 0) ? ExitCodes.Findings : ExitCodes.Success;
         }));
         return command;
     }
 
-    private static void WriteText(IReadOnlyList<DatasetReplayResult> results, KernelProfile kernel, Arch arch)
+    private static void WriteText(IReadOnlyList<DatasetReplayResult> results, IReadOnlyList<ProfileChoice> choices, Arch arch)
     {
         var o = Console.Out;
-        foreach (var r in results)
+        for (int i = 0; i < results.Count; i++)
         {
+            var r = results[i];
+            var kernel = choices[i].Profile;
+            if (!choices[i].Exact || choices[i].Release is not null)
+            {
+                o.WriteLine($"trace {r.Dataset.Id}: {choices[i].Explanation}");
+            }
             var head = string.Create(CultureInfo.InvariantCulture,
                 $"trace {r.Dataset.Id}: {r.OpCount:N0} ops replayed under {kernel.Name} ({ArchName(arch)}), {r.Findings.Count} finding{(r.Findings.Count == 1 ? "" : "s")}");
             o.WriteLine(head);
@@ -97,16 +102,19 @@ internal static class ReplayCommand
         }
     }
 
-    private static void WriteJson(IReadOnlyList<DatasetReplayResult> results, KernelProfile kernel, Arch arch)
+    private static void WriteJson(IReadOnlyList<DatasetReplayResult> results, IReadOnlyList<ProfileChoice> choices, Arch arch)
     {
         using var stream = Console.OpenStandardOutput();
         using var json = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
         json.WriteStartArray();
-        foreach (var r in results)
+        for (int i = 0; i < results.Count; i++)
         {
+            var r = results[i];
             json.WriteStartObject();
             json.WriteString("trace", r.Dataset.Id);
-            json.WriteString("profile", kernel.Name);
+            json.WriteString("profile", choices[i].Profile.Name);
+            json.WriteString("profile_choice", choices[i].Explanation);
+            json.WriteString("kernel_release", r.Dataset.Meta.KernelRelease);
             json.WriteString("arch", ArchName(arch));
             json.WriteNumber("ops", r.OpCount);
             json.WriteNumber("ignored_events", r.IgnoredEvents);

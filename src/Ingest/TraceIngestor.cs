@@ -53,6 +53,12 @@ public sealed record TraceIngestSummary(
 
     /// <summary>Trace lines of a mail's quoted text left out of the events.</summary>
     public long QuotedLinesDropped { get; init; }
+
+    /// <summary>The crash records themselves (as written to crashes.parquet).</summary>
+    public IReadOnlyList<CrashRecord> CrashRecords { get; init; } = [];
+
+    /// <summary>The dataset's metadata as written.</summary>
+    public DatasetMeta? Meta { get; init; }
 }
 
 /// <summary>Turns trace files into a dataset: one input gives a trace directory, several give <c>trace=&lt;id&gt;/</c> partitions.</summary>
@@ -164,6 +170,8 @@ public static class TraceIngestor
             Crashes = meta.Crashes,
             KernelRelease = meta.KernelRelease,
             QuotedLinesDropped = meta.QuotedLinesDropped,
+            CrashRecords = diagnostics.Crashes,
+            Meta = meta,
         };
     }
 
