@@ -42,7 +42,8 @@ public sealed class ConsoleLogReader : ITraceReader
             }
             if (!mail.Enabled)
             {
-                state.Line(raw, lines.LineNumber);
+                // A report pasted with mail quoting into a bug tracker or a text file: kernel output never starts with '>'.
+                state.Line(MailBodyDecoder.StripQuotes(raw, out int quoted), lines.LineNumber, quoted);
                 continue;
             }
             switch (mail.Push(raw, lines.LineNumber, out ReadOnlySpan<byte> logical, out long logicalLine))

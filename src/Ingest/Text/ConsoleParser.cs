@@ -48,9 +48,9 @@ internal sealed class ConsoleParser
             // "> [  10.000001] …": the space after the quote mark is the mail's, not the console's.
             line = line[1..];
         }
-        ReadOnlySpan<byte> body = StripPrefixes(line, out long tsNs, out int cpu, out int pid, out bool prefixed);
+        ReadOnlySpan<byte> body = StripPrefixes(line, out long tsNs, out int cpu, out int pid, out bool prefixed, out bool cpuCaller);
         bool crashHeader = !_inDump && _crashes.Line(
-            Encoding.UTF8.GetString(body), prefixed ? tsNs : null, pid, prefixed && pid == 0 ? cpu : -1, lineNumber, quoteDepth);
+            Encoding.UTF8.GetString(body), prefixed ? tsNs : null, pid, cpuCaller ? cpu : -1, lineNumber, quoteDepth);
         if (quoteDepth > 0)
         {
             // Quoted text is an older message: its crash report is kept (above, with its quote depth), its trace
@@ -279,8 +279,9 @@ internal sealed class ConsoleParser
     /// Strips <c>&lt;N&gt;</c> syslog levels, the printk time <c>[ 1234.567890]</c> and a caller id
     /// (<c>[ T1043]</c> task, <c>[    C2]</c> CPU) plus the one space printk adds.
     /// </summary>
-    internal static ReadOnlySpan<byte> StripPrefixes(ReadOnlySpan<byte> line, out long tsNs, out int cpu, out int pid, out bool prefixed)
+    internal static ReadOnlySpan<byte> StripPrefixes(ReadOnlySpan<byte> line, out long tsNs, out int cpu, out int pid, out bool prefixed, out bool cpuCaller)
     {
+        cpuCaller = false;
         tsNs = 0;
         cpu = 0;
         pid = 0;
@@ -328,6 +329,7 @@ internal sealed class ConsoleParser
                 else
                 {
                     cpu = (int)id;
+                    cpuCaller = true;
                 }
                 line = line[(close + 1)..];
             }

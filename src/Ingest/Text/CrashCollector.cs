@@ -60,11 +60,23 @@ internal sealed partial class CrashCollector
     public bool Line(string line, long? tsNs, int callerPid, int callerCpu, long lineNumber, int quoteDepth)
     {
         string text = line.Trim();
+        if (text.StartsWith("kernel: ", StringComparison.Ordinal))
+        {
+            // journalctl -k / syslog lines: "kernel: BUG: …".
+            text = text[8..].TrimStart();
+            line = " " + text;
+        }
         if (text.Length == 0)
         {
             return false;
         }
-        if (TryHeader(text, out string kind))
+        if (TryHeader(text, out string kind) && IsOopsContinuation(kind, text, lineNumber))
+        {
+            // "BUG: unable to handle …" is followed by "Oops: 0000 [#1] SMP": one report.
+            Context(text);
+            return false;
+        }
+        if (TryHeader(text, out kind))
         {
             if (_crash is not null && !_ended && _crash.Kind == kind && _lastHeaderLine == lineNumber - 1 && _crash.Title.StartsWith(TitleStem(text), StringComparison.Ordinal))
             {
@@ -98,9 +110,23 @@ internal sealed partial class CrashCollector
         return false;
     }
 
+    private bool IsOopsContinuation(string kind, string text, long lineNumber) =>
+        kind == "oops" && _crash is { Kind: "oops" or "general_protection_fault" } && !_ended && lineNumber - _crash.Line <= 12
+        && (text.StartsWith("Oops: ", StringComparison.Ordinal) || text.StartsWith("Internal error: Oops", StringComparison.Ordinal));
+
     // "BUG: KASAN: slab-use-after-free in " of "BUG: KASAN: slab-use-after-free in move_pgt_entry …".
+    // "WARNING: CPU: 2 PID: 6133 at mm/mremap.c:357 " of "WARNING: CPU: 2 PID: 6133 at mm/mremap.c:357 move_normal_pmd …".
     private static string TitleStem(string title)
     {
+        if (title.StartsWith("WARNING: ", StringComparison.Ordinal))
+        {
+            int atFile = title.IndexOf(" at ", StringComparison.Ordinal);
+            int end = atFile < 0 ? -1 : title.IndexOf(' ', atFile + 4);
+            if (end > 0)
+            {
+                return title[..(end + 1)];
+            }
+        }
         int at = title.IndexOf(" in ", StringComparison.Ordinal);
         return at < 0 ? title : title[..(at + 4)];
     }
@@ -269,12 +295,16 @@ internal sealed partial class CrashCollector
             }
             crash.SourceFile = m.Groups["file"].Value;
             crash.SourceLine = Int(m.Groups["line"].Value);
-            SetFunction(crash, m.Groups["func"].Value);
+            if (m.Groups["func"].Success)
+            {
+                // A mail may wrap the line after FILE:LINE; the RIP line still names the function.
+                SetFunction(crash, m.Groups["func"].Value);
+            }
             return;
         }
         if ((m = KernelBugAt().Match(title)).Success)
         {
-            crash.SourceFile = m.Groups["file"].Value;
+            crash.SourceFile = m.Groups["file"].Value.StartsWith("./", StringComparison.Ordinal) ? m.Groups["file"].Value[2..] : m.Groups["file"].Value;
             crash.SourceLine = Int(m.Groups["line"].Value);
             return;
         }
@@ -358,7 +388,7 @@ internal sealed partial class CrashCollector
         if (!_sawTaskLine && text.StartsWith("CPU: ", StringComparison.Ordinal) && (m = TaskLine().Match(text)).Success)
         {
             _sawTaskLine = true;
-            crash.Cpu ??= Int(m.Groups["cpu"].Value);
+            crash.Cpu = Int(m.Groups["cpu"].Value);
             if (m.Groups["pid"].Success)
             {
                 crash.Pid = Int(m.Groups["pid"].Value);
@@ -457,7 +487,7 @@ internal sealed partial class CrashCollector
             && (m.Groups["off"].Success || m.Groups["src"].Success))
         {
             string symbol = m.Groups["sym"].Value;
-            _stack!.Add(new CrashFrame(m.Groups["off"].Success ? symbol + m.Groups["off"].Value : symbol, m.Groups["q"].Success || m.Groups["q2"].Success));
+            _stack!.Add(new CrashFrame(m.Groups["off"].Success ? symbol + m.Groups["off"].Value : symbol, m.Groups["q"].Success || m.Groups["q2"].Success || m.Groups["u"].Success));
             return true;
         }
         if (_inTask)
@@ -489,6 +519,13 @@ internal sealed partial class CrashCollector
             }
             _stack = null;
             return true;
+        }
+        if (_page is null && !open && (text.StartsWith("page dumped because: ", StringComparison.Ordinal) || text.StartsWith("anon flags: ", StringComparison.Ordinal)
+            || (text.StartsWith("head:", StringComparison.Ordinal) && text.Contains("order:", StringComparison.Ordinal))))
+        {
+            // A dump whose "page:" line was cut (a mail quoting from the middle): still the next header's page.
+            _page = new PageDump();
+            _pageLine = lineNumber;
         }
         if (_page is null)
         {
@@ -618,7 +655,7 @@ internal sealed partial class CrashCollector
         }
     }
 
-    [GeneratedRegex(@"^WARNING: (?:CPU: (?<cpu>\d+) (?:UID: \d+ )?PID: (?<pid>\d+) )?at (?<file>[\w./+-]+):(?<line>\d+) (?<func>[\w.$]+(?:\+0x[0-9a-f]+/0x[0-9a-f]+)?)")]
+    [GeneratedRegex(@"^WARNING: (?:CPU: (?<cpu>\d+) (?:UID: \d+ )?PID: (?<pid>\d+) )?at (?<file>[\w./+-]+):(?<line>\d+)(?: (?<func>[\w.$]+(?:\+0x[0-9a-f]+/0x[0-9a-f]+)?))?")]
     private static partial Regex WarnClassic();
 
     [GeneratedRegex(@"^WARNING: (?<file>[\w./+-]+):(?<line>\d+) at (?<func>[\w.$]+(?:\+0x[0-9a-f]+/0x[0-9a-f]+)?)(?:, CPU#(?<cpu>\d+): (?<comm>.+)/(?<pid>\d+))?")]
@@ -648,7 +685,7 @@ internal sealed partial class CrashCollector
     [GeneratedRegex(@"^CPU: (?<cpu>\d+)(?: UID: \d+)?(?: PID: (?<pid>\d+))?(?: Comm: (?<comm>\S+))?\s+(?:Not tainted|Tainted: (?<taint>[A-Z ]+?))\s+(?<release>\d+\.\d+\S*)")]
     private static partial Regex TaskLine();
 
-    [GeneratedRegex(@"^(?:RIP: (?:00)?10:|EIP: (?:0060:)?|pc ?: |PC is at )(?:\[<[0-9a-f]+>\] ?)?(?<sym>[A-Za-z_.$][\w.$]*)\+(?<off>0x[0-9a-f]+)/(?<size>0x[0-9a-f]+)")]
+    [GeneratedRegex(@"^(?:RIP: (?:00)?10:|EIP: (?:0060:)?|IP: |NIP:? +|pc ?: |PC is at )(?:\[<[0-9a-f]+>\] ?)?(?<sym>[A-Za-z_.$][\w.$]*)\+(?<off>0x[0-9a-f]+)/(?<size>0x[0-9a-f]+)")]
     private static partial Regex Rip();
 
     [GeneratedRegex(@"^(?<access>Read|Write|READ|WRITE) of size (?<size>\d+)(?: at addr (?<addr>[0-9a-f]+))?(?: by task (?<comm>.+)/(?<pid>\d+))?")]
@@ -672,6 +709,6 @@ internal sealed partial class CrashCollector
     [GeneratedRegex(@"flags: (?<raw>0x[0-9a-f]+)(?:\((?<names>[^)]*)\))?")]
     private static partial Regex FlagsLine();
 
-    [GeneratedRegex(@"^(?<q>\? )?(?:\[<[0-9a-f]+>\] ?)?(?<q2>\? )?(?<sym>[A-Za-z_.$][\w.$]*)(?<off>\+0x[0-9a-f]+/0x[0-9a-f]+)?(?: \[[\w-]+\])?(?: (?<src>[\w./+-]+:\d+(?::\d+)?))?(?: \[inline\])?(?: \[[\w-]+\])?$")]
+    [GeneratedRegex(@"^(?<q>\? )?(?:\[<[0-9a-f]+>\] ?)?(?<q2>\? )?(?<sym>[A-Za-z_.$][\w.$]*)(?<off>\+0x[0-9a-f]+/0x[0-9a-f]+)?(?: \[[\w-]+\])?(?: (?<src>[\w./+-]+:\d+(?::\d+)?))?(?: \[inline\])?(?: \[[\w-]+\])?(?<u> \(unreliable\))?$")]
     private static partial Regex Frame();
 }

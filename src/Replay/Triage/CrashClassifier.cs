@@ -35,10 +35,17 @@ public static class CrashClassifier
     private static readonly string[] s_truncate = ["truncate_inode_pages_range", "truncate_pagecache", "unmap_mapping_range", "unmap_mapping_pages", "shmem_undo_range", "truncate_inode_folio"];
     private static readonly string[] s_exit = ["exit_mmap", "mmput", "do_exit", "munlock_vma_pages_all"];
 
+    // Headers whose inline helpers (page_mapcount, PageSlab checks, …) are mm's own.
+    private static readonly string[] s_mmHeaders =
+    [
+        "include/linux/mm.h", "include/linux/mm_inline.h", "include/linux/huge_mm.h", "include/linux/page-flags.h", "include/linux/pagemap.h",
+        "include/linux/rmap.h", "include/linux/swap.h", "include/linux/mmzone.h", "include/linux/memcontrol.h", "include/linux/hugetlb.h", "include/linux/page_ref.h",
+    ];
+
     // Frames that name the reporting machinery, not the code that failed.
     private static readonly string[] s_machinery =
     [
-        "dump_stack", "dump_stack_lvl", "__dump_stack", "show_stack", "__warn", "warn_slowpath_fmt", "warn_slowpath_null", "report_bug", "handle_bug",
+        "dump_stack", "dump_stack_lvl", "__dump_stack", "show_stack", "dump_backtrace", "show_stack_lvl", "__warn", "warn_slowpath_fmt", "warn_slowpath_null", "report_bug", "handle_bug",
         "exc_invalid_op", "asm_exc_invalid_op", "do_error_trap", "do_invalid_op", "invalid_op", "kasan_report", "__kasan_report", "print_report",
         "print_address_description", "bad_page", "free_page_is_bad", "free_page_is_bad_report", "check_free_page", "check_free_page_bad", "free_pages_check",
         "free_pages_check_bad", "panic", "die", "oops_end", "__die", "do_trap", "page_fault_oops", "no_context", "__bad_area_nosemaphore", "kernelmode_fixup_or_oops",
@@ -272,7 +279,10 @@ public static class CrashClassifier
         }
         else
         {
-            subsystem = e.GuessSubsystem() ?? (crash.SourceFile is null ? "unknown" : Directory(crash.SourceFile));
+            subsystem = e.GuessSubsystem()
+                ?? (crash.SourceFile is string header && s_mmHeaders.Contains(header) ? "mm"
+                : crash.Kind is "bad_page_state" or "bad_page_map" or "bad_rss_counter" ? "mm/page_alloc"
+                : crash.SourceFile is null ? "unknown" : Directory(crash.SourceFile));
         }
         string what = Kind(crash) + (site is null ? "" : " in " + site) + (crash.SourceFile is null ? "" : $" ({Location(crash)})") + $" [{subsystem}]";
         return (subsystem, what);
@@ -356,7 +366,9 @@ public static class CrashClassifier
                 ("nf_", "net/netfilter"), ("kvm_", "virt/kvm"), ("usb_", "drivers/usb"), ("drm_", "drivers/gpu/drm"), ("bpf_", "kernel/bpf"), ("blk_", "block"),
                 ("smp_call_function", "kernel/smp"), ("on_each_cpu", "kernel/smp"), ("rcu_", "kernel/rcu"), ("text_poke", "arch/x86/kernel"), ("jump_label", "kernel/jump_label"),
                 ("perf_", "kernel/events"), ("tracepoint_", "kernel/tracepoint"), ("__isolate_free_page", "mm/page_alloc"), ("compaction_", "mm/compaction"),
-                ("isolate_freepages", "mm/compaction"), ("migrate_", "mm/migrate"), ("rmap_walk", "mm/rmap"), ("page_mkclean", "mm/rmap"), ("try_to_unmap", "mm/rmap"),
+                ("isolate_freepages", "mm/compaction"), ("isolate_migratepages", "mm/compaction"), ("dequeue_hwpoison", "mm/memory-failure"),
+                ("memory_failure", "mm/memory-failure"), ("me_huge_page", "mm/memory-failure"), ("__vunmap", "mm/vmalloc"), ("vfree", "mm/vmalloc"),
+                ("dma_", "kernel/dma"), ("__dma_", "kernel/dma"), ("change_page_attr", "arch/x86/mm"), ("set_memory_", "arch/x86/mm"), ("migrate_", "mm/migrate"), ("rmap_walk", "mm/rmap"), ("page_mkclean", "mm/rmap"), ("try_to_unmap", "mm/rmap"),
                 ("move_page_tables", "mm/mremap"), ("move_normal_pmd", "mm/mremap"), ("__se_sys_mremap", "mm/mremap"), ("__do_sys_mremap", "mm/mremap"), ("do_mremap", "mm/mremap"),
                 ("mremap", "mm/mremap"), ("khugepaged", "mm/khugepaged"), ("collapse_", "mm/khugepaged"), ("split_huge", "mm/huge_memory"), ("shmem_", "mm/shmem"),
                 ("free_unref", "mm/page_alloc"), ("__free_pages", "mm/page_alloc"), ("folios_put", "mm/swap"), ("zap_", "mm/memory"), ("handle_mm_fault", "mm/memory"),
