@@ -44,6 +44,11 @@ internal static class ReplayCommand
             string profileValue = parse.GetValue(profile)!;
             string[] fixList = parse.GetValue(fixes) ?? [];
             var flushArch = parse.GetValue(arch) == "arm64" ? Arch.Arm64 : Arch.X86;
+            if (profileValue != ProfileSelector.Auto)
+            {
+                // A bad profile or fix name is a usage error, reported before any dataset is opened.
+                ProfileArgument.Resolve(profileValue, fixList, null);
+            }
             var traces = DatasetCatalog.Resolve(parse.GetValue(datasets)!);
             // Resolved before any replay, so a trace without a release fails 'auto' before anything is written.
             var choices = traces.Select(t => ProfileArgument.Resolve(profileValue, fixList, t.Meta.KernelRelease)).ToList();

@@ -55,6 +55,10 @@ internal static class TriageCommand
             string? keep = parse.GetValue(output);
             string? emitDir = parse.GetValue(emit);
             string profileValue = parse.GetValue(profile)!;
+            if (profileValue != ProfileSelector.Auto)
+            {
+                ProfileSelector.Resolve(profileValue, null);
+            }
             string dataset = keep ?? Path.Combine(Path.GetTempPath(), "mmtrace-triage-" + Path.GetRandomFileName().Replace(".", "", StringComparison.Ordinal));
             try
             {
@@ -90,7 +94,10 @@ internal static class TriageCommand
     {
         var clock = Stopwatch.StartNew();
         var summaries = TraceIngestor.Run(new IngestOptions { Inputs = inputs, Output = dataset, Format = "console" }, null, cancellationToken);
-        var traces = DatasetCatalog.Resolve([dataset]).ToDictionary(t => t.Id, StringComparer.Ordinal);
+        // One report is written at the dataset itself (its id is the directory's name); several are trace=<id>/ partitions.
+        var resolved = DatasetCatalog.Resolve([dataset]);
+        var traces = resolved.ToDictionary(t => t.Id, StringComparer.Ordinal);
+        TraceDataset TraceOf(TraceIngestSummary s) => resolved.Count == 1 ? resolved[0] : traces[s.TraceId];
         var ingestShare = clock.Elapsed / Math.Max(1, summaries.Count);
         if (emitDir is not null)
         {
@@ -129,7 +136,7 @@ internal static class TriageCommand
             DatasetReplayResult? replay = null;
             if (mm.Count > 0)
             {
-                replay = DatasetReplay.Run(traces[s.TraceId], choice?.Profile ?? KernelProfile.Latest, Arch.X86, null, cancellationToken);
+                replay = DatasetReplay.Run(TraceOf(s), choice?.Profile ?? KernelProfile.Latest, Arch.X86, null, cancellationToken);
             }
             var classes = crashes.Select(c => c.Verdict.Class).Where(c => c != "none").Distinct().Order(StringComparer.Ordinal).ToList();
             string events = classes.Count == 0 ? "mm" : string.Join(",", classes.SelectMany(c => s_recordEvents[c].Split(',')).Distinct());
