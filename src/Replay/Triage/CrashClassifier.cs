@@ -161,8 +161,9 @@ public static class CrashClassifier
         string? move = e.Any(s_pmdMove);
         if (move is not null && (memorySafety || crash.Kind is "warning" or "bug"))
         {
-            if (e.Any(s_retract) is string retract)
+            if (e.Any(s_retract) is not null)
             {
+                string retract = string.Join(", ", e.All(s_retract));
                 var reasons = new List<string>
                 {
                     $"{Kind(crash)} with mremap's page-table move ({move}) and khugepaged's file-THP retract ({retract}) in the report's stacks",
@@ -333,11 +334,15 @@ public static class CrashClassifier
         public string? SiteOrRip(string[] names) =>
             SiteIs(names) ?? _reliable.Where(s => !s_machinery.Contains(s)).Take(4).FirstOrDefault(names.Contains);
 
-        public string? Reliable(string[] names) => _reliable.FirstOrDefault(names.Contains) ?? SiteIs(names);
+        public string? Reliable(string[] names) => SiteIs(names) ?? _reliable.FirstOrDefault(names.Contains);
 
         public string? InFree(string[] names) => _free.FirstOrDefault(names.Contains);
 
         public string? Any(string[] names) => Reliable(names) ?? _free.FirstOrDefault(names.Contains) ?? _alloc.FirstOrDefault(names.Contains);
+
+        public IEnumerable<string> All(string[] names) =>
+            new[] { _crash.Function, _crash.RipSymbol }.OfType<string>().Select(Normalize).Concat(_reliable).Concat(_free).Concat(_alloc)
+                .Where(names.Contains).Distinct();
 
         public string? UnreliableOnly(string[] names) => Any(names) is null ? _unreliable.FirstOrDefault(names.Contains) : null;
 
