@@ -44,6 +44,13 @@ public sealed record DatasetMeta
     /// <summary>File name of the metadata inside a dataset directory.</summary>
     public const string FileName = "meta.json";
 
+    // Kernel releases ("4.20.0-next-20190102+"), comms and paths stay readable: the default encoder escapes '+', '<', '>'
+    // and non-ASCII, which is for JSON embedded in HTML; meta.json is a file people read.
+    private static readonly DatasetMetaJsonContext s_writer = new(new JsonSerializerOptions(DatasetMetaJsonContext.Default.Options)
+    {
+        Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+    });
+
     /// <summary><see cref="EventSchema.Version"/> of the writer.</summary>
     public int SchemaVersion { get; init; } = EventSchema.Version;
 
@@ -132,7 +139,7 @@ public sealed record DatasetMeta
     {
         // Re-sort in case the caller built the dictionary with another comparer.
         var normalized = this with { EventCounts = new SortedDictionary<string, long>(EventCounts, StringComparer.Ordinal) };
-        byte[] json = JsonSerializer.SerializeToUtf8Bytes(normalized, DatasetMetaJsonContext.Default.DatasetMeta);
+        byte[] json = JsonSerializer.SerializeToUtf8Bytes(normalized, s_writer.DatasetMeta);
         var result = new byte[json.Length + 1];
         json.CopyTo(result, 0);
         result[^1] = (byte)'\n';

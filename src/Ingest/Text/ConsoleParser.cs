@@ -49,7 +49,7 @@ internal sealed class ConsoleParser
             line = line[1..];
         }
         ReadOnlySpan<byte> body = StripPrefixes(line, out long tsNs, out int cpu, out int pid, out bool prefixed, out bool cpuCaller);
-        bool crashHeader = !_inDump && _crashes.Line(
+        bool crashHeader = !_inDump && _crashes.Wants(body) && _crashes.Line(
             Encoding.UTF8.GetString(body), prefixed ? tsNs : null, pid, cpuCaller ? cpu : -1, lineNumber, quoteDepth);
         if (quoteDepth > 0)
         {

@@ -49,6 +49,36 @@ internal sealed partial class CrashCollector
     /// <summary>Whether a crash report is being read (its lines are not prose).</summary>
     public bool InCrash => _crash is not null && !_ended;
 
+    private static readonly byte[][] s_starts =
+    [
+        .. new[]
+        {
+            "BUG:", "kernel BUG", "WARNING:", "general protection", "Oops:", "Unable to handle", "Internal error", "INFO:", "UBSAN:",
+            "watchdog:", "rcu:", "kernel:", "page:", "head:", "anon flags:", "page dumped", "Linux version",
+        }.Select(System.Text.Encoding.ASCII.GetBytes),
+    ];
+
+    /// <summary>
+    /// Whether <see cref="Line"/> needs to see <paramref name="body"/>: every line inside a report or after a page dump,
+    /// else only lines that can start one (so long logs are not decoded line by line for nothing).
+    /// </summary>
+    public bool Wants(ReadOnlySpan<byte> body)
+    {
+        if ((_crash is not null && !_ended) || _page is not null)
+        {
+            return true;
+        }
+        ReadOnlySpan<byte> t = body.TrimStart(" \t"u8);
+        foreach (byte[] start in s_starts)
+        {
+            if (t.StartsWith(start))
+            {
+                return true;
+            }
+        }
+        return false;
+    }
+
     /// <summary>Takes one console line.</summary>
     /// <param name="line">The line without printk prefix (leading spaces of frames kept).</param>
     /// <param name="tsNs">printk time, or null.</param>
