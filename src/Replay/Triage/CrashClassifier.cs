@@ -176,6 +176,10 @@ public static class CrashClassifier
                 }
                 candidates.Add(("R6", score, reasons, "r6-retract"));
             }
+            else if (memorySafety && crash.SanitizerKind is string slabKind && slabKind.StartsWith("slab-", StringComparison.Ordinal) && !tableFreed)
+            {
+                nearMisses.Add($"mremap's page-table move ({move}) touched a freed slab object ({slabKind}): an object lifetime bug (VMA, anon_vma), not R1, whose stale TLB entry reaches a freed page");
+            }
             else if (memorySafety)
             {
                 var reasons = new List<string> { $"{Kind(crash)} reached through mremap's page-table move ({move})" };

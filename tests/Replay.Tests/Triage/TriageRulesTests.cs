@@ -44,8 +44,8 @@ public sealed class TriageRulesTests
         """;
 
     private const string KasanRetract = """
-        BUG: KASAN: slab-use-after-free in move_pgt_entry mm/mremap.c:520 [inline]
-        BUG: KASAN: slab-use-after-free in move_page_tables+0x1b5e/0x1d10 mm/mremap.c:600
+        BUG: KASAN: use-after-free in move_pgt_entry mm/mremap.c:520 [inline]
+        BUG: KASAN: use-after-free in move_page_tables+0x1b5e/0x1d10 mm/mremap.c:600
         Write of size 8 at addr ffff88802a1b3c40 by task poc/5931
         CPU: 1 UID: 0 PID: 5931 Comm: poc Not tainted 6.10.0 #1
         Call Trace:
@@ -143,6 +143,18 @@ public sealed class TriageRulesTests
         Assert.Equal("R1", closed.Class);
         Assert.True(closed.Confidence < open.Confidence);
         Assert.Contains(closed.Reasons, r => r.Contains("already has the fix 97113eb39fa7", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void None_SlabObjectFreedUnderMremap_IsALifetimeBugNotR1()
+    {
+        string slab = KasanMoveWithMigration.Replace("BUG: KASAN: use-after-free in", "BUG: KASAN: slab-use-after-free in", StringComparison.Ordinal)
+            .Replace(" free_pages+0x10/0x20", " kmem_cache_free+0x10/0x20", StringComparison.Ordinal);
+
+        var (_, verdict) = Classify(slab);
+
+        Assert.Equal("none", verdict.Class);
+        Assert.Contains(verdict.Reasons, r => r.Contains("object lifetime bug", StringComparison.Ordinal));
     }
 
     private static (CrashRecord Crash, CrashVerdict Verdict) Classify(string text)
