@@ -89,6 +89,14 @@ internal static class IngestCommand
             {
                 PrintOrder(order);
             }
+            if (s.Crashes > 0)
+            {
+                o.WriteLine(Invariant($"  {s.Crashes:N0} crash report(s) -> crashes.parquet (kernel {s.KernelRelease ?? "release not printed"}); classify them with 'mmtrace triage'"));
+            }
+            if (s.QuotedLinesDropped > 0)
+            {
+                Console.Error.WriteLine(Invariant($"  {s.QuotedLinesDropped:N0} trace line(s) in quoted mail text (an older message) left out of the events (quoted_lines_dropped in meta.json)"));
+            }
             if (s.Truncated is not null)
             {
                 Console.Error.WriteLine($"  warning: input damaged, events after the damage are missing: {s.Truncated}");

@@ -25,6 +25,7 @@ internal static class Program
         root.Subcommands.Add(SynthCommand.Create(verbose));
         root.Subcommands.Add(ReplayCommand.Create(verbose));
         root.Subcommands.Add(ExploreCommand.Create(verbose));
+        root.Subcommands.Add(TriageCommand.Create(verbose));
         root.Subcommands.Add(DemoCommand.Create(verbose));
         root.Subcommands.Add(SoakCommand.Create(verbose));
 

@@ -18,11 +18,7 @@ internal static class ReplayCommand
             Description = "Trace datasets (or roots of trace=<id>/ partitions) to replay.",
             Arity = ArgumentArity.OneOrMore,
         };
-        var profile = new Option<string>("--profile")
-        {
-            Description = $"Kernel profile: {string.Join(", ", KernelProfile.Names)}.",
-            DefaultValueFactory = _ => "latest",
-        };
+        var profile = ProfileArgument.CreateOption("latest");
         var fixes = new Option<string[]>("--fix")
         {
             Description = $"+NAME adds a fix to the profile, -NAME removes one (write --fix=-NAME). Fixes: {string.Join(", ", KernelProfile.FixNames.Select(f => f.Name))}.",
@@ -51,33 +47,47 @@ internal static class ReplayCommand
         };
         command.SetAction(parse => CommandRunner.Run(parse, verbose, cancellationToken =>
         {
-            var kernel = KernelProfile.Parse(parse.GetValue(profile)!, parse.GetValue(fixes) ?? []);
+            string profileValue = parse.GetValue(profile)!;
+            string[] fixList = parse.GetValue(fixes) ?? [];
             var flushArch = parse.GetValue(arch) == "arm64" ? Arch.Arm64 : Arch.X86;
+            if (profileValue != ProfileSelector.Auto)
+            {
+                // A bad profile or fix name is a usage error, reported before any dataset is opened.
+                ProfileArgument.Resolve(profileValue, fixList, null);
+            }
             var traces = DatasetCatalog.Resolve(parse.GetValue(datasets)!);
             if (ShardOption.Parse(parse.GetValue(shard)) is { } share)
             {
                 traces = [.. traces.Where(t => share.Contains(t.Id))];
             }
+            // Resolved before any replay, so a trace without a release fails 'auto' before anything is written.
+            var choices = traces.Select(t => ProfileArgument.Resolve(profileValue, fixList, t.Meta.KernelRelease)).ToList();
             var options = new DatasetReplayOptions { Maps = ReadMaps(parse.GetValue(maps)), KeepOps = parse.GetValue(keepOps) };
-            var results = traces.Select(t => DatasetReplay.Run(t, kernel, flushArch, options, cancellationToken)).ToList();
+            var results = traces.Select((t, i) => DatasetReplay.Run(t, choices[i].Profile, flushArch, options, cancellationToken)).ToList();
             if (parse.GetValue(format) == "json")
             {
-                WriteJson(results, kernel, flushArch);
+                WriteJson(results, choices, flushArch);
             }
             else
             {
-                WriteText(results, kernel, flushArch, parse.GetValue(verbose));
+                WriteText(results, choices, flushArch, parse.GetValue(verbose));
             }
             return results.Any(r => r.Findings.Count > 0) ? ExitCodes.Findings : ExitCodes.Success;
         }));
         return command;
     }
 
-    private static void WriteText(IReadOnlyList<DatasetReplayResult> results, KernelProfile kernel, Arch arch, bool verbose)
+    private static void WriteText(IReadOnlyList<DatasetReplayResult> results, IReadOnlyList<ProfileChoice> choices, Arch arch, bool verbose)
     {
         var o = Console.Out;
-        foreach (var r in results)
+        for (int i = 0; i < results.Count; i++)
         {
+            var r = results[i];
+            var kernel = choices[i].Profile;
+            if (!choices[i].Exact || choices[i].Release is not null)
+            {
+                o.WriteLine($"trace {r.Dataset.Id}: {choices[i].Explanation}");
+            }
             // The verdicts lead: "0 findings" means little without what the trace could show (docs/coverage.md).
             var head = string.Create(CultureInfo.InvariantCulture,
                 $"trace {r.Dataset.Id}: {string.Join(", ", r.Coverage.Select(c => c.Race + " " + c.VerdictName))}; {r.OpCount:N0} ops replayed under {kernel.Name} ({ArchName(arch)}), {r.Findings.Count} finding{(r.Findings.Count == 1 ? "" : "s")}");
@@ -115,16 +125,19 @@ internal static class ReplayCommand
         }
     }
 
-    private static void WriteJson(IReadOnlyList<DatasetReplayResult> results, KernelProfile kernel, Arch arch)
+    private static void WriteJson(IReadOnlyList<DatasetReplayResult> results, IReadOnlyList<ProfileChoice> choices, Arch arch)
     {
         using var stream = Console.OpenStandardOutput();
         using var json = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
         json.WriteStartArray();
-        foreach (var r in results)
+        for (int i = 0; i < results.Count; i++)
         {
+            var r = results[i];
             json.WriteStartObject();
             json.WriteString("trace", r.Dataset.Id);
-            json.WriteString("profile", kernel.Name);
+            json.WriteString("profile", choices[i].Profile.Name);
+            json.WriteString("profile_choice", choices[i].Explanation);
+            json.WriteString("kernel_release", r.Dataset.Meta.KernelRelease);
             json.WriteString("arch", ArchName(arch));
             json.WriteNumber("ops", r.OpCount);
             json.WriteNumber("ignored_events", r.IgnoredEvents);

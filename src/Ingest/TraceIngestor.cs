@@ -56,7 +56,23 @@ public sealed record TraceIngestSummary(
     string? Truncated,
     long Bytes,
     TimeSpan Elapsed,
-    EventOrder? Order = null);
+    EventOrder? Order = null)
+{
+    /// <summary>Crash reports found (console logs; rows of crashes.parquet).</summary>
+    public long Crashes { get; init; }
+
+    /// <summary>Kernel release the source printed, if any.</summary>
+    public string? KernelRelease { get; init; }
+
+    /// <summary>Trace lines of a mail's quoted text left out of the events.</summary>
+    public long QuotedLinesDropped { get; init; }
+
+    /// <summary>The crash records themselves (as written to crashes.parquet).</summary>
+    public IReadOnlyList<CrashRecord> CrashRecords { get; init; } = [];
+
+    /// <summary>The dataset's metadata as written.</summary>
+    public DatasetMeta? Meta { get; init; }
+}
 
 /// <summary>Turns trace files into a dataset: one input gives a trace directory, several give <c>trace=&lt;id&gt;/</c> partitions.</summary>
 public static class TraceIngestor
@@ -215,7 +231,15 @@ public static class TraceIngestor
         return new TraceIngestSummary(
             id, path, format, meta.Events, meta.EventCounts, diagnostics.LostEvents, diagnostics.MalformedCount,
             diagnostics.MalformedSamples, diagnostics.Truncated, format == "ctf" ? meta.Sources.Sum(s => s.Size) : source.FileSize, stopwatch.Elapsed,
-            meta.Order);
+            meta.Order)
+
+        {
+            Crashes = meta.Crashes,
+            KernelRelease = meta.KernelRelease,
+            QuotedLinesDropped = meta.QuotedLinesDropped,
+            CrashRecords = diagnostics.Crashes,
+            Meta = meta,
+        };
     }
 
     /// <summary>Trace ids: --name, else the file name without compression and trace extensions, made unique.</summary>

@@ -44,6 +44,13 @@ public sealed record DatasetMeta
     /// <summary>File name of the metadata inside a dataset directory.</summary>
     public const string FileName = "meta.json";
 
+    // Kernel releases ("4.20.0-next-20190102+"), comms and paths stay readable: the default encoder escapes '+', '<', '>'
+    // and non-ASCII, which is for JSON embedded in HTML; meta.json is a file people read.
+    private static readonly DatasetMetaJsonContext s_writer = new(new JsonSerializerOptions(DatasetMetaJsonContext.Default.Options)
+    {
+        Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+    });
+
     /// <summary><see cref="EventSchema.Version"/> of the writer.</summary>
     public int SchemaVersion { get; init; } = EventSchema.Version;
 
@@ -93,6 +100,15 @@ public sealed record DatasetMeta
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public EventOrder? Order { get; init; }
 
+    /// <summary>Crash reports of a console log (rows of crashes.parquet); 0 for other formats.</summary>
+    public long Crashes { get; init; }
+
+    /// <summary>Crash reports counted beyond the kept maximum.</summary>
+    public long CrashesDropped { get; init; }
+
+    /// <summary>Trace lines of a mail found in quoted text (an older message) and left out of the events.</summary>
+    public long QuotedLinesDropped { get; init; }
+
     /// <summary>Version of the tool that wrote the dataset.</summary>
     public string ToolVersion { get; init; } = DefaultToolVersion;
 
@@ -119,6 +135,9 @@ public sealed record DatasetMeta
             MalformedCount = diagnostics.MalformedCount,
             MalformedSamples = diagnostics.MalformedSamples.Select(m => new MalformedSample(m.File, m.Position, m.PositionKind, m.Message)).ToArray(),
             Truncated = diagnostics.Truncated,
+            Crashes = diagnostics.Crashes.Count,
+            CrashesDropped = diagnostics.CrashesDropped,
+            QuotedLinesDropped = diagnostics.QuotedLinesDropped,
         };
     }
 
@@ -127,7 +146,7 @@ public sealed record DatasetMeta
     {
         // Re-sort in case the caller built the dictionary with another comparer.
         var normalized = this with { EventCounts = new SortedDictionary<string, long>(EventCounts, StringComparer.Ordinal) };
-        byte[] json = JsonSerializer.SerializeToUtf8Bytes(normalized, DatasetMetaJsonContext.Default.DatasetMeta);
+        byte[] json = JsonSerializer.SerializeToUtf8Bytes(normalized, s_writer.DatasetMeta);
         var result = new byte[json.Length + 1];
         json.CopyTo(result, 0);
         result[^1] = (byte)'\n';

@@ -535,10 +535,15 @@ public sealed class TraceWriter : IDisposable
     /// <summary>Whether <see cref="Complete(DatasetMeta)"/> succeeded.</summary>
     public bool IsCompleted { get; private set; }
 
-    /// <summary>Writes events.parquet and meta.json (built from the diagnostics, the writer and the sources).</summary>
+    /// <summary>Writes events.parquet, crashes.parquet (when the parser found crash reports) and meta.json (built from the diagnostics, the writer and the sources).</summary>
     public DatasetMeta Complete(IngestDiagnostics diagnostics, IEnumerable<DatasetSource> sources)
     {
+        ArgumentNullException.ThrowIfNull(diagnostics);
         _events.Complete();
+        if (diagnostics.Crashes.Count > 0)
+        {
+            CrashTable.Write(diagnostics.Crashes, Directory);
+        }
         return Complete(DatasetMeta.Create(Id, diagnostics, _events, sources));
     }
 

@@ -55,6 +55,32 @@ public sealed class IngestDiagnostics
     /// <summary>Set when the input was damaged and the events after the damage are missing.</summary>
     public string? Truncated { get; set; }
 
+    /// <summary>How many crash records are kept; later ones are counted in <see cref="CrashesDropped"/>.</summary>
+    public const int MaxCrashes = 10_000;
+
+    /// <summary>Crash reports read from a console log (written as crashes.parquet).</summary>
+    public List<CrashRecord> Crashes { get; } = [];
+
+    /// <summary>Crash reports beyond <see cref="MaxCrashes"/>, counted and not kept.</summary>
+    public long CrashesDropped { get; set; }
+
+    /// <summary>Trace lines of a mail that sit in quoted text (an older message): not events of this timeline.</summary>
+    public long QuotedLinesDropped { get; set; }
+
+    /// <summary>Keeps a crash record, or counts it when <see cref="MaxCrashes"/> are kept already.</summary>
+    public void AddCrash(CrashRecord crash)
+    {
+        if (Crashes.Count < MaxCrashes)
+        {
+            crash.Index = Crashes.Count;
+            Crashes.Add(crash);
+        }
+        else
+        {
+            CrashesDropped++;
+        }
+    }
+
     /// <summary>Counts a malformed record; throws <see cref="TraceFormatException"/> in strict mode.</summary>
     public void Malformed(string file, long position, string positionKind, string message)
     {

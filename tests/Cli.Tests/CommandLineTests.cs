@@ -9,7 +9,7 @@ public sealed class CommandLineTests
         var result = Mmtrace.Run("--help");
 
         Assert.Equal(0, result.ExitCode);
-        foreach (var command in new[] { "ingest", "query", "queries", "replay", "synth", "demo", "record", "soak" })
+        foreach (var command in new[] { "ingest", "query", "queries", "replay", "triage", "synth", "demo", "record", "soak", "explore" })
         {
             Assert.Contains(command, result.Stdout, StringComparison.Ordinal);
         }
@@ -30,7 +30,10 @@ public sealed class CommandLineTests
     [InlineData("query", "d")]                                            // neither --sql nor --name
     [InlineData("query", "d", "--sql", "SELECT 1", "--name", "event_counts")]
     [InlineData("query", "d", "--name", "event_counts", "--param", "novalue")]
-    [InlineData("replay", "d", "--profile", "v9.99")]
+    [InlineData("replay", "d", "--profile", "v9.x")]
+    [InlineData("replay", "d", "--profile", "v6.14", "--fix", "+no-such-fix")]
+    [InlineData("triage", "r.txt", "--profile", "banana")]
+    [InlineData("triage", "r.txt", "--format", "xml")]
     [InlineData("replay", "d", "--arch", "riscv")]
     [InlineData("synth", "r1-pmd")]                                       // -o missing
     [InlineData("soak", "--seeds", "1,x")]                                // bad seed

@@ -20,7 +20,7 @@ public sealed class ConsoleLogReader : ITraceReader
     public void Read(Stream input, string fileName, IEventSink sink, IngestDiagnostics diagnostics, CancellationToken cancellationToken = default)
     {
         diagnostics.Format ??= Format;
-        var state = new ConsoleParser(new FtraceTextCore(fileName, sink, diagnostics), diagnostics);
+        var state = new ConsoleParser(new FtraceTextCore(fileName, sink, diagnostics), diagnostics, fileName);
         var lines = new Utf8LineReader(input);
         var mail = new MailBodyDecoder();
         bool first = true;
@@ -42,13 +42,14 @@ public sealed class ConsoleLogReader : ITraceReader
             }
             if (!mail.Enabled)
             {
-                state.Line(raw, lines.LineNumber);
+                // A report pasted with mail quoting into a bug tracker or a text file: kernel output never starts with '>'.
+                state.Line(MailBodyDecoder.StripQuotes(raw, out int quoted), lines.LineNumber, quoted);
                 continue;
             }
             switch (mail.Push(raw, lines.LineNumber, out ReadOnlySpan<byte> logical, out long logicalLine))
             {
                 case MailLine.Body:
-                    state.Line(MailBodyDecoder.StripQuotes(logical), logicalLine);
+                    state.Line(MailBodyDecoder.StripQuotes(logical, out int depth), logicalLine, depth);
                     break;
                 case MailLine.Skipped:
                     diagnostics.SkippedLines++;
@@ -59,7 +60,7 @@ public sealed class ConsoleLogReader : ITraceReader
         }
         if (mail.Enabled && mail.TryFinish(out ReadOnlySpan<byte> rest, out long restLine))
         {
-            state.Line(MailBodyDecoder.StripQuotes(rest), restLine);
+            state.Line(MailBodyDecoder.StripQuotes(rest, out int depth), restLine, depth);
         }
         if (state.Finish() > 0)
         {
@@ -89,4 +90,10 @@ public static class ConsoleEvents
 
     /// <summary>Argument holding the header text as printed.</summary>
     public const string HeaderArg = "header";
+
+    /// <summary>Argument naming the clock of the row's <c>ts_ns</c> when it is not the trace clock.</summary>
+    public const string ClockArg = "clock";
+
+    /// <summary>Value of <see cref="ClockArg"/> for printk time (the console's clock).</summary>
+    public const string PrintkClock = "printk";
 }

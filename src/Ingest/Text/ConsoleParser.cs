@@ -1,4 +1,5 @@
 using Pipeline.Ingest.Catalog;
+using System.Text;
 using Pipeline.Storage;
 
 namespace Pipeline.Ingest.Text;
@@ -6,10 +7,12 @@ namespace Pipeline.Ingest.Text;
 /// <summary>Per-line state machine of <see cref="ConsoleLogReader"/> over lines already decoded from mail.</summary>
 internal sealed class ConsoleParser
 {
+    private static readonly int s_pfn = EventSchema.TryGetField("pfn", out EventColumn? column) ? column.Ordinal : throw new InvalidOperationException("no pfn column");
     private static readonly byte[] s_dashes = "---------------------------------"u8.ToArray();
 
     private readonly FtraceTextCore _core;
     private readonly IngestDiagnostics _diagnostics;
+    private readonly CrashCollector _crashes;
     private bool _inDump;
     private bool _dumpStarted;
     private bool _stopped;
@@ -18,13 +21,15 @@ internal sealed class ConsoleParser
     private bool _inCallTrace;
     private bool _inTask;
 
-    public ConsoleParser(FtraceTextCore core, IngestDiagnostics diagnostics)
+    public ConsoleParser(FtraceTextCore core, IngestDiagnostics diagnostics, string fileName)
     {
         _core = core;
         _diagnostics = diagnostics;
+        _crashes = new CrashCollector(fileName, diagnostics);
     }
 
-    public void Line(ReadOnlySpan<byte> line, long lineNumber)
+    /// <summary>Takes one line of the log; <paramref name="quoteDepth"/> is its mail quote depth (0 outside mails).</summary>
+    public void Line(ReadOnlySpan<byte> line, long lineNumber, int quoteDepth = 0)
     {
         if (_stopped)
         {
@@ -38,7 +43,28 @@ internal sealed class ConsoleParser
             _diagnostics.SkippedLines++;
             return;
         }
-        ReadOnlySpan<byte> body = StripPrefixes(line, out long tsNs, out int cpu, out int pid, out bool prefixed);
+        if (quoteDepth > 0 && line.Length > 1 && line[0] == (byte)' ' && (line[1] == (byte)'[' || line[1] == (byte)'<'))
+        {
+            // "> [  10.000001] …": the space after the quote mark is the mail's, not the console's.
+            line = line[1..];
+        }
+        ReadOnlySpan<byte> body = StripPrefixes(line, out long tsNs, out int cpu, out int pid, out bool prefixed, out bool cpuCaller);
+        bool crashHeader = !_inDump && _crashes.Wants(body) && _crashes.Line(
+            Encoding.UTF8.GetString(body), prefixed ? tsNs : null, pid, cpuCaller ? cpu : -1, lineNumber, quoteDepth);
+        if (quoteDepth > 0)
+        {
+            // Quoted text is an older message: its crash report is kept (above, with its quote depth), its trace
+            // lines are not events of this message's timeline.
+            if (FtraceLine.TryParse(body, out _))
+            {
+                _diagnostics.QuotedLinesDropped++;
+            }
+            else
+            {
+                _diagnostics.SkippedLines++;
+            }
+            return;
+        }
         if (_crash is not null && (_crash.SrcPos != _crashLine || !_core.IsPending(_crash)))
         {
             // Written out (and its row reused) while other events went by: its stack can no longer be added.
@@ -63,7 +89,7 @@ internal sealed class ConsoleParser
             _diagnostics.SkippedLines++;
             return;
         }
-        if (!_inDump && TryCrashHeader(body, tsNs, cpu, pid, lineNumber))
+        if (crashHeader && TryCrashHeader(body, tsNs, cpu, pid, lineNumber))
         {
             return;
         }
@@ -100,6 +126,7 @@ internal sealed class ConsoleParser
     /// <summary>Writes what is left and returns the number of events produced.</summary>
     public long Finish()
     {
+        _crashes.Finish();
         _core.Flush();
         return _core.Events;
     }
@@ -202,6 +229,12 @@ internal sealed class ConsoleParser
         row.Pid = pid;
         row.SrcPos = lineNumber;
         row.AddArg(ConsoleEvents.HeaderArg, _core.Intern(body));
+        // ts_ns of a crash header is printk time, not the ftrace dump's trace clock: say so on the row.
+        row.AddArg(ConsoleEvents.ClockArg, ConsoleEvents.PrintkClock);
+        if (_crashes.Current is { PagePfn: ulong pfn })
+        {
+            row.SetUInt64(s_pfn, pfn);
+        }
         _crash = row;
         _crashLine = lineNumber;
         _inCallTrace = false;
@@ -246,8 +279,9 @@ internal sealed class ConsoleParser
     /// Strips <c>&lt;N&gt;</c> syslog levels, the printk time <c>[ 1234.567890]</c> and a caller id
     /// (<c>[ T1043]</c> task, <c>[    C2]</c> CPU) plus the one space printk adds.
     /// </summary>
-    internal static ReadOnlySpan<byte> StripPrefixes(ReadOnlySpan<byte> line, out long tsNs, out int cpu, out int pid, out bool prefixed)
+    internal static ReadOnlySpan<byte> StripPrefixes(ReadOnlySpan<byte> line, out long tsNs, out int cpu, out int pid, out bool prefixed, out bool cpuCaller)
     {
+        cpuCaller = false;
         tsNs = 0;
         cpu = 0;
         pid = 0;
@@ -295,6 +329,7 @@ internal sealed class ConsoleParser
                 else
                 {
                     cpu = (int)id;
+                    cpuCaller = true;
                 }
                 line = line[(close + 1)..];
             }

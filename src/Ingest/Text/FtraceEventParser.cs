@@ -73,10 +73,18 @@ internal sealed class FtraceEventParser
                 return true;
             }
         }
+        if (IsUnresolvedIp(body[..colon]))
+        {
+            // trace_printk records whose ip did not resolve print "0: …" (or "0x…: …"): damaged, not an event name.
+            return false;
+        }
         row.Event = _events.Get(body[..colon]);
         _payloads.Parse(row, body[Math.Min(colon + 2, body.Length)..]);
         return true;
     }
+
+    private static bool IsUnresolvedIp(ReadOnlySpan<byte> name) =>
+        name.IndexOfAnyExceptInRange((byte)'0', (byte)'9') < 0 || (name.Length > 2 && name[0] == (byte)'0' && name[1] == (byte)'x');
 
     // Kernel text prints syscall events in their own form: "sys_mremap(addr: 0x…, …)" and "sys_mremap -> 0x…".
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]

@@ -38,11 +38,13 @@ internal sealed class MailBodyDecoder
         || line.StartsWith("Received:"u8) || line.StartsWith("Delivered-To:"u8) || line.StartsWith("Message-ID:"u8)
         || line.StartsWith("Date:"u8) || line.StartsWith("MIME-Version:"u8) || line.StartsWith("X-"u8);
 
-    /// <summary>Strips mail quoting (<c>&gt; </c>, <c>&gt;&gt;</c>, <c>&gt; &gt; </c>) from a body line.</summary>
-    public static ReadOnlySpan<byte> StripQuotes(ReadOnlySpan<byte> line)
+    /// <summary>Strips mail quoting (<c>&gt; </c>, <c>&gt;&gt;</c>, <c>&gt; &gt; </c>) from a body line; <paramref name="depth"/> is the number of <c>&gt;</c>.</summary>
+    public static ReadOnlySpan<byte> StripQuotes(ReadOnlySpan<byte> line, out int depth)
     {
+        depth = 0;
         while (line.Length > 0 && line[0] == (byte)'>')
         {
+            depth++;
             line = line[1..];
             if (line.Length > 0 && line[0] == (byte)' ' && (line.Length < 2 || line[1] == (byte)'>'))
             {

@@ -163,8 +163,8 @@ public sealed class KernelProfile
     /// <summary>Profile names in order.</summary>
     public static IReadOnlyList<string> Names { get; } =
     [
-        "none", "v4.3", "v4.4", "v5.8", "v5.10.46", "v5.10.47", "v5.12", "v5.13", "v5.13.3", "v5.14",
-        "v6.0", "v6.1", "v6.6", "v6.7", "v6.11", "v6.12", "v6.18", "latest",
+        "none", "v4.3", "v4.4", "v5.0", "v5.8", "v5.10.46", "v5.10.47", "v5.11", "v5.12", "v5.13", "v5.13.3", "v5.14",
+        "v6.0", "v6.1", "v6.5", "v6.6", "v6.7", "v6.11", "v6.12", "v6.18", "latest",
     ];
 
     /// <summary>Fix names for <c>--fix</c>, with commit and first version.</summary>
@@ -236,15 +236,18 @@ public sealed class KernelProfile
             ("none", KernelFix.None, AllFeatures, "no fix, every feature: all seed races open"),
             ("v4.3", KernelFix.None, KernelFeature.None, "mmap_sem trylock before mlock_vma_page (R4 open); no PMD move yet"),
             ("v4.4", F44, KernelFeature.None, "b87537d9e2fe: mlock under the PTE lock"),
+            ("v5.0", F44, Pmd, "2c91bd4a4e2e: PMD moves (R1 PMD, R5 with a plain WARN_ON)"),
             ("v5.8", F58, Pmd, "PMD moves (v5.0, 2c91bd4a4e2e: R1, R5 open); f81fdd0c4ab7 WARN_ON_ONCE"),
             ("v5.10.46", F58, Pmd, "as v5.8; split's unmap_page without TTU_SYNC (R3 open)"),
             ("v5.10.47", F58 | KernelFix.TtuSync, Pmd, "732ed55823fc backported: TTU_SYNC"),
+            ("v5.11", F58, PmdPud, "c49dd3401802: PUD moves (R1 PMD and PUD)"),
             ("v5.12", F58, PmdPud, "PUD moves (c49dd3401802, v5.11); R1 (PMD, PUD), R3 open"),
             ("v5.13", F513, PmdPud, "732ed55823fc (v5.13-rc7): TTU_SYNC; R1 open"),
             ("v5.13.3", F5133, PmdPud, "97113eb39fa7 backported: rmap locks around PMD/PUD moves"),
             ("v5.14", F5133, PmdPud, "97113eb39fa7: rmap locks around PMD/PUD moves"),
             ("v6.0", F5133, PmdPud, "R2 (collapse vs GUP-fast) open"),
             ("v6.1", F61, PmdPud, "2ba99c5e0881 (v6.1-rc8): IPI sync before freeing/reusing collapsed tables"),
+            ("v6.5", F61, F65, "1d65b771bc08: retract_page_tables without mmap_lock (R6 open); R5 open"),
             ("v6.6", F61, F65, "retract_page_tables without mmap_lock (1d65b771bc08, v6.5): R6 open; no realign: R5 open"),
             ("v6.7", F67, F65, "af8ca1c14906/b1e5a3dee255: PMD realign incl. the exec stack"),
             ("v6.11", F67, F65, "R6 still open"),

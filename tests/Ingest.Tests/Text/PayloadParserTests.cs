@@ -47,13 +47,25 @@ public sealed class PayloadParserTests
         { "   Binder:2030_3-2053  [001] d..3   652.762608: sched_switch: prev_comm=Binder:2030_3 prev_pid=2053 prev_prio=120 prev_state=S ==> next_comm=IntentService[E next_pid=3866 next_prio=120", "sched:sched_switch", "prev_comm=Binder:2030_3 prev_pid=2053 prev_state=S next_comm=IntentService[E next_pid=3866 +prev_prio=120 +next_prio=120" },
         { "      spin-thr 2-1  [001] d..3   1.000000: sched_switch: prev_comm=spin-thr 2 prev_pid=1 prev_prio=120 prev_state=R+ ==> next_comm=mm work-1 next_pid=2 next_prio=120", "sched:sched_switch", "prev_comm=spin-thr 2 prev_pid=1 prev_state=R+ next_comm=mm work-1 next_pid=2 +prev_prio=120 +next_prio=120" },
         // An unparseable payload is kept whole.
-        { "syz-exec-31490   2...1 413720925us : 0: }D", ":0", "+payload=}D" },
         { "            bash-1  [000] .....   1.000000: tracing_mark_write: marker-short", "ftrace:print", "+buf=marker-short" },
         { "           <...>-29049 [001]   686.293297: print:                0xffffffff81498b1a: MMMM", "ftrace:print", "ip=18446744071583664922 +buf=MMMM" },
         { "              sh-1702  [005]    76.368433: print:                0xffff00000819ff24s: TRACE_MARKER_START", "ftrace:print", "ip=18446462598868762404 +buf=TRACE_MARKER_START" },
         { "            sshd-3977  [003] ....   395.705844: sys_getpid()", "syscalls:sys_enter_getpid", "" },
         { "            bash-1  [000] .....   1.000000: do_page_fault <-async_page_fault", "ftrace:function", "+ip=do_page_fault +parent_ip=async_page_fault" },
     };
+
+    [Theory]
+    [InlineData("syz-exec-31490   2...1 413720925us : 0: }D")]
+    [InlineData("           <...>-29049 [001]   686.293297: 0xffffffff81498b1a: MMMM")]
+    public void Read_UnresolvedIpInPlaceOfEventName_Malformed(string line)
+    {
+        // trace_printk records whose ip did not resolve (ftrace_dump of syzkaller report 350): not an event named ":0".
+        var (rows, diagnostics) = TextReading.ReadText(new FtraceTextReader(), "            bash-1  [000] .....   1.000000: tracing_mark_write: x\n" + line + "\n");
+
+        Assert.Single(rows);
+        Assert.Equal(1, diagnostics.MalformedCount);
+        Assert.Equal(2L, diagnostics.MalformedSamples[0].Position);
+    }
 
     [Theory]
     [MemberData(nameof(CorpusLines))]

@@ -1,0 +1,95 @@
+using System.Text.Json;
+
+namespace Pipeline.Cli.Tests;
+
+/// <summary><c>mmtrace triage</c> and <c>--profile auto</c> as a user runs them, on public reports kept in the repository.</summary>
+public sealed class TriageCommandTests
+{
+    [Fact]
+    public void Triage_BadPageStateMlocked_JsonVerdictScenarioFileAndDataset()
+    {
+        using var dir = new TempDir();
+        string report = Report("r4-trinity-bad-page-state-mlocked-4.4-rc3-next.txt");
+
+        var result = Mmtrace.Run("triage", report, "--format", "json", "--emit-scenario", dir["sc"], "-o", dir["ds"]);
+
+        Assert.True(result.ExitCode == 1, result.ToString());
+        using var json = JsonDocument.Parse(result.Stdout);
+        JsonElement crash = Assert.Single(json.RootElement.EnumerateArray());
+        Assert.Equal("R4", crash.GetProperty("class").GetString());
+        Assert.Equal("bad_page_state", crash.GetProperty("kind").GetString());
+        Assert.Equal("4.4.0-rc3-next-20151203-sasha-00025-gf813aca-dirty", crash.GetProperty("kernel_release").GetString());
+        Assert.Equal("v4.3", crash.GetProperty("profile").GetString());
+        Assert.InRange(crash.GetProperty("confidence").GetDouble(), 0.5, 0.95);
+        Assert.Contains(crash.GetProperty("reasons").EnumerateArray(), r => r.GetString()!.Contains("mlocked", StringComparison.Ordinal));
+        Assert.True(crash.GetProperty("race").GetProperty("open_in_report_kernel").GetBoolean());
+        JsonElement scenario = crash.GetProperty("scenario");
+        string file = scenario.GetProperty("file").GetString()!;
+        Assert.True(File.Exists(file), file);
+        Assert.NotEmpty(scenario.GetProperty("findings").EnumerateArray());
+        Assert.Empty(scenario.GetProperty("fixed_findings").EnumerateArray());
+        Assert.StartsWith("mmtrace record -o DATASET --events ", crash.GetProperty("ftrace").GetProperty("record_next_time").GetString(), StringComparison.Ordinal);
+
+        // The emitted scenario is an op trace: it ingests and replays with the race under 4.3 and without it under 4.4.
+        Assert.Equal(0, Mmtrace.Run("ingest", file, "-o", dir["r4"]).ExitCode);
+        Assert.Equal(1, Mmtrace.Run("replay", dir["r4"], "--profile", "v4.3").ExitCode);
+        Assert.Equal(0, Mmtrace.Run("replay", dir["r4"], "--profile", "v4.4").ExitCode);
+        // The kept dataset answers SQL over its crashes.
+        var query = Mmtrace.Run("query", dir["ds"], "--sql", "SELECT kind, page_pfn, page_flags FROM crashes", "--format", "csv");
+        Assert.Equal("kind,page_pfn,page_flags\nbad_page_state,1115648,uptodate|head|swapbacked|mlocked\n", query.Stdout.Replace("\r", "", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Triage_ReportThatIsNoRace_TextNamesItAndExitsZero()
+    {
+        var result = Mmtrace.Run("triage", Report("none-compaction-vm-bug-on-page-pageslab-4.19.txt"));
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.Contains("class none", result.Stdout, StringComparison.Ordinal);
+        Assert.Contains("kernel 4.19.109-27 has no profile of its own; picked the nearest lower, v4.4", result.Stdout, StringComparison.Ordinal);
+        Assert.Contains("[mm/compaction]", result.Stdout, StringComparison.Ordinal);
+        Assert.Contains("mmtrace record -o DATASET --events mm -- REPRODUCER", result.Stdout, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void ReplayProfileAuto_FromMetaKernelRelease_SaysWhichProfile()
+    {
+        using var dir = new TempDir();
+        Assert.Equal(0, Mmtrace.Run("ingest", Report("r5-lkft-exec-stack-i386-5.8-rc4.txt"), "-o", dir["ds"]).ExitCode);
+
+        var auto = Mmtrace.Run("replay", dir["ds"], "--profile", "auto");
+        var release = Mmtrace.Run("replay", dir["ds"], "--profile", "v6.14");
+
+        Assert.True(auto.ExitCode == 0, auto.ToString());
+        Assert.Contains("kernel 5.8.0-rc4 has no profile of its own; picked the nearest lower, v5.0", auto.Stdout, StringComparison.Ordinal);
+        Assert.Contains("replayed under v5.0", auto.Stdout, StringComparison.Ordinal);
+        Assert.True(release.ExitCode == 0, release.ToString());
+        Assert.Contains("kernel v6.14 has no profile of its own; picked the nearest lower, v6.12", release.Stdout, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void ReplayProfileAuto_TraceWithoutRelease_UsageErrorNamesTheFix()
+    {
+        using var dir = new TempDir();
+        Assert.Equal(0, Mmtrace.Run("synth", "r1-pmd", "-o", dir["r1.txt"]).ExitCode);
+        Assert.Equal(0, Mmtrace.Run("ingest", dir["r1.txt"], "-o", dir["ds"]).ExitCode);
+
+        var result = Mmtrace.Run("replay", dir["ds"], "--profile", "auto");
+
+        Assert.True(result.ExitCode == 2, result.ToString());
+        Assert.Contains("kernel_release is null", result.Stderr, StringComparison.Ordinal);
+    }
+
+    private static string Report(string name)
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            string candidate = Path.Combine(dir.FullName, "tests", "Replay.Tests", "Triage", "Reports", name);
+            if (File.Exists(candidate))
+            {
+                return candidate;
+            }
+        }
+        throw new FileNotFoundException($"tests/Replay.Tests/Triage/Reports/{name} not found above {AppContext.BaseDirectory}");
+    }
+}

@@ -1,0 +1,15 @@
+namespace Pipeline.Ingest.Tests;
+
+/// <summary>A fact on the shared corpus: skipped, with the reason, when no <c>shared/corpus</c> is above the tests (CI clones).</summary>
+[AttributeUsage(AttributeTargets.Method, AllowMultiple = false)]
+public sealed class CorpusFactAttribute : FactAttribute
+{
+    /// <summary>Sets <see cref="FactAttribute.Skip"/> when the corpus is absent.</summary>
+    public CorpusFactAttribute()
+    {
+        if (!Corpus.Available)
+        {
+            Skip = "shared/corpus is not above the test binaries (clone shared/ beside the repository to run this test)";
+        }
+    }
+}
