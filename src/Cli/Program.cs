@@ -23,6 +23,7 @@ internal static class Program
         root.Subcommands.Add(SynthCommand.Create(verbose));
         root.Subcommands.Add(ReplayCommand.Create(verbose));
         root.Subcommands.Add(DemoCommand.Create(verbose));
+        root.Subcommands.Add(ShowCommand.Create(verbose));
 
         var parse = root.Parse(args);
         if (parse.Errors.Count > 0)
