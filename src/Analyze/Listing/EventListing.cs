@@ -153,6 +153,12 @@ public static class EventListing
                     break;
                 default:
                     long v = reader.GetInt64(o);
+                    if (c == RetOrdinal && v >= 0)
+                    {
+                        // sys_exit_* returns addresses (mmap, mremap, brk): hex as the kernel prints it; errors stay -errno.
+                        line.Append("0x").Append(v.ToString("x", inv));
+                        break;
+                    }
                     line.Append(v.ToString(inv));
                     if (c == ReasonOrdinal && name == "tlb:tlb_flush")
                     {
@@ -176,6 +182,8 @@ public static class EventListing
             }
         }
     }
+
+    private static readonly int RetOrdinal = EventSchema.Columns.Single(c => c.Name == "ret").Ordinal;
 
     private static readonly int ReasonOrdinal = EventSchema.Columns.Single(c => c.Name == "reason").Ordinal;
 
