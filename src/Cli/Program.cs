@@ -25,6 +25,7 @@ internal static class Program
         root.Subcommands.Add(DemoCommand.Create(verbose));
         root.Subcommands.Add(ShowCommand.Create(verbose));
         root.Subcommands.Add(ExportCommand.Create(verbose));
+        root.Subcommands.Add(ReportCommand.Create(verbose));
 
         var parse = root.Parse(args);
         if (parse.Errors.Count > 0)
