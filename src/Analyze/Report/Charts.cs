@@ -9,7 +9,8 @@ namespace Pipeline.Analyze.Report;
 /// <param name="Title">Caption.</param>
 /// <param name="Svg">The SVG element (no XML declaration), ready to inline.</param>
 /// <param name="Marks">Data marks drawn: one per point or bar; the browser test counts them.</param>
-public sealed record Chart(string Id, string Title, string Svg, int Marks);
+/// <param name="Legend">Series names and their colours (#rrggbb), drawn by the page as HTML so the SVG holds only data marks.</param>
+public sealed record Chart(string Id, string Title, string Svg, int Marks, IReadOnlyList<(string Name, string Color)> Legend);
 
 /// <summary>The report's charts, drawn by ScottPlot 5 and exported as SVG.</summary>
 internal static partial class Charts
@@ -50,13 +51,14 @@ internal static partial class Charts
             plot.Axes.Left.Label.Text = valueLabel;
             plot.Axes.Margins(bottom: 0);
         }
-        return Render(id, title, plot, values.Count, height: horizontal ? Math.Max(Height, 60 + 22 * values.Count) : Height);
+        return Render(id, title, plot, values.Count, [], height: horizontal ? Math.Max(Height, 60 + 22 * values.Count) : Height);
     }
 
     /// <summary>Bars in groups (one colour per series, one group per label).</summary>
     public static Chart GroupedBars(string id, string title, IReadOnlyList<string> groups, IReadOnlyList<(string Series, Color Color, double[] Values)> series, string valueLabel)
     {
         var plot = NewPlot(title);
+        var legend = new List<(string, string)>();
         int n = series.Count;
         double width = 0.8 / n;
         int marks = 0;
@@ -67,21 +69,21 @@ internal static partial class Charts
             {
                 bars.Add(new Bar { Position = g - 0.4 + width * (s + 0.5), Value = values[g], Size = width, FillColor = color, LineWidth = 0 });
             }
-            marks += bars.Count;
-            var added = plot.Add.Bars(bars);
-            added.LegendText = name;
+            marks += values.Count(v => v != 0); // a zero bar draws nothing
+            plot.Add.Bars(bars);
+            legend.Add((name, color.ToStringRGB()));
         }
         plot.Axes.Bottom.SetTicks(Enumerable.Range(0, groups.Count).Select(i => (double)i).ToArray(), groups.ToArray());
         plot.Axes.Left.Label.Text = valueLabel;
         plot.Axes.SetLimitsY(0, Math.Max(1, series.SelectMany(s => s.Values).DefaultIfEmpty(0).Max()) * 1.25);
-        plot.ShowLegend(Alignment.UpperRight);
-        return Render(id, title, plot, marks);
+        return Render(id, title, plot, marks, legend);
     }
 
     /// <summary>Points in several colour-coded series; <paramref name="logBytesX"/> plots log2 of x with byte-unit ticks.</summary>
     public static Chart Scatter(string id, string title, IReadOnlyList<(string Series, Color Color, double[] X, double[] Y)> series, string xLabel, string yLabel, bool logBytesX)
     {
         var plot = NewPlot(title);
+        var legend = new List<(string, string)>();
         int marks = 0;
         foreach (var (name, color, xs, ys) in series)
         {
@@ -92,7 +94,7 @@ internal static partial class Charts
             var points = plot.Add.ScatterPoints(logBytesX ? xs.Select(x => Math.Log2(Math.Max(1, x))).ToArray() : xs, ys);
             points.Color = color;
             points.MarkerSize = 6;
-            points.LegendText = name;
+            legend.Add(($"{name} ({xs.Length.ToString("N0", CultureInfo.InvariantCulture)})", color.ToStringRGB()));
             marks += xs.Length;
         }
         if (logBytesX)
@@ -105,14 +107,14 @@ internal static partial class Charts
         }
         plot.Axes.Bottom.Label.Text = xLabel;
         plot.Axes.Left.Label.Text = yLabel;
-        plot.ShowLegend(Alignment.UpperLeft);
-        return Render(id, title, plot, marks);
+        return Render(id, title, plot, marks, legend);
     }
 
     /// <summary>Empirical CDFs (fraction of samples at or below x), one line per series with a marker per plotted point.</summary>
     public static Chart Cdf(string id, string title, IReadOnlyList<(string Series, Color Color, double[] Sorted)> series, string xLabel, int maxPoints = 200)
     {
         var plot = NewPlot(title);
+        var legend = new List<(string, string)>();
         int marks = 0;
         foreach (var (name, color, sorted) in series)
         {
@@ -134,14 +136,13 @@ internal static partial class Charts
             line.Color = color;
             line.MarkerSize = 4;
             line.ConnectStyle = ConnectStyle.StepHorizontal;
-            line.LegendText = $"{name} (n={sorted.Length.ToString("N0", CultureInfo.InvariantCulture)})";
+            legend.Add(($"{name} (n={sorted.Length.ToString("N0", CultureInfo.InvariantCulture)})", color.ToStringRGB()));
             marks += points;
         }
         plot.Axes.Bottom.Label.Text = xLabel;
         plot.Axes.Left.Label.Text = "fraction at or below";
         plot.Axes.SetLimitsY(0, 1.05);
-        plot.ShowLegend(Alignment.LowerRight);
-        return Render(id, title, plot, marks);
+        return Render(id, title, plot, marks, legend);
     }
 
     /// <summary>A finding's witness: one marker per op at (time since the first op, CPU), labelled with the op.</summary>
@@ -163,7 +164,7 @@ internal static partial class Charts
         plot.Axes.Bottom.Label.Text = "µs since the first op of the witness";
         plot.Axes.SetLimitsY(cpus.Min() - 0.6, cpus.Max() + 0.9);
         plot.Axes.Margins(horizontal: 0.12);
-        return Render(id, title, plot, ops.Count, width: 760, height: Math.Max(220, 110 + 60 * cpus.Length));
+        return Render(id, title, plot, ops.Count, [], width: 760, height: Math.Max(220, 110 + 60 * cpus.Length));
     }
 
     private static Plot NewPlot(string title)
@@ -174,10 +175,10 @@ internal static partial class Charts
         return plot;
     }
 
-    private static Chart Render(string id, string title, Plot plot, int marks, int width = Width, int height = Height)
+    private static Chart Render(string id, string title, Plot plot, int marks, List<(string, string)> legend, int width = Width, int height = Height)
     {
         string svg = plot.GetSvgXml(width, height);
-        return new Chart(id, title, Clean(svg), marks);
+        return new Chart(id, title, Clean(svg), marks, legend);
     }
 
     [GeneratedRegex(@"^<\?xml[^>]*\?>\s*")]

@@ -414,7 +414,8 @@ public static class HtmlReport
         private string Figure(Chart chart, string cssClass)
         {
             ChartCount++;
-            return $"<figure class=\"{cssClass}\" id=\"{chart.Id}\" data-marks=\"{chart.Marks.ToString(CultureInfo.InvariantCulture)}\"><div class=\"svg\" role=\"img\" aria-label=\"{Enc(chart.Title)}\">{chart.Svg}</div></figure>\n";
+            var legend = string.Concat(chart.Legend.Select(l => $"<li><span style=\"background:{l.Color}\"></span>{Enc(l.Name)}</li>"));
+            return $"<figure class=\"{cssClass}\" id=\"{chart.Id}\" data-marks=\"{chart.Marks.ToString(CultureInfo.InvariantCulture)}\"><div class=\"svg\" role=\"img\" aria-label=\"{Enc(chart.Title)}\">{chart.Svg}</div>{(legend.Length == 0 ? "" : $"<ul class=\"legend\">{legend}</ul>")}</figure>\n";
         }
     }
 
@@ -433,6 +434,8 @@ public static class HtmlReport
         .witness pre{overflow-x:auto;font-size:12px}
         figure{margin:8px 0}figcaption{font-size:12px;color:#555}.svg{overflow:auto;max-width:100%}
         .zoom button{margin-right:4px}
+        .legend{list-style:none;margin:2px 0 0 48px;padding:0;font-size:12px}.legend li{display:inline-block;margin-right:14px}
+        .legend span{display:inline-block;width:10px;height:10px;margin-right:4px;border-radius:2px}
         """;
 
     private const string Script = """
@@ -446,6 +449,7 @@ public static class HtmlReport
           }
           row.addEventListener('click', show);
           row.addEventListener('keydown', function (e) { if (e.key === 'Enter') { show(); } });
+          if (location.hash === '#' + row.dataset.witness) { show(); }
         });
         document.querySelectorAll('.zoom button').forEach(function (b) {
           b.addEventListener('click', function () {
