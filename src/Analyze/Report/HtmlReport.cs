@@ -445,11 +445,12 @@ public static class HtmlReport
             var open = !panel.hidden;
             row.closest('section').querySelectorAll('.witness').forEach(function (p) { p.hidden = true; });
             row.closest('table').querySelectorAll('tr.finding').forEach(function (r) { r.classList.remove('selected'); });
-            if (!open) { panel.hidden = false; row.classList.add('selected'); panel.scrollIntoView({block: 'nearest'}); }
+            if (!open) { panel.hidden = false; row.classList.add('selected'); }
           }
           row.addEventListener('click', show);
           row.addEventListener('keydown', function (e) { if (e.key === 'Enter') { show(); } });
-          if (location.hash === '#' + row.dataset.witness) { show(); }
+          // report.html#open=ID opens a finding's witness (a link to it; the README's screenshot).
+          if (location.hash === '#open=' + row.dataset.witness) { show(); window.scrollTo(0, 0); }
         });
         document.querySelectorAll('.zoom button').forEach(function (b) {
           b.addEventListener('click', function () {
