@@ -26,10 +26,11 @@ internal static class QueryCommand
             DefaultValueFactory = _ => "table",
         };
         format.AcceptOnlyFromAmong("table", "csv", "json");
+        var raw = new Option<bool>("--raw") { Description = "Table output: print addresses, pfns and byte counts as stored (decimal) instead of hex and KiB/MiB; CSV and JSON are always exact." };
 
         var command = new Command("query", "Run DuckDB SQL over trace datasets.")
         {
-            datasets, sql, name, parameters, format,
+            datasets, sql, name, parameters, format, raw,
         };
         command.SetAction(parse => CommandRunner.Run(parse, verbose, _ =>
         {
@@ -54,7 +55,7 @@ internal static class QueryCommand
             using var reader = queryName is not null
                 ? runner.Query(QueryCatalog.Get(queryName), paramValues)
                 : runner.Query(sqlText!);
-            ResultFormatter.Write(reader, resultFormat, Console.Out);
+            ResultFormatter.Write(reader, resultFormat, Console.Out, parse.GetValue(raw));
             return ExitCodes.Success;
         }));
         return command;

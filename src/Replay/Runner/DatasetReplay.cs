@@ -26,6 +26,9 @@ public sealed record DatasetReplayResult(
     /// <summary>What the lowering of a real trace (tracepoint events) produced and skipped; null for op traces.</summary>
     public LoweringStatistics? Lowering { get; init; }
 
+    /// <summary>mremap calls whose moves could not be decided (the mappings around them predate the trace).</summary>
+    public int UndecidedMremaps { get; init; }
+
     /// <summary>Exposure windows found in a real trace (class <c>exposure</c>).</summary>
     public IReadOnlyList<Finding> Exposures { get; init; } = [];
 
@@ -102,6 +105,7 @@ public static class DatasetReplay
         WriteFindings(connection, findings, profile, arch, dataset.Directory);
 
         int mremaps = 0;
+        int undecided = 0;
         long ignored = ignoredEvents;
         if (lowering is not null)
         {
@@ -109,10 +113,12 @@ public static class DatasetReplay
             var (calls, extents) = MremapAnalyzer.Analyze(EventReader.ReadEvents(connection, eventsPath), ToPrediction(profile), seed: maps);
             WriteMremaps(connection, calls, extents, dataset.Directory);
             mremaps = calls.Count;
+            undecided = calls.Count(c => c.Undecided);
         }
         return new DatasetReplayResult(dataset, result, opCount, ignored, diagnostics.MalformedCount, mremaps, diagnostics)
         {
             Lowering = lowering?.Statistics,
+            UndecidedMremaps = undecided,
             Exposures = exposures,
         };
     }
