@@ -33,7 +33,7 @@ public static class FieldFormat
     /// <summary><c>0x</c> and lower-case hex digits, as the kernel's <c>%lx</c> with a prefix.</summary>
     public static string Hex(ulong value) => "0x" + value.ToString("x", CultureInfo.InvariantCulture);
 
-    /// <summary>A byte count with a binary unit: <c>90 MiB</c>, <c>1.5 KiB</c>, <c>4095 B</c>; exact multiples print without decimals.</summary>
+    /// <summary>A byte count with a binary unit: <c>90 MiB</c>, <c>1.5 KiB</c>, <c>1023 B</c>; exact multiples print without decimals.</summary>
     public static string Bytes(long value)
     {
         if (value < 0)
@@ -53,7 +53,8 @@ public static class FieldFormat
             return value.ToString(CultureInfo.InvariantCulture) + " B";
         }
         bool exact = value % (1L << (10 * unit)) == 0;
-        return scaled.ToString(exact ? "0" : "0.0#", CultureInfo.InvariantCulture) + " " + units[unit];
+        // Inexact values are cut (not rounded) to two decimals, so 4095 B reads 3.99 KiB, never 4 KiB.
+        return (exact ? scaled : Math.Floor(scaled * 100) / 100).ToString(exact ? "0" : "0.0#", CultureInfo.InvariantCulture) + " " + units[unit];
     }
 
     /// <summary>The name of a <c>tlb:tlb_flush</c> reason (<c>enum tlb_flush_reason</c> in include/linux/mm_types.h).</summary>
