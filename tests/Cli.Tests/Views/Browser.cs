@@ -73,14 +73,7 @@ public sealed class BrowserFactAttribute : FactAttribute
                 }
                 else if (NeedsCorpus)
                 {
-                    try
-                    {
-                        Mmtrace.Corpus("recorded/README.md");
-                    }
-                    catch (FileNotFoundException e)
-                    {
-                        _skip = $"Recorded corpus absent: {e.Message}";
-                    }
+                    _skip = CorpusFactAttribute.MissingReason()!;
                 }
             }
             return _skip!;

@@ -18,17 +18,24 @@ public sealed class CorpusFactAttribute : FactAttribute
             if (!_decided)
             {
                 _decided = true;
-                try
-                {
-                    Mmtrace.Corpus("recorded/README.md");
-                }
-                catch (FileNotFoundException e)
-                {
-                    _skip = $"Recorded corpus absent: {e.Message}";
-                }
+                _skip = MissingReason();
             }
             return _skip!;
         }
         set => _skip = value;
+    }
+
+    /// <summary>Why the recorded corpus cannot be read, or null when it can.</summary>
+    internal static string? MissingReason()
+    {
+        try
+        {
+            Mmtrace.Corpus("recorded/README.md");
+            return null;
+        }
+        catch (FileNotFoundException e)
+        {
+            return $"Recorded corpus absent: {e.Message}";
+        }
     }
 }
