@@ -189,7 +189,8 @@ internal static partial class Charts
 
     /// <summary>
     /// Inline-ready SVG: no XML declaration, and Skia's per-glyph position lists without their trailing comma
-    /// (<c>x="1, 2, "</c>), which browsers reject with a console error.
+    /// (<c>x="1, 2, "</c>): a length list has no trailing separator in SVG's grammar, and a strict parser may drop
+    /// the attribute.
     /// </summary>
     internal static string Clean(string svg)
     {

@@ -54,6 +54,9 @@ public sealed partial class ReportBrowserTests(ITestOutputHelper output)
         row.Click();
 
         NoConsoleErrors(driver);
+        // The console check sees errors: one logged now comes back.
+        driver.ExecuteScript("console.error('mmtrace-probe');");
+        Assert.Contains(driver.Manage().Logs.GetLog(LogType.Browser), e => e.Message.Contains("mmtrace-probe", StringComparison.Ordinal));
         Screenshot(driver, "report-demo.png");
     }
 
