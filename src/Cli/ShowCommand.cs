@@ -44,7 +44,7 @@ internal static class ShowCommand
                 filter = filter with { AroundSeq = seq, AroundCount = n };
             }
             var traces = DatasetCatalog.Resolve(parse.GetValue(datasets)!);
-            using var stdout = Console.OpenStandardOutput();
+            using var stdout = OpenStdout();
             using var output = new StreamWriter(stdout, new UTF8Encoding(false), 1 << 16) { AutoFlush = false };
             try
             {
@@ -65,6 +65,23 @@ internal static class ShowCommand
             return ExitCodes.Success;
         }));
         return command;
+    }
+
+    /// <summary>
+    /// A pipe on fd 1 as a FileStream, not Console's stream: the console stream swallows EPIPE, so a listing piped
+    /// into <c>head</c> would run to its end; this one stops at the first write after the reader left. A regular
+    /// file keeps Console's stream: a FileStream writes it at its own position (pwrite) and would leave the shared
+    /// offset behind, so whatever the shell writes next to the same file would overwrite the listing.
+    /// </summary>
+    private static Stream OpenStdout()
+    {
+        var pipe = new FileStream(new Microsoft.Win32.SafeHandles.SafeFileHandle(1, ownsHandle: false), FileAccess.Write, 1);
+        if (!pipe.CanSeek)
+        {
+            return pipe;
+        }
+        pipe.Dispose();
+        return Console.OpenStandardOutput();
     }
 
     /// <summary>EPIPE: the process reading stdout exited. .NET ignores SIGPIPE and reports it as this IOException.</summary>

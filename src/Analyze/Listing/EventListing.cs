@@ -54,7 +54,9 @@ public static class EventListing
         var ordinals = new int[EventSchema.Columns.Count];
         for (int i = 0; i < ordinals.Length; i++)
         {
-            ordinals[i] = reader.GetOrdinal(EventSchema.Columns[i].Name);
+            // The events view renames columns named after SQL reserved words; the listing prints the kernel's name.
+            string name = EventSchema.Columns[i].Name;
+            ordinals[i] = reader.GetOrdinal(DatasetCatalog.EventViewRenames.TryGetValue(name, out var renamed) ? renamed : name);
         }
         var line = new StringBuilder(256);
         long count = 0;

@@ -53,6 +53,7 @@ public sealed partial class ShowTests
         Assert.Contains("syscalls:sys_enter_mremap: addr=0x7fa026fa9000 old_len=0x40000 new_len=0x80000 flags=0x1 new_addr=0x0", show.Stdout, StringComparison.Ordinal);
         Assert.Contains("syscalls:sys_exit_mremap: ret=0x7fa026f29000", show.Stdout, StringComparison.Ordinal);
         Assert.Contains("tlb:tlb_flush: pages=-1 reason=0 (flush on task switch)", show.Stdout, StringComparison.Ordinal);
+        Assert.Contains("kmem:mm_page_alloc: pfn=0x118db0 order=0 gfp_flags=GFP_KERNEL_ACCOUNT|__GFP_ZERO|__GFP_COMP migratetype=0", show.Stdout, StringComparison.Ordinal);
         Assert.Matches(@"mmap_lock:mmap_lock_acquire_returned: mm=0xffff[0-9a-f]{12} memcg_id=\d+ write=true success=true", show.Stdout);
     }
 
