@@ -26,6 +26,7 @@ internal static class Program
         root.Subcommands.Add(ShowCommand.Create(verbose));
         root.Subcommands.Add(ExportCommand.Create(verbose));
         root.Subcommands.Add(ReportCommand.Create(verbose));
+        root.Subcommands.Add(CompletionCommand.Create(root));
 
         var parse = root.Parse(args);
         if (parse.Errors.Count > 0)
