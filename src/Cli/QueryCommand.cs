@@ -63,9 +63,19 @@ internal static class QueryCommand
 
     public static Command CreateList()
     {
-        var command = new Command("queries", "List the named queries (queries/*.sql) with their descriptions and parameters.");
-        command.SetAction(_ =>
+        var format = new Option<string>("--format") { Description = "Output format.", DefaultValueFactory = _ => "text" };
+        format.AcceptOnlyFromAmong("text", "json");
+        var command = new Command("queries", "List the named queries (queries/*.sql) with their descriptions and parameters.")
         {
+            format,
+        };
+        command.SetAction(parse =>
+        {
+            if (parse.GetValue(format) == "json")
+            {
+                WriteListJson();
+                return ExitCodes.Success;
+            }
             foreach (var query in QueryCatalog.All)
             {
                 Console.Out.WriteLine($"{query.Name,-24} {query.Description}");
@@ -77,6 +87,37 @@ internal static class QueryCommand
             return ExitCodes.Success;
         });
         return command;
+    }
+
+    private static void WriteListJson()
+    {
+        using var stream = Console.OpenStandardOutput();
+        using var json = new System.Text.Json.Utf8JsonWriter(stream, new System.Text.Json.JsonWriterOptions
+        {
+            Indented = true,
+            Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+        });
+        json.WriteStartArray();
+        foreach (var query in QueryCatalog.All)
+        {
+            json.WriteStartObject();
+            json.WriteString("name", query.Name);
+            json.WriteString("description", query.Description);
+            json.WriteStartArray("parameters");
+            foreach (var parameter in query.Parameters)
+            {
+                json.WriteStartObject();
+                json.WriteString("name", parameter.Name);
+                json.WriteString("default", parameter.Default);
+                json.WriteString("description", parameter.Description);
+                json.WriteEndObject();
+            }
+            json.WriteEndArray();
+            json.WriteEndObject();
+        }
+        json.WriteEndArray();
+        json.Flush();
+        stream.WriteByte((byte)'\n');
     }
 
     private static Dictionary<string, string> ParseParameters(string[] values)

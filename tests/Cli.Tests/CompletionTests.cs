@@ -37,6 +37,21 @@ public sealed class CompletionTests
         Assert.Contains("bashcompinit", zsh, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public void Queries_FormatJson_ListsEveryNamedQueryWithItsParameters()
+    {
+        var text = Mmtrace.Run("queries");
+        var json = Mmtrace.Run("queries", "--format", "json");
+        Assert.True(json.ExitCode == 0, json.ToString());
+
+        using var doc = System.Text.Json.JsonDocument.Parse(json.Stdout);
+        var names = doc.RootElement.EnumerateArray().Select(q => q.GetProperty("name").GetString()!).ToList();
+        Assert.Equal(text.Stdout.Split('\n').Where(l => l.Length > 0 && !char.IsWhiteSpace(l[0])).Select(l => l.Split(' ')[0]), names);
+        var rate = doc.RootElement.EnumerateArray().Single(q => q.GetProperty("name").GetString() == "pmd_move_hit_rate");
+        Assert.Equal("pid", rate.GetProperty("parameters")[0].GetProperty("name").GetString());
+        Assert.Equal("0", rate.GetProperty("parameters")[0].GetProperty("default").GetString());
+    }
+
     /// <summary>Runs the completion function as bash would for the words typed (the last one is being completed).</summary>
     private static string Complete(string script, params string[] words)
     {
