@@ -1,3 +1,4 @@
+using System.Text.RegularExpressions;
 using Pipeline.Storage;
 using Pipeline.Storage.DuckDb;
 
@@ -7,23 +8,40 @@ namespace Pipeline.Analyze;
 /// Runs SQL over one or more trace datasets: every Parquet table the datasets hold becomes a view
 /// (<c>events</c>, <c>ops</c>, <c>findings</c>, …) with a leading <c>trace</c> column naming the partition.
 /// </summary>
-public sealed class QueryRunner : IDisposable
+public sealed partial class QueryRunner : IDisposable
 {
+    /// <summary>Tables a command writes into a dataset, and the command a user runs to get them.</summary>
+    private static readonly Dictionary<string, string> s_writtenBy = new(StringComparer.Ordinal)
+    {
+        ["findings"] = "mmtrace replay",
+        ["ops"] = "mmtrace replay",
+        ["mremaps"] = "mmtrace replay",
+        ["mremap_moves"] = "mmtrace replay",
+    };
+
     private readonly DuckDbDatabase _database;
     private readonly DuckDbConnection _connection;
 
     private readonly bool _readOnly;
 
-    private QueryRunner(DuckDbDatabase database, DuckDbConnection connection, IReadOnlyList<TraceDataset> datasets, bool readOnly)
+    private QueryRunner(DuckDbDatabase database, DuckDbConnection connection, IReadOnlyList<TraceDataset> datasets, IReadOnlyList<string> paths, IReadOnlyList<string> views, bool readOnly)
     {
         _database = database;
         _connection = connection;
         _readOnly = readOnly;
         Datasets = datasets;
+        Paths = paths;
+        Views = views;
     }
 
     /// <summary>The datasets the views span.</summary>
     public IReadOnlyList<TraceDataset> Datasets { get; }
+
+    /// <summary>The paths as the caller gave them (for messages that say what to run).</summary>
+    public IReadOnlyList<string> Paths { get; }
+
+    /// <summary>The views in place: one per Parquet table, then <c>processes</c>, <c>threads</c> and the lookups.</summary>
+    public IReadOnlyList<string> Views { get; }
 
     /// <summary>The connection, for callers that run several statements.</summary>
     public DuckDbConnection Connection => _connection;
@@ -39,13 +57,16 @@ public sealed class QueryRunner : IDisposable
     /// <exception cref="InvalidDataException">A path is not a dataset or a root of partitions.</exception>
     public static QueryRunner Open(IEnumerable<string> paths, bool readOnly = false)
     {
-        var datasets = DatasetCatalog.Resolve(paths);
+        var given = paths.ToArray();
+        var datasets = DatasetCatalog.Resolve(given);
         var database = DuckDbDatabase.Open();
         DuckDbConnection? connection = null;
         try
         {
             connection = database.Connect();
-            DatasetCatalog.CreateViews(connection, datasets);
+            var views = DatasetCatalog.CreateViews(connection, datasets).ToList();
+            views.AddRange(DerivedViews.Create(connection, views));
+            views.Sort(StringComparer.Ordinal);
             if (readOnly)
             {
                 var files = datasets.SelectMany(d => d.ParquetFiles().Select(f => DatasetFiles.SqlLiteral(Path.GetFullPath(f.Path))));
@@ -55,7 +76,7 @@ public sealed class QueryRunner : IDisposable
                 connection.Execute("SET autoload_known_extensions = false");
                 connection.Execute("SET lock_configuration = true");
             }
-            return new QueryRunner(database, connection, datasets, readOnly);
+            return new QueryRunner(database, connection, datasets, given, views, readOnly);
         }
         catch
         {
@@ -82,9 +103,29 @@ public sealed class QueryRunner : IDisposable
                 _connection.Execute($"SET VARIABLE {name} = ?", value);
             }
         }
-        // Read-only: external access is off, yet COPY ... TO one of the allowed Parquet files (USE_TMP_FILE false)
-        // would still overwrite it, so only SELECT statements run.
-        return _readOnly ? _connection.QuerySelectOnly(sql) : _connection.Query(sql);
+        try
+        {
+            // Read-only: external access is off, yet COPY ... TO one of the allowed Parquet files (USE_TMP_FILE false)
+            // would still overwrite it, so only SELECT statements run.
+            return _readOnly ? _connection.QuerySelectOnly(sql) : _connection.Query(sql);
+        }
+        catch (DuckDbException e) when (MissingTable().Match(e.Message) is { Success: true } m && !Views.Contains(m.Groups[1].Value))
+        {
+            throw new InvalidDataException(MissingViewMessage(m.Groups[1].Value), e);
+        }
+    }
+
+    [GeneratedRegex("Table with name ([A-Za-z_0-9]+) does not exist")]
+    private static partial Regex MissingTable();
+
+    /// <summary>What to say instead of DuckDB's "did you mean sqlite_master" when a view is not there.</summary>
+    internal string MissingViewMessage(string name)
+    {
+        string datasets = string.Join(" ", Paths.Select(p => p.Contains(' ', StringComparison.Ordinal) ? $"'{p}'" : p));
+        string have = $"the views here are {string.Join(", ", Views)}";
+        return s_writtenBy.TryGetValue(name, out var command)
+            ? $"no {name} yet: run `{command} {datasets}` first ({have})."
+            : $"no view named '{name}': {have}.";
     }
 
     /// <summary>Runs a named query with its declared defaults overridden by <paramref name="parameters"/>.</summary>

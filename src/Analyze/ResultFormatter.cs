@@ -18,7 +18,9 @@ public enum ResultFormat
 
 /// <summary>
 /// Writes a query result as it streams from DuckDB. Memory stays bounded: the table format sizes its
-/// columns from the first <see cref="TableSampleRows"/> rows and streams the rest.
+/// columns from the first <see cref="TableSampleRows"/> rows and streams the rest. The table format is for
+/// people: integer columns named like addresses, pointers, pfns and flag words print in hex and byte counts with
+/// a binary unit (<see cref="FieldFormat"/>), unless <c>raw</c>; CSV and JSON always carry the exact values.
 /// </summary>
 public static class ResultFormatter
 {
@@ -26,9 +28,9 @@ public static class ResultFormatter
     public const int TableSampleRows = 1000;
 
     /// <summary>Writes every row of <paramref name="reader"/> to <paramref name="output"/>; returns the row count.</summary>
-    public static long Write(DuckDbReader reader, ResultFormat format, TextWriter output) => format switch
+    public static long Write(DuckDbReader reader, ResultFormat format, TextWriter output, bool raw = false) => format switch
     {
-        ResultFormat.Table => WriteTable(reader, output),
+        ResultFormat.Table => WriteTable(reader, output, raw),
         ResultFormat.Csv => WriteCsv(reader, output),
         ResultFormat.Json => WriteJson(reader, output),
         _ => throw new ArgumentOutOfRangeException(nameof(format), format, "Unknown result format."),
@@ -47,24 +49,31 @@ public static class ResultFormatter
         _ => value.ToString() ?? "",
     };
 
-    private static long WriteTable(DuckDbReader reader, TextWriter output)
+    private static long WriteTable(DuckDbReader reader, TextWriter output, bool raw)
     {
         int columns = reader.FieldCount;
         var names = new string[columns];
         var widths = new int[columns];
         var numeric = new bool[columns];
+        var display = new CellDisplay[columns];
         for (int i = 0; i < columns; i++)
         {
             names[i] = reader.GetName(i);
             widths[i] = names[i].Length;
-            numeric[i] = IsNumericType(reader.GetTypeName(i));
+            string type = reader.GetTypeName(i);
+            numeric[i] = IsNumericType(type);
+            bool integral = IsIntegralType(type) || IsIntegralListType(type);
+            display[i] = raw || !integral ? CellDisplay.Exact
+                : FieldFormat.IsHex(names[i]) ? CellDisplay.Hex
+                : FieldFormat.IsBytes(names[i]) ? CellDisplay.Bytes
+                : CellDisplay.Exact;
         }
 
         var sample = new List<string[]>();
         bool more = false;
         while (reader.Read())
         {
-            var row = ReadCells(reader);
+            var row = ReadCells(reader, display);
             for (int i = 0; i < columns; i++)
             {
                 widths[i] = Math.Max(widths[i], row[i].Length);
@@ -94,7 +103,7 @@ public static class ResultFormatter
         }
         while (more && reader.Read())
         {
-            WriteRow(output, line, ReadCells(reader), widths, numeric);
+            WriteRow(output, line, ReadCells(reader, display), widths, numeric);
             count++;
         }
         output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"({count} row{(count == 1 ? "" : "s")})"));
@@ -123,15 +132,44 @@ public static class ResultFormatter
         output.WriteLine(line.ToString().TrimEnd());
     }
 
-    private static string[] ReadCells(DuckDbReader reader)
+    private enum CellDisplay
+    {
+        Exact,
+        Hex,
+        Bytes,
+    }
+
+    private static string[] ReadCells(DuckDbReader reader, CellDisplay[] display)
     {
         var cells = new string[reader.FieldCount];
         for (int i = 0; i < cells.Length; i++)
         {
-            cells[i] = reader.IsNull(i) ? "NULL" : FormatCell(reader.GetValue(i));
+            cells[i] = reader.IsNull(i) ? "NULL" : FormatCell(reader.GetValue(i), display[i]);
         }
         return cells;
     }
+
+    private static string FormatCell(object? value, CellDisplay display) => (display, value) switch
+    {
+        (CellDisplay.Exact, _) or (_, null) => FormatCell(value),
+        (_, System.Collections.IEnumerable list) when value is not string =>
+            "[" + string.Join(", ", list.Cast<object?>().Select(v => FormatCell(v, display))) + "]",
+        (CellDisplay.Hex, long l) when l >= 0 => FieldFormat.Hex((ulong)l),
+        (CellDisplay.Hex, int n) when n >= 0 => FieldFormat.Hex((ulong)n),
+        (CellDisplay.Hex, ulong u) => FieldFormat.Hex(u),
+        (CellDisplay.Hex, uint u) => FieldFormat.Hex(u),
+        (CellDisplay.Bytes, long l) => FieldFormat.Bytes(l),
+        (CellDisplay.Bytes, int n) => FieldFormat.Bytes(n),
+        (CellDisplay.Bytes, ulong u) when u <= long.MaxValue => FieldFormat.Bytes((long)u),
+        (CellDisplay.Bytes, uint u) => FieldFormat.Bytes(u),
+        _ => FormatCell(value),
+    };
+
+    private static bool IsIntegralType(string typeName) => typeName is
+        "TINYINT" or "SMALLINT" or "INTEGER" or "BIGINT" or "UTINYINT" or "USMALLINT" or "UINTEGER" or "UBIGINT";
+
+    private static bool IsIntegralListType(string typeName) =>
+        typeName.EndsWith("[]", StringComparison.Ordinal) && IsIntegralType(typeName[..^2]);
 
     private static long WriteCsv(DuckDbReader reader, TextWriter output)
     {
@@ -181,7 +219,9 @@ public static class ResultFormatter
             names[i] = reader.GetName(i);
         }
         using var buffer = new MemoryStream();
-        using var json = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = false });
+        // Relaxed escaping: quotes stay \" and non-ASCII stays UTF-8, not \u0022 and \u00e9 (the output is a file or a
+        // terminal, never HTML).
+        using var json = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = false, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
         output.Write('[');
         long count = 0;
         while (reader.Read())
@@ -249,6 +289,13 @@ public static class ResultFormatter
                 break;
             case decimal m:
                 json.WriteNumberValue(m);
+                break;
+            case Int128 h:
+                // HUGEINT (sum() of BIGINT): a JSON number, exact (JSON has no integer width).
+                json.WriteRawValue(h.ToString(CultureInfo.InvariantCulture));
+                break;
+            case UInt128 uh:
+                json.WriteRawValue(uh.ToString(CultureInfo.InvariantCulture));
                 break;
             case System.Collections.IEnumerable list:
                 json.WriteStartArray();

@@ -23,7 +23,7 @@ internal static class DemoCommand
         var output = new Option<string>("--output", "-o")
         {
             Description = "Where to leave the demo dataset.",
-            DefaultValueFactory = _ => Path.Combine(Path.GetTempPath(), "mmtrace-demo"),
+            DefaultValueFactory = _ => DefaultDirectory(),
         };
         var command = new Command("demo", "Run the main job on the embedded scenarios: synthesize, ingest, replay under buggy and fixed kernels, print the findings.")
         {
@@ -32,6 +32,35 @@ internal static class DemoCommand
         command.SetAction(parse => CommandRunner.Run(parse, verbose, cancellationToken => Run(parse.GetValue(output)!, cancellationToken)));
         return command;
     }
+
+    /// <summary>
+    /// The demo's dataset is per user, so two users of one machine do not overwrite (or fail on) each other's:
+    /// $XDG_CACHE_HOME/mmtrace/demo, else ~/.cache/mmtrace/demo, else the temp directory with the user's name.
+    /// </summary>
+    internal static string DefaultDirectory()
+    {
+        string? cache = Environment.GetEnvironmentVariable("XDG_CACHE_HOME");
+        if (string.IsNullOrEmpty(cache))
+        {
+            string home = Environment.GetFolderPath(Environment.SpecialFolder.UserProfile);
+            cache = string.IsNullOrEmpty(home) ? null : Path.Combine(home, ".cache");
+        }
+        return cache is null
+            ? Path.Combine(Path.GetTempPath(), $"mmtrace-demo-{Environment.UserName}")
+            : Path.Combine(cache, "mmtrace", "demo");
+    }
+
+    /// <summary>What the race and checker names in the table stand for (src/Replay/Checkers, docs/profiles.md).</summary>
+    internal static readonly string[] Legend =
+    [
+        "Races and the invariant checker that catches each:",
+        "  R1  stale TLB entry after an mremap PMD/PUD move      I1  no usable TLB entry maps a page when it is freed",
+        "  R2  khugepaged collapse vs GUP-fast                   I2  a table is freed only after lockless walkers left",
+        "  R3  try_to_unmap vs zap (PTE / THP)                   I3  no irrevocable decision on a counter a writer is updating",
+        "  R4  mlock vs munlock / truncate / exit                I4  Mlocked only with a VM_LOCKED mapping seen under the PTL",
+        "  R5  exec stack shift: move_normal_pmd on overlap      I5  a table is linked from one slot; PMD moves need an empty one",
+        "  R6  retract_page_tables vs move_page_tables           I6  a value read before a lock is re-read under it",
+    ];
 
     /// <summary>Size of the demo's random workloads: large enough to mean something, small enough for a 30 s demo.</summary>
     private const long RandomOps = 100_000;
@@ -180,6 +209,11 @@ internal static class DemoCommand
             }
             o.WriteLine();
             o.WriteLine("Each cell: profile, then the checkers that fired (×count) or 'clean'; '!' marks a result the scenario did not expect.");
+            o.WriteLine();
+            foreach (var line in Legend)
+            {
+                o.WriteLine(line);
+            }
             if (shown is not null)
             {
                 o.WriteLine();

@@ -28,6 +28,10 @@ internal static class Program
         root.Subcommands.Add(TriageCommand.Create(verbose));
         root.Subcommands.Add(DemoCommand.Create(verbose));
         root.Subcommands.Add(SoakCommand.Create(verbose));
+        root.Subcommands.Add(ShowCommand.Create(verbose));
+        root.Subcommands.Add(ExportCommand.Create(verbose));
+        root.Subcommands.Add(ReportCommand.Create(verbose));
+        root.Subcommands.Add(CompletionCommand.Create(root));
 
         var parse = root.Parse(args);
         if (parse.Errors.Count > 0)

@@ -33,9 +33,11 @@ internal static class QueryCommand
             Description = "Safe mode for SQL someone else wrote: DuckDB may read the datasets' Parquet files and nothing else (no other files, COPY, ATTACH, INSTALL/LOAD, network, settings).",
         };
 
+        var raw = new Option<bool>("--raw") { Description = "Table output: print addresses, pfns and byte counts as stored (decimal) instead of hex and KiB/MiB; CSV and JSON are always exact." };
+
         var command = new Command("query", "Run DuckDB SQL over trace datasets.")
         {
-            datasets, sql, name, parameters, format, readOnly,
+            datasets, sql, name, parameters, format, readOnly, raw,
         };
         command.SetAction(parse => CommandRunner.Run(parse, verbose, cancellationToken =>
         {
@@ -78,7 +80,7 @@ internal static class QueryCommand
                 using var reader = queryName is not null
                     ? runner.Query(QueryCatalog.Get(queryName), paramValues)
                     : runner.Query(sqlText!);
-                ResultFormatter.Write(reader, resultFormat, Console.Out);
+                ResultFormatter.Write(reader, resultFormat, Console.Out, parse.GetValue(raw));
             }
             catch (DuckDbException) when (cancellationToken.IsCancellationRequested)
             {
@@ -95,9 +97,19 @@ internal static class QueryCommand
 
     public static Command CreateList()
     {
-        var command = new Command("queries", "List the named queries (queries/*.sql) with their descriptions and parameters.");
-        command.SetAction(_ =>
+        var format = new Option<string>("--format") { Description = "Output format.", DefaultValueFactory = _ => "text" };
+        format.AcceptOnlyFromAmong("text", "json");
+        var command = new Command("queries", "List the named queries (queries/*.sql) with their descriptions and parameters.")
         {
+            format,
+        };
+        command.SetAction(parse =>
+        {
+            if (parse.GetValue(format) == "json")
+            {
+                WriteListJson();
+                return ExitCodes.Success;
+            }
             foreach (var query in QueryCatalog.All)
             {
                 Console.Out.WriteLine($"{query.Name,-24} {query.Description}");
@@ -109,6 +121,37 @@ internal static class QueryCommand
             return ExitCodes.Success;
         });
         return command;
+    }
+
+    private static void WriteListJson()
+    {
+        using var stream = Console.OpenStandardOutput();
+        using var json = new System.Text.Json.Utf8JsonWriter(stream, new System.Text.Json.JsonWriterOptions
+        {
+            Indented = true,
+            Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+        });
+        json.WriteStartArray();
+        foreach (var query in QueryCatalog.All)
+        {
+            json.WriteStartObject();
+            json.WriteString("name", query.Name);
+            json.WriteString("description", query.Description);
+            json.WriteStartArray("parameters");
+            foreach (var parameter in query.Parameters)
+            {
+                json.WriteStartObject();
+                json.WriteString("name", parameter.Name);
+                json.WriteString("default", parameter.Default);
+                json.WriteString("description", parameter.Description);
+                json.WriteEndObject();
+            }
+            json.WriteEndArray();
+            json.WriteEndObject();
+        }
+        json.WriteEndArray();
+        json.Flush();
+        stream.WriteByte((byte)'\n');
     }
 
     private static Dictionary<string, string> ParseParameters(string[] values)

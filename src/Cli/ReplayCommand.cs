@@ -108,6 +108,11 @@ internal static class ReplayCommand
                 {
                     o.WriteLine("  lowering: " + lowering);
                 }
+                if (r.UndecidedMremaps > 0)
+                {
+                    o.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                        $"  {r.UndecidedMremaps:N0} of the {r.Mremaps:N0} mremap calls are undecided (column undecided_reason): the mappings around them predate the trace; --maps PID=FILE with a /proc/PID/maps snapshot taken before tracing decides them"));
+                }
             }
             else if (r.IgnoredEvents > 0)
             {
@@ -143,6 +148,7 @@ internal static class ReplayCommand
             json.WriteNumber("ignored_events", r.IgnoredEvents);
             json.WriteNumber("malformed_ops", r.MalformedOps);
             json.WriteNumber("mremaps", r.Mremaps);
+            json.WriteNumber("undecided_mremaps", r.UndecidedMremaps);
             if (r.Lowering is { } lowering)
             {
                 json.WriteStartObject("lowering");

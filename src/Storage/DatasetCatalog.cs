@@ -73,6 +73,13 @@ public static class DatasetCatalog
         return byTable.Keys.ToArray();
     }
 
+    /// <summary>
+    /// Columns the <c>events</c> view renames: a column named after an SQL reserved word has to be quoted in every
+    /// query (<c>e."order"</c>). The Parquet file keeps the kernel's field name; the view gives the SQL name.
+    /// </summary>
+    public static IReadOnlyDictionary<string, string> EventViewRenames { get; } =
+        new Dictionary<string, string>(StringComparer.Ordinal) { ["order"] = "page_order" };
+
     private static string ViewSql(string table, List<(string Path, string Trace)> files)
     {
         var sql = new StringBuilder();
@@ -82,9 +89,16 @@ public static class DatasetCatalog
         {
             sql.Append(" WHEN ").Append(DatasetFiles.SqlLiteral(path)).Append(" THEN ").Append(DatasetFiles.SqlLiteral(trace));
         }
-        sql.Append(" END AS trace, * EXCLUDE (filename) FROM read_parquet([");
+        sql.Append(" END AS trace, * EXCLUDE (filename)");
+        if (table == "events")
+        {
+            sql.Append(" RENAME (").AppendJoin(", ", EventViewRenames.Select(r => $"{DatasetFiles.SqlIdentifier(r.Key)} AS {r.Value}")).Append(')');
+        }
+        sql.Append(" FROM read_parquet([");
         sql.AppendJoin(", ", files.Select(f => DatasetFiles.SqlLiteral(f.Path)));
-        sql.Append("], union_by_name = true, filename = true)");
+        // No hive partitioning: the trace=<id>/ directories would add a second 'trace' column (trace_1) to tables
+        // whose files are not all alike; the CASE above names the trace.
+        sql.Append("], union_by_name = true, filename = true, hive_partitioning = false)");
         return sql.ToString();
     }
 

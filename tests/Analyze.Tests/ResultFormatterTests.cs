@@ -52,9 +52,25 @@ public sealed class ResultFormatterTests : IDisposable
 
         Assert.StartsWith("id  comm", lines[0], StringComparison.Ordinal);
         Assert.StartsWith("--  ", lines[1], StringComparison.Ordinal);
-        Assert.Contains("18446744073709551615", lines[2], StringComparison.Ordinal);
+        // An address-like column prints in hex for people; --raw gives the stored value.
+        Assert.Contains("0xffffffffffffffff", lines[2], StringComparison.Ordinal);
         Assert.Contains("NULL", lines[3], StringComparison.Ordinal);
+        Assert.Contains(" 0x0 ", lines[5], StringComparison.Ordinal); // row 3 spans two lines (its comm has a newline)
         Assert.Equal("(3 rows)", lines[^2]);
+        Assert.Contains("18446744073709551615", Format(ResultFormat.Table, raw: true).Split('\n')[2], StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Write_Table_HumanizesByteColumnsAndHexesAddressLists()
+    {
+        using var reader = _connection.Query(
+            "SELECT 94371840::UBIGINT AS moved_bytes, 4095::BIGINT AS len, 1536::BIGINT AS pmd_bytes, " +
+            "[4096, 8192]::UBIGINT[] AS va, 94241419781928::UBIGINT AS total");
+        using var output = new StringWriter { NewLine = "\n" };
+        ResultFormatter.Write(reader, ResultFormat.Table, output);
+        var row = output.ToString().Split('\n')[2];
+
+        Assert.Matches(@"^\s*90 MiB\s+3.99 KiB\s+1.5 KiB\s+\[0x1000, 0x2000\]\s+94241419781928$", row);
     }
 
     [Fact]
@@ -72,11 +88,11 @@ public sealed class ResultFormatterTests : IDisposable
         }
     }
 
-    private string Format(ResultFormat format)
+    private string Format(ResultFormat format, bool raw = false)
     {
         using var reader = _connection.Query(Sql);
         using var writer = new StringWriter { NewLine = "\n" };
-        ResultFormatter.Write(reader, format, writer);
+        ResultFormatter.Write(reader, format, writer, raw);
         return writer.ToString();
     }
 

@@ -170,6 +170,27 @@ public sealed class PipelineTests
         Assert.DoesNotContain(" !", result.Stdout, StringComparison.Ordinal);
         Assert.Contains("Witness of r1-pmd", result.Stdout, StringComparison.Ordinal);
         Assert.True(Directory.GetDirectories(dir["demo"], "trace=*").Length >= 10);
+        // The legend names every race and checker the table shows.
+        for (int i = 1; i <= 6; i++)
+        {
+            Assert.Matches($"(?m)^  R{i}  .+  I{i}  ", result.Stdout);
+        }
+    }
+
+    [Fact]
+    public void Demo_DefaultDirectory_IsPerUser()
+    {
+        using var dir = new TempDir();
+        var start = new System.Diagnostics.ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "mmtrace.dll"));
+        start.ArgumentList.Add("demo");
+        start.Environment["XDG_CACHE_HOME"] = dir["cache"];
+        using var process = System.Diagnostics.Process.Start(start)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        Assert.True(process.WaitForExit(TimeSpan.FromMinutes(3)), "demo did not finish in 3 minutes");
+        Assert.True(process.ExitCode == 0, stdout.Result + stderr.Result);
+        Assert.True(Directory.GetDirectories(dir["cache/mmtrace/demo"], "trace=*").Length >= 10);
     }
 
     [Fact]

@@ -33,6 +33,9 @@ public sealed record DatasetReplayResult(
     /// <summary>What the trace could show of each race R1–R6 (docs/coverage.md), in race order.</summary>
     public IReadOnlyList<RaceCoverage> Coverage { get; init; } = [];
 
+    /// <summary>mremap calls whose moves could not be decided (the mappings around them predate the trace).</summary>
+    public int UndecidedMremaps { get; init; }
+
     /// <summary>Exposure windows found in a real trace (class <c>exposure</c>).</summary>
     public IReadOnlyList<Finding> Exposures { get; init; } = [];
 
@@ -188,6 +191,7 @@ public static class DatasetReplay
         WriteCoverage(connection, coverage, profile, arch, dataset.Directory);
 
         int mremaps = 0;
+        int undecided = 0;
         long ignored = ignoredEvents;
         if (lowering is not null)
         {
@@ -195,11 +199,13 @@ public static class DatasetReplay
             MremapAnalyzer.SortRows(calls, extents);
             WriteMremaps(connection, calls, extents, dataset.Directory);
             mremaps = calls.Count;
+            undecided = calls.Count(c => c.Undecided);
         }
         return new DatasetReplayResult(dataset, result, opCount, ignored, diagnostics.MalformedCount, mremaps, diagnostics)
         {
             Lowering = lowering?.Statistics,
             OpsKept = lowering is not null && options.KeepOps,
+            UndecidedMremaps = undecided,
             Exposures = exposures,
             Coverage = coverage,
         };

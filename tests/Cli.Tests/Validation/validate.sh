@@ -28,7 +28,7 @@ WITH w AS (SELECT column0 AS call, column1 AS class, column4 AS len, column5 AS 
                   column7 AS workload_ns FROM read_csv('$out/workload.csv', header = false)),
 m AS (SELECT row_number() OVER (ORDER BY seq) - 1 AS call, * FROM mremaps WHERE pid = $pid),
 k AS (SELECT m.call, ((m.new_addr + m.old_len - 1) // 2097152 - m.new_addr // 2097152 + 1) - count(e.seq) AS kernel_pmd
-      FROM m LEFT JOIN events e ON e.pid = m.pid AND e.event = 'kmem:mm_page_alloc' AND e.\"order\" = 0
+      FROM m LEFT JOIN events e ON e.pid = m.pid AND e.event = 'kmem:mm_page_alloc' AND e.page_order = 0
        AND e.gfp_flags LIKE 'GFP_KERNEL_ACCOUNT|__GFP_ZERO%' AND e.ts_ns BETWEEN m.ts_ns AND m.ts_ns + m.duration_ns
       GROUP BY m.call, m.new_addr, m.old_len)
 SELECT w.class, w.len, count(*) AS calls, any_value(w.expect_pmd) AS expect_pmd,

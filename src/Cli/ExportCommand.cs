@@ -1,0 +1,56 @@
+using System.CommandLine;
+using System.Globalization;
+using Pipeline.Analyze.Export;
+using Pipeline.Storage;
+
+namespace Pipeline.Cli;
+
+/// <summary><c>mmtrace export DATASET --perfetto FILE.json</c>.</summary>
+internal static class ExportCommand
+{
+    public static Command Create(Option<bool> verbose)
+    {
+        var dataset = new Argument<string>("DATASET") { Description = "One trace dataset (a partition root with several traces: name one, DATASET/trace=ID)." };
+        var perfetto = new Option<string>("--perfetto")
+        {
+            Description = "Write Chrome trace-event JSON for ui.perfetto.dev and chrome://tracing to FILE.json.",
+            Required = true,
+        };
+        var command = new Command("export", "Export a trace as a timeline: per-CPU tracks (faults, TLB flushes, IPIs, ops), per-thread syscalls and mmap_lock holds, findings with flows through their witness.")
+        {
+            dataset, perfetto,
+        };
+        command.SetAction(parse => CommandRunner.Run(parse, verbose, cancellationToken =>
+        {
+            var traces = DatasetCatalog.Resolve([parse.GetValue(dataset)!]);
+            if (traces.Count != 1)
+            {
+                throw new UsageException($"'{parse.GetValue(dataset)}' holds {traces.Count} traces ({string.Join(", ", traces.Select(t => t.Id))}); export one: {Path.Combine(parse.GetValue(dataset)!, "trace=" + traces[0].Id)}.");
+            }
+            string target = Path.GetFullPath(parse.GetValue(perfetto)!);
+            string temp = target + ".tmp-" + Environment.ProcessId.ToString(CultureInfo.InvariantCulture);
+            PerfettoSummary summary;
+            try
+            {
+                using (var file = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 16))
+                {
+                    summary = PerfettoExport.Write(traces[0], file, cancellationToken);
+                }
+                File.Move(temp, target, overwrite: true);
+            }
+            finally
+            {
+                File.Delete(temp);
+            }
+            Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"wrote {parse.GetValue(perfetto)}: {summary.Events:N0} events as {summary.Records:N0} trace records, {summary.Findings} finding{(summary.Findings == 1 ? "" : "s")} with witness flows; open it in ui.perfetto.dev or chrome://tracing"));
+            if (summary.UnmatchedEnds > 0 || summary.ClosedAtEnd > 0)
+            {
+                Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"  {summary.UnmatchedEnds:N0} exits/releases had no begin in the trace (it started inside them); {summary.ClosedAtEnd:N0} slices were still open at its end and close there"));
+            }
+            return ExitCodes.Success;
+        }));
+        return command;
+    }
+}
