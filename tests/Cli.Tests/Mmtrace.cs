@@ -39,19 +39,8 @@ internal static class Mmtrace
         return new Result(process.ExitCode, stdout.Result, stderr.Result);
     }
 
-    /// <summary>A file of the shared corpus (CI clones the repo with shared/ beside it).</summary>
-    public static string Corpus(string relative)
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            var candidate = Path.Combine(dir.FullName, "shared", "corpus", relative);
-            if (File.Exists(candidate))
-            {
-                return candidate;
-            }
-        }
-        throw new FileNotFoundException($"shared/corpus/{relative} not found above {AppContext.BaseDirectory}.");
-    }
+    /// <summary>A corpus file (<see cref="Pipeline.Tests.Shared.TestCorpus"/>); skips the test when a public sample is absent.</summary>
+    public static string Corpus(string relative) => Pipeline.Tests.Shared.TestCorpus.File(relative);
 }
 
 /// <summary>A temporary directory removed after the test.</summary>

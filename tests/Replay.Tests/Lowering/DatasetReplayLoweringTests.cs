@@ -26,7 +26,7 @@ public sealed class DatasetReplayLoweringTests : IDisposable
         return DatasetCatalog.Resolve([output]).Single();
     }
 
-    [Fact]
+    [SkippableFact]
     public void Run_RecordedTextTrace_WritesOneOpsRowPerOpAndNoInconsistentFindings()
     {
         var dataset = IngestCorpusText();
@@ -56,7 +56,7 @@ public sealed class DatasetReplayLoweringTests : IDisposable
         Assert.True(File.Exists(findings));
     }
 
-    [Fact]
+    [SkippableFact]
     public void Run_RecordedTextTraceUnderBuggyProfile_FindingsParquetHoldsNoInconsistentRows()
     {
         var dataset = IngestCorpusText();

@@ -29,7 +29,7 @@ public sealed class TraceLoweringTests
     private static void AssertNoFindings(ReplayResult result) =>
         Assert.True(result.Findings.Count == 0, string.Join("\n", result.Findings.Select(f => f.Message)));
 
-    [Fact]
+    [SkippableFact]
     public void Lower_UserFaultWithDataPage_AllocatesTablesSetsPteAndFillsTheFaultingCpu()
     {
         var rows = Fault(new LoweringInput(), 0x7f0000001000, 0x2000, withTable: true, cpu: 1).Rows();
@@ -47,7 +47,7 @@ public sealed class TraceLoweringTests
         AssertNoFindings(result);
     }
 
-    [Fact]
+    [SkippableFact]
     public void Lower_FaultWithoutTracedPage_CountsItAndSetsNoPte()
     {
         var rows = new LoweringInput()
@@ -61,7 +61,7 @@ public sealed class TraceLoweringTests
         AssertNoFindings(result);
     }
 
-    [Fact]
+    [SkippableFact]
     public void Lower_MunmapOfMappedRange_ZapsFlushesFreesTableThenPages()
     {
         var input = new LoweringInput();
@@ -92,7 +92,7 @@ public sealed class TraceLoweringTests
         AssertNoFindings(result);
     }
 
-    [Theory]
+    [SkippableTheory]
     [InlineData(0x7f0040000000UL, "mremap_move_pmd")]
     [InlineData(0x7f0040001000UL, "move_ptes")]
     public void Lower_FixedMremapOfPopulatedPmd_FollowsThePrediction(ulong target, string expected)
@@ -120,7 +120,7 @@ public sealed class TraceLoweringTests
         AssertNoFindings(result);
     }
 
-    [Fact]
+    [SkippableFact]
     public void Lower_TlbFlushReasons_OnlyTheInitiatorBecomesOneFlush()
     {
         var input = new LoweringInput();
@@ -140,7 +140,7 @@ public sealed class TraceLoweringTests
         AssertNoFindings(result);
     }
 
-    [Fact]
+    [SkippableFact]
     public void Lower_BatchedFreeReportedTwice_FreesOnce()
     {
         var rows = new LoweringInput()
@@ -181,7 +181,7 @@ public sealed class TraceLoweringTests
             .Line("khugepaged", 38, 1, $"mm_collapse_huge_page: mm={Mm}, isolated=1, status=succeeded");
     }
 
-    [Fact]
+    [SkippableFact]
     public void Lower_CollapseSequence_ClearsPmdIsolatesPtesDepositsAndMapsHuge()
     {
         var (trace, lowering, result) = LowerAndReplay(Collapse().Rows());
@@ -197,7 +197,7 @@ public sealed class TraceLoweringTests
         AssertNoFindings(result);
     }
 
-    [Theory]
+    [SkippableTheory]
     [InlineData("v6.0", 1)]
     [InlineData("latest", 0)]
     public void Exposure_CollapseWhileAnotherCpuRunsTheMm_ReportedOnlyWithoutTheIpiSync(string profile, int expected)
@@ -216,7 +216,7 @@ public sealed class TraceLoweringTests
         }
     }
 
-    [Fact]
+    [SkippableFact]
     public void Exposure_KernelThreadReplacedTheMmOnTheOtherCpu_NoWindow()
     {
         var input = Collapse();
@@ -243,7 +243,7 @@ public sealed class TraceLoweringTests
         return input.Line("mmwork", 100, 0, "sys_mremap(addr: 0x7f0000000000, old_len: 0x200000, new_len: 0x200000, flags: 3, new_addr: 0x7f0040000000)");
     }
 
-    [Theory]
+    [SkippableTheory]
     [InlineData("v5.13", 1)]
     [InlineData("latest", 0)]
     public void Exposure_PmdMoveDuringReclaim_ReportedOnlyWithoutRmapLocks(string profile, int expected)
@@ -270,7 +270,7 @@ public sealed class TraceLoweringTests
         }
     }
 
-    [Theory]
+    [SkippableTheory]
     [InlineData("v5.13", 1)]
     [InlineData("v5.13 +rmap-locks-pmd-move", 0)]
     public void Exposure_AnotherTaskFreesAPageOfTheMmDuringThePmdMove_ReportedOnlyWithoutRmapLocks(string profile, int expected)
@@ -294,7 +294,7 @@ public sealed class TraceLoweringTests
         }
     }
 
-    [Theory]
+    [SkippableTheory]
     [InlineData("recorded/ftrace-text/mm_trace.txt")]
     [InlineData("recorded/trace-cmd/mm_v7_zstd_full.dat")]
     public void Replay_RecordedCorpus_NoInconsistentFindings(string file)
@@ -323,7 +323,7 @@ public sealed class TraceLoweringTests
         }
     }
 
-    [Fact]
+    [SkippableFact]
     public void LowerAndReplay_Streaming_SameFindingsAndOpsAsTheKeptTrace()
     {
         var rows = Collapse().Rows();
@@ -347,7 +347,7 @@ public sealed class TraceLoweringTests
         public void Write(in Op op) => Ops.Add(op);
     }
 
-    [Fact]
+    [SkippableFact]
     public void Lower_SameRowsTwice_IdenticalOps()
     {
         var rows = ReadCorpus("recorded/ftrace-text/mm_trace.txt");
