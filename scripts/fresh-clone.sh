@@ -17,16 +17,17 @@ for dir in "$work" "$work"/..; do
     if [[ -d $dir/shared/corpus ]]; then echo "fresh-clone: $dir/shared/corpus exists; pick another TMPDIR" >&2; exit 2; fi
 done
 git clone -q "$here" "$work/mmtrace"
-# PATH without any directory that holds npm or node, so a build step needing them fails here.
-clean_path=""
-IFS=: read -r -a dirs <<<"$PATH"
-for dir in "${dirs[@]}"; do
-    [[ -z $dir || -x $dir/npm || -x $dir/node ]] && continue
-    clean_path="${clean_path:+$clean_path:}$dir"
+# npm and node are shadowed by stubs that fail (they may live in /usr/bin, which cannot leave PATH), so any
+# build step that still needed them fails here.
+mkdir -p "$work/no-node"
+for tool in npm npx node; do
+    printf '#!/bin/sh\necho "%s is unavailable in this check" >&2\nexit 127\n' "$tool" > "$work/no-node/$tool"
+    chmod +x "$work/no-node/$tool"
 done
+clean_path="$work/no-node:$PATH"
 cd "$work/mmtrace"
-if PATH="$clean_path" command -v npm >/dev/null 2>&1; then echo "fresh-clone: could not hide npm" >&2; exit 2; fi
-echo "fresh-clone: $work/mmtrace (commit $(git rev-parse --short HEAD)), npm hidden, no shared/ corpus" >&2
+if PATH="$clean_path" npm --version >/dev/null 2>&1; then echo "fresh-clone: could not hide npm" >&2; exit 2; fi
+echo "fresh-clone: $work/mmtrace (commit $(git rev-parse --short HEAD)), npm and node unavailable, no shared/ corpus" >&2
 PATH="$clean_path" ./mmtrace demo -o "$work/demo" >"$work/demo.log" 2>&1 || { cat "$work/demo.log" >&2; echo "fresh-clone: ./mmtrace demo failed" >&2; exit 1; }
 echo "fresh-clone: ./mmtrace demo exited 0 ($(grep -c . "$work/demo.log") lines of output)" >&2
 if ((run_tests)); then
