@@ -40,6 +40,7 @@ public sealed class TraceWriterTests
             trace.Complete(new IngestDiagnostics(), []);
             writer.Commit();
         }
+        Assert.Equal(rows, Pipeline.Tests.Shared.ParquetNetOracle.AssertSameAsDuckDb(EventsParquet(target)));
         using var connection = DuckDbConnection.OpenInMemory();
         return (expected, [.. EventReader.ReadEvents(connection, EventsParquet(target)).Select(TestData.Describe)]);
     }
