@@ -136,7 +136,7 @@ internal static class TriageCommand
             DatasetReplayResult? replay = null;
             if (mm.Count > 0)
             {
-                replay = DatasetReplay.Run(TraceOf(s), choice?.Profile ?? KernelProfile.Latest, Arch.X86, null, cancellationToken);
+                replay = DatasetReplay.Run(TraceOf(s), choice?.Profile ?? KernelProfile.Latest, Arch.X86, new DatasetReplayOptions(), cancellationToken);
             }
             var classes = crashes.Select(c => c.Verdict.Class).Where(c => c != "none").Distinct().Order(StringComparer.Ordinal).ToList();
             string events = classes.Count == 0 ? "mm" : string.Join(",", classes.SelectMany(c => s_recordEvents[c].Split(',')).Distinct());

@@ -50,10 +50,10 @@ public static class EventReader
         row.Pid = reader.GetInt32(ordinals[EventSchema.Pid]);
         int o = ordinals[EventSchema.Tgid];
         row.Tgid = o < 0 || reader.IsNull(o) ? null : reader.GetInt32(o);
-        row.Comm = pool.Get(reader.GetUtf8(ordinals[EventSchema.Comm]));
-        row.Event = pool.Get(reader.GetUtf8(ordinals[EventSchema.Event]));
+        row.Comm = pool.Get(reader.GetString(ordinals[EventSchema.Comm]));
+        row.Event = pool.Get(reader.GetString(ordinals[EventSchema.Event]));
         o = ordinals[EventSchema.IrqFlags];
-        row.IrqFlags = o < 0 || reader.IsNull(o) ? null : pool.Get(reader.GetUtf8(o));
+        row.IrqFlags = o < 0 || reader.IsNull(o) ? null : pool.Get(reader.GetString(o));
         o = ordinals[EventSchema.SrcPos];
         row.SrcPos = o < 0 ? 0 : reader.GetInt64(o);
         for (int c = EventSchema.FirstField; c < EventSchema.Args; c++)
@@ -72,7 +72,7 @@ public static class EventReader
                     row.SetBool(c, reader.GetBoolean(o));
                     break;
                 case ColumnKind.Text:
-                    row.SetText(c, pool.Get(reader.GetUtf8(o)));
+                    row.SetText(c, pool.Get(reader.GetString(o)));
                     break;
                 default:
                     row.SetInt64(c, reader.GetInt64(o));
@@ -82,7 +82,7 @@ public static class EventReader
         o = ordinals[EventSchema.Args];
         if (o >= 0 && !reader.IsNull(o))
         {
-            ParseArgs(reader.GetUtf8(o), row, pool, path);
+            ParseArgs(Encoding.UTF8.GetBytes(reader.GetString(o)), row, pool, path);
         }
         o = ordinals[EventSchema.Stack];
         if (o >= 0 && !reader.IsNull(o))
@@ -133,6 +133,26 @@ public static class EventReader
         private const int MaxLength = 64;
         private readonly string?[] _strings = new string?[Slots];
         private readonly byte[]?[] _bytes = new byte[Slots][];
+
+        private readonly Dictionary<string, string> _interned = new(StringComparer.Ordinal);
+
+        /// <summary>The shared instance equal to <paramref name="value"/> (the first <see cref="Slots"/> distinct short values are kept).</summary>
+        public string Get(string value)
+        {
+            if (value.Length > MaxLength)
+            {
+                return value;
+            }
+            if (_interned.TryGetValue(value, out string? shared))
+            {
+                return shared;
+            }
+            if (_interned.Count < Slots)
+            {
+                _interned.Add(value, value);
+            }
+            return value;
+        }
 
         public string Get(ReadOnlySpan<byte> utf8)
         {

@@ -1,10 +1,16 @@
 using System.Diagnostics;
+using System.Runtime.InteropServices;
 
 namespace Pipeline.Cli.Tests;
 
 /// <summary>Runs the built <c>mmtrace</c> the way a user does: a separate process, real arguments, exit code.</summary>
-internal static class Mmtrace
+internal static partial class Mmtrace
 {
+    private const int SigInt = 2;
+
+    // Generous: the limit only turns a hang into a failure, and a busy machine is slow.
+    private static readonly TimeSpan s_limit = TimeSpan.FromMinutes(15);
+
     public sealed record Result(int ExitCode, string Stdout, string Stderr)
     {
         public override string ToString() => $"exit {ExitCode}\n--- stdout\n{Stdout}\n--- stderr\n{Stderr}";
@@ -31,27 +37,24 @@ internal static class Mmtrace
         process.StandardInput.Close();
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();
-        if (!process.WaitForExit(TimeSpan.FromMinutes(3)))
+        if (!process.WaitForExit(s_limit))
         {
-            process.Kill(entireProcessTree: true);
-            throw new TimeoutException($"mmtrace {string.Join(' ', args)} did not finish in 3 minutes.");
+            // Ctrl-C first: `mmtrace record` then removes its tracefs instance; a kill would leak it.
+            _ = Kill(process.Id, SigInt);
+            if (!process.WaitForExit(TimeSpan.FromSeconds(30)))
+            {
+                process.Kill(entireProcessTree: true);
+            }
+            throw new TimeoutException($"mmtrace {string.Join(' ', args)} did not finish in {s_limit.TotalMinutes} minutes.");
         }
         return new Result(process.ExitCode, stdout.Result, stderr.Result);
     }
 
-    /// <summary>A file of the shared corpus (CI clones the repo with shared/ beside it).</summary>
-    public static string Corpus(string relative)
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            var candidate = Path.Combine(dir.FullName, "shared", "corpus", relative);
-            if (File.Exists(candidate))
-            {
-                return candidate;
-            }
-        }
-        throw new FileNotFoundException($"shared/corpus/{relative} not found above {AppContext.BaseDirectory}.");
-    }
+    [LibraryImport("libc", EntryPoint = "kill")]
+    private static partial int Kill(int pid, int signal);
+
+    /// <summary>A corpus file (<see cref="Pipeline.Tests.Shared.TestCorpus"/>); skips the test when a public sample is absent.</summary>
+    public static string Corpus(string relative) => Pipeline.Tests.Shared.TestCorpus.File(relative);
 }
 
 /// <summary>A temporary directory removed after the test.</summary>

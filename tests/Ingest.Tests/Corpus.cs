@@ -1,32 +1,13 @@
+using Pipeline.Tests.Shared;
+
 namespace Pipeline.Ingest.Tests;
 
-/// <summary>Finds the shared corpus: the first ancestor of the test binaries that holds <c>shared/corpus</c>.</summary>
+/// <summary>Corpus files by their path under the corpus (see <see cref="TestCorpus"/>: recorded traces in the repository, public samples beside it).</summary>
 internal static class Corpus
 {
-    private static readonly Lazy<string> s_root = new(Locate);
+    /// <summary>Whether the third-party samples (<c>shared/corpus</c>) are beside the clone.</summary>
+    public static bool Available => TestCorpus.SharedAvailable;
 
-    /// <summary>Whether a <c>shared/corpus</c> directory is above the test binaries.</summary>
-    public static bool Available => Find() is not null;
-
-    /// <summary>The <c>shared/corpus</c> directory.</summary>
-    public static string Root => s_root.Value;
-
-    /// <summary>A corpus file by its path under <c>shared/corpus</c> (e.g. <c>recorded/ftrace-text/mm_trace.txt</c>).</summary>
-    public static string File(string relative) => Path.Combine(Root, relative);
-
-    private static string Locate() =>
-        Find() ?? throw new DirectoryNotFoundException($"No shared/corpus above {AppContext.BaseDirectory}; clone shared/ beside the repository.");
-
-    private static string? Find()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            string candidate = Path.Combine(dir.FullName, "shared", "corpus");
-            if (Directory.Exists(candidate))
-            {
-                return candidate;
-            }
-        }
-        return null;
-    }
+    /// <summary>A corpus file by its path (e.g. <c>recorded/ftrace-text/mm_trace.txt</c>); skips the test when a public sample is absent.</summary>
+    public static string File(string relative) => TestCorpus.File(relative);
 }

@@ -5,7 +5,7 @@ namespace Pipeline.Ingest.Tests;
 /// <summary>Format detection by content over every file of the corpus, and the documented refusals.</summary>
 public sealed class FormatDetectionTests
 {
-    [Theory]
+    [SkippableTheory]
     [InlineData("recorded/ftrace-text/mm_trace.txt", "ftrace")]
     [InlineData("recorded/ftrace-text/mm_trace_latfmt.txt", "ftrace")]
     [InlineData("recorded/ftrace-text/trace_pipe_lost.txt", "ftrace")]
@@ -37,7 +37,7 @@ public sealed class FormatDetectionTests
         Assert.Equal(expected, FormatDetector.Detect(Head(file), out var reason) ?? reason);
     }
 
-    [Theory]
+    [SkippableTheory]
     [InlineData("recorded/perf/mm_perf.data", "binary perf.data")]
     [InlineData("recorded/trace-cmd/mm_dump.txt", "'trace-cmd dump' output")]
     [InlineData("recorded/raw-pages/overrun_cpu0.bin", "raw ring-buffer pages")]
@@ -49,7 +49,7 @@ public sealed class FormatDetectionTests
         Assert.Contains(expected, reason, StringComparison.Ordinal);
     }
 
-    [Fact]
+    [SkippableFact]
     public void Ingest_SystraceHtml_GivesTheFtraceEventsInside()
     {
         var target = Path.Combine(Path.GetTempPath(), "mmtrace-systrace-" + Guid.NewGuid().ToString("N"));
@@ -76,7 +76,7 @@ public sealed class FormatDetectionTests
         }
     }
 
-    [Fact]
+    [SkippableFact]
     public void Ingest_GzipAndZstdInputs_SameEventsAsPlain()
     {
         var plain = File.ReadAllBytes(Corpus.File("recorded/ftrace-text/mm_trace.txt"));

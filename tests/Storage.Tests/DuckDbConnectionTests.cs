@@ -72,7 +72,7 @@ public sealed class DuckDbConnectionTests
 
         var error = Assert.Throws<ArgumentException>(() => connection.Query("SELECT ? + ?", 1L));
 
-        Assert.Contains("2 parameter(s) but 1 were given", error.Message, StringComparison.Ordinal);
+        Assert.Contains("Expected 2, got 1", error.Message, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -165,7 +165,6 @@ public sealed class DuckDbConnectionTests
             insert.Execute(i);
         }
 
-        Assert.Equal(1, insert.ParameterCount);
         Assert.Equal((Int128)45, connection.Scalar("SELECT sum(x) FROM t"));
     }
 

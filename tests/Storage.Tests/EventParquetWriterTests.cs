@@ -28,6 +28,7 @@ public sealed class EventParquetWriterTests
         long fileOnly = (long)connection.Scalar("SELECT count(*) FROM (SELECT * FROM read_parquet(?) EXCEPT ALL SELECT * FROM events)", path)!;
         long tableOnly = (long)connection.Scalar("SELECT count(*) FROM (SELECT * FROM events EXCEPT ALL SELECT * FROM read_parquet(?))", path)!;
         long count = (long)connection.Scalar("SELECT count(*) FROM read_parquet(?)", path)!;
+        Assert.Equal(count, Pipeline.Tests.Shared.ParquetNetOracle.AssertSameAsDuckDb(path));
         return (fileOnly, tableOnly, count);
     }
 

@@ -5,7 +5,8 @@ namespace Pipeline.Storage.Tests;
 /// <summary>The dataset write path: rows stream through <see cref="Parquet.EventParquetWriter"/> into events.parquet.</summary>
 public sealed class TraceWriterTests
 {
-    private static readonly TimeSpan s_guard = TimeSpan.FromSeconds(60);
+    // Turns a hang into a failure; generous because a busy machine may take long for bounded work.
+    private static readonly TimeSpan s_guard = TimeSpan.FromMinutes(10);
 
     private static string EventsParquet(string target) => Path.Combine(target, DatasetFiles.EventsFile);
 
@@ -39,6 +40,7 @@ public sealed class TraceWriterTests
             trace.Complete(new IngestDiagnostics(), []);
             writer.Commit();
         }
+        Assert.Equal(rows, Pipeline.Tests.Shared.ParquetNetOracle.AssertSameAsDuckDb(EventsParquet(target)));
         using var connection = DuckDbConnection.OpenInMemory();
         return (expected, [.. EventReader.ReadEvents(connection, EventsParquet(target)).Select(TestData.Describe)]);
     }

@@ -183,7 +183,7 @@ public static class DatasetReplay
         }
         IReadOnlyList<Finding> exposures = lowering?.Exposures ?? [];
         IReadOnlyList<Finding> findings = [.. result?.Findings ?? [], .. exposures];
-        WriteFindings(connection, findings, profile, arch, dataset.Directory);
+        WriteFindings(findings, profile, arch, dataset.Directory);
 
         IReadOnlyList<RaceCoverage> coverage = lowering is null
             ? opCoverage.Build()
@@ -197,7 +197,7 @@ public static class DatasetReplay
         {
             ignored = lowering.Statistics.Events;
             MremapAnalyzer.SortRows(calls, extents);
-            WriteMremaps(connection, calls, extents, dataset.Directory);
+            WriteMremaps(calls, extents, dataset.Directory);
             mremaps = calls.Count;
             undecided = calls.Count(c => c.Undecided);
         }
@@ -292,9 +292,7 @@ public static class DatasetReplay
     public static void WriteFindings(TraceDataset dataset, IReadOnlyList<Finding> findings, KernelProfile profile, Arch arch)
     {
         ArgumentNullException.ThrowIfNull(dataset);
-        using var database = DuckDbDatabase.Open();
-        using var connection = database.Connect();
-        WriteFindings(connection, findings, profile, arch, dataset.Directory);
+        WriteFindings(findings, profile, arch, dataset.Directory);
     }
 
     /// <summary>The mremap prediction rules a kernel profile implies.</summary>
@@ -311,107 +309,65 @@ public static class DatasetReplay
             MultiVmaMove: profile.Has(KernelFeature.MultiVmaMremap));
     }
 
-    private static void WriteFindings(DuckDbConnection connection, IReadOnlyList<Finding> findings, KernelProfile profile, Arch arch, string directory)
+    private static void WriteFindings(IReadOnlyList<Finding> findings, KernelProfile profile, Arch arch, string directory)
     {
-        string path = Path.Combine(directory, FindingsTable + ".parquet");
-        connection.Execute("""
-            CREATE OR REPLACE TEMP TABLE staged_findings (
-                finding_id BIGINT, profile VARCHAR, fixes VARCHAR, arch VARCHAR, checker VARCHAR, race VARCHAR, class VARCHAR,
-                severity VARCHAR, cpus VARCHAR[], mm BIGINT, va UBIGINT, pfn UBIGINT, seqs VARCHAR[], message VARCHAR,
-                witness VARCHAR, witness_json VARCHAR)
-            """);
-        using (var appender = connection.CreateAppender("staged_findings"))
-        {
-            string fixes = string.Join(",", KernelProfile.FixNamesOf(profile.Fixes));
-            string archName = arch == Arch.X86 ? "x86" : "arm64";
-            for (int i = 0; i < findings.Count; i++)
-            {
-                var f = findings[i];
-                appender.BeginRow()
-                    .Append((long)i)
-                    .Append(profile.Name)
-                    .Append(fixes)
-                    .Append(archName)
-                    .Append(f.Checker)
-                    .Append(f.Race)
-                    .Append(f.Class)
-                    .Append(f.Severity)
-                    .Append(f.Cpus.Select(c => (string?)c.ToString(CultureInfo.InvariantCulture)).ToList())
-                    .Append((long)f.Mm)
-                    .Append(f.Va)
-                    .Append(f.Pfn)
-                    .Append(f.Seqs.Select(s => (string?)s.ToString(CultureInfo.InvariantCulture)).ToList())
-                    .Append(f.Message)
-                    .Append(WitnessRenderer.RenderTimeline(f))
-                    .Append(f.ToJson())
-                    .EndRow();
-            }
-            appender.Close();
-        }
-        DatasetFiles.WriteParquetAtomic(connection, """
-            SELECT finding_id, profile, fixes, arch, checker, race, class, severity, CAST(cpus AS INTEGER[]) AS cpus, mm, va, pfn,
-                   CAST(seqs AS BIGINT[]) AS seqs, message, witness, witness_json
-            FROM staged_findings ORDER BY finding_id
-            """, path);
+        string fixes = string.Join(",", KernelProfile.FixNamesOf(profile.Fixes));
+        string archName = arch == Arch.X86 ? "x86" : "arm64";
+        new ParquetTable()
+            .Int64("finding_id", findings.Select((_, i) => (long)i))
+            .String("profile", findings.Select(_ => profile.Name))
+            .String("fixes", findings.Select(_ => fixes))
+            .String("arch", findings.Select(_ => archName))
+            .String("checker", findings.Select(f => f.Checker))
+            .String("race", findings.Select(f => f.Race))
+            .String("class", findings.Select(f => f.Class))
+            .String("severity", findings.Select(f => f.Severity))
+            .Int32List("cpus", findings.Select(f => f.Cpus))
+            .Int64("mm", findings.Select(f => (long)f.Mm))
+            .UInt64("va", findings.Select(f => f.Va))
+            .UInt64("pfn", findings.Select(f => f.Pfn))
+            .Int64List("seqs", findings.Select(f => f.Seqs))
+            .String("message", findings.Select(f => f.Message))
+            .String("witness", findings.Select(WitnessRenderer.RenderTimeline))
+            .String("witness_json", findings.Select(f => f.ToJson()))
+            .Write(Path.Combine(directory, FindingsTable + ".parquet"));
     }
 
-    private static void WriteMremaps(DuckDbConnection connection, IReadOnlyList<MremapCall> calls, IReadOnlyList<MremapExtent> extents, string directory)
+    private static void WriteMremaps(IReadOnlyList<MremapCall> unsortedCalls, IReadOnlyList<MremapExtent> unsortedExtents, string directory)
     {
-        connection.Execute("""
-            CREATE OR REPLACE TEMP TABLE staged_mremaps (
-                ts_ns BIGINT, seq BIGINT, pid INTEGER, old_addr UBIGINT, old_len UBIGINT, new_addr UBIGINT, new_len UBIGINT,
-                flags UBIGINT, ret BIGINT, duration_ns BIGINT, result_addr UBIGINT, pud_moves INTEGER, pmd_moves INTEGER,
-                pte_extents INTEGER, huge_moves INTEGER, moved_bytes UBIGINT, alignment VARCHAR, realigned BOOLEAN,
-                need_rmap_locks BOOLEAN, undecided BOOLEAN, undecided_reason VARCHAR)
-            """);
-        using (var appender = connection.CreateAppender("staged_mremaps"))
-        {
-            foreach (var c in calls)
-            {
-                appender.BeginRow().Append(c.TsNs).Append(c.Seq).Append(c.Pid).Append(c.OldAddr).Append(c.OldLen).Append(c.NewAddr)
-                    .Append(c.NewLen).Append(c.Flags);
-                AppendNullable(appender, c.Ret);
-                AppendNullable(appender, c.DurationNs);
-                if (c.ResultAddr is { } result)
-                {
-                    appender.Append(result);
-                }
-                else
-                {
-                    appender.AppendNull();
-                }
-                appender.Append(c.PudMoves).Append(c.PmdMoves).Append(c.PteExtents).Append(c.HugeMoves).Append(c.MovedBytes)
-                    .Append(c.Alignment).Append(c.Realigned).Append(c.NeedRmapLocks).Append(c.Undecided).Append(c.UndecidedReason)
-                    .EndRow();
-            }
-            appender.Close();
-        }
-        connection.Execute("""
-            CREATE OR REPLACE TEMP TABLE staged_moves (
-                seq BIGINT, extent_index INTEGER, old_start UBIGINT, new_start UBIGINT, length UBIGINT, path VARCHAR, reason VARCHAR)
-            """);
-        using (var appender = connection.CreateAppender("staged_moves"))
-        {
-            foreach (var e in extents)
-            {
-                appender.BeginRow().Append(e.Seq).Append(e.ExtentIndex).Append(e.OldStart).Append(e.NewStart).Append(e.Length)
-                    .Append(e.Path).Append(e.Reason).EndRow();
-            }
-            appender.Close();
-        }
-        DatasetFiles.WriteParquetAtomic(connection, "SELECT * FROM staged_mremaps ORDER BY seq", Path.Combine(directory, "mremaps.parquet"));
-        DatasetFiles.WriteParquetAtomic(connection, "SELECT * FROM staged_moves ORDER BY seq, extent_index", Path.Combine(directory, "mremap_moves.parquet"));
-    }
-
-    private static void AppendNullable(DuckDbAppender appender, long? value)
-    {
-        if (value is { } v)
-        {
-            appender.Append(v);
-        }
-        else
-        {
-            appender.AppendNull();
-        }
+        var calls = unsortedCalls.OrderBy(c => c.Seq).ToList();
+        new ParquetTable()
+            .Int64("ts_ns", calls.Select(c => c.TsNs))
+            .Int64("seq", calls.Select(c => c.Seq))
+            .Int32("pid", calls.Select(c => c.Pid))
+            .UInt64("old_addr", calls.Select(c => c.OldAddr))
+            .UInt64("old_len", calls.Select(c => c.OldLen))
+            .UInt64("new_addr", calls.Select(c => c.NewAddr))
+            .UInt64("new_len", calls.Select(c => c.NewLen))
+            .UInt64("flags", calls.Select(c => c.Flags))
+            .Int64("ret", calls.Select(c => c.Ret))
+            .Int64("duration_ns", calls.Select(c => c.DurationNs))
+            .UInt64("result_addr", calls.Select(c => c.ResultAddr))
+            .Int32("pud_moves", calls.Select(c => c.PudMoves))
+            .Int32("pmd_moves", calls.Select(c => c.PmdMoves))
+            .Int32("pte_extents", calls.Select(c => c.PteExtents))
+            .Int32("huge_moves", calls.Select(c => c.HugeMoves))
+            .UInt64("moved_bytes", calls.Select(c => c.MovedBytes))
+            .String("alignment", calls.Select(c => c.Alignment))
+            .Boolean("realigned", calls.Select(c => c.Realigned))
+            .Boolean("need_rmap_locks", calls.Select(c => c.NeedRmapLocks))
+            .Boolean("undecided", calls.Select(c => c.Undecided))
+            .String("undecided_reason", calls.Select(c => c.UndecidedReason))
+            .Write(Path.Combine(directory, "mremaps.parquet"));
+        var extents = unsortedExtents.OrderBy(e => e.Seq).ThenBy(e => e.ExtentIndex).ToList();
+        new ParquetTable()
+            .Int64("seq", extents.Select(e => e.Seq))
+            .Int32("extent_index", extents.Select(e => e.ExtentIndex))
+            .UInt64("old_start", extents.Select(e => e.OldStart))
+            .UInt64("new_start", extents.Select(e => e.NewStart))
+            .UInt64("length", extents.Select(e => e.Length))
+            .String("path", extents.Select(e => e.Path))
+            .String("reason", extents.Select(e => e.Reason))
+            .Write(Path.Combine(directory, "mremap_moves.parquet"));
     }
 }

@@ -1,100 +1,75 @@
 using System.Diagnostics.CodeAnalysis;
 using System.Globalization;
-using System.Runtime.CompilerServices;
+using DuckDB.NET.Data;
 
 namespace Pipeline.Storage.DuckDb;
 
 /// <summary>
-/// Appends rows to a table by filling whole data chunks (<c>duckdb_vector_size()</c> rows) directly in vector
-/// memory and handing each full chunk to <c>duckdb_append_data_chunk</c>: no C call per value (strings
-/// longer than 12 bytes point into a native arena that lives until the chunk is appended). Row API: <see cref="BeginRow"/>, one <c>Append</c> per column, <see cref="EndRow"/>.
+/// Appends rows to a table through DuckDB.NET's appender (which fills DuckDB data chunks and hands each full one
+/// to DuckDB). Row API: <see cref="BeginRow"/>, one <c>Append</c> per column, <see cref="EndRow"/>. Adds what the
+/// callers rely on: integers go into any integer column they fit (an <c>int</c> into BIGINT, a non-negative
+/// <c>long</c> into UBIGINT), a mismatch names the table and column, and a row with too few or too many values is
+/// refused before DuckDB sees it.
 /// </summary>
 /// <remarks>
 /// <see cref="Close"/> (or <see cref="Dispose"/>) writes the buffered rows; <see cref="Discard"/> drops the
 /// rows not yet written to the table (use it when the caller is unwinding from an error).
 /// </remarks>
-public sealed unsafe class DuckDbAppender : IDisposable
+public sealed class DuckDbAppender : IDisposable
 {
-    private readonly AppenderHandle _handle;
-    private readonly IntPtr _chunk;
-    private readonly ColumnWriter[] _writers;
-    private readonly int _capacity;
-    private readonly StringArena _arena = new();
-    private int _row;
+    private readonly DuckDBAppender _appender;
+    private readonly string[] _names;
+    private readonly ColumnKind[] _kinds;
+    private readonly string[] _types;
+    private IDuckDBAppenderRow? _row;
     private int _column = -1;
     private bool _closed;
     private bool _faulted;
+    private bool _released;
     private long _rowsAppended;
 
     internal DuckDbAppender(DuckDbConnection connection, string table)
     {
         ArgumentException.ThrowIfNullOrEmpty(table);
         Table = table;
-        (string? schema, string name) = SplitName(table);
-        if (!NativeMethods.Ok(NativeMethods.AppenderCreateExt(connection.Handle, null, schema, name, out _handle)))
+        int dot = table.IndexOf('.', StringComparison.Ordinal);
+        string? schema = dot < 0 ? null : table[..dot];
+        string name = dot < 0 ? table : table[(dot + 1)..];
+        (_names, _types) = Columns(connection, schema, name);
+        if (_names.Length == 0)
         {
-            string message = NativeMethods.Utf8(NativeMethods.AppenderError(_handle)) ?? "appender creation failed";
-            _handle.Dispose();
-            throw new DuckDbException($"Cannot append to table '{table}': {message}");
+            throw new DuckDbException($"Cannot append to table '{table}': Catalog Error: Table with name {name} does not exist!");
         }
+        _kinds = Array.ConvertAll(_types, Kind);
         try
         {
-            int count = (int)NativeMethods.AppenderColumnCount(_handle);
-            string[] names = ColumnNames(connection, schema, name, count);
-            _writers = new ColumnWriter[count];
-            var types = new IntPtr[count];
-            try
-            {
-                for (int i = 0; i < count; i++)
-                {
-                    types[i] = NativeMethods.AppenderColumnType(_handle, (ulong)i);
-                    _writers[i] = ColumnWriter.Create(table, i, names[i], ColumnType.FromHandle(types[i]), _arena);
-                }
-                fixed (IntPtr* typeArray = types)
-                {
-                    _chunk = NativeMethods.CreateDataChunk(typeArray, (ulong)count);
-                }
-            }
-            finally
-            {
-                for (int i = 0; i < count; i++)
-                {
-                    if (types[i] != IntPtr.Zero)
-                    {
-                        NativeMethods.DestroyLogicalType(ref types[i]);
-                    }
-                }
-            }
-            _capacity = (int)NativeMethods.VectorSize();
-            BindWriters();
+            _appender = schema is null ? connection.Inner.CreateAppender(name) : connection.Inner.CreateAppender(schema, name);
         }
-        catch
+        catch (DuckDBException e)
         {
-            _handle.Dispose();
-            throw;
+            throw new DuckDbException($"Cannot append to table '{table}': {e.Message}");
         }
+    }
+
+    private enum ColumnKind
+    {
+        Other,
+        Signed,
+        Unsigned,
+        Boolean,
+        Double,
+        Varchar,
+        VarcharList,
     }
 
     /// <summary>The table rows go to.</summary>
     public string Table { get; }
 
     /// <summary>Number of columns of the table.</summary>
-    public int ColumnCount => _writers.Length;
+    public int ColumnCount => _names.Length;
 
     /// <summary>Rows completed so far (buffered or written).</summary>
     public long RowCount => _rowsAppended;
-
-    /// <summary>
-    /// Benchmarks only: fill chunks but do not hand them to DuckDB, to separate our cost from DuckDB's
-    /// table ingestion.
-    /// </summary>
-    internal bool SkipNativeAppendForBenchmark { get; set; }
-
-    /// <summary>Row of the current chunk being filled (fast path for typed writers).</summary>
-    internal int CurrentRow => _row;
-
-    /// <summary>Typed writer of a column (fast path: callers cast to the concrete writer once).</summary>
-    internal ColumnWriter Writer(int column) => _writers[column];
 
     /// <summary>Starts a row; values follow in column order.</summary>
     public DuckDbAppender BeginRow()
@@ -104,6 +79,7 @@ public sealed unsafe class DuckDbAppender : IDisposable
         {
             ThrowIncompleteRow();
         }
+        _row = _appender.CreateRow();
         _column = 0;
         return this;
     }
@@ -111,56 +87,113 @@ public sealed unsafe class DuckDbAppender : IDisposable
     /// <summary>Appends NULL to the next column.</summary>
     public DuckDbAppender AppendNull()
     {
-        NextWriter().SetNull(_row);
+        Next(out IDuckDBAppenderRow row);
+        row.AppendNullValue();
         return this;
     }
 
-    /// <summary>Appends to a BIGINT column (or UBIGINT/INTEGER when the value fits).</summary>
+    /// <summary>Appends to an integer column the value fits in (BIGINT, INTEGER, UBIGINT, ...).</summary>
     public DuckDbAppender Append(long value)
     {
-        NextWriter().WriteInt64(_row, value);
+        int column = Next(out IDuckDBAppenderRow row);
+        switch (_types[column])
+        {
+            case "BIGINT":
+                row.AppendValue(value);
+                break;
+            case "INTEGER":
+                row.AppendValue(value is >= int.MinValue and <= int.MaxValue ? (int)value : ThrowOverflow<int>(column, value));
+                break;
+            case "UBIGINT":
+                row.AppendValue(value >= 0 ? (ulong)value : ThrowOverflow<ulong>(column, value));
+                break;
+            default:
+                ThrowMismatch(column, "a BIGINT (long)");
+                break;
+        }
         return this;
     }
 
     /// <summary>Appends to an INTEGER or BIGINT column.</summary>
     public DuckDbAppender Append(int value)
     {
-        NextWriter().WriteInt32(_row, value);
+        int column = Next(out IDuckDBAppenderRow row);
+        switch (_types[column])
+        {
+            case "INTEGER":
+                row.AppendValue(value);
+                break;
+            case "BIGINT":
+                row.AppendValue((long)value);
+                break;
+            case "UBIGINT":
+                row.AppendValue(value >= 0 ? (ulong)value : ThrowOverflow<ulong>(column, value));
+                break;
+            default:
+                ThrowMismatch(column, "an INTEGER (int)");
+                break;
+        }
         return this;
     }
 
     /// <summary>Appends to a UBIGINT column (or BIGINT when the value fits).</summary>
     public DuckDbAppender Append(ulong value)
     {
-        NextWriter().WriteUInt64(_row, value);
+        int column = Next(out IDuckDBAppenderRow row);
+        switch (_types[column])
+        {
+            case "UBIGINT":
+                row.AppendValue(value);
+                break;
+            case "BIGINT":
+                row.AppendValue(value <= long.MaxValue ? (long)value : ThrowOverflow<long>(column, value));
+                break;
+            default:
+                ThrowMismatch(column, "a UBIGINT (ulong)");
+                break;
+        }
         return this;
     }
 
     /// <summary>Appends to a BOOLEAN column.</summary>
     public DuckDbAppender Append(bool value)
     {
-        NextWriter().WriteBool(_row, value);
+        int column = Next(out IDuckDBAppenderRow row);
+        if (_kinds[column] != ColumnKind.Boolean)
+        {
+            ThrowMismatch(column, "a BOOLEAN (bool)");
+        }
+        row.AppendValue(value);
         return this;
     }
 
     /// <summary>Appends to a DOUBLE column.</summary>
     public DuckDbAppender Append(double value)
     {
-        NextWriter().WriteDouble(_row, value);
+        int column = Next(out IDuckDBAppenderRow row);
+        if (_kinds[column] != ColumnKind.Double)
+        {
+            ThrowMismatch(column, "a DOUBLE (double)");
+        }
+        row.AppendValue(value);
         return this;
     }
 
     /// <summary>Appends to a VARCHAR column; null appends NULL.</summary>
     public DuckDbAppender Append(string? value)
     {
-        ColumnWriter writer = NextWriter();
+        int column = Next(out IDuckDBAppenderRow row);
+        if (_kinds[column] != ColumnKind.Varchar)
+        {
+            ThrowMismatch(column, "a VARCHAR (string)");
+        }
         if (value is null)
         {
-            writer.SetNull(_row);
+            row.AppendNullValue();
         }
         else
         {
-            writer.WriteString(_row, value);
+            row.AppendValue(value);
         }
         return this;
     }
@@ -168,14 +201,18 @@ public sealed unsafe class DuckDbAppender : IDisposable
     /// <summary>Appends to a VARCHAR[] column; null appends NULL, null elements are NULL elements.</summary>
     public DuckDbAppender Append(IReadOnlyList<string?>? value)
     {
-        ColumnWriter writer = NextWriter();
+        int column = Next(out IDuckDBAppenderRow row);
+        if (_kinds[column] != ColumnKind.VarcharList)
+        {
+            ThrowMismatch(column, "a VARCHAR[] (list of strings)");
+        }
         if (value is null)
         {
-            writer.SetNull(_row);
+            row.AppendNullValue();
         }
         else
         {
-            writer.WriteStringList(_row, value);
+            row.AppendValue<string?>(value);
         }
         return this;
     }
@@ -184,73 +221,62 @@ public sealed unsafe class DuckDbAppender : IDisposable
     public void EndRow()
     {
         EnsureOpen();
-        if (_column != _writers.Length)
+        if (_column != _names.Length)
         {
             ThrowIncompleteRow();
         }
+        try
+        {
+            _row!.EndRow();
+        }
+        catch (DuckDBException e)
+        {
+            Fail("append a row to", e);
+        }
+        _row = null;
         _column = -1;
-        CompleteRow();
-    }
-
-    /// <summary>Fast path: the current row was filled through the typed writers; move on (flushing a full chunk).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal void CompleteRow()
-    {
         _rowsAppended++;
-        if (++_row == _capacity)
-        {
-            AppendChunk();
-        }
     }
 
-    /// <summary>Writes buffered rows to the table.</summary>
+    /// <summary>Writes buffered rows to the table and closes the appender (DuckDB.NET flushes on close only).</summary>
     /// <exception cref="DuckDbException">DuckDB refused the rows (constraint violation, ...).</exception>
-    public void Flush()
-    {
-        EnsureOpen();
-        if (_column > 0)
-        {
-            ThrowIncompleteRow();
-        }
-        AppendChunk();
-        if (!NativeMethods.Ok(NativeMethods.AppenderFlush(_handle)))
-        {
-            Fail("flush");
-        }
-    }
-
-    /// <summary>Writes buffered rows and closes the appender.</summary>
     public void Close()
     {
         if (_closed)
         {
             return;
         }
-        Flush();
-        _closed = true;
-        if (!NativeMethods.Ok(NativeMethods.AppenderClose(_handle)))
+        if (_column > 0)
         {
-            Fail("close");
+            ThrowIncompleteRow();
+        }
+        _closed = true;
+        try
+        {
+            _appender.Close();
+        }
+        catch (DuckDBException e)
+        {
+            Fail("close", e);
         }
     }
 
     /// <summary>Drops the rows not yet written to the table and releases the appender.</summary>
     public void Discard()
     {
-        _closed = true;
         _faulted = true;
         Release();
     }
 
     /// <summary>
-    /// Closes (writing buffered rows) unless the appender failed or was discarded; then releases native memory.
+    /// Closes (writing buffered rows) unless the appender failed or was discarded; then releases it.
     /// Throws <see cref="DuckDbException"/> if the final write fails.
     /// </summary>
     public void Dispose()
     {
         try
         {
-            if (!_closed && !_faulted && !_handle.IsClosed)
+            if (!_closed && !_faulted)
             {
                 Close();
             }
@@ -263,113 +289,102 @@ public sealed unsafe class DuckDbAppender : IDisposable
 
     private void Release()
     {
-        if (_handle.IsClosed)
+        if (_released)
         {
             return;
         }
-        if (_faulted)
+        _released = true;
+        if (!_closed)
         {
-            // Destroy would otherwise try to flush what is buffered.
-            NativeMethods.AppenderClear(_handle);
+            // Disposing DuckDB.NET's appender would otherwise write what is buffered.
+            _closed = true;
+            _appender.Clear();
         }
-        _handle.Dispose();
-        IntPtr chunk = _chunk;
-        if (chunk != IntPtr.Zero)
-        {
-            NativeMethods.DestroyDataChunk(ref chunk);
-        }
-        _arena.Dispose();
+        _appender.Dispose();
     }
 
-    private void AppendChunk()
-    {
-        if (_row == 0)
-        {
-            return;
-        }
-        NativeMethods.DataChunkSetSize(_chunk, (ulong)_row);
-        if (!SkipNativeAppendForBenchmark && !NativeMethods.Ok(NativeMethods.AppendDataChunk(_handle, _chunk)))
-        {
-            Fail("append a chunk to");
-        }
-        NativeMethods.DataChunkReset(_chunk);
-        _arena.Reset();
-        _row = 0;
-        BindWriters();
-    }
-
-    private void BindWriters()
-    {
-        for (int i = 0; i < _writers.Length; i++)
-        {
-            _writers[i].Bind(NativeMethods.DataChunkGetVector(_chunk, (ulong)i));
-        }
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private ColumnWriter NextWriter()
+    private int Next(out IDuckDBAppenderRow row)
     {
         if (_column < 0)
         {
             BeginRow();
         }
-        if (_column >= _writers.Length)
+        if (_column >= _names.Length)
         {
             ThrowTooManyValues();
         }
-        return _writers[_column++];
+        row = _row!;
+        return _column++;
     }
 
     private void EnsureOpen()
     {
-        if (_closed || _handle.IsClosed)
+        if (_closed)
         {
             throw new ObjectDisposedException(nameof(DuckDbAppender), $"The appender for table '{Table}' is closed.");
         }
     }
 
+    private static ColumnKind Kind(string type) => type switch
+    {
+        "BIGINT" or "INTEGER" or "SMALLINT" or "TINYINT" => ColumnKind.Signed,
+        "UBIGINT" or "UINTEGER" or "USMALLINT" or "UTINYINT" => ColumnKind.Unsigned,
+        "BOOLEAN" => ColumnKind.Boolean,
+        "DOUBLE" => ColumnKind.Double,
+        "VARCHAR" => ColumnKind.Varchar,
+        "VARCHAR[]" => ColumnKind.VarcharList,
+        _ => ColumnKind.Other,
+    };
+
     [DoesNotReturn]
-    private void Fail(string what)
+    private void Fail(string what, DuckDBException error)
     {
         _faulted = true;
-        string message = NativeMethods.Utf8(NativeMethods.AppenderError(_handle)) ?? "unknown error";
-        throw new DuckDbException($"Could not {what} table '{Table}': {message}");
+        throw new DuckDbException($"Could not {what} table '{Table}': {error.Message}");
     }
+
+    [DoesNotReturn]
+    private void ThrowMismatch(int column, string given) =>
+        throw new InvalidCastException($"Column {column} '{_names[column]}' of table '{Table}' is {_types[column]}; cannot append {given}.");
+
+    [DoesNotReturn]
+    private T ThrowOverflow<T>(int column, object value) =>
+        throw new OverflowException(string.Create(CultureInfo.InvariantCulture,
+            $"Column {column} '{_names[column]}' of table '{Table}' is {_types[column]}; {value} does not fit."));
 
     [DoesNotReturn]
     private void ThrowIncompleteRow() =>
         throw new InvalidOperationException(string.Create(CultureInfo.InvariantCulture,
-            $"Table '{Table}' has {_writers.Length} columns, but the row being appended has {Math.Max(_column, 0)} value(s); expected a value for column {Math.Max(_column, 0)} '{_writers[Math.Clamp(_column, 0, _writers.Length - 1)].Name}'."));
+            $"Table '{Table}' has {_names.Length} columns, but the row being appended has {Math.Max(_column, 0)} value(s); expected a value for column {Math.Max(_column, 0)} '{_names[Math.Clamp(_column, 0, _names.Length - 1)]}'."));
 
     [DoesNotReturn]
     private void ThrowTooManyValues() =>
         throw new InvalidOperationException(string.Create(CultureInfo.InvariantCulture,
-            $"Table '{Table}' has {_writers.Length} columns, but value {_column + 1} was appended to the row; call EndRow after the last column."));
+            $"Table '{Table}' has {_names.Length} columns, but value {_column + 1} was appended to the row; call EndRow after the last column."));
 
-    private static (string? Schema, string Name) SplitName(string table)
+    private static (string[] Names, string[] Types) Columns(DuckDbConnection connection, string? schema, string table)
     {
-        int dot = table.IndexOf('.', StringComparison.Ordinal);
-        return dot < 0 ? (null, table) : (table[..dot], table[(dot + 1)..]);
-    }
-
-    private static string[] ColumnNames(DuckDbConnection connection, string? schema, string table, int count)
-    {
-        var names = new string[count];
-        for (int i = 0; i < count; i++)
-        {
-            names[i] = string.Create(CultureInfo.InvariantCulture, $"#{i}");
-        }
+        var names = new List<string>();
+        var types = new List<string>();
+        // A temporary table (database 'temp') shadows a table of the same name in the current database.
         using DuckDbReader reader = connection.Query(
-            "SELECT column_index, column_name FROM duckdb_columns() WHERE table_name = ? AND schema_name = coalesce(?, current_schema()) AND database_name = current_database() ORDER BY column_index",
+            """
+            SELECT database_name, column_name, data_type FROM duckdb_columns()
+            WHERE table_name = ? AND schema_name = coalesce(?, 'main') AND database_name IN ('temp', current_database())
+            ORDER BY database_name <> 'temp', column_index
+            """,
             table, schema);
+        string? database = null;
         while (reader.Read())
         {
-            int index = (int)reader.GetInt64(0) - 1;
-            if (index >= 0 && index < count)
+            database ??= reader.GetString(0);
+            if (reader.GetString(0) != database)
             {
-                names[index] = reader.GetString(1);
+                break;
             }
+            names.Add(reader.GetString(1));
+            types.Add(reader.GetString(2));
         }
-        return names;
+        return (names.ToArray(), types.ToArray());
     }
 }

@@ -1,13 +1,19 @@
+using DuckDB.NET.Data;
+
 namespace Pipeline.Storage.DuckDb;
 
-/// <summary>An open DuckDB database (a file or in-memory). Connections keep it alive inside DuckDB.</summary>
-public sealed unsafe class DuckDbDatabase : IDisposable
+/// <summary>
+/// An open DuckDB database (a file or in-memory), through DuckDB.NET. DuckDB.NET has no database object of its
+/// own: this holds the first connection, and <see cref="Connect"/> duplicates it, so every connection shares the
+/// one instance (an in-memory database lives as long as any of them).
+/// </summary>
+public sealed class DuckDbDatabase : IDisposable
 {
-    private readonly DatabaseHandle _handle;
+    private readonly DuckDBConnection _root;
 
-    private DuckDbDatabase(DatabaseHandle handle, string? path)
+    private DuckDbDatabase(DuckDBConnection root, string? path)
     {
-        _handle = handle;
+        _root = root;
         Path = path;
     }
 
@@ -19,69 +25,65 @@ public sealed unsafe class DuckDbDatabase : IDisposable
     {
         get
         {
-            NativeMethods.EnsureLoaded();
-            return NativeMethods.Utf8(NativeMethods.LibraryVersion()) ?? "";
+            using var connection = DuckDbConnection.OpenInMemory();
+            return connection.Scalar("SELECT library_version FROM pragma_version()") as string ?? "";
         }
     }
 
     /// <summary>Opens (creating if needed) a database.</summary>
     /// <param name="path">Database file; null for in-memory.</param>
-    /// <param name="config">DuckDB settings applied at open (e.g. <c>memory_limit</c>, <c>temp_directory</c>, <c>threads</c>).</param>
+    /// <param name="config">DuckDB settings applied at open (<c>memory_limit</c>, <c>temp_directory</c>, <c>threads</c>, and the
+    /// other options DuckDB.NET's connection string knows).</param>
     /// <exception cref="DuckDbException">DuckDB refused the file or a setting.</exception>
     public static DuckDbDatabase Open(string? path = null, IReadOnlyDictionary<string, string>? config = null)
     {
-        NativeMethods.EnsureLoaded();
-        IntPtr configHandle = IntPtr.Zero;
+        var builder = new DuckDBConnectionStringBuilder { DataSource = path ?? DuckDBConnectionStringBuilder.InMemoryDataSource };
+        if (config is not null)
+        {
+            foreach (var (name, value) in config)
+            {
+                try
+                {
+                    builder[name] = value;
+                }
+                catch (Exception e) when (e is ArgumentException or InvalidOperationException)
+                {
+                    throw new DuckDbException($"DuckDB rejected the setting {name} = '{value}' (unknown option or invalid value): {e.Message}");
+                }
+            }
+        }
+        DuckDBConnection? connection = null;
         try
         {
-            if (config is { Count: > 0 })
-            {
-                if (!NativeMethods.Ok(NativeMethods.CreateConfig(out configHandle)))
-                {
-                    throw new DuckDbException("DuckDB could not allocate a configuration.");
-                }
-                foreach (var (name, value) in config)
-                {
-                    if (!NativeMethods.Ok(NativeMethods.SetConfig(configHandle, name, value)))
-                    {
-                        throw new DuckDbException($"DuckDB rejected the setting {name} = '{value}' (unknown option or invalid value).");
-                    }
-                }
-            }
-            int state = NativeMethods.OpenExt(path, out DatabaseHandle handle, configHandle, out byte* error);
-            if (!NativeMethods.Ok(state))
-            {
-                string message = NativeMethods.Utf8(error) ?? "unknown error";
-                if (error is not null)
-                {
-                    NativeMethods.Free(error);
-                }
-                handle.Dispose();
-                throw new DuckDbException($"Could not open DuckDB database {(path is null ? "(in-memory)" : $"'{path}'")}: {message}");
-            }
-            return new DuckDbDatabase(handle, path);
+            connection = new DuckDBConnection(builder.ConnectionString);
+            connection.Open();
         }
-        finally
+        catch (Exception e) when (e is DuckDBException or InvalidOperationException or ArgumentException)
         {
-            if (configHandle != IntPtr.Zero)
-            {
-                NativeMethods.DestroyConfig(ref configHandle);
-            }
+            connection?.Dispose();
+            string what = path is null ? "(in-memory)" : $"'{path}'";
+            throw new DuckDbException($"Could not open DuckDB database {what}: {DuckDbException.OneLine(e.Message)}");
         }
+        return new DuckDbDatabase(connection, path);
     }
 
-    /// <summary>Opens a new connection.</summary>
+    /// <summary>Opens a new connection to this database.</summary>
     public DuckDbConnection Connect()
     {
-        ObjectDisposedException.ThrowIf(_handle.IsClosed, this);
-        if (!NativeMethods.Ok(NativeMethods.Connect(_handle, out ConnectionHandle connection)))
+        ObjectDisposedException.ThrowIf(_root.State != System.Data.ConnectionState.Open, this);
+        DuckDBConnection duplicate = _root.Duplicate();
+        try
         {
-            connection.Dispose();
-            throw new DuckDbException("DuckDB could not open a connection.");
+            duplicate.Open();
         }
-        return new DuckDbConnection(connection, ownedDatabase: null);
+        catch
+        {
+            duplicate.Dispose();
+            throw;
+        }
+        return new DuckDbConnection(duplicate, ownedDatabase: null);
     }
 
-    /// <summary>Closes the database handle (connections still open keep DuckDB's instance alive until they close).</summary>
-    public void Dispose() => _handle.Dispose();
+    /// <summary>Closes this handle on the database (connections still open keep DuckDB's instance alive until they close).</summary>
+    public void Dispose() => _root.Dispose();
 }

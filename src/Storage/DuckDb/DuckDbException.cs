@@ -25,4 +25,14 @@ public sealed class DuckDbException : Exception
 
     /// <summary>The statement that failed, when there was one.</summary>
     public string? Sql { get; }
+
+    /// <summary>DuckDB.NET's error for <paramref name="sql"/>, as ours (same text: DuckDB's own message).</summary>
+    internal static DuckDbException From(DuckDB.NET.Data.DuckDBException error, string? sql) => new(error.Message, sql);
+
+    /// <summary>The first line of a message (DuckDB appends a caret diagram under parser errors).</summary>
+    internal static string OneLine(string message)
+    {
+        int end = message.IndexOf('\n', StringComparison.Ordinal);
+        return end < 0 ? message : message[..end].TrimEnd();
+    }
 }

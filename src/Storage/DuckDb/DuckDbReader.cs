@@ -1,46 +1,44 @@
+using System.Data;
 using System.Diagnostics.CodeAnalysis;
 using System.Globalization;
-using System.Runtime.CompilerServices;
-using System.Text;
+using System.Numerics;
+using DuckDB.NET.Data;
+using DuckDB.NET.Native;
 
 namespace Pipeline.Storage.DuckDb;
 
 /// <summary>
-/// Streams a query result chunk by chunk (<c>duckdb_fetch_chunk</c>); only the current chunk is in memory.
-/// Typed getters read straight from the chunk's vectors.
+/// Streams a query result row by row through DuckDB.NET's reader in streaming mode (only DuckDB's current chunk
+/// is in memory). Adds what the callers rely on: DuckDB's SQL type names (<c>DECIMAL(18,3)</c>, <c>VARCHAR[]</c>),
+/// getters that convert between integer widths and refuse values that do not fit, values boxed as plain CLR
+/// types (<see cref="GetValue"/>), and <see cref="DuckDbException"/> for errors raised while streaming.
 /// </summary>
-public sealed unsafe class DuckDbReader : IDisposable
+public sealed class DuckDbReader : IDisposable
 {
-    private readonly ResultHandle _result;
-    private readonly PreparedHandle? _prepared;
+    private readonly DuckDBCommand? _ownedCommand;
+    private readonly DuckDBDataReader _reader;
     private readonly string _sql;
     private readonly string[] _names;
-    private readonly ColumnType[] _types;
-    private readonly IntPtr[] _vectors;
-    private readonly void*[] _data;
-    private readonly ulong*[] _validity;
-    private DataChunkHandle? _chunk;
-    private int _chunkSize;
-    private int _row = -1;
+    private readonly DuckDBType[] _types;
+    private string[]? _typeNames;
+    private Func<DuckDBDataReader, int, object>?[]? _nullableLists;
+    private byte[] _utf8 = [];
     private long _rowsRead;
+    private bool _onRow;
     private bool _done;
 
-    internal DuckDbReader(ResultHandle result, PreparedHandle? prepared, string sql)
+    internal DuckDbReader(DuckDBCommand? ownedCommand, DuckDBDataReader reader, string sql)
     {
-        _result = result;
-        _prepared = prepared;
+        _ownedCommand = ownedCommand;
+        _reader = reader;
         _sql = sql;
-        int count = (int)NativeMethods.ColumnCount(result.Pointer);
+        int count = reader.FieldCount;
         _names = new string[count];
-        _types = new ColumnType[count];
-        _vectors = new IntPtr[count];
-        _data = new void*[count];
-        _validity = new ulong*[count];
+        _types = new DuckDBType[count];
         for (int i = 0; i < count; i++)
         {
-            _names[i] = NativeMethods.Utf8(NativeMethods.ColumnName(result.Pointer, (ulong)i)) ?? "";
-            using var type = new LogicalType(NativeMethods.ColumnLogicalType(result.Pointer, (ulong)i));
-            _types[i] = ColumnType.FromHandle(type.Handle);
+            _names[i] = reader.GetName(i);
+            _types[i] = Enum.Parse<DuckDBType>(reader.GetDataTypeName(i));
         }
     }
 
@@ -51,7 +49,11 @@ public sealed unsafe class DuckDbReader : IDisposable
     public string GetName(int ordinal) => _names[ordinal];
 
     /// <summary>DuckDB SQL type of a column (e.g. <c>BIGINT</c>, <c>VARCHAR[]</c>, <c>DECIMAL(18,3)</c>).</summary>
-    public string GetTypeName(int ordinal) => _types[ordinal].Name;
+    public string GetTypeName(int ordinal)
+    {
+        _typeNames ??= TypeNames();
+        return _typeNames[ordinal];
+    }
 
     /// <summary>Ordinal of the named column (ordinal comparison), or -1.</summary>
     public int GetOrdinal(string name) => Array.IndexOf(_names, name);
@@ -64,73 +66,51 @@ public sealed unsafe class DuckDbReader : IDisposable
         {
             return false;
         }
-        if (++_row < _chunkSize)
+        try
         {
-            _rowsRead++;
-            return true;
+            _onRow = _reader.Read();
         }
-        while (true)
+        catch (DuckDBException e)
         {
-            _chunk?.Dispose();
-            _chunk = null;
-            IntPtr chunk = NativeMethods.FetchChunk(*_result.Pointer);
-            if (chunk == IntPtr.Zero)
-            {
-                _done = true;
-                _chunkSize = 0;
-                string? error = NativeMethods.Utf8(NativeMethods.ResultError(_result.Pointer));
-                if (error is not null)
-                {
-                    throw new DuckDbException(error, _sql);
-                }
-                return false;
-            }
-            _chunk = new DataChunkHandle(chunk);
-            _chunkSize = (int)NativeMethods.DataChunkGetSize(chunk);
-            if (_chunkSize == 0)
-            {
-                continue;
-            }
-            for (int i = 0; i < _vectors.Length; i++)
-            {
-                IntPtr vector = NativeMethods.DataChunkGetVector(chunk, (ulong)i);
-                _vectors[i] = vector;
-                _data[i] = NativeMethods.VectorGetData(vector);
-                _validity[i] = NativeMethods.VectorGetValidity(vector);
-            }
-            _row = 0;
-            _rowsRead++;
-            return true;
+            _done = true;
+            _onRow = false;
+            throw DuckDbException.From(e, _sql);
         }
+        if (!_onRow)
+        {
+            _done = true;
+            return false;
+        }
+        _rowsRead++;
+        return true;
     }
 
     /// <summary>Whether the column is NULL in the current row.</summary>
     public bool IsNull(int ordinal)
     {
         EnsureRow();
-        return !IsValid(_validity[ordinal], _row);
+        return _reader.IsDBNull(ordinal);
     }
 
     /// <summary>A signed integer column (any width, HUGEINT included; values beyond <see cref="long"/> throw).</summary>
     public long GetInt64(int ordinal)
     {
-        void* data = NonNull(ordinal);
-        int row = _row;
-        switch (_types[ordinal].Id)
+        EnsureNotNull(ordinal);
+        switch (_types[ordinal])
         {
-            case DuckDbType.BigInt: return ((long*)data)[row];
-            case DuckDbType.Integer: return ((int*)data)[row];
-            case DuckDbType.SmallInt: return ((short*)data)[row];
-            case DuckDbType.TinyInt: return ((sbyte*)data)[row];
-            case DuckDbType.UInteger: return ((uint*)data)[row];
-            case DuckDbType.USmallInt: return ((ushort*)data)[row];
-            case DuckDbType.UTinyInt: return ((byte*)data)[row];
-            case DuckDbType.UBigInt:
-                ulong value = ((ulong*)data)[row];
+            case DuckDBType.BigInt: return _reader.GetInt64(ordinal);
+            case DuckDBType.Integer: return _reader.GetInt32(ordinal);
+            case DuckDBType.SmallInt: return _reader.GetInt16(ordinal);
+            case DuckDBType.TinyInt: return _reader.GetFieldValue<sbyte>(ordinal);
+            case DuckDBType.UnsignedInteger: return _reader.GetFieldValue<uint>(ordinal);
+            case DuckDBType.UnsignedSmallInt: return _reader.GetFieldValue<ushort>(ordinal);
+            case DuckDBType.UnsignedTinyInt: return _reader.GetByte(ordinal);
+            case DuckDBType.UnsignedBigInt:
+                ulong value = _reader.GetFieldValue<ulong>(ordinal);
                 return value <= long.MaxValue ? (long)value : ThrowOverflow<long>(ordinal, value.ToString(CultureInfo.InvariantCulture));
-            case DuckDbType.HugeInt:
+            case DuckDBType.HugeInt:
                 // sum() of BIGINT is HUGEINT.
-                Int128 huge = ((Int128*)data)[row];
+                BigInteger huge = _reader.GetFieldValue<BigInteger>(ordinal);
                 return huge >= long.MinValue && huge <= long.MaxValue ? (long)huge : ThrowOverflow<long>(ordinal, huge.ToString(CultureInfo.InvariantCulture));
             default: return ThrowWrongType<long>(ordinal, "an integer type");
         }
@@ -139,9 +119,10 @@ public sealed unsafe class DuckDbReader : IDisposable
     /// <summary>An unsigned (or non-negative signed) integer column.</summary>
     public ulong GetUInt64(int ordinal)
     {
-        if (_types[ordinal].Id == DuckDbType.UBigInt)
+        if (_types[ordinal] == DuckDBType.UnsignedBigInt)
         {
-            return ((ulong*)NonNull(ordinal))[_row];
+            EnsureNotNull(ordinal);
+            return _reader.GetFieldValue<ulong>(ordinal);
         }
         long value = GetInt64(ordinal);
         return value >= 0 ? (ulong)value : ThrowOverflow<ulong>(ordinal, value.ToString(CultureInfo.InvariantCulture));
@@ -150,9 +131,10 @@ public sealed unsafe class DuckDbReader : IDisposable
     /// <summary>An integer column whose value fits in 32 bits.</summary>
     public int GetInt32(int ordinal)
     {
-        if (_types[ordinal].Id == DuckDbType.Integer)
+        if (_types[ordinal] == DuckDBType.Integer)
         {
-            return ((int*)NonNull(ordinal))[_row];
+            EnsureNotNull(ordinal);
+            return _reader.GetInt32(ordinal);
         }
         long value = GetInt64(ordinal);
         return value is >= int.MinValue and <= int.MaxValue ? (int)value : ThrowOverflow<int>(ordinal, value.ToString(CultureInfo.InvariantCulture));
@@ -161,24 +143,23 @@ public sealed unsafe class DuckDbReader : IDisposable
     /// <summary>A BOOLEAN column.</summary>
     public bool GetBoolean(int ordinal)
     {
-        void* data = NonNull(ordinal);
-        return _types[ordinal].Id == DuckDbType.Boolean ? ((byte*)data)[_row] != 0 : ThrowWrongType<bool>(ordinal, "BOOLEAN");
+        EnsureNotNull(ordinal);
+        return _types[ordinal] == DuckDBType.Boolean ? _reader.GetBoolean(ordinal) : ThrowWrongType<bool>(ordinal, "BOOLEAN");
     }
 
     /// <summary>A floating-point, DECIMAL or integer column as a double.</summary>
     public double GetDouble(int ordinal)
     {
-        void* data = NonNull(ordinal);
-        ColumnType type = _types[ordinal];
-        return type.Id switch
+        EnsureNotNull(ordinal);
+        return _types[ordinal] switch
         {
-            DuckDbType.Double => ((double*)data)[_row],
-            DuckDbType.Float => ((float*)data)[_row],
-            DuckDbType.Decimal => (double)ReadDecimalScaled(type, data, _row) / Math.Pow(10, type.DecimalScale),
-            DuckDbType.HugeInt => (double)((Int128*)data)[_row],
-            DuckDbType.UBigInt => ((ulong*)data)[_row],
-            DuckDbType.BigInt or DuckDbType.Integer or DuckDbType.SmallInt or DuckDbType.TinyInt
-                or DuckDbType.UInteger or DuckDbType.USmallInt or DuckDbType.UTinyInt => GetInt64(ordinal),
+            DuckDBType.Double => _reader.GetDouble(ordinal),
+            DuckDBType.Float => _reader.GetFloat(ordinal),
+            DuckDBType.Decimal => (double)_reader.GetDecimal(ordinal),
+            DuckDBType.HugeInt => (double)_reader.GetFieldValue<BigInteger>(ordinal),
+            DuckDBType.UnsignedBigInt => _reader.GetFieldValue<ulong>(ordinal),
+            DuckDBType.BigInt or DuckDBType.Integer or DuckDBType.SmallInt or DuckDBType.TinyInt
+                or DuckDBType.UnsignedInteger or DuckDBType.UnsignedSmallInt or DuckDBType.UnsignedTinyInt => GetInt64(ordinal),
             _ => ThrowWrongType<double>(ordinal, "a numeric type"),
         };
     }
@@ -186,207 +167,229 @@ public sealed unsafe class DuckDbReader : IDisposable
     /// <summary>A VARCHAR column.</summary>
     public string GetString(int ordinal)
     {
-        void* data = NonNull(ordinal);
-        return _types[ordinal].Id == DuckDbType.Varchar ? ReadString(data, _row) : ThrowWrongType<string>(ordinal, "VARCHAR");
+        EnsureNotNull(ordinal);
+        return _types[ordinal] == DuckDBType.Varchar ? _reader.GetString(ordinal) : ThrowWrongType<string>(ordinal, "VARCHAR");
     }
 
-    /// <summary>A VARCHAR column as UTF-8 bytes, valid until the next <see cref="Read"/>.</summary>
+    /// <summary>
+    /// A VARCHAR column as UTF-8 bytes, valid until the next call (one buffer per reader, grown as needed), for
+    /// callers that parse the text as bytes (<see cref="System.Text.Json.Utf8JsonReader"/>) or copy it on.
+    /// </summary>
     public ReadOnlySpan<byte> GetUtf8(int ordinal)
     {
-        void* data = NonNull(ordinal);
-        return _types[ordinal].Id == DuckDbType.Varchar ? StringSpan(data, _row) : ThrowWrongType<byte[]>(ordinal, "VARCHAR");
+        string text = GetString(ordinal);
+        int max = System.Text.Encoding.UTF8.GetMaxByteCount(text.Length);
+        if (_utf8.Length < max)
+        {
+            _utf8 = new byte[Math.Max(max, 256)];
+        }
+        int n = System.Text.Encoding.UTF8.GetBytes(text, _utf8);
+        return _utf8.AsSpan(0, n);
     }
 
     /// <summary>A LIST&lt;VARCHAR&gt; (VARCHAR[]) column; NULL elements come back as null.</summary>
     public IReadOnlyList<string?> GetStringList(int ordinal)
     {
-        void* data = NonNull(ordinal);
-        ColumnType type = _types[ordinal];
-        if (type.Id != DuckDbType.List || type.Child!.Id != DuckDbType.Varchar)
+        EnsureNotNull(ordinal);
+        if (_types[ordinal] != DuckDBType.List || _reader.GetFieldType(ordinal) != typeof(List<string>))
         {
             return ThrowWrongType<IReadOnlyList<string?>>(ordinal, "VARCHAR[]");
         }
-        DuckDbListEntry entry = ((DuckDbListEntry*)data)[_row];
-        IntPtr child = NativeMethods.ListVectorGetChild(_vectors[ordinal]);
-        void* childData = NativeMethods.VectorGetData(child);
-        ulong* childValidity = NativeMethods.VectorGetValidity(child);
-        var list = new string?[(int)entry.Length];
-        for (int i = 0; i < list.Length; i++)
-        {
-            int index = (int)entry.Offset + i;
-            list[i] = IsValid(childValidity, index) ? ReadString(childData, index) : null;
-        }
-        return list;
+        return (List<string?>)_reader.GetValue(ordinal);
     }
 
     /// <summary>
     /// The value boxed by type: integers as their CLR type (HUGEINT as <see cref="Int128"/>), DECIMAL as
-    /// <see cref="decimal"/> (double beyond its range), VARCHAR as string, BLOB as byte[], DATE/TIME/TIMESTAMP/INTERVAL
-    /// as ISO-like strings, LIST/ARRAY as <c>List&lt;object?&gt;</c>; null for NULL.
+    /// <see cref="decimal"/>, VARCHAR as string, BLOB as byte[], DATE/TIME/TIMESTAMP/INTERVAL as ISO-like strings,
+    /// LIST/ARRAY as <c>List&lt;object?&gt;</c>; null for NULL.
     /// </summary>
     /// <exception cref="NotSupportedException">The column's type cannot be read here (names column and type; cast it in SQL).</exception>
     public object? GetValue(int ordinal)
     {
         EnsureRow();
-        return ReadValue(ordinal, _types[ordinal], _vectors[ordinal], _data[ordinal], _validity[ordinal], _row);
-    }
-
-    /// <summary>Releases the current chunk, the result and its statement.</summary>
-    public void Dispose()
-    {
-        _chunk?.Dispose();
-        _chunk = null;
-        _done = true;
-        _result.Dispose();
-        _prepared?.Dispose();
-    }
-
-    private object? ReadValue(int ordinal, ColumnType type, IntPtr vector, void* data, ulong* validity, int row)
-    {
-        if (!IsValid(validity, row))
+        if (_reader.IsDBNull(ordinal))
         {
             return null;
         }
-        switch (type.Id)
+        switch (_types[ordinal])
         {
-            case DuckDbType.Boolean: return ((byte*)data)[row] != 0;
-            case DuckDbType.TinyInt: return ((sbyte*)data)[row];
-            case DuckDbType.SmallInt: return ((short*)data)[row];
-            case DuckDbType.Integer: return ((int*)data)[row];
-            case DuckDbType.BigInt: return ((long*)data)[row];
-            case DuckDbType.UTinyInt: return ((byte*)data)[row];
-            case DuckDbType.USmallInt: return ((ushort*)data)[row];
-            case DuckDbType.UInteger: return ((uint*)data)[row];
-            case DuckDbType.UBigInt: return ((ulong*)data)[row];
-            case DuckDbType.HugeInt: return ((Int128*)data)[row];
-            case DuckDbType.UHugeInt: return ((UInt128*)data)[row];
-            case DuckDbType.Float: return ((float*)data)[row];
-            case DuckDbType.Double: return ((double*)data)[row];
-            case DuckDbType.Decimal: return ReadDecimal(type, data, row);
-            case DuckDbType.Varchar: return ReadString(data, row);
-            case DuckDbType.Blob: return StringSpan(data, row).ToArray();
-            case DuckDbType.Date: return FormatDate(((int*)data)[row]);
-            case DuckDbType.Time: return FormatTimeOfDay(((long*)data)[row]);
-            case DuckDbType.Timestamp:
-            case DuckDbType.TimestampTz: return FormatTimestamp(((long*)data)[row], 1_000_000);
-            case DuckDbType.TimestampS: return FormatTimestamp(((long*)data)[row], 1);
-            case DuckDbType.TimestampMs: return FormatTimestamp(((long*)data)[row], 1_000);
-            case DuckDbType.TimestampNs: return FormatTimestamp(((long*)data)[row], 1_000_000_000);
-            case DuckDbType.Interval: return FormatInterval((byte*)data + ((long)row * 16));
-            case DuckDbType.List:
-            {
-                DuckDbListEntry entry = ((DuckDbListEntry*)data)[row];
-                return ReadChildren(ordinal, type.Child!, NativeMethods.ListVectorGetChild(vector), (long)entry.Offset, (long)entry.Length);
-            }
-            case DuckDbType.Array:
-            {
-                long size = (long)type.ArraySize;
-                return ReadChildren(ordinal, type.Child!, NativeMethods.ArrayVectorGetChild(vector), row * size, size);
-            }
-            default:
+            case DuckDBType.Struct or DuckDBType.Map or DuckDBType.Union or DuckDBType.Bit or DuckDBType.VarInt:
                 throw new NotSupportedException(
-                    $"Column '{_names[ordinal]}' has type {_types[ordinal].Name}, which DuckDbReader cannot read; cast it in SQL (e.g. CAST(\"{_names[ordinal]}\" AS VARCHAR)).");
+                    $"Column '{_names[ordinal]}' has type {GetTypeName(ordinal)}, which DuckDbReader cannot read; cast it in SQL (e.g. CAST(\"{_names[ordinal]}\" AS VARCHAR)).");
+            case DuckDBType.Interval:
+                DuckDBInterval interval = _reader.GetFieldValue<DuckDBInterval>(ordinal);
+                return string.Create(CultureInfo.InvariantCulture, $"{interval.Months} months {interval.Days} days {(long)interval.Micros} microseconds");
+            case DuckDBType.HugeInt:
+                return (Int128)_reader.GetFieldValue<BigInteger>(ordinal);
+            case DuckDBType.UnsignedHugeInt:
+                return (UInt128)_reader.GetFieldValue<BigInteger>(ordinal);
+            case DuckDBType.List or DuckDBType.Array:
+                // DuckDB.NET reads INTEGER[] as List<int>, which cannot hold NULL elements: ask for List<int?>.
+                _nullableLists ??= new Func<DuckDBDataReader, int, object>?[_types.Length];
+                _nullableLists[ordinal] ??= NullableListReader(_reader.GetFieldType(ordinal));
+                return Plain(_nullableLists[ordinal]!(_reader, ordinal));
+            default:
+                return Plain(_reader.GetValue(ordinal));
         }
     }
 
-    private List<object?> ReadChildren(int ordinal, ColumnType childType, IntPtr child, long offset, long length)
+    /// <summary>Releases the result and the statement it came from.</summary>
+    public void Dispose()
     {
-        void* childData = NativeMethods.VectorGetData(child);
-        ulong* childValidity = NativeMethods.VectorGetValidity(child);
-        var list = new List<object?>((int)length);
-        for (long i = 0; i < length; i++)
-        {
-            list.Add(ReadValue(ordinal, childType, child, childData, childValidity, (int)(offset + i)));
-        }
-        return list;
+        _done = true;
+        _onRow = false;
+        _reader.Dispose();
+        _ownedCommand?.Dispose();
     }
 
-    private static object ReadDecimal(ColumnType type, void* data, int row)
+    /// <summary>DuckDB.NET's boxed value as the plain types callers format (strings for dates and times, lists of objects).</summary>
+    private static object? Plain(object? value) => value switch
     {
-        Int128 scaled = ReadDecimalScaled(type, data, row);
-        // DECIMAL(38) exceeds System.Decimal's 96-bit mantissa; such values come back as double.
-        if ((UInt128)Int128.Abs(scaled) >> 96 == 0 && type.DecimalScale <= 28)
-        {
-            return ToDecimal(scaled, type.DecimalScale);
-        }
-        return (double)scaled / Math.Pow(10, type.DecimalScale);
-    }
-
-    private static decimal ToDecimal(Int128 scaled, int scale)
-    {
-        bool negative = scaled < 0;
-        UInt128 magnitude = (UInt128)(negative ? -scaled : scaled);
-        int low = (int)(uint)(magnitude & uint.MaxValue);
-        int mid = (int)(uint)((magnitude >> 32) & uint.MaxValue);
-        int high = (int)(uint)((magnitude >> 64) & uint.MaxValue);
-        return new decimal(low, mid, high, negative, (byte)scale);
-    }
-
-    private static Int128 ReadDecimalScaled(ColumnType type, void* data, int row) => type.DecimalStorage switch
-    {
-        DuckDbType.SmallInt => ((short*)data)[row],
-        DuckDbType.Integer => ((int*)data)[row],
-        DuckDbType.BigInt => ((long*)data)[row],
-        _ => ((Int128*)data)[row],
+        null or DBNull => null,
+        BigInteger big => (Int128)big,
+        DateOnly date => date.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture),
+        TimeOnly time => time.ToString("HH:mm:ss.fffffff", CultureInfo.InvariantCulture).TrimEnd('0').TrimEnd('.'),
+        DateTime stamp => stamp.ToString("yyyy-MM-dd HH:mm:ss.fffffff", CultureInfo.InvariantCulture).TrimEnd('0').TrimEnd('.'),
+        DateTimeOffset stamp => stamp.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss.fffffff", CultureInfo.InvariantCulture).TrimEnd('0').TrimEnd('.'),
+        Stream blob => ReadAll(blob),
+        string or System.Collections.IDictionary => value,
+        System.Collections.IEnumerable list => PlainList(list),
+        _ => value,
     };
 
-    private static string FormatDate(int days) =>
-        DateOnly.FromDayNumber(DateOnly.FromDateTime(DateTime.UnixEpoch).DayNumber + days).ToString("yyyy-MM-dd", CultureInfo.InvariantCulture);
-
-    private static string FormatTimeOfDay(long micros) =>
-        new TimeOnly(micros * 10).ToString("HH:mm:ss.ffffff", CultureInfo.InvariantCulture).TrimEnd('0').TrimEnd('.');
-
-    private static string FormatTimestamp(long value, long perSecond)
+    /// <summary>A reader of a list column as a list whose value-type elements are nullable (nested lists as they come).</summary>
+    private static Func<DuckDBDataReader, int, object> NullableListReader(Type listType)
     {
-        long ticks = perSecond switch
+        Type element = listType.IsGenericType ? listType.GetGenericArguments()[0] : typeof(object);
+        if (!element.IsValueType || Nullable.GetUnderlyingType(element) is not null)
         {
-            1 => value * TimeSpan.TicksPerSecond,
-            1_000 => value * TimeSpan.TicksPerMillisecond,
-            1_000_000 => value * 10,
-            _ => value / 100,
+            return static (reader, ordinal) => reader.GetValue(ordinal);
+        }
+        var method = typeof(DuckDBDataReader).GetMethod(nameof(DuckDBDataReader.GetFieldValue))!
+            .MakeGenericMethod(typeof(List<>).MakeGenericType(typeof(Nullable<>).MakeGenericType(element)));
+        return (reader, ordinal) => method.Invoke(reader, [ordinal])!;
+    }
+
+    private static List<object?> PlainList(System.Collections.IEnumerable list)
+    {
+        var items = new List<object?>();
+        foreach (object? item in list)
+        {
+            items.Add(Plain(item));
+        }
+        return items;
+    }
+
+    private static byte[] ReadAll(Stream blob)
+    {
+        using (blob)
+        {
+            using var copy = new MemoryStream();
+            blob.CopyTo(copy);
+            return copy.ToArray();
+        }
+    }
+
+    private string[] TypeNames()
+    {
+        var names = new string[_types.Length];
+        DataTable? schema = null;
+        for (int i = 0; i < names.Length; i++)
+        {
+            if (_types[i] == DuckDBType.Decimal)
+            {
+                schema ??= _reader.GetSchemaTable();
+                DataRow row = schema.Rows[i];
+                names[i] = string.Create(CultureInfo.InvariantCulture, $"DECIMAL({row["NumericPrecision"]},{row["NumericScale"]})");
+            }
+            else
+            {
+                names[i] = SqlName(_types[i], _reader.GetFieldType(i));
+            }
+        }
+        return names;
+    }
+
+    /// <summary>DuckDB's SQL spelling of a type; a list's element type comes from its CLR type.</summary>
+    private static string SqlName(DuckDBType type, Type clr) => type switch
+    {
+        DuckDBType.Boolean => "BOOLEAN",
+        DuckDBType.TinyInt => "TINYINT",
+        DuckDBType.SmallInt => "SMALLINT",
+        DuckDBType.Integer => "INTEGER",
+        DuckDBType.BigInt => "BIGINT",
+        DuckDBType.UnsignedTinyInt => "UTINYINT",
+        DuckDBType.UnsignedSmallInt => "USMALLINT",
+        DuckDBType.UnsignedInteger => "UINTEGER",
+        DuckDBType.UnsignedBigInt => "UBIGINT",
+        DuckDBType.Float => "FLOAT",
+        DuckDBType.Double => "DOUBLE",
+        DuckDBType.Timestamp => "TIMESTAMP",
+        DuckDBType.Date => "DATE",
+        DuckDBType.Time => "TIME",
+        DuckDBType.Interval => "INTERVAL",
+        DuckDBType.HugeInt => "HUGEINT",
+        DuckDBType.UnsignedHugeInt => "UHUGEINT",
+        DuckDBType.Varchar => "VARCHAR",
+        DuckDBType.Blob => "BLOB",
+        DuckDBType.Decimal => "DECIMAL",
+        DuckDBType.TimestampS => "TIMESTAMP_S",
+        DuckDBType.TimestampMs => "TIMESTAMP_MS",
+        DuckDBType.TimestampNs => "TIMESTAMP_NS",
+        DuckDBType.Enum => "ENUM",
+        DuckDBType.Struct => "STRUCT",
+        DuckDBType.Map => "MAP",
+        DuckDBType.Uuid => "UUID",
+        DuckDBType.Union => "UNION",
+        DuckDBType.Bit => "BIT",
+        DuckDBType.TimeTz => "TIME WITH TIME ZONE",
+        DuckDBType.TimestampTz => "TIMESTAMP WITH TIME ZONE",
+        DuckDBType.List or DuckDBType.Array when clr.IsGenericType && clr.GetGenericTypeDefinition() == typeof(List<>) =>
+            ClrSqlName(clr.GetGenericArguments()[0]) + "[]",
+        _ => type.ToString().ToUpperInvariant(),
+    };
+
+    private static string ClrSqlName(Type clr)
+    {
+        Type plain = Nullable.GetUnderlyingType(clr) ?? clr;
+        if (plain.IsGenericType && plain.GetGenericTypeDefinition() == typeof(List<>))
+        {
+            return ClrSqlName(plain.GetGenericArguments()[0]) + "[]";
+        }
+        return Type.GetTypeCode(plain) switch
+        {
+            TypeCode.Boolean => "BOOLEAN",
+            TypeCode.SByte => "TINYINT",
+            TypeCode.Int16 => "SMALLINT",
+            TypeCode.Int32 => "INTEGER",
+            TypeCode.Int64 => "BIGINT",
+            TypeCode.Byte => "UTINYINT",
+            TypeCode.UInt16 => "USMALLINT",
+            TypeCode.UInt32 => "UINTEGER",
+            TypeCode.UInt64 => "UBIGINT",
+            TypeCode.Single => "FLOAT",
+            TypeCode.Double => "DOUBLE",
+            TypeCode.Decimal => "DECIMAL",
+            TypeCode.String => "VARCHAR",
+            _ => plain == typeof(BigInteger) ? "HUGEINT" : plain.Name.ToUpperInvariant(),
         };
-        string text = DateTime.UnixEpoch.AddTicks(ticks).ToString("yyyy-MM-dd HH:mm:ss.fffffff", CultureInfo.InvariantCulture);
-        return text.TrimEnd('0').TrimEnd('.');
     }
-
-    private static string FormatInterval(byte* value)
-    {
-        int months = *(int*)value;
-        int days = *(int*)(value + 4);
-        long micros = *(long*)(value + 8);
-        return string.Create(CultureInfo.InvariantCulture, $"{months} months {days} days {micros} microseconds");
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static bool IsValid(ulong* validity, int row) =>
-        validity is null || (validity[row >> 6] & (1UL << (row & 63))) != 0;
-
-    internal static ReadOnlySpan<byte> StringSpan(void* data, int row)
-    {
-        byte* entry = (byte*)data + ((long)row * 16);
-        int length = *(int*)entry;
-        byte* text = length <= 12 ? entry + 4 : *(byte**)(entry + 8);
-        return new ReadOnlySpan<byte>(text, length);
-    }
-
-    internal static string ReadString(void* data, int row) => Encoding.UTF8.GetString(StringSpan(data, row));
 
     private void EnsureRow()
     {
-        if (_chunk is null || _row < 0 || _row >= _chunkSize)
+        if (!_onRow)
         {
             ThrowNoRow();
         }
     }
 
-    private void* NonNull(int ordinal)
+    private void EnsureNotNull(int ordinal)
     {
         EnsureRow();
-        if (!IsValid(_validity[ordinal], _row))
+        if (_reader.IsDBNull(ordinal))
         {
             ThrowNull(ordinal);
         }
-        return _data[ordinal];
     }
 
     [DoesNotReturn]
@@ -396,13 +399,13 @@ public sealed unsafe class DuckDbReader : IDisposable
     [DoesNotReturn]
     private void ThrowNull(int ordinal) =>
         throw new InvalidOperationException(string.Create(CultureInfo.InvariantCulture,
-            $"Column '{_names[ordinal]}' ({_types[ordinal].Name}) is NULL in row {_rowsRead}; check IsNull first."));
+            $"Column '{_names[ordinal]}' ({GetTypeName(ordinal)}) is NULL in row {_rowsRead}; check IsNull first."));
 
     [DoesNotReturn]
     private T ThrowWrongType<T>(int ordinal, string expected) =>
-        throw new InvalidCastException($"Column '{_names[ordinal]}' has type {_types[ordinal].Name}, expected {expected}.");
+        throw new InvalidCastException($"Column '{_names[ordinal]}' has type {GetTypeName(ordinal)}, expected {expected}.");
 
     [DoesNotReturn]
     private T ThrowOverflow<T>(int ordinal, string value) =>
-        throw new OverflowException($"Column '{_names[ordinal]}' ({_types[ordinal].Name}) holds {value}, which does not fit in {typeof(T).Name}.");
+        throw new OverflowException($"Column '{_names[ordinal]}' ({GetTypeName(ordinal)}) holds {value}, which does not fit in {typeof(T).Name}.");
 }

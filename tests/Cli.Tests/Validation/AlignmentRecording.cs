@@ -59,27 +59,38 @@ public sealed class AlignmentRecording : IDisposable
     ];
 
     private readonly string _directory = Directory.CreateTempSubdirectory("mmtrace-validation-").FullName;
-    private readonly string _workloadDirectory;
+
+    private string? _workloadDirectory;
 
     private AlignmentRecording()
     {
-        var executable = Workload.Build(FindWorkloadSource());
-        _workloadDirectory = Path.GetDirectoryName(executable)!;
-        var record = Mmtrace.Run("record", "-o", Dataset, "--events", string.Join(',', Events), "--buffer-kb", "65536",
-            "--", executable, Rounds.ToString(CultureInfo.InvariantCulture));
-        if (record.ExitCode != 0 || !record.Stdout.Contains("command exited with 0", StringComparison.Ordinal))
+        // A failed build, recording or replay must not leave the temp directories behind: the fixture never
+        // gets an instance to dispose.
+        try
         {
-            throw new InvalidOperationException($"mmtrace record of mremap_align failed: {record}");
+            var executable = Workload.Build(FindWorkloadSource());
+            _workloadDirectory = Path.GetDirectoryName(executable)!;
+            var record = Mmtrace.Run("record", "-o", Dataset, "--events", string.Join(',', Events), "--buffer-kb", "65536",
+                "--", executable, Rounds.ToString(CultureInfo.InvariantCulture));
+            if (record.ExitCode != 0 || !record.Stdout.Contains("command exited with 0", StringComparison.Ordinal))
+            {
+                throw new InvalidOperationException($"mmtrace record of mremap_align failed: {record}");
+            }
+            var lines = record.Stdout.Split('\n');
+            Calls = lines.Where(l => l.StartsWith("call=", StringComparison.Ordinal)).Select(WorkloadCall.Parse).ToList();
+            var summary = lines.Single(l => l.StartsWith("mremap_align pid=", StringComparison.Ordinal));
+            Pid = int.Parse(summary.Split(' ')[1]["pid=".Length..], NumberStyles.None, CultureInfo.InvariantCulture);
+            using (var meta = JsonDocument.Parse(File.ReadAllText(Path.Combine(Dataset, "meta.json"))))
+            {
+                LostEvents = meta.RootElement.GetProperty("lost_events").GetInt64();
+            }
+            Replay = Mmtrace.Run("replay", Dataset, "--profile", "latest");
         }
-        var lines = record.Stdout.Split('\n');
-        Calls = lines.Where(l => l.StartsWith("call=", StringComparison.Ordinal)).Select(WorkloadCall.Parse).ToList();
-        var summary = lines.Single(l => l.StartsWith("mremap_align pid=", StringComparison.Ordinal));
-        Pid = int.Parse(summary.Split(' ')[1]["pid=".Length..], NumberStyles.None, CultureInfo.InvariantCulture);
-        using (var meta = JsonDocument.Parse(File.ReadAllText(Path.Combine(Dataset, "meta.json"))))
+        catch
         {
-            LostEvents = meta.RootElement.GetProperty("lost_events").GetInt64();
+            Dispose();
+            throw;
         }
-        Replay = Mmtrace.Run("replay", Dataset, "--profile", "latest");
     }
 
     /// <summary>The recorded dataset (with mremaps.parquet after the replay).</summary>
@@ -91,9 +102,9 @@ public sealed class AlignmentRecording : IDisposable
     /// <summary>Events the ring buffer lost (they would hide faults from the tracker).</summary>
     public long LostEvents { get; }
 
-    internal IReadOnlyList<WorkloadCall> Calls { get; }
+    internal IReadOnlyList<WorkloadCall> Calls { get; } = [];
 
-    internal Mmtrace.Result Replay { get; }
+    internal Mmtrace.Result Replay { get; } = new(-1, "", "");
 
     internal static AlignmentRecording Record() => new();
 
@@ -124,8 +135,14 @@ public sealed class AlignmentRecording : IDisposable
 
     public void Dispose()
     {
-        Directory.Delete(_directory, recursive: true);
-        Directory.Delete(_workloadDirectory, recursive: true);
+        if (Directory.Exists(_directory))
+        {
+            Directory.Delete(_directory, recursive: true);
+        }
+        if (_workloadDirectory is not null && Directory.Exists(_workloadDirectory))
+        {
+            Directory.Delete(_workloadDirectory, recursive: true);
+        }
     }
 }
 

@@ -26,7 +26,7 @@ public sealed class CtfDamageTests : IDisposable
         return sink.Kept.Count;
     }
 
-    [Fact]
+    [SkippableFact]
     public void ReadDirectory_TruncatedStream_CountsDamageAndKeepsOtherPackets()
     {
         using (var stream = new FileStream(Path.Combine(_trace, "channel0_1"), FileMode.Open))
@@ -45,7 +45,7 @@ public sealed class CtfDamageTests : IDisposable
         Assert.NotNull(diagnostics.Truncated);
     }
 
-    [Fact]
+    [SkippableFact]
     public void ReadDirectory_TruncatedStreamStrict_ThrowsWithFileAndOffset()
     {
         using (var stream = new FileStream(Path.Combine(_trace, "channel0_1"), FileMode.Open))
@@ -60,7 +60,7 @@ public sealed class CtfDamageTests : IDisposable
         Assert.Contains("channel0_1:byte 262144", error.Message, StringComparison.Ordinal);
     }
 
-    [Fact]
+    [SkippableFact]
     public void ReadDirectory_CorruptPacketSize_StopsThatStreamOnly()
     {
         PatchUInt64("channel0_1", SecondPacket + 48, 12);
@@ -74,7 +74,7 @@ public sealed class CtfDamageTests : IDisposable
         Assert.Contains("found 12", record.Message, StringComparison.Ordinal);
     }
 
-    [Fact]
+    [SkippableFact]
     public void ReadDirectory_HugePacketSize_BoundedBeforeAllocation()
     {
         PatchUInt64("channel0_2", 48, ulong.MaxValue - 7);
@@ -87,7 +87,7 @@ public sealed class CtfDamageTests : IDisposable
         Assert.True(sink.Total < 31_556);
     }
 
-    [Fact]
+    [SkippableFact]
     public void ReadDirectory_ContentSizeBeyondPacket_SkipsPacketAndContinues()
     {
         PatchUInt64("channel0_1", SecondPacket + 40, (28_672 * 8) + 8);
@@ -103,7 +103,7 @@ public sealed class CtfDamageTests : IDisposable
         Assert.Null(diagnostics.Truncated);
     }
 
-    [Fact]
+    [SkippableFact]
     public void ReadDirectory_GarbageEventHeader_SkipsRestOfPacket()
     {
         var (intact, _) = CtfTraces.Read(CtfTraces.Bug446190, row => row.Cpu == 3);
@@ -124,7 +124,7 @@ public sealed class CtfDamageTests : IDisposable
         Assert.Contains("expected an event id declared for stream 0, found 4294967295", record.Message, StringComparison.Ordinal);
     }
 
-    [Fact]
+    [SkippableFact]
     public void ReadDirectory_BadStreamMagic_NamesFileAndFoundValue()
     {
         PatchUInt64("channel0_0", 0, 0x1122334455667788);
@@ -136,7 +136,7 @@ public sealed class CtfDamageTests : IDisposable
         Assert.Contains("expected packet magic 0xC1FC1FC1, found 0x55667788", record.Message, StringComparison.Ordinal);
     }
 
-    [Fact]
+    [SkippableFact]
     public void ReadDirectory_MetadataPacketSizeTooLarge_ThrowsWithOffset()
     {
         var metadata = Path.Combine(_trace, "metadata");
@@ -151,7 +151,7 @@ public sealed class CtfDamageTests : IDisposable
         Assert.Contains("packet_size 4294967288", error.Message, StringComparison.Ordinal);
     }
 
-    [Fact]
+    [SkippableFact]
     public void ReadDirectory_TsdlSyntaxError_ThrowsWithLine()
     {
         var trace = CtfTraces.CopyToTemp(CtfTraces.PerfTaskset2);
@@ -174,7 +174,7 @@ public sealed class CtfDamageTests : IDisposable
         }
     }
 
-    [Fact]
+    [SkippableFact]
     public void ReadDirectory_NoMetadata_FileNotFound()
     {
         File.Delete(Path.Combine(_trace, "metadata"));

@@ -15,6 +15,12 @@ public sealed class LiveFactAttribute : FactAttribute
     /// <summary>Also needs a C compiler (to build the workload).</summary>
     public bool NeedsCompiler { get; set; }
 
+    /// <summary>Also needs trace-cmd (a trace.dat of the same buffer).</summary>
+    public bool NeedsTraceCmd { get; set; }
+
+    /// <summary>Also needs perf with tracepoint support (a perf capture of the workload).</summary>
+    public bool NeedsPerf { get; set; }
+
     /// <inheritdoc />
     public override string Skip
     {
@@ -30,6 +36,14 @@ public sealed class LiveFactAttribute : FactAttribute
                 else if (NeedsCompiler && !Workload.IsCompilerAvailable(out var ccReason))
                 {
                     _skip = $"Workload cannot be built: {ccReason}";
+                }
+                else if (NeedsTraceCmd && !TraceCmd.IsAvailable(out var traceCmdReason))
+                {
+                    _skip = $"trace-cmd unavailable: {traceCmdReason}";
+                }
+                else if (NeedsPerf && !PerfRecorder.IsAvailable(out var perfReason))
+                {
+                    _skip = $"perf unavailable: {perfReason}";
                 }
             }
             return _skip!;

@@ -18,7 +18,7 @@ public sealed partial class LiveRecordingTests
     private static readonly string[] s_comparableFields =
         ["addr", "old_len", "new_len", "flags", "new_addr", "ret", "len", "prot", "address", "error_code", "pfn", "order", "pages", "reason", "write", "success"];
 
-    [LiveFact(NeedsCompiler = true)]
+    [LiveFact(NeedsCompiler = true, NeedsTraceCmd = true)]
     public void Record_MmWorkload_TextAndTraceDatAgreeRowForRow()
     {
         var recording = fixture.Recording;
@@ -55,7 +55,7 @@ public sealed partial class LiveRecordingTests
         AssertSameRows(text, sink.Rows, "trace text", "raw pages");
     }
 
-    [LiveFact(NeedsCompiler = true)]
+    [LiveFact(NeedsCompiler = true, NeedsPerf = true)]
     public void Record_MmWorkload_PerfNamesEventsLikeTheOtherReaders()
     {
         var recording = fixture.Recording;

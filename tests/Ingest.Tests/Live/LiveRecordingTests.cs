@@ -74,16 +74,11 @@ public sealed partial class LiveRecordingTests(LiveRecordingFixture fixture, ITe
         Assert.Equal(recording.TopLevelBefore, LiveRecording.AllowLazyExpansion(recording.TopLevelBefore, now));
     }
 
-    [LiveFact(NeedsCompiler = true)]
+    [LiveFact(NeedsCompiler = true, NeedsTraceCmd = true)]
     public void Record_MmWorkload_TraceCmdDatExtractedFromTwinInstance()
     {
         var recording = fixture.Recording;
-        if (recording.TraceCmdDat is null)
-        {
-            output.WriteLine($"no trace.dat: {recording.TraceCmdMissingReason}");
-            Assert.NotNull(recording.TraceCmdMissingReason);
-            return;
-        }
+        Assert.True(recording.TraceCmdDat is not null, $"trace-cmd is available but made no trace.dat: {recording.TraceCmdMissingReason}");
 
         var head = new byte[10];
         using (var file = File.OpenRead(recording.TraceCmdDat))
@@ -96,16 +91,11 @@ public sealed partial class LiveRecordingTests(LiveRecordingFixture fixture, ITe
         Assert.Equal(recording.Workload.Counts["mremap"], twinText.Count(l => l.Contains($"-{pid} ", StringComparison.Ordinal) && l.Contains(": sys_mremap(", StringComparison.Ordinal)));
     }
 
-    [LiveFact(NeedsCompiler = true)]
+    [LiveFact(NeedsCompiler = true, NeedsPerf = true)]
     public void Record_MmWorkload_PerfScriptReadsTheWorkloadsMremapCalls()
     {
         var recording = fixture.Recording;
-        if (recording.PerfText is null)
-        {
-            output.WriteLine($"no perf capture: {recording.PerfMissingReason}");
-            Assert.NotNull(recording.PerfMissingReason);
-            return;
-        }
+        Assert.True(recording.PerfText is not null, $"perf is available but made no capture: {recording.PerfMissingReason}");
 
         var diagnostics = new IngestDiagnostics();
         var sink = new ListSink();

@@ -37,7 +37,7 @@ public sealed class PerfScriptReaderTests
         }
     }
 
-    [Theory]
+    [SkippableTheory]
     [MemberData(nameof(CorpusCounts))]
     public void Read_CorpusFile_NoMalformedLinesAndReadmeCounts(string file, int expectedEvents, string expectedPerEvent)
     {
@@ -50,7 +50,7 @@ public sealed class PerfScriptReaderTests
         Assert.Equal("perf", diagnostics.Format);
     }
 
-    [Fact]
+    [SkippableFact]
     public void Read_DefaultLayout_MapsHeaderColumnsAndKeepsSourceLine()
     {
         var (rows, _) = ReadCorpus(RecordedPerf + "perf_script_ns.txt");
@@ -68,7 +68,7 @@ public sealed class PerfScriptReaderTests
         Assert.Equal(0, swapper.Pid);
     }
 
-    [Fact]
+    [SkippableFact]
     public void Read_PidTidColumns_TidIsPidAndPidIsTgid()
     {
         var (rows, _) = ReadCorpus(RecordedPerf + "perf_script_F_pid_tid.txt");
@@ -79,7 +79,7 @@ public sealed class PerfScriptReaderTests
         Assert.All(rows, r => Assert.NotNull(r.Tgid));
     }
 
-    [Fact]
+    [SkippableFact]
     public void Read_TimeEventTraceOnly_LeavesAbsentColumnsUnknown()
     {
         var (rows, _) = ReadCorpus(RecordedPerf + "perf_script_F_time_event_trace.txt");
@@ -94,7 +94,7 @@ public sealed class PerfScriptReaderTests
         Assert.Equal(724_892_814_147L, rows[0].TsNs);
     }
 
-    [Fact]
+    [SkippableFact]
     public void Read_MmVariants_AgreeOnEventsPayloadsAndMicroseconds()
     {
         var ns = ReadCorpus(RecordedPerf + "perf_script_ns.txt").Rows;
@@ -119,7 +119,7 @@ public sealed class PerfScriptReaderTests
         }
     }
 
-    [Fact]
+    [SkippableFact]
     public void Read_InlineIpSym_BecomesOneFrameStackAndLeavesPayloadClean()
     {
         var (rows, _) = ReadCorpus(RecordedPerf + "perf_script_F_ip_sym.txt", new PerfScriptReader { RawPayloads = true });
@@ -134,7 +134,7 @@ public sealed class PerfScriptReaderTests
         Assert.Equal("7f5bc6d70a00 __GI___mremap", exit.Stack![0]);
     }
 
-    [Fact]
+    [SkippableFact]
     public void Read_TracepointPayloads_SplitIntoTypedColumnsAndArgs()
     {
         var (rows, _) = ReadCorpus(RecordedPerf + "perf_script_ns.txt");
@@ -163,7 +163,7 @@ public sealed class PerfScriptReaderTests
         Assert.All(rows, r => Assert.Null(r.FindField("payload")));
     }
 
-    [Fact]
+    [SkippableFact]
     public void Read_FlamegraphStacks_KeepsFramesInnermostFirst()
     {
         var (rows, _) = ReadCorpus("public/flamegraph/perf-dd-stacks-01.txt");
@@ -181,7 +181,7 @@ public sealed class PerfScriptReaderTests
         Assert.Equal([6, 6, 7, 2, 4, 7, 6, 6, 2, 4, 2], rows.Select(r => r.Stack!.Count));
     }
 
-    [Fact]
+    [SkippableFact]
     public void Read_HeaderComments_RecordKernelAndCpuCount()
     {
         var (rows, diagnostics) = ReadCorpus("public/flamegraph/perf-cycles-instructions-01.txt");
@@ -192,7 +192,7 @@ public sealed class PerfScriptReaderTests
         Assert.True(diagnostics.SkippedLines > 20);
     }
 
-    [Fact]
+    [SkippableFact]
     [UseCulture("fr-FR")]
     public void Read_UnderFrenchCulture_NumbersAndTimesReadInvariantly()
     {
@@ -208,7 +208,7 @@ public sealed class PerfScriptReaderTests
         Assert.Equal("6107", rows.First(r => r.Event == "mmap_lock:mmap_lock_start_locking").FindField("memcg_id"));
     }
 
-    [Fact]
+    [SkippableFact]
     public void Read_MalformedLines_CountedWithLineNumbersAndNeighboursKept()
     {
         const string text =
@@ -234,7 +234,7 @@ public sealed class PerfScriptReaderTests
         Assert.Contains("[<cpu>]", diagnostics.MalformedSamples[2].Message, StringComparison.Ordinal);
     }
 
-    [Fact]
+    [SkippableFact]
     public void Read_StrictMode_ThrowsNamingFileAndLine()
     {
         var bytes = Encoding.UTF8.GetBytes("  perf 1 [000] 1.000001: tlb:tlb_flush: pages:0\ngarbage\n");
@@ -247,7 +247,7 @@ public sealed class PerfScriptReaderTests
         Assert.StartsWith("strict.txt:line 2:", ex.Message, StringComparison.Ordinal);
     }
 
-    [Fact]
+    [SkippableFact]
     public void Read_SplitAtEveryByte_SameRows()
     {
         var bytes = SmallSample();
@@ -263,7 +263,7 @@ public sealed class PerfScriptReaderTests
         Assert.Equal(expected, oneByte.Select(Describe));
     }
 
-    [Fact]
+    [SkippableFact]
     public void Read_NoTrailingNewlineAndCrLf_LastEventKept()
     {
         var bytes = Encoding.UTF8.GetBytes("  a 1 [000] 1.000001: tlb:tlb_flush: pages:0 reason:flush on task switch (0)\r\n  b 2 [001] 1.000002: tlb:tlb_flush: pages:1 reason:remote shootdown (1)");
@@ -275,7 +275,7 @@ public sealed class PerfScriptReaderTests
         Assert.Equal("1", rows[1].FindField("pages"));
     }
 
-    [Fact]
+    [SkippableFact]
     public void Read_LineOverOneMegabyte_CountedAndNextLineKept()
     {
         var text = "  a 1 [000] 1.000001: tlb:tlb_flush: " + new string('x', (1 << 20) + 10) + "\n  b 2 [001] 1.000002: tlb:tlb_flush: pages:1 reason:remote shootdown (1)\n";
@@ -291,7 +291,7 @@ public sealed class PerfScriptReaderTests
         Assert.Contains("longer than", diagnostics.MalformedSamples[0].Message, StringComparison.Ordinal);
     }
 
-    [Fact]
+    [SkippableFact]
     public void Read_Cancelled_Throws()
     {
         var bytes = File.ReadAllBytes(Corpus.File("public/damo/perf.data.script"));

@@ -23,7 +23,7 @@ public sealed class TraceEventPerfScriptReaderTests
         "public/flamegraph/perf-java-faults-01.txt",
     };
 
-    [Theory]
+    [SkippableTheory]
     [MemberData(nameof(FilesTraceEventReads))]
     public void Read_CorpusFile_DirectParserMatchesTraceEvent(string file)
     {
@@ -67,7 +67,7 @@ public sealed class TraceEventPerfScriptReaderTests
         }
     }
 
-    [Theory]
+    [SkippableTheory]
     [InlineData("recorded/perf/perf_script_ns.txt")]
     [InlineData("recorded/perf/perf_script_F_pid_tid.txt")]
     [InlineData("public/damo/perf.data.script")]
@@ -80,7 +80,7 @@ public sealed class TraceEventPerfScriptReaderTests
         Assert.Equal(oracle.Select(PerfScriptReaderTests.FieldsOf), direct.Select(PerfScriptReaderTests.FieldsOf));
     }
 
-    [Theory]
+    [SkippableTheory]
     [InlineData("recorded/perf/perf_script_F_time_event_trace.txt")]
     [InlineData("public/flamegraph/perf-dd-stacks-01.txt")]
     public void Read_NoCommTidOrNoCpuColumn_TraceEventFindsNothingWhileDirectParserReadsAll(string file)
@@ -93,7 +93,7 @@ public sealed class TraceEventPerfScriptReaderTests
         Assert.Equal(0, direct.Diagnostics.MalformedCount);
     }
 
-    [Fact]
+    [SkippableFact]
     public void Read_SchedSwitchAndExitLines_DirectParserMatchesTraceEvent()
     {
         // TraceEvent special-cases these two events; the direct parser must read them as plain tracepoints.

@@ -18,7 +18,7 @@ public sealed class ConsoleLogReaderTests
         { "738", ConsoleEvents.GeneralProtectionFault, "Oops: general protection fault, probably for non-canonical address 0xdffffc0000000004: 0000 [#1] SMP KASAN PTI", 5827, "do_syscall_64+0xf3/0x230" },
     };
 
-    [Theory]
+    [SkippableTheory]
     [MemberData(nameof(CrashReports))]
     public void Read_SyzkallerReport_CrashHeaderWithCallTrace(string file, string expectedEvent, string header, int pid, string frame)
     {
@@ -34,7 +34,7 @@ public sealed class ConsoleLogReaderTests
         Assert.Equal("console", diagnostics.Format);
     }
 
-    [Fact]
+    [SkippableFact]
     public void Read_Report352_BugThenLockdepWarning()
     {
         var (rows, _) = TextReading.ReadFile(new ConsoleLogReader(), Syzkaller + "352");
@@ -64,7 +64,7 @@ public sealed class ConsoleLogReaderTests
         Assert.Equal("4.20.0-next-20190102+", diagnostics.KernelRelease);
     }
 
-    [Fact]
+    [SkippableFact]
     public void Read_QuotedPrintableMail_DecodesKhugepagedTrace()
     {
         var (rows, diagnostics) = TextReading.ReadFile(new ConsoleLogReader(), ZiYan, strict: true);
@@ -87,7 +87,7 @@ public sealed class ConsoleLogReaderTests
         Assert.All(rows, r => Assert.Equal(265, r.Pid));
     }
 
-    [Fact]
+    [SkippableFact]
     public void Read_InterleavedConsoleMail_CountsDamagedLines()
     {
         var (rows, diagnostics) = TextReading.ReadFile(new ConsoleLogReader(), Tglx);
@@ -104,7 +104,7 @@ public sealed class ConsoleLogReaderTests
         Assert.Equal((1, 1, "systemd", 346_277_984_000L, 7UL), (fault.Pid, fault.Cpu, fault.Comm, fault.TsNs, fault.GetUInt64(Ordinal("error_code"))));
     }
 
-    [Fact]
+    [SkippableFact]
     public void Read_DumpWithPrintkPrefixesAndLostMarker_ParsesLatencyLines()
     {
         const string text = """
@@ -125,7 +125,7 @@ public sealed class ConsoleLogReaderTests
         Assert.Equal(5L, Assert.Single(diagnostics.MalformedSamples).Position);
     }
 
-    [Fact]
+    [SkippableFact]
     public void Read_CallTraceAfterManyDumpEvents_NotAttachedToAReusedRow()
     {
         var sb = new StringBuilder("[   10.000000] WARNING: CPU: 0 PID: 1 at mm/mremap.c:211 move_page_tables+0x5b0/0x5d0\n");
@@ -142,7 +142,7 @@ public sealed class ConsoleLogReaderTests
         Assert.All(rows, r => Assert.Null(r.Stack));
     }
 
-    [Fact]
+    [SkippableFact]
     public void Read_MailSplitAtEveryChunkSize_SameRows()
     {
         byte[] mail = File.ReadAllBytes(Corpus.File(ZiYan));

@@ -51,7 +51,7 @@ public sealed class FtraceTextReaderTests
         { "public/lisa/trace.txt", 2941, 0 },
     };
 
-    [Theory]
+    [SkippableTheory]
     [MemberData(nameof(CorpusFiles))]
     public void Read_CorpusFile_AllEventsNoMalformedLines(string path, int events, long lost)
     {
@@ -64,7 +64,7 @@ public sealed class FtraceTextReaderTests
         Assert.Equal("ftrace", diagnostics.Format);
     }
 
-    [Theory]
+    [SkippableTheory]
     [InlineData("recorded/ftrace-text/mm_trace.txt")]
     [InlineData("recorded/ftrace-text/mm_trace_latfmt.txt")]
     [InlineData("recorded/trace-cmd/mm_report.txt")]
@@ -77,7 +77,7 @@ public sealed class FtraceTextReaderTests
         Assert.Equal(s_mmCounts, TextReading.CountByEvent(rows));
     }
 
-    [Fact]
+    [SkippableFact]
     public void Read_PublicFiles_PerEventCountsMatchReadme()
     {
         var lisa = TextReading.CountByEvent(TextReading.ReadFile(new FtraceTextReader(), "public/lisa/trace.txt").Rows);
@@ -102,7 +102,7 @@ public sealed class FtraceTextReaderTests
         Assert.Equal(86, graph["ftrace:funcgraph_exit"]);
     }
 
-    [Theory]
+    [SkippableTheory]
     [InlineData("recorded/ftrace-text/mm_trace_noirq.txt")]
     [InlineData("recorded/ftrace-text/mm_trace_tgid.txt")]
     public void Read_LayoutVariants_SameEventsAsDefaultLayout(string path)
@@ -127,7 +127,7 @@ public sealed class FtraceTextReaderTests
         }
     }
 
-    [Fact]
+    [SkippableFact]
     public void Read_LatencyFormat_SameEventsWithTimesRelativeToBufferStart()
     {
         var expected = TextReading.ReadFile(new FtraceTextReader(), "recorded/ftrace-text/mm_trace.txt").Rows;
@@ -147,7 +147,7 @@ public sealed class FtraceTextReaderTests
         }
     }
 
-    [Theory]
+    [SkippableTheory]
     [InlineData("recorded/trace-cmd/mm_report.txt", false)]
     [InlineData("recorded/trace-cmd/mm_report_t.txt", true)]
     public void Read_TraceCmdReport_AgreesWithKernelTextOnNonPointerFields(string path, bool nanoseconds)
@@ -173,7 +173,7 @@ public sealed class FtraceTextReaderTests
         }
     }
 
-    [Fact]
+    [SkippableFact]
     public void Read_KernelText_RecordsHeaderFacts()
     {
         var (_, diagnostics) = TextReading.ReadFile(new FtraceTextReader(), "recorded/ftrace-text/mm_trace.txt");
@@ -183,7 +183,7 @@ public sealed class FtraceTextReaderTests
         Assert.Equal(12, diagnostics.SkippedLines);
     }
 
-    [Fact]
+    [SkippableFact]
     public void Read_RawCounterClock_KeepsTicks()
     {
         var (rows, _) = TextReading.ReadFile(new FtraceTextReader(), "recorded/ftrace-text/x86tsc_clock_trace.txt");
@@ -192,7 +192,7 @@ public sealed class FtraceTextReaderTests
         Assert.Equal("d..1.", rows[0].IrqFlags);
     }
 
-    [Fact]
+    [SkippableFact]
     public void Read_InstancePrefix_KeepsInstanceAndComm()
     {
         var rows = TextReading.Ftrace("cpus=2\nfmtspec:             bash-29465 [001]  1868.526798: tlb_flush:            pages=-1 reason=local mm shootdown (3)\n");
@@ -205,7 +205,7 @@ public sealed class FtraceTextReaderTests
         Assert.Equal("3", row.FindField("reason"));
     }
 
-    [Theory]
+    [SkippableTheory]
     [InlineData("      spin-thr 2-25562   [000] d....   526.199773: page_fault_user: address=0x7fa0277e8f78 ip=0x7fa0278f68ea error_code=0x6", "spin-thr 2", 25562, 0)]
     [InlineData("   kworker/u8:3-events-77    [001] .....   526.199773: page_fault_user: address=0x1 ip=0x2 error_code=0x6", "kworker/u8:3-events", 77, 1)]
     [InlineData(" memfd:sealed-91-1420    [001] .....   526.199773: page_fault_user: address=0x1 ip=0x2 error_code=0x6", "memfd:sealed-91", 1420, 1)]
@@ -219,7 +219,7 @@ public sealed class FtraceTextReaderTests
         Assert.Equal((comm, pid, cpu), (row.Comm, row.Pid, row.Cpu));
     }
 
-    [Fact]
+    [SkippableFact]
     public void Read_StackTraceBlocks_AttachToPrecedingEventOfSameCpu()
     {
         const string text = """
@@ -241,7 +241,7 @@ public sealed class FtraceTextReaderTests
         Assert.Null(rows[2].Stack);
     }
 
-    [Fact]
+    [SkippableFact]
     public void Read_OpTraceDialect_GivesMmopEventsWithTypedFields()
     {
         const string text = "       mm work-1-25561   [000] .....   526.198398: mmop_PteSet: mm=0x1234 address=0x7fa0279fcb70 pfn=0x118db0 level=pte write=true\n";
@@ -257,7 +257,7 @@ public sealed class FtraceTextReaderTests
         Assert.Equal(526_198_398_000, row.TsNs);
     }
 
-    [Fact]
+    [SkippableFact]
     public void Read_MalformedLine_ReportsFileLineAndExpectation()
     {
         const string text = "# tracer: nop\n           bash-1     [001] d....   10.000001: page_fault_user: address=0x1 ip=0x2 error_code=0x6\nthis is not a trace line\n";
@@ -272,7 +272,7 @@ public sealed class FtraceTextReaderTests
         Assert.Contains("this is not a trace line", record.Message, StringComparison.Ordinal);
     }
 
-    [Fact]
+    [SkippableFact]
     public void Read_StrictMode_ThrowsAtFirstMalformedLine()
     {
         const string text = "           bash-1     [001] d....   10.000001: page_fault_user: address=0x1\ngarbage\nmore garbage\n";
@@ -282,7 +282,7 @@ public sealed class FtraceTextReaderTests
         Assert.Equal(2, ex.Record.Position);
     }
 
-    [Theory]
+    [SkippableTheory]
     [InlineData("recorded/trace-cmd/mm_v6_trimmed.dat")]
     [InlineData("recorded/perf/perf_script_ns.txt")]
     public void Read_OtherFormat_ThrowsNotFtraceText(string path)
@@ -292,7 +292,7 @@ public sealed class FtraceTextReaderTests
         Assert.Contains("expected ftrace text", ex.Message, StringComparison.Ordinal);
     }
 
-    [Fact]
+    [SkippableFact]
     public void Read_SplitAtEveryBytePosition_SameRows()
     {
         byte[] sample = SampleLines(120);
@@ -306,7 +306,7 @@ public sealed class FtraceTextReaderTests
         Assert.Equal(expected, RenderAll(TextReading.Read(new FtraceTextReader(), new ChunkedStream(sample, 1)).Rows));
     }
 
-    [Fact]
+    [SkippableFact]
     [UseCulture("fr-FR")]
     public void Read_UnderFrenchCulture_SameRows()
     {
@@ -323,7 +323,7 @@ public sealed class FtraceTextReaderTests
         Assert.Equal(526_198_398_079, french[0].TsNs);
     }
 
-    [Fact]
+    [SkippableFact]
     public void Read_LineLongerThanLimit_CountedAndNextLineRead()
     {
         string text = new string('x', Utf8LineReader.MaxLineLength + 100) + "\n           bash-1     [001] d....   10.000001: page_fault_user: address=0x1 ip=0x2 error_code=0x6\n";
@@ -336,7 +336,7 @@ public sealed class FtraceTextReaderTests
         Assert.Contains("a line shorter than", record.Message, StringComparison.Ordinal);
     }
 
-    [Fact]
+    [SkippableFact]
     public async Task Read_RandomlyDamagedLines_NeverThrowsOrHangs()
     {
         byte[] sample = SampleLines(400);
@@ -357,11 +357,12 @@ public sealed class FtraceTextReaderTests
             }
         });
 
-        Assert.Same(work, await Task.WhenAny(work, Task.Delay(TimeSpan.FromSeconds(30))));
+        // The work is bounded (200 rounds); the watchdog only turns a real hang into a failure, so it allows minutes.
+        Assert.Same(work, await Task.WhenAny(work, Task.Delay(TimeSpan.FromMinutes(10))));
         await work;
     }
 
-    [Theory]
+    [SkippableTheory]
     [InlineData("              sc-1   [000] .....   1.000001: sys_mremap(addr:")]
     [InlineData("              sc-1   [000] .....   1.000001: ")]
     [InlineData("              sc-1   [000] .....   1.000001:")]

@@ -3,29 +3,12 @@ using Pipeline.Storage;
 
 namespace Pipeline.Ingest.Tests.TraceDat;
 
-/// <summary>Finds <c>shared/corpus</c> by walking up from the test binaries (CI clones <c>shared/</c> beside the repo).</summary>
+/// <summary>trace.dat files of the corpus (<see cref="Pipeline.Tests.Shared.TestCorpus"/>) and a reader that collects rows.</summary>
 internal static class TraceDatCorpus
 {
-    private static readonly Lazy<string> s_root = new(FindRoot);
-
-    public static string Root => s_root.Value;
-
-    public static string PathOf(params string[] parts) => Path.Combine([Root, .. parts]);
+    public static string PathOf(params string[] parts) => Pipeline.Tests.Shared.TestCorpus.File(parts);
 
     public static string Recorded(params string[] parts) => PathOf(["recorded", .. parts]);
-
-    private static string FindRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            string candidate = Path.Combine(dir.FullName, "shared", "corpus");
-            if (Directory.Exists(candidate))
-            {
-                return candidate;
-            }
-        }
-        throw new DirectoryNotFoundException($"No shared/corpus above {AppContext.BaseDirectory}.");
-    }
 
     /// <summary>Reads a trace.dat (from a file or bytes) into cloned rows.</summary>
     public static (List<EventRow> Rows, IngestDiagnostics Diagnostics, TraceDatSummary Summary) Read(string path, bool strict = false)

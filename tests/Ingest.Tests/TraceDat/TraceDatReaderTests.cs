@@ -14,7 +14,7 @@ public class TraceDatReaderTests
         "mm_v7_zstd_full.dat",
     };
 
-    [Theory]
+    [SkippableTheory]
     [MemberData(nameof(MmFiles))]
     public void Read_MmGroupFile_EventCountsMatchTraceCmdReport(string file)
     {
@@ -30,7 +30,7 @@ public class TraceDatReaderTests
         Assert.Null(diagnostics.Truncated);
     }
 
-    [Theory]
+    [SkippableTheory]
     [MemberData(nameof(MmFiles))]
     public void Read_MmGroupFile_TimeCpuEventSequenceEqualsReportT(string file)
     {
@@ -47,7 +47,7 @@ public class TraceDatReaderTests
         }
     }
 
-    [Fact]
+    [SkippableFact]
     public void Read_V6AndV7Variants_GiveIdenticalRows()
     {
         var baseline = Describe(TraceDatCorpus.Read(TraceDatCorpus.Recorded("trace-cmd", "mm_v7_zstd_full.dat")).Rows);
@@ -58,7 +58,7 @@ public class TraceDatReaderTests
         }
     }
 
-    [Fact]
+    [SkippableFact]
     public void Read_UnderFrenchAndFinnishCultures_GivesTheSameRows()
     {
         string path = TraceDatCorpus.Recorded("trace-cmd", "mm_v7_trimmed_zstd.dat");
@@ -78,7 +78,7 @@ public class TraceDatReaderTests
         }
     }
 
-    [Fact]
+    [SkippableFact]
     public void Read_MmV7Full_TypedFieldsEqualRawReportValues()
     {
         var (rows, _, _) = TraceDatCorpus.Read(TraceDatCorpus.Recorded("trace-cmd", "mm_v7_zstd_full.dat"));
@@ -113,7 +113,7 @@ public class TraceDatReaderTests
         Assert.Equal(-1L, flush.GetInt64(Ordinal("pages")));
     }
 
-    [Fact]
+    [SkippableFact]
     public void Read_MmV7Full_ArgsRenderedAsThePrintFmtPrintsThem()
     {
         var (rows, _, _) = TraceDatCorpus.Read(TraceDatCorpus.Recorded("trace-cmd", "mm_v7_zstd_full.dat"));
@@ -127,7 +127,7 @@ public class TraceDatReaderTests
         Assert.Equal(0x40000UL, enter.GetUInt64(Ordinal("old_len")));
     }
 
-    [Fact]
+    [SkippableFact]
     public void Read_MmV7Full_SymbolicTextAndIrqFlagsEqualKernelText()
     {
         var (rows, _, _) = TraceDatCorpus.Read(TraceDatCorpus.Recorded("trace-cmd", "mm_v7_zstd_full.dat"));
@@ -152,7 +152,7 @@ public class TraceDatReaderTests
         Assert.True(symbolic >= 190 + 19, $"only {symbolic} symbolic values compared");
     }
 
-    [Fact]
+    [SkippableFact]
     public void Read_MmV7Full_RecordsFactsInDiagnostics()
     {
         var (rows, diagnostics, summary) = TraceDatCorpus.Read(TraceDatCorpus.Recorded("trace-cmd", "mm_v7_zstd_full.dat"));
@@ -170,7 +170,7 @@ public class TraceDatReaderTests
         Assert.All(rows.Where(r => r.Pid == 25561), r => Assert.Equal("mm work-1", r.Comm));
     }
 
-    [Fact]
+    [SkippableFact]
     public void Read_InstanceFile_NamesTheBufferAndKeepsRawTicks()
     {
         var (rows, diagnostics, summary) = TraceDatCorpus.Read(TraceDatCorpus.Recorded("trace-cmd", "instance_x86tsc_v7_zstd.dat"));
@@ -187,7 +187,7 @@ public class TraceDatReaderTests
         Assert.Equal(report.Select(l => l.Name), rows.Select(r => r.Event[(r.Event.IndexOf(':', StringComparison.Ordinal) + 1)..]));
     }
 
-    [Fact]
+    [SkippableFact]
     public void Read_WrappedOverrunV6_CountsEventsAndDroppedMarkers()
     {
         var (rows, diagnostics, summary) = TraceDatCorpus.Read(TraceDatCorpus.Recorded("raw-pages", "overrun_wrapped_v6.dat"));
@@ -203,7 +203,7 @@ public class TraceDatReaderTests
         Assert.Equal(new string('M', 300) + "\n", marker.FindField("buf"));
     }
 
-    [Fact]
+    [SkippableFact]
     public void Read_TrappyV6FromAnotherMachine_ReadsSchedSwitchFields()
     {
         var (rows, diagnostics, _) = TraceDatCorpus.Read(TraceDatCorpus.PathOf("public", "trappy", "raw_trace.dat"));
@@ -229,7 +229,7 @@ public class TraceDatReaderTests
         Assert.Equal(["fig: cpu=0\n gid=4\n", "fig: cpu=5\n gid=1\n"], bprints.Select(r => r.FindField("buf")));
     }
 
-    [Theory]
+    [SkippableTheory]
     [InlineData("recorded/trace-cmd/mm_v6_trimmed.dat", 3298)]
     [InlineData("recorded/trace-cmd/mm_v7_trimmed_nocomp.dat", 3298)]
     [InlineData("recorded/trace-cmd/mm_v7_trimmed_zstd.dat", 3298)]
@@ -245,7 +245,7 @@ public class TraceDatReaderTests
         Assert.Null(diagnostics.Truncated);
     }
 
-    [Fact]
+    [SkippableFact]
     public void Read_CancelledToken_StopsWithCancellation()
     {
         using var stream = File.OpenRead(TraceDatCorpus.Recorded("trace-cmd", "mm_v6_trimmed.dat"));
@@ -255,7 +255,7 @@ public class TraceDatReaderTests
             new TraceDatReader().Read(stream, "mm.dat", new CountingSink(), new IngestDiagnostics(), cancelled.Token));
     }
 
-    [Fact]
+    [SkippableFact]
     public void Read_NotATraceDat_ThrowsNamingTheMagic()
     {
         var e = Assert.Throws<TraceFormatException>(() => TraceDatCorpus.Read("# tracer: nop\n"u8.ToArray(), "text.txt"));
@@ -263,7 +263,7 @@ public class TraceDatReaderTests
         Assert.Equal(0, e.Record.Position);
     }
 
-    [Fact]
+    [SkippableFact]
     public void Read_NonSeekableStream_ReadsAllEvents()
     {
         var bytes = File.ReadAllBytes(TraceDatCorpus.Recorded("trace-cmd", "mm_v7_trimmed_zstd.dat"));

@@ -29,7 +29,7 @@ public sealed class TraceLoweringTests
     private static void AssertNoFindings(ReplayResult result) =>
         Assert.True(result.Findings.Count == 0, string.Join("\n", result.Findings.Select(f => f.Message)));
 
-    [Fact]
+    [SkippableFact]
     public void Lower_UserFaultWithDataPage_AllocatesTablesSetsPteAndFillsTheFaultingCpu()
     {
         var rows = Fault(new LoweringInput(), 0x7f0000001000, 0x2000, withTable: true, cpu: 1).Rows();
@@ -47,7 +47,7 @@ public sealed class TraceLoweringTests
         AssertNoFindings(result);
     }
 
-    [Fact]
+    [SkippableFact]
     public void Lower_FaultWithoutTracedPage_CountsItAndSetsNoPte()
     {
         var rows = new LoweringInput()
@@ -94,7 +94,7 @@ public sealed class TraceLoweringTests
         AssertNoFindings(result);
     }
 
-    [Theory]
+    [SkippableTheory]
     [InlineData(0x7f0040000000UL, "mremap_move_pmd")]
     [InlineData(0x7f0040001000UL, "move_ptes")]
     public void Lower_FixedMremapOfPopulatedPmd_FollowsThePrediction(ulong target, string expected)
@@ -122,7 +122,7 @@ public sealed class TraceLoweringTests
         AssertNoFindings(result);
     }
 
-    [Fact]
+    [SkippableFact]
     public void Lower_TlbFlushReasons_OnlyTheInitiatorBecomesOneFlush()
     {
         var input = new LoweringInput();
@@ -142,7 +142,7 @@ public sealed class TraceLoweringTests
         AssertNoFindings(result);
     }
 
-    [Fact]
+    [SkippableFact]
     public void Lower_BatchedFreeReportedTwice_FreesOnce()
     {
         var rows = new LoweringInput()
@@ -285,7 +285,7 @@ public sealed class TraceLoweringTests
         AssertNoFindings(result);
     }
 
-    [Theory]
+    [SkippableTheory]
     [InlineData("v6.0", 1)]
     [InlineData("latest", 0)]
     public void Exposure_CollapseWhileAnotherCpuRunsTheMm_ReportedOnlyWithoutTheIpiSync(string profile, int expected)
@@ -304,7 +304,7 @@ public sealed class TraceLoweringTests
         }
     }
 
-    [Fact]
+    [SkippableFact]
     public void Exposure_KernelThreadReplacedTheMmOnTheOtherCpu_NoWindow()
     {
         var input = Collapse();
@@ -331,7 +331,7 @@ public sealed class TraceLoweringTests
         return input.Line("mmwork", 100, 0, "sys_mremap(addr: 0x7f0000000000, old_len: 0x200000, new_len: 0x200000, flags: 3, new_addr: 0x7f0040000000)");
     }
 
-    [Theory]
+    [SkippableTheory]
     [InlineData("v5.13", 1)]
     [InlineData("latest", 0)]
     public void Exposure_PmdMoveDuringReclaim_ReportedOnlyWithoutRmapLocks(string profile, int expected)
@@ -358,7 +358,7 @@ public sealed class TraceLoweringTests
         }
     }
 
-    [Theory]
+    [SkippableTheory]
     [InlineData("v5.13", 1)]
     [InlineData("v5.13 +rmap-locks-pmd-move", 0)]
     public void Exposure_AnotherTaskFreesAPageOfTheMmDuringThePmdMove_ReportedOnlyWithoutRmapLocks(string profile, int expected)
@@ -382,7 +382,7 @@ public sealed class TraceLoweringTests
         }
     }
 
-    [Theory]
+    [SkippableTheory]
     [InlineData("recorded/ftrace-text/mm_trace.txt")]
     [InlineData("recorded/trace-cmd/mm_v7_zstd_full.dat")]
     public void Replay_RecordedCorpus_NoInconsistentFindings(string file)
@@ -411,7 +411,7 @@ public sealed class TraceLoweringTests
         }
     }
 
-    [Fact]
+    [SkippableFact]
     public void LowerAndReplay_Streaming_SameFindingsAndOpsAsTheKeptTrace()
     {
         var rows = Collapse().Rows();
@@ -435,7 +435,7 @@ public sealed class TraceLoweringTests
         public void Write(in Op op) => Ops.Add(op);
     }
 
-    [Fact]
+    [SkippableFact]
     public void Lower_SameRowsTwice_IdenticalOps()
     {
         var rows = ReadCorpus("recorded/ftrace-text/mm_trace.txt");

@@ -93,7 +93,7 @@ public sealed partial class AddressSpaceTrackerTests
         return rows;
     }
 
-    [Fact]
+    [SkippableFact]
     public void Analyze_MmworkWithMmap_256KiBMoveIsPteOnlyAndShrinkIsInPlace()
     {
         var (calls, extents) = MremapAnalyzer.Analyze(WithMmapAndMunmap(CorpusRows()), PredictionProfile.Linux618, seed: null);
@@ -127,7 +127,7 @@ public sealed partial class AddressSpaceTrackerTests
         Assert.False(shrink.Undecided);
     }
 
-    [Fact]
+    [SkippableFact]
     public void Process_MmworkWithMmap_StateFollowsEachCall()
     {
         var tracker = new AddressSpaceTracker(PredictionProfile.Linux618);
@@ -158,7 +158,7 @@ public sealed partial class AddressSpaceTrackerTests
         Assert.Equal(0, tracker.Statistics.FaultsOutsideVmas);
     }
 
-    [Fact]
+    [SkippableFact]
     public void Analyze_MmworkCorpusLinesOnly_PathDecidedRmapLocksUndecided()
     {
         var (calls, extents) = MremapAnalyzer.Analyze(CorpusRows(), PredictionProfile.Linux618, seed: null);
@@ -168,7 +168,7 @@ public sealed partial class AddressSpaceTrackerTests
         Assert.True(calls[0].Undecided);
     }
 
-    [Fact]
+    [SkippableFact]
     public void Analyze_MmworkWithSeed_FullyDecided()
     {
         // A snapshot as `cat /proc/25561/maps` would have given before tracing (abridged), with the mmwork area free.
@@ -188,7 +188,7 @@ public sealed partial class AddressSpaceTrackerTests
         Assert.Equal(1, calls[0].PteExtents);
     }
 
-    [Fact]
+    [SkippableFact]
     public void Process_FailedMremap_ChangesNothing()
     {
         var tracker = new AddressSpaceTracker(PredictionProfile.Linux618);
@@ -209,7 +209,7 @@ public sealed partial class AddressSpaceTrackerTests
 
     // Threads of one process share an mm: without tgid, the mm pointer of mmap_lock events taken inside a syscall
     // merges the second thread into the first one's address space.
-    [Fact]
+    [SkippableFact]
     public void Process_SecondThreadSameMm_SharesAddressSpace()
     {
         var tracker = new AddressSpaceTracker(PredictionProfile.Linux618);
@@ -229,7 +229,7 @@ public sealed partial class AddressSpaceTrackerTests
 
     // MADV_HUGEPAGE + a first fault followed by an order-9 allocation → the PMD maps a THP; a later 2 MiB move is
     // HPAGE_PMD. MADV_COLLAPSE (25) success makes every aligned 2 MiB region in range PMD-mapped.
-    [Fact]
+    [SkippableFact]
     public void Process_ThpFaultAndCollapse_TrackedAsHuge()
     {
         var tracker = new AddressSpaceTracker(PredictionProfile.Linux618);
@@ -258,7 +258,7 @@ public sealed partial class AddressSpaceTrackerTests
         Assert.Equal("copy_vma merge with a destination neighbour of unknown attributes", call.UndecidedReason);
     }
 
-    [Fact]
+    [SkippableFact]
     public void Finish_MremapWithoutExit_ReportedUndecided()
     {
         var tracker = new AddressSpaceTracker(PredictionProfile.Linux618);
@@ -275,7 +275,7 @@ public sealed partial class AddressSpaceTrackerTests
     }
 
     // exec gives the process a new mm whose layout the trace does not show; fork copies the parent's layout.
-    [Fact]
+    [SkippableFact]
     public void Process_ForkThenExec_ChildCopiesThenForgets()
     {
         var tracker = new AddressSpaceTracker(PredictionProfile.Linux618);

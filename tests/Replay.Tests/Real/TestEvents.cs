@@ -57,17 +57,6 @@ internal static class TestEvents
     public static MremapRequest Fixed(ulong oldAddr, ulong len, ulong newAddr) =>
         new(oldAddr, len, len, MremapRequest.MayMove | MremapRequest.Fixed, newAddr, L(newAddr));
 
-    /// <summary>The directory holding <c>shared/corpus</c>, found by walking up from the test binaries.</summary>
-    public static string CorpusFile(string relative)
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            string candidate = Path.Combine(dir.FullName, "shared", "corpus", relative);
-            if (File.Exists(candidate))
-            {
-                return candidate;
-            }
-        }
-        throw new FileNotFoundException($"shared/corpus/{relative} not found above {AppContext.BaseDirectory}");
-    }
+    /// <summary>A corpus file (<see cref="Pipeline.Tests.Shared.TestCorpus"/>); skips the test when a public sample is absent.</summary>
+    public static string CorpusFile(string relative) => Pipeline.Tests.Shared.TestCorpus.File(relative);
 }
