@@ -13,18 +13,7 @@ public class ScenarioMatrixTests
 {
     private static readonly Arch[] s_archs = [Arch.X86, Arch.Arm64];
 
-    private static string GoldenPath()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            string candidate = Path.Combine(dir.FullName, "tests", "Replay.Tests", "golden");
-            if (Directory.Exists(candidate))
-            {
-                return Path.Combine(candidate, "scenario-matrix.txt");
-            }
-        }
-        throw new DirectoryNotFoundException($"tests/Replay.Tests/golden not found above {AppContext.BaseDirectory}");
-    }
+    private static string GoldenPath() => Path.Combine(GoldenFile.Directory(), "scenario-matrix.txt");
 
     /// <summary>One cell: the checkers that reported a race (×count), inconsistent input, unfinished tasks, or clean.</summary>
     private static string Cell(ReplayResult result)
@@ -66,19 +55,7 @@ public class ScenarioMatrixTests
     [Fact]
     public void Run_EveryScenarioUnderEveryProfileAndArch_MatchesTheReviewedGolden()
     {
-        string actual = Render();
-        string path = GoldenPath();
-        string actualPath = Path.ChangeExtension(path, ".actual.txt");
-        string expected = File.Exists(path) ? File.ReadAllText(path) : "";
-        if (expected != actual)
-        {
-            File.WriteAllText(actualPath, actual);
-            Assert.Fail($"The scenario matrix differs from {path}; the new one is in {actualPath}. Review the difference; copy it over only if every changed cell is right.");
-        }
-        if (File.Exists(actualPath))
-        {
-            File.Delete(actualPath);
-        }
+        GoldenFile.AssertMatches("scenario-matrix.txt", "scenario-matrix.actual.txt", Render(), "The scenario matrix");
     }
 
     [Fact]

@@ -7,19 +7,6 @@ public class WitnessRendererTests
 {
     public static TheoryData<string> Scenarios() => [.. ScenarioLibrary.All.Select(s => s.Name)];
 
-    private static string GoldenDirectory()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            string candidate = Path.Combine(dir.FullName, "tests", "Replay.Tests", "golden");
-            if (Directory.Exists(candidate))
-            {
-                return candidate;
-            }
-        }
-        throw new DirectoryNotFoundException($"tests/Replay.Tests/golden not found above {AppContext.BaseDirectory}");
-    }
-
     private static string Render(Scenario scenario, string profile)
     {
         var arch = scenario.MaskedOn.Contains(Arch.X86) ? Arch.Arm64 : Arch.X86;
@@ -41,19 +28,8 @@ public class WitnessRendererTests
         var scenario = ScenarioLibrary.Get(name);
         string profile = scenario.BuggyProfiles[^1];
         string actual = Render(scenario, profile);
-        string baseline = Path.Combine(GoldenDirectory(), name + ".baseline.txt");
-        string actualPath = Path.Combine(GoldenDirectory(), name + ".actual.txt");
 
-        string expected = File.Exists(baseline) ? File.ReadAllText(baseline) : "";
-        if (expected != actual)
-        {
-            File.WriteAllText(actualPath, actual);
-            Assert.Fail($"Witness of {name} differs from {Path.GetFullPath(baseline)}; the new rendering is in {Path.GetFullPath(actualPath)}.");
-        }
-        if (File.Exists(actualPath))
-        {
-            File.Delete(actualPath);
-        }
+        GoldenFile.AssertMatches(name + ".baseline.txt", name + ".actual.txt", actual, $"Witness of {name}");
     }
 
     [Fact]
