@@ -68,7 +68,8 @@ public class TraceDatVariantTests
     [SkippableFact]
     public void Read_V6WithInstanceBuffer_MergesBothBuffersAndNamesTheInstance()
     {
-        // A BUFFER option pointing at a second flyrecord table (appended at the end) that reuses the same pages.
+        // A BUFFER option pointing at a second flyrecord table (appended at the end) over a copy of the same pages
+        // (each CPU's data has a range of its own: the reader refuses ranges that overlap).
         var name = Encoding.ASCII.GetBytes("inst\0");
         var data = new byte[8 + name.Length];
         name.CopyTo(data, 8);
@@ -79,6 +80,15 @@ public class TraceDatVariantTests
         Encoding.ASCII.GetBytes("flyrecord\0").CopyTo(appended, 0);
         file.AsSpan(V6CpuTable + 6 + data.Length, 32).CopyTo(appended.AsSpan(10));
         file = [.. file, .. appended];
+        for (int cpu = 0; cpu < 2; cpu++)
+        {
+            int entry = tableStart + 10 + (cpu * 16);
+            int offset = (int)BinaryPrimitives.ReadUInt64LittleEndian(file.AsSpan(entry));
+            int size = (int)BinaryPrimitives.ReadUInt64LittleEndian(file.AsSpan(entry + 8));
+            int copyAt = file.Length;
+            file = [.. file, .. file.AsSpan(offset, size)];
+            BinaryPrimitives.WriteUInt64LittleEndian(file.AsSpan(entry), (ulong)copyAt);
+        }
 
         var baseline = TraceDatCorpus.Read(s_v6.Value, "base.dat").Rows;
         var (rows, _, summary) = TraceDatCorpus.Read(file, "instance.dat");
