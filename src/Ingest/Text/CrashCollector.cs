@@ -46,9 +46,6 @@ internal sealed partial class CrashCollector
     /// <summary>The report being read, if any.</summary>
     public CrashRecord? Current => _crash;
 
-    /// <summary>Whether a crash report is being read (its lines are not prose).</summary>
-    public bool InCrash => _crash is not null && !_ended;
-
     private static readonly byte[][] s_starts =
     [
         .. new[]
