@@ -178,7 +178,7 @@ public sealed class PipelineTests
     }
 
     [Fact]
-    public void Demo_DefaultDirectory_IsPerUser()
+    public async Task Demo_DefaultDirectory_IsPerUser()
     {
         using var dir = new TempDir();
         var start = new System.Diagnostics.ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
@@ -189,7 +189,8 @@ public sealed class PipelineTests
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();
         Assert.True(process.WaitForExit(TimeSpan.FromMinutes(3)), "demo did not finish in 3 minutes");
-        Assert.True(process.ExitCode == 0, stdout.Result + stderr.Result);
+        string output = await stdout + await stderr;
+        Assert.True(process.ExitCode == 0, output);
         Assert.True(Directory.GetDirectories(dir["cache/mmtrace/demo"], "trace=*").Length >= 10);
     }
 
