@@ -163,7 +163,7 @@ internal static partial class Charts
         plot.Axes.Left.SetTicks(cpus.Select(c => (double)c).ToArray(), cpus.Select(c => "CPU" + c.ToString(CultureInfo.InvariantCulture)).ToArray());
         plot.Axes.Bottom.Label.Text = "µs since the first op of the witness";
         plot.Axes.SetLimitsY(cpus.Min() - 0.6, cpus.Max() + 1.2);
-        plot.Axes.Margins(horizontal: 0.12);
+        plot.Axes.Margins(horizontal: 0.2);
         return Render(id, title, plot, ops.Count, [], width: 600, height: Math.Max(220, 110 + 60 * cpus.Length));
     }
 
