@@ -22,7 +22,7 @@ public class ParquetWriterBenchmarks
     private static readonly string[] s_events = ["exceptions:page_fault_user", "kmem:mm_page_alloc", "tlb:tlb_flush", "mmap_lock:mmap_lock_acquire_returned", "kmem:rss_stat"];
     private static readonly string[] s_comms = ["stress-ng-mremap", "kworker/u8:3", "khugepaged", "mmwork"];
 
-    private readonly EventRow[] _rows = new EventRow[Distinct];
+    private EventRow[] _rows = [];
     private string _directory = "";
     private int _file;
 
@@ -35,6 +35,13 @@ public class ParquetWriterBenchmarks
     {
         _directory = Path.Combine(Path.GetTempPath(), "mmtrace-parquet-bench-" + Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture));
         Directory.CreateDirectory(_directory);
+        _rows = SampleRows();
+    }
+
+    /// <summary>The 4096 distinct rows the benchmarks cycle through (shaped like a recorded mm trace).</summary>
+    internal static EventRow[] SampleRows()
+    {
+        var rows = new EventRow[Distinct];
         int address = Ordinal("address");
         int ip = Ordinal("ip");
         int errorCode = Ordinal("error_code");
@@ -90,8 +97,9 @@ public class ParquetWriterBenchmarks
             {
                 row.Stack = ["do_user_addr_fault+0x1a4/0x600", "exc_page_fault+0x6c/0x150", "asm_exc_page_fault+0x22/0x30"];
             }
-            _rows[i] = row;
+            rows[i] = row;
         }
+        return rows;
     }
 
     [GlobalCleanup]

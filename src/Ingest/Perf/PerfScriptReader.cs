@@ -10,7 +10,7 @@ namespace Pipeline.Ingest.Perf;
 /// <summary>
 /// Reads <c>perf script</c> text (any <c>-F</c> selection, µs or <c>--ns</c> times, with or without
 /// callchains) into events. A direct streaming parser over UTF-8 bytes; TraceEvent's
-/// <c>LinuxPerfScriptEventParser</c> is its oracle in the tests (see <see cref="TraceEventPerfScriptReader"/>
+/// <c>LinuxPerfScriptEventParser</c> is its oracle in the tests (see TraceEventPerfScriptReader in tests/Ingest.Tests
 /// for what TraceEvent cannot do on these inputs).
 /// </summary>
 /// <remarks>
