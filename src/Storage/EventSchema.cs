@@ -72,7 +72,7 @@ public static class EventSchema
 
     private static readonly (string Name, ColumnKind Kind, string Description)[] s_definitions =
     [
-        ("seq", ColumnKind.Int64, "Row id: position of the event in the trace after the per-CPU merge (0-based). Ops and findings refer to it."),
+        ("seq", ColumnKind.Int64, "Row id: position of the event in the trace after the per-CPU merge and the reorder window (0-based). Ops and findings refer to it; replay reads events in `seq` order."),
         ("ts_ns", ColumnKind.Int64, "Timestamp in ns on the trace clock (µs precision when the source text has 6 decimals)."),
         ("cpu", ColumnKind.Int32, "CPU that recorded the event."),
         ("pid", ColumnKind.Int32, "Thread id (kernel pid) of the current task; 0 for idle."),
