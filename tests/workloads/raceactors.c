@@ -240,21 +240,9 @@ int main(int argc, char **argv)
     push_base = a;
     push_file = 1;
     atomic_store(&phase, 1);
-    for (int i = 0; i < rounds * 4; i++) {
-        char *moved = mremap(a, RANGE, RANGE, MREMAP_MAYMOVE | MREMAP_FIXED, b);
-        if (moved == MAP_FAILED)
-            die("mremap");
-        mremaps++;
-        b = a;
-        a = moved;
-        push_base = a;
-        touch(a, RANGE, (char)(i + 2));
-        usleep(20000);
-    }
-    /* Keep moving (up to 200 more times) until the pusher has pushed out pages of this range. */
-    for (int i = 0; i < 200; i++) {
-        r1_walked = frames_changed(a, RANGE, r1_frames);
-        if (r1_walked > 0)
+    /* rounds*4 moves, then (up to 200 more) until the pusher has pushed out pages of this range. */
+    for (int i = 0; i < rounds * 4 + 200; i++) {
+        if (i >= rounds * 4 && (r1_walked = frames_changed(a, RANGE, r1_frames)) > 0)
             break;
         char *moved = mremap(a, RANGE, RANGE, MREMAP_MAYMOVE | MREMAP_FIXED, b);
         if (moved == MAP_FAILED)
@@ -263,8 +251,8 @@ int main(int argc, char **argv)
         b = a;
         a = moved;
         push_base = a;
-        touch(a, RANGE, (char)(i + 3));
-        usleep(10000);
+        touch(a, RANGE, (char)(i + 2));
+        usleep(i < rounds * 4 ? 20000 : 10000);
     }
     atomic_store(&phase, 0);
     push_base = NULL;
