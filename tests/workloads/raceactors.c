@@ -51,6 +51,7 @@ static char *volatile pin_base;   /* range the pinner works on */
 static volatile int push_file;    /* the push range is a shared file mapping: msync before MADV_PAGEOUT */
 static atomic_ulong compactions, pageouts, direct_reads, vmsplices;
 static atomic_ulong compact_requests; /* compaction is system-wide and costly: only on request */
+static atomic_int pin_busy;           /* the pinner is inside a pin: the range must stay mapped */
 static const char *scratch_path;
 static char fill[64 * 1024];
 
@@ -168,7 +169,9 @@ static void *pinner(void *arg)
     static char drain[64 * 1024];
     unsigned slot = 0;
     while (atomic_load(&phase) != 3) {
+        atomic_store(&pin_busy, 1);
         if (atomic_load(&phase) != 2 || pin_base == NULL) {
+            atomic_store(&pin_busy, 0);
             usleep(200);
             continue;
         }
@@ -190,6 +193,7 @@ static void *pinner(void *arg)
                 n -= r;
             }
         }
+        atomic_store(&pin_busy, 0);
     }
     close(fd);
     return NULL;
@@ -236,21 +240,9 @@ int main(int argc, char **argv)
     push_base = a;
     push_file = 1;
     atomic_store(&phase, 1);
-    for (int i = 0; i < rounds * 4; i++) {
-        char *moved = mremap(a, RANGE, RANGE, MREMAP_MAYMOVE | MREMAP_FIXED, b);
-        if (moved == MAP_FAILED)
-            die("mremap");
-        mremaps++;
-        b = a;
-        a = moved;
-        push_base = a;
-        touch(a, RANGE, (char)(i + 2));
-        usleep(20000);
-    }
-    /* Keep moving (up to 200 more times) until the pusher has pushed out pages of this range. */
-    for (int i = 0; i < 200; i++) {
-        r1_walked = frames_changed(a, RANGE, r1_frames);
-        if (r1_walked > 0)
+    /* rounds*4 moves, then (up to 200 more) until the pusher has pushed out pages of this range. */
+    for (int i = 0; i < rounds * 4 + 200; i++) {
+        if (i >= rounds * 4 && (r1_walked = frames_changed(a, RANGE, r1_frames)) > 0)
             break;
         char *moved = mremap(a, RANGE, RANGE, MREMAP_MAYMOVE | MREMAP_FIXED, b);
         if (moved == MAP_FAILED)
@@ -259,8 +251,8 @@ int main(int argc, char **argv)
         b = a;
         a = moved;
         push_base = a;
-        touch(a, RANGE, (char)(i + 3));
-        usleep(10000);
+        touch(a, RANGE, (char)(i + 2));
+        usleep(i < rounds * 4 ? 20000 : 10000);
     }
     atomic_store(&phase, 0);
     push_base = NULL;
@@ -291,7 +283,12 @@ int main(int argc, char **argv)
             }
         }
         atomic_store(&phase, 0);
-        usleep(1000);
+        /*
+         * A pin into a dropped page would fault it in through GUP (no user fault event), unseen by the lowering:
+         * the range is dropped only once the pinner is out.
+         */
+        while (atomic_load(&pin_busy))
+            usleep(100);
         madvise(c, PMD, MADV_DONTNEED);
     }
     pin_base = NULL;

@@ -410,11 +410,13 @@ public sealed partial class TraceLowering
             return bound;
         }
         var own = task.Kernel ? null : ExecMmFor(task) ?? MmOfTask(task)!;
-        if (own is not null && own.Pointer != 0 && own.Pointer != pointer && _mmOfPointer.ContainsKey(own.Pointer))
+        if (own is not null && own.Pointer != 0 && own.Pointer != pointer && _mmOfPointer.ContainsKey(own.Pointer)
+            && own.Holders.Exists(h => h.Tid == task.Tid))
         {
-            // The task's mm is bound to another live pointer, so this one is another mm it locks: the child's mm in
-            // fork's dup_mmap, or a remote access (process_vm_*, /proc/PID/mem). Rebinding it here would let that mm's
-            // exit_mmap destroy the task's own.
+            // The task holds its own mm's lock (another live pointer) and takes this one nested: fork's dup_mmap locks
+            // the parent's mm for write, then the child's. This pointer is the child's mm; rebinding it here would let
+            // the child's exit_mmap (or exec) destroy or replace the parent's mm. (Without the nesting, a new pointer is
+            // the task's own mm after an exec the trace did not show, and rebinds as before.)
             own = null;
         }
         var mm = own ?? CreateMm(0, task);

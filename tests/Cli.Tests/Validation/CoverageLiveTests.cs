@@ -57,7 +57,9 @@ public sealed class CoverageLiveTests : IDisposable
             {
                 var c = coverage[race];
                 string verdict = c.GetProperty("verdict").GetString()!;
-                string message = string.Create(CultureInfo.InvariantCulture, $"{race}: {verdict}: {c.GetProperty("why").GetString()} ({summary})");
+                string skipped = string.Join("; ", c.GetProperty("skipped").EnumerateArray().Select(g =>
+                    $"{g.GetProperty("count").GetInt64()}x {g.GetProperty("reason").GetString()} (seq {g.GetProperty("example_seq").GetInt64()})"));
+                string message = string.Create(CultureInfo.InvariantCulture, $"{race}: {verdict}: {c.GetProperty("why").GetString()} [{skipped}] ({summary})");
                 if (race == "R4" && walked["r4_walked"] == 0)
                 {
                     Assert.True(verdict == "partial" && c.GetProperty("why").GetString()!.Contains("no rmap walker on mlocked pages", StringComparison.Ordinal), message);

@@ -224,8 +224,11 @@ public sealed class TraceLoweringTests
             .Line("bash", 300, 0, $"mmap_lock_acquire_returned: mm={Mm} memcg_id=1 write=false success=true")
             .Line("bash", 300, 0, $"mmap_lock_released: mm={Mm} memcg_id=1 write=false");
         Fault(input, 0x7f0000200000, 0x5000, pid: 300);
-        input.Line("bash", 300, 0, $"mmap_lock_acquire_returned: mm={child} memcg_id=1 write=true success=true")
+        // dup_mmap: mmap_write_lock(oldmm), then mmap_write_lock_nested(mm) of the child.
+        input.Line("bash", 300, 0, $"mmap_lock_acquire_returned: mm={Mm} memcg_id=1 write=true success=true")
+            .Line("bash", 300, 0, $"mmap_lock_acquire_returned: mm={child} memcg_id=1 write=true success=true")
             .Line("bash", 300, 0, $"mmap_lock_released: mm={child} memcg_id=1 write=true")
+            .Line("bash", 300, 0, $"mmap_lock_released: mm={Mm} memcg_id=1 write=true")
             .Line("bash", 301, 1, $"mmap_lock_acquire_returned: mm={child} memcg_id=1 write=false success=true")
             .Line("bash", 301, 1, $"mmap_lock_released: mm={child} memcg_id=1 write=false")
             .Line("bash", 301, 1, $"exit_mmap: mm={child} mt=0000000055555555");
