@@ -33,8 +33,10 @@ internal static class CommandRunner
                             return;
                         }
                         context.Cancel = true;
-                        Console.Error.WriteLine($"mmtrace: {context.Signal}: stopping; send it again to kill at once.");
+                        // Cancel before saying so: whoever reads the line (a test resuming a paused run) must find
+                        // the token already cancelled.
                         cancellation.Cancel();
+                        Console.Error.WriteLine($"mmtrace: {context.Signal}: stopping; send it again to kill at once.");
                     }
                 }));
             }

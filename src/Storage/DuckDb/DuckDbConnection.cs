@@ -138,7 +138,7 @@ public sealed class DuckDbConnection : IDisposable
                 string message = root.TryGetProperty("error_message", out var m) ? m.GetString() ?? "" : "";
                 throw new DuckDbException(
                     message.Contains("SELECT", StringComparison.Ordinal)
-                        ? "read-only: only SELECT statements may run (" + message + ")"
+                        ? "read-only mode runs SELECT statements only, and this SQL holds another kind of statement; nothing was run"
                         : message, sql);
             }
         }
