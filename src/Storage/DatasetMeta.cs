@@ -66,6 +66,10 @@ public sealed record DatasetMeta
     /// <summary>Kernel release, when known.</summary>
     public string? KernelRelease { get; init; }
 
+    /// <summary>The machine the trace or report came from (a crash report's <c>Hardware name:</c>), when known.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? Hardware { get; init; }
+
     /// <summary>CPU count, when known.</summary>
     public int? CpuCount { get; init; }
 
@@ -126,6 +130,7 @@ public sealed record DatasetMeta
             Sources = sources.ToArray(),
             Format = diagnostics.Format,
             KernelRelease = diagnostics.KernelRelease,
+            Hardware = diagnostics.Hardware,
             CpuCount = diagnostics.CpuCount,
             Clock = diagnostics.Clock,
             PointersHashed = diagnostics.PointersHashed,

@@ -43,6 +43,9 @@ public sealed class IngestDiagnostics
     /// <summary>Kernel release, when the source says.</summary>
     public string? KernelRelease { get; set; }
 
+    /// <summary>The machine, when the source says (a crash report's <c>Hardware name:</c> line).</summary>
+    public string? Hardware { get; set; }
+
     /// <summary>Number of CPUs, when the source says.</summary>
     public int? CpuCount { get; set; }
 

@@ -207,6 +207,7 @@ internal sealed partial class CrashCollector
         {
             _diagnostics.KernelRelease ??= _crash.KernelRelease;
         }
+        _diagnostics.Hardware ??= _crash.Hardware;
         _diagnostics.AddCrash(_crash);
         _crash = null;
         _stack = null;

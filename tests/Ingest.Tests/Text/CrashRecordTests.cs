@@ -35,6 +35,8 @@ public sealed class CrashRecordTests
         Assert.Equal(0x7deeaUL, row.GetUInt64(pfn.Ordinal));
         Assert.Equal("printk", row.FindField(ConsoleEvents.ClockArg));
         Assert.Equal("6.10.0-syzkaller-11185-g2c9b3512402e", diagnostics.KernelRelease);
+        // meta.json names the machine too.
+        Assert.Equal(c.Hardware, DatasetMeta.Create("t", diagnostics, new NoEvents(), []).Hardware);
     }
 
     [CorpusFact]
@@ -196,5 +198,14 @@ public sealed class CrashRecordTests
         Assert.Equal(1, diagnostics.QuotedLinesDropped);
         CrashRecord c = Assert.Single(diagnostics.Crashes);
         Assert.Equal(("warning", 1, "move_page_tables", "5.8.0-rc4"), (c.Kind, c.QuoteDepth, c.Function, c.KernelRelease));
+    }
+
+    private sealed class NoEvents : IWrittenEvents
+    {
+        public long Count => 0;
+
+        public bool IsTimeOrdered => true;
+
+        public SortedDictionary<string, long> SortedEventCounts() => new(StringComparer.Ordinal);
     }
 }
