@@ -30,7 +30,8 @@ public sealed class CorpusFactAttribute : FactAttribute
     {
         try
         {
-            Mmtrace.Corpus("recorded/README.md");
+            Mmtrace.Corpus("recorded/ftrace-text/mm_trace.txt");
+            Mmtrace.Corpus("recorded/trace-cmd/mm_v7_zstd_full.dat");
             return null;
         }
         catch (FileNotFoundException e)
