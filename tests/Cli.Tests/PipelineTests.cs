@@ -177,7 +177,7 @@ public sealed class PipelineTests
         }
     }
 
-    [Fact]
+    [SkippableFact]
     public async Task Demo_DefaultDirectory_IsPerUser()
     {
         using var dir = new TempDir();

@@ -15,7 +15,7 @@ public sealed class QuerySafetyTests
         return dir;
     }
 
-    [Fact]
+    [SkippableFact]
     public void ReadOnly_SelectsWork()
     {
         using var dir = WithDataset();
@@ -28,7 +28,7 @@ public sealed class QuerySafetyTests
         Assert.True(named.ExitCode == 0, named.ToString());
     }
 
-    [Theory]
+    [SkippableTheory]
     [InlineData("COPY (SELECT 1 AS x) TO '{ds}/events.parquet' (FORMAT parquet, USE_TMP_FILE false)", "SELECT statements only")]
     [InlineData("SELECT 1; COPY (SELECT 1 AS x) TO '{ds}/events.parquet' (FORMAT parquet, USE_TMP_FILE false)", "SELECT statements only")]
     [InlineData("COPY (SELECT 1) TO '{dir}/out.csv'", "SELECT statements only")]
@@ -52,7 +52,7 @@ public sealed class QuerySafetyTests
         Assert.False(File.Exists(dir["x.duckdb"]));
     }
 
-    [Fact]
+    [SkippableFact]
     public void CtrlC_StopsALongQuery()
     {
         using var dir = WithDataset();

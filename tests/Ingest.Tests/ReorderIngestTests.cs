@@ -38,7 +38,7 @@ public sealed class ReorderIngestTests : IDisposable
         };
     }
 
-    [Theory]
+    [SkippableTheory]
     [InlineData("trace_pipe", "ftrace")]
     [InlineData("trace-cmd", "ftrace")]
     [InlineData("perf", "perf")]

@@ -4,7 +4,7 @@ namespace Pipeline.Replay.Tests;
 
 public class KernelProfileTests
 {
-    [Theory]
+    [SkippableTheory]
     [InlineData("v5.13", KernelFix.TtuSync, true)]
     [InlineData("v5.13", KernelFix.RmapLocksPmdMove, false)]
     [InlineData("v5.13.3", KernelFix.RmapLocksPmdMove, true)]
@@ -25,7 +25,7 @@ public class KernelProfileTests
         Assert.Equal(expected, KernelProfile.Parse(name).Has(fix));
     }
 
-    [Fact]
+    [SkippableFact]
     public void Parse_WithFixAdjustments_AddsAndRemoves()
     {
         var profile = KernelProfile.Parse("v5.13", ["+rmap-locks-pmd-move", "-ttu-sync"]);
@@ -35,7 +35,7 @@ public class KernelProfileTests
         Assert.Equal("v5.13+rmap-locks-pmd-move-ttu-sync", profile.Name);
     }
 
-    [Theory]
+    [SkippableTheory]
     [InlineData("v9.9", null)]
     [InlineData("latest", "+no-such-fix")]
     [InlineData("latest", "ttu-sync")]
@@ -46,7 +46,7 @@ public class KernelProfileTests
         Assert.Matches("expected|must be", ex.Message);
     }
 
-    [Fact]
+    [SkippableFact]
     public void Names_EveryNameParses()
     {
         foreach (var name in KernelProfile.Names)
@@ -55,7 +55,7 @@ public class KernelProfileTests
         }
     }
 
-    [Theory]
+    [SkippableTheory]
     [InlineData("v6.18", null, true)]
     [InlineData("v6.18", "+rmap-locks-pmd-move", true)]
     [InlineData("latest", "-ttu-sync", true)]

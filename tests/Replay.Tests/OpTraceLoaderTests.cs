@@ -6,7 +6,7 @@ public class OpTraceLoaderTests
 {
     public static TheoryData<string> Scenarios() => [.. ScenarioLibrary.All.Select(s => s.Name)];
 
-    [Theory]
+    [SkippableTheory]
     [MemberData(nameof(Scenarios))]
     public void Load_WrittenScenario_SameOpsAndSameFindings(string name)
     {
@@ -26,7 +26,7 @@ public class OpTraceLoaderTests
         Assert.Equal(ReplayEngine.Run(original, profile, arch).FindingsJson(), ReplayEngine.Run(loaded, profile, arch).FindingsJson());
     }
 
-    [Fact]
+    [SkippableFact]
     public void Write_PmdMoveStep_PrintsFtraceLine()
     {
         var op = new Op { Kind = OpKind.MremapMovePmd, Tid = 101, Cpu = 1, Mm = 1, Va = 0x200000, NewVa = 0x40200000, Obj = 1 };
@@ -36,7 +36,7 @@ public class OpTraceLoaderTests
         Assert.Equal("            mremap-101 [001] ..... 0.000010: mmop_mremap_move_pmd: mm=1 old=0x200000 new=0x40200000 rmap=1", line);
     }
 
-    [Fact]
+    [SkippableFact]
     public void Load_DecimalAndHexValues_BothAccepted()
     {
         var rows = TraceText.ToRows(
@@ -50,7 +50,7 @@ public class OpTraceLoaderTests
         Assert.Equal(0x5000UL, trace.Ops[0].Pfn);
     }
 
-    [Fact]
+    [SkippableFact]
     public void Load_NonOpEvents_IgnoredAndCounted()
     {
         var rows = TraceText.ToRows(
@@ -65,7 +65,7 @@ public class OpTraceLoaderTests
         Assert.Equal(1, trace.Ops[0].Seq);
     }
 
-    [Fact]
+    [SkippableFact]
     public void Load_MissingRequiredKey_StrictThrowsNamingLine()
     {
         var rows = TraceText.ToRows("t-5 [000] ..... 0.000001: mmop_irq_disable: \nt-5 [000] ..... 0.000002: mmop_pmd_move: mm=1 old=0x200000\n");
@@ -76,7 +76,7 @@ public class OpTraceLoaderTests
         Assert.Contains("missing required key 'new'", ex.Message, StringComparison.Ordinal);
     }
 
-    [Fact]
+    [SkippableFact]
     public void Load_BadValues_CountedWhenNotStrict()
     {
         var rows = TraceText.ToRows(

@@ -59,7 +59,7 @@ public class ReplayEngineTests
         return finding;
     }
 
-    [Fact]
+    [SkippableFact]
     public void Run_CleanProgram_NoFindings()
     {
         var result = new Program().Mapped()
@@ -75,7 +75,7 @@ public class ReplayEngineTests
         Assert.True(result.OpsExecuted >= 18);
     }
 
-    [Fact]
+    [SkippableFact]
     public void Run_FreeWithoutFlush_StaleTranslationReported()
     {
         var result = new Program().Mapped()
@@ -89,7 +89,7 @@ public class ReplayEngineTests
         Assert.Equal([1], finding.Cpus);
     }
 
-    [Theory]
+    [SkippableTheory]
     [InlineData(true, 0)]
     [InlineData(false, 1)]
     public void Run_SwitchBackAfterTableFlush_WalkCacheFlushedOnlyIfTlbGenMoved(bool flush, int findings)
@@ -120,7 +120,7 @@ public class ReplayEngineTests
         Assert.True(tableFindings.Count == findings, string.Join("\n", result.Findings.Select(f => f.Message)));
     }
 
-    [Fact]
+    [SkippableFact]
     public void Run_TableIdReusedByAnotherMm_StaleEntryOfTheFirstMmNotReported()
     {
         // CPU2 walked mm1 through table 5 and switched to mm2; mm1 freed table 5 (flushed: CPU2's leftover
@@ -150,7 +150,7 @@ public class ReplayEngineTests
         Assert.True(result.Findings.Count == 0, string.Join("\n", result.Findings.Select(f => f.Message)));
     }
 
-    [Fact]
+    [SkippableFact]
     public void Run_UnlockNotHeld_Inconsistent()
     {
         var result = new Program().Mapped().Op(2, 2, OpKind.MmapUnlock, mm: 1).Run();
@@ -158,7 +158,7 @@ public class ReplayEngineTests
         SingleInconsistent(result, "which it does not hold");
     }
 
-    [Fact]
+    [SkippableFact]
     public void Run_FreeOfFreePage_Inconsistent()
     {
         var result = new Program().Mapped()
@@ -171,7 +171,7 @@ public class ReplayEngineTests
         SingleInconsistent(result, "which is already free");
     }
 
-    [Fact]
+    [SkippableFact]
     public void Run_AccessOutsideAnyVma_Inconsistent()
     {
         var result = new Program().Mapped().Op(1, 1, OpKind.Access, mm: 1, va: 0x900000).Run();
@@ -179,7 +179,7 @@ public class ReplayEngineTests
         SingleInconsistent(result, "no VMA maps that address");
     }
 
-    [Fact]
+    [SkippableFact]
     public void Run_OpOnUnknownTable_Inconsistent()
     {
         var result = new Program().Mapped().Op(1, 1, OpKind.PteClear, table: 77, index: 3).Run();
@@ -187,7 +187,7 @@ public class ReplayEngineTests
         SingleInconsistent(result, "table 77, which no table_alloc introduced");
     }
 
-    [Fact]
+    [SkippableFact]
     public void Run_AccessFromCpuRunningAnotherMm_Inconsistent()
     {
         var result = new Program().Mapped().Op(3, 3, OpKind.Access, mm: 1, va: 0x201000).Run();
@@ -195,7 +195,7 @@ public class ReplayEngineTests
         SingleInconsistent(result, "missing ctx_switch");
     }
 
-    [Fact]
+    [SkippableFact]
     public void Run_UnknownMm_Inconsistent()
     {
         var result = new Program().Mapped().Op(1, 1, OpKind.MmapLock, mm: 9, flags: OpFlags.Write).Run();
@@ -203,7 +203,7 @@ public class ReplayEngineTests
         SingleInconsistent(result, "mm9, which no mm_create introduced");
     }
 
-    [Fact]
+    [SkippableFact]
     public void Run_TraceEndsWhileTaskWaits_ReportedAsInconsistentNotRace()
     {
         var result = new Program().Mapped()
@@ -217,7 +217,7 @@ public class ReplayEngineTests
         Assert.Single(result.Unfinished);
     }
 
-    [Fact]
+    [SkippableFact]
     public void Run_BlockedTask_OthersRunOnAndItResumesAfterRelease()
     {
         // t2 waits for the PTL t1 holds; t3 keeps running (its fill happens while t2 waits); t2's queued
@@ -237,7 +237,7 @@ public class ReplayEngineTests
         Assert.Empty(result.Findings);
     }
 
-    [Fact]
+    [SkippableFact]
     public void Run_IpiSync_WaitsForIrqOffSection()
     {
         // Without the wait, the table would be freed inside CPU1's IRQ-off section (an I2 finding).
@@ -253,7 +253,7 @@ public class ReplayEngineTests
         Assert.Empty(program.Run().Findings);
     }
 
-    [Fact]
+    [SkippableFact]
     public void Run_TableFreeInsideIrqOffSection_I2()
     {
         var result = new Program().Mapped()
@@ -270,7 +270,7 @@ public class ReplayEngineTests
         Assert.Equal("R2", finding.Race);
     }
 
-    [Fact]
+    [SkippableFact]
     public void Run_ImmediateFreeInsideRcuSection_I2()
     {
         var result = new Program().Mapped()
@@ -282,7 +282,7 @@ public class ReplayEngineTests
         Assert.Equal("I2", Assert.Single(result.Findings).Checker);
     }
 
-    [Fact]
+    [SkippableFact]
     public void Run_RcuDeferredFree_GracePeriodWaitsForReader()
     {
         var result = new Program().Mapped()
@@ -299,7 +299,7 @@ public class ReplayEngineTests
         Assert.Empty(result.Findings);
     }
 
-    [Fact]
+    [SkippableFact]
     public void Run_ObservedValueDiffersFromModel_Inconsistent()
     {
         var program = new Program().Mapped();
@@ -311,7 +311,7 @@ public class ReplayEngineTests
         SingleInconsistent(result, "the trace says leaf:0x6000, the model has leaf:0x5000");
     }
 
-    [Fact]
+    [SkippableFact]
     public void Run_TableLinkedTwice_InconsistentNotRace()
     {
         var result = new Program().Mapped()

@@ -23,7 +23,7 @@ public sealed class DatasetCatalogTests
         }
     }
 
-    [Fact]
+    [SkippableFact]
     public void Resolve_SingleTraceDirectory_IdIsDirectoryName()
     {
         using var dir = new TempDirectory();
@@ -35,7 +35,7 @@ public sealed class DatasetCatalogTests
         Assert.Equal(10, traces[0].Meta.Events);
     }
 
-    [Fact]
+    [SkippableFact]
     public void Resolve_PartitionRoot_FindsEveryPartitionSorted()
     {
         using var dir = new TempDirectory();
@@ -48,7 +48,7 @@ public sealed class DatasetCatalogTests
         Assert.Equal(["a", "b"], traces.Select(t => t.Id));
     }
 
-    [Fact]
+    [SkippableFact]
     public void Resolve_DirectoryWithoutDataset_ErrorNamesPath()
     {
         using var dir = new TempDirectory();
@@ -61,7 +61,7 @@ public sealed class DatasetCatalogTests
         Assert.Contains("neither a trace dataset", error.Message, StringComparison.Ordinal);
     }
 
-    [Fact]
+    [SkippableFact]
     public void Resolve_MissingPath_ErrorNamesPath()
     {
         using var dir = new TempDirectory();
@@ -72,7 +72,7 @@ public sealed class DatasetCatalogTests
         Assert.Contains($"'{missing}' does not exist", error.Message, StringComparison.Ordinal);
     }
 
-    [Fact]
+    [SkippableFact]
     public void Resolve_SameIdTwice_ErrorNamesBoth()
     {
         using var dir = new TempDirectory();
@@ -84,7 +84,7 @@ public sealed class DatasetCatalogTests
         Assert.Contains("'t' appears twice", error.Message, StringComparison.Ordinal);
     }
 
-    [Fact]
+    [SkippableFact]
     public void CreateViews_PathWithQuotes_StaysALiteralAndExtraTablesGetViews()
     {
         using var dir = new TempDirectory();

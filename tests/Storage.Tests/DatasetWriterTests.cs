@@ -26,7 +26,7 @@ public sealed class DatasetWriterTests
         writer.Commit();
     }
 
-    [Fact]
+    [SkippableFact]
     public void Commit_SingleTrace_WritesEventsParquetAndMetaOnly()
     {
         using var dir = new TempDirectory();
@@ -44,7 +44,7 @@ public sealed class DatasetWriterTests
         Assert.Equal(5000L, connection.Scalar("SELECT count(*) FROM read_parquet(?)", Path.Combine(target, "events.parquet")));
     }
 
-    [Fact]
+    [SkippableFact]
     public void Commit_SameInputTwice_ByteIdenticalDatasets()
     {
         using var dir = new TempDirectory();
@@ -55,7 +55,7 @@ public sealed class DatasetWriterTests
         Assert.Equal(TestData.Fingerprint(dir.Combine("a", "run")), TestData.Fingerprint(dir.Combine("b", "run")));
     }
 
-    [Fact]
+    [SkippableFact]
     public void Dispose_WithoutCommit_LeavesNoDatasetAndNoTemporary()
     {
         using var dir = new TempDirectory();
@@ -72,7 +72,7 @@ public sealed class DatasetWriterTests
         Assert.Empty(dir.Entries());
     }
 
-    [Fact]
+    [SkippableFact]
     public void Create_ExceptionMidWrite_ExistingDatasetSurvivesByteIdentical()
     {
         using var dir = new TempDirectory();
@@ -102,7 +102,7 @@ public sealed class DatasetWriterTests
         Assert.Equal(["run1", Path.Combine("run1", "events.parquet"), Path.Combine("run1", "meta.json")], dir.Entries());
     }
 
-    [Fact]
+    [SkippableFact]
     public void Commit_OverExistingDataset_ReplacesIt()
     {
         using var dir = new TempDirectory();
@@ -115,7 +115,7 @@ public sealed class DatasetWriterTests
         Assert.Equal(["run1", Path.Combine("run1", "events.parquet"), Path.Combine("run1", "meta.json")], dir.Entries());
     }
 
-    [Fact]
+    [SkippableFact]
     public void Create_TargetIsNotADataset_RefusesAndNamesIt()
     {
         using var dir = new TempDirectory();
@@ -130,7 +130,7 @@ public sealed class DatasetWriterTests
         Assert.Equal(["home", Path.Combine("home", "notes.txt")], dir.Entries());
     }
 
-    [Fact]
+    [SkippableFact]
     public void Commit_IncompleteTrace_Throws()
     {
         using var dir = new TempDirectory();
@@ -142,7 +142,7 @@ public sealed class DatasetWriterTests
         Assert.Contains("'a'", error.Message, StringComparison.Ordinal);
     }
 
-    [Fact]
+    [SkippableFact]
     public void BeginTrace_BadId_Throws()
     {
         using var dir = new TempDirectory();
@@ -151,7 +151,7 @@ public sealed class DatasetWriterTests
         Assert.Throws<ArgumentException>(() => writer.BeginTrace("../escape"));
     }
 
-    [Fact]
+    [SkippableFact]
     public void Commit_Partitions_ViewsSpanAllTraces()
     {
         using var dir = new TempDirectory();
@@ -185,7 +185,7 @@ public sealed class DatasetWriterTests
         Assert.Equal("VARCHAR", connection.Query("SELECT * FROM events LIMIT 0").GetTypeName(0));
     }
 
-    [Fact]
+    [SkippableFact]
     public void Commit_EventsOutOfTimeOrder_ParquetSortedByTsThenSeq()
     {
         using var dir = new TempDirectory();

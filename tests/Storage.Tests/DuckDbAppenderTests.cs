@@ -25,7 +25,7 @@ public sealed class DuckDbAppenderTests
 
     private const int RowCount = 2048 * 2 + 77;
 
-    [Fact]
+    [SkippableFact]
     public void Append_EveryColumnType_RoundTripsThroughParquet()
     {
         using var dir = new TempDirectory();
@@ -86,7 +86,7 @@ public sealed class DuckDbAppenderTests
         Assert.Equal(RowCount, count);
     }
 
-    [Fact]
+    [SkippableFact]
     public void Append_TenMillionRows_CountAndSumExact()
     {
         const long n = 10_000_000;
@@ -108,7 +108,7 @@ public sealed class DuckDbAppenderTests
         Assert.Equal((Int128)(3 * (n * (n - 1) / 2)), reader.GetValue(2));
     }
 
-    [Fact]
+    [SkippableFact]
     public void Append_WrongType_NamesTableColumnExpectedAndFound()
     {
         using var connection = DuckDbConnection.OpenInMemory();
@@ -124,7 +124,7 @@ public sealed class DuckDbAppenderTests
         appender.Discard();
     }
 
-    [Fact]
+    [SkippableFact]
     public void EndRow_TooFewValues_NamesTheMissingColumn()
     {
         using var connection = DuckDbConnection.OpenInMemory();
@@ -139,7 +139,7 @@ public sealed class DuckDbAppenderTests
         appender.Discard();
     }
 
-    [Fact]
+    [SkippableFact]
     public void Append_TooManyValues_Throws()
     {
         using var connection = DuckDbConnection.OpenInMemory();
@@ -152,7 +152,7 @@ public sealed class DuckDbAppenderTests
         appender.Discard();
     }
 
-    [Fact]
+    [SkippableFact]
     public void CreateAppender_MissingTable_ThrowsDuckDbException()
     {
         using var connection = DuckDbConnection.OpenInMemory();
@@ -162,7 +162,7 @@ public sealed class DuckDbAppenderTests
         Assert.Contains("nope", error.Message, StringComparison.Ordinal);
     }
 
-    [Fact]
+    [SkippableFact]
     public void Dispose_WithoutClose_WritesBufferedRows()
     {
         using var connection = DuckDbConnection.OpenInMemory();
@@ -175,7 +175,7 @@ public sealed class DuckDbAppenderTests
         Assert.Equal(7L, connection.Scalar("SELECT a FROM t"));
     }
 
-    [Fact]
+    [SkippableFact]
     public void Discard_BufferedRows_AreNotWritten()
     {
         using var connection = DuckDbConnection.OpenInMemory();
@@ -189,7 +189,7 @@ public sealed class DuckDbAppenderTests
         Assert.Equal(0L, connection.Scalar("SELECT count(*) FROM t"));
     }
 
-    [Fact]
+    [SkippableFact]
     public void Close_ConstraintViolation_ThrowsDuckDbExceptionNamingTable()
     {
         using var connection = DuckDbConnection.OpenInMemory();
@@ -204,7 +204,7 @@ public sealed class DuckDbAppenderTests
         Assert.Contains("onstraint", error.Message, StringComparison.Ordinal);
     }
 
-    [Fact]
+    [SkippableFact]
     public void Append_ListsLargerThanAChunk_RoundTrip()
     {
         using var connection = DuckDbConnection.OpenInMemory();

@@ -4,7 +4,7 @@ namespace Pipeline.Storage.Tests;
 
 public sealed class DuckDbConnectionTests
 {
-    [Fact]
+    [SkippableFact]
     public void Query_BadSql_ThrowsDuckDbExceptionWithParserMessage()
     {
         using var connection = DuckDbConnection.OpenInMemory();
@@ -15,7 +15,7 @@ public sealed class DuckDbConnectionTests
         Assert.Contains("SELEC", error.Message, StringComparison.Ordinal);
     }
 
-    [Fact]
+    [SkippableFact]
     public void Execute_MissingTable_ThrowsCatalogError()
     {
         using var connection = DuckDbConnection.OpenInMemory();
@@ -26,7 +26,7 @@ public sealed class DuckDbConnectionTests
         Assert.Contains("missing", error.Message, StringComparison.Ordinal);
     }
 
-    [Theory]
+    [SkippableTheory]
     [InlineData("'; DROP TABLE t; --")]
     [InlineData("it's \"quoted\" \\ back\\slash")]
     [InlineData("Ünïcödé 日本語 🚀 ?$1 $2")]
@@ -44,7 +44,7 @@ public sealed class DuckDbConnectionTests
         Assert.Equal(1L, count);
     }
 
-    [Fact]
+    [SkippableFact]
     public void Query_BoundParametersOfEveryKind_RoundTrip()
     {
         using var connection = DuckDbConnection.OpenInMemory();
@@ -65,7 +65,7 @@ public sealed class DuckDbConnectionTests
         Assert.False(reader.Read());
     }
 
-    [Fact]
+    [SkippableFact]
     public void Query_WrongParameterCount_NamesBothCounts()
     {
         using var connection = DuckDbConnection.OpenInMemory();
@@ -75,7 +75,7 @@ public sealed class DuckDbConnectionTests
         Assert.Contains("Expected 2, got 1", error.Message, StringComparison.Ordinal);
     }
 
-    [Fact]
+    [SkippableFact]
     public void GetValue_CommonTypes_BoxedByType()
     {
         using var connection = DuckDbConnection.OpenInMemory();
@@ -115,7 +115,7 @@ public sealed class DuckDbConnectionTests
         Assert.Equal("INTEGER[]", reader.GetTypeName(18));
     }
 
-    [Fact]
+    [SkippableFact]
     public void GetValue_UnsupportedType_NamesColumnAndType()
     {
         using var connection = DuckDbConnection.OpenInMemory();
@@ -128,7 +128,7 @@ public sealed class DuckDbConnectionTests
         Assert.Contains("STRUCT", error.Message, StringComparison.Ordinal);
     }
 
-    [Fact]
+    [SkippableFact]
     public void Query_LargeResult_StreamsEveryRowInOrder()
     {
         using var connection = DuckDbConnection.OpenInMemory();
@@ -143,7 +143,7 @@ public sealed class DuckDbConnectionTests
         Assert.Equal(100000, expected);
     }
 
-    [Fact]
+    [SkippableFact]
     public void Execute_SeveralStatements_RunsAll()
     {
         using var connection = DuckDbConnection.OpenInMemory();
@@ -153,7 +153,7 @@ public sealed class DuckDbConnectionTests
         Assert.Equal((Int128)6, connection.Scalar("SELECT sum(x) FROM a"));
     }
 
-    [Fact]
+    [SkippableFact]
     public void Prepare_ExecutedRepeatedly_BindsFreshValues()
     {
         using var connection = DuckDbConnection.OpenInMemory();
@@ -168,7 +168,7 @@ public sealed class DuckDbConnectionTests
         Assert.Equal((Int128)45, connection.Scalar("SELECT sum(x) FROM t"));
     }
 
-    [Fact]
+    [SkippableFact]
     public void GetInt64_HugeIntSum_ReadsWhenItFits()
     {
         using var connection = DuckDbConnection.OpenInMemory();
@@ -179,7 +179,7 @@ public sealed class DuckDbConnectionTests
         Assert.Throws<OverflowException>(() => reader.GetInt64(1));
     }
 
-    [Fact]
+    [SkippableFact]
     public void Scalar_NullParameterArray_BindsOneNull()
     {
         using var connection = DuckDbConnection.OpenInMemory();
@@ -187,7 +187,7 @@ public sealed class DuckDbConnectionTests
         Assert.Equal(true, connection.Scalar("SELECT ? IS NULL", null!));
     }
 
-    [Fact]
+    [SkippableFact]
     public void Read_AfterLastRow_GettersExplain()
     {
         using var connection = DuckDbConnection.OpenInMemory();
@@ -200,7 +200,7 @@ public sealed class DuckDbConnectionTests
         Assert.Contains("past its last row", error.Message, StringComparison.Ordinal);
     }
 
-    [Fact]
+    [SkippableFact]
     public void Open_WithConfig_SettingsApply()
     {
         using var database = DuckDbDatabase.Open(null, new Dictionary<string, string>(StringComparer.Ordinal) { ["threads"] = "1", ["memory_limit"] = "256MiB" });
@@ -210,7 +210,7 @@ public sealed class DuckDbConnectionTests
         Assert.Equal("256.0 MiB", connection.Scalar("SELECT current_setting('memory_limit')"));
     }
 
-    [Fact]
+    [SkippableFact]
     public void Open_UnknownSetting_NamesIt()
     {
         var error = Assert.Throws<DuckDbException>(() => DuckDbDatabase.Open(null, new Dictionary<string, string>(StringComparer.Ordinal) { ["no_such_option"] = "1" }));
@@ -218,7 +218,7 @@ public sealed class DuckDbConnectionTests
         Assert.Contains("no_such_option", error.Message, StringComparison.Ordinal);
     }
 
-    [Fact]
+    [SkippableFact]
     public void WriteParquetAtomic_FailingQuery_LeavesTargetAndNoTemporary()
     {
         using var dir = new TempDirectory();

@@ -43,7 +43,7 @@ public sealed class EventParquetWriterTests
         }
     }
 
-    [Theory]
+    [SkippableTheory]
     [InlineData(1_000, 1)]
     [InlineData(4_096, 3)]
     [InlineData(122_880, 2)]
@@ -58,7 +58,7 @@ public sealed class EventParquetWriterTests
         Assert.Equal((0L, 0L, 30_011L), (fileOnly, tableOnly, rows));
     }
 
-    [Fact]
+    [SkippableFact]
     public void Write_ExtremeValues_RoundTripExactly()
     {
         using var dir = new TempDirectory();
@@ -111,7 +111,7 @@ public sealed class EventParquetWriterTests
         Assert.Equal((0L, 0L, 700L), (fileOnly, tableOnly, rows));
     }
 
-    [Fact]
+    [SkippableFact]
     public void Write_NullFramesInStack_KeptAsNullElements()
     {
         using var dir = new TempDirectory();
@@ -127,7 +127,7 @@ public sealed class EventParquetWriterTests
         Assert.Equal("[top, NULL, bottom]", connection.Scalar("SELECT stack::VARCHAR FROM read_parquet(?)", path));
     }
 
-    [Fact]
+    [SkippableFact]
     public void Write_RandomSparseColumns_SameAsDuckDbTable()
     {
         // Random presence, runs and values exercise every level and dictionary encoding path: all-null and all-set
@@ -175,7 +175,7 @@ public sealed class EventParquetWriterTests
         Assert.Equal((0L, 0L, 60_000L), (fileOnly, tableOnly, rows));
     }
 
-    [Fact]
+    [SkippableFact]
     public void Complete_RowGroupsInWriteOrder_WithStatisticsDuckDbUses()
     {
         using var dir = new TempDirectory();
@@ -208,7 +208,7 @@ public sealed class EventParquetWriterTests
         Assert.Equal(100L, connection.Scalar("SELECT count(*) FROM read_parquet(?) WHERE ts_ns BETWEEN 60000 AND 60990", path));
     }
 
-    [Fact]
+    [SkippableFact]
     public void Write_RowsWithMegabytePayloads_GroupsCutByBytesNotRows()
     {
         using var dir = new TempDirectory();
@@ -230,7 +230,7 @@ public sealed class EventParquetWriterTests
         Assert.InRange(groups, 4, 6);
     }
 
-    [Fact]
+    [SkippableFact]
     public void Complete_SameRowsTwice_ByteIdenticalFiles()
     {
         using var dir = new TempDirectory();
@@ -248,7 +248,7 @@ public sealed class EventParquetWriterTests
         Assert.Equal(File.ReadAllBytes(paths[0]), File.ReadAllBytes(paths[1]));
     }
 
-    [Fact]
+    [SkippableFact]
     public void Complete_NoRows_FileWithEveryColumnAndNoRowGroups()
     {
         using var dir = new TempDirectory();
@@ -264,7 +264,7 @@ public sealed class EventParquetWriterTests
         Assert.Equal(EventSchema.Columns.Select(c => c.Name + " " + c.SqlType), Enumerable.Range(0, reader.FieldCount).Select(i => reader.GetName(i) + " " + reader.GetTypeName(i)));
     }
 
-    [Fact]
+    [SkippableFact]
     public void Dispose_WithoutComplete_NoFileLeft()
     {
         using var dir = new TempDirectory();
@@ -280,7 +280,7 @@ public sealed class EventParquetWriterTests
         Assert.Empty(dir.Entries());
     }
 
-    [Fact]
+    [SkippableFact]
     public void Create_ExistingFile_RefusedAndKept()
     {
         using var dir = new TempDirectory();

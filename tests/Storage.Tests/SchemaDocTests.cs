@@ -8,7 +8,7 @@ public sealed class SchemaDocTests
     private const string Begin = "<!-- columns:begin (generated from EventSchema; SchemaDocTests checks it) -->";
     private const string End = "<!-- columns:end -->";
 
-    [Fact]
+    [SkippableFact]
     public void SchemaDoc_ColumnTable_MatchesEventSchema()
     {
         var path = FindDoc();

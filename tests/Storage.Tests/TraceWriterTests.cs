@@ -10,7 +10,7 @@ public sealed class TraceWriterTests
 
     private static string EventsParquet(string target) => Path.Combine(target, DatasetFiles.EventsFile);
 
-    [Fact]
+    [SkippableFact]
     public void Complete_EveryColumnKind_RoundTripsThroughParquet()
     {
         // Several chunks (2048 rows each) and a partial last one.
@@ -45,7 +45,7 @@ public sealed class TraceWriterTests
         return (expected, [.. EventReader.ReadEvents(connection, EventsParquet(target)).Select(TestData.Describe)]);
     }
 
-    [Fact]
+    [SkippableFact]
     public void Complete_NoEvents_EmptyParquetWithEveryColumn()
     {
         using var dir = new TempDirectory();
@@ -64,7 +64,7 @@ public sealed class TraceWriterTests
         Assert.Equal(EventSchema.Columns.Select(c => c.Name + " " + c.SqlType), Enumerable.Range(0, reader.FieldCount).Select(i => reader.GetName(i) + " " + reader.GetTypeName(i)));
     }
 
-    [Fact]
+    [SkippableFact]
     public void Complete_MillionRows_CountAndSumsExact()
     {
         using var dir = new TempDirectory();
@@ -113,7 +113,7 @@ public sealed class TraceWriterTests
         Assert.Equal(Rows / 2, reader.GetInt64(7));
     }
 
-    [Fact]
+    [SkippableFact]
     public void Dispose_ProducerThrowsMidStream_NoParquetNoTemporaryNoHungThread()
     {
         using var dir = new TempDirectory();
@@ -143,7 +143,7 @@ public sealed class TraceWriterTests
         Assert.Empty(dir.Entries());
     }
 
-    [Fact]
+    [SkippableFact]
     public void Dispose_CancelledFromAnotherThread_NoParquetNoTemporary()
     {
         using var dir = new TempDirectory();
@@ -173,7 +173,7 @@ public sealed class TraceWriterTests
         Assert.Empty(dir.Entries());
     }
 
-    [Fact]
+    [SkippableFact]
     public void Complete_OutOfOrderAcrossChunks_ParquetSortedByTsThenSeq()
     {
         using var dir = new TempDirectory();
@@ -215,7 +215,7 @@ public sealed class TraceWriterTests
         Assert.Equal([Path.Combine("run"), Path.Combine("run", "events.parquet"), Path.Combine("run", "meta.json")], dir.Entries());
     }
 
-    [Fact]
+    [SkippableFact]
     public void Complete_ManyDistinctLongNamesPerChunk_EveryValueIntact()
     {
         string[] comms = [.. Enumerable.Range(0, 300).Select(n => $"worker-thread-number-{n}")];

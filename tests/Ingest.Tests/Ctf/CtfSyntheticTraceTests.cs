@@ -160,7 +160,7 @@ public sealed class CtfSyntheticTraceTests : IDisposable
             mix.Args.Select(a => (a.Key, a.Value)));
     }
 
-    [Fact]
+    [SkippableFact]
     public void ReadDirectory_CpuIdBeyondNrCpus_PacketCountedNotStoredAsNegative()
     {
         var bad = new PacketWriter(cpu: unchecked((int)0xF8000000), timestampBegin: 1000, discarded: 0);

@@ -309,7 +309,7 @@ public sealed class PerfScriptReaderTests
         return Encoding.UTF8.GetBytes(string.Join('\n', lines) + "\n");
     }
 
-    [Theory]
+    [SkippableTheory]
     [InlineData("8192")]
     [InlineData("9000")]
     [InlineData("2147483647")]

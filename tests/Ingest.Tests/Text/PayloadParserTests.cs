@@ -54,7 +54,7 @@ public sealed class PayloadParserTests
         { "            bash-1  [000] .....   1.000000: do_page_fault <-async_page_fault", "ftrace:function", "+ip=do_page_fault +parent_ip=async_page_fault" },
     };
 
-    [Theory]
+    [SkippableTheory]
     [InlineData("syz-exec-31490   2...1 413720925us : 0: }D")]
     [InlineData("           <...>-29049 [001]   686.293297: 0xffffffff81498b1a: MMMM")]
     public void Read_UnresolvedIpInPlaceOfEventName_Malformed(string line)
@@ -67,7 +67,7 @@ public sealed class PayloadParserTests
         Assert.Equal(2L, diagnostics.MalformedSamples[0].Position);
     }
 
-    [Theory]
+    [SkippableTheory]
     [MemberData(nameof(CorpusLines))]
     public void Read_CorpusLine_TypedColumnsAndArgs(string line, string expectedEvent, string expectedFields)
     {

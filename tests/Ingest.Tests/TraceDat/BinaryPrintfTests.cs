@@ -5,7 +5,7 @@ namespace Pipeline.Ingest.Tests.TraceDat;
 
 public class BinaryPrintfTests
 {
-    [Fact]
+    [SkippableFact]
     public void Format_PackedArguments_FollowsVbinPrintfAlignment()
     {
         var args = new byte[24];
@@ -17,13 +17,13 @@ public class BinaryPrintfTests
         Assert.Equal("s=ab l=-2 x=0x1f c=     z", BinaryPrintf.Format("s=%s l=%ld x=%#x c=%*c", args, bigEndian: false));
     }
 
-    [Fact]
+    [SkippableFact]
     public void Format_ArgumentsCutShort_SaysSoInsteadOfThrowing()
     {
         Assert.Equal("a=7 b=[truncated arguments]", BinaryPrintf.Format("a=%d b=%lu", [7, 0, 0, 0, 1], bigEndian: false));
     }
 
-    [Fact]
+    [SkippableFact]
     public void ParsePrintkFormats_ReadsAddressesAndUnescapes()
     {
         var formats = BinaryPrintf.ParsePrintkFormats("0xffffffc00082dbd8 : \"fig: cpu=%d\\n gid=%d\\n\"\nnot a line\n0x10 : \"plain\"\n"u8);

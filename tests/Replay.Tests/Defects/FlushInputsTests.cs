@@ -44,7 +44,7 @@ public class FlushInputsTests
         return t.Op("owner-60", 0, "page_free", "pfn=0x1400");
     }
 
-    [Theory]
+    [SkippableTheory]
     [InlineData(Arch.Arm64, false, "", 1)]
     [InlineData(Arch.Arm64, false, " tables=1", 0)]
     [InlineData(Arch.X86, true, "", 1)]
@@ -64,7 +64,7 @@ public class FlushInputsTests
         });
     }
 
-    [Fact]
+    [SkippableFact]
     public void Run_GatherFreeBeforeTheFlush_FreedAfterTheFlush()
     {
         // The table is freed at the end of the mmu_gather, after the flush dropped CPU2's walk cache.
@@ -73,7 +73,7 @@ public class FlushInputsTests
         Assert.True(result.Findings.Count == 0, VariantTrace.Describe(result));
     }
 
-    [Fact]
+    [SkippableFact]
     public void Run_GatherFreeWithoutAFlush_InconsistentInput()
     {
         var result = new VariantTrace()
@@ -105,7 +105,7 @@ public class FlushInputsTests
             .Op("gup-82", 3, "irq_enable");
     }
 
-    [Fact]
+    [SkippableFact]
     public void Run_GatherFreeAfterAnIpiFlush_TheIpiWaitsForGupFast()
     {
         // Without RCU table freeing the flush IPI is the synchronisation: it cannot finish while CPU3 has
@@ -116,7 +116,7 @@ public class FlushInputsTests
         Assert.Empty(result.Unfinished);
     }
 
-    [Theory]
+    [SkippableTheory]
     [InlineData(Arch.X86, " ipi=0")]
     [InlineData(Arch.Arm64, "")]
     public void Run_GatherFreeAfterAFlushWithoutIpi_I2(Arch arch, string keys)
@@ -128,7 +128,7 @@ public class FlushInputsTests
         Assert.Equal("tlb_flush", finding.Witness.Steps.Last(s => s.Op != "entry_read").Op);
     }
 
-    [Fact]
+    [SkippableFact]
     public void Run_PrimitiveMoveUnlockedBeforeItsFlush_NoFindingWithoutAFree()
     {
         // A lab trace of a pre-eb66ae030829 move_ptes: the PTL is dropped before the old range is flushed.

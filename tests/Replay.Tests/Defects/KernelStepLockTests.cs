@@ -31,7 +31,7 @@ public class KernelStepLockTests
             .Op("user-33", 3, "access", $"mm=5 va=0x{New + 0x7000:x}");
     }
 
-    [Theory]
+    [SkippableTheory]
     [InlineData("latest", "")]
     [InlineData("v5.13.3", "")]
     [InlineData("latest", " rmap=12")]
@@ -47,7 +47,7 @@ public class KernelStepLockTests
         }
     }
 
-    [Theory]
+    [SkippableTheory]
     [InlineData("v5.13", "")]
     [InlineData("v5.13", " rmap=12")]
     [InlineData("latest-rmap-locks-pmd-move", "")]

@@ -28,7 +28,7 @@ public class MlockTrylockTests
             .Op("munmap-71", 2, "mmap_unlock", "mm=4");
     }
 
-    [Theory]
+    [SkippableTheory]
     [InlineData("locked", true)]
     [InlineData("", true)]
     [InlineData("locked", false)]
@@ -44,7 +44,7 @@ public class MlockTrylockTests
         }
     }
 
-    [Fact]
+    [SkippableFact]
     public void Run_TrylockFailsUnderV43_NoUnlockAndNoSet()
     {
         // munmap holds the mmap_lock for write: the trylock fails, nothing is set, nothing is released.

@@ -34,7 +34,7 @@ public class RcuReaderGraceTests
             .Op("walker-51", 3, reader == "irq" ? "irq_enable" : "rcu_unlock");
     }
 
-    [Theory]
+    [SkippableTheory]
     [InlineData(Arch.X86)]
     [InlineData(Arch.Arm64)]
     public void Run_RcuReaderAndIpiSyncThenImmediateFree_I2(Arch arch)
@@ -47,7 +47,7 @@ public class RcuReaderGraceTests
         Assert.Equal("entry_read", finding.Witness.Steps[^1].Op);
     }
 
-    [Fact]
+    [SkippableFact]
     public void Run_RcuReaderAndRcuDeferredFree_GracePeriodWaitsForTheReader()
     {
         var result = Retract("rcu", " free=rcu").Run("latest");
@@ -56,7 +56,7 @@ public class RcuReaderGraceTests
         Assert.Empty(result.Unfinished);
     }
 
-    [Fact]
+    [SkippableFact]
     public void Run_IrqOffReader_IpiSyncWaitsForIt()
     {
         var result = Retract("irq", "").Run("latest");

@@ -44,7 +44,7 @@ public class ExplorerTests
         return data;
     }
 
-    [Theory]
+    [SkippableTheory]
     [MemberData(nameof(BuggyCases))]
     public void Dpor_BenignScheduleUnderBuggyProfile_FindsTheScenarioRaceWithinTwoPreemptions(string name, string profile, Arch arch)
     {
@@ -73,7 +73,7 @@ public class ExplorerTests
         Assert.Contains(replayed.Findings, f => f.Checker == scenario.Checker && f.Race == scenario.Race);
     }
 
-    [Theory]
+    [SkippableTheory]
     [MemberData(nameof(CleanCases))]
     public void Dpor_FixedProfileOrMaskedArch_NoViolationWithinThreePreemptions(string name, string profile, Arch arch)
     {
@@ -84,7 +84,7 @@ public class ExplorerTests
         Assert.StartsWith("no violation within 3 preemptions", result.Coverage(), StringComparison.Ordinal);
     }
 
-    [Fact]
+    [SkippableFact]
     public void Dpor_R1ReclaimVariant_RacesOnArm64ButIsMaskedOnX86()
     {
         var benign = ScenarioLibrary.Get("r1-pmd-reclaim").BuildBenign();
@@ -114,7 +114,7 @@ public class ExplorerTests
         return data;
     }
 
-    [Theory]
+    [SkippableTheory]
     [MemberData(nameof(EveryCase))]
     public void Dpor_EveryScenario_FindsWhatNaiveEnumerationFindsWithTheSamePreemptions(string name, string profile, Arch arch)
     {
@@ -128,7 +128,7 @@ public class ExplorerTests
         Assert.True(dpor.Schedules <= naive.Schedules, $"dpor {dpor.Schedules} schedules, naive {naive.Schedules}");
     }
 
-    [Fact]
+    [SkippableFact]
     public void Run_SameInput_SameViolationsAndSchedules()
     {
         var benign = ScenarioLibrary.Get("r1-pmd").BuildBenign();
@@ -145,7 +145,7 @@ public class ExplorerTests
         Assert.Equal(pa.DistinctTraces, pb.DistinctTraces);
     }
 
-    [Fact]
+    [SkippableFact]
     public void Pct_BuggyScenario_FindsTheRaceAndStatesItsPerRunGuarantee()
     {
         var benign = ScenarioLibrary.Get("r2-anon").BuildBenign();
@@ -159,7 +159,7 @@ public class ExplorerTests
         Assert.Contains("probability >=", result.Coverage(), StringComparison.Ordinal);
     }
 
-    [Fact]
+    [SkippableFact]
     public void Dpor_Budget_StopsAndSaysHowFarItGot()
     {
         var benign = ScenarioLibrary.Get("r1-pmd").BuildBenign();
@@ -173,7 +173,7 @@ public class ExplorerTests
         Assert.Contains("stopped by --budget after 5 schedules", result.Coverage(), StringComparison.Ordinal);
     }
 
-    [Fact]
+    [SkippableFact]
     public void Dpor_GupFastAfterTheCollapse_FollowsTheHugePmdItReads()
     {
         // Under the fixed kernel the collapse may run whole before GUP-fast: its lockless PMD read then sees the huge
@@ -186,7 +186,7 @@ public class ExplorerTests
         Assert.True(result.Schedules > 1);
     }
 
-    [Theory]
+    [SkippableTheory]
     [InlineData(1UL)]
     [InlineData(2UL)]
     [InlineData(3UL)]

@@ -43,7 +43,7 @@ public sealed class MlockExecLoweringTests
     private static void AssertNoFindings(ReplayResult result) =>
         Assert.True(result.Findings.Count == 0, string.Join("\n", result.Findings.Select(f => f.Checker + ": " + f.Message)));
 
-    [Theory]
+    [SkippableTheory]
     [InlineData("latest")]
     [InlineData("v4.3")]
     public void Lower_MlockOfFaultedPages_LockedVmaAndMlockedUnderThePteLock(string profile)
@@ -61,7 +61,7 @@ public sealed class MlockExecLoweringTests
         AssertNoFindings(result);
     }
 
-    [Fact]
+    [SkippableFact]
     public void Lower_MunlockOfPartOfTheRange_SplitsTheVmaAndClearsOnlyThosePages()
     {
         var input = Mlocked();
@@ -79,7 +79,7 @@ public sealed class MlockExecLoweringTests
         AssertNoFindings(result);
     }
 
-    [Fact]
+    [SkippableFact]
     public void Lower_MunmapOfMlockedPages_ClearsMlockedBeforeTheFrees()
     {
         var input = Mlocked();
@@ -99,7 +99,7 @@ public sealed class MlockExecLoweringTests
         AssertNoFindings(result);
     }
 
-    [Fact]
+    [SkippableFact]
     public void Lower_FaultInMapLockedMapping_MlocksTheNewPage()
     {
         var input = new LoweringInput();
@@ -113,7 +113,7 @@ public sealed class MlockExecLoweringTests
         AssertNoFindings(result);
     }
 
-    [Fact]
+    [SkippableFact]
     public void Lower_UnevictableLruInsertionOutsideALockedVma_CountedNoOp()
     {
         var input = new LoweringInput();
@@ -126,7 +126,7 @@ public sealed class MlockExecLoweringTests
         AssertNoFindings(result);
     }
 
-    [Theory]
+    [SkippableTheory]
     [InlineData("v4.3", 1)]
     [InlineData("latest", 0)]
     public void Exposure_MunlockWhileReclaimRuns_ReportedOnlyWithoutMlockUnderPtl(string profile, int expected)
@@ -151,7 +151,7 @@ public sealed class MlockExecLoweringTests
         AssertNoFindings(result);
     }
 
-    [Theory]
+    [SkippableTheory]
     [InlineData("v4.3", 1)]
     [InlineData("latest", 0)]
     public void Lower_ExitOfMmWithMlockedPagesDuringReclaim_MunlocksBeforeDestroyAndExposedOnlyWithoutMlockUnderPtl(string profile, int expected)
@@ -175,7 +175,7 @@ public sealed class MlockExecLoweringTests
         AssertNoFindings(result);
     }
 
-    [Fact]
+    [SkippableFact]
     public void Exposure_MunlockWithoutReclaim_NoWindow()
     {
         var input = Mlocked();
@@ -220,7 +220,7 @@ public sealed class MlockExecLoweringTests
         return input.Line("mmwork", 100, 0, "sys_execve -> 0x0");
     }
 
-    [Theory]
+    [SkippableTheory]
     [InlineData("latest")]
     [InlineData("v5.13")]
     [InlineData("v4.3")]
@@ -248,7 +248,7 @@ public sealed class MlockExecLoweringTests
         Assert.Empty(lowering.Exposures);
     }
 
-    [Fact]
+    [SkippableFact]
     public void Lower_StackFaultBeforeTheExecEvent_DecidedAtTheFault()
     {
         ulong top = StackTopMax - 0x10000000;
@@ -262,7 +262,7 @@ public sealed class MlockExecLoweringTests
         AssertNoFindings(result);
     }
 
-    [Fact]
+    [SkippableFact]
     public void Lower_ExecWithoutArgumentPages_UndecidedNoShift()
     {
         var (trace, lowering, result) = Run(Exec(0, StackTopMax - 0x10000000), "latest");
@@ -272,7 +272,7 @@ public sealed class MlockExecLoweringTests
         AssertNoFindings(result);
     }
 
-    [Theory]
+    [SkippableTheory]
     [InlineData("v5.13", 1)]
     [InlineData("v6.6", 1)]
     [InlineData("v4.3", 0)]
@@ -297,7 +297,7 @@ public sealed class MlockExecLoweringTests
         Assert.DoesNotContain(result.Findings, x => x.Class == FindingClass.Inconsistent);
     }
 
-    [Fact]
+    [SkippableFact]
     public void Lower_OverlappingShiftWithoutPmdMoves_MovesEveryArgumentPageDown()
     {
         // v4.3 has no MOVE_PMD: whatever the exact placement (a shift of 2 or 1 pages), move_ptes moves page by page.

@@ -61,7 +61,7 @@ public sealed class TraceLoweringTests
         AssertNoFindings(result);
     }
 
-    [Fact]
+    [SkippableFact]
     public void Lower_MunmapOfMappedRange_ZapsGathersTheTableFlushesThenFreesPages()
     {
         var input = new LoweringInput();
@@ -213,7 +213,7 @@ public sealed class TraceLoweringTests
             .Line("mover", 200, 0, $"mm_collapse_huge_page: mm={Mm}, isolated=1, status=succeeded");
     }
 
-    [Fact]
+    [SkippableFact]
     public void Lower_ForkLocksTheChildsMm_TheParentKeepsItsOwnMmWhenTheChildExits()
     {
         // fork: dup_mmap takes the child's new mmap_lock in the parent's context. That pointer is not the parent's mm;
@@ -245,7 +245,7 @@ public sealed class TraceLoweringTests
         AssertNoFindings(result);
     }
 
-    [Fact]
+    [SkippableFact]
     public void Lower_MadvCollapseRetriedAfterAPinnedPage_MapsTheRetrysHugePage()
     {
         var (trace, lowering, result) = LowerAndReplay(MadvCollapse(tracedRetryAlloc: true).Rows());
@@ -259,7 +259,7 @@ public sealed class TraceLoweringTests
         AssertNoFindings(result);
     }
 
-    [Fact]
+    [SkippableFact]
     public void Lower_MadvCollapseWhoseRetryAllocationWasLost_IsSkippedNotGivenTheFreedHugePage()
     {
         var (trace, lowering, result) = LowerAndReplay(MadvCollapse(tracedRetryAlloc: false).Rows());
@@ -272,7 +272,7 @@ public sealed class TraceLoweringTests
         AssertNoFindings(result);
     }
 
-    [Fact]
+    [SkippableFact]
     public void Lower_CollapseSequence_ClearsPmdIsolatesPtesDepositsAndMapsHuge()
     {
         var (trace, lowering, result) = LowerAndReplay(Collapse().Rows());

@@ -20,7 +20,7 @@ public sealed class MremapPredictorTests
 
     // move_page_tables(): extent == PMD_SIZE and the old PMD is a table → move_pgt_entry(NORMAL_PMD);
     // move_normal_pmd() succeeds because the new PMD is none (mm-model §5.2 step 3).
-    [Theory]
+    [SkippableTheory]
     [InlineData(2, 1)]
     [InlineData(4, 2)]
     public void Predict_FullyAligned_OneNormalPmdPer2M(int mib, int expectedPmdMoves)
@@ -43,7 +43,7 @@ public sealed class MremapPredictorTests
 
     // Before realignment (< v6.7): the unaligned head [A, next 2M) and the tail [E & PMD_MASK, E) go through
     // move_ptes(); every whole 2M in between is NORMAL_PMD (mm-model §5.2.1 "Net effect").
-    [Fact]
+    [SkippableFact]
     public void Predict_MutuallyAlignedWithoutRealign_HeadAndTailByMovePtes()
     {
         ulong a = B + 0x1000;
@@ -63,7 +63,7 @@ public sealed class MremapPredictorTests
 
     // try_realign_addr() → can_realign_addr(): len_in >= PMD_SIZE - old_align, old_align != 0, old_align == new_align,
     // can_align_down() on both sides → old_addr/new_addr &= PMD_MASK; the head becomes a PMD move (mm-model §5.2.1 "Realign").
-    [Fact]
+    [SkippableFact]
     public void Predict_MutuallyAlignedWithRealign_HeadBecomesPmdMove()
     {
         ulong a = B + 0x1000;
@@ -82,7 +82,7 @@ public sealed class MremapPredictorTests
 
     // can_realign_addr(): "if (pmc->len_in < old_align_next) return false" — a move that does not reach the
     // next PMD boundary is never realigned.
-    [Fact]
+    [SkippableFact]
     public void Predict_MutualButShorterThanBoundary_NoRealign()
     {
         ulong a = B + 0x1000;
@@ -96,7 +96,7 @@ public sealed class MremapPredictorTests
 
     // get_extent() bounds each extent by the next boundary of old AND new; with old ≢ new (mod 2M) no extent
     // is ever PMD_SIZE, so everything is move_ptes() (mm-model §5.2.1 "Net effect": A ≢ N → never NORMAL_PMD).
-    [Fact]
+    [SkippableFact]
     public void Predict_NotMutuallyAligned_AllPte()
     {
         var space = Layout(true, Anon(B, B + (4 * Mb)));
@@ -111,7 +111,7 @@ public sealed class MremapPredictorTests
     }
 
     // can_align_down(): find_vma_intersection(mm, addr & PMD_MASK, vma->vm_start) must be NULL on the source side.
-    [Fact]
+    [SkippableFact]
     public void Predict_VmaBelowSourceInSameRegion_BlocksRealign()
     {
         ulong a = B + 0x1000;
@@ -128,7 +128,7 @@ public sealed class MremapPredictorTests
 
     // can_align_down() on the destination: a VMA surviving in [N & PMD_MASK, N) blocks realign — MREMAP_FIXED
     // unmaps only [N, N+new_len) (mm-model §5.2.1: "the destination's preceding VMA matters").
-    [Fact]
+    [SkippableFact]
     public void Predict_VmaBelowDestinationInSameRegion_BlocksRealign()
     {
         ulong a = B + 0x1000;
@@ -144,7 +144,7 @@ public sealed class MremapPredictorTests
 
     // move_page_tables(): extent == PUD_SIZE with HAVE_MOVE_PUD → move_pgt_entry(NORMAL_PUD) covers 512 PMDs;
     // without HAVE_MOVE_PUD (before c49dd3401802) the same move is 512 NORMAL_PMD (mm-model §2.1(b), §5.2).
-    [Fact]
+    [SkippableFact]
     public void Predict_OneGibMutuallyAligned_NormalPud()
     {
         var space = Layout(true, Anon(B, B + Gb));
@@ -159,7 +159,7 @@ public sealed class MremapPredictorTests
     }
 
     // get_old_pmd(): pmd_none(*pmd) → NULL → "continue": nothing is moved for that extent.
-    [Fact]
+    [SkippableFact]
     public void Predict_SourcePmdNone_Skipped()
     {
         var space = Layout(false, Anon(B, B + (4 * Mb)));
@@ -174,7 +174,7 @@ public sealed class MremapPredictorTests
 
     // move_page_tables(): pmd_trans_huge(*old_pmd) && extent == HPAGE_PMD_SIZE → move_pgt_entry(HPAGE_PMD);
     // a partial extent splits the THP (split_huge_pmd) and moves PTEs.
-    [Fact]
+    [SkippableFact]
     public void Predict_ThpMappedSource_HpagePmdOrSplit()
     {
         var space = Layout(true, Anon(B, B + (4 * Mb)));
@@ -192,7 +192,7 @@ public sealed class MremapPredictorTests
 
     // mremap_at(): MREMAP_SHRINK unmaps [addr+new_len, addr+old_len) in place; MREMAP_EXPAND with
     // vrm_can_expand_in_place() grows the VMA — no page table moves at all.
-    [Fact]
+    [SkippableFact]
     public void Predict_ShrinkAndGrowInPlace_NoMove()
     {
         var space = Layout(true, Anon(B, B + (4 * Mb)));
@@ -211,7 +211,7 @@ public sealed class MremapPredictorTests
 
     // mremap_to(): MREMAP_FIXED → do_munmap(mm, new_addr, new_len) first, then move_vma(); the target VMA and
     // its tables are gone, so move_normal_pmd() finds the new PMD none.
-    [Fact]
+    [SkippableFact]
     public void Predict_FixedOverExistingMapping_UnmapsTarget()
     {
         var target = new Vma(s_n, s_n + (2 * Mb)) { File = "fd:9", PgoffPages = 0 };
@@ -227,7 +227,7 @@ public sealed class MremapPredictorTests
 
     // move_normal_pmd(): "if (WARN_ON_ONCE(!pmd_none(*new_pmd))) return false;" → move_ptes() fallback (mm-model §2.5, I5).
     // A MAYMOVE grow does not unmap the destination, so a table left linked there (here: hand-placed) survives.
-    [Fact]
+    [SkippableFact]
     public void Predict_DestinationPmdPopulated_WarnFallbackToPte()
     {
         var space = Layout(true, Anon(B, B + (2 * Mb)));
@@ -241,7 +241,7 @@ public sealed class MremapPredictorTests
 
     // A failed call changes nothing; mremap_to() may however have unmapped the MREMAP_FIXED target before failing
     // (do_munmap() precedes remap_is_valid()), so a failed FIXED call makes a mapped target unknown.
-    [Fact]
+    [SkippableFact]
     public void Predict_Failed_NoChangeButFixedTargetUnknown()
     {
         var target = Anon(s_n, s_n + (2 * Mb), anonVma: 3);
@@ -260,7 +260,7 @@ public sealed class MremapPredictorTests
 
     // copy_vma(): a new VMA → need_rmap_locks = false; merged into the preceding VMA →
     // need_rmap_locks = (new_vma->vm_pgoff <= vma->vm_pgoff) (mm-model §1 "rmap walks").
-    [Fact]
+    [SkippableFact]
     public void Predict_MergeIntoPrecedingNeighbour_NeedRmapLocksWhenItsPgoffIsLower()
     {
         ulong srcPgoff = B >> 12;
@@ -282,7 +282,7 @@ public sealed class MremapPredictorTests
 
     // can_align_down(pmc, pmc->new, ...): vma->vm_start != addr_to_align → no realign; after copy_vma() merged
     // into the preceding VMA, new_vma->vm_start < N (mm-model §5.2.1 "new_vma->vm_start == N").
-    [Fact]
+    [SkippableFact]
     public void Predict_MergedIntoPrev_NoRealign()
     {
         ulong a = B + 0x1000;
@@ -301,7 +301,7 @@ public sealed class MremapPredictorTests
     // relocate_vma_down(): move_page_tables(vma, old_start, vma, new_start, len, need_rmap_locks=false, for_stack=true)
     // with overlapping ranges. Without realign, the first move_ptes() leaves the emptied source table linked where
     // the next NORMAL_PMD wants to land → WARN_ON_ONCE fallback (mm-model §2.5(b), seed 004).
-    [Fact]
+    [SkippableFact]
     public void PredictStackShift_OverlapWithoutRealign_DestinationPopulatedFallback()
     {
         ulong bk = B + (64 * Mb);
@@ -321,7 +321,7 @@ public sealed class MremapPredictorTests
 
     // can_align_down() with for_stack: "if (pmc->for_stack && addr_masked >= vma->vm_start) return true" — the
     // stack realigns, every extent is a PMD move and the WARN is avoided (b1e5a3dee255, mm-model §2.5(d)).
-    [Fact]
+    [SkippableFact]
     public void PredictStackShift_WithRealign_AllPmdMoves()
     {
         ulong bk = B + (64 * Mb);
@@ -335,7 +335,7 @@ public sealed class MremapPredictorTests
     }
 
     // Kirill's PATCHv2 (seed 004, not merged): skip the PMD move when the ranges overlap → all move_ptes().
-    [Fact]
+    [SkippableFact]
     public void PredictStackShift_SkipPmdMoveOnOverlap_NoPmdMove()
     {
         ulong bk = B + (64 * Mb);
@@ -349,7 +349,7 @@ public sealed class MremapPredictorTests
     }
 
     // should_take_rmap_locks(): NORMAL_PMD/NORMAL_PUD → true (97113eb39fa7, the R1 fix); otherwise need_rmap_locks.
-    [Theory]
+    [SkippableTheory]
     [InlineData(MovePaths.NormalPmd, false, 18, true)]
     [InlineData(MovePaths.NormalPmd, false, 13, false)]
     [InlineData(MovePaths.NormalPud, false, 18, true)]
@@ -364,7 +364,7 @@ public sealed class MremapPredictorTests
 
     // d23cb648e365 (6.17): MREMAP_FIXED with old_len == new_len spans VMAs; each piece lands at N + (piece - A)
     // and unmaps only its own destination slice (mm-model §5.2.1(a)).
-    [Fact]
+    [SkippableFact]
     public void Predict_MultiVmaMove_PiecesMovedSeparatelyAndGapKept()
     {
         var first = Anon(B, B + (2 * Mb), anonVma: 1);
@@ -382,7 +382,7 @@ public sealed class MremapPredictorTests
 
     // 6fa1066fc5d0: move_normal_pmd() re-reads the PMD under the locks; a concurrent collapse makes the NORMAL_PMD
     // prediction depend on timing the trace does not show (mm-model §2.6).
-    [Fact]
+    [SkippableFact]
     public void Predict_ConcurrentCollapse_Undecided()
     {
         var space = Layout(true, Anon(B, B + (2 * Mb)));
@@ -394,7 +394,7 @@ public sealed class MremapPredictorTests
     }
 
     // Unknown prior state: the source PMD of memory mapped before the trace may be none or a table.
-    [Fact]
+    [SkippableFact]
     public void Predict_UnknownSource_UndecidedWithReason()
     {
         var space = AddressSpace.CreateUnknown();
@@ -408,7 +408,7 @@ public sealed class MremapPredictorTests
 
     // move_vma() → dontunmap_complete(): with MREMAP_DONTUNMAP the source VMA stays (VM_LOCKED cleared), its page
     // tables having moved; the PMD move left the source slot none.
-    [Fact]
+    [SkippableFact]
     public void Predict_DontUnmap_SourceStaysEmptyAndUnlocked()
     {
         var space = Layout(true, Anon(B, B + (2 * Mb)) with { Locked = true });

@@ -37,7 +37,7 @@ public sealed class TriageTests
         { "public/syzkaller-report-testdata/738", "none", "general_protection_fault", "no page-table move" },
     };
 
-    [Theory]
+    [SkippableTheory]
     [MemberData(nameof(RepositoryReports))]
     public void Classify_PublicReport(string file, string expectedClass, string kind, string reason)
     {
@@ -64,7 +64,7 @@ public sealed class TriageTests
         }
     }
 
-    [Fact]
+    [SkippableFact]
     public void SyzbotInlineHeaders_OneReportPerCrash()
     {
         var crashes = Read(Path.Combine(ReportsDirectory(), "r5-syzbot-move-page-tables-uffd-6.17-rc1.txt")).Crashes;
@@ -75,7 +75,7 @@ public sealed class TriageTests
         Assert.Contains(crash.Frames, f => f.Symbol == "mremap_to");
     }
 
-    [Fact]
+    [SkippableFact]
     public void Scenario_FromBadPageStateReport_CarriesTaskAndPfnAndFixClosesIt()
     {
         var (crash, verdict) = TriageFirst(Path.Combine(ReportsDirectory(), "r4-trinity-bad-page-state-mlocked-4.4-rc3-next.txt"));
@@ -94,7 +94,7 @@ public sealed class TriageTests
         Assert.Empty(run.FixedFindings);
     }
 
-    [Fact]
+    [SkippableFact]
     public void Scenario_WarningReport_ReplaysUnderTheReportsKernelOnly()
     {
         var (crash, verdict) = TriageFirst(Path.Combine(ReportsDirectory(), "r5-lkft-exec-stack-i386-5.8-rc4.txt"));
@@ -108,7 +108,7 @@ public sealed class TriageTests
         Assert.False(RaceFacts.Get("R5").OpenIn(KernelProfile.Parse("v6.7")));
     }
 
-    [Theory]
+    [SkippableTheory]
     [InlineData("6.14.0-syzkaller-12456-gacc4d5ff0b61", "v6.12", false)]
     [InlineData("5.10.47", "v5.10.47", true)]
     [InlineData("5.10.100-lts", "v5.10.47", false)]
@@ -127,7 +127,7 @@ public sealed class TriageTests
         Assert.Contains(expected, choice.Explanation, StringComparison.Ordinal);
     }
 
-    [Fact]
+    [SkippableFact]
     public void ProfileSelector_AutoWithoutRelease_SaysWhatToDo()
     {
         var e = Assert.Throws<ArgumentException>(() => ProfileSelector.Resolve("auto", null));

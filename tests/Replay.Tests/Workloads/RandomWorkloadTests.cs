@@ -19,7 +19,7 @@ public class RandomWorkloadTests
     private static string Show(IEnumerable<Finding> findings) =>
         string.Join("\n", findings.Take(5).Select(f => $"{f.Checker} {f.Race} {f.Class}: {f.Message}"));
 
-    [Theory]
+    [SkippableTheory]
     [InlineData(1UL, 4)]
     [InlineData(2UL, 2)]
     [InlineData(3UL, 8)]
@@ -41,7 +41,7 @@ public class RandomWorkloadTests
         }
     }
 
-    [Theory]
+    [SkippableTheory]
     [InlineData(91UL)]
     [InlineData(92UL)]
     public void Generate_ForEachProfile_ReplaysWithoutFindingsUnderItOnBothArchitectures(ulong seed)
@@ -62,7 +62,7 @@ public class RandomWorkloadTests
         }
     }
 
-    [Fact]
+    [SkippableFact]
     public void For_KernelWithoutPmdMoves_GeneratesOnlyPteMoves()
     {
         var options = new RandomWorkloadOptions { Cpus = 4, Ops = 30_000, Seed = 93 };
@@ -74,7 +74,7 @@ public class RandomWorkloadTests
         Assert.Contains(current.Ops.ToArray(), op => op.Kind == OpKind.MremapMovePmd);
     }
 
-    [Fact]
+    [SkippableFact]
     public void Generate_NoInjection_ReplaysWithoutFindingsUnderEveryMovePmdProfile()
     {
         var trace = RandomWorkload.Generate(new RandomWorkloadOptions { Cpus = 4, Ops = 40_000, Seed = 11 });
@@ -91,7 +91,7 @@ public class RandomWorkloadTests
         }
     }
 
-    [Theory]
+    [SkippableTheory]
     [InlineData("v4.3")]
     [InlineData("v4.4")]
     public void Generate_WithoutPmdMoves_ReplaysWithoutFindingsOnPre50Kernels(string name)
@@ -106,7 +106,7 @@ public class RandomWorkloadTests
         }
     }
 
-    [Theory]
+    [SkippableTheory]
     [InlineData("R1", "I1")]
     [InlineData("R2", "I2")]
     [InlineData("R3", "I3")]
@@ -136,7 +136,7 @@ public class RandomWorkloadTests
         }
     }
 
-    [Fact]
+    [SkippableFact]
     public void Generate_AllRacesInjectedOnTwoCpus_EachFoundByItsRace()
     {
         var trace = RandomWorkload.Generate(new RandomWorkloadOptions { Cpus = 2, Ops = 30_000, Seed = 5, Inject = RandomWorkloadOptions.RaceIds });
@@ -147,7 +147,7 @@ public class RandomWorkloadTests
         Assert.Empty(RealFindings(ReplayEngine.Run(trace, KernelProfile.Latest, Arch.Arm64), Arch.Arm64));
     }
 
-    [Theory]
+    [SkippableTheory]
     [InlineData(1UL, 4)]
     [InlineData(6UL, 2)]
     [InlineData(7UL, 16)]
@@ -160,7 +160,7 @@ public class RandomWorkloadTests
         Assert.True(errors.Count == 0, string.Join("\n", errors));
     }
 
-    [Fact]
+    [SkippableFact]
     public void Check_TwoWritersAndAFreeWithoutFlush_Reported()
     {
         var trace = RandomWorkload.Generate(new RandomWorkloadOptions { Cpus = 2, Ops = 5_000, Seed = 3 });
@@ -187,7 +187,7 @@ public class RandomWorkloadTests
         Assert.Contains(errors, e => e.Contains("with no TLB flush", StringComparison.Ordinal));
     }
 
-    [Fact]
+    [SkippableFact]
     public void Generate_Workload_ExercisesEveryActivity()
     {
         var trace = RandomWorkload.Generate(new RandomWorkloadOptions { Cpus = 4, Ops = 100_000, Seed = 1 });
@@ -208,7 +208,7 @@ public class RandomWorkloadTests
         Assert.Contains(trace.Ops.ToArray(), o => o.Kind == OpKind.TtuUnmap && !o.Has(OpFlags.Batch));
     }
 
-    [Fact]
+    [SkippableFact]
     public void Generate_OneOp_StillAWholeProcessLifecycle()
     {
         var trace = RandomWorkload.Generate(new RandomWorkloadOptions { Cpus = 1, Ops = 1, Seed = 3 });
@@ -220,7 +220,7 @@ public class RandomWorkloadTests
         Assert.Empty(ReplayEngine.Run(trace, KernelProfile.Latest, Arch.X86).Findings);
     }
 
-    [Fact]
+    [SkippableFact]
     public void Write_SameSeed_ByteIdentical()
     {
         var options = new RandomWorkloadOptions { Cpus = 4, Ops = 20_000, Seed = 42, Inject = ["R2", "R5"] };
@@ -237,7 +237,7 @@ public class RandomWorkloadTests
         Assert.NotEqual(first.ToString(), other.ToString());
     }
 
-    [Fact]
+    [SkippableFact]
     public void Write_Streamed_EqualsOpTraceWriterOfGeneratedTrace()
     {
         var options = new RandomWorkloadOptions { Cpus = 3, Ops = 20_000, Seed = 9, Inject = ["R3"] };
@@ -252,7 +252,7 @@ public class RandomWorkloadTests
         Assert.Equal(whole.ToString(), streamed.ToString());
     }
 
-    [Fact]
+    [SkippableFact]
     public void Write_Text_LoadsBackAndReplaysTheSame()
     {
         var options = new RandomWorkloadOptions { Cpus = 4, Ops = 20_000, Seed = 13, Inject = ["R1"] };
@@ -268,7 +268,7 @@ public class RandomWorkloadTests
         Assert.Contains(findings, f => f.Race == "R1" && f.Checker == "I1");
     }
 
-    [Fact]
+    [SkippableFact]
     public void Generate_OneMillionOps_ReplaysCleanUnderLatest()
     {
         var trace = RandomWorkload.Generate(new RandomWorkloadOptions { Cpus = 8, Ops = 1_000_000, Seed = 77 });
@@ -279,7 +279,7 @@ public class RandomWorkloadTests
         Assert.Empty(result.Findings);
     }
 
-    [Fact]
+    [SkippableFact]
     public void Validate_BadOptions_ClearErrors()
     {
         var race = Assert.Throws<ArgumentException>(() => RandomWorkloadOptions.ParseInject("R1,R9"));
