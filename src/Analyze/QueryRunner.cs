@@ -14,7 +14,9 @@ public sealed partial class QueryRunner : IDisposable
     private static readonly Dictionary<string, string> s_writtenBy = new(StringComparer.Ordinal)
     {
         ["findings"] = "mmtrace replay",
-        ["ops"] = "mmtrace replay",
+        ["coverage"] = "mmtrace replay",
+        ["ops"] = "mmtrace replay --keep-ops",
+        ["explorations"] = "mmtrace explore",
         ["mremaps"] = "mmtrace replay",
         ["mremap_moves"] = "mmtrace replay",
     };

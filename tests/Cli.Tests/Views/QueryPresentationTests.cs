@@ -61,6 +61,11 @@ public sealed class QueryPresentationTests
         Assert.True(ingest.ExitCode == 0, ingest.ToString());
         Assert.Equal(0, Mmtrace.Run("replay", dir["ds"]).ExitCode);
         string ds = dir["ds"];
+        // Ops are kept only on request, and the message says how.
+        var noOps = Mmtrace.Run("query", ds, "--sql", "SELECT * FROM ops");
+        Assert.Equal(3, noOps.ExitCode);
+        Assert.Contains($"no ops yet: run `mmtrace replay --keep-ops {ds}` first", noOps.Stderr, StringComparison.Ordinal);
+        Assert.Equal(0, Mmtrace.Run("replay", ds, "--keep-ops").ExitCode);
 
         // No column is a reserved word (events.order is page_order) and no view repeats trace (trace_1).
         var reserved = Query(ds, """
@@ -91,6 +96,6 @@ public sealed class QueryPresentationTests
 
         var nosuch = Mmtrace.Run("query", ds, "--sql", "SELECT * FROM coverage_of_things");
         Assert.Equal(3, nosuch.ExitCode);
-        Assert.Contains("no view named 'coverage_of_things': the views here are events, findings, mremap_moves, mremaps, ops, processes, threads, tlb_flush_reason", nosuch.Stderr, StringComparison.Ordinal);
+        Assert.Contains("no view named 'coverage_of_things': the views here are coverage, events, findings, mremap_moves, mremaps, ops, processes, threads, tlb_flush_reason", nosuch.Stderr, StringComparison.Ordinal);
     }
 }
