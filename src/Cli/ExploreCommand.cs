@@ -20,11 +20,7 @@ internal static class ExploreCommand
             Description = "Datasets holding op traces (or roots of trace=<id>/ partitions) whose programs are explored.",
             Arity = ArgumentArity.OneOrMore,
         };
-        var profile = new Option<string>("--profile")
-        {
-            Description = $"Kernel profile: {string.Join(", ", KernelProfile.Names)}.",
-            DefaultValueFactory = _ => "latest",
-        };
+        var profile = ProfileArgument.CreateOption("latest");
         var fixes = new Option<string[]>("--fix")
         {
             Description = $"+NAME adds a fix to the profile, -NAME removes one (write --fix=-NAME). Fixes: {string.Join(", ", KernelProfile.FixNames.Select(f => f.Name))}.",
@@ -73,7 +69,13 @@ internal static class ExploreCommand
             {
                 throw new UsageException("--time must be a positive number of seconds.");
             }
-            var kernel = KernelProfile.Parse(parse.GetValue(profile)!, parse.GetValue(fixes) ?? []);
+            string profileValue = parse.GetValue(profile)!;
+            string[] fixList = parse.GetValue(fixes) ?? [];
+            if (profileValue != ProfileSelector.Auto)
+            {
+                // A bad profile, release or fix name is a usage error, reported before any dataset is opened.
+                ProfileArgument.Resolve(profileValue, fixList, null);
+            }
             var flushArch = parse.GetValue(arch) == "arm64" ? Arch.Arm64 : Arch.X86;
             var options = new ExploreOptions
             {
@@ -84,7 +86,16 @@ internal static class ExploreCommand
                 Seed = parse.GetValue(seed),
             };
             var traces = DatasetCatalog.Resolve(parse.GetValue(datasets)!);
-            var results = traces.Select(t => DatasetExplore.Run(t, kernel, flushArch, options, cancellationToken)).ToList();
+            // As replay does: 'auto' or a release picks each trace's profile, and the command says which.
+            var choices = traces.Select(t => ProfileArgument.Resolve(profileValue, fixList, t.Meta.KernelRelease)).ToList();
+            for (int i = 0; i < traces.Count; i++)
+            {
+                if (!choices[i].Exact || choices[i].Release is not null)
+                {
+                    Console.Out.WriteLine($"trace {traces[i].Id}: {choices[i].Explanation}");
+                }
+            }
+            var results = traces.Select((t, i) => DatasetExplore.Run(t, choices[i].Profile, flushArch, options, cancellationToken)).ToList();
             if (parse.GetValue(emit) is { } file)
             {
                 EmitSchedule(results, file);

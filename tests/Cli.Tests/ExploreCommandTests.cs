@@ -79,12 +79,31 @@ public class ExploreCommandTests
         Assert.Equal(0, Mmtrace.Run("synth", "r3-pte", "-o", dir["t.txt"]).ExitCode);
         Assert.Equal(0, Mmtrace.Run("ingest", dir["t.txt"], "-o", dir["ds"]).ExitCode);
         Assert.Equal(2, Mmtrace.Run("explore", dir["ds"], "--bound", "-1").ExitCode);
-        Assert.Equal(2, Mmtrace.Run("explore", dir["ds"], "--profile", "v9.9").ExitCode);
+        Assert.Equal(2, Mmtrace.Run("explore", dir["ds"], "--profile", "v9.x").ExitCode);
 
         File.WriteAllText(dir["k.txt"], "            bash-100   [001] .....   10.000001: sys_enter_mremap: addr=0x1000\n");
         Assert.Equal(0, Mmtrace.Run("ingest", dir["k.txt"], "-o", dir["kernel"]).ExitCode);
         var none = Mmtrace.Run("explore", dir["kernel"]);
         Assert.True(none.ExitCode == 3, none.ToString());
         Assert.Contains("no op trace", none.Stderr, StringComparison.Ordinal);
+    }
+
+    [SkippableFact]
+    public void Explore_KernelRelease_PicksTheNearestLowerProfileAndSaysSo()
+    {
+        using var dir = new TempDir();
+        Assert.Equal(0, Mmtrace.Run("synth", "r1-pmd", "--benign", "-o", dir["t.txt"]).ExitCode);
+        Assert.Equal(0, Mmtrace.Run("ingest", dir["t.txt"], "-o", dir["ds"]).ExitCode);
+
+        // 5.13.2 predates the stable backport of the rmap-locks fix (v5.13.3): the race is one interleaving away.
+        var buggy = Mmtrace.Run("explore", dir["ds"], "--profile", "5.13.2");
+        // 5.15 has it (v5.14 and later).
+        var fixedKernel = Mmtrace.Run("explore", dir["ds"], "--profile", "v5.15");
+
+        Assert.True(buggy.ExitCode == 1, buggy.ToString());
+        Assert.Contains("v5.13", buggy.Stdout, StringComparison.Ordinal);
+        Assert.True(fixedKernel.ExitCode == 0, fixedKernel.ToString());
+        Assert.Contains("v5.14", fixedKernel.Stdout, StringComparison.Ordinal);
+        Assert.Equal(2, Mmtrace.Run("explore", dir["ds"], "--profile", "v9.x").ExitCode);
     }
 }
