@@ -52,11 +52,10 @@ public sealed class TriageTests
     [CorpusFact]
     public void Classify_CorpusReports()
     {
-        string corpus = CorpusFactAttribute.Root!;
         foreach (var row in CorpusReports)
         {
             string file = (string)row[0];
-            var (crash, verdict) = TriageFirst(Path.Combine(corpus, file));
+            var (crash, verdict) = TriageFirst(Pipeline.Tests.Shared.TestCorpus.File(file));
             Assert.True((string)row[1] == verdict.Class, $"{file}: expected {row[1]}, got {verdict.Class}: {string.Join("; ", verdict.Reasons)}");
             Assert.Equal((string)row[2], crash.Kind);
             Assert.True(verdict.Reasons.Append(verdict.What).Any(r => r.Contains((string)row[3], StringComparison.Ordinal)),
