@@ -19,15 +19,20 @@ public sealed partial class QueryRunner : IDisposable
         ["explorations"] = "mmtrace explore",
         ["mremaps"] = "mmtrace replay",
         ["mremap_moves"] = "mmtrace replay",
+        ["replays"] = "mmtrace replay",
     };
+
+    /// <summary>Schema of the whole-trace views when a scope filters the views of <c>main</c>.</summary>
+    public const string UnscopedSchema = "unscoped";
 
     private readonly DuckDbDatabase _database;
     private readonly DuckDbConnection _connection;
 
     private readonly bool _readOnly;
 
-    private QueryRunner(DuckDbDatabase database, DuckDbConnection connection, IReadOnlyList<TraceDataset> datasets, IReadOnlyList<string> paths, IReadOnlyList<string> views, bool readOnly)
+    private QueryRunner(DuckDbDatabase database, DuckDbConnection connection, IReadOnlyList<TraceDataset> datasets, IReadOnlyList<string> paths, IReadOnlyList<string> views, bool readOnly, IReadOnlyList<string> unfiltered)
     {
+        UnfilteredViews = unfiltered;
         _database = database;
         _connection = connection;
         _readOnly = readOnly;
@@ -45,6 +50,12 @@ public sealed partial class QueryRunner : IDisposable
     /// <summary>The views in place: one per Parquet table, then <c>processes</c>, <c>threads</c> and the lookups.</summary>
     public IReadOnlyList<string> Views { get; }
 
+    /// <summary>
+    /// Views a scope (<c>--pid</c>, <c>--from</c>, <c>--to</c>) cannot filter: they have no event time, process or
+    /// seq (coverage, replays, the lookups). Empty without a scope.
+    /// </summary>
+    public IReadOnlyList<string> UnfilteredViews { get; }
+
     /// <summary>The connection, for callers that run several statements.</summary>
     public DuckDbConnection Connection => _connection;
 
@@ -56,8 +67,14 @@ public sealed partial class QueryRunner : IDisposable
     /// INSTALL/LOAD, no network), <c>allowed_paths</c> the Parquet files, then <c>lock_configuration=true</c> so the
     /// SQL cannot set them back.
     /// </param>
-    /// <exception cref="InvalidDataException">A path is not a dataset or a root of partitions.</exception>
-    public static QueryRunner Open(IEnumerable<string> paths, bool readOnly = false)
+    /// <param name="scope">
+    /// Filter the views to a process and a time range: <c>events</c> by pid/tgid and ts_ns, every view with a
+    /// <c>seq</c> (ops, mremaps, mremap_moves, …) to rows whose event is in scope, <c>findings</c> to those with a
+    /// witness event in scope. The whole-trace views stay in schema <c>unscoped</c>.
+    /// </param>
+    /// <param name="runs">Which replay runs the replay tables show (every run by default; a report shows the latest).</param>
+    /// <exception cref="InvalidDataException">A path is not a dataset or a root of partitions, or no run has the asked profile.</exception>
+    public static QueryRunner Open(IEnumerable<string> paths, bool readOnly = false, TraceScope? scope = null, RunSelection? runs = null)
     {
         var given = paths.ToArray();
         var datasets = DatasetCatalog.Resolve(given);
@@ -66,7 +83,20 @@ public sealed partial class QueryRunner : IDisposable
         try
         {
             connection = database.Connect();
-            var views = DatasetCatalog.CreateViews(connection, datasets).ToList();
+            var unfiltered = new List<string>();
+            List<string> views;
+            if (scope is null || scope.IsWhole)
+            {
+                views = [.. DatasetCatalog.CreateViews(connection, datasets, runs)];
+            }
+            else
+            {
+                connection.Execute($"CREATE SCHEMA {UnscopedSchema}");
+                connection.Execute($"SET schema = '{UnscopedSchema}'");
+                views = [.. DatasetCatalog.CreateViews(connection, datasets, runs)];
+                connection.Execute("SET schema = 'main'");
+                unfiltered.AddRange(CreateScopedViews(connection, views, scope));
+            }
             views.AddRange(DerivedViews.Create(connection, views));
             views.Sort(StringComparer.Ordinal);
             if (readOnly)
@@ -78,7 +108,7 @@ public sealed partial class QueryRunner : IDisposable
                 connection.Execute("SET autoload_known_extensions = false");
                 connection.Execute("SET lock_configuration = true");
             }
-            return new QueryRunner(database, connection, datasets, given, views, readOnly);
+            return new QueryRunner(database, connection, datasets, given, views, readOnly, unfiltered);
         }
         catch
         {
@@ -86,6 +116,55 @@ public sealed partial class QueryRunner : IDisposable
             database.Dispose();
             throw;
         }
+    }
+
+    /// <summary>
+    /// Creates in <c>main</c> the views of <see cref="UnscopedSchema"/> filtered to <paramref name="scope"/>; returns
+    /// the views passed through whole because nothing in them says what event they come from.
+    /// </summary>
+    private static List<string> CreateScopedViews(DuckDbConnection connection, IReadOnlyList<string> views, TraceScope scope)
+    {
+        var columns = new Dictionary<string, HashSet<string>>(StringComparer.Ordinal);
+        using (var reader = connection.Query($"SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = '{UnscopedSchema}'"))
+        {
+            while (reader.Read())
+            {
+                string table = reader.GetString(0);
+                if (!columns.TryGetValue(table, out var set))
+                {
+                    columns[table] = set = new HashSet<string>(StringComparer.Ordinal);
+                }
+                set.Add(reader.GetString(1));
+            }
+        }
+        var unfiltered = new List<string>();
+        // events first: the others are filtered through it.
+        foreach (string view in views.OrderBy(v => v == "events" ? 0 : 1))
+        {
+            string source = $"{UnscopedSchema}.{DatasetFiles.SqlIdentifier(view)}";
+            var have = columns.GetValueOrDefault(view) ?? [];
+            string select;
+            if (view == "events")
+            {
+                select = $"SELECT * FROM {source} WHERE {scope.EventPredicate()}";
+            }
+            else if (have.Contains("trace") && have.Contains("seq"))
+            {
+                select = $"SELECT x.* FROM {source} x SEMI JOIN main.events e ON e.trace = x.trace AND e.seq = x.seq";
+            }
+            else if (have.Contains("trace") && have.Contains("seqs"))
+            {
+                // A finding is in scope when one event of its witness is.
+                select = $"SELECT x.* FROM {source} x WHERE EXISTS (SELECT 1 FROM (SELECT unnest(x.seqs) AS s) w JOIN main.events e ON e.trace = x.trace AND e.seq = w.s)";
+            }
+            else
+            {
+                select = $"SELECT * FROM {source}";
+                unfiltered.Add(view);
+            }
+            connection.Execute($"CREATE OR REPLACE VIEW main.{DatasetFiles.SqlIdentifier(view)} AS {select}");
+        }
+        return unfiltered;
     }
 
     /// <summary>

@@ -16,9 +16,13 @@ internal static class ExportCommand
             Description = "Write Chrome trace-event JSON for ui.perfetto.dev and chrome://tracing to FILE.json.",
             Required = true,
         };
+        var run = new Option<string?>("--profile")
+        {
+            Description = "Show the replay run under this profile (as 'mmtrace query DS --sql \"SELECT * FROM replays\"' lists them, e.g. v5.13 or latest+ttu-sync); default: the latest run.",
+        };
         var command = new Command("export", "Export a trace as a timeline: per-CPU tracks (faults, TLB flushes, IPIs, ops), per-thread syscalls and mmap_lock holds, findings with flows through their witness.")
         {
-            dataset, perfetto,
+            dataset, perfetto, run,
         };
         command.SetAction(parse => CommandRunner.Run(parse, verbose, cancellationToken =>
         {
@@ -34,7 +38,7 @@ internal static class ExportCommand
             {
                 using (var file = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 16))
                 {
-                    summary = PerfettoExport.Write(traces[0], file, cancellationToken);
+                    summary = PerfettoExport.Write(traces[0], file, ReportCommand.Selection(parse.GetValue(run)), cancellationToken);
                 }
                 File.Move(temp, target, overwrite: true);
             }

@@ -35,9 +35,11 @@ internal static class QueryCommand
 
         var raw = new Option<bool>("--raw") { Description = "Table output: print addresses, pfns and byte counts as stored (decimal) instead of hex and KiB/MiB; CSV and JSON are always exact." };
 
-        var command = new Command("query", "Run DuckDB SQL over trace datasets.")
+        var scope = ScopeOptions.Create("events (and the ops, findings, mremaps … that refer to them)");
+
+        var command = new Command("query", "Run DuckDB SQL over trace datasets; the replay tables hold every replay run, keyed by profile, fixes and arch.")
         {
-            datasets, sql, name, parameters, format, readOnly, raw,
+            datasets, sql, name, parameters, format, readOnly, raw, scope.Pid, scope.From, scope.To,
         };
         command.SetAction(parse => CommandRunner.Run(parse, verbose, cancellationToken =>
         {
@@ -58,7 +60,15 @@ internal static class QueryCommand
                 "json" => ResultFormat.Json,
                 _ => ResultFormat.Table,
             };
-            using var runner = QueryRunner.Open(parse.GetValue(datasets)!, parse.GetValue(readOnly));
+            var traceScope = scope.Parse(parse);
+            using var runner = QueryRunner.Open(parse.GetValue(datasets)!, parse.GetValue(readOnly), traceScope);
+            string text = queryName is not null ? QueryCatalog.Get(queryName).Sql : sqlText!;
+            var unfiltered = runner.UnfilteredViews.Where(v => System.Text.RegularExpressions.Regex.IsMatch(text, $@"\b{v}\b", System.Text.RegularExpressions.RegexOptions.IgnoreCase)).ToList();
+            if (unfiltered.Count > 0)
+            {
+                // Said, not silent: the query reads views that hold the whole trace although a scope was given.
+                Console.Error.WriteLine($"note: {string.Join(", ", unfiltered)} not filtered by {traceScope} (no event time, process or seq in them); the whole-trace views are in schema {QueryRunner.UnscopedSchema}.");
+            }
             // DuckDB does not watch the token: Ctrl-C interrupts the query, and again every 200 ms until it has
             // stopped, because an interrupt that lands just before DuckDB starts the query is cleared by the start.
             using var interrupter = new Timer(_ =>

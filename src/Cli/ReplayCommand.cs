@@ -8,7 +8,7 @@ using Pipeline.Storage;
 
 namespace Pipeline.Cli;
 
-/// <summary><c>mmtrace replay DATASET... [--profile P] [--fix +NAME/-NAME]... [--arch x86|arm64] [--format text|json]</c>.</summary>
+/// <summary><c>mmtrace replay DATASET... [--profile P] [--fix +NAME/-NAME]... [--arch x86|arm64] [--pid P] [--from T] [--to T] [--format text|json]</c>.</summary>
 internal static class ReplayCommand
 {
     public static Command Create(Option<bool> verbose)
@@ -40,10 +40,12 @@ internal static class ReplayCommand
         var format = new Option<string>("--format") { Description = "Output format.", DefaultValueFactory = _ => "text" };
         var shard = ShardOption.Create();
         format.AcceptOnlyFromAmong("text", "json");
+        // The whole trace is replayed either way: the model's state at --from is built by what came before.
+        var scope = ScopeOptions.Create("report findings and mremap calls with an event");
 
-        var command = new Command("replay", "Replay datasets through the page-table/TLB engine; writes findings.parquet into each and exits 1 when there are findings.")
+        var command = new Command("replay", "Replay datasets through the page-table/TLB engine; writes findings, coverage and mremaps into each dataset's replay=PROFILE@ARCH/ (other profiles' runs stay) and exits 1 when there are findings.")
         {
-            datasets, profile, fixes, arch, maps, keepOps, shard, format,
+            datasets, profile, fixes, arch, maps, keepOps, scope.Pid, scope.From, scope.To, shard, format,
         };
         command.SetAction(parse => CommandRunner.Run(parse, verbose, cancellationToken =>
         {
@@ -62,7 +64,7 @@ internal static class ReplayCommand
             }
             // Resolved before any replay, so a trace without a release fails 'auto' before anything is written.
             var choices = traces.Select(t => ProfileArgument.Resolve(profileValue, fixList, t.Meta.KernelRelease)).ToList();
-            var options = new DatasetReplayOptions { Maps = ReadMaps(parse.GetValue(maps)), KeepOps = parse.GetValue(keepOps) };
+            var options = new DatasetReplayOptions { Maps = ReadMaps(parse.GetValue(maps)), KeepOps = parse.GetValue(keepOps), Scope = scope.Parse(parse) };
             var results = traces.Select((t, i) => DatasetReplay.Run(t, choices[i].Profile, flushArch, options, cancellationToken)).ToList();
             if (parse.GetValue(format) == "json")
             {
@@ -92,6 +94,7 @@ internal static class ReplayCommand
             var head = string.Create(CultureInfo.InvariantCulture,
                 $"trace {r.Dataset.Id}: {string.Join(", ", r.Coverage.Select(c => c.Race + " " + c.VerdictName))}; {r.OpCount:N0} ops replayed under {kernel.Name} ({ArchName(arch)}), {r.Findings.Count} finding{(r.Findings.Count == 1 ? "" : "s")}");
             o.WriteLine(head);
+            WriteRun(o, r);
             foreach (var c in r.Coverage)
             {
                 WriteCoverage(o, c);
@@ -130,6 +133,21 @@ internal static class ReplayCommand
         }
     }
 
+    /// <summary>Where the tables went, what the scope left out, and tables of an older mmtrace kept as a run.</summary>
+    private static void WriteRun(TextWriter o, DatasetReplayResult r)
+    {
+        if (r.Run is { } run)
+        {
+            string scoped = run.Scope.IsWhole ? "" : string.Create(CultureInfo.InvariantCulture,
+                $"; reported within {run.Scope} (the whole trace was replayed): {r.OutOfScopeFindings} finding{(r.OutOfScopeFindings == 1 ? "" : "s")} and {r.OutOfScopeMremaps:N0} mremap call{(r.OutOfScopeMremaps == 1 ? "" : "s")} outside left out, coverage is the whole trace's");
+            o.WriteLine($"  tables in {Path.GetFileName(run.Directory)}/{scoped}");
+        }
+        if (r.Adopted is { } adopted)
+        {
+            o.WriteLine($"  the replay tables an older mmtrace left in the dataset are kept as run {Path.GetFileName(adopted.Directory)}/");
+        }
+    }
+
     private static void WriteJson(IReadOnlyList<DatasetReplayResult> results, IReadOnlyList<ProfileChoice> choices, Arch arch)
     {
         using var stream = Console.OpenStandardOutput();
@@ -144,6 +162,17 @@ internal static class ReplayCommand
             json.WriteString("profile_choice", choices[i].Explanation);
             json.WriteString("kernel_release", r.Dataset.Meta.KernelRelease);
             json.WriteString("arch", ArchName(arch));
+            if (r.Run is { } run)
+            {
+                json.WriteString("run", Path.GetFileName(run.Directory));
+                json.WriteStartObject("scope");
+                WriteOptional(json, "pid", run.Scope.Pid);
+                WriteOptional(json, "from_ns", run.Scope.FromNs);
+                WriteOptional(json, "to_ns", run.Scope.ToNs);
+                json.WriteEndObject();
+                json.WriteNumber("out_of_scope_findings", r.OutOfScopeFindings);
+                json.WriteNumber("out_of_scope_mremaps", r.OutOfScopeMremaps);
+            }
             json.WriteNumber("ops", r.OpCount);
             json.WriteNumber("ignored_events", r.IgnoredEvents);
             json.WriteNumber("malformed_ops", r.MalformedOps);
@@ -175,6 +204,18 @@ internal static class ReplayCommand
         json.WriteEndArray();
         json.Flush();
         stream.WriteByte((byte)'\n');
+    }
+
+    private static void WriteOptional(Utf8JsonWriter json, string name, long? value)
+    {
+        if (value is long v)
+        {
+            json.WriteNumber(name, v);
+        }
+        else
+        {
+            json.WriteNull(name);
+        }
     }
 
     private static void WriteCoverage(TextWriter o, RaceCoverage c)

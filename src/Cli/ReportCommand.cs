@@ -22,9 +22,13 @@ internal static class ReportCommand
             Description = "The HTML file to write (self-contained: opens without network).",
             Required = true,
         };
+        var run = new Option<string?>("--profile")
+        {
+            Description = "Show the replay run under this profile (as 'mmtrace query DS --sql \"SELECT * FROM replays\"' lists them, e.g. v5.13 or latest+ttu-sync); default: the latest run.",
+        };
         var command = new Command("report", "Write one self-contained HTML page per set of traces: header, findings with witness timelines, mremap, TLB shootdown, mmap_lock and page-fault charts.")
         {
-            datasets, output,
+            datasets, output, run,
         };
         command.SetAction(parse => CommandRunner.Run(parse, verbose, cancellationToken =>
         {
@@ -37,7 +41,7 @@ internal static class ReportCommand
             {
                 using (var writer = new StreamWriter(temp, append: false, new UTF8Encoding(false), 1 << 16))
                 {
-                    summary = HtmlReport.Write(traces, writer, cancellationToken);
+                    summary = HtmlReport.Write(traces, writer, Selection(parse.GetValue(run)), cancellationToken);
                 }
                 File.Move(temp, target, overwrite: true);
             }
@@ -51,4 +55,7 @@ internal static class ReportCommand
         }));
         return command;
     }
+
+    /// <summary>The run a report or an export shows: the latest, or the latest under <paramref name="profile"/>.</summary>
+    internal static RunSelection Selection(string? profile) => profile is null ? RunSelection.Latest : RunSelection.OfProfile(profile);
 }

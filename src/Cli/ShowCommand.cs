@@ -88,7 +88,7 @@ internal static class ShowCommand
     private static bool IsBrokenPipe(IOException e) =>
         (e.HResult & 0xFFFF) == 32 || e.Message.Contains("Broken pipe", StringComparison.OrdinalIgnoreCase);
 
-    private static long? ParseTime(string option, string? text)
+    internal static long? ParseTime(string option, string? text)
     {
         if (text is null)
         {

@@ -168,7 +168,7 @@ public static class TraceIngestor
         if (!same)
         {
             string what = string.Join(", ", existing.Select(t => $"'{t.Id}' from {string.Join(", ", t.Meta.Sources.Take(1).Select(s => s.Path))}"));
-            bool findings = existing.Any(t => File.Exists(Path.Combine(t.Directory, "findings.parquet")));
+            bool findings = existing.Any(t => t.Runs().Count > 0 || File.Exists(Path.Combine(t.Directory, "findings.parquet")));
             throw new IOException($"'{target}' holds other traces ({what}){(findings ? " and their replay findings" : "")}; refusing to replace them. Pass --force to replace the dataset, or choose another output directory.");
         }
     }

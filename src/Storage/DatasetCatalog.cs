@@ -9,12 +9,27 @@ namespace Pipeline.Storage;
 /// <param name="Meta">Its meta.json.</param>
 public sealed record TraceDataset(string Id, string Directory, DatasetMeta Meta)
 {
-    /// <summary>Parquet files of the trace by table name (<c>events</c>, <c>ops</c>, …), sorted.</summary>
+    /// <summary>
+    /// Parquet files of the trace by table name (<c>events</c>, <c>ops</c>, …), sorted: the top-level tables and
+    /// those of every replay run (<see cref="ReplayRuns"/>).
+    /// </summary>
     public IReadOnlyList<(string Table, string Path)> ParquetFiles() =>
-        System.IO.Directory.EnumerateFiles(Directory, "*.parquet")
-            .Select(p => (Table: Path.GetFileNameWithoutExtension(p), Path: p))
+        TopLevelFiles().Concat(Runs().SelectMany(RunFiles))
             .OrderBy(f => f.Table, StringComparer.Ordinal)
+            .ThenBy(f => f.Path, StringComparer.Ordinal)
             .ToArray();
+
+    /// <summary>The replay runs of the trace, oldest first.</summary>
+    /// <exception cref="InvalidDataException">A run's run.json is missing or bad.</exception>
+    public IReadOnlyList<ReplayRun> Runs() => ReplayRuns.List(Directory);
+
+    /// <summary>Parquet files at the top of the trace directory (events, explorations, and replay tables an older mmtrace wrote there).</summary>
+    internal IEnumerable<(string Table, string Path)> TopLevelFiles() =>
+        System.IO.Directory.EnumerateFiles(Directory, "*.parquet").Select(p => (Table: Path.GetFileNameWithoutExtension(p), Path: p));
+
+    /// <summary>Parquet files of one replay run.</summary>
+    internal static IEnumerable<(string Table, string Path)> RunFiles(ReplayRun run) =>
+        System.IO.Directory.EnumerateFiles(run.Directory, "*.parquet").Select(p => (Table: Path.GetFileNameWithoutExtension(p), Path: p));
 }
 
 /// <summary>Finds trace datasets and exposes their Parquet files as DuckDB views.</summary>
@@ -47,31 +62,57 @@ public static class DatasetCatalog
     /// <summary>
     /// Creates one view per Parquet file name found in any trace (<c>events</c>, <c>ops</c>, <c>findings</c>, …),
     /// with a leading <c>trace</c> VARCHAR column naming the trace, over read_parquet of the explicit file list
-    /// (union_by_name, so traces written by different schema versions still combine).
+    /// (union_by_name, so traces written by different schema versions still combine). Tables a replay writes come
+    /// from the replay runs <paramref name="selection"/> picks (every run by default), with the run's
+    /// <c>profile</c>, <c>fixes</c> and <c>arch</c> after <c>trace</c>; <c>replays</c> lists the runs.
     /// </summary>
     /// <returns>The view names created, sorted.</returns>
-    public static IReadOnlyList<string> CreateViews(DuckDbConnection connection, IReadOnlyList<TraceDataset> traces)
+    /// <exception cref="InvalidDataException">A run.json is bad, or no run has the profile <paramref name="selection"/> asks for.</exception>
+    public static IReadOnlyList<string> CreateViews(DuckDbConnection connection, IReadOnlyList<TraceDataset> traces, RunSelection? selection = null)
     {
         ArgumentNullException.ThrowIfNull(connection);
-        var byTable = new SortedDictionary<string, List<(string Path, string Trace)>>(StringComparer.Ordinal);
+        selection ??= RunSelection.All;
+        var byTable = new SortedDictionary<string, List<ViewFile>>(StringComparer.Ordinal);
+        var allRuns = new List<(TraceDataset Trace, ReplayRun Run, bool Latest)>();
         foreach (TraceDataset trace in traces)
         {
-            foreach (var (table, path) in trace.ParquetFiles())
+            var runs = trace.Runs();
+            var chosen = selection.Choose(trace.Id, runs);
+            allRuns.AddRange(runs.Select((r, i) => (trace, r, i == runs.Count - 1)));
+            // Replay tables at the top are an older mmtrace's single run: shown as they are while the trace has no
+            // runs (the next replay moves them into one), ignored once it has.
+            var files = trace.TopLevelFiles()
+                .Where(f => runs.Count == 0 || !ReplayRuns.IsRunTable(f.Table))
+                .Select(f => new ViewFile(f.Table, f.Path, trace.Id, null))
+                .Concat(chosen.SelectMany(r => TraceDataset.RunFiles(r).Select(f => new ViewFile(f.Table, f.Path, trace.Id, r))));
+            foreach (var file in files)
             {
-                if (!byTable.TryGetValue(table, out var files))
+                if (!byTable.TryGetValue(file.Table, out var list))
                 {
-                    files = [];
-                    byTable.Add(table, files);
+                    list = [];
+                    byTable.Add(file.Table, list);
                 }
-                files.Add((Path.GetFullPath(path), trace.Id));
+                list.Add(file with { Path = Path.GetFullPath(file.Path) });
             }
         }
         foreach (var (table, files) in byTable)
         {
-            connection.Execute(ViewSql(table, files));
+            connection.Execute(ViewSql(table, files.OrderBy(f => f.Trace, StringComparer.Ordinal).ThenBy(f => f.Path, StringComparer.Ordinal).ToList()));
         }
-        return byTable.Keys.ToArray();
+        var views = byTable.Keys.ToList();
+        if (allRuns.Count > 0)
+        {
+            connection.Execute(RunsViewSql(allRuns));
+            views.Add(RunsView);
+            views.Sort(StringComparer.Ordinal);
+        }
+        return views;
     }
+
+    /// <summary>The view listing the replay runs of the traces.</summary>
+    public const string RunsView = "replays";
+
+    private sealed record ViewFile(string Table, string Path, string Trace, ReplayRun? Run);
 
     /// <summary>
     /// Columns the <c>events</c> view renames: a column named after an SQL reserved word has to be quoted in every
@@ -80,16 +121,24 @@ public static class DatasetCatalog
     public static IReadOnlyDictionary<string, string> EventViewRenames { get; } =
         new Dictionary<string, string>(StringComparer.Ordinal) { ["order"] = "page_order" };
 
-    private static string ViewSql(string table, List<(string Path, string Trace)> files)
+    private static string ViewSql(string table, List<ViewFile> files)
     {
         var sql = new StringBuilder();
         sql.Append("CREATE OR REPLACE VIEW ").Append(DatasetFiles.SqlIdentifier(table)).Append(" AS SELECT ");
-        sql.Append("CASE filename");
-        foreach (var (path, trace) in files)
+        Case(sql, files, f => f.Trace).Append(" AS trace, ");
+        if (files.Any(f => f.Run is not null))
         {
-            sql.Append(" WHEN ").Append(DatasetFiles.SqlLiteral(path)).Append(" THEN ").Append(DatasetFiles.SqlLiteral(trace));
+            // The run's key, from run.json, in front of the file's own columns (findings and coverage also hold
+            // profile and arch; the run's values are the same and hold for every table).
+            Case(sql, files, f => f.Run?.Profile).Append(" AS profile, ");
+            Case(sql, files, f => f.Run?.Fixes).Append(" AS fixes, ");
+            Case(sql, files, f => f.Run?.Arch).Append(" AS arch, ");
+            sql.Append("COLUMNS(lambda c: c NOT IN ('filename', 'profile', 'fixes', 'arch'))");
         }
-        sql.Append(" END AS trace, * EXCLUDE (filename)");
+        else
+        {
+            sql.Append("* EXCLUDE (filename)");
+        }
         if (table == "events")
         {
             sql.Append(" RENAME (").AppendJoin(", ", EventViewRenames.Select(r => $"{DatasetFiles.SqlIdentifier(r.Key)} AS {r.Value}")).Append(')');
@@ -100,6 +149,33 @@ public static class DatasetCatalog
         // whose files are not all alike; the CASE above names the trace.
         sql.Append("], union_by_name = true, filename = true, hive_partitioning = false)");
         return sql.ToString();
+    }
+
+    private static StringBuilder Case(StringBuilder sql, List<ViewFile> files, Func<ViewFile, string?> value)
+    {
+        sql.Append("CASE filename");
+        foreach (var file in files)
+        {
+            sql.Append(" WHEN ").Append(DatasetFiles.SqlLiteral(file.Path)).Append(" THEN ");
+            sql.Append(value(file) is { } v ? DatasetFiles.SqlLiteral(v) : "NULL");
+        }
+        return sql.Append(" END");
+    }
+
+    private static string RunsViewSql(List<(TraceDataset Trace, ReplayRun Run, bool Latest)> runs)
+    {
+        static string Literal(long? v) => v is long n ? n.ToString(System.Globalization.CultureInfo.InvariantCulture) + "::BIGINT" : "NULL::BIGINT";
+        var rows = runs.Select(r => string.Join(", ",
+            DatasetFiles.SqlLiteral(r.Trace.Id), DatasetFiles.SqlLiteral(r.Run.Profile), DatasetFiles.SqlLiteral(r.Run.Fixes),
+            DatasetFiles.SqlLiteral(r.Run.Arch),
+            DatasetFiles.SqlLiteral(r.Run.ReplayedAt.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss.ffffff", System.Globalization.CultureInfo.InvariantCulture)) + "::TIMESTAMP",
+            r.Latest ? "true" : "false",
+            Literal(r.Run.Scope.Pid), Literal(r.Run.Scope.FromNs), Literal(r.Run.Scope.ToNs),
+            DatasetFiles.SqlLiteral(r.Run.Directory)));
+        return $"""
+            CREATE OR REPLACE VIEW {RunsView} AS SELECT * FROM (VALUES ({string.Join("), (", rows)}))
+                AS t(trace, profile, fixes, arch, replayed_at, latest, scope_pid, scope_from_ns, scope_to_ns, directory)
+            """;
     }
 
     private static IEnumerable<TraceDataset> ResolveOne(string path)

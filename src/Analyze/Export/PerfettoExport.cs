@@ -48,10 +48,14 @@ public static class PerfettoExport
     };
 
     /// <summary>Writes <paramref name="trace"/> as trace-event JSON to <paramref name="output"/>.</summary>
-    public static PerfettoSummary Write(TraceDataset trace, Stream output, CancellationToken cancellationToken = default)
+    /// <param name="trace">The trace.</param>
+    /// <param name="output">The JSON.</param>
+    /// <param name="runs">Which replay run's findings and mremaps to mark (the latest by default).</param>
+    /// <param name="cancellationToken">Stops between events.</param>
+    public static PerfettoSummary Write(TraceDataset trace, Stream output, RunSelection? runs = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(trace);
-        using var runner = QueryRunner.Open([trace.Directory]);
+        using var runner = QueryRunner.Open([trace.Directory], runs: runs ?? RunSelection.Latest);
         var views = ViewNames(runner);
         var findings = views.Contains("findings") ? ReadFindings(runner) : [];
         var mremaps = views.Contains("mremaps") ? ReadMremaps(runner) : [];

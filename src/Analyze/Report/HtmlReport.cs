@@ -38,16 +38,21 @@ public static class HtmlReport
     ];
 
     /// <summary>Writes the report of <paramref name="traces"/> to <paramref name="output"/>.</summary>
-    public static ReportSummary Write(IReadOnlyList<TraceDataset> traces, TextWriter output, CancellationToken cancellationToken = default)
+    /// <param name="traces">The traces, side by side.</param>
+    /// <param name="output">The page.</param>
+    /// <param name="runs">Which replay run's findings, coverage and mremaps to show (the latest by default).</param>
+    /// <param name="cancellationToken">Stops between traces.</param>
+    public static ReportSummary Write(IReadOnlyList<TraceDataset> traces, TextWriter output, RunSelection? runs = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(traces);
+        runs ??= RunSelection.Latest;
         var sections = new List<string>();
         int charts = 0;
         int findings = 0;
         for (int t = 0; t < traces.Count; t++)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            var section = new TraceSection(traces[t], $"t{t.ToString(CultureInfo.InvariantCulture)}");
+            var section = new TraceSection(traces[t], $"t{t.ToString(CultureInfo.InvariantCulture)}", runs);
             sections.Add(section.Render());
             charts += section.ChartCount;
             findings += section.Findings;
@@ -74,7 +79,7 @@ public static class HtmlReport
     internal static string Enc(string? text) => WebUtility.HtmlEncode(text ?? "");
 
     /// <summary>One trace's column of the page.</summary>
-    private sealed class TraceSection(TraceDataset trace, string prefix)
+    private sealed class TraceSection(TraceDataset trace, string prefix, RunSelection runs)
     {
         private readonly StringBuilder _html = new();
         private QueryRunner _runner = null!;
@@ -87,7 +92,7 @@ public static class HtmlReport
 
         public string Render()
         {
-            using var runner = QueryRunner.Open([trace.Directory]);
+            using var runner = QueryRunner.Open([trace.Directory], runs: runs);
             _runner = runner;
             _views = ViewNames();
             _html.Append("<section class=\"trace\" data-trace=\"").Append(Enc(trace.Id)).Append("\">\n<h2>").Append(Enc(trace.Id)).Append("</h2>\n");
@@ -195,6 +200,19 @@ public static class HtmlReport
             {
                 _html.Append("<p class=\"none\">not replayed yet: run <code>mmtrace replay ").Append(Enc(trace.Id)).Append("</code>.</p>\n");
                 return;
+            }
+            var all = trace.Runs();
+            if (runs.Choose(trace.Id, all) is [var run])
+            {
+                _html.Append("<p class=\"run\">replay under ").Append(Enc(run.Profile)).Append(" (").Append(Enc(run.Arch)).Append("), ")
+                    .Append(Enc(run.ReplayedAt.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss 'UTC'", CultureInfo.InvariantCulture)))
+                    .Append(run.Scope.IsWhole ? "" : ", reported within " + Enc(run.Scope.ToString()));
+                if (all.Count > 1)
+                {
+                    _html.Append("; other replays: ").Append(Enc(string.Join(", ", all.Where(r => r != run).Select(r => r.Profile + " (" + r.Arch + ")"))))
+                        .Append(" (<code>mmtrace report --profile P</code>)");
+                }
+                _html.Append("</p>\n");
             }
             var rows = Rows($"SELECT finding_id, profile, checker, coalesce(race, ''), class, severity, message, witness, seqs FROM findings ORDER BY finding_id LIMIT {MaxFindings}");
             long total = L(Rows("SELECT count(*) FROM findings")[0][0]);

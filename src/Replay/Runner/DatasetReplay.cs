@@ -39,8 +39,26 @@ public sealed record DatasetReplayResult(
     /// <summary>Exposure windows found in a real trace (class <c>exposure</c>).</summary>
     public IReadOnlyList<Finding> Exposures { get; init; } = [];
 
-    /// <summary>Findings (the engine's, then exposure windows), empty when nothing was replayed.</summary>
-    public IReadOnlyList<Finding> Findings => Exposures.Count == 0 ? Result?.Findings ?? [] : [.. Result?.Findings ?? [], .. Exposures];
+    /// <summary>
+    /// Findings (the engine's, then exposure windows) within <see cref="DatasetReplayOptions.Scope"/>, empty when
+    /// nothing was replayed.
+    /// </summary>
+    public IReadOnlyList<Finding> Findings => InScope ?? (Exposures.Count == 0 ? Result?.Findings ?? [] : [.. Result?.Findings ?? [], .. Exposures]);
+
+    /// <summary>The findings within the scope when one was given; null when the whole trace was reported.</summary>
+    public IReadOnlyList<Finding>? InScope { get; init; }
+
+    /// <summary>Findings the model made outside the scope (not reported, not written).</summary>
+    public int OutOfScopeFindings { get; init; }
+
+    /// <summary>mremap calls outside the scope (not written).</summary>
+    public int OutOfScopeMremaps { get; init; }
+
+    /// <summary>The run the tables were written to (<c>replay=PROFILE@ARCH/</c> in the dataset).</summary>
+    public ReplayRun? Run { get; init; }
+
+    /// <summary>Replay tables an older mmtrace left at the top of the dataset, moved into a run of their own by this replay.</summary>
+    public ReplayRun? Adopted { get; init; }
 }
 
 /// <summary>What <see cref="DatasetReplay.Run(TraceDataset, KernelProfile, Arch, DatasetReplayOptions, CancellationToken)"/> is asked to do beyond the replay itself.</summary>
@@ -56,6 +74,13 @@ public sealed record DatasetReplayOptions
     /// dataset never pairs findings with another run's ops.
     /// </summary>
     public bool KeepOps { get; init; }
+
+    /// <summary>
+    /// Report only within this process and time range (<c>--pid</c>, <c>--from</c>, <c>--to</c>). The model still
+    /// replays the whole trace, because its state at <c>--from</c> (page tables, TLBs, locks, who holds what) is
+    /// built by everything before it; findings and mremap calls are kept when one of their events is in scope.
+    /// </summary>
+    public TraceScope Scope { get; init; } = TraceScope.Whole;
 }
 
 /// <summary>
@@ -115,7 +140,24 @@ public static class DatasetReplay
     {
         using var connection = database.Connect();
         var eventsPath = Path.Combine(dataset.Directory, DatasetFiles.EventsFile);
+        var adopted = ReplayRuns.AdoptTopLevelTables(dataset.Directory, files => KeyOfOldTables(connection, files), ReplayRuns.DirectoryName(profile.Name, ArchName(arch)));
+        string staging = ReplayRuns.BeginRun(dataset.Directory);
+        try
+        {
+            var result = Run(connection, database, dataset, eventsPath, staging, profile, arch, options, cancellationToken);
+            var run = ReplayRuns.Commit(staging, profile.Name, FixesOf(profile), ArchName(arch), options.Scope, DateTimeOffset.UtcNow);
+            return result with { Run = run, Adopted = adopted };
+        }
+        finally
+        {
+            ReplayRuns.Abandon(staging);
+        }
+    }
 
+    private static DatasetReplayResult Run(
+        DuckDbConnection connection, DuckDbDatabase database, TraceDataset dataset, string eventsPath, string staging,
+        KernelProfile profile, Arch arch, DatasetReplayOptions options, CancellationToken cancellationToken)
+    {
         // Op traces stream straight into the engine (schedule = row order): memory is the engine's state, not the trace.
         var diagnostics = new IngestDiagnostics();
         var engine = new ReplayEngine(profile, arch);
@@ -160,21 +202,14 @@ public static class DatasetReplay
                     extents.AddRange(rows);
                 },
             };
-            string opsPath = Path.Combine(dataset.Directory, LoweredOps.FileName);
+            string opsPath = Path.Combine(staging, LoweredOps.FileName);
             // Its own connection: the events are still streaming from the first one while ops are appended.
             using var opsConnection = options.KeepOps ? database.Connect() : null;
             using var opsWriter = opsConnection is null ? null : new LoweredOps.Writer(opsConnection);
             (result, lowering) = TraceLowering.LowerAndReplay(Tee(EventReader.ReadEvents(connection, eventsPath), mremapTracker, cancellationToken), profile, arch, opsWriter);
             cancellationToken.ThrowIfCancellationRequested();
             mremapTracker.Finish();
-            if (opsWriter is not null)
-            {
-                opsWriter.Complete(opsPath);
-            }
-            else
-            {
-                File.Delete(opsPath);
-            }
+            opsWriter?.Complete(opsPath);
             opCount = lowering.Statistics.Ops;
         }
         else
@@ -183,12 +218,21 @@ public static class DatasetReplay
         }
         IReadOnlyList<Finding> exposures = lowering?.Exposures ?? [];
         IReadOnlyList<Finding> findings = [.. result?.Findings ?? [], .. exposures];
-        WriteFindings(findings, profile, arch, dataset.Directory);
+        int allFindings = findings.Count;
+        int allCalls = calls.Count;
+        if (!options.Scope.IsWhole)
+        {
+            var inScope = SeqsInScope(connection, eventsPath, options.Scope, findings.SelectMany(f => f.Seqs).Concat(calls.Select(c => c.Seq)));
+            findings = [.. findings.Where(f => f.Seqs.Any(inScope.Contains))];
+            calls = [.. calls.Where(c => inScope.Contains(c.Seq))];
+            extents = [.. extents.Where(e => inScope.Contains(e.Seq))];
+        }
+        WriteFindings(findings, profile, arch, staging);
 
         IReadOnlyList<RaceCoverage> coverage = lowering is null
             ? opCoverage.Build()
             : lowering.Coverage.Build(e => lowering.EventsSeen.Contains(e) || dataset.Meta.EventCounts.ContainsKey(e));
-        WriteCoverage(connection, coverage, profile, arch, dataset.Directory);
+        WriteCoverage(connection, coverage, profile, arch, staging);
 
         int mremaps = 0;
         int undecided = 0;
@@ -197,7 +241,7 @@ public static class DatasetReplay
         {
             ignored = lowering.Statistics.Events;
             MremapAnalyzer.SortRows(calls, extents);
-            WriteMremaps(calls, extents, dataset.Directory);
+            WriteMremaps(calls, extents, staging);
             mremaps = calls.Count;
             undecided = calls.Count(c => c.Undecided);
         }
@@ -208,8 +252,70 @@ public static class DatasetReplay
             UndecidedMremaps = undecided,
             Exposures = exposures,
             Coverage = coverage,
+            InScope = options.Scope.IsWhole ? null : findings,
+            OutOfScopeFindings = allFindings - findings.Count,
+            OutOfScopeMremaps = allCalls - calls.Count,
         };
     }
+
+    /// <summary>The seqs among <paramref name="candidates"/> whose events are within <paramref name="scope"/>.</summary>
+    private static HashSet<long> SeqsInScope(DuckDbConnection connection, string eventsPath, TraceScope scope, IEnumerable<long> candidates)
+    {
+        connection.Execute("CREATE OR REPLACE TEMP TABLE scope_candidates (seq BIGINT)");
+        using (var appender = connection.CreateAppender("scope_candidates"))
+        {
+            foreach (long seq in candidates.Distinct())
+            {
+                appender.BeginRow().Append(seq).EndRow();
+            }
+            appender.Close();
+        }
+        var seqs = new HashSet<long>();
+        using (var reader = connection.Query($"""
+            SELECT e.seq FROM read_parquet({DatasetFiles.SqlLiteral(eventsPath)}) e SEMI JOIN scope_candidates c ON e.seq = c.seq
+            WHERE {scope.EventPredicate("e")}
+            """))
+        {
+            while (reader.Read())
+            {
+                seqs.Add(reader.GetInt64(0));
+            }
+        }
+        connection.Execute("DROP TABLE scope_candidates");
+        return seqs;
+    }
+
+    /// <summary>Profile, fixes and arch of replay tables an older mmtrace wrote at the top of a dataset, as they name them.</summary>
+    private static (string Profile, string Fixes, string Arch)? KeyOfOldTables(DuckDbConnection connection, IReadOnlyDictionary<string, string> files)
+    {
+        foreach (string table in new[] { FindingsTable, CoverageTable })
+        {
+            if (!files.TryGetValue(table, out var path))
+            {
+                continue;
+            }
+            try
+            {
+                using var reader = connection.Query($"SELECT profile, arch FROM read_parquet({DatasetFiles.SqlLiteral(path)}) WHERE profile IS NOT NULL AND arch IS NOT NULL LIMIT 1");
+                if (reader.Read())
+                {
+                    string name = reader.GetString(0);
+                    // Fixes: a plain profile name has its own; one with +/- adjustments says them in its name.
+                    string fixes = KernelProfile.Names.Contains(name, StringComparer.Ordinal) ? FixesOf(KernelProfile.Parse(name)) : "";
+                    return (name, fixes, reader.GetString(1));
+                }
+            }
+            catch (DuckDbException)
+            {
+                // A table without those columns (written before they existed): try the next, else "unknown".
+            }
+        }
+        return null;
+    }
+
+    private static string FixesOf(KernelProfile profile) => string.Join(",", KernelProfile.FixNamesOf(profile.Fixes));
+
+    private static string ArchName(Arch arch) => arch == Arch.X86 ? "x86" : "arm64";
 
     /// <summary>Hands each row to <paramref name="tracker"/> before passing it on; checks for cancellation every 64 Ki rows.</summary>
     private static IEnumerable<EventRow> Tee(IEnumerable<EventRow> rows, AddressSpaceTracker tracker, CancellationToken cancellationToken)
@@ -288,11 +394,24 @@ public static class DatasetReplay
         return OpTraceLoader.Load(EventReader.ReadEvents(connection, eventsPath), diagnostics, eventsPath);
     }
 
-    /// <summary>Writes <c>findings.parquet</c> of a dataset (replacing it atomically).</summary>
-    public static void WriteFindings(TraceDataset dataset, IReadOnlyList<Finding> findings, KernelProfile profile, Arch arch)
+    /// <summary>
+    /// Writes <c>findings.parquet</c> of a dataset as the run of <paramref name="profile"/> on <paramref name="arch"/>
+    /// (replacing that run whole, and no other).
+    /// </summary>
+    public static ReplayRun WriteFindings(TraceDataset dataset, IReadOnlyList<Finding> findings, KernelProfile profile, Arch arch)
     {
         ArgumentNullException.ThrowIfNull(dataset);
-        WriteFindings(findings, profile, arch, dataset.Directory);
+        ArgumentNullException.ThrowIfNull(profile);
+        string staging = ReplayRuns.BeginRun(dataset.Directory);
+        try
+        {
+            WriteFindings(findings, profile, arch, staging);
+            return ReplayRuns.Commit(staging, profile.Name, FixesOf(profile), ArchName(arch), TraceScope.Whole, DateTimeOffset.UtcNow);
+        }
+        finally
+        {
+            ReplayRuns.Abandon(staging);
+        }
     }
 
     /// <summary>The mremap prediction rules a kernel profile implies.</summary>
@@ -311,8 +430,8 @@ public static class DatasetReplay
 
     private static void WriteFindings(IReadOnlyList<Finding> findings, KernelProfile profile, Arch arch, string directory)
     {
-        string fixes = string.Join(",", KernelProfile.FixNamesOf(profile.Fixes));
-        string archName = arch == Arch.X86 ? "x86" : "arm64";
+        string fixes = FixesOf(profile);
+        string archName = ArchName(arch);
         new ParquetTable()
             .Int64("finding_id", findings.Select((_, i) => (long)i))
             .String("profile", findings.Select(_ => profile.Name))

@@ -111,7 +111,7 @@ public sealed class CoverageTests : IDisposable
 
         using var database = DuckDbDatabase.Open();
         using var connection = database.Connect();
-        string path = Path.Combine(dataset.Directory, DatasetReplay.CoverageTable + ".parquet").Replace("'", "''", StringComparison.Ordinal);
+        string path = Path.Combine(result.Run!.Directory, DatasetReplay.CoverageTable + ".parquet").Replace("'", "''", StringComparison.Ordinal);
         using var reader = connection.Query($"SELECT race, verdict, actor_counts[1], record_command IS NULL FROM read_parquet('{path}') ORDER BY race");
         var rows = new List<(string, string, long, bool)>();
         while (reader.Read())

@@ -38,7 +38,7 @@ public sealed class DatasetReplayLoweringTests : IDisposable
         Assert.Equal(result.Lowering!.Ops, result.OpCount);
         using var database = DuckDbDatabase.Open();
         using var connection = database.Connect();
-        string ops = Path.Combine(dataset.Directory, LoweredOps.FileName).Replace("'", "''", StringComparison.Ordinal);
+        string ops = Path.Combine(result.Run!.Directory, LoweredOps.FileName).Replace("'", "''", StringComparison.Ordinal);
         using (var reader = connection.Query($"SELECT count(*), count(DISTINCT seq), min(op_index), max(op_index) FROM read_parquet('{ops}')"))
         {
             Assert.True(reader.Read());
@@ -52,7 +52,7 @@ public sealed class DatasetReplayLoweringTests : IDisposable
             Assert.Contains("mm=", reader.GetString(1), StringComparison.Ordinal);
             Assert.Contains("pfn=0x199e00", reader.GetString(1), StringComparison.Ordinal);
         }
-        string findings = Path.Combine(dataset.Directory, DatasetReplay.FindingsTable + ".parquet");
+        string findings = Path.Combine(result.Run.Directory, DatasetReplay.FindingsTable + ".parquet");
         Assert.True(File.Exists(findings));
     }
 
@@ -62,27 +62,28 @@ public sealed class DatasetReplayLoweringTests : IDisposable
         var dataset = IngestCorpusText();
         var latest = KernelProfile.Parse("latest", []);
         var kept = DatasetReplay.Run(dataset, latest, Arch.X86, new DatasetReplayOptions { KeepOps = true });
-        string[] keptTables = Tables(dataset, "findings", "mremaps", "mremap_moves");
-        Assert.True(File.Exists(Path.Combine(dataset.Directory, LoweredOps.FileName)));
+        string[] keptTables = Tables(kept.Run!.Directory, "findings", "mremaps", "mremap_moves");
+        Assert.True(File.Exists(Path.Combine(kept.Run.Directory, LoweredOps.FileName)));
 
         var result = DatasetReplay.Run(dataset, latest, Arch.X86);
 
-        Assert.False(File.Exists(Path.Combine(dataset.Directory, LoweredOps.FileName)));
+        Assert.Equal(kept.Run.Directory, result.Run!.Directory);
+        Assert.False(File.Exists(Path.Combine(result.Run.Directory, LoweredOps.FileName)));
         Assert.False(result.OpsKept);
         Assert.Equal(kept.OpCount, result.OpCount);
         Assert.True(result.Mremaps > 0);
-        Assert.Equal(keptTables, Tables(dataset, "findings", "mremaps", "mremap_moves"));
+        Assert.Equal(keptTables, Tables(result.Run.Directory, "findings", "mremaps", "mremap_moves"));
     }
 
-    /// <summary>Every row of the named tables of a dataset, as text, in file order.</summary>
-    private static string[] Tables(TraceDataset dataset, params string[] names)
+    /// <summary>Every row of the named tables of a replay run, as text, in file order.</summary>
+    private static string[] Tables(string runDirectory, params string[] names)
     {
         using var database = DuckDbDatabase.Open();
         using var connection = database.Connect();
         var rows = new List<string>();
         foreach (string name in names)
         {
-            string path = Path.Combine(dataset.Directory, name + ".parquet").Replace("'", "''", StringComparison.Ordinal);
+            string path = Path.Combine(runDirectory, name + ".parquet").Replace("'", "''", StringComparison.Ordinal);
             using var reader = connection.Query($"SELECT CAST(t AS VARCHAR) FROM read_parquet('{path}') t");
             while (reader.Read())
             {
@@ -102,7 +103,7 @@ public sealed class DatasetReplayLoweringTests : IDisposable
         Assert.DoesNotContain(result.Findings, f => f.Class == FindingClass.Inconsistent);
         using var database = DuckDbDatabase.Open();
         using var connection = database.Connect();
-        string findings = Path.Combine(dataset.Directory, DatasetReplay.FindingsTable + ".parquet").Replace("'", "''", StringComparison.Ordinal);
+        string findings = Path.Combine(result.Run!.Directory, DatasetReplay.FindingsTable + ".parquet").Replace("'", "''", StringComparison.Ordinal);
         using var reader = connection.Query($"SELECT count(*) FROM read_parquet('{findings}') WHERE class = 'inconsistent'");
         Assert.True(reader.Read());
         Assert.Equal(0L, reader.GetInt64(0));
