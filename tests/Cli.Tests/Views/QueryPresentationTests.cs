@@ -96,6 +96,6 @@ public sealed class QueryPresentationTests
 
         var nosuch = Mmtrace.Run("query", ds, "--sql", "SELECT * FROM coverage_of_things");
         Assert.Equal(3, nosuch.ExitCode);
-        Assert.Contains("no view named 'coverage_of_things': the views here are coverage, events, findings, mremap_moves, mremaps, ops, processes, threads, tlb_flush_reason", nosuch.Stderr, StringComparison.Ordinal);
+        Assert.Contains("no view named 'coverage_of_things': the views here are coverage, events, findings, mremap_moves, mremaps, ops, processes, replays, threads, tlb_flush_reason", nosuch.Stderr, StringComparison.Ordinal);
     }
 }
