@@ -188,13 +188,13 @@ public static class ReplayRuns
                 : TraceScope.Whole;
             return new ReplayRun(
                 runDirectory,
-                root.GetProperty("profile").GetString() ?? throw new InvalidDataException("profile is null"),
-                root.GetProperty("fixes").GetString() ?? "",
-                root.GetProperty("arch").GetString() ?? throw new InvalidDataException("arch is null"),
-                DateTimeOffset.Parse(root.GetProperty("replayed_at").GetString() ?? "", CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal),
+                Required(root, "profile"),
+                Required(root, "fixes"),
+                Required(root, "arch"),
+                DateTimeOffset.Parse(Required(root, "replayed_at"), CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal),
                 scope);
         }
-        catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException or FormatException or InvalidDataException)
+        catch (Exception e) when (e is JsonException or InvalidOperationException or FormatException or InvalidDataException)
         {
             throw new InvalidDataException($"'{path}': expected the run description mmtrace replay writes (profile, fixes, arch, replayed_at, scope): {e.Message}", e);
         }
@@ -317,6 +317,11 @@ public static class ReplayRuns
             json.WriteNull(name);
         }
     }
+
+    private static string Required(JsonElement e, string name) =>
+        e.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String
+            ? v.GetString()!
+            : throw new InvalidDataException($"no string '{name}'");
 
     private static int? OptionalInt(JsonElement e, string name) =>
         e.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Number ? v.GetInt32() : null;
