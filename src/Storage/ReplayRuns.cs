@@ -128,8 +128,11 @@ public static class ReplayRuns
     /// <summary>The run's description inside its directory.</summary>
     public const string RunFile = "run.json";
 
-    // A temporary run directory: never matches Prefix, so a crash leaves nothing a reader takes for a run.
+    // A run being written, and a run set aside while its replacement is renamed in: hidden, never matching Prefix,
+    // so a crash leaves nothing a reader takes for a run. Both carry the writer's pid: the next replay of the
+    // dataset removes those of writers that are gone (and puts back a run set aside and never replaced).
     private const string StagingPrefix = ".replay-staging-";
+    private const string AsidePrefix = ".replay-aside-";
 
     // NAME_MAX is 255; a profile with many --fix adjustments gets a shortened name with a hash of the full one.
     private const int MaxNameLength = 160;
@@ -200,9 +203,57 @@ public static class ReplayRuns
         }
     }
 
-    /// <summary>A fresh staging directory inside <paramref name="datasetDirectory"/> for the tables of a run.</summary>
-    public static string BeginRun(string datasetDirectory) =>
-        System.IO.Directory.CreateDirectory(Path.Combine(datasetDirectory, StagingPrefix + Path.GetRandomFileName().Replace(".", "", StringComparison.Ordinal))).FullName;
+    /// <summary>
+    /// A fresh staging directory inside <paramref name="datasetDirectory"/> for the tables of a run; first clears
+    /// what replays that died there left (<see cref="SweepDead"/>).
+    /// </summary>
+    public static string BeginRun(string datasetDirectory)
+    {
+        SweepDead(datasetDirectory);
+        return System.IO.Directory.CreateDirectory(Path.Combine(datasetDirectory, HiddenName(StagingPrefix))).FullName;
+    }
+
+    /// <summary>
+    /// Removes the staging directories of replays whose process is gone, and puts back a run one of them had set
+    /// aside when it died between the two renames of <see cref="Commit"/> (the run is then not missing for good).
+    /// </summary>
+    public static void SweepDead(string datasetDirectory)
+    {
+        foreach (string directory in System.IO.Directory.EnumerateDirectories(datasetDirectory, ".replay-*"))
+        {
+            string name = Path.GetFileName(directory);
+            string prefix = name.StartsWith(StagingPrefix, StringComparison.Ordinal) ? StagingPrefix
+                : name.StartsWith(AsidePrefix, StringComparison.Ordinal) ? AsidePrefix : "";
+            int dash = prefix.Length == 0 ? -1 : name.IndexOf('-', prefix.Length);
+            if (dash < 0 || !int.TryParse(name.AsSpan(prefix.Length, dash - prefix.Length), NumberStyles.None, CultureInfo.InvariantCulture, out int pid)
+                || pid == Environment.ProcessId || Native.PosixFs.ProcessExists(pid))
+            {
+                continue;
+            }
+            if (prefix == AsidePrefix && TryRead(directory) is { } run
+                && Path.Combine(datasetDirectory, DirectoryName(run.Profile, run.Arch)) is var target && !System.IO.Directory.Exists(target))
+            {
+                System.IO.Directory.Move(directory, target);
+                continue;
+            }
+            System.IO.Directory.Delete(directory, recursive: true);
+        }
+    }
+
+    private static ReplayRun? TryRead(string directory)
+    {
+        try
+        {
+            return Read(directory);
+        }
+        catch (InvalidDataException)
+        {
+            return null;
+        }
+    }
+
+    private static string HiddenName(string prefix) => string.Create(CultureInfo.InvariantCulture,
+        $"{prefix}{Environment.ProcessId}-{Path.GetRandomFileName().Replace(".", "", StringComparison.Ordinal)}");
 
     /// <summary>Removes a staging directory that was not committed (the replay failed or was cancelled).</summary>
     public static void Abandon(string stagingDirectory)
@@ -229,7 +280,7 @@ public static class ReplayRuns
         string? aside = null;
         if (System.IO.Directory.Exists(target))
         {
-            aside = Path.Combine(dataset, StagingPrefix + "old-" + Path.GetRandomFileName().Replace(".", "", StringComparison.Ordinal));
+            aside = Path.Combine(dataset, HiddenName(AsidePrefix));
             System.IO.Directory.Move(target, aside);
         }
         System.IO.Directory.Move(stagingDirectory, target);
@@ -247,9 +298,12 @@ public static class ReplayRuns
     /// </summary>
     /// <param name="datasetDirectory">The dataset.</param>
     /// <param name="keyOf">Reads (profile, fixes, arch) from the old tables; null when they do not say.</param>
-    /// <param name="replacing">The run directory name the caller is about to write: old tables of that run are removed, not kept.</param>
-    /// <returns>The run the tables were moved into, or null when there were none (or they were the replaced run's).</returns>
-    public static ReplayRun? AdoptTopLevelTables(string datasetDirectory, Func<IReadOnlyDictionary<string, string>, (string Profile, string Fixes, string Arch)?> keyOf, string replacing)
+    /// <returns>
+    /// The run the tables were moved into, or null when there were none, or when a run of their profile and arch
+    /// exists already (it is newer: only an older mmtrace writes top-level tables, and the views ignore them once
+    /// the trace has runs); they are removed then.
+    /// </returns>
+    public static ReplayRun? AdoptTopLevelTables(string datasetDirectory, Func<IReadOnlyDictionary<string, string>, (string Profile, string Fixes, string Arch)?> keyOf)
     {
         ArgumentNullException.ThrowIfNull(keyOf);
         var files = Tables
@@ -262,7 +316,7 @@ public static class ReplayRuns
         }
         // A table of unknown origin still becomes a run, named so: nothing a user replayed disappears.
         var (profile, fixes, arch) = keyOf(files) ?? ("unknown", "", "unknown");
-        if (DirectoryName(profile, arch) == replacing)
+        if (System.IO.Directory.Exists(Path.Combine(datasetDirectory, DirectoryName(profile, arch))))
         {
             foreach (string path in files.Values)
             {
@@ -275,12 +329,6 @@ public static class ReplayRuns
         foreach (var (table, path) in files)
         {
             File.Move(path, Path.Combine(staging, table + ".parquet"));
-        }
-        if (System.IO.Directory.Exists(Path.Combine(datasetDirectory, DirectoryName(profile, arch))))
-        {
-            // A run of that key exists already: it is newer than top-level tables, which only an older mmtrace writes.
-            Abandon(staging);
-            return null;
         }
         return Commit(staging, profile, fixes, arch, TraceScope.Whole, at);
     }

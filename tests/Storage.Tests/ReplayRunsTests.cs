@@ -107,6 +107,28 @@ public sealed class ReplayRunsTests
     }
 
     [SkippableFact]
+    public void BeginRun_LeftoversOfADeadReplay_StagingRemovedAndARunSetAsidePutBack()
+    {
+        using var dir = new TempDirectory();
+        var ds = Dataset(dir);
+        WriteRun(ds.Directory, "v5.13", "x86", "R1", s_t0);
+        WriteRun(ds.Directory, "latest", "x86", "R3", s_t0);
+        // A replay (pid 2^31-1: no such process) killed between Commit's renames: latest@x86 set aside, its
+        // replacement still staged.
+        string aside = Path.Combine(ds.Directory, ".replay-aside-2147483647-x");
+        string staging = Path.Combine(ds.Directory, ".replay-staging-2147483647-y");
+        Directory.Move(Path.Combine(ds.Directory, "replay=latest@x86"), aside);
+        Directory.CreateDirectory(staging);
+
+        string mine = ReplayRuns.BeginRun(ds.Directory);
+
+        Assert.Equal(["latest@x86", "v5.13@x86"], ds.Runs().Select(r => r.Name).Order(StringComparer.Ordinal));
+        Assert.Equal(new[] { mine, Path.Combine(ds.Directory, "replay=latest@x86"), Path.Combine(ds.Directory, "replay=v5.13@x86") }.Order(StringComparer.Ordinal),
+            Directory.GetDirectories(ds.Directory).Order(StringComparer.Ordinal));
+        ReplayRuns.Abandon(mine);
+    }
+
+    [SkippableFact]
     public void Read_RunWithoutOrWithBadRunJson_ErrorNamesTheFile()
     {
         using var dir = new TempDirectory();

@@ -140,13 +140,14 @@ public static class DatasetReplay
     {
         using var connection = database.Connect();
         var eventsPath = Path.Combine(dataset.Directory, DatasetFiles.EventsFile);
-        var adopted = ReplayRuns.AdoptTopLevelTables(dataset.Directory, files => KeyOfOldTables(connection, files), ReplayRuns.DirectoryName(profile.Name, ArchName(arch)));
+        var adopted = ReplayRuns.AdoptTopLevelTables(dataset.Directory, files => KeyOfOldTables(connection, files));
         string staging = ReplayRuns.BeginRun(dataset.Directory);
         try
         {
             var result = Run(connection, database, dataset, eventsPath, staging, profile, arch, options, cancellationToken);
             var run = ReplayRuns.Commit(staging, profile.Name, FixesOf(profile), ArchName(arch), options.Scope, DateTimeOffset.UtcNow);
-            return result with { Run = run, Adopted = adopted };
+            // Old tables of this very profile and arch were a run only until this one replaced it.
+            return result with { Run = run, Adopted = adopted?.Directory == run.Directory ? null : adopted };
         }
         finally
         {
