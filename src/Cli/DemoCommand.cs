@@ -14,7 +14,7 @@ namespace Pipeline.Cli;
 /// <c>mmtrace demo</c>: the whole pipeline on the embedded scenarios. Synthesizes every seed race as an op trace,
 /// ingests them as partitions of one dataset, replays each under no fix, the last kernel that had the race, the
 /// first that fixed it, and every fix, prints the table of findings and one witness, and leaves the dataset
-/// (with findings.parquet) for 'mmtrace query'.
+/// (with findings.parquet in replay=PROFILE@ARCH/) for 'mmtrace query'.
 /// </summary>
 internal static class DemoCommand
 {

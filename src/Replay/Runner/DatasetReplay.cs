@@ -86,8 +86,9 @@ public sealed record DatasetReplayOptions
 /// <summary>
 /// Replays the datasets <c>mmtrace replay</c> names: op traces (<c>mmop:*</c> events) go through the engine and
 /// their findings are written as <c>findings.parquet</c>; mremap calls of real traces are analysed into
-/// <c>mremaps.parquet</c> and <c>mremap_moves.parquet</c> (the predicted page-table moves per extent).
-/// Each file is replaced atomically.
+/// <c>mremaps.parquet</c> and <c>mremap_moves.parquet</c> (the predicted page-table moves per extent). The files
+/// of one replay form a run, <c>replay=PROFILE@ARCH/</c> (<see cref="ReplayRuns"/>), staged and renamed into place
+/// whole, replacing only the earlier run under the same profile and arch.
 /// </summary>
 public static class DatasetReplay
 {
