@@ -35,7 +35,7 @@ internal static class QueryCommand
 
         var raw = new Option<bool>("--raw") { Description = "Table output: print addresses, pfns and byte counts as stored (decimal) instead of hex and KiB/MiB; CSV and JSON are always exact." };
 
-        var command = new Command("query", "Run DuckDB SQL over trace datasets.")
+        var command = new Command("query", "Run DuckDB SQL over trace datasets; with neither --sql nor --name, a SQL prompt (statements end with ';', .help for dot-commands; reads a script when stdin is not a terminal; history in ~/.mmtrace_history, line editing through rlwrap).")
         {
             datasets, sql, name, parameters, format, readOnly, raw,
         };
@@ -43,12 +43,12 @@ internal static class QueryCommand
         {
             var sqlText = parse.GetValue(sql);
             var queryName = parse.GetValue(name);
-            if ((sqlText is null) == (queryName is null))
+            if (sqlText is not null && queryName is not null)
             {
-                throw new UsageException("Give exactly one of --sql \"SQL\" or --name NAME.");
+                throw new UsageException("Give one of --sql \"SQL\" or --name NAME, not both (neither opens the SQL prompt).");
             }
             var paramValues = ParseParameters(parse.GetValue(parameters) ?? []);
-            if (sqlText is not null && paramValues.Count > 0)
+            if (queryName is null && paramValues.Count > 0)
             {
                 throw new UsageException("--param goes with --name (a named query declares its parameters).");
             }
@@ -58,6 +58,10 @@ internal static class QueryCommand
                 "json" => ResultFormat.Json,
                 _ => ResultFormat.Table,
             };
+            if (sqlText is null && queryName is null)
+            {
+                return QueryShell.Start(parse.GetValue(datasets)!, parse.GetValue(readOnly), resultFormat, parse.GetValue(raw), cancellationToken);
+            }
             using var runner = QueryRunner.Open(parse.GetValue(datasets)!, parse.GetValue(readOnly));
             // DuckDB does not watch the token: Ctrl-C interrupts the query, and again every 200 ms until it has
             // stopped, because an interrupt that lands just before DuckDB starts the query is cleared by the start.
