@@ -361,8 +361,9 @@ internal static class DemoCommand
             foreach (var (profileName, bound, expectFound) in new[] { (benignBuggy, 2, true), (benignFixed, 3, false) })
             {
                 cancellationToken.ThrowIfCancellationRequested();
+                bar?.Show($"demo: explore {BenignScenario}-benign under {profileName}", null, "", force: true);
                 var explored = DatasetExplore.Run(benignDataset, KernelProfile.Parse(profileName), Arch.X86,
-                    new ExploreOptions { Bound = bound, Progress = bar?.ForExplore(BenignScenario + "-benign", null) }, cancellationToken).Result;
+                    new ExploreOptions { Bound = bound, Progress = bar?.ForExplore($"{BenignScenario}-benign under {profileName}", null) }, cancellationToken).Result;
                 var violation = explored.Violations.FirstOrDefault(v => v.Finding.Checker == benignScenario.Checker);
                 bool ok = (violation is not null) == expectFound && explored.Exhaustive;
                 explorations.Add(new ExploreRow(BenignScenario + "-benign", profileName, bound, explored,
