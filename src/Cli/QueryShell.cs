@@ -62,7 +62,8 @@ internal sealed class QueryShell
 
     /// <summary>
     /// <c>mmtrace query DATASET...</c> with no SQL: opens the views and runs the prompt over stdin. Ctrl-C stops
-    /// the running statement (DuckDB is interrupted, as for --sql) and leaves the prompt.
+    /// the running statement (DuckDB is interrupted, as for --sql) and leaves the prompt, at once also when it
+    /// waits for a line.
     /// </summary>
     public static int Start(string[] datasets, bool readOnly, ResultFormat format, bool raw, CancellationToken cancellationToken)
     {
@@ -108,7 +109,7 @@ internal sealed class QueryShell
                 _output.Write(statement.Length == 0 ? Prompt : ContinuationPrompt);
                 _output.Flush();
             }
-            string? line = _input.ReadLine();
+            string? line = ReadLine(cancellationToken);
             if (line is null || cancellationToken.IsCancellationRequested)
             {
                 break;
@@ -167,6 +168,28 @@ internal sealed class QueryShell
             _output.WriteLine();
         }
         return Exit();
+    }
+
+    /// <summary>
+    /// The next line, or null at the end of the input or on Ctrl-C. At the prompt the read waits on another
+    /// thread, so Ctrl-C (which cancels the token, see CommandRunner) leaves at once instead of after Enter.
+    /// </summary>
+    private string? ReadLine(CancellationToken cancellationToken)
+    {
+        if (!_interactive)
+        {
+            return _input.ReadLine();
+        }
+        var read = Task.Run(() => _input.ReadLine(), CancellationToken.None);
+        try
+        {
+            read.Wait(cancellationToken);
+        }
+        catch (OperationCanceledException)
+        {
+            return null;
+        }
+        return read.Result;
     }
 
     private int Exit() => _failed > 0 && !_interactive ? ExitCodes.BadInput : ExitCodes.Success;
