@@ -96,7 +96,7 @@ internal sealed class ProgressLine
     /// <summary>Explore's progress: schedules run, against the budget when there is one.</summary>
     public IProgress<long> ForExplore(string trace, long? budget) => new Adapter<long>(schedules =>
         Show("explore " + trace, budget is { } b and > 0 ? (double)schedules / b : null,
-            string.Create(CultureInfo.InvariantCulture, $"{schedules:N0}{(budget is { } all ? $"/{all:N0}" : "")} schedules {schedules / Seconds:F0}/s")));
+            string.Create(CultureInfo.InvariantCulture, $"{schedules:N0}{(budget is { } all ? $"/{all:N0}" : "")} schedule{(schedules == 1 && budget is null ? "" : "s")} {schedules / Seconds:F0}/s")));
 
     /// <summary>Calls back on the reporting thread: <see cref="Progress{T}"/> would post to the thread pool and draw after Finish.</summary>
     private sealed class Adapter<T>(Action<T> report) : IProgress<T>

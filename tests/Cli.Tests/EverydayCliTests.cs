@@ -35,6 +35,7 @@ public sealed class EverydayCliTests
               GROUP BY event ORDER BY n DESC LIMIT 2;
             -- a comment line between statements
             SELECT 'a;b' AS s; SELECT count(DISTINCT pid) > 0 AS has_threads FROM threads;
+            SELECT /* a ; in a block comment */ $$x;y$$ AS d;
             SELECT count(*) AS events FROM events
             """;
 
@@ -49,6 +50,7 @@ public sealed class EverydayCliTests
             + "event,n\nkmem:mm_page_free,1591\nkmem:rss_stat,760\n"
             + "s\na;b\n"
             + "has_threads\ntrue\n"
+            + "d\nx;y\n"
             + "events\n3298\n",
             result.Stdout.Replace("\r", "", StringComparison.Ordinal));
     }
@@ -245,6 +247,33 @@ public sealed class EverydayCliTests
             Assert.False(string.IsNullOrEmpty(entry.GetProperty("race").GetString()));
         }
         Assert.Equal("I1", root.GetProperty("witness").GetProperty("checker").GetString());
+    }
+
+    [SkippableFact]
+    public void Replay_AtATerminal_DrawsProgressOnlyThere()
+    {
+        Skip.IfNot(File.Exists("/usr/bin/script"), "util-linux 'script' (a pseudo-terminal for stderr) is not installed");
+        using var dir = new TempDir();
+        // Progress is told every 64 Ki events: a workload of a few times that many.
+        Assert.Equal(0, Mmtrace.Run("synth", "random", "--ops", "200000", "-o", dir["w.txt"]).ExitCode);
+        Assert.Equal(0, Mmtrace.Run("ingest", dir["w.txt"], "-o", dir["w"]).ExitCode);
+        var start = new ProcessStartInfo("/usr/bin/script") { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true, UseShellExecute = false };
+        foreach (var arg in new[] { "-qec", $"dotnet '{Path.Combine(AppContext.BaseDirectory, "mmtrace.dll")}' replay '{dir["w"]}' > '{dir["out.txt"]}'", "/dev/null" })
+        {
+            start.ArgumentList.Add(arg);
+        }
+        using var process = Process.Start(start)!;
+        process.StandardInput.Close();
+        var screen = process.StandardOutput.ReadToEndAsync();
+        _ = process.StandardError.ReadToEndAsync();
+        Assert.True(process.WaitForExit(TimeSpan.FromMinutes(10)), "replay did not finish");
+
+        Assert.True(process.ExitCode == 0, screen.Result);
+        Assert.Matches(@"replay w \[#*\.*\] +[0-9.]+% 65,536/[0-9,]+ events", screen.Result);
+        // The results went to the file, without a trace of the progress line.
+        string results = File.ReadAllText(dir["out.txt"]);
+        Assert.StartsWith("trace w: R1 ", results, StringComparison.Ordinal);
+        Assert.DoesNotContain('\r', results);
     }
 
     [SkippableFact]
