@@ -72,30 +72,12 @@ public sealed class EverydayCliTests
     [SkippableFact]
     public void QueryPrompt_AtATerminal_PromptsContinuesAndKeepsHistory()
     {
-        Skip.IfNot(File.Exists("/usr/bin/script"), "util-linux 'script' (a pseudo-terminal for the prompt) is not installed");
         using var dir = Ingested(out var ds);
         string history = dir["history"];
-        var start = new ProcessStartInfo("/usr/bin/script")
-        {
-            RedirectStandardInput = true,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        foreach (var arg in new[] { "-qec", $"dotnet '{Path.Combine(AppContext.BaseDirectory, "mmtrace.dll")}' query '{ds}'", "/dev/null" })
-        {
-            start.ArgumentList.Add(arg);
-        }
-        start.Environment["MMTRACE_HISTORY"] = history;
-        using var process = Process.Start(start)!;
-        process.StandardInput.Write("SELECT 40 + 2\n  AS answer;\n.schema processes\n.quit\n");
-        process.StandardInput.Close();
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        Assert.True(process.WaitForExit(TimeSpan.FromMinutes(5)), "the prompt did not end at .quit");
-        string screen = stdout.Result.Replace("\r", "", StringComparison.Ordinal);
+        var (exit, output) = AtTerminal($"{Mmtrace.Command} query '{ds}'", "SELECT 40 + 2\n  AS answer;\n.schema processes\n.quit\n", ("MMTRACE_HISTORY", history));
+        string screen = output.Replace("\r", "", StringComparison.Ordinal);
 
-        Assert.True(process.ExitCode == 0, screen + stderr.Result);
+        Assert.True(exit == 0, screen);
         Assert.Contains("mmtrace SQL over 1 trace (ds)", screen, StringComparison.Ordinal);
         Assert.Contains("mmtrace> SELECT 40 + 2\n    ...>   AS answer;\nanswer\n------\n    42\n", screen, StringComparison.Ordinal);
         Assert.Matches(@"(?m)^  tgid +INTEGER$", screen);
@@ -252,24 +234,14 @@ public sealed class EverydayCliTests
     [SkippableFact]
     public void Replay_AtATerminal_DrawsProgressOnlyThere()
     {
-        Skip.IfNot(File.Exists("/usr/bin/script"), "util-linux 'script' (a pseudo-terminal for stderr) is not installed");
         using var dir = new TempDir();
         // Progress is told every 64 Ki events: a workload of a few times that many.
         Assert.Equal(0, Mmtrace.Run("synth", "random", "--ops", "200000", "-o", dir["w.txt"]).ExitCode);
         Assert.Equal(0, Mmtrace.Run("ingest", dir["w.txt"], "-o", dir["w"]).ExitCode);
-        var start = new ProcessStartInfo("/usr/bin/script") { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true, UseShellExecute = false };
-        foreach (var arg in new[] { "-qec", $"dotnet '{Path.Combine(AppContext.BaseDirectory, "mmtrace.dll")}' replay '{dir["w"]}' > '{dir["out.txt"]}'", "/dev/null" })
-        {
-            start.ArgumentList.Add(arg);
-        }
-        using var process = Process.Start(start)!;
-        process.StandardInput.Close();
-        var screen = process.StandardOutput.ReadToEndAsync();
-        _ = process.StandardError.ReadToEndAsync();
-        Assert.True(process.WaitForExit(TimeSpan.FromMinutes(10)), "replay did not finish");
+        var (exit, screen) = AtTerminal($"{Mmtrace.Command} replay '{dir["w"]}' > '{dir["out.txt"]}'");
 
-        Assert.True(process.ExitCode == 0, screen.Result);
-        Assert.Matches(@"replay w \[#*\.*\] +[0-9.]+% 65,536/[0-9,]+ events", screen.Result);
+        Assert.True(exit == 0, screen);
+        Assert.Matches(@"replay w \[#*\.*\] +[0-9.]+% 65,536/[0-9,]+ events", screen);
         // The results went to the file, without a trace of the progress line.
         string results = File.ReadAllText(dir["out.txt"]);
         Assert.StartsWith("trace w: R1 ", results, StringComparison.Ordinal);
@@ -279,26 +251,41 @@ public sealed class EverydayCliTests
     [SkippableFact]
     public void Demo_AtATerminal_DrawsProgressOnStderrAndErasesIt()
     {
-        Skip.IfNot(File.Exists("/usr/bin/script"), "util-linux 'script' (a pseudo-terminal for stderr) is not installed");
         using var dir = new TempDir();
-        var start = new ProcessStartInfo("/usr/bin/script") { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true, UseShellExecute = false };
         // stdout to a file, stderr left on the terminal.
-        foreach (var arg in new[] { "-qec", $"dotnet '{Path.Combine(AppContext.BaseDirectory, "mmtrace.dll")}' demo -o '{dir["demo"]}' --format json > '{dir["out.json"]}'", "/dev/null" })
+        var (exit, screen) = AtTerminal($"{Mmtrace.Command} demo -o '{dir["demo"]}' --format json > '{dir["out.json"]}'");
+
+        Assert.True(exit == 0, screen);
+        Assert.Contains("demo: replay r1-pmd under none", screen, StringComparison.Ordinal);
+        Assert.Contains("demo: explore r1-pmd-benign under", screen, StringComparison.Ordinal);
+        // The last thing drawn is the erase (before the runtime's own terminal reset, if any): a clean line.
+        Assert.Matches(@"\r +\r(\x1b[^\r\n]*)*$", screen);
+        using var json = JsonDocument.Parse(File.ReadAllText(dir["out.json"]));
+        Assert.True(json.RootElement.GetProperty("all_as_expected").GetBoolean());
+    }
+
+    /// <summary>
+    /// Runs a shell command on a pseudo-terminal (util-linux <c>script</c>), as a person at a terminal would:
+    /// <paramref name="input"/> is typed, and what the terminal shows is returned. Skips where there is no script.
+    /// </summary>
+    private static (int Exit, string Screen) AtTerminal(string command, string input = "", params (string Name, string Value)[] environment)
+    {
+        Skip.IfNot(File.Exists("/usr/bin/script"), "util-linux 'script' (a pseudo-terminal) is not installed");
+        var start = new ProcessStartInfo("/usr/bin/script") { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true, UseShellExecute = false };
+        foreach (var arg in new[] { "-qec", command, "/dev/null" })
         {
             start.ArgumentList.Add(arg);
         }
+        foreach (var (name, value) in environment)
+        {
+            start.Environment[name] = value;
+        }
         using var process = Process.Start(start)!;
+        process.StandardInput.Write(input);
         process.StandardInput.Close();
         var screen = process.StandardOutput.ReadToEndAsync();
-        _ = process.StandardError.ReadToEndAsync();
-        Assert.True(process.WaitForExit(TimeSpan.FromMinutes(10)), "demo did not finish");
-
-        Assert.True(process.ExitCode == 0, screen.Result);
-        Assert.Contains("demo: replay r1-pmd under none", screen.Result, StringComparison.Ordinal);
-        Assert.Contains("demo: explore r1-pmd-benign under", screen.Result, StringComparison.Ordinal);
-        // The last thing drawn is the erase (before the runtime's own terminal reset, if any): a clean line.
-        Assert.Matches(@"\r +\r(\x1b[^\r\n]*)*$", screen.Result);
-        using var json = JsonDocument.Parse(File.ReadAllText(dir["out.json"]));
-        Assert.True(json.RootElement.GetProperty("all_as_expected").GetBoolean());
+        var errors = process.StandardError.ReadToEndAsync();
+        Assert.True(process.WaitForExit(TimeSpan.FromMinutes(10)), $"'{command}' did not finish at a terminal");
+        return (process.ExitCode, screen.Result + errors.Result);
     }
 }

@@ -16,6 +16,9 @@ internal static partial class Mmtrace
         public override string ToString() => $"exit {ExitCode}\n--- stdout\n{Stdout}\n--- stderr\n{Stderr}";
     }
 
+    /// <summary>The built mmtrace as a shell command (for tests that run it under a pseudo-terminal).</summary>
+    public static string Command => $"dotnet '{Path.Combine(AppContext.BaseDirectory, "mmtrace.dll")}'";
+
     public static Result Run(params string[] args) => RunIn(Environment.CurrentDirectory, args);
 
     public static Result RunIn(string workingDirectory, params string[] args) => RunWith(workingDirectory, null, args);
