@@ -60,7 +60,7 @@ internal static class QueryCommand
             };
             if (sqlText is null && queryName is null)
             {
-                return QueryShell.Start(parse.GetValue(datasets)!, parse.GetValue(readOnly), resultFormat, parse.GetValue(raw), cancellationToken);
+                return QueryShell.Start(() => QueryRunner.Open(parse.GetValue(datasets)!, parse.GetValue(readOnly)), resultFormat, parse.GetValue(raw), cancellationToken);
             }
             using var runner = QueryRunner.Open(parse.GetValue(datasets)!, parse.GetValue(readOnly));
             // DuckDB does not watch the token: Ctrl-C interrupts the query, and again every 200 ms until it has

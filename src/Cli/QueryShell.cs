@@ -63,11 +63,11 @@ internal sealed class QueryShell
     /// <summary>
     /// <c>mmtrace query DATASET...</c> with no SQL: opens the views and runs the prompt over stdin. Ctrl-C stops
     /// the running statement (DuckDB is interrupted, as for --sql) and leaves the prompt, at once also when it
-    /// waits for a line.
+    /// waits for a line. <c>open</c> opens the views as <c>--sql</c> would have them (datasets, read-only, any scope).
     /// </summary>
-    public static int Start(string[] datasets, bool readOnly, ResultFormat format, bool raw, CancellationToken cancellationToken)
+    public static int Start(Func<QueryRunner> open, ResultFormat format, bool raw, CancellationToken cancellationToken)
     {
-        using var runner = QueryRunner.Open(datasets, readOnly);
+        using var runner = open();
         using var interrupter = new Timer(_ =>
         {
             try
