@@ -200,7 +200,7 @@ public sealed partial class QueryRunner : IDisposable
     private static partial Regex MissingTable();
 
     /// <summary>What to say instead of DuckDB's "did you mean sqlite_master" when a view is not there.</summary>
-    internal string MissingViewMessage(string name)
+    public string MissingViewMessage(string name)
     {
         string datasets = string.Join(" ", Paths.Select(p => p.Contains(' ', StringComparison.Ordinal) ? $"'{p}'" : p));
         string have = $"the views here are {string.Join(", ", Views)}";

@@ -95,7 +95,9 @@ internal static class ExploreCommand
                     Console.Out.WriteLine($"trace {traces[i].Id}: {choices[i].Explanation}");
                 }
             }
-            var results = traces.Select((t, i) => DatasetExplore.Run(t, choices[i].Profile, flushArch, options, cancellationToken)).ToList();
+            long? scheduleBudget = options.Budget ?? (options.Strategy == ExploreStrategy.Pct ? ExploreOptions.DefaultPctRuns : null);
+            var results = ProgressLine.While(bar => traces.Select((t, i) => DatasetExplore.Run(t, choices[i].Profile, flushArch,
+                options with { Progress = bar?.ForExplore(t.Id, scheduleBudget) }, cancellationToken)).ToList());
             if (parse.GetValue(emit) is { } file)
             {
                 EmitSchedule(results, file);

@@ -27,14 +27,31 @@ internal static class IngestCommand
             DefaultValueFactory = _ => "auto",
         };
         format.AcceptOnlyFromAmong(["auto", .. FormatDetector.Formats]);
-        var name = new Option<string?>("--name") { Description = "Trace id for a single input (default: the file name)." };
+        // --format is the input's; a user asking for a JSON summary by habit is told the option that does it.
+        format.Validators.Add(result =>
+        {
+            if (result.Tokens.Any(t => t.Value is "json" or "text"))
+            {
+                result.AddError("ingest's --format names the input format; for the summary as JSON give --summary-format json.");
+            }
+        });
+        var summaryFormat = new Option<string>("--summary-format")
+        {
+            Description = "How the summary prints: text, or json (numbers as numbers) for scripts.",
+            DefaultValueFactory = _ => "text",
+        };
+        summaryFormat.AcceptOnlyFromAmong("text", "json");
+        var name = new Option<string?>("--name")
+        {
+            Description = "Trace id for a single input, written as the partition trace=ID/ under the output (without it a single trace is written at the output, and its id is the output directory's name).",
+        };
         var strict = new Option<bool>("--strict") { Description = "Stop at the first malformed record instead of counting it." };
         var force = new Option<bool>("--force") { Description = "Replace an existing dataset made from other inputs (its traces and replay findings are lost)." };
         var shard = ShardOption.Create();
 
         var command = new Command("ingest", "Read traces into a Parquet dataset (events.parquet + meta.json).")
         {
-            inputs, output, format, name, strict, force, shard,
+            inputs, output, format, summaryFormat, name, strict, force, shard,
         };
         command.SetAction(parse => CommandRunner.Run(parse, verbose, cancellationToken =>
         {
@@ -49,10 +66,13 @@ internal static class IngestCommand
                 Warn = message => Console.Error.WriteLine($"mmtrace: warning: {message}"),
                 Shard = ShardOption.Parse(parse.GetValue(shard)),
             };
-            var bar = Console.IsErrorRedirected ? null : new ProgressLine();
             var stopwatch = Stopwatch.StartNew();
-            var summaries = TraceIngestor.Run(options, bar, cancellationToken);
-            bar?.Finish();
+            var summaries = ProgressLine.While(bar => TraceIngestor.Run(options, bar?.ForIngest(), cancellationToken));
+            if (parse.GetValue(summaryFormat) == "json")
+            {
+                JsonOutput.Write(json => WriteJson(json, summaries, options, stopwatch.Elapsed));
+                return ExitCodes.Success;
+            }
             if (summaries.Count == 0)
             {
                 Console.Out.WriteLine($"shard {options.Shard}: none of the {options.Inputs.Count} inputs is in this shard; nothing written");
@@ -106,6 +126,61 @@ internal static class IngestCommand
         o.WriteLine(Invariant($"wrote {output}: {totalEvents:N0} events from {totalBytes / 1048576.0:F1} MiB in {seconds:F2} s ({totalEvents / seconds / 1e6:F2} M events/s)"));
     }
 
+    /// <summary>
+    /// The summary as one JSON object: the dataset, totals, and per trace its real id, counts (numbers), event
+    /// counts by name, order repairs, crashes and the malformed samples (which text output prints on stderr).
+    /// </summary>
+    private static void WriteJson(System.Text.Json.Utf8JsonWriter json, IReadOnlyList<TraceIngestSummary> summaries, IngestOptions options, TimeSpan elapsed)
+    {
+        json.WriteStartObject();
+        json.WriteString("output", options.Output);
+        if (options.Shard is { } shard)
+        {
+            json.WriteString("shard", shard.ToString());
+        }
+        json.WriteNumber("events", summaries.Sum(s => s.Events));
+        json.WriteNumber("bytes", summaries.Sum(s => s.Bytes));
+        json.WriteNumber("seconds", Math.Round(elapsed.TotalSeconds, 3));
+        json.WriteStartArray("traces");
+        foreach (var s in summaries)
+        {
+            json.WriteStartObject();
+            json.WriteString("trace", s.TraceId);
+            json.WriteString("input", s.Input);
+            json.WriteString("format", s.Format);
+            json.WriteString("kernel_release", s.KernelRelease);
+            json.WriteNumber("events", s.Events);
+            json.WriteNumber("lost_events", s.LostEvents);
+            json.WriteNumber("malformed", s.Malformed);
+            json.WriteNumber("bytes", s.Bytes);
+            json.WriteStartObject("event_counts");
+            foreach (var (name, count) in s.EventCounts.OrderByDescending(p => p.Value).ThenBy(p => p.Key, StringComparer.Ordinal))
+            {
+                json.WriteNumber(name, count);
+            }
+            json.WriteEndObject();
+            json.WriteNumber("reordered", s.Order?.Reordered ?? 0);
+            json.WriteNumber("beyond_reorder_window", s.Order?.BeyondWindow ?? 0);
+            json.WriteNumber("crashes", s.Crashes);
+            json.WriteNumber("quoted_lines_dropped", s.QuotedLinesDropped);
+            json.WriteString("truncated", s.Truncated);
+            json.WriteStartArray("malformed_samples");
+            foreach (var record in s.MalformedSamples)
+            {
+                json.WriteStartObject();
+                json.WriteString("file", record.File);
+                json.WriteString("position_kind", record.PositionKind);
+                json.WriteNumber("position", record.Position);
+                json.WriteString("message", record.Message);
+                json.WriteEndObject();
+            }
+            json.WriteEndArray();
+            json.WriteEndObject();
+        }
+        json.WriteEndArray();
+        json.WriteEndObject();
+    }
+
     /// <summary>Out-of-order events: put in place by the reorder window, or (beyond it) the whole trace sorted.</summary>
     private static void PrintOrder(EventOrder order)
     {
@@ -120,29 +195,4 @@ internal static class IngestCommand
     }
 
     private static string Invariant(FormattableString text) => text.ToString(CultureInfo.InvariantCulture);
-
-    /// <summary>A one-line progress bar on stderr: bytes, percentage, events/s.</summary>
-    private sealed class ProgressLine : IProgress<IngestProgress>
-    {
-        private readonly Stopwatch _clock = Stopwatch.StartNew();
-        private long _lastDraw = -1000;
-
-        public void Report(IngestProgress value)
-        {
-            long now = _clock.ElapsedMilliseconds;
-            if (now - _lastDraw < 100 && value.BytesRead < value.TotalBytes)
-            {
-                return;
-            }
-            _lastDraw = now;
-            double fraction = value.TotalBytes == 0 ? 1 : (double)value.BytesRead / value.TotalBytes;
-            int filled = (int)(fraction * 30);
-            double rate = value.Events / Math.Max(_clock.Elapsed.TotalSeconds, 1e-3);
-            var line = string.Create(CultureInfo.InvariantCulture,
-                $"\r{Path.GetFileName(value.File)} [{new string('#', filled)}{new string('.', 30 - filled)}] {fraction * 100,5:F1}% {value.BytesRead / 1048576.0:F1}/{value.TotalBytes / 1048576.0:F1} MiB {value.Events:N0} events {rate / 1e6:F2} M/s ");
-            Console.Error.Write(line);
-        }
-
-        public void Finish() => Console.Error.WriteLine();
-    }
 }

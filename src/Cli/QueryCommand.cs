@@ -37,7 +37,7 @@ internal static class QueryCommand
 
         var scope = ScopeOptions.Create("events (and the ops, findings, mremaps … that refer to them)");
 
-        var command = new Command("query", "Run DuckDB SQL over trace datasets; the replay tables hold every replay run, keyed by profile, fixes and arch.")
+        var command = new Command("query", "Run DuckDB SQL over trace datasets (the replay tables hold every replay run, keyed by profile, fixes and arch); with neither --sql nor --name, a SQL prompt (statements end with ';', .help for dot-commands; reads a script when stdin is not a terminal; history in ~/.mmtrace_history, line editing through rlwrap).")
         {
             datasets, sql, name, parameters, format, readOnly, raw, scope.Pid, scope.From, scope.To,
         };
@@ -45,12 +45,12 @@ internal static class QueryCommand
         {
             var sqlText = parse.GetValue(sql);
             var queryName = parse.GetValue(name);
-            if ((sqlText is null) == (queryName is null))
+            if (sqlText is not null && queryName is not null)
             {
-                throw new UsageException("Give exactly one of --sql \"SQL\" or --name NAME.");
+                throw new UsageException("Give one of --sql \"SQL\" or --name NAME, not both (neither opens the SQL prompt).");
             }
             var paramValues = ParseParameters(parse.GetValue(parameters) ?? []);
-            if (sqlText is not null && paramValues.Count > 0)
+            if (queryName is null && paramValues.Count > 0)
             {
                 throw new UsageException("--param goes with --name (a named query declares its parameters).");
             }
@@ -61,6 +61,10 @@ internal static class QueryCommand
                 _ => ResultFormat.Table,
             };
             var traceScope = scope.Parse(parse);
+            if (sqlText is null && queryName is null)
+            {
+                return QueryShell.Start(() => QueryRunner.Open(parse.GetValue(datasets)!, parse.GetValue(readOnly), traceScope), resultFormat, parse.GetValue(raw), cancellationToken);
+            }
             using var runner = QueryRunner.Open(parse.GetValue(datasets)!, parse.GetValue(readOnly), traceScope);
             string text = queryName is not null ? QueryCatalog.Get(queryName).Sql : sqlText!;
             var unfiltered = runner.UnfilteredViews.Where(v => System.Text.RegularExpressions.Regex.IsMatch(text, $@"\b{v}\b", System.Text.RegularExpressions.RegexOptions.IgnoreCase)).ToList();

@@ -65,7 +65,7 @@ internal static class ReplayCommand
             // Resolved before any replay, so a trace without a release fails 'auto' before anything is written.
             var choices = traces.Select(t => ProfileArgument.Resolve(profileValue, fixList, t.Meta.KernelRelease)).ToList();
             var options = new DatasetReplayOptions { Maps = ReadMaps(parse.GetValue(maps)), KeepOps = parse.GetValue(keepOps), Scope = scope.Parse(parse) };
-            var results = traces.Select((t, i) => DatasetReplay.Run(t, choices[i].Profile, flushArch, options, cancellationToken)).ToList();
+            var results = ProgressLine.While(bar => traces.Select((t, i) => DatasetReplay.Run(t, choices[i].Profile, flushArch, options with { Progress = bar?.ForReplay() }, cancellationToken)).ToList());
             if (parse.GetValue(format) == "json")
             {
                 WriteJson(results, choices, flushArch);

@@ -28,17 +28,26 @@ internal static class SynthCommand
             Description = "random: the kernel the workload is for; the generator follows its features (no PMD moves before v5.0), so the workload replays clean under it.",
             DefaultValueFactory = _ => "latest",
         };
+        var format = new Option<string>("--format") { Description = "--list output: text, or json.", DefaultValueFactory = _ => "text" };
+        format.AcceptOnlyFromAmong("text", "json");
         var inject = new Option<string?>("--inject") { Description = $"random: races to inject, comma-separated ({string.Join(",", RandomWorkloadOptions.RaceIds)})." };
 
         var command = new Command("synth", "Write a race scenario, or a random workload that obeys the kernel's locking ('random'), as an op trace (ftrace text that 'mmtrace ingest' reads).")
         {
-            scenario, list, output, cpus, ops, seed, profile, inject, benign,
+            scenario, list, output, cpus, ops, seed, profile, inject, benign, format,
         };
         command.SetAction(parse => CommandRunner.Run(parse, verbose, _ =>
         {
             if (parse.GetValue(list))
             {
-                PrintList();
+                if (parse.GetValue(format) == "json")
+                {
+                    JsonOutput.Write(WriteListJson);
+                }
+                else
+                {
+                    PrintList();
+                }
                 return ExitCodes.Success;
             }
             var name = parse.GetValue(scenario) ?? throw new UsageException("Name a scenario (see 'mmtrace synth --list') or give --list.");
@@ -65,6 +74,39 @@ internal static class SynthCommand
             return ExitCodes.Success;
         }));
         return command;
+    }
+
+    /// <summary>The list as JSON: 'random' first (its injectable races), then each scenario with its race, checker and profiles.</summary>
+    private static void WriteListJson(System.Text.Json.Utf8JsonWriter json)
+    {
+        static void Strings(System.Text.Json.Utf8JsonWriter json, string name, IEnumerable<string> values)
+        {
+            json.WriteStartArray(name);
+            foreach (var value in values)
+            {
+                json.WriteStringValue(value);
+            }
+            json.WriteEndArray();
+        }
+        json.WriteStartArray();
+        json.WriteStartObject();
+        json.WriteString("name", "random");
+        json.WriteString("description", "a random workload of several mms that obeys the kernel's locking; --inject adds races");
+        Strings(json, "inject", RandomWorkloadOptions.RaceIds);
+        json.WriteEndObject();
+        foreach (var s in ScenarioLibrary.All)
+        {
+            json.WriteStartObject();
+            json.WriteString("name", s.Name);
+            json.WriteString("race", s.Race);
+            json.WriteString("checker", s.Checker);
+            json.WriteString("description", s.Description);
+            Strings(json, "buggy", s.BuggyProfiles);
+            Strings(json, "fixed", s.FixedProfiles);
+            Strings(json, "masked_on", s.MaskedOn.Select(a => a.ToString().ToLowerInvariant()));
+            json.WriteEndObject();
+        }
+        json.WriteEndArray();
     }
 
     private static void PrintList()

@@ -13,6 +13,20 @@ public static class FormatDetector
 
     private static ReadOnlySpan<byte> TraceDatMagic => [0x17, 0x08, 0x44, (byte)'t', (byte)'r', (byte)'a', (byte)'c', (byte)'i', (byte)'n', (byte)'g'];
 
+    /// <summary>Whether a file starts with perf.data's magic (<c>PERFILE2</c>).</summary>
+    public static bool IsPerfData(ReadOnlySpan<byte> head) => head.StartsWith("PERFILE2"u8);
+
+    /// <summary>
+    /// The one instruction mmtrace gives for a binary perf.data, wherever it meets one: the fields the perf
+    /// script reader wants, naming the file when it is known.
+    /// </summary>
+    public static string PerfDataAdvice(string? path)
+    {
+        string input = path ?? "FILE";
+        string text = path is null ? "FILE.txt" : Path.ChangeExtension(path, ".txt");
+        return $"this is a binary perf.data file, which mmtrace does not read; convert it with 'perf script -i {input} --ns -F comm,tid,pid,cpu,time,event,trace,ip,sym > {text}' and ingest the text";
+    }
+
     /// <summary>
     /// Returns the format of a trace whose (decompressed) start is <paramref name="head"/>, or null with
     /// <paramref name="reason"/> saying what was found instead.
@@ -29,9 +43,9 @@ public static class FormatDetector
         {
             return "ctf";
         }
-        if (head.StartsWith("PERFILE2"u8))
+        if (IsPerfData(head))
         {
-            reason = "this is a binary perf.data file; convert it with 'perf script --ns -F comm,tid,pid,cpu,time,event,trace,ip,sym > FILE.txt' and ingest the text";
+            reason = PerfDataAdvice(null);
             return null;
         }
         if (SystraceHtmlStream.IsSystrace(head))

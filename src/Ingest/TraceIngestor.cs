@@ -103,21 +103,19 @@ public static class TraceIngestor
         {
             throw new ArgumentException("--name names a single trace; with several inputs each partition is named after its file.", nameof(options));
         }
-        foreach (var input in options.Inputs)
+        options = options with { Inputs = ExpandDirectories(options.Inputs, options.Format, options.Warn) };
+        if (options.Name is not null && options.Inputs.Count > 1)
         {
-            // A CTF trace is a directory (metadata plus one file per stream); a pipe (/dev/stdin, <(…), a FIFO)
-            // is not a regular file but File.Exists is true for it too.
-            if (!File.Exists(input) && !Ctf.CtfReader.IsTraceDirectory(input))
-            {
-                throw new FileNotFoundException($"Input '{input}' does not exist.", input);
-            }
+            throw new ArgumentException($"--name names a single trace, but the directory given holds {options.Inputs.Count} traces; each partition is named after its file.", nameof(options));
         }
 
         // Ids come from all inputs, so a shard names its traces exactly as one run over every input does.
         var ids = AssignIds(options);
         var summaries = new List<TraceIngestSummary>();
-        // A shard always writes partitions: the union of the shards must be the one root a single run writes.
-        bool partitioned = options.Inputs.Count > 1 || options.Shard is not null;
+        // A shard always writes partitions: the union of the shards must be the one root a single run writes. A
+        // single trace is written at the output itself, where its id is the directory's name; --name asks for
+        // another id, which only a trace=<id>/ partition carries.
+        bool partitioned = options.Inputs.Count > 1 || options.Shard is not null || options.Name is not null;
         int[] mine = [.. Enumerable.Range(0, options.Inputs.Count).Where(i => options.Shard?.Contains(ids[i]) != false)];
         if (mine.Length == 0)
         {
@@ -181,6 +179,11 @@ public static class TraceIngestor
         path = Ctf.CtfReader.ResolveMetadataPath(path);
         using var source = InputSource.Open(path, dataset.TemporaryDirectory, cancellationToken);
         string format = options.Format;
+        // Whatever --format says: no reader reads perf.data, and each would report its own confusion.
+        if (FormatDetector.IsPerfData(source.Head))
+        {
+            throw new TraceFormatException(path, 0, "byte", FormatDetector.PerfDataAdvice(path));
+        }
         if (format == "auto")
         {
             format = FormatDetector.Detect(source.Head, out var reason)
@@ -228,8 +231,9 @@ public static class TraceIngestor
 
         DatasetMeta meta = trace.Complete(diagnostics, hashing.GetAwaiter().GetResult());
         stopwatch.Stop();
+        // The id the dataset really has: a single trace's is its directory's name, not the file's.
         return new TraceIngestSummary(
-            id, path, format, meta.Events, meta.EventCounts, diagnostics.LostEvents, diagnostics.MalformedCount,
+            meta.TraceId, path, format, meta.Events, meta.EventCounts, diagnostics.LostEvents, diagnostics.MalformedCount,
             diagnostics.MalformedSamples, diagnostics.Truncated, format == "ctf" ? meta.Sources.Sum(s => s.Size) : source.FileSize, stopwatch.Elapsed,
             meta.Order)
 
@@ -240,6 +244,75 @@ public static class TraceIngestor
             CrashRecords = diagnostics.Crashes,
             Meta = meta,
         };
+    }
+
+    /// <summary>
+    /// Inputs as given, with each directory that is not a CTF trace replaced by the traces in it: its files
+    /// (hidden ones aside) and the CTF traces among its subdirectories, in name order. Under <c>--format auto</c>
+    /// a file whose content is no trace is left out with a warning naming it and saying why (a directory of
+    /// recordings holds READMEs and maps snapshots too); with a format named, every file is read as that format.
+    /// </summary>
+    /// <exception cref="FileNotFoundException">An input does not exist.</exception>
+    /// <exception cref="InvalidDataException">A directory holds no trace; names each file and why.</exception>
+    internal static IReadOnlyList<string> ExpandDirectories(IReadOnlyList<string> inputs, string format, Action<string>? warn)
+    {
+        var expanded = new List<string>();
+        foreach (var input in inputs)
+        {
+            // A CTF trace is a directory (metadata plus one file per stream); a pipe (/dev/stdin, <(…), a FIFO)
+            // is not a regular file but File.Exists is true for it too.
+            if (File.Exists(input) || Ctf.CtfReader.IsTraceDirectory(input))
+            {
+                expanded.Add(input);
+                continue;
+            }
+            if (!Directory.Exists(input))
+            {
+                throw new FileNotFoundException($"Input '{input}' does not exist.", input);
+            }
+            var refused = new List<string>();
+            int found = 0;
+            foreach (var entry in Directory.EnumerateFileSystemEntries(input).Order(StringComparer.Ordinal))
+            {
+                var name = Path.GetFileName(entry);
+                if (name.StartsWith('.'))
+                {
+                    continue;
+                }
+                string? why = null;
+                if (Directory.Exists(entry))
+                {
+                    why = Ctf.CtfReader.IsTraceDirectory(entry) ? null : "a directory that is not a CTF trace (subdirectories are not searched)";
+                }
+                else if (format == "auto")
+                {
+                    using var source = InputSource.Open(entry);
+                    why = FormatDetector.IsPerfData(source.Head)
+                        ? FormatDetector.PerfDataAdvice(entry)
+                        : FormatDetector.Detect(source.Head, out var reason) is null ? reason : null;
+                }
+                if (why is null)
+                {
+                    expanded.Add(entry);
+                    found++;
+                }
+                else
+                {
+                    refused.Add($"{entry}: {why}");
+                }
+            }
+            if (found == 0)
+            {
+                throw new InvalidDataException(refused.Count == 0
+                    ? $"'{input}' is an empty directory, not a CTF trace (no 'metadata' file): nothing to ingest."
+                    : $"'{input}' is not a CTF trace (no 'metadata' file) and holds no other trace: {string.Join("; ", refused)}.");
+            }
+            foreach (var line in refused)
+            {
+                warn?.Invoke($"left out {line}");
+            }
+        }
+        return expanded;
     }
 
     /// <summary>Trace ids: --name, else the file name without compression and trace extensions, made unique.</summary>

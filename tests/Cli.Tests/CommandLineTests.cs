@@ -27,7 +27,7 @@ public sealed class CommandLineTests
     [SkippableTheory]
     [InlineData("ingest", "x.txt")]                                       // -o missing
     [InlineData("ingest", "x.txt", "-o", "d", "--format", "pdf")]         // unknown format
-    [InlineData("query", "d")]                                            // neither --sql nor --name
+    [InlineData("query", "d", "--param", "k=v")]                          // --param without --name (the prompt takes none)
     [InlineData("query", "d", "--sql", "SELECT 1", "--name", "event_counts")]
     [InlineData("query", "d", "--name", "event_counts", "--param", "novalue")]
     [InlineData("replay", "d", "--profile", "v9.x")]

@@ -16,9 +16,17 @@ internal static partial class Mmtrace
         public override string ToString() => $"exit {ExitCode}\n--- stdout\n{Stdout}\n--- stderr\n{Stderr}";
     }
 
+    /// <summary>The built mmtrace as a shell command (for tests that run it under a pseudo-terminal).</summary>
+    public static string Command => $"dotnet '{Path.Combine(AppContext.BaseDirectory, "mmtrace.dll")}'";
+
     public static Result Run(params string[] args) => RunIn(Environment.CurrentDirectory, args);
 
-    public static Result RunIn(string workingDirectory, params string[] args)
+    public static Result RunIn(string workingDirectory, params string[] args) => RunWith(workingDirectory, null, args);
+
+    /// <summary>Runs with <paramref name="stdin"/> written to standard input (a pipe: not a terminal), then closed.</summary>
+    public static Result RunWithInput(string stdin, params string[] args) => RunWith(Environment.CurrentDirectory, stdin, args);
+
+    private static Result RunWith(string workingDirectory, string? stdin, string[] args)
     {
         var start = new ProcessStartInfo("dotnet")
         {
@@ -34,6 +42,10 @@ internal static partial class Mmtrace
             start.ArgumentList.Add(arg);
         }
         using var process = Process.Start(start)!;
+        if (stdin is not null)
+        {
+            process.StandardInput.Write(stdin);
+        }
         process.StandardInput.Close();
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();

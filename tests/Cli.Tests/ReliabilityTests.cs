@@ -172,8 +172,9 @@ public sealed class ReliabilityTests
             var result = child.Finish();
             Assert.True(result.ExitCode == 0, result.ToString());
         }
-        Assert.Equal(3, Events(dir["ds"]));
-        Assert.Contains("\"path\": \"/dev/stdin\"", File.ReadAllText(dir["ds/meta.json"]), StringComparison.Ordinal);
+        Assert.Equal(3, Events(dir["ds/trace=piped"]));
+        // --name gives the trace its id as the partition trace=piped/.
+        Assert.Contains("\"path\": \"/dev/stdin\"", File.ReadAllText(dir["ds/trace=piped/meta.json"]), StringComparison.Ordinal);
 
         using (var mkfifo = Process.Start("mkfifo", [dir["fifo"]]))
         {

@@ -68,7 +68,7 @@ public sealed class FtraceTextReader : ITraceReader
         {
             if (core.Events == 0 && line.Contains((byte)0))
             {
-                throw new TraceFormatException(fileName, lineNumber, "line", "expected ftrace text, found binary data (a NUL byte); trace.dat and perf.data have their own readers");
+                throw new TraceFormatException(fileName, lineNumber, "line", "expected ftrace text, found binary data (a NUL byte); with --format auto the format is told from the content (a trace.dat is read, a perf.data gets the command that converts it)");
             }
             if ((lineNumber & 0xFFF) == 0)
             {

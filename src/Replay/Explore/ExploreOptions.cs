@@ -33,6 +33,9 @@ public sealed record ExploreOptions
     /// <summary>Seed of PCT's priorities and change points (DPOR is deterministic without it).</summary>
     public ulong Seed { get; init; } = 1;
 
+    /// <summary>Told the number of schedules run so far, at the start of each (a progress line; null: nobody asks).</summary>
+    public IProgress<long>? Progress { get; init; }
+
     /// <summary>PCT runs when no budget is given.</summary>
     public const long DefaultPctRuns = 1000;
 

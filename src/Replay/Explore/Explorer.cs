@@ -322,6 +322,7 @@ public sealed class Explorer
     {
         Reset();
         result.Schedules++;
+        _options.Progress?.Report(result.Schedules);
         int depth = 0;
         _childSleep = 0;
         bool sleep = dpor && SleepSets;
@@ -752,6 +753,7 @@ public sealed class Explorer
             }
             Reset();
             result.Schedules++;
+            _options.Progress?.Report(result.Schedules);
             int step = 0;
             bool feasible = true;
             while (true)

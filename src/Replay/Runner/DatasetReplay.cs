@@ -81,7 +81,13 @@ public sealed record DatasetReplayOptions
     /// built by everything before it; findings and mremap calls are kept when one of their events is in scope.
     /// </summary>
     public TraceScope Scope { get; init; } = TraceScope.Whole;
+
+    /// <summary>Told how many of the trace's events have been replayed, every 64 Ki events and at the end (a progress line).</summary>
+    public IProgress<ReplayProgress>? Progress { get; init; }
 }
+
+/// <summary>How far a replay is: <paramref name="Events"/> of <paramref name="TotalEvents"/> read.</summary>
+public sealed record ReplayProgress(string Trace, long Events, long TotalEvents);
 
 /// <summary>
 /// Replays the datasets <c>mmtrace replay</c> names: op traces (<c>mmop:*</c> events) go through the engine and
@@ -184,6 +190,7 @@ public static class DatasetReplay
             if ((++opCount & 0xFFFF) == 0)
             {
                 cancellationToken.ThrowIfCancellationRequested();
+                options.Progress?.Report(new ReplayProgress(dataset.Id, opCount, total));
             }
         });
         cancellationToken.ThrowIfCancellationRequested();
@@ -208,7 +215,7 @@ public static class DatasetReplay
             // Its own connection: the events are still streaming from the first one while ops are appended.
             using var opsConnection = options.KeepOps ? database.Connect() : null;
             using var opsWriter = opsConnection is null ? null : new LoweredOps.Writer(opsConnection);
-            (result, lowering) = TraceLowering.LowerAndReplay(Tee(EventReader.ReadEvents(connection, eventsPath), mremapTracker, cancellationToken), profile, arch, opsWriter);
+            (result, lowering) = TraceLowering.LowerAndReplay(Tee(EventReader.ReadEvents(connection, eventsPath), mremapTracker, progress => options.Progress?.Report(new ReplayProgress(dataset.Id, progress, total)), cancellationToken), profile, arch, opsWriter);
             cancellationToken.ThrowIfCancellationRequested();
             mremapTracker.Finish();
             opsWriter?.Complete(opsPath);
@@ -320,7 +327,7 @@ public static class DatasetReplay
     private static string ArchName(Arch arch) => arch == Arch.X86 ? "x86" : "arm64";
 
     /// <summary>Hands each row to <paramref name="tracker"/> before passing it on; checks for cancellation every 64 Ki rows.</summary>
-    private static IEnumerable<EventRow> Tee(IEnumerable<EventRow> rows, AddressSpaceTracker tracker, CancellationToken cancellationToken)
+    private static IEnumerable<EventRow> Tee(IEnumerable<EventRow> rows, AddressSpaceTracker tracker, Action<long> progress, CancellationToken cancellationToken)
     {
         long n = 0;
         foreach (EventRow row in rows)
@@ -330,6 +337,7 @@ public static class DatasetReplay
             if ((++n & 0xFFFF) == 0)
             {
                 cancellationToken.ThrowIfCancellationRequested();
+                progress(n);
             }
         }
     }

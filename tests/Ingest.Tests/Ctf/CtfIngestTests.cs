@@ -20,7 +20,8 @@ public sealed class CtfIngestTests : IDisposable
 
         var summary = Assert.Single(summaries);
         Assert.Equal("ctf", summary.Format);
-        Assert.Equal("perf-taskset2", summary.TraceId);
+        // A single trace is the dataset itself: its id is the output directory's name.
+        Assert.Equal(Path.GetFileName(_output), summary.TraceId);
         Assert.Equal(1500, summary.Events);
         Assert.Equal(562, summary.EventCounts["sched:sched_switch"]);
         Assert.Equal(0, summary.Malformed);
@@ -37,7 +38,10 @@ public sealed class CtfIngestTests : IDisposable
         });
 
         var summary = Assert.Single(summaries);
-        Assert.Equal("bug446190", summary.TraceId);
+        // The id a partition of this input would get comes from the directory; written alone, the trace is the
+        // dataset and its id the output directory's name.
+        Assert.Equal(["bug446190"], TraceIngestor.AssignIds(new IngestOptions { Inputs = [Path.Combine(CtfTraces.Bug446190, "metadata")], Output = _output }));
+        Assert.Equal(Path.GetFileName(_output), summary.TraceId);
         Assert.Equal(31_556, summary.Events);
         Assert.Equal(504, summary.EventCounts["kmem:mm_page_alloc"]);
         // metadata plus the four channel0_N streams.
@@ -45,12 +49,14 @@ public sealed class CtfIngestTests : IDisposable
     }
 
     [SkippableFact]
-    public void Run_DirectoryWithoutMetadata_FileNotFound()
+    public void Run_EmptyDirectory_SaysItIsNoCtfTraceAndHoldsNothing()
     {
         var empty = Directory.CreateTempSubdirectory("ctf-empty-");
         try
         {
-            Assert.Throws<FileNotFoundException>(() => TraceIngestor.Run(new IngestOptions { Inputs = [empty.FullName], Output = _output }));
+            var error = Assert.Throws<InvalidDataException>(() => TraceIngestor.Run(new IngestOptions { Inputs = [empty.FullName], Output = _output }));
+            Assert.Contains("is an empty directory, not a CTF trace (no 'metadata' file)", error.Message, StringComparison.Ordinal);
+            Assert.False(Directory.Exists(_output));
         }
         finally
         {
