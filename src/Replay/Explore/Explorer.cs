@@ -30,6 +30,10 @@ public sealed class Explorer
     private readonly (int Task, int Count)[][][] _need;
     // Re-resolution: a table-addressed op that used the table its own task's earlier lockless read returned.
     private readonly int[][] _link;
+    // Per task and position: for each other task, how many of its ops the rest of this task's program needs run
+    // (the largest count over its remaining ops' needs). A feasibility need is an enabling dependence the footprints
+    // do not show, so tasks still waiting on each other's progress never sleep on each other.
+    private readonly int[][][] _futureNeed;
     private readonly long[][] _readValue;
     private readonly int[] _walkRmap;
     private readonly (int Mm, ulong Pfn, ulong From, ulong To)[] _walkMove;
@@ -60,7 +64,11 @@ public sealed class Explorer
     /// <summary>Sleep sets (Godefroid): a task whose next op is independent of the one chosen, and whose alternative was
     /// already explored here, is not tried again below. Off: combined with the preemption bound they lose interleavings
     /// (measured in docs/benchmarks.md: r6-retract's 1-preemption witness is missed), so they are kept for measurement only.</summary>
-    internal bool SleepSets { get; init; }
+    internal bool SleepSets { get; init; } = true;
+
+    /// <summary>Sleep sets as without a bound (any explored independent alternative sleeps): unsound under the preemption
+    /// bound, kept to measure what the cost test gives up (docs/benchmarks.md).</summary>
+    internal bool UnboundedSleep { get; init; }
 
 
     /// <summary>Schedules abandoned because every enabled task was asleep (their interleavings were covered elsewhere).</summary>
@@ -119,6 +127,22 @@ public sealed class Explorer
         _walkMove = new (int, ulong, ulong, ulong)[_n];
         _current = new Op[_n];
         (_need, _link) = Feasibility.Analyze(trace, _programs, _recordedTask, _recordedLocal, profile, arch);
+        _futureNeed = new int[_n][][];
+        for (int t = 0; t < _n; t++)
+        {
+            int length = _programs[t].Length;
+            var future = new int[length + 1][];
+            future[length] = new int[_n];
+            for (int k = length - 1; k >= 0; k--)
+            {
+                future[k] = (int[])future[k + 1].Clone();
+                foreach (var (task, count) in _need[t][k])
+                {
+                    future[k][task] = Math.Max(future[k][task], count);
+                }
+            }
+            _futureNeed[t] = future;
+        }
     }
 
     /// <summary>Runs the search.</summary>
@@ -437,7 +461,14 @@ public sealed class Explorer
         return next;
     }
 
-    /// <summary>Sleep set below a frame when <paramref name="task"/> runs: asleep or already-explored tasks whose next op commutes with it.</summary>
+    /// <summary>
+    /// Sleep set below a frame when <paramref name="task"/> runs: asleep or already-explored tasks whose next op commutes
+    /// with it. Under a preemption bound an explored alternative u may only sleep when every schedule it stands for
+    /// (u moved to the front: u, task, …) costs no more preemptions than the schedule it prunes (task, …, u, …); moving u
+    /// later never lowers the cost of what follows, so the test is on the frame alone: cost(last→u) + cost(u→task) ≤
+    /// cost(last→task). That holds when u is the task that was running (u continuing then switching costs the one
+    /// preemption that switching to task costs) or when u's op ends its program; otherwise u stays awake.
+    /// </summary>
     private ulong ChildSleep(Frame frame, int task)
     {
         if (frame.Next is null)
@@ -446,13 +477,25 @@ public sealed class Explorer
         }
         ulong sleeping = 0;
         var chosen = frame.Next[task];
+        int direct = Cost(frame, task);
         for (ulong rest = (frame.Sleep | frame.Done) & ~(1UL << task) & frame.Enabled; rest != 0; rest &= rest - 1)
         {
             int u = BitOperations.TrailingZeroCount(rest);
-            if (frame.Next[u] is { } fp && !fp.ConflictsWith(chosen))
+            if (frame.Next[u] is not { } fp || fp.ConflictsWith(chosen)
+                || _futureNeed[task][_pos[task]][u] > _pos[u] || _futureNeed[u][_pos[u]][task] > _pos[task])
             {
-                sleeping |= 1UL << u;
+                continue;
             }
+            if ((frame.Sleep & (1UL << u)) == 0 && !UnboundedSleep)
+            {
+                // u ran here first: its subtree holds (u, task, …) only within the bound.
+                int viaU = Cost(frame, u) + (_pos[u] + 1 < _programs[u].Length ? 1 : 0);
+                if (viaU > direct)
+                {
+                    continue;
+                }
+            }
+            sleeping |= 1UL << u;
         }
         return sleeping;
     }
