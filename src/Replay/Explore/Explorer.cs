@@ -40,7 +40,8 @@ public sealed class Explorer
     private readonly Op[] _current;
 
     // Per-run state, reused.
-    private ReplayEngine _engine = null!;
+    // One engine for every schedule, reset between them.
+    private readonly ReplayEngine _engine;
     private readonly int[] _pos;
     private int _recorded;
     private readonly int[][] _clock;
@@ -126,6 +127,7 @@ public sealed class Explorer
         _walkRmap = new int[_n];
         _walkMove = new (int, ulong, ulong, ulong)[_n];
         _current = new Op[_n];
+        _engine = new ReplayEngine(profile, arch);
         (_need, _link) = Feasibility.Analyze(trace, _programs, _recordedTask, _recordedLocal, profile, arch);
         _futureNeed = new int[_n][][];
         for (int t = 0; t < _n; t++)
@@ -262,7 +264,7 @@ public sealed class Explorer
 
     private void Reset()
     {
-        _engine = new ReplayEngine(_profile, _arch);
+        _engine.Reset();
         foreach (var task in _trace.Tasks)
         {
             _engine.NameTask(task.Tid, task.Comm);
@@ -272,7 +274,6 @@ public sealed class Explorer
         {
             Array.Clear(c);
         }
-        _vc.Clear();
         _transitionTask.Clear();
         foreach (var r in _resources.Values)
         {
@@ -613,7 +614,12 @@ public sealed class Explorer
     {
         var mine = _clock[task];
         int race = -1;
-        int[] vc = new int[_n];
+        // Clock arrays are kept across schedules: transition index i always uses the i-th.
+        if (index == _vc.Count)
+        {
+            _vc.Add(new int[_n]);
+        }
+        int[] vc = _vc[index];
         Array.Copy(mine, vc, _n);
         for (int i = 0; i < _fp.Count; i++)
         {
@@ -652,7 +658,6 @@ public sealed class Explorer
         {
             Join(_clock[BitOperations.TrailingZeroCount(rest)], vc);
         }
-        _vc.Add(vc);
         _transitionTask.Add(task);
         if (dpor && race >= 0)
         {
