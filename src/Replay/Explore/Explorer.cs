@@ -45,6 +45,8 @@ public sealed class Explorer
     private readonly int[] _pos;
     private int _recorded;
     private readonly int[][] _clock;
+    // The running task's clock before its op joined the clocks of what it conflicts with.
+    private readonly int[] _before;
     private readonly List<int[]> _vc = [];
     private readonly List<int> _transitionTask = [];
     private readonly Dictionary<long, Resource> _resources = [];
@@ -120,6 +122,7 @@ public sealed class Explorer
         _programs = programs.Select(p => p.ToArray()).ToArray();
         _pos = new int[_n];
         _clock = Enumerable.Range(0, _n).Select(_ => new int[_n]).ToArray();
+        _before = new int[_n];
         _pending = Enumerable.Range(0, _n).Select(_ => new Footprint()).ToArray();
         _microBefore = new int[_n];
         _cpus = trace.Tasks.Select(t => t.Cpu).Concat(_programs.SelectMany(p => p.Select(o => o.Cpu))).Distinct().Order().ToArray();
@@ -613,6 +616,7 @@ public sealed class Explorer
     private void Record(int task, int index, ulong resumed, bool dpor)
     {
         var mine = _clock[task];
+        Array.Copy(mine, _before, _n);
         int race = -1;
         // Clock arrays are kept across schedules: transition index i always uses the i-th.
         if (index == _vc.Count)
@@ -661,7 +665,7 @@ public sealed class Explorer
         _transitionTask.Add(task);
         if (dpor && race >= 0)
         {
-            AddBacktrack(race, task);
+            AddBacktrack(race, task, index);
         }
     }
 
@@ -683,9 +687,9 @@ public sealed class Explorer
         }
     }
 
-    private void AddBacktrack(int j, int task)
+    private void AddBacktrack(int j, int task, int index)
     {
-        AddAt(j, task);
+        AddAt(j, task, index);
         // Bounded search: the reversal may need the switch to happen at the start of the block j belongs to.
         int c = j;
         while (c > 0 && _frames[c].LastTask == _frames[c].Task)
@@ -694,14 +698,34 @@ public sealed class Explorer
         }
         if (c != j)
         {
-            AddAt(c, task);
+            AddAt(c, task, index);
         }
     }
 
-    private void AddAt(int j, int task)
+    /// <summary>
+    /// Flanagan–Godefroid's backtrack rule at frame <paramref name="j"/> for <paramref name="task"/>'s op at transition
+    /// <paramref name="index"/>: the task itself when it was enabled there; else one enabled task with a transition after
+    /// <paramref name="j"/> that happens before the op (running it first is the way towards the reversal); only when
+    /// there is none, every enabled task.
+    /// </summary>
+    private void AddAt(int j, int task, int index)
     {
         var frame = _frames[j];
-        frame.Backtrack |= (frame.Enabled & (1UL << task)) != 0 ? 1UL << task : frame.Enabled;
+        if ((frame.Enabled & (1UL << task)) != 0)
+        {
+            frame.Backtrack |= 1UL << task;
+            return;
+        }
+        for (int k = j + 1; k < index; k++)
+        {
+            int q = _transitionTask[k];
+            if (q != task && (frame.Enabled & (1UL << q)) != 0 && _vc[k][q] <= _before[q])
+            {
+                frame.Backtrack |= 1UL << q;
+                return;
+            }
+        }
+        frame.Backtrack |= frame.Enabled;
     }
 
     /// <summary>The Mazurkiewicz trace of a run: per object, the order of conflicting accesses (reads between two writes as a set).</summary>
