@@ -25,6 +25,9 @@ public sealed class Explorer
     private readonly int[] _recordedLocal;
     private readonly Dictionary<int, string> _comms = [];
     private readonly List<Frame> _frames = [];
+    private readonly Stack<Frame> _framePool = new();
+    private readonly Footprint _pendingNext = new();
+    private readonly Footprint _scratchFp = new();
     private readonly int[] _cpus;
     // Feasibility (docs/exploration.md): per task and op, the ops of other tasks that must have run first, as (task, count).
     private readonly (int Task, int Count)[][][] _need;
@@ -204,7 +207,7 @@ public sealed class Explorer
 
     private void RunBound(ExploreResult result, long budget, Stopwatch clock, bool dpor, CancellationToken cancellationToken)
     {
-        _frames.Clear();
+        DropFrames(0);
         while (true)
         {
             cancellationToken.ThrowIfCancellationRequested();
@@ -233,7 +236,7 @@ public sealed class Explorer
                 CountPending(result);
                 return;
             }
-            _frames.RemoveRange(depth + 1, _frames.Count - depth - 1);
+            DropFrames(depth + 1);
             var frame = _frames[depth];
             frame.Task = choice;
             frame.Done |= 1UL << choice;
@@ -368,22 +371,22 @@ public sealed class Explorer
             }
             else
             {
-                var frame = new Frame
-                {
-                    Enabled = enabled,
-                    Preemptions = _preemptions,
-                    LastTask = _lastTask,
-                    LastEnabled = _lastTask >= 0 && (enabled & (1UL << _lastTask)) != 0,
-                    Sleep = _childSleep & enabled,
-                };
+                var frame = _framePool.Count > 0 ? _framePool.Pop() : new Frame();
+                frame.Enabled = enabled;
+                frame.Preemptions = _preemptions;
+                frame.LastTask = _lastTask;
+                frame.LastEnabled = _lastTask >= 0 && (enabled & (1UL << _lastTask)) != 0;
+                frame.Sleep = _childSleep & enabled;
+                frame.HasNext = sleep;
                 if (sleep)
                 {
-                    frame.Next = NextFootprints(enabled);
+                    FillNextFootprints(frame, enabled);
                 }
                 _boundCut |= Allowed(frame) != enabled;
                 if ((enabled & ~frame.Sleep & Allowed(frame)) == 0)
                 {
                     // Every task that may run here is asleep: this schedule's remaining interleavings were covered.
+                    _framePool.Push(frame);
                     SleepBlocked++;
                     result.Transitions += depth;
                     return;
@@ -434,24 +437,24 @@ public sealed class Explorer
         return BitOperations.TrailingZeroCount(awake);
     }
 
-    /// <summary>Footprints of each enabled task's next op here, each joined with what parked steps may do when they resume.</summary>
-    private Footprint[] NextFootprints(ulong enabled)
+    /// <summary>Footprints of each enabled task's next op here, each joined with what parked steps may do when they
+    /// resume, into the frame's (reused) footprints.</summary>
+    private void FillNextFootprints(Frame frame, ulong enabled)
     {
-        var pending = new Footprint();
+        _pendingNext.Clear();
         for (int b = 0; b < _n; b++)
         {
             if (_engine.IsBlocked(_tids[b]))
             {
-                var fp = new Footprint();
-                fp.Of(_current[b], _engine, _cpus);
-                pending.AddAll(fp);
+                _scratchFp.Of(_current[b], _engine, _cpus);
+                _pendingNext.AddAll(_scratchFp);
             }
         }
-        var next = new Footprint[_n];
+        frame.Next ??= new Footprint[_n];
         for (ulong rest = enabled; rest != 0; rest &= rest - 1)
         {
             int t = BitOperations.TrailingZeroCount(rest);
-            var fp = new Footprint();
+            var fp = frame.Next[t] ??= new Footprint();
             var op = _programs[t][_pos[t]];
             fp.Of(op, _engine, _cpus);
             if (_link[t][_pos[t]] >= 0 && _engine.TableOwner(op.Table) is var owner and not 0)
@@ -459,10 +462,18 @@ public sealed class Explorer
                 // It may follow another table of the same mm in this schedule.
                 fp.Add(Footprint.Obj.Tables, owner, write: false);
             }
-            fp.AddAll(pending);
-            next[t] = fp;
+            fp.AddAll(_pendingNext);
         }
-        return next;
+    }
+
+    /// <summary>Frames from <paramref name="from"/> on are done with: back to the pool (with their footprints).</summary>
+    private void DropFrames(int from)
+    {
+        for (int i = from; i < _frames.Count; i++)
+        {
+            _framePool.Push(_frames[i]);
+        }
+        _frames.RemoveRange(from, _frames.Count - from);
     }
 
     /// <summary>
@@ -475,12 +486,12 @@ public sealed class Explorer
     /// </summary>
     private ulong ChildSleep(Frame frame, int task)
     {
-        if (frame.Next is null)
+        if (!frame.HasNext || frame.Next is null)
         {
             return 0;
         }
         ulong sleeping = 0;
-        var chosen = frame.Next[task];
+        var chosen = frame.Next[task]!;
         int direct = Cost(frame, task);
         for (ulong rest = (frame.Sleep | frame.Done) & ~(1UL << task) & frame.Enabled; rest != 0; rest &= rest - 1)
         {
@@ -887,7 +898,9 @@ public sealed class Explorer
     {
         public int Task;
         public ulong Sleep;
-        public Footprint[]? Next;
+        // Footprints of the enabled tasks' next ops (when HasNext), kept with the frame when it goes back to the pool.
+        public Footprint?[]? Next;
+        public bool HasNext;
         public ulong Enabled;
         public ulong Backtrack;
         public ulong Done;
