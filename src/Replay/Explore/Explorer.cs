@@ -7,10 +7,11 @@ namespace Pipeline.Replay.Explore;
 
 /// <summary>
 /// Stateless model checking of an op trace's per-task programs (docs/exploration.md): every schedule is run from the
-/// start in a fresh <see cref="ReplayEngine"/>, one program op (a whole kernel step) per choice, a task that must wait
+/// start in one <see cref="ReplayEngine"/> reset in between, one program op (a whole kernel step) per choice, a task that must wait
 /// inside a step (lock, IPI, grace period) being disabled until the engine resumes it, exactly as replay does.
 /// Preemption-bounded DPOR (Flanagan–Godefroid, POPL 2005, with the extra backtrack point at the preceding context
-/// switch that bounded search needs, Coons–Musuvathi–McKinley, OOPSLA 2013), the same search without reduction, or PCT.
+/// switch that bounded search needs, Coons–Musuvathi–McKinley, OOPSLA 2013, and sleep sets restricted so as to keep
+/// the bound's guarantee), the same search without reduction, or PCT.
 /// </summary>
 public sealed class Explorer
 {
@@ -68,13 +69,9 @@ public sealed class Explorer
     private bool _boundCut;
 
     /// <summary>Sleep sets (Godefroid): a task whose next op is independent of the one chosen, and whose alternative was
-    /// already explored here, is not tried again below. Off: combined with the preemption bound they lose interleavings
-    /// (measured in docs/benchmarks.md: r6-retract's 1-preemption witness is missed), so they are kept for measurement only.</summary>
+    /// already explored here, is not tried again below — only where that keeps the preemption bound's guarantee
+    /// (<see cref="ChildSleep"/>). On by default; off only to measure what they save (docs/benchmarks.md).</summary>
     internal bool SleepSets { get; init; } = true;
-
-    /// <summary>Sleep sets as without a bound (any explored independent alternative sleeps): unsound under the preemption
-    /// bound, kept to measure what the cost test gives up (docs/benchmarks.md).</summary>
-    internal bool UnboundedSleep { get; init; }
 
 
     /// <summary>Schedules abandoned because every enabled task was asleep (their interleavings were covered elsewhere).</summary>
@@ -501,7 +498,7 @@ public sealed class Explorer
             {
                 continue;
             }
-            if ((frame.Sleep & (1UL << u)) == 0 && !UnboundedSleep)
+            if ((frame.Sleep & (1UL << u)) == 0)
             {
                 // u ran here first: its subtree holds (u, task, …) only within the bound.
                 int viaU = Cost(frame, u) + (_pos[u] + 1 < _programs[u].Length ? 1 : 0);
