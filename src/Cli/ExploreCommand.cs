@@ -9,7 +9,7 @@ namespace Pipeline.Cli;
 
 /// <summary>
 /// <c>mmtrace explore DATASET... [--profile P] [--fix ±NAME]... [--arch x86|arm64] [--bound K] [--strategy dpor|pct]
-/// [--budget SCHEDULES] [--time SECONDS] [--seed S] [--emit-schedule FILE] [--format text|json]</c>.
+/// [--budget SCHEDULES] [--time SECONDS] [--seed S] [--emit-schedule FILE] [--shard I/N] [--format text|json]</c>.
 /// </summary>
 internal static class ExploreCommand
 {
@@ -47,12 +47,13 @@ internal static class ExploreCommand
         };
         var format = new Option<string>("--format") { Description = "Output format.", DefaultValueFactory = _ => "text" };
         format.AcceptOnlyFromAmong("text", "json");
+        var shard = ShardOption.Create();
 
         var command = new Command("explore",
             "Explore other schedules of an op trace's per-task programs (preemption-bounded DPOR or PCT) under a kernel profile; "
             + "prints each distinct violation with its witness, writes explorations.parquet into each dataset, exits 1 on a violation.")
         {
-            datasets, profile, fixes, arch, bound, strategy, budget, time, seed, emit, format,
+            datasets, profile, fixes, arch, bound, strategy, budget, time, seed, emit, shard, format,
         };
         command.SetAction(parse => CommandRunner.Run(parse, verbose, cancellationToken =>
         {
@@ -85,7 +86,13 @@ internal static class ExploreCommand
                 Time = parse.GetValue(time) is { } s ? TimeSpan.FromSeconds(s) : null,
                 Seed = parse.GetValue(seed),
             };
+            var share = ShardOption.Parse(parse.GetValue(shard));
             var traces = DatasetCatalog.Resolve(parse.GetValue(datasets)!);
+            if (share is not null)
+            {
+                // As replay: this shard's traces only; each writes explorations.parquet into its own partition.
+                traces = [.. traces.Where(t => share.Contains(t.Id))];
+            }
             // As replay does: 'auto' or a release picks each trace's profile, and the command says which.
             var choices = traces.Select(t => ProfileArgument.Resolve(profileValue, fixList, t.Meta.KernelRelease)).ToList();
             for (int i = 0; i < traces.Count; i++)

@@ -3,7 +3,7 @@ using System.Security.Cryptography;
 namespace Pipeline.Cli.Tests;
 
 /// <summary>
-/// <c>mmtrace ingest|replay --shard I/N</c> as a scheduler runs them: every shard with the same input list, into one
+/// <c>mmtrace ingest|replay|explore --shard I/N</c> as a scheduler runs them: every shard with the same input list, into one
 /// root; the root then holds exactly what one ingest and one replay over every input write, and query reads it.
 /// </summary>
 public sealed class ShardCommandTests
@@ -44,6 +44,39 @@ public sealed class ShardCommandTests
         Assert.Equal(Fingerprint(dir["whole"]), Fingerprint(dir["sharded"]));
         var counts = Mmtrace.Run("query", dir["sharded"], "--sql", "SELECT count(DISTINCT trace) AS n FROM events", "--format", "csv");
         Assert.Equal($"n\n{scenarios.Length}\n", counts.Stdout.Replace("\r", "", StringComparison.Ordinal));
+    }
+
+    [SkippableFact]
+    public void Explore_ThreeShardsOfOneRoot_SameExplorationsAsOneRun()
+    {
+        using var dir = new TempDir();
+        string[] scenarios = ["r1-pmd", "r2-anon", "r3-pte", "r4-truncate", "r6-retract"];
+        foreach (string s in scenarios)
+        {
+            Assert.Equal(0, Mmtrace.Run("synth", s, "--benign", "-o", dir[s + ".txt"]).ExitCode);
+        }
+        string[] inputs = [.. scenarios.Select(s => dir[s + ".txt"])];
+        Assert.Equal(0, Mmtrace.Run(["ingest", .. inputs, "-o", dir["whole"]]).ExitCode);
+        Assert.Equal(0, Mmtrace.Run(["ingest", .. inputs, "-o", dir["sharded"]]).ExitCode);
+
+        var whole = Mmtrace.Run("explore", dir["whole"], "--profile", "none", "--bound", "1");
+        Assert.True(whole.ExitCode == 1, whole.ToString());
+        int explored = 0;
+        for (int i = 0; i < 3; i++)
+        {
+            var shard = Mmtrace.Run("explore", dir["sharded"], "--profile", "none", "--bound", "1", "--shard", $"{i}/3");
+            Assert.True(shard.ExitCode is 0 or 1, shard.ToString());
+            explored += shard.Stdout.Split('\n').Count(l => l.StartsWith("trace ", StringComparison.Ordinal) && l.Contains(" ops explored ", StringComparison.Ordinal));
+        }
+
+        // Every trace explored by exactly one shard; the rows (but their wall-clock times) are the single run's.
+        Assert.Equal(scenarios.Length, explored);
+        const string sql = "SELECT * EXCLUDE (elapsed_ms) FROM explorations ORDER BY ALL";
+        var expected = Mmtrace.Run("query", dir["whole"], "--sql", sql, "--format", "csv");
+        var actual = Mmtrace.Run("query", dir["sharded"], "--sql", sql, "--format", "csv");
+        Assert.True(expected.ExitCode == 0, expected.ToString());
+        Assert.Contains(",I3,R3,", expected.Stdout, StringComparison.Ordinal);
+        Assert.Equal(expected.Stdout, actual.Stdout);
     }
 
     [SkippableFact]

@@ -104,4 +104,49 @@ public sealed partial class ReplayEngine
         }
         return false;
     }
+
+    /// <summary>
+    /// Back to the state of a new engine (same profile and architecture), keeping the memory it grew: the exec ring,
+    /// the table slots and the pooled 512-entry arrays. The explorer runs thousands of short schedules; a fresh engine
+    /// per schedule spent most of its time allocating and zeroing those (docs/benchmarks.md#schedule-exploration).
+    /// Records in the ring are read only below the exec counter, which restarts at 0, so they need no clearing.
+    /// </summary>
+    internal void Reset()
+    {
+        for (int i = 0; i < _tables.Length; i++)
+        {
+            if (_tables[i] is { } t)
+            {
+                if (t.Entries.Length != 0)
+                {
+                    Array.Clear(t.Entries);
+                    _entryPool.Push(t.Entries);
+                }
+                _tables[i] = null;
+            }
+        }
+        Array.Clear(_mms);
+        Array.Clear(_cpus);
+        _tasks.Clear();
+        _taskOrder.Clear();
+        _pages.Clear();
+        _rmapLocks.Clear();
+        _pageLocks.Clear();
+        _rcuPending.Clear();
+        _ipis.Clear();
+        _findings.Clear();
+        _instances.Clear();
+        _drafts.Clear();
+        _unfinished.Clear();
+        _scratch.Clear();
+        _lastTask = null;
+        _cpuList = [];
+        _exec = 0;
+        _programOps = 0;
+        _blockedCount = 0;
+        _inconsistentCount = 0;
+        _findingsDropped = 0;
+        _warnedOnce = false;
+        _mlockedPages = 0;
+    }
 }

@@ -7,10 +7,11 @@ namespace Pipeline.Replay.Explore;
 
 /// <summary>
 /// Stateless model checking of an op trace's per-task programs (docs/exploration.md): every schedule is run from the
-/// start in a fresh <see cref="ReplayEngine"/>, one program op (a whole kernel step) per choice, a task that must wait
+/// start in one <see cref="ReplayEngine"/> reset in between, one program op (a whole kernel step) per choice, a task that must wait
 /// inside a step (lock, IPI, grace period) being disabled until the engine resumes it, exactly as replay does.
 /// Preemption-bounded DPOR (Flanagan–Godefroid, POPL 2005, with the extra backtrack point at the preceding context
-/// switch that bounded search needs, Coons–Musuvathi–McKinley, OOPSLA 2013), the same search without reduction, or PCT.
+/// switch that bounded search needs, Coons–Musuvathi–McKinley, OOPSLA 2013, and sleep sets restricted so as to keep
+/// the bound's guarantee), the same search without reduction, or PCT.
 /// </summary>
 public sealed class Explorer
 {
@@ -25,21 +26,31 @@ public sealed class Explorer
     private readonly int[] _recordedLocal;
     private readonly Dictionary<int, string> _comms = [];
     private readonly List<Frame> _frames = [];
+    private readonly Stack<Frame> _framePool = new();
+    private readonly Footprint _pendingNext = new();
+    private readonly Footprint _scratchFp = new();
     private readonly int[] _cpus;
     // Feasibility (docs/exploration.md): per task and op, the ops of other tasks that must have run first, as (task, count).
     private readonly (int Task, int Count)[][][] _need;
     // Re-resolution: a table-addressed op that used the table its own task's earlier lockless read returned.
     private readonly int[][] _link;
+    // Per task and position: for each other task, how many of its ops the rest of this task's program needs run
+    // (the largest count over its remaining ops' needs). A feasibility need is an enabling dependence the footprints
+    // do not show, so tasks still waiting on each other's progress never sleep on each other.
+    private readonly int[][][] _futureNeed;
     private readonly long[][] _readValue;
     private readonly int[] _walkRmap;
     private readonly (int Mm, ulong Pfn, ulong From, ulong To)[] _walkMove;
     private readonly Op[] _current;
 
     // Per-run state, reused.
-    private ReplayEngine _engine = null!;
+    // One engine for every schedule, reset between them.
+    private readonly ReplayEngine _engine;
     private readonly int[] _pos;
     private int _recorded;
     private readonly int[][] _clock;
+    // The running task's clock before its op joined the clocks of what it conflicts with.
+    private readonly int[] _before;
     private readonly List<int[]> _vc = [];
     private readonly List<int> _transitionTask = [];
     private readonly Dictionary<long, Resource> _resources = [];
@@ -58,9 +69,9 @@ public sealed class Explorer
     private bool _boundCut;
 
     /// <summary>Sleep sets (Godefroid): a task whose next op is independent of the one chosen, and whose alternative was
-    /// already explored here, is not tried again below. Off: combined with the preemption bound they lose interleavings
-    /// (measured in docs/benchmarks.md: r6-retract's 1-preemption witness is missed), so they are kept for measurement only.</summary>
-    internal bool SleepSets { get; init; }
+    /// already explored here, is not tried again below — only where that keeps the preemption bound's guarantee
+    /// (<see cref="ChildSleep"/>). On by default; off only to measure what they save (docs/benchmarks.md).</summary>
+    internal bool SleepSets { get; init; } = true;
 
 
     /// <summary>Schedules abandoned because every enabled task was asleep (their interleavings were covered elsewhere).</summary>
@@ -111,6 +122,7 @@ public sealed class Explorer
         _programs = programs.Select(p => p.ToArray()).ToArray();
         _pos = new int[_n];
         _clock = Enumerable.Range(0, _n).Select(_ => new int[_n]).ToArray();
+        _before = new int[_n];
         _pending = Enumerable.Range(0, _n).Select(_ => new Footprint()).ToArray();
         _microBefore = new int[_n];
         _cpus = trace.Tasks.Select(t => t.Cpu).Concat(_programs.SelectMany(p => p.Select(o => o.Cpu))).Distinct().Order().ToArray();
@@ -118,7 +130,24 @@ public sealed class Explorer
         _walkRmap = new int[_n];
         _walkMove = new (int, ulong, ulong, ulong)[_n];
         _current = new Op[_n];
+        _engine = new ReplayEngine(profile, arch);
         (_need, _link) = Feasibility.Analyze(trace, _programs, _recordedTask, _recordedLocal, profile, arch);
+        _futureNeed = new int[_n][][];
+        for (int t = 0; t < _n; t++)
+        {
+            int length = _programs[t].Length;
+            var future = new int[length + 1][];
+            future[length] = new int[_n];
+            for (int k = length - 1; k >= 0; k--)
+            {
+                future[k] = (int[])future[k + 1].Clone();
+                foreach (var (task, count) in _need[t][k])
+                {
+                    future[k][task] = Math.Max(future[k][task], count);
+                }
+            }
+            _futureNeed[t] = future;
+        }
     }
 
     /// <summary>Runs the search.</summary>
@@ -175,7 +204,7 @@ public sealed class Explorer
 
     private void RunBound(ExploreResult result, long budget, Stopwatch clock, bool dpor, CancellationToken cancellationToken)
     {
-        _frames.Clear();
+        DropFrames(0);
         while (true)
         {
             cancellationToken.ThrowIfCancellationRequested();
@@ -204,7 +233,7 @@ public sealed class Explorer
                 CountPending(result);
                 return;
             }
-            _frames.RemoveRange(depth + 1, _frames.Count - depth - 1);
+            DropFrames(depth + 1);
             var frame = _frames[depth];
             frame.Task = choice;
             frame.Done |= 1UL << choice;
@@ -238,7 +267,7 @@ public sealed class Explorer
 
     private void Reset()
     {
-        _engine = new ReplayEngine(_profile, _arch);
+        _engine.Reset();
         foreach (var task in _trace.Tasks)
         {
             _engine.NameTask(task.Tid, task.Comm);
@@ -248,7 +277,6 @@ public sealed class Explorer
         {
             Array.Clear(c);
         }
-        _vc.Clear();
         _transitionTask.Clear();
         foreach (var r in _resources.Values)
         {
@@ -341,22 +369,22 @@ public sealed class Explorer
             }
             else
             {
-                var frame = new Frame
-                {
-                    Enabled = enabled,
-                    Preemptions = _preemptions,
-                    LastTask = _lastTask,
-                    LastEnabled = _lastTask >= 0 && (enabled & (1UL << _lastTask)) != 0,
-                    Sleep = _childSleep & enabled,
-                };
+                var frame = _framePool.Count > 0 ? _framePool.Pop() : new Frame();
+                frame.Enabled = enabled;
+                frame.Preemptions = _preemptions;
+                frame.LastTask = _lastTask;
+                frame.LastEnabled = _lastTask >= 0 && (enabled & (1UL << _lastTask)) != 0;
+                frame.Sleep = _childSleep & enabled;
+                frame.HasNext = sleep;
                 if (sleep)
                 {
-                    frame.Next = NextFootprints(enabled);
+                    FillNextFootprints(frame, enabled);
                 }
                 _boundCut |= Allowed(frame) != enabled;
                 if ((enabled & ~frame.Sleep & Allowed(frame)) == 0)
                 {
                     // Every task that may run here is asleep: this schedule's remaining interleavings were covered.
+                    _framePool.Push(frame);
                     SleepBlocked++;
                     result.Transitions += depth;
                     return;
@@ -407,24 +435,24 @@ public sealed class Explorer
         return BitOperations.TrailingZeroCount(awake);
     }
 
-    /// <summary>Footprints of each enabled task's next op here, each joined with what parked steps may do when they resume.</summary>
-    private Footprint[] NextFootprints(ulong enabled)
+    /// <summary>Footprints of each enabled task's next op here, each joined with what parked steps may do when they
+    /// resume, into the frame's (reused) footprints.</summary>
+    private void FillNextFootprints(Frame frame, ulong enabled)
     {
-        var pending = new Footprint();
+        _pendingNext.Clear();
         for (int b = 0; b < _n; b++)
         {
             if (_engine.IsBlocked(_tids[b]))
             {
-                var fp = new Footprint();
-                fp.Of(_current[b], _engine, _cpus);
-                pending.AddAll(fp);
+                _scratchFp.Of(_current[b], _engine, _cpus);
+                _pendingNext.AddAll(_scratchFp);
             }
         }
-        var next = new Footprint[_n];
+        frame.Next ??= new Footprint[_n];
         for (ulong rest = enabled; rest != 0; rest &= rest - 1)
         {
             int t = BitOperations.TrailingZeroCount(rest);
-            var fp = new Footprint();
+            var fp = frame.Next[t] ??= new Footprint();
             var op = _programs[t][_pos[t]];
             fp.Of(op, _engine, _cpus);
             if (_link[t][_pos[t]] >= 0 && _engine.TableOwner(op.Table) is var owner and not 0)
@@ -432,28 +460,55 @@ public sealed class Explorer
                 // It may follow another table of the same mm in this schedule.
                 fp.Add(Footprint.Obj.Tables, owner, write: false);
             }
-            fp.AddAll(pending);
-            next[t] = fp;
+            fp.AddAll(_pendingNext);
         }
-        return next;
     }
 
-    /// <summary>Sleep set below a frame when <paramref name="task"/> runs: asleep or already-explored tasks whose next op commutes with it.</summary>
+    /// <summary>Frames from <paramref name="from"/> on are done with: back to the pool (with their footprints).</summary>
+    private void DropFrames(int from)
+    {
+        for (int i = from; i < _frames.Count; i++)
+        {
+            _framePool.Push(_frames[i]);
+        }
+        _frames.RemoveRange(from, _frames.Count - from);
+    }
+
+    /// <summary>
+    /// Sleep set below a frame when <paramref name="task"/> runs: asleep or already-explored tasks whose next op commutes
+    /// with it. Under a preemption bound an explored alternative u may only sleep when every schedule it stands for
+    /// (u moved to the front: u, task, …) costs no more preemptions than the schedule it prunes (task, …, u, …); moving u
+    /// later never lowers the cost of what follows, so the test is on the frame alone: cost(last→u) + cost(u→task) ≤
+    /// cost(last→task). That holds when u is the task that was running (u continuing then switching costs the one
+    /// preemption that switching to task costs) or when u's op ends its program; otherwise u stays awake.
+    /// </summary>
     private ulong ChildSleep(Frame frame, int task)
     {
-        if (frame.Next is null)
+        if (!frame.HasNext || frame.Next is null)
         {
             return 0;
         }
         ulong sleeping = 0;
-        var chosen = frame.Next[task];
+        var chosen = frame.Next[task]!;
+        int direct = Cost(frame, task);
         for (ulong rest = (frame.Sleep | frame.Done) & ~(1UL << task) & frame.Enabled; rest != 0; rest &= rest - 1)
         {
             int u = BitOperations.TrailingZeroCount(rest);
-            if (frame.Next[u] is { } fp && !fp.ConflictsWith(chosen))
+            if (frame.Next[u] is not { } fp || fp.ConflictsWith(chosen)
+                || _futureNeed[task][_pos[task]][u] > _pos[u] || _futureNeed[u][_pos[u]][task] > _pos[task])
             {
-                sleeping |= 1UL << u;
+                continue;
             }
+            if ((frame.Sleep & (1UL << u)) == 0)
+            {
+                // u ran here first: its subtree holds (u, task, …) only within the bound.
+                int viaU = Cost(frame, u) + (_pos[u] + 1 < _programs[u].Length ? 1 : 0);
+                if (viaU > direct)
+                {
+                    continue;
+                }
+            }
+            sleeping |= 1UL << u;
         }
         return sleeping;
     }
@@ -570,8 +625,14 @@ public sealed class Explorer
     private void Record(int task, int index, ulong resumed, bool dpor)
     {
         var mine = _clock[task];
+        Array.Copy(mine, _before, _n);
         int race = -1;
-        int[] vc = new int[_n];
+        // Clock arrays are kept across schedules: transition index i always uses the i-th.
+        if (index == _vc.Count)
+        {
+            _vc.Add(new int[_n]);
+        }
+        int[] vc = _vc[index];
         Array.Copy(mine, vc, _n);
         for (int i = 0; i < _fp.Count; i++)
         {
@@ -610,11 +671,10 @@ public sealed class Explorer
         {
             Join(_clock[BitOperations.TrailingZeroCount(rest)], vc);
         }
-        _vc.Add(vc);
         _transitionTask.Add(task);
         if (dpor && race >= 0)
         {
-            AddBacktrack(race, task);
+            AddBacktrack(race, task, index);
         }
     }
 
@@ -636,9 +696,9 @@ public sealed class Explorer
         }
     }
 
-    private void AddBacktrack(int j, int task)
+    private void AddBacktrack(int j, int task, int index)
     {
-        AddAt(j, task);
+        AddAt(j, task, index);
         // Bounded search: the reversal may need the switch to happen at the start of the block j belongs to.
         int c = j;
         while (c > 0 && _frames[c].LastTask == _frames[c].Task)
@@ -647,14 +707,34 @@ public sealed class Explorer
         }
         if (c != j)
         {
-            AddAt(c, task);
+            AddAt(c, task, index);
         }
     }
 
-    private void AddAt(int j, int task)
+    /// <summary>
+    /// Flanagan–Godefroid's backtrack rule at frame <paramref name="j"/> for <paramref name="task"/>'s op at transition
+    /// <paramref name="index"/>: the task itself when it was enabled there; else one enabled task with a transition after
+    /// <paramref name="j"/> that happens before the op (running it first is the way towards the reversal); only when
+    /// there is none, every enabled task.
+    /// </summary>
+    private void AddAt(int j, int task, int index)
     {
         var frame = _frames[j];
-        frame.Backtrack |= (frame.Enabled & (1UL << task)) != 0 ? 1UL << task : frame.Enabled;
+        if ((frame.Enabled & (1UL << task)) != 0)
+        {
+            frame.Backtrack |= 1UL << task;
+            return;
+        }
+        for (int k = j + 1; k < index; k++)
+        {
+            int q = _transitionTask[k];
+            if (q != task && (frame.Enabled & (1UL << q)) != 0 && _vc[k][q] <= _before[q])
+            {
+                frame.Backtrack |= 1UL << q;
+                return;
+            }
+        }
+        frame.Backtrack |= frame.Enabled;
     }
 
     /// <summary>The Mazurkiewicz trace of a run: per object, the order of conflicting accesses (reads between two writes as a set).</summary>
@@ -817,7 +897,9 @@ public sealed class Explorer
     {
         public int Task;
         public ulong Sleep;
-        public Footprint[]? Next;
+        // Footprints of the enabled tasks' next ops (when HasNext), kept with the frame when it goes back to the pool.
+        public Footprint?[]? Next;
+        public bool HasNext;
         public ulong Enabled;
         public ulong Backtrack;
         public ulong Done;
