@@ -2,7 +2,7 @@ using System.Text;
 
 namespace Pipeline.Ingest;
 
-/// <summary>Recognises a trace format from its first bytes (trace-formats.md §1.5), never from its file name.</summary>
+/// <summary>Recognises a trace format from its first bytes (docs/trace-formats.md §2), never from its file name.</summary>
 public static class FormatDetector
 {
     /// <summary>How many leading bytes <see cref="Detect"/> wants to see.</summary>

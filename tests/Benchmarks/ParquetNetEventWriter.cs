@@ -64,8 +64,16 @@ internal sealed class ParquetNetEventWriter : IDisposable
             _texts[i] = [];
         }
         _stream = new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20);
-        _writer = ParquetWriter.CreateAsync(new ParquetSchema(_fields), _stream, new ParquetOptions { CompressionMethod = CompressionMethod.Zstd })
-            .GetAwaiter().GetResult();
+        // The encodings our encoder picks, so the comparison is of writers, not of encoding choices: DELTA_BINARY_PACKED
+        // for the growing 64-bit columns, and a dictionary only where a sample says it pays. Without these,
+        // Parquet.Net hashes every value of seq and ts_ns (all distinct) into a dictionary before giving up on it,
+        // which made it 60x slower than our encoder instead of a few times.
+        var options = new ParquetOptions { CompressionMethod = CompressionMethod.Zstd, DictionaryEncodingSampleSize = 1024 };
+        foreach (int growing in (ReadOnlySpan<int>)[EventSchema.Seq, EventSchema.TsNs, EventSchema.SrcPos])
+        {
+            options.ColumnEncodingHints[_leaves[growing].Path.ToString()] = EncodingHint.DeltaBinaryPacked;
+        }
+        _writer = ParquetWriter.CreateAsync(new ParquetSchema(_fields), _stream, options).GetAwaiter().GetResult();
     }
 
     public long Count => _count;

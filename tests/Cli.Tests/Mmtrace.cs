@@ -8,8 +8,14 @@ internal static partial class Mmtrace
 {
     private const int SigInt = 2;
 
-    // Generous: the limit only turns a hang into a failure, and a busy machine is slow.
-    private static readonly TimeSpan s_limit = TimeSpan.FromMinutes(15);
+    /// <summary>
+    /// How long a child may take before it counts as hung. Generous: the limit only turns a hang into a failure,
+    /// and a machine shared with other builds is slow (every command's work is bounded by its input).
+    /// </summary>
+    internal static readonly TimeSpan Limit = TimeSpan.FromMinutes(15);
+
+    /// <summary>How long a child gets after SIGINT to remove its tracefs instance and temporary files.</summary>
+    private static readonly TimeSpan s_grace = TimeSpan.FromMinutes(2);
 
     public sealed record Result(int ExitCode, string Stdout, string Stderr)
     {
@@ -49,17 +55,61 @@ internal static partial class Mmtrace
         process.StandardInput.Close();
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();
-        if (!process.WaitForExit(s_limit))
+        if (!process.WaitForExit(Limit))
         {
-            // Ctrl-C first: `mmtrace record` then removes its tracefs instance; a kill would leak it.
-            _ = Kill(process.Id, SigInt);
-            if (!process.WaitForExit(TimeSpan.FromSeconds(30)))
-            {
-                process.Kill(entireProcessTree: true);
-            }
-            throw new TimeoutException($"mmtrace {string.Join(' ', args)} did not finish in {s_limit.TotalMinutes} minutes.");
+            Stop(process);
+            throw new TimeoutException($"mmtrace {string.Join(' ', args)} did not finish in {Limit.TotalMinutes} minutes.");
         }
         return new Result(process.ExitCode, stdout.Result, stderr.Result);
+    }
+
+    /// <summary>
+    /// Stops a running mmtrace without leaking kernel state: Ctrl-C first (SIGINT), on which <c>mmtrace record</c>
+    /// removes its tracefs instance and every command its temporary files; only if it is still running after
+    /// the grace period is it killed, and then the instances named after its pid are removed here.
+    /// </summary>
+    internal static void Stop(Process process)
+    {
+        if (process.HasExited)
+        {
+            return;
+        }
+        int pid = process.Id;
+        _ = Kill(pid, SigInt);
+        if (process.WaitForExit(s_grace))
+        {
+            return;
+        }
+        process.Kill(entireProcessTree: true);
+        process.WaitForExit();
+        RemoveTraceFsInstancesOf(pid);
+    }
+
+    /// <summary>
+    /// Removes <c>instances/mmtrace-PID-*</c> (TraceFsInstance's naming) of a killed recorder: no handler runs on
+    /// SIGKILL. rmdir of an instance directory is how tracefs deletes an instance.
+    /// </summary>
+    private static void RemoveTraceFsInstancesOf(int pid)
+    {
+        foreach (string root in (ReadOnlySpan<string>)["/sys/kernel/tracing", "/sys/kernel/debug/tracing"])
+        {
+            string instances = Path.Combine(root, "instances");
+            if (!Directory.Exists(instances))
+            {
+                continue;
+            }
+            foreach (string directory in Directory.EnumerateDirectories(instances, $"mmtrace-{pid}-*"))
+            {
+                try
+                {
+                    Directory.Delete(directory, recursive: false);
+                }
+                catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+                {
+                    // Still busy or not ours to remove: the next `mmtrace record` sweeps instances of dead pids.
+                }
+            }
+        }
     }
 
     [LibraryImport("libc", EntryPoint = "kill")]

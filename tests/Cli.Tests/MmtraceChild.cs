@@ -57,7 +57,7 @@ internal sealed partial class MmtraceChild : IDisposable
 
     public StreamWriter Stdin => _process.StandardInput;
 
-    /// <summary>Waits (up to 3 minutes: the machine may be busy) for the pause line; fails if the child exits first.</summary>
+    /// <summary>Waits (up to <see cref="Mmtrace.Limit"/>: the machine may be busy) for the pause line; fails if the child exits first.</summary>
     public void WaitPaused(string phase) => WaitFor($"mmtrace: paused at {phase}");
 
     /// <summary>Sends a signal mmtrace catches and waits until it said so (its handler runs asynchronously).</summary>
@@ -71,7 +71,7 @@ internal sealed partial class MmtraceChild : IDisposable
 
     private void WaitFor(Func<string, bool> match)
     {
-        var deadline = DateTime.UtcNow.AddMinutes(3);
+        var deadline = DateTime.UtcNow + Mmtrace.Limit;
         while (DateTime.UtcNow < deadline)
         {
             lock (_stderr)
@@ -87,7 +87,8 @@ internal sealed partial class MmtraceChild : IDisposable
             }
             _lines.Wait(TimeSpan.FromMilliseconds(200));
         }
-        throw new TimeoutException("mmtrace did not write the expected line in 3 minutes.");
+        Mmtrace.Stop(_process);
+        throw new TimeoutException($"mmtrace did not write the expected line in {Mmtrace.Limit.TotalMinutes} minutes.");
     }
 
     public void Signal(int signal)
@@ -109,10 +110,10 @@ internal sealed partial class MmtraceChild : IDisposable
         {
             // Already gone (killed).
         }
-        if (!_process.WaitForExit(TimeSpan.FromMinutes(3)))
+        if (!_process.WaitForExit(Mmtrace.Limit))
         {
-            _process.Kill(entireProcessTree: true);
-            throw new TimeoutException("mmtrace did not finish in 3 minutes.");
+            Mmtrace.Stop(_process);
+            throw new TimeoutException($"mmtrace did not finish in {Mmtrace.Limit.TotalMinutes} minutes.");
         }
         _process.WaitForExit();
         lock (_stderr)
@@ -123,11 +124,8 @@ internal sealed partial class MmtraceChild : IDisposable
 
     public void Dispose()
     {
-        if (!_process.HasExited)
-        {
-            _process.Kill(entireProcessTree: true);
-            _process.WaitForExit();
-        }
+        // A test that failed half-way leaves its child running: stopped as a user would (Ctrl-C), not killed.
+        Mmtrace.Stop(_process);
         _process.Dispose();
         _lines.Dispose();
     }

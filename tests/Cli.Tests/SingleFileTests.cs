@@ -92,7 +92,7 @@ public sealed class SingleFileTests
         // Bounded work; the limit only turns a hang into a failure on a busy machine.
         if (!process.WaitForExit(TimeSpan.FromMinutes(30)))
         {
-            process.Kill(entireProcessTree: true);
+            Mmtrace.Stop(process);
             throw new TimeoutException($"{program} {string.Join(' ', args)} did not finish in 30 minutes.");
         }
         return new Mmtrace.Result(process.ExitCode, stdout.Result, stderr.Result);

@@ -1,6 +1,6 @@
 /*
  * mremap_align: mremap(MREMAP_MAYMOVE|MREMAP_FIXED) calls with controlled alignment, for validating the
- * PMD-move prediction (docs/mremap-prediction.md, mm-model §5.2.1) against a real kernel.
+ * PMD-move prediction (docs/mremap-prediction.md, "Prediction rules"; docs/mm-model.md §5.2) against a real kernel.
  *
  *   mremap_align [ROUNDS]      (default 3)
  *

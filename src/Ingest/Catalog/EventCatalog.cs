@@ -6,7 +6,7 @@ namespace Pipeline.Ingest.Catalog;
 /// <summary>
 /// Maps the bare event names that text outputs print (kernel <c>trace</c>, <c>trace-cmd report</c>, consoles)
 /// to canonical <c>system:name</c> strings. Kernel text never prints the system, so the table below lists the
-/// events of the systems the pipeline cares about (mm-model.md §6.1 plus the names seen in the corpus).
+/// events of the systems the pipeline cares about (docs/mm-model.md §6.1 plus the names seen in the corpus).
 /// Unknown names keep an empty system (<c>:name</c>) so nothing is dropped.
 /// </summary>
 public static class EventCatalog

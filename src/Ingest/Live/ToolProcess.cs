@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Runtime.InteropServices;
 using System.Text;
 
 namespace Pipeline.Ingest.Live;
@@ -10,8 +11,20 @@ namespace Pipeline.Ingest.Live;
 public sealed record ToolResult(int ExitCode, string StandardOutput, string StandardError);
 
 /// <summary>Runs the external tools of a live recording (cc, trace-cmd, perf, the workload) with a time limit.</summary>
-internal static class ToolProcess
+internal static partial class ToolProcess
 {
+    /// <summary>
+    /// The time limit of every tool run: generous, because it only turns a hang into a failure, and the machines
+    /// that run the live tests are shared with other builds (a compile or a <c>perf script</c> that takes seconds
+    /// alone took minutes at load 40). The work itself is bounded by the tools' arguments.
+    /// </summary>
+    public static readonly TimeSpan Limit = TimeSpan.FromMinutes(15);
+
+    /// <summary>How long a tool gets after SIGINT to finish cleanly (perf writes its file, trace-cmd its output).</summary>
+    private static readonly TimeSpan s_grace = TimeSpan.FromMinutes(1);
+
+    private const int SigInt = 2;
+
     /// <summary>Full path of <paramref name="name"/> on PATH, or null.</summary>
     public static string? FindOnPath(string name)
     {
@@ -27,8 +40,8 @@ internal static class ToolProcess
     }
 
     /// <summary>
-    /// Runs <paramref name="file"/> to completion; on timeout kills its whole process tree so nothing is
-    /// left running, then throws.
+    /// Runs <paramref name="file"/> to completion; on timeout interrupts it (SIGINT, as Ctrl-C would), and kills
+    /// its whole process tree only if it is still there a minute later, so nothing is left running; then throws.
     /// </summary>
     /// <exception cref="TimeoutException">The program ran longer than <paramref name="timeout"/>.</exception>
     public static ToolResult Run(string file, IEnumerable<string> arguments, TimeSpan timeout, string? standardOutputPath = null)
@@ -58,13 +71,20 @@ internal static class ToolProcess
         }
         if (!process.WaitForExit(timeout))
         {
-            process.Kill(entireProcessTree: true);
+            _ = Kill(process.Id, SigInt);
+            if (!process.WaitForExit(s_grace))
+            {
+                process.Kill(entireProcessTree: true);
+            }
             process.WaitForExit();
             throw new TimeoutException($"{Path.GetFileName(file)} {string.Join(' ', start.ArgumentList)} did not finish within {timeout.TotalSeconds:0} s and was killed.");
         }
         process.WaitForExit();
         return new ToolResult(process.ExitCode, stdout.GetAwaiter().GetResult(), stderr.GetAwaiter().GetResult());
     }
+
+    [LibraryImport("libc", EntryPoint = "kill")]
+    private static partial int Kill(int pid, int signal);
 
     private static async Task<string> CopyToFileAsync(Stream source, string path)
     {

@@ -5,8 +5,6 @@ namespace Pipeline.Ingest.Live;
 /// <summary>Wraps the <c>trace-cmd</c> program for turning a tracefs instance into a <c>trace.dat</c> file.</summary>
 public static class TraceCmd
 {
-    private static readonly TimeSpan s_timeout = TimeSpan.FromMinutes(2);
-
     /// <summary>Whether <c>trace-cmd</c> is on PATH and runs.</summary>
     public static bool IsAvailable(out string reason)
     {
@@ -18,7 +16,7 @@ public static class TraceCmd
         }
         try
         {
-            var result = ToolProcess.Run(path, ["--version"], TimeSpan.FromSeconds(20));
+            var result = ToolProcess.Run(path, ["--version"], ToolProcess.Limit);
             var version = (result.StandardOutput + result.StandardError).Trim().Split('\n').FirstOrDefault(l => l.Contains("version", StringComparison.Ordinal));
             reason = version is null ? $"{path} did not print a version." : $"{path}: {version.Trim()}";
             return version is not null;
@@ -53,7 +51,7 @@ public static class TraceCmd
         ToolResult result;
         try
         {
-            result = ToolProcess.Run(traceCmd, ["extract", "-B", instanceName, "-o", Path.GetFullPath(outputPath)], s_timeout);
+            result = ToolProcess.Run(traceCmd, ["extract", "-B", instanceName, "-o", Path.GetFullPath(outputPath)], ToolProcess.Limit);
         }
         finally
         {

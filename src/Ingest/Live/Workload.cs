@@ -59,7 +59,7 @@ public static class Workload
         var cc = ToolProcess.FindOnPath("cc") ?? throw new InvalidOperationException("No C compiler: 'cc' is not on PATH.");
         var directory = Directory.CreateTempSubdirectory("mmtrace-workload-").FullName;
         var output = Path.Combine(directory, Path.GetFileNameWithoutExtension(sourcePath));
-        var result = ToolProcess.Run(cc, ["-O1", "-Wall", "-o", output, sourcePath], TimeSpan.FromMinutes(1));
+        var result = ToolProcess.Run(cc, ["-O1", "-Wall", "-o", output, sourcePath], ToolProcess.Limit);
         if (result.ExitCode != 0 || !File.Exists(output))
         {
             throw new InvalidOperationException($"cc {sourcePath} failed (exit {result.ExitCode}): {result.StandardError.Trim()}");
@@ -71,7 +71,7 @@ public static class Workload
     /// <exception cref="InvalidOperationException">It exited with an error.</exception>
     public static WorkloadSummary Run(string executable, params string[] arguments)
     {
-        var result = ToolProcess.Run(executable, arguments, TimeSpan.FromMinutes(1));
+        var result = ToolProcess.Run(executable, arguments, ToolProcess.Limit);
         if (result.ExitCode != 0)
         {
             throw new InvalidOperationException($"{executable} {string.Join(' ', arguments)} exited with {result.ExitCode}: {result.StandardError.Trim()}");

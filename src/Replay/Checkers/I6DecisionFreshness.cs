@@ -1,7 +1,7 @@
 namespace Pipeline.Replay;
 
 /// <summary>
-/// I6 (§2.6, R6): a value read before acquiring lock L and used under L must be re-read (and re-validated)
+/// I6 (R6, docs/mm-model.md §2.6): a value read before acquiring lock L and used under L must be re-read (and re-validated)
 /// under L if a writer serialised only by L could have changed it. move_page_tables classified the old PMD as
 /// a table before take_rmap_locks; retract_page_tables cleared it in between.
 /// </summary>

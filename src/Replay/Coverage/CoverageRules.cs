@@ -19,8 +19,8 @@ public sealed record CoverageActor(string Name, string Kernel, IReadOnlyList<str
 public sealed record CoverageRule(string Race, string Checker, string Title, IReadOnlyList<CoverageActor> Actors);
 
 /// <summary>
-/// The actors of R1–R6 (shared/docs/mm-model.md §2, the seeds) and the tracepoints that show them on a 6.x kernel
-/// (§5.4, §6). Real-trace instances are counted by <see cref="CoverageTracker"/> from what the lowering did; op-trace
+/// The actors of R1–R6 (docs/mm-model.md §2, the seeds) and the tracepoints that show them on a 6.x kernel
+/// (docs/mm-model.md §5.4, §6). Real-trace instances are counted by <see cref="CoverageTracker"/> from what the lowering did; op-trace
 /// instances from the ops (<see cref="OpCoverage"/>).
 /// </summary>
 public static class CoverageRules

@@ -169,7 +169,7 @@ public sealed partial class ReplayEngine
     {
         int rmapObj = MoveRmap(step, oldVa);
         bool rmap = rmapObj != 0 && (needRmapLocks || _profile.Has(KernelFix.RmapLocksPmdMove));
-        // move_page_tables classifies the old entry before take_rmap_locks (the window of §2.6).
+        // move_page_tables classifies the old entry before take_rmap_locks (the window of docs/mm-model.md §2.6).
         task.Push(Micro(step, OpKind.EntryRead, OpFlags.Lockless | OpFlags.SaveReg, level, va: oldVa));
         if (rmap)
         {

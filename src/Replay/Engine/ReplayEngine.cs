@@ -60,7 +60,7 @@ public sealed class ReplayResult
 }
 
 /// <summary>
-/// Replays op traces through the page-table/TLB model of mm-model §4 with the invariant checkers I1–I6.
+/// Replays op traces through the page-table/TLB model of docs/mm-model.md §4 with the invariant checkers I1–I6.
 /// Streaming: feed ops in schedule order with <see cref="Execute"/>, then call <see cref="Finish"/>. A task that
 /// must wait (a lock another task holds, an IPI to a CPU with IRQs off, an RCU grace period) is parked with its
 /// later ops queued; the others run on, and it resumes as soon as it can.

@@ -9,7 +9,7 @@ internal readonly record struct ShiftExtent(ulong OldVa, ulong NewVa, ulong Leng
 
 /// <summary>
 /// How <c>relocate_vma_down</c> → <c>move_page_tables(…, for_stack=true)</c> splits an exec stack shift into
-/// extents under a kernel profile (mm-model §2.5): PMD moves need the move-pmd feature and, with Kirill's
+/// extents under a kernel profile (docs/mm-model.md §2.5): PMD moves need the move-pmd feature and, with Kirill's
 /// unmerged patch, no overlap; with realign-pmd (v6.7) a mutually aligned start is realigned down to its PMD
 /// boundary. The engine expands <c>exec_shift_stack</c> from it and the lowering mirrors the same plan.
 /// </summary>

@@ -2,7 +2,7 @@ using System.Globalization;
 
 namespace Pipeline.Replay;
 
-/// <summary>Renders executed ops the way mm-model and the seed threads draw them.</summary>
+/// <summary>Renders executed ops the way the seed threads draw them (op names: docs/op-trace.md).</summary>
 internal static class OpText
 {
     private static string H(ulong v) => "0x" + v.ToString("x", CultureInfo.InvariantCulture);

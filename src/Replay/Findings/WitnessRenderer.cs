@@ -4,7 +4,7 @@ using System.Text;
 namespace Pipeline.Replay;
 
 /// <summary>
-/// Draws a finding's witness as the CPU-column timeline mm-model and the seed threads use: one column per CPU,
+/// Draws a finding's witness as the CPU-column timeline the seed threads use: one column per CPU,
 /// one op per line, step numbers on the left, long ops wrapped inside their column.
 /// </summary>
 public static class WitnessRenderer

@@ -8,7 +8,7 @@ using Pipeline.Storage;
 namespace Pipeline.Replay.Lowering;
 
 /// <summary>
-/// execve (mm-model §2.5, §5.1): the process gets a new mm, and setup_arg_pages → relocate_vma_down moved the
+/// execve (docs/mm-model.md §2.5, §5.1): the process gets a new mm, and setup_arg_pages → relocate_vma_down moved the
 /// argument pages of the temporary stack [STACK_TOP_MAX − len, STACK_TOP_MAX) down by the random stack shift.
 /// The trace shows neither range; the lowering places them only when the trace decides it (docs/lowering.md):
 /// the stack pages are the execing task's zeroed user-page allocations without a fault event before

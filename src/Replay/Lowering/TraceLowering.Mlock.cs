@@ -5,7 +5,7 @@ using Pipeline.Storage;
 namespace Pipeline.Replay.Lowering;
 
 /// <summary>
-/// R4 actors (mm-model §2.4, §5.1): mlock/mlock2/munlock/mlockall/munlockall, mmap(MAP_LOCKED), faults in a
+/// R4 actors (docs/mm-model.md §2.4, §5.1): mlock/mlock2/munlock/mlockall/munlockall, mmap(MAP_LOCKED), faults in a
 /// VM_LOCKED VMA, unevictable LRU insertions and exit_mmap become VM_LOCKED changes on the VMAs the lowering
 /// creates in the engine and PG_mlocked changes on the pages the shadow has mapped, set under the PTE lock as
 /// the current kernel does (mlock-under-ptl).
@@ -40,7 +40,7 @@ public sealed partial class TraceLowering
         };
         if (call is "munlock" or "munlockall" && mm.Vmas.Any(v => v.Locked))
         {
-            // munlock_vma_pages_range clears VM_LOCKED, then PG_mlocked page by page (§2.4 T2).
+            // munlock_vma_pages_range clears VM_LOCKED, then PG_mlocked page by page (docs/mm-model.md §2.4, exit_mmap).
             _exposure.OnMunlockBegin(task.Tid, mm.Id, Ev(task, "sys_enter_" + call));
         }
     }
@@ -329,7 +329,7 @@ public sealed partial class TraceLowering
     }
 
     /// <summary>
-    /// pagemap:mm_lru_insertion on the unevictable list (lru=4): evidence that the page is Mlocked (§5.1). The flag
+    /// pagemap:mm_lru_insertion on the unevictable list (lru=4): evidence that the page is Mlocked (docs/mm-model.md §5.1). The flag
     /// is set only when the shadow maps the page in a VM_LOCKED VMA (justified); otherwise counted.
     /// </summary>
     private void OnLruInsertion(TaskInfo task)
@@ -365,7 +365,7 @@ public sealed partial class TraceLowering
         RemoveVmas(task, mm, start, end);
     }
 
-    /// <summary>exit_mmap: VM_LOCKED goes from every VMA, then PG_mlocked from the pages still mapped (munlock_vma_pages_all, §2.4 T2).</summary>
+    /// <summary>exit_mmap: VM_LOCKED goes from every VMA, then PG_mlocked from the pages still mapped (munlock_vma_pages_all, docs/mm-model.md §2.4).</summary>
     private void MunlockAtExit(TaskInfo task, ShadowMm mm)
     {
         bool hadLocked = false;

@@ -8,7 +8,7 @@ using Pipeline.Storage;
 namespace Pipeline.Replay.Lowering;
 
 /// <summary>
-/// Lowers the tracepoint events of a real trace into the engine's ops (mm-model §5.1, collapse §5.3), in seq
+/// Lowers the tracepoint events of a real trace into the engine's ops (docs/lowering.md; docs/mm-model.md §5.1, collapse §5.3), in seq
 /// order, streaming. VMAs and mremap predictions come from <see cref="AddressSpaceTracker"/>; page tables,
 /// page frames, mmap_lock holders and the mm loaded on each CPU are mirrored in a shadow of what the engine
 /// will hold, and an op is emitted only when the shadow says the engine accepts it: state from before the
@@ -847,7 +847,7 @@ public sealed partial class TraceLowering
         task.LockedMm = mm;
         if (write && task.Kernel)
         {
-            // khugepaged takes mmap_lock for write only to collapse (§5.3); the window opens here.
+            // khugepaged takes mmap_lock for write only to collapse (docs/mm-model.md §5.3); the window opens here.
             _exposure.OnCollapseBegin(mm.Id, Ev(task, "mmap_lock write (collapse)"));
         }
     }
@@ -1166,7 +1166,7 @@ public sealed partial class TraceLowering
         Statistics.MremapExtentsLowered++;
     }
 
-    // ---- collapse (§5.3)
+    // ---- collapse (docs/mm-model.md §5.3)
 
     private void OnCollapseIsolate(TaskInfo task)
     {

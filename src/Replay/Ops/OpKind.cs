@@ -1,7 +1,7 @@
 namespace Pipeline.Replay;
 
 /// <summary>
-/// Every op the replay engine understands. Primitives change model state directly (mm-model §3);
+/// Every op the replay engine understands. Primitives change model state directly (docs/mm-model.md §3, docs/op-trace.md);
 /// kernel steps are expanded into primitives by the selected <c>KernelProfile</c>.
 /// The trace name of each kind is <c>mmop_&lt;name&gt;</c>, see <see cref="OpSpec"/> and docs/op-trace.md.
 /// </summary>

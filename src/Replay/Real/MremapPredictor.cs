@@ -18,7 +18,7 @@ public sealed record MremapRequest(ulong OldAddr, ulong OldLen, ulong NewLen, ul
 
     /// <summary>
     /// A THP collapse of the same mm (khugepaged or MADV_COLLAPSE on another thread) ran between entry and
-    /// exit, so a PMD could change between the unlocked classification and the PMD locks (mm-model §2.6).
+    /// exit, so a PMD could change between the unlocked classification and the PMD locks (docs/mm-model.md §2.6).
     /// </summary>
     public bool ConcurrentCollapse { get; init; }
 }
@@ -68,7 +68,7 @@ public sealed class MremapPrediction
 
 /// <summary>
 /// Predicts the path move_page_tables() takes for each extent of an mremap() from the arguments, the
-/// result and the address space before the call (mm-model §5.2, §5.2.1; mm/mremap.c at v6.16).
+/// result and the address space before the call (docs/mremap-prediction.md, "Prediction rules"; mm/mremap.c at v6.16).
 /// </summary>
 public static class MremapPredictor
 {
@@ -163,7 +163,7 @@ public static class MremapPredictor
     /// <summary>
     /// Predicts the exec-time stack shift: relocate_vma_down() (formerly shift_arg_pages()) calls
     /// move_page_tables(vma, old_start, vma, old_start - shift, length, need_rmap_locks=false, for_stack=true)
-    /// on a VMA first expanded to cover both ranges, which overlap whenever shift &lt; length (mm-model §2.5).
+    /// on a VMA first expanded to cover both ranges, which overlap whenever shift &lt; length (docs/mm-model.md §2.5).
     /// </summary>
     public static MremapPrediction PredictStackShift(AddressSpace space, Vma stack, ulong shift, PredictionProfile profile)
     {
@@ -288,7 +288,7 @@ public static class MremapPredictor
 
     /// <summary>
     /// copy_vma(): merge with the destination's neighbours (vma_merge_new_range) or a new VMA.
-    /// need_rmap_locks = false for a new VMA, else new_vma->vm_pgoff &lt;= vma->vm_pgoff (mm-model §1).
+    /// need_rmap_locks = false for a new VMA, else new_vma->vm_pgoff &lt;= vma->vm_pgoff (docs/mm-model.md §1.3).
     /// </summary>
     private static bool CopyVmaNeedsRmapLocks(AddressSpace space, Vma src, Vma moved, UndecidedNotes notes)
     {
@@ -324,7 +324,7 @@ public static class MremapPredictor
     }
 
     /// <summary>
-    /// can_realign_addr() with can_align_down() on both sides (mm-model §5.2.1 "Realign").
+    /// can_realign_addr() with can_align_down() on both sides (docs/mremap-prediction.md, rule 4 "Realign").
     /// <paramref name="srcVma"/> null means the source VMA is unknown.
     /// </summary>
     private static bool CanRealign(AddressSpace space, ulong a, ulong n, ulong len, Vma? srcVma, Vma newVma, bool forStack, UndecidedNotes notes)

@@ -6,11 +6,11 @@ namespace Pipeline.Replay.Real;
 /// </summary>
 /// <param name="Realign">
 /// try_realign_addr(): realign a mutually aligned start down to the PMD boundary
-/// (af8ca1c14906/b1e5a3dee255, v6.7 by inference; mm-model §2.5(d)).
+/// (af8ca1c14906/b1e5a3dee255, v6.7 by inference; docs/mm-model.md §2.5, "Fixes").
 /// </param>
 /// <param name="RmapLocksOnPmdMove">
 /// should_take_rmap_locks() returns true for NORMAL_PMD/NORMAL_PUD whatever need_rmap_locks says
-/// (97113eb39fa7, v5.14; mm-model §2.1(d)). False reproduces the R1 window.
+/// (97113eb39fa7, v5.14; docs/mm-model.md §2.1, "Fix"). False reproduces the R1 window.
 /// </param>
 /// <param name="SkipPmdMoveOnOverlap">
 /// Kirill's unmerged PATCHv2 (seed 004): no PMD/PUD move when |old - new| &lt; len. Mainline: false.
@@ -19,11 +19,11 @@ namespace Pipeline.Replay.Real;
 /// <param name="MovePud">CONFIG_HAVE_MOVE_PUD (c49dd3401802).</param>
 /// <param name="PmdRecheckUnderLocks">
 /// move_normal_pmd() re-reads the old PMD under the PMD locks and gives up unless it is a present table
-/// (6fa1066fc5d0, Oct 2024; mm-model §2.6).
+/// (6fa1066fc5d0, Oct 2024; docs/mm-model.md §2.6).
 /// </param>
 /// <param name="MultiVmaMove">
 /// mremap(MREMAP_FIXED) with old_len == new_len may span several VMAs (d23cb648e365, v6.17 by inference;
-/// mm-model §5.2.1(a)). False: a range spanning VMAs fails with -EFAULT.
+/// docs/mremap-prediction.md, rule 2). False: a range spanning VMAs fails with -EFAULT.
 /// </param>
 public sealed record PredictionProfile(
     bool Realign,
@@ -34,12 +34,12 @@ public sealed record PredictionProfile(
     bool PmdRecheckUnderLocks,
     bool MultiVmaMove)
 {
-    /// <summary>Mainline as of 6.17/6.18 on x86-64 (the machine of mm-model §6).</summary>
+    /// <summary>Mainline as of 6.17/6.18 on x86-64 (the reference machine of docs/mm-model.md).</summary>
     public static PredictionProfile Linux618 { get; } = ForKernel(6, 18);
 
     /// <summary>
     /// The switches for a mainline kernel release on x86-64 (HAVE_MOVE_PMD/PUD=y), from the version each
-    /// change landed in. Versions marked "by inference" in mm-model §8 are used as such.
+    /// change landed in. Versions marked "by inference" in docs/mm-model.md §7 are used as such.
     /// </summary>
     public static PredictionProfile ForKernel(int major, int minor)
     {

@@ -82,7 +82,7 @@ public sealed class Scenario
     }
 }
 
-/// <summary>The seed races as scenarios (mm-model §2).</summary>
+/// <summary>The seed races as scenarios (docs/mm-model.md §2).</summary>
 public static class ScenarioLibrary
 {
     private const int Mm = 1;

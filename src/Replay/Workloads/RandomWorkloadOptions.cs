@@ -5,7 +5,7 @@ namespace Pipeline.Replay.Workloads;
 /// <summary>What <see cref="RandomWorkload"/> generates.</summary>
 public sealed record RandomWorkloadOptions
 {
-    /// <summary>Race ids <c>--inject</c> accepts (mm-model §2: R1–R5 and §2.6 as R6).</summary>
+    /// <summary>Race ids <c>--inject</c> accepts (docs/mm-model.md §2.1–§2.6).</summary>
     public static IReadOnlyList<string> RaceIds { get; } = ["R1", "R2", "R3", "R4", "R5", "R6"];
 
     /// <summary>Number of CPUs (1–64; injection needs at least 2).</summary>

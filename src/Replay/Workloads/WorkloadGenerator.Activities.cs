@@ -1127,7 +1127,7 @@ internal sealed partial class WorkloadGenerator
         return null;
     }
 
-    /// <summary>collapse_huge_page in mainline order (mm-model §5.3).</summary>
+    /// <summary>collapse_huge_page in mainline order (docs/mm-model.md §5.3).</summary>
     private IEnumerable<bool> Collapse(SimTask t, SimMm mm, SimVma vma, int slot)
     {
         var s = mm.Slots[slot];

@@ -7,7 +7,7 @@ namespace Pipeline.Cli.Tests.Validation;
 /// <summary>
 /// The mremap PMD-move prediction (docs/mremap-prediction.md) against this machine's kernel: the workload
 /// <c>tests/workloads/mremap_align.c</c> moves fully populated, THP-free anonymous ranges with controlled
-/// alignment and prints, per call, how many full 2 MiB extents mm-model §5.2.1 says move as NORMAL_PMD. The
+/// alignment and prints, per call, how many full 2 MiB extents the rules of docs/mremap-prediction.md say move as NORMAL_PMD. The
 /// recording under <c>mmtrace record</c> is replayed with <c>mmtrace replay</c>, and three things are checked:
 /// the prediction equals the workload's count; the kernel's own page-table allocations inside each call show
 /// the same count; and the measured latency per MiB separates PMD moves from PTE moves. See docs/validation.md.

@@ -86,7 +86,7 @@ public sealed partial class LiveRecordingTests
     }
 
     /// <summary>
-    /// Kernel text rounds to the µs ((ns + 500) / 1000, trace-formats §1.3); binary readers keep ns. Rows are
+    /// Kernel text rounds to the µs ((ns + 500) / 1000, docs/trace-formats.md §1); binary readers keep ns. Rows are
     /// compared in (µs, cpu) order because equal-µs events of different CPUs may be printed in either order.
     /// </summary>
     private static void AssertSameRows(List<EventRow> text, List<EventRow> binary, string textName, string binaryName)

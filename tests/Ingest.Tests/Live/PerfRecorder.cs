@@ -8,8 +8,6 @@ public static class PerfRecorder
     /// <summary>The <c>-F</c> selection <see cref="Script"/> uses by default: every header column plus the trace text.</summary>
     public const string DefaultFields = "comm,pid,tid,cpu,time,event,trace";
 
-    private static readonly TimeSpan s_timeout = TimeSpan.FromMinutes(2);
-
     /// <summary>
     /// Whether <c>perf</c> is on PATH and can see tracepoints (a perf built without libtraceevent, or one
     /// that cannot read tracefs, lists none).
@@ -24,7 +22,7 @@ public static class PerfRecorder
         }
         try
         {
-            var result = ToolProcess.Run(perf, ["list", "tracepoint"], TimeSpan.FromSeconds(60));
+            var result = ToolProcess.Run(perf, ["list", "tracepoint"], ToolProcess.Limit);
             if (!result.StandardOutput.Contains("Tracepoint event", StringComparison.Ordinal))
             {
                 reason = $"{perf} lists no tracepoints (built without libtraceevent, or tracefs unreadable): {result.StandardError.Trim()}";
@@ -58,7 +56,7 @@ public static class PerfRecorder
         }
         args.AddRange(["-a", "-o", Path.GetFullPath(dataPath), "--", command]);
         args.AddRange(arguments);
-        var result = ToolProcess.Run(perf, args, s_timeout);
+        var result = ToolProcess.Run(perf, args, ToolProcess.Limit);
         if (result.ExitCode != 0 || !File.Exists(dataPath))
         {
             throw new InvalidOperationException(
@@ -73,7 +71,7 @@ public static class PerfRecorder
     public static string Script(string dataPath, string textPath, string fields = DefaultFields)
     {
         var perf = ToolProcess.FindOnPath("perf") ?? throw new InvalidOperationException("perf is not on PATH.");
-        var result = ToolProcess.Run(perf, ["script", "-i", Path.GetFullPath(dataPath), "-F", fields, "--ns"], s_timeout, standardOutputPath: textPath);
+        var result = ToolProcess.Run(perf, ["script", "-i", Path.GetFullPath(dataPath), "-F", fields, "--ns"], ToolProcess.Limit, standardOutputPath: textPath);
         if (result.ExitCode != 0)
         {
             throw new InvalidOperationException($"perf script -i {dataPath} failed (exit {result.ExitCode.ToString(CultureInfo.InvariantCulture)}): {result.StandardError.Trim()}");

@@ -6,32 +6,32 @@ namespace Pipeline.Ingest.Tests.Text;
 
 public sealed class PayloadParserTests
 {
-    /// <summary>Real lines from the corpus (trace-formats §2.8 examples): line, event, expected fields (name=value; args prefixed by '+').</summary>
+    /// <summary>Real lines from the corpus (docs/trace-formats.md §3 examples): line, event, expected fields (name=value; args prefixed by '+').</summary>
     public static TheoryData<string, string, string> CorpusLines => new()
     {
-        // 2.8.1 tlb_flush: kernel, trace-cmd plugin (incl. the empty text for reason 4), -R, -N.
+        // §3.1 tlb_flush: kernel, trace-cmd plugin (incl. the empty text for reason 4), -R, -N.
         { "           <...>-25563   [001] d..2.   526.343393: tlb_flush: pages:0 reason:flush on task switch (0)", "tlb:tlb_flush", "pages=0 reason=0" },
         { "            bash-29465   [001] d..1. 1868526798228: tlb_flush: pages:-1 reason:local MM shootdown (3)", "tlb:tlb_flush", "pages=-1 reason=3" },
         { "       mm work-1-25561 [000]   526.198525: tlb_flush:            pages=-1 reason=flush on task switch (0)", "tlb:tlb_flush", "pages=-1 reason=0" },
         { "       mm work-1-25561 [000]   526.198525: tlb_flush:            pages=-1 reason= (4)", "tlb:tlb_flush", "pages=-1 reason=4" },
         { "       mm work-1-25561 [000]   526.198525: tlb_flush:             reason=0 pages=-1", "tlb:tlb_flush", "pages=-1 reason=0" },
-        // 2.8.2 page_fault_user.
+        // §3.2 page_fault_user.
         { "       mm work-1-25561   [000] d....   526.198866: page_fault_user: address=0x7fa0279fcb70 ip=0x7fa0279fcb70 error_code=0x14", "exceptions:page_fault_user", "address=140325836278640 ip=140325836278640 error_code=20" },
-        // 2.8.3/2.8.4 kmem: page= is not the pfn (hashed in kernel text, the pfn again in trace-cmd).
+        // §3.3/§3.4 kmem: page= is not the pfn (hashed in kernel text, the pfn again in trace-cmd).
         { "       mm work-1-25561   [000] .....   526.198398: mm_page_free: page=00000000c65e0cb1 pfn=0x143d7a order=0", "kmem:mm_page_free", "pfn=1326458 order=0 +page=00000000c65e0cb1" },
         { "       mm work-1-25561   [000] .....   526.198398: mm_page_alloc: page=00000000ab2f0c83 pfn=0x118db0 order=0 migratetype=0 gfp_flags=GFP_KERNEL_ACCOUNT|__GFP_ZERO|__GFP_COMP", "kmem:mm_page_alloc", "pfn=1150384 order=0 gfp_flags=GFP_KERNEL_ACCOUNT|__GFP_ZERO|__GFP_COMP migratetype=0 +page=00000000ab2f0c83" },
         { "       mm work-1-25561 [000]   526.198398: mm_page_alloc:         pfn=0x118db0 order=0 gfp_flags=0x440dc0 migratetype=0", "kmem:mm_page_alloc", "pfn=1150384 order=0 gfp_flags=0x440dc0 migratetype=0" },
-        // 2.8.5 mmap_lock: hashed %p (16 hex digits, no 0x) and trace-cmd's real pointer; -R booleans as 0/1.
+        // §3.5 mmap_lock: hashed %p (16 hex digits, no 0x) and trace-cmd's real pointer; -R booleans as 0/1.
         { "       mm work-1-25561   [000] .....   526.198420: mmap_lock_acquire_returned: mm=0000000036eb11cf memcg_id=6107 write=true success=true", "mmap_lock:mmap_lock_acquire_returned", "mm=921375183 memcg_id=6107 write=true success=true" },
         { "       mm work-1-25561 [000]   526.198420: mmap_lock_acquire_returned: mm=0xffff888109e6cb00 memcg_id=6107 write=false success=true", "mmap_lock:mmap_lock_acquire_returned", "mm=18446612686531119872 memcg_id=6107 write=false success=true" },
         { "       mm work-1-25561 [000]   526.198420: mmap_lock_acquire_returned:  mm=0xffff888109e6cb00 memcg_id=6107 write=1 success=1", "mmap_lock:mmap_lock_acquire_returned", "mm=18446612686531119872 memcg_id=6107 write=true success=true" },
-        // 2.8.6 rss_stat: no typed column; every field in args, in order.
+        // §3.6 rss_stat: no typed column; every field in args, in order.
         { "       mm work-1-25561   [000] .....   526.198455: rss_stat: mm_id=921375183 curr=0 type=MM_ANONPAGES size=4096B", "kmem:rss_stat", "+mm_id=921375183 +curr=0 +type=MM_ANONPAGES +size=4096B" },
-        // 2.8.7 huge_memory with ", " separators; scan_pfn is the pfn; -1 pfn.
+        // §3.7 huge_memory with ", " separators; scan_pfn is the pfn; -1 pfn.
         { "      khugepaged-38      [001] .....   526.290810: mm_collapse_huge_page: mm=0000000036eb11cf, isolated=1, status=succeeded", "huge_memory:mm_collapse_huge_page", "mm=921375183 status=succeeded isolated=1" },
         { "      khugepaged-38      [001] .....   526.290810: mm_khugepaged_scan_pmd: mm=0000000036eb11cf, scan_pfn=0x128ba0, referenced=8, none_or_zero=504, status=succeeded, unmapped=0", "huge_memory:mm_khugepaged_scan_pmd", "pfn=1215392 mm=921375183 status=succeeded referenced=8 none_or_zero=504 unmapped=0" },
         { "      khugepaged-38    [001]   526.290810: mm_khugepaged_scan_pmd: mm=0xffff888109e6cb00, scan_pfn=0xffffffffffffffff, referenced=0, none_or_zero=0, status=page_pmd_mapped, unmapped=0", "huge_memory:mm_khugepaged_scan_pmd", "pfn=18446744073709551615 mm=18446612686531119872 status=page_pmd_mapped referenced=0 none_or_zero=0 unmapped=0" },
-        // 2.8.8 syscalls: kernel 6.18 decimal-vs-0x, old bare hex, exit to signed ret, trace-cmd forms.
+        // §3.8 syscalls: kernel 6.18 decimal-vs-0x, old bare hex, exit to signed ret, trace-cmd forms.
         { "       mm work-1-25561   [000] .....   526.220192: sys_mremap(addr: 0x7fa026fa9000, old_len: 0x40000, new_len: 0x80000, flags: 1, new_addr: 0)", "syscalls:sys_enter_mremap", "addr=140325825449984 old_len=262144 new_len=524288 flags=1 new_addr=0" },
         { "              sc-25360   [000] .....   520.479475: sys_mremap(addr: 9, old_len: 0xa, new_len: 0xf, flags: 0x10, new_addr: 0xffffffffffffffff)", "syscalls:sys_enter_mremap", "addr=9 old_len=10 new_len=15 flags=16 new_addr=18446744073709551615" },
         { "              sc-25360   [000] .....   520.479479: sys_mremap(addr: 0, old_len: 1, new_len: 0x64, flags: 0xff, new_addr: 0x1000)", "syscalls:sys_enter_mremap", "addr=0 old_len=1 new_len=100 flags=255 new_addr=4096" },

@@ -279,7 +279,7 @@ public sealed class MlockExecLoweringTests
     [InlineData("latest", 0)]
     public void Lower_ExecWhosePlacementChangesTheMovePath_UndecidedButExposedWithoutRealign(string profile, int expected)
     {
-        // 0x402 argument pages and a 2 MiB shift (mm-model §2.5): the first extent's move_ptes leaves the source table
+        // 0x402 argument pages and a 2 MiB shift (docs/mm-model.md §2.5): the first extent's move_ptes leaves the source table
         // linked where the next PMD move lands. One page lower the ranges are not mutually aligned: undecided.
         ulong len = 0x402000;
         ulong top = StackTopMax - 0x200000;

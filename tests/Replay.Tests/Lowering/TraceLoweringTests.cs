@@ -158,7 +158,7 @@ public sealed class TraceLoweringTests
         AssertNoFindings(result);
     }
 
-    /// <summary>The collapse sequence of mm-model §6.3: khugepaged on CPU1, the mm's task on CPU0.</summary>
+    /// <summary>The collapse sequence of docs/mm-model.md §6.2: khugepaged on CPU1, the mm's task on CPU0.</summary>
     internal static LoweringInput Collapse()
     {
         var input = new LoweringInput()

@@ -8,7 +8,7 @@ using Vma = Pipeline.Replay.Real.Vma;
 
 /// <summary>
 /// move_page_tables() path prediction on hand-made layouts. Each test names the mm/mremap.c rule (function and
-/// condition, v6.16 text) and the mm-model section it checks.
+/// condition, v6.16 text) and the rule of docs/mremap-prediction.md ("Prediction rules") or section of docs/mm-model.md it checks.
 /// </summary>
 public sealed class MremapPredictorTests
 {
@@ -19,7 +19,7 @@ public sealed class MremapPredictorTests
     private static string[] Paths(MremapPrediction p) => [.. p.Extents.Select(e => e.Path)];
 
     // move_page_tables(): extent == PMD_SIZE and the old PMD is a table → move_pgt_entry(NORMAL_PMD);
-    // move_normal_pmd() succeeds because the new PMD is none (mm-model §5.2 step 3).
+    // move_normal_pmd() succeeds because the new PMD is none (docs/mremap-prediction.md rule 5).
     [SkippableTheory]
     [InlineData(2, 1)]
     [InlineData(4, 2)]
@@ -42,7 +42,7 @@ public sealed class MremapPredictorTests
     }
 
     // Before realignment (< v6.7): the unaligned head [A, next 2M) and the tail [E & PMD_MASK, E) go through
-    // move_ptes(); every whole 2M in between is NORMAL_PMD (mm-model §5.2.1 "Net effect").
+    // move_ptes(); every whole 2M in between is NORMAL_PMD (docs/mm-model.md §5.2).
     [SkippableFact]
     public void Predict_MutuallyAlignedWithoutRealign_HeadAndTailByMovePtes()
     {
@@ -62,7 +62,7 @@ public sealed class MremapPredictorTests
     }
 
     // try_realign_addr() → can_realign_addr(): len_in >= PMD_SIZE - old_align, old_align != 0, old_align == new_align,
-    // can_align_down() on both sides → old_addr/new_addr &= PMD_MASK; the head becomes a PMD move (mm-model §5.2.1 "Realign").
+    // can_align_down() on both sides → old_addr/new_addr &= PMD_MASK; the head becomes a PMD move (docs/mremap-prediction.md rule 4).
     [SkippableFact]
     public void Predict_MutuallyAlignedWithRealign_HeadBecomesPmdMove()
     {
@@ -95,7 +95,7 @@ public sealed class MremapPredictorTests
     }
 
     // get_extent() bounds each extent by the next boundary of old AND new; with old ≢ new (mod 2M) no extent
-    // is ever PMD_SIZE, so everything is move_ptes() (mm-model §5.2.1 "Net effect": A ≢ N → never NORMAL_PMD).
+    // is ever PMD_SIZE, so everything is move_ptes() (docs/mm-model.md §5.2: A ≢ N → never NORMAL_PMD).
     [SkippableFact]
     public void Predict_NotMutuallyAligned_AllPte()
     {
@@ -127,7 +127,7 @@ public sealed class MremapPredictorTests
     }
 
     // can_align_down() on the destination: a VMA surviving in [N & PMD_MASK, N) blocks realign — MREMAP_FIXED
-    // unmaps only [N, N+new_len) (mm-model §5.2.1: "the destination's preceding VMA matters").
+    // unmaps only [N, N+new_len) (docs/mremap-prediction.md rule 4: no VMA in [N & PMD_MASK, N) — the destination's preceding VMA matters).
     [SkippableFact]
     public void Predict_VmaBelowDestinationInSameRegion_BlocksRealign()
     {
@@ -143,7 +143,7 @@ public sealed class MremapPredictorTests
     }
 
     // move_page_tables(): extent == PUD_SIZE with HAVE_MOVE_PUD → move_pgt_entry(NORMAL_PUD) covers 512 PMDs;
-    // without HAVE_MOVE_PUD (before c49dd3401802) the same move is 512 NORMAL_PMD (mm-model §2.1(b), §5.2).
+    // without HAVE_MOVE_PUD (before c49dd3401802) the same move is 512 NORMAL_PMD (docs/mm-model.md §2.1; docs/mremap-prediction.md rule 5).
     [SkippableFact]
     public void Predict_OneGibMutuallyAligned_NormalPud()
     {
@@ -225,7 +225,7 @@ public sealed class MremapPredictorTests
         Assert.Equal(B >> 12, moved.PgoffPages);
     }
 
-    // move_normal_pmd(): "if (WARN_ON_ONCE(!pmd_none(*new_pmd))) return false;" → move_ptes() fallback (mm-model §2.5, I5).
+    // move_normal_pmd(): "if (WARN_ON_ONCE(!pmd_none(*new_pmd))) return false;" → move_ptes() fallback (docs/mm-model.md §2.5, I5).
     // A MAYMOVE grow does not unmap the destination, so a table left linked there (here: hand-placed) survives.
     [SkippableFact]
     public void Predict_DestinationPmdPopulated_WarnFallbackToPte()
@@ -259,7 +259,7 @@ public sealed class MremapPredictorTests
     }
 
     // copy_vma(): a new VMA → need_rmap_locks = false; merged into the preceding VMA →
-    // need_rmap_locks = (new_vma->vm_pgoff <= vma->vm_pgoff) (mm-model §1 "rmap walks").
+    // need_rmap_locks = (new_vma->vm_pgoff <= vma->vm_pgoff) (docs/mm-model.md §1.3).
     [SkippableFact]
     public void Predict_MergeIntoPrecedingNeighbour_NeedRmapLocksWhenItsPgoffIsLower()
     {
@@ -281,7 +281,7 @@ public sealed class MremapPredictorTests
     }
 
     // can_align_down(pmc, pmc->new, ...): vma->vm_start != addr_to_align → no realign; after copy_vma() merged
-    // into the preceding VMA, new_vma->vm_start < N (mm-model §5.2.1 "new_vma->vm_start == N").
+    // into the preceding VMA, new_vma->vm_start < N (docs/mremap-prediction.md rule 4: new_vma->vm_start == N).
     [SkippableFact]
     public void Predict_MergedIntoPrev_NoRealign()
     {
@@ -300,7 +300,7 @@ public sealed class MremapPredictorTests
 
     // relocate_vma_down(): move_page_tables(vma, old_start, vma, new_start, len, need_rmap_locks=false, for_stack=true)
     // with overlapping ranges. Without realign, the first move_ptes() leaves the emptied source table linked where
-    // the next NORMAL_PMD wants to land → WARN_ON_ONCE fallback (mm-model §2.5(b), seed 004).
+    // the next NORMAL_PMD wants to land → WARN_ON_ONCE fallback (docs/mm-model.md §2.5, seed 004).
     [SkippableFact]
     public void PredictStackShift_OverlapWithoutRealign_DestinationPopulatedFallback()
     {
@@ -320,7 +320,7 @@ public sealed class MremapPredictorTests
     }
 
     // can_align_down() with for_stack: "if (pmc->for_stack && addr_masked >= vma->vm_start) return true" — the
-    // stack realigns, every extent is a PMD move and the WARN is avoided (b1e5a3dee255, mm-model §2.5(d)).
+    // stack realigns, every extent is a PMD move and the WARN is avoided (b1e5a3dee255, docs/mm-model.md §2.5 "Fixes").
     [SkippableFact]
     public void PredictStackShift_WithRealign_AllPmdMoves()
     {
@@ -363,7 +363,7 @@ public sealed class MremapPredictorTests
     }
 
     // d23cb648e365 (6.17): MREMAP_FIXED with old_len == new_len spans VMAs; each piece lands at N + (piece - A)
-    // and unmaps only its own destination slice (mm-model §5.2.1(a)).
+    // and unmaps only its own destination slice (docs/mremap-prediction.md rule 2).
     [SkippableFact]
     public void Predict_MultiVmaMove_PiecesMovedSeparatelyAndGapKept()
     {
@@ -381,7 +381,7 @@ public sealed class MremapPredictorTests
     }
 
     // 6fa1066fc5d0: move_normal_pmd() re-reads the PMD under the locks; a concurrent collapse makes the NORMAL_PMD
-    // prediction depend on timing the trace does not show (mm-model §2.6).
+    // prediction depend on timing the trace does not show (docs/mm-model.md §2.6).
     [SkippableFact]
     public void Predict_ConcurrentCollapse_Undecided()
     {
