@@ -12,10 +12,11 @@ public static class EventReader
     /// <see cref="DatasetWriter"/> are sorted by <c>(ts_ns, seq)</c>, which is seq order whenever seq was assigned
     /// in timestamp order (the per-CPU merge); a streaming check (<c>seq = file_row_number</c>) confirms that and
     /// the rows are then streamed without sorting. Otherwise DuckDB sorts by seq, within the connection's
-    /// memory_limit (spilling to its temp_directory). The same
-    /// <see cref="EventRow"/> instance is returned every time, refilled: copy it (<see cref="EventRow.Clone"/>)
+    /// memory_limit (spilling to its temp_directory). A returned
+    /// <see cref="EventRow"/> is refilled once the caller has moved on: copy it (<see cref="EventRow.Clone"/>)
     /// to keep one. Columns missing from an older file stay unset. Repeated strings (comm, event, symbolic
-    /// fields) are shared instances.
+    /// fields) are shared instances. The rows are decoded on a thread of their own a few thousand
+    /// rows ahead of the caller (<see cref="EventReadAhead"/>), so reading overlaps the caller's work.
     /// </summary>
     /// <exception cref="DuckDbException">The file cannot be read.</exception>
     /// <exception cref="InvalidDataException">The args column is not a JSON object of strings (names the file and seq).</exception>
@@ -55,11 +56,14 @@ public static class EventReader
             }
         }
         string sql = $"SELECT {string.Join(", ", select)} FROM read_parquet({file}){(inSeqOrder ? "" : " ORDER BY seq")}";
-        using var cursor = new EventChunkCursor(connection, sql, ordinals, path);
-        var row = new EventRow();
-        while (cursor.MoveNext(row))
+        using var pipe = new EventReadAhead(new EventChunkCursor(connection, sql, ordinals, path));
+        while (pipe.Next() is { } batch)
         {
-            yield return row;
+            for (int i = 0; i < batch.Count; i++)
+            {
+                yield return batch.Rows[i];
+            }
+            pipe.Recycle(batch);
         }
     }
 

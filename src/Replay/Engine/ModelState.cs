@@ -33,7 +33,15 @@ internal sealed class Table
     public Level Level;
     public int Mm;
     public TableState State;
+    /// <summary>
+    /// The 512 entries; <see cref="NoEntries"/> while the table holds none. A process that exits without a traced
+    /// teardown leaves its tables behind, most of them emptied as its pages are freed: an empty table then costs
+    /// its object, not 4 KiB of zeros (docs/benchmarks.md, replay memory).
+    /// </summary>
     public long[] Entries = [];
+
+    /// <summary>The entries of every empty live table: all none, shared, never written.</summary>
+    public static readonly long[] NoEntries = new long[512];
     public int LinkTable;
     public int LinkIdx;
     public long LinkExec = -1;

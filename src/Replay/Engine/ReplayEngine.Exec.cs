@@ -545,7 +545,27 @@ public sealed partial class ReplayEngine
         {
             t.Present++;
         }
-        t.Entries[idx] = value;
+        if (ReferenceEquals(t.Entries, Table.NoEntries))
+        {
+            if (value != EntryValue.None)
+            {
+                t.Entries = _entryPool.Count > 0 ? _entryPool.Pop() : new long[512];
+                t.Entries[idx] = value;
+            }
+        }
+        else
+        {
+            t.Entries[idx] = value;
+            if (t.Present == 0 && !t.Entries.AsSpan().ContainsAnyExcept(EntryValue.None))
+            {
+                // Emptied: give the array back (a few are kept for the next tables) and share the zeros.
+                if (_entryPool.Count < EntryPoolLimit)
+                {
+                    _entryPool.Push(t.Entries);
+                }
+                t.Entries = Table.NoEntries;
+            }
+        }
         t.LastWriteExec = now;
         t.LastWriteIdx = idx;
         t.LastWriteTid = task.Tid;
@@ -817,7 +837,7 @@ public sealed partial class ReplayEngine
         t.Id = id;
         t.Level = level;
         t.State = TableState.Live;
-        t.Entries = _entryPool.Count > 0 ? _entryPool.Pop() : new long[512];
+        t.Entries = Table.NoEntries;
         t.LinkTable = 0;
         t.LinkIdx = 0;
         t.LinkExec = -1;
@@ -847,11 +867,14 @@ public sealed partial class ReplayEngine
     {
         t.State = TableState.Freed;
         t.FreeExec = now;
-        if (t.Present > 0)
+        if (!ReferenceEquals(t.Entries, Table.NoEntries))
         {
             Array.Clear(t.Entries);
+            if (_entryPool.Count < EntryPoolLimit)
+            {
+                _entryPool.Push(t.Entries);
+            }
         }
-        _entryPool.Push(t.Entries);
         t.Entries = [];
         t.Present = 0;
     }

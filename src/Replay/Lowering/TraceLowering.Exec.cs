@@ -240,7 +240,7 @@ public sealed partial class TraceLowering
             set.Level = Level.Pte;
             set.Flags |= OpFlags.WriteAccess;
             Emit(set);
-            pte.Leaves![idx] = exec.ArgPfns[i] + 1;
+            pte.SetLeaf(idx, exec.ArgPfns[i] + 1);
             pte.Present++;
             _mapped[exec.ArgPfns[i]] = new Mapping(mm, pte, idx);
             var inc = NewOp(OpKind.MapInc, task);
@@ -377,14 +377,13 @@ public sealed partial class TraceLowering
     private void MoveLeaf(ShadowMm mm, ShadowTable src, int from, ShadowTable dst, int to)
     {
         ulong leaf = src.Leaves![from];
-        src.Leaves[from] = 0;
-        src.Present--;
+        src.ClearLeaf(from);
         if (dst.Leaves![to] != 0)
         {
             _mapped.Remove(dst.Leaves[to] - 1);
             dst.Present--;
         }
-        dst.Leaves[to] = leaf;
+        dst.SetLeaf(to, leaf);
         dst.Present++;
         _mapped[leaf - 1] = new Mapping(mm, dst, to);
     }

@@ -607,7 +607,7 @@ public sealed partial class TraceLowering
             set.Flags |= OpFlags.WriteAccess;
         }
         Emit(set);
-        pte.Leaves[idx] = pfn + 1;
+        pte.SetLeaf(idx, pfn + 1);
         pte.Present++;
         _mapped[pfn] = new Mapping(mm, pte, idx);
         var inc = NewOp(OpKind.MapInc, task);
@@ -642,7 +642,7 @@ public sealed partial class TraceLowering
         set.Pfn = pfn;
         set.Level = Level.Pmd;
         Emit(set);
-        pmd.Leaves![idx] = pfn + 1;
+        pmd.SetLeaf(idx, pfn + 1);
         pmd.Present++;
         _mapped[pfn] = new Mapping(mm, pmd, idx);
         var inc = NewOp(OpKind.MapInc, task);
@@ -728,8 +728,7 @@ public sealed partial class TraceLowering
             clear.Va = va;
         }
         Emit(clear);
-        m.Table.Leaves[m.Index] = 0;
-        m.Table.Present--;
+        m.Table.ClearLeaf(m.Index);
         _mapped.Remove(pfn);
         var dec = NewOp(OpKind.MapDec, task);
         dec.Pfn = pfn;
@@ -1152,14 +1151,13 @@ public sealed partial class TraceLowering
             {
                 continue;
             }
-            src.Leaves[from] = 0;
-            src.Present--;
+            src.ClearLeaf(from);
             if (dst.Leaves![to] != 0)
             {
                 _mapped.Remove(dst.Leaves[to] - 1);
                 dst.Present--;
             }
-            dst.Leaves[to] = leaf;
+            dst.SetLeaf(to, leaf);
             dst.Present++;
             _mapped[leaf - 1] = new Mapping(mm, dst, to);
         }
@@ -1228,8 +1226,7 @@ public sealed partial class TraceLowering
             clear.Index = i;
             Emit(clear);
             ulong old = table.Leaves[i] - 1;
-            table.Leaves[i] = 0;
-            table.Present--;
+            table.ClearLeaf(i);
             _mapped.Remove(old);
             var dec = NewOp(OpKind.MapDec, task);
             dec.Pfn = old;
