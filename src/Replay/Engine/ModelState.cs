@@ -130,6 +130,10 @@ internal sealed class CpuState
     public readonly Dictionary<long, TlbEntry> Tlb = [];
     // Walk cache: (mm, level, va prefix) -> table id.
     public readonly Dictionary<long, int> WalkCache = [];
+    // Entries per mm in Tlb and WalkCache: a flush of an mm this CPU caches nothing of skips the scan of the
+    // whole cache (task-switch flushes of other mms were most of the engine's time on a whole-machine trace).
+    public readonly Dictionary<int, int> TlbPerMm = [];
+    public readonly Dictionary<int, int> WalkPerMm = [];
     // The tlb_gen of each mm this CPU last caught up with (x86 cpu_tlbstate.ctxs[asid].tlb_gen).
     public readonly Dictionary<int, long> SeenGen = [];
 

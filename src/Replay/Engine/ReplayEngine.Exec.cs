@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Runtime.InteropServices;
 
 namespace Pipeline.Replay;
 
@@ -1232,9 +1233,14 @@ public sealed partial class ReplayEngine
                 }
                 if (cpu.WalkCache.Count >= WalkCacheCap)
                 {
-                    cpu.WalkCache.Clear();
+                    ClearWalkCache(cpu);
                 }
-                cpu.WalkCache[WalkKey(op.Mm, child.Level, op.Va)] = child.Id;
+                ref int walk = ref CollectionsMarshal.GetValueRefOrAddDefault(cpu.WalkCache, WalkKey(op.Mm, child.Level, op.Va), out bool cached);
+                walk = child.Id;
+                if (!cached)
+                {
+                    CollectionsMarshal.GetValueRefOrAddDefault(cpu.WalkPerMm, op.Mm, out _)++;
+                }
                 t = child;
                 continue;
             }
@@ -1277,6 +1283,7 @@ public sealed partial class ReplayEngine
                     DropEntry(cpu, tkey);
                 }
                 cpu.Tlb[tkey] = entry;
+                CollectionsMarshal.GetValueRefOrAddDefault(cpu.TlbPerMm, op.Mm, out _)++;
                 PageOf(pfn).TlbRefs++;
                 return true;
             }
@@ -1293,10 +1300,30 @@ public sealed partial class ReplayEngine
 
     private void DropEntry(CpuState cpu, long key)
     {
-        if (cpu.Tlb.Remove(key, out var e) && _pages.TryGetValue(e.Pfn, out var page))
+        if (!cpu.Tlb.Remove(key, out var e))
+        {
+            return;
+        }
+        Uncount(cpu.TlbPerMm, e.Mm);
+        if (_pages.TryGetValue(e.Pfn, out var page))
         {
             page.TlbRefs--;
         }
+    }
+
+    private static void Uncount(Dictionary<int, int> perMm, int mm)
+    {
+        ref int n = ref CollectionsMarshal.GetValueRefOrNullRef(perMm, mm);
+        if (--n == 0)
+        {
+            perMm.Remove(mm);
+        }
+    }
+
+    private static void ClearWalkCache(CpuState cpu)
+    {
+        cpu.WalkCache.Clear();
+        cpu.WalkPerMm.Clear();
     }
 
     /// <summary>Removes entries of <paramref name="mm"/> overlapping [va, va+len) (or everything of it when <paramref name="all"/>).</summary>
@@ -1325,7 +1352,7 @@ public sealed partial class ReplayEngine
                 }
             }
         }
-        else if (cpu.Tlb.Count > 0)
+        else if (cpu.TlbPerMm.ContainsKey(mm))
         {
             _scratch.Clear();
             foreach (var kv in cpu.Tlb)
@@ -1341,7 +1368,7 @@ public sealed partial class ReplayEngine
                 DropEntry(cpu, key);
             }
         }
-        if (walkCache && cpu.WalkCache.Count > 0)
+        if (walkCache && cpu.WalkPerMm.ContainsKey(mm))
         {
             _scratch.Clear();
             foreach (var kv in cpu.WalkCache)
@@ -1361,6 +1388,7 @@ public sealed partial class ReplayEngine
             foreach (long key in _scratch)
             {
                 cpu.WalkCache.Remove(key);
+                Uncount(cpu.WalkPerMm, mm);
             }
         }
     }
@@ -1525,7 +1553,7 @@ public sealed partial class ReplayEngine
                     {
                         DropEntry(cpu, key);
                     }
-                    cpu.WalkCache.Clear();
+                    ClearWalkCache(cpu);
                     if (cpu.Id != op.Cpu)
                     {
                         cpu.LastSyncExec = now;

@@ -222,7 +222,7 @@ public sealed partial class TraceLowering
         ulong newStart = oldStart - shift;
         ulong lowRegion = newStart & ~(PmdSize - 1);
         if (mm.Vmas.Any(v => v.Start < StackTopMax && newStart < v.End) || AnyPopulated(mm, lowRegion, StackTopMax)
-            || exec.ArgPfns.Any(p => _mapped.ContainsKey(p) || !(_pages.TryGetValue(p, out bool a) && a)) || exec.ArgPfns.Distinct().Count() != n)
+            || exec.ArgPfns.Any(p => _mapped.ContainsKey(p) || _pages[p] != PfnState.Allocated) || exec.ArgPfns.Distinct().Count() != n)
         {
             why = "exec whose stack range or pages the model already holds (destination populated, or a page mapped or freed)";
             return false;

@@ -61,7 +61,7 @@ public sealed partial class TraceLowering
     private readonly Dictionary<int, ShadowMm> _mmOfProcess = [];
     private readonly Dictionary<ulong, ShadowMm> _mmOfPointer = [];
     private readonly Dictionary<ulong, Mapping> _mapped = [];
-    private readonly Dictionary<ulong, bool> _pages = [];
+    private readonly PfnStates _pages = new();
     private readonly int[] _loaded = new int[MaxCpus];
     private readonly int[] _current = new int[MaxCpus];
     private readonly int[] _currentMm = new int[MaxCpus];
@@ -540,7 +540,7 @@ public sealed partial class TraceLowering
         ulong pfn = Field(s_pfn);
         long order = _row.IsSet(s_order) ? _row.GetInt64(s_order) : 0;
         string gfp = _row.GetText(s_gfp) ?? "";
-        if (_pages.TryGetValue(pfn, out bool allocated) && allocated)
+        if (_pages[pfn] == PfnState.Allocated)
         {
             Statistics.AllocsOfAllocated++;
         }
@@ -550,7 +550,7 @@ public sealed partial class TraceLowering
             op.Pfn = pfn;
             op.Value = order;
             Emit(op);
-            _pages[pfn] = true;
+            _pages[pfn] = PfnState.Allocated;
         }
         NoteExecAlloc(task, pfn, order, gfp);
         if (order == 9 && gfp.Contains("TRANSHUGE", StringComparison.Ordinal) && task.PendingFault is null)
@@ -665,13 +665,14 @@ public sealed partial class TraceLowering
     {
         ulong pfn = Field(s_pfn);
         long order = _row.IsSet(s_order) ? _row.GetInt64(s_order) : 0;
-        if (_pages.TryGetValue(pfn, out bool allocated) && !allocated)
+        PfnState state = _pages[pfn];
+        if (state == PfnState.Freed)
         {
             // The batched path reports the pfn in mm_page_free_batched and again in mm_page_free.
             Statistics.DuplicateFrees++;
             return;
         }
-        if (!_pages.ContainsKey(pfn))
+        if (state == PfnState.Unknown)
         {
             Statistics.FreesOfUntracedPages++;
         }
@@ -708,7 +709,7 @@ public sealed partial class TraceLowering
         op.Pfn = pfn;
         op.Value = order;
         Emit(op);
-        _pages[pfn] = false;
+        _pages[pfn] = PfnState.Freed;
     }
 
     /// <summary>Clears one mapped entry (PTE or huge PMD), drops the mapcount and, with <paramref name="flush"/>, flushes that address.</summary>
