@@ -31,7 +31,9 @@ mmtrace="dotnet $here/src/Cli/bin/Release/net10.0/mmtrace.dll"
 cc -O1 -o "$work/mmwork" "$here/tests/workloads/mmwork.c"
 
 if [[ ! -s $work/trace.dat || ! -s $work/perf.txt || "$(cat "$work/recipe" 2>/dev/null)" != "$pages $rounds" ]]; then
-events="tlb:tlb_flush syscalls:sys_enter_mremap syscalls:sys_exit_mremap exceptions:page_fault_user kmem:mm_page_free kmem:mm_page_alloc kmem:rss_stat mmap_lock:mmap_lock_start_locking mmap_lock:mmap_lock_acquire_returned mmap_lock:mmap_lock_released"
+# mmap:exit_mmap is the teardown of an address space: the ring buffer records the whole machine, and without it
+# replay must keep the page tables of every process that ever ran (docs/benchmarks.md, replay memory).
+events="tlb:tlb_flush syscalls:sys_enter_mremap syscalls:sys_exit_mremap exceptions:page_fault_user kmem:mm_page_free kmem:mm_page_alloc kmem:rss_stat mmap_lock:mmap_lock_start_locking mmap_lock:mmap_lock_acquire_returned mmap_lock:mmap_lock_released mmap:exit_mmap"
 mkdir "$T/instances/$inst"
 I="$T/instances/$inst"
 echo $(( rounds * 4096 > 262144 ? rounds * 4096 : 262144 )) > "$I/buffer_size_kb"

@@ -12,10 +12,11 @@ public static class EventReader
     /// <see cref="DatasetWriter"/> are sorted by <c>(ts_ns, seq)</c>, which is seq order whenever seq was assigned
     /// in timestamp order (the per-CPU merge); a streaming check (<c>seq = file_row_number</c>) confirms that and
     /// the rows are then streamed without sorting. Otherwise DuckDB sorts by seq, within the connection's
-    /// memory_limit (spilling to its temp_directory). The same
-    /// <see cref="EventRow"/> instance is returned every time, refilled: copy it (<see cref="EventRow.Clone"/>)
+    /// memory_limit (spilling to its temp_directory). A returned
+    /// <see cref="EventRow"/> is refilled once the caller has moved on: copy it (<see cref="EventRow.Clone"/>)
     /// to keep one. Columns missing from an older file stay unset. Repeated strings (comm, event, symbolic
-    /// fields) are shared instances.
+    /// fields) are shared instances. The rows are decoded on a thread of their own a few thousand
+    /// rows ahead of the caller (<see cref="EventReadAhead"/>), so reading overlaps the caller's work.
     /// </summary>
     /// <exception cref="DuckDbException">The file cannot be read.</exception>
     /// <exception cref="InvalidDataException">The args column is not a JSON object of strings (names the file and seq).</exception>
@@ -26,78 +27,47 @@ public static class EventReader
         string file = DatasetFiles.SqlLiteral(path);
         bool inSeqOrder = Equals(connection.Scalar(
             $"SELECT count(*) FROM read_parquet({file}, file_row_number = true) WHERE seq IS DISTINCT FROM file_row_number"), 0L);
-        using DuckDbReader reader = connection.Query($"SELECT * FROM read_parquet({file}){(inSeqOrder ? "" : " ORDER BY seq")}");
+        // Every schema column the file has, cast to the schema's type (a no-op for files this version writes; an
+        // older file's narrower integer is widened, a value that does not fit fails in DuckDB), so the chunk cursor
+        // decodes exactly the vector layouts of BIGINT, UBIGINT, INTEGER, BOOLEAN, VARCHAR and VARCHAR[].
+        var present = new HashSet<string>(StringComparer.Ordinal);
+        using (DuckDbReader describe = connection.Query($"DESCRIBE SELECT * FROM read_parquet({file})"))
+        {
+            while (describe.Read())
+            {
+                present.Add(describe.GetString(0));
+            }
+        }
         var ordinals = new int[EventSchema.Columns.Count];
-        for (int i = 0; i < ordinals.Length; i++)
+        var select = new List<string>();
+        foreach (EventColumn column in EventSchema.Columns)
         {
-            ordinals[i] = reader.GetOrdinal(EventSchema.Columns[i].Name);
+            ordinals[column.Ordinal] = present.Contains(column.Name) ? select.Count : -1;
+            if (ordinals[column.Ordinal] >= 0)
+            {
+                select.Add($"CAST(\"{column.Name}\" AS {column.SqlType})");
+            }
         }
-        var pool = new StringPool();
-        var row = new EventRow();
-        while (reader.Read())
+        foreach (int required in (ReadOnlySpan<int>)[EventSchema.Seq, EventSchema.TsNs, EventSchema.Cpu, EventSchema.Pid, EventSchema.Comm, EventSchema.Event])
         {
-            row.Clear();
-            Fill(reader, ordinals, row, pool, path);
-            yield return row;
+            if (ordinals[required] < 0)
+            {
+                throw new InvalidDataException($"{path}: column {EventSchema.Columns[required].Name} is missing (expected the event schema of docs/storage.md).");
+            }
+        }
+        string sql = $"SELECT {string.Join(", ", select)} FROM read_parquet({file}){(inSeqOrder ? "" : " ORDER BY seq")}";
+        using var pipe = new EventReadAhead(new EventChunkCursor(connection, sql, ordinals, path));
+        while (pipe.Next() is { } batch)
+        {
+            for (int i = 0; i < batch.Count; i++)
+            {
+                yield return batch.Rows[i];
+            }
+            pipe.Recycle(batch);
         }
     }
 
-    private static void Fill(DuckDbReader reader, int[] ordinals, EventRow row, StringPool pool, string path)
-    {
-        row.Seq = reader.GetInt64(ordinals[EventSchema.Seq]);
-        row.TsNs = reader.GetInt64(ordinals[EventSchema.TsNs]);
-        row.Cpu = reader.GetInt32(ordinals[EventSchema.Cpu]);
-        row.Pid = reader.GetInt32(ordinals[EventSchema.Pid]);
-        int o = ordinals[EventSchema.Tgid];
-        row.Tgid = o < 0 || reader.IsNull(o) ? null : reader.GetInt32(o);
-        row.Comm = pool.Get(reader.GetString(ordinals[EventSchema.Comm]));
-        row.Event = pool.Get(reader.GetString(ordinals[EventSchema.Event]));
-        o = ordinals[EventSchema.IrqFlags];
-        row.IrqFlags = o < 0 || reader.IsNull(o) ? null : pool.Get(reader.GetString(o));
-        o = ordinals[EventSchema.SrcPos];
-        row.SrcPos = o < 0 ? 0 : reader.GetInt64(o);
-        for (int c = EventSchema.FirstField; c < EventSchema.Args; c++)
-        {
-            o = ordinals[c];
-            if (o < 0 || reader.IsNull(o))
-            {
-                continue;
-            }
-            switch (EventSchema.Columns[c].Kind)
-            {
-                case ColumnKind.UInt64:
-                    row.SetUInt64(c, reader.GetUInt64(o));
-                    break;
-                case ColumnKind.Bool:
-                    row.SetBool(c, reader.GetBoolean(o));
-                    break;
-                case ColumnKind.Text:
-                    row.SetText(c, pool.Get(reader.GetString(o)));
-                    break;
-                default:
-                    row.SetInt64(c, reader.GetInt64(o));
-                    break;
-            }
-        }
-        o = ordinals[EventSchema.Args];
-        if (o >= 0 && !reader.IsNull(o))
-        {
-            ParseArgs(Encoding.UTF8.GetBytes(reader.GetString(o)), row, pool, path);
-        }
-        o = ordinals[EventSchema.Stack];
-        if (o >= 0 && !reader.IsNull(o))
-        {
-            IReadOnlyList<string?> frames = reader.GetStringList(o);
-            var stack = new List<string>(frames.Count);
-            foreach (string? frame in frames)
-            {
-                stack.Add(frame ?? "");
-            }
-            row.Stack = stack;
-        }
-    }
-
-    private static void ParseArgs(ReadOnlySpan<byte> json, EventRow row, StringPool pool, string path)
+    internal static void ParseArgs(ReadOnlySpan<byte> json, EventRow row, StringPool pool, string path)
     {
         var reader = new Utf8JsonReader(json);
         try
@@ -127,7 +97,7 @@ public static class EventReader
         throw new InvalidDataException(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{path}: seq {seq}: column args: {message}."));
 
     /// <summary>Interns short repeated UTF-8 strings (names, comms, keys) so reading allocates them once.</summary>
-    private sealed class StringPool
+    internal sealed class StringPool
     {
         private const int Slots = 4096;
         private const int MaxLength = 64;

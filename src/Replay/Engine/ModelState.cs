@@ -33,7 +33,15 @@ internal sealed class Table
     public Level Level;
     public int Mm;
     public TableState State;
+    /// <summary>
+    /// The 512 entries; <see cref="NoEntries"/> while the table holds none. A process that exits without a traced
+    /// teardown leaves its tables behind, most of them emptied as its pages are freed: an empty table then costs
+    /// its object, not 4 KiB of zeros (docs/benchmarks.md, replay memory).
+    /// </summary>
     public long[] Entries = [];
+
+    /// <summary>The entries of every empty live table: all none, shared, never written.</summary>
+    public static readonly long[] NoEntries = new long[512];
     public int LinkTable;
     public int LinkIdx;
     public long LinkExec = -1;
@@ -122,6 +130,10 @@ internal sealed class CpuState
     public readonly Dictionary<long, TlbEntry> Tlb = [];
     // Walk cache: (mm, level, va prefix) -> table id.
     public readonly Dictionary<long, int> WalkCache = [];
+    // Entries per mm in Tlb and WalkCache: a flush of an mm this CPU caches nothing of skips the scan of the
+    // whole cache (task-switch flushes of other mms were most of the engine's time on a whole-machine trace).
+    public readonly Dictionary<int, int> TlbPerMm = [];
+    public readonly Dictionary<int, int> WalkPerMm = [];
     // The tlb_gen of each mm this CPU last caught up with (x86 cpu_tlbstate.ctxs[asid].tlb_gen).
     public readonly Dictionary<int, long> SeenGen = [];
 

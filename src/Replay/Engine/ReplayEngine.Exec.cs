@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Runtime.InteropServices;
 
 namespace Pipeline.Replay;
 
@@ -545,7 +546,27 @@ public sealed partial class ReplayEngine
         {
             t.Present++;
         }
-        t.Entries[idx] = value;
+        if (ReferenceEquals(t.Entries, Table.NoEntries))
+        {
+            if (value != EntryValue.None)
+            {
+                t.Entries = _entryPool.Count > 0 ? _entryPool.Pop() : new long[512];
+                t.Entries[idx] = value;
+            }
+        }
+        else
+        {
+            t.Entries[idx] = value;
+            if (t.Present == 0 && !t.Entries.AsSpan().ContainsAnyExcept(EntryValue.None))
+            {
+                // Emptied: give the array back (a few are kept for the next tables) and share the zeros.
+                if (_entryPool.Count < EntryPoolLimit)
+                {
+                    _entryPool.Push(t.Entries);
+                }
+                t.Entries = Table.NoEntries;
+            }
+        }
         t.LastWriteExec = now;
         t.LastWriteIdx = idx;
         t.LastWriteTid = task.Tid;
@@ -817,7 +838,7 @@ public sealed partial class ReplayEngine
         t.Id = id;
         t.Level = level;
         t.State = TableState.Live;
-        t.Entries = _entryPool.Count > 0 ? _entryPool.Pop() : new long[512];
+        t.Entries = Table.NoEntries;
         t.LinkTable = 0;
         t.LinkIdx = 0;
         t.LinkExec = -1;
@@ -847,11 +868,14 @@ public sealed partial class ReplayEngine
     {
         t.State = TableState.Freed;
         t.FreeExec = now;
-        if (t.Present > 0)
+        if (!ReferenceEquals(t.Entries, Table.NoEntries))
         {
             Array.Clear(t.Entries);
+            if (_entryPool.Count < EntryPoolLimit)
+            {
+                _entryPool.Push(t.Entries);
+            }
         }
-        _entryPool.Push(t.Entries);
         t.Entries = [];
         t.Present = 0;
     }
@@ -1209,9 +1233,14 @@ public sealed partial class ReplayEngine
                 }
                 if (cpu.WalkCache.Count >= WalkCacheCap)
                 {
-                    cpu.WalkCache.Clear();
+                    ClearWalkCache(cpu);
                 }
-                cpu.WalkCache[WalkKey(op.Mm, child.Level, op.Va)] = child.Id;
+                ref int walk = ref CollectionsMarshal.GetValueRefOrAddDefault(cpu.WalkCache, WalkKey(op.Mm, child.Level, op.Va), out bool cached);
+                walk = child.Id;
+                if (!cached)
+                {
+                    CollectionsMarshal.GetValueRefOrAddDefault(cpu.WalkPerMm, op.Mm, out _)++;
+                }
                 t = child;
                 continue;
             }
@@ -1254,6 +1283,7 @@ public sealed partial class ReplayEngine
                     DropEntry(cpu, tkey);
                 }
                 cpu.Tlb[tkey] = entry;
+                CollectionsMarshal.GetValueRefOrAddDefault(cpu.TlbPerMm, op.Mm, out _)++;
                 PageOf(pfn).TlbRefs++;
                 return true;
             }
@@ -1270,10 +1300,30 @@ public sealed partial class ReplayEngine
 
     private void DropEntry(CpuState cpu, long key)
     {
-        if (cpu.Tlb.Remove(key, out var e) && _pages.TryGetValue(e.Pfn, out var page))
+        if (!cpu.Tlb.Remove(key, out var e))
+        {
+            return;
+        }
+        Uncount(cpu.TlbPerMm, e.Mm);
+        if (_pages.TryGetValue(e.Pfn, out var page))
         {
             page.TlbRefs--;
         }
+    }
+
+    private static void Uncount(Dictionary<int, int> perMm, int mm)
+    {
+        ref int n = ref CollectionsMarshal.GetValueRefOrNullRef(perMm, mm);
+        if (--n == 0)
+        {
+            perMm.Remove(mm);
+        }
+    }
+
+    private static void ClearWalkCache(CpuState cpu)
+    {
+        cpu.WalkCache.Clear();
+        cpu.WalkPerMm.Clear();
     }
 
     /// <summary>Removes entries of <paramref name="mm"/> overlapping [va, va+len) (or everything of it when <paramref name="all"/>).</summary>
@@ -1302,7 +1352,7 @@ public sealed partial class ReplayEngine
                 }
             }
         }
-        else if (cpu.Tlb.Count > 0)
+        else if (cpu.TlbPerMm.ContainsKey(mm))
         {
             _scratch.Clear();
             foreach (var kv in cpu.Tlb)
@@ -1318,7 +1368,7 @@ public sealed partial class ReplayEngine
                 DropEntry(cpu, key);
             }
         }
-        if (walkCache && cpu.WalkCache.Count > 0)
+        if (walkCache && cpu.WalkPerMm.ContainsKey(mm))
         {
             _scratch.Clear();
             foreach (var kv in cpu.WalkCache)
@@ -1338,6 +1388,7 @@ public sealed partial class ReplayEngine
             foreach (long key in _scratch)
             {
                 cpu.WalkCache.Remove(key);
+                Uncount(cpu.WalkPerMm, mm);
             }
         }
     }
@@ -1502,7 +1553,7 @@ public sealed partial class ReplayEngine
                     {
                         DropEntry(cpu, key);
                     }
-                    cpu.WalkCache.Clear();
+                    ClearWalkCache(cpu);
                     if (cpu.Id != op.Cpu)
                     {
                         cpu.LastSyncExec = now;

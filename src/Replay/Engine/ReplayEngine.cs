@@ -88,6 +88,8 @@ public sealed partial class ReplayEngine
     private readonly List<(int Table, long Exec)> _rcuPending = [];
     private readonly Dictionary<int, (ulong Mask, long Exec)> _ipis = [];
     private readonly Stack<long[]> _entryPool = new();
+    // Entry arrays kept for reuse: enough for the tables a burst of faults links, not every table that ever emptied.
+    private const int EntryPoolLimit = 256;
     private readonly List<Finding> _findings = [];
     private readonly Dictionary<RaceInstance, int> _instances = [];
     private readonly List<WitnessDraft> _drafts = [];

@@ -12,9 +12,38 @@ internal sealed class ShadowTable(int id, Level level, ulong baseVa)
     public ulong Base = baseVa;
     /// <summary>Child tables (levels above PTE).</summary>
     public readonly ShadowTable?[]? Children = level == Level.Pte ? null : new ShadowTable?[512];
-    /// <summary>Leaf entries: pfn + 1, 0 for none (PTE tables, and huge PMD leaves).</summary>
-    public readonly ulong[]? Leaves = level <= Level.Pmd ? new ulong[512] : null;
+    /// <summary>
+    /// Leaf entries: pfn + 1, 0 for none (PTE tables, and huge PMD leaves). Read freely; write only through
+    /// <see cref="SetLeaf"/> and <see cref="ClearLeaf"/>: an empty PTE table shares <see cref="s_noLeaves"/>, so the
+    /// tables of processes that exited without a traced teardown (their pages freed, the tables left) cost their
+    /// object, not 4 KiB of zeros each.
+    /// </summary>
+    public ulong[]? Leaves { get; private set; } = level == Level.Pte ? s_noLeaves : level == Level.Pmd ? new ulong[512] : null;
+    /// <summary>Entries in use: leaves and linked children.</summary>
     public int Present;
+
+    private static readonly ulong[] s_noLeaves = new ulong[512];
+
+    /// <summary>Writes leaf <paramref name="idx"/> (pfn + 1); <see cref="Present"/> is the caller's.</summary>
+    public void SetLeaf(int idx, ulong value)
+    {
+        if (ReferenceEquals(Leaves, s_noLeaves))
+        {
+            Leaves = new ulong[512];
+        }
+        Leaves![idx] = value;
+    }
+
+    /// <summary>Clears leaf <paramref name="idx"/> and counts it out of <see cref="Present"/>.</summary>
+    public void ClearLeaf(int idx)
+    {
+        Leaves![idx] = 0;
+        Present--;
+        if (Present == 0 && Level == Level.Pte && !Leaves.AsSpan().ContainsAnyExcept(0UL))
+        {
+            Leaves = s_noLeaves;
+        }
+    }
 
     public static int IndexOf(ulong va, Level level) => (int)((va >> (12 + (9 * (int)level))) & 511);
 

@@ -222,7 +222,7 @@ public sealed partial class TraceLowering
         ulong newStart = oldStart - shift;
         ulong lowRegion = newStart & ~(PmdSize - 1);
         if (mm.Vmas.Any(v => v.Start < StackTopMax && newStart < v.End) || AnyPopulated(mm, lowRegion, StackTopMax)
-            || exec.ArgPfns.Any(p => _mapped.ContainsKey(p) || !(_pages.TryGetValue(p, out bool a) && a)) || exec.ArgPfns.Distinct().Count() != n)
+            || exec.ArgPfns.Any(p => _mapped.ContainsKey(p) || _pages[p] != PfnState.Allocated) || exec.ArgPfns.Distinct().Count() != n)
         {
             why = "exec whose stack range or pages the model already holds (destination populated, or a page mapped or freed)";
             return false;
@@ -240,7 +240,7 @@ public sealed partial class TraceLowering
             set.Level = Level.Pte;
             set.Flags |= OpFlags.WriteAccess;
             Emit(set);
-            pte.Leaves![idx] = exec.ArgPfns[i] + 1;
+            pte.SetLeaf(idx, exec.ArgPfns[i] + 1);
             pte.Present++;
             _mapped[exec.ArgPfns[i]] = new Mapping(mm, pte, idx);
             var inc = NewOp(OpKind.MapInc, task);
@@ -377,14 +377,13 @@ public sealed partial class TraceLowering
     private void MoveLeaf(ShadowMm mm, ShadowTable src, int from, ShadowTable dst, int to)
     {
         ulong leaf = src.Leaves![from];
-        src.Leaves[from] = 0;
-        src.Present--;
+        src.ClearLeaf(from);
         if (dst.Leaves![to] != 0)
         {
             _mapped.Remove(dst.Leaves[to] - 1);
             dst.Present--;
         }
-        dst.Leaves[to] = leaf;
+        dst.SetLeaf(to, leaf);
         dst.Present++;
         _mapped[leaf - 1] = new Mapping(mm, dst, to);
     }

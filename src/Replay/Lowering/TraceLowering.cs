@@ -61,7 +61,7 @@ public sealed partial class TraceLowering
     private readonly Dictionary<int, ShadowMm> _mmOfProcess = [];
     private readonly Dictionary<ulong, ShadowMm> _mmOfPointer = [];
     private readonly Dictionary<ulong, Mapping> _mapped = [];
-    private readonly Dictionary<ulong, bool> _pages = [];
+    private readonly PfnStates _pages = new();
     private readonly int[] _loaded = new int[MaxCpus];
     private readonly int[] _current = new int[MaxCpus];
     private readonly int[] _currentMm = new int[MaxCpus];
@@ -540,7 +540,7 @@ public sealed partial class TraceLowering
         ulong pfn = Field(s_pfn);
         long order = _row.IsSet(s_order) ? _row.GetInt64(s_order) : 0;
         string gfp = _row.GetText(s_gfp) ?? "";
-        if (_pages.TryGetValue(pfn, out bool allocated) && allocated)
+        if (_pages[pfn] == PfnState.Allocated)
         {
             Statistics.AllocsOfAllocated++;
         }
@@ -550,7 +550,7 @@ public sealed partial class TraceLowering
             op.Pfn = pfn;
             op.Value = order;
             Emit(op);
-            _pages[pfn] = true;
+            _pages[pfn] = PfnState.Allocated;
         }
         NoteExecAlloc(task, pfn, order, gfp);
         if (order == 9 && gfp.Contains("TRANSHUGE", StringComparison.Ordinal) && task.PendingFault is null)
@@ -607,7 +607,7 @@ public sealed partial class TraceLowering
             set.Flags |= OpFlags.WriteAccess;
         }
         Emit(set);
-        pte.Leaves[idx] = pfn + 1;
+        pte.SetLeaf(idx, pfn + 1);
         pte.Present++;
         _mapped[pfn] = new Mapping(mm, pte, idx);
         var inc = NewOp(OpKind.MapInc, task);
@@ -642,7 +642,7 @@ public sealed partial class TraceLowering
         set.Pfn = pfn;
         set.Level = Level.Pmd;
         Emit(set);
-        pmd.Leaves![idx] = pfn + 1;
+        pmd.SetLeaf(idx, pfn + 1);
         pmd.Present++;
         _mapped[pfn] = new Mapping(mm, pmd, idx);
         var inc = NewOp(OpKind.MapInc, task);
@@ -665,13 +665,14 @@ public sealed partial class TraceLowering
     {
         ulong pfn = Field(s_pfn);
         long order = _row.IsSet(s_order) ? _row.GetInt64(s_order) : 0;
-        if (_pages.TryGetValue(pfn, out bool allocated) && !allocated)
+        PfnState state = _pages[pfn];
+        if (state == PfnState.Freed)
         {
             // The batched path reports the pfn in mm_page_free_batched and again in mm_page_free.
             Statistics.DuplicateFrees++;
             return;
         }
-        if (!_pages.ContainsKey(pfn))
+        if (state == PfnState.Unknown)
         {
             Statistics.FreesOfUntracedPages++;
         }
@@ -708,7 +709,7 @@ public sealed partial class TraceLowering
         op.Pfn = pfn;
         op.Value = order;
         Emit(op);
-        _pages[pfn] = false;
+        _pages[pfn] = PfnState.Freed;
     }
 
     /// <summary>Clears one mapped entry (PTE or huge PMD), drops the mapcount and, with <paramref name="flush"/>, flushes that address.</summary>
@@ -728,8 +729,7 @@ public sealed partial class TraceLowering
             clear.Va = va;
         }
         Emit(clear);
-        m.Table.Leaves[m.Index] = 0;
-        m.Table.Present--;
+        m.Table.ClearLeaf(m.Index);
         _mapped.Remove(pfn);
         var dec = NewOp(OpKind.MapDec, task);
         dec.Pfn = pfn;
@@ -1152,14 +1152,13 @@ public sealed partial class TraceLowering
             {
                 continue;
             }
-            src.Leaves[from] = 0;
-            src.Present--;
+            src.ClearLeaf(from);
             if (dst.Leaves![to] != 0)
             {
                 _mapped.Remove(dst.Leaves[to] - 1);
                 dst.Present--;
             }
-            dst.Leaves[to] = leaf;
+            dst.SetLeaf(to, leaf);
             dst.Present++;
             _mapped[leaf - 1] = new Mapping(mm, dst, to);
         }
@@ -1228,8 +1227,7 @@ public sealed partial class TraceLowering
             clear.Index = i;
             Emit(clear);
             ulong old = table.Leaves[i] - 1;
-            table.Leaves[i] = 0;
-            table.Present--;
+            table.ClearLeaf(i);
             _mapped.Remove(old);
             var dec = NewOp(OpKind.MapDec, task);
             dec.Pfn = old;
