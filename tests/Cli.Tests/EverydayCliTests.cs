@@ -70,6 +70,20 @@ public sealed class EverydayCliTests
     }
 
     [SkippableFact]
+    public void Query_ColumnOfATypeTheReaderCannotPrint_OneLineErrorNamingColumnAndCast()
+    {
+        using var dir = Ingested(out var ds);
+
+        var result = Mmtrace.Run("query", ds, "--sql", "SELECT {'pid': pid, 'comm': comm} AS who FROM events LIMIT 1");
+
+        Assert.Equal(3, result.ExitCode);
+        Assert.DoesNotContain("Unhandled", result.Stderr, StringComparison.Ordinal);
+        Assert.Single(result.Stderr.Trim().Split('\n'));
+        Assert.Contains("'who' has type STRUCT", result.Stderr, StringComparison.Ordinal);
+        Assert.Contains("CAST(\"who\" AS VARCHAR)", result.Stderr, StringComparison.Ordinal);
+    }
+
+    [SkippableFact]
     public void QueryPrompt_AtATerminal_PromptsContinuesAndKeepsHistory()
     {
         using var dir = Ingested(out var ds);

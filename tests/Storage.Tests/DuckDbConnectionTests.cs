@@ -122,7 +122,7 @@ public sealed class DuckDbConnectionTests
         using var reader = connection.Query("SELECT {'a': 1} AS s");
         Assert.True(reader.Read());
 
-        var error = Assert.Throws<NotSupportedException>(() => reader.GetValue(0));
+        var error = Assert.Throws<DuckDbException>(() => reader.GetValue(0));
 
         Assert.Contains("'s'", error.Message, StringComparison.Ordinal);
         Assert.Contains("STRUCT", error.Message, StringComparison.Ordinal);

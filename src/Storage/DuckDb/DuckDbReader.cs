@@ -203,7 +203,7 @@ public sealed class DuckDbReader : IDisposable
     /// <see cref="decimal"/>, VARCHAR as string, BLOB as byte[], DATE/TIME/TIMESTAMP/INTERVAL as ISO-like strings,
     /// LIST/ARRAY as <c>List&lt;object?&gt;</c>; null for NULL.
     /// </summary>
-    /// <exception cref="NotSupportedException">The column's type cannot be read here (names column and type; cast it in SQL).</exception>
+    /// <exception cref="DuckDbException">The column's type cannot be read here (names column and type; cast it in SQL).</exception>
     public object? GetValue(int ordinal)
     {
         EnsureRow();
@@ -214,7 +214,8 @@ public sealed class DuckDbReader : IDisposable
         switch (_types[ordinal])
         {
             case DuckDBType.Struct or DuckDBType.Map or DuckDBType.Union or DuckDBType.Bit or DuckDBType.VarInt:
-                throw new NotSupportedException(
+                // A query error like DuckDB's own, so `mmtrace query` says it in one line and exits 3.
+                throw new DuckDbException(
                     $"Column '{_names[ordinal]}' has type {GetTypeName(ordinal)}, which DuckDbReader cannot read; cast it in SQL (e.g. CAST(\"{_names[ordinal]}\" AS VARCHAR)).");
             case DuckDBType.Interval:
                 DuckDBInterval interval = _reader.GetFieldValue<DuckDBInterval>(ordinal);
