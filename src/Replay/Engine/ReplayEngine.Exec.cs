@@ -32,12 +32,12 @@ public sealed partial class ReplayEngine
     private long Begin(TaskState task, in Op op, long result = 0, byte outcome = Outcome.Done)
     {
         long now = _exec++;
-        if (now == _ring.Length && _ring.Length <= RingMask)
+        if (now - _execBase == _ring.Length && _ring.Length <= RingMask)
         {
             // Not wrapped yet: every record sits at its own index, so a larger copy keeps them in place.
             Array.Resize(ref _ring, _ring.Length * 2);
         }
-        ref var rec = ref _ring[now & (_ring.Length - 1)];
+        ref var rec = ref _ring[(now - _execBase) & (_ring.Length - 1)];
         rec.Exec = now;
         rec.Op = op;
         rec.Parent = task.StepKind;
@@ -48,7 +48,7 @@ public sealed partial class ReplayEngine
 
     private void SetResult(long exec, long result, byte outcome)
     {
-        ref var rec = ref _ring[exec & (_ring.Length - 1)];
+        ref var rec = ref _ring[(exec - _execBase) & (_ring.Length - 1)];
         rec.Result = result;
         rec.Outcome = outcome;
     }

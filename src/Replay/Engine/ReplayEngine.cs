@@ -95,6 +95,8 @@ public sealed partial class ReplayEngine
     private TaskState? _lastTask;
     private CpuState[] _cpuList = [];
     private long _exec;
+    // The first exec this engine's ring holds: 0, or where a fork (ReplayEngine.Fork.cs) started.
+    private long _execBase;
     private long _programOps;
     private int _blockedCount;
     private int _inconsistentCount;
@@ -361,9 +363,9 @@ public sealed partial class ReplayEngine
 
     internal IEnumerable<KeyValuePair<ulong, PageState>> Pages => _pages;
 
-    internal ref readonly ExecRecord Record(long exec) => ref _ring[exec & (_ring.Length - 1)];
+    internal ref readonly ExecRecord Record(long exec) => ref _ring[(exec - _execBase) & (_ring.Length - 1)];
 
-    internal bool InWindow(long exec) => exec >= 0 && exec < _exec && _exec - exec <= RingMask;
+    internal bool InWindow(long exec) => exec >= _execBase && exec < _exec && _exec - exec <= RingMask;
 
     [DoesNotReturn]
     private static void ThrowCpu(int cpu) =>

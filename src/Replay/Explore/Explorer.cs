@@ -72,6 +72,16 @@ public sealed class Explorer
     /// <summary>Prepares an exploration of <paramref name="trace"/>'s programs under <paramref name="profile"/>.</summary>
     /// <exception cref="ArgumentException">More than 64 tasks (explore a window of the trace instead).</exception>
     public Explorer(OpTrace trace, KernelProfile profile, Arch arch, ExploreOptions options)
+        : this(trace, profile, arch, options, null, [])
+    {
+    }
+
+    /// <summary>
+    /// Prepares the exploration of a window of a real trace (<see cref="RealTraceExplore"/>): every schedule starts from
+    /// <paramref name="start"/> (the state the recorded prefix left), and each pair of <paramref name="forced"/> (indices
+    /// into <paramref name="trace"/>'s ops) is an order the recorded run proves, kept in every schedule.
+    /// </summary>
+    internal Explorer(OpTrace trace, KernelProfile profile, Arch arch, ExploreOptions options, Func<ReplayEngine>? start, IReadOnlyList<(int Before, int After)> forced)
     {
         ArgumentNullException.ThrowIfNull(trace);
         ArgumentNullException.ThrowIfNull(profile);
@@ -118,8 +128,20 @@ public sealed class Explorer
         _walkRmap = new int[_n];
         _walkMove = new (int, ulong, ulong, ulong)[_n];
         _current = new Op[_n];
-        (_need, _link) = Feasibility.Analyze(trace, _programs, _recordedTask, _recordedLocal, profile, arch);
+        _start = start;
+        (_need, _link) = Feasibility.Analyze(trace, _programs, _recordedTask, _recordedLocal, profile, arch, start);
+        foreach (var (before, after) in forced)
+        {
+            int t = _recordedTask[after];
+            int bt = _recordedTask[before];
+            if (t != bt)
+            {
+                _need[t][_recordedLocal[after]] = [.. _need[t][_recordedLocal[after]], (bt, _recordedLocal[before] + 1)];
+            }
+        }
     }
+
+    private readonly Func<ReplayEngine>? _start;
 
     /// <summary>Runs the search.</summary>
     public ExploreResult Run(CancellationToken cancellationToken = default)
@@ -238,7 +260,7 @@ public sealed class Explorer
 
     private void Reset()
     {
-        _engine = new ReplayEngine(_profile, _arch);
+        _engine = _start?.Invoke() ?? new ReplayEngine(_profile, _arch);
         foreach (var task in _trace.Tasks)
         {
             _engine.NameTask(task.Tid, task.Comm);

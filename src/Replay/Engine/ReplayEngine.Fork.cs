@@ -1,0 +1,219 @@
+namespace Pipeline.Replay;
+
+/// <summary>
+/// A copy of the engine's model state, so that the exploration of a window of a real trace (docs/exploration.md,
+/// "Real traces") starts every schedule from the state the recorded prefix left, without replaying the prefix again.
+/// </summary>
+public sealed partial class ReplayEngine
+{
+    /// <summary>
+    /// A new engine in the same model state (tables, VMAs, TLBs, pages, locks, tasks with their parked steps), with
+    /// no findings yet: what it reports happened after the fork. Exec numbers continue, so the state's timestamps keep
+    /// their order; witnesses see only execs of the fork.
+    /// </summary>
+    internal ReplayEngine Fork()
+    {
+        var copy = new ReplayEngine(_profile, _arch)
+        {
+            _exec = _exec,
+            _execBase = _exec,
+            _programOps = _programOps,
+            _blockedCount = _blockedCount,
+            _warnedOnce = _warnedOnce,
+            _mlockedPages = _mlockedPages,
+        };
+        var locks = new Dictionary<LockObj, LockObj>(ReferenceEqualityComparer.Instance);
+        LockObj Map(LockObj l)
+        {
+            if (!locks.TryGetValue(l, out var c))
+            {
+                c = new LockObj(l.Name, l.IsPtl)
+                {
+                    Writer = l.Writer,
+                    Readers = l.Readers,
+                    Serial = l.Serial,
+                    AcquireExec = l.AcquireExec,
+                    ReleaseExec = l.ReleaseExec,
+                };
+                locks.Add(l, c);
+            }
+            return c;
+        }
+        copy._tables = new Table?[_tables.Length];
+        for (int i = 0; i < _tables.Length; i++)
+        {
+            if (_tables[i] is not { } t)
+            {
+                continue;
+            }
+            var c = new Table
+            {
+                Id = t.Id,
+                Level = t.Level,
+                Mm = t.Mm,
+                State = t.State,
+                Entries = t.Entries.Length == 0 ? [] : (long[])t.Entries.Clone(),
+                LinkTable = t.LinkTable,
+                LinkIdx = t.LinkIdx,
+                LinkExec = t.LinkExec,
+                UnlinkExec = t.UnlinkExec,
+                FreeExec = t.FreeExec,
+                LastWriteExec = t.LastWriteExec,
+                LastWriteIdx = t.LastWriteIdx,
+                LastWriteTid = t.LastWriteTid,
+                Present = t.Present,
+                Lock = t.Lock is null ? null : Map(t.Lock),
+                SectionSerial = t.SectionSerial,
+                SectionWriteExec = t.SectionWriteExec,
+            };
+            t.SectionWrites.CopyTo(c.SectionWrites, 0);
+            copy._tables[i] = c;
+        }
+        copy._mms = new MmState?[_mms.Length];
+        for (int i = 0; i < _mms.Length; i++)
+        {
+            if (_mms[i] is not { } m)
+            {
+                continue;
+            }
+            var c = new MmState
+            {
+                Id = m.Id,
+                Root = m.Root,
+                MmapLock = Map(m.MmapLock),
+                PageTableLock = Map(m.PageTableLock),
+                TlbGen = m.TlbGen,
+                FlushCount = m.FlushCount,
+            };
+            foreach (var v in m.Vmas)
+            {
+                c.Vmas.Add(new Vma { Start = v.Start, End = v.End, Flags = v.Flags, Rmap = v.Rmap, FlagsWriteExec = v.FlagsWriteExec, Lock = v.Lock is null ? null : Map(v.Lock) });
+            }
+            m.FlushRing.CopyTo(c.FlushRing, 0);
+            foreach (var (k, v) in m.Deposits)
+            {
+                c.Deposits.Add(k, v);
+            }
+            copy._mms[i] = c;
+        }
+        copy._cpus = new CpuState?[_cpus.Length];
+        for (int i = 0; i < _cpus.Length; i++)
+        {
+            if (_cpus[i] is not { } s)
+            {
+                continue;
+            }
+            var c = new CpuState
+            {
+                Id = s.Id,
+                LoadedMm = s.LoadedMm,
+                LazyMm = s.LazyMm,
+                IrqDepth = s.IrqDepth,
+                IrqStartExec = s.IrqStartExec,
+                RcuDepth = s.RcuDepth,
+                RcuStartExec = s.RcuStartExec,
+                LastSyncExec = s.LastSyncExec,
+            };
+            foreach (var (k, v) in s.Tlb)
+            {
+                c.Tlb.Add(k, v);
+            }
+            foreach (var (k, v) in s.WalkCache)
+            {
+                c.WalkCache.Add(k, v);
+            }
+            foreach (var (k, v) in s.SeenGen)
+            {
+                c.SeenGen.Add(k, v);
+            }
+            copy._cpus[i] = c;
+        }
+        copy._cpuList = [.. copy._cpus.Where(c => c is not null).Select(c => c!)];
+        foreach (var t in _taskOrder)
+        {
+            var c = new TaskState
+            {
+                Tid = t.Tid,
+                Comm = t.Comm,
+                Micro = (Op[])t.Micro.Clone(),
+                MicroCount = t.MicroCount,
+                MicroPos = t.MicroPos,
+                StepKind = t.StepKind,
+                Blocked = t.Blocked,
+                BlockedOn = t.BlockedOn,
+                BlockStartExec = t.BlockStartExec,
+                RegTable = t.RegTable,
+                RegValue = t.RegValue,
+                RegReadExec = t.RegReadExec,
+                RegCheckExec = t.RegCheckExec,
+                RegSkip = t.RegSkip,
+                RegNotFound = t.RegNotFound,
+                RegSync = t.RegSync,
+                RegTryHeld = t.RegTryHeld,
+                NestedSkips = t.NestedSkips,
+                BatchAddExec = t.BatchAddExec,
+                ObsTable = t.ObsTable,
+                ObsValue = t.ObsValue,
+                ObsSerial = t.ObsSerial,
+                ObsWriter = t.ObsWriter,
+                ObsReadExec = t.ObsReadExec,
+                ObsWriteExec = t.ObsWriteExec,
+                ObsLockExec = t.ObsLockExec,
+                LastLocklessReadExec = t.LastLocklessReadExec,
+                VmFlagsReadExec = t.VmFlagsReadExec,
+            };
+            foreach (var h in t.Held)
+            {
+                c.Held.Add(new HeldLock { Lock = Map(h.Lock), Write = h.Write, Exec = h.Exec });
+            }
+            foreach (var op in t.Deferred)
+            {
+                c.Deferred.Enqueue(op);
+            }
+            c.Gathered.AddRange(t.Gathered);
+            c.BatchMask.CopyFrom(t.BatchMask);
+            copy._tasks.Add(c.Tid, c);
+            copy._taskOrder.Add(c);
+        }
+        copy._pages.EnsureCapacity(_pages.Count);
+        foreach (var (pfn, p) in _pages)
+        {
+            copy._pages.Add(pfn, new PageState
+            {
+                Allocated = p.Allocated,
+                Order = p.Order,
+                RefCount = p.RefCount,
+                MapCount = p.MapCount,
+                PmdMapCount = p.PmdMapCount,
+                Mlocked = p.Mlocked,
+                Unevictable = p.Unevictable,
+                Lru = p.Lru,
+                TlbRefs = p.TlbRefs,
+                AllocExec = p.AllocExec,
+                LastUnmapExec = p.LastUnmapExec,
+                UnmapWalkExec = p.UnmapWalkExec,
+                UnmapLockExec = p.UnmapLockExec,
+                LastUnmapTid = p.LastUnmapTid,
+                MlockSetExec = p.MlockSetExec,
+                // The finding it points at belongs to the prefix, which the fork does not report.
+                MlockFinding = -1,
+                MlockClearExec = p.MlockClearExec,
+                LastMapDecExec = p.LastMapDecExec,
+            });
+        }
+        foreach (var (k, l) in _rmapLocks)
+        {
+            copy._rmapLocks.Add(k, Map(l));
+        }
+        foreach (var (k, l) in _pageLocks)
+        {
+            copy._pageLocks.Add(k, Map(l));
+        }
+        copy._rcuPending.AddRange(_rcuPending);
+        foreach (var (k, v) in _ipis)
+        {
+            copy._ipis.Add(k, v);
+        }
+        return copy;
+    }
+}
