@@ -1270,7 +1270,7 @@ public sealed partial class ReplayEngine
 
     private void DropEntry(CpuState cpu, long key)
     {
-        if (cpu.Tlb.Remove(key, out var e) && _pages.TryGetValue(e.Pfn, out var page))
+        if (cpu.Tlb.Remove(key, out var e) && TryPage(e.Pfn, out var page))
         {
             page.TlbRefs--;
         }
@@ -1520,7 +1520,7 @@ public sealed partial class ReplayEngine
 
     internal PageState PageOf(ulong pfn)
     {
-        if (!_pages.TryGetValue(pfn, out var page))
+        if (!TryPage(pfn, out var page))
         {
             // A frame first seen in use was allocated before the trace began.
             page = new PageState { Allocated = true, RefCount = 1 };
@@ -1531,7 +1531,7 @@ public sealed partial class ReplayEngine
 
     private bool PageAlloc(TaskState task, in Op op)
     {
-        if (_pages.TryGetValue(op.Pfn, out var page) && page.Allocated)
+        if (TryPage(op.Pfn, out var page) && page.Allocated)
         {
             long at = Begin(task, op, 0, Outcome.Inconsistent);
             Inconsistent(op, $"page_alloc of pfn 0x{op.Pfn:x}, which is already allocated", [at, page.AllocExec]);

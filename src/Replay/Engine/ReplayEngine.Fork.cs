@@ -1,3 +1,5 @@
+using System.Diagnostics.CodeAnalysis;
+
 namespace Pipeline.Replay;
 
 /// <summary>
@@ -11,7 +13,14 @@ public sealed partial class ReplayEngine
     /// no findings yet: what it reports happened after the fork. Exec numbers continue, so the state's timestamps keep
     /// their order; witnesses see only execs of the fork.
     /// </summary>
-    internal ReplayEngine Fork()
+    internal ReplayEngine Fork() => Fork(shareFrozenPages: false);
+
+    /// <summary>
+    /// As <see cref="Fork()"/>; with <paramref name="shareFrozenPages"/> the copy reads this engine's pages and copies each
+    /// one the first time it touches it (this engine must not run any more op: a window's start state, forked per schedule).
+    /// A fork holds hundreds of thousands of pages of a real trace and a schedule touches a few hundred.
+    /// </summary>
+    internal ReplayEngine Fork(bool shareFrozenPages)
     {
         var copy = new ReplayEngine(_profile, _arch)
         {
@@ -175,31 +184,24 @@ public sealed partial class ReplayEngine
             copy._tasks.Add(c.Tid, c);
             copy._taskOrder.Add(c);
         }
-        copy._pages.EnsureCapacity(_pages.Count);
-        foreach (var (pfn, p) in _pages)
+        if (shareFrozenPages && _parentPages is null)
         {
-            copy._pages.Add(pfn, new PageState
+            copy._parentPages = _pages;
+            // I4's end-of-trace check looks at every Mlocked page: the shared ones that are, as they are now.
+            _frozenMlocked ??= [.. _pages.Where(p => p.Value.Allocated && p.Value.Mlocked).Select(p => p.Key).Order()];
+            copy._parentMlocked = _frozenMlocked;
+        }
+        else
+        {
+            copy._pages.EnsureCapacity(_pages.Count + (_parentPages?.Count ?? 0));
+            foreach (var (pfn, page) in _pages)
             {
-                Allocated = p.Allocated,
-                Order = p.Order,
-                RefCount = p.RefCount,
-                MapCount = p.MapCount,
-                PmdMapCount = p.PmdMapCount,
-                Mlocked = p.Mlocked,
-                Unevictable = p.Unevictable,
-                Lru = p.Lru,
-                TlbRefs = p.TlbRefs,
-                AllocExec = p.AllocExec,
-                LastUnmapExec = p.LastUnmapExec,
-                UnmapWalkExec = p.UnmapWalkExec,
-                UnmapLockExec = p.UnmapLockExec,
-                LastUnmapTid = p.LastUnmapTid,
-                MlockSetExec = p.MlockSetExec,
-                // The finding it points at belongs to the prefix, which the fork does not report.
-                MlockFinding = -1,
-                MlockClearExec = p.MlockClearExec,
-                LastMapDecExec = p.LastMapDecExec,
-            });
+                copy._pages.Add(pfn, CopyPage(page));
+            }
+            foreach (var (pfn, page) in _parentPages ?? [])
+            {
+                copy._pages.TryAdd(pfn, CopyPage(page));
+            }
         }
         foreach (var (k, l) in _rmapLocks)
         {
@@ -216,4 +218,59 @@ public sealed partial class ReplayEngine
         }
         return copy;
     }
+
+    // Pages read through from the engine this one was forked from (copied on first touch), and those of them that were Mlocked.
+    private Dictionary<ulong, PageState>? _parentPages;
+    private ulong[] _parentMlocked = [];
+    // This engine's Mlocked pages, computed once when it is first forked with shared pages (it is frozen then).
+    private ulong[]? _frozenMlocked;
+
+    /// <summary>The page's state (a forked engine copies a shared page into its own on first touch).</summary>
+    private bool TryPage(ulong pfn, [MaybeNullWhen(false)] out PageState page)
+    {
+        if (_pages.TryGetValue(pfn, out page))
+        {
+            return true;
+        }
+        if (_parentPages is not null && _parentPages.TryGetValue(pfn, out var shared))
+        {
+            page = CopyPage(shared);
+            _pages.Add(pfn, page);
+            return true;
+        }
+        return false;
+    }
+
+    /// <summary>A fork's pages for the end-of-trace checks: those it touched and the shared Mlocked ones.</summary>
+    private IEnumerable<KeyValuePair<ulong, PageState>> ForkPages()
+    {
+        foreach (ulong pfn in _parentMlocked)
+        {
+            TryPage(pfn, out _);
+        }
+        return _pages;
+    }
+
+    private static PageState CopyPage(PageState p) => new()
+    {
+        Allocated = p.Allocated,
+        Order = p.Order,
+        RefCount = p.RefCount,
+        MapCount = p.MapCount,
+        PmdMapCount = p.PmdMapCount,
+        Mlocked = p.Mlocked,
+        Unevictable = p.Unevictable,
+        Lru = p.Lru,
+        TlbRefs = p.TlbRefs,
+        AllocExec = p.AllocExec,
+        LastUnmapExec = p.LastUnmapExec,
+        UnmapWalkExec = p.UnmapWalkExec,
+        UnmapLockExec = p.UnmapLockExec,
+        LastUnmapTid = p.LastUnmapTid,
+        MlockSetExec = p.MlockSetExec,
+        // The finding it points at belongs to the prefix, which the fork does not report.
+        MlockFinding = -1,
+        MlockClearExec = p.MlockClearExec,
+        LastMapDecExec = p.LastMapDecExec,
+    };
 }

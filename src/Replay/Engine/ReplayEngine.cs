@@ -345,7 +345,7 @@ public sealed partial class ReplayEngine
 
     internal MmState? GetMm(int id) => (uint)id < (uint)_mms.Length ? _mms[id] : null;
 
-    internal PageState? GetPage(ulong pfn) => _pages.TryGetValue(pfn, out var page) ? page : null;
+    internal PageState? GetPage(ulong pfn) => TryPage(pfn, out var page) ? page : null;
 
     internal IEnumerable<MmState> Mms
     {
@@ -361,7 +361,7 @@ public sealed partial class ReplayEngine
         }
     }
 
-    internal IEnumerable<KeyValuePair<ulong, PageState>> Pages => _pages;
+    internal IEnumerable<KeyValuePair<ulong, PageState>> Pages => _parentPages is null ? _pages : ForkPages();
 
     internal ref readonly ExecRecord Record(long exec) => ref _ring[(exec - _execBase) & (_ring.Length - 1)];
 

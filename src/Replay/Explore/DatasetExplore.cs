@@ -120,7 +120,7 @@ public static class DatasetExplore
                 pct_run_probability DOUBLE, elapsed_ms DOUBLE, coverage VARCHAR,
                 violation INTEGER, checker VARCHAR, race VARCHAR, severity VARCHAR, cpus VARCHAR[], mm BIGINT, va UBIGINT, pfn UBIGINT,
                 preemptions INTEGER, found_in_schedule BIGINT, message VARCHAR, witness VARCHAR, witness_json VARCHAR, schedule VARCHAR,
-                window INTEGER, window_checker VARCHAR, window_race VARCHAR, window_mm BIGINT, window_start_seq BIGINT, window_end_seq BIGINT,
+                window_index INTEGER, window_checker VARCHAR, window_race VARCHAR, window_mm BIGINT, window_start_seq BIGINT, window_end_seq BIGINT,
                 cone_tasks INTEGER, cone_ops INTEGER, forced_orders INTEGER, verdict VARCHAR, verdict_reason VARCHAR, exposure VARCHAR)
             """);
         using (var appender = connection.CreateAppender("staged_explorations"))

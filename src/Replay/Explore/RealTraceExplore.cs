@@ -118,7 +118,7 @@ public static class RealTraceExplore
     public const int MaxConeOps = 4_000;
 
     /// <summary>Schedules per window when no budget is given: bounded work per window, whatever the trace's size.</summary>
-    public const long DefaultWindowBudget = 2_000;
+    public const long DefaultWindowBudget = 200;
 
     /// <summary>
     /// Explores every exposure window of a real trace. <paramref name="rows"/> opens the trace's events (seq order)
@@ -293,7 +293,7 @@ public static class RealTraceExplore
         var forced = ForcedOrders(cone, wakeups.Where(x => x.Seq >= w.StartSeq && x.Seq <= w.EndSeq).ToList());
         w.ForcedOrders = forced.Count;
         var trace = new OpTrace(cone, comms);
-        var result = new Explorer(trace, profile, arch, options, start.Fork, forced).Run(cancellationToken);
+        var result = new Explorer(trace, profile, arch, options, () => start.Fork(shareFrozenPages: true), forced).Run(cancellationToken);
         w.Result = result;
         var same = result.Violations.Where(v => v.Finding.Race == w.Exposure.Race).OrderBy(v => v.Preemptions).FirstOrDefault();
         if (same is not null)
