@@ -26,11 +26,18 @@ public sealed partial class ReplayEngine
         {
             _exec = _exec,
             _execBase = _exec,
+            _frozenParent = shareFrozenPages ? this : _frozenParent,
             _programOps = _programOps,
             _blockedCount = _blockedCount,
             _warnedOnce = _warnedOnce,
             _mlockedPages = _mlockedPages,
         };
+        if (!shareFrozenPages)
+        {
+            // This engine runs on: the copy keeps its own copy of the witness ring.
+            copy._ring = (ExecRecord[])_ring.Clone();
+            copy._execBase = _execBase;
+        }
         var locks = new Dictionary<LockObj, LockObj>(ReferenceEqualityComparer.Instance);
         LockObj Map(LockObj l)
         {
@@ -221,6 +228,8 @@ public sealed partial class ReplayEngine
 
     // Pages read through from the engine this one was forked from (copied on first touch), and those of them that were Mlocked.
     private Dictionary<ulong, PageState>? _parentPages;
+    // The frozen engine a fork reads execs before its own from (witnesses, checkers looking back).
+    private ReplayEngine? _frozenParent;
     private ulong[] _parentMlocked = [];
     // This engine's Mlocked pages, computed once when it is first forked with shared pages (it is frozen then).
     private ulong[]? _frozenMlocked;

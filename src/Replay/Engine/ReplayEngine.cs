@@ -363,9 +363,18 @@ public sealed partial class ReplayEngine
 
     internal IEnumerable<KeyValuePair<ulong, PageState>> Pages => _parentPages is null ? _pages : ForkPages();
 
-    internal ref readonly ExecRecord Record(long exec) => ref _ring[(exec - _execBase) & (_ring.Length - 1)];
+    internal ref readonly ExecRecord Record(long exec)
+    {
+        if (exec < _execBase && _frozenParent is { } parent)
+        {
+            // A fork reads the execs before it from the frozen engine it came from (ReplayEngine.Fork.cs).
+            return ref parent.Record(exec);
+        }
+        return ref _ring[(exec - _execBase) & (_ring.Length - 1)];
+    }
 
-    internal bool InWindow(long exec) => exec >= _execBase && exec < _exec && _exec - exec <= RingMask;
+    internal bool InWindow(long exec) => exec >= 0 && exec < _exec && _exec - exec <= RingMask
+        && (exec >= _execBase || (_frozenParent?.InWindow(exec) ?? false));
 
     [DoesNotReturn]
     private static void ThrowCpu(int cpu) =>

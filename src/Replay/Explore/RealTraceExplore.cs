@@ -133,6 +133,8 @@ public static class RealTraceExplore
         ArgumentNullException.ThrowIfNull(profile);
         ArgumentNullException.ThrowIfNull(options);
         var clock = Stopwatch.StartNew();
+        long findEvents = 0;
+        long findOps = 0;
         if (exposures is null)
         {
             var finder = new TraceLowering(profile, new DiscardSink());
@@ -142,6 +144,8 @@ public static class RealTraceExplore
             }
             finder.Finish();
             exposures = finder.Exposures;
+            findEvents = finder.Statistics.Events;
+            findOps = finder.OpCount;
         }
         var windows = new List<ExploredWindow>();
         foreach (var f in exposures)
@@ -155,7 +159,7 @@ public static class RealTraceExplore
         }
         if (windows.Count == 0)
         {
-            return new RealTraceExploreResult(windows, 0, 0, clock.Elapsed);
+            return new RealTraceExploreResult(windows, findEvents, findOps, clock.Elapsed);
         }
         var windowOptions = options with { Budget = options.Budget ?? DefaultWindowBudget };
         var sink = new WindowSink(windows, profile, arch, windowOptions, cancellationToken);
