@@ -186,10 +186,9 @@ internal static class ExploreCommand
         o.WriteLine(string.Create(inv,
             $"trace {r.Dataset.Id}: real trace, {windows.Events:N0} events lowered into {windows.Ops:N0} ops; {windows.Windows.Count} exposure window{(windows.Windows.Count == 1 ? "" : "s")} under {x.Profile.Name} ({ReplayCommand.ArchName(x.Arch)}): {windows.Tally()}; "
             + $"{x.Options}, per window; {x.Schedules:N0} schedules ({x.Infeasible:N0} infeasible, {x.Deadlocked:N0} deadlocked) in {windows.Elapsed.TotalSeconds:0.00} s"));
-        foreach (var w in windows.Windows)
+        foreach (string line in windows.VerdictLines())
         {
-            o.WriteLine(string.Create(inv,
-                $"  window {w.Index} {w.Exposure.Checker} {w.Exposure.Race} mm{w.Exposure.Mm} seq {w.StartSeq}..{w.EndSeq}: {w.Verdict.ToUpperInvariant()}: {w.Reason}; cone {w.ConeTasks} tasks, {w.ConeOps:N0} ops, {w.ForcedOrders} forced orders"));
+            o.WriteLine("  " + line);
         }
         foreach (var w in windows.Windows)
         {

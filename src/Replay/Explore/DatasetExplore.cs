@@ -62,13 +62,26 @@ public static class DatasetExplore
     /// them); the events are streamed from <c>events.parquet</c> twice.
     /// </summary>
     public static RealTraceExploreResult RunWindows(TraceDataset dataset, KernelProfile profile, Arch arch, ExploreOptions options,
-        IReadOnlyList<Finding>? exposures, CancellationToken cancellationToken = default)
+        IReadOnlyList<Finding>? exposures, CancellationToken cancellationToken = default, int maxWindows = int.MaxValue)
     {
         ArgumentNullException.ThrowIfNull(dataset);
         using var database = DuckDbDatabase.Open();
         using var connection = database.Connect();
         var eventsPath = Path.Combine(dataset.Directory, DatasetFiles.EventsFile);
-        return RealTraceExplore.Run(() => EventReader.ReadEvents(connection, eventsPath), profile, arch, options, exposures, cancellationToken);
+        return RealTraceExplore.Run(() => EventReader.ReadEvents(connection, eventsPath), profile, arch, options, exposures, maxWindows, cancellationToken);
+    }
+
+    /// <summary>
+    /// What replay does with the exposure windows it found (docs/exploration.md, "Real traces"): explores the first
+    /// <paramref name="maxWindows"/> with <paramref name="options"/> (its own, smaller per-window budget) and writes
+    /// <c>explorations.parquet</c>.
+    /// </summary>
+    public static RealTraceExploreResult ExploreExposures(TraceDataset dataset, KernelProfile profile, Arch arch, ExploreOptions options,
+        IReadOnlyList<Finding> exposures, int maxWindows, CancellationToken cancellationToken = default)
+    {
+        var windows = RunWindows(dataset, profile, arch, options, exposures, cancellationToken, maxWindows);
+        Write(dataset, Aggregate(windows, profile, arch, options), windows);
+        return windows;
     }
 
     /// <summary>Writes the witness of <paramref name="window"/> (confirmed) as an op trace that reproduces it.</summary>

@@ -91,6 +91,10 @@ public sealed class RealTraceExploreResult
     /// <summary>Wall time, the lowering passes included.</summary>
     public TimeSpan Elapsed { get; }
 
+    /// <summary>One line per window: its race, span, verdict and why.</summary>
+    public IEnumerable<string> VerdictLines() => Windows.Select(w => string.Create(CultureInfo.InvariantCulture,
+        $"window {w.Index} {w.Exposure.Checker} {w.Exposure.Race} mm{w.Exposure.Mm} seq {w.StartSeq}..{w.EndSeq}: {w.Verdict.ToUpperInvariant()}: {w.Reason}; cone {w.ConeTasks} tasks, {w.ConeOps:N0} ops, {w.ForcedOrders} forced orders"));
+
     /// <summary>Windows per verdict, e.g. <c>2 confirmed, 1 refuted</c>.</summary>
     public string Tally()
     {
@@ -127,7 +131,12 @@ public static class RealTraceExplore
     /// them here with a lowering pass. <see cref="ExploreOptions.Budget"/> and <see cref="ExploreOptions.Time"/> apply per window.
     /// </summary>
     public static RealTraceExploreResult Run(Func<IEnumerable<EventRow>> rows, KernelProfile profile, Arch arch, ExploreOptions options,
-        IReadOnlyList<Finding>? exposures = null, CancellationToken cancellationToken = default)
+        IReadOnlyList<Finding>? exposures = null, CancellationToken cancellationToken = default) =>
+        Run(rows, profile, arch, options, exposures, int.MaxValue, cancellationToken);
+
+    /// <summary>As above, exploring at most <paramref name="maxWindows"/> windows (the first ones in the order reported); the rest stay undecided.</summary>
+    public static RealTraceExploreResult Run(Func<IEnumerable<EventRow>> rows, KernelProfile profile, Arch arch, ExploreOptions options,
+        IReadOnlyList<Finding>? exposures, int maxWindows, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(rows);
         ArgumentNullException.ThrowIfNull(profile);
@@ -162,7 +171,12 @@ public static class RealTraceExplore
             return new RealTraceExploreResult(windows, findEvents, findOps, clock.Elapsed);
         }
         var windowOptions = options with { Budget = options.Budget ?? DefaultWindowBudget };
-        var sink = new WindowSink(windows, profile, arch, windowOptions, cancellationToken);
+        foreach (var w in windows.Skip(maxWindows))
+        {
+            w.Reason = string.Create(CultureInfo.InvariantCulture,
+                $"not explored: only the first {maxWindows} windows are (mmtrace explore explores them all)");
+        }
+        var sink = new WindowSink([.. windows.Take(maxWindows)], profile, arch, windowOptions, cancellationToken);
         var lowering = new TraceLowering(profile, sink);
         long events = 0;
         foreach (var row in rows())

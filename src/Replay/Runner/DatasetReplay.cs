@@ -39,6 +39,9 @@ public sealed record DatasetReplayResult(
     /// <summary>Exposure windows found in a real trace (class <c>exposure</c>).</summary>
     public IReadOnlyList<Finding> Exposures { get; init; } = [];
 
+    /// <summary>The verdict of each exposure window (<see cref="DatasetReplayOptions.ExploreWindows"/>), null when not explored.</summary>
+    public Explore.RealTraceExploreResult? Windows { get; init; }
+
     /// <summary>Findings (the engine's, then exposure windows), empty when nothing was replayed.</summary>
     public IReadOnlyList<Finding> Findings => Exposures.Count == 0 ? Result?.Findings ?? [] : [.. Result?.Findings ?? [], .. Exposures];
 }
@@ -56,6 +59,15 @@ public sealed record DatasetReplayOptions
     /// dataset never pairs findings with another run's ops.
     /// </summary>
     public bool KeepOps { get; init; }
+
+    /// <summary>
+    /// Explore each exposure window of a real trace for a verdict (confirmed / refuted / undecided) with these options
+    /// (per-window budget), at most <see cref="MaxExploredWindows"/> windows; null skips it (<c>--no-explore</c>).
+    /// </summary>
+    public Explore.ExploreOptions? ExploreWindows { get; init; } = new() { Budget = 100 };
+
+    /// <summary>Windows replay explores at most (the rest are left to <c>mmtrace explore</c>).</summary>
+    public int MaxExploredWindows { get; init; } = 16;
 }
 
 /// <summary>
@@ -201,8 +213,14 @@ public static class DatasetReplay
             mremaps = calls.Count;
             undecided = calls.Count(c => c.Undecided);
         }
+        // Each exposure window gets a verdict: a second lowering pass forks the model at each window's start and
+        // explores its cone, with a budget per window, so the work stays bounded whatever the trace's size.
+        var windows = lowering is not null && exposures.Count > 0 && options.ExploreWindows is { } explore
+            ? Explore.DatasetExplore.ExploreExposures(dataset, profile, arch, explore, exposures, options.MaxExploredWindows, cancellationToken)
+            : null;
         return new DatasetReplayResult(dataset, result, opCount, ignored, diagnostics.MalformedCount, mremaps, diagnostics)
         {
+            Windows = windows,
             Lowering = lowering?.Statistics,
             OpsKept = lowering is not null && options.KeepOps,
             UndecidedMremaps = undecided,
