@@ -247,21 +247,7 @@ internal static class ExploreCommand
                 json.WriteStartArray("windows");
                 foreach (var w in windows.Windows)
                 {
-                    json.WriteStartObject();
-                    json.WriteNumber("window", w.Index);
-                    json.WriteString("checker", w.Exposure.Checker);
-                    json.WriteString("race", w.Exposure.Race);
-                    json.WriteNumber("mm", w.Exposure.Mm);
-                    json.WriteNumber("start_seq", w.StartSeq);
-                    json.WriteNumber("end_seq", w.EndSeq);
-                    json.WriteNumber("cone_tasks", w.ConeTasks);
-                    json.WriteNumber("cone_ops", w.ConeOps);
-                    json.WriteNumber("forced_orders", w.ForcedOrders);
-                    json.WriteNumber("schedules", w.Result?.Schedules ?? 0);
-                    json.WriteString("verdict", w.Verdict);
-                    json.WriteString("reason", w.Reason);
-                    json.WriteString("exposure", w.Exposure.Message);
-                    json.WriteEndObject();
+                    w.WriteJson(json);
                 }
                 json.WriteEndArray();
             }

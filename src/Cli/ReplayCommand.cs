@@ -195,14 +195,7 @@ internal static class ReplayCommand
                 json.WriteStartArray("windows");
                 foreach (var w in windows.Windows)
                 {
-                    json.WriteStartObject();
-                    json.WriteNumber("window", w.Index);
-                    json.WriteString("race", w.Exposure.Race);
-                    json.WriteNumber("start_seq", w.StartSeq);
-                    json.WriteNumber("end_seq", w.EndSeq);
-                    json.WriteString("verdict", w.Verdict);
-                    json.WriteString("reason", w.Reason);
-                    json.WriteEndObject();
+                    w.WriteJson(json);
                 }
                 json.WriteEndArray();
             }

@@ -812,7 +812,7 @@ public sealed partial class ReplayEngine
             }
             Array.Resize(ref _tables, Math.Max(id + 1, _tables.Length * 2));
         }
-        var t = _tables[id] ?? new Table();
+        var t = GetTable(id) ?? new Table();
         _tables[id] = t;
         t.Id = id;
         t.Level = level;

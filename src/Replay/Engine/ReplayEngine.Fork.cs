@@ -22,6 +22,11 @@ public sealed partial class ReplayEngine
     /// </summary>
     internal ReplayEngine Fork(bool shareFrozenPages)
     {
+        if (_frozenParent is not null)
+        {
+            // Its state is partly its parent's; one level is all a window needs.
+            throw new InvalidOperationException("A fork of a frozen state cannot be forked again.");
+        }
         var copy = new ReplayEngine(_profile, _arch)
         {
             _exec = _exec,
@@ -38,52 +43,23 @@ public sealed partial class ReplayEngine
             copy._ring = (ExecRecord[])_ring.Clone();
             copy._execBase = _execBase;
         }
-        var locks = new Dictionary<LockObj, LockObj>(ReferenceEqualityComparer.Instance);
-        LockObj Map(LockObj l)
+        LockObj Map(LockObj l) => copy.MapLock(l);
+        if (shareFrozenPages)
         {
-            if (!locks.TryGetValue(l, out var c))
-            {
-                c = new LockObj(l.Name, l.IsPtl)
-                {
-                    Writer = l.Writer,
-                    Readers = l.Readers,
-                    Serial = l.Serial,
-                    AcquireExec = l.AcquireExec,
-                    ReleaseExec = l.ReleaseExec,
-                };
-                locks.Add(l, c);
-            }
-            return c;
+            // Tables are copied on first touch too: a real trace's state holds over a thousand (4 KiB of entries each).
+            copy._tables = new Table?[_tables.Length];
+            copy._parentTables = _tables;
         }
-        copy._tables = new Table?[_tables.Length];
-        for (int i = 0; i < _tables.Length; i++)
+        else
         {
-            if (_tables[i] is not { } t)
+            copy._tables = new Table?[_tables.Length];
+            for (int i = 0; i < _tables.Length; i++)
             {
-                continue;
+                if (_tables[i] is { } t)
+                {
+                    copy._tables[i] = copy.CopyTable(t);
+                }
             }
-            var c = new Table
-            {
-                Id = t.Id,
-                Level = t.Level,
-                Mm = t.Mm,
-                State = t.State,
-                Entries = t.Entries.Length == 0 ? [] : (long[])t.Entries.Clone(),
-                LinkTable = t.LinkTable,
-                LinkIdx = t.LinkIdx,
-                LinkExec = t.LinkExec,
-                UnlinkExec = t.UnlinkExec,
-                FreeExec = t.FreeExec,
-                LastWriteExec = t.LastWriteExec,
-                LastWriteIdx = t.LastWriteIdx,
-                LastWriteTid = t.LastWriteTid,
-                Present = t.Present,
-                Lock = t.Lock is null ? null : Map(t.Lock),
-                SectionSerial = t.SectionSerial,
-                SectionWriteExec = t.SectionWriteExec,
-            };
-            t.SectionWrites.CopyTo(c.SectionWrites, 0);
-            copy._tables[i] = c;
         }
         copy._mms = new MmState?[_mms.Length];
         for (int i = 0; i < _mms.Length; i++)
@@ -224,6 +200,70 @@ public sealed partial class ReplayEngine
             copy._ipis.Add(k, v);
         }
         return copy;
+    }
+
+    // Locks of the engine this one was forked from -> this engine's copies (identity matters: tables move with their lock).
+    private readonly Dictionary<LockObj, LockObj> _lockMap = new(ReferenceEqualityComparer.Instance);
+    // Tables read through from the frozen engine (copied on first touch).
+    private Table?[]? _parentTables;
+
+    private LockObj MapLock(LockObj l)
+    {
+        if (!_lockMap.TryGetValue(l, out var c))
+        {
+            c = new LockObj(l.Name, l.IsPtl)
+            {
+                Writer = l.Writer,
+                Readers = l.Readers,
+                Serial = l.Serial,
+                AcquireExec = l.AcquireExec,
+                ReleaseExec = l.ReleaseExec,
+            };
+            _lockMap.Add(l, c);
+        }
+        return c;
+    }
+
+    /// <summary>A fork's table <paramref name="id"/> from its frozen parent, copied into its own on first touch; null when there is none.</summary>
+    private Table? CopyParentTable(int id)
+    {
+        if (_parentTables is null || (uint)id >= (uint)_parentTables.Length || _parentTables[id] is not { } shared)
+        {
+            return null;
+        }
+        if (id >= _tables.Length)
+        {
+            Array.Resize(ref _tables, Math.Max(id + 1, _tables.Length * 2));
+        }
+        var t = CopyTable(shared);
+        _tables[id] = t;
+        return t;
+    }
+
+    private Table CopyTable(Table t)
+    {
+        var c = new Table
+        {
+            Id = t.Id,
+            Level = t.Level,
+            Mm = t.Mm,
+            State = t.State,
+            Entries = t.Entries.Length == 0 ? [] : (long[])t.Entries.Clone(),
+            LinkTable = t.LinkTable,
+            LinkIdx = t.LinkIdx,
+            LinkExec = t.LinkExec,
+            UnlinkExec = t.UnlinkExec,
+            FreeExec = t.FreeExec,
+            LastWriteExec = t.LastWriteExec,
+            LastWriteIdx = t.LastWriteIdx,
+            LastWriteTid = t.LastWriteTid,
+            Present = t.Present,
+            Lock = t.Lock is null ? null : MapLock(t.Lock),
+            SectionSerial = t.SectionSerial,
+            SectionWriteExec = t.SectionWriteExec,
+        };
+        t.SectionWrites.CopyTo(c.SectionWrites, 0);
+        return c;
     }
 
     // Pages read through from the engine this one was forked from (copied on first touch), and those of them that were Mlocked.

@@ -341,7 +341,7 @@ public sealed partial class ReplayEngine
     /// <summary>Known CPUs in id order (an array: iterating it allocates nothing).</summary>
     internal CpuState[] Cpus => _cpuList;
 
-    internal Table? GetTable(int id) => (uint)id < (uint)_tables.Length ? _tables[id] : null;
+    internal Table? GetTable(int id) => (uint)id < (uint)_tables.Length && _tables[id] is { } t ? t : CopyParentTable(id);
 
     internal MmState? GetMm(int id) => (uint)id < (uint)_mms.Length ? _mms[id] : null;
 

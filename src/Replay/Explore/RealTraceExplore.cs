@@ -22,6 +22,27 @@ public static class WindowVerdicts
 /// <summary>One exposure window of a real trace and what exploring its cone found.</summary>
 public sealed class ExploredWindow
 {
+    /// <summary>Writes the window as a JSON object (replay's and explore's <c>windows</c> arrays).</summary>
+    public void WriteJson(System.Text.Json.Utf8JsonWriter json)
+    {
+        ArgumentNullException.ThrowIfNull(json);
+        json.WriteStartObject();
+        json.WriteNumber("window", Index);
+        json.WriteString("checker", Exposure.Checker);
+        json.WriteString("race", Exposure.Race);
+        json.WriteNumber("mm", Exposure.Mm);
+        json.WriteNumber("start_seq", StartSeq);
+        json.WriteNumber("end_seq", EndSeq);
+        json.WriteNumber("cone_tasks", ConeTasks);
+        json.WriteNumber("cone_ops", ConeOps);
+        json.WriteNumber("forced_orders", ForcedOrders);
+        json.WriteNumber("schedules", Result?.Schedules ?? 0);
+        json.WriteString("verdict", Verdict);
+        json.WriteString("reason", Reason);
+        json.WriteString("exposure", Exposure.Message);
+        json.WriteEndObject();
+    }
+
     internal ExploredWindow(int index, Finding exposure, long startSeq, long endSeq, IReadOnlySet<int> actors)
     {
         Index = index;
