@@ -107,7 +107,7 @@ internal static class ExploreCommand
                 options with { Progress = bar?.ForExplore(t.Id, scheduleBudget) }, cancellationToken)).ToList());
             if (parse.GetValue(emit) is { } file)
             {
-                EmitSchedule(results, file);
+                EmitSchedule(results, choices.Select(c => c.Profile).ToList(), file);
             }
             if (parse.GetValue(format) == "json")
             {
@@ -123,8 +123,17 @@ internal static class ExploreCommand
     }
 
     /// <summary>Writes the witness with the fewest preemptions (first found on ties) as an op trace (written whole or not at all).</summary>
-    private static void EmitSchedule(IReadOnlyList<DatasetExploreResult> results, string file)
+    private static void EmitSchedule(IReadOnlyList<DatasetExploreResult> results, IReadOnlyList<KernelProfile> profiles, string file)
     {
+        // A real trace's witness needs the state its window starts from: the recorded prefix, then the schedule.
+        var window = results.Select((r, i) => (r, i)).Where(x => x.r.Windows is not null)
+            .SelectMany(x => x.r.Windows!.Windows.Where(w => w.Witness is not null).Select(w => (x.r, x.i, w)))
+            .OrderBy(x => x.w.Witness!.Preemptions).FirstOrDefault();
+        if (window.w is not null)
+        {
+            AtomicFile.WriteText(file, writer => DatasetExplore.EmitWindowSchedule(window.r.Dataset, profiles[window.i], window.w, writer));
+            return;
+        }
         var best = results.SelectMany(r => r.Result.Violations).OrderBy(v => v.Preemptions).FirstOrDefault();
         if (best is null)
         {
@@ -140,6 +149,11 @@ internal static class ExploreCommand
         foreach (var r in results)
         {
             var x = r.Result;
+            if (r.Windows is { } windows)
+            {
+                WriteWindows(r, windows);
+                continue;
+            }
             o.WriteLine(string.Create(inv,
                 $"trace {r.Dataset.Id}: {x.Tasks} tasks, {x.ProgramOps:N0} ops explored under {x.Profile.Name} ({ReplayCommand.ArchName(x.Arch)}), {x.Options}: "
                 + $"{x.Schedules:N0} schedules ({x.Infeasible:N0} infeasible, {x.Deadlocked:N0} deadlocked) in {x.Elapsed.TotalSeconds:0.00} s, "
@@ -169,6 +183,35 @@ internal static class ExploreCommand
             o.WriteLine(results.Any(r => r.Result.Violations.Count > 0)
                 ? $"witness schedule written to {emitted} (mmtrace ingest {emitted} -o DIR && mmtrace replay DIR --profile ... reproduces it)"
                 : $"no violation: {emitted} not written");
+        }
+    }
+
+    /// <summary>A real trace: one line per exposure window with its verdict, then each confirmed window's witness.</summary>
+    private static void WriteWindows(DatasetExploreResult r, RealTraceExploreResult windows)
+    {
+        var o = Console.Out;
+        var inv = CultureInfo.InvariantCulture;
+        var x = r.Result;
+        o.WriteLine(string.Create(inv,
+            $"trace {r.Dataset.Id}: real trace, {windows.Events:N0} events lowered into {windows.Ops:N0} ops; {windows.Windows.Count} exposure window{(windows.Windows.Count == 1 ? "" : "s")} under {x.Profile.Name} ({ReplayCommand.ArchName(x.Arch)}): {windows.Tally()}; "
+            + $"{x.Options}, per window; {x.Schedules:N0} schedules ({x.Infeasible:N0} infeasible, {x.Deadlocked:N0} deadlocked) in {windows.Elapsed.TotalSeconds:0.00} s"));
+        foreach (string line in windows.VerdictLines())
+        {
+            o.WriteLine("  " + line);
+        }
+        foreach (var w in windows.Windows)
+        {
+            if (w.Result is not { } run)
+            {
+                continue;
+            }
+            foreach (var v in run.Violations)
+            {
+                o.WriteLine();
+                o.WriteLine(string.Create(inv, $"window {w.Index}:"));
+                o.Write(WitnessRenderer.RenderTimeline(v.Finding));
+                o.WriteLine(string.Create(inv, $"witness schedule: {v.Preemptions} preemption{(v.Preemptions == 1 ? "" : "s")}, schedule #{v.FoundInSchedule:N0}, {v.Schedule.Count} ops (tid:seq): {v.ScheduleText()}"));
+            }
         }
     }
 
@@ -208,6 +251,15 @@ internal static class ExploreCommand
                 json.WriteNumber("pct_run_probability", x.PctRunProbability);
             }
             json.WriteString("coverage", x.Coverage());
+            if (r.Windows is { } windows)
+            {
+                json.WriteStartArray("windows");
+                foreach (var w in windows.Windows)
+                {
+                    w.WriteJson(json);
+                }
+                json.WriteEndArray();
+            }
             json.WriteStartArray("violations");
             foreach (var v in x.Violations)
             {

@@ -37,6 +37,10 @@ internal static class ReplayCommand
         {
             Description = "Keep the ops lowered from a real trace as ops.parquet (about two per event; off by default because writing them costs more than the replay).",
         };
+        var noExplore = new Option<bool>("--no-explore")
+        {
+            Description = "Do not explore the exposure windows of a real trace (by default each gets a verdict: confirmed, refuted or undecided, 100 schedules per window, at most 16 windows; docs/exploration.md).",
+        };
         var format = new Option<string>("--format") { Description = "Output format.", DefaultValueFactory = _ => "text" };
         var shard = ShardOption.Create();
         format.AcceptOnlyFromAmong("text", "json");
@@ -45,7 +49,7 @@ internal static class ReplayCommand
 
         var command = new Command("replay", "Replay datasets through the page-table/TLB engine; writes findings, coverage and mremaps into each dataset's replay=PROFILE@ARCH/ (other profiles' runs stay) and exits 1 when there are findings.")
         {
-            datasets, profile, fixes, arch, maps, keepOps, scope.Pid, scope.From, scope.To, shard, format,
+            datasets, profile, fixes, arch, maps, keepOps, noExplore, scope.Pid, scope.From, scope.To, shard, format,
         };
         command.SetAction(parse => CommandRunner.Run(parse, verbose, cancellationToken =>
         {
@@ -65,6 +69,10 @@ internal static class ReplayCommand
             // Resolved before any replay, so a trace without a release fails 'auto' before anything is written.
             var choices = traces.Select(t => ProfileArgument.Resolve(profileValue, fixList, t.Meta.KernelRelease)).ToList();
             var options = new DatasetReplayOptions { Maps = ReadMaps(parse.GetValue(maps)), KeepOps = parse.GetValue(keepOps), Scope = scope.Parse(parse) };
+            if (parse.GetValue(noExplore))
+            {
+                options = options with { ExploreWindows = null };
+            }
             var results = ProgressLine.While(bar => traces.Select((t, i) => DatasetReplay.Run(t, choices[i].Profile, flushArch, options with { Progress = bar?.ForReplay() }, cancellationToken)).ToList());
             if (parse.GetValue(format) == "json")
             {
@@ -107,6 +115,18 @@ internal static class ReplayCommand
             {
                 o.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"  {lowering.Events:N0} tracepoint events lowered into {lowering.Ops:N0} ops{(r.OpsKept ? " (ops.parquet)" : "")}, {r.Exposures.Count} exposure window{(r.Exposures.Count == 1 ? "" : "s")}; {r.Mremaps:N0} mremap calls analysed into mremaps/mremap_moves"));
+                if (r.Windows is { } windows)
+                {
+                    o.WriteLine("  exposure windows explored: " + windows.Tally());
+                    foreach (string line in windows.VerdictLines())
+                    {
+                        o.WriteLine("    " + line);
+                    }
+                }
+                else if (r.Exposures.Count > 0)
+                {
+                    o.WriteLine("  exposure windows not explored (--no-explore): 'mmtrace explore' gives each a verdict");
+                }
                 if (verbose)
                 {
                     o.WriteLine("  lowering: " + lowering);
@@ -199,6 +219,15 @@ internal static class ReplayCommand
                 finding.WriteJson(json);
             }
             json.WriteEndArray();
+            if (r.Windows is { } windows)
+            {
+                json.WriteStartArray("windows");
+                foreach (var w in windows.Windows)
+                {
+                    w.WriteJson(json);
+                }
+                json.WriteEndArray();
+            }
             json.WriteEndObject();
         }
         json.WriteEndArray();

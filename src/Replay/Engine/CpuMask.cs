@@ -25,4 +25,6 @@ internal sealed class CpuMask
     }
 
     public void Clear() => Array.Clear(_words);
+
+    public void CopyFrom(CpuMask other) => _words = (ulong[])other._words.Clone();
 }

@@ -33,12 +33,12 @@ public sealed partial class ReplayEngine
     private long Begin(TaskState task, in Op op, long result = 0, byte outcome = Outcome.Done)
     {
         long now = _exec++;
-        if (now == _ring.Length && _ring.Length <= RingMask)
+        if (now - _execBase == _ring.Length && _ring.Length <= RingMask)
         {
             // Not wrapped yet: every record sits at its own index, so a larger copy keeps them in place.
             Array.Resize(ref _ring, _ring.Length * 2);
         }
-        ref var rec = ref _ring[now & (_ring.Length - 1)];
+        ref var rec = ref _ring[(now - _execBase) & (_ring.Length - 1)];
         rec.Exec = now;
         rec.Op = op;
         rec.Parent = task.StepKind;
@@ -49,7 +49,7 @@ public sealed partial class ReplayEngine
 
     private void SetResult(long exec, long result, byte outcome)
     {
-        ref var rec = ref _ring[exec & (_ring.Length - 1)];
+        ref var rec = ref _ring[(exec - _execBase) & (_ring.Length - 1)];
         rec.Result = result;
         rec.Outcome = outcome;
     }
@@ -833,7 +833,7 @@ public sealed partial class ReplayEngine
             }
             Array.Resize(ref _tables, Math.Max(id + 1, _tables.Length * 2));
         }
-        var t = _tables[id] ?? new Table();
+        var t = GetTable(id) ?? new Table();
         _tables[id] = t;
         t.Id = id;
         t.Level = level;
@@ -1305,7 +1305,7 @@ public sealed partial class ReplayEngine
             return;
         }
         Uncount(cpu.TlbPerMm, e.Mm);
-        if (_pages.TryGetValue(e.Pfn, out var page))
+        if (TryPage(e.Pfn, out var page))
         {
             page.TlbRefs--;
         }
@@ -1571,7 +1571,7 @@ public sealed partial class ReplayEngine
 
     internal PageState PageOf(ulong pfn)
     {
-        if (!_pages.TryGetValue(pfn, out var page))
+        if (!TryPage(pfn, out var page))
         {
             // A frame first seen in use was allocated before the trace began.
             page = new PageState { Allocated = true, RefCount = 1 };
@@ -1582,7 +1582,7 @@ public sealed partial class ReplayEngine
 
     private bool PageAlloc(TaskState task, in Op op)
     {
-        if (_pages.TryGetValue(op.Pfn, out var page) && page.Allocated)
+        if (TryPage(op.Pfn, out var page) && page.Allocated)
         {
             long at = Begin(task, op, 0, Outcome.Inconsistent);
             Inconsistent(op, $"page_alloc of pfn 0x{op.Pfn:x}, which is already allocated", [at, page.AllocExec]);

@@ -117,7 +117,8 @@ public sealed partial class ReplayEngine
         {
             if (_tables[i] is { } t)
             {
-                if (t.Entries.Length != 0)
+                // The shared zeros of empty tables are never pooled: the pool's arrays are written to.
+                if (t.Entries.Length != 0 && !ReferenceEquals(t.Entries, Table.NoEntries))
                 {
                     Array.Clear(t.Entries);
                     _entryPool.Push(t.Entries);

@@ -97,6 +97,8 @@ public sealed partial class ReplayEngine
     private TaskState? _lastTask;
     private CpuState[] _cpuList = [];
     private long _exec;
+    // The first exec this engine's ring holds: 0, or where a fork (ReplayEngine.Fork.cs) started.
+    private long _execBase;
     private long _programOps;
     private int _blockedCount;
     private int _inconsistentCount;
@@ -341,11 +343,11 @@ public sealed partial class ReplayEngine
     /// <summary>Known CPUs in id order (an array: iterating it allocates nothing).</summary>
     internal CpuState[] Cpus => _cpuList;
 
-    internal Table? GetTable(int id) => (uint)id < (uint)_tables.Length ? _tables[id] : null;
+    internal Table? GetTable(int id) => (uint)id < (uint)_tables.Length && _tables[id] is { } t ? t : CopyParentTable(id);
 
     internal MmState? GetMm(int id) => (uint)id < (uint)_mms.Length ? _mms[id] : null;
 
-    internal PageState? GetPage(ulong pfn) => _pages.TryGetValue(pfn, out var page) ? page : null;
+    internal PageState? GetPage(ulong pfn) => TryPage(pfn, out var page) ? page : null;
 
     internal IEnumerable<MmState> Mms
     {
@@ -361,11 +363,20 @@ public sealed partial class ReplayEngine
         }
     }
 
-    internal IEnumerable<KeyValuePair<ulong, PageState>> Pages => _pages;
+    internal IEnumerable<KeyValuePair<ulong, PageState>> Pages => _parentPages is null ? _pages : ForkPages();
 
-    internal ref readonly ExecRecord Record(long exec) => ref _ring[exec & (_ring.Length - 1)];
+    internal ref readonly ExecRecord Record(long exec)
+    {
+        if (exec < _execBase && _frozenParent is { } parent)
+        {
+            // A fork reads the execs before it from the frozen engine it came from (ReplayEngine.Fork.cs).
+            return ref parent.Record(exec);
+        }
+        return ref _ring[(exec - _execBase) & (_ring.Length - 1)];
+    }
 
-    internal bool InWindow(long exec) => exec >= 0 && exec < _exec && _exec - exec <= RingMask;
+    internal bool InWindow(long exec) => exec >= 0 && exec < _exec && _exec - exec <= RingMask
+        && (exec >= _execBase || (_frozenParent?.InWindow(exec) ?? false));
 
     [DoesNotReturn]
     private static void ThrowCpu(int cpu) =>

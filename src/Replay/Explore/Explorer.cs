@@ -45,7 +45,7 @@ public sealed class Explorer
 
     // Per-run state, reused.
     // One engine for every schedule, reset between them.
-    private readonly ReplayEngine _engine;
+    private ReplayEngine _engine;
     private readonly int[] _pos;
     private int _recorded;
     private readonly int[][] _clock;
@@ -83,6 +83,16 @@ public sealed class Explorer
     /// <summary>Prepares an exploration of <paramref name="trace"/>'s programs under <paramref name="profile"/>.</summary>
     /// <exception cref="ArgumentException">More than 64 tasks (explore a window of the trace instead).</exception>
     public Explorer(OpTrace trace, KernelProfile profile, Arch arch, ExploreOptions options)
+        : this(trace, profile, arch, options, null, [])
+    {
+    }
+
+    /// <summary>
+    /// Prepares the exploration of a window of a real trace (<see cref="RealTraceExplore"/>): every schedule starts from
+    /// <paramref name="start"/> (the state the recorded prefix left), and each pair of <paramref name="forced"/> (indices
+    /// into <paramref name="trace"/>'s ops) is an order the recorded run proves, kept in every schedule.
+    /// </summary>
+    internal Explorer(OpTrace trace, KernelProfile profile, Arch arch, ExploreOptions options, Func<ReplayEngine>? start, IReadOnlyList<(int Before, int After)> forced)
     {
         ArgumentNullException.ThrowIfNull(trace);
         ArgumentNullException.ThrowIfNull(profile);
@@ -130,8 +140,18 @@ public sealed class Explorer
         _walkRmap = new int[_n];
         _walkMove = new (int, ulong, ulong, ulong)[_n];
         _current = new Op[_n];
-        _engine = new ReplayEngine(profile, arch);
-        (_need, _link) = Feasibility.Analyze(trace, _programs, _recordedTask, _recordedLocal, profile, arch);
+        _engine = start?.Invoke() ?? new ReplayEngine(profile, arch);
+        _start = start;
+        (_need, _link) = Feasibility.Analyze(trace, _programs, _recordedTask, _recordedLocal, profile, arch, start);
+        foreach (var (before, after) in forced)
+        {
+            int t = _recordedTask[after];
+            int bt = _recordedTask[before];
+            if (t != bt)
+            {
+                _need[t][_recordedLocal[after]] = [.. _need[t][_recordedLocal[after]], (bt, _recordedLocal[before] + 1)];
+            }
+        }
         _futureNeed = new int[_n][][];
         for (int t = 0; t < _n; t++)
         {
@@ -149,6 +169,8 @@ public sealed class Explorer
             _futureNeed[t] = future;
         }
     }
+
+    private readonly Func<ReplayEngine>? _start;
 
     /// <summary>Runs the search.</summary>
     public ExploreResult Run(CancellationToken cancellationToken = default)
@@ -267,7 +289,16 @@ public sealed class Explorer
 
     private void Reset()
     {
-        _engine.Reset();
+        // A window's schedules each start from a fresh fork of the frozen start state; an op trace's reuse one
+        // engine, reset (it keeps its memory).
+        if (_start is not null)
+        {
+            _engine = _start();
+        }
+        else
+        {
+            _engine.Reset();
+        }
         foreach (var task in _trace.Tasks)
         {
             _engine.NameTask(task.Tid, task.Comm);

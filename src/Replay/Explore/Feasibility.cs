@@ -16,12 +16,12 @@ internal static class Feasibility
     /// the op may run; and for each op the index of its own task's earlier lockless read whose table it uses (-1: none).
     /// </summary>
     public static ((int Task, int Count)[][][] Need, int[][] Link) Analyze(
-        OpTrace trace, Op[][] programs, int[] recordedTask, int[] recordedLocal, KernelProfile profile, Arch arch)
+        OpTrace trace, Op[][] programs, int[] recordedTask, int[] recordedLocal, KernelProfile profile, Arch arch, Func<ReplayEngine>? start = null)
     {
         int n = programs.Length;
         var need = programs.Select(p => new List<(int, int)>[p.Length]).ToArray();
         var link = programs.Select(p => Enumerable.Repeat(-1, p.Length).ToArray()).ToArray();
-        var engine = new ReplayEngine(profile, arch);
+        var engine = start?.Invoke() ?? new ReplayEngine(profile, arch);
         foreach (var task in trace.Tasks)
         {
             engine.NameTask(task.Tid, task.Comm);

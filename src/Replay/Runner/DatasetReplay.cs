@@ -59,6 +59,9 @@ public sealed record DatasetReplayResult(
 
     /// <summary>Replay tables an older mmtrace left at the top of the dataset, moved into a run of their own by this replay.</summary>
     public ReplayRun? Adopted { get; init; }
+
+    /// <summary>The verdict of each exposure window (<see cref="DatasetReplayOptions.ExploreWindows"/>), null when not explored.</summary>
+    public Explore.RealTraceExploreResult? Windows { get; init; }
 }
 
 /// <summary>What <see cref="DatasetReplay.Run(TraceDataset, KernelProfile, Arch, DatasetReplayOptions, CancellationToken)"/> is asked to do beyond the replay itself.</summary>
@@ -84,6 +87,15 @@ public sealed record DatasetReplayOptions
 
     /// <summary>Told how many of the trace's events have been replayed, every 64 Ki events and at the end (a progress line).</summary>
     public IProgress<ReplayProgress>? Progress { get; init; }
+
+    /// <summary>
+    /// Explore each exposure window of a real trace for a verdict (confirmed / refuted / undecided) with these options
+    /// (per-window budget), at most <see cref="MaxExploredWindows"/> windows; null skips it (<c>--no-explore</c>).
+    /// </summary>
+    public Explore.ExploreOptions? ExploreWindows { get; init; } = new() { Budget = 100 };
+
+    /// <summary>Windows replay explores at most (the rest are left to <c>mmtrace explore</c>).</summary>
+    public int MaxExploredWindows { get; init; } = 16;
 }
 
 /// <summary>How far a replay is: <paramref name="Events"/> of <paramref name="TotalEvents"/> read.</summary>
@@ -254,8 +266,14 @@ public static class DatasetReplay
             mremaps = calls.Count;
             undecided = calls.Count(c => c.Undecided);
         }
+        // Each exposure window gets a verdict: a second lowering pass forks the model at each window's start and
+        // explores its cone, with a budget per window, so the work stays bounded whatever the trace's size.
+        var windows = lowering is not null && exposures.Count > 0 && options.ExploreWindows is { } explore
+            ? Explore.DatasetExplore.ExploreExposures(dataset, profile, arch, explore, exposures, options.MaxExploredWindows, cancellationToken)
+            : null;
         return new DatasetReplayResult(dataset, result, opCount, ignored, diagnostics.MalformedCount, mremaps, diagnostics)
         {
+            Windows = windows,
             Lowering = lowering?.Statistics,
             OpsKept = lowering is not null && options.KeepOps,
             UndecidedMremaps = undecided,

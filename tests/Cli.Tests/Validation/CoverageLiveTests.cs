@@ -70,6 +70,34 @@ public sealed class CoverageLiveTests : IDisposable
             }
             // What no tracepoint shows stays blind, whatever was recorded.
             Assert.Equal("blind", coverage["R3"].GetProperty("verdict").GetString());
+
+            // Exploration of the exposure windows (docs/exploration.md, "Real traces"): nothing under latest; under each
+            // buggy profile every window replay reports gets a verdict, and a confirmed one carries its witness.
+            var latest = Mmtrace.Run("explore", dataset, "--profile", "latest", "--format", "json", "--budget", "50");
+            Assert.True(latest.ExitCode == 0, latest.ToString());
+            using (var explored = JsonDocument.Parse(latest.Stdout))
+            {
+                Assert.Equal(0, explored.RootElement[0].GetProperty("violations").GetArrayLength());
+            }
+            foreach (string profile in new[] { "v5.13", "v4.3" })
+            {
+                var replayed = Mmtrace.Run("replay", dataset, "--profile", profile, "--format", "json");
+                using var replayJson = JsonDocument.Parse(replayed.Stdout);
+                int exposures = replayJson.RootElement[0].GetProperty("findings").EnumerateArray()
+                    .Count(f => f.GetProperty("class").GetString() == "exposure");
+                var explore = Mmtrace.Run("explore", dataset, "--profile", profile, "--format", "json", "--budget", "50");
+                Assert.True(explore.ExitCode is 0 or 1, explore.ToString());
+                using var exploreJson = JsonDocument.Parse(explore.Stdout);
+                var windows = exploreJson.RootElement[0].GetProperty("windows").EnumerateArray().ToList();
+                Assert.True(windows.Count == exposures, $"{profile}: {exposures} exposures, {windows.Count} windows explored. {explore}");
+                foreach (var w in windows)
+                {
+                    string verdict = w.GetProperty("verdict").GetString()!;
+                    Assert.True(verdict is "confirmed" or "refuted" or "undecided", verdict);
+                    Assert.False(string.IsNullOrEmpty(w.GetProperty("reason").GetString()));
+                }
+                Assert.Equal(windows.Any(w => w.GetProperty("verdict").GetString() == "confirmed") ? 1 : 0, explore.ExitCode);
+            }
         }
         finally
         {

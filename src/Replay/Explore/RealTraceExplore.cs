@@ -1,0 +1,467 @@
+using System.Diagnostics;
+using System.Globalization;
+using Pipeline.Replay.Exposure;
+using Pipeline.Replay.Lowering;
+using Pipeline.Storage;
+
+namespace Pipeline.Replay.Explore;
+
+/// <summary>What the exploration of one exposure window concluded (docs/exploration.md, "Real traces").</summary>
+public static class WindowVerdicts
+{
+    /// <summary>A feasible interleaving of the window's cone reaches the exposure's race under the profile.</summary>
+    public const string Confirmed = "confirmed";
+
+    /// <summary>Every feasible interleaving within the preemption bound was run and none reaches the race.</summary>
+    public const string Refuted = "refuted";
+
+    /// <summary>The budget or time ran out (or the cone was too large) before the bound was covered, and nothing reached the race.</summary>
+    public const string Undecided = "undecided";
+}
+
+/// <summary>One exposure window of a real trace and what exploring its cone found.</summary>
+public sealed class ExploredWindow
+{
+    /// <summary>Writes the window as a JSON object (replay's and explore's <c>windows</c> arrays).</summary>
+    public void WriteJson(System.Text.Json.Utf8JsonWriter json)
+    {
+        ArgumentNullException.ThrowIfNull(json);
+        json.WriteStartObject();
+        json.WriteNumber("window", Index);
+        json.WriteString("checker", Exposure.Checker);
+        json.WriteString("race", Exposure.Race);
+        json.WriteNumber("mm", Exposure.Mm);
+        json.WriteNumber("start_seq", StartSeq);
+        json.WriteNumber("end_seq", EndSeq);
+        json.WriteNumber("cone_tasks", ConeTasks);
+        json.WriteNumber("cone_ops", ConeOps);
+        json.WriteNumber("forced_orders", ForcedOrders);
+        json.WriteNumber("schedules", Result?.Schedules ?? 0);
+        json.WriteString("verdict", Verdict);
+        json.WriteString("reason", Reason);
+        json.WriteString("exposure", Exposure.Message);
+        json.WriteEndObject();
+    }
+
+    internal ExploredWindow(int index, Finding exposure, long startSeq, long endSeq, IReadOnlySet<int> actors)
+    {
+        Index = index;
+        Exposure = exposure;
+        StartSeq = startSeq;
+        EndSeq = endSeq;
+        Actors = actors;
+    }
+
+    /// <summary>0-based, in the order replay reports the exposures.</summary>
+    public int Index { get; }
+
+    /// <summary>The exposure finding the window comes from (class <c>exposure</c>).</summary>
+    public Finding Exposure { get; }
+
+    /// <summary>The seq of the window's first event (the state before it is the recorded prefix).</summary>
+    public long StartSeq { get; }
+
+    /// <summary>The seq of the window's last event.</summary>
+    public long EndSeq { get; }
+
+    /// <summary>The tasks of the exposure's events.</summary>
+    public IReadOnlySet<int> Actors { get; }
+
+    /// <summary>Tasks in the cone (the actors and every task that touched the window's mm inside the window).</summary>
+    public int ConeTasks { get; internal set; }
+
+    /// <summary>Ops of the cone (program ops explored).</summary>
+    public int ConeOps { get; internal set; }
+
+    /// <summary>Orders the trace proves beyond the op-trace rules: mmap_lock hand-overs and wakeups inside the cone.</summary>
+    public int ForcedOrders { get; internal set; }
+
+    /// <summary>The exploration (null when the cone was not explored: see <see cref="Reason"/>).</summary>
+    public ExploreResult? Result { get; internal set; }
+
+    /// <summary><see cref="WindowVerdicts"/>.</summary>
+    public string Verdict { get; internal set; } = WindowVerdicts.Undecided;
+
+    /// <summary>One sentence: why the verdict.</summary>
+    public string Reason { get; internal set; } = "";
+
+    /// <summary>For a confirmed window, the violation of the exposure's race with the fewest preemptions.</summary>
+    public ExploreViolation? Witness { get; internal set; }
+}
+
+/// <summary>What exploring the exposure windows of one real trace did.</summary>
+public sealed class RealTraceExploreResult
+{
+    internal RealTraceExploreResult(IReadOnlyList<ExploredWindow> windows, long events, long ops, TimeSpan elapsed)
+    {
+        Windows = windows;
+        Events = events;
+        Ops = ops;
+        Elapsed = elapsed;
+    }
+
+    /// <summary>Every exposure window, each with its verdict.</summary>
+    public IReadOnlyList<ExploredWindow> Windows { get; }
+
+    /// <summary>Events of the trace.</summary>
+    public long Events { get; }
+
+    /// <summary>Ops the lowering made of them.</summary>
+    public long Ops { get; }
+
+    /// <summary>Wall time, the lowering passes included.</summary>
+    public TimeSpan Elapsed { get; }
+
+    /// <summary>One line per window: its race, span, verdict and why.</summary>
+    public IEnumerable<string> VerdictLines() => Windows.Select(w => string.Create(CultureInfo.InvariantCulture,
+        $"window {w.Index} {w.Exposure.Checker} {w.Exposure.Race} mm{w.Exposure.Mm} seq {w.StartSeq}..{w.EndSeq}: {w.Verdict.ToUpperInvariant()}: {w.Reason}; cone {w.ConeTasks} tasks, {w.ConeOps:N0} ops, {w.ForcedOrders} forced orders"));
+
+    /// <summary>Windows per verdict, e.g. <c>2 confirmed, 1 refuted</c>.</summary>
+    public string Tally()
+    {
+        var parts = new[] { WindowVerdicts.Confirmed, WindowVerdicts.Refuted, WindowVerdicts.Undecided }
+            .Select(v => (v, Windows.Count(w => w.Verdict == v))).Where(x => x.Item2 > 0)
+            .Select(x => string.Create(CultureInfo.InvariantCulture, $"{x.Item2} {x.v}"));
+        string text = string.Join(", ", parts);
+        return text.Length == 0 ? "no exposure window" : text;
+    }
+}
+
+/// <summary>
+/// Exploration of a real (lowered) trace, window by window (docs/exploration.md, "Real traces"): each exposure window
+/// replay reports becomes a small program — the cone, the ops inside the window of its actors and of every task that
+/// touched the same mm there — explored from the state the recorded prefix left (the engine is forked at the
+/// window's first event, so no schedule replays the prefix), with the orders the trace proves kept. A window is
+/// confirmed when a feasible interleaving reaches its race, refuted when none within the bound does.
+/// </summary>
+public static class RealTraceExplore
+{
+    /// <summary>Ops kept per window while the trace streams (the window is undecided beyond it).</summary>
+    public const int MaxWindowOps = 50_000;
+
+    /// <summary>Cone ops explored per window (the window is undecided beyond it).</summary>
+    public const int MaxConeOps = 4_000;
+
+    /// <summary>Schedules per window when no budget is given: bounded work per window, whatever the trace's size.</summary>
+    public const long DefaultWindowBudget = 200;
+
+    /// <summary>
+    /// Explores every exposure window of a real trace. <paramref name="rows"/> opens the trace's events (seq order)
+    /// and is called once or twice (once more per window whose witness is emitted, see <see cref="EmitSchedule"/>);
+    /// <paramref name="exposures"/> are replay's exposure findings under <paramref name="profile"/>, or null to find
+    /// them here with a lowering pass. <see cref="ExploreOptions.Budget"/> and <see cref="ExploreOptions.Time"/> apply per window.
+    /// </summary>
+    public static RealTraceExploreResult Run(Func<IEnumerable<EventRow>> rows, KernelProfile profile, Arch arch, ExploreOptions options,
+        IReadOnlyList<Finding>? exposures = null, CancellationToken cancellationToken = default) =>
+        Run(rows, profile, arch, options, exposures, int.MaxValue, cancellationToken);
+
+    /// <summary>As above, exploring at most <paramref name="maxWindows"/> windows (the first ones in the order reported); the rest stay undecided.</summary>
+    public static RealTraceExploreResult Run(Func<IEnumerable<EventRow>> rows, KernelProfile profile, Arch arch, ExploreOptions options,
+        IReadOnlyList<Finding>? exposures, int maxWindows, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(rows);
+        ArgumentNullException.ThrowIfNull(profile);
+        ArgumentNullException.ThrowIfNull(options);
+        var clock = Stopwatch.StartNew();
+        long findEvents = 0;
+        long findOps = 0;
+        if (exposures is null)
+        {
+            var finder = new TraceLowering(profile, new DiscardSink());
+            foreach (var row in rows())
+            {
+                finder.Process(row);
+            }
+            finder.Finish();
+            exposures = finder.Exposures;
+            findEvents = finder.Statistics.Events;
+            findOps = finder.OpCount;
+        }
+        var windows = new List<ExploredWindow>();
+        foreach (var f in exposures)
+        {
+            if (f.Class != ExposureClass.Exposure || f.Seqs.Count == 0)
+            {
+                continue;
+            }
+            var actors = new HashSet<int>(f.Witness?.Steps.Select(s => s.Tid) ?? []);
+            windows.Add(new ExploredWindow(windows.Count, f, f.Seqs.Min(), f.Seqs.Max(), actors));
+        }
+        if (windows.Count == 0)
+        {
+            return new RealTraceExploreResult(windows, findEvents, findOps, clock.Elapsed);
+        }
+        var windowOptions = options with { Budget = options.Budget ?? DefaultWindowBudget };
+        foreach (var w in windows.Skip(maxWindows))
+        {
+            w.Reason = string.Create(CultureInfo.InvariantCulture,
+                $"not explored: only the first {maxWindows} windows are (mmtrace explore explores them all)");
+        }
+        var sink = new WindowSink([.. windows.Take(maxWindows)], profile, arch, windowOptions, cancellationToken);
+        var lowering = new TraceLowering(profile, sink);
+        long events = 0;
+        foreach (var row in rows())
+        {
+            events++;
+            sink.OnRow(row);
+            lowering.Process(row);
+            if ((events & 0xFFFF) == 0)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+            }
+        }
+        lowering.Finish();
+        sink.CloseAll();
+        return new RealTraceExploreResult(windows, events, lowering.OpCount, clock.Elapsed);
+    }
+
+    /// <summary>
+    /// Writes the witness of a confirmed window as an op trace that reproduces it from an empty model: every op the
+    /// lowering made before the window (the recorded prefix, in recorded order), then the witness schedule. Streams
+    /// the trace once more; <paramref name="writer"/> gets one line per op.
+    /// </summary>
+    public static void EmitSchedule(Func<IEnumerable<EventRow>> rows, KernelProfile profile, ExploredWindow window, TextWriter writer)
+    {
+        ArgumentNullException.ThrowIfNull(rows);
+        ArgumentNullException.ThrowIfNull(window);
+        ArgumentNullException.ThrowIfNull(writer);
+        if (window.Witness is not { } witness)
+        {
+            throw new InvalidOperationException("Only a confirmed window has a witness schedule.");
+        }
+        var sink = new PrefixWriter(writer, window.StartSeq);
+        var lowering = new TraceLowering(profile, sink);
+        foreach (var row in rows())
+        {
+            if (row.Seq >= window.StartSeq)
+            {
+                break;
+            }
+            lowering.Process(row);
+        }
+        foreach (var op in witness.Schedule)
+        {
+            sink.Write(op, force: true);
+        }
+    }
+
+    /// <summary>Orders a real trace proves that the op-trace rules do not see (docs/exploration.md, "Real traces").</summary>
+    internal static List<(int Before, int After)> ForcedOrders(IReadOnlyList<Op> cone, IReadOnlyList<(long Seq, int Waker, int Wakee)> wakeups)
+    {
+        var forced = new List<(int, int)>();
+        // mmap_lock hand-over: a holder that took the lock after another task released it (one of the two a writer)
+        // stays after that release. The sections' reads are not traced, so the trace cannot show the reversed order
+        // would read the same.
+        var lastRelease = new Dictionary<int, (int Index, int Tid, bool Write)>();
+        var held = new Dictionary<(int Mm, int Tid), bool>();
+        for (int i = 0; i < cone.Count; i++)
+        {
+            var op = cone[i];
+            if (op.Kind == OpKind.MmapLock)
+            {
+                bool write = (op.Flags & OpFlags.Write) != 0;
+                if (lastRelease.TryGetValue(op.Mm, out var r) && r.Tid != op.Tid && (r.Write || write))
+                {
+                    forced.Add((r.Index, i));
+                }
+                held[(op.Mm, op.Tid)] = write;
+            }
+            else if (op.Kind == OpKind.MmapUnlock)
+            {
+                bool write = held.Remove((op.Mm, op.Tid), out bool w) && w;
+                lastRelease[op.Mm] = (i, op.Tid, write);
+            }
+        }
+        // A wakeup: the wakee's first op after it follows the waker's last op before it.
+        foreach (var (seq, waker, wakee) in wakeups)
+        {
+            int before = -1;
+            int after = -1;
+            for (int i = 0; i < cone.Count; i++)
+            {
+                if (cone[i].Tid == waker && cone[i].Seq <= seq)
+                {
+                    before = i;
+                }
+                if (cone[i].Tid == wakee && cone[i].Seq > seq)
+                {
+                    after = i;
+                    break;
+                }
+            }
+            if (before >= 0 && after >= 0 && waker != wakee)
+            {
+                forced.Add((before, after));
+            }
+        }
+        return forced;
+    }
+
+    private static void Explore(ExploredWindow w, List<Op> buffered, bool overflow, ReplayEngine start, IReadOnlyDictionary<int, string> comms,
+        IReadOnlyList<(long Seq, int Waker, int Wakee)> wakeups, KernelProfile profile, Arch arch, ExploreOptions options, CancellationToken cancellationToken)
+    {
+        var inv = CultureInfo.InvariantCulture;
+        int mm = w.Exposure.Mm;
+        var tasks = new HashSet<int>(w.Actors);
+        foreach (var op in buffered)
+        {
+            if (op.Mm == mm && mm != 0)
+            {
+                tasks.Add(op.Tid);
+            }
+        }
+        var cone = buffered.Where(op => tasks.Contains(op.Tid)).ToList();
+        w.ConeTasks = cone.Select(o => o.Tid).Distinct().Count();
+        w.ConeOps = cone.Count;
+        if (overflow)
+        {
+            w.Reason = string.Create(inv, $"the window holds more than {MaxWindowOps:N0} ops; not explored");
+            return;
+        }
+        if (cone.Count == 0)
+        {
+            w.Reason = "the lowering made no op of the window's actors inside it: nothing to reorder";
+            w.Verdict = WindowVerdicts.Refuted;
+            return;
+        }
+        if (cone.Count > MaxConeOps || w.ConeTasks > 64)
+        {
+            w.Reason = string.Create(inv, $"the cone holds {cone.Count:N0} ops of {w.ConeTasks} tasks (at most {MaxConeOps:N0} ops of 64 tasks are explored); not explored");
+            return;
+        }
+        var forced = ForcedOrders(cone, wakeups.Where(x => x.Seq >= w.StartSeq && x.Seq <= w.EndSeq).ToList());
+        w.ForcedOrders = forced.Count;
+        var trace = new OpTrace(cone, comms);
+        var result = new Explorer(trace, profile, arch, options, () => start.Fork(shareFrozenPages: true), forced).Run(cancellationToken);
+        w.Result = result;
+        var same = result.Violations.Where(v => v.Finding.Race == w.Exposure.Race).OrderBy(v => v.Preemptions).FirstOrDefault();
+        if (same is not null)
+        {
+            w.Verdict = WindowVerdicts.Confirmed;
+            w.Witness = same;
+            w.Reason = string.Create(inv,
+                $"{same.Finding.Checker} {same.Finding.Race} reached {same.Preemptions} preemption{(same.Preemptions == 1 ? "" : "s")} away (schedule #{same.FoundInSchedule:N0} of {result.Schedules:N0})");
+        }
+        else if (result.Exhaustive)
+        {
+            w.Verdict = WindowVerdicts.Refuted;
+            w.Reason = string.Create(inv,
+                $"no feasible interleaving within {options.Bound} preemption{(options.Bound == 1 ? "" : "s")} reaches {w.Exposure.Race} ({result.Schedules:N0} schedules, {result.DistinctTraces:N0} distinct interleavings)");
+        }
+        else
+        {
+            w.Reason = string.Create(inv, $"{w.Exposure.Race} not reached in the schedules covered: {result.Coverage()}");
+        }
+    }
+
+    /// <summary>Receives the lowered ops in recorded order: replays them and forks the model at each window's start.</summary>
+    private sealed class WindowSink(List<ExploredWindow> windows, KernelProfile profile, Arch arch, ExploreOptions options, CancellationToken cancellationToken) : IOpSink
+    {
+        private readonly ReplayEngine _engine = new(profile, arch);
+        private readonly Dictionary<int, string> _comms = [];
+        private readonly List<(ExploredWindow Window, ReplayEngine Start, List<Op> Ops, bool Overflow)> _open = [];
+        private readonly List<(long Seq, int Waker, int Wakee)> _wakeups = [];
+        private readonly List<ExploredWindow> _byStart = [.. windows.OrderBy(w => w.StartSeq).ThenBy(w => w.Index)];
+        private int _next;
+
+        public void OnRow(EventRow row)
+        {
+            if (row.Event is "sched:sched_wakeup" or "sched:sched_waking" or "sched:sched_wakeup_new"
+                && windows.Any(w => row.Seq >= w.StartSeq && row.Seq <= w.EndSeq)
+                && int.TryParse(row.FindField("pid"), NumberStyles.Integer, CultureInfo.InvariantCulture, out int wakee))
+            {
+                _wakeups.Add((row.Seq, row.Pid, wakee));
+            }
+        }
+
+        public void Task(int tid, string comm)
+        {
+            _engine.NameTask(tid, comm);
+            _comms[tid] = comm;
+        }
+
+        public void Write(in Op op)
+        {
+            long seq = op.Seq;
+            for (int i = _open.Count - 1; i >= 0; i--)
+            {
+                if (_open[i].Window.EndSeq < seq)
+                {
+                    Close(i);
+                }
+            }
+            while (_next < _byStart.Count && _byStart[_next].StartSeq <= seq)
+            {
+                // The model as the recorded prefix left it: every schedule of the window starts from a fork of it.
+                _open.Add((_byStart[_next], _engine.Fork(), [], false));
+                _next++;
+            }
+            for (int i = 0; i < _open.Count; i++)
+            {
+                var w = _open[i];
+                if (w.Ops.Count < MaxWindowOps)
+                {
+                    w.Ops.Add(op);
+                }
+                else if (!w.Overflow)
+                {
+                    _open[i] = w with { Overflow = true };
+                }
+            }
+            _engine.Execute(op);
+        }
+
+        public void CloseAll()
+        {
+            for (int i = _open.Count - 1; i >= 0; i--)
+            {
+                Close(i);
+            }
+            // A window whose start no op reached (its events lowered to nothing): nothing to reorder.
+            for (; _next < _byStart.Count; _next++)
+            {
+                _byStart[_next].Verdict = WindowVerdicts.Refuted;
+                _byStart[_next].Reason = "the lowering made no op inside the window: nothing to reorder";
+            }
+        }
+
+        private void Close(int i)
+        {
+            var (w, start, ops, overflow) = _open[i];
+            _open.RemoveAt(i);
+            Explore(w, ops, overflow, start, _comms, _wakeups, profile, arch, options, cancellationToken);
+        }
+    }
+
+    private sealed class DiscardSink : IOpSink
+    {
+        public void Task(int tid, string comm)
+        {
+        }
+
+        public void Write(in Op op)
+        {
+        }
+    }
+
+    /// <summary>Writes the ops made before a window, then (forced) the witness schedule, as op-trace lines.</summary>
+    private sealed class PrefixWriter(TextWriter writer, long startSeq) : IOpSink
+    {
+        private readonly Dictionary<int, string> _comms = [];
+        private long _micros;
+
+        public void Task(int tid, string comm) => _comms[tid] = comm;
+
+        public void Write(in Op op) => Write(op, force: false);
+
+        public void Write(in Op op, bool force)
+        {
+            if (!force && op.Seq >= startSeq)
+            {
+                return;
+            }
+            writer.Write(OpTraceWriter.FormatLine(op, _comms.GetValueOrDefault(op.Tid, "task"), ++_micros));
+            writer.Write('\n');
+        }
+    }
+}
