@@ -69,12 +69,14 @@ public class WindowExploreTests
     [SkippableFact]
     public void Fork_RunsTheRestOfATraceExactlyAsTheEngineItCameFrom()
     {
+        // Forked at every point of every scenario: a fork taken where a CPU still caches an mm's entries must flush
+        // them as the original does (the per-mm cache counts travel with the fork).
         foreach (var scenario in ScenarioLibrary.All)
+        foreach (int half in Enumerable.Range(1, scenario.Build().Ops.Length - 1))
         {
             var trace = scenario.Build();
             var kernel = KernelProfile.Parse(scenario.BuggyProfiles.First(p => p != "none"));
             var ops = trace.Ops;
-            int half = ops.Length / 2;
             var original = new ReplayEngine(kernel, Arch.Arm64);
             foreach (var task in trace.Tasks)
             {
@@ -95,13 +97,20 @@ public class WindowExploreTests
                 fork.Execute(ops[i]);
                 again.Execute(ops[i]);
             }
-            // The forks report what happened after the fork, as the original does.
-            var expected = original.Finish().Findings.Skip(before).Select(Key).ToList();
-            Assert.Equal(expected, fork.Finish().Findings.Select(Key).ToList());
-            Assert.Equal(expected, again.Finish().Findings.Select(Key).ToList());
+            // The forks report what happened after the fork, as the original does. A fork starts with no findings,
+            // so a consequence of a race instance the original reported before the fork point (a later read of the
+            // table it freed, the free of the page it mlocked) comes as a finding of its own there: those of an earlier
+            // instance's checker and race are set aside.
+            var all = original.Finish().Findings.ToList();
+            var earlier = all.Take(before).Select(Instance).ToHashSet();
+            var expected = all.Skip(before).Select(Key).ToList();
+            var forked = fork.Finish().Findings.Where(f => !earlier.Contains(Instance(f))).Select(Key).ToList();
+            Assert.True(expected.SequenceEqual(forked), $"{scenario.Name} forked after op {half} of {ops.Length} ({ops[half - 1].Kind}): [{string.Join("; ", forked)}], the engine it came from: [{string.Join("; ", expected)}]");
+            Assert.Equal(forked, again.Finish().Findings.Where(f => !earlier.Contains(Instance(f))).Select(Key).ToList());
         }
 
         static string Key(Finding f) => $"{f.Checker} {f.Race} {f.Class} mm{f.Mm} va{f.Va:x} pfn{f.Pfn:x}: {f.Message}";
+        static string Instance(Finding f) => $"{f.Checker} {f.Race}";
     }
 
     [SkippableFact]
