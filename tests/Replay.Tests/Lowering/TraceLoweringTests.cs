@@ -246,6 +246,79 @@ public sealed class TraceLoweringTests
     }
 
     [SkippableFact]
+    public void Lower_ShellForksAChildThatExecs_EachProcessKeepsItsOwnMmAndEachExitMmapDestroysTheMmItNames()
+    {
+        // What `sh -c 'x=$(ls)'` records system-wide (tgids on, hashed mm pointers as mmap_lock and exit_mmap print them,
+        // the maple tree at mm + 0x40): a shell whose exec started before the trace (no sys_enter_execve), that forks a
+        // child; the child execs and exits while the parent keeps running. The lowering used to drop the shell's new mm
+        // at sched_process_exec (taking it for the pre-exec one), give the pointerless replacement the child's pointer
+        // in dup_mmap, and so let the child's exec destroy the parent's mm and run the child in mms nobody created.
+        const string oldMm = "000000005a3c0000", shMm = "000000005a3c1f40", childMm = "000000005a3c2580", lsMm = "000000005a3c76c0";
+        static string Mt(string mm) => (ulong.Parse(mm, System.Globalization.NumberStyles.HexNumber, System.Globalization.CultureInfo.InvariantCulture) + 0x40)
+            .ToString("x16", System.Globalization.CultureInfo.InvariantCulture);
+        var input = new LoweringInput();
+        LoweringInput Sh(int cpu, string body) => input.Line("sh", 400, cpu, body, tgid: 400);
+        LoweringInput Child(int cpu, string body) => input.Line("sh", 401, cpu, body, tgid: 401);
+        LoweringInput Lock(Func<int, string, LoweringInput> task, int cpu, string mm, bool write) =>
+            task(cpu, $"mmap_lock_acquire_returned: mm={mm} memcg_id=1 write={(write ? "true" : "false")} success=true");
+        LoweringInput Unlock(Func<int, string, LoweringInput> task, int cpu, string mm, bool write) =>
+            task(cpu, $"mmap_lock_released: mm={mm} memcg_id=1 write={(write ? "true" : "false")}");
+        void Touch(Func<int, string, LoweringInput> task, int cpu, ulong va, ulong pfn)
+        {
+            task(cpu, $"page_fault_user: address=0x{va:x} ip=0x401000 error_code=0x6");
+            task(cpu, $"mm_page_alloc: page=0000000022222222 pfn=0x{pfn:x} order=0 {UserPage}");
+        }
+
+        // The shell's exec, from bprm_mm_init on: the new mm's lock, copy_strings reading the old mm, exec_mmap's
+        // mmput → exit_mmap of the old mm, setup_arg_pages and the ELF mappings on the new mm.
+        Lock(Sh, 1, shMm, true); Unlock(Sh, 1, shMm, true);
+        Lock(Sh, 1, oldMm, false); Unlock(Sh, 1, oldMm, false);
+        Sh(1, $"exit_mmap: mm={oldMm} mt={Mt(oldMm)}");
+        Lock(Sh, 1, shMm, true); Unlock(Sh, 1, shMm, true);
+        Sh(1, "sched_process_exec: filename=/usr/bin/sh pid=400 old_pid=400");
+        Touch(Sh, 1, 0x7f0000200000, 0x5000);
+        // fork: dup_mmap write-locks the parent's mm, then the child's new one (nested), before sched_process_fork.
+        Lock(Sh, 1, shMm, true);
+        Lock(Sh, 1, childMm, true);
+        Unlock(Sh, 1, childMm, true);
+        Unlock(Sh, 1, shMm, true);
+        Sh(1, "sched_process_fork: comm=sh pid=400 child_comm=sh child_pid=401");
+        // The child runs on its copy, then execs ls: bprm mm, copy_strings on the copy, exit_mmap of the copy.
+        Lock(Child, 0, childMm, false); Unlock(Child, 0, childMm, false);
+        Touch(Child, 0, 0x7f0000300000, 0x6000);
+        Child(0, "sys_execve(filename: 7f0000300010, argv: 7f0000300020, envp: 7f0000300030)");
+        Lock(Child, 0, lsMm, true); Unlock(Child, 0, lsMm, true);
+        Lock(Child, 0, childMm, false); Unlock(Child, 0, childMm, false);
+        Child(0, $"exit_mmap: mm={childMm} mt={Mt(childMm)}");
+        Lock(Child, 0, lsMm, true); Unlock(Child, 0, lsMm, true);
+        Child(0, "sched_process_exec: filename=/usr/bin/ls pid=401 old_pid=401");
+        Child(0, "sys_execve -> 0x0");
+        Touch(Child, 0, 0x7f0000400000, 0x7000);
+        // The parent keeps running and faults while the child exits.
+        Touch(Sh, 1, 0x7f0000201000, 0x5001);
+        Child(0, "sched_process_exit: comm=ls pid=401 prio=120");
+        Child(0, $"exit_mmap: mm={lsMm} mt={Mt(lsMm)}");
+        Touch(Sh, 1, 0x7f0000202000, 0x5002);
+        Sh(1, "sched_process_exit: comm=sh pid=400 prio=120");
+        Sh(1, $"exit_mmap: mm={shMm} mt={Mt(shMm)}");
+
+        var (trace, lowering, result) = LowerAndReplay(input.Rows());
+
+        AssertNoFindings(result);
+        var ops = trace.Ops.ToArray();
+        var mmOfPfn = ops.Where(o => o.Kind == OpKind.PteSet).ToDictionary(o => o.Pfn, o => o.Mm);
+        int sh = mmOfPfn[0x5000], copy = mmOfPfn[0x6000], ls = mmOfPfn[0x7000];
+        Assert.Equal([sh, sh], new[] { mmOfPfn[0x5001], mmOfPfn[0x5002] });
+        Assert.Equal(3, new[] { sh, copy, ls }.Distinct().Count());
+        // exit_mmap destroys the mm whose pointer it names: the shell's old one, the child's copy, ls', the shell's.
+        var destroyed = ops.Where(o => o.Kind == OpKind.MmDestroy).Select(o => o.Mm).ToList();
+        Assert.Equal(4, destroyed.Count);
+        Assert.Equal([copy, ls, sh], destroyed.Skip(1));
+        Assert.DoesNotContain(destroyed[0], new[] { sh, copy, ls });
+        Assert.Equal(4, lowering.Statistics.MmDestroyed);
+    }
+
+    [SkippableFact]
     public void Lower_MadvCollapseRetriedAfterAPinnedPage_MapsTheRetrysHugePage()
     {
         var (trace, lowering, result) = LowerAndReplay(MadvCollapse(tracedRetryAlloc: true).Rows());
