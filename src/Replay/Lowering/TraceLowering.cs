@@ -1361,11 +1361,32 @@ public sealed partial class TraceLowering
 
     private void OnExitMmap()
     {
-        if (!_row.IsSet(s_mm) || !_mmOfPointer.Remove(_row.GetUInt64(s_mm), out var mm))
+        var task = _tasks[_row.Pid];
+        ShadowMm? mm;
+        if (_row.IsSet(s_mm))
         {
+            // The raw event's mm field (the maple tree field mt is &mm->mm_mt, inside the same mm_struct).
+            if (!_mmOfPointer.Remove(_row.GetUInt64(s_mm), out mm))
+            {
+                return;
+            }
+        }
+        else if (task.LockedMm is { } held && held.Holders.Exists(h => h.Tid == task.Tid && h.Write))
+        {
+            // The text form prints only the maple tree ("mt_mod %p, DESTROY"), hashed: it names no pointer the locks name.
+            // exit_mmap fires under mmap_write_lock(mm) (free_pgtables … __mt_destroy), so the mm the task holds for write
+            // is the one it destroys.
+            mm = held;
+            if (_mmOfPointer.TryGetValue(held.Pointer, out var bound) && ReferenceEquals(bound, held))
+            {
+                _mmOfPointer.Remove(held.Pointer);
+            }
+        }
+        else
+        {
+            Statistics.ExitMmapsUnknownMm++;
             return;
         }
-        var task = _tasks[_row.Pid];
         NoteExecExitMmap(task, mm);
         MunlockAtExit(task, mm);
         DropMappings(mm.Root);

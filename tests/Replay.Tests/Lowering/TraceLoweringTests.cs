@@ -245,14 +245,18 @@ public sealed class TraceLoweringTests
         AssertNoFindings(result);
     }
 
-    [SkippableFact]
-    public void Lower_ShellForksAChildThatExecs_EachProcessKeepsItsOwnMmAndEachExitMmapDestroysTheMmItNames()
+    [SkippableTheory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void Lower_ShellForksAChildThatExecs_EachProcessKeepsItsOwnMmAndEachExitMmapDestroysTheMmItNames(bool exitMmapNamesMm)
     {
         // What `sh -c 'x=$(ls)'` records system-wide (tgids on, hashed mm pointers as mmap_lock and exit_mmap print them,
         // the maple tree at mm + 0x40): a shell whose exec started before the trace (no sys_enter_execve), that forks a
         // child; the child execs and exits while the parent keeps running. The lowering used to drop the shell's new mm
         // at sched_process_exec (taking it for the pre-exec one), give the pointerless replacement the child's pointer
         // in dup_mmap, and so let the child's exec destroy the parent's mm and run the child in mms nobody created.
+        // exit_mmap runs under the mm's write lock. Its raw fields (trace.dat, trace_pipe_raw) are mm and mt; the text
+        // form (trace, perf script) prints only "mt_mod %p, DESTROY", a hashed pointer that names no mm the locks name.
         const string oldMm = "000000005a3c0000", shMm = "000000005a3c1f40", childMm = "000000005a3c2580", lsMm = "000000005a3c76c0";
         static string Mt(string mm) => (ulong.Parse(mm, System.Globalization.NumberStyles.HexNumber, System.Globalization.CultureInfo.InvariantCulture) + 0x40)
             .ToString("x16", System.Globalization.CultureInfo.InvariantCulture);
@@ -263,6 +267,12 @@ public sealed class TraceLoweringTests
             task(cpu, $"mmap_lock_acquire_returned: mm={mm} memcg_id=1 write={(write ? "true" : "false")} success=true");
         LoweringInput Unlock(Func<int, string, LoweringInput> task, int cpu, string mm, bool write) =>
             task(cpu, $"mmap_lock_released: mm={mm} memcg_id=1 write={(write ? "true" : "false")}");
+        void ExitMmap(Func<int, string, LoweringInput> task, int cpu, string mm)
+        {
+            Lock(task, cpu, mm, true);
+            task(cpu, exitMmapNamesMm ? $"exit_mmap: mm={mm} mt={Mt(mm)}" : $"exit_mmap: mt_mod {Mt(mm)}, DESTROY");
+            Unlock(task, cpu, mm, true);
+        }
         void Touch(Func<int, string, LoweringInput> task, int cpu, ulong va, ulong pfn)
         {
             task(cpu, $"page_fault_user: address=0x{va:x} ip=0x401000 error_code=0x6");
@@ -273,7 +283,7 @@ public sealed class TraceLoweringTests
         // mmput → exit_mmap of the old mm, setup_arg_pages and the ELF mappings on the new mm.
         Lock(Sh, 1, shMm, true); Unlock(Sh, 1, shMm, true);
         Lock(Sh, 1, oldMm, false); Unlock(Sh, 1, oldMm, false);
-        Sh(1, $"exit_mmap: mm={oldMm} mt={Mt(oldMm)}");
+        ExitMmap(Sh, 1, oldMm);
         Lock(Sh, 1, shMm, true); Unlock(Sh, 1, shMm, true);
         Sh(1, "sched_process_exec: filename=/usr/bin/sh pid=400 old_pid=400");
         Touch(Sh, 1, 0x7f0000200000, 0x5000);
@@ -289,7 +299,7 @@ public sealed class TraceLoweringTests
         Child(0, "sys_execve(filename: 7f0000300010, argv: 7f0000300020, envp: 7f0000300030)");
         Lock(Child, 0, lsMm, true); Unlock(Child, 0, lsMm, true);
         Lock(Child, 0, childMm, false); Unlock(Child, 0, childMm, false);
-        Child(0, $"exit_mmap: mm={childMm} mt={Mt(childMm)}");
+        ExitMmap(Child, 0, childMm);
         Lock(Child, 0, lsMm, true); Unlock(Child, 0, lsMm, true);
         Child(0, "sched_process_exec: filename=/usr/bin/ls pid=401 old_pid=401");
         Child(0, "sys_execve -> 0x0");
@@ -297,10 +307,10 @@ public sealed class TraceLoweringTests
         // The parent keeps running and faults while the child exits.
         Touch(Sh, 1, 0x7f0000201000, 0x5001);
         Child(0, "sched_process_exit: comm=ls pid=401 prio=120");
-        Child(0, $"exit_mmap: mm={lsMm} mt={Mt(lsMm)}");
+        ExitMmap(Child, 0, lsMm);
         Touch(Sh, 1, 0x7f0000202000, 0x5002);
         Sh(1, "sched_process_exit: comm=sh pid=400 prio=120");
-        Sh(1, $"exit_mmap: mm={shMm} mt={Mt(shMm)}");
+        ExitMmap(Sh, 1, shMm);
 
         var (trace, lowering, result) = LowerAndReplay(input.Rows());
 
