@@ -412,7 +412,7 @@ public sealed partial class TraceLowering
             }
             return bound;
         }
-        if (!task.Kernel && HoldsAnotherMm(task))
+        if (!task.Kernel && HoldsMmapLock(task))
         {
             // The task holds an mmap_lock and takes this one nested: only fork's dup_mmap does that (mmap_write_lock of
             // the parent's mm, then mmap_write_lock_nested of the child's new one). This pointer is the child's mm, whoever
@@ -441,7 +441,7 @@ public sealed partial class TraceLowering
     }
 
     /// <summary>Whether <paramref name="task"/> holds an mmap_lock (its latest acquisition, not yet released).</summary>
-    private static bool HoldsAnotherMm(TaskInfo task) =>
+    private static bool HoldsMmapLock(TaskInfo task) =>
         task.LockedMm is { } held && held.Holders.Exists(h => h.Tid == task.Tid);
 
     /// <summary>
