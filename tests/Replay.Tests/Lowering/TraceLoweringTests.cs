@@ -329,6 +329,56 @@ public sealed class TraceLoweringTests
     }
 
     [SkippableFact]
+    public void Lower_ThreadAndVforkChild_ShareTheParentsMmUntilTheChildExecs()
+    {
+        // CLONE_VM: no dup_mmap, so no nested lock before sched_process_fork. A thread (tgid = the parent's) runs the
+        // parent's mm; a vfork child (posix_spawn: a new tgid) borrows it until its exec, whose old mm is the parent's and
+        // is not torn down (exec_mmap's mmput drops a reference, no exit_mmap); the child's exit destroys only its new mm.
+        const string shared = "000000001b2c3f40", image = "000000001b2c8a80";
+        var input = new LoweringInput();
+        LoweringInput Parent(string body) => input.Line("spawner", 500, 0, body, tgid: 500);
+        LoweringInput Thread(string body) => input.Line("spawner", 501, 1, body, tgid: 500);
+        LoweringInput Child(string body) => input.Line("spawner", 502, 1, body, tgid: 502);
+        void Touch(Func<string, LoweringInput> task, ulong va, ulong pfn)
+        {
+            task($"page_fault_user: address=0x{va:x} ip=0x401000 error_code=0x6");
+            task($"mm_page_alloc: page=0000000022222222 pfn=0x{pfn:x} order=0 {UserPage}");
+        }
+
+        Parent($"mmap_lock_acquire_returned: mm={shared} memcg_id=1 write=false success=true");
+        Parent($"mmap_lock_released: mm={shared} memcg_id=1 write=false");
+        Touch(Parent, 0x7f0000200000, 0x5000);
+        Parent("sched_process_fork: comm=spawner pid=500 child_comm=spawner child_pid=501");
+        Touch(Thread, 0x7f0000201000, 0x5001);
+        Parent("sched_process_fork: comm=spawner pid=500 child_comm=spawner child_pid=502");
+        Child("sys_execve(filename: 7f0000300010, argv: 7f0000300020, envp: 7f0000300030)");
+        Child($"mmap_lock_acquire_returned: mm={image} memcg_id=1 write=true success=true");
+        Child($"mmap_lock_released: mm={image} memcg_id=1 write=true");
+        Child($"mmap_lock_acquire_returned: mm={shared} memcg_id=1 write=false success=true");
+        Child($"mmap_lock_released: mm={shared} memcg_id=1 write=false");
+        Child($"mmap_lock_acquire_returned: mm={image} memcg_id=1 write=true success=true");
+        Child($"mmap_lock_released: mm={image} memcg_id=1 write=true");
+        Child("sched_process_exec: filename=/usr/bin/true pid=502 old_pid=502");
+        Child("sys_execve -> 0x0");
+        Touch(Child, 0x7f0000400000, 0x7000);
+        Child("sched_process_exit: comm=true pid=502 prio=120");
+        Child($"mmap_lock_acquire_returned: mm={image} memcg_id=1 write=true success=true");
+        Child($"exit_mmap: mm={image} mt=000000001b2c8ac0");
+        Child($"mmap_lock_released: mm={image} memcg_id=1 write=true");
+        Touch(Parent, 0x7f0000202000, 0x5002);
+
+        var (trace, lowering, result) = LowerAndReplay(input.Rows());
+
+        AssertNoFindings(result);
+        var ops = trace.Ops.ToArray();
+        var mmOfPfn = ops.Where(o => o.Kind == OpKind.PteSet).ToDictionary(o => o.Pfn, o => o.Mm);
+        Assert.Equal([mmOfPfn[0x5000], mmOfPfn[0x5000]], new[] { mmOfPfn[0x5001], mmOfPfn[0x5002] });
+        Assert.NotEqual(mmOfPfn[0x5000], mmOfPfn[0x7000]);
+        Assert.Equal(mmOfPfn[0x7000], Assert.Single(ops, o => o.Kind == OpKind.MmDestroy).Mm);
+        Assert.Equal(0, lowering.Statistics.ForkMms);
+    }
+
+    [SkippableFact]
     public void Lower_MadvCollapseRetriedAfterAPinnedPage_MapsTheRetrysHugePage()
     {
         var (trace, lowering, result) = LowerAndReplay(MadvCollapse(tracedRetryAlloc: true).Rows());
