@@ -56,6 +56,10 @@ public sealed class LoweringStatistics
     public long CollapsesSkipped { get; internal set; }
     /// <summary>exit_mmap lowered to mm_destroy.</summary>
     public long MmDestroyed { get; internal set; }
+    /// <summary>exit_mmap events without an mm field whose task held no mmap_lock for write: nothing destroyed.</summary>
+    public long ExitMmapsUnknownMm { get; internal set; }
+    /// <summary>Forks whose child got the mm the parent's dup_mmap locked nested.</summary>
+    public long ForkMms { get; internal set; }
     /// <summary>Successful mlock/mlock2/mlockall calls and mmap(MAP_LOCKED) (or under MCL_FUTURE) lowered.</summary>
     public long Mlocks { get; internal set; }
     /// <summary>Successful munlock/munlockall calls lowered.</summary>
@@ -94,7 +98,7 @@ public sealed class LoweringStatistics
         ("flushes_unknown_mm", FlushesUnknownMm), ("munmaps", Munmaps), ("madvise_zaps", MadviseZaps),
         ("mremap_extents_lowered", MremapExtentsLowered),
         ("mremap_extents_skipped", MremapExtentsSkipped), ("collapses", Collapses), ("collapses_skipped", CollapsesSkipped),
-        ("mm_destroyed", MmDestroyed), ("mlocks", Mlocks), ("munlocks", Munlocks), ("vmas_created", VmasCreated),
+        ("mm_destroyed", MmDestroyed), ("fork_mms", ForkMms), ("exit_mmaps_unknown_mm", ExitMmapsUnknownMm), ("mlocks", Mlocks), ("munlocks", Munlocks), ("vmas_created", VmasCreated),
         ("pages_mlocked", PagesMlocked), ("pages_munlocked", PagesMunlocked), ("mlock_huge_skipped", MlockHugeSkipped),
         ("unevictable_insertions", UnevictableInsertions), ("unevictable_without_locked_vma", UnevictableWithoutLockedVma),
         ("mlocks_forgotten", MlocksForgotten), ("execs", Execs), ("exec_stack_shifts", ExecStackShifts),

@@ -66,13 +66,25 @@ public sealed partial class TraceLowering
             // No traced execve entry: the argument pages are unknown.
             EndExec(task, undecided: exec?.StackPending == true);
             ExecUndecided("exec without a traced sys_enter_execve: the argument pages are unknown");
+            // Without the entry the lowering cannot tell whether its current mm for the process is the old one or
+            // already the new one (the old mm's exit_mmap was traced and the new mm was bound since): the latest lock
+            // decides below, and only a current mm that is not the one locked last is taken for the old one.
+            var current = _mmOfProcess.TryGetValue(ProcessKey(task.Tid), out var cur) ? cur : null;
             exec = new ExecState(Ev(task, "sched_process_exec"))
             {
-                PreExecMm = _mmOfProcess.TryGetValue(ProcessKey(task.Tid), out var cur) ? cur : null,
+                PreExecMm = ReferenceEquals(current, task.LastLockedMm) ? null : current,
                 StackPending = false,
             };
         }
         int key = ProcessKey(task.Tid);
+        if (exec.ExecMm is null && task.LastLockedMm is { } last && !ReferenceEquals(last, exec.PreExecMm) && (last.Owner == 0 || last.Owner == key)
+            && _mmOfPointer.TryGetValue(last.Pointer, out var live) && ReferenceEquals(live, last))
+        {
+            // sched_process_exec fires after exec_mmap switched the task to the new mm and load_elf_binary mapped the
+            // image under its mmap_lock (setup_arg_pages, elf_map, set_brk): the task's latest lock names the new mm.
+            exec.ExecMm = last;
+            last.Owner = key;
+        }
         if (exec.ExecMm is { } fresh)
         {
             _mmOfProcess[key] = fresh;

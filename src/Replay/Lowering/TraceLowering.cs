@@ -246,6 +246,9 @@ public sealed partial class TraceLowering
             case "sched:sched_process_exit":
                 OnProcessExit(task);
                 break;
+            case "sched:sched_process_fork":
+                OnFork(task);
+                break;
             case "syscalls:sys_enter_openat":
             case "syscalls:sys_enter_openat2":
             case "syscalls:sys_enter_open":
@@ -409,24 +412,61 @@ public sealed partial class TraceLowering
             }
             return bound;
         }
-        var own = task.Kernel ? null : ExecMmFor(task) ?? MmOfTask(task)!;
-        if (own is not null && own.Pointer != 0 && own.Pointer != pointer && _mmOfPointer.ContainsKey(own.Pointer)
-            && own.Holders.Exists(h => h.Tid == task.Tid))
+        if (!task.Kernel && HoldsMmapLock(task))
         {
-            // The task holds its own mm's lock (another live pointer) and takes this one nested: fork's dup_mmap locks
-            // the parent's mm for write, then the child's. This pointer is the child's mm; rebinding it here would let
-            // the child's exit_mmap (or exec) destroy or replace the parent's mm. (Without the nesting, a new pointer is
-            // the task's own mm after an exec the trace did not show, and rebinds as before.)
-            own = null;
+            // The task holds an mmap_lock and takes this one nested: only fork's dup_mmap does that (mmap_write_lock of
+            // the parent's mm, then mmap_write_lock_nested of the child's new one). This pointer is the child's mm, whoever
+            // the lowering thinks the task's own mm is; binding it to that would let the child's exit_mmap (or exec)
+            // destroy or replace the parent's mm. (Without the nesting, a new pointer is the task's own mm after an exec
+            // the trace did not show, and rebinds as before.)
+            var child = CreateMm(0, task);
+            BindPointer(child, pointer);
+            task.ForkChildMm = child;
+            return child;
         }
+        var own = task.Kernel ? null : ExecMmFor(task) ?? MmOfTask(task)!;
         var mm = own ?? CreateMm(0, task);
+        BindPointer(mm, pointer);
+        return mm;
+    }
+
+    private void BindPointer(ShadowMm mm, ulong pointer)
+    {
         if (mm.Pointer != 0)
         {
             _mmOfPointer.Remove(mm.Pointer);
         }
         mm.Pointer = pointer;
         _mmOfPointer[pointer] = mm;
-        return mm;
+    }
+
+    /// <summary>Whether <paramref name="task"/> holds an mmap_lock (its latest acquisition, not yet released).</summary>
+    private static bool HoldsMmapLock(TaskInfo task) =>
+        task.LockedMm is { } held && held.Holders.Exists(h => h.Tid == task.Tid);
+
+    /// <summary>
+    /// sched_process_fork fires in the parent after copy_process. Without CLONE_VM, dup_mmap gave the child a new mm, the
+    /// one the parent locked nested just before: the child (a new thread group, tgid = its pid) runs it from now on. With
+    /// CLONE_VM (a thread, vfork) there was no dup_mmap: a thread joins its tgid's mm, a vfork child gets one at first use.
+    /// The child's pid is new, so whatever the lowering still keeps under that number belongs to a dead process.
+    /// </summary>
+    private void OnFork(TaskInfo parent)
+    {
+        if (!int.TryParse(_row.FindField("child_pid"), NumberStyles.Integer, CultureInfo.InvariantCulture, out int child) || child <= 0)
+        {
+            return;
+        }
+        var copy = parent.ForkChildMm;
+        parent.ForkChildMm = null;
+        _mmOfProcess.Remove(child);
+        _processOf.Remove(child);
+        if (copy is not null && _mmOfPointer.TryGetValue(copy.Pointer, out var bound) && ReferenceEquals(bound, copy) && copy.Owner == 0)
+        {
+            copy.Owner = child;
+            _mmOfProcess[child] = copy;
+            _processOf[child] = child;
+            Statistics.ForkMms++;
+        }
     }
 
     /// <summary>
@@ -845,6 +885,7 @@ public sealed partial class TraceLowering
         Emit(LockOp(OpKind.MmapLock, task, mm, write));
         mm.Holders.Add((task.Tid, write));
         task.LockedMm = mm;
+        task.LastLockedMm = mm;
         if (write && task.Kernel)
         {
             // khugepaged takes mmap_lock for write only to collapse (docs/mm-model.md §5.3); the window opens here.
@@ -1320,11 +1361,32 @@ public sealed partial class TraceLowering
 
     private void OnExitMmap()
     {
-        if (!_row.IsSet(s_mm) || !_mmOfPointer.Remove(_row.GetUInt64(s_mm), out var mm))
+        var task = _tasks[_row.Pid];
+        ShadowMm? mm;
+        if (_row.IsSet(s_mm))
         {
+            // The raw event's mm field (the maple tree field mt is &mm->mm_mt, inside the same mm_struct).
+            if (!_mmOfPointer.Remove(_row.GetUInt64(s_mm), out mm))
+            {
+                return;
+            }
+        }
+        else if (task.LockedMm is { } held && held.Holders.Exists(h => h.Tid == task.Tid && h.Write))
+        {
+            // The text form prints only the maple tree ("mt_mod %p, DESTROY"), hashed: it names no pointer the locks name.
+            // exit_mmap fires under mmap_write_lock(mm) (free_pgtables … __mt_destroy), so the mm the task holds for write
+            // is the one it destroys.
+            mm = held;
+            if (_mmOfPointer.TryGetValue(held.Pointer, out var bound) && ReferenceEquals(bound, held))
+            {
+                _mmOfPointer.Remove(held.Pointer);
+            }
+        }
+        else
+        {
+            Statistics.ExitMmapsUnknownMm++;
             return;
         }
-        var task = _tasks[_row.Pid];
         NoteExecExitMmap(task, mm);
         MunlockAtExit(task, mm);
         DropMappings(mm.Root);
@@ -1347,6 +1409,14 @@ public sealed partial class TraceLowering
             if (ReferenceEquals(t.LockedMm, mm))
             {
                 t.LockedMm = null;
+            }
+            if (ReferenceEquals(t.LastLockedMm, mm))
+            {
+                t.LastLockedMm = null;
+            }
+            if (ReferenceEquals(t.ForkChildMm, mm))
+            {
+                t.ForkChildMm = null;
             }
             if (t.PendingFault?.Mm == mm)
             {
@@ -1472,6 +1542,10 @@ public sealed partial class TraceLowering
         public bool Kernel;
         public PendingFault? PendingFault;
         public ShadowMm? LockedMm;
+        /// <summary>The mm of the task's latest mmap_lock acquisition (cleared when that mm is destroyed).</summary>
+        public ShadowMm? LastLockedMm;
+        /// <summary>The child mm this task's dup_mmap locked (nested) for the fork whose sched_process_fork comes next.</summary>
+        public ShadowMm? ForkChildMm;
         public bool LastWasRemoteSend;
         public ulong? HugePage;
         public bool Collapsing;

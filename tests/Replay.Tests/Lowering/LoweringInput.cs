@@ -27,12 +27,20 @@ internal sealed class LoweringInput
     private readonly StringBuilder _text = new();
     private long _micros = 1_000_000;
 
-    /// <summary>Appends one event line of task <paramref name="comm"/>-<paramref name="pid"/> on <paramref name="cpu"/>, 1 µs after the previous one.</summary>
-    public LoweringInput Line(string comm, int pid, int cpu, string body)
+    /// <summary>
+    /// Appends one event line of task <paramref name="comm"/>-<paramref name="pid"/> on <paramref name="cpu"/>, 1 µs after the
+    /// previous one; with <paramref name="tgid"/>, in the <c>record-tgid</c> layout (<c>comm-pid (tgid) [cpu]</c>).
+    /// </summary>
+    public LoweringInput Line(string comm, int pid, int cpu, string body, int? tgid = null)
     {
         _micros++;
         string task = comm + "-" + pid.ToString(CultureInfo.InvariantCulture);
-        _text.Append(task.PadLeft(22)).Append(" [").Append(cpu.ToString("D3", CultureInfo.InvariantCulture)).Append("] ..... ")
+        _text.Append(task.PadLeft(22));
+        if (tgid is int t)
+        {
+            _text.Append(" (").Append(t.ToString(CultureInfo.InvariantCulture).PadLeft(7)).Append(')');
+        }
+        _text.Append(" [").Append(cpu.ToString("D3", CultureInfo.InvariantCulture)).Append("] ..... ")
             .Append((_micros / 1_000_000).ToString(CultureInfo.InvariantCulture)).Append('.')
             .Append((_micros % 1_000_000).ToString("D6", CultureInfo.InvariantCulture)).Append(": ").Append(body).Append('\n');
         return this;

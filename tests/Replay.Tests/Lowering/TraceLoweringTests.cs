@@ -245,6 +245,139 @@ public sealed class TraceLoweringTests
         AssertNoFindings(result);
     }
 
+    [SkippableTheory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void Lower_ShellForksAChildThatExecs_EachProcessKeepsItsOwnMmAndEachExitMmapDestroysTheMmItNames(bool exitMmapNamesMm)
+    {
+        // What `sh -c 'x=$(ls)'` records system-wide (tgids on, hashed mm pointers as mmap_lock and exit_mmap print them,
+        // the maple tree at mm + 0x40): a shell whose exec started before the trace (no sys_enter_execve), that forks a
+        // child; the child execs and exits while the parent keeps running. The lowering used to drop the shell's new mm
+        // at sched_process_exec (taking it for the pre-exec one), give the pointerless replacement the child's pointer
+        // in dup_mmap, and so let the child's exec destroy the parent's mm and run the child in mms nobody created.
+        // exit_mmap runs under the mm's write lock. Its raw fields (trace.dat, trace_pipe_raw) are mm and mt; the text
+        // form (trace, perf script) prints only "mt_mod %p, DESTROY", a hashed pointer that names no mm the locks name.
+        const string oldMm = "000000005a3c0000", shMm = "000000005a3c1f40", childMm = "000000005a3c2580", lsMm = "000000005a3c76c0";
+        static string Mt(string mm) => (ulong.Parse(mm, System.Globalization.NumberStyles.HexNumber, System.Globalization.CultureInfo.InvariantCulture) + 0x40)
+            .ToString("x16", System.Globalization.CultureInfo.InvariantCulture);
+        var input = new LoweringInput();
+        LoweringInput Sh(int cpu, string body) => input.Line("sh", 400, cpu, body, tgid: 400);
+        LoweringInput Child(int cpu, string body) => input.Line("sh", 401, cpu, body, tgid: 401);
+        LoweringInput Lock(Func<int, string, LoweringInput> task, int cpu, string mm, bool write) =>
+            task(cpu, $"mmap_lock_acquire_returned: mm={mm} memcg_id=1 write={(write ? "true" : "false")} success=true");
+        LoweringInput Unlock(Func<int, string, LoweringInput> task, int cpu, string mm, bool write) =>
+            task(cpu, $"mmap_lock_released: mm={mm} memcg_id=1 write={(write ? "true" : "false")}");
+        void ExitMmap(Func<int, string, LoweringInput> task, int cpu, string mm)
+        {
+            Lock(task, cpu, mm, true);
+            task(cpu, exitMmapNamesMm ? $"exit_mmap: mm={mm} mt={Mt(mm)}" : $"exit_mmap: mt_mod {Mt(mm)}, DESTROY");
+            Unlock(task, cpu, mm, true);
+        }
+        void Touch(Func<int, string, LoweringInput> task, int cpu, ulong va, ulong pfn)
+        {
+            task(cpu, $"page_fault_user: address=0x{va:x} ip=0x401000 error_code=0x6");
+            task(cpu, $"mm_page_alloc: page=0000000022222222 pfn=0x{pfn:x} order=0 {UserPage}");
+        }
+
+        // The shell's exec, from bprm_mm_init on: the new mm's lock, copy_strings reading the old mm, exec_mmap's
+        // mmput → exit_mmap of the old mm, setup_arg_pages and the ELF mappings on the new mm.
+        Lock(Sh, 1, shMm, true); Unlock(Sh, 1, shMm, true);
+        Lock(Sh, 1, oldMm, false); Unlock(Sh, 1, oldMm, false);
+        ExitMmap(Sh, 1, oldMm);
+        Lock(Sh, 1, shMm, true); Unlock(Sh, 1, shMm, true);
+        Sh(1, "sched_process_exec: filename=/usr/bin/sh pid=400 old_pid=400");
+        Touch(Sh, 1, 0x7f0000200000, 0x5000);
+        // fork: dup_mmap write-locks the parent's mm, then the child's new one (nested), before sched_process_fork.
+        Lock(Sh, 1, shMm, true);
+        Lock(Sh, 1, childMm, true);
+        Unlock(Sh, 1, childMm, true);
+        Unlock(Sh, 1, shMm, true);
+        Sh(1, "sched_process_fork: comm=sh pid=400 child_comm=sh child_pid=401");
+        // The child runs on its copy, then execs ls: bprm mm, copy_strings on the copy, exit_mmap of the copy.
+        Lock(Child, 0, childMm, false); Unlock(Child, 0, childMm, false);
+        Touch(Child, 0, 0x7f0000300000, 0x6000);
+        Child(0, "sys_execve(filename: 7f0000300010, argv: 7f0000300020, envp: 7f0000300030)");
+        Lock(Child, 0, lsMm, true); Unlock(Child, 0, lsMm, true);
+        Lock(Child, 0, childMm, false); Unlock(Child, 0, childMm, false);
+        ExitMmap(Child, 0, childMm);
+        Lock(Child, 0, lsMm, true); Unlock(Child, 0, lsMm, true);
+        Child(0, "sched_process_exec: filename=/usr/bin/ls pid=401 old_pid=401");
+        Child(0, "sys_execve -> 0x0");
+        Touch(Child, 0, 0x7f0000400000, 0x7000);
+        // The parent keeps running and faults while the child exits.
+        Touch(Sh, 1, 0x7f0000201000, 0x5001);
+        Child(0, "sched_process_exit: comm=ls pid=401 prio=120");
+        ExitMmap(Child, 0, lsMm);
+        Touch(Sh, 1, 0x7f0000202000, 0x5002);
+        Sh(1, "sched_process_exit: comm=sh pid=400 prio=120");
+        ExitMmap(Sh, 1, shMm);
+
+        var (trace, lowering, result) = LowerAndReplay(input.Rows());
+
+        AssertNoFindings(result);
+        var ops = trace.Ops.ToArray();
+        var mmOfPfn = ops.Where(o => o.Kind == OpKind.PteSet).ToDictionary(o => o.Pfn, o => o.Mm);
+        int sh = mmOfPfn[0x5000], copy = mmOfPfn[0x6000], ls = mmOfPfn[0x7000];
+        Assert.Equal([sh, sh], new[] { mmOfPfn[0x5001], mmOfPfn[0x5002] });
+        Assert.Equal(3, new[] { sh, copy, ls }.Distinct().Count());
+        // exit_mmap destroys the mm whose pointer it names: the shell's old one, the child's copy, ls', the shell's.
+        var destroyed = ops.Where(o => o.Kind == OpKind.MmDestroy).Select(o => o.Mm).ToList();
+        Assert.Equal(4, destroyed.Count);
+        Assert.Equal([copy, ls, sh], destroyed.Skip(1));
+        Assert.DoesNotContain(destroyed[0], new[] { sh, copy, ls });
+        Assert.Equal(4, lowering.Statistics.MmDestroyed);
+    }
+
+    [SkippableFact]
+    public void Lower_ThreadAndVforkChild_ShareTheParentsMmUntilTheChildExecs()
+    {
+        // CLONE_VM: no dup_mmap, so no nested lock before sched_process_fork. A thread (tgid = the parent's) runs the
+        // parent's mm; a vfork child (posix_spawn: a new tgid) borrows it until its exec, whose old mm is the parent's and
+        // is not torn down (exec_mmap's mmput drops a reference, no exit_mmap); the child's exit destroys only its new mm.
+        const string shared = "000000001b2c3f40", image = "000000001b2c8a80";
+        var input = new LoweringInput();
+        LoweringInput Parent(string body) => input.Line("spawner", 500, 0, body, tgid: 500);
+        LoweringInput Thread(string body) => input.Line("spawner", 501, 1, body, tgid: 500);
+        LoweringInput Child(string body) => input.Line("spawner", 502, 1, body, tgid: 502);
+        void Touch(Func<string, LoweringInput> task, ulong va, ulong pfn)
+        {
+            task($"page_fault_user: address=0x{va:x} ip=0x401000 error_code=0x6");
+            task($"mm_page_alloc: page=0000000022222222 pfn=0x{pfn:x} order=0 {UserPage}");
+        }
+
+        Parent($"mmap_lock_acquire_returned: mm={shared} memcg_id=1 write=false success=true");
+        Parent($"mmap_lock_released: mm={shared} memcg_id=1 write=false");
+        Touch(Parent, 0x7f0000200000, 0x5000);
+        Parent("sched_process_fork: comm=spawner pid=500 child_comm=spawner child_pid=501");
+        Touch(Thread, 0x7f0000201000, 0x5001);
+        Parent("sched_process_fork: comm=spawner pid=500 child_comm=spawner child_pid=502");
+        Child("sys_execve(filename: 7f0000300010, argv: 7f0000300020, envp: 7f0000300030)");
+        Child($"mmap_lock_acquire_returned: mm={image} memcg_id=1 write=true success=true");
+        Child($"mmap_lock_released: mm={image} memcg_id=1 write=true");
+        Child($"mmap_lock_acquire_returned: mm={shared} memcg_id=1 write=false success=true");
+        Child($"mmap_lock_released: mm={shared} memcg_id=1 write=false");
+        Child($"mmap_lock_acquire_returned: mm={image} memcg_id=1 write=true success=true");
+        Child($"mmap_lock_released: mm={image} memcg_id=1 write=true");
+        Child("sched_process_exec: filename=/usr/bin/true pid=502 old_pid=502");
+        Child("sys_execve -> 0x0");
+        Touch(Child, 0x7f0000400000, 0x7000);
+        Child("sched_process_exit: comm=true pid=502 prio=120");
+        Child($"mmap_lock_acquire_returned: mm={image} memcg_id=1 write=true success=true");
+        Child($"exit_mmap: mm={image} mt=000000001b2c8ac0");
+        Child($"mmap_lock_released: mm={image} memcg_id=1 write=true");
+        Touch(Parent, 0x7f0000202000, 0x5002);
+
+        var (trace, lowering, result) = LowerAndReplay(input.Rows());
+
+        AssertNoFindings(result);
+        var ops = trace.Ops.ToArray();
+        var mmOfPfn = ops.Where(o => o.Kind == OpKind.PteSet).ToDictionary(o => o.Pfn, o => o.Mm);
+        Assert.Equal([mmOfPfn[0x5000], mmOfPfn[0x5000]], new[] { mmOfPfn[0x5001], mmOfPfn[0x5002] });
+        Assert.NotEqual(mmOfPfn[0x5000], mmOfPfn[0x7000]);
+        Assert.Equal(mmOfPfn[0x7000], Assert.Single(ops, o => o.Kind == OpKind.MmDestroy).Mm);
+        Assert.Equal(0, lowering.Statistics.ForkMms);
+    }
+
     [SkippableFact]
     public void Lower_MadvCollapseRetriedAfterAPinnedPage_MapsTheRetrysHugePage()
     {
