@@ -83,7 +83,17 @@ internal sealed partial class MmtraceChild : IDisposable
             }
             if (_process.HasExited && !_lines.Wait(0))
             {
-                throw new InvalidOperationException($"mmtrace exited ({_process.ExitCode}) before the expected line:\n{string.Join('\n', _stderr)}");
+                // The exit can be seen before the reader has handed over the last lines: WaitForExit() without a
+                // limit returns only when stderr reached its end, so look once more before concluding.
+                _process.WaitForExit();
+                lock (_stderr)
+                {
+                    if (_stderr.Any(match))
+                    {
+                        return;
+                    }
+                    throw new InvalidOperationException($"mmtrace exited ({_process.ExitCode}) before the expected line:\n{string.Join('\n', _stderr)}");
+                }
             }
             _lines.Wait(TimeSpan.FromMilliseconds(200));
         }
