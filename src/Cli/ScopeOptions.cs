@@ -1,10 +1,11 @@
 using System.CommandLine;
+using Pipeline.Analyze;
 using Pipeline.Storage;
 
 namespace Pipeline.Cli;
 
 /// <summary>
-/// <c>--pid</c>, <c>--from</c>, <c>--to</c> of <c>replay</c> and <c>query</c>: a process and a time range, with
+/// <c>--pid</c>, <c>--from</c>, <c>--to</c> of <c>replay</c>, <c>query</c> and <c>show</c>: a process and a time range, with
 /// times written as <c>mmtrace show</c> takes them (seconds as listed, or a number with ns/us/ms/s).
 /// </summary>
 internal sealed class ScopeOptions
@@ -29,11 +30,27 @@ internal sealed class ScopeOptions
     /// <exception cref="UsageException">A time that does not parse, or --from after --to.</exception>
     public TraceScope Parse(ParseResult parse)
     {
-        var scope = new TraceScope(parse.GetValue(Pid), ShowCommand.ParseTime("--from", parse.GetValue(From)), ShowCommand.ParseTime("--to", parse.GetValue(To)));
+        var scope = new TraceScope(parse.GetValue(Pid), ParseTime("--from", parse.GetValue(From)), ParseTime("--to", parse.GetValue(To)));
         if (scope.FromNs > scope.ToNs)
         {
             throw new UsageException($"--from is after --to ({scope}): nothing would be in range.");
         }
         return scope;
+    }
+
+    private static long? ParseTime(string option, string? text)
+    {
+        if (text is null)
+        {
+            return null;
+        }
+        try
+        {
+            return FieldFormat.ParseTimeNs(text);
+        }
+        catch (FormatException e)
+        {
+            throw new UsageException($"{option}: {e.Message}");
+        }
     }
 }

@@ -17,25 +17,24 @@ internal static class ShowCommand
             Description = "Trace datasets (or roots of trace=<id>/ partitions); several traces are listed one after another.",
             Arity = ArgumentArity.OneOrMore,
         };
-        var pid = new Option<int?>("--pid") { Description = "Only events of this thread id or thread group." };
+        var scope = ScopeOptions.Create("events");
         var cpu = new Option<int?>("--cpu") { Description = "Only events recorded on this CPU." };
-        var from = new Option<string?>("--from") { Description = "Only events at or after T: seconds as listed (1234.5678) or a number with ns/us/ms/s." };
-        var to = new Option<string?>("--to") { Description = "Only events at or before T." };
         var around = new Option<string?>("--around") { Description = "SEQ[:N]: the N events (default 10) on each side of event SEQ (a finding's seqs, a query's seq)." };
         var events = new Option<string?>("--event") { Description = "Only events whose name matches GLOB (tlb:*, *mremap*, page_fault_*)." };
 
         var command = new Command("show", "List the events of a trace, one line each like 'trace-cmd report' (hex addresses and pfns, the payload).")
         {
-            datasets, pid, cpu, from, to, around, events,
+            datasets, scope.Pid, cpu, scope.From, scope.To, around, events,
         };
         command.SetAction(parse => CommandRunner.Run(parse, verbose, cancellationToken =>
         {
+            var range = scope.Parse(parse);
             var filter = new ListingFilter
             {
-                Pid = parse.GetValue(pid),
+                Pid = range.Pid,
                 Cpu = parse.GetValue(cpu),
-                FromNs = ParseTime("--from", parse.GetValue(from)),
-                ToNs = ParseTime("--to", parse.GetValue(to)),
+                FromNs = range.FromNs,
+                ToNs = range.ToNs,
                 EventGlob = parse.GetValue(events),
             };
             if (parse.GetValue(around) is { } aroundText)
@@ -87,22 +86,6 @@ internal static class ShowCommand
     /// <summary>EPIPE: the process reading stdout exited. .NET ignores SIGPIPE and reports it as this IOException.</summary>
     private static bool IsBrokenPipe(IOException e) =>
         (e.HResult & 0xFFFF) == 32 || e.Message.Contains("Broken pipe", StringComparison.OrdinalIgnoreCase);
-
-    internal static long? ParseTime(string option, string? text)
-    {
-        if (text is null)
-        {
-            return null;
-        }
-        try
-        {
-            return FieldFormat.ParseTimeNs(text);
-        }
-        catch (FormatException e)
-        {
-            throw new UsageException($"{option}: {e.Message}");
-        }
-    }
 
     internal static (long Seq, int Count) ParseAround(string text)
     {
