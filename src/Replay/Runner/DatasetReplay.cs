@@ -227,7 +227,7 @@ public static class DatasetReplay
             // Its own connection: the events are still streaming from the first one while ops are appended.
             using var opsConnection = options.KeepOps ? database.Connect() : null;
             using var opsWriter = opsConnection is null ? null : new LoweredOps.Writer(opsConnection);
-            (result, lowering) = TraceLowering.LowerAndReplay(Tee(EventReader.ReadEvents(connection, eventsPath), mremapTracker, progress => options.Progress?.Report(new ReplayProgress(dataset.Id, progress, total)), cancellationToken), profile, arch, opsWriter);
+            (result, lowering) = TraceLowering.LowerAndReplay(Tee(EventReader.ReadEvents(connection, eventsPath, TraceLowering.Columns.Union(AddressSpaceTracker.Columns)), mremapTracker, progress => options.Progress?.Report(new ReplayProgress(dataset.Id, progress, total)), cancellationToken), profile, arch, opsWriter);
             cancellationToken.ThrowIfCancellationRequested();
             mremapTracker.Finish();
             opsWriter?.Complete(opsPath);
