@@ -7,7 +7,8 @@
 # trace.dat once, then times MMTRACE_BENCH_RUNS (default 3) runs of
 #   mmtrace replay DATASET                (findings, exposure windows, mremaps; no ops.parquet)
 #   mmtrace replay DATASET --keep-ops     (the same plus ops.parquet)
-# reporting events/s (events in the dataset / wall time) and peak RSS (GNU time). Run it at two sizes to see
+# reporting events/s (events in the dataset / wall time), CPU seconds (user + sys) and events per CPU-second, peak
+# RSS (GNU time) and the load average at the end of the run. Run it at two sizes to see
 # that peak RSS does not grow with the trace. Nothing large is committed.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -25,10 +26,13 @@ events=$($mmtrace query "$work/ds-replay" --sql "SELECT count(*) FROM events" --
 
 run() { # name, command...
     local name=$1; shift
-    local out; out=$( { /usr/bin/time -f "TIME %e %M" "$@" > "$work/replay-out.txt"; } 2>&1 | grep '^TIME' )
-    local secs=${out#TIME }; secs=${secs%% *}; local rss=${out##* }
-    printf '%-34s %10s s %12s events %10s M ev/s %8s MiB peak RSS\n' "$name" "$secs" "$events" \
-        "$(awk -v e="$events" -v s="$secs" 'BEGIN{printf "%.2f", e/s/1e6}')" "$((rss / 1024))"
+    local out; out=$( { /usr/bin/time -f "TIME %e %U %S %M" "$@" > "$work/replay-out.txt"; } 2>&1 | grep '^TIME' )
+    local secs cpu rss
+    read -r secs cpu rss < <(echo "$out" | awk '{print $2, $3 + $4, $5}')
+    # Wall time depends on what else runs on the box; CPU seconds (user + sys, every thread) much less so.
+    printf '%-34s %8s s %12s events %6s M ev/s %8s CPU-s %6s M ev/CPU-s %6s MiB peak RSS  load %s\n' "$name" "$secs" "$events" \
+        "$(awk -v e="$events" -v s="$secs" 'BEGIN{printf "%.2f", e/s/1e6}')" "$cpu" \
+        "$(awk -v e="$events" -v s="$cpu" 'BEGIN{printf "%.2f", e/s/1e6}')" "$((rss / 1024))" "$(cut -d' ' -f1 /proc/loadavg)"
 }
 echo "machine: $(lscpu | grep 'Model name' | sed 's/.*: *//'), $(nproc) cores; kernel $(uname -r); $(date -u +%F)"
 echo "  $events events in $(stat -c %s "$work/trace.dat") bytes of trace.dat ($pages pages x $rounds rounds)"

@@ -14,7 +14,8 @@ namespace Pipeline.Storage;
 /// UTF-8 bytes, so they are not allocated per row.
 /// </summary>
 /// <remarks>
-/// The query must produce the columns of <c>ordinals</c> (schema ordinal → result column, -1 when absent) with
+/// The query must produce the columns of <c>ordinals</c> (schema ordinal → result column, -1 when absent or not
+/// in the projection <c>loaded</c>, which every row is marked with) with
 /// the schema's types exactly (the caller casts). Vector layouts (DuckDB C API, <c>duckdb.h</c>): fixed-width
 /// values packed; validity a bit per row in 64-bit words, null pointer when every row is valid; VARCHAR a
 /// 16-byte <c>duckdb_string_t</c> (uint32 length, then up to 12 bytes inline, else a 4-byte prefix and a
@@ -23,6 +24,7 @@ namespace Pipeline.Storage;
 internal sealed unsafe class EventChunkCursor : IDisposable
 {
     private readonly int[] _ordinals;
+    private readonly ulong _loaded;
     private readonly string _path;
     private readonly string _sql;
     private readonly EventReader.StringPool _pool = new();
@@ -38,9 +40,10 @@ internal sealed unsafe class EventChunkCursor : IDisposable
     private int _chunkSize;
     private int _row;
 
-    public EventChunkCursor(DuckDbConnection connection, string sql, int[] ordinals, string path)
+    public EventChunkCursor(DuckDbConnection connection, string sql, int[] ordinals, ulong loaded, string path)
     {
         _ordinals = ordinals;
+        _loaded = loaded;
         _path = path;
         _sql = sql;
         int columns = 0;
@@ -81,6 +84,7 @@ internal sealed unsafe class EventChunkCursor : IDisposable
             }
         }
         row.Clear();
+        row.LoadedMask = _loaded;
         Fill(row, _row++);
         return true;
     }

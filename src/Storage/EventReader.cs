@@ -20,9 +20,20 @@ public static class EventReader
     /// </summary>
     /// <exception cref="DuckDbException">The file cannot be read.</exception>
     /// <exception cref="InvalidDataException">The args column is not a JSON object of strings (names the file and seq).</exception>
-    public static IEnumerable<EventRow> ReadEvents(DuckDbConnection connection, string eventsParquetPath)
+    public static IEnumerable<EventRow> ReadEvents(DuckDbConnection connection, string eventsParquetPath) =>
+        ReadEvents(connection, eventsParquetPath, EventProjection.All);
+
+    /// <summary>
+    /// As <see cref="ReadEvents(DuckDbConnection, string)"/>, reading only the columns of <paramref name="columns"/>:
+    /// DuckDB does not decode the others, and a row throws <see cref="InvalidOperationException"/> when one of them
+    /// is read from it.
+    /// </summary>
+    /// <exception cref="DuckDbException">The file cannot be read.</exception>
+    /// <exception cref="InvalidDataException">The args column is not a JSON object of strings (names the file and seq).</exception>
+    public static IEnumerable<EventRow> ReadEvents(DuckDbConnection connection, string eventsParquetPath, EventProjection columns)
     {
         ArgumentNullException.ThrowIfNull(connection);
+        ArgumentNullException.ThrowIfNull(columns);
         string path = Path.GetFullPath(eventsParquetPath);
         string file = DatasetFiles.SqlLiteral(path);
         bool inSeqOrder = Equals(connection.Scalar(
@@ -42,7 +53,7 @@ public static class EventReader
         var select = new List<string>();
         foreach (EventColumn column in EventSchema.Columns)
         {
-            ordinals[column.Ordinal] = present.Contains(column.Name) ? select.Count : -1;
+            ordinals[column.Ordinal] = columns.Contains(column.Ordinal) && present.Contains(column.Name) ? select.Count : -1;
             if (ordinals[column.Ordinal] >= 0)
             {
                 select.Add($"CAST(\"{column.Name}\" AS {column.SqlType})");
@@ -56,7 +67,7 @@ public static class EventReader
             }
         }
         string sql = $"SELECT {string.Join(", ", select)} FROM read_parquet({file}){(inSeqOrder ? "" : " ORDER BY seq")}";
-        using var pipe = new EventReadAhead(new EventChunkCursor(connection, sql, ordinals, path));
+        using var pipe = new EventReadAhead(new EventChunkCursor(connection, sql, ordinals, columns.Mask, path));
         while (pipe.Next() is { } batch)
         {
             for (int i = 0; i < batch.Count; i++)

@@ -15,6 +15,12 @@ public sealed class EventRow
     private readonly long[] _numbers = new long[EventSchema.Columns.Count];
     private readonly string?[] _texts = new string?[EventSchema.Columns.Count];
     private ulong _present;
+    private ulong _loaded = ulong.MaxValue;
+    private int? _tgid;
+    private string? _irqFlags;
+    private long _srcPos;
+    private readonly List<KeyValuePair<string, string>> _args = [];
+    private List<string>? _stack;
 
     /// <summary>Row id; assigned by the sink in write order.</summary>
     public long Seq;
@@ -29,7 +35,12 @@ public sealed class EventRow
     public int Pid;
 
     /// <summary>Thread-group id when known.</summary>
-    public int? Tgid;
+    /// <exception cref="InvalidOperationException">Read from a row whose projection left <c>tgid</c> out.</exception>
+    public int? Tgid
+    {
+        get => Loaded(EventSchema.Tgid) ? _tgid : ThrowNotLoaded<int?>(EventSchema.Tgid);
+        set => _tgid = value;
+    }
 
     /// <summary>Task name ('&lt;...&gt;' when unknown).</summary>
     public string Comm = "";
@@ -38,19 +49,63 @@ public sealed class EventRow
     public string Event = "";
 
     /// <summary>The 5-character flags column when the source has it.</summary>
-    public string? IrqFlags;
+    /// <exception cref="InvalidOperationException">Read from a row whose projection left <c>irq_flags</c> out.</exception>
+    public string? IrqFlags
+    {
+        get => Loaded(EventSchema.IrqFlags) ? _irqFlags : ThrowNotLoaded<string?>(EventSchema.IrqFlags);
+        set => _irqFlags = value;
+    }
 
     /// <summary>Line number (text) or byte offset (binary) of the record in its source.</summary>
-    public long SrcPos;
+    /// <exception cref="InvalidOperationException">Read from a row whose projection left <c>src_pos</c> out.</exception>
+    public long SrcPos
+    {
+        get => Loaded(EventSchema.SrcPos) ? _srcPos : ThrowNotLoaded<long>(EventSchema.SrcPos);
+        set => _srcPos = value;
+    }
 
     /// <summary>Payload fields without a typed column, in source order (name, printed value).</summary>
-    public List<KeyValuePair<string, string>> Args { get; } = [];
+    /// <exception cref="InvalidOperationException">Read from a row whose projection left <c>args</c> out.</exception>
+    public List<KeyValuePair<string, string>> Args => Loaded(EventSchema.Args) ? _args : ThrowNotLoaded<List<KeyValuePair<string, string>>>(EventSchema.Args);
 
     /// <summary>Stack frames, innermost first; null when the event has none.</summary>
-    public List<string>? Stack { get; set; }
+    /// <exception cref="InvalidOperationException">Read from a row whose projection left <c>stack</c> out.</exception>
+    public List<string>? Stack
+    {
+        get => Loaded(EventSchema.Stack) ? _stack : ThrowNotLoaded<List<string>?>(EventSchema.Stack);
+        set => _stack = value;
+    }
+
+    /// <summary>
+    /// The columns this row was filled from (<see cref="EventProjection"/>; every column for a row a parser fills).
+    /// Reading a column outside it throws instead of answering "unset".
+    /// </summary>
+    internal ulong LoadedMask
+    {
+        get => _loaded;
+        set => _loaded = value;
+    }
 
     /// <summary>Whether typed payload column <paramref name="ordinal"/> has a value.</summary>
-    public bool IsSet(int ordinal) => (_present & (1UL << ordinal)) != 0;
+    /// <exception cref="InvalidOperationException">The row's projection left the column out.</exception>
+    public bool IsSet(int ordinal)
+    {
+        ulong bit = 1UL << ordinal;
+        if ((_loaded & bit) == 0)
+        {
+            ThrowNotLoaded<bool>(ordinal);
+        }
+        return (_present & bit) != 0;
+    }
+
+    private bool Loaded(int ordinal) => (_loaded & (1UL << ordinal)) != 0;
+
+    private long Number(int ordinal) => Loaded(ordinal) ? _numbers[ordinal] : ThrowNotLoaded<long>(ordinal);
+
+    [System.Diagnostics.CodeAnalysis.DoesNotReturn]
+    private static T ThrowNotLoaded<T>(int ordinal) =>
+        throw new InvalidOperationException(
+            $"Column {EventSchema.Columns[ordinal].Name} was not read into this row: the reader's EventProjection leaves it out. Add it to the projection of the code that reads it.");
 
     /// <summary>Sets a BIGINT/INTEGER column.</summary>
     public void SetInt64(int ordinal, long value)
@@ -79,19 +134,19 @@ public sealed class EventRow
     internal string TextAt(int ordinal) => _texts[ordinal]!;
 
     /// <summary>Raw 64-bit value of a numeric or boolean column.</summary>
-    public long GetInt64(int ordinal) => _numbers[ordinal];
+    public long GetInt64(int ordinal) => Number(ordinal);
 
     /// <summary>Value of a UBIGINT column.</summary>
-    public ulong GetUInt64(int ordinal) => unchecked((ulong)_numbers[ordinal]);
+    public ulong GetUInt64(int ordinal) => unchecked((ulong)Number(ordinal));
 
     /// <summary>Value of a BOOLEAN column.</summary>
-    public bool GetBool(int ordinal) => _numbers[ordinal] != 0;
+    public bool GetBool(int ordinal) => Number(ordinal) != 0;
 
     /// <summary>Value of a VARCHAR column, or null.</summary>
     public string? GetText(int ordinal) => IsSet(ordinal) ? _texts[ordinal] : null;
 
     /// <summary>Adds a field to <see cref="Args"/>.</summary>
-    public void AddArg(string name, string value) => Args.Add(new KeyValuePair<string, string>(name, value));
+    public void AddArg(string name, string value) => _args.Add(new KeyValuePair<string, string>(name, value));
 
     /// <summary>Looks a field up by its format-file name, typed column first, then <see cref="Args"/>; formatted invariantly.</summary>
     public string? FindField(string name)
@@ -133,13 +188,13 @@ public sealed class EventRow
         TsNs = 0;
         Cpu = 0;
         Pid = 0;
-        Tgid = null;
+        _tgid = null;
         Comm = "";
         Event = "";
-        IrqFlags = null;
-        SrcPos = 0;
-        Args.Clear();
-        Stack = null;
+        _irqFlags = null;
+        _srcPos = 0;
+        _args.Clear();
+        _stack = null;
     }
 
     /// <summary>A deep copy (for parsers that must hold a record back, e.g. to attach a following stack).</summary>
@@ -151,17 +206,18 @@ public sealed class EventRow
             TsNs = TsNs,
             Cpu = Cpu,
             Pid = Pid,
-            Tgid = Tgid,
+            _tgid = _tgid,
             Comm = Comm,
             Event = Event,
-            IrqFlags = IrqFlags,
-            SrcPos = SrcPos,
-            Stack = Stack is null ? null : [.. Stack],
+            _irqFlags = _irqFlags,
+            _srcPos = _srcPos,
+            _stack = _stack is null ? null : [.. _stack],
         };
         Array.Copy(_numbers, copy._numbers, _numbers.Length);
         Array.Copy(_texts, copy._texts, _texts.Length);
         copy._present = _present;
-        copy.Args.AddRange(Args);
+        copy._loaded = _loaded;
+        copy._args.AddRange(_args);
         return copy;
     }
 
@@ -172,17 +228,18 @@ public sealed class EventRow
         TsNs = source.TsNs;
         Cpu = source.Cpu;
         Pid = source.Pid;
-        Tgid = source.Tgid;
+        _tgid = source._tgid;
         Comm = source.Comm;
         Event = source.Event;
-        IrqFlags = source.IrqFlags;
-        SrcPos = source.SrcPos;
-        Stack = source.Stack is null ? null : [.. source.Stack];
+        _irqFlags = source._irqFlags;
+        _srcPos = source._srcPos;
+        _stack = source._stack is null ? null : [.. source._stack];
         Array.Copy(source._numbers, _numbers, _numbers.Length);
         Array.Copy(source._texts, _texts, _texts.Length);
         _present = source._present;
-        Args.Clear();
-        Args.AddRange(source.Args);
+        _loaded = source._loaded;
+        _args.Clear();
+        _args.AddRange(source._args);
     }
 }
 

@@ -26,27 +26,35 @@ internal sealed class I1NoStaleTranslationAtFree : IChecker
         TlbEntry firstEntry = default;
         MmState? firstMm = null;
         var others = new List<(CpuState Cpu, TlbEntry Entry)>();
+        // page.TlbRefs counts the entries of every CPU that name this frame: once that many are seen, the rest of
+        // the TLBs holds none of them (the scan was a tenth of a whole-machine trace's replay).
+        int unseen = page.TlbRefs;
         foreach (var cpu in engine.Cpus)
         {
+            if (unseen == 0)
+            {
+                break;
+            }
             foreach (var entry in cpu.Tlb.Values)
             {
                 if (entry.Pfn != op.Pfn)
                 {
                     continue;
                 }
+                unseen--;
                 var mm = engine.GetMm(entry.Mm);
                 bool usable = cpu.LoadedMm == entry.Mm || (mm is not null && entry.Gen == mm.TlbGen);
-                if (!usable)
-                {
-                    continue;
-                }
-                if (first is null)
+                if (usable && first is null)
                 {
                     (first, firstEntry, firstMm) = (cpu, entry, mm);
                 }
-                else
+                else if (usable)
                 {
                     others.Add((cpu, entry));
+                }
+                if (unseen == 0)
+                {
+                    break;
                 }
             }
         }

@@ -127,7 +127,7 @@ internal sealed class CpuState
     public int RcuDepth;
     public long RcuStartExec = -1;
     public long LastSyncExec = -1;
-    public readonly Dictionary<long, TlbEntry> Tlb = [];
+    public readonly TlbMap Tlb = new();
     // Walk cache: (mm, level, va prefix) -> table id.
     public readonly Dictionary<long, int> WalkCache = [];
     // Entries per mm in Tlb and WalkCache: a flush of an mm this CPU caches nothing of skips the scan of the

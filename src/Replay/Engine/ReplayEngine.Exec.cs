@@ -25,6 +25,8 @@ public sealed partial class ReplayEngine
     private const int TlbCap = 4096;
     private const int WalkCacheCap = 256;
     private readonly List<long> _scratch = [];
+    // Slots of one mm's TLB entries (RemoveEntries).
+    private readonly List<int> _slots = [];
 
     internal static int IndexOf(ulong va, Level level) => (int)((va >> (12 + (9 * (int)level))) & 511);
 
@@ -1355,12 +1357,13 @@ public sealed partial class ReplayEngine
         else if (cpu.TlbPerMm.ContainsKey(mm))
         {
             _scratch.Clear();
-            foreach (var kv in cpu.Tlb)
+            cpu.Tlb.SlotsOf(mm, _slots);
+            foreach (int slot in _slots)
             {
-                var e = kv.Value;
-                if (e.Mm == mm && (all || (e.Va < va + len && e.Va + (1UL << e.SizeShift) > va)))
+                ref readonly TlbEntry e = ref cpu.Tlb.ValueAt(slot);
+                if (all || (e.Va < va + len && e.Va + (1UL << e.SizeShift) > va))
                 {
-                    _scratch.Add(kv.Key);
+                    _scratch.Add(cpu.Tlb.KeyAt(slot));
                 }
             }
             foreach (long key in _scratch)

@@ -40,6 +40,15 @@ public sealed partial class TraceLowering
     private static readonly int s_newLen = Col("new_len");
     private static readonly int s_behavior = Col("behavior");
     private static readonly int s_fd = Col("fd");
+
+    /// <summary>
+    /// The columns of events.parquet the lowering reads, with the exposure detector and coverage it feeds (they see
+    /// the lowering's view, never a row). A column missing here makes the first row that reads it throw
+    /// (<see cref="EventProjection"/>); the tests replay every kind of event the lowering handles.
+    /// </summary>
+    public static EventProjection Columns { get; } = EventProjection.Of(
+        "tgid", "address", "error_code", "pfn", "order", "gfp_flags", "reason", "mm", "write", "success", "status", "next_pid",
+        "next_comm", "addr", "len", "start", "old_len", "new_len", "behavior", "fd", "flags", "ret", "args");
     private const long MadvPageout = 21;
     private const ulong ODirect = 0x4000;
 

@@ -135,13 +135,15 @@ public static class DatasetReplay
         ArgumentNullException.ThrowIfNull(profile);
         ArgumentNullException.ThrowIfNull(options);
         // The ops staging table is the one thing that grows with the trace: give DuckDB a memory_limit and a
-        // spill directory so keeping ops of a large trace spills instead of holding them all in memory.
+        // spill directory so keeping ops of a large trace spills instead of holding them all in memory. 128 MB, not
+        // 512: at 1 M events the staging table reached the limit either way, and the lower one halved --keep-ops'
+        // peak RSS (716 -> 371 MiB) for a little more spilling (docs/benchmarks.md, "Replay, third pass").
         string spill = Path.Combine(Path.GetTempPath(), "mmtrace-replay-" + Path.GetRandomFileName().Replace(".", "", StringComparison.Ordinal));
         try
         {
             using var database = DuckDbDatabase.Open(null, new Dictionary<string, string>(StringComparer.Ordinal)
             {
-                ["memory_limit"] = "512MB",
+                ["memory_limit"] = "128MB",
                 ["temp_directory"] = spill,
             });
             return Run(database, dataset, profile, arch, options, cancellationToken);
@@ -227,7 +229,7 @@ public static class DatasetReplay
             // Its own connection: the events are still streaming from the first one while ops are appended.
             using var opsConnection = options.KeepOps ? database.Connect() : null;
             using var opsWriter = opsConnection is null ? null : new LoweredOps.Writer(opsConnection);
-            (result, lowering) = TraceLowering.LowerAndReplay(Tee(EventReader.ReadEvents(connection, eventsPath), mremapTracker, progress => options.Progress?.Report(new ReplayProgress(dataset.Id, progress, total)), cancellationToken), profile, arch, opsWriter);
+            (result, lowering) = TraceLowering.LowerAndReplay(Tee(EventReader.ReadEvents(connection, eventsPath, TraceLowering.Columns.Union(AddressSpaceTracker.Columns)), mremapTracker, progress => options.Progress?.Report(new ReplayProgress(dataset.Id, progress, total)), cancellationToken), profile, arch, opsWriter);
             cancellationToken.ThrowIfCancellationRequested();
             mremapTracker.Finish();
             opsWriter?.Complete(opsPath);
