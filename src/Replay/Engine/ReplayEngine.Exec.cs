@@ -505,7 +505,8 @@ public sealed partial class ReplayEngine
         }
         else if (oldKind == EntryKind.Leaf && !isMove)
         {
-            var page = PageOf((ulong)EntryValue.Payload(old));
+            ulong pfn = (ulong)EntryValue.Payload(old);
+            var page = PageOf(pfn);
             page.LastUnmapExec = now;
             page.UnmapWalkExec = task.RegReadExec;
             page.LastUnmapTid = task.Tid;
@@ -518,6 +519,7 @@ public sealed partial class ReplayEngine
                     page.UnmapLockExec = h.Exec;
                 }
             }
+            ForgetIfUnnamed(pfn, page);
         }
         if (oldKind != EntryKind.None)
         {
@@ -1308,6 +1310,7 @@ public sealed partial class ReplayEngine
         if (TryPage(e.Pfn, out var page))
         {
             page.TlbRefs--;
+            ForgetIfUnnamed(e.Pfn, page);
         }
     }
 
@@ -1597,10 +1600,7 @@ public sealed partial class ReplayEngine
         page.PmdMapCount = 0;
         page.Mlocked = false;
         page.AllocExec = now;
-        page.LastUnmapExec = -1;
-        page.MlockSetExec = -1;
-        page.MlockClearExec = -1;
-        page.MlockFinding = -1;
+        page.NewLife();
         return true;
     }
 
@@ -1624,6 +1624,7 @@ public sealed partial class ReplayEngine
             page.Mlocked = false;
             _mlockedPages--;
         }
+        ForgetIfUnnamed(op.Pfn, page);
         return true;
     }
 
@@ -1651,6 +1652,7 @@ public sealed partial class ReplayEngine
         {
             page.RefCount += n;
         }
+        ForgetIfUnnamed(op.Pfn, page);
         return true;
     }
 
@@ -1679,6 +1681,7 @@ public sealed partial class ReplayEngine
             page.PmdMapCount--;
         }
         page.LastMapDecExec = now;
+        ForgetIfUnnamed(op.Pfn, page);
         return true;
     }
 
@@ -1736,6 +1739,7 @@ public sealed partial class ReplayEngine
         {
             page.Lru = set;
         }
+        ForgetIfUnnamed(op.Pfn, page);
         return true;
     }
 

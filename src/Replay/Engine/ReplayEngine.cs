@@ -83,6 +83,8 @@ public sealed partial class ReplayEngine
     private readonly Dictionary<int, TaskState> _tasks = [];
     private readonly List<TaskState> _taskOrder = [];
     private readonly Dictionary<ulong, PageState> _pages = [];
+    // Free frames whose state was dropped because nothing named them (ForgetIfUnnamed): read back as free pages.
+    private FrameSet _forgotten = new();
     private readonly Dictionary<int, LockObj> _rmapLocks = [];
     private readonly Dictionary<ulong, LockObj> _pageLocks = [];
     private readonly List<(int Table, long Exec)> _rcuPending = [];
@@ -348,6 +350,9 @@ public sealed partial class ReplayEngine
     internal MmState? GetMm(int id) => (uint)id < (uint)_mms.Length ? _mms[id] : null;
 
     internal PageState? GetPage(ulong pfn) => TryPage(pfn, out var page) ? page : null;
+
+    /// <summary>Page frames whose state the engine holds: the allocated ones and the free ones something still names.</summary>
+    internal int PageStateCount => _pages.Count;
 
     internal IEnumerable<MmState> Mms
     {
