@@ -1,4 +1,5 @@
 using System.Diagnostics.CodeAnalysis;
+using Pipeline.Replay.Lowering;
 
 namespace Pipeline.Replay;
 
@@ -298,10 +299,10 @@ public sealed partial class ReplayEngine
             _pages.Add(pfn, page);
             return true;
         }
-        if (_forgotten.Contains(pfn) || (_parentPages is not null && _frozenParent!._forgotten.Contains(pfn)))
+        if (_forgotten[pfn] == PfnState.Freed || (_parentPages is not null && _frozenParent!._forgotten[pfn] == PfnState.Freed))
         {
             // A free frame that nothing named: it reads back as the free page it was, with no history.
-            _forgotten.Remove(pfn);
+            _forgotten[pfn] = PfnState.Unknown;
             page = new PageState { RefCount = 1 };
             _pages.Add(pfn, page);
             return true;
@@ -322,7 +323,7 @@ public sealed partial class ReplayEngine
             && !page.Mlocked && !page.Unevictable && !page.Lru && page.MlockFinding < 0 && _parentPages is null)
         {
             _pages.Remove(pfn);
-            _forgotten.Add(pfn);
+            _forgotten[pfn] = PfnState.Freed;
         }
     }
 

@@ -1,4 +1,5 @@
 using System.Diagnostics.CodeAnalysis;
+using Pipeline.Replay.Lowering;
 using Pipeline.Storage;
 
 namespace Pipeline.Replay;
@@ -83,8 +84,9 @@ public sealed partial class ReplayEngine
     private readonly Dictionary<int, TaskState> _tasks = [];
     private readonly List<TaskState> _taskOrder = [];
     private readonly Dictionary<ulong, PageState> _pages = [];
-    // Free frames whose state was dropped because nothing named them (ForgetIfUnnamed): read back as free pages.
-    private FrameSet _forgotten = new();
+    // Free frames whose state was dropped because nothing named them (ForgetIfUnnamed): Freed, read back as free
+    // pages. Two bits per frame in pages of 1024: bounded by the memory the trace touched, not by its length.
+    private PfnStates _forgotten = new();
     private readonly Dictionary<int, LockObj> _rmapLocks = [];
     private readonly Dictionary<ulong, LockObj> _pageLocks = [];
     private readonly List<(int Table, long Exec)> _rcuPending = [];
