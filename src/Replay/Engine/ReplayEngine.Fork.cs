@@ -313,8 +313,9 @@ public sealed partial class ReplayEngine
     /// <summary>
     /// Drops the state of a free frame that nothing names any more: no TLB entry, mapping, mlock, LRU or unevictable
     /// flag, reference beyond page_alloc's, or I4 finding waiting for its outcome (docs/mm-model.md, "Page frames").
-    /// Its unmap history would be cleared by its next page_alloc and no check reads a free frame's history, so the
-    /// engine keeps only the fact that it is free. Not in a fork that reads its pages through from a frozen engine:
+    /// Its history would be cleared by its next page_alloc, so the engine keeps only the fact that it is free. (The one
+    /// check that reads a free frame's history is I4 at a PG_mlocked set on it, itself a use of a freed page: its
+    /// witness then lacks the frame's last unmap and map_dec.) Not in a fork that reads its pages through from a frozen engine:
     /// a dropped page would be read through again from the parent's older state.
     /// </summary>
     private void ForgetIfUnnamed(ulong pfn, PageState page)
