@@ -48,6 +48,46 @@ public class ReplayEngineTests
         public OpTrace Trace() => new(_ops, _comms);
 
         public ReplayResult Run(string profile = "none") => ReplayEngine.Run(Trace(), KernelProfile.Parse(profile), Arch.X86);
+
+        /// <summary>The seq the next op gets.</summary>
+        public int Next => _ops.Count;
+
+        /// <summary>As <see cref="Run"/> in the observed order, keeping the engine to look at its state after the trace.</summary>
+        public (ReplayEngine Engine, ReplayResult Result) RunKeepingEngine(string profile = "latest")
+        {
+            var engine = new ReplayEngine(KernelProfile.Parse(profile), Arch.X86);
+            foreach (var (tid, comm) in _comms)
+            {
+                engine.NameTask(tid, comm);
+            }
+            foreach (var op in _ops)
+            {
+                engine.Execute(op);
+            }
+            return (engine, engine.Finish());
+        }
+
+        /// <summary>Allocates <paramref name="pfn"/> and maps it at PTE <paramref name="slot"/> of table 5; CPUs 1 and 2 cache it.</summary>
+        public Program MapNew(ulong pfn, int slot)
+        {
+            ulong va = 0x200000 + ((ulong)slot * 0x1000);
+            return Op(1, 1, OpKind.PageAlloc, pfn: pfn)
+                .Op(1, 1, OpKind.PtlLock, table: 5).Op(1, 1, OpKind.PteSet, mm: 1, va: va, pfn: pfn).Op(1, 1, OpKind.MapInc, pfn: pfn)
+                .Op(1, 1, OpKind.PtlUnlock, table: 5)
+                .Op(1, 1, OpKind.Access, mm: 1, va: va).Op(2, 2, OpKind.Access, mm: 1, va: va);
+        }
+
+        /// <summary>Clears PTE <paramref name="slot"/> of table 5 under its PTL (flushing it or not) and frees <paramref name="pfn"/>.</summary>
+        public Program UnmapAndFree(ulong pfn, int slot, bool flush = true)
+        {
+            ulong va = 0x200000 + ((ulong)slot * 0x1000);
+            Op(1, 1, OpKind.PtlLock, table: 5).Op(1, 1, OpKind.PteClear, table: 5, index: slot).Op(1, 1, OpKind.MapDec, pfn: pfn);
+            if (flush)
+            {
+                Op(1, 1, OpKind.TlbFlush, mm: 1, va: va, len: 0x1000);
+            }
+            return Op(1, 1, OpKind.PtlUnlock, table: 5).Op(1, 1, OpKind.PageFree, pfn: pfn);
+        }
     }
 
     private static Finding SingleInconsistent(ReplayResult result, string text)
@@ -73,6 +113,57 @@ public class ReplayEngineTests
 
         Assert.Empty(result.Findings);
         Assert.True(result.OpsExecuted >= 18);
+    }
+
+    [SkippableFact]
+    public void Run_ChurnOfNewFrames_PageStatesBoundedByTheAllocatedOnes()
+    {
+        // 20,000 frames pass through 16 PTE slots, as a busy machine's allocator hands out frames: each is
+        // allocated, mapped, cached in two TLBs, unmapped with a flush and freed; nothing names it after its free.
+        // The engine's page states follow the allocated frames, not every frame the trace touched
+        // (docs/mm-model.md, "Page frames").
+        const int live = 16;
+        var program = new Program().Mapped().Op(2, 2, OpKind.CtxSwitch, mm: 1);
+        for (int i = 0; i < 20_000; i++)
+        {
+            program.MapNew(0x100000 + (ulong)i, 2 + (i % live));
+            if (i >= live - 1)
+            {
+                int old = i - (live - 1);
+                program.UnmapAndFree(0x100000 + (ulong)old, 2 + (old % live));
+            }
+        }
+        var (engine, result) = program.RunKeepingEngine();
+
+        Assert.Empty(result.Findings);
+        // The frames still mapped: pfn 0x5000 of Mapped() and the last 15 of the churn.
+        Assert.Equal(live, engine.PageStateCount);
+    }
+
+    [SkippableFact]
+    public void Run_StaleTlbEntryOfAFreedFrame_KeepsItThroughReallocation_BothFreesReported()
+    {
+        // CPU2 keeps its TLB entry of pfn 0x5000 after an unmap that flushed nothing: the free is a use-after-free
+        // (I1), and so is the free of the same frame after it was allocated again while CPU2 still holds the
+        // entry. The entry names the frame, so its state lives on through the 2,000 frames that come and go in
+        // between (fewer than the witness ring holds) and through its reallocation, and both findings show the
+        // PTL section of the unmap that left the entry behind.
+        var program = new Program().Mapped()
+            .Op(2, 2, OpKind.CtxSwitch, mm: 1).Op(2, 2, OpKind.Access, mm: 1, va: 0x201000);
+        int unmapLock = program.Next;
+        program.UnmapAndFree(0x5000, 1, flush: false);
+        for (int i = 0; i < 2_000; i++)
+        {
+            program.MapNew(0x100000 + (ulong)i, 2 + (i % 8)).UnmapAndFree(0x100000 + (ulong)i, 2 + (i % 8));
+        }
+        program.Op(1, 1, OpKind.PageAlloc, pfn: 0x5000).Op(1, 1, OpKind.PageFree, pfn: 0x5000);
+        var (engine, result) = program.RunKeepingEngine();
+
+        Assert.Equal(1, engine.PageStateCount);
+        var frees = result.Findings.Where(f => f.Checker == "I1").ToList();
+        Assert.Equal(2, frees.Count);
+        Assert.All(frees, f => Assert.Contains("pfn 0x5000 is freed while CPU2 still holds a usable", f.Message, StringComparison.Ordinal));
+        Assert.All(frees, f => Assert.Contains(unmapLock, f.Seqs));
     }
 
     [SkippableFact]

@@ -141,27 +141,84 @@ internal sealed class CpuState
         : IrqDepth > 0 ? IrqStartExec : RcuDepth > 0 ? RcuStartExec : -1;
 }
 
+/// <summary>
+/// One page frame. What every frame has is in fields; the history that only some frames have (the last unmap, mlock
+/// and map_dec steps the checkers cite) is in an array made on its first write and dropped when the frame is
+/// allocated again: a whole-machine trace keeps hundreds of thousands of mapped frames that have none
+/// (docs/benchmarks.md, replay memory). Every history value reads as "never" (-1; tid 0) while there is none.
+/// </summary>
 internal sealed class PageState
 {
+    private const int UnmapSlot = 0;
+    private const int UnmapWalkSlot = 1;
+    private const int UnmapLockSlot = 2;
+    private const int UnmapTidSlot = 3;
+    private const int MlockSetSlot = 4;
+    private const int MlockFindingSlot = 5;
+    private const int MlockClearSlot = 6;
+    private const int MapDecSlot = 7;
+
     public bool Allocated;
+    public bool Mlocked;
+    public bool Unevictable;
+    public bool Lru;
     public int Order;
     public int RefCount;
     public int MapCount;
     public int PmdMapCount;
-    public bool Mlocked;
-    public bool Unevictable;
-    public bool Lru;
     public int TlbRefs;
     public long AllocExec = -1;
-    public long LastUnmapExec = -1;
-    public long UnmapWalkExec = -1;
-    public long UnmapLockExec = -1;
-    public int LastUnmapTid;
-    public long MlockSetExec = -1;
-    // I4: the finding that reported the racy set still in effect (its outcome is added to it), or -1.
-    public int MlockFinding = -1;
-    public long MlockClearExec = -1;
-    public long LastMapDecExec = -1;
+    private long[]? _history;
+
+    public long LastUnmapExec { get => Get(UnmapSlot); set => Set(UnmapSlot, value); }
+
+    public long UnmapWalkExec { get => Get(UnmapWalkSlot); set => Set(UnmapWalkSlot, value); }
+
+    public long UnmapLockExec { get => Get(UnmapLockSlot); set => Set(UnmapLockSlot, value); }
+
+    // Tids are never negative; "none" is 0, stored as -1 like every other unset value.
+    public int LastUnmapTid { get => (int)Math.Max(0, Get(UnmapTidSlot)); set => Set(UnmapTidSlot, value == 0 ? -1 : value); }
+
+    public long MlockSetExec { get => Get(MlockSetSlot); set => Set(MlockSetSlot, value); }
+
+    /// <summary>I4: the finding that reported the racy set still in effect (its outcome is added to it), or -1.</summary>
+    public int MlockFinding { get => (int)Get(MlockFindingSlot); set => Set(MlockFindingSlot, value); }
+
+    public long MlockClearExec { get => Get(MlockClearSlot); set => Set(MlockClearSlot, value); }
+
+    public long LastMapDecExec { get => Get(MapDecSlot); set => Set(MapDecSlot, value); }
+
+    /// <summary>
+    /// page_alloc: the frame is a new page, and none of its last life's history is its own (docs/mm-model.md, "Page
+    /// frames"). Only a TLB entry filled in that life and still cached names the frame across the reallocation: the
+    /// walk and the PTL section of the unmap that left it behind stay, the evidence of I1 at this page's free.
+    /// </summary>
+    public void NewLife()
+    {
+        long walk = UnmapWalkExec;
+        long locked = UnmapLockExec;
+        _history = null;
+        if (TlbRefs > 0)
+        {
+            UnmapWalkExec = walk;
+            UnmapLockExec = locked;
+        }
+    }
+
+    private long Get(int slot) => _history is { } h ? h[slot] : -1;
+
+    private void Set(int slot, long value)
+    {
+        if (_history is null)
+        {
+            if (value == -1)
+            {
+                return;
+            }
+            _history = [-1, -1, -1, -1, -1, -1, -1, -1];
+        }
+        _history[slot] = value;
+    }
 }
 
 internal struct HeldLock

@@ -507,7 +507,8 @@ public sealed partial class ReplayEngine
         }
         else if (oldKind == EntryKind.Leaf && !isMove)
         {
-            var page = PageOf((ulong)EntryValue.Payload(old));
+            ulong pfn = (ulong)EntryValue.Payload(old);
+            var page = PageOf(pfn);
             page.LastUnmapExec = now;
             page.UnmapWalkExec = task.RegReadExec;
             page.LastUnmapTid = task.Tid;
@@ -520,6 +521,7 @@ public sealed partial class ReplayEngine
                     page.UnmapLockExec = h.Exec;
                 }
             }
+            ForgetIfUnnamed(pfn, page);
         }
         if (oldKind != EntryKind.None)
         {
@@ -1310,6 +1312,7 @@ public sealed partial class ReplayEngine
         if (TryPage(e.Pfn, out var page))
         {
             page.TlbRefs--;
+            ForgetIfUnnamed(e.Pfn, page);
         }
     }
 
@@ -1600,10 +1603,7 @@ public sealed partial class ReplayEngine
         page.PmdMapCount = 0;
         page.Mlocked = false;
         page.AllocExec = now;
-        page.LastUnmapExec = -1;
-        page.MlockSetExec = -1;
-        page.MlockClearExec = -1;
-        page.MlockFinding = -1;
+        page.NewLife();
         return true;
     }
 
@@ -1627,6 +1627,7 @@ public sealed partial class ReplayEngine
             page.Mlocked = false;
             _mlockedPages--;
         }
+        ForgetIfUnnamed(op.Pfn, page);
         return true;
     }
 
@@ -1654,6 +1655,7 @@ public sealed partial class ReplayEngine
         {
             page.RefCount += n;
         }
+        ForgetIfUnnamed(op.Pfn, page);
         return true;
     }
 
@@ -1682,6 +1684,7 @@ public sealed partial class ReplayEngine
             page.PmdMapCount--;
         }
         page.LastMapDecExec = now;
+        ForgetIfUnnamed(op.Pfn, page);
         return true;
     }
 
@@ -1739,6 +1742,7 @@ public sealed partial class ReplayEngine
         {
             page.Lru = set;
         }
+        ForgetIfUnnamed(op.Pfn, page);
         return true;
     }
 

@@ -131,6 +131,7 @@ public sealed partial class ReplayEngine
         _tasks.Clear();
         _taskOrder.Clear();
         _pages.Clear();
+        _forgotten.Clear();
         _rmapLocks.Clear();
         _pageLocks.Clear();
         _rcuPending.Clear();

@@ -1,4 +1,5 @@
 using System.Diagnostics.CodeAnalysis;
+using Pipeline.Replay.Lowering;
 
 namespace Pipeline.Replay;
 
@@ -186,6 +187,7 @@ public sealed partial class ReplayEngine
         }
         else
         {
+            copy._forgotten = _forgotten.Clone();
             copy._pages.EnsureCapacity(_pages.Count + (_parentPages?.Count ?? 0));
             foreach (var (pfn, page) in _pages)
             {
@@ -297,7 +299,33 @@ public sealed partial class ReplayEngine
             _pages.Add(pfn, page);
             return true;
         }
+        if (_forgotten[pfn] == PfnState.Freed || (_parentPages is not null && _frozenParent!._forgotten[pfn] == PfnState.Freed))
+        {
+            // A free frame that nothing named: it reads back as the free page it was, with no history.
+            _forgotten[pfn] = PfnState.Unknown;
+            page = new PageState { RefCount = 1 };
+            _pages.Add(pfn, page);
+            return true;
+        }
         return false;
+    }
+
+    /// <summary>
+    /// Drops the state of a free frame that nothing names any more: no TLB entry, mapping, mlock, LRU or unevictable
+    /// flag, reference beyond page_alloc's, or I4 finding waiting for its outcome (docs/mm-model.md, "Page frames").
+    /// Its history would be cleared by its next page_alloc, so the engine keeps only the fact that it is free. (The one
+    /// check that reads a free frame's history is I4 at a PG_mlocked set on it, itself a use of a freed page: its
+    /// witness then lacks the frame's last unmap and map_dec.) Not in a fork that reads its pages through from a frozen engine:
+    /// a dropped page would be read through again from the parent's older state.
+    /// </summary>
+    private void ForgetIfUnnamed(ulong pfn, PageState page)
+    {
+        if (!page.Allocated && page.TlbRefs == 0 && page.MapCount == 0 && page.PmdMapCount == 0 && page.RefCount == 1
+            && !page.Mlocked && !page.Unevictable && !page.Lru && page.MlockFinding < 0 && _parentPages is null)
+        {
+            _pages.Remove(pfn);
+            _forgotten[pfn] = PfnState.Freed;
+        }
     }
 
     /// <summary>A fork's pages for the end-of-trace checks: those it touched and the shared Mlocked ones.</summary>

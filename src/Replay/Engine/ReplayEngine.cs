@@ -1,4 +1,5 @@
 using System.Diagnostics.CodeAnalysis;
+using Pipeline.Replay.Lowering;
 using Pipeline.Storage;
 
 namespace Pipeline.Replay;
@@ -83,6 +84,9 @@ public sealed partial class ReplayEngine
     private readonly Dictionary<int, TaskState> _tasks = [];
     private readonly List<TaskState> _taskOrder = [];
     private readonly Dictionary<ulong, PageState> _pages = [];
+    // Free frames whose state was dropped because nothing named them (ForgetIfUnnamed): Freed, read back as free
+    // pages. Two bits per frame in pages of 1024: bounded by the memory the trace touched, not by its length.
+    private PfnStates _forgotten = new();
     private readonly Dictionary<int, LockObj> _rmapLocks = [];
     private readonly Dictionary<ulong, LockObj> _pageLocks = [];
     private readonly List<(int Table, long Exec)> _rcuPending = [];
@@ -348,6 +352,9 @@ public sealed partial class ReplayEngine
     internal MmState? GetMm(int id) => (uint)id < (uint)_mms.Length ? _mms[id] : null;
 
     internal PageState? GetPage(ulong pfn) => TryPage(pfn, out var page) ? page : null;
+
+    /// <summary>Page frames whose state the engine holds: the allocated ones and the free ones something still names.</summary>
+    internal int PageStateCount => _pages.Count;
 
     internal IEnumerable<MmState> Mms
     {

@@ -1,6 +1,9 @@
 namespace Pipeline.Replay.Lowering;
 
-/// <summary>What the lowering knows of a page frame from the allocator's tracepoints.</summary>
+/// <summary>
+/// What the lowering knows of a page frame from the allocator's tracepoints; for the engine, <see cref="Freed"/>
+/// marks a free frame whose state it dropped (docs/mm-model.md, "Page frames").
+/// </summary>
 internal enum PfnState : byte
 {
     /// <summary>No mm_page_alloc or mm_page_free seen for it.</summary>
@@ -40,6 +43,24 @@ internal sealed class PfnStates
             int shift = (int)((pfn & 31) * 2);
             bits[word] = (bits[word] & ~(3UL << shift)) | ((ulong)value << shift);
         }
+    }
+
+    public void Clear()
+    {
+        _pages.Clear();
+        _lastKey = ulong.MaxValue;
+        _last = null;
+    }
+
+    /// <summary>An independent copy (a forked engine goes on with its own).</summary>
+    public PfnStates Clone()
+    {
+        var copy = new PfnStates();
+        foreach (var (key, bits) in _pages)
+        {
+            copy._pages.Add(key, (ulong[])bits.Clone());
+        }
+        return copy;
     }
 
     private ulong[]? Page(ulong key, bool create)
