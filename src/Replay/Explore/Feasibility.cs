@@ -39,6 +39,17 @@ internal static class Feasibility
             lastRead[t] = (-1, 0);
         }
         var slots = new List<(int Kind, long A, long B)>();
+        // Lock sections (rule 7): per task the locks it holds and the op that took each; per lock the sections closed so far.
+        var open = Enumerable.Range(0, n).Select(_ => new Dictionary<string, (int Acquire, bool Write, int Order)>(StringComparer.Ordinal)).ToArray();
+        var sections = new Dictionary<string, List<Section>>(StringComparer.Ordinal);
+        var executed = Enumerable.Repeat(-1, n).ToArray();
+        var held = new List<(string Lock, bool Write)>();
+        var tidToTask = new Dictionary<int, int>();
+        for (int t = 0; t < n; t++)
+        {
+            tidToTask[trace.Tasks[t].Tid] = t;
+        }
+        int acquisitions = 0;
         var ops = trace.Ops;
         for (int r = 0; r < ops.Length; r++)
         {
@@ -178,6 +189,37 @@ internal static class Feasibility
             }
 
             engine.Execute(op);
+            executed[p] = l;
+            // Any task may have taken or released a lock in this op (a parked task resumes inside the op that freed it):
+            // its current program op is the one that did.
+            for (int q = 0; q < n; q++)
+            {
+                if (executed[q] < 0)
+                {
+                    continue;
+                }
+                held.Clear();
+                engine.HeldLocks(trace.Tasks[q].Tid, held);
+                foreach (var (name, write) in held)
+                {
+                    if (!open[q].ContainsKey(name))
+                    {
+                        open[q][name] = (executed[q], write, acquisitions++);
+                    }
+                }
+                if (open[q].Count > held.Count)
+                {
+                    foreach (var name in open[q].Keys.ToArray())
+                    {
+                        if (!held.Exists(h => h.Lock == name))
+                        {
+                            var section = open[q][name];
+                            AddSection(sections, name, new Section(q, section.Acquire, executed[q], section.Write, section.Order));
+                            open[q].Remove(name);
+                        }
+                    }
+                }
+            }
 
             foreach (var key in slots)
             {
@@ -208,8 +250,95 @@ internal static class Feasibility
             }
             need[p][l] = list;
         }
+        for (int q = 0; q < n; q++)
+        {
+            foreach (var (name, section) in open[q])
+            {
+                AddSection(sections, name, new Section(q, section.Acquire, programs[q].Length - 1, section.Write, section.Order));
+            }
+        }
+        for (int t = 0; t < n; t++)
+        {
+            for (int l = 0; l < need[t].Length; l++)
+            {
+                need[t][l] ??= [];
+            }
+        }
+        LockSections(programs, recordedTask, recordedLocal, need, sections);
         var compact = need.Select(task => task.Select(Compact).ToArray()).ToArray();
         return (compact, link);
+    }
+
+    /// <summary>A task's hold of a lock: the program ops that took and released it, whether for write, and its rank among
+    /// acquisitions in the recorded order.</summary>
+    private readonly record struct Section(int Task, int Acquire, int Release, bool Write, int Order);
+
+    private static void AddSection(Dictionary<string, List<Section>> sections, string name, Section section)
+    {
+        if (!sections.TryGetValue(name, out var list))
+        {
+            list = [];
+            sections.Add(name, list);
+        }
+        list.Add(section);
+    }
+
+    /// <summary>
+    /// Rule 7 (docs/exploration.md): when an op inside task A's hold of a lock needs — directly or through other needs —
+    /// task B to have got past an acquisition of the same lock that the trace shows before A's (and one of the two holds
+    /// is exclusive), A takes the lock only after B took it. Taken the other way round, A would hold the lock while
+    /// waiting for B, and B would wait for the lock: every such schedule deadlocks, so none is a schedule the kernel runs.
+    /// A that comes to the lock while B still holds it waits for it, as in replay. Needs are closed transitively (vector
+    /// clocks over the recorded order) and the rule is applied until nothing changes, since each need it adds can
+    /// make another hold depend on a third task.
+    /// </summary>
+    private static void LockSections(Op[][] programs, int[] recordedTask, int[] recordedLocal, List<(int, int)>[][] need,
+        Dictionary<string, List<Section>> sections)
+    {
+        int n = programs.Length;
+        var vec = programs.Select(p => new int[p.Length][]).ToArray();
+        bool changed = true;
+        while (changed)
+        {
+            changed = false;
+            for (int r = 0; r < recordedTask.Length; r++)
+            {
+                int p = recordedTask[r];
+                int l = recordedLocal[r];
+                var v = l > 0 ? (int[])vec[p][l - 1].Clone() : new int[n];
+                foreach (var (q, c) in need[p][l])
+                {
+                    if (c > 0)
+                    {
+                        var before = vec[q][c - 1];
+                        for (int i = 0; i < n; i++)
+                        {
+                            v[i] = Math.Max(v[i], before[i]);
+                        }
+                        v[q] = Math.Max(v[q], c);
+                    }
+                }
+                vec[p][l] = v;
+            }
+            foreach (var list in sections.Values)
+            {
+                foreach (var a in list)
+                {
+                    var within = vec[a.Task][a.Release];
+                    foreach (var b in list)
+                    {
+                        if (b.Task == a.Task || b.Order > a.Order || !(a.Write || b.Write)
+                            || programs[b.Task][b.Acquire].Has(OpFlags.Try) || within[b.Task] <= b.Acquire
+                            || vec[a.Task][a.Acquire][b.Task] > b.Acquire)
+                        {
+                            continue;
+                        }
+                        need[a.Task][a.Acquire].Add((b.Task, b.Acquire + 1));
+                        changed = true;
+                    }
+                }
+            }
+        }
     }
 
     private static bool IsVmaFlagsDecision(in Op op) =>
@@ -292,6 +421,14 @@ internal static class Feasibility
             case OpKind.TtuWalk:
             case OpKind.TtuMlockCheck:
                 Slot(op.Mm, op.Va, op.Level, engine, slots);
+                break;
+            case OpKind.PtlLock:
+            case OpKind.PtlUnlock:
+                // A split page-table lock is the lock of the table the walk finds: it reads the entry linking that table.
+                if (op.Table == 0 && !op.Has(OpFlags.UseReg) && op.Level < Level.Pud)
+                {
+                    Slot(op.Mm, op.Va, op.Level + 1, engine, slots);
+                }
                 break;
             case OpKind.Access:
             case OpKind.TlbFill:

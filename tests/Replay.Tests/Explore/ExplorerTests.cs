@@ -203,6 +203,33 @@ public class ExplorerTests
     }
 
     [SkippableTheory]
+    [InlineData(1UL)]
+    [InlineData(2UL)]
+    [InlineData(3UL)]
+    [InlineData(4UL)]
+    [InlineData(5UL)]
+    [InlineData(6UL)]
+    [InlineData(7UL)]
+    [InlineData(8UL)]
+    [InlineData(9UL)]
+    [InlineData(10UL)]
+    public void Dpor_RandomWorkload_NoScheduleDeadlocksOrIsRefused(ulong seed)
+    {
+        // The kernel does not deadlock on these workloads and every explored schedule must be one it can run: a
+        // schedule in which every task waits (a task took a lock before the task whose progress its critical section
+        // needs, feasibility rule 7) or which the model refuses (a split PTL taken before the PMD entry linking its
+        // table was stored, rule 4) is a schedule the feasibility rules should not have allowed. Seed 2 deadlocked in
+        // every schedule, seed 1 took a PTE lock of a table not yet linked.
+        var trace = RandomWorkloadTrace(seed, ops: 100);
+
+        var result = new Explorer(trace, KernelProfile.Parse("latest"), Arch.X86, new ExploreOptions { Bound = 2, Budget = 200 }).Run();
+
+        Assert.True(result.Deadlocked == 0, $"{result.Deadlocked} deadlocked, first: {result.DeadlockExample}");
+        Assert.True(result.Infeasible == 0, $"{result.Infeasible} infeasible, first: {result.InfeasibleExample}");
+        Assert.Equal(200, result.Schedules);
+    }
+
+    [SkippableTheory]
     [MemberData(nameof(BuggyCases))]
     public void Dpor_EveryViolation_IsOpenInTheProfileAndItsEmittedScheduleReplaysToIt(string name, string profile, Arch arch)
     {
