@@ -340,6 +340,7 @@ public sealed partial class ReplayEngine
             task.RegTryHeld = true;
         }
         task.Held.Add(new HeldLock { Lock = lk, Write = write, Exec = now });
+        Acquisitions?.Add((task.Tid, lk.Name, write, tryLock));
         return true;
     }
 

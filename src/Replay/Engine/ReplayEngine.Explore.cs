@@ -21,6 +21,10 @@ public sealed partial class ReplayEngine
         }
     }
 
+    /// <summary>When set, every lock acquisition is appended (task, lock name, for write, trylock), also those a step
+    /// takes and releases inside one program op: explore's feasibility analysis reads it.</summary>
+    internal List<(int Tid, string Lock, bool Write, bool Try)>? Acquisitions { get; set; }
+
     /// <summary>How far task <paramref name="tid"/> got inside its current step (changes when a parked step resumes).</summary>
     internal int MicroPosition(int tid) => _tasks.TryGetValue(tid, out var task) ? task.MicroPos : 0;
 

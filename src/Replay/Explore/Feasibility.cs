@@ -29,6 +29,7 @@ internal static class Feasibility
         // Objects with a lifetime (mm, table, page; ids are reused): creator, uses since, last destroyer.
         var lives = new Dictionary<(int Kind, long Id), Life>();
         var vmas = new List<(int Mm, ulong Start, ulong End, int Task, int Local)>();
+        var vmaUsers = new List<int[]>();
         var lastOnCpu = new Dictionary<int, (int Task, int Local)>();
         var decisions = new Dictionary<(int Mm, ulong Vma), List<(int Task, int Local)>>();
         var flagsWriter = new Dictionary<(int Mm, ulong Vma), (int Task, int Local)>();
@@ -40,7 +41,8 @@ internal static class Feasibility
         }
         var slots = new List<(int Kind, long A, long B)>();
         // Lock sections (rule 7): per task the locks it holds and the op that took each; per lock the sections closed so far.
-        var open = Enumerable.Range(0, n).Select(_ => new Dictionary<string, (int Acquire, bool Write, int Order)>(StringComparer.Ordinal)).ToArray();
+        var open = Enumerable.Range(0, n).Select(_ => new Dictionary<string, (int Acquire, bool Write, bool Try, int Order)>(StringComparer.Ordinal)).ToArray();
+        engine.Acquisitions = [];
         var sections = new Dictionary<string, List<Section>>(StringComparer.Ordinal);
         var executed = Enumerable.Repeat(-1, n).ToArray();
         var held = new List<(string Lock, bool Write)>();
@@ -143,6 +145,7 @@ internal static class Feasibility
                         break;
                 }
             }
+            int usedVma = -1;
             if (op.Mm != 0 && op.Kind != OpKind.VmaCreate)
             {
                 for (int v = vmas.Count - 1; v >= 0; v--)
@@ -151,9 +154,32 @@ internal static class Feasibility
                     if (vma.Mm == op.Mm && op.Va >= vma.Start && op.Va < vma.End)
                     {
                         After((vma.Task, vma.Local));
+                        usedVma = v;
                         break;
                     }
                 }
+            }
+            // A VMA's removal follows every use of an address inside it (an access after munmap is a SIGSEGV).
+            if (op.Kind == OpKind.VmaRemove)
+            {
+                ulong end = op.Va + Math.Max(op.Len, 1UL);
+                for (int v = 0; v < vmas.Count; v++)
+                {
+                    if (vmas[v].Mm == op.Mm && vmas[v].Start < end && op.Va < vmas[v].End)
+                    {
+                        for (int q = 0; q < n; q++)
+                        {
+                            if (q != p && vmaUsers[v][q] > 0)
+                            {
+                                list.Add((q, vmaUsers[v][q]));
+                            }
+                        }
+                    }
+                }
+            }
+            if (usedVma >= 0)
+            {
+                vmaUsers[usedVma][p] = l + 1;
             }
             // An entry store follows the store it overwrote (a read-modify-write saw it), when that was an explicit
             // store of the trace; kernel steps re-run from the state, so two steps on one slot stay free.
@@ -190,33 +216,39 @@ internal static class Feasibility
 
             engine.Execute(op);
             executed[p] = l;
-            // Any task may have taken or released a lock in this op (a parked task resumes inside the op that freed it):
-            // its current program op is the one that did.
+            // Any task may have taken or released a lock in this op (a parked task resumes inside the op that freed
+            // it): its current program op is the one that did. A step may take and release a lock inside one op (a
+            // ttu_walk's PTE lock): that hold is a section of that op alone.
+            foreach (var (tid, name, write, isTry) in engine.Acquisitions)
+            {
+                int q = tidToTask[tid];
+                held.Clear();
+                engine.HeldLocks(tid, held);
+                if (held.Exists(h => h.Lock == name))
+                {
+                    open[q][name] = (executed[q], write, isTry, acquisitions++);
+                }
+                else
+                {
+                    AddSection(sections, name, new Section(q, executed[q], executed[q], write, isTry, acquisitions++));
+                }
+            }
+            engine.Acquisitions.Clear();
             for (int q = 0; q < n; q++)
             {
-                if (executed[q] < 0)
+                if (executed[q] < 0 || open[q].Count == 0)
                 {
                     continue;
                 }
                 held.Clear();
                 engine.HeldLocks(trace.Tasks[q].Tid, held);
-                foreach (var (name, write) in held)
+                foreach (var name in open[q].Keys.ToArray())
                 {
-                    if (!open[q].ContainsKey(name))
+                    if (!held.Exists(h => h.Lock == name))
                     {
-                        open[q][name] = (executed[q], write, acquisitions++);
-                    }
-                }
-                if (open[q].Count > held.Count)
-                {
-                    foreach (var name in open[q].Keys.ToArray())
-                    {
-                        if (!held.Exists(h => h.Lock == name))
-                        {
-                            var section = open[q][name];
-                            AddSection(sections, name, new Section(q, section.Acquire, executed[q], section.Write, section.Order));
-                            open[q].Remove(name);
-                        }
+                        var section = open[q][name];
+                        AddSection(sections, name, new Section(q, section.Acquire, executed[q], section.Write, section.Try, section.Order));
+                        open[q].Remove(name);
                     }
                 }
             }
@@ -247,6 +279,7 @@ internal static class Feasibility
             if (op.Kind == OpKind.VmaCreate)
             {
                 vmas.Add((op.Mm, op.Va, op.Va + op.Len, p, l));
+                vmaUsers.Add(new int[n]);
             }
             need[p][l] = list;
         }
@@ -254,7 +287,7 @@ internal static class Feasibility
         {
             foreach (var (name, section) in open[q])
             {
-                AddSection(sections, name, new Section(q, section.Acquire, programs[q].Length - 1, section.Write, section.Order));
+                AddSection(sections, name, new Section(q, section.Acquire, programs[q].Length - 1, section.Write, section.Try, section.Order));
             }
         }
         for (int t = 0; t < n; t++)
@@ -271,7 +304,7 @@ internal static class Feasibility
 
     /// <summary>A task's hold of a lock: the program ops that took and released it, whether for write, and its rank among
     /// acquisitions in the recorded order.</summary>
-    private readonly record struct Section(int Task, int Acquire, int Release, bool Write, int Order);
+    private readonly record struct Section(int Task, int Acquire, int Release, bool Write, bool Try, int Order);
 
     private static void AddSection(Dictionary<string, List<Section>> sections, string name, Section section)
     {
@@ -328,7 +361,7 @@ internal static class Feasibility
                     foreach (var b in list)
                     {
                         if (b.Task == a.Task || b.Order > a.Order || !(a.Write || b.Write)
-                            || programs[b.Task][b.Acquire].Has(OpFlags.Try) || within[b.Task] <= b.Acquire
+                            || b.Try || within[b.Task] <= b.Acquire
                             || vec[a.Task][a.Acquire][b.Task] > b.Acquire)
                         {
                             continue;
