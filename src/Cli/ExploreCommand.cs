@@ -167,6 +167,10 @@ internal static class ExploreCommand
             {
                 o.WriteLine("  first infeasible schedule: " + why);
             }
+            if (x.DeadlockExample is { } waits)
+            {
+                o.WriteLine("  first deadlocked schedule: " + waits);
+            }
             foreach (var v in x.Violations)
             {
                 o.WriteLine();

@@ -127,7 +127,7 @@ public sealed partial class ReplayEngine
                         Inconsistent(op, $"{Name(op.Kind)} of 0x{op.Va:x} in mm{op.Mm}: no VMA contains that address", [_exec - 1]);
                         return true;
                     }
-                    vma.Lock ??= new LockObj($"vma lock of [0x{vma.Start:x},0x{vma.End:x})");
+                    vma.Lock ??= new LockObj($"vma lock of mm{op.Mm} [0x{vma.Start:x},0x{vma.End:x})");
                     return op.Kind == OpKind.VmaLock ? Lock(task, op, vma.Lock, op.Has(OpFlags.Write)) : Unlock(task, op, vma.Lock);
                 }
             case OpKind.RmapLock:
@@ -342,6 +342,7 @@ public sealed partial class ReplayEngine
             task.RegTryHeld = true;
         }
         task.Held.Add(new HeldLock { Lock = lk, Write = write, Exec = now });
+        Acquisitions?.Add((task.Tid, lk.Name, write, tryLock));
         return true;
     }
 

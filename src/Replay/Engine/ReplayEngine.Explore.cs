@@ -6,6 +6,25 @@ public sealed partial class ReplayEngine
     /// <summary>Whether task <paramref name="tid"/> is parked inside a step (a lock, an IPI, a grace period).</summary>
     internal bool IsBlocked(int tid) => _tasks.TryGetValue(tid, out var task) && task.Blocked;
 
+    /// <summary>What parked task <paramref name="tid"/> waits for (empty when it is not parked).</summary>
+    internal string BlockedOn(int tid) => _tasks.TryGetValue(tid, out var task) && task.Blocked ? task.BlockedOn : "";
+
+    /// <summary>The locks task <paramref name="tid"/> holds now, by name (unique per lock), with whether for write.</summary>
+    internal void HeldLocks(int tid, List<(string Lock, bool Write)> into)
+    {
+        if (_tasks.TryGetValue(tid, out var task))
+        {
+            foreach (var held in task.Held)
+            {
+                into.Add((held.Lock.Name, held.Write));
+            }
+        }
+    }
+
+    /// <summary>When set, every lock acquisition is appended (task, lock name, for write, trylock), also those a step
+    /// takes and releases inside one program op: explore's feasibility analysis reads it.</summary>
+    internal List<(int Tid, string Lock, bool Write, bool Try)>? Acquisitions { get; set; }
+
     /// <summary>How far task <paramref name="tid"/> got inside its current step (changes when a parked step resumes).</summary>
     internal int MicroPosition(int tid) => _tasks.TryGetValue(tid, out var task) ? task.MicroPos : 0;
 
@@ -44,12 +63,54 @@ public sealed partial class ReplayEngine
         return true;
     }
 
+    /// <summary>The tables a walk of <paramref name="mm"/> for <paramref name="va"/> down to <paramref name="level"/> visits
+    /// now, from the root, into <paramref name="into"/>; true when it reaches the level-<paramref name="level"/> table (the last one added).</summary>
+    internal bool WalkTables(int mm, ulong va, Level level, List<int> into)
+    {
+        if (GetMm(mm) is not { } state)
+        {
+            return false;
+        }
+        var t = GetTable(state.Root);
+        while (t is not null && t.State != TableState.Freed && t.Level >= level)
+        {
+            into.Add(t.Id);
+            if (t.Level == level)
+            {
+                return true;
+            }
+            long e = t.Entries[IndexOf(va, t.Level)];
+            if (EntryValue.KindOf(e) != EntryKind.Table)
+            {
+                return false;
+            }
+            t = GetTable((int)EntryValue.Payload(e));
+        }
+        return false;
+    }
+
+    /// <summary>Entry <paramref name="index"/> of table <paramref name="table"/> now (none when the table is unknown or freed).</summary>
+    internal long EntryOf(int table, int index) =>
+        GetTable(table) is { } t && t.State != TableState.Freed && (uint)index < (uint)t.Entries.Length ? t.Entries[index] : EntryValue.None;
+
+    /// <summary>Ids of the tables queued for freeing after an RCU grace period.</summary>
+    internal void RcuPendingTables(List<int> into)
+    {
+        foreach (var (id, _) in _rcuPending)
+        {
+            into.Add(id);
+        }
+    }
+
     /// <summary>The value of <paramref name="va"/>'s level-<paramref name="level"/> entry in mm <paramref name="mm"/> now (none when unreachable).</summary>
     internal long EntryNow(int mm, ulong va, Level level) =>
         GetMm(mm) is { } state && TryWalk(state, va, level, out var t, out int idx) ? t.Entries[idx] : EntryValue.None;
 
     /// <summary>The rmap object of the VMA of mm <paramref name="mm"/> containing <paramref name="va"/> now (0: none).</summary>
     internal int VmaRmap(int mm, ulong va) => GetMm(mm)?.FindVma(va)?.Rmap ?? 0;
+
+    /// <summary>The start of the VMA of mm <paramref name="mm"/> containing <paramref name="va"/> now (0: none).</summary>
+    internal ulong VmaStart(int mm, ulong va) => GetMm(mm)?.FindVma(va)?.Start ?? 0;
 
     /// <summary>The level of table <paramref name="table"/> (PTE when unknown).</summary>
     internal Level TableLevel(int table) => GetTable(table)?.Level ?? Level.Pte;

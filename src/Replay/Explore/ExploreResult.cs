@@ -79,6 +79,9 @@ public sealed class ExploreResult
     /// <summary>Schedules in which every remaining task waited.</summary>
     public long Deadlocked { get; internal set; }
 
+    /// <summary>For the first deadlocked schedule: what each remaining task waited for, or null.</summary>
+    public string? DeadlockExample { get; internal set; }
+
     /// <summary>Distinct Mazurkiewicz traces (equivalence classes of complete schedules under the independence relation) seen.</summary>
     public long DistinctTraces { get; internal set; }
 

@@ -445,6 +445,29 @@ public sealed class Explorer
         Complete(result);
     }
 
+    /// <summary>What each unfinished task waits for: the lock or section it is parked on, or the ops of other tasks its
+    /// next op needs first (feasibility).</summary>
+    private string DeadlockMessage()
+    {
+        var parts = new List<string>();
+        for (int t = 0; t < _n; t++)
+        {
+            if (_engine.IsBlocked(_tids[t]))
+            {
+                parts.Add(string.Create(CultureInfo.InvariantCulture,
+                    $"{_tids[t]} parked in {OpSpec.NameOf(_current[t].Kind)} on {_engine.BlockedOn(_tids[t])}"));
+            }
+            else if (_pos[t] < _programs[t].Length)
+            {
+                var waits = _need[t][_pos[t]].Where(w => _pos[w.Task] < w.Count)
+                    .Select(w => string.Create(CultureInfo.InvariantCulture, $"{_tids[w.Task]}'s op {w.Count} (at {_pos[w.Task]})"));
+                parts.Add(string.Create(CultureInfo.InvariantCulture,
+                    $"{_tids[t]}'s op {_pos[t] + 1} ({OpSpec.NameOf(_programs[t][_pos[t]].Kind)}) needs {string.Join(", ", waits)}"));
+            }
+        }
+        return string.Join("; ", parts);
+    }
+
     private string InconsistentMessage()
     {
         var findings = _engine.Findings;
@@ -800,6 +823,7 @@ public sealed class Explorer
         {
             // Every remaining task waits: keep what was found before, skip the quiescence checks.
             result.Deadlocked++;
+            result.DeadlockExample ??= DeadlockMessage();
             findings.AddRange(_engine.Findings);
         }
         else

@@ -29,6 +29,7 @@ internal static class Feasibility
         // Objects with a lifetime (mm, table, page; ids are reused): creator, uses since, last destroyer.
         var lives = new Dictionary<(int Kind, long Id), Life>();
         var vmas = new List<(int Mm, ulong Start, ulong End, int Task, int Local)>();
+        var vmaUsers = new List<int[]>();
         var lastOnCpu = new Dictionary<int, (int Task, int Local)>();
         var decisions = new Dictionary<(int Mm, ulong Vma), List<(int Task, int Local)>>();
         var flagsWriter = new Dictionary<(int Mm, ulong Vma), (int Task, int Local)>();
@@ -39,6 +40,18 @@ internal static class Feasibility
             lastRead[t] = (-1, 0);
         }
         var slots = new List<(int Kind, long A, long B)>();
+        // Lock sections (rule 7): per task the locks it holds and the op that took each; per lock the sections closed so far.
+        var open = Enumerable.Range(0, n).Select(_ => new Dictionary<string, (int Acquire, bool Write, bool Try, int Order)>(StringComparer.Ordinal)).ToArray();
+        engine.Acquisitions = [];
+        var sections = new Dictionary<string, List<Section>>(StringComparer.Ordinal);
+        var executed = Enumerable.Repeat(-1, n).ToArray();
+        var held = new List<(string Lock, bool Write)>();
+        var tidToTask = new Dictionary<int, int>();
+        for (int t = 0; t < n; t++)
+        {
+            tidToTask[trace.Tasks[t].Tid] = t;
+        }
+        int acquisitions = 0;
         var ops = trace.Ops;
         for (int r = 0; r < ops.Length; r++)
         {
@@ -132,6 +145,7 @@ internal static class Feasibility
                         break;
                 }
             }
+            int usedVma = -1;
             if (op.Mm != 0 && op.Kind != OpKind.VmaCreate)
             {
                 for (int v = vmas.Count - 1; v >= 0; v--)
@@ -140,9 +154,32 @@ internal static class Feasibility
                     if (vma.Mm == op.Mm && op.Va >= vma.Start && op.Va < vma.End)
                     {
                         After((vma.Task, vma.Local));
+                        usedVma = v;
                         break;
                     }
                 }
+            }
+            // A VMA's removal follows every use of an address inside it (an access after munmap is a SIGSEGV).
+            if (op.Kind == OpKind.VmaRemove)
+            {
+                ulong end = op.Va + Math.Max(op.Len, 1UL);
+                for (int v = 0; v < vmas.Count; v++)
+                {
+                    if (vmas[v].Mm == op.Mm && vmas[v].Start < end && op.Va < vmas[v].End)
+                    {
+                        for (int q = 0; q < n; q++)
+                        {
+                            if (q != p && vmaUsers[v][q] > 0)
+                            {
+                                list.Add((q, vmaUsers[v][q]));
+                            }
+                        }
+                    }
+                }
+            }
+            if (usedVma >= 0)
+            {
+                vmaUsers[usedVma][p] = l + 1;
             }
             // An entry store follows the store it overwrote (a read-modify-write saw it), when that was an explicit
             // store of the trace; kernel steps re-run from the state, so two steps on one slot stay free.
@@ -178,6 +215,43 @@ internal static class Feasibility
             }
 
             engine.Execute(op);
+            executed[p] = l;
+            // Any task may have taken or released a lock in this op (a parked task resumes inside the op that freed
+            // it): its current program op is the one that did. A step may take and release a lock inside one op (a
+            // ttu_walk's PTE lock): that hold is a section of that op alone.
+            foreach (var (tid, name, write, isTry) in engine.Acquisitions)
+            {
+                int q = tidToTask[tid];
+                held.Clear();
+                engine.HeldLocks(tid, held);
+                if (held.Exists(h => h.Lock == name))
+                {
+                    open[q][name] = (executed[q], write, isTry, acquisitions++);
+                }
+                else
+                {
+                    AddSection(sections, name, new Section(q, executed[q], executed[q], write, isTry, acquisitions++));
+                }
+            }
+            engine.Acquisitions.Clear();
+            for (int q = 0; q < n; q++)
+            {
+                if (executed[q] < 0 || open[q].Count == 0)
+                {
+                    continue;
+                }
+                held.Clear();
+                engine.HeldLocks(trace.Tasks[q].Tid, held);
+                foreach (var name in open[q].Keys.ToArray())
+                {
+                    if (!held.Exists(h => h.Lock == name))
+                    {
+                        var section = open[q][name];
+                        AddSection(sections, name, new Section(q, section.Acquire, executed[q], section.Write, section.Try, section.Order));
+                        open[q].Remove(name);
+                    }
+                }
+            }
 
             foreach (var key in slots)
             {
@@ -205,11 +279,99 @@ internal static class Feasibility
             if (op.Kind == OpKind.VmaCreate)
             {
                 vmas.Add((op.Mm, op.Va, op.Va + op.Len, p, l));
+                vmaUsers.Add(new int[n]);
             }
             need[p][l] = list;
         }
+        for (int q = 0; q < n; q++)
+        {
+            foreach (var (name, section) in open[q])
+            {
+                AddSection(sections, name, new Section(q, section.Acquire, programs[q].Length - 1, section.Write, section.Try, section.Order));
+            }
+        }
+        for (int t = 0; t < n; t++)
+        {
+            for (int l = 0; l < need[t].Length; l++)
+            {
+                need[t][l] ??= [];
+            }
+        }
+        LockSections(programs, recordedTask, recordedLocal, need, sections);
         var compact = need.Select(task => task.Select(Compact).ToArray()).ToArray();
         return (compact, link);
+    }
+
+    /// <summary>A task's hold of a lock: the program ops that took and released it, whether for write, and its rank among
+    /// acquisitions in the recorded order.</summary>
+    private readonly record struct Section(int Task, int Acquire, int Release, bool Write, bool Try, int Order);
+
+    private static void AddSection(Dictionary<string, List<Section>> sections, string name, Section section)
+    {
+        if (!sections.TryGetValue(name, out var list))
+        {
+            list = [];
+            sections.Add(name, list);
+        }
+        list.Add(section);
+    }
+
+    /// <summary>
+    /// Rule 7 (docs/exploration.md): when an op inside task A's hold of a lock needs — directly or through other needs —
+    /// task B to have got past an acquisition of the same lock that the trace shows before A's (and one of the two holds
+    /// is exclusive), A takes the lock only after B took it. Taken the other way round, A would hold the lock while
+    /// waiting for B, and B would wait for the lock: every such schedule deadlocks, so none is a schedule the kernel runs.
+    /// A that comes to the lock while B still holds it waits for it, as in replay. Needs are closed transitively (vector
+    /// clocks over the recorded order) and the rule is applied until nothing changes, since each need it adds can
+    /// make another hold depend on a third task.
+    /// </summary>
+    private static void LockSections(Op[][] programs, int[] recordedTask, int[] recordedLocal, List<(int, int)>[][] need,
+        Dictionary<string, List<Section>> sections)
+    {
+        int n = programs.Length;
+        var vec = programs.Select(p => new int[p.Length][]).ToArray();
+        bool changed = true;
+        while (changed)
+        {
+            changed = false;
+            for (int r = 0; r < recordedTask.Length; r++)
+            {
+                int p = recordedTask[r];
+                int l = recordedLocal[r];
+                var v = l > 0 ? (int[])vec[p][l - 1].Clone() : new int[n];
+                foreach (var (q, c) in need[p][l])
+                {
+                    if (c > 0)
+                    {
+                        var before = vec[q][c - 1];
+                        for (int i = 0; i < n; i++)
+                        {
+                            v[i] = Math.Max(v[i], before[i]);
+                        }
+                        v[q] = Math.Max(v[q], c);
+                    }
+                }
+                vec[p][l] = v;
+            }
+            foreach (var list in sections.Values)
+            {
+                foreach (var a in list)
+                {
+                    var within = vec[a.Task][a.Release];
+                    foreach (var b in list)
+                    {
+                        if (b.Task == a.Task || b.Order > a.Order || !(a.Write || b.Write)
+                            || b.Try || within[b.Task] <= b.Acquire
+                            || vec[a.Task][a.Acquire][b.Task] > b.Acquire)
+                        {
+                            continue;
+                        }
+                        need[a.Task][a.Acquire].Add((b.Task, b.Acquire + 1));
+                        changed = true;
+                    }
+                }
+            }
+        }
     }
 
     private static bool IsVmaFlagsDecision(in Op op) =>
@@ -292,6 +454,14 @@ internal static class Feasibility
             case OpKind.TtuWalk:
             case OpKind.TtuMlockCheck:
                 Slot(op.Mm, op.Va, op.Level, engine, slots);
+                break;
+            case OpKind.PtlLock:
+            case OpKind.PtlUnlock:
+                // A split page-table lock is the lock of the table the walk finds: it reads the entry linking that table.
+                if (op.Table == 0 && !op.Has(OpFlags.UseReg) && op.Level < Level.Pud)
+                {
+                    Slot(op.Mm, op.Va, op.Level + 1, engine, slots);
+                }
                 break;
             case OpKind.Access:
             case OpKind.TlbFill:

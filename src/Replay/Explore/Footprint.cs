@@ -39,6 +39,12 @@ internal sealed class Footprint
         Gen = 11,
         // The TLB and walk-cache entries of one mm on one CPU (id = mm << 8 | cpu).
         Tlb = 12,
+        // Whether one CPU runs (or lazily keeps) one mm: its bit of mm_cpumask (id = mm << 8 | cpu).
+        CpuMask = 13,
+        // A split page-table lock: the lock of one table (id = table).
+        Ptl = 14,
+        // One VMA's per-VMA lock (id = mm << 36 | start page).
+        VmaLock = 15,
     }
 
     public int Count => _keys.Count;
@@ -100,17 +106,24 @@ internal sealed class Footprint
         Clear();
         _cpus = cpus;
         int mm = op.Mm;
+        bool entry = IsEntryOp(op);
         if (op.Table != 0 && !OpSpec.IsKernelStep(op.Kind))
         {
-            // A table named by id: itself, and the mm it is linked into now (entries of a linked table are the mm's).
+            // A table named by id: itself, and the mm it is linked into now (entries of a linked table are the mm's;
+            // an entry op reads the mm's tables as a whole, which steps that rewrite them write).
             bool write = op.Kind != OpKind.EntryRead;
             Add(Obj.Table, op.Table, write);
             int owner = engine.TableOwner(op.Table);
             if (owner != 0)
             {
-                Add(Obj.Tables, owner, write);
+                Add(Obj.Tables, owner, write && !entry);
                 mm = mm == 0 ? owner : mm;
             }
+        }
+        if (entry)
+        {
+            AddEntry(op, engine, mm);
+            return;
         }
         switch (op.Kind)
         {
@@ -121,17 +134,20 @@ internal sealed class Footprint
             case OpKind.CtxSwitch:
                 {
                     Add(Obj.Cpu, op.Cpu);
-                    // Switching in catches the CPU up with the mm's tlb_gen (drops stale entries); leaving the
-                    // previous mm touches its cpumask.
+                    // Switching in reads the mm's tlb_gen to catch this CPU up with it (drops stale entries); leaving
+                    // the previous mm and entering the next change this CPU's bits of their cpumasks. Switches on
+                    // different CPUs commute; each conflicts with the flushes of those mms (which read the bits).
                     int previous = engine.LoadedMm(op.Cpu);
                     if (previous != 0)
                     {
-                        Add(Obj.Gen, previous);
+                        Add(Obj.Gen, previous, write: false);
+                        Add(Obj.CpuMask, ((long)previous << 8) | (uint)op.Cpu);
                         AddTlb(previous, op.Cpu);
                     }
                     if (mm != 0)
                     {
-                        Add(Obj.Gen, mm);
+                        Add(Obj.Gen, mm, write: false);
+                        Add(Obj.CpuMask, ((long)mm << 8) | (uint)op.Cpu);
                         AddTlb(mm, op.Cpu);
                     }
                     break;
@@ -142,7 +158,9 @@ internal sealed class Footprint
                 break;
             case OpKind.VmaLock:
             case OpKind.VmaUnlock:
-                Add(Obj.MmLock, mm);
+                // The lock of the VMA containing the address; locks of different VMAs are independent.
+                Add(Obj.VmaLock, ((long)mm << 36) | (long)(engine.VmaStart(mm, op.Va) >> 12));
+                Add(Obj.MmLock, mm, write: false);
                 Add(Obj.Vmas, mm, write: false);
                 break;
             case OpKind.RmapLock:
@@ -198,10 +216,17 @@ internal sealed class Footprint
                 Add(Obj.Sections, 0);
                 break;
             case OpKind.RcuGpEnd:
-                // Waits for every open section, then frees the tables queued by any mm (walk caches are checked).
+                // Waits for every open section, then frees the tables queued by any mm (each CPU's walk caches are
+                // checked for them, not changed).
                 Add(Obj.Sections, 0);
                 Add(Obj.Rcu, 0);
-                AddEveryTlb(engine, write: true);
+                AddEveryTlb(engine, write: false);
+                _scratch.Clear();
+                engine.RcuPendingTables(_scratch);
+                foreach (int table in _scratch)
+                {
+                    Add(Obj.Table, table);
+                }
                 break;
             case OpKind.TableAlloc:
                 break;
@@ -209,17 +234,11 @@ internal sealed class Footprint
                 Add(Obj.Rcu, 0);
                 AddEveryTlb(engine, write: false);
                 break;
-            case OpKind.EntryRead:
-                // A read, locked or lockless (the I3 observation it records is the task's own).
-                if (op.Table == 0)
-                {
-                    Add(Obj.Tables, mm, write: false);
-                }
-                break;
             case OpKind.Access:
             case OpKind.TlbFill:
-                // A hardware walk reads the tables and the mm's tlb_gen and fills this CPU's TLB.
+                // A hardware walk reads the tables it visits and the mm's tlb_gen and fills this CPU's TLB.
                 Add(Obj.Tables, mm, write: false);
+                AddWalk(engine, mm, op.Va, Level.Pte, write: false);
                 Add(Obj.Gen, mm, write: false);
                 Add(Obj.Cpu, op.Cpu, write: false);
                 AddTlb(mm, op.Cpu);
@@ -318,6 +337,120 @@ internal sealed class Footprint
     }
 
     private IReadOnlyList<int> _cpus = [];
+    private readonly List<int> _walk = [];
+
+    /// <summary>
+    /// Primitives on one entry slot (an entry store, a populate, a read, a split page-table lock): these touch the one
+    /// table the slot is in and read the tables above it, so ops on different tables of one mm are independent.
+    /// Steps, moves and ops on the mm-wide page_table_lock keep the mm's tables as a whole.
+    /// </summary>
+    private static bool IsEntryOp(in Op op) => op.Kind switch
+    {
+        OpKind.PteSet or OpKind.PteClear or OpKind.PteSetSwap or OpKind.EntryRead => !op.Has(OpFlags.UseReg),
+        OpKind.PmdPopulate or OpKind.PmdClear or OpKind.PmdSetHuge or OpKind.PudPopulate or OpKind.PudClear
+            or OpKind.PudSetHuge or OpKind.P4dPopulate or OpKind.PgdPopulate => op.Table != 0 || op.Kind is OpKind.PmdClear
+            or OpKind.PmdSetHuge or OpKind.PudClear or OpKind.PudSetHuge,
+        OpKind.PtlLock or OpKind.PtlUnlock => op.Table == 0 && !op.Has(OpFlags.UseReg) && op.Level < Level.Pud,
+        _ => false,
+    };
+
+    /// <summary>
+    /// An entry op: the mm's tables as a whole (read: a step that rewrites them conflicts), every table its walk visits
+    /// now (read), the table holding its slot (written unless it is a read), and for a store what the old entry
+    /// pointed to — the page a leaf mapped (its unmap is recorded there) or the table it linked (unlinked) — and the
+    /// page a new leaf maps.
+    /// </summary>
+    private void AddEntry(in Op op, ReplayEngine engine, int mm)
+    {
+        bool write = op.Kind != OpKind.EntryRead;
+        Level level = op.Kind switch
+        {
+            OpKind.PteSet or OpKind.PteClear or OpKind.PteSetSwap => Level.Pte,
+            OpKind.PmdPopulate or OpKind.PmdClear or OpKind.PmdSetHuge => Level.Pmd,
+            OpKind.PudPopulate or OpKind.PudClear or OpKind.PudSetHuge => Level.Pud,
+            OpKind.P4dPopulate => Level.P4d,
+            OpKind.PgdPopulate => Level.Pgd,
+            _ => op.Level,
+        };
+        if (op.Pfn != 0)
+        {
+            Add(Obj.Page, (long)op.Pfn);
+        }
+        bool named = op.Table != 0 && op.Kind is OpKind.PteSet or OpKind.PteClear or OpKind.PteSetSwap or OpKind.EntryRead;
+        if (named)
+        {
+            // Addressed by table id (handled above); a store also touches what the old entry pointed to.
+            Add(Obj.Ptl, op.Table, write: false);
+            if (write)
+            {
+                AddOld(engine.EntryOf(op.Table, op.Index));
+            }
+            return;
+        }
+        if (mm == 0)
+        {
+            return;
+        }
+        Add(Obj.Tables, mm, write: false);
+        if (op.Kind is OpKind.PtlLock or OpKind.PtlUnlock)
+        {
+            // The walk to the table (read) and that table's lock, not its entries.
+            _walk.Clear();
+            if (engine.WalkTables(mm, op.Va, level, _walk))
+            {
+                for (int i = 0; i < _walk.Count - 1; i++)
+                {
+                    Add(Obj.Table, _walk[i], write: false);
+                }
+                Add(Obj.Ptl, _walk[^1]);
+            }
+            else
+            {
+                foreach (int table in _walk)
+                {
+                    Add(Obj.Table, table, write: false);
+                }
+            }
+            return;
+        }
+        if (AddWalk(engine, mm, op.Va, level, write))
+        {
+            // Whether the slot's lock is held (and by whom) is what I3 and the unmap records look at.
+            Add(Obj.Ptl, _walk[^1], write: false);
+            if (write)
+            {
+                AddOld(engine.EntryNow(mm, op.Va, level));
+            }
+        }
+    }
+
+    private void AddOld(long old)
+    {
+        switch (EntryValue.KindOf(old))
+        {
+            case EntryKind.Leaf:
+                Add(Obj.Page, EntryValue.Payload(old));
+                break;
+            case EntryKind.Table:
+                Add(Obj.Table, EntryValue.Payload(old));
+                break;
+            default:
+                break;
+        }
+    }
+
+    /// <summary>Reads every table the walk visits now; the level-<paramref name="level"/> one is written when
+    /// <paramref name="write"/>. True when the walk reaches that level.</summary>
+    private bool AddWalk(ReplayEngine engine, int mm, ulong va, Level level, bool write)
+    {
+        _walk.Clear();
+        bool reached = engine.WalkTables(mm, va, level, _walk);
+        for (int i = 0; i < _walk.Count; i++)
+        {
+            Add(Obj.Table, _walk[i], write && reached && i == _walk.Count - 1);
+        }
+        return reached;
+    }
 
     private void AddSpare(in Op op)
     {
@@ -337,6 +470,7 @@ internal sealed class Footprint
         foreach (int cpu in _cpus)
         {
             AddTlb(mm, cpu);
+            Add(Obj.CpuMask, ((long)mm << 8) | (uint)cpu, write: false);
         }
         Add(Obj.Sections, 0);
     }
@@ -350,6 +484,7 @@ internal sealed class Footprint
         foreach (int cpu in _cpus)
         {
             AddTlb(mm, cpu);
+            Add(Obj.CpuMask, ((long)mm << 8) | (uint)cpu);
         }
     }
 
@@ -362,6 +497,10 @@ internal sealed class Footprint
             foreach (int cpu in _cpus)
             {
                 Add(Obj.Tlb, ((long)mm << 8) | (uint)cpu, write);
+                if (write)
+                {
+                    Add(Obj.CpuMask, ((long)mm << 8) | (uint)cpu, write: false);
+                }
             }
             if (write)
             {
