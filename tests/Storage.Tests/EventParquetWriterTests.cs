@@ -176,6 +176,38 @@ public sealed class EventParquetWriterTests
     }
 
     [SkippableFact]
+    public void Write_ArgsListsRepeatingInterleaved_EachRowKeepsItsOwnArgs()
+    {
+        // A trace.dat buffer gives most events the same instance name (the same string instances) and some events
+        // more fields: the encoder reuses the JSON of recent identical lists, which must never hand a row another
+        // row's args, across row groups too (a group is 1,000 rows here).
+        using var dir = new TempDirectory();
+        using var connection = DuckDbConnection.OpenInMemory();
+        var random = new Random(20261205);
+        string[] keys = ["instance", "mm_id", "curr", "member", "size"];
+        string[] values = [.. Enumerable.Range(0, 12).Select(n => $"value-{n}")];
+
+        var (fileOnly, tableOnly, rows) = WriteBoth(dir.Combine("e.parquet"), Rows(25_000, (row, i) =>
+        {
+            TestData.Fill(row, i);
+            row.Args.Clear();
+            int kind = random.Next(8);
+            if (kind == 0)
+            {
+                return;
+            }
+            row.AddArg(keys[0], values[kind % 3]);
+            for (int k = 1; k < kind % 5; k++)
+            {
+                // Repeating instances (the pool) and fresh strings of the same text (equal, not identical).
+                row.AddArg(keys[k], random.Next(2) == 0 ? values[random.Next(values.Length)] : $"value-{random.Next(values.Length)}");
+            }
+        }), new EventParquetOptions { RowGroupSize = 1_000, Threads = 2 }, connection);
+
+        Assert.Equal((0L, 0L, 25_000L), (fileOnly, tableOnly, rows));
+    }
+
+    [SkippableFact]
     public void Complete_RowGroupsInWriteOrder_WithStatisticsDuckDbUses()
     {
         using var dir = new TempDirectory();

@@ -7,12 +7,15 @@ namespace Pipeline.Ingest.Catalog;
 /// <summary>
 /// A direct-mapped cache from UTF-8 bytes to strings: comms, event names, field names and the small set of
 /// symbolic values repeat on almost every line, so looking them up instead of decoding them keeps parsing
-/// allocation-free. A colliding entry is simply replaced, so memory stays fixed whatever the input.
+/// allocation-free. A colliding entry is simply replaced, so memory stays fixed whatever the input. The keys live
+/// in one flat array (a slot of <c>maxKeyLength</c> bytes each): a miss, which unique values such as page
+/// addresses make on almost every event, then allocates only the string it returns.
 /// </summary>
 internal sealed class Utf8Cache<T>
     where T : class
 {
-    private readonly byte[]?[] _keys;
+    private readonly byte[] _keys;
+    private readonly int[] _keyLengths;
     private readonly T?[] _values;
     private readonly Func<string, T> _factory;
     private readonly int _mask;
@@ -22,7 +25,8 @@ internal sealed class Utf8Cache<T>
     public Utf8Cache(Func<string, T> factory, int sizePow2 = 4096, int maxKeyLength = 64)
     {
         _factory = factory;
-        _keys = new byte[sizePow2][];
+        _keys = new byte[sizePow2 * maxKeyLength];
+        _keyLengths = new int[sizePow2];
         _values = new T[sizePow2];
         _mask = sizePow2 - 1;
         _maxKeyLength = maxKeyLength;
@@ -37,13 +41,16 @@ internal sealed class Utf8Cache<T>
             return _factory(Encoding.UTF8.GetString(utf8));
         }
         int slot = (int)Hash(utf8) & _mask;
-        byte[]? key = _keys[slot];
-        if (key is not null && utf8.SequenceEqual(key))
+        Span<byte> key = _keys.AsSpan(slot * _maxKeyLength, _maxKeyLength);
+        T? cached = _values[slot];
+        // A slot holds a value only once its key is stored, so an empty slot never matches (even the empty key).
+        if (cached is not null && _keyLengths[slot] == utf8.Length && utf8.SequenceEqual(key[..utf8.Length]))
         {
-            return _values[slot]!;
+            return cached;
         }
         T value = _factory(Encoding.UTF8.GetString(utf8));
-        _keys[slot] = utf8.ToArray();
+        utf8.CopyTo(key);
+        _keyLengths[slot] = utf8.Length;
         _values[slot] = value;
         return value;
     }

@@ -33,8 +33,16 @@ public sealed class PerfScriptReader : ITraceReader
     /// </summary>
     internal bool RawPayloads { get; init; }
 
+    /// <summary>
+    /// Lines read on one thread before parsing fans out to <see cref="ParsingThreads"/> (small traces stay on one
+    /// thread).
+    /// </summary>
+    internal int SequentialLines { get; init; } = 20_000;
+
+    /// <summary>Threads that parse sample lines past <see cref="SequentialLines"/>; 1 or less parses on the caller's thread.</summary>
+    internal int ParsingThreads { get; init; } = Environment.ProcessorCount;
+
     /// <inheritdoc />
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Read(Stream input, string fileName, IEventSink sink, IngestDiagnostics diagnostics, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(input);
@@ -43,69 +51,130 @@ public sealed class PerfScriptReader : ITraceReader
         diagnostics.Format = "perf";
 
         var lines = new Utf8LineReader(input);
-        var strings = new Strings();
-        var row = new EventRow();
-        bool pending = false;
-
+        var state = new LineHandler(this, fileName, sink, diagnostics, cancellationToken);
+        bool more = false;
         while (lines.TryReadLine(out var line))
         {
-            if ((lines.LineNumber % CancellationCheckInterval) == 0)
+            state.Line(line, lines.LineNumber, lines.LastLineTruncated, parsed: false, [], 0);
+            if (ParsingThreads > 1 && lines.LineNumber >= SequentialLines)
+            {
+                more = true;
+                break;
+            }
+        }
+        if (more)
+        {
+            // Sample lines are parsed on worker threads (each with its own string caches); the order-dependent
+            // part (callchain lines belong to the sample before them) stays on this thread, in LineHandler.
+            using var parallel = new ParallelLineParser(lines, ParsingThreads, () => new SampleParser(this), "perf");
+            parallel.Run(state);
+        }
+        state.Finish();
+    }
+
+    /// <summary>A sample line as <see cref="LineHandler"/> would make an event of it, on a parsing thread.</summary>
+    private sealed class SampleParser(PerfScriptReader reader) : ParallelLineParser.IRowParser
+    {
+        private readonly Strings _strings = new();
+
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public bool TryParse(ReadOnlySpan<byte> line, long lineNumber, EventRow row)
+        {
+            if (line.IsEmpty || line[0] == (byte)'\t')
+            {
+                return false;
+            }
+            var trimmed = line.TrimStart(" \t"u8);
+            if (trimmed.IsEmpty || trimmed[0] == (byte)'#' || !PerfLine.TryParse(line, out var parsed, out _))
+            {
+                return false;
+            }
+            reader.Fill(row, in parsed, lineNumber, _strings);
+            return true;
+        }
+    }
+
+    /// <summary>Every line in input order: samples, their callchain frames, headers, and what is wrong.</summary>
+    private sealed class LineHandler(PerfScriptReader reader, string fileName, IEventSink sink, IngestDiagnostics diagnostics, CancellationToken cancellationToken)
+        : ParallelLineParser.ILineSink
+    {
+        private readonly Strings _strings = new();
+        private EventRow _row = new();
+        private bool _pending;
+
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public void Line(ReadOnlySpan<byte> line, long lineNumber, bool truncated, bool parsed, EventRow[] rows, int index)
+        {
+            if ((lineNumber % CancellationCheckInterval) == 0)
             {
                 cancellationToken.ThrowIfCancellationRequested();
             }
-            if (lines.LastLineTruncated)
+            if (truncated)
             {
-                diagnostics.Malformed(fileName, lines.LineNumber, "line", $"line longer than {Utf8LineReader.MaxLineLength} bytes; expected a perf script sample or stack line");
-                continue;
+                diagnostics.Malformed(fileName, lineNumber, "line", $"line longer than {Utf8LineReader.MaxLineLength} bytes; expected a perf script sample or stack line");
+                return;
             }
 
             // perf prints callchain frames as "\t%16lx sym (dso)" under their sample.
             if (line.Length > 0 && line[0] == (byte)'\t')
             {
                 var frame = line.Trim(" \t"u8);
-                if (!pending)
+                if (!_pending)
                 {
-                    diagnostics.Malformed(fileName, lines.LineNumber, "line", $"stack frame '{PerfLine.Show(frame)}' without a sample line before it");
-                    continue;
+                    diagnostics.Malformed(fileName, lineNumber, "line", $"stack frame '{PerfLine.Show(frame)}' without a sample line before it");
+                    return;
                 }
-                row.Stack ??= [];
-                row.Stack.Add(strings.Frames.Get(frame));
-                continue;
+                _row.Stack ??= [];
+                _row.Stack.Add(_strings.Frames.Get(frame));
+                return;
             }
 
-            if (pending)
+            if (_pending)
             {
-                sink.Write(row);
-                row.Clear();
-                pending = false;
+                sink.Write(_row);
+                _row.Clear();
+                _pending = false;
+            }
+
+            if (parsed)
+            {
+                // The worker's row becomes the pending sample; the clean one takes its slot in the batch.
+                (rows[index], _row) = (_row, rows[index]);
+                _pending = true;
+                return;
             }
 
             var trimmed = line.TrimStart(" \t"u8);
             if (trimmed.IsEmpty)
             {
                 diagnostics.SkippedLines++;
-                continue;
+                return;
             }
             if (trimmed[0] == (byte)'#')
             {
                 diagnostics.SkippedLines++;
                 ReadHeaderComment(trimmed, diagnostics);
-                continue;
+                return;
             }
 
-            if (!PerfLine.TryParse(line, out var parsed, out var error))
+            if (!PerfLine.TryParse(line, out var sample, out var error))
             {
-                diagnostics.Malformed(fileName, lines.LineNumber, "line", $"{error}; line '{PerfLine.Show(trimmed)}'");
-                continue;
+                diagnostics.Malformed(fileName, lineNumber, "line", $"{error}; line '{PerfLine.Show(trimmed)}'");
+                return;
             }
-            Fill(row, in parsed, lines.LineNumber, strings);
-            pending = true;
+            reader.Fill(_row, in sample, lineNumber, _strings);
+            _pending = true;
         }
 
-        if (pending)
+        /// <summary>Writes the last sample (with its callchain).</summary>
+        public void Finish()
         {
-            sink.Write(row);
-            row.Clear();
+            if (_pending)
+            {
+                sink.Write(_row);
+                _row.Clear();
+                _pending = false;
+            }
         }
     }
 

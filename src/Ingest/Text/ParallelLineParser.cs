@@ -6,12 +6,13 @@ using Pipeline.Storage;
 namespace Pipeline.Ingest.Text;
 
 /// <summary>
-/// Parses ftrace event lines on several threads while one thread keeps the trace's order and state. A reader
-/// thread cuts the input into batches of lines; worker threads parse every plain event line of a batch into a row
-/// (<see cref="FtraceEventParser"/>, pure); the caller's thread walks the batches in input order and hands each line
-/// to <see cref="ILineSink"/> with its row when a worker made one. Lines a worker leaves alone (headers, markers,
-/// stack blocks, anything odd) are processed by the caller exactly as in a sequential read, so the output does not
-/// depend on the number of threads. Memory: a fixed pool of batches.
+/// Parses event lines of a text trace (ftrace, perf script) on several threads while one thread keeps the trace's
+/// order and state. A reader thread cuts the input into batches of lines; worker threads parse every plain event
+/// line of a batch into a row (an <see cref="IRowParser"/> per worker, pure apart from its own string caches); the
+/// caller's thread walks the batches in input order and hands each line to <see cref="ILineSink"/> with its row
+/// when a worker made one. Lines a worker leaves alone (headers, markers, stack blocks, anything odd) are processed
+/// by the caller exactly as in a sequential read, so the output does not depend on the number of threads.
+/// Memory: a fixed pool of batches.
 /// </summary>
 internal sealed class ParallelLineParser : IDisposable
 {
@@ -24,12 +25,23 @@ internal sealed class ParallelLineParser : IDisposable
     private readonly CancellationTokenSource _stop = new();
     private readonly Thread _reader;
     private readonly Thread[] _workers;
+    private readonly Func<IRowParser> _newParser;
     private Exception? _readError;
 
-    /// <summary>Starts reading the rest of <paramref name="lines"/> with <paramref name="workers"/> parsing threads.</summary>
+    /// <summary>Starts reading the rest of <paramref name="lines"/> with <paramref name="workers"/> ftrace parsing threads.</summary>
     public ParallelLineParser(Utf8LineReader lines, int workers)
+        : this(lines, workers, () => new FtraceRowParser(), "ftrace")
+    {
+    }
+
+    /// <summary>
+    /// Starts reading the rest of <paramref name="lines"/> with <paramref name="workers"/> threads, each parsing
+    /// with its own <paramref name="newParser"/>() (threads are named after <paramref name="format"/>).
+    /// </summary>
+    public ParallelLineParser(Utf8LineReader lines, int workers, Func<IRowParser> newParser, string format)
     {
         _lines = lines;
+        _newParser = newParser;
         _ordered = new BlockingCollection<Batch>(workers + 2);
         for (int i = 0; i < workers + 4; i++)
         {
@@ -38,11 +50,22 @@ internal sealed class ParallelLineParser : IDisposable
         _workers = new Thread[workers];
         for (int i = 0; i < workers; i++)
         {
-            _workers[i] = new Thread(Parse) { IsBackground = true, Name = $"ftrace parser {i}" };
+            _workers[i] = new Thread(Parse) { IsBackground = true, Name = $"{format} parser {i}" };
             _workers[i].Start();
         }
-        _reader = new Thread(Read) { IsBackground = true, Name = "ftrace lines" };
+        _reader = new Thread(Read) { IsBackground = true, Name = $"{format} lines" };
         _reader.Start();
+    }
+
+    /// <summary>Turns one line into an event on a worker thread; one instance per worker.</summary>
+    public interface IRowParser
+    {
+        /// <summary>
+        /// Fills the clean <paramref name="row"/> from <paramref name="line"/> exactly as a sequential read would, or
+        /// returns false and leaves the row clean (the caller then processes the line itself, in order, and reports
+        /// whatever is wrong with it). May throw: that counts as false.
+        /// </summary>
+        bool TryParse(ReadOnlySpan<byte> line, long lineNumber, EventRow row);
     }
 
     /// <summary>What the caller does with each line, in input order.</summary>
@@ -149,7 +172,7 @@ internal sealed class ParallelLineParser : IDisposable
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void Parse()
     {
-        var parser = new FtraceEventParser();
+        IRowParser parser = _newParser();
         try
         {
             foreach (Batch batch in _toParse.GetConsumingEnumerable(_stop.Token))
@@ -165,7 +188,7 @@ internal sealed class ParallelLineParser : IDisposable
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void ParseBatch(FtraceEventParser parser, Batch batch)
+    private static void ParseBatch(IRowParser parser, Batch batch)
     {
         for (int i = 0; i < batch.Count; i++)
         {
@@ -176,28 +199,12 @@ internal sealed class ParallelLineParser : IDisposable
         }
     }
 
-    /// <summary>An event line as <see cref="FtraceTextCore"/> would route it to an event; anything else is left to it.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static bool TryParse(FtraceEventParser parser, ReadOnlySpan<byte> line, long lineNumber, EventRow row)
+    private static bool TryParse(IRowParser parser, ReadOnlySpan<byte> line, long lineNumber, EventRow row)
     {
-        int first = line.IndexOfAnyExcept((byte)' ', (byte)'\t');
-        if (first < 0)
-        {
-            return false;
-        }
-        byte c = line[first];
-        if (c is (byte)'#' or (byte)'=' || (first == 0 && c is (byte)'C' or (byte)'c' or (byte)'v'))
-        {
-            return false;
-        }
-        if (!FtraceLine.TryParse(line, out FtraceLine parsed)
-            || FtraceEventParser.IsStackTrace(parsed.Body) || !FtraceEventParser.LooksLikeEvent(parsed.Body))
-        {
-            return false;
-        }
         try
         {
-            if (parser.Fill(ref parsed, lineNumber, row))
+            if (parser.TryParse(line, lineNumber, row))
             {
                 return true;
             }
@@ -209,6 +216,33 @@ internal sealed class ParallelLineParser : IDisposable
         }
         row.Clear();
         return false;
+    }
+
+    /// <summary>An event line as <see cref="FtraceTextCore"/> would route it to an event; anything else is left to it.</summary>
+    private sealed class FtraceRowParser : IRowParser
+    {
+        private readonly FtraceEventParser _parser = new();
+
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public bool TryParse(ReadOnlySpan<byte> line, long lineNumber, EventRow row)
+        {
+            int first = line.IndexOfAnyExcept((byte)' ', (byte)'\t');
+            if (first < 0)
+            {
+                return false;
+            }
+            byte c = line[first];
+            if (c is (byte)'#' or (byte)'=' || (first == 0 && c is (byte)'C' or (byte)'c' or (byte)'v'))
+            {
+                return false;
+            }
+            if (!FtraceLine.TryParse(line, out FtraceLine parsed)
+                || FtraceEventParser.IsStackTrace(parsed.Body) || !FtraceEventParser.LooksLikeEvent(parsed.Body))
+            {
+                return false;
+            }
+            return _parser.Fill(ref parsed, lineNumber, row);
+        }
     }
 
     private sealed class Batch

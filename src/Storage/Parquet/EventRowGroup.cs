@@ -15,9 +15,9 @@ internal sealed class EventRowGroup
     private static readonly ColumnKind[] s_kinds = [.. EventSchema.Columns.Select(c => c.Kind)];
 
     private readonly int _capacity;
-    private KeyValuePair<string, string>[] _previousArgs = new KeyValuePair<string, string>[8];
-    private int _previousCount;
-    private int _previousLength;
+    // The args of the last few serialized rows and where their JSON is in ArgsBytes (see AddArgs).
+    private readonly RecentArgs[] _recentArgs = [new(), new(), new(), new()];
+    private int _nextRecent;
     private long _textBytes;
 
     public EventRowGroup(int capacity)
@@ -130,8 +130,7 @@ internal sealed class EventRowGroup
         Array.Clear(TextCounts);
         ArgsBytes.Clear();
         ArgsCount = 0;
-        Array.Clear(_previousArgs, 0, _previousCount);
-        _previousCount = 0;
+        ForgetRecentArgs();
         StackCount = 0;
         FrameCount = 0;
     }
@@ -193,30 +192,56 @@ internal sealed class EventRowGroup
     }
 
     /// <summary>
-    /// Appends the JSON of <paramref name="args"/>; when they are the same string instances as the previous
-    /// row's (an instance name on every event of a trace.dat buffer, say), copies that row's bytes.
+    /// Appends the JSON of <paramref name="args"/>; when they are the same string instances as one of the last few
+    /// serialized rows' (an instance name on every event of a trace.dat buffer, interleaved with events that carry
+    /// more fields), copies that row's bytes.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void AddArgs(List<KeyValuePair<string, string>> args)
     {
         int start = ArgsBytes.Length;
         ReadOnlySpan<KeyValuePair<string, string>> pairs = CollectionsMarshal.AsSpan(args);
-        if (SameStrings(pairs, _previousArgs.AsSpan(0, _previousCount)))
+        RecentArgs? same = null;
+        foreach (RecentArgs recent in _recentArgs)
         {
-            ArgsBytes.Write(new ReadOnlySpan<byte>(ArgsBytes.Array, start - _previousLength, _previousLength));
+            if (SameStrings(pairs, recent.Pairs.AsSpan(0, recent.Count)))
+            {
+                same = recent;
+                break;
+            }
+        }
+        if (same is not null)
+        {
+            ArgsBytes.Write(new ReadOnlySpan<byte>(ArgsBytes.Array, same.Start, same.Length));
         }
         else
         {
             JsonArgs.Write(ArgsBytes, pairs);
-            if (pairs.Length > _previousArgs.Length)
+            RecentArgs slot = _recentArgs[_nextRecent];
+            _nextRecent = (_nextRecent + 1) % _recentArgs.Length;
+            if (pairs.Length > slot.Pairs.Length)
             {
-                _previousArgs = new KeyValuePair<string, string>[pairs.Length];
+                slot.Pairs = new KeyValuePair<string, string>[pairs.Length];
             }
-            pairs.CopyTo(_previousArgs);
-            _previousCount = pairs.Length;
+            Array.Clear(slot.Pairs, pairs.Length, slot.Count > pairs.Length ? slot.Count - pairs.Length : 0);
+            pairs.CopyTo(slot.Pairs);
+            slot.Count = pairs.Length;
+            slot.Start = start;
+            slot.Length = ArgsBytes.Length - start;
         }
-        _previousLength = ArgsBytes.Length - start;
-        ArgsLengths = Append(ArgsLengths, ArgsCount++, _previousLength);
-        _textBytes += _previousLength;
+        int length = ArgsBytes.Length - start;
+        ArgsLengths = Append(ArgsLengths, ArgsCount++, length);
+        _textBytes += length;
+    }
+
+    private void ForgetRecentArgs()
+    {
+        foreach (RecentArgs recent in _recentArgs)
+        {
+            Array.Clear(recent.Pairs, 0, recent.Count);
+            recent.Count = 0;
+        }
+        _nextRecent = 0;
     }
 
     private static bool SameStrings(ReadOnlySpan<KeyValuePair<string, string>> a, ReadOnlySpan<KeyValuePair<string, string>> b)
@@ -335,8 +360,7 @@ internal sealed class EventRowGroup
         Masks[row] = mask;
         Rows = row + 1;
         // The next Add must not reuse bytes from a row it did not serialize.
-        Array.Clear(_previousArgs, 0, _previousCount);
-        _previousCount = 0;
+        ForgetRecentArgs();
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -368,3 +392,15 @@ internal sealed class EventRowGroup
 /// <param name="StackIndex">Per row, the index of its frame count in <see cref="EventRowGroup.StackLengths"/>.</param>
 /// <param name="FirstFrame">Per row, the index of its first frame in <see cref="EventRowGroup.Frames"/>.</param>
 internal sealed record RowOffsets(int[]?[] Values, int[] ArgsIndex, int[] ArgsByte, int[] StackIndex, int[] FirstFrame);
+
+/// <summary>One serialized args list: its string references and where its JSON bytes are.</summary>
+internal sealed class RecentArgs
+{
+    public KeyValuePair<string, string>[] Pairs { get; set; } = new KeyValuePair<string, string>[8];
+
+    public int Count { get; set; }
+
+    public int Start { get; set; }
+
+    public int Length { get; set; }
+}

@@ -8,12 +8,16 @@ namespace Pipeline.Ingest.Tests.Text;
 /// Event lines parsed on worker threads (<see cref="ParallelLineParser"/>) must give exactly what one thread gives:
 /// the same rows in the same order, stacks on the same events, the same diagnostics and the same first error.
 /// </summary>
-public sealed class ParallelParseTests
+public sealed class ParallelParseTests : ParallelEquivalenceTests
 {
     private static readonly FtraceTextReader s_sequential = new() { ParsingThreads = 1 };
 
     // Parallel from the second line, with more parsing threads than cores, so batches finish out of order.
     private static readonly FtraceTextReader s_parallel = new() { SequentialLines = 1, ParsingThreads = 3 };
+
+    private protected override ITraceReader Sequential => s_sequential;
+
+    private protected override ITraceReader Parallel => s_parallel;
 
     public static TheoryData<string> CorpusTexts => new(FtraceTextReaderTests.CorpusFiles.Select(row => (string)row[0]));
 
@@ -40,52 +44,12 @@ public sealed class ParallelParseTests
         Assert.Equal(Describe(sequential), Describe(parallel));
     }
 
-    [SkippableTheory]
-    [InlineData(1)]
-    [InlineData(7)]
-    [InlineData(4096)]
-    [InlineData(65_537)]
-    public void Read_InputArrivingInPieces_ParallelSameAsSequential(int chunk)
-    {
-        byte[] input = MixedTrace(5_000);
-        var sequential = TextReading.Read(s_sequential, new MemoryStream(input));
-
-        var parallel = TextReading.Read(s_parallel, new ChunkedStream(input, chunk));
-
-        Assert.Equal(Describe(sequential), Describe(parallel));
-    }
-
-    [SkippableFact]
-    public void Read_Strict_ParallelStopsAtTheSameLine()
-    {
-        byte[] input = MixedTrace(6_000);
-
-        var sequential = Assert.Throws<TraceFormatException>(() => TextReading.Read(s_sequential, new MemoryStream(input), strict: true));
-        var parallel = Assert.Throws<TraceFormatException>(() => TextReading.Read(s_parallel, new MemoryStream(input), strict: true));
-
-        Assert.Equal(sequential.Message, parallel.Message);
-    }
-
-    [SkippableFact]
-    public void Read_InputFailsMidway_SameLinesThenSameError()
-    {
-        byte[] input = MixedTrace(9_000);
-        int failAt = input.Length * 2 / 3;
-        var sequentialSink = new ListSink();
-        var parallelSink = new ListSink();
-
-        var sequential = Assert.Throws<IOException>(() => s_sequential.Read(new FailingStream(input, failAt), "input", sequentialSink, new IngestDiagnostics()));
-        var parallel = Assert.Throws<IOException>(() => s_parallel.Read(new FailingStream(input, failAt), "input", parallelSink, new IngestDiagnostics()));
-
-        Assert.Equal(sequential.Message, parallel.Message);
-        Assert.True(sequentialSink.Rows.Count > 1_000);
-        Assert.Equal(sequentialSink.Rows.Select(r => TextReading.Render(r)), parallelSink.Rows.Select(r => TextReading.Render(r)));
-    }
-
     /// <summary>
     /// Corpus event lines with, every few hundred lines, a stack block (some right at 1024-line batch edges), a
     /// lost-events marker, a header line, a damaged line and an event-looking line that is not an event.
     /// </summary>
+    private protected override byte[] MixedInput(int lines) => MixedTrace(lines);
+
     private static byte[] MixedTrace(int lines)
     {
         string[] events = [.. File.ReadAllLines(Corpus.File("recorded/ftrace-text/mm_trace.txt")).Where(l => !l.StartsWith('#'))];
@@ -116,18 +80,6 @@ public sealed class ParallelParseTests
             }
         }
         return Encoding.UTF8.GetBytes(text.ToString());
-    }
-
-    private static string Describe((List<EventRow> Rows, IngestDiagnostics Diagnostics) read)
-    {
-        var d = read.Diagnostics;
-        var lines = new List<string>
-        {
-            $"events={read.Rows.Count} malformed={d.MalformedCount} lost={d.LostEvents} skipped={d.SkippedLines} cpus={d.CpuCount} release={d.KernelRelease} hashed={d.PointersHashed}",
-        };
-        lines.AddRange(d.MalformedSamples.Select(m => $"malformed {m.File}:{m.Position} {m.Message}"));
-        lines.AddRange(read.Rows.Select(r => TextReading.Render(r)));
-        return string.Join("\n", lines);
     }
 }
 
