@@ -158,7 +158,8 @@ internal sealed class PageState
     public long UnmapLockExec = -1;
     public int LastUnmapTid;
     public long MlockSetExec = -1;
-    // I4: the finding that reported the racy set still in effect (its outcome is added to it), or -1.
+    // I4: the finding that reported the racy set still in effect (its outcome is added to it), -1, or
+    // ReplayEngine.PriorFinding in a fork when that finding was made before the fork.
     public int MlockFinding = -1;
     public long MlockClearExec = -1;
     public long LastMapDecExec = -1;
