@@ -195,6 +195,26 @@ public sealed class MlockExecLoweringTests
         AssertNoFindings(result);
     }
 
+    [SkippableTheory]
+    [InlineData("mmwork", 100, 0)]
+    [InlineData("mmwork", 101, 0)]
+    [InlineData("kcompactd0", 51, 1)]
+    public void Exposure_PageFreedDuringExit_ConflictsOnlyWhenAWalkerFreesIt(string comm, int pid, int expected)
+    {
+        // As raceactors records it: one thread exits first, the last one's exit_mmap zaps the mm (its frees come
+        // before the exit_mmap event). Those frees are the teardown itself, not reclaim; a compaction thread's are.
+        var input = Mlocked();
+        input.Line("mmwork", 102, 1, "sched_process_exit: comm=mmwork pid=102 prio=120", tgid: 100)
+            .Line(comm, pid, 1, "mm_page_free: page=0000000022222223 pfn=0x2001 order=0", tgid: comm == "mmwork" ? 100 : pid)
+            .Line("mmwork", 100, 0, "sched_process_exit: comm=mmwork pid=100 prio=120", tgid: 100)
+            .Line("mmwork", 100, 0, $"exit_mmap: mm={Mm} mt=0000000055555555", tgid: 100);
+        var (_, lowering, result) = Run(input, "v4.3");
+
+        Assert.Equal(1, lowering.Statistics.ImpliedUnmaps);
+        Assert.Equal(expected, lowering.Exposures.Count);
+        AssertNoFindings(result);
+    }
+
     [SkippableFact]
     public void Exposure_MunlockWithoutReclaim_NoWindow()
     {
