@@ -79,6 +79,11 @@ internal sealed class I4MlockJustification : IChecker
             return;
         }
         const string BadPage = "free_pages_check: \"Bad page state (mlocked)\"";
+        if (page.MlockFinding == ReplayEngine.PriorFinding)
+        {
+            // The outcome of a racy set reported before this engine was forked: the prefix's finding, not new.
+            return;
+        }
         if (page.MlockFinding >= 0)
         {
             // The outcome of the racy set already reported: one race instance, one finding.
@@ -129,6 +134,10 @@ internal sealed class I4MlockJustification : IChecker
             if (page.Allocated && page.Mlocked && !lockedMapped.Contains(pfn))
             {
                 string stays = $"pfn 0x{pfn:x} stays on the unevictable list: memory that can never be reclaimed";
+                if (page.MlockFinding == ReplayEngine.PriorFinding)
+                {
+                    continue;
+                }
                 if (page.MlockFinding >= 0)
                 {
                     engine.AmendFinding(page.MlockFinding, [], $"at the end of the trace pfn 0x{pfn:x} is still Mlocked with no VM_LOCKED mapper: {stays}");

@@ -92,7 +92,7 @@ public static class CoverageRules
             new(Munlock, "munlock/munlockall (munlock_vma_pages_range) or exit_mmap (munlock_vma_pages_all) of an mm with VM_LOCKED VMAs",
                 ["syscalls:sys_enter_mlock|syscalls:sys_enter_mlock2|syscalls:sys_enter_mlockall", "syscalls:sys_exit_mlock|syscalls:sys_exit_mlock2|syscalls:sys_exit_mlockall", "exceptions:page_fault_user", "kmem:mm_page_alloc"],
                 ["syscalls:sys_enter_munlock", "syscalls:sys_exit_munlock", "syscalls:sys_enter_munlockall", "syscalls:sys_exit_munlockall", "mmap:exit_mmap", "sched:sched_process_exit"]),
-            new(MlockedWalker, "reclaim or migration (try_to_unmap_one / try_to_migrate_one) reaching a page the model holds PG_mlocked, seen as its free by a walker",
+            new(MlockedWalker, "reclaim or migration (try_to_unmap_one / try_to_migrate_one) reaching a page the model holds PG_mlocked, seen as its free by a walker, or a reclaimer's putback of a page of a VM_LOCKED VMA onto the unevictable list (try_to_unmap_one saw VM_LOCKED)",
                 ["kmem:mm_page_free"], s_walkerContext),
         ]),
         new("R5", "I5", "exec's stack shift moves a PMD onto a populated destination",

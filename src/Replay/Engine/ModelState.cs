@@ -181,7 +181,10 @@ internal sealed class PageState
 
     public long MlockSetExec { get => Get(MlockSetSlot); set => Set(MlockSetSlot, value); }
 
-    /// <summary>I4: the finding that reported the racy set still in effect (its outcome is added to it), or -1.</summary>
+    /// <summary>
+    /// I4: the finding that reported the racy set still in effect (its outcome is added to it), -1, or
+    /// ReplayEngine.PriorFinding in a fork when that finding was made before the fork.
+    /// </summary>
     public int MlockFinding { get => (int)Get(MlockFindingSlot); set => Set(MlockFindingSlot, value); }
 
     public long MlockClearExec { get => Get(MlockClearSlot); set => Set(MlockClearSlot, value); }

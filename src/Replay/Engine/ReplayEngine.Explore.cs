@@ -199,6 +199,7 @@ public sealed partial class ReplayEngine
         _ipis.Clear();
         _findings.Clear();
         _instances.Clear();
+        _priorInstances = NoInstances;
         _drafts.Clear();
         _unfinished.Clear();
         _scratch.Clear();

@@ -36,6 +36,10 @@ public sealed partial class ReplayEngine
         {
             return known;
         }
+        if (_priorInstances.Contains(instance))
+        {
+            return PriorFinding;
+        }
         int index = AddFinding(instance.Checker, race, FindingClass.Race, severity, instance.Mm, va, pfn, execs, message, outcome);
         _instances.Add(instance, index);
         return index;
@@ -44,8 +48,9 @@ public sealed partial class ReplayEngine
     /// <summary>The outcome the finding at <paramref name="index"/> states so far.</summary>
     internal string FindingOutcome(int index) => _drafts[index].Outcome;
 
-    /// <summary>The finding already made for <paramref name="instance"/>, or -1.</summary>
-    internal int FindingOf(in RaceInstance instance) => _instances.TryGetValue(instance, out int index) ? index : -1;
+    /// <summary>The finding already made for <paramref name="instance"/>, <see cref="PriorFinding"/> when it was made before this engine was forked, or -1.</summary>
+    internal int FindingOf(in RaceInstance instance) => _instances.TryGetValue(instance, out int index) ? index
+        : _priorInstances.Contains(instance) ? PriorFinding : -1;
 
     /// <summary>Records a finding with its witness built from the executed ops <paramref name="execs"/>.</summary>
     internal int AddFinding(string checker, string race, string cls, string severity, int mm, ulong va, ulong pfn,
@@ -78,6 +83,11 @@ public sealed partial class ReplayEngine
     /// </summary>
     internal void AmendFinding(int index, IEnumerable<long> execs, string outcome)
     {
+        if (index < 0)
+        {
+            // A finding made before the fork: its outcome belongs to the prefix's report, not the window's.
+            return;
+        }
         var draft = _drafts[index];
         AppendSteps(draft, execs, draft.LastExec);
         draft.Outcome = outcome;

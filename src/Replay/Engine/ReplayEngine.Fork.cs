@@ -11,8 +11,10 @@ public sealed partial class ReplayEngine
 {
     /// <summary>
     /// A new engine in the same model state (tables, VMAs, TLBs, pages, locks, tasks with their parked steps), with
-    /// no findings yet: what it reports happened after the fork. Exec numbers continue, so the state's timestamps keep
-    /// their order; witnesses see only execs of the fork.
+    /// no findings yet: what it reports happened after the fork. It knows the race instances reported before the fork,
+    /// so a consequence of one of them (a later read of the table it freed, the free of the page it mlocked) is not
+    /// reported again as a race of its own: a window reports only what is new. Exec numbers continue, so the state's
+    /// timestamps keep their order; witnesses see only execs of the fork.
     /// </summary>
     internal ReplayEngine Fork() => Fork(shareFrozenPages: false);
 
@@ -37,6 +39,7 @@ public sealed partial class ReplayEngine
             _blockedCount = _blockedCount,
             _warnedOnce = _warnedOnce,
             _mlockedPages = _mlockedPages,
+            _priorInstances = shareFrozenPages ? FrozenPriorInstances() : PriorInstancesNow(),
         };
         if (!shareFrozenPages)
         {
@@ -214,6 +217,28 @@ public sealed partial class ReplayEngine
         return copy;
     }
 
+    // Race instances reported before this engine was forked (by the engines it came from): checkers meeting one again
+    // see PriorFinding and report nothing, as the engine they came from reports nothing new for a known instance.
+    private IReadOnlySet<RaceInstance> _priorInstances = NoInstances;
+    private static readonly HashSet<RaceInstance> NoInstances = [];
+    // This engine's prior and own instances, computed once when it is first forked with shared pages (it is frozen then).
+    private HashSet<RaceInstance>? _frozenPriorInstances;
+
+    /// <summary>
+    /// The finding index <see cref="AddRace"/> and <see cref="FindingOf"/> give for a race instance reported before the
+    /// fork: not >= 0, so no checker amends it (its finding is the prefix's), and not -1, so none reports it anew.
+    /// </summary>
+    internal const int PriorFinding = -2;
+
+    private HashSet<RaceInstance> PriorInstancesNow()
+    {
+        var all = new HashSet<RaceInstance>(_priorInstances);
+        all.UnionWith(_instances.Keys);
+        return all;
+    }
+
+    private HashSet<RaceInstance> FrozenPriorInstances() => _frozenPriorInstances ??= PriorInstancesNow();
+
     // Locks of the engine this one was forked from -> this engine's copies (identity matters: tables move with their lock).
     private readonly Dictionary<LockObj, LockObj> _lockMap = new(ReferenceEqualityComparer.Instance);
     // Tables read through from the frozen engine (copied on first touch).
@@ -355,8 +380,8 @@ public sealed partial class ReplayEngine
         UnmapLockExec = p.UnmapLockExec,
         LastUnmapTid = p.LastUnmapTid,
         MlockSetExec = p.MlockSetExec,
-        // The finding it points at belongs to the prefix, which the fork does not report.
-        MlockFinding = -1,
+        // The finding it points at belongs to the prefix, which the fork does not report (nor its outcome).
+        MlockFinding = p.MlockFinding == -1 ? -1 : PriorFinding,
         MlockClearExec = p.MlockClearExec,
         LastMapDecExec = p.LastMapDecExec,
     };

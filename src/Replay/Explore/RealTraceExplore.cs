@@ -233,10 +233,13 @@ public static class RealTraceExplore
         var lowering = new TraceLowering(profile, sink);
         foreach (var row in rows())
         {
-            if (row.Seq >= window.StartSeq)
+            // Lowered through the window's end, so its tasks first seen inside it have their names; the sink
+            // writes only the ops made before the window (the prefix the start state was forked from).
+            if (row.Seq > window.EndSeq)
             {
                 break;
             }
+            sink.Closed = row.Seq >= window.StartSeq;
             lowering.Process(row);
         }
         foreach (var op in witness.Schedule)
@@ -347,6 +350,12 @@ public static class RealTraceExplore
             w.Verdict = WindowVerdicts.Refuted;
             w.Reason = string.Create(inv,
                 $"no feasible interleaving within {options.Bound} preemption{(options.Bound == 1 ? "" : "s")} reaches {w.Exposure.Race} ({result.Schedules:N0} schedules, {result.DistinctTraces:N0} distinct interleavings)");
+            if (w.Exposure.Race == "R4" && !cone.Exists(op => op.Kind == OpKind.TtuMlockCheck))
+            {
+                // R4 needs a walker's VM_LOCKED test and PG_mlocked set; the trace shows one only as a reclaimer's
+                // putback onto the unevictable list (TraceLowering.Mlock.cs). A walker's free shows none.
+                w.Reason += "; over the ops shown only: no reclaimer mlocked a page of the mm inside the window (no unevictable putback, so no try_to_unmap_one VM_LOCKED test to reorder)";
+            }
         }
         else
         {
@@ -450,13 +459,16 @@ public static class RealTraceExplore
         private readonly Dictionary<int, string> _comms = [];
         private long _micros;
 
+        /// <summary>The rows lowered now are the window's: their ops are not part of the prefix.</summary>
+        public bool Closed { get; set; }
+
         public void Task(int tid, string comm) => _comms[tid] = comm;
 
         public void Write(in Op op) => Write(op, force: false);
 
         public void Write(in Op op, bool force)
         {
-            if (!force && op.Seq >= startSeq)
+            if (!force && (Closed || op.Seq >= startSeq))
             {
                 return;
             }

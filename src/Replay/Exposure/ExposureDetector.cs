@@ -22,7 +22,8 @@ internal readonly record struct ExposureEvent(long Seq, long TsNs, int Cpu, int 
 /// Finds exposure windows in a real trace: time intervals in which the two sides of a race were both in
 /// progress on the same mm, under a kernel profile whose locking does not serialise them.
 /// R1: an mremap that the prediction says moved PMDs (NORMAL_PMD) without rmap locks while reclaim or
-/// migration was active (vmscan/migrate events, or frees of that mm's pages by another task).
+/// migration was active (vmscan/migrate events, or frees of that mm's pages by an rmap walker or a task of another
+/// mm: a task of the mm outside a walk frees through its own zap, munmap or exit_mmap, which is no reclaim).
 /// R2: a collapse (khugepaged or MADV_COLLAPSE) while another CPU ran a task of that mm, so a GUP-fast
 /// section could be open, under a profile without the IPI sync after the PMD clear.
 /// Fed by <see cref="Lowering.TraceLowering"/> in seq order.

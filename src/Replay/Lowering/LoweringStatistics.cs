@@ -76,6 +76,8 @@ public sealed class LoweringStatistics
     public long UnevictableInsertions { get; internal set; }
     /// <summary>Unevictable insertions of pages the shadow does not map in a VM_LOCKED VMA (locked before the trace, SHM_LOCK, ramfs …): no op.</summary>
     public long UnevictableWithoutLockedVma { get; internal set; }
+    /// <summary>Unevictable insertions by a reclaimer of a page in a VM_LOCKED VMA: try_to_unmap_one's mlock steps (ttu_mlock_*).</summary>
+    public long ReclaimerMlocks { get; internal set; }
     /// <summary>Mlocked pages whose range mremap moved: the lowering does not follow VMAs across a move and clears the flag.</summary>
     public long MlocksForgotten { get; internal set; }
     /// <summary>sched_process_exec events: the process gets a new mm.</summary>
@@ -99,7 +101,7 @@ public sealed class LoweringStatistics
         ("mremap_extents_lowered", MremapExtentsLowered),
         ("mremap_extents_skipped", MremapExtentsSkipped), ("collapses", Collapses), ("collapses_skipped", CollapsesSkipped),
         ("mm_destroyed", MmDestroyed), ("fork_mms", ForkMms), ("exit_mmaps_unknown_mm", ExitMmapsUnknownMm), ("mlocks", Mlocks), ("munlocks", Munlocks), ("vmas_created", VmasCreated),
-        ("pages_mlocked", PagesMlocked), ("pages_munlocked", PagesMunlocked), ("mlock_huge_skipped", MlockHugeSkipped),
+        ("pages_mlocked", PagesMlocked), ("pages_munlocked", PagesMunlocked), ("mlock_huge_skipped", MlockHugeSkipped), ("reclaimer_mlocks", ReclaimerMlocks),
         ("unevictable_insertions", UnevictableInsertions), ("unevictable_without_locked_vma", UnevictableWithoutLockedVma),
         ("mlocks_forgotten", MlocksForgotten), ("execs", Execs), ("exec_stack_shifts", ExecStackShifts),
         ("exec_stacks_undecided", ExecStacksUndecided), ("cpu_out_of_range", CpuOutOfRange),

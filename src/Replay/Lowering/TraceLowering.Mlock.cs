@@ -341,11 +341,69 @@ public sealed partial class TraceLowering
         Statistics.UnevictableInsertions++;
         if (_mapped.TryGetValue(Field(s_pfn), out var m) && m.Mm.VmaAt(m.Va) is { Locked: true })
         {
+            if (IsReclaimer(task))
+            {
+                ReclaimerMlock(task, m);
+                return;
+            }
             MlockPage(task, m);
             return;
         }
         Statistics.UnevictableWithoutLockedVma++;
     }
+
+    /// <summary>
+    /// Reclaim's try_to_unmap_one found the page mapped in a VM_LOCKED VMA: it mlocks the page and gives up
+    /// (SWAP_MLOCK / walk_abort), and the folio goes back onto the LRU, now the unevictable list
+    /// (folio_putback_lru → lru_add: the insertion this task just made). The walker's VM_LOCKED test and its
+    /// PG_mlocked set are emitted as try_to_unmap_one's mlock steps, so the profile decides how they are locked:
+    /// under the PTE lock that saw VM_LOCKED since b87537d9e2fe, before it under an mmap_lock trylock after the PTE
+    /// lock was dropped (docs/mm-model.md §2.4, R4). Migration is not this path: try_to_migrate_one moves mlocked
+    /// pages, and its putback of a page it failed to move proves no VM_LOCKED test.
+    /// </summary>
+    private void ReclaimerMlock(TaskInfo task, Mapping m)
+    {
+        ulong pfn = m.Table.Leaves![m.Index] - 1;
+        if (m.Table.Level != Level.Pte)
+        {
+            Statistics.MlockHugeSkipped++;
+            return;
+        }
+        Coverage.Actor("R4", CoverageRules.MlockedWalker, m.Mm.Id, _row.Seq);
+        _exposure.OnReclaim(m.Mm.Id, Ev(task, "try_to_unmap_one finds a page of mm" + m.Mm.Id.ToString(CultureInfo.InvariantCulture) + " in a VM_LOCKED VMA and mlocks it"));
+        EmitWalkerStep(task, OpKind.TtuStart, m, pfn);
+        EmitWalkerStep(task, OpKind.TtuMlockCheck, m, pfn);
+        EmitWalkerStep(task, OpKind.TtuMlockSet, m, pfn);
+        EmitWalkerStep(task, OpKind.TtuMlockPage, m, pfn);
+        EmitWalkerStep(task, OpKind.TtuEnd, m, pfn);
+        if (_mlocked.Add(pfn))
+        {
+            Statistics.PagesMlocked++;
+        }
+        Statistics.ReclaimerMlocks++;
+    }
+
+    private void EmitWalkerStep(TaskInfo task, OpKind kind, Mapping m, ulong pfn)
+    {
+        var op = NewOp(kind, task);
+        op.Pfn = pfn;
+        if (kind is OpKind.TtuStart or OpKind.TtuEnd)
+        {
+            // The mm's one rmap object (the VMAs the lowering creates name it, AddVma).
+            op.Obj = m.Mm.Id;
+        }
+        else
+        {
+            op.Mm = m.Mm.Id;
+            op.Va = m.Va;
+        }
+        Emit(op);
+    }
+
+    /// <summary>A task inside reclaim's try_to_unmap: kswapd, direct/memcg/node reclaim, or MADV_PAGEOUT's reclaim_pages.</summary>
+    private static bool IsReclaimer(TaskInfo task) =>
+        (task.Walking & (WalkContext.Reclaim | WalkContext.Pageout)) != 0
+        || (task.Kernel && task.Comm.StartsWith("kswapd", StringComparison.Ordinal));
 
     /// <summary>mremap moves the pages of a VM_LOCKED range: the lowering does not follow VMAs across a move, so it forgets them (PG_mlocked cleared: can lose a finding, never invent one).</summary>
     private void ForgetLocked(TaskInfo task, ShadowMm mm, ulong start, ulong end)

@@ -391,6 +391,10 @@ public sealed partial class TraceLowering
         return mm;
     }
 
+    /// <summary>Whether <paramref name="task"/> is a user task of <paramref name="mm"/> (looked up, never created).</summary>
+    private bool IsTaskOf(TaskInfo task, ShadowMm mm) =>
+        !task.Kernel && _mmOfProcess.TryGetValue(ProcessKey(task.Tid), out var own) && ReferenceEquals(own, mm);
+
     private ShadowMm CreateMm(int owner, TaskInfo task)
     {
         var root = new ShadowTable(_nextTable++, Level.Pgd, 0);
@@ -751,7 +755,13 @@ public sealed partial class TraceLowering
                 // The kernel unmapped and flushed the page before freeing it (exit, MADV_DONTNEED, reclaim …) without a traced event.
                 Unmap(task, mapping, flush: true);
                 Statistics.ImpliedUnmaps++;
-                _exposure.OnReclaim(mapping.Mm.Id, Ev(task, "frees a page of mm" + mapping.Mm.Id.ToString(CultureInfo.InvariantCulture)));
+                if (IsRmapWalker(task) || !IsTaskOf(task, mapping.Mm))
+                {
+                    // A task of the page's own mm outside any rmap walk freed it through its own zap: exit_mmap's
+                    // unmap_vmas (before the exit_mmap event), munmap or MADV_DONTNEED, which hold mmap_lock or run
+                    // when no mremap or munlock of the mm can. Not reclaim: no window of this mm counts it.
+                    _exposure.OnReclaim(mapping.Mm.Id, Ev(task, "frees a page of mm" + mapping.Mm.Id.ToString(CultureInfo.InvariantCulture)));
+                }
             }
         }
         var op = NewOp(OpKind.PageFree, task);

@@ -175,6 +175,46 @@ public sealed class MlockExecLoweringTests
         AssertNoFindings(result);
     }
 
+    [SkippableTheory]
+    [InlineData("kswapd0", 50, true)]
+    [InlineData("kcompactd0", 51, false)]
+    public void Lower_UnevictablePutbackByAReclaimer_IsTryToUnmapOnesMlockStep(string comm, int pid, bool reclaimer)
+    {
+        var input = Mlocked();
+        input.Line(comm, pid, 1, "mm_lru_insertion: folio=0000000022222223 pfn=0x2001 lru=4 flags=Mab");
+        var (trace, lowering, result) = Run(input, "latest");
+
+        // Reclaim's try_to_unmap_one saw VM_LOCKED and mlocked the page (the putback onto the unevictable list shows
+        // it); migration moves mlocked pages and proves no such test. The page was already Mlocked by mlock().
+        var walker = trace.Ops.ToArray().Where(o => o.Tid == pid).Select(o => o.Kind).ToList();
+        Assert.Equal(reclaimer ? [OpKind.TtuStart, OpKind.TtuMlockCheck, OpKind.TtuMlockSet, OpKind.TtuMlockPage, OpKind.TtuEnd] : [], walker.Where(k => k != OpKind.CtxSwitch));
+        Assert.True(trace.Ops.ToArray().Where(o => o.Tid == pid && o.Kind != OpKind.CtxSwitch && o.Kind != OpKind.TtuStart && o.Kind != OpKind.TtuEnd)
+            .All(o => (o.Mm, o.Va, o.Pfn) == (1, Base + 0x1000, 0x2001UL)));
+        Assert.Equal(reclaimer ? 1 : 0, (int)lowering.Statistics.ReclaimerMlocks);
+        Assert.Equal(reclaimer ? 1 : 0, lowering.Coverage.Build(_ => true).Single(r => r.Race == "R4").Actors.Single(a => a.Name == Pipeline.Replay.Coverage.CoverageRules.MlockedWalker).Count);
+        AssertNoFindings(result);
+    }
+
+    [SkippableTheory]
+    [InlineData("mmwork", 100, 0)]
+    [InlineData("mmwork", 101, 0)]
+    [InlineData("kcompactd0", 51, 1)]
+    public void Exposure_PageFreedDuringExit_ConflictsOnlyWhenAWalkerFreesIt(string comm, int pid, int expected)
+    {
+        // As raceactors records it: one thread exits first, the last one's exit_mmap zaps the mm (its frees come
+        // before the exit_mmap event). Those frees are the teardown itself, not reclaim; a compaction thread's are.
+        var input = Mlocked();
+        input.Line("mmwork", 102, 1, "sched_process_exit: comm=mmwork pid=102 prio=120", tgid: 100)
+            .Line(comm, pid, 1, "mm_page_free: page=0000000022222223 pfn=0x2001 order=0", tgid: comm == "mmwork" ? 100 : pid)
+            .Line("mmwork", 100, 0, "sched_process_exit: comm=mmwork pid=100 prio=120", tgid: 100)
+            .Line("mmwork", 100, 0, $"exit_mmap: mm={Mm} mt=0000000055555555", tgid: 100);
+        var (_, lowering, result) = Run(input, "v4.3");
+
+        Assert.Equal(1, lowering.Statistics.ImpliedUnmaps);
+        Assert.Equal(expected, lowering.Exposures.Count);
+        AssertNoFindings(result);
+    }
+
     [SkippableFact]
     public void Exposure_MunlockWithoutReclaim_NoWindow()
     {
