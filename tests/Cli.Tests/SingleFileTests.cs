@@ -51,7 +51,7 @@ public sealed class SingleFileTests
         Assert.Equal(["found", "true"], query.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
     }
 
-    private static string? Ancestor(string file)
+    internal static string? Ancestor(string file)
     {
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
         {
@@ -63,7 +63,7 @@ public sealed class SingleFileTests
         return null;
     }
 
-    private static Mmtrace.Result Run(string program, IReadOnlyDictionary<string, string?> env, params string[] args)
+    internal static Mmtrace.Result Run(string program, IReadOnlyDictionary<string, string?> env, params string[] args)
     {
         var start = new ProcessStartInfo(program)
         {
