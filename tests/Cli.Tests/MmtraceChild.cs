@@ -97,8 +97,33 @@ internal sealed partial class MmtraceChild : IDisposable
             }
             _lines.Wait(TimeSpan.FromMilliseconds(200));
         }
+        // What the child was doing, for the report: its state and each thread's kernel wait channel (Linux), then
+        // everything it wrote to stderr.
+        string state = DescribeProcess(_process.Id);
         Mmtrace.Stop(_process);
-        throw new TimeoutException($"mmtrace did not write the expected line in {Mmtrace.Limit.TotalMinutes} minutes.");
+        lock (_stderr)
+        {
+            throw new TimeoutException($"mmtrace did not write the expected line in {Mmtrace.Limit.TotalMinutes} minutes. {state}\nstderr:\n{string.Join('\n', _stderr)}");
+        }
+    }
+
+    private static string DescribeProcess(int pid)
+    {
+        try
+        {
+            string status = File.ReadAllLines($"/proc/{pid}/status").FirstOrDefault(l => l.StartsWith("State:", StringComparison.Ordinal)) ?? "State: ?";
+            var threads = Directory.EnumerateDirectories($"/proc/{pid}/task").Order(StringComparer.Ordinal).Select(t =>
+            {
+                string comm = File.ReadAllText(Path.Combine(t, "comm")).Trim();
+                string wchan = File.Exists(Path.Combine(t, "wchan")) ? File.ReadAllText(Path.Combine(t, "wchan")).Trim() : "?";
+                return $"{Path.GetFileName(t)} {comm} {wchan}";
+            });
+            return $"pid {pid} {status}; threads: {string.Join(", ", threads)}";
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return $"pid {pid}: /proc not readable ({e.Message})";
+        }
     }
 
     public void Signal(int signal)

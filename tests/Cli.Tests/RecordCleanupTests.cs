@@ -43,7 +43,9 @@ public sealed class RecordCleanupTests
         foreach (int signal in new[] { MmtraceChild.SigTerm, MmtraceChild.SigHup })
         {
             using var dir = new TempDir();
-            using var child = new MmtraceChild(null, "record", "-o", dir["rec"], "--events", "tlb:tlb_flush", "--buffer-kb", "64", "--", "/bin/sleep", "3");
+            // A command that outlives any delay: with `sleep 3` a busy machine let the recording end normally (exit 0,
+            // nothing on stderr) before the signal arrived. The signal's cancellation kills the command.
+            using var child = new MmtraceChild(null, "record", "-o", dir["rec"], "--events", "tlb:tlb_flush", "--buffer-kb", "64", "--", "/bin/sleep", "600");
             WaitForInstance(child);
 
             child.Interrupt(signal);
