@@ -21,13 +21,22 @@ internal sealed partial class MmtraceChild : IDisposable
 
     public MmtraceChild(string? pauseAt, params string[] args)
     {
-        var start = new ProcessStartInfo("dotnet")
+        // A child inherits ignored signals, and .NET keeps a signal ignored that was ignored at its start: when this test
+        // run was started as a background job of a non-interactive shell (SIGINT and SIGQUIT ignored) or under nohup
+        // (SIGHUP), mmtrace could never catch them. env(1) puts them back to their defaults before it execs dotnet.
+        bool resetSignals = InheritsIgnoredStopSignals() && File.Exists("/usr/bin/env");
+        var start = new ProcessStartInfo(resetSignals ? "/usr/bin/env" : "dotnet")
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             RedirectStandardInput = true,
             UseShellExecute = false,
         };
+        if (resetSignals)
+        {
+            start.ArgumentList.Add("--default-signal=HUP,INT,QUIT");
+            start.ArgumentList.Add("dotnet");
+        }
         if (pauseAt is not null)
         {
             start.Environment["MMTRACE_TEST_PAUSE"] = pauseAt;
@@ -105,6 +114,19 @@ internal sealed partial class MmtraceChild : IDisposable
         {
             throw new TimeoutException($"mmtrace did not write the expected line in {Mmtrace.Limit.TotalMinutes} minutes. {state}\nstderr:\n{string.Join('\n', _stderr)}");
         }
+    }
+
+    /// <summary>Whether this process ignores SIGHUP, SIGINT or SIGQUIT (the SigIgn mask of /proc/self/status).</summary>
+    private static bool InheritsIgnoredStopSignals()
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            return false;
+        }
+        string? line = File.ReadLines("/proc/self/status").FirstOrDefault(l => l.StartsWith("SigIgn:", StringComparison.Ordinal));
+        return line is not null
+            && ulong.TryParse(line["SigIgn:".Length..].Trim(), System.Globalization.NumberStyles.HexNumber, System.Globalization.CultureInfo.InvariantCulture, out ulong mask)
+            && (mask & 0b111) != 0;
     }
 
     private static string DescribeProcess(int pid)
