@@ -109,6 +109,44 @@ public sealed class ReorderWindowTests
     }
 
     [SkippableFact]
+    public void Write_FewLateEvents_WindowRewritesOnlyTheRowsBetweenEachPlaceAndArrival()
+    {
+        using var dir = new TempDirectory();
+        string path = dir.Combine("events.parquet");
+        // Row 150 arrives after 230: rows 151..230 and 150 change place (81 rows), the rest of the two held groups
+        // (200 rows) stays where it is. Likewise 420 and 421 after 470 (51 rows) and 777 after 790 (14 rows).
+        var arrival = Arrival(new() { [150] = 230, [420] = 470, [421] = 470, [777] = 790 });
+
+        using EventParquetWriter writer = WriteInArrivalOrder(path, arrival);
+
+        Assert.Equal(81 + 51 + 14, writer.RowsRewrittenByWindow);
+        Assert.Equal(Expected(withSeq: true), ReadBack(path, withSeq: true));
+    }
+
+    [SkippableFact]
+    public void Write_EveryRowShuffledWithinTheWindow_SameFileAsInOrder()
+    {
+        using var dir = new TempDirectory();
+        string path = dir.Combine("events.parquet");
+        // Blocks of 60 rows in reverse order, their boundaries off the 100-row groups': every sort of the window
+        // crosses a group boundary, moves rows with args, typed fields and stacks both ways and changes how many
+        // packed values each group holds.
+        var arrival = new List<long>();
+        for (int block = 0; block < Rows; block += 60)
+        {
+            for (int i = Math.Min(block + 60, Rows) - 1; i >= block; i--)
+            {
+                arrival.Add(i);
+            }
+        }
+
+        using EventParquetWriter writer = WriteInArrivalOrder(path, arrival);
+
+        Assert.Equal(0L, writer.Order.BeyondWindow);
+        Assert.Equal(Expected(withSeq: true), ReadBack(path, withSeq: true));
+    }
+
+    [SkippableFact]
     public void Write_InOrder_NothingCountedAndRowsUnchanged()
     {
         using var dir = new TempDirectory();

@@ -1,3 +1,5 @@
+using System.Diagnostics;
+
 namespace Pipeline.Replay.Lowering;
 
 /// <summary>
@@ -10,19 +12,28 @@ internal sealed class ShadowTable(int id, Level level, ulong baseVa)
     public readonly Level Level = level;
     /// <summary>First address the table covers (moves relink PTE tables, so it changes).</summary>
     public ulong Base = baseVa;
+    /// <summary>
+    /// The address space whose tree holds the table (set by its creator; a table never moves to another mm:
+    /// moves relink it within one). <see cref="Mapping"/> reads it here rather than holding it per mapped frame.
+    /// </summary>
+    public ShadowMm Mm = null!;
     /// <summary>Child tables (levels above PTE).</summary>
     public readonly ShadowTable?[]? Children = level == Level.Pte ? null : new ShadowTable?[512];
     /// <summary>
     /// Leaf entries: pfn + 1, 0 for none (PTE tables, and huge PMD leaves). Read freely; write only through
-    /// <see cref="SetLeaf"/> and <see cref="ClearLeaf"/>: an empty PTE table shares <see cref="s_noLeaves"/>, so the
-    /// tables of processes that exited without a traced teardown (their pages freed, the tables left) cost their
-    /// object, not 4 KiB of zeros each.
+    /// <see cref="SetLeaf"/> and <see cref="ClearLeaf"/>: a PTE or PMD table without leaves shares
+    /// <see cref="s_noLeaves"/>, so the tables of processes that exited without a traced teardown (their pages
+    /// freed, the tables left) cost their object, not 4 KiB of zeros each, and a PMD table, whose entries are
+    /// nearly always links to PTE tables (<see cref="Children"/>), holds an array only while it maps a huge page.
     /// </summary>
-    public ulong[]? Leaves { get; private set; } = level == Level.Pte ? s_noLeaves : level == Level.Pmd ? new ulong[512] : null;
+    public ulong[]? Leaves { get; private set; } = level is Level.Pte or Level.Pmd ? s_noLeaves : null;
     /// <summary>Entries in use: leaves and linked children.</summary>
     public int Present;
 
     private static readonly ulong[] s_noLeaves = new ulong[512];
+
+    /// <summary>Whether the table holds a leaf array of its own (not the shared zeros).</summary>
+    public bool HoldsLeaves => Leaves is not null && !ReferenceEquals(Leaves, s_noLeaves);
 
     /// <summary>Writes leaf <paramref name="idx"/> (pfn + 1); <see cref="Present"/> is the caller's.</summary>
     public void SetLeaf(int idx, ulong value)
@@ -39,7 +50,8 @@ internal sealed class ShadowTable(int id, Level level, ulong baseVa)
     {
         Leaves![idx] = 0;
         Present--;
-        if (Present == 0 && Level == Level.Pte && !Leaves.AsSpan().ContainsAnyExcept(0UL))
+        // A PMD table's Present also counts its linked PTE tables, so only its leaves can say it has none left.
+        if ((Level == Level.Pmd || Present == 0) && !Leaves.AsSpan().ContainsAnyExcept(0UL))
         {
             Leaves = s_noLeaves;
         }
@@ -105,8 +117,24 @@ internal sealed class ShadowVma(ulong start, ulong end, bool locked)
     public bool Locked = locked;
 }
 
-/// <summary>Where a pfn is mapped in the shadow: one slot (the lowering unmaps before it maps a pfn twice).</summary>
-internal readonly record struct Mapping(ShadowMm Mm, ShadowTable Table, int Index)
+/// <summary>
+/// Where a pfn is mapped in the shadow: one slot (the lowering unmaps before it maps a pfn twice). One is held per
+/// mapped frame (the lowering's pfn map), so it is two words: the mm is the table's.
+/// </summary>
+internal readonly struct Mapping
 {
+    public Mapping(ShadowMm mm, ShadowTable table, int index)
+    {
+        Debug.Assert(ReferenceEquals(table.Mm, mm), "A mapping names a table of another mm.");
+        Table = table;
+        Index = index;
+    }
+
+    public ShadowTable Table { get; }
+
+    public int Index { get; }
+
+    public ShadowMm Mm => Table.Mm;
+
     public ulong Va => Table.Base + ((ulong)Index * ShadowTable.SizeOf(Table.Level));
 }

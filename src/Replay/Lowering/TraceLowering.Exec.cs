@@ -368,7 +368,7 @@ public sealed partial class TraceLowering
             {
                 if (dstPmd.Children![di] is null && dstPmd.Leaves![di] == 0)
                 {
-                    dstPmd.Children[di] = new ShadowTable(spare, Level.Pte, newVa & ~(PmdSize - 1));
+                    dstPmd.Children[di] = new ShadowTable(spare, Level.Pte, newVa & ~(PmdSize - 1)) { Mm = mm };
                     dstPmd.Present++;
                 }
                 spare++;

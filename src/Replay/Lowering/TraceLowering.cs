@@ -99,6 +99,27 @@ public sealed partial class TraceLowering
     /// <summary>Counters of what was lowered and skipped.</summary>
     public LoweringStatistics Statistics { get; } = new();
 
+    /// <summary>
+    /// Leaf arrays (512 entries each) the shadow tables of the live address spaces hold: a diagnostic of what the
+    /// page tables cost per mapped region (a table without leaves shares one array of zeros).
+    /// </summary>
+    internal int LeafArrays()
+    {
+        int count = 0;
+        var seen = new HashSet<ShadowMm>(ReferenceEqualityComparer.Instance);
+        foreach (ShadowMm mm in _mmOfProcess.Values.Concat(_mmOfPointer.Values))
+        {
+            if (seen.Add(mm))
+            {
+                count += Count(mm.Root);
+            }
+        }
+        return count;
+
+        static int Count(ShadowTable t) =>
+            (t.HoldsLeaves ? 1 : 0) + (t.Children?.Sum(child => child is null ? 0 : Count(child)) ?? 0);
+    }
+
     /// <summary>Exposure windows found so far (class <c>exposure</c>).</summary>
     public IReadOnlyList<Finding> Exposures => _exposure.Findings;
 
@@ -399,6 +420,7 @@ public sealed partial class TraceLowering
     {
         var root = new ShadowTable(_nextTable++, Level.Pgd, 0);
         var mm = new ShadowMm(_nextMm++, root, owner);
+        root.Mm = mm;
         var op = NewOp(OpKind.MmCreate, task);
         op.Mm = mm.Id;
         op.Table = root.Id;
@@ -840,7 +862,7 @@ public sealed partial class TraceLowering
             {
                 var childLevel = t.Level - 1;
                 ulong span = ShadowTable.SizeOf(t.Level);
-                child = new ShadowTable(_nextTable++, childLevel, va & ~(span - 1));
+                child = new ShadowTable(_nextTable++, childLevel, va & ~(span - 1)) { Mm = mm };
                 var alloc = NewOp(OpKind.TableAlloc, task);
                 alloc.Table = child.Id;
                 alloc.Level = childLevel;
@@ -1197,7 +1219,7 @@ public sealed partial class TraceLowering
         }
         if (dst is null)
         {
-            dst = new ShadowTable(_nextTable++, Level.Pte, e.NewStart & ~(PmdSize - 1));
+            dst = new ShadowTable(_nextTable++, Level.Pte, e.NewStart & ~(PmdSize - 1)) { Mm = mm };
             op.Table = dst.Id;
             newPmd.Children[newIdx] = dst;
             newPmd.Present++;

@@ -21,6 +21,14 @@ internal sealed class ByteBuffer
 
     public void Clear() => Length = 0;
 
+    /// <summary>Takes <paramref name="data"/> as the buffer, its first <paramref name="length"/> bytes written (a rewrite in place that had to grow it).</summary>
+    public void Assign(byte[] data, int length)
+    {
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(length, data.Length);
+        _data = data;
+        Length = length;
+    }
+
     /// <summary>Makes room for <paramref name="count"/> more bytes and returns them; <see cref="Advance"/> commits.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public Span<byte> GetSpan(int count)

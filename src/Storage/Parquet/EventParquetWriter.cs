@@ -72,6 +72,7 @@ public sealed class EventParquetWriter : IEventSink, IWrittenEvents, IDisposable
     private long _reorderedMaxNs;
     private long _beyondWindow;
     private long _beyondWindowMaxNs;
+    private long _rowsRewritten;
     private EventRowGroup _current;
     private long _nextToWrite;
     private long _groups;
@@ -109,6 +110,12 @@ public sealed class EventParquetWriter : IEventSink, IWrittenEvents, IDisposable
 
     /// <inheritdoc/>
     public EventOrder Order => new(_reordered, _reorderedMaxNs, _beyondWindow, _beyondWindowMaxNs);
+
+    /// <summary>
+    /// Rows the reorder window wrote to a new position while putting late rows in place (a diagnostic: it shows
+    /// that the window's work follows the disorder, not the size of the window).
+    /// </summary>
+    internal long RowsRewrittenByWindow => _rowsRewritten;
 
     /// <summary>Rows per canonical event name (counted by the encoders, so known once <see cref="Complete"/> returned).</summary>
     /// <exception cref="InvalidOperationException">The writer is not complete.</exception>
@@ -261,58 +268,14 @@ public sealed class EventParquetWriter : IEventSink, IWrittenEvents, IDisposable
     }
 
     /// <summary>
-    /// Puts the held groups' rows in (timestamp, arrival) order, keeping each group's size, index and first seq:
-    /// rows are copied into fresh groups in sorted order and the old groups go back to the pool. Only after a late
-    /// row, so its cost (two passes over at most <see cref="EventParquetOptions.ReorderGroups"/> + 1 groups) is
-    /// paid per disorder, not per row.
+    /// Puts the held groups' rows in (timestamp, arrival) order where they are, keeping each group's size, index
+    /// and first seq (<see cref="EventRowGroup.SortInPlace"/>): only the rows between a late row's place and its
+    /// arrival are rewritten, so a few late events cost a few rows and no extra row group. Only after a late row,
+    /// so ordered input never pays for it.
     /// </summary>
     private void SortHeld()
     {
-        int total = 0;
-        foreach (EventRowGroup group in _held)
-        {
-            total += group.Rows;
-        }
-        var order = new (long Ts, int Group, int Row)[total];
-        int k = 0;
-        for (int g = 0; g < _held.Count; g++)
-        {
-            EventRowGroup group = _held[g];
-            for (int r = 0; r < group.Rows; r++)
-            {
-                order[k++] = (group.TsNs[r], g, r);
-            }
-        }
-        // Arrival order breaks ties, as the (ts_ns, seq) sort of the whole file does.
-        Array.Sort(order, static (a, b) => a.Ts != b.Ts ? a.Ts.CompareTo(b.Ts) : a.Group != b.Group ? a.Group.CompareTo(b.Group) : a.Row.CompareTo(b.Row));
-        var offsets = new RowOffsets[_held.Count];
-        for (int g = 0; g < _held.Count; g++)
-        {
-            offsets[g] = _held[g].BuildOffsets();
-        }
-        var sorted = new List<EventRowGroup>(_held.Count);
-        k = 0;
-        foreach (EventRowGroup source in _held)
-        {
-            if (!_freeGroups.TryTake(out EventRowGroup? target))
-            {
-                target = new EventRowGroup(_options.RowGroupSize);
-            }
-            target.Start(source.Index, source.FirstSeq);
-            for (int end = k + source.Rows; k < end; k++)
-            {
-                (_, int g, int r) = order[k];
-                target.AddRowFrom(_held[g], r, offsets[g]);
-            }
-            sorted.Add(target);
-        }
-        foreach (EventRowGroup source in _held)
-        {
-            source.Clear();
-            _freeGroups.Add(source);
-        }
-        _held.Clear();
-        _held.AddRange(sorted);
+        _rowsRewritten += EventRowGroup.SortInPlace(_held);
         _heldUnordered = false;
     }
 

@@ -10,7 +10,7 @@ namespace Pipeline.Storage.Parquet;
 /// ordinal) plus its non-null values packed together. Filling costs a few stores per row; all encoding work
 /// happens on the encoder threads. Reused: <see cref="Clear"/> keeps the arrays.
 /// </summary>
-internal sealed class EventRowGroup
+internal sealed partial class EventRowGroup
 {
     private static readonly ColumnKind[] s_kinds = [.. EventSchema.Columns.Select(c => c.Kind)];
 
@@ -271,98 +271,6 @@ internal sealed class EventRowGroup
         return max;
     }
 
-    /// <summary>
-    /// Where each row's packed values start, so rows can be copied out of order (<see cref="AddRowFrom"/>): per
-    /// nullable column the index of the row's value in <see cref="Numbers"/>/<see cref="Texts"/>, for args the
-    /// byte offset and index of its JSON, for stacks the index of its length and its first frame. Built only when
-    /// the reorder window must move rows, so the common in-order path never pays for it.
-    /// </summary>
-    public RowOffsets BuildOffsets()
-    {
-        int columns = EventSchema.Columns.Count;
-        var offsets = new RowOffsets(new int[columns][], new int[Rows], new int[Rows], new int[Rows], new int[Rows]);
-        Span<int> cursor = stackalloc int[columns];
-        cursor.Clear();
-        int argsIndex = 0, argsByte = 0, stackIndex = 0, frame = 0;
-        int argsColumn = EventSchema.Args, stackColumn = EventSchema.Stack;
-        for (int r = 0; r < Rows; r++)
-        {
-            ulong mask = Masks[r];
-            offsets.ArgsIndex[r] = argsIndex;
-            offsets.ArgsByte[r] = argsByte;
-            offsets.StackIndex[r] = stackIndex;
-            offsets.FirstFrame[r] = frame;
-            while (mask != 0)
-            {
-                int c = BitOperations.TrailingZeroCount(mask);
-                mask &= mask - 1;
-                if (c == argsColumn)
-                {
-                    argsByte += ArgsLengths[argsIndex++];
-                }
-                else if (c == stackColumn)
-                {
-                    frame += StackLengths[stackIndex++];
-                }
-                else
-                {
-                    (offsets.Values[c] ??= new int[Rows])[r] = cursor[c]++;
-                }
-            }
-        }
-        return offsets;
-    }
-
-    /// <summary>
-    /// Appends row <paramref name="r"/> of <paramref name="source"/> (whose <see cref="BuildOffsets"/> are
-    /// <paramref name="offsets"/>): the same values, references and args JSON bytes as when it was added there.
-    /// </summary>
-    public void AddRowFrom(EventRowGroup source, int r, RowOffsets offsets)
-    {
-        int row = Rows;
-        TsNs[row] = source.TsNs[r];
-        SrcPos[row] = source.SrcPos[r];
-        Cpu[row] = source.Cpu[r];
-        Pid[row] = source.Pid[r];
-        Comm[row] = source.Comm[r];
-        Event[row] = source.Event[r];
-        ulong mask = source.Masks[r];
-        for (ulong set = mask; set != 0; set &= set - 1)
-        {
-            int c = BitOperations.TrailingZeroCount(set);
-            if (c == EventSchema.Args)
-            {
-                int length = source.ArgsLengths[offsets.ArgsIndex[r]];
-                ArgsBytes.Write(new ReadOnlySpan<byte>(source.ArgsBytes.Array, offsets.ArgsByte[r], length));
-                ArgsLengths = Append(ArgsLengths, ArgsCount++, length);
-                _textBytes += length;
-            }
-            else if (c == EventSchema.Stack)
-            {
-                int frames = source.StackLengths[offsets.StackIndex[r]];
-                StackLengths = Append(StackLengths, StackCount++, frames);
-                for (int f = 0; f < frames; f++)
-                {
-                    string? frame = source.Frames[offsets.FirstFrame[r] + f];
-                    Frames = Append(Frames, FrameCount++, frame);
-                    _textBytes += 2L * (frame?.Length ?? 0);
-                }
-            }
-            else if (s_kinds[c] == ColumnKind.Text)
-            {
-                AddText(c, source.Texts[c][offsets.Values[c]![r]]);
-            }
-            else
-            {
-                AddNumber(c, source.Numbers[c][offsets.Values[c]![r]]);
-            }
-        }
-        Masks[row] = mask;
-        Rows = row + 1;
-        // The next Add must not reuse bytes from a row it did not serialize.
-        ForgetRecentArgs();
-    }
-
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void AddNumber(int column, long value) => Numbers[column] = Append(Numbers[column], NumberCounts[column]++, value);
 
@@ -384,14 +292,6 @@ internal sealed class EventRowGroup
         return array;
     }
 }
-
-/// <summary>Per-row positions of a group's packed values (<see cref="EventRowGroup.BuildOffsets"/>).</summary>
-/// <param name="Values">Per nullable column (null when no row has it), the index of each row's value.</param>
-/// <param name="ArgsIndex">Per row, the index of its args length in <see cref="EventRowGroup.ArgsLengths"/>.</param>
-/// <param name="ArgsByte">Per row, the offset of its args JSON in <see cref="EventRowGroup.ArgsBytes"/>.</param>
-/// <param name="StackIndex">Per row, the index of its frame count in <see cref="EventRowGroup.StackLengths"/>.</param>
-/// <param name="FirstFrame">Per row, the index of its first frame in <see cref="EventRowGroup.Frames"/>.</param>
-internal sealed record RowOffsets(int[]?[] Values, int[] ArgsIndex, int[] ArgsByte, int[] StackIndex, int[] FirstFrame);
 
 /// <summary>One serialized args list: its string references and where its JSON bytes are.</summary>
 internal sealed class RecentArgs

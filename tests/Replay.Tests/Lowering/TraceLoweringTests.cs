@@ -48,6 +48,26 @@ public sealed class TraceLoweringTests
     }
 
     [SkippableFact]
+    public void Lower_PagesInEightPmdRegions_OnlyThePteTablesHoldLeafArrays()
+    {
+        // 64 pages in 8 regions of 2 MiB under one PMD table: 8 PTE tables hold leaves; the PMD table links them
+        // and maps no huge page, so it holds no leaf array (it held one of 512 zeros before).
+        var input = new LoweringInput();
+        for (ulong region = 0; region < 8; region++)
+        {
+            for (ulong page = 0; page < 8; page++)
+            {
+                Fault(input, 0x7f0000000000 + (region * 0x200000) + (page * 0x1000), 0x2000 + (region * 8) + page, withTable: page == 0);
+            }
+        }
+        var (_, lowering, result) = LowerAndReplay(input.Rows());
+
+        Assert.Equal(64, lowering.Statistics.FaultsMapped);
+        Assert.Equal(8, lowering.LeafArrays());
+        AssertNoFindings(result);
+    }
+
+    [SkippableFact]
     public void Lower_FaultWithoutTracedPage_CountsItAndSetsNoPte()
     {
         var rows = new LoweringInput()
