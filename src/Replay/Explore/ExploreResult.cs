@@ -76,6 +76,14 @@ public sealed class ExploreResult
     /// <summary>The model's message for the first infeasible schedule (what the op contradicted), or null.</summary>
     public string? InfeasibleExample { get; internal set; }
 
+    /// <summary>Primitive ops the model refused in the state they were tried in (docs/exploration.md, "Enabledness"): each
+    /// was taken back (the model refuses without changing its state) and its task treated as not enabled there, so the
+    /// schedule went on with another task instead of being cut.</summary>
+    public long Refused { get; internal set; }
+
+    /// <summary>The model's message for the first refused op, or null.</summary>
+    public string? RefusedExample { get; internal set; }
+
     /// <summary>Schedules in which every remaining task waited.</summary>
     public long Deadlocked { get; internal set; }
 

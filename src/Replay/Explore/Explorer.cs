@@ -393,7 +393,8 @@ public sealed class Explorer
                 break;
             }
             int task;
-            if (depth < _frames.Count)
+            bool fresh = depth >= _frames.Count;
+            if (!fresh)
             {
                 task = _frames[depth].Task;
                 Debug.Assert((enabled & (1UL << task)) != 0, "replaying a prefix reaches the same states");
@@ -426,23 +427,110 @@ public sealed class Explorer
                 frame.Backtrack = naive ? Allowed(frame) : 1UL << task;
                 _frames.Add(frame);
             }
-            if (sleep)
+            while (true)
             {
-                _childSleep = ChildSleep(_frames[depth], task);
-            }
-            _preemptions += Cost(_frames[depth], task);
-            _lastTask = task;
-            if (!Step(task, depth, dpor))
-            {
-                result.Infeasible++;
-                result.InfeasibleExample ??= InconsistentMessage();
-                result.Transitions += depth + 1;
-                return;
+                var frame = _frames[depth];
+                if (sleep)
+                {
+                    _childSleep = ChildSleep(frame, task);
+                }
+                int cost = Cost(frame, task);
+                int last = _lastTask;
+                _preemptions += cost;
+                _lastTask = task;
+                var outcome = Step(task, depth, dpor);
+                if (outcome == StepOutcome.Ran)
+                {
+                    break;
+                }
+                // The model refused the op in this state: the task is not enabled here (docs/exploration.md,
+                // "Enabledness"), and this run goes on with another choice at the same state. A refused primitive took
+                // nothing (the engine checks before it applies); a step may have applied part of itself before the
+                // refusal, so the state is rebuilt by running the prefix again.
+                result.Refused++;
+                result.RefusedExample ??= InconsistentMessage();
+                bool rebuild = outcome == StepOutcome.Infeasible;
+                if (rebuild)
+                {
+                    result.Transitions += depth + 1;
+                }
+                else
+                {
+                    _preemptions -= cost;
+                    _lastTask = last;
+                }
+                ulong bit = 1UL << task;
+                frame.Enabled &= ~bit;
+                frame.Done |= bit;
+                if (frame.LastTask == task)
+                {
+                    frame.LastEnabled = false;
+                }
+                if (naive)
+                {
+                    frame.Backtrack = Allowed(frame) | frame.Done;
+                }
+                else if (!fresh)
+                {
+                    // A backtrack alternative that turned out not to be enabled: Flanagan–Godefroid's fallback, every
+                    // enabled task (the one that leads to the reversal is among them).
+                    frame.Backtrack |= frame.Enabled;
+                }
+                ulong open = fresh ? frame.Enabled & ~frame.Sleep & Allowed(frame) : frame.Backtrack & ~frame.Done & ~frame.Sleep & Allowed(frame);
+                if (open == 0)
+                {
+                    if (fresh && frame.Enabled != 0)
+                    {
+                        // What may still run here is asleep: covered elsewhere.
+                        SleepBlocked++;
+                    }
+                    else
+                    {
+                        // Every enabled task's op is refused here (fresh), or no alternative is left at the state this
+                        // run was sent to: nothing more to run from here.
+                        result.Infeasible++;
+                        result.InfeasibleExample ??= InconsistentMessage();
+                    }
+                    result.Transitions += depth;
+                    return;
+                }
+                task = fresh ? DefaultChoice(frame) : BitOperations.TrailingZeroCount(open);
+                frame.Task = task;
+                frame.Done |= 1UL << task;
+                if (fresh && !naive)
+                {
+                    frame.Backtrack |= 1UL << task;
+                }
+                if (rebuild)
+                {
+                    ReplayPrefix(depth, dpor, sleep);
+                }
             }
             depth++;
         }
         result.Transitions += depth;
         Complete(result);
+    }
+
+    /// <summary>Brings the engine (and the happens-before bookkeeping) back to the state before frame
+    /// <paramref name="depth"/>: reset, then the frames' choices again (deterministic, so the same states).</summary>
+    private void ReplayPrefix(int depth, bool dpor, bool sleep)
+    {
+        Reset();
+        _childSleep = 0;
+        for (int d = 0; d < depth; d++)
+        {
+            var frame = _frames[d];
+            int task = frame.Task;
+            if (sleep)
+            {
+                _childSleep = ChildSleep(frame, task);
+            }
+            _preemptions += Cost(frame, task);
+            _lastTask = task;
+            var outcome = Step(task, d, dpor);
+            Debug.Assert(outcome == StepOutcome.Ran, "replaying a prefix reaches the same states");
+        }
     }
 
     /// <summary>What each unfinished task waits for: the lock or section it is parked on, or the ops of other tasks its
@@ -567,8 +655,17 @@ public sealed class Explorer
         return sleeping;
     }
 
-    /// <summary>Runs task <paramref name="task"/>'s next op as transition <paramref name="index"/>; false when the model refused it.</summary>
-    private bool Step(int task, int index, bool dpor)
+    private enum StepOutcome
+    {
+        Ran,
+        // A primitive the model refused without changing its state: taken back, the task is not enabled here.
+        Refused,
+        // Refused inside a kernel step, or with parked tasks moved: the schedule cannot go on.
+        Infeasible,
+    }
+
+    /// <summary>Runs task <paramref name="task"/>'s next op as transition <paramref name="index"/>.</summary>
+    private StepOutcome Step(int task, int index, bool dpor)
     {
         int local = _pos[task];
         var op = Resolve(task, local, out bool skip);
@@ -589,8 +686,6 @@ public sealed class Explorer
             _engine.Execute(op);
             _schedule.Add(op);
         }
-        _current[task] = op;
-        _pos[task]++;
         ulong resumed = 0;
         for (ulong rest = blocked; rest != 0; rest &= rest - 1)
         {
@@ -598,11 +693,23 @@ public sealed class Explorer
             if (!_engine.IsBlocked(_tids[b]) || _engine.MicroPosition(_tids[b]) != _microBefore[b])
             {
                 resumed |= 1UL << b;
-                _fp.AddAll(_pending[b]);
             }
         }
+        bool refused = _engine.InconsistentCount != inconsistent;
+        if (refused && resumed == 0 && !OpSpec.IsKernelStep(op.Kind) && !_engine.IsBlocked(_tids[task]))
+        {
+            // The engine refuses a primitive before applying it ("the model unchanged"): nothing of it happened.
+            _schedule.RemoveAt(_schedule.Count - 1);
+            return StepOutcome.Refused;
+        }
+        _current[task] = op;
+        _pos[task]++;
+        for (ulong rest = resumed; rest != 0; rest &= rest - 1)
+        {
+            _fp.AddAll(_pending[BitOperations.TrailingZeroCount(rest)]);
+        }
         Record(task, index, resumed, dpor);
-        return _engine.InconsistentCount == inconsistent;
+        return refused ? StepOutcome.Infeasible : StepOutcome.Ran;
     }
 
     /// <summary>
@@ -914,23 +1021,36 @@ public sealed class Explorer
                         priority[best] = i + 1;
                     }
                 }
-                // A change point may have lowered the task that was about to run: pick again.
-                int task = -1;
-                for (ulong rest = enabled; rest != 0; rest &= rest - 1)
+                // A change point may have lowered the task that was about to run: pick again. A task whose op the
+                // model refuses here is not enabled: the next in priority runs instead.
+                var outcome = StepOutcome.Refused;
+                while (outcome == StepOutcome.Refused && enabled != 0)
                 {
-                    int t = BitOperations.TrailingZeroCount(rest);
-                    if (task < 0 || priority[t] > priority[task])
+                    int task = -1;
+                    for (ulong rest = enabled; rest != 0; rest &= rest - 1)
                     {
-                        task = t;
+                        int t = BitOperations.TrailingZeroCount(rest);
+                        if (task < 0 || priority[t] > priority[task])
+                        {
+                            task = t;
+                        }
                     }
+                    // Frames are not kept for PCT; Step needs none without DPOR.
+                    outcome = Step(task, step, dpor: false);
+                    if (outcome == StepOutcome.Refused)
+                    {
+                        result.Refused++;
+                        result.RefusedExample ??= InconsistentMessage();
+                        enabled &= ~(1UL << task);
+                        continue;
+                    }
+                    if (_lastTask >= 0 && task != _lastTask && (enabled & (1UL << _lastTask)) != 0)
+                    {
+                        _preemptions++;
+                    }
+                    _lastTask = task;
                 }
-                if (_lastTask >= 0 && task != _lastTask && (enabled & (1UL << _lastTask)) != 0)
-                {
-                    _preemptions++;
-                }
-                _lastTask = task;
-                // Frames are not kept for PCT; Step needs none without DPOR.
-                if (!Step(task, step, dpor: false))
+                if (outcome != StepOutcome.Ran)
                 {
                     result.InfeasibleExample ??= InconsistentMessage();
                     feasible = false;
