@@ -66,13 +66,23 @@ public sealed class Explorer
     private int _lastTask;
     private ulong _childSleep;
     private int _bound;
-    private bool _boundCut;
+    // Frames left with alternatives beyond the current bound, with the choices that lead to each: the next round's starts.
+    private List<(Frame[] Path, int[] Choices)> _deferred = [];
+    private readonly HashSet<Frame> _deferredSet = new();
+    private List<(Frame[] Path, int[] Choices)> _round = [];
+    private int _roundNext;
 
     /// <summary>Sleep sets (Godefroid): a task whose next op is independent of the one chosen, and whose alternative was
     /// already explored here, is not tried again below — only where that keeps the preemption bound's guarantee
     /// (<see cref="ChildSleep"/>). On by default; off only to measure what they save (docs/benchmarks.md).</summary>
     internal bool SleepSets { get; init; } = true;
 
+
+    /// <summary>Complete schedules whose sequence of task choices an earlier one of the same run already ran (a search that
+    /// restarts per bound runs the smaller bounds' schedules again; this one keeps its tree and runs none twice).</summary>
+    internal long RepeatedSchedules { get; private set; }
+
+    private readonly HashSet<ulong> _choiceSequences = [];
 
     /// <summary>Schedules abandoned because every enabled task was asleep (their interleavings were covered elsewhere).</summary>
     internal long SleepBlocked { get; private set; }
@@ -197,40 +207,73 @@ public sealed class Explorer
     /// <summary>
     /// DPOR deepens the bound 0, 1, …, K (iterative context bounding, as CHESS does): a violation is first met in the
     /// round with the fewest preemptions that reaches it, so its witness has the fewest preemptions the search can give.
-    /// The naive baseline runs the bound K once.
+    /// The tree is kept between rounds: a frame left with alternatives the bound forbade is kept (with the path to it)
+    /// and the next round starts from those frames only, so no schedule of an earlier round is run again. The naive
+    /// baseline runs the bound K once.
     /// </summary>
     private void RunSystematic(ExploreResult result, long budget, Stopwatch clock, CancellationToken cancellationToken)
     {
         bool dpor = _options.Strategy == ExploreStrategy.Dpor;
-        for (_bound = dpor ? 0 : _options.Bound; _bound <= _options.Bound; _bound++)
+        _bound = dpor ? 0 : _options.Bound;
+        _deferred.Clear();
+        _deferredSet.Clear();
+        _round.Clear();
+        _roundNext = 0;
+        DropFrames(0);
+        if (!RunBound(result, budget, clock, dpor, resume: false, cancellationToken))
         {
-            _traces.Clear();
-            _boundCut = false;
-            RunBound(result, budget, clock, dpor, cancellationToken);
-            if (!result.Exhaustive)
+            return;
+        }
+        while (true)
+        {
+            // Whatever is still on the path was left too.
+            DropFrames(0);
+            if (_bound >= _options.Bound || _deferred.Count == 0)
             {
-                return;
-            }
-            if (!_boundCut)
-            {
-                // No state offered a preemption beyond this bound: larger bounds hold nothing more.
+                // Done with K, or no frame was left with an alternative the bound forbade: larger bounds hold
+                // nothing more.
                 result.CompletedBound = _options.Bound;
+                result.Exhaustive = true;
                 return;
             }
-            if (_bound < _options.Bound)
+            _bound++;
+            (_round, _deferred) = (_deferred, _round);
+            _deferred.Clear();
+            _deferredSet.Clear();
+            for (_roundNext = 0; _roundNext < _round.Count; _roundNext++)
             {
-                result.Exhaustive = false;
+                var (path, choices) = _round[_roundNext];
+                for (int d = 0; d < path.Length; d++)
+                {
+                    path[d].Task = choices[d];
+                    _frames.Add(path[d]);
+                }
+                if (!RunBound(result, budget, clock, dpor, resume: true, cancellationToken))
+                {
+                    return;
+                }
+                DropFrames(0);
             }
+            _round.Clear();
+            result.CompletedBound = _bound;
         }
     }
 
-    private void RunBound(ExploreResult result, long budget, Stopwatch clock, bool dpor, CancellationToken cancellationToken)
+    /// <summary>
+    /// Depth-first search over the current path: run a schedule, then the deepest alternative within the bound. With
+    /// <paramref name="resume"/> the path is a frame kept from an earlier round and the search starts by backtracking.
+    /// False when the budget or the time stopped it.
+    /// </summary>
+    private bool RunBound(ExploreResult result, long budget, Stopwatch clock, bool dpor, bool resume, CancellationToken cancellationToken)
     {
-        DropFrames(0);
+        bool run = !resume;
         while (true)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            RunOne(result, dpor, naive: !dpor);
+            if (run)
+            {
+                RunOne(result, dpor, naive: !dpor);
+            }
             // Backtrack: the deepest frame with an alternative inside the bound.
             int depth = _frames.Count - 1;
             int choice = -1;
@@ -245,20 +288,20 @@ public sealed class Explorer
             }
             if (depth < 0)
             {
-                result.Exhaustive = true;
-                result.CompletedBound = _bound;
-                return;
+                return true;
             }
             if (result.Schedules >= budget || OutOfTime(clock))
             {
                 result.StoppedBy = result.Schedules >= budget ? "budget" : "time";
+                result.Exhaustive = false;
                 CountPending(result);
-                return;
+                return false;
             }
             DropFrames(depth + 1);
             var frame = _frames[depth];
             frame.Task = choice;
             frame.Done |= 1UL << choice;
+            run = true;
         }
     }
 
@@ -272,6 +315,17 @@ public sealed class Explorer
                 result.ShallowestPending = d;
             }
             result.PendingAlternatives += open;
+        }
+        // Frames kept for this round and not reached yet.
+        for (int i = _roundNext + 1; i < _round.Count; i++)
+        {
+            var path = _round[i].Path;
+            var frame = path[^1];
+            result.PendingAlternatives += BitOperations.PopCount(frame.Backtrack & ~frame.Done & ~frame.Sleep & frame.Enabled);
+            if (result.ShallowestPending < 0 || path.Length - 1 < result.ShallowestPending)
+            {
+                result.ShallowestPending = path.Length - 1;
+            }
         }
     }
 
@@ -412,7 +466,6 @@ public sealed class Explorer
                 {
                     FillNextFootprints(frame, enabled);
                 }
-                _boundCut |= Allowed(frame) != enabled;
                 if ((enabled & ~frame.Sleep & Allowed(frame)) == 0)
                 {
                     // Every task that may run here is asleep: this schedule's remaining interleavings were covered.
@@ -425,6 +478,12 @@ public sealed class Explorer
                 frame.Task = task;
                 frame.Done = 1UL << task;
                 frame.Backtrack = naive ? Allowed(frame) : 1UL << task;
+                if (!naive && RecordedNext() is var recorded and >= 0 && recorded != task && (enabled & ~frame.Sleep & (1UL << recorded)) != 0)
+                {
+                    // The bound kept this schedule from following the recorded order here; with one more preemption it
+                    // would, as a search restarted with the larger bound does.
+                    frame.Backtrack |= 1UL << recorded;
+                }
                 _frames.Add(frame);
             }
             while (true)
@@ -462,10 +521,8 @@ public sealed class Explorer
                 ulong bit = 1UL << task;
                 frame.Enabled &= ~bit;
                 frame.Done |= bit;
-                if (frame.LastTask == task)
-                {
-                    frame.LastEnabled = false;
-                }
+                // LastEnabled stays: what a switch costs must not depend on which refusals this run happened to learn
+                // (a refusal is known only once tried), or the same schedule would cost differently in different runs.
                 if (naive)
                 {
                     frame.Backtrack = Allowed(frame) | frame.Done;
@@ -609,9 +666,26 @@ public sealed class Explorer
     /// <summary>Frames from <paramref name="from"/> on are done with: back to the pool (with their footprints).</summary>
     private void DropFrames(int from)
     {
-        for (int i = from; i < _frames.Count; i++)
+        for (int i = _frames.Count - 1; i >= from; i--)
         {
-            _framePool.Push(_frames[i]);
+            var frame = _frames[i];
+            if ((frame.Backtrack & ~frame.Done & ~frame.Sleep & frame.Enabled & ~Allowed(frame)) != 0 && _deferredSet.Add(frame))
+            {
+                // Alternatives the bound forbids now: the next round starts here (the frame and the path to it are kept).
+                var path = new Frame[i + 1];
+                var choices = new int[i + 1];
+                for (int d = 0; d <= i; d++)
+                {
+                    path[d] = _frames[d];
+                    choices[d] = _frames[d].Task;
+                    _frames[d].Kept = true;
+                }
+                _deferred.Add((path, choices));
+            }
+            if (!frame.Kept)
+            {
+                _framePool.Push(frame);
+            }
         }
         _frames.RemoveRange(from, _frames.Count - from);
     }
@@ -937,6 +1011,15 @@ public sealed class Explorer
         {
             findings.AddRange(_engine.Finish().Findings);
         }
+        ulong choices = 0;
+        foreach (var frame in _frames)
+        {
+            choices = Mix(choices ^ (ulong)frame.Task);
+        }
+        if (_options.Strategy != ExploreStrategy.Pct && !_choiceSequences.Add(choices))
+        {
+            RepeatedSchedules++;
+        }
         foreach (var (key, state) in _sigState)
         {
             _signature += Mix((ulong)key ^ Mix(state.Hash ^ state.Reads));
@@ -1081,6 +1164,8 @@ public sealed class Explorer
         public int Preemptions;
         public int LastTask;
         public bool LastEnabled;
+        // On the path to a frame kept for the next round: never reused.
+        public bool Kept;
     }
 
     private sealed class Resource
