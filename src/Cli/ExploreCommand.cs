@@ -156,7 +156,7 @@ internal static class ExploreCommand
             }
             o.WriteLine(string.Create(inv,
                 $"trace {r.Dataset.Id}: {x.Tasks} tasks, {x.ProgramOps:N0} ops explored under {x.Profile.Name} ({ReplayCommand.ArchName(x.Arch)}), {x.Options}: "
-                + $"{x.Schedules:N0} schedules ({x.Infeasible:N0} infeasible, {x.Deadlocked:N0} deadlocked) in {x.Elapsed.TotalSeconds:0.00} s, "
+                + $"{x.Schedules:N0} schedules ({x.Infeasible:N0} infeasible, {x.Deadlocked:N0} deadlocked; {x.Refused:N0} ops refused where tried) in {x.Elapsed.TotalSeconds:0.00} s, "
                 + $"{x.Violations.Count} violation{(x.Violations.Count == 1 ? "" : "s")}"));
             if (r.MalformedOps > 0)
             {
@@ -170,6 +170,10 @@ internal static class ExploreCommand
             if (x.DeadlockExample is { } waits)
             {
                 o.WriteLine("  first deadlocked schedule: " + waits);
+            }
+            if (x.RefusedExample is { } refused)
+            {
+                o.WriteLine("  first op refused (its task waited, another ran): " + refused);
             }
             foreach (var v in x.Violations)
             {
@@ -239,6 +243,7 @@ internal static class ExploreCommand
             json.WriteNumber("schedules", x.Schedules);
             json.WriteNumber("infeasible", x.Infeasible);
             json.WriteNumber("deadlocked", x.Deadlocked);
+            json.WriteNumber("refused", x.Refused);
             json.WriteNumber("interleavings", x.DistinctTraces);
             json.WriteBoolean("exhaustive", x.Exhaustive);
             if (x.StoppedBy is { } stop)

@@ -36,7 +36,7 @@ public class ExploreBenchmarks
         _profile = KernelProfile.Latest;
         var result = Explore();
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"// explore {Scenario} {Search}: {result.Schedules} schedules, {result.Infeasible} infeasible, {result.DistinctTraces} interleavings, {result.Transitions} ops run, {result.Violations.Count} violations"));
+            $"// explore {Scenario} {Search}: {result.Schedules} schedules, {result.Infeasible} infeasible, {result.Refused} ops refused, {result.DistinctTraces} interleavings, {result.Transitions} ops run, {result.Violations.Count} violations"));
     }
 
     [Benchmark]

@@ -103,6 +103,7 @@ public static class DatasetExplore
             Schedules = runs.Sum(r => r.Schedules),
             Infeasible = runs.Sum(r => r.Infeasible),
             Deadlocked = runs.Sum(r => r.Deadlocked),
+            Refused = runs.Sum(r => r.Refused),
             DistinctTraces = runs.Sum(r => r.DistinctTraces),
             Transitions = runs.Sum(r => r.Transitions),
             Exhaustive = windows.Windows.All(w => w.Verdict != WindowVerdicts.Undecided),

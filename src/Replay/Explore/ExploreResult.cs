@@ -70,11 +70,20 @@ public sealed class ExploreResult
     /// <summary>Schedules run (complete, infeasible and deadlocked).</summary>
     public long Schedules { get; internal set; }
 
-    /// <summary>Schedules cut short because an op contradicted the model's state (the order cannot happen: an op ran before the op that creates what it uses).</summary>
+    /// <summary>Schedules cut short because the model refused the op of every task that could still run (the state is a
+    /// dead end of an earlier choice: the order cannot happen), or refused a backtrack alternative where no other was left.</summary>
     public long Infeasible { get; internal set; }
 
     /// <summary>The model's message for the first infeasible schedule (what the op contradicted), or null.</summary>
     public string? InfeasibleExample { get; internal set; }
+
+    /// <summary>Primitive ops the model refused in the state they were tried in (docs/exploration.md, "Enabledness"): each
+    /// was taken back (the model refuses without changing its state) and its task treated as not enabled there, so the
+    /// schedule went on with another task instead of being cut.</summary>
+    public long Refused { get; internal set; }
+
+    /// <summary>The model's message for the first refused op, or null.</summary>
+    public string? RefusedExample { get; internal set; }
 
     /// <summary>Schedules in which every remaining task waited.</summary>
     public long Deadlocked { get; internal set; }

@@ -66,13 +66,23 @@ public sealed class Explorer
     private int _lastTask;
     private ulong _childSleep;
     private int _bound;
-    private bool _boundCut;
+    // Frames left with alternatives beyond the current bound, with the choices that lead to each: the next round's starts.
+    private List<(Frame[] Path, int[] Choices)> _deferred = [];
+    private readonly HashSet<Frame> _deferredSet = new();
+    private List<(Frame[] Path, int[] Choices)> _round = [];
+    private int _roundNext;
 
     /// <summary>Sleep sets (Godefroid): a task whose next op is independent of the one chosen, and whose alternative was
     /// already explored here, is not tried again below — only where that keeps the preemption bound's guarantee
     /// (<see cref="ChildSleep"/>). On by default; off only to measure what they save (docs/benchmarks.md).</summary>
     internal bool SleepSets { get; init; } = true;
 
+
+    /// <summary>Complete schedules whose sequence of task choices an earlier one of the same run already ran (a search that
+    /// restarts per bound runs the smaller bounds' schedules again; this one keeps its tree and runs none twice).</summary>
+    internal long RepeatedSchedules { get; private set; }
+
+    private readonly HashSet<ulong> _choiceSequences = [];
 
     /// <summary>Schedules abandoned because every enabled task was asleep (their interleavings were covered elsewhere).</summary>
     internal long SleepBlocked { get; private set; }
@@ -197,40 +207,73 @@ public sealed class Explorer
     /// <summary>
     /// DPOR deepens the bound 0, 1, …, K (iterative context bounding, as CHESS does): a violation is first met in the
     /// round with the fewest preemptions that reaches it, so its witness has the fewest preemptions the search can give.
-    /// The naive baseline runs the bound K once.
+    /// The tree is kept between rounds: a frame left with alternatives the bound forbade is kept (with the path to it)
+    /// and the next round starts from those frames only, so no schedule of an earlier round is run again. The naive
+    /// baseline runs the bound K once.
     /// </summary>
     private void RunSystematic(ExploreResult result, long budget, Stopwatch clock, CancellationToken cancellationToken)
     {
         bool dpor = _options.Strategy == ExploreStrategy.Dpor;
-        for (_bound = dpor ? 0 : _options.Bound; _bound <= _options.Bound; _bound++)
+        _bound = dpor ? 0 : _options.Bound;
+        _deferred.Clear();
+        _deferredSet.Clear();
+        _round.Clear();
+        _roundNext = 0;
+        DropFrames(0);
+        if (!RunBound(result, budget, clock, dpor, resume: false, cancellationToken))
         {
-            _traces.Clear();
-            _boundCut = false;
-            RunBound(result, budget, clock, dpor, cancellationToken);
-            if (!result.Exhaustive)
+            return;
+        }
+        while (true)
+        {
+            // Whatever is still on the path was left too.
+            DropFrames(0);
+            if (_bound >= _options.Bound || _deferred.Count == 0)
             {
-                return;
-            }
-            if (!_boundCut)
-            {
-                // No state offered a preemption beyond this bound: larger bounds hold nothing more.
+                // Done with K, or no frame was left with an alternative the bound forbade: larger bounds hold
+                // nothing more.
                 result.CompletedBound = _options.Bound;
+                result.Exhaustive = true;
                 return;
             }
-            if (_bound < _options.Bound)
+            _bound++;
+            (_round, _deferred) = (_deferred, _round);
+            _deferred.Clear();
+            _deferredSet.Clear();
+            for (_roundNext = 0; _roundNext < _round.Count; _roundNext++)
             {
-                result.Exhaustive = false;
+                var (path, choices) = _round[_roundNext];
+                for (int d = 0; d < path.Length; d++)
+                {
+                    path[d].Task = choices[d];
+                    _frames.Add(path[d]);
+                }
+                if (!RunBound(result, budget, clock, dpor, resume: true, cancellationToken))
+                {
+                    return;
+                }
+                DropFrames(0);
             }
+            _round.Clear();
+            result.CompletedBound = _bound;
         }
     }
 
-    private void RunBound(ExploreResult result, long budget, Stopwatch clock, bool dpor, CancellationToken cancellationToken)
+    /// <summary>
+    /// Depth-first search over the current path: run a schedule, then the deepest alternative within the bound. With
+    /// <paramref name="resume"/> the path is a frame kept from an earlier round and the search starts by backtracking.
+    /// False when the budget or the time stopped it.
+    /// </summary>
+    private bool RunBound(ExploreResult result, long budget, Stopwatch clock, bool dpor, bool resume, CancellationToken cancellationToken)
     {
-        DropFrames(0);
+        bool run = !resume;
         while (true)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            RunOne(result, dpor, naive: !dpor);
+            if (run)
+            {
+                RunOne(result, dpor, naive: !dpor);
+            }
             // Backtrack: the deepest frame with an alternative inside the bound.
             int depth = _frames.Count - 1;
             int choice = -1;
@@ -245,20 +288,20 @@ public sealed class Explorer
             }
             if (depth < 0)
             {
-                result.Exhaustive = true;
-                result.CompletedBound = _bound;
-                return;
+                return true;
             }
             if (result.Schedules >= budget || OutOfTime(clock))
             {
                 result.StoppedBy = result.Schedules >= budget ? "budget" : "time";
+                result.Exhaustive = false;
                 CountPending(result);
-                return;
+                return false;
             }
             DropFrames(depth + 1);
             var frame = _frames[depth];
             frame.Task = choice;
             frame.Done |= 1UL << choice;
+            run = true;
         }
     }
 
@@ -272,6 +315,17 @@ public sealed class Explorer
                 result.ShallowestPending = d;
             }
             result.PendingAlternatives += open;
+        }
+        // Frames kept for this round and not reached yet.
+        for (int i = _roundNext + 1; i < _round.Count; i++)
+        {
+            var path = _round[i].Path;
+            var frame = path[^1];
+            result.PendingAlternatives += BitOperations.PopCount(frame.Backtrack & ~frame.Done & ~frame.Sleep & frame.Enabled);
+            if (result.ShallowestPending < 0 || path.Length - 1 < result.ShallowestPending)
+            {
+                result.ShallowestPending = path.Length - 1;
+            }
         }
     }
 
@@ -393,7 +447,8 @@ public sealed class Explorer
                 break;
             }
             int task;
-            if (depth < _frames.Count)
+            bool fresh = depth >= _frames.Count;
+            if (!fresh)
             {
                 task = _frames[depth].Task;
                 Debug.Assert((enabled & (1UL << task)) != 0, "replaying a prefix reaches the same states");
@@ -411,7 +466,6 @@ public sealed class Explorer
                 {
                     FillNextFootprints(frame, enabled);
                 }
-                _boundCut |= Allowed(frame) != enabled;
                 if ((enabled & ~frame.Sleep & Allowed(frame)) == 0)
                 {
                     // Every task that may run here is asleep: this schedule's remaining interleavings were covered.
@@ -424,25 +478,116 @@ public sealed class Explorer
                 frame.Task = task;
                 frame.Done = 1UL << task;
                 frame.Backtrack = naive ? Allowed(frame) : 1UL << task;
+                if (!naive && RecordedNext() is var recorded and >= 0 && recorded != task && (enabled & ~frame.Sleep & (1UL << recorded)) != 0)
+                {
+                    // The bound kept this schedule from following the recorded order here; with one more preemption it
+                    // would, as a search restarted with the larger bound does.
+                    frame.Backtrack |= 1UL << recorded;
+                }
                 _frames.Add(frame);
             }
-            if (sleep)
+            while (true)
             {
-                _childSleep = ChildSleep(_frames[depth], task);
-            }
-            _preemptions += Cost(_frames[depth], task);
-            _lastTask = task;
-            if (!Step(task, depth, dpor))
-            {
-                result.Infeasible++;
-                result.InfeasibleExample ??= InconsistentMessage();
-                result.Transitions += depth + 1;
-                return;
+                var frame = _frames[depth];
+                if (sleep)
+                {
+                    _childSleep = ChildSleep(frame, task);
+                }
+                int cost = Cost(frame, task);
+                int last = _lastTask;
+                _preemptions += cost;
+                _lastTask = task;
+                var outcome = Step(task, depth, dpor);
+                if (outcome == StepOutcome.Ran)
+                {
+                    break;
+                }
+                // The model refused the op in this state: the task is not enabled here (docs/exploration.md,
+                // "Enabledness"), and this run goes on with another choice at the same state. A refused primitive took
+                // nothing (the engine checks before it applies); a step may have applied part of itself before the
+                // refusal, so the state is rebuilt by running the prefix again.
+                result.Refused++;
+                result.RefusedExample ??= InconsistentMessage();
+                bool rebuild = outcome == StepOutcome.Infeasible;
+                if (rebuild)
+                {
+                    result.Transitions += depth + 1;
+                }
+                else
+                {
+                    _preemptions -= cost;
+                    _lastTask = last;
+                }
+                ulong bit = 1UL << task;
+                frame.Enabled &= ~bit;
+                frame.Done |= bit;
+                // LastEnabled stays: what a switch costs must not depend on which refusals this run happened to learn
+                // (a refusal is known only once tried), or the same schedule would cost differently in different runs.
+                if (naive)
+                {
+                    frame.Backtrack = Allowed(frame) | frame.Done;
+                }
+                else if (!fresh)
+                {
+                    // A backtrack alternative that turned out not to be enabled: Flanagan–Godefroid's fallback, every
+                    // enabled task (the one that leads to the reversal is among them).
+                    frame.Backtrack |= frame.Enabled;
+                }
+                ulong open = fresh ? frame.Enabled & ~frame.Sleep & Allowed(frame) : frame.Backtrack & ~frame.Done & ~frame.Sleep & Allowed(frame);
+                if (open == 0)
+                {
+                    if (fresh && frame.Enabled != 0)
+                    {
+                        // What may still run here is asleep: covered elsewhere.
+                        SleepBlocked++;
+                    }
+                    else
+                    {
+                        // Every enabled task's op is refused here (fresh), or no alternative is left at the state this
+                        // run was sent to: nothing more to run from here.
+                        result.Infeasible++;
+                        result.InfeasibleExample ??= InconsistentMessage();
+                    }
+                    result.Transitions += depth;
+                    return;
+                }
+                task = fresh ? DefaultChoice(frame) : BitOperations.TrailingZeroCount(open);
+                frame.Task = task;
+                frame.Done |= 1UL << task;
+                if (fresh && !naive)
+                {
+                    frame.Backtrack |= 1UL << task;
+                }
+                if (rebuild)
+                {
+                    ReplayPrefix(depth, dpor, sleep);
+                }
             }
             depth++;
         }
         result.Transitions += depth;
         Complete(result);
+    }
+
+    /// <summary>Brings the engine (and the happens-before bookkeeping) back to the state before frame
+    /// <paramref name="depth"/>: reset, then the frames' choices again (deterministic, so the same states).</summary>
+    private void ReplayPrefix(int depth, bool dpor, bool sleep)
+    {
+        Reset();
+        _childSleep = 0;
+        for (int d = 0; d < depth; d++)
+        {
+            var frame = _frames[d];
+            int task = frame.Task;
+            if (sleep)
+            {
+                _childSleep = ChildSleep(frame, task);
+            }
+            _preemptions += Cost(frame, task);
+            _lastTask = task;
+            var outcome = Step(task, d, dpor);
+            Debug.Assert(outcome == StepOutcome.Ran, "replaying a prefix reaches the same states");
+        }
     }
 
     /// <summary>What each unfinished task waits for: the lock or section it is parked on, or the ops of other tasks its
@@ -521,9 +666,26 @@ public sealed class Explorer
     /// <summary>Frames from <paramref name="from"/> on are done with: back to the pool (with their footprints).</summary>
     private void DropFrames(int from)
     {
-        for (int i = from; i < _frames.Count; i++)
+        for (int i = _frames.Count - 1; i >= from; i--)
         {
-            _framePool.Push(_frames[i]);
+            var frame = _frames[i];
+            if ((frame.Backtrack & ~frame.Done & ~frame.Sleep & frame.Enabled & ~Allowed(frame)) != 0 && _deferredSet.Add(frame))
+            {
+                // Alternatives the bound forbids now: the next round starts here (the frame and the path to it are kept).
+                var path = new Frame[i + 1];
+                var choices = new int[i + 1];
+                for (int d = 0; d <= i; d++)
+                {
+                    path[d] = _frames[d];
+                    choices[d] = _frames[d].Task;
+                    _frames[d].Kept = true;
+                }
+                _deferred.Add((path, choices));
+            }
+            if (!frame.Kept)
+            {
+                _framePool.Push(frame);
+            }
         }
         _frames.RemoveRange(from, _frames.Count - from);
     }
@@ -567,8 +729,17 @@ public sealed class Explorer
         return sleeping;
     }
 
-    /// <summary>Runs task <paramref name="task"/>'s next op as transition <paramref name="index"/>; false when the model refused it.</summary>
-    private bool Step(int task, int index, bool dpor)
+    private enum StepOutcome
+    {
+        Ran,
+        // A primitive the model refused without changing its state: taken back, the task is not enabled here.
+        Refused,
+        // Refused inside a kernel step, or with parked tasks moved: the schedule cannot go on.
+        Infeasible,
+    }
+
+    /// <summary>Runs task <paramref name="task"/>'s next op as transition <paramref name="index"/>.</summary>
+    private StepOutcome Step(int task, int index, bool dpor)
     {
         int local = _pos[task];
         var op = Resolve(task, local, out bool skip);
@@ -589,8 +760,6 @@ public sealed class Explorer
             _engine.Execute(op);
             _schedule.Add(op);
         }
-        _current[task] = op;
-        _pos[task]++;
         ulong resumed = 0;
         for (ulong rest = blocked; rest != 0; rest &= rest - 1)
         {
@@ -598,11 +767,23 @@ public sealed class Explorer
             if (!_engine.IsBlocked(_tids[b]) || _engine.MicroPosition(_tids[b]) != _microBefore[b])
             {
                 resumed |= 1UL << b;
-                _fp.AddAll(_pending[b]);
             }
         }
+        bool refused = _engine.InconsistentCount != inconsistent;
+        if (refused && resumed == 0 && !OpSpec.IsKernelStep(op.Kind) && !_engine.IsBlocked(_tids[task]))
+        {
+            // The engine refuses a primitive before applying it ("the model unchanged"): nothing of it happened.
+            _schedule.RemoveAt(_schedule.Count - 1);
+            return StepOutcome.Refused;
+        }
+        _current[task] = op;
+        _pos[task]++;
+        for (ulong rest = resumed; rest != 0; rest &= rest - 1)
+        {
+            _fp.AddAll(_pending[BitOperations.TrailingZeroCount(rest)]);
+        }
         Record(task, index, resumed, dpor);
-        return _engine.InconsistentCount == inconsistent;
+        return refused ? StepOutcome.Infeasible : StepOutcome.Ran;
     }
 
     /// <summary>
@@ -830,6 +1011,15 @@ public sealed class Explorer
         {
             findings.AddRange(_engine.Finish().Findings);
         }
+        ulong choices = 0;
+        foreach (var frame in _frames)
+        {
+            choices = Mix(choices ^ (ulong)frame.Task);
+        }
+        if (_options.Strategy != ExploreStrategy.Pct && !_choiceSequences.Add(choices))
+        {
+            RepeatedSchedules++;
+        }
         foreach (var (key, state) in _sigState)
         {
             _signature += Mix((ulong)key ^ Mix(state.Hash ^ state.Reads));
@@ -914,23 +1104,36 @@ public sealed class Explorer
                         priority[best] = i + 1;
                     }
                 }
-                // A change point may have lowered the task that was about to run: pick again.
-                int task = -1;
-                for (ulong rest = enabled; rest != 0; rest &= rest - 1)
+                // A change point may have lowered the task that was about to run: pick again. A task whose op the
+                // model refuses here is not enabled: the next in priority runs instead.
+                var outcome = StepOutcome.Refused;
+                while (outcome == StepOutcome.Refused && enabled != 0)
                 {
-                    int t = BitOperations.TrailingZeroCount(rest);
-                    if (task < 0 || priority[t] > priority[task])
+                    int task = -1;
+                    for (ulong rest = enabled; rest != 0; rest &= rest - 1)
                     {
-                        task = t;
+                        int t = BitOperations.TrailingZeroCount(rest);
+                        if (task < 0 || priority[t] > priority[task])
+                        {
+                            task = t;
+                        }
                     }
+                    // Frames are not kept for PCT; Step needs none without DPOR.
+                    outcome = Step(task, step, dpor: false);
+                    if (outcome == StepOutcome.Refused)
+                    {
+                        result.Refused++;
+                        result.RefusedExample ??= InconsistentMessage();
+                        enabled &= ~(1UL << task);
+                        continue;
+                    }
+                    if (_lastTask >= 0 && task != _lastTask && (enabled & (1UL << _lastTask)) != 0)
+                    {
+                        _preemptions++;
+                    }
+                    _lastTask = task;
                 }
-                if (_lastTask >= 0 && task != _lastTask && (enabled & (1UL << _lastTask)) != 0)
-                {
-                    _preemptions++;
-                }
-                _lastTask = task;
-                // Frames are not kept for PCT; Step needs none without DPOR.
-                if (!Step(task, step, dpor: false))
+                if (outcome != StepOutcome.Ran)
                 {
                     result.InfeasibleExample ??= InconsistentMessage();
                     feasible = false;
@@ -961,6 +1164,8 @@ public sealed class Explorer
         public int Preemptions;
         public int LastTask;
         public bool LastEnabled;
+        // On the path to a frame kept for the next round: never reused.
+        public bool Kept;
     }
 
     private sealed class Resource

@@ -298,15 +298,46 @@ internal sealed class Footprint
                 AddFlush(mm);
                 break;
             case OpKind.TtuMlockCheck:
-                Add(Obj.Tables, mm);
-                Add(Obj.Vmas, mm, write: false);
-                Add(Obj.Page, (long)op.Pfn);
-                break;
+                {
+                    // The walker's re-check under the PTE lock: that lock, the entry (read), VM_LOCKED (read), and
+                    // with the fix the Mlocked flag set under the lock; without it the page is not touched here.
+                    bool underPtl = engine.Profile.Has(KernelFix.MlockUnderPtl);
+                    _walk.Clear();
+                    if (mm != 0 && engine.WalkTables(mm, op.Va, Level.Pte, _walk))
+                    {
+                        Add(Obj.Tables, mm, write: false);
+                        foreach (int table in _walk)
+                        {
+                            Add(Obj.Table, table, write: false);
+                        }
+                        Add(Obj.Ptl, _walk[^1]);
+                    }
+                    else
+                    {
+                        Add(Obj.Tables, mm);
+                    }
+                    Add(Obj.Vmas, mm, write: false);
+                    Add(Obj.Page, (long)op.Pfn, write: underPtl);
+                    break;
+                }
             case OpKind.TtuMlockSet:
+                // 4.3's out_mlock: down_read_trylock(mmap_sem) and VM_LOCKED re-read. With the fix (mlock under the
+                // PTL, in ttu_mlock_check) the step is empty.
+                if (!engine.Profile.Has(KernelFix.MlockUnderPtl))
+                {
+                    Add(Obj.MmLock, mm);
+                    Add(Obj.Vmas, mm, write: false);
+                }
+                break;
             case OpKind.TtuMlockPage:
-                Add(Obj.MmLock, mm);
-                Add(Obj.Vmas, mm, write: false);
-                Add(Obj.Page, (long)op.Pfn);
+                // 4.3: mlock_vma_page (the Mlocked flag, justified by the mapping) and up_read; empty with the fix.
+                if (!engine.Profile.Has(KernelFix.MlockUnderPtl))
+                {
+                    Add(Obj.MmLock, mm);
+                    Add(Obj.Vmas, mm, write: false);
+                    Add(Obj.Tables, mm, write: false);
+                    Add(Obj.Page, (long)op.Pfn);
+                }
                 break;
             case OpKind.ZapClear:
                 Add(Obj.Tables, mm);
