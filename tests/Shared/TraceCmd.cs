@@ -47,15 +47,18 @@ public static class TraceCmd
         {
             throw new InvalidOperationException($"No tracefs instance '{instanceName}' under {root}/instances to extract.");
         }
-        var topLevel = TopLevelSettings.Read(root);
         ToolResult result;
-        try
+        using (TopLevelLock.Acquire())
         {
-            result = ToolProcess.Run(traceCmd, ["extract", "-B", instanceName, "-o", Path.GetFullPath(outputPath)], ToolProcess.Limit);
-        }
-        finally
-        {
-            topLevel.RestoreIfChanged(root);
+            var topLevel = TopLevelSettings.Read(root);
+            try
+            {
+                result = ToolProcess.Run(traceCmd, ["extract", "-B", instanceName, "-o", Path.GetFullPath(outputPath)], ToolProcess.Limit);
+            }
+            finally
+            {
+                topLevel.RestoreIfChanged(root);
+            }
         }
         var output = (result.StandardOutput + result.StandardError).Trim();
         if (result.ExitCode != 0 || !File.Exists(outputPath))
@@ -105,6 +108,77 @@ public static class TraceCmd
             int open = clocks.IndexOf('[', StringComparison.Ordinal);
             int close = clocks.IndexOf(']', StringComparison.Ordinal);
             return open >= 0 && close > open ? clocks[(open + 1)..close] : clocks.Trim();
+        }
+    }
+}
+
+/// <summary>
+/// Serializes, across test processes on one machine, the code that changes the tracefs top level for a moment
+/// (trace-cmd extract turns <c>tracing_on</c> off while it reads, then the settings are restored) with the code
+/// that checks the top level was left alone. Two test suites run side by side on a developer's machine (and test
+/// assemblies run in parallel within one suite): without it one suite's check reads the other's transient
+/// <c>tracing_on=0</c>. An advisory lock on a file in the temporary directory (.NET takes <c>flock</c> for
+/// <see cref="FileShare.None"/>), re-entrant on the thread that holds it, released when the process dies.
+/// </summary>
+public static class TopLevelLock
+{
+    private static readonly object s_gate = new();
+    private static FileStream? s_file;
+    private static int s_depth;
+
+    /// <summary>Waits for the machine-wide lock; dispose the result to release it.</summary>
+    public static IDisposable Acquire()
+    {
+        Monitor.Enter(s_gate);
+        try
+        {
+            if (s_depth == 0)
+            {
+                s_file = OpenExclusive(Path.Combine(Path.GetTempPath(), "mmtrace-tests-tracefs-toplevel.lock"));
+            }
+            s_depth++;
+        }
+        catch
+        {
+            Monitor.Exit(s_gate);
+            throw;
+        }
+        return new Releaser();
+    }
+
+    private static FileStream OpenExclusive(string path)
+    {
+        // Bounded by attempts, not a clock: a holder records one workload (a few minutes on a loaded machine).
+        for (int attempt = 0; ; attempt++)
+        {
+            try
+            {
+                return new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+            }
+            catch (IOException) when (attempt < 18_000)
+            {
+                Thread.Sleep(100);
+            }
+        }
+    }
+
+    private sealed class Releaser : IDisposable
+    {
+        private bool _disposed;
+
+        public void Dispose()
+        {
+            if (_disposed)
+            {
+                return;
+            }
+            _disposed = true;
+            if (--s_depth == 0)
+            {
+                s_file!.Dispose();
+                s_file = null;
+            }
+            Monitor.Exit(s_gate);
         }
     }
 }

@@ -76,6 +76,9 @@ public sealed class LiveRecording : IDisposable
 
     private void Run()
     {
+        // Held from the first look at the top level to the last, so that another test process's trace-cmd extract
+        // (which turns tracing_on off for a moment) cannot fall between the two snapshots.
+        using var topLevelLock = TopLevelLock.Acquire();
         var root = TraceFsInstance.FindOrMountTraceFs();
         TopLevelBefore = TopLevelSnapshot(root);
         WorkloadExecutable = Pipeline.Ingest.Live.Workload.Build(FindWorkloadSource());

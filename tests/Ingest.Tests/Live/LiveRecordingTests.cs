@@ -70,15 +70,20 @@ public sealed partial class LiveRecordingTests(LiveRecordingFixture fixture, ITe
         Assert.All(recording.InstancePaths, p => Assert.False(Directory.Exists(p), $"{p} left behind"));
         TraceFsInstanceTests.AssertNoInstanceOfThisProcess();
         Assert.Equal(recording.TopLevelBefore, LiveRecording.AllowLazyExpansion(recording.TopLevelBefore, recording.TopLevelAfter));
-        // The top level is the machine's, not this test's: another tracer (trace-cmd extract of another run turns
-        // tracing_on off while it reads, then restores it) may hold it for a moment. Looked at again a bounded
-        // number of times; what stays changed is this test's to explain.
+        // The top level is the machine's, not this test's: another test process's trace-cmd extract turns tracing_on
+        // off while it reads (TopLevelLock keeps that out of these reads); a tracer outside the tests may also hold
+        // it for a moment, so it is looked at again a bounded number of times; what stays changed is this test's
+        // to explain.
         string root = TraceFsInstance.FindOrMountTraceFs();
-        var now = LiveRecording.TopLevelSnapshot(root);
-        for (int attempt = 0; attempt < 50 && LiveRecording.AllowLazyExpansion(recording.TopLevelBefore, now) != recording.TopLevelBefore; attempt++)
+        string now;
+        using (TopLevelLock.Acquire())
         {
-            Thread.Sleep(200);
             now = LiveRecording.TopLevelSnapshot(root);
+            for (int attempt = 0; attempt < 50 && LiveRecording.AllowLazyExpansion(recording.TopLevelBefore, now) != recording.TopLevelBefore; attempt++)
+            {
+                Thread.Sleep(200);
+                now = LiveRecording.TopLevelSnapshot(root);
+            }
         }
         Assert.Equal(recording.TopLevelBefore, LiveRecording.AllowLazyExpansion(recording.TopLevelBefore, now));
     }
