@@ -3,14 +3,10 @@ using Pipeline.Ingest.Native;
 
 namespace Pipeline.Ingest.TraceDat;
 
-/// <summary>
-/// Decompresses the blocks of a v7 trace.dat: zstd through libzstd, zlib through <see cref="ZLibStream"/>. Shared by
-/// a file's CPU streams, which decompress ahead on pool threads: one call at a time holds the zstd context.
-/// </summary>
+/// <summary>Decompresses the blocks of a v7 trace.dat: zstd through libzstd, zlib through <see cref="ZLibStream"/>.</summary>
 internal sealed class ChunkDecompressor : IDisposable
 {
     private readonly ZstdDecompressor? _zstd;
-    private readonly Lock _lock = new();
 
     private ChunkDecompressor(string algorithm, ZstdDecompressor? zstd)
     {
@@ -47,10 +43,7 @@ internal sealed class ChunkDecompressor : IDisposable
     {
         if (_zstd is not null)
         {
-            lock (_lock)
-            {
-                return _zstd.Decompress(source.AsSpan(0, length), destination, out error);
-            }
+            return _zstd.Decompress(source.AsSpan(0, length), destination, out error);
         }
         try
         {
@@ -83,11 +76,5 @@ internal sealed class ChunkDecompressor : IDisposable
         }
     }
 
-    public void Dispose()
-    {
-        lock (_lock)
-        {
-            _zstd?.Dispose();
-        }
-    }
+    public void Dispose() => _zstd?.Dispose();
 }

@@ -125,10 +125,7 @@ internal sealed class FileRangePageSource : PageSource
 
 /// <summary>
 /// Compressed v7 CPU data: u32 chunk count, then { u32 compressed size, u32 uncompressed size, bytes } per chunk.
-/// Each chunk is decompressed on its own (sizes bounded before anything is allocated). While the caller decodes
-/// one chunk's pages, the next chunk is read and decompressed ahead on a pool thread (decompression is a fifth
-/// of the reading thread's work on a zstd trace, and that thread is the one ingest waits for); the caller sees
-/// the same blocks, and any damage at the same call, as when each chunk is read only when asked for.
+/// Each chunk is decompressed on its own (sizes bounded before anything is allocated).
 /// </summary>
 internal sealed class ChunkedPageSource : PageSource
 {
@@ -149,10 +146,6 @@ internal sealed class ChunkedPageSource : PageSource
     private byte[] _compressed = [];
     private byte[] _pages = [];
     private DataDamage? _pendingDamage;
-    // The chunk after the one delivered: its own buffers (the delivered block stays valid until the next call).
-    private Task<Decompressed>? _ahead;
-    private byte[] _aheadCompressed = [];
-    private byte[] _aheadPages = [];
 
     public ChunkedPageSource(Stream stream, long offset, long size, long fileLength, int pageSize, ChunkDecompressor decompressor, bool bigEndian, string section)
         : base(pageSize, section)
@@ -172,14 +165,6 @@ internal sealed class ChunkedPageSource : PageSource
         if (Damage is not null)
         {
             return false;
-        }
-        if (_ahead is not null)
-        {
-            Decompressed ahead = _ahead.GetAwaiter().GetResult();
-            _ahead = null;
-            (_pages, _aheadPages) = (_aheadPages, _pages);
-            (_compressed, _aheadCompressed) = (_aheadCompressed, _compressed);
-            return Deliver(ahead, out block);
         }
         Span<byte> header = stackalloc byte[8];
         if (!_started)
@@ -206,9 +191,18 @@ internal sealed class ChunkedPageSource : PageSource
         }
         uint compressedSize = ReadU32(header);
         uint uncompressedSize = ReadU32(header[4..]);
-        if (CheckSizes(compressedSize, uncompressedSize, _end - _position) is { } problem)
+        if (compressedSize > _end - _position)
         {
-            return Fail(chunkOffset + problem.At, problem.Message);
+            return Fail(chunkOffset, $"chunk of {compressedSize} compressed bytes runs past the end of this CPU's data ({Bytes(_end - _position)} bytes left)");
+        }
+        if (uncompressedSize == 0 || uncompressedSize > MaxChunkBytes)
+        {
+            return Fail(chunkOffset + 4, $"chunk uncompressed size {uncompressedSize} is outside 1..{MaxChunkBytes}");
+        }
+        // Every CPU holds its current chunk: a lying size on many CPUs must not add up to gigabytes.
+        if (uncompressedSize > (ulong)compressedSize * MaxRatio + (ulong)PageSize)
+        {
+            return Fail(chunkOffset + 4, $"chunk claims {uncompressedSize} bytes from {compressedSize} compressed bytes (ratio above {MaxRatio})");
         }
         if (_compressed.Length < compressedSize)
         {
@@ -222,132 +216,29 @@ internal sealed class ChunkedPageSource : PageSource
         {
             _pages = new byte[uncompressedSize];
         }
-        return Deliver(Decompress(_decompressor, _compressed, (int)compressedSize, _pages, (int)uncompressedSize, chunkOffset), out block);
-    }
-
-    public override void Dispose()
-    {
-        // The chunk ahead writes into this source's buffers: let it finish (its result, or damage, is not needed).
-        if (_ahead is { } ahead)
+        int produced = _decompressor.Decompress(_compressed, (int)compressedSize, _pages.AsSpan(0, (int)uncompressedSize), out string? error);
+        if (produced < 0)
         {
-            _ahead = null;
-            try
-            {
-                ahead.Wait();
-            }
-            catch (AggregateException)
-            {
-                // Its damage would have been reported at the next read, which will not come.
-            }
+            return Fail(chunkOffset, $"{_decompressor.Algorithm} chunk does not decompress: {error}");
         }
-        base.Dispose();
-    }
-
-    /// <summary>What a chunk's header claims, checked before anything is allocated: null, or where (from the chunk start) and what is wrong.</summary>
-    private (int At, string Message)? CheckSizes(uint compressedSize, uint uncompressedSize, long left)
-    {
-        if (compressedSize > left)
+        if (produced != uncompressedSize)
         {
-            return (0, $"chunk of {compressedSize} compressed bytes runs past the end of this CPU's data ({Bytes(left)} bytes left)");
-        }
-        if (uncompressedSize == 0 || uncompressedSize > MaxChunkBytes)
-        {
-            return (4, $"chunk uncompressed size {uncompressedSize} is outside 1..{MaxChunkBytes}");
-        }
-        // Every CPU holds its current chunk: a lying size on many CPUs must not add up to gigabytes.
-        if (uncompressedSize > (ulong)compressedSize * MaxRatio + (ulong)PageSize)
-        {
-            return (4, $"chunk claims {uncompressedSize} bytes from {compressedSize} compressed bytes (ratio above {MaxRatio})");
-        }
-        return null;
-    }
-
-    private static Decompressed Decompress(ChunkDecompressor decompressor, byte[] compressed, int compressedSize, byte[] pages, int uncompressedSize, long chunkOffset)
-    {
-        int produced = decompressor.Decompress(compressed, compressedSize, pages.AsSpan(0, uncompressedSize), out string? error);
-        return new Decompressed(chunkOffset, uncompressedSize, produced, error);
-    }
-
-    /// <summary>Hands out a decompressed chunk's whole pages (or its damage), then starts on the next chunk.</summary>
-    private bool Deliver(Decompressed chunk, out PageBlock block)
-    {
-        block = default;
-        if (chunk.Produced < 0)
-        {
-            return Fail(chunk.Offset, $"{_decompressor.Algorithm} chunk does not decompress: {chunk.Error}");
-        }
-        if (chunk.Produced != chunk.Declared)
-        {
-            return Fail(chunk.Offset, $"chunk decompressed to {chunk.Produced} bytes, its header says {chunk.Declared}");
+            return Fail(chunkOffset, $"chunk decompressed to {produced} bytes, its header says {uncompressedSize}");
         }
         _chunksLeft--;
-        int whole = chunk.Produced / PageSize * PageSize;
-        if (whole != chunk.Produced)
+        int whole = produced / PageSize * PageSize;
+        if (whole != produced)
         {
             // Deliver the whole pages first; the partial tail is reported on the next call.
             _chunksLeft = 0;
-            _pendingDamage = new DataDamage(Section, chunk.Offset, $"chunk holds {chunk.Produced} bytes, not a whole number of {PageSize}-byte pages");
+            _pendingDamage = new DataDamage(Section, chunkOffset, $"chunk holds {produced} bytes, not a whole number of {PageSize}-byte pages");
         }
         if (whole == 0)
         {
             return FlushPending();
         }
-        block = new PageBlock(_pages, whole, chunk.Offset, exactOffsets: false);
-        StartAhead();
+        block = new PageBlock(_pages, whole, chunkOffset, exactOffsets: false);
         return true;
-    }
-
-    /// <summary>
-    /// Reads the next chunk and starts its decompression, when it can be read whole and its sizes are believable.
-    /// Anything else is left, untouched, to the next call, which meets the problem and reports it exactly as
-    /// a read on demand does.
-    /// </summary>
-    private void StartAhead()
-    {
-        if (_chunksLeft == 0)
-        {
-            return;
-        }
-        long chunkOffset = _position;
-        Span<byte> header = stackalloc byte[8];
-        if (!TryReadAhead(chunkOffset, header))
-        {
-            return;
-        }
-        uint compressedSize = ReadU32(header);
-        uint uncompressedSize = ReadU32(header[4..]);
-        if (CheckSizes(compressedSize, uncompressedSize, _end - (chunkOffset + 8)) is not null)
-        {
-            return;
-        }
-        if (_aheadCompressed.Length < compressedSize)
-        {
-            _aheadCompressed = new byte[compressedSize];
-        }
-        if (!TryReadAhead(chunkOffset + 8, _aheadCompressed.AsSpan(0, (int)compressedSize)))
-        {
-            return;
-        }
-        if (_aheadPages.Length < uncompressedSize)
-        {
-            _aheadPages = new byte[uncompressedSize];
-        }
-        _position = chunkOffset + 8 + compressedSize;
-        ChunkDecompressor decompressor = _decompressor;
-        byte[] compressed = _aheadCompressed, pages = _aheadPages;
-        int size = (int)compressedSize, declared = (int)uncompressedSize;
-        _ahead = Task.Run(() => Decompress(decompressor, compressed, size, pages, declared, chunkOffset));
-    }
-
-    /// <summary>Reads <paramref name="destination"/> at <paramref name="offset"/> if this CPU's data holds it; false (nothing reported) otherwise.</summary>
-    private bool TryReadAhead(long offset, Span<byte> destination)
-    {
-        if (Math.Min(_end, _fileLength) - offset < destination.Length)
-        {
-            return false;
-        }
-        _stream.Position = offset;
-        return _stream.ReadAtLeast(destination, destination.Length, throwOnEndOfStream: false) == destination.Length;
     }
 
     private uint ReadU32(ReadOnlySpan<byte> s) =>
@@ -382,9 +273,6 @@ internal sealed class ChunkedPageSource : PageSource
         _position += destination.Length;
         return true;
     }
-
-    /// <summary>A chunk after decompression: its file offset, declared size, bytes produced (-1: failed, with <c>Error</c>).</summary>
-    private readonly record struct Decompressed(long Offset, int Declared, int Produced, string? Error);
 }
 
 /// <summary>A raw <c>trace_pipe_raw</c> capture: a sequential stream of pages (need not be seekable).</summary>
