@@ -133,11 +133,11 @@ internal sealed class InputSource : IDisposable
     }
 
     /// <summary>
-    /// A stream of the decompressed content from the start, whose reads of the file feed <see cref="Describe"/>'s
-    /// digest. Compressed content cannot seek; readers that need offsets (trace.dat) spool such a stream themselves.
-    /// Opened once per input.
+    /// A stream of the decompressed content from the start; with <paramref name="hashReads"/>, its reads of the
+    /// file feed <see cref="Describe"/>'s digest. Compressed content cannot seek; readers that need offsets
+    /// (trace.dat) spool such a stream themselves. Opened once per input.
     /// </summary>
-    public Stream OpenContent()
+    public Stream OpenContent(bool hashReads = true)
     {
         if (_contentOpened)
         {
@@ -145,7 +145,7 @@ internal sealed class InputSource : IDisposable
         }
         _contentOpened = true;
         // A spooled pipe was hashed as it was copied.
-        Stream file = _spoolDigest is null ? _hashing = new HashingStream(File) : new NonClosingStream(File);
+        Stream file = hashReads && _spoolDigest is null ? _hashing = new HashingStream(File) : new NonClosingStream(File);
         return OpenDecompressed(file);
     }
 

@@ -8,8 +8,8 @@ namespace Pipeline.Ingest.Tests;
 /// <summary>
 /// meta.json's <c>sha256</c> of a source is the digest of the whole file as stored (what <c>sha256sum</c> prints),
 /// whichever way the reader went through it: front to back (text, perf script), seeking to each CPU's data
-/// (trace.dat), through a decompressor, or from a pipe. Ingest takes it from the reader's own reads instead of a
-/// second pass over the file.
+/// (trace.dat), through a decompressor, or from a pipe. For text traces ingest takes it from the reader's own reads
+/// instead of a second pass over the file; a pipe is hashed as it is spooled; a trace.dat on a thread of its own.
 /// </summary>
 public sealed class SourceHashTests
 {
