@@ -214,6 +214,8 @@ public class ExplorerTests
     [InlineData(9UL, 100)]
     [InlineData(10UL, 100)]
     [InlineData(7UL, 1000)]
+    [InlineData(8UL, 1000)]
+    [InlineData(10UL, 1000)]
     public void Dpor_RandomWorkload_NoScheduleDeadlocksOrIsRefused(ulong seed, long ops)
     {
         // The kernel does not deadlock on these workloads and every explored schedule must be one it can run: a
@@ -221,7 +223,10 @@ public class ExplorerTests
         // needs, feasibility rule 7) or which the model refuses (a split PTL taken before the PMD entry linking its
         // table was stored, rule 4) is a schedule the feasibility rules should not have allowed. Seed 2 deadlocked in
         // every schedule, seed 1 took a PTE lock of a table not yet linked. At 1,000 ops, seed 7 accessed an address
-        // after another thread's munmap of it (rule 2: a VMA's removal follows its uses).
+        // after another thread's munmap of it (rule 2: a VMA's removal follows its uses). Seed 8 ran a thread's munmap
+        // (pmd_clear) before the other thread's GUP-fast read that recorded val=tbl:24 (rule 4: a recorded value is kept,
+        // so the store that changed it follows the read): 152 of 300 refused. Seed 10 ran a pte_alloc of table 21 before
+        // the grace period that released the table's previous life (rule 1: a re-creation follows the release): 6 of 300.
         var trace = RandomWorkloadTrace(seed, ops);
 
         var result = new Explorer(trace, KernelProfile.Parse("latest"), Arch.X86, new ExploreOptions { Bound = 2, Budget = 300 }).Run();
