@@ -38,6 +38,8 @@ internal static class Feasibility
         var releasing = new Dictionary<int, (int Task, int Local)>();
         var released = new Dictionary<int, ((int Task, int Local) By, (int Task, int Local) Free)>();
         var blockedBefore = new List<int>();
+        // Per table id: each task's last store into it (cleared when the id is allocated again).
+        var tableStores = new Dictionary<int, Dictionary<int, int>>();
         var valueReads = new Dictionary<(int Kind, long A, long B), List<ValueRead>>();
         var lastRead = new (int Local, long Value)[n];
         for (int t = 0; t < n; t++)
@@ -117,6 +119,10 @@ internal static class Feasibility
             // allocation only once that op released it: the re-creation follows the releasing op, and the releasing op
             // follows the free (run before it, a grace period does not release it, and the id stays taken).
             bool allocates = op.Kind == OpKind.PteAlloc && op.Table != 0 && engine.EntryNow(op.Mm, op.Va, Level.Pmd) == EntryValue.None;
+            if (allocates || op.Kind == OpKind.TableAlloc)
+            {
+                tableStores.Remove(op.Table);
+            }
             if ((allocates || op.Kind == OpKind.TableAlloc) && released.Remove(op.Table, out var release))
             {
                 After(release.By);
@@ -197,13 +203,16 @@ internal static class Feasibility
             {
                 vmaUsers[usedVma][p] = l + 1;
             }
-            // An entry store follows the store it overwrote (a read-modify-write saw it), when that was an explicit
-            // store of the trace; kernel steps re-run from the state, so two steps on one slot stay free.
+            // An entry store follows the store it overwrote (a read-modify-write saw it), when either is an explicit
+            // store of the trace: a primitive store was written for the value it replaced (a fault's set_pte_at after
+            // pte_none follows the rmap walker's unmap that emptied the slot); kernel steps re-run from the state, so
+            // two steps on one slot stay free.
+            bool primitiveStore = !OpSpec.IsKernelStep(op.Kind);
             slots.Clear();
             WriteSlots(op, engine, slots);
             foreach (var key in slots)
             {
-                if (slotWriter.TryGetValue(key, out var writer) && writer.Primitive && writer.Task != p)
+                if (slotWriter.TryGetValue(key, out var writer) && (writer.Primitive || primitiveStore) && writer.Task != p)
                 {
                     list.Add((writer.Task, writer.Local + 1));
                 }
@@ -232,6 +241,23 @@ internal static class Feasibility
                         valueReads.Add(key, readers);
                     }
                     readers.Add(reader);
+                }
+            }
+            // free_pgtables unlinks a page table only after every entry in it was cleared, and after the VMA left the
+            // rmap and mmap_lock excluded faults: a pmd_clear (pud_clear) unlinking a table follows every store of another
+            // task into that table, a kernel step's too (the zap before it skipped what an rmap walker had already
+            // unmapped, and run before that walker, it would unlink a table with the page still mapped in it).
+            if (op.Kind is OpKind.PmdClear or OpKind.PudClear && op.Table == 0 && op.Mm != 0
+                && engine.EntryNow(op.Mm, op.Va, op.Kind == OpKind.PmdClear ? Level.Pmd : Level.Pud) is var linked
+                && EntryValue.KindOf(linked) == EntryKind.Table
+                && tableStores.TryGetValue((int)EntryValue.Payload(linked), out var unlinkedStorers))
+            {
+                foreach (var (q, last) in unlinkedStorers)
+                {
+                    if (q != p)
+                    {
+                        list.Add((q, last + 1));
+                    }
                 }
             }
             slots.Clear();
@@ -327,6 +353,15 @@ internal static class Feasibility
             foreach (var key in slots)
             {
                 slotWriter[key] = (p, l, !OpSpec.IsKernelStep(op.Kind));
+                if (key.Kind == 2)
+                {
+                    if (!tableStores.TryGetValue((int)key.A, out var stores))
+                    {
+                        stores = [];
+                        tableStores.Add((int)key.A, stores);
+                    }
+                    stores[p] = l;
+                }
                 // ...and the store that changes a recorded read's value follows that read: run before it, the read would
                 // see another value, and its task's next ops (a GUP-fast walk descending into the table it read) would
                 // not be the ones the kernel runs. A store that leaves the value as read orders nothing.
