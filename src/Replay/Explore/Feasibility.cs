@@ -594,6 +594,10 @@ internal static class Feasibility
                     Slot(op.Mm, op.Va, op.Level + 1, engine, slots);
                 }
                 break;
+            case OpKind.PteAlloc:
+                // __pte_alloc walks to the PMD entry: it reads the PUD entry linking that PMD table.
+                Slot(op.Mm, op.Va, Level.Pud, engine, slots);
+                break;
             case OpKind.Access:
             case OpKind.TlbFill:
                 Slot(op.Mm, op.Va, Level.Pmd, engine, slots);
