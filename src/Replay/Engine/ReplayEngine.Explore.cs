@@ -34,6 +34,10 @@ public sealed partial class ReplayEngine
     /// <summary>The mm a table is linked into now, 0 when it is not linked (or unknown).</summary>
     internal int TableOwner(int table) => GetTable(table)?.Mm ?? 0;
 
+    /// <summary>Whether table id <paramref name="table"/> is free for an allocation now (unknown, or freed: not live,
+    /// deposited, or waiting for a grace period or a flush).</summary>
+    internal bool TableReleased(int table) => GetTable(table) is not { } t || t.State == TableState.Freed;
+
     /// <summary>The mm CPU <paramref name="cpu"/> runs now (0: none or lazy).</summary>
     internal int LoadedMm(int cpu) => (uint)cpu < (uint)_cpus.Length && _cpus[cpu] is { } state ? state.LoadedMm : 0;
 

@@ -34,6 +34,13 @@ internal static class Feasibility
         var decisions = new Dictionary<(int Mm, ulong Vma), List<(int Task, int Local)>>();
         var flagsWriter = new Dictionary<(int Mm, ulong Vma), (int Task, int Local)>();
         var slotWriter = new Dictionary<(int Kind, long A, long B), (int Task, int Local, bool Primitive)>();
+        // Tables freed after a grace period or flush: pending (id → the table_free), and released (id → the op that released it, the free).
+        var releasing = new Dictionary<int, (int Task, int Local)>();
+        var released = new Dictionary<int, ((int Task, int Local) By, (int Task, int Local) Free)>();
+        var blockedBefore = new List<int>();
+        // Per table id: each task's last store into it (cleared when the id is allocated again).
+        var tableStores = new Dictionary<int, Dictionary<int, int>>();
+        var valueReads = new Dictionary<(int Kind, long A, long B), List<ValueRead>>();
         var lastRead = new (int Local, long Value)[n];
         for (int t = 0; t < n; t++)
         {
@@ -108,8 +115,23 @@ internal static class Feasibility
                 }
             }
             // Lifetimes: a use follows the creation, a destruction follows every use, a re-creation of the id follows the
-            // destruction before it.
-            foreach (var (kind, id, role) in LifetimeObjects(op))
+            // destruction before it. A table freed after a grace period or a flush (free=rcu|gather) is free for a new
+            // allocation only once that op released it: the re-creation follows the releasing op, and the releasing op
+            // follows the free (run before it, a grace period does not release it, and the id stays taken).
+            bool allocates = op.Kind == OpKind.PteAlloc && op.Table != 0 && engine.EntryNow(op.Mm, op.Va, Level.Pmd) == EntryValue.None;
+            if (allocates || op.Kind == OpKind.TableAlloc)
+            {
+                tableStores.Remove(op.Table);
+            }
+            if ((allocates || op.Kind == OpKind.TableAlloc) && released.Remove(op.Table, out var release))
+            {
+                After(release.By);
+                if (release.By.Task != release.Free.Task)
+                {
+                    need[release.By.Task][release.By.Local]!.Add((release.Free.Task, release.Free.Local + 1));
+                }
+            }
+            foreach (var (kind, id, role) in LifetimeObjects(op, allocates))
             {
                 if (!lives.TryGetValue((kind, id), out var life))
                 {
@@ -181,25 +203,61 @@ internal static class Feasibility
             {
                 vmaUsers[usedVma][p] = l + 1;
             }
-            // An entry store follows the store it overwrote (a read-modify-write saw it), when that was an explicit
-            // store of the trace; kernel steps re-run from the state, so two steps on one slot stay free.
+            // An entry store follows the store it overwrote (a read-modify-write saw it), when either is an explicit
+            // store of the trace: a primitive store was written for the value it replaced (a fault's set_pte_at after
+            // pte_none follows the rmap walker's unmap that emptied the slot); kernel steps re-run from the state, so
+            // two steps on one slot stay free.
+            bool primitiveStore = !OpSpec.IsKernelStep(op.Kind);
             slots.Clear();
             WriteSlots(op, engine, slots);
             foreach (var key in slots)
             {
-                if (slotWriter.TryGetValue(key, out var writer) && writer.Primitive && writer.Task != p)
+                if (slotWriter.TryGetValue(key, out var writer) && (writer.Primitive || primitiveStore) && writer.Task != p)
                 {
                     list.Add((writer.Task, writer.Local + 1));
                 }
             }
             // A read keeps the explicit store it saw (an rmap walk that found the page mapped follows the store that mapped it).
+            // A read whose value the trace recorded (entry_read val=) keeps that value whoever stored it, a kernel step
+            // too: what its task does next was decided on it.
+            bool keepsValue = op.Kind == OpKind.EntryRead && op.Has(OpFlags.HasValue);
             slots.Clear();
             ReadSlots(op, engine, slots);
             foreach (var key in slots)
             {
-                if (slotWriter.TryGetValue(key, out var writer) && writer.Primitive && writer.Task != p)
+                if (slotWriter.TryGetValue(key, out var writer) && (writer.Primitive || keepsValue) && writer.Task != p)
                 {
                     list.Add((writer.Task, writer.Local + 1));
+                }
+            }
+            if (keepsValue)
+            {
+                var reader = new ValueRead(p, l, op.Mm, op.Va, op.Level, op.Table, op.Index, op.Value);
+                foreach (var key in slots)
+                {
+                    if (!valueReads.TryGetValue(key, out var readers))
+                    {
+                        readers = [];
+                        valueReads.Add(key, readers);
+                    }
+                    readers.Add(reader);
+                }
+            }
+            // free_pgtables unlinks a page table only after every entry in it was cleared, and after the VMA left the
+            // rmap and mmap_lock excluded faults: a pmd_clear (pud_clear) unlinking a table follows every store of another
+            // task into that table, a kernel step's too (the zap before it skipped what an rmap walker had already
+            // unmapped, and run before that walker, it would unlink a table with the page still mapped in it).
+            if (op.Kind is OpKind.PmdClear or OpKind.PudClear && op.Table == 0 && op.Mm != 0
+                && engine.EntryNow(op.Mm, op.Va, op.Kind == OpKind.PmdClear ? Level.Pmd : Level.Pud) is var linked
+                && EntryValue.KindOf(linked) == EntryKind.Table
+                && tableStores.TryGetValue((int)EntryValue.Payload(linked), out var unlinkedStorers))
+            {
+                foreach (var (q, last) in unlinkedStorers)
+                {
+                    if (q != p)
+                    {
+                        list.Add((q, last + 1));
+                    }
                 }
             }
             slots.Clear();
@@ -214,8 +272,47 @@ internal static class Feasibility
                 lastRead[p] = (l, engine.EntryNow(op.Mm, op.Va, op.Level));
             }
 
+            blockedBefore.Clear();
+            if (releasing.Count > 0)
+            {
+                for (int q = 0; q < n; q++)
+                {
+                    if (q != p && engine.IsBlocked(trace.Tasks[q].Tid))
+                    {
+                        blockedBefore.Add(q);
+                    }
+                }
+            }
             engine.Execute(op);
             executed[p] = l;
+            if (op.Kind == OpKind.TableFree && (FreeMode)op.Sub is FreeMode.Rcu or FreeMode.Gather)
+            {
+                releasing[op.Table] = (p, l);
+                released.Remove(op.Table);
+            }
+            else if (releasing.Count > 0)
+            {
+                foreach (var (id, free) in releasing.ToArray())
+                {
+                    if (!engine.TableReleased(id))
+                    {
+                        continue;
+                    }
+                    // The op that ran released it, unless it resumed a parked grace period or flush that did.
+                    var by = (p, l);
+                    foreach (int q in blockedBefore)
+                    {
+                        if (!engine.IsBlocked(trace.Tasks[q].Tid) && executed[q] >= 0
+                            && (programs[q][executed[q]].Kind == OpKind.RcuGpEnd || q == free.Task))
+                        {
+                            by = (q, executed[q]);
+                            break;
+                        }
+                    }
+                    released[id] = (by, free);
+                    releasing.Remove(id);
+                }
+            }
             // Any task may have taken or released a lock in this op (a parked task resumes inside the op that freed
             // it): its current program op is the one that did. A step may take and release a lock inside one op (a
             // ttu_walk's PTE lock): that hold is a section of that op alone.
@@ -256,8 +353,30 @@ internal static class Feasibility
             foreach (var key in slots)
             {
                 slotWriter[key] = (p, l, !OpSpec.IsKernelStep(op.Kind));
+                if (key.Kind == 2)
+                {
+                    if (!tableStores.TryGetValue((int)key.A, out var stores))
+                    {
+                        stores = [];
+                        tableStores.Add((int)key.A, stores);
+                    }
+                    stores[p] = l;
+                }
+                // ...and the store that changes a recorded read's value follows that read: run before it, the read would
+                // see another value, and its task's next ops (a GUP-fast walk descending into the table it read) would
+                // not be the ones the kernel runs. A store that leaves the value as read orders nothing.
+                if (valueReads.TryGetValue(key, out var readers))
+                {
+                    foreach (var reader in readers)
+                    {
+                        if (reader.Task != p && reader.Value != reader.Now(engine))
+                        {
+                            list.Add((reader.Task, reader.Local + 1));
+                        }
+                    }
+                }
             }
-            foreach (var (kind, id, role) in LifetimeObjects(op))
+            foreach (var (kind, id, role) in LifetimeObjects(op, allocates))
             {
                 var life = lives[(kind, id)];
                 switch (role)
@@ -300,6 +419,12 @@ internal static class Feasibility
         LockSections(programs, recordedTask, recordedLocal, need, sections);
         var compact = need.Select(task => task.Select(Compact).ToArray()).ToArray();
         return (compact, link);
+    }
+
+    /// <summary>An <c>entry_read</c> whose value the trace recorded, and where it read (by address, or by table and index).</summary>
+    private readonly record struct ValueRead(int Task, int Local, int Mm, ulong Va, Level Level, int Table, int Index, long Value)
+    {
+        public long Now(ReplayEngine engine) => Table != 0 ? engine.EntryOf(Table, Index) : engine.EntryNow(Mm, Va, Level);
     }
 
     /// <summary>A task's hold of a lock: the program ops that took and released it, whether for write, and its rank among
@@ -404,9 +529,15 @@ internal static class Feasibility
         public readonly int[] Users = new int[tasks];
     }
 
-    /// <summary>The mm, table and page an op names, and whether it creates, destroys or uses each.</summary>
-    private static IEnumerable<(int Kind, long Id, Role Role)> LifetimeObjects(Op op)
+    /// <summary>The mm, table and page an op names, and whether it creates, destroys or uses each (<paramref name="allocates"/>:
+    /// the op is a <c>pte_alloc</c> that allocated its table in the recorded run).</summary>
+    private static IEnumerable<(int Kind, long Id, Role Role)> LifetimeObjects(Op op, bool allocates)
     {
+        if (allocates)
+        {
+            // pte_alloc found the PMD entry none and allocated its table: a creation of that id.
+            yield return (2, op.Table, Role.Create);
+        }
         if (op.Mm != 0)
         {
             yield return (1, op.Mm, op.Kind switch { OpKind.MmCreate => Role.Create, OpKind.MmDestroy => Role.Destroy, _ => Role.Use });
@@ -462,6 +593,10 @@ internal static class Feasibility
                 {
                     Slot(op.Mm, op.Va, op.Level + 1, engine, slots);
                 }
+                break;
+            case OpKind.PteAlloc:
+                // __pte_alloc walks to the PMD entry: it reads the PUD entry linking that PMD table.
+                Slot(op.Mm, op.Va, Level.Pud, engine, slots);
                 break;
             case OpKind.Access:
             case OpKind.TlbFill:

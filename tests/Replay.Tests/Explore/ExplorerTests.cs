@@ -214,6 +214,8 @@ public class ExplorerTests
     [InlineData(9UL, 100)]
     [InlineData(10UL, 100)]
     [InlineData(7UL, 1000)]
+    [InlineData(8UL, 1000)]
+    [InlineData(10UL, 1000)]
     public void Dpor_RandomWorkload_NoScheduleDeadlocksOrIsRefused(ulong seed, long ops)
     {
         // The kernel does not deadlock on these workloads and every explored schedule must be one it can run: a
@@ -221,7 +223,10 @@ public class ExplorerTests
         // needs, feasibility rule 7) or which the model refuses (a split PTL taken before the PMD entry linking its
         // table was stored, rule 4) is a schedule the feasibility rules should not have allowed. Seed 2 deadlocked in
         // every schedule, seed 1 took a PTE lock of a table not yet linked. At 1,000 ops, seed 7 accessed an address
-        // after another thread's munmap of it (rule 2: a VMA's removal follows its uses).
+        // after another thread's munmap of it (rule 2: a VMA's removal follows its uses). Seed 8 ran a thread's munmap
+        // (pmd_clear) before the other thread's GUP-fast read that recorded val=tbl:24 (rule 4: a recorded value is kept,
+        // so the store that changed it follows the read): 152 of 300 refused. Seed 10 ran a pte_alloc of table 21 before
+        // the grace period that released the table's previous life (rule 1: a re-creation follows the release): 6 of 300.
         var trace = RandomWorkloadTrace(seed, ops);
 
         var result = new Explorer(trace, KernelProfile.Parse("latest"), Arch.X86, new ExploreOptions { Bound = 2, Budget = 300 }).Run();
@@ -229,6 +234,44 @@ public class ExplorerTests
         Assert.True(result.Deadlocked == 0, $"{result.Deadlocked} deadlocked, first: {result.DeadlockExample}");
         Assert.True(result.Infeasible == 0, $"{result.Infeasible} infeasible, first: {result.InfeasibleExample}");
         Assert.Equal(300, result.Schedules);
+    }
+
+    [Theory]
+    [InlineData(2UL)]
+    [InlineData(4UL)]
+    public void Pct_RandomWorkloadWithPreemptionsUnderLatest_NoViolation(ulong seed)
+    {
+        // PCT reaches schedules with preemptions that the budgeted DPOR rounds do not. Under `none` it reported an I1
+        // on both seeds whose witness replayed to the same I1 under `latest`: schedules the kernel cannot run. Seed 2:
+        // a munmap unlinked (pmd_clear) a PTE table whose zap had skipped the page kswapd unmapped in the trace, before
+        // kswapd's walk ran (rule 1's free_pgtables case: the unlink follows other tasks' stores into the table). Seed 4:
+        // a fault's pte_set written for the none PTE that kswapd's ttu_unmap left ran before that unmap, overwriting
+        // a mapped page without a flush (rule 3: a primitive store follows the store it overwrote, a kernel step's too).
+        var trace = RandomWorkloadTrace(seed, ops: 1000);
+
+        var result = new Explorer(trace, KernelProfile.Parse("latest"), Arch.X86,
+            new ExploreOptions { Strategy = ExploreStrategy.Pct, Bound = 2, Budget = 1000, Seed = 1 }).Run();
+
+        Assert.True(result.Violations.Count == 0,
+            $"{result.Violations.Count} violations under latest, first: {(result.Violations.Count > 0 ? result.Violations[0].Finding.Message : "")}");
+        Assert.Equal(1000, result.Schedules);
+    }
+
+    [Theory]
+    [InlineData(3UL)]
+    [InlineData(10UL)]
+    public void Pct_RandomWorkloadWithPreemptions_NoScheduleIsRefused(ulong seed)
+    {
+        // With preemptions a pte_alloc ran before another thread's pud_populate linked the PMD table it walks to
+        // ("mm4 has no PMD table"): 384 (seed 3) and 172 (seed 10) of 1,000 PCT runs refused. Rule 4: pte_alloc reads
+        // the PUD entry, so it keeps the store it saw there.
+        var trace = RandomWorkloadTrace(seed, ops: 1000);
+
+        var result = new Explorer(trace, KernelProfile.Parse("latest"), Arch.X86,
+            new ExploreOptions { Strategy = ExploreStrategy.Pct, Bound = 2, Budget = 1000, Seed = 1 }).Run();
+
+        Assert.True(result.Infeasible == 0, $"{result.Infeasible} infeasible, first: {result.InfeasibleExample}");
+        Assert.True(result.Deadlocked == 0, $"{result.Deadlocked} deadlocked, first: {result.DeadlockExample}");
     }
 
     [SkippableTheory]
