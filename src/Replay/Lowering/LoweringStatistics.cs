@@ -28,6 +28,12 @@ public sealed class LoweringStatistics
     public long FreesOfUntracedPages { get; internal set; }
     /// <summary>Frees of pages still mapped in the model: the unmap (and its flush) the kernel must have done first was not traced and is inserted.</summary>
     public long ImpliedUnmaps { get; internal set; }
+    /// <summary>
+    /// Allocations of a frame the model still maps (a file fault mapped it from a page-cache entry whose delete was
+    /// lost, after its free): the kernel unmapped it before freeing it, untraced, and page_alloc resets the mapcount,
+    /// so the unmap (and its flush) is inserted before the page_alloc.
+    /// </summary>
+    public long MappedAtAlloc { get; internal set; }
     /// <summary>ctx_switch ops inserted because a task ran on a CPU without a traced sched_switch to it.</summary>
     public long ImpliedSwitches { get; internal set; }
     /// <summary>mmap_lock releases with no traced acquisition (taken before the trace).</summary>
@@ -94,7 +100,7 @@ public sealed class LoweringStatistics
     [
         ("events", Events), ("ops", Ops), ("lowered_events", LoweredEvents), ("faults_mapped", FaultsMapped), ("file_faults_mapped", FileFaultsMapped),
         ("faults_without_page", FaultsWithoutPage), ("huge_faults_skipped", HugeFaultsSkipped), ("duplicate_frees", DuplicateFrees),
-        ("allocs_of_allocated", AllocsOfAllocated), ("frees_of_untraced_pages", FreesOfUntracedPages), ("implied_unmaps", ImpliedUnmaps),
+        ("allocs_of_allocated", AllocsOfAllocated), ("frees_of_untraced_pages", FreesOfUntracedPages), ("implied_unmaps", ImpliedUnmaps), ("mapped_at_alloc", MappedAtAlloc),
         ("implied_switches", ImpliedSwitches), ("unlocks_without_lock", UnlocksWithoutLock), ("lock_conflicts", LockConflicts),
         ("downgrades", Downgrades), ("flushes_lowered", FlushesLowered), ("flushes_without_op", FlushesWithoutOp),
         ("flushes_unknown_mm", FlushesUnknownMm), ("munmaps", Munmaps), ("madvise_zaps", MadviseZaps),

@@ -621,6 +621,18 @@ public sealed partial class TraceLowering
         }
         else
         {
+            ulong count = order is > 0 and <= 10 ? 1UL << (int)order : 1;
+            for (ulong p = pfn; p < pfn + count; p++)
+            {
+                if (_mapped.TryGetValue(p, out var stale))
+                {
+                    // The model maps a frame the allocator hands out as free (a file fault mapped it through a page-cache
+                    // entry whose delete was lost, after its free): the kernel unmapped it before freeing it, untraced.
+                    // page_alloc resets the engine's mapcount, so a later unmap of the old entry would map_dec it below zero.
+                    Unmap(task, stale, flush: true);
+                    Statistics.MappedAtAlloc++;
+                }
+            }
             var op = NewOp(OpKind.PageAlloc, task);
             op.Pfn = pfn;
             op.Value = order;
