@@ -610,6 +610,9 @@ public sealed partial class TraceLowering
         Statistics.FaultsWithoutPage++;
     }
 
+    /// <summary>Frames in a buddy block of <paramref name="order"/> (an order outside 0..10 is taken as one frame).</summary>
+    private static ulong PagesInBlock(long order) => order is > 0 and <= 10 ? 1UL << (int)order : 1;
+
     private void OnPageAlloc(TaskInfo task)
     {
         ulong pfn = Field(s_pfn);
@@ -621,8 +624,7 @@ public sealed partial class TraceLowering
         }
         else
         {
-            ulong count = order is > 0 and <= 10 ? 1UL << (int)order : 1;
-            for (ulong p = pfn; p < pfn + count; p++)
+            for (ulong p = pfn; p < pfn + PagesInBlock(order); p++)
             {
                 if (_mapped.TryGetValue(p, out var stale))
                 {
@@ -772,8 +774,7 @@ public sealed partial class TraceLowering
         {
             ZapMunmap(task);
         }
-        ulong count = order is > 0 and <= 10 ? 1UL << (int)order : 1;
-        for (ulong p = pfn; p < pfn + count; p++)
+        for (ulong p = pfn; p < pfn + PagesInBlock(order); p++)
         {
             if (_mapped.TryGetValue(p, out var mapping))
             {

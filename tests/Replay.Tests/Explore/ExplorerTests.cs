@@ -249,13 +249,17 @@ public class ExplorerTests
         // a mapped page without a flush (rule 3: a primitive store follows the store it overwrote, a kernel step's too).
         var trace = RandomWorkloadTrace(seed, ops: 1000);
 
-        var result = new Explorer(trace, KernelProfile.Parse("latest"), Arch.X86,
-            new ExploreOptions { Strategy = ExploreStrategy.Pct, Bound = 2, Budget = 1000, Seed = 1 }).Run();
+        var result = PctUnderLatest(trace);
 
         Assert.True(result.Violations.Count == 0,
             $"{result.Violations.Count} violations under latest, first: {(result.Violations.Count > 0 ? result.Violations[0].Finding.Message : "")}");
         Assert.Equal(1000, result.Schedules);
     }
+
+    /// <summary>1,000 PCT runs (depth 2, seed 1) under <c>latest</c> on x86.</summary>
+    private static ExploreResult PctUnderLatest(OpTrace trace) =>
+        new Explorer(trace, KernelProfile.Parse("latest"), Arch.X86,
+            new ExploreOptions { Strategy = ExploreStrategy.Pct, Bound = 2, Budget = 1000, Seed = 1 }).Run();
 
     [Theory]
     [InlineData(3UL)]
@@ -267,8 +271,7 @@ public class ExplorerTests
         // the PUD entry, so it keeps the store it saw there.
         var trace = RandomWorkloadTrace(seed, ops: 1000);
 
-        var result = new Explorer(trace, KernelProfile.Parse("latest"), Arch.X86,
-            new ExploreOptions { Strategy = ExploreStrategy.Pct, Bound = 2, Budget = 1000, Seed = 1 }).Run();
+        var result = PctUnderLatest(trace);
 
         Assert.True(result.Infeasible == 0, $"{result.Infeasible} infeasible, first: {result.InfeasibleExample}");
         Assert.True(result.Deadlocked == 0, $"{result.Deadlocked} deadlocked, first: {result.DeadlockExample}");
