@@ -26,6 +26,8 @@ public static class EventCatalog
             "mm_page_alloc", "mm_page_alloc_extfrag", "mm_page_alloc_zone_locked", "mm_page_free",
             "mm_page_free_batched", "mm_page_pcpu_drain", "mm_setup_per_zone_lowmem_reserve",
             "mm_setup_per_zone_wmarks", "rss_stat", "mm_alloc_contig_migrate_range_info"]),
+        ("filemap", ["mm_filemap_add_to_page_cache", "mm_filemap_delete_from_page_cache", "mm_filemap_fault",
+            "mm_filemap_get_pages", "mm_filemap_map_pages", "filemap_set_wb_err", "file_check_and_advance_wb_err"]),
         ("migrate", ["mm_migrate_pages", "mm_migrate_pages_start", "remove_migration_pte", "set_migration_pte"]),
         ("vmscan", ["mm_shrink_slab_end", "mm_shrink_slab_start", "mm_vmscan_direct_reclaim_begin",
             "mm_vmscan_direct_reclaim_end", "mm_vmscan_kswapd_sleep", "mm_vmscan_kswapd_wake",

@@ -69,6 +69,11 @@ public sealed class PayloadParser
         {
             return;
         }
+        if (ev is "filemap:mm_filemap_add_to_page_cache" or "filemap:mm_filemap_delete_from_page_cache" && payload.StartsWith("dev "u8))
+        {
+            ParsePageCacheEvent(row, payload);
+            return;
+        }
         if (ev is "ftrace:print" or "ftrace:bprint" or "ftrace:bputs")
         {
             ParsePrint(row, payload);
@@ -85,6 +90,26 @@ public sealed class PayloadParser
                 ParseSyscallArguments(row, payload);
                 return;
             }
+        }
+        ParseKeyValues(row, payload);
+    }
+
+    /// <summary>
+    /// The page-cache add and delete events print their file as words, not fields:
+    /// <c>dev 254:0 ino b1e328 pfn=0x58c38f ofs=0 order=0</c> (6.x; 4.x–5.x print <c>page=%p pfn=… ofs=…</c> after the
+    /// same prefix). <c>dev</c> and <c>ino</c> become fields of those names, as the fault event spells them
+    /// (<c>dev=254:0 ino=b1e328</c>); the rest is a field list.
+    /// </summary>
+    private void ParsePageCacheEvent(EventRow row, ReadOnlySpan<byte> payload)
+    {
+        while (payload.StartsWith("dev "u8) || payload.StartsWith("ino "u8))
+        {
+            ReadOnlySpan<byte> name = payload[..3];
+            payload = payload[4..].TrimStart((byte)' ');
+            int end = payload.IndexOf((byte)' ');
+            ReadOnlySpan<byte> value = end < 0 ? payload : payload[..end];
+            SetField(row, name, value);
+            payload = end < 0 ? default : payload[(end + 1)..];
         }
         ParseKeyValues(row, payload);
     }

@@ -16,6 +16,8 @@ public sealed class LoweringStatistics
     public long FaultsMapped { get; internal set; }
     /// <summary>Faults that mapped a page-cache page (page_fault_user + mm_filemap_fault; the pfn from mm_filemap_add_to_page_cache).</summary>
     public long FileFaultsMapped { get; internal set; }
+    /// <summary>filemap add, delete and fault events whose device, inode, offset, pfn or folio order is missing or not a number (not lowered).</summary>
+    public long FilemapEventsSkipped { get; internal set; }
     /// <summary>Faults with no traced data-page allocation (zero page, page cache, swap-in, spurious, a page that was already mapped).</summary>
     public long FaultsWithoutPage { get; internal set; }
     /// <summary>Huge-page faults whose PMD slot already held a PTE table in the model.</summary>
@@ -98,7 +100,7 @@ public sealed class LoweringStatistics
     /// <summary>The counters as (name, value) pairs in a fixed order (for reports and tests).</summary>
     public IReadOnlyList<(string Name, long Value)> Counters =>
     [
-        ("events", Events), ("ops", Ops), ("lowered_events", LoweredEvents), ("faults_mapped", FaultsMapped), ("file_faults_mapped", FileFaultsMapped),
+        ("events", Events), ("ops", Ops), ("lowered_events", LoweredEvents), ("faults_mapped", FaultsMapped), ("file_faults_mapped", FileFaultsMapped), ("filemap_events_skipped", FilemapEventsSkipped),
         ("faults_without_page", FaultsWithoutPage), ("huge_faults_skipped", HugeFaultsSkipped), ("duplicate_frees", DuplicateFrees),
         ("allocs_of_allocated", AllocsOfAllocated), ("frees_of_untraced_pages", FreesOfUntracedPages), ("implied_unmaps", ImpliedUnmaps), ("mapped_at_alloc", MappedAtAlloc),
         ("implied_switches", ImpliedSwitches), ("unlocks_without_lock", UnlocksWithoutLock), ("lock_conflicts", LockConflicts),

@@ -11,12 +11,22 @@ namespace Pipeline.Replay.Lowering;
 /// </summary>
 public sealed partial class TraceLowering
 {
-    private readonly Dictionary<(string Dev, string Ino, string Offset), ulong> _pageCache = [];
+    // The largest folio order the lowering spreads over its pages (order 12: 16 MiB of 4 KiB pages; the page cache's
+    // largest folio is a PMD's, order 9 on x86-64). A larger order is a corrupt field: the event is counted, not lowered.
+    private const int MaxFolioOrder = 12;
 
-    /// <summary>The page-cache key of a filemap event: its arguments as the trace spells them (text or raw fields).</summary>
-    private (string Dev, string Ino, string Offset)? PageCacheKey()
+    private readonly Dictionary<(string Dev, string Ino, ulong Index), ulong> _pageCache = [];
+
+    /// <summary>
+    /// The page-cache key of a filemap event: the device and inode as the trace spells them (text <c>dev</c>/<c>ino</c>,
+    /// trace.dat <c>s_dev</c>/<c>i_ino</c>; one trace spells them one way) and the page index — trace.dat's
+    /// <c>index</c>, or the kernel text's <c>ofs</c>, which prints the index shifted by the page size (4 KiB in the model).
+    /// Null when a field is missing or not a number.
+    /// </summary>
+    private (string Dev, string Ino, ulong Index)? PageCacheKey()
     {
-        string? dev = null, ino = null, offset = null;
+        string? dev = null, ino = null;
+        ulong? index = null;
         foreach (var arg in _row.Args)
         {
             switch (arg.Key)
@@ -30,45 +40,79 @@ public sealed partial class TraceLowering
                     ino = arg.Value;
                     break;
                 case "index":
+                    index = ParseNumber(arg.Value);
+                    break;
                 case "ofs":
-                    offset = arg.Value;
+                    index = ParseNumber(arg.Value) is { } bytes ? bytes >> 12 : null;
                     break;
             }
         }
-        return ino is null || offset is null ? null : (dev ?? "", ino, offset);
+        return ino is null || index is not { } i ? null : (dev ?? "", ino, i);
+    }
+
+    /// <summary>A field value as a trace prints it: <c>0x</c>-hex or decimal.</summary>
+    private static ulong? ParseNumber(string value)
+    {
+        var span = value.AsSpan();
+        bool hex = span.StartsWith("0x", StringComparison.OrdinalIgnoreCase);
+        return ulong.TryParse(hex ? span[2..] : span, hex ? System.Globalization.NumberStyles.AllowHexSpecifier : System.Globalization.NumberStyles.None,
+            System.Globalization.CultureInfo.InvariantCulture, out ulong n) ? n : null;
+    }
+
+    /// <summary>The folio order of an add or delete (the typed <c>order</c> column; absent before 6.x kernels: one page).</summary>
+    private int? FolioOrder()
+    {
+        long order = _row.IsSet(s_order) ? _row.GetInt64(s_order) : 0;
+        return order is >= 0 and <= MaxFolioOrder ? (int)order : null;
     }
 
     private void OnPageCacheAdd(TaskInfo task)
     {
-        if (PageCacheKey() is not { } key || !_row.IsSet(s_pfn))
+        if (PageCacheKey() is not { } key || !_row.IsSet(s_pfn) || FolioOrder() is not { } order)
         {
+            Statistics.FilemapEventsSkipped++;
             return;
         }
         ulong pfn = _row.GetUInt64(s_pfn);
-        _pageCache[key] = pfn;
+        // A large folio is 2^order consecutive frames holding consecutive file pages.
+        for (ulong i = 0; i < 1UL << order; i++)
+        {
+            _pageCache[(key.Dev, key.Ino, key.Index + i)] = pfn + i;
+        }
         foreach (var t in _tasks.Values)
         {
-            if (t.PendingFileFault is { } pending && pending.Key == key)
+            if (t.PendingFileFault is { } pending && pending.Key.Dev == key.Dev && pending.Key.Ino == key.Ino
+                && pending.Key.Index - key.Index < 1UL << order)
             {
                 // The fault missed the page cache: the page it maps is the one read in for it.
                 t.PendingFileFault = null;
-                MapFilePage(task, pending.Fault, pfn);
+                MapFilePage(task, pending.Fault, pfn + (pending.Key.Index - key.Index));
             }
         }
     }
 
     private void OnPageCacheDelete()
     {
-        if (PageCacheKey() is { } key)
+        if (PageCacheKey() is not { } key || FolioOrder() is not { } order)
         {
-            _pageCache.Remove(key);
+            Statistics.FilemapEventsSkipped++;
+            return;
+        }
+        for (ulong i = 0; i < 1UL << order; i++)
+        {
+            _pageCache.Remove((key.Dev, key.Ino, key.Index + i));
         }
     }
 
     private void OnFileFault(TaskInfo task)
     {
-        if (task.PendingFault is not { } fault || PageCacheKey() is not { } key)
+        if (task.PendingFault is not { } fault)
         {
+            return;
+        }
+        if (PageCacheKey() is not { } key)
+        {
+            Statistics.FilemapEventsSkipped++;
             return;
         }
         task.PendingFault = null;

@@ -1609,7 +1609,7 @@ public sealed partial class TraceLowering
         public MlockCall? Mlock;
         public ExecState? Exec;
         public WalkContext Walking;
-        public (PendingFault Fault, (string Dev, string Ino, string Offset) Key)? PendingFileFault;
+        public (PendingFault Fault, (string Dev, string Ino, ulong Index) Key)? PendingFileFault;
         public ulong OpenFlags;
     }
 

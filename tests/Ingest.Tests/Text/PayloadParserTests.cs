@@ -46,6 +46,11 @@ public sealed class PayloadParserTests
         // sched_switch with a comm holding spaces and brackets; raw numeric prev_state.
         { "   Binder:2030_3-2053  [001] d..3   652.762608: sched_switch: prev_comm=Binder:2030_3 prev_pid=2053 prev_prio=120 prev_state=S ==> next_comm=IntentService[E next_pid=3866 next_prio=120", "sched:sched_switch", "prev_comm=Binder:2030_3 prev_pid=2053 prev_state=S next_comm=IntentService[E next_pid=3866 +prev_prio=120 +next_prio=120" },
         { "      spin-thr 2-1  [001] d..3   1.000000: sched_switch: prev_comm=spin-thr 2 prev_pid=1 prev_prio=120 prev_state=R+ ==> next_comm=mm work-1 next_pid=2 next_prio=120", "sched:sched_switch", "prev_comm=spin-thr 2 prev_pid=1 prev_state=R+ next_comm=mm work-1 next_pid=2 +prev_prio=120 +next_prio=120" },
+        // filemap (6.18, recorded here): the page-cache add and delete spell their file as words, the fault as fields;
+        // both reach the same dev/ino args, pfn and order go to their columns, ofs (bytes) stays an arg.
+        { "         python3-24087   [001] .....  42455.967772: mm_filemap_add_to_page_cache: dev 254:0 ino b1e328 pfn=0x58c38f ofs=0 order=0", "filemap:mm_filemap_add_to_page_cache", "pfn=5817231 order=0 +dev=254:0 +ino=b1e328 +ofs=0" },
+        { "         kswapd0-91      [000] .....  42460.000001: mm_filemap_delete_from_page_cache: dev 254:0 ino b1e328 pfn=0x5ac863 ofs=4096 order=2", "filemap:mm_filemap_delete_from_page_cache", "pfn=5949539 order=2 +dev=254:0 +ino=b1e328 +ofs=4096" },
+        { "         python3-24087   [001] .....  42455.967769: mm_filemap_fault: dev=254:0 ino=b1e328 ofs=0", "filemap:mm_filemap_fault", "+dev=254:0 +ino=b1e328 +ofs=0" },
         // An unparseable payload is kept whole.
         { "            bash-1  [000] .....   1.000000: tracing_mark_write: marker-short", "ftrace:print", "+buf=marker-short" },
         { "           <...>-29049 [001]   686.293297: print:                0xffffffff81498b1a: MMMM", "ftrace:print", "ip=18446744071583664922 +buf=MMMM" },

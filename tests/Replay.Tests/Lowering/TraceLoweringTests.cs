@@ -183,8 +183,8 @@ public sealed class TraceLoweringTests
     /// (a busy machine): the model maps a frame it holds free. The frame's next traced allocation resets the engine's
     /// mapcount (page_alloc), so the kernel had unmapped it untraced before it was freed: the lowering unmaps it before
     /// the page_alloc, and the later fault at that address replaces an empty PTE, not a map_dec at mapcount 0. The
-    /// filemap events are named and their fields spelled as trace.dat holds them (filemap:…, s_dev, i_ino, index): the
-    /// event catalog does not know the filemap system, so a bare text name would not reach the lowering.
+    /// filemap events are named and their fields spelled as trace.dat holds them (filemap:…, s_dev, i_ino, index); the
+    /// next test has the kernel text's spelling.
     /// </summary>
     [SkippableFact]
     public void Lower_FileFaultOfAFreedFrameThenTheFrameReallocated_UnmapsBeforeThePageAllocNotAMapDecAtZero()
@@ -208,6 +208,34 @@ public sealed class TraceLoweringTests
         Assert.True(dec >= 0 && dec < realloc, string.Join(", ", Names(trace)));
         Assert.Single(ops, o => o.Kind == OpKind.MapDec);
         Assert.Equal(0x4000UL, ops.Last(o => o.Kind == OpKind.PteSet).Pfn);
+        AssertNoFindings(result);
+    }
+
+    /// <summary>
+    /// File faults as a 6.x kernel prints them in ftrace text (bare event names; the page-cache add spells its file
+    /// as words, <c>dev 254:0 ino b1e328</c>, the fault as fields, <c>dev=254:0 ino=b1e328</c>; <c>ofs</c> is the page
+    /// index shifted by the page size). A read fault at offset 8 KiB misses the page cache; readahead adds an order-2
+    /// folio at offset 0, whose third frame is the faulting page; a second fault at 12 KiB hits the cache and maps the
+    /// fourth frame. Before the event catalog knew the filemap system, none of these reached the lowering.
+    /// </summary>
+    [SkippableFact]
+    public void Lower_FileFaultsInKernelTextSpelling_MapTheFramesOfALargeFolio()
+    {
+        var input = new LoweringInput()
+            .Line("mmwork", 100, 0, "page_fault_user: address=0x7f0000002000 ip=0x401000 error_code=0x4")
+            .Line("mmwork", 100, 0, "mm_filemap_fault: dev=254:0 ino=b1e328 ofs=8192")
+            .Line("mmwork", 100, 0, "mm_page_alloc: page=0000000033333333 pfn=0x3000 order=2 migratetype=1 gfp_flags=GFP_HIGHUSER_MOVABLE|__GFP_COMP")
+            .Line("mmwork", 100, 0, "mm_filemap_add_to_page_cache: dev 254:0 ino b1e328 pfn=0x3000 ofs=0 order=2")
+            .Line("mmwork", 100, 0, "page_fault_user: address=0x7f0000003000 ip=0x401000 error_code=0x4")
+            .Line("mmwork", 100, 0, "mm_filemap_fault: dev=254:0 ino=b1e328 ofs=12288")
+            .Line("mmwork", 100, 0, "page_fault_user: address=0x7f0000004000 ip=0x401000 error_code=0x4")
+            .Line("mmwork", 100, 0, "mm_filemap_fault: dev=254:0 ino=b1e328 ofs=16384");
+        var (trace, lowering, result) = LowerAndReplay(input.Rows());
+
+        Assert.Equal(2, lowering.Statistics.FileFaultsMapped);
+        Assert.Equal(0, lowering.Statistics.FilemapEventsSkipped);
+        var sets = trace.Ops.ToArray().Where(o => o.Kind == OpKind.PteSet).Select(o => (o.Va, o.Pfn)).ToArray();
+        Assert.Equal([(0x7f0000002000UL, 0x3002UL), (0x7f0000003000UL, 0x3003UL)], sets);
         AssertNoFindings(result);
     }
 
