@@ -102,6 +102,11 @@ internal static class ReplayCommand
             var head = string.Create(CultureInfo.InvariantCulture,
                 $"trace {r.Dataset.Id}: {string.Join(", ", r.Coverage.Select(c => c.Race + " " + c.VerdictName))}; {r.OpCount:N0} ops replayed under {kernel.Name} ({ArchName(arch)}), {r.Findings.Count} finding{(r.Findings.Count == 1 ? "" : "s")}");
             o.WriteLine(head);
+            if (r.Lowering is not null && CoverageTracker.LossText(r.Dataset.Meta.LostEvents, r.Dataset.Meta.Truncated) is { } loss)
+            {
+                // A trace that lost events has no checked race: say it once, with the remedy, before the verdicts' reasons.
+                o.WriteLine($"  {loss}: no race is checked on this trace; record again with a larger --buffer-kb or fewer events");
+            }
             WriteRun(o, r);
             foreach (var c in r.Coverage)
             {

@@ -96,19 +96,21 @@ public sealed class CoverageTracker
 
     /// <summary>
     /// Judges every race. <paramref name="hasEvent"/> says whether the trace holds a tracepoint (null for op traces, where
-    /// every op is visible).
+    /// every op is visible). <paramref name="loss"/> says what the trace lost (events the kernel dropped when its ring
+    /// buffer overran, a truncated input; <see cref="LossText"/>), null when nothing: any race could have an actor's op,
+    /// or an op conflicting with one, among what was lost, so no race is <c>checked</c> then and every reason says so.
     /// </summary>
-    public IReadOnlyList<RaceCoverage> Build(Func<string, bool>? hasEvent)
+    public IReadOnlyList<RaceCoverage> Build(Func<string, bool>? hasEvent, string? loss = null)
     {
         var result = new List<RaceCoverage>(CoverageRules.All.Count);
         foreach (var rule in CoverageRules.All)
         {
-            result.Add(Judge(rule, hasEvent));
+            result.Add(Judge(rule, hasEvent, loss));
         }
         return result;
     }
 
-    private RaceCoverage Judge(CoverageRule rule, Func<string, bool>? hasEvent)
+    private RaceCoverage Judge(CoverageRule rule, Func<string, bool>? hasEvent, string? loss)
     {
         var counts = new List<ActorCount>();
         var missing = new SortedSet<string>(StringComparer.Ordinal);
@@ -214,8 +216,40 @@ public sealed class CoverageTracker
                 why += string.Create(CultureInfo.InvariantCulture, $"; {gaps.Sum(g => g.Count)} skipped or undecided");
             }
         }
+        if (loss is not null)
+        {
+            // The ops seen were judged, the lost ones were not: a race is checked only on a trace that lost nothing.
+            if (verdict == CoverageVerdict.Checked)
+            {
+                verdict = CoverageVerdict.Partial;
+                why += $", but {loss}: actor ops, or ops conflicting with them, may be among those lost";
+            }
+            else
+            {
+                why += $"; {loss}";
+            }
+        }
         string? record = verdict == CoverageVerdict.Checked || hasEvent is null ? null : RecordLine(wanted);
         return new RaceCoverage(rule.Race, rule.Checker, verdict, why, counts, commonMms, gaps, [.. missing], record);
+    }
+
+    /// <summary>
+    /// What a dataset lost, in the words the verdicts use, or null when it lost nothing: events the kernel counted as lost
+    /// (ring-buffer overruns; a page that lost an unknown number counts one) and a truncated input.
+    /// </summary>
+    public static string? LossText(long lostEvents, string? truncated)
+    {
+        var parts = new List<string>(2);
+        if (lostEvents > 0)
+        {
+            parts.Add(string.Create(CultureInfo.InvariantCulture,
+                $"{lostEvents:N0} event{(lostEvents == 1 ? " was" : "s were")} lost (ring-buffer overrun)"));
+        }
+        if (!string.IsNullOrEmpty(truncated))
+        {
+            parts.Add("the input was truncated (" + truncated + ")");
+        }
+        return parts.Count == 0 ? null : string.Join(" and ", parts);
     }
 
     /// <summary>

@@ -254,7 +254,8 @@ public static class DatasetReplay
 
         IReadOnlyList<RaceCoverage> coverage = lowering is null
             ? opCoverage.Build()
-            : lowering.Coverage.Build(e => lowering.EventsSeen.Contains(e) || dataset.Meta.EventCounts.ContainsKey(e));
+            : lowering.Coverage.Build(e => lowering.EventsSeen.Contains(e) || dataset.Meta.EventCounts.ContainsKey(e),
+                CoverageTracker.LossText(dataset.Meta.LostEvents, dataset.Meta.Truncated));
         WriteCoverage(connection, coverage, profile, arch, staging);
 
         int mremaps = 0;

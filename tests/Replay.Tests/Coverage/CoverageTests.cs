@@ -121,6 +121,31 @@ public sealed class CoverageTests : IDisposable
         Assert.Equal(result.Coverage.Select(c => (c.Race, c.VerdictName, c.Actors[0].Count, c.RecordCommand is null)), rows);
     }
 
+    /// <summary>
+    /// A recording that lost events: <c>ls -R</c> exec'd under a 96 KiB-per-CPU, non-overwriting buffer (kernel text,
+    /// <c>entries-in-buffer/entries-written: 6122/6992</c>). The exec and its stack shift were recorded whole, which on a
+    /// trace that lost nothing is checked (the same events without the loss are), but 870 events were dropped after
+    /// the buffer filled: R5 is partial and every race's reason names the loss.
+    /// </summary>
+    [SkippableFact]
+    public void Run_TraceThatLostEvents_HasNoCheckedRaceAndEveryReasonNamesTheLoss()
+    {
+        string output = Path.Combine(_dir, "overrun");
+        TraceIngestor.Run(new IngestOptions { Inputs = [Real.TestEvents.CorpusFile("recorded/ftrace-text/exec_ls_overrun.txt.gz")], Output = output });
+        var dataset = DatasetCatalog.Resolve([output]).Single();
+        Assert.Equal(870, dataset.Meta.LostEvents);
+
+        var coverage = DatasetReplay.Run(dataset, KernelProfile.Parse("latest", []), Arch.X86).Coverage;
+
+        Assert.DoesNotContain(coverage, c => c.Verdict == CoverageVerdict.Checked);
+        var r5 = coverage.Single(c => c.Race == "R5");
+        Assert.Equal(CoverageVerdict.Partial, r5.Verdict);
+        Assert.Equal(1, r5.Actors.Single().Count);
+        Assert.Empty(r5.Gaps);
+        Assert.All(coverage, c => Assert.Contains("870 events were lost (ring-buffer overrun)", c.Why, StringComparison.Ordinal));
+        Assert.NotNull(r5.RecordCommand);
+    }
+
     [CorpusFact]
     public void Run_ExecsWithoutTheirExecveEntry_AreBlindAndSayWhyEachStackWasUndecided()
     {
