@@ -23,10 +23,7 @@ internal sealed class Utf8Cache<T>
     private const int WordKeyLength = 16;
 
     private readonly byte[] _keys;
-    private readonly int[] _keyLengths;
-    private readonly ulong[] _heads;
-    private readonly ulong[] _tails;
-    private readonly T?[] _values;
+    private readonly Entry[] _entries;
     private readonly Func<string, T> _factory;
     private readonly int _mask;
     private readonly int _maxKeyLength;
@@ -36,10 +33,7 @@ internal sealed class Utf8Cache<T>
     {
         _factory = factory;
         _keys = new byte[sizePow2 * maxKeyLength];
-        _keyLengths = new int[sizePow2];
-        _heads = new ulong[sizePow2];
-        _tails = new ulong[sizePow2];
-        _values = new T[sizePow2];
+        _entries = new Entry[sizePow2];
         _mask = sizePow2 - 1;
         _maxKeyLength = maxKeyLength;
     }
@@ -55,9 +49,9 @@ internal sealed class Utf8Cache<T>
         }
         Words(utf8, out ulong head, out ulong tail);
         int slot = (int)Hash(utf8, head, tail) & _mask;
-        T? cached = _values[slot];
+        ref Entry entry = ref _entries[slot];
         // A slot holds a value only once its key is stored, so an empty slot never matches (even the empty key).
-        if (cached is not null && _keyLengths[slot] == n && _heads[slot] == head && _tails[slot] == tail
+        if (entry.Value is { } cached && entry.Length == n && entry.Head == head && entry.Tail == tail
             && (n <= WordKeyLength || utf8.SequenceEqual(_keys.AsSpan(slot * _maxKeyLength, n))))
         {
             return cached;
@@ -67,10 +61,10 @@ internal sealed class Utf8Cache<T>
         {
             utf8.CopyTo(_keys.AsSpan(slot * _maxKeyLength, _maxKeyLength));
         }
-        _keyLengths[slot] = n;
-        _heads[slot] = head;
-        _tails[slot] = tail;
-        _values[slot] = value;
+        entry.Length = n;
+        entry.Head = head;
+        entry.Tail = tail;
+        entry.Value = value;
         return value;
     }
 
@@ -98,6 +92,15 @@ internal sealed class Utf8Cache<T>
             head = n == 0 ? 0 : data[0] | ((ulong)data[n >> 1] << 8) | ((ulong)data[n - 1] << 16);
             tail = 0;
         }
+    }
+
+    // One slot's words, length and value side by side: a lookup reads one cache line.
+    private struct Entry
+    {
+        public ulong Head;
+        public ulong Tail;
+        public T? Value;
+        public int Length;
     }
 
     // A multiply-rotate over the two words and, for longer keys, the 8-byte words between them (any hash will do:
