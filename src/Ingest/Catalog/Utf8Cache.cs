@@ -56,12 +56,20 @@ internal sealed class Utf8Cache<T>
         {
             return cached;
         }
+        return Miss(utf8, slot, head, tail);
+    }
+
+    // Kept out of Get so the lookup that hits stays small.
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private T Miss(ReadOnlySpan<byte> utf8, int slot, ulong head, ulong tail)
+    {
         T value = _factory(Encoding.UTF8.GetString(utf8));
-        if (n > WordKeyLength)
+        if (utf8.Length > WordKeyLength)
         {
             utf8.CopyTo(_keys.AsSpan(slot * _maxKeyLength, _maxKeyLength));
         }
-        entry.Length = n;
+        ref Entry entry = ref _entries[slot];
+        entry.Length = utf8.Length;
         entry.Head = head;
         entry.Tail = tail;
         entry.Value = value;
