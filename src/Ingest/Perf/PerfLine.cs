@@ -302,13 +302,11 @@ internal ref struct PerfLine
         return true;
     }
 
+    // perf pads its columns with runs of spaces (the comm to 16, the event name to 20): a vector search skips them.
     private static int SkipSpaces(ReadOnlySpan<byte> line, int pos)
     {
-        while (pos < line.Length && line[pos] == (byte)' ')
-        {
-            pos++;
-        }
-        return pos;
+        int other = line[pos..].IndexOfAnyExcept((byte)' ');
+        return other < 0 ? line.Length : pos + other;
     }
 
     private static int TokenEnd(ReadOnlySpan<byte> line, int pos)

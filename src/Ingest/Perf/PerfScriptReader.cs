@@ -84,8 +84,8 @@ public sealed class PerfScriptReader : ITraceReader
             {
                 return false;
             }
-            var trimmed = line.TrimStart(" \t"u8);
-            if (trimmed.IsEmpty || trimmed[0] == (byte)'#' || !PerfLine.TryParse(line, out var parsed, out _))
+            int first = line.IndexOfAnyExcept((byte)' ', (byte)'\t');
+            if (first < 0 || line[first] == (byte)'#' || !PerfLine.TryParse(line, out var parsed, out _))
             {
                 return false;
             }

@@ -29,10 +29,11 @@ internal ref struct FtraceLine
     public static bool TryParse(ReadOnlySpan<byte> line, out FtraceLine result)
     {
         result = default;
-        int start = 0;
-        while (start < line.Length && line[start] == (byte)' ')
+        // Kernel text right-aligns the comm in 16 columns: a vector search skips the padding.
+        int start = line.IndexOfAnyExcept((byte)' ');
+        if (start < 0)
         {
-            start++;
+            start = line.Length;
         }
         int searchFrom = start + 1;
         while (searchFrom < line.Length)
@@ -173,11 +174,8 @@ internal ref struct FtraceLine
     private static bool ReadTimestamp(ReadOnlySpan<byte> line, ref int p, ref FtraceLine r)
     {
         int s = p;
-        while (p < line.Length && (uint)(line[p] - '0') <= 9)
-        {
-            p++;
-        }
-        if (p == s || !AsciiNumber.TryParseDecimal(line[s..p], out ulong whole))
+        ulong whole = Digits(line, ref p);
+        if (p == s || (p - s > 19 && !AsciiNumber.TryParseDecimal(line[s..p], out whole)))
         {
             return false;
         }
@@ -185,12 +183,9 @@ internal ref struct FtraceLine
         if (p < line.Length && line[p] == (byte)'.')
         {
             int f = ++p;
-            while (p < line.Length && (uint)(line[p] - '0') <= 9)
-            {
-                p++;
-            }
+            ulong frac = Digits(line, ref p);
             int digits = p - f;
-            if (digits is 0 or > 9 || !AsciiNumber.TryParseDecimal(line[f..p], out ulong frac))
+            if (digits is 0 or > 9)
             {
                 return false;
             }
@@ -249,18 +244,35 @@ internal ref struct FtraceLine
     private static bool ReadInt(ReadOnlySpan<byte> line, ref int p, out int value)
     {
         int s = p;
-        while (p < line.Length && (uint)(line[p] - '0') <= 9)
-        {
-            p++;
-        }
+        ulong v = Digits(line, ref p);
         value = 0;
         if (p == s || p - s > 9)
         {
             return false;
         }
-        AsciiNumber.TryParseDecimal(line[s..p], out ulong v);
         value = (int)v;
         return true;
+    }
+
+    /// <summary>
+    /// Reads the digits at <paramref name="p"/> (moving it past them) and returns their value, which is exact for
+    /// up to 19 digits (callers check the count; beyond it the value wraps).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static ulong Digits(ReadOnlySpan<byte> line, ref int p)
+    {
+        ulong v = 0;
+        while (p < line.Length)
+        {
+            uint d = (uint)(line[p] - '0');
+            if (d > 9)
+            {
+                break;
+            }
+            v = unchecked((v * 10) + d);
+            p++;
+        }
+        return v;
     }
 
     private static int SkipSpaces(ReadOnlySpan<byte> line, ref int p)

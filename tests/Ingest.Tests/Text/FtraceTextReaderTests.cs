@@ -272,6 +272,40 @@ public sealed class FtraceTextReaderTests
         Assert.Contains("this is not a trace line", record.Message, StringComparison.Ordinal);
     }
 
+    /// <summary>
+    /// The numbers of the line prefix at their limits: the widest pid, CPU and timestamps that still fit are read
+    /// exactly; one digit more makes the line malformed (reported with its line number), never a wrapped value.
+    /// </summary>
+    [SkippableTheory]
+    [InlineData("bash-999999999 [001] d.... 10.000001: x: a=1", 10_000_001_000L, 999_999_999)]
+    [InlineData("bash-1 [001] d.... 9223372036.854775807: x: a=1", long.MaxValue, 1)]
+    [InlineData("bash-1 [001] d.... 9223372036854775807: x: a=1", long.MaxValue, 1)]
+    [InlineData("bash-1 [001] d.... 0000000000000000000000012: x: a=1", -1L, 1)]
+    [InlineData("bash-1 [001] d.... 00000000000000000012: x: a=1", 12L, 1)]
+    [InlineData("bash-1 [001] d.... 10.123456789: x: a=1", 10_123_456_789L, 1)]
+    [InlineData("bash-1 [001] d.... 10.1234567891: x: a=1", -1L, 1)]
+    [InlineData("bash-1 [001] d.... 9223372036854775808: x: a=1", -1L, 1)]
+    [InlineData("bash-1 [001] d.... 18446744073709551616: x: a=1", -1L, 1)]
+    [InlineData("bash-1 [001] d.... 9223372037.000000000: x: a=1", -1L, 1)]
+    [InlineData("bash-1000000000 [001] d.... 10.000001: x: a=1", -1L, 0)]
+    [InlineData("bash-1 [1000000000] d.... 10.000001: x: a=1", -1L, 1)]
+    public void Read_PrefixNumbersAtTheirLimits_ExactOrMalformed(string line, long tsNs, int pid)
+    {
+        var (rows, diagnostics) = TextReading.ReadText(new FtraceTextReader(), "bash-1 [000] d.... 1.000000: x: a=0\n" + line + "\n");
+
+        if (tsNs < 0)
+        {
+            Assert.Single(rows);
+            MalformedRecord record = Assert.Single(diagnostics.MalformedSamples);
+            Assert.Equal(2L, record.Position);
+        }
+        else
+        {
+            Assert.Equal(0, diagnostics.MalformedCount);
+            Assert.Equal((tsNs, pid), (rows[1].TsNs, rows[1].Pid));
+        }
+    }
+
     [SkippableFact]
     public void Read_StrictMode_ThrowsAtFirstMalformedLine()
     {

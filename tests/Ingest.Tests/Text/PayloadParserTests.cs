@@ -105,6 +105,110 @@ public sealed class PayloadParserTests
         Assert.Equal("order=-3 +pfn=zz +write=maybe", Fields(row));
     }
 
+    /// <summary>
+    /// Payloads longer than the 64 bytes the parser examines at once, with every word boundary in every position
+    /// around 64 and 128 (and far past 512, where the masks do not fit the stack): fields split exactly as the
+    /// rule says, whatever side of a boundary the spaces and '=' fall on.
+    /// </summary>
+    [SkippableFact]
+    public void ParseKeyValues_WordsAcrossEveryChunkBoundary_SplitByTheRule()
+    {
+        var parser = new PayloadParser();
+        string[] shapes =
+        [
+            "alpha=1 beta=two words gamma==x ==> delta= eps=3, zeta=0xff",
+            "k=v  k2=with  double  spaces =lead ==> tail=end",
+            "x=1 =notakey y=2 ==>z=3 w=",
+        ];
+        foreach (string shape in shapes)
+        {
+            for (int pad = 0; pad < 140; pad++)
+            {
+                foreach (string payload in new[] { $"p={new string('a', pad)} {shape}", $"p={new string('b', pad)} {shape} {new string('c', 600)}={pad}" })
+                {
+                    var row = new EventRow { Event = "test:x" };
+                    parser.ParseKeyValues(row, System.Text.Encoding.ASCII.GetBytes(payload));
+                    Assert.Equal(ReferenceFields(payload), row.Args.Select(a => $"{a.Key}={a.Value}").ToList());
+                }
+            }
+        }
+    }
+
+    [SkippableTheory]
+    [InlineData("notakey and more words", "payload=notakey and more words")]
+    [InlineData("=x y=1", "payload==x y=1")]
+    [InlineData("  lead=1   trail=2  ", "lead=1|trail=2")]
+    [InlineData("a=1 loose", "a=1 loose")]
+    [InlineData("a=1, b=2,", "a=1|b=2")]
+    public void ParseKeyValues_Edges_AsDocumented(string payload, string expected)
+    {
+        var row = new EventRow { Event = "test:x" };
+
+        new PayloadParser().ParseKeyValues(row, System.Text.Encoding.ASCII.GetBytes(payload));
+
+        Assert.Equal(expected, string.Join("|", row.Args.Select(a => $"{a.Key}={a.Value}")));
+        Assert.Equal(ReferenceFields(payload), row.Args.Select(a => $"{a.Key}={a.Value}").ToList());
+    }
+
+    // The rule of PayloadParser.ParseKeyValues spelled out on words: a first word without '=' (or starting with it)
+    // keeps the payload whole; a word with '=' after its first byte starts a field; "==>" ends one; any other word
+    // continues the open field's value (with the spaces between), or stands alone as "payload" when none is open;
+    // a value's trailing ',' is dropped.
+    private static List<string> ReferenceFields(string payload)
+    {
+        payload = payload.Trim(' ');
+        var fields = new List<string>();
+        if (payload.Length == 0)
+        {
+            return fields;
+        }
+        string firstWord = payload.Split(' ')[0];
+        if (firstWord.IndexOf('=', StringComparison.Ordinal) <= 0)
+        {
+            fields.Add("payload=" + payload);
+            return fields;
+        }
+        string? key = null;
+        int valueStart = 0;
+        int valueEnd = 0;
+        void Close()
+        {
+            if (key is not null)
+            {
+                string value = payload[valueStart..valueEnd];
+                fields.Add($"{key}={(value.EndsWith(',') ? value[..^1] : value)}");
+                key = null;
+            }
+        }
+        int at = 0;
+        foreach (string word in payload.Split(' '))
+        {
+            int eq = word.IndexOf('=', StringComparison.Ordinal);
+            if (word == "==>")
+            {
+                Close();
+            }
+            else if (eq > 0)
+            {
+                Close();
+                key = word[..eq];
+                valueStart = at + eq + 1;
+                valueEnd = at + word.Length;
+            }
+            else if (word.Length > 0 && key is not null)
+            {
+                valueEnd = at + word.Length;
+            }
+            else if (word.Length > 0)
+            {
+                fields.Add("payload=" + word);
+            }
+            at += word.Length + 1;
+        }
+        Close();
+        return fields;
+    }
+
     [SkippableTheory]
     [InlineData("tlb_flush", "tlb:tlb_flush")]
     [InlineData("sys_enter_madvise", "syscalls:sys_enter_madvise")]
