@@ -224,6 +224,9 @@ public sealed partial class ReplayEngine
         return true;
     }
 
+    /// <summary>The page task <paramref name="tid"/>'s last zap_clear found in the entry it cleared (0: none; -1: no zap_clear pending).</summary>
+    internal long ZapFound(int tid) => _tasks.TryGetValue(tid, out var task) ? task.RegZapFound : -1;
+
     /// <summary>The mm an x86 CPU keeps lazily loaded under a kernel thread (0: none).</summary>
     internal int LazyMm(int cpu) => (uint)cpu < (uint)_cpus.Length && _cpus[cpu] is { } state ? state.LazyMm : 0;
 

@@ -10,6 +10,8 @@ namespace Pipeline.Replay.Explore;
 internal static class Feasibility
 {
     private const int MaxPagesPerMove = 512;
+    // How far after a pte_set its map_inc is looked for (a fault's set_pte_at and rmap update are a few ops apart).
+    private const int MaxPublishOps = 8;
 
     /// <summary>
     /// For each task and op: the (task, count) pairs that must hold (<c>count</c> ops of that task already run) before
@@ -33,7 +35,8 @@ internal static class Feasibility
         var lastOnCpu = new Dictionary<int, (int Task, int Local)>();
         var decisions = new Dictionary<(int Mm, ulong Vma), List<(int Task, int Local)>>();
         var flagsWriter = new Dictionary<(int Mm, ulong Vma), (int Task, int Local)>();
-        var slotWriter = new Dictionary<(int Kind, long A, long B), (int Task, int Local, bool Primitive)>();
+        // Per slot: the last store, and the op of its task by which that store is published to PTE-lock takers (PtlEnd).
+        var slotWriter = new Dictionary<(int Kind, long A, long B), (int Task, int Local, bool Primitive, int PtlEnd)>();
         // Tables freed after a grace period or flush: pending (id → the table_free), and released (id → the op that released it, the free).
         var releasing = new Dictionary<int, (int Task, int Local)>();
         var released = new Dictionary<int, ((int Task, int Local) By, (int Task, int Local) Free)>();
@@ -214,7 +217,8 @@ internal static class Feasibility
             {
                 if (slotWriter.TryGetValue(key, out var writer) && (writer.Primitive || primitiveStore) && writer.Task != p)
                 {
-                    list.Add((writer.Task, writer.Local + 1));
+                    // Entry updates run under the PTE lock: one that overwrote a fault's store saw its rmap update too.
+                    list.Add((writer.Task, writer.PtlEnd + 1));
                 }
             }
             // A read keeps the explicit store it saw (an rmap walk that found the page mapped follows the store that mapped it).
@@ -227,7 +231,10 @@ internal static class Feasibility
             {
                 if (slotWriter.TryGetValue(key, out var writer) && (writer.Primitive || keepsValue) && writer.Task != p)
                 {
-                    list.Add((writer.Task, writer.Local + 1));
+                    // An rmap walker's check of the entry takes the PTE lock (page_vma_mapped_walk): it sees the store
+                    // with its rmap update or neither. Lockless reads (GUP-fast, the MMU) may see the store alone.
+                    bool underPtl = op.Kind is OpKind.TtuWalk or OpKind.TtuMlockCheck;
+                    list.Add((writer.Task, (underPtl ? writer.PtlEnd : writer.Local) + 1));
                 }
             }
             if (keepsValue)
@@ -352,7 +359,7 @@ internal static class Feasibility
 
             foreach (var key in slots)
             {
-                slotWriter[key] = (p, l, !OpSpec.IsKernelStep(op.Kind));
+                slotWriter[key] = (p, l, !OpSpec.IsKernelStep(op.Kind), PublishedAt(programs[p], l));
                 if (key.Kind == 2)
                 {
                     if (!tableStores.TryGetValue((int)key.A, out var stores))
@@ -568,6 +575,36 @@ internal static class Feasibility
     }
 
     /// <summary>The entry slots an op reads without storing into them.</summary>
+    /// <summary>
+    /// The op of a store's task by which a store is complete for those who take the PTE lock: a fault's set_pte_at
+    /// and its rmap update (folio_add_*_rmap: the mapcount) happen under one PTE-lock hold, so a walker that takes the
+    /// lock sees the entry with the mapcount or neither. For a primitive pte_set of a page that its task's next ops
+    /// follow with a map_inc of the same page (before it releases a PTE lock, stores another entry or runs a kernel
+    /// step), that map_inc; else the store itself. An op trace need not spell the lock out (the scenarios do not).
+    /// </summary>
+    private static int PublishedAt(Op[] program, int store)
+    {
+        ref readonly var op = ref program[store];
+        if (op.Kind != OpKind.PteSet || op.Pfn == 0)
+        {
+            return store;
+        }
+        for (int k = store + 1; k < program.Length && k <= store + MaxPublishOps; k++)
+        {
+            ref readonly var next = ref program[k];
+            if (next.Kind == OpKind.MapInc && next.Pfn == op.Pfn)
+            {
+                return k;
+            }
+            if (next.Kind is OpKind.PtlUnlock or OpKind.PteSet or OpKind.PteClear or OpKind.PteSetSwap or OpKind.PmdPopulate
+                or OpKind.PmdClear or OpKind.PmdSetHuge || OpSpec.IsKernelStep(next.Kind))
+            {
+                break;
+            }
+        }
+        return store;
+    }
+
     private static void ReadSlots(in Op op, ReplayEngine engine, List<(int Kind, long A, long B)> slots)
     {
         switch (op.Kind)

@@ -353,6 +353,11 @@ internal sealed class Footprint
             case OpKind.ZapFinish:
                 Add(Obj.Tables, mm);
                 Add(Obj.Page, (long)op.Pfn);
+                // A zap unmaps the page its zap_clear found, which may not be the recorded one.
+                if (op.Kind == OpKind.ZapFinish && engine.ZapFound(op.Tid) is > 0 and var found)
+                {
+                    Add(Obj.Page, found);
+                }
                 AddFlush(mm);
                 break;
             case OpKind.TtuMlockCheck:
