@@ -227,6 +227,36 @@ public sealed partial class ReplayEngine
     /// <summary>The page task <paramref name="tid"/>'s last zap_clear found in the entry it cleared (0: none; -1: no zap_clear pending).</summary>
     internal long ZapFound(int tid) => _tasks.TryGetValue(tid, out var task) ? task.RegZapFound : -1;
 
+    /// <summary>Every table mm <paramref name="mm"/> holds now: its tree from the PGD down and its deposited tables.</summary>
+    internal void TablesOf(int mm, List<int> into)
+    {
+        if (GetMm(mm) is not { } m)
+        {
+            return;
+        }
+        var stack = new Stack<int>();
+        stack.Push(m.Root);
+        while (stack.Count > 0)
+        {
+            if (GetTable(stack.Pop()) is not { } t || t.State == TableState.Freed)
+            {
+                continue;
+            }
+            into.Add(t.Id);
+            if (t.Level > Level.Pte)
+            {
+                for (int i = 0; i < t.Entries.Length && t.Present > 0; i++)
+                {
+                    if (EntryValue.KindOf(t.Entries[i]) == EntryKind.Table)
+                    {
+                        stack.Push((int)EntryValue.Payload(t.Entries[i]));
+                    }
+                }
+            }
+        }
+        into.AddRange(m.Deposits.Values);
+    }
+
     /// <summary>The mm an x86 CPU keeps lazily loaded under a kernel thread (0: none).</summary>
     internal int LazyMm(int cpu) => (uint)cpu < (uint)_cpus.Length && _cpus[cpu] is { } state ? state.LazyMm : 0;
 

@@ -32,6 +32,10 @@ internal static class Feasibility
         var lives = new Dictionary<(int Kind, long Id), Life>();
         var vmas = new List<(int Mm, ulong Start, ulong End, int Task, int Local)>();
         var vmaUsers = new List<int[]>();
+        // Per VMA (index in vmas): each task's last per-VMA-lock section's release and whether it was exclusive; per
+        // task, the VMA-lock sections it holds now.
+        var vmaSections = new Dictionary<int, (int Release, bool Write)[]>();
+        var openVma = Enumerable.Range(0, n).Select(_ => new Dictionary<int, bool>()).ToArray();
         var lastOnCpu = new Dictionary<int, (int Task, int Local)>();
         var decisions = new Dictionary<(int Mm, ulong Vma), List<(int Task, int Local)>>();
         var flagsWriter = new Dictionary<(int Mm, ulong Vma), (int Task, int Local)>();
@@ -134,7 +138,9 @@ internal static class Feasibility
                     need[release.By.Task][release.By.Local]!.Add((release.Free.Task, release.Free.Local + 1));
                 }
             }
-            foreach (var (kind, id, role) in LifetimeObjects(op, allocates))
+            // Before the op runs: an mm_destroy's tables are those the mm holds now.
+            var lifetimes = LifetimeObjects(op, allocates, engine).ToList();
+            foreach (var (kind, id, role) in lifetimes)
             {
                 if (!lives.TryGetValue((kind, id), out var life))
                 {
@@ -205,6 +211,36 @@ internal static class Feasibility
             if (usedVma >= 0)
             {
                 vmaUsers[usedVma][p] = l + 1;
+            }
+            // Per-VMA lock hand-over: the lookup that a vma_lock makes (lock_vma_under_rcu: the VMA at the address, as
+            // the last writer left it) is not an op of the trace, so a section that the trace shows after another
+            // task's section of the same VMA lock, one of the two exclusive, stays after its release. Run first, a
+            // fault's read section would miss the VMA an mremap or munmap has moved or removed since (a SIGSEGV, not
+            // a schedule), and the writer would change a VMA under a fault that found it.
+            if (op.Kind is OpKind.VmaLock or OpKind.VmaUnlock && usedVma >= 0)
+            {
+                if (!vmaSections.TryGetValue(usedVma, out var sectionsOfVma))
+                {
+                    sectionsOfVma = new (int Release, bool Write)[n];
+                    Array.Fill(sectionsOfVma, (-1, false));
+                    vmaSections.Add(usedVma, sectionsOfVma);
+                }
+                if (op.Kind == OpKind.VmaLock)
+                {
+                    bool write = op.Has(OpFlags.Write);
+                    for (int q = 0; q < n; q++)
+                    {
+                        if (q != p && sectionsOfVma[q].Release >= 0 && (write || sectionsOfVma[q].Write))
+                        {
+                            list.Add((q, sectionsOfVma[q].Release + 1));
+                        }
+                    }
+                    openVma[p][usedVma] = write;
+                }
+                else if (openVma[p].Remove(usedVma, out bool wasWrite))
+                {
+                    sectionsOfVma[p] = (l, wasWrite);
+                }
             }
             // An entry store follows the store it overwrote (a read-modify-write saw it), when either is an explicit
             // store of the trace: a primitive store was written for the value it replaced (a fault's set_pte_at after
@@ -383,7 +419,7 @@ internal static class Feasibility
                     }
                 }
             }
-            foreach (var (kind, id, role) in LifetimeObjects(op, allocates))
+            foreach (var (kind, id, role) in lifetimes)
             {
                 var life = lives[(kind, id)];
                 switch (role)
@@ -538,8 +574,19 @@ internal static class Feasibility
 
     /// <summary>The mm, table and page an op names, and whether it creates, destroys or uses each (<paramref name="allocates"/>:
     /// the op is a <c>pte_alloc</c> that allocated its table in the recorded run).</summary>
-    private static IEnumerable<(int Kind, long Id, Role Role)> LifetimeObjects(Op op, bool allocates)
+    private static IEnumerable<(int Kind, long Id, Role Role)> LifetimeObjects(Op op, bool allocates, ReplayEngine engine)
     {
+        if (op.Kind == OpKind.MmDestroy && op.Mm != 0)
+        {
+            // exit_mmap frees every page table of the mm (free_pgtables, the PGD, deposited tables): a destruction of
+            // each id, which another mm may allocate again only afterwards.
+            var tables = new List<int>();
+            engine.TablesOf(op.Mm, tables);
+            foreach (int table in tables)
+            {
+                yield return (2, table, Role.Destroy);
+            }
+        }
         if (allocates)
         {
             // pte_alloc found the PMD entry none and allocated its table: a creation of that id.
@@ -574,7 +621,6 @@ internal static class Feasibility
         return best.Select(kv => (kv.Key, kv.Value)).ToArray();
     }
 
-    /// <summary>The entry slots an op reads without storing into them.</summary>
     /// <summary>
     /// The op of a store's task by which a store is complete for those who take the PTE lock: a fault's set_pte_at
     /// and its rmap update (folio_add_*_rmap: the mapcount) happen under one PTE-lock hold, so a walker that takes the
@@ -605,6 +651,7 @@ internal static class Feasibility
         return store;
     }
 
+    /// <summary>The entry slots an op reads without storing into them.</summary>
     private static void ReadSlots(in Op op, ReplayEngine engine, List<(int Kind, long A, long B)> slots)
     {
         switch (op.Kind)
