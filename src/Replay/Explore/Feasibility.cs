@@ -130,7 +130,11 @@ internal static class Feasibility
             {
                 tableStores.Remove(op.Table);
             }
-            if ((allocates || op.Kind == OpKind.TableAlloc) && released.Remove(op.Table, out var release))
+            // A move step's spare=N names the table it allocates when the destination has no PTE table (it re-runs from
+            // the state, so it may): it too takes the id only once its previous life was released.
+            bool spare = op.Kind is OpKind.MovePtes or OpKind.MremapMovePmd or OpKind.MremapMovePud or OpKind.ExecShiftStack && op.Table != 0;
+            if ((allocates || op.Kind == OpKind.TableAlloc) && released.Remove(op.Table, out var release)
+                || spare && released.TryGetValue(op.Table, out release))
             {
                 After(release.By);
                 if (release.By.Task != release.Free.Task)
