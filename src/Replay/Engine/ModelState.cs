@@ -255,6 +255,9 @@ internal sealed class TaskState
     public bool RegSync;
     // The step's mmap_lock trylock was taken (its unlock runs iff this is set).
     public bool RegTryHeld;
+    // What this task's last zap_clear cleared: the pfn of the leaf it found (0: none, the slot was empty or held no
+    // page); -1 when no zap_clear ran since the last zap_finish.
+    public long RegZapFound = -1;
     public int NestedSkips;
     // Tables freed through this task's mmu_gather (free=gather), released after its next flush of their mm.
     public readonly List<(int Table, Op Op)> Gathered = [];

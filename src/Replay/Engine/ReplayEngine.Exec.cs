@@ -606,7 +606,12 @@ public sealed partial class ReplayEngine
             Inconsistent(op, $"{Name(op.Kind)} on table {t.Id}, a {OpSpec.LevelName(t.Level).ToUpperInvariant()} table", [at]);
             return true;
         }
-        long now = Begin(task, op, t.Entries[idx]);
+        long old = t.Entries[idx];
+        long now = Begin(task, op, old);
+        if (task.StepKind == OpKind.ZapClear)
+        {
+            task.RegZapFound = EntryValue.KindOf(old) == EntryKind.Leaf ? EntryValue.Payload(old) : 0;
+        }
         WriteEntry(task, t, idx, value, now, false);
         return true;
     }

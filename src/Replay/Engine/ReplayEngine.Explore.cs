@@ -106,6 +106,171 @@ public sealed partial class ReplayEngine
         }
     }
 
+    /// <summary>Tables task <paramref name="tid"/>'s mmu_gather holds (freed at its next flush of their mm).</summary>
+    internal void GatheredTables(int tid, List<int> into)
+    {
+        if (_tasks.TryGetValue(tid, out var task))
+        {
+            foreach (var (id, _) in task.Gathered)
+            {
+                into.Add(id);
+            }
+        }
+    }
+
+    private readonly List<int> _refSlots = [];
+
+    /// <summary>
+    /// What <paramref name="cpu"/> caches of <paramref name="mm"/> (every mm when 0): the frames its TLB entries map
+    /// (<paramref name="pfns"/>) and the tables its paging-structure cache names (<paramref name="tables"/>). An op that
+    /// drops these entries or changes whether they are usable (a flush, a context switch) changes what I1 sees when
+    /// one of those frames or tables is freed. With <paramref name="usableOnly"/>, only the entries I1 counts now: a
+    /// TLB entry while the CPU runs its mm or its tlb_gen is current, a paging-structure entry while the CPU has its mm
+    /// loaded (or, on x86, lazily kept); an entry that is not usable becomes usable again only by a context switch.
+    /// </summary>
+    internal void CachedRefs(int cpu, int mm, bool usableOnly, List<long> pfns, List<int> tables)
+    {
+        if ((uint)cpu >= (uint)_cpus.Length || _cpus[cpu] is not { } state)
+        {
+            return;
+        }
+        if (mm == 0)
+        {
+            foreach (var entry in state.Tlb.Values)
+            {
+                if (!usableOnly || TlbUsable(state, entry))
+                {
+                    pfns.Add((long)entry.Pfn);
+                }
+            }
+        }
+        else if (state.TlbPerMm.ContainsKey(mm))
+        {
+            state.Tlb.SlotsOf(mm, _refSlots);
+            foreach (int slot in _refSlots)
+            {
+                ref readonly var entry = ref state.Tlb.ValueAt(slot);
+                if (!usableOnly || TlbUsable(state, entry))
+                {
+                    pfns.Add((long)entry.Pfn);
+                }
+            }
+        }
+        if (mm == 0 || state.WalkPerMm.ContainsKey(mm))
+        {
+            foreach (var kv in state.WalkCache)
+            {
+                int owner = (int)(kv.Key >> 42);
+                if ((mm == 0 || owner == mm)
+                    && (!usableOnly || state.LoadedMm == owner || (_arch == Arch.X86 && state.LazyMm == owner)))
+                {
+                    tables.Add(kv.Value);
+                }
+            }
+        }
+    }
+
+    // As I1 counts a TLB entry at a page's free.
+    private bool TlbUsable(CpuState cpu, in TlbEntry entry) =>
+        cpu.LoadedMm == entry.Mm || (GetMm(entry.Mm) is { } m && entry.Gen == m.TlbGen);
+
+    /// <summary>
+    /// What an access or TLB fill of <paramref name="va"/> in <paramref name="mm"/> on <paramref name="cpu"/> may change
+    /// in the caches now: false when a TLB entry hits (nothing is filled); otherwise the frame its walk reaches
+    /// (<paramref name="pfns"/>) and the tables whose paging-structure entries it fills or replaces (<paramref name="tables"/>).
+    /// <paramref name="evicts"/>: the fill may reach a cache's capacity and drop everything the CPU caches.
+    /// </summary>
+    internal bool FillRefs(int cpu, int mm, ulong va, List<long> pfns, List<int> tables, out bool evicts)
+    {
+        evicts = false;
+        if ((uint)cpu >= (uint)_cpus.Length || _cpus[cpu] is not { } state || GetMm(mm) is not { } m)
+        {
+            return false;
+        }
+        for (int shift = 12; shift <= 30; shift += 9)
+        {
+            if (state.Tlb.ContainsKey(TlbKey(mm, va & ~((1UL << shift) - 1), shift)))
+            {
+                return false;
+            }
+        }
+        evicts = state.Tlb.Count >= TlbCap - 1 || state.WalkCache.Count >= WalkCacheCap - 4;
+        var t = GetTable(m.Root);
+        while (t is not null && t.State != TableState.Freed)
+        {
+            long e = t.Entries[IndexOf(va, t.Level)];
+            var kind = EntryValue.KindOf(e);
+            if (kind == EntryKind.Table && t.Level > Level.Pte)
+            {
+                var child = GetTable((int)EntryValue.Payload(e));
+                if (child is null || child.State == TableState.Freed)
+                {
+                    break;
+                }
+                tables.Add(child.Id);
+                if (state.WalkCache.TryGetValue(WalkKey(mm, child.Level, va), out int old))
+                {
+                    tables.Add(old);
+                }
+                t = child;
+                continue;
+            }
+            if (kind == EntryKind.Leaf && t.Level <= Level.Pud)
+            {
+                pfns.Add(EntryValue.Payload(e));
+            }
+            break;
+        }
+        return true;
+    }
+
+    /// <summary>The page task <paramref name="tid"/>'s last zap_clear found in the entry it cleared (0: none; -1: no zap_clear pending).</summary>
+    internal long ZapFound(int tid) => _tasks.TryGetValue(tid, out var task) ? task.RegZapFound : -1;
+
+    /// <summary>Every table mm <paramref name="mm"/> holds now: its tree from the PGD down and its deposited tables.</summary>
+    internal void TablesOf(int mm, List<int> into)
+    {
+        if (GetMm(mm) is not { } m)
+        {
+            return;
+        }
+        var stack = new Stack<int>();
+        stack.Push(m.Root);
+        while (stack.Count > 0)
+        {
+            if (GetTable(stack.Pop()) is not { } t || t.State == TableState.Freed)
+            {
+                continue;
+            }
+            into.Add(t.Id);
+            if (t.Level > Level.Pte)
+            {
+                for (int i = 0; i < t.Entries.Length && t.Present > 0; i++)
+                {
+                    if (EntryValue.KindOf(t.Entries[i]) == EntryKind.Table)
+                    {
+                        stack.Push((int)EntryValue.Payload(t.Entries[i]));
+                    }
+                }
+            }
+        }
+        into.AddRange(m.Deposits.Values);
+    }
+
+    /// <summary>The mm an x86 CPU keeps lazily loaded under a kernel thread (0: none).</summary>
+    internal int LazyMm(int cpu) => (uint)cpu < (uint)_cpus.Length && _cpus[cpu] is { } state ? state.LazyMm : 0;
+
+    /// <summary>Whether a context switch of <paramref name="cpu"/> into <paramref name="mm"/> now flushes the mm's TLB
+    /// entries there (switch_mm_irqs_off: the CPU has not caught up with the mm's tlb_gen).</summary>
+    internal bool SwitchFlushes(int cpu, int mm)
+    {
+        if (mm == 0 || (uint)cpu >= (uint)_cpus.Length || _cpus[cpu] is not { } state || state.LoadedMm == mm || GetMm(mm) is not { } m)
+        {
+            return false;
+        }
+        return !state.SeenGen.TryGetValue(mm, out long seen) || seen != m.TlbGen;
+    }
+
     /// <summary>The value of <paramref name="va"/>'s level-<paramref name="level"/> entry in mm <paramref name="mm"/> now (none when unreachable).</summary>
     internal long EntryNow(int mm, ulong va, Level level) =>
         GetMm(mm) is { } state && TryWalk(state, va, level, out var t, out int idx) ? t.Entries[idx] : EntryValue.None;

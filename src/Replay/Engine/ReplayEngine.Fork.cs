@@ -156,6 +156,7 @@ public sealed partial class ReplayEngine
                 RegNotFound = t.RegNotFound,
                 RegSync = t.RegSync,
                 RegTryHeld = t.RegTryHeld,
+                RegZapFound = t.RegZapFound,
                 NestedSkips = t.NestedSkips,
                 BatchAddExec = t.BatchAddExec,
                 ObsTable = t.ObsTable,

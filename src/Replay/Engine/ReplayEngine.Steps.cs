@@ -96,12 +96,28 @@ public sealed partial class ReplayEngine
                 }
                 break;
             case OpKind.ZapClear:
+                task.RegZapFound = 0;
                 task.Push(Micro(step, OpKind.PtlLock, OpFlags.None, step.Level));
                 task.Push(Micro(step, step.Level == Level.Pmd ? OpKind.PmdClear : OpKind.PteClear));
                 break;
             case OpKind.ZapFinish:
-                task.Push(Micro(step, OpKind.MapDec, OpFlags.None, step.Level));
-                task.Push(Micro(step, OpKind.FlagClear, OpFlags.IfUnmapped, sub: (byte)PageFlag.Mlocked));
+                {
+                    // zap_pte_range removes the rmap of the page it found in the entry it cleared
+                    // (folio_remove_rmap_*): an entry that was already empty (an rmap walker unmapped the page first)
+                    // unmaps nothing, one that mapped another page unmaps that page. A zap_finish without its
+                    // zap_clear keeps the recorded page.
+                    var found = step;
+                    if (task.RegZapFound >= 0)
+                    {
+                        found.Pfn = (ulong)task.RegZapFound;
+                    }
+                    task.RegZapFound = -1;
+                    if (found.Pfn != 0)
+                    {
+                        task.Push(Micro(found, OpKind.MapDec, OpFlags.None, step.Level));
+                        task.Push(Micro(found, OpKind.FlagClear, OpFlags.IfUnmapped, sub: (byte)PageFlag.Mlocked));
+                    }
+                }
                 task.Push(Micro(step, OpKind.PtlUnlock, OpFlags.None, step.Level));
                 task.Push(Micro(step, OpKind.TlbFlush, OpFlags.None, len: SizeOf(step.Level)));
                 break;

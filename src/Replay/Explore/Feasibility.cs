@@ -10,6 +10,8 @@ namespace Pipeline.Replay.Explore;
 internal static class Feasibility
 {
     private const int MaxPagesPerMove = 512;
+    // How far after a pte_set its map_inc is looked for (a fault's set_pte_at and rmap update are a few ops apart).
+    private const int MaxPublishOps = 8;
 
     /// <summary>
     /// For each task and op: the (task, count) pairs that must hold (<c>count</c> ops of that task already run) before
@@ -30,10 +32,15 @@ internal static class Feasibility
         var lives = new Dictionary<(int Kind, long Id), Life>();
         var vmas = new List<(int Mm, ulong Start, ulong End, int Task, int Local)>();
         var vmaUsers = new List<int[]>();
+        // Per VMA (index in vmas): each task's last per-VMA-lock section's release and whether it was exclusive; per
+        // task, the VMA-lock sections it holds now.
+        var vmaSections = new Dictionary<int, (int Release, bool Write)[]>();
+        var openVma = Enumerable.Range(0, n).Select(_ => new Dictionary<int, bool>()).ToArray();
         var lastOnCpu = new Dictionary<int, (int Task, int Local)>();
         var decisions = new Dictionary<(int Mm, ulong Vma), List<(int Task, int Local)>>();
         var flagsWriter = new Dictionary<(int Mm, ulong Vma), (int Task, int Local)>();
-        var slotWriter = new Dictionary<(int Kind, long A, long B), (int Task, int Local, bool Primitive)>();
+        // Per slot: the last store, and the op of its task by which that store is published to PTE-lock takers (PtlEnd).
+        var slotWriter = new Dictionary<(int Kind, long A, long B), (int Task, int Local, bool Primitive, int PtlEnd)>();
         // Tables freed after a grace period or flush: pending (id → the table_free), and released (id → the op that released it, the free).
         var releasing = new Dictionary<int, (int Task, int Local)>();
         var released = new Dictionary<int, ((int Task, int Local) By, (int Task, int Local) Free)>();
@@ -123,7 +130,11 @@ internal static class Feasibility
             {
                 tableStores.Remove(op.Table);
             }
-            if ((allocates || op.Kind == OpKind.TableAlloc) && released.Remove(op.Table, out var release))
+            // A move step's spare=N names the table it allocates when the destination has no PTE table (it re-runs from
+            // the state, so it may): it too takes the id only once its previous life was released.
+            bool spare = op.Kind is OpKind.MovePtes or OpKind.MremapMovePmd or OpKind.MremapMovePud or OpKind.ExecShiftStack && op.Table != 0;
+            if ((allocates || op.Kind == OpKind.TableAlloc) && released.Remove(op.Table, out var release)
+                || spare && released.TryGetValue(op.Table, out release))
             {
                 After(release.By);
                 if (release.By.Task != release.Free.Task)
@@ -131,7 +142,9 @@ internal static class Feasibility
                     need[release.By.Task][release.By.Local]!.Add((release.Free.Task, release.Free.Local + 1));
                 }
             }
-            foreach (var (kind, id, role) in LifetimeObjects(op, allocates))
+            // Before the op runs: an mm_destroy's tables are those the mm holds now.
+            var lifetimes = LifetimeObjects(op, allocates, engine).ToList();
+            foreach (var (kind, id, role) in lifetimes)
             {
                 if (!lives.TryGetValue((kind, id), out var life))
                 {
@@ -203,6 +216,36 @@ internal static class Feasibility
             {
                 vmaUsers[usedVma][p] = l + 1;
             }
+            // Per-VMA lock hand-over: the lookup that a vma_lock makes (lock_vma_under_rcu: the VMA at the address, as
+            // the last writer left it) is not an op of the trace, so a section that the trace shows after another
+            // task's section of the same VMA lock, one of the two exclusive, stays after its release. Run first, a
+            // fault's read section would miss the VMA an mremap or munmap has moved or removed since (a SIGSEGV, not
+            // a schedule), and the writer would change a VMA under a fault that found it.
+            if (op.Kind is OpKind.VmaLock or OpKind.VmaUnlock && usedVma >= 0)
+            {
+                if (!vmaSections.TryGetValue(usedVma, out var sectionsOfVma))
+                {
+                    sectionsOfVma = new (int Release, bool Write)[n];
+                    Array.Fill(sectionsOfVma, (-1, false));
+                    vmaSections.Add(usedVma, sectionsOfVma);
+                }
+                if (op.Kind == OpKind.VmaLock)
+                {
+                    bool write = op.Has(OpFlags.Write);
+                    for (int q = 0; q < n; q++)
+                    {
+                        if (q != p && sectionsOfVma[q].Release >= 0 && (write || sectionsOfVma[q].Write))
+                        {
+                            list.Add((q, sectionsOfVma[q].Release + 1));
+                        }
+                    }
+                    openVma[p][usedVma] = write;
+                }
+                else if (openVma[p].Remove(usedVma, out bool wasWrite))
+                {
+                    sectionsOfVma[p] = (l, wasWrite);
+                }
+            }
             // An entry store follows the store it overwrote (a read-modify-write saw it), when either is an explicit
             // store of the trace: a primitive store was written for the value it replaced (a fault's set_pte_at after
             // pte_none follows the rmap walker's unmap that emptied the slot); kernel steps re-run from the state, so
@@ -214,7 +257,8 @@ internal static class Feasibility
             {
                 if (slotWriter.TryGetValue(key, out var writer) && (writer.Primitive || primitiveStore) && writer.Task != p)
                 {
-                    list.Add((writer.Task, writer.Local + 1));
+                    // Entry updates run under the PTE lock: one that overwrote a fault's store saw its rmap update too.
+                    list.Add((writer.Task, writer.PtlEnd + 1));
                 }
             }
             // A read keeps the explicit store it saw (an rmap walk that found the page mapped follows the store that mapped it).
@@ -227,7 +271,10 @@ internal static class Feasibility
             {
                 if (slotWriter.TryGetValue(key, out var writer) && (writer.Primitive || keepsValue) && writer.Task != p)
                 {
-                    list.Add((writer.Task, writer.Local + 1));
+                    // An rmap walker's check of the entry takes the PTE lock (page_vma_mapped_walk): it sees the store
+                    // with its rmap update or neither. Lockless reads (GUP-fast, the MMU) may see the store alone.
+                    bool underPtl = op.Kind is OpKind.TtuWalk or OpKind.TtuMlockCheck;
+                    list.Add((writer.Task, (underPtl ? writer.PtlEnd : writer.Local) + 1));
                 }
             }
             if (keepsValue)
@@ -352,7 +399,7 @@ internal static class Feasibility
 
             foreach (var key in slots)
             {
-                slotWriter[key] = (p, l, !OpSpec.IsKernelStep(op.Kind));
+                slotWriter[key] = (p, l, !OpSpec.IsKernelStep(op.Kind), PublishedAt(programs[p], l));
                 if (key.Kind == 2)
                 {
                     if (!tableStores.TryGetValue((int)key.A, out var stores))
@@ -376,7 +423,7 @@ internal static class Feasibility
                     }
                 }
             }
-            foreach (var (kind, id, role) in LifetimeObjects(op, allocates))
+            foreach (var (kind, id, role) in lifetimes)
             {
                 var life = lives[(kind, id)];
                 switch (role)
@@ -531,8 +578,19 @@ internal static class Feasibility
 
     /// <summary>The mm, table and page an op names, and whether it creates, destroys or uses each (<paramref name="allocates"/>:
     /// the op is a <c>pte_alloc</c> that allocated its table in the recorded run).</summary>
-    private static IEnumerable<(int Kind, long Id, Role Role)> LifetimeObjects(Op op, bool allocates)
+    private static IEnumerable<(int Kind, long Id, Role Role)> LifetimeObjects(Op op, bool allocates, ReplayEngine engine)
     {
+        if (op.Kind == OpKind.MmDestroy && op.Mm != 0)
+        {
+            // exit_mmap frees every page table of the mm (free_pgtables, the PGD, deposited tables): a destruction of
+            // each id, which another mm may allocate again only afterwards.
+            var tables = new List<int>();
+            engine.TablesOf(op.Mm, tables);
+            foreach (int table in tables)
+            {
+                yield return (2, table, Role.Destroy);
+            }
+        }
         if (allocates)
         {
             // pte_alloc found the PMD entry none and allocated its table: a creation of that id.
@@ -565,6 +623,36 @@ internal static class Feasibility
             best[task] = Math.Max(best.GetValueOrDefault(task), count);
         }
         return best.Select(kv => (kv.Key, kv.Value)).ToArray();
+    }
+
+    /// <summary>
+    /// The op of a store's task by which a store is complete for those who take the PTE lock: a fault's set_pte_at
+    /// and its rmap update (folio_add_*_rmap: the mapcount) happen under one PTE-lock hold, so a walker that takes the
+    /// lock sees the entry with the mapcount or neither. For a primitive pte_set of a page that its task's next ops
+    /// follow with a map_inc of the same page (before it releases a PTE lock, stores another entry or runs a kernel
+    /// step), that map_inc; else the store itself. An op trace need not spell the lock out (the scenarios do not).
+    /// </summary>
+    private static int PublishedAt(Op[] program, int store)
+    {
+        ref readonly var op = ref program[store];
+        if (op.Kind != OpKind.PteSet || op.Pfn == 0)
+        {
+            return store;
+        }
+        for (int k = store + 1; k < program.Length && k <= store + MaxPublishOps; k++)
+        {
+            ref readonly var next = ref program[k];
+            if (next.Kind == OpKind.MapInc && next.Pfn == op.Pfn)
+            {
+                return k;
+            }
+            if (next.Kind is OpKind.PtlUnlock or OpKind.PteSet or OpKind.PteClear or OpKind.PteSetSwap or OpKind.PmdPopulate
+                or OpKind.PmdClear or OpKind.PmdSetHuge || OpSpec.IsKernelStep(next.Kind))
+            {
+                break;
+            }
+        }
+        return store;
     }
 
     /// <summary>The entry slots an op reads without storing into them.</summary>

@@ -27,7 +27,7 @@ internal sealed class Footprint
         Rmap = 4,
         // A CPU's IRQ-off / RCU depth and the mm it runs.
         Cpu = 5,
-        // Every CPU's IRQ-off / RCU section state, as IPI and grace-period waits see it.
+        // One CPU's IRQ-off / RCU section and its last IPI sync (id = cpu), as IPI and grace-period waits and I2 see them.
         Sections = 6,
         Rcu = 7,
         Ipi = 8,
@@ -45,6 +45,12 @@ internal sealed class Footprint
         Ptl = 14,
         // One VMA's per-VMA lock (id = mm << 36 | start page).
         VmaLock = 15,
+        // The usable TLB entries of one CPU that map one frame (id = pfn << 8 | cpu): what I1 looks at when the frame
+        // is freed.
+        TlbPage = 16,
+        // The usable paging-structure-cache entries of one CPU that name one table (id = table << 8 | cpu): what I1
+        // looks at when the table is freed.
+        WalkRef = 17,
     }
 
     public int Count => _keys.Count;
@@ -105,6 +111,7 @@ internal sealed class Footprint
     {
         Clear();
         _cpus = cpus;
+        _engine = engine;
         int mm = op.Mm;
         bool entry = IsEntryOp(op);
         if (op.Table != 0 && !OpSpec.IsKernelStep(op.Kind))
@@ -135,20 +142,27 @@ internal sealed class Footprint
                 {
                     Add(Obj.Cpu, op.Cpu);
                     // Switching in reads the mm's tlb_gen to catch this CPU up with it (drops stale entries); leaving
-                    // the previous mm and entering the next change this CPU's bits of their cpumasks. Switches on
+                    // the previous mm and entering the next change this CPU's bits of their cpumasks and whether the
+                    // entries this CPU caches of them are usable (leaving reads no tlb_gen). Switches on
                     // different CPUs commute; each conflicts with the flushes of those mms (which read the bits).
                     int previous = engine.LoadedMm(op.Cpu);
                     if (previous != 0)
                     {
-                        Add(Obj.Gen, previous, write: false);
                         Add(Obj.CpuMask, ((long)previous << 8) | (uint)op.Cpu);
-                        AddTlb(previous, op.Cpu);
+                        AddCacheChange(previous, op.Cpu, usableOnly: false);
+                    }
+                    // An x86 CPU lazily keeping a user mm under a kernel thread drops it when it switches to another
+                    // mm: flushes with freed_tables stop interrupting it and table frees stop checking its walk caches.
+                    if (engine.LazyMm(op.Cpu) is var lazy and not 0 && lazy != previous)
+                    {
+                        Add(Obj.CpuMask, ((long)lazy << 8) | (uint)op.Cpu);
+                        AddCacheChange(lazy, op.Cpu, usableOnly: false);
                     }
                     if (mm != 0)
                     {
                         Add(Obj.Gen, mm, write: false);
                         Add(Obj.CpuMask, ((long)mm << 8) | (uint)op.Cpu);
-                        AddTlb(mm, op.Cpu);
+                        AddCacheChange(mm, op.Cpu, usableOnly: false);
                     }
                     break;
                 }
@@ -194,45 +208,64 @@ internal sealed class Footprint
                 }
                 break;
             case OpKind.PageFree:
-                // I1 looks at every CPU's TLB for the page, whichever mm filled it.
+                // I1 looks at the usable TLB entries that map the page, on every CPU, whichever mm filled them.
                 Add(Obj.Page, (long)op.Pfn);
-                AddEveryTlb(engine, write: false);
+                foreach (int cpu in _cpus)
+                {
+                    Add(Obj.TlbPage, ((long)op.Pfn << 8) | (uint)cpu, write: false);
+                }
                 break;
             case OpKind.IrqDisable:
             case OpKind.IrqEnable:
             case OpKind.RcuLock:
             case OpKind.RcuUnlock:
-                // Only this CPU's section changes; waiters read the shared section state.
+                // Only this CPU's section changes; IPI and grace-period waits read it.
                 Add(Obj.Cpu, op.Cpu);
-                Add(Obj.Sections, 0, write: false);
+                Add(Obj.Sections, op.Cpu);
                 break;
             case OpKind.IpiSend:
             case OpKind.IpiHandle:
+                // Handling an IPI ends this CPU's IRQ-off section for I2 (its last sync).
                 Add(Obj.Ipi, op.Obj);
                 Add(Obj.Cpu, op.Cpu);
-                Add(Obj.Sections, 0);
+                Add(Obj.Sections, op.Cpu);
                 break;
             case OpKind.IpiSync:
-                Add(Obj.Sections, 0);
+                AddSectionWaits();
                 break;
             case OpKind.RcuGpEnd:
-                // Waits for every open section, then frees the tables queued by any mm (each CPU's walk caches are
-                // checked for them, not changed).
-                Add(Obj.Sections, 0);
+                // Waits for every open IRQ-off/RCU section, then frees the tables queued before it (any mm): each free
+                // is checked against the walk caches of that table's mm on the CPUs that have it loaded (I1) and
+                // against the sections still open (I2). A grace period touches no other mm's TLB: with nothing queued
+                // it frees nothing, and it commutes with context switches and flushes of mms it frees no table of.
+                AddSectionWaits();
                 Add(Obj.Rcu, 0);
-                AddEveryTlb(engine, write: false);
                 _scratch.Clear();
                 engine.RcuPendingTables(_scratch);
                 foreach (int table in _scratch)
                 {
-                    Add(Obj.Table, table);
+                    AddTableRelease(engine, table);
                 }
                 break;
             case OpKind.TableAlloc:
                 break;
             case OpKind.TableFree:
-                Add(Obj.Rcu, 0);
-                AddEveryTlb(engine, write: false);
+                switch ((FreeMode)op.Sub)
+                {
+                    case FreeMode.Rcu:
+                        // tlb_remove_table / pte_free_defer: only queued; the grace period that ends after it frees it.
+                        // Two queueings commute (a grace period frees every table queued before it, in any order),
+                        // so they only read the queue; the grace period writes it.
+                        Add(Obj.Rcu, 0, write: false);
+                        break;
+                    case FreeMode.Gather:
+                        // Into this task's mmu_gather: freed by the task's own next flush of the mm (whose footprint
+                        // holds the free); here only the table's state changes.
+                        break;
+                    default:
+                        AddTableRelease(engine, op.Table);
+                        break;
+                }
                 break;
             case OpKind.Access:
             case OpKind.TlbFill:
@@ -242,15 +275,40 @@ internal sealed class Footprint
                 Add(Obj.Gen, mm, write: false);
                 Add(Obj.Cpu, op.Cpu, write: false);
                 AddTlb(mm, op.Cpu);
+                AddFill(engine, mm, op);
                 break;
             case OpKind.TlbFlush:
             case OpKind.TlbBatchAdd:
-                AddFlush(mm);
+                AddFlush(mm, waits: false);
+                if (op.Kind == OpKind.TlbFlush && engine.Arch == Arch.X86 && !op.Has(OpFlags.NoIpi))
+                {
+                    // The shootdown IPI goes to the other CPUs running the mm (with freed_tables also those lazily
+                    // keeping it), as they are now: it waits for their IRQ-off sections and syncs them. CPUs it does
+                    // not reach are not waited for (a batch add sends nothing).
+                    bool tables = op.Has(OpFlags.FreedTables);
+                    foreach (int cpu in _cpus)
+                    {
+                        if (cpu != op.Cpu && (engine.LoadedMm(cpu) == mm || (tables && engine.LazyMm(cpu) == mm)))
+                        {
+                            Add(Obj.Sections, cpu, write: false);
+                        }
+                    }
+                }
+                // tlb_finish_mmu: the tables this task gathered for the mm are freed after the flush.
+                _scratch.Clear();
+                engine.GatheredTables(op.Tid, _scratch);
+                foreach (int table in _scratch)
+                {
+                    if (engine.TableOwner(table) == mm)
+                    {
+                        AddTableRelease(engine, table);
+                    }
+                }
                 break;
             case OpKind.TlbBatchFlush:
                 // x86: a full flush of every CPU of the batch's union cpumask, any mm.
                 AddEveryTlb(engine, write: true);
-                Add(Obj.Sections, 0);
+                AddSectionWaits();
                 break;
             case OpKind.VmaCreate:
             case OpKind.VmaModify:
@@ -295,6 +353,11 @@ internal sealed class Footprint
             case OpKind.ZapFinish:
                 Add(Obj.Tables, mm);
                 Add(Obj.Page, (long)op.Pfn);
+                // A zap unmaps the page its zap_clear found, which may not be the recorded one.
+                if (op.Kind == OpKind.ZapFinish && engine.ZapFound(op.Tid) is > 0 and var found)
+                {
+                    Add(Obj.Page, found);
+                }
                 AddFlush(mm);
                 break;
             case OpKind.TtuMlockCheck:
@@ -368,6 +431,9 @@ internal sealed class Footprint
     }
 
     private IReadOnlyList<int> _cpus = [];
+    private ReplayEngine? _engine;
+    private readonly List<long> _pfns = [];
+    private readonly List<int> _tables = [];
     private readonly List<int> _walk = [];
 
     /// <summary>
@@ -492,18 +558,100 @@ internal sealed class Footprint
         }
     }
 
+    /// <summary>
+    /// The free of a table (now, at a grace period's end, or after a gather flush): the table itself; the I1 check of
+    /// the walk caches that may name it — its mm's TLB state on every CPU and whether that CPU has the mm loaded, or
+    /// lazily kept (entries of another mm cannot name it, docs/exploration.md); and the I2 check of every CPU's open
+    /// IRQ-off/RCU section and its last IPI sync. Those sections are per CPU and change with each CPU's IRQ and RCU
+    /// ops, which only read the shared section state, so the free writes it (a grace period and a flush already do).
+    /// </summary>
+    private void AddTableRelease(ReplayEngine engine, int table)
+    {
+        Add(Obj.Table, table);
+        foreach (int cpu in _cpus)
+        {
+            Add(Obj.Sections, cpu);
+            Add(Obj.WalkRef, ((long)table << 8) | (uint)cpu, write: false);
+        }
+    }
+
+    /// <summary>
+    /// An IPI (a shootdown, ipi_sync) or a grace period waits for the CPUs' IRQ-off/RCU sections and, for an IPI, marks
+    /// each target synced: it reads every CPU's section. Two of them commute (each only waits, and a CPU's last sync is
+    /// the later of the two in either order); the IRQ and RCU ops of a CPU, and a table free that I2 checks against
+    /// the sections, write it.
+    /// </summary>
+    private void AddSectionWaits()
+    {
+        foreach (int cpu in _cpus)
+        {
+            Add(Obj.Sections, cpu, write: false);
+        }
+    }
+
+    /// <summary>
+    /// An access or TLB fill on a miss fills this CPU's TLB with the frame its walk reaches and its paging-structure
+    /// cache with the tables it passes (replacing what those slots named); a hit changes nothing there. A fill that
+    /// may reach a cache's capacity drops everything the CPU caches.
+    /// </summary>
+    private void AddFill(ReplayEngine engine, int mm, in Op op)
+    {
+        _pfns.Clear();
+        _tables.Clear();
+        if (!engine.FillRefs(op.Cpu, mm, op.Va, _pfns, _tables, out bool evicts))
+        {
+            return;
+        }
+        if (evicts)
+        {
+            engine.CachedRefs(op.Cpu, 0, usableOnly: true, _pfns, _tables);
+        }
+        AddRefs(op.Cpu);
+    }
+
+    private void AddRefs(int cpu)
+    {
+        foreach (long pfn in _pfns)
+        {
+            Add(Obj.TlbPage, (pfn << 8) | (uint)cpu);
+        }
+        foreach (int table in _tables)
+        {
+            Add(Obj.WalkRef, ((long)table << 8) | (uint)cpu);
+        }
+    }
+
+    /// <summary>A change of what <paramref name="cpu"/> caches of <paramref name="mm"/> or whether it is usable (a flush,
+    /// a context switch): that TLB state, and the frames and tables its entries name.</summary>
+    private void AddCacheChange(int mm, int cpu, bool usableOnly = true)
+    {
+        AddTlb(mm, cpu);
+        if (_engine is null)
+        {
+            return;
+        }
+        _pfns.Clear();
+        _tables.Clear();
+        _engine.CachedRefs(cpu, mm, usableOnly, _pfns, _tables);
+        AddRefs(cpu);
+    }
+
     private void AddTlb(int mm, int cpu) => Add(Obj.Tlb, ((long)mm << 8) | (uint)cpu);
 
-    /// <summary>A flush of mm's entries on the CPUs it covers (any of them), bumping tlb_gen; an IPI flush waits for IRQ-off CPUs.</summary>
-    private void AddFlush(int mm)
+    /// <summary>A flush of mm's entries on the CPUs it covers (any of them), bumping tlb_gen; an IPI flush waits for IRQ-off
+    /// CPUs (<paramref name="waits"/>: any of them).</summary>
+    private void AddFlush(int mm, bool waits = true)
     {
         Add(Obj.Gen, mm);
         foreach (int cpu in _cpus)
         {
-            AddTlb(mm, cpu);
+            AddCacheChange(mm, cpu);
             Add(Obj.CpuMask, ((long)mm << 8) | (uint)cpu, write: false);
         }
-        Add(Obj.Sections, 0);
+        if (waits)
+        {
+            AddSectionWaits();
+        }
     }
 
     private void AddMmWhole(int mm)
@@ -514,7 +662,7 @@ internal sealed class Footprint
         Add(Obj.Gen, mm);
         foreach (int cpu in _cpus)
         {
-            AddTlb(mm, cpu);
+            AddCacheChange(mm, cpu);
             Add(Obj.CpuMask, ((long)mm << 8) | (uint)cpu);
         }
     }
@@ -527,10 +675,14 @@ internal sealed class Footprint
         {
             foreach (int cpu in _cpus)
             {
-                Add(Obj.Tlb, ((long)mm << 8) | (uint)cpu, write);
                 if (write)
                 {
+                    AddCacheChange(mm, cpu);
                     Add(Obj.CpuMask, ((long)mm << 8) | (uint)cpu, write: false);
+                }
+                else
+                {
+                    Add(Obj.Tlb, ((long)mm << 8) | (uint)cpu, write: false);
                 }
             }
             if (write)

@@ -1,0 +1,125 @@
+using Pipeline.Replay.Explore;
+
+namespace Pipeline.Replay.Tests.Explore;
+
+public class FootprintTests
+{
+    // Two mms on two CPUs, each with one page mapped and accessed (its TLB entry and paging-structure entries filled on
+    // its own CPU), a PTE table (20) allocated but not linked, and the page of mm 1 unmapped.
+    private const string Prefix = """
+        a-101 [000] ..... 0.000001: mmop_mm_create: mm=1 table=1
+        a-101 [000] ..... 0.000002: mmop_ctx_switch: mm=1
+        a-101 [000] ..... 0.000003: mmop_table_alloc: table=2 level=p4d
+        a-101 [000] ..... 0.000004: mmop_pgd_populate: mm=1 va=0x0 table=2
+        a-101 [000] ..... 0.000005: mmop_table_alloc: table=3 level=pud
+        a-101 [000] ..... 0.000006: mmop_p4d_populate: mm=1 va=0x0 table=3
+        a-101 [000] ..... 0.000007: mmop_table_alloc: table=4 level=pmd
+        a-101 [000] ..... 0.000008: mmop_pud_populate: mm=1 va=0x0 table=4
+        a-101 [000] ..... 0.000009: mmop_table_alloc: table=5 level=pte
+        a-101 [000] ..... 0.000010: mmop_pmd_populate: mm=1 va=0x200000 table=5
+        a-101 [000] ..... 0.000011: mmop_vma_create: mm=1 va=0x200000 len=0x200000
+        a-101 [000] ..... 0.000012: mmop_page_alloc: pfn=0x5000
+        a-101 [000] ..... 0.000013: mmop_pte_set: mm=1 va=0x201000 pfn=0x5000
+        a-101 [000] ..... 0.000014: mmop_access: mm=1 va=0x201000
+        b-102 [001] ..... 0.000015: mmop_mm_create: mm=2 table=11
+        b-102 [001] ..... 0.000016: mmop_ctx_switch: mm=2
+        b-102 [001] ..... 0.000017: mmop_table_alloc: table=12 level=p4d
+        b-102 [001] ..... 0.000018: mmop_pgd_populate: mm=2 va=0x0 table=12
+        b-102 [001] ..... 0.000019: mmop_table_alloc: table=13 level=pud
+        b-102 [001] ..... 0.000020: mmop_p4d_populate: mm=2 va=0x0 table=13
+        b-102 [001] ..... 0.000021: mmop_table_alloc: table=14 level=pmd
+        b-102 [001] ..... 0.000022: mmop_pud_populate: mm=2 va=0x0 table=14
+        b-102 [001] ..... 0.000023: mmop_table_alloc: table=15 level=pte
+        b-102 [001] ..... 0.000024: mmop_pmd_populate: mm=2 va=0x200000 table=15
+        b-102 [001] ..... 0.000025: mmop_vma_create: mm=2 va=0x200000 len=0x200000
+        b-102 [001] ..... 0.000026: mmop_page_alloc: pfn=0x6000
+        b-102 [001] ..... 0.000027: mmop_pte_set: mm=2 va=0x201000 pfn=0x6000
+        b-102 [001] ..... 0.000028: mmop_access: mm=2 va=0x201000
+        a-101 [000] ..... 0.000029: mmop_table_alloc: table=20 level=pte
+        a-101 [000] ..... 0.000030: mmop_pte_clear: mm=1 va=0x201000
+        """;
+
+    private static (ReplayEngine Engine, Func<string, Footprint> Of) Setup(string extra = "")
+    {
+        var engine = new ReplayEngine(KernelProfile.Latest, Arch.X86);
+        foreach (var op in OpTraceLoader.Load(TraceText.ToRows(Prefix + extra)).Ops.ToArray())
+        {
+            engine.Execute(op);
+        }
+        Assert.DoesNotContain(engine.Findings, f => f.Class == FindingClass.Inconsistent);
+        int[] cpus = [0, 1];
+        Footprint Of(string line)
+        {
+            var op = OpTraceLoader.Load(TraceText.ToRows(line)).Ops.ToArray()[0];
+            var fp = new Footprint();
+            fp.Of(op, engine, cpus);
+            return fp;
+        }
+        return (engine, Of);
+    }
+
+    [Fact]
+    public void Footprint_PageFree_ConflictsOnlyWithWhatChangesTheUsableTlbEntriesOfThatPage()
+    {
+        // I1 at a page's free looks at the usable TLB entries that map it. CPU0 still holds 0x201000 -> 0x5000 of mm 1
+        // (cleared, not flushed): the free conflicts with a flush of mm 1 and a context switch of CPU0, not with a
+        // flush of mm 2 or a context switch of CPU1, which cache nothing of that page. Before, every page_free read
+        // every mm's TLB on every CPU and raced with every flush and context switch.
+        var (_, of) = Setup();
+        var free = of("a-101 [000] ..... 1.0: mmop_page_free: pfn=0x5000");
+
+        Assert.True(free.ConflictsWith(of("a-101 [000] ..... 1.0: mmop_tlb_flush: mm=1 va=0x201000 len=0x1000")));
+        Assert.True(free.ConflictsWith(of("c-103 [000] ..... 1.0: mmop_ctx_switch: mm=0")));
+        Assert.False(free.ConflictsWith(of("b-102 [001] ..... 1.0: mmop_tlb_flush: mm=2 va=0x201000 len=0x1000")));
+        Assert.False(free.ConflictsWith(of("c-103 [001] ..... 1.0: mmop_ctx_switch: mm=0")));
+        // A new access of mm 2 on CPU1 fills entries for 0x6000 only.
+        Assert.False(free.ConflictsWith(of("b-102 [001] ..... 1.0: mmop_access: mm=2 va=0x201000 write=1")));
+    }
+
+    [Fact]
+    public void Footprint_TableFrees_TouchTheirTableTheQueueAndTheWalkCachesThatNameIt()
+    {
+        var (_, of) = Setup();
+        var queue = of("a-101 [000] ..... 1.0: mmop_table_free: table=20 free=rcu");
+        var switchCpu1 = of("c-103 [001] ..... 1.0: mmop_ctx_switch: mm=0");
+        var flushMm2 = of("b-102 [001] ..... 1.0: mmop_tlb_flush: mm=2 va=0x201000 len=0x1000");
+        var flushMm1 = of("a-101 [000] ..... 1.0: mmop_tlb_flush: mm=1 va=0x201000 len=0x1000");
+        var gpEnd = of("rcu-104 [001] ..... 1.0: mmop_rcu_gp_end: ");
+
+        // tlb_remove_table only queues the table: no TLB, no walk cache is looked at. Two queueings commute; the grace
+        // period's end conflicts with each.
+        Assert.False(queue.ConflictsWith(switchCpu1));
+        Assert.False(queue.ConflictsWith(flushMm1));
+        Assert.False(queue.ConflictsWith(of("b-102 [001] ..... 1.0: mmop_table_free: table=15 free=rcu")));
+        Assert.True(queue.ConflictsWith(gpEnd));
+        // A grace period with nothing queued frees nothing: it commutes with context switches and flushes.
+        Assert.False(gpEnd.ConflictsWith(switchCpu1));
+        Assert.False(gpEnd.ConflictsWith(flushMm2));
+        // Two flushes of different mms only wait on the CPUs' IRQ-off sections: they commute.
+        Assert.False(flushMm1.ConflictsWith(flushMm2));
+
+        // An immediate free of a table is checked by I2 against every CPU's IRQ-off section: it conflicts with another
+        // CPU's irq_enable (before, the free touched no section state and the two were taken to commute).
+        var freeNow = of("a-101 [000] ..... 1.0: mmop_table_free: table=20");
+        Assert.True(freeNow.ConflictsWith(of("b-102 [001] ..... 1.0: mmop_irq_enable: ")));
+    }
+
+    [Fact]
+    public void Footprint_GracePeriodEnd_ReadsTheWalkCachesOfTheMmsWhoseTablesItFrees()
+    {
+        // mm 1's PTE table 5 is unlinked and queued for RCU; CPU0 still has mm 1 loaded and its paging-structure cache
+        // names table 5. The grace period's free of table 5 is checked (I1) against that cache: it conflicts with
+        // CPU0's switch away from mm 1 and with a flush of mm 1, not with CPU1's switch or a flush of mm 2.
+        var (_, of) = Setup("""
+
+            a-101 [000] ..... 0.000031: mmop_pmd_clear: mm=1 va=0x200000
+            a-101 [000] ..... 0.000032: mmop_table_free: table=5 free=rcu
+            """);
+        var gpEnd = of("rcu-104 [001] ..... 1.0: mmop_rcu_gp_end: ");
+
+        Assert.True(gpEnd.ConflictsWith(of("c-103 [000] ..... 1.0: mmop_ctx_switch: mm=0")));
+        Assert.True(gpEnd.ConflictsWith(of("a-101 [000] ..... 1.0: mmop_tlb_flush: mm=1 va=0x200000 len=0x200000 tables=1")));
+        Assert.False(gpEnd.ConflictsWith(of("c-103 [001] ..... 1.0: mmop_ctx_switch: mm=0")));
+        Assert.False(gpEnd.ConflictsWith(of("b-102 [001] ..... 1.0: mmop_tlb_flush: mm=2 va=0x201000 len=0x1000")));
+    }
+}
