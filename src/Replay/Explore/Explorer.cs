@@ -98,6 +98,14 @@ public sealed class Explorer
     /// choices of the schedule that first reached it and its preemptions: tests compare the sets two searches reach.</summary>
     internal Action<ulong, int[], int>? OnNewTrace { get; init; }
 
+    /// <summary>Test mode: every state that may be pruned against keeps the model's <see cref="ReplayEngine.StateDigest"/>,
+    /// and each pruning checks that the state it stops in has the same (an equivalent prefix must leave the same model
+    /// state; a different one means a footprint misses a dependence). Throws on a difference.</summary>
+    internal bool VerifyPrunes { get; init; }
+
+    /// <summary>Prunings whose state digest was checked (<see cref="VerifyPrunes"/>).</summary>
+    internal long VerifiedPrunes { get; private set; }
+
     private bool _caching;
     private readonly Dictionary<ulong, Seen> _visited = [];
     private long _cachedEntries;
@@ -443,7 +451,27 @@ public sealed class Explorer
         {
             key += Mix(((ulong)(uint)t << 32) | ((uint)_pos[t] << 1) | (_engine.IsBlocked(_tids[t]) ? 1U : 0U));
         }
+        // The violations the prefix met: a run stopped here reports none of them, so only a state whose explored run met
+        // the same ones may stand for it. (A checker may see an order of ops the footprints call independent: under
+        // r2's buggy profiles two orders of the same trace report different race instances.)
+        foreach (var finding in _engine.Findings)
+        {
+            if (finding.Class == FindingClass.Race)
+            {
+                key += Mix(Fnv(finding.Checker) ^ Mix(Fnv(finding.Race) ^ Mix(((ulong)(uint)finding.Mm << 32) ^ (finding.Va & ~0xFFFUL) ^ Mix(finding.Pfn))));
+            }
+        }
         return key;
+    }
+
+    private static ulong Fnv(string text)
+    {
+        ulong h = 14695981039346656037UL;
+        foreach (char c in text)
+        {
+            h = (h ^ c) * 1099511628211UL;
+        }
+        return h;
     }
 
     /// <summary>
@@ -586,6 +614,16 @@ public sealed class Explorer
                     ulong asleep = sleep ? _childSleep & enabled : 0;
                     if (_visited.TryGetValue(key, out var seen) && seen.Remaining >= _bound - _preemptions && (seen.Sleep & ~asleep) == 0)
                     {
+                        if (VerifyPrunes)
+                        {
+                            ulong digest = _engine.StateDigest();
+                            if (digest != seen.Digest)
+                            {
+                                throw new InvalidOperationException(string.Create(CultureInfo.InvariantCulture,
+                                    $"Pruned at depth {depth} (choices {string.Join(" ", _frames.Select(f => f.Task))}) against an equivalent state whose model state differs: {digest:x16} against {seen.Digest:x16}."));
+                            }
+                            VerifiedPrunes++;
+                        }
                         // An equivalent prefix reached this state with no more preemptions and explored what follows.
                         result.Pruned++;
                         result.Transitions += depth;
@@ -595,6 +633,7 @@ public sealed class Explorer
                 }
                 var frame = _framePool.Count > 0 ? _framePool.Pop() : new Frame();
                 frame.Key = key;
+                frame.Digest = VerifyPrunes && _caching ? _engine.StateDigest() : 0;
                 frame.Round = _bound;
                 if (_caching)
                 {
@@ -838,7 +877,7 @@ public sealed class Explorer
                     // Everything below this state within this round's bound has been explored: later runs that reach
                     // an equivalent state may stop there.
                     _cachedEntries += below.Count;
-                    _visited[frame.Key] = new Seen(_bound - frame.Preemptions, frame.Sleep, below);
+                    _visited[frame.Key] = new Seen(_bound - frame.Preemptions, frame.Sleep, below, frame.Digest);
                 }
                 if (!frame.Kept)
                 {
@@ -1350,13 +1389,14 @@ public sealed class Explorer
         public bool Kept;
         // State caching: the state's key, the bound of the round that created the frame, and what ran below it.
         public ulong Key;
+        public ulong Digest;
         public int Round;
         public Summary? Below;
     }
 
     /// <summary>A state whose continuations within <see cref="Remaining"/> preemptions were explored, the tasks asleep
     /// there, and what ran below it.</summary>
-    private sealed record Seen(int Remaining, ulong Sleep, Summary Below);
+    private sealed record Seen(int Remaining, ulong Sleep, Summary Below, ulong Digest);
 
     /// <summary>Per object, the tasks whose ops read and wrote it below a state.</summary>
     private sealed class Summary

@@ -393,6 +393,21 @@ public class ExplorerTests
     }
 
     [SkippableTheory]
+    [MemberData(nameof(EveryCase))]
+    public void Dpor_StatefulPruning_StopsOnlyInTheSameModelState(string name, string profile, Arch arch)
+    {
+        // Pruning rests on "an equivalent prefix leaves the same model state" (true when the footprints are right): every
+        // run stopped at a known state must find the model there exactly as the run that explored it did (state digests
+        // without timestamps; the explorer throws on a difference).
+        var benign = ScenarioLibrary.Get(name).BuildBenign();
+        var explorer = new Explorer(benign, KernelProfile.Parse(profile), arch, new ExploreOptions { Bound = 2 }) { VerifyPrunes = true };
+
+        var result = explorer.Run();
+
+        Assert.Equal(result.Pruned, explorer.VerifiedPrunes);
+    }
+
+    [SkippableTheory]
     [InlineData("latest", true)]
     [InlineData("v4.3", false)]
     public void Footprint_MlockStepsOfTheWalker_TouchOnlyWhatTheyRun(string profile, bool fixedKernel)
