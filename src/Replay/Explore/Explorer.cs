@@ -10,8 +10,10 @@ namespace Pipeline.Replay.Explore;
 /// start in one <see cref="ReplayEngine"/> reset in between, one program op (a whole kernel step) per choice, a task that must wait
 /// inside a step (lock, IPI, grace period) being disabled until the engine resumes it, exactly as replay does.
 /// Preemption-bounded DPOR (Flanagan–Godefroid, POPL 2005, with the extra backtrack point at the preceding context
-/// switch that bounded search needs, Coons–Musuvathi–McKinley, OOPSLA 2013, and sleep sets restricted so as to keep
-/// the bound's guarantee), the same search without reduction, or PCT.
+/// switch that bounded search needs, Coons–Musuvathi–McKinley, OOPSLA 2013, sleep sets restricted so as to keep the
+/// bound's guarantee, and state matching: a run stops at a state an equivalent prefix already explored, the races of
+/// what ran below that state adding their backtrack points as in Yang et al.'s stateful DPOR, SPIN 2008), the same
+/// search without reduction, or PCT.
 /// </summary>
 public sealed class Explorer
 {
