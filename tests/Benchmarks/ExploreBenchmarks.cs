@@ -7,9 +7,11 @@ namespace Pipeline.Benchmarks;
 
 /// <summary>
 /// Schedule exploration of each scenario's benign schedule under <c>latest</c> (no violation, so every search runs to
-/// the end of the bound): preemption-bounded DPOR (with its bound-safe sleep sets, the default) against the same
-/// search without sleep sets and naive enumeration of every schedule within the same bound. One benchmark operation is one whole exploration; the schedule counts it covers are
-/// printed by the setup (schedules per second = schedules / time per operation).
+/// the end of the bound): preemption-bounded DPOR (with its bound-safe sleep sets and stateful pruning, the default)
+/// against the same search without stateful pruning, without sleep sets, and naive enumeration of every schedule within
+/// the same bound. One benchmark operation is one whole exploration; the counts it covers (schedules run, run to the
+/// end, stopped at an explored state, ops executed) are printed by the setup (schedules per second = schedules / time
+/// per operation).
 /// </summary>
 [MemoryDiagnoser]
 public class ExploreBenchmarks
@@ -21,8 +23,8 @@ public class ExploreBenchmarks
     [ParamsSource(nameof(Scenarios))]
     public string Scenario { get; set; } = "";
 
-    /// <summary>dpor, dpor-nosleep or naive.</summary>
-    [Params("dpor", "dpor-nosleep", "naive")]
+    /// <summary>dpor, dpor-nocache (no stateful pruning), dpor-nosleep or naive.</summary>
+    [Params("dpor", "dpor-nocache", "dpor-nosleep", "naive")]
     public string Search { get; set; } = "";
 
     /// <summary>Every scenario with more than one task.</summary>
@@ -36,7 +38,7 @@ public class ExploreBenchmarks
         _profile = KernelProfile.Latest;
         var result = Explore();
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"// explore {Scenario} {Search}: {result.Schedules} schedules, {result.Infeasible} infeasible, {result.Refused} ops refused, {result.DistinctTraces} interleavings, {result.Transitions} ops run, {result.Violations.Count} violations"));
+            $"// explore {Scenario} {Search}: {result.Schedules} schedules ({result.Complete} to the end, {result.Pruned} stopped at an explored state, {result.Infeasible} infeasible), {result.Rechecked} pruned prefixes rechecked, {result.Refused} ops refused, {result.DistinctTraces} interleavings, {result.Transitions} ops run, {result.Violations.Count} violations"));
     }
 
     [Benchmark]
@@ -45,6 +47,6 @@ public class ExploreBenchmarks
     private ExploreResult Explore()
     {
         var options = new ExploreOptions { Bound = 2, Strategy = Search == "naive" ? ExploreStrategy.Naive : ExploreStrategy.Dpor };
-        return new Explorer(_trace, _profile, Arch.X86, options) { SleepSets = Search != "dpor-nosleep" }.Run();
+        return new Explorer(_trace, _profile, Arch.X86, options) { SleepSets = Search != "dpor-nosleep", StateCache = Search != "dpor-nocache" }.Run();
     }
 }

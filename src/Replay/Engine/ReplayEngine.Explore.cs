@@ -336,6 +336,115 @@ public sealed partial class ReplayEngine
     }
 
     /// <summary>
+    /// A hash of the model state without its timestamps (exec numbers): tables and their entries, VMAs, locks, TLBs and
+    /// walk caches, CPUs, pages, tasks with their parked steps and walker registers, and the race instances reported.
+    /// Two schedules that are the same Mazurkiewicz trace must leave the same digest when the explorer's footprints are
+    /// right; its test mode checks that wherever it prunes a run (docs/exploration.md, "DPOR"). Exec numbers order
+    /// the ops of one schedule and differ between equivalent ones; what the checkers derive from them is in the findings.
+    /// </summary>
+    internal ulong StateDigest()
+    {
+        ulong sum = 0;
+        void Add(ulong a, ulong b = 0, ulong c = 0, ulong d = 0) => sum += Mix(Mix(Mix(Mix(a) ^ b) ^ c) ^ d);
+        ulong LockBits(LockObj? l) => l is null ? 0 : ((ulong)(uint)l.Writer << 32) | (uint)l.Readers;
+        foreach (var t in _tables)
+        {
+            if (t is null)
+            {
+                continue;
+            }
+            ulong entries = 0;
+            for (int i = 0; i < t.Entries.Length; i++)
+            {
+                if (t.Entries[i] != 0)
+                {
+                    entries += Mix(((ulong)i << 52) ^ (ulong)t.Entries[i]);
+                }
+            }
+            Add(1, ((ulong)(uint)t.Id << 32) | ((ulong)t.Level << 8) | (byte)t.State, ((ulong)(uint)t.Mm << 32) | (uint)t.Present,
+                entries ^ Mix(((ulong)(uint)t.LinkTable << 32) | (uint)t.LinkIdx) ^ Mix(LockBits(t.Lock) + 7));
+        }
+        foreach (var m in _mms)
+        {
+            if (m is null)
+            {
+                continue;
+            }
+            Add(2, ((ulong)(uint)m.Id << 32) | (uint)m.Root, (ulong)m.TlbGen, LockBits(m.MmapLock) ^ Mix(LockBits(m.PageTableLock)));
+            foreach (var v in m.Vmas)
+            {
+                Add(3, ((ulong)(uint)m.Id << 32) ^ v.Start, v.End ^ ((ulong)(uint)v.Rmap << 40), (ulong)v.Flags ^ Mix(LockBits(v.Lock) + 3));
+            }
+            foreach (var (key, table) in m.Deposits)
+            {
+                Add(4, ((ulong)(uint)m.Id << 32) ^ key, (ulong)(uint)table);
+            }
+        }
+        foreach (var c in _cpuList)
+        {
+            Add(5, ((ulong)(uint)c.Id << 32) | (uint)c.LoadedMm, ((ulong)(uint)c.LazyMm << 32) | (uint)c.IrqDepth, (ulong)(uint)c.RcuDepth);
+            foreach (long key in c.Tlb.Keys)
+            {
+                c.Tlb.TryGetValue(key, out var e);
+                Add(6, ((ulong)(uint)c.Id << 32) ^ (ulong)key, e.Pfn ^ ((ulong)e.SizeShift << 56), ((ulong)(uint)e.LeafTable << 32 | (uint)e.LeafIdx) ^ Mix((ulong)e.Gen));
+            }
+            foreach (var (key, table) in c.WalkCache)
+            {
+                Add(7, ((ulong)(uint)c.Id << 32) ^ (ulong)key, (ulong)(uint)table);
+            }
+            foreach (var (mm, gen) in c.SeenGen)
+            {
+                Add(8, ((ulong)(uint)c.Id << 32) | (uint)mm, (ulong)gen);
+            }
+        }
+        foreach (var (pfn, page) in _pages)
+        {
+            ulong flags = (page.Allocated ? 1UL : 0) | (page.Mlocked ? 2UL : 0) | (page.Unevictable ? 4UL : 0) | (page.Lru ? 8UL : 0);
+            Add(9, pfn, flags | ((ulong)(uint)page.Order << 8) | ((ulong)(uint)page.RefCount << 32),
+                (((ulong)(uint)page.MapCount << 32) | (uint)page.PmdMapCount) ^ Mix((ulong)(uint)page.TlbRefs));
+        }
+        foreach (var (id, l) in _rmapLocks)
+        {
+            Add(10, (ulong)(uint)id, LockBits(l));
+        }
+        foreach (var (pfn, l) in _pageLocks)
+        {
+            Add(11, pfn, LockBits(l));
+        }
+        foreach (var task in _taskOrder)
+        {
+            ulong held = 0;
+            foreach (var h in task.Held)
+            {
+                held += Mix((ulong)h.Lock.Name.GetHashCode(StringComparison.Ordinal) ^ (h.Write ? 1UL : 0));
+            }
+            Add(12, ((ulong)(uint)task.Tid << 32) | (uint)task.MicroPos, ((ulong)(uint)task.MicroCount << 1) | (task.Blocked ? 1UL : 0),
+                held ^ Mix(((ulong)(uint)task.RegTable << 32) ^ (ulong)task.RegValue) ^ (task.RegSkip ? 2UL : 0) ^ (task.RegNotFound ? 4UL : 0));
+        }
+        foreach (var (table, _) in _rcuPending)
+        {
+            Add(13, (ulong)(uint)table);
+        }
+        foreach (var (ipi, value) in _ipis)
+        {
+            Add(14, (ulong)(uint)ipi, value.Mask);
+        }
+        foreach (var (instance, _) in _instances)
+        {
+            Add(15, (ulong)(instance.Checker, instance.Mm, instance.Object, instance.Id).GetHashCode());
+        }
+        return sum;
+
+        static ulong Mix(ulong x)
+        {
+            x += 0x9E3779B97F4A7C15UL;
+            x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9UL;
+            x = (x ^ (x >> 27)) * 0x94D049BB133111EBUL;
+            return x ^ (x >> 31);
+        }
+    }
+
+    /// <summary>
     /// Back to the state of a new engine (same profile and architecture), keeping the memory it grew: the exec ring,
     /// the table slots and the pooled 512-entry arrays. The explorer runs thousands of short schedules; a fresh engine
     /// per schedule spent most of its time allocating and zeroing those (docs/benchmarks.md#schedule-exploration).

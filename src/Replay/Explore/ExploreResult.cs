@@ -67,8 +67,23 @@ public sealed class ExploreResult
     /// <summary>Program ops over all tasks.</summary>
     public int ProgramOps { get; }
 
-    /// <summary>Schedules run (complete, infeasible and deadlocked).</summary>
+    /// <summary>Schedules run: every run from the start state, whether it went to the end (<see cref="Complete"/>, deadlocked
+    /// included), was cut as infeasible, stopped where every task that could run was asleep, or stopped at a state whose
+    /// continuations were already explored (<see cref="Pruned"/>).</summary>
     public long Schedules { get; internal set; }
+
+    /// <summary>Schedules run to the end (every task finished, or every remaining one waited).</summary>
+    public long Complete { get; internal set; }
+
+    /// <summary>DPOR's stateful pruning (docs/exploration.md, "DPOR"): runs stopped at a state that an equivalent prefix
+    /// already reached with the same running task, no more preemptions used and a smaller sleep set, whose continuations
+    /// were therefore explored; and the replays of such prefixes in later rounds that pass on what those continuations
+    /// grew into (<see cref="Rechecked"/>, not counted in <see cref="Schedules"/>).</summary>
+    public long Pruned { get; internal set; }
+
+    /// <summary>Prefixes pruned in an earlier round replayed in a later one to add the backtrack points of what the
+    /// equivalent state's continuations grew into (their ops are in <see cref="Transitions"/>).</summary>
+    public long Rechecked { get; internal set; }
 
     /// <summary>Schedules cut short because the model refused the op of every task that could still run (the state is a
     /// dead end of an earlier choice: the order cannot happen), or refused a backtrack alternative where no other was left.</summary>

@@ -10,8 +10,10 @@ namespace Pipeline.Replay.Explore;
 /// start in one <see cref="ReplayEngine"/> reset in between, one program op (a whole kernel step) per choice, a task that must wait
 /// inside a step (lock, IPI, grace period) being disabled until the engine resumes it, exactly as replay does.
 /// Preemption-bounded DPOR (Flanagan–Godefroid, POPL 2005, with the extra backtrack point at the preceding context
-/// switch that bounded search needs, Coons–Musuvathi–McKinley, OOPSLA 2013, and sleep sets restricted so as to keep
-/// the bound's guarantee), the same search without reduction, or PCT.
+/// switch that bounded search needs, Coons–Musuvathi–McKinley, OOPSLA 2013, sleep sets restricted so as to keep the
+/// bound's guarantee, and state matching: a run stops at a state an equivalent prefix already explored, the races of
+/// what ran below that state adding their backtrack points as in Yang et al.'s stateful DPOR, SPIN 2008), the same
+/// search without reduction, or PCT.
 /// </summary>
 public sealed class Explorer
 {
@@ -67,15 +69,50 @@ public sealed class Explorer
     private ulong _childSleep;
     private int _bound;
     // Frames left with alternatives beyond the current bound, with the choices that lead to each: the next round's starts.
-    private List<(Frame[] Path, int[] Choices)> _deferred = [];
+    // A kept path whose Hit is set ends at a state pruned against an equivalent one: the next round replays it to add
+    // the backtrack points of what that state's continuations grew into.
+    private List<(Frame[] Path, int[] Choices, Seen? Hit, int Version)> _deferred = [];
     private readonly HashSet<Frame> _deferredSet = new();
-    private List<(Frame[] Path, int[] Choices)> _round = [];
+    private List<(Frame[] Path, int[] Choices, Seen? Hit, int Version)> _round = [];
     private int _roundNext;
 
     /// <summary>Sleep sets (Godefroid): a task whose next op is independent of the one chosen, and whose alternative was
     /// already explored here, is not tried again below — only where that keeps the preemption bound's guarantee
     /// (<see cref="ChildSleep"/>). On by default; off only to measure what they save (docs/benchmarks.md).</summary>
     internal bool SleepSets { get; init; } = true;
+
+    /// <summary>Stateful pruning (docs/exploration.md, "DPOR"): a run that reaches a state an equivalent prefix already
+    /// reached — same Mazurkiewicz trace, hence the same model state, the same running task, no more preemptions used,
+    /// no fewer tasks asleep — stops there, and the races of the ops explored below that state with this prefix add
+    /// their backtrack points. On by default for DPOR on programs of at most <see cref="MaxCachedProgramOps"/> ops;
+    /// off only to measure what it saves.</summary>
+    internal bool StateCache { get; init; } = true;
+
+    /// <summary>Programs larger than this explore without state caching: each cached state keeps what ran below it, and
+    /// a thousand-op program's states are too many (random workloads) for what they would save.</summary>
+    internal const int MaxCachedProgramOps = 2000;
+
+    /// <summary>At most this many (object, tasks) entries are kept over all cached states' summaries; beyond it no new
+    /// state is cached (those cached still prune), so memory stays bounded whatever the program.</summary>
+    internal const int MaxCachedEntries = 1 << 20;
+
+    /// <summary>Called with each new interleaving's signature (<see cref="ExploreResult.DistinctTraces"/> counts them), the
+    /// choices of the schedule that first reached it and its preemptions: tests compare the sets two searches reach.</summary>
+    internal Action<ulong, int[], int>? OnNewTrace { get; init; }
+
+    /// <summary>Test mode: every state that may be pruned against keeps the model's <see cref="ReplayEngine.StateDigest"/>,
+    /// and each pruning checks that the state it stops in has the same (an equivalent prefix must leave the same model
+    /// state; a different one means a footprint misses a dependence). Throws on a difference.</summary>
+    internal bool VerifyPrunes { get; init; }
+
+    /// <summary>Prunings whose state digest was checked (<see cref="VerifyPrunes"/>).</summary>
+    internal long VerifiedPrunes { get; private set; }
+
+    private bool _caching;
+    private readonly Dictionary<ulong, Seen> _visited = [];
+    private long _cachedEntries;
+    // The Mazurkiewicz trace of the prefix run so far (the sum, over objects, of each object's access-order hash).
+    private ulong _prefixSig;
 
 
     /// <summary>Complete schedules whose sequence of task choices an earlier one of the same run already ran (a search that
@@ -219,6 +256,9 @@ public sealed class Explorer
         _deferredSet.Clear();
         _round.Clear();
         _roundNext = 0;
+        _visited.Clear();
+        _cachedEntries = 0;
+        _caching = dpor && StateCache && _trace.Count <= MaxCachedProgramOps;
         DropFrames(0);
         if (!RunBound(result, budget, clock, dpor, resume: false, cancellationToken))
         {
@@ -242,11 +282,30 @@ public sealed class Explorer
             _deferredSet.Clear();
             for (_roundNext = 0; _roundNext < _round.Count; _roundNext++)
             {
-                var (path, choices) = _round[_roundNext];
+                var (path, choices, hit, version) = _round[_roundNext];
+                if (hit is not null && hit.Below.Version == version)
+                {
+                    // Nothing ran below the equivalent state since this prefix was pruned against it: no new race.
+                    if (_bound < _options.Bound)
+                    {
+                        _deferred.Add((path, choices, hit, version));
+                    }
+                    continue;
+                }
                 for (int d = 0; d < path.Length; d++)
                 {
                     path[d].Task = choices[d];
                     _frames.Add(path[d]);
+                }
+                if (hit is not null)
+                {
+                    // A prefix pruned in an earlier round: the state it reached has grown continuations since (this
+                    // round's extension of the equivalent state came first in the work list); their races with this
+                    // prefix add backtrack points here, as if they had run below it.
+                    ReplayPrefix(path.Length, dpor, dpor && SleepSets);
+                    result.Transitions += path.Length;
+                    result.Rechecked++;
+                    ApplyHit(hit, path.Length);
                 }
                 if (!RunBound(result, budget, clock, dpor, resume: true, cancellationToken))
                 {
@@ -372,6 +431,7 @@ public sealed class Explorer
         _schedule.Clear();
         _sigState.Clear();
         _signature = 0;
+        _prefixSig = 0;
         _recorded = 0;
         _preemptions = 0;
         _lastTask = -1;
@@ -382,6 +442,100 @@ public sealed class Explorer
         Array.Clear(_walkRmap);
         Array.Clear(_walkMove);
     }
+
+    /// <summary>The state reached, up to equivalence: the prefix's Mazurkiewicz trace (which fixes the model state when
+    /// the footprints are right), each task's position and whether it is parked, and the task that ran last (what the
+    /// next switch costs depends on it).</summary>
+    private ulong StateKey()
+    {
+        ulong key = Mix(_prefixSig ^ Mix((ulong)(_lastTask + 1)));
+        for (int t = 0; t < _n; t++)
+        {
+            key += Mix(((ulong)(uint)t << 32) | ((uint)_pos[t] << 1) | (_engine.IsBlocked(_tids[t]) ? 1U : 0U));
+        }
+        // The violations the prefix met: a run stopped here reports none of them, so only a state whose explored run met
+        // the same ones may stand for it. (A checker may see an order of ops the footprints call independent: under
+        // r2's buggy profiles two orders of the same trace report different race instances.)
+        foreach (var finding in _engine.Findings)
+        {
+            if (finding.Class == FindingClass.Race)
+            {
+                key += Mix(Fnv(finding.Checker) ^ Mix(Fnv(finding.Race) ^ Mix(((ulong)(uint)finding.Mm << 32) ^ (finding.Va & ~0xFFFUL) ^ Mix(finding.Pfn))));
+            }
+        }
+        return key;
+    }
+
+    private static ulong Fnv(string text)
+    {
+        ulong h = 14695981039346656037UL;
+        foreach (char c in text)
+        {
+            h = (h ^ c) * 1099511628211UL;
+        }
+        return h;
+    }
+
+    /// <summary>
+    /// A run stopped at depth <paramref name="depth"/> in a state equivalent to <paramref name="seen"/>: every op run
+    /// below that state may run below this one, so its races with this prefix add backtrack points as Flanagan–Godefroid's
+    /// rule would have when it ran (Yang, Chen, Gopalakrishnan, Kirby, "Efficient Stateful Dynamic Partial Order
+    /// Reduction", SPIN 2008, with a summary per state instead of their dependency graph). Over-approximated: every
+    /// earlier access of an object the summary touches that does not happen before the task's current clock, not only
+    /// the latest. The summary joins the parent state's; in a later round the prefix is replayed to add what the
+    /// equivalent state's continuations grew into.
+    /// </summary>
+    private void ApplyHit(Seen seen, int depth)
+    {
+        foreach (var (key, access) in seen.Below.Access)
+        {
+            if (!_resources.TryGetValue(key, out var res))
+            {
+                continue;
+            }
+            for (ulong rest = access.Readers | access.Writers; rest != 0; rest &= rest - 1)
+            {
+                int u = BitOperations.TrailingZeroCount(rest);
+                var clock = _clock[u];
+                if (res.LastWrite >= 0 && Racing(res.LastWrite, u, clock) >= 0)
+                {
+                    Array.Copy(clock, _before, _n);
+                    AddBacktrack(res.LastWrite, u, depth);
+                }
+                if ((access.Writers & (1UL << u)) != 0)
+                {
+                    foreach (int r in res.Reads)
+                    {
+                        if (Racing(r, u, clock) >= 0)
+                        {
+                            Array.Copy(clock, _before, _n);
+                            AddBacktrack(r, u, depth);
+                        }
+                    }
+                }
+            }
+        }
+        if (depth > 0)
+        {
+            _frames[depth - 1].Below?.AddAll(seen.Below);
+        }
+        if (_bound < _options.Bound)
+        {
+            var path = new Frame[depth];
+            var choices = new int[depth];
+            for (int d = 0; d < depth; d++)
+            {
+                path[d] = _frames[d];
+                choices[d] = _frames[d].Task;
+                _frames[d].Kept = true;
+            }
+            _deferred.Add((path, choices, seen, seen.Below.Version));
+        }
+    }
+
+    /// <summary>Ops that may park their task or resume a parked one: kernel steps, lock and unlock primitives, IRQ/RCU
+    /// sections, IPIs and grace periods (OpKind lists them together, from mmap_lock to rcu_gp_end).</summary>
+    private static bool MayBlockOrWake(OpKind kind) => OpSpec.IsKernelStep(kind) || (kind >= OpKind.MmapLock && kind <= OpKind.RcuGpEnd);
 
     private ulong EnabledMask()
     {
@@ -455,7 +609,38 @@ public sealed class Explorer
             }
             else
             {
+                ulong key = 0;
+                if (_caching)
+                {
+                    key = StateKey();
+                    ulong asleep = sleep ? _childSleep & enabled : 0;
+                    if (_visited.TryGetValue(key, out var seen) && seen.Remaining >= _bound - _preemptions && (seen.Sleep & ~asleep) == 0)
+                    {
+                        if (VerifyPrunes)
+                        {
+                            ulong digest = _engine.StateDigest();
+                            if (digest != seen.Digest)
+                            {
+                                throw new InvalidOperationException(string.Create(CultureInfo.InvariantCulture,
+                                    $"Pruned at depth {depth} (choices {string.Join(" ", _frames.Select(f => f.Task))}) against an equivalent state whose model state differs: {digest:x16} against {seen.Digest:x16}."));
+                            }
+                            VerifiedPrunes++;
+                        }
+                        // An equivalent prefix reached this state with no more preemptions and explored what follows.
+                        result.Pruned++;
+                        result.Transitions += depth;
+                        ApplyHit(seen, depth);
+                        return;
+                    }
+                }
                 var frame = _framePool.Count > 0 ? _framePool.Pop() : new Frame();
+                frame.Key = key;
+                frame.Digest = VerifyPrunes && _caching ? _engine.StateDigest() : 0;
+                frame.Round = _bound;
+                if (_caching)
+                {
+                    frame.Below = new Summary();
+                }
                 frame.Enabled = enabled;
                 frame.Preemptions = _preemptions;
                 frame.LastTask = _lastTask;
@@ -566,6 +751,7 @@ public sealed class Explorer
             depth++;
         }
         result.Transitions += depth;
+        result.Complete++;
         Complete(result);
     }
 
@@ -680,7 +866,25 @@ public sealed class Explorer
                     choices[d] = _frames[d].Task;
                     _frames[d].Kept = true;
                 }
-                _deferred.Add((path, choices));
+                _deferred.Add((path, choices, null, 0));
+            }
+            if (frame.Below is { } below)
+            {
+                if (i > 0)
+                {
+                    _frames[i - 1].Below?.AddAll(below);
+                }
+                if (frame.Round == _bound && _cachedEntries + below.Count <= MaxCachedEntries)
+                {
+                    // Everything below this state within this round's bound has been explored: later runs that reach
+                    // an equivalent state may stop there.
+                    _cachedEntries += below.Count;
+                    _visited[frame.Key] = new Seen(_bound - frame.Preemptions, frame.Sleep, below, frame.Digest);
+                }
+                if (!frame.Kept)
+                {
+                    frame.Below = null;
+                }
             }
             if (!frame.Kept)
             {
@@ -696,7 +900,9 @@ public sealed class Explorer
     /// (u moved to the front: u, task, …) costs no more preemptions than the schedule it prunes (task, …, u, …); moving u
     /// later never lowers the cost of what follows, so the test is on the frame alone: cost(last→u) + cost(u→task) ≤
     /// cost(last→task). That holds when u is the task that was running (u continuing then switching costs the one
-    /// preemption that switching to task costs) or when u's op ends its program; otherwise u stays awake.
+    /// preemption that switching to task costs) or when u's op ends its program; otherwise u stays awake. The first case
+    /// also needs the same tasks enabled afterwards in both orders, so it does not apply when either op may park its task
+    /// or resume a parked one (<see cref="MayBlockOrWake"/>).
     /// </summary>
     private ulong ChildSleep(Frame frame, int task)
     {
@@ -721,6 +927,14 @@ public sealed class Explorer
                 int viaU = Cost(frame, u) + (_pos[u] + 1 < _programs[u].Length ? 1 : 0);
                 if (viaU > direct)
                 {
+                    continue;
+                }
+                if (_pos[u] + 1 < _programs[u].Length && (MayBlockOrWake(_programs[u][_pos[u]].Kind) || MayBlockOrWake(_programs[task][_pos[task]].Kind)))
+                {
+                    // The cost argument needs the same tasks enabled along the rest of the schedule whether u runs
+                    // first or later; an op that may park its task (a lock held elsewhere) or wake a parked one moves
+                    // that. Measured: r1-pmd's "mremap parks on migration's rmap lock" interleavings (2 of 133) were
+                    // lost without this test.
                     continue;
                 }
             }
@@ -783,6 +997,10 @@ public sealed class Explorer
             _fp.AddAll(_pending[BitOperations.TrailingZeroCount(rest)]);
         }
         Record(task, index, resumed, dpor);
+        if (_caching)
+        {
+            _frames[index].Below!.Add(_fp, task);
+        }
         return refused ? StepOutcome.Infeasible : StepOutcome.Ran;
     }
 
@@ -976,7 +1194,8 @@ public sealed class Explorer
     private void Signature(long key, bool write, int task)
     {
         ulong item = Mix(((ulong)(uint)task << 32) | (uint)_pos[task]);
-        _sigState.TryGetValue(key, out var state);
+        bool known = _sigState.TryGetValue(key, out var state);
+        ulong old = known ? Mix((ulong)key ^ Mix(state.Hash ^ state.Reads)) : 0;
         if (write)
         {
             state.Hash = Mix(state.Hash ^ state.Reads ^ Mix(item + 1));
@@ -987,6 +1206,7 @@ public sealed class Explorer
             state.Reads += item;
         }
         _sigState[key] = state;
+        _prefixSig += Mix((ulong)key ^ Mix(state.Hash ^ state.Reads)) - old;
     }
 
     private static ulong Mix(ulong x)
@@ -1024,7 +1244,10 @@ public sealed class Explorer
         {
             _signature += Mix((ulong)key ^ Mix(state.Hash ^ state.Reads));
         }
-        _traces.Add(_signature);
+        if (_traces.Add(_signature))
+        {
+            OnNewTrace?.Invoke(_signature, _frames.Select(f => f.Task).ToArray(), _preemptions);
+        }
         foreach (var finding in findings)
         {
             if (finding.Class != FindingClass.Race)
@@ -1166,6 +1389,53 @@ public sealed class Explorer
         public bool LastEnabled;
         // On the path to a frame kept for the next round: never reused.
         public bool Kept;
+        // State caching: the state's key, the bound of the round that created the frame, and what ran below it.
+        public ulong Key;
+        public ulong Digest;
+        public int Round;
+        public Summary? Below;
+    }
+
+    /// <summary>A state whose continuations within <see cref="Remaining"/> preemptions were explored, the tasks asleep
+    /// there, and what ran below it.</summary>
+    private sealed record Seen(int Remaining, ulong Sleep, Summary Below, ulong Digest);
+
+    /// <summary>Per object, the tasks whose ops read and wrote it below a state.</summary>
+    private sealed class Summary
+    {
+        public readonly Dictionary<long, (ulong Readers, ulong Writers)> Access = [];
+
+        public int Count => Access.Count;
+
+        /// <summary>Changes whenever an access is added: a prefix pruned against this state needs a new look only then.</summary>
+        public int Version { get; private set; }
+
+        public void Add(Footprint fp, int task)
+        {
+            ulong bit = 1UL << task;
+            for (int i = 0; i < fp.Count; i++)
+            {
+                Set(fp.Key(i), fp.Write(i) ? 0 : bit, fp.Write(i) ? bit : 0);
+            }
+        }
+
+        public void AddAll(Summary other)
+        {
+            foreach (var (key, b) in other.Access)
+            {
+                Set(key, b.Readers, b.Writers);
+            }
+        }
+
+        private void Set(long key, ulong readers, ulong writers)
+        {
+            Access.TryGetValue(key, out var a);
+            if ((readers & ~a.Readers) != 0 || (writers & ~a.Writers) != 0)
+            {
+                Access[key] = (a.Readers | readers, a.Writers | writers);
+                Version++;
+            }
+        }
     }
 
     private sealed class Resource
