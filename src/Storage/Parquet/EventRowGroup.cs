@@ -91,8 +91,22 @@ internal sealed partial class EventRowGroup
     /// </summary>
     public ByteBuffer ArgsBytes { get; } = new(1 << 16);
 
-    /// <summary>Byte length of each non-null <c>args</c>.</summary>
+    /// <summary>
+    /// Byte length of each non-null <c>args</c>; -1 for a row whose args hold numbers (<see cref="EventRow.AddArg(string, long, ArgNumberFormat)"/>):
+    /// its JSON is not in <see cref="ArgsBytes"/> but printed by the encoder from the next of <see cref="DeferredArgCounts"/>'s
+    /// rows (<see cref="WriteDeferredArgs"/>), off the parser's thread.
+    /// </summary>
     public int[] ArgsLengths { get; private set; } = [];
+
+    /// <summary>Per row with a -1 in <see cref="ArgsLengths"/>, in row order, how many of <see cref="DeferredArgs"/> are its.</summary>
+    public int[] DeferredArgCounts { get; private set; } = [];
+
+    public int DeferredRowCount { get; private set; }
+
+    /// <summary>The args of the rows printed by the encoder, back to back.</summary>
+    public DeferredArg[] DeferredArgs { get; private set; } = [];
+
+    public int DeferredArgCount { get; private set; }
 
     public int ArgsCount { get; private set; }
 
@@ -131,6 +145,7 @@ internal sealed partial class EventRowGroup
         ArgsBytes.Clear();
         ArgsCount = 0;
         ForgetRecentArgs();
+        ClearDeferredArgs();
         StackCount = 0;
         FrameCount = 0;
     }
@@ -171,11 +186,19 @@ internal sealed partial class EventRowGroup
                 AddNumber(c, row.GetInt64(c));
             }
         }
-        List<KeyValuePair<string, string>> args = row.Args;
-        if (args.Count > 0)
+        ReadOnlySpan<KeyValuePair<string, string>> args = row.RawArgs;
+        if (!args.IsEmpty)
         {
             mask |= 1UL << EventSchema.Args;
-            AddArgs(args);
+            ReadOnlySpan<long> numbers = row.ArgNumbers;
+            if (numbers.IsEmpty)
+            {
+                AddArgs(args);
+            }
+            else
+            {
+                AddDeferredArgs(args, numbers, row.ArgNumberFormats);
+            }
         }
         if (row.Stack is List<string> stack)
         {
@@ -197,14 +220,13 @@ internal sealed partial class EventRowGroup
     /// more fields), copies that row's bytes.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private void AddArgs(List<KeyValuePair<string, string>> args)
+    private void AddArgs(ReadOnlySpan<KeyValuePair<string, string>> args)
     {
         int start = ArgsBytes.Length;
-        ReadOnlySpan<KeyValuePair<string, string>> pairs = CollectionsMarshal.AsSpan(args);
         RecentArgs? same = null;
         foreach (RecentArgs recent in _recentArgs)
         {
-            if (SameStrings(pairs, recent.Pairs.AsSpan(0, recent.Count)))
+            if (SameStrings(args, recent.Pairs.AsSpan(0, recent.Count)))
             {
                 same = recent;
                 break;
@@ -216,22 +238,139 @@ internal sealed partial class EventRowGroup
         }
         else
         {
-            JsonArgs.Write(ArgsBytes, pairs);
+            JsonArgs.Write(ArgsBytes, args);
             RecentArgs slot = _recentArgs[_nextRecent];
             _nextRecent = (_nextRecent + 1) % _recentArgs.Length;
-            if (pairs.Length > slot.Pairs.Length)
+            if (args.Length > slot.Pairs.Length)
             {
-                slot.Pairs = new KeyValuePair<string, string>[pairs.Length];
+                slot.Pairs = new KeyValuePair<string, string>[args.Length];
             }
-            Array.Clear(slot.Pairs, pairs.Length, slot.Count > pairs.Length ? slot.Count - pairs.Length : 0);
-            pairs.CopyTo(slot.Pairs);
-            slot.Count = pairs.Length;
+            Array.Clear(slot.Pairs, args.Length, slot.Count > args.Length ? slot.Count - args.Length : 0);
+            args.CopyTo(slot.Pairs);
+            slot.Count = args.Length;
             slot.Start = start;
             slot.Length = ArgsBytes.Length - start;
         }
         int length = ArgsBytes.Length - start;
         ArgsLengths = Append(ArgsLengths, ArgsCount++, length);
         _textBytes += length;
+    }
+
+    /// <summary>
+    /// Keeps args that hold numbers as references and numbers (a -1 in <see cref="ArgsLengths"/>): the encoder prints
+    /// their JSON. Their strings are field names and the reader's cached or interned values, so holding them until
+    /// the group is encoded keeps nothing young alive that the parser would otherwise have dropped.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private void AddDeferredArgs(ReadOnlySpan<KeyValuePair<string, string>> pairs, ReadOnlySpan<long> numbers, ReadOnlySpan<ArgNumberFormat> formats)
+    {
+        int e = DeferredArgCount;
+        if (e + pairs.Length > DeferredArgs.Length)
+        {
+            DeferredArg[] grown = DeferredArgs;
+            Array.Resize(ref grown, Math.Max(1024, Math.Max(e + pairs.Length, 2 * grown.Length)));
+            DeferredArgs = grown;
+        }
+        Span<DeferredArg> target = DeferredArgs.AsSpan(e, pairs.Length);
+        long bytes = 0;
+        int n = 0;
+        for (int i = 0; i < pairs.Length; i++)
+        {
+            string key = pairs[i].Key;
+            string? text = pairs[i].Value;
+            if (text is null)
+            {
+                target[i] = new DeferredArg(key, null, formats[n], numbers[n]);
+                n++;
+                bytes += key.Length + 24;
+            }
+            else
+            {
+                target[i] = new DeferredArg(key, text, null, 0);
+                bytes += key.Length + text.Length;
+            }
+        }
+        DeferredArgCount = e + pairs.Length;
+        DeferredArgCounts = Append(DeferredArgCounts, DeferredRowCount++, pairs.Length);
+        ArgsLengths = Append(ArgsLengths, ArgsCount++, -1);
+        _textBytes += 2 * bytes;
+    }
+
+    /// <summary>
+    /// Appends the JSON of deferred row <paramref name="firstArg"/>.. (<paramref name="count"/> args) to
+    /// <paramref name="output"/>: the bytes <see cref="JsonArgs.Write"/> makes of the printed args.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public void WriteDeferredArgs(ByteBuffer output, int firstArg, int count)
+    {
+        output.WriteByte((byte)'{');
+        ReadOnlySpan<DeferredArg> args = DeferredArgs.AsSpan(firstArg, count);
+        for (int i = 0; i < args.Length; i++)
+        {
+            if (i > 0)
+            {
+                output.WriteByte((byte)',');
+            }
+            ref readonly DeferredArg arg = ref args[i];
+            JsonArgs.WriteString(output, arg.Key);
+            output.WriteByte((byte)':');
+            if (arg.Text is not null)
+            {
+                JsonArgs.WriteString(output, arg.Text);
+            }
+            else
+            {
+                ArgNumberFormat format = arg.Format!;
+                Span<byte> span = output.GetSpan(format.MaxLength + 2);
+                span[0] = (byte)'"';
+                int length = format.Write(span[1..], arg.Number);
+                span[length + 1] = (byte)'"';
+                output.Advance(length + 2);
+            }
+        }
+        output.WriteByte((byte)'}');
+    }
+
+    /// <summary>
+    /// Prints the JSON of every deferred row into <see cref="ArgsBytes"/> in its place, so the group holds only
+    /// bytes (before the reorder window moves rows, which moves args as byte ranges).
+    /// </summary>
+    internal void SerializeDeferredArgs()
+    {
+        if (DeferredRowCount == 0)
+        {
+            return;
+        }
+        var bytes = new ByteBuffer(ArgsBytes.Length + (int)Math.Min(int.MaxValue / 2, 48L * DeferredArgCount));
+        ReadOnlySpan<byte> old = ArgsBytes.Written;
+        int at = 0;
+        int row = 0;
+        int arg = 0;
+        for (int i = 0; i < ArgsCount; i++)
+        {
+            int length = ArgsLengths[i];
+            if (length >= 0)
+            {
+                bytes.Write(old.Slice(at, length));
+                at += length;
+                continue;
+            }
+            int start = bytes.Length;
+            int count = DeferredArgCounts[row++];
+            WriteDeferredArgs(bytes, arg, count);
+            arg += count;
+            ArgsLengths[i] = bytes.Length - start;
+        }
+        ArgsBytes.Assign(bytes.Array, bytes.Length);
+        ForgetRecentArgs();
+        ClearDeferredArgs();
+    }
+
+    private void ClearDeferredArgs()
+    {
+        Array.Clear(DeferredArgs, 0, DeferredArgCount);
+        DeferredArgCount = 0;
+        DeferredRowCount = 0;
     }
 
     private void ForgetRecentArgs()
@@ -292,6 +431,9 @@ internal sealed partial class EventRowGroup
         return array;
     }
 }
+
+/// <summary>One arg of a row whose JSON the encoder prints: a text, or a number and how to print it.</summary>
+internal readonly record struct DeferredArg(string Key, string? Text, ArgNumberFormat? Format, long Number);
 
 /// <summary>One serialized args list: its string references and where its JSON bytes are.</summary>
 internal sealed class RecentArgs
