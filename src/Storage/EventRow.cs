@@ -21,8 +21,9 @@ public sealed class EventRow
     private long _srcPos;
     private readonly List<KeyValuePair<string, string>> _args = [];
     // Numeric args not yet printed (AddArg with a format): their places in _args hold a null value, in this order.
-    private long[] _argNumbers = new long[8];
-    private ArgNumberFormat[] _argFormats = new ArgNumberFormat[8];
+    // Allocated on first use: the text readers make a row per parsed line and never add numbers.
+    private long[] _argNumbers = [];
+    private ArgNumberFormat[] _argFormats = [];
     private int _argNumberCount;
     private List<string>? _stack;
 
@@ -187,8 +188,8 @@ public sealed class EventRow
         ArgumentNullException.ThrowIfNull(format);
         if (_argNumberCount == _argNumbers.Length)
         {
-            Array.Resize(ref _argNumbers, _argNumberCount * 2);
-            Array.Resize(ref _argFormats, _argNumberCount * 2);
+            Array.Resize(ref _argNumbers, Math.Max(8, _argNumberCount * 2));
+            Array.Resize(ref _argFormats, Math.Max(8, _argNumberCount * 2));
         }
         _argNumbers[_argNumberCount] = value;
         _argFormats[_argNumberCount++] = format;
