@@ -18,6 +18,9 @@ internal sealed partial class EventRowGroup
     // The args of the last few serialized rows and where their JSON is in ArgsBytes (see AddArgs).
     private readonly RecentArgs[] _recentArgs = [new(), new(), new(), new()];
     private int _nextRecent;
+    // The shapes of the last few rows with numeric args (AddDeferredArgs), to share one among rows alike.
+    private readonly ArgShape?[] _recentShapes = new ArgShape?[8];
+    private int _nextShape;
     private long _textBytes;
 
     public EventRowGroup(int capacity)
@@ -93,20 +96,20 @@ internal sealed partial class EventRowGroup
 
     /// <summary>
     /// Byte length of each non-null <c>args</c>; -1 for a row whose args hold numbers (<see cref="EventRow.AddArg(string, long, ArgNumberFormat)"/>):
-    /// its JSON is not in <see cref="ArgsBytes"/> but printed by the encoder from the next of <see cref="DeferredArgCounts"/>'s
-    /// rows (<see cref="WriteDeferredArgs"/>), off the parser's thread.
+    /// its JSON is not in <see cref="ArgsBytes"/> but printed by the encoder (<see cref="WriteDeferredArgs"/>), off the
+    /// parser's thread, from the next of <see cref="DeferredShapes"/> and its numbers in <see cref="DeferredNumbers"/>.
     /// </summary>
     public int[] ArgsLengths { get; private set; } = [];
 
-    /// <summary>Per row with a -1 in <see cref="ArgsLengths"/>, in row order, how many of <see cref="DeferredArgs"/> are its.</summary>
-    public int[] DeferredArgCounts { get; private set; } = [];
+    /// <summary>Per row with a -1 in <see cref="ArgsLengths"/>, in row order, its args but for the numbers' values (shared by rows alike).</summary>
+    public ArgShape[] DeferredShapes { get; private set; } = [];
 
     public int DeferredRowCount { get; private set; }
 
-    /// <summary>The args of the rows printed by the encoder, back to back.</summary>
-    public DeferredArg[] DeferredArgs { get; private set; } = [];
+    /// <summary>The numbers of those rows' args, back to back.</summary>
+    public long[] DeferredNumbers { get; private set; } = [];
 
-    public int DeferredArgCount { get; private set; }
+    public int DeferredNumberCount { get; private set; }
 
     public int ArgsCount { get; private set; }
 
@@ -257,78 +260,78 @@ internal sealed partial class EventRowGroup
     }
 
     /// <summary>
-    /// Keeps args that hold numbers as references and numbers (a -1 in <see cref="ArgsLengths"/>): the encoder prints
-    /// their JSON. Their strings are field names and the reader's cached or interned values, so holding them until
-    /// the group is encoded keeps nothing young alive that the parser would otherwise have dropped.
+    /// Keeps args that hold numbers as their shape (names, texts, formats: the same objects on most rows, so shared)
+    /// and their numbers (a -1 in <see cref="ArgsLengths"/>): the encoder prints their JSON. Their strings are field
+    /// names and the reader's cached or interned values, so holding them until the group is encoded keeps nothing
+    /// young alive that the parser would otherwise have dropped; a row costs a reference and its numbers.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void AddDeferredArgs(ReadOnlySpan<KeyValuePair<string, string>> pairs, ReadOnlySpan<long> numbers, ReadOnlySpan<ArgNumberFormat> formats)
     {
-        int e = DeferredArgCount;
-        if (e + pairs.Length > DeferredArgs.Length)
+        ArgShape? shape = null;
+        foreach (ArgShape? recent in _recentShapes)
         {
-            DeferredArg[] grown = DeferredArgs;
-            Array.Resize(ref grown, Math.Max(1024, Math.Max(e + pairs.Length, 2 * grown.Length)));
-            DeferredArgs = grown;
-        }
-        Span<DeferredArg> target = DeferredArgs.AsSpan(e, pairs.Length);
-        long bytes = 0;
-        int n = 0;
-        for (int i = 0; i < pairs.Length; i++)
-        {
-            string key = pairs[i].Key;
-            string? text = pairs[i].Value;
-            if (text is null)
+            if (recent is not null && recent.Matches(pairs, formats))
             {
-                target[i] = new DeferredArg(key, null, formats[n], numbers[n]);
-                n++;
-                bytes += key.Length + 24;
-            }
-            else
-            {
-                target[i] = new DeferredArg(key, text, null, 0);
-                bytes += key.Length + text.Length;
+                shape = recent;
+                break;
             }
         }
-        DeferredArgCount = e + pairs.Length;
-        DeferredArgCounts = Append(DeferredArgCounts, DeferredRowCount++, pairs.Length);
+        if (shape is null)
+        {
+            shape = new ArgShape(pairs, formats);
+            _recentShapes[_nextShape] = shape;
+            _nextShape = (_nextShape + 1) % _recentShapes.Length;
+        }
+        int n = DeferredNumberCount;
+        if (n + numbers.Length > DeferredNumbers.Length)
+        {
+            long[] grown = DeferredNumbers;
+            Array.Resize(ref grown, Math.Max(1024, Math.Max(n + numbers.Length, 2 * grown.Length)));
+            DeferredNumbers = grown;
+        }
+        numbers.CopyTo(DeferredNumbers.AsSpan(n));
+        DeferredNumberCount = n + numbers.Length;
+        DeferredShapes = Append(DeferredShapes, DeferredRowCount++, shape);
         ArgsLengths = Append(ArgsLengths, ArgsCount++, -1);
-        _textBytes += 2 * bytes;
+        _textBytes += shape.TextBytes + (24L * numbers.Length);
     }
 
     /// <summary>
-    /// Appends the JSON of deferred row <paramref name="firstArg"/>.. (<paramref name="count"/> args) to
-    /// <paramref name="output"/>: the bytes <see cref="JsonArgs.Write"/> makes of the printed args.
+    /// Appends the JSON of a deferred row (<paramref name="shape"/>, its numbers from <paramref name="firstNumber"/>)
+    /// to <paramref name="output"/>: the bytes <see cref="JsonArgs.Write"/> makes of the printed args. Returns the
+    /// index of the next row's first number.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public void WriteDeferredArgs(ByteBuffer output, int firstArg, int count)
+    public int WriteDeferredArgs(ByteBuffer output, ArgShape shape, int firstNumber)
     {
         output.WriteByte((byte)'{');
-        ReadOnlySpan<DeferredArg> args = DeferredArgs.AsSpan(firstArg, count);
-        for (int i = 0; i < args.Length; i++)
+        int n = firstNumber;
+        string[] keys = shape.Keys;
+        for (int i = 0; i < keys.Length; i++)
         {
             if (i > 0)
             {
                 output.WriteByte((byte)',');
             }
-            ref readonly DeferredArg arg = ref args[i];
-            JsonArgs.WriteString(output, arg.Key);
+            JsonArgs.WriteString(output, keys[i]);
             output.WriteByte((byte)':');
-            if (arg.Text is not null)
+            if (shape.Texts[i] is string text)
             {
-                JsonArgs.WriteString(output, arg.Text);
+                JsonArgs.WriteString(output, text);
             }
             else
             {
-                ArgNumberFormat format = arg.Format!;
+                ArgNumberFormat format = shape.Formats[i]!;
                 Span<byte> span = output.GetSpan(format.MaxLength + 2);
                 span[0] = (byte)'"';
-                int length = format.Write(span[1..], arg.Number);
+                int length = format.Write(span[1..], DeferredNumbers[n++]);
                 span[length + 1] = (byte)'"';
                 output.Advance(length + 2);
             }
         }
         output.WriteByte((byte)'}');
+        return n;
     }
 
     /// <summary>
@@ -341,11 +344,11 @@ internal sealed partial class EventRowGroup
         {
             return;
         }
-        var bytes = new ByteBuffer(ArgsBytes.Length + (int)Math.Min(int.MaxValue / 2, 48L * DeferredArgCount));
+        var bytes = new ByteBuffer(ArgsBytes.Length + (int)Math.Min(int.MaxValue / 2, 96L * DeferredRowCount));
         ReadOnlySpan<byte> old = ArgsBytes.Written;
         int at = 0;
         int row = 0;
-        int arg = 0;
+        int number = 0;
         for (int i = 0; i < ArgsCount; i++)
         {
             int length = ArgsLengths[i];
@@ -356,9 +359,7 @@ internal sealed partial class EventRowGroup
                 continue;
             }
             int start = bytes.Length;
-            int count = DeferredArgCounts[row++];
-            WriteDeferredArgs(bytes, arg, count);
-            arg += count;
+            number = WriteDeferredArgs(bytes, DeferredShapes[row++], number);
             ArgsLengths[i] = bytes.Length - start;
         }
         ArgsBytes.Assign(bytes.Array, bytes.Length);
@@ -368,9 +369,10 @@ internal sealed partial class EventRowGroup
 
     private void ClearDeferredArgs()
     {
-        Array.Clear(DeferredArgs, 0, DeferredArgCount);
-        DeferredArgCount = 0;
+        Array.Clear(DeferredShapes, 0, DeferredRowCount);
+        Array.Clear(_recentShapes);
         DeferredRowCount = 0;
+        DeferredNumberCount = 0;
     }
 
     private void ForgetRecentArgs()
@@ -432,8 +434,70 @@ internal sealed partial class EventRowGroup
     }
 }
 
-/// <summary>One arg of a row whose JSON the encoder prints: a text, or a number and how to print it.</summary>
-internal readonly record struct DeferredArg(string Key, string? Text, ArgNumberFormat? Format, long Number);
+/// <summary>
+/// The args of a row whose JSON the encoder prints, but for the numbers' values: each arg's name and either its
+/// text or its number's format. Immutable, so rows whose args are the same objects share one.
+/// </summary>
+internal sealed class ArgShape
+{
+    public ArgShape(ReadOnlySpan<KeyValuePair<string, string>> pairs, ReadOnlySpan<ArgNumberFormat> formats)
+    {
+        Keys = new string[pairs.Length];
+        Texts = new string?[pairs.Length];
+        Formats = new ArgNumberFormat?[pairs.Length];
+        int n = 0;
+        long bytes = 0;
+        for (int i = 0; i < pairs.Length; i++)
+        {
+            Keys[i] = pairs[i].Key;
+            bytes += pairs[i].Key.Length;
+            if (pairs[i].Value is string text)
+            {
+                Texts[i] = text;
+                bytes += text.Length;
+            }
+            else
+            {
+                Formats[i] = formats[n++];
+            }
+        }
+        TextBytes = 2 * bytes;
+    }
+
+    public string[] Keys { get; }
+
+    /// <summary>Per arg its text, or null for a number.</summary>
+    public string?[] Texts { get; }
+
+    /// <summary>Per arg the format of its number, or null for a text.</summary>
+    public ArgNumberFormat?[] Formats { get; }
+
+    /// <summary>What the names and texts weigh, for the group's text budget.</summary>
+    public long TextBytes { get; }
+
+    /// <summary>Whether a row's args (null value: the next of <paramref name="formats"/>) are these very objects.</summary>
+    public bool Matches(ReadOnlySpan<KeyValuePair<string, string>> pairs, ReadOnlySpan<ArgNumberFormat> formats)
+    {
+        if (pairs.Length != Keys.Length)
+        {
+            return false;
+        }
+        int n = 0;
+        for (int i = 0; i < pairs.Length; i++)
+        {
+            if (!ReferenceEquals(pairs[i].Key, Keys[i]))
+            {
+                return false;
+            }
+            string? text = pairs[i].Value;
+            if (text is null ? !ReferenceEquals(formats[n++], Formats[i]) || Texts[i] is not null : !ReferenceEquals(text, Texts[i]))
+            {
+                return false;
+            }
+        }
+        return true;
+    }
+}
 
 /// <summary>One serialized args list: its string references and where its JSON bytes are.</summary>
 internal sealed class RecentArgs

@@ -329,7 +329,7 @@ internal sealed class EventRowGroupEncoder : IDisposable
         ReadOnlySpan<byte> bytes = group.ArgsBytes.Written;
         int at = 0;
         int deferredRow = 0;
-        int deferredArg = 0;
+        int deferredNumber = 0;
         for (int i = 0; i < group.ArgsCount; i++)
         {
             int length = group.ArgsLengths[i];
@@ -338,9 +338,7 @@ internal sealed class EventRowGroupEncoder : IDisposable
                 // Args with numbers: printed here, on the encoder's thread (EventRowGroup.AddDeferredArgs).
                 int lengthAt = _page.Length;
                 _page.WriteInt32LittleEndian(0);
-                int count = group.DeferredArgCounts[deferredRow++];
-                group.WriteDeferredArgs(_page, deferredArg, count);
-                deferredArg += count;
+                deferredNumber = group.WriteDeferredArgs(_page, group.DeferredShapes[deferredRow++], deferredNumber);
                 _page.PatchInt32LittleEndian(lengthAt, _page.Length - lengthAt - 4);
                 continue;
             }
