@@ -16,6 +16,8 @@ namespace Pipeline.Ingest.TraceDat;
 /// The worker is the only user of the file stream and of the decompressor while it runs; the caller uses it only
 /// when every CPU stream is compressed (an uncompressed buffer's pages are read from the same stream on the decode
 /// thread). Each queued chunk owns its buffer: the worker gives the source a recycled one before the next read.
+/// The ingest's progress line still reads the file's position from the merge's thread: a read of a number that
+/// may be a chunk off while the worker seeks, for display only.
 /// </remarks>
 internal sealed class ChunkReadAhead : IDisposable
 {
