@@ -20,6 +20,11 @@ public sealed class EventRow
     private string? _irqFlags;
     private long _srcPos;
     private readonly List<KeyValuePair<string, string>> _args = [];
+    // Numeric args not yet printed (AddArg with a format): their places in _args hold a null value, in this order.
+    // Allocated on first use: the text readers make a row per parsed line and never add numbers.
+    private long[] _argNumbers = [];
+    private ArgNumberFormat[] _argFormats = [];
+    private int _argNumberCount;
     private List<string>? _stack;
 
     /// <summary>Row id; assigned by the sink in write order.</summary>
@@ -66,7 +71,33 @@ public sealed class EventRow
 
     /// <summary>Payload fields without a typed column, in source order (name, printed value).</summary>
     /// <exception cref="InvalidOperationException">Read from a row whose projection left <c>args</c> out.</exception>
-    public List<KeyValuePair<string, string>> Args => Loaded(EventSchema.Args) ? _args : ThrowNotLoaded<List<KeyValuePair<string, string>>>(EventSchema.Args);
+    public List<KeyValuePair<string, string>> Args
+    {
+        get
+        {
+            if (!Loaded(EventSchema.Args))
+            {
+                return ThrowNotLoaded<List<KeyValuePair<string, string>>>(EventSchema.Args);
+            }
+            if (_argNumberCount > 0)
+            {
+                PrintArgNumbers();
+            }
+            return _args;
+        }
+    }
+
+    /// <summary>
+    /// The args as added, without printing numeric ones: a pair whose value is null is the next of
+    /// <see cref="ArgNumbers"/>/<see cref="ArgNumberFormats"/> (for the events writer, which prints them itself).
+    /// </summary>
+    internal ReadOnlySpan<KeyValuePair<string, string>> RawArgs => System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_args);
+
+    /// <summary>Values of the numeric args not yet printed, in arg order.</summary>
+    internal ReadOnlySpan<long> ArgNumbers => _argNumbers.AsSpan(0, _argNumberCount);
+
+    /// <summary>Formats of <see cref="ArgNumbers"/>.</summary>
+    internal ReadOnlySpan<ArgNumberFormat> ArgNumberFormats => _argFormats.AsSpan(0, _argNumberCount);
 
     /// <summary>Stack frames, innermost first; null when the event has none.</summary>
     /// <exception cref="InvalidOperationException">Read from a row whose projection left <c>stack</c> out.</exception>
@@ -148,6 +179,38 @@ public sealed class EventRow
     /// <summary>Adds a field to <see cref="Args"/>.</summary>
     public void AddArg(string name, string value) => _args.Add(new KeyValuePair<string, string>(name, value));
 
+    /// <summary>
+    /// Adds a numeric field to <see cref="Args"/> as <paramref name="format"/> prints <paramref name="value"/>. The
+    /// text is made only when <see cref="Args"/> is read; the events writer prints the number into the JSON itself.
+    /// </summary>
+    public void AddArg(string name, long value, ArgNumberFormat format)
+    {
+        ArgumentNullException.ThrowIfNull(format);
+        if (_argNumberCount == _argNumbers.Length)
+        {
+            Array.Resize(ref _argNumbers, Math.Max(8, _argNumberCount * 2));
+            Array.Resize(ref _argFormats, Math.Max(8, _argNumberCount * 2));
+        }
+        _argNumbers[_argNumberCount] = value;
+        _argFormats[_argNumberCount++] = format;
+        _args.Add(new KeyValuePair<string, string>(name, null!));
+    }
+
+    /// <summary>Replaces the placeholders of numeric args by their text.</summary>
+    private void PrintArgNumbers()
+    {
+        int next = 0;
+        for (int i = 0; i < _args.Count; i++)
+        {
+            if (_args[i].Value is null)
+            {
+                _args[i] = new KeyValuePair<string, string>(_args[i].Key, _argFormats[next].Format(_argNumbers[next]));
+                next++;
+            }
+        }
+        _argNumberCount = 0;
+    }
+
     /// <summary>Looks a field up by its format-file name, typed column first, then <see cref="Args"/>; formatted invariantly.</summary>
     public string? FindField(string name)
     {
@@ -194,12 +257,17 @@ public sealed class EventRow
         _irqFlags = null;
         _srcPos = 0;
         _args.Clear();
+        _argNumberCount = 0;
         _stack = null;
     }
 
     /// <summary>A deep copy (for parsers that must hold a record back, e.g. to attach a following stack).</summary>
     public EventRow Clone()
     {
+        if (_argNumberCount > 0)
+        {
+            PrintArgNumbers();
+        }
         var copy = new EventRow
         {
             Seq = Seq,
@@ -224,6 +292,10 @@ public sealed class EventRow
     /// <summary>Copies every field of <paramref name="source"/> into this row.</summary>
     public void CopyFrom(EventRow source)
     {
+        if (source._argNumberCount > 0)
+        {
+            source.PrintArgNumbers();
+        }
         Seq = source.Seq;
         TsNs = source.TsNs;
         Cpu = source.Cpu;
@@ -239,6 +311,7 @@ public sealed class EventRow
         _present = source._present;
         _loaded = source._loaded;
         _args.Clear();
+        _argNumberCount = 0;
         _args.AddRange(source._args);
     }
 }

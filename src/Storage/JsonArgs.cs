@@ -46,7 +46,7 @@ internal sealed class JsonArgs
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void WriteString(Parquet.ByteBuffer output, string value)
+    internal static void WriteString(Parquet.ByteBuffer output, string value)
     {
         // Fast path: printable ASCII with nothing to escape (almost every field name and value), one byte per char.
         Span<byte> span = output.GetSpan(value.Length + 2);

@@ -208,6 +208,51 @@ public sealed class EventParquetWriterTests
     }
 
     [SkippableFact]
+    public void Write_NumericArgs_JsonIsTheirPrintedText()
+    {
+        // Numeric args (a trace.dat's fields printed as %u, %ld, 0x%lx, ...) reach the file as numbers and are
+        // printed by the encoder; the DuckDB table gets the same rows' args as strings (EventRow.Args prints them),
+        // so any difference in digits, sign, width or escaping shows up as a row only in one of the two.
+        using var dir = new TempDirectory();
+        using var connection = DuckDbConnection.OpenInMemory();
+        var random = new Random(20261206);
+        ArgNumberFormat[] formats =
+        [
+            new(ArgNumberStyle.Signed, 8), new(ArgNumberStyle.Signed, 16), new(ArgNumberStyle.Signed, 32), new(ArgNumberStyle.Signed, 64),
+            new(ArgNumberStyle.Unsigned, 8), new(ArgNumberStyle.Unsigned, 32), new(ArgNumberStyle.Unsigned, 64, smallAsIs: true),
+            new(ArgNumberStyle.Signed, 32, smallAsIs: true), new(ArgNumberStyle.Hex, 64, "0x"), new(ArgNumberStyle.Hex, 16, "pfn "),
+            new(ArgNumberStyle.HexUpper, 32, "", hexPrefixWhenNonZero: true), new(ArgNumberStyle.Hex, 64, "", hexPrefixWhenNonZero: true),
+        ];
+        long[] edges = [0, 1, -1, 127, 128, 255, 256, 1023, 1024, -1024, short.MinValue, ushort.MaxValue, int.MinValue, uint.MaxValue, long.MinValue, long.MaxValue];
+        string[] keys = ["instance", "mm_id", "curr", "member", "size", "k\"ey"];
+
+        var (fileOnly, tableOnly, rows) = WriteBoth(dir.Combine("e.parquet"), Rows(12_000, (row, i) =>
+        {
+            TestData.Fill(row, i);
+            row.Args.Clear();
+            int kind = (int)(i % 4);
+            if (kind == 0)
+            {
+                row.AddArg(keys[0], "mmtrace-bench");
+                return;
+            }
+            row.AddArg(keys[0], "mmtrace-bench");
+            for (int k = 1; k < keys.Length; k++)
+            {
+                if (k == 3 || k == 5)
+                {
+                    row.AddArg(keys[k], k == 5 ? "v\u0001\"" : "MM_ANONPAGES");
+                    continue;
+                }
+                long value = random.Next(3) == 0 ? edges[random.Next(edges.Length)] : random.NextInt64(long.MinValue, long.MaxValue) >> random.Next(64);
+                row.AddArg(keys[k], value, formats[random.Next(formats.Length)]);
+            }
+        }), new EventParquetOptions { RowGroupSize = 1_000, Threads = 2 }, connection);
+
+        Assert.Equal((0L, 0L, 12_000L), (fileOnly, tableOnly, rows));
+    }
+
+    [SkippableFact]
     public void Complete_RowGroupsInWriteOrder_WithStatisticsDuckDbUses()
     {
         using var dir = new TempDirectory();

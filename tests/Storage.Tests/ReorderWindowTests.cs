@@ -46,29 +46,31 @@ public sealed class ReorderWindowTests
         return withSeq ? text : text[(text.IndexOf(' ', StringComparison.Ordinal) + 1)..];
     }
 
-    /// <summary>Every row as TestData makes it, in time order, with seq = its position.</summary>
-    private static string[] Expected(bool withSeq)
+    /// <summary>Every row as TestData (or <paramref name="fill"/>) makes it, in time order, with seq = its position.</summary>
+    private static string[] Expected(bool withSeq, Action<EventRow, long>? fill = null)
     {
+        fill ??= TestData.Fill;
         var row = new EventRow();
         var rows = new string[Rows];
         for (long i = 0; i < Rows; i++)
         {
             row.Clear();
-            TestData.Fill(row, i);
+            fill(row, i);
             row.Seq = i;
             rows[i] = Describe(row, withSeq);
         }
         return rows;
     }
 
-    private static EventParquetWriter WriteInArrivalOrder(string path, IEnumerable<long> arrival, int reorderGroups = 1)
+    private static EventParquetWriter WriteInArrivalOrder(string path, IEnumerable<long> arrival, int reorderGroups = 1, Action<EventRow, long>? fill = null)
     {
+        fill ??= TestData.Fill;
         var writer = new EventParquetWriter(path, new EventParquetOptions { RowGroupSize = GroupRows, Threads = 2, ReorderGroups = reorderGroups });
         var row = new EventRow();
         foreach (long i in arrival)
         {
             row.Clear();
-            TestData.Fill(row, i);
+            fill(row, i);
             writer.Write(row);
         }
         writer.Complete();
@@ -106,6 +108,40 @@ public sealed class ReorderWindowTests
         Assert.Equal(new EventOrder(4, (230 - 150) * Step, 0, 0), writer.Order);
         Assert.True(writer.IsTimeOrdered);
         Assert.Equal(Expected(withSeq: true), ReadBack(path, withSeq: true));
+    }
+
+    [SkippableFact]
+    public void Write_LateEventsWithNumericArgs_ArgsMoveWithTheirRows()
+    {
+        using var dir = new TempDirectory();
+        string path = dir.Combine("events.parquet");
+        // A trace.dat's numeric args are printed by the encoder (EventRow.AddArg with a format), so a held group
+        // holds some rows' args as JSON bytes and others' as numbers; moving late rows must keep each row's own.
+        var unsigned32 = new ArgNumberFormat(ArgNumberStyle.Unsigned, 32);
+        var signed = new ArgNumberFormat(ArgNumberStyle.Signed, 64);
+        var pointer = new ArgNumberFormat(ArgNumberStyle.Hex, 64, "0x");
+        void Fill(EventRow row, long i)
+        {
+            TestData.Fill(row, i);
+            if (i % 3 != 0)
+            {
+                row.AddArg("mm_id", -i * 7919, unsigned32);
+                row.AddArg("curr", -i, signed);
+                if (i % 2 == 0)
+                {
+                    row.AddArg("member", "MM_ANONPAGES");
+                }
+                row.AddArg("mt", unchecked((long)(0xffff888000000000UL + ((ulong)i * 64))), pointer);
+            }
+        }
+        var arrival = Arrival(new() { [150] = 230, [151] = 231, [420] = 470, [777] = 790 });
+
+        using EventParquetWriter writer = WriteInArrivalOrder(path, arrival, fill: Fill);
+
+        Assert.Equal(4, writer.Order.Reordered);
+        string[] expected = Expected(withSeq: true, Fill);
+        Assert.EndsWith("arg[mm_id]=4294959377 arg[curr]=-1 arg[mt]=0xffff888000000040", expected[1], StringComparison.Ordinal);
+        Assert.Equal(expected, ReadBack(path, withSeq: true));
     }
 
     [SkippableFact]

@@ -96,6 +96,42 @@ internal sealed class EventDecoder
         return problem;
     }
 
+    /// <summary>
+    /// The <see cref="ArgNumberFormat"/> that prints what <c>FieldPlan.Render</c> makes of a direct conversion, or
+    /// null when it has a width or precision (those stay strings, through <see cref="PrintFormat.FormatInteger"/>).
+    /// </summary>
+    internal static ArgNumberFormat? DirectNumberFormat(PrintConversion conversion, string prefix)
+    {
+        if (conversion.Width != 0 || conversion.Precision >= 0 || conversion.WidthFromArgument || conversion.PrecisionFromArgument
+            || !ArgNumberFormat.IsPlainAscii(prefix))
+        {
+            return null;
+        }
+        int bits = conversion.Length switch
+        {
+            "hh" => 8,
+            "h" => 16,
+            "" => 32,
+            _ => 64,
+        };
+        // Render prints 0..1023 of a bare %d/%i/%u from its table of small numbers, as they are.
+        bool small = prefix.Length == 0;
+        return conversion.Conversion switch
+        {
+            'd' or 'i' => new ArgNumberFormat(ArgNumberStyle.Signed, bits, prefix, smallAsIs: small),
+            'u' => new ArgNumberFormat(ArgNumberStyle.Unsigned, bits, prefix, smallAsIs: small),
+            'x' => new ArgNumberFormat(ArgNumberStyle.Hex, bits, prefix, conversion.Alternate),
+            'X' => new ArgNumberFormat(ArgNumberStyle.HexUpper, bits, prefix, conversion.Alternate),
+            'p' => new ArgNumberFormat(ArgNumberStyle.Hex, 64, prefix + "0x"),
+            _ => null,
+        };
+    }
+
+    /// <summary>What <c>FieldPlan.Plain</c> prints: pointers in 0x hex, other fields in decimal as read.</summary>
+    internal static ArgNumberFormat PlainNumberFormat(FormatField field) =>
+        field.IsPointer ? new ArgNumberFormat(ArgNumberStyle.Hex, 64, "0x")
+        : new ArgNumberFormat(field.IsSigned ? ArgNumberStyle.Signed : ArgNumberStyle.Unsigned, 64);
+
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private EventPlan? GetPlan(int id)
     {
@@ -189,6 +225,9 @@ internal sealed class EventDecoder
         private readonly PrintConversion? _direct;
         private readonly string _directPrefix = "";
         private readonly Dictionary<long, string>? _cache;
+        // Set when an arg's text is a plain integer conversion: the row keeps the number (EventRow.AddArg with a
+        // format) and the events writer prints it on its encoder thread instead of this thread making a string.
+        private readonly ArgNumberFormat? _number;
         private FormatField? _bprintFormatField;
         private IReadOnlyDictionary<ulong, string>? _printkFormats;
 
@@ -207,6 +246,11 @@ internal sealed class EventDecoder
             else if (rendering is not null && field.Layout == FieldLayout.Scalar)
             {
                 _cache = [];
+            }
+            if (action == FieldAction.ArgNumber)
+            {
+                _number = _direct is not null ? DirectNumberFormat(_direct, _directPrefix)
+                    : _cache is null ? PlainNumberFormat(field) : null;
             }
         }
 
@@ -322,6 +366,11 @@ internal sealed class EventDecoder
                         return false;
                     }
                     long value = PrintExpr.ReadScalar(payload, field.Offset, field.Size, field.IsSigned, bigEndian);
+                    if (_number is not null)
+                    {
+                        row.AddArg(_argName, value, _number);
+                        return true;
+                    }
                     string text = Render(payload, value, bigEndian);
                     if (_action == FieldAction.ArgNumber)
                     {

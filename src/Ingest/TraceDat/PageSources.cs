@@ -241,6 +241,12 @@ internal sealed class ChunkedPageSource : PageSource
         return true;
     }
 
+    /// <summary>
+    /// Gives the source another buffer for the chunks it decompresses next (grown as needed), so the block it
+    /// returned last stays intact while <see cref="ChunkReadAhead"/> holds it.
+    /// </summary>
+    internal void ReplacePages(byte[] pages) => _pages = pages;
+
     private uint ReadU32(ReadOnlySpan<byte> s) =>
         _bigEndian ? BinaryPrimitives.ReadUInt32BigEndian(s) : BinaryPrimitives.ReadUInt32LittleEndian(s);
 

@@ -54,6 +54,12 @@ public sealed class TraceDatReader : ITraceReader
     /// <inheritdoc />
     public string Format => "tracedat";
 
+    /// <summary>
+    /// Whether compressed (v7) CPU data is read and decompressed ahead of the merge on a thread of its own
+    /// (<see cref="ChunkReadAhead"/>); off, the merge's thread does it, chunk by chunk. Same events either way.
+    /// </summary>
+    internal bool ReadAhead { get; init; } = true;
+
     /// <summary>Whether <paramref name="header"/> starts with the trace.dat magic (<c>\x17\x08Dtracing</c>).</summary>
     public static bool IsTraceDat(ReadOnlySpan<byte> header) => header.StartsWith(s_magic);
 
@@ -100,16 +106,18 @@ public sealed class TraceDatReader : ITraceReader
             throw new TraceFormatException(fileName, 0, "byte", "section 'headers': the file has no header_page, so its pages cannot be read.");
         }
         summary.Buffers = state.Buffers.Where(b => b.Cpus.Count > 0).Select(b => b.Name).ToArray();
-        summary.EventCount = ReadEvents(state, sink, cancellationToken);
+        summary.EventCount = ReadEvents(state, sink, ReadAhead, cancellationToken);
         summary.LostEventsByCpu = state.Context.LostByCpu;
         return summary;
     }
 
-    private static long ReadEvents(FileState state, IEventSink sink, CancellationToken cancellationToken)
+    private static long ReadEvents(FileState state, IEventSink sink, bool readAheadChunks, CancellationToken cancellationToken)
     {
         var formats = state.Formats!;
         var streams = new List<CpuEventStream>();
         ChunkDecompressor? decompressor = null;
+        // Only when every CPU's data is compressed: the worker is then the one user of the file stream.
+        ChunkReadAhead? readAhead = readAheadChunks && state.Buffers.All(b => b.Cpus.Count == 0 || b.Compressed) ? new ChunkReadAhead() : null;
         try
         {
             int order = 0;
@@ -141,7 +149,8 @@ public sealed class TraceDatReader : ITraceReader
                         decompressor ??= ChunkDecompressor.Create(state.Compression, state.FileName, 0)
                             ?? throw new TraceFormatException(state.FileName, buffer.SectionOffset, "byte",
                                 $"section 'buffer {buffer.Name}': flagged compressed, but the file header says compression 'none'.");
-                        source = new ChunkedPageSource(state.Stream, cpu.Offset, cpu.Size, state.FileLength, pageSize, decompressor, formats.BigEndian, section);
+                        var chunked = new ChunkedPageSource(state.Stream, cpu.Offset, cpu.Size, state.FileLength, pageSize, decompressor, formats.BigEndian, section);
+                        source = readAhead is null ? chunked : readAhead.Add(chunked);
                     }
                     else
                     {
@@ -150,10 +159,14 @@ public sealed class TraceDatReader : ITraceReader
                     streams.Add(new CpuEventStream(source, cpu.Cpu, order++, formats, state.Context, decoder));
                 }
             }
+            // trace-cmd writes 10 pages per chunk.
+            readAhead?.Start(10 * state.PageSize);
             return EventMerger.Run([.. streams], state.Timestamps, state.Context, sink, cancellationToken);
         }
         finally
         {
+            // First: the worker may be inside the decompressor.
+            readAhead?.Dispose();
             foreach (var s in streams)
             {
                 s.Dispose();

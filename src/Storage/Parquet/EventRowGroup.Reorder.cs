@@ -25,6 +25,11 @@ internal sealed partial class EventRowGroup
         {
             return 0;
         }
+        foreach (EventRowGroup group in groups)
+        {
+            // Rows move their args as byte ranges: the encoder's deferred JSON is printed now.
+            group.SerializeDeferredArgs();
+        }
         int m = hi - lo;
         var segments = new List<Segment>();
         int start = 0;

@@ -18,6 +18,9 @@ internal sealed partial class EventRowGroup
     // The args of the last few serialized rows and where their JSON is in ArgsBytes (see AddArgs).
     private readonly RecentArgs[] _recentArgs = [new(), new(), new(), new()];
     private int _nextRecent;
+    // The shapes of the last few rows with numeric args (AddDeferredArgs), to share one among rows alike.
+    private readonly ArgShape?[] _recentShapes = new ArgShape?[8];
+    private int _nextShape;
     private long _textBytes;
 
     public EventRowGroup(int capacity)
@@ -91,8 +94,22 @@ internal sealed partial class EventRowGroup
     /// </summary>
     public ByteBuffer ArgsBytes { get; } = new(1 << 16);
 
-    /// <summary>Byte length of each non-null <c>args</c>.</summary>
+    /// <summary>
+    /// Byte length of each non-null <c>args</c>; -1 for a row whose args hold numbers (<see cref="EventRow.AddArg(string, long, ArgNumberFormat)"/>):
+    /// its JSON is not in <see cref="ArgsBytes"/> but printed by the encoder (<see cref="WriteDeferredArgs"/>), off the
+    /// parser's thread, from the next of <see cref="DeferredShapes"/> and its numbers in <see cref="DeferredNumbers"/>.
+    /// </summary>
     public int[] ArgsLengths { get; private set; } = [];
+
+    /// <summary>Per row with a -1 in <see cref="ArgsLengths"/>, in row order, its args but for the numbers' values (shared by rows alike).</summary>
+    public ArgShape[] DeferredShapes { get; private set; } = [];
+
+    public int DeferredRowCount { get; private set; }
+
+    /// <summary>The numbers of those rows' args, back to back.</summary>
+    public long[] DeferredNumbers { get; private set; } = [];
+
+    public int DeferredNumberCount { get; private set; }
 
     public int ArgsCount { get; private set; }
 
@@ -131,6 +148,7 @@ internal sealed partial class EventRowGroup
         ArgsBytes.Clear();
         ArgsCount = 0;
         ForgetRecentArgs();
+        ClearDeferredArgs();
         StackCount = 0;
         FrameCount = 0;
     }
@@ -171,11 +189,19 @@ internal sealed partial class EventRowGroup
                 AddNumber(c, row.GetInt64(c));
             }
         }
-        List<KeyValuePair<string, string>> args = row.Args;
-        if (args.Count > 0)
+        ReadOnlySpan<KeyValuePair<string, string>> args = row.RawArgs;
+        if (!args.IsEmpty)
         {
             mask |= 1UL << EventSchema.Args;
-            AddArgs(args);
+            ReadOnlySpan<long> numbers = row.ArgNumbers;
+            if (numbers.IsEmpty)
+            {
+                AddArgs(args);
+            }
+            else
+            {
+                AddDeferredArgs(args, numbers, row.ArgNumberFormats);
+            }
         }
         if (row.Stack is List<string> stack)
         {
@@ -197,14 +223,13 @@ internal sealed partial class EventRowGroup
     /// more fields), copies that row's bytes.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private void AddArgs(List<KeyValuePair<string, string>> args)
+    private void AddArgs(ReadOnlySpan<KeyValuePair<string, string>> args)
     {
         int start = ArgsBytes.Length;
-        ReadOnlySpan<KeyValuePair<string, string>> pairs = CollectionsMarshal.AsSpan(args);
         RecentArgs? same = null;
         foreach (RecentArgs recent in _recentArgs)
         {
-            if (SameStrings(pairs, recent.Pairs.AsSpan(0, recent.Count)))
+            if (SameStrings(args, recent.Pairs.AsSpan(0, recent.Count)))
             {
                 same = recent;
                 break;
@@ -216,22 +241,138 @@ internal sealed partial class EventRowGroup
         }
         else
         {
-            JsonArgs.Write(ArgsBytes, pairs);
+            JsonArgs.Write(ArgsBytes, args);
             RecentArgs slot = _recentArgs[_nextRecent];
             _nextRecent = (_nextRecent + 1) % _recentArgs.Length;
-            if (pairs.Length > slot.Pairs.Length)
+            if (args.Length > slot.Pairs.Length)
             {
-                slot.Pairs = new KeyValuePair<string, string>[pairs.Length];
+                slot.Pairs = new KeyValuePair<string, string>[args.Length];
             }
-            Array.Clear(slot.Pairs, pairs.Length, slot.Count > pairs.Length ? slot.Count - pairs.Length : 0);
-            pairs.CopyTo(slot.Pairs);
-            slot.Count = pairs.Length;
+            Array.Clear(slot.Pairs, args.Length, slot.Count > args.Length ? slot.Count - args.Length : 0);
+            args.CopyTo(slot.Pairs);
+            slot.Count = args.Length;
             slot.Start = start;
             slot.Length = ArgsBytes.Length - start;
         }
         int length = ArgsBytes.Length - start;
         ArgsLengths = Append(ArgsLengths, ArgsCount++, length);
         _textBytes += length;
+    }
+
+    /// <summary>
+    /// Keeps args that hold numbers as their shape (names, texts, formats: the same objects on most rows, so shared)
+    /// and their numbers (a -1 in <see cref="ArgsLengths"/>): the encoder prints their JSON. Their strings are field
+    /// names and the reader's cached or interned values, so holding them until the group is encoded keeps nothing
+    /// young alive that the parser would otherwise have dropped; a row costs a reference and its numbers.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private void AddDeferredArgs(ReadOnlySpan<KeyValuePair<string, string>> pairs, ReadOnlySpan<long> numbers, ReadOnlySpan<ArgNumberFormat> formats)
+    {
+        ArgShape? shape = null;
+        foreach (ArgShape? recent in _recentShapes)
+        {
+            if (recent is not null && recent.Matches(pairs, formats))
+            {
+                shape = recent;
+                break;
+            }
+        }
+        if (shape is null)
+        {
+            shape = new ArgShape(pairs, formats);
+            _recentShapes[_nextShape] = shape;
+            _nextShape = (_nextShape + 1) % _recentShapes.Length;
+        }
+        int n = DeferredNumberCount;
+        if (n + numbers.Length > DeferredNumbers.Length)
+        {
+            long[] grown = DeferredNumbers;
+            Array.Resize(ref grown, Math.Max(1024, Math.Max(n + numbers.Length, 2 * grown.Length)));
+            DeferredNumbers = grown;
+        }
+        numbers.CopyTo(DeferredNumbers.AsSpan(n));
+        DeferredNumberCount = n + numbers.Length;
+        DeferredShapes = Append(DeferredShapes, DeferredRowCount++, shape);
+        ArgsLengths = Append(ArgsLengths, ArgsCount++, -1);
+        _textBytes += shape.TextBytes + (24L * numbers.Length);
+    }
+
+    /// <summary>
+    /// Appends the JSON of a deferred row (<paramref name="shape"/>, its numbers from <paramref name="firstNumber"/>)
+    /// to <paramref name="output"/>: the bytes <see cref="JsonArgs.Write"/> makes of the printed args. Returns the
+    /// index of the next row's first number.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public int WriteDeferredArgs(ByteBuffer output, ArgShape shape, int firstNumber)
+    {
+        output.WriteByte((byte)'{');
+        int n = firstNumber;
+        string[] keys = shape.Keys;
+        for (int i = 0; i < keys.Length; i++)
+        {
+            if (i > 0)
+            {
+                output.WriteByte((byte)',');
+            }
+            JsonArgs.WriteString(output, keys[i]);
+            output.WriteByte((byte)':');
+            if (shape.Texts[i] is string text)
+            {
+                JsonArgs.WriteString(output, text);
+            }
+            else
+            {
+                ArgNumberFormat format = shape.Formats[i]!;
+                Span<byte> span = output.GetSpan(format.MaxLength + 2);
+                span[0] = (byte)'"';
+                int length = format.Write(span[1..], DeferredNumbers[n++]);
+                span[length + 1] = (byte)'"';
+                output.Advance(length + 2);
+            }
+        }
+        output.WriteByte((byte)'}');
+        return n;
+    }
+
+    /// <summary>
+    /// Prints the JSON of every deferred row into <see cref="ArgsBytes"/> in its place, so the group holds only
+    /// bytes (before the reorder window moves rows, which moves args as byte ranges).
+    /// </summary>
+    internal void SerializeDeferredArgs()
+    {
+        if (DeferredRowCount == 0)
+        {
+            return;
+        }
+        var bytes = new ByteBuffer(ArgsBytes.Length + (int)Math.Min(int.MaxValue / 2, 96L * DeferredRowCount));
+        ReadOnlySpan<byte> old = ArgsBytes.Written;
+        int at = 0;
+        int row = 0;
+        int number = 0;
+        for (int i = 0; i < ArgsCount; i++)
+        {
+            int length = ArgsLengths[i];
+            if (length >= 0)
+            {
+                bytes.Write(old.Slice(at, length));
+                at += length;
+                continue;
+            }
+            int start = bytes.Length;
+            number = WriteDeferredArgs(bytes, DeferredShapes[row++], number);
+            ArgsLengths[i] = bytes.Length - start;
+        }
+        ArgsBytes.Assign(bytes.Array, bytes.Length);
+        ForgetRecentArgs();
+        ClearDeferredArgs();
+    }
+
+    private void ClearDeferredArgs()
+    {
+        Array.Clear(DeferredShapes, 0, DeferredRowCount);
+        Array.Clear(_recentShapes);
+        DeferredRowCount = 0;
+        DeferredNumberCount = 0;
     }
 
     private void ForgetRecentArgs()
@@ -290,6 +431,71 @@ internal sealed partial class EventRowGroup
         }
         array[index] = value;
         return array;
+    }
+}
+
+/// <summary>
+/// The args of a row whose JSON the encoder prints, but for the numbers' values: each arg's name and either its
+/// text or its number's format. Immutable, so rows whose args are the same objects share one.
+/// </summary>
+internal sealed class ArgShape
+{
+    public ArgShape(ReadOnlySpan<KeyValuePair<string, string>> pairs, ReadOnlySpan<ArgNumberFormat> formats)
+    {
+        Keys = new string[pairs.Length];
+        Texts = new string?[pairs.Length];
+        Formats = new ArgNumberFormat?[pairs.Length];
+        int n = 0;
+        long bytes = 0;
+        for (int i = 0; i < pairs.Length; i++)
+        {
+            Keys[i] = pairs[i].Key;
+            bytes += pairs[i].Key.Length;
+            if (pairs[i].Value is string text)
+            {
+                Texts[i] = text;
+                bytes += text.Length;
+            }
+            else
+            {
+                Formats[i] = formats[n++];
+            }
+        }
+        TextBytes = 2 * bytes;
+    }
+
+    public string[] Keys { get; }
+
+    /// <summary>Per arg its text, or null for a number.</summary>
+    public string?[] Texts { get; }
+
+    /// <summary>Per arg the format of its number, or null for a text.</summary>
+    public ArgNumberFormat?[] Formats { get; }
+
+    /// <summary>What the names and texts weigh, for the group's text budget.</summary>
+    public long TextBytes { get; }
+
+    /// <summary>Whether a row's args (null value: the next of <paramref name="formats"/>) are these very objects.</summary>
+    public bool Matches(ReadOnlySpan<KeyValuePair<string, string>> pairs, ReadOnlySpan<ArgNumberFormat> formats)
+    {
+        if (pairs.Length != Keys.Length)
+        {
+            return false;
+        }
+        int n = 0;
+        for (int i = 0; i < pairs.Length; i++)
+        {
+            if (!ReferenceEquals(pairs[i].Key, Keys[i]))
+            {
+                return false;
+            }
+            string? text = pairs[i].Value;
+            if (text is null ? !ReferenceEquals(formats[n++], Formats[i]) || Texts[i] is not null : !ReferenceEquals(text, Texts[i]))
+            {
+                return false;
+            }
+        }
+        return true;
     }
 }
 

@@ -328,9 +328,20 @@ internal sealed class EventRowGroupEncoder : IDisposable
         WriteDefinitionLevels(EventSchema.Args, group.ArgsCount, rows);
         ReadOnlySpan<byte> bytes = group.ArgsBytes.Written;
         int at = 0;
+        int deferredRow = 0;
+        int deferredNumber = 0;
         for (int i = 0; i < group.ArgsCount; i++)
         {
             int length = group.ArgsLengths[i];
+            if (length < 0)
+            {
+                // Args with numbers: printed here, on the encoder's thread (EventRowGroup.AddDeferredArgs).
+                int lengthAt = _page.Length;
+                _page.WriteInt32LittleEndian(0);
+                deferredNumber = group.WriteDeferredArgs(_page, group.DeferredShapes[deferredRow++], deferredNumber);
+                _page.PatchInt32LittleEndian(lengthAt, _page.Length - lengthAt - 4);
+                continue;
+            }
             _page.WriteInt32LittleEndian(length);
             _page.Write(bytes.Slice(at, length));
             at += length;

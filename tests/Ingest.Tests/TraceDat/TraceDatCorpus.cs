@@ -14,13 +14,24 @@ internal static class TraceDatCorpus
     public static (List<EventRow> Rows, IngestDiagnostics Diagnostics, TraceDatSummary Summary) Read(string path, bool strict = false)
         => Read(File.ReadAllBytes(path), Path.GetFileName(path), strict);
 
-    public static (List<EventRow> Rows, IngestDiagnostics Diagnostics, TraceDatSummary Summary) Read(byte[] bytes, string name, bool strict = false)
+    /// <param name="bytes">The file.</param>
+    /// <param name="name">Its name in messages.</param>
+    /// <param name="strict">Damage throws instead of being reported.</param>
+    /// <param name="readAhead">Compressed chunks read on the read-ahead thread (the default) or on the caller's.</param>
+    public static (List<EventRow> Rows, IngestDiagnostics Diagnostics, TraceDatSummary Summary) Read(byte[] bytes, string name, bool strict = false, bool readAhead = true)
     {
         var sink = new CollectingSink();
         var diagnostics = new IngestDiagnostics { Strict = strict };
         using var stream = new MemoryStream(bytes, writable: false);
-        var summary = new TraceDatReader().ReadDetailed(stream, name, sink, diagnostics);
+        var summary = new TraceDatReader { ReadAhead = readAhead }.ReadDetailed(stream, name, sink, diagnostics);
         return (sink.Rows, diagnostics, summary);
+    }
+
+    /// <summary>Reads a trace.dat's rows into <paramref name="sink"/> (its exceptions propagate).</summary>
+    public static TraceDatSummary ReadInto(byte[] bytes, string name, IEventSink sink)
+    {
+        using var stream = new MemoryStream(bytes, writable: false);
+        return new TraceDatReader().ReadDetailed(stream, name, sink, new IngestDiagnostics());
     }
 }
 
