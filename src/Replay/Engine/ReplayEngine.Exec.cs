@@ -1027,6 +1027,25 @@ public sealed partial class ReplayEngine
         return true;
     }
 
+    /// <summary>
+    /// For explore's feasibility analysis: an IPI that waits for each CPU it reaches to have interrupts enabled is an
+    /// exclusive, momentary acquisition of that CPU's "irq" lock, whose shared holds are IRQ-off sections.
+    /// </summary>
+    private void ReportIpiWaits(TaskState task, in Op op, Func<CpuState, bool> reaches)
+    {
+        if (Acquisitions is null)
+        {
+            return;
+        }
+        foreach (var cpu in Cpus)
+        {
+            if (cpu.Id != op.Cpu && reaches(cpu))
+            {
+                Acquisitions.Add((task.Tid, "irq:" + cpu.Id.ToString(System.Globalization.CultureInfo.InvariantCulture), true, false));
+            }
+        }
+    }
+
     private bool IpiSync(TaskState task, in Op op)
     {
         foreach (var cpu in Cpus)
@@ -1037,6 +1056,7 @@ public sealed partial class ReplayEngine
                 return false;
             }
         }
+        ReportIpiWaits(task, op, _ => true);
         long now = Begin(task, op);
         foreach (var cpu in Cpus)
         {
@@ -1460,6 +1480,7 @@ public sealed partial class ReplayEngine
                     return false;
                 }
             }
+            ReportIpiWaits(task, op, cpu => IsFlushTarget(cpu, mm.Id, tables));
         }
         long now = Begin(task, op);
         ulong flushLen = op.Len == 0 ? 4096 : op.Len;
@@ -1547,6 +1568,7 @@ public sealed partial class ReplayEngine
                     return false;
                 }
             }
+            ReportIpiWaits(task, op, cpu => task.BatchMask.Contains(cpu.Id));
         }
         long now = Begin(task, op);
         if (_arch == Arch.X86)

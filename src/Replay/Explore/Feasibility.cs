@@ -60,6 +60,7 @@ internal static class Feasibility
         var sections = new Dictionary<string, List<Section>>(StringComparer.Ordinal);
         var executed = Enumerable.Repeat(-1, n).ToArray();
         var held = new List<(string Lock, bool Write)>();
+        var irqDepth = new int[n];
         var tidToTask = new Dictionary<int, int>();
         for (int t = 0; t < n; t++)
         {
@@ -388,12 +389,35 @@ internal static class Feasibility
                 engine.HeldLocks(trace.Tasks[q].Tid, held);
                 foreach (var name in open[q].Keys.ToArray())
                 {
-                    if (!held.Exists(h => h.Lock == name))
+                    // IRQ-off sections are closed by their irq_enable (below), not by the engine's held locks.
+                    if (!name.StartsWith("irq:", StringComparison.Ordinal) && !held.Exists(h => h.Lock == name))
                     {
                         var section = open[q][name];
                         AddSection(sections, name, new Section(q, section.Acquire, executed[q], section.Write, section.Try, section.Order));
                         open[q].Remove(name);
                     }
+                }
+            }
+            // An IRQ-off section is a shared hold of its CPU's "irq" lock, and an IPI that waits for that CPU to enable
+            // interrupts (a TLB shootdown, a batched flush, an ipi_sync) an exclusive, momentary one (the engine reports
+            // it as an acquisition): rule 7 then orders an IRQ-off section that needs the IPI's sender past the IPI
+            // after it, which taken the other way round leaves the sender parked on the section and the section
+            // waiting on the sender.
+            if (op.Kind == OpKind.IrqDisable)
+            {
+                string name = "irq:" + op.Cpu.ToString(System.Globalization.CultureInfo.InvariantCulture);
+                if (!open[p].ContainsKey(name))
+                {
+                    open[p][name] = (l, false, false, acquisitions++);
+                }
+                irqDepth[p]++;
+            }
+            else if (op.Kind == OpKind.IrqEnable && irqDepth[p] > 0 && --irqDepth[p] == 0)
+            {
+                string name = "irq:" + op.Cpu.ToString(System.Globalization.CultureInfo.InvariantCulture);
+                if (open[p].Remove(name, out var section))
+                {
+                    AddSection(sections, name, new Section(p, section.Acquire, l, section.Write, section.Try, section.Order));
                 }
             }
 

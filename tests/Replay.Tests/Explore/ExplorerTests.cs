@@ -217,9 +217,7 @@ public class ExplorerTests
     [InlineData(6UL, 100)]
     [InlineData(7UL, 100)]
     [InlineData(8UL, 100)]
-    // Seed 9 is left out since stateful pruning: within 300 schedules the search now reaches 2 deadlocked ones (a
-    // task parked in a TLB-shootdown IPI to a CPU whose IRQ-off section needs, through other needs, that task's later
-    // op). The IPI's wait on IRQ-off sections is not yet a lock section of rule 7 (docs/exploration.md, "Random workloads").
+    [InlineData(9UL, 100)]
     [InlineData(10UL, 100)]
     [InlineData(7UL, 1000)]
     [InlineData(8UL, 1000)]
@@ -289,6 +287,7 @@ public class ExplorerTests
     [InlineData(2UL)]
     [InlineData(6UL)]
     [InlineData(7UL)]
+    [InlineData(9UL)]
     public void Pct_RandomWorkloadWithPreemptions_NoOpIsRefused(ulong seed)
     {
         // Seed 2: mm 3's exit frees its PMD table 15 and thread 103's pte_alloc takes id 15 again; the
@@ -299,7 +298,9 @@ public class ExplorerTests
         // the per-VMA lock hand-over is kept (the lookup under it is not an op of the trace). Seed 7: thread 109's
         // move_ptes allocates its spare table 24, whose previous life (freed by 112 with free=rcu) ends at a grace
         // period; run before it, the id was still taken: 147 of 300 runs infeasible. Rule 1: a move step's spare is
-        // an allocation too.
+        // an allocation too. Seed 9: 119 of 300 runs deadlocked, a task parked in a TLB-shootdown IPI to a CPU whose
+        // IRQ-off section needed, through other needs, that task's later op. Rule 7: an IPI's wait is an exclusive hold
+        // of the IRQ-off sections of the CPUs it reaches.
         var trace = RandomWorkloadTrace(seed, ops: 1000);
 
         var result = new Explorer(trace, KernelProfile.Parse("latest"), Arch.X86,
