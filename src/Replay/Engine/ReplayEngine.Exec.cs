@@ -1028,23 +1028,12 @@ public sealed partial class ReplayEngine
     }
 
     /// <summary>
-    /// For explore's feasibility analysis: an IPI that waits for each CPU it reaches to have interrupts enabled is an
-    /// exclusive, momentary acquisition of that CPU's "irq" lock, whose shared holds are IRQ-off sections.
+    /// For explore's feasibility analysis (only while <see cref="Acquisitions"/> is set): an IPI that waits for a CPU it
+    /// reaches to have interrupts enabled is an exclusive, momentary acquisition of that CPU's "irq" lock, whose shared
+    /// holds are IRQ-off sections. Called without closures so that replay's flushes allocate nothing for it.
     /// </summary>
-    private void ReportIpiWaits(TaskState task, in Op op, Func<CpuState, bool> reaches)
-    {
-        if (Acquisitions is null)
-        {
-            return;
-        }
-        foreach (var cpu in Cpus)
-        {
-            if (cpu.Id != op.Cpu && reaches(cpu))
-            {
-                Acquisitions.Add((task.Tid, "irq:" + cpu.Id.ToString(System.Globalization.CultureInfo.InvariantCulture), true, false));
-            }
-        }
-    }
+    private void ReportIpiWait(TaskState task, CpuState cpu) =>
+        Acquisitions!.Add((task.Tid, "irq:" + cpu.Id.ToString(System.Globalization.CultureInfo.InvariantCulture), true, false));
 
     private bool IpiSync(TaskState task, in Op op)
     {
@@ -1056,7 +1045,16 @@ public sealed partial class ReplayEngine
                 return false;
             }
         }
-        ReportIpiWaits(task, op, _ => true);
+        if (Acquisitions is not null)
+        {
+            foreach (var cpu in Cpus)
+            {
+                if (cpu.Id != op.Cpu)
+                {
+                    ReportIpiWait(task, cpu);
+                }
+            }
+        }
         long now = Begin(task, op);
         foreach (var cpu in Cpus)
         {
@@ -1480,7 +1478,16 @@ public sealed partial class ReplayEngine
                     return false;
                 }
             }
-            ReportIpiWaits(task, op, cpu => IsFlushTarget(cpu, mm.Id, tables));
+            if (Acquisitions is not null)
+            {
+                foreach (var cpu in Cpus)
+                {
+                    if (cpu.Id != op.Cpu && IsFlushTarget(cpu, mm.Id, tables))
+                    {
+                        ReportIpiWait(task, cpu);
+                    }
+                }
+            }
         }
         long now = Begin(task, op);
         ulong flushLen = op.Len == 0 ? 4096 : op.Len;
@@ -1568,7 +1575,16 @@ public sealed partial class ReplayEngine
                     return false;
                 }
             }
-            ReportIpiWaits(task, op, cpu => task.BatchMask.Contains(cpu.Id));
+            if (Acquisitions is not null)
+            {
+                foreach (var cpu in Cpus)
+                {
+                    if (cpu.Id != op.Cpu && task.BatchMask.Contains(cpu.Id))
+                    {
+                        ReportIpiWait(task, cpu);
+                    }
+                }
+            }
         }
         long now = Begin(task, op);
         if (_arch == Arch.X86)

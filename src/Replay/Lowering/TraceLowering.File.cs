@@ -40,23 +40,14 @@ public sealed partial class TraceLowering
                     ino = arg.Value;
                     break;
                 case "index":
-                    index = ParseNumber(arg.Value);
+                    index = OpSpec.TryParseNumber(arg.Value, out ulong pages) ? pages : null;
                     break;
                 case "ofs":
-                    index = ParseNumber(arg.Value) is { } bytes ? bytes >> 12 : null;
+                    index = OpSpec.TryParseNumber(arg.Value, out ulong bytes) ? bytes >> 12 : null;
                     break;
             }
         }
         return ino is null || index is not { } i ? null : (dev ?? "", ino, i);
-    }
-
-    /// <summary>A field value as a trace prints it: <c>0x</c>-hex or decimal.</summary>
-    private static ulong? ParseNumber(string value)
-    {
-        var span = value.AsSpan();
-        bool hex = span.StartsWith("0x", StringComparison.OrdinalIgnoreCase);
-        return ulong.TryParse(hex ? span[2..] : span, hex ? System.Globalization.NumberStyles.AllowHexSpecifier : System.Globalization.NumberStyles.None,
-            System.Globalization.CultureInfo.InvariantCulture, out ulong n) ? n : null;
     }
 
     /// <summary>The folio order of an add or delete (the typed <c>order</c> column; absent before 6.x kernels: one page).</summary>
