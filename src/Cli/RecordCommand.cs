@@ -4,7 +4,7 @@ using Pipeline.Ingest.Live;
 
 namespace Pipeline.Cli;
 
-/// <summary><c>mmtrace record -o DATASET [--events mm|LIST] [--buffer-kb N] -- CMD ARGS…</c>.</summary>
+/// <summary><c>mmtrace record -o DATASET [--events mm|LIST] [--buffer-kb N] [--system-wide] -- CMD ARGS…</c>.</summary>
 internal static class RecordCommand
 {
     public static Command Create(Option<bool> verbose)
@@ -17,7 +17,7 @@ internal static class RecordCommand
         };
         var bufferKb = new Option<int>("--buffer-kb")
         {
-            Description = "Per-CPU ring-buffer size in KiB (events beyond it are lost and counted).",
+            Description = "Per-CPU ring-buffer size in KiB. The buffers are drained to disk while the command runs, so this only has to hold a burst; events that overflow it are lost and counted.",
             DefaultValueFactory = _ => 16384,
         };
         bufferKb.Validators.Add(result =>
@@ -27,14 +27,18 @@ internal static class RecordCommand
                 result.AddError("--buffer-kb must be between 4 and 4194304.");
             }
         });
+        var systemWide = new Option<bool>("--system-wide")
+        {
+            Description = "Record the syscall and user page-fault events of every process, not only of the command and the processes and threads it starts (the other events are always machine-wide).",
+        };
         var command = new Argument<string[]>("COMMAND")
         {
             Description = "The command to run while recording (after '--').",
             Arity = ArgumentArity.OneOrMore,
         };
-        var record = new Command("record", "Record a command's mm events in a private tracefs instance and ingest them (needs root and tracefs).")
+        var record = new Command("record", "Record a command's mm events in private tracefs instances and ingest them (needs root and tracefs). The buffers are drained to disk while the command runs; syscalls and user page faults are recorded for the command and its descendants only, unless --system-wide.")
         {
-            output, events, bufferKb, command,
+            output, events, bufferKb, systemWide, command,
         };
         record.SetAction(parse => CommandRunner.Run(parse, verbose, cancellationToken =>
         {
@@ -45,9 +49,17 @@ internal static class RecordCommand
                 Command = parse.GetValue(command)!,
                 Events = eventList,
                 BufferSizeKb = parse.GetValue(bufferKb),
+                SystemWide = parse.GetValue(systemWide),
             }, Console.Error, cancellationToken);
             Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"wrote {parse.GetValue(output)}: {result.Events:N0} events, {result.LostEvents:N0} lost, {result.EnabledEvents.Count} events enabled; command exited with {result.CommandExitCode}"));
+            foreach (var instance in result.Instances.Where(i => i.Lost > 0 || parse.GetValue(verbose)))
+            {
+                // Which buffer overflowed and where: a larger --buffer-kb helps the CPUs that lost events.
+                Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"  {instance.Role} instance ({instance.Events.Count} events): {instance.Lost:N0} lost; ") + string.Join(", ", instance.Stats.Select(c =>
+                        string.Create(CultureInfo.InvariantCulture, $"cpu{c.Cpu} overrun {c.Overrun}, commit overrun {c.CommitOverrun}, dropped {c.DroppedEvents}, read {c.ReadEvents}"))));
+            }
             if (result.Truncated is not null)
             {
                 Console.Error.WriteLine($"warning: {result.Truncated}");

@@ -16,23 +16,51 @@ public sealed record RecordOptions
     /// <summary>A list of <c>system:event</c> names or globs; the entry "mm" stands for <see cref="MmEventSet.All"/>.</summary>
     public IReadOnlyList<string> Events { get; init; } = ["mm"];
 
-    /// <summary>Per-CPU ring buffer size.</summary>
+    /// <summary>Per-CPU ring buffer size (of each instance).</summary>
     public int BufferSizeKb { get; init; } = 16384;
+
+    /// <summary>
+    /// Record the per-process events (<see cref="MmEventSet.IsPerProcess"/>: syscalls, user page faults) of every process,
+    /// not only of the command and its descendants.
+    /// </summary>
+    public bool SystemWide { get; init; }
 }
 
 /// <summary>What a recording produced.</summary>
+/// <param name="CommandExitCode">The command's exit code.</param>
+/// <param name="Events">Events written to the dataset.</param>
+/// <param name="LostEvents">Events the kernel lost (overwritten or dropped before they were read).</param>
+/// <param name="EnabledEvents">Every event enabled, in either instance.</param>
+/// <param name="MissingEvents">Entries of the mm set this kernel lacks.</param>
+/// <param name="Truncated">Damage that ended a CPU stream, or null.</param>
+/// <param name="Instances">Each instance's role, events and per-CPU stats.</param>
 public sealed record RecordResult(
     int CommandExitCode,
     long Events,
     long LostEvents,
     IReadOnlyList<string> EnabledEvents,
     IReadOnlyList<string> MissingEvents,
-    string? Truncated);
+    string? Truncated,
+    IReadOnlyList<RecordedInstance> Instances);
+
+/// <summary>One tracefs instance of a recording.</summary>
+/// <param name="Role">"machine-wide", or "command" (filtered to the command's process tree).</param>
+/// <param name="Events">Its enabled events.</param>
+/// <param name="Stats">Its per-CPU stats, read after tracing stopped and the buffers were drained.</param>
+public sealed record RecordedInstance(string Role, IReadOnlyList<string> Events, IReadOnlyList<TraceCpuStats> Stats)
+{
+    /// <summary>Events this instance lost (overrun, commit overrun, dropped) over all CPUs.</summary>
+    public long Lost => Stats.Sum(s => s.Lost);
+}
 
 /// <summary>
-/// Records a command into a private tracefs instance and ingests the per-CPU raw buffers directly (the
-/// trace.dat page reader over <c>trace_pipe_raw</c>), so nothing goes through text. The instance is removed on
-/// success, error and Ctrl-C.
+/// Records a command and ingests the per-CPU raw buffers directly (the trace.dat page reader over
+/// <c>trace_pipe_raw</c>), so nothing goes through text. Per-CPU readers drain the buffers to disk while the command
+/// runs (<see cref="TraceFsStreaming"/>), so the ring buffer only absorbs bursts. Unless
+/// <see cref="RecordOptions.SystemWide"/>, the events only the command's own tasks fire in their own context
+/// (<see cref="MmEventSet.IsPerProcess"/>) go to a second instance filtered to the command's process tree
+/// (<c>set_event_pid</c> + <c>options/event-fork</c>), set before the command's first syscall; the two instances share
+/// the clock and their streams are merged by timestamp. The instances are removed on success, error and Ctrl-C.
 /// </summary>
 public static class LiveRecorder
 {
@@ -49,6 +77,7 @@ public static class LiveRecorder
         {
             throw new IOException($"Cannot record: {reason}");
         }
+        string executable = ResolveExecutable(options.Command[0]);
         var root = TraceFsInstance.FindOrMountTraceFs();
         // "mm" may stand alone or lead a list (what coverage's record lines ask for: mm plus the events a race needs):
         // entries of the mm set this kernel lacks are skipped with a note, explicit entries must exist.
@@ -64,32 +93,57 @@ public static class LiveRecorder
         {
             log?.WriteLine($"record: this kernel has no event {name}; recording without it");
         }
+        var (resolved, unknown) = TraceFsInstance.ResolveEvents(root, present);
+        if (unknown.Count > 0)
+        {
+            // As TraceFsInstance.Create words it, before anything is created.
+            using var probe = TraceFsInstance.Create(present, new TraceFsOptions { BufferSizeKb = 4 });
+        }
+        var perProcess = options.SystemWide ? [] : resolved.Where(MmEventSet.IsPerProcess).ToList();
+        var machineWide = resolved.Except(perProcess, StringComparer.Ordinal).ToList();
 
         using var dataset = DatasetWriter.Create(options.Output);
         using var trace = dataset.BeginTrace();
         var capture = Path.Combine(dataset.TemporaryDirectory, ".capture");
+        var instanceOptions = new TraceFsOptions { BufferSizeKb = options.BufferSizeKb };
         int exitCode;
-        IReadOnlyList<string> enabled;
-        TraceFsCapture files;
-        using (var instance = TraceFsInstance.Create(present, new TraceFsOptions { BufferSizeKb = options.BufferSizeKb }))
+        var raw = new List<RawCpuCapturePath>();
+        var instances = new List<RecordedInstance>();
+        TraceFsMetadata metadata;
         {
-            enabled = instance.EnabledEvents;
-            instance.Start();
-            exitCode = RunCommand(options.Command, cancellationToken);
-            instance.Stop();
+            using var wide = machineWide.Count > 0 ? TraceFsInstance.Create(machineWide, instanceOptions) : null;
+            using var command = perProcess.Count > 0 ? TraceFsInstance.Create(perProcess, instanceOptions) : null;
+            using var wideStream = wide?.StartStreaming(Path.Combine(capture, "machine-wide"));
+            using var commandStream = command?.StartStreaming(Path.Combine(capture, "command"));
+            wide?.Start();
+            exitCode = RunCommand(executable, options.Command, command, cancellationToken);
+            wide?.Stop();
+            command?.Stop();
             cancellationToken.ThrowIfCancellationRequested();
-            files = instance.Capture(capture);
+            foreach (var (instance, stream, role) in new[] { (wide, wideStream, "machine-wide"), (command, commandStream, "command") })
+            {
+                if (instance is null)
+                {
+                    continue;
+                }
+                var paths = stream!.Finish();
+                instances.Add(new RecordedInstance(role, instance.EnabledEvents, instance.ReadStats()));
+                raw.AddRange(paths.Select((path, cpu) => new RawCpuCapturePath(cpu, path, role)));
+            }
+            metadata = (wide ?? command)!.SaveMetadata(capture, resolved);
         }
 
         var diagnostics = new IngestDiagnostics();
-        var formats = TraceEventFormats.FromDirectory(Path.GetDirectoryName(files.HeaderPagePath)!);
-        var streams = files.RawCpuPaths.Select((path, cpu) => new RawCpuCapture(cpu, File.OpenRead(path), Path.GetFileName(path))).ToList();
+        var formats = TraceEventFormats.FromDirectory(Path.GetDirectoryName(metadata.HeaderPagePath)!);
+        // Both instances' CPU streams in one merge: ties of a timestamp go to the lower CPU, then the machine-wide
+        // instance (listed first), so the order is deterministic.
+        var streams = raw.Select(r => new RawCpuCapture(r.Cpu, File.OpenRead(r.Path), $"{r.Role} {Path.GetFileName(r.Path)}")).ToList();
         try
         {
             var reader = new RawPagesReader(formats, new RawPagesOptions
             {
-                SavedCmdlines = File.ReadAllText(files.SavedCmdlinesPath),
-                SavedTgids = files.SavedTgidsPath is { } tgids ? File.ReadAllText(tgids) : null,
+                SavedCmdlines = File.ReadAllText(metadata.SavedCmdlinesPath),
+                SavedTgids = metadata.SavedTgidsPath is { } tgids ? File.ReadAllText(tgids) : null,
                 Clock = "local",
                 KernelRelease = File.ReadAllText("/proc/sys/kernel/osrelease").Trim(),
             });
@@ -99,21 +153,55 @@ public static class LiveRecorder
         {
             streams.ForEach(s => s.Data.Dispose());
         }
-        // Events the ring buffer overwrote before we read it show in the per-CPU stats, not in the pages.
-        long overrun = files.Stats.Sum(s => s.Lost);
+        // Events the ring buffer overwrote before we read them show in the per-CPU stats (and as missed-events flags of
+        // the pages after them, which the reader counted): the larger of the two counts.
+        long overrun = instances.Sum(i => i.Lost);
         diagnostics.LostEvents = Math.Max(diagnostics.LostEvents, overrun);
-        diagnostics.CpuCount ??= files.Stats.Count;
+        diagnostics.CpuCount ??= instances.Count == 0 ? 0 : instances.Max(i => i.Stats.Count);
         diagnostics.Clock ??= "local";
         Directory.Delete(capture, recursive: true);
 
         DatasetMeta meta = trace.Complete(diagnostics, []);
         dataset.Commit();
-        return new RecordResult(exitCode, meta.Events, diagnostics.LostEvents, enabled, missing, diagnostics.Truncated);
+        return new RecordResult(exitCode, meta.Events, diagnostics.LostEvents, resolved, missing, diagnostics.Truncated, instances);
     }
 
-    private static int RunCommand(IReadOnlyList<string> command, CancellationToken cancellationToken)
+    private sealed record RawCpuCapturePath(int Cpu, string Path, string Role);
+
+    /// <summary>The command's executable as <c>execvp</c> would find it; an IOException naming it when there is none.</summary>
+    private static string ResolveExecutable(string name)
     {
-        var start = new ProcessStartInfo(command[0]) { UseShellExecute = false };
+        if (name.Contains('/', StringComparison.Ordinal))
+        {
+            return File.Exists(name) ? name : throw new IOException($"Could not start '{name}': no such file.");
+        }
+        foreach (var directory in (Environment.GetEnvironmentVariable("PATH") ?? "/usr/local/bin:/usr/bin:/bin").Split(':', StringSplitOptions.RemoveEmptyEntries))
+        {
+            string candidate = Path.Combine(directory, name);
+            if (File.Exists(candidate) && (OperatingSystem.IsWindows() || (File.GetUnixFileMode(candidate) & (UnixFileMode.UserExecute | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute)) != 0))
+            {
+                return candidate;
+            }
+        }
+        throw new IOException($"Could not start '{name}': not found on PATH.");
+    }
+
+    /// <summary>
+    /// Runs the command. With a per-process instance the command starts stopped (<c>sh -c 'kill -STOP $$; exec "$@"'</c>):
+    /// once it is stopped its pid goes into the instance's filter (event-fork adds its children as they fork), tracing
+    /// starts, and SIGCONT lets it exec the command, so no syscall of the command runs before the filter holds it.
+    /// </summary>
+    private static int RunCommand(string executable, IReadOnlyList<string> command, TraceFsInstance? filtered, CancellationToken cancellationToken)
+    {
+        var start = filtered is null ? new ProcessStartInfo(executable) : new ProcessStartInfo("/bin/sh");
+        start.UseShellExecute = false;
+        if (filtered is not null)
+        {
+            start.ArgumentList.Add("-c");
+            start.ArgumentList.Add("kill -STOP $$; exec \"$@\"");
+            start.ArgumentList.Add(command[0]);
+            start.ArgumentList.Add(executable);
+        }
         foreach (var argument in command.Skip(1))
         {
             start.ArgumentList.Add(argument);
@@ -140,8 +228,66 @@ public static class LiveRecorder
             }
         }))
         {
-            process.WaitForExit();
-            return process.ExitCode;
+            try
+            {
+                if (filtered is not null)
+                {
+                    WaitUntilStopped(process, cancellationToken);
+                    filtered.SetEventPidFilter([process.Id], followForks: true);
+                    filtered.Start();
+                    if (Libc.Kill(process.Id, Libc.SigCont) != 0)
+                    {
+                        int errno = System.Runtime.InteropServices.Marshal.GetLastPInvokeError();
+                        throw new IOException($"Could not resume the command (pid {process.Id}): {Libc.ErrorText(errno)}.");
+                    }
+                }
+                process.WaitForExit();
+                return process.ExitCode;
+            }
+            catch
+            {
+                if (!process.HasExited)
+                {
+                    process.Kill(entireProcessTree: true);
+                    process.WaitForExit();
+                }
+                throw;
+            }
+        }
+    }
+
+    /// <summary>Waits until the wrapper shell has stopped itself (state T in <c>/proc/PID/stat</c>).</summary>
+    private static void WaitUntilStopped(Process process, CancellationToken cancellationToken)
+    {
+        string stat = $"/proc/{process.Id}/stat";
+        var waited = Stopwatch.StartNew();
+        while (true)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            if (process.HasExited)
+            {
+                throw new IOException($"The command's wrapper shell (/bin/sh, pid {process.Id}) exited with {process.ExitCode} before the command started.");
+            }
+            try
+            {
+                string text = File.ReadAllText(stat);
+                // "PID (COMM) STATE ...": the comm may hold spaces and parentheses, the state follows the last ')'.
+                int close = text.LastIndexOf(')');
+                if (close > 0 && close + 2 < text.Length && text[close + 2] == 'T')
+                {
+                    return;
+                }
+            }
+            catch (IOException)
+            {
+                // Gone between the checks: HasExited says so next time round.
+            }
+            // A busy machine may take a while to schedule the new shell; the bound only stops a wrapper that never stops.
+            if (waited.Elapsed > TimeSpan.FromMinutes(1))
+            {
+                throw new IOException($"The command's wrapper shell (pid {process.Id}) did not stop itself within a minute.");
+            }
+            Thread.Sleep(1);
         }
     }
 }

@@ -68,4 +68,23 @@ public static class MmEventSet
         }
         return (present, missing);
     }
+
+    /// <summary>
+    /// Whether <paramref name="systemAndName"/> (<c>system:name</c>) only ever fires in the context of the task it is
+    /// about, so that a recording of a command needs it only from the command's own tasks: the syscall tracepoints
+    /// (<c>syscalls:*</c>, <c>raw_syscalls:*</c>: a task's own system calls; kernel threads make none) and
+    /// <c>exceptions:page_fault_user</c> (a fault taken in user mode is the faulting task's own). Everything else can
+    /// fire in another context for the command's mm and stays machine-wide: TLB flushes and IPIs from other CPUs,
+    /// page frees, RSS counters, the mmap lock and THP events from khugepaged, reclaim, compaction and migration from
+    /// kswapd and other allocators, <c>exceptions:page_fault_kernel</c> from kernel threads working on a borrowed mm
+    /// (io_uring workers, vhost), <c>mmap:exit_mmap</c> from whoever drops the last reference, and the scheduler's
+    /// process events (a fork is reported by the parent, which may be the recorder itself).
+    /// </summary>
+    public static bool IsPerProcess(string systemAndName)
+    {
+        ArgumentNullException.ThrowIfNull(systemAndName);
+        return systemAndName.StartsWith("syscalls:", StringComparison.Ordinal)
+            || systemAndName.StartsWith("raw_syscalls:", StringComparison.Ordinal)
+            || systemAndName == "exceptions:page_fault_user";
+    }
 }

@@ -24,6 +24,7 @@ public sealed class TraceFsInstance : IDisposable
 
     private readonly Lock _removeLock = new();
     private bool _removed;
+    private TraceFsStreaming? _streaming;
 
     private TraceFsInstance(string root, string name, IReadOnlyList<string> enabled, IReadOnlyList<string> missing)
     {
@@ -181,7 +182,7 @@ public sealed class TraceFsInstance : IDisposable
     /// <paramref name="destination"/>, without blocking once it is empty. Consumes the events.
     /// </summary>
     /// <returns>Bytes copied.</returns>
-    public unsafe long CopyCpuRaw(int cpu, Stream destination)
+    public long CopyCpuRaw(int cpu, Stream destination)
     {
         ArgumentNullException.ThrowIfNull(destination);
         string path = InstanceFile($"per_cpu/cpu{cpu.ToString(CultureInfo.InvariantCulture)}/trace_pipe_raw");
@@ -195,36 +196,7 @@ public sealed class TraceFsInstance : IDisposable
         {
             // The buffer holds at most buffer_size_kb per CPU; the bound stops a runaway reader if tracing is still on.
             long limit = ((long)ReadBufferSizeKb() * 1024 * 2) + (1 << 20);
-            var buffer = new byte[1 << 16];
-            long total = 0;
-            while (total < limit)
-            {
-                nint n;
-                fixed (byte* p = buffer)
-                {
-                    n = Libc.Read(fd, p, (nuint)buffer.Length);
-                }
-                if (n < 0)
-                {
-                    int errno = System.Runtime.InteropServices.Marshal.GetLastPInvokeError();
-                    if (errno == Libc.EIntr)
-                    {
-                        continue;
-                    }
-                    if (errno == Libc.EAgain)
-                    {
-                        break;
-                    }
-                    throw new IOException($"Reading {path} failed after {total} bytes: {Libc.ErrorText(errno)}.");
-                }
-                if (n == 0)
-                {
-                    break;
-                }
-                destination.Write(buffer, 0, (int)n);
-                total += n;
-            }
-            return total;
+            return TraceFsStreaming.DrainPipe(fd, new byte[1 << 16], destination, limit, path);
         }
         finally
         {
@@ -281,6 +253,7 @@ public sealed class TraceFsInstance : IDisposable
     /// files and the format of every enabled event under <c>formats/</c> (<c>header_page</c>, <c>header_event</c>,
     /// <c>system/name.format</c>: the layout <c>TraceEventFormats.FromDirectory</c> reads), <c>saved_cmdlines</c>,
     /// <c>saved_tgids</c>, then <c>cpuN.raw</c> (last, because reading the raw pipes consumes the buffer).
+    /// Everything must fit in the ring buffer; to record for longer, see <see cref="StartStreaming"/>.
     /// </summary>
     public TraceFsCapture Capture(string directory)
     {
@@ -291,13 +264,36 @@ public sealed class TraceFsInstance : IDisposable
         var stats = ReadStats();
         File.WriteAllLines(System.IO.Path.Combine(directory, "stats.txt"),
             stats.Select(s => string.Create(CultureInfo.InvariantCulture, $"cpu{s.Cpu} entries={s.Entries} overrun={s.Overrun} commit_overrun={s.CommitOverrun} bytes={s.Bytes} dropped={s.DroppedEvents} read={s.ReadEvents}")));
+        var metadata = SaveMetadata(directory, EnabledEvents);
+        var raw = new List<string>();
+        for (int cpu = 0; cpu < stats.Count; cpu++)
+        {
+            string path = System.IO.Path.Combine(directory, string.Create(CultureInfo.InvariantCulture, $"cpu{cpu}.raw"));
+            using (var file = File.Create(path))
+            {
+                CopyCpuRaw(cpu, file);
+            }
+            raw.Add(path);
+        }
+        return new TraceFsCapture(directory, text, raw, metadata.HeaderPagePath, metadata.HeaderEventPath, metadata.FormatPaths,
+            metadata.SavedCmdlinesPath, metadata.SavedTgidsPath, stats);
+    }
+
+    /// <summary>
+    /// Writes what reading raw pages needs besides the pages into <paramref name="directory"/>: header files and the
+    /// format of each of <paramref name="events"/> under <c>formats/</c> (the layout <c>TraceEventFormats.FromDirectory</c>
+    /// reads), <c>saved_cmdlines</c> and <c>saved_tgids</c> (top-level files, shared by all instances).
+    /// </summary>
+    public TraceFsMetadata SaveMetadata(string directory, IEnumerable<string> events)
+    {
+        ArgumentNullException.ThrowIfNull(events);
         Directory.CreateDirectory(System.IO.Path.Combine(directory, "formats"));
         string headerPage = System.IO.Path.Combine(directory, "formats", "header_page");
         File.WriteAllText(headerPage, ReadHeaderPage());
         string headerEvent = System.IO.Path.Combine(directory, "formats", "header_event");
         File.WriteAllText(headerEvent, ReadHeaderEvent());
         var formats = new SortedDictionary<string, string>(StringComparer.Ordinal);
-        foreach (var evt in EnabledEvents)
+        foreach (var evt in events)
         {
             var (system, name) = Split(evt);
             string path = System.IO.Path.Combine(directory, "formats", system, name + ".format");
@@ -313,17 +309,38 @@ public sealed class TraceFsInstance : IDisposable
             tgids = System.IO.Path.Combine(directory, "saved_tgids");
             File.WriteAllText(tgids, tgidText);
         }
-        var raw = new List<string>();
-        for (int cpu = 0; cpu < stats.Count; cpu++)
+        return new TraceFsMetadata(headerPage, headerEvent, formats, cmdlines, tgids);
+    }
+
+    /// <summary>
+    /// Starts draining every CPU's <c>trace_pipe_raw</c> into <c>cpuN.raw</c> under <paramref name="directory"/> while
+    /// the instance records (see <see cref="TraceFsStreaming"/>); the readers are woken when a CPU's buffer is
+    /// <paramref name="wakePercent"/> percent full (<c>buffer_percent</c>, where the kernel has it) or every
+    /// <see cref="TraceFsStreaming.PollIntervalMs"/> ms. Disposing the instance aborts the readers first.
+    /// </summary>
+    public TraceFsStreaming StartStreaming(string directory, int wakePercent = 10)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(wakePercent, 1);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(wakePercent, 100);
+        if (File.Exists(InstanceFile("buffer_percent")))
         {
-            string path = System.IO.Path.Combine(directory, string.Create(CultureInfo.InvariantCulture, $"cpu{cpu}.raw"));
-            using (var file = File.Create(path))
-            {
-                CopyCpuRaw(cpu, file);
-            }
-            raw.Add(path);
+            // The kernel's default (50) leaves only half the buffer for the burst that arrives while a woken reader
+            // waits for a CPU; the recorder's readers are cheap to wake.
+            WriteControl("buffer_percent", wakePercent.ToString(CultureInfo.InvariantCulture));
         }
-        return new TraceFsCapture(directory, text, raw, headerPage, headerEvent, formats, cmdlines, tgids, stats);
+        lock (_removeLock)
+        {
+            if (_removed)
+            {
+                throw new InvalidOperationException($"Instance {Path} was removed.");
+            }
+            if (_streaming is not null)
+            {
+                throw new InvalidOperationException($"Instance {Path} is already streaming.");
+            }
+            _streaming = TraceFsStreaming.Start(this, directory);
+            return _streaming;
+        }
     }
 
     /// <summary>Stops recording and removes the instance directory. Safe to call more than once.</summary>
@@ -337,6 +354,8 @@ public sealed class TraceFsInstance : IDisposable
                 return;
             }
             s_live.TryRemove(this, out _);
+            // tracefs refuses to remove an instance while a reader has one of its pipes open.
+            _streaming?.Abort();
             if (!Directory.Exists(Path))
             {
                 _removed = true;

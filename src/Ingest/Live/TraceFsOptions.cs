@@ -56,3 +56,16 @@ public sealed record TraceFsCapture(
     string SavedCmdlinesPath,
     string? SavedTgidsPath,
     IReadOnlyList<TraceCpuStats> Stats);
+
+/// <summary>Where <see cref="TraceFsInstance.SaveMetadata"/> put what reading raw pages needs besides the pages.</summary>
+/// <param name="HeaderPagePath"><c>events/header_page</c>.</param>
+/// <param name="HeaderEventPath"><c>events/header_event</c>.</param>
+/// <param name="FormatPaths">Format file of every saved event, keyed by <c>system:name</c>.</param>
+/// <param name="SavedCmdlinesPath">Top-level <c>saved_cmdlines</c>.</param>
+/// <param name="SavedTgidsPath">Top-level <c>saved_tgids</c>, null when the kernel has none.</param>
+public sealed record TraceFsMetadata(
+    string HeaderPagePath,
+    string HeaderEventPath,
+    IReadOnlyDictionary<string, string> FormatPaths,
+    string SavedCmdlinesPath,
+    string? SavedTgidsPath);
