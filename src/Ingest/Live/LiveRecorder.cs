@@ -115,8 +115,7 @@ public static class LiveRecorder
             using var command = perProcess.Count > 0 ? TraceFsInstance.Create(perProcess, instanceOptions) : null;
             using var wideStream = wide?.StartStreaming(Path.Combine(capture, "machine-wide"));
             using var commandStream = command?.StartStreaming(Path.Combine(capture, "command"));
-            wide?.Start();
-            exitCode = RunCommand(executable, options.Command, command, cancellationToken);
+            exitCode = RunCommand(executable, options.Command, wide, command, cancellationToken);
             wide?.Stop();
             command?.Stop();
             cancellationToken.ThrowIfCancellationRequested();
@@ -188,11 +187,18 @@ public static class LiveRecorder
 
     /// <summary>
     /// Runs the command. With a per-process instance the command starts stopped (<c>sh -c 'kill -STOP $$; exec "$@"'</c>):
-    /// once it is stopped its pid goes into the instance's filter (event-fork adds its children as they fork), tracing
-    /// starts, and SIGCONT lets it exec the command, so no syscall of the command runs before the filter holds it.
+    /// once it is stopped its pid goes into the instance's filter (event-fork adds its children as they fork), both
+    /// instances start, and SIGCONT lets it exec the command, so no syscall of the command runs before the filter holds
+    /// it. The machine-wide instance starts then too, not before: the wrapper's own start (the recorder's fork, the exec
+    /// of /bin/sh, whose syscall the filter could not see yet) would otherwise be in the trace as an exec the lowering
+    /// cannot place; the trace begins with the stopped wrapper and the command's exec is recorded whole.
     /// </summary>
-    private static int RunCommand(string executable, IReadOnlyList<string> command, TraceFsInstance? filtered, CancellationToken cancellationToken)
+    private static int RunCommand(string executable, IReadOnlyList<string> command, TraceFsInstance? wide, TraceFsInstance? filtered, CancellationToken cancellationToken)
     {
+        if (filtered is null)
+        {
+            wide?.Start();
+        }
         var start = filtered is null ? new ProcessStartInfo(executable) : new ProcessStartInfo("/bin/sh");
         start.UseShellExecute = false;
         if (filtered is not null)
@@ -234,6 +240,7 @@ public static class LiveRecorder
                 {
                     WaitUntilStopped(process, cancellationToken);
                     filtered.SetEventPidFilter([process.Id], followForks: true);
+                    wide?.Start();
                     filtered.Start();
                     if (Libc.Kill(process.Id, Libc.SigCont) != 0)
                     {

@@ -71,20 +71,25 @@ public static class MmEventSet
 
     /// <summary>
     /// Whether <paramref name="systemAndName"/> (<c>system:name</c>) only ever fires in the context of the task it is
-    /// about, so that a recording of a command needs it only from the command's own tasks: the syscall tracepoints
-    /// (<c>syscalls:*</c>, <c>raw_syscalls:*</c>: a task's own system calls; kernel threads make none) and
-    /// <c>exceptions:page_fault_user</c> (a fault taken in user mode is the faulting task's own). Everything else can
-    /// fire in another context for the command's mm and stays machine-wide: TLB flushes and IPIs from other CPUs,
-    /// page frees, RSS counters, the mmap lock and THP events from khugepaged, reclaim, compaction and migration from
-    /// kswapd and other allocators, <c>exceptions:page_fault_kernel</c> from kernel threads working on a borrowed mm
-    /// (io_uring workers, vhost), <c>mmap:exit_mmap</c> from whoever drops the last reference, and the scheduler's
-    /// process events (a fork is reported by the parent, which may be the recorder itself).
+    /// about, and is lowered only together with other such events, so that a recording of a command needs it only
+    /// from the command's own tasks: the syscall tracepoints (<c>syscalls:*</c>, <c>raw_syscalls:*</c>: a task's own
+    /// system calls; kernel threads make none), <c>exceptions:page_fault_user</c> (a fault taken in user mode is the
+    /// faulting task's own) and <c>sched:sched_process_exec</c> (fired by the exec'ing task; the lowering places an
+    /// exec from its execve entry and the new image's first stack fault, both per-process, and without them an exec of
+    /// another process would only be an undecided exec stack shift, R5 partial, in a process nobody recorded; the
+    /// lowering follows an exec it did not see by the new mm pointer the process locks next).
+    /// Everything else can fire in another context for the command's mm and stays machine-wide: TLB flushes and IPIs
+    /// from other CPUs, page frees, RSS counters, the mmap lock and THP events from khugepaged, reclaim, compaction and
+    /// migration from kswapd and other allocators, <c>exceptions:page_fault_kernel</c> from kernel threads working on a
+    /// borrowed mm (io_uring workers, vhost), <c>mmap:exit_mmap</c> from whoever drops the last reference, context
+    /// switches, and fork and exit (a fork is reported by the parent, which may be the recorder itself; exits let the
+    /// lowering retire the pids of other processes whose frees it sees).
     /// </summary>
     public static bool IsPerProcess(string systemAndName)
     {
         ArgumentNullException.ThrowIfNull(systemAndName);
         return systemAndName.StartsWith("syscalls:", StringComparison.Ordinal)
             || systemAndName.StartsWith("raw_syscalls:", StringComparison.Ordinal)
-            || systemAndName == "exceptions:page_fault_user";
+            || systemAndName is "exceptions:page_fault_user" or "sched:sched_process_exec";
     }
 }
