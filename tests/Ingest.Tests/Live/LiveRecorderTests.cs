@@ -1,0 +1,191 @@
+using System.Diagnostics;
+using System.Globalization;
+using Pipeline.Ingest.Live;
+using Pipeline.Storage;
+using Pipeline.Storage.DuckDb;
+
+namespace Pipeline.Ingest.Tests.Live;
+
+/// <summary>
+/// <c>mmtrace record</c> end to end: a recording longer than its ring buffer loses nothing (the buffers are drained
+/// while the command runs), the per-process events are the command tree's only (another process's syscall storm is
+/// not in the dataset, unless system-wide), and no instance survives a recording, a failure or a cancellation.
+/// </summary>
+[Collection(LiveCollection.Name)]
+public sealed class LiveRecorderTests : IDisposable
+{
+    private const string ReadWrite = "syscalls:sys_enter_read,syscalls:sys_enter_write";
+    private readonly string _directory = Path.Combine(Path.GetTempPath(), "mmtrace-recorder-" + Guid.NewGuid().ToString("N"));
+
+    public LiveRecorderTests() => Directory.CreateDirectory(_directory);
+
+    public void Dispose() => Directory.Delete(_directory, recursive: true);
+
+    [LiveFact]
+    public void Record_LongerThanItsBuffer_LosesNoEvents()
+    {
+        // 2,000,000 syscall events (about 80 MB of ring buffer) through 2 MiB per CPU: read only at the end, the buffer
+        // kept its last 2 MiB and lost the rest. The writer runs at nice 19 so that on a busy machine the recorder's
+        // readers (nice 0) get a CPU before it fills a buffer.
+        const int Bytes = 1_000_000;
+        string output = Path.Combine(_directory, "ds");
+
+        var result = LiveRecorder.Record(new RecordOptions
+        {
+            Output = output,
+            Command = ["nice", "-n", "19", "dd", "if=/dev/zero", "of=/dev/null", "bs=1", "count=" + Bytes.ToString(CultureInfo.InvariantCulture), "status=none"],
+            Events = ReadWrite.Split(','),
+            BufferSizeKb = 2048,
+        });
+
+        Assert.Equal(0, result.CommandExitCode);
+        Assert.Equal(0, result.LostEvents);
+        Assert.All(result.Instances, i => Assert.Equal(0, i.Lost));
+        var perPid = OneByteReadsAndWrites(output);
+        var dd = Assert.Single(perPid);
+        Assert.Equal((Bytes, Bytes), dd.Value);
+        TraceFsInstanceTests.AssertNoInstanceOfThisProcess();
+    }
+
+    [LiveFact]
+    public void Record_AnotherProcessesSyscallStorm_IsNotInTheDatasetButTheCommandTreesSyscallsAre()
+    {
+        using var storm = StartStorm();
+        try
+        {
+            // The command forks two dd children (one in the background): event-fork follows them.
+            string command = "dd if=/dev/zero of=/dev/null bs=1 count=3000 status=none & dd if=/dev/zero of=/dev/null bs=1 count=2000 status=none; wait";
+            string filtered = Path.Combine(_directory, "filtered");
+            var result = LiveRecorder.Record(new RecordOptions { Output = filtered, Command = ["/bin/sh", "-c", command], Events = ReadWrite.Split(','), BufferSizeKb = 4096 });
+            string wide = Path.Combine(_directory, "wide");
+            var wideResult = LiveRecorder.Record(new RecordOptions
+            {
+                Output = wide, Command = ["/bin/sh", "-c", command], Events = ReadWrite.Split(','), BufferSizeKb = 4096, SystemWide = true,
+            });
+
+            Assert.False(storm.HasExited, "the storm ran through both recordings");
+            Assert.Equal(0, result.CommandExitCode);
+            Assert.Equal(["command"], result.Instances.Select(i => i.Role));
+            var commandTree = OneByteReadsAndWrites(filtered);
+            Assert.DoesNotContain(storm.Id, commandTree.Keys);
+            Assert.Equal([(2000, 2000), (3000, 3000)], commandTree.Values.Order());
+            Assert.All(commandTree.Keys, pid => Assert.True(pid > 0));
+            // The same command recorded system-wide: the storm is there (so it was running, and the filter kept it out).
+            Assert.Equal(["machine-wide"], wideResult.Instances.Select(i => i.Role));
+            var everyone = OneByteReadsAndWrites(wide);
+            Assert.Contains(storm.Id, everyone.Keys);
+            Assert.Equal([(2000, 2000), (3000, 3000)], everyone.Where(p => p.Key != storm.Id).Select(p => p.Value).Order());
+        }
+        finally
+        {
+            storm.Kill();
+            storm.WaitForExit();
+        }
+        TraceFsInstanceTests.AssertNoInstanceOfThisProcess();
+    }
+
+    [LiveFact]
+    public void Record_CommandNotFound_ThrowsNamingItAndLeavesNothing()
+    {
+        string output = Path.Combine(_directory, "missing");
+
+        var ex = Assert.Throws<IOException>(() => LiveRecorder.Record(new RecordOptions { Output = output, Command = ["mmtrace-no-such-command"], Events = ReadWrite.Split(',') }));
+
+        Assert.Contains("'mmtrace-no-such-command'", ex.Message, StringComparison.Ordinal);
+        Assert.False(Directory.Exists(output));
+        TraceFsInstanceTests.AssertNoInstanceOfThisProcess();
+    }
+
+    [LiveFact]
+    public void Record_CancelledWhileStreaming_RemovesBothInstancesAndWritesNoDataset()
+    {
+        string output = Path.Combine(_directory, "cancelled");
+        using var cancellation = new CancellationTokenSource();
+        var recording = Task.Run(() => LiveRecorder.Record(new RecordOptions
+        {
+            Output = output, Command = ["/bin/sleep", "600"], Events = ["tlb:tlb_flush", "syscalls:sys_enter_nanosleep", "syscalls:sys_enter_clock_nanosleep"], BufferSizeKb = 64,
+        }, cancellationToken: cancellation.Token));
+        string instances = Path.Combine(TraceFsInstance.FindOrMountTraceFs(), "instances");
+        string pattern = string.Create(CultureInfo.InvariantCulture, $"{TraceFsInstance.NamePrefix}{Environment.ProcessId}-*");
+        // Both instances exist and the command runs (its pid filter is set once it stopped itself): wait for that, bounded.
+        for (int i = 0; i < 3000 && !(Directory.GetDirectories(instances, pattern).Length == 2 && SleepRunning()); i++)
+        {
+            Thread.Sleep(20);
+        }
+        Assert.Equal(2, Directory.GetDirectories(instances, pattern).Length);
+
+        cancellation.Cancel();
+
+        Assert.ThrowsAny<OperationCanceledException>(() => recording.GetAwaiter().GetResult());
+        Assert.False(Directory.Exists(output));
+        TraceFsInstanceTests.AssertNoInstanceOfThisProcess();
+    }
+
+    /// <summary>Whether a "sleep 600" child of this process runs (not stopped): the recorder resumed it.</summary>
+    private static bool SleepRunning()
+    {
+        foreach (var dir in Directory.EnumerateDirectories("/proc"))
+        {
+            try
+            {
+                string stat = File.ReadAllText(Path.Combine(dir, "stat"));
+                int close = stat.LastIndexOf(')');
+                var fields = stat[(close + 2)..].Split(' ');
+                if (stat.Contains("(sleep)", StringComparison.Ordinal) && fields[1] == Environment.ProcessId.ToString(CultureInfo.InvariantCulture) && fields[0] != "T")
+                {
+                    return true;
+                }
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                // Gone meanwhile.
+            }
+        }
+        return false;
+    }
+
+    private static Process StartStorm()
+    {
+        var start = new ProcessStartInfo("dd") { UseShellExecute = false, RedirectStandardError = true };
+        foreach (var argument in new[] { "if=/dev/zero", "of=/dev/null", "bs=1", "status=none" })
+        {
+            start.ArgumentList.Add(argument);
+        }
+        var storm = Process.Start(start)!;
+        // Running (not just forked) before the recording starts: wait until it has done some syscalls.
+        for (int i = 0; i < 500 && ReadSyscalls(storm.Id) < 1000; i++)
+        {
+            Thread.Sleep(10);
+        }
+        return storm;
+    }
+
+    private static long ReadSyscalls(int pid)
+    {
+        try
+        {
+            var line = File.ReadLines($"/proc/{pid}/io").FirstOrDefault(l => l.StartsWith("syscr:", StringComparison.Ordinal));
+            return line is null ? 0 : long.Parse(line.AsSpan(6).Trim(), CultureInfo.InvariantCulture);
+        }
+        catch (IOException)
+        {
+            return 0;
+        }
+    }
+
+    /// <summary>Per pid of a <c>dd</c>: its one-byte reads and writes (dd bs=1 makes exactly one of each per byte).</summary>
+    private static Dictionary<int, (long Reads, long Writes)> OneByteReadsAndWrites(string dataset)
+    {
+        using var connection = DuckDbConnection.OpenInMemory();
+        string file = DatasetFiles.SqlLiteral(Path.GetFullPath(Path.Combine(dataset, "events.parquet")));
+        var counts = new Dictionary<int, (long Reads, long Writes)>();
+        using var reader = connection.Query(
+            $"SELECT CAST(pid AS BIGINT), count(*) FILTER (WHERE event = 'syscalls:sys_enter_read'), count(*) FILTER (WHERE event = 'syscalls:sys_enter_write') " +
+            $"FROM read_parquet({file}) WHERE comm = 'dd' AND json_extract_string(args, '$.count') = '0x00000001' GROUP BY pid");
+        while (reader.Read())
+        {
+            counts[(int)reader.GetInt64(0)] = (reader.GetInt64(1), reader.GetInt64(2));
+        }
+        return counts;
+    }
+}
