@@ -17,7 +17,7 @@ internal static class RecordCommand
         };
         var bufferKb = new Option<int>("--buffer-kb")
         {
-            Description = "Per-CPU ring-buffer size in KiB. The buffers are drained to disk while the command runs, so this only has to hold a burst; events that overflow it are lost and counted.",
+            Description = "Per-CPU ring-buffer size in KiB, of each instance (machine-wide, and the command's own). The buffers are drained to disk while the command runs, so this only has to hold a burst; events that overflow it are lost and counted.",
             DefaultValueFactory = _ => 16384,
         };
         bufferKb.Validators.Add(result =>
@@ -29,14 +29,14 @@ internal static class RecordCommand
         });
         var systemWide = new Option<bool>("--system-wide")
         {
-            Description = "Record the syscall and user page-fault events of every process, not only of the command and the processes and threads it starts (the other events are always machine-wide).",
+            Description = "Record the syscall, user page-fault and exec events of every process, not only of the command and the processes and threads it starts (the other events are always machine-wide).",
         };
         var command = new Argument<string[]>("COMMAND")
         {
             Description = "The command to run while recording (after '--').",
             Arity = ArgumentArity.OneOrMore,
         };
-        var record = new Command("record", "Record a command's mm events in private tracefs instances and ingest them (needs root and tracefs). The buffers are drained to disk while the command runs; syscalls and user page faults are recorded for the command and its descendants only, unless --system-wide.")
+        var record = new Command("record", "Record a command's mm events in private tracefs instances and ingest them (needs root and tracefs). The buffers are drained to disk while the command runs; syscalls, user page faults and execs are recorded for the command and the processes and threads it starts only, unless --system-wide (docs/recording.md).")
         {
             output, events, bufferKb, systemWide, command,
         };

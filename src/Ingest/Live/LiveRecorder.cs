@@ -20,7 +20,7 @@ public sealed record RecordOptions
     public int BufferSizeKb { get; init; } = 16384;
 
     /// <summary>
-    /// Record the per-process events (<see cref="MmEventSet.IsPerProcess"/>: syscalls, user page faults) of every process,
+    /// Record the per-process events (<see cref="MmEventSet.IsPerProcess"/>: syscalls, user page faults, exec) of every process,
     /// not only of the command and its descendants.
     /// </summary>
     public bool SystemWide { get; init; }
@@ -96,8 +96,7 @@ public static class LiveRecorder
         var (resolved, unknown) = TraceFsInstance.ResolveEvents(root, present);
         if (unknown.Count > 0)
         {
-            // As TraceFsInstance.Create words it, before anything is created.
-            using var probe = TraceFsInstance.Create(present, new TraceFsOptions { BufferSizeKb = 4 });
+            throw TraceFsInstance.MissingEventsError(root, unknown, nameof(options));
         }
         var perProcess = options.SystemWide ? [] : resolved.Where(MmEventSet.IsPerProcess).ToList();
         var machineWide = resolved.Except(perProcess, StringComparer.Ordinal).ToList();

@@ -123,9 +123,7 @@ public sealed class TraceFsInstance : IDisposable
         var (enabled, missing) = ResolveEvents(root, events);
         if (missing.Count > 0 && !options.SkipMissingEvents)
         {
-            throw new ArgumentException(
-                $"Event{(missing.Count > 1 ? "s" : "")} {string.Join(", ", missing.Select(m => $"'{m}'"))} not found under {root}/events on kernel {KernelRelease()} " +
-                "(misspelt, or not built into this kernel).", nameof(events));
+            throw MissingEventsError(root, missing, nameof(events));
         }
 
         InstallExitHooks();
@@ -485,6 +483,11 @@ public sealed class TraceFsInstance : IDisposable
         // Nothing recorded during setup.
         WriteControl("trace", "");
     }
+
+    /// <summary>The error for requested events or globs that match nothing under <c>events/</c>.</summary>
+    internal static ArgumentException MissingEventsError(string root, IReadOnlyList<string> missing, string parameter) => new(
+        $"Event{(missing.Count > 1 ? "s" : "")} {string.Join(", ", missing.Select(m => $"'{m}'"))} not found under {root}/events on kernel {KernelRelease()} " +
+        "(misspelt, or not built into this kernel).", parameter);
 
     /// <summary>Expands globs against <c>events/</c>; requests matching nothing are returned as missing.</summary>
     internal static (IReadOnlyList<string> Enabled, IReadOnlyList<string> Missing) ResolveEvents(string root, IEnumerable<string> requested)
