@@ -588,6 +588,12 @@ internal sealed partial class WorkloadGenerator
     {
         var vma = PickVma(mm);
         ulong va = RandomPage(vma);
+        // Contention mode pins pages that are there (O_DIRECT into a populated buffer): a GUP-fast walk that descends
+        // into the PTE table is the walker a collapse races with (R2); a random page of a large mapping is rarely mapped.
+        for (int attempt = 0; _options.Contend && attempt < 16 && !IsMapped(mm, va); attempt++)
+        {
+            va = RandomPage(vma);
+        }
         int slot = SimMm.SlotOf(va);
         if (!CanReserve(mm.Slots[slot], 'G'))
         {
@@ -596,6 +602,9 @@ internal sealed partial class WorkloadGenerator
         Reserve(t, mm, slot, 'G');
         return AsUser(t, mm, GupFast(t, mm, mm.Slots[slot], va));
     }
+
+    private static bool IsMapped(SimMm mm, ulong va) =>
+        mm.Slots[SimMm.SlotOf(va)] is var s && (s.HugePfn != 0 || s.Pte is { } pte && pte.Pfns![PteIndex(va)] != 0);
 
     /// <summary>gup_fast: IRQs off, lockless walk, speculative reference, recheck, IRQs on, unpin later.</summary>
     private IEnumerable<bool> GupFast(SimTask t, SimMm mm, SimSlot s, ulong va)
