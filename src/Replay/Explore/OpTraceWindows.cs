@@ -46,6 +46,19 @@ public static class OpTraceWindows
     /// <summary>Windows explored per trace (the first ones in recorded order).</summary>
     public const int MaxWindows = 64;
 
+    /// <summary>Recorded ops after a window's end searched for the ends of its tasks' open critical sections.</summary>
+    public const int MaxTail = 400;
+
+    /// <summary>+1 for an op that enters a critical section (a lock, an IRQ-off or RCU section, an rmap walk), -1 for one that leaves it.</summary>
+    private static int Nesting(in Op op) => op.Kind switch
+    {
+        OpKind.MmapLock or OpKind.VmaLock or OpKind.RmapLock or OpKind.PtlLock or OpKind.PageLock or OpKind.IrqDisable
+            or OpKind.RcuLock or OpKind.TtuStart or OpKind.RetractStart => 1,
+        OpKind.MmapUnlock or OpKind.VmaUnlock or OpKind.RmapUnlock or OpKind.PtlUnlock or OpKind.PageUnlock or OpKind.IrqEnable
+            or OpKind.RcuUnlock or OpKind.TtuEnd or OpKind.RetractEnd => -1,
+        _ => 0,
+    };
+
     /// <summary>Schedules per window when no budget is given.</summary>
     public const long DefaultWindowBudget = 2_000;
 
@@ -55,7 +68,8 @@ public static class OpTraceWindows
         "R1" => op.Kind is OpKind.MremapMovePmd or OpKind.MremapMovePud or OpKind.PmdMove or OpKind.PudMove ? 0
             : op.Kind == OpKind.TtuWalk ? 1 : -1,
         "R2" => op.Kind == OpKind.CollapseFlush ? 0 : op.Kind == OpKind.EntryRead && op.Has(OpFlags.Lockless) ? 1 : -1,
-        "R3" => op.Kind == OpKind.ZapClear ? 0 : op.Kind == OpKind.TtuWalk ? 1 : -1,
+        // R3's walker is split_huge_page's checked unmap (a ttu_start that asserts its result).
+        "R3" => op.Kind == OpKind.ZapClear ? 0 : op.Kind == OpKind.TtuStart && op.Has(OpFlags.Assert) ? 1 : -1,
         "R4" => op.Kind is OpKind.TtuMlockCheck or OpKind.TtuMlockSet ? 0
             : op.Kind == OpKind.VmFlagsWrite && ((VmFlags)op.Sub & VmFlags.Locked) != 0 && !op.Has(OpFlags.Write) || op.Kind == OpKind.MmDestroy ? 1 : -1,
         "R6" => op.Kind == OpKind.RetractStart ? 0
@@ -169,12 +183,29 @@ public static class OpTraceWindows
                     tasks.Add(ops[i].Tid);
                 }
             }
+            // A cone task still inside a critical section at the window's end runs on to the end of it (at most
+            // MaxTail ops more): cut there, it would keep the lock and leave the tasks waiting for it parked, a
+            // deadlock of the window, not of the kernel.
+            var inside = new Dictionary<int, int>();
+            for (int i = 0; i <= w.End; i++)
+            {
+                inside[ops[i].Tid] = inside.GetValueOrDefault(ops[i].Tid) + Nesting(ops[i]);
+            }
             var cone = new List<Op>();
             for (int i = w.Start; i <= w.End; i++)
             {
                 if (tasks.Contains(ops[i].Tid))
                 {
                     cone.Add(ops[i]);
+                }
+            }
+            for (int i = w.End + 1; i < ops.Length && i <= w.End + MaxTail; i++)
+            {
+                int tid = ops[i].Tid;
+                if (tasks.Contains(tid) && inside.GetValueOrDefault(tid) > 0)
+                {
+                    cone.Add(ops[i]);
+                    inside[tid] += Nesting(ops[i]);
                 }
             }
             w.ConeTasks = tasks.Count;
