@@ -9,7 +9,7 @@ namespace Pipeline.Cli;
 
 /// <summary>
 /// <c>mmtrace explore DATASET... [--profile P] [--fix ±NAME]... [--arch x86|arm64] [--bound K] [--strategy dpor|pct]
-/// [--budget SCHEDULES] [--time SECONDS] [--seed S] [--emit-schedule FILE] [--shard I/N] [--format text|json]</c>.
+/// [--budget SCHEDULES] [--time SECONDS] [--seed S] [--emit-schedule FILE] [--windows] [--shard I/N] [--format text|json]</c>.
 /// </summary>
 internal static class ExploreCommand
 {
@@ -45,6 +45,10 @@ internal static class ExploreCommand
         {
             Description = "FILE: write the witness schedule with the fewest preemptions as an op trace ('mmtrace ingest' + 'mmtrace replay' reproduce it).",
         };
+        var windows = new Option<bool>("--windows")
+        {
+            Description = "Op traces: explore each window where two actors of a race meet on one mm (the cone around them, from the state the recorded prefix leaves; --budget per window, default 2000) instead of the whole trace.",
+        };
         var format = new Option<string>("--format") { Description = "Output format.", DefaultValueFactory = _ => "text" };
         format.AcceptOnlyFromAmong("text", "json");
         var shard = ShardOption.Create();
@@ -53,7 +57,7 @@ internal static class ExploreCommand
             "Explore other schedules of an op trace's per-task programs (preemption-bounded DPOR or PCT) under a kernel profile; "
             + "prints each distinct violation with its witness, writes explorations.parquet into each dataset, exits 1 on a violation.")
         {
-            datasets, profile, fixes, arch, bound, strategy, budget, time, seed, emit, shard, format,
+            datasets, profile, fixes, arch, bound, strategy, budget, time, seed, emit, windows, shard, format,
         };
         command.SetAction(parse => CommandRunner.Run(parse, verbose, cancellationToken =>
         {
@@ -85,6 +89,7 @@ internal static class ExploreCommand
                 Budget = parse.GetValue(budget),
                 Time = parse.GetValue(time) is { } s ? TimeSpan.FromSeconds(s) : null,
                 Seed = parse.GetValue(seed),
+                Windows = parse.GetValue(windows),
             };
             var share = ShardOption.Parse(parse.GetValue(shard));
             var traces = DatasetCatalog.Resolve(parse.GetValue(datasets)!);
@@ -163,6 +168,10 @@ internal static class ExploreCommand
                 o.WriteLine(string.Create(inv, $"  {r.MalformedOps:N0} op lines could not be read and are not part of the programs"));
             }
             o.WriteLine("  " + x.Coverage());
+            foreach (var line in r.OpWindows ?? [])
+            {
+                o.WriteLine("  " + line);
+            }
             if (x.InfeasibleExample is { } why)
             {
                 o.WriteLine("  first infeasible schedule: " + why);

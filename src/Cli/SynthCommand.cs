@@ -6,7 +6,7 @@ namespace Pipeline.Cli;
 
 /// <summary>
 /// <c>mmtrace synth --list</c>, <c>mmtrace synth SCENARIO -o FILE</c>,
-/// <c>mmtrace synth random --cpus N --ops M --seed S [--profile NAME] [--inject R1,R3,…] -o FILE</c>.
+/// <c>mmtrace synth random --cpus N --ops M --seed S [--profile NAME] [--inject R1,R3,…] [--contend] -o FILE</c>.
 /// </summary>
 internal static class SynthCommand
 {
@@ -30,11 +30,12 @@ internal static class SynthCommand
         };
         var format = new Option<string>("--format") { Description = "--list output: text, or json.", DefaultValueFactory = _ => "text" };
         format.AcceptOnlyFromAmong("text", "json");
+        var contend = new Option<bool>("--contend") { Description = "random: map whole aligned 2M slots and collapse more often, so PMD-moving mremaps, collapses, rmap walkers and GUP-fast meet on one mm (R1 and R2 actors for 'mmtrace explore --windows')." };
         var inject = new Option<string?>("--inject") { Description = $"random: races to inject, comma-separated ({string.Join(",", RandomWorkloadOptions.RaceIds)})." };
 
         var command = new Command("synth", "Write a race scenario, or a random workload that obeys the kernel's locking ('random'), as an op trace (ftrace text that 'mmtrace ingest' reads).")
         {
-            scenario, list, output, cpus, ops, seed, profile, inject, benign, format,
+            scenario, list, output, cpus, ops, seed, profile, inject, contend, benign, format,
         };
         command.SetAction(parse => CommandRunner.Run(parse, verbose, _ =>
         {
@@ -60,6 +61,7 @@ internal static class SynthCommand
                     Ops = parse.GetValue(ops),
                     Seed = parse.GetValue(seed),
                     Inject = RandomWorkloadOptions.ParseInject(parse.GetValue(inject)),
+                    Contend = parse.GetValue(contend),
                 }.For(KernelProfile.Parse(parse.GetValue(profile)!));
                 options.Validate();
                 long written = 0;

@@ -13,6 +13,9 @@ public sealed record DatasetExploreResult(TraceDataset Dataset, ExploreResult Re
 {
     /// <summary>For a real (lowered) trace: its exposure windows and their verdicts; null for op traces.</summary>
     public RealTraceExploreResult? Windows { get; init; }
+
+    /// <summary>For an op trace explored by windows (<see cref="ExploreOptions.Windows"/>): one line per window; null otherwise.</summary>
+    public IReadOnlyList<string>? OpWindows { get; init; }
 }
 
 /// <summary>
@@ -46,6 +49,12 @@ public static class DatasetExplore
         {
             throw new InvalidDataException(string.Create(CultureInfo.InvariantCulture,
                 $"{dataset.Directory}: no op trace (mmop_* events) to explore ({dataset.Meta.Events:N0} events of other kinds). Explore runs on op traces: 'mmtrace synth', or a lab's op trace ingested with 'mmtrace ingest'."));
+        }
+        if (options.Windows)
+        {
+            var (opWindows, sum) = OpTraceWindows.Run(trace, profile, arch, options, cancellationToken);
+            Write(dataset, sum);
+            return new DatasetExploreResult(dataset, sum, diagnostics.MalformedCount) { OpWindows = [.. OpTraceWindows.Lines(opWindows, trace)] };
         }
         if (trace.Tasks.Count > 64)
         {

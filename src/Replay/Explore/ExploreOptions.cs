@@ -36,6 +36,13 @@ public sealed record ExploreOptions
     /// <summary>Told the number of schedules run so far, at the start of each (a progress line; null: nobody asks).</summary>
     public IProgress<long>? Progress { get; init; }
 
+    /// <summary>
+    /// Explore an op trace by windows (<c>--windows</c>): each pair of a race's actors on one mm becomes a small
+    /// program explored from the state the recorded prefix leaves (<see cref="OpTraceWindows"/>); the budget applies
+    /// per window. Real traces are always explored by their exposure windows.
+    /// </summary>
+    public bool Windows { get; init; }
+
     /// <summary>PCT runs when no budget is given.</summary>
     public const long DefaultPctRuns = 1000;
 
@@ -57,6 +64,10 @@ public sealed record ExploreOptions
         if (Budget is { } budget)
         {
             text += string.Create(inv, $", budget {budget}");
+        }
+        if (Windows)
+        {
+            text += " per window";
         }
         if (Time is { } time)
         {

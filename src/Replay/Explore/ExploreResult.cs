@@ -32,8 +32,17 @@ public sealed class ExploreViolation
     /// <summary>The witness schedule: every program op in the order it was run.</summary>
     public IReadOnlyList<Op> Schedule { get; }
 
-    /// <summary>The witness schedule as an op trace: replaying its line order reproduces the finding.</summary>
-    public OpTrace ToTrace() => new(Schedule, _comms);
+    // Ops that run before the schedule, in recorded order: the prefix a window of a trace was forked after (empty
+    // for a whole-trace exploration).
+    private Op[] _prefix = [];
+
+    /// <summary>The witness schedule as an op trace (after the recorded prefix of its window, if any): replaying its
+    /// line order from an empty model reproduces the finding.</summary>
+    public OpTrace ToTrace() => new(_prefix.Length == 0 ? Schedule : [.. _prefix, .. Schedule], _comms);
+
+    /// <summary>The same violation found in a window whose start state is what <paramref name="prefix"/> leaves.</summary>
+    internal ExploreViolation WithPrefix(Op[] prefix) =>
+        new(Key, Finding, Preemptions, FoundInSchedule, [.. Schedule], _comms) { _prefix = prefix };
 
     /// <summary>The schedule as <c>tid:seq</c> pairs, one per program op (seq = the op's row id in the explored dataset).</summary>
     public string ScheduleText() =>

@@ -32,6 +32,9 @@ internal static class Feasibility
         var lives = new Dictionary<(int Kind, long Id), Life>();
         var vmas = new List<(int Mm, ulong Start, ulong End, int Task, int Local)>();
         var vmaUsers = new List<int[]>();
+        // Per mm: every op on an address inside a VMA, with its task and the count its need names (a modify that drops
+        // the address follows it).
+        var addressUses = new Dictionary<int, List<(ulong Va, int Task, int Count)>>();
         // Per VMA (index in vmas): each task's last per-VMA-lock section's release and whether it was exclusive; per
         // task, the VMA-lock sections it holds now.
         var vmaSections = new Dictionary<int, (int Release, bool Write)[]>();
@@ -213,9 +216,25 @@ internal static class Feasibility
                     }
                 }
             }
+            // A VMA that shrinks or moves (vma_modify: a partial munmap, mremap, a stack shift) no longer maps the
+            // addresses it drops: the modify follows every use by another task of such an address since it was mapped,
+            // as a removal does (an access there after the modify is a SIGSEGV, not a schedule).
+            if (op.Kind == OpKind.VmaModify && op.Mm != 0 && engine.GetMm(op.Mm) is { } modified
+                && VmaStartingAt(modified, op.Va) is { } before)
+            {
+                ulong newEnd = op.NewVa + op.Len;
+                DroppedUsers(addressUses, op.Mm, before.Start, Math.Min(before.End, op.NewVa), p, list);
+                DroppedUsers(addressUses, op.Mm, Math.Max(before.Start, newEnd), before.End, p, list);
+            }
             if (usedVma >= 0)
             {
                 vmaUsers[usedVma][p] = l + 1;
+                if (!addressUses.TryGetValue(op.Mm, out var uses))
+                {
+                    uses = [];
+                    addressUses.Add(op.Mm, uses);
+                }
+                uses.Add((op.Va, p, l + 1));
             }
             // Per-VMA lock hand-over: the lookup that a vma_lock makes (lock_vma_under_rcu: the VMA at the address, as
             // the last writer left it) is not an op of the trace, so a section that the trace shows after another
@@ -526,6 +545,11 @@ internal static class Feasibility
     {
         int n = programs.Length;
         var vec = programs.Select(p => new int[p.Length][]).ToArray();
+        var recordedAt = programs.Select(p => new int[p.Length]).ToArray();
+        for (int r = 0; r < recordedTask.Length; r++)
+        {
+            recordedAt[recordedTask[r]][recordedLocal[r]] = r;
+        }
         bool changed = true;
         while (changed)
         {
@@ -557,15 +581,54 @@ internal static class Feasibility
                     foreach (var b in list)
                     {
                         if (b.Task == a.Task || b.Order > a.Order || !(a.Write || b.Write)
-                            || b.Try || within[b.Task] <= b.Acquire
-                            || vec[a.Task][a.Acquire][b.Task] > b.Acquire)
+                            || b.Try || within[b.Task] <= b.Acquire)
                         {
                             continue;
                         }
-                        need[a.Task][a.Acquire].Add((b.Task, b.Acquire + 1));
+                        // B has got past its acquisition only once the op after it started: an op that parks on the lock
+                        // counts as run (its task's position moved on) while it waits, and A taking the lock then leaves
+                        // B parked behind A and A's section waiting on B. The next op of B ran before A's acquisition in
+                        // the recorded order when B's hold spans ops (B released before A took the lock); a hold inside
+                        // one op (a walker's PTE lock, an IPI's wait) keeps the op itself.
+                        int count = b.Acquire + 1 < programs[b.Task].Length
+                            && recordedAt[b.Task][b.Acquire + 1] < recordedAt[a.Task][a.Acquire] ? b.Acquire + 2 : b.Acquire + 1;
+                        if (vec[a.Task][a.Acquire][b.Task] >= count)
+                        {
+                            continue;
+                        }
+                        need[a.Task][a.Acquire].Add((b.Task, count));
                         changed = true;
                     }
                 }
+            }
+        }
+    }
+
+    private static Vma? VmaStartingAt(MmState mm, ulong start)
+    {
+        foreach (var vma in mm.Vmas)
+        {
+            if (vma.Start == start)
+            {
+                return vma;
+            }
+        }
+        return null;
+    }
+
+    /// <summary>Adds to <paramref name="list"/> each other task's last use of an address of mm in [start, end).</summary>
+    private static void DroppedUsers(Dictionary<int, List<(ulong Va, int Task, int Count)>> addressUses, int mm, ulong start,
+        ulong end, int task, List<(int, int)> list)
+    {
+        if (start >= end || !addressUses.TryGetValue(mm, out var uses))
+        {
+            return;
+        }
+        foreach (var (va, q, count) in uses)
+        {
+            if (q != task && va >= start && va < end)
+            {
+                list.Add((q, count));
             }
         }
     }

@@ -24,6 +24,15 @@ public sealed record RandomWorkloadOptions
     /// </summary>
     public bool PmdMoves { get; init; } = true;
 
+    /// <summary>
+    /// Contention mode (<c>synth random --contend</c>): mappings cover whole, aligned 2M slots and mremap keeps the
+    /// alignment, so mremap moves whole PTE tables and khugepaged finds slots to collapse; khugepaged runs five times
+    /// as often. The actors of R1 (a PMD move and an rmap walker) and R2 (a collapse and GUP-fast) then meet on one
+    /// mm, in turn as the kernel's exclusion lets them (docs/exploration.md, "Random workloads"); without it a
+    /// 1,000-op workload rarely holds a PMD move and never a collapse.
+    /// </summary>
+    public bool Contend { get; init; }
+
     /// <summary>Races to inject (each once), by id <c>R1</c>…<c>R6</c>.</summary>
     public IReadOnlyList<string> Inject { get; init; } = [];
 

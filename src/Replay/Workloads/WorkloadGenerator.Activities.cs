@@ -85,7 +85,7 @@ internal sealed partial class WorkloadGenerator
             case TaskKind.Kswapd:
                 return _rng.Chance(0.3) ? PlanReclaim(t) : null;
             case TaskKind.Khugepaged:
-                return _rng.Chance(0.1) ? PlanCollapse(t) : null;
+                return _rng.Chance(_options.Contend ? 0.5 : 0.1) ? PlanCollapse(t) : null;
             case TaskKind.Rcu:
                 return _rcuPending.Count > 0 && _rng.Chance(0.2) ? RcuGracePeriod(t) : null;
         }
@@ -588,6 +588,12 @@ internal sealed partial class WorkloadGenerator
     {
         var vma = PickVma(mm);
         ulong va = RandomPage(vma);
+        // Contention mode pins pages that are there (O_DIRECT into a populated buffer): a GUP-fast walk that descends
+        // into the PTE table is the walker a collapse races with (R2); a random page of a large mapping is rarely mapped.
+        for (int attempt = 0; _options.Contend && attempt < 16 && !IsMapped(mm, va); attempt++)
+        {
+            va = RandomPage(vma);
+        }
         int slot = SimMm.SlotOf(va);
         if (!CanReserve(mm.Slots[slot], 'G'))
         {
@@ -596,6 +602,9 @@ internal sealed partial class WorkloadGenerator
         Reserve(t, mm, slot, 'G');
         return AsUser(t, mm, GupFast(t, mm, mm.Slots[slot], va));
     }
+
+    private static bool IsMapped(SimMm mm, ulong va) =>
+        mm.Slots[SimMm.SlotOf(va)] is var s && (s.HugePfn != 0 || s.Pte is { } pte && pte.Pfns![PteIndex(va)] != 0);
 
     /// <summary>gup_fast: IRQs off, lockless walk, speculative reference, recheck, IRQs on, unpin later.</summary>
     private IEnumerable<bool> GupFast(SimTask t, SimMm mm, SimSlot s, ulong va)
@@ -649,9 +658,10 @@ internal sealed partial class WorkloadGenerator
                 continue;
             }
             ReserveRange(t, mm, first, k, 'X');
-            ulong off = _rng.Chance(0.6) ? 0 : (ulong)_rng.Next(512) * PageSize;
+            ulong off = _options.Contend || _rng.Chance(0.6) ? 0 : (ulong)_rng.Next(512) * PageSize;
             ulong maxPages = (((ulong)k * PmdSize) - off) / PageSize;
-            ulong len = (1 + (ulong)_rng.Next((int)maxPages)) * PageSize;
+            // Contention mode maps whole slots: PMD moves and collapses need a VMA covering an aligned 2M extent.
+            ulong len = _options.Contend ? (ulong)k * PmdSize : (1 + (ulong)_rng.Next((int)maxPages)) * PageSize;
             var flags = VmFlags.None;
             int rmap;
             if (_rng.Chance(0.2))
@@ -789,7 +799,7 @@ internal sealed partial class WorkloadGenerator
         ulong len = vma.End - vma.Start;
         ulong oldOff = vma.Start & (PmdSize - 1);
         // Mostly mutually aligned moves (NORMAL_PMD for whole 2M extents), sometimes not (move_ptes only).
-        ulong newOff = _rng.Chance(0.7) ? oldOff : (ulong)_rng.Next(512) * PageSize;
+        ulong newOff = _options.Contend || _rng.Chance(0.7) ? oldOff : (ulong)_rng.Next(512) * PageSize;
         int k = (int)((newOff + len + PmdSize - 1) / PmdSize);
         for (int attempt = 0; attempt < 8; attempt++)
         {

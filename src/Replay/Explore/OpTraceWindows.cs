@@ -1,0 +1,269 @@
+using System.Diagnostics;
+using System.Globalization;
+
+namespace Pipeline.Replay.Explore;
+
+/// <summary>One window of an op trace: two actors of a race on one mm, and the recorded ops around them.</summary>
+/// <param name="Race">The race whose actors meet (R1: a PMD/PUD move and an rmap walker; R2: a collapse and GUP-fast; …).</param>
+/// <param name="Mm">The mm both actors touch.</param>
+/// <param name="Start">Index (recorded order) of the window's first op; the ops before it are the start state.</param>
+/// <param name="End">Index of its last op.</param>
+/// <param name="Actors">The tasks of the two actor ops.</param>
+public sealed record OpTraceWindow(string Race, int Mm, int Start, int End, IReadOnlySet<int> Actors)
+{
+    /// <summary>Tasks of the cone (the actors and every task that touched the mm inside the window).</summary>
+    public int ConeTasks { get; internal set; }
+
+    /// <summary>Ops of the cone.</summary>
+    public int ConeOps { get; internal set; }
+
+    /// <summary>The window's exploration (null: not explored, see <see cref="Skipped"/>).</summary>
+    public ExploreResult? Result { get; internal set; }
+
+    /// <summary>Why the window was not explored, or null.</summary>
+    public string? Skipped { get; internal set; }
+}
+
+/// <summary>
+/// Exploration of an op trace by windows (docs/exploration.md, "Windows of op traces"), as real traces are explored
+/// by exposure windows: a whole 1,000-op workload has a schedule space whose 0-preemption round alone no budget
+/// finishes, and the race actors it holds meet only in schedules with preemptions inside one activity (an mremap's
+/// move, a collapse). So each pair of actors of a race on one mm, at most <see cref="MaxPairDistance"/> recorded
+/// ops apart, becomes a window: the recorded ops from <see cref="Margin"/> before the first actor to
+/// <see cref="Margin"/> after the second, restricted to the cone (the actors' tasks and every task touching the mm
+/// there), explored exhaustively to the bound from the state the recorded prefix leaves (the engine forked there).
+/// Feasibility is the op-trace rules over the cone. A violation's emitted schedule is the prefix in recorded order
+/// followed by the witness, so it replays from an empty model.
+/// </summary>
+public static class OpTraceWindows
+{
+    /// <summary>Largest distance (recorded ops) between two actors that form a window.</summary>
+    public const int MaxPairDistance = 300;
+
+    /// <summary>Recorded ops kept before the first actor and after the second.</summary>
+    public const int Margin = 24;
+
+    /// <summary>Windows explored per trace (the first ones in recorded order).</summary>
+    public const int MaxWindows = 64;
+
+    /// <summary>Recorded ops after a window's end searched for the ends of its tasks' open critical sections.</summary>
+    public const int MaxTail = 400;
+
+    /// <summary>+1 for an op that enters a critical section (a lock, an IRQ-off or RCU section, an rmap walk), -1 for one that leaves it.</summary>
+    private static int Nesting(in Op op) => op.Kind switch
+    {
+        OpKind.MmapLock or OpKind.VmaLock or OpKind.RmapLock or OpKind.PtlLock or OpKind.PageLock or OpKind.IrqDisable
+            or OpKind.RcuLock or OpKind.TtuStart or OpKind.RetractStart => 1,
+        OpKind.MmapUnlock or OpKind.VmaUnlock or OpKind.RmapUnlock or OpKind.PtlUnlock or OpKind.PageUnlock or OpKind.IrqEnable
+            or OpKind.RcuUnlock or OpKind.TtuEnd or OpKind.RetractEnd => -1,
+        _ => 0,
+    };
+
+    /// <summary>Schedules per window when no budget is given.</summary>
+    public const long DefaultWindowBudget = 2_000;
+
+    /// <summary>The two actor roles of each race an op trace can show, by op (role 0 or 1; -1 when the op is neither).</summary>
+    private static int Role(string race, in Op op) => race switch
+    {
+        "R1" => op.Kind is OpKind.MremapMovePmd or OpKind.MremapMovePud or OpKind.PmdMove or OpKind.PudMove ? 0
+            : op.Kind == OpKind.TtuWalk ? 1 : -1,
+        "R2" => op.Kind == OpKind.CollapseFlush ? 0 : op.Kind == OpKind.EntryRead && op.Has(OpFlags.Lockless) ? 1 : -1,
+        // R3's walker is split_huge_page's checked unmap (a ttu_start that asserts its result).
+        "R3" => op.Kind == OpKind.ZapClear ? 0 : op.Kind == OpKind.TtuStart && op.Has(OpFlags.Assert) ? 1 : -1,
+        "R4" => op.Kind is OpKind.TtuMlockCheck or OpKind.TtuMlockSet ? 0
+            : op.Kind == OpKind.VmFlagsWrite && ((VmFlags)op.Sub & VmFlags.Locked) != 0 && !op.Has(OpFlags.Write) || op.Kind == OpKind.MmDestroy ? 1 : -1,
+        "R6" => op.Kind == OpKind.RetractStart ? 0
+            : op.Kind is OpKind.MremapMovePmd or OpKind.MremapMovePud or OpKind.PmdMove or OpKind.PudMove ? 1 : -1,
+        _ => -1,
+    };
+
+    private static readonly string[] s_races = ["R1", "R2", "R3", "R4", "R6"];
+
+    /// <summary>The windows of a trace: one per pair of actors of a race on one mm, of different tasks, close enough.</summary>
+    public static List<OpTraceWindow> Find(OpTrace trace)
+    {
+        ArgumentNullException.ThrowIfNull(trace);
+        var ops = trace.Ops;
+        var windows = new List<OpTraceWindow>();
+        var seen = new HashSet<(string, int, int, int)>();
+        foreach (var race in s_races)
+        {
+            // Per mm, the recent actors of each role (index, task).
+            var recent = new Dictionary<int, List<(int Index, int Tid, int Role)>>();
+            for (int i = 0; i < ops.Length; i++)
+            {
+                int role = Role(race, ops[i]);
+                int mm = ops[i].Mm;
+                if (role < 0 || mm == 0)
+                {
+                    continue;
+                }
+                if (!recent.TryGetValue(mm, out var list))
+                {
+                    list = [];
+                    recent.Add(mm, list);
+                }
+                list.RemoveAll(a => i - a.Index > MaxPairDistance);
+                foreach (var a in list)
+                {
+                    if (a.Role != role && a.Tid != ops[i].Tid)
+                    {
+                        int start = Math.Max(0, a.Index - Margin);
+                        int end = Math.Min(ops.Length - 1, i + Margin);
+                        if (seen.Add((race, mm, start, end)))
+                        {
+                            windows.Add(new OpTraceWindow(race, mm, start, end, new HashSet<int> { a.Tid, ops[i].Tid }));
+                        }
+                    }
+                }
+                list.Add((i, ops[i].Tid, role));
+            }
+        }
+        // Windows of one race on one mm that overlap are one window (their union): the same actors would be explored twice.
+        var merged = new List<OpTraceWindow>();
+        foreach (var w in windows.OrderBy(w => w.Race, StringComparer.Ordinal).ThenBy(w => w.Mm).ThenBy(w => w.Start))
+        {
+            if (merged.Count > 0 && merged[^1] is var last && last.Race == w.Race && last.Mm == w.Mm && w.Start <= last.End
+                && Math.Max(last.End, w.End) - last.Start <= MaxPairDistance + (2 * Margin))
+            {
+                merged[^1] = last with { End = Math.Max(last.End, w.End), Actors = new HashSet<int>(last.Actors.Concat(w.Actors)) };
+            }
+            else
+            {
+                merged.Add(w);
+            }
+        }
+        return [.. merged.OrderBy(w => w.Start).ThenBy(w => w.Race, StringComparer.Ordinal).ThenBy(w => w.Mm)];
+    }
+
+    /// <summary>
+    /// Explores every window of <paramref name="trace"/> (at most <see cref="MaxWindows"/>); <see cref="ExploreOptions.Budget"/>
+    /// applies per window (default <see cref="DefaultWindowBudget"/>). Returns the windows and one result summing
+    /// them, whose violations (one per race instance, the fewest preemptions kept) replay from an empty model.
+    /// </summary>
+    public static (List<OpTraceWindow> Windows, ExploreResult Result) Run(OpTrace trace, KernelProfile profile, Arch arch,
+        ExploreOptions options, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(trace);
+        ArgumentNullException.ThrowIfNull(profile);
+        ArgumentNullException.ThrowIfNull(options);
+        var clock = Stopwatch.StartNew();
+        var windows = Find(trace);
+        var windowOptions = options with { Budget = options.Budget ?? DefaultWindowBudget };
+        var comms = trace.Tasks.ToDictionary(t => t.Tid, t => t.Comm);
+        var ops = trace.Ops.ToArray();
+        var engine = new ReplayEngine(profile, arch);
+        foreach (var task in trace.Tasks)
+        {
+            engine.NameTask(task.Tid, task.Comm);
+        }
+        int replayed = 0;
+        var runs = new List<ExploreResult>();
+        var best = new Dictionary<string, ExploreViolation>(StringComparer.Ordinal);
+        var order = new List<string>();
+        for (int k = 0; k < windows.Count; k++)
+        {
+            var w = windows[k];
+            if (k >= MaxWindows)
+            {
+                w.Skipped = string.Create(CultureInfo.InvariantCulture, $"not explored: only the first {MaxWindows} windows are");
+                continue;
+            }
+            cancellationToken.ThrowIfCancellationRequested();
+            // The model as the recorded prefix leaves it; windows are in start order, so the prefix replays once.
+            for (; replayed < w.Start; replayed++)
+            {
+                engine.Execute(ops[replayed]);
+            }
+            var tasks = new HashSet<int>(w.Actors);
+            for (int i = w.Start; i <= w.End; i++)
+            {
+                if (ops[i].Mm == w.Mm)
+                {
+                    tasks.Add(ops[i].Tid);
+                }
+            }
+            // A cone task still inside a critical section at the window's end runs on to the end of it (at most
+            // MaxTail ops more): cut there, it would keep the lock and leave the tasks waiting for it parked, a
+            // deadlock of the window, not of the kernel.
+            var inside = new Dictionary<int, int>();
+            for (int i = 0; i <= w.End; i++)
+            {
+                inside[ops[i].Tid] = inside.GetValueOrDefault(ops[i].Tid) + Nesting(ops[i]);
+            }
+            var cone = new List<Op>();
+            for (int i = w.Start; i <= w.End; i++)
+            {
+                if (tasks.Contains(ops[i].Tid))
+                {
+                    cone.Add(ops[i]);
+                }
+            }
+            for (int i = w.End + 1; i < ops.Length && i <= w.End + MaxTail; i++)
+            {
+                int tid = ops[i].Tid;
+                if (tasks.Contains(tid) && inside.GetValueOrDefault(tid) > 0)
+                {
+                    cone.Add(ops[i]);
+                    inside[tid] += Nesting(ops[i]);
+                }
+            }
+            w.ConeTasks = tasks.Count;
+            w.ConeOps = cone.Count;
+            if (tasks.Count > 64)
+            {
+                w.Skipped = string.Create(CultureInfo.InvariantCulture, $"the cone holds {tasks.Count} tasks (at most 64 are explored)");
+                continue;
+            }
+            var frozen = engine.Fork();
+            var result = new Explorer(new OpTrace(cone, comms), profile, arch, windowOptions, () => frozen.Fork(shareFrozenPages: true), []).Run(cancellationToken);
+            w.Result = result;
+            runs.Add(result);
+            foreach (var v in result.Violations)
+            {
+                var whole = v.WithPrefix(ops.AsSpan(0, w.Start).ToArray());
+                if (!best.TryGetValue(v.Key, out var known))
+                {
+                    order.Add(v.Key);
+                    best.Add(v.Key, whole);
+                }
+                else if (v.Preemptions < known.Preemptions)
+                {
+                    best[v.Key] = whole;
+                }
+            }
+        }
+        var sum = new ExploreResult(windowOptions, profile, arch, windows.Select(w => w.ConeTasks).DefaultIfEmpty(0).Max(), windows.Sum(w => w.ConeOps))
+        {
+            Schedules = runs.Sum(r => r.Schedules),
+            Complete = runs.Sum(r => r.Complete),
+            Pruned = runs.Sum(r => r.Pruned),
+            Infeasible = runs.Sum(r => r.Infeasible),
+            InfeasibleExample = runs.Select(r => r.InfeasibleExample).FirstOrDefault(x => x is not null),
+            Deadlocked = runs.Sum(r => r.Deadlocked),
+            DeadlockExample = runs.Select(r => r.DeadlockExample).FirstOrDefault(x => x is not null),
+            Refused = runs.Sum(r => r.Refused),
+            RefusedExample = runs.Select(r => r.RefusedExample).FirstOrDefault(x => x is not null),
+            DistinctTraces = runs.Sum(r => r.DistinctTraces),
+            Transitions = runs.Sum(r => r.Transitions),
+            Exhaustive = windows.Count <= MaxWindows && runs.Count == windows.Count && runs.All(r => r.Exhaustive),
+            Elapsed = clock.Elapsed,
+            Violations = [.. order.Select(key => best[key])],
+        };
+        return (windows, sum);
+    }
+
+    /// <summary>One line per window: race, mm, span, cone, and what its exploration covered.</summary>
+    public static IEnumerable<string> Lines(IEnumerable<OpTraceWindow> windows, OpTrace trace)
+    {
+        ArgumentNullException.ThrowIfNull(windows);
+        ArgumentNullException.ThrowIfNull(trace);
+        var inv = CultureInfo.InvariantCulture;
+        var ops = trace.Ops.ToArray();
+        return windows.Select((w, i) => string.Create(inv,
+            $"window {i} {w.Race} mm{w.Mm} seq {ops[w.Start].Seq}..{ops[w.End].Seq}: cone {w.ConeTasks} tasks, {w.ConeOps:N0} ops; ")
+            + (w.Result is { } r
+                ? string.Create(inv, $"{r.Schedules:N0} schedules, {r.Violations.Count} violation{(r.Violations.Count == 1 ? "" : "s")} ({string.Join(", ", r.Violations.Select(v => $"{v.Finding.Checker} {v.Finding.Race}"))}); {r.Coverage()}")
+                : w.Skipped ?? ""));
+    }
+}
