@@ -33,6 +33,13 @@ public sealed record ExploreOptions
     /// <summary>Seed of PCT's priorities and change points (DPOR is deterministic without it).</summary>
     public ulong Seed { get; init; } = 1;
 
+    /// <summary>Cap of DPOR's explored-state table (docs/exploration.md, "Stateful pruning"), in bytes: beyond it the
+    /// oldest states are forgotten, which loses pruning, never coverage. Default <see cref="DefaultStateCacheBytes"/>.</summary>
+    public long StateCacheBytes { get; init; } = DefaultStateCacheBytes;
+
+    /// <summary>256 MiB: a 1,000-op workload's search stays near half a gigabyte whatever its budget.</summary>
+    public const long DefaultStateCacheBytes = 256L << 20;
+
     /// <summary>Told the number of schedules run so far, at the start of each (a progress line; null: nobody asks).</summary>
     public IProgress<long>? Progress { get; init; }
 
