@@ -78,6 +78,17 @@ public sealed class Explorer
     private List<Deferred> _round = [];
     private int _roundNext;
     private readonly List<Frame> _pathScratch = [];
+    // Frames kept for the next round since this one started, and whether the work list outgrew its share of the cap and
+    // was dropped: the next round then starts from the empty schedule (as a restarted iterative search does).
+    private long _keptFrames;
+    private bool _restartNext;
+
+    /// <summary>What a kept frame costs (the object, its work-list entry and set slot), for the work list's share of the cap.</summary>
+    private const int KeptFrameBytes = 224;
+
+    /// <summary>Rounds that started from the empty schedule because the kept work list outgrew a quarter of
+    /// <see cref="ExploreOptions.StateCacheBytes"/> (they run the smaller bounds' schedules again; nothing is lost).</summary>
+    internal int RestartedRounds { get; private set; }
 
     /// <summary>Sleep sets (Godefroid): a task whose next op is independent of the one chosen, and whose alternative was
     /// already explored here, is not tried again below — only where that keeps the preemption bound's guarantee
@@ -99,7 +110,8 @@ public sealed class Explorer
     /// (forgetting a state loses only pruning: a run that would have stopped there goes on).</summary>
     internal long EvictedStates { get; private set; }
 
-    /// <summary>The most the explored-state table (its summaries) held at once, in bytes as <see cref="Summary.Bytes"/> counts them.</summary>
+    /// <summary>The most the explored-state table (its summaries) held between two states it recorded, in bytes as
+    /// <see cref="Summary.Bytes"/> counts them (a new state is counted, then the oldest are forgotten until it fits).</summary>
     internal long PeakStateCacheBytes { get; private set; }
 
     /// <summary>Called with each new interleaving's signature (<see cref="ExploreResult.DistinctTraces"/> counts them), the
@@ -120,6 +132,7 @@ public sealed class Explorer
     private readonly Queue<Seen> _visitedOrder = new();
     private long _cacheBytes;
     private readonly Stack<Summary> _summaryPool = new();
+    private readonly Stack<Footprint?[]> _nextPool = new();
     // The Mazurkiewicz trace of the prefix run so far (the sum, over objects, of each object's access-order hash).
     private ulong _prefixSig;
 
@@ -268,6 +281,8 @@ public sealed class Explorer
         _visited.Clear();
         _visitedOrder.Clear();
         _cacheBytes = 0;
+        _keptFrames = 0;
+        _restartNext = false;
         _caching = dpor && StateCache && _trace.Count <= MaxCachedProgramOps;
         DropFrames(0);
         if (!RunBound(result, budget, clock, dpor, resume: false, cancellationToken))
@@ -278,7 +293,7 @@ public sealed class Explorer
         {
             // Whatever is still on the path was left too.
             DropFrames(0);
-            if (_bound >= _options.Bound || _deferred.Count == 0)
+            if (_bound >= _options.Bound || (_deferred.Count == 0 && !_restartNext))
             {
                 // Done with K, or no frame was left with an alternative the bound forbade: larger bounds hold
                 // nothing more.
@@ -287,6 +302,24 @@ public sealed class Explorer
                 return;
             }
             _bound++;
+            _keptFrames = 0;
+            if (_restartNext)
+            {
+                // The kept work list was dropped (its share of the cap): this round searches from the empty schedule.
+                _restartNext = false;
+                RestartedRounds++;
+                _deferred.Clear();
+                _deferredSet.Clear();
+                _round.Clear();
+                _roundNext = 0;
+                if (!RunBound(result, budget, clock, dpor, resume: false, cancellationToken))
+                {
+                    return;
+                }
+                DropFrames(0);
+                result.CompletedBound = _bound;
+                continue;
+            }
             (_round, _deferred) = (_deferred, _round);
             _deferred.Clear();
             _deferredSet.Clear();
@@ -610,20 +643,29 @@ public sealed class Explorer
         {
             _frames[depth - 1].Below?.AddAll(below);
         }
-        if (_bound < _options.Bound)
+        if (_bound < _options.Bound && !_restartNext)
         {
             var leaf = depth > 0 ? _frames[depth - 1] : null;
-            Keep(leaf);
             _deferred.Add(new Deferred(leaf, leaf?.Task ?? -1, seen, below.Version));
+            Keep(leaf);
         }
     }
 
-    /// <summary>Marks a frame and the path to it as kept for the next round (never reused from the pool).</summary>
-    private static void Keep(Frame? frame)
+    /// <summary>Marks a frame and the path to it as kept for the next round (never reused from the pool). When the kept
+    /// frames outgrow a quarter of the cap, the work list is dropped and the next round starts from the empty schedule:
+    /// it runs the smaller bounds' schedules again (the search before the tree was kept between rounds), and loses nothing.</summary>
+    private void Keep(Frame? frame)
     {
         for (; frame is not null && !frame.Kept; frame = frame.Parent)
         {
             frame.Kept = true;
+            _keptFrames++;
+        }
+        if (_keptFrames * KeptFrameBytes > _options.StateCacheBytes / 4)
+        {
+            _deferred.Clear();
+            _deferredSet.Clear();
+            _restartNext = true;
         }
     }
 
@@ -938,7 +980,7 @@ public sealed class Explorer
                 _pendingNext.AddAll(_scratchFp);
             }
         }
-        frame.Next ??= new Footprint[_n];
+        frame.Next ??= _nextPool.Count > 0 ? _nextPool.Pop() : new Footprint[_n];
         for (ulong rest = enabled; rest != 0; rest &= rest - 1)
         {
             int t = BitOperations.TrailingZeroCount(rest);
@@ -960,12 +1002,12 @@ public sealed class Explorer
         for (int i = _frames.Count - 1; i >= from; i--)
         {
             var frame = _frames[i];
-            if (_bound < _options.Bound && (frame.Backtrack & ~frame.Done & ~frame.Sleep & frame.Enabled & ~Allowed(frame)) != 0 && _deferredSet.Add(frame))
+            if (_bound < _options.Bound && !_restartNext && (frame.Backtrack & ~frame.Done & ~frame.Sleep & frame.Enabled & ~Allowed(frame)) != 0 && _deferredSet.Add(frame))
             {
                 // Alternatives the bound forbids now: the next round starts here (the frame and the path to it are kept).
                 // In the last round there is no next one.
-                Keep(frame);
                 _deferred.Add(new Deferred(frame, -1, null, 0));
+                Keep(frame);
             }
             if (frame.Below is { } below)
             {
@@ -985,8 +1027,8 @@ public sealed class Explorer
                     _visitedOrder.Enqueue(seen);
                     _cacheBytes += seen.Bytes;
                     frame.Seen = frame.Kept ? seen : null;
-                    PeakStateCacheBytes = Math.Max(PeakStateCacheBytes, _cacheBytes);
                     Evict();
+                    PeakStateCacheBytes = Math.Max(PeakStateCacheBytes, _cacheBytes);
                 }
                 else if (frame.Seen is { Below: { } recorded } seen && ReferenceEquals(recorded, below))
                 {
@@ -994,8 +1036,8 @@ public sealed class Explorer
                     long bytes = below.Bytes;
                     _cacheBytes += bytes - seen.Bytes;
                     seen.Bytes = bytes;
-                    PeakStateCacheBytes = Math.Max(PeakStateCacheBytes, _cacheBytes);
                     Evict();
+                    PeakStateCacheBytes = Math.Max(PeakStateCacheBytes, _cacheBytes);
                 }
                 else
                 {
@@ -1004,8 +1046,14 @@ public sealed class Explorer
             }
             if (frame.Kept)
             {
-                // Kept for the next round: the footprints are recomputed if the frame becomes a choice point again.
-                frame.Next = null;
+                // Kept for the next round: the footprints are recomputed if the frame becomes a choice point again, and
+                // their objects serve the next new frame (a kept frame lives for the round; what it dropped would be
+                // old-generation garbage that only a full collection returns).
+                if (frame.Next is { } next)
+                {
+                    _nextPool.Push(next);
+                    frame.Next = null;
+                }
             }
             else
             {
