@@ -78,17 +78,18 @@ public sealed class Explorer
     private List<Deferred> _round = [];
     private int _roundNext;
     private readonly List<Frame> _pathScratch = [];
-    // Frames kept for the next round since this one started, and whether the work list outgrew its share of the cap and
-    // was dropped: the next round then starts from the empty schedule (as a restarted iterative search does).
+    // Frames kept for the next round since this one started, and whether they outgrew ExploreOptions.WorkListBytes: the
+    // round then keeps no more, finishes, and the search stops there (a next round without the whole list would miss
+    // what the dropped entries lead to).
     private long _keptFrames;
-    private bool _restartNext;
+    private bool _workListFull;
 
-    /// <summary>What a kept frame costs (the object, its work-list entry and set slot), for the work list's share of the cap.</summary>
+    /// <summary>Frames kept for the next round since the current one started.</summary>
+    internal long KeptFrames => _keptFrames;
+
+    /// <summary>What a kept frame costs (the object, its work-list entry and set slot), counted against
+    /// <see cref="ExploreOptions.WorkListBytes"/>.</summary>
     private const int KeptFrameBytes = 224;
-
-    /// <summary>Rounds that started from the empty schedule because the kept work list outgrew a quarter of
-    /// <see cref="ExploreOptions.StateCacheBytes"/> (they run the smaller bounds' schedules again; nothing is lost).</summary>
-    internal int RestartedRounds { get; private set; }
 
     /// <summary>Sleep sets (Godefroid): a task whose next op is independent of the one chosen, and whose alternative was
     /// already explored here, is not tried again below — only where that keeps the preemption bound's guarantee
@@ -282,7 +283,7 @@ public sealed class Explorer
         _visitedOrder.Clear();
         _cacheBytes = 0;
         _keptFrames = 0;
-        _restartNext = false;
+        _workListFull = false;
         _caching = dpor && StateCache && _trace.Count <= MaxCachedProgramOps;
         DropFrames(0);
         if (!RunBound(result, budget, clock, dpor, resume: false, cancellationToken))
@@ -293,7 +294,23 @@ public sealed class Explorer
         {
             // Whatever is still on the path was left too.
             DropFrames(0);
-            if (_bound >= _options.Bound || (_deferred.Count == 0 && !_restartNext))
+            if (_workListFull)
+            {
+                // Every schedule within this round's bound was covered; the next round's work list is incomplete.
+                result.CompletedBound = _bound;
+                result.Exhaustive = false;
+                result.StoppedBy = "memory";
+                foreach (var entry in _deferred)
+                {
+                    if (entry.Leaf is { } leaf)
+                    {
+                        result.PendingAlternatives += BitOperations.PopCount(leaf.Backtrack & ~leaf.Done & ~leaf.Sleep & leaf.Enabled);
+                        result.ShallowestPending = result.ShallowestPending < 0 ? leaf.Depth : Math.Min(result.ShallowestPending, leaf.Depth);
+                    }
+                }
+                return;
+            }
+            if (_bound >= _options.Bound || _deferred.Count == 0)
             {
                 // Done with K, or no frame was left with an alternative the bound forbade: larger bounds hold
                 // nothing more.
@@ -303,23 +320,6 @@ public sealed class Explorer
             }
             _bound++;
             _keptFrames = 0;
-            if (_restartNext)
-            {
-                // The kept work list was dropped (its share of the cap): this round searches from the empty schedule.
-                _restartNext = false;
-                RestartedRounds++;
-                _deferred.Clear();
-                _deferredSet.Clear();
-                _round.Clear();
-                _roundNext = 0;
-                if (!RunBound(result, budget, clock, dpor, resume: false, cancellationToken))
-                {
-                    return;
-                }
-                DropFrames(0);
-                result.CompletedBound = _bound;
-                continue;
-            }
             (_round, _deferred) = (_deferred, _round);
             _deferred.Clear();
             _deferredSet.Clear();
@@ -643,7 +643,7 @@ public sealed class Explorer
         {
             _frames[depth - 1].Below?.AddAll(below);
         }
-        if (_bound < _options.Bound && !_restartNext)
+        if (_bound < _options.Bound && !_workListFull)
         {
             var leaf = depth > 0 ? _frames[depth - 1] : null;
             _deferred.Add(new Deferred(leaf, leaf?.Task ?? -1, seen, below.Version));
@@ -652,8 +652,9 @@ public sealed class Explorer
     }
 
     /// <summary>Marks a frame and the path to it as kept for the next round (never reused from the pool). When the kept
-    /// frames outgrow a quarter of the cap, the work list is dropped and the next round starts from the empty schedule:
-    /// it runs the smaller bounds' schedules again (the search before the tree was kept between rounds), and loses nothing.</summary>
+    /// frames outgrow <see cref="ExploreOptions.WorkListBytes"/>, no more are kept: the round finishes (its bound is
+    /// covered) and the search stops there, saying so. (Restarting the next round from the empty schedule instead keeps
+    /// the violations but, measured, not every interleaving: bounded DPOR from scratch adds fewer alternatives.)</summary>
     private void Keep(Frame? frame)
     {
         for (; frame is not null && !frame.Kept; frame = frame.Parent)
@@ -661,11 +662,9 @@ public sealed class Explorer
             frame.Kept = true;
             _keptFrames++;
         }
-        if (_keptFrames * KeptFrameBytes > _options.StateCacheBytes / 4)
+        if (_keptFrames * KeptFrameBytes > _options.WorkListBytes)
         {
-            _deferred.Clear();
-            _deferredSet.Clear();
-            _restartNext = true;
+            _workListFull = true;
         }
     }
 
@@ -1002,7 +1001,7 @@ public sealed class Explorer
         for (int i = _frames.Count - 1; i >= from; i--)
         {
             var frame = _frames[i];
-            if (_bound < _options.Bound && !_restartNext && (frame.Backtrack & ~frame.Done & ~frame.Sleep & frame.Enabled & ~Allowed(frame)) != 0 && _deferredSet.Add(frame))
+            if (_bound < _options.Bound && !_workListFull && (frame.Backtrack & ~frame.Done & ~frame.Sleep & frame.Enabled & ~Allowed(frame)) != 0 && _deferredSet.Add(frame))
             {
                 // Alternatives the bound forbids now: the next round starts here (the frame and the path to it are kept).
                 // In the last round there is no next one.

@@ -28,7 +28,7 @@ public class ExplorerMemoryTests(ITestOutputHelper output)
         var result = explorer.Run();
         long held = GC.GetTotalMemory(forceFullCollection: true) - before;
         GC.KeepAlive(explorer);
-        output.WriteLine($"bound {bound}: {held >> 20} MiB held, table peak {explorer.PeakStateCacheBytes >> 20} MiB, {explorer.EvictedStates} states forgotten, {explorer.RestartedRounds} rounds restarted");
+        output.WriteLine($"bound {bound}: {held >> 20} MiB held, table peak {explorer.PeakStateCacheBytes >> 20} MiB, {explorer.EvictedStates} states forgotten, {explorer.KeptFrames} frames kept");
 
         Assert.Equal(400, result.Schedules);
         Assert.True(result.Pruned > 0, "the table prunes");
