@@ -118,46 +118,42 @@ public class ExplorerTests
     [MemberData(nameof(EveryCase))]
     public void Dpor_EveryScenario_FindsWhatNaiveEnumerationFindsWithTheSamePreemptions(string name, string profile, Arch arch)
     {
-        var benign = ScenarioLibrary.Get(name).BuildBenign();
-        var kernel = KernelProfile.Parse(profile);
-
-        var dporTraces = new HashSet<ulong>();
-        var naiveTraces = new HashSet<ulong>();
-        var dpor = new Explorer(benign, kernel, arch, new ExploreOptions { Bound = 2 }) { OnNewTrace = (t, _, _) => dporTraces.Add(t) }.Run();
-        var naive = new Explorer(benign, kernel, arch, new ExploreOptions { Bound = 2, Strategy = ExploreStrategy.Naive }) { OnNewTrace = (t, _, _) => naiveTraces.Add(t) }.Run();
-
-        Assert.Equal(naive.Violations.Select(v => (v.Key, v.Preemptions)).Order(), dpor.Violations.Select(v => (v.Key, v.Preemptions)).Order());
-        Assert.True(dpor.Schedules <= naive.Schedules, $"dpor {dpor.Schedules} schedules, naive {naive.Schedules}");
         // Equal coverage: every interleaving (Mazurkiewicz trace) a schedule within the bound reaches, DPOR reaches too.
         // Before the sleep sets' park/wake test, r1-*'s "mremap parks on migration's rmap lock" interleavings were lost.
-        Assert.Empty(naiveTraces.Except(dporTraces));
-        Assert.Equal(naiveTraces.Count, dporTraces.Count);
+        AssertFindsWhatNaiveEnumerationFinds(name, profile, arch, new ExploreOptions { Bound = 2 });
     }
 
     [SkippableTheory]
     [MemberData(nameof(EveryCase))]
     public void Dpor_TinyStateCache_ForgetsStatesAndStillFindsWhatNaiveEnumerationFinds(string name, string profile, Arch arch)
     {
-        // The explored-state table and the next round's work list share a cap (docs/exploration.md, "Stateful pruning").
-        // Forgetting a state loses only pruning: a run that would have stopped there goes on, a prefix pruned against it
-        // in an earlier round is explored again, and a dropped work list makes the next round start from the empty
-        // schedule. With a 12 KiB cap (a few states, a dozen kept frames) every scenario still reaches naive
-        // enumeration's interleavings, violations and fewest preemptions.
-        var benign = ScenarioLibrary.Get(name).BuildBenign();
-        var kernel = KernelProfile.Parse(profile);
-
-        var tinyTraces = new HashSet<ulong>();
-        var naiveTraces = new HashSet<ulong>();
-        var explorer = new Explorer(benign, kernel, arch, new ExploreOptions { Bound = 2, StateCacheBytes = 12 << 10 }) { OnNewTrace = (t, _, _) => tinyTraces.Add(t) };
-        var tiny = explorer.Run();
-        var naive = new Explorer(benign, kernel, arch, new ExploreOptions { Bound = 2, Strategy = ExploreStrategy.Naive }) { OnNewTrace = (t, _, _) => naiveTraces.Add(t) }.Run();
+        // The explored-state table has a cap (docs/exploration.md, "Memory"). Forgetting a state loses only pruning: a run
+        // that would have stopped there goes on, and a prefix pruned against it in an earlier round is explored again.
+        // With a 12 KiB table (a few states) every scenario still reaches naive enumeration's interleavings, violations
+        // and fewest preemptions.
+        var explorer = AssertFindsWhatNaiveEnumerationFinds(name, profile, arch, new ExploreOptions { Bound = 2, StateCacheBytes = 12 << 10 });
 
         Assert.True(explorer.EvictedStates > 0, "the cap is hit");
         Assert.True(explorer.PeakStateCacheBytes <= 12 << 10, $"table peaked at {explorer.PeakStateCacheBytes} bytes");
-        Assert.True(tiny.Exhaustive);
-        Assert.Equal(naive.Violations.Select(v => (v.Key, v.Preemptions)).Order(), tiny.Violations.Select(v => (v.Key, v.Preemptions)).Order());
-        Assert.Empty(naiveTraces.Except(tinyTraces));
-        Assert.Equal(naiveTraces.Count, tinyTraces.Count);
+    }
+
+    private static Explorer AssertFindsWhatNaiveEnumerationFinds(string name, string profile, Arch arch, ExploreOptions options)
+    {
+        var benign = ScenarioLibrary.Get(name).BuildBenign();
+        var kernel = KernelProfile.Parse(profile);
+
+        var dporTraces = new HashSet<ulong>();
+        var naiveTraces = new HashSet<ulong>();
+        var explorer = new Explorer(benign, kernel, arch, options) { OnNewTrace = (t, _, _) => dporTraces.Add(t) };
+        var dpor = explorer.Run();
+        var naive = new Explorer(benign, kernel, arch, new ExploreOptions { Bound = options.Bound, Strategy = ExploreStrategy.Naive }) { OnNewTrace = (t, _, _) => naiveTraces.Add(t) }.Run();
+
+        Assert.True(dpor.Exhaustive);
+        Assert.Equal(naive.Violations.Select(v => (v.Key, v.Preemptions)).Order(), dpor.Violations.Select(v => (v.Key, v.Preemptions)).Order());
+        Assert.True(dpor.Schedules <= naive.Schedules, $"dpor {dpor.Schedules} schedules, naive {naive.Schedules}");
+        Assert.Empty(naiveTraces.Except(dporTraces));
+        Assert.Equal(naiveTraces.Count, dporTraces.Count);
+        return explorer;
     }
 
     [SkippableFact]
