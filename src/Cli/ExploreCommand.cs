@@ -9,7 +9,7 @@ namespace Pipeline.Cli;
 
 /// <summary>
 /// <c>mmtrace explore DATASET... [--profile P] [--fix ±NAME]... [--arch x86|arm64] [--bound K] [--strategy dpor|pct]
-/// [--budget SCHEDULES] [--time SECONDS] [--seed S] [--emit-schedule FILE] [--windows] [--shard I/N] [--format text|json]</c>.
+/// [--budget SCHEDULES] [--time SECONDS] [--seed S] [--state-cache-mb M] [--work-list-mb M] [--emit-schedule FILE] [--windows] [--shard I/N] [--format text|json]</c>.
 /// </summary>
 internal static class ExploreCommand
 {
@@ -40,6 +40,16 @@ internal static class ExploreCommand
         strategy.AcceptOnlyFromAmong("dpor", "pct");
         var budget = new Option<long?>("--budget") { Description = "Stop after this many schedules (pct: runs; default 1000)." };
         var time = new Option<double?>("--time") { Description = "Stop after this many seconds (checked between schedules)." };
+        var stateCache = new Option<long>("--state-cache-mb")
+        {
+            Description = "dpor: memory cap of the explored-state table in MiB (beyond it the oldest states are forgotten: less pruning, same coverage).",
+            DefaultValueFactory = _ => ExploreOptions.DefaultStateCacheBytes >> 20,
+        };
+        var workList = new Option<long>("--work-list-mb")
+        {
+            Description = "dpor: memory cap in MiB of the work list kept for the next preemption bound (reached: the search stops after the current bound and says so).",
+            DefaultValueFactory = _ => ExploreOptions.DefaultWorkListBytes >> 20,
+        };
         var seed = new Option<ulong>("--seed") { Description = "Seed of pct's random priorities.", DefaultValueFactory = _ => 1 };
         var emit = new Option<string?>("--emit-schedule")
         {
@@ -57,7 +67,7 @@ internal static class ExploreCommand
             "Explore other schedules of an op trace's per-task programs (preemption-bounded DPOR or PCT) under a kernel profile; "
             + "prints each distinct violation with its witness, writes explorations.parquet into each dataset, exits 1 on a violation.")
         {
-            datasets, profile, fixes, arch, bound, strategy, budget, time, seed, emit, windows, shard, format,
+            datasets, profile, fixes, arch, bound, strategy, budget, time, seed, stateCache, workList, emit, windows, shard, format,
         };
         command.SetAction(parse => CommandRunner.Run(parse, verbose, cancellationToken =>
         {
@@ -69,6 +79,13 @@ internal static class ExploreCommand
             if (parse.GetValue(budget) is < 1)
             {
                 throw new UsageException("--budget must be at least 1.");
+            }
+            foreach (var (name, mb) in new[] { ("--state-cache-mb", parse.GetValue(stateCache)), ("--work-list-mb", parse.GetValue(workList)) })
+            {
+                if (mb is < 1 or > 1L << 30)
+                {
+                    throw new UsageException($"{name} must be a number of MiB from 1 to {1L << 30}, found {mb}.");
+                }
             }
             if (parse.GetValue(time) is { } seconds && !(seconds > 0))
             {
@@ -90,6 +107,8 @@ internal static class ExploreCommand
                 Time = parse.GetValue(time) is { } s ? TimeSpan.FromSeconds(s) : null,
                 Seed = parse.GetValue(seed),
                 Windows = parse.GetValue(windows),
+                StateCacheBytes = parse.GetValue(stateCache) << 20,
+                WorkListBytes = parse.GetValue(workList) << 20,
             };
             var share = ShardOption.Parse(parse.GetValue(shard));
             var traces = DatasetCatalog.Resolve(parse.GetValue(datasets)!);

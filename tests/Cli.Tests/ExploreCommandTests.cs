@@ -95,6 +95,31 @@ public class ExploreCommandTests
     }
 
     [SkippableFact]
+    public void Explore_MemoryCaps_AreMiBFromOneAndSmallCapsFindTheSame()
+    {
+        // docs/exploration.md, "Memory": the caps change how much is pruned or kept, not what is found
+        // (ExplorerTests.Dpor_TinyStateCache_* forces the table's cap on every scenario).
+        using var dir = new TempDir();
+        Assert.Equal(0, Mmtrace.Run("synth", "r1-pmd", "--benign", "-o", dir["t.txt"]).ExitCode);
+        Assert.Equal(0, Mmtrace.Run("ingest", dir["t.txt"], "-o", dir["ds"]).ExitCode);
+
+        var zero = Mmtrace.Run("explore", dir["ds"], "--state-cache-mb", "0");
+        Assert.Equal(2, zero.ExitCode);
+        Assert.Contains("--state-cache-mb must be a number of MiB from 1", zero.Stderr, StringComparison.Ordinal);
+        Assert.Equal(2, Mmtrace.Run("explore", dir["ds"], "--work-list-mb", "-5").ExitCode);
+
+        var small = Mmtrace.Run("explore", dir["ds"], "--profile", "v5.13", "--state-cache-mb", "1", "--work-list-mb", "1", "--format", "json");
+        var usual = Mmtrace.Run("explore", dir["ds"], "--profile", "v5.13", "--format", "json");
+        Assert.True(small.ExitCode == 1, small.ToString());
+        Assert.Equal(usual.ExitCode, small.ExitCode);
+        using var a = JsonDocument.Parse(small.Stdout);
+        using var b = JsonDocument.Parse(usual.Stdout);
+        static string Found(JsonDocument d) => string.Join(",", d.RootElement[0].GetProperty("violations").EnumerateArray()
+            .Select(v => $"{v.GetProperty("checker").GetString()}@{v.GetProperty("preemptions").GetInt32()}"));
+        Assert.Equal(Found(b), Found(a));
+    }
+
+    [SkippableFact]
     public void Explore_BadArguments_ExitTwoAndRealTraceWithoutExposuresExplainsIt()
     {
         using var dir = new TempDir();

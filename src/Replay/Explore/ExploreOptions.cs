@@ -33,6 +33,21 @@ public sealed record ExploreOptions
     /// <summary>Seed of PCT's priorities and change points (DPOR is deterministic without it).</summary>
     public ulong Seed { get; init; } = 1;
 
+    /// <summary>Cap of DPOR's explored-state table (docs/exploration.md, "Stateful pruning"), in bytes: beyond it the
+    /// oldest states are forgotten, which loses pruning, never coverage. Default <see cref="DefaultStateCacheBytes"/>.</summary>
+    public long StateCacheBytes { get; init; } = DefaultStateCacheBytes;
+
+    /// <summary>256 MiB: a 1,000-op workload's search stays near half a gigabyte whatever its budget.</summary>
+    public const long DefaultStateCacheBytes = 256L << 20;
+
+    /// <summary>Cap of DPOR's work list for the next preemption bound (the frames whose alternatives the current bound
+    /// forbade, and the paths to them), in bytes. When it is reached the current bound is finished and the search stops
+    /// there (the result says so: stopped by <c>memory</c>). Default <see cref="DefaultWorkListBytes"/>.</summary>
+    public long WorkListBytes { get; init; } = DefaultWorkListBytes;
+
+    /// <summary>256 MiB: about 1.2 million kept frames (a 1,000-op workload keeps about 115 per schedule at bound 0).</summary>
+    public const long DefaultWorkListBytes = 256L << 20;
+
     /// <summary>Told the number of schedules run so far, at the start of each (a progress line; null: nobody asks).</summary>
     public IProgress<long>? Progress { get; init; }
 

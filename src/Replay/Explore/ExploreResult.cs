@@ -124,7 +124,8 @@ public sealed class ExploreResult
     /// <summary>True when DPOR or naive search ran out of alternatives: every schedule within the bound was covered.</summary>
     public bool Exhaustive { get; internal set; }
 
-    /// <summary>Why the search stopped early (<c>budget</c>, <c>time</c>), or null.</summary>
+    /// <summary>Why the search stopped early (<c>budget</c>, <c>time</c>; <c>memory</c>: the next bound's work list
+    /// reached <see cref="ExploreOptions.WorkListBytes"/>), or null.</summary>
     public string? StoppedBy { get; internal set; }
 
     /// <summary>When stopped early: alternatives (backtrack points) still pending, and the shallowest depth holding one.</summary>
@@ -163,7 +164,7 @@ public sealed class ExploreResult
         }
         string done = CompletedBound < 0 ? "no bound fully covered" : string.Create(inv, $"every schedule within {CompletedBound} preemption{(CompletedBound == 1 ? "" : "s")} covered");
         return string.Create(inv,
-            $"stopped by --{StoppedBy} after {Schedules:N0} schedules: {done}; {PendingAlternatives:N0} alternatives within {CompletedBound + 1} preemptions left unexplored (shallowest at op {ShallowestPending + 1} of the schedule); "
+            $"stopped by {(StoppedBy == "memory" ? "the work list's memory cap (--work-list-mb)" : "--" + StoppedBy)} after {Schedules:N0} schedules: {done}; {PendingAlternatives:N0} alternatives within {CompletedBound + 1} preemptions left unexplored (shallowest at op {ShallowestPending + 1} of the schedule); "
             + $"{(Violations.Count == 0 ? "no violation in the schedules covered" : "violations below are from the schedules covered")}");
     }
 }

@@ -71,10 +71,25 @@ public sealed class Explorer
     // Frames left with alternatives beyond the current bound, with the choices that lead to each: the next round's starts.
     // A kept path whose Hit is set ends at a state pruned against an equivalent one: the next round replays it to add
     // the backtrack points of what that state's continuations grew into.
-    private List<(Frame[] Path, int[] Choices, Seen? Hit, int Version)> _deferred = [];
+    // Each entry names its last frame (the path to it follows the frames' parents, so a kept path costs no copy) and, for
+    // a pruned prefix, the choice there that led to the equivalent state.
+    private List<Deferred> _deferred = [];
     private readonly HashSet<Frame> _deferredSet = new();
-    private List<(Frame[] Path, int[] Choices, Seen? Hit, int Version)> _round = [];
+    private List<Deferred> _round = [];
     private int _roundNext;
+    private readonly List<Frame> _pathScratch = [];
+    // Frames kept for the next round since this one started, and whether they outgrew ExploreOptions.WorkListBytes: the
+    // round then keeps no more, finishes, and the search stops there (a next round without the whole list would miss
+    // what the dropped entries lead to).
+    private long _keptFrames;
+    private bool _workListFull;
+
+    /// <summary>Frames kept for the next round since the current one started.</summary>
+    internal long KeptFrames => _keptFrames;
+
+    /// <summary>What a kept frame costs (the object, its work-list entry and set slot), counted against
+    /// <see cref="ExploreOptions.WorkListBytes"/>.</summary>
+    private const int KeptFrameBytes = 224;
 
     /// <summary>Sleep sets (Godefroid): a task whose next op is independent of the one chosen, and whose alternative was
     /// already explored here, is not tried again below — only where that keeps the preemption bound's guarantee
@@ -92,9 +107,13 @@ public sealed class Explorer
     /// a thousand-op program's states are too many (random workloads) for what they would save.</summary>
     internal const int MaxCachedProgramOps = 2000;
 
-    /// <summary>At most this many (object, tasks) entries are kept over all cached states' summaries; beyond it no new
-    /// state is cached (those cached still prune), so memory stays bounded whatever the program.</summary>
-    internal const int MaxCachedEntries = 1 << 20;
+    /// <summary>Explored states whose summaries were dropped to keep the table under <see cref="ExploreOptions.StateCacheBytes"/>
+    /// (forgetting a state loses only pruning: a run that would have stopped there goes on).</summary>
+    internal long EvictedStates { get; private set; }
+
+    /// <summary>The most the explored-state table (its summaries) held between two states it recorded, in bytes as
+    /// <see cref="Summary.Bytes"/> counts them (a new state is counted, then the oldest are forgotten until it fits).</summary>
+    internal long PeakStateCacheBytes { get; private set; }
 
     /// <summary>Called with each new interleaving's signature (<see cref="ExploreResult.DistinctTraces"/> counts them), the
     /// choices of the schedule that first reached it and its preemptions: tests compare the sets two searches reach.</summary>
@@ -110,7 +129,11 @@ public sealed class Explorer
 
     private bool _caching;
     private readonly Dictionary<ulong, Seen> _visited = [];
-    private long _cachedEntries;
+    // Recorded states, oldest first: the table forgets the oldest when it is over its cap.
+    private readonly Queue<Seen> _visitedOrder = new();
+    private long _cacheBytes;
+    private readonly Stack<Summary> _summaryPool = new();
+    private readonly Stack<Footprint?[]> _nextPool = new();
     // The Mazurkiewicz trace of the prefix run so far (the sum, over objects, of each object's access-order hash).
     private ulong _prefixSig;
 
@@ -257,7 +280,10 @@ public sealed class Explorer
         _round.Clear();
         _roundNext = 0;
         _visited.Clear();
-        _cachedEntries = 0;
+        _visitedOrder.Clear();
+        _cacheBytes = 0;
+        _keptFrames = 0;
+        _workListFull = false;
         _caching = dpor && StateCache && _trace.Count <= MaxCachedProgramOps;
         DropFrames(0);
         if (!RunBound(result, budget, clock, dpor, resume: false, cancellationToken))
@@ -268,6 +294,22 @@ public sealed class Explorer
         {
             // Whatever is still on the path was left too.
             DropFrames(0);
+            if (_workListFull)
+            {
+                // Every schedule within this round's bound was covered; the next round's work list is incomplete.
+                result.CompletedBound = _bound;
+                result.Exhaustive = false;
+                result.StoppedBy = "memory";
+                foreach (var entry in _deferred)
+                {
+                    if (entry.Leaf is { } leaf)
+                    {
+                        result.PendingAlternatives += BitOperations.PopCount(leaf.Backtrack & ~leaf.Done & ~leaf.Sleep & leaf.Enabled);
+                        result.ShallowestPending = result.ShallowestPending < 0 ? leaf.Depth : Math.Min(result.ShallowestPending, leaf.Depth);
+                    }
+                }
+                return;
+            }
             if (_bound >= _options.Bound || _deferred.Count == 0)
             {
                 // Done with K, or no frame was left with an alternative the bound forbade: larger bounds hold
@@ -277,37 +319,45 @@ public sealed class Explorer
                 return;
             }
             _bound++;
+            _keptFrames = 0;
             (_round, _deferred) = (_deferred, _round);
             _deferred.Clear();
             _deferredSet.Clear();
             for (_roundNext = 0; _roundNext < _round.Count; _roundNext++)
             {
-                var (path, choices, hit, version) = _round[_roundNext];
-                if (hit is not null && hit.Below.Version == version)
+                var entry = _round[_roundNext];
+                var hit = entry.Hit;
+                if (hit?.Below is { } grown && grown.Version == entry.Version)
                 {
                     // Nothing ran below the equivalent state since this prefix was pruned against it: no new race.
                     if (_bound < _options.Bound)
                     {
-                        _deferred.Add((path, choices, hit, version));
+                        _deferred.Add(entry);
                     }
                     continue;
                 }
-                for (int d = 0; d < path.Length; d++)
-                {
-                    path[d].Task = choices[d];
-                    _frames.Add(path[d]);
-                }
+                int length = Resume(entry);
+                bool resume = true;
                 if (hit is not null)
                 {
-                    // A prefix pruned in an earlier round: the state it reached has grown continuations since (this
-                    // round's extension of the equivalent state came first in the work list); their races with this
-                    // prefix add backtrack points here, as if they had run below it.
-                    ReplayPrefix(path.Length, dpor, dpor && SleepSets);
-                    result.Transitions += path.Length;
-                    result.Rechecked++;
-                    ApplyHit(hit, path.Length);
+                    if (hit.Below is null)
+                    {
+                        // The table forgot the equivalent state (its cap): what its continuations grew into is not known,
+                        // so this prefix is explored below as if it had never been pruned.
+                        resume = false;
+                    }
+                    else
+                    {
+                        // A prefix pruned in an earlier round: the state it reached has grown continuations since (this
+                        // round's extension of the equivalent state came first in the work list); their races with this
+                        // prefix add backtrack points here, as if they had run below it.
+                        ReplayPrefix(length, dpor, dpor && SleepSets);
+                        result.Transitions += length;
+                        result.Rechecked++;
+                        ApplyHit(hit, length);
+                    }
                 }
-                if (!RunBound(result, budget, clock, dpor, resume: true, cancellationToken))
+                if (!RunBound(result, budget, clock, dpor, resume, cancellationToken))
                 {
                     return;
                 }
@@ -364,6 +414,77 @@ public sealed class Explorer
         }
     }
 
+    /// <summary>Puts a kept entry's path back on the frame stack: its frames, each with the choice that led to the next one
+    /// (a pruned prefix's last frame with the choice that led to the equivalent state). Returns the path's length.</summary>
+    private int Resume(Deferred entry)
+    {
+        _pathScratch.Clear();
+        for (var f = entry.Leaf; f is not null; f = f.Parent)
+        {
+            _pathScratch.Add(f);
+        }
+        _pathScratch.Reverse();
+        for (int d = 0; d < _pathScratch.Count; d++)
+        {
+            var frame = _pathScratch[d];
+            if (d + 1 < _pathScratch.Count)
+            {
+                frame.Task = _pathScratch[d + 1].Via;
+            }
+            else if (entry.Hit is not null)
+            {
+                frame.Task = entry.LeafTask;
+            }
+            if (_caching)
+            {
+                // A recorded state's summary grows with what runs below it in this round; another frame's starts empty
+                // (what it held was joined into its parent when it was popped).
+                frame.Below = frame.Seen?.Below ?? RentSummary();
+            }
+            _frames.Add(frame);
+        }
+        return _pathScratch.Count;
+    }
+
+    private Summary RentSummary()
+    {
+        if (_summaryPool.Count > 0)
+        {
+            return _summaryPool.Pop();
+        }
+        return new Summary();
+    }
+
+    private void ReturnSummary(Summary summary)
+    {
+        summary.Clear();
+        _summaryPool.Push(summary);
+    }
+
+    /// <summary>Keeps the explored-state table within its cap: the oldest states are forgotten first. A forgotten state
+    /// only prunes no more (a run that reaches it goes on), and a prefix pruned against it in an earlier round is explored
+    /// again in the next one instead of being replayed against what the state grew into.</summary>
+    private void Evict()
+    {
+        long cap = _options.StateCacheBytes;
+        while (_cacheBytes > cap && _visitedOrder.Count > 0)
+        {
+            var old = _visitedOrder.Dequeue();
+            if (old.Below is null)
+            {
+                continue;
+            }
+            if (_visited.TryGetValue(old.Key, out var current) && ReferenceEquals(current, old))
+            {
+                _visited.Remove(old.Key);
+            }
+            _cacheBytes -= old.Bytes;
+            // A kept frame may still hold it while on the path: it goes back to the pool when that frame is popped.
+            old.Below = null;
+            EvictedStates++;
+        }
+    }
+
     private void CountPending(ExploreResult result)
     {
         for (int d = 0; d < _frames.Count; d++)
@@ -378,12 +499,14 @@ public sealed class Explorer
         // Frames kept for this round and not reached yet.
         for (int i = _roundNext + 1; i < _round.Count; i++)
         {
-            var path = _round[i].Path;
-            var frame = path[^1];
-            result.PendingAlternatives += BitOperations.PopCount(frame.Backtrack & ~frame.Done & ~frame.Sleep & frame.Enabled);
-            if (result.ShallowestPending < 0 || path.Length - 1 < result.ShallowestPending)
+            if (_round[i].Leaf is not { } frame)
             {
-                result.ShallowestPending = path.Length - 1;
+                continue;
+            }
+            result.PendingAlternatives += BitOperations.PopCount(frame.Backtrack & ~frame.Done & ~frame.Sleep & frame.Enabled);
+            if (result.ShallowestPending < 0 || frame.Depth < result.ShallowestPending)
+            {
+                result.ShallowestPending = frame.Depth;
             }
         }
     }
@@ -487,7 +610,8 @@ public sealed class Explorer
     /// </summary>
     private void ApplyHit(Seen seen, int depth)
     {
-        foreach (var (key, access) in seen.Below.Access)
+        var below = seen.Below!;
+        foreach (var (key, access) in below.Access)
         {
             if (!_resources.TryGetValue(key, out var res))
             {
@@ -517,19 +641,30 @@ public sealed class Explorer
         }
         if (depth > 0)
         {
-            _frames[depth - 1].Below?.AddAll(seen.Below);
+            _frames[depth - 1].Below?.AddAll(below);
         }
-        if (_bound < _options.Bound)
+        if (_bound < _options.Bound && !_workListFull)
         {
-            var path = new Frame[depth];
-            var choices = new int[depth];
-            for (int d = 0; d < depth; d++)
-            {
-                path[d] = _frames[d];
-                choices[d] = _frames[d].Task;
-                _frames[d].Kept = true;
-            }
-            _deferred.Add((path, choices, seen, seen.Below.Version));
+            var leaf = depth > 0 ? _frames[depth - 1] : null;
+            _deferred.Add(new Deferred(leaf, leaf?.Task ?? -1, seen, below.Version));
+            Keep(leaf);
+        }
+    }
+
+    /// <summary>Marks a frame and the path to it as kept for the next round (never reused from the pool). When the kept
+    /// frames outgrow <see cref="ExploreOptions.WorkListBytes"/>, no more are kept: the round finishes (its bound is
+    /// covered) and the search stops there, saying so. (Restarting the next round from the empty schedule instead keeps
+    /// the violations but, measured, not every interleaving: bounded DPOR from scratch adds fewer alternatives.)</summary>
+    private void Keep(Frame? frame)
+    {
+        for (; frame is not null && !frame.Kept; frame = frame.Parent)
+        {
+            frame.Kept = true;
+            _keptFrames++;
+        }
+        if (_keptFrames * KeptFrameBytes > _options.WorkListBytes)
+        {
+            _workListFull = true;
         }
     }
 
@@ -604,8 +739,15 @@ public sealed class Explorer
             bool fresh = depth >= _frames.Count;
             if (!fresh)
             {
-                task = _frames[depth].Task;
+                var frame = _frames[depth];
+                task = frame.Task;
                 Debug.Assert((enabled & (1UL << task)) != 0, "replaying a prefix reaches the same states");
+                if (frame.HasNext && frame.Next is null && depth == _frames.Count - 1)
+                {
+                    // A kept frame gave up its footprints when it was popped; the sleep set below the choice made here
+                    // needs them, and the state is the one they were computed in.
+                    FillNextFootprints(frame, frame.Enabled);
+                }
             }
             else
             {
@@ -637,9 +779,13 @@ public sealed class Explorer
                 frame.Key = key;
                 frame.Digest = VerifyPrunes && _caching ? _engine.StateDigest() : 0;
                 frame.Round = _bound;
+                frame.Depth = depth;
+                frame.Parent = depth > 0 ? _frames[depth - 1] : null;
+                frame.Via = depth > 0 ? _frames[depth - 1].Task : -1;
+                frame.Seen = null;
                 if (_caching)
                 {
-                    frame.Below = new Summary();
+                    frame.Below = RentSummary();
                 }
                 frame.Enabled = enabled;
                 frame.Preemptions = _preemptions;
@@ -833,7 +979,7 @@ public sealed class Explorer
                 _pendingNext.AddAll(_scratchFp);
             }
         }
-        frame.Next ??= new Footprint[_n];
+        frame.Next ??= _nextPool.Count > 0 ? _nextPool.Pop() : new Footprint[_n];
         for (ulong rest = enabled; rest != 0; rest &= rest - 1)
         {
             int t = BitOperations.TrailingZeroCount(rest);
@@ -855,18 +1001,12 @@ public sealed class Explorer
         for (int i = _frames.Count - 1; i >= from; i--)
         {
             var frame = _frames[i];
-            if ((frame.Backtrack & ~frame.Done & ~frame.Sleep & frame.Enabled & ~Allowed(frame)) != 0 && _deferredSet.Add(frame))
+            if (_bound < _options.Bound && !_workListFull && (frame.Backtrack & ~frame.Done & ~frame.Sleep & frame.Enabled & ~Allowed(frame)) != 0 && _deferredSet.Add(frame))
             {
                 // Alternatives the bound forbids now: the next round starts here (the frame and the path to it are kept).
-                var path = new Frame[i + 1];
-                var choices = new int[i + 1];
-                for (int d = 0; d <= i; d++)
-                {
-                    path[d] = _frames[d];
-                    choices[d] = _frames[d].Task;
-                    _frames[d].Kept = true;
-                }
-                _deferred.Add((path, choices, null, 0));
+                // In the last round there is no next one.
+                _deferred.Add(new Deferred(frame, -1, null, 0));
+                Keep(frame);
             }
             if (frame.Below is { } below)
             {
@@ -874,19 +1014,47 @@ public sealed class Explorer
                 {
                     _frames[i - 1].Below?.AddAll(below);
                 }
-                if (frame.Round == _bound && _cachedEntries + below.Count <= MaxCachedEntries)
+                frame.Below = null;
+                if (frame.Round == _bound)
                 {
                     // Everything below this state within this round's bound has been explored: later runs that reach
                     // an equivalent state may stop there.
-                    _cachedEntries += below.Count;
-                    _visited[frame.Key] = new Seen(_bound - frame.Preemptions, frame.Sleep, below, frame.Digest);
+                    // A state recorded before under the same key stays counted (and queued) until it is forgotten:
+                    // prefixes pruned against it still hold it.
+                    var seen = new Seen(frame.Key, _bound - frame.Preemptions, frame.Sleep, below, frame.Digest) { Bytes = below.Bytes };
+                    _visited[frame.Key] = seen;
+                    _visitedOrder.Enqueue(seen);
+                    _cacheBytes += seen.Bytes;
+                    frame.Seen = frame.Kept ? seen : null;
+                    Evict();
+                    PeakStateCacheBytes = Math.Max(PeakStateCacheBytes, _cacheBytes);
                 }
-                if (!frame.Kept)
+                else if (frame.Seen is { Below: { } recorded } seen && ReferenceEquals(recorded, below))
                 {
-                    frame.Below = null;
+                    // A state recorded in an earlier round grew continuations in this one.
+                    long bytes = below.Bytes;
+                    _cacheBytes += bytes - seen.Bytes;
+                    seen.Bytes = bytes;
+                    Evict();
+                    PeakStateCacheBytes = Math.Max(PeakStateCacheBytes, _cacheBytes);
+                }
+                else
+                {
+                    ReturnSummary(below);
                 }
             }
-            if (!frame.Kept)
+            if (frame.Kept)
+            {
+                // Kept for the next round: the footprints are recomputed if the frame becomes a choice point again, and
+                // their objects serve the next new frame (a kept frame lives for the round; what it dropped would be
+                // old-generation garbage that only a full collection returns).
+                if (frame.Next is { } next)
+                {
+                    _nextPool.Push(next);
+                    frame.Next = null;
+                }
+            }
+            else
             {
                 _framePool.Push(frame);
             }
@@ -999,7 +1167,7 @@ public sealed class Explorer
         Record(task, index, resumed, dpor);
         if (_caching)
         {
-            _frames[index].Below!.Add(_fp, task);
+            _frames[index].Below?.Add(_fp, task);
         }
         return refused ? StepOutcome.Infeasible : StepOutcome.Ran;
     }
@@ -1389,6 +1557,12 @@ public sealed class Explorer
         public bool LastEnabled;
         // On the path to a frame kept for the next round: never reused.
         public bool Kept;
+        // The frame before it on the path, and the choice made there that led here (a kept path is followed back).
+        public Frame? Parent;
+        public int Via;
+        public int Depth;
+        // The state as recorded in the explored-state table (kept frames only): its summary grows in later rounds.
+        public Seen? Seen;
         // State caching: the state's key, the bound of the round that created the frame, and what ran below it.
         public ulong Key;
         public ulong Digest;
@@ -1398,7 +1572,23 @@ public sealed class Explorer
 
     /// <summary>A state whose continuations within <see cref="Remaining"/> preemptions were explored, the tasks asleep
     /// there, and what ran below it.</summary>
-    private sealed record Seen(int Remaining, ulong Sleep, Summary Below, ulong Digest);
+    private sealed class Seen(ulong key, int remaining, ulong sleep, Summary below, ulong digest)
+    {
+        public ulong Key { get; } = key;
+        public int Remaining { get; } = remaining;
+        public ulong Sleep { get; } = sleep;
+        public ulong Digest { get; } = digest;
+
+        /// <summary>What ran below; null once the table forgot the state.</summary>
+        public Summary? Below { get; set; } = below;
+
+        /// <summary>What the summary counted for when last accounted.</summary>
+        public long Bytes { get; set; }
+    }
+
+    /// <summary>An entry of the next round's work list: the frame at its end (null: the empty path), the choice there for
+    /// a pruned prefix, the state it was pruned against and that state's summary version then.</summary>
+    private readonly record struct Deferred(Frame? Leaf, int LeafTask, Seen? Hit, int Version);
 
     /// <summary>Per object, the tasks whose ops read and wrote it below a state.</summary>
     private sealed class Summary
@@ -1406,6 +1596,16 @@ public sealed class Explorer
         public readonly Dictionary<long, (ulong Readers, ulong Writers)> Access = [];
 
         public int Count => Access.Count;
+
+        /// <summary>Memory the summary holds: a dictionary entry (hash, next, key, readers, writers) and a bucket per slot
+        /// of its capacity, plus the objects.</summary>
+        public long Bytes => (Access.EnsureCapacity(0) * 40L) + 160;
+
+        public void Clear()
+        {
+            Access.Clear();
+            Version = 0;
+        }
 
         /// <summary>Changes whenever an access is added: a prefix pruned against this state needs a new look only then.</summary>
         public int Version { get; private set; }

@@ -118,20 +118,64 @@ public class ExplorerTests
     [MemberData(nameof(EveryCase))]
     public void Dpor_EveryScenario_FindsWhatNaiveEnumerationFindsWithTheSamePreemptions(string name, string profile, Arch arch)
     {
+        // Equal coverage: every interleaving (Mazurkiewicz trace) a schedule within the bound reaches, DPOR reaches too.
+        // Before the sleep sets' park/wake test, r1-*'s "mremap parks on migration's rmap lock" interleavings were lost.
+        AssertFindsWhatNaiveEnumerationFinds(name, profile, arch, new ExploreOptions { Bound = 2 });
+    }
+
+    [SkippableTheory]
+    [MemberData(nameof(EveryCase))]
+    public void Dpor_TinyStateCache_ForgetsStatesAndStillFindsWhatNaiveEnumerationFinds(string name, string profile, Arch arch)
+    {
+        // The explored-state table has a cap (docs/exploration.md, "Memory"). Forgetting a state loses only pruning: a run
+        // that would have stopped there goes on, and a prefix pruned against it in an earlier round is explored again.
+        // With a 12 KiB table (a few states) every scenario still reaches naive enumeration's interleavings, violations
+        // and fewest preemptions.
+        var explorer = AssertFindsWhatNaiveEnumerationFinds(name, profile, arch, new ExploreOptions { Bound = 2, StateCacheBytes = 12 << 10 });
+
+        Assert.True(explorer.EvictedStates > 0, "the cap is hit");
+        Assert.True(explorer.PeakStateCacheBytes <= 12 << 10, $"table peaked at {explorer.PeakStateCacheBytes} bytes");
+    }
+
+    private static Explorer AssertFindsWhatNaiveEnumerationFinds(string name, string profile, Arch arch, ExploreOptions options)
+    {
         var benign = ScenarioLibrary.Get(name).BuildBenign();
         var kernel = KernelProfile.Parse(profile);
 
         var dporTraces = new HashSet<ulong>();
         var naiveTraces = new HashSet<ulong>();
-        var dpor = new Explorer(benign, kernel, arch, new ExploreOptions { Bound = 2 }) { OnNewTrace = (t, _, _) => dporTraces.Add(t) }.Run();
-        var naive = new Explorer(benign, kernel, arch, new ExploreOptions { Bound = 2, Strategy = ExploreStrategy.Naive }) { OnNewTrace = (t, _, _) => naiveTraces.Add(t) }.Run();
+        var explorer = new Explorer(benign, kernel, arch, options) { OnNewTrace = (t, _, _) => dporTraces.Add(t) };
+        var dpor = explorer.Run();
+        var naive = new Explorer(benign, kernel, arch, new ExploreOptions { Bound = options.Bound, Strategy = ExploreStrategy.Naive }) { OnNewTrace = (t, _, _) => naiveTraces.Add(t) }.Run();
 
+        Assert.True(dpor.Exhaustive);
         Assert.Equal(naive.Violations.Select(v => (v.Key, v.Preemptions)).Order(), dpor.Violations.Select(v => (v.Key, v.Preemptions)).Order());
         Assert.True(dpor.Schedules <= naive.Schedules, $"dpor {dpor.Schedules} schedules, naive {naive.Schedules}");
-        // Equal coverage: every interleaving (Mazurkiewicz trace) a schedule within the bound reaches, DPOR reaches too.
-        // Before the sleep sets' park/wake test, r1-*'s "mremap parks on migration's rmap lock" interleavings were lost.
         Assert.Empty(naiveTraces.Except(dporTraces));
         Assert.Equal(naiveTraces.Count, dporTraces.Count);
+        return explorer;
+    }
+
+    [SkippableFact]
+    public void Dpor_WorkListOverItsCap_FinishesTheBoundAndStopsSayingSo()
+    {
+        // The frames the current bound left with alternatives are the next bound's work list; when they outgrow their
+        // cap the search finishes the bound it is in and stops, instead of running the next bound on part of the list
+        // (which would claim a coverage it does not have) or holding memory without limit.
+        var benign = ScenarioLibrary.Get("r1-pmd").BuildBenign();
+        var full = new Explorer(benign, KernelProfile.Parse("v5.13"), Arch.X86, new ExploreOptions { Bound = 2 }).Run();
+
+        var capped = new Explorer(benign, KernelProfile.Parse("v5.13"), Arch.X86, new ExploreOptions { Bound = 2, WorkListBytes = 4 << 10 }).Run();
+
+        Assert.True(full.Exhaustive);
+        Assert.False(capped.Exhaustive);
+        Assert.Equal("memory", capped.StoppedBy);
+        Assert.Equal(0, capped.CompletedBound);
+        Assert.True(capped.PendingAlternatives > 0);
+        Assert.Contains("stopped by the work list's memory cap (--work-list-mb)", capped.Coverage(), StringComparison.Ordinal);
+        Assert.Contains("every schedule within 0 preemptions covered", capped.Coverage(), StringComparison.Ordinal);
+        // What it found is what the full search finds with no preemption.
+        Assert.Equal(full.Violations.Where(v => v.Preemptions == 0).Select(v => v.Key).Order(), capped.Violations.Select(v => v.Key).Order());
     }
 
     [SkippableFact]
@@ -456,11 +500,14 @@ public class ExplorerTests
         // start, "complete" those that went to the end, "ops" every op executed, the prefixes of stopped runs included.
         var benign = ScenarioLibrary.Get(name).BuildBenign();
 
-        var dpor = new Explorer(benign, KernelProfile.Latest, Arch.X86, new ExploreOptions { Bound = 2 }).Run();
+        var explorer = new Explorer(benign, KernelProfile.Latest, Arch.X86, new ExploreOptions { Bound = 2 });
+        var dpor = explorer.Run();
         var uncached = new Explorer(benign, KernelProfile.Latest, Arch.X86, new ExploreOptions { Bound = 2 }) { StateCache = false }.Run();
         var naive = new Explorer(benign, KernelProfile.Latest, Arch.X86, new ExploreOptions { Bound = 2, Strategy = ExploreStrategy.Naive }).Run();
 
         Assert.True(dpor.Exhaustive);
+        // The default cap is far from reached on a scenario: nothing forgotten, no round restarted.
+        Assert.Equal(0, explorer.EvictedStates);
         Assert.Equal((schedules, complete, ops), (dpor.Schedules, dpor.Complete, dpor.Transitions));
         Assert.Equal((naiveSchedules, naiveOps), (naive.Schedules, naive.Transitions));
         // Runs to the end are (nearly) one per interleaving: what naive enumeration runs beyond that is the redundancy
