@@ -151,7 +151,7 @@ public sealed class PayloadParser
             }
             else
             {
-                row.AddArg(key.Name, Value(value));
+                AddArg(row, key.Name, value);
             }
         }
     }
@@ -225,7 +225,7 @@ public sealed class PayloadParser
                 payload = payload[(colon + 2)..];
             }
         }
-        row.AddArg("buf", Value(payload));
+        AddArg(row, "buf", payload);
     }
 
     private static int IndexOfKey(ReadOnlySpan<byte> payload, ReadOnlySpan<byte> key)
@@ -413,7 +413,7 @@ public sealed class PayloadParser
         {
             return;
         }
-        row.AddArg(key.Name, Value(value));
+        AddArg(row, key.Name, value);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -464,7 +464,15 @@ public sealed class PayloadParser
         }
     }
 
-    private void AddArg(EventRow row, string name, ReadOnlySpan<byte> value) => row.AddArg(name, Value(value));
+    // A plain value goes into the row's args JSON as bytes (no string made, none cached); others as a string.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void AddArg(EventRow row, string name, ReadOnlySpan<byte> value)
+    {
+        if (!row.TryAddArgUtf8(name, value))
+        {
+            row.AddArg(name, Value(value));
+        }
+    }
 
     // Hashed pointers (mm_page_* page=) are unique per event: caching them would only evict the values that repeat.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]

@@ -68,8 +68,8 @@ internal sealed class FtraceEventParser
                     return false;
                 }
                 row.Event = _events.Get("function"u8);
-                row.AddArg("ip", _strings.Get(body[..arrow]));
-                row.AddArg("parent_ip", _strings.Get(body[(arrow + 3)..]));
+                AddArg(row, "ip", body[..arrow]);
+                AddArg(row, "parent_ip", body[(arrow + 3)..]);
                 return true;
             }
         }
@@ -112,11 +112,20 @@ internal sealed class FtraceEventParser
             row.Event = _syscallExit.Get(name);
             if (!PayloadParser.TryParseSyscallReturn(row, body[(i + 4)..]))
             {
-                row.AddArg("ret", _strings.Get(body[(i + 4)..]));
+                AddArg(row, "ret", body[(i + 4)..]);
             }
             return true;
         }
         return false;
+    }
+
+    // Into the row's args JSON as bytes when plain (no string made), else as a shared string.
+    private void AddArg(EventRow row, string name, ReadOnlySpan<byte> value)
+    {
+        if (!row.TryAddArgUtf8(name, value))
+        {
+            row.AddArg(name, _strings.Get(value));
+        }
     }
 
     private static bool IsIdent(byte b) => (uint)((b | 0x20) - 'a') <= 'z' - 'a' || (uint)(b - '0') <= 9 || b == (byte)'_';
