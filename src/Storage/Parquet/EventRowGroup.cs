@@ -353,32 +353,19 @@ internal sealed partial class EventRowGroup
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public int WriteDeferredArgs(ByteBuffer output, ArgShape shape, int firstNumber)
     {
-        output.WriteByte((byte)'{');
+        // The shape's JSON around its numbers was made once (ArgShape.Segments): a row writes those bytes and prints
+        // only its numbers in between.
+        byte[][] segments = shape.Segments;
+        ArgNumberFormat[] formats = shape.NumberFormats;
         int n = firstNumber;
-        string[] keys = shape.Keys;
-        for (int i = 0; i < keys.Length; i++)
+        for (int k = 0; k < formats.Length; k++)
         {
-            if (i > 0)
-            {
-                output.WriteByte((byte)',');
-            }
-            JsonArgs.WriteString(output, keys[i]);
-            output.WriteByte((byte)':');
-            if (shape.Texts[i] is string text)
-            {
-                JsonArgs.WriteString(output, text);
-            }
-            else
-            {
-                ArgNumberFormat format = shape.Formats[i]!;
-                Span<byte> span = output.GetSpan(format.MaxLength + 2);
-                span[0] = (byte)'"';
-                int length = format.Write(span[1..], DeferredNumbers[n++]);
-                span[length + 1] = (byte)'"';
-                output.Advance(length + 2);
-            }
+            output.Write(segments[k]);
+            ArgNumberFormat format = formats[k];
+            int length = format.Write(output.GetSpan(format.MaxLength), DeferredNumbers[n++]);
+            output.Advance(length);
         }
-        output.WriteByte((byte)'}');
+        output.Write(segments[^1]);
         return n;
     }
 
@@ -534,7 +521,45 @@ internal sealed class ArgShape
             }
         }
         TextBytes = 2 * bytes;
+        NumberFormats = new ArgNumberFormat[n];
+        Segments = new byte[n + 1][];
+        // The JSON that JsonArgs.Write makes of these args, cut before each number's digits (after its opening
+        // quote) and after them (from its closing quote on).
+        var json = new ByteBuffer(64);
+        json.WriteByte((byte)'{');
+        int k = 0;
+        for (int i = 0; i < pairs.Length; i++)
+        {
+            if (i > 0)
+            {
+                json.WriteByte((byte)',');
+            }
+            JsonArgs.WriteString(json, Keys[i]);
+            json.WriteByte((byte)':');
+            if (Texts[i] is string text)
+            {
+                JsonArgs.WriteString(json, text);
+                continue;
+            }
+            json.WriteByte((byte)'"');
+            Segments[k] = json.Written.ToArray();
+            NumberFormats[k] = Formats[i]!;
+            k++;
+            json.Clear();
+            json.WriteByte((byte)'"');
+        }
+        json.WriteByte((byte)'}');
+        Segments[k] = json.Written.ToArray();
     }
+
+    /// <summary>The formats of the numbers, in arg order.</summary>
+    public ArgNumberFormat[] NumberFormats { get; }
+
+    /// <summary>
+    /// The args' JSON without the numbers' digits: segment <c>k</c> goes before number <c>k</c>, the last after the
+    /// last number (one segment, the whole object, when there is none).
+    /// </summary>
+    public byte[][] Segments { get; }
 
     public string[] Keys { get; }
 
