@@ -256,17 +256,53 @@ public sealed class EventRow
         span[0] = (byte)'"';
         value.CopyTo(span[1..]);
         span[value.Length + 1] = (byte)'"';
-        int start = json.Length + 1;
+        AddUtf8Span(json.Length + 1, value.Length);
         json.Advance(value.Length + 2);
+        _args.Add(new KeyValuePair<string, string>(name, null!));
+        return true;
+    }
+
+    /// <summary>
+    /// <see cref="TryAddArgUtf8(string, ReadOnlySpan{byte})"/> for a name whose JSON was made once
+    /// (<see cref="ArgName"/>; parsers keep one per field name).
+    /// </summary>
+    public bool TryAddArgUtf8(ArgName name, ReadOnlySpan<byte> value)
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        if (_argNumberCount > 0 || value.ContainsAny(s_needsJsonCare))
+        {
+            return false;
+        }
+        if (!_json)
+        {
+            StartJson();
+        }
+        Parquet.ByteBuffer json = _argsJson!;
+        ReadOnlySpan<byte> member = name.JsonMember;
+        int comma = json.Length > 0 ? 1 : 0;
+        int total = comma + member.Length + value.Length + 2;
+        Span<byte> span = json.GetSpan(total);
+        span[0] = (byte)',';
+        member.CopyTo(span[comma..]);
+        int at = comma + member.Length;
+        span[at] = (byte)'"';
+        value.CopyTo(span[(at + 1)..]);
+        span[total - 1] = (byte)'"';
+        AddUtf8Span(json.Length + at + 1, value.Length);
+        json.Advance(total);
+        _args.Add(new KeyValuePair<string, string>(name.Name, null!));
+        return true;
+    }
+
+    private void AddUtf8Span(int start, int length)
+    {
         if (2 * (_utf8Count + 1) > _utf8Spans.Length)
         {
             Array.Resize(ref _utf8Spans, Math.Max(16, 2 * _utf8Spans.Length));
         }
         _utf8Spans[2 * _utf8Count] = start;
-        _utf8Spans[(2 * _utf8Count) + 1] = value.Length;
+        _utf8Spans[(2 * _utf8Count) + 1] = length;
         _utf8Count++;
-        _args.Add(new KeyValuePair<string, string>(name, null!));
-        return true;
     }
 
     // Turns the JSON on: the members of the string args added so far first.
@@ -398,12 +434,9 @@ public sealed class EventRow
         _srcPos = 0;
         _args.Clear();
         _argNumberCount = 0;
-        if (_json)
-        {
-            _json = false;
-            _utf8Count = 0;
-            _argsJson!.Clear();
-        }
+        // The JSON buffer is emptied when the next row starts one (StartJson), on the parsing thread that fills it.
+        _json = false;
+        _utf8Count = 0;
         _stack = null;
     }
 
@@ -479,4 +512,29 @@ public interface IEventSink
 {
     /// <summary>Takes one event. The row is reused by the caller after this returns.</summary>
     void Write(EventRow row);
+}
+
+/// <summary>
+/// An argument name with the JSON that starts its member (<c>"name":</c>), made once, for
+/// <see cref="EventRow.TryAddArgUtf8(ArgName, ReadOnlySpan{byte})"/>.
+/// </summary>
+public sealed class ArgName
+{
+    private readonly byte[] _jsonMember;
+
+    public ArgName(string name)
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        Name = name;
+        var json = new Parquet.ByteBuffer(name.Length + 8);
+        JsonArgs.WriteString(json, name);
+        json.WriteByte((byte)':');
+        _jsonMember = json.Written.ToArray();
+    }
+
+    /// <summary>The name.</summary>
+    public string Name { get; }
+
+    /// <summary><c>"name":</c> as <see cref="JsonArgs"/> writes it.</summary>
+    internal ReadOnlySpan<byte> JsonMember => _jsonMember;
 }

@@ -288,7 +288,8 @@ public sealed class EventParquetWriterTests
                         byte[] utf8 = System.Text.Encoding.UTF8.GetBytes(value);
                         bool plain = value.All(c => c >= ' ' && c < '\u007f' && c != '"' && c != '\\');
                         bool numbersWaiting = !row.ArgNumbers.IsEmpty;
-                        bool taken = row.TryAddArgUtf8(key, utf8);
+                        // Both ways in: the name as a string, or with its JSON made once (ArgName, as the parsers do).
+                        bool taken = random.Next(2) == 0 ? row.TryAddArgUtf8(key, utf8) : row.TryAddArgUtf8(new ArgName(key), utf8);
                         if (!taken)
                         {
                             row.AddArg(key, value);
@@ -311,14 +312,14 @@ public sealed class EventParquetWriterTests
         Assert.True(row.TryAddArgUtf8("page", "0xffffea0004d2c000"u8));
         Assert.False(row.TryAddArgUtf8("comm", "caf\u00e9"u8));
         row.AddArg("comm", "caf\u00e9");
-        Assert.True(row.TryAddArgUtf8("order", "0"u8));
+        Assert.True(row.TryAddArgUtf8(new ArgName("or\"der"), "0"u8));
         Assert.True(row.HasArgsJson);
-        Assert.Equal("\"instance\":\"mmtrace\",\"page\":\"0xffffea0004d2c000\",\"comm\":\"caf\u00e9\",\"order\":\"0\"",
+        Assert.Equal("\"instance\":\"mmtrace\",\"page\":\"0xffffea0004d2c000\",\"comm\":\"caf\u00e9\",\"or\\\"der\":\"0\"",
             System.Text.Encoding.UTF8.GetString(row.ArgsJsonMembers));
 
         EventRow copy = row.Clone();
 
-        KeyValuePair<string, string>[] expected = [new("instance", "mmtrace"), new("page", "0xffffea0004d2c000"), new("comm", "caf\u00e9"), new("order", "0")];
+        KeyValuePair<string, string>[] expected = [new("instance", "mmtrace"), new("page", "0xffffea0004d2c000"), new("comm", "caf\u00e9"), new("or\"der", "0")];
         Assert.Equal(expected, copy.Args);
         Assert.Equal(expected, row.Args);
         // Read (and so open to changes through the list): the strings are the args from now on.

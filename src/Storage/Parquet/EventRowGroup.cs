@@ -291,7 +291,7 @@ internal sealed partial class EventRowGroup
     }
 
     /// <summary>
-    /// Appends args whose JSON the parser already made (<see cref="EventRow.TryAddArgUtf8"/>, on the parsing
+    /// Appends args whose JSON the parser already made (<see cref="EventRow.TryAddArgUtf8(string, ReadOnlySpan{byte})"/>, on the parsing
     /// threads): a copy between braces.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
