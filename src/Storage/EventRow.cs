@@ -1,4 +1,6 @@
+using System.Buffers;
 using System.Globalization;
+using System.Text;
 
 namespace Pipeline.Storage;
 
@@ -25,7 +27,20 @@ public sealed class EventRow
     private long[] _argNumbers = [];
     private ArgNumberFormat[] _argFormats = [];
     private int _argNumberCount;
+    // Args added as UTF-8 text (TryAddArgUtf8) are kept as their JSON, built as they come, so the events writer copies
+    // bytes instead of serializing strings on its one ordering thread, and the text parsers make no string for a
+    // value nobody reads. While _json is on, _argsJson holds the members of the args object (no braces) for every arg
+    // added so far, a null value in _args is the next of _utf8Spans (start, length of its text inside _argsJson), and no
+    // numeric args are pending (adding one prints the texts first and turns _json off).
+    private bool _json;
+    private Parquet.ByteBuffer? _argsJson;
+    private int[] _utf8Spans = [];
+    private int _utf8Count;
     private List<string>? _stack;
+
+    // Bytes a value may hold to be copied into the JSON as is: printable ASCII but the quote and the backslash.
+    private static readonly SearchValues<byte> s_needsJsonCare = SearchValues.Create(
+        [.. Enumerable.Range(0, 256).Where(b => b < 0x20 || b >= 0x7F || b == '"' || b == '\\').Select(b => (byte)b)]);
 
     /// <summary>Row id; assigned by the sink in write order.</summary>
     public long Seq;
@@ -79,6 +94,11 @@ public sealed class EventRow
             {
                 return ThrowNotLoaded<List<KeyValuePair<string, string>>>(EventSchema.Args);
             }
+            if (_json)
+            {
+                // The caller may change the list: from now on the strings are the args.
+                LeaveJson();
+            }
             if (_argNumberCount > 0)
             {
                 PrintArgNumbers();
@@ -98,6 +118,18 @@ public sealed class EventRow
 
     /// <summary>Formats of <see cref="ArgNumbers"/>.</summary>
     internal ReadOnlySpan<ArgNumberFormat> ArgNumberFormats => _argFormats.AsSpan(0, _argNumberCount);
+
+    /// <summary>
+    /// Whether <see cref="ArgsJsonMembers"/> holds the JSON of every arg (then a null value in <see cref="RawArgs"/> is a
+    /// text only that JSON holds, and <see cref="ArgNumbers"/> is empty).
+    /// </summary>
+    internal bool HasArgsJson => _json;
+
+    /// <summary>
+    /// With <see cref="HasArgsJson"/>, the members of the args' JSON object without its braces: the bytes between
+    /// <c>{</c> and <c>}</c> that <see cref="JsonArgs.Write"/> makes of <see cref="Args"/>.
+    /// </summary>
+    internal ReadOnlySpan<byte> ArgsJsonMembers => _argsJson!.Written;
 
     /// <summary>Stack frames, innermost first; null when the event has none.</summary>
     /// <exception cref="InvalidOperationException">Read from a row whose projection left <c>stack</c> out.</exception>
@@ -164,6 +196,21 @@ public sealed class EventRow
     /// <summary>Text of a set VARCHAR column without the presence check (writers walk <see cref="PresentMask"/>).</summary>
     internal string TextAt(int ordinal) => _texts[ordinal]!;
 
+    /// <summary>Raw value of a set numeric column without the checks (writers walk <see cref="PresentMask"/>).</summary>
+    internal long NumberAt(int ordinal) => _numbers[ordinal];
+
+    /// <summary><see cref="Tgid"/> without the projection check (for writers that checked <see cref="LoadedMask"/> once).</summary>
+    internal int? TgidValue => _tgid;
+
+    /// <summary><see cref="IrqFlags"/> without the projection check.</summary>
+    internal string? IrqFlagsValue => _irqFlags;
+
+    /// <summary><see cref="SrcPos"/> without the projection check.</summary>
+    internal long SrcPosValue => _srcPos;
+
+    /// <summary><see cref="Stack"/> without the projection check.</summary>
+    internal List<string>? StackValue => _stack;
+
     /// <summary>Raw 64-bit value of a numeric or boolean column.</summary>
     public long GetInt64(int ordinal) => Number(ordinal);
 
@@ -177,7 +224,132 @@ public sealed class EventRow
     public string? GetText(int ordinal) => IsSet(ordinal) ? _texts[ordinal] : null;
 
     /// <summary>Adds a field to <see cref="Args"/>.</summary>
-    public void AddArg(string name, string value) => _args.Add(new KeyValuePair<string, string>(name, value));
+    public void AddArg(string name, string value)
+    {
+        if (_json)
+        {
+            StartJsonMember(name);
+            JsonArgs.WriteString(_argsJson!, value);
+        }
+        _args.Add(new KeyValuePair<string, string>(name, value));
+    }
+
+    /// <summary>
+    /// Adds a field to <see cref="Args"/> whose value is the UTF-8 text <paramref name="value"/>, without making a
+    /// string for it (one is made if <see cref="Args"/> is read). Takes only printable ASCII other than <c>"</c> and
+    /// <c>\</c>, which JSON holds as is, and only while no numeric arg is pending; returns false otherwise, and the
+    /// caller adds the value as a string.
+    /// </summary>
+    public bool TryAddArgUtf8(string name, ReadOnlySpan<byte> value)
+    {
+        if (_argNumberCount > 0 || value.ContainsAny(s_needsJsonCare))
+        {
+            return false;
+        }
+        if (!_json)
+        {
+            StartJson();
+        }
+        StartJsonMember(name);
+        Parquet.ByteBuffer json = _argsJson!;
+        Span<byte> span = json.GetSpan(value.Length + 2);
+        span[0] = (byte)'"';
+        value.CopyTo(span[1..]);
+        span[value.Length + 1] = (byte)'"';
+        AddUtf8Span(json.Length + 1, value.Length);
+        json.Advance(value.Length + 2);
+        _args.Add(new KeyValuePair<string, string>(name, null!));
+        return true;
+    }
+
+    /// <summary>
+    /// <see cref="TryAddArgUtf8(string, ReadOnlySpan{byte})"/> for a name whose JSON was made once
+    /// (<see cref="ArgName"/>; parsers keep one per field name).
+    /// </summary>
+    public bool TryAddArgUtf8(ArgName name, ReadOnlySpan<byte> value)
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        if (_argNumberCount > 0 || value.ContainsAny(s_needsJsonCare))
+        {
+            return false;
+        }
+        if (!_json)
+        {
+            StartJson();
+        }
+        Parquet.ByteBuffer json = _argsJson!;
+        ReadOnlySpan<byte> member = name.JsonMember;
+        int comma = json.Length > 0 ? 1 : 0;
+        int total = comma + member.Length + value.Length + 2;
+        Span<byte> span = json.GetSpan(total);
+        span[0] = (byte)',';
+        member.CopyTo(span[comma..]);
+        int at = comma + member.Length;
+        span[at] = (byte)'"';
+        value.CopyTo(span[(at + 1)..]);
+        span[total - 1] = (byte)'"';
+        AddUtf8Span(json.Length + at + 1, value.Length);
+        json.Advance(total);
+        _args.Add(new KeyValuePair<string, string>(name.Name, null!));
+        return true;
+    }
+
+    private void AddUtf8Span(int start, int length)
+    {
+        if (2 * (_utf8Count + 1) > _utf8Spans.Length)
+        {
+            Array.Resize(ref _utf8Spans, Math.Max(16, 2 * _utf8Spans.Length));
+        }
+        _utf8Spans[2 * _utf8Count] = start;
+        _utf8Spans[(2 * _utf8Count) + 1] = length;
+        _utf8Count++;
+    }
+
+    // Turns the JSON on: the members of the string args added so far first.
+    private void StartJson()
+    {
+        _argsJson ??= new Parquet.ByteBuffer(256);
+        _argsJson.Clear();
+        _json = true;
+        foreach (var (key, value) in _args)
+        {
+            StartJsonMember(key);
+            JsonArgs.WriteString(_argsJson, value);
+        }
+    }
+
+    private void StartJsonMember(string name)
+    {
+        Parquet.ByteBuffer json = _argsJson!;
+        if (json.Length > 0)
+        {
+            json.WriteByte((byte)',');
+        }
+        JsonArgs.WriteString(json, name);
+        json.WriteByte((byte)':');
+    }
+
+    // Turns the JSON off: the texts only it held become strings.
+    private void LeaveJson()
+    {
+        if (_utf8Count > 0)
+        {
+            byte[] bytes = _argsJson!.Array;
+            int next = 0;
+            for (int i = 0; i < _args.Count; i++)
+            {
+                if (_args[i].Value is null)
+                {
+                    string value = Encoding.UTF8.GetString(bytes, _utf8Spans[2 * next], _utf8Spans[(2 * next) + 1]);
+                    _args[i] = new KeyValuePair<string, string>(_args[i].Key, value);
+                    next++;
+                }
+            }
+        }
+        _utf8Count = 0;
+        _json = false;
+        _argsJson!.Clear();
+    }
 
     /// <summary>
     /// Adds a numeric field to <see cref="Args"/> as <paramref name="format"/> prints <paramref name="value"/>. The
@@ -186,6 +358,10 @@ public sealed class EventRow
     public void AddArg(string name, long value, ArgNumberFormat format)
     {
         ArgumentNullException.ThrowIfNull(format);
+        if (_json)
+        {
+            LeaveJson();
+        }
         if (_argNumberCount == _argNumbers.Length)
         {
             Array.Resize(ref _argNumbers, Math.Max(8, _argNumberCount * 2));
@@ -258,12 +434,19 @@ public sealed class EventRow
         _srcPos = 0;
         _args.Clear();
         _argNumberCount = 0;
+        // The JSON buffer is emptied when the next row starts one (StartJson), on the parsing thread that fills it.
+        _json = false;
+        _utf8Count = 0;
         _stack = null;
     }
 
     /// <summary>A deep copy (for parsers that must hold a record back, e.g. to attach a following stack).</summary>
     public EventRow Clone()
     {
+        if (_json)
+        {
+            LeaveJson();
+        }
         if (_argNumberCount > 0)
         {
             PrintArgNumbers();
@@ -292,6 +475,14 @@ public sealed class EventRow
     /// <summary>Copies every field of <paramref name="source"/> into this row.</summary>
     public void CopyFrom(EventRow source)
     {
+        if (source._json)
+        {
+            source.LeaveJson();
+        }
+        if (_json)
+        {
+            LeaveJson();
+        }
         if (source._argNumberCount > 0)
         {
             source.PrintArgNumbers();
@@ -321,4 +512,29 @@ public interface IEventSink
 {
     /// <summary>Takes one event. The row is reused by the caller after this returns.</summary>
     void Write(EventRow row);
+}
+
+/// <summary>
+/// An argument name with the JSON that starts its member (<c>"name":</c>), made once, for
+/// <see cref="EventRow.TryAddArgUtf8(ArgName, ReadOnlySpan{byte})"/>.
+/// </summary>
+public sealed class ArgName
+{
+    private readonly byte[] _jsonMember;
+
+    public ArgName(string name)
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        Name = name;
+        var json = new Parquet.ByteBuffer(name.Length + 8);
+        JsonArgs.WriteString(json, name);
+        json.WriteByte((byte)':');
+        _jsonMember = json.Written.ToArray();
+    }
+
+    /// <summary>The name.</summary>
+    public string Name { get; }
+
+    /// <summary><c>"name":</c> as <see cref="JsonArgs"/> writes it.</summary>
+    internal ReadOnlySpan<byte> JsonMember => _jsonMember;
 }

@@ -253,6 +253,87 @@ public sealed class EventParquetWriterTests
     }
 
     [SkippableFact]
+    public void Write_Utf8Args_JsonSameAsFromStrings()
+    {
+        // The text parsers add plain values as UTF-8 (EventRow.TryAddArgUtf8): the row keeps their JSON and the
+        // writer copies it. The DuckDB table reads the same rows' args as strings (EventRow.Args makes them), so a
+        // byte of difference in quoting, separators or order shows up as a row only in one of the two. Rows mix
+        // UTF-8 values with strings before and after them, refused values (quote, backslash, control, non-ASCII)
+        // that go in as strings, keys that need escaping, and numeric args that come after UTF-8 ones.
+        using var dir = new TempDirectory();
+        using var connection = DuckDbConnection.OpenInMemory();
+        var random = new Random(20261206);
+        var hex = new ArgNumberFormat(ArgNumberStyle.Hex, 64, "0x");
+        string[] keys = ["instance", "address", "k\"ey", "ip", "tab\there"];
+        string[] values = ["0xffff888000001000", "", "MM_ANONPAGES", "spin-thr 2", "a\"b", "back\\slash", "bell\u0007", "caf\u00e9", "~} {", "\u007f"];
+
+        var (fileOnly, tableOnly, rows) = WriteBoth(dir.Combine("e.parquet"), Rows(20_000, (row, i) =>
+        {
+            TestData.Fill(row, i);
+            row.Args.Clear();
+            int count = random.Next(5);
+            for (int k = 0; k < count; k++)
+            {
+                string key = keys[random.Next(keys.Length)];
+                string value = values[random.Next(values.Length)];
+                switch (random.Next(6))
+                {
+                    case 0:
+                        row.AddArg(key, value);
+                        break;
+                    case 1:
+                        row.AddArg(key, random.NextInt64(), hex);
+                        break;
+                    default:
+                        byte[] utf8 = System.Text.Encoding.UTF8.GetBytes(value);
+                        bool plain = value.All(c => c >= ' ' && c < '\u007f' && c != '"' && c != '\\');
+                        bool numbersWaiting = !row.ArgNumbers.IsEmpty;
+                        // Both ways in: the name as a string, or with its JSON made once (ArgName, as the parsers do).
+                        bool taken = random.Next(2) == 0 ? row.TryAddArgUtf8(key, utf8) : row.TryAddArgUtf8(new ArgName(key), utf8);
+                        if (!taken)
+                        {
+                            row.AddArg(key, value);
+                        }
+                        // Taken exactly when the bytes go into JSON as they are and no number waits to be printed.
+                        Assert.Equal(plain && !numbersWaiting, taken);
+                        break;
+                }
+            }
+        }), new EventParquetOptions { RowGroupSize = 1_000, Threads = 2 }, connection);
+
+        Assert.Equal((0L, 0L, 20_000L), (fileOnly, tableOnly, rows));
+    }
+
+    [Fact]
+    public void TryAddArgUtf8_ArgsReadBack_StringsInOrderAndRowWritesLikeStrings()
+    {
+        var row = new EventRow();
+        row.AddArg("instance", "mmtrace");
+        Assert.True(row.TryAddArgUtf8("page", "0xffffea0004d2c000"u8));
+        Assert.False(row.TryAddArgUtf8("comm", "caf\u00e9"u8));
+        row.AddArg("comm", "caf\u00e9");
+        Assert.True(row.TryAddArgUtf8(new ArgName("or\"der"), "0"u8));
+        Assert.True(row.HasArgsJson);
+        Assert.Equal("\"instance\":\"mmtrace\",\"page\":\"0xffffea0004d2c000\",\"comm\":\"caf\u00e9\",\"or\\\"der\":\"0\"",
+            System.Text.Encoding.UTF8.GetString(row.ArgsJsonMembers));
+
+        EventRow copy = row.Clone();
+
+        KeyValuePair<string, string>[] expected = [new("instance", "mmtrace"), new("page", "0xffffea0004d2c000"), new("comm", "caf\u00e9"), new("or\"der", "0")];
+        Assert.Equal(expected, copy.Args);
+        Assert.Equal(expected, row.Args);
+        // Read (and so open to changes through the list): the strings are the args from now on.
+        Assert.False(row.HasArgsJson);
+        row.Clear();
+        Assert.True(row.TryAddArgUtf8("x", "1"u8));
+        Assert.Equal("\"x\":\"1\"", System.Text.Encoding.UTF8.GetString(row.ArgsJsonMembers));
+        row.AddArg("n", 255, new ArgNumberFormat(ArgNumberStyle.Unsigned, 32));
+        Assert.False(row.HasArgsJson);
+        Assert.False(row.TryAddArgUtf8("y", "2"u8));
+        Assert.Equal([new("x", "1"), new("n", "255")], row.Args);
+    }
+
+    [SkippableFact]
     public void Complete_RowGroupsInWriteOrder_WithStatisticsDuckDbUses()
     {
         using var dir = new TempDirectory();

@@ -145,6 +145,39 @@ public sealed class ReorderWindowTests
     }
 
     [SkippableFact]
+    public void Write_LateEventsWithUtf8Args_ArgsMoveWithTheirRows()
+    {
+        using var dir = new TempDirectory();
+        string path = dir.Combine("events.parquet");
+        // The text parsers' rows bring their args as JSON bytes (EventRow.TryAddArgUtf8), beside rows with string
+        // and numeric args; moving late rows must keep each row's own.
+        var pointer = new ArgNumberFormat(ArgNumberStyle.Hex, 64, "0x");
+        void Fill(EventRow row, long i)
+        {
+            TestData.Fill(row, i);
+            row.Args.Clear();
+            if (i % 4 == 1)
+            {
+                row.AddArg("mt", unchecked((long)(0xffff888000000000UL + ((ulong)i * 64))), pointer);
+            }
+            else if (i % 4 != 0)
+            {
+                Assert.True(row.TryAddArgUtf8("page", System.Text.Encoding.ASCII.GetBytes($"0x{0xffffea0000000000UL + ((ulong)i * 64):x}")));
+                row.AddArg("comm", i % 2 == 0 ? "caf\u00e9" : "sh");
+                Assert.True(row.TryAddArgUtf8("order", System.Text.Encoding.ASCII.GetBytes($"{i % 10}")));
+            }
+        }
+        var arrival = Arrival(new() { [150] = 230, [151] = 231, [420] = 470, [777] = 790 });
+
+        using EventParquetWriter writer = WriteInArrivalOrder(path, arrival, fill: Fill);
+
+        Assert.Equal(4, writer.Order.Reordered);
+        string[] expected = Expected(withSeq: true, Fill);
+        Assert.EndsWith("arg[page]=0xffffea0000000080 arg[comm]=caf\u00e9 arg[order]=2", expected[2], StringComparison.Ordinal);
+        Assert.Equal(expected, ReadBack(path, withSeq: true));
+    }
+
+    [SkippableFact]
     public void Write_FewLateEvents_WindowRewritesOnlyTheRowsBetweenEachPlaceAndArrival()
     {
         using var dir = new TempDirectory();

@@ -20,6 +20,9 @@ public sealed class PayloadParser
     /// <summary>Argument name used for a payload that is not a <c>key=value</c> list.</summary>
     public const string WholePayloadKey = "payload";
 
+    private static readonly ArgName s_wholePayload = new(WholePayloadKey);
+    private static readonly ArgName s_buf = new("buf");
+
     [ThreadStatic]
     private static PayloadParser? t_shared;
 
@@ -132,7 +135,7 @@ public sealed class PayloadParser
             int colon = item.LastIndexOf(": "u8);
             if (colon <= 0)
             {
-                AddArg(row, WholePayloadKey, item);
+                AddArg(row, s_wholePayload, item);
                 continue;
             }
             ReadOnlySpan<byte> name = item[..colon].TrimEnd((byte)' ');
@@ -151,7 +154,7 @@ public sealed class PayloadParser
             }
             else
             {
-                row.AddArg(key.Name, Value(value));
+                AddArg(row, key.Arg, value);
             }
         }
     }
@@ -225,7 +228,7 @@ public sealed class PayloadParser
                 payload = payload[(colon + 2)..];
             }
         }
-        row.AddArg("buf", Value(payload));
+        AddArg(row, s_buf, payload);
     }
 
     private static int IndexOfKey(ReadOnlySpan<byte> payload, ReadOnlySpan<byte> key)
@@ -273,7 +276,7 @@ public sealed class PayloadParser
             int firstEquals = masked.NextEquals(0, firstSpace);
             if (firstEquals == firstSpace || firstEquals == 0)
             {
-                AddArg(row, WholePayloadKey, payload);
+                AddArg(row, s_wholePayload, payload);
                 return;
             }
             ReadOnlySpan<byte> key = default;
@@ -305,7 +308,7 @@ public sealed class PayloadParser
                     }
                     else
                     {
-                        AddArg(row, WholePayloadKey, payload[pos..tokenEnd]);
+                        AddArg(row, s_wholePayload, payload[pos..tokenEnd]);
                     }
                 }
                 pos = tokenEnd + 1;
@@ -413,7 +416,7 @@ public sealed class PayloadParser
         {
             return;
         }
-        row.AddArg(key.Name, Value(value));
+        AddArg(row, key.Arg, value);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -464,7 +467,15 @@ public sealed class PayloadParser
         }
     }
 
-    private void AddArg(EventRow row, string name, ReadOnlySpan<byte> value) => row.AddArg(name, Value(value));
+    // A plain value goes into the row's args JSON as bytes (no string made, none cached); others as a string.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void AddArg(EventRow row, ArgName name, ReadOnlySpan<byte> value)
+    {
+        if (!row.TryAddArgUtf8(name, value))
+        {
+            row.AddArg(name.Name, Value(value));
+        }
+    }
 
     // Hashed pointers (mm_page_* page=) are unique per event: caching them would only evict the values that repeat.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -480,10 +491,14 @@ public sealed class PayloadParser
         public FieldKey(string name)
         {
             Name = name;
+            Arg = new ArgName(name);
             Column = EventSchema.TryGetField(name, out var column) ? column : null;
         }
 
         public string Name { get; }
+
+        /// <summary>The name with its JSON, for args.</summary>
+        public ArgName Arg { get; }
 
         public EventColumn? Column { get; }
     }

@@ -11,6 +11,10 @@ namespace Pipeline.Ingest.Text;
 /// </summary>
 internal sealed class FtraceEventParser
 {
+    private static readonly ArgName s_ip = new("ip");
+    private static readonly ArgName s_parentIp = new("parent_ip");
+    private static readonly ArgName s_ret = new("ret");
+
     private readonly PayloadParser _payloads = new();
     private readonly Utf8Cache<string> _strings = new(s => s, 4096, 64);
     private readonly Utf8Cache<string> _events = new(s => EventCatalog.Canonical(s), 1024, 96);
@@ -68,8 +72,8 @@ internal sealed class FtraceEventParser
                     return false;
                 }
                 row.Event = _events.Get("function"u8);
-                row.AddArg("ip", _strings.Get(body[..arrow]));
-                row.AddArg("parent_ip", _strings.Get(body[(arrow + 3)..]));
+                AddArg(row, s_ip, body[..arrow]);
+                AddArg(row, s_parentIp, body[(arrow + 3)..]);
                 return true;
             }
         }
@@ -112,11 +116,20 @@ internal sealed class FtraceEventParser
             row.Event = _syscallExit.Get(name);
             if (!PayloadParser.TryParseSyscallReturn(row, body[(i + 4)..]))
             {
-                row.AddArg("ret", _strings.Get(body[(i + 4)..]));
+                AddArg(row, s_ret, body[(i + 4)..]);
             }
             return true;
         }
         return false;
+    }
+
+    // Into the row's args JSON as bytes when plain (no string made), else as a shared string.
+    private void AddArg(EventRow row, ArgName name, ReadOnlySpan<byte> value)
+    {
+        if (!row.TryAddArgUtf8(name, value))
+        {
+            row.AddArg(name.Name, _strings.Get(value));
+        }
     }
 
     private static bool IsIdent(byte b) => (uint)((b | 0x20) - 'a') <= 'z' - 'a' || (uint)(b - '0') <= 9 || b == (byte)'_';

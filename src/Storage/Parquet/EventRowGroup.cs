@@ -12,7 +12,14 @@ namespace Pipeline.Storage.Parquet;
 /// </summary>
 internal sealed partial class EventRowGroup
 {
+    private static readonly ulong s_textColumns =
+        EventSchema.Columns.Where(c => c.Kind == ColumnKind.Text).Aggregate(0UL, (mask, c) => mask | (1UL << c.Ordinal));
+
     private static readonly ColumnKind[] s_kinds = [.. EventSchema.Columns.Select(c => c.Kind)];
+
+    // The columns whose properties refuse a row read without them; typed numeric columns are checked when set.
+    private static readonly ulong s_checkedColumns = (1UL << EventSchema.SrcPos) | (1UL << EventSchema.Tgid)
+        | (1UL << EventSchema.IrqFlags) | (1UL << EventSchema.Args) | (1UL << EventSchema.Stack);
 
     private readonly int _capacity;
     // The args of the last few serialized rows and where their JSON is in ArgsBytes (see AddArgs).
@@ -154,24 +161,31 @@ internal sealed partial class EventRowGroup
     }
 
     /// <summary>Appends <paramref name="row"/> (copies its values and string references).</summary>
+    /// <exception cref="InvalidOperationException">The row was read without some column (<see cref="EventProjection"/>).</exception>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Add(EventRow row)
     {
+        // One check for the row instead of one per column read (the properties' own checks).
+        ulong needed = s_checkedColumns | (row.PresentMask & ~s_textColumns);
+        if ((row.LoadedMask & needed) != needed)
+        {
+            ThrowPartialRow(row);
+        }
         int r = Rows;
         TsNs[r] = row.TsNs;
-        SrcPos[r] = row.SrcPos;
+        SrcPos[r] = row.SrcPosValue;
         Cpu[r] = row.Cpu;
         Pid[r] = row.Pid;
         Comm[r] = row.Comm;
         Event[r] = row.Event;
         ulong typed = row.PresentMask;
         ulong mask = typed;
-        if (row.Tgid is int tgid)
+        if (row.TgidValue is int tgid)
         {
             mask |= 1UL << EventSchema.Tgid;
             AddNumber(EventSchema.Tgid, tgid);
         }
-        if (row.IrqFlags is string flags)
+        if (row.IrqFlagsValue is string flags)
         {
             mask |= 1UL << EventSchema.IrqFlags;
             AddText(EventSchema.IrqFlags, flags);
@@ -180,13 +194,13 @@ internal sealed partial class EventRowGroup
         {
             int c = BitOperations.TrailingZeroCount(typed);
             typed &= typed - 1;
-            if (s_kinds[c] == ColumnKind.Text)
+            if ((s_textColumns & (1UL << c)) != 0)
             {
                 AddText(c, row.TextAt(c));
             }
             else
             {
-                AddNumber(c, row.GetInt64(c));
+                AddNumber(c, row.NumberAt(c));
             }
         }
         ReadOnlySpan<KeyValuePair<string, string>> args = row.RawArgs;
@@ -194,7 +208,11 @@ internal sealed partial class EventRowGroup
         {
             mask |= 1UL << EventSchema.Args;
             ReadOnlySpan<long> numbers = row.ArgNumbers;
-            if (numbers.IsEmpty)
+            if (row.HasArgsJson)
+            {
+                AddJsonArgs(row.ArgsJsonMembers);
+            }
+            else if (numbers.IsEmpty)
             {
                 AddArgs(args);
             }
@@ -203,7 +221,7 @@ internal sealed partial class EventRowGroup
                 AddDeferredArgs(args, numbers, row.ArgNumberFormats);
             }
         }
-        if (row.Stack is List<string> stack)
+        if (row.StackValue is List<string> stack)
         {
             mask |= 1UL << EventSchema.Stack;
             StackLengths = Append(StackLengths, StackCount++, stack.Count);
@@ -215,6 +233,19 @@ internal sealed partial class EventRowGroup
         }
         Masks[r] = mask;
         Rows = r + 1;
+    }
+
+    [System.Diagnostics.CodeAnalysis.DoesNotReturn]
+    private static void ThrowPartialRow(EventRow row)
+    {
+        // The property of the first column left out throws, naming it (in the order Add used to read them).
+        _ = (row.SrcPos, row.Tgid, row.IrqFlags);
+        for (ulong typed = row.PresentMask & ~s_textColumns; typed != 0; typed &= typed - 1)
+        {
+            _ = row.GetInt64(BitOperations.TrailingZeroCount(typed));
+        }
+        _ = (row.Args, row.Stack);
+        throw new InvalidOperationException("A row read without some column cannot be written.");
     }
 
     /// <summary>
@@ -255,6 +286,23 @@ internal sealed partial class EventRowGroup
             slot.Length = ArgsBytes.Length - start;
         }
         int length = ArgsBytes.Length - start;
+        ArgsLengths = Append(ArgsLengths, ArgsCount++, length);
+        _textBytes += length;
+    }
+
+    /// <summary>
+    /// Appends args whose JSON the parser already made (<see cref="EventRow.TryAddArgUtf8(string, ReadOnlySpan{byte})"/>, on the parsing
+    /// threads): a copy between braces.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void AddJsonArgs(ReadOnlySpan<byte> members)
+    {
+        int length = members.Length + 2;
+        Span<byte> span = ArgsBytes.GetSpan(length);
+        span[0] = (byte)'{';
+        members.CopyTo(span[1..]);
+        span[length - 1] = (byte)'}';
+        ArgsBytes.Advance(length);
         ArgsLengths = Append(ArgsLengths, ArgsCount++, length);
         _textBytes += length;
     }
@@ -305,32 +353,19 @@ internal sealed partial class EventRowGroup
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public int WriteDeferredArgs(ByteBuffer output, ArgShape shape, int firstNumber)
     {
-        output.WriteByte((byte)'{');
+        // The shape's JSON around its numbers was made once (ArgShape.Segments): a row writes those bytes and prints
+        // only its numbers in between.
+        byte[][] segments = shape.Segments;
+        ArgNumberFormat[] formats = shape.NumberFormats;
         int n = firstNumber;
-        string[] keys = shape.Keys;
-        for (int i = 0; i < keys.Length; i++)
+        for (int k = 0; k < formats.Length; k++)
         {
-            if (i > 0)
-            {
-                output.WriteByte((byte)',');
-            }
-            JsonArgs.WriteString(output, keys[i]);
-            output.WriteByte((byte)':');
-            if (shape.Texts[i] is string text)
-            {
-                JsonArgs.WriteString(output, text);
-            }
-            else
-            {
-                ArgNumberFormat format = shape.Formats[i]!;
-                Span<byte> span = output.GetSpan(format.MaxLength + 2);
-                span[0] = (byte)'"';
-                int length = format.Write(span[1..], DeferredNumbers[n++]);
-                span[length + 1] = (byte)'"';
-                output.Advance(length + 2);
-            }
+            output.Write(segments[k]);
+            ArgNumberFormat format = formats[k];
+            int length = format.Write(output.GetSpan(format.MaxLength), DeferredNumbers[n++]);
+            output.Advance(length);
         }
-        output.WriteByte((byte)'}');
+        output.Write(segments[^1]);
         return n;
     }
 
@@ -412,14 +447,38 @@ internal sealed partial class EventRowGroup
         return max;
     }
 
+    // The column's array is stored back only when it grew: a store into the array of arrays costs a type check and
+    // a GC write barrier, on every typed field of every row.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void AddNumber(int column, long value) => Numbers[column] = Append(Numbers[column], NumberCounts[column]++, value);
+    private void AddNumber(int column, long value)
+    {
+        long[] values = Numbers[column];
+        int i = NumberCounts[column]++;
+        if ((uint)i >= (uint)values.Length)
+        {
+            values = Grow(ref Numbers[column]);
+        }
+        values[i] = value;
+    }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void AddText(int column, string value)
     {
-        Texts[column] = Append(Texts[column], TextCounts[column]++, value);
+        string[] values = Texts[column];
+        int i = TextCounts[column]++;
+        if ((uint)i >= (uint)values.Length)
+        {
+            values = Grow(ref Texts[column]);
+        }
+        values[i] = value;
         _textBytes += 2L * value.Length;
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static T[] Grow<T>(ref T[] array)
+    {
+        Array.Resize(ref array, Math.Max(256, array.Length * 2));
+        return array;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -462,7 +521,45 @@ internal sealed class ArgShape
             }
         }
         TextBytes = 2 * bytes;
+        NumberFormats = new ArgNumberFormat[n];
+        Segments = new byte[n + 1][];
+        // The JSON that JsonArgs.Write makes of these args, cut before each number's digits (after its opening
+        // quote) and after them (from its closing quote on).
+        var json = new ByteBuffer(64);
+        json.WriteByte((byte)'{');
+        int k = 0;
+        for (int i = 0; i < pairs.Length; i++)
+        {
+            if (i > 0)
+            {
+                json.WriteByte((byte)',');
+            }
+            JsonArgs.WriteString(json, Keys[i]);
+            json.WriteByte((byte)':');
+            if (Texts[i] is string text)
+            {
+                JsonArgs.WriteString(json, text);
+                continue;
+            }
+            json.WriteByte((byte)'"');
+            Segments[k] = json.Written.ToArray();
+            NumberFormats[k] = Formats[i]!;
+            k++;
+            json.Clear();
+            json.WriteByte((byte)'"');
+        }
+        json.WriteByte((byte)'}');
+        Segments[k] = json.Written.ToArray();
     }
+
+    /// <summary>The formats of the numbers, in arg order.</summary>
+    public ArgNumberFormat[] NumberFormats { get; }
+
+    /// <summary>
+    /// The args' JSON without the numbers' digits: segment <c>k</c> goes before number <c>k</c>, the last after the
+    /// last number (one segment, the whole object, when there is none).
+    /// </summary>
+    public byte[][] Segments { get; }
 
     public string[] Keys { get; }
 
