@@ -122,10 +122,19 @@ public sealed class LiveRecording : IDisposable
         if (PerfRecorder.IsAvailable(out var perfReason))
         {
             var data = Path.Combine(Directory, "perf.data");
-            var result = PerfRecorder.Record(present, data, WorkloadExecutable, WorkloadArguments);
-            PerfWorkload = WorkloadSummary.Parse(result.StandardOutput);
             PerfText = Path.Combine(Directory, "perf.txt");
-            PerfRecorder.Script(data, PerfText);
+            // perf record -a keeps every process's syscalls; on a machine busy with another suite its per-CPU buffers
+            // can overflow ("lost N chunks"), and the tests compare the workload's exact counts: record again (at most
+            // three times) until one recording is complete.
+            for (int attempt = 1; ; attempt++)
+            {
+                var result = PerfRecorder.Record(present, data, WorkloadExecutable, WorkloadArguments);
+                PerfWorkload = WorkloadSummary.Parse(result.StandardOutput);
+                if (!PerfRecorder.LostEvents(PerfRecorder.Script(data, PerfText)) || attempt == 3)
+                {
+                    break;
+                }
+            }
         }
         else
         {

@@ -39,7 +39,7 @@ public static class PerfRecorder
     }
 
     /// <summary>
-    /// Runs <c>perf record -e E1 -e E2 ... -a -o <paramref name="dataPath"/> -- <paramref name="command"/> ARGS</c>:
+    /// Runs <c>perf record -e E1 -e E2 ... -a -m 4096 -o <paramref name="dataPath"/> -- <paramref name="command"/> ARGS</c>:
     /// every CPU, for as long as the command runs.
     /// </summary>
     /// <returns>perf's result; its standard output is the command's.</returns>
@@ -54,7 +54,8 @@ public static class PerfRecorder
             args.Add("-e");
             args.Add(evt);
         }
-        args.AddRange(["-a", "-o", Path.GetFullPath(dataPath), "--", command]);
+        // 16 MiB per CPU (perf's default is 512 KiB): -a keeps every process's events, and a busy machine fills less.
+        args.AddRange(["-a", "-m", "4096", "-o", Path.GetFullPath(dataPath), "--", command]);
         args.AddRange(arguments);
         var result = ToolProcess.Run(perf, args, ToolProcess.Limit);
         if (result.ExitCode != 0 || !File.Exists(dataPath))
@@ -64,6 +65,13 @@ public static class PerfRecorder
         }
         return result;
     }
+
+    /// <summary>
+    /// Whether perf script's warnings say the recording lost events: "Processed N events and lost M chunks!" (records
+    /// perf could not write) or "… and lost X%!" (samples the kernel dropped).
+    /// </summary>
+    public static bool LostEvents(string scriptWarnings) =>
+        scriptWarnings.Contains(" and lost ", StringComparison.Ordinal);
 
     /// <summary>Runs <c>perf script -i <paramref name="dataPath"/> -F <paramref name="fields"/> --ns</c> into <paramref name="textPath"/>.</summary>
     /// <returns>perf's warnings (standard error), e.g. print-fmt helpers its libtraceevent lacks.</returns>
