@@ -33,6 +33,14 @@ public sealed record RandomWorkloadOptions
     /// </summary>
     public bool Contend { get; init; }
 
+    /// <summary>
+    /// Whether try_to_unmap_one mlocks a page of a VM_LOCKED VMA under the PTE lock (b87537d9e2fe, v4.4). Without
+    /// it (v4.3 and older) the walker drops the PTE lock, takes mmap_sem by trylock, re-tests VM_LOCKED and mlocks
+    /// the page there, so the generator holds the mm's mmap_lock for read from <c>ttu_mlock_set</c> to
+    /// <c>ttu_mlock_page</c>. Only reclaim under <see cref="Contend"/> meets VM_LOCKED VMAs.
+    /// </summary>
+    public bool MlockUnderPtl { get; init; } = true;
+
     /// <summary>Races to inject (each once), by id <c>R1</c>…<c>R6</c>.</summary>
     public IReadOnlyList<string> Inject { get; init; } = [];
 
@@ -70,7 +78,7 @@ public sealed record RandomWorkloadOptions
     public RandomWorkloadOptions For(KernelProfile profile)
     {
         ArgumentNullException.ThrowIfNull(profile);
-        return this with { PmdMoves = profile.Has(KernelFeature.MovePmd) };
+        return this with { PmdMoves = profile.Has(KernelFeature.MovePmd), MlockUnderPtl = profile.Has(KernelFix.MlockUnderPtl) };
     }
 
     /// <summary>Checks the options; throws <see cref="ArgumentException"/> naming the bad one.</summary>
