@@ -245,7 +245,15 @@ internal sealed partial class WorkloadGenerator
 
     private IEnumerable<bool> Exit(SimTask t, SimMm mm)
     {
-        yield return Take(t, MmapLockOp(t, mm, true), mm.MmapLock, true);
+        // exit_mmap before v4.4 (the kernels whose try_to_unmap_one mlocks under mmap_sem's trylock) takes no
+        // mmap_sem: the mm has no users left, and munlock_vma_pages_all, unmap_vmas and free_pgtables run unlocked,
+        // so reclaim's trylock succeeds against them (r4-munlock). Modelled under --contend, where reclaim meets
+        // VM_LOCKED VMAs; default workloads keep the lock.
+        bool mmapSem = _options.MlockUnderPtl || !_options.Contend;
+        if (mmapSem)
+        {
+            yield return Take(t, MmapLockOp(t, mm, true), mm.MmapLock, true);
+        }
         while (mm.Vmas.Count > 0)
         {
             var vma = mm.Vmas[0];
@@ -256,7 +264,10 @@ internal sealed partial class WorkloadGenerator
             yield return Do(t, Mk(t, OpKind.VmaRemove, mm.Id, vma.Start));
             RemoveVma(mm, vma);
         }
-        yield return Drop(t, Mk(t, OpKind.MmapUnlock, mm.Id), mm.MmapLock);
+        if (mmapSem)
+        {
+            yield return Drop(t, Mk(t, OpKind.MmapUnlock, mm.Id), mm.MmapLock);
+        }
         yield return Do(t, Mk(t, OpKind.MmDestroy, mm.Id));
         _freeTables.Push(mm.Pgd);
         _freeTables.Push(mm.P4d);
