@@ -27,7 +27,9 @@ public sealed record RandomWorkloadOptions
     /// <summary>
     /// Contention mode (<c>synth random --contend</c>): mappings cover whole, aligned 2M slots and mremap keeps the
     /// alignment, so mremap moves whole PTE tables and khugepaged finds slots to collapse; khugepaged runs five times
-    /// as often. The actors of R1 (a PMD move and an rmap walker) and R2 (a collapse and GUP-fast) then meet on one
+    /// as often; reclaim may hold pages of VM_LOCKED VMAs (try_to_unmap_one's mlock path, R4's walker) and, for kernels
+    /// before v4.4, exit_mmap takes no mmap_sem. The actors of R1 (a PMD move and an rmap walker), R2 (a collapse and GUP-fast)
+    /// and R4 (that walker and munlock/exit) then meet on one
     /// mm, in turn as the kernel's exclusion lets them (docs/exploration.md, "Random workloads"); without it a
     /// 1,000-op workload rarely holds a PMD move and never a collapse.
     /// </summary>
