@@ -186,10 +186,28 @@ public static class OpTraceWindows
             // A cone task still inside a critical section at the window's end runs on to the end of it (at most
             // MaxTail ops more): cut there, it would keep the lock and leave the tasks waiting for it parked, a
             // deadlock of the window, not of the kernel.
+            // exit_mmap of a kernel before v4.4 munlocks with no lock held (the mm has no users): from its VM_LOCKED
+            // clear to mm_destroy it is a section too, or a window cut inside it ends with pages still Mlocked whose
+            // VMA is no longer VM_LOCKED, a finding of the cut, not of the schedule.
             var inside = new Dictionary<int, int>();
+            var unlockedExit = new HashSet<int>();
+            void Enter(in Op op)
+            {
+                int depth = inside.GetValueOrDefault(op.Tid);
+                if (op.Kind == OpKind.VmFlagsWrite && ((VmFlags)op.Sub & VmFlags.Locked) != 0 && !op.Has(OpFlags.Write) && depth == 0
+                    && unlockedExit.Add(op.Tid))
+                {
+                    depth++;
+                }
+                else if (op.Kind == OpKind.MmDestroy && unlockedExit.Remove(op.Tid))
+                {
+                    depth--;
+                }
+                inside[op.Tid] = depth + Nesting(op);
+            }
             for (int i = 0; i <= w.End; i++)
             {
-                inside[ops[i].Tid] = inside.GetValueOrDefault(ops[i].Tid) + Nesting(ops[i]);
+                Enter(ops[i]);
             }
             var cone = new List<Op>();
             for (int i = w.Start; i <= w.End; i++)
@@ -205,7 +223,7 @@ public static class OpTraceWindows
                 if (tasks.Contains(tid) && inside.GetValueOrDefault(tid) > 0)
                 {
                     cone.Add(ops[i]);
-                    inside[tid] += Nesting(ops[i]);
+                    Enter(ops[i]);
                 }
             }
             w.ConeTasks = tasks.Count;

@@ -27,11 +27,21 @@ public sealed record RandomWorkloadOptions
     /// <summary>
     /// Contention mode (<c>synth random --contend</c>): mappings cover whole, aligned 2M slots and mremap keeps the
     /// alignment, so mremap moves whole PTE tables and khugepaged finds slots to collapse; khugepaged runs five times
-    /// as often. The actors of R1 (a PMD move and an rmap walker) and R2 (a collapse and GUP-fast) then meet on one
+    /// as often; reclaim may hold pages of VM_LOCKED VMAs (try_to_unmap_one's mlock path, R4's walker) and, for kernels
+    /// before v4.4, exit_mmap takes no mmap_sem. The actors of R1 (a PMD move and an rmap walker), R2 (a collapse and GUP-fast)
+    /// and R4 (that walker and munlock/exit) then meet on one
     /// mm, in turn as the kernel's exclusion lets them (docs/exploration.md, "Random workloads"); without it a
     /// 1,000-op workload rarely holds a PMD move and never a collapse.
     /// </summary>
     public bool Contend { get; init; }
+
+    /// <summary>
+    /// Whether try_to_unmap_one mlocks a page of a VM_LOCKED VMA under the PTE lock (b87537d9e2fe, v4.4). Without
+    /// it (v4.3 and older) the walker drops the PTE lock, takes mmap_sem by trylock, re-tests VM_LOCKED and mlocks
+    /// the page there, so the generator holds the mm's mmap_lock for read from <c>ttu_mlock_set</c> to
+    /// <c>ttu_mlock_page</c>. Only reclaim under <see cref="Contend"/> meets VM_LOCKED VMAs.
+    /// </summary>
+    public bool MlockUnderPtl { get; init; } = true;
 
     /// <summary>Races to inject (each once), by id <c>R1</c>…<c>R6</c>.</summary>
     public IReadOnlyList<string> Inject { get; init; } = [];
@@ -70,7 +80,7 @@ public sealed record RandomWorkloadOptions
     public RandomWorkloadOptions For(KernelProfile profile)
     {
         ArgumentNullException.ThrowIfNull(profile);
-        return this with { PmdMoves = profile.Has(KernelFeature.MovePmd) };
+        return this with { PmdMoves = profile.Has(KernelFeature.MovePmd), MlockUnderPtl = profile.Has(KernelFix.MlockUnderPtl) };
     }
 
     /// <summary>Checks the options; throws <see cref="ArgumentException"/> naming the bad one.</summary>

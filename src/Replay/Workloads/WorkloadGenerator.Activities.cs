@@ -245,7 +245,15 @@ internal sealed partial class WorkloadGenerator
 
     private IEnumerable<bool> Exit(SimTask t, SimMm mm)
     {
-        yield return Take(t, MmapLockOp(t, mm, true), mm.MmapLock, true);
+        // exit_mmap before v4.4 (the kernels whose try_to_unmap_one mlocks under mmap_sem's trylock) takes no
+        // mmap_sem: the mm has no users left, and munlock_vma_pages_all, unmap_vmas and free_pgtables run unlocked,
+        // so reclaim's trylock succeeds against them (r4-munlock). Modelled under --contend, where reclaim meets
+        // VM_LOCKED VMAs; default workloads keep the lock.
+        bool mmapSem = _options.MlockUnderPtl || !_options.Contend;
+        if (mmapSem)
+        {
+            yield return Take(t, MmapLockOp(t, mm, true), mm.MmapLock, true);
+        }
         while (mm.Vmas.Count > 0)
         {
             var vma = mm.Vmas[0];
@@ -256,7 +264,10 @@ internal sealed partial class WorkloadGenerator
             yield return Do(t, Mk(t, OpKind.VmaRemove, mm.Id, vma.Start));
             RemoveVma(mm, vma);
         }
-        yield return Drop(t, Mk(t, OpKind.MmapUnlock, mm.Id), mm.MmapLock);
+        if (mmapSem)
+        {
+            yield return Drop(t, Mk(t, OpKind.MmapUnlock, mm.Id), mm.MmapLock);
+        }
         yield return Do(t, Mk(t, OpKind.MmDestroy, mm.Id));
         _freeTables.Push(mm.Pgd);
         _freeTables.Push(mm.P4d);
@@ -1032,8 +1043,10 @@ internal sealed partial class WorkloadGenerator
         {
             var page = _reclaimable[_rng.Next(_reclaimable.Count)];
             var mm = FindMm(page.Mm);
-            // mlocked pages sit on the unevictable LRU: reclaim never scans them.
-            if (page.Reclaiming || page.Vma!.Locked || mm is null || !mm.Ready || mm.Dying)
+            // mlocked pages sit on the unevictable LRU: reclaim never scans them. Under --contend it may hold one it
+            // isolated before mlock_vma_page ran (mlock sets PageMlocked but cannot move an isolated page; isolation
+            // is no op of the trace), so try_to_unmap_one meets VM_LOCKED and mlocks the page (R4's walker).
+            if (page.Reclaiming || (page.Vma!.Locked && !_options.Contend) || mm is null || !mm.Ready || mm.Dying)
             {
                 continue;
             }
@@ -1078,6 +1091,22 @@ internal sealed partial class WorkloadGenerator
             var start = PfnOp(t, OpKind.TtuStart, pfn);
             start.Obj = rmap;
             yield return Take(t, start, rmapLock, false);
+            if (page.Vma.Locked)
+            {
+                foreach (var step in TtuMlock(t, mm, page, pte))
+                {
+                    yield return step;
+                }
+                var endLocked = PfnOp(t, OpKind.TtuEnd, pfn);
+                endLocked.Obj = rmap;
+                yield return Drop(t, endLocked, rmapLock);
+                yield return Drop(t, PfnOp(t, OpKind.PageUnlock, pfn), pageLock);
+                _pageLocks.Remove(pfn);
+                // SWAP_MLOCK: the page stays mapped and goes back (to the unevictable LRU): putback drops the isolation reference.
+                yield return Do(t, PfnOp(t, OpKind.RefPut, pfn));
+                page.Reclaiming = false;
+                continue;
+            }
             var walk = Mk(t, OpKind.TtuWalk, mm.Id, va);
             walk.Pfn = pfn;
             yield return Take(t, walk, pte.Lock, true);
@@ -1100,10 +1129,44 @@ internal sealed partial class WorkloadGenerator
         }
         foreach (var page in pages)
         {
+            if (!page.Reclaiming)
+            {
+                // Kept mapped by the VM_LOCKED walker above.
+                continue;
+            }
             yield return Do(t, PfnOp(t, OpKind.RefPut, page.Pfn));
             yield return Do(t, PfnOp(t, OpKind.PageFree, page.Pfn));
             _freePfns.Push(page.Pfn);
         }
+    }
+
+    /// <summary>
+    /// try_to_unmap_one on a VM_LOCKED VMA (R4's walker, docs/mm-model.md §2.4), as the workload's kernel does it:
+    /// <c>ttu_mlock_check</c> reads the PTE and VM_LOCKED under the PTE lock (and, from v4.4, mlocks the page there);
+    /// before v4.4 <c>ttu_mlock_set</c> takes mmap_sem by trylock and re-tests VM_LOCKED, <c>ttu_mlock_page</c>
+    /// mlocks the page and drops mmap_sem. The recorded trylock succeeds: the step is emitted when the lock is free.
+    /// </summary>
+    private IEnumerable<bool> TtuMlock(SimTask t, SimMm mm, SimPage page, SimTable pte)
+    {
+        var check = Mk(t, OpKind.TtuMlockCheck, mm.Id, page.Va);
+        check.Pfn = page.Pfn;
+        yield return Step(t, check, pte.Lock, true, null, null, WaitKind.None, 0);
+        var set = Mk(t, OpKind.TtuMlockSet, mm.Id, page.Va);
+        set.Pfn = page.Pfn;
+        var mlock = Mk(t, OpKind.TtuMlockPage, mm.Id, page.Va);
+        mlock.Pfn = page.Pfn;
+        if (_options.MlockUnderPtl)
+        {
+            page.Mlocked = true;
+            yield return Do(t, set);
+            yield return Do(t, mlock);
+            yield break;
+        }
+        yield return Take(t, set, mm.MmapLock, false);
+        // mmap_sem held for read from here: VM_LOCKED cannot change before ttu_mlock_page.
+        bool locked = page.Vma!.Locked;
+        yield return Drop(t, mlock, mm.MmapLock);
+        page.Mlocked |= locked;
     }
 
     private IEnumerable<bool>? PlanCollapse(SimTask t)

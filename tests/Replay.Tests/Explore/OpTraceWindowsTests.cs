@@ -12,26 +12,34 @@ public class OpTraceWindowsTests
         OpTraceWindows.Run(trace, KernelProfile.Parse(profile), Arch.X86, new ExploreOptions { Bound = 2, Budget = 1000 });
 
     [Fact]
-    public void Contend_PutsTheActorsOfR1AndR2OnOneMm()
+    public void Contend_PutsTheActorsOfR1R2AndR4OnOneMm()
     {
         // Without --contend, seeds 1-10 at 1,000 ops hold 2 PMD-moving mremaps and no collapse in all: nothing for a
         // reordering to race. With it, mappings are whole aligned 2M slots, so mremap moves tables and khugepaged finds
         // slots to collapse, and GUP-fast pins mapped pages (it descends into the PTE table a collapse frees).
-        var windows = Enumerable.Range(1, 10).SelectMany(s => OpTraceWindows.Find(Contended((ulong)s))).ToList();
+        // Reclaim also meets VM_LOCKED VMAs (R4's walker against munlock/exit); that reshuffles the seeds, so the
+        // PMD moves that meet a walker are on seeds 18-20 now (seed 8's before).
+        var windows = Enumerable.Range(1, 20).SelectMany(s => OpTraceWindows.Find(Contended((ulong)s))).ToList();
         var plain = Enumerable.Range(1, 10).SelectMany(s => OpTraceWindows.Find(
             RandomWorkload.Generate(new RandomWorkloadOptions { Cpus = 4, Ops = 1000, Seed = (ulong)s }))).ToList();
 
         Assert.Contains(windows, w => w.Race == "R1");
         Assert.Contains(windows, w => w.Race == "R2");
+        Assert.Contains(windows, w => w.Race == "R4");
         Assert.DoesNotContain(plain, w => w.Race == "R2");
     }
 
     [Theory]
-    [InlineData(10UL, "none")]
-    [InlineData(10UL, "v5.13")]
-    [InlineData(10UL, "v4.3")]
-    public void Windows_EveryViolation_IsOpenInTheProfileAndItsEmittedScheduleReplaysToItThereOnly(ulong seed, string profile)
+    [InlineData(10UL, "none", "R2")]
+    [InlineData(10UL, "v5.13", "R2")]
+    [InlineData(10UL, "v4.3", "R2")]
+    [InlineData(8UL, "none", "R4")]
+    public void Windows_EveryViolation_IsOpenInTheProfileAndItsEmittedScheduleReplaysToItThereOnly(ulong seed, string profile, string race)
     {
+        // Seed 8 under none (pre-v4.4 semantics): kswapd holds a page of a VM_LOCKED VMA of mm 1 (isolated before the
+        // mlock), try_to_unmap_one sees VM_LOCKED, drops the PTE lock and takes mmap_sem by trylock; exit_mmap (no
+        // mmap_sem before v4.4) munlocks and zaps the page first, so the walker sets PG_mlocked on a page its address
+        // no longer maps: I4 (R4), 2 preemptions in a 204-op window. Not under v4.4 (b87537d9e2fe) or latest.
         // Seed 10 with --contend: GUP-fast (thread 104) reads the PMD of 0x8c000000 in mm 1 and khugepaged collapses
         // the slot before the walk reads the PTE: I2 (R2), one preemption away in a window of 73 ops; the whole trace's
         // budgeted search never leaves the 0-preemption round. The emitted schedule (the recorded prefix, then the
@@ -42,7 +50,7 @@ public class OpTraceWindowsTests
         var (_, result) = ByWindows(Contended(seed, profile), profile);
 
         Assert.NotEmpty(result.Violations);
-        Assert.Contains(result.Violations, v => v.Finding.Race == "R2");
+        Assert.Contains(result.Violations, v => v.Finding.Race == race);
         foreach (var v in result.Violations)
         {
             Assert.True(kernel.IsOpen(v.Finding.Race!), $"{v.Key} under {profile}, which fixed {v.Finding.Race}");
@@ -66,6 +74,25 @@ public class OpTraceWindowsTests
 
         Assert.NotEmpty(windows);
         Assert.True(result.Violations.Count == 0, $"{result.Violations.Count} violations under latest, first: {(result.Violations.Count > 0 ? result.Violations[0].Finding.Message : "")}");
+    }
+
+    [Theory]
+    [InlineData(6UL, "v4.3")]
+    [InlineData(9UL, "v4.3")]
+    public void Windows_R4_ExitWithoutMmapSemIsNotCutInside(ulong seed, string profile)
+    {
+        // Reclaim under --contend meets VM_LOCKED VMAs (before: no ttu_mlock_* op, no R4 window). A window that ended
+        // inside a pre-v4.4 exit_mmap (which holds no lock while it munlocks) left pages Mlocked whose VMA was no
+        // longer VM_LOCKED: I4s whose emitted schedules replayed to I4 under latest too. The exit now runs on to
+        // mm_destroy, so no violation of these windows reaches latest.
+        var (windows, result) = ByWindows(Contended(seed, profile), profile);
+
+        Assert.Contains(windows, w => w.Race == "R4" && w.Result is not null);
+        foreach (var v in result.Violations)
+        {
+            var emitted = OpTraceLoader.Load(TraceText.ToRows(TraceText.Write(v.ToTrace())));
+            Assert.DoesNotContain(ReplayEngine.Run(emitted, KernelProfile.Latest, Arch.X86).Findings, f => f.Checker == v.Finding.Checker && f.Pfn == v.Finding.Pfn);
+        }
     }
 
     /// <summary>The first profile with the race's fix (docs/mm-model.md).</summary>
