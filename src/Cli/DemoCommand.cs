@@ -136,7 +136,7 @@ internal static class DemoCommand
                 o.Write(WitnessRenderer.RenderTimeline(Witness));
             }
             o.WriteLine();
-            o.WriteLine(Invariant($"done in {Elapsed.TotalSeconds:F1} s. Findings of the buggy runs are in {Output}/trace=*/findings.parquet:"));
+            o.WriteLine(Invariant($"done in {Elapsed.TotalSeconds:F1} s. Findings of the buggy runs are in {Output}/trace=*/replay=*/findings.parquet:"));
             o.WriteLine($"  ./mmtrace query {Output} --sql \"SELECT trace, profile, checker, race, severity, message FROM findings ORDER BY trace\"");
             o.WriteLine($"  ./mmtrace explore {Output}/trace={BenignScenario}-benign --profile {BenignBuggy}    # the exploration with its witness");
         }
