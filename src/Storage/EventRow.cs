@@ -238,29 +238,10 @@ public sealed class EventRow
     /// Adds a field to <see cref="Args"/> whose value is the UTF-8 text <paramref name="value"/>, without making a
     /// string for it (one is made if <see cref="Args"/> is read). Takes only printable ASCII other than <c>"</c> and
     /// <c>\</c>, which JSON holds as is, and only while no numeric arg is pending; returns false otherwise, and the
-    /// caller adds the value as a string.
+    /// caller adds the value as a string. Makes the name's JSON on every call; parsers keep an <see cref="ArgName"/>
+    /// per field name instead.
     /// </summary>
-    public bool TryAddArgUtf8(string name, ReadOnlySpan<byte> value)
-    {
-        if (_argNumberCount > 0 || value.ContainsAny(s_needsJsonCare))
-        {
-            return false;
-        }
-        if (!_json)
-        {
-            StartJson();
-        }
-        StartJsonMember(name);
-        Parquet.ByteBuffer json = _argsJson!;
-        Span<byte> span = json.GetSpan(value.Length + 2);
-        span[0] = (byte)'"';
-        value.CopyTo(span[1..]);
-        span[value.Length + 1] = (byte)'"';
-        AddUtf8Span(json.Length + 1, value.Length);
-        json.Advance(value.Length + 2);
-        _args.Add(new KeyValuePair<string, string>(name, null!));
-        return true;
-    }
+    public bool TryAddArgUtf8(string name, ReadOnlySpan<byte> value) => TryAddArgUtf8(new ArgName(name), value);
 
     /// <summary>
     /// <see cref="TryAddArgUtf8(string, ReadOnlySpan{byte})"/> for a name whose JSON was made once

@@ -107,18 +107,11 @@ public static class DatasetExplore
     private static ExploreResult Aggregate(RealTraceExploreResult windows, KernelProfile profile, Arch arch, ExploreOptions options)
     {
         var runs = windows.Windows.Where(w => w.Result is not null).Select(w => w.Result!).ToList();
-        return new ExploreResult(options, profile, arch, windows.Windows.Select(w => w.ConeTasks).DefaultIfEmpty(0).Max(), windows.Windows.Sum(w => w.ConeOps))
-        {
-            Schedules = runs.Sum(r => r.Schedules),
-            Infeasible = runs.Sum(r => r.Infeasible),
-            Deadlocked = runs.Sum(r => r.Deadlocked),
-            Refused = runs.Sum(r => r.Refused),
-            DistinctTraces = runs.Sum(r => r.DistinctTraces),
-            Transitions = runs.Sum(r => r.Transitions),
-            Exhaustive = windows.Windows.All(w => w.Verdict != WindowVerdicts.Undecided),
-            Elapsed = windows.Elapsed,
-            Violations = [.. runs.SelectMany(r => r.Violations)],
-        };
+        var sum = ExploreResult.Sum(runs, options, profile, arch, windows.Windows.Select(w => w.ConeTasks).DefaultIfEmpty(0).Max(), windows.Windows.Sum(w => w.ConeOps));
+        sum.Exhaustive = windows.Windows.All(w => w.Verdict != WindowVerdicts.Undecided);
+        sum.Elapsed = windows.Elapsed;
+        sum.Violations = [.. runs.SelectMany(r => r.Violations)];
+        return sum;
     }
 
     /// <summary>Writes <c>explorations.parquet</c> of a dataset (replacing it atomically).</summary>

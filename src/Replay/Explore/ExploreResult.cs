@@ -61,6 +61,28 @@ public sealed class ExploreResult
         ProgramOps = programOps;
     }
 
+    /// <summary>
+    /// Several explorations (the windows of one trace) counted as one run: every count summed, the first example of
+    /// each kind kept. The caller sets what only it knows: <see cref="Exhaustive"/>, <see cref="Elapsed"/> and the
+    /// <see cref="Violations"/>.
+    /// </summary>
+    internal static ExploreResult Sum(IReadOnlyCollection<ExploreResult> runs, ExploreOptions options, KernelProfile profile, Arch arch, int tasks, int programOps) =>
+        new(options, profile, arch, tasks, programOps)
+        {
+            Schedules = runs.Sum(r => r.Schedules),
+            Complete = runs.Sum(r => r.Complete),
+            Pruned = runs.Sum(r => r.Pruned),
+            Rechecked = runs.Sum(r => r.Rechecked),
+            Infeasible = runs.Sum(r => r.Infeasible),
+            InfeasibleExample = runs.Select(r => r.InfeasibleExample).FirstOrDefault(x => x is not null),
+            Deadlocked = runs.Sum(r => r.Deadlocked),
+            DeadlockExample = runs.Select(r => r.DeadlockExample).FirstOrDefault(x => x is not null),
+            Refused = runs.Sum(r => r.Refused),
+            RefusedExample = runs.Select(r => r.RefusedExample).FirstOrDefault(x => x is not null),
+            DistinctTraces = runs.Sum(r => r.DistinctTraces),
+            Transitions = runs.Sum(r => r.Transitions),
+        };
+
     /// <summary>The parameters.</summary>
     public ExploreOptions Options { get; }
 

@@ -175,14 +175,7 @@ public static class OpTraceWindows
             {
                 engine.Execute(ops[replayed]);
             }
-            var tasks = new HashSet<int>(w.Actors);
-            for (int i = w.Start; i <= w.End; i++)
-            {
-                if (ops[i].Mm == w.Mm)
-                {
-                    tasks.Add(ops[i].Tid);
-                }
-            }
+            var tasks = RealTraceExplore.ConeTasks(new ArraySegment<Op>(ops, w.Start, w.End - w.Start + 1), w.Mm, w.Actors);
             // A cone task still inside a critical section at the window's end runs on to the end of it (at most
             // MaxTail ops more): cut there, it would keep the lock and leave the tasks waiting for it parked, a
             // deadlock of the window, not of the kernel.
@@ -251,23 +244,10 @@ public static class OpTraceWindows
                 }
             }
         }
-        var sum = new ExploreResult(windowOptions, profile, arch, windows.Select(w => w.ConeTasks).DefaultIfEmpty(0).Max(), windows.Sum(w => w.ConeOps))
-        {
-            Schedules = runs.Sum(r => r.Schedules),
-            Complete = runs.Sum(r => r.Complete),
-            Pruned = runs.Sum(r => r.Pruned),
-            Infeasible = runs.Sum(r => r.Infeasible),
-            InfeasibleExample = runs.Select(r => r.InfeasibleExample).FirstOrDefault(x => x is not null),
-            Deadlocked = runs.Sum(r => r.Deadlocked),
-            DeadlockExample = runs.Select(r => r.DeadlockExample).FirstOrDefault(x => x is not null),
-            Refused = runs.Sum(r => r.Refused),
-            RefusedExample = runs.Select(r => r.RefusedExample).FirstOrDefault(x => x is not null),
-            DistinctTraces = runs.Sum(r => r.DistinctTraces),
-            Transitions = runs.Sum(r => r.Transitions),
-            Exhaustive = windows.Count <= MaxWindows && runs.Count == windows.Count && runs.All(r => r.Exhaustive),
-            Elapsed = clock.Elapsed,
-            Violations = [.. order.Select(key => best[key])],
-        };
+        var sum = ExploreResult.Sum(runs, windowOptions, profile, arch, windows.Select(w => w.ConeTasks).DefaultIfEmpty(0).Max(), windows.Sum(w => w.ConeOps));
+        sum.Exhaustive = windows.Count <= MaxWindows && runs.Count == windows.Count && runs.All(r => r.Exhaustive);
+        sum.Elapsed = clock.Elapsed;
+        sum.Violations = [.. order.Select(key => best[key])];
         return (windows, sum);
     }
 

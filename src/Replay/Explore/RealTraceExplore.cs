@@ -300,19 +300,28 @@ public static class RealTraceExplore
         return forced;
     }
 
+    /// <summary>The tasks of a window's cone: its actors and every task that touched <paramref name="mm"/> inside it.</summary>
+    internal static HashSet<int> ConeTasks(IEnumerable<Op> window, int mm, IEnumerable<int> actors)
+    {
+        var tasks = new HashSet<int>(actors);
+        if (mm != 0)
+        {
+            foreach (var op in window)
+            {
+                if (op.Mm == mm)
+                {
+                    tasks.Add(op.Tid);
+                }
+            }
+        }
+        return tasks;
+    }
+
     private static void Explore(ExploredWindow w, List<Op> buffered, bool overflow, ReplayEngine start, IReadOnlyDictionary<int, string> comms,
         IReadOnlyList<(long Seq, int Waker, int Wakee)> wakeups, KernelProfile profile, Arch arch, ExploreOptions options, CancellationToken cancellationToken)
     {
         var inv = CultureInfo.InvariantCulture;
-        int mm = w.Exposure.Mm;
-        var tasks = new HashSet<int>(w.Actors);
-        foreach (var op in buffered)
-        {
-            if (op.Mm == mm && mm != 0)
-            {
-                tasks.Add(op.Tid);
-            }
-        }
+        var tasks = ConeTasks(buffered, w.Exposure.Mm, w.Actors);
         var cone = buffered.Where(op => tasks.Contains(op.Tid)).ToList();
         w.ConeTasks = cone.Select(o => o.Tid).Distinct().Count();
         w.ConeOps = cone.Count;
