@@ -60,6 +60,7 @@ public sealed class Explorer
     private readonly Footprint _fp = new();
     private readonly Footprint[] _pending;
     private readonly int[] _microBefore;
+    private readonly int[] _firstAfter;
     private readonly List<Op> _schedule = [];
     private readonly HashSet<ulong> _traces = [];
     private ulong _signature;
@@ -96,6 +97,10 @@ public sealed class Explorer
     /// (<see cref="ChildSleep"/>). On by default; off only to measure what they save (docs/benchmarks.md).</summary>
     internal bool SleepSets { get; init; } = true;
 
+    /// <summary>Source sets (<see cref="AddAt"/>): a race adds no backtrack alternative where one already chosen is an
+    /// initial of the reversal. On by default; off only to measure what it saves.</summary>
+    internal bool SourceSets { get; init; } = true;
+
     /// <summary>Stateful pruning (docs/exploration.md, "DPOR"): a run that reaches a state an equivalent prefix already
     /// reached — same Mazurkiewicz trace, hence the same model state, the same running task, no more preemptions used,
     /// no fewer tasks asleep — stops there, and the races of the ops explored below that state with this prefix add
@@ -129,6 +134,8 @@ public sealed class Explorer
 
     private bool _caching;
     private readonly Dictionary<ulong, Seen> _visited = [];
+    // The same states by their key without the task that ran last (the latest recorded per key).
+    private readonly Dictionary<ulong, Seen> _visitedAnyLast = [];
     // Recorded states, oldest first: the table forgets the oldest when it is over its cap.
     private readonly Queue<Seen> _visitedOrder = new();
     private long _cacheBytes;
@@ -205,6 +212,7 @@ public sealed class Explorer
         _before = new int[_n];
         _pending = Enumerable.Range(0, _n).Select(_ => new Footprint()).ToArray();
         _microBefore = new int[_n];
+        _firstAfter = new int[_n];
         _cpus = trace.Tasks.Select(t => t.Cpu).Concat(_programs.SelectMany(p => p.Select(o => o.Cpu))).Distinct().Order().ToArray();
         _readValue = _programs.Select(p => new long[p.Length]).ToArray();
         _walkRmap = new int[_n];
@@ -280,6 +288,7 @@ public sealed class Explorer
         _round.Clear();
         _roundNext = 0;
         _visited.Clear();
+        _visitedAnyLast.Clear();
         _visitedOrder.Clear();
         _cacheBytes = 0;
         _keptFrames = 0;
@@ -304,7 +313,7 @@ public sealed class Explorer
                 {
                     if (entry.Leaf is { } leaf)
                     {
-                        result.PendingAlternatives += BitOperations.PopCount(leaf.Backtrack & ~leaf.Done & ~leaf.Sleep & leaf.Enabled);
+                        result.PendingAlternatives += BitOperations.PopCount(leaf.Backtrack & ~leaf.Done & ~leaf.Sleep & ~leaf.Covered & leaf.Enabled);
                         result.ShallowestPending = result.ShallowestPending < 0 ? leaf.Depth : Math.Min(result.ShallowestPending, leaf.Depth);
                     }
                 }
@@ -338,7 +347,24 @@ public sealed class Explorer
                 }
                 int length = Resume(entry);
                 bool resume = true;
-                if (hit is not null)
+                if (entry.Partial)
+                {
+                    var state = _frames[length - 1];
+                    if (hit!.Below is null)
+                    {
+                        // The table forgot the state that covered some of this one's continuations: they run from here.
+                        state.Covered = 0;
+                        state.Backtrack |= state.Enabled;
+                    }
+                    else
+                    {
+                        ReplayPrefix(length - 1, dpor, dpor && SleepSets);
+                        result.Transitions += length - 1;
+                        result.Rechecked++;
+                        ApplyHit(hit, length - 1, state.Below, state);
+                    }
+                }
+                else if (hit is not null)
                 {
                     if (hit.Below is null)
                     {
@@ -354,7 +380,7 @@ public sealed class Explorer
                         ReplayPrefix(length, dpor, dpor && SleepSets);
                         result.Transitions += length;
                         result.Rechecked++;
-                        ApplyHit(hit, length);
+                        ApplyHit(hit, length, length > 0 ? _frames[length - 1].Below : null);
                     }
                 }
                 if (!RunBound(result, budget, clock, dpor, resume, cancellationToken))
@@ -388,7 +414,7 @@ public sealed class Explorer
             int choice = -1;
             for (; depth >= 0; depth--)
             {
-                ulong open = _frames[depth].Backtrack & ~_frames[depth].Done & ~_frames[depth].Sleep & Allowed(_frames[depth]);
+                ulong open = _frames[depth].Backtrack & ~_frames[depth].Done & ~_frames[depth].Sleep & ~_frames[depth].Covered & Allowed(_frames[depth]);
                 if (open != 0)
                 {
                     choice = BitOperations.TrailingZeroCount(open);
@@ -431,7 +457,7 @@ public sealed class Explorer
             {
                 frame.Task = _pathScratch[d + 1].Via;
             }
-            else if (entry.Hit is not null)
+            else if (entry.Hit is not null && !entry.Partial)
             {
                 frame.Task = entry.LeafTask;
             }
@@ -478,6 +504,10 @@ public sealed class Explorer
             {
                 _visited.Remove(old.Key);
             }
+            if (_visitedAnyLast.TryGetValue(old.KeyAnyLast, out current) && ReferenceEquals(current, old))
+            {
+                _visitedAnyLast.Remove(old.KeyAnyLast);
+            }
             _cacheBytes -= old.Bytes;
             // A kept frame may still hold it while on the path: it goes back to the pool when that frame is popped.
             old.Below = null;
@@ -489,7 +519,7 @@ public sealed class Explorer
     {
         for (int d = 0; d < _frames.Count; d++)
         {
-            int open = BitOperations.PopCount(_frames[d].Backtrack & ~_frames[d].Done & ~_frames[d].Sleep & Allowed(_frames[d]));
+            int open = BitOperations.PopCount(_frames[d].Backtrack & ~_frames[d].Done & ~_frames[d].Sleep & ~_frames[d].Covered & Allowed(_frames[d]));
             if (open > 0 && result.ShallowestPending < 0)
             {
                 result.ShallowestPending = d;
@@ -503,7 +533,7 @@ public sealed class Explorer
             {
                 continue;
             }
-            result.PendingAlternatives += BitOperations.PopCount(frame.Backtrack & ~frame.Done & ~frame.Sleep & frame.Enabled);
+            result.PendingAlternatives += BitOperations.PopCount(frame.Backtrack & ~frame.Done & ~frame.Sleep & ~frame.Covered & frame.Enabled);
             if (result.ShallowestPending < 0 || frame.Depth < result.ShallowestPending)
             {
                 result.ShallowestPending = frame.Depth;
@@ -566,12 +596,12 @@ public sealed class Explorer
         Array.Clear(_walkMove);
     }
 
-    /// <summary>The state reached, up to equivalence: the prefix's Mazurkiewicz trace (which fixes the model state when
-    /// the footprints are right), each task's position and whether it is parked, and the task that ran last (what the
-    /// next switch costs depends on it).</summary>
-    private ulong StateKey()
+    /// <summary>The state reached, up to equivalence, apart from the task that ran last: the prefix's Mazurkiewicz trace
+    /// (which fixes the model state when the footprints are right), each task's position and whether it is parked, and
+    /// the violations met. A state's full key adds the task that ran last (what the next switch costs depends on it).</summary>
+    private ulong StateKeyAnyLast()
     {
-        ulong key = Mix(_prefixSig ^ Mix((ulong)(_lastTask + 1)));
+        ulong key = Mix(_prefixSig);
         for (int t = 0; t < _n; t++)
         {
             key += Mix(((ulong)(uint)t << 32) | ((uint)_pos[t] << 1) | (_engine.IsBlocked(_tids[t]) ? 1U : 0U));
@@ -588,6 +618,38 @@ public sealed class Explorer
         }
         return key;
     }
+
+    /// <summary>
+    /// Tasks whose continuations from the current state (reached with <c>_lastTask</c> running last and <c>_preemptions</c>
+    /// used) <paramref name="seen"/>, the same state reached with another task running last, did not cover within its
+    /// preemptions: a continuation that starts with task t costs the first switch's price from either state, and the rest
+    /// alike (the model state is the same), so t is covered when seen's remaining preemptions minus its switch to t are at
+    /// least this one's minus its switch to t.
+    /// </summary>
+    private ulong Uncovered(Seen seen, ulong enabled)
+    {
+        int remaining = _bound - _preemptions;
+        bool lastEnabled = _lastTask >= 0 && (enabled & (1UL << _lastTask)) != 0;
+        ulong uncovered = 0;
+        for (ulong rest = enabled; rest != 0; rest &= rest - 1)
+        {
+            int t = BitOperations.TrailingZeroCount(rest);
+            int here = lastEnabled && t != _lastTask ? 1 : 0;
+            int there = seen.LastEnabled && t != seen.Last ? 1 : 0;
+            if (seen.Remaining - there < remaining - here)
+            {
+                uncovered |= 1UL << t;
+            }
+        }
+        return uncovered;
+    }
+
+    /// <summary>States reached where an explored equivalent one (another task ran last) covered every continuation but
+    /// those of the task that ran last, which alone were run from here.</summary>
+    internal long PartialPrunes { get; private set; }
+
+    /// <summary>Partial prunings whose state digest was checked (<see cref="VerifyPrunes"/>).</summary>
+    internal long VerifiedPartialPrunes { get; private set; }
 
     private static ulong Fnv(string text)
     {
@@ -608,7 +670,7 @@ public sealed class Explorer
     /// the latest. The summary joins the parent state's; in a later round the prefix is replayed to add what the
     /// equivalent state's continuations grew into.
     /// </summary>
-    private void ApplyHit(Seen seen, int depth)
+    private void ApplyHit(Seen seen, int depth, Summary? into, Frame? partial = null)
     {
         var below = seen.Below!;
         foreach (var (key, access) in below.Access)
@@ -641,13 +703,52 @@ public sealed class Explorer
         }
         if (depth > 0)
         {
-            _frames[depth - 1].Below?.AddAll(below);
+            // Bounded DPOR's block-start point for races below this state: the task that ran last may go on below it
+            // without a switch, so a race of one of its ops there with another task's op reverses at the start of its
+            // block, which is above this state — on this prefix's path, not on the path the equivalent state was
+            // explored on (measured: r1-pmd lost 2 of 117 interleavings to states reached with another task last).
+            ulong tasks = 0;
+            ulong ubit = 1UL << _frames[depth - 1].Task;
+            foreach (var (_, access) in below.Access)
+            {
+                if ((access.Writers & ubit) != 0)
+                {
+                    tasks |= access.Readers | access.Writers;
+                }
+                else if ((access.Readers & ubit) != 0)
+                {
+                    tasks |= access.Writers;
+                }
+            }
+            int c = depth - 1;
+            while (c > 0 && _frames[c].LastTask == _frames[c].Task)
+            {
+                c--;
+            }
+            tasks &= ~(1UL << _frames[depth - 1].Task);
+            for (ulong rest = tasks; rest != 0; rest &= rest - 1)
+            {
+                int w = BitOperations.TrailingZeroCount(rest);
+                Array.Copy(_clock[w], _before, _n);
+                AddAt(c, w, depth);
+            }
         }
+        into?.AddAll(below);
         if (_bound < _options.Bound && !_workListFull)
         {
             var leaf = depth > 0 ? _frames[depth - 1] : null;
-            _deferred.Add(new Deferred(leaf, leaf?.Task ?? -1, seen, below.Version));
-            Keep(leaf);
+            if (partial is not null)
+            {
+                // The state stays on the path (its last task's continuations run from it): the next round replays up to
+                // it and adds what the equivalent state grew into to its own summary.
+                _deferred.Add(new Deferred(partial, -1, seen, below.Version, Partial: true));
+                Keep(partial);
+            }
+            else
+            {
+                _deferred.Add(new Deferred(leaf, leaf?.Task ?? -1, seen, below.Version));
+                Keep(leaf);
+            }
         }
     }
 
@@ -752,31 +853,67 @@ public sealed class Explorer
             else
             {
                 ulong key = 0;
+                ulong keyAnyLast = 0;
+                Seen? partial = null;
+                ulong covered = 0;
                 if (_caching)
                 {
-                    key = StateKey();
+                    keyAnyLast = StateKeyAnyLast();
+                    key = Mix(keyAnyLast ^ Mix((ulong)(_lastTask + 1)));
                     ulong asleep = sleep ? _childSleep & enabled : 0;
+                    Seen? hit = null;
                     if (_visited.TryGetValue(key, out var seen) && seen.Remaining >= _bound - _preemptions && (seen.Sleep & ~asleep) == 0)
                     {
+                        hit = seen;
+                    }
+                    else if (_visitedAnyLast.TryGetValue(keyAnyLast, out seen) && seen.Below is not null && (seen.Sleep & ~asleep) == 0)
+                    {
+                        ulong uncovered = Uncovered(seen, enabled);
+                        if (uncovered == 0)
+                        {
+                            hit = seen;
+                        }
+                        else if (_lastTask >= 0 && uncovered == 1UL << _lastTask)
+                        {
+                            // Only continuing the task that ran last costs less here than from the explored state.
+                            partial = seen;
+                            covered = enabled & ~uncovered;
+                        }
+                    }
+                    if (hit is not null || partial is not null)
+                    {
+                        var against = hit ?? partial!;
                         if (VerifyPrunes)
                         {
                             ulong digest = _engine.StateDigest();
-                            if (digest != seen.Digest)
+                            if (digest != against.Digest)
                             {
                                 throw new InvalidOperationException(string.Create(CultureInfo.InvariantCulture,
-                                    $"Pruned at depth {depth} (choices {string.Join(" ", _frames.Select(f => f.Task))}) against an equivalent state whose model state differs: {digest:x16} against {seen.Digest:x16}."));
+                                    $"Pruned at depth {depth} (choices {string.Join(" ", _frames.Select(f => f.Task))}) against an equivalent state whose model state differs: {digest:x16} against {against.Digest:x16}."));
                             }
-                            VerifiedPrunes++;
+                            if (hit is not null)
+                            {
+                                VerifiedPrunes++;
+                            }
+                            else
+                            {
+                                VerifiedPartialPrunes++;
+                            }
                         }
+                    }
+                    if (hit is not null)
+                    {
                         // An equivalent prefix reached this state with no more preemptions and explored what follows.
                         result.Pruned++;
                         result.Transitions += depth;
-                        ApplyHit(seen, depth);
+                        ApplyHit(hit, depth, depth > 0 ? _frames[depth - 1].Below : null);
                         return;
                     }
                 }
                 var frame = _framePool.Count > 0 ? _framePool.Pop() : new Frame();
                 frame.Key = key;
+                frame.KeyAnyLast = keyAnyLast;
+                frame.Covered = covered;
                 frame.Digest = VerifyPrunes && _caching ? _engine.StateDigest() : 0;
                 frame.Round = _bound;
                 frame.Depth = depth;
@@ -797,9 +934,27 @@ public sealed class Explorer
                 {
                     FillNextFootprints(frame, enabled);
                 }
-                if ((enabled & ~frame.Sleep & Allowed(frame)) == 0)
+                if (partial is not null)
+                {
+                    // The explored state covers every continuation here but those that go on with the task that ran last:
+                    // its races with this prefix add their backtrack points as for a stopped run, and what ran below it
+                    // counts as below this state.
+                    PartialPrunes++;
+                    ApplyHit(partial, depth, frame.Below, frame);
+                }
+                if ((enabled & ~frame.Sleep & ~frame.Covered & Allowed(frame)) == 0)
                 {
                     // Every task that may run here is asleep: this schedule's remaining interleavings were covered.
+                    if (frame.Below is { } below)
+                    {
+                        // A partial pruning's summary is what runs below this state: it belongs to the parent's.
+                        if (depth > 0)
+                        {
+                            _frames[depth - 1].Below?.AddAll(below);
+                        }
+                        ReturnSummary(below);
+                        frame.Below = null;
+                    }
                     _framePool.Push(frame);
                     SleepBlocked++;
                     result.Transitions += depth;
@@ -864,7 +1019,7 @@ public sealed class Explorer
                     // enabled task (the one that leads to the reversal is among them).
                     frame.Backtrack |= frame.Enabled;
                 }
-                ulong open = fresh ? frame.Enabled & ~frame.Sleep & Allowed(frame) : frame.Backtrack & ~frame.Done & ~frame.Sleep & Allowed(frame);
+                ulong open = (fresh ? frame.Enabled & ~frame.Sleep & Allowed(frame) : frame.Backtrack & ~frame.Done & ~frame.Sleep & Allowed(frame)) & ~frame.Covered;
                 if (open == 0)
                 {
                     if (fresh && frame.Enabled != 0)
@@ -953,7 +1108,7 @@ public sealed class Explorer
 
     private int DefaultChoice(Frame frame)
     {
-        ulong awake = frame.Enabled & ~frame.Sleep & Allowed(frame);
+        ulong awake = frame.Enabled & ~frame.Sleep & ~frame.Covered & Allowed(frame);
         int recorded = RecordedNext();
         if (recorded >= 0 && (awake & (1UL << recorded)) != 0)
         {
@@ -1001,7 +1156,7 @@ public sealed class Explorer
         for (int i = _frames.Count - 1; i >= from; i--)
         {
             var frame = _frames[i];
-            if (_bound < _options.Bound && !_workListFull && (frame.Backtrack & ~frame.Done & ~frame.Sleep & frame.Enabled & ~Allowed(frame)) != 0 && _deferredSet.Add(frame))
+            if (_bound < _options.Bound && !_workListFull && (frame.Backtrack & ~frame.Done & ~frame.Sleep & ~frame.Covered & frame.Enabled & ~Allowed(frame)) != 0 && _deferredSet.Add(frame))
             {
                 // Alternatives the bound forbids now: the next round starts here (the frame and the path to it are kept).
                 // In the last round there is no next one.
@@ -1021,8 +1176,9 @@ public sealed class Explorer
                     // an equivalent state may stop there.
                     // A state recorded before under the same key stays counted (and queued) until it is forgotten:
                     // prefixes pruned against it still hold it.
-                    var seen = new Seen(frame.Key, _bound - frame.Preemptions, frame.Sleep, below, frame.Digest) { Bytes = below.Bytes };
+                    var seen = new Seen(frame.Key, frame.KeyAnyLast, frame.LastTask, frame.LastEnabled, _bound - frame.Preemptions, frame.Sleep, below, frame.Digest) { Bytes = below.Bytes };
                     _visited[frame.Key] = seen;
+                    _visitedAnyLast[frame.KeyAnyLast] = seen;
                     _visitedOrder.Enqueue(seen);
                     _cacheBytes += seen.Bytes;
                     frame.Seen = frame.Kept ? seen : null;
@@ -1341,21 +1497,82 @@ public sealed class Explorer
     private void AddAt(int j, int task, int index)
     {
         var frame = _frames[j];
+        int pick = -1;
         if ((frame.Enabled & (1UL << task)) != 0)
         {
-            frame.Backtrack |= 1UL << task;
-            return;
+            pick = task;
         }
-        for (int k = j + 1; k < index; k++)
+        else
         {
-            int q = _transitionTask[k];
-            if (q != task && (frame.Enabled & (1UL << q)) != 0 && _vc[k][q] <= _before[q])
+            for (int k = j + 1; k < index; k++)
             {
-                frame.Backtrack |= 1UL << q;
-                return;
+                int q = _transitionTask[k];
+                if (q != task && (frame.Enabled & (1UL << q)) != 0 && _vc[k][q] <= _before[q])
+                {
+                    pick = q;
+                    break;
+                }
             }
         }
-        frame.Backtrack |= frame.Enabled;
+        if (pick >= 0 && (frame.Backtrack & (1UL << pick)) != 0)
+        {
+            return;
+        }
+        if (SourceSets && pick != (frame.LastEnabled ? frame.LastTask : -1) && (frame.Backtrack & frame.Enabled & ~(1UL << frame.Task) & Initials(j, index)) != 0)
+        {
+            // Source sets (Abdulla, Aronis, Jonsson, Sagonas, POPL 2014): an alternative already chosen here is an
+            // initial of the reversal — a task whose first op after j that does not depend on j's op depends on no other
+            // such op — so the schedules it explores include one equivalent to the reversal. Under the preemption bound
+            // only when it costs no more to start with than the task the rule would add (that task is not the one that
+            // was running).
+            return;
+        }
+        frame.Backtrack |= pick >= 0 ? 1UL << pick : frame.Enabled;
+    }
+
+    /// <summary>Tasks whose first transition in (j, index) that does not happen after transition j has no such transition
+    /// of another task happening before it: the initials of the sequence a reversal of j's race runs first. Happens-before
+    /// is taken from the run's clocks, which over-approximate the reversed run's, so the set may be smaller, never
+    /// larger, than the true one.</summary>
+    private ulong Initials(int j, int index)
+    {
+        int tj = _transitionTask[j];
+        int mark = _vc[j][tj];
+        Array.Fill(_firstAfter, -1);
+        ulong seen = 1UL << tj;
+        for (int k = j + 1; k < index; k++)
+        {
+            int t = _transitionTask[k];
+            if ((seen & (1UL << t)) != 0 || _vc[k][tj] >= mark)
+            {
+                continue;
+            }
+            seen |= 1UL << t;
+            _firstAfter[t] = k;
+        }
+        ulong initials = 0;
+        for (int p = 0; p < _n; p++)
+        {
+            int kp = _firstAfter[p];
+            if (kp < 0)
+            {
+                continue;
+            }
+            bool first = true;
+            for (int r = 0; r < _n && first; r++)
+            {
+                int kr = _firstAfter[r];
+                if (r != p && kr >= 0 && kr < kp && _vc[kp][r] >= _vc[kr][r])
+                {
+                    first = false;
+                }
+            }
+            if (first)
+            {
+                initials |= 1UL << p;
+            }
+        }
+        return initials;
     }
 
     /// <summary>The Mazurkiewicz trace of a run: per object, the order of conflicting accesses (reads between two writes as a set).</summary>
@@ -1565,6 +1782,10 @@ public sealed class Explorer
         public Seen? Seen;
         // State caching: the state's key, the bound of the round that created the frame, and what ran below it.
         public ulong Key;
+        public ulong KeyAnyLast;
+        // Tasks whose continuations from here an explored equivalent state covers (the same state reached with another
+        // task running last): never chosen here.
+        public ulong Covered;
         public ulong Digest;
         public int Round;
         public Summary? Below;
@@ -1572,9 +1793,15 @@ public sealed class Explorer
 
     /// <summary>A state whose continuations within <see cref="Remaining"/> preemptions were explored, the tasks asleep
     /// there, and what ran below it.</summary>
-    private sealed class Seen(ulong key, int remaining, ulong sleep, Summary below, ulong digest)
+    private sealed class Seen(ulong key, ulong keyAnyLast, int last, bool lastEnabled, int remaining, ulong sleep, Summary below, ulong digest)
     {
         public ulong Key { get; } = key;
+        public ulong KeyAnyLast { get; } = keyAnyLast;
+
+        /// <summary>The task that ran last, and whether it could go on (what a first switch from the state costs).</summary>
+        public int Last { get; } = last;
+        public bool LastEnabled { get; } = lastEnabled;
+
         public int Remaining { get; } = remaining;
         public ulong Sleep { get; } = sleep;
         public ulong Digest { get; } = digest;
@@ -1588,7 +1815,7 @@ public sealed class Explorer
 
     /// <summary>An entry of the next round's work list: the frame at its end (null: the empty path), the choice there for
     /// a pruned prefix, the state it was pruned against and that state's summary version then.</summary>
-    private readonly record struct Deferred(Frame? Leaf, int LeafTask, Seen? Hit, int Version);
+    private readonly record struct Deferred(Frame? Leaf, int LeafTask, Seen? Hit, int Version, bool Partial = false);
 
     /// <summary>Per object, the tasks whose ops read and wrote it below a state.</summary>
     private sealed class Summary
