@@ -16,7 +16,11 @@ namespace Pipeline.Ingest.Text;
 /// </summary>
 internal sealed class ParallelLineParser : IDisposable
 {
-    private const int LinesPerBatch = 1024;
+    // Small enough that the rows in flight (a row per line in each of the pool's batches, about 1 KB of it touched
+    // per parse) stay in the caches between a worker filling them and the caller's thread copying them into the row
+    // group: at 1024 lines the ~6 MB of rows went through memory both ways and the copy (EventRowGroup.Add) was 14 %
+    // of a text ingest's CPU. 128 is worse again (hand-offs); docs/benchmarks.md "Ingest, 2026-12-06 (s23)".
+    private const int LinesPerBatch = 256;
 
     private readonly Utf8LineReader _lines;
     private readonly BlockingCollection<Batch> _toParse = new();

@@ -44,6 +44,11 @@ internal sealed class EventRowGroupEncoder : IDisposable
     private readonly ThriftCompactWriter _thrift;
     private readonly Dictionary<string, int> _dictionary = new(StringComparer.Ordinal);
     private readonly List<string> _entries = [];
+    // The last few distinct values of a dictionary column and their indices, compared by reference before the
+    // dictionary hashes the string: a trace.dat's per-CPU streams interleave a handful of comms and event names, so
+    // "same as the previous row" alone sends most rows to the hash.
+    private readonly string?[] _recentValues = new string?[8];
+    private readonly int[] _recentIndices = new int[8];
     private byte[][] _bitmaps = [];
     private long[] _longs = [];
     private int[] _ints = [];
@@ -283,22 +288,42 @@ internal sealed class EventRowGroupEncoder : IDisposable
         Span<int> indices = Ints(values.Length);
         string? last = null;
         int lastIndex = -1;
+        string?[] recentValues = _recentValues;
+        int nextRecent = 0;
         for (int i = 0; i < values.Length; i++)
         {
             string value = values[i];
             if (!ReferenceEquals(value, last))
             {
-                ref int slot = ref CollectionsMarshal.GetValueRefOrAddDefault(_dictionary, value, out bool exists);
-                if (!exists)
+                int index = -1;
+                for (int k = 0; k < recentValues.Length; k++)
                 {
-                    slot = _entries.Count;
-                    _entries.Add(value);
+                    if (ReferenceEquals(recentValues[k], value))
+                    {
+                        index = _recentIndices[k];
+                        break;
+                    }
+                }
+                if (index < 0)
+                {
+                    ref int slot = ref CollectionsMarshal.GetValueRefOrAddDefault(_dictionary, value, out bool exists);
+                    if (!exists)
+                    {
+                        slot = _entries.Count;
+                        _entries.Add(value);
+                    }
+                    index = slot;
+                    recentValues[nextRecent] = value;
+                    _recentIndices[nextRecent] = index;
+                    nextRecent = (nextRecent + 1) % recentValues.Length;
                 }
                 last = value;
-                lastIndex = slot;
+                lastIndex = index;
             }
             indices[i] = lastIndex;
         }
+        // Not kept past the column: a reused encoder must not hold a finished group's strings.
+        Array.Clear(recentValues);
         _page.Clear();
         foreach (string entry in _entries)
         {

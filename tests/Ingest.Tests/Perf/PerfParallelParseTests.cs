@@ -61,7 +61,7 @@ public sealed class PerfParallelParseTests : ParallelEquivalenceTests
 
     /// <summary>
     /// Recorded perf script samples with, every few hundred lines, a callchain under the sample (some reaching
-    /// over a 1024-line batch edge), a header comment, a blank line, a damaged sample line and a frame without a
+    /// over a batch edge: 1024 lines are four 256-line batches), a header comment, a blank line, a damaged sample line and a frame without a
     /// sample before it.
     /// </summary>
     private protected override byte[] MixedInput(int lines) => MixedScript(lines);

@@ -45,7 +45,7 @@ public sealed class ParallelParseTests : ParallelEquivalenceTests
     }
 
     /// <summary>
-    /// Corpus event lines with, every few hundred lines, a stack block (some right at 1024-line batch edges), a
+    /// Corpus event lines with, every few hundred lines, a stack block (some right at batch edges: 1024 lines are four 256-line batches), a
     /// lost-events marker, a header line, a damaged line and an event-looking line that is not an event.
     /// </summary>
     private protected override byte[] MixedInput(int lines) => MixedTrace(lines);
