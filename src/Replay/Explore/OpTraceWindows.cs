@@ -198,14 +198,27 @@ public static class OpTraceWindows
                 }
                 inside[op.Tid] = depth + Nesting(op);
             }
+            var depthBefore = new int[w.End - w.Start + 1];
             for (int i = 0; i <= w.End; i++)
             {
+                if (i >= w.Start)
+                {
+                    depthBefore[i - w.Start] = inside.GetValueOrDefault(ops[i].Tid);
+                }
                 Enter(ops[i]);
             }
+            // A cone task whose op depends on an op of a task outside the cone (it needs it, by the feasibility rules,
+            // in the recorded run of the whole window) stops before it: khugepaged, in the cone of one mm's window,
+            // goes on to collapse another mm whose pages threads outside the cone mapped. Without their ops it waited
+            // for ever on the per-VMA lock one of them held when the window started (seed 10: 197 of 373 window
+            // schedules deadlocked), and once that lock was released, its unmap of their pages was refused (150 of
+            // 1,021). It stops where it holds no lock (the start of the critical section around that op), so no cone
+            // task waits on a lock it keeps for ever.
+            var limit = Truncation(engine, ops, w, tasks, depthBefore, comms, profile, arch);
             var cone = new List<Op>();
             for (int i = w.Start; i <= w.End; i++)
             {
-                if (tasks.Contains(ops[i].Tid))
+                if (tasks.Contains(ops[i].Tid) && i <= limit.GetValueOrDefault(ops[i].Tid, int.MaxValue))
                 {
                     cone.Add(ops[i]);
                 }
@@ -213,7 +226,7 @@ public static class OpTraceWindows
             for (int i = w.End + 1; i < ops.Length && i <= w.End + MaxTail; i++)
             {
                 int tid = ops[i].Tid;
-                if (tasks.Contains(tid) && inside.GetValueOrDefault(tid) > 0)
+                if (tasks.Contains(tid) && !limit.ContainsKey(tid) && inside.GetValueOrDefault(tid) > 0)
                 {
                     cone.Add(ops[i]);
                     Enter(ops[i]);
@@ -221,9 +234,9 @@ public static class OpTraceWindows
             }
             w.ConeTasks = tasks.Count;
             w.ConeOps = cone.Count;
-            if (tasks.Count > 64)
+            if (w.ConeTasks > 64)
             {
-                w.Skipped = string.Create(CultureInfo.InvariantCulture, $"the cone holds {tasks.Count} tasks (at most 64 are explored)");
+                w.Skipped = string.Create(CultureInfo.InvariantCulture, $"the cone holds {w.ConeTasks} tasks (at most 64 are explored)");
                 continue;
             }
             var frozen = engine.Fork();
@@ -249,6 +262,73 @@ public static class OpTraceWindows
         sum.Elapsed = clock.Elapsed;
         sum.Violations = [.. order.Select(key => best[key])];
         return (windows, sum);
+    }
+
+    /// <summary>
+    /// Where cone tasks stop: for each task of <paramref name="cone"/> with an op inside window <paramref name="w"/> that
+    /// needs (docs/exploration.md, feasibility rules but the CPU slices' order, over the recorded run of every task's ops in
+    /// the window: what it saw of other tasks' work) an op of a
+    /// task outside the cone, or one another cone task no longer runs, the index of its last op kept: the op before
+    /// the critical section around the first such op (<paramref name="depthBefore"/>: the task's lock depth before each
+    /// op of the window). Tasks that run to the window's end are not in the result.
+    /// </summary>
+    private static Dictionary<int, int> Truncation(ReplayEngine start, Op[] ops, OpTraceWindow w, HashSet<int> cone, int[] depthBefore,
+        IReadOnlyDictionary<int, string> comms, KernelProfile profile, Arch arch)
+    {
+        var window = new OpTrace(new ArraySegment<Op>(ops, w.Start, w.End - w.Start + 1), comms);
+        int n = window.Tasks.Count;
+        var index = new Dictionary<int, int>();
+        for (int t = 0; t < n; t++)
+        {
+            index[window.Tasks[t].Tid] = t;
+        }
+        var programs = Enumerable.Range(0, n).Select(_ => new List<Op>()).ToArray();
+        var at = Enumerable.Range(0, n).Select(_ => new List<int>()).ToArray();
+        var recordedTask = new int[window.Count];
+        var recordedLocal = new int[window.Count];
+        for (int i = 0; i < window.Count; i++)
+        {
+            int t = index[window.Ops[i].Tid];
+            recordedTask[i] = t;
+            recordedLocal[i] = programs[t].Count;
+            programs[t].Add(window.Ops[i]);
+            at[t].Add(i);
+        }
+        var programArrays = programs.Select(p => p.ToArray()).ToArray();
+        var (need, _) = Feasibility.Analyze(window, programArrays, recordedTask, recordedLocal, profile, arch, () => start.Fork(), cpuSlices: false);
+        var kept = Enumerable.Range(0, n).Select(t => cone.Contains(window.Tasks[t].Tid) ? programArrays[t].Length : 0).ToArray();
+        bool changed = true;
+        while (changed)
+        {
+            changed = false;
+            for (int t = 0; t < n; t++)
+            {
+                for (int k = 0; k < kept[t]; k++)
+                {
+                    if (!Array.Exists(need[t][k], x => x.Count > kept[x.Task]))
+                    {
+                        continue;
+                    }
+                    // Back to where the task holds no lock.
+                    while (k > 0 && depthBefore[at[t][k]] > 0)
+                    {
+                        k--;
+                    }
+                    kept[t] = k;
+                    changed = true;
+                    break;
+                }
+            }
+        }
+        var limit = new Dictionary<int, int>();
+        for (int t = 0; t < n; t++)
+        {
+            if (cone.Contains(window.Tasks[t].Tid) && kept[t] < programArrays[t].Length)
+            {
+                limit[window.Tasks[t].Tid] = w.Start + (kept[t] > 0 ? at[t][kept[t] - 1] : -1);
+            }
+        }
+        return limit;
     }
 
     /// <summary>One line per window: race, mm, span, cone, and what its exploration covered.</summary>

@@ -95,6 +95,27 @@ public class OpTraceWindowsTests
         }
     }
 
+    [Theory]
+    [InlineData(6UL)]
+    [InlineData(8UL)]
+    [InlineData(9UL)]
+    [InlineData(10UL)]
+    public void Windows_UnderLatest_NoScheduleIsInfeasibleOrDeadlocked(ulong seed)
+    {
+        // The kernel neither refuses its own ops nor deadlocks: each such window schedule was a missing rule.
+        // Seeds 6 and 9: exit's free_pgtables unlinked the PTE table a reclaim walker still held (it waits for the
+        // walker's anon_vma lock). Seed 8: an access after mremap removed its VMA, which the window's rules did not see
+        // because the VMA was mapped before the window started. Seed 10: a fault's per-VMA read lock held at the
+        // window's start by a task outside the cone, which khugepaged (in the cone) wanted for write (deadlocked), and
+        // then khugepaged's collapse of a slot whose pages threads outside the cone had mapped (refused).
+        var (windows, result) = ByWindows(Contended(seed), "latest");
+
+        Assert.NotEmpty(windows);
+        Assert.True(result.Infeasible == 0, $"{result.Infeasible} infeasible, first: {result.InfeasibleExample}");
+        Assert.True(result.Deadlocked == 0, $"{result.Deadlocked} deadlocked, first: {result.DeadlockExample}");
+        Assert.True(result.Refused == 0, $"{result.Refused} refused, first: {result.RefusedExample}");
+    }
+
     /// <summary>The first profile with the race's fix (docs/mm-model.md).</summary>
     private static string FixedFor(string race) => race switch
     {
