@@ -207,18 +207,16 @@ public static class OpTraceWindows
                 }
                 Enter(ops[i]);
             }
-            // A cone task whose op depends on an op of a task outside the cone (it needs it, by the feasibility rules,
-            // in the recorded run of the whole window) stops before it: khugepaged, in the cone of one mm's window,
-            // goes on to collapse another mm whose pages threads outside the cone mapped. Without their ops it waited
-            // for ever on the per-VMA lock one of them held when the window started (seed 10: 197 of 373 window
-            // schedules deadlocked), and once that lock was released, its unmap of their pages was refused (150 of
-            // 1,021). It stops where it holds no lock (the start of the critical section around that op), so no cone
-            // task waits on a lock it keeps for ever.
-            var limit = Truncation(engine, ops, w, tasks, depthBefore, comms, profile, arch);
+            // The ops of tasks outside the cone that an op of the cone needs (by the feasibility rules, in the recorded
+            // run of the whole window) are part of the window too: khugepaged, in the cone of one mm's window, goes on
+            // to collapse another mm whose pages threads outside the cone mapped. Without their ops it waited for ever
+            // on the per-VMA lock one of them held when the window started (seed 10: 197 of 373 window schedules
+            // deadlocked), and once that lock was released, its unmap of their pages was refused (150 of 1,021).
+            var needed = Needed(engine, ops, w, tasks, depthBefore, comms, profile, arch);
             var cone = new List<Op>();
             for (int i = w.Start; i <= w.End; i++)
             {
-                if (tasks.Contains(ops[i].Tid) && i <= limit.GetValueOrDefault(ops[i].Tid, int.MaxValue))
+                if (tasks.Contains(ops[i].Tid) || needed.TryGetValue(ops[i].Tid, out int last) && i <= last)
                 {
                     cone.Add(ops[i]);
                 }
@@ -226,13 +224,13 @@ public static class OpTraceWindows
             for (int i = w.End + 1; i < ops.Length && i <= w.End + MaxTail; i++)
             {
                 int tid = ops[i].Tid;
-                if (tasks.Contains(tid) && !limit.ContainsKey(tid) && inside.GetValueOrDefault(tid) > 0)
+                if (tasks.Contains(tid) && inside.GetValueOrDefault(tid) > 0)
                 {
                     cone.Add(ops[i]);
                     Enter(ops[i]);
                 }
             }
-            w.ConeTasks = tasks.Count;
+            w.ConeTasks = tasks.Count + needed.Count;
             w.ConeOps = cone.Count;
             if (w.ConeTasks > 64)
             {
@@ -265,14 +263,13 @@ public static class OpTraceWindows
     }
 
     /// <summary>
-    /// Where cone tasks stop: for each task of <paramref name="cone"/> with an op inside window <paramref name="w"/> that
-    /// needs (docs/exploration.md, feasibility rules but the CPU slices' order, over the recorded run of every task's ops in
-    /// the window: what it saw of other tasks' work) an op of a
-    /// task outside the cone, or one another cone task no longer runs, the index of its last op kept: the op before
-    /// the critical section around the first such op (<paramref name="depthBefore"/>: the task's lock depth before each
-    /// op of the window). Tasks that run to the window's end are not in the result.
+    /// The tasks outside <paramref name="cone"/> whose ops inside window <paramref name="w"/> an op of the cone needs
+    /// (docs/exploration.md, the feasibility rules but the CPU slices' order, over the recorded run of every task's ops
+    /// in the window: what an op saw of other tasks' work), directly or through ops added here; each with the index of
+    /// the last op it runs: the needed op, or the end of the critical section around it (<paramref name="depthBefore"/>:
+    /// the task's lock depth before each op of the window), so no cone task waits for ever on a lock it keeps.
     /// </summary>
-    private static Dictionary<int, int> Truncation(ReplayEngine start, Op[] ops, OpTraceWindow w, HashSet<int> cone, int[] depthBefore,
+    private static Dictionary<int, int> Needed(ReplayEngine start, Op[] ops, OpTraceWindow w, HashSet<int> cone, int[] depthBefore,
         IReadOnlyDictionary<int, string> comms, KernelProfile profile, Arch arch)
     {
         var window = new OpTrace(new ArraySegment<Op>(ops, w.Start, w.End - w.Start + 1), comms);
@@ -305,30 +302,33 @@ public static class OpTraceWindows
             {
                 for (int k = 0; k < kept[t]; k++)
                 {
-                    if (!Array.Exists(need[t][k], x => x.Count > kept[x.Task]))
+                    foreach (var (q, count) in need[t][k])
                     {
-                        continue;
+                        if (count <= kept[q])
+                        {
+                            continue;
+                        }
+                        // On to where that task holds no lock.
+                        int upTo = count;
+                        while (upTo < programArrays[q].Length && depthBefore[at[q][upTo]] > 0)
+                        {
+                            upTo++;
+                        }
+                        kept[q] = upTo;
+                        changed = true;
                     }
-                    // Back to where the task holds no lock.
-                    while (k > 0 && depthBefore[at[t][k]] > 0)
-                    {
-                        k--;
-                    }
-                    kept[t] = k;
-                    changed = true;
-                    break;
                 }
             }
         }
-        var limit = new Dictionary<int, int>();
+        var extra = new Dictionary<int, int>();
         for (int t = 0; t < n; t++)
         {
-            if (cone.Contains(window.Tasks[t].Tid) && kept[t] < programArrays[t].Length)
+            if (!cone.Contains(window.Tasks[t].Tid) && kept[t] > 0)
             {
-                limit[window.Tasks[t].Tid] = w.Start + (kept[t] > 0 ? at[t][kept[t] - 1] : -1);
+                extra[window.Tasks[t].Tid] = w.Start + at[t][kept[t] - 1];
             }
         }
-        return limit;
+        return extra;
     }
 
     /// <summary>One line per window: race, mm, span, cone, and what its exploration covered.</summary>
