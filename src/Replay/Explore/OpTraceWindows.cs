@@ -213,6 +213,15 @@ public static class OpTraceWindows
             // on the per-VMA lock one of them held when the window started (seed 10: 197 of 373 window schedules
             // deadlocked), and once that lock was released, its unmap of their pages was refused (150 of 1,021).
             var needed = Needed(engine, ops, w, tasks, depthBefore, comms, profile, arch);
+            // A task outside the cone that holds, in the start state, a lock a cone task takes inside the window runs up
+            // to its release of it: left out, it would hold the lock for ever and the cone task park on it. *Seed 18
+            // (none):* a thread of mm 1 holds the PTE lock of table 26 when the R1 window of mm 2 starts, and kswapd, a
+            // cone task, later re-checks an mlocked page of that table under its lock (11 of 325 window schedules
+            // deadlocked, and the recorded order itself before the needed ops were in).
+            foreach (var (tid, last) in LockHolders(engine, ops, w, tasks, needed, trace.Tasks))
+            {
+                needed[tid] = Math.Max(last, needed.GetValueOrDefault(tid, -1));
+            }
             var cone = new List<Op>();
             for (int i = w.Start; i <= w.End; i++)
             {
@@ -329,6 +338,84 @@ public static class OpTraceWindows
             }
         }
         return extra;
+    }
+
+    /// <summary>
+    /// The tasks outside <paramref name="cone"/> that hold, when window <paramref name="w"/> starts (the state of
+    /// <paramref name="start"/>), a lock that a task of the cone, an op of <paramref name="needed"/> or a task added here
+    /// takes inside the window; each with the index of its op that released the last such lock (the window's end if it
+    /// holds one on). Found by running the window's ops in recorded order on a copy of the start state.
+    /// </summary>
+    private static Dictionary<int, int> LockHolders(ReplayEngine start, Op[] ops, OpTraceWindow w, HashSet<int> cone,
+        Dictionary<int, int> needed, IReadOnlyList<TaskInfo> tasks)
+    {
+        var holders = new Dictionary<int, int>();
+        var heldAtStart = new Dictionary<int, HashSet<string>>();
+        var held = new List<(string Lock, bool Write)>();
+        foreach (var task in tasks)
+        {
+            held.Clear();
+            start.HeldLocks(task.Tid, held);
+            if (!cone.Contains(task.Tid) && held.Count > 0)
+            {
+                heldAtStart.Add(task.Tid, held.Select(h => h.Lock).ToHashSet(StringComparer.Ordinal));
+            }
+        }
+        if (heldAtStart.Count == 0)
+        {
+            return holders;
+        }
+        // Per op of the window: the locks it acquired (by any task: a parked task resumes inside another's op), and
+        // for each candidate the op at which it released each lock it held at the start.
+        var probe = start.Fork();
+        probe.Acquisitions = [];
+        var acquired = new List<(int Index, int Tid, string Lock)>();
+        var released = heldAtStart.ToDictionary(kv => kv.Key, _ => new Dictionary<string, int>(StringComparer.Ordinal));
+        for (int i = w.Start; i <= w.End; i++)
+        {
+            probe.Execute(ops[i]);
+            foreach (var (tid, name, _, _) in probe.Acquisitions)
+            {
+                acquired.Add((i, tid, name));
+            }
+            probe.Acquisitions.Clear();
+            foreach (var (tid, names) in heldAtStart)
+            {
+                held.Clear();
+                probe.HeldLocks(tid, held);
+                foreach (var name in names)
+                {
+                    if (!released[tid].ContainsKey(name) && !held.Exists(h => h.Lock == name))
+                    {
+                        released[tid][name] = i;
+                    }
+                }
+            }
+        }
+        bool changed = true;
+        while (changed)
+        {
+            changed = false;
+            foreach (var (tid, names) in heldAtStart)
+            {
+                int last = -1;
+                foreach (var (index, taker, name) in acquired)
+                {
+                    if (taker != tid && names.Contains(name)
+                        && (cone.Contains(taker) || needed.TryGetValue(taker, out int upTo) && index <= upTo
+                            || holders.TryGetValue(taker, out upTo) && index <= upTo))
+                    {
+                        last = Math.Max(last, released[tid].GetValueOrDefault(name, w.End));
+                    }
+                }
+                if (last >= 0 && (!holders.TryGetValue(tid, out int known) || known < last))
+                {
+                    holders[tid] = last;
+                    changed = true;
+                }
+            }
+        }
+        return holders;
     }
 
     /// <summary>One line per window: race, mm, span, cone, and what its exploration covered.</summary>
