@@ -56,6 +56,10 @@ internal static class Feasibility
         // Per VMA (index in vmas): each task's last per-VMA-lock section's release and whether it was exclusive; per
         // task, the VMA-lock sections it holds now.
         var vmaSections = new Dictionary<int, (int Release, bool Write)[]>();
+        // Per task, its open mmap_lock write section (the mm and the VMAs it created or changed there); per VMA, the
+        // mmap_unlock that ended the last such section of a task that changed it.
+        var mmapWriter = new Dictionary<int, (int Mm, List<int> Vmas)>();
+        var vmaWriteEnd = new Dictionary<int, (int Task, int Unlock)>();
         var openVma = Enumerable.Range(0, n).Select(_ => new Dictionary<int, bool>()).ToArray();
         var lastOnCpu = new Dictionary<int, (int Task, int Local)>();
         var decisions = new Dictionary<(int Mm, ulong Vma), List<(int Task, int Local)>>();
@@ -319,6 +323,14 @@ internal static class Feasibility
                 if (op.Kind == OpKind.VmaLock)
                 {
                     bool write = op.Has(OpFlags.Write);
+                    // A VMA that a task created or changed under mmap_lock for write stays write-locked until that
+                    // task's mmap_write_unlock (vma_start_write; the unlock ends every such lock of the mm), so a
+                    // per-VMA lock of it (lock_vma_under_rcu) fails until then and the fault falls back to mmap_lock:
+                    // the lock stays after that unlock.
+                    if (vmaWriteEnd.TryGetValue(usedVma, out var changed) && changed.Task != p)
+                    {
+                        list.Add((changed.Task, changed.Unlock + 1));
+                    }
                     for (int q = 0; q < n; q++)
                     {
                         if (q != p && sectionsOfVma[q].Release >= 0 && (write || sectionsOfVma[q].Write))
@@ -550,6 +562,29 @@ internal static class Feasibility
                     default:
                         life.Users[p] = l + 1;
                         break;
+                }
+            }
+            if (op.Kind == OpKind.MmapLock && op.Has(OpFlags.Write) && op.Mm != 0)
+            {
+                mmapWriter[p] = (op.Mm, []);
+            }
+            else if (mmapWriter.TryGetValue(p, out var writing) && op.Mm == writing.Mm)
+            {
+                if (op.Kind == OpKind.VmaCreate)
+                {
+                    writing.Vmas.Add(vmas.Count);
+                }
+                else if (op.Kind is OpKind.VmaModify or OpKind.VmFlagsWrite && usedVma >= 0)
+                {
+                    writing.Vmas.Add(usedVma);
+                }
+                else if (op.Kind == OpKind.MmapUnlock)
+                {
+                    foreach (int v in writing.Vmas)
+                    {
+                        vmaWriteEnd[v] = (p, l);
+                    }
+                    mmapWriter.Remove(p);
                 }
             }
             if (op.Kind == OpKind.VmaCreate)

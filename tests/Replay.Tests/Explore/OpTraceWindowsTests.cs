@@ -101,6 +101,7 @@ public class OpTraceWindowsTests
     [InlineData(9UL, "latest")]
     [InlineData(10UL, "latest")]
     [InlineData(18UL, "none")]
+    [InlineData(19UL, "none")]
     public void Windows_NoScheduleIsInfeasibleOrDeadlocked(ulong seed, string profile)
     {
         // The kernel neither refuses its own ops nor deadlocks: each such window schedule was a missing rule.
@@ -110,7 +111,10 @@ public class OpTraceWindowsTests
         // window's start by a task outside the cone, which khugepaged (in the cone) wanted for write (deadlocked), and
         // then khugepaged's collapse of a slot whose pages threads outside the cone had mapped (refused). Seed 18
         // (none): a thread of mm 1, outside the R1 window of mm 2, holds a PTE lock when the window starts, which
-        // kswapd (in the cone) later takes to re-check an mlocked page (the recorded order itself deadlocked).
+        // kswapd (in the cone) later takes to re-check an mlocked page (the recorded order itself deadlocked). Seed 19
+        // (none): a fault takes the per-VMA lock of the VMA an mremap created before the mremap's mmap_write_unlock,
+        // and its ptl_lock was refused ahead of the PMD move (3 ops refused, no schedule cut: the test counts them).
+        // Each window schedule whose op was refused or that deadlocked is a missing rule, never the kernel's.
         var (windows, result) = ByWindows(Contended(seed, profile), profile);
 
         Assert.NotEmpty(windows);
