@@ -16,9 +16,12 @@ internal static class Feasibility
     /// <summary>
     /// For each task and op: the (task, count) pairs that must hold (<c>count</c> ops of that task already run) before
     /// the op may run; and for each op the index of its own task's earlier lockless read whose table it uses (-1: none).
+    /// Without <paramref name="cpuSlices"/> tasks sharing a CPU are not kept in the order of their slices (rule 5): the
+    /// needs left are what an op saw of other tasks' work.
     /// </summary>
     public static ((int Task, int Count)[][][] Need, int[][] Link) Analyze(
-        OpTrace trace, Op[][] programs, int[] recordedTask, int[] recordedLocal, KernelProfile profile, Arch arch, Func<ReplayEngine>? start = null)
+        OpTrace trace, Op[][] programs, int[] recordedTask, int[] recordedLocal, KernelProfile profile, Arch arch, Func<ReplayEngine>? start = null,
+        bool cpuSlices = true)
     {
         int n = programs.Length;
         var need = programs.Select(p => new List<(int, int)>[p.Length]).ToArray();
@@ -32,12 +35,31 @@ internal static class Feasibility
         var lives = new Dictionary<(int Kind, long Id), Life>();
         var vmas = new List<(int Mm, ulong Start, ulong End, int Task, int Local)>();
         var vmaUsers = new List<int[]>();
+        // A window starts from the state its recorded prefix left: the VMAs mapped then have no creation in the
+        // programs (task -1), but the rules on their uses (removal, lock hand-over, flags decisions, rmap walks)
+        // hold for them as for VMAs the programs create.
+        foreach (var mm in engine.Mms)
+        {
+            foreach (var vma in mm.Vmas)
+            {
+                vmas.Add((mm.Id, vma.Start, vma.End, -1, 0));
+                vmaUsers.Add(new int[n]);
+            }
+        }
+        // Per VMA (index in vmas): each task's last rmap walk that visited it, by the op ending the walk (ttu_end);
+        // per task, the VMAs its open walk (ttu_start ... ttu_end) visited so far.
+        var vmaWalks = new Dictionary<int, int[]>();
+        var openWalk = new List<int>?[n];
         // Per mm: every op on an address inside a VMA, with its task and the count its need names (a modify that drops
         // the address follows it).
         var addressUses = new Dictionary<int, List<(ulong Va, int Task, int Count)>>();
         // Per VMA (index in vmas): each task's last per-VMA-lock section's release and whether it was exclusive; per
         // task, the VMA-lock sections it holds now.
         var vmaSections = new Dictionary<int, (int Release, bool Write)[]>();
+        // Per task, its open mmap_lock write section (the mm and the VMAs it created or changed there); per VMA, the
+        // mmap_unlock that ended the last such section of a task that changed it.
+        var mmapWriter = new Dictionary<int, (int Mm, List<int> Vmas)>();
+        var vmaWriteEnd = new Dictionary<int, (int Task, int Unlock)>();
         var openVma = Enumerable.Range(0, n).Select(_ => new Dictionary<int, bool>()).ToArray();
         var lastOnCpu = new Dictionary<int, (int Task, int Local)>();
         var decisions = new Dictionary<(int Mm, ulong Vma), List<(int Task, int Local)>>();
@@ -80,7 +102,7 @@ internal static class Feasibility
 
             void After((int Task, int Local) creator)
             {
-                if (creator.Task != p)
+                if (creator.Task >= 0 && creator.Task != p)
                 {
                     list.Add((creator.Task, creator.Local + 1));
                 }
@@ -88,7 +110,7 @@ internal static class Feasibility
 
             // A CPU runs one task at a time: tasks sharing a CPU keep the order of their slices (ctx_switch decides
             // which mm the CPU's accesses and TLB fills use); exploration reorders what different CPUs do.
-            if (lastOnCpu.TryGetValue(op.Cpu, out var previous))
+            if (cpuSlices && lastOnCpu.TryGetValue(op.Cpu, out var previous))
             {
                 After(previous);
             }
@@ -198,6 +220,55 @@ internal static class Feasibility
                     }
                 }
             }
+            // free_pgtables unlinks the VMAs from the rmap (unlink_anon_vmas, unlink_file_vma: the anon_vma or i_mmap
+            // lock for write) before it frees their page tables, so an rmap walker that found the VMA (try_to_unmap_one
+            // under rmap_walk's lock for read) keeps its tables until it drops that lock: a table unlink (a primitive
+            // pmd_clear or pud_clear by address) follows the end of every walk of another task that visited a VMA
+            // over the table's span. Run before it, the walker would not find the VMA at all, and its ops on that mm
+            // would not be the ones the kernel runs.
+            if (op.Kind is OpKind.PmdClear or OpKind.PudClear && op.Table == 0 && op.Mm != 0 && vmaWalks.Count > 0)
+            {
+                ulong size = op.Kind == OpKind.PmdClear ? 1UL << 21 : 1UL << 30;
+                ulong from = op.Va & ~(size - 1);
+                for (int v = 0; v < vmas.Count; v++)
+                {
+                    if (vmas[v].Mm == op.Mm && vmas[v].Start < from + size && from < vmas[v].End
+                        && vmaWalks.TryGetValue(v, out var walkEnds))
+                    {
+                        for (int q = 0; q < n; q++)
+                        {
+                            if (q != p && walkEnds[q] > 0)
+                            {
+                                list.Add((q, walkEnds[q]));
+                            }
+                        }
+                    }
+                }
+            }
+            switch (op.Kind)
+            {
+                case OpKind.TtuStart:
+                    openWalk[p] = [];
+                    break;
+                case OpKind.TtuWalk or OpKind.TtuUnmap or OpKind.TtuMlockCheck or OpKind.TtuMlockSet or OpKind.TtuMlockPage
+                    when usedVma >= 0 && openWalk[p] is { } visited:
+                    visited.Add(usedVma);
+                    break;
+                case OpKind.TtuEnd when openWalk[p] is { } visited:
+                    foreach (int v in visited)
+                    {
+                        if (!vmaWalks.TryGetValue(v, out var walkEnds))
+                        {
+                            walkEnds = new int[n];
+                            vmaWalks.Add(v, walkEnds);
+                        }
+                        walkEnds[p] = l + 1;
+                    }
+                    openWalk[p] = null;
+                    break;
+                default:
+                    break;
+            }
             // A VMA's removal follows every use of an address inside it (an access after munmap is a SIGSEGV).
             if (op.Kind == OpKind.VmaRemove)
             {
@@ -252,6 +323,14 @@ internal static class Feasibility
                 if (op.Kind == OpKind.VmaLock)
                 {
                     bool write = op.Has(OpFlags.Write);
+                    // A VMA that a task created or changed under mmap_lock for write stays write-locked until that
+                    // task's mmap_write_unlock (vma_start_write; the unlock ends every such lock of the mm), so a
+                    // per-VMA lock of it (lock_vma_under_rcu) fails until then and the fault falls back to mmap_lock:
+                    // the lock stays after that unlock.
+                    if (vmaWriteEnd.TryGetValue(usedVma, out var changed) && changed.Task != p)
+                    {
+                        list.Add((changed.Task, changed.Unlock + 1));
+                    }
                     for (int q = 0; q < n; q++)
                     {
                         if (q != p && sectionsOfVma[q].Release >= 0 && (write || sectionsOfVma[q].Write))
@@ -483,6 +562,29 @@ internal static class Feasibility
                     default:
                         life.Users[p] = l + 1;
                         break;
+                }
+            }
+            if (op.Kind == OpKind.MmapLock && op.Has(OpFlags.Write) && op.Mm != 0)
+            {
+                mmapWriter[p] = (op.Mm, []);
+            }
+            else if (mmapWriter.TryGetValue(p, out var writing) && op.Mm == writing.Mm)
+            {
+                if (op.Kind == OpKind.VmaCreate)
+                {
+                    writing.Vmas.Add(vmas.Count);
+                }
+                else if (op.Kind is OpKind.VmaModify or OpKind.VmFlagsWrite && usedVma >= 0)
+                {
+                    writing.Vmas.Add(usedVma);
+                }
+                else if (op.Kind == OpKind.MmapUnlock)
+                {
+                    foreach (int v in writing.Vmas)
+                    {
+                        vmaWriteEnd[v] = (p, l);
+                    }
+                    mmapWriter.Remove(p);
                 }
             }
             if (op.Kind == OpKind.VmaCreate)

@@ -198,14 +198,34 @@ public static class OpTraceWindows
                 }
                 inside[op.Tid] = depth + Nesting(op);
             }
+            var depthBefore = new int[w.End - w.Start + 1];
             for (int i = 0; i <= w.End; i++)
             {
+                if (i >= w.Start)
+                {
+                    depthBefore[i - w.Start] = inside.GetValueOrDefault(ops[i].Tid);
+                }
                 Enter(ops[i]);
+            }
+            // The ops of tasks outside the cone that an op of the cone needs (by the feasibility rules, in the recorded
+            // run of the whole window) are part of the window too: khugepaged, in the cone of one mm's window, goes on
+            // to collapse another mm whose pages threads outside the cone mapped. Without their ops it waited for ever
+            // on the per-VMA lock one of them held when the window started (seed 10: 197 of 373 window schedules
+            // deadlocked), and once that lock was released, its unmap of their pages was refused (150 of 1,021).
+            var needed = Needed(engine, ops, w, tasks, depthBefore, comms, profile, arch);
+            // A task outside the cone that holds, in the start state, a lock a cone task takes inside the window runs up
+            // to its release of it: left out, it would hold the lock for ever and the cone task park on it. *Seed 18
+            // (none):* a thread of mm 1 holds the PTE lock of table 26 when the R1 window of mm 2 starts, and kswapd, a
+            // cone task, later re-checks an mlocked page of that table under its lock (11 of 325 window schedules
+            // deadlocked, and the recorded order itself before the needed ops were in).
+            foreach (var (tid, last) in LockHolders(engine, ops, w, tasks, needed, trace.Tasks))
+            {
+                needed[tid] = Math.Max(last, needed.GetValueOrDefault(tid, -1));
             }
             var cone = new List<Op>();
             for (int i = w.Start; i <= w.End; i++)
             {
-                if (tasks.Contains(ops[i].Tid))
+                if (tasks.Contains(ops[i].Tid) || needed.TryGetValue(ops[i].Tid, out int last) && i <= last)
                 {
                     cone.Add(ops[i]);
                 }
@@ -219,11 +239,11 @@ public static class OpTraceWindows
                     Enter(ops[i]);
                 }
             }
-            w.ConeTasks = tasks.Count;
+            w.ConeTasks = tasks.Count + needed.Count;
             w.ConeOps = cone.Count;
-            if (tasks.Count > 64)
+            if (w.ConeTasks > 64)
             {
-                w.Skipped = string.Create(CultureInfo.InvariantCulture, $"the cone holds {tasks.Count} tasks (at most 64 are explored)");
+                w.Skipped = string.Create(CultureInfo.InvariantCulture, $"the cone holds {w.ConeTasks} tasks (at most 64 are explored)");
                 continue;
             }
             var frozen = engine.Fork();
@@ -249,6 +269,153 @@ public static class OpTraceWindows
         sum.Elapsed = clock.Elapsed;
         sum.Violations = [.. order.Select(key => best[key])];
         return (windows, sum);
+    }
+
+    /// <summary>
+    /// The tasks outside <paramref name="cone"/> whose ops inside window <paramref name="w"/> an op of the cone needs
+    /// (docs/exploration.md, the feasibility rules but the CPU slices' order, over the recorded run of every task's ops
+    /// in the window: what an op saw of other tasks' work), directly or through ops added here; each with the index of
+    /// the last op it runs: the needed op, or the end of the critical section around it (<paramref name="depthBefore"/>:
+    /// the task's lock depth before each op of the window), so no cone task waits for ever on a lock it keeps.
+    /// </summary>
+    private static Dictionary<int, int> Needed(ReplayEngine start, Op[] ops, OpTraceWindow w, HashSet<int> cone, int[] depthBefore,
+        IReadOnlyDictionary<int, string> comms, KernelProfile profile, Arch arch)
+    {
+        var window = new OpTrace(new ArraySegment<Op>(ops, w.Start, w.End - w.Start + 1), comms);
+        int n = window.Tasks.Count;
+        var index = new Dictionary<int, int>();
+        for (int t = 0; t < n; t++)
+        {
+            index[window.Tasks[t].Tid] = t;
+        }
+        var programs = Enumerable.Range(0, n).Select(_ => new List<Op>()).ToArray();
+        var at = Enumerable.Range(0, n).Select(_ => new List<int>()).ToArray();
+        var recordedTask = new int[window.Count];
+        var recordedLocal = new int[window.Count];
+        for (int i = 0; i < window.Count; i++)
+        {
+            int t = index[window.Ops[i].Tid];
+            recordedTask[i] = t;
+            recordedLocal[i] = programs[t].Count;
+            programs[t].Add(window.Ops[i]);
+            at[t].Add(i);
+        }
+        var programArrays = programs.Select(p => p.ToArray()).ToArray();
+        var (need, _) = Feasibility.Analyze(window, programArrays, recordedTask, recordedLocal, profile, arch, () => start.Fork(), cpuSlices: false);
+        var kept = Enumerable.Range(0, n).Select(t => cone.Contains(window.Tasks[t].Tid) ? programArrays[t].Length : 0).ToArray();
+        bool changed = true;
+        while (changed)
+        {
+            changed = false;
+            for (int t = 0; t < n; t++)
+            {
+                for (int k = 0; k < kept[t]; k++)
+                {
+                    foreach (var (q, count) in need[t][k])
+                    {
+                        if (count <= kept[q])
+                        {
+                            continue;
+                        }
+                        // On to where that task holds no lock.
+                        int upTo = count;
+                        while (upTo < programArrays[q].Length && depthBefore[at[q][upTo]] > 0)
+                        {
+                            upTo++;
+                        }
+                        kept[q] = upTo;
+                        changed = true;
+                    }
+                }
+            }
+        }
+        var extra = new Dictionary<int, int>();
+        for (int t = 0; t < n; t++)
+        {
+            if (!cone.Contains(window.Tasks[t].Tid) && kept[t] > 0)
+            {
+                extra[window.Tasks[t].Tid] = w.Start + at[t][kept[t] - 1];
+            }
+        }
+        return extra;
+    }
+
+    /// <summary>
+    /// The tasks outside <paramref name="cone"/> that hold, when window <paramref name="w"/> starts (the state of
+    /// <paramref name="start"/>), a lock that a task of the cone, an op of <paramref name="needed"/> or a task added here
+    /// takes inside the window; each with the index of its op that released the last such lock (the window's end if it
+    /// holds one on). Found by running the window's ops in recorded order on a copy of the start state.
+    /// </summary>
+    private static Dictionary<int, int> LockHolders(ReplayEngine start, Op[] ops, OpTraceWindow w, HashSet<int> cone,
+        Dictionary<int, int> needed, IReadOnlyList<TaskInfo> tasks)
+    {
+        var holders = new Dictionary<int, int>();
+        var heldAtStart = new Dictionary<int, HashSet<string>>();
+        var held = new List<(string Lock, bool Write)>();
+        foreach (var task in tasks)
+        {
+            held.Clear();
+            start.HeldLocks(task.Tid, held);
+            if (!cone.Contains(task.Tid) && held.Count > 0)
+            {
+                heldAtStart.Add(task.Tid, held.Select(h => h.Lock).ToHashSet(StringComparer.Ordinal));
+            }
+        }
+        if (heldAtStart.Count == 0)
+        {
+            return holders;
+        }
+        // Per op of the window: the locks it acquired (by any task: a parked task resumes inside another's op), and
+        // for each candidate the op at which it released each lock it held at the start.
+        var probe = start.Fork();
+        probe.Acquisitions = [];
+        var acquired = new List<(int Index, int Tid, string Lock)>();
+        var released = heldAtStart.ToDictionary(kv => kv.Key, _ => new Dictionary<string, int>(StringComparer.Ordinal));
+        for (int i = w.Start; i <= w.End; i++)
+        {
+            probe.Execute(ops[i]);
+            foreach (var (tid, name, _, _) in probe.Acquisitions)
+            {
+                acquired.Add((i, tid, name));
+            }
+            probe.Acquisitions.Clear();
+            foreach (var (tid, names) in heldAtStart)
+            {
+                held.Clear();
+                probe.HeldLocks(tid, held);
+                foreach (var name in names)
+                {
+                    if (!released[tid].ContainsKey(name) && !held.Exists(h => h.Lock == name))
+                    {
+                        released[tid][name] = i;
+                    }
+                }
+            }
+        }
+        bool changed = true;
+        while (changed)
+        {
+            changed = false;
+            foreach (var (tid, names) in heldAtStart)
+            {
+                int last = -1;
+                foreach (var (index, taker, name) in acquired)
+                {
+                    if (taker != tid && names.Contains(name)
+                        && (cone.Contains(taker) || needed.TryGetValue(taker, out int upTo) && index <= upTo
+                            || holders.TryGetValue(taker, out upTo) && index <= upTo))
+                    {
+                        last = Math.Max(last, released[tid].GetValueOrDefault(name, w.End));
+                    }
+                }
+                if (last >= 0 && (!holders.TryGetValue(tid, out int known) || known < last))
+                {
+                    holders[tid] = last;
+                    changed = true;
+                }
+            }
+        }
+        return holders;
     }
 
     /// <summary>One line per window: race, mm, span, cone, and what its exploration covered.</summary>

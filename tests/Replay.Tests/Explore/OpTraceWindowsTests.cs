@@ -95,6 +95,34 @@ public class OpTraceWindowsTests
         }
     }
 
+    [Theory]
+    [InlineData(6UL, "latest")]
+    [InlineData(8UL, "latest")]
+    [InlineData(9UL, "latest")]
+    [InlineData(10UL, "latest")]
+    [InlineData(18UL, "none")]
+    [InlineData(19UL, "none")]
+    public void Windows_NoScheduleIsInfeasibleOrDeadlocked(ulong seed, string profile)
+    {
+        // The kernel neither refuses its own ops nor deadlocks: each such window schedule was a missing rule.
+        // Seeds 6 and 9: exit's free_pgtables unlinked the PTE table a reclaim walker still held (it waits for the
+        // walker's anon_vma lock). Seed 8: an access after mremap removed its VMA, which the window's rules did not see
+        // because the VMA was mapped before the window started. Seed 10: a fault's per-VMA read lock held at the
+        // window's start by a task outside the cone, which khugepaged (in the cone) wanted for write (deadlocked), and
+        // then khugepaged's collapse of a slot whose pages threads outside the cone had mapped (refused). Seed 18
+        // (none): a thread of mm 1, outside the R1 window of mm 2, holds a PTE lock when the window starts, which
+        // kswapd (in the cone) later takes to re-check an mlocked page (the recorded order itself deadlocked). Seed 19
+        // (none): a fault takes the per-VMA lock of the VMA an mremap created before the mremap's mmap_write_unlock,
+        // and its ptl_lock was refused ahead of the PMD move (3 ops refused, no schedule cut: the test counts them).
+        // Each window schedule whose op was refused or that deadlocked is a missing rule, never the kernel's.
+        var (windows, result) = ByWindows(Contended(seed, profile), profile);
+
+        Assert.NotEmpty(windows);
+        Assert.True(result.Infeasible == 0, $"{result.Infeasible} infeasible, first: {result.InfeasibleExample}");
+        Assert.True(result.Deadlocked == 0, $"{result.Deadlocked} deadlocked, first: {result.DeadlockExample}");
+        Assert.True(result.Refused == 0, $"{result.Refused} refused, first: {result.RefusedExample}");
+    }
+
     /// <summary>The first profile with the race's fix (docs/mm-model.md).</summary>
     private static string FixedFor(string race) => race switch
     {
