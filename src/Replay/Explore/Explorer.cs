@@ -299,6 +299,9 @@ public sealed class Explorer
         {
             return;
         }
+        // The first round is done: a budget or time stop in a later one must say its bound was covered (the later rounds
+        // record theirs below).
+        result.CompletedBound = _bound;
         while (true)
         {
             // Whatever is still on the path was left too.

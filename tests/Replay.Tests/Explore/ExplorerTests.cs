@@ -224,6 +224,27 @@ public class ExplorerTests
     }
 
     [SkippableFact]
+    public void Dpor_BudgetStopsInTheSecondRound_SaysTheFirstBoundWasCovered()
+    {
+        // A real-trace window (raceactors, v5.13, cone of 1,343 ops) finished bound 0 in 3 schedules, then ran out of its
+        // 200 schedules in round 1, and said "no bound fully covered; 2,352 alternatives within 0 preemptions left":
+        // only the later rounds recorded their completion. A user reading that would think not even the recorded
+        // order's non-preemptive neighbours were covered.
+        var benign = ScenarioLibrary.Get("r1-pmd").BuildBenign();
+        var kernel = KernelProfile.Parse("latest");
+        var bound0 = new Explorer(benign, kernel, Arch.X86, new ExploreOptions { Bound = 0 }).Run();
+        Assert.True(bound0.Exhaustive);
+
+        var result = new Explorer(benign, kernel, Arch.X86, new ExploreOptions { Bound = 2, Budget = bound0.Schedules + 1 }).Run();
+
+        Assert.Equal("budget", result.StoppedBy);
+        Assert.False(result.Exhaustive);
+        Assert.Equal(0, result.CompletedBound);
+        Assert.Contains("every schedule within 0 preemptions covered", result.Coverage(), StringComparison.Ordinal);
+        Assert.Contains("alternatives within 1 preemptions left unexplored", result.Coverage(), StringComparison.Ordinal);
+    }
+
+    [SkippableFact]
     public void Dpor_GupFastAfterTheCollapse_FollowsTheHugePmdItReads()
     {
         // Under the fixed kernel the collapse may run whole before GUP-fast: its lockless PMD read then sees the huge
