@@ -57,6 +57,17 @@ internal static class Feasibility
             lastRead[t] = (-1, 0);
         }
         var slots = new List<(int Kind, long A, long B)>();
+        // The VMAs of the start state (a window's recorded prefix made them): rules 2 and 6 hold for them too. Without
+        // them, a fault's Mlocked set in a VMA mmapped before an op-trace window and exit_mmap's VM_LOCKED clear inside
+        // it were free, and a schedule ran the clear first: false I4s under latest (random workload seed 3, --contend).
+        foreach (var mm in engine.Mms)
+        {
+            foreach (var v in mm.Vmas)
+            {
+                vmas.Add((mm.Id, v.Start, v.End, -1, 0));
+                vmaUsers.Add(new int[n]);
+            }
+        }
         // Lock sections (rule 7): per task the locks it holds and the op that took each; per lock the sections closed so far.
         var open = Enumerable.Range(0, n).Select(_ => new Dictionary<string, (int Acquire, bool Write, bool Try, int Order)>(StringComparer.Ordinal)).ToArray();
         engine.Acquisitions = [];
@@ -80,7 +91,8 @@ internal static class Feasibility
 
             void After((int Task, int Local) creator)
             {
-                if (creator.Task != p)
+                // Task -1: made before the explored programs start (a window's recorded prefix).
+                if (creator.Task >= 0 && creator.Task != p)
                 {
                     list.Add((creator.Task, creator.Local + 1));
                 }
