@@ -102,6 +102,7 @@ internal static class Feasibility
 
             void After((int Task, int Local) creator)
             {
+                // Task -1: made before the explored programs start (a window's recorded prefix).
                 if (creator.Task >= 0 && creator.Task != p)
                 {
                     list.Add((creator.Task, creator.Local + 1));
