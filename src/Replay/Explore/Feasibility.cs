@@ -394,8 +394,14 @@ internal static class Feasibility
             // rmap and mmap_lock excluded faults: a pmd_clear (pud_clear) unlinking a table follows every store of another
             // task into that table, a kernel step's too (the zap before it skipped what an rmap walker had already
             // unmapped, and run before that walker, it would unlink a table with the page still mapped in it).
-            if (op.Kind is OpKind.PmdClear or OpKind.PudClear && op.Table == 0 && op.Mm != 0
-                && engine.EntryNow(op.Mm, op.Va, op.Kind == OpKind.PmdClear ? Level.Pmd : Level.Pud) is var linked
+            // khugepaged's retract_pmd unlinks a file PTE table too, and only one that maps nothing: collapse_file
+            // unmapped the range's pages (try_to_unmap) before retract_page_tables runs, and skips VMAs with an
+            // anon_vma, so the retract saw every entry of the table none, and follows the stores that made it so
+            // (a MADV_DONTNEED zap, an rmap walker's unmap). Run before them, it would free a table still mapping
+            // pages, and the zap that comes later finds no table. The PMD it clears stays free against movers (R6).
+            bool unlinks = op.Kind is OpKind.PmdClear or OpKind.PudClear && op.Table == 0 || op.Kind == OpKind.RetractPmd;
+            if (unlinks && op.Mm != 0
+                && engine.EntryNow(op.Mm, op.Va, op.Kind == OpKind.PudClear ? Level.Pud : Level.Pmd) is var linked
                 && EntryValue.KindOf(linked) == EntryKind.Table
                 && tableStores.TryGetValue((int)EntryValue.Payload(linked), out var unlinkedStorers))
             {
