@@ -145,6 +145,10 @@ public class OpTraceWindowsTests
         // kswapd (in the cone) later takes to re-check an mlocked page (the recorded order itself deadlocked). Seed 19
         // (none): a fault takes the per-VMA lock of the VMA an mremap created before the mremap's mmap_write_unlock,
         // and its ptl_lock was refused ahead of the PMD move (3 ops refused, no schedule cut: the test counts them).
+        // Since R3's and R6's actors (the seeds reshuffled): seed 8, a fault after the window's end takes a table id
+        // that a task outside the cone withdrew from a THP deposit and freed (801 cut); seed 10, khugepaged's retract
+        // ran before the MADV_DONTNEED zap that emptied the table (3 cut), and a retract after the mremap that moved
+        // its PMD away was refused instead of skipping (6 ops refused).
         // Each window schedule whose op was refused or that deadlocked is a missing rule, never the kernel's.
         var (windows, result) = ByWindows(Contended(seed, profile), profile);
 
