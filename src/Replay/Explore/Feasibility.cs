@@ -405,11 +405,26 @@ internal static class Feasibility
                 && EntryValue.KindOf(linked) == EntryKind.Table
                 && tableStores.TryGetValue((int)EntryValue.Payload(linked), out var unlinkedStorers))
             {
+                // The retract takes the table's PTE lock too (retract_page_tables: pte_lockptr under the PMD lock), so it
+                // follows the end of the storer's hold of that lock (a zap's clear and its finish), not only the store.
+                string ptl = op.Kind == OpKind.RetractPmd
+                    ? "PTE lock of table " + EntryValue.Payload(linked).ToString(System.Globalization.CultureInfo.InvariantCulture) : "";
                 foreach (var (q, last) in unlinkedStorers)
                 {
                     if (q != p)
                     {
-                        list.Add((q, last + 1));
+                        int count = last + 1;
+                        if (ptl.Length > 0 && sections.TryGetValue(ptl, out var holds))
+                        {
+                            foreach (var hold in holds)
+                            {
+                                if (hold.Task == q && hold.Acquire <= last && last <= hold.Release)
+                                {
+                                    count = Math.Max(count, hold.Release + 1);
+                                }
+                            }
+                        }
+                        list.Add((q, count));
                     }
                 }
             }
@@ -436,12 +451,17 @@ internal static class Feasibility
                     }
                 }
             }
+            // khugepaged's retract_pmd frees the PTE table it unlinks after a grace period (pte_free_defer) without
+            // naming it: a free=rcu of the table its PMD links now, whose id a later pte_alloc takes only once released.
+            int retracted = op.Kind == OpKind.RetractPmd && op.Mm != 0 && engine.EntryNow(op.Mm, op.Va, Level.Pmd) is var retractedPmd
+                && EntryValue.KindOf(retractedPmd) == EntryKind.Table ? (int)EntryValue.Payload(retractedPmd) : 0;
             engine.Execute(op);
             executed[p] = l;
-            if (op.Kind == OpKind.TableFree && (FreeMode)op.Sub is FreeMode.Rcu or FreeMode.Gather)
+            int deferred = op.Kind == OpKind.TableFree && (FreeMode)op.Sub is FreeMode.Rcu or FreeMode.Gather ? op.Table : retracted;
+            if (deferred != 0)
             {
-                releasing[op.Table] = (p, l);
-                released.Remove(op.Table);
+                releasing[deferred] = (p, l);
+                released.Remove(deferred);
             }
             else if (releasing.Count > 0)
             {
