@@ -30,7 +30,7 @@ internal static class SynthCommand
         };
         var format = new Option<string>("--format") { Description = "--list output: text, or json.", DefaultValueFactory = _ => "text" };
         format.AcceptOnlyFromAmong("text", "json");
-        var contend = new Option<bool>("--contend") { Description = "random: map whole aligned 2M slots and collapse more often, so PMD-moving mremaps, collapses, rmap walkers and GUP-fast meet on one mm, and let reclaim hold pages of VM_LOCKED VMAs (R1, R2 and R4 actors for 'mmtrace explore --windows')." };
+        var contend = new Option<bool>("--contend") { Description = "random: map whole aligned 2M slots and collapse more often, so PMD-moving mremaps, collapses, rmap walkers and GUP-fast meet on one mm, let reclaim hold pages of VM_LOCKED VMAs, have kswapd split THPs that MADV_DONTNEED zaps and khugepaged retract file tables that mremap then moves (R1, R2, R3, R4 and R6 actors for 'mmtrace explore --windows')." };
         var inject = new Option<string?>("--inject") { Description = $"random: races to inject, comma-separated ({string.Join(",", RandomWorkloadOptions.RaceIds)})." };
 
         var command = new Command("synth", "Write a race scenario, or a random workload that obeys the kernel's locking ('random'), as an op trace (ftrace text that 'mmtrace ingest' reads).")

@@ -33,18 +33,18 @@ public class ExploreCommandTests
     [SkippableFact]
     public void Explore_RandomWorkloadByWindows_FindsARealR2WhoseEmittedScheduleReplaysOnlyWhereItIsOpen()
     {
-        // A 1,000-op contended workload (seed 10): explored whole, the budget stays in the 0-preemption round; by
-        // windows, the collapse-vs-GUP-fast window reaches I2 one preemption away. The emitted file (the recorded
+        // A 1,000-op contended workload (seed 9): explored whole, the budget stays in the 0-preemption round; by
+        // windows, the collapse-vs-GUP-fast window reaches I2 two preemptions away. The emitted file (the recorded
         // prefix, then the window's witness) replays to it under v5.13 and to nothing under latest.
         using var dir = new TempDir();
-        Assert.Equal(0, Mmtrace.Run("synth", "random", "--cpus", "4", "--ops", "1000", "--seed", "10", "--profile", "v5.13", "--contend", "-o", dir["w.txt"]).ExitCode);
+        Assert.Equal(0, Mmtrace.Run("synth", "random", "--cpus", "4", "--ops", "1000", "--seed", "9", "--profile", "v5.13", "--contend", "-o", dir["w.txt"]).ExitCode);
         Assert.Equal(0, Mmtrace.Run("ingest", dir["w.txt"], "-o", dir["ds"]).ExitCode);
 
-        var explore = Mmtrace.Run("explore", dir["ds"], "--profile", "v5.13", "--windows", "--budget", "1000", "--emit-schedule", dir["witness.txt"]);
+        var explore = Mmtrace.Run("explore", dir["ds"], "--profile", "v5.13", "--windows", "--budget", "2000", "--emit-schedule", dir["witness.txt"]);
 
         Assert.True(explore.ExitCode == 1, explore.ToString());
         Assert.Contains("I2 R2 (race, critical)", explore.Stdout, StringComparison.Ordinal);
-        Assert.Contains("window 1 R2 mm1", explore.Stdout, StringComparison.Ordinal);
+        Assert.Contains("window 2 R2 mm2", explore.Stdout, StringComparison.Ordinal);
         Assert.Equal(0, Mmtrace.Run("ingest", dir["witness.txt"], "-o", dir["witness"]).ExitCode);
         var buggy = Mmtrace.Run("replay", dir["witness"], "--profile", "v5.13", "--no-explore");
         Assert.True(buggy.ExitCode == 1, buggy.ToString());

@@ -674,6 +674,11 @@ public sealed partial class ReplayEngine
             task.RegSkip = true;
             SetResult(now, value, Outcome.SkipNone);
         }
+        if (op.Has(OpFlags.SkipUnlessTable) && kind != EntryKind.Table)
+        {
+            task.RegNotFound = true;
+            SetResult(now, value, Outcome.NotFound);
+        }
         if (op.Has(OpFlags.CheckPfn))
         {
             task.RegCheckExec = now;

@@ -141,12 +141,15 @@ public sealed partial class ReplayEngine
                 task.Push(Micro(step, OpKind.RmapLock, OpFlags.IfNotSkip, obj: step.Obj));
                 break;
             case OpKind.RetractPmd:
+                // retract_page_tables goes on only where find_pmd_or_thp_or_none finds a PTE table: a PMD that an
+                // mremap moved away (or a THP maps) is skipped, and the lock of the PMD table is dropped again.
+                task.RegNotFound = false;
                 task.Push(Micro(step, OpKind.PtlLock, OpFlags.IfNotSkip, Level.Pmd));
-                task.Push(Micro(step, OpKind.EntryRead, OpFlags.IfNotSkip | OpFlags.SaveReg, Level.Pmd));
-                task.Push(Micro(step, OpKind.PmdClear, OpFlags.IfNotSkip));
+                task.Push(Micro(step, OpKind.EntryRead, OpFlags.IfNotSkip | OpFlags.SaveReg | OpFlags.SkipUnlessTable, Level.Pmd));
+                task.Push(Micro(step, OpKind.PmdClear, OpFlags.IfFound));
                 task.Push(Micro(step, OpKind.PtlUnlock, OpFlags.IfNotSkip, Level.Pmd));
-                task.Push(Micro(step, OpKind.TlbFlush, OpFlags.IfNotSkip | OpFlags.FreedTables, len: PmdSize, va: step.Va & ~(PmdSize - 1)));
-                task.Push(Micro(step, OpKind.TableFree, OpFlags.IfNotSkip | OpFlags.UseReg, sub: (byte)FreeMode.Rcu));
+                task.Push(Micro(step, OpKind.TlbFlush, OpFlags.IfFound | OpFlags.FreedTables, len: PmdSize, va: step.Va & ~(PmdSize - 1)));
+                task.Push(Micro(step, OpKind.TableFree, OpFlags.IfFound | OpFlags.UseReg, sub: (byte)FreeMode.Rcu));
                 break;
             case OpKind.RetractEnd:
                 task.Push(Micro(step, OpKind.RmapUnlock, OpFlags.IfNotSkip, obj: step.Obj));

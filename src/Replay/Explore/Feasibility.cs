@@ -102,6 +102,7 @@ internal static class Feasibility
 
             void After((int Task, int Local) creator)
             {
+                // Task -1: made before the explored programs start (a window's recorded prefix).
                 if (creator.Task >= 0 && creator.Task != p)
                 {
                     list.Add((creator.Task, creator.Local + 1));
@@ -393,16 +394,37 @@ internal static class Feasibility
             // rmap and mmap_lock excluded faults: a pmd_clear (pud_clear) unlinking a table follows every store of another
             // task into that table, a kernel step's too (the zap before it skipped what an rmap walker had already
             // unmapped, and run before that walker, it would unlink a table with the page still mapped in it).
-            if (op.Kind is OpKind.PmdClear or OpKind.PudClear && op.Table == 0 && op.Mm != 0
-                && engine.EntryNow(op.Mm, op.Va, op.Kind == OpKind.PmdClear ? Level.Pmd : Level.Pud) is var linked
+            // khugepaged's retract_pmd unlinks a file PTE table too, and only one that maps nothing: collapse_file
+            // unmapped the range's pages (try_to_unmap) before retract_page_tables runs, and skips VMAs with an
+            // anon_vma, so the retract saw every entry of the table none, and follows the stores that made it so
+            // (a MADV_DONTNEED zap, an rmap walker's unmap). Run before them, it would free a table still mapping
+            // pages, and the zap that comes later finds no table. The PMD it clears stays free against movers (R6).
+            bool unlinks = op.Kind is OpKind.PmdClear or OpKind.PudClear && op.Table == 0 || op.Kind == OpKind.RetractPmd;
+            if (unlinks && op.Mm != 0
+                && engine.EntryNow(op.Mm, op.Va, op.Kind == OpKind.PudClear ? Level.Pud : Level.Pmd) is var linked
                 && EntryValue.KindOf(linked) == EntryKind.Table
                 && tableStores.TryGetValue((int)EntryValue.Payload(linked), out var unlinkedStorers))
             {
+                // The retract takes the table's PTE lock too (retract_page_tables: pte_lockptr under the PMD lock), so it
+                // follows the end of the storer's hold of that lock (a zap's clear and its finish), not only the store.
+                string ptl = op.Kind == OpKind.RetractPmd
+                    ? "PTE lock of table " + EntryValue.Payload(linked).ToString(System.Globalization.CultureInfo.InvariantCulture) : "";
                 foreach (var (q, last) in unlinkedStorers)
                 {
                     if (q != p)
                     {
-                        list.Add((q, last + 1));
+                        int count = last + 1;
+                        if (ptl.Length > 0 && sections.TryGetValue(ptl, out var holds))
+                        {
+                            foreach (var hold in holds)
+                            {
+                                if (hold.Task == q && hold.Acquire <= last && last <= hold.Release)
+                                {
+                                    count = Math.Max(count, hold.Release + 1);
+                                }
+                            }
+                        }
+                        list.Add((q, count));
                     }
                 }
             }
@@ -429,12 +451,17 @@ internal static class Feasibility
                     }
                 }
             }
+            // khugepaged's retract_pmd frees the PTE table it unlinks after a grace period (pte_free_defer) without
+            // naming it: a free=rcu of the table its PMD links now, whose id a later pte_alloc takes only once released.
+            int retracted = op.Kind == OpKind.RetractPmd && op.Mm != 0 && engine.EntryNow(op.Mm, op.Va, Level.Pmd) is var retractedPmd
+                && EntryValue.KindOf(retractedPmd) == EntryKind.Table ? (int)EntryValue.Payload(retractedPmd) : 0;
             engine.Execute(op);
             executed[p] = l;
-            if (op.Kind == OpKind.TableFree && (FreeMode)op.Sub is FreeMode.Rcu or FreeMode.Gather)
+            int deferred = op.Kind == OpKind.TableFree && (FreeMode)op.Sub is FreeMode.Rcu or FreeMode.Gather ? op.Table : retracted;
+            if (deferred != 0)
             {
-                releasing[op.Table] = (p, l);
-                released.Remove(op.Table);
+                releasing[deferred] = (p, l);
+                released.Remove(deferred);
             }
             else if (releasing.Count > 0)
             {

@@ -46,6 +46,8 @@ public enum OpFlags : uint
     IfUnmapped = 1 << 17,
     /// <summary>Internal: only when the step's trylock (<c>down_read_trylock</c>) succeeded: its unlock.</summary>
     IfTryHeld = 1 << 18,
+    /// <summary>Internal: an entry that links no table makes the step skip what it would do with the table (not found).</summary>
+    SkipUnlessTable = 1 << 19,
     /// <summary>Internal: the kernel checks the destination and falls back (WARN) when it is populated.</summary>
     CheckDst = 1 << 20,
     /// <summary>Internal: re-validate the source entry under the locks (6fa1066fc5d0).</summary>

@@ -28,8 +28,10 @@ public sealed record RandomWorkloadOptions
     /// Contention mode (<c>synth random --contend</c>): mappings cover whole, aligned 2M slots and mremap keeps the
     /// alignment, so mremap moves whole PTE tables and khugepaged finds slots to collapse; khugepaged runs five times
     /// as often; reclaim may hold pages of VM_LOCKED VMAs (try_to_unmap_one's mlock path, R4's walker) and, for kernels
-    /// before v4.4, exit_mmap takes no mmap_sem. The actors of R1 (a PMD move and an rmap walker), R2 (a collapse and GUP-fast)
-    /// and R4 (that walker and munlock/exit) then meet on one
+    /// before v4.4, exit_mmap takes no mmap_sem; kswapd splits THPs (split_huge_page's asserted unmap) while
+    /// MADV_DONTNEED may zap them; khugepaged retracts empty file PTE tables, which a later mremap of the range
+    /// classifies. The actors of R1 (a PMD move and an rmap walker), R2 (a collapse and GUP-fast),
+    /// R3 (the split's walk and the zap), R4 (that walker and munlock/exit) and R6 (the retract and a PMD move) then meet on one
     /// mm, in turn as the kernel's exclusion lets them (docs/exploration.md, "Random workloads"); without it a
     /// 1,000-op workload rarely holds a PMD move and never a collapse.
     /// </summary>
@@ -42,6 +44,13 @@ public sealed record RandomWorkloadOptions
     /// <c>ttu_mlock_page</c>. Only reclaim under <see cref="Contend"/> meets VM_LOCKED VMAs.
     /// </summary>
     public bool MlockUnderPtl { get; init; } = true;
+
+    /// <summary>
+    /// Whether khugepaged's <c>retract_page_tables</c> runs without mmap_lock (1d65b771bc08, v6.5). Without it the
+    /// retract takes the mm's mmap_lock by write trylock, which the generator records only when the lock is free.
+    /// Only khugepaged under <see cref="Contend"/> retracts (R6's retract).
+    /// </summary>
+    public bool RetractWithoutMmapLock { get; init; } = true;
 
     /// <summary>Races to inject (each once), by id <c>R1</c>…<c>R6</c>.</summary>
     public IReadOnlyList<string> Inject { get; init; } = [];
@@ -80,7 +89,12 @@ public sealed record RandomWorkloadOptions
     public RandomWorkloadOptions For(KernelProfile profile)
     {
         ArgumentNullException.ThrowIfNull(profile);
-        return this with { PmdMoves = profile.Has(KernelFeature.MovePmd), MlockUnderPtl = profile.Has(KernelFix.MlockUnderPtl) };
+        return this with
+        {
+            PmdMoves = profile.Has(KernelFeature.MovePmd),
+            MlockUnderPtl = profile.Has(KernelFix.MlockUnderPtl),
+            RetractWithoutMmapLock = profile.Has(KernelFeature.RetractWithoutMmapLock),
+        };
     }
 
     /// <summary>Checks the options; throws <see cref="ArgumentException"/> naming the bad one.</summary>

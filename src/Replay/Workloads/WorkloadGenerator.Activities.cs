@@ -79,13 +79,27 @@ internal sealed partial class WorkloadGenerator
             return null;
         }
         var t = cpu.Tasks[_rng.Next(cpu.Tasks.Count)];
+        if (_options.Contend && t.Kind == TaskKind.User && _rng.Chance(0.2) && cpu.Tasks.Find(k => k.Kind is TaskKind.Kswapd or TaskKind.Khugepaged) is { } daemon)
+        {
+            // Contention mode: kswapd and khugepaged get their CPU as often as a busy process would, not once per
+            // turn of every task sharing it (their activities are half of R1-R4's and R6's actors).
+            t = daemon;
+        }
         task = t;
         switch (t.Kind)
         {
             case TaskKind.Kswapd:
+                if (_options.Contend && _rng.Chance(0.8) && PlanSplit(t) is { } split)
+                {
+                    return split;
+                }
                 return _rng.Chance(0.3) ? PlanReclaim(t) : null;
             case TaskKind.Khugepaged:
-                return _rng.Chance(_options.Contend ? 0.5 : 0.1) ? PlanCollapse(t) : null;
+                if (!_rng.Chance(_options.Contend ? 0.9 : 0.1))
+                {
+                    return null;
+                }
+                return _options.Contend && _mms.Count > 0 && PlanRetract(t) is { } retract ? retract : PlanCollapse(t);
             case TaskKind.Rcu:
                 return _rcuPending.Count > 0 && _rng.Chance(0.2) ? RcuGracePeriod(t) : null;
         }
@@ -97,6 +111,10 @@ internal sealed partial class WorkloadGenerator
         if (mm.Vmas.Count == 0)
         {
             return PlanMmap(t, mm);
+        }
+        if (_options.Contend && PlanContended(t, mm) is { } contended)
+        {
+            return contended;
         }
         int r = _rng.Next(1000);
         return r switch
@@ -297,6 +315,7 @@ internal sealed partial class WorkloadGenerator
             if (mm.Slots[i].Vma == vma)
             {
                 mm.Slots[i].Vma = null;
+                mm.Slots[i].Retracted = false;
             }
         }
     }
@@ -474,7 +493,7 @@ internal sealed partial class WorkloadGenerator
             }
             yield return Do(t, AccessOp(t, mm, va, write));
             ulong slotVa = SimMm.SlotVa(slot);
-            bool thp = s.Pte is null && !vma.Locked && slotVa >= vma.Start && slotVa + PmdSize <= vma.End && _rng.Chance(0.2);
+            bool thp = s.Pte is null && !vma.Locked && slotVa >= vma.Start && slotVa + PmdSize <= vma.End && _rng.Chance(_options.Contend && (vma.Flags & VmFlags.File) == 0 ? 0.8 : 0.2);
             foreach (var step in thp ? HugeFault(t, mm, vma, slot) : Fault(t, mm, vma, s, va, write))
             {
                 yield return step;
@@ -675,7 +694,7 @@ internal sealed partial class WorkloadGenerator
             ulong len = _options.Contend ? (ulong)k * PmdSize : (1 + (ulong)_rng.Next((int)maxPages)) * PageSize;
             var flags = VmFlags.None;
             int rmap;
-            if (_rng.Chance(0.2))
+            if (_rng.Chance(_options.Contend ? 0.4 : 0.2))
             {
                 flags |= VmFlags.File;
                 rmap = _files[_rng.Next(_files.Length)];
@@ -803,7 +822,10 @@ internal sealed partial class WorkloadGenerator
 
     private IEnumerable<bool>? PlanMremap(SimTask t, SimMm mm)
     {
-        if (PickWholeVma(mm, out int first, out int count) is not { } vma)
+        // Contention mode moves a range khugepaged retracted a table of more often than chance would (R6's mover).
+        int first = 0, count = 0;
+        var vma = _options.Contend && _rng.Chance(0.5) && t.Cpu != KhugepagedCpu ? RetractedVma(mm, out first, out count) : null;
+        if (vma is null && (vma = PickWholeVma(mm, out first, out count)) is null)
         {
             return null;
         }
@@ -874,6 +896,17 @@ internal sealed partial class WorkloadGenerator
                     dst.Pte ??= NewPteTable(spare);
                     MovePages(srcPte, PteIndex(o), (int)(extent / PageSize), n, dst.Pte, target);
                 }
+            }
+            else if (src.Retracted && extent == PmdSize && _options.PmdMoves)
+            {
+                // khugepaged retracted this (file) table earlier: move_pgt_entry reads the none PMD and moves nothing.
+                // The step is written all the same, as what the kernel runs for the extent, so that explore can put
+                // its PMD read before the retract (R6).
+                var move = Mk(t, OpKind.MremapMovePmd, mm.Id, o);
+                move.NewVa = n;
+                move.Obj = vma.Rmap;
+                yield return Step(t, move, rmapLock, true, mm.PmdOf(so).Lock, mm.PmdOf(sn).Lock, WaitKind.IrqOffOnMmCpus, mm.Id);
+                src.Retracted = false;
             }
             o += extent;
             n += extent;
@@ -983,6 +1016,16 @@ internal sealed partial class WorkloadGenerator
         var (first, count) = SlotsOf(vma);
         int slot = first + _rng.Next(count);
         var s = mm.Slots[slot];
+        if (_options.Contend && s.HugePfn != 0 && (vma.Flags & VmFlags.File) == 0)
+        {
+            // A whole THP (contention mode): zap_huge_pmd, which a split of the THP may meet (R3).
+            if (!CanReserve(s, 'Z'))
+            {
+                return null;
+            }
+            Reserve(t, mm, slot, 'Z');
+            return AsUser(t, mm, DontneedHuge(t, mm, slot));
+        }
         if (s.Pte is not { Present: > 0 } || !CanReserve(s, 'X'))
         {
             return null;
@@ -998,9 +1041,11 @@ internal sealed partial class WorkloadGenerator
         var pte = mm.Slots[slot].Pte!;
         ulong slotVa = SimMm.SlotVa(slot);
         var freed = new List<ulong>();
+        // Contention mode drops every page of a file range (a PTE table left empty is what khugepaged retracts, R6).
+        bool all = _options.Contend && (vma.Flags & VmFlags.File) != 0;
         foreach (var (idx, pfn) in Mapped(pte))
         {
-            if (!_rng.Chance(0.5))
+            if (!all && !_rng.Chance(0.5))
             {
                 continue;
             }
@@ -1185,19 +1230,32 @@ internal sealed partial class WorkloadGenerator
         {
             return null;
         }
+        int slot = WholeTableSlot(mm, vma, empty: false);
+        if (slot < 0)
+        {
+            return null;
+        }
+        Reserve(t, mm, slot, 'X');
+        return Collapse(t, mm, vma, slot);
+    }
+
+    /// <summary>
+    /// The first 2M slot that <paramref name="vma"/> covers whole, holding a PTE table that maps something (a collapse)
+    /// or, with <paramref name="empty"/>, nothing (a retract), and that can be reserved exclusively; -1 if none.
+    /// </summary>
+    private static int WholeTableSlot(SimMm mm, SimVma vma, bool empty)
+    {
         var (first, count) = SlotsOf(vma);
         for (int slot = first; slot < first + count; slot++)
         {
             ulong slotVa = SimMm.SlotVa(slot);
             var s = mm.Slots[slot];
-            if (slotVa < vma.Start || slotVa + PmdSize > vma.End || s.Pte is not { Present: > 0 } || !CanReserve(s, 'X'))
+            if (slotVa >= vma.Start && slotVa + PmdSize <= vma.End && s.Pte is { } pte && (pte.Present == 0) == empty && CanReserve(s, 'X'))
             {
-                continue;
+                return slot;
             }
-            Reserve(t, mm, slot, 'X');
-            return Collapse(t, mm, vma, slot);
         }
-        return null;
+        return -1;
     }
 
     /// <summary>collapse_huge_page in mainline order (docs/mm-model.md §5.3).</summary>

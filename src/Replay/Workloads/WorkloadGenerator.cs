@@ -17,6 +17,8 @@ internal sealed partial class WorkloadGenerator
 {
     private const int MinMms = 2;
 
+    private const int KhugepagedCpu = 0;
+
     private readonly RandomWorkloadOptions _options;
     private readonly IOpSink _sink;
     private readonly Prng _rng;
@@ -59,7 +61,7 @@ internal sealed partial class WorkloadGenerator
             _files[i] = _nextRmap++;
         }
         AddKernelThread("kswapd0", TaskKind.Kswapd, _cpus.Length - 1);
-        AddKernelThread("khugepaged", TaskKind.Khugepaged, 0);
+        AddKernelThread("khugepaged", TaskKind.Khugepaged, KhugepagedCpu);
         AddKernelThread("rcu_preempt", TaskKind.Rcu, 1 % _cpus.Length);
         _injectIds = [.. options.Inject];
         _injectAt = new long[_injectIds.Length];
@@ -178,6 +180,8 @@ internal sealed partial class WorkloadGenerator
                 case 'F': s.F--; break;
                 case 'G': s.G--; break;
                 case 'C': s.C--; break;
+                case 'S': s.S--; break;
+                case 'Z': s.Z--; break;
                 default: s.X--; break;
             }
         }
@@ -188,6 +192,10 @@ internal sealed partial class WorkloadGenerator
     private bool Runnable(SimTask task)
     {
         ref var p = ref task.Pending;
+        if (p.Guard is { } guard && !guard())
+        {
+            return false;
+        }
         if (p.Acquire is { } a && !a.CanTake(p.AcquireWrite))
         {
             if (p.AcquireWrite)
@@ -421,12 +429,16 @@ internal sealed partial class WorkloadGenerator
 
     // ---- reservations
 
+    // S (a THP split) and Z (a THP zap) are only reserved under --contend; they fit with each other (the kernel's
+    // exclusion between them is the PMD lock, which the ops show) and with nothing else.
     private static bool CanReserve(SimSlot s, char mode) => mode switch
     {
-        'F' => s.X == 0,
-        'G' => s.X == 0 && s.C == 0,
-        'C' => s.X == 0 && s.G == 0,
-        _ => s.X == 0 && s.F == 0 && s.G == 0 && s.C == 0,
+        'F' => s.X == 0 && s.S == 0 && s.Z == 0,
+        'G' => s.X == 0 && s.C == 0 && s.S == 0 && s.Z == 0,
+        'C' => s.X == 0 && s.G == 0 && s.S == 0 && s.Z == 0,
+        'S' => s.X == 0 && s.F == 0 && s.G == 0 && s.C == 0 && s.S == 0,
+        'Z' => s.X == 0 && s.F == 0 && s.G == 0 && s.C == 0 && s.Z == 0 && !s.SplitWalked,
+        _ => s.X == 0 && s.F == 0 && s.G == 0 && s.C == 0 && s.S == 0 && s.Z == 0,
     };
 
     private static void Reserve(SimTask task, SimMm mm, int slot, char mode)
@@ -437,6 +449,8 @@ internal sealed partial class WorkloadGenerator
             case 'F': s.F++; break;
             case 'G': s.G++; break;
             case 'C': s.C++; break;
+            case 'S': s.S++; break;
+            case 'Z': s.Z++; break;
             default: s.X++; break;
         }
         task.Reserved.Add((mm, slot, mode));

@@ -32,6 +32,17 @@ internal sealed class SimSlot
     public int G;
     public int C;
     public int X;
+    // --contend only: S a THP split (kswapd), Z MADV_DONTNEED zapping a THP; the two may overlap (R3's actors).
+    public int S;
+    public int Z;
+    // A split has reserved the slot and not yet emitted its isolation reference (ref_get).
+    public bool SplitRefPending;
+    // A split's walk found the THP mapped: it unmaps it, so no zap may decide to zap it any more.
+    public bool SplitWalked;
+    // Zaps that decided to clear this THP and have not yet emitted zap_clear: the split's walk waits for them.
+    public int ZapPending;
+    // khugepaged retracted this slot's (empty, file) PTE table: an mremap of it reads the none PMD and skips (R6's mover).
+    public bool Retracted;
 }
 
 internal sealed class SimVma
@@ -75,6 +86,9 @@ internal sealed class SimMm
     public readonly List<SimTask> Threads = [];
     public bool Ready;
     public bool Dying;
+    // --contend only: the slot a THP split works on (-1: none), and whether khugepaged retracted a table here.
+    public int Splitting = -1;
+    public bool HasRetracted;
 
     public SimMm()
     {
@@ -127,6 +141,9 @@ internal struct Pending
     public int WaitMm;
     public sbyte Irq;
     public bool SetsLoadedMm;
+    // --contend only: an order the kernel gets from state the generator does not lock (a page reference another
+    // task still has to drop, a zap that decided to clear an entry): the op waits while this returns false.
+    public Func<bool>? Guard;
 }
 
 internal sealed class SimTask

@@ -154,15 +154,36 @@ internal static class WorkloadLint
                     Acquire(new Key(3, op.Obj, 0), false, sleeping: true);
                     break;
                 case OpKind.TtuEnd:
+                case OpKind.RetractEnd:
                     Release(new Key(3, op.Obj, 0));
+                    break;
+                case OpKind.RetractStart:
+                    Acquire(new Key(3, op.Obj, 0), false, sleeping: true);
+                    break;
+                case OpKind.RetractPmd:
+                    MustBeFree(Ptl(Level.Pmd, op.Va));
+                    if (IrqOffElsewhere(0))
+                    {
+                        Error("retract unlinks a table while another CPU has IRQs off (inside GUP-fast)");
+                    }
+                    Flushed(op.Mm);
                     break;
                 case OpKind.TtuWalk:
                     Acquire(Ptl(op.Level, op.Va), true, sleeping: false);
                     break;
                 case OpKind.TtuUnmap:
                     Release(Ptl(op.Level, op.Va));
-                    Take(op.Level == Level.Pmd ? huge.Remove((op.Mm, op.Va >> 21), out ulong hp) ? hp : 0 : TakePte(op.Mm, op.Va));
-                    Dec(op.Pfn);
+                    if (op.Level != Level.Pmd)
+                    {
+                        Take(TakePte(op.Mm, op.Va));
+                        Dec(op.Pfn);
+                    }
+                    else if (huge.Remove((op.Mm, op.Va >> 21), out ulong hp))
+                    {
+                        // A THP split's walk finds nothing when a zap cleared the PMD first: nothing to unmap then.
+                        Take(hp);
+                        Dec(op.Pfn);
+                    }
                     if (op.Has(OpFlags.Batch))
                     {
                         (batch.TryGetValue(op.Tid, out var set) ? set : batch[op.Tid] = []).Add(op.Mm);
