@@ -45,6 +45,9 @@ public class ExploreCommandTests
         Assert.True(explore.ExitCode == 1, explore.ToString());
         Assert.Contains("I2 R2 (race, critical)", explore.Stdout, StringComparison.Ordinal);
         Assert.Contains("window 2 R2 mm2", explore.Stdout, StringComparison.Ordinal);
+        // The windows summed: each stopped at its budget after covering bound 0 (the R2 window bound 1), so the run as
+        // a whole covered bound 0 and says why it stopped.
+        Assert.Contains("stopped by --budget after 6,000 schedules: every schedule within 0 preemptions covered", explore.Stdout, StringComparison.Ordinal);
         Assert.Equal(0, Mmtrace.Run("ingest", dir["witness.txt"], "-o", dir["witness"]).ExitCode);
         var buggy = Mmtrace.Run("replay", dir["witness"], "--profile", "v5.13", "--no-explore");
         Assert.True(buggy.ExitCode == 1, buggy.ToString());

@@ -63,7 +63,8 @@ public sealed class ExploreResult
 
     /// <summary>
     /// Several explorations (the windows of one trace) counted as one run: every count summed, the first example of
-    /// each kind kept. The caller sets what only it knows: <see cref="Exhaustive"/>, <see cref="Elapsed"/> and the
+    /// each kind kept, the bound covered the least of the windows' (before, the sum said "stopped by --" with no reason
+    /// and "no bound fully covered" when every window had covered bound 0). The caller sets what only it knows: <see cref="Exhaustive"/>, <see cref="Elapsed"/> and the
     /// <see cref="Violations"/>.
     /// </summary>
     internal static ExploreResult Sum(IReadOnlyCollection<ExploreResult> runs, ExploreOptions options, KernelProfile profile, Arch arch, int tasks, int programOps) =>
@@ -81,7 +82,21 @@ public sealed class ExploreResult
             RefusedExample = runs.Select(r => r.RefusedExample).FirstOrDefault(x => x is not null),
             DistinctTraces = runs.Sum(r => r.DistinctTraces),
             Transitions = runs.Sum(r => r.Transitions),
+            // What the windows together covered: the bound every window finished (an exhaustive one finished them all),
+            // the alternatives they left, the shallowest of those, and why the first one that stopped early stopped.
+            StoppedBy = runs.Select(r => r.StoppedBy).FirstOrDefault(x => x is not null),
+            CompletedBound = LeastBound(runs, options),
+            PendingAlternatives = runs.Where(r => Covered(r, options) == LeastBound(runs, options)).Sum(r => r.PendingAlternatives),
+            ShallowestPending = runs.Where(r => Covered(r, options) == LeastBound(runs, options) && r.ShallowestPending >= 0)
+                .Select(r => r.ShallowestPending).DefaultIfEmpty(-1).Min(),
         };
+
+    // The bound a run covered whole (an exhaustive run every bound up to the option's), and the least over runs; the
+    // alternatives summed are those of the runs stopped there, the ones "within that bound + 1 preemptions".
+    private static int Covered(ExploreResult r, ExploreOptions options) => r.Exhaustive ? options.Bound : r.CompletedBound;
+
+    private static int LeastBound(IReadOnlyCollection<ExploreResult> runs, ExploreOptions options) =>
+        runs.Count == 0 ? -1 : runs.Min(r => Covered(r, options));
 
     /// <summary>The parameters.</summary>
     public ExploreOptions Options { get; }
