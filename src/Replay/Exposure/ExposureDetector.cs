@@ -88,6 +88,25 @@ public sealed class ExposureDetector
         _mremaps[ev.Tid] = window;
     }
 
+    /// <summary>
+    /// The mremap of task <paramref name="ev"/>.Tid took its mm's mmap_lock for write: the move can only run from
+    /// here on, so what a walker did while the mremap still waited for the lock cannot have met the move, and the
+    /// window restarts here. Traces without mmap_lock events never call this and keep the window from the syscall entry.
+    /// </summary>
+    internal void OnMremapLocked(in ExposureEvent ev)
+    {
+        if (!_mremaps.TryGetValue(ev.Tid, out var w) || w.Locked is not null)
+        {
+            return;
+        }
+        w.Locked = ev;
+        w.Conflicts.Clear();
+        if (_reclaiming.Count > 0 && _reclaimSince is { } since)
+        {
+            w.Conflicts.Add(since with { Text = since.Text + " (still active when mremap took mmap_lock)" });
+        }
+    }
+
     /// <summary>Reclaim or migration activity: <paramref name="mm"/> 0 when the event does not name an mm (global reclaim).</summary>
     internal void OnReclaim(int mm, in ExposureEvent ev)
     {
@@ -185,9 +204,12 @@ public sealed class ExposureDetector
             return;
         }
         var (steps, length) = w.Steps(ev);
+        // Without the lock acquisition (older traces, or recordings without mmap_lock events) the window can only
+        // start at the syscall entry, and may count a walker that ran while the mremap waited for the lock.
+        string from = w.Locked is null ? " (from sys_enter_mremap: no mmap_lock acquisition traced)" : "";
         Add("I1", "R1", w.Mm, steps, length,
             string.Create(CultureInfo.InvariantCulture,
-                $"mremap by {w.Enter.Comm}-{w.Enter.Tid} moved {normalPmdMoves} PMD(s) as NORMAL_PMD without rmap locks on mm{w.Mm} while reclaim/migration was active ({w.Conflicts.Count} conflicting event(s)); exposure window {length} ns"),
+                $"mremap by {w.Enter.Comm}-{w.Enter.Tid} moved {normalPmdMoves} PMD(s) as NORMAL_PMD without rmap locks on mm{w.Mm} while reclaim/migration was active ({w.Conflicts.Count} conflicting event(s)); exposure window {length} ns{from}"),
             "an rmap walker (try_to_unmap) may find the PTE table through the old PMD while it moves, flush only the new address and free a page another CPU still translates (R1)");
     }
 
@@ -274,13 +296,18 @@ public sealed class ExposureDetector
     {
         public int Mm { get; } = mm;
         public ExposureEvent Enter { get; } = enter;
+
+        /// <summary>The call's mmap_lock acquisition, when traced (mremap only): the window's start instead of the entry.</summary>
+        public ExposureEvent? Locked { get; set; }
+
         public List<ExposureEvent> Conflicts { get; } = [];
 
-        /// <summary>The window's events and its length: from the later of the entry and the first conflict to <paramref name="end"/>.</summary>
+        /// <summary>The window's events and its length: from the later of the start (lock or entry) and the first conflict to <paramref name="end"/>.</summary>
         public (List<ExposureEvent> Steps, long Length) Steps(in ExposureEvent end)
         {
-            long start = Math.Max(Enter.TsNs, Conflicts[0].TsNs);
-            var steps = new List<ExposureEvent> { Enter };
+            var begin = Locked ?? Enter;
+            long start = Math.Max(begin.TsNs, Conflicts[0].TsNs);
+            var steps = new List<ExposureEvent> { begin };
             steps.AddRange(Conflicts);
             steps.Add(end);
             return (steps, Math.Max(0, end.TsNs - start));

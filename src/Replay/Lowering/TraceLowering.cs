@@ -945,6 +945,11 @@ public sealed partial class TraceLowering
             // khugepaged takes mmap_lock for write only to collapse (docs/mm-model.md §5.3); the window opens here.
             _exposure.OnCollapseBegin(mm.Id, Ev(task, "mmap_lock write (collapse)"));
         }
+        else if (write)
+        {
+            // An mremap in progress in this task moves tables only from here on (ignored when none is).
+            _exposure.OnMremapLocked(Ev(task, "mmap_lock write (mremap)"));
+        }
     }
 
     private void OnLockReleased(TaskInfo task)
