@@ -365,6 +365,14 @@ public static class RealTraceExplore
                 // putback onto the unevictable list (TraceLowering.Mlock.cs). A walker's free shows none.
                 w.Reason += "; over the ops shown only: no reclaimer mlocked a page of the mm inside the window (no unevictable putback, so no try_to_unmap_one VM_LOCKED test to reorder)";
             }
+            else if (w.Exposure.Race == "R1" && !cone.Exists(op => op.Kind == OpKind.TtuWalk))
+            {
+                // R1 needs a walker that found the table through the old PMD, a TLB fill through the new address after
+                // the move, then the walker's flush of the old address only and its free. A lowered walker free is an
+                // implied clear, flush and free with the table and address the recorded order gave it (nothing to
+                // re-resolve), and a CPU's access to a page that is still mapped leaves no event: the fill is not there.
+                w.Reason += "; over the ops shown only: the walker's frees keep the table and address of the recorded order (no try_to_unmap walk to re-resolve), and an access to a present page leaves no event, so no TLB fill through the moved range is there to reorder";
+            }
         }
         else
         {
