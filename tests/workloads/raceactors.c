@@ -9,6 +9,11 @@
  *     and forth between two 2 MiB-aligned places with mremap(MREMAP_MAYMOVE|MREMAP_FIXED), so every move is two
  *     NORMAL_PMD extents. Meanwhile the "pusher" thread pushes the same pages out: msync, then madvise(MADV_PAGEOUT)
  *     (reclaim_pages → try_to_unmap → the clean page is freed at once; file pages need no swap, anonymous ones do).
+ *     MADV_PAGEOUT holds the mm's mmap_lock for read, which mremap's write hold excludes, so it can never run inside
+ *     a move. Then the range moves back and forth without pause while two walkers that take no mmap_lock of this mm
+ *     run: a child process punches holes in the file (unmap_mapping_range walks the file rmap and zaps the PTEs) and
+ *     the pusher writes /proc/sys/vm/compact_memory (try_to_migrate through the rmap). move_pages(2) is no such
+ *     walker here: it isolates under the target's mmap_lock and, on one NUMA node, migrates nothing.
  * R2  The main thread collapses a 2 MiB-aligned range of small pages with MADV_COLLAPSE while the "pinner" thread
  *     pins pages of the same range with GUP-fast: O_DIRECT reads from a file into it and vmsplice of it into a pipe.
  *     After each collapse the range is dropped (MADV_DONTNEED) and refilled with small pages.
@@ -17,8 +22,10 @@
  *     exit_mmap munlocks it.
  *
  * The last line is a summary: "raceactors pid=P mremaps=N collapses=N collapse_failures=N direct_reads=N
- * vmsplices=N mlocks=N munlocks=N compactions=N pageouts=N r1_walked=N r4_walked=N", the last two the pages of the
- * R1 and R4 ranges whose frame changed under the pusher (read from /proc/self/pagemap: migrated or pushed out).
+ * vmsplices=N mlocks=N munlocks=N compactions=N pageouts=N r1_walked=N r4_walked=N r1_lockless_moves=N
+ * r1_punches=N": r1_walked and r4_walked the pages of the R1 and R4 ranges whose frame changed under the pusher (read
+ * from /proc/self/pagemap: migrated or pushed out), r1_lockless_moves the mremaps made while the lockless walkers
+ * ran (counted in mremaps too) and r1_punches the holes punched meanwhile.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -32,6 +39,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/uio.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #ifndef MADV_PAGEOUT
@@ -45,7 +53,7 @@
 #define PAGE 4096UL
 #define RANGE (2 * PMD)
 
-static atomic_int phase;          /* 0 idle, 1 push (R1/R4), 2 pin (R2), 3 stop */
+static atomic_int phase;          /* 0 idle, 1 push (R1/R4), 2 pin (R2), 3 stop, 4 compact only (R1) */
 static char *volatile push_base;  /* range the pusher works on */
 static char *volatile pin_base;   /* range the pinner works on */
 static volatile int push_file;    /* the push range is a shared file mapping: msync before MADV_PAGEOUT */
@@ -79,6 +87,25 @@ static void touch(char *base, size_t len, char value)
 {
     for (size_t off = 0; off < len; off += PAGE)
         base[off] = value;
+}
+
+/* Moves the R1 range from *at to *to (two NORMAL_PMD extents) and swaps the two places. */
+static void move_range(char **at, char **to)
+{
+    char *moved = mremap(*at, RANGE, RANGE, MREMAP_MAYMOVE | MREMAP_FIXED, *to);
+    if (moved == MAP_FAILED)
+        die("mremap");
+    *to = *at;
+    *at = moved;
+}
+
+/* Reads a byte of every page: maps what is missing without dirtying it (a punched shared file page needs no writeback). */
+static unsigned long touch_read(const char *base, size_t len)
+{
+    unsigned long sum = 0;
+    for (size_t off = 0; off < len; off += PAGE)
+        sum += ((const volatile char *)base)[off];
+    return sum;
 }
 
 static void compact(void)
@@ -139,6 +166,14 @@ static void *pusher(void *arg)
     (void)arg;
     prctl(PR_SET_NAME, "pusher");
     while (atomic_load(&phase) != 3) {
+        if (atomic_load(&phase) == 4) {
+            /* The R1 moves run meanwhile; compaction takes no mmap_lock of this mm. One per request, as in R4. */
+            if (atomic_load(&compact_requests) > atomic_load(&compactions))
+                compact();
+            else
+                usleep(1000);
+            continue;
+        }
         if (atomic_load(&phase) != 1 || push_base == NULL) {
             usleep(1000);
             continue;
@@ -244,12 +279,8 @@ int main(int argc, char **argv)
     for (int i = 0; i < rounds * 4 + 200; i++) {
         if (i >= rounds * 4 && (r1_walked = frames_changed(a, RANGE, r1_frames)) > 0)
             break;
-        char *moved = mremap(a, RANGE, RANGE, MREMAP_MAYMOVE | MREMAP_FIXED, b);
-        if (moved == MAP_FAILED)
-            die("mremap");
+        move_range(&a, &b);
         mremaps++;
-        b = a;
-        a = moved;
         push_base = a;
         touch(a, RANGE, (char)(i + 2));
         usleep(i < rounds * 4 ? 20000 : 10000);
@@ -257,6 +288,56 @@ int main(int argc, char **argv)
     atomic_store(&phase, 0);
     push_base = NULL;
     usleep(5000);
+
+    /*
+     * R1 with walkers that run without this mm's mmap_lock, which a move can meet: the range, repopulated, moves
+     * back and forth without pause (each move holds mmap_lock for write only for its two PMD moves: the more moves,
+     * the more of the walkers' frees fall inside one) and is read again after each move (refaulting what a punch
+     * dropped), while
+     *   - the "puncher" child process punches a hole over the whole file (fallocate PUNCH_HOLE: unmap_mapping_range
+     *     walks the file's rmap, i_mmap, zaps the range's PTEs in this mm and the truncation frees the pages), and
+     *   - the pusher compacts once (try_to_migrate through the rmap; it reaches the pages its scanner covers, often none).
+     * rounds*4 punches, 3 ms apart, at most 50,000 moves; then until the compaction has finished.
+     */
+    touch(a, RANGE, 3);
+    unsigned long r1_lockless_moves = 0, r1_punches = 0;
+    int punched[2];
+    if (pipe(punched) != 0)
+        die("pipe");
+    pid_t puncher = fork();
+    if (puncher < 0)
+        die("fork");
+    if (puncher == 0) {
+        prctl(PR_SET_NAME, "puncher");
+        unsigned long n = 0;
+        for (int k = 0; k < rounds * 4; k++) {
+            usleep(3000);
+            if (fallocate(ffd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, RANGE) == 0)
+                n++;
+        }
+        _exit(write(punched[1], &n, sizeof n) == sizeof n ? 0 : 1);
+    }
+    unsigned long compact_since = request_compaction();
+    atomic_store(&phase, 4);
+    for (;;) {
+        int status;
+        pid_t done = waitpid(puncher, &status, r1_lockless_moves < 50000 ? WNOHANG : 0);
+        if (done == puncher)
+            break;
+        if (done < 0)
+            die("waitpid");
+        move_range(&a, &b);
+        r1_lockless_moves++;
+        touch_read(a, RANGE);
+    }
+    for (int w = 0; w < 10000 && !compaction_done(compact_since); w++)
+        usleep(1000);
+    atomic_store(&phase, 0);
+    if (read(punched[0], &r1_punches, sizeof r1_punches) != sizeof r1_punches)
+        r1_punches = 0;
+    close(punched[0]);
+    close(punched[1]);
+    mremaps += r1_lockless_moves;
     push_file = 0;
     munmap(a, RANGE);
     close(ffd);
@@ -329,9 +410,9 @@ int main(int argc, char **argv)
     pthread_join(push_thread, NULL);
     pthread_join(pin_thread, NULL);
     unlink(path);
-    printf("raceactors pid=%d mremaps=%lu collapses=%lu collapse_failures=%lu direct_reads=%lu vmsplices=%lu mlocks=%lu munlocks=%lu compactions=%lu pageouts=%lu r1_walked=%lu r4_walked=%lu\n",
+    printf("raceactors pid=%d mremaps=%lu collapses=%lu collapse_failures=%lu direct_reads=%lu vmsplices=%lu mlocks=%lu munlocks=%lu compactions=%lu pageouts=%lu r1_walked=%lu r4_walked=%lu r1_lockless_moves=%lu r1_punches=%lu\n",
            getpid(), mremaps, collapses, collapse_failures, atomic_load(&direct_reads), atomic_load(&vmsplices), mlocks, munlocks,
-           atomic_load(&compactions), atomic_load(&pageouts), r1_walked, r4_walked);
+           atomic_load(&compactions), atomic_load(&pageouts), r1_walked, r4_walked, r1_lockless_moves, r1_punches);
     fflush(stdout);
     return 0;
 }
