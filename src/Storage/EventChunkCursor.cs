@@ -31,8 +31,6 @@ internal sealed unsafe class EventChunkCursor : IDisposable
     private readonly nint[] _data;
     private readonly nint[] _validity;
     private readonly nint[] _listChild;
-    private const int ArgsMemoLimit = 1024;
-    private readonly Dictionary<string, ArgsMemo> _argsMemo = new(StringComparer.Ordinal);
     private DuckDBPreparedStatement? _statement;
     private DuckDBResult _result;
     private bool _resultOpen;
@@ -173,7 +171,8 @@ internal sealed unsafe class EventChunkCursor : IDisposable
         o = ordinals[args];
         if (o >= 0 && !IsNull(o, i))
         {
-            ReadArgs(Utf8(_data[o], i), row);
+            // Kept as JSON and parsed when read: replay reads the args of a few events only (EventRow.SetArgsJson).
+            row.SetArgsJson(Utf8(_data[o], i), _path);
         }
         o = ordinals[EventSchema.Stack];
         if (o >= 0 && !IsNull(o, i))
@@ -192,39 +191,6 @@ internal sealed unsafe class EventChunkCursor : IDisposable
             }
             row.Stack = stack;
         }
-    }
-
-    /// <summary>
-    /// Parses args, or repeats the pairs parsed for the last row of the same event when its JSON is byte for byte
-    /// the same: most rows of a recording carry the same few fields (an instance name, a constant), and parsing
-    /// them was a third of the decoding. The strings are immutable, so rows may share them.
-    /// </summary>
-    private void ReadArgs(ReadOnlySpan<byte> json, EventRow row)
-    {
-        if (!_argsMemo.TryGetValue(row.Event, out ArgsMemo? memo))
-        {
-            if (_argsMemo.Count >= ArgsMemoLimit)
-            {
-                EventReader.ParseArgs(json, row, _pool, _path);
-                return;
-            }
-            memo = new ArgsMemo();
-            _argsMemo.Add(row.Event, memo);
-        }
-        if (memo.Length == json.Length && json.SequenceEqual(memo.Bytes.AsSpan(0, memo.Length)))
-        {
-            row.Args.AddRange(memo.Pairs);
-            return;
-        }
-        EventReader.ParseArgs(json, row, _pool, _path);
-        if (memo.Bytes.Length < json.Length)
-        {
-            memo.Bytes = new byte[Math.Max(json.Length, 2 * memo.Bytes.Length)];
-        }
-        json.CopyTo(memo.Bytes);
-        memo.Length = json.Length;
-        memo.Pairs.Clear();
-        memo.Pairs.AddRange(row.Args);
     }
 
     private T Required<T>(int column, int i, int ordinal, EventRow row)
@@ -265,13 +231,5 @@ internal sealed unsafe class EventChunkCursor : IDisposable
         CloseResult();
         _statement?.Dispose();
         _statement = null;
-    }
-
-    /// <summary>The last args JSON of one event name and the pairs it parsed to.</summary>
-    private sealed class ArgsMemo
-    {
-        public byte[] Bytes = [];
-        public int Length = -1;
-        public readonly List<KeyValuePair<string, string>> Pairs = [];
     }
 }

@@ -19,6 +19,7 @@ internal sealed class EventReadAhead : IDisposable
     public const int Batches = 4;
 
     private readonly EventChunkCursor _cursor;
+    private readonly Action<EventRow>? _visit;
     private readonly BlockingCollection<Batch> _full = new(new ConcurrentQueue<Batch>(), Batches);
     private readonly BlockingCollection<Batch> _free = new(new ConcurrentQueue<Batch>(), Batches);
     private readonly CancellationTokenSource _stop = new();
@@ -27,9 +28,12 @@ internal sealed class EventReadAhead : IDisposable
     private bool _disposed;
 
     /// <summary>Starts reading <paramref name="cursor"/> (owned: disposed with this).</summary>
-    public EventReadAhead(EventChunkCursor cursor)
+    /// <param name="cursor">The rows.</param>
+    /// <param name="visit">Called with each row, in order, on the reading thread before the row is queued.</param>
+    public EventReadAhead(EventChunkCursor cursor, Action<EventRow>? visit = null)
     {
         _cursor = cursor;
+        _visit = visit;
         for (int i = 0; i < Batches; i++)
         {
             _free.Add(new Batch());
@@ -62,6 +66,7 @@ internal sealed class EventReadAhead : IDisposable
                 int count = 0;
                 while (count < BatchSize && _cursor.MoveNext(batch.Rows[count]))
                 {
+                    _visit?.Invoke(batch.Rows[count]);
                     count++;
                 }
                 batch.Count = count;

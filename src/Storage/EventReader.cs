@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using System.Text;
 using System.Text.Json;
 using Pipeline.Storage.DuckDb;
@@ -19,7 +20,8 @@ public static class EventReader
     /// rows ahead of the caller (<see cref="EventReadAhead"/>), so reading overlaps the caller's work.
     /// </summary>
     /// <exception cref="DuckDbException">The file cannot be read.</exception>
-    /// <exception cref="InvalidDataException">The args column is not a JSON object of strings (names the file and seq).</exception>
+    /// <exception cref="InvalidDataException">The args column is not a JSON object of strings (names the file and seq),
+    /// thrown when that row's args are first read.</exception>
     public static IEnumerable<EventRow> ReadEvents(DuckDbConnection connection, string eventsParquetPath) =>
         ReadEvents(connection, eventsParquetPath, EventProjection.All);
 
@@ -29,8 +31,22 @@ public static class EventReader
     /// is read from it.
     /// </summary>
     /// <exception cref="DuckDbException">The file cannot be read.</exception>
-    /// <exception cref="InvalidDataException">The args column is not a JSON object of strings (names the file and seq).</exception>
-    public static IEnumerable<EventRow> ReadEvents(DuckDbConnection connection, string eventsParquetPath, EventProjection columns)
+    /// <exception cref="InvalidDataException">The args column is not a JSON object of strings (names the file and seq);
+    /// thrown when a row's args are first read (<see cref="EventRow.Args"/>, <see cref="EventRow.FindField"/>), since
+    /// rows keep their args JSON unparsed until then.</exception>
+    public static IEnumerable<EventRow> ReadEvents(DuckDbConnection connection, string eventsParquetPath, EventProjection columns) =>
+        ReadEvents(connection, eventsParquetPath, columns, null);
+
+    /// <summary>
+    /// As <see cref="ReadEvents(DuckDbConnection, string, EventProjection)"/>, handing each row to
+    /// <paramref name="visit"/> first, in order, on the reading thread, before the caller gets it: work that needs
+    /// nothing but the rows (replay's mremap analysis) runs beside the caller's instead of on its thread. An
+    /// exception <paramref name="visit"/> throws ends the rows and reaches the caller as a read error does.
+    /// </summary>
+    /// <exception cref="DuckDbException">The file cannot be read.</exception>
+    /// <exception cref="InvalidDataException">The args column is not a JSON object of strings (names the file and seq),
+    /// thrown when that row's args are first read.</exception>
+    public static IEnumerable<EventRow> ReadEvents(DuckDbConnection connection, string eventsParquetPath, EventProjection columns, Action<EventRow>? visit)
     {
         ArgumentNullException.ThrowIfNull(connection);
         ArgumentNullException.ThrowIfNull(columns);
@@ -67,7 +83,7 @@ public static class EventReader
             }
         }
         string sql = $"SELECT {string.Join(", ", select)} FROM read_parquet({file}){(inSeqOrder ? "" : " ORDER BY seq")}";
-        using var pipe = new EventReadAhead(new EventChunkCursor(connection, sql, ordinals, columns.Mask, path));
+        using var pipe = new EventReadAhead(new EventChunkCursor(connection, sql, ordinals, columns.Mask, path), visit);
         while (pipe.Next() is { } batch)
         {
             for (int i = 0; i < batch.Count; i++)
@@ -78,7 +94,7 @@ public static class EventReader
         }
     }
 
-    internal static void ParseArgs(ReadOnlySpan<byte> json, EventRow row, StringPool pool, string path)
+    internal static void ParseArgs(ReadOnlySpan<byte> json, EventRow row, StringPool? pool, string path)
     {
         var reader = new Utf8JsonReader(json);
         try
@@ -89,7 +105,7 @@ public static class EventReader
             }
             while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
             {
-                string key = pool.Get(reader);
+                string key = pool?.Get(reader) ?? reader.GetString()!;
                 if (!reader.Read() || reader.TokenType != JsonTokenType.String)
                 {
                     ThrowBadArgs(path, row.Seq, $"value of '{key}' is {reader.TokenType}, expected a string");
@@ -110,7 +126,8 @@ public static class EventReader
     /// <summary>Interns short repeated UTF-8 strings (names, comms, keys) so reading allocates them once.</summary>
     internal sealed class StringPool
     {
-        private const int Slots = 4096;
+        private const int SlotBits = 12;
+        private const int Slots = 1 << SlotBits;
         private const int MaxLength = 64;
         private readonly string?[] _strings = new string?[Slots];
         private readonly byte[]?[] _bytes = new byte[Slots][];
@@ -141,9 +158,7 @@ public static class EventReader
             {
                 return Encoding.UTF8.GetString(utf8);
             }
-            var hash = new HashCode();
-            hash.AddBytes(utf8);
-            int slot = hash.ToHashCode() & (Slots - 1);
+            int slot = Slot(utf8);
             byte[]? bytes = _bytes[slot];
             if (bytes is not null && utf8.SequenceEqual(bytes))
             {
@@ -153,6 +168,29 @@ public static class EventReader
             _bytes[slot] = utf8.ToArray();
             _strings[slot] = value;
             return value;
+        }
+
+        /// <summary>
+        /// The slot of a short UTF-8 value: eight bytes at a time, multiply and rotate (<see cref="HashCode.AddBytes"/>
+        /// took four bytes per call and was a seventh of replay's reading thread). Slots only decide which values
+        /// stay cached, never a result, so the hash needs to spread, not to resist collisions.
+        /// </summary>
+        private static int Slot(ReadOnlySpan<byte> utf8)
+        {
+            const ulong K = 0x9E3779B97F4A7C15UL;
+            ulong h = (ulong)utf8.Length * K;
+            int i = 0;
+            for (; i + 8 <= utf8.Length; i += 8)
+            {
+                h = System.Numerics.BitOperations.RotateLeft((h ^ BinaryPrimitives.ReadUInt64LittleEndian(utf8[i..])) * K, 31);
+            }
+            ulong tail = 0;
+            for (int shift = 0; i < utf8.Length; i++, shift += 8)
+            {
+                tail |= (ulong)utf8[i] << shift;
+            }
+            h = (h ^ tail) * K;
+            return (int)(h >> (64 - SlotBits));
         }
 
         public string Get(Utf8JsonReader reader) =>

@@ -37,6 +37,11 @@ public sealed class EventRow
     private int[] _utf8Spans = [];
     private int _utf8Count;
     private List<string>? _stack;
+    // The args JSON a reader of events.parquet copied into the row unparsed (SetArgsJson): replay reads the args of a
+    // few events only, so parsing every row's was a tenth of its reading thread. Parsed into _args on first use.
+    private byte[] _pendingArgs = [];
+    private int _pendingArgsLength = -1;
+    private string? _pendingArgsSource;
 
     // Bytes a value may hold to be copied into the JSON as is: printable ASCII but the quote and the backslash.
     private static readonly SearchValues<byte> s_needsJsonCare = SearchValues.Create(
@@ -94,6 +99,10 @@ public sealed class EventRow
             {
                 return ThrowNotLoaded<List<KeyValuePair<string, string>>>(EventSchema.Args);
             }
+            if (_pendingArgsLength >= 0)
+            {
+                ParsePendingArgs();
+            }
             if (_json)
             {
                 // The caller may change the list: from now on the strings are the args.
@@ -111,7 +120,17 @@ public sealed class EventRow
     /// The args as added, without printing numeric ones: a pair whose value is null is the next of
     /// <see cref="ArgNumbers"/>/<see cref="ArgNumberFormats"/> (for the events writer, which prints them itself).
     /// </summary>
-    internal ReadOnlySpan<KeyValuePair<string, string>> RawArgs => System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_args);
+    internal ReadOnlySpan<KeyValuePair<string, string>> RawArgs
+    {
+        get
+        {
+            if (_pendingArgsLength >= 0)
+            {
+                ParsePendingArgs();
+            }
+            return System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_args);
+        }
+    }
 
     /// <summary>Values of the numeric args not yet printed, in arg order.</summary>
     internal ReadOnlySpan<long> ArgNumbers => _argNumbers.AsSpan(0, _argNumberCount);
@@ -226,6 +245,10 @@ public sealed class EventRow
     /// <summary>Adds a field to <see cref="Args"/>.</summary>
     public void AddArg(string name, string value)
     {
+        if (_pendingArgsLength >= 0)
+        {
+            ParsePendingArgs();
+        }
         if (_json)
         {
             StartJsonMember(name);
@@ -250,6 +273,10 @@ public sealed class EventRow
     public bool TryAddArgUtf8(ArgName name, ReadOnlySpan<byte> value)
     {
         ArgumentNullException.ThrowIfNull(name);
+        if (_pendingArgsLength >= 0)
+        {
+            ParsePendingArgs();
+        }
         if (_argNumberCount > 0 || value.ContainsAny(s_needsJsonCare))
         {
             return false;
@@ -339,6 +366,10 @@ public sealed class EventRow
     public void AddArg(string name, long value, ArgNumberFormat format)
     {
         ArgumentNullException.ThrowIfNull(format);
+        if (_pendingArgsLength >= 0)
+        {
+            ParsePendingArgs();
+        }
         if (_json)
         {
             LeaveJson();
@@ -419,11 +450,40 @@ public sealed class EventRow
         _json = false;
         _utf8Count = 0;
         _stack = null;
+        _pendingArgsLength = -1;
+    }
+
+    /// <summary>
+    /// Sets the args from their JSON (an object of strings, as events.parquet holds it) without parsing it: the row
+    /// keeps a copy of the bytes and parses them when the args are first read. A malformed value throws
+    /// <see cref="InvalidDataException"/> naming <paramref name="source"/> and the row's seq at that read. The row
+    /// must have no args yet.
+    /// </summary>
+    internal void SetArgsJson(ReadOnlySpan<byte> json, string source)
+    {
+        if (_pendingArgs.Length < json.Length)
+        {
+            _pendingArgs = new byte[Math.Max(json.Length, 2 * _pendingArgs.Length)];
+        }
+        json.CopyTo(_pendingArgs);
+        _pendingArgsLength = json.Length;
+        _pendingArgsSource = source;
+    }
+
+    private void ParsePendingArgs()
+    {
+        int length = _pendingArgsLength;
+        _pendingArgsLength = -1;
+        EventReader.ParseArgs(_pendingArgs.AsSpan(0, length), this, null, _pendingArgsSource!);
     }
 
     /// <summary>A deep copy (for parsers that must hold a record back, e.g. to attach a following stack).</summary>
     public EventRow Clone()
     {
+        if (_pendingArgsLength >= 0)
+        {
+            ParsePendingArgs();
+        }
         if (_json)
         {
             LeaveJson();
@@ -456,6 +516,11 @@ public sealed class EventRow
     /// <summary>Copies every field of <paramref name="source"/> into this row.</summary>
     public void CopyFrom(EventRow source)
     {
+        if (source._pendingArgsLength >= 0)
+        {
+            source.ParsePendingArgs();
+        }
+        _pendingArgsLength = -1;
         if (source._json)
         {
             source.LeaveJson();

@@ -47,6 +47,42 @@ public sealed class EventProjectionTests
     }
 
     [SkippableFact]
+    public void ReadEvents_MalformedArgs_ThrowWhenThatRowsArgsAreReadNamingFileAndSeq()
+    {
+        // Rows keep their args JSON and parse it when read (replay reads the args of a few events): a damaged value
+        // must still fail with the file and the seq, at the read, and leave the other rows' args intact. Copied row
+        // by row, args are kept (Clone parses them first).
+        using var dir = new TempDirectory();
+        string good = WriteEvents(dir);
+        string path = dir.Combine("damaged.parquet");
+        using var connection = DuckDbConnection.OpenInMemory();
+        DatasetFiles.WriteParquetAtomic(connection,
+            $"SELECT * REPLACE (CASE WHEN seq = 1234 THEN '{{\"a\": 7}}' ELSE args END AS args) FROM read_parquet({DatasetFiles.SqlLiteral(good)}) ORDER BY ts_ns, seq", path);
+        var expected = EventReader.ReadEvents(connection, good).Where(r => r.Seq != 1234).Select(r => r.Clone()).ToList();
+
+        var kept = new List<EventRow>();
+        int rows = 0;
+        foreach (EventRow row in EventReader.ReadEvents(connection, path, EventProjection.Of("args")))
+        {
+            rows++;
+            if (row.Seq == 1234)
+            {
+                var e = Assert.Throws<InvalidDataException>(() => row.Args);
+                Assert.Contains(path, e.Message, StringComparison.Ordinal);
+                Assert.Contains("seq 1234", e.Message, StringComparison.Ordinal);
+                Assert.Contains("value of 'a' is Number, expected a string", e.Message, StringComparison.Ordinal);
+                continue;
+            }
+            kept.Add(row.Clone());
+        }
+        Assert.Equal(Count, rows);
+        Assert.Equal(
+            expected.Select(r => r.Seq + " " + string.Join(",", r.Args.Select(a => a.Key + ":" + a.Value))),
+            kept.Select(r => r.Seq + " " + string.Join(",", r.Args.Select(a => a.Key + ":" + a.Value))));
+        Assert.Contains(kept, r => r.Args.Count > 0);
+    }
+
+    [SkippableFact]
     public void ReadEvents_Projection_ReadingAColumnLeftOutThrowsNamingIt()
     {
         using var dir = new TempDirectory();

@@ -197,9 +197,12 @@ public sealed partial class ReplayEngine
             {
                 copy._pages.Add(pfn, CopyPage(page));
             }
-            foreach (var (pfn, page) in _parentPages ?? [])
+            if (_parentPages is not null)
             {
-                copy._pages.TryAdd(pfn, CopyPage(page));
+                foreach (var (pfn, page) in _parentPages)
+                {
+                    copy._pages.TryAdd(pfn, CopyPage(page));
+                }
             }
         }
         foreach (var (k, l) in _rmapLocks)
@@ -305,7 +308,7 @@ public sealed partial class ReplayEngine
     }
 
     // Pages read through from the engine this one was forked from (copied on first touch), and those of them that were Mlocked.
-    private Dictionary<ulong, PageState>? _parentPages;
+    private PfnMap<PageState>? _parentPages;
     // The frozen engine a fork reads execs before its own from (witnesses, checkers looking back).
     private ReplayEngine? _frozenParent;
     private ulong[] _parentMlocked = [];

@@ -83,7 +83,7 @@ public sealed partial class ReplayEngine
     private CpuState?[] _cpus = new CpuState?[8];
     private readonly Dictionary<int, TaskState> _tasks = [];
     private readonly List<TaskState> _taskOrder = [];
-    private readonly Dictionary<ulong, PageState> _pages = [];
+    private readonly PfnMap<PageState> _pages = new();
     // Free frames whose state was dropped because nothing named them (ForgetIfUnnamed): Freed, read back as free
     // pages. Two bits per frame in pages of 1024: bounded by the memory the trace touched, not by its length.
     private PfnStates _forgotten = new();

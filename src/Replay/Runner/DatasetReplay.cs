@@ -229,7 +229,10 @@ public static class DatasetReplay
             // Its own connection: the events are still streaming from the first one while ops are appended.
             using var opsConnection = options.KeepOps ? database.Connect() : null;
             using var opsWriter = opsConnection is null ? null : new LoweredOps.Writer(opsConnection);
-            (result, lowering) = TraceLowering.LowerAndReplay(Tee(EventReader.ReadEvents(connection, eventsPath, TraceLowering.Columns.Union(AddressSpaceTracker.Columns)), mremapTracker, progress => options.Progress?.Report(new ReplayProgress(dataset.Id, progress, total)), cancellationToken), profile, arch, opsWriter);
+            // The mremap tracker sees each row on the reading thread, beside the lowering and the engine on this one
+            // (its state is its own; its results are read once the rows are done and the reading thread has ended).
+            var rows = EventReader.ReadEvents(connection, eventsPath, TraceLowering.Columns.Union(AddressSpaceTracker.Columns), mremapTracker.Process);
+            (result, lowering) = TraceLowering.LowerAndReplay(Counted(rows, progress => options.Progress?.Report(new ReplayProgress(dataset.Id, progress, total)), cancellationToken), profile, arch, opsWriter);
             cancellationToken.ThrowIfCancellationRequested();
             mremapTracker.Finish();
             opsWriter?.Complete(opsPath);
@@ -347,13 +350,12 @@ public static class DatasetReplay
 
     private static string ArchName(Arch arch) => arch == Arch.X86 ? "x86" : "arm64";
 
-    /// <summary>Hands each row to <paramref name="tracker"/> before passing it on; checks for cancellation every 64 Ki rows.</summary>
-    private static IEnumerable<EventRow> Tee(IEnumerable<EventRow> rows, AddressSpaceTracker tracker, Action<long> progress, CancellationToken cancellationToken)
+    /// <summary>Passes the rows on; reports progress and checks for cancellation every 64 Ki rows.</summary>
+    private static IEnumerable<EventRow> Counted(IEnumerable<EventRow> rows, Action<long> progress, CancellationToken cancellationToken)
     {
         long n = 0;
         foreach (EventRow row in rows)
         {
-            tracker.Process(row);
             yield return row;
             if ((++n & 0xFFFF) == 0)
             {
