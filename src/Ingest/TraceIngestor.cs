@@ -364,9 +364,22 @@ public static class TraceIngestor
     }
 
     /// <summary>Forwards events and reports progress every 64 Ki events.</summary>
-    private sealed class ProgressSink(IEventSink inner, InputSource source, IProgress<IngestProgress>? progress) : IEventSink
+    private sealed class ProgressSink(IEventSink inner, InputSource source, IProgress<IngestProgress>? progress) : IEventSegmentSink
     {
         private long _events;
+
+        public bool TakesSegments => inner is IEventSegmentSink { TakesSegments: true };
+
+        public void Write(EventSegment segment)
+        {
+            ((IEventSegmentSink)inner).Write(segment);
+            long before = _events;
+            _events += segment.Count;
+            if ((before >> 16) != (_events >> 16))
+            {
+                Report(force: false);
+            }
+        }
 
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void Write(EventRow row)

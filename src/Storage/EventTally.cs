@@ -100,6 +100,43 @@ internal sealed class EventTally(bool countEvents = true) : IWrittenEvents
         return seq;
     }
 
+    /// <summary>
+    /// Counts rows with timestamps <paramref name="tsNs"/> and events <paramref name="events"/> as many
+    /// <see cref="Take"/> calls would; the first gets the seq returned, the others the ones after it.
+    /// </summary>
+    public long TakeMany(ReadOnlySpan<long> tsNs, ReadOnlySpan<string> events)
+    {
+        long seq = Count;
+        long last = _lastTsNs;
+        foreach (long ts in tsNs)
+        {
+            if (ts < last)
+            {
+                IsTimeOrdered = false;
+            }
+            last = ts;
+        }
+        _lastTsNs = last;
+        Count = seq + tsNs.Length;
+        if (countEvents)
+        {
+            foreach (string name in events)
+            {
+                if (ReferenceEquals(name, _lastEvent))
+                {
+                    _lastEventPending++;
+                }
+                else
+                {
+                    FlushEventCount();
+                    _lastEvent = name;
+                    _lastEventPending = 1;
+                }
+            }
+        }
+        return seq;
+    }
+
     private void FlushEventCount()
     {
         if (_lastEvent is not null && _lastEventPending > 0)

@@ -66,7 +66,10 @@ public sealed class PerfScriptReader : ITraceReader
         {
             // Sample lines are parsed on worker threads (each with its own string caches); the order-dependent
             // part (callchain lines belong to the sample before them) stays on this thread, in LineHandler.
-            using var parallel = new ParallelLineParser(lines, ParsingThreads, () => new SampleParser(this), "perf");
+            // A sample followed by another sample has no callchain: runs of those go to the writer as segments the
+            // parsing threads filled, when it takes them.
+            int segmentLag = sink is IEventSegmentSink { TakesSegments: true } ? 1 : -1;
+            using var parallel = new ParallelLineParser(lines, ParsingThreads, () => new SampleParser(this), "perf", segmentLag);
             parallel.Run(state);
         }
         state.Finish();
@@ -164,6 +167,13 @@ public sealed class PerfScriptReader : ITraceReader
             }
             reader.Fill(_row, in sample, lineNumber, _strings);
             _pending = true;
+        }
+
+        public void Segment(EventSegment segment, ReadOnlySpan<byte> firstLine, long firstLineNumber)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            Finish();
+            ((IEventSegmentSink)sink).Write(segment);
         }
 
         /// <summary>Writes the last sample (with its callchain).</summary>

@@ -24,7 +24,11 @@ internal enum TraceLineKind
 /// </summary>
 internal sealed class FtraceTextCore
 {
-    private const int Window = 32;
+    /// <summary>
+    /// Rows that wait for a stack: a <c>&lt;stack trace&gt;</c> line goes to the latest of them on its CPU, so a row
+    /// is final once this many event lines followed it.
+    /// </summary>
+    public const int Window = 32;
 
     private readonly string _fileName;
     private readonly IEventSink _sink;
@@ -228,6 +232,18 @@ internal sealed class FtraceTextCore
         _count++;
         Events++;
         _stackTarget = null;
+    }
+
+    /// <summary>
+    /// Takes the events of lines other threads parsed and copied into <paramref name="segment"/>, each followed by at
+    /// least <see cref="Window"/> event lines: what <see cref="AcceptParsed"/> of each would do. The waiting rows are
+    /// written first (the segment's events would have pushed them out of the window, with no stack line between).
+    /// </summary>
+    public void AcceptSegment(EventSegment segment)
+    {
+        Flush();
+        ((IEventSegmentSink)_sink).Write(segment);
+        Events += segment.Count;
     }
 
     private EventRow? FindPending(int cpu)

@@ -46,7 +46,8 @@ public sealed class FtraceTextReader : ITraceReader
         }
         if (more)
         {
-            using var parallel = new ParallelLineParser(lines, ParsingThreads);
+            // Whole runs of events go to the writer as segments the parsing threads filled, when it takes them.
+            using var parallel = new ParallelLineParser(lines, ParsingThreads, sink is IEventSegmentSink { TakesSegments: true } ? FtraceTextCore.Window : -1);
             parallel.Run(state);
         }
         core.Flush();
@@ -66,10 +67,7 @@ public sealed class FtraceTextReader : ITraceReader
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void Line(ReadOnlySpan<byte> line, long lineNumber, bool truncated, bool parsed, EventRow[] rows, int index)
         {
-            if (core.Events == 0 && line.Contains((byte)0))
-            {
-                throw new TraceFormatException(fileName, lineNumber, "line", "expected ftrace text, found binary data (a NUL byte); with --format auto the format is told from the content (a trace.dat is read, a perf.data gets the command that converts it)");
-            }
+            RefuseBinary(line, lineNumber);
             if ((lineNumber & 0xFFF) == 0)
             {
                 cancellationToken.ThrowIfCancellationRequested();
@@ -96,6 +94,22 @@ public sealed class FtraceTextReader : ITraceReader
             else if (kind is TraceLineKind.Blank or TraceLineKind.Header or TraceLineKind.Marker)
             {
                 diagnostics.SkippedLines++;
+            }
+        }
+
+        public void Segment(EventSegment segment, ReadOnlySpan<byte> firstLine, long firstLineNumber)
+        {
+            // Only its first line can be the first event (the check of Line).
+            RefuseBinary(firstLine, firstLineNumber);
+            cancellationToken.ThrowIfCancellationRequested();
+            core.AcceptSegment(segment);
+        }
+
+        private void RefuseBinary(ReadOnlySpan<byte> line, long lineNumber)
+        {
+            if (core.Events == 0 && line.Contains((byte)0))
+            {
+                throw new TraceFormatException(fileName, lineNumber, "line", "expected ftrace text, found binary data (a NUL byte); with --format auto the format is told from the content (a trace.dat is read, a perf.data gets the command that converts it)");
             }
         }
     }

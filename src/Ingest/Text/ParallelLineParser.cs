@@ -30,26 +30,35 @@ internal sealed class ParallelLineParser : IDisposable
     private readonly Thread _reader;
     private readonly Thread[] _workers;
     private readonly Func<IRowParser> _newParser;
+    private readonly int _segmentLag;
     private Exception? _readError;
 
-    /// <summary>Starts reading the rest of <paramref name="lines"/> with <paramref name="workers"/> ftrace parsing threads.</summary>
-    public ParallelLineParser(Utf8LineReader lines, int workers)
-        : this(lines, workers, () => new FtraceRowParser(), "ftrace")
+    /// <summary>
+    /// Starts reading the rest of <paramref name="lines"/> with <paramref name="workers"/> ftrace parsing threads
+    /// (<paramref name="segmentLag"/>: see the general constructor).
+    /// </summary>
+    public ParallelLineParser(Utf8LineReader lines, int workers, int segmentLag = -1)
+        : this(lines, workers, () => new FtraceRowParser(), "ftrace", segmentLag)
     {
     }
 
     /// <summary>
     /// Starts reading the rest of <paramref name="lines"/> with <paramref name="workers"/> threads, each parsing
-    /// with its own <paramref name="newParser"/>() (threads are named after <paramref name="format"/>).
+    /// with its own <paramref name="newParser"/>() (threads are named after <paramref name="format"/>). With
+    /// <paramref name="segmentLag"/> 0 or more, a worker copies the events of a batch's first lines into the batch's
+    /// <see cref="EventSegment"/> itself, each as long as the <paramref name="segmentLag"/> lines after it are events
+    /// too (the lines that could still attach something to it, a stack, in the sink's order), and the sink gets them
+    /// through <see cref="ILineSink.Segment"/>; -1: every line goes through <see cref="ILineSink.Line"/>.
     /// </summary>
-    public ParallelLineParser(Utf8LineReader lines, int workers, Func<IRowParser> newParser, string format)
+    public ParallelLineParser(Utf8LineReader lines, int workers, Func<IRowParser> newParser, string format, int segmentLag = -1)
     {
         _lines = lines;
         _newParser = newParser;
+        _segmentLag = segmentLag;
         _ordered = new BlockingCollection<Batch>(workers + 2);
         for (int i = 0; i < workers + 4; i++)
         {
-            _free.Add(new Batch());
+            _free.Add(new Batch(segmentLag >= 0));
         }
         _workers = new Thread[workers];
         for (int i = 0; i < workers; i++)
@@ -80,6 +89,13 @@ internal sealed class ParallelLineParser : IDisposable
         /// event a sequential read would make of it; the sink may swap a clean row into that slot.
         /// </summary>
         void Line(ReadOnlySpan<byte> line, long lineNumber, bool truncated, bool parsed, EventRow[] rows, int index);
+
+        /// <summary>
+        /// The events of the next <paramref name="segment"/>.Count lines, from <paramref name="firstLineNumber"/> on
+        /// (<paramref name="firstLine"/> is the first of them): every one of them an event line a worker parsed, each
+        /// followed by at least the constructor's segment lag of such lines. Only with a segment lag of 0 or more.
+        /// </summary>
+        void Segment(EventSegment segment, ReadOnlySpan<byte> firstLine, long firstLineNumber);
     }
 
     /// <summary>Feeds every remaining line to <paramref name="sink"/>; rethrows a read error after the lines before it.</summary>
@@ -88,7 +104,13 @@ internal sealed class ParallelLineParser : IDisposable
         foreach (Batch batch in _ordered.GetConsumingEnumerable())
         {
             batch.Parsed.Wait();
-            for (int i = 0; i < batch.Count; i++)
+            int first = 0;
+            if (batch.Segment is { Count: > 0 } segment)
+            {
+                sink.Segment(segment, batch.Line(0), batch.FirstLine);
+                first = segment.Count;
+            }
+            for (int i = first; i < batch.Count; i++)
             {
                 byte flags = batch.Flags[i];
                 sink.Line(batch.Line(i), batch.FirstLine + i, (flags & Batch.Truncated) != 0, (flags & Batch.ParsedRow) != 0, batch.Rows, i);
@@ -177,11 +199,25 @@ internal sealed class ParallelLineParser : IDisposable
     private void Parse()
     {
         IRowParser parser = _newParser();
+        // The rows the leading run of a batch is parsed into: few enough to stay in this thread's cache between
+        // their fill, their copy into the segment and their clear.
+        EventRow[] ring = new EventRow[Math.Max(0, _segmentLag + 1)];
+        for (int i = 0; i < ring.Length; i++)
+        {
+            ring[i] = new EventRow();
+        }
         try
         {
             foreach (Batch batch in _toParse.GetConsumingEnumerable(_stop.Token))
             {
-                ParseBatch(parser, batch);
+                if (batch.Segment is null)
+                {
+                    ParseBatch(parser, batch);
+                }
+                else
+                {
+                    ParseBatch(parser, batch, ring);
+                }
                 batch.Parsed.Set();
             }
         }
@@ -197,6 +233,51 @@ internal sealed class ParallelLineParser : IDisposable
         for (int i = 0; i < batch.Count; i++)
         {
             if (batch.Flags[i] == 0 && TryParse(parser, batch.Line(i), batch.FirstLine + i, batch.Rows[i]))
+            {
+                batch.Flags[i] = Batch.ParsedRow;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Parses the batch and moves the events of its leading run of event lines into its segment: the event of line
+    /// <c>i</c> once line <c>i + lag</c> parsed too (lag = <paramref name="ring"/>'s length - 1). The run is parsed
+    /// into the ring's rows, each copied into the segment and cleared while still in this thread's cache; the rows
+    /// not moved (the run's last <c>lag</c>, the lines after it) end up in the batch's rows as the sink expects.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void ParseBatch(IRowParser parser, Batch batch, EventRow[] ring)
+    {
+        EventSegment segment = batch.Segment!;
+        segment.Clear();
+        int size = ring.Length;
+        int lag = size - 1;
+        EventRow[] rows = batch.Rows;
+        int i = 0;
+        for (int slot = 0; i < batch.Count; i++, slot = slot == lag ? 0 : slot + 1)
+        {
+            if (batch.Flags[i] != 0 || !TryParse(parser, batch.Line(i), batch.FirstLine + i, ring[slot]))
+            {
+                break;
+            }
+            batch.Flags[i] = Batch.ParsedRow;
+            if (i >= lag)
+            {
+                // Line i - lag's row sits in the slot after this one (the ring's oldest).
+                EventRow done = ring[slot == lag ? 0 : slot + 1];
+                segment.Add(done);
+                done.Clear();
+            }
+        }
+        // The run's rows not moved take their lines' places in the batch (whose rows are clean, as the ring's are now).
+        for (int j = Math.Max(0, i - lag); j < i; j++)
+        {
+            int slot = j % size;
+            (ring[slot], rows[j]) = (rows[j], ring[slot]);
+        }
+        for (i++; i < batch.Count; i++)
+        {
+            if (batch.Flags[i] == 0 && TryParse(parser, batch.Line(i), batch.FirstLine + i, rows[i]))
             {
                 batch.Flags[i] = Batch.ParsedRow;
             }
@@ -257,13 +338,17 @@ internal sealed class ParallelLineParser : IDisposable
         private byte[] _bytes = new byte[1 << 20];
         private int _used;
 
-        public Batch()
+        public Batch(bool segment)
         {
             for (int i = 0; i < LinesPerBatch; i++)
             {
                 Rows[i] = new EventRow();
             }
+            Segment = segment ? new EventSegment(LinesPerBatch) : null;
         }
+
+        /// <summary>The events of the batch's first lines, copied by the worker (null when the sink takes no segments).</summary>
+        public EventSegment? Segment { get; }
 
         public long FirstLine { get; set; }
 
@@ -296,8 +381,9 @@ internal sealed class ParallelLineParser : IDisposable
         }
 
         /// <summary>
-        /// Empties the batch. Its rows are clean: the sink swapped a clean row in for every parsed one, and a
-        /// failed parse clears its row.
+        /// Empties the batch. Its rows are clean: the worker cleared the ones it moved into the segment, the sink
+        /// swapped a clean row in for every other parsed one, and a failed parse clears its row. The segment is
+        /// emptied by the worker that fills it next.
         /// </summary>
         public void Reset()
         {

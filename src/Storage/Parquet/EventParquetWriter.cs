@@ -47,7 +47,7 @@ public sealed record EventParquetOptions
 /// Apache.Arrow are not available here. Disposing without <see cref="Complete"/> stops the encoders and deletes
 /// the file.
 /// </remarks>
-public sealed class EventParquetWriter : IEventSink, IWrittenEvents, IDisposable
+public sealed class EventParquetWriter : IEventSegmentSink, IWrittenEvents, IDisposable
 {
     private static readonly string s_createdBy =
         $"mmtrace {typeof(EventParquetWriter).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "0"}";
@@ -154,6 +154,50 @@ public sealed class EventParquetWriter : IEventSink, IWrittenEvents, IDisposable
         if (_current.IsFull)
         {
             HandOver();
+        }
+    }
+
+    /// <inheritdoc/>
+    public bool TakesSegments => true;
+
+    /// <summary>
+    /// Appends the segment's rows as that many <see cref="Write(EventRow)"/> calls would (same row groups, same
+    /// reorder window), copying column ranges instead of rows.
+    /// </summary>
+    /// <exception cref="IOException">An earlier row group could not be encoded or written.</exception>
+    public void Write(EventSegment segment)
+    {
+        ArgumentNullException.ThrowIfNull(segment);
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (_completed)
+        {
+            throw new InvalidOperationException("The writer is complete.");
+        }
+        EventRowGroup rows = segment.Columns;
+        int at = 0;
+        while (at < rows.Rows)
+        {
+            // The rows up to where the current group fills (its row count or its text), then the next group.
+            int take = _current.RowsUntilFull(rows, at, Math.Min(_options.RowGroupSize - _current.Rows, rows.Rows - at));
+            ReadOnlySpan<long> ts = rows.TsNs.AsSpan(at, take);
+            _tally.TakeMany(ts, rows.Event.AsSpan(at, take));
+            foreach (long t in ts)
+            {
+                if (t < _maxTsNs)
+                {
+                    NoteLate(t);
+                }
+                else
+                {
+                    _maxTsNs = t;
+                }
+            }
+            _current.Append(rows, at, take);
+            if (_current.IsFull)
+            {
+                HandOver();
+            }
+            at += take;
         }
     }
 

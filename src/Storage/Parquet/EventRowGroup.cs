@@ -29,10 +29,14 @@ internal sealed partial class EventRowGroup
     private readonly ArgShape?[] _recentShapes = new ArgShape?[8];
     private int _nextShape;
     private long _textBytes;
+    // Segments only (EventSegment): per row, the group's text bytes once that row was added, so a writer appending
+    // part of a segment knows where a group reaches MaxTextBytes exactly as row-by-row adds would.
+    private readonly long[]? _textBytesAfterRow;
 
-    public EventRowGroup(int capacity)
+    public EventRowGroup(int capacity, bool textBytesPerRow = false)
     {
         _capacity = capacity;
+        _textBytesAfterRow = textBytesPerRow ? new long[capacity] : null;
         TsNs = new long[capacity];
         SrcPos = new long[capacity];
         Cpu = new int[capacity];
@@ -232,6 +236,10 @@ internal sealed partial class EventRowGroup
             }
         }
         Masks[r] = mask;
+        if (_textBytesAfterRow is not null)
+        {
+            _textBytesAfterRow[r] = _textBytes;
+        }
         Rows = r + 1;
     }
 

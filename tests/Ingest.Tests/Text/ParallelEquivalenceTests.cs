@@ -59,6 +59,71 @@ public abstract class ParallelEquivalenceTests
         Assert.Equal(sequentialSink.Rows.Select(r => TextReading.Render(r)), parallelSink.Rows.Select(r => TextReading.Render(r)));
     }
 
+    [SkippableFact]
+    public void Read_IntoTheEventsWriter_ParallelSegmentsSameFileAsSequentialRows()
+    {
+        // Into the real writer the parallel read hands runs of events over as segments the workers filled
+        // (EventSegment); the file must be byte for byte the one the sequential read's rows make, with row groups of
+        // 1,000 rows cut inside segments.
+        byte[] input = MixedInput(40_000);
+        string directory = Path.Combine(Path.GetTempPath(), $"mmtrace-segments-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(directory);
+        try
+        {
+            var options = new Storage.Parquet.EventParquetOptions { RowGroupSize = 1_000, Threads = 2 };
+            string sequential = Path.Combine(directory, "sequential.parquet");
+            string parallel = Path.Combine(directory, "parallel.parquet");
+            var rows = new CountingSink(new Storage.Parquet.EventParquetWriter(sequential, options));
+            var segments = new CountingSink(new Storage.Parquet.EventParquetWriter(parallel, options));
+
+            Sequential.Read(new MemoryStream(input), "input", rows, new IngestDiagnostics());
+            Parallel.Read(new MemoryStream(input), "input", segments, new IngestDiagnostics());
+            rows.Complete();
+            segments.Complete();
+
+            Assert.Equal(0, rows.Segments);
+            Assert.True(segments.Segments > 10, $"{segments.Segments} segments: the runs of events went to the writer as segments");
+            Assert.True(segments.Rows > 100, $"{segments.Rows} rows: the lines around stacks and damage went row by row");
+            Assert.Equal(rows.Rows, segments.Rows + segments.SegmentRows);
+            Assert.Equal(File.ReadAllBytes(sequential), File.ReadAllBytes(parallel));
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
+    /// <summary>Forwards to an events writer, counting rows and segments.</summary>
+    private sealed class CountingSink(Storage.Parquet.EventParquetWriter writer) : IEventSegmentSink
+    {
+        public long Rows { get; private set; }
+
+        public long Segments { get; private set; }
+
+        public long SegmentRows { get; private set; }
+
+        public bool TakesSegments => true;
+
+        public void Write(EventRow row)
+        {
+            writer.Write(row);
+            Rows++;
+        }
+
+        public void Write(EventSegment segment)
+        {
+            writer.Write(segment);
+            Segments++;
+            SegmentRows += segment.Count;
+        }
+
+        public void Complete()
+        {
+            writer.Complete();
+            writer.Dispose();
+        }
+    }
+
     /// <summary>Every row and every diagnostic, to compare two reads whole.</summary>
     private protected static string Describe((List<EventRow> Rows, IngestDiagnostics Diagnostics) read)
     {

@@ -69,6 +69,20 @@ public sealed class ParallelParseTests : ParallelEquivalenceTests
                 text.Append(" => do_user_addr_fault+0x1a4/0x600\n => exc_page_fault+0x6c/0x150\n");
                 written += 3;
             }
+            if (i % 151 == 0)
+            {
+                // An event on CPU 3, which the recording's other events never use, ...
+                int cpuStart = line.IndexOf('[', StringComparison.Ordinal);
+                text.Append(line.AsSpan(0, cpuStart)).Append("[003]").Append(line.AsSpan(cpuStart + 5)).Append('\n');
+                written++;
+            }
+            if (i % 151 == 20)
+            {
+                // ... and its stack 20 event lines later: it goes to the latest waiting event of that CPU, so far
+                // back (rows wait for a stack in a window of 32).
+                text.Append("          mmwork-1     [003] d..1. 7090.000000: <stack trace>\n => handle_mm_fault+0x1a4/0x600\n");
+                written += 2;
+            }
             if (i % 389 == 0)
             {
                 text.Append("CPU:1 [LOST 17 EVENTS]\n");
