@@ -212,12 +212,15 @@ public static class OpTraceWindows
                 }
                 inside[op.Tid] = depth + Nesting(op);
             }
-            var depthBefore = new int[w.End - w.Start + 1];
+            // The window's ops and its tail (below), by index in recorded order, with each op's task's lock depth before it.
+            var span = new List<int>();
+            var depthBefore = new List<int>();
             for (int i = 0; i <= w.End; i++)
             {
                 if (i >= w.Start)
                 {
-                    depthBefore[i - w.Start] = inside.GetValueOrDefault(ops[i].Tid);
+                    span.Add(i);
+                    depthBefore.Add(inside.GetValueOrDefault(ops[i].Tid));
                 }
                 if (i == w.Start)
                 {
@@ -238,23 +241,29 @@ public static class OpTraceWindows
                 Enter(ops[i]);
             }
             // The ops each task still inside a critical section at the window's end runs on to its end (per task: a
-            // task's own ops decide it), kept for the cone's tasks below.
-            var tail = new List<int>();
+            // task's own ops decide it): the tail, kept for the cone's tasks and for the needed ops below.
             for (int i = w.End + 1; i < ops.Length && i <= w.End + MaxTail; i++)
             {
                 if (inside.GetValueOrDefault(ops[i].Tid) > 0)
                 {
-                    tail.Add(i);
+                    span.Add(i);
+                    depthBefore.Add(inside[ops[i].Tid]);
                     Enter(ops[i]);
                 }
             }
-            AddFreersOfRecycledIds(ops, w.Start, w.End, tail, tasks);
             // The ops of tasks outside the cone that an op of the cone needs (by the feasibility rules, in the recorded
-            // run of the whole window) are part of the window too: khugepaged, in the cone of one mm's window, goes on
-            // to collapse another mm whose pages threads outside the cone mapped. Without their ops it waited for ever
-            // on the per-VMA lock one of them held when the window started (seed 10: 197 of 373 window schedules
-            // deadlocked), and once that lock was released, its unmap of their pages was refused (150 of 1,021).
-            var needed = Needed(engine, ops, w, tasks, depthBefore, comms, profile, arch);
+            // run of the window and its tail) are part of the window too, up to the needed op or the end of the critical
+            // section around it. khugepaged, in the cone of one mm's window, goes on to collapse another mm whose pages
+            // threads outside the cone mapped. Without their ops it waited for ever on the per-VMA lock one of them held
+            // when the window started (seed 10: 197 of 373 window schedules deadlocked), and once that lock was
+            // released, its unmap of their pages was refused (150 of 1,021). The freer of a pfn or table id that a cone
+            // op allocates again is one such need (rule 1: a re-creation follows the destruction before it, and the
+            // grace period that releases a table freed with free=rcu): seed 3 under --contend, app1's page_free
+            // 0x100000 (mm 1) inside an R3 window of mm 3 whose fault allocates 0x100000 again cut all 1,331 of the
+            // window's schedules when app1 was left out; seed 8, app2's fault in the tail of an R2 window of mm 4 takes
+            // table 21 again, which app1's MADV_DONTNEED inside the window withdrew from its THP's deposit and freed
+            // (801 of 2,000 cut).
+            var needed = Needed(engine, ops, span, tasks, depthBefore, comms, profile, arch);
             // A task outside the cone that holds, in the start state, a lock a cone task takes inside the window runs up
             // to its release of it: left out, it would hold the lock for ever and the cone task park on it. *Seed 18
             // (none):* a thread of mm 1 holds the PTE lock of table 26 when the R1 window of mm 2 starts, and kswapd, a
@@ -265,16 +274,9 @@ public static class OpTraceWindows
                 needed[tid] = Math.Max(last, needed.GetValueOrDefault(tid, -1));
             }
             var cone = new List<Op>();
-            for (int i = w.Start; i <= w.End; i++)
+            foreach (int i in span)
             {
                 if (tasks.Contains(ops[i].Tid) || needed.TryGetValue(ops[i].Tid, out int last) && i <= last)
-                {
-                    cone.Add(ops[i]);
-                }
-            }
-            foreach (int i in tail)
-            {
-                if (tasks.Contains(ops[i].Tid))
                 {
                     cone.Add(ops[i]);
                 }
@@ -312,16 +314,17 @@ public static class OpTraceWindows
     }
 
     /// <summary>
-    /// The tasks outside <paramref name="cone"/> whose ops inside window <paramref name="w"/> an op of the cone needs
-    /// (docs/exploration.md, the feasibility rules but the CPU slices' order, over the recorded run of every task's ops
-    /// in the window: what an op saw of other tasks' work), directly or through ops added here; each with the index of
-    /// the last op it runs: the needed op, or the end of the critical section around it (<paramref name="depthBefore"/>:
-    /// the task's lock depth before each op of the window), so no cone task waits for ever on a lock it keeps.
+    /// The tasks outside <paramref name="cone"/> whose ops in <paramref name="span"/> (a window's ops and its tail, by
+    /// index in recorded order) an op of the cone needs (docs/exploration.md, the feasibility rules but the CPU slices'
+    /// order, over the recorded run of every task's ops there: what an op saw of other tasks' work), directly or
+    /// through ops added here; each with the index of the last op it runs: the needed op, or the end of the critical
+    /// section around it (<paramref name="depthBefore"/>: the task's lock depth before each op of the span), so no cone
+    /// task waits for ever on a lock it keeps.
     /// </summary>
-    private static Dictionary<int, int> Needed(ReplayEngine start, Op[] ops, OpTraceWindow w, HashSet<int> cone, int[] depthBefore,
+    private static Dictionary<int, int> Needed(ReplayEngine start, Op[] ops, List<int> span, HashSet<int> cone, List<int> depthBefore,
         IReadOnlyDictionary<int, string> comms, KernelProfile profile, Arch arch)
     {
-        var window = new OpTrace(new ArraySegment<Op>(ops, w.Start, w.End - w.Start + 1), comms);
+        var window = new OpTrace(span.Select(i => ops[i]).ToArray(), comms);
         int n = window.Tasks.Count;
         var index = new Dictionary<int, int>();
         for (int t = 0; t < n; t++)
@@ -374,7 +377,7 @@ public static class OpTraceWindows
         {
             if (!cone.Contains(window.Tasks[t].Tid) && kept[t] > 0)
             {
-                extra[window.Tasks[t].Tid] = w.Start + at[t][kept[t] - 1];
+                extra[window.Tasks[t].Tid] = span[at[t][kept[t] - 1]];
             }
         }
         return extra;
@@ -456,72 +459,6 @@ public static class OpTraceWindows
             }
         }
         return holders;
-    }
-
-    /// <summary>
-    /// Adds to <paramref name="tasks"/> every task outside the cone that frees, inside the window, a frame or table id
-    /// a cone op allocates again later in it (ids are recycled): left out, its free never runs and every schedule is
-    /// cut at the allocation ("already allocated"). Random workload seed 3 under <c>--contend</c>: app1's
-    /// <c>page_free 0x100000</c> (mm 1) inside an R3 window of mm 3 whose fault allocates 0x100000 again cut all
-    /// 1,331 of the window's schedules. The allocations of <paramref name="tail"/> (ops after the window that its tasks
-    /// run to leave their critical sections) count too: seed 8 under <c>--contend</c>, app2's fault in the tail of an
-    /// R2 window of mm 4 takes table 21 again, which app1's MADV_DONTNEED inside the window withdrew from its THP's
-    /// deposit and freed; left out, table 21 stayed deposited and 801 of 2,000 schedules were cut there. Repeated
-    /// until no task is added (an added task's ops may allocate too).
-    /// </summary>
-    private static void AddFreersOfRecycledIds(Op[] ops, int start, int end, List<int> tail, HashSet<int> tasks)
-    {
-        bool added = true;
-        while (added)
-        {
-            added = false;
-            // Ids a cone op allocates, with the index of the first allocation.
-            var pfns = new Dictionary<ulong, int>();
-            var tables = new Dictionary<int, int>();
-            foreach (int i in Enumerable.Range(start, end - start + 1).Concat(tail))
-            {
-                ref readonly var op = ref ops[i];
-                if (!tasks.Contains(op.Tid))
-                {
-                    continue;
-                }
-                if (op.Kind == OpKind.PageAlloc)
-                {
-                    pfns.TryAdd(op.Pfn, i);
-                }
-                else if (op.Table != 0 && op.Kind is OpKind.TableAlloc or OpKind.PteAlloc or OpKind.MremapMovePmd or OpKind.MovePtes or OpKind.MmCreate)
-                {
-                    tables.TryAdd(op.Table, i);
-                }
-            }
-            for (int i = start; i <= end; i++)
-            {
-                ref readonly var op = ref ops[i];
-                if (tasks.Contains(op.Tid))
-                {
-                    continue;
-                }
-                if (op.Kind == OpKind.PageFree && pfns.TryGetValue(op.Pfn, out int at) && i < at)
-                {
-                    tasks.Add(op.Tid);
-                    added = true;
-                }
-                else if (op.Kind == OpKind.TableFree && tables.TryGetValue(op.Table, out at) && i < at)
-                {
-                    tasks.Add(op.Tid);
-                    added = true;
-                    // A table freed after a grace period is released by the grace period that follows the free.
-                    for (int k = i + 1; k < at; k++)
-                    {
-                        if (ops[k].Kind == OpKind.RcuGpEnd)
-                        {
-                            tasks.Add(ops[k].Tid);
-                            break;
-                        }
-                    }
-                }
-            }
-        }
     }
 
     /// <summary>One line per window: race, mm, span, cone, and what its exploration covered.</summary>
