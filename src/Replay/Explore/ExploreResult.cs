@@ -44,6 +44,10 @@ public sealed class ExploreViolation
     internal ExploreViolation WithPrefix(Op[] prefix) =>
         new(Key, Finding, Preemptions, FoundInSchedule, [.. Schedule], _comms) { _prefix = prefix };
 
+    /// <summary>The same violation with <paramref name="leading"/> run before its schedule (a reduced cone's moved ops).</summary>
+    internal ExploreViolation WithLeading(IReadOnlyList<Op> leading) =>
+        new(Key, Finding, Preemptions, FoundInSchedule, [.. leading, .. Schedule], _comms) { _prefix = _prefix };
+
     /// <summary>The schedule as <c>tid:seq</c> pairs, one per program op (seq = the op's row id in the explored dataset).</summary>
     public string ScheduleText() =>
         string.Join(' ', Schedule.Select(op => string.Create(CultureInfo.InvariantCulture, $"{op.Tid}:{op.Seq}")));

@@ -17,6 +17,9 @@ public sealed record OpTraceWindow(string Race, int Mm, int Start, int End, IRea
     /// <summary>Ops of the cone.</summary>
     public int ConeOps { get; internal set; }
 
+    /// <summary>Ops of the cone run into the start state by the cone reduction (<see cref="ConeReduction"/>), not interleaved.</summary>
+    public int MovedOps { get; internal set; }
+
     /// <summary>The window's exploration (null: not explored, see <see cref="Skipped"/>).</summary>
     public ExploreResult? Result { get; internal set; }
 
@@ -50,7 +53,7 @@ public static class OpTraceWindows
     public const int MaxTail = 400;
 
     /// <summary>+1 for an op that enters a critical section (a lock, an IRQ-off or RCU section, an rmap walk), -1 for one that leaves it.</summary>
-    private static int Nesting(in Op op) => op.Kind switch
+    internal static int Nesting(in Op op) => op.Kind switch
     {
         OpKind.MmapLock or OpKind.VmaLock or OpKind.RmapLock or OpKind.PtlLock or OpKind.PageLock or OpKind.IrqDisable
             or OpKind.RcuLock or OpKind.TtuStart or OpKind.RetractStart => 1,
@@ -288,13 +291,26 @@ public static class OpTraceWindows
                 w.Skipped = string.Create(CultureInfo.InvariantCulture, $"the cone holds {w.ConeTasks} tasks (at most 64 are explored)");
                 continue;
             }
-            var frozen = engine.Fork();
-            var result = new Explorer(new OpTrace(cone, comms), profile, arch, windowOptions, () => frozen.Fork(shareFrozenPages: true), []).Run(cancellationToken);
+            var coneTrace = new OpTrace(cone, comms);
+            var split = windowOptions.ReduceCone && windowOptions.Strategy != ExploreStrategy.Naive
+                ? ConeReduction.Reduce(coneTrace, profile, arch, engine, []) : null;
+            w.MovedOps = split?.Moved.Count ?? 0;
+            ExploreResult result;
+            if (split is null)
+            {
+                var frozen = engine.Fork();
+                result = new Explorer(coneTrace, profile, arch, windowOptions, () => frozen.Fork(shareFrozenPages: true), []).Run(cancellationToken);
+            }
+            else
+            {
+                result = new Explorer(new OpTrace(split.Rest, comms), profile, arch, windowOptions, split.Start, []).Run(cancellationToken);
+            }
             w.Result = result;
             runs.Add(result);
             foreach (var v in result.Violations)
             {
-                var whole = v.WithPrefix(ops.AsSpan(0, w.Start).ToArray());
+                // The moved ops ran first, in recorded order, in every schedule of the reduced cone.
+                var whole = (split is null ? v : v.WithLeading(split.Moved)).WithPrefix(ops.AsSpan(0, w.Start).ToArray());
                 if (!best.TryGetValue(v.Key, out var known))
                 {
                     order.Add(v.Key);
@@ -326,24 +342,13 @@ public static class OpTraceWindows
     {
         var window = new OpTrace(span.Select(i => ops[i]).ToArray(), comms);
         int n = window.Tasks.Count;
-        var index = new Dictionary<int, int>();
-        for (int t = 0; t < n; t++)
-        {
-            index[window.Tasks[t].Tid] = t;
-        }
-        var programs = Enumerable.Range(0, n).Select(_ => new List<Op>()).ToArray();
-        var at = Enumerable.Range(0, n).Select(_ => new List<int>()).ToArray();
-        var recordedTask = new int[window.Count];
-        var recordedLocal = new int[window.Count];
+        var (programArrays, recordedTask, recordedLocal) = ConeReduction.Programs(window);
+        // Per task, the position in the span of each of its ops.
+        var at = programArrays.Select(p => new int[p.Length]).ToArray();
         for (int i = 0; i < window.Count; i++)
         {
-            int t = index[window.Ops[i].Tid];
-            recordedTask[i] = t;
-            recordedLocal[i] = programs[t].Count;
-            programs[t].Add(window.Ops[i]);
-            at[t].Add(i);
+            at[recordedTask[i]][recordedLocal[i]] = i;
         }
-        var programArrays = programs.Select(p => p.ToArray()).ToArray();
         var (need, _) = Feasibility.Analyze(window, programArrays, recordedTask, recordedLocal, profile, arch, () => start.Fork(), cpuSlices: false);
         var kept = Enumerable.Range(0, n).Select(t => cone.Contains(window.Tasks[t].Tid) ? programArrays[t].Length : 0).ToArray();
         bool changed = true;
@@ -469,7 +474,7 @@ public static class OpTraceWindows
         var inv = CultureInfo.InvariantCulture;
         var ops = trace.Ops.ToArray();
         return windows.Select((w, i) => string.Create(inv,
-            $"window {i} {w.Race} mm{w.Mm} seq {ops[w.Start].Seq}..{ops[w.End].Seq}: cone {w.ConeTasks} tasks, {w.ConeOps:N0} ops; ")
+            $"window {i} {w.Race} mm{w.Mm} seq {ops[w.Start].Seq}..{ops[w.End].Seq}: cone {w.ConeTasks} tasks, {w.ConeOps:N0} ops{(w.MovedOps > 0 ? $" ({w.MovedOps:N0} into the start state)" : "")}; ")
             + (w.Result is { } r
                 ? string.Create(inv, $"{r.Schedules:N0} schedules, {r.Violations.Count} violation{(r.Violations.Count == 1 ? "" : "s")} ({string.Join(", ", r.Violations.Select(v => $"{v.Finding.Checker} {v.Finding.Race}"))}); {r.Coverage()}")
                 : w.Skipped ?? ""));
