@@ -28,6 +28,30 @@ public sealed partial class ReplayEngine
     /// <summary>How far task <paramref name="tid"/> got inside its current step (changes when a parked step resumes).</summary>
     internal int MicroPosition(int tid) => _tasks.TryGetValue(tid, out var task) ? task.MicroPos : 0;
 
+    /// <summary>
+    /// Whether <paramref name="op"/>, run by <paramref name="tid"/> now, would fail a trylock the trace shows
+    /// succeeding (docs/exploration.md, Feasibility rule 10): a primitive <c>mmap_lock try=1</c> without <c>failed</c>,
+    /// or khugepaged's <c>retract_start</c> where the profile takes mmap_lock by write trylock (before v6.5), while
+    /// another task holds the mm's mmap_lock in a conflicting mode. The explorer lets such a task wait, as for a lock.
+    /// </summary>
+    internal bool RecordedTrylockWouldFail(in Op op, int tid)
+    {
+        bool write;
+        if (op.Kind == OpKind.MmapLock && op.Has(OpFlags.Try) && !op.Has(OpFlags.Failed))
+        {
+            write = op.Has(OpFlags.Write);
+        }
+        else if (op.Kind == OpKind.RetractStart && !_profile.Has(KernelFeature.RetractWithoutMmapLock))
+        {
+            write = true;
+        }
+        else
+        {
+            return false;
+        }
+        return GetMm(op.Mm)?.MmapLock is { } lk && lk.Writer != tid && lk.Conflicts(write);
+    }
+
     /// <summary>Inconsistent-input findings so far (kept and dropped).</summary>
     internal int InconsistentCount => _inconsistentCount;
 

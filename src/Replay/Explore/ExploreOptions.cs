@@ -58,6 +58,13 @@ public sealed record ExploreOptions
     /// </summary>
     public bool Windows { get; init; }
 
+    /// <summary>
+    /// Reduce each window's cone by the orders the trace forces (<see cref="ConeReduction"/>, docs/exploration.md,
+    /// "Cone reduction"): the prefixes of its tasks that no schedule reorders against another task's ops become part of
+    /// the start state. On by default; off explores the whole cone (the tests compare the two).
+    /// </summary>
+    public bool ReduceCone { get; init; } = true;
+
     /// <summary>PCT runs when no budget is given.</summary>
     public const long DefaultPctRuns = 1000;
 

@@ -44,6 +44,10 @@ public sealed class ExploreViolation
     internal ExploreViolation WithPrefix(Op[] prefix) =>
         new(Key, Finding, Preemptions, FoundInSchedule, [.. Schedule], _comms) { _prefix = prefix };
 
+    /// <summary>The same violation with <paramref name="leading"/> run before its schedule (a reduced cone's moved ops).</summary>
+    internal ExploreViolation WithLeading(IReadOnlyList<Op> leading) =>
+        new(Key, Finding, Preemptions, FoundInSchedule, [.. leading, .. Schedule], _comms) { _prefix = _prefix };
+
     /// <summary>The schedule as <c>tid:seq</c> pairs, one per program op (seq = the op's row id in the explored dataset).</summary>
     public string ScheduleText() =>
         string.Join(' ', Schedule.Select(op => string.Create(CultureInfo.InvariantCulture, $"{op.Tid}:{op.Seq}")));
@@ -67,8 +71,14 @@ public sealed class ExploreResult
     /// and "no bound fully covered" when every window had covered bound 0). The caller sets what only it knows: <see cref="Exhaustive"/>, <see cref="Elapsed"/> and the
     /// <see cref="Violations"/>.
     /// </summary>
-    internal static ExploreResult Sum(IReadOnlyCollection<ExploreResult> runs, ExploreOptions options, KernelProfile profile, Arch arch, int tasks, int programOps) =>
-        new(options, profile, arch, tasks, programOps)
+    internal static ExploreResult Sum(IReadOnlyCollection<ExploreResult> runs, ExploreOptions options, KernelProfile profile, Arch arch, int tasks, int programOps)
+    {
+        // What the windows together covered: the bound every window finished (an exhaustive one finished them all),
+        // the alternatives left by the windows stopped at that bound, the shallowest of those, and why the first one
+        // that stopped early stopped. The least bound is one pass over the runs, not one per run.
+        int least = LeastBound(runs, options);
+        var atLeast = runs.Where(r => Covered(r, options) == least).ToList();
+        return new(options, profile, arch, tasks, programOps)
         {
             Schedules = runs.Sum(r => r.Schedules),
             Complete = runs.Sum(r => r.Complete),
@@ -82,14 +92,12 @@ public sealed class ExploreResult
             RefusedExample = runs.Select(r => r.RefusedExample).FirstOrDefault(x => x is not null),
             DistinctTraces = runs.Sum(r => r.DistinctTraces),
             Transitions = runs.Sum(r => r.Transitions),
-            // What the windows together covered: the bound every window finished (an exhaustive one finished them all),
-            // the alternatives they left, the shallowest of those, and why the first one that stopped early stopped.
             StoppedBy = runs.Select(r => r.StoppedBy).FirstOrDefault(x => x is not null),
-            CompletedBound = LeastBound(runs, options),
-            PendingAlternatives = runs.Where(r => Covered(r, options) == LeastBound(runs, options)).Sum(r => r.PendingAlternatives),
-            ShallowestPending = runs.Where(r => Covered(r, options) == LeastBound(runs, options) && r.ShallowestPending >= 0)
-                .Select(r => r.ShallowestPending).DefaultIfEmpty(-1).Min(),
+            CompletedBound = least,
+            PendingAlternatives = atLeast.Sum(r => r.PendingAlternatives),
+            ShallowestPending = atLeast.Where(r => r.ShallowestPending >= 0).Select(r => r.ShallowestPending).DefaultIfEmpty(-1).Min(),
         };
+    }
 
     // The bound a run covered whole (an exhaustive run every bound up to the option's), and the least over runs; the
     // alternatives summed are those of the runs stopped there, the ones "within that bound + 1 preemptions".

@@ -781,7 +781,10 @@ public sealed class Explorer
         ulong mask = 0;
         for (int t = 0; t < _n; t++)
         {
-            if (_pos[t] < _programs[t].Length && !_engine.IsBlocked(_tids[t]) && Satisfied(_need[t][_pos[t]]))
+            // A trylock the trace shows succeeding waits while the lock is held (Feasibility rule 10): its failure
+            // path runs other ops than the trace shows.
+            if (_pos[t] < _programs[t].Length && !_engine.IsBlocked(_tids[t]) && Satisfied(_need[t][_pos[t]])
+                && !_engine.RecordedTrylockWouldFail(_programs[t][_pos[t]], _tids[t]))
             {
                 mask |= 1UL << t;
             }

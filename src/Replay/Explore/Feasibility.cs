@@ -710,7 +710,7 @@ internal static class Feasibility
                     foreach (var b in list)
                     {
                         if (b.Task == a.Task || b.Order > a.Order || !(a.Write || b.Write)
-                            || b.Try || within[b.Task] <= b.Acquire)
+                            || within[b.Task] <= b.Acquire)
                         {
                             continue;
                         }

@@ -17,6 +17,9 @@ public sealed record OpTraceWindow(string Race, int Mm, int Start, int End, IRea
     /// <summary>Ops of the cone.</summary>
     public int ConeOps { get; internal set; }
 
+    /// <summary>Ops of the cone run into the start state by the cone reduction (<see cref="ConeReduction"/>), not interleaved.</summary>
+    public int MovedOps { get; internal set; }
+
     /// <summary>The window's exploration (null: not explored, see <see cref="Skipped"/>).</summary>
     public ExploreResult? Result { get; internal set; }
 
@@ -50,7 +53,7 @@ public static class OpTraceWindows
     public const int MaxTail = 400;
 
     /// <summary>+1 for an op that enters a critical section (a lock, an IRQ-off or RCU section, an rmap walk), -1 for one that leaves it.</summary>
-    private static int Nesting(in Op op) => op.Kind switch
+    internal static int Nesting(in Op op) => op.Kind switch
     {
         OpKind.MmapLock or OpKind.VmaLock or OpKind.RmapLock or OpKind.PtlLock or OpKind.PageLock or OpKind.IrqDisable
             or OpKind.RcuLock or OpKind.TtuStart or OpKind.RetractStart => 1,
@@ -212,12 +215,15 @@ public static class OpTraceWindows
                 }
                 inside[op.Tid] = depth + Nesting(op);
             }
-            var depthBefore = new int[w.End - w.Start + 1];
+            // The window's ops and its tail (below), by index in recorded order, with each op's task's lock depth before it.
+            var span = new List<int>();
+            var depthBefore = new List<int>();
             for (int i = 0; i <= w.End; i++)
             {
                 if (i >= w.Start)
                 {
-                    depthBefore[i - w.Start] = inside.GetValueOrDefault(ops[i].Tid);
+                    span.Add(i);
+                    depthBefore.Add(inside.GetValueOrDefault(ops[i].Tid));
                 }
                 if (i == w.Start)
                 {
@@ -238,23 +244,29 @@ public static class OpTraceWindows
                 Enter(ops[i]);
             }
             // The ops each task still inside a critical section at the window's end runs on to its end (per task: a
-            // task's own ops decide it), kept for the cone's tasks below.
-            var tail = new List<int>();
+            // task's own ops decide it): the tail, kept for the cone's tasks and for the needed ops below.
             for (int i = w.End + 1; i < ops.Length && i <= w.End + MaxTail; i++)
             {
                 if (inside.GetValueOrDefault(ops[i].Tid) > 0)
                 {
-                    tail.Add(i);
+                    span.Add(i);
+                    depthBefore.Add(inside[ops[i].Tid]);
                     Enter(ops[i]);
                 }
             }
-            AddFreersOfRecycledIds(ops, w.Start, w.End, tail, tasks);
             // The ops of tasks outside the cone that an op of the cone needs (by the feasibility rules, in the recorded
-            // run of the whole window) are part of the window too: khugepaged, in the cone of one mm's window, goes on
-            // to collapse another mm whose pages threads outside the cone mapped. Without their ops it waited for ever
-            // on the per-VMA lock one of them held when the window started (seed 10: 197 of 373 window schedules
-            // deadlocked), and once that lock was released, its unmap of their pages was refused (150 of 1,021).
-            var needed = Needed(engine, ops, w, tasks, depthBefore, comms, profile, arch);
+            // run of the window and its tail) are part of the window too, up to the needed op or the end of the critical
+            // section around it. khugepaged, in the cone of one mm's window, goes on to collapse another mm whose pages
+            // threads outside the cone mapped. Without their ops it waited for ever on the per-VMA lock one of them held
+            // when the window started (seed 10: 197 of 373 window schedules deadlocked), and once that lock was
+            // released, its unmap of their pages was refused (150 of 1,021). The freer of a pfn or table id that a cone
+            // op allocates again is one such need (rule 1: a re-creation follows the destruction before it, and the
+            // grace period that releases a table freed with free=rcu): seed 3 under --contend, app1's page_free
+            // 0x100000 (mm 1) inside an R3 window of mm 3 whose fault allocates 0x100000 again cut all 1,331 of the
+            // window's schedules when app1 was left out; seed 8, app2's fault in the tail of an R2 window of mm 4 takes
+            // table 21 again, which app1's MADV_DONTNEED inside the window withdrew from its THP's deposit and freed
+            // (801 of 2,000 cut).
+            var needed = Needed(engine, ops, span, tasks, depthBefore, comms, profile, arch);
             // A task outside the cone that holds, in the start state, a lock a cone task takes inside the window runs up
             // to its release of it: left out, it would hold the lock for ever and the cone task park on it. *Seed 18
             // (none):* a thread of mm 1 holds the PTE lock of table 26 when the R1 window of mm 2 starts, and kswapd, a
@@ -265,16 +277,9 @@ public static class OpTraceWindows
                 needed[tid] = Math.Max(last, needed.GetValueOrDefault(tid, -1));
             }
             var cone = new List<Op>();
-            for (int i = w.Start; i <= w.End; i++)
+            foreach (int i in span)
             {
                 if (tasks.Contains(ops[i].Tid) || needed.TryGetValue(ops[i].Tid, out int last) && i <= last)
-                {
-                    cone.Add(ops[i]);
-                }
-            }
-            foreach (int i in tail)
-            {
-                if (tasks.Contains(ops[i].Tid))
                 {
                     cone.Add(ops[i]);
                 }
@@ -286,13 +291,26 @@ public static class OpTraceWindows
                 w.Skipped = string.Create(CultureInfo.InvariantCulture, $"the cone holds {w.ConeTasks} tasks (at most 64 are explored)");
                 continue;
             }
-            var frozen = engine.Fork();
-            var result = new Explorer(new OpTrace(cone, comms), profile, arch, windowOptions, () => frozen.Fork(shareFrozenPages: true), []).Run(cancellationToken);
+            var coneTrace = new OpTrace(cone, comms);
+            var split = windowOptions.ReduceCone && windowOptions.Strategy != ExploreStrategy.Naive
+                ? ConeReduction.Reduce(coneTrace, profile, arch, engine, []) : null;
+            w.MovedOps = split?.Moved.Count ?? 0;
+            ExploreResult result;
+            if (split is null)
+            {
+                var frozen = engine.Fork();
+                result = new Explorer(coneTrace, profile, arch, windowOptions, () => frozen.Fork(shareFrozenPages: true), []).Run(cancellationToken);
+            }
+            else
+            {
+                result = new Explorer(new OpTrace(split.Rest, comms), profile, arch, windowOptions, split.Start, []).Run(cancellationToken);
+            }
             w.Result = result;
             runs.Add(result);
             foreach (var v in result.Violations)
             {
-                var whole = v.WithPrefix(ops.AsSpan(0, w.Start).ToArray());
+                // The moved ops ran first, in recorded order, in every schedule of the reduced cone.
+                var whole = (split is null ? v : v.WithLeading(split.Moved)).WithPrefix(ops.AsSpan(0, w.Start).ToArray());
                 if (!best.TryGetValue(v.Key, out var known))
                 {
                     order.Add(v.Key);
@@ -312,35 +330,25 @@ public static class OpTraceWindows
     }
 
     /// <summary>
-    /// The tasks outside <paramref name="cone"/> whose ops inside window <paramref name="w"/> an op of the cone needs
-    /// (docs/exploration.md, the feasibility rules but the CPU slices' order, over the recorded run of every task's ops
-    /// in the window: what an op saw of other tasks' work), directly or through ops added here; each with the index of
-    /// the last op it runs: the needed op, or the end of the critical section around it (<paramref name="depthBefore"/>:
-    /// the task's lock depth before each op of the window), so no cone task waits for ever on a lock it keeps.
+    /// The tasks outside <paramref name="cone"/> whose ops in <paramref name="span"/> (a window's ops and its tail, by
+    /// index in recorded order) an op of the cone needs (docs/exploration.md, the feasibility rules but the CPU slices'
+    /// order, over the recorded run of every task's ops there: what an op saw of other tasks' work), directly or
+    /// through ops added here; each with the index of the last op it runs: the needed op, or the end of the critical
+    /// section around it (<paramref name="depthBefore"/>: the task's lock depth before each op of the span), so no cone
+    /// task waits for ever on a lock it keeps.
     /// </summary>
-    private static Dictionary<int, int> Needed(ReplayEngine start, Op[] ops, OpTraceWindow w, HashSet<int> cone, int[] depthBefore,
+    private static Dictionary<int, int> Needed(ReplayEngine start, Op[] ops, List<int> span, HashSet<int> cone, List<int> depthBefore,
         IReadOnlyDictionary<int, string> comms, KernelProfile profile, Arch arch)
     {
-        var window = new OpTrace(new ArraySegment<Op>(ops, w.Start, w.End - w.Start + 1), comms);
+        var window = new OpTrace(span.Select(i => ops[i]).ToArray(), comms);
         int n = window.Tasks.Count;
-        var index = new Dictionary<int, int>();
-        for (int t = 0; t < n; t++)
-        {
-            index[window.Tasks[t].Tid] = t;
-        }
-        var programs = Enumerable.Range(0, n).Select(_ => new List<Op>()).ToArray();
-        var at = Enumerable.Range(0, n).Select(_ => new List<int>()).ToArray();
-        var recordedTask = new int[window.Count];
-        var recordedLocal = new int[window.Count];
+        var (programArrays, recordedTask, recordedLocal) = ConeReduction.Programs(window);
+        // Per task, the position in the span of each of its ops.
+        var at = programArrays.Select(p => new int[p.Length]).ToArray();
         for (int i = 0; i < window.Count; i++)
         {
-            int t = index[window.Ops[i].Tid];
-            recordedTask[i] = t;
-            recordedLocal[i] = programs[t].Count;
-            programs[t].Add(window.Ops[i]);
-            at[t].Add(i);
+            at[recordedTask[i]][recordedLocal[i]] = i;
         }
-        var programArrays = programs.Select(p => p.ToArray()).ToArray();
         var (need, _) = Feasibility.Analyze(window, programArrays, recordedTask, recordedLocal, profile, arch, () => start.Fork(), cpuSlices: false);
         var kept = Enumerable.Range(0, n).Select(t => cone.Contains(window.Tasks[t].Tid) ? programArrays[t].Length : 0).ToArray();
         bool changed = true;
@@ -374,7 +382,7 @@ public static class OpTraceWindows
         {
             if (!cone.Contains(window.Tasks[t].Tid) && kept[t] > 0)
             {
-                extra[window.Tasks[t].Tid] = w.Start + at[t][kept[t] - 1];
+                extra[window.Tasks[t].Tid] = span[at[t][kept[t] - 1]];
             }
         }
         return extra;
@@ -458,72 +466,6 @@ public static class OpTraceWindows
         return holders;
     }
 
-    /// <summary>
-    /// Adds to <paramref name="tasks"/> every task outside the cone that frees, inside the window, a frame or table id
-    /// a cone op allocates again later in it (ids are recycled): left out, its free never runs and every schedule is
-    /// cut at the allocation ("already allocated"). Random workload seed 3 under <c>--contend</c>: app1's
-    /// <c>page_free 0x100000</c> (mm 1) inside an R3 window of mm 3 whose fault allocates 0x100000 again cut all
-    /// 1,331 of the window's schedules. The allocations of <paramref name="tail"/> (ops after the window that its tasks
-    /// run to leave their critical sections) count too: seed 8 under <c>--contend</c>, app2's fault in the tail of an
-    /// R2 window of mm 4 takes table 21 again, which app1's MADV_DONTNEED inside the window withdrew from its THP's
-    /// deposit and freed; left out, table 21 stayed deposited and 801 of 2,000 schedules were cut there. Repeated
-    /// until no task is added (an added task's ops may allocate too).
-    /// </summary>
-    private static void AddFreersOfRecycledIds(Op[] ops, int start, int end, List<int> tail, HashSet<int> tasks)
-    {
-        bool added = true;
-        while (added)
-        {
-            added = false;
-            // Ids a cone op allocates, with the index of the first allocation.
-            var pfns = new Dictionary<ulong, int>();
-            var tables = new Dictionary<int, int>();
-            foreach (int i in Enumerable.Range(start, end - start + 1).Concat(tail))
-            {
-                ref readonly var op = ref ops[i];
-                if (!tasks.Contains(op.Tid))
-                {
-                    continue;
-                }
-                if (op.Kind == OpKind.PageAlloc)
-                {
-                    pfns.TryAdd(op.Pfn, i);
-                }
-                else if (op.Table != 0 && op.Kind is OpKind.TableAlloc or OpKind.PteAlloc or OpKind.MremapMovePmd or OpKind.MovePtes or OpKind.MmCreate)
-                {
-                    tables.TryAdd(op.Table, i);
-                }
-            }
-            for (int i = start; i <= end; i++)
-            {
-                ref readonly var op = ref ops[i];
-                if (tasks.Contains(op.Tid))
-                {
-                    continue;
-                }
-                if (op.Kind == OpKind.PageFree && pfns.TryGetValue(op.Pfn, out int at) && i < at)
-                {
-                    tasks.Add(op.Tid);
-                    added = true;
-                }
-                else if (op.Kind == OpKind.TableFree && tables.TryGetValue(op.Table, out at) && i < at)
-                {
-                    tasks.Add(op.Tid);
-                    added = true;
-                    // A table freed after a grace period is released by the grace period that follows the free.
-                    for (int k = i + 1; k < at; k++)
-                    {
-                        if (ops[k].Kind == OpKind.RcuGpEnd)
-                        {
-                            tasks.Add(ops[k].Tid);
-                            break;
-                        }
-                    }
-                }
-            }
-        }
-    }
-
     /// <summary>One line per window: race, mm, span, cone, and what its exploration covered.</summary>
     public static IEnumerable<string> Lines(IEnumerable<OpTraceWindow> windows, OpTrace trace)
     {
@@ -532,7 +474,7 @@ public static class OpTraceWindows
         var inv = CultureInfo.InvariantCulture;
         var ops = trace.Ops.ToArray();
         return windows.Select((w, i) => string.Create(inv,
-            $"window {i} {w.Race} mm{w.Mm} seq {ops[w.Start].Seq}..{ops[w.End].Seq}: cone {w.ConeTasks} tasks, {w.ConeOps:N0} ops; ")
+            $"window {i} {w.Race} mm{w.Mm} seq {ops[w.Start].Seq}..{ops[w.End].Seq}: cone {w.ConeTasks} tasks, {w.ConeOps:N0} ops{(w.MovedOps > 0 ? $" ({w.MovedOps:N0} into the start state)" : "")}; ")
             + (w.Result is { } r
                 ? string.Create(inv, $"{r.Schedules:N0} schedules, {r.Violations.Count} violation{(r.Violations.Count == 1 ? "" : "s")} ({string.Join(", ", r.Violations.Select(v => $"{v.Finding.Checker} {v.Finding.Race}"))}); {r.Coverage()}")
                 : w.Skipped ?? ""));

@@ -73,6 +73,9 @@ public sealed class ExploredWindow
     /// <summary>Ops of the cone (program ops explored).</summary>
     public int ConeOps { get; internal set; }
 
+    /// <summary>Ops of the cone run into the start state by the cone reduction (<see cref="ConeReduction"/>), not interleaved.</summary>
+    public int MovedOps { get; internal set; }
+
     /// <summary>Orders the trace proves beyond the op-trace rules: mmap_lock hand-overs and wakeups inside the cone.</summary>
     public int ForcedOrders { get; internal set; }
 
@@ -114,7 +117,7 @@ public sealed class RealTraceExploreResult
 
     /// <summary>One line per window: its race, span, verdict and why.</summary>
     public IEnumerable<string> VerdictLines() => Windows.Select(w => string.Create(CultureInfo.InvariantCulture,
-        $"window {w.Index} {w.Exposure.Checker} {w.Exposure.Race} mm{w.Exposure.Mm} seq {w.StartSeq}..{w.EndSeq}: {w.Verdict.ToUpperInvariant()}: {w.Reason}; cone {w.ConeTasks} tasks, {w.ConeOps:N0} ops, {w.ForcedOrders} forced orders"));
+        $"window {w.Index} {w.Exposure.Checker} {w.Exposure.Race} mm{w.Exposure.Mm} seq {w.StartSeq}..{w.EndSeq}: {w.Verdict.ToUpperInvariant()}: {w.Reason}; cone {w.ConeTasks} tasks, {w.ConeOps:N0} ops{(w.MovedOps > 0 ? $" ({w.MovedOps:N0} into the start state)" : "")}, {w.ForcedOrders} forced orders"));
 
     /// <summary>Windows per verdict, e.g. <c>2 confirmed, 1 refuted</c>.</summary>
     public string Tally()
@@ -344,7 +347,16 @@ public static class RealTraceExplore
         var forced = ForcedOrders(cone, wakeups.Where(x => x.Seq >= w.StartSeq && x.Seq <= w.EndSeq).ToList());
         w.ForcedOrders = forced.Count;
         var trace = new OpTrace(cone, comms);
-        var result = new Explorer(trace, profile, arch, options, () => start.Fork(shareFrozenPages: true), forced).Run(cancellationToken);
+        var split = options.ReduceCone && options.Strategy != ExploreStrategy.Naive ? ConeReduction.Reduce(trace, profile, arch, start, forced) : null;
+        w.MovedOps = split?.Moved.Count ?? 0;
+        var result = split is null
+            ? new Explorer(trace, profile, arch, options, () => start.Fork(shareFrozenPages: true), forced).Run(cancellationToken)
+            : new Explorer(new OpTrace(split.Rest, comms), profile, arch, options, split.Start, split.Forced).Run(cancellationToken);
+        if (split is not null)
+        {
+            // The moved ops ran first, in recorded order, in every schedule: the witness is them, then the schedule.
+            result.Violations = [.. result.Violations.Select(v => v.WithLeading(split.Moved))];
+        }
         w.Result = result;
         var same = result.Violations.Where(v => v.Finding.Race == w.Exposure.Race).OrderBy(v => v.Preemptions).FirstOrDefault();
         if (same is not null)

@@ -66,6 +66,33 @@ public class WindowExploreTests
         }
     }
 
+    [SkippableTheory]
+    [MemberData(nameof(Cases))]
+    public void Window_ReducedCone_FindsWhatTheWholeConeFinds(string name, string profile, bool buggy)
+    {
+        // The cone reduction (docs/exploration.md, "Cone reduction") runs a task's prefix into the start state when no
+        // schedule reorders it against another task's conflicting ops. Every schedule of the whole window is then the
+        // moved ops followed by a schedule of the rest, with no more preemptions: the reduced search reaches every race
+        // instance the whole one reaches, with no more preemptions, and no other.
+        var scenario = ScenarioLibrary.Get(name);
+        var kernel = KernelProfile.Parse(profile);
+        var (window, start) = Split(scenario.BuildBenign(), kernel, Arch.X86);
+        Skip.If(window.Tasks.Count < 2, $"{name}: one task after the split");
+        var options = new ExploreOptions { Bound = buggy ? 2 : 3 };
+
+        var whole = new Explorer(window, kernel, Arch.X86, options, () => start.Fork(shareFrozenPages: true), []).Run();
+        var split = ConeReduction.Reduce(window, kernel, Arch.X86, start, []);
+        var reduced = split is null ? whole
+            : new Explorer(new OpTrace(split.Rest, window.Tasks.ToDictionary(t => t.Tid, t => t.Comm)), kernel, Arch.X86, options, split.Start, split.Forced).Run();
+
+        Assert.True(reduced.Exhaustive, reduced.Coverage());
+        Assert.Equal(whole.Violations.Select(v => v.Key).Order(), reduced.Violations.Select(v => v.Key).Order());
+        foreach (var v in reduced.Violations)
+        {
+            Assert.True(v.Preemptions <= whole.Violations.Single(w => w.Key == v.Key).Preemptions, $"{v.Key}: {v.Preemptions} preemptions reduced");
+        }
+    }
+
     [SkippableFact]
     public void Fork_RunsTheRestOfATraceExactlyAsTheEngineItCameFrom()
     {
