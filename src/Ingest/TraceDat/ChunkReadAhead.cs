@@ -50,9 +50,6 @@ internal sealed class ChunkReadAhead : IDisposable
         _thread = new Thread(Run) { IsBackground = true, Name = "trace.dat read-ahead" };
     }
 
-    /// <summary>Chunks the merge's thread read itself because the worker had not come to them (a diagnostic).</summary>
-    internal long ChunksReadByConsumer { get; private set; }
-
     /// <summary>
     /// Chunks the worker reads at most; past them it idles as if every queue were full. For tests: a worker that
     /// gets no core (a loaded machine) is the timing a test cannot arrange otherwise.
@@ -255,7 +252,6 @@ internal sealed class ChunkReadAhead : IDisposable
                 Busy = true;
                 recycled = Free.Count > 0 ? Free.Pop() : null;
                 owner._consumerDecompressor ??= owner._createDecompressor();
-                owner.ChunksReadByConsumer++;
             }
             bool ok = false;
             try
