@@ -121,9 +121,10 @@ public sealed class ChunkReadAheadTests
     [SkippableFact]
     public void Read_StreamFailsInChunkTheMergeReads_FailureReachesTheCaller()
     {
-        // Reads that start in CPU 1's data fail (the metadata, read in large blocks from the start, does not).
+        // Reads that start in CPU 1's data fail; the metadata, read from the start and from the sections after the
+        // CPU data, does not.
         byte[] bytes = s_v7Zstd.Value;
-        using var stream = new FailingStream(bytes, failAt: 24576, failFromStart: true);
+        using var stream = new FailingStream(bytes, failAt: 24576, failFromStart: true, failUntil: 24576 + 8192);
         var sink = new CollectingSink();
         var reader = new TraceDatReader { ReadAheadWorkerChunkLimit = 0 };
 
@@ -176,9 +177,10 @@ public sealed class ChunkReadAheadTests
 
     /// <summary>
     /// A seekable file whose reads past <c>failAt</c> fail, like a disk that went away; with
-    /// <c>failFromStart</c>, only the reads that start there or later.
+    /// <c>failFromStart</c>, only the reads that start there or later, and before <c>failUntil</c>.
     /// </summary>
-    private sealed class FailingStream(byte[] bytes, long failAt, bool failFromStart = false) : MemoryStream(bytes, writable: false)
+    private sealed class FailingStream(byte[] bytes, long failAt, bool failFromStart = false, long failUntil = long.MaxValue)
+        : MemoryStream(bytes, writable: false)
     {
         public override int Read(Span<byte> buffer)
         {
@@ -194,7 +196,7 @@ public sealed class ChunkReadAheadTests
 
         private void Check(int count)
         {
-            if ((failFromStart ? Position : Position + count) >= failAt + (failFromStart ? 0 : 1))
+            if ((failFromStart ? Position : Position + count) >= failAt + (failFromStart ? 0 : 1) && Position < failUntil)
             {
                 throw new IOException("disk gone");
             }
