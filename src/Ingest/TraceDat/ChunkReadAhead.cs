@@ -13,9 +13,14 @@ namespace Pipeline.Ingest.TraceDat;
 /// it moved (docs/benchmarks.md, 2026-12-05 night). Here each CPU has up to <c>depth</c> decompressed chunks
 /// waiting; the worker refills a CPU only when it has drained to half, so the two threads meet about once per
 /// half-queue, and the decode thread waits only when the worker has fallen a whole queue behind.
-/// The worker is the only user of the file stream and of the decompressor while it runs; the caller uses it only
-/// when every CPU stream is compressed (an uncompressed buffer's pages are read from the same stream on the decode
-/// thread). Each queued chunk owns its buffer: the worker gives the source a recycled one before the next read.
+/// When a CPU's queue is empty and the worker is not reading that CPU's next chunk (it is on other CPUs, or waits
+/// for a core while the encoders hold both, as on a loaded machine), the merge reads and decompresses the chunk
+/// itself with a decompressor of its own rather than wait: the wait was 0.7-1.1 s of a 12 M-event ingest under load
+/// (docs/benchmarks.md, s24). A CPU's chunks are read by one thread at a time (<c>Busy</c>), in order, so who read
+/// a chunk changes nothing in the rows. The two threads then share the file stream: each seek and its read are
+/// done under a gate. The caller uses the read-ahead only when every CPU stream is compressed (an uncompressed
+/// buffer's pages are read from the same stream on the decode thread, without the gate). Each queued chunk owns
+/// its buffer: the reading thread gives the source a recycled one before the next read.
 /// The ingest's progress line still reads the file's position from the merge's thread: a read of a number that
 /// may be a chunk off while the worker seeks, for display only.
 /// </remarks>
@@ -27,17 +32,29 @@ internal sealed class ChunkReadAhead : IDisposable
     private const int MaxDepth = 16;
 
     private readonly object _lock = new();
+    private readonly object _streamGate = new();
     private readonly List<Lane> _lanes = [];
     private readonly Thread _thread;
+    private readonly Func<ChunkDecompressor> _createDecompressor;
+    private ChunkDecompressor? _consumerDecompressor;
     private int _depth = 2;
     private bool _stopping;
     private bool _workerWaiting;
     private bool _started;
+    private long _workerChunks;
 
-    public ChunkReadAhead()
+    /// <param name="createDecompressor">Makes the decompressor the merge's thread uses when it reads a chunk itself.</param>
+    public ChunkReadAhead(Func<ChunkDecompressor> createDecompressor)
     {
+        _createDecompressor = createDecompressor;
         _thread = new Thread(Run) { IsBackground = true, Name = "trace.dat read-ahead" };
     }
+
+    /// <summary>
+    /// Chunks the worker reads at most; past them it idles as if every queue were full. For tests: a worker that
+    /// gets no core (a loaded machine) is the timing a test cannot arrange otherwise.
+    /// </summary>
+    internal long WorkerChunkLimit { get; init; } = long.MaxValue;
 
     /// <summary>A page source that hands out what the worker read from <paramref name="source"/>; call before <see cref="Start"/>.</summary>
     public PageSource Add(ChunkedPageSource source)
@@ -47,6 +64,7 @@ internal sealed class ChunkReadAhead : IDisposable
             throw new InvalidOperationException("sources are added before the read-ahead starts");
         }
         var lane = new Lane(this, source);
+        source.StreamGate = _streamGate;
         _lanes.Add(lane);
         return lane;
     }
@@ -72,6 +90,7 @@ internal sealed class ChunkReadAhead : IDisposable
         {
             _thread.Join();
         }
+        _consumerDecompressor?.Dispose();
     }
 
     private void Run()
@@ -98,6 +117,8 @@ internal sealed class ChunkReadAhead : IDisposable
                     return;
                 }
                 lane = next;
+                lane.Busy = true;
+                _workerChunks++;
                 recycled = lane.Free.Count > 0 ? lane.Free.Pop() : null;
             }
             bool ok = false;
@@ -115,6 +136,7 @@ internal sealed class ChunkReadAhead : IDisposable
             }
             lock (_lock)
             {
+                lane.Busy = false;
                 if (ok)
                 {
                     lane.Ready.Enqueue(block);
@@ -138,10 +160,14 @@ internal sealed class ChunkReadAhead : IDisposable
     /// </summary>
     private Lane? Pick()
     {
+        if (_workerChunks >= WorkerChunkLimit)
+        {
+            return null;
+        }
         Lane? best = null;
         foreach (Lane lane in _lanes)
         {
-            if (lane.Done || lane.Ready.Count >= _depth)
+            if (lane.Done || lane.Busy || lane.Ready.Count >= _depth)
             {
                 continue;
             }
@@ -171,6 +197,9 @@ internal sealed class ChunkReadAhead : IDisposable
 
         public bool Done { get; set; }
 
+        /// <summary>A thread (the worker, or the merge's own) is reading this lane's next chunk.</summary>
+        public bool Busy { get; set; }
+
         public bool ConsumerWaiting { get; set; }
 
         public Exception? Error { get; set; }
@@ -182,6 +211,7 @@ internal sealed class ChunkReadAhead : IDisposable
                 throw new InvalidOperationException("the read-ahead is read before it was started");
             }
             object gate = owner._lock;
+            byte[]? recycled;
             lock (gate)
             {
                 if (_handedOut is not null)
@@ -190,7 +220,8 @@ internal sealed class ChunkReadAhead : IDisposable
                     Free.Push(_handedOut);
                     _handedOut = null;
                 }
-                while (Ready.Count == 0 && !Done)
+                // Wait only while the worker is reading this very lane: its chunk is about to arrive.
+                while (Ready.Count == 0 && !Done && Busy)
                 {
                     ConsumerWaiting = true;
                     Monitor.PulseAll(gate);
@@ -207,14 +238,49 @@ internal sealed class ChunkReadAhead : IDisposable
                     }
                     return true;
                 }
-                block = default;
-                if (Error is not null)
+                if (Done)
                 {
-                    ExceptionDispatchInfo.Capture(Error).Throw();
+                    block = default;
+                    if (Error is not null)
+                    {
+                        ExceptionDispatchInfo.Capture(Error).Throw();
+                    }
+                    Damage = Source.Damage;
+                    return false;
                 }
-                Damage = Source.Damage;
-                return false;
+                // Nothing queued and the worker is elsewhere: read the chunk here instead of waiting for it.
+                Busy = true;
+                recycled = Free.Count > 0 ? Free.Pop() : null;
+                owner._consumerDecompressor ??= owner._createDecompressor();
             }
+            bool ok = false;
+            try
+            {
+                Source.ReplacePages(recycled ?? []);
+                ok = Source.TryReadBlock(out block, owner._consumerDecompressor);
+            }
+            finally
+            {
+                lock (gate)
+                {
+                    Busy = false;
+                    if (!ok)
+                    {
+                        // Damage (or an exception, which goes on to the caller) ends the lane, as when the worker meets it.
+                        Done = true;
+                        Damage = Source.Damage;
+                    }
+                    if (owner._workerWaiting)
+                    {
+                        Monitor.PulseAll(gate);
+                    }
+                }
+            }
+            if (ok)
+            {
+                _handedOut = block.Buffer;
+            }
+            return ok;
         }
     }
 }

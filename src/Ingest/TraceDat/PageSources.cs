@@ -159,7 +159,16 @@ internal sealed class ChunkedPageSource : PageSource
         _decompressor = decompressor;
     }
 
-    public override bool TryReadBlock(out PageBlock block)
+    /// <summary>
+    /// Set when more than one thread reads the file through these sources (<see cref="ChunkReadAhead"/>): a seek and
+    /// its read are done under it. The sources of one stream share it.
+    /// </summary>
+    internal object? StreamGate { get; set; }
+
+    public override bool TryReadBlock(out PageBlock block) => TryReadBlock(out block, _decompressor);
+
+    /// <summary>Reads the next chunk, decompressing it with <paramref name="decompressor"/> (one per thread).</summary>
+    internal bool TryReadBlock(out PageBlock block, ChunkDecompressor decompressor)
     {
         block = default;
         if (Damage is not null)
@@ -216,10 +225,10 @@ internal sealed class ChunkedPageSource : PageSource
         {
             _pages = new byte[uncompressedSize];
         }
-        int produced = _decompressor.Decompress(_compressed, (int)compressedSize, _pages.AsSpan(0, (int)uncompressedSize), out string? error);
+        int produced = decompressor.Decompress(_compressed, (int)compressedSize, _pages.AsSpan(0, (int)uncompressedSize), out string? error);
         if (produced < 0)
         {
-            return Fail(chunkOffset, $"{_decompressor.Algorithm} chunk does not decompress: {error}");
+            return Fail(chunkOffset, $"{decompressor.Algorithm} chunk does not decompress: {error}");
         }
         if (produced != uncompressedSize)
         {
@@ -270,14 +279,30 @@ internal sealed class ChunkedPageSource : PageSource
                 ? $"the file ends at byte {Bytes(_fileLength)} inside the {what} ({Bytes(_end - _fileLength)} bytes of this CPU's data missing)"
                 : $"{what} of {destination.Length} bytes runs past the end of this CPU's data");
         }
-        _stream.Position = _position;
-        int read = _stream.ReadAtLeast(destination, destination.Length, throwOnEndOfStream: false);
+        int read;
+        if (StreamGate is { } gate)
+        {
+            lock (gate)
+            {
+                read = ReadAt(destination);
+            }
+        }
+        else
+        {
+            read = ReadAt(destination);
+        }
         if (read < destination.Length)
         {
             return Fail(_position + read, $"the file ends at byte {Bytes(_position + read)} inside the {what}");
         }
         _position += destination.Length;
         return true;
+    }
+
+    private int ReadAt(Span<byte> destination)
+    {
+        _stream.Position = _position;
+        return _stream.ReadAtLeast(destination, destination.Length, throwOnEndOfStream: false);
     }
 }
 

@@ -60,6 +60,9 @@ public sealed class TraceDatReader : ITraceReader
     /// </summary>
     internal bool ReadAhead { get; init; } = true;
 
+    /// <summary>For tests: chunks the read-ahead thread reads at most (<see cref="ChunkReadAhead.WorkerChunkLimit"/>).</summary>
+    internal long ReadAheadWorkerChunkLimit { get; init; } = long.MaxValue;
+
     /// <summary>Whether <paramref name="header"/> starts with the trace.dat magic (<c>\x17\x08Dtracing</c>).</summary>
     public static bool IsTraceDat(ReadOnlySpan<byte> header) => header.StartsWith(s_magic);
 
@@ -106,18 +109,21 @@ public sealed class TraceDatReader : ITraceReader
             throw new TraceFormatException(fileName, 0, "byte", "section 'headers': the file has no header_page, so its pages cannot be read.");
         }
         summary.Buffers = state.Buffers.Where(b => b.Cpus.Count > 0).Select(b => b.Name).ToArray();
-        summary.EventCount = ReadEvents(state, sink, ReadAhead, cancellationToken);
+        summary.EventCount = ReadEvents(state, sink, ReadAhead, ReadAheadWorkerChunkLimit, cancellationToken);
         summary.LostEventsByCpu = state.Context.LostByCpu;
         return summary;
     }
 
-    private static long ReadEvents(FileState state, IEventSink sink, bool readAheadChunks, CancellationToken cancellationToken)
+    private static long ReadEvents(FileState state, IEventSink sink, bool readAheadChunks, long workerChunkLimit, CancellationToken cancellationToken)
     {
         var formats = state.Formats!;
         var streams = new List<CpuEventStream>();
         ChunkDecompressor? decompressor = null;
-        // Only when every CPU's data is compressed: the worker is then the one user of the file stream.
-        ChunkReadAhead? readAhead = readAheadChunks && state.Buffers.All(b => b.Cpus.Count == 0 || b.Compressed) ? new ChunkReadAhead() : null;
+        // Only when every CPU's data is compressed: the worker and the merge (when it reads a chunk itself) then
+        // share the file stream, under the read-ahead's gate.
+        ChunkReadAhead? readAhead = readAheadChunks && state.Buffers.All(b => b.Cpus.Count == 0 || b.Compressed)
+            ? new ChunkReadAhead(() => ChunkDecompressor.Create(state.Compression, state.FileName, 0)!) { WorkerChunkLimit = workerChunkLimit }
+            : null;
         try
         {
             int order = 0;

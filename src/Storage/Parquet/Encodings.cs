@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using System.Numerics;
 using System.Runtime.CompilerServices;
 
@@ -99,17 +100,11 @@ internal static class Encodings
             }
             while (i < n && groups < MaxGroupsPerRun && !StartsRun(values, i));
             output.WriteVarUInt64(((ulong)groups << 1) | 1);
-            var bits = new BitWriter(output);
             int end = Math.Min(i, n);
-            for (int k = start; k < end; k++)
-            {
-                bits.Put((uint)values[k], width);
-            }
-            for (int k = end; k < start + groups * 8; k++)
-            {
-                bits.Put(0, width);
-            }
-            bits.Flush();
+            // Groups of 8 values of `width` bits are `width` bytes each; the last group is padded with zeros.
+            int bytes = groups * width;
+            PackBits(values[start..end], groups * 8, width, output.GetSpan(bytes));
+            output.Advance(bytes);
             i = end;
         }
     }
@@ -149,7 +144,6 @@ internal static class Encodings
                 widths[m] = (byte)BitWidth(max);
             }
             output.Write(widths);
-            var bits = new BitWriter(output);
             for (int m = 0; m < miniblocks; m++)
             {
                 int width = widths[m];
@@ -157,12 +151,50 @@ internal static class Encodings
                 {
                     continue;
                 }
-                for (int k = m * DeltaMiniblockSize; k < (m + 1) * DeltaMiniblockSize; k++)
-                {
-                    bits.Put(k < count ? deltas[k] : 0, width);
-                }
+                // 32 values of `width` bits are exactly 4 * width bytes: each miniblock starts on a byte.
+                int bytes = 4 * width;
+                // A last miniblock that is partly used is padded with zeros.
+                int from = m * DeltaMiniblockSize;
+                PackBits<ulong>(deltas[from..Math.Min(count, from + DeltaMiniblockSize)], DeltaMiniblockSize, width, output.GetSpan(bytes));
+                output.Advance(bytes);
             }
-            bits.Flush();
+        }
+    }
+
+
+    /// <summary>
+    /// Bit-packs <paramref name="values"/> (below 2^<paramref name="width"/>, width 1..64) and zeros up to
+    /// <paramref name="count"/> values, LSB first, into <c>count * width / 8</c> bytes (whole bytes: count is 32 for
+    /// a delta miniblock, a multiple of 8 for hybrid groups). What <see cref="BitWriter"/> makes of them, eight bytes
+    /// at a time instead of one: the delta columns (3 values per event) and the dictionary indices of every row
+    /// group went through it byte by byte.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void PackBits<T>(ReadOnlySpan<T> values, int count, int width, Span<byte> destination)
+        where T : unmanaged, IBinaryInteger<T>
+    {
+        ulong mask = width == 64 ? ulong.MaxValue : (1UL << width) - 1;
+        ulong acc = 0;
+        int bits = 0;
+        int at = 0;
+        for (int k = 0; k < count; k++)
+        {
+            ulong v = k < values.Length ? ulong.CreateTruncating(values[k]) & mask : 0;
+            acc |= v << bits;
+            bits += width;
+            if (bits >= 64)
+            {
+                BinaryPrimitives.WriteUInt64LittleEndian(destination[at..], acc);
+                at += 8;
+                bits -= 64;
+                // The bits of v that did not fit (none when it ended exactly at the word's end).
+                acc = bits == 0 ? 0 : v >> (width - bits);
+            }
+        }
+        for (; bits > 0; bits -= 8)
+        {
+            destination[at++] = (byte)acc;
+            acc >>= 8;
         }
     }
 

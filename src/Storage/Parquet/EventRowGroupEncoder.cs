@@ -204,15 +204,9 @@ internal sealed class EventRowGroupEncoder : IDisposable
         meta.Encodings = s_plainEncodings;
         _page.Clear();
         _page.Write(MemoryMarshal.AsBytes(values));
-        int min = int.MaxValue;
-        int max = int.MinValue;
-        foreach (int v in values)
-        {
-            min = Math.Min(min, v);
-            max = Math.Max(max, v);
-        }
         if (!values.IsEmpty)
         {
+            (int min, int max) = MinMax(values, 0);
             meta.Min = Int32Bytes(min);
             meta.Max = Int32Bytes(max);
         }
@@ -515,28 +509,50 @@ internal sealed class EventRowGroupEncoder : IDisposable
         {
             return;
         }
-        if (unsigned)
-        {
-            ulong min = ulong.MaxValue;
-            ulong max = ulong.MinValue;
-            foreach (long v in values)
-            {
-                min = Math.Min(min, unchecked((ulong)v));
-                max = Math.Max(max, unchecked((ulong)v));
-            }
-            meta.Min = Int64Bytes(unchecked((long)min));
-            meta.Max = Int64Bytes(unchecked((long)max));
-            return;
-        }
-        long smin = long.MaxValue;
-        long smax = long.MinValue;
-        foreach (long v in values)
-        {
-            smin = Math.Min(smin, v);
-            smax = Math.Max(smax, v);
-        }
+        // Unsigned order is the signed order of the values with the sign bit flipped.
+        long flip = unsigned ? long.MinValue : 0;
+        (long smin, long smax) = MinMax(values, flip);
         meta.Min = int32 ? Int32Bytes((int)smin) : Int64Bytes(smin);
         meta.Max = int32 ? Int32Bytes((int)smax) : Int64Bytes(smax);
+    }
+
+    /// <summary>
+    /// The smallest and largest of <paramref name="values"/> (not empty) in the order of <c>value ^ flip</c>, with
+    /// vectors: the statistics of every numeric column of every row group, a loop the JIT does not vectorize.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static (T Min, T Max) MinMax<T>(ReadOnlySpan<T> values, T flip)
+        where T : unmanaged, IBinaryInteger<T>, IMinMaxValue<T>
+    {
+        T min = T.MaxValue;
+        T max = T.MinValue;
+        int i = 0;
+        if (Vector.IsHardwareAccelerated && values.Length >= 2 * Vector<T>.Count)
+        {
+            var flips = new Vector<T>(flip);
+            var vmin = new Vector<T>(T.MaxValue);
+            var vmax = new Vector<T>(T.MinValue);
+            ReadOnlySpan<Vector<T>> vectors = MemoryMarshal.Cast<T, Vector<T>>(values);
+            foreach (Vector<T> v in vectors)
+            {
+                Vector<T> x = v ^ flips;
+                vmin = Vector.Min(vmin, x);
+                vmax = Vector.Max(vmax, x);
+            }
+            for (int k = 0; k < Vector<T>.Count; k++)
+            {
+                min = T.Min(min, vmin[k]);
+                max = T.Max(max, vmax[k]);
+            }
+            i = vectors.Length * Vector<T>.Count;
+        }
+        for (; i < values.Length; i++)
+        {
+            T x = values[i] ^ flip;
+            min = T.Min(min, x);
+            max = T.Max(max, x);
+        }
+        return (min ^ flip, max ^ flip);
     }
 
     private static byte[] Int64Bytes(long value)

@@ -32,9 +32,9 @@ public sealed class ChunkReadAheadTests
         return string.Join(" ", parts);
     }
 
-    private static (string[] Rows, string Diagnostics) ReadBoth(byte[] bytes, string name, bool readAhead)
+    private static (string[] Rows, string Diagnostics) ReadBoth(byte[] bytes, string name, bool readAhead, long workerChunkLimit = long.MaxValue)
     {
-        var (rows, diagnostics, summary) = TraceDatCorpus.Read(bytes, name, readAhead: readAhead);
+        var (rows, diagnostics, summary) = TraceDatCorpus.Read(bytes, name, readAhead: readAhead, workerChunkLimit: workerChunkLimit);
         string lost = string.Join(",", summary.LostEventsByCpu.OrderBy(p => p.Key).Select(p => $"{p.Key}:{p.Value.Counted}+{p.Value.UncountedPages}"));
         return ([.. rows.Select(Describe)], $"{diagnostics.Truncated} | malformed {diagnostics.MalformedCount} | lost {diagnostics.LostEvents} {lost} | events {summary.EventCount}");
     }
@@ -72,6 +72,68 @@ public sealed class ChunkReadAheadTests
         Assert.Contains($"CPU {cpu}", ahead.Diagnostics, StringComparison.Ordinal);
         Assert.Equal(inline.Diagnostics, ahead.Diagnostics);
         Assert.Equal(inline.Rows, ahead.Rows);
+    }
+
+    /// <summary>
+    /// A read-ahead thread that gets no core (both held by the encoders on a loaded machine) must not stall the merge:
+    /// the merge reads the chunks it needs itself. Limit 0: the worker reads nothing; 3: it reads the first few
+    /// chunks, the merge the rest, both threads then using the file. Reads on a task with a generous bound, since a
+    /// merge that waits for the stalled worker never returns (as before the merge read chunks itself).
+    /// </summary>
+    [SkippableTheory]
+    [InlineData("mm_v7_zstd_full.dat", 0)]
+    [InlineData("mm_v7_zstd_full.dat", 3)]
+    [InlineData("instance_x86tsc_v7_zstd.dat", 0)]
+    [InlineData("instance_x86tsc_v7_zstd.dat", 1)]
+    public void Read_WorkerGetsNoCore_MergeReadsTheChunksItselfAndRowsAreTheSame(string file, long workerChunks)
+    {
+        byte[] bytes = File.ReadAllBytes(TraceDatCorpus.Recorded("trace-cmd", file));
+
+        var stalled = Task.Run(() => ReadBoth(bytes, file, readAhead: true, workerChunkLimit: workerChunks));
+        Assert.True(stalled.Wait(TimeSpan.FromMinutes(2)), "the merge waited for a read-ahead worker that reads nothing more");
+        var inline = ReadBoth(bytes, file, readAhead: false);
+
+        Assert.NotEmpty(stalled.Result.Rows);
+        Assert.Equal(inline.Diagnostics, stalled.Result.Diagnostics);
+        Assert.Equal(inline.Rows, stalled.Result.Rows);
+    }
+
+    [SkippableTheory]
+    [InlineData(0, 4 + 8, 0)]   // CPU 0's first chunk, read by the merge
+    [InlineData(1, 4 + 8, 1)]   // CPU 1's first chunk, after the worker read one chunk
+    [InlineData(1, 4, 0)]       // CPU 1's first chunk header
+    [InlineData(0, 0, 0)]       // CPU 0's chunk count
+    public void Read_DamagedChunkReadByTheMerge_SameRowsAndReportAsWithoutReadAhead(int cpu, int at, long workerChunks)
+    {
+        byte[] bytes = (byte[])s_v7Zstd.Value.Clone();
+        int offset = (cpu == 0 ? 12288 : 24576) + at;
+        BinaryPrimitives.WriteUInt32LittleEndian(bytes.AsSpan(offset), BinaryPrimitives.ReadUInt32LittleEndian(bytes.AsSpan(offset)) ^ 0x5a5a5a5a);
+
+        var stalled = Task.Run(() => ReadBoth(bytes, "damaged.dat", readAhead: true, workerChunkLimit: workerChunks));
+        Assert.True(stalled.Wait(TimeSpan.FromMinutes(2)), "the merge waited for a read-ahead worker that reads nothing more");
+        var inline = ReadBoth(bytes, "damaged.dat", readAhead: false);
+
+        Assert.Contains($"CPU {cpu}", stalled.Result.Diagnostics, StringComparison.Ordinal);
+        Assert.Equal(inline.Diagnostics, stalled.Result.Diagnostics);
+        Assert.Equal(inline.Rows, stalled.Result.Rows);
+    }
+
+    [SkippableFact]
+    public void Read_StreamFailsInChunkTheMergeReads_FailureReachesTheCaller()
+    {
+        // Reads that start in CPU 1's data fail; the metadata, read from the start and from the sections after the
+        // CPU data, does not.
+        byte[] bytes = s_v7Zstd.Value;
+        using var stream = new FailingStream(bytes, failAt: 24576, failFromStart: true, failUntil: 24576 + 8192);
+        var sink = new CollectingSink();
+        var reader = new TraceDatReader { ReadAheadWorkerChunkLimit = 0 };
+
+        var read = Task.Run(() => reader.ReadDetailed(stream, "failing.dat", sink, new IngestDiagnostics()));
+        var e = Assert.Throws<AggregateException>(() => read.Wait(TimeSpan.FromMinutes(2)));
+
+        // The merge reads every CPU's first chunk before its first row: the failure comes before any row.
+        Assert.Equal("disk gone", Assert.IsType<IOException>(e.InnerException).Message);
+        Assert.Empty(sink.Rows);
     }
 
     [SkippableFact]
@@ -113,25 +175,31 @@ public sealed class ChunkReadAheadTests
         }
     }
 
-    /// <summary>A seekable file whose reads past <c>failAt</c> fail, like a disk that went away.</summary>
-    private sealed class FailingStream(byte[] bytes, long failAt) : MemoryStream(bytes, writable: false)
+    /// <summary>
+    /// A seekable file whose reads past <c>failAt</c> fail, like a disk that went away; with
+    /// <c>failFromStart</c>, only the reads that start there or later, and before <c>failUntil</c>.
+    /// </summary>
+    private sealed class FailingStream(byte[] bytes, long failAt, bool failFromStart = false, long failUntil = long.MaxValue)
+        : MemoryStream(bytes, writable: false)
     {
         public override int Read(Span<byte> buffer)
         {
-            if (Position + buffer.Length > failAt)
-            {
-                throw new IOException("disk gone");
-            }
+            Check(buffer.Length);
             return base.Read(buffer);
         }
 
         public override int Read(byte[] buffer, int offset, int count)
         {
-            if (Position + count > failAt)
+            Check(count);
+            return base.Read(buffer, offset, count);
+        }
+
+        private void Check(int count)
+        {
+            if ((failFromStart ? Position : Position + count) >= failAt + (failFromStart ? 0 : 1) && Position < failUntil)
             {
                 throw new IOException("disk gone");
             }
-            return base.Read(buffer, offset, count);
         }
     }
 }

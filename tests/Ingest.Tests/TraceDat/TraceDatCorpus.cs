@@ -18,12 +18,14 @@ internal static class TraceDatCorpus
     /// <param name="name">Its name in messages.</param>
     /// <param name="strict">Damage throws instead of being reported.</param>
     /// <param name="readAhead">Compressed chunks read on the read-ahead thread (the default) or on the caller's.</param>
-    public static (List<EventRow> Rows, IngestDiagnostics Diagnostics, TraceDatSummary Summary) Read(byte[] bytes, string name, bool strict = false, bool readAhead = true)
+    /// <param name="workerChunkLimit">Chunks the read-ahead thread reads at most; the caller's thread reads the rest.</param>
+    public static (List<EventRow> Rows, IngestDiagnostics Diagnostics, TraceDatSummary Summary) Read(byte[] bytes, string name, bool strict = false, bool readAhead = true,
+        long workerChunkLimit = long.MaxValue)
     {
         var sink = new CollectingSink();
         var diagnostics = new IngestDiagnostics { Strict = strict };
         using var stream = new MemoryStream(bytes, writable: false);
-        var summary = new TraceDatReader { ReadAhead = readAhead }.ReadDetailed(stream, name, sink, diagnostics);
+        var summary = new TraceDatReader { ReadAhead = readAhead, ReadAheadWorkerChunkLimit = workerChunkLimit }.ReadDetailed(stream, name, sink, diagnostics);
         return (sink.Rows, diagnostics, summary);
     }
 
