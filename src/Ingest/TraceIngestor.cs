@@ -373,8 +373,19 @@ public static class TraceIngestor
         public void Write(EventSegment segment)
         {
             ((IEventSegmentSink)inner).Write(segment);
+            Count(segment.Count);
+        }
+
+        public void Write(EventSegment segment, int start, int count)
+        {
+            ((IEventSegmentSink)inner).Write(segment, start, count);
+            Count(count);
+        }
+
+        private void Count(int rows)
+        {
             long before = _events;
-            _events += segment.Count;
+            _events += rows;
             if ((before >> 16) != (_events >> 16))
             {
                 Report(force: false);

@@ -103,6 +103,71 @@ public sealed class EventSegmentTests
         Assert.Equal(File.ReadAllBytes(dir.Combine("rows.parquet")), File.ReadAllBytes(dir.Combine("segments.parquet")));
     }
 
+    /// <summary>
+    /// Rows taken from three segments in runs of 1-9 rows, interleaved as the trace.dat merge takes per-CPU segments
+    /// (<see cref="EventParquetWriter.Write(EventSegment, int, int)"/>), each segment cleared and refilled (the same
+    /// object) once all its rows are taken: the file the rows make one by one.
+    /// </summary>
+    [SkippableFact]
+    public void Write_RunsOfInterleavedSegments_SameFileAsRowByRow()
+    {
+        using var dir = new TempDirectory();
+        var options = new EventParquetOptions { RowGroupSize = 100, Threads = 2 };
+        const int rows = 3_000;
+        const int sources = 3;
+        // Which source each row comes from: runs of 1-9 rows, the sources in a random order.
+        var random = new Random(12);
+        var sourceOf = new int[rows];
+        for (int i = 0, source = 0; i < rows; source = (source + 1 + random.Next(sources - 1)) % sources)
+        {
+            for (int n = 1 + random.Next(9); n > 0 && i < rows; n--)
+            {
+                sourceOf[i++] = source;
+            }
+        }
+        var pending = Enumerable.Range(0, sources).Select(s => new Queue<long>(Enumerable.Range(0, rows).Where(i => sourceOf[i] == s).Select(i => (long)i))).ToArray();
+        var segments = Enumerable.Range(0, sources).Select(_ => new EventSegment(40)).ToArray();
+        var taken = new int[sources];
+        var row = new EventRow();
+
+        using (var writer = new EventParquetWriter(dir.Combine("runs.parquet"), options))
+        {
+            for (int i = 0; i < rows;)
+            {
+                int source = sourceOf[i];
+                int run = 1;
+                while (i + run < rows && sourceOf[i + run] == source)
+                {
+                    run++;
+                }
+                while (run > 0)
+                {
+                    EventSegment segment = segments[source];
+                    if (taken[source] == segment.Count)
+                    {
+                        segment.Clear();
+                        taken[source] = 0;
+                        for (int k = 0; k < segment.Capacity && pending[source].Count > 0; k++)
+                        {
+                            row.Clear();
+                            Fill(row, pending[source].Dequeue());
+                            segment.Add(row);
+                        }
+                    }
+                    int n = Math.Min(run, segment.Count - taken[source]);
+                    writer.Write(segment, taken[source], n);
+                    taken[source] += n;
+                    run -= n;
+                    i += n;
+                }
+            }
+            writer.Complete();
+        }
+        Write(dir.Combine("rows.parquet"), Enumerable.Range(0, rows).Select(i => (long)i).ToList(), null, options, Fill).Dispose();
+
+        Assert.Equal(File.ReadAllBytes(dir.Combine("rows.parquet")), File.ReadAllBytes(dir.Combine("runs.parquet")));
+    }
+
     [Fact]
     public void Add_BeyondCapacity_Refused()
     {
