@@ -373,19 +373,8 @@ public static class TraceIngestor
         public void Write(EventSegment segment)
         {
             ((IEventSegmentSink)inner).Write(segment);
-            Count(segment.Count);
-        }
-
-        public void Write(EventSegment segment, int start, int count)
-        {
-            ((IEventSegmentSink)inner).Write(segment, start, count);
-            Count(count);
-        }
-
-        private void Count(int rows)
-        {
             long before = _events;
-            _events += rows;
+            _events += segment.Count;
             if ((before >> 16) != (_events >> 16))
             {
                 Report(force: false);

@@ -49,11 +49,4 @@ public interface IEventSegmentSink : IEventSink
 
     /// <summary>Takes the segment's rows, in order, as that many <see cref="IEventSink.Write(EventRow)"/> calls would; the segment may be reused after this returns.</summary>
     void Write(EventSegment segment);
-
-    /// <summary>
-    /// Takes rows <paramref name="start"/> to <paramref name="start"/> + <paramref name="count"/> of the segment, as
-    /// that many <see cref="IEventSink.Write(EventRow)"/> calls would (a reader that interleaves the runs of several
-    /// segments, such as the trace.dat merge of per-CPU segments, takes each in order).
-    /// </summary>
-    void Write(EventSegment segment, int start, int count);
 }

@@ -10,25 +10,9 @@ internal sealed class CommTable
     public const string Unknown = "<...>";
     public const string Idle = "<idle>";
 
-    private readonly Dictionary<int, string> _comms;
-
-    public CommTable()
-        : this([])
-    {
-    }
-
-    private CommTable(Dictionary<int, string> comms)
-    {
-        _comms = comms;
-    }
+    private readonly Dictionary<int, string> _comms = [];
 
     public int Count => _comms.Count;
-
-    /// <summary>
-    /// The same table for another thread: the pids are shared (only read once the file is parsed), the last-lookup
-    /// cache is its own.
-    /// </summary>
-    public CommTable ForThread() => new(_comms);
 
     public static CommTable Parse(ReadOnlySpan<byte> text)
     {

@@ -10,7 +10,7 @@ internal sealed class CpuEventStream : IDisposable
     private readonly PageSource _source;
     private readonly HeaderPage _layout;
     private readonly bool _bigEndian;
-    private readonly IStreamReport _context;
+    private readonly ReadContext _context;
     private Entry[] _entries;
     private PageBlock _block;
     private int _nextPage;
@@ -19,7 +19,7 @@ internal sealed class CpuEventStream : IDisposable
     private int _entryIndex;
     private bool _finished;
 
-    public CpuEventStream(PageSource source, int cpu, int order, TraceEventFormats formats, IStreamReport context, EventDecoder decoder)
+    public CpuEventStream(PageSource source, int cpu, int order, TraceEventFormats formats, ReadContext context, EventDecoder decoder)
     {
         _source = source;
         Cpu = cpu;

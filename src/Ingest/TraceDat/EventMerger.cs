@@ -89,26 +89,7 @@ internal static class EventMerger
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Emit(CpuEventStream stream, TimestampConverter clock, ReadContext context, IEventSink sink, EventRow row)
     {
-        if (Decode(stream, clock, row, out string? problem))
-        {
-            sink.Write(row);
-        }
-        row.Clear();
-        if (problem is not null)
-        {
-            context.Malformed(stream.SourcePosition, problem);
-        }
-    }
-
-    /// <summary>
-    /// Fills <paramref name="row"/> from the stream's current record (timestamp in ns, CPU, source position); false when
-    /// the record gives no row. <paramref name="problem"/> is what to report at the record's source position, if
-    /// anything (the row may still be good: a field past the payload's end is dropped and reported).
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal static bool Decode(CpuEventStream stream, TimestampConverter clock, EventRow row, out string? problem)
-    {
-        problem = stream.Decoder.Decode(stream.Payload, row, out bool emit);
+        string? problem = stream.Decoder.Decode(stream.Payload, row, out bool emit);
         long ns = 0;
         if (emit && !clock.TryConvert(stream.Timestamp, out ns))
         {
@@ -120,51 +101,31 @@ internal static class EventMerger
             row.TsNs = ns;
             row.Cpu = stream.Cpu;
             row.SrcPos = stream.SourcePosition;
+            sink.Write(row);
         }
-        return emit;
-    }
-
-    private static bool Less(CpuEventStream a, CpuEventStream b) => MergeOrder.Less(a.Timestamp, a.Cpu, a.Order, b.Timestamp, b.Cpu, b.Order);
-
-    private static void SiftDown(CpuEventStream[] heap, int count, int i) => MergeOrder.SiftDown<CpuEventStream, StreamOrder>(heap, count, i);
-
-    private readonly struct StreamOrder : IMergeOrder<CpuEventStream>
-    {
-        public bool Less(CpuEventStream a, CpuEventStream b) => EventMerger.Less(a, b);
-    }
-}
-
-/// <summary>How a merge of CPU streams orders their heads: (timestamp, CPU, stream order); <typeparamref name="T"/> is a head.</summary>
-internal interface IMergeOrder<in T>
-{
-    bool Less(T a, T b);
-}
-
-/// <summary>The merge order of CPU streams and the binary heap the merges keep their heads in.</summary>
-internal static class MergeOrder
-{
-    /// <summary>
-    /// Ties go to the lower CPU, then the earlier stream (buffer order), so the output order is deterministic and
-    /// matches trace-cmd and kernel text.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static bool Less(ulong timestampA, int cpuA, int orderA, ulong timestampB, int cpuB, int orderB)
-    {
-        if (timestampA != timestampB)
+        row.Clear();
+        if (problem is not null)
         {
-            return timestampA < timestampB;
+            context.Malformed(stream.SourcePosition, problem);
         }
-        if (cpuA != cpuB)
-        {
-            return cpuA < cpuB;
-        }
-        return orderA < orderB;
     }
 
-    public static void SiftDown<T, TOrder>(T[] heap, int count, int i)
-        where TOrder : struct, IMergeOrder<T>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static bool Less(CpuEventStream a, CpuEventStream b)
     {
-        TOrder order = default;
+        if (a.Timestamp != b.Timestamp)
+        {
+            return a.Timestamp < b.Timestamp;
+        }
+        if (a.Cpu != b.Cpu)
+        {
+            return a.Cpu < b.Cpu;
+        }
+        return a.Order < b.Order;
+    }
+
+    private static void SiftDown(CpuEventStream[] heap, int count, int i)
+    {
         while (true)
         {
             int left = 2 * i + 1;
@@ -172,8 +133,8 @@ internal static class MergeOrder
             {
                 return;
             }
-            int smallest = left + 1 < count && order.Less(heap[left + 1], heap[left]) ? left + 1 : left;
-            if (!order.Less(heap[smallest], heap[i]))
+            int smallest = left + 1 < count && Less(heap[left + 1], heap[left]) ? left + 1 : left;
+            if (!Less(heap[smallest], heap[i]))
             {
                 return;
             }

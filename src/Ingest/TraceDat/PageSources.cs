@@ -39,32 +39,7 @@ internal abstract class PageSource : IDisposable
 
     public DataDamage? Damage { get; protected set; }
 
-    /// <summary>
-    /// Set when more than one thread reads the file through these sources (<see cref="ChunkReadAhead"/>,
-    /// <see cref="DecodeWorkers"/>): a seek and its read are done under it. The sources of one stream share it.
-    /// </summary>
-    internal object? StreamGate { get; set; }
-
     public abstract bool TryReadBlock(out PageBlock block);
-
-    /// <summary>Reads <paramref name="destination"/> from <paramref name="position"/> of the file (under <see cref="StreamGate"/>, if set); returns the bytes read.</summary>
-    protected int ReadAt(Stream stream, long position, Span<byte> destination)
-    {
-        if (StreamGate is not { } gate)
-        {
-            return Read(stream, position, destination);
-        }
-        lock (gate)
-        {
-            return Read(stream, position, destination);
-        }
-
-        static int Read(Stream stream, long position, Span<byte> destination)
-        {
-            stream.Position = position;
-            return stream.ReadAtLeast(destination, destination.Length, throwOnEndOfStream: false);
-        }
-    }
 
     public virtual void Dispose()
     {
@@ -129,7 +104,8 @@ internal sealed class FileRangePageSource : PageSource
         }
         int pages = (int)Math.Min(remaining / PageSize, _buffer.Length / PageSize);
         int length = pages * PageSize;
-        int read = ReadAt(_stream, _position, _buffer.AsSpan(0, length));
+        _stream.Position = _position;
+        int read = _stream.ReadAtLeast(_buffer.AsSpan(0, length), length, throwOnEndOfStream: false);
         if (read < length)
         {
             // The stream is shorter than it claimed: deliver the whole pages we have, then report.
@@ -182,6 +158,12 @@ internal sealed class ChunkedPageSource : PageSource
         _fileLength = fileLength;
         _decompressor = decompressor;
     }
+
+    /// <summary>
+    /// Set when more than one thread reads the file through these sources (<see cref="ChunkReadAhead"/>): a seek and
+    /// its read are done under it. The sources of one stream share it.
+    /// </summary>
+    internal object? StreamGate { get; set; }
 
     public override bool TryReadBlock(out PageBlock block) => TryReadBlock(out block, _decompressor);
 
@@ -297,13 +279,30 @@ internal sealed class ChunkedPageSource : PageSource
                 ? $"the file ends at byte {Bytes(_fileLength)} inside the {what} ({Bytes(_end - _fileLength)} bytes of this CPU's data missing)"
                 : $"{what} of {destination.Length} bytes runs past the end of this CPU's data");
         }
-        int read = ReadAt(_stream, _position, destination);
+        int read;
+        if (StreamGate is { } gate)
+        {
+            lock (gate)
+            {
+                read = ReadAt(destination);
+            }
+        }
+        else
+        {
+            read = ReadAt(destination);
+        }
         if (read < destination.Length)
         {
             return Fail(_position + read, $"the file ends at byte {Bytes(_position + read)} inside the {what}");
         }
         _position += destination.Length;
         return true;
+    }
+
+    private int ReadAt(Span<byte> destination)
+    {
+        _stream.Position = _position;
+        return _stream.ReadAtLeast(destination, destination.Length, throwOnEndOfStream: false);
     }
 }
 

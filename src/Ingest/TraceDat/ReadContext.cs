@@ -7,7 +7,7 @@ namespace Pipeline.Ingest.TraceDat;
 /// Where a read reports what it finds besides events: malformed records (counted, or thrown in strict mode),
 /// damage that ends a CPU stream (<see cref="IngestDiagnostics.Truncated"/>, or thrown in strict mode) and lost events.
 /// </summary>
-internal sealed class ReadContext : IStreamReport
+internal sealed class ReadContext
 {
     private const int MaxDamageMessages = 8;
 
@@ -66,22 +66,6 @@ internal sealed class ReadContext : IStreamReport
     }
 
     public static string Offset(long offset) => offset.ToString(CultureInfo.InvariantCulture);
-}
-
-/// <summary>
-/// What a CPU stream reports while it reads its pages: the read's <see cref="ReadContext"/>, or a decode worker's record
-/// that the merge replays in merge order (<see cref="DecodeWorkers"/>).
-/// </summary>
-internal interface IStreamReport
-{
-    /// <summary>A malformed record at <paramref name="offset"/>.</summary>
-    void Malformed(long offset, string message);
-
-    /// <summary>Damage that ends the stream.</summary>
-    void Damage(DataDamage damage);
-
-    /// <summary>Events lost before a page (-1: count unknown).</summary>
-    void Lost(int cpu, long count);
 }
 
 /// <summary>Events lost on one CPU, as the pages' missed-events flags report them.</summary>

@@ -60,16 +60,6 @@ public sealed class TraceDatReader : ITraceReader
     /// </summary>
     internal bool ReadAhead { get; init; } = true;
 
-    /// <summary>
-    /// Whether, for a sink that takes column segments (the events writer), each CPU's records are decoded on worker
-    /// threads into segments and merged a run at a time (<see cref="DecodeWorkers"/>); off, or for any other sink, the
-    /// merge decodes each record on its own thread. Same rows and reports either way.
-    /// </summary>
-    internal bool DecodeOnWorkers { get; init; } = true;
-
-    /// <summary>For tests: records per decoded batch on the workers (0: the default), to cross batch ends on small files.</summary>
-    internal int DecodeBatchRecords { get; init; }
-
     /// <summary>For tests: chunks the read-ahead thread reads at most (<see cref="ChunkReadAhead.WorkerChunkLimit"/>).</summary>
     internal long ReadAheadWorkerChunkLimit { get; init; } = long.MaxValue;
 
@@ -119,33 +109,26 @@ public sealed class TraceDatReader : ITraceReader
             throw new TraceFormatException(fileName, 0, "byte", "section 'headers': the file has no header_page, so its pages cannot be read.");
         }
         summary.Buffers = state.Buffers.Where(b => b.Cpus.Count > 0).Select(b => b.Name).ToArray();
-        summary.EventCount = ReadEvents(state, sink, ReadAhead, ReadAheadWorkerChunkLimit, DecodeOnWorkers ? Math.Max(0, DecodeBatchRecords) : -1, cancellationToken);
+        summary.EventCount = ReadEvents(state, sink, ReadAhead, ReadAheadWorkerChunkLimit, cancellationToken);
         summary.LostEventsByCpu = state.Context.LostByCpu;
         return summary;
     }
 
-    private static long ReadEvents(FileState state, IEventSink sink, bool readAheadChunks, long workerChunkLimit, int decodeBatch, CancellationToken cancellationToken)
+    private static long ReadEvents(FileState state, IEventSink sink, bool readAheadChunks, long workerChunkLimit, CancellationToken cancellationToken)
     {
         var formats = state.Formats!;
         var streams = new List<CpuEventStream>();
-        EnsureDisjoint(state);
-        int totalCpus = state.Buffers.Sum(b => b.Cpus.Count);
-        // A writer that takes column segments gets each CPU's rows decoded on worker threads and merged in runs
-        // (decodeBatch: records per batch, 0 for the default, -1 not on workers).
-        var segmentSink = decodeBatch >= 0 && sink is IEventSegmentSink { TakesSegments: true } segments ? segments : null;
-        DecodeWorkers? workers = segmentSink is null ? null : new DecodeWorkers(totalCpus, Environment.ProcessorCount, state.Timestamps, decodeBatch);
-        // The workers share the file stream: each seek and its read under this gate.
-        object? gate = workers is null ? null : new object();
         ChunkDecompressor? decompressor = null;
-        var workerDecompressors = new ChunkDecompressor?[workers?.Workers ?? 0];
         // Only when every CPU's data is compressed: the worker and the merge (when it reads a chunk itself) then
         // share the file stream, under the read-ahead's gate.
-        ChunkReadAhead? readAhead = workers is null && readAheadChunks && state.Buffers.All(b => b.Cpus.Count == 0 || b.Compressed)
+        ChunkReadAhead? readAhead = readAheadChunks && state.Buffers.All(b => b.Cpus.Count == 0 || b.Compressed)
             ? new ChunkReadAhead(() => ChunkDecompressor.Create(state.Compression, state.FileName, 0)!) { WorkerChunkLimit = workerChunkLimit }
             : null;
         try
         {
             int order = 0;
+            EnsureDisjoint(state);
+            int totalCpus = state.Buffers.Sum(b => b.Cpus.Count);
             int pagesPerBlock = totalCpus <= 64 ? 16 : 2;
             foreach (var buffer in state.Buffers)
             {
@@ -153,12 +136,10 @@ public sealed class TraceDatReader : ITraceReader
                 {
                     continue;
                 }
-                // One decoder per buffer for a merge that decodes on its own thread; one per stream on the workers.
-                EventDecoder NewDecoder(CommTable comms) => new(formats, comms, state.KernelRelease, state.PrintkFormats)
+                var decoder = new EventDecoder(formats, state.Comms, state.KernelRelease, state.PrintkFormats)
                 {
                     InstanceName = buffer.Name.Length == 0 ? null : buffer.Name,
                 };
-                EventDecoder? bufferDecoder = workers is null ? NewDecoder(state.Comms) : null;
                 int pageSize = buffer.PageSize > 0 ? buffer.PageSize : state.PageSize;
                 if (pageSize < formats.HeaderPage.DataOffset + 8)
                 {
@@ -171,39 +152,18 @@ public sealed class TraceDatReader : ITraceReader
                     PageSource source;
                     if (buffer.Compressed)
                     {
-                        ChunkDecompressor NewDecompressor() => ChunkDecompressor.Create(state.Compression, state.FileName, 0)
+                        decompressor ??= ChunkDecompressor.Create(state.Compression, state.FileName, 0)
                             ?? throw new TraceFormatException(state.FileName, buffer.SectionOffset, "byte",
                                 $"section 'buffer {buffer.Name}': flagged compressed, but the file header says compression 'none'.");
-                        ChunkDecompressor chunkDecompressor = workers is null
-                            ? decompressor ??= NewDecompressor()
-                            : workerDecompressors[workers.WorkerOf(streams.Count)] ??= NewDecompressor();
-                        var chunked = new ChunkedPageSource(state.Stream, cpu.Offset, cpu.Size, state.FileLength, pageSize, chunkDecompressor, formats.BigEndian, section)
-                        {
-                            StreamGate = gate,
-                        };
+                        var chunked = new ChunkedPageSource(state.Stream, cpu.Offset, cpu.Size, state.FileLength, pageSize, decompressor, formats.BigEndian, section);
                         source = readAhead is null ? chunked : readAhead.Add(chunked);
                     }
                     else
                     {
-                        source = new FileRangePageSource(state.Stream, cpu.Offset, cpu.Size, state.FileLength, pageSize, pagesPerBlock, section) { StreamGate = gate };
+                        source = new FileRangePageSource(state.Stream, cpu.Offset, cpu.Size, state.FileLength, pageSize, pagesPerBlock, section);
                     }
-                    if (workers is null)
-                    {
-                        streams.Add(new CpuEventStream(source, cpu.Cpu, order++, formats, state.Context, bufferDecoder!));
-                    }
-                    else
-                    {
-                        var recorder = new StreamRecorder();
-                        var stream = new CpuEventStream(source, cpu.Cpu, order++, formats, recorder, NewDecoder(state.Comms.ForThread()));
-                        streams.Add(stream);
-                        workers.Add(stream, recorder);
-                    }
+                    streams.Add(new CpuEventStream(source, cpu.Cpu, order++, formats, state.Context, decoder));
                 }
-            }
-            if (workers is not null)
-            {
-                workers.Start();
-                return workers.Merge(state.Context, segmentSink!, cancellationToken);
             }
             // trace-cmd writes 10 pages per chunk.
             readAhead?.Start(10 * state.PageSize);
@@ -211,18 +171,13 @@ public sealed class TraceDatReader : ITraceReader
         }
         finally
         {
-            // First: the worker threads may be inside a decompressor.
+            // First: the worker may be inside the decompressor.
             readAhead?.Dispose();
-            workers?.Dispose();
             foreach (var s in streams)
             {
                 s.Dispose();
             }
             decompressor?.Dispose();
-            foreach (var d in workerDecompressors)
-            {
-                d?.Dispose();
-            }
         }
     }
 

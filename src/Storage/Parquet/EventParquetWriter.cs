@@ -168,33 +168,17 @@ public sealed class EventParquetWriter : IEventSegmentSink, IWrittenEvents, IDis
     public void Write(EventSegment segment)
     {
         ArgumentNullException.ThrowIfNull(segment);
-        Write(segment, 0, segment.Count);
-    }
-
-    /// <summary>
-    /// Appends rows <paramref name="start"/> to <paramref name="start"/> + <paramref name="count"/> of the segment as
-    /// that many <see cref="Write(EventRow)"/> calls would. Runs of one segment taken in order cost what the whole
-    /// segment would (the trace.dat merge writes each CPU's segments a run at a time).
-    /// </summary>
-    /// <exception cref="IOException">An earlier row group could not be encoded or written.</exception>
-    public void Write(EventSegment segment, int start, int count)
-    {
-        ArgumentNullException.ThrowIfNull(segment);
         ObjectDisposedException.ThrowIf(_disposed, this);
         if (_completed)
         {
             throw new InvalidOperationException("The writer is complete.");
         }
         EventRowGroup rows = segment.Columns;
-        ArgumentOutOfRangeException.ThrowIfNegative(start);
-        ArgumentOutOfRangeException.ThrowIfNegative(count);
-        ArgumentOutOfRangeException.ThrowIfGreaterThan(start + count, rows.Rows, nameof(count));
-        int at = start;
-        int end = start + count;
-        while (at < end)
+        int at = 0;
+        while (at < rows.Rows)
         {
             // The rows up to where the current group fills (its row count or its text), then the next group.
-            int take = _current.RowsUntilFull(rows, at, Math.Min(_options.RowGroupSize - _current.Rows, end - at));
+            int take = _current.RowsUntilFull(rows, at, Math.Min(_options.RowGroupSize - _current.Rows, rows.Rows - at));
             ReadOnlySpan<long> ts = rows.TsNs.AsSpan(at, take);
             _tally.TakeMany(ts, rows.Event.AsSpan(at, take));
             foreach (long t in ts)

@@ -9,9 +9,8 @@ namespace Pipeline.Storage.Parquet;
 internal sealed partial class EventRowGroup
 {
     // Where a row starts in a segment's packed columns (reused; the writer's thread is the only user).
-    // As a segment: where the rows appended from it so far end. As a group appended to: a position to reuse.
-    private ColumnPosition? _readAt;
-    private ColumnPosition _spare = new();
+    private readonly ColumnPosition _from = new();
+    private readonly ColumnPosition _to = new();
 
     /// <summary>
     /// How many of <paramref name="segment"/>'s rows from <paramref name="from"/> on (at most <paramref name="max"/>,
@@ -36,9 +35,7 @@ internal sealed partial class EventRowGroup
 
     /// <summary>
     /// Appends rows <paramref name="from"/> to <paramref name="from"/> + <paramref name="count"/> of
-    /// <paramref name="segment"/>: the same columns <see cref="Add"/> of each of them would leave. Appending a
-    /// segment's rows run by run, in order (the trace.dat merge takes a CPU's rows up to where another CPU's come
-    /// first), walks each row's mask once: a run starts where the previous one ended.
+    /// <paramref name="segment"/>: the same columns <see cref="Add"/> of each of them would leave.
     /// </summary>
     public void Append(EventRowGroup segment, int from, int count)
     {
@@ -48,73 +45,45 @@ internal sealed partial class EventRowGroup
             return;
         }
         int to = from + count;
-        // Where the last append from this segment ended (a segment's runs come in order, between other segments').
-        ColumnPosition start = segment._readAt ??= new ColumnPosition();
-        if (!start.IsAt(segment, from))
-        {
-            start.MoveTo(segment, from);
-        }
-        ColumnPosition end = _spare;
-        ulong columns = end.MoveTo(segment, to, start);
+        _from.Locate(segment, from);
+        _to.Locate(segment, to);
         int r = Rows;
-        if (count == 1)
+        Array.Copy(segment.TsNs, from, TsNs, r, count);
+        Array.Copy(segment.SrcPos, from, SrcPos, r, count);
+        Array.Copy(segment.Cpu, from, Cpu, r, count);
+        Array.Copy(segment.Pid, from, Pid, r, count);
+        Array.Copy(segment.Comm, from, Comm, r, count);
+        Array.Copy(segment.Event, from, Event, r, count);
+        Array.Copy(segment.Masks, from, Masks, r, count);
+        for (int c = 0; c < Numbers.Length; c++)
         {
-            TsNs[r] = segment.TsNs[from];
-            SrcPos[r] = segment.SrcPos[from];
-            Cpu[r] = segment.Cpu[from];
-            Pid[r] = segment.Pid[from];
-            Comm[r] = segment.Comm[from];
-            Event[r] = segment.Event[from];
-            Masks[r] = segment.Masks[from];
+            NumberCounts[c] = AppendRange(segment.Numbers[c], _from.Numbers[c], _to.Numbers[c], ref Numbers[c], NumberCounts[c]);
+            TextCounts[c] = AppendRange(segment.Texts[c], _from.Texts[c], _to.Texts[c], ref Texts[c], TextCounts[c]);
         }
-        else
-        {
-            Array.Copy(segment.TsNs, from, TsNs, r, count);
-            Array.Copy(segment.SrcPos, from, SrcPos, r, count);
-            Array.Copy(segment.Cpu, from, Cpu, r, count);
-            Array.Copy(segment.Pid, from, Pid, r, count);
-            Array.Copy(segment.Comm, from, Comm, r, count);
-            Array.Copy(segment.Event, from, Event, r, count);
-            Array.Copy(segment.Masks, from, Masks, r, count);
-        }
-        // Only the columns the rows have (all of them when the position came from the segment's counts).
-        for (ulong left = columns & ~((1UL << EventSchema.Args) | (1UL << EventSchema.Stack)); left != 0; left &= left - 1)
-        {
-            int c = BitOperations.TrailingZeroCount(left);
-            if (c >= Numbers.Length)
-            {
-                break;
-            }
-            NumberCounts[c] = AppendRange(segment.Numbers[c], start.Numbers[c], end.Numbers[c], ref Numbers[c], NumberCounts[c]);
-            TextCounts[c] = AppendRange(segment.Texts[c], start.Texts[c], end.Texts[c], ref Texts[c], TextCounts[c]);
-        }
-        if (end.Args > start.Args)
+        if (_to.Args > _from.Args)
         {
             int[] lengths = ArgsLengths;
-            ArgsCount = AppendRange(segment.ArgsLengths, start.Args, end.Args, ref lengths, ArgsCount);
+            ArgsCount = AppendRange(segment.ArgsLengths, _from.Args, _to.Args, ref lengths, ArgsCount);
             ArgsLengths = lengths;
-            ArgsBytes.Write(segment.ArgsBytes.Written[start.ArgsBytes..end.ArgsBytes]);
+            ArgsBytes.Write(segment.ArgsBytes.Written[_from.ArgsBytes.._to.ArgsBytes]);
             ArgShape[] shapes = DeferredShapes;
-            DeferredRowCount = AppendRange(segment.DeferredShapes, start.DeferredRows, end.DeferredRows, ref shapes, DeferredRowCount);
+            DeferredRowCount = AppendRange(segment.DeferredShapes, _from.DeferredRows, _to.DeferredRows, ref shapes, DeferredRowCount);
             DeferredShapes = shapes;
             long[] numbers = DeferredNumbers;
-            DeferredNumberCount = AppendRange(segment.DeferredNumbers, start.DeferredNumbers, end.DeferredNumbers, ref numbers, DeferredNumberCount);
+            DeferredNumberCount = AppendRange(segment.DeferredNumbers, _from.DeferredNumbers, _to.DeferredNumbers, ref numbers, DeferredNumberCount);
             DeferredNumbers = numbers;
         }
-        if (end.Stacks > start.Stacks)
+        if (_to.Stacks > _from.Stacks)
         {
             int[] lengths = StackLengths;
-            StackCount = AppendRange(segment.StackLengths, start.Stacks, end.Stacks, ref lengths, StackCount);
+            StackCount = AppendRange(segment.StackLengths, _from.Stacks, _to.Stacks, ref lengths, StackCount);
             StackLengths = lengths;
             string?[] frames = Frames;
-            FrameCount = AppendRange(segment.Frames, start.Frames, end.Frames, ref frames, FrameCount);
+            FrameCount = AppendRange(segment.Frames, _from.Frames, _to.Frames, ref frames, FrameCount);
             Frames = frames;
         }
         _textBytes += after[to - 1] - (from == 0 ? 0 : after[from - 1]);
         Rows = r + count;
-        // The segment keeps where this append ended; its old position becomes the spare.
-        segment._readAt = end;
-        _spare = start;
     }
 
     /// <summary>
@@ -139,11 +108,6 @@ internal sealed partial class EventRowGroup
     /// <summary>Where one row starts in each packed column of a group.</summary>
     private sealed class ColumnPosition
     {
-        // The row of which group (and of which filling of it) this position is.
-        private EventRowGroup? _group;
-        private int _generation;
-        private int _row;
-
         public int[] Numbers { get; } = new int[EventSchema.Columns.Count];
 
         public int[] Texts { get; } = new int[EventSchema.Columns.Count];
@@ -160,60 +124,30 @@ internal sealed partial class EventRowGroup
 
         public int Frames { get; private set; }
 
-        /// <summary>Whether this is where row <paramref name="row"/> of <paramref name="group"/> (as it is now) starts.</summary>
-        public bool IsAt(EventRowGroup group, int row) =>
-            ReferenceEquals(_group, group) && _generation == group.Generation && _row == row;
-
-        /// <summary>
-        /// Finds where row <paramref name="row"/> of <paramref name="group"/> starts (its end for the row count), walking
-        /// on from <paramref name="start"/> when that is a position in the same group at or before the row. Returns the
-        /// columns the rows walked over have (every column when it did not walk).
-        /// </summary>
-        public ulong MoveTo(EventRowGroup group, int row, ColumnPosition? start = null)
+        /// <summary>Finds where row <paramref name="row"/> of <paramref name="group"/> starts (its end for the row count).</summary>
+        public void Locate(EventRowGroup group, int row)
         {
             if (row == group.Rows)
             {
-                // The usual case of a whole segment: its ends are its counts.
+                // The usual case, a whole segment: its ends are its counts.
                 group.NumberCounts.CopyTo(Numbers, 0);
                 group.TextCounts.CopyTo(Texts, 0);
                 (Args, ArgsBytes, DeferredRows, DeferredNumbers) = (group.ArgsCount, group.ArgsBytes.Length, group.DeferredRowCount, group.DeferredNumberCount);
                 (Stacks, Frames) = (group.StackCount, group.FrameCount);
-                Mark(group, row);
-                return ulong.MaxValue;
+                return;
             }
-            int first;
-            if (start is not null && ReferenceEquals(start._group, group) && start._generation == group.Generation && start._row <= row)
+            Array.Clear(Numbers);
+            Array.Clear(Texts);
+            int args = 0;
+            int bytes = 0;
+            int deferredRows = 0;
+            int deferredNumbers = 0;
+            int stacks = 0;
+            int frames = 0;
+            // The rows before it, column by column as Add packed them.
+            for (int r = 0; r < row; r++)
             {
-                start.Numbers.CopyTo(Numbers, 0);
-                start.Texts.CopyTo(Texts, 0);
-                (Args, ArgsBytes, DeferredRows, DeferredNumbers, Stacks, Frames) =
-                    (start.Args, start.ArgsBytes, start.DeferredRows, start.DeferredNumbers, start.Stacks, start.Frames);
-                first = start._row;
-            }
-            else if (ReferenceEquals(_group, group) && _generation == group.Generation && _row <= row)
-            {
-                first = _row;
-            }
-            else
-            {
-                Array.Clear(Numbers);
-                Array.Clear(Texts);
-                (Args, ArgsBytes, DeferredRows, DeferredNumbers, Stacks, Frames) = (0, 0, 0, 0, 0, 0);
-                first = 0;
-            }
-            int args = Args;
-            int bytes = ArgsBytes;
-            int deferredRows = DeferredRows;
-            int deferredNumbers = DeferredNumbers;
-            int stacks = Stacks;
-            int frames = Frames;
-            ulong columns = 0;
-            // The rows in between, column by column as Add packed them.
-            for (int r = first; r < row; r++)
-            {
-                ulong rowMask = group.Masks[r];
-                columns |= rowMask;
-                for (ulong mask = rowMask; mask != 0; mask &= mask - 1)
+                for (ulong mask = group.Masks[r]; mask != 0; mask &= mask - 1)
                 {
                     int c = BitOperations.TrailingZeroCount(mask);
                     if (c == EventSchema.Args)
@@ -243,15 +177,6 @@ internal sealed partial class EventRowGroup
                 }
             }
             (Args, ArgsBytes, DeferredRows, DeferredNumbers, Stacks, Frames) = (args, bytes, deferredRows, deferredNumbers, stacks, frames);
-            Mark(group, row);
-            return columns;
-        }
-
-        private void Mark(EventRowGroup group, int row)
-        {
-            _group = group;
-            _generation = group.Generation;
-            _row = row;
         }
     }
 }

@@ -64,9 +64,6 @@ internal sealed partial class EventRowGroup
 
     public int Rows { get; private set; }
 
-    /// <summary>Changes each time the group is emptied, so a position remembered in it (<c>ColumnPosition</c>) knows it is stale.</summary>
-    public int Generation { get; private set; }
-
     /// <summary>
     /// Bytes of text a group may hold (args JSON, stack frames, typed text fields) before it is handed over
     /// early: rows with 1 MB payloads must not make a 122,880-row group hold gigabytes.
@@ -156,7 +153,6 @@ internal sealed partial class EventRowGroup
         Array.Clear(Event, 0, Rows);
         Array.Clear(Frames, 0, FrameCount);
         Rows = 0;
-        Generation++;
         _textBytes = 0;
         Array.Clear(NumberCounts);
         Array.Clear(TextCounts);

@@ -117,13 +117,6 @@ public abstract class ParallelEquivalenceTests
             SegmentRows += segment.Count;
         }
 
-        public void Write(EventSegment segment, int start, int count)
-        {
-            writer.Write(segment, start, count);
-            Segments++;
-            SegmentRows += count;
-        }
-
         public void Complete()
         {
             writer.Complete();

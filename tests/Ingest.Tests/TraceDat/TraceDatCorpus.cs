@@ -52,31 +52,3 @@ internal sealed class CountingSink : IEventSink
 
     public void Write(EventRow row) => Count++;
 }
-
-/// <summary>
-/// A seekable file whose reads past <c>failAt</c> fail, like a disk that went away; with
-/// <c>failFromStart</c>, only the reads that start there or later, and before <c>failUntil</c>.
-/// </summary>
-internal sealed class FailingStream(byte[] bytes, long failAt, bool failFromStart = false, long failUntil = long.MaxValue)
-    : MemoryStream(bytes, writable: false)
-{
-    public override int Read(Span<byte> buffer)
-    {
-        Check(buffer.Length);
-        return base.Read(buffer);
-    }
-
-    public override int Read(byte[] buffer, int offset, int count)
-    {
-        Check(count);
-        return base.Read(buffer, offset, count);
-    }
-
-    private void Check(int count)
-    {
-        if ((failFromStart ? Position : Position + count) >= failAt + (failFromStart ? 0 : 1) && Position < failUntil)
-        {
-            throw new IOException("disk gone");
-        }
-    }
-}
