@@ -235,6 +235,27 @@ public class ExploreCommandTests
         return t.ToString();
     }
 
+    /// <summary>
+    /// raceactors' R1 shape: another process (puncher-200, a hole punch of the shared file: unmap_mapping_range) frees a
+    /// page of mmwork's mm inside the PMD move's lock hold; after the move, mmwork writes to that page's new address and
+    /// takes a write-protect fault (error code P|W|U, a present entry), during which ext4's page_mkwrite allocates a
+    /// GFP_NOFS page.
+    /// </summary>
+    private static string HolePunchDuringPmdMove()
+    {
+        var t = KernelText.TwoPagesMapped();
+        t.Line("mmwork-100", 0, "sys_mremap(addr: 0x7f0000000000, old_len: 0x200000, new_len: 0x200000, flags: 3, new_addr: 0x7f0040000000)");
+        t.Line("mmwork-100", 0, $"mmap_lock_acquire_returned: mm={KernelText.Mm} memcg_id=1 write=true success=true");
+        t.Line("puncher-200", 1, "mm_page_free: page=0000000022222223 pfn=0x2001 order=0");
+        t.Line("mmwork-100", 0, "tlb_flush: pages:-1 reason:local MM shootdown (3)");
+        t.Line("mmwork-100", 0, $"mmap_lock_released: mm={KernelText.Mm} memcg_id=1 write=true");
+        t.Line("mmwork-100", 0, "sys_mremap -> 0x7f0040000000");
+        t.Line("mmwork-100", 0, "page_fault_user: address=0x7f0040001000 ip=0x401000 error_code=0x7");
+        t.Line("mmwork-100", 0, "mm_page_alloc: page=0000000022222224 pfn=0x9000 order=0 migratetype=0 gfp_flags=GFP_NOFS|__GFP_RECLAIMABLE|__GFP_NOWARN|__GFP_NORETRY|__GFP_COMP");
+        t.Line("mmwork-100", 0, "tlb_flush: pages:0 reason:flush on task switch (0)");
+        return t.ToString();
+    }
+
     /// <summary>An ftrace text trace as a 6.x kernel prints it, one event line at a time, 1 µs apart unless told.</summary>
     private sealed class KernelText
     {
@@ -280,35 +301,50 @@ public class ExploreCommandTests
     public void RealTrace_ReclaimMlockDuringExit_ConfirmedUnderV43AndTheEmittedScheduleReplaysToIt()
     {
         using var dir = new TempDir();
-        File.WriteAllText(dir["trace.txt"], ExitDuringReclaimMlock());
-        Assert.Equal(0, Mmtrace.Run("ingest", dir["trace.txt"], "-o", dir["ds"]).ExitCode);
 
-        // Replay explores the exposure window itself: a reordering one preemption away reaches I4.
-        var replay = Mmtrace.Run("replay", dir["ds"], "--profile", "v4.3");
+        // Replay explores the exposure window itself: a reordering one preemption away reaches I4. v4.4 sets PG_mlocked
+        // under the PTE lock that saw VM_LOCKED (b87537d9e2fe): no window in the recording, and the same interleaving is
+        // harmless there.
+        var (_, again) = AssertWindowConfirmedAndReproduced(dir, ExitDuringReclaimMlock(), "v4.3", "v4.4",
+            "window 0 I4 R4 mm1 seq 12..15: CONFIRMED: I4 R4 reached", "I4 R4 (race, error)",
+            "kswapd0-50 sets PG_mlocked on pfn 0x2001 without the PTE lock");
+        Assert.Contains("kswapd0-50 sets PG_mlocked on pfn 0x2001 without the PTE lock (under the mmap_sem trylock), but the VMA", again.Stdout, StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// Ingests <paramref name="trace"/> into dir/ds. Under <paramref name="buggy"/> replay reports one window, explored
+    /// and confirmed (<paramref name="windowLine"/>); explore's witness and the replay of its emitted schedule (the
+    /// prefix, every op before the window in recorded order, then the witness, from an empty model) both show
+    /// <paramref name="race"/> and <paramref name="explained"/>. Under <paramref name="fixedProfile"/> the recording has no
+    /// window and the witness replays with no finding. Returns explore's and the witness replay's output.
+    /// </summary>
+    private static (Mmtrace.Result Explore, Mmtrace.Result Again) AssertWindowConfirmedAndReproduced(TempDir dir, string trace, string buggy,
+        string fixedProfile, string windowLine, string race, string explained)
+    {
+        File.WriteAllText(dir["trace.txt"], trace);
+        Assert.Equal(0, Mmtrace.Run("ingest", dir["trace.txt"], "-o", dir["ds"]).ExitCode);
+        var replay = Mmtrace.Run("replay", dir["ds"], "--profile", buggy);
         Assert.True(replay.ExitCode == 1, replay.ToString());
         Assert.Contains("exposure windows explored: 1 confirmed", replay.Stdout, StringComparison.Ordinal);
-        Assert.Contains("window 0 I4 R4 mm1 seq 12..15: CONFIRMED: I4 R4 reached", replay.Stdout, StringComparison.Ordinal);
+        Assert.Contains(windowLine, replay.Stdout, StringComparison.Ordinal);
 
-        var explore = Mmtrace.Run("explore", dir["ds"], "--profile", "v4.3", "--emit-schedule", dir["witness.txt"]);
+        var explore = Mmtrace.Run("explore", dir["ds"], "--profile", buggy, "--emit-schedule", dir["witness.txt"]);
         Assert.True(explore.ExitCode == 1, explore.ToString());
-        Assert.Contains("I4 R4 (race, error)", explore.Stdout, StringComparison.Ordinal);
-        Assert.Contains("kswapd0-50 sets PG_mlocked on pfn 0x2001 without the PTE lock", explore.Stdout, StringComparison.Ordinal);
-
-        // The prefix (every op before the window, in recorded order) and the witness schedule, from an empty model.
+        Assert.Contains(race, explore.Stdout, StringComparison.Ordinal);
+        Assert.Contains(explained, explore.Stdout, StringComparison.Ordinal);
         Assert.Equal(0, Mmtrace.Run("ingest", dir["witness.txt"], "-o", dir["witness"]).ExitCode);
-        var again = Mmtrace.Run("replay", dir["witness"], "--profile", "v4.3");
+        var again = Mmtrace.Run("replay", dir["witness"], "--profile", buggy);
         Assert.True(again.ExitCode == 1, again.ToString());
-        Assert.Contains("I4 R4 (race, error)", again.Stdout, StringComparison.Ordinal);
-        Assert.Contains("kswapd0-50 sets PG_mlocked on pfn 0x2001 without the PTE lock (under the mmap_sem trylock), but the VMA", again.Stdout, StringComparison.Ordinal);
+        Assert.Contains(race, again.Stdout, StringComparison.Ordinal);
+        Assert.Contains(explained, again.Stdout, StringComparison.Ordinal);
 
-        // v4.4 sets PG_mlocked under the PTE lock that saw VM_LOCKED (b87537d9e2fe): no window in the recording, and
-        // the same interleaving is harmless there.
-        var fixedReplay = Mmtrace.Run("replay", dir["ds"], "--profile", "v4.4");
+        var fixedReplay = Mmtrace.Run("replay", dir["ds"], "--profile", fixedProfile);
         Assert.True(fixedReplay.ExitCode == 0, fixedReplay.ToString());
         Assert.Contains("0 exposure windows", fixedReplay.Stdout, StringComparison.Ordinal);
-        var fixedWitness = Mmtrace.Run("replay", dir["witness"], "--profile", "v4.4");
+        var fixedWitness = Mmtrace.Run("replay", dir["witness"], "--profile", fixedProfile);
         Assert.True(fixedWitness.ExitCode == 0, fixedWitness.ToString());
         Assert.Contains("0 findings", fixedWitness.Stdout, StringComparison.Ordinal);
+        return (explore, again);
     }
 
     [SkippableFact]
@@ -349,5 +385,33 @@ public class ExploreCommandTests
         var fixedReplay = Mmtrace.Run("replay", dir["ds"], "--profile", "latest");
         Assert.True(fixedReplay.ExitCode == 0, fixedReplay.ToString());
         Assert.Contains("0 exposure windows", fixedReplay.Stdout, StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// The R1 window of a lockless walker confirmed end to end (docs/exploration.md, "Real traces"): the hole punch's
+    /// zap is lowered as an rmap walk re-resolved per schedule, the write-protect fault after the move as a TLB fill
+    /// through the tables as the schedule has them, and the window extends to that fill. Before, the free was an implied
+    /// clear with the recorded table and address, the fault mapped ext4's GFP_NOFS page in place of the file page, and
+    /// the window (ending at the mremap exit) was refuted "over the ops shown only".
+    /// </summary>
+    [SkippableFact]
+    public void RealTrace_HolePunchByAnotherProcessDuringThePmdMove_ConfirmedUnderV513AndTheEmittedScheduleReplaysToIt()
+    {
+        using var dir = new TempDir();
+
+        // The walk found table 5 through the old PMD before the move, the fill went through the new PMD after it, and
+        // the walker then cleared the entry and flushed only the old address. The window runs from the walker's free
+        // (seq 10) past the mremap exit (13) to the fill through the new address (16). With the rmap locks on the PMD
+        // move (97113eb39fa7) the recording has no window and the witness order is harmless (the move waits for the walk).
+        var (explore, _) = AssertWindowConfirmedAndReproduced(dir, HolePunchDuringPmdMove(), "v5.13", "latest",
+            "window 0 I1 R1 mm1 seq 10..16: CONFIRMED: I1 R1 reached", "I1 R1 (race, critical)",
+            "pfn 0x2001 is freed while CPU0 still holds a usable 4K TLB entry 0x7f0040001000 -> pfn 0x2001");
+        Assert.Contains("puncher-200 unmapped it through 0x7f0000001000 and flushed", explore.Stdout, StringComparison.Ordinal);
+
+        // No reordering of the witness's ops reaches a violation under latest: a walk after the move finds the page where
+        // the move put it (the lowered trace has no VMA of the file mapping; the tables say where).
+        var fixedExplore = Mmtrace.Run("explore", dir["witness"], "--profile", "latest");
+        Assert.True(fixedExplore.ExitCode == 0, fixedExplore.ToString());
+        Assert.Contains("no violation within 2 preemptions", fixedExplore.Stdout, StringComparison.Ordinal);
     }
 }

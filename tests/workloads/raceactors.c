@@ -12,8 +12,10 @@
  *     MADV_PAGEOUT holds the mm's mmap_lock for read, which mremap's write hold excludes, so it can never run inside
  *     a move. Then the range moves back and forth without pause while two walkers that take no mmap_lock of this mm
  *     run: a child process punches holes in the file (unmap_mapping_range walks the file rmap and zaps the PTEs) and
- *     the pusher writes /proc/sys/vm/compact_memory (try_to_migrate through the rmap). move_pages(2) is no such
- *     walker here: it isolates under the target's mmap_lock and, on one NUMA node, migrates nothing.
+ *     the pusher writes /proc/sys/vm/compact_memory (try_to_migrate through the rmap); after each move the mover reads
+ *     and then writes every page, so a page a punch dropped is refaulted and then write-protect faulted (the trace's
+ *     TLB fill through the moved range). move_pages(2) is no such walker here: it isolates under the target's
+ *     mmap_lock and, on one NUMA node, migrates nothing.
  * R2  The main thread collapses a 2 MiB-aligned range of small pages with MADV_COLLAPSE while the "pinner" thread
  *     pins pages of the same range with GUP-fast: O_DIRECT reads from a file into it and vmsplice of it into a pipe.
  *     After each collapse the range is dropped (MADV_DONTNEED) and refilled with small pages.
@@ -52,6 +54,7 @@
 #define PMD (2UL << 20)
 #define PAGE 4096UL
 #define RANGE (2 * PMD)
+#define HOLE (16 * PAGE)  /* the puncher's hole */
 
 static atomic_int phase;          /* 0 idle, 1 push (R1/R4), 2 pin (R2), 3 stop, 4 compact only (R1) */
 static char *volatile push_base;  /* range the pusher works on */
@@ -99,12 +102,21 @@ static void move_range(char **at, char **to)
     *at = moved;
 }
 
-/* Reads a byte of every page: maps what is missing without dirtying it (a punched shared file page needs no writeback). */
-static unsigned long touch_read(const char *base, size_t len)
+/*
+ * Reads a byte of every page, then writes it back. The read maps a page a punch dropped (a read fault maps a clean
+ * shared file page read-only: ext4 wants write notification); the write then takes a write-protect fault on the page
+ * already mapped (error code P|W, do_wp_page -> wp_page_shared -> page_mkwrite), the trace's only sign of an access
+ * to a present page: a TLB fill through the moved range. Pages written since the last punch stay writable and fault
+ * no more.
+ */
+static unsigned long touch_read_write(char *base, size_t len)
 {
     unsigned long sum = 0;
-    for (size_t off = 0; off < len; off += PAGE)
-        sum += ((const volatile char *)base)[off];
+    for (size_t off = 0; off < len; off += PAGE) {
+        char v = ((volatile char *)base)[off];
+        sum += (unsigned char)v;
+        ((volatile char *)base)[off] = v;
+    }
     return sum;
 }
 
@@ -292,12 +304,14 @@ int main(int argc, char **argv)
     /*
      * R1 with walkers that run without this mm's mmap_lock, which a move can meet: the range, repopulated, moves
      * back and forth without pause (each move holds mmap_lock for write only for its two PMD moves: the more moves,
-     * the more of the walkers' frees fall inside one) and is read again after each move (refaulting what a punch
-     * dropped), while
-     *   - the "puncher" child process punches a hole over the whole file (fallocate PUNCH_HOLE: unmap_mapping_range
-     *     walks the file's rmap, i_mmap, zaps the range's PTEs in this mm and the truncation frees the pages), and
+     * the more of the walkers' frees fall inside one) and is read and written again after each move (refaulting what a
+     * punch dropped, then a write-protect fault on each page refaulted), while
+     *   - the "puncher" child process punches 64 KiB holes in turn over the file (fallocate PUNCH_HOLE:
+     *     unmap_mapping_range walks the file's rmap, i_mmap, zaps the hole's PTEs in this mm and the truncation frees
+     *     the pages), and
      *   - the pusher compacts once (try_to_migrate through the rmap; it reaches the pages its scanner covers, often none).
-     * rounds*4 punches, 3 ms apart, at most 50,000 moves; then until the compaction has finished.
+     * rounds*64 punches of 64 KiB in turn over the file, 0.5 ms apart, at most 50,000 moves; then until the compaction
+     * has finished.
      */
     touch(a, RANGE, 3);
     unsigned long r1_lockless_moves = 0, r1_punches = 0;
@@ -310,9 +324,14 @@ int main(int argc, char **argv)
     if (puncher == 0) {
         prctl(PR_SET_NAME, "puncher");
         unsigned long n = 0;
-        for (int k = 0; k < rounds * 4; k++) {
-            usleep(3000);
-            if (fallocate(ffd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, RANGE) == 0)
+        /*
+         * 64 KiB holes (16 pages) in turn over the file: a punch inside a move's lock hold then frees a few pages, not
+         * the whole range, so the window an explorer must reorder stays small (a whole-file punch put 1,024 zaps of
+         * 5 ops each in one window).
+         */
+        for (int k = 0; k < rounds * 64; k++) {
+            usleep(500);
+            if (fallocate(ffd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)((k * HOLE) % RANGE), HOLE) == 0)
                 n++;
         }
         _exit(write(punched[1], &n, sizeof n) == sizeof n ? 0 : 1);
@@ -328,7 +347,7 @@ int main(int argc, char **argv)
             die("waitpid");
         move_range(&a, &b);
         r1_lockless_moves++;
-        touch_read(a, RANGE);
+        touch_read_write(a, RANGE);
     }
     for (int w = 0; w < 10000 && !compaction_done(compact_since); w++)
         usleep(1000);

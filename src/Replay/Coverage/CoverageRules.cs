@@ -9,7 +9,11 @@ namespace Pipeline.Replay.Coverage;
 /// </param>
 /// <param name="Helpful">Further tracepoints that make more of its instances visible (the record line asks for them too).</param>
 /// <param name="Unseeable">Non-null when no tracepoint of a 6.x kernel shows this actor: why.</param>
-public sealed record CoverageActor(string Name, string Kernel, IReadOnlyList<string> Events, IReadOnlyList<string> Helpful, string? Unseeable = null);
+/// <param name="Or">
+/// The name of another actor of the same rule that plays the same part: the race needs one of them (counted on their
+/// own lines), e.g. R1's walker is reclaim, migration or compaction, or another process's zap of a shared file.
+/// </param>
+public sealed record CoverageActor(string Name, string Kernel, IReadOnlyList<string> Events, IReadOnlyList<string> Helpful, string? Unseeable = null, string? Or = null);
 
 /// <summary>A race's actors and how they must meet for the trace to have exercised it.</summary>
 /// <param name="Race">R1…R6.</param>
@@ -29,6 +33,8 @@ public static class CoverageRules
     public const string PmdMover = "pmd-moving mremap";
     /// <summary>Reclaim, migration or compaction unmapping a page through the rmap (try_to_unmap_one / try_to_migrate_one).</summary>
     public const string RmapWalker = "rmap walker";
+    /// <summary>A task of another mm zapping the mm's PTEs of a shared file it truncates or punches (unmap_mapping_range).</summary>
+    public const string FileZapper = "file zap by another mm";
     /// <summary>khugepaged or MADV_COLLAPSE collapsing a PTE table into a huge PMD.</summary>
     public const string Collapse = "collapse";
     /// <summary>GUP-fast: an IRQ-off walk of the page tables without mmap_lock.</summary>
@@ -65,10 +71,16 @@ public static class CoverageRules
         ["kmem:mm_page_free", "exceptions:page_fault_user", "kmem:mm_page_alloc"],
         s_walkerContext);
 
+    private static readonly CoverageActor s_fileZapper = new(FileZapper,
+        "a truncation or hole punch of a shared file by a task of another mm (unmap_mapping_range → zap_page_range_single): walks this mm's tables at the address the file's VMA gives now, without its mmap_lock, clears the PTE and flushes that address; seen as that task's free of a page the model maps in this mm",
+        ["kmem:mm_page_free", "exceptions:page_fault_user", "kmem:mm_page_alloc"],
+        ["filemap:mm_filemap_fault", "filemap:mm_filemap_add_to_page_cache", "filemap:mm_filemap_delete_from_page_cache", "syscalls:sys_enter_fallocate"],
+        Or: RmapWalker);
+
     /// <summary>The six races.</summary>
     public static IReadOnlyList<CoverageRule> All { get; } =
     [
-        new("R1", "I1", "stale TLB after a PMD/PUD-moving mremap races an rmap walker", [s_pmdMover, s_walker]),
+        new("R1", "I1", "stale TLB after a PMD/PUD-moving mremap races an rmap walker", [s_pmdMover, s_walker, s_fileZapper]),
         new("R2", "I2", "collapse frees or reuses a table under a lockless (GUP-fast) walker",
         [
             new(Collapse, "khugepaged / MADV_COLLAPSE: collapse_huge_page (mm_collapse_huge_page_isolate status=succeeded)",

@@ -118,8 +118,13 @@ public sealed class CoverageTracker
         HashSet<int>? common = null;
         string? unseeable = null;
         string? invisible = null;
+        // Actors that play the same part (CoverageActor.Or) count as one: seen when either is, on the union of their mms.
+        var groupMms = new Dictionary<string, HashSet<int>>(StringComparer.Ordinal);
+        var groupCount = new Dictionary<string, long>(StringComparer.Ordinal);
+        var groupVisible = new Dictionary<string, bool>(StringComparer.Ordinal);
         foreach (var actor in rule.Actors)
         {
+            string group = actor.Or ?? actor.Name;
             _actors.TryGetValue((rule.Race, actor.Name), out var tally);
             bool visible = true;
             if (hasEvent is not null)
@@ -148,15 +153,25 @@ public sealed class CoverageTracker
                     visible = false;
                 }
             }
-            if (!visible && (tally?.Count ?? 0) == 0)
-            {
-                invisible ??= actor.Name;
-            }
+            groupVisible[group] = (groupVisible.TryGetValue(group, out bool seenBefore) && seenBefore) || visible || (tally?.Count ?? 0) > 0;
             counts.Add(new ActorCount(actor.Name, tally?.Count ?? 0, tally?.FirstSeq ?? -1, tally?.Mms.Count ?? 0, visible || (tally?.Count ?? 0) > 0));
-            var mms = tally?.Mms.Where(m => m != 0).ToHashSet() ?? [];
+            groupCount[group] = groupCount.GetValueOrDefault(group) + (tally?.Count ?? 0);
+            if (!groupMms.TryGetValue(group, out var mms))
+            {
+                mms = [];
+                groupMms[group] = mms;
+            }
+            mms.UnionWith(tally?.Mms.Where(m => m != 0) ?? []);
+        }
+        foreach (var (group, mms) in groupMms)
+        {
+            if (!groupVisible[group] && groupCount[group] == 0)
+            {
+                invisible ??= group;
+            }
             if (common is null)
             {
-                common = mms;
+                common = [.. mms];
             }
             else
             {
@@ -169,7 +184,8 @@ public sealed class CoverageTracker
             : [];
         int commonMms = common?.Count ?? 0;
         bool anySeen = counts.Any(c => c.Count > 0);
-        bool allSeen = counts.All(c => c.Count > 0);
+        bool allSeen = groupCount.Values.All(c => c > 0);
+        var parts = groupCount.Keys.Select(g => GroupName(rule, g)).ToList();
         CoverageVerdict verdict;
         string why;
         if (unseeable is not null)
@@ -185,26 +201,26 @@ public sealed class CoverageTracker
         else if (!anySeen && gaps.Count == 0)
         {
             verdict = CoverageVerdict.Blind;
-            why = $"no {string.Join(" and no ", rule.Actors.Select(a => a.Name))} in the trace";
+            why = $"no {string.Join(" and no ", parts)} in the trace";
         }
         else if (allSeen && commonMms > 0 && gaps.Count == 0)
         {
             verdict = CoverageVerdict.Checked;
-            why = rule.Actors.Count == 1
-                ? $"every {rule.Actors[0].Name} was lowered and replayed"
-                : $"{string.Join(" and ", rule.Actors.Select(a => a.Name))} met on {commonMms.ToString(CultureInfo.InvariantCulture)} mm{(commonMms == 1 ? "" : "s")}, nothing skipped";
+            why = parts.Count == 1
+                ? $"every {parts[0]} was lowered and replayed"
+                : $"{string.Join(" and ", parts)} met on {commonMms.ToString(CultureInfo.InvariantCulture)} mm{(commonMms == 1 ? "" : "s")}, nothing skipped";
         }
         else
         {
             verdict = CoverageVerdict.Partial;
-            var absent = counts.Where(c => c.Count == 0).Select(c => c.Name).ToList();
+            var absent = groupCount.Where(g => g.Value == 0).Select(g => GroupName(rule, g.Key)).ToList();
             if (absent.Count > 0)
             {
                 why = $"no {string.Join(" and no ", absent)} in the trace";
             }
             else if (commonMms == 0)
             {
-                why = $"the {string.Join(" and the ", rule.Actors.Select(a => a.Name))} never ran on the same mm";
+                why = $"the {string.Join(" and the ", parts)} never ran on the same mm";
             }
             else
             {
@@ -232,6 +248,10 @@ public sealed class CoverageTracker
         string? record = verdict == CoverageVerdict.Checked || hasEvent is null ? null : RecordLine(wanted);
         return new RaceCoverage(rule.Race, rule.Checker, verdict, why, counts, commonMms, gaps, [.. missing], record);
     }
+
+    /// <summary>An actor's name, or "A or B" for the actors that play the same part.</summary>
+    private static string GroupName(CoverageRule rule, string group) =>
+        string.Join(" or ", rule.Actors.Where(a => (a.Or ?? a.Name) == group).Select(a => a.Name));
 
     /// <summary>
     /// What a dataset lost, in the words the verdicts use, or null when it lost nothing: events the kernel counted as lost

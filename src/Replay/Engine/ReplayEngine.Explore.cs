@@ -310,7 +310,9 @@ public sealed partial class ReplayEngine
 
     /// <summary>
     /// Where page <paramref name="pfn"/> is mapped in mm <paramref name="mm"/> now, inside a VMA whose rmap object is
-    /// <paramref name="rmap"/> (any VMA when 0): the lowest such address, or false when it is not mapped there.
+    /// <paramref name="rmap"/> (any VMA when 0): the lowest such address, or false when it is not mapped there. Failing
+    /// that, the lowest address that maps it outside every VMA the model knows: a lowered real trace has no VMAs of its
+    /// file mappings (docs/lowering.md), and there the tables alone say where the VMA put the page.
     /// </summary>
     internal bool TryFindMapping(int mm, ulong pfn, int rmap, out ulong va)
     {
@@ -319,10 +321,11 @@ public sealed partial class ReplayEngine
         {
             return false;
         }
-        return FindLeaf(state, root, 0, pfn, rmap, ref va, depth: 0);
+        return FindLeaf(state, root, 0, pfn, rmap, ref va, depth: 0, outsideVmas: false)
+            || FindLeaf(state, root, 0, pfn, rmap, ref va, depth: 0, outsideVmas: true);
     }
 
-    private bool FindLeaf(MmState mm, Table table, ulong prefix, ulong pfn, int rmap, ref ulong va, int depth)
+    private bool FindLeaf(MmState mm, Table table, ulong prefix, ulong pfn, int rmap, ref ulong va, int depth, bool outsideVmas)
     {
         if (depth > 5)
         {
@@ -340,13 +343,13 @@ public sealed partial class ReplayEngine
             switch (EntryValue.KindOf(e))
             {
                 case EntryKind.Table when GetTable((int)EntryValue.Payload(e)) is { } child && child.Level < table.Level:
-                    if (FindLeaf(mm, child, at, pfn, rmap, ref va, depth + 1))
+                    if (FindLeaf(mm, child, at, pfn, rmap, ref va, depth + 1, outsideVmas))
                     {
                         return true;
                     }
                     break;
                 case EntryKind.Leaf when (ulong)EntryValue.Payload(e) == pfn:
-                    if (mm.FindVma(at) is { } vma && (rmap == 0 || vma.Rmap == rmap))
+                    if (mm.FindVma(at) is { } vma ? !outsideVmas && (rmap == 0 || vma.Rmap == rmap) : outsideVmas)
                     {
                         va = at;
                         return true;

@@ -143,7 +143,7 @@ public static class RealTraceExplore
     public const int MaxWindowOps = 50_000;
 
     /// <summary>Cone ops explored per window (the window is undecided beyond it).</summary>
-    public const int MaxConeOps = 4_000;
+    public const int MaxConeOps = 8_000;
 
     /// <summary>Schedules per window when no budget is given: bounded work per window, whatever the trace's size.</summary>
     public const long DefaultWindowBudget = 200;

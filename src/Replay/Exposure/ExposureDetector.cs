@@ -37,6 +37,7 @@ public sealed class ExposureDetector
     private readonly Dictionary<int, MremapWindow> _munlocks = [];
     private readonly Dictionary<int, (int Mm, ExposureEvent Since)> _userMm = [];
     private readonly HashSet<int> _reclaiming = [];
+    private readonly Dictionary<int, AwaitingFill> _awaitingFill = [];
     private ExposureEvent? _reclaimSince;
 
     /// <summary>Creates a detector for <paramref name="profile"/>.</summary>
@@ -80,6 +81,8 @@ public sealed class ExposureDetector
     /// <summary>A task enters mremap() on <paramref name="mm"/>.</summary>
     internal void OnMremapEnter(int mm, in ExposureEvent ev)
     {
+        // The range moves again: an R1 window of the mm still waiting for a fill through its last move ends as it was.
+        CloseAwaitingFill(mm, fill: null);
         var window = new MremapWindow(mm, ev);
         if (_reclaiming.Count > 0 && _reclaimSince is { } since)
         {
@@ -101,6 +104,7 @@ public sealed class ExposureDetector
         }
         w.Locked = ev;
         w.Conflicts.Clear();
+        w.FreedVas.Clear();
         if (_reclaiming.Count > 0 && _reclaimSince is { } since)
         {
             w.Conflicts.Add(since with { Text = since.Text + " (still active when mremap took mmap_lock)" });
@@ -124,6 +128,71 @@ public sealed class ExposureDetector
                 w.Conflicts.Add(ev);
             }
         }
+    }
+
+    /// <summary>
+    /// A page of <paramref name="mm"/> mapped at <paramref name="va"/> was freed by a walker that holds no mmap_lock of
+    /// the mm (reclaim, compaction, another process's unmap_mapping_range): a conflict as <see cref="OnReclaim"/>, and the
+    /// address whose page a fill after the move could still translate (see <see cref="OnFill"/>).
+    /// </summary>
+    internal void OnWalkerFree(int mm, ulong va, in ExposureEvent ev)
+    {
+        OnReclaim(mm, ev);
+        foreach (var (tid, w) in _mremaps)
+        {
+            if (tid != ev.Tid && mm == w.Mm && w.FreedVas.Count < 64)
+            {
+                w.FreedVas.Add((va & ~4095UL, ev));
+            }
+        }
+    }
+
+    /// <summary>
+    /// A task of <paramref name="mm"/> filled its TLB at <paramref name="va"/> (a fault on a present entry: the only trace
+    /// of an access to a mapped page). An R1 window whose walker freed the page that the move carried to this address
+    /// extends to here: R1 needs a fill through the new address after the move and before the walker's unmap, and a
+    /// window ending at the mremap exit holds no access after the move (docs/lowering.md, "Exposure windows").
+    /// <paramref name="mappedByTrace"/>: the lowering maps a page there now, i.e. a traced fault mapped a new page at the
+    /// address after the walker's free; in every schedule that store comes before this fill, which then translates the
+    /// new page, never the freed one, so such a fill does not end the wait.
+    /// </summary>
+    internal void OnFill(int mm, ulong va, bool mappedByTrace, in ExposureEvent ev)
+    {
+        if (!mappedByTrace && _awaitingFill.TryGetValue(mm, out var pending) && pending.Targets.ContainsKey(va & ~4095UL))
+        {
+            CloseAwaitingFill(mm, ev, va & ~4095UL);
+        }
+    }
+
+    /// <summary>Closes the R1 windows still waiting for a fill (the end of the trace).</summary>
+    internal void Finish()
+    {
+        foreach (int mm in _awaitingFill.Keys.Order().ToList())
+        {
+            CloseAwaitingFill(mm, fill: null);
+        }
+    }
+
+    private void CloseAwaitingFill(int mm, ExposureEvent? fill, ulong va = 0)
+    {
+        if (!_awaitingFill.Remove(mm, out var p))
+        {
+            return;
+        }
+        if (fill is not { } f)
+        {
+            Add("I1", "R1", mm, p.Steps, p.Length, p.Message, p.Outcome);
+            return;
+        }
+        // The window that can reach R1 through this fill: from the walker's free of the page the move carried to the
+        // filled address (what the walker did before it, and the lock acquisition, stay in the recorded prefix) past
+        // the mremap exit to the fill.
+        var free = p.Targets[va];
+        long length = Math.Max(0, p.Exit.TsNs - free.TsNs);
+        Add("I1", "R1", mm, [free, p.Exit, f], length,
+            p.Message + string.Create(CultureInfo.InvariantCulture,
+                $"; {f.Comm}-{f.Tid} then filled its TLB at 0x{va:x} (seq {f.Seq}), where the move put the page {free.Comm}-{free.Tid} freed at seq {free.Seq}: window from that free to the fill"),
+            p.Outcome);
     }
 
     /// <summary>
@@ -191,7 +260,7 @@ public sealed class ExposureDetector
     }
 
     /// <summary>The mremap of task <paramref name="ev"/>.Tid returned; <paramref name="normalPmdMoves"/> PMDs moved as NORMAL_PMD (prediction).</summary>
-    internal void OnMremapExit(in ExposureEvent ev, int normalPmdMoves, bool needRmapLocks)
+    internal void OnMremapExit(in ExposureEvent ev, int normalPmdMoves, bool needRmapLocks, IReadOnlyList<(ulong Old, ulong New, ulong Length)>? moves = null)
     {
         if (!_mremaps.Remove(ev.Tid, out var w))
         {
@@ -207,11 +276,32 @@ public sealed class ExposureDetector
         // Without the lock acquisition (older traces, or recordings without mmap_lock events) the window can only
         // start at the syscall entry, and may count a walker that ran while the mremap waited for the lock.
         string from = w.Locked is null ? " (from sys_enter_mremap: no mmap_lock acquisition traced)" : "";
-        Add("I1", "R1", w.Mm, steps, length,
-            string.Create(CultureInfo.InvariantCulture,
-                $"mremap by {w.Enter.Comm}-{w.Enter.Tid} moved {normalPmdMoves} PMD(s) as NORMAL_PMD without rmap locks on mm{w.Mm} while reclaim/migration was active ({w.Conflicts.Count} conflicting event(s)); exposure window {length} ns{from}"),
-            "an rmap walker (try_to_unmap) may find the PTE table through the old PMD while it moves, flush only the new address and free a page another CPU still translates (R1)");
+        string message = string.Create(CultureInfo.InvariantCulture,
+            $"mremap by {w.Enter.Comm}-{w.Enter.Tid} moved {normalPmdMoves} PMD(s) as NORMAL_PMD without rmap locks on mm{w.Mm} while reclaim/migration was active ({w.Conflicts.Count} conflicting event(s)); exposure window {length} ns{from}");
+        const string outcome = "an rmap walker (try_to_unmap) may find the PTE table through the old PMD while it moves, flush only the new address and free a page another CPU still translates (R1)";
+        // Where the move put the pages the walkers freed: a fill there after the exit is the access R1 needs.
+        var targets = new Dictionary<ulong, ExposureEvent>();
+        foreach (var (va, free) in w.FreedVas)
+        {
+            foreach (var (old, to, len) in moves ?? [])
+            {
+                if (va >= old && va - old < len)
+                {
+                    targets.TryAdd(to + (va - old), free);
+                }
+            }
+        }
+        CloseAwaitingFill(w.Mm, fill: null);
+        if (targets.Count > 0)
+        {
+            _awaitingFill[w.Mm] = new AwaitingFill(steps, length, message, outcome, ev, targets);
+            return;
+        }
+        Add("I1", "R1", w.Mm, steps, length, message, outcome);
     }
+
+    /// <summary>An R1 window closed at its mremap exit, kept open until a fill through the new address of a page its walkers freed.</summary>
+    private sealed record AwaitingFill(List<ExposureEvent> Steps, long Length, string Message, string Outcome, ExposureEvent Exit, Dictionary<ulong, ExposureEvent> Targets);
 
     /// <summary>A collapse of <paramref name="mm"/> by <paramref name="ev"/>.Tid begins (its mmap_lock write acquisition, or the isolation when that was not traced).</summary>
     internal void OnCollapseBegin(int mm, in ExposureEvent ev)
@@ -301,6 +391,9 @@ public sealed class ExposureDetector
         public ExposureEvent? Locked { get; set; }
 
         public List<ExposureEvent> Conflicts { get; } = [];
+
+        /// <summary>Page addresses (before the move) of the mm's pages that walkers freed inside the window.</summary>
+        public List<(ulong Va, ExposureEvent Free)> FreedVas { get; } = [];
 
         /// <summary>The window's events and its length: from the later of the start (lock or entry) and the first conflict to <paramref name="end"/>.</summary>
         public (List<ExposureEvent> Steps, long Length) Steps(in ExposureEvent end)

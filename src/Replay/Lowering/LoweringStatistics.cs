@@ -20,6 +20,18 @@ public sealed class LoweringStatistics
     public long FilemapEventsSkipped { get; internal set; }
     /// <summary>Faults with no traced data-page allocation (zero page, page cache, swap-in, spurious, a page that was already mapped).</summary>
     public long FaultsWithoutPage { get; internal set; }
+    /// <summary>
+    /// Faults on a present entry (error code bit P) lowered as a TLB fill only: write notification or dirty tracking
+    /// made the entry writable in place (no data page was copied).
+    /// </summary>
+    public long PresentFaultFills { get; internal set; }
+    /// <summary>Allocations inside a fault on a present entry that are not a user page (the filesystem's page_mkwrite: GFP_NOFS): not the fault's page.</summary>
+    public long PresentFaultOtherAllocs { get; internal set; }
+    /// <summary>
+    /// Frees by a task of another mm of a page the mm maps (a truncation or hole punch: unmap_mapping_range) lowered as
+    /// the rmap walk re-resolved per schedule (ttu_start/ttu_walk/ttu_unmap/ttu_end) instead of an implied unmap.
+    /// </summary>
+    public long ZapsOfAnotherMm { get; internal set; }
     /// <summary>Huge-page faults whose PMD slot already held a PTE table in the model.</summary>
     public long HugeFaultsSkipped { get; internal set; }
     /// <summary>mm_page_free / mm_page_free_batched pairs of the batched path reporting one pfn twice.</summary>
@@ -101,8 +113,8 @@ public sealed class LoweringStatistics
     public IReadOnlyList<(string Name, long Value)> Counters =>
     [
         ("events", Events), ("ops", Ops), ("lowered_events", LoweredEvents), ("faults_mapped", FaultsMapped), ("file_faults_mapped", FileFaultsMapped), ("filemap_events_skipped", FilemapEventsSkipped),
-        ("faults_without_page", FaultsWithoutPage), ("huge_faults_skipped", HugeFaultsSkipped), ("duplicate_frees", DuplicateFrees),
-        ("allocs_of_allocated", AllocsOfAllocated), ("frees_of_untraced_pages", FreesOfUntracedPages), ("implied_unmaps", ImpliedUnmaps), ("mapped_at_alloc", MappedAtAlloc),
+        ("faults_without_page", FaultsWithoutPage), ("present_fault_fills", PresentFaultFills), ("present_fault_other_allocs", PresentFaultOtherAllocs), ("huge_faults_skipped", HugeFaultsSkipped), ("duplicate_frees", DuplicateFrees),
+        ("allocs_of_allocated", AllocsOfAllocated), ("frees_of_untraced_pages", FreesOfUntracedPages), ("implied_unmaps", ImpliedUnmaps), ("zaps_of_another_mm", ZapsOfAnotherMm), ("mapped_at_alloc", MappedAtAlloc),
         ("implied_switches", ImpliedSwitches), ("unlocks_without_lock", UnlocksWithoutLock), ("lock_conflicts", LockConflicts),
         ("downgrades", Downgrades), ("flushes_lowered", FlushesLowered), ("flushes_without_op", FlushesWithoutOp),
         ("flushes_unknown_mm", FlushesUnknownMm), ("munmaps", Munmaps), ("madvise_zaps", MadviseZaps),

@@ -374,6 +374,7 @@ public sealed partial class TraceLowering
             EndExec(task, undecided: task.Exec is { StackPending: true });
         }
         _tracker.Finish();
+        _exposure.Finish();
         Statistics.Ops = _opCount;
         return new OpTrace(_ops, _comms, 0);
     }
@@ -603,8 +604,10 @@ public sealed partial class TraceLowering
         }
         OnExecFault(task, address);
         var mm = MmOfTask(task)!;
-        bool write = (Field(s_errorCode) & 2) != 0;
-        task.PendingFault = new PendingFault(mm, address & ~4095UL, write, _row.Seq);
+        ulong error = Field(s_errorCode);
+        // x86 page-fault error code (arch/x86/include/asm/trap_pf.h): bit 0 P, the fault was a protection violation on
+        // a present entry; bit 1 W, a write.
+        task.PendingFault = new PendingFault(mm, address & ~4095UL, (error & 2) != 0, _row.Seq, (error & 1) != 0);
     }
 
     /// <summary>A fault's data page comes as the next mm_page_alloc of the same task; anything else ends it.</summary>
@@ -615,6 +618,18 @@ public sealed partial class TraceLowering
             return;
         }
         task.PendingFault = null;
+        if (fault.Present)
+        {
+            // The access hit a present entry (a write to a write-protected PTE: write notification of a clean shared
+            // file page, dirty tracking, a COW page without a copy): handle_mm_fault made it writable in place, mapped
+            // nothing new, and the retried access fills the TLB. The fill walks the tables as they are when it runs, so
+            // in a schedule where the entry maps another page (the page a walker has not yet unmapped) it fills that
+            // one: emitted whatever the shadow maps now (docs/lowering.md).
+            Fill(task, fault.Mm, fault.Va);
+            Statistics.PresentFaultFills++;
+            _exposure.OnFill(fault.Mm.Id, fault.Va, fault.Mm.Find(fault.Va, Level.Pte) is { } table && table.Leaves![ShadowTable.IndexOf(fault.Va, Level.Pte)] != 0, Ev(task, string.Create(CultureInfo.InvariantCulture, $"write-protect fault at 0x{fault.Va:x}: fills its TLB through the moved range")));
+            return;
+        }
         var pte = fault.Mm.Find(fault.Va, Level.Pte);
         var pmd = fault.Mm.Find(fault.Va, Level.Pmd);
         int pmdIdx = ShadowTable.IndexOf(fault.Va, Level.Pmd);
@@ -670,6 +685,14 @@ public sealed partial class TraceLowering
         if (task.PendingFault is not { } fault || gfp.Contains("GFP_KERNEL", StringComparison.Ordinal) && !gfp.Contains("HIGHUSER", StringComparison.Ordinal))
         {
             // Page-table pages (GFP_KERNEL_ACCOUNT|__GFP_ZERO) of the fault: its data page comes next.
+            return;
+        }
+        if (fault.Present && gfp.Length > 0 && !gfp.Contains("HIGHUSER", StringComparison.Ordinal))
+        {
+            // A fault on a present entry allocates a data page only to copy it (COW: GFP_HIGHUSER_MOVABLE). Anything else
+            // is the handler's own: ext4's page_mkwrite allocates GFP_NOFS pages (journal, extent tree) while it makes a
+            // shared file page writable, which before was mapped in place of the file page.
+            Statistics.PresentFaultOtherAllocs++;
             return;
         }
         task.PendingFault = null;
@@ -806,15 +829,28 @@ public sealed partial class TraceLowering
                         Coverage.Actor("R4", CoverageRules.MlockedWalker, mapping.Mm.Id, _row.Seq);
                     }
                 }
-                // The kernel unmapped and flushed the page before freeing it (exit, MADV_DONTNEED, reclaim …) without a traced event.
-                Unmap(task, mapping, flush: true);
-                Statistics.ImpliedUnmaps++;
+                bool otherMm = !task.Kernel && !IsRmapWalker(task) && !IsTaskOf(task, mapping.Mm);
+                ulong va = mapping.Va;
+                if (otherMm && mapping.Table.Level == Level.Pte && !_mlocked.Contains(p))
+                {
+                    // A task of another mm frees a page this mm maps: a truncation or hole punch of a shared file
+                    // (unmap_mapping_range), whose zap walks this mm's tables without its mmap_lock.
+                    ZapOfAnotherMm(task, mapping);
+                    Coverage.Actor("R1", CoverageRules.FileZapper, mapping.Mm.Id, _row.Seq);
+                    Statistics.ZapsOfAnotherMm++;
+                }
+                else
+                {
+                    // The kernel unmapped and flushed the page before freeing it (exit, MADV_DONTNEED, reclaim …) without a traced event.
+                    Unmap(task, mapping, flush: true);
+                    Statistics.ImpliedUnmaps++;
+                }
                 if (IsRmapWalker(task) || !IsTaskOf(task, mapping.Mm))
                 {
                     // A task of the page's own mm outside any rmap walk freed it through its own zap: exit_mmap's
                     // unmap_vmas (before the exit_mmap event), munmap or MADV_DONTNEED, which hold mmap_lock or run
                     // when no mremap or munlock of the mm can. Not reclaim: no window of this mm counts it.
-                    _exposure.OnReclaim(mapping.Mm.Id, Ev(task, "frees a page of mm" + mapping.Mm.Id.ToString(CultureInfo.InvariantCulture)));
+                    _exposure.OnWalkerFree(mapping.Mm.Id, va, Ev(task, "frees a page of mm" + mapping.Mm.Id.ToString(CultureInfo.InvariantCulture)));
                 }
             }
         }
@@ -823,6 +859,39 @@ public sealed partial class TraceLowering
         op.Value = order;
         Emit(op);
         _pages[pfn] = PfnState.Freed;
+    }
+
+    /// <summary>
+    /// The zap of a page of another mm by a truncation or hole punch: unmap_mapping_range visits each VMA of the file's
+    /// i_mmap tree under i_mmap_rwsem (read), computes the address of the file offset through that VMA as it is then
+    /// (vma_address), walks the mm's tables from its PGD to the PTE, clears it under the PTE lock and flushes that
+    /// address (zap_page_range_single). So it is lowered as the rmap walk the engine re-resolves per schedule
+    /// (<c>ttu_start</c> / <c>ttu_walk</c> / <c>ttu_unmap</c> / <c>ttu_end</c>, docs/exploration.md "Operands"): a walk
+    /// that runs before a PMD move keeps the PTE table it found and flushes the old address, one that runs after it
+    /// finds the page where the move put it. The rmap object is the mm's (the one the lowered PMD moves lock).
+    /// </summary>
+    private void ZapOfAnotherMm(TaskInfo task, Mapping m)
+    {
+        ulong pfn = m.Table.Leaves![m.Index] - 1;
+        var start = NewOp(OpKind.TtuStart, task);
+        start.Pfn = pfn;
+        start.Obj = m.Mm.Id;
+        Emit(start);
+        foreach (var kind in (ReadOnlySpan<OpKind>)[OpKind.TtuWalk, OpKind.TtuUnmap])
+        {
+            var op = NewOp(kind, task);
+            op.Mm = m.Mm.Id;
+            op.Va = m.Va;
+            op.Pfn = pfn;
+            op.Level = Level.Pte;
+            Emit(op);
+        }
+        var end = NewOp(OpKind.TtuEnd, task);
+        end.Pfn = pfn;
+        end.Obj = m.Mm.Id;
+        Emit(end);
+        m.Table.ClearLeaf(m.Index);
+        _mapped.Remove(pfn);
     }
 
     /// <summary>Clears one mapped entry (PTE or huge PMD), drops the mapcount and, with <paramref name="flush"/>, flushes that address.</summary>
@@ -1187,7 +1256,8 @@ public sealed partial class TraceLowering
                     break;
             }
         }
-        _exposure.OnMremapExit(Ev(task, "sys_exit_mremap"), normalPmd, call.NeedRmapLocks);
+        _exposure.OnMremapExit(Ev(task, "sys_exit_mremap"), normalPmd, call.NeedRmapLocks,
+            [.. extents.Where(e => e.Path is MovePaths.NormalPmd or MovePaths.Pte).Select(e => (e.OldStart, e.NewStart, e.Length))]);
     }
 
     private void LowerPmdMove(TaskInfo task, ShadowMm mm, MremapExtent e, bool needRmapLocks)
@@ -1611,7 +1681,7 @@ public sealed partial class TraceLowering
     private static int Col(string name) =>
         EventSchema.TryGetField(name, out var c) ? c.Ordinal : throw new InvalidOperationException($"The event schema has no column {name}.");
 
-    private readonly record struct PendingFault(ShadowMm Mm, ulong Va, bool Write, long Seq);
+    private readonly record struct PendingFault(ShadowMm Mm, ulong Va, bool Write, long Seq, bool Present);
 
     private sealed class TaskInfo(int tid)
     {

@@ -81,6 +81,56 @@ public sealed class TraceLoweringTests
         AssertNoFindings(result);
     }
 
+    /// <summary>
+    /// A write to a clean shared file page of ext4 after a read fault takes a write-protect fault on the present entry
+    /// (error code P|W|U = 0x7; do_wp_page → wp_page_shared → page_mkwrite), in which ext4 allocates a GFP_NOFS page
+    /// for itself. The fault maps nothing new: the retried write fills the TLB through the entry as it is. Before,
+    /// that allocation was taken for the fault's data page and replaced the file page in the model (pte_clear,
+    /// map_dec, flush, pte_set of the kernel's page). A fault on a present entry the model does not map (fault-around
+    /// mapped it, untraced) still gets its fill: in another schedule the entry may map a page the model knows.
+    /// </summary>
+    [SkippableFact]
+    public void Lower_WriteProtectFaultOnAPresentPage_IsATlbFillNotTheFilesystemsPageMapped()
+    {
+        var input = Fault(new LoweringInput(), 0x7f0000001000, 0x2000, withTable: true);
+        input.Line("mmwork", 100, 0, "page_fault_user: address=0x7f0000001000 ip=0x401000 error_code=0x7")
+            .Line("mmwork", 100, 0, "mm_page_alloc: page=0000000022222224 pfn=0x9000 order=0 migratetype=0 gfp_flags=GFP_NOFS|__GFP_RECLAIMABLE|__GFP_NOWARN|__GFP_NORETRY|__GFP_COMP")
+            .Line("mmwork", 100, 0, "page_fault_user: address=0x7f0000005000 ip=0x401000 error_code=0x7")
+            .Line("mmwork", 100, 0, "tlb_flush: pages:0 reason:flush on task switch (0)");
+        var (trace, lowering, result) = LowerAndReplay(input.Rows());
+
+        var ops = trace.Ops.ToArray();
+        Assert.DoesNotContain(ops, o => o.Kind is OpKind.PteClear or OpKind.MapDec);
+        Assert.Equal(0x2000UL, Assert.Single(ops, o => o.Kind == OpKind.PteSet).Pfn);
+        var fills = ops.Where(o => o.Kind == OpKind.TlbFill).Select(o => o.Va).ToList();
+        Assert.Equal([0x7f0000001000UL, 0x7f0000001000UL, 0x7f0000005000UL], fills);
+        Assert.Equal((2L, 1L), (lowering.Statistics.PresentFaultFills, lowering.Statistics.PresentFaultOtherAllocs));
+        AssertNoFindings(result);
+    }
+
+    /// <summary>
+    /// A task of another process frees a page the mm maps (a hole punch of a shared file: unmap_mapping_range zaps this
+    /// mm's PTE without its mmap_lock): lowered as the rmap walk the explorer re-resolves per schedule, with the mm's
+    /// rmap object (the one a PMD move with the rmap locks takes), then the free; counted as R1's file zapper, not as an
+    /// implied unmap. Before, it was an implied pte_clear of the recorded table and a flush of the recorded address.
+    /// </summary>
+    [SkippableFact]
+    public void Lower_FreeOfAMappedPageByAnotherProcess_IsAnRmapWalkThenTheFree()
+    {
+        var input = Fault(new LoweringInput(), 0x7f0000001000, 0x2000, withTable: true);
+        input.Line("puncher", 200, 1, "mm_page_free: page=0000000022222222 pfn=0x2000 order=0");
+        var (trace, lowering, result) = LowerAndReplay(input.Rows());
+
+        var ops = trace.Ops.ToArray().SkipWhile(o => o.Tid != 200).ToList();
+        Assert.Equal(["ttu_start", "ttu_walk", "ttu_unmap", "ttu_end", "page_free"], ops.Select(o => OpSpec.NameOf(o.Kind)));
+        Assert.All(ops.Where(o => o.Kind is OpKind.TtuWalk or OpKind.TtuUnmap), o => Assert.Equal((1, 0x7f0000001000UL, 0x2000UL), (o.Mm, o.Va, o.Pfn)));
+        Assert.Equal(1, ops[0].Obj);
+        Assert.Equal((1L, 0L), (lowering.Statistics.ZapsOfAnotherMm, lowering.Statistics.ImpliedUnmaps));
+        var r1 = lowering.Coverage.Build(_ => true).Single(c => c.Race == "R1");
+        Assert.Equal(1, r1.Actors.Single(a => a.Name == Pipeline.Replay.Coverage.CoverageRules.FileZapper).Count);
+        AssertNoFindings(result);
+    }
+
     [SkippableFact]
     public void Lower_MunmapOfMappedRange_ZapsGathersTheTableFlushesThenFreesPages()
     {
