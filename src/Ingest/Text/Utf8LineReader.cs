@@ -11,7 +11,9 @@ internal sealed class Utf8LineReader
     public const int MaxLineLength = 1 << 20;
 
     private readonly Stream _stream;
-    private byte[] _buffer = new byte[1 << 16];
+    // Twice a FileStream's 64 KiB buffer: each read then asks for at least 64 KiB, which FileStream passes straight to
+    // the file instead of filling its own buffer and copying from it (every byte of the trace copied twice).
+    private byte[] _buffer = new byte[1 << 17];
     private int _start;
     private int _end;
     private bool _eof;
