@@ -31,8 +31,17 @@ public sealed class PayloadParser
     private static readonly int s_ret = Ordinal("ret");
     private static readonly int s_ip = Ordinal("ip");
 
+    // Field lists of up to this many fields are remembered per event (KnownShape).
+    private const int MaxShapeFields = 16;
+
     private readonly Utf8Cache<FieldKey> _keys = new(name => new FieldKey(name), 1024, 48);
     private readonly Utf8Cache<string> _values = new(s => s, 8192, 40);
+
+    // The field names of each event's last key=value payload, direct-mapped by the event string's identity: a trace
+    // prints the same fields in the same order for every event of a kind, so the next payload is matched against
+    // them (TryKnownShape) before it is split word by word and each name looked up.
+    private readonly KnownShape?[] _shapes = new KnownShape?[64];
+    private readonly FieldKey[] _seenKeys = new FieldKey[MaxShapeFields];
 
     /// <summary>
     /// Fills <paramref name="row"/> from a payload given as text (for readers that hold decoded strings).
@@ -265,6 +274,11 @@ public sealed class PayloadParser
         {
             return;
         }
+        ref KnownShape? shape = ref _shapes[RuntimeHelpers.GetHashCode(row.Event) & (_shapes.Length - 1)];
+        if (shape is not null && ReferenceEquals(shape.Event, row.Event) && TryKnownShape(row, payload, shape))
+        {
+            return;
+        }
         int n = payload.Length;
         int words = (n + 63) >> 6;
         ulong[]? rented = null;
@@ -283,6 +297,9 @@ public sealed class PayloadParser
             int valueStart = -1;
             int valueEnd = -1;
             int pos = 0;
+            // The fields in order (name start and end in the payload) for the event's shape, while they fit.
+            Span<int> names = stackalloc int[2 * MaxShapeFields];
+            int fields = 0;
             while (pos < n)
             {
                 int tokenEnd = masked.NextSpace(pos, n);
@@ -291,14 +308,19 @@ public sealed class PayloadParser
                     int eq = masked.NextEquals(pos, tokenEnd);
                     if (eq > pos && eq < tokenEnd)
                     {
-                        Flush(row, key, payload, valueStart, valueEnd);
+                        Flush(row, key, payload, valueStart, valueEnd, ref fields);
                         key = payload[pos..eq];
+                        if (fields < MaxShapeFields)
+                        {
+                            names[2 * fields] = pos;
+                            names[(2 * fields) + 1] = eq;
+                        }
                         valueStart = eq + 1;
                         valueEnd = tokenEnd;
                     }
                     else if (eq == pos && payload[pos..tokenEnd].SequenceEqual("==>"u8))
                     {
-                        Flush(row, key, payload, valueStart, valueEnd);
+                        Flush(row, key, payload, valueStart, valueEnd, ref fields);
                         key = default;
                         valueStart = -1;
                     }
@@ -313,7 +335,11 @@ public sealed class PayloadParser
                 }
                 pos = tokenEnd + 1;
             }
-            Flush(row, key, payload, valueStart, valueEnd);
+            Flush(row, key, payload, valueStart, valueEnd, ref fields);
+            if (fields is > 0 and <= MaxShapeFields)
+            {
+                (shape ??= new KnownShape()).Learn(row.Event, payload, names[..(2 * fields)], _seenKeys.AsSpan(0, fields));
+            }
         }
         finally
         {
@@ -393,25 +419,89 @@ public sealed class PayloadParser
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private void Flush(EventRow row, ReadOnlySpan<byte> key, ReadOnlySpan<byte> payload, int valueStart, int valueEnd)
+    private void Flush(EventRow row, ReadOnlySpan<byte> key, ReadOnlySpan<byte> payload, int valueStart, int valueEnd, ref int fields)
     {
         if (valueStart < 0)
         {
             return;
         }
-        ReadOnlySpan<byte> value = payload[valueStart..valueEnd];
-        if (value.Length > 0 && value[^1] == (byte)',')
+        FieldKey field = _keys.Get(key);
+        if (fields < MaxShapeFields)
         {
-            value = value[..^1];
+            _seenKeys[fields] = field;
         }
-        SetField(row, key, value);
+        fields++;
+        SetField(row, field, TrimComma(payload[valueStart..valueEnd]));
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static ReadOnlySpan<byte> TrimComma(ReadOnlySpan<byte> value) =>
+        value.Length > 0 && value[^1] == (byte)',' ? value[..^1] : value;
+
+    /// <summary>
+    /// Fills the fields of a payload whose words are exactly the event's remembered field list: every field but the
+    /// last one word <c>name=value</c> followed by one space and the next name, and the last one's value running to
+    /// the end without a <c>=</c> in it. Word by word (<see cref="ParseKeyValues"/>) such a payload gives the same
+    /// fields, as each of its words but the last field's continuations has its first <c>=</c> after the name (names
+    /// hold neither spaces nor <c>=</c>) and those continuations have none. False, with the row untouched, for any
+    /// other payload.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private bool TryKnownShape(EventRow row, ReadOnlySpan<byte> payload, KnownShape shape)
+    {
+        int n = payload.Length;
+        int count = shape.Count;
+        Span<int> values = stackalloc int[2 * MaxShapeFields];
+        int pos = 0;
+        for (int i = 0; i < count; i++)
+        {
+            ReadOnlySpan<byte> name = shape.Name(i);
+            int eq = pos + name.Length;
+            if ((uint)eq >= (uint)n || payload[eq] != (byte)'=' || !payload.Slice(pos, name.Length).SequenceEqual(name))
+            {
+                return false;
+            }
+            int start = eq + 1;
+            int end;
+            if (i < count - 1)
+            {
+                // Most values are a few bytes: a plain loop beats a vector search's setup.
+                end = start;
+                while (end < n && payload[end] != (byte)' ')
+                {
+                    end++;
+                }
+                if (end == n)
+                {
+                    return false;
+                }
+                pos = end + 1;
+            }
+            else
+            {
+                if (payload[start..].Contains((byte)'='))
+                {
+                    return false;
+                }
+                end = n;
+            }
+            values[2 * i] = start;
+            values[(2 * i) + 1] = end;
+        }
+        for (int i = 0; i < count; i++)
+        {
+            SetField(row, shape.Fields[i], TrimComma(payload[values[2 * i]..values[(2 * i) + 1]]));
+        }
+        return true;
     }
 
     /// <summary>Stores one field: the typed column when the name has one and the value parses for its kind, else an argument.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public void SetField(EventRow row, ReadOnlySpan<byte> name, ReadOnlySpan<byte> value)
+    public void SetField(EventRow row, ReadOnlySpan<byte> name, ReadOnlySpan<byte> value) => SetField(row, _keys.Get(name), value);
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private void SetField(EventRow row, FieldKey key, ReadOnlySpan<byte> value)
     {
-        FieldKey key = _keys.Get(name);
         if (key.Column is { } column && TrySetTyped(row, column, value))
         {
             return;
@@ -484,6 +574,50 @@ public sealed class PayloadParser
 
     private static int Ordinal(string field) =>
         EventSchema.TryGetField(field, out var column) ? column.Ordinal : throw new InvalidOperationException($"Event schema lacks the {field} column.");
+
+    /// <summary>The field names, in order, of an event's last <c>key=value</c> payload (<see cref="TryKnownShape"/>).</summary>
+    private sealed class KnownShape
+    {
+        private byte[] _names = new byte[256];
+        private readonly int[] _ends = new int[MaxShapeFields];
+
+        public string Event { get; private set; } = "";
+
+        public int Count { get; private set; }
+
+        public FieldKey[] Fields { get; } = new FieldKey[MaxShapeFields];
+
+        public ReadOnlySpan<byte> Name(int i)
+        {
+            int start = i == 0 ? 0 : _ends[i - 1];
+            return _names.AsSpan(start, _ends[i] - start);
+        }
+
+        /// <summary>Remembers the names at <paramref name="names"/> (start and end in <paramref name="payload"/> per field) and their keys.</summary>
+        public void Learn(string ev, ReadOnlySpan<byte> payload, ReadOnlySpan<int> names, ReadOnlySpan<FieldKey> fields)
+        {
+            int total = 0;
+            for (int i = 0; i < fields.Length; i++)
+            {
+                total += names[(2 * i) + 1] - names[2 * i];
+            }
+            if (total > _names.Length)
+            {
+                _names = new byte[total];
+            }
+            int at = 0;
+            for (int i = 0; i < fields.Length; i++)
+            {
+                ReadOnlySpan<byte> name = payload[names[2 * i]..names[(2 * i) + 1]];
+                name.CopyTo(_names.AsSpan(at));
+                at += name.Length;
+                _ends[i] = at;
+                Fields[i] = fields[i];
+            }
+            Count = fields.Length;
+            Event = ev;
+        }
+    }
 
     /// <summary>A field name with its typed column, looked up once per distinct name.</summary>
     private sealed class FieldKey

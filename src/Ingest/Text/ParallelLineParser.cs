@@ -7,7 +7,8 @@ namespace Pipeline.Ingest.Text;
 
 /// <summary>
 /// Parses event lines of a text trace (ftrace, perf script) on several threads while one thread keeps the trace's
-/// order and state. A reader thread cuts the input into batches of lines; worker threads parse every plain event
+/// order and state. A reader thread cuts the input into batches of lines (blocks of whole lines as they stand in the
+/// input, counted but not split: the worker finds where each line starts); worker threads parse every plain event
 /// line of a batch into a row (an <see cref="IRowParser"/> per worker, pure apart from its own string caches); the
 /// caller's thread walks the batches in input order and hands each line to <see cref="ILineSink"/> with its row
 /// when a worker made one. Lines a worker leaves alone (headers, markers, stack blocks, anything odd) are processed
@@ -153,13 +154,32 @@ internal sealed class ParallelLineParser : IDisposable
             Batch batch = _free.Take(_stop.Token);
             try
             {
-                while (_lines.TryReadLine(out ReadOnlySpan<byte> line))
+                while (true)
                 {
-                    if (batch.Count == 0)
+                    // Whole lines go to a worker as they stand in the input, one copy of the block, and the worker
+                    // finds where each starts: this thread only counts them (the line numbers), so it keeps up with
+                    // the workers. A line the block cannot hold (cut at the length limit, the last one without its
+                    // newline) is added on its own, as before.
+                    if (_lines.TryReadBlock(LinesPerBatch - batch.Count, out ReadOnlySpan<byte> block, out int lines))
                     {
-                        batch.FirstLine = _lines.LineNumber;
+                        if (batch.Count == 0)
+                        {
+                            batch.FirstLine = _lines.LineNumber - lines + 1;
+                        }
+                        batch.AddBlock(block, lines);
                     }
-                    batch.Add(line, _lines.LastLineTruncated);
+                    else if (_lines.TryReadLine(out ReadOnlySpan<byte> line))
+                    {
+                        if (batch.Count == 0)
+                        {
+                            batch.FirstLine = _lines.LineNumber;
+                        }
+                        batch.Add(line, _lines.LastLineTruncated);
+                    }
+                    else
+                    {
+                        break;
+                    }
                     if (batch.Count == LinesPerBatch)
                     {
                         Submit(batch);
@@ -210,6 +230,7 @@ internal sealed class ParallelLineParser : IDisposable
         {
             foreach (Batch batch in _toParse.GetConsumingEnumerable(_stop.Token))
             {
+                batch.SplitBlocks();
                 if (batch.Segment is null)
                 {
                     ParseBatch(parser, batch);
@@ -337,6 +358,9 @@ internal sealed class ParallelLineParser : IDisposable
 
         private byte[] _bytes = new byte[1 << 20];
         private int _used;
+        // The first line (and its byte offset) of the blocks not yet split into lines, -1 when none.
+        private int _unsplit = -1;
+        private int _unsplitAt;
 
         public Batch(bool segment)
         {
@@ -368,16 +392,62 @@ internal sealed class ParallelLineParser : IDisposable
 
         public void Add(ReadOnlySpan<byte> line, bool truncated)
         {
-            if (_used + line.Length > _bytes.Length)
-            {
-                Array.Resize(ref _bytes, Math.Max(_bytes.Length * 2, _used + line.Length));
-            }
-            line.CopyTo(_bytes.AsSpan(_used));
-            Starts[Count] = _used;
+            Append(line);
+            Starts[Count] = _used - line.Length;
             Lengths[Count] = line.Length;
             Flags[Count] = truncated ? Truncated : (byte)0;
-            _used += line.Length;
             Count++;
+        }
+
+        /// <summary>
+        /// Adds <paramref name="lines"/> whole lines as they stand in the input (each ending in <c>\n</c>); where each
+        /// starts is found by <see cref="SplitBlocks"/>, on the worker.
+        /// </summary>
+        public void AddBlock(ReadOnlySpan<byte> block, int lines)
+        {
+            if (_unsplit < 0)
+            {
+                _unsplit = Count;
+                _unsplitAt = _used;
+            }
+            Append(block);
+            Lengths.AsSpan(Count, lines).Fill(-1);
+            Count += lines;
+        }
+
+        /// <summary>Finds the lines of the blocks added since the last call (<c>\r\n</c> endings lose their <c>\r</c>, as <see cref="Utf8LineReader"/> returns them).</summary>
+        public void SplitBlocks()
+        {
+            if (_unsplit < 0)
+            {
+                return;
+            }
+            int at = _unsplitAt;
+            for (int i = _unsplit; i < Count; i++)
+            {
+                if (Lengths[i] >= 0)
+                {
+                    // A line added on its own between blocks.
+                    at = Starts[i] + Lengths[i];
+                    continue;
+                }
+                int newline = _bytes.AsSpan(at, _used - at).IndexOf((byte)'\n');
+                int length = newline > 0 && _bytes[at + newline - 1] == (byte)'\r' ? newline - 1 : newline;
+                Starts[i] = at;
+                Lengths[i] = length;
+                at += newline + 1;
+            }
+            _unsplit = -1;
+        }
+
+        private void Append(ReadOnlySpan<byte> bytes)
+        {
+            if (_used + bytes.Length > _bytes.Length)
+            {
+                Array.Resize(ref _bytes, Math.Max(_bytes.Length * 2, _used + bytes.Length));
+            }
+            bytes.CopyTo(_bytes.AsSpan(_used));
+            _used += bytes.Length;
         }
 
         /// <summary>
@@ -390,6 +460,7 @@ internal sealed class ParallelLineParser : IDisposable
             Array.Clear(Flags, 0, Count);
             Count = 0;
             _used = 0;
+            _unsplit = -1;
             Parsed.Reset();
         }
     }

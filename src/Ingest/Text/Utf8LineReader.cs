@@ -1,3 +1,6 @@
+using System.Numerics;
+using System.Runtime.Intrinsics;
+
 namespace Pipeline.Ingest.Text;
 
 /// <summary>
@@ -11,7 +14,9 @@ internal sealed class Utf8LineReader
     public const int MaxLineLength = 1 << 20;
 
     private readonly Stream _stream;
-    private byte[] _buffer = new byte[1 << 16];
+    // Twice a FileStream's 64 KiB buffer: each read then asks for at least 64 KiB, which FileStream passes straight to
+    // the file instead of filling its own buffer and copying from it (every byte of the trace copied twice).
+    private byte[] _buffer = new byte[1 << 17];
     private int _start;
     private int _end;
     private bool _eof;
@@ -74,6 +79,82 @@ internal sealed class Utf8LineReader
             }
             Fill();
         }
+    }
+
+    /// <summary>
+    /// Takes the next whole lines as they stand in the buffer, at most <paramref name="maxLines"/> of them, without
+    /// splitting them: <paramref name="block"/> runs from the next line's start through the <c>\n</c> of the last
+    /// one taken (each line as <see cref="TryReadLine"/> would return it, once a trailing <c>\r</c> is trimmed), valid
+    /// until the next call. False when the next line is not a whole line that <see cref="TryReadLine"/> would return
+    /// as is (the stream ended, a line cut at <see cref="MaxLineLength"/>, the rest of a cut line to skip): read
+    /// that one with <see cref="TryReadLine"/>, then blocks again.
+    /// </summary>
+    public bool TryReadBlock(int maxLines, out ReadOnlySpan<byte> block, out int lines)
+    {
+        while (!_skipRestOfLine)
+        {
+            ReadOnlySpan<byte> data = _buffer.AsSpan(_start, _end - _start);
+            int end = EndOfLines(data, maxLines, out lines);
+            // Few lines left before the buffer's end: read on first rather than hand out a small block.
+            if (end > 0 && (lines == maxLines || _eof || _start == 0))
+            {
+                block = data[..end];
+                _start += end;
+                LineNumber += lines;
+                LastLineTruncated = false;
+                return true;
+            }
+            if (_eof || (end == 0 && _end - _start >= MaxLineLength))
+            {
+                break;
+            }
+            Fill();
+        }
+        block = default;
+        lines = 0;
+        return false;
+    }
+
+    /// <summary>
+    /// The offset just past the <c>\n</c> of the <paramref name="maxLines"/>-th line of <paramref name="data"/>, or of
+    /// its last whole line when it has fewer (0 when none), with the number of lines up to there; 32 bytes at a time.
+    /// </summary>
+    internal static int EndOfLines(ReadOnlySpan<byte> data, int maxLines, out int lines)
+    {
+        int count = 0;
+        int end = 0;
+        int i = 0;
+        Vector256<byte> newline = Vector256.Create((byte)'\n');
+        for (; i + 32 <= data.Length; i += 32)
+        {
+            uint bits = Vector256.Equals(Vector256.Create(data.Slice(i, 32)), newline).ExtractMostSignificantBits();
+            if (bits == 0)
+            {
+                continue;
+            }
+            int found = BitOperations.PopCount(bits);
+            if (count + found >= maxLines)
+            {
+                for (int k = maxLines - count; k > 1; k--)
+                {
+                    bits &= bits - 1;
+                }
+                lines = maxLines;
+                return i + BitOperations.TrailingZeroCount(bits) + 1;
+            }
+            count += found;
+            end = i + 32 - BitOperations.LeadingZeroCount(bits);
+        }
+        for (; i < data.Length && count < maxLines; i++)
+        {
+            if (data[i] == (byte)'\n')
+            {
+                count++;
+                end = i + 1;
+            }
+        }
+        lines = count;
+        return end;
     }
 
     private void Fill()

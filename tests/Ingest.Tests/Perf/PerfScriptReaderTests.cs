@@ -263,6 +263,25 @@ public sealed class PerfScriptReaderTests
         Assert.Equal(expected, oneByte.Select(Describe));
     }
 
+    /// <summary>
+    /// The time is the first space-separated token that reads as <c>secs.frac:</c>; colons before it, inside a comm
+    /// (<c>kworker/u8:2</c>) or ending a word of one (<c>a: b</c>, <c>x 1:</c>), are not it.
+    /// </summary>
+    [SkippableFact]
+    public void Read_CommsWithColons_TimeIsTheFirstTimeToken()
+    {
+        var bytes = Encoding.UTF8.GetBytes(
+            "  kworker/u8:2 11 [000] 1.000001: tlb:tlb_flush: pages:0 reason:flush on task switch (0)\n" +
+            "  a: b 12 [001] 2.000002: tlb:tlb_flush: pages:1 reason:flush on task switch (0)\n" +
+            "  x 1: :: 13 [001] 3.000003: tlb:tlb_flush: pages:2 reason:flush on task switch (0)\n");
+
+        var rows = ReadStream(new MemoryStream(bytes));
+
+        Assert.Equal(["kworker/u8:2", "a: b", "x 1: ::"], rows.Select(r => r.Comm));
+        Assert.Equal([1_000_001_000L, 2_000_002_000L, 3_000_003_000L], rows.Select(r => r.TsNs));
+        Assert.Equal([11, 12, 13], rows.Select(r => r.Pid));
+    }
+
     [SkippableFact]
     public void Read_NoTrailingNewlineAndCrLf_LastEventKept()
     {

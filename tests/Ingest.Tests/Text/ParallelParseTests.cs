@@ -45,6 +45,44 @@ public sealed class ParallelParseTests : ParallelEquivalenceTests
     }
 
     /// <summary>
+    /// The line reader hands whole blocks of lines to the workers, which find the lines themselves: lines longer than
+    /// the limit (cut, counted, the rest skipped), <c>\r\n</c> endings, blank lines, a bare <c>\r</c> line and a last
+    /// line without its newline must come out as a line-by-line read gives them, whatever sizes the reads have.
+    /// </summary>
+    [SkippableTheory]
+    [InlineData(0)]
+    [InlineData(4096)]
+    [InlineData(65_537)]
+    public void Read_LongLinesCrLfBlankLinesAndUnterminatedEnd_ParallelSameAsSequential(int chunk)
+    {
+        string[] events = [.. File.ReadAllLines(Corpus.File("recorded/ftrace-text/mm_trace.txt")).Where(l => !l.StartsWith('#'))];
+        var text = new StringBuilder();
+        for (int i = 0; i < 3_000; i++)
+        {
+            text.Append(events[i % events.Length]).Append(i % 5 == 0 ? "\r\n" : "\n");
+            if (i % 700 == 350)
+            {
+                // Over the limit by a little and by more than a read, once right after a blank and a bare '\r' line.
+                text.Append("\n\r\n").Append('x', Utf8LineReader.MaxLineLength + (i % 1400 == 350 ? 3 : 70_000)).Append('\n');
+            }
+            if (i % 900 == 0)
+            {
+                // Exactly at the limit (a whole line or cut, depending on where the reads end: both ways must agree).
+                text.Append('y', Utf8LineReader.MaxLineLength).Append('\n');
+            }
+        }
+        text.Append(events[0]);
+        byte[] input = Encoding.UTF8.GetBytes(text.ToString());
+
+        var sequential = TextReading.Read(s_sequential, new MemoryStream(input));
+        var parallel = TextReading.Read(s_parallel, chunk == 0 ? new MemoryStream(input) : new ChunkedStream(input, chunk));
+
+        Assert.Equal(3_001, sequential.Rows.Count);
+        Assert.True(sequential.Diagnostics.MalformedCount >= 4, $"the long lines are malformed: {sequential.Diagnostics.MalformedCount}");
+        Assert.Equal(Describe(sequential), Describe(parallel));
+    }
+
+    /// <summary>
     /// Corpus event lines with, every few hundred lines, a stack block (some right at batch edges: 1024 lines are four 256-line batches), a
     /// lost-events marker, a header line, a damaged line and an event-looking line that is not an event.
     /// </summary>
