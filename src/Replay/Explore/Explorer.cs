@@ -53,6 +53,7 @@ public sealed class Explorer
     private readonly int[][] _clock;
     // The running task's clock before its op joined the clocks of what it conflicts with.
     private readonly int[] _before;
+    private readonly int[] _neededCount;
     private readonly List<int[]> _vc = [];
     private readonly List<int> _transitionTask = [];
     private readonly Dictionary<long, Resource> _resources = [];
@@ -210,6 +211,7 @@ public sealed class Explorer
         _pos = new int[_n];
         _clock = Enumerable.Range(0, _n).Select(_ => new int[_n]).ToArray();
         _before = new int[_n];
+        _neededCount = new int[_n];
         _pending = Enumerable.Range(0, _n).Select(_ => new Footprint()).ToArray();
         _microBefore = new int[_n];
         _firstAfter = new int[_n];
@@ -689,7 +691,7 @@ public sealed class Explorer
                 if (res.LastWrite >= 0 && Racing(res.LastWrite, u, clock) >= 0)
                 {
                     Array.Copy(clock, _before, _n);
-                    AddBacktrack(res.LastWrite, u, depth);
+                    AddBacktrack(res.LastWrite, u, depth, NextLocal(u));
                 }
                 if ((access.Writers & (1UL << u)) != 0)
                 {
@@ -698,7 +700,7 @@ public sealed class Explorer
                         if (Racing(r, u, clock) >= 0)
                         {
                             Array.Copy(clock, _before, _n);
-                            AddBacktrack(r, u, depth);
+                            AddBacktrack(r, u, depth, NextLocal(u));
                         }
                     }
                 }
@@ -733,7 +735,7 @@ public sealed class Explorer
             {
                 int w = BitOperations.TrailingZeroCount(rest);
                 Array.Copy(_clock[w], _before, _n);
-                AddAt(c, w, depth);
+                AddAt(c, w, depth, NextLocal(w));
             }
         }
         into?.AddAll(below);
@@ -1457,7 +1459,7 @@ public sealed class Explorer
         _transitionTask.Add(task);
         if (dpor && race >= 0)
         {
-            AddBacktrack(race, task, index);
+            AddBacktrack(race, task, index, _pos[task] - 1);
         }
     }
 
@@ -1479,9 +1481,15 @@ public sealed class Explorer
         }
     }
 
-    private void AddBacktrack(int j, int task, int index)
+    /// <summary>The place of <paramref name="task"/>'s next op in its program, or -1 when it has none or is parked inside
+    /// an op (whose rest may make the access): an access that a pruned run's summary holds for the task is made by that
+    /// op or a later one, so that op's needs come first.</summary>
+    private int NextLocal(int task) =>
+        _pos[task] < _programs[task].Length && !_engine.IsBlocked(_tids[task]) ? _pos[task] : -1;
+
+    private void AddBacktrack(int j, int task, int index, int local = -1)
     {
-        AddAt(j, task, index);
+        AddAt(j, task, index, local);
         // Bounded search: the reversal may need the switch to happen at the start of the block j belongs to.
         int c = j;
         while (c > 0 && _frames[c].LastTask == _frames[c].Task)
@@ -1490,7 +1498,7 @@ public sealed class Explorer
         }
         if (c != j)
         {
-            AddAt(c, task, index);
+            AddAt(c, task, index, local);
         }
     }
 
@@ -1498,9 +1506,11 @@ public sealed class Explorer
     /// Flanagan–Godefroid's backtrack rule at frame <paramref name="j"/> for <paramref name="task"/>'s op at transition
     /// <paramref name="index"/>: the task itself when it was enabled there; else one enabled task with a transition after
     /// <paramref name="j"/> that happens before the op (running it first is the way towards the reversal); only when
-    /// there is none, every enabled task.
+    /// there is none, every enabled task. With <paramref name="local"/> (the op's place in its program, when the op ran
+    /// at <paramref name="index"/>), "happens before" includes the feasibility needs of the task's ops from its next op
+    /// at <paramref name="j"/> up to this one (docs/exploration.md, DPOR: "Needs pick the way towards a reversal").
     /// </summary>
-    private void AddAt(int j, int task, int index)
+    private void AddAt(int j, int task, int index, int local = -1)
     {
         var frame = _frames[j];
         int pick = -1;
@@ -1510,10 +1520,41 @@ public sealed class Explorer
         }
         else
         {
+            var needed = _neededCount;
+            Array.Clear(needed);
+            if (local >= 0)
+            {
+                // A task disabled at j waits for what its ops up to this one need (a feasibility need is an order every
+                // explored schedule keeps, as a lock hand-over is): the needed ops of another task that ran after j come
+                // before this op in every schedule that runs it, as the ops the clocks order before it do.
+                int first = local;
+                for (int k = j + 1; k < index; k++)
+                {
+                    if (_transitionTask[k] == task)
+                    {
+                        first--;
+                    }
+                }
+                for (int l = Math.Max(first, 0); l <= local; l++)
+                {
+                    foreach (var (q, count) in _need[task][l])
+                    {
+                        needed[q] = Math.Max(needed[q], count);
+                    }
+                }
+            }
+            int o = _transitionTask[j];
+            if (local >= 0 && needed[o] >= _vc[j][o])
+            {
+                // The op needs j's op itself (or a later op of its task): the two are never enabled together, so no
+                // schedule reverses them (Flanagan–Godefroid race only ops that may be co-enabled), here or at the
+                // start of j's block, which precedes j in the same task.
+                return;
+            }
             for (int k = j + 1; k < index; k++)
             {
                 int q = _transitionTask[k];
-                if (q != task && (frame.Enabled & (1UL << q)) != 0 && _vc[k][q] <= _before[q])
+                if (q != task && (frame.Enabled & (1UL << q)) != 0 && (_vc[k][q] <= _before[q] || _vc[k][q] <= needed[q]))
                 {
                     pick = q;
                     break;

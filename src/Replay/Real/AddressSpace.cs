@@ -346,6 +346,12 @@ public sealed class AddressSpace
         {
             return Tristate.No;
         }
+        // Contiguous page offsets are needed whatever the other attributes (can_vma_merge_after/before), so offsets
+        // known to differ decide the merge even for a VMA whose flags or file the trace does not show.
+        if (prev.PgoffPages is not null && next.PgoffPages is not null && prev.PgoffAt(prev.End) != next.PgoffPages)
+        {
+            return Tristate.No;
+        }
         if (!prev.AttributesKnown || !next.AttributesKnown)
         {
             return Tristate.Unknown;

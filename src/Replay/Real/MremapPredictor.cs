@@ -294,9 +294,14 @@ public static class MremapPredictor
     {
         var prev = space.VmaEndingAt(moved.Start);
         var next = space.VmaStartingAt(moved.End);
-        var mergePrev = prev is not null ? AddressSpace.CanMerge(prev, moved) : Tristate.No;
+        // can_vma_merge_after() (v5.13 mm/mmap.c, 6.x mm/vma.c) merges into prev only when prev->vm_pgoff +
+        // vma_pages(prev) equals the new VMA's pgoff, and no VMA's page offsets wrap around (mmap refuses an
+        // overflowing offset + length with EOVERFLOW, mremap's resize with EINVAL). So a VMA that starts at file page
+        // 0 (a whole-file mapping moved whole) merges with no prev, whatever a mapping from before the trace is there.
+        bool noPrevMerge = moved.PgoffPages == 0;
+        var mergePrev = prev is not null && !noPrevMerge ? AddressSpace.CanMerge(prev, moved) : Tristate.No;
         var mergeNext = next is not null ? AddressSpace.CanMerge(moved, next) : Tristate.No;
-        if ((prev is null && space.UnknownIntersects(moved.Start - 1, moved.Start))
+        if ((prev is null && !noPrevMerge && space.UnknownIntersects(moved.Start - 1, moved.Start))
             || (next is null && space.UnknownIntersects(moved.End, moved.End + 1))
             || mergePrev == Tristate.Unknown || mergeNext == Tristate.Unknown)
         {

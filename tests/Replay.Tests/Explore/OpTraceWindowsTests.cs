@@ -35,6 +35,7 @@ public class OpTraceWindowsTests
     [InlineData(9UL, "v4.3", "R2")]
     [InlineData(4UL, "v4.3", "R4")]
     [InlineData(7UL, "none", "R3")]
+    [InlineData(10UL, "none", "R2")]
     public void Windows_EveryViolation_IsOpenInTheProfileAndItsEmittedScheduleReplaysToItThereOnly(ulong seed, string profile, string race)
     {
         // (The seeds moved when --contend gained R3's and R6's actors, 2026-12-06.)
@@ -44,6 +45,9 @@ public class OpTraceWindowsTests
         // maps: I4 (R4), 2 preemptions. Not under v4.4 (b87537d9e2fe) or latest.
         // Seed 9: GUP-fast reads the PMD of 0xbd000000 and khugepaged collapses the slot (window of mm 2) before the walk reads
         // the PTE: I2 (R2), 2 preemptions; the whole trace's budgeted search never leaves the 0-preemption round.
+        // Seed 10 under none (since backtrack points follow the feasibility needs, 2026-12-06; none before at this
+        // budget): in the R6 window of mm 1, khugepaged deposits table 26 while GUP-fast on CPU3 is still in the IRQ-off
+        // section it entered before the unlink: I2 (R2); not under v6.1 (2ba99c5e0881) or latest.
         // Seed 7 under none: kswapd's THP split walks the PMD between MADV_DONTNEED's zap_huge_pmd clear and its
         // mapcount drop (I3, R3; mm 1 and mm 4), 1 preemption; not under v5.13 (TTU_SYNC).
         // The emitted schedule (the recorded prefix, then the window's witness) replays from an empty model to the same
@@ -64,6 +68,22 @@ public class OpTraceWindowsTests
             Assert.False(Reaches("latest"), $"{v.Key}: the emitted schedule replays to it under latest");
             Assert.False(Reaches(FixedFor(v.Finding.Race!)), $"{v.Key}: the emitted schedule replays to it under {FixedFor(v.Finding.Race!)}");
         }
+    }
+
+    [Fact]
+    public void Windows_RacesTheNeedsOrder_AddNoBacktrackPoints_SoSeed1sR3WindowIsCoveredToBound2()
+    {
+        // Seed 1's R3 window of mm 3 (57 ops, 3 tasks): DPOR used to add every enabled task as an alternative where an
+        // op raced with an earlier one it needs (a fault's Mlocked set after the mlock it saw, an access before the
+        // next context switch on its CPU), which no schedule can reverse. With the needs in the backtrack rule the
+        // window is covered to 2 preemptions in 1,440 schedules (231 interleavings); before, 2,000 schedules covered 1
+        // preemption and left 177 alternatives of the second.
+        var (windows, _) = ByWindows(Contended(1), "latest");
+
+        var r3 = Assert.Single(windows, w => w.Race == "R3" && w.Mm == 3);
+        Assert.True(r3.Result!.Exhaustive, $"covered to bound {r3.Result.CompletedBound}, {r3.Result.PendingAlternatives} alternatives left");
+        Assert.Equal(2, r3.Result.CompletedBound);
+        Assert.True(r3.Result.Schedules < 2000);
     }
 
     [Fact]
