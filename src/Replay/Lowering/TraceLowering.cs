@@ -44,11 +44,15 @@ public sealed partial class TraceLowering
     /// <summary>
     /// The columns of events.parquet the lowering reads, with the exposure detector and coverage it feeds (they see
     /// the lowering's view, never a row). A column missing here makes the first row that reads it throw
-    /// (<see cref="EventProjection"/>); the tests replay every kind of event the lowering handles.
+    /// (<see cref="EventProjection"/>); the tests replay every kind of event the lowering handles. The args of a row
+    /// are read for the events named here only (fork, file collapse, LRU insertion, the page-cache events), so the
+    /// args JSON of the others (<c>kmem:rss_stat</c>'s, unique per row) is never copied into a row.
     /// </summary>
     public static EventProjection Columns { get; } = EventProjection.Of(
         "tgid", "address", "error_code", "pfn", "order", "gfp_flags", "reason", "mm", "write", "success", "status", "next_pid",
-        "next_comm", "addr", "len", "start", "old_len", "new_len", "behavior", "fd", "flags", "ret", "args");
+        "next_comm", "addr", "len", "start", "old_len", "new_len", "behavior", "fd", "flags", "ret", "args")
+        .WithArgsOnlyOf("sched:sched_process_fork", "huge_memory:mm_khugepaged_collapse_file", "pagemap:mm_lru_insertion",
+            "filemap:mm_filemap_fault", "filemap:mm_filemap_add_to_page_cache", "filemap:mm_filemap_delete_from_page_cache");
     private const long MadvPageout = 21;
     private const ulong ODirect = 0x4000;
 
