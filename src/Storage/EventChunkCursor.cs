@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Text;
 using DuckDB.NET.Native;
@@ -28,6 +29,11 @@ internal sealed unsafe class EventChunkCursor : IDisposable
     private readonly string _path;
     private readonly string _sql;
     private readonly EventReader.StringPool _pool = new();
+    // The events whose rows get args (EventProjection.WithArgsOnlyOf), null for every row; the answers for recent
+    // event name instances, which the pool shares, so most rows cost a reference compare instead of a hash of the name.
+    private readonly IReadOnlySet<string>? _argsEvents;
+    private readonly string?[] _argsNames = new string?[32];
+    private readonly bool[] _argsRead = new bool[32];
     private readonly nint[] _data;
     private readonly nint[] _validity;
     private readonly nint[] _listChild;
@@ -38,10 +44,11 @@ internal sealed unsafe class EventChunkCursor : IDisposable
     private int _chunkSize;
     private int _row;
 
-    public EventChunkCursor(DuckDbConnection connection, string sql, int[] ordinals, ulong loaded, string path)
+    public EventChunkCursor(DuckDbConnection connection, string sql, int[] ordinals, ulong loaded, string path, IReadOnlySet<string>? argsEvents = null)
     {
         _ordinals = ordinals;
         _loaded = loaded;
+        _argsEvents = argsEvents;
         _path = path;
         _sql = sql;
         int columns = 0;
@@ -169,7 +176,12 @@ internal sealed unsafe class EventChunkCursor : IDisposable
             }
         }
         o = ordinals[args];
-        if (o >= 0 && !IsNull(o, i))
+        if (o >= 0 && _argsEvents is not null && !ArgsRead(row.Event))
+        {
+            // Not fetched for this event: reading this row's args throws, as for a column left out of the projection.
+            row.LoadedMask = _loaded & ~(1UL << args);
+        }
+        else if (o >= 0 && !IsNull(o, i))
         {
             // Kept as JSON and parsed when read: replay reads the args of a few events only (EventRow.SetArgsJson).
             row.SetArgsJson(Utf8(_data[o], i), _path);
@@ -191,6 +203,17 @@ internal sealed unsafe class EventChunkCursor : IDisposable
             }
             row.Stack = stack;
         }
+    }
+
+    private bool ArgsRead(string name)
+    {
+        int slot = RuntimeHelpers.GetHashCode(name) & 31;
+        if (!ReferenceEquals(_argsNames[slot], name))
+        {
+            _argsNames[slot] = name;
+            _argsRead[slot] = _argsEvents!.Contains(name);
+        }
+        return _argsRead[slot];
     }
 
     private T Required<T>(int column, int i, int ordinal, EventRow row)

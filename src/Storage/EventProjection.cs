@@ -28,7 +28,11 @@ public sealed class EventProjection
         }
     }
 
-    private EventProjection(ulong mask) => Mask = mask | s_required;
+    private EventProjection(ulong mask, IReadOnlySet<string>? argsEvents = null)
+    {
+        Mask = mask | s_required;
+        ArgsEvents = Contains(EventSchema.Args) ? argsEvents : null;
+    }
 
     /// <summary>Every column of the schema (what a writer, a copy or an export needs).</summary>
     public static EventProjection All { get; } = new(EventSchema.Columns.Count == 64 ? ulong.MaxValue : (1UL << EventSchema.Columns.Count) - 1);
@@ -48,6 +52,35 @@ public sealed class EventProjection
         return new EventProjection(mask);
     }
 
+    /// <summary>
+    /// This projection with <c>args</c> copied into the rows of <paramref name="events"/> only (event names as the
+    /// dataset spells them): the args JSON is unique per row for events such as <c>kmem:rss_stat</c>, and copying it
+    /// out of DuckDB's result into every row cost the reading thread ~5 % of the replay's CPU, for consumers that
+    /// read the args of a few rare events (docs/benchmarks.md, "Replay, 2026-12-06 (s25)"). A row of another event
+    /// throws when its args are read, as it would for a column left out, so a consumer that starts reading the args
+    /// of a new event fails on its first such row until its projection names the event.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The projection does not read <c>args</c>.</exception>
+    public EventProjection WithArgsOnlyOf(params ReadOnlySpan<string> events)
+    {
+        if (!Contains(EventSchema.Args))
+        {
+            throw new InvalidOperationException("WithArgsOnlyOf needs a projection that reads args.");
+        }
+        var names = new HashSet<string>(StringComparer.Ordinal);
+        foreach (string name in events)
+        {
+            names.Add(name);
+        }
+        return new EventProjection(Mask, names);
+    }
+
+    /// <summary>
+    /// The events whose rows get their <c>args</c> (<see cref="WithArgsOnlyOf"/>); null when every row does or
+    /// <c>args</c> is not read.
+    /// </summary>
+    public IReadOnlySet<string>? ArgsEvents { get; }
+
     /// <summary>Bit <c>o</c> set: column <c>o</c> is read.</summary>
     internal ulong Mask { get; }
 
@@ -58,11 +91,23 @@ public sealed class EventProjection
     /// <exception cref="ArgumentException">The name is not a column of the event schema.</exception>
     public bool Contains(string name) => Contains(OrdinalOf(name));
 
-    /// <summary>The columns either projection reads (two consumers of one pass over the events).</summary>
+    /// <summary>
+    /// The columns either projection reads (two consumers of one pass over the events); <c>args</c> for the rows
+    /// either reads them of (every row when one of them reads every row's).
+    /// </summary>
     public EventProjection Union(EventProjection other)
     {
         ArgumentNullException.ThrowIfNull(other);
-        return new EventProjection(Mask | other.Mask);
+        bool mine = Contains(EventSchema.Args);
+        bool theirs = other.Contains(EventSchema.Args);
+        IReadOnlySet<string>? events = (mine, theirs) switch
+        {
+            (true, true) when ArgsEvents is not null && other.ArgsEvents is not null => new HashSet<string>(ArgsEvents.Concat(other.ArgsEvents), StringComparer.Ordinal),
+            (true, false) => ArgsEvents,
+            (false, true) => other.ArgsEvents,
+            _ => null,
+        };
+        return new EventProjection(Mask | other.Mask, events);
     }
 
     /// <summary>Number of columns read.</summary>
@@ -72,7 +117,8 @@ public sealed class EventProjection
     public IEnumerable<string> Names => EventSchema.Columns.Where(c => Contains(c.Ordinal)).Select(c => c.Name);
 
     /// <inheritdoc/>
-    public override string ToString() => string.Join(",", Names);
+    public override string ToString() =>
+        string.Join(",", Names) + (ArgsEvents is null ? "" : " (args of " + string.Join(",", ArgsEvents.Order(StringComparer.Ordinal)) + ")");
 
     private static int OrdinalOf(string name)
     {

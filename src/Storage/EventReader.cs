@@ -83,7 +83,7 @@ public static class EventReader
             }
         }
         string sql = $"SELECT {string.Join(", ", select)} FROM read_parquet({file}){(inSeqOrder ? "" : " ORDER BY seq")}";
-        using var pipe = new EventReadAhead(new EventChunkCursor(connection, sql, ordinals, columns.Mask, path), visit);
+        using var pipe = new EventReadAhead(new EventChunkCursor(connection, sql, ordinals, columns.Mask, path, columns.ArgsEvents), visit);
         while (pipe.Next() is { } batch)
         {
             for (int i = 0; i < batch.Count; i++)

@@ -129,6 +129,43 @@ public sealed class EventProjectionTests
         Assert.Null(new EventRow().Stack);
     }
 
+    [SkippableFact]
+    public void ReadEvents_ArgsOnlyOfSomeEvents_TheirRowsEqualAFullReadAndTheOthersThrow()
+    {
+        // Replay reads the args of a few rare events; the other rows are not given theirs, and reading them must fail
+        // loudly rather than look like a row without args. The union of two consumers' projections keeps both sets.
+        using var dir = new TempDirectory();
+        string path = WriteEvents(dir);
+        using var connection = DuckDbConnection.OpenInMemory();
+        var projection = EventProjection.Of("addr", "args").WithArgsOnlyOf("sched:sched_switch")
+            .Union(EventProjection.Of("args").WithArgsOnlyOf("syscalls:sys_enter_mremap"))
+            .Union(EventProjection.Of("pfn"));
+        Assert.Equal(["sched:sched_switch", "syscalls:sys_enter_mremap"], projection.ArgsEvents!.Order(StringComparer.Ordinal));
+        Assert.Null(projection.Union(EventProjection.Of("args")).ArgsEvents);
+
+        static string Args(EventRow r) => r.Seq + " " + string.Join(",", r.Args.Select(a => a.Key + ":" + a.Value));
+        var full = EventReader.ReadEvents(connection, path)
+            .Where(r => r.Event is "sched:sched_switch" or "syscalls:sys_enter_mremap").Select(Args).ToList();
+        var withArgs = new List<string>();
+        int others = 0;
+        foreach (EventRow row in EventReader.ReadEvents(connection, path, projection))
+        {
+            if (row.Event is "sched:sched_switch" or "syscalls:sys_enter_mremap")
+            {
+                withArgs.Add(Args(row));
+                Assert.Equal(row.Event == "sched:sched_switch" ? "120" : null, row.FindField("prev_prio"));
+                continue;
+            }
+            others++;
+            AssertNotLoaded("args", () => row.Args);
+            AssertNotLoaded("args", () => row.FindField("prev_prio"));
+            _ = row.IsSet(Ordinal("addr"));
+        }
+        Assert.Equal(full, withArgs);
+        Assert.Equal(Count - full.Count, others);
+        Assert.Contains(withArgs, a => a.Contains("quote\"key:line", StringComparison.Ordinal));
+    }
+
     [Fact]
     public void Of_UnknownColumn_IsRejected()
     {

@@ -57,10 +57,11 @@ public sealed class AddressSpaceTracker
     private static readonly int s_address = ColumnOf("address");
     private static readonly int s_errorCode = ColumnOf("error_code");
 
-    /// <summary>The columns of events.parquet <see cref="Process"/> reads (<see cref="EventProjection"/>).</summary>
+    /// <summary>The columns of events.parquet <see cref="Process"/> reads (<see cref="EventProjection"/>); args only of forks.</summary>
     public static EventProjection Columns { get; } = EventProjection.Of(
         "tgid", "mm", "ret", "address", "error_code", "addr", "len", "old_len", "new_len", "flags", "new_addr", "prot", "fd", "off",
-        "start", "behavior", "brk", "order", "gfp_flags", "status", "args");
+        "start", "behavior", "brk", "order", "gfp_flags", "status", "args")
+        .WithArgsOnlyOf("sched:sched_process_fork");
 
     private readonly PredictionProfile _profile;
     private readonly ThpMode _thp;

@@ -145,6 +145,9 @@ public static class DatasetReplay
             {
                 ["memory_limit"] = "128MB",
                 ["temp_directory"] = spill,
+                // DuckDB keeps what it reads of a file in memory for later queries of it (up to memory_limit); replay
+                // reads events.parquet once, so that cache only grew peak RSS with the file's size (docs/benchmarks.md, s25).
+                ["enable_external_file_cache"] = "false",
             });
             return Run(database, dataset, profile, arch, options, cancellationToken);
         }
