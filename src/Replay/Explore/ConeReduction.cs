@@ -19,6 +19,28 @@ internal static class ConeReduction
     internal sealed record Split(List<Op> Moved, List<Op> Rest, Func<ReplayEngine> Start, List<(int Before, int After)> Forced);
 
     /// <summary>
+    /// Explores a window's <paramref name="cone"/> (recorded order) from <paramref name="start"/>, a copy of the model at
+    /// the window's start that runs no op afterwards: reduced first when <paramref name="options"/> ask for it, and each
+    /// violation's schedule then begins with the ops the reduction ran into the start state. Returns the result and how
+    /// many ops moved.
+    /// </summary>
+    public static (ExploreResult Result, int MovedOps) Explore(List<Op> cone, IReadOnlyDictionary<int, string> comms,
+        KernelProfile profile, Arch arch, ExploreOptions options, ReplayEngine start, IReadOnlyList<(int Before, int After)> forced,
+        CancellationToken cancellationToken)
+    {
+        var trace = new OpTrace(cone, comms);
+        var split = options.ReduceCone && options.Strategy != ExploreStrategy.Naive ? Reduce(trace, profile, arch, start, forced) : null;
+        if (split is null)
+        {
+            return (new Explorer(trace, profile, arch, options, () => start.Fork(shareFrozenPages: true), forced).Run(cancellationToken), 0);
+        }
+        var result = new Explorer(new OpTrace(split.Rest, comms), profile, arch, options, split.Start, split.Forced).Run(cancellationToken);
+        // The moved ops ran first, in recorded order, in every schedule: each witness is them, then the schedule.
+        result.Violations = [.. result.Violations.Select(v => v.WithLeading(split.Moved))];
+        return (result, split.Moved.Count);
+    }
+
+    /// <summary>
     /// Splits <paramref name="cone"/> (recorded order) whose schedules start from a fork of <paramref name="start"/>; the
     /// <paramref name="forced"/> orders are indices into the cone as for <see cref="Explorer"/>. Returns null when
     /// nothing moves, or when running the moved ops reports a finding (a schedule of the whole cone would report it:

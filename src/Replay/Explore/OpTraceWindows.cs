@@ -291,26 +291,14 @@ public static class OpTraceWindows
                 w.Skipped = string.Create(CultureInfo.InvariantCulture, $"the cone holds {w.ConeTasks} tasks (at most 64 are explored)");
                 continue;
             }
-            var coneTrace = new OpTrace(cone, comms);
-            var split = windowOptions.ReduceCone && windowOptions.Strategy != ExploreStrategy.Naive
-                ? ConeReduction.Reduce(coneTrace, profile, arch, engine, []) : null;
-            w.MovedOps = split?.Moved.Count ?? 0;
-            ExploreResult result;
-            if (split is null)
-            {
-                var frozen = engine.Fork();
-                result = new Explorer(coneTrace, profile, arch, windowOptions, () => frozen.Fork(shareFrozenPages: true), []).Run(cancellationToken);
-            }
-            else
-            {
-                result = new Explorer(new OpTrace(split.Rest, comms), profile, arch, windowOptions, split.Start, []).Run(cancellationToken);
-            }
+            // The engine runs on to the next window: the cone starts from a copy of it.
+            var (result, moved) = ConeReduction.Explore(cone, comms, profile, arch, windowOptions, engine.Fork(), [], cancellationToken);
+            w.MovedOps = moved;
             w.Result = result;
             runs.Add(result);
             foreach (var v in result.Violations)
             {
-                // The moved ops ran first, in recorded order, in every schedule of the reduced cone.
-                var whole = (split is null ? v : v.WithLeading(split.Moved)).WithPrefix(ops.AsSpan(0, w.Start).ToArray());
+                var whole = v.WithPrefix(ops.AsSpan(0, w.Start).ToArray());
                 if (!best.TryGetValue(v.Key, out var known))
                 {
                     order.Add(v.Key);

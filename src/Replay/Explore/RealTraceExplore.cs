@@ -346,17 +346,8 @@ public static class RealTraceExplore
         }
         var forced = ForcedOrders(cone, wakeups.Where(x => x.Seq >= w.StartSeq && x.Seq <= w.EndSeq).ToList());
         w.ForcedOrders = forced.Count;
-        var trace = new OpTrace(cone, comms);
-        var split = options.ReduceCone && options.Strategy != ExploreStrategy.Naive ? ConeReduction.Reduce(trace, profile, arch, start, forced) : null;
-        w.MovedOps = split?.Moved.Count ?? 0;
-        var result = split is null
-            ? new Explorer(trace, profile, arch, options, () => start.Fork(shareFrozenPages: true), forced).Run(cancellationToken)
-            : new Explorer(new OpTrace(split.Rest, comms), profile, arch, options, split.Start, split.Forced).Run(cancellationToken);
-        if (split is not null)
-        {
-            // The moved ops ran first, in recorded order, in every schedule: the witness is them, then the schedule.
-            result.Violations = [.. result.Violations.Select(v => v.WithLeading(split.Moved))];
-        }
+        var (result, moved) = ConeReduction.Explore(cone, comms, profile, arch, options, start, forced, cancellationToken);
+        w.MovedOps = moved;
         w.Result = result;
         var same = result.Violations.Where(v => v.Finding.Race == w.Exposure.Race).OrderBy(v => v.Preemptions).FirstOrDefault();
         if (same is not null)
