@@ -9,7 +9,7 @@ namespace Pipeline.Cli;
 
 /// <summary>
 /// <c>mmtrace explore DATASET... [--profile P] [--fix ±NAME]... [--arch x86|arm64] [--bound K] [--strategy dpor|pct]
-/// [--budget SCHEDULES] [--time SECONDS] [--seed S] [--state-cache-mb M] [--work-list-mb M] [--emit-schedule FILE] [--windows] [--shard I/N] [--format text|json]</c>.
+/// [--budget SCHEDULES] [--time SECONDS] [--seed S] [--state-cache-mb M] [--work-list-mb M] [--emit-schedule FILE] [--windows] [--window N]... [--shard I/N] [--format text|json]</c>.
 /// </summary>
 internal static class ExploreCommand
 {
@@ -59,6 +59,10 @@ internal static class ExploreCommand
         {
             Description = "Op traces: explore each window where two actors of a race meet on one mm (the cone around them, from the state the recorded prefix leaves; --budget per window, default 2000) instead of the whole trace.",
         };
+        var only = new Option<int[]>("--window")
+        {
+            Description = "N: explore window N only (repeatable), numbered as the output and replay's exposure windows number them; the others are listed as not explored. Implies --windows.",
+        };
         var format = new Option<string>("--format") { Description = "Output format.", DefaultValueFactory = _ => "text" };
         format.AcceptOnlyFromAmong("text", "json");
         var shard = ShardOption.Create();
@@ -67,7 +71,7 @@ internal static class ExploreCommand
             "Explore other schedules of an op trace's per-task programs (preemption-bounded DPOR or PCT) under a kernel profile; "
             + "prints each distinct violation with its witness, writes explorations.parquet into each dataset, exits 1 on a violation.")
         {
-            datasets, profile, fixes, arch, bound, strategy, budget, time, seed, stateCache, workList, emit, windows, shard, format,
+            datasets, profile, fixes, arch, bound, strategy, budget, time, seed, stateCache, workList, emit, windows, only, shard, format,
         };
         command.SetAction(parse => CommandRunner.Run(parse, verbose, cancellationToken =>
         {
@@ -106,7 +110,8 @@ internal static class ExploreCommand
                 Budget = parse.GetValue(budget),
                 Time = parse.GetValue(time) is { } s ? TimeSpan.FromSeconds(s) : null,
                 Seed = parse.GetValue(seed),
-                Windows = parse.GetValue(windows),
+                Windows = parse.GetValue(windows) || parse.GetValue(only) is { Length: > 0 },
+                OnlyWindows = parse.GetValue(only) is { Length: > 0 } selected ? selected.ToHashSet() : null,
                 StateCacheBytes = parse.GetValue(stateCache) << 20,
                 WorkListBytes = parse.GetValue(workList) << 20,
             };
@@ -230,7 +235,7 @@ internal static class ExploreCommand
         var x = r.Result;
         o.WriteLine(string.Create(inv,
             $"trace {r.Dataset.Id}: real trace, {windows.Events:N0} events lowered into {windows.Ops:N0} ops; {windows.Windows.Count} exposure window{(windows.Windows.Count == 1 ? "" : "s")} under {x.Profile.Name} ({ReplayCommand.ArchName(x.Arch)}): {windows.Tally()}; "
-            + $"{x.Options}, per window; {x.Schedules:N0} schedules ({x.Infeasible:N0} infeasible, {x.Deadlocked:N0} deadlocked) in {windows.Elapsed.TotalSeconds:0.00} s"));
+            + $"{x.Options with { Windows = true }}; {x.Schedules:N0} schedules ({x.Infeasible:N0} infeasible, {x.Deadlocked:N0} deadlocked) in {windows.Elapsed.TotalSeconds:0.00} s"));
         foreach (string line in windows.VerdictLines())
         {
             o.WriteLine("  " + line);

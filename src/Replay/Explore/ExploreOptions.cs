@@ -59,6 +59,32 @@ public sealed record ExploreOptions
     public bool Windows { get; init; }
 
     /// <summary>
+    /// Windows explored (<c>--window</c>), by their index as the output numbers them; the others are listed as not
+    /// explored. Null explores every window. For a real trace's window that replay reported and a user wants to decide
+    /// with a larger budget or the other strategy, without exploring the rest again.
+    /// </summary>
+    public IReadOnlySet<int>? OnlyWindows { get; init; }
+
+    /// <summary>
+    /// Throws when <see cref="OnlyWindows"/> names a window that does not exist (<paramref name="count"/> windows were found,
+    /// numbered from 0).
+    /// </summary>
+    internal void CheckOnlyWindows(int count, string where)
+    {
+        if (OnlyWindows?.Where(i => i < 0 || i >= count).Order().ToList() is { Count: > 0 } missing)
+        {
+            throw new ArgumentException(string.Create(CultureInfo.InvariantCulture,
+                $"{where}: --window {string.Join(", ", missing)}: there {(count == 1 ? "is 1 window" : $"are {count} windows")}{(count > 0 ? $", numbered 0 to {count - 1}" : "")}."));
+        }
+    }
+
+    /// <summary>Whether window <paramref name="index"/> is explored; null when it is, else why not.</summary>
+    internal string? NotSelected(int index) =>
+        OnlyWindows is null || OnlyWindows.Contains(index)
+            ? null
+            : string.Create(CultureInfo.InvariantCulture, $"not explored: --window selects {string.Join(", ", OnlyWindows.Order())}");
+
+    /// <summary>
     /// Reduce each window's cone by the orders the trace forces (<see cref="ConeReduction"/>, docs/exploration.md,
     /// "Cone reduction"): the prefixes of its tasks that no schedule reorders against another task's ops become part of
     /// the start state. On by default; off explores the whole cone (the tests compare the two).
@@ -89,7 +115,11 @@ public sealed record ExploreOptions
         }
         if (Windows)
         {
-            text += " per window";
+            text += Budget is null ? ", per window" : " per window";
+        }
+        if (OnlyWindows is not null)
+        {
+            text += string.Create(inv, $", window{(OnlyWindows.Count == 1 ? "" : "s")} {string.Join(", ", OnlyWindows.Order())}");
         }
         if (Time is { } time)
         {

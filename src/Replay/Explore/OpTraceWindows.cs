@@ -166,6 +166,7 @@ public static class OpTraceWindows
         ArgumentNullException.ThrowIfNull(options);
         var clock = Stopwatch.StartNew();
         var windows = Find(trace);
+        options.CheckOnlyWindows(windows.Count, "the op trace's windows");
         var windowOptions = options with { Budget = options.Budget ?? DefaultWindowBudget };
         var comms = trace.Tasks.ToDictionary(t => t.Tid, t => t.Comm);
         var ops = trace.Ops.ToArray();
@@ -184,6 +185,11 @@ public static class OpTraceWindows
             if (k >= MaxWindows)
             {
                 w.Skipped = string.Create(CultureInfo.InvariantCulture, $"not explored: only the first {MaxWindows} windows are");
+                continue;
+            }
+            if (options.NotSelected(k) is { } why)
+            {
+                w.Skipped = why;
                 continue;
             }
             cancellationToken.ThrowIfCancellationRequested();

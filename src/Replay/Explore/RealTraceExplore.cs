@@ -55,6 +55,10 @@ public sealed class ExploredWindow
     /// <summary>0-based, in the order replay reports the exposures.</summary>
     public int Index { get; }
 
+    /// <summary>False when <c>--window</c> left the window out (<see cref="ExploreOptions.OnlyWindows"/>): not explored, and
+    /// not counted as undecided.</summary>
+    public bool Selected { get; internal set; } = true;
+
     /// <summary>The exposure finding the window comes from (class <c>exposure</c>).</summary>
     public Finding Exposure { get; }
 
@@ -115,16 +119,28 @@ public sealed class RealTraceExploreResult
     /// <summary>Wall time, the lowering passes included.</summary>
     public TimeSpan Elapsed { get; }
 
-    /// <summary>One line per window: its race, span, verdict and why.</summary>
-    public IEnumerable<string> VerdictLines() => Windows.Select(w => string.Create(CultureInfo.InvariantCulture,
-        $"window {w.Index} {w.Exposure.Checker} {w.Exposure.Race} mm{w.Exposure.Mm} seq {w.StartSeq}..{w.EndSeq}: {w.Verdict.ToUpperInvariant()}: {w.Reason}; cone {w.ConeTasks} tasks, {w.ConeOps:N0} ops{(w.MovedOps > 0 ? $" ({w.MovedOps:N0} into the start state)" : "")}, {w.ForcedOrders} forced orders"));
+    /// <summary>One line per window: its race, span, verdict and why; the windows <c>--window</c> left out, one line at the end.</summary>
+    public IEnumerable<string> VerdictLines()
+    {
+        var inv = CultureInfo.InvariantCulture;
+        foreach (var w in Windows.Where(w => w.Selected))
+        {
+            yield return string.Create(inv,
+                $"window {w.Index} {w.Exposure.Checker} {w.Exposure.Race} mm{w.Exposure.Mm} seq {w.StartSeq}..{w.EndSeq}: {w.Verdict.ToUpperInvariant()}: {w.Reason}; cone {w.ConeTasks} tasks, {w.ConeOps:N0} ops{(w.MovedOps > 0 ? $" ({w.MovedOps:N0} into the start state)" : "")}, {w.ForcedOrders} forced orders");
+        }
+        if (Windows.FirstOrDefault(w => !w.Selected) is { } left)
+        {
+            yield return string.Create(inv, $"{Windows.Count(w => !w.Selected)} other windows {left.Reason}");
+        }
+    }
 
     /// <summary>Windows per verdict, e.g. <c>2 confirmed, 1 refuted</c>.</summary>
     public string Tally()
     {
         var parts = new[] { WindowVerdicts.Confirmed, WindowVerdicts.Refuted, WindowVerdicts.Undecided }
-            .Select(v => (v, Windows.Count(w => w.Verdict == v))).Where(x => x.Item2 > 0)
-            .Select(x => string.Create(CultureInfo.InvariantCulture, $"{x.Item2} {x.v}"));
+            .Select(v => (v, Windows.Count(w => w.Selected && w.Verdict == v)))
+            .Append(("not selected", Windows.Count(w => !w.Selected))).Where(x => x.Item2 > 0)
+            .Select(x => string.Create(CultureInfo.InvariantCulture, $"{x.Item2} {x.Item1}"));
         string text = string.Join(", ", parts);
         return text.Length == 0 ? "no exposure window" : text;
     }
@@ -190,17 +206,31 @@ public static class RealTraceExplore
             var actors = new HashSet<int>(f.Witness?.Steps.Select(s => s.Tid) ?? []);
             windows.Add(new ExploredWindow(windows.Count, f, f.Seqs.Min(), f.Seqs.Max(), actors));
         }
+        options.CheckOnlyWindows(windows.Count, $"the trace's exposure windows under {profile.Name}");
         if (windows.Count == 0)
         {
             return new RealTraceExploreResult(windows, findEvents, findOps, clock.Elapsed);
         }
         var windowOptions = options with { Budget = options.Budget ?? DefaultWindowBudget };
-        foreach (var w in windows.Skip(maxWindows))
+        var explored = new List<ExploredWindow>();
+        foreach (var w in windows)
         {
-            w.Reason = string.Create(CultureInfo.InvariantCulture,
-                $"not explored: only the first {maxWindows} windows are (mmtrace explore explores them all)");
+            if (w.Index >= maxWindows)
+            {
+                w.Reason = string.Create(CultureInfo.InvariantCulture,
+                    $"not explored: only the first {maxWindows} windows are (mmtrace explore explores them all)");
+            }
+            else if (options.NotSelected(w.Index) is { } why)
+            {
+                w.Reason = why;
+                w.Selected = false;
+            }
+            else
+            {
+                explored.Add(w);
+            }
         }
-        var sink = new WindowSink([.. windows.Take(maxWindows)], profile, arch, windowOptions, cancellationToken);
+        var sink = new WindowSink(explored, profile, arch, windowOptions, cancellationToken);
         var lowering = new TraceLowering(profile, sink);
         long events = 0;
         foreach (var row in rows())
