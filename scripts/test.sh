@@ -19,7 +19,7 @@ dotnet test Pipeline.sln -c Release --no-build -nologo --logger "console;verbosi
     inpassed && (/^ / || /^$/) && !/^  (Skipped|Failed) / { next }
     { inpassed = 0 }
     /^[[:space:]]*$/ || /^A total of/ || /^Test run for/ || /^VSTest/ || /^Starting test/ || /^\/.*\.dll$/ { next }
-    { print }'
+    { print; fflush() }'
 status=${PIPESTATUS[0]}
 
 # Each test project ends with "Total tests: N" and one "Passed: N" / "Failed: N" / "Skipped: N" line per outcome.
