@@ -89,16 +89,21 @@ public class ExploreCommandTests
     /// A 1,000-op <c>--contend</c> workload generated for <paramref name="profile"/>, ingested into <c>ds</c> and explored
     /// by windows under the same profile; the witness goes to <c>witness.txt</c>.
     /// </summary>
+    private static Mmtrace.Result ExploreContendedWorkload(TempDir dir, string seed, string profile, string budget, params string[] more)
+    {
+        Assert.Equal(0, Mmtrace.Run("synth", "random", "--cpus", "4", "--ops", "1000", "--seed", seed, "--profile", profile, "--contend", "-o", dir["w.txt"]).ExitCode);
+        Assert.Equal(0, Mmtrace.Run("ingest", dir["w.txt"], "-o", dir["ds"]).ExitCode);
+        return Mmtrace.Run(["explore", dir["ds"], "--profile", profile, "--windows", "--budget", budget, "--emit-schedule", dir["witness.txt"], .. more]);
+    }
+
     [SkippableFact]
     public void Explore_WindowOption_ExploresTheSelectedWindowsOnlyAndNamesOneThatDoesNotExist()
     {
         // Seed 9's workload under v5.13 (the test above): window 2 is the collapse-vs-GUP-fast window that reaches I2.
         // Selected alone it is found the same, with the budget spent on it only; the other windows are not explored.
         using var dir = new TempDir();
-        Assert.Equal(0, Mmtrace.Run("synth", "random", "--cpus", "4", "--ops", "1000", "--seed", "9", "--profile", "v5.13", "--contend", "-o", dir["w.txt"]).ExitCode);
-        Assert.Equal(0, Mmtrace.Run("ingest", dir["w.txt"], "-o", dir["ds"]).ExitCode);
 
-        var one = Mmtrace.Run("explore", dir["ds"], "--profile", "v5.13", "--window", "2", "--budget", "2000", "--emit-schedule", dir["witness.txt"]);
+        var one = ExploreContendedWorkload(dir, seed: "9", profile: "v5.13", budget: "2000", "--window", "2");
 
         Assert.True(one.ExitCode == 1, one.ToString());
         Assert.Contains("I2 R2 (race, critical)", one.Stdout, StringComparison.Ordinal);
@@ -111,13 +116,6 @@ public class ExploreCommandTests
         var missing = Mmtrace.Run("explore", dir["ds"], "--profile", "v5.13", "--window", "2", "--window", "40");
         Assert.Equal(2, missing.ExitCode);
         Assert.Matches(@"--window 40: there are 3 windows, numbered 0 to 2", missing.Stderr);
-    }
-
-    private static Mmtrace.Result ExploreContendedWorkload(TempDir dir, string seed, string profile, string budget)
-    {
-        Assert.Equal(0, Mmtrace.Run("synth", "random", "--cpus", "4", "--ops", "1000", "--seed", seed, "--profile", profile, "--contend", "-o", dir["w.txt"]).ExitCode);
-        Assert.Equal(0, Mmtrace.Run("ingest", dir["w.txt"], "-o", dir["ds"]).ExitCode);
-        return Mmtrace.Run("explore", dir["ds"], "--profile", profile, "--windows", "--budget", budget, "--emit-schedule", dir["witness.txt"]);
     }
 
     [SkippableFact]
