@@ -19,20 +19,25 @@
  * R2  The main thread collapses a 2 MiB-aligned range of small pages with MADV_COLLAPSE while the "pinner" thread
  *     pins pages of the same range with GUP-fast: O_DIRECT reads from a file into it and vmsplice of it into a pipe.
  *     After each collapse the range is dropped (MADV_DONTNEED) and refilled with small pages.
- * R4  The main thread mlocks a populated 4 MiB range and munlocks it while the pusher migrates pages (compaction
- *     moves mlocked pages too, compact_unevictable_allowed=1); the last round exits with the range locked, so
- *     exit_mmap munlocks it.
+ * R4  The main thread mlocks a populated 4 MiB range and munlocks it while its pages are migrated: the pusher compacts
+ *     (compaction moves mlocked pages too, compact_unevictable_allowed=1) and, when that reached no locked page, the
+ *     main thread takes a memory block holding some of them offline and online again (memory offlining migrates every
+ *     page of the block), so an rmap walker meets the locked pages in every run; the last round exits with the range
+ *     locked, so exit_mmap munlocks it.
  *
  * The last line is a summary: "raceactors pid=P mremaps=N collapses=N collapse_failures=N direct_reads=N
- * vmsplices=N mlocks=N munlocks=N compactions=N pageouts=N r1_walked=N r4_walked=N r1_lockless_moves=N
- * r1_punches=N": r1_walked and r4_walked the pages of the R1 and R4 ranges whose frame changed under the pusher (read
- * from /proc/self/pagemap: migrated or pushed out), r1_lockless_moves the mremaps made while the lockless walkers
- * ran (counted in mremaps too) and r1_punches the holes punched meanwhile.
+ * vmsplices=N mlocks=N munlocks=N compactions=N pageouts=N r1_walked=N r4_walked=N r4_ranges=N r4_offlined=N
+ * r1_lockless_moves=N r1_punches=N": r1_walked and r4_walked the pages of the R1 and R4 ranges whose frame changed
+ * under the walkers (read from /proc/self/pagemap: migrated or pushed out), r4_ranges how many R4 ranges it took (a
+ * fresh one when no block of the last would go offline), r4_offlined the memory blocks taken offline and back,
+ * r1_lockless_moves the mremaps made while the lockless walkers ran (counted in mremaps too) and r1_punches the holes
+ * punched meanwhile.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -171,6 +176,104 @@ static unsigned long frames_changed(const char *base, size_t len, const uint64_t
     for (size_t i = 0; i < len / PAGE; i++)
         changed += before[i] != 0 && now[i] != before[i];
     return changed;
+}
+
+static void on_alarm(int sig)
+{
+    (void)sig; /* only interrupts a memory block's offline that takes too long */
+}
+
+/* Writes "offline" or "online" to memory block `block`'s state: 0, or the errno (EINTR after 2 s: given up). */
+static int block_state(unsigned long block, const char *state)
+{
+    char path[96];
+    snprintf(path, sizeof path, "/sys/devices/system/memory/memory%lu/state", block);
+    int fd = open(path, O_WRONLY);
+    if (fd < 0)
+        return errno;
+    alarm(2);
+    int err = write(fd, state, strlen(state)) < 0 ? errno : 0;
+    alarm(0);
+    close(fd);
+    return err;
+}
+
+/*
+ * Takes a memory block holding pages of [base, base+len) offline and at once online again, the block with the most
+ * of them first, until one goes offline (up to 16 blocks tried); returns whether one did. A block holding a page the
+ * kernel cannot move (page tables, slab) refuses at once (EBUSY; the kernel logs that page), one whose pages stay busy
+ * is given up after 2 s (SIGALRM interrupts the write, the kernel undoes the isolation). SIGINT, SIGTERM and SIGHUP are
+ * blocked from the offline to the online, so the block is brought back whatever happens meanwhile.
+ */
+static int offline_block_of(const char *base, size_t len)
+{
+    char size_text[32] = "";
+    int fd = open("/sys/devices/system/memory/block_size_bytes", O_RDONLY);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, size_text, sizeof size_text - 1);
+    close(fd);
+    unsigned long block_pages = n > 0 ? strtoul(size_text, NULL, 16) / PAGE : 0;
+    if (block_pages == 0)
+        return 0;
+    static uint64_t pfns[RANGE / PAGE];
+    static unsigned long blocks[RANGE / PAGE], counts[RANGE / PAGE];
+    size_t nblocks = 0;
+    frames(base, len, pfns);
+    for (size_t i = 0; i < len / PAGE; i++) {
+        if (pfns[i] == 0)
+            continue;
+        size_t b = 0;
+        while (b < nblocks && blocks[b] != pfns[i] / block_pages)
+            b++;
+        if (b == nblocks) {
+            blocks[nblocks] = pfns[i] / block_pages;
+            counts[nblocks++] = 0;
+        }
+        counts[b]++;
+    }
+    struct sigaction alarm_action = { .sa_handler = on_alarm };
+    sigaction(SIGALRM, &alarm_action, NULL);
+    sigset_t stop, old;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGINT);
+    sigaddset(&stop, SIGTERM);
+    sigaddset(&stop, SIGHUP);
+    for (int tried = 0; tried < 16 && nblocks > 0; tried++) {
+        size_t most = 0;
+        for (size_t b = 1; b < nblocks; b++)
+            if (counts[b] > counts[most])
+                most = b;
+        unsigned long block = blocks[most];
+        blocks[most] = blocks[--nblocks];
+        counts[most] = counts[nblocks];
+        pthread_sigmask(SIG_BLOCK, &stop, &old);
+        int err = block_state(block, "offline");
+        if (err == 0) {
+            for (int attempt = 0; (err = block_state(block, "online")) != 0 && attempt < 20; attempt++)
+                usleep(50000);
+            if (err != 0) {
+                fprintf(stderr, "raceactors: memory block %lu stays offline: %s (echo online > /sys/devices/system/memory/memory%lu/state)\n",
+                        block, strerror(err), block);
+                exit(1);
+            }
+            pthread_sigmask(SIG_SETMASK, &old, NULL);
+            return 1;
+        }
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        if (err == EACCES || err == ENOENT || err == EPERM)
+            return 0;
+    }
+    return 0;
+}
+
+/* The R4 range: 4 MiB of anonymous memory in small pages, populated now. */
+static char *r4_range(void)
+{
+    char *l = aligned_map(RANGE);
+    madvise(l, RANGE, MADV_NOHUGEPAGE);
+    touch(l, RANGE, 7);
+    return l;
 }
 
 static void *pusher(void *arg)
@@ -394,12 +497,25 @@ int main(int argc, char **argv)
     pin_base = NULL;
     munmap(c, PMD);
 
-    /* R4: mlock/munlock while the pages are migrated; the last round exits locked. */
-    char *l = aligned_map(RANGE);
-    madvise(l, RANGE, MADV_NOHUGEPAGE);
-    touch(l, RANGE, 7);
+    /*
+     * R4: mlock/munlock while the pages are migrated; the last round exits locked.
+     *
+     * The rmap walkers that reach mlocked pages on this machine are migrations: reclaim never does (an mlocked folio is
+     * unevictable: shrink_folio_list keeps it without a walk, MADV_PAGEOUT refuses a VM_LOCKED VMA), and
+     * move_pages/migrate_pages/mbind migrate nothing on one NUMA node. Compaction migrates mlocked pages
+     * (compact_unevictable_allowed), but only those below the point where its migrate scanner, coming up from the
+     * start of the zone, meets its free scanner, which takes free pages only from partly used pageblocks: in most runs
+     * that point lay below every locked page and no compaction reached one (r4_walked=0 in 4 of 5 runs). So when a
+     * compaction moved no locked page, a memory block holding locked pages is taken offline and at once online again
+     * (offline_block_of): offline_pages migrates every page of the block, mlocked ones too, through the rmap
+     * (try_to_migrate_one, then remove_migration_pte mlocks the new page in the VM_LOCKED VMA under the PTE lock). If
+     * no block of the range would go offline, a fresh range is mapped, populated and locked in its place (the old one
+     * munlocked and kept mapped, so that its pages are not handed out again) and the round tries again, up to 4 times.
+     */
+    char *l = r4_range();
     frames(l, RANGE, r4_frames);
     push_base = l;
+    unsigned long r4_ranges = 1, r4_offlined = 0;
     for (int i = 0; i < rounds; i++) {
         if (mlock(l, RANGE) != 0)
             die("mlock");
@@ -407,16 +523,30 @@ int main(int argc, char **argv)
         atomic_store(&phase, 1);
         usleep(20000);
         if (i < 2 || (r4_walked == 0 && i + 1 < rounds)) {
-            /* Compactions that migrate the locked pages (compact_unevictable_allowed), until one reaches them (up to 4). */
-            for (int run = 0; run < 4; run++) {
+            for (int run = 0; run < 4 && can_compact(); run++) {
                 unsigned long round_since = request_compaction();
                 for (int w = 0; w < 10000 && !compaction_done(round_since); w++)
                     usleep(1000);
                 unsigned long walked = frames_changed(l, RANGE, r4_frames);
-                if (walked > r4_walked || !can_compact()) {
-                    r4_walked = walked;
+                if (walked == 0 && r4_walked == 0 && offline_block_of(l, RANGE)) {
+                    r4_offlined++;
+                    walked = frames_changed(l, RANGE, r4_frames);
+                }
+                if (walked > r4_walked || r4_walked > 0) {
+                    r4_walked = walked > r4_walked ? walked : r4_walked;
                     break;
                 }
+                char *fresh = r4_range();
+                if (mlock(fresh, RANGE) != 0)
+                    die("mlock");
+                mlocks++;
+                if (munlock(l, RANGE) != 0)
+                    die("munlock");
+                munlocks++;
+                l = fresh;
+                frames(l, RANGE, r4_frames);
+                push_base = l;
+                r4_ranges++;
             }
         }
         if (i + 1 < rounds) {
@@ -429,9 +559,9 @@ int main(int argc, char **argv)
     pthread_join(push_thread, NULL);
     pthread_join(pin_thread, NULL);
     unlink(path);
-    printf("raceactors pid=%d mremaps=%lu collapses=%lu collapse_failures=%lu direct_reads=%lu vmsplices=%lu mlocks=%lu munlocks=%lu compactions=%lu pageouts=%lu r1_walked=%lu r4_walked=%lu r1_lockless_moves=%lu r1_punches=%lu\n",
+    printf("raceactors pid=%d mremaps=%lu collapses=%lu collapse_failures=%lu direct_reads=%lu vmsplices=%lu mlocks=%lu munlocks=%lu compactions=%lu pageouts=%lu r1_walked=%lu r4_walked=%lu r4_ranges=%lu r4_offlined=%lu r1_lockless_moves=%lu r1_punches=%lu\n",
            getpid(), mremaps, collapses, collapse_failures, atomic_load(&direct_reads), atomic_load(&vmsplices), mlocks, munlocks,
-           atomic_load(&compactions), atomic_load(&pageouts), r1_walked, r4_walked, r1_lockless_moves, r1_punches);
+           atomic_load(&compactions), atomic_load(&pageouts), r1_walked, r4_walked, r4_ranges, r4_offlined, r1_lockless_moves, r1_punches);
     fflush(stdout);
     return 0;
 }
