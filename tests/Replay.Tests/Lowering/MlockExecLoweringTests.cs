@@ -215,6 +215,38 @@ public sealed class MlockExecLoweringTests
         AssertNoFindings(result);
     }
 
+    [SkippableTheory]
+    [InlineData("mm_migrate_pages_start: mode=MIGRATE_SYNC reason=memory_hotplug",
+        "mm_migrate_pages: succeeded=1 failed=0 thp_succeeded=0 thp_failed=0 thp_split=0 large_folio_split=0 mode=MIGRATE_SYNC reason=memory_hotplug", 1)]
+    [InlineData("mm_compaction_begin: zone_start=0x100000 migrate_pfn=0x100000 free_pfn=0x63fe00 zone_end=0x640000, mode=sync",
+        "mm_compaction_end: zone_start=0x100000 migrate_pfn=0x380000 free_pfn=0x380000 zone_end=0x640000, mode=sync status=complete", 1)]
+    [InlineData(null, null, 0)]
+    public void Coverage_FreeOfAnMlockedPageInsideAMigrationByATaskOfTheMm_IsR4sWalker(string? begin, string? end, int expected)
+    {
+        // raceactors' R4 phase as 6.18 records it: a thread of the mm writes a memory block's state "offline" (or
+        // compact_memory), and the migration frees the old frame of a page the mm has mlocked (remove_migration_pte
+        // mapped and mlocked the new one). Inside the migration bracket that free is the rmap walker's, whichever
+        // task ran it; outside it, a free by a task of the mm is its own zap, no walker.
+        var input = Mlocked();
+        if (begin is not null)
+        {
+            input.Line("mmwork", 101, 1, begin, tgid: 100);
+        }
+        input.Line("mmwork", 101, 1, "mm_page_free: page=0000000022222223 pfn=0x2001 order=0", tgid: 100);
+        if (end is not null)
+        {
+            input.Line("mmwork", 101, 1, end, tgid: 100);
+        }
+        var (_, lowering, result) = Run(input, "latest");
+
+        var coverage = lowering.Coverage.Build(_ => true);
+        long Count(string race, string actor) => coverage.Single(r => r.Race == race).Actors.Single(a => a.Name == actor).Count;
+        Assert.Equal(expected, Count("R4", Pipeline.Replay.Coverage.CoverageRules.MlockedWalker));
+        Assert.Equal(expected, Count("R1", Pipeline.Replay.Coverage.CoverageRules.RmapWalker));
+        Assert.Equal(1, lowering.Statistics.ImpliedUnmaps);
+        AssertNoFindings(result);
+    }
+
     [SkippableFact]
     public void Exposure_MunlockWithoutReclaim_NoWindow()
     {
