@@ -198,12 +198,32 @@ static int block_state(unsigned long block, const char *state)
     return err;
 }
 
+/* The signals that would end the process between a memory block's offline and its online. */
+static void stopping_signals(sigset_t *set)
+{
+    sigemptyset(set);
+    sigaddset(set, SIGINT);
+    sigaddset(set, SIGTERM);
+    sigaddset(set, SIGHUP);
+}
+
+/* For the helper threads: the stopping signals and SIGALRM go to the main thread, which offlines memory blocks. */
+static void main_signals_only(void)
+{
+    sigset_t set;
+    stopping_signals(&set);
+    sigaddset(&set, SIGALRM);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+}
+
 /*
  * Takes a memory block holding pages of [base, base+len) offline and at once online again, the block with the most
  * of them first, until one goes offline (up to 16 blocks tried); returns whether one did. A block holding a page the
  * kernel cannot move (page tables, slab) refuses at once (EBUSY; the kernel logs that page), one whose pages stay busy
  * is given up after 2 s (SIGALRM interrupts the write, the kernel undoes the isolation). SIGINT, SIGTERM and SIGHUP are
- * blocked from the offline to the online, so the block is brought back whatever happens meanwhile.
+ * blocked from the offline to the online, so the block is brought back whatever happens meanwhile. Runs on the main
+ * thread only: the other threads block these signals and SIGALRM (main_signals_only), so a signal sent to the process
+ * waits for the main thread, and the alarm interrupts the main thread's write.
  */
 static int offline_block_of(const char *base, size_t len)
 {
@@ -235,10 +255,7 @@ static int offline_block_of(const char *base, size_t len)
     struct sigaction alarm_action = { .sa_handler = on_alarm };
     sigaction(SIGALRM, &alarm_action, NULL);
     sigset_t stop, old;
-    sigemptyset(&stop);
-    sigaddset(&stop, SIGINT);
-    sigaddset(&stop, SIGTERM);
-    sigaddset(&stop, SIGHUP);
+    stopping_signals(&stop);
     for (int tried = 0; tried < 16 && nblocks > 0; tried++) {
         size_t most = 0;
         for (size_t b = 1; b < nblocks; b++)
@@ -280,6 +297,7 @@ static void *pusher(void *arg)
 {
     (void)arg;
     prctl(PR_SET_NAME, "pusher");
+    main_signals_only();
     while (atomic_load(&phase) != 3) {
         if (atomic_load(&phase) == 4) {
             /* The R1 moves run meanwhile; compaction takes no mmap_lock of this mm. One per request, as in R4. */
@@ -310,6 +328,7 @@ static void *pinner(void *arg)
 {
     (void)arg;
     prctl(PR_SET_NAME, "pinner");
+    main_signals_only();
     int fd = open(scratch_path, O_RDONLY | O_DIRECT);
     if (fd < 0)
         die("open O_DIRECT");
