@@ -57,7 +57,11 @@ public sealed class CoverageLiveTests : IDisposable
             // coverage must say checked for all three, and how many mlocked pages the walker freed is what it counted.
             var walked = summary.Split(' ').Select(f => f.Split('=')).Where(kv => kv.Length == 2)
                 .ToDictionary(kv => kv[0], kv => long.Parse(kv[1], CultureInfo.InvariantCulture));
-            Assert.True(walked["r1_walked"] > 0 && walked["collapses"] > 0 && walked["r4_walked"] > 0, summary);
+            Assert.True(walked["r1_walked"] > 0 && walked["collapses"] > 0, summary);
+            // Only a machine without memory hotplug (or whose every block held an unmovable page) can leave R4 unwalked:
+            // the workload then took no block offline, and coverage must say what the ground truth says.
+            bool r4Unwalkable = walked["r4_walked"] == 0 && walked["r4_offlined"] == 0;
+            Assert.True(walked["r4_walked"] > 0 || r4Unwalkable, summary);
             foreach (string race in new[] { "R1", "R2", "R4" })
             {
                 var c = coverage[race];
@@ -65,6 +69,11 @@ public sealed class CoverageLiveTests : IDisposable
                 string skipped = string.Join("; ", c.GetProperty("skipped").EnumerateArray().Select(g =>
                     $"{g.GetProperty("count").GetInt64()}x {g.GetProperty("reason").GetString()} (seq {g.GetProperty("example_seq").GetInt64()})"));
                 string message = string.Create(CultureInfo.InvariantCulture, $"{race}: {verdict}: {c.GetProperty("why").GetString()} [{skipped}] ({summary})");
+                if (race == "R4" && r4Unwalkable)
+                {
+                    Assert.True(verdict == "partial" && c.GetProperty("why").GetString()!.Contains("no rmap walker on mlocked pages", StringComparison.Ordinal), message);
+                    continue;
+                }
                 Assert.True(verdict == "checked", message);
                 Assert.True(c.GetProperty("common_mms").GetInt32() >= 1, message);
             }
