@@ -91,6 +91,13 @@ public sealed record ExploreOptions
     /// </summary>
     public bool ReduceCone { get; init; } = true;
 
+    /// <summary>
+    /// The race of the window explored (R1, R2, …; null for a whole trace). DPOR then runs first, in each round, the
+    /// alternatives that stop one of the race's actors inside the stretch the race needs it stopped in
+    /// (<see cref="RaceDirection"/>, docs/exploration.md, "Race-directed order"); the schedules covered are the same.
+    /// </summary>
+    public string? Race { get; init; }
+
     /// <summary>PCT runs when no budget is given.</summary>
     public const long DefaultPctRuns = 1000;
 

@@ -248,9 +248,14 @@ public sealed class Explorer
             }
             _futureNeed[t] = future;
         }
+        _direction = options.Strategy == ExploreStrategy.Dpor ? RaceDirection.For(options.Race, _programs) : null;
     }
 
     private readonly Func<ReplayEngine>? _start;
+
+    // The window's race, when the alternatives it needs run first (DPOR only).
+    private readonly RaceDirection? _direction;
+    private readonly List<Deferred> _roundScratch = [];
 
     /// <summary>Runs the search.</summary>
     public ExploreResult Run(CancellationToken cancellationToken = default)
@@ -337,6 +342,10 @@ public sealed class Explorer
             (_round, _deferred) = (_deferred, _round);
             _deferred.Clear();
             _deferredSet.Clear();
+            if (_direction is not null)
+            {
+                DirectRound();
+            }
             for (_roundNext = 0; _roundNext < _round.Count; _roundNext++)
             {
                 var entry = _round[_roundNext];
@@ -422,7 +431,7 @@ public sealed class Explorer
                 ulong open = _frames[depth].Backtrack & ~_frames[depth].Done & ~_frames[depth].Sleep & ~_frames[depth].Covered & Allowed(_frames[depth]);
                 if (open != 0)
                 {
-                    choice = BitOperations.TrailingZeroCount(open);
+                    choice = Pick(_frames[depth], open);
                     break;
                 }
             }
@@ -443,6 +452,29 @@ public sealed class Explorer
             frame.Done |= 1UL << choice;
             run = true;
         }
+    }
+
+    /// <summary>
+    /// Moves to the front of the round's work list, shallowest first (in their order at equal depth), the kept states
+    /// with an open race-directed alternative. Only states kept for their own alternatives move: a prefix pruned against
+    /// an equivalent state stays behind it (that state's entry can only move further ahead), so it still sees what the
+    /// state grew into this round.
+    /// </summary>
+    private void DirectRound()
+    {
+        static bool Directed(Deferred entry) =>
+            entry.Hit is null && entry.Leaf is { } leaf && (leaf.Backtrack & ~leaf.Done & ~leaf.Sleep & ~leaf.Covered & leaf.Enabled & leaf.Directed) != 0;
+
+        _roundScratch.Clear();
+        _roundScratch.AddRange(_round.Where(Directed).OrderBy(e => e.Leaf!.Depth));
+        if (_roundScratch.Count == 0)
+        {
+            return;
+        }
+        _roundScratch.AddRange(_round.Where(e => !Directed(e)));
+        _round.Clear();
+        _round.AddRange(_roundScratch);
+        _roundScratch.Clear();
     }
 
     /// <summary>Puts a kept entry's path back on the frame stack: its frames, each with the choice that led to the next one
@@ -555,6 +587,10 @@ public sealed class Explorer
         }
         return frame.Enabled & (1UL << frame.LastTask);
     }
+
+    /// <summary>The alternative to run next among <paramref name="open"/> at a frame: a race-directed one first.</summary>
+    private static int Pick(Frame frame, ulong open) =>
+        BitOperations.TrailingZeroCount((open & frame.Directed) != 0 ? open & frame.Directed : open);
 
     private static int Cost(Frame frame, int task) => frame.LastTask >= 0 && frame.LastEnabled && task != frame.LastTask ? 1 : 0;
 
@@ -934,6 +970,7 @@ public sealed class Explorer
                 }
                 frame.Enabled = enabled;
                 frame.Preemptions = _preemptions;
+                frame.Directed = _direction?.Directed(_lastTask, _pos, enabled) ?? 0;
                 frame.LastTask = _lastTask;
                 frame.LastEnabled = _lastTask >= 0 && (enabled & (1UL << _lastTask)) != 0;
                 frame.Sleep = _childSleep & enabled;
@@ -971,7 +1008,11 @@ public sealed class Explorer
                 task = DefaultChoice(frame);
                 frame.Task = task;
                 frame.Done = 1UL << task;
-                frame.Backtrack = naive ? Allowed(frame) : 1UL << task;
+                // A race-directed switch is an alternative whether or not a race between two ops added it: DPOR reverses
+                // the latest race of the move (the walker's last op), and reaches the walker stopped right after its walk
+                // only after every later reversal (docs/exploration.md, "Race-directed order"). More alternatives never
+                // lose a schedule.
+                frame.Backtrack = naive ? Allowed(frame) : (1UL << task) | frame.Directed;
                 if (!naive && RecordedNext() is var recorded and >= 0 && recorded != task && (enabled & ~frame.Sleep & (1UL << recorded)) != 0)
                 {
                     // The bound kept this schedule from following the recorded order here; with one more preemption it
@@ -1045,7 +1086,7 @@ public sealed class Explorer
                     result.Transitions += depth;
                     return;
                 }
-                task = fresh ? DefaultChoice(frame) : BitOperations.TrailingZeroCount(open);
+                task = fresh ? DefaultChoice(frame) : Pick(frame, open);
                 frame.Task = task;
                 frame.Done |= 1UL << task;
                 if (fresh && !naive)
@@ -1817,6 +1858,9 @@ public sealed class Explorer
         public ulong Backtrack;
         public ulong Done;
         public int Preemptions;
+        // Tasks whose run here stops the task that ran last inside a stretch the window's race needs (RaceDirection):
+        // tried before the other alternatives.
+        public ulong Directed;
         public int LastTask;
         public bool LastEnabled;
         // On the path to a frame kept for the next round: never reused.

@@ -66,7 +66,7 @@ public static class OpTraceWindows
     public const long DefaultWindowBudget = 2_000;
 
     /// <summary>The two actor roles of each race an op trace can show, by op (role 0 or 1; -1 when the op is neither).</summary>
-    private static int Role(string race, in Op op, bool assertingWalk) => race switch
+    internal static int Role(string race, in Op op, bool assertingWalk) => race switch
     {
         "R1" => op.Kind is OpKind.MremapMovePmd or OpKind.MremapMovePud or OpKind.PmdMove or OpKind.PudMove ? 0
             : op.Kind == OpKind.TtuWalk ? 1 : -1,
@@ -298,7 +298,7 @@ public static class OpTraceWindows
                 continue;
             }
             // The engine runs on to the next window: the cone starts from a copy of it.
-            var (result, moved) = ConeReduction.Explore(cone, comms, profile, arch, windowOptions, engine.Fork(), [], cancellationToken);
+            var (result, moved) = ConeReduction.Explore(cone, comms, profile, arch, windowOptions with { Race = w.Race }, engine.Fork(), [], cancellationToken);
             w.MovedOps = moved;
             w.Result = result;
             runs.Add(result);

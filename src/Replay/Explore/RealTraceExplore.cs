@@ -376,7 +376,7 @@ public static class RealTraceExplore
         }
         var forced = ForcedOrders(cone, wakeups.Where(x => x.Seq >= w.StartSeq && x.Seq <= w.EndSeq).ToList());
         w.ForcedOrders = forced.Count;
-        var (result, moved) = ConeReduction.Explore(cone, comms, profile, arch, options, start, forced, cancellationToken);
+        var (result, moved) = ConeReduction.Explore(cone, comms, profile, arch, options with { Race = w.Exposure.Race }, start, forced, cancellationToken);
         w.MovedOps = moved;
         w.Result = result;
         var same = result.Violations.Where(v => v.Finding.Race == w.Exposure.Race).OrderBy(v => v.Preemptions).FirstOrDefault();
