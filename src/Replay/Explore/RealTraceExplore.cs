@@ -162,7 +162,7 @@ public static class RealTraceExplore
     public const int MaxConeOps = 8_000;
 
     /// <summary>Schedules per window when no budget is given: bounded work per window, whatever the trace's size.</summary>
-    public const long DefaultWindowBudget = 200;
+    public const long DefaultWindowBudget = 1_000;
 
     /// <summary>
     /// Explores every exposure window of a real trace. <paramref name="rows"/> opens the trace's events (seq order)
