@@ -141,6 +141,32 @@ public class ReplayEngineTests
     }
 
     [SkippableFact]
+    public void Run_FrameFirstSeenAfterOthersWereDropped_HasNoHistoryOfTheirs()
+    {
+        // 64 frames are mapped, unmapped under the PTL (each gets an unmap and a map_dec in its history) and
+        // freed; nothing names them after, so their states are dropped and kept for reuse. A frame the trace first
+        // shows in use (allocated before it began) then gets one of those states: it must read as a new frame,
+        // with none of the last unmap, walk, lock section, tid or map_dec of the frame that had it before.
+        var program = new Program().Mapped().Op(2, 2, OpKind.CtxSwitch, mm: 1);
+        for (int i = 0; i < 64; i++)
+        {
+            program.MapNew(0x100000 + (ulong)i, 2 + (i % 8)).UnmapAndFree(0x100000 + (ulong)i, 2 + (i % 8));
+        }
+        program.Op(3, 3, OpKind.PtlLock, table: 5).Op(3, 3, OpKind.PteSet, mm: 1, va: 0x20a000, pfn: 0x9000)
+            .Op(3, 3, OpKind.MapInc, pfn: 0x9000).Op(3, 3, OpKind.PtlUnlock, table: 5);
+        var (engine, result) = program.RunKeepingEngine();
+
+        Assert.Empty(result.Findings);
+        var page = engine.GetPage(0x9000);
+        Assert.NotNull(page);
+        Assert.True(page.Allocated);
+        Assert.Equal((1, 1, 0, 0, -1L), (page.RefCount, page.MapCount, page.PmdMapCount, page.TlbRefs, page.AllocExec));
+        Assert.Equal((-1L, -1L, -1L, 0), (page.LastUnmapExec, page.UnmapWalkExec, page.UnmapLockExec, page.LastUnmapTid));
+        Assert.Equal((-1L, -1L, -1, -1L), (page.LastMapDecExec, page.MlockSetExec, page.MlockFinding, page.MlockClearExec));
+        Assert.False(page.Mlocked || page.Unevictable || page.Lru);
+    }
+
+    [SkippableFact]
     public void Run_StaleTlbEntryOfAFreedFrame_KeepsItThroughReallocation_BothFreesReported()
     {
         // CPU2 keeps its TLB entry of pfn 0x5000 after an unmap that flushed nothing: the free is a use-after-free

@@ -200,12 +200,51 @@ internal sealed class PageState
     {
         long walk = UnmapWalkExec;
         long locked = UnmapLockExec;
-        _history = null;
+        ReleaseHistory();
         if (TlbRefs > 0)
         {
             UnmapWalkExec = walk;
             UnmapLockExec = locked;
         }
+    }
+
+    /// <summary>A frame state taken from the engine's pool starts as a frame with no history, like a new one.</summary>
+    public void Reuse(bool allocated)
+    {
+        Allocated = allocated;
+        Mlocked = false;
+        Unevictable = false;
+        Lru = false;
+        Order = 0;
+        RefCount = 1;
+        MapCount = 0;
+        PmdMapCount = 0;
+        TlbRefs = 0;
+        AllocExec = -1;
+        ReleaseHistory();
+    }
+
+    // History arrays of frames allocated again or forgotten are reused: frames that live for seconds of trace reach
+    // the oldest generation, and a fresh array per frame life left the GC's gen2 full of dead ones between full
+    // collections (docs/benchmarks.md, "Replay, 2026-12-06 (s26)"). Per thread, as explorations run engines on
+    // several threads; bounded so a burst of frees does not pin memory.
+    [ThreadStatic]
+    private static Stack<long[]>? s_historyPool;
+    private const int HistoryPoolLimit = 4096;
+
+    private void ReleaseHistory()
+    {
+        if (_history is null)
+        {
+            return;
+        }
+        var pool = s_historyPool ??= new Stack<long[]>();
+        if (pool.Count < HistoryPoolLimit)
+        {
+            Array.Fill(_history, -1);
+            pool.Push(_history);
+        }
+        _history = null;
     }
 
     private long Get(int slot) => _history is { } h ? h[slot] : -1;
@@ -218,7 +257,7 @@ internal sealed class PageState
             {
                 return;
             }
-            _history = [-1, -1, -1, -1, -1, -1, -1, -1];
+            _history = s_historyPool is { Count: > 0 } pool ? pool.Pop() : [-1, -1, -1, -1, -1, -1, -1, -1];
         }
         _history[slot] = value;
     }
@@ -237,7 +276,9 @@ internal sealed class TaskState
     public int Tid;
     public string Comm = "task";
     public readonly List<HeldLock> Held = [];
-    public Op[] Micro = new Op[64];
+    // Grown by Push as an op's micro-steps need it: a whole-machine trace holds a task for every thread it ever saw
+    // (hundreds; the trace rarely shows them end), and 64 ops (5 KiB) each was most of their memory.
+    public Op[] Micro = new Op[8];
     public int MicroCount;
     public int MicroPos;
     public OpKind StepKind;

@@ -1629,7 +1629,7 @@ public sealed partial class ReplayEngine
         if (!TryPage(pfn, out var page))
         {
             // A frame first seen in use was allocated before the trace began.
-            page = new PageState { Allocated = true, RefCount = 1 };
+            page = NewPage(allocated: true);
             _pages.Add(pfn, page);
         }
         return page;

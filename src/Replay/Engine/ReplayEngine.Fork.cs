@@ -332,7 +332,7 @@ public sealed partial class ReplayEngine
         {
             // A free frame that nothing named: it reads back as the free page it was, with no history.
             _forgotten[pfn] = PfnState.Unknown;
-            page = new PageState { RefCount = 1 };
+            page = NewPage(allocated: false);
             _pages.Add(pfn, page);
             return true;
         }
@@ -354,7 +354,29 @@ public sealed partial class ReplayEngine
         {
             _pages.Remove(pfn);
             _forgotten[pfn] = PfnState.Freed;
+            if (_pagePool.Count < PagePoolLimit)
+            {
+                page.Reuse(allocated: false);
+                _pagePool.Push(page);
+            }
         }
+    }
+
+    // Frame states dropped by ForgetIfUnnamed, reused for the next frame the engine meets: a frame that lived for
+    // seconds of trace is in the GC's oldest generation, and letting it die there grew the heap between full
+    // collections with the length of the trace. Nothing keeps a reference to a dropped state (checkers read the page
+    // only in their callbacks; forks copy pages). Bounded so a burst of frees does not pin memory.
+    private readonly Stack<PageState> _pagePool = new();
+    private const int PagePoolLimit = 4096;
+
+    private PageState NewPage(bool allocated)
+    {
+        if (_pagePool.TryPop(out var page))
+        {
+            page.Reuse(allocated);
+            return page;
+        }
+        return new PageState { Allocated = allocated, RefCount = 1 };
     }
 
     /// <summary>A fork's pages for the end-of-trace checks: those it touched and the shared Mlocked ones.</summary>

@@ -74,6 +74,22 @@ internal sealed class ShadowMm(int id, ShadowTable root, int owner)
     public readonly Dictionary<ulong, ShadowTable> Deposits = [];
     /// <summary>Tasks holding this mm's mmap_lock: tid and mode.</summary>
     public readonly List<(int Tid, bool Write)> Holders = [];
+
+    /// <summary>
+    /// Where <paramref name="tid"/> is among <see cref="Holders"/>, -1 if it holds no mmap_lock of this mm. A loop, not
+    /// FindIndex with a lambda: the lambda captured the task, an allocation on each lock event (docs/benchmarks.md, s26).
+    /// </summary>
+    public int HolderIndex(int tid)
+    {
+        for (int i = 0; i < Holders.Count; i++)
+        {
+            if (Holders[i].Tid == tid)
+            {
+                return i;
+            }
+        }
+        return -1;
+    }
     /// <summary>The VMAs the lowering told the engine about (vma_create), sorted, disjoint: only those mlock or exec needed.</summary>
     public readonly List<ShadowVma> Vmas = [];
     /// <summary>mlockall(MCL_FUTURE): new mappings are VM_LOCKED.</summary>

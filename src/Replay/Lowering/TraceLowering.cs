@@ -519,7 +519,7 @@ public sealed partial class TraceLowering
 
     /// <summary>Whether <paramref name="task"/> holds an mmap_lock (its latest acquisition, not yet released).</summary>
     private static bool HoldsMmapLock(TaskInfo task) =>
-        task.LockedMm is { } held && held.Holders.Exists(h => h.Tid == task.Tid);
+        task.LockedMm is { } held && held.HolderIndex(task.Tid) >= 0;
 
     /// <summary>
     /// sched_process_fork fires in the parent after copy_process. Without CLONE_VM, dup_mmap gave the child a new mm, the
@@ -1019,7 +1019,7 @@ public sealed partial class TraceLowering
         }
         bool write = _row.IsSet(s_write) && _row.GetBool(s_write);
         var mm = MmOfPointer(_row.GetUInt64(s_mm), task);
-        int held = mm.Holders.FindIndex(h => h.Tid == task.Tid);
+        int held = mm.HolderIndex(task.Tid);
         if (held >= 0)
         {
             if (mm.Holders[held].Write && !write)
@@ -1041,7 +1041,7 @@ public sealed partial class TraceLowering
             }
             return;
         }
-        if (mm.Holders.Any(h => h.Write || write))
+        if (mm.Holders.Count > 0 && (write || mm.Holders.Exists(static h => h.Write)))
         {
             Statistics.LockConflicts++;
             return;
@@ -1068,7 +1068,7 @@ public sealed partial class TraceLowering
         {
             return;
         }
-        if (!_mmOfPointer.TryGetValue(_row.GetUInt64(s_mm), out var mm) || mm.Holders.FindIndex(h => h.Tid == task.Tid) is var held && held < 0)
+        if (!_mmOfPointer.TryGetValue(_row.GetUInt64(s_mm), out var mm) || mm.HolderIndex(task.Tid) is var held && held < 0)
         {
             Statistics.UnlocksWithoutLock++;
             return;
@@ -1541,7 +1541,7 @@ public sealed partial class TraceLowering
                 return;
             }
         }
-        else if (task.LockedMm is { } held && held.Holders.Exists(h => h.Tid == task.Tid && h.Write))
+        else if (task.LockedMm is { } held && held.HolderIndex(task.Tid) is >= 0 and var at && held.Holders[at].Write)
         {
             // The text form prints only the maple tree ("mt_mod %p, DESTROY"), hashed: it names no pointer the locks name.
             // exit_mmap fires under mmap_write_lock(mm) (free_pgtables … __mt_destroy), so the mm the task holds for write
