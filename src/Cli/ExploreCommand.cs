@@ -196,18 +196,7 @@ internal static class ExploreCommand
             {
                 o.WriteLine("  " + line);
             }
-            if (x.InfeasibleExample is { } why)
-            {
-                o.WriteLine("  first infeasible schedule: " + why);
-            }
-            if (x.DeadlockExample is { } waits)
-            {
-                o.WriteLine("  first deadlocked schedule: " + waits);
-            }
-            if (x.RefusedExample is { } refused)
-            {
-                o.WriteLine("  first op refused (its task waited, another ran): " + refused);
-            }
+            WriteExamples(x);
             foreach (var v in x.Violations)
             {
                 o.WriteLine();
@@ -227,6 +216,24 @@ internal static class ExploreCommand
         }
     }
 
+    /// <summary>The first infeasible and deadlocked schedule and the first refused op, each a rule the model may lack.</summary>
+    private static void WriteExamples(ExploreResult x)
+    {
+        var o = Console.Out;
+        if (x.InfeasibleExample is { } why)
+        {
+            o.WriteLine("  first infeasible schedule: " + why);
+        }
+        if (x.DeadlockExample is { } waits)
+        {
+            o.WriteLine("  first deadlocked schedule: " + waits);
+        }
+        if (x.RefusedExample is { } refused)
+        {
+            o.WriteLine("  first op refused (its task waited, another ran): " + refused);
+        }
+    }
+
     /// <summary>A real trace: one line per exposure window with its verdict, then each confirmed window's witness.</summary>
     private static void WriteWindows(DatasetExploreResult r, RealTraceExploreResult windows)
     {
@@ -240,6 +247,7 @@ internal static class ExploreCommand
         {
             o.WriteLine("  " + line);
         }
+        WriteExamples(x);
         foreach (var w in windows.Windows)
         {
             if (w.Result is not { } run)

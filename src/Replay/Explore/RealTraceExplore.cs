@@ -333,6 +333,45 @@ public static class RealTraceExplore
         return forced;
     }
 
+    /// <summary>
+    /// The tasks of the window outside <paramref name="cone"/> whose work an op of the cone needs by the feasibility
+    /// rules (docs/exploration.md, "Feasibility"), found again for each task added: above all the freer of a pfn or table
+    /// id that a cone op allocates again (rule 1). Left out, that op is refused in every schedule. *ds1 of the raceactors
+    /// recordings, 6 December 2026, windows 78–83 under v5.13:* khugepaged's `page_alloc` of pfn 0x5fcad1, which a task
+    /// outside the cone had freed inside the window, was refused in all 514 schedules, and the windows said refuted.
+    /// Each task joins whole (its ops in the window), as the cone's own tasks do.
+    /// </summary>
+    public static HashSet<int> NeededTasks(IReadOnlyList<Op> window, IReadOnlySet<int> cone, ReplayEngine start, IReadOnlyDictionary<int, string> comms,
+        KernelProfile profile, Arch arch)
+    {
+        var added = new HashSet<int>();
+        if (window.All(op => cone.Contains(op.Tid)))
+        {
+            return added;
+        }
+        var trace = new OpTrace([.. window], comms);
+        var (programs, recordedTask, recordedLocal) = ConeReduction.Programs(trace);
+        var (need, _) = Feasibility.Analyze(trace, programs, recordedTask, recordedLocal, profile, arch, () => start.Fork(), cpuSlices: false);
+        var kept = trace.Tasks.Select(t => cone.Contains(t.Tid)).ToArray();
+        var work = new Queue<int>(Enumerable.Range(0, kept.Length).Where(t => kept[t]));
+        while (work.TryDequeue(out int t))
+        {
+            foreach (var needs in need[t])
+            {
+                foreach (var (q, count) in needs)
+                {
+                    if (count > 0 && !kept[q])
+                    {
+                        kept[q] = true;
+                        added.Add(trace.Tasks[q].Tid);
+                        work.Enqueue(q);
+                    }
+                }
+            }
+        }
+        return added;
+    }
+
     /// <summary>The tasks of a window's cone: its actors and every task that touched <paramref name="mm"/> inside it.</summary>
     internal static HashSet<int> ConeTasks(IEnumerable<Op> window, int mm, IEnumerable<int> actors)
     {
@@ -354,15 +393,19 @@ public static class RealTraceExplore
         IReadOnlyList<(long Seq, int Waker, int Wakee)> wakeups, KernelProfile profile, Arch arch, ExploreOptions options, CancellationToken cancellationToken)
     {
         var inv = CultureInfo.InvariantCulture;
-        var tasks = ConeTasks(buffered, w.Exposure.Mm, w.Actors);
-        var cone = buffered.Where(op => tasks.Contains(op.Tid)).ToList();
-        w.ConeTasks = cone.Select(o => o.Tid).Distinct().Count();
-        w.ConeOps = cone.Count;
         if (overflow)
         {
+            var actorsOnly = ConeTasks(buffered, w.Exposure.Mm, w.Actors);
+            w.ConeTasks = actorsOnly.Count;
+            w.ConeOps = buffered.Count(op => actorsOnly.Contains(op.Tid));
             w.Reason = string.Create(inv, $"the window holds more than {MaxWindowOps:N0} ops; not explored");
             return;
         }
+        var tasks = ConeTasks(buffered, w.Exposure.Mm, w.Actors);
+        tasks.UnionWith(NeededTasks(buffered, tasks, start, comms, profile, arch));
+        var cone = buffered.Where(op => tasks.Contains(op.Tid)).ToList();
+        w.ConeTasks = cone.Select(o => o.Tid).Distinct().Count();
+        w.ConeOps = cone.Count;
         if (cone.Count == 0)
         {
             w.Reason = "the lowering made no op of the window's actors inside it: nothing to reorder";
@@ -386,6 +429,13 @@ public static class RealTraceExplore
             w.Witness = same;
             w.Reason = string.Create(inv,
                 $"{same.Finding.Checker} {same.Finding.Race} reached {same.Preemptions} preemption{(same.Preemptions == 1 ? "" : "s")} away (schedule #{same.FoundInSchedule:N0} of {result.Schedules:N0})");
+        }
+        else if (result.Exhaustive && result.DistinctTraces == 0)
+        {
+            // Not one schedule ran to the end: the model refused an op in every order it tried, the recorded one
+            // too, so "none reaches the race" would be a statement about nothing.
+            w.Reason = string.Create(inv,
+                $"no schedule of the window ran to the end ({result.Infeasible:N0} cut as infeasible, the rest stopped at the states they cut): {result.InfeasibleExample}");
         }
         else if (result.Exhaustive)
         {
