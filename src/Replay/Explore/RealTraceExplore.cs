@@ -339,7 +339,8 @@ public static class RealTraceExplore
     /// id that a cone op allocates again (rule 1). Left out, that op is refused in every schedule. *ds1 of the raceactors
     /// recordings, 6 December 2026, windows 78–83 under v5.13:* khugepaged's `page_alloc` of pfn 0x5fcad1, which a task
     /// outside the cone had freed inside the window, was refused in all 514 schedules, and the windows said refuted.
-    /// Each task joins whole (its ops in the window), as the cone's own tasks do.
+    /// Each task joins whole (its ops in the window), as the cone's own tasks do. <paramref name="start"/> is the window's
+    /// start state, which runs no more ops: the analysis runs on a copy that shares its pages.
     /// </summary>
     public static HashSet<int> NeededTasks(IReadOnlyList<Op> window, IReadOnlySet<int> cone, ReplayEngine start, IReadOnlyDictionary<int, string> comms,
         KernelProfile profile, Arch arch)
@@ -351,7 +352,7 @@ public static class RealTraceExplore
         }
         var trace = new OpTrace([.. window], comms);
         var (programs, recordedTask, recordedLocal) = ConeReduction.Programs(trace);
-        var (need, _) = Feasibility.Analyze(trace, programs, recordedTask, recordedLocal, profile, arch, () => start.Fork(), cpuSlices: false);
+        var (need, _) = Feasibility.Analyze(trace, programs, recordedTask, recordedLocal, profile, arch, () => start.Fork(shareFrozenPages: true), cpuSlices: false);
         var kept = trace.Tasks.Select(t => cone.Contains(t.Tid)).ToArray();
         var work = new Queue<int>(Enumerable.Range(0, kept.Length).Where(t => kept[t]));
         while (work.TryDequeue(out int t))
