@@ -394,19 +394,19 @@ public static class RealTraceExplore
         IReadOnlyList<(long Seq, int Waker, int Wakee)> wakeups, KernelProfile profile, Arch arch, ExploreOptions options, CancellationToken cancellationToken)
     {
         var inv = CultureInfo.InvariantCulture;
-        if (overflow)
-        {
-            var actorsOnly = ConeTasks(buffered, w.Exposure.Mm, w.Actors);
-            w.ConeTasks = actorsOnly.Count;
-            w.ConeOps = buffered.Count(op => actorsOnly.Contains(op.Tid));
-            w.Reason = string.Create(inv, $"the window holds more than {MaxWindowOps:N0} ops; not explored");
-            return;
-        }
         var tasks = ConeTasks(buffered, w.Exposure.Mm, w.Actors);
-        tasks.UnionWith(NeededTasks(buffered, tasks, start, comms, profile, arch));
+        if (!overflow)
+        {
+            tasks.UnionWith(NeededTasks(buffered, tasks, start, comms, profile, arch));
+        }
         var cone = buffered.Where(op => tasks.Contains(op.Tid)).ToList();
         w.ConeTasks = cone.Select(o => o.Tid).Distinct().Count();
         w.ConeOps = cone.Count;
+        if (overflow)
+        {
+            w.Reason = string.Create(inv, $"the window holds more than {MaxWindowOps:N0} ops; not explored");
+            return;
+        }
         if (cone.Count == 0)
         {
             w.Reason = "the lowering made no op of the window's actors inside it: nothing to reorder";
