@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Runtime.CompilerServices;
 using Pipeline.Storage;
+using Pipeline.Storage.Parquet;
 
 namespace Pipeline.Ingest;
 
@@ -364,11 +365,27 @@ public static class TraceIngestor
     }
 
     /// <summary>Forwards events and reports progress every 64 Ki events.</summary>
-    private sealed class ProgressSink(IEventSink inner, InputSource source, IProgress<IngestProgress>? progress) : IEventSegmentSink
+    private sealed class ProgressSink(IEventSink inner, InputSource source, IProgress<IngestProgress>? progress) : IEventSegmentSink, IEventColumnSink
     {
         private long _events;
+        // Once a decoder took the inner writer's column writer, rows are counted there (all of them: the writer
+        // counts those written as rows too).
+        private EventColumnWriter? _columns;
 
         public bool TakesSegments => inner is IEventSegmentSink { TakesSegments: true };
+
+        public EventColumnWriter? ColumnWriter
+        {
+            get
+            {
+                if (_columns is null && inner is IEventColumnSink { ColumnWriter: { } columns })
+                {
+                    _columns = columns;
+                    columns.Progress = _ => Report(force: false);
+                }
+                return _columns;
+            }
+        }
 
         public void Write(EventSegment segment)
         {
@@ -396,7 +413,7 @@ public static class TraceIngestor
             if (progress is not null)
             {
                 long position = force ? source.FileSize : Math.Min(source.File.Position, source.FileSize);
-                progress.Report(new IngestProgress(source.Path, position, source.FileSize, _events));
+                progress.Report(new IngestProgress(source.Path, position, source.FileSize, _columns?.Count ?? _events));
             }
         }
     }

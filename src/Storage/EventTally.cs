@@ -39,7 +39,7 @@ public sealed record EventOrder(long Reordered, long ReorderedMaxNs, long Beyond
 }
 
 /// <summary>
-/// Row ids, per-event counts and the time-order check shared by the event writers: <see cref="Take"/> is called
+/// Row ids, per-event counts and the time-order check shared by the event writers: <see cref="Take(EventRow)"/> is called
 /// once per row, in write order, and returns the row's seq.
 /// </summary>
 /// <param name="countEvents">Whether to count per event name (a writer that counts elsewhere passes false).</param>
@@ -74,27 +74,35 @@ internal sealed class EventTally(bool countEvents = true) : IWrittenEvents
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public long Take(EventRow row)
     {
-        long seq = Count;
+        long seq = Take(row.TsNs, row.Event);
         row.Seq = seq;
-        if (row.TsNs < _lastTsNs)
+        return seq;
+    }
+
+    /// <summary>Counts a row with timestamp <paramref name="tsNs"/> and event <paramref name="eventName"/>; returns its seq.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public long Take(long tsNs, string eventName)
+    {
+        long seq = Count;
+        if (tsNs < _lastTsNs)
         {
             IsTimeOrdered = false;
         }
-        _lastTsNs = row.TsNs;
+        _lastTsNs = tsNs;
         Count = seq + 1;
         if (!countEvents)
         {
             return seq;
         }
         // Parsers hand the same string instance for runs of one event; count those without hashing.
-        if (ReferenceEquals(row.Event, _lastEvent))
+        if (ReferenceEquals(eventName, _lastEvent))
         {
             _lastEventPending++;
         }
         else
         {
             FlushEventCount();
-            _lastEvent = row.Event;
+            _lastEvent = eventName;
             _lastEventPending = 1;
         }
         return seq;
@@ -102,7 +110,7 @@ internal sealed class EventTally(bool countEvents = true) : IWrittenEvents
 
     /// <summary>
     /// Counts rows with timestamps <paramref name="tsNs"/> and events <paramref name="events"/> as many
-    /// <see cref="Take"/> calls would; the first gets the seq returned, the others the ones after it.
+    /// <see cref="Take(EventRow)"/> calls would; the first gets the seq returned, the others the ones after it.
     /// </summary>
     public long TakeMany(ReadOnlySpan<long> tsNs, ReadOnlySpan<string> events)
     {

@@ -63,14 +63,7 @@ public sealed class EventSegmentTests
     {
         using var dir = new TempDirectory();
         var options = new EventParquetOptions { RowGroupSize = 100, Threads = 2 };
-        // Three rows late by half a group (the reorder window puts them in place) and one by four groups (beyond
-        // the window), the rest in order.
-        var arrival = Enumerable.Range(0, 3_000).Select(i => (long)i).ToList();
-        foreach (var (late, after) in new[] { (130, 180), (131, 181), (977, 1_027), (2_410, 2_810) })
-        {
-            arrival.Remove(late);
-            arrival.Insert(arrival.IndexOf(after) + 1, late);
-        }
+        var arrival = TestData.ArrivalWithLateRows();
 
         using EventParquetWriter rows = Write(dir.Combine("rows.parquet"), arrival, null, options, Fill);
         using EventParquetWriter segments = Write(dir.Combine("segments.parquet"), arrival, [64, 1, 0, 37, 64, 0, 0, 13, 35, 64, 7], options, Fill);

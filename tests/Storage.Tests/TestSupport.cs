@@ -33,6 +33,21 @@ internal sealed class TempDirectory : IDisposable
 
 internal static class TestData
 {
+    /// <summary>
+    /// Row numbers 0..2,999 in arrival order for a writer with 100-row groups: three rows late by half a group (the
+    /// reorder window puts them in place) and one by four groups (beyond the window), the rest in order.
+    /// </summary>
+    public static List<long> ArrivalWithLateRows()
+    {
+        var arrival = Enumerable.Range(0, 3_000).Select(i => (long)i).ToList();
+        foreach (var (late, after) in new[] { (130, 180), (131, 181), (977, 1_027), (2_410, 2_810) })
+        {
+            arrival.Remove(late);
+            arrival.Insert(arrival.IndexOf(after) + 1, late);
+        }
+        return arrival;
+    }
+
     /// <summary>Relative path and SHA-256 of every file below a directory, sorted.</summary>
     public static string[] Fingerprint(string directory) =>
         Directory.EnumerateFiles(directory, "*", SearchOption.AllDirectories)

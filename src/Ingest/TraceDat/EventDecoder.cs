@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Runtime.CompilerServices;
 using System.Text;
 using Pipeline.Storage;
+using Pipeline.Storage.Parquet;
 
 namespace Pipeline.Ingest.TraceDat;
 
@@ -46,51 +47,109 @@ internal sealed class EventDecoder
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public string? Decode(ReadOnlySpan<byte> payload, EventRow row, out bool emit)
     {
-        emit = false;
+        string? problem = Prepare(payload, out var plan);
+        emit = plan is not null;
+        if (plan is null)
+        {
+            return problem;
+        }
+        row.Event = plan.Name;
+        int pid = ReadPid(plan, payload);
+        row.Pid = pid;
+        row.Comm = _comms.Lookup(pid);
+        row.IrqFlags = RenderIrqFlags(plan, payload);
+        return Fill(plan, payload, new RowFields(row));
+    }
+
+    /// <summary>
+    /// The plan of <paramref name="payload"/>'s event, or null and what is wrong with the payload (unknown event id,
+    /// shorter than its common fields): the record is then skipped. Nothing is written either way.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public string? Prepare(ReadOnlySpan<byte> payload, out EventPlan? plan)
+    {
+        plan = null;
         if (payload.Length < 2)
         {
             return $"event payload of {payload.Length} bytes has no common_type";
         }
         int id = _bigEndian ? BinaryPrimitives.ReadUInt16BigEndian(payload) : BinaryPrimitives.ReadUInt16LittleEndian(payload);
-        var plan = GetPlan(id);
-        if (plan is null)
+        var found = GetPlan(id);
+        if (found is null)
         {
             return $"no format file for event id {id} (common_type); the event is skipped";
         }
-        if (payload.Length < plan.CommonEnd)
+        if (payload.Length < found.CommonEnd)
         {
-            return $"{plan.Name}: payload of {payload.Length} bytes is shorter than the common fields ({plan.CommonEnd} bytes)";
+            return $"{found.Name}: payload of {payload.Length} bytes is shorter than the common fields ({found.CommonEnd} bytes)";
         }
-        emit = true;
-        row.Event = plan.Name;
-        int pid = plan.PidOffset >= 0 ? (int)PrintExpr.ReadScalar(payload, plan.PidOffset, plan.PidSize, true, _bigEndian) : 0;
-        row.Pid = pid;
-        row.Comm = _comms.Lookup(pid);
+        plan = found;
+        return null;
+    }
+
+    /// <summary>
+    /// Writes the event <see cref="Prepare"/> planned straight into <paramref name="columns"/>' open row and ends it
+    /// with the header columns: the row <see cref="Decode"/> would fill, without an <see cref="EventRow"/> in
+    /// between. Returns null, or the field that lay outside the payload (the row is written without it).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public string? DecodeInto(EventPlan plan, ReadOnlySpan<byte> payload, EventColumnWriter columns, long tsNs, int cpu, long srcPos)
+    {
+        int pid = ReadPid(plan, payload);
+        string irqFlags = RenderIrqFlags(plan, payload);
+        string? problem;
+        try
+        {
+            problem = Fill(plan, payload, new ColumnFields(columns));
+        }
+        catch
+        {
+            // What the row set so far must not stay in the columns without its row.
+            columns.DiscardRow();
+            throw;
+        }
+        columns.EndRow(tsNs, cpu, srcPos, pid, _comms.Lookup(pid), plan.Name, irqFlags);
+        return problem;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private int ReadPid(EventPlan plan, ReadOnlySpan<byte> payload) =>
+        plan.PidOffset >= 0 ? (int)PrintExpr.ReadScalar(payload, plan.PidOffset, plan.PidSize, true, _bigEndian) : 0;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private string RenderIrqFlags(EventPlan plan, ReadOnlySpan<byte> payload)
+    {
         byte flags = plan.FlagsOffset >= 0 ? payload[plan.FlagsOffset] : (byte)0;
         byte pc = plan.PreemptOffset >= 0 ? payload[plan.PreemptOffset] : (byte)0;
-        row.IrqFlags = _irqFlags.Render(flags, pc);
+        return _irqFlags.Render(flags, pc);
+    }
+
+    /// <summary>The instance arg, the payload's fields and the print fmt's constants, in that order; null or the first field outside the payload.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private string? Fill<T>(EventPlan plan, ReadOnlySpan<byte> payload, T target)
+        where T : struct, IFieldTarget
+    {
         if (InstanceName is not null)
         {
-            row.AddArg("instance", InstanceName);
+            target.AddArg("instance", InstanceName);
         }
         string? problem = null;
         foreach (var field in plan.Fields)
         {
-            if (!field.Apply(payload, row, _bigEndian) && problem is null)
+            if (!field.Apply(payload, target, _bigEndian) && problem is null)
             {
                 problem = $"{plan.Name}: field '{field.Field.Name}' (offset {field.Field.Offset}, size {field.Field.Size}) lies outside the {payload.Length}-byte payload";
             }
         }
-        foreach (var (name, value) in plan.Constants)
+        foreach (var constant in plan.Constants)
         {
-            if (EventSchema.TryGetField(name, out var column) && column.Kind is ColumnKind.Int64 or ColumnKind.Int32
-                && long.TryParse(value, System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out long number))
+            if (constant.Ordinal >= 0)
             {
-                row.SetInt64(column.Ordinal, number);
+                target.SetInt64(constant.Ordinal, constant.Number);
             }
             else
             {
-                row.AddArg(name, value);
+                target.AddArg(constant.Name, constant.Value);
             }
         }
         return problem;
@@ -148,7 +207,11 @@ internal sealed class EventDecoder
         return _plans[id];
     }
 
-    private sealed class EventPlan
+    /// <summary>A print fmt constant: its typed column and number (<see cref="Ordinal"/> ≥ 0) or its arg text.</summary>
+    internal sealed record ConstantField(string Name, string Value, int Ordinal, long Number);
+
+    /// <summary>How one event id's payload is decoded (built once per id).</summary>
+    internal sealed class EventPlan
     {
         public EventPlan(FormatFile format, IReadOnlyDictionary<ulong, string>? printkFormats)
         {
@@ -179,14 +242,19 @@ internal sealed class EventDecoder
             Fields = plans.ToArray();
             Constants = format.PrintFormat.ConstantFields()
                 .Where(c => format.FindField(c.Name) is null)
+                .Select(c => EventSchema.TryGetField(c.Name, out var column) && column.Kind is ColumnKind.Int64 or ColumnKind.Int32
+                    && long.TryParse(c.Value, NumberStyles.Integer, CultureInfo.InvariantCulture, out long number)
+                    ? new ConstantField(c.Name, c.Value, column.Ordinal, number)
+                    : new ConstantField(c.Name, c.Value, -1, 0))
                 .ToArray();
         }
 
         /// <summary>
         /// <c>name=value</c> pairs written literally in the print fmt (mm_page_free_batched's "order=0"): the
-        /// text readers see them as fields, so the binary readers report them too.
+        /// text readers see them as fields, so the binary readers report them too; a number with an integer column
+        /// of its name goes there (parsed once, here), anything else to args.
         /// </summary>
-        public (string Name, string Value)[] Constants { get; }
+        public ConstantField[] Constants { get; }
 
         public string Name { get; }
 
@@ -216,7 +284,7 @@ internal sealed class EventDecoder
         BprintText,
     }
 
-    private sealed class FieldPlan
+    internal sealed class FieldPlan
     {
         private readonly FieldAction _action;
         private readonly int _ordinal;
@@ -320,7 +388,8 @@ internal sealed class EventDecoder
 
         /// <summary>Stores the field; false when it lies outside the payload.</summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        public bool Apply(ReadOnlySpan<byte> payload, EventRow row, bool bigEndian)
+        public bool Apply<T>(ReadOnlySpan<byte> payload, T row, bool bigEndian)
+            where T : struct, IFieldTarget
         {
             var field = Field;
             switch (_action)
@@ -398,7 +467,8 @@ internal sealed class EventDecoder
             }
         }
 
-        private bool ApplyBprint(ReadOnlySpan<byte> payload, EventRow row, bool bigEndian)
+        private bool ApplyBprint<T>(ReadOnlySpan<byte> payload, T row, bool bigEndian)
+            where T : struct, IFieldTarget
         {
             var formatField = _bprintFormatField!;
             if (formatField.Offset + formatField.Size > payload.Length)
@@ -489,4 +559,47 @@ internal sealed class EventDecoder
             return sb.Append(']').ToString();
         }
     }
+}
+
+/// <summary>Where a decoded event's payload fields go: an <see cref="EventRow"/> or a writer's columns.</summary>
+/// <remarks>Implemented by structs, so each decoder path is compiled for its target without an interface call per field.</remarks>
+internal interface IFieldTarget
+{
+    void SetInt64(int ordinal, long value);
+
+    void SetBool(int ordinal, bool value);
+
+    void SetText(int ordinal, string value);
+
+    void AddArg(string name, string value);
+
+    void AddArg(string name, long value, ArgNumberFormat format);
+}
+
+/// <summary>Fields into an <see cref="EventRow"/>.</summary>
+internal readonly struct RowFields(EventRow row) : IFieldTarget
+{
+    public void SetInt64(int ordinal, long value) => row.SetInt64(ordinal, value);
+
+    public void SetBool(int ordinal, bool value) => row.SetBool(ordinal, value);
+
+    public void SetText(int ordinal, string value) => row.SetText(ordinal, value);
+
+    public void AddArg(string name, string value) => row.AddArg(name, value);
+
+    public void AddArg(string name, long value, ArgNumberFormat format) => row.AddArg(name, value, format);
+}
+
+/// <summary>Fields straight into the open row of an <see cref="EventColumnWriter"/>.</summary>
+internal readonly struct ColumnFields(EventColumnWriter columns) : IFieldTarget
+{
+    public void SetInt64(int ordinal, long value) => columns.SetInt64(ordinal, value);
+
+    public void SetBool(int ordinal, bool value) => columns.SetBool(ordinal, value);
+
+    public void SetText(int ordinal, string value) => columns.SetText(ordinal, value);
+
+    public void AddArg(string name, string value) => columns.AddArg(name, value);
+
+    public void AddArg(string name, long value, ArgNumberFormat format) => columns.AddArg(name, value, format);
 }

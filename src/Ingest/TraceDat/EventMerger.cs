@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using Pipeline.Storage;
+using Pipeline.Storage.Parquet;
 
 namespace Pipeline.Ingest.TraceDat;
 
@@ -54,7 +55,10 @@ internal static class EventMerger
         {
             SiftDown(heap, count, i);
         }
-        var row = new EventRow();
+        // A writer that takes rows into its columns gets them decoded there (EventDecoder.DecodeInto); any other
+        // sink gets each row filled into one EventRow.
+        EventColumnWriter? columns = (sink as IEventColumnSink)?.ColumnWriter;
+        var row = columns is null ? new EventRow() : null;
         long written = 0;
         while (count > 0)
         {
@@ -68,7 +72,14 @@ internal static class EventMerger
                 {
                     cancellationToken.ThrowIfCancellationRequested();
                 }
-                Emit(top, clock, context, sink, row);
+                if (columns is not null)
+                {
+                    Emit(top, clock, context, columns);
+                }
+                else
+                {
+                    Emit(top, clock, context, sink, row!);
+                }
                 written++;
                 more = top.MoveNext();
             }
@@ -94,7 +105,7 @@ internal static class EventMerger
         if (emit && !clock.TryConvert(stream.Timestamp, out ns))
         {
             emit = false;
-            problem = $"timestamp {stream.Timestamp} (clock units) does not give a nanosecond count between 0 and 2^63-1; event dropped";
+            problem = TimestampProblem(stream.Timestamp);
         }
         if (emit)
         {
@@ -109,6 +120,36 @@ internal static class EventMerger
             context.Malformed(stream.SourcePosition, problem);
         }
     }
+
+    /// <summary>
+    /// <see cref="Emit(CpuEventStream, TimestampConverter, ReadContext, IEventSink, EventRow)"/> into a writer's
+    /// columns: the same checks in the same order (the payload, then the timestamp, then the fields), the same
+    /// reports, the same row.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Emit(CpuEventStream stream, TimestampConverter clock, ReadContext context, EventColumnWriter columns)
+    {
+        ReadOnlySpan<byte> payload = stream.Payload;
+        string? problem = stream.Decoder.Prepare(payload, out var plan);
+        if (plan is not null)
+        {
+            if (clock.TryConvert(stream.Timestamp, out long ns))
+            {
+                problem = stream.Decoder.DecodeInto(plan, payload, columns, ns, stream.Cpu, stream.SourcePosition);
+            }
+            else
+            {
+                problem = TimestampProblem(stream.Timestamp);
+            }
+        }
+        if (problem is not null)
+        {
+            context.Malformed(stream.SourcePosition, problem);
+        }
+    }
+
+    private static string TimestampProblem(ulong timestamp) =>
+        $"timestamp {timestamp} (clock units) does not give a nanosecond count between 0 and 2^63-1; event dropped";
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static bool Less(CpuEventStream a, CpuEventStream b)

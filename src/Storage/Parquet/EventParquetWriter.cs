@@ -47,7 +47,7 @@ public sealed record EventParquetOptions
 /// Apache.Arrow are not available here. Disposing without <see cref="Complete"/> stops the encoders and deletes
 /// the file.
 /// </remarks>
-public sealed class EventParquetWriter : IEventSegmentSink, IWrittenEvents, IDisposable
+public sealed class EventParquetWriter : IEventSegmentSink, IEventColumnSink, IWrittenEvents, IDisposable
 {
     private static readonly string s_createdBy =
         $"mmtrace {typeof(EventParquetWriter).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "0"}";
@@ -74,6 +74,7 @@ public sealed class EventParquetWriter : IEventSegmentSink, IWrittenEvents, IDis
     private long _beyondWindowMaxNs;
     private long _rowsRewritten;
     private EventRowGroup _current;
+    private EventColumnWriter? _columnWriter;
     private long _nextToWrite;
     private long _groups;
     private volatile Exception? _failure;
@@ -135,11 +136,7 @@ public sealed class EventParquetWriter : IEventSegmentSink, IWrittenEvents, IDis
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Write(EventRow row)
     {
-        ObjectDisposedException.ThrowIf(_disposed, this);
-        if (_completed)
-        {
-            throw new InvalidOperationException("The writer is complete.");
-        }
+        ThrowIfNotWritable();
         _tally.Take(row);
         long ts = row.TsNs;
         if (ts < _maxTsNs)
@@ -168,11 +165,7 @@ public sealed class EventParquetWriter : IEventSegmentSink, IWrittenEvents, IDis
     public void Write(EventSegment segment)
     {
         ArgumentNullException.ThrowIfNull(segment);
-        ObjectDisposedException.ThrowIf(_disposed, this);
-        if (_completed)
-        {
-            throw new InvalidOperationException("The writer is complete.");
-        }
+        ThrowIfNotWritable();
         EventRowGroup rows = segment.Columns;
         int at = 0;
         while (at < rows.Rows)
@@ -201,6 +194,58 @@ public sealed class EventParquetWriter : IEventSegmentSink, IWrittenEvents, IDis
         }
     }
 
+    /// <inheritdoc/>
+    public EventColumnWriter ColumnWriter => _columnWriter ??= new EventColumnWriter(this);
+
+    /// <summary>The group being filled (a throwaway one once the writer is complete or disposed).</summary>
+    internal EventRowGroup Current => _current;
+
+    /// <summary>Counts a row the column writer is ending, as <see cref="Write(EventRow)"/> counts a row.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal void BeginColumnRow(long tsNs, string eventName)
+    {
+        if (_disposed || _completed)
+        {
+            _columnWriter?.DiscardRow();
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            throw new InvalidOperationException("The writer is complete.");
+        }
+        _tally.Take(tsNs, eventName);
+        if (tsNs < _maxTsNs)
+        {
+            NoteLate(tsNs);
+        }
+        else
+        {
+            _maxTsNs = tsNs;
+        }
+    }
+
+    /// <summary>After the column writer ended a row in <see cref="Current"/>: hands a full group over; returns the row count.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal long EndColumnRow()
+    {
+        if (_current.IsFull)
+        {
+            HandOver();
+        }
+        return _tally.Count;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void ThrowIfNotWritable()
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (_completed)
+        {
+            throw new InvalidOperationException("The writer is complete.");
+        }
+        if (_columnWriter is { IsRowOpen: true })
+        {
+            throw new InvalidOperationException("A row is open in the column writer: end it (EndRow) before writing rows another way.");
+        }
+    }
+
     /// <summary>Writes the last row group and the footer and closes the file.</summary>
     /// <exception cref="IOException">Encoding or writing failed.</exception>
     public void Complete()
@@ -211,6 +256,10 @@ public sealed class EventParquetWriter : IEventSegmentSink, IWrittenEvents, IDis
             return;
         }
         ThrowIfFailed();
+        if (_columnWriter is { IsRowOpen: true })
+        {
+            throw new InvalidOperationException("A row is open in the column writer: end it (EndRow) or discard it before completing.");
+        }
         if (_current.Rows > 0)
         {
             _held.Add(_current);
@@ -224,6 +273,8 @@ public sealed class EventParquetWriter : IEventSegmentSink, IWrittenEvents, IDis
             _queue.Add(group);
         }
         _held.Clear();
+        // Values the column writer sets from now on land in a group nobody encodes (its EndRow then throws).
+        _current = new EventRowGroup(1);
         _queue.CompleteAdding();
         foreach (Thread worker in _workers)
         {
@@ -253,6 +304,7 @@ public sealed class EventParquetWriter : IEventSegmentSink, IWrittenEvents, IDis
         if (!_completed)
         {
             _aborted = true;
+            _current = new EventRowGroup(1);
             if (!_queue.IsAddingCompleted)
             {
                 _queue.CompleteAdding();
