@@ -112,4 +112,38 @@ public sealed class TraceDatColumnWriteTests
         Assert.Contains("corrupt page", all, StringComparison.Ordinal);
         Assert.Contains("failed: ", all, StringComparison.Ordinal);
     }
+
+    private sealed class Reports : IProgress<IngestProgress>
+    {
+        public List<long> Events { get; } = [];
+
+        public void Report(IngestProgress value) => Events.Add(value.Events);
+    }
+
+    /// <summary>
+    /// Rows written through the column writer still drive the ingest's progress: a report at every 65,536 events and
+    /// one with the total at the end, as rows written one by one gave.
+    /// </summary>
+    [SkippableFact]
+    public void Ingest_TraceDatOfManyEvents_ProgressEvery64KiEventsAndTheTotal()
+    {
+        string dir = Path.Combine(Path.GetTempPath(), $"s27-progress-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(dir);
+        try
+        {
+            // 25 copies of the 3,298-event trace's pages: 82,450 events.
+            string input = Path.Combine(dir, "repeated.dat");
+            File.WriteAllBytes(input, TraceDatSynthesizer.RepeatPages(File.ReadAllBytes(TraceDatCorpus.Recorded("trace-cmd", "mm_v6_trimmed.dat")), 25));
+            var reports = new Reports();
+
+            var summary = Assert.Single(TraceIngestor.Run(new IngestOptions { Inputs = [input], Output = Path.Combine(dir, "ds") }, reports));
+
+            Assert.Equal(82_450, summary.Events);
+            Assert.Equal([65_536L, 82_450L], reports.Events);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
 }
