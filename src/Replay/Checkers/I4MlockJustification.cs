@@ -58,7 +58,7 @@ internal sealed class I4MlockJustification : IChecker
         var lk = engine.TableLock(table);
         bool underPtl = lk is not null && lk.Writer == task.Tid;
         string how = underPtl ? "under the PTE lock" : "without the PTE lock (under the mmap_sem trylock)";
-        long entry = table.Entries[idx];
+        long entry = table.Entry(idx);
         // A fault sets Mlocked under the PTL just before it installs the PTE (entry still none).
         if (entry != EntryValue.Leaf(op.Pfn) && !(underPtl && entry == EntryValue.None))
         {
@@ -120,7 +120,7 @@ internal sealed class I4MlockJustification : IChecker
                     for (int i = 0; i < 512; i++)
                     {
                         ulong va = chunk + ((ulong)i << 12);
-                        long e = table.Entries[i];
+                        long e = table.Entry(i);
                         if (va >= vma.Start && va < vma.End && EntryValue.KindOf(e) == EntryKind.Leaf)
                         {
                             lockedMapped.Add((ulong)EntryValue.Payload(e));

@@ -10,7 +10,7 @@ internal sealed class I5Structure : IChecker
 
     public void OnPopulatedDestination(ReplayEngine engine, TaskState task, in Op op, Level level, Table dst, int idx, long now)
     {
-        long value = dst.Entries[idx];
+        long value = dst.Entry(idx);
         var execs = new List<long> { now };
         string history = "";
         if (EntryValue.KindOf(value) == EntryKind.Table && engine.GetTable((int)EntryValue.Payload(value)) is { } linked)

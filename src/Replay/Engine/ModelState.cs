@@ -34,14 +34,103 @@ internal sealed class Table
     public int Mm;
     public TableState State;
     /// <summary>
-    /// The 512 entries; <see cref="NoEntries"/> while the table holds none. A process that exits without a traced
-    /// teardown leaves its tables behind, most of them emptied as its pages are freed: an empty table then costs
-    /// its object, not 4 KiB of zeros (docs/benchmarks.md, replay memory).
+    /// A PTE table's 512 entries; <see cref="NoEntries"/> while the table holds none, and for tables of the upper
+    /// levels, which keep theirs in <see cref="_sparse"/>. A process that exits without a traced teardown leaves its
+    /// tables behind, most of them emptied as its pages are freed: an empty table then costs its object, not 4 KiB
+    /// of zeros (docs/benchmarks.md, replay memory). Empty (length 0) once the table is freed.
     /// </summary>
-    public long[] Entries = [];
+    private long[] _dense = [];
+    /// <summary>
+    /// An upper-level table's entries while it holds any: it uses a handful of its 512, and the tables of processes
+    /// the trace never shows exiting stay until the trace ends (docs/benchmarks.md, "Replay, 2026-12-06 (s27)").
+    /// </summary>
+    private SparseSlots<long>? _sparse;
 
     /// <summary>The entries of every empty live table: all none, shared, never written.</summary>
-    public static readonly long[] NoEntries = new long[512];
+    private static readonly long[] NoEntries = new long[512];
+
+    /// <summary>Entry <paramref name="idx"/> (a live table's; reading a freed table's is a bug and throws).</summary>
+    public long Entry(int idx) => _sparse is { } sparse ? sparse[idx] : _dense[idx];
+
+    /// <summary>Whether the table has entries to read: live, or freed (then it reads as having none).</summary>
+    public bool IsLive => _dense.Length != 0;
+
+    /// <summary>Whether a PTE table holds an entry array of its own (one from, or for, the pool).</summary>
+    private bool HoldsDense => _dense.Length != 0 && !ReferenceEquals(_dense, NoEntries);
+
+    /// <summary>A table made or made again: live, every entry none.</summary>
+    public void ResetEntries()
+    {
+        _dense = NoEntries;
+        _sparse = null;
+    }
+
+    /// <summary>
+    /// Writes entry <paramref name="idx"/>; <see cref="Present"/> is the caller's and already counts the write.
+    /// A PTE table takes its array from <paramref name="pool"/> when it gets its first entry and gives it back
+    /// (up to <paramref name="poolLimit"/> kept) when it holds none again.
+    /// </summary>
+    public void SetEntry(int idx, long value, Stack<long[]> pool, int poolLimit)
+    {
+        if (Level != Level.Pte)
+        {
+            if (_sparse is null)
+            {
+                if (value == EntryValue.None)
+                {
+                    return;
+                }
+                _sparse = new SparseSlots<long>();
+            }
+            _sparse[idx] = value;
+            if (value == EntryValue.None && Present == 0 && _sparse.IsEmpty)
+            {
+                _sparse = null;
+            }
+            return;
+        }
+        if (ReferenceEquals(_dense, NoEntries))
+        {
+            if (value != EntryValue.None)
+            {
+                _dense = pool.Count > 0 ? pool.Pop() : new long[512];
+                _dense[idx] = value;
+            }
+            return;
+        }
+        _dense[idx] = value;
+        if (Present == 0 && !_dense.AsSpan().ContainsAnyExcept(EntryValue.None))
+        {
+            // Emptied: give the array back (a few are kept for the next tables) and share the zeros.
+            if (pool.Count < poolLimit)
+            {
+                pool.Push(_dense);
+            }
+            _dense = NoEntries;
+        }
+    }
+
+    /// <summary>The table is freed: its entries go (a PTE table's array, cleared, back to the pool).</summary>
+    public void ReleaseEntries(Stack<long[]>? pool, int poolLimit)
+    {
+        if (HoldsDense)
+        {
+            Array.Clear(_dense);
+            if (pool is not null && pool.Count < poolLimit)
+            {
+                pool.Push(_dense);
+            }
+        }
+        _dense = [];
+        _sparse = null;
+    }
+
+    /// <summary>The entries of <paramref name="from"/>, copied (the explorer's forks change their copies).</summary>
+    public void CopyEntriesFrom(Table from)
+    {
+        _dense = from.HoldsDense ? (long[])from._dense.Clone() : from._dense;
+        _sparse = from._sparse?.Clone();
+    }
     public int LinkTable;
     public int LinkIdx;
     public long LinkExec = -1;

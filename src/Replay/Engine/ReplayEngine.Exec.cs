@@ -440,7 +440,7 @@ public sealed partial class ReplayEngine
             {
                 return false;
             }
-            long e = t.Entries[IndexOf(va, t.Level)];
+            long e = t.Entry(IndexOf(va, t.Level));
             if (EntryValue.KindOf(e) != EntryKind.Table)
             {
                 return false;
@@ -495,7 +495,7 @@ public sealed partial class ReplayEngine
 
     private void WriteEntry(TaskState task, Table t, int idx, long value, long now, bool isMove)
     {
-        long old = t.Entries[idx];
+        long old = t.Entry(idx);
         var oldKind = EntryValue.KindOf(old);
         if (oldKind == EntryKind.Table)
         {
@@ -551,27 +551,7 @@ public sealed partial class ReplayEngine
         {
             t.Present++;
         }
-        if (ReferenceEquals(t.Entries, Table.NoEntries))
-        {
-            if (value != EntryValue.None)
-            {
-                t.Entries = _entryPool.Count > 0 ? _entryPool.Pop() : new long[512];
-                t.Entries[idx] = value;
-            }
-        }
-        else
-        {
-            t.Entries[idx] = value;
-            if (t.Present == 0 && !t.Entries.AsSpan().ContainsAnyExcept(EntryValue.None))
-            {
-                // Emptied: give the array back (a few are kept for the next tables) and share the zeros.
-                if (_entryPool.Count < EntryPoolLimit)
-                {
-                    _entryPool.Push(t.Entries);
-                }
-                t.Entries = Table.NoEntries;
-            }
-        }
+        t.SetEntry(idx, value, _entryPool, EntryPoolLimit);
         t.LastWriteExec = now;
         t.LastWriteIdx = idx;
         t.LastWriteTid = task.Tid;
@@ -606,7 +586,7 @@ public sealed partial class ReplayEngine
             Inconsistent(op, $"{Name(op.Kind)} on table {t.Id}, a {OpSpec.LevelName(t.Level).ToUpperInvariant()} table", [at]);
             return true;
         }
-        long old = t.Entries[idx];
+        long old = t.Entry(idx);
         long now = Begin(task, op, old);
         if (task.StepKind == OpKind.ZapClear)
         {
@@ -637,7 +617,7 @@ public sealed partial class ReplayEngine
             return true;
         }
         bool lockless = op.Has(OpFlags.Lockless);
-        long value = t.State == TableState.Freed ? EntryValue.None : t.Entries[idx];
+        long value = t.State == TableState.Freed ? EntryValue.None : t.Entry(idx);
         long now = Begin(task, op, value);
         if (t.State is TableState.Freed or TableState.Deposited)
         {
@@ -704,7 +684,7 @@ public sealed partial class ReplayEngine
             Inconsistent(op, $"pte_alloc: mm{op.Mm} has no PMD table for 0x{op.Va:x}", [at]);
             return true;
         }
-        if (pmd.Entries[idx] != EntryValue.None)
+        if (pmd.Entry(idx) != EntryValue.None)
         {
             return true;
         }
@@ -729,7 +709,7 @@ public sealed partial class ReplayEngine
         {
             return true;
         }
-        if (!TryWalk(mm, op.Va, Level.Pte, out var src, out int si) || EntryValue.KindOf(src.Entries[si]) == EntryKind.None)
+        if (!TryWalk(mm, op.Va, Level.Pte, out var src, out int si) || EntryValue.KindOf(src.Entry(si)) == EntryKind.None)
         {
             return true;
         }
@@ -739,7 +719,7 @@ public sealed partial class ReplayEngine
             Inconsistent(op, $"pte_move: mm{op.Mm} has no PTE table for the destination 0x{op.NewVa:x}", [at]);
             return true;
         }
-        long value = src.Entries[si];
+        long value = src.Entry(si);
         long now = Begin(task, op, value);
         WriteEntry(task, src, si, EntryValue.None, now, true);
         WriteEntry(task, dst, di, value, now, true);
@@ -759,8 +739,8 @@ public sealed partial class ReplayEngine
             Inconsistent(op, $"{Name(op.Kind)}: mm{op.Mm} has no {OpSpec.LevelName(level).ToUpperInvariant()} table for 0x{op.Va:x} or 0x{op.NewVa:x}", [at]);
             return true;
         }
-        long srcVal = src.Entries[si];
-        long dstVal = dst.Entries[di];
+        long srcVal = src.Entry(si);
+        long dstVal = dst.Entry(di);
         bool classified = op.Has(OpFlags.Classified);
         long decided = classified ? task.RegValue : srcVal;
         if (EntryValue.KindOf(decided) == EntryKind.None)
@@ -810,8 +790,8 @@ public sealed partial class ReplayEngine
     {
         // move_page_tables falls back to move_ptes when move_normal_pmd refuses: entries move one by one
         // into the table already linked at the destination, and the old range is flushed.
-        long s = src.Entries[si];
-        long d = dst.Entries[di];
+        long s = src.Entry(si);
+        long d = dst.Entry(di);
         if (level != Level.Pmd || EntryValue.KindOf(s) != EntryKind.Table || EntryValue.KindOf(d) != EntryKind.Table)
         {
             return;
@@ -824,8 +804,8 @@ public sealed partial class ReplayEngine
         }
         for (int i = 0; i < 512; i++)
         {
-            long v = from.Entries[i];
-            if (v != EntryValue.None && to.Entries[i] == EntryValue.None)
+            long v = from.Entry(i);
+            if (v != EntryValue.None && to.Entry(i) == EntryValue.None)
             {
                 WriteEntry(task, from, i, EntryValue.None, now, true);
                 WriteEntry(task, to, i, v, now, true);
@@ -853,7 +833,7 @@ public sealed partial class ReplayEngine
         t.Id = id;
         t.Level = level;
         t.State = TableState.Live;
-        t.Entries = Table.NoEntries;
+        t.ResetEntries();
         t.LinkTable = 0;
         t.LinkIdx = 0;
         t.LinkExec = -1;
@@ -883,15 +863,7 @@ public sealed partial class ReplayEngine
     {
         t.State = TableState.Freed;
         t.FreeExec = now;
-        if (!ReferenceEquals(t.Entries, Table.NoEntries))
-        {
-            Array.Clear(t.Entries);
-            if (_entryPool.Count < EntryPoolLimit)
-            {
-                _entryPool.Push(t.Entries);
-            }
-        }
-        t.Entries = [];
+        t.ReleaseEntries(_entryPool, EntryPoolLimit);
         t.Present = 0;
     }
 
@@ -1172,7 +1144,7 @@ public sealed partial class ReplayEngine
         {
             for (int i = 0; i < 512 && t.Present > 0; i++)
             {
-                long e = t.Entries[i];
+                long e = t.Entry(i);
                 if (EntryValue.KindOf(e) == EntryKind.Table)
                 {
                     FreeTree(GetTable((int)EntryValue.Payload(e)), now);
@@ -1243,7 +1215,7 @@ public sealed partial class ReplayEngine
         while (t is not null && t.State != TableState.Freed)
         {
             int idx = IndexOf(op.Va, t.Level);
-            long e = t.Entries[idx];
+            long e = t.Entry(idx);
             var kind = EntryValue.KindOf(e);
             if (kind == EntryKind.Table && t.Level > Level.Pte)
             {

@@ -107,7 +107,7 @@ public sealed partial class ReplayEngine
             {
                 return true;
             }
-            long e = t.Entries[IndexOf(va, t.Level)];
+            long e = t.Entry(IndexOf(va, t.Level));
             if (EntryValue.KindOf(e) != EntryKind.Table)
             {
                 return false;
@@ -119,7 +119,7 @@ public sealed partial class ReplayEngine
 
     /// <summary>Entry <paramref name="index"/> of table <paramref name="table"/> now (none when the table is unknown or freed).</summary>
     internal long EntryOf(int table, int index) =>
-        GetTable(table) is { } t && t.State != TableState.Freed && (uint)index < (uint)t.Entries.Length ? t.Entries[index] : EntryValue.None;
+        GetTable(table) is { } t && t.State != TableState.Freed && (uint)index < 512u ? t.Entry(index) : EntryValue.None;
 
     /// <summary>Ids of the tables queued for freeing after an RCU grace period.</summary>
     internal void RcuPendingTables(List<int> into)
@@ -222,7 +222,7 @@ public sealed partial class ReplayEngine
         var t = GetTable(m.Root);
         while (t is not null && t.State != TableState.Freed)
         {
-            long e = t.Entries[IndexOf(va, t.Level)];
+            long e = t.Entry(IndexOf(va, t.Level));
             var kind = EntryValue.KindOf(e);
             if (kind == EntryKind.Table && t.Level > Level.Pte)
             {
@@ -269,11 +269,11 @@ public sealed partial class ReplayEngine
             into.Add(t.Id);
             if (t.Level > Level.Pte)
             {
-                for (int i = 0; i < t.Entries.Length && t.Present > 0; i++)
+                for (int i = 0; i < 512 && t.Present > 0; i++)
                 {
-                    if (EntryValue.KindOf(t.Entries[i]) == EntryKind.Table)
+                    if (EntryValue.KindOf(t.Entry(i)) == EntryKind.Table)
                     {
-                        stack.Push((int)EntryValue.Payload(t.Entries[i]));
+                        stack.Push((int)EntryValue.Payload(t.Entry(i)));
                     }
                 }
             }
@@ -297,7 +297,7 @@ public sealed partial class ReplayEngine
 
     /// <summary>The value of <paramref name="va"/>'s level-<paramref name="level"/> entry in mm <paramref name="mm"/> now (none when unreachable).</summary>
     internal long EntryNow(int mm, ulong va, Level level) =>
-        GetMm(mm) is { } state && TryWalk(state, va, level, out var t, out int idx) ? t.Entries[idx] : EntryValue.None;
+        GetMm(mm) is { } state && TryWalk(state, va, level, out var t, out int idx) ? t.Entry(idx) : EntryValue.None;
 
     /// <summary>The rmap object of the VMA of mm <paramref name="mm"/> containing <paramref name="va"/> now (0: none).</summary>
     internal int VmaRmap(int mm, ulong va) => GetMm(mm)?.FindVma(va)?.Rmap ?? 0;
@@ -332,9 +332,9 @@ public sealed partial class ReplayEngine
             return false;
         }
         int shift = 12 + (9 * (int)table.Level);
-        for (int i = 0; i < table.Entries.Length; i++)
+        for (int i = 0; i < 512 && table.IsLive; i++)
         {
-            long e = table.Entries[i];
+            long e = table.Entry(i);
             if (e == EntryValue.None)
             {
                 continue;
@@ -381,11 +381,11 @@ public sealed partial class ReplayEngine
                 continue;
             }
             ulong entries = 0;
-            for (int i = 0; i < t.Entries.Length; i++)
+            for (int i = 0; i < 512 && t.IsLive; i++)
             {
-                if (t.Entries[i] != 0)
+                if (t.Entry(i) != 0)
                 {
-                    entries += Mix(((ulong)i << 52) ^ (ulong)t.Entries[i]);
+                    entries += Mix(((ulong)i << 52) ^ (ulong)t.Entry(i));
                 }
             }
             Add(1, ((ulong)(uint)t.Id << 32) | ((ulong)t.Level << 8) | (byte)t.State, ((ulong)(uint)t.Mm << 32) | (uint)t.Present,
@@ -484,11 +484,7 @@ public sealed partial class ReplayEngine
             if (_tables[i] is { } t)
             {
                 // The shared zeros of empty tables are never pooled: the pool's arrays are written to.
-                if (t.Entries.Length != 0 && !ReferenceEquals(t.Entries, Table.NoEntries))
-                {
-                    Array.Clear(t.Entries);
-                    _entryPool.Push(t.Entries);
-                }
+                t.ReleaseEntries(_entryPool, int.MaxValue);
                 _tables[i] = null;
             }
         }

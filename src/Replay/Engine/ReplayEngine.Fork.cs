@@ -289,7 +289,6 @@ public sealed partial class ReplayEngine
             Level = t.Level,
             Mm = t.Mm,
             State = t.State,
-            Entries = t.Entries.Length == 0 || ReferenceEquals(t.Entries, Table.NoEntries) ? t.Entries : (long[])t.Entries.Clone(),
             LinkTable = t.LinkTable,
             LinkIdx = t.LinkIdx,
             LinkExec = t.LinkExec,
@@ -304,6 +303,7 @@ public sealed partial class ReplayEngine
             SectionWriteExec = t.SectionWriteExec,
         };
         t.SectionWrites.CopyTo(c.SectionWrites, 0);
+        c.CopyEntriesFrom(t);
         return c;
     }
 

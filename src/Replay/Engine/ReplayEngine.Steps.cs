@@ -286,7 +286,7 @@ public sealed partial class ReplayEngine
         int spare = step.Table == 0 ? 0 : step.Table + 1;
         for (int i = 0; i < 512; i++)
         {
-            if (oldPmd.Entries[i] != EntryValue.None)
+            if (oldPmd.Entry(i) != EntryValue.None)
             {
                 ulong off = (ulong)i * PmdSize;
                 if (_profile.Has(KernelFeature.MovePmd))

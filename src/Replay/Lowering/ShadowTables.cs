@@ -17,8 +17,8 @@ internal sealed class ShadowTable(int id, Level level, ulong baseVa)
     /// moves relink it within one). <see cref="Mapping"/> reads it here rather than holding it per mapped frame.
     /// </summary>
     public ShadowMm Mm = null!;
-    /// <summary>Child tables (levels above PTE).</summary>
-    public readonly ShadowTable?[]? Children = level == Level.Pte ? null : new ShadowTable?[512];
+    /// <summary>Child tables (levels above PTE), in chunks allocated on first use: see <see cref="SparseSlots{T}"/>.</summary>
+    public readonly SparseSlots<ShadowTable?>? Children = level == Level.Pte ? null : new SparseSlots<ShadowTable?>();
     /// <summary>
     /// Leaf entries: pfn + 1, 0 for none (PTE tables, and huge PMD leaves). Read freely; write only through
     /// <see cref="SetLeaf"/> and <see cref="ClearLeaf"/>: a PTE or PMD table without leaves shares

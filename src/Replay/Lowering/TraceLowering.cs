@@ -120,8 +120,15 @@ public sealed partial class TraceLowering
         }
         return count;
 
-        static int Count(ShadowTable t) =>
-            (t.HoldsLeaves ? 1 : 0) + (t.Children?.Sum(child => child is null ? 0 : Count(child)) ?? 0);
+        static int Count(ShadowTable t)
+        {
+            int n = t.HoldsLeaves ? 1 : 0;
+            for (int i = 0; t.Children is { } children && i < SparseSlots<ShadowTable?>.Length; i++)
+            {
+                n += children[i] is { } child ? Count(child) : 0;
+            }
+            return n;
+        }
     }
 
     /// <summary>Exposure windows found so far (class <c>exposure</c>).</summary>
@@ -1610,9 +1617,9 @@ public sealed partial class TraceLowering
         }
         if (t.Children is { } children)
         {
-            foreach (var child in children)
+            for (int i = 0; i < SparseSlots<ShadowTable?>.Length; i++)
             {
-                if (child is not null)
+                if (children[i] is { } child)
                 {
                     DropMappings(child);
                 }
