@@ -95,6 +95,9 @@ public sealed class PerfScriptReader : ITraceReader
             reader.Fill(row, in parsed, lineNumber, _strings);
             return true;
         }
+
+        public ParallelLineParser.Parsed TryWrite(ReadOnlySpan<byte> line, long lineNumber, EventSegment segment, EventRow row) =>
+            TryParse(line, lineNumber, row) ? ParallelLineParser.Parsed.IntoRow : ParallelLineParser.Parsed.No;
     }
 
     /// <summary>Every line in input order: samples, their callchain frames, headers, and what is wrong.</summary>

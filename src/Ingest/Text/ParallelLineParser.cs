@@ -80,6 +80,27 @@ internal sealed class ParallelLineParser : IDisposable
         /// whatever is wrong with it). May throw: that counts as false.
         /// </summary>
         bool TryParse(ReadOnlySpan<byte> line, long lineNumber, EventRow row);
+
+        /// <summary>
+        /// Writes the event of <paramref name="line"/> straight into a new row of <paramref name="segment"/> when it
+        /// can (<see cref="Parsed.IntoSegment"/>, <paramref name="row"/> untouched), else does what
+        /// <see cref="TryParse"/> does (<see cref="Parsed.IntoRow"/> or <see cref="Parsed.No"/>). Either way the
+        /// event is the one <see cref="TryParse"/> would make. May throw: that counts as <see cref="Parsed.No"/>.
+        /// </summary>
+        Parsed TryWrite(ReadOnlySpan<byte> line, long lineNumber, EventSegment segment, EventRow row);
+    }
+
+    /// <summary>Where <see cref="IRowParser.TryWrite"/> put a line's event.</summary>
+    public enum Parsed
+    {
+        /// <summary>Not an event line (or one the caller must look at itself).</summary>
+        No,
+
+        /// <summary>Into the row.</summary>
+        IntoRow,
+
+        /// <summary>Straight into the segment, as its last row.</summary>
+        IntoSegment,
     }
 
     /// <summary>What the caller does with each line, in input order.</summary>
@@ -219,13 +240,9 @@ internal sealed class ParallelLineParser : IDisposable
     private void Parse()
     {
         IRowParser parser = _newParser();
-        // The rows the leading run of a batch is parsed into: few enough to stay in this thread's cache between
-        // their fill, their copy into the segment and their clear.
-        EventRow[] ring = new EventRow[Math.Max(0, _segmentLag + 1)];
-        for (int i = 0; i < ring.Length; i++)
-        {
-            ring[i] = new EventRow();
-        }
+        // The row a line of a batch's leading run is parsed into when the parser cannot write it straight into the
+        // segment: copied into the segment and cleared while still in this thread's cache.
+        var scratch = new EventRow();
         try
         {
             foreach (Batch batch in _toParse.GetConsumingEnumerable(_stop.Token))
@@ -237,7 +254,7 @@ internal sealed class ParallelLineParser : IDisposable
                 }
                 else
                 {
-                    ParseBatch(parser, batch, ring);
+                    ParseBatch(parser, batch, scratch, _segmentLag);
                 }
                 batch.Parsed.Set();
             }
@@ -261,40 +278,61 @@ internal sealed class ParallelLineParser : IDisposable
     }
 
     /// <summary>
-    /// Parses the batch and moves the events of its leading run of event lines into its segment: the event of line
-    /// <c>i</c> once line <c>i + lag</c> parsed too (lag = <paramref name="ring"/>'s length - 1). The run is parsed
-    /// into the ring's rows, each copied into the segment and cleared while still in this thread's cache; the rows
-    /// not moved (the run's last <c>lag</c>, the lines after it) end up in the batch's rows as the sink expects.
+    /// Parses the batch and puts the events of its leading run of event lines into its segment: the event of line
+    /// <c>i</c> when line <c>i + <paramref name="lag"/></c> is an event too. Lines before the batch's last
+    /// <paramref name="lag"/> are parsed straight into the segment (<see cref="IRowParser.TryWrite"/>), as their
+    /// events go there unless the run ends early; when it does (a line that is not an event), the segment's last
+    /// rows, those of the <paramref name="lag"/> lines before that line, are taken back out and parsed again into the
+    /// batch's rows, where the sink expects them (a stack may follow). The later lines are parsed into their rows.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void ParseBatch(IRowParser parser, Batch batch, EventRow[] ring)
+    private static void ParseBatch(IRowParser parser, Batch batch, EventRow scratch, int lag)
     {
         EventSegment segment = batch.Segment!;
         segment.Clear();
-        int size = ring.Length;
-        int lag = size - 1;
         EventRow[] rows = batch.Rows;
+        int direct = batch.Count - lag;
         int i = 0;
-        for (int slot = 0; i < batch.Count; i++, slot = slot == lag ? 0 : slot + 1)
+        while (i < direct && batch.Flags[i] == 0)
         {
-            if (batch.Flags[i] != 0 || !TryParse(parser, batch.Line(i), batch.FirstLine + i, ring[slot]))
+            Parsed parsed = TryWrite(parser, batch.Line(i), batch.FirstLine + i, segment, scratch);
+            if (parsed == Parsed.No)
             {
                 break;
             }
-            batch.Flags[i] = Batch.ParsedRow;
-            if (i >= lag)
+            if (parsed == Parsed.IntoRow)
             {
-                // Line i - lag's row sits in the slot after this one (the ring's oldest).
-                EventRow done = ring[slot == lag ? 0 : slot + 1];
-                segment.Add(done);
-                done.Clear();
+                segment.Add(scratch);
+                scratch.Clear();
+            }
+            batch.Flags[i] = Batch.ParsedRow;
+            i++;
+        }
+        if (i >= direct)
+        {
+            // The batch's last lines wait as rows while the run lasts.
+            for (i = Math.Max(i, 0); i < batch.Count; i++)
+            {
+                if (batch.Flags[i] != 0 || !TryParse(parser, batch.Line(i), batch.FirstLine + i, rows[i]))
+                {
+                    break;
+                }
+                batch.Flags[i] = Batch.ParsedRow;
             }
         }
-        // The run's rows not moved take their lines' places in the batch (whose rows are clean, as the ring's are now).
-        for (int j = Math.Max(0, i - lag); j < i; j++)
+        // The run is lines 0 to i - 1: only the events of its lines before i - lag stay in the segment.
+        int keep = Math.Max(0, i - lag);
+        if (segment.Count > keep)
         {
-            int slot = j % size;
-            (ring[slot], rows[j]) = (rows[j], ring[slot]);
+            for (int j = keep; j < segment.Count; j++)
+            {
+                // Parsed once already; should it fail now, the sink meets the line as any other.
+                if (!TryParse(parser, batch.Line(j), batch.FirstLine + j, rows[j]))
+                {
+                    batch.Flags[j] = 0;
+                }
+            }
+            segment.TruncateTo(keep);
         }
         for (i++; i < batch.Count; i++)
         {
@@ -303,6 +341,27 @@ internal sealed class ParallelLineParser : IDisposable
                 batch.Flags[i] = Batch.ParsedRow;
             }
         }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static Parsed TryWrite(IRowParser parser, ReadOnlySpan<byte> line, long lineNumber, EventSegment segment, EventRow row)
+    {
+        try
+        {
+            Parsed parsed = parser.TryWrite(line, lineNumber, segment, row);
+            if (parsed != Parsed.No)
+            {
+                return parsed;
+            }
+        }
+#pragma warning disable CA1031 // Any failure: the caller parses the line again and meets the same problem, in order.
+        catch (Exception)
+#pragma warning restore CA1031
+        {
+            segment.AbortRow();
+        }
+        row.Clear();
+        return Parsed.No;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -348,6 +407,32 @@ internal sealed class ParallelLineParser : IDisposable
                 return false;
             }
             return _parser.Fill(ref parsed, lineNumber, row);
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public Parsed TryWrite(ReadOnlySpan<byte> line, long lineNumber, EventSegment segment, EventRow row)
+        {
+            // The checks of TryParse, then the line's event straight into the segment when it is the usual kind.
+            int first = line.IndexOfAnyExcept((byte)' ', (byte)'\t');
+            if (first < 0)
+            {
+                return Parsed.No;
+            }
+            byte c = line[first];
+            if (c is (byte)'#' or (byte)'=' || (first == 0 && c is (byte)'C' or (byte)'c' or (byte)'v'))
+            {
+                return Parsed.No;
+            }
+            if (!FtraceLine.TryParse(line, out FtraceLine parsed)
+                || FtraceEventParser.IsStackTrace(parsed.Body) || !FtraceEventParser.LooksLikeEvent(parsed.Body))
+            {
+                return Parsed.No;
+            }
+            if (_parser.TryWrite(ref parsed, lineNumber, segment))
+            {
+                return Parsed.IntoSegment;
+            }
+            return _parser.Fill(ref parsed, lineNumber, row) ? Parsed.IntoRow : Parsed.No;
         }
     }
 
