@@ -33,6 +33,8 @@ internal sealed class ParallelLineParser : IDisposable
     private readonly Func<IRowParser> _newParser;
     private readonly int _segmentLag;
     private Exception? _readError;
+    // Parses, on the caller's thread, the lines whose events a batch kept in its segment provisionally (Feed).
+    private IRowParser? _ownParser;
 
     /// <summary>
     /// Starts reading the rest of <paramref name="lines"/> with <paramref name="workers"/> ftrace parsing threads
@@ -123,27 +125,70 @@ internal sealed class ParallelLineParser : IDisposable
     /// <summary>Feeds every remaining line to <paramref name="sink"/>; rethrows a read error after the lines before it.</summary>
     public void Run(ILineSink sink)
     {
+        // A batch whose lines are all events keeps its last ones in the segment too, provisionally: they are final
+        // once the next batch starts with at least the segment lag of events (no line in between can attach
+        // anything to them), which is known only when that batch is parsed. Such a batch waits here until then.
+        Batch? waiting = null;
         foreach (Batch batch in _ordered.GetConsumingEnumerable())
         {
             batch.Parsed.Wait();
-            int first = 0;
-            if (batch.Segment is { Count: > 0 } segment)
+            if (waiting is not null)
             {
-                sink.Segment(segment, batch.Line(0), batch.FirstLine);
-                first = segment.Count;
+                Feed(waiting, sink, tailFinal: batch.LeadingEvents >= _segmentLag);
+                waiting = null;
             }
-            for (int i = first; i < batch.Count; i++)
+            if (batch.TailInSegment)
             {
-                byte flags = batch.Flags[i];
-                sink.Line(batch.Line(i), batch.FirstLine + i, (flags & Batch.Truncated) != 0, (flags & Batch.ParsedRow) != 0, batch.Rows, i);
+                waiting = batch;
+                continue;
             }
-            batch.Reset();
-            _free.Add(batch);
+            Feed(batch, sink, tailFinal: false);
+        }
+        if (waiting is not null)
+        {
+            // At the end of the input nothing follows the last events, unless the input failed: then, as in a
+            // sequential read, only the lines before the failure are processed and the events still waiting for
+            // a stack stay unwritten.
+            Feed(waiting, sink, tailFinal: _readError is null);
         }
         if (_readError is Exception error)
         {
             ExceptionDispatchInfo.Throw(error);
         }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private void Feed(Batch batch, ILineSink sink, bool tailFinal)
+    {
+        if (batch.TailInSegment && !tailFinal)
+        {
+            // The segment's last rows go back to their lines' rows (parsed again here), where the sink expects
+            // lines that a later one may still attach something to.
+            EventSegment segment = batch.Segment!;
+            int keep = Math.Max(0, batch.Count - _segmentLag);
+            IRowParser parser = _ownParser ??= _newParser();
+            for (int j = keep; j < batch.Count; j++)
+            {
+                if (!TryParse(parser, batch.Line(j), batch.FirstLine + j, batch.Rows[j]))
+                {
+                    batch.Flags[j] = 0;
+                }
+            }
+            segment.TruncateTo(keep);
+        }
+        int first = 0;
+        if (batch.Segment is { Count: > 0 } filled)
+        {
+            sink.Segment(filled, batch.Line(0), batch.FirstLine);
+            first = filled.Count;
+        }
+        for (int i = first; i < batch.Count; i++)
+        {
+            byte flags = batch.Flags[i];
+            sink.Line(batch.Line(i), batch.FirstLine + i, (flags & Batch.Truncated) != 0, (flags & Batch.ParsedRow) != 0, batch.Rows, i);
+        }
+        batch.Reset();
+        _free.Add(batch);
     }
 
     /// <summary>Stops the threads (after an error in the caller, or at the end).</summary>
@@ -279,11 +324,12 @@ internal sealed class ParallelLineParser : IDisposable
 
     /// <summary>
     /// Parses the batch and puts the events of its leading run of event lines into its segment: the event of line
-    /// <c>i</c> when line <c>i + <paramref name="lag"/></c> is an event too. Lines before the batch's last
-    /// <paramref name="lag"/> are parsed straight into the segment (<see cref="IRowParser.TryWrite"/>), as their
-    /// events go there unless the run ends early; when it does (a line that is not an event), the segment's last
-    /// rows, those of the <paramref name="lag"/> lines before that line, are taken back out and parsed again into the
-    /// batch's rows, where the sink expects them (a stack may follow). The later lines are parsed into their rows.
+    /// <c>i</c> when line <c>i + <paramref name="lag"/></c> is an event too. The run is parsed straight into the
+    /// segment (<see cref="IRowParser.TryWrite"/>). When it ends inside the batch (a line that is not an event), the
+    /// segment's last rows, those of the <paramref name="lag"/> lines before that line, are taken back out and parsed
+    /// again into the batch's rows, where the sink expects them (a stack may follow); the later lines are parsed into
+    /// their rows. When it fills the batch, the segment keeps every line's event, the last ones provisionally
+    /// (<see cref="Batch.TailInSegment"/>, settled by <see cref="Feed"/>).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void ParseBatch(IRowParser parser, Batch batch, EventRow scratch, int lag)
@@ -291,9 +337,8 @@ internal sealed class ParallelLineParser : IDisposable
         EventSegment segment = batch.Segment!;
         segment.Clear();
         EventRow[] rows = batch.Rows;
-        int direct = batch.Count - lag;
         int i = 0;
-        while (i < direct && batch.Flags[i] == 0)
+        while (i < batch.Count && batch.Flags[i] == 0)
         {
             Parsed parsed = TryWrite(parser, batch.Line(i), batch.FirstLine + i, segment, scratch);
             if (parsed == Parsed.No)
@@ -308,17 +353,11 @@ internal sealed class ParallelLineParser : IDisposable
             batch.Flags[i] = Batch.ParsedRow;
             i++;
         }
-        if (i >= direct)
+        batch.LeadingEvents = i;
+        if (i == batch.Count)
         {
-            // The batch's last lines wait as rows while the run lasts.
-            for (i = Math.Max(i, 0); i < batch.Count; i++)
-            {
-                if (batch.Flags[i] != 0 || !TryParse(parser, batch.Line(i), batch.FirstLine + i, rows[i]))
-                {
-                    break;
-                }
-                batch.Flags[i] = Batch.ParsedRow;
-            }
+            batch.TailInSegment = i > 0;
+            return;
         }
         // The run is lines 0 to i - 1: only the events of its lines before i - lag stay in the segment.
         int keep = Math.Max(0, i - lag);
@@ -459,6 +498,15 @@ internal sealed class ParallelLineParser : IDisposable
         /// <summary>The events of the batch's first lines, copied by the worker (null when the sink takes no segments).</summary>
         public EventSegment? Segment { get; }
 
+        /// <summary>How many of the batch's first lines are events (with a segment only).</summary>
+        public int LeadingEvents { get; set; }
+
+        /// <summary>
+        /// Every line is an event and the segment holds them all, the last segment lag of them provisionally: they
+        /// stay only if the next batch starts with that many events (<see cref="Feed"/>).
+        /// </summary>
+        public bool TailInSegment { get; set; }
+
         public long FirstLine { get; set; }
 
         public int Count { get; private set; }
@@ -544,6 +592,8 @@ internal sealed class ParallelLineParser : IDisposable
         {
             Array.Clear(Flags, 0, Count);
             Count = 0;
+            LeadingEvents = 0;
+            TailInSegment = false;
             _used = 0;
             _unsplit = -1;
             Parsed.Reset();
