@@ -47,6 +47,9 @@ public sealed class EventRow
     private static readonly SearchValues<byte> s_needsJsonCare = SearchValues.Create(
         [.. Enumerable.Range(0, 256).Where(b => b < 0x20 || b >= 0x7F || b == '"' || b == '\\').Select(b => (byte)b)]);
 
+    /// <summary>The bytes a UTF-8 arg value must not hold to go into the args JSON as it stands.</summary>
+    internal static SearchValues<byte> NeedsJsonCare => s_needsJsonCare;
+
     /// <summary>Row id; assigned by the sink in write order.</summary>
     public long Seq;
 

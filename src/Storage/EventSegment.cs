@@ -37,6 +37,43 @@ public sealed class EventSegment
         Columns.Add(row);
     }
 
+    /// <summary>
+    /// Starts the next row with its header fields, for a parser that writes the row's fields straight into the
+    /// columns (<see cref="SetInt64"/>, <see cref="SetText"/>, <see cref="TryAddArgUtf8"/>, <see cref="AddArg"/>,
+    /// then <see cref="EndRow"/>) instead of filling an <see cref="EventRow"/> for <see cref="Add"/> to copy. The
+    /// values are those of the <see cref="EventRow"/> fields of the same names.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The segment is full.</exception>
+    public void BeginRow(long tsNs, long srcPos, int cpu, int pid, int? tgid, string comm, string ev, string? irqFlags)
+    {
+        if (Columns.Rows == Capacity)
+        {
+            throw new InvalidOperationException($"The segment is full ({Capacity} rows).");
+        }
+        Columns.BeginRow(tsNs, srcPos, cpu, pid, tgid, comm, ev, irqFlags);
+    }
+
+    /// <summary>Sets a typed numeric or boolean column of the row begun (<see cref="EventRow.SetInt64"/>); a second set replaces the value, as on a row.</summary>
+    public void SetInt64(int ordinal, long value) => Columns.SetNumberInRow(ordinal, value);
+
+    /// <summary>Sets a typed text column of the row begun (<see cref="EventRow.SetText"/>); a second set replaces the value, as on a row.</summary>
+    public void SetText(int ordinal, string value) => Columns.SetTextInRow(ordinal, value);
+
+    /// <summary>Adds an arg to the row begun as <see cref="EventRow.TryAddArgUtf8(ArgName, ReadOnlySpan{byte})"/> does; false, nothing added, when the value needs escaping.</summary>
+    public bool TryAddArgUtf8(ArgName name, ReadOnlySpan<byte> value) => Columns.TryAddArgUtf8(name, value);
+
+    /// <summary>Adds an arg with a string value to the row begun (<see cref="EventRow.AddArg(string, string)"/>).</summary>
+    public void AddArg(ArgName name, string value) => Columns.AddArg(name, value);
+
+    /// <summary>Ends the row begun: it counts in <see cref="Count"/> from now on.</summary>
+    public void EndRow() => Columns.EndRow();
+
+    /// <summary>Takes back what was written of the row begun (when its parser failed midway); nothing when none is begun.</summary>
+    public void AbortRow() => Columns.AbortRow();
+
+    /// <summary>Removes the rows from <paramref name="count"/> on, whichever way they were added.</summary>
+    public void TruncateTo(int count) => Columns.TruncateTo(count);
+
     /// <summary>Empties the segment for reuse.</summary>
     public void Clear() => Columns.Clear();
 }

@@ -96,6 +96,173 @@ public sealed class EventSegmentTests
         Assert.Equal(File.ReadAllBytes(dir.Combine("rows.parquet")), File.ReadAllBytes(dir.Combine("segments.parquet")));
     }
 
+    [SkippableFact]
+    public void Write_RowsWrittenFieldByFieldWithRowsTakenBack_SameFileAsRowByRow()
+    {
+        // A parsing thread writes a line's fields straight into the segment's columns (BeginRow … EndRow), adds
+        // other rows whole (Add), and takes back the last rows of a segment (TruncateTo) or a row it could not
+        // finish (AbortRow): what is left must make the very file the rows written one by one make.
+        using var dir = new TempDirectory();
+        var options = new EventParquetOptions { RowGroupSize = 100, Threads = 2 };
+        const int count = 2_000;
+
+        using (var writer = new EventParquetWriter(dir.Combine("rows.parquet"), options))
+        {
+            var row = new EventRow();
+            for (long i = 0; i < count; i++)
+            {
+                row.Clear();
+                Direct.Fill(row, i);
+                writer.Write(row);
+            }
+            writer.Complete();
+        }
+        using (var writer = new EventParquetWriter(dir.Combine("segments.parquet"), options))
+        {
+            var segment = new EventSegment(64);
+            var junk = new EventRow();
+            int[] sizes = [64, 1, 37, 50, 7];
+            long next = 0;
+            for (int s = 0; next < count; s++)
+            {
+                segment.Clear();
+                int size = (int)Math.Min(sizes[s % sizes.Length], count - next);
+                int taken = Math.Min(size, 4);
+                for (int k = 0; k < size - taken; k++)
+                {
+                    Direct.Write(segment, next++);
+                }
+                // Rows that are taken back: written field by field, added whole (with stacks and numeric args), and
+                // one begun but not finished.
+                for (int k = 0; k < taken; k++)
+                {
+                    if (k % 2 == 0)
+                    {
+                        Direct.Write(segment, 100_000 + k);
+                    }
+                    else
+                    {
+                        junk.Clear();
+                        Fill(junk, 11 * k);
+                        segment.Add(junk);
+                    }
+                }
+                segment.TruncateTo(size - taken);
+                segment.BeginRow(1, 2, 3, 4, 5, "junk", "junk:junk", "d..1.");
+                segment.SetText(EventSchemaField("prev_comm"), "junk");
+                Assert.True(segment.TryAddArgUtf8(new ArgName("junk"), "junk"u8));
+                segment.AbortRow();
+                for (int k = 0; k < taken; k++)
+                {
+                    Direct.Write(segment, next++);
+                }
+                writer.Write(segment);
+            }
+            writer.Complete();
+        }
+
+        Assert.Equal(File.ReadAllBytes(dir.Combine("rows.parquet")), File.ReadAllBytes(dir.Combine("segments.parquet")));
+    }
+
+    private static int EventSchemaField(string name) =>
+        EventSchema.TryGetField(name, out var column) ? column.Ordinal : throw new InvalidOperationException(name);
+
+    /// <summary>Rows as a text parser makes them: header fields, typed numbers and texts, UTF-8 args and escaped string args.</summary>
+    private static class Direct
+    {
+        private static readonly string[] s_comms = ["mmwork", "kworker/0:1", "a b-1"];
+        private static readonly string[] s_events = ["kmem:mm_page_alloc", "exceptions:page_fault_user", "sched:sched_switch"];
+        private static readonly ArgName s_page = new("page");
+        private static readonly ArgName s_quoted = new("why \"so\"");
+
+        public static void Fill(EventRow row, long i)
+        {
+            row.TsNs = 5_000 + (i * 7);
+            row.SrcPos = i + 20_001;
+            row.Cpu = (int)(i % 2);
+            row.Pid = 4000 + (int)(i % 9);
+            row.Tgid = i % 5 == 0 ? null : 4000;
+            row.Comm = s_comms[i % s_comms.Length];
+            row.Event = s_events[i % s_events.Length];
+            row.IrqFlags = i % 3 == 0 ? null : "d..1.";
+            foreach (var (ordinal, number, text) in Typed(i))
+            {
+                if (text is null)
+                {
+                    row.SetInt64(ordinal, number);
+                }
+                else
+                {
+                    row.SetText(ordinal, text);
+                }
+            }
+            foreach (var (name, value) in Args(i))
+            {
+                if (!row.TryAddArgUtf8(name, System.Text.Encoding.UTF8.GetBytes(value)))
+                {
+                    row.AddArg(name.Name, value);
+                }
+            }
+        }
+
+        public static void Write(EventSegment segment, long i)
+        {
+            segment.BeginRow(5_000 + (i * 7), i + 20_001, (int)(i % 2), 4000 + (int)(i % 9), i % 5 == 0 ? null : 4000,
+                s_comms[i % s_comms.Length], s_events[i % s_events.Length], i % 3 == 0 ? null : "d..1.");
+            foreach (var (ordinal, number, text) in Typed(i))
+            {
+                if (text is null)
+                {
+                    segment.SetInt64(ordinal, number);
+                }
+                else
+                {
+                    segment.SetText(ordinal, text);
+                }
+            }
+            foreach (var (name, value) in Args(i))
+            {
+                if (!segment.TryAddArgUtf8(name, System.Text.Encoding.UTF8.GetBytes(value)))
+                {
+                    segment.AddArg(name, value);
+                }
+            }
+            segment.EndRow();
+        }
+
+        private static IEnumerable<(int Ordinal, long Number, string? Text)> Typed(long i)
+        {
+            switch (i % s_events.Length)
+            {
+                case 0:
+                    yield return (EventSchemaField("pfn"), 0x58c38f + i, null);
+                    yield return (EventSchemaField("order"), i % 4, null);
+                    break;
+                case 1:
+                    yield return (EventSchemaField("address"), unchecked((long)(0x7fa3_1535_a000UL + ((ulong)i * 4096))), null);
+                    yield return (EventSchemaField("ip"), 0x7fe3_9d58_c0ba, null);
+                    break;
+                default:
+                    yield return (EventSchemaField("prev_comm"), 0, i % 2 == 0 ? "spin-thr 2" : "swapper/0");
+                    yield return (EventSchemaField("prev_pid"), i, null);
+                    break;
+            }
+        }
+
+        private static IEnumerable<(ArgName Name, string Value)> Args(long i)
+        {
+            if (i % 5 == 4)
+            {
+                yield break;
+            }
+            yield return (s_page, $"0xffffea{i:x10}");
+            if (i % 4 == 1)
+            {
+                yield return (s_quoted, "a \"quoted\" \\ value é");
+            }
+        }
+    }
+
     [Fact]
     public void Add_BeyondCapacity_Refused()
     {

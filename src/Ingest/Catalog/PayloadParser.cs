@@ -449,9 +449,24 @@ public sealed class PayloadParser
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private bool TryKnownShape(EventRow row, ReadOnlySpan<byte> payload, KnownShape shape)
     {
+        Span<int> values = stackalloc int[2 * MaxShapeFields];
+        if (!MatchShape(payload, shape, values))
+        {
+            return false;
+        }
+        for (int i = 0; i < shape.Count; i++)
+        {
+            SetField(row, shape.Fields[i], TrimComma(payload[values[2 * i]..values[(2 * i) + 1]]));
+        }
+        return true;
+    }
+
+    /// <summary>Where the values of <paramref name="payload"/> are (start, end per field) when it has <paramref name="shape"/>'s words (<see cref="TryKnownShape"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static bool MatchShape(ReadOnlySpan<byte> payload, KnownShape shape, Span<int> values)
+    {
         int n = payload.Length;
         int count = shape.Count;
-        Span<int> values = stackalloc int[2 * MaxShapeFields];
         int pos = 0;
         for (int i = 0; i < count; i++)
         {
@@ -488,11 +503,69 @@ public sealed class PayloadParser
             values[2 * i] = start;
             values[(2 * i) + 1] = end;
         }
-        for (int i = 0; i < count; i++)
-        {
-            SetField(row, shape.Fields[i], TrimComma(payload[values[2 * i]..values[(2 * i) + 1]]));
-        }
         return true;
+    }
+
+    /// <summary>
+    /// Writes the payload of event <paramref name="ev"/> (canonical, the string <see cref="Parse"/> would find in
+    /// <see cref="EventRow.Event"/>) into the row <paramref name="segment"/> has begun, when it is a plain field list of
+    /// the event's known shape: exactly the fields <see cref="Parse"/> would put into a row. False, with nothing
+    /// written, for any other payload (events <see cref="Parse"/> treats on their own, a new shape, a shape that
+    /// sets a typed column twice, no payload); the caller then parses the line into a row.
+    /// </summary>
+    /// <param name="segment">Gets the row.</param>
+    /// <param name="ev">The event's canonical name.</param>
+    /// <param name="payload">The printed payload (after <c>name: </c>).</param>
+    /// <param name="begin">Begins the segment's row (its header fields); called only once the payload matched. This method ends the row.</param>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal bool TryWriteKnownShape<TBegin>(EventSegment segment, string ev, ReadOnlySpan<byte> payload, ref TBegin begin)
+        where TBegin : IRowStart, allows ref struct
+    {
+        payload = payload.Trim((byte)' ');
+        if (payload.IsEmpty)
+        {
+            return false;
+        }
+        KnownShape? shape = _shapes[RuntimeHelpers.GetHashCode(ev) & (_shapes.Length - 1)];
+        if (shape is null || !shape.Direct || !ReferenceEquals(shape.Event, ev))
+        {
+            return false;
+        }
+        Span<int> values = stackalloc int[2 * MaxShapeFields];
+        if (!MatchShape(payload, shape, values))
+        {
+            return false;
+        }
+        begin.Begin(segment);
+        for (int i = 0; i < shape.Count; i++)
+        {
+            FieldKey key = shape.Fields[i];
+            ReadOnlySpan<byte> value = TrimComma(payload[values[2 * i]..values[(2 * i) + 1]]);
+            if (key.Column is { } column && TryParseTyped(column, value, out long number, out string? text))
+            {
+                if (text is null)
+                {
+                    segment.SetInt64(column.Ordinal, number);
+                }
+                else
+                {
+                    segment.SetText(column.Ordinal, text);
+                }
+            }
+            else if (!segment.TryAddArgUtf8(key.Arg, value))
+            {
+                segment.AddArg(key.Arg, Value(value));
+            }
+        }
+        segment.EndRow();
+        return true;
+    }
+
+    /// <summary>Begins a segment's row once its payload is known to go straight into the segment (<see cref="TryWriteKnownShape"/>).</summary>
+    internal interface IRowStart
+    {
+        /// <summary>Calls <see cref="EventSegment.BeginRow"/> with the line's header fields.</summary>
+        void Begin(EventSegment segment);
     }
 
     /// <summary>Stores one field: the typed column when the name has one and the value parses for its kind, else an argument.</summary>
@@ -512,49 +585,69 @@ public sealed class PayloadParser
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private bool TrySetTyped(EventRow row, EventColumn column, ReadOnlySpan<byte> value)
     {
-        ulong number;
+        if (!TryParseTyped(column, value, out long number, out string? text))
+        {
+            return false;
+        }
+        if (text is null)
+        {
+            row.SetInt64(column.Ordinal, number);
+        }
+        else
+        {
+            row.SetText(column.Ordinal, text);
+        }
+        return true;
+    }
+
+    /// <summary>
+    /// The value of typed column <paramref name="column"/> from its printed <paramref name="value"/>: the raw 64 bits
+    /// of a number or boolean, or the (shared) <paramref name="text"/> of a text column; false when it does not parse.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private bool TryParseTyped(EventColumn column, ReadOnlySpan<byte> value, out long number, out string? text)
+    {
+        text = null;
+        ulong parsed;
         switch (column.Kind)
         {
             case ColumnKind.UInt64:
                 // %p prints a per-boot 32-bit hash as 16 zero-padded hex digits without 0x; libtraceevent prints
                 // 0x + the real value. The eight leading zeros tell a hash from a decimal number.
-                if (value.Length == 16 && value.StartsWith("00000000"u8) && AsciiNumber.TryParseHex(value, out number))
+                if ((value.Length == 16 && value.StartsWith("00000000"u8) && AsciiNumber.TryParseHex(value, out parsed))
+                    || AsciiNumber.TryParseInteger(value, out parsed))
                 {
-                    row.SetUInt64(column.Ordinal, number);
+                    number = unchecked((long)parsed);
                     return true;
                 }
-                if (AsciiNumber.TryParseInteger(value, out number))
-                {
-                    row.SetUInt64(column.Ordinal, number);
-                    return true;
-                }
-                return false;
+                break;
             case ColumnKind.Int64:
             case ColumnKind.Int32:
-                if (AsciiNumber.TryParseInteger(value, out number))
+                if (AsciiNumber.TryParseInteger(value, out parsed))
                 {
-                    row.SetInt64(column.Ordinal, unchecked((long)number));
+                    number = unchecked((long)parsed);
                     return true;
                 }
-                return false;
+                break;
             case ColumnKind.Bool:
                 if (value.SequenceEqual("true"u8) || value.SequenceEqual("1"u8))
                 {
-                    row.SetBool(column.Ordinal, true);
+                    number = 1;
                     return true;
                 }
                 if (value.SequenceEqual("false"u8) || value.SequenceEqual("0"u8))
                 {
-                    row.SetBool(column.Ordinal, false);
+                    number = 0;
                     return true;
                 }
-                return false;
+                break;
             case ColumnKind.Text:
-                row.SetText(column.Ordinal, _values.Get(value));
+                number = 0;
+                text = _values.Get(value);
                 return true;
-            default:
-                return false;
         }
+        number = 0;
+        return false;
     }
 
     // A plain value goes into the row's args JSON as bytes (no string made, none cached); others as a string.
@@ -616,6 +709,37 @@ public sealed class PayloadParser
             }
             Count = fields.Length;
             Event = ev;
+            Direct = !HandledApart(ev) && !SetsAColumnTwice(fields);
+        }
+
+        /// <summary>
+        /// Whether a payload of this shape may go straight into a segment (<see cref="TryWriteKnownShape"/>): the event
+        /// is not one <see cref="Parse"/> treats on its own, and no two fields set the same typed column (a row keeps
+        /// the last; a segment takes each column once per row).
+        /// </summary>
+        public bool Direct { get; private set; }
+
+        private static bool HandledApart(string ev) =>
+            ev is "tlb:tlb_flush" or "filemap:mm_filemap_add_to_page_cache" or "filemap:mm_filemap_delete_from_page_cache"
+                or "ftrace:print" or "ftrace:bprint" or "ftrace:bputs"
+            || ev.StartsWith("syscalls:sys_", StringComparison.Ordinal);
+
+        private static bool SetsAColumnTwice(ReadOnlySpan<FieldKey> fields)
+        {
+            ulong seen = 0;
+            foreach (FieldKey field in fields)
+            {
+                if (field.Column is { } column)
+                {
+                    ulong bit = 1UL << column.Ordinal;
+                    if ((seen & bit) != 0)
+                    {
+                        return true;
+                    }
+                    seen |= bit;
+                }
+            }
+            return false;
         }
     }
 

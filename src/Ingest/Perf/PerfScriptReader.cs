@@ -95,6 +95,27 @@ public sealed class PerfScriptReader : ITraceReader
             reader.Fill(row, in parsed, lineNumber, _strings);
             return true;
         }
+
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public ParallelLineParser.Parsed TryWrite(ReadOnlySpan<byte> line, long lineNumber, EventSegment segment, EventRow row)
+        {
+            // The checks of TryParse, then the sample straight into the segment when it is the usual kind.
+            if (line.IsEmpty || line[0] == (byte)'\t')
+            {
+                return ParallelLineParser.Parsed.No;
+            }
+            int first = line.IndexOfAnyExcept((byte)' ', (byte)'\t');
+            if (first < 0 || line[first] == (byte)'#' || !PerfLine.TryParse(line, out var parsed, out _))
+            {
+                return ParallelLineParser.Parsed.No;
+            }
+            if (reader.TryWrite(segment, in parsed, lineNumber, _strings))
+            {
+                return ParallelLineParser.Parsed.IntoSegment;
+            }
+            reader.Fill(row, in parsed, lineNumber, _strings);
+            return ParallelLineParser.Parsed.IntoRow;
+        }
     }
 
     /// <summary>Every line in input order: samples, their callchain frames, headers, and what is wrong.</summary>
@@ -217,6 +238,54 @@ public sealed class PerfScriptReader : ITraceReader
         {
             row.Stack = [strings.Frames.Get(parsed.InlineFrame)];
         }
+    }
+
+    /// <summary>
+    /// Writes the sample straight into a new row of <paramref name="segment"/> when it is the usual kind: no period,
+    /// no inline frame, payloads parsed, and a payload of its event's known shape
+    /// (<see cref="PayloadParser.TryWriteKnownShape"/>). The row holds what <see cref="Fill"/> would put into an
+    /// <see cref="EventRow"/>; false, with nothing written, otherwise.
+    /// </summary>
+    private bool TryWrite(EventSegment segment, in PerfLine parsed, long lineNumber, Strings strings)
+    {
+        if (RawPayloads || !parsed.Period.IsEmpty || !parsed.InlineFrame.IsEmpty)
+        {
+            return false;
+        }
+        string ev = CanonicalEvent(parsed.Event, strings.Events);
+        var header = new SampleHeader(parsed.HasTime ? parsed.TimeNs : 0, lineNumber, parsed.HasCpu ? parsed.Cpu : -1, parsed.HasTid ? parsed.Tid : -1,
+            parsed.HasPid ? parsed.Pid : null, parsed.HasComm ? parsed.Comm : default, parsed.HasComm, ev, strings.Comms);
+        return strings.Payloads.TryWriteKnownShape(segment, ev, parsed.Payload, ref header);
+    }
+
+    /// <summary>A sample's header fields, for the segment's row once its payload matched.</summary>
+    private readonly ref struct SampleHeader : PayloadParser.IRowStart
+    {
+        private readonly long _tsNs;
+        private readonly long _lineNumber;
+        private readonly int _cpu;
+        private readonly int _tid;
+        private readonly int? _pid;
+        private readonly ReadOnlySpan<byte> _comm;
+        private readonly bool _hasComm;
+        private readonly string _event;
+        private readonly Utf8Cache<string> _comms;
+
+        public SampleHeader(long tsNs, long lineNumber, int cpu, int tid, int? pid, ReadOnlySpan<byte> comm, bool hasComm, string ev, Utf8Cache<string> comms)
+        {
+            _tsNs = tsNs;
+            _lineNumber = lineNumber;
+            _cpu = cpu;
+            _tid = tid;
+            _pid = pid;
+            _comm = comm;
+            _hasComm = hasComm;
+            _event = ev;
+            _comms = comms;
+        }
+
+        public void Begin(EventSegment segment) =>
+            segment.BeginRow(_tsNs, _lineNumber, _cpu, _tid, _pid, _hasComm ? _comms.Get(_comm) : "<...>", _event, null);
     }
 
     private static string CanonicalEvent(ReadOnlySpan<byte> name, Utf8Cache<string> events)

@@ -87,6 +87,60 @@ internal sealed class FtraceEventParser
         return true;
     }
 
+    /// <summary>
+    /// Writes the event of <paramref name="line"/> straight into a new row of <paramref name="segment"/> when it is
+    /// the usual kind, a <c>name: field=value …</c> line whose payload has its event's known shape
+    /// (<see cref="PayloadParser.TryWriteKnownShape"/>): the row holds what <see cref="Fill"/> would put into an
+    /// <see cref="EventRow"/>. False, with nothing written, for any other line (then <see cref="Fill"/> takes it).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public bool TryWrite(ref FtraceLine line, long lineNumber, EventSegment segment)
+    {
+        ReadOnlySpan<byte> body = line.Body;
+        if (!line.Instance.IsEmpty || body.StartsWith("sys_"u8))
+        {
+            return false;
+        }
+        int colon = body.IndexOf(": "u8);
+        if (colon <= 0 || IsUnresolvedIp(body[..colon]))
+        {
+            return false;
+        }
+        string ev = _events.Get(body[..colon]);
+        var header = new Header(this, lineNumber, ev, line.TsNs, line.Cpu, line.Pid, line.HasTgid ? line.Tgid : null, line.Comm, line.Flags);
+        return _payloads.TryWriteKnownShape(segment, ev, body[Math.Min(colon + 2, body.Length)..], ref header);
+    }
+
+    /// <summary>A line's header fields, for the segment's row once its payload matched.</summary>
+    private readonly ref struct Header : PayloadParser.IRowStart
+    {
+        private readonly FtraceEventParser _parser;
+        private readonly long _lineNumber;
+        private readonly string _event;
+        private readonly long _tsNs;
+        private readonly int _cpu;
+        private readonly int _pid;
+        private readonly int? _tgid;
+        private readonly ReadOnlySpan<byte> _comm;
+        private readonly ReadOnlySpan<byte> _flags;
+
+        public Header(FtraceEventParser parser, long lineNumber, string ev, long tsNs, int cpu, int pid, int? tgid, ReadOnlySpan<byte> comm, ReadOnlySpan<byte> flags)
+        {
+            _parser = parser;
+            _lineNumber = lineNumber;
+            _event = ev;
+            _tsNs = tsNs;
+            _cpu = cpu;
+            _pid = pid;
+            _tgid = tgid;
+            _comm = comm;
+            _flags = flags;
+        }
+
+        public void Begin(EventSegment segment) =>
+            segment.BeginRow(_tsNs, _lineNumber, _cpu, _pid, _tgid, _parser._strings.Get(_comm), _event, _flags.IsEmpty ? null : _parser._strings.Get(_flags));
+    }
+
     private static bool IsUnresolvedIp(ReadOnlySpan<byte> name) =>
         name.IndexOfAnyExceptInRange((byte)'0', (byte)'9') < 0 || (name.Length > 2 && name[0] == (byte)'0' && name[1] == (byte)'x');
 

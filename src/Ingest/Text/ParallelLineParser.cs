@@ -33,6 +33,8 @@ internal sealed class ParallelLineParser : IDisposable
     private readonly Func<IRowParser> _newParser;
     private readonly int _segmentLag;
     private Exception? _readError;
+    // Parses, on the caller's thread, the lines whose events a batch kept in its segment provisionally (Feed).
+    private IRowParser? _ownParser;
 
     /// <summary>
     /// Starts reading the rest of <paramref name="lines"/> with <paramref name="workers"/> ftrace parsing threads
@@ -80,6 +82,27 @@ internal sealed class ParallelLineParser : IDisposable
         /// whatever is wrong with it). May throw: that counts as false.
         /// </summary>
         bool TryParse(ReadOnlySpan<byte> line, long lineNumber, EventRow row);
+
+        /// <summary>
+        /// Writes the event of <paramref name="line"/> straight into a new row of <paramref name="segment"/> when it
+        /// can (<see cref="Parsed.IntoSegment"/>, <paramref name="row"/> untouched), else does what
+        /// <see cref="TryParse"/> does (<see cref="Parsed.IntoRow"/> or <see cref="Parsed.No"/>). Either way the
+        /// event is the one <see cref="TryParse"/> would make. May throw: that counts as <see cref="Parsed.No"/>.
+        /// </summary>
+        Parsed TryWrite(ReadOnlySpan<byte> line, long lineNumber, EventSegment segment, EventRow row);
+    }
+
+    /// <summary>Where <see cref="IRowParser.TryWrite"/> put a line's event.</summary>
+    public enum Parsed
+    {
+        /// <summary>Not an event line (or one the caller must look at itself).</summary>
+        No,
+
+        /// <summary>Into the row.</summary>
+        IntoRow,
+
+        /// <summary>Straight into the segment, as its last row.</summary>
+        IntoSegment,
     }
 
     /// <summary>What the caller does with each line, in input order.</summary>
@@ -102,27 +125,70 @@ internal sealed class ParallelLineParser : IDisposable
     /// <summary>Feeds every remaining line to <paramref name="sink"/>; rethrows a read error after the lines before it.</summary>
     public void Run(ILineSink sink)
     {
+        // A batch whose lines are all events keeps its last ones in the segment too, provisionally: they are final
+        // once the next batch starts with at least the segment lag of events (no line in between can attach
+        // anything to them), which is known only when that batch is parsed. Such a batch waits here until then.
+        Batch? waiting = null;
         foreach (Batch batch in _ordered.GetConsumingEnumerable())
         {
             batch.Parsed.Wait();
-            int first = 0;
-            if (batch.Segment is { Count: > 0 } segment)
+            if (waiting is not null)
             {
-                sink.Segment(segment, batch.Line(0), batch.FirstLine);
-                first = segment.Count;
+                Feed(waiting, sink, tailFinal: batch.LeadingEvents >= _segmentLag);
+                waiting = null;
             }
-            for (int i = first; i < batch.Count; i++)
+            if (batch.TailInSegment)
             {
-                byte flags = batch.Flags[i];
-                sink.Line(batch.Line(i), batch.FirstLine + i, (flags & Batch.Truncated) != 0, (flags & Batch.ParsedRow) != 0, batch.Rows, i);
+                waiting = batch;
+                continue;
             }
-            batch.Reset();
-            _free.Add(batch);
+            Feed(batch, sink, tailFinal: false);
+        }
+        if (waiting is not null)
+        {
+            // At the end of the input nothing follows the last events, unless the input failed: then, as in a
+            // sequential read, only the lines before the failure are processed and the events still waiting for
+            // a stack stay unwritten.
+            Feed(waiting, sink, tailFinal: _readError is null);
         }
         if (_readError is Exception error)
         {
             ExceptionDispatchInfo.Throw(error);
         }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private void Feed(Batch batch, ILineSink sink, bool tailFinal)
+    {
+        if (batch.TailInSegment && !tailFinal)
+        {
+            // The segment's last rows go back to their lines' rows (parsed again here), where the sink expects
+            // lines that a later one may still attach something to.
+            EventSegment segment = batch.Segment!;
+            int keep = Math.Max(0, batch.Count - _segmentLag);
+            IRowParser parser = _ownParser ??= _newParser();
+            for (int j = keep; j < batch.Count; j++)
+            {
+                if (!TryParse(parser, batch.Line(j), batch.FirstLine + j, batch.Rows[j]))
+                {
+                    batch.Flags[j] = 0;
+                }
+            }
+            segment.TruncateTo(keep);
+        }
+        int first = 0;
+        if (batch.Segment is { Count: > 0 } filled)
+        {
+            sink.Segment(filled, batch.Line(0), batch.FirstLine);
+            first = filled.Count;
+        }
+        for (int i = first; i < batch.Count; i++)
+        {
+            byte flags = batch.Flags[i];
+            sink.Line(batch.Line(i), batch.FirstLine + i, (flags & Batch.Truncated) != 0, (flags & Batch.ParsedRow) != 0, batch.Rows, i);
+        }
+        batch.Reset();
+        _free.Add(batch);
     }
 
     /// <summary>Stops the threads (after an error in the caller, or at the end).</summary>
@@ -219,13 +285,9 @@ internal sealed class ParallelLineParser : IDisposable
     private void Parse()
     {
         IRowParser parser = _newParser();
-        // The rows the leading run of a batch is parsed into: few enough to stay in this thread's cache between
-        // their fill, their copy into the segment and their clear.
-        EventRow[] ring = new EventRow[Math.Max(0, _segmentLag + 1)];
-        for (int i = 0; i < ring.Length; i++)
-        {
-            ring[i] = new EventRow();
-        }
+        // The row a line of a batch's leading run is parsed into when the parser cannot write it straight into the
+        // segment: copied into the segment and cleared while still in this thread's cache.
+        var scratch = new EventRow();
         try
         {
             foreach (Batch batch in _toParse.GetConsumingEnumerable(_stop.Token))
@@ -237,7 +299,7 @@ internal sealed class ParallelLineParser : IDisposable
                 }
                 else
                 {
-                    ParseBatch(parser, batch, ring);
+                    ParseBatch(parser, batch, scratch, _segmentLag);
                 }
                 batch.Parsed.Set();
             }
@@ -261,40 +323,55 @@ internal sealed class ParallelLineParser : IDisposable
     }
 
     /// <summary>
-    /// Parses the batch and moves the events of its leading run of event lines into its segment: the event of line
-    /// <c>i</c> once line <c>i + lag</c> parsed too (lag = <paramref name="ring"/>'s length - 1). The run is parsed
-    /// into the ring's rows, each copied into the segment and cleared while still in this thread's cache; the rows
-    /// not moved (the run's last <c>lag</c>, the lines after it) end up in the batch's rows as the sink expects.
+    /// Parses the batch and puts the events of its leading run of event lines into its segment: the event of line
+    /// <c>i</c> when line <c>i + <paramref name="lag"/></c> is an event too. The run is parsed straight into the
+    /// segment (<see cref="IRowParser.TryWrite"/>). When it ends inside the batch (a line that is not an event), the
+    /// segment's last rows, those of the <paramref name="lag"/> lines before that line, are taken back out and parsed
+    /// again into the batch's rows, where the sink expects them (a stack may follow); the later lines are parsed into
+    /// their rows. When it fills the batch, the segment keeps every line's event, the last ones provisionally
+    /// (<see cref="Batch.TailInSegment"/>, settled by <see cref="Feed"/>).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void ParseBatch(IRowParser parser, Batch batch, EventRow[] ring)
+    private static void ParseBatch(IRowParser parser, Batch batch, EventRow scratch, int lag)
     {
         EventSegment segment = batch.Segment!;
         segment.Clear();
-        int size = ring.Length;
-        int lag = size - 1;
         EventRow[] rows = batch.Rows;
         int i = 0;
-        for (int slot = 0; i < batch.Count; i++, slot = slot == lag ? 0 : slot + 1)
+        while (i < batch.Count && batch.Flags[i] == 0)
         {
-            if (batch.Flags[i] != 0 || !TryParse(parser, batch.Line(i), batch.FirstLine + i, ring[slot]))
+            Parsed parsed = TryWrite(parser, batch.Line(i), batch.FirstLine + i, segment, scratch);
+            if (parsed == Parsed.No)
             {
                 break;
             }
-            batch.Flags[i] = Batch.ParsedRow;
-            if (i >= lag)
+            if (parsed == Parsed.IntoRow)
             {
-                // Line i - lag's row sits in the slot after this one (the ring's oldest).
-                EventRow done = ring[slot == lag ? 0 : slot + 1];
-                segment.Add(done);
-                done.Clear();
+                segment.Add(scratch);
+                scratch.Clear();
             }
+            batch.Flags[i] = Batch.ParsedRow;
+            i++;
         }
-        // The run's rows not moved take their lines' places in the batch (whose rows are clean, as the ring's are now).
-        for (int j = Math.Max(0, i - lag); j < i; j++)
+        batch.LeadingEvents = i;
+        if (i == batch.Count)
         {
-            int slot = j % size;
-            (ring[slot], rows[j]) = (rows[j], ring[slot]);
+            batch.TailInSegment = i > 0;
+            return;
+        }
+        // The run is lines 0 to i - 1: only the events of its lines before i - lag stay in the segment.
+        int keep = Math.Max(0, i - lag);
+        if (segment.Count > keep)
+        {
+            for (int j = keep; j < segment.Count; j++)
+            {
+                // Parsed once already; should it fail now, the sink meets the line as any other.
+                if (!TryParse(parser, batch.Line(j), batch.FirstLine + j, rows[j]))
+                {
+                    batch.Flags[j] = 0;
+                }
+            }
+            segment.TruncateTo(keep);
         }
         for (i++; i < batch.Count; i++)
         {
@@ -303,6 +380,27 @@ internal sealed class ParallelLineParser : IDisposable
                 batch.Flags[i] = Batch.ParsedRow;
             }
         }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static Parsed TryWrite(IRowParser parser, ReadOnlySpan<byte> line, long lineNumber, EventSegment segment, EventRow row)
+    {
+        try
+        {
+            Parsed parsed = parser.TryWrite(line, lineNumber, segment, row);
+            if (parsed != Parsed.No)
+            {
+                return parsed;
+            }
+        }
+#pragma warning disable CA1031 // Any failure: the caller parses the line again and meets the same problem, in order.
+        catch (Exception)
+#pragma warning restore CA1031
+        {
+            segment.AbortRow();
+        }
+        row.Clear();
+        return Parsed.No;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -349,6 +447,32 @@ internal sealed class ParallelLineParser : IDisposable
             }
             return _parser.Fill(ref parsed, lineNumber, row);
         }
+
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public Parsed TryWrite(ReadOnlySpan<byte> line, long lineNumber, EventSegment segment, EventRow row)
+        {
+            // The checks of TryParse, then the line's event straight into the segment when it is the usual kind.
+            int first = line.IndexOfAnyExcept((byte)' ', (byte)'\t');
+            if (first < 0)
+            {
+                return Parsed.No;
+            }
+            byte c = line[first];
+            if (c is (byte)'#' or (byte)'=' || (first == 0 && c is (byte)'C' or (byte)'c' or (byte)'v'))
+            {
+                return Parsed.No;
+            }
+            if (!FtraceLine.TryParse(line, out FtraceLine parsed)
+                || FtraceEventParser.IsStackTrace(parsed.Body) || !FtraceEventParser.LooksLikeEvent(parsed.Body))
+            {
+                return Parsed.No;
+            }
+            if (_parser.TryWrite(ref parsed, lineNumber, segment))
+            {
+                return Parsed.IntoSegment;
+            }
+            return _parser.Fill(ref parsed, lineNumber, row) ? Parsed.IntoRow : Parsed.No;
+        }
     }
 
     private sealed class Batch
@@ -373,6 +497,15 @@ internal sealed class ParallelLineParser : IDisposable
 
         /// <summary>The events of the batch's first lines, copied by the worker (null when the sink takes no segments).</summary>
         public EventSegment? Segment { get; }
+
+        /// <summary>How many of the batch's first lines are events (with a segment only).</summary>
+        public int LeadingEvents { get; set; }
+
+        /// <summary>
+        /// Every line is an event and the segment holds them all, the last segment lag of them provisionally: they
+        /// stay only if the next batch starts with that many events (<see cref="Feed"/>).
+        /// </summary>
+        public bool TailInSegment { get; set; }
 
         public long FirstLine { get; set; }
 
@@ -459,6 +592,8 @@ internal sealed class ParallelLineParser : IDisposable
         {
             Array.Clear(Flags, 0, Count);
             Count = 0;
+            LeadingEvents = 0;
+            TailInSegment = false;
             _used = 0;
             _unsplit = -1;
             Parsed.Reset();

@@ -21,6 +21,14 @@ internal sealed class ByteBuffer
 
     public void Clear() => Length = 0;
 
+    /// <summary>Drops the bytes written after the first <paramref name="length"/>.</summary>
+    public void Truncate(int length)
+    {
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(length, Length);
+        ArgumentOutOfRangeException.ThrowIfNegative(length);
+        Length = length;
+    }
+
     /// <summary>Takes <paramref name="data"/> as the buffer, its first <paramref name="length"/> bytes written (a rewrite in place that had to grow it).</summary>
     public void Assign(byte[] data, int length)
     {

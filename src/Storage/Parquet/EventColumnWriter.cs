@@ -115,7 +115,7 @@ public sealed class EventColumnWriter
     /// <summary>Drops what the open row set so far (its decoder failed); the next value starts a new row.</summary>
     public void DiscardRow()
     {
-        _writer.Current.DiscardRow();
+        _writer.Current.AbortRow();
         Array.Clear(_args, 0, _argCount);
         _argCount = 0;
         _argNumberCount = 0;

@@ -65,7 +65,18 @@ public abstract class ParallelEquivalenceTests
         // Into the real writer the parallel read hands runs of events over as segments the workers filled
         // (EventSegment); the file must be byte for byte the one the sequential read's rows make, with row groups of
         // 1,000 rows cut inside segments.
-        byte[] input = MixedInput(40_000);
+        var (segments, rows) = WriteBoth(MixedInput(40_000));
+
+        Assert.True(segments > 10, $"{segments} segments: the runs of events went to the writer as segments");
+        Assert.True(rows > 100, $"{rows} rows: the lines around stacks and damage went row by row");
+    }
+
+    /// <summary>
+    /// Reads <paramref name="input"/> into an events writer sequentially and in parallel; asserts the two files are
+    /// the same bytes and returns how many segments and single rows the parallel read wrote.
+    /// </summary>
+    private protected (long Segments, long Rows) WriteBoth(byte[] input)
+    {
         string directory = Path.Combine(Path.GetTempPath(), $"mmtrace-segments-{Guid.NewGuid():N}");
         Directory.CreateDirectory(directory);
         try
@@ -82,10 +93,9 @@ public abstract class ParallelEquivalenceTests
             segments.Complete();
 
             Assert.Equal(0, rows.Segments);
-            Assert.True(segments.Segments > 10, $"{segments.Segments} segments: the runs of events went to the writer as segments");
-            Assert.True(segments.Rows > 100, $"{segments.Rows} rows: the lines around stacks and damage went row by row");
             Assert.Equal(rows.Rows, segments.Rows + segments.SegmentRows);
             Assert.Equal(File.ReadAllBytes(sequential), File.ReadAllBytes(parallel));
+            return (segments.Segments, segments.Rows);
         }
         finally
         {

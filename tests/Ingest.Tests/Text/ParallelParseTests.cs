@@ -44,6 +44,34 @@ public sealed class ParallelParseTests : ParallelEquivalenceTests
         Assert.Equal(Describe(sequential), Describe(parallel));
     }
 
+    [SkippableFact]
+    public void Read_LongRunsOfEventsIntoTheEventsWriter_SameFileAsSequentialRows()
+    {
+        // Runs of events longer than a batch: a batch whose lines are all events keeps its last ones in its segment
+        // until the next batch shows they are final, a stack in that batch's first 32 lines sends them back to rows.
+        // Stacks every 301 lines fall at every place in the 256-line batches, each 20 lines after the event of its
+        // CPU it belongs to (so that event must still be a row waiting for it), some across a batch boundary.
+        string[] events = [.. File.ReadAllLines(Corpus.File("recorded/ftrace-text/mm_trace.txt")).Where(l => !l.StartsWith('#'))];
+        var text = new StringBuilder();
+        for (int i = 0; i < 30_000; i++)
+        {
+            text.Append(events[i % events.Length]).Append('\n');
+            if (i % 301 == 0)
+            {
+                text.Append("          mmwork-1     [003] d..1. 7090.000000: fault: address=0x").Append(i).Append(" n=1\n");
+            }
+            if (i % 301 == 20)
+            {
+                text.Append("          mmwork-1     [003] d..1. 7090.000000: <stack trace>\n => handle_mm_fault+0x1a4/0x600\n");
+            }
+        }
+
+        var (segments, rows) = WriteBoth(Encoding.UTF8.GetBytes(text.ToString()));
+
+        Assert.True(segments > 50, $"{segments} segments");
+        Assert.True(rows > 1_000, $"{rows} rows: the events before each stack went row by row");
+    }
+
     /// <summary>
     /// The line reader hands whole blocks of lines to the workers, which find the lines themselves: lines longer than
     /// the limit (cut, counted, the rest skipped), <c>\r\n</c> endings, blank lines, a bare <c>\r</c> line and a last
@@ -119,6 +147,16 @@ public sealed class ParallelParseTests : ParallelEquivalenceTests
                 // ... and its stack 20 event lines later: it goes to the latest waiting event of that CPU, so far
                 // back (rows wait for a stack in a window of 32).
                 text.Append("          mmwork-1     [003] d..1. 7090.000000: <stack trace>\n => handle_mm_fault+0x1a4/0x600\n");
+                written += 2;
+            }
+            if (written > 10_000 && i % 7 == 3)
+            {
+                // Payloads a worker must not write straight into a segment's columns as they stand: one that sets a
+                // typed column twice (len_in is len: the row keeps the last), and values JSON must escape. Only past
+                // the first 10,000 lines, which the smaller inputs (9,000 lines for the read failing midway) keep.
+                text.Append("          mmwork-7     [001] d..1. 7090.000001: test_dup_len: addr=0x1000 len=")
+                    .Append(i).Append(" len_in=").Append(2 * i).Append(" flags=3\n");
+                text.Append("          mmwork-7     [000] d..1. 7090.000002: test_quoted: name=caf\u00e9 path=\"/x ").Append(i).Append("\" n=1\n");
                 written += 2;
             }
             if (i % 389 == 0)
