@@ -128,7 +128,7 @@ public class InvisibleOpsTests
         // The search reorders the pusher around the CPU1 tasks, whose order rule 5 keeps. Its frees touch pages no
         // other task names and nothing can translate, so they run with the pusher's op before them; before, each was
         // a place where the recorded order switched to the pusher, and every such place was an alternative of the next
-        // round (main: 500 schedules cover bound 1 only; the bound takes 4,311).
+        // round (with the reduction off, as on main, 500 schedules do not cover the bound; it takes 4,311).
         var trace = SameCpuWindow(pages: 6, pushed: 40, flushes: 1);
         var v513 = KernelProfile.Parse("v5.13");
 
