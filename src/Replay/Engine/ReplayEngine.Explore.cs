@@ -281,6 +281,54 @@ public sealed partial class ReplayEngine
         into.AddRange(m.Deposits.Values);
     }
 
+    /// <summary>
+    /// Adds to <paramref name="into"/> the frames of <paramref name="sorted"/> (ascending) that the model can translate
+    /// now: a leaf entry of a live table maps them (a huge leaf covers its whole range) or a TLB entry of some CPU,
+    /// usable or not, names them. Reads the tables a fork shares with its parent without copying them.
+    /// </summary>
+    internal void TranslatableFrames(ulong[] sorted, HashSet<ulong> into)
+    {
+        if (sorted.Length == 0)
+        {
+            return;
+        }
+        void Cover(ulong first, ulong count)
+        {
+            int i = Array.BinarySearch(sorted, first);
+            for (i = i < 0 ? ~i : i; i < sorted.Length && sorted[i] - first < count; i++)
+            {
+                into.Add(sorted[i]);
+            }
+        }
+        int tables = Math.Max(_tables.Length, _parentTables?.Length ?? 0);
+        for (int id = 0; id < tables; id++)
+        {
+            var t = id < _tables.Length && _tables[id] is { } own ? own
+                : _parentTables is not null && id < _parentTables.Length ? _parentTables[id] : null;
+            if (t is null || t.State == TableState.Freed)
+            {
+                continue;
+            }
+            ulong span = 1UL << (9 * (int)t.Level);
+            foreach (long e in t.Entries)
+            {
+                if (EntryValue.KindOf(e) == EntryKind.Leaf)
+                {
+                    Cover((ulong)EntryValue.Payload(e), span);
+                }
+            }
+        }
+        foreach (var cpu in Cpus)
+        {
+            foreach (var entry in cpu.Tlb.Values)
+            {
+                ulong span = 1UL << Math.Max(0, entry.SizeShift - 12);
+                // The entry's frame may be the page it translated inside a huge mapping: cover the range on both sides.
+                Cover(entry.Pfn >= span ? entry.Pfn - span : 0, 2 * span);
+            }
+        }
+    }
+
     /// <summary>The mm an x86 CPU keeps lazily loaded under a kernel thread (0: none).</summary>
     internal int LazyMm(int cpu) => (uint)cpu < (uint)_cpus.Length && _cpus[cpu] is { } state ? state.LazyMm : 0;
 

@@ -92,6 +92,14 @@ public sealed record ExploreOptions
     public bool ReduceCone { get; init; } = true;
 
     /// <summary>
+    /// Run each invisible page op — a <c>page_alloc</c> or <c>page_free</c> of a frame that no other task names and that
+    /// nothing can translate (docs/exploration.md, DPOR, "Invisible page ops") — in the same step as its task's op before
+    /// it, instead of as a choice point of its own. DPOR only; on by default, off explores every op as its own step (the
+    /// tests compare the two).
+    /// </summary>
+    public bool GlueInvisibleOps { get; init; } = true;
+
+    /// <summary>
     /// The race of the window explored (R1, R2, …; null for a whole trace). DPOR then runs first, in each round, the
     /// alternatives that stop one of the race's actors inside the stretch the race needs it stopped in
     /// (<see cref="RaceDirection"/>, docs/exploration.md, "Race-directed order"); the schedules covered are the same.

@@ -249,6 +249,115 @@ public sealed class Explorer
             _futureNeed[t] = future;
         }
         _direction = options.Strategy == ExploreStrategy.Dpor ? RaceDirection.For(options.Race, _programs) : null;
+        _glued = options.Strategy == ExploreStrategy.Dpor && options.GlueInvisibleOps ? InvisiblePageOps() : null;
+    }
+
+    // Per task, per program position: the op runs in the same step as the task's op before it (InvisiblePageOps).
+    private readonly bool[][]? _glued;
+    private readonly Footprint _glueFp = new();
+
+    /// <summary>Ops marked invisible (<see cref="ExploreOptions.GlueInvisibleOps"/>): each runs in its predecessor's step.</summary>
+    internal int InvisibleOps { get; private set; }
+
+    /// <summary>
+    /// The page ops that no schedule can order differently against another task's op (docs/exploration.md, DPOR,
+    /// "Invisible page ops"): a <c>page_alloc</c> or <c>page_free</c> of frame P, not its task's first op, when
+    /// (1) no op of another task names a frame within 512 of P, and no earlier op of its own task but a page
+    /// allocation or free does (nothing else maps it, reads it, or takes it as a huge page's part); (2) no leaf entry of
+    /// the start state maps P and no CPU's TLB holds an entry of it, so with (1) no op can translate P in any schedule
+    /// before the op runs, and the objects a page op touches (the page, the CPUs' usable entries of it) are touched by no
+    /// other task; (3) no op of another task needs it (by the feasibility rules or a forced order), so running it earlier
+    /// enables nothing earlier; (4) it needs nothing of another task that its task's earlier ops do not already need,
+    /// so it can run as soon as its predecessor has. Null when there is none.
+    /// </summary>
+    private bool[][]? InvisiblePageOps()
+    {
+        const ulong near = 512;
+        var named = new List<(ulong Pfn, int Task, int Local)>();
+        for (int t = 0; t < _n; t++)
+        {
+            for (int k = 0; k < _programs[t].Length; k++)
+            {
+                var op = _programs[t][k];
+                if (op.Pfn != 0)
+                {
+                    named.Add((op.Pfn, t, k));
+                }
+                if (op.Value != 0 && EntryValue.KindOf(op.Value) == EntryKind.Leaf)
+                {
+                    named.Add(((ulong)EntryValue.Payload(op.Value), t, k));
+                }
+            }
+        }
+        named.Sort();
+        var keys = named.Select(x => x.Pfn).ToArray();
+        // Per task, the counts of its ops that some op of another task needs exactly (the needed op is the count's last).
+        var neededAt = Enumerable.Range(0, _n).Select(_ => new HashSet<int>()).ToArray();
+        for (int t = 0; t < _n; t++)
+        {
+            foreach (var needs in _need[t])
+            {
+                foreach (var (q, count) in needs)
+                {
+                    if (q != t)
+                    {
+                        neededAt[q].Add(count);
+                    }
+                }
+            }
+        }
+        var glued = _programs.Select(p => new bool[p.Length]).ToArray();
+        var candidates = new List<ulong>();
+        for (int t = 0; t < _n; t++)
+        {
+            var before = new int[_n];
+            for (int k = 0; k < _programs[t].Length; k++)
+            {
+                var op = _programs[t][k];
+                bool ok = k > 0 && op.Kind is OpKind.PageAlloc or OpKind.PageFree && op.Pfn != 0 && !neededAt[t].Contains(k + 1);
+                foreach (var (q, count) in _need[t][k])
+                {
+                    ok &= q == t || count <= before[q];
+                }
+                if (ok)
+                {
+                    ulong p = op.Pfn;
+                    int i = Array.BinarySearch(keys, p >= near ? p - near + 1 : 0);
+                    for (i = i < 0 ? ~i : i; ok && i < named.Count && named[i].Pfn < p + near; i++)
+                    {
+                        var (_, q, m) = named[i];
+                        ok = (q == t && m == k) || (q == t && (m > k || _programs[q][m].Kind is OpKind.PageAlloc or OpKind.PageFree));
+                    }
+                }
+                if (ok)
+                {
+                    glued[t][k] = true;
+                    candidates.Add(op.Pfn);
+                }
+                foreach (var (q, count) in _need[t][k])
+                {
+                    before[q] = Math.Max(before[q], count);
+                }
+            }
+        }
+        if (candidates.Count == 0)
+        {
+            return null;
+        }
+        var translatable = new HashSet<ulong>();
+        _engine.TranslatableFrames([.. candidates.Distinct().Order()], translatable);
+        for (int t = 0; t < _n; t++)
+        {
+            for (int k = 0; k < glued[t].Length; k++)
+            {
+                if (glued[t][k] && translatable.Contains(_programs[t][k].Pfn))
+                {
+                    glued[t][k] = false;
+                }
+                InvisibleOps += glued[t][k] ? 1 : 0;
+            }
+        }
+        return InvisibleOps > 0 ? glued : null;
     }
 
     private readonly Func<ReplayEngine>? _start;
@@ -1374,7 +1483,47 @@ public sealed class Explorer
         {
             _frames[index].Below?.Add(_fp, task);
         }
+        if (_glued is not null && !refused)
+        {
+            RunGlued(task, index);
+        }
         return refused ? StepOutcome.Infeasible : StepOutcome.Ran;
+    }
+
+    /// <summary>
+    /// Runs the invisible page ops that follow <paramref name="task"/>'s op in the same step (docs/exploration.md, DPOR,
+    /// "Invisible page ops"). Not when the op left the task parked: the page op then waits for its own turn, as without
+    /// the reduction. One the model refuses is taken back and left to run as an op of its own, where the refusal is
+    /// handled as any other.
+    /// </summary>
+    private void RunGlued(int task, int index)
+    {
+        var glued = _glued![task];
+        while (_pos[task] < glued.Length && glued[_pos[task]] && !_engine.IsBlocked(_tids[task]))
+        {
+            var op = _programs[task][_pos[task]];
+            _glueFp.Of(op, _engine, _cpus);
+            int inconsistent = _engine.InconsistentCount;
+            _engine.Execute(op);
+            if (_engine.InconsistentCount != inconsistent)
+            {
+                return;
+            }
+            _schedule.Add(op);
+            _current[task] = op;
+            _pos[task]++;
+            // Its objects are touched by no other task: no race and no clock to join, but they are part of the
+            // interleaving's and the state's identity (the same as when the op runs as a step of its own) and of what
+            // ran below the frame.
+            for (int i = 0; i < _glueFp.Count; i++)
+            {
+                Signature(_glueFp.Key(i), _glueFp.Write(i), task);
+            }
+            if (_caching)
+            {
+                _frames[index].Below?.Add(_glueFp, task);
+            }
+        }
     }
 
     /// <summary>

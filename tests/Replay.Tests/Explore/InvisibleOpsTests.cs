@@ -1,0 +1,194 @@
+using System.Globalization;
+using Pipeline.Replay.Explore;
+
+namespace Pipeline.Replay.Tests.Explore;
+
+/// <summary>
+/// Invisible page ops (docs/exploration.md, DPOR, "Invisible page ops"): a page allocation or free that no other task
+/// can see runs in its predecessor's step instead of being a choice point of its own.
+/// </summary>
+public class InvisibleOpsTests
+{
+    /// <summary>
+    /// A same-CPU R1 window as the raceactors recordings show them (docs/validation.md, ds4 windows 9, 15, 24, 28):
+    /// `mover` holds <c>mmap_lock</c> for write and is switched out on CPU1 while `puncher`, on the same CPU, unmaps
+    /// <paramref name="pages"/> pages of the range in turn; then `mover` moves the PTE table to 0x40200000 and a thread
+    /// on CPU3 writes page 0 at its new address. `pusher`, on CPU0, paged out <paramref name="pushed"/> pages of another
+    /// range of the mm before the window (cleared, never touched by a CPU) and inside it flushes the mm
+    /// (<paramref name="flushes"/> times) and frees them, between the puncher's ops. When <paramref name="visible"/>,
+    /// the CPU3 thread read each pushed page before it was cleared, so its TLB still holds them when the window
+    /// starts.
+    /// </summary>
+    private static OpTrace SameCpuWindow(int pages, int pushed, int flushes, bool visible = false) => SameCpuWindow(pages, pushed, flushes, visible, out _);
+
+    // As above; windowStart is the index of the puncher's first op (the ops before it are the window's start state).
+    private static OpTrace SameCpuWindow(int pages, int pushed, int flushes, bool visible, out int windowStart)
+    {
+        var lines = new List<string>();
+        void Op(string task, int cpu, string evt, string args) => lines.Add(string.Create(CultureInfo.InvariantCulture,
+            $"{task} [{cpu:D3}] ..... {(lines.Count + 1) / 1e6:F6}: mmop_{evt}: {args}"));
+        const string mover = "mover-101";
+        const string puncher = "puncher-102";
+        const string pusher = "pusher-103";
+        const string toucher = "t3-104";
+        Op(mover, 1, "mm_create", "mm=1 table=1");
+        Op(mover, 1, "vma_create", "mm=1 va=0x200000 len=0x200000 rmap=1");
+        Op(mover, 1, "vma_create", "mm=1 va=0x600000 len=0x200000 rmap=2");
+        foreach (var (table, level, parent) in new[] { (2, "p4d", "pgd"), (3, "pud", "p4d"), (4, "pmd", "pud"), (5, "pte", "pmd") })
+        {
+            Op(mover, 1, "table_alloc", $"table={table} level={level}");
+            Op(mover, 1, $"{parent}_populate", $"mm=1 va=0x201000 table={table}");
+        }
+        Op(pusher, 0, "table_alloc", "table=7 level=pte");
+        Op(pusher, 0, "pmd_populate", "mm=1 va=0x601000 table=7");
+        for (int j = 0; j < pushed; j++)
+        {
+            string page = $"pfn=0x{0x9000 + j:x}";
+            Op(pusher, 0, "page_alloc", page);
+            Op(pusher, 0, "pte_set", $"mm=1 va=0x{0x601000 + (j * 0x1000):x} {page}");
+            Op(pusher, 0, "map_inc", page);
+        }
+        if (visible)
+        {
+            Op(toucher, 3, "ctx_switch", "mm=1");
+            for (int j = 0; j < pushed; j++)
+            {
+                Op(toucher, 3, "access", $"mm=1 va=0x{0x601000 + (j * 0x1000):x}");
+            }
+        }
+        for (int j = 0; j < pushed; j++)
+        {
+            Op(pusher, 0, "pte_clear", $"mm=1 va=0x{0x601000 + (j * 0x1000):x}");
+            Op(pusher, 0, "map_dec", $"pfn=0x{0x9000 + j:x}");
+        }
+        for (int i = 0; i < pages; i++)
+        {
+            Op(mover, 1, "page_alloc", $"pfn=0x{0x5000 + i:x}");
+            Op(mover, 1, "pte_set", $"mm=1 va=0x{0x201000 + (i * 0x1000):x} pfn=0x{0x5000 + i:x}");
+            Op(mover, 1, "map_inc", $"pfn=0x{0x5000 + i:x}");
+        }
+        Op(mover, 1, "table_alloc", "table=6 level=pmd");
+        Op(mover, 1, "pud_populate", "mm=1 va=0x40200000 table=6");
+        Op(mover, 1, "ctx_switch", "mm=1");
+        Op(mover, 1, "mmap_lock", "mm=1 mode=w");
+        windowStart = lines.Count;
+        Op(puncher, 1, "ctx_switch", "mm=0");
+        int freed = 0;
+        int flushed = 0;
+        for (int i = 0; i < pages; i++)
+        {
+            string page = $"pfn=0x{0x5000 + i:x}";
+            string at = $"mm=1 va=0x{0x201000 + (i * 0x1000):x} {page}";
+            Op(puncher, 1, "ttu_start", $"{page} rmap=1");
+            Op(puncher, 1, "ttu_walk", at);
+            Op(puncher, 1, "ttu_unmap", at);
+            Op(puncher, 1, "ttu_end", $"{page} rmap=1");
+            Op(puncher, 1, "page_free", page);
+            // The pusher's batch: a flush of the mm, then the frees, spread over the puncher's unmaps.
+            for (int f = 0; f < (pushed + pages - 1) / pages && freed < pushed; f++)
+            {
+                if (flushed < flushes && freed == flushed * pushed / flushes)
+                {
+                    Op(pusher, 0, "tlb_flush", "mm=1 all=1");
+                    flushed++;
+                }
+                Op(pusher, 0, "page_free", $"pfn=0x{0x9000 + freed:x}");
+                freed++;
+            }
+        }
+        Op(mover, 1, "ctx_switch", "mm=1");
+        Op(mover, 1, "vma_create", "mm=1 va=0x40200000 len=0x200000 rmap=1");
+        Op(mover, 1, "mremap_move_pmd", "mm=1 old=0x200000 new=0x40200000 rmap=1 spare=20");
+        Op(mover, 1, "mmap_unlock", "mm=1");
+        if (!visible)
+        {
+            Op(toucher, 3, "ctx_switch", "mm=1");
+        }
+        Op(toucher, 3, "access", "mm=1 va=0x40201000 write=1");
+        Op(toucher, 3, "access", "mm=1 va=0x40201000 write=1");
+        return OpTraceLoader.Load(TraceText.ToRows(string.Join('\n', lines)));
+    }
+
+    /// <summary>An explorer of the trace's ops from <paramref name="windowStart"/> on, from the state the ops before it leave
+    /// (as a real trace's window is explored).</summary>
+    private static Explorer Window(OpTrace trace, int windowStart, KernelProfile profile, ExploreOptions options, Action<ulong, int[], int> onTrace)
+    {
+        var start = new ReplayEngine(profile, Arch.X86);
+        foreach (var op in trace.Ops[..windowStart])
+        {
+            start.Execute(op);
+        }
+        var window = new OpTrace([.. trace.Ops[windowStart..]], trace.Tasks.ToDictionary(t => t.Tid, t => t.Comm));
+        return new Explorer(window, profile, Arch.X86, options, () => start.Fork(shareFrozenPages: true), []) { OnNewTrace = onTrace };
+    }
+
+    [Fact]
+    public void Window_SameCpuWalkerAndMover_WithAnUnrelatedPusherOnTheOtherCpu_IsRefutedWithinASmallBudget()
+    {
+        // The search reorders the pusher around the CPU1 tasks, whose order rule 5 keeps. Its frees touch pages no
+        // other task names and nothing can translate, so they run with the pusher's op before them; before, each was
+        // a place where the recorded order switched to the pusher, and every such place was an alternative of the next
+        // round (with the reduction off, as on main, 500 schedules do not cover the bound; it takes 4,311).
+        var trace = SameCpuWindow(pages: 6, pushed: 40, flushes: 1);
+        var v513 = KernelProfile.Parse("v5.13");
+
+        var (windows, glued) = OpTraceWindows.Run(trace, v513, Arch.X86, new ExploreOptions { Bound = 2, Budget = 500 });
+        var (_, whole) = OpTraceWindows.Run(trace, v513, Arch.X86, new ExploreOptions { Bound = 2, Budget = 500, GlueInvisibleOps = false });
+        var (_, full) = OpTraceWindows.Run(trace, v513, Arch.X86, new ExploreOptions { Bound = 2, Budget = 5_000, GlueInvisibleOps = false });
+
+        Assert.Equal("R1", Assert.Single(windows).Race);
+        Assert.True(glued.Exhaustive, glued.Coverage());
+        Assert.Empty(glued.Violations);
+        Assert.Equal(0, glued.Infeasible);
+        Assert.Equal(0, glued.Deadlocked);
+        Assert.False(whole.Exhaustive, $"without the reduction 500 schedules cover the bound: {whole.Coverage()}");
+        // The search without the reduction, run to the end of the bound, refutes it too, and reaches no interleaving
+        // the reduced search does not (it reaches one fewer: 203 of 204).
+        Assert.True(full.Exhaustive, full.Coverage());
+        Assert.Empty(full.Violations);
+        Assert.True(glued.DistinctTraces >= full.DistinctTraces, $"{glued.DistinctTraces} interleavings with the reduction, {full.DistinctTraces} without");
+    }
+
+    [Fact]
+    public void Window_SameCpuWalkerAndMover_TheReductionReachesEveryInterleavingTheFullSearchReaches()
+    {
+        // Run to the end of bound 2 both ways (a smaller pusher, so the full search ends): the same interleavings
+        // (Mazurkiewicz traces) and the same violations, in far fewer schedules.
+        var trace = SameCpuWindow(pages: 4, pushed: 12, flushes: 2, visible: false, out int windowStart);
+        var v513 = KernelProfile.Parse("v5.13");
+        var glued = new HashSet<ulong>();
+        var whole = new HashSet<ulong>();
+
+        var withGlue = Window(trace, windowStart, v513, new ExploreOptions { Bound = 2, Race = "R1" }, (t, _, _) => glued.Add(t));
+        var a = withGlue.Run();
+        var b = Window(trace, windowStart, v513, new ExploreOptions { Bound = 2, Race = "R1", GlueInvisibleOps = false }, (t, _, _) => whole.Add(t)).Run();
+
+        Assert.Equal(12, withGlue.InvisibleOps);
+        Assert.True(a.Exhaustive && b.Exhaustive);
+        Assert.Equal(b.Violations.Select(v => (v.Key, v.Preemptions)).Order(), a.Violations.Select(v => (v.Key, v.Preemptions)).Order());
+        Assert.Equal(whole.Order(), glued.Order());
+        Assert.True(a.Schedules * 2 < b.Schedules, $"{a.Schedules} schedules with the reduction, {b.Schedules} without");
+    }
+
+    [Fact]
+    public void Explorer_PageFreesACpuCanStillTranslate_StayChoicePointsAndTheVerdictIsUnchanged()
+    {
+        // The same pusher, but the CPU3 thread read its pages before they were cleared: CPU3's TLB holds them when the
+        // exploration starts, so a free may meet a usable entry (I1) depending on where the pusher's flush runs. None of
+        // those frees is invisible, and the search finds what the search without the reduction finds.
+        var trace = SameCpuWindow(pages: 3, pushed: 6, flushes: 1, visible: true, out int windowStart);
+        var none = KernelProfile.Parse("none");
+        var glued = new HashSet<ulong>();
+        var whole = new HashSet<ulong>();
+
+        var withGlue = Window(trace, windowStart, none, new ExploreOptions { Bound = 2 }, (t, _, _) => glued.Add(t));
+        var a = withGlue.Run();
+        var b = Window(trace, windowStart, none, new ExploreOptions { Bound = 2, GlueInvisibleOps = false }, (t, _, _) => whole.Add(t)).Run();
+
+        Assert.Equal(0, withGlue.InvisibleOps);
+        Assert.True(a.Exhaustive && b.Exhaustive);
+        Assert.Equal(b.Violations.Select(v => (v.Key, v.Preemptions)).Order(), a.Violations.Select(v => (v.Key, v.Preemptions)).Order());
+        Assert.Equal(whole.Order(), glued.Order());
+        Assert.Equal(b.Schedules, a.Schedules);
+    }
+}
