@@ -305,13 +305,14 @@ public sealed partial class ReplayEngine
         {
             var t = id < _tables.Length && _tables[id] is { } own ? own
                 : _parentTables is not null && id < _parentTables.Length ? _parentTables[id] : null;
-            if (t is null || t.State == TableState.Freed)
+            if (t is null || t.State == TableState.Freed || !t.IsLive)
             {
                 continue;
             }
             ulong span = 1UL << (9 * (int)t.Level);
-            foreach (long e in t.Entries)
+            for (int i = 0; i < 512 && t.Present > 0; i++)
             {
+                long e = t.Entry(i);
                 if (EntryValue.KindOf(e) == EntryKind.Leaf)
                 {
                     Cover((ulong)EntryValue.Payload(e), span);
