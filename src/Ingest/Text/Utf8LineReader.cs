@@ -1,4 +1,5 @@
 using System.Numerics;
+using System.Runtime.ExceptionServices;
 using System.Runtime.Intrinsics;
 
 namespace Pipeline.Ingest.Text;
@@ -21,6 +22,8 @@ internal sealed class Utf8LineReader
     private int _end;
     private bool _eof;
     private bool _skipRestOfLine;
+    // A read TryReadBlock caught to hand out the whole lines before it first (see there).
+    private ExceptionDispatchInfo? _readFailure;
 
     public Utf8LineReader(Stream stream) => _stream = stream;
 
@@ -95,8 +98,9 @@ internal sealed class Utf8LineReader
         {
             ReadOnlySpan<byte> data = _buffer.AsSpan(_start, _end - _start);
             int end = EndOfLines(data, maxLines, out lines);
-            // Few lines left before the buffer's end: read on first rather than hand out a small block.
-            if (end > 0 && (lines == maxLines || _eof || _start == 0))
+            // Few lines left before the buffer's end: read on first rather than hand out a small block (unless that
+            // read failed: the lines already here are handed out before the failure is, as TryReadLine does).
+            if (end > 0 && (lines == maxLines || _eof || _start == 0 || _readFailure is not null))
             {
                 block = data[..end];
                 _start += end;
@@ -108,7 +112,21 @@ internal sealed class Utf8LineReader
             {
                 break;
             }
-            Fill();
+            if (end == 0)
+            {
+                Fill();
+                continue;
+            }
+            try
+            {
+                Fill();
+            }
+#pragma warning disable CA1031 // Whatever the stream throws is rethrown by the next Fill, once these lines are out.
+            catch (Exception e)
+#pragma warning restore CA1031
+            {
+                _readFailure = ExceptionDispatchInfo.Capture(e);
+            }
         }
         block = default;
         lines = 0;
@@ -159,6 +177,8 @@ internal sealed class Utf8LineReader
 
     private void Fill()
     {
+        // A read that failed is not tried again: the caller gets its error once the lines before it are out.
+        _readFailure?.Throw();
         if (_start > 0)
         {
             Buffer.BlockCopy(_buffer, _start, _buffer, 0, _end - _start);
