@@ -1,4 +1,3 @@
-using System.Globalization;
 using Pipeline.Replay.Explore;
 
 namespace Pipeline.Replay.Tests.Explore;
@@ -24,9 +23,8 @@ public class InvisibleOpsTests
     // As above; windowStart is the index of the puncher's first op (the ops before it are the window's start state).
     private static OpTrace SameCpuWindow(int pages, int pushed, int flushes, bool visible, out int windowStart)
     {
-        var lines = new List<string>();
-        void Op(string task, int cpu, string evt, string args) => lines.Add(string.Create(CultureInfo.InvariantCulture,
-            $"{task} [{cpu:D3}] ..... {(lines.Count + 1) / 1e6:F6}: mmop_{evt}: {args}"));
+        var trace = new OpTraceBuilder();
+        void Op(string task, int cpu, string evt, string args) => trace.Op(task, cpu, evt, args);
         const string mover = "mover-101";
         const string puncher = "puncher-102";
         const string pusher = "pusher-103";
@@ -61,17 +59,8 @@ public class InvisibleOpsTests
             Op(pusher, 0, "pte_clear", $"mm=1 va=0x{0x601000 + (j * 0x1000):x}");
             Op(pusher, 0, "map_dec", $"pfn=0x{0x9000 + j:x}");
         }
-        for (int i = 0; i < pages; i++)
-        {
-            Op(mover, 1, "page_alloc", $"pfn=0x{0x5000 + i:x}");
-            Op(mover, 1, "pte_set", $"mm=1 va=0x{0x201000 + (i * 0x1000):x} pfn=0x{0x5000 + i:x}");
-            Op(mover, 1, "map_inc", $"pfn=0x{0x5000 + i:x}");
-        }
-        Op(mover, 1, "table_alloc", "table=6 level=pmd");
-        Op(mover, 1, "pud_populate", "mm=1 va=0x40200000 table=6");
-        Op(mover, 1, "ctx_switch", "mm=1");
-        Op(mover, 1, "mmap_lock", "mm=1 mode=w");
-        windowStart = lines.Count;
+        trace.MapPagesThenLockForMove(mover, pages);
+        windowStart = trace.Count;
         Op(puncher, 1, "ctx_switch", "mm=0");
         int freed = 0;
         int flushed = 0;
@@ -106,7 +95,7 @@ public class InvisibleOpsTests
         }
         Op(toucher, 3, "access", "mm=1 va=0x40201000 write=1");
         Op(toucher, 3, "access", "mm=1 va=0x40201000 write=1");
-        return OpTraceLoader.Load(TraceText.ToRows(string.Join('\n', lines)));
+        return trace.Load();
     }
 
     /// <summary>An explorer of the trace's ops from <paramref name="windowStart"/> on, from the state the ops before it leave

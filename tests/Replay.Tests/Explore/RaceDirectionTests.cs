@@ -1,4 +1,3 @@
-using System.Globalization;
 using Pipeline.Replay.Explore;
 
 namespace Pipeline.Replay.Tests.Explore;
@@ -15,9 +14,8 @@ public class RaceDirectionTests
     /// </summary>
     private static OpTrace Truncation(int pages, int touched)
     {
-        var lines = new List<string>();
-        void Op(string task, int cpu, string evt, string args) => lines.Add(string.Create(CultureInfo.InvariantCulture,
-            $"{task} [{cpu:D3}] ..... {(lines.Count + 1) / 1e6:F6}: mmop_{evt}: {args}"));
+        var trace = new OpTraceBuilder();
+        void Op(string task, int cpu, string evt, string args) => trace.Op(task, cpu, evt, args);
         const string mover = "mremap-101";
         const string walker = "migrate-102";
         Op(mover, 1, "mm_create", "mm=1 table=1");
@@ -27,16 +25,7 @@ public class RaceDirectionTests
             Op(mover, 1, "table_alloc", $"table={table} level={level}");
             Op(mover, 1, $"{parent}_populate", $"mm=1 va=0x201000 table={table}");
         }
-        for (int i = 0; i < pages; i++)
-        {
-            Op(mover, 1, "page_alloc", $"pfn=0x{0x5000 + i:x}");
-            Op(mover, 1, "pte_set", $"mm=1 va=0x{0x201000 + (i * 0x1000):x} pfn=0x{0x5000 + i:x}");
-            Op(mover, 1, "map_inc", $"pfn=0x{0x5000 + i:x}");
-        }
-        Op(mover, 1, "table_alloc", "table=6 level=pmd");
-        Op(mover, 1, "pud_populate", "mm=1 va=0x40200000 table=6");
-        Op(mover, 1, "ctx_switch", "mm=1");
-        Op(mover, 1, "mmap_lock", "mm=1 mode=w");
+        trace.MapPagesThenLockForMove(mover, pages);
         Op(walker, 2, "ctx_switch", "mm=0");
         for (int i = 0; i < pages; i++)
         {
@@ -54,7 +43,7 @@ public class RaceDirectionTests
         Op("t3-103", 3, "ctx_switch", "mm=1");
         Op("t3-103", 3, "access", $"mm=1 va=0x{0x40201000 + (touched * 0x1000):x} write=1");
         Op("t3-103", 3, "access", $"mm=1 va=0x{0x40201000 + (touched * 0x1000):x} write=1");
-        return OpTraceLoader.Load(TraceText.ToRows(string.Join('\n', lines)));
+        return trace.Load();
     }
 
     [Fact]

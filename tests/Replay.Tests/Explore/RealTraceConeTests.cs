@@ -1,4 +1,3 @@
-using System.Globalization;
 using Pipeline.Replay.Explore;
 
 namespace Pipeline.Replay.Tests.Explore;
@@ -13,15 +12,14 @@ public class RealTraceConeTests
     [Fact]
     public void NeededTasks_FreerOfAPageTheConeAllocatesAgain_JoinsTheCone()
     {
-        var lines = new List<string>();
-        void Op(string task, int cpu, string evt, string args) => lines.Add(string.Create(CultureInfo.InvariantCulture,
-            $"{task} [{cpu:D3}] ..... {(lines.Count + 1) / 1e6:F6}: mmop_{evt}: {args}"));
+        var text = new OpTraceBuilder();
+        void Op(string task, int cpu, string evt, string args) => text.Op(task, cpu, evt, args);
         Op("cache-300", 2, "page_alloc", "pfn=0x9000");
         Op("app-101", 1, "mm_create", "mm=1 table=1");
         Op("cache-300", 2, "page_free", "pfn=0x9000");
         Op("idle-400", 3, "page_alloc", "pfn=0x9100");
         Op("app-101", 1, "page_alloc", "pfn=0x9000");
-        var trace = OpTraceLoader.Load(TraceText.ToRows(string.Join('\n', lines)));
+        var trace = text.Load();
         var profile = KernelProfile.Latest;
         var ops = trace.Ops.ToArray();
         var start = new ReplayEngine(profile, Arch.X86);

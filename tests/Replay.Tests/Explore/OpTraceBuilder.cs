@@ -1,0 +1,36 @@
+using System.Globalization;
+
+namespace Pipeline.Replay.Tests.Explore;
+
+/// <summary>An op trace written op by op (one per microsecond, in the order written), for the explorer's window tests.</summary>
+internal sealed class OpTraceBuilder
+{
+    private readonly List<string> _lines = [];
+
+    /// <summary>The ops written so far: the index the next op gets.</summary>
+    public int Count => _lines.Count;
+
+    public void Op(string task, int cpu, string evt, string args) => _lines.Add(string.Create(CultureInfo.InvariantCulture,
+        $"{task} [{cpu:D3}] ..... {(_lines.Count + 1) / 1e6:F6}: mmop_{evt}: {args}"));
+
+    /// <summary>
+    /// <paramref name="mover"/>, on CPU1, maps <paramref name="pages"/> pages (pfn 0x5000 on) at 0x201000 on through the
+    /// PTE table already there, makes PMD table 6 for 0x40200000, switches to mm 1 and takes its <c>mmap_lock</c> for
+    /// write: an mremap about to move the PTE table.
+    /// </summary>
+    public void MapPagesThenLockForMove(string mover, int pages)
+    {
+        for (int i = 0; i < pages; i++)
+        {
+            Op(mover, 1, "page_alloc", $"pfn=0x{0x5000 + i:x}");
+            Op(mover, 1, "pte_set", $"mm=1 va=0x{0x201000 + (i * 0x1000):x} pfn=0x{0x5000 + i:x}");
+            Op(mover, 1, "map_inc", $"pfn=0x{0x5000 + i:x}");
+        }
+        Op(mover, 1, "table_alloc", "table=6 level=pmd");
+        Op(mover, 1, "pud_populate", "mm=1 va=0x40200000 table=6");
+        Op(mover, 1, "ctx_switch", "mm=1");
+        Op(mover, 1, "mmap_lock", "mm=1 mode=w");
+    }
+
+    public OpTrace Load() => OpTraceLoader.Load(TraceText.ToRows(string.Join('\n', _lines)));
+}
