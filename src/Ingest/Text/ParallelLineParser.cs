@@ -157,6 +157,27 @@ internal sealed class ParallelLineParser : IDisposable
         }
     }
 
+    /// <summary>
+    /// Takes the batch segment's rows from <paramref name="keep"/> on back out, their lines parsed again into the
+    /// batch's rows (parsed once already; should one fail now, the sink meets the line as any other).
+    /// </summary>
+    private static void TakeBackToRows(Batch batch, int keep, IRowParser parser)
+    {
+        EventSegment segment = batch.Segment!;
+        if (segment.Count <= keep)
+        {
+            return;
+        }
+        for (int j = keep; j < segment.Count; j++)
+        {
+            if (!TryParse(parser, batch.Line(j), batch.FirstLine + j, batch.Rows[j]))
+            {
+                batch.Flags[j] = 0;
+            }
+        }
+        segment.TruncateTo(keep);
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void Feed(Batch batch, ILineSink sink, bool tailFinal)
     {
@@ -164,17 +185,7 @@ internal sealed class ParallelLineParser : IDisposable
         {
             // The segment's last rows go back to their lines' rows (parsed again here), where the sink expects
             // lines that a later one may still attach something to.
-            EventSegment segment = batch.Segment!;
-            int keep = Math.Max(0, batch.Count - _segmentLag);
-            IRowParser parser = _ownParser ??= _newParser();
-            for (int j = keep; j < batch.Count; j++)
-            {
-                if (!TryParse(parser, batch.Line(j), batch.FirstLine + j, batch.Rows[j]))
-                {
-                    batch.Flags[j] = 0;
-                }
-            }
-            segment.TruncateTo(keep);
+            TakeBackToRows(batch, Math.Max(0, batch.Count - _segmentLag), _ownParser ??= _newParser());
         }
         int first = 0;
         if (batch.Segment is { Count: > 0 } filled)
@@ -361,18 +372,7 @@ internal sealed class ParallelLineParser : IDisposable
         }
         // The run is lines 0 to i - 1: only the events of its lines before i - lag stay in the segment.
         int keep = Math.Max(0, i - lag);
-        if (segment.Count > keep)
-        {
-            for (int j = keep; j < segment.Count; j++)
-            {
-                // Parsed once already; should it fail now, the sink meets the line as any other.
-                if (!TryParse(parser, batch.Line(j), batch.FirstLine + j, rows[j]))
-                {
-                    batch.Flags[j] = 0;
-                }
-            }
-            segment.TruncateTo(keep);
-        }
+        TakeBackToRows(batch, keep, parser);
         for (i++; i < batch.Count; i++)
         {
             if (batch.Flags[i] == 0 && TryParse(parser, batch.Line(i), batch.FirstLine + i, rows[i]))
