@@ -141,14 +141,23 @@ public static class DatasetReplay
         string spill = Path.Combine(Path.GetTempPath(), "mmtrace-replay-" + Path.GetRandomFileName().Replace(".", "", StringComparison.Ordinal));
         try
         {
-            using var database = DuckDbDatabase.Open(null, new Dictionary<string, string>(StringComparer.Ordinal)
+            var settings = new Dictionary<string, string>(StringComparer.Ordinal)
             {
                 ["memory_limit"] = "128MB",
                 ["temp_directory"] = spill,
                 // DuckDB keeps what it reads of a file in memory for later queries of it (up to memory_limit); replay
                 // reads events.parquet once, so that cache only grew peak RSS with the file's size (docs/benchmarks.md, s25).
                 ["enable_external_file_cache"] = "false",
-            });
+            };
+            if (!options.KeepOps)
+            {
+                // One DuckDB thread, the one reading the rows: its scan of events.parquet keeps ahead of the lowering and
+                // the engine alone, and a second scan thread's buffers and allocator caches were ~15-20 MiB of peak RSS
+                // at 12 M events (docs/benchmarks.md, "Replay, 2026-12-06 (s29, memory)"). Writing ops.parquet keeps
+                // DuckDB's default, as its COPY runs in parallel.
+                settings["threads"] = "1";
+            }
+            using var database = DuckDbDatabase.Open(null, settings);
             return Run(database, dataset, profile, arch, options, cancellationToken);
         }
         finally
