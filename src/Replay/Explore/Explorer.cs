@@ -249,10 +249,10 @@ public sealed class Explorer
             _futureNeed[t] = future;
         }
         _direction = options.Strategy == ExploreStrategy.Dpor ? RaceDirection.For(options.Race, _programs) : null;
-        _glued = options.Strategy == ExploreStrategy.Dpor && options.GlueInvisibleOps ? InvisiblePageOps() : null;
+        _glued = options.Strategy == ExploreStrategy.Dpor && options.GlueInvisibleOps ? GluedOps() : null;
     }
 
-    // Per task, per program position: the op runs in the same step as the task's op before it (InvisiblePageOps).
+    // Per task, per program position: the op runs in the same step as the task's op before it (GluedOps).
     private readonly bool[][]? _glued;
     private readonly Footprint _glueFp = new();
 
@@ -260,17 +260,21 @@ public sealed class Explorer
     internal int InvisibleOps { get; private set; }
 
     /// <summary>
-    /// The page ops that no schedule can order differently against another task's op (docs/exploration.md, DPOR,
-    /// "Invisible page ops"): a <c>page_alloc</c> or <c>page_free</c> of frame P, not its task's first op, when
-    /// (1) no op of another task names a frame within 512 of P, and no earlier op of its own task but a page
-    /// allocation or free does (nothing else maps it, reads it, or takes it as a huge page's part); (2) no leaf entry of
-    /// the start state maps P and no CPU's TLB holds an entry of it, so with (1) no op can translate P in any schedule
-    /// before the op runs, and the objects a page op touches (the page, the CPUs' usable entries of it) are touched by no
-    /// other task; (3) no op of another task needs it (by the feasibility rules or a forced order), so running it earlier
-    /// enables nothing earlier; (4) it needs nothing of another task that its task's earlier ops do not already need,
-    /// so it can run as soon as its predecessor has. Null when there is none.
+    /// The ops that no schedule can order differently against another task's op (docs/exploration.md, DPOR, "Invisible
+    /// page ops" and "Switches that change nothing"), none of them its task's first op:
+    /// a <c>page_alloc</c> or <c>page_free</c> of frame P when (1) no op of another task names a frame within 512 of P,
+    /// and no earlier op of its own task but a page allocation or free does (nothing else maps it, reads it, or takes it
+    /// as a huge page's part); (2) no leaf entry of the start state maps P and no CPU's TLB holds an entry of it, so with
+    /// (1) no op can translate P in any schedule before the op runs, and the objects a page op touches (the page, the
+    /// CPUs' usable entries of it) are touched by no other task;
+    /// a <c>ctx_switch</c> into mm M on CPU c when its task's last switch before it is into M on c too, no other task
+    /// switches on c and no op creates or destroys M: c runs M whenever it runs, so it changes nothing and reads only
+    /// c's bit of M's cpumask, which no other task writes;
+    /// and for both, (3) no op of another task needs it (by the feasibility rules or a forced order), so running it
+    /// earlier enables nothing earlier; (4) it needs nothing of another task that its task's earlier ops do not already
+    /// need, so it can run as soon as its predecessor has. Null when there is none.
     /// </summary>
-    private bool[][]? InvisiblePageOps()
+    private bool[][]? GluedOps()
     {
         const ulong near = 512;
         var named = new List<(ulong Pfn, int Task, int Local)>();
@@ -306,20 +310,45 @@ public sealed class Explorer
                 }
             }
         }
+        // Per CPU, the tasks that switch on it; the mms some op creates or destroys.
+        var switchers = new Dictionary<int, HashSet<int>>();
+        var born = new HashSet<int>();
+        for (int t = 0; t < _n; t++)
+        {
+            foreach (var op in _programs[t])
+            {
+                if (op.Kind == OpKind.CtxSwitch)
+                {
+                    (switchers.TryGetValue(op.Cpu, out var set) ? set : switchers[op.Cpu] = []).Add(t);
+                }
+                else if (op.Kind is OpKind.MmCreate or OpKind.MmDestroy)
+                {
+                    born.Add(op.Mm);
+                }
+            }
+        }
         var glued = _programs.Select(p => new bool[p.Length]).ToArray();
         var candidates = new List<ulong>();
         for (int t = 0; t < _n; t++)
         {
             var before = new int[_n];
+            (int Cpu, int Mm) switched = (-1, 0);
             for (int k = 0; k < _programs[t].Length; k++)
             {
                 var op = _programs[t][k];
-                bool ok = k > 0 && op.Kind is OpKind.PageAlloc or OpKind.PageFree && op.Pfn != 0 && !neededAt[t].Contains(k + 1);
+                bool page = op.Kind is OpKind.PageAlloc or OpKind.PageFree && op.Pfn != 0;
+                bool silent = op.Kind == OpKind.CtxSwitch && op.Mm != 0 && switched == (op.Cpu, op.Mm) && !born.Contains(op.Mm)
+                    && switchers[op.Cpu].Count == 1;
+                if (op.Kind == OpKind.CtxSwitch)
+                {
+                    switched = (op.Cpu, op.Mm);
+                }
+                bool ok = k > 0 && (page || silent) && !neededAt[t].Contains(k + 1);
                 foreach (var (q, count) in _need[t][k])
                 {
                     ok &= q == t || count <= before[q];
                 }
-                if (ok)
+                if (ok && page)
                 {
                     ulong p = op.Pfn;
                     int i = Array.BinarySearch(keys, p >= near ? p - near + 1 : 0);
@@ -332,7 +361,10 @@ public sealed class Explorer
                 if (ok)
                 {
                     glued[t][k] = true;
-                    candidates.Add(op.Pfn);
+                    if (page)
+                    {
+                        candidates.Add(op.Pfn);
+                    }
                 }
                 foreach (var (q, count) in _need[t][k])
                 {
@@ -340,17 +372,16 @@ public sealed class Explorer
                 }
             }
         }
-        if (candidates.Count == 0)
-        {
-            return null;
-        }
         var translatable = new HashSet<ulong>();
-        _engine.TranslatableFrames([.. candidates.Distinct().Order()], translatable);
+        if (candidates.Count > 0)
+        {
+            _engine.TranslatableFrames([.. candidates.Distinct().Order()], translatable);
+        }
         for (int t = 0; t < _n; t++)
         {
             for (int k = 0; k < glued[t].Length; k++)
             {
-                if (glued[t][k] && translatable.Contains(_programs[t][k].Pfn))
+                if (glued[t][k] && _programs[t][k].Kind != OpKind.CtxSwitch && translatable.Contains(_programs[t][k].Pfn))
                 {
                     glued[t][k] = false;
                 }
@@ -1502,6 +1533,12 @@ public sealed class Explorer
         while (_pos[task] < glued.Length && glued[_pos[task]] && !_engine.IsBlocked(_tids[task]))
         {
             var op = _programs[task][_pos[task]];
+            if (op.Kind == OpKind.CtxSwitch && _engine.LoadedMm(op.Cpu) != op.Mm)
+            {
+                // Not the switch that changes nothing GluedOps found it to be (it cannot be: only the task's own ops
+                // switch this CPU); it runs as a step of its own, where its races are seen.
+                return;
+            }
             _glueFp.Of(op, _engine, _cpus);
             int inconsistent = _engine.InconsistentCount;
             _engine.Execute(op);

@@ -140,6 +140,17 @@ internal sealed class Footprint
                 break;
             case OpKind.CtxSwitch:
                 {
+                    if (mm != 0 && engine.LoadedMm(op.Cpu) == mm)
+                    {
+                        // A switch into the mm this CPU already runs (a thread of the same mm, or a cone task coming back
+                        // after tasks outside the cone ran there) changes nothing: switch_mm_irqs_off returns early, the
+                        // engine leaves the CPU, its TLB and the cpumask as they are. It only depends on the CPU still
+                        // running the mm, which only a switch on this CPU (into another mm, or to a kernel thread) or the
+                        // mm's exit changes, and both write this bit; flushes and fills only read it, so they commute
+                        // with such a switch (docs/exploration.md, DPOR: "Switches that change nothing").
+                        Add(Obj.CpuMask, ((long)mm << 8) | (uint)op.Cpu, write: false);
+                        break;
+                    }
                     Add(Obj.Cpu, op.Cpu);
                     // Switching in reads the mm's tlb_gen to catch this CPU up with it (drops stale entries); leaving
                     // the previous mm and entering the next change this CPU's bits of their cpumasks and whether the

@@ -66,13 +66,7 @@ public class InvisibleOpsTests
         int flushed = 0;
         for (int i = 0; i < pages; i++)
         {
-            string page = $"pfn=0x{0x5000 + i:x}";
-            string at = $"mm=1 va=0x{0x201000 + (i * 0x1000):x} {page}";
-            Op(puncher, 1, "ttu_start", $"{page} rmap=1");
-            Op(puncher, 1, "ttu_walk", at);
-            Op(puncher, 1, "ttu_unmap", at);
-            Op(puncher, 1, "ttu_end", $"{page} rmap=1");
-            Op(puncher, 1, "page_free", page);
+            trace.UnmapPage(puncher, 1, i);
             // The pusher's batch: a flush of the mm, then the frees, spread over the puncher's unmaps.
             for (int f = 0; f < (pushed + pages - 1) / pages && freed < pushed; f++)
             {

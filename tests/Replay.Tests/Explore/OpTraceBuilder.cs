@@ -13,6 +13,33 @@ internal sealed class OpTraceBuilder
     public void Op(string task, int cpu, string evt, string args) => _lines.Add(string.Create(CultureInfo.InvariantCulture,
         $"{task} [{cpu:D3}] ..... {(_lines.Count + 1) / 1e6:F6}: mmop_{evt}: {args}"));
 
+    /// <summary><paramref name="task"/> creates mm 1 with a VMA at 0x200000 (rmap 1) and its tables down to PTE table 5,
+    /// which maps 0x200000..0x3fffff.</summary>
+    public void CreateMmWithPteTable(string task, int cpu)
+    {
+        Op(task, cpu, "mm_create", "mm=1 table=1");
+        Op(task, cpu, "vma_create", "mm=1 va=0x200000 len=0x200000 rmap=1");
+        foreach (var (table, level, parent) in new[] { (2, "p4d", "pgd"), (3, "pud", "p4d"), (4, "pmd", "pud"), (5, "pte", "pmd") })
+        {
+            Op(task, cpu, "table_alloc", $"table={table} level={level}");
+            Op(task, cpu, $"{parent}_populate", $"mm=1 va=0x201000 table={table}");
+        }
+    }
+
+    /// <summary>An rmap walker's unmap of page <paramref name="i"/> of <see cref="MapPagesThenLockForMove"/> (pfn 0x5000 + i at
+    /// 0x201000 + i pages): <c>ttu_start</c>, <c>ttu_walk</c>, <c>ttu_unmap</c> (with <paramref name="unmapArgs"/>),
+    /// <c>ttu_end</c>, <c>page_free</c>.</summary>
+    public void UnmapPage(string walker, int cpu, int i, string unmapArgs = "")
+    {
+        string page = $"pfn=0x{0x5000 + i:x}";
+        string at = $"mm=1 va=0x{0x201000 + (i * 0x1000):x} {page}";
+        Op(walker, cpu, "ttu_start", $"{page} rmap=1");
+        Op(walker, cpu, "ttu_walk", at);
+        Op(walker, cpu, "ttu_unmap", unmapArgs.Length > 0 ? $"{at} {unmapArgs}" : at);
+        Op(walker, cpu, "ttu_end", $"{page} rmap=1");
+        Op(walker, cpu, "page_free", page);
+    }
+
     /// <summary>
     /// <paramref name="mover"/>, on CPU1, maps <paramref name="pages"/> pages (pfn 0x5000 on) at 0x201000 on through the
     /// PTE table already there, makes PMD table 6 for 0x40200000, switches to mm 1 and takes its <c>mmap_lock</c> for

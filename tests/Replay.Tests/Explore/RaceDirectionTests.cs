@@ -18,24 +18,12 @@ public class RaceDirectionTests
         void Op(string task, int cpu, string evt, string args) => trace.Op(task, cpu, evt, args);
         const string mover = "mremap-101";
         const string walker = "migrate-102";
-        Op(mover, 1, "mm_create", "mm=1 table=1");
-        Op(mover, 1, "vma_create", "mm=1 va=0x200000 len=0x200000 rmap=1");
-        foreach (var (table, level, parent) in new[] { (2, "p4d", "pgd"), (3, "pud", "p4d"), (4, "pmd", "pud"), (5, "pte", "pmd") })
-        {
-            Op(mover, 1, "table_alloc", $"table={table} level={level}");
-            Op(mover, 1, $"{parent}_populate", $"mm=1 va=0x201000 table={table}");
-        }
+        trace.CreateMmWithPteTable(mover, 1);
         trace.MapPagesThenLockForMove(mover, pages);
         Op(walker, 2, "ctx_switch", "mm=0");
         for (int i = 0; i < pages; i++)
         {
-            string page = $"pfn=0x{0x5000 + i:x}";
-            string at = $"mm=1 va=0x{0x201000 + (i * 0x1000):x} {page}";
-            Op(walker, 2, "ttu_start", $"{page} rmap=1");
-            Op(walker, 2, "ttu_walk", at);
-            Op(walker, 2, "ttu_unmap", $"{at} migrate=1");
-            Op(walker, 2, "ttu_end", $"{page} rmap=1");
-            Op(walker, 2, "page_free", page);
+            trace.UnmapPage(walker, 2, i, "migrate=1");
         }
         Op(mover, 1, "vma_create", "mm=1 va=0x40200000 len=0x200000 rmap=1");
         Op(mover, 1, "mremap_move_pmd", "mm=1 old=0x200000 new=0x40200000 rmap=1 spare=20");
@@ -52,18 +40,24 @@ public class RaceDirectionTests
         // The one preemption the race needs is after the walker's first walk: the shallowest choice point of the
         // window, which DPOR's depth-first rounds reach after every deeper one (main before this change: schedule 451
         // of this window). The R1 window is explored with its race directing the order, as `explore --windows` does.
-        var trace = Truncation(pages: 12, touched: 0);
+        AssertPage0ConfirmedWithinBudget(Truncation(pages: 12, touched: 0), budget: 100);
+    }
+
+    /// <summary>The trace's one R1 window, explored under v5.13 with <paramref name="budget"/> schedules, reaches the I1 of
+    /// page 0 (pfn 0x5000) at 1 preemption; the witness replays to the same I1 from an empty model, and the fix (the rmap
+    /// lock in the move) closes it.</summary>
+    internal static void AssertPage0ConfirmedWithinBudget(OpTrace trace, int budget)
+    {
         var v513 = KernelProfile.Parse("v5.13");
 
-        var (windows, result) = OpTraceWindows.Run(trace, v513, Arch.X86, new ExploreOptions { Bound = 2, Budget = 100 });
+        var (windows, result) = OpTraceWindows.Run(trace, v513, Arch.X86, new ExploreOptions { Bound = 2, Budget = budget });
 
         Assert.Equal("R1", Assert.Single(windows).Race);
         var r1 = Assert.Single(result.Violations, v => v.Finding.Race == "R1");
         Assert.Equal("I1", r1.Finding.Checker);
         Assert.Equal(0x5000UL, r1.Finding.Pfn);
         Assert.Equal(1, r1.Preemptions);
-        Assert.True(r1.FoundInSchedule <= 100);
-        // The witness replays to the same I1 from an empty model, and the fix (the rmap lock in the move) closes it.
+        Assert.True(r1.FoundInSchedule <= budget);
         var emitted = OpTraceLoader.Load(TraceText.ToRows(TraceText.Write(r1.ToTrace())));
         bool Reaches(string p) => ReplayEngine.Run(emitted, KernelProfile.Parse(p), Arch.X86).Findings.Any(f => f.Checker == "I1" && f.Pfn == 0x5000);
         Assert.True(Reaches("v5.13"));
