@@ -141,6 +141,9 @@ public sealed class Explorer
     private readonly Queue<Seen> _visitedOrder = new();
     private long _cacheBytes;
     private readonly Stack<Summary> _summaryPool = new();
+    // Arrays of grown and forgotten summaries, for the summaries that grow next (a quarter of the table's cap, at least
+    // 1 MiB, at most 64 MiB).
+    private SummaryArrays? _summaryArrays;
     private readonly Stack<Footprint?[]> _nextPool = new();
     // The Mazurkiewicz trace of the prefix run so far (the sum, over objects, of each object's access-order hash).
     private ulong _prefixSig;
@@ -643,10 +646,43 @@ public sealed class Explorer
                 // A recorded state's summary grows with what runs below it in this round; another frame's starts empty
                 // (what it held was joined into its parent when it was popped).
                 frame.Below = frame.Seen?.Below ?? RentSummary();
+                frame.Below.OnPath = true;
             }
             _frames.Add(frame);
         }
         return _pathScratch.Count;
+    }
+
+    /// <summary>
+    /// Test hook: runs <paramref name="sets"/> through a new summary, merging it into a second one (holding
+    /// <paramref name="into"/>) after each <paramref name="mergeEvery"/> sets and clearing it then, as a dropped frame's
+    /// summary goes into its parent's. Returns the second one's entries in order, its version and the bytes it counts.
+    /// </summary>
+    internal static (List<(long Key, ulong Readers, ulong Writers)> Entries, int Version, long Bytes) SummaryRun(
+        IReadOnlyList<(long Key, ulong Readers, ulong Writers)> into, IReadOnlyList<(long Key, ulong Readers, ulong Writers)> sets, int mergeEvery)
+    {
+        var arrays = new SummaryArrays(1L << 20);
+        var parent = new Summary(arrays);
+        foreach (var (key, readers, writers) in into)
+        {
+            parent.Set(key, readers, writers);
+        }
+        var child = new Summary(arrays);
+        for (int i = 0; i < sets.Count; i++)
+        {
+            child.Set(sets[i].Key, sets[i].Readers, sets[i].Writers);
+            if ((i + 1) % mergeEvery == 0 || i == sets.Count - 1)
+            {
+                parent.AddAll(child);
+                child.Clear();
+            }
+        }
+        var entries = new List<(long, ulong, ulong)>();
+        foreach (ref readonly var e in parent.Entries)
+        {
+            entries.Add((e.Key, e.Readers, e.Writers));
+        }
+        return (entries, parent.Version, parent.Bytes);
     }
 
     private Summary RentSummary()
@@ -655,11 +691,13 @@ public sealed class Explorer
         {
             return _summaryPool.Pop();
         }
-        return new Summary();
+        _summaryArrays ??= new SummaryArrays(Math.Clamp(_options.StateCacheBytes / 4, 1L << 20, 64L << 20));
+        return new Summary(_summaryArrays);
     }
 
     private void ReturnSummary(Summary summary)
     {
+        summary.OnPath = false;
         summary.Clear();
         _summaryPool.Push(summary);
     }
@@ -687,6 +725,11 @@ public sealed class Explorer
             }
             _cacheBytes -= old.Bytes;
             // A kept frame may still hold it while on the path: it goes back to the pool when that frame is popped.
+            // Otherwise nothing holds it any more: its arrays serve the summaries that grow next.
+            if (!old.Below.OnPath)
+            {
+                old.Below.Release();
+            }
             old.Below = null;
             EvictedStates++;
         }
@@ -854,9 +897,9 @@ public sealed class Explorer
     private void ApplyHit(Seen seen, int depth, Summary? into, Frame? partial = null)
     {
         var below = seen.Below!;
-        foreach (var (key, access) in below.Access)
+        foreach (ref readonly var access in below.Entries)
         {
-            if (!_resources.TryGetValue(key, out var res))
+            if (!_resources.TryGetValue(access.Key, out var res))
             {
                 continue;
             }
@@ -890,7 +933,7 @@ public sealed class Explorer
             // explored on (measured: r1-pmd lost 2 of 117 interleavings to states reached with another task last).
             ulong tasks = 0;
             ulong ubit = 1UL << _frames[depth - 1].Task;
-            foreach (var (_, access) in below.Access)
+            foreach (ref readonly var access in below.Entries)
             {
                 if ((access.Writers & ubit) != 0)
                 {
@@ -1107,6 +1150,7 @@ public sealed class Explorer
                 if (_caching)
                 {
                     frame.Below = RentSummary();
+                    frame.Below.OnPath = true;
                 }
                 frame.Enabled = enabled;
                 frame.Preemptions = _preemptions;
@@ -1359,6 +1403,7 @@ public sealed class Explorer
                     _frames[i - 1].Below?.AddAll(below);
                 }
                 frame.Below = null;
+                below.OnPath = false;
                 if (frame.Round == _bound)
                 {
                     // Everything below this state within this round's bound has been explored: later runs that reach
@@ -2094,20 +2139,40 @@ public sealed class Explorer
     /// a pruned prefix, the state it was pruned against and that state's summary version then.</summary>
     private readonly record struct Deferred(Frame? Leaf, int LeafTask, Seen? Hit, int Version, bool Partial = false);
 
-    /// <summary>Per object, the tasks whose ops read and wrote it below a state.</summary>
-    private sealed class Summary
+    /// <summary>
+    /// Per object, the tasks whose ops read and wrote it below a state, in the order the objects were first added. A flat
+    /// open-addressing map instead of a Dictionary: merging a dropped frame's summary into its parent's is most of what a
+    /// deep backtrack costs (docs/exploration.md, "Summary merges"), and the dictionary spent it on two lookups per changed
+    /// entry and on growing (and collecting) its arrays. The first-insertion order is kept because <see cref="ApplyHit"/>
+    /// adds backtrack points in that order and source sets make the result depend on it; the capacity grows through the
+    /// same primes as the dictionary's did, so <see cref="Bytes"/>, and with it what the state table forgets, is unchanged.
+    /// </summary>
+    private sealed class Summary(SummaryArrays arrays)
     {
-        public readonly Dictionary<long, (ulong Readers, ulong Writers)> Access = [];
+        private Entry[] _entries = [];
+        // Index into the entries plus one (0: empty), a power of two at least twice the capacity: linear probing.
+        private int[] _slots = [];
+        private int _shift = 64;
 
-        public int Count => Access.Count;
+        public int Count { get; private set; }
 
-        /// <summary>Memory the summary holds: a dictionary entry (hash, next, key, readers, writers) and a bucket per slot
-        /// of its capacity, plus the objects.</summary>
-        public long Bytes => (Access.EnsureCapacity(0) * 40L) + 160;
+        /// <summary>Held by a frame on the current path (it may grow again, so a forgotten state does not free it).</summary>
+        public bool OnPath { get; set; }
+
+        /// <summary>The entries in first-insertion order.</summary>
+        public ReadOnlySpan<Entry> Entries => _entries.AsSpan(0, Count);
+
+        /// <summary>Memory the summary holds, per slot of its capacity: an entry (24 bytes) and its two to four index
+        /// slots (8 to 16 bytes), counted as 40 as they were for the dictionary this replaced, plus the objects.</summary>
+        public long Bytes => (_entries.Length * 40L) + 160;
 
         public void Clear()
         {
-            Access.Clear();
+            if (Count > 0)
+            {
+                Array.Clear(_slots);
+                Count = 0;
+            }
             Version = 0;
         }
 
@@ -2125,20 +2190,198 @@ public sealed class Explorer
 
         public void AddAll(Summary other)
         {
-            foreach (var (key, b) in other.Access)
+            var entries = other._entries;
+            for (int i = 0; i < other.Count; i++)
             {
-                Set(key, b.Readers, b.Writers);
+                ref readonly var e = ref entries[i];
+                Set(e.Key, e.Readers, e.Writers);
             }
         }
 
-        private void Set(long key, ulong readers, ulong writers)
+        /// <summary>Adds readers and writers of an object (nothing when both are empty, as before).</summary>
+        public void Set(long key, ulong readers, ulong writers)
         {
-            Access.TryGetValue(key, out var a);
-            if ((readers & ~a.Readers) != 0 || (writers & ~a.Writers) != 0)
+            if ((readers | writers) == 0)
             {
-                Access[key] = (a.Readers | readers, a.Writers | writers);
-                Version++;
+                return;
             }
+            if (Count > 0)
+            {
+                int mask = _slots.Length - 1;
+                for (int s = Home(key); ; s = (s + 1) & mask)
+                {
+                    int at = _slots[s] - 1;
+                    if (at < 0)
+                    {
+                        break;
+                    }
+                    ref var e = ref _entries[at];
+                    if (e.Key == key)
+                    {
+                        if ((readers & ~e.Readers) != 0 || (writers & ~e.Writers) != 0)
+                        {
+                            e.Readers |= readers;
+                            e.Writers |= writers;
+                            Version++;
+                        }
+                        return;
+                    }
+                }
+            }
+            if (Count == _entries.Length)
+            {
+                Grow();
+            }
+            _entries[Count] = new Entry(key, readers, writers);
+            Count++;
+            Place(key, Count);
+            Version++;
+        }
+
+        private int Home(long key) => (int)(((ulong)key * 0x9E3779B97F4A7C15UL) >> _shift);
+
+        private void Place(long key, int slot)
+        {
+            int mask = _slots.Length - 1;
+            int s = Home(key);
+            while (_slots[s] != 0)
+            {
+                s = (s + 1) & mask;
+            }
+            _slots[s] = slot;
+        }
+
+        /// <summary>The next capacity as the dictionary chose it: the first prime of its table, then the prime at least
+        /// twice the count.</summary>
+        private void Grow()
+        {
+            int capacity = PrimeCapacity(_entries.Length == 0 ? 0 : 2 * Count);
+            var entries = arrays.RentEntries(capacity);
+            _entries.AsSpan(0, Count).CopyTo(entries);
+            arrays.Return(_entries, _slots);
+            _entries = entries;
+            int size = (int)BitOperations.RoundUpToPowerOf2((uint)capacity * 2);
+            _slots = arrays.RentSlots(size);
+            _shift = 64 - BitOperations.Log2((uint)size);
+            for (int i = 0; i < Count; i++)
+            {
+                Place(_entries[i].Key, i + 1);
+            }
+        }
+
+        /// <summary>Gives the arrays back to the pool: the summary is not used again.</summary>
+        public void Release()
+        {
+            arrays.Return(_entries, _slots);
+            _entries = [];
+            _slots = [];
+            Count = 0;
+        }
+
+        // HashHelpers' table of primes (System.Private.CoreLib), which Dictionary grows through.
+        private static readonly int[] Primes =
+        [
+            3, 7, 11, 17, 23, 29, 37, 47, 59, 71, 89, 107, 131, 163, 197, 239, 293, 353, 431, 521, 631, 761, 919,
+            1103, 1327, 1597, 1931, 2333, 2801, 3371, 4049, 4861, 5839, 7013, 8419, 10103, 12143, 14591,
+            17519, 21023, 25229, 30293, 36353, 43627, 52361, 62851, 75431, 90523, 108631, 130363, 156437,
+            187751, 225307, 270371, 324449, 389357, 467237, 560689, 672827, 807403, 968897, 1162687, 1395263,
+            1674319, 2009191, 2411033, 2893249, 3471899, 4166287, 4999559, 5999471, 7199369,
+        ];
+
+        internal static int PrimeCapacity(int min)
+        {
+            foreach (int prime in Primes)
+            {
+                if (prime >= min)
+                {
+                    return prime;
+                }
+            }
+            // Beyond the table: the next odd prime p with (p - 1) % 101 != 0, as HashHelpers.GetPrime computes it.
+            for (int i = min | 1; i < int.MaxValue; i += 2)
+            {
+                if (IsPrime(i) && (i - 1) % 101 != 0)
+                {
+                    return i;
+                }
+            }
+            return min;
+        }
+
+        private static bool IsPrime(int candidate)
+        {
+            int limit = (int)Math.Sqrt(candidate);
+            for (int divisor = 3; divisor <= limit; divisor += 2)
+            {
+                if (candidate % divisor == 0)
+                {
+                    return false;
+                }
+            }
+            return true;
+        }
+
+        public struct Entry(long key, ulong readers, ulong writers)
+        {
+            public readonly long Key = key;
+            public ulong Readers = readers;
+            public ulong Writers = writers;
+        }
+    }
+
+    /// <summary>
+    /// Entry and index arrays by length, from summaries that grew or were forgotten. A summary's capacity grows through
+    /// the same sizes whichever summary it follows, so a grown or forgotten one's arrays fit the next that grows; without
+    /// the pool each state's summary left every smaller array it grew through (and each forgotten state its own) to the
+    /// collector, most of a deep window's CPU (docs/exploration.md, "Summary merges"). Beyond
+    /// <paramref name="maxBytes"/> held, returned arrays are left to the collector.
+    /// </summary>
+    private sealed class SummaryArrays(long maxBytes)
+    {
+        private readonly Dictionary<int, Stack<Summary.Entry[]>> _entries = [];
+        private readonly Dictionary<int, Stack<int[]>> _slots = [];
+        private long _bytes;
+
+        public Summary.Entry[] RentEntries(int length)
+        {
+            if (_entries.TryGetValue(length, out var stack) && stack.Count > 0)
+            {
+                _bytes -= length * 24L;
+                return stack.Pop();
+            }
+            return new Summary.Entry[length];
+        }
+
+        public int[] RentSlots(int length)
+        {
+            if (_slots.TryGetValue(length, out var stack) && stack.Count > 0)
+            {
+                _bytes -= length * 4L;
+                var slots = stack.Pop();
+                Array.Clear(slots);
+                return slots;
+            }
+            return new int[length];
+        }
+
+        public void Return(Summary.Entry[] entries, int[] slots)
+        {
+            if (entries.Length == 0 || _bytes + (entries.Length * 24L) + (slots.Length * 4L) > maxBytes)
+            {
+                return;
+            }
+            _bytes += (entries.Length * 24L) + (slots.Length * 4L);
+            Push(_entries, entries);
+            Push(_slots, slots);
+        }
+
+        private static void Push<T>(Dictionary<int, Stack<T[]>> pool, T[] array)
+        {
+            if (!pool.TryGetValue(array.Length, out var stack))
+            {
+                pool[array.Length] = stack = new Stack<T[]>();
+            }
+            stack.Push(array);
         }
     }
 
