@@ -10,31 +10,49 @@ namespace Pipeline.Ingest.Text;
 /// order and state. A reader thread cuts the input into batches of lines (blocks of whole lines as they stand in the
 /// input, counted but not split: the worker finds where each line starts); worker threads parse every plain event
 /// line of a batch into a row (an <see cref="IRowParser"/> per worker, pure apart from its own string caches); the
-/// caller's thread walks the batches in input order and hands each line to <see cref="ILineSink"/> with its row
-/// when a worker made one. Lines a worker leaves alone (headers, markers, stack blocks, anything odd) are processed
-/// by the caller exactly as in a sequential read, so the output does not depend on the number of threads.
+/// batches are walked in input order and each line goes to <see cref="ILineSink"/> with its row when a worker made
+/// one. Lines a worker leaves alone (headers, markers, stack blocks, anything odd) are processed by the sink exactly
+/// as in a sequential read, so the output does not depend on the number of threads.
 /// Memory: a fixed pool of batches.
 /// </summary>
+/// <remarks>
+/// The sink is called in input order, one batch at a time, by whichever worker finishes the next batch due (or the
+/// caller's thread for what is left at the end), never by two threads at once. Before, the caller's thread walked
+/// the batches and slept whenever the next one was still being parsed, once or twice per 256-line batch; now no
+/// thread waits for a batch to be handed on, a segment is mostly copied into the writer on the core that filled it,
+/// and the caller's thread only waits for the end (docs/benchmarks.md "Ingest, 2026-12-07 (s31, text, both cores)").
+/// </remarks>
 internal sealed class ParallelLineParser : IDisposable
 {
     // Small enough that the rows in flight (a row per line in each of the pool's batches, about 1 KB of it touched
-    // per parse) stay in the caches between a worker filling them and the caller's thread copying them into the row
+    // per parse) stay in the caches between a worker filling them and the feeding thread copying them into the row
     // group: at 1024 lines the ~6 MB of rows went through memory both ways and the copy (EventRowGroup.Add) was 14 %
     // of a text ingest's CPU. 128 is worse again (hand-offs); docs/benchmarks.md "Ingest, 2026-12-06 (s23)".
     private const int LinesPerBatch = 256;
 
     private readonly Utf8LineReader _lines;
     private readonly BlockingCollection<Batch> _toParse = new();
-    private readonly BlockingCollection<Batch> _ordered;
     private readonly BlockingCollection<Batch> _free = new();
+    // Parsed batches not yet handed to the sink, by input order (a batch's Seq modulo the pool size: at most a
+    // pool's worth are in flight, so no two share a slot).
+    private readonly Batch?[] _parsed;
+    private readonly object _doneGate = new();
     private readonly CancellationTokenSource _stop = new();
     private readonly Thread _reader;
     private readonly Thread[] _workers;
     private readonly Func<IRowParser> _newParser;
     private readonly int _segmentLag;
     private Exception? _readError;
-    // Parses, on the caller's thread, the lines whose events a batch kept in its segment provisionally (Feed).
+    // Parses, on the feeding thread, the lines whose events a batch kept in its segment provisionally (Feed).
     private IRowParser? _ownParser;
+    private volatile ILineSink? _sink;
+    // 1 while a thread hands batches to the sink; _nextToFeed, _waiting and _ownParser belong to that thread.
+    private int _feeding;
+    private long _nextToFeed;
+    private Batch? _waiting;
+    private long _submitted;
+    private volatile bool _readDone;
+    private volatile Exception? _sinkError;
 
     /// <summary>
     /// Starts reading the rest of <paramref name="lines"/> with <paramref name="workers"/> ftrace parsing threads
@@ -58,8 +76,9 @@ internal sealed class ParallelLineParser : IDisposable
         _lines = lines;
         _newParser = newParser;
         _segmentLag = segmentLag;
-        _ordered = new BlockingCollection<Batch>(workers + 2);
-        for (int i = 0; i < workers + 4; i++)
+        // A few batches per worker: more (16, 32) measured no better and kept more rows out of the caches (s31).
+        _parsed = new Batch?[workers + 4];
+        for (int i = 0; i < _parsed.Length; i++)
         {
             _free.Add(new Batch(segmentLag >= 0));
         }
@@ -125,35 +144,110 @@ internal sealed class ParallelLineParser : IDisposable
     /// <summary>Feeds every remaining line to <paramref name="sink"/>; rethrows a read error after the lines before it.</summary>
     public void Run(ILineSink sink)
     {
-        // A batch whose lines are all events keeps its last ones in the segment too, provisionally: they are final
-        // once the next batch starts with at least the segment lag of events (no line in between can attach
-        // anything to them), which is known only when that batch is parsed. Such a batch waits here until then.
-        Batch? waiting = null;
-        foreach (Batch batch in _ordered.GetConsumingEnumerable())
+        _sink = sink;
+        // Batches the workers parsed before there was a sink.
+        TryFeed();
+        lock (_doneGate)
         {
-            batch.Parsed.Wait();
-            if (waiting is not null)
+            while (!Finished)
             {
-                Feed(waiting, sink, tailFinal: batch.LeadingEvents >= _segmentLag);
-                waiting = null;
+                Monitor.Wait(_doneGate);
             }
-            if (batch.TailInSegment)
-            {
-                waiting = batch;
-                continue;
-            }
-            Feed(batch, sink, tailFinal: false);
         }
-        if (waiting is not null)
+        if (_sinkError is Exception failed)
+        {
+            ExceptionDispatchInfo.Throw(failed);
+        }
+        if (_waiting is Batch last)
         {
             // At the end of the input nothing follows the last events, unless the input failed: then, as in a
             // sequential read, only the lines before the failure are processed and the events still waiting for
             // a stack stay unwritten.
-            Feed(waiting, sink, tailFinal: _readError is null);
+            _waiting = null;
+            Feed(last, sink, tailFinal: _readError is null);
         }
         if (_readError is Exception error)
         {
             ExceptionDispatchInfo.Throw(error);
+        }
+    }
+
+    /// <summary>Every batch went to the sink (the last one perhaps to <see cref="_waiting"/>), or the sink failed.</summary>
+    private bool Finished =>
+        _sinkError is not null || (_readDone && Volatile.Read(ref _feeding) == 0 && Interlocked.Read(ref _nextToFeed) == Interlocked.Read(ref _submitted));
+
+    /// <summary>
+    /// Hands the parsed batches that are due to the sink, unless another thread is doing so (it then takes the
+    /// ones this thread posted as well).
+    /// </summary>
+    private void TryFeed()
+    {
+        while (_sink is ILineSink sink && _sinkError is null && Interlocked.CompareExchange(ref _feeding, 1, 0) == 0)
+        {
+            try
+            {
+                if (_sinkError is null)
+                {
+                    FeedReady(sink);
+                }
+            }
+#pragma warning disable CA1031 // Whatever the sink throws is rethrown by Run on the caller's thread.
+            catch (Exception e)
+#pragma warning restore CA1031
+            {
+                _sinkError = e;
+                _stop.Cancel();
+            }
+            finally
+            {
+                // A full fence: the look below must not move before the release.
+                Interlocked.Exchange(ref _feeding, 0);
+            }
+            if (_readDone || _sinkError is not null)
+            {
+                lock (_doneGate)
+                {
+                    Monitor.PulseAll(_doneGate);
+                }
+            }
+            // A batch posted while this thread fed, after its last look, found the role taken: look again.
+            if (Volatile.Read(ref _parsed[(int)(Interlocked.Read(ref _nextToFeed) % _parsed.Length)]) is null)
+            {
+                return;
+            }
+        }
+    }
+
+    /// <summary>Hands the batches due, in input order, to <paramref name="sink"/> while they are parsed (the feeding thread only).</summary>
+    private void FeedReady(ILineSink sink)
+    {
+        while (true)
+        {
+            int slot = (int)(_nextToFeed % _parsed.Length);
+            Batch? batch = Volatile.Read(ref _parsed[slot]);
+            if (batch is null)
+            {
+                return;
+            }
+            _parsed[slot] = null;
+            // A batch whose lines are all events keeps its last ones in the segment too, provisionally: they are
+            // final once the next batch starts with at least the segment lag of events (no line in between can
+            // attach anything to them), which is known only when that batch is parsed. Such a batch waits here
+            // until then.
+            if (_waiting is Batch waiting)
+            {
+                _waiting = null;
+                Feed(waiting, sink, tailFinal: batch.LeadingEvents >= _segmentLag);
+            }
+            if (batch.TailInSegment)
+            {
+                _waiting = batch;
+            }
+            else
+            {
+                Feed(batch, sink, tailFinal: false);
+            }
+            Interlocked.Increment(ref _nextToFeed);
         }
     }
 
@@ -219,7 +313,6 @@ internal sealed class ParallelLineParser : IDisposable
         {
             _stop.Dispose();
             _toParse.Dispose();
-            _ordered.Dispose();
             _free.Dispose();
         }
     }
@@ -279,8 +372,12 @@ internal sealed class ParallelLineParser : IDisposable
         }
         finally
         {
-            _ordered.CompleteAdding();
             _toParse.CompleteAdding();
+            _readDone = true;
+            lock (_doneGate)
+            {
+                Monitor.PulseAll(_doneGate);
+            }
         }
     }
 
@@ -288,8 +385,9 @@ internal sealed class ParallelLineParser : IDisposable
     {
         // Once the caller stopped, the queues may be closed: leave through the cancellation path.
         _stop.Token.ThrowIfCancellationRequested();
+        batch.Seq = Interlocked.Read(ref _submitted);
         _toParse.Add(batch, _stop.Token);
-        _ordered.Add(batch, _stop.Token);
+        Interlocked.Increment(ref _submitted);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -312,7 +410,10 @@ internal sealed class ParallelLineParser : IDisposable
                 {
                     ParseBatch(parser, batch, scratch, _segmentLag);
                 }
-                batch.Parsed.Set();
+                // A full fence, so the looks in TryFeed cannot move before the post (else this thread and a feeder
+                // that is just letting go could both miss the batch).
+                Interlocked.Exchange(ref _parsed[(int)(batch.Seq % _parsed.Length)], batch);
+                TryFeed();
             }
         }
         catch (OperationCanceledException) when (_stop.IsCancellationRequested)
@@ -509,6 +610,9 @@ internal sealed class ParallelLineParser : IDisposable
 
         public long FirstLine { get; set; }
 
+        /// <summary>The batch's place in the input (0 for the first batch).</summary>
+        public long Seq { get; set; }
+
         public int Count { get; private set; }
 
         public int[] Starts { get; } = new int[LinesPerBatch];
@@ -518,8 +622,6 @@ internal sealed class ParallelLineParser : IDisposable
         public byte[] Flags { get; } = new byte[LinesPerBatch];
 
         public EventRow[] Rows { get; } = new EventRow[LinesPerBatch];
-
-        public ManualResetEventSlim Parsed { get; } = new(false);
 
         public ReadOnlySpan<byte> Line(int i) => new(_bytes, Starts[i], Lengths[i]);
 
@@ -596,7 +698,6 @@ internal sealed class ParallelLineParser : IDisposable
             TailInSegment = false;
             _used = 0;
             _unsplit = -1;
-            Parsed.Reset();
         }
     }
 }

@@ -68,6 +68,26 @@ public abstract class ParallelEquivalenceTests
     }
 
     [SkippableFact]
+    public void Read_SinkFailsMidway_ItsErrorAndNothingHandedToItAfterwards()
+    {
+        // The parsing threads hand the batches to the sink themselves, whichever finishes the next one due: the sink
+        // must still be called by one thread at a time, in order, and once it throws, Read must throw that exception
+        // and no thread may call the sink again (a worker that finished a later batch must not feed it).
+        byte[] input = MixedInput(40_000);
+        var expected = new ListSink();
+        Sequential.Read(new MemoryStream(input), "input", expected, new IngestDiagnostics());
+        var sink = new FailingSink(failAtRow: expected.Rows.Count / 2);
+
+        var error = Assert.Throws<IOException>(() => Parallel.Read(new MemoryStream(input), "input", sink, new IngestDiagnostics()));
+
+        Assert.Same(sink.Thrown, error);
+        Assert.Equal(0, sink.CallsAfterFailure);
+        Assert.Equal(1, sink.MostAtOnce);
+        Assert.True(sink.Segments > 10, $"{sink.Segments} segments");
+        Assert.InRange(sink.RowsTaken, expected.Rows.Count / 2, expected.Rows.Count / 2 + 256);
+    }
+
+    [SkippableFact]
     public void Read_IntoTheEventsWriter_ParallelSegmentsSameFileAsSequentialRows()
     {
         // Into the real writer the parallel read hands runs of events over as segments the workers filled
@@ -139,6 +159,75 @@ public abstract class ParallelEquivalenceTests
         {
             writer.Complete();
             writer.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// Counts the rows and throws at row <paramref name="failAtRow"/>; counts calls after that
+    /// and calls that overlap. Sleeps now and then, so the parsing threads get ahead of it.
+    /// </summary>
+    private sealed class FailingSink(int failAtRow) : IEventSegmentSink
+    {
+        private int _inside;
+        private int _mostAtOnce;
+        private int _callsAfterFailure;
+        private int _calls;
+
+        public int RowsTaken { get; private set; }
+
+        public int Segments { get; private set; }
+
+        public IOException? Thrown { get; private set; }
+
+        public int CallsAfterFailure => Volatile.Read(ref _callsAfterFailure);
+
+        public int MostAtOnce => Volatile.Read(ref _mostAtOnce);
+
+        public bool TakesSegments => true;
+
+        public void Write(EventRow row) => Take(1);
+
+        public void Write(EventSegment segment)
+        {
+            Segments++;
+            Take(segment.Count);
+        }
+
+        private void Take(int rows)
+        {
+            int inside = Interlocked.Increment(ref _inside);
+            try
+            {
+                InterlockedMax(ref _mostAtOnce, inside);
+                if (Thrown is not null)
+                {
+                    Interlocked.Increment(ref _callsAfterFailure);
+                    return;
+                }
+                if (++_calls % 50 == 0)
+                {
+                    Thread.Sleep(1);
+                }
+                RowsTaken += rows;
+                if (RowsTaken >= failAtRow)
+                {
+                    Thrown = new IOException("No space left on device");
+                    throw Thrown;
+                }
+            }
+            finally
+            {
+                Interlocked.Decrement(ref _inside);
+            }
+        }
+
+        private static void InterlockedMax(ref int target, int value)
+        {
+            int seen = Volatile.Read(ref target);
+            while (value > seen && Interlocked.CompareExchange(ref target, value, seen) is int before && before != seen)
+            {
+                seen = before;
+            }
         }
     }
 
