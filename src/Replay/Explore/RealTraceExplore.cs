@@ -410,11 +410,11 @@ public static class RealTraceExplore
         return tasks;
     }
 
-    private static void Explore(ExploredWindow w, List<Op> buffered, bool overflow, ReplayEngine start, IReadOnlyDictionary<int, string> comms,
+    // tasks: the window's ConeTasks (the caller keys repeated searches on them); the tasks the cone's ops need join it.
+    private static void Explore(ExploredWindow w, List<Op> buffered, HashSet<int> tasks, bool overflow, ReplayEngine start, IReadOnlyDictionary<int, string> comms,
         IReadOnlyList<(long Seq, int Waker, int Wakee)> wakeups, KernelProfile profile, Arch arch, ExploreOptions options, CancellationToken cancellationToken)
     {
         var inv = CultureInfo.InvariantCulture;
-        var tasks = ConeTasks(buffered, w.Exposure.Mm, w.Actors);
         if (!overflow)
         {
             tasks.UnionWith(NeededTasks(buffered, tasks, start, comms, profile, arch));
@@ -492,7 +492,7 @@ public static class RealTraceExplore
         private readonly List<(ExploredWindow Window, ReplayEngine Start, List<Op> Ops, bool Overflow)> _open = [];
         private readonly List<(long Seq, int Waker, int Wakee)> _wakeups = [];
         private readonly List<ExploredWindow> _byStart = [.. windows.OrderBy(w => w.StartSeq).ThenBy(w => w.Index)];
-        private readonly Dictionary<(long, long, int, string, string, string), ExploredWindow> _searched = [];
+        private readonly Dictionary<(long, long, string, string, string), ExploredWindow> _searched = [];
         private int _next;
 
         public void OnRow(EventRow row)
@@ -566,10 +566,12 @@ public static class RealTraceExplore
             {
                 // Everything the search reads: the start state and the buffered ops follow from the window's first and
                 // last seq (forked at, and closed at, the same op of this one stream; the task names are read at the
-                // same op too), the forced orders from the wakeups between them, the cone from the mm and the actors,
-                // the verdict from the race; the options are the run's. Equal keys mean the same program and search.
-                var key = (w.StartSeq, w.EndSeq, w.Exposure.Mm, w.Exposure.Race, w.Exposure.Checker,
-                    string.Join(",", w.Actors.Order()));
+                // same op too), the forced orders from the wakeups between them, the cone from the tasks its mm and
+                // actors give (the tasks the cone needs are found from those, the ops and the start state), the
+                // verdict from the race; the options are the run's. Equal keys mean the same program and search.
+                // Keyed on the actors instead, ds1's R2 windows 78-83 (one search) split into two.
+                var tasks = ConeTasks(ops, w.Exposure.Mm, w.Actors);
+                var key = (w.StartSeq, w.EndSeq, w.Exposure.Race, w.Exposure.Checker, string.Join(",", tasks.Order()));
                 if (_searched.TryGetValue(key, out var first))
                 {
                     w.RepeatOf = first.Index;
@@ -584,7 +586,7 @@ public static class RealTraceExplore
                         $"repeats window {first.Index}'s search (same start, ops, cone and race; explored once, schedules shared): {first.Reason}");
                     continue;
                 }
-                Explore(w, ops, overflow, start, _comms, _wakeups, profile, arch, options, cancellationToken);
+                Explore(w, ops, tasks, overflow, start, _comms, _wakeups, profile, arch, options, cancellationToken);
                 _searched.Add(key, w);
             }
         }
