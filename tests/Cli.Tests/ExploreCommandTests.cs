@@ -369,6 +369,53 @@ public class ExploreCommandTests
         return (explore, again);
     }
 
+    /// <summary>
+    /// Two windows of one exposure explore the same program from the same start state, so the search runs once and the
+    /// second window reports the first one's result with a note (docs/exploration.md, "Real traces": windows that repeat
+    /// a search; raceactors ds1's R2 windows 78-83 were one search run six times). A window of the same exposure that
+    /// starts earlier has another start state and more ops, and is explored on its own.
+    /// </summary>
+    [SkippableFact]
+    public void RealTrace_IdenticalWindows_AreExploredOnceAndAWindowWithAnotherStartIsExploredAgain()
+    {
+        using var dir = new TempDir();
+        File.WriteAllText(dir["trace.txt"], ExitDuringReclaimMlock());
+        Assert.Equal(0, Mmtrace.Run("ingest", dir["trace.txt"], "-o", dir["ds"]).ExitCode);
+        var dataset = Assert.Single(Pipeline.Storage.DatasetCatalog.Resolve([dir["ds"]]));
+        var profile = Pipeline.Replay.KernelProfile.Parse("v4.3");
+        var options = new Pipeline.Replay.Explore.ExploreOptions();
+        var alone = Pipeline.Replay.Explore.DatasetExplore.RunWindows(dataset, profile, Pipeline.Replay.Arch.X86, options, exposures: null);
+        var only = Assert.Single(alone.Windows);
+        Assert.Equal("confirmed", only.Verdict);
+        // Seq 12 is exit_mmap's window start; from seq 4 on, the mlock syscall's ops are inside the window instead of
+        // in its start state.
+        var exposure = only.Exposure;
+        var earlier = exposure with { Seqs = [exposure.Seqs.Min() - 8, .. exposure.Seqs] };
+
+        var run = Pipeline.Replay.Explore.DatasetExplore.RunWindows(dataset, profile, Pipeline.Replay.Arch.X86, options, [exposure, exposure, earlier]);
+
+        Assert.Equal(3, run.Windows.Count);
+        var (first, repeat, other) = (run.Windows[0], run.Windows[1], run.Windows[2]);
+        Assert.Null(first.RepeatOf);
+        Assert.Equal(only.Reason, first.Reason);
+        Assert.Equal(0, repeat.RepeatOf);
+        Assert.Same(first.Result, repeat.Result);
+        Assert.Equal(first.Verdict, repeat.Verdict);
+        Assert.Same(first.Witness, repeat.Witness);
+        Assert.Equal("repeats window 0's search (same start, ops, cone and race; explored once, schedules shared): " + first.Reason, repeat.Reason);
+        Assert.Null(other.RepeatOf);
+        Assert.NotNull(other.Result);
+        Assert.NotSame(first.Result, other.Result);
+        Assert.True(other.ConeOps > first.ConeOps, $"{other.ConeOps} vs {first.ConeOps}");
+        Assert.Contains("(1 repeats an earlier window's search, explored once)", run.Tally(), StringComparison.Ordinal);
+        using var buffer = new MemoryStream();
+        using (var json = new Utf8JsonWriter(buffer))
+        {
+            repeat.WriteJson(json);
+        }
+        Assert.Equal(0, JsonDocument.Parse(buffer.ToArray()).RootElement.GetProperty("repeats_window").GetInt32());
+    }
+
     [SkippableFact]
     public void RealTrace_ExitDuringReclaimWithoutAnMlockingWalker_RefutedOverTheOpsShownOnly()
     {

@@ -106,7 +106,8 @@ public static class DatasetExplore
     /// <summary>The windows' explorations summed as one run (exit code, counts); violations in window order.</summary>
     private static ExploreResult Aggregate(RealTraceExploreResult windows, KernelProfile profile, Arch arch, ExploreOptions options)
     {
-        var runs = windows.Windows.Where(w => w.Result is not null).Select(w => w.Result!).ToList();
+        // A window that repeats another's search shares its result: count each search once.
+        var runs = windows.Windows.Where(w => w.Result is not null && w.RepeatOf is null).Select(w => w.Result!).ToList();
         var sum = ExploreResult.Sum(runs, options, profile, arch, windows.Windows.Select(w => w.ConeTasks).DefaultIfEmpty(0).Max(), windows.Windows.Sum(w => w.ConeOps));
         sum.Exhaustive = windows.Windows.All(w => w.Verdict != WindowVerdicts.Undecided);
         sum.Elapsed = windows.Elapsed;

@@ -39,6 +39,14 @@ public sealed class ExploredWindow
         json.WriteNumber("schedules", Result?.Schedules ?? 0);
         json.WriteString("verdict", Verdict);
         json.WriteString("reason", Reason);
+        if (RepeatOf is { } first)
+        {
+            json.WriteNumber("repeats_window", first);
+        }
+        else
+        {
+            json.WriteNull("repeats_window");
+        }
         json.WriteString("exposure", Exposure.Message);
         json.WriteEndObject();
     }
@@ -85,6 +93,13 @@ public sealed class ExploredWindow
 
     /// <summary>The exploration (null when the cone was not explored: see <see cref="Reason"/>).</summary>
     public ExploreResult? Result { get; internal set; }
+
+    /// <summary>
+    /// The index of an earlier window whose search this window's would repeat exactly (same start state, ops, cone,
+    /// race and search parameters), so it was not run again: <see cref="Result"/>, verdict and witness are that
+    /// window's. Null when the window's own search ran.
+    /// </summary>
+    public int? RepeatOf { get; internal set; }
 
     /// <summary><see cref="WindowVerdicts"/>.</summary>
     public string Verdict { get; internal set; } = WindowVerdicts.Undecided;
@@ -142,6 +157,11 @@ public sealed class RealTraceExploreResult
             .Append(("not selected", Windows.Count(w => !w.Selected))).Where(x => x.Item2 > 0)
             .Select(x => string.Create(CultureInfo.InvariantCulture, $"{x.Item2} {x.Item1}"));
         string text = string.Join(", ", parts);
+        int repeats = Windows.Count(w => w.RepeatOf is not null);
+        if (repeats > 0)
+        {
+            text += string.Create(CultureInfo.InvariantCulture, $" ({repeats} repeat{(repeats == 1 ? "s" : "")} an earlier window's search, explored once)");
+        }
         return text.Length == 0 ? "no exposure window" : text;
     }
 }
@@ -390,11 +410,11 @@ public static class RealTraceExplore
         return tasks;
     }
 
-    private static void Explore(ExploredWindow w, List<Op> buffered, bool overflow, ReplayEngine start, IReadOnlyDictionary<int, string> comms,
+    // tasks: the window's ConeTasks (the caller keys repeated searches on them); the tasks the cone's ops need join it.
+    private static void Explore(ExploredWindow w, List<Op> buffered, HashSet<int> tasks, bool overflow, ReplayEngine start, IReadOnlyDictionary<int, string> comms,
         IReadOnlyList<(long Seq, int Waker, int Wakee)> wakeups, KernelProfile profile, Arch arch, ExploreOptions options, CancellationToken cancellationToken)
     {
         var inv = CultureInfo.InvariantCulture;
-        var tasks = ConeTasks(buffered, w.Exposure.Mm, w.Actors);
         if (!overflow)
         {
             tasks.UnionWith(NeededTasks(buffered, tasks, start, comms, profile, arch));
@@ -472,6 +492,7 @@ public static class RealTraceExplore
         private readonly List<(ExploredWindow Window, ReplayEngine Start, List<Op> Ops, bool Overflow)> _open = [];
         private readonly List<(long Seq, int Waker, int Wakee)> _wakeups = [];
         private readonly List<ExploredWindow> _byStart = [.. windows.OrderBy(w => w.StartSeq).ThenBy(w => w.Index)];
+        private readonly Dictionary<(long, long, string, string, string), ExploredWindow> _searched = [];
         private int _next;
 
         public void OnRow(EventRow row)
@@ -493,13 +514,7 @@ public static class RealTraceExplore
         public void Write(in Op op)
         {
             long seq = op.Seq;
-            for (int i = _open.Count - 1; i >= 0; i--)
-            {
-                if (_open[i].Window.EndSeq < seq)
-                {
-                    Close(i);
-                }
-            }
+            CloseEnded(seq);
             while (_next < _byStart.Count && _byStart[_next].StartSeq <= seq)
             {
                 // The model as the recorded prefix left it: every schedule of the window starts from a fork of it.
@@ -523,10 +538,7 @@ public static class RealTraceExplore
 
         public void CloseAll()
         {
-            for (int i = _open.Count - 1; i >= 0; i--)
-            {
-                Close(i);
-            }
+            CloseEnded(long.MaxValue);
             // A window whose start no op reached (its events lowered to nothing): nothing to reorder.
             for (; _next < _byStart.Count; _next++)
             {
@@ -535,11 +547,48 @@ public static class RealTraceExplore
             }
         }
 
-        private void Close(int i)
+        /// <summary>Explores the open windows that end before <paramref name="seq"/>, lowest index first, so that a
+        /// repeated search is reported as a repeat of the lowest-numbered window that ran it.</summary>
+        private void CloseEnded(long seq)
         {
-            var (w, start, ops, overflow) = _open[i];
-            _open.RemoveAt(i);
-            Explore(w, ops, overflow, start, _comms, _wakeups, profile, arch, options, cancellationToken);
+            bool any = false;
+            foreach (var o in _open)
+            {
+                any |= o.Window.EndSeq < seq;
+            }
+            if (!any)
+            {
+                return;
+            }
+            var closing = _open.Where(o => o.Window.EndSeq < seq).OrderBy(o => o.Window.Index).ToList();
+            _open.RemoveAll(o => o.Window.EndSeq < seq);
+            foreach (var (w, start, ops, overflow) in closing)
+            {
+                // Everything the search reads: the start state and the buffered ops follow from the window's first and
+                // last seq (forked at, and closed at, the same op of this one stream; the task names are read at the
+                // same op too), the forced orders from the wakeups between them, the cone from the tasks its mm and
+                // actors give (the tasks the cone needs are found from those, the ops and the start state), the
+                // verdict from the race; the options are the run's. Equal keys mean the same program and search.
+                // Keyed on the actors instead, ds1's R2 windows 78-83 (one search) split into two.
+                var tasks = ConeTasks(ops, w.Exposure.Mm, w.Actors);
+                var key = (w.StartSeq, w.EndSeq, w.Exposure.Race, w.Exposure.Checker, string.Join(",", tasks.Order()));
+                if (_searched.TryGetValue(key, out var first))
+                {
+                    w.RepeatOf = first.Index;
+                    w.ConeTasks = first.ConeTasks;
+                    w.ConeOps = first.ConeOps;
+                    w.MovedOps = first.MovedOps;
+                    w.ForcedOrders = first.ForcedOrders;
+                    w.Result = first.Result;
+                    w.Verdict = first.Verdict;
+                    w.Witness = first.Witness;
+                    w.Reason = string.Create(CultureInfo.InvariantCulture,
+                        $"repeats window {first.Index}'s search (same start, ops, cone and race; explored once, schedules shared): {first.Reason}");
+                    continue;
+                }
+                Explore(w, ops, tasks, overflow, start, _comms, _wakeups, profile, arch, options, cancellationToken);
+                _searched.Add(key, w);
+            }
         }
     }
 
