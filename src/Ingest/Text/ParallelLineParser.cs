@@ -76,8 +76,11 @@ internal sealed class ParallelLineParser : IDisposable
         _lines = lines;
         _newParser = newParser;
         _segmentLag = segmentLag;
-        // A few batches per worker: more (16, 32) measured no better and kept more rows out of the caches (s31).
-        _parsed = new Batch?[workers + 4];
+        // Batches in flight: with the workers feeding the sink, 12 (two workers) let the reader run far enough ahead
+        // that a thread descheduled for a slice no longer stalls the others: on a quiet host 4.48 -> 4.14 s wall for
+        // trace.txt against 6, for ~15 MiB more rows in flight; under load 16 or 32 showed no CPU gain
+        // (docs/benchmarks.md "Ingest, 2026-12-07 (s31, text, both cores)" and the quiet check after it).
+        _parsed = new Batch?[workers + 10];
         for (int i = 0; i < _parsed.Length; i++)
         {
             _free.Add(new Batch(segmentLag >= 0));
