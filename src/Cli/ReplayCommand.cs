@@ -261,6 +261,10 @@ internal static class ReplayCommand
         {
             o.WriteLine(string.Create(CultureInfo.InvariantCulture, $"     skipped {g.Count:N0}: {g.Reason} (e.g. seq {g.ExampleSeq})"));
         }
+        foreach (var n in c.Notes)
+        {
+            o.WriteLine(string.Create(CultureInfo.InvariantCulture, $"     seen {n.Count:N0}: {n.Text} (e.g. seq {n.ExampleSeq})"));
+        }
         if (c.RecordCommand is { } record)
         {
             o.WriteLine("     record next time: " + record);
@@ -290,16 +294,8 @@ internal static class ReplayCommand
         }
         json.WriteEndArray();
         json.WriteNumber("common_mms", c.CommonMms);
-        json.WriteStartArray("skipped");
-        foreach (var g in c.Gaps)
-        {
-            json.WriteStartObject();
-            json.WriteString("reason", g.Reason);
-            json.WriteNumber("count", g.Count);
-            json.WriteNumber("example_seq", g.ExampleSeq);
-            json.WriteEndObject();
-        }
-        json.WriteEndArray();
+        WriteTallies(json, "skipped", "reason", c.Gaps.Select(g => (g.Reason, g.Count, g.ExampleSeq)));
+        WriteTallies(json, "notes", "text", c.Notes.Select(n => (n.Text, n.Count, n.ExampleSeq)));
         json.WriteStartArray("missing_events");
         foreach (var e in c.MissingEvents)
         {
@@ -311,6 +307,21 @@ internal static class ReplayCommand
             json.WriteString("record_command", record);
         }
         json.WriteEndObject();
+    }
+
+    /// <summary>An array of <c>{KEY: text, count, example_seq}</c> objects (coverage's skipped ops and notes).</summary>
+    private static void WriteTallies(Utf8JsonWriter json, string name, string key, IEnumerable<(string Text, long Count, long ExampleSeq)> tallies)
+    {
+        json.WriteStartArray(name);
+        foreach (var (text, count, exampleSeq) in tallies)
+        {
+            json.WriteStartObject();
+            json.WriteString(key, text);
+            json.WriteNumber("count", count);
+            json.WriteNumber("example_seq", exampleSeq);
+            json.WriteEndObject();
+        }
+        json.WriteEndArray();
     }
 
     /// <summary>Reads <c>--maps [PID=]FILE</c>.</summary>

@@ -28,6 +28,16 @@ public sealed record ActorCount(string Name, long Count, long ExampleSeq, int Mm
 /// <param name="ExampleSeq">Row id of the first.</param>
 public sealed record CoverageGap(string Reason, long Count, long ExampleSeq);
 
+/// <summary>
+/// Events of a race's actors that the trace does show but that changed no page table, so they are neither an
+/// instance nor a gap (a collapse that failed before it touched the tables): reported so that a trace is not
+/// "0 collapses" without saying that it saw the attempts.
+/// </summary>
+/// <param name="Text">What was seen.</param>
+/// <param name="Count">How many.</param>
+/// <param name="ExampleSeq">Row id of the first.</param>
+public sealed record CoverageNote(string Text, long Count, long ExampleSeq);
+
 /// <summary>What one trace could show of one race.</summary>
 /// <param name="Race">R1…R6.</param>
 /// <param name="Checker">I1…I6.</param>
@@ -38,6 +48,7 @@ public sealed record CoverageGap(string Reason, long Count, long ExampleSeq);
 /// <param name="Gaps">Skipped or undecided ops by reason.</param>
 /// <param name="MissingEvents">Tracepoints the race needs that the trace does not hold.</param>
 /// <param name="RecordCommand">For partial/blind: a <c>mmtrace record</c> line with the events to record next time.</param>
+/// <param name="Notes">Actor events seen that changed nothing (they do not change the verdict).</param>
 public sealed record RaceCoverage(
     string Race,
     string Checker,
@@ -47,7 +58,8 @@ public sealed record RaceCoverage(
     int CommonMms,
     IReadOnlyList<CoverageGap> Gaps,
     IReadOnlyList<string> MissingEvents,
-    string? RecordCommand)
+    string? RecordCommand,
+    IReadOnlyList<CoverageNote> Notes)
 {
     /// <summary>The verdict as written in reports: <c>checked</c>, <c>partial</c>, <c>blind</c>.</summary>
     public string VerdictName => VerdictText(Verdict);
@@ -70,6 +82,7 @@ public sealed class CoverageTracker
 {
     private readonly Dictionary<(string Race, string Actor), ActorTally> _actors = [];
     private readonly Dictionary<string, Dictionary<string, (long Count, long Seq)>> _gaps = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, Dictionary<string, (long Count, long Seq)>> _notes = new(StringComparer.Ordinal);
 
     /// <summary>One instance of an actor of <paramref name="race"/> on <paramref name="mm"/> (0: not attributable).</summary>
     public void Actor(string race, string actor, int mm, long seq)
@@ -84,14 +97,19 @@ public sealed class CoverageTracker
     }
 
     /// <summary>An op of one of <paramref name="race"/>'s actors that was skipped or left undecided.</summary>
-    public void Gap(string race, string reason, long seq)
+    public void Gap(string race, string reason, long seq) => Tally(_gaps, race, reason, seq);
+
+    /// <summary>An event of one of <paramref name="race"/>'s actors that changed no page table (<see cref="CoverageNote"/>).</summary>
+    public void Note(string race, string text, long seq) => Tally(_notes, race, text, seq);
+
+    private static void Tally(Dictionary<string, Dictionary<string, (long Count, long Seq)>> byRace, string race, string key, long seq)
     {
-        if (!_gaps.TryGetValue(race, out var byReason))
+        if (!byRace.TryGetValue(race, out var byKey))
         {
-            byReason = new Dictionary<string, (long, long)>(StringComparer.Ordinal);
-            _gaps[race] = byReason;
+            byKey = new Dictionary<string, (long, long)>(StringComparer.Ordinal);
+            byRace[race] = byKey;
         }
-        byReason[reason] = byReason.TryGetValue(reason, out var had) ? (had.Count + 1, had.Seq) : (1, seq);
+        byKey[key] = byKey.TryGetValue(key, out var had) ? (had.Count + 1, had.Seq) : (1, seq);
     }
 
     /// <summary>
@@ -122,6 +140,8 @@ public sealed class CoverageTracker
         var groupMms = new Dictionary<string, HashSet<int>>(StringComparer.Ordinal);
         var groupCount = new Dictionary<string, long>(StringComparer.Ordinal);
         var groupVisible = new Dictionary<string, bool>(StringComparer.Ordinal);
+        // An actor whose tracepoints the trace holds only some of: the reason names what is missing, not "none".
+        var partlyShown = new Dictionary<string, (string Actor, List<string> Lacking, List<string> Holding)>(StringComparer.Ordinal);
         foreach (var actor in rule.Actors)
         {
             string group = actor.Or ?? actor.Name;
@@ -129,6 +149,8 @@ public sealed class CoverageTracker
             bool visible = true;
             if (hasEvent is not null)
             {
+                var lacking = new List<string>();
+                var holding = new List<string>();
                 foreach (string entry in actor.Events)
                 {
                     var options = entry.Split('|');
@@ -136,8 +158,17 @@ public sealed class CoverageTracker
                     {
                         visible = false;
                         missing.UnionWith(options);
+                        lacking.Add(options.Length == 1 ? options[0] : "one of {" + string.Join(", ", options) + "}");
+                    }
+                    else
+                    {
+                        holding.Add(options.First(hasEvent));
                     }
                     wanted.AddRange(options);
+                }
+                if (lacking.Count > 0 && holding.Count > 0)
+                {
+                    partlyShown.TryAdd(group, (actor.Name, lacking, holding));
                 }
                 foreach (string extra in actor.Helpful)
                 {
@@ -196,7 +227,9 @@ public sealed class CoverageTracker
         else if (invisible is not null)
         {
             verdict = CoverageVerdict.Blind;
-            why = $"the trace holds none of the tracepoints that show the {invisible}";
+            why = partlyShown.TryGetValue(invisible, out var part)
+                ? $"the trace holds {Both(part.Holding)} but not {Both(part.Lacking)}, which the model also needs to see the {part.Actor}"
+                : $"the trace holds none of the tracepoints that show the {invisible}";
         }
         else if (!anySeen && gaps.Count == 0)
         {
@@ -246,8 +279,16 @@ public sealed class CoverageTracker
             }
         }
         string? record = verdict == CoverageVerdict.Checked || hasEvent is null ? null : RecordLine(wanted);
-        return new RaceCoverage(rule.Race, rule.Checker, verdict, why, counts, commonMms, gaps, [.. missing], record);
+        var notes = _notes.TryGetValue(rule.Race, out var noted)
+            ? noted.OrderByDescending(n => n.Value.Count).ThenBy(n => n.Key, StringComparer.Ordinal)
+                .Select(n => new CoverageNote(n.Key, n.Value.Count, n.Value.Seq)).ToList()
+            : [];
+        return new RaceCoverage(rule.Race, rule.Checker, verdict, why, counts, commonMms, gaps, [.. missing], record, notes);
     }
+
+    /// <summary>"a", "a and b", "a, b and c".</summary>
+    private static string Both(List<string> items) =>
+        items.Count == 1 ? items[0] : string.Join(", ", items.Take(items.Count - 1)) + " and " + items[^1];
 
     /// <summary>An actor's name, or "A or B" for the actors that play the same part.</summary>
     private static string GroupName(CoverageRule rule, string group) =>

@@ -74,6 +74,8 @@ public sealed class LoweringStatistics
     public long Collapses { get; internal set; }
     /// <summary>Collapses whose region (no mapped scan pfn) or huge page (no order-9 allocation) the trace does not show.</summary>
     public long CollapsesSkipped { get; internal set; }
+    /// <summary>Collapses the kernel gave up (isolate or collapse status other than succeeded): no table changed, nothing lowered.</summary>
+    public long CollapsesFailed { get; internal set; }
     /// <summary>exit_mmap lowered to mm_destroy.</summary>
     public long MmDestroyed { get; internal set; }
     /// <summary>exit_mmap events without an mm field whose task held no mmap_lock for write: nothing destroyed.</summary>
@@ -119,7 +121,7 @@ public sealed class LoweringStatistics
         ("downgrades", Downgrades), ("flushes_lowered", FlushesLowered), ("flushes_without_op", FlushesWithoutOp),
         ("flushes_unknown_mm", FlushesUnknownMm), ("munmaps", Munmaps), ("madvise_zaps", MadviseZaps),
         ("mremap_extents_lowered", MremapExtentsLowered),
-        ("mremap_extents_skipped", MremapExtentsSkipped), ("collapses", Collapses), ("collapses_skipped", CollapsesSkipped),
+        ("mremap_extents_skipped", MremapExtentsSkipped), ("collapses", Collapses), ("collapses_skipped", CollapsesSkipped), ("collapses_failed", CollapsesFailed),
         ("mm_destroyed", MmDestroyed), ("fork_mms", ForkMms), ("exit_mmaps_unknown_mm", ExitMmapsUnknownMm), ("mlocks", Mlocks), ("munlocks", Munlocks), ("vmas_created", VmasCreated),
         ("pages_mlocked", PagesMlocked), ("pages_munlocked", PagesMunlocked), ("mlock_huge_skipped", MlockHugeSkipped), ("reclaimer_mlocks", ReclaimerMlocks),
         ("unevictable_insertions", UnevictableInsertions), ("unevictable_without_locked_vma", UnevictableWithoutLockedVma),

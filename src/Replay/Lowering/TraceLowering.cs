@@ -1389,8 +1389,11 @@ public sealed partial class TraceLowering
     {
         string status = _row.GetText(s_status) ?? "";
         ulong pfn = Field(s_pfn);
-        if (!status.Contains("succeeded", StringComparison.Ordinal))
+        if (!CollapseStatusSucceeded(status))
         {
+            // __collapse_huge_page_isolate gave up (e.g. not_suitable_page_count): the PMD was put back, nothing
+            // changed. Said once per attempt, so the collapse's own failed status that follows is not counted again.
+            CollapseFailed(task, "huge_memory:mm_collapse_huge_page_isolate", status);
             return;
         }
         task.Collapsing = true;
@@ -1463,6 +1466,20 @@ public sealed partial class TraceLowering
         Coverage.Actor("R2", CoverageRules.Collapse, mm.Id, _row.Seq);
     }
 
+    /// <summary>
+    /// A khugepaged status field: the symbol (<c>succeeded</c>) or, in raw output (<c>trace-cmd report -R</c>), the
+    /// number of <c>enum scan_result</c>, where SCAN_SUCCEED is 1.
+    /// </summary>
+    internal static bool CollapseStatusSucceeded(string status) =>
+        status.Contains("succeeded", StringComparison.Ordinal) || status == "1";
+
+    private void CollapseFailed(TaskInfo task, string tracepoint, string status)
+    {
+        task.CollapseFailureSaid = true;
+        Statistics.CollapsesFailed++;
+        Coverage.Note("R2", $"collapse that the kernel gave up ({tracepoint} status={(status.Length == 0 ? "?" : status)}): no table changed", _row.Seq);
+    }
+
     private void CollapseSkipped(string reason)
     {
         Statistics.CollapsesSkipped++;
@@ -1529,7 +1546,13 @@ public sealed partial class TraceLowering
     private void OnCollapseDone(TaskInfo task)
     {
         string status = _row.GetText(s_status) ?? "";
-        bool ok = status.Contains("succeeded", StringComparison.Ordinal) || status == "1";
+        bool ok = CollapseStatusSucceeded(status);
+        if (!ok && !task.Collapsing && !task.CollapseFailureSaid && _row.Event == "huge_memory:mm_collapse_huge_page")
+        {
+            // Failed before isolation (allocation, charge, revalidation): no table was touched.
+            CollapseFailed(task, "huge_memory:mm_collapse_huge_page", status);
+        }
+        task.CollapseFailureSaid = false;
         task.Collapsing = false;
         _exposure.OnCollapseEnd(Ev(task, "mm_collapse_huge_page " + status), ok);
     }
@@ -1726,6 +1749,8 @@ public sealed partial class TraceLowering
         public bool LastWasRemoteSend;
         public ulong? HugePage;
         public bool Collapsing;
+        /// <summary>The current collapse attempt's failure was already noted (at its isolate event).</summary>
+        public bool CollapseFailureSaid;
         public (ulong Addr, ulong Len)? Munmap;
         public bool MunmapZapped;
         public bool ZapKeepsTables;

@@ -556,7 +556,7 @@ public sealed class AddressSpaceTracker
             return;
         }
         string status = row.FindField("status") ?? "";
-        bool succeeded = status.Contains("succeeded", StringComparison.Ordinal) || status == "1";
+        bool succeeded = Lowering.TraceLowering.CollapseStatusSucceeded(status);
         bool ownCollapse = false;
         foreach (var (pid, call) in _pending)
         {

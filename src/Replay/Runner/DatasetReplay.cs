@@ -388,7 +388,7 @@ public static class DatasetReplay
                 race VARCHAR, checker VARCHAR, profile VARCHAR, arch VARCHAR, verdict VARCHAR, why VARCHAR,
                 actors VARCHAR[], actor_counts VARCHAR[], actor_example_seqs VARCHAR[], actor_mms VARCHAR[], actor_visible VARCHAR[],
                 common_mms INTEGER, skip_reasons VARCHAR[], skip_counts VARCHAR[], skip_example_seqs VARCHAR[],
-                missing_events VARCHAR[], record_command VARCHAR)
+                missing_events VARCHAR[], record_command VARCHAR, note_texts VARCHAR[], note_counts VARCHAR[], note_example_seqs VARCHAR[])
             """);
         using (var appender = connection.CreateAppender("staged_coverage"))
         {
@@ -415,6 +415,9 @@ public static class DatasetReplay
                 {
                     appender.AppendNull();
                 }
+                appender.Append(c.Notes.Select(n => (string?)n.Text).ToList())
+                    .Append(c.Notes.Select(n => (string?)n.Count.ToString(CultureInfo.InvariantCulture)).ToList())
+                    .Append(c.Notes.Select(n => (string?)n.ExampleSeq.ToString(CultureInfo.InvariantCulture)).ToList());
                 appender.EndRow();
             }
             appender.Close();
@@ -424,7 +427,8 @@ public static class DatasetReplay
                    CAST(actor_example_seqs AS BIGINT[]) AS actor_example_seqs, CAST(actor_mms AS INTEGER[]) AS actor_mms,
                    CAST(actor_visible AS BOOLEAN[]) AS actor_visible, common_mms, skip_reasons,
                    CAST(skip_counts AS BIGINT[]) AS skip_counts, CAST(skip_example_seqs AS BIGINT[]) AS skip_example_seqs,
-                   missing_events, record_command
+                   missing_events, record_command, note_texts, CAST(note_counts AS BIGINT[]) AS note_counts,
+                   CAST(note_example_seqs AS BIGINT[]) AS note_example_seqs
             FROM staged_coverage ORDER BY race
             """, Path.Combine(directory, CoverageTable + ".parquet"));
     }

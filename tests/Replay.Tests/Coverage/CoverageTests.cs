@@ -126,6 +126,58 @@ public sealed class CoverageTests : IDisposable
     }
 
     /// <summary>
+    /// A bug report's khugepaged trace (the lines of a mail asking why a collapse with swapped-out pages fails): the
+    /// collapses gave up, one at isolation and one before it, and the trace lacks the faults and allocations the model
+    /// lowers a collapse from. Coverage must say both, not "0 collapses" and "none of the tracepoints".
+    /// </summary>
+    [SkippableFact]
+    public void Run_CollapsesThatTheKernelGaveUp_AreSeenNotCountedAndTheMissingTracepointsNamed()
+    {
+        string input = Path.Combine(_dir, "khugepaged.txt");
+        Directory.CreateDirectory(_dir);
+        File.WriteAllText(input, """
+            # tracer: nop
+            #
+                  khugepaged-265   [002] ...1  1007.308366: mm_collapse_huge_page_swapin: mm=000000007c6cc479, swapped_in=64, referenced=448, ret=1
+                  khugepaged-265   [002] ...2  1007.308403: mm_collapse_huge_page_isolate: scan_pfn=0x1faa6ee, none_or_zero=0, referenced=60, writable=0, status=not_suitable_page_count
+                  khugepaged-265   [002] ...1  1007.308404: mm_collapse_huge_page: mm=000000007c6cc479, isolated=0, status=failed
+                  khugepaged-265   [002] ...1  1007.308405: mm_khugepaged_scan_pmd: mm=000000007c6cc479, scan_pfn=0x1fafa45, writable=1, referenced=448, none_or_zero=0, status=succeeded, unmapped=64
+                  khugepaged-265   [002] ...1  1007.328249: mm_collapse_huge_page: mm=000000007c6cc479, isolated=0, status=alloc_huge_page_fail
+
+            """);
+        string output = Path.Combine(_dir, "khugepaged");
+        TraceIngestor.Run(new IngestOptions { Inputs = [input], Output = output });
+        var dataset = DatasetCatalog.Resolve([output]).Single();
+
+        var result = DatasetReplay.Run(dataset, KernelProfile.Parse("latest", []), Arch.X86);
+
+        var r2 = result.Coverage.Single(c => c.Race == "R2");
+        Assert.Equal(CoverageVerdict.Blind, r2.Verdict);
+        Assert.Equal(0, r2.Actors.Single(a => a.Name == CoverageRules.Collapse).Count);
+        Assert.Empty(r2.Gaps);
+        Assert.Equal(
+            [
+                new CoverageNote("collapse that the kernel gave up (huge_memory:mm_collapse_huge_page status=alloc_huge_page_fail): no table changed", 1, 4),
+                new CoverageNote("collapse that the kernel gave up (huge_memory:mm_collapse_huge_page_isolate status=not_suitable_page_count): no table changed", 1, 1),
+            ],
+            r2.Notes);
+        Assert.Equal(2, result.Lowering!.CollapsesFailed);
+        Assert.Equal(
+            "the trace holds huge_memory:mm_collapse_huge_page_isolate but not kmem:mm_page_alloc and exceptions:page_fault_user, which the model also needs to see the collapse",
+            r2.Why);
+        Assert.Contains("kmem:mm_page_alloc", r2.MissingEvents);
+        // Races none of whose tracepoints were recorded keep the plain reason.
+        Assert.StartsWith("the trace holds none of the tracepoints", result.Coverage.Single(c => c.Race == "R4").Why, StringComparison.Ordinal);
+
+        using var database = DuckDbDatabase.Open();
+        using var connection = database.Connect();
+        string path = Path.Combine(result.Run!.Directory, DatasetReplay.CoverageTable + ".parquet").Replace("'", "''", StringComparison.Ordinal);
+        using var reader = connection.Query($"SELECT note_counts[1], note_example_seqs[2], len(note_texts) FROM read_parquet('{path}') WHERE race = 'R2'");
+        Assert.True(reader.Read());
+        Assert.Equal((1L, 1L, 2L), (reader.GetInt64(0), reader.GetInt64(1), reader.GetInt64(2)));
+    }
+
+    /// <summary>
     /// A recording that lost events: <c>ls -R</c> exec'd under a 96 KiB-per-CPU, non-overwriting buffer (kernel text,
     /// <c>entries-in-buffer/entries-written: 6122/6992</c>). The exec and its stack shift were recorded whole, which on a
     /// trace that lost nothing is checked (the same events without the loss are), but 870 events were dropped after

@@ -289,8 +289,11 @@ public sealed class TraceLoweringTests
         AssertNoFindings(result);
     }
 
-    /// <summary>The collapse sequence of docs/mm-model.md §6.2: khugepaged on CPU1, the mm's task on CPU0.</summary>
-    internal static LoweringInput Collapse()
+    /// <summary>
+    /// The collapse sequence of docs/mm-model.md §6.2: khugepaged on CPU1, the mm's task on CPU0. <paramref name="succeeded"/>
+    /// is how the status field reads: the symbol, or SCAN_SUCCEED's number (1) in raw output (<c>trace-cmd report -R</c>).
+    /// </summary>
+    internal static LoweringInput Collapse(string succeeded = "succeeded")
     {
         var input = new LoweringInput()
             .Line("c", 200, 0, $"mmap_lock_acquire_returned: mm={Mm} memcg_id=1 write=false success=true")
@@ -307,11 +310,11 @@ public sealed class TraceLoweringTests
             .Line("c", 200, 0, "tlb_flush: pages:-1 reason:remote shootdown (1)")
             .Line("khugepaged", 38, 1, "csd_queue_cpu: cpu=0 callsite=smp_call_function+0x28 func=tlb_remove_table_smp_sync csd=0000000044444445")
             .Line("c", 200, 0, "csd_function_entry: func=tlb_remove_table_smp_sync, csd=0000000044444445")
-            .Line("khugepaged", 38, 1, "mm_collapse_huge_page_isolate: scan_pfn=0x5000, none_or_zero=510, referenced=2, status=succeeded")
+            .Line("khugepaged", 38, 1, $"mm_collapse_huge_page_isolate: scan_pfn=0x5000, none_or_zero=510, referenced=2, status={succeeded}")
             .Line("khugepaged", 38, 1, "mm_page_free: page=0000000022222222 pfn=0x5000 order=0")
             .Line("khugepaged", 38, 1, "mm_page_free: page=0000000022222223 pfn=0x5001 order=0")
             .Line("khugepaged", 38, 1, $"mmap_lock_released: mm={Mm} memcg_id=1 write=true")
-            .Line("khugepaged", 38, 1, $"mm_collapse_huge_page: mm={Mm}, isolated=1, status=succeeded");
+            .Line("khugepaged", 38, 1, $"mm_collapse_huge_page: mm={Mm}, isolated=1, status={succeeded}");
     }
 
     /// <summary>
@@ -516,10 +519,14 @@ public sealed class TraceLoweringTests
 
         var huge = trace.Ops.ToArray().Single(o => o.Kind == OpKind.PmdSetHuge);
         Assert.Equal((0x7f0000200000UL, 0x8200UL, 200), (huge.Va, huge.Pfn, huge.Tid));
-        Assert.Equal((1, 0), (lowering.Statistics.Collapses, lowering.Statistics.CollapsesSkipped));
+        Assert.Equal((1, 0, 1), (lowering.Statistics.Collapses, lowering.Statistics.CollapsesSkipped, lowering.Statistics.CollapsesFailed));
         var r2 = lowering.Coverage.Build(_ => true).Single(c => c.Race == "R2");
         Assert.Equal(1, r2.Actors.Single(a => a.Name == Pipeline.Replay.Coverage.CoverageRules.Collapse).Count);
         Assert.Empty(r2.Gaps);
+        // The pinned page's attempt is seen once (its isolate; the collapse's own failed status is the same attempt).
+        var note = Assert.Single(r2.Notes);
+        Assert.Equal(1, note.Count);
+        Assert.Contains("mm_collapse_huge_page_isolate status=not_suitable_page_count", note.Text, StringComparison.Ordinal);
         AssertNoFindings(result);
     }
 
@@ -549,6 +556,19 @@ public sealed class TraceLoweringTests
         Assert.Equal((0x7f0000200000UL, 0x8000UL, 38), (huge.Va, huge.Pfn, huge.Tid));
         Assert.True(names.IndexOf("collapse_flush") < names.LastIndexOf("page_free"));
         Assert.Equal((1, 0, 0), (lowering.Statistics.Collapses, lowering.Statistics.CollapsesSkipped, lowering.Statistics.ImpliedUnmaps));
+        AssertNoFindings(result);
+    }
+
+    [SkippableFact]
+    public void Lower_CollapseWithRawNumericStatuses_IsLoweredAsTheSymbolicOne()
+    {
+        // trace-cmd report -R prints khugepaged's status as enum scan_result's number: SCAN_SUCCEED is 1.
+        var (symbolic, _, _) = LowerAndReplay(Collapse().Rows());
+        var (raw, lowering, result) = LowerAndReplay(Collapse(succeeded: "1").Rows());
+
+        Assert.Equal(Names(symbolic), Names(raw));
+        Assert.Equal((1, 0, 0), (lowering.Statistics.Collapses, lowering.Statistics.CollapsesSkipped, lowering.Statistics.CollapsesFailed));
+        Assert.Empty(lowering.Coverage.Build(_ => true).Single(c => c.Race == "R2").Notes);
         AssertNoFindings(result);
     }
 
