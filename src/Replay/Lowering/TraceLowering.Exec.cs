@@ -131,10 +131,9 @@ public sealed partial class TraceLowering
     /// After sched_process_exec the new image's own faults allocate, and a faultless allocation is as likely a
     /// fault whose page the lowering did not pair: those are not counted (docs/lowering.md: the residual risk).
     /// </summary>
-    private void NoteExecAlloc(TaskInfo task, ulong pfn, long order, string gfp)
+    private void NoteExecAlloc(TaskInfo task, ulong pfn, long order, GfpFlags gfp)
     {
-        if (task.Exec is not { StackPending: true } exec || task.PendingFault is not null || order != 0
-            || !gfp.Contains("HIGHUSER", StringComparison.Ordinal) || !gfp.Contains("__GFP_ZERO", StringComparison.Ordinal))
+        if (task.Exec is not { StackPending: true } exec || task.PendingFault is not null || order != 0 || !gfp.HighUser || !gfp.Zero)
         {
             return;
         }

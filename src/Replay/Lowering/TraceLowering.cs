@@ -704,19 +704,20 @@ public sealed partial class TraceLowering
             Emit(op);
             _pages[pfn] = PfnState.Allocated;
         }
-        NoteExecAlloc(task, pfn, order, gfp);
-        if (order == 9 && gfp.Contains("TRANSHUGE", StringComparison.Ordinal) && task.PendingFault is null)
+        var flags = GfpFlags.Parse(gfp);
+        NoteExecAlloc(task, pfn, order, flags);
+        if (order == 9 && flags.TransHuge && task.PendingFault is null)
         {
             // khugepaged / MADV_COLLAPSE allocate the huge page before taking mmap_lock for write.
             task.HugePage = pfn;
             return;
         }
-        if (task.PendingFault is not { } fault || gfp.Contains("GFP_KERNEL", StringComparison.Ordinal) && !gfp.Contains("HIGHUSER", StringComparison.Ordinal))
+        if (task.PendingFault is not { } fault || flags.Kernel)
         {
             // Page-table pages (GFP_KERNEL_ACCOUNT|__GFP_ZERO) of the fault: its data page comes next.
             return;
         }
-        if (fault.Present && gfp.Length > 0 && !gfp.Contains("HIGHUSER", StringComparison.Ordinal))
+        if (fault.Present && gfp.Length > 0 && !flags.HighUser)
         {
             // A fault on a present entry allocates a data page only to copy it (COW: GFP_HIGHUSER_MOVABLE). Anything else
             // is the handler's own: ext4's page_mkwrite allocates GFP_NOFS pages (journal, extent tree) while it makes a

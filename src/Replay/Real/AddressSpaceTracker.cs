@@ -500,12 +500,12 @@ public sealed class AddressSpaceTracker
             return;
         }
         long order = Signed(row, "order");
-        string gfp = row.FindField("gfp_flags") ?? "";
+        var gfp = Lowering.GfpFlags.Parse(row.FindField("gfp_flags") ?? "");
         if (order == 9)
         {
             fault.Process.Space.SetPmd(fault.Region, PmdState.Huge);
         }
-        else if (order == 0 && gfp.Contains("HIGHUSER", StringComparison.Ordinal))
+        else if (order == 0 && gfp.HighUser)
         {
             fault.Process.Space.SetPmd(fault.Region, PmdState.Table);
         }

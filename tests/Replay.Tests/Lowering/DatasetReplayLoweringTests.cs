@@ -26,6 +26,34 @@ public sealed class DatasetReplayLoweringTests : IDisposable
         return DatasetCatalog.Resolve([output]).Single();
     }
 
+    /// <summary>
+    /// One recording (mm_v7_zstd_full.dat) printed by <c>trace-cmd report</c> five ways: the raw rendering (<c>-R</c>)
+    /// prints gfp_flags and khugepaged's status as numbers (<c>0x1c24ca</c>, <c>status=1</c>), the others as the
+    /// print format's symbols. The model must not depend on which: same counters, same ops, same coverage.
+    /// </summary>
+    [SkippableTheory]
+    [InlineData("mm_report_R.txt")]
+    [InlineData("mm_report_N.txt")]
+    [InlineData("mm_report_l.txt")]
+    [InlineData("mm_report_t.txt")]
+    public void Run_EveryTraceCmdRenderingOfOneRecording_LowersAsTheSymbolicReport(string rendering)
+    {
+        var replays = new List<DatasetReplayResult>();
+        foreach (string file in new[] { "mm_report.txt", rendering })
+        {
+            string output = Path.Combine(_dir, Path.GetFileNameWithoutExtension(file));
+            TraceIngestor.Run(new IngestOptions { Inputs = [Real.TestEvents.CorpusFile("recorded/trace-cmd/" + file)], Output = output });
+            replays.Add(DatasetReplay.Run(DatasetCatalog.Resolve([output]).Single(), KernelProfile.Parse("latest", []), Arch.X86));
+        }
+
+        var (symbolic, other) = (replays[0], replays[1]);
+        Assert.Equal(1, symbolic.Lowering!.Collapses);
+        Assert.Equal(symbolic.Lowering.ToString(), other.Lowering!.ToString());
+        Assert.Equal(
+            symbolic.Coverage.Select(c => (c.Race, c.VerdictName, string.Join(",", c.Actors.Select(a => a.Count)), c.Gaps.Count)),
+            other.Coverage.Select(c => (c.Race, c.VerdictName, string.Join(",", c.Actors.Select(a => a.Count)), c.Gaps.Count)));
+    }
+
     [SkippableFact]
     public void Run_RecordedTextTraceKeepOps_WritesOneOpsRowPerOpAndNoInconsistentFindings()
     {
