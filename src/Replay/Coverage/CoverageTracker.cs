@@ -227,9 +227,10 @@ public sealed class CoverageTracker
         else if (invisible is not null)
         {
             verdict = CoverageVerdict.Blind;
-            why = partlyShown.TryGetValue(invisible, out var part)
-                ? $"the trace holds {Both(part.Holding)} but not {Both(part.Lacking)}, which the model also needs to see the {part.Actor}"
-                : $"the trace holds none of the tracepoints that show the {invisible}";
+            why = !partlyShown.TryGetValue(invisible, out var part) ? $"the trace holds none of the tracepoints that show the {invisible}"
+                : part.Holding.Where(e => !s_supportEvents.Contains(e)).ToList() is { Count: > 0 } own
+                    ? $"the trace holds {Both(own)} but not {Both(part.Lacking)}, which the model also needs to see the {part.Actor}"
+                    : $"the trace lacks {Both(part.Lacking)}, which show the {part.Actor}";
         }
         else if (!anySeen && gaps.Count == 0)
         {
@@ -285,6 +286,15 @@ public sealed class CoverageTracker
             : [];
         return new RaceCoverage(rule.Race, rule.Checker, verdict, why, counts, commonMms, gaps, [.. missing], record, notes);
     }
+
+    /// <summary>
+    /// Faults, allocations and frees: what many actors need besides their own tracepoints. A trace that holds only
+    /// these shows none of an actor's own events, and the reason says what it lacks without listing them.
+    /// </summary>
+    private static readonly HashSet<string> s_supportEvents = new(StringComparer.Ordinal)
+    {
+        "exceptions:page_fault_user", "kmem:mm_page_alloc", "kmem:mm_page_free",
+    };
 
     /// <summary>"a", "a and b", "a, b and c".</summary>
     private static string Both(List<string> items) =>
