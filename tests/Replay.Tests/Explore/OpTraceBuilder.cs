@@ -14,6 +14,21 @@ internal sealed class OpTraceBuilder
         $"{task} [{cpu:D3}] ..... {(_lines.Count + 1) / 1e6:F6}: mmop_{evt}: {args}"));
 
     /// <summary>
+    /// <paramref name="task"/>, on <paramref name="cpu"/>, makes mm <paramref name="mm"/> (PGD table 1), a 2 MiB VMA at
+    /// 0x200000 (rmap 1), and the P4D, PUD, PMD and PTE tables 2–5 that map <paramref name="at"/> in it.
+    /// </summary>
+    public void MmWithPteTable(string task, int cpu, int mm, ulong at)
+    {
+        Op(task, cpu, "mm_create", $"mm={mm} table=1");
+        Op(task, cpu, "vma_create", $"mm={mm} va=0x200000 len=0x200000 rmap=1");
+        foreach (var (table, level, parent) in new[] { (2, "p4d", "pgd"), (3, "pud", "p4d"), (4, "pmd", "pud"), (5, "pte", "pmd") })
+        {
+            Op(task, cpu, "table_alloc", $"table={table} level={level}");
+            Op(task, cpu, $"{parent}_populate", $"mm={mm} va=0x{at:x} table={table}");
+        }
+    }
+
+    /// <summary>
     /// <paramref name="mover"/>, on CPU1, maps <paramref name="pages"/> pages (pfn 0x5000 on) at 0x201000 on through the
     /// PTE table already there, makes PMD table 6 for 0x40200000, switches to mm 1 and takes its <c>mmap_lock</c> for
     /// write: an mremap about to move the PTE table.

@@ -18,13 +18,7 @@ public class RaceDirectionTests
         void Op(string task, int cpu, string evt, string args) => trace.Op(task, cpu, evt, args);
         const string mover = "mremap-101";
         const string walker = "migrate-102";
-        Op(mover, 1, "mm_create", "mm=1 table=1");
-        Op(mover, 1, "vma_create", "mm=1 va=0x200000 len=0x200000 rmap=1");
-        foreach (var (table, level, parent) in new[] { (2, "p4d", "pgd"), (3, "pud", "p4d"), (4, "pmd", "pud"), (5, "pte", "pmd") })
-        {
-            Op(mover, 1, "table_alloc", $"table={table} level={level}");
-            Op(mover, 1, $"{parent}_populate", $"mm=1 va=0x201000 table={table}");
-        }
+        trace.MmWithPteTable(mover, 1, mm: 1, at: 0x201000);
         trace.MapPagesThenLockForMove(mover, pages);
         Op(walker, 2, "ctx_switch", "mm=0");
         for (int i = 0; i < pages; i++)
