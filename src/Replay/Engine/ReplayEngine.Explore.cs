@@ -363,10 +363,10 @@ public sealed partial class ReplayEngine
     }
 
     /// <summary>
-    /// Calls <paramref name="visit"/> (frame, CPU, mm) for every TLB entry that names a frame of <paramref name="sorted"/>
-    /// (ascending) and is not dead (<see cref="TlbDead"/>): usable now, or it may become usable by a context switch.
+    /// Calls <paramref name="visit"/> for every frame of <paramref name="sorted"/> (ascending) that a TLB entry names
+    /// and is not dead (<see cref="TlbDead"/>): usable now, or it may become usable by a context switch.
     /// </summary>
-    internal void LiveTlbEntries(ulong[] sorted, Action<ulong, int, int> visit)
+    internal void LiveTlbEntries(ulong[] sorted, Action<ulong> visit)
     {
         if (sorted.Length == 0)
         {
@@ -376,13 +376,10 @@ public sealed partial class ReplayEngine
         {
             foreach (var entry in cpu.Tlb.Values)
             {
-                if (TlbDead(cpu, entry))
+                if (!TlbDead(cpu, entry))
                 {
-                    continue;
+                    CoverEntry(sorted, entry, visit);
                 }
-                int id = cpu.Id;
-                int mm = entry.Mm;
-                CoverEntry(sorted, entry, pfn => visit(pfn, id, mm));
             }
         }
     }

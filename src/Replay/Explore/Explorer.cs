@@ -267,9 +267,7 @@ public sealed class Explorer
     // Per frame a conditional free may glue: the leaf slots (table, index) that mapped it when the window started.
     private readonly Dictionary<ulong, List<(int Table, int Index)>> _startSlots = [];
     private readonly HashSet<ulong> _liveFrames = [];
-    private readonly Dictionary<ulong, List<(int Cpu, int Mm)>> _liveEntries = [];
     private readonly List<ulong> _chainFrames = [];
-    private readonly Footprint _inputFp = new();
 
     /// <summary>Page frees glued where nothing can reach their frame, decided per schedule (<see cref="ExploreOptions.GlueUnreachableFrees"/>).</summary>
     internal int ConditionalFrees { get; private set; }
@@ -1658,7 +1656,7 @@ public sealed class Explorer
     /// "Invisible page ops"). Not when the op left the task parked: the page op then waits for its own turn, as without
     /// the reduction. One the model refuses is taken back and left to run as an op of its own, where the refusal is
     /// handled as any other. A conditional free runs with them when nothing can reach its frame now; its accesses are
-    /// the step's (races, clocks), and where its frame can still be reached the step reads what could change that.
+    /// then the step's (races, clocks); where its frame can still be reached it waits for its own turn.
     /// </summary>
     private void RunGlued(int task, int index)
     {
@@ -1688,12 +1686,11 @@ public sealed class Explorer
                 }
                 if (_liveFrames.Contains(op.Pfn))
                 {
-                    var inputs = ReachInputs(op.Pfn);
-                    RecordGlued(task, index, inputs);
-                    if (_caching)
-                    {
-                        _frames[index].Below?.Add(inputs, task);
-                    }
+                    // The free runs as a step of its own. What the step read to decide so is not part of its
+                    // footprint: unreachability is stable (docs/exploration.md, "Frees of pages unmapped and flushed
+                    // in the window"), so an op of another task that makes the frame unreachable after this step only
+                    // moves the point where the free could glue, and the order where that op runs first reaches the
+                    // same interleaving as this one with the free after that op.
                     return;
                 }
             }
@@ -1739,7 +1736,6 @@ public sealed class Explorer
     private void ReachableFrames(int task, int from)
     {
         _liveFrames.Clear();
-        _liveEntries.Clear();
         _chainFrames.Clear();
         var program = _programs[task];
         for (int k = from; k < program.Length && (_glued![task][k] || _conditional![task][k]); k++)
@@ -1764,56 +1760,7 @@ public sealed class Explorer
             }
         }
         _chainFrames.Sort();
-        _engine.LiveTlbEntries([.. _chainFrames.Distinct()], (pfn, cpu, mm) =>
-        {
-            _liveFrames.Add(pfn);
-            if (!_liveEntries.TryGetValue(pfn, out var entries))
-            {
-                _liveEntries[pfn] = entries = [];
-            }
-            entries.Add((cpu, mm));
-        });
-    }
-
-    /// <summary>
-    /// What a step that did not take the free of <paramref name="pfn"/> with it read to decide so: whatever an op of
-    /// another task must write to make the frame unreachable (so that the step would take the free), which makes that op
-    /// and this step dependent, as the decision depends on their order. The free's own accesses, as reads; the slots of
-    /// the start state that still map it (their table, and the mm it is linked into: stores, clears, moves, frees of
-    /// the table); for each TLB entry of it that is not dead, that mm's TLB on that CPU, its tlb_gen and its tables
-    /// (fills, flushes, switches, mm_destroy) and the TLB of the mm the CPU runs (a fill there may evict every entry).
-    /// </summary>
-    private Footprint ReachInputs(ulong pfn)
-    {
-        var fp = _inputFp;
-        fp.Clear();
-        fp.Add(Footprint.Obj.Page, (long)pfn, write: false);
-        foreach (int cpu in _cpus)
-        {
-            fp.Add(Footprint.Obj.TlbPage, ((long)pfn << 8) | (uint)cpu, write: false);
-        }
-        if (_startSlots.TryGetValue(pfn, out var slots))
-        {
-            foreach (var (table, _) in slots)
-            {
-                fp.Add(Footprint.Obj.Table, table, write: false);
-                if (_engine.TableOwner(table) is var owner and not 0)
-                {
-                    fp.Add(Footprint.Obj.Tables, owner, write: false);
-                }
-            }
-        }
-        if (_liveEntries.TryGetValue(pfn, out var entries))
-        {
-            foreach (var (cpu, mm) in entries)
-            {
-                fp.Add(Footprint.Obj.Tlb, ((long)mm << 8) | (uint)cpu, write: false);
-                fp.Add(Footprint.Obj.Gen, mm, write: false);
-                fp.Add(Footprint.Obj.Tables, mm, write: false);
-                fp.Add(Footprint.Obj.Tlb, ((long)_engine.LoadedMm(cpu) << 8) | (uint)cpu, write: false);
-            }
-        }
-        return fp;
+        _engine.LiveTlbEntries([.. _chainFrames.Distinct()], pfn => _liveFrames.Add(pfn));
     }
 
     /// <summary>

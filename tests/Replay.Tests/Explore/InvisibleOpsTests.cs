@@ -327,4 +327,102 @@ public class InvisibleOpsTests
         Assert.Equal(b.Violations.Select(v => (v.Key, v.Preemptions)).Order(), a.Violations.Select(v => (v.Key, v.Preemptions)).Order());
         Assert.Contains(a.Violations, v => v.Finding.Checker == "I2");
     }
+
+    /// <summary>
+    /// A window where another task can reach a page again after it became unreachable: `zapper` (CPU1, a kernel thread)
+    /// unmaps page 0x5000 (PTE table 5 entry 0, which `owner` set and filled on CPU0 before `csc` took CPU0) and frees
+    /// it; another task then reads the cleared entry, which keeps it after the clear (docs/exploration.md, feasibility
+    /// rule 4), and reaches the page:
+    /// <list type="bullet">
+    /// <item>"remap": the zapper flushes mm 2 first; `other` (CPU2, running mm 2) maps the page again at 0x207000
+    /// (entry 7, a slot that did not map it when the window started) and reads it there;</item>
+    /// <item>"move": `other` moved the PTE to 0x207000 before the zapper flushed and cleared (the zapper clears an empty
+    /// slot), and reads the page at its new address;</item>
+    /// <item>"switch": the zapper does not flush; `owner`, which caught up with a flush of another range of mm 2 on
+    /// CPU0 before it left (so CPU0's entry of the page is not dead: a switch back into mm 2 does not flush it),
+    /// switches back into mm 2 on CPU0.</item>
+    /// </list>
+    /// </summary>
+    private static OpTrace ReachableAgainWindow(string how, out int windowStart)
+    {
+        var trace = new OpTraceBuilder();
+        void Op(string task, int cpu, string evt, string args) => trace.Op(task, cpu, evt, args);
+        const string owner = "owner-301";
+        const string zapper = "zapper-302";
+        const string other = "other-303";
+        const string csc = "csc-304";
+        bool flushes = how != "switch";
+        trace.CreateMmWithPteTable(owner, 0, mm: 2, at: 0x200000);
+        Op(owner, 0, "page_alloc", "pfn=0x5000");
+        Op(owner, 0, "pte_set", "mm=2 va=0x200000 pfn=0x5000");
+        Op(owner, 0, "map_inc", "pfn=0x5000");
+        Op(owner, 0, "ctx_switch", "mm=2");
+        Op(owner, 0, "access", "mm=2 va=0x200000");
+        if (!flushes)
+        {
+            // tlb_gen moves on while CPU0 runs mm 2, so CPU0 catches up; its entry of 0x200000 is out of the range.
+            Op(owner, 0, "tlb_flush", "mm=2 va=0x300000 len=0x1000");
+        }
+        Op(csc, 0, "mm_create", "mm=7 table=20");
+        Op(csc, 0, "ctx_switch", "mm=7");
+        Op(zapper, 1, "ctx_switch", "mm=0");
+        if (flushes)
+        {
+            Op(other, 2, "ctx_switch", "mm=2");
+        }
+        windowStart = trace.Count;
+        if (how == "move")
+        {
+            Op(other, 2, "pte_move", "mm=2 old=0x200000 new=0x207000");
+        }
+        Op(zapper, 1, "map_dec", "pfn=0x5000");
+        if (flushes)
+        {
+            Op(zapper, 1, "tlb_flush", "mm=2 all=1");
+        }
+        Op(zapper, 1, "pte_clear", "table=5 idx=0");
+        Op(zapper, 1, "page_free", "pfn=0x5000");
+        if (flushes)
+        {
+            Op(other, 2, "entry_read", "table=5 idx=0");
+            if (how == "remap")
+            {
+                Op(other, 2, "pte_set", "mm=2 va=0x207000 pfn=0x5000");
+            }
+            Op(other, 2, "access", "mm=2 va=0x207000");
+        }
+        else
+        {
+            Op(owner, 2, "entry_read", "table=5 idx=0");
+            Op(owner, 0, "ctx_switch", "mm=2");
+        }
+        return trace.Load();
+    }
+
+    [Theory]
+    [InlineData("remap")]
+    [InlineData("move")]
+    [InlineData("switch")]
+    public void Window_AFreeWhoseFrameAnotherTaskCanReachAgain_StaysAChoicePointAndItsI1IsFound(string how)
+    {
+        // Right after the zapper's clear nothing reaches the page: the start state's only PTE of it is empty and CPU0's
+        // entry is dead (flushed while CPU0 ran mm 7) or not usable (CPU0 runs mm 7). But the other task can map it again
+        // or use the PTE it moved, and fill it on CPU2, or the owner can switch back into mm 2 on CPU0 without a flush,
+        // and only after the clear: if the free ran with the clear wherever the page is unreachable there, the free
+        // after them (I1: a usable TLB entry of a freed page) would be unreachable. The unreduced search finds it with
+        // 1 preemption (the zapper preempted before its free); so must the reduced one, and the free must never run
+        // glued.
+        var trace = ReachableAgainWindow(how, out int windowStart);
+        var latest = KernelProfile.Parse("latest");
+
+        var reduced = Window(trace, windowStart, latest, new ExploreOptions { Bound = 2 }, (_, _, _) => { });
+        var a = reduced.Run();
+        var b = Window(trace, windowStart, latest, new ExploreOptions { Bound = 2, GlueUnreachableFrees = false }, (_, _, _) => { }).Run();
+
+        Assert.True(a.Exhaustive && b.Exhaustive, $"{a.Coverage()} / {b.Coverage()}");
+        var i1 = Assert.Single(b.Violations, v => v.Finding.Checker == "I1");
+        Assert.Equal(1, i1.Preemptions);
+        Assert.Equal(b.Violations.Select(v => (v.Key, v.Preemptions)).Order(), a.Violations.Select(v => (v.Key, v.Preemptions)).Order());
+        Assert.Equal(0, reduced.GluedFrees);
+    }
 }
