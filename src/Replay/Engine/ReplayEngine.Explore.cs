@@ -151,6 +151,8 @@ public sealed partial class ReplayEngine
     /// one of those frames or tables is freed. With <paramref name="usableOnly"/>, only the entries I1 counts now: a
     /// TLB entry while the CPU runs its mm or its tlb_gen is current, a paging-structure entry while the CPU has its mm
     /// loaded (or, on x86, lazily kept); an entry that is not usable becomes usable again only by a context switch.
+    /// Without it, every TLB entry but the dead ones (<see cref="TlbDead"/>): a switch cannot make those usable (a switch
+    /// into their mm drops them), so what I1 sees of their frames does not change.
     /// </summary>
     internal void CachedRefs(int cpu, int mm, bool usableOnly, List<long> pfns, List<int> tables)
     {
@@ -162,7 +164,7 @@ public sealed partial class ReplayEngine
         {
             foreach (var entry in state.Tlb.Values)
             {
-                if (!usableOnly || TlbUsable(state, entry))
+                if (usableOnly ? TlbUsable(state, entry) : !TlbDead(state, entry))
                 {
                     pfns.Add((long)entry.Pfn);
                 }
@@ -174,7 +176,7 @@ public sealed partial class ReplayEngine
             foreach (int slot in _refSlots)
             {
                 ref readonly var entry = ref state.Tlb.ValueAt(slot);
-                if (!usableOnly || TlbUsable(state, entry))
+                if (usableOnly ? TlbUsable(state, entry) : !TlbDead(state, entry))
                 {
                     pfns.Add((long)entry.Pfn);
                 }
@@ -193,6 +195,18 @@ public sealed partial class ReplayEngine
             }
         }
     }
+
+    /// <summary>
+    /// Whether no op can make <paramref name="cpu"/> use <paramref name="entry"/> again: the CPU does not run its mm (a
+    /// lazy x86 CPU keeps the mm loaded in hardware but runs a kernel thread, which makes no user access), the entry was
+    /// filled before the mm's last tlb_gen bump, and the CPU has not caught up with that bump, so a switch back into the
+    /// mm flushes the mm there first (<see cref="CtxSwitch"/>, switch_mm_irqs_off). tlb_gen only grows and the CPU
+    /// catches up only by running the mm, so a dead entry stays dead until it is dropped. An entry of an mm that is gone
+    /// is not called dead (a new mm may take its id).
+    /// </summary>
+    private bool TlbDead(CpuState cpu, in TlbEntry entry) =>
+        GetMm(entry.Mm) is { } m && cpu.LoadedMm != entry.Mm && entry.Gen != m.TlbGen
+        && (!cpu.SeenGen.TryGetValue(entry.Mm, out long seen) || seen != m.TlbGen);
 
     // As I1 counts a TLB entry at a page's free.
     private bool TlbUsable(CpuState cpu, in TlbEntry entry) =>
@@ -288,17 +302,26 @@ public sealed partial class ReplayEngine
     /// </summary>
     internal void TranslatableFrames(ulong[] sorted, HashSet<ulong> into)
     {
+        LeafSlots(sorted, (pfn, _, _) => into.Add(pfn));
+        foreach (var cpu in Cpus)
+        {
+            foreach (var entry in cpu.Tlb.Values)
+            {
+                CoverEntry(sorted, entry, pfn => into.Add(pfn));
+            }
+        }
+    }
+
+    /// <summary>
+    /// Calls <paramref name="visit"/> (frame, table, index) for every leaf entry of a live table (linked or not, not
+    /// freed) that maps a frame of <paramref name="sorted"/> (ascending); a huge leaf covers its whole range. Reads the
+    /// tables a fork shares with its parent without copying them.
+    /// </summary>
+    internal void LeafSlots(ulong[] sorted, Action<ulong, int, int> visit)
+    {
         if (sorted.Length == 0)
         {
             return;
-        }
-        void Cover(ulong first, ulong count)
-        {
-            int i = Array.BinarySearch(sorted, first);
-            for (i = i < 0 ? ~i : i; i < sorted.Length && sorted[i] - first < count; i++)
-            {
-                into.Add(sorted[i]);
-            }
         }
         int tables = Math.Max(_tables.Length, _parentTables?.Length ?? 0);
         for (int id = 0; id < tables; id++)
@@ -315,17 +338,48 @@ public sealed partial class ReplayEngine
                 long e = t.Entry(i);
                 if (EntryValue.KindOf(e) == EntryKind.Leaf)
                 {
-                    Cover((ulong)EntryValue.Payload(e), span);
+                    ulong first = (ulong)EntryValue.Payload(e);
+                    int k = Array.BinarySearch(sorted, first);
+                    for (k = k < 0 ? ~k : k; k < sorted.Length && sorted[k] - first < span; k++)
+                    {
+                        visit(sorted[k], id, i);
+                    }
                 }
             }
+        }
+    }
+
+    /// <summary>The frames of <paramref name="sorted"/> a TLB entry may name: the entry's frame may be the page it
+    /// translated inside a huge mapping, so the range on both sides is covered.</summary>
+    private static void CoverEntry(ulong[] sorted, in TlbEntry entry, Action<ulong> visit)
+    {
+        ulong span = 1UL << Math.Max(0, entry.SizeShift - 12);
+        ulong first = entry.Pfn >= span ? entry.Pfn - span : 0;
+        int k = Array.BinarySearch(sorted, first);
+        for (k = k < 0 ? ~k : k; k < sorted.Length && sorted[k] - first < 2 * span; k++)
+        {
+            visit(sorted[k]);
+        }
+    }
+
+    /// <summary>
+    /// Calls <paramref name="visit"/> for every frame of <paramref name="sorted"/> (ascending) that a TLB entry names
+    /// and is not dead (<see cref="TlbDead"/>): usable now, or it may become usable by a context switch.
+    /// </summary>
+    internal void LiveTlbEntries(ulong[] sorted, Action<ulong> visit)
+    {
+        if (sorted.Length == 0)
+        {
+            return;
         }
         foreach (var cpu in Cpus)
         {
             foreach (var entry in cpu.Tlb.Values)
             {
-                ulong span = 1UL << Math.Max(0, entry.SizeShift - 12);
-                // The entry's frame may be the page it translated inside a huge mapping: cover the range on both sides.
-                Cover(entry.Pfn >= span ? entry.Pfn - span : 0, 2 * span);
+                if (!TlbDead(cpu, entry))
+                {
+                    CoverEntry(sorted, entry, visit);
+                }
             }
         }
     }

@@ -100,6 +100,15 @@ public sealed record ExploreOptions
     public bool GlueInvisibleOps { get; init; } = true;
 
     /// <summary>
+    /// With <see cref="GlueInvisibleOps"/>, also glue a <c>page_free</c> of a frame that was mapped or cached when the
+    /// exploration started, at a point of a schedule where nothing can reach it any more: no table entry maps it, no
+    /// CPU holds a TLB entry of it that it could use again, and no other task names it (docs/exploration.md,
+    /// "Invisible page ops", "Frees of pages unmapped and flushed in the window"). Decided at that point of each
+    /// schedule. On by default; off is the search as before (the tests compare the two).
+    /// </summary>
+    public bool GlueUnreachableFrees { get; init; } = true;
+
+    /// <summary>
     /// The race of the window explored (R1, R2, …; null for a whole trace). DPOR then runs first, in each round, the
     /// alternatives that stop one of the race's actors inside the stretch the race needs it stopped in
     /// (<see cref="RaceDirection"/>, docs/exploration.md, "Race-directed order"); the schedules covered are the same.

@@ -259,6 +259,25 @@ public sealed class Explorer
     private readonly bool[][]? _glued;
     private readonly Footprint _glueFp = new();
 
+    // Per task, per program position: a page_free that runs in its predecessor's step when, at that point of the
+    // schedule, nothing can reach its frame (UnreachableFrees); null when there is none.
+    private bool[][]? _conditional;
+
+    // Per task, per program position: the op's step may take a conditional free with it (a chain of glued ops after the
+    // op reaches one), so its footprint before it runs is not the step's: no sleep set is built on it.
+    private bool[][]? _mayGlue;
+
+    // Per frame a conditional free may glue: the leaf slots (table, index) that mapped it when the window started.
+    private readonly Dictionary<ulong, List<(int Table, int Index)>> _startSlots = [];
+    private readonly HashSet<ulong> _liveFrames = [];
+    private readonly List<ulong> _chainFrames = [];
+
+    /// <summary>Page frees glued where nothing can reach their frame, decided per schedule (<see cref="ExploreOptions.GlueUnreachableFrees"/>).</summary>
+    internal int ConditionalFrees { get; private set; }
+
+    /// <summary>How many times a conditional free ran in its predecessor's step, over every schedule run.</summary>
+    internal long GluedFrees { get; private set; }
+
     /// <summary>Ops marked invisible (<see cref="ExploreOptions.GlueInvisibleOps"/>): each runs in its predecessor's step.</summary>
     internal int InvisibleOps { get; private set; }
 
@@ -332,6 +351,14 @@ public sealed class Explorer
         }
         var glued = _programs.Select(p => new bool[p.Length]).ToArray();
         var candidates = new List<ulong>();
+        // Ops that may move a leaf entry to another slot without naming its frame (an mremap or exec stack move, in
+        // whatever form the profile expands it): a frame a task of the window moves is not followed, so no conditional
+        // free of the window is glued.
+        bool relocates = _programs.Any(p => p.Any(o => o.Kind is OpKind.PteMove or OpKind.PmdMove or OpKind.PudMove
+            or OpKind.MovePtes or OpKind.MremapMovePmd or OpKind.MremapMovePud or OpKind.ExecShiftStack));
+        // A 1 GiB leaf is named by its head, which may be far from the frame.
+        var pudLeaves = Enumerable.Range(0, _n).SelectMany(t => _programs[t].Where(o => o.Kind == OpKind.PudSetHuge).Select(o => (Task: t, o.Pfn))).ToArray();
+        var conditional = _options.GlueUnreachableFrees && !relocates ? _programs.Select(p => new bool[p.Length]).ToArray() : null;
         for (int t = 0; t < _n; t++)
         {
             var before = new int[_n];
@@ -351,23 +378,45 @@ public sealed class Explorer
                 {
                     ok &= q == t || count <= before[q];
                 }
+                // For a page op: whether no other task names a frame within 512 of it (others), or none names it or
+                // a frame of its 2 MiB block in an op that may cover it (block: a huge page that holds it is named by
+                // its head, which is aligned; an order-0 page op names only its own frame), and whether its own ops
+                // before it name it only as a page allocation or free (own: else its own store may map it, its own
+                // clear unmap it, and only the state at that point of a schedule tells).
+                bool others = ok;
+                bool block = ok;
+                bool own = ok;
                 if (ok && page)
                 {
                     ulong p = op.Pfn;
                     int i = Array.BinarySearch(keys, p >= near ? p - near + 1 : 0);
-                    for (i = i < 0 ? ~i : i; ok && i < named.Count && named[i].Pfn < p + near; i++)
+                    for (i = i < 0 ? ~i : i; block && i < named.Count && named[i].Pfn < p + near; i++)
                     {
-                        var (_, q, m) = named[i];
-                        ok = (q == t && m == k) || (q == t && (m > k || _programs[q][m].Kind is OpKind.PageAlloc or OpKind.PageFree));
+                        var (pfn, q, m) = named[i];
+                        if (q != t)
+                        {
+                            others = false;
+                            // A page of another task is another page unless it is this one or may hold it: an order-0
+                            // allocation or free of another frame does not.
+                            block = pfn != p && (_programs[q][m] is { Kind: OpKind.PageAlloc or OpKind.PageFree, Value: 0 } || pfn >> 9 != p >> 9);
+                        }
+                        else
+                        {
+                            own &= m >= k || _programs[q][m].Kind is OpKind.PageAlloc or OpKind.PageFree;
+                        }
                     }
                 }
-                if (ok)
+                if (others && own)
                 {
                     glued[t][k] = true;
                     if (page)
                     {
                         candidates.Add(op.Pfn);
                     }
+                }
+                else if (block && conditional is not null && op.Kind == OpKind.PageFree)
+                {
+                    conditional[t][k] = !StoredBefore(t, k) && !pudLeaves.Any(x => x.Task != t && op.Pfn - x.Pfn < 512 * 512);
                 }
                 foreach (var (q, count) in _need[t][k])
                 {
@@ -387,11 +436,87 @@ public sealed class Explorer
                 if (glued[t][k] && _programs[t][k].Kind != OpKind.CtxSwitch && translatable.Contains(_programs[t][k].Pfn))
                 {
                     glued[t][k] = false;
+                    // Mapped or cached when the window starts: a free of it may still glue where nothing reaches it.
+                    if (conditional is not null && _programs[t][k].Kind == OpKind.PageFree)
+                    {
+                        conditional[t][k] = !StoredBefore(t, k) && !pudLeaves.Any(x => x.Task != t && _programs[t][k].Pfn - x.Pfn < 512 * 512);
+                    }
                 }
                 InvisibleOps += glued[t][k] ? 1 : 0;
             }
         }
-        return InvisibleOps > 0 ? glued : null;
+        if (conditional is not null)
+        {
+            UnreachableFrees(conditional, glued);
+        }
+        return InvisibleOps > 0 || ConditionalFrees > 0 ? glued : null;
+    }
+
+    /// <summary>Whether an op of task <paramref name="t"/> before its op <paramref name="k"/> stores a leaf entry that
+    /// maps that op's frame (a huge leaf covers its range): the frame may then be mapped where the start state does not
+    /// map it.</summary>
+    private bool StoredBefore(int t, int k)
+    {
+        ulong pfn = _programs[t][k].Pfn;
+        for (int m = 0; m < k; m++)
+        {
+            var op = _programs[t][m];
+            if (op.Kind switch
+            {
+                OpKind.PteSet => op.Pfn == pfn,
+                OpKind.PmdSetHuge => pfn - op.Pfn < 512,
+                OpKind.PudSetHuge => pfn - op.Pfn < 512 * 512,
+                _ => false,
+            })
+            {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /// <summary>
+    /// Keeps the conditional frees (docs/exploration.md, "Frees of pages unmapped and flushed in the window") and the
+    /// slots of the start state that map their frames, which each schedule checks (<see cref="RunGlued"/>).
+    /// </summary>
+    private void UnreachableFrees(bool[][] conditional, bool[][] glued)
+    {
+        var frames = new List<ulong>();
+        for (int t = 0; t < _n; t++)
+        {
+            for (int k = 0; k < conditional[t].Length; k++)
+            {
+                if (conditional[t][k])
+                {
+                    frames.Add(_programs[t][k].Pfn);
+                    ConditionalFrees++;
+                }
+            }
+        }
+        if (ConditionalFrees == 0)
+        {
+            return;
+        }
+        _engine.LeafSlots([.. frames.Distinct().Order()], (pfn, table, index) =>
+        {
+            if (!_startSlots.TryGetValue(pfn, out var slots))
+            {
+                _startSlots[pfn] = slots = [];
+            }
+            slots.Add((table, index));
+        });
+        _conditional = conditional;
+        _mayGlue = new bool[_n][];
+        for (int t = 0; t < _n; t++)
+        {
+            int length = _programs[t].Length;
+            var may = new bool[length];
+            for (int k = length - 2; k >= 0; k--)
+            {
+                may[k] = conditional[t][k + 1] || (glued[t][k + 1] && may[k + 1]);
+            }
+            _mayGlue[t] = may;
+        }
     }
 
     private readonly Func<ReplayEngine>? _start;
@@ -1468,13 +1593,18 @@ public sealed class Explorer
         {
             return 0;
         }
+        if (_mayGlue is not null && _mayGlue[task][_pos[task]])
+        {
+            // The step may take a conditional free with it: its footprint is known only once it ran.
+            return 0;
+        }
         ulong sleeping = 0;
         var chosen = frame.Next[task]!;
         int direct = Cost(frame, task);
         for (ulong rest = (frame.Sleep | frame.Done) & ~(1UL << task) & frame.Enabled; rest != 0; rest &= rest - 1)
         {
             int u = BitOperations.TrailingZeroCount(rest);
-            if (frame.Next[u] is not { } fp || fp.ConflictsWith(chosen)
+            if (frame.Next[u] is not { } fp || fp.ConflictsWith(chosen) || (_mayGlue is not null && _mayGlue[u][_pos[u]])
                 || _futureNeed[task][_pos[task]][u] > _pos[u] || _futureNeed[u][_pos[u]][task] > _pos[task])
             {
                 continue;
@@ -1570,19 +1700,44 @@ public sealed class Explorer
     /// Runs the invisible page ops that follow <paramref name="task"/>'s op in the same step (docs/exploration.md, DPOR,
     /// "Invisible page ops"). Not when the op left the task parked: the page op then waits for its own turn, as without
     /// the reduction. One the model refuses is taken back and left to run as an op of its own, where the refusal is
-    /// handled as any other.
+    /// handled as any other. A conditional free runs with them when nothing can reach its frame now; its accesses are
+    /// then the step's (races, clocks); where its frame can still be reached it waits for its own turn.
     /// </summary>
     private void RunGlued(int task, int index)
     {
         var glued = _glued![task];
-        while (_pos[task] < glued.Length && glued[_pos[task]] && !_engine.IsBlocked(_tids[task]))
+        bool evaluated = false;
+        while (_pos[task] < glued.Length && !_engine.IsBlocked(_tids[task]))
         {
-            var op = _programs[task][_pos[task]];
+            int k = _pos[task];
+            bool conditional = _conditional is not null && _conditional[task][k];
+            if (!glued[k] && !conditional)
+            {
+                return;
+            }
+            var op = _programs[task][k];
             if (op.Kind == OpKind.CtxSwitch && _engine.LoadedMm(op.Cpu) != op.Mm)
             {
                 // Not the switch that changes nothing GluedOps found it to be (it cannot be: only the task's own ops
                 // switch this CPU); it runs as a step of its own, where its races are seen.
                 return;
+            }
+            if (conditional)
+            {
+                if (!evaluated)
+                {
+                    ReachableFrames(task, k);
+                    evaluated = true;
+                }
+                if (_liveFrames.Contains(op.Pfn))
+                {
+                    // The free runs as a step of its own. What the step read to decide so is not part of its
+                    // footprint: unreachability is stable (docs/exploration.md, "Frees of pages unmapped and flushed
+                    // in the window"), so an op of another task that makes the frame unreachable after this step only
+                    // moves the point where the free could glue, and the order where that op runs first reaches the
+                    // same interleaving as this one with the free after that op.
+                    return;
+                }
             }
             _glueFp.Of(op, _engine, _cpus);
             int inconsistent = _engine.InconsistentCount;
@@ -1594,18 +1749,63 @@ public sealed class Explorer
             _schedule.Add(op);
             _current[task] = op;
             _pos[task]++;
-            // Its objects are touched by no other task: no race and no clock to join, but they are part of the
-            // interleaving's and the state's identity (the same as when the op runs as a step of its own) and of what
-            // ran below the frame.
-            for (int i = 0; i < _glueFp.Count; i++)
+            if (conditional)
             {
-                Signature(_glueFp.Key(i), _glueFp.Write(i), task);
+                GluedFrees++;
+                RecordGlued(task, index, _glueFp);
+            }
+            else
+            {
+                // Its objects are touched by no other task: no race and no clock to join, but they are part of the
+                // interleaving's and the state's identity (the same as when the op runs as a step of its own) and of
+                // what ran below the frame.
+                for (int i = 0; i < _glueFp.Count; i++)
+                {
+                    Signature(_glueFp.Key(i), _glueFp.Write(i), task);
+                }
             }
             if (_caching)
             {
                 _frames[index].Below?.Add(_glueFp, task);
             }
         }
+    }
+
+    /// <summary>
+    /// The frames of the conditional frees in the chain of glued ops from <paramref name="task"/>'s op
+    /// <paramref name="from"/> on that something can still reach now (<see cref="_liveFrames"/>): a slot of the start
+    /// state still maps it, or a CPU holds a TLB entry of it that is not dead (<see cref="ReplayEngine.LiveTlbEntries"/>).
+    /// The chain runs only page allocations and frees and switches that change nothing, which change neither, so one
+    /// look serves it whole.
+    /// </summary>
+    private void ReachableFrames(int task, int from)
+    {
+        _liveFrames.Clear();
+        _chainFrames.Clear();
+        var program = _programs[task];
+        for (int k = from; k < program.Length && (_glued![task][k] || _conditional![task][k]); k++)
+        {
+            if (_conditional![task][k])
+            {
+                _chainFrames.Add(program[k].Pfn);
+            }
+        }
+        foreach (ulong pfn in _chainFrames)
+        {
+            if (_startSlots.TryGetValue(pfn, out var slots))
+            {
+                foreach (var (table, index) in slots)
+                {
+                    long e = _engine.EntryOf(table, index);
+                    if (EntryValue.KindOf(e) == EntryKind.Leaf && pfn - (ulong)EntryValue.Payload(e) < 512UL * 512)
+                    {
+                        _liveFrames.Add(pfn);
+                    }
+                }
+            }
+        }
+        _chainFrames.Sort();
+        _engine.LiveTlbEntries([.. _chainFrames.Distinct()], pfn => _liveFrames.Add(pfn));
     }
 
     /// <summary>
@@ -1691,10 +1891,45 @@ public sealed class Explorer
         }
         int[] vc = _vc[index];
         Array.Copy(mine, vc, _n);
-        for (int i = 0; i < _fp.Count; i++)
+        race = Accesses(_fp, task, index, mine, vc, race);
+        vc[task] = mine[task] + 1;
+        Array.Copy(vc, mine, _n);
+        for (ulong rest = resumed; rest != 0; rest &= rest - 1)
         {
-            long key = _fp.Key(i);
-            bool write = _fp.Write(i);
+            Join(_clock[BitOperations.TrailingZeroCount(rest)], vc);
+        }
+        _transitionTask.Add(task);
+        if (dpor && race >= 0)
+        {
+            AddBacktrack(race, task, index, _pos[task] - 1);
+        }
+    }
+
+    /// <summary>
+    /// The accesses of a conditional free that ran in transition <paramref name="index"/>'s step (or what the step read to
+    /// leave it out), recorded as the step's: races with other tasks' earlier accesses add backtrack points, their
+    /// clocks join the step's.
+    /// </summary>
+    private void RecordGlued(int task, int index, Footprint fp)
+    {
+        int[] vc = _vc[index];
+        int race = Accesses(fp, task, index, _before, vc, -1);
+        Array.Copy(vc, _clock[task], _n);
+        if (race >= 0)
+        {
+            AddBacktrack(race, task, index, _pos[task] - 1);
+        }
+    }
+
+    /// <summary>Records <paramref name="fp"/>'s accesses as transition <paramref name="index"/>'s (task's clock before it:
+    /// <paramref name="mine"/>), joining the clocks of what they depend on into <paramref name="vc"/>; returns the latest
+    /// racing transition (or <paramref name="race"/>).</summary>
+    private int Accesses(Footprint fp, int task, int index, int[] mine, int[] vc, int race)
+    {
+        for (int i = 0; i < fp.Count; i++)
+        {
+            long key = fp.Key(i);
+            bool write = fp.Write(i);
             if (!_resources.TryGetValue(key, out var res))
             {
                 res = _resourcePool.Count > 0 ? _resourcePool.Pop() : new Resource();
@@ -1722,17 +1957,7 @@ public sealed class Explorer
             }
             Signature(key, write, task);
         }
-        vc[task] = mine[task] + 1;
-        Array.Copy(vc, mine, _n);
-        for (ulong rest = resumed; rest != 0; rest &= rest - 1)
-        {
-            Join(_clock[BitOperations.TrailingZeroCount(rest)], vc);
-        }
-        _transitionTask.Add(task);
-        if (dpor && race >= 0)
-        {
-            AddBacktrack(race, task, index, _pos[task] - 1);
-        }
+        return race;
     }
 
     /// <summary><paramref name="j"/> if it is another task's transition that does not happen before <paramref name="task"/>'s next op, else -1.</summary>

@@ -13,16 +13,19 @@ internal sealed class OpTraceBuilder
     public void Op(string task, int cpu, string evt, string args) => _lines.Add(string.Create(CultureInfo.InvariantCulture,
         $"{task} [{cpu:D3}] ..... {(_lines.Count + 1) / 1e6:F6}: mmop_{evt}: {args}"));
 
-    /// <summary><paramref name="task"/> creates mm 1 with a VMA at 0x200000 (rmap 1) and its tables down to PTE table 5,
-    /// which maps 0x200000..0x3fffff.</summary>
-    public void CreateMmWithPteTable(string task, int cpu)
+    /// <summary>
+    /// <paramref name="task"/>, on <paramref name="cpu"/>, creates mm <paramref name="mm"/> (PGD table 1) with a VMA at
+    /// 0x200000 (rmap 1) and its P4D, PUD, PMD and PTE tables 2–5 down to the one that maps <paramref name="at"/>
+    /// (0x200000..0x3fffff).
+    /// </summary>
+    public void CreateMmWithPteTable(string task, int cpu, int mm = 1, ulong at = 0x201000)
     {
-        Op(task, cpu, "mm_create", "mm=1 table=1");
-        Op(task, cpu, "vma_create", "mm=1 va=0x200000 len=0x200000 rmap=1");
+        Op(task, cpu, "mm_create", $"mm={mm} table=1");
+        Op(task, cpu, "vma_create", $"mm={mm} va=0x200000 len=0x200000 rmap=1");
         foreach (var (table, level, parent) in new[] { (2, "p4d", "pgd"), (3, "pud", "p4d"), (4, "pmd", "pud"), (5, "pte", "pmd") })
         {
             Op(task, cpu, "table_alloc", $"table={table} level={level}");
-            Op(task, cpu, $"{parent}_populate", $"mm=1 va=0x201000 table={table}");
+            Op(task, cpu, $"{parent}_populate", $"mm={mm} va=0x{at:x} table={table}");
         }
     }
 
