@@ -38,7 +38,7 @@ internal static class ExploreCommand
             DefaultValueFactory = _ => "dpor",
         };
         strategy.AcceptOnlyFromAmong("dpor", "pct");
-        var budget = new Option<long?>("--budget") { Description = "Stop after this many schedules (pct: runs; default 1000); per window for a real trace's exposure windows (default 1000) and with --windows (default 2000)." };
+        var budget = new Option<long?>("--budget") { Description = "Stop after this many schedules (pct: runs; default 1000); per window for a real trace's exposure windows and with --windows (default 2000)." };
         var time = new Option<double?>("--time") { Description = "Stop after this many seconds (checked between schedules)." };
         var stateCache = new Option<long>("--state-cache-mb")
         {
