@@ -463,6 +463,21 @@ public class ExploreCommandTests
     /// clear with the recorded table and address, the fault mapped ext4's GFP_NOFS page in place of the file page, and
     /// the window (ending at the mremap exit) was refuted "over the ops shown only".
     /// </summary>
+    /// <summary>The same window with a budget too small to reach the race: undecided, and the output says how to go on.</summary>
+    [SkippableFact]
+    public void RealTrace_WindowTheBudgetCutShort_IsUndecidedAndTheOutputSaysHowToGoOn()
+    {
+        using var dir = new TempDir();
+        File.WriteAllText(dir["trace.txt"], HolePunchDuringPmdMove());
+        Assert.Equal(0, Mmtrace.Run("ingest", dir["trace.txt"], "-o", dir["ds"]).ExitCode);
+
+        var explore = Mmtrace.Run("explore", dir["ds"], "--profile", "v5.13", "--budget", "2");
+
+        Assert.True(explore.ExitCode == 0, explore.ToString());
+        Assert.Contains("window 0 I1 R1 mm1 seq 10..16: UNDECIDED: R1 not reached in the schedules covered: stopped by --budget after 2 schedules", explore.Stdout, StringComparison.Ordinal);
+        Assert.Contains("to go on with the search the budget cut short: explore again with --window 0 and a larger --budget (this run: 2 schedules per window), or --strategy pct to sample it instead", explore.Stdout, StringComparison.Ordinal);
+    }
+
     [SkippableFact]
     public void RealTrace_HolePunchByAnotherProcessDuringThePmdMove_ConfirmedUnderV513AndTheEmittedScheduleReplaysToIt()
     {

@@ -209,7 +209,7 @@ public sealed class ExploreResult
         }
         string done = CompletedBound < 0 ? "no bound fully covered" : string.Create(inv, $"every schedule within {CompletedBound} preemption{(CompletedBound == 1 ? "" : "s")} covered");
         return string.Create(inv,
-            $"stopped by {(StoppedBy == "memory" ? "the work list's memory cap (--work-list-mb)" : "--" + StoppedBy)} after {Schedules:N0} schedules: {done}; {PendingAlternatives:N0} alternatives within {CompletedBound + 1} preemptions left unexplored (shallowest at op {ShallowestPending + 1} of the schedule); "
+            $"stopped by {(StoppedBy == "memory" ? "the work list's memory cap (--work-list-mb)" : "--" + StoppedBy)} after {Schedules:N0} schedules: {done}; {PendingAlternatives:N0} alternative{(PendingAlternatives == 1 ? "" : "s")} within {CompletedBound + 1} preemption{(CompletedBound == 0 ? "" : "s")} left unexplored (shallowest at op {ShallowestPending + 1} of the schedule); "
             + $"{(Violations.Count == 0 ? "no violation in the schedules covered" : "violations below are from the schedules covered")}");
     }
 }

@@ -147,6 +147,17 @@ public sealed class RealTraceExploreResult
         {
             yield return string.Create(inv, $"{Windows.Count(w => !w.Selected)} other windows {left.Reason}");
         }
+        // Searches the budget or the time cut short: say how to go on with them alone, rather than leave "undecided".
+        var cut = Windows.Where(w => w.Selected && w.RepeatOf is null && w.Verdict == WindowVerdicts.Undecided
+            && w.Result is { StoppedBy: "budget" or "time" }).ToList();
+        if (cut.Count > 0)
+        {
+            bool byTime = cut.All(w => w.Result!.StoppedBy == "time");
+            string larger = byTime ? "--time" : string.Create(inv, $"--budget (this run: {cut[0].Result!.Options.Budget:N0} schedules per window)");
+            yield return string.Create(inv,
+                $"to go on with the search{(cut.Count == 1 ? "" : "es")} the {(byTime ? "time" : "budget")} cut short: explore again with {string.Join(" ", cut.Select(w => $"--window {w.Index}"))} "
+                + $"and a larger {larger}, or --strategy pct to sample {(cut.Count == 1 ? "it" : "them")} instead");
+        }
     }
 
     /// <summary>Windows per verdict, e.g. <c>2 confirmed, 1 refuted</c>.</summary>

@@ -241,7 +241,7 @@ public class ExplorerTests
         Assert.False(result.Exhaustive);
         Assert.Equal(0, result.CompletedBound);
         Assert.Contains("every schedule within 0 preemptions covered", result.Coverage(), StringComparison.Ordinal);
-        Assert.Contains("alternatives within 1 preemptions left unexplored", result.Coverage(), StringComparison.Ordinal);
+        Assert.Contains("alternatives within 1 preemption left unexplored", result.Coverage(), StringComparison.Ordinal);
     }
 
     [SkippableFact]
