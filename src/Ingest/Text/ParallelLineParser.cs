@@ -1,6 +1,8 @@
 using System.Collections.Concurrent;
+using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.ExceptionServices;
+using System.Runtime.Intrinsics;
 using Pipeline.Storage;
 
 namespace Pipeline.Ingest.Text;
@@ -556,7 +558,10 @@ internal sealed class ParallelLineParser : IDisposable
         public Parsed TryWrite(ReadOnlySpan<byte> line, long lineNumber, EventSegment segment, EventRow row)
         {
             // The checks of TryParse, then the line's event straight into the segment when it is the usual kind.
-            int first = line.IndexOfAnyExcept((byte)' ', (byte)'\t');
+            // The padding is searched once: the first byte that is not a space is also the first that is neither
+            // a space nor a tab unless it is a tab, and FtraceLine starts from it too.
+            int start = line.IndexOfAnyExcept((byte)' ');
+            int first = start >= 0 && line[start] == (byte)'\t' ? line.IndexOfAnyExcept((byte)' ', (byte)'\t') : start;
             if (first < 0)
             {
                 return Parsed.No;
@@ -566,14 +571,21 @@ internal sealed class ParallelLineParser : IDisposable
             {
                 return Parsed.No;
             }
-            if (!FtraceLine.TryParse(line, out FtraceLine parsed)
-                || FtraceEventParser.IsStackTrace(parsed.Body) || !FtraceEventParser.LooksLikeEvent(parsed.Body))
+            if (!FtraceLine.TryParse(line, start, out FtraceLine parsed))
             {
                 return Parsed.No;
             }
-            if (_parser.TryWrite(ref parsed, lineNumber, segment))
+            // A body that does not start with '<' is no stack entry, and one that holds ": " looks like an event;
+            // FtraceEventParser.TryWrite writes only such bodies, so the usual line skips both checks and any other
+            // goes through them as before.
+            ReadOnlySpan<byte> body = parsed.Body;
+            if (!body.IsEmpty && body[0] != (byte)'<' && _parser.TryWrite(ref parsed, lineNumber, segment))
             {
                 return Parsed.IntoSegment;
+            }
+            if (FtraceEventParser.IsStackTrace(body) || !FtraceEventParser.LooksLikeEvent(body))
+            {
+                return Parsed.No;
             }
             return _parser.Fill(ref parsed, lineNumber, row) ? Parsed.IntoRow : Parsed.No;
         }
@@ -660,20 +672,55 @@ internal sealed class ParallelLineParser : IDisposable
             {
                 return;
             }
+            // One pass over the bytes, 32 at a time: the newlines of the 32 bytes from chunk on are the bits of
+            // newlines, used up line by line, rather than a search started (and set up) per line.
+            Vector256<byte> newlineVector = Vector256.Create((byte)'\n');
             int at = _unsplitAt;
+            int chunk = at;
+            uint newlines = 0;
+            bool chunkLoaded = false;
             for (int i = _unsplit; i < Count; i++)
             {
                 if (Lengths[i] >= 0)
                 {
                     // A line added on its own between blocks.
                     at = Starts[i] + Lengths[i];
+                    chunk = at;
+                    chunkLoaded = false;
                     continue;
                 }
-                int newline = _bytes.AsSpan(at, _used - at).IndexOf((byte)'\n');
-                int length = newline > 0 && _bytes[at + newline - 1] == (byte)'\r' ? newline - 1 : newline;
+                int end;
+                while (true)
+                {
+                    if (!chunkLoaded)
+                    {
+                        if (chunk + 32 > _used)
+                        {
+                            end = chunk + _bytes.AsSpan(chunk, _used - chunk).IndexOf((byte)'\n');
+                            break;
+                        }
+                        newlines = Vector256.Equals(Vector256.Create(_bytes.AsSpan(chunk, 32)), newlineVector).ExtractMostSignificantBits();
+                        chunkLoaded = true;
+                    }
+                    if (newlines != 0)
+                    {
+                        end = chunk + BitOperations.TrailingZeroCount(newlines);
+                        newlines &= newlines - 1;
+                        break;
+                    }
+                    chunk += 32;
+                    chunkLoaded = false;
+                }
+                if (!chunkLoaded)
+                {
+                    // Found in the last bytes (fewer than 32): the next line starts a new chunk.
+                    chunk = end + 1;
+                }
+                int newline = end - at;
+                int length = newline > 0 && _bytes[end - 1] == (byte)'\r' ? newline - 1 : newline;
                 Starts[i] = at;
                 Lengths[i] = length;
-                at += newline + 1;
+                at = end + 1;
             }
             _unsplit = -1;
         }
