@@ -1,8 +1,6 @@
 using System.Collections.Concurrent;
-using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.ExceptionServices;
-using System.Runtime.Intrinsics;
 using Pipeline.Storage;
 
 namespace Pipeline.Ingest.Text;
@@ -672,55 +670,20 @@ internal sealed class ParallelLineParser : IDisposable
             {
                 return;
             }
-            // One pass over the bytes, 32 at a time: the newlines of the 32 bytes from chunk on are the bits of
-            // newlines, used up line by line, rather than a search started (and set up) per line.
-            Vector256<byte> newlineVector = Vector256.Create((byte)'\n');
             int at = _unsplitAt;
-            int chunk = at;
-            uint newlines = 0;
-            bool chunkLoaded = false;
             for (int i = _unsplit; i < Count; i++)
             {
                 if (Lengths[i] >= 0)
                 {
                     // A line added on its own between blocks.
                     at = Starts[i] + Lengths[i];
-                    chunk = at;
-                    chunkLoaded = false;
                     continue;
                 }
-                int end;
-                while (true)
-                {
-                    if (!chunkLoaded)
-                    {
-                        if (chunk + 32 > _used)
-                        {
-                            end = chunk + _bytes.AsSpan(chunk, _used - chunk).IndexOf((byte)'\n');
-                            break;
-                        }
-                        newlines = Vector256.Equals(Vector256.Create(_bytes.AsSpan(chunk, 32)), newlineVector).ExtractMostSignificantBits();
-                        chunkLoaded = true;
-                    }
-                    if (newlines != 0)
-                    {
-                        end = chunk + BitOperations.TrailingZeroCount(newlines);
-                        newlines &= newlines - 1;
-                        break;
-                    }
-                    chunk += 32;
-                    chunkLoaded = false;
-                }
-                if (!chunkLoaded)
-                {
-                    // Found in the last bytes (fewer than 32): the next line starts a new chunk.
-                    chunk = end + 1;
-                }
-                int newline = end - at;
-                int length = newline > 0 && _bytes[end - 1] == (byte)'\r' ? newline - 1 : newline;
+                int newline = _bytes.AsSpan(at, _used - at).IndexOf((byte)'\n');
+                int length = newline > 0 && _bytes[at + newline - 1] == (byte)'\r' ? newline - 1 : newline;
                 Starts[i] = at;
                 Lengths[i] = length;
-                at = end + 1;
+                at += newline + 1;
             }
             _unsplit = -1;
         }
