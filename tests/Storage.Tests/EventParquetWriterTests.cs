@@ -333,6 +333,35 @@ public sealed class EventParquetWriterTests
         Assert.Equal([new("x", "1"), new("n", "255")], row.Args);
     }
 
+    [Fact]
+    public void TryAddArgUtf8_EveryByteAtEveryPlace_TakenExactlyWhenJsonHoldsItAsIs()
+    {
+        // Values of 1 to 24 bytes (the short ones are tested word by word, the long ones by a vector search) with
+        // one byte of every value at every place: a row or a segment takes the value as is exactly when JSON
+        // holds that byte unescaped (printable ASCII but the quote and the backslash); else the parser must add
+        // it as a string, which is escaped.
+        var segment = new EventSegment(1);
+        var name = new ArgName("v");
+        for (int length = 1; length <= 24; length++)
+        {
+            for (int at = 0; at < length; at++)
+            {
+                for (int b = 0; b < 256; b++)
+                {
+                    byte[] value = new byte[length];
+                    value.AsSpan().Fill((byte)'a');
+                    value[at] = (byte)b;
+                    bool plain = b is >= 0x20 and < 0x7F && b != '"' && b != '\\';
+                    var row = new EventRow();
+                    Assert.True(plain == row.TryAddArgUtf8(name, value), $"row: byte 0x{b:x2} at {at} of {length}");
+                    segment.BeginRow(0, 0, 0, 1, null, "c", "e", null);
+                    Assert.True(plain == segment.TryAddArgUtf8(name, value), $"segment: byte 0x{b:x2} at {at} of {length}");
+                    segment.AbortRow();
+                }
+            }
+        }
+    }
+
     [SkippableFact]
     public void Complete_RowGroupsInWriteOrder_WithStatisticsDuckDbUses()
     {

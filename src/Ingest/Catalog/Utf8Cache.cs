@@ -82,7 +82,7 @@ internal sealed class Utf8Cache<T>
     /// Loads overlap rather than going byte by byte.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Words(ReadOnlySpan<byte> data, out ulong head, out ulong tail)
+    internal static void Words(ReadOnlySpan<byte> data, out ulong head, out ulong tail)
     {
         int n = data.Length;
         if (n >= 8)

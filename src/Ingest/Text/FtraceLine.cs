@@ -26,11 +26,18 @@ internal ref struct FtraceLine
     /// for comms with spaces, dashes and digits (<c>spin-thr 2</c>, <c>a-1-2</c>, <c>mm work-</c>).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static bool TryParse(ReadOnlySpan<byte> line, out FtraceLine result)
+    public static bool TryParse(ReadOnlySpan<byte> line, out FtraceLine result) =>
+        // Kernel text right-aligns the comm in 16 columns: a vector search skips the padding.
+        TryParse(line, line.IndexOfAnyExcept((byte)' '), out result);
+
+    /// <summary>
+    /// <see cref="TryParse(ReadOnlySpan{byte}, out FtraceLine)"/> for a caller that has already found the line's
+    /// first byte other than a space (<paramref name="start"/>, -1 for none), so the padding is searched once.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static bool TryParse(ReadOnlySpan<byte> line, int start, out FtraceLine result)
     {
         result = default;
-        // Kernel text right-aligns the comm in 16 columns: a vector search skips the padding.
-        int start = line.IndexOfAnyExcept((byte)' ');
         if (start < 0)
         {
             start = line.Length;
@@ -48,7 +55,7 @@ internal ref struct FtraceLine
             if (TryParseAfterDash(line, dash, ref result))
             {
                 ReadOnlySpan<byte> comm = line[start..dash];
-                int instanceEnd = comm.IndexOf(": "u8);
+                int instanceEnd = IndexOfColonSpace(comm);
                 if (instanceEnd > 0)
                 {
                     result.Instance = comm[..instanceEnd];
@@ -116,7 +123,7 @@ internal ref struct FtraceLine
             p++;
             r.Cpu = cpu;
             SkipSpaces(line, ref p);
-            int tokenEnd = line[p..].IndexOf((byte)' ');
+            int tokenEnd = IndexOfSpace(line, p);
             if (tokenEnd < 0)
             {
                 return false;
@@ -273,6 +280,39 @@ internal ref struct FtraceLine
             p++;
         }
         return v;
+    }
+
+    // comm.IndexOf(": "u8) for a comm (16 bytes at most from the kernel): a byte loop, since a vector search's
+    // set-up costs more than the few bytes it would skip (a trace-cmd instance prefix is the rare case).
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static int IndexOfColonSpace(ReadOnlySpan<byte> comm)
+    {
+        for (int i = 0; i + 1 < comm.Length; i++)
+        {
+            if (comm[i] == (byte)':' && comm[i + 1] == (byte)' ')
+            {
+                return i;
+            }
+        }
+        return -1;
+    }
+
+    // line[p..].IndexOf((byte)' '): the flags column ("d..1." and the like) ends within a few bytes, so the first
+    // 16 are looked at one by one and only a longer token (a timestamp when there are no flags) takes the search.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static int IndexOfSpace(ReadOnlySpan<byte> line, int p)
+    {
+        ReadOnlySpan<byte> rest = line[p..];
+        int head = Math.Min(rest.Length, 16);
+        for (int i = 0; i < head; i++)
+        {
+            if (rest[i] == (byte)' ')
+            {
+                return i;
+            }
+        }
+        int more = rest[head..].IndexOf((byte)' ');
+        return more < 0 ? -1 : head + more;
     }
 
     private static int SkipSpaces(ReadOnlySpan<byte> line, ref int p)

@@ -556,7 +556,10 @@ internal sealed class ParallelLineParser : IDisposable
         public Parsed TryWrite(ReadOnlySpan<byte> line, long lineNumber, EventSegment segment, EventRow row)
         {
             // The checks of TryParse, then the line's event straight into the segment when it is the usual kind.
-            int first = line.IndexOfAnyExcept((byte)' ', (byte)'\t');
+            // The padding is searched once: the first byte that is not a space is also the first that is neither
+            // a space nor a tab unless it is a tab, and FtraceLine starts from it too.
+            int start = line.IndexOfAnyExcept((byte)' ');
+            int first = start >= 0 && line[start] == (byte)'\t' ? line.IndexOfAnyExcept((byte)' ', (byte)'\t') : start;
             if (first < 0)
             {
                 return Parsed.No;
@@ -566,14 +569,21 @@ internal sealed class ParallelLineParser : IDisposable
             {
                 return Parsed.No;
             }
-            if (!FtraceLine.TryParse(line, out FtraceLine parsed)
-                || FtraceEventParser.IsStackTrace(parsed.Body) || !FtraceEventParser.LooksLikeEvent(parsed.Body))
+            if (!FtraceLine.TryParse(line, start, out FtraceLine parsed))
             {
                 return Parsed.No;
             }
-            if (_parser.TryWrite(ref parsed, lineNumber, segment))
+            // A body that does not start with '<' is no stack entry, and one that holds ": " looks like an event;
+            // FtraceEventParser.TryWrite writes only such bodies, so the usual line skips both checks and any other
+            // goes through them as before.
+            ReadOnlySpan<byte> body = parsed.Body;
+            if (!body.IsEmpty && body[0] != (byte)'<' && _parser.TryWrite(ref parsed, lineNumber, segment))
             {
                 return Parsed.IntoSegment;
+            }
+            if (FtraceEventParser.IsStackTrace(body) || !FtraceEventParser.LooksLikeEvent(body))
+            {
+                return Parsed.No;
             }
             return _parser.Fill(ref parsed, lineNumber, row) ? Parsed.IntoRow : Parsed.No;
         }

@@ -83,7 +83,7 @@ internal sealed partial class EventRowGroup
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public bool TryAddArgUtf8(ArgName name, ReadOnlySpan<byte> value)
     {
-        if (value.ContainsAny(EventRow.NeedsJsonCare))
+        if (EventRow.NeedsJsonCareIn(value))
         {
             return false;
         }

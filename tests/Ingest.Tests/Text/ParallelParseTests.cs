@@ -72,6 +72,35 @@ public sealed class ParallelParseTests : ParallelEquivalenceTests
         Assert.True(rows > 1_000, $"{rows} rows: the events before each stack went row by row");
     }
 
+    [SkippableFact]
+    public void Read_EventNamesAlikeInRunsIntoTheEventsWriter_SameFileAsSequentialRows()
+    {
+        // The worker remembers its last few event names and takes a body that starts with one of them followed by
+        // ": " as that event without searching: names of the same length and payload shape, names that are prefixes
+        // of each other, a name ending in ':', more names than it remembers, a name too long to remember, unresolved
+        // ips ("0: ", "0x…: ") and a name followed by ':' without the space must come out as a sequential read makes
+        // them. Lines led by a tab and a space (the padding found once) go along.
+        string[] names =
+        [
+            "test_aaa", "test_bbb", "mm_page_alloc", "mm_page_alloc_zone_locked", "odd:", "test_ccc", "mm_page_al",
+            "test_ddd", new string('e', 70),
+        ];
+        string[] notEvents = ["0: ", "0x1234: ", "test_aaa:", "mm_page_alloc:"];
+        var text = new StringBuilder();
+        for (int i = 0; i < 20_000; i++)
+        {
+            string name = i % 301 == 300 ? notEvents[(i / 301) % notEvents.Length] : names[(i / (1 + (i % 3))) % names.Length] + ": ";
+            text.Append(i % 50 == 7 ? "\t mmwork-1     [001] d..1. 7090." : "          mmwork-1     [001] d..1. 7090.")
+                .Append((i % 1_000_000).ToString("D6", System.Globalization.CultureInfo.InvariantCulture)).Append(": ")
+                .Append(name).Append("x=").Append(i).Append(" page=0x").Append(i * 64).Append('\n');
+        }
+
+        var (segments, rows) = WriteBoth(Encoding.UTF8.GetBytes(text.ToString()));
+
+        Assert.True(segments > 50, $"{segments} segments");
+        Assert.True(rows > 0, $"{rows} rows");
+    }
+
     /// <summary>
     /// The line reader hands whole blocks of lines to the workers, which find the lines themselves: lines longer than
     /// the limit (cut, counted, the rest skipped), <c>\r\n</c> endings, blank lines, a bare <c>\r</c> line and a last
