@@ -111,7 +111,7 @@ internal static class IngestCommand
             }
             if (s.Crashes > 0)
             {
-                o.WriteLine(Invariant($"  {s.Crashes:N0} crash report(s) -> crashes.parquet (kernel {s.KernelRelease ?? "release not printed"}); classify them with 'mmtrace triage'"));
+                o.WriteLine(Invariant($"  {s.Crashes:N0} crash report(s) -> crashes.parquet (kernel {s.KernelRelease ?? "release not printed"}); classify them with 'mmtrace triage {s.Input}'"));
             }
             if (s.QuotedLinesDropped > 0)
             {

@@ -51,7 +51,7 @@ internal static class TriageCommand
         };
         command.SetAction(parse => CommandRunner.Run(parse, verbose, cancellationToken =>
         {
-            var inputs = parse.GetValue(reports)!;
+            var inputs = ReportsOf(parse.GetValue(reports)!);
             string? keep = parse.GetValue(output);
             string? emitDir = parse.GetValue(emit);
             string profileValue = parse.GetValue(profile)!;
@@ -82,6 +82,34 @@ internal static class TriageCommand
             }
         }));
         return command;
+    }
+
+    /// <summary>
+    /// The reports to triage: the inputs as given, but a dataset directory (what <c>mmtrace ingest</c> of a report
+    /// wrote; its Parquet files are no report) stands for the reports its meta.json says it was ingested from.
+    /// </summary>
+    /// <exception cref="InvalidDataException">A dataset whose reports are not there any more.</exception>
+    private static string[] ReportsOf(string[] inputs)
+    {
+        var reports = new List<string>();
+        foreach (string input in inputs)
+        {
+            if (!Directory.Exists(input) || TraceIngestor.DatasetSources(input) is not { } sources)
+            {
+                reports.Add(input);
+                continue;
+            }
+            var missing = sources.Where(x => !File.Exists(x)).ToList();
+            if (sources.Count == 0 || missing.Count > 0)
+            {
+                throw new InvalidDataException(sources.Count == 0
+                    ? $"'{input}' is an mmtrace dataset whose meta.json names no source file; triage reads the reports themselves: give the report files."
+                    : $"'{input}' is an mmtrace dataset ingested from {string.Join(", ", sources.Select(x => $"'{x}'"))}, and {string.Join(", ", missing.Select(x => $"'{x}'"))} {(missing.Count == 1 ? "is" : "are")} not there any more; triage reads the reports themselves: give the report files.");
+            }
+            Console.Error.WriteLine($"triage: '{input}' is a dataset; triaging the report{(sources.Count == 1 ? "" : "s")} it was ingested from: {string.Join(", ", sources)}");
+            reports.AddRange(sources);
+        }
+        return [.. reports];
     }
 
     private sealed record CrashResult(CrashRecord Crash, CrashVerdict Verdict, RaceFacts? Race, ReportScenarioRun? Scenario, string? ScenarioFile);

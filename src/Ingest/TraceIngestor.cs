@@ -278,6 +278,13 @@ public static class TraceIngestor
             {
                 throw new FileNotFoundException($"Input '{input}' does not exist.", input);
             }
+            if (DatasetSources(input) is { } sources)
+            {
+                // Its Parquet files and meta.json are no trace; under a named format they would be read as one.
+                throw new InvalidDataException(
+                    $"'{input}' is an mmtrace dataset (it holds {DatasetMeta.FileName}), not a trace: replay, explore and query read it as it is. "
+                    + (sources.Count == 0 ? "Its meta.json names no source file." : $"It was ingested from {string.Join(", ", sources.Select(x => $"'{x}'"))}: give those files to read them again."));
+            }
             var refused = new List<string>();
             int found = 0;
             foreach (var entry in Directory.EnumerateFileSystemEntries(input).Order(StringComparer.Ordinal))
@@ -321,6 +328,22 @@ public static class TraceIngestor
             }
         }
         return expanded;
+    }
+
+    /// <summary>
+    /// The source files of an mmtrace dataset directory (a trace directory with meta.json, or a root of
+    /// <c>trace=&lt;id&gt;/</c> partitions) as its meta.json records them, or null when <paramref name="directory"/> is no
+    /// dataset.
+    /// </summary>
+    public static IReadOnlyList<string>? DatasetSources(string directory)
+    {
+        bool trace = File.Exists(Path.Combine(directory, DatasetMeta.FileName));
+        bool root = !trace && Directory.EnumerateDirectories(directory, "trace=*").Any(d => File.Exists(Path.Combine(d, DatasetMeta.FileName)));
+        if (!trace && !root)
+        {
+            return null;
+        }
+        return [.. DatasetCatalog.Resolve([directory]).SelectMany(t => t.Meta.Sources).Select(x => x.Path).Distinct(StringComparer.Ordinal)];
     }
 
     /// <summary>Trace ids: --name, else the file name without compression and trace extensions, made unique.</summary>

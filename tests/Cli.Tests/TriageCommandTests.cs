@@ -51,6 +51,37 @@ public sealed class TriageCommandTests
         Assert.Contains("mmtrace record -o DATASET --events mm -- REPRODUCER", result.Stdout, StringComparison.Ordinal);
     }
 
+    /// <summary>
+    /// What ingest's summary tells a user to do with a report's crashes: triage the dataset. Its Parquet files are no
+    /// report (before, each was read as a console log: "no crash report in it"); the dataset stands for its report.
+    /// </summary>
+    [SkippableFact]
+    public void Triage_DatasetOfAReport_TriagesTheReportItWasIngestedFromOrSaysItIsGone()
+    {
+        using var dir = new TempDir();
+        string report = dir["report.txt"];
+        File.Copy(Report("none-compaction-vm-bug-on-page-pageslab-4.19.txt"), report);
+        var ingest = Mmtrace.Run("ingest", report, "--format", "console", "-o", dir["ds"]);
+        Assert.Contains($"classify them with 'mmtrace triage {report}'", ingest.Stdout, StringComparison.Ordinal);
+
+        var result = Mmtrace.Run("triage", dir["ds"]);
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.Contains($"triage: '{dir["ds"]}' is a dataset; triaging the report it was ingested from: {report}", result.Stderr, StringComparison.Ordinal);
+        Assert.Contains($"report {report}", result.Stdout, StringComparison.Ordinal);
+        Assert.Contains("class none", result.Stdout, StringComparison.Ordinal);
+        Assert.DoesNotContain(".parquet", result.Stdout, StringComparison.Ordinal);
+
+        File.Delete(report);
+        var gone = Mmtrace.Run("triage", dir["ds"]);
+        Assert.True(gone.ExitCode == 3, gone.ToString());
+        Assert.Contains($"is an mmtrace dataset ingested from '{report}', and '{report}' is not there any more", gone.Stderr, StringComparison.Ordinal);
+        // Ingest refuses a dataset as input instead of reading its files as traces.
+        var again = Mmtrace.Run("ingest", dir["ds"], "-o", dir["ds2"]);
+        Assert.True(again.ExitCode == 3, again.ToString());
+        Assert.Contains("is an mmtrace dataset (it holds meta.json), not a trace", again.Stderr, StringComparison.Ordinal);
+    }
+
     [SkippableFact]
     public void ReplayProfileAuto_FromMetaKernelRelease_SaysWhichProfile()
     {
