@@ -94,7 +94,7 @@ internal static class TriageCommand
         var reports = new List<string>();
         foreach (string input in inputs)
         {
-            if (!Directory.Exists(input) || TraceIngestor.DatasetSources(input) is not { } sources)
+            if (TraceIngestor.DatasetSources(input) is not { } sources)
             {
                 reports.Add(input);
                 continue;

@@ -335,16 +335,10 @@ public static class TraceIngestor
     /// <c>trace=&lt;id&gt;/</c> partitions) as its meta.json records them, or null when <paramref name="directory"/> is no
     /// dataset.
     /// </summary>
-    public static IReadOnlyList<string>? DatasetSources(string directory)
-    {
-        bool trace = File.Exists(Path.Combine(directory, DatasetMeta.FileName));
-        bool root = !trace && Directory.EnumerateDirectories(directory, "trace=*").Any(d => File.Exists(Path.Combine(d, DatasetMeta.FileName)));
-        if (!trace && !root)
-        {
-            return null;
-        }
-        return [.. DatasetCatalog.Resolve([directory]).SelectMany(t => t.Meta.Sources).Select(x => x.Path).Distinct(StringComparer.Ordinal)];
-    }
+    public static IReadOnlyList<string>? DatasetSources(string directory) =>
+        DatasetCatalog.IsDataset(directory)
+            ? [.. DatasetCatalog.Resolve([directory]).SelectMany(t => t.Meta.Sources).Select(x => x.Path).Distinct(StringComparer.Ordinal)]
+            : null;
 
     /// <summary>Trace ids: --name, else the file name without compression and trace extensions, made unique.</summary>
     internal static IReadOnlyList<string> AssignIds(IngestOptions options)

@@ -191,10 +191,7 @@ public static class DatasetCatalog
         {
             return [Load(full)];
         }
-        string[] partitions = Directory.EnumerateDirectories(full, DatasetWriter.PartitionPrefix + "*")
-            .Where(d => File.Exists(Path.Combine(d, DatasetMeta.FileName)))
-            .Order(StringComparer.Ordinal)
-            .ToArray();
+        string[] partitions = Partitions(full);
         if (partitions.Length == 0)
         {
             throw new InvalidDataException(
@@ -202,6 +199,20 @@ public static class DatasetCatalog
         }
         return partitions.Select(Load);
     }
+
+    /// <summary>
+    /// Whether <paramref name="path"/> is what <see cref="Resolve"/> reads: a trace dataset directory (with meta.json) or
+    /// a root of <c>trace=&lt;id&gt;/</c> partitions.
+    /// </summary>
+    public static bool IsDataset(string path) =>
+        Directory.Exists(path) && (File.Exists(Path.Combine(path, DatasetMeta.FileName)) || Partitions(path).Length > 0);
+
+    /// <summary>The <c>trace=&lt;id&gt;/</c> subdirectories of <paramref name="root"/> that hold a meta.json, by name.</summary>
+    private static string[] Partitions(string root) =>
+        Directory.EnumerateDirectories(root, DatasetWriter.PartitionPrefix + "*")
+            .Where(d => File.Exists(Path.Combine(d, DatasetMeta.FileName)))
+            .Order(StringComparer.Ordinal)
+            .ToArray();
 
     private static TraceDataset Load(string directory)
     {
