@@ -36,7 +36,7 @@ internal static class TriageCommand
     {
         var reports = new Argument<string[]>("REPORT")
         {
-            Description = "Kernel bug reports: console logs, syzkaller reports, mails quoting them (plain, .gz, .zst).",
+            Description = "Kernel bug reports: console logs, syzkaller reports, mails quoting them (plain, .gz, .zst); a dataset that mmtrace ingest made of reports stands for them.",
             Arity = ArgumentArity.OneOrMore,
         };
         var output = new Option<string?>("-o", "--output") { Description = "Keep the ingested reports as this dataset (crashes.parquet, events, findings) for 'mmtrace query'." };
