@@ -85,6 +85,14 @@ public sealed record DatasetMeta
     /// <summary>Events per canonical name, sorted ordinally.</summary>
     public SortedDictionary<string, long> EventCounts { get; init; } = new(StringComparer.Ordinal);
 
+    /// <summary>
+    /// The tracepoints the recording enabled (<c>system:name</c>, sorted), when the recorder knew them
+    /// (<c>mmtrace record</c>); null when the input does not say. An enabled tracepoint with no event in
+    /// <see cref="EventCounts"/> was recorded and never fired, which is not the same as not recorded.
+    /// </summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public IReadOnlyList<string>? EnabledEvents { get; init; }
+
     /// <summary>Events the kernel reported lost.</summary>
     public long LostEvents { get; init; }
 
@@ -136,6 +144,7 @@ public sealed record DatasetMeta
             PointersHashed = diagnostics.PointersHashed,
             Events = events.Count,
             EventCounts = events.SortedEventCounts(),
+            EnabledEvents = diagnostics.EnabledEvents?.ToArray(),
             LostEvents = diagnostics.LostEvents,
             MalformedCount = diagnostics.MalformedCount,
             MalformedSamples = diagnostics.MalformedSamples.Select(m => new MalformedSample(m.File, m.Position, m.PositionKind, m.Message)).ToArray(),
@@ -149,8 +158,12 @@ public sealed record DatasetMeta
     /// <summary>The JSON text (UTF-8, indented, trailing newline).</summary>
     public byte[] ToJsonBytes()
     {
-        // Re-sort in case the caller built the dictionary with another comparer.
-        var normalized = this with { EventCounts = new SortedDictionary<string, long>(EventCounts, StringComparer.Ordinal) };
+        // Re-sort in case the caller built the dictionary with another comparer or listed events in another order.
+        var normalized = this with
+        {
+            EventCounts = new SortedDictionary<string, long>(EventCounts, StringComparer.Ordinal),
+            EnabledEvents = EnabledEvents?.Order(StringComparer.Ordinal).Distinct(StringComparer.Ordinal).ToArray(),
+        };
         byte[] json = JsonSerializer.SerializeToUtf8Bytes(normalized, s_writer.DatasetMeta);
         var result = new byte[json.Length + 1];
         json.CopyTo(result, 0);

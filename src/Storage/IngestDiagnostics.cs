@@ -55,6 +55,9 @@ public sealed class IngestDiagnostics
     /// <summary>Whether pointer values are the kernel's per-boot hashes (kernel text) rather than real values.</summary>
     public bool? PointersHashed { get; set; }
 
+    /// <summary>The tracepoints the recording enabled, when the recorder knew them; null when the input does not say.</summary>
+    public IReadOnlyCollection<string>? EnabledEvents { get; set; }
+
     /// <summary>Set when the input was damaged and the events after the damage are missing.</summary>
     public string? Truncated { get; set; }
 

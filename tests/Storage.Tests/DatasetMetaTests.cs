@@ -56,6 +56,18 @@ public sealed class DatasetMetaTests
     }
 
     [SkippableFact]
+    public void ToJsonBytes_EnabledEvents_SortedOnceEachAndLeftOutWhenUnknown()
+    {
+        // The recorder lists each instance's events; one event may be enabled in both.
+        var meta = Sample() with { EnabledEvents = ["tlb:tlb_flush", "huge_memory:mm_khugepaged_collapse_file", "tlb:tlb_flush"] };
+
+        string json = Encoding.UTF8.GetString(meta.ToJsonBytes());
+
+        Assert.Contains("\"enabled_events\": [\n    \"huge_memory:mm_khugepaged_collapse_file\",\n    \"tlb:tlb_flush\"\n  ],\n  \"lost_events\"", json, StringComparison.Ordinal);
+        Assert.DoesNotContain("enabled_events", Encoding.UTF8.GetString(Sample().ToJsonBytes()), StringComparison.Ordinal);
+    }
+
+    [SkippableFact]
     public void Read_BadJson_ErrorNamesFile()
     {
         using var dir = new TempDirectory();

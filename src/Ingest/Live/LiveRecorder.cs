@@ -157,6 +157,8 @@ public static class LiveRecorder
         diagnostics.LostEvents = Math.Max(diagnostics.LostEvents, overrun);
         diagnostics.CpuCount ??= instances.Count == 0 ? 0 : instances.Max(i => i.Stats.Count);
         diagnostics.Clock ??= "local";
+        // What was enabled and never fired was recorded all the same: coverage tells "none ran" from "not recorded".
+        diagnostics.EnabledEvents = instances.SelectMany(i => i.Events).ToHashSet(StringComparer.Ordinal);
         Directory.Delete(capture, recursive: true);
 
         DatasetMeta meta = trace.Complete(diagnostics, []);

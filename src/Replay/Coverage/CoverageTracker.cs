@@ -266,6 +266,14 @@ public sealed class CoverageTracker
                 why += string.Create(CultureInfo.InvariantCulture, $"; {gaps.Sum(g => g.Count)} skipped or undecided");
             }
         }
+        // Every tracepoint the race's actors want is held (in the trace, or enabled by the recorder and silent): recording
+        // them again shows nothing more. What is absent did not run; say so instead of offering the same record line. (After
+        // a loss the same events recorded again, into a larger buffer, may show more: the line stays.)
+        bool allRecorded = hasEvent is not null && missing.Count == 0 && loss is null;
+        if (allRecorded && verdict != CoverageVerdict.Checked && unseeable is null && groupCount.Values.Any(c => c == 0))
+        {
+            why += ", though every tracepoint the race's actors need was recorded: what is missing did not run";
+        }
         if (loss is not null)
         {
             // The ops seen were judged, the lost ones were not: a race is checked only on a trace that lost nothing.
@@ -279,7 +287,7 @@ public sealed class CoverageTracker
                 why += $"; {loss}";
             }
         }
-        string? record = verdict == CoverageVerdict.Checked || hasEvent is null ? null : RecordLine(wanted);
+        string? record = verdict == CoverageVerdict.Checked || hasEvent is null || allRecorded ? null : RecordLine(wanted);
         var notes = _notes.TryGetValue(rule.Race, out var noted)
             ? noted.OrderByDescending(n => n.Value.Count).ThenBy(n => n.Key, StringComparer.Ordinal)
                 .Select(n => new CoverageNote(n.Key, n.Value.Count, n.Value.Seq)).ToList()

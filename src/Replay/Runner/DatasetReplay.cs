@@ -269,7 +269,8 @@ public static class DatasetReplay
 
         IReadOnlyList<RaceCoverage> coverage = lowering is null
             ? opCoverage.Build()
-            : lowering.Coverage.Build(e => lowering.EventsSeen.Contains(e) || dataset.Meta.EventCounts.ContainsKey(e),
+            : lowering.Coverage.Build(e => lowering.EventsSeen.Contains(e) || dataset.Meta.EventCounts.ContainsKey(e)
+                    || (dataset.Meta.EnabledEvents?.Contains(e, StringComparer.Ordinal) ?? false),
                 CoverageTracker.LossText(dataset.Meta.LostEvents, dataset.Meta.Truncated));
         WriteCoverage(connection, coverage, profile, arch, staging);
 

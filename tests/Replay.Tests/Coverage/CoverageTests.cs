@@ -126,6 +126,36 @@ public sealed class CoverageTests : IDisposable
     }
 
     /// <summary>
+    /// The same recording as a dataset of <c>mmtrace record</c> made with R2's own record line: the recorder enabled
+    /// every tracepoint R2's actors need (meta.json <c>enabled_events</c>) and the GUP-fast syscalls never fired. The
+    /// lockless walker was recorded and did not run, which is not "not recorded": R2 is partial, says that everything
+    /// was recorded, and offers no record line (recording the same events again would show nothing more).
+    /// </summary>
+    [CorpusFact]
+    public void Run_RecordingThatEnabledTheActorsTracepoints_SaysTheMissingActorDidNotRunNotThatItWasNotRecorded()
+    {
+        string output = Path.Combine(_dir, "ds");
+        TraceIngestor.Run(new IngestOptions { Inputs = [Real.TestEvents.CorpusFile("recorded/ftrace-text/mm_trace.txt")], Output = output });
+        var dataset = DatasetCatalog.Resolve([output]).Single();
+        var r2Rule = CoverageRules.Of("R2");
+        var enabled = r2Rule.Actors.SelectMany(a => a.Events.SelectMany(e => e.Split('|')).Concat(a.Helpful)).ToList();
+        Assert.Contains(enabled, e => !dataset.Meta.EventCounts.ContainsKey(e));
+        (dataset.Meta with { EnabledEvents = enabled }).Write(output);
+        dataset = DatasetCatalog.Resolve([output]).Single();
+        Assert.Equal(enabled.Distinct().Count(), dataset.Meta.EnabledEvents!.Count);
+
+        var r2 = DatasetReplay.Run(dataset, KernelProfile.Parse("latest", []), Arch.X86).Coverage.Single(c => c.Race == "R2");
+
+        Assert.Equal(CoverageVerdict.Partial, r2.Verdict);
+        var walker = r2.Actors.Single(a => a.Name == CoverageRules.LocklessWalker);
+        Assert.True(walker.Visible);
+        Assert.Equal(0, walker.Count);
+        Assert.Equal("no lockless walker in the trace, though every tracepoint the race's actors need was recorded: what is missing did not run", r2.Why);
+        Assert.Empty(r2.MissingEvents);
+        Assert.Null(r2.RecordCommand);
+    }
+
+    /// <summary>
     /// A bug report's khugepaged trace (the lines of a mail asking why a collapse with swapped-out pages fails): the
     /// collapses gave up, one at isolation and one before it, and the trace lacks the faults and allocations the model
     /// lowers a collapse from. Coverage must say both, not "0 collapses" and "none of the tracepoints".
