@@ -185,7 +185,7 @@ internal static class ExploreCommand
             }
             o.WriteLine(string.Create(inv,
                 $"trace {r.Dataset.Id}: {x.Tasks} tasks, {x.ProgramOps:N0} ops explored under {x.Profile.Name} ({ReplayCommand.ArchName(x.Arch)}), {x.Options}: "
-                + $"{x.Schedules:N0} schedules ({x.Complete:N0} to the end, {x.Pruned:N0} stopped at an explored state, {x.Infeasible:N0} infeasible, {x.Deadlocked:N0} deadlocked; {x.Refused:N0} ops refused where tried) in {x.Elapsed.TotalSeconds:0.00} s, "
+                + $"{x.Schedules:N0} schedule{(x.Schedules == 1 ? "" : "s")} ({x.Complete:N0} to the end, {x.Pruned:N0} stopped at an explored state, {x.Infeasible:N0} infeasible, {x.Deadlocked:N0} deadlocked; {x.Refused:N0} ops refused where tried) in {x.Elapsed.TotalSeconds:0.00} s, "
                 + $"{x.Violations.Count} violation{(x.Violations.Count == 1 ? "" : "s")}"));
             if (r.MalformedOps > 0)
             {
@@ -242,7 +242,7 @@ internal static class ExploreCommand
         var x = r.Result;
         o.WriteLine(string.Create(inv,
             $"trace {r.Dataset.Id}: real trace, {windows.Events:N0} events lowered into {windows.Ops:N0} ops; {windows.Windows.Count} exposure window{(windows.Windows.Count == 1 ? "" : "s")} under {x.Profile.Name} ({ReplayCommand.ArchName(x.Arch)}): {windows.Tally()}; "
-            + $"{x.Options with { Windows = true }}; {x.Schedules:N0} schedules ({x.Infeasible:N0} infeasible, {x.Deadlocked:N0} deadlocked) in {windows.Elapsed.TotalSeconds:0.00} s"));
+            + $"{x.Options with { Windows = true }}; {x.Schedules:N0} schedule{(x.Schedules == 1 ? "" : "s")} ({x.Infeasible:N0} infeasible, {x.Deadlocked:N0} deadlocked) in {windows.Elapsed.TotalSeconds:0.00} s"));
         foreach (string line in windows.VerdictLines())
         {
             o.WriteLine("  " + line);

@@ -204,8 +204,8 @@ public sealed class ExploreResult
         if (Exhaustive)
         {
             return Violations.Count == 0
-                ? string.Create(inv, $"no violation within {Options.Bound} preemption{(Options.Bound == 1 ? "" : "s")} (every schedule within the bound covered: {DistinctTraces:N0} distinct interleavings)")
-                : string.Create(inv, $"every schedule within {Options.Bound} preemption{(Options.Bound == 1 ? "" : "s")} covered ({DistinctTraces:N0} distinct interleavings)");
+                ? string.Create(inv, $"no violation within {Options.Bound} preemption{(Options.Bound == 1 ? "" : "s")} (every schedule within the bound covered: {DistinctTraces:N0} distinct interleaving{(DistinctTraces == 1 ? "" : "s")})")
+                : string.Create(inv, $"every schedule within {Options.Bound} preemption{(Options.Bound == 1 ? "" : "s")} covered ({DistinctTraces:N0} distinct interleaving{(DistinctTraces == 1 ? "" : "s")})");
         }
         string done = CompletedBound < 0 ? "no bound fully covered" : string.Create(inv, $"every schedule within {CompletedBound} preemption{(CompletedBound == 1 ? "" : "s")} covered");
         return string.Create(inv,

@@ -468,7 +468,7 @@ public static class OpTraceWindows
         var inv = CultureInfo.InvariantCulture;
         var ops = trace.Ops.ToArray();
         return windows.Select((w, i) => string.Create(inv,
-            $"window {i} {w.Race} mm{w.Mm} seq {ops[w.Start].Seq}..{ops[w.End].Seq}: cone {w.ConeTasks} tasks, {w.ConeOps:N0} ops{(w.MovedOps > 0 ? $" ({w.MovedOps:N0} into the start state)" : "")}; ")
+            $"window {i} {w.Race} mm{w.Mm} seq {ops[w.Start].Seq}..{ops[w.End].Seq}: cone {w.ConeTasks} task{(w.ConeTasks == 1 ? "" : "s")}, {w.ConeOps:N0} op{(w.ConeOps == 1 ? "" : "s")}{(w.MovedOps > 0 ? $" ({w.MovedOps:N0} into the start state)" : "")}; ")
             + (w.Result is { } r
                 ? string.Create(inv, $"{r.Schedules:N0} schedules, {r.Violations.Count} violation{(r.Violations.Count == 1 ? "" : "s")} ({string.Join(", ", r.Violations.Select(v => $"{v.Finding.Checker} {v.Finding.Race}"))}); {r.Coverage()}")
                 : w.Skipped ?? ""));

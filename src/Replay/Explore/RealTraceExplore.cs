@@ -141,11 +141,12 @@ public sealed class RealTraceExploreResult
         foreach (var w in Windows.Where(w => w.Selected))
         {
             yield return string.Create(inv,
-                $"window {w.Index} {w.Exposure.Checker} {w.Exposure.Race} mm{w.Exposure.Mm} seq {w.StartSeq}..{w.EndSeq}: {w.Verdict.ToUpperInvariant()}: {w.Reason}; cone {w.ConeTasks} tasks, {w.ConeOps:N0} ops{(w.MovedOps > 0 ? $" ({w.MovedOps:N0} into the start state)" : "")}, {w.ForcedOrders} forced orders");
+                $"window {w.Index} {w.Exposure.Checker} {w.Exposure.Race} mm{w.Exposure.Mm} seq {w.StartSeq}..{w.EndSeq}: {w.Verdict.ToUpperInvariant()}: {w.Reason}; cone {w.ConeTasks} task{(w.ConeTasks == 1 ? "" : "s")}, {w.ConeOps:N0} op{(w.ConeOps == 1 ? "" : "s")}{(w.MovedOps > 0 ? $" ({w.MovedOps:N0} into the start state)" : "")}, {w.ForcedOrders} forced order{(w.ForcedOrders == 1 ? "" : "s")}");
         }
         if (Windows.FirstOrDefault(w => !w.Selected) is { } left)
         {
-            yield return string.Create(inv, $"{Windows.Count(w => !w.Selected)} other windows {left.Reason}");
+            int others = Windows.Count(w => !w.Selected);
+            yield return string.Create(inv, $"{others} other window{(others == 1 ? "" : "s")} {left.Reason}");
         }
         // Searches the budget or the time cut short: say how to go on with them alone, rather than leave "undecided".
         var cut = Windows.Where(w => w.Selected && w.RepeatOf is null && w.Verdict == WindowVerdicts.Undecided
