@@ -127,25 +127,25 @@ public sealed class MremapValidationTests : IClassFixture<AlignmentRecordingFixt
             string.Create(CultureInfo.InvariantCulture, $"pid={recording.Pid}"), "--format", "csv");
         Assert.True(result.ExitCode == 0, result.ToString());
         var rows = result.Stdout.Replace("\r", "", StringComparison.Ordinal).Split('\n', StringSplitOptions.RemoveEmptyEntries).Skip(1)
-            .Select(l => l.Split(',')).ToDictionary(r => $"{r[1]} {r[2]}", r => r, StringComparer.Ordinal);
+            .Select(l => l.Split(',')).ToDictionary(r => $"{r[3]} {r[4]}", r => r, StringComparer.Ordinal);
 
         int rounds = AlignmentRecording.Rounds;
         // aligned: every call of 2 MiB or more moves whole PMDs; none: never; mutual 2-4M (the four mutual classes'
         // 2 MiB calls): only the realigned one.
         string n = rounds.ToString(CultureInfo.InvariantCulture);
-        Assert.Equal([n, n, "100"], new[] { rows["aligned >=16M"][3], rows["aligned >=16M"][4], rows["aligned >=16M"][11] });
-        Assert.Equal([n, n, "100"], new[] { rows["aligned 2-4M"][3], rows["aligned 2-4M"][4], rows["aligned 2-4M"][11] });
-        Assert.Equal("0", rows["none 4-16M"][4]);
-        Assert.Equal("0", rows["none >=16M"][4]);
-        Assert.Equal((4 * rounds).ToString(CultureInfo.InvariantCulture), rows["mutual 2-4M"][3]);
-        Assert.Equal(n, rows["mutual 2-4M"][4]);
-        Assert.All(rows.Values, r => Assert.Equal("0", r[9]));
+        Assert.Equal([n, n, "100"], new[] { rows["aligned >=16M"][5], rows["aligned >=16M"][6], rows["aligned >=16M"][13] });
+        Assert.Equal([n, n, "100"], new[] { rows["aligned 2-4M"][5], rows["aligned 2-4M"][6], rows["aligned 2-4M"][13] });
+        Assert.Equal("0", rows["none 4-16M"][6]);
+        Assert.Equal("0", rows["none >=16M"][6]);
+        Assert.Equal((4 * rounds).ToString(CultureInfo.InvariantCulture), rows["mutual 2-4M"][5]);
+        Assert.Equal(n, rows["mutual 2-4M"][6]);
+        Assert.All(rows.Values, r => Assert.Equal(["latest", "x86", "0"], new[] { r[1], r[2], r[11] }));
 
         var latency = Mmtrace.Run("query", recording.Dataset, "--name", "mremap_latency", "--param",
             string.Create(CultureInfo.InvariantCulture, $"pid={recording.Pid}"), "--format", "csv");
         Assert.True(latency.ExitCode == 0, latency.ToString());
-        Assert.Contains($"ds,pmd,>=16M,{rounds},", latency.Stdout, StringComparison.Ordinal);
-        Assert.Contains($"ds,pte,>=16M,{rounds},", latency.Stdout, StringComparison.Ordinal);
+        Assert.Contains($"ds,latest,x86,pmd,>=16M,{rounds},", latency.Stdout, StringComparison.Ordinal);
+        Assert.Contains($"ds,latest,x86,pte,>=16M,{rounds},", latency.Stdout, StringComparison.Ordinal);
         _output.WriteLine(result.Stdout);
         _output.WriteLine(latency.Stdout);
     }

@@ -48,9 +48,16 @@ public sealed class QueryPresentationTests
         Assert.Equal(1041, row.GetProperty("n").GetInt64());
         Assert.Equal(JsonValueKind.Number, row.GetProperty("total").ValueKind); // sum() is a HUGEINT
 
-        // pmd_move_hit_rate reports huge-PMD moves in their own columns.
+        // pmd_move_hit_rate reports huge-PMD moves in their own columns, per replay run: the moving call once under each
+        // profile, not once for every run counted together.
         var rate = Mmtrace.Run("query", ds, "--name", "pmd_move_hit_rate", "--format", "csv");
-        Assert.StartsWith("trace,alignment,size_bucket,calls,pmd_calls,pmd_call_pct,huge_pmd_calls,huge_pmd_call_pct,", rate.Stdout, StringComparison.Ordinal);
+        Assert.StartsWith("trace,profile,arch,alignment,size_bucket,calls,pmd_calls,pmd_call_pct,huge_pmd_calls,huge_pmd_call_pct,", rate.Stdout, StringComparison.Ordinal);
+        Assert.Equal(0, Mmtrace.Run("replay", ds, "--profile", "v4.3").ExitCode);
+        string[] Rows(string name) => [.. Mmtrace.Run("query", ds, "--name", name, "--format", "csv").Stdout
+            .Replace("\r", "", StringComparison.Ordinal).Split('\n', StringSplitOptions.RemoveEmptyEntries).Skip(1)
+            .Select(l => string.Join(',', l.Split(',').Take(6)))];
+        Assert.Equal(["ds,latest,x86,none,<2M,1", "ds,v4.3,x86,none,<2M,1"], Rows("pmd_move_hit_rate"));
+        Assert.Equal(["ds,latest,x86,pte,<2M,1", "ds,latest,x86,none,<2M,1", "ds,v4.3,x86,pte,<2M,1", "ds,v4.3,x86,none,<2M,1"], Rows("mremap_latency"));
     }
 
     [CorpusFact]
