@@ -67,6 +67,10 @@ public sealed class ExploredWindow
     /// not counted as undecided.</summary>
     public bool Selected { get; internal set; } = true;
 
+    /// <summary>True when the window was past replay's cap on windows (<c>maxWindows</c>): undecided, not explored, and
+    /// listed in one line with the others past the cap rather than one line each.</summary>
+    public bool Capped { get; internal set; }
+
     /// <summary>The exposure finding the window comes from (class <c>exposure</c>).</summary>
     public Finding Exposure { get; }
 
@@ -138,10 +142,15 @@ public sealed class RealTraceExploreResult
     public IEnumerable<string> VerdictLines()
     {
         var inv = CultureInfo.InvariantCulture;
-        foreach (var w in Windows.Where(w => w.Selected))
+        foreach (var w in Windows.Where(w => w.Selected && !w.Capped))
         {
             yield return string.Create(inv,
                 $"window {w.Index} {w.Exposure.Checker} {w.Exposure.Race} mm{w.Exposure.Mm} seq {w.StartSeq}..{w.EndSeq}: {w.Verdict.ToUpperInvariant()}: {w.Reason}; cone {w.ConeTasks} task{(w.ConeTasks == 1 ? "" : "s")}, {w.ConeOps:N0} op{(w.ConeOps == 1 ? "" : "s")}{(w.MovedOps > 0 ? $" ({w.MovedOps:N0} into the start state)" : "")}, {w.ForcedOrders} forced order{(w.ForcedOrders == 1 ? "" : "s")}");
+        }
+        if (Windows.FirstOrDefault(w => w.Capped) is { } capped)
+        {
+            int past = Windows.Count(w => w.Capped);
+            yield return string.Create(inv, $"{past} other window{(past == 1 ? "" : "s")} {capped.Reason}");
         }
         if (Windows.FirstOrDefault(w => !w.Selected) is { } left)
         {
@@ -165,7 +174,8 @@ public sealed class RealTraceExploreResult
     public string Tally()
     {
         var parts = new[] { WindowVerdicts.Confirmed, WindowVerdicts.Refuted, WindowVerdicts.Undecided }
-            .Select(v => (v, Windows.Count(w => w.Selected && w.Verdict == v)))
+            .Select(v => (v, Windows.Count(w => w.Selected && !w.Capped && w.Verdict == v)))
+            .Append(("not explored", Windows.Count(w => w.Capped)))
             .Append(("not selected", Windows.Count(w => !w.Selected))).Where(x => x.Item2 > 0)
             .Select(x => string.Create(CultureInfo.InvariantCulture, $"{x.Item2} {x.Item1}"));
         string text = string.Join(", ", parts);
@@ -254,6 +264,7 @@ public static class RealTraceExplore
             {
                 w.Reason = string.Create(CultureInfo.InvariantCulture,
                     $"not explored: only the first {maxWindows} windows are (mmtrace explore explores them all)");
+                w.Capped = true;
             }
             else if (options.NotSelected(w.Index) is { } why)
             {
