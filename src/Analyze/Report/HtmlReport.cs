@@ -29,12 +29,24 @@ public static class HtmlReport
     /// <summary>Findings listed per trace.</summary>
     public const int MaxFindings = 200;
 
-    /// <summary>Tables other commands add to a dataset, shown when present.</summary>
-    private static readonly (string View, string Title)[] s_optionalTables =
+    /// <summary>Columns of sentences in those tables.</summary>
+    private static readonly HashSet<string> s_prose = new(StringComparer.Ordinal) { "why", "verdict_reason", "message", "record_command" };
+
+    /// <summary>Rows shown of each table other commands add; the page says how many more there are and how to see them.</summary>
+    public const int MaxTableRows = 100;
+
+    /// <summary>
+    /// Tables other commands add to a dataset, shown when present: the columns a reader scans (those the view has, so a
+    /// table an older mmtrace wrote still shows), in this order; null shows every column. The rest, and every row, are
+    /// a <c>mmtrace query</c> away.
+    /// </summary>
+    private static readonly (string View, string Title, string[]? Columns, string Order)[] s_optionalTables =
     [
-        ("coverage", "Coverage verdicts"),
-        ("explorations", "Explorations"),
-        ("crashes", "Crashes"),
+        ("coverage", "Coverage verdicts", ["profile", "arch", "race", "verdict", "why", "actors", "actor_counts", "record_command"], "race"),
+        ("explorations", "Explorations", ["profile", "arch", "strategy", "bound", "window_index", "window_race", "window_start_seq",
+            "window_end_seq", "verdict", "schedules", "interleavings", "stopped_by", "checker", "race", "preemptions", "verdict_reason", "message"],
+            "profile, arch, window_index, violation"),
+        ("crashes", "Crashes", null, "1"),
     ];
 
     /// <summary>Writes the report of <paramref name="traces"/> to <paramref name="output"/>.</summary>
@@ -97,11 +109,11 @@ public static class HtmlReport
             _views = ViewNames();
             _html.Append("<section class=\"trace\" data-trace=\"").Append(Enc(trace.Id)).Append("\">\n<h2>").Append(Enc(trace.Id)).Append("</h2>\n");
             Header();
-            foreach (var (view, title) in s_optionalTables)
+            foreach (var (view, title, columns, order) in s_optionalTables)
             {
                 if (_views.Contains(view))
                 {
-                    GenericTable(view, title);
+                    GenericTable(view, title, columns, order);
                 }
             }
             FindingsList();
@@ -152,7 +164,8 @@ public static class HtmlReport
             long first = L(span[0]);
             long last = L(span[1]);
             _html.Append("<table class=\"facts\">");
-            Fact("source", string.Join(", ", meta.Sources.Select(s => $"{Path.GetFileName(s.Path)} ({FieldFormat.Bytes(s.Size)})")));
+            Fact("source", meta.Sources.Count > 0 ? string.Join(", ", meta.Sources.Select(s => $"{Path.GetFileName(s.Path)} ({FieldFormat.Bytes(s.Size)})"))
+                : meta.EnabledEvents is { } enabled ? $"recorded by mmtrace record ({enabled.Count} tracepoints enabled)" : "no input file recorded");
             Fact("format", meta.Format ?? "unknown");
             Fact("kernel", meta.KernelRelease ?? "not recorded");
             Fact("CPUs", meta.CpuCount?.ToString(CultureInfo.InvariantCulture) ?? "not recorded");
@@ -172,9 +185,14 @@ public static class HtmlReport
         private void Fact(string name, string value) =>
             _html.Append("<tr><th>").Append(Enc(name)).Append("</th><td>").Append(Enc(value)).Append("</td></tr>");
 
-        private void GenericTable(string view, string title)
+        private void GenericTable(string view, string title, string[]? columns, string order)
         {
-            using var reader = _runner.Query($"SELECT * EXCLUDE (trace) FROM {view} LIMIT 100");
+            var has = Rows($"SELECT column_name FROM (DESCRIBE {view})").Select(r => (string)r[0]!).ToHashSet(StringComparer.Ordinal);
+            string select = columns is null ? "* EXCLUDE (trace)" : string.Join(", ", columns.Where(has.Contains));
+            string orderBy = string.Join(", ", order.Split(", ").Where(c => c == "1" || has.Contains(c)));
+            long total = L(Rows($"SELECT count(*) FROM {view}")[0][0]);
+            using var reader = _runner.Query(string.Create(CultureInfo.InvariantCulture,
+                $"SELECT {select} FROM {view}{(orderBy.Length == 0 ? "" : " ORDER BY " + orderBy)} LIMIT {MaxTableRows}"));
             _html.Append("<h3>").Append(Enc(title)).Append("</h3><div class=\"scroll\"><table class=\"grid\" data-view=\"").Append(view).Append("\"><tr>");
             for (int i = 0; i < reader.FieldCount; i++)
             {
@@ -186,11 +204,21 @@ public static class HtmlReport
                 _html.Append("<tr>");
                 for (int i = 0; i < reader.FieldCount; i++)
                 {
-                    _html.Append("<td>").Append(Enc(reader.IsNull(i) ? "" : ResultFormatter.FormatCell(reader.GetValue(i)))).Append("</td>");
+                    // Sentences get a readable width; the table scrolls sideways instead of wrapping them a word per line.
+                    _html.Append(s_prose.Contains(reader.GetName(i)) ? "<td class=\"prose\">" : "<td>")
+                        .Append(Enc(reader.IsNull(i) ? "" : ResultFormatter.FormatCell(reader.GetValue(i)))).Append("</td>");
                 }
                 _html.Append("</tr>");
             }
             _html.Append("</table></div>\n");
+            if (total > MaxTableRows || columns is not null)
+            {
+                string shown = total > MaxTableRows
+                    ? string.Create(CultureInfo.InvariantCulture, $"the first {MaxTableRows} of {total:N0} rows{(columns is null ? "" : ", the main columns")}")
+                    : "the main columns";
+                _html.Append("<p class=\"none\">").Append(Enc(shown)).Append("; all: <code>mmtrace query ").Append(Enc(trace.Directory))
+                    .Append(" --sql \"SELECT * FROM ").Append(view).Append("\"</code></p>\n");
+            }
         }
 
         private void FindingsList()
@@ -250,7 +278,7 @@ public static class HtmlReport
             if (total > rows.Count)
             {
                 _html.Append("<p class=\"none\">").Append((total - rows.Count).ToString("N0", CultureInfo.InvariantCulture))
-                    .Append(" more: <code>mmtrace query ").Append(Enc(trace.Id)).Append(" --sql \"SELECT * FROM findings\"</code></p>");
+                    .Append(" more: <code>mmtrace query ").Append(Enc(trace.Directory)).Append(" --sql \"SELECT * FROM findings\"</code></p>");
             }
             _html.Append(panels);
         }
@@ -444,7 +472,7 @@ public static class HtmlReport
         .trace{background:#fff;border:1px solid #ddd;border-radius:6px;padding:12px;min-width:0}
         .trace h2{margin:0 0 8px;font-size:18px}.trace h3{margin:18px 0 6px;font-size:15px;border-bottom:1px solid #eee}
         table{border-collapse:collapse}.facts th{text-align:left;padding-right:12px;color:#555;font-weight:normal}
-        .grid td,.grid th{border:1px solid #e3e3e3;padding:2px 6px;vertical-align:top;text-align:left}
+        .grid td,.grid th{border:1px solid #e3e3e3;padding:2px 6px;vertical-align:top;text-align:left}.grid td.prose{min-width:36em}
         .num{text-align:right;padding-right:8px}.none{color:#777;font-style:italic}
         .scroll{overflow-x:auto}.findings tr.finding{cursor:pointer}.findings tr.finding:hover{background:#eef4ff}
         .findings tr.selected{background:#dbe8ff}.findings tr.critical td:nth-child(6){color:#b00;font-weight:bold}

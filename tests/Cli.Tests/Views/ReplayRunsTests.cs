@@ -66,6 +66,11 @@ public sealed class ReplayRunsTests
         string chosen = File.ReadAllText(dir["chosen.html"]);
         Assert.Contains("replay under latest (x86)", chosen, StringComparison.Ordinal);
         Assert.Contains("other replays: v5.13 (x86)", chosen, StringComparison.Ordinal);
+        // The coverage table shows the columns a reader scans, sentences at a readable width, and says how to see the rest.
+        Assert.Contains("<table class=\"grid\" data-view=\"coverage\"><tr><th>profile</th><th>arch</th><th>race</th><th>verdict</th><th>why</th><th>actors</th>", chosen, StringComparison.Ordinal);
+        Assert.Contains("<td>latest</td><td>x86</td><td>R1</td>", chosen, StringComparison.Ordinal);
+        Assert.Contains("<td class=\"prose\">", chosen, StringComparison.Ordinal);
+        Assert.Contains($"the main columns; all: <code>mmtrace query {Path.GetFullPath(ds)} --sql \"SELECT * FROM coverage\"</code>", chosen, StringComparison.Ordinal);
 
         var missing = Mmtrace.Run("export", ds, "--profile", "v6.1", "--perfetto", dir["t.json"]);
         Assert.Equal(3, missing.ExitCode);
