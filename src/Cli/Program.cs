@@ -11,7 +11,7 @@ internal static class Program
         Storage.Native.MallocArenas.Limit();
         var verbose = new Option<bool>("--verbose")
         {
-            Description = "On errors, print the stack trace too; replay also prints the lowering's counters.",
+            Description = "On errors, print the stack trace too; replay also prints the lowering's counters and every finding's witness (not five of each kind).",
             Recursive = true,
         };
         var root = new RootCommand("mmtrace: find memory-management races in Linux traces (ftrace, trace.dat, perf, console dumps).")

@@ -146,14 +146,43 @@ internal static class ReplayCommand
             {
                 o.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {r.IgnoredEvents:N0} events that are not ops were ignored"));
             }
-            foreach (var finding in r.Findings)
+            WriteWitnesses(o, r, kernel.Name, ArchName(arch), verbose);
+        }
+    }
+
+    /// <summary>Witnesses printed per kind of finding (checker, race, class) unless --verbose; the rest are counted.</summary>
+    internal const int WitnessesPerKind = 5;
+
+    /// <summary>
+    /// Each finding's witness, in the findings' order; past <see cref="WitnessesPerKind"/> of one kind (a real trace can
+    /// hold a hundred exposures of one race, each with the same shape) a line per kind counts the rest and says where
+    /// every witness is. <paramref name="all"/> (--verbose) prints them all.
+    /// </summary>
+    private static void WriteWitnesses(TextWriter o, DatasetReplayResult r, string profile, string arch, bool all)
+    {
+        var shown = new Dictionary<(string, string, string), int>();
+        foreach (var finding in r.Findings)
+        {
+            var kind = (finding.Checker, finding.Race, finding.Class);
+            int seen = shown.GetValueOrDefault(kind);
+            shown[kind] = seen + 1;
+            if (all || seen < WitnessesPerKind)
             {
                 o.WriteLine();
                 o.Write(WitnessRenderer.RenderTimeline(finding));
             }
-            if (r.Findings.Count > 0)
+        }
+        if (r.Findings.Count > 0)
+        {
+            o.WriteLine();
+        }
+        foreach (var ((checker, race, cls), count) in shown)
+        {
+            if (!all && count > WitnessesPerKind)
             {
-                o.WriteLine();
+                o.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"{count - WitnessesPerKind:N0} more {checker} {race} ({cls}) findings not drawn here (--verbose draws them all); every witness is in findings.parquet: "
+                    + $"mmtrace query {r.Dataset.Directory} --sql \"SELECT seqs, message, witness FROM findings WHERE profile = '{profile}' AND arch = '{arch}' AND checker = '{checker}' AND class = '{cls}'\", or mmtrace report"));
             }
         }
     }

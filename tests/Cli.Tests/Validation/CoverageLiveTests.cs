@@ -128,6 +128,16 @@ public sealed class CoverageLiveTests : IDisposable
                 string past = string.Create(CultureInfo.InvariantCulture,
                     $"    {exposures - 16} other window{(exposures == 17 ? "" : "s")} not explored: only the first 16 windows are (mmtrace explore explores them all)");
                 Assert.True(exposures <= 16 ? !lines.Any(l => l.Contains("not explored", StringComparison.Ordinal)) : lines.Count(l => l == past) == 1, text.ToString());
+                // Five witnesses of each kind are drawn; the rest of a kind are one line that says where they are.
+                foreach (var kind in replayJson.RootElement[0].GetProperty("findings").EnumerateArray()
+                    .GroupBy(f => $"{f.GetProperty("checker").GetString()} {f.GetProperty("race").GetString()} ({f.GetProperty("class").GetString()})"))
+                {
+                    int more = kind.Count() - 5;
+                    Assert.True(more <= 0
+                        ? !lines.Any(l => l.Contains($" more {kind.Key} findings", StringComparison.Ordinal))
+                        : lines.Count(l => l.StartsWith(string.Create(CultureInfo.InvariantCulture, $"{more:N0} more {kind.Key} findings not drawn here"), StringComparison.Ordinal)) == 1,
+                        $"{kind.Key}: {kind.Count()} findings. {text}");
+                }
             }
         }
         finally
