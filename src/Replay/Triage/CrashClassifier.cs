@@ -51,6 +51,7 @@ public static class CrashClassifier
         "free_pages_check_bad", "panic", "die", "oops_end", "__die", "do_trap", "page_fault_oops", "no_context", "__bad_area_nosemaphore", "kernelmode_fixup_or_oops",
         "do_user_addr_fault", "exc_page_fault", "asm_exc_page_fault", "exc_general_protection", "asm_exc_general_protection", "ubsan_epilogue", "print_circular_bug",
         "check_noncircular", "check_prev_add", "validate_chain", "__lock_acquire", "lock_acquire", "kfence_report_error", "kfence_handle_page_fault",
+        "print_bad_pte", "unwind_backtrace", "check_new_page_bad",
     ];
 
     /// <summary>Classifies one crash; <paramref name="profile"/> is the report's kernel (null when it printed none).</summary>
@@ -109,7 +110,17 @@ public static class CrashClassifier
         string flags = (crash.PageFlags ?? "") + "|" + (crash.PageDumpedBecause ?? "");
         bool mlocked = HasFlag(flags, "mlocked");
         bool unevictable = HasFlag(flags, "unevictable");
-        if (crash.Kind is "bad_page_state" && (mlocked || unevictable))
+        string? allocated = crash.Kind is "bad_page_state" ? FoundAtAllocation(crash, e) : null;
+        string? overwritten = crash.Kind is "bad_page_state" ? OverwrittenPage(crash) : null;
+        if (crash.Kind is "bad_page_state" && (mlocked || unevictable) && (allocated is not null || overwritten is not null))
+        {
+            // R4 is a page freed while still mlocked. A page found bad when allocated was changed after it was freed, and a
+            // struct page with impossible values was overwritten: their mlocked bit is part of the damage, not R4's.
+            nearMisses.Add(allocated is not null
+                ? $"the page was found bad when allocated ({allocated}), not when freed: a free page's flags changed after it was freed (memory corruption), not a page freed while mlocked: not R4"
+                : $"the struct page looks overwritten ({overwritten}): its mlocked/unevictable flags are part of the damage, not R4");
+        }
+        else if (crash.Kind is "bad_page_state" && (mlocked || unevictable))
         {
             var reasons = new List<string> { $"Bad page state with {(mlocked ? "mlocked" : "unevictable")} in the page flags ({crash.PageFlags ?? crash.PageDumpedBecause}): a page freed while still Mlocked/unevictable" };
             double score = mlocked ? 0.85 : 0.6;
@@ -247,6 +258,56 @@ public static class CrashClassifier
 
     private static KernelFix FixOf(RaceFacts facts) => KernelProfile.FixByName(facts.Fix);
 
+    // check_new_page_bad() (PAGE_FLAGS_CHECK_AT_PREP) runs when a page leaves the free lists; free_pages_check() when one
+    // is freed. Older kernels inline the check into the allocator frames.
+    private static readonly string[] s_allocCheck = ["check_new_page_bad", "check_new_pages", "check_new_page", "prep_new_page", "rmqueue", "rmqueue_bulk", "__rmqueue", "buffered_rmqueue", "get_page_from_freelist"];
+
+    private static string? FoundAtAllocation(CrashRecord crash, Evidence e)
+    {
+        if (crash.PageDumpedBecause?.Contains("PAGE_FLAGS_CHECK_AT_PREP", StringComparison.Ordinal) == true)
+        {
+            return "page dumped because: PAGE_FLAGS_CHECK_AT_PREP flag(s) set";
+        }
+        return e.FirstMeaningful() is string first && s_allocCheck.Contains(first) ? $"{first} in the call trace" : null;
+    }
+
+    // Values no live struct page has: a negative refcount, a flags word or mapping of one repeated byte (a poison or
+    // fill pattern), a slab page on the LRU or mlocked.
+    private static string? OverwrittenPage(CrashRecord crash)
+    {
+        if (crash.PageRefcount is long refcount && refcount < 0)
+        {
+            return string.Create(CultureInfo.InvariantCulture, $"refcount:{refcount}");
+        }
+        if (RepeatedByte(crash.PageFlagsRaw) || RepeatedByte(crash.PageMapping))
+        {
+            return RepeatedByte(crash.PageFlagsRaw) ? $"flags word {crash.PageFlagsRaw}, one repeated byte" : $"mapping:{crash.PageMapping}, one repeated byte";
+        }
+        string flags = crash.PageFlags ?? "";
+        if (HasFlag(flags, "slab") && (HasFlag(flags, "lru") || HasFlag(flags, "mlocked")))
+        {
+            return $"flags {flags}: a slab page is never on an LRU list nor mlocked";
+        }
+        return null;
+    }
+
+    private static bool RepeatedByte(string? hex)
+    {
+        string h = hex is null ? "" : hex.StartsWith("0x", StringComparison.Ordinal) ? hex[2..] : hex;
+        if (h.Length < 8 || h.Length % 2 != 0 || !h.All(char.IsAsciiHexDigit) || h[..2] == "00")
+        {
+            return false;
+        }
+        for (int i = 2; i < h.Length; i += 2)
+        {
+            if (h[i] != h[0] || h[i + 1] != h[1])
+            {
+                return false;
+            }
+        }
+        return true;
+    }
+
     private static bool HasFlag(string flags, string name)
     {
         foreach (string part in flags.Split('|', '(', ')', ',', ' '))
@@ -286,7 +347,9 @@ public static class CrashClassifier
         {
             subsystem = e.GuessSubsystem()
                 ?? (crash.SourceFile is string header && s_mmHeaders.Contains(header) ? "mm"
-                : crash.Kind is "bad_page_state" or "bad_page_map" or "bad_rss_counter" ? "mm/page_alloc"
+                : crash.Kind is "bad_page_map" ? "mm/memory"
+                : crash.Kind is "bad_rss_counter" ? "kernel/fork"
+                : crash.Kind is "bad_page_state" ? "mm/page_alloc"
                 : crash.SourceFile is null ? "unknown" : Directory(crash.SourceFile));
         }
         string what = Kind(crash) + (site is null ? "" : " in " + site) + (crash.SourceFile is null ? "" : $" ({Location(crash)})") + $" [{subsystem}]";
@@ -378,6 +441,7 @@ public static class CrashClassifier
                 ("isolate_freepages", "mm/compaction"), ("isolate_migratepages", "mm/compaction"), ("dequeue_hwpoison", "mm/memory-failure"),
                 ("memory_failure", "mm/memory-failure"), ("me_huge_page", "mm/memory-failure"), ("__vunmap", "mm/vmalloc"), ("vfree", "mm/vmalloc"),
                 ("dma_", "kernel/dma"), ("__dma_", "kernel/dma"), ("change_page_attr", "arch/x86/mm"), ("set_memory_", "arch/x86/mm"), ("migrate_", "mm/migrate"), ("rmap_walk", "mm/rmap"), ("page_mkclean", "mm/rmap"), ("try_to_unmap", "mm/rmap"),
+                ("anon_vma", "mm/rmap"), ("unlink_anon_vmas", "mm/rmap"), ("vma_adjust", "mm/mmap"), ("unmap_single_vma", "mm/memory"), ("kernfs_", "fs/kernfs"),
                 ("move_page_tables", "mm/mremap"), ("move_normal_pmd", "mm/mremap"), ("__se_sys_mremap", "mm/mremap"), ("__do_sys_mremap", "mm/mremap"), ("do_mremap", "mm/mremap"),
                 ("mremap", "mm/mremap"), ("khugepaged", "mm/khugepaged"), ("collapse_", "mm/khugepaged"), ("split_huge", "mm/huge_memory"), ("shmem_", "mm/shmem"),
                 ("free_unref", "mm/page_alloc"), ("__free_pages", "mm/page_alloc"), ("folios_put", "mm/swap"), ("zap_", "mm/memory"), ("handle_mm_fault", "mm/memory"),
