@@ -81,14 +81,21 @@ public static class CrashClassifier
             candidates.Add(("R5", score, reasons, "r5-exec-stack"));
         }
 
-        // R3: the THP split's unmap found the page still mapped.
-        if (crash.Kind is "bug" or "warning" && e.SiteOrRip(s_split) is string split)
+        // R3: the THP split's unmap found the page still mapped. A dump naming another assertion (the huge zero page, an
+        // unlocked or non-anonymous page: split_huge_page_to_list's checks on entry, before any unmap) is not that check.
+        string? splitSite = crash.Kind is "bug" or "warning" ? e.SiteOrRip(s_split) : null;
+        string? otherCheck = crash.PageDumpedBecause is string dumped && dumped.StartsWith("VM_BUG_ON", StringComparison.Ordinal) && !IsMapcountCheck(dumped) ? dumped : null;
+        if (splitSite is not null && otherCheck is not null)
+        {
+            nearMisses.Add($"{Kind(crash)} in the THP split path ({splitSite}), but on another assertion (page dumped because: {otherCheck}), not the mapcount check after the unmap that R3 fails: not R3");
+        }
+        else if (splitSite is string split)
         {
             bool hugeFile = crash.SourceFile is "mm/huge_memory.c" or "include/linux/huge_mm.h" or "include/linux/mm.h" or "mm/rmap.c";
             var reasons = new List<string> { $"{Kind(crash)} {(crash.SourceFile is null ? "" : "at " + Location(crash) + " ")}in the THP split path ({split})" };
             double score = hugeFile ? 0.65 : 0.5;
             string? because = crash.PageDumpedBecause;
-            if (because is not null && (because.Contains("unmap_success", StringComparison.Ordinal) || because.Contains("mapcount", StringComparison.Ordinal) || because.Contains("mapped", StringComparison.Ordinal)))
+            if (because is not null && IsMapcountCheck(because))
             {
                 score = 0.9;
                 reasons.Add($"page dumped because: {because} — a mapcount check after try_to_unmap");
@@ -97,6 +104,12 @@ public static class CrashClassifier
             {
                 score = Math.Max(score, 0.75);
                 reasons.Add(string.Create(CultureInfo.InvariantCulture, $"the dumped page still has mapcount:{mc} after the unmap"));
+            }
+            else if (because is null)
+            {
+                // split_huge_page_to_list asserts the page's kind on entry too; only the dump says which check failed.
+                score = hugeFile ? 0.5 : 0.45;
+                reasons.Add("no page dump names the failed assertion: the split's entry checks (huge zero page, locked, anonymous) fail the same way");
             }
             string scenario = e.Any(["zap_huge_pmd", "__split_huge_pmd", "split_huge_pmd"]) is not null ? "r3-thp" : "r3-pte";
             if (scenario == "r3-thp")
@@ -257,6 +270,10 @@ public static class CrashClassifier
     }
 
     private static KernelFix FixOf(RaceFacts facts) => KernelProfile.FixByName(facts.Fix);
+
+    // VM_BUG_ON_PAGE(!unmap_success), VM_BUG_ON_PAGE(compound_mapcount(head)), "total_mapcount(head) > 0", page still mapped.
+    private static bool IsMapcountCheck(string because) =>
+        because.Contains("unmap_success", StringComparison.Ordinal) || because.Contains("mapcount", StringComparison.Ordinal) || because.Contains("mapped", StringComparison.Ordinal);
 
     // check_new_page_bad() (PAGE_FLAGS_CHECK_AT_PREP) runs when a page leaves the free lists; free_pages_check() when one
     // is freed. Older kernels inline the check into the allocator frames.

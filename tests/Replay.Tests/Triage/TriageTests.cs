@@ -39,6 +39,7 @@ public sealed class TriageTests
         { "none-sasha-mail-decoded-do-read-fault-3.16-rc2-next.txt", "none", "oops", "oops in do_read_fault.isra.40 [mm/memory]" },
         { "none-mptcp-kasan-kernfs-caller-id-6.5.txt", "none", "kasan", "kernfs_test_super [fs/kernfs]" },
         { "none-libvfio-bad-page-map-hugetlbfs-5.4-rc8.txt", "none", "bad_page_map", "bad page map [mm/memory]" },
+        { "none-memory-failure-split-huge-zero-page-5.18-rc1.txt", "none", "bug", "on another assertion (page dumped because: VM_BUG_ON_PAGE(is_huge_zero_page(head)))" },
     };
 
     public static TheoryData<string, string, string, string> CorpusReports => new()
@@ -108,6 +109,18 @@ public sealed class TriageTests
         Assert.Equal(("__vm_enough_memory", "__vm_enough_memory", 1), (crash.Function, crash.RipSymbol, crash.QuoteDepth));
         Assert.Equal(["invalid_op+0x22/0x40", "security_vm_enough_memory_mm+0x90/0xb0", "mmap_region+0x321/0x15a0"], crash.Frames.Skip(9).Take(3).Select(f => f.Text));
         Assert.Equal("entry_SYSCALL_64_fastpath+0x29/0xa0", crash.Frames[^1].Text);
+    }
+
+    [SkippableFact]
+    public void SplitBugWithoutItsPageDump_R3OnlyLowAndSaysWhy()
+    {
+        // The quoted report lost the VM_BUG_ON_PAGE dump: the BUG in split_huge_page_to_list was an entry check on a
+        // non-THP compound page (a packet ring reached from mbind), which the report itself cannot show.
+        var (_, verdict) = TriageFirst(Path.Combine(ReportsDirectory(), "none-mbind-split-packet-ring-no-dump-4.9.txt"));
+
+        Assert.Equal("R3", verdict.Class);
+        Assert.InRange(verdict.Confidence, 0.45, 0.6);
+        Assert.Contains(verdict.Reasons, r => r.Contains("no page dump names the failed assertion", StringComparison.Ordinal));
     }
 
     [SkippableFact]
