@@ -680,7 +680,9 @@ internal sealed partial class CrashCollector
         }
     }
 
-    private static int Int(string digits) => int.Parse(digits, NumberStyles.None, CultureInfo.InvariantCulture);
+    // A corrupted report prints numbers no field can hold ("Allocated by task 3625515936:" from a damaged stack depot
+    // entry): the field stays empty rather than the read failing.
+    private static int? Int(string digits) => int.TryParse(digits, NumberStyles.None, CultureInfo.InvariantCulture, out int value) ? value : null;
 
     private static ulong? Hex(string text)
     {

@@ -52,6 +52,10 @@ public static class CrashClassifier
         "do_user_addr_fault", "exc_page_fault", "asm_exc_page_fault", "exc_general_protection", "asm_exc_general_protection", "ubsan_epilogue", "print_circular_bug",
         "check_noncircular", "check_prev_add", "validate_chain", "__lock_acquire", "lock_acquire", "kfence_report_error", "kfence_handle_page_fault",
         "print_bad_pte", "unwind_backtrace", "check_new_page_bad",
+        // Lock primitives a fault in a lock word lands in: the code that failed is their caller.
+        "_raw_spin_lock", "_raw_spin_lock_irq", "_raw_spin_lock_irqsave", "_raw_spin_lock_bh", "_raw_read_lock", "_raw_read_lock_irqsave",
+        "_raw_write_lock", "_raw_write_lock_irq", "_raw_write_lock_irqsave", "_raw_write_lock_bh", "do_raw_spin_lock", "queued_spin_lock_slowpath",
+        "native_queued_spin_lock_slowpath",
     ];
 
     /// <summary>Classifies one crash; <paramref name="profile"/> is the report's kernel (null when it printed none).</summary>
@@ -354,7 +358,9 @@ public static class CrashClassifier
     // reporting machinery, mapped by its prefix.
     private static (string Subsystem, string What) Describe(CrashRecord crash, Evidence e)
     {
-        string? site = crash.Function ?? crash.RipSymbol ?? e.FirstMeaningful();
+        // The RIP names the site unless it is in the machinery (a fault inside __lock_acquire is its caller's).
+        string? rip = crash.RipSymbol is string r && !s_machinery.Contains(Evidence.Normalize(r)) ? r : null;
+        string? site = crash.Function ?? rip ?? e.FirstMeaningful();
         string subsystem;
         if (crash.SourceFile is string file && !file.StartsWith("include/", StringComparison.Ordinal))
         {
@@ -478,7 +484,7 @@ public static class CrashClassifier
         }
 
         // "print_circular_bug.isra.0.cold" -> "print_circular_bug".
-        private static string Normalize(string symbol)
+        public static string Normalize(string symbol)
         {
             int dot = symbol.IndexOf('.', StringComparison.Ordinal);
             return dot <= 0 ? symbol : symbol[..dot];

@@ -39,6 +39,8 @@ public sealed class TriageTests
         { "none-sasha-mail-decoded-do-read-fault-3.16-rc2-next.txt", "none", "oops", "oops in do_read_fault.isra.40 [mm/memory]" },
         { "none-mptcp-kasan-kernfs-caller-id-6.5.txt", "none", "kasan", "kernfs_test_super [fs/kernfs]" },
         { "none-libvfio-bad-page-map-hugetlbfs-5.4-rc8.txt", "none", "bad_page_map", "bad page map [mm/memory]" },
+        { "none-syzbot-kasan-corrupted-alloc-pid-4.15-rc2-next.txt", "none", "kasan", "KASAN slab-out-of-bounds in __unwind_start" },
+        { "none-syzbot-gpf-lock-word-sg-remove-request-4.4.txt", "none", "general_protection_fault", "general protection fault in sg_remove_request" },
         { "none-memory-failure-split-huge-zero-page-5.18-rc1.txt", "none", "bug", "on another assertion (page dumped because: VM_BUG_ON_PAGE(is_huge_zero_page(head)))" },
     };
 
