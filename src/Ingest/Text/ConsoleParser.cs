@@ -196,7 +196,7 @@ internal sealed class ConsoleParser
 
     private bool TryCrashHeader(ReadOnlySpan<byte> body, long tsNs, int cpu, int pid, long lineNumber)
     {
-        ReadOnlySpan<byte> text = body.StartsWith("watchdog: "u8) ? body[10..] : body;
+        ReadOnlySpan<byte> text = body.StartsWith("watchdog: "u8) ? body[10..] : body.StartsWith("NMI watchdog: "u8) ? body[14..] : body;
         string? name = null;
         if (text.StartsWith("BUG: Bad page state"u8))
         {
@@ -288,6 +288,11 @@ internal sealed class ConsoleParser
         pid = 0;
         prefixed = false;
         line = line[ConsoleLogPrefix.Length(line, out _)..];
+        if (line.StartsWith("** "u8) && line.IndexOf(" printk messages dropped ** "u8) is int dropped and > 0)
+        {
+            // printk's "** 93 printk messages dropped ** " runs into the next message's line.
+            line = line[(dropped + 28)..];
+        }
         if (line.Length > 2 && line[0] == (byte)'<')
         {
             int close = line.IndexOf((byte)'>');

@@ -52,7 +52,7 @@ internal sealed partial class CrashCollector
         .. new[]
         {
             "BUG:", "kernel BUG", "WARNING:", "general protection", "Oops:", "Oops [#", "Unable to handle", "Internal error", "INFO:", "UBSAN:",
-            "watchdog:", "rcu:", "kernel:", "page:", "head:", "anon flags:", "page dumped", "Linux version",
+            "watchdog:", "NMI watchdog:", "rcu:", "kernel:", "page:", "head:", "anon flags:", "page dumped", "Linux version",
         }.Select(System.Text.Encoding.ASCII.GetBytes),
     ];
 
@@ -224,7 +224,7 @@ internal sealed partial class CrashCollector
     private static bool TryHeader(string text, out string kind)
     {
         kind = "";
-        string t = text.StartsWith("watchdog: ", StringComparison.Ordinal) ? text[10..] : text;
+        string t = text.StartsWith("watchdog: ", StringComparison.Ordinal) ? text[10..] : text.StartsWith("NMI watchdog: ", StringComparison.Ordinal) ? text[14..] : text;
         if (t.StartsWith("rcu: ", StringComparison.Ordinal))
         {
             t = t[5..];
@@ -276,7 +276,8 @@ internal sealed partial class CrashCollector
         if (t.StartsWith("INFO: ", StringComparison.Ordinal))
         {
             string rest = t[6..];
-            if (rest.StartsWith("task ", StringComparison.Ordinal) && rest.Contains(" blocked for more than ", StringComparison.Ordinal))
+            // "blocked for more than N seconds", and since 6.x "blocked in I/O wait for more than N seconds".
+            if (rest.StartsWith("task ", StringComparison.Ordinal) && (rest.Contains(" blocked for more than ", StringComparison.Ordinal) || rest.Contains(" blocked in I/O wait for more than ", StringComparison.Ordinal)))
             {
                 kind = "hung_task";
                 return true;
@@ -798,7 +799,7 @@ internal sealed partial class CrashCollector
     [GeneratedRegex(@"flags: (?<raw>0x[0-9a-f]+)(?:\((?<names>[^)]*)\))?")]
     private static partial Regex FlagsLine();
 
-    [GeneratedRegex(@"^(?<q>\? )?(?:\[<[0-9a-f]+>\] ?)?(?<q2>\? )?(?<sym>[A-Za-z_.$][\w.$]*)(?<off>\+0x[0-9a-f]+/0x[0-9a-f]+)?(?: \[[\w-]+\])?(?: (?<src>[\w./+-]+:\d+(?::\d+)?)| \((?<psrc>[\w./+-]+:\d+(?:[ \w./+:-]|\(discriminator \d+\))*)\))?(?: \[inline\])?(?: \[[\w-]+\])?(?<u> \(unreliable\))?$")]
+    [GeneratedRegex(@"^(?<q>\? )?(?:\[<[0-9a-f]+>\] ?)?(?<q2>\? )?(?<sym>[A-Za-z_.$][\w.$]*)(?<off>\+0x[0-9a-f]+/0x[0-9a-f]+)?(?: \[[\w-]+\])?(?: (?<src>[\w./+-]+:\d+(?::\d+)?)| \((?<psrc>[\w./+-]+:\d+(?:[ \w./+:-]|\(discriminator \d+\))*)\))?(?: \[inline\])?(?: \[[\w-]+\])?(?<u> \(unreliable\))?(?: \([A-Z]\))?$")]
     private static partial Regex Frame();
 
     [GeneratedRegex(@"^(?:RIP: 0010:|EIP: 0060:|RSP: 0018:|E?[ABCD]X: |R(?:AX|BX|CX|DX|SI|DI|BP|\d{1,2}): )")]

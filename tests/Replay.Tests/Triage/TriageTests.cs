@@ -125,6 +125,18 @@ public sealed class TriageTests
         Assert.Contains(verdict.Reasons, r => r.Contains("no page dump names the failed assertion", StringComparison.Ordinal));
     }
 
+    [SkippableTheory]
+    [InlineData("none-syzbot-kasan-after-printk-dropped-4.9.txt", "kasan", "do_raw_write_lock")]        // "** 93 printk messages dropped ** [ t] BUG: KASAN: …"
+    [InlineData("none-syzbot-nmi-watchdog-soft-lockup-4.9.txt", "soft_lockup", "change_mnt_propagation")] // "NMI watchdog: BUG: soft lockup - CPU#1 …"
+    [InlineData("none-syzbot-hung-task-io-wait-arm64-frame-marks.txt", "hung_task", "__switch_to")]     // "blocked in I/O wait", arm64 "… (T)" frames
+    public void KernelLineForms_AreReportsWithTheirSite(string file, string kind, string site)
+    {
+        CrashRecord crash = Assert.Single(Read(Path.Combine(ReportsDirectory(), file)).Crashes);
+
+        Assert.Equal(kind, crash.Kind);
+        Assert.Contains(site, new[] { crash.Function, crash.RipSymbol }.Concat(crash.Frames.Select(f => f.Symbol)));
+    }
+
     [SkippableFact]
     public void ArmUnwindLines_AreTheCallTrace()
     {
