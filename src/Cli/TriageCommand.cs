@@ -238,7 +238,7 @@ internal static class TriageCommand
         }
         if (k.RipSymbol is not null)
         {
-            facts.Add($"RIP {k.RipSymbol}+{k.RipOffset}/{k.RipSize}");
+            facts.Add(k.RipOffset is null ? $"RIP {k.RipSymbol}" : $"RIP {k.RipSymbol}+{k.RipOffset}/{k.RipSize}");
         }
         if (k.PagePfn is ulong pfn)
         {

@@ -1,4 +1,5 @@
 using System.Text;
+using Pipeline.Ingest.Text;
 
 namespace Pipeline.Ingest;
 
@@ -72,7 +73,7 @@ public static class FormatDetector
         }
         bool sawConsoleDump = text.Contains("Dumping ftrace buffer:", StringComparison.Ordinal)
             || text.Contains("Dumping ftrace instance", StringComparison.Ordinal);
-        int ftraceLines = 0, perfLines = 0, consoleLines = 0, lines = 0;
+        int ftraceLines = 0, perfLines = 0, consoleLines = 0, lines = 0, crashHeaders = 0, crashContext = 0;
         bool sawTracerHeader = false, sawCpusHeader = false, sawMail = false;
         int mailHeaders = 0;
         foreach (var rawLine in text.Split('\n'))
@@ -96,6 +97,17 @@ public static class FormatDetector
                 mailHeaders++;
                 sawMail = mailHeaders >= 3 || line.StartsWith("From ", StringComparison.Ordinal);
             }
+            switch (CrashReportLine(line))
+            {
+                case CrashLine.Header:
+                    crashHeaders++;
+                    break;
+                case CrashLine.Context:
+                    crashContext++;
+                    break;
+                default:
+                    break;
+            }
             if (LooksLikePrintk(line))
             {
                 consoleLines++;
@@ -113,8 +125,11 @@ public static class FormatDetector
                 break;
             }
         }
-        // A mail (RFC 822 headers first) is read by the console reader, which decodes quoted-printable bodies.
-        if (sawMail || sawConsoleDump || (consoleLines > 0 && consoleLines >= ftraceLines && consoleLines >= perfLines))
+        // A mail (RFC 822 headers first) is read by the console reader, which decodes quoted-printable bodies. A crash
+        // report pasted without printk stamps is a console log too: a header the kernel prints at the start of a line
+        // ("BUG: ", "WARNING: ", "kernel BUG at ", "Oops: ", …) with the lines that follow one (the task line, "Call Trace:",
+        // the RIP/pc line); ftrace and perf script lines never start that way.
+        if (sawMail || sawConsoleDump || (crashHeaders > 0 && crashContext > 0) || (consoleLines > 0 && consoleLines >= ftraceLines && consoleLines >= perfLines))
         {
             return "console";
         }
@@ -136,14 +151,21 @@ public static class FormatDetector
         }
         reason = lines == 0
             ? "the input is empty"
-            : "no line looks like ftrace ('comm-pid [cpu] ... ts: event: ...'), perf script ('comm pid [cpu] ts: sys:event:'), a console log ('[  t] ...') or a trace.dat header";
+            : "no line looks like ftrace ('comm-pid [cpu] ... ts: event: ...'), perf script ('comm pid [cpu] ts: sys:event:'), a console log ('[  t] ...', a syslog 'host kernel: ' line, or a crash report's 'BUG:'/'WARNING:'/'Oops:' line with its 'Call Trace:' or task line) or a trace.dat header";
         return null;
     }
 
-    // "[  352.756926] ..." printk timestamps.
+    // "[  352.756926] ..." printk timestamps, also behind a log collector's prefix; a syslog/journal "host kernel: "
+    // line and dmesg -T's "[Tue Jan 24 19:21:10 2023] " are console lines by themselves.
     private static bool LooksLikePrintk(string line)
     {
-        var s = line.AsSpan().TrimStart();
+        var bytes = Encoding.UTF8.GetBytes(line);
+        int prefix = ConsoleLogPrefix.Length(bytes, out var kind);
+        if (kind is ConsoleLogPrefix.Kind.Syslog or ConsoleLogPrefix.Kind.HumanTime)
+        {
+            return true;
+        }
+        var s = Encoding.UTF8.GetString(bytes, prefix, bytes.Length - prefix).AsSpan().TrimStart();
         if (s.Length < 4 || s[0] != '[')
         {
             return false;
@@ -157,6 +179,47 @@ public static class FormatDetector
         int dot = inner.IndexOf('.');
         return dot > 0 && IsDigits(inner[..dot]) && IsDigits(inner[(dot + 1)..]);
     }
+
+    private enum CrashLine
+    {
+        None,
+        Header,
+        Context,
+    }
+
+    private static readonly string[] s_crashHeaders =
+    [
+        "BUG: ", "kernel BUG at ", "WARNING: ", "Oops: ", "Oops [#", "Unable to handle kernel ", "general protection fault", "Internal error: Oops",
+    ];
+
+    private static readonly string[] s_crashContext = ["Call Trace:", "Call trace:", "RIP: 0010:", "EIP: ", "NIP: ", "pc : ", "PC is at ", "Hardware name: "];
+
+    // A line of a crash report as the kernel starts it (lib/bug.c, __warn, die(), dump_stack), mail quoting, a log
+    // collector's prefix, the printk stamp and indentation aside.
+    private static CrashLine CrashReportLine(string line)
+    {
+        var bytes = Encoding.UTF8.GetBytes(line.AsSpan().TrimStart(" >\t").ToString());
+        var s = Encoding.UTF8.GetString(ConsoleParser.StripPrefixes(bytes, out _, out _, out _, out _, out _)).AsSpan().TrimStart(" \t");
+        foreach (var header in s_crashHeaders)
+        {
+            if (s.StartsWith(header, StringComparison.Ordinal))
+            {
+                return CrashLine.Header;
+            }
+        }
+        foreach (var context in s_crashContext)
+        {
+            if (s.StartsWith(context, StringComparison.Ordinal))
+            {
+                return CrashLine.Context;
+            }
+        }
+        return IsTaskLine(s) ? CrashLine.Context : CrashLine.None;
+    }
+
+    // "CPU: 2 PID: 7107 Comm: trinity-c9 Not tainted 4.2.0" / "CPU: 1 UID: 0 PID: 1059 Comm: …": dump_stack's task line.
+    private static bool IsTaskLine(ReadOnlySpan<char> s) =>
+        s.StartsWith("CPU: ", StringComparison.Ordinal) && s.IndexOf(" PID: ", StringComparison.Ordinal) > 0 && s.IndexOf(" Comm: ", StringComparison.Ordinal) > 0;
 
     // perf script: "comm  1234 [001] 123.456789: sys:event: payload", "comm 1234/1234 [001] …",
     // "comm 1234 123.456789:   10101010 cpu-clock: " (no CPU column) and "  123.456789:  sys:event: " (-F time,event,trace).
@@ -262,7 +325,7 @@ public static class FormatDetector
         int bracket = FindCpuBracket(line, out int close);
         if (bracket < 0)
         {
-            return line.StartsWith("CPU:", StringComparison.Ordinal) || line.StartsWith("##### CPU", StringComparison.Ordinal);
+            return (line.StartsWith("CPU:", StringComparison.Ordinal) && !IsTaskLine(line)) || line.StartsWith("##### CPU", StringComparison.Ordinal);
         }
         var after = line.AsSpan(close + 1);
         int colon = after.IndexOf(": ");

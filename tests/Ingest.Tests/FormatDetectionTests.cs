@@ -37,6 +37,40 @@ public sealed class FormatDetectionTests
         Assert.Equal(expected, FormatDetector.Detect(Head(file), out var reason) ?? reason);
     }
 
+    public static TheoryData<string> TriageReports()
+    {
+        var data = new TheoryData<string>();
+        foreach (string file in Directory.EnumerateFiles(ReportsDirectory(), "*.txt").Order(StringComparer.Ordinal))
+        {
+            data.Add(Path.GetFileName(file));
+        }
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(TriageReports))]
+    public void Detect_PublicCrashReport_IsAConsoleLog(string file)
+    {
+        // The real reports triage is tested on: printk stamps with caller ids, syslog/journal lines (any month names,
+        // grep -n), dmesg -T, a CI clock before the stamp, mails, GitHub pastes, and reports with no stamp at all.
+        Assert.Equal("console", FormatDetector.Detect(File.ReadAllBytes(Path.Combine(ReportsDirectory(), file)), out var reason) ?? reason);
+    }
+
+    [Fact]
+    public void Detect_RecordedTextTraces_AreNeverTakenForConsoleLogs()
+    {
+        // Crash-report recognition without printk stamps must not claim a trace: every text fixture keeps its format.
+        string data = Path.GetDirectoryName(Path.GetDirectoryName(Corpus.File("recorded/ftrace-text/mm_trace.txt")))!;
+        var files = Directory.EnumerateFiles(data, "*.txt", SearchOption.AllDirectories).Where(f => !f.EndsWith("_dump.txt", StringComparison.Ordinal)).ToList();
+        Assert.NotEmpty(files);
+        foreach (string file in files)
+        {
+            string? format = FormatDetector.Detect(Head(file, absolute: true), out var reason);
+            string expected = file.Contains("/perf/", StringComparison.Ordinal) ? "perf" : "ftrace";
+            Assert.True(format == expected || (format is null && reason.Contains("no line looks like", StringComparison.Ordinal)), $"{file}: {format ?? reason}");
+        }
+    }
+
     [SkippableTheory]
     [InlineData("recorded/perf/mm_perf.data", "binary perf.data")]
     [InlineData("recorded/trace-cmd/mm_dump.txt", "'trace-cmd dump' output")]
@@ -115,9 +149,11 @@ public sealed class FormatDetectionTests
         }
     }
 
-    private static byte[] Head(string file)
+    private static string ReportsDirectory() => Pipeline.Tests.Shared.TestCorpus.TriageReports;
+
+    private static byte[] Head(string file, bool absolute = false)
     {
-        using var stream = File.OpenRead(Corpus.File(file));
+        using var stream = File.OpenRead(absolute ? file : Corpus.File(file));
         var buffer = new byte[FormatDetector.HeadSize];
         int n = stream.ReadAtLeast(buffer, buffer.Length, throwOnEndOfStream: false);
         return buffer[..n];

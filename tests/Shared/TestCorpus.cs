@@ -44,6 +44,14 @@ internal static class TestCorpus
             : $"Third-party sample {relative} is not in {shared}.");
     }
 
+    /// <summary>
+    /// The public kernel bug reports of the triage tests (<c>tests/Replay.Tests/Triage/Reports</c>, in the repository;
+    /// their sources are in its SOURCES.md).
+    /// </summary>
+    public static string TriageReports =>
+        Ancestor(Path.Combine("tests", "Replay.Tests", "Triage", "Reports"))
+        ?? throw new DirectoryNotFoundException($"tests/Replay.Tests/Triage/Reports not found above {AppContext.BaseDirectory}");
+
     /// <summary>Like <see cref="File(string)"/> from path parts.</summary>
     public static string File(params string[] parts) => File(string.Join('/', parts));
 

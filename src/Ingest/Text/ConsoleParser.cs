@@ -196,7 +196,7 @@ internal sealed class ConsoleParser
 
     private bool TryCrashHeader(ReadOnlySpan<byte> body, long tsNs, int cpu, int pid, long lineNumber)
     {
-        ReadOnlySpan<byte> text = body.StartsWith("watchdog: "u8) ? body[10..] : body;
+        ReadOnlySpan<byte> text = body.StartsWith("watchdog: "u8) ? body[10..] : body.StartsWith("NMI watchdog: "u8) ? body[14..] : body;
         string? name = null;
         if (text.StartsWith("BUG: Bad page state"u8))
         {
@@ -276,8 +276,9 @@ internal sealed class ConsoleParser
     }
 
     /// <summary>
-    /// Strips <c>&lt;N&gt;</c> syslog levels, the printk time <c>[ 1234.567890]</c> and a caller id
-    /// (<c>[ T1043]</c> task, <c>[    C2]</c> CPU) plus the one space printk adds.
+    /// Strips a log collector's prefix (syslog, journalctl, <c>dmesg -T</c>, ISO or CI clock times:
+    /// <see cref="ConsoleLogPrefix"/>), <c>&lt;N&gt;</c> syslog levels, the printk time <c>[ 1234.567890]</c> and a
+    /// caller id (<c>[ T1043]</c> task, <c>[    C2]</c> CPU) plus the one space printk adds.
     /// </summary>
     internal static ReadOnlySpan<byte> StripPrefixes(ReadOnlySpan<byte> line, out long tsNs, out int cpu, out int pid, out bool prefixed, out bool cpuCaller)
     {
@@ -286,6 +287,12 @@ internal sealed class ConsoleParser
         cpu = 0;
         pid = 0;
         prefixed = false;
+        line = line[ConsoleLogPrefix.Length(line, out _)..];
+        if (line.StartsWith("** "u8) && line.IndexOf(" printk messages dropped ** "u8) is int dropped and > 0)
+        {
+            // printk's "** 93 printk messages dropped ** " runs into the next message's line.
+            line = line[(dropped + 28)..];
+        }
         if (line.Length > 2 && line[0] == (byte)'<')
         {
             int close = line.IndexOf((byte)'>');

@@ -32,6 +32,7 @@ internal sealed partial class CrashCollector
     private List<CrashFrame>? _stack;
     private bool _stackIsMain;
     private bool _inTask;
+    private bool _armChain;
     private PageDump? _page;
     private long _pageLine;
     private bool _pageBelongsToCrash;
@@ -50,8 +51,8 @@ internal sealed partial class CrashCollector
     [
         .. new[]
         {
-            "BUG:", "kernel BUG", "WARNING:", "general protection", "Oops:", "Unable to handle", "Internal error", "INFO:", "UBSAN:",
-            "watchdog:", "rcu:", "kernel:", "page:", "head:", "anon flags:", "page dumped", "Linux version",
+            "BUG:", "kernel BUG", "WARNING:", "general protection", "Oops:", "Oops [#", "Unable to handle", "Internal error", "INFO:", "UBSAN:",
+            "watchdog:", "NMI watchdog:", "rcu:", "kernel:", "page:", "head:", "anon flags:", "page dumped", "Linux version",
         }.Select(System.Text.Encoding.ASCII.GetBytes),
     ];
 
@@ -137,9 +138,13 @@ internal sealed partial class CrashCollector
         return false;
     }
 
+    // die()'s "Oops: …" line after the report that called it: "BUG: unable to handle …" then "Oops: 0000 [#1]"; "kernel BUG
+    // at FILE:LINE!" then "Oops: invalid opcode: 0000 [#1]" (x86 since 6.10), "Internal error: Oops - BUG: …" (arm, arm64),
+    // "Oops: Exception in kernel mode" (powerpc); riscv prints "Oops [#1]".
     private bool IsOopsContinuation(string kind, string text, long lineNumber) =>
-        kind == "oops" && _crash is { Kind: "oops" or "general_protection_fault" } && !_ended && lineNumber - _crash.Line <= 12
-        && (text.StartsWith("Oops: ", StringComparison.Ordinal) || text.StartsWith("Internal error: Oops", StringComparison.Ordinal));
+        kind == "oops" && _crash is { } open && !_ended && lineNumber - open.Line <= 12
+        && (open.Kind is "oops" or "general_protection_fault" || (open.Kind == "bug" && open.SourceFile is not null))
+        && (text.StartsWith("Oops: ", StringComparison.Ordinal) || text.StartsWith("Internal error: Oops", StringComparison.Ordinal) || text.StartsWith("Oops [#", StringComparison.Ordinal));
 
     // "BUG: KASAN: slab-use-after-free in " of "BUG: KASAN: slab-use-after-free in move_pgt_entry …".
     // "WARNING: CPU: 2 PID: 6133 at mm/mremap.c:357 " of "WARNING: CPU: 2 PID: 6133 at mm/mremap.c:357 move_normal_pmd …".
@@ -181,6 +186,7 @@ internal sealed partial class CrashCollector
         _ended = false;
         _stack = null;
         _inTask = false;
+        _armChain = false;
         if (_page is { Applied: false } && lineNumber - _pageLine <= PendingPageLines)
         {
             _page.ApplyTo(crash);
@@ -218,7 +224,7 @@ internal sealed partial class CrashCollector
     private static bool TryHeader(string text, out string kind)
     {
         kind = "";
-        string t = text.StartsWith("watchdog: ", StringComparison.Ordinal) ? text[10..] : text;
+        string t = text.StartsWith("watchdog: ", StringComparison.Ordinal) ? text[10..] : text.StartsWith("NMI watchdog: ", StringComparison.Ordinal) ? text[14..] : text;
         if (t.StartsWith("rcu: ", StringComparison.Ordinal))
         {
             t = t[5..];
@@ -261,7 +267,7 @@ internal sealed partial class CrashCollector
             kind = "general_protection_fault";
             return true;
         }
-        if (t.StartsWith("Oops: ", StringComparison.Ordinal) || t.StartsWith("Unable to handle kernel ", StringComparison.Ordinal)
+        if (t.StartsWith("Oops: ", StringComparison.Ordinal) || t.StartsWith("Oops [#", StringComparison.Ordinal) || t.StartsWith("Unable to handle kernel ", StringComparison.Ordinal)
             || t.StartsWith("Internal error: Oops", StringComparison.Ordinal))
         {
             kind = "oops";
@@ -270,7 +276,8 @@ internal sealed partial class CrashCollector
         if (t.StartsWith("INFO: ", StringComparison.Ordinal))
         {
             string rest = t[6..];
-            if (rest.StartsWith("task ", StringComparison.Ordinal) && rest.Contains(" blocked for more than ", StringComparison.Ordinal))
+            // "blocked for more than N seconds", and since 6.x "blocked in I/O wait for more than N seconds".
+            if (rest.StartsWith("task ", StringComparison.Ordinal) && (rest.Contains(" blocked for more than ", StringComparison.Ordinal) || rest.Contains(" blocked in I/O wait for more than ", StringComparison.Ordinal)))
             {
                 kind = "hung_task";
                 return true;
@@ -401,7 +408,9 @@ internal sealed partial class CrashCollector
     private void Context(string text)
     {
         CrashRecord crash = _crash!;
-        if (text.StartsWith("---[ end trace", StringComparison.Ordinal) || text.StartsWith("Kernel panic - not syncing", StringComparison.Ordinal)
+        // "Kernel panic - not syncing: panic_on_warn set ..." comes before the WARNING's own stack (panic() dumps it).
+        if (text.StartsWith("---[ end trace", StringComparison.Ordinal)
+            || (text.StartsWith("Kernel panic - not syncing", StringComparison.Ordinal) && !text.Contains("panic_on_warn set", StringComparison.Ordinal))
             || (text.StartsWith("==================================================================", StringComparison.Ordinal) && crash.Frames.Count > 0))
         {
             _ended = true;
@@ -437,11 +446,20 @@ internal sealed partial class CrashCollector
         if (crash.RipSymbol is null && (m = Rip().Match(text)).Success)
         {
             crash.RipSymbol = m.Groups["sym"].Value;
-            crash.RipOffset = m.Groups["off"].Value;
-            crash.RipSize = m.Groups["size"].Value;
+            crash.RipOffset = m.Groups["off"].Success ? m.Groups["off"].Value : null;
+            crash.RipSize = m.Groups["size"].Success ? m.Groups["size"].Value : null;
             return;
         }
-        if (text is "Call Trace:" or "Call trace:" || text.StartsWith("Call Trace:", StringComparison.Ordinal))
+        if (crash.Frames.Count == 0 && _stack is null && ArmFrame().Match(text) is { Success: true } arm)
+        {
+            // 32-bit arm prints its unwind right after the task and hardware lines, without a "Call trace:" line.
+            _stack = crash.Frames;
+            _stackIsMain = true;
+            _inTask = false;
+            AddArmFrame(_stack, arm);
+            return;
+        }
+        if (text is "Call Trace:" or "Call trace:" or "Backtrace:" || text.StartsWith("Call Trace:", StringComparison.Ordinal))
         {
             bool main = crash.Frames.Count == 0;
             _stack = main ? crash.Frames : [];
@@ -511,11 +529,30 @@ internal sealed partial class CrashCollector
             _inTask = false;
             return true;
         }
-        if ((raw.Length > 0 && (raw[0] == ' ' || raw[0] == '\t') || !_stackIsMain) && Frame().Match(text) is { Success: true } m
-            && (m.Groups["off"].Success || m.Groups["src"].Success))
+        // A frame is indented by dump_stack; a paste that lost the indentation still has the "+0x…/0x…" of a frame.
+        bool indented = raw.Length > 0 && (raw[0] == ' ' || raw[0] == '\t');
+        if (Frame().Match(text) is { Success: true } m && (m.Groups["off"].Success || m.Groups["psrc"].Success || (m.Groups["src"].Success && (indented || !_stackIsMain))))
         {
             string symbol = m.Groups["sym"].Value;
             _stack!.Add(new CrashFrame(m.Groups["off"].Success ? symbol + m.Groups["off"].Value : symbol, m.Groups["q"].Success || m.Groups["q2"].Success || m.Groups["u"].Success));
+            _armChain = false;
+            return true;
+        }
+        if (InlinedFrame().Match(text) is { Success: true } inlined)
+        {
+            // "[<     inlined    >] dump_stack+0x63/0x81 __dump_stack lib/dump_stack.c:15": __dump_stack, inlined in dump_stack.
+            _stack!.Add(new CrashFrame(inlined.Groups["sym"].Value, inlined.Groups["q"].Success));
+            _armChain = false;
+            return true;
+        }
+        if (ArmFrame().Match(text) is { Success: true } arm)
+        {
+            AddArmFrame(_stack!, arm);
+            return true;
+        }
+        if (_armChain && ArmRegisters().IsMatch(text))
+        {
+            // "r7:600e0013 r6:c08f8ab8 …" printed between the frames of an arm frame-pointer unwind.
             return true;
         }
         if (_inTask)
@@ -523,8 +560,28 @@ internal sealed partial class CrashCollector
             // "RIP: 0033:…", "RSP: …", "RAX: …" of the user part between <TASK> and </TASK>.
             return true;
         }
+        if (_stackIsMain && InTraceRegisters().IsMatch(text))
+        {
+            // Before 4.16, x86 printed the exception frame's registers inside the call trace when the report was
+            // printed from the trap (panic_on_warn): the frames below the RIP line continue the same trace. The line
+            // still goes to the report's fields (RIP).
+            return false;
+        }
         _stack = null;
+        _armChain = false;
         return false;
+    }
+
+    // "[<8010fb3c>] (unwind_backtrace) from [<8010c058>] (show_stack+0x20/0x24)": unwind_backtrace, called from
+    // show_stack+0x20. The caller of one line is the callee of the next, so a chain adds its first callee, then callers.
+    private void AddArmFrame(List<CrashFrame> stack, Match arm)
+    {
+        if (!_armChain || stack.Count == 0)
+        {
+            stack.Add(new CrashFrame(arm.Groups["sym"].Value + arm.Groups["off"].Value, false));
+        }
+        stack.Add(new CrashFrame(arm.Groups["csym"].Value + arm.Groups["coff"].Value, false));
+        _armChain = true;
     }
 
     private bool TryPageLine(string text, long lineNumber)
@@ -624,7 +681,9 @@ internal sealed partial class CrashCollector
         }
     }
 
-    private static int Int(string digits) => int.Parse(digits, NumberStyles.None, CultureInfo.InvariantCulture);
+    // A corrupted report prints numbers no field can hold ("Allocated by task 3625515936:" from a damaged stack depot
+    // entry): the field stays empty rather than the read failing.
+    private static int? Int(string digits) => int.TryParse(digits, NumberStyles.None, CultureInfo.InvariantCulture, out int value) ? value : null;
 
     private static ulong? Hex(string text)
     {
@@ -653,6 +712,7 @@ internal sealed partial class CrashCollector
                     Pfn = Hex(value);
                     break;
                 case "refcount":
+                case "count":
                     Refcount = long.TryParse(value, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out long r) ? r : null;
                     break;
                 case "mapcount":
@@ -713,7 +773,9 @@ internal sealed partial class CrashCollector
     [GeneratedRegex(@"^CPU: (?<cpu>\d+)(?: UID: \d+)?(?: PID: (?<pid>\d+))?(?: Comm: (?<comm>\S+))?\s+(?:Not tainted|Tainted: (?<taint>[A-Z ]+?))\s+(?<release>\d+\.\d+\S*)")]
     private static partial Regex TaskLine();
 
-    [GeneratedRegex(@"^(?:RIP: (?:00)?10:|EIP: (?:0060:)?|IP: |NIP:? +|pc ?: |PC is at )(?:\[<[0-9a-f]+>\] ?)?(?<sym>[A-Za-z_.$][\w.$]*)\+(?<off>0x[0-9a-f]+)/(?<size>0x[0-9a-f]+)")]
+    // "RIP: 0010:func+0x1/0x2", old x86 "RIP: 0010:[<addr>]  [<addr>] func+0x1/0x2", decode_stacktrace.sh's
+    // "RIP: func (mm/memory.c:2856 …)", arm64 "pc : func+0x1/0x2", arm "PC is at func+0x1/0x2".
+    [GeneratedRegex(@"^(?:RIP: (?:(?:00)?10:)?|EIP: (?:0060:)?|IP: |NIP:? +|pc ?: |PC is at )(?:\[<[0-9a-f]+>\] *)*(?<sym>[A-Za-z_.$][\w.$]*)(?:\+(?<off>0x[0-9a-f]+)/(?<size>0x[0-9a-f]+)| \([\w./+-]+:\d+)")]
     private static partial Regex Rip();
 
     [GeneratedRegex(@"^(?<access>Read|Write|READ|WRITE) of size (?<size>\d+)(?: at addr (?<addr>[0-9a-f]+))?(?: by task (?<comm>.+)/(?<pid>\d+))?")]
@@ -731,12 +793,24 @@ internal sealed partial class CrashCollector
     [GeneratedRegex(@"\bpid (?<pid>\d+)")]
     private static partial Regex OwnerPid();
 
-    [GeneratedRegex(@"(?<k>refcount|mapcount|mapping|index|pfn):(?<v>[-\w]+)")]
+    [GeneratedRegex(@"\b(?<k>refcount|count|mapcount|mapping|index|pfn):(?<v>[-\w]+)")]
     private static partial Regex PageFields();
 
     [GeneratedRegex(@"flags: (?<raw>0x[0-9a-f]+)(?:\((?<names>[^)]*)\))?")]
     private static partial Regex FlagsLine();
 
-    [GeneratedRegex(@"^(?<q>\? )?(?:\[<[0-9a-f]+>\] ?)?(?<q2>\? )?(?<sym>[A-Za-z_.$][\w.$]*)(?<off>\+0x[0-9a-f]+/0x[0-9a-f]+)?(?: \[[\w-]+\])?(?: (?<src>[\w./+-]+:\d+(?::\d+)?))?(?: \[inline\])?(?: \[[\w-]+\])?(?<u> \(unreliable\))?$")]
+    [GeneratedRegex(@"^(?<q>\? )?(?:\[<[0-9a-f]+>\] ?)?(?<q2>\? )?(?<sym>[A-Za-z_.$][\w.$]*)(?<off>\+0x[0-9a-f]+/0x[0-9a-f]+)?(?: \[[\w-]+\])?(?: (?<src>[\w./+-]+:\d+(?::\d+)?)| \((?<psrc>[\w./+-]+:\d+(?:[ \w./+:-]|\(discriminator \d+\))*)\))?(?: \[inline\])?(?: \[[\w-]+\])?(?<u> \(unreliable\))?(?: \([A-Z]\))?$")]
     private static partial Regex Frame();
+
+    [GeneratedRegex(@"^(?:RIP: 0010:|EIP: 0060:|RSP: 0018:|E?[ABCD]X: |R(?:AX|BX|CX|DX|SI|DI|BP|\d{1,2}): )")]
+    private static partial Regex InTraceRegisters();
+
+    [GeneratedRegex(@"^\[<\s*inlined\s*>\] (?<q>\? )?[A-Za-z_.$][\w.$]*\+0x[0-9a-f]+/0x[0-9a-f]+ (?<sym>[A-Za-z_.$][\w.$]*) [\w./+-]+:\d+$")]
+    private static partial Regex InlinedFrame();
+
+    [GeneratedRegex(@"^\[<[0-9a-f]+>\] \((?<sym>[A-Za-z_.$][\w.$]*)(?<off>\+0x[0-9a-f]+/0x[0-9a-f]+)?(?: \[[\w-]+\])?\) from \[<[0-9a-f]+>\] \((?<csym>[A-Za-z_.$][\w.$]*)(?<coff>\+0x[0-9a-f]+/0x[0-9a-f]+)?(?: \[[\w-]+\])?\)$")]
+    private static partial Regex ArmFrame();
+
+    [GeneratedRegex(@"^(?:r\d+|fp|ip|sp|lr|pc): ?[0-9a-f]{8}(?: +(?:r\d+|fp|ip|sp|lr|pc): ?[0-9a-f]{8})*$")]
+    private static partial Regex ArmRegisters();
 }

@@ -51,6 +51,11 @@ public static class CrashClassifier
         "free_pages_check_bad", "panic", "die", "oops_end", "__die", "do_trap", "page_fault_oops", "no_context", "__bad_area_nosemaphore", "kernelmode_fixup_or_oops",
         "do_user_addr_fault", "exc_page_fault", "asm_exc_page_fault", "exc_general_protection", "asm_exc_general_protection", "ubsan_epilogue", "print_circular_bug",
         "check_noncircular", "check_prev_add", "validate_chain", "__lock_acquire", "lock_acquire", "kfence_report_error", "kfence_handle_page_fault",
+        "print_bad_pte", "unwind_backtrace", "check_new_page_bad",
+        // Lock primitives a fault in a lock word lands in: the code that failed is their caller.
+        "_raw_spin_lock", "_raw_spin_lock_irq", "_raw_spin_lock_irqsave", "_raw_spin_lock_bh", "_raw_read_lock", "_raw_read_lock_irqsave",
+        "_raw_write_lock", "_raw_write_lock_irq", "_raw_write_lock_irqsave", "_raw_write_lock_bh", "do_raw_spin_lock", "queued_spin_lock_slowpath",
+        "native_queued_spin_lock_slowpath",
     ];
 
     /// <summary>Classifies one crash; <paramref name="profile"/> is the report's kernel (null when it printed none).</summary>
@@ -80,14 +85,21 @@ public static class CrashClassifier
             candidates.Add(("R5", score, reasons, "r5-exec-stack"));
         }
 
-        // R3: the THP split's unmap found the page still mapped.
-        if (crash.Kind is "bug" or "warning" && e.SiteOrRip(s_split) is string split)
+        // R3: the THP split's unmap found the page still mapped. A dump naming another assertion (the huge zero page, an
+        // unlocked or non-anonymous page: split_huge_page_to_list's checks on entry, before any unmap) is not that check.
+        string? splitSite = crash.Kind is "bug" or "warning" ? e.SiteOrRip(s_split) : null;
+        string? otherCheck = crash.PageDumpedBecause is string dumped && dumped.StartsWith("VM_BUG_ON", StringComparison.Ordinal) && !IsMapcountCheck(dumped) ? dumped : null;
+        if (splitSite is not null && otherCheck is not null)
+        {
+            nearMisses.Add($"{Kind(crash)} in the THP split path ({splitSite}), but on another assertion (page dumped because: {otherCheck}), not the mapcount check after the unmap that R3 fails: not R3");
+        }
+        else if (splitSite is string split)
         {
             bool hugeFile = crash.SourceFile is "mm/huge_memory.c" or "include/linux/huge_mm.h" or "include/linux/mm.h" or "mm/rmap.c";
             var reasons = new List<string> { $"{Kind(crash)} {(crash.SourceFile is null ? "" : "at " + Location(crash) + " ")}in the THP split path ({split})" };
             double score = hugeFile ? 0.65 : 0.5;
             string? because = crash.PageDumpedBecause;
-            if (because is not null && (because.Contains("unmap_success", StringComparison.Ordinal) || because.Contains("mapcount", StringComparison.Ordinal) || because.Contains("mapped", StringComparison.Ordinal)))
+            if (because is not null && IsMapcountCheck(because))
             {
                 score = 0.9;
                 reasons.Add($"page dumped because: {because} — a mapcount check after try_to_unmap");
@@ -96,6 +108,12 @@ public static class CrashClassifier
             {
                 score = Math.Max(score, 0.75);
                 reasons.Add(string.Create(CultureInfo.InvariantCulture, $"the dumped page still has mapcount:{mc} after the unmap"));
+            }
+            else if (because is null)
+            {
+                // split_huge_page_to_list asserts the page's kind on entry too; only the dump says which check failed.
+                score = hugeFile ? 0.5 : 0.45;
+                reasons.Add("no page dump names the failed assertion: the split's entry checks (huge zero page, locked, anonymous) fail the same way");
             }
             string scenario = e.Any(["zap_huge_pmd", "__split_huge_pmd", "split_huge_pmd"]) is not null ? "r3-thp" : "r3-pte";
             if (scenario == "r3-thp")
@@ -109,7 +127,17 @@ public static class CrashClassifier
         string flags = (crash.PageFlags ?? "") + "|" + (crash.PageDumpedBecause ?? "");
         bool mlocked = HasFlag(flags, "mlocked");
         bool unevictable = HasFlag(flags, "unevictable");
-        if (crash.Kind is "bad_page_state" && (mlocked || unevictable))
+        string? allocated = crash.Kind is "bad_page_state" ? FoundAtAllocation(crash, e) : null;
+        string? overwritten = crash.Kind is "bad_page_state" ? OverwrittenPage(crash) : null;
+        if (crash.Kind is "bad_page_state" && (mlocked || unevictable) && (allocated is not null || overwritten is not null))
+        {
+            // R4 is a page freed while still mlocked. A page found bad when allocated was changed after it was freed, and a
+            // struct page with impossible values was overwritten: their mlocked bit is part of the damage, not R4's.
+            nearMisses.Add(allocated is not null
+                ? $"the page was found bad when allocated ({allocated}), not when freed: a free page's flags changed after it was freed (memory corruption), not a page freed while mlocked: not R4"
+                : $"the struct page looks overwritten ({overwritten}): its mlocked/unevictable flags are part of the damage, not R4");
+        }
+        else if (crash.Kind is "bad_page_state" && (mlocked || unevictable))
         {
             var reasons = new List<string> { $"Bad page state with {(mlocked ? "mlocked" : "unevictable")} in the page flags ({crash.PageFlags ?? crash.PageDumpedBecause}): a page freed while still Mlocked/unevictable" };
             double score = mlocked ? 0.85 : 0.6;
@@ -247,6 +275,60 @@ public static class CrashClassifier
 
     private static KernelFix FixOf(RaceFacts facts) => KernelProfile.FixByName(facts.Fix);
 
+    // VM_BUG_ON_PAGE(!unmap_success), VM_BUG_ON_PAGE(compound_mapcount(head)), "total_mapcount(head) > 0", page still mapped.
+    private static bool IsMapcountCheck(string because) =>
+        because.Contains("unmap_success", StringComparison.Ordinal) || because.Contains("mapcount", StringComparison.Ordinal) || because.Contains("mapped", StringComparison.Ordinal);
+
+    // check_new_page_bad() (PAGE_FLAGS_CHECK_AT_PREP) runs when a page leaves the free lists; free_pages_check() when one
+    // is freed. Older kernels inline the check into the allocator frames.
+    private static readonly string[] s_allocCheck = ["check_new_page_bad", "check_new_pages", "check_new_page", "prep_new_page", "rmqueue", "rmqueue_bulk", "__rmqueue", "buffered_rmqueue", "get_page_from_freelist"];
+
+    private static string? FoundAtAllocation(CrashRecord crash, Evidence e)
+    {
+        if (crash.PageDumpedBecause?.Contains("PAGE_FLAGS_CHECK_AT_PREP", StringComparison.Ordinal) == true)
+        {
+            return "page dumped because: PAGE_FLAGS_CHECK_AT_PREP flag(s) set";
+        }
+        return e.FirstMeaningful() is string first && s_allocCheck.Contains(first) ? $"{first} in the call trace" : null;
+    }
+
+    // Values no live struct page has: a negative refcount, a flags word or mapping of one repeated byte (a poison or
+    // fill pattern), a slab page on the LRU or mlocked.
+    private static string? OverwrittenPage(CrashRecord crash)
+    {
+        if (crash.PageRefcount is long refcount && refcount < 0)
+        {
+            return string.Create(CultureInfo.InvariantCulture, $"refcount:{refcount}");
+        }
+        if (RepeatedByte(crash.PageFlagsRaw) || RepeatedByte(crash.PageMapping))
+        {
+            return RepeatedByte(crash.PageFlagsRaw) ? $"flags word {crash.PageFlagsRaw}, one repeated byte" : $"mapping:{crash.PageMapping}, one repeated byte";
+        }
+        string flags = crash.PageFlags ?? "";
+        if (HasFlag(flags, "slab") && (HasFlag(flags, "lru") || HasFlag(flags, "mlocked")))
+        {
+            return $"flags {flags}: a slab page is never on an LRU list nor mlocked";
+        }
+        return null;
+    }
+
+    private static bool RepeatedByte(string? hex)
+    {
+        string h = hex is null ? "" : hex.StartsWith("0x", StringComparison.Ordinal) ? hex[2..] : hex;
+        if (h.Length < 8 || h.Length % 2 != 0 || !h.All(char.IsAsciiHexDigit) || h[..2] == "00")
+        {
+            return false;
+        }
+        for (int i = 2; i < h.Length; i += 2)
+        {
+            if (h[i] != h[0] || h[i + 1] != h[1])
+            {
+                return false;
+            }
+        }
+        return true;
+    }
+
     private static bool HasFlag(string flags, string name)
     {
         foreach (string part in flags.Split('|', '(', ')', ',', ' '))
@@ -276,7 +358,9 @@ public static class CrashClassifier
     // reporting machinery, mapped by its prefix.
     private static (string Subsystem, string What) Describe(CrashRecord crash, Evidence e)
     {
-        string? site = crash.Function ?? crash.RipSymbol ?? e.FirstMeaningful();
+        // The RIP names the site unless it is in the machinery (a fault inside __lock_acquire is its caller's).
+        string? rip = crash.RipSymbol is string r && !s_machinery.Contains(Evidence.Normalize(r)) ? r : null;
+        string? site = crash.Function ?? rip ?? e.FirstMeaningful();
         string subsystem;
         if (crash.SourceFile is string file && !file.StartsWith("include/", StringComparison.Ordinal))
         {
@@ -286,7 +370,9 @@ public static class CrashClassifier
         {
             subsystem = e.GuessSubsystem()
                 ?? (crash.SourceFile is string header && s_mmHeaders.Contains(header) ? "mm"
-                : crash.Kind is "bad_page_state" or "bad_page_map" or "bad_rss_counter" ? "mm/page_alloc"
+                : crash.Kind is "bad_page_map" ? "mm/memory"
+                : crash.Kind is "bad_rss_counter" ? "kernel/fork"
+                : crash.Kind is "bad_page_state" ? "mm/page_alloc"
                 : crash.SourceFile is null ? "unknown" : Directory(crash.SourceFile));
         }
         string what = Kind(crash) + (site is null ? "" : " in " + site) + (crash.SourceFile is null ? "" : $" ({Location(crash)})") + $" [{subsystem}]";
@@ -378,6 +464,7 @@ public static class CrashClassifier
                 ("isolate_freepages", "mm/compaction"), ("isolate_migratepages", "mm/compaction"), ("dequeue_hwpoison", "mm/memory-failure"),
                 ("memory_failure", "mm/memory-failure"), ("me_huge_page", "mm/memory-failure"), ("__vunmap", "mm/vmalloc"), ("vfree", "mm/vmalloc"),
                 ("dma_", "kernel/dma"), ("__dma_", "kernel/dma"), ("change_page_attr", "arch/x86/mm"), ("set_memory_", "arch/x86/mm"), ("migrate_", "mm/migrate"), ("rmap_walk", "mm/rmap"), ("page_mkclean", "mm/rmap"), ("try_to_unmap", "mm/rmap"),
+                ("anon_vma", "mm/rmap"), ("unlink_anon_vmas", "mm/rmap"), ("vma_adjust", "mm/mmap"), ("unmap_single_vma", "mm/memory"), ("kernfs_", "fs/kernfs"),
                 ("move_page_tables", "mm/mremap"), ("move_normal_pmd", "mm/mremap"), ("__se_sys_mremap", "mm/mremap"), ("__do_sys_mremap", "mm/mremap"), ("do_mremap", "mm/mremap"),
                 ("mremap", "mm/mremap"), ("khugepaged", "mm/khugepaged"), ("collapse_", "mm/khugepaged"), ("split_huge", "mm/huge_memory"), ("shmem_", "mm/shmem"),
                 ("free_unref", "mm/page_alloc"), ("__free_pages", "mm/page_alloc"), ("folios_put", "mm/swap"), ("zap_", "mm/memory"), ("handle_mm_fault", "mm/memory"),
@@ -397,7 +484,7 @@ public static class CrashClassifier
         }
 
         // "print_circular_bug.isra.0.cold" -> "print_circular_bug".
-        private static string Normalize(string symbol)
+        public static string Normalize(string symbol)
         {
             int dot = symbol.IndexOf('.', StringComparison.Ordinal);
             return dot <= 0 ? symbol : symbol[..dot];

@@ -200,6 +200,38 @@ public sealed class CrashRecordTests
         Assert.Equal(("warning", 1, "move_page_tables", "5.8.0-rc4"), (c.Kind, c.QuoteDepth, c.Function, c.KernelRelease));
     }
 
+    [SkippableTheory]
+    [InlineData("июл 27 14:08:04 laptop kernel: ")]               // journalctl, Russian locale (ask.fedoraproject.org t/15757)
+    [InlineData("Jul 27 14:08:04 laptop kernel: [ 5132.412097] ")] // syslog with the printk stamp kept
+    [InlineData("1262024-Jul 27 14:08:04 laptop kernel: ")]        // grep -n -A over /var/log/messages
+    [InlineData("[Tue Jul 27 14:08:04 2021] ")]                     // dmesg -T
+    [InlineData("2021-07-27T14:08:04,412097+03:00 ")]               // dmesg --time-format iso
+    [InlineData("14:08:04 [ 5132.412097] ")]                        // a CI runner's clock before the console's stamp
+    public void CollectorPrefixes_SameReportUnderEach(string prefix)
+    {
+        // The kernel lines of the Fedora report, as each log collector prints them.
+        string[] kernel =
+        [
+            "------------[ cut here ]------------",
+            "kernel BUG at lib/list_debug.c:51!",
+            "invalid opcode: 0000 [#1] SMP PTI",
+            "CPU: 4 PID: 148 Comm: kswapd0 Tainted: P           OE     5.13.4-200.fc34.x86_64 #1",
+            "RIP: 0010:__list_del_entry_valid.cold+0x31/0x47",
+            "Call Trace:",
+            " __dentry_kill+0x89/0x180",
+            " shrink_dentry_list+0x4b/0xe0",
+        ];
+        string text = string.Join('\n', kernel.Select(line => prefix + line)) + "\n";
+
+        var (_, diagnostics) = TextReading.ReadText(new ConsoleLogReader(), text);
+
+        CrashRecord c = Assert.Single(diagnostics.Crashes);
+        Assert.Equal(("bug", "kernel BUG at lib/list_debug.c:51!", 148, "kswapd0"), (c.Kind, c.Title, c.Pid, c.Comm));
+        Assert.Equal(("5.13.4-200.fc34.x86_64", "__list_del_entry_valid.cold"), (c.KernelRelease, c.RipSymbol));
+        Assert.Equal(["__dentry_kill+0x89/0x180", "shrink_dentry_list+0x4b/0xe0"], c.Frames.Select(f => f.Text));
+        Assert.Equal("console", FormatDetector.Detect(System.Text.Encoding.UTF8.GetBytes(text), out var reason) ?? reason);
+    }
+
     private sealed class NoEvents : IWrittenEvents
     {
         public long Count => 0;

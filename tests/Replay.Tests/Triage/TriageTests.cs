@@ -26,6 +26,22 @@ public sealed class TriageTests
         { "none-memory-failure-null-deref-3.13-rc4.txt", "none", "oops", "dequeue_hwpoisoned_huge_page" },
         { "none-hugetlb-vmemmap-bad-page-state-tail-mapping-6.15.txt", "none", "bad_page_state", "corrupted mapping in tail page" },
         { "none-syzbot-mremap-gpf-vrm-uncharge-6.14.txt", "none", "general_protection_fault", "no page-table move" },
+        // Tried on 7 December 2026 (docs/triage.md, "Reports tried"): frame forms, log prefixes and R4's evidence.
+        { "r4-ktsan-bad-page-state-mlocked-inlined-frames-4.2.txt", "R4", "bad_page_state", "Bad page state in free_pages_prepare" },
+        { "none-libretech-bad-page-state-at-alloc-overwritten-arm64-5.19.txt", "none", "bad_page_state", "found bad when allocated" },
+        { "none-rpi-bad-page-state-poisoned-struct-page-arm-4.9.txt", "none", "bad_page_state", "looks overwritten (refcount:-117901064)" },
+        { "none-dentos-bad-page-state-slab-unindented-arm64-5.15.txt", "none", "bad_page_state", "Bad page state in __free_pages_ok" },
+        { "none-fedora-journal-list-del-kswapd-5.13.txt", "none", "bug", "kernel BUG in __list_del_entry_valid.cold (lib/list_debug.c:51)" },
+        { "none-aufs-dmesg-T-paging-request-arm64.txt", "none", "oops", "no R1–R6 symptom" },
+        { "none-openbmc-ci-clock-oops-unlink-anon-vmas-arm-4.13.txt", "none", "oops", "oops in unlink_anon_vmas [mm/rmap]" },
+        { "none-openmandriva-grep-syslog-unmap-single-vma-3.18.txt", "none", "oops", "oops in unmap_single_vma [mm/memory]" },
+        { "none-minchan-mail-migrate-pages-bug-khugepaged-4.3-mm1.txt", "none", "bug", "kernel BUG in migrate_pages (mm/migrate.c:889)" },
+        { "none-sasha-mail-decoded-do-read-fault-3.16-rc2-next.txt", "none", "oops", "oops in do_read_fault.isra.40 [mm/memory]" },
+        { "none-mptcp-kasan-kernfs-caller-id-6.5.txt", "none", "kasan", "kernfs_test_super [fs/kernfs]" },
+        { "none-libvfio-bad-page-map-hugetlbfs-5.4-rc8.txt", "none", "bad_page_map", "bad page map [mm/memory]" },
+        { "none-syzbot-kasan-corrupted-alloc-pid-4.15-rc2-next.txt", "none", "kasan", "KASAN slab-out-of-bounds in __unwind_start" },
+        { "none-syzbot-gpf-lock-word-sg-remove-request-4.4.txt", "none", "general_protection_fault", "general protection fault in sg_remove_request" },
+        { "none-memory-failure-split-huge-zero-page-5.18-rc1.txt", "none", "bug", "on another assertion (page dumped because: VM_BUG_ON_PAGE(is_huge_zero_page(head)))" },
     };
 
     public static TheoryData<string, string, string, string> CorpusReports => new()
@@ -72,6 +88,64 @@ public sealed class TriageTests
         CrashRecord crash = Assert.Single(crashes);
         Assert.Equal(("move_normal_pmd", 1, "6.17.0-rc1-syzkaller-00004-g53e760d89498"), (crash.Function, crash.QuoteDepth, crash.KernelRelease));
         Assert.Contains(crash.Frames, f => f.Symbol == "mremap_to");
+    }
+
+    [SkippableTheory]
+    [InlineData("none-syzbot-kernel-bug-folio-unlock-oops-line-6.15-next.txt", "kernel BUG at mm/filemap.c:1498!")]
+    [InlineData("none-rpi-vmscan-bug-internal-error-oops-arm.txt", "kernel BUG at mm/vmscan.c:1341!")]
+    public void DieLineAfterKernelBug_IsTheSameReport(string file, string title)
+    {
+        // die()'s "Oops: invalid opcode: 0000 [#1]" (x86 since 6.10) and "Internal error: Oops - BUG: 0 [#1]" (arm) follow
+        // the "kernel BUG at" line of the BUG() that called it.
+        CrashRecord crash = Assert.Single(Read(Path.Combine(ReportsDirectory(), file)).Crashes);
+
+        Assert.Equal(("bug", title), (crash.Kind, crash.Title));
+    }
+
+    [SkippableFact]
+    public void RegistersInsideTheCallTrace_FramesBelowContinueIt()
+    {
+        // panic_on_warn before 4.16: the trap's registers are printed between invalid_op and the interrupted frames.
+        CrashRecord crash = Assert.Single(Read(Path.Combine(ReportsDirectory(), "none-syzbot-mail-warning-vm-enough-memory-ashmem-4.15-rc7-next.txt")).Crashes);
+
+        Assert.Equal(("__vm_enough_memory", "__vm_enough_memory", 1), (crash.Function, crash.RipSymbol, crash.QuoteDepth));
+        Assert.Equal(["invalid_op+0x22/0x40", "security_vm_enough_memory_mm+0x90/0xb0", "mmap_region+0x321/0x15a0"], crash.Frames.Skip(9).Take(3).Select(f => f.Text));
+        Assert.Equal("entry_SYSCALL_64_fastpath+0x29/0xa0", crash.Frames[^1].Text);
+    }
+
+    [SkippableFact]
+    public void SplitBugWithoutItsPageDump_R3OnlyLowAndSaysWhy()
+    {
+        // The quoted report lost the VM_BUG_ON_PAGE dump: the BUG in split_huge_page_to_list was an entry check on a
+        // non-THP compound page (a packet ring reached from mbind), which the report itself cannot show.
+        var (_, verdict) = TriageFirst(Path.Combine(ReportsDirectory(), "none-mbind-split-packet-ring-no-dump-4.9.txt"));
+
+        Assert.Equal("R3", verdict.Class);
+        Assert.InRange(verdict.Confidence, 0.45, 0.6);
+        Assert.Contains(verdict.Reasons, r => r.Contains("no page dump names the failed assertion", StringComparison.Ordinal));
+    }
+
+    [SkippableTheory]
+    [InlineData("none-syzbot-kasan-after-printk-dropped-4.9.txt", "kasan", "do_raw_write_lock")]        // "** 93 printk messages dropped ** [ t] BUG: KASAN: …"
+    [InlineData("none-syzbot-nmi-watchdog-soft-lockup-4.9.txt", "soft_lockup", "change_mnt_propagation")] // "NMI watchdog: BUG: soft lockup - CPU#1 …"
+    [InlineData("none-syzbot-hung-task-io-wait-arm64-frame-marks.txt", "hung_task", "__switch_to")]     // "blocked in I/O wait", arm64 "… (T)" frames
+    public void KernelLineForms_AreReportsWithTheirSite(string file, string kind, string site)
+    {
+        CrashRecord crash = Assert.Single(Read(Path.Combine(ReportsDirectory(), file)).Crashes);
+
+        Assert.Equal(kind, crash.Kind);
+        Assert.Contains(site, new[] { crash.Function, crash.RipSymbol }.Concat(crash.Frames.Select(f => f.Symbol)));
+    }
+
+    [SkippableFact]
+    public void ArmUnwindLines_AreTheCallTrace()
+    {
+        CrashRecord crash = Assert.Single(Read(Path.Combine(ReportsDirectory(), "none-rpi-bad-page-state-poisoned-struct-page-arm-4.9.txt")).Crashes);
+
+        // "[<8010fb3c>] (unwind_backtrace) from [<8010c058>] (show_stack+0x20/0x24)": each line's caller is the next line's
+        // callee. The line before the header belongs to an earlier report.
+        Assert.Equal(["unwind_backtrace", "show_stack+0x20/0x24", "dump_stack+0xd4/0x118", "bad_page+0x108/0x16c"], crash.Frames.Select(f => f.Text));
+        Assert.Equal((-117901064L, "0x78787878"), (crash.PageRefcount, crash.PageFlagsRaw));
     }
 
     [SkippableFact]
@@ -151,18 +225,7 @@ public sealed class TriageTests
         return diagnostics;
     }
 
-    private static string ReportsDirectory()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            string candidate = Path.Combine(dir.FullName, "tests", "Replay.Tests", "Triage", "Reports");
-            if (Directory.Exists(candidate))
-            {
-                return candidate;
-            }
-        }
-        throw new DirectoryNotFoundException($"tests/Replay.Tests/Triage/Reports not found above {AppContext.BaseDirectory}");
-    }
+    private static string ReportsDirectory() => Pipeline.Tests.Shared.TestCorpus.TriageReports;
 
     private sealed class NullSink : IEventSink
     {
