@@ -48,6 +48,15 @@ internal static class ExportCommand
             }
             Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"wrote {parse.GetValue(perfetto)}: {summary.Events:N0} events as {summary.Records:N0} trace records, {summary.Findings} finding{(summary.Findings == 1 ? "" : "s")} with witness flows; open it in ui.perfetto.dev or chrome://tracing"));
+            var untracked = PerfettoSummary.Untracked(traces[0].Meta).ToList();
+            if (untracked.Count > 0)
+            {
+                // Nothing left out without a word: the events that have no track, by name.
+                var inv = CultureInfo.InvariantCulture;
+                string kinds = string.Join(", ", untracked.Take(5).Select(e => string.Create(inv, $"{e.Key} {e.Value:N0}"))) + (untracked.Count > 5 ? ", …" : "");
+                Console.Out.WriteLine(string.Create(inv,
+                    $"  no track for {untracked.Sum(e => e.Value):N0} events of {untracked.Count} other kind{(untracked.Count == 1 ? "" : "s")} (except where a finding's witness holds them): {kinds}; mmtrace query {traces[0].Directory} --name event_counts lists them"));
+            }
             if (summary.UnmatchedEnds > 0 || summary.ClosedAtEnd > 0)
             {
                 Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,

@@ -12,7 +12,15 @@ namespace Pipeline.Analyze.Export;
 /// <param name="Findings">Findings drawn as markers with flows.</param>
 /// <param name="UnmatchedEnds">Exits, releases and acquisitions with no open begin on their thread (the trace started inside them).</param>
 /// <param name="ClosedAtEnd">Slices still open when the trace ended, closed at its last timestamp.</param>
-public sealed record PerfettoSummary(long Events, long Records, int Findings, long UnmatchedEnds, long ClosedAtEnd);
+public sealed record PerfettoSummary(long Events, long Records, int Findings, long UnmatchedEnds, long ClosedAtEnd)
+{
+    /// <summary>
+    /// The events of <paramref name="meta"/> that the export draws no track for (page allocations and frees, filemap,
+    /// huge_memory, …), by name, most frequent first; a finding's witness events are drawn whatever their name.
+    /// </summary>
+    public static IEnumerable<KeyValuePair<string, long>> Untracked(DatasetMeta meta) =>
+        meta.EventCounts.Where(e => !PerfettoExport.HasTrack(e.Key)).OrderByDescending(e => e.Value).ThenBy(e => e.Key, StringComparer.Ordinal);
+}
 
 /// <summary>
 /// <c>mmtrace export --perfetto</c>: the Chrome trace-event JSON format (the "JSON Object Format" of the
@@ -40,6 +48,12 @@ public static class PerfettoExport
 
     /// <summary>pid of the "findings" process.</summary>
     public const int FindingsProcessId = 1_000_000_001;
+
+    /// <summary>Whether the export draws events named <paramref name="name"/> (the filter of its events query).</summary>
+    public static bool HasTrack(string name) =>
+        name.StartsWith("syscalls:", StringComparison.Ordinal) || name.StartsWith("exceptions:page_fault", StringComparison.Ordinal)
+        || name.StartsWith("mmap_lock:", StringComparison.Ordinal) || name == "tlb:tlb_flush" || name.StartsWith("ipi:", StringComparison.Ordinal)
+        || name.StartsWith("mmop:", StringComparison.Ordinal);
 
     private static readonly JsonWriterOptions s_options = new()
     {
@@ -87,11 +101,15 @@ public static class PerfettoExport
         state.ProcessName(CpuProcessId, "CPUs", sortIndex: 0);
         state.ProcessName(FindingsProcessId, "findings", sortIndex: 1);
 
-        string witnessFilter = findings.Count == 0 ? "" : " OR seq IN (SELECT unnest(seqs) FROM findings)";
+        string witnessFilter = flows.Count == 0 ? "" : " OR seq IN (SELECT unnest(seqs) FROM findings)";
         string sql = "SELECT seq, ts_ns, cpu, pid, tgid, comm, event, address, ip, error_code, pages, reason, mm, \"write\", success, "
             + "addr, old_len, new_len, flags, new_addr, ret, start, len, args FROM events WHERE event LIKE 'syscalls:%' "
             + "OR event LIKE 'exceptions:page_fault%' OR event LIKE 'mmap_lock:%' OR event = 'tlb:tlb_flush' OR event LIKE 'ipi:%' "
-            + "OR event LIKE 'mmop:%'" + witnessFilter;
+            + "OR event LIKE 'mmop:%'" + witnessFilter
+            // In seq order, always: the scan alone keeps it, but the semi-join with the findings runs in parallel and gave
+            // the events in another order on each run (a different file, slices closed at other places).
+            + " ORDER BY seq";
+        // Keep HasTrack above in step with this filter.
         var witnessTs = new Dictionary<long, (long Ts, int Cpu)>();
         long events = 0;
         long lastTs = 0;

@@ -19,6 +19,10 @@ public sealed class PerfettoExportTests
         Assert.Equal(0, Mmtrace.Run("replay", ds).ExitCode);
         var export = Mmtrace.Run("export", ds, "--perfetto", dir["t.json"]);
         Assert.True(export.ExitCode == 0, export.ToString());
+        // Events without a track are counted by kind, not left out without a word.
+        long untracked = Count(ds, "NOT (event LIKE 'syscalls:%' OR event LIKE 'exceptions:page_fault%' OR event LIKE 'mmap_lock:%' OR event = 'tlb:tlb_flush' OR event LIKE 'ipi:%')");
+        Assert.True(untracked > 0);
+        Assert.Contains(string.Create(CultureInfo.InvariantCulture, $"  no track for {untracked:N0} events of "), export.Stdout, StringComparison.Ordinal);
 
         using var doc = JsonDocument.Parse(File.ReadAllBytes(dir["t.json"]));
         var events = doc.RootElement.GetProperty("traceEvents").EnumerateArray().ToList();
