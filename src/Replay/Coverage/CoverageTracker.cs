@@ -287,7 +287,8 @@ public sealed class CoverageTracker
                 why += $"; {loss}";
             }
         }
-        string? record = verdict == CoverageVerdict.Checked || hasEvent is null || allRecorded ? null : RecordLine(wanted);
+        // An actor no tracepoint shows keeps the race blind whatever is recorded: no record line would change the verdict.
+        string? record = verdict == CoverageVerdict.Checked || hasEvent is null || allRecorded || unseeable is not null ? null : RecordLine(wanted);
         var notes = _notes.TryGetValue(rule.Race, out var noted)
             ? noted.OrderByDescending(n => n.Value.Count).ThenBy(n => n.Key, StringComparer.Ordinal)
                 .Select(n => new CoverageNote(n.Key, n.Value.Count, n.Value.Seq)).ToList()
