@@ -247,6 +247,22 @@ public sealed class PerfScriptReaderTests
         Assert.StartsWith("strict.txt:line 2:", ex.Message, StringComparison.Ordinal);
     }
 
+    /// <summary>
+    /// A binary file read with --format perf is refused at the line of its first NUL byte, not turned into samples
+    /// (a trace.dat's format files read as 'event: payload' lines made 152 events of it).
+    /// </summary>
+    [SkippableTheory]
+    [InlineData("recorded/trace-cmd/mm_v6_trimmed.dat")]
+    [InlineData("recorded/perf/mm_perf.data")]
+    public void Read_BinaryFile_RefusedAsNotPerfText(string path)
+    {
+        var ex = Assert.Throws<TraceFormatException>(() => TextReading.ReadFile(new PerfScriptReader(), path));
+
+        Assert.Equal(Path.GetFileName(path), ex.Record.File);
+        Assert.Equal(1, ex.Record.Position);
+        Assert.Contains("expected perf script text, found binary data (a NUL byte)", ex.Message, StringComparison.Ordinal);
+    }
+
     [SkippableFact]
     public void Read_SplitAtEveryByte_SameRows()
     {
