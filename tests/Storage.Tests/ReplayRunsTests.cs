@@ -24,7 +24,7 @@ public sealed class ReplayRunsTests
         Directory.CreateDirectory(ds);
         using (var connection = DuckDbConnection.OpenInMemory())
         {
-            DatasetFiles.WriteParquetAtomic(connection, "SELECT range AS seq, range * 10 AS ts_ns, 7 AS pid, 7 AS tgid FROM range(5)", Path.Combine(ds, DatasetFiles.EventsFile));
+            DatasetFiles.WriteParquetAtomic(connection, "SELECT range AS seq, range * 10 AS ts_ns, 0 AS cpu, 7 AS pid, 7 AS tgid, 'w' AS comm, 'tlb:tlb_flush' AS event, NULL::VARCHAR AS irq_flags, range AS src_pos FROM range(5)", Path.Combine(ds, DatasetFiles.EventsFile));
         }
         new DatasetMeta { TraceId = "ds", Events = 5 }.Write(ds);
         return DatasetCatalog.Resolve([ds]).Single();
