@@ -44,6 +44,9 @@ public sealed record DatasetMeta
     /// <summary>File name of the metadata inside a dataset directory.</summary>
     public const string FileName = "meta.json";
 
+    // Far above what an ingest writes (the event counts of millions of distinct event names).
+    private const long MaxReadBytes = 256L << 20;
+
     // Kernel releases ("4.20.0-next-20190102+"), comms and paths stay readable: the default encoder escapes '+', '<', '>'
     // and non-ASCII, which is for JSON embedded in HTML; meta.json is a file people read.
     private static readonly DatasetMetaJsonContext s_writer = new(new JsonSerializerOptions(DatasetMetaJsonContext.Default.Options)
@@ -195,6 +198,13 @@ public sealed record DatasetMeta
         if (!File.Exists(path))
         {
             throw new InvalidDataException($"{path}: missing; '{directory}' is not a trace dataset.");
+        }
+        long length = new FileInfo(path).Length;
+        if (length > MaxReadBytes)
+        {
+            // Read whole and parsed at some ten times its size: a crafted or damaged file must not take the memory.
+            throw new InvalidDataException(string.Create(CultureInfo.InvariantCulture,
+                $"{path}: {length} bytes; expected dataset metadata of at most {MaxReadBytes} bytes (a meta.json is a few KiB)."));
         }
         DatasetMeta? meta;
         try

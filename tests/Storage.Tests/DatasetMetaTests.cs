@@ -105,6 +105,22 @@ public sealed class DatasetMetaTests
         Assert.Equal($"{dir.Combine("meta.json")}: {expected}", error.Message[..(dir.Combine("meta.json").Length + 2 + expected.Length)]);
     }
 
+    /// <summary>A meta.json of gigabytes (a sparse file, another file copied over it) is refused by its size, naming it.</summary>
+    [SkippableFact]
+    public void Read_HugeFile_RefusedBeforeReadingNamingFile()
+    {
+        using var dir = new TempDirectory();
+        using (var file = new FileStream(dir.Combine("meta.json"), FileMode.CreateNew))
+        {
+            file.Write("{ \"schema_version\": 1 }"u8);
+            file.SetLength(3L << 30);
+        }
+
+        var error = Assert.Throws<InvalidDataException>(() => DatasetMeta.Read(dir.Path));
+
+        Assert.Equal($"{dir.Combine("meta.json")}: 3221225472 bytes; expected dataset metadata of at most 268435456 bytes (a meta.json is a few KiB).", error.Message);
+    }
+
     [SkippableFact]
     public void Read_NewerSchema_ErrorSaysUpgrade()
     {
