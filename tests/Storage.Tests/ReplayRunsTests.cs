@@ -143,6 +143,13 @@ public sealed class ReplayRunsTests
         var bad = Assert.Throws<InvalidDataException>(() => ds.Runs());
         Assert.Contains(Path.Combine(run, "run.json"), bad.Message, StringComparison.Ordinal);
         Assert.Contains("no string 'fixes'", bad.Message, StringComparison.Ordinal);
+
+        // A key twice: the run would have been listed under the last profile, whichever run wrote the tables.
+        File.WriteAllText(Path.Combine(run, ReplayRuns.RunFile),
+            "{\"profile\": \"latest\", \"fixes\": \"\", \"arch\": \"x86\", \"replayed_at\": \"2026-12-07T06:35:37Z\", \"profile\": \"v5.13\"}");
+        var twice = Assert.Throws<InvalidDataException>(() => ds.Runs());
+        Assert.Contains(Path.Combine(run, "run.json"), twice.Message, StringComparison.Ordinal);
+        Assert.Contains("profile", twice.Message, StringComparison.Ordinal);
     }
 
     [SkippableFact]
