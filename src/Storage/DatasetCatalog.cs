@@ -19,6 +19,16 @@ public sealed record TraceDataset(string Id, string Directory, DatasetMeta Meta)
             .ThenBy(f => f.Path, StringComparer.Ordinal)
             .ToArray();
 
+    /// <summary>The trace's <c>events.parquet</c>, checked to be a whole Parquet file with the event header columns.</summary>
+    /// <exception cref="InvalidDataException">The file is missing, cut short, damaged or another table; names it.</exception>
+    /// <param name="connection">A DuckDB connection, to read the file's schema.</param>
+    public string EventsFile(DuckDbConnection connection)
+    {
+        string path = Path.Combine(Directory, DatasetFiles.EventsFile);
+        EventsFileCheck.Check(path, connection);
+        return path;
+    }
+
     /// <summary>The replay runs of the trace, oldest first.</summary>
     /// <exception cref="InvalidDataException">A run's run.json is missing or bad.</exception>
     public IReadOnlyList<ReplayRun> Runs() => ReplayRuns.List(Directory);
@@ -76,6 +86,7 @@ public static class DatasetCatalog
         var allRuns = new List<(TraceDataset Trace, ReplayRun Run, bool Latest)>();
         foreach (TraceDataset trace in traces)
         {
+            trace.EventsFile(connection);
             var runs = trace.Runs();
             var chosen = selection.Choose(trace.Id, runs);
             allRuns.AddRange(runs.Select((r, i) => (trace, r, i == runs.Count - 1)));

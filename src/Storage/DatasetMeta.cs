@@ -44,6 +44,9 @@ public sealed record DatasetMeta
     /// <summary>File name of the metadata inside a dataset directory.</summary>
     public const string FileName = "meta.json";
 
+    // Far above what an ingest writes (the event counts of millions of distinct event names).
+    private const long MaxReadBytes = 256L << 20;
+
     // Kernel releases ("4.20.0-next-20190102+"), comms and paths stay readable: the default encoder escapes '+', '<', '>'
     // and non-ASCII, which is for JSON embedded in HTML; meta.json is a file people read.
     private static readonly DatasetMetaJsonContext s_writer = new(new JsonSerializerOptions(DatasetMetaJsonContext.Default.Options)
@@ -196,6 +199,13 @@ public sealed record DatasetMeta
         {
             throw new InvalidDataException($"{path}: missing; '{directory}' is not a trace dataset.");
         }
+        long length = new FileInfo(path).Length;
+        if (length > MaxReadBytes)
+        {
+            // Read whole and parsed at some ten times its size: a crafted or damaged file must not take the memory.
+            throw new InvalidDataException(string.Create(CultureInfo.InvariantCulture,
+                $"{path}: {length} bytes; expected dataset metadata of at most {MaxReadBytes} bytes (a meta.json is a few KiB)."));
+        }
         DatasetMeta? meta;
         try
         {
@@ -219,7 +229,30 @@ public sealed record DatasetMeta
             throw new InvalidDataException(string.Create(CultureInfo.InvariantCulture,
                 $"{path}: schema_version {meta.SchemaVersion} is invalid; expected 1..{EventSchema.Version}."));
         }
+        // Counts only: no reader writes a negative one (a header's CPU count above NR_CPUS is kept as printed).
+        foreach (var (key, value) in Counts(meta))
+        {
+            if (value < 0)
+            {
+                throw new InvalidDataException(string.Create(CultureInfo.InvariantCulture, $"{path}: {key} {value} is invalid; expected a count, 0 or more."));
+            }
+        }
         return meta;
+    }
+
+    private static IEnumerable<(string Key, long Value)> Counts(DatasetMeta meta)
+    {
+        yield return ("cpu_count", meta.CpuCount ?? 0);
+        yield return ("events", meta.Events);
+        yield return ("lost_events", meta.LostEvents);
+        yield return ("malformed_count", meta.MalformedCount);
+        yield return ("crashes", meta.Crashes);
+        yield return ("crashes_dropped", meta.CrashesDropped);
+        yield return ("quoted_lines_dropped", meta.QuotedLinesDropped);
+        foreach (var (name, count) in meta.EventCounts)
+        {
+            yield return ($"event_counts.{name}", count);
+        }
     }
 
     private static string GetToolVersion()
@@ -235,7 +268,9 @@ public sealed record DatasetMeta
 }
 
 /// <summary>Source-generated serializer for <see cref="DatasetMeta"/>.</summary>
+// A key given twice is refused: JSON leaves it undefined which one counts, and System.Text.Json would take the last.
 [JsonSourceGenerationOptions(
+    AllowDuplicateProperties = false,
     PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower,
     WriteIndented = true,
     DefaultIgnoreCondition = JsonIgnoreCondition.Never)]

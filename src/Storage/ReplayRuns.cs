@@ -184,7 +184,8 @@ public static class ReplayRuns
         }
         try
         {
-            using var document = JsonDocument.Parse(File.ReadAllBytes(path));
+            // A key twice is refused: which profile a run was made under must not depend on which one a parser keeps.
+            using var document = JsonDocument.Parse(File.ReadAllBytes(path), new JsonDocumentOptions { AllowDuplicateProperties = false });
             var root = document.RootElement;
             var scope = root.TryGetProperty("scope", out var s) && s.ValueKind == JsonValueKind.Object
                 ? new TraceScope(OptionalInt(s, "pid"), OptionalLong(s, "from_ns"), OptionalLong(s, "to_ns"))

@@ -103,4 +103,64 @@ public sealed class DatasetCatalogTests
         Assert.Equal(7L, query.Scalar("SELECT count(*) FROM events WHERE trace = ?", "it's a \"trace\"; DROP"));
         Assert.Equal("R1", query.Scalar("SELECT race FROM findings"));
     }
+
+    /// <summary>
+    /// A dataset whose events.parquet is damaged (a copy cut short, a disk full, another table written over it) is
+    /// refused by the views every command reads through, with the file, the byte and what was expected; DuckDB's own
+    /// errors ("No magic bytes found", "Referenced column "event" not found") named neither the dataset nor the fix.
+    /// </summary>
+    [SkippableTheory]
+    [InlineData("empty", "has 0 bytes; expected a Parquet file")]
+    [InlineData("cut", "expected the Parquet magic 'PAR1' that ends the file, found 0x")]
+    [InlineData("footer-length", "footer length 4294967295 runs past the start of the")]
+    [InlineData("footer-garbage", "the Parquet footer (")]
+    [InlineData("other-table", "is not an events table: expected the columns seq, ts_ns, cpu, pid, tgid, comm, event, irq_flags, src_pos, found finding_id, race (missing seq,")]
+    [InlineData("missing", "is missing")]
+    [InlineData("directory", "is a directory")]
+    public void CreateViews_DamagedEventsFile_ErrorNamesFileAndWhatIsWrong(string damage, string expected)
+    {
+        using var dir = new TempDirectory();
+        string trace = dir.Combine("t");
+        WriteTrace(trace, "t", 300);
+        string events = Path.Combine(trace, DatasetFiles.EventsFile);
+        byte[] bytes = File.ReadAllBytes(events);
+        switch (damage)
+        {
+            case "empty":
+                File.WriteAllBytes(events, []);
+                break;
+            case "cut":
+                File.WriteAllBytes(events, bytes[..(bytes.Length / 2)]);
+                break;
+            case "footer-length":
+                System.Buffers.Binary.BinaryPrimitives.WriteUInt32LittleEndian(bytes.AsSpan(bytes.Length - 8), uint.MaxValue);
+                File.WriteAllBytes(events, bytes);
+                break;
+            case "footer-garbage":
+                int footer = System.Buffers.Binary.BinaryPrimitives.ReadInt32LittleEndian(bytes.AsSpan(bytes.Length - 8));
+                bytes.AsSpan(bytes.Length - 8 - footer, footer).Fill(0xFF);
+                File.WriteAllBytes(events, bytes);
+                break;
+            case "other-table":
+                using (var connection = DuckDbConnection.OpenInMemory())
+                {
+                    DatasetFiles.WriteParquetAtomic(connection, "SELECT 1 AS finding_id, 'R1' AS race", events);
+                }
+                break;
+            case "missing":
+                File.Delete(events);
+                break;
+            case "directory":
+                File.Delete(events);
+                Directory.CreateDirectory(events);
+                break;
+        }
+        var traces = DatasetCatalog.Resolve([trace]);
+        using var query = DuckDbConnection.OpenInMemory();
+
+        var error = Assert.Throws<InvalidDataException>(() => DatasetCatalog.CreateViews(query, traces));
+
+        Assert.StartsWith(events + ": ", error.Message, StringComparison.Ordinal);
+        Assert.Contains(expected, error.Message, StringComparison.Ordinal);
+    }
 }

@@ -78,6 +78,49 @@ public sealed class DatasetMetaTests
         Assert.Contains(dir.Combine("meta.json"), error.Message, StringComparison.Ordinal);
     }
 
+    /// <summary>A key twice (a hand edit, two files pasted together) is refused, not read as whichever came last.</summary>
+    [SkippableFact]
+    public void Read_DuplicateKey_ErrorNamesFileAndKey()
+    {
+        using var dir = new TempDirectory();
+        File.WriteAllText(dir.Combine("meta.json"), "{ \"schema_version\": 1, \"trace_id\": \"t\", \"events\": 1626, \"events\": 5 }");
+
+        var error = Assert.Throws<InvalidDataException>(() => DatasetMeta.Read(dir.Path));
+
+        Assert.StartsWith(dir.Combine("meta.json") + ": not valid dataset metadata", error.Message, StringComparison.Ordinal);
+        Assert.Contains("events", error.Message, StringComparison.Ordinal);
+    }
+
+    [SkippableTheory]
+    [InlineData("\"cpu_count\": -5", "cpu_count -5 is invalid; expected a count")]
+    [InlineData("\"events\": -1", "events -1 is invalid")]
+    [InlineData("\"event_counts\": { \"tlb:tlb_flush\": -3 }", "event_counts.tlb:tlb_flush -3 is invalid")]
+    public void Read_OutOfRangeValue_ErrorNamesFileAndField(string field, string expected)
+    {
+        using var dir = new TempDirectory();
+        File.WriteAllText(dir.Combine("meta.json"), "{ \"schema_version\": 1, " + field + " }");
+
+        var error = Assert.Throws<InvalidDataException>(() => DatasetMeta.Read(dir.Path));
+
+        Assert.Equal($"{dir.Combine("meta.json")}: {expected}", error.Message[..(dir.Combine("meta.json").Length + 2 + expected.Length)]);
+    }
+
+    /// <summary>A meta.json of gigabytes (a sparse file, another file copied over it) is refused by its size, naming it.</summary>
+    [SkippableFact]
+    public void Read_HugeFile_RefusedBeforeReadingNamingFile()
+    {
+        using var dir = new TempDirectory();
+        using (var file = new FileStream(dir.Combine("meta.json"), FileMode.CreateNew))
+        {
+            file.Write("{ \"schema_version\": 1 }"u8);
+            file.SetLength(3L << 30);
+        }
+
+        var error = Assert.Throws<InvalidDataException>(() => DatasetMeta.Read(dir.Path));
+
+        Assert.Equal($"{dir.Combine("meta.json")}: 3221225472 bytes; expected dataset metadata of at most 268435456 bytes (a meta.json is a few KiB).", error.Message);
+    }
+
     [SkippableFact]
     public void Read_NewerSchema_ErrorSaysUpgrade()
     {

@@ -24,7 +24,7 @@ public sealed class ReplayRunsTests
         Directory.CreateDirectory(ds);
         using (var connection = DuckDbConnection.OpenInMemory())
         {
-            DatasetFiles.WriteParquetAtomic(connection, "SELECT range AS seq, range * 10 AS ts_ns, 7 AS pid, 7 AS tgid FROM range(5)", Path.Combine(ds, DatasetFiles.EventsFile));
+            DatasetFiles.WriteParquetAtomic(connection, "SELECT range AS seq, range * 10 AS ts_ns, 0 AS cpu, 7 AS pid, 7 AS tgid, 'w' AS comm, 'tlb:tlb_flush' AS event, NULL::VARCHAR AS irq_flags, range AS src_pos FROM range(5)", Path.Combine(ds, DatasetFiles.EventsFile));
         }
         new DatasetMeta { TraceId = "ds", Events = 5 }.Write(ds);
         return DatasetCatalog.Resolve([ds]).Single();
@@ -143,6 +143,13 @@ public sealed class ReplayRunsTests
         var bad = Assert.Throws<InvalidDataException>(() => ds.Runs());
         Assert.Contains(Path.Combine(run, "run.json"), bad.Message, StringComparison.Ordinal);
         Assert.Contains("no string 'fixes'", bad.Message, StringComparison.Ordinal);
+
+        // A key twice: the run would have been listed under the last profile, whichever run wrote the tables.
+        File.WriteAllText(Path.Combine(run, ReplayRuns.RunFile),
+            "{\"profile\": \"latest\", \"fixes\": \"\", \"arch\": \"x86\", \"replayed_at\": \"2026-12-07T06:35:37Z\", \"profile\": \"v5.13\"}");
+        var twice = Assert.Throws<InvalidDataException>(() => ds.Runs());
+        Assert.Contains(Path.Combine(run, "run.json"), twice.Message, StringComparison.Ordinal);
+        Assert.Contains("profile", twice.Message, StringComparison.Ordinal);
     }
 
     [SkippableFact]

@@ -151,8 +151,19 @@ internal sealed class CtfStreamCursor : IDisposable
             long packetBytes = packetBits / 8;
             if (packetBytes > remaining)
             {
-                return Fatal(string.Create(CultureInfo.InvariantCulture,
-                    $"CTF packet context: packet_size is {packetBytes} bytes but only {remaining} bytes are left in the file (truncated stream)"));
+                string cut = string.Create(CultureInfo.InvariantCulture,
+                    $"CTF packet context: packet_size is {packetBytes} bytes but only {remaining} bytes are left in the file (truncated stream)");
+                if (_diagnostics.Strict)
+                {
+                    return Fatal(cut);
+                }
+                // A stream cut short (copied while the tracer wrote it, a full disk): the events in the bytes that are
+                // there are kept, as trace.dat keeps those of a page cut by the end of the file. The event the cut
+                // runs through is reported by the decoder, and the stream ends with this packet.
+                _diagnostics.Truncated ??= string.Create(CultureInfo.InvariantCulture, $"{Path}: byte {_packetOffset}: {cut}; the events in those bytes are kept");
+                packetBytes = remaining;
+                packetBits = remaining * 8;
+                contentBits = Math.Min(contentBits, packetBits);
             }
             _nextPacketOffset = _packetOffset + packetBytes;
             if (contentBits < headerBits || contentBits > packetBits)

@@ -203,6 +203,13 @@ internal ref struct PerfLine
             parsed.HasTid = true;
             rest = rest[..tokenStart];
         }
+        else if (IsPidColumn(last))
+        {
+            // Digits where perf prints the tid (or pid/tid) that do not fit pid_t: damage, not the end of the comm
+            // (a comm is at most 15 bytes, and one of digits alone would have been read as the tid).
+            error = $"expected a tid (or pid/tid) that fits pid_t (0..{int.MaxValue}), found '{Show(last)}'";
+            return false;
+        }
 
         var comm = rest.Trim((byte)' ');
         if (comm.Length > 0)
@@ -271,6 +278,15 @@ internal ref struct PerfLine
         frame = payload[(symStart - 1 - digits.Length)..];
         rest = payload[..(symStart - 18)].TrimEnd((byte)' ');
         return true;
+    }
+
+    // "12345" or "12345/12346": only digits, at most one slash between two runs of them.
+    private static bool IsPidColumn(ReadOnlySpan<byte> token)
+    {
+        int slash = token.IndexOf((byte)'/');
+        return slash < 0
+            ? token.Length > 0 && token.IndexOfAnyExceptInRange((byte)'0', (byte)'9') < 0
+            : IsPidColumn(token[..slash]) && slash + 1 < token.Length && token[(slash + 1)..].IndexOfAnyExceptInRange((byte)'0', (byte)'9') < 0;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]

@@ -125,10 +125,15 @@ public sealed class PerfScriptReader : ITraceReader
         private readonly Strings _strings = new();
         private EventRow _row = new();
         private bool _pending;
+        private bool _sawSample;
 
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void Line(ReadOnlySpan<byte> line, long lineNumber, bool truncated, bool parsed, EventRow[] rows, int index)
         {
+            if (!_sawSample)
+            {
+                BinaryInput.Refuse(line, lineNumber, fileName, "perf script text");
+            }
             if ((lineNumber % CancellationCheckInterval) == 0)
             {
                 cancellationToken.ThrowIfCancellationRequested();
@@ -165,6 +170,7 @@ public sealed class PerfScriptReader : ITraceReader
                 // The worker's row becomes the pending sample; the clean one takes its slot in the batch.
                 (rows[index], _row) = (_row, rows[index]);
                 _pending = true;
+                _sawSample = true;
                 return;
             }
 
@@ -188,10 +194,17 @@ public sealed class PerfScriptReader : ITraceReader
             }
             reader.Fill(_row, in sample, lineNumber, _strings);
             _pending = true;
+            _sawSample = true;
         }
 
         public void Segment(EventSegment segment, ReadOnlySpan<byte> firstLine, long firstLineNumber)
         {
+            // Only its first line can be the first sample (the check of Line).
+            if (!_sawSample)
+            {
+                BinaryInput.Refuse(firstLine, firstLineNumber, fileName, "perf script text");
+                _sawSample = true;
+            }
             cancellationToken.ThrowIfCancellationRequested();
             Finish();
             ((IEventSegmentSink)sink).Write(segment);

@@ -38,6 +38,7 @@ public sealed class ConsoleLogReader : ITraceReader
             if (first && raw.IndexOfAnyExcept((byte)' ') >= 0)
             {
                 first = false;
+                BinaryInput.Refuse(raw, lines.LineNumber, fileName, "console text (a console log, dmesg output or a mail)");
                 mail.Enabled = MailBodyDecoder.LooksLikeMailHeader(raw);
             }
             if (!mail.Enabled)

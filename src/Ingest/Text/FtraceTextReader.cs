@@ -107,9 +107,9 @@ public sealed class FtraceTextReader : ITraceReader
 
         private void RefuseBinary(ReadOnlySpan<byte> line, long lineNumber)
         {
-            if (core.Events == 0 && line.Contains((byte)0))
+            if (core.Events == 0)
             {
-                throw new TraceFormatException(fileName, lineNumber, "line", "expected ftrace text, found binary data (a NUL byte); with --format auto the format is told from the content (a trace.dat is read, a perf.data gets the command that converts it)");
+                BinaryInput.Refuse(line, lineNumber, fileName, "ftrace text");
             }
         }
     }

@@ -247,6 +247,12 @@ public sealed class TraceDatReader : ITraceReader
         {
             c.Fail($"CPU count {cpus} exceeds {MaxCpus}");
         }
+        if (cpus == 0)
+        {
+            // trace-cmd writes the machine's CPU count here, CPUs without data included; with 0 the flyrecord
+            // table has no entries and every page in the file would be passed over without a word.
+            c.Fail("CPU count 0; expected the recording machine's CPU count (1 or more), which sizes the flyrecord table");
+        }
         state.HeaderCpuCount = (int)cpus;
         c.Section = "options";
         var tag = c.ReadTag(10, "'options  ', 'flyrecord' or 'latency  ' tag");

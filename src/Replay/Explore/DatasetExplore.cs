@@ -76,7 +76,7 @@ public static class DatasetExplore
         ArgumentNullException.ThrowIfNull(dataset);
         using var database = DuckDbDatabase.Open();
         using var connection = database.Connect();
-        var eventsPath = Path.Combine(dataset.Directory, DatasetFiles.EventsFile);
+        var eventsPath = dataset.EventsFile(connection);
         return RealTraceExplore.Run(() => EventReader.ReadEvents(connection, eventsPath), profile, arch, options, exposures, maxWindows, cancellationToken);
     }
 
@@ -99,7 +99,7 @@ public static class DatasetExplore
         ArgumentNullException.ThrowIfNull(dataset);
         using var database = DuckDbDatabase.Open();
         using var connection = database.Connect();
-        var eventsPath = Path.Combine(dataset.Directory, DatasetFiles.EventsFile);
+        var eventsPath = dataset.EventsFile(connection);
         RealTraceExplore.EmitSchedule(() => EventReader.ReadEvents(connection, eventsPath), profile, window, writer);
     }
 

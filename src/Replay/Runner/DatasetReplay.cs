@@ -172,7 +172,7 @@ public static class DatasetReplay
     private static DatasetReplayResult Run(DuckDbDatabase database, TraceDataset dataset, KernelProfile profile, Arch arch, DatasetReplayOptions options, CancellationToken cancellationToken)
     {
         using var connection = database.Connect();
-        var eventsPath = Path.Combine(dataset.Directory, DatasetFiles.EventsFile);
+        var eventsPath = dataset.EventsFile(connection);
         var adopted = ReplayRuns.AdoptTopLevelTables(dataset.Directory, files => KeyOfOldTables(connection, files));
         string staging = ReplayRuns.BeginRun(dataset.Directory);
         try
@@ -440,7 +440,7 @@ public static class DatasetReplay
         ArgumentNullException.ThrowIfNull(dataset);
         using var database = DuckDbDatabase.Open();
         using var connection = database.Connect();
-        var eventsPath = Path.Combine(dataset.Directory, DatasetFiles.EventsFile);
+        var eventsPath = dataset.EventsFile(connection);
         return OpTraceLoader.Load(EventReader.ReadEvents(connection, eventsPath), diagnostics, eventsPath);
     }
 

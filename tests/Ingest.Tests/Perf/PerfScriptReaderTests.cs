@@ -234,6 +234,30 @@ public sealed class PerfScriptReaderTests
         Assert.Contains("[<cpu>]", diagnostics.MalformedSamples[2].Message, StringComparison.Ordinal);
     }
 
+    /// <summary>
+    /// A tid or pid/tid column whose digits overflow pid_t is a malformed line, counted and named; it was read as the
+    /// end of the comm ("perf 99999999999" with tid -1), silently.
+    /// </summary>
+    [SkippableFact]
+    public void Read_TidBeyondPidT_MalformedNotPartOfTheComm()
+    {
+        var bytes = Encoding.UTF8.GetBytes(
+            "            perf 29495 [001]   724.892814147: kmem:mm_page_alloc: pfn=0x13da1a order=0\n" +
+            "            perf 99999999999 [001]   724.892860186: kmem:mm_page_alloc: pfn=0x13da1b order=0\n" +
+            "            perf 29495/99999999999 [001]   724.892860187: kmem:mm_page_alloc: pfn=0x13da1c order=0\n" +
+            "            perf 29495 [001]   724.892866515: kmem:mm_page_alloc: pfn=0x13da1d order=0\n");
+        var diagnostics = new IngestDiagnostics();
+        var sink = new ListSink();
+
+        new PerfScriptReader().Read(new MemoryStream(bytes), "pid.txt", sink, diagnostics);
+
+        Assert.Equal([("perf", 29495), ("perf", 29495)], sink.Rows.Select(r => (r.Comm, r.Pid)));
+        Assert.Equal(2, diagnostics.MalformedCount);
+        Assert.Equal([2L, 3L], diagnostics.MalformedSamples.Select(m => m.Position));
+        Assert.Contains("expected a tid (or pid/tid) that fits pid_t (0..2147483647), found '99999999999'", diagnostics.MalformedSamples[0].Message, StringComparison.Ordinal);
+        Assert.Contains("found '29495/99999999999'", diagnostics.MalformedSamples[1].Message, StringComparison.Ordinal);
+    }
+
     [SkippableFact]
     public void Read_StrictMode_ThrowsNamingFileAndLine()
     {
@@ -245,6 +269,22 @@ public sealed class PerfScriptReaderTests
         Assert.Equal("strict.txt", ex.Record.File);
         Assert.Equal(2, ex.Record.Position);
         Assert.StartsWith("strict.txt:line 2:", ex.Message, StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// A binary file read with --format perf is refused at the line of its first NUL byte, not turned into samples
+    /// (a trace.dat's format files read as 'event: payload' lines made 152 events of it).
+    /// </summary>
+    [SkippableTheory]
+    [InlineData("recorded/trace-cmd/mm_v6_trimmed.dat")]
+    [InlineData("recorded/perf/mm_perf.data")]
+    public void Read_BinaryFile_RefusedAsNotPerfText(string path)
+    {
+        var ex = Assert.Throws<TraceFormatException>(() => TextReading.ReadFile(new PerfScriptReader(), path));
+
+        Assert.Equal(Path.GetFileName(path), ex.Record.File);
+        Assert.Equal(1, ex.Record.Position);
+        Assert.Contains("expected perf script text, found binary data (a NUL byte)", ex.Message, StringComparison.Ordinal);
     }
 
     [SkippableFact]

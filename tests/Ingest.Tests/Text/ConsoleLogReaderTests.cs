@@ -142,6 +142,21 @@ public sealed class ConsoleLogReaderTests
         Assert.All(rows, r => Assert.Null(r.Stack));
     }
 
+    /// <summary>
+    /// A binary file read as console text (a trace.dat with --format console, a dataset's events.parquet that
+    /// triage took for a report) is refused at its first line, not read as a log without crashes.
+    /// </summary>
+    [SkippableFact]
+    public void Read_BinaryFile_RefusedAsNotConsoleText()
+    {
+        var ex = Assert.Throws<TraceFormatException>(() => TextReading.ReadFile(new ConsoleLogReader(), "recorded/trace-cmd/mm_v6_trimmed.dat"));
+
+        Assert.Equal("mm_v6_trimmed.dat", ex.Record.File);
+        Assert.Equal(1, ex.Record.Position);
+        Assert.Contains("expected console text", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("found binary data (a NUL byte)", ex.Message, StringComparison.Ordinal);
+    }
+
     [SkippableFact]
     public void Read_MailSplitAtEveryChunkSize_SameRows()
     {

@@ -60,6 +60,22 @@ public class TraceDatDamageTests
         Assert.Contains("CPU 1 data at offset 110592", diagnostics.Truncated, StringComparison.Ordinal);
     }
 
+    /// <summary>A CPU count of 0 left the flyrecord table empty and the file's 110 KiB of pages unread: 0 events, no word.</summary>
+    [SkippableFact]
+    public void Read_V6CpuCountZero_ThrowsNamingTheField()
+    {
+        var bytes = (byte[])s_v6.Value.Clone();
+        int options = bytes.AsSpan(67000).IndexOf("options  "u8) + 67000;
+        BinaryPrimitives.WriteUInt32LittleEndian(bytes.AsSpan(options - 4), 0);
+
+        var e = Assert.Throws<TraceFormatException>(() => TraceDatCorpus.Read(bytes, "cpus.dat"));
+
+        Assert.Contains("section 'cpus'", e.Message, StringComparison.Ordinal);
+        Assert.Contains("CPU count 0; expected the recording machine's CPU count (1 or more)", e.Message, StringComparison.Ordinal);
+        Assert.Equal("cpus.dat", e.Record.File);
+        Assert.InRange(e.Record.Position, options - 4, options);
+    }
+
     [SkippableFact]
     public void Read_V6CpuSizeBeyondFile_ReadsToTheEndAndReportsIt()
     {
