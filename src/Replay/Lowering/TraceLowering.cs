@@ -1398,7 +1398,7 @@ public sealed partial class TraceLowering
             return;
         }
         task.Collapsing = true;
-        string? skip = !_mapped.TryGetValue(pfn, out var m) ? "collapse whose scan_pfn the model does not map (its PTEs were set before the trace, or their faults/allocations were not traced)"
+        string? skip = !_mapped.TryGetValue(pfn, out var m) ? "collapse whose scan_pfn the model does not map (its PTEs were set before the trace, by a migration whose remove_migration_pte was not traced, or their faults/allocations were not traced)"
             : m.Table.Level != Level.Pte ? "collapse whose scan_pfn the model maps by a huge PMD"
             : task.HugePage is null ? "collapse without a traced order-9 GFP_TRANSHUGE allocation by the collapsing task"
             : task.LockedMm is { } locked && !ReferenceEquals(locked, m.Mm) ? "collapse whose scan_pfn the model maps in another mm than the one locked"

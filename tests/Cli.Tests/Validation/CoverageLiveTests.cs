@@ -69,6 +69,19 @@ public sealed class CoverageLiveTests : IDisposable
                 string skipped = string.Join("; ", c.GetProperty("skipped").EnumerateArray().Select(g =>
                     $"{g.GetProperty("count").GetInt64()}x {g.GetProperty("reason").GetString()} (seq {g.GetProperty("example_seq").GetInt64()})"));
                 string message = string.Create(CultureInfo.InvariantCulture, $"{race}: {verdict}: {c.GetProperty("why").GetString()} [{skipped}] ({summary})");
+                // Another process's compaction or memory offlining (a second copy of this test, say) can migrate the R2
+                // range's pages between their faults and the collapse: the mm set records the migration brackets but
+                // not the per-PTE remap, so the model no longer maps the collapse's scan_pfn and says so. That is partial,
+                // rightly, and only then.
+                if (race == "R2" && verdict == "partial" && c.GetProperty("skipped").EnumerateArray().ToList() is { Count: > 0 } gaps
+                    && gaps.All(g => g.GetProperty("reason").GetString()!.StartsWith("collapse whose scan_pfn the model does not map", StringComparison.Ordinal)))
+                {
+                    long before = gaps.Max(g => g.GetProperty("example_seq").GetInt64());
+                    var foreign = Mmtrace.Run("query", dataset, "--format", "csv", "--sql", string.Create(CultureInfo.InvariantCulture,
+                        $"SELECT count(*) FROM events WHERE event = 'migrate:mm_migrate_pages_start' AND tgid <> {walked["pid"]} AND seq < {before}"));
+                    Assert.True(foreign.ExitCode == 0 && long.Parse(foreign.Stdout.Split('\n')[1], CultureInfo.InvariantCulture) > 0, message + foreign);
+                    continue;
+                }
                 if (race == "R4" && r4Unwalkable)
                 {
                     Assert.True(verdict == "partial" && c.GetProperty("why").GetString()!.Contains("no rmap walker on mlocked pages", StringComparison.Ordinal), message);
