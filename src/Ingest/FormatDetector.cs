@@ -161,7 +161,9 @@ public static class FormatDetector
     {
         var bytes = Encoding.UTF8.GetBytes(line);
         int prefix = ConsoleLogPrefix.Length(bytes, out var kind);
-        if (kind is ConsoleLogPrefix.Kind.Syslog or ConsoleLogPrefix.Kind.HumanTime)
+        // A syslog line names its clock and host before "kernel: "; a bare "kernel: " at the start is too common in other
+        // text ("kernel: 6.18" in a notes file) to count alone: what follows it must look like the kernel's line.
+        if ((kind is ConsoleLogPrefix.Kind.Syslog && prefix > "kernel: ".Length) || kind is ConsoleLogPrefix.Kind.HumanTime)
         {
             return true;
         }
@@ -192,7 +194,7 @@ public static class FormatDetector
         "BUG: ", "kernel BUG at ", "WARNING: ", "Oops: ", "Oops [#", "Unable to handle kernel ", "general protection fault", "Internal error: Oops",
     ];
 
-    private static readonly string[] s_crashContext = ["Call Trace:", "Call trace:", "RIP: 0010:", "EIP: ", "NIP: ", "pc : ", "PC is at ", "Hardware name: "];
+    private static readonly string[] s_crashContext = ["Call Trace:", "Call trace:", "RIP: 0010:", "EIP: ", "NIP: ", "pc : ", "PC is at ", "Hardware name: ", "page dumped because: "];
 
     // A line of a crash report as the kernel starts it (lib/bug.c, __warn, die(), dump_stack), mail quoting, a log
     // collector's prefix, the printk stamp and indentation aside.
