@@ -76,6 +76,11 @@ public sealed class LoweringStatistics
     public long CollapsesSkipped { get; internal set; }
     /// <summary>Collapses the kernel gave up (isolate or collapse status other than succeeded): no table changed, nothing lowered.</summary>
     public long CollapsesFailed { get; internal set; }
+    /// <summary>
+    /// Collapses whose scan_pfn the model does not map (a migration moved the page and its remap was not traced),
+    /// located instead by their MADV_COLLAPSE call's range, which covers one PMD: the call collapses that PMD only.
+    /// </summary>
+    public long CollapsesByMadviseRange { get; internal set; }
     /// <summary>exit_mmap lowered to mm_destroy.</summary>
     public long MmDestroyed { get; internal set; }
     /// <summary>exit_mmap events without an mm field whose task held no mmap_lock for write: nothing destroyed.</summary>
@@ -121,7 +126,7 @@ public sealed class LoweringStatistics
         ("downgrades", Downgrades), ("flushes_lowered", FlushesLowered), ("flushes_without_op", FlushesWithoutOp),
         ("flushes_unknown_mm", FlushesUnknownMm), ("munmaps", Munmaps), ("madvise_zaps", MadviseZaps),
         ("mremap_extents_lowered", MremapExtentsLowered),
-        ("mremap_extents_skipped", MremapExtentsSkipped), ("collapses", Collapses), ("collapses_skipped", CollapsesSkipped), ("collapses_failed", CollapsesFailed),
+        ("mremap_extents_skipped", MremapExtentsSkipped), ("collapses", Collapses), ("collapses_skipped", CollapsesSkipped), ("collapses_failed", CollapsesFailed), ("collapses_by_madvise_range", CollapsesByMadviseRange),
         ("mm_destroyed", MmDestroyed), ("fork_mms", ForkMms), ("exit_mmaps_unknown_mm", ExitMmapsUnknownMm), ("mlocks", Mlocks), ("munlocks", Munlocks), ("vmas_created", VmasCreated),
         ("pages_mlocked", PagesMlocked), ("pages_munlocked", PagesMunlocked), ("mlock_huge_skipped", MlockHugeSkipped), ("reclaimer_mlocks", ReclaimerMlocks),
         ("unevictable_insertions", UnevictableInsertions), ("unevictable_without_locked_vma", UnevictableWithoutLockedVma),

@@ -54,6 +54,9 @@ public sealed partial class TraceLowering
         .WithArgsOnlyOf("sched:sched_process_fork", "huge_memory:mm_khugepaged_collapse_file", "pagemap:mm_lru_insertion",
             "filemap:mm_filemap_fault", "filemap:mm_filemap_add_to_page_cache", "filemap:mm_filemap_delete_from_page_cache");
     private const long MadvPageout = 21;
+
+    // MADV_COLLAPSE (6.1+): madvise_collapse() collapses each whole PMD of the range in the calling task.
+    private const long MadvCollapse = 25;
     private const ulong ODirect = 0x4000;
 
     private static readonly string[] s_kernelThreads =
@@ -266,11 +269,16 @@ public sealed partial class TraceLowering
                     // reclaim_pages → shrink_folio_list → try_to_unmap on the range's folios, in this task.
                     task.Walking |= WalkContext.Pageout;
                 }
+                else if (_row.IsSet(s_behavior) && _row.GetInt64(s_behavior) == MadvCollapse)
+                {
+                    task.MadvCollapse = (Field(s_start), Field(s_len));
+                }
                 break;
             case "syscalls:sys_exit_munmap":
             case "syscalls:sys_exit_madvise":
                 ZapMunmap(task);
                 task.Munmap = null;
+                task.MadvCollapse = null;
                 task.Walking &= ~WalkContext.Pageout;
                 break;
             case "syscalls:sys_enter_mlock":
@@ -1398,7 +1406,14 @@ public sealed partial class TraceLowering
             return;
         }
         task.Collapsing = true;
-        string? skip = !_mapped.TryGetValue(pfn, out var m) ? "collapse whose scan_pfn the model does not map (its PTEs were set before the trace, by a migration whose remove_migration_pte was not traced, or their faults/allocations were not traced)"
+        bool known = _mapped.TryGetValue(pfn, out var m);
+        bool byRange = false;
+        if (!known && CollapseOfMadviseRange(task) is { } located)
+        {
+            m = located;
+            known = byRange = true;
+        }
+        string? skip = !known ? "collapse whose scan_pfn the model does not map (its PTEs were set before the trace, by a migration whose remove_migration_pte was not traced, or their faults/allocations were not traced)"
             : m.Table.Level != Level.Pte ? "collapse whose scan_pfn the model maps by a huge PMD"
             : task.HugePage is null ? "collapse without a traced order-9 GFP_TRANSHUGE allocation by the collapsing task"
             : task.LockedMm is { } locked && !ReferenceEquals(locked, m.Mm) ? "collapse whose scan_pfn the model maps in another mm than the one locked"
@@ -1418,6 +1433,10 @@ public sealed partial class TraceLowering
         {
             CollapseSkipped(_mapped.ContainsKey(huge) ? "collapse whose huge page the model still maps elsewhere" : "collapse whose PTE table the model has not linked in its PMD");
             return;
+        }
+        if (byRange)
+        {
+            Statistics.CollapsesByMadviseRange++;
         }
         task.HugePage = null;
         if (task.LockedMm is null)
@@ -1465,6 +1484,30 @@ public sealed partial class TraceLowering
         SetHuge(task, mm, pmd, pmdIdx, va, huge);
         Statistics.Collapses++;
         Coverage.Actor("R2", CoverageRules.Collapse, mm.Id, _row.Seq);
+    }
+
+    /// <summary>
+    /// The PTE table a collapse isolates when its scan_pfn is not one the model maps, from the task's MADV_COLLAPSE call:
+    /// madvise_collapse() scans the whole PMDs of [start, start + len) in order, in the calling task's mm, so a range
+    /// that covers exactly one PMD names the table. A page of it that a migration moved (compaction, memory offlining:
+    /// the mm set records the migration brackets, not the per-PTE remap) is why the pfn is unknown; the table is still
+    /// the model's. Null for khugepaged (no range), a range of several PMDs, or a PMD the model has no PTE table for.
+    /// </summary>
+    private Mapping? CollapseOfMadviseRange(TaskInfo task)
+    {
+        if (task.MadvCollapse is not { } range || MmOfTask(task) is not { } mm)
+        {
+            return null;
+        }
+        ulong start = AlignUp(range.Start, PmdSize);
+        ulong end = (range.Start + range.Len) & ~(PmdSize - 1);
+        if (end <= start || end - start != PmdSize || mm.Find(start, Level.Pmd) is not { } pmd
+            || pmd.Children?[ShadowTable.IndexOf(start, Level.Pmd)] is not { Level: Level.Pte, Present: > 0 } table)
+        {
+            return null;
+        }
+        int first = Array.FindIndex(table.Leaves!, leaf => leaf != 0);
+        return new Mapping(mm, table, first);
     }
 
     /// <summary>
@@ -1753,6 +1796,8 @@ public sealed partial class TraceLowering
         /// <summary>The current collapse attempt's failure was already noted (at its isolate event).</summary>
         public bool CollapseFailureSaid;
         public (ulong Addr, ulong Len)? Munmap;
+        /// <summary>The range of the task's MADV_COLLAPSE call in progress.</summary>
+        public (ulong Start, ulong Len)? MadvCollapse;
         public bool MunmapZapped;
         public bool ZapKeepsTables;
         public MlockCall? Mlock;

@@ -530,6 +530,54 @@ public sealed class TraceLoweringTests
         AssertNoFindings(result);
     }
 
+    /// <summary>
+    /// Another process's compaction migrates one page of the range between its fault and MADV_COLLAPSE (two copies of
+    /// raceactors side by side did this): the mm set records the migration's brackets, allocation and free, not the
+    /// remap, so the model no longer maps the page the collapse's isolate names. The call's range covers one PMD, which
+    /// madvise_collapse() collapses in the caller's mm: that table is the collapse's. A range of two PMDs says nothing
+    /// about which one the isolate is for, and the collapse stays skipped, saying why.
+    /// </summary>
+    [SkippableTheory]
+    [InlineData("200000", true)]
+    [InlineData("400000", false)]
+    public void Lower_MadvCollapseOfAPageMigratedUntraced_IsLocatedByTheCallsRangeOfOnePmd(string length, bool located)
+    {
+        var input = new LoweringInput();
+        Fault(input, 0x7f0000200000, 0x5000, pid: 200);
+        Fault(input, 0x7f0000201000, 0x5001, pid: 200);
+        input.Line("compact", 300, 1, "mm_migrate_pages_start: mode=MIGRATE_SYNC_LIGHT reason=compaction")
+            .Line("compact", 300, 1, "mm_page_alloc: page=0000000033330001 pfn=0x9001 order=0 migratetype=1 gfp_flags=GFP_HIGHUSER_MOVABLE")
+            .Line("compact", 300, 1, "mm_page_free: page=0000000022222223 pfn=0x5001 order=0")
+            .Line("compact", 300, 1, "mm_migrate_pages: nr_succeeded=1 nr_failed=0 nr_thp_succeeded=0 nr_thp_failed=0 nr_thp_split=0 nr_split=0 mode=MIGRATE_SYNC_LIGHT reason=compaction")
+            .Line("mover", 200, 0, $"sys_madvise(start: 7f0000200000, len_in: {length}, behavior: 19)")
+            .Line("mover", 200, 0, "mm_page_alloc: page=0000000033333333 pfn=0x8000 order=9 migratetype=1 gfp_flags=GFP_TRANSHUGE")
+            .Line("mover", 200, 0, $"mmap_lock_acquire_returned: mm={Mm} memcg_id=1 write=true success=true")
+            .Line("mover", 200, 0, "mm_collapse_huge_page_isolate: scan_pfn=0x9001, none_or_zero=510, referenced=2, status=succeeded")
+            .Line("mover", 200, 0, "mm_page_free: page=0000000022222222 pfn=0x5000 order=0")
+            .Line("mover", 200, 0, "mm_page_free: page=0000000033330001 pfn=0x9001 order=0")
+            .Line("mover", 200, 0, $"mmap_lock_released: mm={Mm} memcg_id=1 write=true")
+            .Line("mover", 200, 0, $"mm_collapse_huge_page: mm={Mm}, isolated=1, status=succeeded")
+            .Line("mover", 200, 0, "sys_madvise -> 0x0");
+
+        var (trace, lowering, result) = LowerAndReplay(input.Rows());
+
+        var r2 = lowering.Coverage.Build(_ => true).Single(c => c.Race == "R2");
+        if (located)
+        {
+            var huge = trace.Ops.ToArray().Single(o => o.Kind == OpKind.PmdSetHuge);
+            Assert.Equal((0x7f0000200000UL, 0x8000UL, 200), (huge.Va, huge.Pfn, huge.Tid));
+            Assert.Equal((1, 0, 1), (lowering.Statistics.Collapses, lowering.Statistics.CollapsesSkipped, lowering.Statistics.CollapsesByMadviseRange));
+            Assert.Empty(r2.Gaps);
+        }
+        else
+        {
+            Assert.DoesNotContain(trace.Ops.ToArray(), o => o.Kind == OpKind.PmdSetHuge);
+            Assert.Equal((0, 1, 0), (lowering.Statistics.Collapses, lowering.Statistics.CollapsesSkipped, lowering.Statistics.CollapsesByMadviseRange));
+            Assert.Contains("by a migration whose remove_migration_pte was not traced", Assert.Single(r2.Gaps).Reason, StringComparison.Ordinal);
+        }
+        AssertNoFindings(result);
+    }
+
     [SkippableFact]
     public void Lower_MadvCollapseWhoseRetryAllocationWasLost_IsSkippedNotGivenTheFreedHugePage()
     {
