@@ -1,4 +1,5 @@
 using System.Text;
+using Pipeline.Ingest.Catalog;
 using Pipeline.Ingest.Text;
 
 namespace Pipeline.Ingest;
@@ -97,7 +98,9 @@ public static class FormatDetector
                 mailHeaders++;
                 sawMail = mailHeaders >= 3 || line.StartsWith("From ", StringComparison.Ordinal);
             }
-            switch (CrashReportLine(line))
+            // The console checks read the line as the console reader does, as UTF-8 bytes: encoded once for both.
+            byte[] bytes = Encoding.UTF8.GetBytes(line);
+            switch (CrashReportLine(bytes))
             {
                 case CrashLine.Header:
                     crashHeaders++;
@@ -108,7 +111,7 @@ public static class FormatDetector
                 default:
                     break;
             }
-            if (LooksLikePrintk(line))
+            if (LooksLikePrintk(bytes))
             {
                 consoleLines++;
             }
@@ -157,9 +160,8 @@ public static class FormatDetector
 
     // "[  352.756926] ..." printk timestamps, also behind a log collector's prefix; a syslog/journal "host kernel: "
     // line and dmesg -T's "[Tue Jan 24 19:21:10 2023] " are console lines by themselves.
-    private static bool LooksLikePrintk(string line)
+    private static bool LooksLikePrintk(ReadOnlySpan<byte> bytes)
     {
-        var bytes = Encoding.UTF8.GetBytes(line);
         int prefix = ConsoleLogPrefix.Length(bytes, out var kind);
         // A syslog line names its clock and host before "kernel: "; a bare "kernel: " at the start is too common in other
         // text ("kernel: 6.18" in a notes file) to count alone: what follows it must look like the kernel's line.
@@ -167,19 +169,19 @@ public static class FormatDetector
         {
             return true;
         }
-        var s = Encoding.UTF8.GetString(bytes, prefix, bytes.Length - prefix).AsSpan().TrimStart();
-        if (s.Length < 4 || s[0] != '[')
+        var s = bytes[prefix..].TrimStart(" \t"u8);
+        if (s.Length < 4 || s[0] != (byte)'[')
         {
             return false;
         }
-        int close = s.IndexOf(']');
+        int close = s.IndexOf((byte)']');
         if (close < 3)
         {
             return false;
         }
-        var inner = s[1..close].Trim();
-        int dot = inner.IndexOf('.');
-        return dot > 0 && IsDigits(inner[..dot]) && IsDigits(inner[(dot + 1)..]);
+        var inner = s[1..close].Trim((byte)' ');
+        int dot = inner.IndexOf((byte)'.');
+        return dot > 0 && AsciiNumber.IsDigits(inner[..dot]) && AsciiNumber.IsDigits(inner[(dot + 1)..]);
     }
 
     private enum CrashLine
@@ -189,29 +191,33 @@ public static class FormatDetector
         Context,
     }
 
-    private static readonly string[] s_crashHeaders =
+    private static readonly byte[][] s_crashHeaders =
     [
-        "BUG: ", "kernel BUG at ", "WARNING: ", "Oops: ", "Oops [#", "Unable to handle kernel ", "general protection fault", "Internal error: Oops",
+        .. new[] { "BUG: ", "kernel BUG at ", "WARNING: ", "Oops: ", "Oops [#", "Unable to handle kernel ", "general protection fault", "Internal error: Oops" }
+            .Select(Encoding.ASCII.GetBytes),
     ];
 
-    private static readonly string[] s_crashContext = ["Call Trace:", "Call trace:", "RIP: 0010:", "EIP: ", "NIP: ", "pc : ", "PC is at ", "Hardware name: ", "page dumped because: "];
+    private static readonly byte[][] s_crashContext =
+    [
+        .. new[] { "Call Trace:", "Call trace:", "RIP: 0010:", "EIP: ", "NIP: ", "pc : ", "PC is at ", "Hardware name: ", "page dumped because: " }
+            .Select(Encoding.ASCII.GetBytes),
+    ];
 
     // A line of a crash report as the kernel starts it (lib/bug.c, __warn, die(), dump_stack), mail quoting, a log
     // collector's prefix, the printk stamp and indentation aside.
-    private static CrashLine CrashReportLine(string line)
+    private static CrashLine CrashReportLine(ReadOnlySpan<byte> line)
     {
-        var bytes = Encoding.UTF8.GetBytes(line.AsSpan().TrimStart(" >\t").ToString());
-        var s = Encoding.UTF8.GetString(ConsoleParser.StripPrefixes(bytes, out _, out _, out _, out _, out _)).AsSpan().TrimStart(" \t");
+        var s = ConsoleParser.StripPrefixes(line.TrimStart(" >\t"u8), out _, out _, out _, out _, out _).TrimStart(" \t"u8);
         foreach (var header in s_crashHeaders)
         {
-            if (s.StartsWith(header, StringComparison.Ordinal))
+            if (s.StartsWith(header))
             {
                 return CrashLine.Header;
             }
         }
         foreach (var context in s_crashContext)
         {
-            if (s.StartsWith(context, StringComparison.Ordinal))
+            if (s.StartsWith(context))
             {
                 return CrashLine.Context;
             }
@@ -220,8 +226,8 @@ public static class FormatDetector
     }
 
     // "CPU: 2 PID: 7107 Comm: trinity-c9 Not tainted 4.2.0" / "CPU: 1 UID: 0 PID: 1059 Comm: …": dump_stack's task line.
-    private static bool IsTaskLine(ReadOnlySpan<char> s) =>
-        s.StartsWith("CPU: ", StringComparison.Ordinal) && s.IndexOf(" PID: ", StringComparison.Ordinal) > 0 && s.IndexOf(" Comm: ", StringComparison.Ordinal) > 0;
+    private static bool IsTaskLine(ReadOnlySpan<byte> s) =>
+        s.StartsWith("CPU: "u8) && s.IndexOf(" PID: "u8) > 0 && s.IndexOf(" Comm: "u8) > 0;
 
     // perf script: "comm  1234 [001] 123.456789: sys:event: payload", "comm 1234/1234 [001] …",
     // "comm 1234 123.456789:   10101010 cpu-clock: " (no CPU column) and "  123.456789:  sys:event: " (-F time,event,trace).
@@ -327,7 +333,7 @@ public static class FormatDetector
         int bracket = FindCpuBracket(line, out int close);
         if (bracket < 0)
         {
-            return (line.StartsWith("CPU:", StringComparison.Ordinal) && !IsTaskLine(line)) || line.StartsWith("##### CPU", StringComparison.Ordinal);
+            return (line.StartsWith("CPU:", StringComparison.Ordinal) && !IsTaskLine(Encoding.UTF8.GetBytes(line))) || line.StartsWith("##### CPU", StringComparison.Ordinal);
         }
         var after = line.AsSpan(close + 1);
         int colon = after.IndexOf(": ");

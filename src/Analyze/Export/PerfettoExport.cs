@@ -49,11 +49,11 @@ public static class PerfettoExport
     /// <summary>pid of the "findings" process.</summary>
     public const int FindingsProcessId = 1_000_000_001;
 
+    // The events drawn on a track: names that start with one of these (the events query's filter, and HasTrack).
+    private static readonly string[] s_tracked = ["syscalls:", "exceptions:page_fault", "mmap_lock:", "tlb:tlb_flush", "ipi:", "mmop:"];
+
     /// <summary>Whether the export draws events named <paramref name="name"/> (the filter of its events query).</summary>
-    public static bool HasTrack(string name) =>
-        name.StartsWith("syscalls:", StringComparison.Ordinal) || name.StartsWith("exceptions:page_fault", StringComparison.Ordinal)
-        || name.StartsWith("mmap_lock:", StringComparison.Ordinal) || name == "tlb:tlb_flush" || name.StartsWith("ipi:", StringComparison.Ordinal)
-        || name.StartsWith("mmop:", StringComparison.Ordinal);
+    public static bool HasTrack(string name) => s_tracked.Any(p => name.StartsWith(p, StringComparison.Ordinal));
 
     private static readonly JsonWriterOptions s_options = new()
     {
@@ -103,13 +103,11 @@ public static class PerfettoExport
 
         string witnessFilter = flows.Count == 0 ? "" : " OR seq IN (SELECT unnest(seqs) FROM findings)";
         string sql = "SELECT seq, ts_ns, cpu, pid, tgid, comm, event, address, ip, error_code, pages, reason, mm, \"write\", success, "
-            + "addr, old_len, new_len, flags, new_addr, ret, start, len, args FROM events WHERE event LIKE 'syscalls:%' "
-            + "OR event LIKE 'exceptions:page_fault%' OR event LIKE 'mmap_lock:%' OR event = 'tlb:tlb_flush' OR event LIKE 'ipi:%' "
-            + "OR event LIKE 'mmop:%'" + witnessFilter
+            + "addr, old_len, new_len, flags, new_addr, ret, start, len, args FROM events WHERE "
+            + string.Join(" OR ", s_tracked.Select(p => $"starts_with(event, '{p}')")) + witnessFilter
             // In seq order, always: the scan alone keeps it, but the semi-join with the findings runs in parallel and gave
             // the events in another order on each run (a different file, slices closed at other places).
             + " ORDER BY seq";
-        // Keep HasTrack above in step with this filter.
         var witnessTs = new Dictionary<long, (long Ts, int Cpu)>();
         long events = 0;
         long lastTs = 0;

@@ -40,13 +40,13 @@ public static class HtmlReport
     /// table an older mmtrace wrote still shows), in this order; null shows every column. The rest, and every row, are
     /// a <c>mmtrace query</c> away.
     /// </summary>
-    private static readonly (string View, string Title, string[]? Columns, string Order)[] s_optionalTables =
+    private static readonly (string View, string Title, string[]? Columns, string[] Order)[] s_optionalTables =
     [
-        ("coverage", "Coverage verdicts", ["profile", "arch", "race", "verdict", "why", "actors", "actor_counts", "record_command"], "race"),
+        ("coverage", "Coverage verdicts", ["profile", "arch", "race", "verdict", "why", "actors", "actor_counts", "record_command"], ["race"]),
         ("explorations", "Explorations", ["profile", "arch", "strategy", "bound", "window_index", "window_race", "window_start_seq",
             "window_end_seq", "verdict", "schedules", "interleavings", "stopped_by", "checker", "race", "preemptions", "verdict_reason", "message"],
-            "profile, arch, window_index, violation"),
-        ("crashes", "Crashes", null, "1"),
+            ["profile", "arch", "window_index", "violation"]),
+        ("crashes", "Crashes", null, []),
     ];
 
     /// <summary>Writes the report of <paramref name="traces"/> to <paramref name="output"/>.</summary>
@@ -185,11 +185,11 @@ public static class HtmlReport
         private void Fact(string name, string value) =>
             _html.Append("<tr><th>").Append(Enc(name)).Append("</th><td>").Append(Enc(value)).Append("</td></tr>");
 
-        private void GenericTable(string view, string title, string[]? columns, string order)
+        private void GenericTable(string view, string title, string[]? columns, string[] order)
         {
             var has = Rows($"SELECT column_name FROM (DESCRIBE {view})").Select(r => (string)r[0]!).ToHashSet(StringComparer.Ordinal);
             string select = columns is null ? "* EXCLUDE (trace)" : string.Join(", ", columns.Where(has.Contains));
-            string orderBy = string.Join(", ", order.Split(", ").Where(c => c == "1" || has.Contains(c)));
+            string orderBy = string.Join(", ", order.Where(has.Contains));
             long total = L(Rows($"SELECT count(*) FROM {view}")[0][0]);
             using var reader = _runner.Query(string.Create(CultureInfo.InvariantCulture,
                 $"SELECT {select} FROM {view}{(orderBy.Length == 0 ? "" : " ORDER BY " + orderBy)} LIMIT {MaxTableRows}"));
