@@ -58,7 +58,8 @@ public static class OpTraceWriter
         }
     }
 
-    private static void AppendFields(StringBuilder sb, in Op op)
+    /// <summary>Appends what <see cref="FormatFields"/> returns to <paramref name="sb"/>.</summary>
+    internal static void AppendFields(StringBuilder sb, in Op op)
     {
         foreach (var rawKey in OpSpec.KeysOf(op.Kind))
         {
@@ -75,18 +76,17 @@ public static class OpTraceWriter
 
     private static void AppendSlot(StringBuilder sb, in Op op)
     {
-        var inv = CultureInfo.InvariantCulture;
         if (op.Table != 0)
         {
-            Pair(sb, "table", op.Table.ToString(inv));
+            PairInt(sb, "table", op.Table);
             if (op.Kind != OpKind.PtlLock && op.Kind != OpKind.PtlUnlock)
             {
-                Pair(sb, "idx", op.Index.ToString(inv));
+                PairInt(sb, "idx", op.Index);
             }
             return;
         }
-        Pair(sb, "mm", op.Mm.ToString(inv));
-        Pair(sb, "va", Hex(op.Va));
+        PairInt(sb, "mm", op.Mm);
+        PairHex(sb, "va", op.Va);
         if (op.Kind is OpKind.EntryRead or OpKind.PtlLock or OpKind.PtlUnlock)
         {
             Pair(sb, "level", OpSpec.LevelName(op.Level));
@@ -95,39 +95,38 @@ public static class OpTraceWriter
 
     private static void AppendKey(StringBuilder sb, in Op op, string key, bool required)
     {
-        var inv = CultureInfo.InvariantCulture;
         switch (key)
         {
             case "mm":
                 if (required || op.Mm != 0)
                 {
-                    Pair(sb, "mm", op.Mm.ToString(inv));
+                    PairInt(sb, "mm", op.Mm);
                 }
                 break;
             case "va":
             case "old":
                 if (required || op.Va != 0)
                 {
-                    Pair(sb, key, Hex(op.Va));
+                    PairHex(sb, key, op.Va);
                 }
                 break;
             case "new":
-                Pair(sb, "new", Hex(op.NewVa));
+                PairHex(sb, "new", op.NewVa);
                 break;
             case "len":
                 if (required || op.Len != 0)
                 {
-                    Pair(sb, "len", Hex(op.Len));
+                    PairHex(sb, "len", op.Len);
                 }
                 break;
             case "cpus":
-                Pair(sb, "cpus", Hex(op.Len));
+                PairHex(sb, "cpus", op.Len);
                 break;
             case "table":
             case "spare":
                 if (required || op.Table != 0)
                 {
-                    Pair(sb, key, op.Table.ToString(inv));
+                    PairInt(sb, key, op.Table);
                 }
                 break;
             case "level":
@@ -137,27 +136,27 @@ public static class OpTraceWriter
                 }
                 break;
             case "pfn":
-                Pair(sb, "pfn", Hex(op.Pfn));
+                PairHex(sb, "pfn", op.Pfn);
                 break;
             case "order":
                 if (op.Value != 0)
                 {
-                    Pair(sb, "order", op.Value.ToString(inv));
+                    PairInt(sb, "order", op.Value);
                 }
                 break;
             case "rmap":
                 if (required || op.Obj != 0)
                 {
-                    Pair(sb, "rmap", op.Obj.ToString(inv));
+                    PairInt(sb, "rmap", op.Obj);
                 }
                 break;
             case "id":
-                Pair(sb, "id", op.Obj.ToString(inv));
+                PairInt(sb, "id", op.Obj);
                 break;
             case "n":
                 if (op.Obj > 1)
                 {
-                    Pair(sb, "n", op.Obj.ToString(inv));
+                    PairInt(sb, "n", op.Obj);
                 }
                 break;
             case "mode":
@@ -249,4 +248,9 @@ public static class OpTraceWriter
     internal static string Hex(ulong value) => "0x" + value.ToString("x", CultureInfo.InvariantCulture);
 
     private static void Pair(StringBuilder sb, string key, string value) => sb.Append(' ').Append(key).Append('=').Append(value);
+
+    // Formatted straight into the builder: ops.parquet formats every op's fields, and a string per number was most of that.
+    private static void PairHex(StringBuilder sb, string key, ulong value) => sb.Append(CultureInfo.InvariantCulture, $" {key}=0x{value:x}");
+
+    private static void PairInt(StringBuilder sb, string key, long value) => sb.Append(CultureInfo.InvariantCulture, $" {key}={value}");
 }

@@ -134,10 +134,8 @@ public static class DatasetReplay
         ArgumentNullException.ThrowIfNull(dataset);
         ArgumentNullException.ThrowIfNull(profile);
         ArgumentNullException.ThrowIfNull(options);
-        // The ops staging table is the one thing that grows with the trace: give DuckDB a memory_limit and a
-        // spill directory so keeping ops of a large trace spills instead of holding them all in memory. 128 MB, not
-        // 512: at 1 M events the staging table reached the limit either way, and the lower one halved --keep-ops'
-        // peak RSS (716 -> 371 MiB) for a little more spilling (docs/benchmarks.md, "Replay, third pass").
+        // Nothing replay keeps in DuckDB grows with the trace (ops.parquet is written beside it, LoweredOps.Writer):
+        // a memory_limit and a spill directory still cap what a query of it may hold (the scope's seq table, say).
         string spill = Path.Combine(Path.GetTempPath(), "mmtrace-replay-" + Path.GetRandomFileName().Replace(".", "", StringComparison.Ordinal));
         try
         {
@@ -148,15 +146,12 @@ public static class DatasetReplay
                 // DuckDB keeps what it reads of a file in memory for later queries of it (up to memory_limit); replay
                 // reads events.parquet once, so that cache only grew peak RSS with the file's size (docs/benchmarks.md, s25).
                 ["enable_external_file_cache"] = "false",
-            };
-            if (!options.KeepOps)
-            {
                 // One DuckDB thread, the one reading the rows: its scan of events.parquet keeps ahead of the lowering and
                 // the engine alone, and a second scan thread's buffers and allocator caches were ~15-20 MiB of peak RSS
-                // at 12 M events (docs/benchmarks.md, "Replay, 2026-12-06 (s29, memory)"). Writing ops.parquet keeps
-                // DuckDB's default, as its COPY runs in parallel.
-                settings["threads"] = "1";
-            }
+                // at 12 M events (docs/benchmarks.md, "Replay, 2026-12-06 (s29, memory)"). With --keep-ops too, since
+                // ops.parquet no longer goes through a DuckDB COPY (s35-keepops).
+                ["threads"] = "1",
+            };
             using var database = DuckDbDatabase.Open(null, settings);
             return Run(database, dataset, profile, arch, options, cancellationToken);
         }
@@ -177,7 +172,7 @@ public static class DatasetReplay
         string staging = ReplayRuns.BeginRun(dataset.Directory);
         try
         {
-            var result = Run(connection, database, dataset, eventsPath, staging, profile, arch, options, cancellationToken);
+            var result = Run(connection, dataset, eventsPath, staging, profile, arch, options, cancellationToken);
             var run = ReplayRuns.Commit(staging, profile.Name, FixesOf(profile), ArchName(arch), options.Scope, DateTimeOffset.UtcNow);
             // Old tables of this very profile and arch were a run only until this one replaced it.
             return result with { Run = run, Adopted = adopted?.Directory == run.Directory ? null : adopted };
@@ -189,7 +184,7 @@ public static class DatasetReplay
     }
 
     private static DatasetReplayResult Run(
-        DuckDbConnection connection, DuckDbDatabase database, TraceDataset dataset, string eventsPath, string staging,
+        DuckDbConnection connection, TraceDataset dataset, string eventsPath, string staging,
         KernelProfile profile, Arch arch, DatasetReplayOptions options, CancellationToken cancellationToken)
     {
         // Op traces stream straight into the engine (schedule = row order): memory is the engine's state, not the trace.
@@ -237,17 +232,14 @@ public static class DatasetReplay
                     extents.AddRange(rows);
                 },
             };
-            string opsPath = Path.Combine(staging, LoweredOps.FileName);
-            // Its own connection: the events are still streaming from the first one while ops are appended.
-            using var opsConnection = options.KeepOps ? database.Connect() : null;
-            using var opsWriter = opsConnection is null ? null : new LoweredOps.Writer(opsConnection);
+            using var opsWriter = options.KeepOps ? new LoweredOps.Writer(Path.Combine(staging, LoweredOps.FileName)) : null;
             // The mremap tracker sees each row on the reading thread, beside the lowering and the engine on this one
             // (its state is its own; its results are read once the rows are done and the reading thread has ended).
             var rows = EventReader.ReadEvents(connection, eventsPath, TraceLowering.Columns.Union(AddressSpaceTracker.Columns), mremapTracker.Process);
             (result, lowering) = TraceLowering.LowerAndReplay(Counted(rows, progress => options.Progress?.Report(new ReplayProgress(dataset.Id, progress, total)), cancellationToken), profile, arch, opsWriter);
             cancellationToken.ThrowIfCancellationRequested();
             mremapTracker.Finish();
-            opsWriter?.Complete(opsPath);
+            opsWriter?.Complete();
             opCount = lowering.Statistics.Ops;
         }
         else
