@@ -492,8 +492,14 @@ public sealed partial class TraceLowering
         {
             if (!task.Kernel && bound.Owner != 0 && ProcessKey(task.Tid) != bound.Owner && !_tgidKnown)
             {
-                // Another thread of that process without a tgid in the trace: it shares the mm from now on.
+                // Another thread of that process without a tgid in the trace: it shares the mm from now on, and the file
+                // table too (a thread that opened an O_DIRECT file before its first mmap_lock still reads it afterwards).
+                int before = ProcessKey(task.Tid);
                 _processOf[task.Tid] = bound.Owner;
+                if (before == task.Tid)
+                {
+                    MoveDirectFds(before, bound.Owner);
+                }
             }
             else if (!task.Kernel && bound.Owner == 0 && !_mmOfProcess.ContainsKey(ProcessKey(task.Tid)))
             {
@@ -1570,6 +1576,17 @@ public sealed partial class TraceLowering
         if (MmOfTask(task) is { } mm)
         {
             Coverage.Actor("R2", CoverageRules.LocklessWalker, mm.Id, _row.Seq);
+        }
+    }
+
+    /// <summary>The O_DIRECT fds noted under process key <paramref name="from"/> are the process <paramref name="to"/>'s.</summary>
+    private void MoveDirectFds(int from, int to)
+    {
+        var moved = _directFds.Where(d => d.Process == from).ToList();
+        foreach (var d in moved)
+        {
+            _directFds.Remove(d);
+            _directFds.Add((to, d.Fd));
         }
     }
 

@@ -239,6 +239,32 @@ public sealed class CoverageTests : IDisposable
         Assert.NotNull(r5.RecordCommand);
     }
 
+    /// <summary>
+    /// A lab script's recording of <c>tests/workloads/raceactors.c</c> (the instance's <c>trace</c> file, no
+    /// <c>record-tgid</c>): the GUP-fast thread <c>pinner</c> opens its file <c>O_DIRECT</c> before it first locks the
+    /// process' mm, so until then the lowering keeps it as a process of its own. It then reads the file 32 times
+    /// (<c>pread64</c>, each a <c>pin_user_pages_fast</c> of the mm) and vmsplices 32 times. Before 7 December 2026 the
+    /// O_DIRECT fd stayed with the thread's provisional process when it joined the mover's by mm pointer, and coverage
+    /// counted 32 lockless walks (the vmsplices) instead of 64; the same happened on default <c>perf script</c> output,
+    /// which prints no tgid.
+    /// </summary>
+    [SkippableFact]
+    public void Run_ThreadWithoutTgidOpensODirectBeforeItJoinsItsProcess_EveryDirectReadIsALocklessWalk()
+    {
+        string output = Path.Combine(_dir, "pinner");
+        TraceIngestor.Run(new IngestOptions { Inputs = [Real.TestEvents.CorpusFile("recorded/ftrace-text/raceactors_pinner_notgid.txt")], Output = output });
+        var dataset = DatasetCatalog.Resolve([output]).Single();
+        Assert.Equal(32, dataset.Meta.EventCounts["syscalls:sys_enter_pread64"]);
+        Assert.Equal(32, dataset.Meta.EventCounts["syscalls:sys_enter_vmsplice"]);
+
+        var r2 = DatasetReplay.Run(dataset, KernelProfile.Parse("latest", []), Arch.X86).Coverage.Single(c => c.Race == "R2");
+
+        var walker = r2.Actors.Single(a => a.Name == CoverageRules.LocklessWalker);
+        Assert.Equal(64, walker.Count);
+        // All on the process' one mm (the mover's, which the pinner joined), not on the thread's provisional one.
+        Assert.Equal(1, walker.Mms);
+    }
+
     [CorpusFact]
     public void Run_ExecsWithoutTheirExecveEntry_AreBlindAndSayWhyEachStackWasUndecided()
     {
