@@ -38,6 +38,7 @@ public sealed partial class TraceLowering
     private static readonly int s_start = Col("start");
     private static readonly int s_oldLen = Col("old_len");
     private static readonly int s_newLen = Col("new_len");
+    private static readonly int s_newAddr = Col("new_addr");
     private static readonly int s_behavior = Col("behavior");
     private static readonly int s_fd = Col("fd");
 
@@ -50,7 +51,7 @@ public sealed partial class TraceLowering
     /// </summary>
     public static EventProjection Columns { get; } = EventProjection.Of(
         "tgid", "address", "error_code", "pfn", "order", "gfp_flags", "reason", "mm", "write", "success", "status", "next_pid",
-        "next_comm", "addr", "len", "start", "old_len", "new_len", "behavior", "fd", "flags", "ret", "args")
+        "next_comm", "addr", "len", "start", "old_len", "new_len", "new_addr", "behavior", "fd", "flags", "ret", "args")
         .WithArgsOnlyOf("sched:sched_process_fork", "huge_memory:mm_khugepaged_collapse_file", "pagemap:mm_lru_insertion",
             "filemap:mm_filemap_fault", "filemap:mm_filemap_add_to_page_cache", "filemap:mm_filemap_delete_from_page_cache");
     private const long MadvPageout = 21;
@@ -359,11 +360,7 @@ public sealed partial class TraceLowering
                 }
                 break;
             case "syscalls:sys_enter_mremap":
-                if (AlignUp(Field(s_newLen), 4096) is var newLen && AlignUp(Field(s_oldLen), 4096) is var oldLen && newLen < oldLen && newLen > 0)
-                {
-                    // A shrink unmaps the tail first (do_vmi_munmap), before anything moves.
-                    StartZap(task, (Field(s_addr) & ~4095UL) + newLen, oldLen - newLen, keepTables: false);
-                }
+                StartMremapZaps(task);
                 if (MmOfTask(task) is { } m)
                 {
                     _exposure.OnMremapEnter(m.Id, Ev(task, "sys_enter_mremap"));
@@ -1254,9 +1251,63 @@ public sealed partial class TraceLowering
         {
             RemoveVmas(task, mm, start, end);
         }
+        if (task.QueuedZap is { } next)
+        {
+            // An mremap's second unmap (a FIXED shrink: the target, then the source's tail), under the same lock hold.
+            task.QueuedZap = null;
+            StartZap(task, next.Addr, next.Len, keepTables: false);
+            ZapMunmap(task);
+        }
     }
 
     // ---- mremap
+
+    /// <summary>
+    /// The unmaps an mremap makes before it moves anything: with MREMAP_FIXED, mremap_to() unmaps the whole target first
+    /// (do_munmap: its pages zapped, the PTE tables it covers freed, so a PMD move can land there), unless the call is
+    /// refused for its arguments before that; a shrink then unmaps the source's tail.
+    /// </summary>
+    /// <summary>Whether the shadow of <paramref name="mm"/> holds a page table or a huge mapping in [start, end).</summary>
+    private static bool HoldsAnyTable(ShadowMm mm, ulong start, ulong end)
+    {
+        for (ulong region = start & ~(PmdSize - 1); region < end; region += PmdSize)
+        {
+            if (mm.Find(region, Level.Pmd) is not { } pmd)
+            {
+                region = AlignUp(region + 1, ShadowTable.SizeOf(Level.Pud)) - PmdSize;
+                continue;
+            }
+            int idx = ShadowTable.IndexOf(region, Level.Pmd);
+            if (pmd.Leaves![idx] != 0 || pmd.Children![idx] is not null)
+            {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    private void StartMremapZaps(TaskInfo task)
+    {
+        ulong addr = Field(s_addr);
+        ulong oldLen = AlignUp(Field(s_oldLen), 4096);
+        ulong newLen = AlignUp(Field(s_newLen), 4096);
+        ulong flags = Field(s_flags);
+        ulong newAddr = Field(s_newAddr);
+        bool shrinks = newLen < oldLen && newLen > 0;
+        if ((flags & MremapRequest.Fixed) != 0 && newLen > 0 && newAddr < UserTop && newLen <= UserTop - newAddr
+            && !MremapPredictor.RefusedBeforeUnmap(addr, oldLen, newAddr, newLen, (flags & MremapRequest.DontUnmap) != 0)
+            && MmOfTask(task) is { } mm && HoldsAnyTable(mm, newAddr, newAddr + newLen))
+        {
+            // (A target the model holds nothing of needs no zap: do_munmap of an empty range neither zaps nor flushes.)
+            StartZap(task, newAddr, newLen, keepTables: false);
+            task.QueuedZap = shrinks ? ((addr & ~4095UL) + newLen, oldLen - newLen) : null;
+        }
+        else if (shrinks)
+        {
+            // A shrink unmaps the tail first (do_vmi_munmap), before anything moves.
+            StartZap(task, (addr & ~4095UL) + newLen, oldLen - newLen, keepTables: false);
+        }
+    }
 
     private void OnMremapCompleted(MremapCall call, IReadOnlyList<MremapExtent> extents)
     {
@@ -1266,6 +1317,7 @@ public sealed partial class TraceLowering
         }
         ZapMunmap(task);
         task.Munmap = null;
+        task.QueuedZap = null;
         ulong oldStart = call.OldAddr & ~4095UL;
         ForgetLocked(task, mm, oldStart, oldStart + AlignUp(call.OldLen, 4096));
         if (call.ResultAddr is { } result)
@@ -1813,6 +1865,9 @@ public sealed partial class TraceLowering
         /// <summary>The current collapse attempt's failure was already noted (at its isolate event).</summary>
         public bool CollapseFailureSaid;
         public (ulong Addr, ulong Len)? Munmap;
+
+        /// <summary>A second unmap that follows <see cref="Munmap"/> in the same call (an mremap's).</summary>
+        public (ulong Addr, ulong Len)? QueuedZap;
         /// <summary>The range of the task's MADV_COLLAPSE call in progress.</summary>
         public (ulong Start, ulong Len)? MadvCollapse;
         public bool MunmapZapped;

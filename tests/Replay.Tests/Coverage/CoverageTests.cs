@@ -35,6 +35,14 @@ public sealed class CoverageTests : IDisposable
         }
     }
 
+    /// <summary>A recorded trace of the repository (tests/data) ingested into a dataset of its own.</summary>
+    private TraceDataset Ingest(string relative)
+    {
+        string output = Path.Combine(_dir, Path.GetFileName(relative).Split('.')[0]);
+        TraceIngestor.Run(new IngestOptions { Inputs = [Real.TestEvents.CorpusFile(relative)], Output = output });
+        return DatasetCatalog.Resolve([output]).Single();
+    }
+
     public static TheoryData<string> Scenarios() => [.. ScenarioLibrary.All.Select(s => s.Name)];
 
     [SkippableTheory]
@@ -251,9 +259,7 @@ public sealed class CoverageTests : IDisposable
     [SkippableFact]
     public void Run_ThreadWithoutTgidOpensODirectBeforeItJoinsItsProcess_EveryDirectReadIsALocklessWalk()
     {
-        string output = Path.Combine(_dir, "pinner");
-        TraceIngestor.Run(new IngestOptions { Inputs = [Real.TestEvents.CorpusFile("recorded/ftrace-text/raceactors_pinner_notgid.txt")], Output = output });
-        var dataset = DatasetCatalog.Resolve([output]).Single();
+        var dataset = Ingest("recorded/ftrace-text/raceactors_pinner_notgid.txt");
         Assert.Equal(32, dataset.Meta.EventCounts["syscalls:sys_enter_pread64"]);
         Assert.Equal(32, dataset.Meta.EventCounts["syscalls:sys_enter_vmsplice"]);
 
@@ -263,6 +269,27 @@ public sealed class CoverageTests : IDisposable
         Assert.Equal(64, walker.Count);
         // All on the process' one mm (the mover's, which the pinner joined), not on the thread's provisional one.
         Assert.Equal(1, walker.Mms);
+    }
+
+    /// <summary>
+    /// A lab script's recording of <c>tests/workloads/remapactors.c</c> (kernel text; its reservation mmap and the
+    /// overlap and fixed-back calls with the populate before them, tests/data/README.md): mremap(A, 4M, 4M,
+    /// MAYMOVE|FIXED, A + 2M) fails with -EINVAL, then mremap(A + 2M, 2M, 2M, MAYMOVE|FIXED, A) moves the VMA's second
+    /// half onto its first. mremap_to() unmaps the target first (do_munmap frees its PTE table), so the kernel moves one
+    /// PMD (no page table was allocated inside the call). Before 7 December 2026 the failed call made the source unknown
+    /// (the move was undecided) and the lowering left the target's table linked, so the move was lowered as move_ptes
+    /// and R1 saw no PMD-moving mremap.
+    /// </summary>
+    [SkippableFact]
+    public void Run_FixedMoveOntoAPopulatedTarget_IsLoweredAsThePmdMoveTheKernelMade()
+    {
+        var result = DatasetReplay.Run(Ingest("recorded/ftrace-text/remapactors_fixed_back.txt.gz"), KernelProfile.Parse("latest", []), Arch.X86);
+
+        Assert.Equal(0, result.UndecidedMremaps);
+        var r1 = result.Coverage.Single(c => c.Race == "R1");
+        Assert.Equal(1, r1.Actors.Single(a => a.Name == CoverageRules.PmdMover).Count);
+        Assert.Empty(r1.Gaps);
+        Assert.Empty(result.Findings);
     }
 
     [CorpusFact]
