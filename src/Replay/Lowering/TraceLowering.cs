@@ -313,6 +313,7 @@ public sealed partial class TraceLowering
                 OnExecDone(task);
                 break;
             case "sched:sched_process_exit":
+                task.Exiting = true;
                 OnProcessExit(task);
                 break;
             case "sched:sched_process_fork":
@@ -555,6 +556,10 @@ public sealed partial class TraceLowering
         parent.ForkChildMm = null;
         _mmOfProcess.Remove(child);
         _processOf.Remove(child);
+        if (_tasks.TryGetValue(child, out var reused))
+        {
+            reused.Exiting = false;
+        }
         if (copy is not null && _mmOfPointer.TryGetValue(copy.Pointer, out var bound) && ReferenceEquals(bound, copy) && copy.Owner == 0)
         {
             copy.Owner = child;
@@ -870,7 +875,11 @@ public sealed partial class TraceLowering
                         Coverage.Actor("R4", CoverageRules.MlockedWalker, mapping.Mm.Id, _row.Seq);
                     }
                 }
-                bool otherMm = !task.Kernel && !IsRmapWalker(task) && !IsTaskOf(task, mapping.Mm);
+                // A task past its sched_process_exit frees in its own teardown (exit_mmap's zap): a page another mm
+                // maps in the model is one they shared since a fork (copied PTEs the lowering does not make), whose
+                // other mapping went by a path the trace does not show (a COW break in kernel mode, copy_to_user):
+                // the exiting task dropped the last reference. Not a zap of that mm, and no walker.
+                bool otherMm = !task.Kernel && !IsRmapWalker(task) && !IsTaskOf(task, mapping.Mm) && !task.Exiting;
                 ulong va = mapping.Va;
                 if (otherMm && mapping.Table.Level == Level.Pte && !_mlocked.Contains(p))
                 {
@@ -886,7 +895,7 @@ public sealed partial class TraceLowering
                     Unmap(task, mapping, flush: true);
                     Statistics.ImpliedUnmaps++;
                 }
-                if (IsRmapWalker(task) || !IsTaskOf(task, mapping.Mm))
+                if (IsRmapWalker(task) || (!IsTaskOf(task, mapping.Mm) && !task.Exiting))
                 {
                     // A task of the page's own mm outside any rmap walk freed it through its own zap: exit_mmap's
                     // unmap_vmas (before the exit_mmap event), munmap or MADV_DONTNEED, which hold mmap_lock or run
@@ -1868,6 +1877,9 @@ public sealed partial class TraceLowering
 
         /// <summary>A second unmap that follows <see cref="Munmap"/> in the same call (an mremap's).</summary>
         public (ulong Addr, ulong Len)? QueuedZap;
+
+        /// <summary>Past its sched_process_exit: what it frees now is its own mm's teardown.</summary>
+        public bool Exiting;
         /// <summary>The range of the task's MADV_COLLAPSE call in progress.</summary>
         public (ulong Start, ulong Len)? MadvCollapse;
         public bool MunmapZapped;

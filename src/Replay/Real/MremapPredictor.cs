@@ -91,11 +91,11 @@ public static class MremapPredictor
     /// come first in every kernel since 2.6 (do_mremap/mremap_to, and check_mremap_params since 6.16); the errors that
     /// remain (no VMA at the source, a move across VMAs, locked or commit limits) come after the unmap.
     /// </summary>
-    private static bool RefusedBeforeUnmap(MremapRequest call, ulong oldLen, ulong newLen, bool dontUnmap) =>
-        call.OldAddr % AddressSpace.PageSize != 0
-        || call.NewAddr % AddressSpace.PageSize != 0
+    internal static bool RefusedBeforeUnmap(ulong oldAddr, ulong oldLen, ulong newAddr, ulong newLen, bool dontUnmap) =>
+        oldAddr % AddressSpace.PageSize != 0
+        || newAddr % AddressSpace.PageSize != 0
         || (dontUnmap && oldLen != newLen)
-        || (call.OldAddr + oldLen > call.NewAddr && call.NewAddr + newLen > call.OldAddr);
+        || (oldAddr + oldLen > newAddr && newAddr + newLen > oldAddr);
 
     /// <summary>As <see cref="Predict"/>, but updates <paramref name="after"/> (the state before the call) in place.</summary>
     internal static MremapPrediction PredictInPlace(AddressSpace after, MremapRequest call, PredictionProfile profile)
@@ -113,7 +113,7 @@ public static class MremapPredictor
             // mremap_to() unmaps the destination before remap_is_valid() and vma_lookup() can still fail, so a
             // failed MREMAP_FIXED may have removed what was at the target; say so instead of guessing. A call refused
             // for its arguments alone failed before that unmap, and the target is as it was.
-            if (isFixed && newLen != 0 && !RefusedBeforeUnmap(call, oldLen, newLen, dontUnmap)
+            if (isFixed && newLen != 0 && !RefusedBeforeUnmap(call.OldAddr, oldLen, call.NewAddr, newLen, dontUnmap)
                 && after.AnyVmaIntersects(call.NewAddr, call.NewAddr + newLen))
             {
                 after.MarkUnknown(call.NewAddr, call.NewAddr + newLen);

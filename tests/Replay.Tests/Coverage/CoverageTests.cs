@@ -292,6 +292,29 @@ public sealed class CoverageTests : IDisposable
         Assert.Empty(result.Findings);
     }
 
+    /// <summary>
+    /// Cut from the lab recording of raceactors: the mover's faults, allocations and frees after its exec, its fork of
+    /// the puncher, and the puncher's exit with the frees of its teardown. Pages the mover mapped before the fork were
+    /// shared with the child (copied PTEs, which the lowering does not make); the mover's own mappings of some of them
+    /// went by paths the trace does not show (a COW break in kernel mode), so the child's exit dropped their last
+    /// reference. Before 7 December 2026 each such free was taken for a hole punch by another mm: an R1 file zapper of the
+    /// mover's mm (8 here, with ttu_* walk ops and an exposure conflict), which could make R1 look checked beside any
+    /// PMD move. A task past its sched_process_exit frees only its own mm's teardown: implied unmaps, no walker.
+    /// </summary>
+    [SkippableFact]
+    public void Run_ChildExitFreesPagesItSharedSinceTheFork_IsNoZapOfTheParentsMm()
+    {
+        var dataset = Ingest("recorded/ftrace-text/raceactors_child_exit.txt");
+        Assert.Equal(1, dataset.Meta.EventCounts["sched:sched_process_exit"]);
+
+        var result = DatasetReplay.Run(dataset, KernelProfile.Parse("latest", []), Arch.X86);
+
+        var r1 = result.Coverage.Single(c => c.Race == "R1");
+        Assert.Equal(0, r1.Actors.Single(a => a.Name == CoverageRules.FileZapper).Count);
+        Assert.Equal(0, result.Lowering!.ZapsOfAnotherMm);
+        Assert.True(result.Lowering.ImpliedUnmaps > 0);
+    }
+
     [CorpusFact]
     public void Run_ExecsWithoutTheirExecveEntry_AreBlindAndSayWhyEachStackWasUndecided()
     {
