@@ -315,6 +315,29 @@ public sealed class CoverageTests : IDisposable
         Assert.True(result.Lowering.ImpliedUnmaps > 0);
     }
 
+    /// <summary>
+    /// Cut from a lab recording of remapactors: a 4 MiB MADV_HUGEPAGE range backed by two THPs (order-9 faults) moved
+    /// with MAYMOVE|FIXED, two HPAGE_PMD extents (move_huge_pmd: the huge entry moves under both PMD locks and is
+    /// flushed before they drop, so no rmap walker finds it half-moved; R1 is move_normal_pmd's table move without the
+    /// rmap locks). Before 7 December 2026 they were "R1 actor ops skipped", and R1 (and R6) said partial for moves that
+    /// are none of their actors; now they are notes, not gaps.
+    /// </summary>
+    [SkippableFact]
+    public void Run_ThpMovedWhole_IsANoteNotAnR1Gap()
+    {
+        var result = DatasetReplay.Run(Ingest("recorded/ftrace-text/remapactors_thp.txt"), KernelProfile.Parse("latest", []), Arch.X86);
+
+        Assert.Equal(0, result.UndecidedMremaps);
+        foreach (var race in result.Coverage.Where(c => c.Race is "R1" or "R6"))
+        {
+            Assert.Empty(race.Gaps);
+            var note = Assert.Single(race.Notes);
+            Assert.StartsWith("HPAGE_PMD extent: a huge page moved whole", note.Text, StringComparison.Ordinal);
+            Assert.Equal(2, note.Count);
+            Assert.NotEqual(CoverageVerdict.Partial, race.Verdict);
+        }
+    }
+
     [CorpusFact]
     public void Run_ExecsWithoutTheirExecveEntry_AreBlindAndSayWhyEachStackWasUndecided()
     {
