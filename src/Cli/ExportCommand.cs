@@ -57,6 +57,16 @@ internal static class ExportCommand
                 Console.Out.WriteLine(string.Create(inv,
                     $"  no track for {untracked.Sum(e => e.Value):N0} events of {untracked.Count} other kind{(untracked.Count == 1 ? "" : "s")} (except where a finding's witness holds them): {kinds}; mmtrace query {traces[0].Directory} --name event_counts lists them"));
             }
+            if (summary.EntriesWithoutExitEvent.Count > 0)
+            {
+                // A recorder that enabled only a syscall's entry (coverage's record lines ask for sys_enter_read, …): the
+                // entries are instants, not slices left open to the end of the trace.
+                var inv = CultureInfo.InvariantCulture;
+                var names = summary.EntriesWithoutExitEvent.OrderByDescending(e => e.Value).ThenBy(e => e.Key, StringComparer.Ordinal).ToList();
+                string list = string.Join(", ", names.Take(5).Select(e => string.Create(inv, $"{e.Key} {e.Value:N0}"))) + (names.Count > 5 ? ", …" : "");
+                Console.Out.WriteLine(string.Create(inv,
+                    $"  {names.Sum(e => e.Value):N0} syscall entries are instants, not slices: the trace holds no exit event of {(names.Count == 1 ? "that syscall" : $"those {names.Count} syscalls")} ({list})"));
+            }
             if (summary.UnmatchedEnds > 0 || summary.ClosedAtEnd > 0)
             {
                 Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,

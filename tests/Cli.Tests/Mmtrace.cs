@@ -124,6 +124,9 @@ internal sealed class TempDir : IDisposable
 {
     public TempDir() => Path = Directory.CreateTempSubdirectory("mmtrace-cli-test-").FullName;
 
+    /// <summary>Takes over <paramref name="path"/> (a directory made elsewhere, e.g. a built workload's): deleted on dispose.</summary>
+    public TempDir(string path) => Path = path;
+
     public string Path { get; }
 
     public string this[string name] => System.IO.Path.Combine(Path, name);

@@ -47,6 +47,21 @@ public static class Workload
         return cc is not null;
     }
 
+    /// <summary>The path of <c>tests/workloads/<paramref name="fileName"/></c>, found above the test's directory.</summary>
+    /// <exception cref="FileNotFoundException">Not there (a clone without its tests/ directory).</exception>
+    public static string Source(string fileName)
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            var path = Path.Combine(dir.FullName, "tests", "workloads", fileName);
+            if (File.Exists(path))
+            {
+                return path;
+            }
+        }
+        throw new FileNotFoundException($"tests/workloads/{fileName} not found above {AppContext.BaseDirectory}.");
+    }
+
     /// <summary>Compiles <paramref name="sourcePath"/> into a new temporary directory and returns the executable's path.</summary>
     /// <exception cref="InvalidOperationException">No compiler, or the compile failed (message holds the compiler's output).</exception>
     public static string Build(string sourcePath)

@@ -12,7 +12,10 @@ namespace Pipeline.Analyze.Export;
 /// <param name="Findings">Findings drawn as markers with flows.</param>
 /// <param name="UnmatchedEnds">Exits, releases and acquisitions with no open begin on their thread (the trace started inside them).</param>
 /// <param name="ClosedAtEnd">Slices still open when the trace ended, closed at its last timestamp.</param>
-public sealed record PerfettoSummary(long Events, long Records, int Findings, long UnmatchedEnds, long ClosedAtEnd)
+/// <param name="EntriesWithoutExitEvent">Syscall entries drawn as instants because the trace holds no exit event of
+/// that syscall at all (a recorder that enabled only <c>sys_enter_NAME</c>), by syscall name.</param>
+public sealed record PerfettoSummary(long Events, long Records, int Findings, long UnmatchedEnds, long ClosedAtEnd,
+    IReadOnlyDictionary<string, long> EntriesWithoutExitEvent)
 {
     /// <summary>
     /// The events of <paramref name="meta"/> that the export draws no track for (page allocations and frees, filemap,
@@ -29,7 +32,9 @@ public sealed record PerfettoSummary(long Events, long Records, int Findings, lo
 /// <item>A process "CPUs" with one track per CPU: page faults, TLB flushes and IPIs as instants, op-trace ops
 /// (<c>mmop:*</c>) and every op of a finding's witness as zero-length slices (flows need a slice to bind to).</item>
 /// <item>A process per thread group with a track per thread: syscalls (enter to exit), mmap_lock waits
-/// (start_locking to acquire_returned) and holds (to released) as B/E slices; mremap syscalls carry the
+/// (start_locking to acquire_returned) and holds (to released) as B/E slices (a syscall whose exit event the trace does
+/// not hold at all, because its recorder enabled only the entry, is an instant: a slice would stay open to the end of
+/// the trace and nest every later one inside it); mremap syscalls carry the
 /// predicted moves of <c>mremaps</c> when replay wrote it. Slices live on thread tracks, not CPU tracks: a
 /// task sleeps inside a syscall while others run on its CPU, so per-CPU slices would not nest.</item>
 /// <item>A process "findings" with each finding (and exposure window) as a slice from its first to its last
@@ -73,6 +78,7 @@ public static class PerfettoExport
         var views = ViewNames(runner);
         var findings = views.Contains("findings") ? ReadFindings(runner) : [];
         var mremaps = views.Contains("mremaps") ? ReadMremaps(runner) : [];
+        var withExit = SyscallsWithExitEvent(trace.Meta);
         var flows = new Dictionary<long, List<(int Finding, int Index)>>();
         for (int f = 0; f < findings.Count; f++)
         {
@@ -132,9 +138,14 @@ public static class PerfettoExport
                         int last = findings[finding].Seqs.Count - 1;
                         state.Flow(row, finding + 1, index == 0 ? "s" : index == last ? "f" : "t");
                     }
-                    continue;
+                    if (!OnThreadTrack(row.Event))
+                    {
+                        continue;
+                    }
+                    // A syscall exit or lock event of a witness also ends (or begins) its slice on the thread's track: left
+                    // out, the mremap of every R1 exposure stayed open to the end of the trace, nesting all that followed.
                 }
-                Dispatch(state, row, mremaps);
+                Dispatch(state, row, mremaps, withExit);
             }
         }
         state.CloseAll(lastTs);
@@ -142,13 +153,34 @@ public static class PerfettoExport
         json.WriteEndArray();
         json.WriteEndObject();
         json.Flush();
-        return new PerfettoSummary(events, state.Records, findings.Count, state.UnmatchedEnds, state.ClosedAtEnd);
+        return new PerfettoSummary(events, state.Records, findings.Count, state.UnmatchedEnds, state.ClosedAtEnd, state.EntriesWithoutExitEvent);
     }
 
-    private static void Dispatch(ExportState state, Row row, Dictionary<long, MremapPrediction> mremaps)
+    /// <summary>
+    /// The syscalls whose exit event the trace holds or its recorder enabled (meta.json <c>event_counts</c>,
+    /// <c>enabled_events</c>): only those can end a slice.
+    /// </summary>
+    private static HashSet<string> SyscallsWithExitEvent(DatasetMeta meta)
+    {
+        const string Exit = "syscalls:sys_exit_";
+        return [.. meta.EventCounts.Keys.Concat(meta.EnabledEvents ?? [])
+            .Where(e => e.StartsWith(Exit, StringComparison.Ordinal)).Select(e => e[Exit.Length..])];
+    }
+
+    /// <summary>Events drawn on a thread's track (slices), as opposed to a CPU's (instants).</summary>
+    private static bool OnThreadTrack(string e) =>
+        e.StartsWith("syscalls:", StringComparison.Ordinal) || e.StartsWith("mmap_lock:", StringComparison.Ordinal);
+
+    private static void Dispatch(ExportState state, Row row, Dictionary<long, MremapPrediction> mremaps, HashSet<string> withExit)
     {
         string e = row.Event;
-        if (e.StartsWith("syscalls:sys_enter_", StringComparison.Ordinal))
+        if (e.StartsWith("syscalls:sys_enter_", StringComparison.Ordinal) && !withExit.Contains(e["syscalls:sys_enter_".Length..]))
+        {
+            string name = e["syscalls:sys_enter_".Length..];
+            state.ThreadInstant(row, name, "syscall", row.WriteSyscallArgs);
+            state.EntriesWithoutExitEvent[name] = state.EntriesWithoutExitEvent.GetValueOrDefault(name) + 1;
+        }
+        else if (e.StartsWith("syscalls:sys_enter_", StringComparison.Ordinal))
         {
             string name = e["syscalls:sys_enter_".Length..];
             state.Begin(row, name, "syscall", name, w =>
@@ -177,9 +209,16 @@ public static class PerfettoExport
         }
         else if (e == "mmap_lock:mmap_lock_acquire_returned")
         {
-            state.End(row, "wait:" + row.Mm, null);
+            // mmap_read_trylock (the fault path's first try) and mmap_write_downgrade report an acquisition with no
+            // start_locking before it: a wait ends here only when one is open, and the rest is not a lost begin.
+            state.EndIfOpen(row, "wait:" + row.Mm);
             if (row.Success != false)
             {
+                if (row.Write == false && state.IsInnermost(row, "held:" + row.Mm, LockName("held", true)))
+                {
+                    // mmap_write_downgrade: the write hold becomes a read hold, which one release ends.
+                    state.End(row, "held:" + row.Mm, null);
+                }
                 state.Begin(row, LockName("held", row.Write), "mmap_lock", "held:" + row.Mm, row.WriteLockArgs);
             }
         }
@@ -425,6 +464,8 @@ public static class PerfettoExport
 
         public long ClosedAtEnd { get; private set; }
 
+        public SortedDictionary<string, long> EntriesWithoutExitEvent { get; } = new(StringComparer.Ordinal);
+
         public void SeeThread(Row row)
         {
             if (_cpus.Add(row.Cpu))
@@ -519,6 +560,19 @@ public static class PerfettoExport
             Args(args);
         }
 
+        /// <summary>Whether the latest open slice under <paramref name="key"/> on the row's thread is named <paramref name="name"/>.</summary>
+        public bool IsInnermost(Row row, string key, string name) =>
+            _open.TryGetValue((row.Tgid, row.Pid), out var stack) && stack.FindLast(s => s.Key == key) is { Name: var n } && n == name;
+
+        /// <summary><see cref="End"/> when a slice under <paramref name="key"/> is open on the row's thread; nothing otherwise.</summary>
+        public void EndIfOpen(Row row, string key)
+        {
+            if (_open.TryGetValue((row.Tgid, row.Pid), out var stack) && stack.Exists(s => s.Key == key))
+            {
+                End(row, key, null);
+            }
+        }
+
         public void End(Row row, string key, Action<Utf8JsonWriter>? args)
         {
             var track = (row.Tgid, row.Pid);
@@ -548,6 +602,14 @@ public static class PerfettoExport
                 }
                 stack.Clear();
             }
+        }
+
+        /// <summary>An instant on the thread's track.</summary>
+        public void ThreadInstant(Row row, string name, string category, Action<Utf8JsonWriter>? args)
+        {
+            Head("i", name, category, row.Tgid, row.Pid, row.Ts);
+            json.WriteString("s", "t");
+            Args(args);
         }
 
         public void CpuInstant(Row row, string name, string category, Action<Utf8JsonWriter>? args)

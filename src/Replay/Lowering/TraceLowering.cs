@@ -38,6 +38,7 @@ public sealed partial class TraceLowering
     private static readonly int s_start = Col("start");
     private static readonly int s_oldLen = Col("old_len");
     private static readonly int s_newLen = Col("new_len");
+    private static readonly int s_newAddr = Col("new_addr");
     private static readonly int s_behavior = Col("behavior");
     private static readonly int s_fd = Col("fd");
 
@@ -50,7 +51,7 @@ public sealed partial class TraceLowering
     /// </summary>
     public static EventProjection Columns { get; } = EventProjection.Of(
         "tgid", "address", "error_code", "pfn", "order", "gfp_flags", "reason", "mm", "write", "success", "status", "next_pid",
-        "next_comm", "addr", "len", "start", "old_len", "new_len", "behavior", "fd", "flags", "ret", "args")
+        "next_comm", "addr", "len", "start", "old_len", "new_len", "new_addr", "behavior", "fd", "flags", "ret", "args")
         .WithArgsOnlyOf("sched:sched_process_fork", "huge_memory:mm_khugepaged_collapse_file", "pagemap:mm_lru_insertion",
             "filemap:mm_filemap_fault", "filemap:mm_filemap_add_to_page_cache", "filemap:mm_filemap_delete_from_page_cache");
     private const long MadvPageout = 21;
@@ -312,6 +313,7 @@ public sealed partial class TraceLowering
                 OnExecDone(task);
                 break;
             case "sched:sched_process_exit":
+                task.Exiting = true;
                 OnProcessExit(task);
                 break;
             case "sched:sched_process_fork":
@@ -359,11 +361,7 @@ public sealed partial class TraceLowering
                 }
                 break;
             case "syscalls:sys_enter_mremap":
-                if (AlignUp(Field(s_newLen), 4096) is var newLen && AlignUp(Field(s_oldLen), 4096) is var oldLen && newLen < oldLen && newLen > 0)
-                {
-                    // A shrink unmaps the tail first (do_vmi_munmap), before anything moves.
-                    StartZap(task, (Field(s_addr) & ~4095UL) + newLen, oldLen - newLen, keepTables: false);
-                }
+                StartMremapZaps(task);
                 if (MmOfTask(task) is { } m)
                 {
                     _exposure.OnMremapEnter(m.Id, Ev(task, "sys_enter_mremap"));
@@ -492,8 +490,14 @@ public sealed partial class TraceLowering
         {
             if (!task.Kernel && bound.Owner != 0 && ProcessKey(task.Tid) != bound.Owner && !_tgidKnown)
             {
-                // Another thread of that process without a tgid in the trace: it shares the mm from now on.
+                // Another thread of that process without a tgid in the trace: it shares the mm from now on, and the file
+                // table too (a thread that opened an O_DIRECT file before its first mmap_lock still reads it afterwards).
+                int before = ProcessKey(task.Tid);
                 _processOf[task.Tid] = bound.Owner;
+                if (before == task.Tid)
+                {
+                    MoveDirectFds(before, bound.Owner);
+                }
             }
             else if (!task.Kernel && bound.Owner == 0 && !_mmOfProcess.ContainsKey(ProcessKey(task.Tid)))
             {
@@ -552,6 +556,10 @@ public sealed partial class TraceLowering
         parent.ForkChildMm = null;
         _mmOfProcess.Remove(child);
         _processOf.Remove(child);
+        if (_tasks.TryGetValue(child, out var reused))
+        {
+            reused.Exiting = false;
+        }
         if (copy is not null && _mmOfPointer.TryGetValue(copy.Pointer, out var bound) && ReferenceEquals(bound, copy) && copy.Owner == 0)
         {
             copy.Owner = child;
@@ -867,7 +875,11 @@ public sealed partial class TraceLowering
                         Coverage.Actor("R4", CoverageRules.MlockedWalker, mapping.Mm.Id, _row.Seq);
                     }
                 }
-                bool otherMm = !task.Kernel && !IsRmapWalker(task) && !IsTaskOf(task, mapping.Mm);
+                // A task past its sched_process_exit frees in its own teardown (exit_mmap's zap): a page another mm
+                // maps in the model is one they shared since a fork (copied PTEs the lowering does not make), whose
+                // other mapping went by a path the trace does not show (a COW break in kernel mode, copy_to_user):
+                // the exiting task dropped the last reference. Not a zap of that mm, and no walker.
+                bool otherMm = !task.Kernel && !IsRmapWalker(task) && !IsTaskOf(task, mapping.Mm) && !task.Exiting;
                 ulong va = mapping.Va;
                 if (otherMm && mapping.Table.Level == Level.Pte && !_mlocked.Contains(p))
                 {
@@ -883,7 +895,7 @@ public sealed partial class TraceLowering
                     Unmap(task, mapping, flush: true);
                     Statistics.ImpliedUnmaps++;
                 }
-                if (IsRmapWalker(task) || !IsTaskOf(task, mapping.Mm))
+                if (IsRmapWalker(task) || (!IsTaskOf(task, mapping.Mm) && !task.Exiting))
                 {
                     // A task of the page's own mm outside any rmap walk freed it through its own zap: exit_mmap's
                     // unmap_vmas (before the exit_mmap event), munmap or MADV_DONTNEED, which hold mmap_lock or run
@@ -1248,9 +1260,63 @@ public sealed partial class TraceLowering
         {
             RemoveVmas(task, mm, start, end);
         }
+        if (task.QueuedZap is { } next)
+        {
+            // An mremap's second unmap (a FIXED shrink: the target, then the source's tail), under the same lock hold.
+            task.QueuedZap = null;
+            StartZap(task, next.Addr, next.Len, keepTables: false);
+            ZapMunmap(task);
+        }
     }
 
     // ---- mremap
+
+    /// <summary>
+    /// The unmaps an mremap makes before it moves anything: with MREMAP_FIXED, mremap_to() unmaps the whole target first
+    /// (do_munmap: its pages zapped, the PTE tables it covers freed, so a PMD move can land there), unless the call is
+    /// refused for its arguments before that; a shrink then unmaps the source's tail.
+    /// </summary>
+    /// <summary>Whether the shadow of <paramref name="mm"/> holds a page table or a huge mapping in [start, end).</summary>
+    private static bool HoldsAnyTable(ShadowMm mm, ulong start, ulong end)
+    {
+        for (ulong region = start & ~(PmdSize - 1); region < end; region += PmdSize)
+        {
+            if (mm.Find(region, Level.Pmd) is not { } pmd)
+            {
+                region = AlignUp(region + 1, ShadowTable.SizeOf(Level.Pud)) - PmdSize;
+                continue;
+            }
+            int idx = ShadowTable.IndexOf(region, Level.Pmd);
+            if (pmd.Leaves![idx] != 0 || pmd.Children![idx] is not null)
+            {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    private void StartMremapZaps(TaskInfo task)
+    {
+        ulong addr = Field(s_addr);
+        ulong oldLen = AlignUp(Field(s_oldLen), 4096);
+        ulong newLen = AlignUp(Field(s_newLen), 4096);
+        ulong flags = Field(s_flags);
+        ulong newAddr = Field(s_newAddr);
+        bool shrinks = newLen < oldLen && newLen > 0;
+        if ((flags & MremapRequest.Fixed) != 0 && newLen > 0 && newAddr < UserTop && newLen <= UserTop - newAddr
+            && !MremapPredictor.RefusedBeforeUnmap(addr, oldLen, newAddr, newLen, (flags & MremapRequest.DontUnmap) != 0)
+            && MmOfTask(task) is { } mm && HoldsAnyTable(mm, newAddr, newAddr + newLen))
+        {
+            // (A target the model holds nothing of needs no zap: do_munmap of an empty range neither zaps nor flushes.)
+            StartZap(task, newAddr, newLen, keepTables: false);
+            task.QueuedZap = shrinks ? ((addr & ~4095UL) + newLen, oldLen - newLen) : null;
+        }
+        else if (shrinks)
+        {
+            // A shrink unmaps the tail first (do_vmi_munmap), before anything moves.
+            StartZap(task, (addr & ~4095UL) + newLen, oldLen - newLen, keepTables: false);
+        }
+    }
 
     private void OnMremapCompleted(MremapCall call, IReadOnlyList<MremapExtent> extents)
     {
@@ -1260,6 +1326,7 @@ public sealed partial class TraceLowering
         }
         ZapMunmap(task);
         task.Munmap = null;
+        task.QueuedZap = null;
         ulong oldStart = call.OldAddr & ~4095UL;
         ForgetLocked(task, mm, oldStart, oldStart + AlignUp(call.OldLen, 4096));
         if (call.ResultAddr is { } result)
@@ -1285,11 +1352,18 @@ public sealed partial class TraceLowering
                 case MovePaths.Pte:
                     LowerPteMove(task, mm, e, call.NeedRmapLocks);
                     break;
+                case MovePaths.HpagePmd or MovePaths.HpagePud:
+                    // move_huge_pmd/pud moves a huge entry whole under both page-table locks and flushes before it drops
+                    // them: no rmap walker can find the page half-moved, so it is none of R1's (or R6's) movers, whose
+                    // race is move_normal_pmd/pud moving a PTE/PMD table without the rmap locks. Not lowered: say so.
+                    Statistics.MremapExtentsSkipped++;
+                    MoverNote(e.Path + " extent: a huge page moved whole (move_huge_pmd/pud under both page-table locks, not R1's table move); not lowered, so the model keeps it at the old address", call.Seq);
+                    break;
                 default:
                     if (e.Path != MovePaths.Skipped)
                     {
                         Statistics.MremapExtentsSkipped++;
-                        MoverGap(e.Path + " extent not lowered (huge or PUD-level moves are not modelled)", call.Seq);
+                        MoverGap(e.Path + " extent not lowered (PUD-level table moves are not modelled)", call.Seq);
                     }
                     break;
             }
@@ -1557,6 +1631,12 @@ public sealed partial class TraceLowering
         Coverage.Gap("R6", reason, seq);
     }
 
+    private void MoverNote(string text, long seq)
+    {
+        Coverage.Note("R1", text, seq);
+        Coverage.Note("R6", text, seq);
+    }
+
     // ---- coverage: rmap walkers and lockless walkers
 
     /// <summary>Whether a free by <paramref name="task"/> of a page mapped in some mm is an rmap walker's (reclaim, migration, compaction).</summary>
@@ -1570,6 +1650,17 @@ public sealed partial class TraceLowering
         if (MmOfTask(task) is { } mm)
         {
             Coverage.Actor("R2", CoverageRules.LocklessWalker, mm.Id, _row.Seq);
+        }
+    }
+
+    /// <summary>The O_DIRECT fds noted under process key <paramref name="from"/> are the process <paramref name="to"/>'s.</summary>
+    private void MoveDirectFds(int from, int to)
+    {
+        var moved = _directFds.Where(d => d.Process == from).ToList();
+        foreach (var d in moved)
+        {
+            _directFds.Remove(d);
+            _directFds.Add((to, d.Fd));
         }
     }
 
@@ -1796,6 +1887,12 @@ public sealed partial class TraceLowering
         /// <summary>The current collapse attempt's failure was already noted (at its isolate event).</summary>
         public bool CollapseFailureSaid;
         public (ulong Addr, ulong Len)? Munmap;
+
+        /// <summary>A second unmap that follows <see cref="Munmap"/> in the same call (an mremap's).</summary>
+        public (ulong Addr, ulong Len)? QueuedZap;
+
+        /// <summary>Past its sched_process_exit: what it frees now is its own mm's teardown.</summary>
+        public bool Exiting;
         /// <summary>The range of the task's MADV_COLLAPSE call in progress.</summary>
         public (ulong Start, ulong Len)? MadvCollapse;
         public bool MunmapZapped;

@@ -84,6 +84,19 @@ public static class MremapPredictor
         return PredictInPlace(before.Clone(), call, profile);
     }
 
+    /// <summary>
+    /// Whether a failed MREMAP_FIXED call was refused for its arguments, before <c>mremap_to()</c>'s <c>do_munmap()</c>
+    /// of the target: an address not page-aligned, MREMAP_DONTUNMAP with a size change, or a destination that overlaps
+    /// the source (<c>addr + old_len &gt; new_addr &amp;&amp; new_addr + new_len &gt; addr</c>, -EINVAL). Those checks
+    /// come first in every kernel since 2.6 (do_mremap/mremap_to, and check_mremap_params since 6.16); the errors that
+    /// remain (no VMA at the source, a move across VMAs, locked or commit limits) come after the unmap.
+    /// </summary>
+    internal static bool RefusedBeforeUnmap(ulong oldAddr, ulong oldLen, ulong newAddr, ulong newLen, bool dontUnmap) =>
+        oldAddr % AddressSpace.PageSize != 0
+        || newAddr % AddressSpace.PageSize != 0
+        || (dontUnmap && oldLen != newLen)
+        || (oldAddr + oldLen > newAddr && newAddr + newLen > oldAddr);
+
     /// <summary>As <see cref="Predict"/>, but updates <paramref name="after"/> (the state before the call) in place.</summary>
     internal static MremapPrediction PredictInPlace(AddressSpace after, MremapRequest call, PredictionProfile profile)
     {
@@ -98,8 +111,10 @@ public static class MremapPredictor
         if (call.Ret < 0)
         {
             // mremap_to() unmaps the destination before remap_is_valid() and vma_lookup() can still fail, so a
-            // failed MREMAP_FIXED may have removed what was at the target; say so instead of guessing.
-            if (isFixed && newLen != 0 && after.AnyVmaIntersects(call.NewAddr, call.NewAddr + newLen))
+            // failed MREMAP_FIXED may have removed what was at the target; say so instead of guessing. A call refused
+            // for its arguments alone failed before that unmap, and the target is as it was.
+            if (isFixed && newLen != 0 && !RefusedBeforeUnmap(call.OldAddr, oldLen, call.NewAddr, newLen, dontUnmap)
+                && after.AnyVmaIntersects(call.NewAddr, call.NewAddr + newLen))
             {
                 after.MarkUnknown(call.NewAddr, call.NewAddr + newLen);
             }

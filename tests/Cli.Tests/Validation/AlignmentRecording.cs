@@ -68,7 +68,7 @@ public sealed class AlignmentRecording : IDisposable
         // gets an instance to dispose.
         try
         {
-            var executable = Workload.Build(FindWorkloadSource());
+            var executable = Workload.Build(Workload.Source("mremap_align.c"));
             _workloadDirectory = Path.GetDirectoryName(executable)!;
             var record = Mmtrace.Run("record", "-o", Dataset, "--events", string.Join(',', Events), "--buffer-kb", "65536",
                 "--", executable, Rounds.ToString(CultureInfo.InvariantCulture));
@@ -118,19 +118,6 @@ public sealed class AlignmentRecording : IDisposable
         }
         return result.Stdout.Replace("\r", "", StringComparison.Ordinal).Split('\n', StringSplitOptions.RemoveEmptyEntries)
             .Select(l => l.Split(',')).ToList();
-    }
-
-    private static string FindWorkloadSource()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            var path = Path.Combine(dir.FullName, "tests", "workloads", "mremap_align.c");
-            if (File.Exists(path))
-            {
-                return path;
-            }
-        }
-        throw new FileNotFoundException($"tests/workloads/mremap_align.c not found above {AppContext.BaseDirectory}.");
     }
 
     public void Dispose()

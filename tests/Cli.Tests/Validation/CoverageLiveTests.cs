@@ -23,7 +23,7 @@ public sealed class CoverageLiveTests : IDisposable
     [LiveFact(NeedsCompiler = true)]
     public void Record_RaceActorsWorkload_CoverageChecksR1R2AndR4()
     {
-        string executable = Workload.Build(FindWorkloadSource());
+        string executable = Workload.Build(Workload.Source("raceactors.c"));
         try
         {
             // The events coverage asks for R1, R2 and R4: its own record line, as a user would paste it.
@@ -164,18 +164,5 @@ public sealed class CoverageLiveTests : IDisposable
         {
             Directory.Delete(Path.GetDirectoryName(executable)!, recursive: true);
         }
-    }
-
-    private static string FindWorkloadSource()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            var path = Path.Combine(dir.FullName, "tests", "workloads", "raceactors.c");
-            if (File.Exists(path))
-            {
-                return path;
-            }
-        }
-        throw new FileNotFoundException($"tests/workloads/raceactors.c not found above {AppContext.BaseDirectory}.");
     }
 }

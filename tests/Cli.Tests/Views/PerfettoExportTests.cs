@@ -68,6 +68,47 @@ public sealed class PerfettoExportTests
         Assert.False(File.Exists(dir["x.json"]));
     }
 
+    /// <summary>
+    /// A lab script's recording of raceactors (kernel text, cut to the mover and the puncher around the first R1 exposure
+    /// window under v5.13; tests/data/README.md) with coverage's record line, which enables <c>sys_enter_pread64</c>,
+    /// <c>read</c>, <c>close</c> and <c>fallocate</c> without their exits. Before 7 December 2026 the export opened a
+    /// slice at each such entry that nothing closed (they nested every later slice of the thread until the end of the
+    /// trace), skipped the thread track for a finding's witness events (the exposure's <c>sys_exit_mremap</c> left its
+    /// mremap open to the end), and took munmap's <c>mmap_write_downgrade</c> (an acquisition for read with no
+    /// start_locking, while the write hold is open) for a second, nested hold, so the write hold never ended.
+    /// </summary>
+    [SkippableFact]
+    public void Export_LabRecording_EntriesWithoutExitsAreInstantsAndWitnessAndDowngradeCloseTheirSlices()
+    {
+        using var dir = new TempDir();
+        string ds = dir["lab"];
+        Assert.Equal(0, Mmtrace.Run("ingest", Mmtrace.Corpus("recorded/ftrace-text/raceactors_r1_window.txt.gz"), "-o", ds).ExitCode);
+        var replay = Mmtrace.Run("replay", ds, "--profile", "v5.13", "--no-explore");
+        Assert.True(replay.ExitCode == 1 && replay.Stdout.Contains(", 1 finding", StringComparison.Ordinal), replay.ToString());
+        var export = Mmtrace.Run("export", ds, "--perfetto", dir["t.json"]);
+        Assert.True(export.ExitCode == 0, export.ToString());
+
+        using var doc = JsonDocument.Parse(File.ReadAllBytes(dir["t.json"]));
+        var events = doc.RootElement.GetProperty("traceEvents").EnumerateArray().ToList();
+        CheckFormat(events);
+        // The entries whose syscall has no exit event in the trace are instants on the thread, and the summary says so.
+        long preads = Count(ds, "event = 'syscalls:sys_enter_pread64'");
+        Assert.True(preads > 0);
+        Assert.Equal(preads, events.Count(e => Str(e, "ph") == "i" && Str(e, "name") == "pread64"));
+        Assert.DoesNotContain(events, e => Str(e, "ph") == "B" && Str(e, "name") is "pread64" or "read" or "close" or "fallocate");
+        Assert.Contains(" syscall entries are instants, not slices: the trace holds no exit event of those 4 syscalls (pread64 ", export.Stdout, StringComparison.Ordinal);
+        // Every mremap whose exit is in the trace ends there, the witness's too: only the last, cut by the end of the
+        // fixture, and the write hold it took, close at the trace's end.
+        var closedAtEnd = events.Where(e => Str(e, "ph") == "E" && e.TryGetProperty("args", out var a) && a.TryGetProperty("closed_at_trace_end", out _))
+            .Select(e => Str(e, "name")).Order(StringComparer.Ordinal).ToList();
+        Assert.Equal(["mmap_lock held (write)", "mremap"], closedAtEnd);
+        Assert.Equal(Count(ds, "event = 'syscalls:sys_exit_mremap'"), events.Count(e => Str(e, "ph") == "E" && Str(e, "name") == "mremap") - 1);
+        // munmap's downgrade: the write hold ends where the read hold begins.
+        var downgrade = events.Single(e => Str(e, "ph") == "B" && Str(e, "name") == "mmap_lock held (read)"
+            && events.Any(w => Str(w, "ph") == "E" && Str(w, "name") == "mmap_lock held (write)" && w.GetProperty("ts").GetDouble() == e.GetProperty("ts").GetDouble()));
+        Assert.Equal(30913, downgrade.GetProperty("tid").GetInt32());
+    }
+
     private static long Count(string ds, string where)
     {
         var q = Mmtrace.Run("query", ds, "--sql", $"SELECT count(*) FROM events WHERE {where}", "--format", "csv");

@@ -81,7 +81,7 @@ public sealed class LiveRecording : IDisposable
         using var topLevelLock = TopLevelLock.Acquire();
         var root = TraceFsInstance.FindOrMountTraceFs();
         TopLevelBefore = TopLevelSnapshot(root);
-        WorkloadExecutable = Pipeline.Ingest.Live.Workload.Build(FindWorkloadSource());
+        WorkloadExecutable = Pipeline.Ingest.Live.Workload.Build(Pipeline.Ingest.Live.Workload.Source("mmwork.c"));
         var (present, missing) = MmEventSet.ForKernel(root);
         EnabledEvents = present;
         MissingEvents = missing;
@@ -182,19 +182,6 @@ public sealed class LiveRecording : IDisposable
             }
         }
         return string.Join('\n', a);
-    }
-
-    private static string FindWorkloadSource()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            var path = Path.Combine(dir.FullName, "tests", "workloads", "mmwork.c");
-            if (File.Exists(path))
-            {
-                return path;
-            }
-        }
-        throw new FileNotFoundException($"tests/workloads/mmwork.c not found above {AppContext.BaseDirectory}.");
     }
 
     public void Dispose()

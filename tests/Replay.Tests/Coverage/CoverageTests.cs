@@ -35,6 +35,14 @@ public sealed class CoverageTests : IDisposable
         }
     }
 
+    /// <summary>A recorded trace of the repository (tests/data) ingested into a dataset of its own.</summary>
+    private TraceDataset Ingest(string relative)
+    {
+        string output = Path.Combine(_dir, Path.GetFileName(relative).Split('.')[0]);
+        TraceIngestor.Run(new IngestOptions { Inputs = [Real.TestEvents.CorpusFile(relative)], Output = output });
+        return DatasetCatalog.Resolve([output]).Single();
+    }
+
     public static TheoryData<string> Scenarios() => [.. ScenarioLibrary.All.Select(s => s.Name)];
 
     [SkippableTheory]
@@ -237,6 +245,97 @@ public sealed class CoverageTests : IDisposable
         Assert.Empty(r5.Gaps);
         Assert.All(coverage, c => Assert.Contains("870 events were lost (ring-buffer overrun)", c.Why, StringComparison.Ordinal));
         Assert.NotNull(r5.RecordCommand);
+    }
+
+    /// <summary>
+    /// A lab script's recording of <c>tests/workloads/raceactors.c</c> (the instance's <c>trace</c> file, no
+    /// <c>record-tgid</c>): the GUP-fast thread <c>pinner</c> opens its file <c>O_DIRECT</c> before it first locks the
+    /// process' mm, so until then the lowering keeps it as a process of its own. It then reads the file 32 times
+    /// (<c>pread64</c>, each a <c>pin_user_pages_fast</c> of the mm) and vmsplices 32 times. Before 7 December 2026 the
+    /// O_DIRECT fd stayed with the thread's provisional process when it joined the mover's by mm pointer, and coverage
+    /// counted 32 lockless walks (the vmsplices) instead of 64; the same happened on default <c>perf script</c> output,
+    /// which prints no tgid.
+    /// </summary>
+    [SkippableFact]
+    public void Run_ThreadWithoutTgidOpensODirectBeforeItJoinsItsProcess_EveryDirectReadIsALocklessWalk()
+    {
+        var dataset = Ingest("recorded/ftrace-text/raceactors_pinner_notgid.txt");
+        Assert.Equal(32, dataset.Meta.EventCounts["syscalls:sys_enter_pread64"]);
+        Assert.Equal(32, dataset.Meta.EventCounts["syscalls:sys_enter_vmsplice"]);
+
+        var r2 = DatasetReplay.Run(dataset, KernelProfile.Parse("latest", []), Arch.X86).Coverage.Single(c => c.Race == "R2");
+
+        var walker = r2.Actors.Single(a => a.Name == CoverageRules.LocklessWalker);
+        Assert.Equal(64, walker.Count);
+        // All on the process' one mm (the mover's, which the pinner joined), not on the thread's provisional one.
+        Assert.Equal(1, walker.Mms);
+    }
+
+    /// <summary>
+    /// A lab script's recording of <c>tests/workloads/remapactors.c</c> (kernel text; its reservation mmap and the
+    /// overlap and fixed-back calls with the populate before them, tests/data/README.md): mremap(A, 4M, 4M,
+    /// MAYMOVE|FIXED, A + 2M) fails with -EINVAL, then mremap(A + 2M, 2M, 2M, MAYMOVE|FIXED, A) moves the VMA's second
+    /// half onto its first. mremap_to() unmaps the target first (do_munmap frees its PTE table), so the kernel moves one
+    /// PMD (no page table was allocated inside the call). Before 7 December 2026 the failed call made the source unknown
+    /// (the move was undecided) and the lowering left the target's table linked, so the move was lowered as move_ptes
+    /// and R1 saw no PMD-moving mremap.
+    /// </summary>
+    [SkippableFact]
+    public void Run_FixedMoveOntoAPopulatedTarget_IsLoweredAsThePmdMoveTheKernelMade()
+    {
+        var result = DatasetReplay.Run(Ingest("recorded/ftrace-text/remapactors_fixed_back.txt.gz"), KernelProfile.Parse("latest", []), Arch.X86);
+
+        Assert.Equal(0, result.UndecidedMremaps);
+        var r1 = result.Coverage.Single(c => c.Race == "R1");
+        Assert.Equal(1, r1.Actors.Single(a => a.Name == CoverageRules.PmdMover).Count);
+        Assert.Empty(r1.Gaps);
+        Assert.Empty(result.Findings);
+    }
+
+    /// <summary>
+    /// Cut from the lab recording of raceactors: the mover's faults, allocations and frees after its exec, its fork of
+    /// the puncher, and the puncher's exit with the frees of its teardown. Pages the mover mapped before the fork were
+    /// shared with the child (copied PTEs, which the lowering does not make); the mover's own mappings of some of them
+    /// went by paths the trace does not show (a COW break in kernel mode), so the child's exit dropped their last
+    /// reference. Before 7 December 2026 each such free was taken for a hole punch by another mm: an R1 file zapper of the
+    /// mover's mm (8 here, with ttu_* walk ops and an exposure conflict), which could make R1 look checked beside any
+    /// PMD move. A task past its sched_process_exit frees only its own mm's teardown: implied unmaps, no walker.
+    /// </summary>
+    [SkippableFact]
+    public void Run_ChildExitFreesPagesItSharedSinceTheFork_IsNoZapOfTheParentsMm()
+    {
+        var dataset = Ingest("recorded/ftrace-text/raceactors_child_exit.txt");
+        Assert.Equal(1, dataset.Meta.EventCounts["sched:sched_process_exit"]);
+
+        var result = DatasetReplay.Run(dataset, KernelProfile.Parse("latest", []), Arch.X86);
+
+        var r1 = result.Coverage.Single(c => c.Race == "R1");
+        Assert.Equal(0, r1.Actors.Single(a => a.Name == CoverageRules.FileZapper).Count);
+        Assert.Equal(0, result.Lowering!.ZapsOfAnotherMm);
+        Assert.True(result.Lowering.ImpliedUnmaps > 0);
+    }
+
+    /// <summary>
+    /// Cut from a lab recording of remapactors: a 4 MiB MADV_HUGEPAGE range backed by two THPs (order-9 faults) moved
+    /// with MAYMOVE|FIXED, two HPAGE_PMD extents (move_huge_pmd: the huge entry moves under both PMD locks and is
+    /// flushed before they drop, so no rmap walker finds it half-moved; R1 is move_normal_pmd's table move without the
+    /// rmap locks). Before 7 December 2026 they were "R1 actor ops skipped", and R1 (and R6) said partial for moves that
+    /// are none of their actors; now they are notes, not gaps.
+    /// </summary>
+    [SkippableFact]
+    public void Run_ThpMovedWhole_IsANoteNotAnR1Gap()
+    {
+        var result = DatasetReplay.Run(Ingest("recorded/ftrace-text/remapactors_thp.txt"), KernelProfile.Parse("latest", []), Arch.X86);
+
+        Assert.Equal(0, result.UndecidedMremaps);
+        foreach (var race in result.Coverage.Where(c => c.Race is "R1" or "R6"))
+        {
+            Assert.Empty(race.Gaps);
+            var note = Assert.Single(race.Notes);
+            Assert.StartsWith("HPAGE_PMD extent: a huge page moved whole", note.Text, StringComparison.Ordinal);
+            Assert.Equal(2, note.Count);
+            Assert.NotEqual(CoverageVerdict.Partial, race.Verdict);
+        }
     }
 
     [CorpusFact]

@@ -258,6 +258,25 @@ public sealed class MremapPredictorTests
         Assert.NotNull(fixedFailed.After.FindVma(B));
     }
 
+    // A FIXED call whose destination overlaps its source is refused (-EINVAL) before mremap_to() unmaps anything:
+    // remapactors' mremap(A, 4M, 4M, MAYMOVE|FIXED, A + 2M) left the 4 MiB VMA whole, and its next call, which moves
+    // the VMA's second half onto its first, then moved one PMD. Before 7 December 2026 the failed call made the source's
+    // second half unknown and that next call undecided ("page-table state of an address that existed before the trace").
+    [SkippableFact]
+    public void Predict_FailedFixedOntoItsOwnSource_UnmappedNothingAndTheNextMoveIsDecided()
+    {
+        var space = Layout(true, Anon(B, B + (4 * Mb)));
+
+        var overlap = MremapPredictor.Predict(space, Fixed(B, 4 * Mb, B + (2 * Mb)) with { Ret = -22 }, s_618);
+
+        Assert.Empty(overlap.Extents);
+        Assert.False(overlap.After.UnknownIntersects(B, B + (4 * Mb)));
+        Assert.Equal(space.Vmas, overlap.After.Vmas);
+        var back = MremapPredictor.Predict(overlap.After, Fixed(B + (2 * Mb), 2 * Mb, B), s_618);
+        Assert.False(back.Undecided, back.UndecidedReason);
+        Assert.Equal([MovePaths.NormalPmd], Paths(back));
+    }
+
     // copy_vma(): a new VMA → need_rmap_locks = false; merged into the preceding VMA →
     // need_rmap_locks = (new_vma->vm_pgoff <= vma->vm_pgoff) (docs/mm-model.md §1.3).
     [SkippableFact]
