@@ -1271,11 +1271,6 @@ public sealed partial class TraceLowering
 
     // ---- mremap
 
-    /// <summary>
-    /// The unmaps an mremap makes before it moves anything: with MREMAP_FIXED, mremap_to() unmaps the whole target first
-    /// (do_munmap: its pages zapped, the PTE tables it covers freed, so a PMD move can land there), unless the call is
-    /// refused for its arguments before that; a shrink then unmaps the source's tail.
-    /// </summary>
     /// <summary>Whether the shadow of <paramref name="mm"/> holds a page table or a huge mapping in [start, end).</summary>
     private static bool HoldsAnyTable(ShadowMm mm, ulong start, ulong end)
     {
@@ -1295,6 +1290,11 @@ public sealed partial class TraceLowering
         return false;
     }
 
+    /// <summary>
+    /// The unmaps an mremap makes before it moves anything: with MREMAP_FIXED, mremap_to() unmaps the whole target first
+    /// (do_munmap: its pages zapped, the PTE tables it covers freed, so a PMD move can land there), unless the call is
+    /// refused for its arguments before that; a shrink then unmaps the source's tail.
+    /// </summary>
     private void StartMremapZaps(TaskInfo task)
     {
         ulong addr = Field(s_addr);
