@@ -216,6 +216,11 @@ internal sealed class CpuState
     public int RcuDepth;
     public long RcuStartExec = -1;
     public long LastSyncExec = -1;
+    // The tables this CPU's open IRQ-off/RCU section reached: each table a lockless read in the section found
+    // linked (the read returned tbl:T), with the exec of the first such read. A lockless walker descends only
+    // through links it read, so a table it never read a link to before the table was unlinked is out of its reach
+    // (I2). Emptied when a section starts.
+    public readonly Dictionary<int, long> SectionReached = [];
     public readonly TlbMap Tlb = new();
     // Walk cache: (mm, level, va prefix) -> table id.
     public readonly Dictionary<long, int> WalkCache = [];

@@ -168,6 +168,10 @@ public sealed partial class ReplayEngine
                 {
                     var cpu = GetCpu(op.Cpu);
                     long now = Begin(task, op);
+                    if (cpu.IrqDepth == 0 && cpu.RcuDepth == 0)
+                    {
+                        cpu.SectionReached.Clear();
+                    }
                     if (op.Kind == OpKind.IrqDisable)
                     {
                         if (cpu.IrqDepth++ == 0)
@@ -194,6 +198,10 @@ public sealed partial class ReplayEngine
                         return true;
                     }
                     depth--;
+                    if (cpu.IrqDepth == 0 && cpu.RcuDepth == 0)
+                    {
+                        cpu.SectionReached.Clear();
+                    }
                     return true;
                 }
             case OpKind.IpiSend: return IpiSend(task, op);
@@ -636,6 +644,10 @@ public sealed partial class ReplayEngine
         if (lockless)
         {
             task.LastLocklessReadExec = now;
+            if (EntryValue.KindOf(value) == EntryKind.Table && GetCpu(op.Cpu) is { SectionStart: >= 0 } walker)
+            {
+                walker.SectionReached.TryAdd((int)EntryValue.Payload(value), now);
+            }
             foreach (var c in _checkers)
             {
                 c.OnLocklessRead(this, task, op, t, idx, value, now);

@@ -132,6 +132,10 @@ public sealed partial class ReplayEngine
             {
                 c.SeenGen.Add(k, v);
             }
+            foreach (var (k, v) in s.SectionReached)
+            {
+                c.SectionReached.Add(k, v);
+            }
             copy._cpus[i] = c;
         }
         copy._cpuList = [.. copy._cpus.Where(c => c is not null).Select(c => c!)];
