@@ -145,6 +145,10 @@ internal sealed class Table
     public readonly ulong[] SectionWrites = new ulong[8];
     public long SectionSerial = -1;
     public long SectionWriteExec = -1;
+    // I3: the page each leaf entry cleared inside the current section mapped (index -> pfn); made on the first such
+    // clear. The page's own last-unmap record is not enough: the walker may itself unmap another mapping of the page
+    // (a THP mapped by two mms) after the section cleared this one.
+    public Dictionary<int, ulong>? SectionCleared;
 }
 
 internal sealed class Vma
@@ -401,6 +405,7 @@ internal sealed class TaskState
     public long BatchAddExec = -1;
     // I3: last lockless read that saw an open writer section.
     public int ObsTable;
+    public int ObsIdx;
     public long ObsValue;
     public long ObsSerial;
     public int ObsWriter;

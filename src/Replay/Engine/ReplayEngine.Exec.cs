@@ -569,9 +569,14 @@ public sealed partial class ReplayEngine
             if (t.SectionSerial != lk.Serial)
             {
                 Array.Clear(t.SectionWrites);
+                t.SectionCleared?.Clear();
                 t.SectionSerial = lk.Serial;
             }
             t.SectionWrites[idx >> 6] |= 1UL << (idx & 63);
+            if (oldKind == EntryKind.Leaf && !isMove)
+            {
+                (t.SectionCleared ??= [])[idx] = (ulong)EntryValue.Payload(old);
+            }
             t.SectionWriteExec = now;
         }
     }
@@ -857,6 +862,7 @@ public sealed partial class ReplayEngine
         t.Lock = null;
         t.Mm = 0;
         Array.Clear(t.SectionWrites);
+        t.SectionCleared = null;
         t.SectionSerial = -1;
         return t;
     }

@@ -164,6 +164,7 @@ public sealed partial class ReplayEngine
                 NestedSkips = t.NestedSkips,
                 BatchAddExec = t.BatchAddExec,
                 ObsTable = t.ObsTable,
+                ObsIdx = t.ObsIdx,
                 ObsValue = t.ObsValue,
                 ObsSerial = t.ObsSerial,
                 ObsWriter = t.ObsWriter,
@@ -307,6 +308,10 @@ public sealed partial class ReplayEngine
             SectionWriteExec = t.SectionWriteExec,
         };
         t.SectionWrites.CopyTo(c.SectionWrites, 0);
+        if (t.SectionCleared is { } cleared)
+        {
+            c.SectionCleared = new Dictionary<int, ulong>(cleared);
+        }
         c.CopyEntriesFrom(t);
         return c;
     }

@@ -1,5 +1,7 @@
 using Pipeline.Replay.Explore;
 
+using Pipeline.Storage;
+
 namespace Pipeline.Replay.Tests.Variants;
 
 /// <summary>
@@ -9,12 +11,16 @@ namespace Pipeline.Replay.Tests.Variants;
 /// </summary>
 public sealed class VariantVerdictTests
 {
-    internal static OpTrace Load(string file)
+    internal static OpTrace Load(string file) => OpTraceLoader.Load(Rows(file));
+
+    /// <summary>The file's rows, each with its line in the file as its source position.</summary>
+    private static List<EventRow> Rows(string file)
     {
         string path = Path.Combine(AppContext.BaseDirectory, "Variants", file);
-        // The files carry '#' comment lines, as ftrace text does; the ingest reader skips them, TraceText does not.
-        string text = string.Join('\n', File.ReadAllLines(path).Where(l => !l.TrimStart().StartsWith('#')));
-        return OpTraceLoader.Load(TraceText.ToRows(text));
+        // The files carry '#' comment lines, as ftrace text does; the ingest reader skips them, TraceText does not
+        // (blank lines keep the line numbers).
+        string text = string.Join('\n', File.ReadAllLines(path).Select(l => l.TrimStart().StartsWith('#') ? "" : l));
+        return TraceText.ToRows(text);
     }
 
     private static string Describe(IEnumerable<Finding> findings) => string.Join("\n", findings.Select(f => $"{f.Checker}/{f.Race}/{f.Class}: {f.Message}"));
@@ -64,5 +70,42 @@ public sealed class VariantVerdictTests
         Assert.Equal(race, replay.Findings.Any(f => f.Checker == "I2" && f.Class == FindingClass.Race));
         Assert.DoesNotContain(replay.Findings, f => f.Class != FindingClass.Race);
         Assert.Equal(race, explore.Violations.Count > 0);
+    }
+
+    [Theory]
+    [InlineData("v5.12", true)]
+    [InlineData("none", true)]
+    [InlineData("v5.13", false)]
+    [InlineData("latest", false)]
+    public void ThpMappedByTwoMms_SplitAssertsWhileTheChildsZapHoldsItsCount(string profile, bool race)
+    {
+        // The split's walk unmaps the parent's PMD itself after the child's zap cleared its own: the page's last unmap
+        // is then the walker's, and the open zap section is known only by the leaf it cleared.
+        var trace = Load("r3-thp-two-mms.txt");
+        var kernel = KernelProfile.Parse(profile);
+
+        var replay = ReplayEngine.Run(trace, kernel, Arch.X86);
+        var explore = new Explorer(trace, kernel, Arch.X86, new ExploreOptions { Bound = 2 }).Run();
+
+        Assert.DoesNotContain(replay.Findings, f => f.Class != FindingClass.Race);
+        Assert.True(race == replay.Findings.Any(f => f.Checker == "I3"), Describe(replay.Findings));
+        Assert.Equal(race, explore.Violations.Any(v => v.Finding.Checker == "I3"));
+    }
+
+    [Theory]
+    [InlineData("bad-mremap-overlap.txt", 14, "mmop_mremap_move_pmd: old=0x7f1200000000 and new=0x7f1200000000 overlap")]
+    [InlineData("bad-stack-shift-up.txt", 27, "mmop_exec_shift_stack: new=0x7fffbfdfd000 is not below old=0x7fffbfbfd000")]
+    public void MoveTheKernelCannotMake_IsAMalformedOpNamingItsLine(string file, int line, string message)
+    {
+        var diagnostics = new IngestDiagnostics();
+
+        var trace = OpTraceLoader.Load(Rows(file), diagnostics, file);
+
+        var record = Assert.Single(diagnostics.MalformedSamples);
+        Assert.Equal((file, (long)line, "line"), (record.File, record.Position, record.PositionKind));
+        Assert.Contains(message, record.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain(trace.Ops.ToArray(), op => op.Kind is OpKind.MremapMovePmd or OpKind.ExecShiftStack);
+        var strict = Assert.Throws<TraceFormatException>(() => OpTraceLoader.Load(Rows(file)));
+        Assert.Contains(message, strict.Message, StringComparison.Ordinal);
     }
 }
