@@ -108,4 +108,17 @@ public sealed class VariantVerdictTests
         var strict = Assert.Throws<TraceFormatException>(() => OpTraceLoader.Load(Rows(file)));
         Assert.Contains(message, strict.Message, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void FreeOfAPageAPteStillMaps_IsInconsistentInput()
+    {
+        var trace = Load("bad-free-mapped.txt");
+
+        var replay = ReplayEngine.Run(trace, KernelProfile.Parse("latest"), Arch.X86);
+
+        var finding = Assert.Single(replay.Findings);
+        Assert.Equal(FindingClass.Inconsistent, finding.Class);
+        Assert.Contains("page_free of pfn 0x2500, which is still mapped (mapcount 1)", finding.Message, StringComparison.Ordinal);
+        Assert.Equal(trace.Ops[^1].Seq, Assert.Single(finding.Seqs));
+    }
 }
