@@ -30,7 +30,7 @@ public sealed class VariantVerdictTests
     [InlineData("none")]
     public void GupFastOnAnotherMm_DoesNotRaceWithTheCollapse(string profile)
     {
-        var trace = Load("r2-gup-other-mm.txt");
+        var trace = Load("v06-r2-gup-other-mm.txt");
         var kernel = KernelProfile.Parse(profile);
 
         var replay = ReplayEngine.Run(trace, kernel, Arch.X86);
@@ -44,7 +44,7 @@ public sealed class VariantVerdictTests
     [Fact]
     public void TwoCollapses_OnlyTheTableGupFastReachedIsARace()
     {
-        var trace = Load("r2-two-collapses.txt");
+        var trace = Load("v09-r2-two-collapses.txt");
 
         var replay = ReplayEngine.Run(trace, KernelProfile.Parse("v6.0"), Arch.X86);
 
@@ -61,7 +61,7 @@ public sealed class VariantVerdictTests
     [InlineData("v6.1", Arch.Arm64, false)]
     public void IrqOffAcrossTheWholeWalk_RacesUntilTheIpiSync(string profile, Arch arch, bool race)
     {
-        var trace = Load("r2-irqoff-whole-walk.txt");
+        var trace = Load("v07-r2-irqoff-whole-walk.txt");
         var kernel = KernelProfile.Parse(profile);
 
         var replay = ReplayEngine.Run(trace, kernel, arch);
@@ -81,7 +81,7 @@ public sealed class VariantVerdictTests
     {
         // The split's walk unmaps the parent's PMD itself after the child's zap cleared its own: the page's last unmap
         // is then the walker's, and the open zap section is known only by the leaf it cleared.
-        var trace = Load("r3-thp-two-mms.txt");
+        var trace = Load("v13-r3-thp-two-mms.txt");
         var kernel = KernelProfile.Parse(profile);
 
         var replay = ReplayEngine.Run(trace, kernel, Arch.X86);
