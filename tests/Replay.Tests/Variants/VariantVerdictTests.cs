@@ -121,4 +121,19 @@ public sealed class VariantVerdictTests
         Assert.Contains("page_free of pfn 0x2500, which is still mapped (mapcount 1)", finding.Message, StringComparison.Ordinal);
         Assert.Equal(trace.Ops[^1].Seq, Assert.Single(finding.Seqs));
     }
+
+    [Fact]
+    public void ExploreOfATraceNoOrderCanRun_SaysNothingWasDecided()
+    {
+        // One task whose own program frees a mapped page: every order stops there, so "no violation within the bound"
+        // would claim a coverage the search never had.
+        var trace = Load("bad-free-mapped.txt");
+
+        var explore = new Explorer(trace, KernelProfile.Parse("latest"), Arch.X86, new ExploreOptions { Bound = 2 }).Run();
+
+        Assert.Empty(explore.Violations);
+        Assert.Equal(0, explore.DistinctTraces);
+        Assert.StartsWith("no schedule within 2 preemptions runs to the end", explore.Coverage(), StringComparison.Ordinal);
+        Assert.DoesNotContain("no violation", explore.Coverage(), StringComparison.Ordinal);
+    }
 }
