@@ -31,21 +31,23 @@ public class ExploreCommandTests
     }
 
     [SkippableFact]
-    public void Explore_RandomWorkloadByWindows_FindsARealR2WhoseEmittedScheduleReplaysOnlyWhereItIsOpen()
+    public void Explore_RandomWorkloadByWindows_FindsARaceWhoseEmittedScheduleReplaysOnlyWhereItIsOpen()
     {
-        // A 1,000-op contended workload (seed 9): explored whole, the budget stays in the 0-preemption round; by
-        // windows, the collapse-vs-GUP-fast window reaches I2 two preemptions away. The emitted file (the recorded
-        // prefix, then the window's witness) replays to it under v5.13 and to nothing under latest.
+        // A 1,000-op contended workload (seed 7, generated for none): by windows, a THP split's walk meets a zap's open
+        // PMD-lock section (I3). The emitted file (the recorded prefix, then the window's witness) replays to it under
+        // none and v5.12 and to nothing under v5.13 (TTU_SYNC, 732ed55823fc) and latest. (Seed 9 under v5.13 gave an I2
+        // here until 7 December 2026: a GUP-fast section that never read the collapsed table, no race.)
         using var dir = new TempDir();
-        var explore = ExploreContendedWorkload(dir, seed: "9", profile: "v5.13", budget: "2000");
+        var explore = ExploreContendedWorkload(dir, seed: "7", profile: "none", budget: "2000");
 
         Assert.True(explore.ExitCode == 1, explore.ToString());
-        Assert.Contains("I2 R2 (race, critical)", explore.Stdout, StringComparison.Ordinal);
-        Assert.Contains("window 2 R2 mm2", explore.Stdout, StringComparison.Ordinal);
-        // The windows summed: each stopped at its budget after covering bound 0 (the R2 window bound 1), so the run as
+        Assert.Contains("I3 R3 (race, error)", explore.Stdout, StringComparison.Ordinal);
+        Assert.Contains("window 1 R3 mm1", explore.Stdout, StringComparison.Ordinal);
+        Assert.DoesNotContain("I2 R2", explore.Stdout, StringComparison.Ordinal);
+        // The windows summed: each stopped at its budget after covering bound 0 (one window bound 1), so the run as
         // a whole covered bound 0 and says why it stopped.
         Assert.Contains("stopped by --budget after 6,000 schedules: every schedule within 0 preemptions covered", explore.Stdout, StringComparison.Ordinal);
-        AssertWitnessReplays(dir, "I2 R2 (race, critical)", open: ["v5.13"], closed: ["latest"]);
+        AssertWitnessReplays(dir, "I3 R3 (race, error)", open: ["none", "v5.12"], closed: ["v5.13", "latest"]);
     }
 
     [SkippableFact]
@@ -99,21 +101,21 @@ public class ExploreCommandTests
     [SkippableFact]
     public void Explore_WindowOption_ExploresTheSelectedWindowsOnlyAndNamesOneThatDoesNotExist()
     {
-        // Seed 9's workload under v5.13 (the test above): window 2 is the collapse-vs-GUP-fast window that reaches I2.
+        // Seed 7's workload under none (the test above): window 1 is the zap-vs-split window that reaches I3.
         // Selected alone it is found the same, with the budget spent on it only; the other windows are not explored.
         using var dir = new TempDir();
 
-        var one = ExploreContendedWorkload(dir, seed: "9", profile: "v5.13", budget: "2000", "--window", "2");
+        var one = ExploreContendedWorkload(dir, seed: "7", profile: "none", budget: "2000", "--window", "1");
 
         Assert.True(one.ExitCode == 1, one.ToString());
-        Assert.Contains("I2 R2 (race, critical)", one.Stdout, StringComparison.Ordinal);
-        Assert.Matches(@"window 2 R2 mm2 seq \d+\.\.\d+: cone \d+ tasks, [\d,]+ ops", one.Stdout);
-        Assert.Matches(@"window 0 .*not explored: --window selects 2", one.Stdout);
+        Assert.Contains("I3 R3 (race, error)", one.Stdout, StringComparison.Ordinal);
+        Assert.Matches(@"window 1 R3 mm1 seq \d+\.\.\d+: cone \d+ tasks, [\d,]+ ops", one.Stdout);
+        Assert.Matches(@"window 0 .*not explored: --window selects 1", one.Stdout);
         Assert.DoesNotContain("6,000 schedules", one.Stdout, StringComparison.Ordinal);
-        AssertWitnessReplays(dir, "I2 R2 (race, critical)", open: ["v5.13"], closed: ["latest"]);
+        AssertWitnessReplays(dir, "I3 R3 (race, error)", open: ["none"], closed: ["latest"]);
 
         // A window the trace does not have is a usage error that says how many there are.
-        var missing = Mmtrace.Run("explore", dir["ds"], "--profile", "v5.13", "--window", "2", "--window", "40");
+        var missing = Mmtrace.Run("explore", dir["ds"], "--profile", "none", "--window", "1", "--window", "40");
         Assert.Equal(2, missing.ExitCode);
         Assert.Matches(@"--window 40: there are 3 windows, numbered 0 to 2", missing.Stderr);
     }

@@ -390,8 +390,10 @@ public class ReplayEngineTests
     [SkippableFact]
     public void Run_ImmediateFreeInsideRcuSection_I2()
     {
+        // The RCU reader (pte_offset_map) has read the PMD, so it may map table 5 after the clear.
         var result = new Program().Mapped()
             .Op(1, 1, OpKind.RcuLock)
+            .Op(1, 1, OpKind.EntryRead, mm: 1, va: 0x200000, level: Level.Pmd, flags: OpFlags.Lockless)
             .Op(2, 2, OpKind.PmdClear, mm: 1, va: 0x200000)
             .Op(2, 2, OpKind.TableFree, table: 5)
             .Run();

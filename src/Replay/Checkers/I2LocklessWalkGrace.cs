@@ -4,8 +4,9 @@ namespace Pipeline.Replay;
 /// I2 (R2): a table unlinked at time u may be freed or reused only after every CPU that was inside an IRQ-off
 /// (GUP-fast) or RCU section at u has left it: an IRQ-off section directly or because an IPI it had to take
 /// (ipi_sync, a shootdown IPI) or an RCU grace period came after u; an RCU read-side section that is not IRQ-off
-/// only directly or by a grace period (an IPI interrupts it without ending it). Also reported: a lockless read
-/// of a freed or reused table.
+/// only directly or by a grace period (an IPI interrupts it without ending it). Only a section that read a link to
+/// the table (a lockless read returning tbl:T) before the unlink can walk it. Also reported: a lockless read of a
+/// freed or reused table.
 /// </summary>
 internal sealed class I2LocklessWalkGrace : IChecker
 {
@@ -47,7 +48,10 @@ internal sealed class I2LocklessWalkGrace : IChecker
             // only a grace period after the unlink (rcu_gp_end waits for it) ends it.
             bool irqOff = cpu.IrqDepth > 0 && cpu.IrqStartExec < unlinked && cpu.LastSyncExec < unlinked;
             bool rcu = cpu.RcuDepth > 0 && cpu.RcuStartExec < unlinked;
-            if (!irqOff && !rcu)
+            // The walker reaches the table only through a link to it that it read in this section before the
+            // unlink: read afterwards, the slot holds none or the huge PMD (GUP-fast backs off or takes the leaf),
+            // and a section that never read a link to this table (another mm, another PMD) cannot walk it at all.
+            if (!irqOff && !rcu || !cpu.SectionReached.TryGetValue(table.Id, out long reached) || reached > unlinked)
             {
                 continue;
             }

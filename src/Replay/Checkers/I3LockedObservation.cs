@@ -25,6 +25,7 @@ internal sealed class I3LockedObservation : IChecker
             return;
         }
         task.ObsTable = table.Id;
+        task.ObsIdx = idx;
         task.ObsValue = value;
         task.ObsSerial = lk.Serial;
         task.ObsWriter = lk.Writer;
@@ -52,9 +53,14 @@ internal sealed class I3LockedObservation : IChecker
         {
             return;
         }
-        // The open section must be the one that removed this page's mapping, and the count it has yet to
-        // update must still be visible: with the mapcount already 0 the assertion holds.
-        if (page.MapCount == 0 || page.LastUnmapTid != task.ObsWriter || page.LastUnmapExec < lk.AcquireExec)
+        // The open section must be the one that removed this page's mapping (the page's last unmap, or, when the
+        // walker has since unmapped another mapping of the page itself, the leaf the section cleared at the slot
+        // the walker read), and the count it has yet to update must still be visible: with the mapcount already 0
+        // the assertion holds.
+        bool sectionUnmapped = page.LastUnmapTid == task.ObsWriter && page.LastUnmapExec >= lk.AcquireExec
+            || table!.SectionSerial == lk.Serial && table.SectionCleared is { } cleared
+                && cleared.TryGetValue(task.ObsIdx, out ulong pfn) && pfn == op.Pfn;
+        if (page.MapCount == 0 || !sectionUnmapped)
         {
             return;
         }

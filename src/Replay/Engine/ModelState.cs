@@ -145,6 +145,10 @@ internal sealed class Table
     public readonly ulong[] SectionWrites = new ulong[8];
     public long SectionSerial = -1;
     public long SectionWriteExec = -1;
+    // I3: the page each leaf entry cleared inside the current section mapped (index -> pfn); made on the first such
+    // clear. The page's own last-unmap record is not enough: the walker may itself unmap another mapping of the page
+    // (a THP mapped by two mms) after the section cleared this one.
+    public Dictionary<int, ulong>? SectionCleared;
 }
 
 internal sealed class Vma
@@ -216,6 +220,11 @@ internal sealed class CpuState
     public int RcuDepth;
     public long RcuStartExec = -1;
     public long LastSyncExec = -1;
+    // The tables this CPU's open IRQ-off/RCU section reached: each table a lockless read in the section found
+    // linked (the read returned tbl:T), with the exec of the first such read. A lockless walker descends only
+    // through links it read, so a table it never read a link to before the table was unlinked is out of its reach
+    // (I2). Emptied when a section starts.
+    public readonly Dictionary<int, long> SectionReached = [];
     public readonly TlbMap Tlb = new();
     // Walk cache: (mm, level, va prefix) -> table id.
     public readonly Dictionary<long, int> WalkCache = [];
@@ -396,6 +405,7 @@ internal sealed class TaskState
     public long BatchAddExec = -1;
     // I3: last lockless read that saw an open writer section.
     public int ObsTable;
+    public int ObsIdx;
     public long ObsValue;
     public long ObsSerial;
     public int ObsWriter;

@@ -168,6 +168,10 @@ public sealed partial class ReplayEngine
                 {
                     var cpu = GetCpu(op.Cpu);
                     long now = Begin(task, op);
+                    if (cpu.IrqDepth == 0 && cpu.RcuDepth == 0)
+                    {
+                        cpu.SectionReached.Clear();
+                    }
                     if (op.Kind == OpKind.IrqDisable)
                     {
                         if (cpu.IrqDepth++ == 0)
@@ -194,6 +198,10 @@ public sealed partial class ReplayEngine
                         return true;
                     }
                     depth--;
+                    if (cpu.IrqDepth == 0 && cpu.RcuDepth == 0)
+                    {
+                        cpu.SectionReached.Clear();
+                    }
                     return true;
                 }
             case OpKind.IpiSend: return IpiSend(task, op);
@@ -561,9 +569,14 @@ public sealed partial class ReplayEngine
             if (t.SectionSerial != lk.Serial)
             {
                 Array.Clear(t.SectionWrites);
+                t.SectionCleared?.Clear();
                 t.SectionSerial = lk.Serial;
             }
             t.SectionWrites[idx >> 6] |= 1UL << (idx & 63);
+            if (oldKind == EntryKind.Leaf && !isMove)
+            {
+                (t.SectionCleared ??= [])[idx] = (ulong)EntryValue.Payload(old);
+            }
             t.SectionWriteExec = now;
         }
     }
@@ -636,6 +649,10 @@ public sealed partial class ReplayEngine
         if (lockless)
         {
             task.LastLocklessReadExec = now;
+            if (EntryValue.KindOf(value) == EntryKind.Table && GetCpu(op.Cpu) is { SectionStart: >= 0 } walker)
+            {
+                walker.SectionReached.TryAdd((int)EntryValue.Payload(value), now);
+            }
             foreach (var c in _checkers)
             {
                 c.OnLocklessRead(this, task, op, t, idx, value, now);
@@ -845,6 +862,7 @@ public sealed partial class ReplayEngine
         t.Lock = null;
         t.Mm = 0;
         Array.Clear(t.SectionWrites);
+        t.SectionCleared = null;
         t.SectionSerial = -1;
         return t;
     }
@@ -1635,6 +1653,14 @@ public sealed partial class ReplayEngine
         {
             long at = Begin(task, op, 0, Outcome.Inconsistent);
             Inconsistent(op, $"page_free of pfn 0x{op.Pfn:x}, which is already free", [at]);
+            return true;
+        }
+        if (page.MapCount > 0)
+        {
+            // free_pages_check: a page still mapped (mapcount not back to -1) is a Bad page state, never a free; the
+            // unmap (map_dec) that must come first is missing or comes later in this order.
+            long at = Begin(task, op, page.MapCount, Outcome.Inconsistent);
+            Inconsistent(op, $"page_free of pfn 0x{op.Pfn:x}, which is still mapped (mapcount {page.MapCount}): the kernel unmaps a page before it frees it", [at]);
             return true;
         }
         long now = Begin(task, op);

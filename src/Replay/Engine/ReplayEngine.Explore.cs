@@ -526,6 +526,10 @@ public sealed partial class ReplayEngine
             {
                 Add(8, ((ulong)(uint)c.Id << 32) | (uint)mm, (ulong)gen);
             }
+            foreach (int table in c.SectionReached.Keys)
+            {
+                Add(16, ((ulong)(uint)c.Id << 32) | (uint)table);
+            }
         }
         foreach (var (pfn, page) in _pages)
         {

@@ -132,6 +132,10 @@ public sealed partial class ReplayEngine
             {
                 c.SeenGen.Add(k, v);
             }
+            foreach (var (k, v) in s.SectionReached)
+            {
+                c.SectionReached.Add(k, v);
+            }
             copy._cpus[i] = c;
         }
         copy._cpuList = [.. copy._cpus.Where(c => c is not null).Select(c => c!)];
@@ -160,6 +164,7 @@ public sealed partial class ReplayEngine
                 NestedSkips = t.NestedSkips,
                 BatchAddExec = t.BatchAddExec,
                 ObsTable = t.ObsTable,
+                ObsIdx = t.ObsIdx,
                 ObsValue = t.ObsValue,
                 ObsSerial = t.ObsSerial,
                 ObsWriter = t.ObsWriter,
@@ -303,6 +308,10 @@ public sealed partial class ReplayEngine
             SectionWriteExec = t.SectionWriteExec,
         };
         t.SectionWrites.CopyTo(c.SectionWrites, 0);
+        if (t.SectionCleared is { } cleared)
+        {
+            c.SectionCleared = new Dictionary<int, ulong>(cleared);
+        }
         c.CopyEntriesFrom(t);
         return c;
     }

@@ -201,6 +201,11 @@ public sealed class ExploreResult
                 $"{Schedules:N0} PCT runs (depth {Options.Bound + 1}, seed {Options.Seed}): each run finds a given bug of depth {Options.Bound + 1} with probability >= {PctRunProbability:G3} (1/(n*k^(d-1)), n={Tasks} tasks, k={ProgramOps} ops); "
                 + $"{(Violations.Count == 0 ? "none found" : $"{Violations.Count} found")}{(StoppedBy is null ? "" : $", stopped by --{StoppedBy}")}");
         }
+        if (Exhaustive && Violations.Count == 0 && DistinctTraces == 0 && Schedules > 0)
+        {
+            // Not "no violation": no order of the programs ran to the end, so nothing was judged.
+            return string.Create(inv, $"no schedule within {Options.Bound} preemption{(Options.Bound == 1 ? "" : "s")} runs to the end: every order stops at an op the model refuses (inconsistent input) or deadlocks, so nothing was decided");
+        }
         if (Exhaustive)
         {
             return Violations.Count == 0

@@ -86,6 +86,35 @@ public static class OpTraceLoader
                 return error;
             }
         }
+        return CheckMoveRanges(op);
+    }
+
+    /// <summary>
+    /// Moves the kernel cannot make: mremap(2) refuses a destination that overlaps the source (EINVAL), so its
+    /// <c>move_ptes</c>, NORMAL_PMD and NORMAL_PUD steps never overlap; only exec moves a range over itself, and only
+    /// down (<c>relocate_vma_down</c>, formerly <c>shift_arg_pages</c>).
+    /// </summary>
+    private static string? CheckMoveRanges(in Op op)
+    {
+        ulong size = op.Kind switch
+        {
+            OpKind.MremapMovePmd => 1UL << 21,
+            OpKind.MremapMovePud => 1UL << 30,
+            OpKind.MovePtes => op.Len,
+            _ => 0,
+        };
+        ulong distance = op.NewVa > op.Va ? op.NewVa - op.Va : op.Va - op.NewVa;
+        if (size != 0 && distance < size)
+        {
+            return $"old=0x{op.Va:x} and new=0x{op.NewVa:x} overlap (0x{distance:x} apart, the move spans 0x{size:x}): mremap(2) refuses "
+                + "overlapping ranges (EINVAL); a stack moved over itself by exec is exec_shift_stack";
+        }
+        if (op.Kind == OpKind.ExecShiftStack && (op.NewVa >= op.Va || op.Len == 0))
+        {
+            return op.Len == 0
+                ? "len=0: exec shifts a stack of at least one page"
+                : $"new=0x{op.NewVa:x} is not below old=0x{op.Va:x}: exec only shifts the stack down (relocate_vma_down)";
+        }
         return null;
     }
 
