@@ -281,7 +281,7 @@ internal static class ReplayCommand
         }
     }
 
-    private static void WriteCoverage(TextWriter o, RaceCoverage c)
+    internal static void WriteCoverage(TextWriter o, RaceCoverage c)
     {
         var actors = string.Join(", ", c.Actors.Select(a => string.Create(CultureInfo.InvariantCulture,
             $"{a.Name} {a.Count:N0}{(a.ExampleSeq >= 0 ? $" (e.g. seq {a.ExampleSeq})" : "")}{(a.Visible ? "" : " [not recorded]")}")));
@@ -300,7 +300,7 @@ internal static class ReplayCommand
         }
     }
 
-    private static void WriteCoverageJson(Utf8JsonWriter json, RaceCoverage c)
+    internal static void WriteCoverageJson(Utf8JsonWriter json, RaceCoverage c)
     {
         json.WriteStartObject();
         json.WriteString("race", c.Race);

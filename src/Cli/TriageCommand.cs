@@ -5,6 +5,7 @@ using System.Text.Encodings.Web;
 using System.Text.Json;
 using Pipeline.Ingest;
 using Pipeline.Replay;
+using Pipeline.Replay.Coverage;
 using Pipeline.Replay.Runner;
 using Pipeline.Replay.Triage;
 using Pipeline.Storage;
@@ -116,7 +117,18 @@ internal static class TriageCommand
 
     private sealed record ReportResult(
         string Report, string TraceId, string? Release, ProfileChoice? Choice, IReadOnlyList<CrashResult> Crashes,
-        IReadOnlyDictionary<string, long> MmEvents, DatasetReplayResult? Replay, string RecordHint, long QuotedLinesDropped, long Malformed, TimeSpan Elapsed);
+        IReadOnlyDictionary<string, long> MmEvents, DatasetReplayResult? Replay, IReadOnlyList<DumpFix> Fixes, string RecordHint,
+        long QuotedLinesDropped, long Malformed, TimeSpan Elapsed);
+
+    /// <summary>The dump replayed again with the fix of a race it showed: whether the fix closes what the dump shows.</summary>
+    /// <param name="Race">The race whose findings the dump showed.</param>
+    /// <param name="Profile">The report's kernel with the race's fix.</param>
+    /// <param name="Before">Findings of the race under the report's kernel.</param>
+    /// <param name="Replay">The replay under <paramref name="Profile"/>.</param>
+    private sealed record DumpFix(RaceFacts Race, KernelProfile Profile, int Before, DatasetReplayResult Replay)
+    {
+        public int After => Replay.Findings.Count(f => f.Race == Race.Id);
+    }
 
     private static List<ReportResult> Run(string[] inputs, string dataset, string? emitDir, string profileValue, CancellationToken cancellationToken)
     {
@@ -162,13 +174,26 @@ internal static class TriageCommand
             var mm = s.EventCounts.Where(p => s_mmSystems.Any(m => p.Key.StartsWith(m, StringComparison.Ordinal)) || IsMmSyscall(p.Key))
                 .ToDictionary(p => p.Key, p => p.Value, StringComparer.Ordinal);
             DatasetReplayResult? replay = null;
+            var fixes = new List<DumpFix>();
             if (mm.Count > 0)
             {
-                replay = DatasetReplay.Run(TraceOf(s), choice?.Profile ?? KernelProfile.Latest, Arch.X86, new DatasetReplayOptions(), cancellationToken);
+                KernelProfile kernel = choice?.Profile ?? KernelProfile.Latest;
+                replay = DatasetReplay.Run(TraceOf(s), kernel, Arch.X86, new DatasetReplayOptions(), cancellationToken);
+                // What the dump shows of a race the kernel has open is replayed again with the race's fix: the
+                // post-mortem's second question, whether the fix would have closed it (its own replay=… run).
+                foreach (var race in RaceFacts.All)
+                {
+                    int before = replay.Findings.Count(f => f.Race == race.Id);
+                    if (before > 0 && race.Fixed(kernel) is var fixedKernel && !ReferenceEquals(fixedKernel, kernel))
+                    {
+                        fixes.Add(new DumpFix(race, fixedKernel, before,
+                            DatasetReplay.Run(TraceOf(s), fixedKernel, Arch.X86, new DatasetReplayOptions(), cancellationToken)));
+                    }
+                }
             }
             var classes = crashes.Select(c => c.Verdict.Class).Where(c => c != "none").Distinct().Order(StringComparer.Ordinal).ToList();
             string events = classes.Count == 0 ? "mm" : string.Join(",", classes.SelectMany(c => s_recordEvents[c].Split(',')).Distinct());
-            results.Add(new ReportResult(s.Input, s.TraceId, s.KernelRelease, choice, crashes, mm, replay, events, s.QuotedLinesDropped, s.Malformed,
+            results.Add(new ReportResult(s.Input, s.TraceId, s.KernelRelease, choice, crashes, mm, replay, fixes, events, s.QuotedLinesDropped, s.Malformed,
                 ingestShare + (clock.Elapsed - started)));
         }
         return results;
@@ -203,10 +228,37 @@ internal static class TriageCommand
             if (r.Replay is { } replay)
             {
                 o.WriteLine(Invariant($"  ftrace dump: {r.MmEvents.Values.Sum():N0} mm events ({string.Join(", ", r.MmEvents.OrderBy(p => p.Key, StringComparer.Ordinal).Select(p => $"{p.Key} {p.Value}"))})"));
-                o.WriteLine(Invariant($"    lowered into {replay.OpCount:N0} ops, replayed under {r.Choice?.Profile.Name ?? "latest"}: {replay.Findings.Count} finding(s)"));
+                // As replay: the coverage verdicts lead, so that "0 findings" says what the dump could show.
+                o.WriteLine(Invariant($"    lowered into {replay.OpCount:N0} ops, replayed under {r.Choice?.Profile.Name ?? "latest"}: {string.Join(", ", replay.Coverage.Select(c => c.Race + " " + c.VerdictName))}; {Findings(replay.Findings.Count)}"));
+                if (CoverageTracker.LossText(replay.Dataset.Meta.LostEvents, replay.Dataset.Meta.Truncated) is { } loss)
+                {
+                    o.WriteLine($"      {loss}: no race is checked on this dump");
+                }
+                var coverage = new StringWriter { NewLine = "\n" };
+                foreach (var c in replay.Coverage)
+                {
+                    ReplayCommand.WriteCoverage(coverage, c);
+                }
+                o.Write(Indent(coverage.ToString(), "    "));
+                if (replay.Windows is { } windows)
+                {
+                    o.WriteLine("      exposure windows explored: " + windows.Tally());
+                    foreach (string line in windows.VerdictLines())
+                    {
+                        o.WriteLine("        " + line);
+                    }
+                }
                 foreach (var f in replay.Findings.Take(3))
                 {
                     o.Write(Indent(WitnessRenderer.RenderTimeline(f), "    "));
+                }
+                if (replay.Findings.Count > 3)
+                {
+                    o.WriteLine(Invariant($"    {replay.Findings.Count - 3:N0} more not drawn here; every witness: mmtrace triage -o DATASET, then mmtrace query DATASET --sql \"SELECT * FROM findings\""));
+                }
+                foreach (var fix in r.Fixes)
+                {
+                    o.WriteLine(Invariant($"    with the fix of {fix.Race.Id} ({fix.Race.FixCommit}, --fix +{fix.Race.Fix}), the dump replayed under {fix.Profile.Name}: {fix.After} {fix.Race.Id} finding{(fix.After == 1 ? "" : "s")} (under {r.Choice?.Profile.Name ?? "latest"}: {fix.Before}) — {(fix.After == 0 ? "the fix closes what the dump shows" : "the fix does not close all of it")}"));
                 }
             }
             else
@@ -286,6 +338,23 @@ internal static class TriageCommand
         json.WriteStartArray();
         foreach (var r in results)
         {
+            if (r.Crashes.Count == 0)
+            {
+                // No crash (a dump taken by SysRq-z, a lab's console log): one object, so that its dump is not lost.
+                json.WriteStartObject();
+                json.WriteString("report", r.Report);
+                json.WriteNull("crash_id");
+                json.WriteString("class", "none");
+                json.WriteStartArray("reasons");
+                json.WriteStringValue("no crash report in it (no WARNING, BUG, Oops, KASAN, Bad page state, stall or hung task header)");
+                json.WriteEndArray();
+                json.WriteString("kernel_release", r.Release);
+                json.WriteString("profile", r.Choice?.Profile.Name);
+                json.WriteString("profile_choice", r.Choice?.Explanation);
+                WriteDump(json, r);
+                json.WriteNumber("triage_ms", Math.Round(r.Elapsed.TotalMilliseconds, 1));
+                json.WriteEndObject();
+            }
             foreach (var c in r.Crashes)
             {
                 CrashRecord k = c.Crash;
@@ -346,18 +415,7 @@ internal static class TriageCommand
                     json.WriteNull("race");
                     json.WriteNull("scenario");
                 }
-                json.WriteStartObject("ftrace");
-                json.WriteNumber("mm_events", r.MmEvents.Values.Sum());
-                if (r.Replay is { } replay)
-                {
-                    json.WriteNumber("ops", replay.OpCount);
-                    WriteFindings(json, "findings", replay.Findings);
-                }
-                else
-                {
-                    json.WriteString("record_next_time", $"mmtrace record -o DATASET --events {r.RecordHint} -- REPRODUCER");
-                }
-                json.WriteEndObject();
+                WriteDump(json, r);
                 json.WriteNumber("triage_ms", Math.Round(r.Elapsed.TotalMilliseconds, 1));
                 json.WriteEndObject();
             }
@@ -365,6 +423,44 @@ internal static class TriageCommand
         json.WriteEndArray();
         json.Flush();
         stream.WriteByte((byte)'\n');
+    }
+
+    /// <summary>The report's ftrace dump: what it held, the coverage of its replay, its findings, and each fix replayed on it.</summary>
+    private static void WriteDump(Utf8JsonWriter json, ReportResult r)
+    {
+        json.WriteStartObject("ftrace");
+        json.WriteNumber("mm_events", r.MmEvents.Values.Sum());
+        if (r.Replay is { } replay)
+        {
+            json.WriteNumber("ops", replay.OpCount);
+            json.WriteStartArray("coverage");
+            foreach (var c in replay.Coverage)
+            {
+                ReplayCommand.WriteCoverageJson(json, c);
+            }
+            json.WriteEndArray();
+            WriteFindings(json, "findings", replay.Findings);
+            json.WriteStartArray("fixes");
+            foreach (var fix in r.Fixes)
+            {
+                json.WriteStartObject();
+                json.WriteString("race", fix.Race.Id);
+                json.WriteString("fix", fix.Race.Fix);
+                json.WriteString("commit", fix.Race.FixCommit);
+                json.WriteString("profile", fix.Profile.Name);
+                json.WriteNumber("findings_before", fix.Before);
+                json.WriteNumber("findings_after", fix.After);
+                json.WriteBoolean("closes", fix.After == 0);
+                WriteFindings(json, "findings", fix.Replay.Findings);
+                json.WriteEndObject();
+            }
+            json.WriteEndArray();
+        }
+        else
+        {
+            json.WriteString("record_next_time", $"mmtrace record -o DATASET --events {r.RecordHint} -- REPRODUCER");
+        }
+        json.WriteEndObject();
     }
 
     private static void WriteFindings(Utf8JsonWriter json, string name, IReadOnlyList<Finding> findings)
@@ -400,6 +496,8 @@ internal static class TriageCommand
             json.WriteNull(name);
         }
     }
+
+    private static string Findings(int count) => Invariant($"{count:N0} finding{(count == 1 ? "" : "s")}");
 
     private static string Invariant(FormattableString text) => text.ToString(CultureInfo.InvariantCulture);
 }

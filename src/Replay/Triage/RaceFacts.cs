@@ -38,6 +38,16 @@ public sealed record RaceFacts(
         };
     }
 
+    /// <summary>
+    /// <paramref name="profile"/> with this race's fix added (<c>v5.13+rmap-locks-pmd-move</c>), or the profile itself
+    /// when it has the fix already; the profile's own +/- fixes are kept.
+    /// </summary>
+    public KernelProfile Fixed(KernelProfile profile)
+    {
+        ArgumentNullException.ThrowIfNull(profile);
+        return profile.Has(KernelProfile.FixByName(Fix)) ? profile : KernelProfile.Parse(BaseName(profile), [.. FixSuffixes(profile), "+" + Fix]);
+    }
+
     /// <summary>The six seed races.</summary>
     public static IReadOnlyList<RaceFacts> All { get; } =
     [
@@ -75,4 +85,21 @@ public sealed record RaceFacts(
 
     /// <summary>The race called <paramref name="id"/>.</summary>
     public static RaceFacts Get(string id) => All.First(r => r.Id == id);
+
+    private static string BaseName(KernelProfile profile) =>
+        KernelProfile.Names.Where(n => profile.Name.StartsWith(n, StringComparison.Ordinal)).MaxBy(n => n.Length) ?? profile.Name;
+
+    private static IEnumerable<string> FixSuffixes(KernelProfile profile)
+    {
+        string name = BaseName(profile);
+        KernelProfile base0 = KernelProfile.Parse(name);
+        foreach (string fix in KernelProfile.FixNamesOf(profile.Fixes & ~base0.Fixes))
+        {
+            yield return "+" + fix;
+        }
+        foreach (string fix in KernelProfile.FixNamesOf(base0.Fixes & ~profile.Fixes))
+        {
+            yield return "-" + fix;
+        }
+    }
 }

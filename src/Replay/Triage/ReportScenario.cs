@@ -37,7 +37,7 @@ public static class ReportScenario
         ArgumentNullException.ThrowIfNull(profile);
         var (trace, notes) = Instantiate(scenario, race, crash);
         var findings = ReplayEngine.Run(trace, profile, Arch.X86).Findings;
-        KernelProfile fixedProfile = profile.Has(KernelProfile.FixByName(race.Fix)) ? profile : KernelProfile.Parse(BaseName(profile), [.. FixSuffixes(profile), "+" + race.Fix]);
+        KernelProfile fixedProfile = race.Fixed(profile);
         var fixedFindings = ReferenceEquals(fixedProfile, profile) ? findings : ReplayEngine.Run(trace, fixedProfile, Arch.X86).Findings;
         return new ReportScenarioRun(scenario, trace, notes, profile, findings, fixedProfile, fixedFindings);
     }
@@ -124,22 +124,5 @@ public static class ReportScenario
     }
 
     // "v5.13+ttu-sync" -> "v5.13": the longest profile name the adjusted name starts with.
-    private static string BaseName(KernelProfile profile) =>
-        KernelProfile.Names.Where(n => profile.Name.StartsWith(n, StringComparison.Ordinal)).MaxBy(n => n.Length) ?? profile.Name;
-
-    private static IEnumerable<string> FixSuffixes(KernelProfile profile)
-    {
-        string name = BaseName(profile);
-        KernelProfile base0 = KernelProfile.Parse(name);
-        foreach (string fix in KernelProfile.FixNamesOf(profile.Fixes & ~base0.Fixes))
-        {
-            yield return "+" + fix;
-        }
-        foreach (string fix in KernelProfile.FixNamesOf(base0.Fixes & ~profile.Fixes))
-        {
-            yield return "-" + fix;
-        }
-    }
-
     private static string Invariant(FormattableString text) => text.ToString(CultureInfo.InvariantCulture);
 }
