@@ -1655,14 +1655,6 @@ public sealed partial class ReplayEngine
             Inconsistent(op, $"page_free of pfn 0x{op.Pfn:x}, which is already free", [at]);
             return true;
         }
-        if (page.MapCount > 0)
-        {
-            // free_pages_check: a page still mapped (mapcount not back to -1) is a Bad page state, never a free; the
-            // unmap (map_dec) that must come first is missing or comes later in this order.
-            long at = Begin(task, op, page.MapCount, Outcome.Inconsistent);
-            Inconsistent(op, $"page_free of pfn 0x{op.Pfn:x}, which is still mapped (mapcount {page.MapCount}): the kernel unmaps a page before it frees it", [at]);
-            return true;
-        }
         long now = Begin(task, op);
         foreach (var c in _checkers)
         {
