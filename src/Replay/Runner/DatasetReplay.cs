@@ -73,8 +73,8 @@ public sealed record DatasetReplayOptions
     /// <summary>
     /// Keep the ops lowered from a real trace as <c>ops.parquet</c> (<c>--keep-ops</c>). Off by default: about two
     /// ops per event, encoding them costs about as much CPU as the rest of the replay (on a thread of its own;
-    /// docs/benchmarks.md, "--keep-ops (s35-keepops)"), and nothing in the replay reads them back; without it an <c>ops.parquet</c> of an earlier replay is removed, so the
-    /// dataset never pairs findings with another run's ops.
+    /// docs/benchmarks.md, "--keep-ops (s35-keepops)"), and nothing in the replay reads them back; without it an
+    /// <c>ops.parquet</c> of an earlier replay is removed, so the dataset never pairs findings with another run's ops.
     /// </summary>
     public bool KeepOps { get; init; }
 
