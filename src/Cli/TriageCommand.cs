@@ -258,7 +258,7 @@ internal static class TriageCommand
                 }
                 foreach (var fix in r.Fixes)
                 {
-                    o.WriteLine(Invariant($"    with the fix of {fix.Race.Id} ({fix.Race.FixCommit}, --fix +{fix.Race.Fix}), the dump replayed under {fix.Profile.Name}: {fix.After} {fix.Race.Id} finding{(fix.After == 1 ? "" : "s")} (under {r.Choice?.Profile.Name ?? "latest"}: {fix.Before}) — {(fix.After == 0 ? "the fix closes what the dump shows" : "the fix does not close all of it")}"));
+                    o.WriteLine(Invariant($"    with the fix of {fix.Race.Id} ({fix.Race.FixCommit}, --fix +{fix.Race.Fix}), the dump replayed under {fix.Profile.Name}: {fix.After} {fix.Race.Id} finding{(fix.After == 1 ? "" : "s")} (under {r.Choice?.Profile.Name ?? "latest"}: {fix.Before}{WindowsOf(replay, fix.Race.Id)}) — {(fix.After == 0 ? "the fix closes what the dump shows" : "the fix does not close all of it")}"));
                 }
             }
             else
@@ -451,6 +451,13 @@ internal static class TriageCommand
                 json.WriteNumber("findings_before", fix.Before);
                 json.WriteNumber("findings_after", fix.After);
                 json.WriteBoolean("closes", fix.After == 0);
+            json.WriteStartObject("windows_before");
+            foreach (var g in (replay.Windows?.Windows ?? []).Where(w => w.Exposure.Race == fix.Race.Id && w.Selected && !w.Capped)
+                .GroupBy(w => w.Verdict).OrderBy(g => g.Key, StringComparer.Ordinal))
+            {
+                json.WriteNumber(g.Key, g.Count());
+            }
+            json.WriteEndObject();
                 WriteFindings(json, "findings", fix.Replay.Findings);
                 json.WriteEndObject();
             }
@@ -495,6 +502,21 @@ internal static class TriageCommand
         {
             json.WriteNull(name);
         }
+    }
+
+    /// <summary>
+    /// What exploration made of the race's exposure windows under the report's kernel (", its 1 exposure window
+    /// refuted"): a fix that closes only refuted windows closes what no explored order reached anyway.
+    /// </summary>
+    private static string WindowsOf(DatasetReplayResult replay, string race)
+    {
+        var windows = replay.Windows?.Windows.Where(w => w.Exposure.Race == race && w.Selected && !w.Capped).ToList() ?? [];
+        if (windows.Count == 0)
+        {
+            return "";
+        }
+        var verdicts = windows.GroupBy(w => w.Verdict).OrderBy(g => g.Key, StringComparer.Ordinal).Select(g => Invariant($"{g.Count()} {g.Key}"));
+        return Invariant($", its {(windows.Count == 1 ? "exposure window" : $"{windows.Count} exposure windows explored")}: {string.Join(", ", verdicts)}");
     }
 
     private static string Findings(int count) => Invariant($"{count:N0} finding{(count == 1 ? "" : "s")}");

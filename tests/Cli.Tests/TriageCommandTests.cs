@@ -132,7 +132,8 @@ public sealed class TriageCommandTests
         Assert.Contains("replayed under v5.13: R1 ", text.Stdout, StringComparison.Ordinal);
         Assert.Contains("      R4 blind: ", text.Stdout, StringComparison.Ordinal);
         Assert.Contains("exposure windows explored: ", text.Stdout, StringComparison.Ordinal);
-        Assert.Contains("with the fix of R1 (97113eb39fa7, --fix +rmap-locks-pmd-move), the dump replayed under v5.13+rmap-locks-pmd-move: 0 R1 findings", text.Stdout, StringComparison.Ordinal);
+        Assert.Contains("with the fix of R1 (97113eb39fa7, --fix +rmap-locks-pmd-move), the dump replayed under v5.13+rmap-locks-pmd-move: 0 R1 findings (under v5.13: ", text.Stdout, StringComparison.Ordinal);
+        Assert.Contains(", its exposure window: 1 ", text.Stdout, StringComparison.Ordinal);
         Assert.True(json.ExitCode == 0, json.ToString());
         using var doc = JsonDocument.Parse(json.Stdout);
         JsonElement report = Assert.Single(doc.RootElement.EnumerateArray());
@@ -147,6 +148,8 @@ public sealed class TriageCommandTests
         Assert.Equal(("R1", "v5.13+rmap-locks-pmd-move", r1, 0, true),
             (fix.GetProperty("race").GetString(), fix.GetProperty("profile").GetString(), fix.GetProperty("findings_before").GetInt32(),
              fix.GetProperty("findings_after").GetInt32(), fix.GetProperty("closes").GetBoolean()));
+        // What exploration made of the R1 windows the fix closes: every one has a verdict.
+        Assert.Equal(r1, fix.GetProperty("windows_before").EnumerateObject().Sum(v => v.Value.GetInt32()));
     }
 
     /// <summary>
