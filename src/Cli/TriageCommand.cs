@@ -113,6 +113,8 @@ internal static class TriageCommand
         return [.. reports];
     }
 
+    private const string NoCrash = "no crash report in it (no WARNING, BUG, Oops, KASAN, Bad page state, stall or hung task header)";
+
     private sealed record CrashResult(CrashRecord Crash, CrashVerdict Verdict, RaceFacts? Race, ReportScenarioRun? Scenario, string? ScenarioFile);
 
     private sealed record ReportResult(
@@ -124,8 +126,10 @@ internal static class TriageCommand
     /// <param name="Race">The race whose findings the dump showed.</param>
     /// <param name="Profile">The report's kernel with the race's fix.</param>
     /// <param name="Before">Findings of the race under the report's kernel.</param>
-    /// <param name="Replay">The replay under <paramref name="Profile"/>.</param>
-    private sealed record DumpFix(RaceFacts Race, KernelProfile Profile, int Before, DatasetReplayResult Replay)
+    /// <param name="WindowsBefore">What exploration made of the race's exposure windows under the report's kernel, per
+    /// verdict: a fix that closes only refuted windows closes what no explored order reached anyway.</param>
+    /// <param name="Replay">The replay under <paramref name="Profile"/> (its windows not explored: only its count is read).</param>
+    private sealed record DumpFix(RaceFacts Race, KernelProfile Profile, int Before, IReadOnlyList<(string Verdict, int Count)> WindowsBefore, DatasetReplayResult Replay)
     {
         public int After => Replay.Findings.Count(f => f.Race == Race.Id);
     }
@@ -186,8 +190,10 @@ internal static class TriageCommand
                     int before = replay.Findings.Count(f => f.Race == race.Id);
                     if (before > 0 && race.Fixed(kernel) is var fixedKernel && !ReferenceEquals(fixedKernel, kernel))
                     {
-                        fixes.Add(new DumpFix(race, fixedKernel, before,
-                            DatasetReplay.Run(TraceOf(s), fixedKernel, Arch.X86, new DatasetReplayOptions(), cancellationToken)));
+                        var windows = (replay.Windows?.Windows ?? []).Where(w => w.Exposure.Race == race.Id && w.Selected && !w.Capped)
+                            .GroupBy(w => w.Verdict).OrderBy(g => g.Key, StringComparer.Ordinal).Select(g => (g.Key, g.Count())).ToList();
+                        fixes.Add(new DumpFix(race, fixedKernel, before, windows,
+                            DatasetReplay.Run(TraceOf(s), fixedKernel, Arch.X86, new DatasetReplayOptions { ExploreWindows = null }, cancellationToken)));
                     }
                 }
             }
@@ -219,7 +225,7 @@ internal static class TriageCommand
             }
             if (r.Crashes.Count == 0)
             {
-                o.WriteLine("  no crash report in it (no WARNING, BUG, Oops, KASAN, Bad page state, stall or hung task header)");
+                o.WriteLine("  " + NoCrash);
             }
             foreach (var c in r.Crashes)
             {
@@ -258,7 +264,7 @@ internal static class TriageCommand
                 }
                 foreach (var fix in r.Fixes)
                 {
-                    o.WriteLine(Invariant($"    with the fix of {fix.Race.Id} ({fix.Race.FixCommit}, --fix +{fix.Race.Fix}), the dump replayed under {fix.Profile.Name}: {fix.After} {fix.Race.Id} finding{(fix.After == 1 ? "" : "s")} (under {r.Choice?.Profile.Name ?? "latest"}: {fix.Before}{WindowsOf(replay, fix.Race.Id)}) — {(fix.After == 0 ? "the fix closes what the dump shows" : "the fix does not close all of it")}"));
+                    o.WriteLine(Invariant($"    with the fix of {fix.Race.Id} ({fix.Race.FixCommit}, --fix +{fix.Race.Fix}), the dump replayed under {fix.Profile.Name}: {fix.After} {fix.Race.Id} finding{(fix.After == 1 ? "" : "s")} (under {r.Choice?.Profile.Name ?? "latest"}: {fix.Before}{WindowsOf(fix)}) — {(fix.After == 0 ? "the fix closes what the dump shows" : "the fix does not close all of it")}"));
                 }
             }
             else
@@ -346,7 +352,7 @@ internal static class TriageCommand
                 json.WriteNull("crash_id");
                 json.WriteString("class", "none");
                 json.WriteStartArray("reasons");
-                json.WriteStringValue("no crash report in it (no WARNING, BUG, Oops, KASAN, Bad page state, stall or hung task header)");
+                json.WriteStringValue(NoCrash);
                 json.WriteEndArray();
                 json.WriteString("kernel_release", r.Release);
                 json.WriteString("profile", r.Choice?.Profile.Name);
@@ -451,13 +457,12 @@ internal static class TriageCommand
                 json.WriteNumber("findings_before", fix.Before);
                 json.WriteNumber("findings_after", fix.After);
                 json.WriteBoolean("closes", fix.After == 0);
-            json.WriteStartObject("windows_before");
-            foreach (var g in (replay.Windows?.Windows ?? []).Where(w => w.Exposure.Race == fix.Race.Id && w.Selected && !w.Capped)
-                .GroupBy(w => w.Verdict).OrderBy(g => g.Key, StringComparer.Ordinal))
-            {
-                json.WriteNumber(g.Key, g.Count());
-            }
-            json.WriteEndObject();
+                json.WriteStartObject("windows_before");
+                foreach (var (verdict, count) in fix.WindowsBefore)
+                {
+                    json.WriteNumber(verdict, count);
+                }
+                json.WriteEndObject();
                 WriteFindings(json, "findings", fix.Replay.Findings);
                 json.WriteEndObject();
             }
@@ -504,19 +509,12 @@ internal static class TriageCommand
         }
     }
 
-    /// <summary>
-    /// What exploration made of the race's exposure windows under the report's kernel (", its 1 exposure window
-    /// refuted"): a fix that closes only refuted windows closes what no explored order reached anyway.
-    /// </summary>
-    private static string WindowsOf(DatasetReplayResult replay, string race)
+    /// <summary>", its exposure window: 1 refuted" for the fix line, or nothing when the race had no window explored.</summary>
+    private static string WindowsOf(DumpFix fix)
     {
-        var windows = replay.Windows?.Windows.Where(w => w.Exposure.Race == race && w.Selected && !w.Capped).ToList() ?? [];
-        if (windows.Count == 0)
-        {
-            return "";
-        }
-        var verdicts = windows.GroupBy(w => w.Verdict).OrderBy(g => g.Key, StringComparer.Ordinal).Select(g => Invariant($"{g.Count()} {g.Key}"));
-        return Invariant($", its {(windows.Count == 1 ? "exposure window" : $"{windows.Count} exposure windows explored")}: {string.Join(", ", verdicts)}");
+        int windows = fix.WindowsBefore.Sum(v => v.Count);
+        return windows == 0 ? "" : Invariant(
+            $", its {(windows == 1 ? "exposure window" : $"{windows} exposure windows explored")}: {string.Join(", ", fix.WindowsBefore.Select(v => Invariant($"{v.Count} {v.Verdict}")))}");
     }
 
     private static string Findings(int count) => Invariant($"{count:N0} finding{(count == 1 ? "" : "s")}");

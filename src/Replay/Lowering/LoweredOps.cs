@@ -284,23 +284,31 @@ public static class LoweredOps
             public async Task WriteAsync(ParquetWriter writer)
             {
                 using ParquetRowGroupWriter group = writer.CreateRowGroup();
-                await group.WriteAllPartsAsync<long>(s_opIndex, _opIndex.AsMemory(0, _count), _defined.AsMemory(0, _count), null, default).ConfigureAwait(false);
-                await group.WriteAllPartsAsync<long>(s_seq, _seq.AsMemory(0, _count), _defined.AsMemory(0, _count), null, default).ConfigureAwait(false);
-                await group.WriteAsync<ReadOnlyMemory<char>>(s_op, _op.AsMemory(0, _count)).ConfigureAwait(false);
-                await group.WriteAllPartsAsync<int>(s_tid, _tid.AsMemory(0, _count), _defined.AsMemory(0, _count), null, default).ConfigureAwait(false);
-                await group.WriteAllPartsAsync<int>(s_cpu, _cpu.AsMemory(0, _count), _defined.AsMemory(0, _count), null, default).ConfigureAwait(false);
-                await group.WriteAllPartsAsync<int>(s_mm, _mm.AsMemory(0, _count), _defined.AsMemory(0, _count), null, default).ConfigureAwait(false);
-                await group.WriteAllPartsAsync<ulong>(s_va, _va.AsMemory(0, _count), _defined.AsMemory(0, _count), null, default).ConfigureAwait(false);
-                await group.WriteAllPartsAsync<ulong>(s_newVa, _newVa.AsMemory(0, _count), _defined.AsMemory(0, _count), null, default).ConfigureAwait(false);
-                await group.WriteAllPartsAsync<ulong>(s_len, _len.AsMemory(0, _count), _defined.AsMemory(0, _count), null, default).ConfigureAwait(false);
-                await group.WriteAllPartsAsync<ulong>(s_pfn, _pfn.AsMemory(0, _count), _defined.AsMemory(0, _count), null, default).ConfigureAwait(false);
-                await group.WriteAllPartsAsync<int>(s_table, _table.AsMemory(0, _count), _defined.AsMemory(0, _count), null, default).ConfigureAwait(false);
-                await group.WriteAllPartsAsync<int>(s_idx, _idx.AsMemory(0, _count), _defined.AsMemory(0, _count), null, default).ConfigureAwait(false);
-                await group.WriteAllPartsAsync<int>(s_obj, _obj.AsMemory(0, _count), _defined.AsMemory(0, _count), null, default).ConfigureAwait(false);
-                await group.WriteAsync<ReadOnlyMemory<char>>(s_level, _level.AsMemory(0, _count)).ConfigureAwait(false);
-                await group.WriteAllPartsAsync<ulong>(s_flags, _flags.AsMemory(0, _count), _defined.AsMemory(0, _count), null, default).ConfigureAwait(false);
-                await group.WriteAsync<ReadOnlyMemory<char>>(s_fields, _fields.AsMemory(0, _count)).ConfigureAwait(false);
+                await Defined(group, s_opIndex, _opIndex).ConfigureAwait(false);
+                await Defined(group, s_seq, _seq).ConfigureAwait(false);
+                await Text(group, s_op, _op).ConfigureAwait(false);
+                await Defined(group, s_tid, _tid).ConfigureAwait(false);
+                await Defined(group, s_cpu, _cpu).ConfigureAwait(false);
+                await Defined(group, s_mm, _mm).ConfigureAwait(false);
+                await Defined(group, s_va, _va).ConfigureAwait(false);
+                await Defined(group, s_newVa, _newVa).ConfigureAwait(false);
+                await Defined(group, s_len, _len).ConfigureAwait(false);
+                await Defined(group, s_pfn, _pfn).ConfigureAwait(false);
+                await Defined(group, s_table, _table).ConfigureAwait(false);
+                await Defined(group, s_idx, _idx).ConfigureAwait(false);
+                await Defined(group, s_obj, _obj).ConfigureAwait(false);
+                await Text(group, s_level, _level).ConfigureAwait(false);
+                await Defined(group, s_flags, _flags).ConfigureAwait(false);
+                await Text(group, s_fields, _fields).ConfigureAwait(false);
             }
+
+            // An OPTIONAL column whose every row is set: the values and a definition level of 1 per row.
+            private Task Defined<T>(ParquetRowGroupWriter group, DataField field, T[] values)
+                where T : struct =>
+                group.WriteAllPartsAsync<T>(field, values.AsMemory(0, _count), _defined.AsMemory(0, _count), null, default);
+
+            private Task Text(ParquetRowGroupWriter group, DataField field, ReadOnlyMemory<char>?[] values) =>
+                group.WriteAsync<ReadOnlyMemory<char>>(field, values.AsMemory(0, _count));
         }
     }
 }
