@@ -25,6 +25,32 @@ public sealed partial class ReplayEngine
     /// takes and releases inside one program op: explore's feasibility analysis reads it.</summary>
     internal List<(int Tid, string Lock, bool Write, bool Try)>? Acquisitions { get; set; }
 
+    private readonly TaskState _planTask = new();
+
+    /// <summary>
+    /// The table ids move step <paramref name="step"/> may allocate if it starts now (its spare=N, N+1, … in the order
+    /// its micro-ops take them), each with the level of the table: PTE tables of move_ptes, and the destination's upper
+    /// tables alloc_new_pmd / alloc_new_pud allocate, which are planned only where the destination lacks them now.
+    /// </summary>
+    internal void StepAllocations(in Op step, List<(int Table, Level Level)> into)
+    {
+        if (step.Table == 0 || step.Kind is not (OpKind.MremapMovePmd or OpKind.MremapMovePud or OpKind.MovePtes or OpKind.ExecShiftStack))
+        {
+            return;
+        }
+        _planTask.MicroCount = 0;
+        Expand(_planTask, step);
+        for (int i = 0; i < _planTask.MicroCount; i++)
+        {
+            ref readonly var micro = ref _planTask.Micro[i];
+            if (micro.Kind == OpKind.PteAlloc && micro.Table != 0)
+            {
+                into.Add((micro.Table, micro.Level));
+            }
+        }
+        _planTask.MicroCount = 0;
+    }
+
     /// <summary>How far task <paramref name="tid"/> got inside its current step (changes when a parked step resumes).</summary>
     internal int MicroPosition(int tid) => _tasks.TryGetValue(tid, out var task) ? task.MicroPos : 0;
 

@@ -10,6 +10,11 @@ internal readonly record struct RaceInstance(string Checker, int Mm, char Object
 
 public sealed partial class ReplayEngine
 {
+    /// <summary>An op's name in messages: a move step's upper-table allocation is the <c>pte_alloc</c> micro-op at
+    /// the level of the table it makes (<c>pmd_alloc</c>, <c>pud_alloc</c>, <c>p4d_alloc</c>).</summary>
+    internal static string MicroName(in Op op) =>
+        op.Kind == OpKind.PteAlloc && op.Level != Level.Pte ? $"{OpSpec.LevelName(op.Level)}_alloc" : Name(op.Kind);
+
     /// <summary>Reports input that contradicts itself or the model; never a race.</summary>
     internal void Inconsistent(in Op op, string message, long[] execs)
     {
@@ -20,7 +25,7 @@ public sealed partial class ReplayEngine
             return;
         }
         AddFinding("input", "inconsistent", FindingClass.Inconsistent, Severity.Error, op.Mm, op.Va, op.Pfn, execs,
-            $"seq {op.Seq.ToString(CultureInfo.InvariantCulture)} ({Name(op.Kind)}): {message}",
+            $"seq {op.Seq.ToString(CultureInfo.InvariantCulture)} ({MicroName(op)}): {message}",
             "the op was not applied; replay continues with the model unchanged");
     }
 

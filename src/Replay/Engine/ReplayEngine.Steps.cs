@@ -5,9 +5,16 @@ public sealed partial class ReplayEngine
     private const ulong PmdSize = 1UL << 21;
     private const ulong PudSize = 1UL << 30;
 
+    // The expansion's next spare table id and the upper tables (level, region) it has already planned to allocate.
+    private int _spareNext;
+    private readonly HashSet<(Level Level, ulong Base)> _upperReserved = [];
+
     /// <summary>Expands a kernel step into the primitives the profile's kernel executes.</summary>
     private void Expand(TaskState task, in Op step)
     {
+        // A move step hands out its spare table ids (spare=N, N+1, …) in the order its micro-ops may allocate.
+        _spareNext = step.Table;
+        _upperReserved.Clear();
         switch (step.Kind)
         {
             case OpKind.MremapMovePmd:
@@ -19,7 +26,7 @@ public sealed partial class ReplayEngine
                 }
                 else
                 {
-                    EmitMovePtes(task, step, step.Va, step.NewVa, PmdSize, step.Table);
+                    EmitMovePtes(task, step, step.Va, step.NewVa, PmdSize);
                 }
                 break;
             case OpKind.MremapMovePud:
@@ -35,7 +42,7 @@ public sealed partial class ReplayEngine
                 }
                 break;
             case OpKind.MovePtes:
-                EmitMovePtes(task, step, step.Va, step.NewVa, step.Len, step.Table);
+                EmitMovePtes(task, step, step.Va, step.NewVa, step.Len);
                 break;
             case OpKind.ExecShiftStack:
                 EmitExecShift(task, step);
@@ -188,6 +195,8 @@ public sealed partial class ReplayEngine
     {
         int rmapObj = MoveRmap(step, oldVa);
         bool rmap = rmapObj != 0 && (needRmapLocks || _profile.Has(KernelFix.RmapLocksPmdMove));
+        // alloc_new_pud / alloc_new_pmd: the destination's upper tables, before the entry is classified.
+        EmitUpperAllocs(task, step, oldVa, newVa, level);
         // move_page_tables classifies the old entry before take_rmap_locks (the window of docs/mm-model.md §2.6).
         task.Push(Micro(step, OpKind.EntryRead, OpFlags.Lockless | OpFlags.SaveReg, level, va: oldVa));
         if (rmap)
@@ -220,7 +229,7 @@ public sealed partial class ReplayEngine
     }
 
     /// <summary>move_ptes over [oldVa, oldVa+len) within one PMD extent (split into extents by the caller).</summary>
-    private void EmitMovePtes(TaskState task, in Op step, ulong oldVa, ulong newVa, ulong len, int spare)
+    private void EmitMovePtes(TaskState task, in Op step, ulong oldVa, ulong newVa, ulong len)
     {
         int rmapObj = MoveRmap(step, oldVa);
         bool rmap = rmapObj != 0 && step.Has(OpFlags.NeedRmapLocks);
@@ -232,11 +241,9 @@ public sealed partial class ReplayEngine
             {
                 task.Push(Micro(step, OpKind.RmapLock, OpFlags.Write, obj: rmapObj));
             }
-            task.Push(Micro(step, OpKind.PteAlloc, OpFlags.None, va: newVa, table: spare));
-            if (spare != 0)
-            {
-                spare++;
-            }
+            // alloc_new_pmd, then pte_alloc of the destination PMD entry.
+            EmitUpperAllocs(task, step, oldVa, newVa, Level.Pmd);
+            task.Push(Micro(step, OpKind.PteAlloc, OpFlags.None, va: newVa, table: TakeSpare()));
             task.Push(Micro(step, OpKind.PtlLock, OpFlags.None, Level.Pte, va: oldVa));
             task.Push(Micro(step, OpKind.PtlLock, OpFlags.Nested, Level.Pte, va: newVa));
             for (ulong off = 0; off < extent; off += 4096)
@@ -278,12 +285,7 @@ public sealed partial class ReplayEngine
             task.Push(Micro(step, OpKind.PudMove, OpFlags.CheckDst, Level.Pud));
             return;
         }
-        if (step.Table != 0)
-        {
-            task.Push(Micro(step, OpKind.TableAlloc, OpFlags.None, Level.Pmd, table: step.Table));
-            task.Push(Micro(step, OpKind.PudPopulate, OpFlags.None, Level.Pud, va: step.NewVa, table: step.Table));
-        }
-        int spare = step.Table == 0 ? 0 : step.Table + 1;
+        // The first extent's alloc_new_pmd allocates the destination's PMD table (spare=N when the PUD entry is none).
         for (int i = 0; i < 512; i++)
         {
             if (oldPmd.Entry(i) != EntryValue.None)
@@ -295,8 +297,7 @@ public sealed partial class ReplayEngine
                 }
                 else
                 {
-                    EmitMovePtes(task, step, step.Va + off, step.NewVa + off, PmdSize, spare);
-                    spare = spare == 0 ? 0 : spare + 1;
+                    EmitMovePtes(task, step, step.Va + off, step.NewVa + off, PmdSize);
                 }
             }
         }
@@ -306,13 +307,13 @@ public sealed partial class ReplayEngine
     private void EmitExecShift(TaskState task, in Op step)
     {
         ulong oldEnd = step.Va + step.Len;
-        int spare = step.Table;
         task.Push(Micro(step, OpKind.VmaModify, OpFlags.None, va: step.Va, newVa: step.NewVa, len: oldEnd - step.NewVa));
         foreach (var e in StackShiftPlan.Extents(_profile, step.Va, step.NewVa, step.Len))
         {
             if (e.PmdMove)
             {
                 var flags = OpFlags.CheckDst | (_profile.Has(KernelFix.WarnOnOnce) ? OpFlags.WarnOnce : OpFlags.None);
+                EmitUpperAllocs(task, step, e.OldVa, e.NewVa, Level.Pmd);
                 task.Push(Micro(step, OpKind.PtlLock, OpFlags.None, Level.Pmd, va: e.OldVa));
                 task.Push(Micro(step, OpKind.PtlLock, OpFlags.Nested, Level.Pmd, va: e.NewVa));
                 task.Push(Micro(step, OpKind.PmdMove, flags, Level.Pmd, va: e.OldVa, newVa: e.NewVa));
@@ -322,14 +323,42 @@ public sealed partial class ReplayEngine
             }
             else
             {
-                EmitMovePtes(task, step, e.OldVa, e.NewVa, e.Length, spare);
-                if (spare != 0)
-                {
-                    spare++;
-                }
+                EmitMovePtes(task, step, e.OldVa, e.NewVa, e.Length);
             }
         }
     }
+
+    /// <summary>The next spare table id of the step being expanded (0: the step has no spare=).</summary>
+    private int TakeSpare() => _spareNext == 0 ? 0 : _spareNext++;
+
+    /// <summary>
+    /// move_page_tables' alloc_new_pud / alloc_new_pmd for one extent: p4d_alloc, pud_alloc and (for a PMD or PTE extent,
+    /// <paramref name="extent"/> = PMD) pmd_alloc of <paramref name="newVa"/>, each a <c>pte_alloc</c> micro-op at the
+    /// level of the table it allocates. One is emitted per table the destination lacks when the step starts (or that an
+    /// earlier extent of the step allocates), taking the step's next spare id; at run time it allocates only if the
+    /// source entry is present (get_old_pud / get_old_pmd) and the slot is still none under mm->page_table_lock.
+    /// </summary>
+    private void EmitUpperAllocs(TaskState task, in Op step, ulong oldVa, ulong newVa, Level extent)
+    {
+        var mm = GetMm(step.Mm);
+        if (mm is null)
+        {
+            return;
+        }
+        bool missing = false;
+        for (var level = Level.P4d; level >= extent; level--)
+        {
+            var key = (level, newVa & ~(SpanOf(level) - 1));
+            missing = missing || (!_upperReserved.Contains(key) && !TryWalk(mm, newVa, level, out _, out _));
+            if (missing && _upperReserved.Add(key))
+            {
+                task.Push(Micro(step, OpKind.PteAlloc, OpFlags.None, level, va: newVa, newVa: oldVa, table: TakeSpare(), sub: (byte)(extent + 1)));
+            }
+        }
+    }
+
+    /// <summary>The address range one table of <paramref name="level"/> covers.</summary>
+    private static ulong SpanOf(Level level) => 1UL << (21 + 9 * (int)level);
 
     private void EmitTtuWalk(TaskState task, in Op step)
     {

@@ -79,6 +79,7 @@ internal static class Feasibility
             lastRead[t] = (-1, 0);
         }
         var slots = new List<(int Kind, long A, long B)>();
+        var stepAllocations = new List<(int Table, Level Level)>();
         // Lock sections (rule 7): per task the locks it holds and the op that took each; per lock the sections closed so far.
         var open = Enumerable.Range(0, n).Select(_ => new Dictionary<string, (int Acquire, bool Write, bool Try, int Order)>(StringComparer.Ordinal)).ToArray();
         engine.Acquisitions = [];
@@ -106,6 +107,17 @@ internal static class Feasibility
                 if (creator.Task >= 0 && creator.Task != p)
                 {
                     list.Add((creator.Task, creator.Local + 1));
+                }
+            }
+
+            // The id's previous life was released by an op (a grace period, a flush): the allocation follows that op, and
+            // that op the free.
+            void AfterRelease(((int Task, int Local) By, (int Task, int Local) Free) release)
+            {
+                After(release.By);
+                if (release.By.Task != release.Free.Task)
+                {
+                    need[release.By.Task][release.By.Local]!.Add((release.Free.Task, release.Free.Local + 1));
                 }
             }
 
@@ -157,20 +169,26 @@ internal static class Feasibility
             {
                 tableStores.Remove(op.Table);
             }
-            // A move step's spare=N names the table it allocates when the destination has no PTE table (it re-runs from
-            // the state, so it may): it too takes the id only once its previous life was released.
+            // A move step's spare=N, N+1, … name the tables it allocates when the destination lacks them (PTE tables, and
+            // the PMD, PUD, P4D tables of alloc_new_pmd / alloc_new_pud; it re-runs from the state, so it may): it too takes
+            // each id only once its previous life was released.
+            stepAllocations.Clear();
+            engine.StepAllocations(op, stepAllocations);
             bool spare = op.Kind is OpKind.MovePtes or OpKind.MremapMovePmd or OpKind.MremapMovePud or OpKind.ExecShiftStack && op.Table != 0;
             if ((allocates || op.Kind == OpKind.TableAlloc) && released.Remove(op.Table, out var release)
                 || spare && released.TryGetValue(op.Table, out release))
             {
-                After(release.By);
-                if (release.By.Task != release.Free.Task)
+                AfterRelease(release);
+            }
+            foreach (var (table, _) in stepAllocations)
+            {
+                if (table != op.Table && released.TryGetValue(table, out release))
                 {
-                    need[release.By.Task][release.By.Local]!.Add((release.Free.Task, release.Free.Local + 1));
+                    AfterRelease(release);
                 }
             }
             // Before the op runs: an mm_destroy's tables are those the mm holds now.
-            var lifetimes = LifetimeObjects(op, allocates, engine).ToList();
+            var lifetimes = LifetimeObjects(op, allocates, stepAllocations, engine).ToList();
             foreach (var (kind, id, role) in lifetimes)
             {
                 if (!lives.TryGetValue((kind, id), out var life))
@@ -794,7 +812,7 @@ internal static class Feasibility
 
     /// <summary>The mm, table and page an op names, and whether it creates, destroys or uses each (<paramref name="allocates"/>:
     /// the op is a <c>pte_alloc</c> that allocated its table in the recorded run).</summary>
-    private static IEnumerable<(int Kind, long Id, Role Role)> LifetimeObjects(Op op, bool allocates, ReplayEngine engine)
+    private static IEnumerable<(int Kind, long Id, Role Role)> LifetimeObjects(Op op, bool allocates, List<(int Table, Level Level)> stepAllocations, ReplayEngine engine)
     {
         if (op.Kind == OpKind.MmDestroy && op.Mm != 0)
         {
@@ -811,6 +829,14 @@ internal static class Feasibility
         {
             // pte_alloc found the PMD entry none and allocated its table: a creation of that id.
             yield return (2, op.Table, Role.Create);
+        }
+        foreach (var (table, level) in stepAllocations)
+        {
+            if (level != Level.Pte)
+            {
+                // A move step's alloc_new_pmd / alloc_new_pud: the destination lacked that table when the step ran.
+                yield return (2, table, Role.Create);
+            }
         }
         if (op.Mm != 0)
         {

@@ -336,7 +336,7 @@ internal sealed class Footprint
             case OpKind.ExecShiftStack:
                 Add(Obj.Tables, mm);
                 AddFlush(mm);
-                AddSpare(op);
+                AddSpare(op, engine);
                 if (op.Obj != 0)
                 {
                     Add(Obj.Rmap, op.Obj);
@@ -560,12 +560,22 @@ internal sealed class Footprint
         return reached;
     }
 
-    private void AddSpare(in Op op)
+    private readonly List<(int Table, Level Level)> _allocations = [];
+
+    private void AddSpare(in Op op, ReplayEngine engine)
     {
-        if (op.Table != 0)
+        if (op.Table == 0)
         {
-            // spare=N: the first table ids the step may allocate.
-            Add(Obj.Table, op.Table);
+            return;
+        }
+        // spare=N: the table ids the step may allocate (N, and those its PTE tables and the destination's missing PMD,
+        // PUD and P4D tables take after it); the tables they link into are the mm's, written above.
+        Add(Obj.Table, op.Table);
+        _allocations.Clear();
+        engine.StepAllocations(op, _allocations);
+        foreach (var (table, _) in _allocations)
+        {
+            Add(Obj.Table, table);
         }
     }
 

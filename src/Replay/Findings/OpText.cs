@@ -86,7 +86,8 @@ internal static class OpText
             case OpKind.PudSetHuge:
                 return $"{OpSpec.NameOf(op.Kind)}({H(op.Va)}, pfn {H(op.Pfn)})";
             case OpKind.PteAlloc:
-                return $"pte_alloc({H(op.Va)}) -> table {I(op.Table)}";
+                // A move step's alloc_new_pmd / alloc_new_pud is a pte_alloc at the level of the table it allocates.
+                return $"{ReplayEngine.MicroName(op)}({H(op.Va)}) -> table {I(op.Table)}";
             case OpKind.PteMove:
                 return $"pte_move({H(op.Va)} -> {H(op.NewVa)}) {EntryValue.Format(result)}";
             case OpKind.PmdMove:
