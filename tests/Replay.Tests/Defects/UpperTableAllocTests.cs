@@ -56,6 +56,29 @@ public class UpperTableAllocTests
         Assert.Equal(EntryValue.Table(table), engine.EntryNow(5, newPage, level + 1));
     }
 
+    [SkippableTheory]
+    [InlineData("latest")]
+    [InlineData("v5.8")]
+    public void Run_ExecShiftIntoAnotherPudRegion_AllocatesPudPmdAndPteTablesInThatOrder(string profile)
+    {
+        // shift_arg_pages / relocate_vma_down call move_page_tables too: the stack page moves 0x40000000 down, into a
+        // 512G region with no PUD table: pud_alloc takes 300, pmd_alloc 301, move_ptes' pte_alloc 302.
+        const ulong newPage = Page - 0x4000_0000;
+        var trace = new VariantTrace()
+            .Space("exec-43", 1, 5, 100, Page & ~0x1f_ffffUL, "stack")
+            .Map("exec-43", 1, 5, Page, Pfn)
+            .Op("exec-43", 1, "ctx_switch", "mm=5")
+            .Op("exec-43", 1, "exec_shift_stack", $"mm=5 old=0x{Page - 0x1000:x} new=0x{newPage - 0x1000:x} len=0x2000 spare=300");
+
+        var (engine, result) = Run(trace, profile);
+
+        Assert.True(result.Findings.Count == 0, VariantTrace.Describe(result));
+        Assert.Equal(EntryValue.Leaf(Pfn), engine.EntryNow(5, newPage, Level.Pte));
+        Assert.Equal(EntryValue.Table(302), engine.EntryNow(5, newPage, Level.Pmd));
+        Assert.Equal(EntryValue.Table(301), engine.EntryNow(5, newPage, Level.Pud));
+        Assert.Equal(EntryValue.Table(300), engine.EntryNow(5, newPage, Level.P4d));
+    }
+
     [SkippableFact]
     public void Run_MoveWaitsForThePageTableLock_AndUsesThePmdTableTheHolderLinked()
     {
