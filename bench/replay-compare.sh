@@ -23,8 +23,9 @@ dump() { # dll, dataset, out-dir, exit-code, stdout-file
     local dll=$1 ds=$2 out=$3
     mkdir -p "$out"
     echo "exit $4" > "$out/exit"
-    # Wall times and rates differ run to run; everything else in the summary must not.
-    sed -E 's/[0-9.]+ ?(s|ms)\b//g; s/[0-9.,]+ ?(M |k )?(events|ops)\/s//g' "$5" > "$out/stdout"
+    # Wall times and rates differ run to run, and each side's dataset has its own path (named in the hint to query
+    # the findings that were not drawn); everything else in the summary must not.
+    sed -E "s#$ds#DATASET#g" "$5" | sed -E 's/[0-9.]+ ?(s|ms)\b//g; s/[0-9.,]+ ?(M |k )?(events|ops)\/s//g' > "$out/stdout"
     local f rel script="$out.sql"
     : > "$script"
     # One query run per side for all the small tables (each `mmtrace query` is a process start); a large table
