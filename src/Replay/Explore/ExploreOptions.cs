@@ -109,6 +109,14 @@ public sealed record ExploreOptions
     public bool GlueUnreachableFrees { get; init; } = true;
 
     /// <summary>
+    /// With <see cref="GlueInvisibleOps"/>, also glue a task's <c>mmap_lock</c>/<c>mmap_unlock</c> of an mm whose
+    /// mmap_lock no other task of the program can take, test or wait on (docs/exploration.md, DPOR, "Locks no other
+    /// task takes"): a process' own lock hold inside a window of another mm. On by default; off is the search as
+    /// before (the tests compare the two).
+    /// </summary>
+    public bool GlueOwnMmapLocks { get; init; } = true;
+
+    /// <summary>
     /// The race of the window explored (R1, R2, …; null for a whole trace). DPOR then runs first, in each round, the
     /// alternatives that stop one of the race's actors inside the stretch the race needs it stopped in
     /// (<see cref="RaceDirection"/>, docs/exploration.md, "Race-directed order"); the schedules covered are the same.

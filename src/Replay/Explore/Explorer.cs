@@ -281,6 +281,10 @@ public sealed class Explorer
     /// <summary>Ops marked invisible (<see cref="ExploreOptions.GlueInvisibleOps"/>): each runs in its predecessor's step.</summary>
     internal int InvisibleOps { get; private set; }
 
+    /// <summary><c>mmap_lock</c>/<c>mmap_unlock</c> ops of a lock no other task touches (<see cref="ExploreOptions.GlueOwnMmapLocks"/>),
+    /// run in their predecessor's step as the invisible ops are.</summary>
+    internal int OwnLockOps { get; private set; }
+
     /// <summary>
     /// The ops that no schedule can order differently against another task's op (docs/exploration.md, DPOR, "Invisible
     /// page ops" and "Switches that change nothing"), none of them its task's first op:
@@ -292,6 +296,8 @@ public sealed class Explorer
     /// a <c>ctx_switch</c> into mm M on CPU c when its task's last switch before it is into M on c too, no other task
     /// switches on c and no op creates or destroys M: c runs M whenever it runs, so it changes nothing and reads only
     /// c's bit of M's cpumask, which no other task writes;
+    /// an <c>mmap_lock</c> or <c>mmap_unlock</c> of mm M when no other task has an op that can touch M's mmap_lock
+    /// (<see cref="OwnMmapLocks"/>): it touches only that lock, which no other task takes, tests or waits on;
     /// and for both, (3) no op of another task needs it (by the feasibility rules or a forced order), so running it
     /// earlier enables nothing earlier; (4) it needs nothing of another task that its task's earlier ops do not already
     /// need, so it can run as soon as its predecessor has. Null when there is none.
@@ -350,6 +356,7 @@ public sealed class Explorer
             }
         }
         var glued = _programs.Select(p => new bool[p.Length]).ToArray();
+        var ownLocks = _options.GlueOwnMmapLocks ? OwnMmapLocks() : [];
         var candidates = new List<ulong>();
         // Ops that may move a leaf entry to another slot without naming its frame (an mremap or exec stack move, in
         // whatever form the profile expands it): a frame a task of the window moves is not followed, so no conditional
@@ -373,7 +380,8 @@ public sealed class Explorer
                 {
                     switched = (op.Cpu, op.Mm);
                 }
-                bool ok = k > 0 && (page || silent) && !neededAt[t].Contains(k + 1);
+                bool ownLock = op.Kind is OpKind.MmapLock or OpKind.MmapUnlock && ownLocks.TryGetValue(op.Mm, out int holder) && holder == t;
+                bool ok = k > 0 && (page || silent || ownLock) && !neededAt[t].Contains(k + 1);
                 foreach (var (q, count) in _need[t][k])
                 {
                     ok &= q == t || count <= before[q];
@@ -433,7 +441,7 @@ public sealed class Explorer
         {
             for (int k = 0; k < glued[t].Length; k++)
             {
-                if (glued[t][k] && _programs[t][k].Kind != OpKind.CtxSwitch && translatable.Contains(_programs[t][k].Pfn))
+                if (glued[t][k] && _programs[t][k].Kind is OpKind.PageAlloc or OpKind.PageFree && translatable.Contains(_programs[t][k].Pfn))
                 {
                     glued[t][k] = false;
                     // Mapped or cached when the window starts: a free of it may still glue where nothing reaches it.
@@ -442,14 +450,58 @@ public sealed class Explorer
                         conditional[t][k] = !StoredBefore(t, k) && !pudLeaves.Any(x => x.Task != t && _programs[t][k].Pfn - x.Pfn < 512 * 512);
                     }
                 }
-                InvisibleOps += glued[t][k] ? 1 : 0;
+                if (glued[t][k] && _programs[t][k].Kind is OpKind.MmapLock or OpKind.MmapUnlock)
+                {
+                    OwnLockOps++;
+                }
+                else
+                {
+                    InvisibleOps += glued[t][k] ? 1 : 0;
+                }
             }
         }
         if (conditional is not null)
         {
             UnreachableFrees(conditional, glued);
         }
-        return InvisibleOps > 0 || ConditionalFrees > 0 ? glued : null;
+        return InvisibleOps > 0 || OwnLockOps > 0 || ConditionalFrees > 0 ? glued : null;
+    }
+
+    /// <summary>
+    /// The mms whose mmap_lock exactly one task of the program may touch (docs/exploration.md, DPOR, "Locks no other task
+    /// takes"), with that task: the ops whose footprint can hold an mm's <c>MmLock</c> (<see cref="Footprint"/>) are its
+    /// <c>mmap_lock</c>/<c>mmap_unlock</c>, per-VMA lock ops (which read it), 4.3's reclaim trylock
+    /// (<c>ttu_mlock_set</c>/<c>ttu_mlock_page</c>), khugepaged's retract and the mm's creation and destruction. Such an op
+    /// without an mm may touch any mm's lock: then there is none.
+    /// </summary>
+    private Dictionary<int, int> OwnMmapLocks()
+    {
+        var owner = new Dictionary<int, int>();
+        var shared = new HashSet<int>();
+        for (int t = 0; t < _n; t++)
+        {
+            foreach (var op in _programs[t])
+            {
+                if (op.Kind is not (OpKind.MmapLock or OpKind.MmapUnlock or OpKind.VmaLock or OpKind.VmaUnlock or OpKind.TtuMlockSet
+                    or OpKind.TtuMlockPage or OpKind.RetractStart or OpKind.RetractEnd or OpKind.MmCreate or OpKind.MmDestroy))
+                {
+                    continue;
+                }
+                if (op.Mm == 0)
+                {
+                    return [];
+                }
+                if (!owner.TryAdd(op.Mm, t) && owner[op.Mm] != t)
+                {
+                    shared.Add(op.Mm);
+                }
+            }
+        }
+        foreach (int mm in shared)
+        {
+            owner.Remove(mm);
+        }
+        return owner;
     }
 
     /// <summary>Whether an op of task <paramref name="t"/> before its op <paramref name="k"/> stores a leaf entry that
@@ -1775,8 +1827,8 @@ public sealed class Explorer
     /// The frames of the conditional frees in the chain of glued ops from <paramref name="task"/>'s op
     /// <paramref name="from"/> on that something can still reach now (<see cref="_liveFrames"/>): a slot of the start
     /// state still maps it, or a CPU holds a TLB entry of it that is not dead (<see cref="ReplayEngine.LiveTlbEntries"/>).
-    /// The chain runs only page allocations and frees and switches that change nothing, which change neither, so one
-    /// look serves it whole.
+    /// The chain runs only page allocations and frees, switches that change nothing and a task's own mmap_lock ops, which
+    /// change neither, so one look serves it whole.
     /// </summary>
     private void ReachableFrames(int task, int from)
     {

@@ -337,14 +337,21 @@ internal sealed class Footprint
                 Add(Obj.Tables, mm);
                 AddFlush(mm);
                 AddSpare(op, engine);
-                if (op.Obj != 0)
+                // take_rmap_locks locks the source VMA's anon_vma root / i_mmap, where the profile's expansion takes it
+                // (ReplayEngine.EmitNormalMove, EmitMovePtes): a PMD/PUD move only with need_rmap_locks or the R1 fix, a
+                // PTE move only with need_rmap_locks. A move that takes none touches no rmap lock (docs/exploration.md,
+                // DPOR, "Moves that take no rmap lock").
+                if (op.Kind == OpKind.ExecShiftStack || op.Has(OpFlags.NeedRmapLocks)
+                    || (op.Kind != OpKind.MovePtes && engine.Profile.Has(KernelFix.RmapLocksPmdMove)))
                 {
-                    Add(Obj.Rmap, op.Obj);
-                }
-                // take_rmap_locks locks the source VMA's anon_vma root / i_mmap.
-                if (engine.VmaRmap(mm, op.Va) is var rmap and not 0)
-                {
-                    Add(Obj.Rmap, rmap);
+                    if (op.Obj != 0)
+                    {
+                        Add(Obj.Rmap, op.Obj);
+                    }
+                    if (engine.VmaRmap(mm, op.Va) is var rmap and not 0)
+                    {
+                        Add(Obj.Rmap, rmap);
+                    }
                 }
                 if (op.Kind == OpKind.ExecShiftStack)
                 {

@@ -612,9 +612,9 @@ public class ExplorerTests
     }
 
     [SkippableTheory]
-    [InlineData("r1-pmd", 293, 117, 117)]
-    [InlineData("r1-pud", 234, 96, 96)]
-    [InlineData("r1-pmd-reclaim", 335, 151, 151)]
+    [InlineData("r1-pmd", 277, 117, 117)]
+    [InlineData("r1-pud", 218, 96, 96)]
+    [InlineData("r1-pmd-reclaim", 318, 151, 151)]
     [InlineData("r2-anon", 154, 33, 33)]
     [InlineData("r2-file", 137, 57, 57)]
     [InlineData("r3-pte", 29, 14, 14)]
@@ -651,9 +651,9 @@ public class ExplorerTests
     }
 
     [SkippableTheory]
-    [InlineData("r1-pmd", 293, 117, 7765, 3247, 94163)]
-    [InlineData("r1-pud", 234, 96, 5730, 2707, 73089)]
-    [InlineData("r1-pmd-reclaim", 335, 151, 9111, 3471, 104130)]
+    [InlineData("r1-pmd", 277, 117, 7052, 3247, 94163)]
+    [InlineData("r1-pud", 218, 96, 5090, 2707, 73089)]
+    [InlineData("r1-pmd-reclaim", 318, 151, 8295, 3471, 104130)]
     [InlineData("r2-anon", 154, 35, 4755, 505, 20742)]
     [InlineData("r2-file", 137, 57, 4165, 541, 18935)]
     [InlineData("r3-pte", 29, 14, 525, 101, 2241)]

@@ -39,9 +39,11 @@ public class FootprintTests
         a-101 [000] ..... 0.000030: mmop_pte_clear: mm=1 va=0x201000
         """;
 
-    private static (ReplayEngine Engine, Func<string, Footprint> Of) Setup(string extra = "")
+    private static (ReplayEngine Engine, Func<string, Footprint> Of) Setup(string extra = "") => Setup(KernelProfile.Latest, extra);
+
+    private static (ReplayEngine Engine, Func<string, Footprint> Of) Setup(KernelProfile profile, string extra = "")
     {
-        var engine = new ReplayEngine(KernelProfile.Latest, Arch.X86);
+        var engine = new ReplayEngine(profile, Arch.X86);
         foreach (var op in OpTraceLoader.Load(TraceText.ToRows(Prefix + extra)).Ops.ToArray())
         {
             engine.Execute(op);
@@ -121,5 +123,26 @@ public class FootprintTests
         Assert.True(gpEnd.ConflictsWith(of("a-101 [000] ..... 1.0: mmop_tlb_flush: mm=1 va=0x200000 len=0x200000 tables=1")));
         Assert.False(gpEnd.ConflictsWith(of("c-103 [001] ..... 1.0: mmop_ctx_switch: mm=0")));
         Assert.False(gpEnd.ConflictsWith(of("b-102 [001] ..... 1.0: mmop_tlb_flush: mm=2 va=0x201000 len=0x1000")));
+    }
+
+    [Fact]
+    public void MremapMovePmd_TouchesTheRmapLockOnlyWhereTheProfileTakesIt()
+    {
+        // R1's bug is a PMD move without take_rmap_locks: before the fix (v5.13) a move without need_rmap_locks takes no
+        // rmap lock, so it commutes with a walker's rmap lock hold (ttu_start / ttu_end of the same rmap object); the
+        // walk itself still conflicts with it through the tables. With the fix (v5.13.3, latest), or need_rmap_locks
+        // (copy_vma merged into an existing VMA), it takes the lock and conflicts with the walker's hold. Before, the
+        // move conflicted with the hold under every profile: on perf's recording of raceactors (docs/validation.md,
+        // s36) that kept window 16 undecided at the default 2,000 schedules (2,273 needed; 1,406 now).
+        const string move = "m-104 [001] ..... 1.0: mmop_mremap_move_pmd: mm=1 old=0x200000 new=0x40200000 rmap=3";
+        const string start = "w-105 [000] ..... 1.0: mmop_ttu_start: pfn=0x5000 rmap=3";
+        const string walk = "w-105 [000] ..... 1.0: mmop_ttu_walk: mm=1 va=0x201000 pfn=0x5000";
+        foreach (var (profile, locks) in new[] { ("v5.13", false), ("v4.3", false), ("v5.13.3", true), ("latest", true) })
+        {
+            var (_, of) = Setup(KernelProfile.Parse(profile));
+            Assert.True(locks == of(move).ConflictsWith(of(start)), $"{profile}: a move {(locks ? "takes" : "takes no")} rmap lock");
+            Assert.True(of(move + " need_rmap_locks=1").ConflictsWith(of(start)), profile);
+            Assert.True(of(move).ConflictsWith(of(walk)), profile);
+        }
     }
 }

@@ -158,7 +158,7 @@ public class InvisibleOpsTests
         var glued = new HashSet<ulong>();
         var whole = new HashSet<ulong>();
 
-        var withGlue = Window(trace, windowStart, none, new ExploreOptions { Bound = 2 }, (t, _, _) => glued.Add(t));
+        var withGlue = Window(trace, windowStart, none, new ExploreOptions { Bound = 2, GlueOwnMmapLocks = false }, (t, _, _) => glued.Add(t));
         var a = withGlue.Run();
         var b = Window(trace, windowStart, none, new ExploreOptions { Bound = 2, GlueInvisibleOps = false }, (t, _, _) => whole.Add(t)).Run();
 
@@ -179,7 +179,7 @@ public class InvisibleOpsTests
     /// runs GUP-fast over the range: IRQs off, it reads the PMD (before the clear, in the recorded order), then entry 1 of
     /// the table it found, takes a speculative reference on what that entry mapped (pfn 0x5001) and re-reads the PMD.
     /// </summary>
-    private static OpTrace CollapseWindow(int pages, bool walker, out int windowStart)
+    private static OpTrace CollapseWindow(int pages, bool walker, out int windowStart, bool sharedLock = false)
     {
         var trace = new OpTraceBuilder();
         void Op(string task, int cpu, string evt, string args) => trace.Op(task, cpu, evt, args);
@@ -209,6 +209,12 @@ public class InvisibleOpsTests
             Op(gup, 3, "ctx_switch", "mm=2");
         }
         windowStart = trace.Count;
+        if (sharedLock)
+        {
+            // A thread of csc's process (mm 7) takes that mm's mmap_lock too.
+            Op("csc2-204", 2, "mmap_lock", "mm=7 mode=r");
+            Op("csc2-204", 2, "mmap_unlock", "mm=7");
+        }
         Op(khugepaged, 1, "mmap_lock", "mm=2 mode=w");
         Op(khugepaged, 1, "rmap_lock", "rmap=1 mode=w");
         if (walker)
@@ -268,7 +274,8 @@ public class InvisibleOpsTests
 
         var reduced = Window(trace, windowStart, v513, new ExploreOptions { Bound = 2, Budget = 400, Race = "R2" }, (_, _, _) => { });
         var a = reduced.Run();
-        var b = Window(trace, windowStart, v513, new ExploreOptions { Bound = 2, Budget = 400, Race = "R2", GlueUnreachableFrees = false }, (_, _, _) => { }).Run();
+        var b = Window(trace, windowStart, v513, new ExploreOptions { Bound = 2, Budget = 400, Race = "R2", GlueUnreachableFrees = false, GlueOwnMmapLocks = false },
+            (_, _, _) => { }).Run();
 
         Assert.Equal(24, reduced.ConditionalFrees);
         Assert.True(reduced.GluedFrees > 0);
@@ -424,5 +431,82 @@ public class InvisibleOpsTests
         Assert.Equal(1, i1.Preemptions);
         Assert.Equal(b.Violations.Select(v => (v.Key, v.Preemptions)).Order(), a.Violations.Select(v => (v.Key, v.Preemptions)).Order());
         Assert.Equal(0, reduced.GluedFrees);
+    }
+
+    [Fact]
+    public void Window_CollapseWhileAnotherProcessTakesItsOwnMmapLock_IsRefutedWithinTheDefaultBudget()
+    {
+        // ds1's R2 windows (docs/validation.md, s33: 1,164 of window 78's 1,211 preempting schedules stopped `csc` at its
+        // own mmap_lock, mmap_unlock or flush of mm 7 to run khugepaged): `csc` takes and drops mm 7's mmap_lock while
+        // khugepaged frees the collapsed pages, and nothing else in the window touches that lock. Its lock ops are no
+        // choice points any more, and the collapse against the GUP-fast walker under `latest` is refuted within the
+        // default 2,000 schedules of a real trace's window; as choice points (main) they leave it undecided.
+        var trace = CollapseWindow(pages: 24, walker: true, out int windowStart);
+        var latest = KernelProfile.Parse("latest");
+        long budget = RealTraceExplore.DefaultWindowBudget;
+
+        var reduced = Window(trace, windowStart, latest, new ExploreOptions { Bound = 2, Budget = budget, Race = "R2" }, (_, _, _) => { });
+        var a = reduced.Run();
+        var b = Window(trace, windowStart, latest, new ExploreOptions { Bound = 2, Budget = budget, Race = "R2", GlueOwnMmapLocks = false }, (_, _, _) => { }).Run();
+
+        Assert.Equal(12, reduced.OwnLockOps);
+        Assert.True(a.Exhaustive, a.Coverage());
+        Assert.Empty(a.Violations);
+        // The search with them as choice points, run to the end of the bound: the same interleavings, and the same
+        // schedules cut with every task waiting (khugepaged's IPI sync against the walker's IRQ-off section).
+        var full = Window(trace, windowStart, latest, new ExploreOptions { Bound = 2, Budget = 20_000, Race = "R2", GlueOwnMmapLocks = false }, (_, _, _) => { }).Run();
+        Assert.True(full.Exhaustive, full.Coverage());
+        Assert.Equal((full.DistinctTraces, full.Infeasible, full.Deadlocked), (a.DistinctTraces, a.Infeasible, a.Deadlocked));
+        Assert.False(b.Exhaustive, $"with csc's lock ops as choice points {budget:N0} schedules cover the bound: {b.Coverage()}");
+    }
+
+    [Fact]
+    public void Window_OwnMmapLocks_TheReductionReachesEveryInterleavingAndViolationTheFullSearchReaches()
+    {
+        // Both searches to the end of bound 2, with the GUP-fast walker and without, under a profile with R2's bug and
+        // one without: the same violations with the same preemptions (the I2 under v5.13), the same interleavings
+        // (Mazurkiewicz traces), the reduced one in fewer schedules (v5.13 with the walker: 422 against 525 at 6 pages).
+        foreach (int pages in new[] { 6, 12 })
+        {
+            foreach (bool walker in new[] { false, true })
+            {
+                foreach (var name in new[] { "v5.13", "latest" })
+                {
+                    var trace = CollapseWindow(pages, walker, out int windowStart);
+                    var profile = KernelProfile.Parse(name);
+                    var glued = new HashSet<ulong>();
+                    var whole = new HashSet<ulong>();
+
+                    var reduced = Window(trace, windowStart, profile, new ExploreOptions { Bound = 2, Race = "R2" }, (t, _, _) => glued.Add(t));
+                    var a = reduced.Run();
+                    var b = Window(trace, windowStart, profile, new ExploreOptions { Bound = 2, Race = "R2", GlueOwnMmapLocks = false }, (t, _, _) => whole.Add(t)).Run();
+
+                    string what = $"{pages} pages, {name}, walker={walker}";
+                    Assert.True(reduced.OwnLockOps > 0, what);
+                    Assert.True(a.Exhaustive && b.Exhaustive, $"{what}: {a.Coverage()} / {b.Coverage()}");
+                    Assert.Equal(b.Violations.Select(v => (v.Key, v.Preemptions)).Order(), a.Violations.Select(v => (v.Key, v.Preemptions)).Order());
+                    Assert.Equal(walker && name == "v5.13", a.Violations.Any(v => v.Finding.Checker == "I2"));
+                    Assert.Equal(whole.Order(), glued.Order());
+                    Assert.True(a.Schedules < b.Schedules, $"{what}: {a.Schedules} schedules with the reduction, {b.Schedules} without");
+                }
+            }
+        }
+    }
+
+    [Fact]
+    public void Window_AnMmapLockAnotherTaskAlsoTakes_StaysAChoicePoint()
+    {
+        // The same window with the GUP-fast thread faulting in mm 7 under its mmap_lock first: two tasks take that lock,
+        // so csc's lock ops may wait for it and stay choice points (rule 8's hand-over orders them against it).
+        var trace = CollapseWindow(pages: 6, walker: false, out int windowStart, sharedLock: true);
+        var latest = KernelProfile.Parse("latest");
+
+        var reduced = Window(trace, windowStart, latest, new ExploreOptions { Bound = 2, Race = "R2" }, (_, _, _) => { });
+        var a = reduced.Run();
+
+        // Only khugepaged's mmap_unlock of mm 2 (nothing else in the window takes that lock; its mmap_lock is its first op).
+        Assert.Equal(1, reduced.OwnLockOps);
+        Assert.True(a.Exhaustive, a.Coverage());
+        Assert.Empty(a.Violations);
     }
 }
