@@ -122,6 +122,60 @@ public sealed class LiveRecorderTests : IDisposable
     }
 
     [LiveFact]
+    public void Record_ThreeHundredShortLivedProcesses_GivesEachItsTrueComm()
+    {
+        // 300 shells one after another, each exec'd by a name of its own (p1 … p300: symlinks to sh; an exec's comm is
+        // the name it was exec'd by), each renaming itself "done" through /proc/PID/comm before it exits, as daemons and
+        // thread pools name themselves. saved_cmdlines can only say "done" (the name at the last switch) or "<...>": the
+        // comm of every event must come from the trace. The recorder adds task_newtask/task_rename, which the user did
+        // not ask for, reads them for their comms and leaves them out of the dataset.
+        string bin = Path.Combine(_directory, "bin");
+        Directory.CreateDirectory(bin);
+        for (int i = 1; i <= 300; i++)
+        {
+            File.CreateSymbolicLink(Path.Combine(bin, "p" + i.ToString(CultureInfo.InvariantCulture)), "/bin/sh");
+        }
+        string output = Path.Combine(_directory, "comms");
+        string[] events = ["syscalls:sys_enter_mmap", "syscalls:sys_enter_write", "syscalls:sys_exit_write"];
+
+        var result = LiveRecorder.Record(new RecordOptions
+        {
+            Output = output,
+            Command = ["/bin/sh", "-c", $"for i in $(seq 300); do {bin}/p$i -c 'echo -n done > /proc/$$/comm'; done"],
+            Events = events,
+        });
+
+        Assert.Equal(0, result.CommandExitCode);
+        using var connection = DuckDbConnection.OpenInMemory();
+        string file = DatasetFiles.SqlLiteral(Path.GetFullPath(Path.Combine(output, "events.parquet")));
+        // Per pid in the order they ran: the comms of its events in time order, a comm once per run of equal ones.
+        var comms = new List<string>();
+        using (var reader = connection.Query(
+            $"SELECT string_agg(comm, '|' ORDER BY ts_ns, seq) FROM read_parquet({file}) GROUP BY pid ORDER BY min(ts_ns)"))
+        {
+            while (reader.Read())
+            {
+                var runs = reader.GetString(0).Split('|');
+                comms.Add(string.Join('|', runs.Where((c, i) => i == 0 || runs[i - 1] != c)));
+            }
+        }
+        // The shell, the $(seq 300) subshell once it exec'd seq, then the 300 in the order they ran: their mmaps and
+        // the entry of the write that renames them under their own name, the write's exit as "done".
+        Assert.Equal(["sh", "seq", .. Enumerable.Range(1, 300).Select(i => "p" + i.ToString(CultureInfo.InvariantCulture) + "|done")], comms);
+        var recorded = new List<string>();
+        using (var reader = connection.Query($"SELECT DISTINCT event FROM read_parquet({file}) ORDER BY event"))
+        {
+            while (reader.Read())
+            {
+                recorded.Add(reader.GetString(0));
+            }
+        }
+        Assert.Equal(events.Order(StringComparer.Ordinal), recorded);
+        Assert.Equal(events.Order(StringComparer.Ordinal), DatasetMeta.Read(output).EnabledEvents!);
+        TraceFsInstanceTests.AssertNoInstanceOfThisProcess();
+    }
+
+    [LiveFact]
     public void Record_CommandNotFound_ThrowsNamingItAndLeavesNothing()
     {
         string output = Path.Combine(_directory, "missing");
