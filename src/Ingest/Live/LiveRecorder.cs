@@ -99,13 +99,16 @@ public static class LiveRecorder
             throw TraceFsInstance.MissingEventsError(root, unknown, nameof(options));
         }
         var perProcess = options.SystemWide ? [] : resolved.Where(MmEventSet.IsPerProcess).ToList();
+        var machineWide = resolved.Except(perProcess, StringComparer.Ordinal).ToList();
         // The comm of every event from the trace, not only from saved_cmdlines (which misses tasks and misnames reused
         // pids): the task events name each new task's comm and every rename (exec's too). They are rare; when the user
-        // did not ask for them they are read for their comms only and leave no row (docs/recording.md).
+        // did not ask for them they are read for their comms only and leave no row (docs/recording.md). They fire in the
+        // parent's and the renaming task's context, so the command instance catches its tree's; without one they go
+        // machine-wide. Neither instance is created for them alone.
         var commOnly = MmEventSet.CommEvents
             .Where(e => !resolved.Contains(e, StringComparer.Ordinal) && TraceFsInstance.ResolveEvents(root, [e]).Missing.Count == 0)
             .ToHashSet(StringComparer.Ordinal);
-        var machineWide = resolved.Except(perProcess, StringComparer.Ordinal).Concat(commOnly.Order(StringComparer.Ordinal)).ToList();
+        (perProcess.Count > 0 ? perProcess : machineWide).AddRange(commOnly.Order(StringComparer.Ordinal));
 
         using var dataset = DatasetWriter.Create(options.Output);
         using var trace = dataset.BeginTrace();
