@@ -91,14 +91,19 @@ internal sealed class CommTable
     }
 
     /// <summary>
-    /// Applies what one event says about comms (<paramref name="source"/>: which fields, meaning what) before the
-    /// event's own comm is looked up: sched_switch's prev_comm is the comm of the task it fired in.
+    /// Applies what one event says about comms (<paramref name="source"/>: which fields, meaning what): before the
+    /// event's own comm is looked up (sched_switch's prev_comm is the comm of the task it fired in), or after it for a
+    /// source that fires before its change (<see cref="CommSource.AfterOwnRow"/>).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public void Apply(CommSource source, ReadOnlySpan<byte> payload, int commonPid, bool bigEndian)
+    public void Apply(CommSource source, ReadOnlySpan<byte> payload, int commonPid, bool bigEndian, bool afterOwnRow)
     {
         foreach (var update in source.Updates)
         {
+            if (update.AfterOwnRow != afterOwnRow)
+            {
+                continue;
+            }
             int pid = update.Pid is { } field
                 ? field.Offset + field.Size <= payload.Length ? (int)PrintExpr.ReadScalar(payload, field.Offset, field.Size, true, bigEndian) : -1
                 : commonPid;
@@ -216,10 +221,16 @@ internal enum CommUpdateKind : byte
 
     /// <summary>The comm is derived from the exec'd file name (<see cref="CommTable.ExecComm"/>).</summary>
     Exec,
+
+    /// <summary>In <see cref="CommSource.For"/>'s table only: <see cref="Set"/> after the event's own row.</summary>
+    SetAfterOwnRow,
 }
 
-/// <summary>One pid field (null: the event's common_pid) and the comm field that names its comm.</summary>
-internal sealed record CommUpdate(FormatField? Pid, FormatField Comm, CommUpdateKind Kind);
+/// <summary>
+/// One pid field (null: the event's common_pid) and the comm field that names its comm; <paramref name="AfterOwnRow"/>:
+/// the comm takes effect after the event (its own row still has the one before).
+/// </summary>
+internal sealed record CommUpdate(FormatField? Pid, FormatField Comm, CommUpdateKind Kind, bool AfterOwnRow);
 
 /// <summary>
 /// The events that name a task's comm and which of their fields do (include/trace/events/sched.h and task.h). All pid
@@ -228,9 +239,19 @@ internal sealed record CommUpdate(FormatField? Pid, FormatField Comm, CommUpdate
 /// </summary>
 internal sealed class CommSource
 {
-    private CommSource(CommUpdate[] updates) => Updates = updates;
+    private CommSource(CommUpdate[] updates)
+    {
+        Updates = updates;
+        AfterOwnRow = updates.Any(u => u.AfterOwnRow);
+    }
 
     public CommUpdate[] Updates { get; }
+
+    /// <summary>
+    /// Whether an update applies after the event's own row (<see cref="CommUpdate.AfterOwnRow"/>): task_rename's
+    /// newcomm, since <c>__set_task_comm</c> emits it before it copies.
+    /// </summary>
+    public bool AfterOwnRow { get; }
 
     /// <summary>The comm fields of <paramref name="format"/>, or null when its event names no comm (or lacks a field).</summary>
     public static CommSource? For(FormatFile format)
@@ -245,7 +266,9 @@ internal sealed class CommSource
             "task:task_newtask" => [("pid", "comm", CommUpdateKind.Birth)],
             // __set_task_comm before it copies: prctl(PR_SET_NAME), /proc/PID/comm, kthreads, and exec (begin_new_exec,
             // before the exec event, with the exact comm). Kernels whose event has no pid field rename current.
-            "task:task_rename" => [(format.FindField("pid") is null ? null : "pid", "newcomm", CommUpdateKind.Set)],
+            // Its own row has oldcomm (the comm until __set_task_comm copies), the comm is newcomm after it.
+            "task:task_rename" => [(format.FindField("pid") is null ? null : "pid", "oldcomm", CommUpdateKind.Set),
+                (format.FindField("pid") is null ? null : "pid", "newcomm", CommUpdateKind.SetAfterOwnRow)],
             // Fired by the exec'ing task after begin_new_exec; pid is its pid after de_thread (old_pid before).
             "sched:sched_process_exec" => [("pid", "filename", CommUpdateKind.Exec)],
             "sched:sched_wakeup_new" => [("pid", "comm", CommUpdateKind.Birth)],
@@ -269,7 +292,7 @@ internal sealed class CommSource
             {
                 continue;
             }
-            updates.Add(new CommUpdate(pid, comm, kind));
+            updates.Add(new CommUpdate(pid, comm, kind == CommUpdateKind.SetAfterOwnRow ? CommUpdateKind.Set : kind, kind == CommUpdateKind.SetAfterOwnRow));
         }
         return updates.Count == 0 ? null : new CommSource([.. updates]);
     }

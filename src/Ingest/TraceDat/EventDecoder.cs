@@ -63,6 +63,7 @@ internal sealed class EventDecoder
         int pid = ReadPid(plan, payload);
         row.Pid = pid;
         row.Comm = _comms.Lookup(pid);
+        ApplyAfterOwnRow(plan, payload, pid);
         row.IrqFlags = RenderIrqFlags(plan, payload);
         return Fill(plan, payload, new RowFields(row));
     }
@@ -94,7 +95,12 @@ internal sealed class EventDecoder
         plan = found;
         if (found.Comm is { } comm)
         {
-            _comms.Apply(comm, payload, ReadPid(found, payload), _bigEndian);
+            int pid = ReadPid(found, payload);
+            _comms.Apply(comm, payload, pid, _bigEndian, afterOwnRow: false);
+            if (found.CommOnly && comm.AfterOwnRow)
+            {
+                _comms.Apply(comm, payload, pid, _bigEndian, afterOwnRow: true);
+            }
         }
         return null;
     }
@@ -121,7 +127,18 @@ internal sealed class EventDecoder
             throw;
         }
         columns.EndRow(tsNs, cpu, srcPos, pid, _comms.Lookup(pid), plan.Name, irqFlags);
+        ApplyAfterOwnRow(plan, payload, pid);
         return problem;
+    }
+
+    /// <summary>The comm update of an event that fired before its change (task_rename), once its own row has its comm.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void ApplyAfterOwnRow(EventPlan plan, ReadOnlySpan<byte> payload, int pid)
+    {
+        if (plan.Comm is { AfterOwnRow: true } comm)
+        {
+            _comms.Apply(comm, payload, pid, _bigEndian, afterOwnRow: true);
+        }
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

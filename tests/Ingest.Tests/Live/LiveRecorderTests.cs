@@ -176,6 +176,35 @@ public sealed class LiveRecorderTests : IDisposable
     }
 
     [LiveFact]
+    public void Record_TaskRenameAskedFor_IsARowUnderTheOldCommAndTheRenameHoldsAfterIt()
+    {
+        // task_rename fires before __set_task_comm copies the new name: the task still has its old comm then.
+        string output = Path.Combine(_directory, "rename");
+
+        var result = LiveRecorder.Record(new RecordOptions
+        {
+            Output = output,
+            Command = ["/bin/sh", "-c", "echo -n renamed > /proc/$$/comm"],
+            Events = ["task:task_rename", "syscalls:sys_enter_write", "syscalls:sys_exit_write"],
+        });
+
+        Assert.Equal(0, result.CommandExitCode);
+        using var connection = DuckDbConnection.OpenInMemory();
+        string file = DatasetFiles.SqlLiteral(Path.GetFullPath(Path.Combine(output, "events.parquet")));
+        var rows = new List<string>();
+        using (var reader = connection.Query($"SELECT event || ' ' || comm FROM read_parquet({file}) ORDER BY seq"))
+        {
+            while (reader.Read())
+            {
+                rows.Add(reader.GetString(0));
+            }
+        }
+        // The recorder's stopped wrapper exec'ing the command (/bin/sh) renames it sh → sh first; saved_cmdlines has
+        // only "renamed" for the pid.
+        Assert.Equal(["task:task_rename sh", "syscalls:sys_enter_write sh", "task:task_rename sh", "syscalls:sys_exit_write renamed"], rows);
+    }
+
+    [LiveFact]
     public void Record_CommandNotFound_ThrowsNamingItAndLeavesNothing()
     {
         string output = Path.Combine(_directory, "missing");
