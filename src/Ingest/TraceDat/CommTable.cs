@@ -38,9 +38,6 @@ internal sealed class CommTable
     /// <summary>Pids saved_cmdlines names.</summary>
     public int Count => _saved.Count;
 
-    /// <summary>Comms the trace set so far (each event that named a comm for a pid counts once).</summary>
-    public long Learned { get; private set; }
-
     public static CommTable Parse(ReadOnlySpan<byte> text)
     {
         var table = new CommTable();
@@ -169,7 +166,6 @@ internal sealed class CommTable
 
     private void Set(int pid, string comm)
     {
-        Learned++;
         _current[pid] = comm;
         if (pid == _lastPid)
         {
