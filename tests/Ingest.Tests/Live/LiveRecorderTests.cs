@@ -192,7 +192,10 @@ public sealed class LiveRecorderTests : IDisposable
         using var connection = DuckDbConnection.OpenInMemory();
         string file = DatasetFiles.SqlLiteral(Path.GetFullPath(Path.Combine(output, "events.parquet")));
         var rows = new List<string>();
-        using (var reader = connection.Query($"SELECT event || ' ' || comm FROM read_parquet({file}) ORDER BY seq"))
+        // task_rename asked for is machine-wide (it is not per-process): other processes' renames are rows too, so the
+        // command is found by its syscalls, which only its tree's are recorded.
+        using (var reader = connection.Query(
+            $"SELECT event || ' ' || comm FROM read_parquet({file}) WHERE pid IN (SELECT pid FROM read_parquet({file}) WHERE event LIKE 'syscalls:%') ORDER BY seq"))
         {
             while (reader.Read())
             {
