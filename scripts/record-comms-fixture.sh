@@ -8,7 +8,8 @@
 set -eu
 out=${1:?usage: $0 OUTDIR}
 T=/sys/kernel/tracing
-I=$T/instances/mmtrace-comms-fixture-$$
+# Not "mmtrace-...": a recording removes the instances named mmtrace-PID-... whose PID is gone.
+I=$T/instances/comms-fixture-$$
 work=$(mktemp -d)
 cleanup() {
     [ -d "$I" ] && { echo 0 > "$I/tracing_on"; rmdir "$I"; }
