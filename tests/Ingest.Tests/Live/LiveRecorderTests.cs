@@ -207,6 +207,41 @@ public sealed class LiveRecorderTests : IDisposable
         Assert.Equal(["task:task_rename sh", "syscalls:sys_enter_write sh", "task:task_rename sh", "syscalls:sys_exit_write renamed"], rows);
     }
 
+    [LiveFact(NeedsCompiler = true)]
+    public void Record_Fexecve_GivesTheCommTheKernelSetNotTheDescriptorsNumber()
+    {
+        // fexecve's exec event names /dev/fd/N; the comm the kernel gives is the file's name (since 6.14), which the
+        // exec event lacks: the comm must come from the task_rename the recorder adds, not from the event's basename.
+        // The exec'd shell writes its own comm to a file: the truth, whatever the kernel's rule.
+        string fexec = Workload.Build(Workload.Source("fexec.c"));
+        string commFile = Path.Combine(_directory, "comm");
+        string output = Path.Combine(_directory, "fexec");
+
+        var result = LiveRecorder.Record(new RecordOptions
+        {
+            Output = output,
+            Command = [fexec, "/bin/sh", "sh", "-c", $"cat /proc/$$/comm > {commFile}"],
+            Events = ["sched:sched_process_exec", "syscalls:sys_enter_mmap"],
+        });
+
+        Assert.Equal(0, result.CommandExitCode);
+        string truth = File.ReadAllText(commFile).TrimEnd('\n');
+        using var connection = DuckDbConnection.OpenInMemory();
+        string file = DatasetFiles.SqlLiteral(Path.GetFullPath(Path.Combine(output, "events.parquet")));
+        // The exec by descriptor, and the comms of its task's events from it on (cat, its child, has a pid of its own).
+        string exec = $"(SELECT seq, pid FROM read_parquet({file}) WHERE event = 'sched:sched_process_exec' AND json_extract_string(args, '$.filename') LIKE '/dev/fd/%')";
+        var comms = new List<string>();
+        using (var reader = connection.Query(
+            $"SELECT DISTINCT e.comm FROM read_parquet({file}) e, {exec} x WHERE e.pid = x.pid AND e.seq >= x.seq"))
+        {
+            while (reader.Read())
+            {
+                comms.Add(reader.GetString(0));
+            }
+        }
+        Assert.Equal([truth], comms);
+    }
+
     [LiveFact]
     public void Record_CommandNotFound_ThrowsNamingItAndLeavesNothing()
     {
