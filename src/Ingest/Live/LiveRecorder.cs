@@ -100,6 +100,15 @@ public static class LiveRecorder
         }
         var perProcess = options.SystemWide ? [] : resolved.Where(MmEventSet.IsPerProcess).ToList();
         var machineWide = resolved.Except(perProcess, StringComparer.Ordinal).ToList();
+        // The comm of every event from the trace, not only from saved_cmdlines (which misses tasks and misnames reused
+        // pids): the task events name each new task's comm and every rename (exec's too). They are rare; when the user
+        // did not ask for them they are read for their comms only and leave no row (docs/recording.md). They fire in the
+        // parent's and the renaming task's context, so the command instance catches its tree's; without one they go
+        // machine-wide. Neither instance is created for them alone.
+        var commOnly = MmEventSet.CommEvents
+            .Where(e => !resolved.Contains(e, StringComparer.Ordinal) && TraceFsInstance.ResolveEvents(root, [e]).Missing.Count == 0)
+            .ToHashSet(StringComparer.Ordinal);
+        (perProcess.Count > 0 ? perProcess : machineWide).AddRange(commOnly.Order(StringComparer.Ordinal));
 
         using var dataset = DatasetWriter.Create(options.Output);
         using var trace = dataset.BeginTrace();
@@ -125,10 +134,10 @@ public static class LiveRecorder
                     continue;
                 }
                 var paths = stream!.Finish();
-                instances.Add(new RecordedInstance(role, instance.EnabledEvents, instance.ReadStats()));
+                instances.Add(new RecordedInstance(role, instance.EnabledEvents.Where(e => !commOnly.Contains(e)).ToList(), instance.ReadStats()));
                 raw.AddRange(paths.Select((path, cpu) => new RawCpuCapturePath(cpu, path, role)));
             }
-            metadata = (wide ?? command)!.SaveMetadata(capture, resolved);
+            metadata = (wide ?? command)!.SaveMetadata(capture, resolved.Concat(commOnly));
         }
 
         var diagnostics = new IngestDiagnostics();
@@ -144,6 +153,7 @@ public static class LiveRecorder
                 SavedTgids = metadata.SavedTgidsPath is { } tgids ? File.ReadAllText(tgids) : null,
                 Clock = "local",
                 KernelRelease = File.ReadAllText("/proc/sys/kernel/osrelease").Trim(),
+                CommOnlyEvents = commOnly,
             });
             reader.Read(streams, capture, trace.Events, diagnostics, cancellationToken);
         }

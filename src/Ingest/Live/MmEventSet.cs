@@ -49,6 +49,12 @@ public static class MmEventSet
         "pagemap:mm_lru_insertion",
     ];
 
+    /// <summary>
+    /// The events <c>mmtrace record</c> adds so that every event gets its task's comm from the trace: a new task's comm
+    /// (<c>task_newtask</c>, fired by the parent) and every change of it (<c>task_rename</c>: exec, prctl, /proc/PID/comm).
+    /// </summary>
+    public static IReadOnlyList<string> CommEvents { get; } = ["task:task_newtask", "task:task_rename"];
+
     /// <summary><see cref="Reference"/> followed by <see cref="Replay"/>: the full mm event set.</summary>
     public static IReadOnlyList<string> All { get; } = [.. Reference, .. Replay];
 

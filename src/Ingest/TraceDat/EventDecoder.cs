@@ -40,6 +40,12 @@ internal sealed class EventDecoder
     public string? InstanceName { get; set; }
 
     /// <summary>
+    /// Events (<c>system:name</c>) read only for the comms they name (<see cref="CommSource"/>): recorded by
+    /// <c>mmtrace record</c> beyond what the user asked for, so they give no row. Set before the first event.
+    /// </summary>
+    public IReadOnlySet<string>? CommOnlyEvents { get; init; }
+
+    /// <summary>
     /// Fills <paramref name="row"/> from <paramref name="payload"/>. Returns null on success, or what was wrong;
     /// <paramref name="emit"/> says whether the row is still usable (a field past the payload end is dropped and
     /// reported, an unknown event id is not).
@@ -48,22 +54,25 @@ internal sealed class EventDecoder
     public string? Decode(ReadOnlySpan<byte> payload, EventRow row, out bool emit)
     {
         string? problem = Prepare(payload, out var plan);
-        emit = plan is not null;
-        if (plan is null)
+        emit = plan is { CommOnly: false };
+        if (!emit)
         {
             return problem;
         }
-        row.Event = plan.Name;
+        row.Event = plan!.Name;
         int pid = ReadPid(plan, payload);
         row.Pid = pid;
         row.Comm = _comms.Lookup(pid);
+        ApplyAfterOwnRow(plan, payload, pid);
         row.IrqFlags = RenderIrqFlags(plan, payload);
         return Fill(plan, payload, new RowFields(row));
     }
 
     /// <summary>
     /// The plan of <paramref name="payload"/>'s event, or null and what is wrong with the payload (unknown event id,
-    /// shorter than its common fields): the record is then skipped. Nothing is written either way.
+    /// shorter than its common fields): the record is then skipped. Nothing is written either way; an event that
+    /// names comms updates the comm table here, before its own comm is looked up. A plan with
+    /// <see cref="EventPlan.CommOnly"/> gives no row.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public string? Prepare(ReadOnlySpan<byte> payload, out EventPlan? plan)
@@ -84,6 +93,15 @@ internal sealed class EventDecoder
             return $"{found.Name}: payload of {payload.Length} bytes is shorter than the common fields ({found.CommonEnd} bytes)";
         }
         plan = found;
+        if (found.Comm is { } comm)
+        {
+            int pid = ReadPid(found, payload);
+            _comms.Apply(comm, payload, pid, _bigEndian, afterOwnRow: false);
+            if (found.CommOnly && comm.AfterOwnRow)
+            {
+                _comms.Apply(comm, payload, pid, _bigEndian, afterOwnRow: true);
+            }
+        }
         return null;
     }
 
@@ -109,7 +127,18 @@ internal sealed class EventDecoder
             throw;
         }
         columns.EndRow(tsNs, cpu, srcPos, pid, _comms.Lookup(pid), plan.Name, irqFlags);
+        ApplyAfterOwnRow(plan, payload, pid);
         return problem;
+    }
+
+    /// <summary>The comm update of an event that fired before its change (task_rename), once its own row has its comm.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void ApplyAfterOwnRow(EventPlan plan, ReadOnlySpan<byte> payload, int pid)
+    {
+        if (plan.Comm is { AfterOwnRow: true } comm)
+        {
+            _comms.Apply(comm, payload, pid, _bigEndian, afterOwnRow: true);
+        }
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -201,7 +230,7 @@ internal sealed class EventDecoder
         if (!_planBuilt[id])
         {
             var format = _formats.FindById(id);
-            _plans[id] = format is null ? null : new EventPlan(format, _printkFormats);
+            _plans[id] = format is null ? null : new EventPlan(format, _printkFormats) { CommOnly = CommOnlyEvents?.Contains(format.FullName) == true };
             _planBuilt[id] = true;
         }
         return _plans[id];
@@ -231,6 +260,7 @@ internal sealed class EventDecoder
                 PidOffset = -1;
             }
             CommonEnd = format.CommonFields.Count == 0 ? 2 : format.CommonFields.Max(f => f.Offset + f.Size);
+            Comm = CommSource.For(format);
             var plans = new List<FieldPlan>();
             var bprintFormat = printkFormats is not null && format.FullName == "ftrace:bprint" ? format.FindField("fmt") : null;
             foreach (var field in format.Fields)
@@ -267,6 +297,12 @@ internal sealed class EventDecoder
         public int PidSize { get; }
 
         public int CommonEnd { get; }
+
+        /// <summary>The comms this event names, or null.</summary>
+        public CommSource? Comm { get; }
+
+        /// <summary>Read for its comms only: no row (<see cref="CommOnlyEvents"/>).</summary>
+        public bool CommOnly { get; init; }
 
         public FieldPlan[] Fields { get; }
     }

@@ -131,7 +131,7 @@ internal static class EventMerger
     {
         ReadOnlySpan<byte> payload = stream.Payload;
         string? problem = stream.Decoder.Prepare(payload, out var plan);
-        if (plan is not null)
+        if (plan is { CommOnly: false })
         {
             if (clock.TryConvert(stream.Timestamp, out long ns))
             {

@@ -32,6 +32,12 @@ public sealed class RawPagesOptions
 
     /// <summary>Sub-buffer size; default from header_page (data offset + data size).</summary>
     public int? PageSize { get; init; }
+
+    /// <summary>
+    /// Events (<c>system:name</c>) recorded only for the comms they name (<c>task:task_newtask</c>,
+    /// <c>task:task_rename</c> added by <c>mmtrace record</c>): they set the comms of later events and give no row.
+    /// </summary>
+    public IReadOnlySet<string>? CommOnlyEvents { get; init; }
 }
 
 /// <summary>What a raw-pages read produced.</summary>
@@ -76,7 +82,11 @@ public sealed class RawPagesReader
         ArgumentNullException.ThrowIfNull(diagnostics);
         var context = new ReadContext(sourceName, diagnostics);
         var comms = _options.SavedCmdlines is null ? new CommTable() : CommTable.Parse(Encoding.UTF8.GetBytes(_options.SavedCmdlines));
-        var decoder = new EventDecoder(_formats, comms, _options.KernelRelease) { InstanceName = _options.InstanceName };
+        var decoder = new EventDecoder(_formats, comms, _options.KernelRelease)
+        {
+            InstanceName = _options.InstanceName,
+            CommOnlyEvents = _options.CommOnlyEvents,
+        };
         int pageSize = _options.PageSize ?? _formats.HeaderPage.PageSize;
         var streams = new List<CpuEventStream>();
         try

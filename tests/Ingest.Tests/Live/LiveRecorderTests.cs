@@ -122,6 +122,127 @@ public sealed class LiveRecorderTests : IDisposable
     }
 
     [LiveFact]
+    public void Record_ThreeHundredShortLivedProcesses_GivesEachItsTrueComm()
+    {
+        // 300 shells one after another, each exec'd by a name of its own (p1 … p300: symlinks to sh; an exec's comm is
+        // the name it was exec'd by), each renaming itself "done" through /proc/PID/comm before it exits, as daemons and
+        // thread pools name themselves. saved_cmdlines can only say "done" (the name at the last switch) or "<...>": the
+        // comm of every event must come from the trace. The recorder adds task_newtask/task_rename, which the user did
+        // not ask for, reads them for their comms and leaves them out of the dataset.
+        string bin = Path.Combine(_directory, "bin");
+        Directory.CreateDirectory(bin);
+        for (int i = 1; i <= 300; i++)
+        {
+            File.CreateSymbolicLink(Path.Combine(bin, "p" + i.ToString(CultureInfo.InvariantCulture)), "/bin/sh");
+        }
+        string output = Path.Combine(_directory, "comms");
+        string[] events = ["syscalls:sys_enter_mmap", "syscalls:sys_enter_write", "syscalls:sys_exit_write"];
+
+        var result = LiveRecorder.Record(new RecordOptions
+        {
+            Output = output,
+            Command = ["/bin/sh", "-c", $"for i in $(seq 300); do {bin}/p$i -c 'echo -n done > /proc/$$/comm'; done"],
+            Events = events,
+        });
+
+        Assert.Equal(0, result.CommandExitCode);
+        using var connection = DuckDbConnection.OpenInMemory();
+        string file = DatasetFiles.SqlLiteral(Path.GetFullPath(Path.Combine(output, "events.parquet")));
+        // Per pid in the order they ran: the comms of its events in time order, a comm once per run of equal ones.
+        var comms = new List<string>();
+        using (var reader = connection.Query(
+            $"SELECT string_agg(comm, '|' ORDER BY ts_ns, seq) FROM read_parquet({file}) GROUP BY pid ORDER BY min(ts_ns)"))
+        {
+            while (reader.Read())
+            {
+                var runs = reader.GetString(0).Split('|');
+                comms.Add(string.Join('|', runs.Where((c, i) => i == 0 || runs[i - 1] != c)));
+            }
+        }
+        // The shell, the $(seq 300) subshell once it exec'd seq, then the 300 in the order they ran: their mmaps and
+        // the entry of the write that renames them under their own name, the write's exit as "done".
+        Assert.Equal(["sh", "seq", .. Enumerable.Range(1, 300).Select(i => "p" + i.ToString(CultureInfo.InvariantCulture) + "|done")], comms);
+        var recorded = new List<string>();
+        using (var reader = connection.Query($"SELECT DISTINCT event FROM read_parquet({file}) ORDER BY event"))
+        {
+            while (reader.Read())
+            {
+                recorded.Add(reader.GetString(0));
+            }
+        }
+        Assert.Equal(events.Order(StringComparer.Ordinal), recorded);
+        Assert.Equal(events.Order(StringComparer.Ordinal), DatasetMeta.Read(output).EnabledEvents!);
+        TraceFsInstanceTests.AssertNoInstanceOfThisProcess();
+    }
+
+    [LiveFact]
+    public void Record_TaskRenameAskedFor_IsARowUnderTheOldCommAndTheRenameHoldsAfterIt()
+    {
+        // task_rename fires before __set_task_comm copies the new name: the task still has its old comm then.
+        string output = Path.Combine(_directory, "rename");
+
+        var result = LiveRecorder.Record(new RecordOptions
+        {
+            Output = output,
+            Command = ["/bin/sh", "-c", "echo -n renamed > /proc/$$/comm"],
+            Events = ["task:task_rename", "syscalls:sys_enter_write", "syscalls:sys_exit_write"],
+        });
+
+        Assert.Equal(0, result.CommandExitCode);
+        using var connection = DuckDbConnection.OpenInMemory();
+        string file = DatasetFiles.SqlLiteral(Path.GetFullPath(Path.Combine(output, "events.parquet")));
+        var rows = new List<string>();
+        // task_rename asked for is machine-wide (it is not per-process): other processes' renames are rows too, so the
+        // command is found by its syscalls, which only its tree's are recorded.
+        using (var reader = connection.Query(
+            $"SELECT event || ' ' || comm FROM read_parquet({file}) WHERE pid IN (SELECT pid FROM read_parquet({file}) WHERE event LIKE 'syscalls:%') ORDER BY seq"))
+        {
+            while (reader.Read())
+            {
+                rows.Add(reader.GetString(0));
+            }
+        }
+        // The recorder's stopped wrapper exec'ing the command (/bin/sh) renames it sh → sh first; saved_cmdlines has
+        // only "renamed" for the pid.
+        Assert.Equal(["task:task_rename sh", "syscalls:sys_enter_write sh", "task:task_rename sh", "syscalls:sys_exit_write renamed"], rows);
+    }
+
+    [LiveFact(NeedsCompiler = true)]
+    public void Record_Fexecve_GivesTheCommTheKernelSetNotTheDescriptorsNumber()
+    {
+        // fexecve's exec event names /dev/fd/N; the comm the kernel gives is the file's name (since 6.14), which the
+        // exec event lacks: the comm must come from the task_rename the recorder adds, not from the event's basename.
+        // The exec'd shell writes its own comm to a file: the truth, whatever the kernel's rule.
+        string fexec = Workload.Build(Workload.Source("fexec.c"));
+        string commFile = Path.Combine(_directory, "comm");
+        string output = Path.Combine(_directory, "fexec");
+
+        var result = LiveRecorder.Record(new RecordOptions
+        {
+            Output = output,
+            Command = [fexec, "/bin/sh", "sh", "-c", $"cat /proc/$$/comm > {commFile}"],
+            Events = ["sched:sched_process_exec", "syscalls:sys_enter_mmap"],
+        });
+
+        Assert.Equal(0, result.CommandExitCode);
+        string truth = File.ReadAllText(commFile).TrimEnd('\n');
+        using var connection = DuckDbConnection.OpenInMemory();
+        string file = DatasetFiles.SqlLiteral(Path.GetFullPath(Path.Combine(output, "events.parquet")));
+        // The exec by descriptor, and the comms of its task's events from it on (cat, its child, has a pid of its own).
+        string exec = $"(SELECT seq, pid FROM read_parquet({file}) WHERE event = 'sched:sched_process_exec' AND json_extract_string(args, '$.filename') LIKE '/dev/fd/%')";
+        var comms = new List<string>();
+        using (var reader = connection.Query(
+            $"SELECT DISTINCT e.comm FROM read_parquet({file}) e, {exec} x WHERE e.pid = x.pid AND e.seq >= x.seq"))
+        {
+            while (reader.Read())
+            {
+                comms.Add(reader.GetString(0));
+            }
+        }
+        Assert.Equal([truth], comms);
+    }
+
+    [LiveFact]
     public void Record_CommandNotFound_ThrowsNamingItAndLeavesNothing()
     {
         string output = Path.Combine(_directory, "missing");
