@@ -741,6 +741,12 @@ public sealed class Explorer
             cancellationToken.ThrowIfCancellationRequested();
             if (run)
             {
+                // A kept prefix whose equivalent state the table forgot starts with a whole run: the budget holds for it too.
+                if (result.Schedules >= budget || OutOfTime(clock))
+                {
+                    Stop(result, budget, runPending: true);
+                    return false;
+                }
                 RunOne(result, dpor, naive: !dpor);
             }
             // Backtrack: the deepest frame with an alternative inside the bound.
@@ -761,9 +767,7 @@ public sealed class Explorer
             }
             if (result.Schedules >= budget || OutOfTime(clock))
             {
-                result.StoppedBy = result.Schedules >= budget ? "budget" : "time";
-                result.Exhaustive = false;
-                CountPending(result);
+                Stop(result, budget, runPending: false);
                 return false;
             }
             DropFrames(depth + 1);
@@ -909,6 +913,23 @@ public sealed class Explorer
             }
             old.Below = null;
             EvictedStates++;
+        }
+    }
+
+    /// <summary>
+    /// The budget or the time stopped the search before its next run: the result says so and counts what was left
+    /// (<paramref name="runPending"/>: the run from the current path, which had not started, is one of them).
+    /// </summary>
+    private void Stop(ExploreResult result, long budget, bool runPending)
+    {
+        result.StoppedBy = result.Schedules >= budget ? "budget" : "time";
+        result.Exhaustive = false;
+        CountPending(result);
+        if (runPending)
+        {
+            result.PendingAlternatives++;
+            int depth = Math.Max(0, _frames.Count - 1);
+            result.ShallowestPending = result.ShallowestPending < 0 ? depth : Math.Min(result.ShallowestPending, depth);
         }
     }
 
