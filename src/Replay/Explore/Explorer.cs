@@ -40,6 +40,10 @@ public sealed class Explorer
     // (the largest count over its remaining ops' needs). A feasibility need is an enabling dependence the footprints
     // do not show, so tasks still waiting on each other's progress never sleep on each other.
     private readonly int[][][] _futureNeed;
+    // Per task o and program position k: the other tasks with an op that needs o's op k (as the last of o's ops it waits
+    // for), each with the latest such op. Running o's op k enables them; the search also tries them before it
+    // (EnablingAlternatives).
+    private readonly (int Task, int Last)[][][] _enables;
     private readonly long[][] _readValue;
     private readonly int[] _walkRmap;
     private readonly (int Mm, ulong Pfn, ulong From, ulong To)[] _walkMove;
@@ -250,6 +254,34 @@ public sealed class Explorer
                 }
             }
             _futureNeed[t] = future;
+        }
+        _enables = new (int Task, int Last)[_n][][];
+        for (int o = 0; o < _n; o++)
+        {
+            var lists = new List<(int Task, int Last)>[_programs[o].Length];
+            for (int t = 0; t < _n; t++)
+            {
+                for (int k = 0; k < _programs[t].Length; k++)
+                {
+                    foreach (var (task, count) in _need[t][k])
+                    {
+                        if (task == o && t != o)
+                        {
+                            var list = lists[count - 1] ??= [];
+                            int at = list.FindIndex(e => e.Task == t);
+                            if (at < 0)
+                            {
+                                list.Add((t, k));
+                            }
+                            else
+                            {
+                                list[at] = (t, k);
+                            }
+                        }
+                    }
+                }
+            }
+            _enables[o] = lists.Select(l => l?.ToArray() ?? []).ToArray();
         }
         _direction = options.Strategy == ExploreStrategy.Dpor ? RaceDirection.For(options.Race, _programs) : null;
         _glued = options.Strategy == ExploreStrategy.Dpor && options.GlueInvisibleOps ? GluedOps() : null;
@@ -1758,6 +1790,7 @@ public sealed class Explorer
             _fp.AddAll(_pending[BitOperations.TrailingZeroCount(rest)]);
         }
         Record(task, index, resumed, dpor);
+        int ran = _pos[task] - 1;
         if (_caching)
         {
             _frames[index].Below?.Add(_fp, task);
@@ -1765,6 +1798,13 @@ public sealed class Explorer
         if (_glued is not null && !refused)
         {
             RunGlued(task, index);
+        }
+        if (dpor)
+        {
+            for (int k = ran; k < _pos[task]; k++)
+            {
+                EnablingAlternatives(task, k, index);
+            }
         }
         return refused ? StepOutcome.Infeasible : StepOutcome.Ran;
     }
@@ -2056,6 +2096,38 @@ public sealed class Explorer
     /// op or a later one, so that op's needs come first.</summary>
     private int NextLocal(int task) =>
         _pos[task] < _programs[task].Length && !_engine.IsBlocked(_tids[task]) ? _pos[task] : -1;
+
+    /// <summary>
+    /// <paramref name="task"/>'s op <paramref name="local"/>, run at frame <paramref name="j"/>, is the last one an op of another task waits
+    /// for (a feasibility need): that task, if enabled here, is also tried here and at the start of this block. A need is
+    /// an enabling dependence the footprints do not show: the op commutes with the waiting task's ops, so no race reverses
+    /// them, and without a preemption bound every order is still reached. Under the bound it is not: with the waiting task
+    /// run first, up to its op that waits, switching away from it is free (it is disabled), so schedules that preempt
+    /// this task here reach interleavings within the bound that the orders DPOR explores need more preemptions for
+    /// (docs/exploration.md, DPOR, "Enabling dependences under the bound").
+    /// </summary>
+    private void EnablingAlternatives(int task, int local, int j)
+    {
+        var enabled = _enables[task][local];
+        if (enabled.Length == 0)
+        {
+            return;
+        }
+        int c = j;
+        while (c > 0 && _frames[c].LastTask == _frames[c].Task)
+        {
+            c--;
+        }
+        foreach (var (t, last) in enabled)
+        {
+            if (_pos[t] <= last)
+            {
+                ulong bit = 1UL << t;
+                _frames[j].Backtrack |= _frames[j].Enabled & bit;
+                _frames[c].Backtrack |= _frames[c].Enabled & bit;
+            }
+        }
+    }
 
     private void AddBacktrack(int j, int task, int index, int local = -1)
     {
