@@ -578,7 +578,11 @@ public sealed partial class ReplayEngine
             {
                 held += Mix((ulong)h.Lock.Name.GetHashCode(StringComparison.Ordinal) ^ (h.Write ? 1UL : 0));
             }
-            Add(12, ((ulong)(uint)task.Tid << 32) | (uint)task.MicroPos, ((ulong)(uint)task.MicroCount << 1) | (task.Blocked ? 1UL : 0),
+            // A running task's micro position and count are what its last expansion left (a primitive taken on the fast
+            // path leaves them, one that had to wait sets them): nothing reads them until the next op resets them.
+            ulong pos = task.Blocked ? (uint)task.MicroPos : 0;
+            ulong count = task.Blocked ? (uint)task.MicroCount : 0;
+            Add(12, ((ulong)(uint)task.Tid << 32) | pos, (count << 1) | (task.Blocked ? 1UL : 0),
                 held ^ Mix(((ulong)(uint)task.RegTable << 32) ^ (ulong)task.RegValue) ^ (task.RegSkip ? 2UL : 0) ^ (task.RegNotFound ? 4UL : 0));
         }
         foreach (var (table, _) in _rcuPending)

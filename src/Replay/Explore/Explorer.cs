@@ -31,6 +31,8 @@ public sealed class Explorer
     private readonly Stack<Frame> _framePool = new();
     private readonly Footprint _pendingNext = new();
     private readonly Footprint _scratchFp = new();
+    // What a step adds to the interleaving key (SignStep).
+    private readonly Footprint _signFp = new();
     private readonly int[] _cpus;
     // Feasibility (docs/exploration.md): per task and op, the ops of other tasks that must have run first, as (task, count).
     private readonly (int Task, int Count)[][][] _need;
@@ -1785,6 +1787,7 @@ public sealed class Explorer
         }
         _current[task] = op;
         _pos[task]++;
+        SignStep(task, op, resumed);
         for (ulong rest = resumed; rest != 0; rest &= rest - 1)
         {
             _fp.AddAll(_pending[BitOperations.TrailingZeroCount(rest)]);
@@ -1872,10 +1875,7 @@ public sealed class Explorer
                 // Its objects are touched by no other task: no race and no clock to join, but they are part of the
                 // interleaving's and the state's identity (the same as when the op runs as a step of its own) and of
                 // what ran below the frame.
-                for (int i = 0; i < _glueFp.Count; i++)
-                {
-                    Signature(_glueFp.Key(i), _glueFp.Write(i), task);
-                }
+                Sign(_glueFp, task);
             }
             if (_caching)
             {
@@ -1991,6 +1991,53 @@ public sealed class Explorer
         return op;
     }
 
+    /// <summary>
+    /// Adds the step's accesses to the interleaving key. A lock primitive that parks its task (the lock is held
+    /// elsewhere) has done nothing yet: its accesses enter the key where it completes, in the step that hands it the
+    /// lock, after that step's own and under the parked task's item, so that parking and then being handed the lock has
+    /// the key of taking it right after that step (the run's trace, in which a blocked lock is not a transition). Other
+    /// parking ops (kernel steps part-way, IPI and grace-period waits) may have acted before they park: they keep their
+    /// footprint at both points, the resumed part under the resuming task's item.
+    /// </summary>
+    private void SignStep(int task, in Op op, ulong resumed)
+    {
+        _signFp.Clear();
+        if (!_engine.IsBlocked(_tids[task]) || !IsLockAcquire(op.Kind))
+        {
+            _signFp.AddAll(_fp);
+        }
+        ulong handed = 0;
+        for (ulong rest = resumed; rest != 0; rest &= rest - 1)
+        {
+            int b = BitOperations.TrailingZeroCount(rest);
+            if (!IsLockAcquire(_current[b].Kind))
+            {
+                _signFp.AddAll(_pending[b]);
+            }
+            else
+            {
+                handed |= 1UL << b;
+            }
+        }
+        Sign(_signFp, task);
+        for (ulong rest = handed; rest != 0; rest &= rest - 1)
+        {
+            int b = BitOperations.TrailingZeroCount(rest);
+            Sign(_pending[b], b);
+        }
+    }
+
+    private static bool IsLockAcquire(OpKind kind) =>
+        kind is OpKind.MmapLock or OpKind.VmaLock or OpKind.RmapLock or OpKind.PtlLock or OpKind.PageLock;
+
+    private void Sign(Footprint fp, int task)
+    {
+        for (int i = 0; i < fp.Count; i++)
+        {
+            Signature(fp.Key(i), fp.Write(i), task);
+        }
+    }
+
     /// <summary>Happens-before bookkeeping (vector clocks over the footprints) and, for DPOR, the races that add backtrack points.</summary>
     private void Record(int task, int index, ulong resumed, bool dpor)
     {
@@ -2027,6 +2074,7 @@ public sealed class Explorer
     {
         int[] vc = _vc[index];
         int race = Accesses(fp, task, index, _before, vc, -1);
+        Sign(fp, task);
         Array.Copy(vc, _clock[task], _n);
         if (race >= 0)
         {
@@ -2068,7 +2116,6 @@ public sealed class Explorer
             {
                 res.Reads.Add(index);
             }
-            Signature(key, write, task);
         }
         return race;
     }

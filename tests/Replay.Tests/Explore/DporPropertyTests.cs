@@ -14,10 +14,6 @@ public sealed class DporPropertyTests
     // Naive enumeration of a program is capped; a program over the cap is left out (counted, and most must fit).
     private const long NaiveBudget = 20_000;
 
-    // Seeds whose disagreement is an open defect (docs/exploration.md, DPOR, "Open: a lock that parks on a held lock"):
-    // left out of the comparison, and required to still disagree, so that a fix shows here and puts them back.
-    private static readonly HashSet<ulong> OpenDefects = [7];
-
     public static TheoryData<string> Profiles() => new() { "latest", "none", "v5.13" };
 
     [SkippableTheory]
@@ -46,11 +42,6 @@ public sealed class DporPropertyTests
             var naiveViolations = naive.Violations.Select(v => $"{v.Key}@{v.Preemptions}").Order(StringComparer.Ordinal);
             var dporViolations = dpor.Violations.Select(v => $"{v.Key}@{v.Preemptions}").Order(StringComparer.Ordinal);
             bool agree = dpor.Exhaustive && missed.Count == 0 && dporTraces.Count == naiveTraces.Count && naiveViolations.SequenceEqual(dporViolations);
-            if (OpenDefects.Contains(seed))
-            {
-                Assert.False(agree, $"seed {seed} now agrees: take it out of OpenDefects and the open defect out of docs/exploration.md");
-                continue;
-            }
             if (!agree)
             {
                 disagreements.Add($"seed {seed}: DPOR {dporTraces.Count} interleavings, naive {naiveTraces.Count}, missed {missed.Count} "
