@@ -217,9 +217,6 @@ internal enum CommUpdateKind : byte
 
     /// <summary>The comm is derived from the exec'd file name (<see cref="CommTable.ExecComm"/>).</summary>
     Exec,
-
-    /// <summary>In <see cref="CommSource.For"/>'s table only: <see cref="Set"/> after the event's own row.</summary>
-    SetAfterOwnRow,
 }
 
 /// <summary>
@@ -252,27 +249,27 @@ internal sealed class CommSource
     /// <summary>The comm fields of <paramref name="format"/>, or null when its event names no comm (or lacks a field).</summary>
     public static CommSource? For(FormatFile format)
     {
-        (string? Pid, string Comm, CommUpdateKind Kind)[]? pairs = format.FullName switch
+        (string? Pid, string Comm, CommUpdateKind Kind, bool After)[]? pairs = format.FullName switch
         {
             // Fired by the switching-out task: prev is common_pid; next is the task switched in.
-            "sched:sched_switch" => [("prev_pid", "prev_comm", CommUpdateKind.Set), ("next_pid", "next_comm", CommUpdateKind.Set)],
+            "sched:sched_switch" => [("prev_pid", "prev_comm", CommUpdateKind.Set, false), ("next_pid", "next_comm", CommUpdateKind.Set, false)],
             // Fired by the parent in copy_process' caller (kernel_clone); the child has the parent's comm.
-            "sched:sched_process_fork" => [("parent_pid", "parent_comm", CommUpdateKind.Set), ("child_pid", "child_comm", CommUpdateKind.Birth)],
+            "sched:sched_process_fork" => [("parent_pid", "parent_comm", CommUpdateKind.Set, false), ("child_pid", "child_comm", CommUpdateKind.Birth, false)],
             // Fired by the parent at the end of copy_process.
-            "task:task_newtask" => [("pid", "comm", CommUpdateKind.Birth)],
+            "task:task_newtask" => [("pid", "comm", CommUpdateKind.Birth, false)],
             // __set_task_comm before it copies: prctl(PR_SET_NAME), /proc/PID/comm, kthreads, and exec (begin_new_exec,
             // before the exec event, with the exact comm). Kernels whose event has no pid field rename current.
             // Its own row has oldcomm (the comm until __set_task_comm copies), the comm is newcomm after it.
-            "task:task_rename" => [(format.FindField("pid") is null ? null : "pid", "oldcomm", CommUpdateKind.Set),
-                (format.FindField("pid") is null ? null : "pid", "newcomm", CommUpdateKind.SetAfterOwnRow)],
+            "task:task_rename" => [(format.FindField("pid") is null ? null : "pid", "oldcomm", CommUpdateKind.Set, false),
+                (format.FindField("pid") is null ? null : "pid", "newcomm", CommUpdateKind.Set, true)],
             // Fired by the exec'ing task after begin_new_exec; pid is its pid after de_thread (old_pid before).
-            "sched:sched_process_exec" => [("pid", "filename", CommUpdateKind.Exec)],
-            "sched:sched_wakeup_new" => [("pid", "comm", CommUpdateKind.Birth)],
+            "sched:sched_process_exec" => [("pid", "filename", CommUpdateKind.Exec, false)],
+            "sched:sched_wakeup_new" => [("pid", "comm", CommUpdateKind.Birth, false)],
             "sched:sched_wakeup" or "sched:sched_waking" or "sched:sched_migrate_task" or "sched:sched_pi_setprio"
                 or "sched:sched_stat_wait" or "sched:sched_stat_sleep" or "sched:sched_stat_iowait" or "sched:sched_stat_blocked"
-                or "sched:sched_stat_runtime" or "sched:sched_process_hang" or "sched:sched_kthread_stop" => [("pid", "comm", CommUpdateKind.Set)],
-            "sched:sched_process_exit" => [("pid", "comm", CommUpdateKind.Exit)],
-            "sched:sched_process_free" => [("pid", "comm", CommUpdateKind.Free)],
+                or "sched:sched_stat_runtime" or "sched:sched_process_hang" or "sched:sched_kthread_stop" => [("pid", "comm", CommUpdateKind.Set, false)],
+            "sched:sched_process_exit" => [("pid", "comm", CommUpdateKind.Exit, false)],
+            "sched:sched_process_free" => [("pid", "comm", CommUpdateKind.Free, false)],
             _ => null,
         };
         if (pairs is null)
@@ -280,7 +277,7 @@ internal sealed class CommSource
             return null;
         }
         var updates = new List<CommUpdate>();
-        foreach (var (pidName, commName, kind) in pairs)
+        foreach (var (pidName, commName, kind, after) in pairs)
         {
             FormatField? pid = pidName is null ? null : format.FindField(pidName);
             var comm = format.FindField(commName);
@@ -288,7 +285,7 @@ internal sealed class CommSource
             {
                 continue;
             }
-            updates.Add(new CommUpdate(pid, comm, kind == CommUpdateKind.SetAfterOwnRow ? CommUpdateKind.Set : kind, kind == CommUpdateKind.SetAfterOwnRow));
+            updates.Add(new CommUpdate(pid, comm, kind, after));
         }
         return updates.Count == 0 ? null : new CommSource([.. updates]);
     }

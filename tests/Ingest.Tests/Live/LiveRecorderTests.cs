@@ -146,30 +146,15 @@ public sealed class LiveRecorderTests : IDisposable
         });
 
         Assert.Equal(0, result.CommandExitCode);
-        using var connection = DuckDbConnection.OpenInMemory();
-        string file = DatasetFiles.SqlLiteral(Path.GetFullPath(Path.Combine(output, "events.parquet")));
         // Per pid in the order they ran: the comms of its events in time order, a comm once per run of equal ones.
-        var comms = new List<string>();
-        using (var reader = connection.Query(
-            $"SELECT string_agg(comm, '|' ORDER BY ts_ns, seq) FROM read_parquet({file}) GROUP BY pid ORDER BY min(ts_ns)"))
-        {
-            while (reader.Read())
-            {
-                var runs = reader.GetString(0).Split('|');
-                comms.Add(string.Join('|', runs.Where((c, i) => i == 0 || runs[i - 1] != c)));
-            }
-        }
+        var comms = Strings(output, file => $"SELECT string_agg(comm, '|' ORDER BY ts_ns, seq) FROM read_parquet({file}) GROUP BY pid ORDER BY min(ts_ns)")
+            .Select(row => row.Split('|'))
+            .Select(runs => string.Join('|', runs.Where((c, i) => i == 0 || runs[i - 1] != c)))
+            .ToList();
         // The shell, the $(seq 300) subshell once it exec'd seq, then the 300 in the order they ran: their mmaps and
         // the entry of the write that renames them under their own name, the write's exit as "done".
         Assert.Equal(["sh", "seq", .. Enumerable.Range(1, 300).Select(i => "p" + i.ToString(CultureInfo.InvariantCulture) + "|done")], comms);
-        var recorded = new List<string>();
-        using (var reader = connection.Query($"SELECT DISTINCT event FROM read_parquet({file}) ORDER BY event"))
-        {
-            while (reader.Read())
-            {
-                recorded.Add(reader.GetString(0));
-            }
-        }
+        var recorded = Strings(output, file => $"SELECT DISTINCT event FROM read_parquet({file}) ORDER BY event");
         Assert.Equal(events.Order(StringComparer.Ordinal), recorded);
         Assert.Equal(events.Order(StringComparer.Ordinal), DatasetMeta.Read(output).EnabledEvents!);
         TraceFsInstanceTests.AssertNoInstanceOfThisProcess();
@@ -189,19 +174,10 @@ public sealed class LiveRecorderTests : IDisposable
         });
 
         Assert.Equal(0, result.CommandExitCode);
-        using var connection = DuckDbConnection.OpenInMemory();
-        string file = DatasetFiles.SqlLiteral(Path.GetFullPath(Path.Combine(output, "events.parquet")));
-        var rows = new List<string>();
         // task_rename asked for is machine-wide (it is not per-process): other processes' renames are rows too, so the
         // command is found by its syscalls, which only its tree's are recorded.
-        using (var reader = connection.Query(
-            $"SELECT event || ' ' || comm FROM read_parquet({file}) WHERE pid IN (SELECT pid FROM read_parquet({file}) WHERE event LIKE 'syscalls:%') ORDER BY seq"))
-        {
-            while (reader.Read())
-            {
-                rows.Add(reader.GetString(0));
-            }
-        }
+        var rows = Strings(output, file =>
+            $"SELECT event || ' ' || comm FROM read_parquet({file}) WHERE pid IN (SELECT pid FROM read_parquet({file}) WHERE event LIKE 'syscalls:%') ORDER BY seq");
         // The recorder's stopped wrapper exec'ing the command (/bin/sh) renames it sh → sh first; saved_cmdlines has
         // only "renamed" for the pid.
         Assert.Equal(["task:task_rename sh", "syscalls:sys_enter_write sh", "task:task_rename sh", "syscalls:sys_exit_write renamed"], rows);
@@ -226,19 +202,11 @@ public sealed class LiveRecorderTests : IDisposable
 
         Assert.Equal(0, result.CommandExitCode);
         string truth = File.ReadAllText(commFile).TrimEnd('\n');
-        using var connection = DuckDbConnection.OpenInMemory();
-        string file = DatasetFiles.SqlLiteral(Path.GetFullPath(Path.Combine(output, "events.parquet")));
         // The exec by descriptor, and the comms of its task's events from it on (cat, its child, has a pid of its own).
-        string exec = $"(SELECT seq, pid FROM read_parquet({file}) WHERE event = 'sched:sched_process_exec' AND json_extract_string(args, '$.filename') LIKE '/dev/fd/%')";
-        var comms = new List<string>();
-        using (var reader = connection.Query(
-            $"SELECT DISTINCT e.comm FROM read_parquet({file}) e, {exec} x WHERE e.pid = x.pid AND e.seq >= x.seq"))
-        {
-            while (reader.Read())
-            {
-                comms.Add(reader.GetString(0));
-            }
-        }
+        var comms = Strings(output, file =>
+            $"SELECT DISTINCT e.comm FROM read_parquet({file}) e, " +
+            $"(SELECT seq, pid FROM read_parquet({file}) WHERE event = 'sched:sched_process_exec' AND json_extract_string(args, '$.filename') LIKE '/dev/fd/%') x " +
+            "WHERE e.pid = x.pid AND e.seq >= x.seq");
         Assert.Equal([truth], comms);
     }
 
@@ -332,6 +300,20 @@ public sealed class LiveRecorderTests : IDisposable
     }
 
     /// <summary>Per pid of a <c>dd</c>: its one-byte reads and writes (dd bs=1 makes exactly one of each per byte).</summary>
+    /// <summary>The first column of <paramref name="sql"/> (given the quoted path of the dataset's events.parquet), row by row.</summary>
+    private static List<string> Strings(string dataset, Func<string, string> sql)
+    {
+        using var connection = DuckDbConnection.OpenInMemory();
+        string file = DatasetFiles.SqlLiteral(Path.GetFullPath(Path.Combine(dataset, "events.parquet")));
+        var values = new List<string>();
+        using var reader = connection.Query(sql(file));
+        while (reader.Read())
+        {
+            values.Add(reader.GetString(0));
+        }
+        return values;
+    }
+
     private static Dictionary<int, (long Reads, long Writes)> OneByteReadsAndWrites(string dataset, string? comm = "dd")
     {
         using var connection = DuckDbConnection.OpenInMemory();
