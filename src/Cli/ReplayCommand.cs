@@ -107,6 +107,11 @@ internal static class ReplayCommand
                 // A trace that lost events has no checked race: say it once, with the remedy, before the verdicts' reasons.
                 o.WriteLine($"  {loss}: no race is checked on this trace; record again with a larger --buffer-kb or fewer events");
             }
+            if (r.CommandFilter is { Outside.Count: > 0 } filter)
+            {
+                // The workload ran beside the command, not under it: say once what the trace cannot show of it.
+                o.WriteLine("  " + filter.SummaryLine());
+            }
             WriteRun(o, r);
             foreach (var c in r.Coverage)
             {
@@ -239,6 +244,30 @@ internal static class ReplayCommand
                 {
                     json.WriteNumber(name, value);
                 }
+                json.WriteEndObject();
+            }
+            if (r.CommandFilter is { } filter)
+            {
+                // What a recording of a command (without --system-wide) recorded of the other processes' own events: nothing.
+                json.WriteStartObject("process_filter");
+                json.WriteNumber("command_pid", filter.CommandPid);
+                json.WriteStartArray("events");
+                foreach (string e in filter.Events.Order(StringComparer.Ordinal))
+                {
+                    json.WriteStringValue(e);
+                }
+                json.WriteEndArray();
+                json.WriteNumber("command_rss_changes", filter.TreeRssChanges);
+                json.WriteStartArray("beside");
+                foreach (var p in filter.Outside)
+                {
+                    json.WriteStartObject();
+                    json.WriteNumber("pid", p.Pid);
+                    json.WriteString("comm", p.Comm);
+                    json.WriteNumber("rss_changes", p.RssChanges);
+                    json.WriteEndObject();
+                }
+                json.WriteEndArray();
                 json.WriteEndObject();
             }
             json.WriteStartArray("coverage");

@@ -36,6 +36,16 @@ public sealed record DatasetSource(string Path, long Size, string Sha256)
 public sealed record MalformedSample(string File, long Position, string PositionKind, string Message);
 
 /// <summary>
+/// How <c>mmtrace record</c> filtered the events only a task's own context fires (syscalls, user page faults, exec):
+/// recorded for the command's process tree only, not for the machine (docs/recording.md). Absent for
+/// <c>--system-wide</c> recordings and for every other input.
+/// </summary>
+/// <param name="Events">The tracepoints recorded for the command's processes only (<c>system:name</c>, sorted).</param>
+/// <param name="CommandPid">The command's pid: the root of the filtered tree (its descendants were added as they forked).</param>
+/// <param name="RecorderPid">The recorder's own pid (its reader threads are at work in the trace, and are no workload).</param>
+public sealed record ProcessFilter(IReadOnlyList<string> Events, int CommandPid, int RecorderPid);
+
+/// <summary>
 /// <c>meta.json</c> of a trace dataset: where the events came from and what the ingest learned about them.
 /// Serialized snake_case, indented, keys in declaration order, event counts sorted by name.
 /// </summary>
@@ -96,6 +106,13 @@ public sealed record DatasetMeta
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public IReadOnlyList<string>? EnabledEvents { get; init; }
 
+    /// <summary>
+    /// Set when the recording filtered the per-process events to the command's process tree (<see cref="ProcessFilter"/>);
+    /// null for a machine-wide recording or another input.
+    /// </summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public ProcessFilter? ProcessFilter { get; init; }
+
     /// <summary>Events the kernel reported lost.</summary>
     public long LostEvents { get; init; }
 
@@ -148,6 +165,7 @@ public sealed record DatasetMeta
             Events = events.Count,
             EventCounts = events.SortedEventCounts(),
             EnabledEvents = diagnostics.EnabledEvents?.ToArray(),
+            ProcessFilter = diagnostics.ProcessFilter,
             LostEvents = diagnostics.LostEvents,
             MalformedCount = diagnostics.MalformedCount,
             MalformedSamples = diagnostics.MalformedSamples.Select(m => new MalformedSample(m.File, m.Position, m.PositionKind, m.Message)).ToArray(),
@@ -166,6 +184,7 @@ public sealed record DatasetMeta
         {
             EventCounts = new SortedDictionary<string, long>(EventCounts, StringComparer.Ordinal),
             EnabledEvents = EnabledEvents?.Order(StringComparer.Ordinal).Distinct(StringComparer.Ordinal).ToArray(),
+            ProcessFilter = ProcessFilter is { } filter ? filter with { Events = [.. filter.Events.Order(StringComparer.Ordinal).Distinct(StringComparer.Ordinal)] } : null,
         };
         byte[] json = JsonSerializer.SerializeToUtf8Bytes(normalized, s_writer.DatasetMeta);
         var result = new byte[json.Length + 1];
@@ -236,6 +255,11 @@ public sealed record DatasetMeta
             {
                 throw new InvalidDataException(string.Create(CultureInfo.InvariantCulture, $"{path}: {key} {value} is invalid; expected a count, 0 or more."));
             }
+        }
+        if (meta.ProcessFilter is { } filter && (filter.Events is null || filter.CommandPid <= 0 || filter.RecorderPid <= 0))
+        {
+            throw new InvalidDataException(string.Create(CultureInfo.InvariantCulture,
+                $"{path}: process_filter needs events (a list) and command_pid and recorder_pid above 0; found events {(filter.Events is null ? "missing" : "present")}, command_pid {filter.CommandPid}, recorder_pid {filter.RecorderPid}."));
         }
         return meta;
     }

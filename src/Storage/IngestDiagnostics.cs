@@ -58,6 +58,9 @@ public sealed class IngestDiagnostics
     /// <summary>The tracepoints the recording enabled, when the recorder knew them; null when the input does not say.</summary>
     public IReadOnlyCollection<string>? EnabledEvents { get; set; }
 
+    /// <summary>Set by <c>mmtrace record</c> when the per-process events were recorded for the command's process tree only.</summary>
+    public ProcessFilter? ProcessFilter { get; set; }
+
     /// <summary>Set when the input was damaged and the events after the damage are missing.</summary>
     public string? Truncated { get; set; }
 

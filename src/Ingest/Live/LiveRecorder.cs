@@ -115,6 +115,7 @@ public static class LiveRecorder
         var capture = Path.Combine(dataset.TemporaryDirectory, ".capture");
         var instanceOptions = new TraceFsOptions { BufferSizeKb = options.BufferSizeKb };
         int exitCode;
+        int commandPid = 0;
         var raw = new List<RawCpuCapturePath>();
         var instances = new List<RecordedInstance>();
         TraceFsMetadata metadata;
@@ -123,7 +124,7 @@ public static class LiveRecorder
             using var command = perProcess.Count > 0 ? TraceFsInstance.Create(perProcess, instanceOptions) : null;
             using var wideStream = wide?.StartStreaming(Path.Combine(capture, "machine-wide"));
             using var commandStream = command?.StartStreaming(Path.Combine(capture, "command"));
-            exitCode = RunCommand(executable, options.Command, wide, command, cancellationToken);
+            exitCode = RunCommand(executable, options.Command, wide, command, pid => commandPid = pid, cancellationToken);
             wide?.Stop();
             command?.Stop();
             cancellationToken.ThrowIfCancellationRequested();
@@ -169,6 +170,12 @@ public static class LiveRecorder
         diagnostics.Clock ??= "local";
         // What was enabled and never fired was recorded all the same: coverage tells "none ran" from "not recorded".
         diagnostics.EnabledEvents = instances.SelectMany(i => i.Events).ToHashSet(StringComparer.Ordinal);
+        // Which events the other processes of the machine could not show: coverage tells "did not run" from "ran beside
+        // the command, unrecorded" with it (docs/coverage.md, a workload recorded beside the command).
+        if (instances.FirstOrDefault(i => i.Role == "command") is { } commandInstance)
+        {
+            diagnostics.ProcessFilter = new ProcessFilter(commandInstance.Events, commandPid, Environment.ProcessId);
+        }
         Directory.Delete(capture, recursive: true);
 
         DatasetMeta meta = trace.Complete(diagnostics, []);
@@ -204,7 +211,7 @@ public static class LiveRecorder
     /// of /bin/sh, whose syscall the filter could not see yet) would otherwise be in the trace as an exec the lowering
     /// cannot place; the trace begins with the stopped wrapper and the command's exec is recorded whole.
     /// </summary>
-    private static int RunCommand(string executable, IReadOnlyList<string> command, TraceFsInstance? wide, TraceFsInstance? filtered, CancellationToken cancellationToken)
+    private static int RunCommand(string executable, IReadOnlyList<string> command, TraceFsInstance? wide, TraceFsInstance? filtered, Action<int> started, CancellationToken cancellationToken)
     {
         if (filtered is null)
         {
@@ -232,6 +239,7 @@ public static class LiveRecorder
         {
             throw new IOException($"Could not start '{command[0]}': {e.Message}", e);
         }
+        started(process.Id);
         using (process)
         using (cancellationToken.Register(() =>
         {

@@ -117,18 +117,20 @@ public sealed class CoverageTracker
     /// every op is visible). <paramref name="loss"/> says what the trace lost (events the kernel dropped when its ring
     /// buffer overran, a truncated input; <see cref="LossText"/>), null when nothing: any race could have an actor's op,
     /// or an op conflicting with one, among what was lost, so no race is <c>checked</c> then and every reason says so.
+    /// <paramref name="filter"/> says which tracepoints were recorded for the recorded command's processes only, and
+    /// which processes beside them were at work (<see cref="CommandFilter"/>), null for a recording of the whole machine.
     /// </summary>
-    public IReadOnlyList<RaceCoverage> Build(Func<string, bool>? hasEvent, string? loss = null)
+    public IReadOnlyList<RaceCoverage> Build(Func<string, bool>? hasEvent, string? loss = null, CommandFilter? filter = null)
     {
         var result = new List<RaceCoverage>(CoverageRules.All.Count);
         foreach (var rule in CoverageRules.All)
         {
-            result.Add(Judge(rule, hasEvent, loss));
+            result.Add(Judge(rule, hasEvent, loss, filter));
         }
         return result;
     }
 
-    private RaceCoverage Judge(CoverageRule rule, Func<string, bool>? hasEvent, string? loss)
+    private RaceCoverage Judge(CoverageRule rule, Func<string, bool>? hasEvent, string? loss, CommandFilter? filter)
     {
         var counts = new List<ActorCount>();
         var missing = new SortedSet<string>(StringComparer.Ordinal);
@@ -266,13 +268,30 @@ public sealed class CoverageTracker
                 why += string.Create(CultureInfo.InvariantCulture, $"; {gaps.Sum(g => g.Count)} skipped or undecided");
             }
         }
+        // An absent actor whose own events (its syscalls, user page faults, exec) were recorded for the command's processes
+        // only: what it needs of another process was never recorded. "Did not run" is then true of the command's processes
+        // only, and when processes beside them worked on their own memory (a lab's workload recorded beside a command that
+        // waits for it) their actors may well have run unrecorded: say so, and record the whole machine next time.
+        var filteredNeeds = filter is null || hasEvent is null || verdict == CoverageVerdict.Checked || unseeable is not null ? []
+            : rule.Actors.Where(a => groupCount[a.Or ?? a.Name] == 0)
+                .SelectMany(a => a.Events.Where(e => e.Split('|').Any(filter.Filters))).Distinct(StringComparer.Ordinal).ToList();
+        bool besideUnrecorded = filteredNeeds.Count > 0 && filter!.Outside.Count > 0;
+        if (besideUnrecorded)
+        {
+            bool one = filter!.Outside.Count == 1;
+            why += $"; syscalls, user page faults and execs were recorded for the command's processes only, and {filter.OutsideText()} "
+                + $"changed {(one ? "its" : "their")} own memory beside them: {(one ? "its" : "their")} {PerProcessText(filteredNeeds)} were not recorded "
+                + "(record with --system-wide, or run the workload as the command)";
+        }
         // Every tracepoint the race's actors want is held (in the trace, or enabled by the recorder and silent): recording
         // them again shows nothing more. What is absent did not run; say so instead of offering the same record line. (After
         // a loss the same events recorded again, into a larger buffer, may show more: the line stays.)
-        bool allRecorded = hasEvent is not null && missing.Count == 0 && loss is null;
+        bool allRecorded = hasEvent is not null && missing.Count == 0 && loss is null && !besideUnrecorded;
         if (allRecorded && verdict != CoverageVerdict.Checked && unseeable is null && groupCount.Values.Any(c => c == 0))
         {
-            why += ", though every tracepoint the race's actors need was recorded: what is missing did not run";
+            why += filteredNeeds.Count > 0
+                ? ", though every tracepoint the race's actors need was recorded: what is missing did not run in the command's processes (their syscalls, user page faults and execs were recorded, no other process's)"
+                : ", though every tracepoint the race's actors need was recorded: what is missing did not run";
         }
         if (loss is not null)
         {
@@ -288,7 +307,7 @@ public sealed class CoverageTracker
             }
         }
         // An actor no tracepoint shows keeps the race blind whatever is recorded: no record line would change the verdict.
-        string? record = verdict == CoverageVerdict.Checked || hasEvent is null || allRecorded || unseeable is not null ? null : RecordLine(wanted);
+        string? record = verdict == CoverageVerdict.Checked || hasEvent is null || allRecorded || unseeable is not null ? null : RecordLine(wanted, besideUnrecorded);
         var notes = _notes.TryGetValue(rule.Race, out var noted)
             ? noted.OrderByDescending(n => n.Value.Count).ThenBy(n => n.Key, StringComparer.Ordinal)
                 .Select(n => new CoverageNote(n.Key, n.Value.Count, n.Value.Seq)).ToList()
@@ -304,6 +323,43 @@ public sealed class CoverageTracker
     {
         "exceptions:page_fault_user", "kmem:mm_page_alloc", "kmem:mm_page_free",
     };
+
+    /// <summary>
+    /// The per-process tracepoints an actor needs, as a user says them: "mremap calls and user page faults",
+    /// "vmsplice/read/write calls", "execs".
+    /// </summary>
+    private static string PerProcessText(IEnumerable<string> entries)
+    {
+        var calls = new List<string>();
+        var others = new List<string>();
+        foreach (string option in entries.SelectMany(e => e.Split('|')))
+        {
+            string? call = option.StartsWith("syscalls:sys_enter_", StringComparison.Ordinal) ? option["syscalls:sys_enter_".Length..]
+                : option.StartsWith("syscalls:sys_exit_", StringComparison.Ordinal) ? option["syscalls:sys_exit_".Length..] : null;
+            string? other = option switch
+            {
+                "exceptions:page_fault_user" => "user page faults",
+                "sched:sched_process_exec" => "execs",
+                _ when option.StartsWith("raw_syscalls:", StringComparison.Ordinal) => "system calls",
+                _ => null,
+            };
+            if (call is not null && !calls.Contains(call))
+            {
+                calls.Add(call);
+            }
+            else if (other is not null && !others.Contains(other))
+            {
+                others.Add(other);
+            }
+        }
+        var parts = new List<string>(others.Count + 1);
+        if (calls.Count > 0)
+        {
+            parts.Add(string.Join("/", calls) + " calls");
+        }
+        parts.AddRange(others);
+        return parts.Count == 0 ? "events" : Both(parts);
+    }
 
     /// <summary>"a", "a and b", "a, b and c".</summary>
     private static string Both(List<string> items) =>
@@ -334,9 +390,10 @@ public sealed class CoverageTracker
 
     /// <summary>
     /// A <c>mmtrace record</c> line that records the mm event set plus every tracepoint the race's actors need that the
-    /// set lacks (what <c>--events</c> accepts: <c>mm</c> and <c>system:event</c> names, comma separated).
+    /// set lacks (what <c>--events</c> accepts: <c>mm</c> and <c>system:event</c> names, comma separated);
+    /// <paramref name="systemWide"/> adds <c>--system-wide</c> (the actors ran in processes beside the command).
     /// </summary>
-    public static string RecordLine(IEnumerable<string> events)
+    public static string RecordLine(IEnumerable<string> events, bool systemWide = false)
     {
         var extra = new SortedSet<string>(StringComparer.Ordinal);
         foreach (string e in events)
@@ -346,7 +403,7 @@ public sealed class CoverageTracker
                 extra.Add(e);
             }
         }
-        var line = new StringBuilder("mmtrace record -o DATASET --events mm");
+        var line = new StringBuilder(systemWide ? "mmtrace record -o DATASET --system-wide --events mm" : "mmtrace record -o DATASET --events mm");
         foreach (string e in extra)
         {
             line.Append(',').Append(e);

@@ -33,6 +33,12 @@ public sealed record DatasetReplayResult(
     /// <summary>What the trace could show of each race R1–R6 (docs/coverage.md), in race order.</summary>
     public IReadOnlyList<RaceCoverage> Coverage { get; init; } = [];
 
+    /// <summary>
+    /// For a recording that filtered the per-process events to its command (meta.json <c>process_filter</c>): the filter
+    /// and the processes beside the command that were at work; null otherwise.
+    /// </summary>
+    public CommandFilter? CommandFilter { get; init; }
+
     /// <summary>mremap calls whose moves could not be decided (the mappings around them predate the trace).</summary>
     public int UndecidedMremaps { get; init; }
 
@@ -259,11 +265,13 @@ public static class DatasetReplay
         }
         WriteFindings(findings, profile, arch, staging);
 
+        // A recording that filtered the per-process events to its command: which processes beside it were at work.
+        var filter = lowering is null ? null : CommandFilter.Read(connection, eventsPath, dataset.Meta.ProcessFilter);
         IReadOnlyList<RaceCoverage> coverage = lowering is null
             ? opCoverage.Build()
             : lowering.Coverage.Build(e => lowering.EventsSeen.Contains(e) || dataset.Meta.EventCounts.ContainsKey(e)
                     || (dataset.Meta.EnabledEvents?.Contains(e, StringComparer.Ordinal) ?? false),
-                CoverageTracker.LossText(dataset.Meta.LostEvents, dataset.Meta.Truncated));
+                CoverageTracker.LossText(dataset.Meta.LostEvents, dataset.Meta.Truncated), filter);
         WriteCoverage(connection, coverage, profile, arch, staging);
 
         int mremaps = 0;
@@ -290,6 +298,7 @@ public static class DatasetReplay
             UndecidedMremaps = undecided,
             Exposures = exposures,
             Coverage = coverage,
+            CommandFilter = filter,
             InScope = options.Scope.IsWhole ? null : findings,
             OutOfScopeFindings = allFindings - findings.Count,
             OutOfScopeMremaps = allCalls - calls.Count,
