@@ -53,6 +53,12 @@ internal static class RecordCommand
             }, Console.Error, cancellationToken);
             Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"wrote {parse.GetValue(output)}: {result.Events:N0} events, {result.LostEvents:N0} lost, {result.EnabledEvents.Count} events enabled; command exited with {result.CommandExitCode}"));
+            if (result.Instances.FirstOrDefault(i => i.Role == "command") is { } filtered)
+            {
+                // Said at record time, where a lab engineer who recorded beside a workload started elsewhere can still act on it.
+                Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"  {filtered.Events.Count} per-process events (syscalls, user page faults, exec) recorded for the command and its descendants only: a workload started outside it needs --system-wide"));
+            }
             foreach (var instance in result.Instances.Where(i => i.Lost > 0 || parse.GetValue(verbose)))
             {
                 // Which buffer overflowed and where: a larger --buffer-kb helps the CPUs that lost events.
