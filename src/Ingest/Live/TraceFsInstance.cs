@@ -164,6 +164,21 @@ public sealed class TraceFsInstance : IDisposable
         WriteControl("set_event_pid", string.Join(' ', pids.Select(p => p.ToString(CultureInfo.InvariantCulture))));
     }
 
+    /// <summary>
+    /// Keeps the events of <paramref name="tids"/> (task ids: threads) out of this instance (<c>set_event_notrace_pid</c>,
+    /// Linux 5.8 and later), whatever context they fire in; tasks they fork later are not added (<c>options/event-fork</c>
+    /// is left as it is). False when the kernel has no such file: nothing is filtered then.
+    /// </summary>
+    public bool ExcludeTasks(IEnumerable<int> tids)
+    {
+        if (!File.Exists(InstanceFile("set_event_notrace_pid")))
+        {
+            return false;
+        }
+        WriteControl("set_event_notrace_pid", string.Join(' ', tids.Select(p => p.ToString(CultureInfo.InvariantCulture))));
+        return true;
+    }
+
     /// <summary>The instance's <c>trace</c> text (does not consume the buffer).</summary>
     public string ReadTraceText() => File.ReadAllText(InstanceFile("trace"), Encoding.UTF8);
 

@@ -102,6 +102,8 @@ public sealed class LiveRecorderTests : IDisposable
             Assert.Equal(["machine-wide"], wideResult.Instances.Select(i => i.Role));
             var everyone = OneByteReadsAndWrites(wide);
             Assert.Contains(storm.Id, everyone.Keys);
+            // Every process but the recorder: its readers' read() of trace_pipe_raw, a syscall per page, are not recorded.
+            Assert.Equal(0, EventsOfComm(wide, "trace_pipe_raw%"));
             // The storm fills the machine-wide buffer as fast as a CPU can; where the readers fell behind it (a busy
             // machine), events were lost and the command's counts cannot be exact. Machine-wide is every process's: a
             // dd of anything else running then (a second test suite's storm: 1,884 reads in one run) is there too, so
@@ -312,6 +314,15 @@ public sealed class LiveRecorderTests : IDisposable
             values.Add(reader.GetString(0));
         }
         return values;
+    }
+
+    /// <summary>Events of a dataset whose comm is LIKE <paramref name="pattern"/>.</summary>
+    private static long EventsOfComm(string dataset, string pattern)
+    {
+        using var connection = DuckDbConnection.OpenInMemory();
+        string file = DatasetFiles.SqlLiteral(Path.GetFullPath(Path.Combine(dataset, "events.parquet")));
+        using var reader = connection.Query($"SELECT count(*) FROM read_parquet({file}) WHERE comm LIKE {DatasetFiles.SqlLiteral(pattern)}");
+        return reader.Read() ? reader.GetInt64(0) : 0;
     }
 
     private static Dictionary<int, (long Reads, long Writes)> OneByteReadsAndWrites(string dataset, string? comm = "dd")
