@@ -66,6 +66,10 @@ public sealed class BesideRecordingTests
         var text = Mmtrace.Run("replay", dataset, "--no-explore");
         Assert.Contains("  syscalls, user page faults and execs were recorded for the command's processes only (pid 14151 and its descendants: 240 changes of their own RSS); processes beside them changed their own memory as much or more (kmem:rss_stat curr=1): mover (pid 13862, 600); their syscalls and faults are not in the trace: record with --system-wide, or run the workload as mmtrace record's command\n",
             text.Stdout, StringComparison.Ordinal);
+        // The HTML report says how the trace was recorded, beside its coverage table.
+        var report = Mmtrace.Run("report", dataset, "-o", dir["report.html"]);
+        Assert.True(report.ExitCode == 0, report.ToString());
+        Assert.Contains("for pid 14151&#39;s process tree only: a workload beside it needs --system-wide", File.ReadAllText(dir["report.html"]), StringComparison.Ordinal);
         // The coverage view holds the same reasons and record lines.
         var view = Mmtrace.Run("query", dataset, "--format", "csv", "--sql", "SELECT count(*) FROM coverage WHERE record_command LIKE '%--system-wide%' AND why LIKE '%mover (pid 13862)%'");
         Assert.True(view.ExitCode == 0 && view.Stdout.Split('\n')[1].Trim() == "4", view.ToString());

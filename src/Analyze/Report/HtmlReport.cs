@@ -157,6 +157,10 @@ public static class HtmlReport
 
         private static long L(object? v) => v is null ? 0 : Convert.ToInt64(v, CultureInfo.InvariantCulture);
 
+        /// <summary>What a recording without --system-wide recorded of the other processes: nothing of their own events.</summary>
+        private static string Filtered(ProcessFilter? filter) => filter is null ? "" : string.Create(CultureInfo.InvariantCulture,
+            $"; {filter.Events.Count} of them, the syscalls, user page faults and exec, for pid {filter.CommandPid}'s process tree only: a workload beside it needs --system-wide");
+
         private void Header()
         {
             var meta = trace.Meta;
@@ -165,7 +169,7 @@ public static class HtmlReport
             long last = L(span[1]);
             _html.Append("<table class=\"facts\">");
             Fact("source", meta.Sources.Count > 0 ? string.Join(", ", meta.Sources.Select(s => $"{Path.GetFileName(s.Path)} ({FieldFormat.Bytes(s.Size)})"))
-                : meta.EnabledEvents is { } enabled ? $"recorded by mmtrace record ({enabled.Count} tracepoints enabled)" : "no input file recorded");
+                : meta.EnabledEvents is { } enabled ? $"recorded by mmtrace record ({enabled.Count} tracepoints enabled{Filtered(meta.ProcessFilter)})" : "no input file recorded");
             Fact("format", meta.Format ?? "unknown");
             Fact("kernel", meta.KernelRelease ?? "not recorded");
             Fact("CPUs", meta.CpuCount?.ToString(CultureInfo.InvariantCulture) ?? "not recorded");
