@@ -2,8 +2,10 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
 using Pipeline.Replay;
+using Pipeline.Replay.Coverage;
 using Pipeline.Replay.Explore;
 using Pipeline.Storage;
+using Pipeline.Storage.DuckDb;
 
 namespace Pipeline.Cli;
 
@@ -243,6 +245,15 @@ internal static class ExploreCommand
         o.WriteLine(string.Create(inv,
             $"trace {r.Dataset.Id}: real trace, {windows.Events:N0} events lowered into {windows.Ops:N0} ops; {windows.Windows.Count} exposure window{(windows.Windows.Count == 1 ? "" : "s")} under {x.Profile.Name} ({ReplayCommand.ArchName(x.Arch)}): {windows.Tally()}; "
             + $"{x.Options with { Windows = true }}; {x.Schedules:N0} schedule{(x.Schedules == 1 ? "" : "s")} ({x.Infeasible:N0} infeasible, {x.Deadlocked:N0} deadlocked) in {windows.Elapsed.TotalSeconds:0.00} s"));
+        if (windows.Windows.Count == 0 && r.Dataset.Meta.ProcessFilter is { } recorded)
+        {
+            // No window may mean a workload beside the recorded command, whose syscalls and faults were not recorded.
+            using var connection = DuckDbConnection.OpenInMemory();
+            if (CommandFilter.Read(connection, r.Dataset.EventsFile(connection), recorded) is { Outside.Count: > 0 } filter)
+            {
+                o.WriteLine("  " + filter.SummaryLine());
+            }
+        }
         foreach (string line in windows.VerdictLines())
         {
             o.WriteLine("  " + line);

@@ -66,6 +66,10 @@ public sealed class BesideRecordingTests
         var text = Mmtrace.Run("replay", dataset, "--no-explore");
         Assert.Contains("  syscalls, user page faults and execs were recorded for the command's processes only (pid 14151 and its descendants: 240 changes of their own RSS); processes beside them changed their own memory as much or more (kmem:rss_stat curr=1): mover (pid 13862, 600); their syscalls and faults are not in the trace: record with --system-wide, or run the workload as mmtrace record's command\n",
             text.Stdout, StringComparison.Ordinal);
+        // explore finds no window, and says why there may be none.
+        var explore = Mmtrace.Run("explore", dataset);
+        Assert.True(explore.ExitCode == 0 && explore.Stdout.Contains("0 exposure windows", StringComparison.Ordinal)
+            && explore.Stdout.Contains("\n  syscalls, user page faults and execs were recorded for the command's processes only (pid 14151", StringComparison.Ordinal), explore.ToString());
         // The HTML report says how the trace was recorded, beside its coverage table.
         var report = Mmtrace.Run("report", dataset, "-o", dir["report.html"]);
         Assert.True(report.ExitCode == 0, report.ToString());
