@@ -10,10 +10,10 @@ namespace Pipeline.Replay.Explore;
 /// (the entry is none, the PTL held) and its <c>zap_finish</c> (the mapcount decrement), for a split's asserting rmap
 /// walk still to peek. R4: a reclaimer between its VM_LOCKED check and its PG_mlocked set, for a munlock or exit still
 /// to clear VM_LOCKED. R6: khugepaged's retract between its <c>retract_start</c> (it holds the file's rmap lock) and a
-/// <c>retract_pmd</c> of its section (the PMD still holds the table), for a mover still to move that PMD: the move classifies
-/// it and then waits for that lock. R3's and R6's stops are for the entries they name: a stop after a clear, for the
-/// walk of that entry; before a retract's PMD, for the move of that PMD. The order only decides which alternatives of a DPOR round run
-/// first; which run at all is not changed, so a refutation still covers the whole bound.
+/// <c>retract_pmd</c> of its section (the PMD still holds the table), for a mover still to move that PMD: the move
+/// classifies it and then waits for that lock. R3's and R6's stops are for the entries they name: a stop after a clear,
+/// for the walk of that entry; before a retract's PMD, for the move of that PMD. The order only decides which
+/// alternatives of a DPOR round run first; which run at all is not changed, so a refutation still covers the whole bound.
 /// </summary>
 internal sealed class RaceDirection
 {
