@@ -7,8 +7,8 @@ namespace Pipeline.Replay.Explore;
 /// <c>ttu_walk</c> (it found the table through the old PMD) and its <c>ttu_unmap</c> (it clears the entry in that
 /// table and flushes the old address), for a mover still to move a PMD or PUD. R2: GUP-fast between its lockless entry
 /// read and the end of its IRQ-off section, for a collapse still to flush. R3: a zapper between its <c>zap_clear</c>
-/// (the entry is none, the PTL held) and its <c>zap_finish</c> (the mapcount decrement), for a split's asserting rmap
-/// walk still to peek. R4: a reclaimer between its VM_LOCKED check and its PG_mlocked set, for a munlock or exit still
+/// (the entry is none, the PTL held) and its <c>zap_finish</c> (the mapcount decrement), for a split standing at its
+/// asserting rmap walk (its <c>ttu_start</c> next, or inside it) with the peek still ahead. R4: a reclaimer between its VM_LOCKED check and its PG_mlocked set, for a munlock or exit still
 /// to clear VM_LOCKED. R6: khugepaged's retract between its <c>retract_start</c> (it holds the file's rmap lock) and a
 /// <c>retract_pmd</c> of its section (the PMD still holds the table), for a mover still to move that PMD: the move
 /// classifies it and then waits for that lock. R3's and R6's stops are for the entries they name: a stop after a clear,
@@ -44,8 +44,10 @@ internal sealed class RaceDirection
     private readonly record struct Entry(int Mm, Level Level, ulong Va);
 
     /// <summary>An op of the race's other side (program index <paramref name="Index"/>) and the entries of one level it
-    /// looks at or moves: those of <paramref name="Mm"/> in [<paramref name="Lo"/>, <paramref name="Hi"/>).</summary>
-    private readonly record struct Reach(int Index, int Mm, Level Level, ulong Lo, ulong Hi)
+    /// looks at or moves: those of <paramref name="Mm"/> in [<paramref name="Lo"/>, <paramref name="Hi"/>). A switch is
+    /// directed to it only from program position <paramref name="From"/> on (R3: the <c>ttu_start</c> of the split's
+    /// rmap walk; R6: 0).</summary>
+    private readonly record struct Reach(int From, int Index, int Mm, Level Level, ulong Lo, ulong Hi)
     {
         public bool Covers(in Entry e) => e.Mm == Mm && e.Level == Level && e.Va >= Lo && e.Va < Hi;
     }
@@ -77,19 +79,21 @@ internal sealed class RaceDirection
             }
             // R3: inside an rmap walk whose ttu_start asserts its result (split_huge_page's unmap_page).
             bool asserting = false;
+            int walkStart = 0;
             for (int k = 0; k < program.Length; k++)
             {
                 var op = program[k];
                 if (op.Kind == OpKind.TtuStart)
                 {
                     asserting = op.Has(OpFlags.Assert);
+                    walkStart = k;
                 }
                 if (IsOtherSide(race, op, asserting))
                 {
                     lastOther[t] = k;
                     if (keyed)
                     {
-                        reaches![t].Add(ReachOf(op, k));
+                        reaches![t].Add(ReachOf(op, k, walkStart));
                     }
                 }
                 if (op.Kind == OpKind.TtuEnd)
@@ -110,7 +114,7 @@ internal sealed class RaceDirection
     /// <summary>
     /// The tasks among <paramref name="enabled"/> that a switch at this state runs in a stretch of the race: the task
     /// that ran last (<paramref name="last"/>) is inside one, and each of them still has an op of the other side ahead
-    /// (R3, R6: one that reaches an entry the stop is for).
+    /// (R3, R6: one that reaches an entry the stop is for; R3: the task already at that op's rmap walk).
     /// </summary>
     public ulong Directed(int last, int[] pos, ulong enabled)
     {
@@ -135,7 +139,7 @@ internal sealed class RaceDirection
     {
         foreach (var r in reaches)
         {
-            if (r.Index < from)
+            if (r.Index < from || r.From > from)
             {
                 continue;
             }
@@ -262,18 +266,21 @@ internal sealed class RaceDirection
         return new Entry(op.Mm, level, op.Va & ~(SizeOf(level) - 1));
     }
 
-    // R3: the split's walk looks at the entry that maps the page (a PTE, or a PMD for a THP). R6: a PMD move reaches the
-    // PMD of its old address, a PUD move every PMD under its old PUD.
-    private static Reach ReachOf(in Op op, int index)
+    // R3: the split's walk looks at the entry that maps the page (a PTE, or a PMD for a THP); a switch is for it once the
+    // split stands at the rmap walk (from its ttu_start on): before that, the split's next ops are work the race does not
+    // need, and the zapper's stop is taken with the walk far away (on the contended workloads it delayed violations that
+    // DPOR's own reversals found sooner). R6: a PMD move reaches the PMD of its old address, a PUD move every PMD under
+    // its old PUD, from anywhere in the mover's program.
+    private static Reach ReachOf(in Op op, int index, int walkStart)
     {
         if (op.Kind == OpKind.TtuWalk)
         {
             ulong size = SizeOf(op.Level);
-            return new Reach(index, op.Mm, op.Level, op.Va & ~(size - 1), (op.Va & ~(size - 1)) + size);
+            return new Reach(walkStart, index, op.Mm, op.Level, op.Va & ~(size - 1), (op.Va & ~(size - 1)) + size);
         }
         ulong span = op.Kind is OpKind.MremapMovePud or OpKind.PudMove ? PudSize : PmdSize;
         ulong lo = op.Va & ~(span - 1);
-        return new Reach(index, op.Mm, Level.Pmd, lo, lo + span);
+        return new Reach(0, index, op.Mm, Level.Pmd, lo, lo + span);
     }
 
     private static ulong SizeOf(Level level) => level == Level.Pmd ? PmdSize : 4096;

@@ -177,14 +177,20 @@ public class RaceDirectionTests
     {
         // A stop is for the entries the zapper has cleared and not finished: after the clear of page 0 the split (which
         // walks page 1) sees its own entry still mapped and takes the PTL the zapper holds, so the switch is not one
-        // the race needs; after the clear of page 1 it is, up to that page's zap_finish.
+        // the race needs; after the clear of page 1 it is, up to that page's zap_finish, while the split stands at its
+        // rmap walk (its ttu_start next, or inside it up to the walk): before the walk begins (its ctx_switch next)
+        // the switch runs work of the split the race does not need.
         var (zapper, walker, directs) = TwoTaskDirection(Zap(pages: 3, split: 1), "R3", OpKind.ZapClear);
         int[] clears = [.. zapper.Index().Where(o => o.Item.Kind == OpKind.ZapClear).Select(o => o.Index)];
+        int start = Array.FindIndex(walker, o => o.Kind == OpKind.TtuStart);
+        int walk = Array.FindIndex(walker, o => o.Kind == OpKind.TtuWalk);
 
-        Assert.False(directs(clears[0] + 1, 0));
-        Assert.True(directs(clears[1] + 1, 0));
-        Assert.False(directs(clears[1] + 2, 0));
-        Assert.False(directs(clears[1] + 1, Array.FindIndex(walker, o => o.Kind == OpKind.TtuWalk) + 1));
+        Assert.False(directs(clears[0] + 1, start));
+        Assert.True(directs(clears[1] + 1, start));
+        Assert.True(directs(clears[1] + 1, walk));
+        Assert.False(directs(clears[1] + 1, start - 1));
+        Assert.False(directs(clears[1] + 2, start));
+        Assert.False(directs(clears[1] + 1, walk + 1));
     }
 
     [Fact]
