@@ -135,11 +135,13 @@ internal sealed class RaceDirection
         return directed;
     }
 
-    private static bool ReachesAhead(List<Reach> reaches, int from, Entry[] stop)
+    // Whether a task at program position `at` has an op of the other side ahead, directed to from there, that reaches an
+    // entry of the stop.
+    private static bool ReachesAhead(List<Reach> reaches, int at, Entry[] stop)
     {
         foreach (var r in reaches)
         {
-            if (r.Index < from || r.From > from)
+            if (r.Index < at || r.From > at)
             {
                 continue;
             }
