@@ -64,17 +64,184 @@ public class RaceDirectionTests
         Assert.False(Reaches("latest"));
     }
 
+    /// <summary>
+    /// An munmap (or exit) that zaps <paramref name="pages"/> pages of one PTE table in turn (<c>zap_clear</c>, then
+    /// <c>zap_finish</c> each), recorded before split_huge_page's unmap of page <paramref name="split"/> (an rmap walk whose
+    /// <c>ttu_start</c> asserts the result). The recorded order is benign (the zap finished before the split's walk); the
+    /// race (docs/mm-model.md §2.3, seed 002) needs the zapper stopped between the clear of the split page's entry and
+    /// its mapcount decrement.
+    /// </summary>
+    private static OpTrace Zap(int pages, int split)
+    {
+        var trace = new OpTraceBuilder();
+        const string zapper = "munmap-302";
+        const string walker = "split-301";
+        trace.CreateMmWithPteTable(zapper, 2);
+        for (int i = 0; i < pages; i++)
+        {
+            trace.Op(zapper, 2, "page_alloc", $"pfn=0x{0x5000 + i:x}");
+            trace.Op(zapper, 2, "pte_set", $"mm=1 va=0x{0x201000 + (i * 0x1000):x} pfn=0x{0x5000 + i:x}");
+            trace.Op(zapper, 2, "map_inc", $"pfn=0x{0x5000 + i:x}");
+        }
+        trace.Op(zapper, 2, "ctx_switch", "mm=1");
+        for (int i = 0; i < pages; i++)
+        {
+            trace.Op(zapper, 2, "zap_clear", $"mm=1 va=0x{0x201000 + (i * 0x1000):x}");
+            trace.Op(zapper, 2, "zap_finish", $"mm=1 va=0x{0x201000 + (i * 0x1000):x} pfn=0x{0x5000 + i:x}");
+        }
+        string page = $"pfn=0x{0x5000 + split:x}";
+        string at = $"mm=1 va=0x{0x201000 + (split * 0x1000):x} {page}";
+        trace.Op(walker, 1, "ctx_switch", "mm=0");
+        trace.Op(walker, 1, "ttu_start", $"{page} rmap=1 assert=1");
+        trace.Op(walker, 1, "ttu_walk", at);
+        trace.Op(walker, 1, "ttu_unmap", at);
+        trace.Op(walker, 1, "ttu_end", $"{page} rmap=1 assert=1");
+        return trace.Load();
+    }
+
+    /// <summary>
+    /// A file mapped by <paramref name="pmds"/> VMAs of mm 1 (0x200000 on, 2 MiB each, rmap 2), each with its PTE table
+    /// (tables 5 on); khugepaged's retract_page_tables clears and frees every one of those PMDs in one i_mmap section,
+    /// recorded before an mremap moves the PMD of VMA <paramref name="moved"/> whole to 0x40200000 (the destination
+    /// merges with a neighbour: need_rmap_locks). The recorded order is benign (the retract ended before mremap took
+    /// <c>mmap_lock</c>); the race (docs/mm-model.md §2.6) needs the retract stopped inside its section before it clears
+    /// the moved PMD, so that the move classifies it as a table and then waits for the rmap lock.
+    /// </summary>
+    private static OpTrace Retract(int pmds, int moved)
+    {
+        var trace = new OpTraceBuilder();
+        const string mover = "mremap-601";
+        const string retracter = "khugepaged-602";
+        trace.Op(mover, 1, "mm_create", "mm=1 table=1");
+        foreach (var (table, level, parent) in new[] { (2, "p4d", "pgd"), (3, "pud", "p4d"), (4, "pmd", "pud") })
+        {
+            trace.Op(mover, 1, "table_alloc", $"table={table} level={level}");
+            trace.Op(mover, 1, $"{parent}_populate", $"mm=1 va=0x200000 table={table}");
+        }
+        for (int i = 0; i < pmds; i++)
+        {
+            string va = $"0x{0x200000 + (i * 0x200000):x}";
+            trace.Op(mover, 1, "vma_create", $"mm=1 va={va} len=0x200000 vmflags=file rmap=2");
+            trace.Op(mover, 1, "table_alloc", $"table={5 + i} level=pte");
+            trace.Op(mover, 1, "pmd_populate", $"mm=1 va={va} table={5 + i}");
+        }
+        trace.Op(mover, 1, "table_alloc", $"table={5 + pmds} level=pmd");
+        trace.Op(mover, 1, "pud_populate", $"mm=1 va=0x40200000 table={5 + pmds}");
+        trace.Op(mover, 1, "ctx_switch", "mm=1");
+        trace.Op(retracter, 2, "ctx_switch", "mm=0");
+        trace.Op(retracter, 2, "retract_start", "mm=1 rmap=2");
+        for (int i = 0; i < pmds; i++)
+        {
+            trace.Op(retracter, 2, "retract_pmd", $"mm=1 va=0x{0x200000 + (i * 0x200000):x}");
+        }
+        trace.Op(retracter, 2, "retract_end", "mm=1 rmap=2");
+        trace.Op(retracter, 2, "rcu_gp_end", "");
+        trace.Op(mover, 1, "mmap_lock", "mm=1 mode=w");
+        trace.Op(mover, 1, "vma_create", "mm=1 va=0x40200000 len=0x200000 vmflags=file rmap=2");
+        trace.Op(mover, 1, "mremap_move_pmd", $"mm=1 old=0x{0x200000 + (moved * 0x200000):x} new=0x40200000 rmap=2 need_rmap_locks=1 spare=100");
+        trace.Op(mover, 1, "mmap_unlock", "mm=1");
+        return trace.Load();
+    }
+
     [Theory]
-    [InlineData("v5.13")]
-    [InlineData("latest")]
-    public void Dpor_RaceDirectedOrder_CoversTheSameInterleavingsAndViolations(string profile)
+    [InlineData("R3", "I3", "v5.12")]
+    [InlineData("R6", "I6", "v6.6")]
+    public void Window_WhoseStopIsItsShallowestChoicePoint_IsConfirmedWithinASmallBudget(string race, string checker, string buggy)
+    {
+        // R3: the split walks page 0, the first of 12 the munmap zaps, so the stop after its clear is the shallowest
+        // choice point of the window (main before this change: schedule 25 of this window; with the stretch, 3). R6:
+        // the move takes the first of 8 PMDs the retract clears, so the stop right after retract_start is (main before:
+        // schedule 27; with the stretch, 3). Each window is explored as `explore --windows` does, with 10 schedules.
+        var trace = race == "R3" ? Zap(pages: 12, split: 0) : Retract(pmds: 8, moved: 0);
+
+        var (windows, result) = OpTraceWindows.Run(trace, KernelProfile.Parse(buggy), Arch.X86, new ExploreOptions { Bound = 2, Budget = 10 });
+
+        var window = Assert.Single(windows);
+        Assert.Equal(race, window.Race);
+        Assert.Equal(1, window.Mm);
+        var violation = Assert.Single(result.Violations, v => v.Finding.Race == race);
+        Assert.Equal(checker, violation.Finding.Checker);
+        Assert.True(race == "R3" ? violation.Finding.Pfn == 0x5000 : violation.Finding.Va == 0x200000);
+        Assert.Equal(1, violation.Preemptions);
+        Assert.True(violation.FoundInSchedule <= 10);
+        // The witness replays to the same checker from an empty model; the fix (TTU_SYNC; the re-check under the
+        // locks) closes it.
+        var emitted = OpTraceLoader.Load(TraceText.ToRows(TraceText.Write(violation.ToTrace())));
+        bool Reaches(string p) => ReplayEngine.Run(emitted, KernelProfile.Parse(p), Arch.X86).Findings.Any(f => f.Checker == checker);
+        Assert.True(Reaches(buggy));
+        Assert.False(Reaches("latest"));
+    }
+
+    [Fact]
+    public void Directed_R3_StopsTheZapperAfterTheClearOfTheEntryTheSplitWalks()
+    {
+        // A stop is for the entries the zapper has cleared and not finished: after the clear of page 0 the split (which
+        // walks page 1) sees its own entry still mapped and takes the PTL the zapper holds, so the switch is not one
+        // the race needs; after the clear of page 1 it is, up to that page's zap_finish, while the split stands at its
+        // rmap walk (its ttu_start next, or inside it up to the walk): before the walk begins (its ctx_switch next)
+        // the switch runs work of the split the race does not need.
+        var (zapper, walker, directs) = TwoTaskDirection(Zap(pages: 3, split: 1), "R3", OpKind.ZapClear);
+        int[] clears = [.. zapper.Index().Where(o => o.Item.Kind == OpKind.ZapClear).Select(o => o.Index)];
+        int start = Array.FindIndex(walker, o => o.Kind == OpKind.TtuStart);
+        int walk = Array.FindIndex(walker, o => o.Kind == OpKind.TtuWalk);
+
+        Assert.False(directs(clears[0] + 1, start));
+        Assert.True(directs(clears[1] + 1, start));
+        Assert.True(directs(clears[1] + 1, walk));
+        Assert.False(directs(clears[1] + 1, start - 1));
+        Assert.False(directs(clears[1] + 2, start));
+        Assert.False(directs(clears[1] + 1, walk + 1));
+    }
+
+    [Fact]
+    public void Directed_R6_StopsTheRetractBeforeItClearsThePmdTheMoverMoves()
+    {
+        // The mover moves the second of three PMDs: a stop inside the retract's section is for it until its retract_pmd
+        // has run; after that (and after retract_end) the move would find the PMD already none.
+        var (retracter, _, directs) = TwoTaskDirection(Retract(pmds: 3, moved: 1), "R6", OpKind.RetractStart);
+        int start = Array.FindIndex(retracter, o => o.Kind == OpKind.RetractStart);
+
+        Assert.False(directs(start, 0));
+        Assert.True(directs(start + 1, 0));
+        Assert.True(directs(start + 2, 0));
+        Assert.False(directs(start + 3, 0));
+        Assert.False(directs(start + 4, 0));
+    }
+
+    /// <summary>The direction of <paramref name="race"/> over a two-task trace's programs: the program of the task with
+    /// a <paramref name="stopsAt"/> op, the other's, and whether a switch from the first (ran last, now at its position
+    /// <c>at</c>) to the other (at <c>otherAt</c>) is race-directed, both enabled.</summary>
+    private static (Op[] Stopper, Op[] Other, Func<int, int, bool> Directs) TwoTaskDirection(OpTrace trace, string race, OpKind stopsAt)
+    {
+        var (programs, _, _) = ConeReduction.Programs(trace);
+        var direction = RaceDirection.For(race, programs);
+        Assert.NotNull(direction);
+        int s = Array.FindIndex(programs, p => p.Any(o => o.Kind == stopsAt));
+        return (programs[s], programs[1 - s],
+            (at, otherAt) => direction.Directed(s, s == 0 ? [at, otherAt] : [otherAt, at], 0b11) == 1UL << (1 - s));
+    }
+
+    [Theory]
+    [InlineData("R1", "v5.13")]
+    [InlineData("R1", "latest")]
+    [InlineData("R3", "v5.12")]
+    [InlineData("R3", "latest")]
+    [InlineData("R6", "v6.6")]
+    [InlineData("R6", "latest")]
+    public void Dpor_RaceDirectedOrder_CoversTheSameInterleavingsAndViolations(string race, string profile)
     {
         // The order only decides which alternatives run first and adds the directed switch as an alternative: run to the
         // end of the bound, the search reaches exactly what it reaches without it, so a refutation means the same.
-        var trace = Truncation(pages: 3, touched: 1);
+        var trace = race switch
+        {
+            "R1" => Truncation(pages: 3, touched: 1),
+            "R3" => Zap(pages: 3, split: 1),
+            _ => Retract(pmds: 3, moved: 1),
+        };
+        Assert.NotNull(RaceDirection.For(race, ConeReduction.Programs(trace).Programs));
         var kernel = KernelProfile.Parse(profile);
         var plain = new Explorer(trace, kernel, Arch.X86, new ExploreOptions { Bound = 2 }).Run();
-        var directed = new Explorer(trace, kernel, Arch.X86, new ExploreOptions { Bound = 2, Race = "R1" }).Run();
+        var directed = new Explorer(trace, kernel, Arch.X86, new ExploreOptions { Bound = 2, Race = race }).Run();
 
         Assert.True(plain.Exhaustive);
         Assert.True(directed.Exhaustive);
