@@ -49,6 +49,13 @@ internal sealed class ConsoleParser
             line = line[1..];
         }
         ReadOnlySpan<byte> body = StripPrefixes(line, out long tsNs, out int cpu, out int pid, out bool prefixed, out bool cpuCaller);
+        if (!prefixed && GluedRecord(line) is int glued and > 0)
+        {
+            // Firmware or a boot loader left its last line unterminated (a serial console capture): the kernel's first
+            // record follows on the same line.
+            _diagnostics.SkippedLines++;
+            body = StripPrefixes(line[glued..], out tsNs, out cpu, out pid, out prefixed, out cpuCaller);
+        }
         bool crashHeader = !_inDump && _crashes.Wants(body) && _crashes.Line(
             Encoding.UTF8.GetString(body), prefixed ? tsNs : null, pid, cpuCaller ? cpu : -1, lineNumber, quoteDepth);
         if (quoteDepth > 0)
@@ -135,9 +142,14 @@ internal sealed class ConsoleParser
     // timestamp but no intact prefix.
     private static bool LooksLikeDamagedTrace(ReadOnlySpan<byte> line)
     {
-        if (line.IndexOf("=> "u8) >= 0)
+        // A stack frame's arrow " => func+0x…/0x…" stands after a blank; "==>" is prose or a payload (sched_switch's
+        // "prev_state=S ==> next_comm=…", e820's "usable ==> reserved" at boot), not a frame.
+        for (int at = line.IndexOf("=> "u8); at >= 0; at = NextArrow(line, at))
         {
-            return true;
+            if (at == 0 || line[at - 1] == (byte)' ')
+            {
+                return true;
+            }
         }
         // A latency timestamp "123us" + delay mark + ": " left in a line that did not parse.
         for (int at = line.IndexOf("us"u8); at >= 0 && at + 4 < line.Length; at = NextUs(line, at))
@@ -148,6 +160,12 @@ internal sealed class ConsoleParser
             }
         }
         return false;
+    }
+
+    private static int NextArrow(ReadOnlySpan<byte> line, int at)
+    {
+        int next = line[(at + 3)..].IndexOf("=> "u8);
+        return next < 0 ? -1 : at + 3 + next;
     }
 
     private static int NextUs(ReadOnlySpan<byte> line, int at)
@@ -273,6 +291,30 @@ internal sealed class ConsoleParser
         int end = rest.IndexOfAnyExceptInRange((byte)'0', (byte)'9');
         ReadOnlySpan<byte> digits = end < 0 ? rest : rest[..end];
         return digits.Length is > 0 and < 10 && AsciiNumber.TryParseDecimal(digits, out ulong v) ? (int)v : null;
+    }
+
+    /// <summary>
+    /// Where a printk record starts inside a line that another writer began, or -1: after the terminal control sequences
+    /// (ESC …) that firmware and boot loaders print on a serial console (SeaBIOS clears the screen with <c>ESC c</c>,
+    /// <c>ESC [2J</c>), or at the kernel's banner (<c>[    0.000000] Linux version …</c>), the first record a boot prints,
+    /// which is the one glued to a boot loader's unterminated "… ok".
+    /// </summary>
+    internal static int GluedRecord(ReadOnlySpan<byte> line)
+    {
+        int escape = line.LastIndexOf((byte)0x1B);
+        for (int at = line.IndexOf((byte)'['); at > 0; at = line[(at + 1)..].IndexOf((byte)'[') is int next and >= 0 ? at + 1 + next : -1)
+        {
+            if (at <= escape)
+            {
+                continue;
+            }
+            ReadOnlySpan<byte> rest = StripPrefixes(line[at..], out _, out _, out _, out bool prefixed, out _);
+            if (prefixed && (escape >= 0 || rest.StartsWith("Linux version "u8)))
+            {
+                return at;
+            }
+        }
+        return -1;
     }
 
     /// <summary>
