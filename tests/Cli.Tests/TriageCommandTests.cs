@@ -258,7 +258,7 @@ public sealed class TriageCommandTests
     /// <summary>
     /// <paramref name="trace"/> (a tracefs <c>trace</c> file, gzip) as a console log where SysRq-z dumped it: a boot
     /// banner naming <paramref name="release"/>, then ftrace_dump's lines: printk stamps, the latency format (comm cut
-    /// to 8 characters, CPU, flags, microseconds since the first event).
+    /// to 8 characters, CPU, flags, microseconds since the first event; a real kernel counts from the buffer's last reset, which the reader cannot tell apart).
     /// </summary>
     private static string SysrqDump(string trace, string release)
     {
