@@ -442,6 +442,10 @@ internal static class TriageCommand
         json.WriteNumber("mm_events", r.MmEvents.Values.Sum());
         if (r.Replay is { } replay)
         {
+            // Every line of the dump is an event, a lost-events marker (counted in lost_events) or a malformed line.
+            json.WriteNumber("events", replay.Dataset.Meta.Events);
+            json.WriteNumber("lost_events", replay.Dataset.Meta.LostEvents);
+            json.WriteNumber("malformed_lines", r.Malformed);
             json.WriteNumber("ops", replay.OpCount);
             json.WriteStartArray("coverage");
             foreach (var c in replay.Coverage)

@@ -175,6 +175,7 @@ public sealed class TriageCommandTests
 
         var text = Mmtrace.Run("triage", log, "-o", dir["ds"]);
         var latest = Mmtrace.Run("triage", log, "--profile", "latest");
+        var json = Mmtrace.Run("triage", log, "--format", "json");
 
         Assert.True(text.ExitCode == 0, text.ToString());
         Assert.Contains("kernel: kernel 6.1.0-57-amd64 -> profile v6.1", text.Stdout, StringComparison.Ordinal);
@@ -188,6 +189,11 @@ public sealed class TriageCommandTests
         Assert.Contains("R5 checked: every exec stack shift was lowered and replayed; exec stack shift 2 ", text.Stdout, StringComparison.Ordinal);
         Assert.True(latest.ExitCode == 0, latest.ToString());
         Assert.Contains("replayed under latest: R1 partial, R2 blind, R3 blind, R4 partial, R5 checked, R6 blind; 0 findings", latest.Stdout, StringComparison.Ordinal);
+        using var doc = JsonDocument.Parse(json.Stdout);
+        JsonElement dump = Assert.Single(doc.RootElement.EnumerateArray()).GetProperty("ftrace");
+        Assert.Equal((DumpEventLines(log), 0L, 0L, 0),
+            (dump.GetProperty("events").GetInt64(), dump.GetProperty("lost_events").GetInt64(), dump.GetProperty("malformed_lines").GetInt64(), dump.GetProperty("findings").GetArrayLength()));
+        Assert.Equal(["partial", "blind", "blind", "partial", "checked", "blind"], dump.GetProperty("coverage").EnumerateArray().Select(c => c.GetProperty("verdict").GetString()));
     }
 
     /// <summary>
