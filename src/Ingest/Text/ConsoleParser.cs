@@ -31,6 +31,29 @@ internal sealed class ConsoleParser
     /// <summary>Takes one line of the log; <paramref name="quoteDepth"/> is its mail quote depth (0 outside mails).</summary>
     public void Line(ReadOnlySpan<byte> line, long lineNumber, int quoteDepth = 0)
     {
+        if (KmsgText(line) is int text and > 0 && line[text..].IndexOf("\\x"u8) >= 0)
+        {
+            // A /dev/kmsg record escapes its newlines (and every other control byte and '\\') as \xNN: it is one record
+            // of several lines, as dmesg prints it (an ftrace dump's "CPU:1 [LOST 36276 EVENTS]" and the entry after
+            // it; an event whose print format ends in a newline). Each line gets the record's prefix.
+            byte[] unescaped = KmsgUnescape(line, text);
+            ReadOnlySpan<byte> rest = unescaped.AsSpan(text);
+            for (int nl = rest.IndexOf((byte)'\n'); ; nl = rest.IndexOf((byte)'\n'))
+            {
+                ReadOnlySpan<byte> part = nl < 0 ? rest : rest[..nl];
+                LineCore([.. unescaped.AsSpan(0, text), .. part], lineNumber, quoteDepth);
+                if (nl < 0)
+                {
+                    return;
+                }
+                rest = rest[(nl + 1)..];
+            }
+        }
+        LineCore(line, lineNumber, quoteDepth);
+    }
+
+    private void LineCore(ReadOnlySpan<byte> line, long lineNumber, int quoteDepth)
+    {
         if (_stopped)
         {
             _diagnostics.SkippedLines++;
@@ -294,6 +317,71 @@ internal sealed class ConsoleParser
     }
 
     /// <summary>
+    /// Where the message of a <c>/dev/kmsg</c> record starts (after the <c>;</c> of
+    /// <c>LEVEL,SEQ,MICROSECONDS,FLAGS[,KEY=VALUE…];</c>), or -1 when <paramref name="line"/> is not one.
+    /// </summary>
+    internal static int KmsgText(ReadOnlySpan<byte> line)
+    {
+        int semicolon = line.Length > 64 ? line[..64].IndexOf((byte)';') : line.IndexOf((byte)';');
+        if (semicolon < 7 || (uint)(line[0] - '0') > 9)
+        {
+            return -1;
+        }
+        ReadOnlySpan<byte> fields = line[..semicolon];
+        int numbers = 0;
+        foreach (Range range in fields.Split((byte)','))
+        {
+            ReadOnlySpan<byte> field = fields[range];
+            if (numbers < 3)
+            {
+                if (field.IsEmpty || !AsciiNumber.IsDigits(field))
+                {
+                    return -1;
+                }
+                numbers++;
+            }
+            else if (numbers == 3)
+            {
+                // The flags: '-', or 'c' for a continuation (older kernels), '+' for a fragment.
+                if (field.Length != 1 || field[0] is not ((byte)'-' or (byte)'c' or (byte)'+'))
+                {
+                    return -1;
+                }
+                numbers++;
+            }
+        }
+        return numbers == 4 ? semicolon + 1 : -1;
+    }
+
+    private static byte[] KmsgUnescape(ReadOnlySpan<byte> line, int text)
+    {
+        var output = new byte[line.Length];
+        line[..text].CopyTo(output);
+        int n = text;
+        for (int i = text; i < line.Length; i++)
+        {
+            if (line[i] == (byte)'\\' && i + 3 < line.Length && line[i + 1] == (byte)'x' && Hex(line[i + 2]) is int hi and >= 0 && Hex(line[i + 3]) is int lo and >= 0)
+            {
+                output[n++] = (byte)((hi << 4) | lo);
+                i += 3;
+            }
+            else
+            {
+                output[n++] = line[i];
+            }
+        }
+        return output[..n];
+    }
+
+    private static int Hex(byte b) => b switch
+    {
+        >= (byte)'0' and <= (byte)'9' => b - '0',
+        >= (byte)'a' and <= (byte)'f' => b - 'a' + 10,
+        >= (byte)'A' and <= (byte)'F' => b - 'A' + 10,
+        _ => -1,
+    };
+
+    /// <summary>
     /// Where a printk record starts inside a line that another writer began, or -1: after the terminal control sequences
     /// (ESC …) that firmware and boot loaders print on a serial console (SeaBIOS clears the screen with <c>ESC c</c>,
     /// <c>ESC [2J</c>), or at the kernel's banner (<c>[    0.000000] Linux version …</c>), the first record a boot prints,
@@ -329,6 +417,38 @@ internal sealed class ConsoleParser
         cpu = 0;
         pid = 0;
         prefixed = false;
+        if (KmsgText(line) is int text and > 0)
+        {
+            // "6,339,5140900,-[,caller=T1];message": level and facility, sequence number, microseconds, flags.
+            ReadOnlySpan<byte> fields = line[..(text - 1)];
+            int c1 = fields.IndexOf((byte)',');
+            int c2 = c1 + 1 + fields[(c1 + 1)..].IndexOf((byte)',');
+            int c3 = c2 + 1 + fields[(c2 + 1)..].IndexOf((byte)',');
+            if (AsciiNumber.TryParseDecimal(fields[(c2 + 1)..c3], out ulong usec))
+            {
+                tsNs = unchecked((long)(usec * 1000));
+                prefixed = true;
+            }
+            int caller = fields.IndexOf(",caller="u8);
+            if (caller > 0 && caller + 9 < fields.Length)
+            {
+                ReadOnlySpan<byte> id = fields[(caller + 9)..];
+                int idEnd = id.IndexOf((byte)',');
+                if (AsciiNumber.TryParseDecimal(idEnd < 0 ? id : id[..idEnd], out ulong n) && n <= int.MaxValue)
+                {
+                    if (fields[caller + 8] == (byte)'T')
+                    {
+                        pid = (int)n;
+                    }
+                    else if (fields[caller + 8] == (byte)'C')
+                    {
+                        cpu = (int)n;
+                        cpuCaller = true;
+                    }
+                }
+            }
+            return line[text..];
+        }
         line = line[ConsoleLogPrefix.Length(line, out _)..];
         if (line.StartsWith("** "u8) && line.IndexOf(" printk messages dropped ** "u8) is int dropped and > 0)
         {
