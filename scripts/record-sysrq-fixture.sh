@@ -17,6 +17,8 @@
 #   kmsg.txt      /dev/kmsg records ("level,seq,usec,flags;message")
 #   workload.txt  the workload's own output, /proc/version, the event list and what the kernel lacked
 #
+# The fixtures are console.txt, dmesg.txt and kmsg.txt compressed with `zstd -19` and workload.txt as it is.
+#
 # Usage: record-sysrq-fixture.sh OUTDIR [WORKLOAD.c] [BUFFER_KB]
 # Needs (as root): qemu-system-x86 (KVM if /dev/kvm is there, else TCG, slow), linux-image-amd64, busybox-static, gcc,
 # cpio, gzip; apt-get installs them with: apt-get install -y --no-install-recommends qemu-system-x86 linux-image-amd64
