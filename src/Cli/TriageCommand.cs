@@ -233,7 +233,11 @@ internal static class TriageCommand
             }
             if (r.Replay is { } replay)
             {
-                o.WriteLine(Invariant($"  ftrace dump: {r.MmEvents.Values.Sum():N0} mm events ({string.Join(", ", r.MmEvents.OrderBy(p => p.Key, StringComparer.Ordinal).Select(p => $"{p.Key} {p.Value}"))})"));
+                o.WriteLine(Invariant($"  ftrace dump: {replay.Dataset.Meta.Events:N0} events, {r.MmEvents.Values.Sum():N0} of them mm events ({string.Join(", ", r.MmEvents.OrderBy(p => p.Key, StringComparer.Ordinal).Select(p => $"{p.Key} {p.Value}"))})"));
+                if (r.Malformed > 0)
+                {
+                    o.WriteLine(Invariant($"    {r.Malformed:N0} line(s) of the log look like damaged trace output and were not read (meta.json malformed_samples names them)"));
+                }
                 // As replay: the coverage verdicts lead, so that "0 findings" says what the dump could show.
                 o.WriteLine(Invariant($"    lowered into {replay.OpCount:N0} ops, replayed under {r.Choice?.Profile.Name ?? "latest"}: {string.Join(", ", replay.Coverage.Select(c => c.Race + " " + c.VerdictName))}; {Findings(replay.Findings.Count)}"));
                 if (CoverageTracker.LossText(replay.Dataset.Meta.LostEvents, replay.Dataset.Meta.Truncated) is { } loss)
@@ -438,6 +442,10 @@ internal static class TriageCommand
         json.WriteNumber("mm_events", r.MmEvents.Values.Sum());
         if (r.Replay is { } replay)
         {
+            // Every line of the dump is an event, a lost-events marker (counted in lost_events) or a malformed line.
+            json.WriteNumber("events", replay.Dataset.Meta.Events);
+            json.WriteNumber("lost_events", replay.Dataset.Meta.LostEvents);
+            json.WriteNumber("malformed_lines", r.Malformed);
             json.WriteNumber("ops", replay.OpCount);
             json.WriteStartArray("coverage");
             foreach (var c in replay.Coverage)

@@ -154,7 +154,7 @@ public static class FormatDetector
         }
         reason = lines == 0
             ? "the input is empty"
-            : "no line looks like ftrace ('comm-pid [cpu] ... ts: event: ...'), perf script ('comm pid [cpu] ts: sys:event:'), a console log ('[  t] ...', a syslog 'host kernel: ' line, or a crash report's 'BUG:'/'WARNING:'/'Oops:' line with its 'Call Trace:' or task line) or a trace.dat header";
+            : "no line looks like ftrace ('comm-pid [cpu] ... ts: event: ...'), perf script ('comm pid [cpu] ts: sys:event:'), a console log ('[  t] ...', a syslog 'host kernel: ' line, a /dev/kmsg record '6,339,5140900,-;...', or a crash report's 'BUG:'/'WARNING:'/'Oops:' line with its 'Call Trace:' or task line) or a trace.dat header";
         return null;
     }
 
@@ -162,6 +162,11 @@ public static class FormatDetector
     // line and dmesg -T's "[Tue Jan 24 19:21:10 2023] " are console lines by themselves.
     private static bool LooksLikePrintk(ReadOnlySpan<byte> bytes)
     {
+        if (ConsoleParser.KmsgText(bytes) > 0)
+        {
+            // A /dev/kmsg record: "6,339,5140900,-;message".
+            return true;
+        }
         int prefix = ConsoleLogPrefix.Length(bytes, out var kind);
         // A syslog line names its clock and host before "kernel: "; a bare "kernel: " at the start is too common in other
         // text ("kernel: 6.18" in a notes file) to count alone: what follows it must look like the kernel's line.

@@ -56,6 +56,25 @@ public sealed class FormatDetectionTests
         Assert.Equal("console", FormatDetector.Detect(File.ReadAllBytes(Path.Combine(ReportsDirectory(), file)), out var reason) ?? reason);
     }
 
+    /// <summary>
+    /// <c>cat /dev/kmsg</c> of a real boot: its records ("5,0,0,-;Linux version …") are console lines, so a log whose
+    /// first 64 KiB are boot messages (the ftrace dump further on) is a console log; before, "cannot tell the format".
+    /// </summary>
+    [Fact]
+    public void Detect_DevKmsgBootRecords_IsAConsoleLog()
+    {
+        using var zst = new Pipeline.Ingest.Native.ZstdDecompressionStream(File.OpenRead(Corpus.File("recorded/console/sysrq_dumpactors_6.1.kmsg.txt.zst")));
+        using var reader = new StreamReader(zst);
+        var boot = new System.Text.StringBuilder();
+        for (string? line = reader.ReadLine(); line is not null && !line.Contains("Dumping ftrace", StringComparison.Ordinal); line = reader.ReadLine())
+        {
+            boot.Append(line).Append('\n');
+        }
+
+        Assert.True(boot.Length > 10_000, boot.Length.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        Assert.Equal("console", FormatDetector.Detect(System.Text.Encoding.UTF8.GetBytes(boot.ToString()), out var reason) ?? reason);
+    }
+
     [Fact]
     public void Detect_RecordedTextTraces_AreNeverTakenForConsoleLogs()
     {

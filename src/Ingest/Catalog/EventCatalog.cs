@@ -55,6 +55,7 @@ public static class EventCatalog
             "sched_load_avg_cpu", "sched_load_avg_task", "sched_load_avg_sg", "sched_contrib_scale_f",
             "sched_cpu_capacity", "sched_overutilized", "sched_prepare_exec", "sched_skip_cpuset_numa", "sched_skip_vma_numa",
             "sched_wait_task"]),
+        ("task", ["task_newtask", "task_rename"]),
         ("irq", ["irq_handler_entry", "irq_handler_exit", "softirq_entry", "softirq_exit", "softirq_raise",
             "tasklet_entry", "tasklet_exit"]),
         ("preemptirq", ["irq_disable", "irq_enable", "preempt_disable", "preempt_enable"]),

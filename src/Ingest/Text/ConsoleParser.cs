@@ -31,6 +31,29 @@ internal sealed class ConsoleParser
     /// <summary>Takes one line of the log; <paramref name="quoteDepth"/> is its mail quote depth (0 outside mails).</summary>
     public void Line(ReadOnlySpan<byte> line, long lineNumber, int quoteDepth = 0)
     {
+        if (KmsgText(line) is int text and > 0 && line[text..].IndexOf("\\x"u8) >= 0)
+        {
+            // A /dev/kmsg record escapes its newlines (and every other control byte and '\\') as \xNN: it is one record
+            // of several lines, as dmesg prints it (an ftrace dump's "CPU:1 [LOST 36276 EVENTS]" and the entry after
+            // it; an event whose print format ends in a newline). Each line gets the record's prefix.
+            byte[] unescaped = KmsgUnescape(line, text);
+            ReadOnlySpan<byte> rest = unescaped.AsSpan(text);
+            for (int nl = rest.IndexOf((byte)'\n'); ; nl = rest.IndexOf((byte)'\n'))
+            {
+                ReadOnlySpan<byte> part = nl < 0 ? rest : rest[..nl];
+                LineCore([.. unescaped.AsSpan(0, text), .. part], lineNumber, quoteDepth);
+                if (nl < 0)
+                {
+                    return;
+                }
+                rest = rest[(nl + 1)..];
+            }
+        }
+        LineCore(line, lineNumber, quoteDepth);
+    }
+
+    private void LineCore(ReadOnlySpan<byte> line, long lineNumber, int quoteDepth)
+    {
         if (_stopped)
         {
             _diagnostics.SkippedLines++;
@@ -49,6 +72,13 @@ internal sealed class ConsoleParser
             line = line[1..];
         }
         ReadOnlySpan<byte> body = StripPrefixes(line, out long tsNs, out int cpu, out int pid, out bool prefixed, out bool cpuCaller);
+        if (!prefixed && GluedRecord(line) is int glued and > 0)
+        {
+            // Firmware or a boot loader left its last line unterminated (a serial console capture): the kernel's first
+            // record follows on the same line.
+            _diagnostics.SkippedLines++;
+            body = StripPrefixes(line[glued..], out tsNs, out cpu, out pid, out prefixed, out cpuCaller);
+        }
         bool crashHeader = !_inDump && _crashes.Wants(body) && _crashes.Line(
             Encoding.UTF8.GetString(body), prefixed ? tsNs : null, pid, cpuCaller ? cpu : -1, lineNumber, quoteDepth);
         if (quoteDepth > 0)
@@ -135,9 +165,14 @@ internal sealed class ConsoleParser
     // timestamp but no intact prefix.
     private static bool LooksLikeDamagedTrace(ReadOnlySpan<byte> line)
     {
-        if (line.IndexOf("=> "u8) >= 0)
+        // A stack frame's arrow " => func+0x…/0x…" stands after a blank; "==>" is prose or a payload (sched_switch's
+        // "prev_state=S ==> next_comm=…", e820's "usable ==> reserved" at boot), not a frame.
+        for (int at = line.IndexOf("=> "u8); at >= 0; at = NextArrow(line, at))
         {
-            return true;
+            if (at == 0 || line[at - 1] == (byte)' ')
+            {
+                return true;
+            }
         }
         // A latency timestamp "123us" + delay mark + ": " left in a line that did not parse.
         for (int at = line.IndexOf("us"u8); at >= 0 && at + 4 < line.Length; at = NextUs(line, at))
@@ -148,6 +183,12 @@ internal sealed class ConsoleParser
             }
         }
         return false;
+    }
+
+    private static int NextArrow(ReadOnlySpan<byte> line, int at)
+    {
+        int next = line[(at + 3)..].IndexOf("=> "u8);
+        return next < 0 ? -1 : at + 3 + next;
     }
 
     private static int NextUs(ReadOnlySpan<byte> line, int at)
@@ -276,6 +317,95 @@ internal sealed class ConsoleParser
     }
 
     /// <summary>
+    /// Where the message of a <c>/dev/kmsg</c> record starts (after the <c>;</c> of
+    /// <c>LEVEL,SEQ,MICROSECONDS,FLAGS[,KEY=VALUE…];</c>), or -1 when <paramref name="line"/> is not one.
+    /// </summary>
+    internal static int KmsgText(ReadOnlySpan<byte> line)
+    {
+        int semicolon = line.Length > 64 ? line[..64].IndexOf((byte)';') : line.IndexOf((byte)';');
+        if (semicolon < 7 || (uint)(line[0] - '0') > 9)
+        {
+            return -1;
+        }
+        ReadOnlySpan<byte> fields = line[..semicolon];
+        int numbers = 0;
+        foreach (Range range in fields.Split((byte)','))
+        {
+            ReadOnlySpan<byte> field = fields[range];
+            if (numbers < 3)
+            {
+                if (field.IsEmpty || !AsciiNumber.IsDigits(field))
+                {
+                    return -1;
+                }
+                numbers++;
+            }
+            else if (numbers == 3)
+            {
+                // The flags: '-', or 'c' for a continuation (older kernels), '+' for a fragment.
+                if (field.Length != 1 || field[0] is not ((byte)'-' or (byte)'c' or (byte)'+'))
+                {
+                    return -1;
+                }
+                numbers++;
+            }
+        }
+        return numbers == 4 ? semicolon + 1 : -1;
+    }
+
+    private static byte[] KmsgUnescape(ReadOnlySpan<byte> line, int text)
+    {
+        var output = new byte[line.Length];
+        line[..text].CopyTo(output);
+        int n = text;
+        for (int i = text; i < line.Length; i++)
+        {
+            if (line[i] == (byte)'\\' && i + 3 < line.Length && line[i + 1] == (byte)'x' && Hex(line[i + 2]) is int hi and >= 0 && Hex(line[i + 3]) is int lo and >= 0)
+            {
+                output[n++] = (byte)((hi << 4) | lo);
+                i += 3;
+            }
+            else
+            {
+                output[n++] = line[i];
+            }
+        }
+        return output[..n];
+    }
+
+    private static int Hex(byte b) => b switch
+    {
+        >= (byte)'0' and <= (byte)'9' => b - '0',
+        >= (byte)'a' and <= (byte)'f' => b - 'a' + 10,
+        >= (byte)'A' and <= (byte)'F' => b - 'A' + 10,
+        _ => -1,
+    };
+
+    /// <summary>
+    /// Where a printk record starts inside a line that another writer began, or -1: after the terminal control sequences
+    /// (ESC …) that firmware and boot loaders print on a serial console (SeaBIOS clears the screen with <c>ESC c</c>,
+    /// <c>ESC [2J</c>), or at the kernel's banner (<c>[    0.000000] Linux version …</c>), the first record a boot prints,
+    /// which is the one glued to a boot loader's unterminated "… ok".
+    /// </summary>
+    internal static int GluedRecord(ReadOnlySpan<byte> line)
+    {
+        int escape = line.LastIndexOf((byte)0x1B);
+        for (int at = line.IndexOf((byte)'['); at > 0; at = line[(at + 1)..].IndexOf((byte)'[') is int next and >= 0 ? at + 1 + next : -1)
+        {
+            if (at <= escape)
+            {
+                continue;
+            }
+            ReadOnlySpan<byte> rest = StripPrefixes(line[at..], out _, out _, out _, out bool prefixed, out _);
+            if (prefixed && (escape >= 0 || rest.StartsWith("Linux version "u8)))
+            {
+                return at;
+            }
+        }
+        return -1;
+    }
+
+    /// <summary>
     /// Strips a log collector's prefix (syslog, journalctl, <c>dmesg -T</c>, ISO or CI clock times:
     /// <see cref="ConsoleLogPrefix"/>), <c>&lt;N&gt;</c> syslog levels, the printk time <c>[ 1234.567890]</c> and a
     /// caller id (<c>[ T1043]</c> task, <c>[    C2]</c> CPU) plus the one space printk adds.
@@ -287,6 +417,38 @@ internal sealed class ConsoleParser
         cpu = 0;
         pid = 0;
         prefixed = false;
+        if (KmsgText(line) is int text and > 0)
+        {
+            // "6,339,5140900,-[,caller=T1];message": level and facility, sequence number, microseconds, flags.
+            ReadOnlySpan<byte> fields = line[..(text - 1)];
+            int c1 = fields.IndexOf((byte)',');
+            int c2 = c1 + 1 + fields[(c1 + 1)..].IndexOf((byte)',');
+            int c3 = c2 + 1 + fields[(c2 + 1)..].IndexOf((byte)',');
+            if (AsciiNumber.TryParseDecimal(fields[(c2 + 1)..c3], out ulong usec))
+            {
+                tsNs = unchecked((long)(usec * 1000));
+                prefixed = true;
+            }
+            int caller = fields.IndexOf(",caller="u8);
+            if (caller > 0 && caller + 9 < fields.Length)
+            {
+                ReadOnlySpan<byte> id = fields[(caller + 9)..];
+                int idEnd = id.IndexOf((byte)',');
+                if (AsciiNumber.TryParseDecimal(idEnd < 0 ? id : id[..idEnd], out ulong n) && n <= int.MaxValue)
+                {
+                    if (fields[caller + 8] == (byte)'T')
+                    {
+                        pid = (int)n;
+                    }
+                    else if (fields[caller + 8] == (byte)'C')
+                    {
+                        cpu = (int)n;
+                        cpuCaller = true;
+                    }
+                }
+            }
+            return line[text..];
+        }
         line = line[ConsoleLogPrefix.Length(line, out _)..];
         if (line.StartsWith("** "u8) && line.IndexOf(" printk messages dropped ** "u8) is int dropped and > 0)
         {

@@ -655,10 +655,17 @@ public sealed partial class TraceLowering
         task.PendingFault = new PendingFault(mm, address & ~4095UL, (error & 2) != 0, _row.Seq, (error & 1) != 0);
     }
 
-    /// <summary>A fault's data page comes as the next mm_page_alloc of the same task; anything else ends it.</summary>
+    /// <summary>
+    /// A fault's data page comes as the next mm_page_alloc of the same task; anything else ends it, except the fault's
+    /// own taking of the mmap_lock: before per-VMA locks (x86 6.4, 0bff0aaea03e) every user fault, and since then a fault
+    /// whose VMA lock could not be had, takes <c>mmap_read_lock</c> after <c>page_fault_user</c> fired and allocates
+    /// under it (lock_mm_and_find_vma, then handle_mm_fault), so start_locking and acquire_returned come between the
+    /// fault and its page; the release comes after it.
+    /// </summary>
     private void FinishFaultUnlessPageAlloc(TaskInfo task, string ev)
     {
-        if (task.PendingFault is not { } fault || ev == "kmem:mm_page_alloc" || ev == "kmem:rss_stat" || ev == "filemap:mm_filemap_fault")
+        if (task.PendingFault is not { } fault || ev == "kmem:mm_page_alloc" || ev == "kmem:rss_stat" || ev == "filemap:mm_filemap_fault"
+            || ev == "mmap_lock:mmap_lock_start_locking" || ev == "mmap_lock:mmap_lock_acquire_returned")
         {
             return;
         }
