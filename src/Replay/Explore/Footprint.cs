@@ -105,6 +105,24 @@ internal sealed class Footprint
         return false;
     }
 
+    /// <summary>The kinds of the objects that make this footprint conflict with <paramref name="other"/>, by name, sorted
+    /// and joined with '+' (empty when they do not conflict).</summary>
+    public string ConflictKinds(Footprint other)
+    {
+        var kinds = new SortedSet<string>(StringComparer.Ordinal);
+        for (int i = 0; i < _keys.Count; i++)
+        {
+            for (int j = 0; j < other._keys.Count; j++)
+            {
+                if (_keys[i] == other._keys[j] && (_writes[i] || other._writes[j]))
+                {
+                    kinds.Add(((Obj)(_keys[i] >> KindShift)).ToString());
+                }
+            }
+        }
+        return string.Join('+', kinds);
+    }
+
     /// <summary>Sets this footprint to what <paramref name="op"/> may touch when it runs in <paramref name="engine"/>'s state;
     /// <paramref name="cpus"/> are the CPUs the trace's tasks run on.</summary>
     public void Of(in Op op, ReplayEngine engine, IReadOnlyList<int> cpus)
@@ -259,6 +277,16 @@ internal sealed class Footprint
                 }
                 break;
             case OpKind.TableAlloc:
+                break;
+            case OpKind.TableDeposit:
+                // pgtable_trans_huge_deposit reuses an unlinked PTE table to back the huge PMD: the table and the mm's
+                // deposits change, and I2 checks the reuse as it checks a free, against every CPU's open IRQ-off/RCU
+                // section that read a link to the table (docs/exploration.md, "The commutation oracle").
+                Add(Obj.Tables, mm);
+                foreach (int cpu in _cpus)
+                {
+                    Add(Obj.Sections, cpu);
+                }
                 break;
             case OpKind.TableFree:
                 switch ((FreeMode)op.Sub)

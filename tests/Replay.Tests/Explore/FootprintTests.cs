@@ -61,6 +61,22 @@ public class FootprintTests
     }
 
     [Fact]
+    public void Footprint_TableDeposit_ConflictsWithTheIrqAndRcuSectionsOfOtherCpus()
+    {
+        // pgtable_trans_huge_deposit reuses an unlinked PTE table, and I2 checks that reuse against every other CPU's
+        // open IRQ-off/RCU section, as it checks a free: the deposit and an irq_enable on another CPU do not commute
+        // (a GUP-fast section that read the link to the table before its unlink is still open in one order, closed
+        // in the other). The commutation oracle found it on r2-anon under `none`; before, the deposit wrote only the
+        // table and the mm's tables, and DPOR took it to commute with every IRQ and RCU op.
+        var (_, of) = Setup();
+        var deposit = of("a-101 [000] ..... 1.0: mmop_table_deposit: mm=1 va=0x200000 table=20");
+
+        Assert.True(deposit.ConflictsWith(of("b-102 [001] ..... 1.0: mmop_irq_enable:")));
+        Assert.True(deposit.ConflictsWith(of("b-102 [001] ..... 1.0: mmop_rcu_unlock:")));
+        Assert.False(deposit.ConflictsWith(of("b-102 [001] ..... 1.0: mmop_access: mm=2 va=0x201000")));
+    }
+
+    [Fact]
     public void Footprint_PageFree_ConflictsOnlyWithWhatChangesTheUsableTlbEntriesOfThatPage()
     {
         // I1 at a page's free looks at the usable TLB entries that map it. CPU0 still holds 0x201000 -> 0x5000 of mm 1
