@@ -51,6 +51,10 @@ internal sealed class Footprint
         // The usable paging-structure-cache entries of one CPU that name one table (id = table << 8 | cpu): what I1
         // looks at when the table is freed.
         WalkRef = 17,
+        // What a lockless reader of one table's entries sees of its split PTL (id = table): the writes of the section
+        // open on it (I3). Written by the unlock that ends the section (and stores, which write the table); a lock's
+        // acquisition opens a section with no writes yet, so it does not touch it.
+        PtlSection = 18,
     }
 
     public int Count => _keys.Count;
@@ -132,6 +136,24 @@ internal sealed class Footprint
         _engine = engine;
         int mm = op.Mm;
         bool entry = IsEntryOp(op);
+        if (op.Kind is OpKind.PtlLock or OpKind.PtlUnlock && op.Table != 0 && !op.Has(OpFlags.UseReg)
+            && engine.TableLevel(op.Table) is Level.Pte or Level.Pmd)
+        {
+            // A split PTL named by table id (the lock of a PTE or PMD table, not the mm-wide page_table_lock): the lock
+            // and, for the unlock, the section a lockless reader looks at; the table and the mm it is linked into are
+            // only read (which table the lock belongs to). Taking or dropping a table's lock writes no entry.
+            Add(Obj.Ptl, op.Table);
+            Add(Obj.Table, op.Table, write: false);
+            if (op.Kind == OpKind.PtlUnlock)
+            {
+                Add(Obj.PtlSection, op.Table);
+            }
+            if (engine.TableOwner(op.Table) is var lockOwner and not 0)
+            {
+                Add(Obj.Tables, lockOwner, write: false);
+            }
+            return;
+        }
         if (op.Table != 0 && !OpSpec.IsKernelStep(op.Kind))
         {
             // A table named by id: itself, and the mm it is linked into now (entries of a linked table are the mm's;
@@ -197,8 +219,17 @@ internal sealed class Footprint
                 }
             case OpKind.MmapLock:
             case OpKind.MmapUnlock:
-                Add(Obj.MmLock, mm);
-                break;
+                {
+                    // Read acquisitions and read releases of the rwsem only count readers: two of them commute, and
+                    // neither changes whether a writer (or a per-VMA lock, which looks only for a writer) gets in —
+                    // unless a task is parked on the lock, which a release may hand it to and an acquisition may then
+                    // have to wait behind. Write acquisitions and releases of a write hold write it.
+                    bool read = op.Kind == OpKind.MmapLock
+                        ? !op.Has(OpFlags.Write)
+                        : engine.HoldsMmapLockForRead(op.Tid, mm);
+                    Add(Obj.MmLock, mm, write: !read || engine.MmapLockHasWaiters(mm));
+                    break;
+                }
             case OpKind.VmaLock:
             case OpKind.VmaUnlock:
                 // The lock of the VMA containing the address; locks of different VMAs are independent.
@@ -522,8 +553,9 @@ internal sealed class Footprint
         bool named = op.Table != 0 && op.Kind is OpKind.PteSet or OpKind.PteClear or OpKind.PteSetSwap or OpKind.EntryRead;
         if (named)
         {
-            // Addressed by table id (handled above); a store also touches what the old entry pointed to.
-            Add(Obj.Ptl, op.Table, write: false);
+            // Addressed by table id (handled above); a store also touches what the old entry pointed to. A read looks
+            // only at the section open on the table's lock (I3), which the lock's acquisition leaves empty.
+            Add(write ? Obj.Ptl : Obj.PtlSection, op.Table, write: false);
             if (write)
             {
                 AddOld(engine.EntryOf(op.Table, op.Index));
@@ -546,6 +578,10 @@ internal sealed class Footprint
                     Add(Obj.Table, _walk[i], write: false);
                 }
                 Add(Obj.Ptl, _walk[^1]);
+                if (op.Kind == OpKind.PtlUnlock)
+                {
+                    Add(Obj.PtlSection, _walk[^1]);
+                }
             }
             else
             {
@@ -558,8 +594,9 @@ internal sealed class Footprint
         }
         if (AddWalk(engine, mm, op.Va, level, write))
         {
-            // Whether the slot's lock is held (and by whom) is what I3 and the unmap records look at.
-            Add(Obj.Ptl, _walk[^1], write: false);
+            // Whether the slot's lock is held (and by whom) is what I3 and the unmap records look at; a read looks only
+            // at the writes of the section open on it, which a lock's acquisition does not change.
+            Add(write ? Obj.Ptl : Obj.PtlSection, _walk[^1], write: false);
             if (write)
             {
                 AddOld(engine.EntryNow(mm, op.Va, level));
