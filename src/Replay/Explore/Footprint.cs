@@ -418,9 +418,19 @@ internal sealed class Footprint
                 }
                 break;
             case OpKind.TtuStart:
-            case OpKind.TtuEnd:
+                // rmap_walk's start: the anon_vma / i_mmap lock (ReplayEngine.Expand: rmap_walk_begin, which only marks
+                // the witness, and rmap_lock). No page state changes: the folio's mapcount, flags and references are
+                // touched by the walk's later steps.
                 Add(Obj.Rmap, op.Obj);
-                Add(Obj.Page, (long)op.Pfn);
+                break;
+            case OpKind.TtuEnd:
+                // The rmap lock's release and, where the profile asserts after the walk (split_huge_page's
+                // VM_BUG_ON(page_mapped)), the mapcount read that I3 judges: the page is read, not written.
+                Add(Obj.Rmap, op.Obj);
+                if (op.Has(OpFlags.Assert) && engine.Profile.Has(KernelFeature.SplitUnmapAssert))
+                {
+                    Add(Obj.Page, (long)op.Pfn, write: false);
+                }
                 break;
             case OpKind.TtuWalk:
                 Add(Obj.Tables, mm);

@@ -126,6 +126,23 @@ public class FootprintTests
     }
 
     [Fact]
+    public void Footprint_RmapWalkStart_TouchesTheRmapLockNotThePage()
+    {
+        // try_to_unmap's rmap_walk begins by taking the anon_vma / i_mmap lock; the page is touched by the walk's later
+        // steps. Before, ttu_start and ttu_end wrote the page, so a fault's map_inc or a zap's refcount drop of it
+        // conflicted with the walker's lock ops. ttu_end reads the page where the profile asserts the mapcount after
+        // the walk (split's VM_BUG_ON), which I3 judges.
+        var (_, of) = Setup();
+        var start = of("w-106 [001] ..... 1.0: mmop_ttu_start: pfn=0x5000 rmap=1 assert=1");
+
+        Assert.False(start.ConflictsWith(of("a-101 [000] ..... 1.0: mmop_map_inc: pfn=0x5000")));
+        Assert.False(start.ConflictsWith(of("a-101 [000] ..... 1.0: mmop_ref_put: pfn=0x5000")));
+        Assert.True(start.ConflictsWith(of("a-101 [000] ..... 1.0: mmop_rmap_lock: rmap=1 mode=w")));
+        Assert.False(of("w-106 [001] ..... 1.0: mmop_ttu_end: pfn=0x5000 rmap=1").ConflictsWith(of("a-101 [000] ..... 1.0: mmop_map_inc: pfn=0x5000")));
+        Assert.True(of("w-106 [001] ..... 1.0: mmop_ttu_end: pfn=0x5000 rmap=1 assert=1").ConflictsWith(of("a-101 [000] ..... 1.0: mmop_map_inc: pfn=0x5000")));
+    }
+
+    [Fact]
     public void Footprint_PageFree_ConflictsOnlyWithWhatChangesTheUsableTlbEntriesOfThatPage()
     {
         // I1 at a page's free looks at the usable TLB entries that map it. CPU0 still holds 0x201000 -> 0x5000 of mm 1
