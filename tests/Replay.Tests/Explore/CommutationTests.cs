@@ -15,15 +15,18 @@ public sealed class CommutationTests(ITestOutputHelper output)
 {
     private const int StatesPerCase = 3000;
 
-    public static TheoryData<string, string> ScenarioCases()
+    public static TheoryData<string, string, Arch> ScenarioCases()
     {
-        var data = new TheoryData<string, string>();
+        var data = new TheoryData<string, string, Arch>();
         // Scenarios of one task have no pair to check.
         foreach (var scenario in ScenarioLibrary.All.Where(s => s.BuildBenign().Tasks.Count > 1))
         {
-            foreach (var profile in new[] { "latest", "none" }.Concat(scenario.BuggyProfiles.Take(1)).Distinct())
+            foreach (var profile in scenario.BuggyProfiles.Concat(scenario.FixedProfiles).Append("latest").Append("none").Distinct())
             {
-                data.Add(scenario.Name, profile);
+                foreach (var arch in new[] { Arch.X86, Arch.Arm64 })
+                {
+                    data.Add(scenario.Name, profile, arch);
+                }
             }
         }
         return data;
@@ -31,13 +34,13 @@ public sealed class CommutationTests(ITestOutputHelper output)
 
     [Theory]
     [MemberData(nameof(ScenarioCases))]
-    public void Footprints_IndependentOpsCommute_OnEveryScenario(string name, string profile)
+    public void Footprints_IndependentOpsCommute_OnEveryScenario(string name, string profile, Arch arch)
     {
-        var report = Check(ScenarioLibrary.Get(name).BuildBenign(), profile, StatesPerCase);
+        var report = Check(ScenarioLibrary.Get(name).BuildBenign(), profile, StatesPerCase, arch);
 
-        Assert.True(report.Failures.Count == 0, $"{name} under {profile}: {report.Failures.Count} independent pairs do not commute:\n"
+        Assert.True(report.Failures.Count == 0, $"{name} under {profile} on {arch}: {report.Failures.Count} independent pairs do not commute:\n"
             + string.Join("\n", report.Failures.Take(10)));
-        Assert.True(report.Independent > 0, $"{name} under {profile}: no independent pair was checked");
+        Assert.True(report.Independent > 0, $"{name} under {profile} on {arch}: no independent pair was checked");
     }
 
     public static TheoryData<string> Profiles() => new() { "latest", "none", "v5.13" };
@@ -80,10 +83,10 @@ public sealed class CommutationTests(ITestOutputHelper output)
         Assert.True(independent > 0);
     }
 
-    private CommuteReport Check(OpTrace trace, string profile, int states)
+    private CommuteReport Check(OpTrace trace, string profile, int states, Arch arch = Arch.X86)
     {
         var report = new CommuteReport { MaxStates = states };
-        new Explorer(trace, KernelProfile.Parse(profile), Arch.X86, new ExploreOptions { Bound = 2, Strategy = ExploreStrategy.Naive, Budget = 5000 })
+        new Explorer(trace, KernelProfile.Parse(profile), arch, new ExploreOptions { Bound = 2, Strategy = ExploreStrategy.Naive, Budget = 5000 })
         {
             Commute = report,
         }.Run();
