@@ -498,6 +498,42 @@ public sealed partial class ReplayEngine
     /// right; its test mode checks that wherever it prunes a run (docs/exploration.md, "DPOR"). Exec numbers order
     /// the ops of one schedule and differ between equivalent ones; what the checkers derive from them is in the findings.
     /// </summary>
+    /// <summary>Whether task <paramref name="tid"/> holds mm <paramref name="mm"/>'s mmap_lock for reading (and not for
+    /// writing): what its <c>mmap_unlock</c> releases.</summary>
+    internal bool HoldsMmapLockForRead(int tid, int mm)
+    {
+        if (GetMm(mm)?.MmapLock is not { } lk || !_tasks.TryGetValue(tid, out var task))
+        {
+            return false;
+        }
+        bool read = false;
+        foreach (var held in task.Held)
+        {
+            if (ReferenceEquals(held.Lock, lk))
+            {
+                if (held.Write)
+                {
+                    return false;
+                }
+                read = true;
+            }
+        }
+        return read;
+    }
+
+    /// <summary>Whether a task is parked on mm <paramref name="mm"/>'s mmap_lock (its next micro-op takes it).</summary>
+    internal bool MmapLockHasWaiters(int mm)
+    {
+        foreach (var task in _taskOrder)
+        {
+            if (task.Blocked && task.MicroPos < task.MicroCount && task.Micro[task.MicroPos] is { Kind: OpKind.MmapLock } op && op.Mm == mm)
+            {
+                return true;
+            }
+        }
+        return false;
+    }
+
     internal ulong StateDigest()
     {
         ulong sum = 0;

@@ -15,7 +15,7 @@ namespace Pipeline.Replay.Explore;
 /// what ran below that state adding their backtrack points as in Yang et al.'s stateful DPOR, SPIN 2008), the same
 /// search without reduction, or PCT.
 /// </summary>
-public sealed class Explorer
+public sealed partial class Explorer
 {
     private readonly OpTrace _trace;
     private readonly KernelProfile _profile;
@@ -1311,6 +1311,10 @@ public sealed class Explorer
             }
             else
             {
+                if (naive && Commute is { } oracle && oracle.States < oracle.MaxStates)
+                {
+                    CheckCommutation(oracle, depth, enabled);
+                }
                 ulong key = 0;
                 ulong keyAnyLast = 0;
                 Seen? partial = null;
@@ -1590,6 +1594,18 @@ public sealed class Explorer
     /// resume, into the frame's (reused) footprints.</summary>
     private void FillNextFootprints(Frame frame, ulong enabled)
     {
+        PendingFootprints();
+        frame.Next ??= _nextPool.Count > 0 ? _nextPool.Pop() : new Footprint[_n];
+        for (ulong rest = enabled; rest != 0; rest &= rest - 1)
+        {
+            int t = BitOperations.TrailingZeroCount(rest);
+            NextFootprint(t, frame.Next[t] ??= new Footprint());
+        }
+    }
+
+    /// <summary>What the parked tasks' steps may do when they resume, into <c>_pendingNext</c>.</summary>
+    private void PendingFootprints()
+    {
         _pendingNext.Clear();
         for (int b = 0; b < _n; b++)
         {
@@ -1599,20 +1615,20 @@ public sealed class Explorer
                 _pendingNext.AddAll(_scratchFp);
             }
         }
-        frame.Next ??= _nextPool.Count > 0 ? _nextPool.Pop() : new Footprint[_n];
-        for (ulong rest = enabled; rest != 0; rest &= rest - 1)
+    }
+
+    /// <summary>Task <paramref name="t"/>'s next op's footprint here, joined with <c>_pendingNext</c>
+    /// (<see cref="PendingFootprints"/>), into <paramref name="fp"/>.</summary>
+    private void NextFootprint(int t, Footprint fp)
+    {
+        var op = _programs[t][_pos[t]];
+        fp.Of(op, _engine, _cpus);
+        if (_link[t][_pos[t]] >= 0 && _engine.TableOwner(op.Table) is var owner and not 0)
         {
-            int t = BitOperations.TrailingZeroCount(rest);
-            var fp = frame.Next[t] ??= new Footprint();
-            var op = _programs[t][_pos[t]];
-            fp.Of(op, _engine, _cpus);
-            if (_link[t][_pos[t]] >= 0 && _engine.TableOwner(op.Table) is var owner and not 0)
-            {
-                // It may follow another table of the same mm in this schedule.
-                fp.Add(Footprint.Obj.Tables, owner, write: false);
-            }
-            fp.AddAll(_pendingNext);
+            // It may follow another table of the same mm in this schedule.
+            fp.Add(Footprint.Obj.Tables, owner, write: false);
         }
+        fp.AddAll(_pendingNext);
     }
 
     /// <summary>Frames from <paramref name="from"/> on are done with: back to the pool (with their footprints).</summary>

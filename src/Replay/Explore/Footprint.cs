@@ -51,6 +51,10 @@ internal sealed class Footprint
         // The usable paging-structure-cache entries of one CPU that name one table (id = table << 8 | cpu): what I1
         // looks at when the table is freed.
         WalkRef = 17,
+        // What a lockless reader of one table's entries sees of its split PTL (id = table): the writes of the section
+        // open on it (I3). Written by the unlock that ends the section (and stores, which write the table); a lock's
+        // acquisition opens a section with no writes yet, so it does not touch it.
+        PtlSection = 18,
     }
 
     public int Count => _keys.Count;
@@ -105,6 +109,24 @@ internal sealed class Footprint
         return false;
     }
 
+    /// <summary>The kinds of the objects that make this footprint conflict with <paramref name="other"/>, by name, sorted
+    /// and joined with '+' (empty when they do not conflict).</summary>
+    public string ConflictKinds(Footprint other)
+    {
+        var kinds = new SortedSet<string>(StringComparer.Ordinal);
+        for (int i = 0; i < _keys.Count; i++)
+        {
+            for (int j = 0; j < other._keys.Count; j++)
+            {
+                if (_keys[i] == other._keys[j] && (_writes[i] || other._writes[j]))
+                {
+                    kinds.Add(((Obj)(_keys[i] >> KindShift)).ToString());
+                }
+            }
+        }
+        return string.Join('+', kinds);
+    }
+
     /// <summary>Sets this footprint to what <paramref name="op"/> may touch when it runs in <paramref name="engine"/>'s state;
     /// <paramref name="cpus"/> are the CPUs the trace's tasks run on.</summary>
     public void Of(in Op op, ReplayEngine engine, IReadOnlyList<int> cpus)
@@ -114,6 +136,24 @@ internal sealed class Footprint
         _engine = engine;
         int mm = op.Mm;
         bool entry = IsEntryOp(op);
+        if (op.Kind is OpKind.PtlLock or OpKind.PtlUnlock && op.Table != 0 && !op.Has(OpFlags.UseReg)
+            && engine.TableLevel(op.Table) is Level.Pte or Level.Pmd)
+        {
+            // A split PTL named by table id (the lock of a PTE or PMD table, not the mm-wide page_table_lock): the lock
+            // and, for the unlock, the section a lockless reader looks at; the table and the mm it is linked into are
+            // only read (which table the lock belongs to). Taking or dropping a table's lock writes no entry.
+            Add(Obj.Ptl, op.Table);
+            Add(Obj.Table, op.Table, write: false);
+            if (op.Kind == OpKind.PtlUnlock)
+            {
+                Add(Obj.PtlSection, op.Table);
+            }
+            if (engine.TableOwner(op.Table) is var lockOwner and not 0)
+            {
+                Add(Obj.Tables, lockOwner, write: false);
+            }
+            return;
+        }
         if (op.Table != 0 && !OpSpec.IsKernelStep(op.Kind))
         {
             // A table named by id: itself, and the mm it is linked into now (entries of a linked table are the mm's;
@@ -179,8 +219,17 @@ internal sealed class Footprint
                 }
             case OpKind.MmapLock:
             case OpKind.MmapUnlock:
-                Add(Obj.MmLock, mm);
-                break;
+                {
+                    // Read acquisitions and read releases of the rwsem only count readers: two of them commute, and
+                    // neither changes whether a writer (or a per-VMA lock, which looks only for a writer) gets in —
+                    // unless a task is parked on the lock, which a release may hand it to and an acquisition may then
+                    // have to wait behind. Write acquisitions and releases of a write hold write it.
+                    bool read = op.Kind == OpKind.MmapLock
+                        ? !op.Has(OpFlags.Write)
+                        : engine.HoldsMmapLockForRead(op.Tid, mm);
+                    Add(Obj.MmLock, mm, write: !read || engine.MmapLockHasWaiters(mm));
+                    break;
+                }
             case OpKind.VmaLock:
             case OpKind.VmaUnlock:
                 // The lock of the VMA containing the address; locks of different VMAs are independent.
@@ -259,6 +308,16 @@ internal sealed class Footprint
                 }
                 break;
             case OpKind.TableAlloc:
+                break;
+            case OpKind.TableDeposit:
+                // pgtable_trans_huge_deposit reuses an unlinked PTE table to back the huge PMD: the table and the mm's
+                // deposits change, and I2 checks the reuse as it checks a free, against every CPU's open IRQ-off/RCU
+                // section that read a link to the table (docs/exploration.md, "The commutation oracle").
+                Add(Obj.Tables, mm);
+                foreach (int cpu in _cpus)
+                {
+                    Add(Obj.Sections, cpu);
+                }
                 break;
             case OpKind.TableFree:
                 switch ((FreeMode)op.Sub)
@@ -359,9 +418,19 @@ internal sealed class Footprint
                 }
                 break;
             case OpKind.TtuStart:
-            case OpKind.TtuEnd:
+                // rmap_walk's start: the anon_vma / i_mmap lock (ReplayEngine.Expand: rmap_walk_begin, which only marks
+                // the witness, and rmap_lock). No page state changes: the folio's mapcount, flags and references are
+                // touched by the walk's later steps.
                 Add(Obj.Rmap, op.Obj);
-                Add(Obj.Page, (long)op.Pfn);
+                break;
+            case OpKind.TtuEnd:
+                // The rmap lock's release and, where the profile asserts after the walk (split_huge_page's
+                // VM_BUG_ON(page_mapped)), the mapcount read that I3 judges: the page is read, not written.
+                Add(Obj.Rmap, op.Obj);
+                if (op.Has(OpFlags.Assert) && engine.Profile.Has(KernelFeature.SplitUnmapAssert))
+                {
+                    Add(Obj.Page, (long)op.Pfn, write: false);
+                }
                 break;
             case OpKind.TtuWalk:
                 Add(Obj.Tables, mm);
@@ -494,8 +563,9 @@ internal sealed class Footprint
         bool named = op.Table != 0 && op.Kind is OpKind.PteSet or OpKind.PteClear or OpKind.PteSetSwap or OpKind.EntryRead;
         if (named)
         {
-            // Addressed by table id (handled above); a store also touches what the old entry pointed to.
-            Add(Obj.Ptl, op.Table, write: false);
+            // Addressed by table id (handled above); a store also touches what the old entry pointed to. A read looks
+            // only at the section open on the table's lock (I3), which the lock's acquisition leaves empty.
+            Add(write ? Obj.Ptl : Obj.PtlSection, op.Table, write: false);
             if (write)
             {
                 AddOld(engine.EntryOf(op.Table, op.Index));
@@ -518,6 +588,10 @@ internal sealed class Footprint
                     Add(Obj.Table, _walk[i], write: false);
                 }
                 Add(Obj.Ptl, _walk[^1]);
+                if (op.Kind == OpKind.PtlUnlock)
+                {
+                    Add(Obj.PtlSection, _walk[^1]);
+                }
             }
             else
             {
@@ -530,8 +604,9 @@ internal sealed class Footprint
         }
         if (AddWalk(engine, mm, op.Va, level, write))
         {
-            // Whether the slot's lock is held (and by whom) is what I3 and the unmap records look at.
-            Add(Obj.Ptl, _walk[^1], write: false);
+            // Whether the slot's lock is held (and by whom) is what I3 and the unmap records look at; a read looks only
+            // at the writes of the section open on it, which a lock's acquisition does not change.
+            Add(write ? Obj.Ptl : Obj.PtlSection, _walk[^1], write: false);
             if (write)
             {
                 AddOld(engine.EntryNow(mm, op.Va, level));
