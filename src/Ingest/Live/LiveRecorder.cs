@@ -124,9 +124,11 @@ public static class LiveRecorder
             using var command = perProcess.Count > 0 ? TraceFsInstance.Create(perProcess, instanceOptions) : null;
             using var wideStream = wide?.StartStreaming(Path.Combine(capture, "machine-wide"));
             using var commandStream = command?.StartStreaming(Path.Combine(capture, "command"));
-            // The recorder's own threads (its readers drain the pipes with a read() per page) are no workload: without this
-            // a system-wide recording held 41,000–64,000 of the readers' own syscalls in a 2 s run (docs/benchmarks.md, s37-lab).
-            wide?.ExcludeTasks(RecorderThreads());
+            // The recorder's own syscalls and faults (its readers drain the pipes with a read() per page) are no workload:
+            // without this a system-wide recording held 41,000–64,000 of the readers' own syscalls in a 2 s run
+            // (docs/benchmarks.md, s37-lab). Only those events are filtered: what fires in interrupt context while a reader
+            // is current is another task's and stays.
+            wide?.ExcludeTasksFrom(machineWide.Where(MmEventSet.IsPerProcess), RecorderThreads());
             exitCode = RunCommand(executable, options.Command, wide, command, pid => commandPid = pid, cancellationToken);
             wide?.Stop();
             command?.Stop();

@@ -165,18 +165,24 @@ public sealed class TraceFsInstance : IDisposable
     }
 
     /// <summary>
-    /// Keeps the events of <paramref name="tids"/> (task ids: threads) out of this instance (<c>set_event_notrace_pid</c>,
-    /// Linux 5.8 and later), whatever context they fire in; tasks they fork later are not added (<c>options/event-fork</c>
-    /// is left as it is). False when the kernel has no such file: nothing is filtered then.
+    /// Keeps what <paramref name="tids"/> (task ids: threads) do themselves out of <paramref name="events"/>: each event's
+    /// <c>filter</c> becomes <c>common_pid != …</c>. Only for events that fire in the context of the task they are about
+    /// (syscalls, user page faults, exec): <c>set_event_notrace_pid</c> would instead drop every event of the instance
+    /// while such a task is current, interrupts and softirqs included (an RCU callback freeing another process's page
+    /// table, a remote TLB flush), without counting them.
     /// </summary>
-    public bool ExcludeTasks(IEnumerable<int> tids)
+    public void ExcludeTasksFrom(IEnumerable<string> events, IEnumerable<int> tids)
     {
-        if (!File.Exists(InstanceFile("set_event_notrace_pid")))
+        string filter = string.Join(" && ", tids.Select(t => "common_pid != " + t.ToString(CultureInfo.InvariantCulture)));
+        if (filter.Length == 0)
         {
-            return false;
+            return;
         }
-        WriteControl("set_event_notrace_pid", string.Join(' ', tids.Select(p => p.ToString(CultureInfo.InvariantCulture))));
-        return true;
+        foreach (var evt in events)
+        {
+            var (system, name) = Split(evt);
+            WriteControl($"events/{system}/{name}/filter", filter);
+        }
     }
 
     /// <summary>The instance's <c>trace</c> text (does not consume the buffer).</summary>
