@@ -291,6 +291,11 @@ public sealed partial class ReplayEngine
     /// <summary>The page task <paramref name="tid"/>'s last zap_clear found in the entry it cleared (0: none; -1: no zap_clear pending).</summary>
     internal long ZapFound(int tid) => _tasks.TryGetValue(tid, out var task) ? task.RegZapFound : -1;
 
+    /// <summary>The table whose open writer section task <paramref name="tid"/>'s last lockless read observed (I3), which
+    /// its next asserted mapcount read judges against; 0 when none is pending.</summary>
+    internal int ObservedSectionTable(int tid) =>
+        _tasks.TryGetValue(tid, out var task) && task.ObsReadExec >= 0 ? task.ObsTable : 0;
+
     /// <summary>Every table mm <paramref name="mm"/> holds now: its tree from the PGD down and its deposited tables.</summary>
     internal void TablesOf(int mm, List<int> into)
     {

@@ -127,6 +127,27 @@ internal sealed class Footprint
         return string.Join('+', kinds);
     }
 
+    /// <summary>
+    /// What I3 reads at an asserted mapcount read besides the page: the section the task's lockless read observed —
+    /// whether its writer still holds that table's lock in the same acquisition (the lock, which <c>ptl_lock</c> and
+    /// <c>ptl_unlock</c> write) and what the section cleared (the table, which stores write; kernel steps write both as
+    /// the mm's tables). Without it the writer's unlock was independent of the read, and only the order with the read
+    /// first reports I3.
+    /// </summary>
+    private void AddObservedSection(ReplayEngine engine, int tid)
+    {
+        if (engine.ObservedSectionTable(tid) is var table and not 0)
+        {
+            Add(Obj.Ptl, table, write: false);
+            Add(Obj.Table, table, write: false);
+            // Kernel steps (a zap's clear and finish) take and drop the lock and store as part of the mm's tables.
+            if (engine.TableOwner(table) is var owner and not 0)
+            {
+                Add(Obj.Tables, owner, write: false);
+            }
+        }
+    }
+
     /// <summary>Sets this footprint to what <paramref name="op"/> may touch when it runs in <paramref name="engine"/>'s state;
     /// <paramref name="cpus"/> are the CPUs the trace's tasks run on.</summary>
     public void Of(in Op op, ReplayEngine engine, IReadOnlyList<int> cpus)
@@ -257,6 +278,10 @@ internal sealed class Footprint
             case OpKind.MapcountRead:
             case OpKind.FlagRead:
                 Add(Obj.Page, (long)op.Pfn, write: false);
+                if (op.Has(OpFlags.Assert))
+                {
+                    AddObservedSection(engine, op.Tid);
+                }
                 break;
             case OpKind.FlagSet:
                 Add(Obj.Page, (long)op.Pfn);
@@ -430,6 +455,7 @@ internal sealed class Footprint
                 if (op.Has(OpFlags.Assert) && engine.Profile.Has(KernelFeature.SplitUnmapAssert))
                 {
                     Add(Obj.Page, (long)op.Pfn, write: false);
+                    AddObservedSection(engine, op.Tid);
                 }
                 break;
             case OpKind.TtuWalk:
