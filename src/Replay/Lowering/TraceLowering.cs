@@ -660,13 +660,20 @@ public sealed partial class TraceLowering
     /// own taking of the mmap_lock: before per-VMA locks (x86 6.4, 0bff0aaea03e) every user fault, and since then a fault
     /// whose VMA lock could not be had, takes <c>mmap_read_lock</c> after <c>page_fault_user</c> fired and allocates
     /// under it (lock_mm_and_find_vma, then handle_mm_fault), so start_locking and acquire_returned come between the
-    /// fault and its page; the release comes after it.
+    /// fault and its page; the release comes after it. Only that lock: see <see cref="IsFaultsOwnLock"/>.
     /// </summary>
     private void FinishFaultUnlessPageAlloc(TaskInfo task, string ev)
     {
-        if (task.PendingFault is not { } fault || ev == "kmem:mm_page_alloc" || ev == "kmem:rss_stat" || ev == "filemap:mm_filemap_fault"
-            || ev == "mmap_lock:mmap_lock_start_locking" || ev == "mmap_lock:mmap_lock_acquire_returned")
+        if (task.PendingFault is not { } fault || ev == "kmem:mm_page_alloc" || ev == "kmem:rss_stat" || ev == "filemap:mm_filemap_fault")
         {
+            return;
+        }
+        if (IsFaultsOwnLock(fault, ev, out bool acquired))
+        {
+            if (acquired)
+            {
+                task.PendingFault = fault with { Locked = true };
+            }
             return;
         }
         task.PendingFault = null;
@@ -694,6 +701,27 @@ public sealed partial class TraceLowering
             return;
         }
         Statistics.FaultsWithoutPage++;
+    }
+
+    /// <summary>
+    /// Whether the current mmap_lock event is the pending fault's own <c>mmap_read_lock</c>: a read-side start or
+    /// acquisition (a failed trylock first, as do_user_addr_fault tries one) of the fault's mm, before the fault holds
+    /// it. A write lock, the lock of an mm bound to another process (a GUP of it: process_vm_readv, /proc/pid/mem,
+    /// ptrace) or a second acquisition is not the fault's: the fault returned without a page event and the task went
+    /// on (on 6.4+ a fault handled under its VMA lock takes no mmap_lock), so a page allocated then is not the fault's.
+    /// <paramref name="acquired"/>: the event is the fault's successful acquisition.
+    /// </summary>
+    private bool IsFaultsOwnLock(PendingFault fault, string ev, out bool acquired)
+    {
+        acquired = false;
+        if (fault.Locked || ev is not ("mmap_lock:mmap_lock_start_locking" or "mmap_lock:mmap_lock_acquire_returned")
+            || (_row.IsSet(s_write) && _row.GetBool(s_write))
+            || (_row.IsSet(s_mm) && _mmOfPointer.TryGetValue(_row.GetUInt64(s_mm), out var bound) && !ReferenceEquals(bound, fault.Mm)))
+        {
+            return false;
+        }
+        acquired = ev == "mmap_lock:mmap_lock_acquire_returned" && !(_row.IsSet(s_success) && !_row.GetBool(s_success));
+        return true;
     }
 
     /// <summary>Frames in a buddy block of <paramref name="order"/> (an order outside 0..10 is taken as one frame).</summary>
@@ -1875,7 +1903,8 @@ public sealed partial class TraceLowering
     private static int Col(string name) =>
         EventSchema.TryGetField(name, out var c) ? c.Ordinal : throw new InvalidOperationException($"The event schema has no column {name}.");
 
-    private readonly record struct PendingFault(ShadowMm Mm, ulong Va, bool Write, long Seq, bool Present);
+    /// <summary>A user fault waiting for its page; <c>Locked</c>: it has taken its mmap_read_lock.</summary>
+    private readonly record struct PendingFault(ShadowMm Mm, ulong Va, bool Write, long Seq, bool Present, bool Locked = false);
 
     private sealed class TaskInfo(int tid)
     {

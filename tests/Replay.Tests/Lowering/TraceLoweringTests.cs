@@ -92,6 +92,40 @@ public sealed class TraceLoweringTests
         AssertNoFindings(result);
     }
 
+    /// <summary>
+    /// Only the fault's own mmap_read_lock keeps it waiting for its page. On 6.4+ a fault handled under its VMA lock
+    /// takes no mmap_lock and may allocate nothing (the page was in the page cache); the task then reads another
+    /// process' memory (process_vm_readv: a GUP under that mm's mmap_read_lock that faults a page in there), or takes its
+    /// own mm's lock for write (mbind, shmat: syscalls the recording does not name). The page allocated then is not the
+    /// fault's: before, the lock events never ended the fault and the GUP's page was mapped at the fault's address.
+    /// </summary>
+    [SkippableTheory]
+    [InlineData(true, false)]
+    [InlineData(false, true)]
+    public void Lower_FaultFollowedByAnotherMmapLock_DoesNotTakeThePageAllocatedUnderIt(bool otherMm, bool write)
+    {
+        const string Other = "00000000a1b2c3d4";
+        string lockMm = otherMm ? Other : Mm;
+        string mode = write ? "true" : "false";
+        var rows = new LoweringInput()
+            .Line("target", 300, 1, $"mmap_lock_start_locking: mm={Other} memcg_path=/ write=false", tgid: 300)
+            .Line("target", 300, 1, $"mmap_lock_acquire_returned: mm={Other} memcg_path=/ write=false success=true", tgid: 300)
+            .Line("target", 300, 1, $"mmap_lock_released: mm={Other} memcg_path=/ write=false", tgid: 300)
+            .Line("mmwork", 100, 0, $"mmap_lock_start_locking: mm={Mm} memcg_path=/ write=false", tgid: 100)
+            .Line("mmwork", 100, 0, $"mmap_lock_acquire_returned: mm={Mm} memcg_path=/ write=false success=true", tgid: 100)
+            .Line("mmwork", 100, 0, $"mmap_lock_released: mm={Mm} memcg_path=/ write=false", tgid: 100)
+            .Line("mmwork", 100, 0, "page_fault_user: address=0x7f0000001000 ip=0x401000 error_code=0x6", tgid: 100)
+            .Line("mmwork", 100, 0, $"mmap_lock_start_locking: mm={lockMm} memcg_path=/ write={mode}", tgid: 100)
+            .Line("mmwork", 100, 0, $"mmap_lock_acquire_returned: mm={lockMm} memcg_path=/ write={mode} success=true", tgid: 100)
+            .Line("mmwork", 100, 0, $"mm_page_alloc: page=0000000022222222 pfn=0x2000 order=0 {UserPage}", tgid: 100)
+            .Line("mmwork", 100, 0, $"mmap_lock_released: mm={lockMm} memcg_path=/ write={mode}", tgid: 100)
+            .Rows();
+        var (trace, lowering, _) = LowerAndReplay(rows);
+
+        Assert.DoesNotContain(trace.Ops.ToArray(), o => o.Kind == OpKind.PteSet && o.Va == 0x7f0000001000UL);
+        Assert.Equal((0L, 1L), (lowering.Statistics.FaultsMapped, lowering.Statistics.FaultsWithoutPage));
+    }
+
     [SkippableFact]
     public void Lower_FaultWithoutTracedPage_CountsItAndSetsNoPte()
     {
