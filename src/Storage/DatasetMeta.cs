@@ -256,10 +256,16 @@ public sealed record DatasetMeta
                 throw new InvalidDataException(string.Create(CultureInfo.InvariantCulture, $"{path}: {key} {value} is invalid; expected a count, 0 or more."));
             }
         }
-        if (meta.ProcessFilter is { } filter && (filter.Events is null || filter.CommandPid <= 0 || filter.RecorderPid <= 0))
+        if (meta.ProcessFilter is { } filter)
         {
-            throw new InvalidDataException(string.Create(CultureInfo.InvariantCulture,
-                $"{path}: process_filter needs events (a list) and command_pid and recorder_pid above 0; found events {(filter.Events is null ? "missing" : "present")}, command_pid {filter.CommandPid}, recorder_pid {filter.RecorderPid}."));
+            // An entry that is null or blank names no tracepoint (and made the replay's query fail with a crash).
+            int blank = filter.Events?.Count(string.IsNullOrWhiteSpace) ?? 0;
+            if (filter.Events is null || blank > 0 || filter.CommandPid <= 0 || filter.RecorderPid <= 0)
+            {
+                string events = filter.Events is null ? "missing" : blank > 0 ? $"with {blank} null or empty entr{(blank == 1 ? "y" : "ies")}" : "present";
+                throw new InvalidDataException(string.Create(CultureInfo.InvariantCulture,
+                    $"{path}: process_filter needs events (a list) and command_pid and recorder_pid above 0; found events {events}, command_pid {filter.CommandPid}, recorder_pid {filter.RecorderPid}."));
+            }
         }
         return meta;
     }

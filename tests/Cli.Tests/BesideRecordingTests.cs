@@ -120,4 +120,22 @@ public sealed class BesideRecordingTests
         Assert.Contains(Path.Combine(dataset, "meta.json") + ": process_filter needs events (a list) and command_pid and recorder_pid above 0; found events present, command_pid 0, recorder_pid", replay.Stderr, StringComparison.Ordinal);
         Assert.False(Directory.Exists(Path.Combine(dataset, "replay=latest@x86")));
     }
+
+    [SkippableFact]
+    public void Replay_ProcessFilterWithANullEvent_IsBadInputNamingTheFile()
+    {
+        // A hand-edited or damaged meta.json: before, the null reached the coverage query and replay crashed (exit 1,
+        // a NullReferenceException's stack).
+        using var dir = new TempDir();
+        string dataset = Fixture(dir);
+        var meta = JsonNode.Parse(File.ReadAllText(Path.Combine(dataset, "meta.json")))!;
+        meta["process_filter"]!["events"]!.AsArray().Add(null);
+        File.WriteAllText(Path.Combine(dataset, "meta.json"), meta.ToJsonString());
+
+        var replay = Mmtrace.Run("replay", dataset, "--no-explore");
+
+        Assert.Equal(3, replay.ExitCode);
+        Assert.Contains(Path.Combine(dataset, "meta.json") + ": process_filter needs events (a list) and command_pid and recorder_pid above 0; found events with 1 null or empty entry, command_pid 14151", replay.Stderr, StringComparison.Ordinal);
+        Assert.False(Directory.Exists(Path.Combine(dataset, "replay=latest@x86")));
+    }
 }
