@@ -247,6 +247,30 @@ public sealed class TriageCommandTests
         Assert.Equal((1L, 36276L, 0L), (lostMeta.GetProperty("events").GetInt64(), lostMeta.GetProperty("lost_events").GetInt64(), lostMeta.GetProperty("malformed_count").GetInt64()));
     }
 
+    /// <summary>
+    /// A /dev/kmsg capture cut inside a record's escape (<c>…bd \x0</c>: the kernel escapes every '\' and control byte,
+    /// so a '\' that starts no <c>\xNN</c> is damage): the record's first line (the loss) is read, the damaged line is
+    /// counted malformed with its line number. Before, the cut escape stayed in the text and the damaged event line was
+    /// read as an event, uncounted.
+    /// </summary>
+    [SkippableFact]
+    public void Ingest_KmsgRecordCutInsideAnEscape_ReadsTheLossAndCountsTheDamagedLine()
+    {
+        using var dir = new TempDir();
+        File.WriteAllText(dir["cut.txt"],
+            "0,389,5408301,-;Dumping ftrace buffer:\n0,390,5408524,-;---------------------------------\n"
+            + "0,505,5409092,-;CPU:1 [LOST 36276 EVENTS]\\x0a     exe-95        1d..3. 1807116us : mm_lru_insertion: folio=0000000029b6599d pfn=0x390f lru=0 flags=Ma bd \\x0\n");
+
+        var cut = Mmtrace.Run("ingest", dir["cut.txt"], "-o", dir["cut"]);
+
+        Assert.True(cut.ExitCode == 0, cut.ToString());
+        var meta = JsonDocument.Parse(File.ReadAllText(dir["cut/meta.json"])).RootElement;
+        Assert.Equal((0L, 36276L, 1L), (meta.GetProperty("events").GetInt64(), meta.GetProperty("lost_events").GetInt64(), meta.GetProperty("malformed_count").GetInt64()));
+        var sample = meta.GetProperty("malformed_samples")[0];
+        Assert.Equal(3L, sample.GetProperty("position").GetInt64());
+        Assert.Contains("a /dev/kmsg record whose every '\\' starts an escape \\xNN", sample.GetProperty("message").GetString(), StringComparison.Ordinal);
+    }
+
     /// <summary>Writes <paramref name="zst"/> decompressed to <paramref name="path"/> (a log as a user has it) and returns the path.</summary>
     private static string Unpack(string zst, string path)
     {

@@ -31,22 +31,35 @@ internal sealed class ConsoleParser
     /// <summary>Takes one line of the log; <paramref name="quoteDepth"/> is its mail quote depth (0 outside mails).</summary>
     public void Line(ReadOnlySpan<byte> line, long lineNumber, int quoteDepth = 0)
     {
-        if (KmsgText(line) is int text and > 0 && line[text..].IndexOf("\\x"u8) >= 0)
+        if (KmsgText(line) is int text and > 0 && line[text..].IndexOf((byte)'\\') >= 0)
         {
             // A /dev/kmsg record escapes its newlines (and every other control byte and '\\') as \xNN: it is one record
             // of several lines, as dmesg prints it (an ftrace dump's "CPU:1 [LOST 36276 EVENTS]" and the entry after
-            // it; an event whose print format ends in a newline). Each line gets the record's prefix.
-            byte[] unescaped = KmsgUnescape(line, text);
-            ReadOnlySpan<byte> rest = unescaped.AsSpan(text);
-            for (int nl = rest.IndexOf((byte)'\n'); ; nl = rest.IndexOf((byte)'\n'))
+            // it; an event whose print format ends in a newline). Each line gets the record's prefix. A '\\' that starts
+            // no escape (a record cut inside one, "…\x0" at the end of a capture) is damage: the line it is in is
+            // counted malformed, the lines before it are read.
+            byte[] unescaped = KmsgUnescape(line, text, out int damaged);
+            int start = text;
+            for (int nl = unescaped.AsSpan(start).IndexOf((byte)'\n'); ; nl = unescaped.AsSpan(start).IndexOf((byte)'\n'))
             {
-                ReadOnlySpan<byte> part = nl < 0 ? rest : rest[..nl];
-                LineCore([.. unescaped.AsSpan(0, text), .. part], lineNumber, quoteDepth);
+                int end = nl < 0 ? unescaped.Length : start + nl;
+                byte[] part = [.. unescaped.AsSpan(0, text), .. unescaped.AsSpan(start, end - start)];
+                if (damaged >= start && damaged < end)
+                {
+                    if (!_stopped)
+                    {
+                        _core.Malformed(lineNumber, "a /dev/kmsg record whose every '\\' starts an escape \\xNN", part);
+                    }
+                }
+                else
+                {
+                    LineCore(part, lineNumber, quoteDepth);
+                }
                 if (nl < 0)
                 {
                     return;
                 }
-                rest = rest[(nl + 1)..];
+                start = end + 1;
             }
         }
         LineCore(line, lineNumber, quoteDepth);
@@ -353,11 +366,14 @@ internal sealed class ConsoleParser
         return numbers == 4 ? semicolon + 1 : -1;
     }
 
-    private static byte[] KmsgUnescape(ReadOnlySpan<byte> line, int text)
+    /// <summary>The record with its escapes undone; <paramref name="damaged"/>: where in it the first '\\' that starts no
+    /// escape \xNN landed, or -1.</summary>
+    private static byte[] KmsgUnescape(ReadOnlySpan<byte> line, int text, out int damaged)
     {
         var output = new byte[line.Length];
         line[..text].CopyTo(output);
         int n = text;
+        damaged = -1;
         for (int i = text; i < line.Length; i++)
         {
             if (line[i] == (byte)'\\' && i + 3 < line.Length && line[i + 1] == (byte)'x' && Hex(line[i + 2]) is int hi and >= 0 && Hex(line[i + 3]) is int lo and >= 0)
@@ -367,6 +383,10 @@ internal sealed class ConsoleParser
             }
             else
             {
+                if (line[i] == (byte)'\\' && damaged < 0)
+                {
+                    damaged = n;
+                }
                 output[n++] = line[i];
             }
         }
