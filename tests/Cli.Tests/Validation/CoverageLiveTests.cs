@@ -97,7 +97,9 @@ public sealed class CoverageLiveTests : IDisposable
                 Assert.DoesNotContain(lines, l => l.Contains("UNDECIDED: not explored", StringComparison.Ordinal));
                 string past = string.Create(CultureInfo.InvariantCulture,
                     $"    {exposures - 16} other window{(exposures == 17 ? "" : "s")} not explored: only the first 16 windows are (mmtrace explore explores them all)");
-                Assert.True(exposures <= 16 ? !lines.Any(l => l.Contains("not explored", StringComparison.Ordinal)) : lines.Count(l => l == past) == 1, text.ToString());
+                // (A window of the first 16 may itself say "not explored" with its reason: a cone beyond the explorer's
+                // limit, as an R4 exit_mmap window of 25,650 ops once did under v4.3.)
+                Assert.True(exposures <= 16 ? !lines.Any(l => l.Contains("not explored: only the first 16", StringComparison.Ordinal)) : lines.Count(l => l == past) == 1, text.ToString());
                 // Five witnesses of each kind are drawn; the rest of a kind are one line that says where they are.
                 foreach (var kind in replayJson.RootElement[0].GetProperty("findings").EnumerateArray()
                     .GroupBy(f => $"{f.GetProperty("checker").GetString()} {f.GetProperty("race").GetString()} ({f.GetProperty("class").GetString()})"))
