@@ -17,9 +17,6 @@ namespace Pipeline.Replay.Explore;
 /// </summary>
 internal sealed class RaceDirection
 {
-    private const ulong PmdSize = 1UL << 21;
-    private const ulong PudSize = 1UL << 30;
-
     // Per task, per program position (the index of the task's next op): whether the task is inside a stretch.
     private readonly bool[][] _inside;
 
@@ -265,7 +262,7 @@ internal sealed class RaceDirection
     private static Entry EntryOf(in Op op)
     {
         var level = op.Kind == OpKind.RetractPmd ? Level.Pmd : op.Level;
-        return new Entry(op.Mm, level, op.Va & ~(SizeOf(level) - 1));
+        return new Entry(op.Mm, level, op.Va & ~(ReplayEngine.SizeOf(level) - 1));
     }
 
     // R3: the split's walk looks at the entry that maps the page (a PTE, or a PMD for a THP); a switch is for it once the
@@ -277,15 +274,13 @@ internal sealed class RaceDirection
     {
         if (op.Kind == OpKind.TtuWalk)
         {
-            ulong size = SizeOf(op.Level);
+            ulong size = ReplayEngine.SizeOf(op.Level);
             return new Reach(walkStart, index, op.Mm, op.Level, op.Va & ~(size - 1), (op.Va & ~(size - 1)) + size);
         }
-        ulong span = op.Kind is OpKind.MremapMovePud or OpKind.PudMove ? PudSize : PmdSize;
+        ulong span = ReplayEngine.SizeOf(op.Kind is OpKind.MremapMovePud or OpKind.PudMove ? Level.Pud : Level.Pmd);
         ulong lo = op.Va & ~(span - 1);
         return new Reach(0, index, op.Mm, Level.Pmd, lo, lo + span);
     }
-
-    private static ulong SizeOf(Level level) => level == Level.Pmd ? PmdSize : 4096;
 
     private static bool Opens(string race, in Op op) => race switch
     {

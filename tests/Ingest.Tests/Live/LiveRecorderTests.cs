@@ -304,7 +304,6 @@ public sealed class LiveRecorderTests : IDisposable
         }
     }
 
-    /// <summary>Per pid of a <c>dd</c>: its one-byte reads and writes (dd bs=1 makes exactly one of each per byte).</summary>
     /// <summary>The first column of <paramref name="sql"/> (given the quoted path of the dataset's events.parquet), row by row.</summary>
     private static List<string> Strings(string dataset, Func<string, string> sql)
     {
@@ -320,15 +319,12 @@ public sealed class LiveRecorderTests : IDisposable
     }
 
     /// <summary>Syscall, user-fault and exec events of a dataset fired by the raw-buffer reader threads of process <paramref name="pid"/>.</summary>
-    private static long PerProcessEventsOfReaders(string dataset, int pid)
-    {
-        using var connection = DuckDbConnection.OpenInMemory();
-        string file = DatasetFiles.SqlLiteral(Path.GetFullPath(Path.Combine(dataset, "events.parquet")));
-        using var reader = connection.Query($"SELECT count(*) FROM read_parquet({file}) WHERE comm LIKE 'trace_pipe_raw%' AND tgid = {pid.ToString(CultureInfo.InvariantCulture)} "
-            + "AND (event LIKE 'syscalls:%' OR event LIKE 'raw_syscalls:%' OR event IN ('exceptions:page_fault_user', 'sched:sched_process_exec'))");
-        return reader.Read() ? reader.GetInt64(0) : 0;
-    }
+    private static long PerProcessEventsOfReaders(string dataset, int pid) => long.Parse(Strings(dataset, file =>
+        $"SELECT count(*)::VARCHAR FROM read_parquet({file}) WHERE comm LIKE 'trace_pipe_raw%' AND tgid = {pid.ToString(CultureInfo.InvariantCulture)} "
+        + "AND (event LIKE 'syscalls:%' OR event LIKE 'raw_syscalls:%' OR event IN ('exceptions:page_fault_user', 'sched:sched_process_exec'))").Single(),
+        CultureInfo.InvariantCulture);
 
+    /// <summary>Per pid of a <c>dd</c>: its one-byte reads and writes (dd bs=1 makes exactly one of each per byte).</summary>
     private static Dictionary<int, (long Reads, long Writes)> OneByteReadsAndWrites(string dataset, string? comm = "dd")
     {
         using var connection = DuckDbConnection.OpenInMemory();
