@@ -352,6 +352,19 @@ internal static class ReplayCommand
         }
         json.WriteEndArray();
         json.WriteNumber("common_mms", c.CommonMms);
+        if (c.CommonProcesses.Count > 0)
+        {
+            json.WriteStartArray("common_processes");
+            foreach (var p in c.CommonProcesses)
+            {
+                json.WriteStartObject();
+                json.WriteNumber("mm", p.Mm);
+                json.WriteNumber("pid", p.Pid);
+                json.WriteString("comm", p.Comm);
+                json.WriteEndObject();
+            }
+            json.WriteEndArray();
+        }
         WriteTallies(json, "skipped", "reason", c.Gaps.Select(g => (g.Reason, g.Count, g.ExampleSeq)));
         WriteTallies(json, "notes", "text", c.Notes.Select(n => (n.Text, n.Count, n.ExampleSeq)));
         json.WriteStartArray("missing_events");

@@ -38,6 +38,12 @@ public sealed record CoverageGap(string Reason, long Count, long ExampleSeq);
 /// <param name="ExampleSeq">Row id of the first.</param>
 public sealed record CoverageNote(string Text, long Count, long ExampleSeq);
 
+/// <summary>The process whose mm a race's actors met on (real traces only: op traces name mms, not processes).</summary>
+/// <param name="Mm">The mm's id in the lowering.</param>
+/// <param name="Pid">Its owner's process id (tgid).</param>
+/// <param name="Comm">The owner's last name in the trace.</param>
+public sealed record MmProcess(int Mm, int Pid, string Comm);
+
 /// <summary>What one trace could show of one race.</summary>
 /// <param name="Race">R1…R6.</param>
 /// <param name="Checker">I1…I6.</param>
@@ -49,6 +55,8 @@ public sealed record CoverageNote(string Text, long Count, long ExampleSeq);
 /// <param name="MissingEvents">Tracepoints the race needs that the trace does not hold.</param>
 /// <param name="RecordCommand">For partial/blind: a <c>mmtrace record</c> line with the events to record next time.</param>
 /// <param name="Notes">Actor events seen that changed nothing (they do not change the verdict).</param>
+/// <param name="CommonProcesses">The processes owning <paramref name="CommonMms"/>, where the trace names them (a
+/// system-wide recording: which process the race's actors met in).</param>
 public sealed record RaceCoverage(
     string Race,
     string Checker,
@@ -59,7 +67,8 @@ public sealed record RaceCoverage(
     IReadOnlyList<CoverageGap> Gaps,
     IReadOnlyList<string> MissingEvents,
     string? RecordCommand,
-    IReadOnlyList<CoverageNote> Notes)
+    IReadOnlyList<CoverageNote> Notes,
+    IReadOnlyList<MmProcess> CommonProcesses)
 {
     /// <summary>The verdict as written in reports: <c>checked</c>, <c>partial</c>, <c>blind</c>.</summary>
     public string VerdictName => VerdictText(Verdict);
@@ -119,18 +128,20 @@ public sealed class CoverageTracker
     /// or an op conflicting with one, among what was lost, so no race is <c>checked</c> then and every reason says so.
     /// <paramref name="filter"/> says which tracepoints were recorded for the recorded command's processes only, and
     /// which processes beside them were at work (<see cref="CommandFilter"/>), null for a recording of the whole machine.
+    /// <paramref name="processOf"/> names the process owning an mm (null where it is not known, and for op traces).
     /// </summary>
-    public IReadOnlyList<RaceCoverage> Build(Func<string, bool>? hasEvent, string? loss = null, CommandFilter? filter = null)
+    public IReadOnlyList<RaceCoverage> Build(Func<string, bool>? hasEvent, string? loss = null, CommandFilter? filter = null,
+        Func<int, MmProcess?>? processOf = null)
     {
         var result = new List<RaceCoverage>(CoverageRules.All.Count);
         foreach (var rule in CoverageRules.All)
         {
-            result.Add(Judge(rule, hasEvent, loss, filter));
+            result.Add(Judge(rule, hasEvent, loss, filter, processOf));
         }
         return result;
     }
 
-    private RaceCoverage Judge(CoverageRule rule, Func<string, bool>? hasEvent, string? loss, CommandFilter? filter)
+    private RaceCoverage Judge(CoverageRule rule, Func<string, bool>? hasEvent, string? loss, CommandFilter? filter, Func<int, MmProcess?>? processOf)
     {
         var counts = new List<ActorCount>();
         var missing = new SortedSet<string>(StringComparer.Ordinal);
@@ -216,6 +227,8 @@ public sealed class CoverageTracker
                 .Select(g => new CoverageGap(g.Key, g.Value.Count, g.Value.Seq)).ToList()
             : [];
         int commonMms = common?.Count ?? 0;
+        var processes = common is null || processOf is null ? []
+            : common.Order().Select(processOf).OfType<MmProcess>().OrderBy(p => p.Pid).ThenBy(p => p.Mm).ToList();
         bool anySeen = counts.Any(c => c.Count > 0);
         bool allSeen = groupCount.Values.All(c => c > 0);
         var parts = groupCount.Keys.Select(g => GroupName(rule, g)).ToList();
@@ -244,7 +257,7 @@ public sealed class CoverageTracker
             verdict = CoverageVerdict.Checked;
             why = parts.Count == 1
                 ? $"every {parts[0]} was lowered and replayed"
-                : $"{string.Join(" and ", parts)} met on {commonMms.ToString(CultureInfo.InvariantCulture)} mm{(commonMms == 1 ? "" : "s")}, nothing skipped";
+                : $"{string.Join(" and ", parts)} met on {commonMms.ToString(CultureInfo.InvariantCulture)} mm{(commonMms == 1 ? "" : "s")}{ProcessesText(processes)}, nothing skipped";
         }
         else
         {
@@ -312,7 +325,23 @@ public sealed class CoverageTracker
             ? noted.OrderByDescending(n => n.Value.Count).ThenBy(n => n.Key, StringComparer.Ordinal)
                 .Select(n => new CoverageNote(n.Key, n.Value.Count, n.Value.Seq)).ToList()
             : [];
-        return new RaceCoverage(rule.Race, rule.Checker, verdict, why, counts, commonMms, gaps, [.. missing], record, notes);
+        return new RaceCoverage(rule.Race, rule.Checker, verdict, why, counts, commonMms, gaps, [.. missing], record, notes, processes);
+    }
+
+    /// <summary>" (pid 31782 mover)", " (pid 1 a, pid 2 b, pid 3 c and 4 more)": whose mms the actors met on; "" when unknown.</summary>
+    private static string ProcessesText(IReadOnlyList<MmProcess> processes)
+    {
+        const int Shown = 3;
+        if (processes.Count == 0)
+        {
+            return "";
+        }
+        string named = string.Join(", ", processes.Take(Shown).Select(p => p.Comm.Length == 0
+            ? string.Create(CultureInfo.InvariantCulture, $"pid {p.Pid}")
+            : string.Create(CultureInfo.InvariantCulture, $"pid {p.Pid} {p.Comm}")));
+        return processes.Count > Shown
+            ? string.Create(CultureInfo.InvariantCulture, $" ({named} and {processes.Count - Shown} more)")
+            : $" ({named})";
     }
 
     /// <summary>

@@ -77,6 +77,8 @@ public sealed partial class TraceLowering
     private readonly Dictionary<int, int> _processOf = [];
     private readonly Dictionary<int, ShadowMm> _mmOfProcess = [];
     private readonly Dictionary<ulong, ShadowMm> _mmOfPointer = [];
+    /// <summary>Every mm made, by id: coverage names the process of the mms a race's actors met on.</summary>
+    private readonly Dictionary<int, ShadowMm> _mmById = [];
     private readonly PfnMap<Mapping> _mapped = new();
     private readonly PfnStates _pages = new();
     private readonly int[] _loaded = new int[MaxCpus];
@@ -451,6 +453,12 @@ public sealed partial class TraceLowering
 
     private int ProcessKey(int pid) => _processOf.TryGetValue(pid, out int key) ? key : pid;
 
+    /// <summary>The process owning mm <paramref name="mm"/> and its last name in the trace; null for an mm no process was found to own.</summary>
+    public MmProcess? ProcessOfMm(int mm) =>
+        _mmById.TryGetValue(mm, out var shadow) && shadow.Owner != 0
+            ? new MmProcess(mm, shadow.Owner, _tasks.TryGetValue(shadow.Owner, out var task) ? task.Comm : "")
+            : null;
+
     /// <summary>The mm of a user task (created on first use); null for kernel threads.</summary>
     private ShadowMm? MmOfTask(TaskInfo task)
     {
@@ -476,6 +484,7 @@ public sealed partial class TraceLowering
         var root = new ShadowTable(_nextTable++, Level.Pgd, 0);
         var mm = new ShadowMm(_nextMm++, root, owner);
         root.Mm = mm;
+        _mmById[mm.Id] = mm;
         var op = NewOp(OpKind.MmCreate, task);
         op.Mm = mm.Id;
         op.Table = root.Id;

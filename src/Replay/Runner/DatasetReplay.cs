@@ -271,7 +271,7 @@ public static class DatasetReplay
             ? opCoverage.Build()
             : lowering.Coverage.Build(e => lowering.EventsSeen.Contains(e) || dataset.Meta.EventCounts.ContainsKey(e)
                     || (dataset.Meta.EnabledEvents?.Contains(e, StringComparer.Ordinal) ?? false),
-                CoverageTracker.LossText(dataset.Meta.LostEvents, dataset.Meta.Truncated), filter);
+                CoverageTracker.LossText(dataset.Meta.LostEvents, dataset.Meta.Truncated), filter, lowering.ProcessOfMm);
         WriteCoverage(connection, coverage, profile, arch, staging);
 
         int mremaps = 0;

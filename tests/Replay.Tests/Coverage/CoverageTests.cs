@@ -85,6 +85,38 @@ public sealed class CoverageTests : IDisposable
         Assert.Contains("never ran on the same mm", r1.Why, StringComparison.Ordinal);
     }
 
+    /// <summary>
+    /// A system-wide recording holds every process's mm: a checked race says whose mm its actors met on (by process, not
+    /// only a count of mms), so that a lab engineer sees whether it was the workload or some other process of the machine.
+    /// </summary>
+    [SkippableFact]
+    public void Build_ActorsMetOnMmsOfNamedProcesses_TheReasonAndTheVerdictNameThem()
+    {
+        var tracker = new CoverageTracker();
+        tracker.Actor("R4", CoverageRules.Munlock, 3, 100);
+        tracker.Actor("R4", CoverageRules.MlockedWalker, 3, 120);
+        tracker.Actor("R4", CoverageRules.Munlock, 5, 130);
+        tracker.Actor("R1", CoverageRules.PmdMover, 1, 10);
+        tracker.Actor("R1", CoverageRules.RmapWalker, 1, 11);
+        tracker.Actor("R1", CoverageRules.PmdMover, 2, 12);
+        tracker.Actor("R1", CoverageRules.RmapWalker, 2, 13);
+        var owners = new Dictionary<int, MmProcess> { [1] = new(1, 4242, "mover"), [3] = new(3, 77, "gpg-agent"), [5] = new(5, 9, "other") };
+
+        var byRace = tracker.Build(null, processOf: mm => owners.GetValueOrDefault(mm)).ToDictionary(c => c.Race);
+
+        var r4 = byRace["R4"];
+        Assert.Equal(CoverageVerdict.Checked, r4.Verdict);
+        Assert.Equal([new MmProcess(3, 77, "gpg-agent")], r4.CommonProcesses);
+        Assert.Contains("met on 1 mm (pid 77 gpg-agent), nothing skipped", r4.Why, StringComparison.Ordinal);
+        // Two common mms, one of them owned by no process the trace names (a kernel thread's, say): only the named one.
+        var r1 = byRace["R1"];
+        Assert.Equal(2, r1.CommonMms);
+        Assert.Equal([new MmProcess(1, 4242, "mover")], r1.CommonProcesses);
+        Assert.Contains("met on 2 mms (pid 4242 mover), nothing skipped", r1.Why, StringComparison.Ordinal);
+        // Op traces name no process.
+        Assert.Empty(tracker.Build(null).Single(c => c.Race == "R4").CommonProcesses);
+    }
+
     [SkippableFact]
     public void RecordLine_ExtraEvents_AreAddedToTheMmSetOnce()
     {
