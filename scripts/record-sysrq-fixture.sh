@@ -19,7 +19,12 @@
 #
 # The fixtures are console.txt, dmesg.txt and kmsg.txt compressed with `zstd -19` and workload.txt as it is.
 #
-# Usage: record-sysrq-fixture.sh OUTDIR [WORKLOAD.c] [BUFFER_KB]
+# Usage: [KERNEL_ARGS=...] [WORKLOAD_ARGS=...] record-sysrq-fixture.sh OUTDIR [WORKLOAD.c] [BUFFER_KB]
+# KERNEL_ARGS are added to the guest kernel's command line, WORKLOAD_ARGS to the workload's. The two fixtures:
+#   record-sysrq-fixture.sh OUT                          (sysrq_dumpactors_6.1.*)
+#   KERNEL_ARGS=movablecore=512M WORKLOAD_ARGS=walkers record-sysrq-fixture.sh OUT tests/workloads/dumpactors.c 2048
+#                                                        (sysrq_dumpwalkers_6.1.*: movablecore puts user pages in
+#                                                        ZONE_MOVABLE, whose memory blocks go offline)
 # Needs (as root): qemu-system-x86 (KVM if /dev/kvm is there, else TCG, slow), linux-image-amd64, busybox-static, gcc,
 # cpio, gzip; apt-get installs them with: apt-get install -y --no-install-recommends qemu-system-x86 linux-image-amd64
 # busybox-static cpio
@@ -51,7 +56,7 @@ gcc -O2 -static -pthread -o "$root/workload" "$src"
 # are listed in workload.txt.
 events="tlb:tlb_flush syscalls:sys_enter_mremap syscalls:sys_exit_mremap exceptions:page_fault_user kmem:mm_page_free
 kmem:mm_page_alloc kmem:rss_stat ipi:ipi_send_cpumask mmap_lock:* huge_memory:*"
-for s in mmap munmap mprotect madvise brk mlock mlock2 munlock mlockall munlockall exit_group execve; do
+for s in mmap munmap mprotect madvise brk mlock mlock2 munlock mlockall munlockall exit_group execve vmsplice; do
     events="$events syscalls:sys_enter_$s syscalls:sys_exit_$s"
 done
 events="$events sched:sched_switch sched:sched_process_exec sched:sched_process_fork sched:sched_process_exit
@@ -79,7 +84,7 @@ log=/dev/ttyS1
     echo "enabled \$(wc -l < \$T/set_event)"
     echo "## workload"
     echo 1 > \$T/tracing_on
-    cd /tmp && /workload 2>&1
+    cd /tmp && /workload ${WORKLOAD_ARGS:-} 2>&1
     echo "workload exit \$?"
 } > \$log 2>&1
 echo z > /proc/sysrq-trigger
@@ -99,7 +104,7 @@ mkdir -p "$out"
 # shellcheck disable=SC2086
 timeout "${QEMU_TIMEOUT:-600}" qemu-system-x86_64 $accel -smp 2 -m 1024 -nographic -no-reboot \
     -kernel "$kernel" -initrd "$work/initrd.gz" \
-    -append "console=ttyS0 log_buf_len=16M panic=-1 transparent_hugepage=madvise" \
+    -append "console=ttyS0 log_buf_len=16M panic=-1 transparent_hugepage=madvise ${KERNEL_ARGS:-}" \
     -monitor none -serial "file:$out/console.txt" -serial "file:$out/workload.txt" \
     -serial "file:$out/dmesg.txt" -serial "file:$work/raw.txt" >/dev/null
 # The guest's tty turned each "\n" into "\r\n" (ONLCR) on the way out; dmesg itself writes "\n". The console capture

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text.Json;
 using static System.FormattableString;
 
@@ -195,6 +196,53 @@ public sealed class TriageCommandTests
         Assert.Equal((DumpEventLines(log), 0L, 0L, 0),
             (dump.GetProperty("events").GetInt64(), dump.GetProperty("lost_events").GetInt64(), dump.GetProperty("malformed_lines").GetInt64(), dump.GetProperty("findings").GetArrayLength()));
         Assert.Equal(["partial", "blind", "blind", "partial", "checked", "blind"], dump.GetProperty("coverage").EnumerateArray().Select(c => c.GetProperty("verdict").GetString()));
+    }
+
+    private const string RealWalkersConsole = "recorded/console/sysrq_dumpwalkers_6.1.console.txt.zst";
+    private const string RealWalkersWorkload = "recorded/console/sysrq_dumpwalkers_6.1.workload.txt";
+
+    /// <summary>
+    /// A real kernel's SysRq-z dump (Debian's 6.1.0-57 in a VM booted with movablecore=512M) of
+    /// <c>tests/workloads/dumpactors.c walkers</c>: a PMD-moving mremap, 64 mlocked pages, the memory block holding both taken offline
+    /// and online again (offline_pages migrates every page through the rmap: the walker of R1 and of R4), a munlock, a
+    /// MADV_COLLAPSE and vmsplice over the collapsed range (GUP-fast: R2's lockless walker). What the post-mortem user
+    /// must get from the console log alone: R1, R2 and R4 checked, met in the workload's process, the walker on
+    /// mlocked pages counted as many times as the workload's pagemap saw locked pages move, and no finding under the
+    /// report's kernel (6.1 has every fix these races need).
+    /// </summary>
+    [SkippableFact]
+    public void Triage_RealSysrqDumpWithRmapWalkers_ChecksR1R2R4InTheWorkloadsProcess()
+    {
+        using var dir = new TempDir();
+        string log = Unpack(Mmtrace.Corpus(RealWalkersConsole), dir["console.txt"]);
+        // "dumpactors walkers pid=95 move=… moved_pages=388 locked_pages=64 offlined=1 collapse=0 vmspliced=2097152"
+        var truth = File.ReadLines(Mmtrace.Corpus(RealWalkersWorkload)).Single(l => l.StartsWith("dumpactors walkers pid=", StringComparison.Ordinal))
+            .Split(' ').Select(f => f.Split('=')).Where(kv => kv.Length == 2).ToDictionary(kv => kv[0], kv => kv[1]);
+        Assert.Equal(("1", "0"), (truth["offlined"], truth["collapse"]));
+
+        var json = Mmtrace.Run("triage", log, "--format", "json");
+
+        Assert.True(json.ExitCode == 0, json.ToString());
+        using var doc = JsonDocument.Parse(json.Stdout);
+        JsonElement report = Assert.Single(doc.RootElement.EnumerateArray());
+        Assert.Equal("v6.1", report.GetProperty("profile").GetString());
+        JsonElement dump = report.GetProperty("ftrace");
+        Assert.Equal((DumpEventLines(log), 0L, 0L, 0),
+            (dump.GetProperty("events").GetInt64(), dump.GetProperty("lost_events").GetInt64(), dump.GetProperty("malformed_lines").GetInt64(), dump.GetProperty("findings").GetArrayLength()));
+        var coverage = dump.GetProperty("coverage").EnumerateArray().ToDictionary(c => c.GetProperty("race").GetString()!);
+        foreach (string race in new[] { "R1", "R2", "R4" })
+        {
+            var c = coverage[race];
+            Assert.True(c.GetProperty("verdict").GetString() == "checked", c.ToString());
+            var process = Assert.Single(c.GetProperty("common_processes").EnumerateArray());
+            Assert.Equal(int.Parse(truth["pid"], CultureInfo.InvariantCulture), process.GetProperty("pid").GetInt32());
+        }
+        long Actor(string race, string name) =>
+            coverage[race].GetProperty("actors").EnumerateArray().Single(a => a.GetProperty("name").GetString() == name).GetProperty("count").GetInt64();
+        Assert.Equal(long.Parse(truth["locked_pages"], CultureInfo.InvariantCulture), Actor("R4", "rmap walker on mlocked pages"));
+        Assert.Equal((1L, 1L), (Actor("R1", "pmd-moving mremap"), Actor("R2", "collapse")));
+        // The migration walked the moved range's pages that changed frame (and what else of the mm that block held).
+        Assert.True(Actor("R1", "rmap walker") >= long.Parse(truth["moved_pages"], CultureInfo.InvariantCulture), coverage["R1"].ToString());
     }
 
     /// <summary>

@@ -4,6 +4,7 @@
  * dump"). remapactors does the same shapes and more, but its 4 MiB ranges make ~50,000 events of the mm set.
  *
  *   dumpactors             runs the phases below, then execs itself once ("exec-tail") and exits 0
+ *   dumpactors walkers     runs the races' actors *with their rmap walkers* instead (below)
  *
  *   move      a populated 2 MiB-aligned 2 MiB range (small pages, MADV_NOHUGEPAGE) moved with
  *             mremap(MAYMOVE|FIXED) to an empty 2 MiB-aligned place: one NORMAL_PMD extent (R1's mover; no rmap
@@ -16,14 +17,34 @@
  *
  * Output: "dumpactors pid=P move=0x…->0x… collapse=R mlock_child=S" and, from the exec'd image,
  * "dumpactors exec-tail pid=P".
+ *
+ * walkers: without a walker the dump above can only leave R1, R2 and R4 partial or blind. Here a migration walks the
+ * moved range and the locked range through the rmap, and vmsplice walks the collapsed range with GUP-fast:
+ *
+ *   move      a populated 2 MiB-aligned 2 MiB range (small pages, MADV_NOHUGEPAGE) moved with mremap(MAYMOVE|FIXED)
+ *             to an empty 2 MiB-aligned place: one NORMAL_PMD extent (R1's mover)
+ *   lock      64 pages populated and mlocked (R4: the mm's VM_LOCKED pages)
+ *   migrate   the memory blocks holding the moved and the locked pages taken offline and at once online again:
+ *             offline_pages migrates every page of a block through the rmap (try_to_migrate_one), the moved range's
+ *             pages (R1's walker on the mm after the move) and the locked ones too (R4's walker on mlocked pages).
+ *             Boot with movablecore= so that user pages sit in ZONE_MOVABLE, whose blocks go offline.
+ *   munlock   the locked range munlocked (R4's munlock)
+ *   collapse  a populated 2 MiB-aligned range collapsed with MADV_COLLAPSE, then vmsplice'd into a pipe (GUP-fast:
+ *             R2's lockless walker) and the pipe drained
+ *
+ * Output: "dumpactors walkers pid=P move=0x…->0x… moved_pages=N locked_pages=N offlined=N collapse=R vmspliced=N".
+ * moved_pages and locked_pages count the pages whose frame changed (read from /proc/self/pagemap): what the walker
+ * reached; offlined the memory blocks that went offline and back.
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -33,6 +54,7 @@
 
 #define PMD (2UL << 20)
 #define PAGE 4096UL
+#define LOCKED 64UL
 
 static void die(const char *what)
 {
@@ -51,6 +73,143 @@ static void populate(char *addr, unsigned long len)
         addr[off] = (char)(off >> 12);
 }
 
+/* The frame of each page of [addr, addr+len) (0: not present), from /proc/self/pagemap. */
+static void frames(const char *addr, unsigned long len, uint64_t *out)
+{
+    int fd = open("/proc/self/pagemap", O_RDONLY);
+    if (fd < 0)
+        die("pagemap");
+    for (unsigned long i = 0; i < len / PAGE; i++) {
+        uint64_t entry = 0;
+        if (pread(fd, &entry, sizeof entry, (off_t)(((uintptr_t)addr / PAGE + i) * sizeof entry)) != sizeof entry)
+            die("pagemap read");
+        out[i] = (entry >> 63) & 1 ? entry & ((1ULL << 55) - 1) : 0;
+    }
+    close(fd);
+}
+
+static unsigned long changed(const char *addr, unsigned long len, const uint64_t *before)
+{
+    static uint64_t now[PMD / PAGE];
+    frames(addr, len, now);
+    unsigned long n = 0;
+    for (unsigned long i = 0; i < len / PAGE; i++)
+        n += before[i] != 0 && now[i] != before[i];
+    return n;
+}
+
+/* Writes "offline" or "online" to memory block `block`: 0, or the errno. */
+static int block_state(unsigned long block, const char *state)
+{
+    char path[96];
+    snprintf(path, sizeof path, "/sys/devices/system/memory/memory%lu/state", block);
+    int fd = open(path, O_WRONLY);
+    if (fd < 0)
+        return errno;
+    int err = write(fd, state, strlen(state)) < 0 ? errno : 0;
+    close(fd);
+    return err;
+}
+
+/* Takes each memory block holding one of `n` frames offline and online again; returns how many went offline. */
+static int offline_blocks(const uint64_t *pfns, unsigned long n)
+{
+    char text[32] = "";
+    int fd = open("/sys/devices/system/memory/block_size_bytes", O_RDONLY);
+    if (fd < 0)
+        return 0;
+    ssize_t got = read(fd, text, sizeof text - 1);
+    close(fd);
+    unsigned long block_pages = got > 0 ? strtoul(text, NULL, 16) / PAGE : 0;
+    if (block_pages == 0)
+        return 0;
+    static unsigned long blocks[2 * PMD / PAGE];
+    unsigned long nblocks = 0;
+    for (unsigned long i = 0; i < n; i++) {
+        if (pfns[i] == 0)
+            continue;
+        unsigned long b = 0;
+        while (b < nblocks && blocks[b] != pfns[i] / block_pages)
+            b++;
+        if (b == nblocks)
+            blocks[nblocks++] = pfns[i] / block_pages;
+    }
+    int offlined = 0;
+    for (unsigned long b = 0; b < nblocks; b++) {
+        if (block_state(blocks[b], "offline") != 0)
+            continue;
+        offlined++;
+        for (int attempt = 0; block_state(blocks[b], "online") != 0; attempt++) {
+            if (attempt == 20)
+                die("online");
+            usleep(50000);
+        }
+    }
+    return offlined;
+}
+
+static int walkers(void)
+{
+    /* A PROT_NONE reservation of 4 PMD slots, 2 MiB-aligned, so no moved VMA merges with a neighbour. */
+    char *raw = mmap(NULL, 5 * PMD, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (raw == MAP_FAILED)
+        die("reserve");
+    char *base = (char *)(((uintptr_t)raw + PMD - 1) & ~(PMD - 1));
+
+    /* move: slot 0 to slot 1, which is unmapped first. */
+    char *a = base, *n = base + PMD;
+    populate(a, PMD);
+    if (munmap(n, PMD) != 0)
+        die("munmap");
+    if (mremap(a, PMD, PMD, MREMAP_MAYMOVE | MREMAP_FIXED, n) != n)
+        die("mremap");
+
+    /* lock: slot 3. */
+    char *l = base + 3 * PMD;
+    populate(l, LOCKED * PAGE);
+    if (mlock(l, LOCKED * PAGE) != 0)
+        die("mlock");
+
+    /* migrate: the blocks of both ranges. */
+    static uint64_t pfns[PMD / PAGE + LOCKED];
+    frames(n, PMD, pfns);
+    frames(l, LOCKED * PAGE, pfns + PMD / PAGE);
+    int offlined = offline_blocks(pfns, PMD / PAGE + LOCKED);
+    unsigned long moved = changed(n, PMD, pfns), locked = changed(l, LOCKED * PAGE, pfns + PMD / PAGE);
+
+    if (munlock(l, LOCKED * PAGE) != 0)
+        die("munlock");
+
+    /* collapse: slot 2, then GUP-fast over it. */
+    char *c = base + 2 * PMD;
+    populate(c, PMD);
+    if (madvise(c, PMD, MADV_HUGEPAGE) != 0)
+        die("madvise huge");
+    int collapse = madvise(c, PMD, MADV_COLLAPSE) == 0 ? 0 : -errno;
+    int pipes[2];
+    if (pipe(pipes) != 0)
+        die("pipe");
+    static char drain[16 * PAGE];
+    long spliced = 0;
+    for (unsigned long off = 0; off < PMD; off += sizeof drain) {
+        struct iovec iov = { .iov_base = c + off, .iov_len = sizeof drain };
+        ssize_t got = vmsplice(pipes[1], &iov, 1, 0);
+        if (got < 0)
+            die("vmsplice");
+        spliced += got;
+        for (ssize_t left = got; left > 0;) {
+            ssize_t r = read(pipes[0], drain, (size_t)left);
+            if (r <= 0)
+                die("pipe read");
+            left -= r;
+        }
+    }
+
+    printf("dumpactors walkers pid=%d move=%p->%p moved_pages=%lu locked_pages=%lu offlined=%d collapse=%d vmspliced=%ld\n",
+           getpid(), (void *)a, (void *)n, moved, locked, offlined, collapse, spliced);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1 && strcmp(argv[1], "exec-tail") == 0) {
@@ -58,6 +217,8 @@ int main(int argc, char **argv)
         return 0;
     }
     setvbuf(stdout, NULL, _IOLBF, 0);
+    if (argc > 1 && strcmp(argv[1], "walkers") == 0)
+        return walkers();
     /* A PROT_NONE reservation of 4 PMD slots, 2 MiB-aligned, so no moved VMA merges with a neighbour. */
     char *raw = mmap(NULL, 5 * PMD, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (raw == MAP_FAILED)
