@@ -73,6 +73,25 @@ static void populate(char *addr, unsigned long len)
         addr[off] = (char)(off >> 12);
 }
 
+/* A PROT_NONE reservation of 4 PMD slots, 2 MiB-aligned, so no moved VMA merges with a neighbour. */
+static char *reserve(void)
+{
+    char *raw = mmap(NULL, 5 * PMD, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (raw == MAP_FAILED)
+        die("reserve");
+    return (char *)(((uintptr_t)raw + PMD - 1) & ~(PMD - 1));
+}
+
+/* move: slot a (populated now) to slot n, which is unmapped first: one NORMAL_PMD extent. */
+static void move(char *a, char *n)
+{
+    populate(a, PMD);
+    if (munmap(n, PMD) != 0)
+        die("munmap");
+    if (mremap(a, PMD, PMD, MREMAP_MAYMOVE | MREMAP_FIXED, n) != n)
+        die("mremap");
+}
+
 /* The frame of each page of [addr, addr+len) (0: not present), from /proc/self/pagemap. */
 static void frames(const char *addr, unsigned long len, uint64_t *out)
 {
@@ -150,19 +169,8 @@ static int offline_blocks(const uint64_t *pfns, unsigned long n)
 
 static int walkers(void)
 {
-    /* A PROT_NONE reservation of 4 PMD slots, 2 MiB-aligned, so no moved VMA merges with a neighbour. */
-    char *raw = mmap(NULL, 5 * PMD, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (raw == MAP_FAILED)
-        die("reserve");
-    char *base = (char *)(((uintptr_t)raw + PMD - 1) & ~(PMD - 1));
-
-    /* move: slot 0 to slot 1, which is unmapped first. */
-    char *a = base, *n = base + PMD;
-    populate(a, PMD);
-    if (munmap(n, PMD) != 0)
-        die("munmap");
-    if (mremap(a, PMD, PMD, MREMAP_MAYMOVE | MREMAP_FIXED, n) != n)
-        die("mremap");
+    char *base = reserve(), *a = base, *n = base + PMD;
+    move(a, n);
 
     /* lock: slot 3. */
     char *l = base + 3 * PMD;
@@ -219,19 +227,8 @@ int main(int argc, char **argv)
     setvbuf(stdout, NULL, _IOLBF, 0);
     if (argc > 1 && strcmp(argv[1], "walkers") == 0)
         return walkers();
-    /* A PROT_NONE reservation of 4 PMD slots, 2 MiB-aligned, so no moved VMA merges with a neighbour. */
-    char *raw = mmap(NULL, 5 * PMD, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (raw == MAP_FAILED)
-        die("reserve");
-    char *base = (char *)(((uintptr_t)raw + PMD - 1) & ~(PMD - 1));
-
-    /* move: slot 0 to slot 1, which is unmapped first. */
-    char *a = base, *n = base + PMD;
-    populate(a, PMD);
-    if (munmap(n, PMD) != 0)
-        die("munmap");
-    if (mremap(a, PMD, PMD, MREMAP_MAYMOVE | MREMAP_FIXED, n) != n)
-        die("mremap");
+    char *base = reserve(), *a = base, *n = base + PMD;
+    move(a, n);
 
     /* collapse: slot 2 (the kernel may refuse; the result is printed). */
     char *c = base + 2 * PMD;
