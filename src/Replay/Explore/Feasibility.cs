@@ -61,7 +61,7 @@ internal static class Feasibility
         var mmapWriter = new Dictionary<int, (int Mm, List<int> Vmas)>();
         var vmaWriteEnd = new Dictionary<int, (int Task, int Unlock)>();
         var openVma = Enumerable.Range(0, n).Select(_ => new Dictionary<int, bool>()).ToArray();
-        var lastOnCpu = new Dictionary<int, (int Task, int Local)>();
+        var groupNeeds = cpuSlices ? CpuSliceGroups(trace.Ops, recordedTask, recordedLocal) : [];
         var decisions = new Dictionary<(int Mm, ulong Vma), List<(int Task, int Local)>>();
         var flagsWriter = new Dictionary<(int Mm, ulong Vma), (int Task, int Local)>();
         // Per slot: the last store, and the op of its task by which that store is published to PTE-lock takers (PtlEnd).
@@ -122,12 +122,15 @@ internal static class Feasibility
             }
 
             // A CPU runs one task at a time: tasks sharing a CPU keep the order of their slices (ctx_switch decides
-            // which mm the CPU's accesses and TLB fills use); exploration reorders what different CPUs do.
-            if (cpuSlices && lastOnCpu.TryGetValue(op.Cpu, out var previous))
+            // which mm the CPU's accesses and TLB fills use); exploration reorders what different CPUs do. Slices in
+            // which their task is preemptible throughout form one group whose tasks interleave (CpuSliceGroups).
+            if (cpuSlices && groupNeeds[r] is { } ends)
             {
-                After(previous);
+                foreach (var end in ends)
+                {
+                    After(end);
+                }
             }
-            lastOnCpu[op.Cpu] = (p, l);
             // A decision the trace baked in keeps the VMA flags it was made on: a fault's Mlocked set (flag_set naming
             // its mapping) or a vm_flags_read saw VM_LOCKED as the last change made it, so it stays after that change
             // and the next change of those flags by another task stays after it.
@@ -779,6 +782,85 @@ internal static class Feasibility
             }
         }
     }
+
+    /// <summary>
+    /// Rule 5's needs (docs/exploration.md, "Feasibility"): for the first op of each slice (a run of one task's ops on
+    /// one CPU in recorded order), the last ops of the slices before it that it stays after; null for the other ops.
+    /// A slice follows the one before it on its CPU, except where consecutive slices are all made of ops during and
+    /// between which their task is preemptible and reads no per-CPU state (<see cref="PreemptibleOnCpu"/>): such slices
+    /// form one group, each of them follows the group before, the group after follows each of them, and inside it the
+    /// tasks interleave, as the kernel switches between a task preempted or asleep on a sleeping lock and another.
+    /// </summary>
+    private static List<(int Task, int Local)>?[] CpuSliceGroups(ReadOnlySpan<Op> ops, int[] recordedTask, int[] recordedLocal)
+    {
+        var needs = new List<(int Task, int Local)>?[ops.Length];
+        // Per CPU: the ends of the previous group, the current group's last op per task, whether the current group is
+        // one of preemptible slices, and the slice now open (its task, whether it is preemptible so far, its first op).
+        var cpus = new Dictionary<int, CpuGroups>();
+        void Close(CpuGroups g)
+        {
+            // The open slice joins the current group if both are preemptible; else it starts a group of its own.
+            if (g.Slice.First < 0)
+            {
+                return;
+            }
+            bool join = g.Slice.Preemptible && g.GroupPreemptible && g.GroupEnds.Count > 0;
+            if (!join)
+            {
+                g.PreviousEnds = [.. g.GroupEnds.Select(e => (e.Key, e.Value))];
+                g.GroupEnds.Clear();
+                g.GroupPreemptible = g.Slice.Preemptible;
+            }
+            needs[g.Slice.First] = g.PreviousEnds;
+            g.GroupEnds[g.Slice.Task] = g.Slice.Last;
+        }
+        for (int r = 0; r < ops.Length; r++)
+        {
+            int cpu = ops[r].Cpu;
+            if (!cpus.TryGetValue(cpu, out var g))
+            {
+                g = new CpuGroups();
+                cpus.Add(cpu, g);
+            }
+            if (g.Slice.First >= 0 && g.Slice.Task != recordedTask[r])
+            {
+                Close(g);
+                g.Slice.First = -1;
+            }
+            if (g.Slice.First < 0)
+            {
+                g.Slice = (recordedTask[r], true, r, 0);
+            }
+            g.Slice.Preemptible &= PreemptibleOnCpu(ops[r].Kind);
+            g.Slice.Last = recordedLocal[r];
+        }
+        foreach (var g in cpus.Values)
+        {
+            Close(g);
+        }
+        return needs;
+    }
+
+    private sealed class CpuGroups
+    {
+        public List<(int Task, int Local)> PreviousEnds = [];
+        public readonly Dictionary<int, int> GroupEnds = [];
+        public bool GroupPreemptible;
+        public (int Task, bool Preemptible, int First, int Last) Slice = (-1, true, -1, 0);
+    }
+
+    /// <summary>
+    /// Ops after and before which their task holds no spinlock, has IRQs on and is in no RCU section, and whose effect
+    /// does not depend on which task the CPU runs: the sleeping locks (mmap_lock, the per-VMA lock, i_mmap_rwsem and the
+    /// anon_vma lock), VMA changes under them, and the kernel steps of mremap and of khugepaged's retract, which take
+    /// their spinlocks inside the step (a step runs whole or parks on a lock). A task between two such ops can be
+    /// preempted (or sleeps on the lock its next op takes), and another task of the CPU runs there; a slice with an
+    /// access, a TLB fill, a context switch, a spinlock, IRQ or RCU primitive keeps rule 5's order.
+    /// </summary>
+    private static bool PreemptibleOnCpu(OpKind kind) => kind is OpKind.MmapLock or OpKind.MmapUnlock or OpKind.VmaLock
+        or OpKind.VmaUnlock or OpKind.RmapLock or OpKind.RmapUnlock or OpKind.VmaCreate or OpKind.VmaModify or OpKind.VmaRemove
+        or OpKind.RetractStart or OpKind.RetractPmd or OpKind.RetractEnd or OpKind.MremapMovePmd or OpKind.MremapMovePud
+        or OpKind.MovePtes;
 
     private static bool IsVmaFlagsDecision(in Op op) =>
         op.Kind == OpKind.VmFlagsRead || (op.Kind == OpKind.FlagSet && op.Sub == (byte)PageFlag.Mlocked);

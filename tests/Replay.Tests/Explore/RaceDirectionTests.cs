@@ -105,9 +105,12 @@ public class RaceDirectionTests
     /// recorded before an mremap moves the PMD of VMA <paramref name="moved"/> whole to 0x40200000 (the destination
     /// merges with a neighbour: need_rmap_locks). The recorded order is benign (the retract ended before mremap took
     /// <c>mmap_lock</c>); the race (docs/mm-model.md §2.6) needs the retract stopped inside its section before it clears
-    /// the moved PMD, so that the move classifies it as a table and then waits for the rmap lock.
+    /// the moved PMD, so that the move classifies it as a table and then waits for the rmap lock. With
+    /// <paramref name="oneCpu"/> khugepaged runs on the mover's CPU 1, between the mover's set-up and its mremap, as the
+    /// contended workloads' generator has it (seed 2): a kernel thread that keeps the mm it found (no context switch),
+    /// and the grace period is rcu_preempt's on CPU 3.
     /// </summary>
-    private static OpTrace Retract(int pmds, int moved)
+    private static OpTrace Retract(int pmds, int moved, bool oneCpu = false)
     {
         var trace = new OpTraceBuilder();
         const string mover = "mremap-601";
@@ -128,14 +131,18 @@ public class RaceDirectionTests
         trace.Op(mover, 1, "table_alloc", $"table={5 + pmds} level=pmd");
         trace.Op(mover, 1, "pud_populate", $"mm=1 va=0x40200000 table={5 + pmds}");
         trace.Op(mover, 1, "ctx_switch", "mm=1");
-        trace.Op(retracter, 2, "ctx_switch", "mm=0");
-        trace.Op(retracter, 2, "retract_start", "mm=1 rmap=2");
+        int cpu = oneCpu ? 1 : 2;
+        if (!oneCpu)
+        {
+            trace.Op(retracter, cpu, "ctx_switch", "mm=0");
+        }
+        trace.Op(retracter, cpu, "retract_start", "mm=1 rmap=2");
         for (int i = 0; i < pmds; i++)
         {
-            trace.Op(retracter, 2, "retract_pmd", $"mm=1 va=0x{0x200000 + (i * 0x200000):x}");
+            trace.Op(retracter, cpu, "retract_pmd", $"mm=1 va=0x{0x200000 + (i * 0x200000):x}");
         }
-        trace.Op(retracter, 2, "retract_end", "mm=1 rmap=2");
-        trace.Op(retracter, 2, "rcu_gp_end", "");
+        trace.Op(retracter, cpu, "retract_end", "mm=1 rmap=2");
+        trace.Op(oneCpu ? "rcu_preempt-603" : retracter, oneCpu ? 3 : cpu, "rcu_gp_end", "");
         trace.Op(mover, 1, "mmap_lock", "mm=1 mode=w");
         trace.Op(mover, 1, "vma_create", "mm=1 va=0x40200000 len=0x200000 vmflags=file rmap=2");
         trace.Op(mover, 1, "mremap_move_pmd", $"mm=1 old=0x{0x200000 + (moved * 0x200000):x} new=0x40200000 rmap=2 need_rmap_locks=1 spare=100");
@@ -170,6 +177,34 @@ public class RaceDirectionTests
         bool Reaches(string p) => ReplayEngine.Run(emitted, KernelProfile.Parse(p), Arch.X86).Findings.Any(f => f.Checker == checker);
         Assert.True(Reaches(buggy));
         Assert.False(Reaches("latest"));
+    }
+
+    [Fact]
+    public void Window_RetractAndMoverOnOneCpu_IsConfirmedUnderV66AndRefutedWhereFixed()
+    {
+        // khugepaged's retract and the mremap ran on one CPU, the retract's slice first. Both hold only sleeping locks
+        // between their ops (i_mmap_rwsem; mmap_lock and the per-VMA lock), so the mover can run while khugepaged is
+        // preempted inside its i_mmap section, classify the PMD and sleep on i_mmap_rwsem while khugepaged clears it
+        // (docs/exploration.md, rule 5). Before, the CPU kept the slices' order and the window was refuted under v6.6.
+        var trace = Retract(pmds: 3, moved: 1, oneCpu: true);
+        var options = new ExploreOptions { Bound = 2, Budget = 2000 };
+
+        var (windows, buggy) = OpTraceWindows.Run(trace, KernelProfile.Parse("v6.6"), Arch.X86, options);
+
+        Assert.Equal("R6", Assert.Single(windows).Race);
+        var violation = Assert.Single(buggy.Violations, v => v.Finding.Race == "R6");
+        Assert.Equal("I6", violation.Finding.Checker);
+        Assert.Equal(0x400000UL, violation.Finding.Va);
+        Assert.Equal(new[] { 1 }, violation.Finding.Cpus);
+        var emitted = OpTraceLoader.Load(TraceText.ToRows(TraceText.Write(violation.ToTrace())));
+        Assert.Contains(ReplayEngine.Run(emitted, KernelProfile.Parse("v6.6"), Arch.X86).Findings, f => f.Checker == "I6");
+        foreach (var fixedProfile in new[] { "v6.12", "latest" })
+        {
+            var (_, result) = OpTraceWindows.Run(trace, KernelProfile.Parse(fixedProfile), Arch.X86, options);
+            Assert.True(result.Exhaustive, fixedProfile);
+            Assert.Empty(result.Violations);
+            Assert.Equal(0, result.Infeasible + result.Deadlocked);
+        }
     }
 
     [Fact]
@@ -228,15 +263,19 @@ public class RaceDirectionTests
     [InlineData("R3", "latest")]
     [InlineData("R6", "v6.6")]
     [InlineData("R6", "latest")]
-    public void Dpor_RaceDirectedOrder_CoversTheSameInterleavingsAndViolations(string race, string profile)
+    [InlineData("R6 one CPU", "v6.6")]
+    [InlineData("R6 one CPU", "latest")]
+    public void Dpor_RaceDirectedOrder_CoversTheSameInterleavingsAndViolations(string window, string profile)
     {
         // The order only decides which alternatives run first and adds the directed switch as an alternative: run to the
         // end of the bound, the search reaches exactly what it reaches without it, so a refutation means the same.
-        var trace = race switch
+        string race = window[..2];
+        var trace = window switch
         {
             "R1" => Truncation(pages: 3, touched: 1),
             "R3" => Zap(pages: 3, split: 1),
-            _ => Retract(pmds: 3, moved: 1),
+            "R6" => Retract(pmds: 3, moved: 1),
+            _ => Retract(pmds: 3, moved: 1, oneCpu: true),
         };
         Assert.NotNull(RaceDirection.For(race, ConeReduction.Programs(trace).Programs));
         var kernel = KernelProfile.Parse(profile);
