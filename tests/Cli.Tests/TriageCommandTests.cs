@@ -122,11 +122,7 @@ public sealed class TriageCommandTests
     public void Triage_SysrqDumpOfARealRecording_CoverageWindowVerdictAndTheFixReplayedOnTheDump()
     {
         using var dir = new TempDir();
-        string log = dir["console.log"];
-        File.WriteAllText(log, SysrqDump(Mmtrace.Corpus("recorded/ftrace-text/raceactors_r1_window.txt.gz"), "5.13.0"));
-
-        var text = Mmtrace.Run("triage", log);
-        var json = Mmtrace.Run("triage", log, "--format", "json");
+        var (text, json) = TriageR1WindowDump(dir, "5.13.0");
 
         Assert.True(text.ExitCode == 0, text.ToString());
         Assert.Contains("kernel 5.13.0 -> profile v5.13", text.Stdout, StringComparison.Ordinal);
@@ -151,6 +147,33 @@ public sealed class TriageCommandTests
              fix.GetProperty("findings_after").GetInt32(), fix.GetProperty("closes").GetBoolean()));
         // What exploration made of the R1 windows the fix closes: every one has a verdict.
         Assert.Equal(r1, fix.GetProperty("windows_before").EnumerateObject().Sum(v => v.Value.GetInt32()));
+    }
+
+    /// <summary>
+    /// A dump in a report that prints no kernel release (a pasted excerpt without the boot banner): the fix status is
+    /// unknown, so the dump replays as the scenarios do, under <c>none</c> with every race open, and the R1 that the
+    /// dump shows is found. Before, the dump replayed under <c>latest</c>, where every race is fixed: "0 findings" on a
+    /// dump that shows a stale-TLB race, while the line above said "every race open".
+    /// </summary>
+    [SkippableFact]
+    public void Triage_DumpWithoutKernelRelease_ReplaysWithEveryRaceOpenAndFindsWhatItShows()
+    {
+        using var dir = new TempDir();
+        var (text, json) = TriageR1WindowDump(dir, release: null);
+
+        Assert.True(text.ExitCode == 0, text.ToString());
+        Assert.Contains("the report prints no kernel release; fix status unknown, scenarios and any ftrace dump replay under profile none (every race open)", text.Stdout, StringComparison.Ordinal);
+        Assert.Contains("replayed under none: R1 ", text.Stdout, StringComparison.Ordinal);
+        Assert.DoesNotContain("replayed under latest", text.Stdout, StringComparison.Ordinal);
+        using var doc = JsonDocument.Parse(json.Stdout);
+        JsonElement report = Assert.Single(doc.RootElement.EnumerateArray());
+        Assert.Equal(JsonValueKind.Null, report.GetProperty("profile").ValueKind);
+        JsonElement dump = report.GetProperty("ftrace");
+        Assert.Equal("none", dump.GetProperty("profile").GetString());
+        int r1 = dump.GetProperty("findings").EnumerateArray().Count(f => f.GetProperty("race").GetString() == "R1");
+        Assert.True(r1 > 0, json.Stdout);
+        JsonElement fix = Assert.Single(dump.GetProperty("fixes").EnumerateArray());
+        Assert.Equal(("R1", 0, true), (fix.GetProperty("race").GetString(), fix.GetProperty("findings_after").GetInt32(), fix.GetProperty("closes").GetBoolean()));
     }
 
     private const string RealDumpConsole = "recorded/console/sysrq_dumpactors_6.1.console.txt.zst";
@@ -319,13 +342,24 @@ public sealed class TriageCommandTests
     /// banner naming <paramref name="release"/>, then ftrace_dump's lines: printk stamps, the latency format (comm cut
     /// to 8 characters, CPU, flags, microseconds since the first event; a real kernel counts from the buffer's last reset, which the reader cannot tell apart).
     /// </summary>
-    private static string SysrqDump(string trace, string release)
+    /// <summary>Triage (text and JSON) of a SysRq-z dump of the recorded R1 window, with a banner naming <paramref name="release"/> or none.</summary>
+    private static (Mmtrace.Result Text, Mmtrace.Result Json) TriageR1WindowDump(TempDir dir, string? release)
+    {
+        string log = dir["console.log"];
+        File.WriteAllText(log, SysrqDump(Mmtrace.Corpus("recorded/ftrace-text/raceactors_r1_window.txt.gz"), release));
+        return (Mmtrace.Run("triage", log), Mmtrace.Run("triage", log, "--format", "json"));
+    }
+
+    private static string SysrqDump(string trace, string? release)
     {
         using var reader = new StreamReader(new System.IO.Compression.GZipStream(File.OpenRead(trace), System.IO.Compression.CompressionMode.Decompress));
         var line = new System.Text.RegularExpressions.Regex(@"^\s*(?<comm>.+)-(?<pid>\d+)\s+\[(?<cpu>\d+)\]\s+(?<flags>\S+)\s+(?<ts>\d+\.\d+): (?<rest>.*)$");
         var inv = System.Globalization.CultureInfo.InvariantCulture;
         var sb = new System.Text.StringBuilder();
-        sb.Append(inv, $"[    0.000000] Linux version {release} (builder@lab) (gcc (Debian 10.2.1-6) 10.2.1 20210110) #1 SMP PREEMPT\n");
+        if (release is not null)
+        {
+            sb.Append(inv, $"[    0.000000] Linux version {release} (builder@lab) (gcc (Debian 10.2.1-6) 10.2.1 20210110) #1 SMP PREEMPT\n");
+        }
         sb.Append("[ 4021.500000] sysrq: Dump ftrace buffer\n[ 4021.500001] Dumping ftrace buffer:\n[ 4021.500002] ---------------------------------\n");
         decimal? first = null;
         int n = 0;
