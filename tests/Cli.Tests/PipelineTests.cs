@@ -210,6 +210,10 @@ public sealed class PipelineTests
             return;
         }
         Assert.True(result.ExitCode == 0, result.ToString());
+        // Which of the enabled events are the command's only, as a share of them, not as a count of events recorded.
+        Assert.Contains("wrote " + dir["rec"] + ": ", result.Stdout, StringComparison.Ordinal);
+        Assert.Contains(", 3 events enabled; command exited with 0\n  2 of the 3 events enabled (syscalls, user page faults, exec) are recorded for the command and its descendants only: a workload started outside it needs --system-wide",
+            result.Stdout.Replace("\r", "", StringComparison.Ordinal), StringComparison.Ordinal);
         using var meta = JsonDocument.Parse(File.ReadAllText(dir["rec/meta.json"]));
         Assert.Equal("trace_pipe_raw", meta.RootElement.GetProperty("format").GetString());
         Assert.True(meta.RootElement.GetProperty("events").GetInt64() > 0);
