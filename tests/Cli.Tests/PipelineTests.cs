@@ -75,6 +75,21 @@ public sealed class PipelineTests
         Assert.Equal(0, Mmtrace.Run("query", dir["ds"], "--sql", "SELECT count(*) FROM events").ExitCode);
     }
 
+    /// <summary>A misspelt parameter is a usage error naming the ones the query takes, in the user's words only (before,
+    /// .NET's " (Parameter 'parameters')" ended the line).</summary>
+    [SkippableFact]
+    public void Query_UnknownParameter_UsageErrorNamesTheKnownOnes()
+    {
+        using var dir = new TempDir();
+        Assert.Equal(0, Mmtrace.Run("ingest", Mmtrace.Corpus("recorded/ftrace-text/mm_trace.txt"), "-o", dir["ds"]).ExitCode);
+
+        var result = Mmtrace.Run("query", dir["ds"], "--name", "pmd_move_hit_rate", "--param", "pidd=3");
+
+        Assert.True(result.ExitCode == 2, result.ToString());
+        Assert.Equal("mmtrace: Query 'pmd_move_hit_rate' has no parameter 'pidd'; it takes pid.\n", result.Stderr.Replace("\r", "", StringComparison.Ordinal));
+        Assert.Empty(result.Stdout);
+    }
+
     [SkippableFact]
     public void Query_BadSql_ExitsThreeWithDuckDbsMessage()
     {
