@@ -76,6 +76,8 @@ internal static class CommandRunner
     private static string Describe(Exception e) => e switch
     {
         OperationCanceledException => "interrupted; nothing was written.",
+        // .NET appends " (Parameter 'name')", the name of a C# parameter the user never typed.
+        ArgumentException { ParamName: { } name } a => OneLine(a.Message.Replace($" (Parameter '{name}')", "", StringComparison.Ordinal)),
         _ => OneLine(e.Message),
     };
 

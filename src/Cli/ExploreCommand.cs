@@ -187,7 +187,7 @@ internal static class ExploreCommand
             }
             o.WriteLine(string.Create(inv,
                 $"trace {r.Dataset.Id}: {x.Tasks} tasks, {x.ProgramOps:N0} ops explored under {x.Profile.Name} ({ReplayCommand.ArchName(x.Arch)}), {x.Options}: "
-                + $"{x.Schedules:N0} schedule{(x.Schedules == 1 ? "" : "s")} ({x.Complete:N0} to the end, {x.Pruned:N0} stopped at an explored state, {x.Infeasible:N0} infeasible, {x.Deadlocked:N0} deadlocked; {x.Refused:N0} ops refused where tried) in {x.Elapsed.TotalSeconds:0.00} s, "
+                + $"{x.Schedules:N0} schedule{(x.Schedules == 1 ? "" : "s")} ({x.Complete:N0} to the end, {x.Pruned:N0} stopped at an explored state, {x.Asleep:N0} stopped with every runnable task asleep, {x.Infeasible:N0} infeasible, {x.Deadlocked:N0} deadlocked; {x.Refused:N0} ops refused where tried) in {x.Elapsed.TotalSeconds:0.00} s, "
                 + $"{x.Violations.Count} violation{(x.Violations.Count == 1 ? "" : "s")}"));
             if (r.MalformedOps > 0)
             {

@@ -56,8 +56,10 @@ internal static class RecordCommand
             if (result.Instances.FirstOrDefault(i => i.Role == "command") is { } filtered)
             {
                 // Said at record time, where a lab engineer who recorded beside a workload started elsewhere can still act on it.
+                // A count of event names, said as a share of the enabled ones: "2 per-process events" beside "1,114 events"
+                // read as two events recorded.
                 Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"  {filtered.Events.Count} per-process events (syscalls, user page faults, exec) recorded for the command and its descendants only: a workload started outside it needs --system-wide"));
+                    $"  {filtered.Events.Count} of the {result.EnabledEvents.Count} events enabled (syscalls, user page faults, exec) are recorded for the command and its descendants only: a workload started outside it needs --system-wide"));
             }
             foreach (var instance in result.Instances.Where(i => i.Lost > 0 || parse.GetValue(verbose)))
             {

@@ -120,7 +120,15 @@ internal static class TriageCommand
     private sealed record ReportResult(
         string Report, string TraceId, string? Release, ProfileChoice? Choice, IReadOnlyList<CrashResult> Crashes,
         IReadOnlyDictionary<string, long> MmEvents, DatasetReplayResult? Replay, IReadOnlyList<DumpFix> Fixes, string RecordHint,
-        long QuotedLinesDropped, long Malformed, TimeSpan Elapsed);
+        long QuotedLinesDropped, long Malformed, TimeSpan Elapsed)
+    {
+        /// <summary>
+        /// The kernel the report's scenarios and its dump replay under: the report's, or <c>none</c> (every race open)
+        /// when it prints no release. Under <c>latest</c> every race is closed, so a dump of an unknown kernel would
+        /// show no race whatever it holds.
+        /// </summary>
+        public KernelProfile Kernel => KernelOf(Choice);
+    }
 
     /// <summary>The dump replayed again with the fix of a race it showed: whether the fix closes what the dump shows.</summary>
     /// <param name="Race">The race whose findings the dump showed.</param>
@@ -166,7 +174,7 @@ internal static class TriageCommand
                 }
                 RaceFacts race = RaceFacts.Get(verdict.Class);
                 // Without a release the scenario runs with every race open (profile none).
-                var run = ReportScenario.Run(verdict.Scenario, race, crash, choice?.Profile ?? KernelProfile.None);
+                var run = ReportScenario.Run(verdict.Scenario, race, crash, KernelOf(choice));
                 string? file = null;
                 if (emitDir is not null)
                 {
@@ -181,7 +189,8 @@ internal static class TriageCommand
             var fixes = new List<DumpFix>();
             if (mm.Count > 0)
             {
-                KernelProfile kernel = choice?.Profile ?? KernelProfile.Latest;
+                // The dump replays under the same kernel as the scenarios: without a release, none (every race open).
+                KernelProfile kernel = KernelOf(choice);
                 replay = DatasetReplay.Run(TraceOf(s), kernel, Arch.X86, new DatasetReplayOptions(), cancellationToken);
                 // What the dump shows of a race the kernel has open is replayed again with the race's fix: the
                 // post-mortem's second question, whether the fix would have closed it (its own replay=… run).
@@ -205,6 +214,8 @@ internal static class TriageCommand
         return results;
     }
 
+    private static KernelProfile KernelOf(ProfileChoice? choice) => choice?.Profile ?? KernelProfile.None;
+
     private static bool IsMmSyscall(string name) =>
         name.StartsWith("syscalls:sys_", StringComparison.Ordinal)
         && (name.EndsWith("_mremap", StringComparison.Ordinal) || name.EndsWith("_mmap", StringComparison.Ordinal) || name.EndsWith("_munmap", StringComparison.Ordinal)
@@ -217,7 +228,7 @@ internal static class TriageCommand
         {
             o.WriteLine($"report {r.Report}");
             o.WriteLine(r.Choice is null
-                ? "  kernel: the report prints no kernel release; fix status unknown, scenarios replay under profile none (every race open)"
+                ? "  kernel: the report prints no kernel release; fix status unknown, scenarios and any ftrace dump replay under profile none (every race open)"
                 : $"  kernel: {r.Choice.Explanation}");
             if (r.QuotedLinesDropped > 0)
             {
@@ -239,7 +250,7 @@ internal static class TriageCommand
                     o.WriteLine(Invariant($"    {r.Malformed:N0} line(s) of the log look like damaged trace output and were not read (meta.json malformed_samples names them)"));
                 }
                 // As replay: the coverage verdicts lead, so that "0 findings" says what the dump could show.
-                o.WriteLine(Invariant($"    lowered into {replay.OpCount:N0} ops, replayed under {r.Choice?.Profile.Name ?? "latest"}: {string.Join(", ", replay.Coverage.Select(c => c.Race + " " + c.VerdictName))}; {Findings(replay.Findings.Count)}"));
+                o.WriteLine(Invariant($"    lowered into {replay.OpCount:N0} ops, replayed under {r.Kernel.Name}: {string.Join(", ", replay.Coverage.Select(c => c.Race + " " + c.VerdictName))}; {Findings(replay.Findings.Count)}"));
                 if (CoverageTracker.LossText(replay.Dataset.Meta.LostEvents, replay.Dataset.Meta.Truncated) is { } loss)
                 {
                     o.WriteLine($"      {loss}: no race is checked on this dump");
@@ -268,7 +279,7 @@ internal static class TriageCommand
                 }
                 foreach (var fix in r.Fixes)
                 {
-                    o.WriteLine(Invariant($"    with the fix of {fix.Race.Id} ({fix.Race.FixCommit}, --fix +{fix.Race.Fix}), the dump replayed under {fix.Profile.Name}: {fix.After} {fix.Race.Id} finding{(fix.After == 1 ? "" : "s")} (under {r.Choice?.Profile.Name ?? "latest"}: {fix.Before}{WindowsOf(fix)}) — {(fix.After == 0 ? "the fix closes what the dump shows" : "the fix does not close all of it")}"));
+                    o.WriteLine(Invariant($"    with the fix of {fix.Race.Id} ({fix.Race.FixCommit}, --fix +{fix.Race.Fix}), the dump replayed under {fix.Profile.Name}: {fix.After} {fix.Race.Id} finding{(fix.After == 1 ? "" : "s")} (under {r.Kernel.Name}: {fix.Before}{WindowsOf(fix)}) — {(fix.After == 0 ? "the fix closes what the dump shows" : "the fix does not close all of it")}"));
                 }
             }
             else
@@ -447,6 +458,7 @@ internal static class TriageCommand
             json.WriteNumber("lost_events", replay.Dataset.Meta.LostEvents);
             json.WriteNumber("malformed_lines", r.Malformed);
             json.WriteNumber("ops", replay.OpCount);
+            json.WriteString("profile", r.Kernel.Name);
             json.WriteStartArray("coverage");
             foreach (var c in replay.Coverage)
             {

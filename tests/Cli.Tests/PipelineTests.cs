@@ -75,6 +75,21 @@ public sealed class PipelineTests
         Assert.Equal(0, Mmtrace.Run("query", dir["ds"], "--sql", "SELECT count(*) FROM events").ExitCode);
     }
 
+    /// <summary>A misspelt parameter is a usage error naming the ones the query takes, in the user's words only (before,
+    /// .NET's " (Parameter 'parameters')" ended the line).</summary>
+    [SkippableFact]
+    public void Query_UnknownParameter_UsageErrorNamesTheKnownOnes()
+    {
+        using var dir = new TempDir();
+        Assert.Equal(0, Mmtrace.Run("ingest", Mmtrace.Corpus("recorded/ftrace-text/mm_trace.txt"), "-o", dir["ds"]).ExitCode);
+
+        var result = Mmtrace.Run("query", dir["ds"], "--name", "pmd_move_hit_rate", "--param", "pidd=3");
+
+        Assert.True(result.ExitCode == 2, result.ToString());
+        Assert.Equal("mmtrace: Query 'pmd_move_hit_rate' has no parameter 'pidd'; it takes pid.\n", result.Stderr.Replace("\r", "", StringComparison.Ordinal));
+        Assert.Empty(result.Stdout);
+    }
+
     [SkippableFact]
     public void Query_BadSql_ExitsThreeWithDuckDbsMessage()
     {
@@ -210,6 +225,10 @@ public sealed class PipelineTests
             return;
         }
         Assert.True(result.ExitCode == 0, result.ToString());
+        // Which of the enabled events are the command's only, as a share of them, not as a count of events recorded.
+        Assert.Contains("wrote " + dir["rec"] + ": ", result.Stdout, StringComparison.Ordinal);
+        Assert.Contains(", 3 events enabled; command exited with 0\n  2 of the 3 events enabled (syscalls, user page faults, exec) are recorded for the command and its descendants only: a workload started outside it needs --system-wide",
+            result.Stdout.Replace("\r", "", StringComparison.Ordinal), StringComparison.Ordinal);
         using var meta = JsonDocument.Parse(File.ReadAllText(dir["rec/meta.json"]));
         Assert.Equal("trace_pipe_raw", meta.RootElement.GetProperty("format").GetString());
         Assert.True(meta.RootElement.GetProperty("events").GetInt64() > 0);

@@ -41,6 +41,29 @@ public sealed class TriageCommandTests
         Assert.Equal("kind,page_pfn,page_flags\nbad_page_state,1115648,uptodate|head|swapbacked|mlocked\n", query.Stdout.Replace("\r", "", StringComparison.Ordinal));
     }
 
+    /// <summary>
+    /// README's "post-mortem that starts from a kernel bug report", run as written on the report it quotes: every
+    /// command reads what the one before wrote. Before, its third line ingested <c>sc/report-crash0-r4-munlock.txt</c>,
+    /// a file triage never writes (the scenario is named after the trace id, the dataset's name: <c>rep-crash0-…</c>):
+    /// "Input … does not exist", exit 3.
+    /// </summary>
+    [SkippableFact]
+    public void Readme_PostMortemFromABugReport_RunsAsWritten()
+    {
+        using var dir = new TempDir();
+        File.Copy(Report("r4-trinity-bad-page-state-mlocked-4.4-rc3-next.txt"), dir["report.txt"]);
+        var commands = ReadmeCommands("## A post-mortem that starts from a kernel bug report");
+
+        var results = commands.Select(c => (Command: string.Join(' ', c), Result: Mmtrace.RunIn(dir.Path, c[1..]))).ToList();
+
+        Assert.Equal(4, results.Count);
+        Assert.True(results[0].Result.ExitCode == 1, results[0].ToString()); // the crash matches R4
+        Assert.Contains("bad_page_state", results[1].Result.Stdout, StringComparison.Ordinal);
+        Assert.True(results[2].Result.ExitCode == 0, results[2].ToString());
+        Assert.True(results[3].Result.ExitCode == 0, results[3].ToString()); // clean under 4.4, which has the fix
+        Assert.Contains("replayed under v4.4 (x86), 0 findings", results[3].Result.Stdout, StringComparison.Ordinal);
+    }
+
     [SkippableFact]
     public void Triage_ReportThatIsNoRace_TextNamesItAndExitsZero()
     {
@@ -123,11 +146,7 @@ public sealed class TriageCommandTests
     public void Triage_SysrqDumpOfARealRecording_CoverageWindowVerdictAndTheFixReplayedOnTheDump()
     {
         using var dir = new TempDir();
-        string log = dir["console.log"];
-        File.WriteAllText(log, SysrqDump(Mmtrace.Corpus("recorded/ftrace-text/raceactors_r1_window.txt.gz"), "5.13.0"));
-
-        var text = Mmtrace.Run("triage", log);
-        var json = Mmtrace.Run("triage", log, "--format", "json");
+        var (text, json) = TriageR1WindowDump(dir, "5.13.0");
 
         Assert.True(text.ExitCode == 0, text.ToString());
         Assert.Contains("kernel 5.13.0 -> profile v5.13", text.Stdout, StringComparison.Ordinal);
@@ -152,6 +171,33 @@ public sealed class TriageCommandTests
              fix.GetProperty("findings_after").GetInt32(), fix.GetProperty("closes").GetBoolean()));
         // What exploration made of the R1 windows the fix closes: every one has a verdict.
         Assert.Equal(r1, fix.GetProperty("windows_before").EnumerateObject().Sum(v => v.Value.GetInt32()));
+    }
+
+    /// <summary>
+    /// A dump in a report that prints no kernel release (a pasted excerpt without the boot banner): the fix status is
+    /// unknown, so the dump replays as the scenarios do, under <c>none</c> with every race open, and the R1 that the
+    /// dump shows is found. Before, the dump replayed under <c>latest</c>, where every race is fixed: "0 findings" on a
+    /// dump that shows a stale-TLB race, while the line above said "every race open".
+    /// </summary>
+    [SkippableFact]
+    public void Triage_DumpWithoutKernelRelease_ReplaysWithEveryRaceOpenAndFindsWhatItShows()
+    {
+        using var dir = new TempDir();
+        var (text, json) = TriageR1WindowDump(dir, release: null);
+
+        Assert.True(text.ExitCode == 0, text.ToString());
+        Assert.Contains("the report prints no kernel release; fix status unknown, scenarios and any ftrace dump replay under profile none (every race open)", text.Stdout, StringComparison.Ordinal);
+        Assert.Contains("replayed under none: R1 ", text.Stdout, StringComparison.Ordinal);
+        Assert.DoesNotContain("replayed under latest", text.Stdout, StringComparison.Ordinal);
+        using var doc = JsonDocument.Parse(json.Stdout);
+        JsonElement report = Assert.Single(doc.RootElement.EnumerateArray());
+        Assert.Equal(JsonValueKind.Null, report.GetProperty("profile").ValueKind);
+        JsonElement dump = report.GetProperty("ftrace");
+        Assert.Equal("none", dump.GetProperty("profile").GetString());
+        int r1 = dump.GetProperty("findings").EnumerateArray().Count(f => f.GetProperty("race").GetString() == "R1");
+        Assert.True(r1 > 0, json.Stdout);
+        JsonElement fix = Assert.Single(dump.GetProperty("fixes").EnumerateArray());
+        Assert.Equal(("R1", 0, true), (fix.GetProperty("race").GetString(), fix.GetProperty("findings_after").GetInt32(), fix.GetProperty("closes").GetBoolean()));
     }
 
     private const string RealDumpConsole = "recorded/console/sysrq_dumpactors_6.1.console.txt.zst";
@@ -367,13 +413,24 @@ public sealed class TriageCommandTests
     /// banner naming <paramref name="release"/>, then ftrace_dump's lines: printk stamps, the latency format (comm cut
     /// to 8 characters, CPU, flags, microseconds since the first event; a real kernel counts from the buffer's last reset, which the reader cannot tell apart).
     /// </summary>
-    private static string SysrqDump(string trace, string release)
+    /// <summary>Triage (text and JSON) of a SysRq-z dump of the recorded R1 window, with a banner naming <paramref name="release"/> or none.</summary>
+    private static (Mmtrace.Result Text, Mmtrace.Result Json) TriageR1WindowDump(TempDir dir, string? release)
+    {
+        string log = dir["console.log"];
+        File.WriteAllText(log, SysrqDump(Mmtrace.Corpus("recorded/ftrace-text/raceactors_r1_window.txt.gz"), release));
+        return (Mmtrace.Run("triage", log), Mmtrace.Run("triage", log, "--format", "json"));
+    }
+
+    private static string SysrqDump(string trace, string? release)
     {
         using var reader = new StreamReader(new System.IO.Compression.GZipStream(File.OpenRead(trace), System.IO.Compression.CompressionMode.Decompress));
         var line = new System.Text.RegularExpressions.Regex(@"^\s*(?<comm>.+)-(?<pid>\d+)\s+\[(?<cpu>\d+)\]\s+(?<flags>\S+)\s+(?<ts>\d+\.\d+): (?<rest>.*)$");
         var inv = System.Globalization.CultureInfo.InvariantCulture;
         var sb = new System.Text.StringBuilder();
-        sb.Append(inv, $"[    0.000000] Linux version {release} (builder@lab) (gcc (Debian 10.2.1-6) 10.2.1 20210110) #1 SMP PREEMPT\n");
+        if (release is not null)
+        {
+            sb.Append(inv, $"[    0.000000] Linux version {release} (builder@lab) (gcc (Debian 10.2.1-6) 10.2.1 20210110) #1 SMP PREEMPT\n");
+        }
         sb.Append("[ 4021.500000] sysrq: Dump ftrace buffer\n[ 4021.500001] Dumping ftrace buffer:\n[ 4021.500002] ---------------------------------\n");
         decimal? first = null;
         int n = 0;
@@ -394,16 +451,42 @@ public sealed class TriageCommandTests
         return sb.ToString();
     }
 
-    private static string Report(string name)
+    private static string Report(string name) => RepoFile("tests/Replay.Tests/Triage/Reports/" + name);
+
+    private static string RepoFile(string relative)
     {
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
         {
-            string candidate = Path.Combine(dir.FullName, "tests", "Replay.Tests", "Triage", "Reports", name);
+            string candidate = Path.Combine(dir.FullName, relative);
             if (File.Exists(candidate))
             {
                 return candidate;
             }
         }
-        throw new FileNotFoundException($"tests/Replay.Tests/Triage/Reports/{name} not found above {AppContext.BaseDirectory}");
+        throw new FileNotFoundException($"{relative} not found above {AppContext.BaseDirectory}");
+    }
+
+    /// <summary>The commands of a README code block, each split into its arguments ("…" quoting), without comments; <c>&amp;&amp;</c> separates commands.</summary>
+    private static List<string[]> ReadmeCommands(string heading)
+    {
+        string readme = File.ReadAllText(RepoFile("README.md"));
+        int at = readme.IndexOf(heading, StringComparison.Ordinal);
+        Assert.True(at >= 0, $"README.md has no '{heading}'");
+        int start = readme.IndexOf("```sh\n", at, StringComparison.Ordinal) + "```sh\n".Length;
+        string block = readme[start..readme.IndexOf("```", start, StringComparison.Ordinal)];
+        var commands = new List<string[]>();
+        foreach (string line in block.Split('\n', StringSplitOptions.RemoveEmptyEntries))
+        {
+            var words = System.Text.RegularExpressions.Regex.Matches(line, "\"(?<w>[^\"]*)\"|(?<w>[^\\s\"]+)").Select(m => m.Groups["w"].Value).ToList();
+            int comment = words.IndexOf("#");
+            words = comment >= 0 ? words[..comment] : words;
+            for (int i = words.IndexOf("&&"); i >= 0; i = words.IndexOf("&&"))
+            {
+                commands.Add([.. words[..i]]);
+                words = words[(i + 1)..];
+            }
+            commands.Add([.. words]);
+        }
+        return commands;
     }
 }

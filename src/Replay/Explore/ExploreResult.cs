@@ -83,6 +83,7 @@ public sealed class ExploreResult
             Schedules = runs.Sum(r => r.Schedules),
             Complete = runs.Sum(r => r.Complete),
             Pruned = runs.Sum(r => r.Pruned),
+            Asleep = runs.Sum(r => r.Asleep),
             Rechecked = runs.Sum(r => r.Rechecked),
             Infeasible = runs.Sum(r => r.Infeasible),
             InfeasibleExample = runs.Select(r => r.InfeasibleExample).FirstOrDefault(x => x is not null),
@@ -128,6 +129,10 @@ public sealed class ExploreResult
 
     /// <summary>Schedules run to the end (every task finished, or every remaining one waited).</summary>
     public long Complete { get; internal set; }
+
+    /// <summary>Schedules stopped where every task that could run was asleep: their remaining interleavings were covered
+    /// by other schedules (DPOR's sleep sets).</summary>
+    public long Asleep { get; internal set; }
 
     /// <summary>DPOR's stateful pruning (docs/exploration.md, "DPOR"): runs stopped at a state that an equivalent prefix
     /// already reached with the same running task, no more preemptions used and a smaller sleep set, whose continuations

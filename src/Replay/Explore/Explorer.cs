@@ -1422,6 +1422,7 @@ public sealed partial class Explorer
                     }
                     _framePool.Push(frame);
                     SleepBlocked++;
+                    result.Asleep++;
                     result.Transitions += depth;
                     return;
                 }
@@ -1495,6 +1496,7 @@ public sealed partial class Explorer
                     {
                         // What may still run here is asleep: covered elsewhere.
                         SleepBlocked++;
+                        result.Asleep++;
                     }
                     else
                     {
@@ -1521,7 +1523,6 @@ public sealed partial class Explorer
             depth++;
         }
         result.Transitions += depth;
-        result.Complete++;
         Complete(result);
     }
 
@@ -2354,8 +2355,10 @@ public sealed partial class Explorer
         return x ^ (x >> 31);
     }
 
+    /// <summary>A schedule that ran to the end (DPOR's or PCT's): counted, then judged.</summary>
     private void Complete(ExploreResult result)
     {
+        result.Complete++;
         var findings = new List<Finding>();
         if (Unfinished())
         {

@@ -106,7 +106,7 @@ public sealed class CoverageBesideLiveTests : IDisposable
             var record = Mmtrace.Run([.. args]);
             Assert.True(record.ExitCode == 0 && record.Stdout.Contains("command exited with 0", StringComparison.Ordinal), record.ToString());
             // The recorder says at once what a filtered recording leaves out, while the engineer can still record again.
-            Assert.True(systemWide != record.Stdout.Contains("per-process events (syscalls, user page faults, exec) recorded for the command and its descendants only: a workload started outside it needs --system-wide", StringComparison.Ordinal), record.Stdout);
+            Assert.True(systemWide != record.Stdout.Contains("events enabled (syscalls, user page faults, exec) are recorded for the command and its descendants only: a workload started outside it needs --system-wide", StringComparison.Ordinal), record.Stdout);
             string summary = File.ReadAllLines(output).SingleOrDefault(l => l.StartsWith("raceactors pid=", StringComparison.Ordinal))
                 ?? throw new Xunit.Sdk.XunitException($"the workload wrote no summary: {File.ReadAllText(output)}");
             return (dataset, summary);
