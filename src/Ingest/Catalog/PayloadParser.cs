@@ -30,6 +30,7 @@ public sealed class PayloadParser
     private static readonly int s_pages = Ordinal("pages");
     private static readonly int s_ret = Ordinal("ret");
     private static readonly int s_ip = Ordinal("ip");
+    private static readonly int s_addr = Ordinal("addr");
 
     // Field lists of up to this many fields are remembered per event (KnownShape).
     private const int MaxShapeFields = 16;
@@ -88,6 +89,11 @@ public sealed class PayloadParser
             ParsePageCacheEvent(row, payload);
             return;
         }
+        if (ev is "migrate:set_migration_pte" or "migrate:remove_migration_pte" or "thp:set_migration_pmd" or "thp:remove_migration_pmd"
+            && payload.StartsWith("addr="u8) && ParseMigrationEntry(row, payload))
+        {
+            return;
+        }
         if (ev is "ftrace:print" or "ftrace:bprint" or "ftrace:bputs")
         {
             ParsePrint(row, payload);
@@ -126,6 +132,29 @@ public sealed class PayloadParser
             payload = end < 0 ? default : payload[(end + 1)..];
         }
         ParseKeyValues(row, payload);
+    }
+
+    /// <summary>
+    /// Migration's remap events print <c>addr=%lx, pte=%lx order=%d</c> (<c>pmd=%lx</c> for the PMD ones): bare hex, so
+    /// an address of decimal digits only (<c>555555554000</c>) must not be read as a decimal number. The address goes
+    /// to its column as hex; the entry stays an argument as printed.
+    /// </summary>
+    private bool ParseMigrationEntry(EventRow row, ReadOnlySpan<byte> payload)
+    {
+        ReadOnlySpan<byte> rest = payload[5..];
+        int end = rest.IndexOfAny((byte)',', (byte)' ');
+        ReadOnlySpan<byte> value = end < 0 ? rest : rest[..end];
+        if (AsciiNumber.HasHexPrefix(value))
+        {
+            value = value[2..];
+        }
+        if (!AsciiNumber.TryParseHex(value, out ulong addr))
+        {
+            return false;
+        }
+        row.SetInt64(s_addr, unchecked((long)addr));
+        ParseKeyValues(row, end < 0 ? default : rest[end..].TrimStart(", "u8));
+        return true;
     }
 
     /// <summary>

@@ -92,6 +92,7 @@ public sealed class CoverageTracker
     private readonly Dictionary<(string Race, string Actor), ActorTally> _actors = [];
     private readonly Dictionary<string, Dictionary<string, (long Count, long Seq)>> _gaps = new(StringComparer.Ordinal);
     private readonly Dictionary<string, Dictionary<string, (long Count, long Seq)>> _notes = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, SortedSet<string>> _wanted = new(StringComparer.Ordinal);
 
     /// <summary>One instance of an actor of <paramref name="race"/> on <paramref name="mm"/> (0: not attributable).</summary>
     public void Actor(string race, string actor, int mm, long seq)
@@ -107,6 +108,20 @@ public sealed class CoverageTracker
 
     /// <summary>An op of one of <paramref name="race"/>'s actors that was skipped or left undecided.</summary>
     public void Gap(string race, string reason, long seq) => Tally(_gaps, race, reason, seq);
+
+    /// <summary>
+    /// Tracepoints that would have shown what a gap of <paramref name="race"/> lacked (helpful, not needed: the record
+    /// line asks for them when the trace does not hold them).
+    /// </summary>
+    public void Want(string race, IEnumerable<string> events)
+    {
+        if (!_wanted.TryGetValue(race, out var set))
+        {
+            set = new SortedSet<string>(StringComparer.Ordinal);
+            _wanted[race] = set;
+        }
+        set.UnionWith(events);
+    }
 
     /// <summary>An event of one of <paramref name="race"/>'s actors that changed no page table (<see cref="CoverageNote"/>).</summary>
     public void Note(string race, string text, long seq) => Tally(_notes, race, text, seq);
@@ -206,6 +221,17 @@ public sealed class CoverageTracker
                 groupMms[group] = mms;
             }
             mms.UnionWith(tally?.Mms.Where(m => m != 0) ?? []);
+        }
+        if (hasEvent is not null && _wanted.TryGetValue(rule.Race, out var gapWants))
+        {
+            foreach (string extra in gapWants)
+            {
+                wanted.Add(extra);
+                if (!hasEvent(extra))
+                {
+                    missing.Add(extra);
+                }
+            }
         }
         foreach (var (group, mms) in groupMms)
         {

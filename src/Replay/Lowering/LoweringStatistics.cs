@@ -81,6 +81,30 @@ public sealed class LoweringStatistics
     /// located instead by their MADV_COLLAPSE call's range, which covers one PMD: the call collapses that PMD only.
     /// </summary>
     public long CollapsesByMadviseRange { get; internal set; }
+    /// <summary>set_migration_pte of a page the model maps at that address: lowered as try_to_migrate_one's rmap walk (ttu_start/ttu_walk/ttu_unmap migrate=1/ttu_end).</summary>
+    public long MigrationEntriesSet { get; internal set; }
+    /// <summary>set_migration_pte whose old page the model does not map at that address (another mm's page, a mapping from before the trace, the second mapping of a fork-shared page): no op.</summary>
+    public long MigrationEntriesUnknown { get; internal set; }
+    /// <summary>set_migration_pte whose entry, decoded as x86-64 and as arm64, names two pages the model maps at that address: no op.</summary>
+    public long MigrationEntriesAmbiguous { get; internal set; }
+    /// <summary>set_migration_pte of a page the model holds PG_mlocked: left to its free's implied unmap (the R4 walker).</summary>
+    public long MigrationEntriesMlocked { get; internal set; }
+    /// <summary>Migration entries whose remove_migration_pte did not come before their task's mm_migrate_pages (lost events).</summary>
+    public long MigrationEntriesUnresolved { get; internal set; }
+    /// <summary>remove_migration_pte lowered: the new page mapped where the model's entry was (pte_set + map_inc under the PTE lock).</summary>
+    public long MigrationRemaps { get; internal set; }
+    /// <summary>remove_migration_pte of an entry the model did not lower (no set before it in the task, or its old page unknown to the model): no op.</summary>
+    public long MigrationRemapsUnknown { get; internal set; }
+    /// <summary>remove_migration_pte where the task had entries of two different pages waiting at that address (two mms mapping different pages at one VA): not guessed, no op.</summary>
+    public long MigrationRemapsAmbiguous { get; internal set; }
+    /// <summary>remove_migration_pte whose entry's table or slot changed meanwhile in the model, or whose new page the model maps already: no op.</summary>
+    public long MigrationRemapsStale { get; internal set; }
+    /// <summary>remove_migration_pte of a PROT_NONE entry (its pfn's encoding differs per architecture): no op.</summary>
+    public long MigrationRemapsNotPresent { get; internal set; }
+    /// <summary>New pages of a remap the model held freed (compaction_alloc takes isolated free pages without mm_page_alloc): page_alloc emitted first.</summary>
+    public long MigrationUntracedAllocs { get; internal set; }
+    /// <summary>set/remove_migration_pte without an addr or a hexadecimal pte: not lowered.</summary>
+    public long MigrationEventsMalformed { get; internal set; }
     /// <summary>exit_mmap lowered to mm_destroy.</summary>
     public long MmDestroyed { get; internal set; }
     /// <summary>exit_mmap events without an mm field whose task held no mmap_lock for write: nothing destroyed.</summary>
@@ -127,6 +151,7 @@ public sealed class LoweringStatistics
         ("flushes_unknown_mm", FlushesUnknownMm), ("munmaps", Munmaps), ("madvise_zaps", MadviseZaps),
         ("mremap_extents_lowered", MremapExtentsLowered),
         ("mremap_extents_skipped", MremapExtentsSkipped), ("collapses", Collapses), ("collapses_skipped", CollapsesSkipped), ("collapses_failed", CollapsesFailed), ("collapses_by_madvise_range", CollapsesByMadviseRange),
+        ("migration_entries_set", MigrationEntriesSet), ("migration_entries_unknown", MigrationEntriesUnknown), ("migration_entries_ambiguous", MigrationEntriesAmbiguous), ("migration_entries_mlocked", MigrationEntriesMlocked), ("migration_entries_unresolved", MigrationEntriesUnresolved), ("migration_remaps", MigrationRemaps), ("migration_remaps_unknown", MigrationRemapsUnknown), ("migration_remaps_ambiguous", MigrationRemapsAmbiguous), ("migration_remaps_stale", MigrationRemapsStale), ("migration_remaps_not_present", MigrationRemapsNotPresent), ("migration_untraced_allocs", MigrationUntracedAllocs), ("migration_events_malformed", MigrationEventsMalformed),
         ("mm_destroyed", MmDestroyed), ("fork_mms", ForkMms), ("exit_mmaps_unknown_mm", ExitMmapsUnknownMm), ("mlocks", Mlocks), ("munlocks", Munlocks), ("vmas_created", VmasCreated),
         ("pages_mlocked", PagesMlocked), ("pages_munlocked", PagesMunlocked), ("mlock_huge_skipped", MlockHugeSkipped), ("reclaimer_mlocks", ReclaimerMlocks),
         ("unevictable_insertions", UnevictableInsertions), ("unevictable_without_locked_vma", UnevictableWithoutLockedVma),

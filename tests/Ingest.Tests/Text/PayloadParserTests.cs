@@ -51,6 +51,10 @@ public sealed class PayloadParserTests
         { "         python3-24087   [001] .....  42455.967772: mm_filemap_add_to_page_cache: dev 254:0 ino b1e328 pfn=0x58c38f ofs=0 order=0", "filemap:mm_filemap_add_to_page_cache", "pfn=5817231 order=0 +dev=254:0 +ino=b1e328 +ofs=0" },
         { "         kswapd0-91      [000] .....  42460.000001: mm_filemap_delete_from_page_cache: dev 254:0 ino b1e328 pfn=0x5ac863 ofs=4096 order=2", "filemap:mm_filemap_delete_from_page_cache", "pfn=5949539 order=2 +dev=254:0 +ino=b1e328 +ofs=4096" },
         { "         python3-24087   [001] .....  42455.967769: mm_filemap_fault: dev=254:0 ino=b1e328 ofs=0", "filemap:mm_filemap_fault", "+dev=254:0 +ino=b1e328 +ofs=0" },
+        // migrate (6.18, recorded here): the address is bare hex even when it has no letter (0x555555554000 printed
+        // 555555554000, once read as a decimal number), the entry stays an arg as printed.
+        { "     migcollapse-12681   [001] .....  51200.000001: set_migration_pte: addr=555555554000, pte=f7ffe7ffbb988400 order=0", "migrate:set_migration_pte", "addr=93824992231424 order=0 +pte=f7ffe7ffbb988400" },
+        { "     migcollapse-12681   [001] .....  51200.000002: remove_migration_pte: addr=7ef55d1c6000, pte=8000000311643067 order=0", "migrate:remove_migration_pte", "addr=139592294227968 order=0 +pte=8000000311643067" },
         // An unparseable payload is kept whole.
         { "            bash-1  [000] .....   1.000000: tracing_mark_write: marker-short", "ftrace:print", "+buf=marker-short" },
         { "           <...>-29049 [001]   686.293297: print:                0xffffffff81498b1a: MMMM", "ftrace:print", "ip=18446744071583664922 +buf=MMMM" },

@@ -1,3 +1,4 @@
+using Pipeline.Replay.Lowering;
 using Pipeline.Replay.Exposure;
 using static Pipeline.Replay.Tests.Lowering.LoweringInput;
 
@@ -601,24 +602,7 @@ public sealed class TraceLoweringTests
     [InlineData("400000", false)]
     public void Lower_MadvCollapseOfAPageMigratedUntraced_IsLocatedByTheCallsRangeOfOnePmd(string length, bool located)
     {
-        var input = new LoweringInput();
-        Fault(input, 0x7f0000200000, 0x5000, pid: 200);
-        Fault(input, 0x7f0000201000, 0x5001, pid: 200);
-        input.Line("compact", 300, 1, "mm_migrate_pages_start: mode=MIGRATE_SYNC_LIGHT reason=compaction")
-            .Line("compact", 300, 1, "mm_page_alloc: page=0000000033330001 pfn=0x9001 order=0 migratetype=1 gfp_flags=GFP_HIGHUSER_MOVABLE")
-            .Line("compact", 300, 1, "mm_page_free: page=0000000022222223 pfn=0x5001 order=0")
-            .Line("compact", 300, 1, "mm_migrate_pages: nr_succeeded=1 nr_failed=0 nr_thp_succeeded=0 nr_thp_failed=0 nr_thp_split=0 nr_split=0 mode=MIGRATE_SYNC_LIGHT reason=compaction")
-            .Line("mover", 200, 0, $"sys_madvise(start: 7f0000200000, len_in: {length}, behavior: 19)")
-            .Line("mover", 200, 0, "mm_page_alloc: page=0000000033333333 pfn=0x8000 order=9 migratetype=1 gfp_flags=GFP_TRANSHUGE")
-            .Line("mover", 200, 0, $"mmap_lock_acquire_returned: mm={Mm} memcg_id=1 write=true success=true")
-            .Line("mover", 200, 0, "mm_collapse_huge_page_isolate: scan_pfn=0x9001, none_or_zero=510, referenced=2, status=succeeded")
-            .Line("mover", 200, 0, "mm_page_free: page=0000000022222222 pfn=0x5000 order=0")
-            .Line("mover", 200, 0, "mm_page_free: page=0000000033330001 pfn=0x9001 order=0")
-            .Line("mover", 200, 0, $"mmap_lock_released: mm={Mm} memcg_id=1 write=true")
-            .Line("mover", 200, 0, $"mm_collapse_huge_page: mm={Mm}, isolated=1, status=succeeded")
-            .Line("mover", 200, 0, "sys_madvise -> 0x0");
-
-        var (trace, lowering, result) = LowerAndReplay(input.Rows());
+        var (trace, lowering, result) = LowerAndReplay(MigrationBeforeCollapse(length, remapTraced: false).Rows());
 
         var r2 = lowering.Coverage.Build(_ => true).Single(c => c.Race == "R2");
         if (located)
@@ -632,9 +616,160 @@ public sealed class TraceLoweringTests
         {
             Assert.DoesNotContain(trace.Ops.ToArray(), o => o.Kind == OpKind.PmdSetHuge);
             Assert.Equal((0, 1, 0), (lowering.Statistics.Collapses, lowering.Statistics.CollapsesSkipped, lowering.Statistics.CollapsesByMadviseRange));
-            Assert.Contains("by a migration whose remove_migration_pte was not traced", Assert.Single(r2.Gaps).Reason, StringComparison.Ordinal);
+            Assert.Contains("by a migration whose remap was not recorded or not paired: record migrate:set_migration_pte and migrate:remove_migration_pte", Assert.Single(r2.Gaps).Reason, StringComparison.Ordinal);
+            // The record line asks for the two migration events (helpful, not needed: a trace without them is not blind).
+            var withoutRemap = lowering.Coverage.Build(e => !e.EndsWith("_migration_pte", StringComparison.Ordinal)).Single(c => c.Race == "R2");
+            Assert.Contains("migrate:set_migration_pte", withoutRemap.RecordCommand, StringComparison.Ordinal);
+            Assert.Contains("migrate:remove_migration_pte", withoutRemap.MissingEvents);
         }
         AssertNoFindings(result);
+    }
+
+    /// <summary>
+    /// Compaction (pid 300) migrates page 0x5001 of the mover's range to 0x9001 between its faults and a MADV_COLLAPSE of
+    /// <paramref name="length"/> bytes (hex) whose isolate names the new page; <paramref name="remapTraced"/>: with the
+    /// per-PTE set/remove_migration_pte events (else only the mm set's migration brackets, allocation and free).
+    /// </summary>
+    private static LoweringInput MigrationBeforeCollapse(string length, bool remapTraced)
+    {
+        var input = new LoweringInput();
+        Fault(input, 0x7f0000200000, 0x5000, pid: 200);
+        Fault(input, 0x7f0000201000, 0x5001, pid: 200);
+        input.Line("compact", 300, 1, "mm_migrate_pages_start: mode=MIGRATE_SYNC_LIGHT reason=compaction");
+        if (remapTraced)
+        {
+            input.Line("compact", 300, 1, $"set_migration_pte: addr=7f0000201000, pte={EntryOf5001} order=0")
+                .Line("compact", 300, 1, $"remove_migration_pte: addr=7f0000201000, pte={PteOf(0x9001)} order=0");
+        }
+        else
+        {
+            input.Line("compact", 300, 1, "mm_page_alloc: page=0000000033330001 pfn=0x9001 order=0 migratetype=1 gfp_flags=GFP_HIGHUSER_MOVABLE");
+        }
+        return input.Line("compact", 300, 1, "mm_page_free: page=0000000022222223 pfn=0x5001 order=0")
+            .Line("compact", 300, 1, "mm_migrate_pages: nr_succeeded=1 nr_failed=0 nr_thp_succeeded=0 nr_thp_failed=0 nr_thp_split=0 nr_split=0 mode=MIGRATE_SYNC_LIGHT reason=compaction")
+            .Line("mover", 200, 0, $"sys_madvise(start: 7f0000200000, len_in: {length}, behavior: 19)")
+            .Line("mover", 200, 0, "mm_page_alloc: page=0000000033333333 pfn=0x8000 order=9 migratetype=1 gfp_flags=GFP_TRANSHUGE")
+            .Line("mover", 200, 0, $"mmap_lock_acquire_returned: mm={Mm} memcg_id=1 write=true success=true")
+            .Line("mover", 200, 0, "mm_collapse_huge_page_isolate: scan_pfn=0x9001, none_or_zero=510, referenced=2, status=succeeded")
+            .Line("mover", 200, 0, "mm_page_free: page=0000000022222222 pfn=0x5000 order=0")
+            .Line("mover", 200, 0, "mm_page_free: page=0000000033330001 pfn=0x9001 order=0")
+            .Line("mover", 200, 0, $"mmap_lock_released: mm={Mm} memcg_id=1 write=true")
+            .Line("mover", 200, 0, $"mm_collapse_huge_page: mm={Mm}, isolated=1, status=succeeded")
+            .Line("mover", 200, 0, "sys_madvise -> 0x0");
+    }
+
+    // x86-64 migration entries (writable, young and dirty bits clear) of pfns 0x5001 and 0x6001, as set_migration_pte prints them.
+    private const string EntryOf5001 = "f7ffffffff5ffc00";
+    private const string EntryOf6001 = "f7ffffffff3ffc00";
+
+    /// <summary>A present, writable user PTE of <paramref name="pfn"/> as remove_migration_pte prints it (x86-64).</summary>
+    private static string PteOf(ulong pfn) => ((pfn << 12) | 0x8000000000000067UL).ToString("x", System.Globalization.CultureInfo.InvariantCulture);
+
+    /// <summary>
+    /// The same migration recorded with migrate:set_migration_pte and migrate:remove_migration_pte: the set's entry
+    /// encodes the old pfn, which the model maps at that address in the mover's mm, so the remap moves the mapping to
+    /// the new page (0x5001 → 0x9001) and the MADV_COLLAPSE of two PMDs, whose isolate names the new page, is lowered
+    /// instead of skipped. The compaction's free of the old page is a plain free: the entry replaced its mapping.
+    /// </summary>
+    [SkippableFact]
+    public void Lower_MigrationRecordedWithItsRemap_MovesTheMappingAndTheCollapseIsLowered()
+    {
+        var (trace, lowering, result) = LowerAndReplay(MigrationBeforeCollapse("400000", remapTraced: true).Rows());
+
+        var ops = trace.Ops.ToArray();
+        var unmap = Assert.Single(ops, o => o.Kind == OpKind.TtuUnmap);
+        Assert.Equal((0x7f0000201000UL, 0x5001UL, true), (unmap.Va, unmap.Pfn, unmap.Has(OpFlags.Migrate)));
+        Assert.Contains(ops, o => o.Kind == OpKind.PteSet && o.Va == 0x7f0000201000UL && o.Pfn == 0x9001UL && o.Tid == 300);
+        var huge = Assert.Single(ops, o => o.Kind == OpKind.PmdSetHuge);
+        Assert.Equal((0x7f0000200000UL, 0x8000UL), (huge.Va, huge.Pfn));
+        // The collapse clears both PTEs of the table, the migrated one at its new page.
+        Assert.Equal([0x5000UL, 0x9001UL], ops.Where(o => o.Kind == OpKind.MapDec && o.Seq >= huge.Seq - 3 && o.Tid == 200).Select(o => o.Pfn).Order());
+        Assert.Equal((1, 0, 0L), (lowering.Statistics.Collapses, lowering.Statistics.CollapsesSkipped, lowering.Statistics.ImpliedUnmaps));
+        Assert.Equal((1L, 1L), (lowering.Statistics.MigrationEntriesSet, lowering.Statistics.MigrationRemaps));
+        Assert.Empty(lowering.Coverage.Build(_ => true).Single(c => c.Race == "R2").Gaps);
+        AssertNoFindings(result);
+    }
+
+    /// <summary>
+    /// Two processes map different pages at one address and one compaction migrates both (its batch unmaps both, then
+    /// moves both): remove_migration_pte names the address and the new page, not the mm, so which new page is whose is
+    /// not known. Neither is guessed: both are counted ambiguous and given as an R2 gap, and no new page is mapped.
+    /// </summary>
+    [SkippableFact]
+    public void Lower_TwoMmsPagesAtOneAddressMigratedTogether_AreCountedAmbiguousNotGuessed()
+    {
+        const string other = "00000000aaaa0000";
+        var input = new LoweringInput()
+            .Line("a", 200, 0, $"mmap_lock_acquire_returned: mm={Mm} memcg_id=1 write=false success=true")
+            .Line("a", 200, 0, $"mmap_lock_released: mm={Mm} memcg_id=1 write=false")
+            .Line("b", 400, 1, $"mmap_lock_acquire_returned: mm={other} memcg_id=1 write=false success=true")
+            .Line("b", 400, 1, $"mmap_lock_released: mm={other} memcg_id=1 write=false");
+        Fault(input, 0x7f0000201000, 0x5001, pid: 200);
+        Fault(input, 0x7f0000201000, 0x6001, pid: 400, cpu: 1);
+        input.Line("compact", 300, 1, "mm_migrate_pages_start: mode=MIGRATE_SYNC_LIGHT reason=compaction")
+            .Line("compact", 300, 1, $"set_migration_pte: addr=7f0000201000, pte={EntryOf5001} order=0")
+            .Line("compact", 300, 1, $"set_migration_pte: addr=7f0000201000, pte={EntryOf6001} order=0")
+            .Line("compact", 300, 1, $"remove_migration_pte: addr=7f0000201000, pte={PteOf(0x9001)} order=0")
+            .Line("compact", 300, 1, $"remove_migration_pte: addr=7f0000201000, pte={PteOf(0x9002)} order=0")
+            .Line("compact", 300, 1, "mm_page_free: page=0000000022222223 pfn=0x5001 order=0")
+            .Line("compact", 300, 1, "mm_page_free: page=0000000022222224 pfn=0x6001 order=0")
+            .Line("compact", 300, 1, "mm_migrate_pages: nr_succeeded=2 nr_failed=0 nr_thp_succeeded=0 nr_thp_failed=0 nr_thp_split=0 nr_split=0 mode=MIGRATE_SYNC_LIGHT reason=compaction");
+
+        var (trace, lowering, result) = LowerAndReplay(input.Rows());
+
+        var ops = trace.Ops.ToArray();
+        // Both old mappings became migration entries, each in its own mm.
+        Assert.Equal(2, ops.Count(o => o.Kind == OpKind.TtuUnmap && o.Has(OpFlags.Migrate)));
+        Assert.Equal(2, ops.Select(o => o.Kind == OpKind.TtuUnmap ? o.Mm : 0).Where(m => m != 0).Distinct().Count());
+        Assert.DoesNotContain(ops, o => o.Kind == OpKind.PteSet && o.Tid == 300);
+        Assert.Equal((2L, 2L, 0L), (lowering.Statistics.MigrationEntriesSet, lowering.Statistics.MigrationRemapsAmbiguous, lowering.Statistics.MigrationRemaps));
+        var gap = Assert.Single(lowering.Coverage.Build(_ => true).Single(c => c.Race == "R2").Gaps);
+        Assert.Equal(2, gap.Count);
+        Assert.Contains("remove_migration_pte names no mm", gap.Reason, StringComparison.Ordinal);
+        AssertNoFindings(result);
+    }
+
+    /// <summary>
+    /// A page a fork left mapped in parent and child migrates once: try_to_migrate_one replaces both PTEs (two sets of
+    /// one entry) and remove_migration_pte maps the new page in both. The model holds the page in one mm only (it copies
+    /// no PTEs at fork): that mapping moves to the new page, the other set and remove are counted as not the model's.
+    /// </summary>
+    [SkippableFact]
+    public void Lower_ForkSharedPageMigrated_RemapsTheMappingTheModelHolds()
+    {
+        var input = new LoweringInput();
+        Fault(input, 0x7f0000201000, 0x5001, pid: 200);
+        input.Line("compact", 300, 1, "mm_migrate_pages_start: mode=MIGRATE_SYNC_LIGHT reason=compaction")
+            .Line("compact", 300, 1, $"set_migration_pte: addr=7f0000201000, pte={EntryOf5001} order=0")
+            .Line("compact", 300, 1, $"set_migration_pte: addr=7f0000201000, pte={EntryOf5001} order=0")
+            .Line("compact", 300, 1, $"remove_migration_pte: addr=7f0000201000, pte={PteOf(0x9001)} order=0")
+            .Line("compact", 300, 1, $"remove_migration_pte: addr=7f0000201000, pte={PteOf(0x9001)} order=0")
+            .Line("compact", 300, 1, "mm_page_free: page=0000000022222223 pfn=0x5001 order=0")
+            .Line("compact", 300, 1, "mm_migrate_pages: nr_succeeded=1 nr_failed=0 nr_thp_succeeded=0 nr_thp_failed=0 nr_thp_split=0 nr_split=0 mode=MIGRATE_SYNC_LIGHT reason=compaction");
+
+        var (trace, lowering, result) = LowerAndReplay(input.Rows());
+
+        var set = Assert.Single(trace.Ops.ToArray(), o => o.Kind == OpKind.PteSet && o.Tid == 300);
+        Assert.Equal((0x7f0000201000UL, 0x9001UL), (set.Va, set.Pfn));
+        Assert.Equal((1L, 1L, 1L, 1L), (lowering.Statistics.MigrationEntriesSet, lowering.Statistics.MigrationEntriesUnknown,
+            lowering.Statistics.MigrationRemaps, lowering.Statistics.MigrationRemapsUnknown));
+        Assert.Equal(0, lowering.Statistics.MigrationRemapsAmbiguous);
+        AssertNoFindings(result);
+    }
+
+    /// <summary>The entries are decoded as the kernel encodes them; the values are from a recording on this x86-64 6.18 machine (compaction).</summary>
+    [Theory]
+    [InlineData(0xf7ffe7ffbb988400UL, 0x2233bdUL)] // young and dirty bits (34, 35) set above the pfn
+    [InlineData(0xf7ffffffff5ffc00UL, 0x5001UL)]
+    public void MigrationEntry_X86_DecodesTheOldPfn(ulong entry, ulong pfn) => Assert.Equal(pfn, MigrationEntry.OldPfn(entry).X86);
+
+    [Fact]
+    public void MigrationEntry_PresentPte_DecodesTheNewPfn()
+    {
+        Assert.Equal(0x311643UL, MigrationEntry.PresentPfn(0x8000000311643067UL));
+        // arm64: the pfn bits are the same (bits 12-47); a migration entry's offset sits in bits 8-57.
+        Assert.Equal(0x40123UL, MigrationEntry.PresentPfn(0x0068000040123f43UL));
+        Assert.Equal(0x40123UL, MigrationEntry.OldPfn(0x40123UL << 8 | (30UL << 3)).Arm64);
     }
 
     [SkippableFact]
