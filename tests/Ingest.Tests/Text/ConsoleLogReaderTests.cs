@@ -143,6 +143,32 @@ public sealed class ConsoleLogReaderTests
     }
 
     /// <summary>
+    /// A printk stamp past 64-bit nanoseconds (a /dev/kmsg microseconds field of 16 or more digits, a bit flip in a
+    /// dmesg stamp's seconds) is damage, counted with its line: before, the multiplication wrapped and the crash it
+    /// stamped became a row at a negative (or a small, wrong) time, uncounted.
+    /// </summary>
+    [SkippableTheory]
+    [InlineData("4,300,9223372036854776,-;")]
+    [InlineData("4,300,18446744073709551615,-;")]
+    [InlineData("4,300,123456789012345678901,-;")]
+    [InlineData("[9223372037.000000] ")]
+    [InlineData("[18446744073.709551] ")]
+    public void Read_PrintkStampPastNanosecondRange_CountedMalformed(string stamp)
+    {
+        string text = "4,299,5269031,-;Linux version 6.1.0-57-amd64 (debian-kernel@lists.debian.org)\n"
+            + "\n" + stamp + "WARNING: CPU: 0 PID: 1 at mm/mremap.c:211 move_page_tables+0x5b0/0x5d0\n"
+            + "4,301,5269300,-;BUG: Bad page state in process init  pfn:7deea\n";
+
+        var (rows, diagnostics) = TextReading.ReadText(new ConsoleLogReader(), text);
+
+        EventRow bug = Assert.Single(rows);
+        Assert.Equal((ConsoleEvents.BadPageState, 5_269_300_000L), (bug.Event, bug.TsNs));
+        var sample = Assert.Single(diagnostics.MalformedSamples);
+        Assert.Equal(3L, sample.Position);
+        Assert.Contains("expected a printk stamp of at most 9223372036.854775807 seconds", sample.Message, StringComparison.Ordinal);
+    }
+
+    /// <summary>
     /// A binary file read as console text (a trace.dat with --format console, a dataset's events.parquet that
     /// triage took for a report) is refused at its first line, not read as a log without crashes.
     /// </summary>
