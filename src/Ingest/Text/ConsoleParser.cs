@@ -8,6 +8,9 @@ namespace Pipeline.Ingest.Text;
 internal sealed class ConsoleParser
 {
     private static readonly int s_pfn = EventSchema.TryGetField("pfn", out EventColumn? column) ? column.Ordinal : throw new InvalidOperationException("no pfn column");
+    // ftrace_dump's latency format prints the comm "%8.8s" (kernel/trace/trace_output.c, lat_print_generic).
+    private const int DumpCommWidth = 8;
+
     private static readonly byte[] s_dashes = "---------------------------------"u8.ToArray();
 
     private readonly FtraceTextCore _core;
@@ -152,6 +155,13 @@ internal sealed class ConsoleParser
         if (_crash is not null && body.StartsWith("CPU: "u8))
         {
             CrashContext(body);
+        }
+        if (_inDump && FtraceLine.TryParse(body, out FtraceLine entry) && entry.Latency && entry.Comm.Length > DumpCommWidth)
+        {
+            // ftrace_dump prints the comm "%8.8s": a wider one holds another writer's text before the entry (a
+            // /dev/kmsg record whose prefix is damaged, "0,411,-1,-;    init-1 …", read whole as the comm).
+            _core.Malformed(lineNumber, "an ftrace dump line 'comm-pid cpu+flags time: event: payload' whose comm has at most 8 bytes (%8.8s)", line);
+            return;
         }
         TraceLineKind kind = _core.Process(body, lineNumber);
         switch (kind)

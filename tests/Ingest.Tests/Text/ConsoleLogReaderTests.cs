@@ -169,6 +169,31 @@ public sealed class ConsoleLogReaderTests
     }
 
     /// <summary>
+    /// A /dev/kmsg record of a dump whose prefix is damaged (a bit flip in its microseconds, "-1") is no kmsg record:
+    /// before, the whole prefix was read as the entry's comm ("0,411,-1,-;    init") and the event kept, uncounted.
+    /// ftrace_dump prints the comm "%8.8s", so a wider one is counted malformed with its line.
+    /// </summary>
+    [SkippableFact]
+    public void Read_KmsgDumpRecordWithDamagedPrefix_CountedNotReadAsComm()
+    {
+        const string text = """
+            0,386,5269031,-;Dumping ftrace buffer:
+            0,387,5269255,-;---------------------------------
+            0,388,5270937,-;    init-1         1d.... 1632342us : page_fault_user: address=0x7fffcc32f108 ip=0x52e7c8 error_code=0x7
+            0,389,-1,-;    init-1         1..... 1632753us : mmap_lock_start_locking: mm=00000000dad0409c memcg_path=/ write=false
+            0,390,5271500,-;mm work--25561     0..... 1632800us : mmap_lock_released: mm=00000000dad0409c memcg_path=/ write=false
+            0,391,5271600,-;---------------------------------
+            """;
+
+        var (rows, diagnostics) = TextReading.ReadText(new ConsoleLogReader(), text);
+
+        Assert.Equal([("init", 1_632_342_000L), ("mm work-", 1_632_800_000L)], rows.Select(r => (r.Comm, r.TsNs)));
+        var sample = Assert.Single(diagnostics.MalformedSamples);
+        Assert.Equal(4L, sample.Position);
+        Assert.Contains("whose comm has at most 8 bytes", sample.Message, StringComparison.Ordinal);
+    }
+
+    /// <summary>
     /// A binary file read as console text (a trace.dat with --format console, a dataset's events.parquet that
     /// triage took for a report) is refused at its first line, not read as a log without crashes.
     /// </summary>
