@@ -117,6 +117,11 @@ internal static class ExploreCommand
                 StateCacheBytes = parse.GetValue(stateCache) << 20,
                 WorkListBytes = parse.GetValue(workList) << 20,
             };
+            if (parse.GetValue(emit) is { } target)
+            {
+                // Before the search, which may run for hours.
+                AtomicFile.CheckTarget(target);
+            }
             var share = ShardOption.Parse(parse.GetValue(shard));
             var traces = DatasetCatalog.Resolve(parse.GetValue(datasets)!);
             if (share is not null)

@@ -126,8 +126,28 @@ internal static class SynthCommand
 /// <summary>Writes a file through a temporary name and a rename, so no partial file is ever left behind.</summary>
 internal static class AtomicFile
 {
+    /// <summary>
+    /// Throws unless <paramref name="path"/> can be written: its directory exists and it is not one. A command that
+    /// works long before it writes (explore's --emit-schedule) checks first; the error names the path given, not the
+    /// temporary file beside it that the write would have failed on.
+    /// </summary>
+    /// <exception cref="IOException">Names the path and what is wrong with it.</exception>
+    public static void CheckTarget(string path)
+    {
+        var full = Path.GetFullPath(path);
+        if (Directory.Exists(full))
+        {
+            throw new IOException($"{path}: is a directory; expected a file to write.");
+        }
+        if (Path.GetDirectoryName(full) is { } directory && !Directory.Exists(directory))
+        {
+            throw new IOException($"{path}: cannot be written: its directory {directory} does not exist.");
+        }
+    }
+
     public static void WriteText(string path, Action<TextWriter> write)
     {
+        CheckTarget(path);
         var full = Path.GetFullPath(path);
         var temporary = Path.Combine(Path.GetDirectoryName(full)!, "." + Path.GetFileName(full) + ".tmp-" + Path.GetRandomFileName());
         try

@@ -98,6 +98,12 @@ public static class DatasetCatalog
                 .Concat(chosen.SelectMany(r => TraceDataset.RunFiles(r).Select(f => new ViewFile(f.Table, f.Path, trace.Id, r))));
             foreach (var file in files)
             {
+                if (file.Table != "events")
+                {
+                    EventsFileCheck.CheckParquet(file.Path, connection, file.Table == "explorations"
+                        ? $"Run mmtrace explore {trace.Directory} again (it writes the file whole)."
+                        : $"Run mmtrace replay {trace.Directory} again (it writes the run's tables whole).");
+                }
                 if (!byTable.TryGetValue(file.Table, out var list))
                 {
                     list = [];

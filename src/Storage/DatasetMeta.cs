@@ -238,6 +238,25 @@ public sealed record DatasetMeta
         {
             throw new InvalidDataException($"{path}: expected a JSON object, found null.");
         }
+        // The source generator sets an init-only property whose key is absent to null, not to its initializer: a
+        // meta.json without "event_counts" (written by hand, or by another tool) crashed the count check below.
+        meta = meta with
+        {
+            TraceId = meta.TraceId ?? "",
+            Sources = meta.Sources ?? [],
+            EventCounts = meta.EventCounts ?? new(StringComparer.Ordinal),
+            MalformedSamples = meta.MalformedSamples ?? [],
+            ToolVersion = meta.ToolVersion ?? "",
+        };
+        foreach (var (key, entries) in (ReadOnlySpan<(string, IEnumerable<object?>?)>)[("sources", meta.Sources), ("malformed_samples", meta.MalformedSamples), ("enabled_events", meta.EnabledEvents)])
+        {
+            int nulls = entries?.Count(e => e is null) ?? 0;
+            if (nulls > 0)
+            {
+                throw new InvalidDataException(string.Create(CultureInfo.InvariantCulture,
+                    $"{path}: {key} holds {nulls} null entr{(nulls == 1 ? "y" : "ies")}; expected a list of {(key == "enabled_events" ? "event names" : "objects")}."));
+            }
+        }
         if (meta.SchemaVersion > EventSchema.Version)
         {
             throw new InvalidDataException(string.Create(CultureInfo.InvariantCulture,
@@ -299,8 +318,11 @@ public sealed record DatasetMeta
 
 /// <summary>Source-generated serializer for <see cref="DatasetMeta"/>.</summary>
 // A key given twice is refused: JSON leaves it undefined which one counts, and System.Text.Json would take the last.
+// A null where the record has no null (`"event_counts": null`, `"sources": null`, `"trace_id": null`) is refused too:
+// System.Text.Json would set it, and the first command to use it failed with a NullReferenceException.
 [JsonSourceGenerationOptions(
     AllowDuplicateProperties = false,
+    RespectNullableAnnotations = true,
     PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower,
     WriteIndented = true,
     DefaultIgnoreCondition = JsonIgnoreCondition.Never)]

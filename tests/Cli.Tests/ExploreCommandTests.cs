@@ -30,6 +30,28 @@ public class ExploreCommandTests
         Assert.Contains("I1,R1,2,dpor,2,true", query.Stdout, StringComparison.Ordinal);
     }
 
+    /// <summary>
+    /// An --emit-schedule path that cannot be written (a directory, or in one that does not exist) is refused before the
+    /// search, naming the path: before, the search ran to its end and then failed on the temporary file beside the path
+    /// ("Could not find a part of the path '/nonexistent/.x.txt.tmp-hgnafu2z.ftr'"), explorations.parquet rewritten.
+    /// </summary>
+    [SkippableFact]
+    public void Explore_EmitScheduleToAPathThatCannotBeWritten_RefusedBeforeTheSearchNamingIt()
+    {
+        using var dir = new TempDir();
+        Assert.Equal(0, Mmtrace.Run("synth", "r1-pmd", "--benign", "-o", dir["benign.txt"]).ExitCode);
+        Assert.Equal(0, Mmtrace.Run("ingest", dir["benign.txt"], "-o", dir["benign"]).ExitCode);
+
+        var missing = Mmtrace.Run("explore", dir["benign"], "--profile", "v5.13", "--emit-schedule", dir["no/such/witness.txt"]);
+        var directory = Mmtrace.Run("explore", dir["benign"], "--profile", "v5.13", "--emit-schedule", dir.Path);
+
+        Assert.True(missing.ExitCode == 3, missing.ToString());
+        Assert.StartsWith($"mmtrace: {dir["no/such/witness.txt"]}: cannot be written: its directory {dir["no/such"]} does not exist.", missing.Stderr, StringComparison.Ordinal);
+        Assert.True(directory.ExitCode == 3, directory.ToString());
+        Assert.StartsWith($"mmtrace: {dir.Path}: is a directory; expected a file to write.", directory.Stderr, StringComparison.Ordinal);
+        Assert.False(File.Exists(Path.Combine(dir["benign"], "explorations.parquet")));
+    }
+
     [SkippableFact]
     public void Explore_RandomWorkloadByWindows_FindsARaceWhoseEmittedScheduleReplaysOnlyWhereItIsOpen()
     {

@@ -163,4 +163,50 @@ public sealed class DatasetCatalogTests
         Assert.StartsWith(events + ": ", error.Message, StringComparison.Ordinal);
         Assert.Contains(expected, error.Message, StringComparison.Ordinal);
     }
+
+    /// <summary>
+    /// A damaged explorations or replay table (zero-length, cut short, a flipped footer length) is refused when the views
+    /// are made, naming the file, the byte, and the command that writes it whole. Before, a zero-length file passed and
+    /// a cut one failed every later query with DuckDB's "No magic bytes found at end of file", also a query of another view.
+    /// </summary>
+    [SkippableTheory]
+    [InlineData("explorations", "empty", "has 0 bytes; expected a Parquet file (at least 12 bytes). Run mmtrace explore ")]
+    [InlineData("explorations", "cut", "expected the Parquet magic 'PAR1' that ends the file, found 0x")]
+    [InlineData("findings", "footer-length", "footer length 4294967295 runs past the start of the")]
+    [InlineData("findings", "magic", "byte 0: expected the Parquet magic 'PAR1', found 0x58 0x58 0x58 0x58. Run mmtrace replay ")]
+    public void CreateViews_DamagedOtherTable_ErrorNamesFileAndTheCommandThatWritesIt(string table, string damage, string expected)
+    {
+        using var dir = new TempDirectory();
+        string trace = dir.Combine("t");
+        WriteTrace(trace, "t", 300);
+        string file = Path.Combine(trace, table + ".parquet");
+        using (var connection = DuckDbConnection.OpenInMemory())
+        {
+            DatasetFiles.WriteParquetAtomic(connection, "SELECT range AS window_index, 'R1' AS race FROM range(50)", file);
+        }
+        byte[] bytes = File.ReadAllBytes(file);
+        switch (damage)
+        {
+            case "empty":
+                bytes = [];
+                break;
+            case "cut":
+                bytes = bytes[..(bytes.Length / 2)];
+                break;
+            case "footer-length":
+                System.Buffers.Binary.BinaryPrimitives.WriteUInt32LittleEndian(bytes.AsSpan(bytes.Length - 8), uint.MaxValue);
+                break;
+            case "magic":
+                "XXXX"u8.CopyTo(bytes);
+                break;
+        }
+        File.WriteAllBytes(file, bytes);
+        var traces = DatasetCatalog.Resolve([trace]);
+        using var query = DuckDbConnection.OpenInMemory();
+
+        var error = Assert.Throws<InvalidDataException>(() => DatasetCatalog.CreateViews(query, traces));
+
+        Assert.StartsWith(file + ": ", error.Message, StringComparison.Ordinal);
+        Assert.Contains(expected, error.Message, StringComparison.Ordinal);
+    }
 }

@@ -105,6 +105,48 @@ public sealed class DatasetMetaTests
         Assert.Equal($"{dir.Combine("meta.json")}: {expected}", error.Message[..(dir.Combine("meta.json").Length + 2 + expected.Length)]);
     }
 
+    /// <summary>
+    /// JSON null where the metadata holds a value (a hand edit, a tool that writes null for "none"): refused naming the
+    /// file and the key. Before, the null was set and the first use failed with a NullReferenceException (exit 3 without
+    /// the file, or the read's own count check crashing).
+    /// </summary>
+    [SkippableTheory]
+    [InlineData("\"event_counts\": null", "$.event_counts")]
+    [InlineData("\"sources\": null", "$.sources")]
+    [InlineData("\"trace_id\": null", "$.trace_id")]
+    [InlineData("\"malformed_samples\": null", "$.malformed_samples")]
+    [InlineData("\"sources\": [{ \"path\": null, \"size\": 1, \"sha256\": \"ab\" }]", "$.sources[0].path")]
+    [InlineData("\"sources\": [null]", "sources holds 1 null entry; expected a list of objects")]
+    [InlineData("\"enabled_events\": [\"tlb:tlb_flush\", null]", "enabled_events holds 1 null entry; expected a list of event names")]
+    public void Read_NullWhereAValueBelongs_ErrorNamesFileAndKey(string field, string key)
+    {
+        using var dir = new TempDirectory();
+        File.WriteAllText(dir.Combine("meta.json"), "{ \"schema_version\": 1, " + field + " }");
+
+        var error = Assert.Throws<InvalidDataException>(() => DatasetMeta.Read(dir.Path));
+
+        Assert.StartsWith(dir.Combine("meta.json") + ": ", error.Message, StringComparison.Ordinal);
+        Assert.Contains(key, error.Message, StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// A meta.json that leaves out the keys a tool writes (only what a hand-made or another tool's dataset holds) reads
+    /// with those keys empty: before, an absent "event_counts" was null and the read's own count check crashed.
+    /// </summary>
+    [SkippableFact]
+    public void Read_AbsentKeys_ReadAsEmpty()
+    {
+        using var dir = new TempDirectory();
+        File.WriteAllText(dir.Combine("meta.json"), "{ \"schema_version\": 1, \"kernel_release\": \"4.19.0\", \"events\": 7 }");
+
+        DatasetMeta meta = DatasetMeta.Read(dir.Path);
+
+        Assert.Equal(("", 7L, "4.19.0"), (meta.TraceId, meta.Events, meta.KernelRelease));
+        Assert.Empty(meta.EventCounts);
+        Assert.Empty(meta.Sources);
+        Assert.Empty(meta.MalformedSamples);
+    }
+
     /// <summary>A meta.json of gigabytes (a sparse file, another file copied over it) is refused by its size, naming it.</summary>
     [SkippableFact]
     public void Read_HugeFile_RefusedBeforeReadingNamingFile()

@@ -8,6 +8,9 @@ namespace Pipeline.Ingest.Text;
 internal sealed class ConsoleParser
 {
     private static readonly int s_pfn = EventSchema.TryGetField("pfn", out EventColumn? column) ? column.Ordinal : throw new InvalidOperationException("no pfn column");
+    // ftrace_dump's latency format prints the comm "%8.8s" (kernel/trace/trace_output.c, lat_print_generic).
+    private const int DumpCommWidth = 8;
+
     private static readonly byte[] s_dashes = "---------------------------------"u8.ToArray();
 
     private readonly FtraceTextCore _core;
@@ -92,6 +95,11 @@ internal sealed class ConsoleParser
             _diagnostics.SkippedLines++;
             body = StripPrefixes(line[glued..], out tsNs, out cpu, out pid, out prefixed, out cpuCaller);
         }
+        if (tsNs == StampOverflow)
+        {
+            _core.Malformed(lineNumber, "a printk stamp of at most 9223372036.854775807 seconds (9223372036854775 microseconds in a /dev/kmsg record)", line);
+            return;
+        }
         bool crashHeader = !_inDump && _crashes.Wants(body) && _crashes.Line(
             Encoding.UTF8.GetString(body), prefixed ? tsNs : null, pid, cpuCaller ? cpu : -1, lineNumber, quoteDepth);
         if (quoteDepth > 0)
@@ -147,6 +155,13 @@ internal sealed class ConsoleParser
         if (_crash is not null && body.StartsWith("CPU: "u8))
         {
             CrashContext(body);
+        }
+        if (_inDump && FtraceLine.TryParse(body, out FtraceLine entry) && entry.Latency && entry.Comm.Length > DumpCommWidth)
+        {
+            // ftrace_dump prints the comm "%8.8s": a wider one holds another writer's text before the entry (a
+            // /dev/kmsg record whose prefix is damaged, "0,411,-1,-;    init-1 …", read whole as the comm).
+            _core.Malformed(lineNumber, "an ftrace dump line 'comm-pid cpu+flags time: event: payload' whose comm has at most 8 bytes (%8.8s)", line);
+            return;
         }
         TraceLineKind kind = _core.Process(body, lineNumber);
         switch (kind)
@@ -425,6 +440,10 @@ internal sealed class ConsoleParser
         return -1;
     }
 
+    /// <summary>The <c>tsNs</c> of <see cref="StripPrefixes"/> for a printk stamp past 64-bit nanoseconds (a bit flip, a
+    /// /dev/kmsg microseconds field of 16 or more digits): the kernel's clock never gets there.</summary>
+    internal const long StampOverflow = long.MinValue;
+
     /// <summary>
     /// Strips a log collector's prefix (syslog, journalctl, <c>dmesg -T</c>, ISO or CI clock times:
     /// <see cref="ConsoleLogPrefix"/>), <c>&lt;N&gt;</c> syslog levels, the printk time <c>[ 1234.567890]</c> and a
@@ -444,11 +463,11 @@ internal sealed class ConsoleParser
             int c1 = fields.IndexOf((byte)',');
             int c2 = c1 + 1 + fields[(c1 + 1)..].IndexOf((byte)',');
             int c3 = c2 + 1 + fields[(c2 + 1)..].IndexOf((byte)',');
-            if (AsciiNumber.TryParseDecimal(fields[(c2 + 1)..c3], out ulong usec))
-            {
-                tsNs = unchecked((long)(usec * 1000));
-                prefixed = true;
-            }
+            // KmsgText checked the field is digits: one that does not parse has more than 20 of them.
+            prefixed = true;
+            tsNs = AsciiNumber.TryParseDecimal(fields[(c2 + 1)..c3], out ulong usec) && usec <= long.MaxValue / 1000UL
+                ? (long)usec * 1000
+                : StampOverflow;
             int caller = fields.IndexOf(",caller="u8);
             if (caller > 0 && caller + 9 < fields.Length)
             {
@@ -494,7 +513,7 @@ internal sealed class ConsoleParser
         }
         ReadOnlySpan<byte> time = line[1..end].Trim((byte)' ');
         int dot = time.IndexOf((byte)'.');
-        if (dot <= 0 || !AsciiNumber.TryParseDecimal(time[..dot], out ulong sec) || !AsciiNumber.TryParseDecimal(time[(dot + 1)..], out ulong frac) || time.Length - dot - 1 > 9)
+        if (dot <= 0 || !AsciiNumber.IsDigits(time[..dot]) || !AsciiNumber.TryParseDecimal(time[(dot + 1)..], out ulong frac) || time.Length - dot - 1 > 9)
         {
             return line;
         }
@@ -502,7 +521,9 @@ internal sealed class ConsoleParser
         {
             frac *= 10;
         }
-        tsNs = unchecked((long)((sec * 1_000_000_000UL) + frac));
+        tsNs = AsciiNumber.TryParseDecimal(time[..dot], out ulong sec) && sec <= (ulong)((long.MaxValue - (long)frac) / 1_000_000_000L)
+            ? ((long)sec * 1_000_000_000L) + (long)frac
+            : StampOverflow;
         prefixed = true;
         line = line[(end + 1)..];
         if (line.Length > 2 && line[0] == (byte)'[')

@@ -143,6 +143,57 @@ public sealed class ConsoleLogReaderTests
     }
 
     /// <summary>
+    /// A printk stamp past 64-bit nanoseconds (a /dev/kmsg microseconds field of 16 or more digits, a bit flip in a
+    /// dmesg stamp's seconds) is damage, counted with its line: before, the multiplication wrapped and the crash it
+    /// stamped became a row at a negative (or a small, wrong) time, uncounted.
+    /// </summary>
+    [SkippableTheory]
+    [InlineData("4,300,9223372036854776,-;")]
+    [InlineData("4,300,18446744073709551615,-;")]
+    [InlineData("4,300,123456789012345678901,-;")]
+    [InlineData("[9223372037.000000] ")]
+    [InlineData("[18446744073.709551] ")]
+    public void Read_PrintkStampPastNanosecondRange_CountedMalformed(string stamp)
+    {
+        string text = "4,299,5269031,-;Linux version 6.1.0-57-amd64 (debian-kernel@lists.debian.org)\n"
+            + "\n" + stamp + "WARNING: CPU: 0 PID: 1 at mm/mremap.c:211 move_page_tables+0x5b0/0x5d0\n"
+            + "4,301,5269300,-;BUG: Bad page state in process init  pfn:7deea\n";
+
+        var (rows, diagnostics) = TextReading.ReadText(new ConsoleLogReader(), text);
+
+        EventRow bug = Assert.Single(rows);
+        Assert.Equal((ConsoleEvents.BadPageState, 5_269_300_000L), (bug.Event, bug.TsNs));
+        var sample = Assert.Single(diagnostics.MalformedSamples);
+        Assert.Equal(3L, sample.Position);
+        Assert.Contains("expected a printk stamp of at most 9223372036.854775807 seconds", sample.Message, StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// A /dev/kmsg record of a dump whose prefix is damaged (a bit flip in its microseconds, "-1") is no kmsg record:
+    /// before, the whole prefix was read as the entry's comm ("0,411,-1,-;    init") and the event kept, uncounted.
+    /// ftrace_dump prints the comm "%8.8s", so a wider one is counted malformed with its line.
+    /// </summary>
+    [SkippableFact]
+    public void Read_KmsgDumpRecordWithDamagedPrefix_CountedNotReadAsComm()
+    {
+        const string text = """
+            0,386,5269031,-;Dumping ftrace buffer:
+            0,387,5269255,-;---------------------------------
+            0,388,5270937,-;    init-1         1d.... 1632342us : page_fault_user: address=0x7fffcc32f108 ip=0x52e7c8 error_code=0x7
+            0,389,-1,-;    init-1         1..... 1632753us : mmap_lock_start_locking: mm=00000000dad0409c memcg_path=/ write=false
+            0,390,5271500,-;mm work--25561     0..... 1632800us : mmap_lock_released: mm=00000000dad0409c memcg_path=/ write=false
+            0,391,5271600,-;---------------------------------
+            """;
+
+        var (rows, diagnostics) = TextReading.ReadText(new ConsoleLogReader(), text);
+
+        Assert.Equal([("init", 1_632_342_000L), ("mm work-", 1_632_800_000L)], rows.Select(r => (r.Comm, r.TsNs)));
+        var sample = Assert.Single(diagnostics.MalformedSamples);
+        Assert.Equal(4L, sample.Position);
+        Assert.Contains("whose comm has at most 8 bytes", sample.Message, StringComparison.Ordinal);
+    }
+
+    /// <summary>
     /// A binary file read as console text (a trace.dat with --format console, a dataset's events.parquet that
     /// triage took for a report) is refused at its first line, not read as a log without crashes.
     /// </summary>
