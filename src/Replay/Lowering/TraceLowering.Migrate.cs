@@ -57,13 +57,17 @@ public sealed partial class TraceLowering
         bool mlocked = target is not null && _mlocked.Contains(oldPfn);
         if (target is { } walked)
         {
-            Coverage.Actor("R1", CoverageRules.RmapWalker, walked.Mm.Id, _row.Seq);
             if (mlocked)
             {
                 // try_to_migrate_one moves mlocked pages: the R4 walker. Its free keeps the walker's implied unmap (the
-                // mlock's transfer to the new page is not modelled), so the entry is left to it.
-                Coverage.Actor("R4", CoverageRules.MlockedWalker, walked.Mm.Id, _row.Seq);
+                // mlock's transfer to the new page is not modelled), so the entry is left to it, and so is the count of
+                // both walkers: the free of the old frame inside the migration counts R1's and R4's (counting them
+                // here too counted one walk twice).
                 Statistics.MigrationEntriesMlocked++;
+            }
+            else
+            {
+                Coverage.Actor("R1", CoverageRules.RmapWalker, walked.Mm.Id, _row.Seq);
             }
         }
         else

@@ -247,6 +247,31 @@ public sealed class MlockExecLoweringTests
         AssertNoFindings(result);
     }
 
+    /// <summary>
+    /// The same memory-hotplug migration of the mlocked page recorded with its per-PTE remap events: try_to_migrate_one
+    /// walked one mlocked page once, so R1's rmap walker and R4's mlocked walker each count it once (the set's entry and
+    /// the old frame's free are the same walk).
+    /// </summary>
+    [SkippableFact]
+    public void Coverage_MlockedPageMigratedWithItsRemapRecorded_CountsTheWalkerOnce()
+    {
+        // x86-64 writable migration entry of pfn 0x2001 (type 30, offset inverted from bit 9), and the new page's PTE.
+        var input = Mlocked()
+            .Line("mmwork", 101, 1, "mm_migrate_pages_start: mode=MIGRATE_SYNC reason=memory_hotplug", tgid: 100)
+            .Line("mmwork", 101, 1, $"set_migration_pte: addr={Base + 0x1000:x}, pte=f7ffffffffbffc00 order=0", tgid: 100)
+            .Line("mmwork", 101, 1, $"remove_migration_pte: addr={Base + 0x1000:x}, pte=8000000009001067 order=0", tgid: 100)
+            .Line("mmwork", 101, 1, "mm_page_free: page=0000000022222223 pfn=0x2001 order=0", tgid: 100)
+            .Line("mmwork", 101, 1, "mm_migrate_pages: succeeded=1 failed=0 thp_succeeded=0 thp_failed=0 thp_split=0 large_folio_split=0 mode=MIGRATE_SYNC reason=memory_hotplug", tgid: 100);
+        var (_, lowering, result) = Run(input, "latest");
+
+        var coverage = lowering.Coverage.Build(_ => true);
+        long Count(string race, string actor) => coverage.Single(r => r.Race == race).Actors.Single(a => a.Name == actor).Count;
+        Assert.Equal(1L, lowering.Statistics.MigrationEntriesMlocked);
+        Assert.Equal(1, Count("R4", Pipeline.Replay.Coverage.CoverageRules.MlockedWalker));
+        Assert.Equal(1, Count("R1", Pipeline.Replay.Coverage.CoverageRules.RmapWalker));
+        AssertNoFindings(result);
+    }
+
     [SkippableFact]
     public void Exposure_MunlockWithoutReclaim_NoWindow()
     {
