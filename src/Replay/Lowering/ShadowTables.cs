@@ -69,6 +69,8 @@ internal sealed class ShadowMm(int id, ShadowTable root, int owner)
     public readonly ShadowTable Root = root;
     /// <summary>Process key (tgid) whose mm this is, 0 when only a kernel thread named it.</summary>
     public int Owner = owner;
+    /// <summary>The owner's name when this mm was torn down (null while it lives): its pid may go to another process later.</summary>
+    public string? OwnerCommAtExit;
     public ulong Pointer;
     /// <summary>PTE tables stored under huge PMDs (THP deposit), by PMD-aligned address.</summary>
     public readonly Dictionary<ulong, ShadowTable> Deposits = [];

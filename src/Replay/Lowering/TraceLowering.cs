@@ -460,11 +460,17 @@ public sealed partial class TraceLowering
 
     private int ProcessKey(int pid) => _processOf.TryGetValue(pid, out int key) ? key : pid;
 
-    /// <summary>The process owning mm <paramref name="mm"/> and its last name in the trace; null for an mm no process was found to own.</summary>
+    /// <summary>
+    /// The process owning mm <paramref name="mm"/> and its name: when the mm was torn down (exit, or the exec that left
+    /// it: a reused pid or a later exec renames the task, not the mm's process), else its last name in the trace; null
+    /// for an mm no process was found to own.
+    /// </summary>
     public MmProcess? ProcessOfMm(int mm) =>
         _mmById.TryGetValue(mm, out var shadow) && shadow.Owner != 0
-            ? new MmProcess(mm, shadow.Owner, _tasks.TryGetValue(shadow.Owner, out var task) ? task.Comm : "")
+            ? new MmProcess(mm, shadow.Owner, shadow.OwnerCommAtExit ?? OwnerComm(shadow))
             : null;
+
+    private string OwnerComm(ShadowMm mm) => _tasks.TryGetValue(mm.Owner, out var task) ? task.Comm : "";
 
     /// <summary>The mm of a user task (created on first use); null for kernel threads.</summary>
     private ShadowMm? MmOfTask(TaskInfo task)
@@ -1783,6 +1789,10 @@ public sealed partial class TraceLowering
         {
             Statistics.ExitMmapsUnknownMm++;
             return;
+        }
+        if (mm.Owner != 0)
+        {
+            mm.OwnerCommAtExit = OwnerComm(mm);
         }
         NoteExecExitMmap(task, mm);
         MunlockAtExit(task, mm);

@@ -572,6 +572,38 @@ public sealed class TraceLoweringTests
         Assert.Equal(0, lowering.Statistics.ForkMms);
     }
 
+    /// <summary>
+    /// Coverage names the process whose mm a race's actors met on (ProcessOfMm). A pid is reused in a long recording:
+    /// the first process (pid 700, "first") exits, and a fork gives pid 700 to "second". The first mm is still named
+    /// after the process that had it, not after whoever holds the pid at the end of the trace.
+    /// </summary>
+    [SkippableFact]
+    public void ProcessOfMm_PidReusedAfterTheOwnerExited_NamesTheProcessThatHadTheMm()
+    {
+        const string first = "000000001b2c3f40", second = "000000001b2c8a80";
+        var input = new LoweringInput();
+        LoweringInput First(string body) => input.Line("first", 700, 0, body, tgid: 700);
+        LoweringInput Second(string body) => input.Line("second", 700, 1, body, tgid: 700);
+        First($"mmap_lock_acquire_returned: mm={first} memcg_id=1 write=false success=true");
+        First($"mmap_lock_released: mm={first} memcg_id=1 write=false");
+        Fault(input, 0x7f0000200000, 0x5000, pid: 700);
+        First("sched_process_exit: comm=first pid=700 prio=120");
+        First($"mmap_lock_acquire_returned: mm={first} memcg_id=1 write=true success=true");
+        First($"exit_mmap: mm={first} mt=000000001b2c8ac0");
+        First($"mmap_lock_released: mm={first} memcg_id=1 write=true");
+        input.Line("init", 1, 1, "sched_process_fork: comm=init pid=1 child_comm=init child_pid=700", tgid: 1);
+        Second($"mmap_lock_acquire_returned: mm={second} memcg_id=1 write=false success=true");
+        Second($"mmap_lock_released: mm={second} memcg_id=1 write=false");
+
+        var (trace, lowering, result) = LowerAndReplay(input.Rows());
+
+        var created = trace.Ops.ToArray().Where(o => o.Kind == OpKind.MmCreate).Select(o => o.Mm).ToList();
+        Assert.Equal(2, created.Count);
+        Assert.Equal(new Pipeline.Replay.Coverage.MmProcess(created[0], 700, "first"), lowering.ProcessOfMm(created[0]));
+        Assert.Equal(new Pipeline.Replay.Coverage.MmProcess(created[1], 700, "second"), lowering.ProcessOfMm(created[1]));
+        AssertNoFindings(result);
+    }
+
     [SkippableFact]
     public void Lower_MadvCollapseRetriedAfterAPinnedPage_MapsTheRetrysHugePage()
     {
