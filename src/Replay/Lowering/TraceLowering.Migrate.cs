@@ -15,7 +15,9 @@ public sealed partial class TraceLowering
     /// <param name="Target">The model's mapping it replaced (null: a PTE the model does not map: another mm's, or one from before the trace).</param>
     /// <param name="Pages">The old page: the pfn the model mapped there, else both decodings of the entry (x86-64, arm64).</param>
     /// <param name="Seq">The set event.</param>
-    private sealed record PendingMigration(Mapping? Target, ulong[] Pages, long Seq)
+    /// <param name="X86">Whether the entry that named the model's page was decoded as x86-64's (else arm64's): the new
+    /// page's PTE is read as the same architecture's.</param>
+    private sealed record PendingMigration(Mapping? Target, ulong[] Pages, long Seq, bool X86 = true)
     {
         /// <summary>Set when a remove_migration_pte at this address could not be given to one entry: the pending ones there are no longer told apart.</summary>
         public bool Confused { get; set; }
@@ -39,11 +41,13 @@ public sealed partial class TraceLowering
         var old = MigrationEntry.OldPfn(pte);
         Mapping? target = null;
         int matches = 0;
+        bool x86 = true;
         foreach (ulong pfn in old.X86 == old.Arm64 ? [old.X86] : (ulong[])[old.X86, old.Arm64])
         {
             if (_mapped.TryGetValue(pfn, out var m) && m.Table.Level == Level.Pte && m.Va == (va & ~4095UL))
             {
                 target = m;
+                x86 = pfn == old.X86;
                 matches++;
             }
         }
@@ -80,7 +84,7 @@ public sealed partial class TraceLowering
             list = [];
             _migrations[key] = list;
         }
-        list.Add(new PendingMigration(mlocked ? null : target, target is null ? [old.X86, old.Arm64] : [oldPfn], _row.Seq));
+        list.Add(new PendingMigration(mlocked ? null : target, target is null ? [old.X86, old.Arm64] : [oldPfn], _row.Seq, x86));
         if (target is not { } mapping || mlocked)
         {
             return;
@@ -106,7 +110,6 @@ public sealed partial class TraceLowering
             DropPending(task.Tid, va);
             return;
         }
-        ulong newPfn = MigrationEntry.PresentPfn(pte);
         if (!_migrations.TryGetValue((task.Tid, va), out var list) || list.Count == 0)
         {
             // Its set_migration_pte is before the trace or was lost.
@@ -144,6 +147,7 @@ public sealed partial class TraceLowering
             Statistics.MigrationRemapsUnknown++;
             return;
         }
+        ulong newPfn = MigrationEntry.PresentPfn(pte, entry.X86);
         var table = target.Mm.Find(va, Level.Pte);
         if (!ReferenceEquals(table, target.Table) || target.Table.Leaves![target.Index] != 0 || _mapped.ContainsKey(newPfn))
         {
@@ -255,11 +259,16 @@ public static class MigrationEntry
         return (x86Offset & ((1UL << X86PfnBits) - 1), arm64Offset & ((1UL << Arm64PfnBits) - 1));
     }
 
-    /// <summary>The pfn a PTE set by <c>mk_pte</c> maps (the same bits on x86-64 and arm64 below 256 TiB; x86-64 inverts a PROT_NONE entry's).</summary>
-    public static ulong PresentPfn(ulong pte)
+    /// <summary>
+    /// The pfn a PTE set by <c>mk_pte</c> maps: bits 12 up, as many as the architecture's pfns have (x86-64, 4-level
+    /// paging: 34, the same as its migration entries; arm64 with 48-bit PA: 36). Bits above them are not the pfn: on
+    /// x86-64 an AMD machine with memory encryption (SME, an SEV guest) sets the encryption bit (sme_me_mask, bit 47
+    /// or 51) in every present PTE. x86-64 inverts a PROT_NONE entry's bits.
+    /// </summary>
+    public static ulong PresentPfn(ulong pte, bool x86 = true)
     {
         ulong bits = (pte & 1) == 0 && pte != 0 ? ~pte : pte;
-        return (bits >> 12) & ((1UL << 36) - 1);
+        return (bits >> 12) & ((1UL << (x86 ? X86PfnBits : Arm64PfnBits)) - 1);
     }
 
     /// <summary>Reads the tracepoint's <c>%lx</c> (hex without 0x; a binary source's ingest may add it).</summary>
