@@ -74,8 +74,9 @@ public sealed partial class TraceLowering
                 Coverage.Actor("R1", CoverageRules.RmapWalker, walked.Mm.Id, _row.Seq);
             }
         }
-        else
+        else if (matches <= 1)
         {
+            // Not the model's page (an ambiguous one is counted above, once).
             Statistics.MigrationEntriesUnknown++;
         }
         var key = (task.Tid, va & ~4095UL);

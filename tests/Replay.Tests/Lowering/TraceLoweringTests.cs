@@ -762,6 +762,35 @@ public sealed class TraceLoweringTests
     }
 
     /// <summary>
+    /// An entry whose x86-64 decoding and arm64 decoding both name a page the model maps at the entry's address (two mms,
+    /// one page each): the trace does not say its architecture, so neither is taken. Counted once, as ambiguous (not also
+    /// as not the model's), and nothing of either mm is unmapped.
+    /// </summary>
+    [SkippableFact]
+    public void Lower_EntryBothArchitecturesDecodeToMappedPages_CountedAmbiguousOnce()
+    {
+        const string other = "00000000aaaa0000";
+        const ulong entry = 0x500100;
+        var (x86, arm64) = MigrationEntry.OldPfn(entry);
+        Assert.Equal((0x3ffffd7ffUL, 0x5001UL), (x86, arm64));
+        var input = new LoweringInput()
+            .Line("a", 200, 0, $"mmap_lock_acquire_returned: mm={Mm} memcg_id=1 write=false success=true")
+            .Line("a", 200, 0, $"mmap_lock_released: mm={Mm} memcg_id=1 write=false")
+            .Line("b", 400, 1, $"mmap_lock_acquire_returned: mm={other} memcg_id=1 write=false success=true")
+            .Line("b", 400, 1, $"mmap_lock_released: mm={other} memcg_id=1 write=false");
+        Fault(input, 0x7f0000201000, x86, pid: 200);
+        Fault(input, 0x7f0000201000, arm64, pid: 400, cpu: 1);
+        input.Line("compact", 300, 1, "mm_migrate_pages_start: mode=MIGRATE_SYNC_LIGHT reason=compaction")
+            .Line("compact", 300, 1, $"set_migration_pte: addr=7f0000201000, pte={entry:x} order=0");
+
+        var (trace, lowering, result) = LowerAndReplay(input.Rows());
+
+        Assert.Equal((1L, 0L, 0L), (lowering.Statistics.MigrationEntriesAmbiguous, lowering.Statistics.MigrationEntriesUnknown, lowering.Statistics.MigrationEntriesSet));
+        Assert.DoesNotContain(trace.Ops.ToArray(), o => o.Kind == OpKind.TtuUnmap);
+        AssertNoFindings(result);
+    }
+
+    /// <summary>
     /// A page a fork left mapped in parent and child migrates once: try_to_migrate_one replaces both PTEs (two sets of
     /// one entry) and remove_migration_pte maps the new page in both. The model holds the page in one mm only (it copies
     /// no PTEs at fork): that mapping moves to the new page, the other set and remove are counted as not the model's.
