@@ -48,6 +48,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "pagemap.h"
+
 #ifndef MADV_COLLAPSE
 #define MADV_COLLAPSE 25
 #endif
@@ -90,31 +92,6 @@ static void move(char *a, char *n)
         die("munmap");
     if (mremap(a, PMD, PMD, MREMAP_MAYMOVE | MREMAP_FIXED, n) != n)
         die("mremap");
-}
-
-/* The frame of each page of [addr, addr+len) (0: not present), from /proc/self/pagemap. */
-static void frames(const char *addr, unsigned long len, uint64_t *out)
-{
-    int fd = open("/proc/self/pagemap", O_RDONLY);
-    if (fd < 0)
-        die("pagemap");
-    for (unsigned long i = 0; i < len / PAGE; i++) {
-        uint64_t entry = 0;
-        if (pread(fd, &entry, sizeof entry, (off_t)(((uintptr_t)addr / PAGE + i) * sizeof entry)) != sizeof entry)
-            die("pagemap read");
-        out[i] = (entry >> 63) & 1 ? entry & ((1ULL << 55) - 1) : 0;
-    }
-    close(fd);
-}
-
-static unsigned long changed(const char *addr, unsigned long len, const uint64_t *before)
-{
-    static uint64_t now[PMD / PAGE];
-    frames(addr, len, now);
-    unsigned long n = 0;
-    for (unsigned long i = 0; i < len / PAGE; i++)
-        n += before[i] != 0 && now[i] != before[i];
-    return n;
 }
 
 /* Writes "offline" or "online" to memory block `block`: 0, or the errno. */
@@ -183,7 +160,7 @@ static int walkers(void)
     frames(n, PMD, pfns);
     frames(l, LOCKED * PAGE, pfns + PMD / PAGE);
     int offlined = offline_blocks(pfns, PMD / PAGE + LOCKED);
-    unsigned long moved = changed(n, PMD, pfns), locked = changed(l, LOCKED * PAGE, pfns + PMD / PAGE);
+    unsigned long moved = frames_changed(n, PMD, pfns), locked = frames_changed(l, LOCKED * PAGE, pfns + PMD / PAGE);
 
     if (munlock(l, LOCKED * PAGE) != 0)
         die("munlock");

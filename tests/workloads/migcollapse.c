@@ -19,25 +19,13 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "pagemap.h"
+
 #ifndef MADV_COLLAPSE
 #define MADV_COLLAPSE 25
 #endif
 #define PAGE 4096UL
 #define PMD (2UL << 20)
-
-/* Physical frame of each page of [base, base+PMD) (0 when not present). */
-static void frames(const char *base, uint64_t *out)
-{
-    int fd = open("/proc/self/pagemap", O_RDONLY);
-    for (size_t i = 0; i < PMD / PAGE; i++) {
-        uint64_t entry = 0;
-        if (fd < 0 || pread(fd, &entry, sizeof entry, (off_t)(((uintptr_t)base / PAGE + i) * sizeof entry)) != sizeof entry)
-            entry = 0;
-        out[i] = (entry >> 63) & 1 ? entry & ((1ULL << 55) - 1) : 0;
-    }
-    if (fd >= 0)
-        close(fd);
-}
 
 /* Writes 1 to /proc/sys/vm/compact_memory: 0 or the errno. */
 static int compact(void)
@@ -76,7 +64,7 @@ int main(void)
         c[i] = (char)(i / PAGE + 1);
     }
     munmap(filler, spread * PMD);
-    frames(c, before);
+    frames(c, PMD, before);
     unsigned long migrated = 0;
     int compactions = 0;
     while (migrated == 0 && compactions < 16) {
@@ -86,7 +74,7 @@ int main(void)
             return 2;
         }
         compactions++;
-        frames(c, after);
+        frames(c, PMD, after);
         for (size_t i = 0; i < PMD / PAGE; i++)
             migrated += before[i] != 0 && after[i] != before[i];
     }

@@ -49,6 +49,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "pagemap.h"
+
 #ifndef MADV_PAGEOUT
 #define MADV_PAGEOUT 21
 #endif
@@ -151,31 +153,6 @@ static unsigned long request_compaction(void)
 static int compaction_done(unsigned long since)
 {
     return !can_compact() || atomic_load(&compactions) > since;
-}
-
-/* Physical frame of each page of [base, base+len) (root reads PFNs from pagemap; 0 when not present). */
-static void frames(const char *base, size_t len, uint64_t *out)
-{
-    int fd = open("/proc/self/pagemap", O_RDONLY);
-    for (size_t i = 0; i < len / PAGE; i++) {
-        uint64_t entry = 0;
-        if (fd < 0 || pread(fd, &entry, sizeof entry, (off_t)(((uintptr_t)base / PAGE + i) * sizeof entry)) != sizeof entry)
-            entry = 0;
-        out[i] = (entry >> 63) & 1 ? entry & ((1ULL << 55) - 1) : 0;
-    }
-    if (fd >= 0)
-        close(fd);
-}
-
-/* Pages whose frame changed since `before` (migrated or pushed out): the rmap walker reached this range. */
-static unsigned long frames_changed(const char *base, size_t len, const uint64_t *before)
-{
-    static uint64_t now[RANGE / PAGE];
-    unsigned long changed = 0;
-    frames(base, len, now);
-    for (size_t i = 0; i < len / PAGE; i++)
-        changed += before[i] != 0 && now[i] != before[i];
-    return changed;
 }
 
 static void on_alarm(int sig)

@@ -201,9 +201,14 @@ public sealed partial class TraceLowering
     /// <summary>An mm's entries go with it (exit_mmap zaps migration entries).</summary>
     private void DropMigrationsOf(ShadowMm mm)
     {
-        foreach (var list in _migrations.Values)
+        foreach (var (key, list) in _migrations)
         {
             list.RemoveAll(p => p.Target is { } t && ReferenceEquals(t.Mm, mm));
+            if (list.Count == 0)
+            {
+                // Removing the current key while enumerating is allowed for Dictionary since .NET Core 3.0.
+                _migrations.Remove(key);
+            }
         }
     }
 
